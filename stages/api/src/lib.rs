@@ -1,0 +1,18 @@
+//! The contract between the vox engine and its stages.
+//!
+//! The engine knows a stage kind only through [`StageKind`]; a stage kind knows nothing of the
+//! engine. A kind is written as a params struct that implements [`StageDef`] (serde with
+//! `deny_unknown_fields`, doc comments on every field) and is registered with [`kind`].
+//! Artifacts passed between stages are plain files in folders; [`audio`] defines the audio-set
+//! layout shared by the data stages and [`emotion`] the label codes.
+
+pub mod audio;
+pub mod emotion;
+pub mod features;
+pub mod predictions;
+mod stage;
+
+pub use stage::{
+    ArtifactKind, Arity, Input, InputSpec, Kind, ParamError, Stage, StageContext, StageDef,
+    StageError, StageKind, kind,
+};

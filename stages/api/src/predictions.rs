@@ -1,0 +1,1 @@
+//! The predictions artifact: `predictions.csv` with per-class probabilities.

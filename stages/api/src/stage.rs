@@ -1,0 +1,269 @@
+//! The `Stage` trait and the typed-params adapter that turns a [`StageDef`] into a [`StageKind`].
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An error raised by a stage while it runs; the engine reports it with the stage's name.
+pub type StageError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The type of artifact a stage produces, so that the planner can check inputs before running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// A folder of arbitrary files (downloads, generated corpora).
+    Files,
+    /// An audio set: `manifest.csv` plus `audio.f32` (see [`crate::audio`]).
+    Audio,
+    /// Per-clip feature vectors: `features.csv` plus the audio manifest's labels.
+    Features,
+    /// Per-clip class probabilities, `predictions.csv`, optionally with a trained model.
+    Predictions,
+    /// Reports for people only: metrics, tables, plots.
+    Report,
+}
+
+impl ArtifactKind {
+    /// The name used in messages and in `vox stages`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::Audio => "audio",
+            Self::Features => "features",
+            Self::Predictions => "predictions",
+            Self::Report => "report",
+        }
+    }
+}
+
+/// How many inputs a stage takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    /// A source stage: no inputs.
+    None,
+    /// Exactly one input.
+    One,
+    /// One or more inputs.
+    AtLeastOne,
+}
+
+/// What a stage accepts as inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct InputSpec {
+    /// How many inputs.
+    pub arity: Arity,
+    /// Which artifact kinds each input may be.
+    pub accepts: &'static [ArtifactKind],
+}
+
+impl InputSpec {
+    /// A source stage.
+    pub const NONE: Self = Self { arity: Arity::None, accepts: &[] };
+
+    /// Exactly one input of one of `accepts`.
+    pub const fn one(accepts: &'static [ArtifactKind]) -> Self {
+        Self { arity: Arity::One, accepts }
+    }
+
+    /// One or more inputs, each one of `accepts`.
+    pub const fn many(accepts: &'static [ArtifactKind]) -> Self {
+        Self { arity: Arity::AtLeastOne, accepts }
+    }
+}
+
+/// One input of a running stage: the upstream stage's finished output folder.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// The upstream stage's name in the pipeline.
+    pub name: String,
+    /// What the upstream stage produced.
+    pub kind: ArtifactKind,
+    /// The upstream output folder (read-only: it lives in the cache).
+    pub dir: PathBuf,
+}
+
+/// Everything a stage may touch while it runs.
+pub struct StageContext<'a> {
+    /// The stage's name in the pipeline, for messages.
+    pub stage: &'a str,
+    /// The inputs, in the order the pipeline lists them.
+    pub inputs: &'a [Input],
+    /// An empty folder the stage fills; it becomes the cache entry when the stage succeeds.
+    /// Human-facing files (plots, tables, `output.txt`) go under [`StageContext::report_dir`].
+    pub out_dir: &'a Path,
+    /// A folder that survives a failed or interrupted attempt with the same key (checkpoints,
+    /// partial downloads) and is removed once the stage succeeds.
+    pub scratch_dir: &'a Path,
+    /// The pipeline's seed; stages derive every random stream from it.
+    pub seed: u64,
+    /// The backend the pipeline chose for this stage, for kinds that declare backends.
+    pub backend: Option<&'a str>,
+    /// Threads the stage may use for its own parallel work.
+    pub threads: usize,
+    /// Where progress bars are drawn (hidden when the run is quiet or prints JSON).
+    pub progress: &'a MultiProgress,
+}
+
+impl StageContext<'_> {
+    /// The folder for human-facing outputs; the engine copies it into the run folder.
+    pub fn report_dir(&self) -> std::io::Result<PathBuf> {
+        let dir = self.out_dir.join("report");
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// A progress bar over `len` items, labelled with the stage name and `what`.
+    pub fn progress_bar(&self, len: u64, what: &str) -> ProgressBar {
+        let bar = self.progress.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12.cyan.bold} {msg:<10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(self.stage.to_string());
+        bar.set_message(what.to_string());
+        bar
+    }
+
+    /// The single input of a stage whose [`InputSpec`] is `one`.
+    pub fn input(&self) -> &Input {
+        &self.inputs[0]
+    }
+}
+
+/// A params struct that declares and implements one stage kind.
+///
+/// The struct is the kind's TOML table minus the engine's keys (`kind`, `inputs`, `backend`):
+/// derive `Deserialize` with `#[serde(deny_unknown_fields)]` and defaults, `Serialize` (the
+/// resolved params are hashed into the cache key), and `JsonSchema` (its doc comments are what
+/// `vox stages` prints). The struct's own doc comment describes the kind.
+pub trait StageDef:
+    DeserializeOwned + Serialize + schemars::JsonSchema + Send + Sync + 'static
+{
+    /// The `kind = "..."` name.
+    const KIND: &'static str;
+    /// Bump when the implementation changes its output for the same params and inputs;
+    /// it is part of the cache key.
+    const VERSION: u32;
+    /// What the stage accepts as inputs.
+    const INPUTS: InputSpec;
+    /// What the stage produces.
+    const OUTPUT: ArtifactKind;
+    /// The backends the kind can run on; empty when it takes no `backend`.
+    const BACKENDS: &'static [&'static str] = &[];
+    /// Params holding filesystem paths: the engine resolves them against the pipeline file's
+    /// folder and keys the cache on their content, never on the path.
+    const PATH_PARAMS: &'static [&'static str] = &[];
+
+    /// Checks params that serde cannot check alone (ranges, combinations).
+    fn validate(&self) -> Result<(), ParamError> {
+        Ok(())
+    }
+
+    /// Runs the stage, writing its outputs into `ctx.out_dir`.
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
+}
+
+/// A bad param value, with the path of the param inside the stage table.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParamError {
+    /// Dotted path of the offending param (`"weights"`, `"held_out.2"`); empty when the whole
+    /// table is at fault.
+    pub path: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl ParamError {
+    /// An error about one param.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+}
+
+/// A stage kind as the engine sees it (object-safe).
+pub trait StageKind: Send + Sync {
+    /// The `kind = "..."` name.
+    fn name(&self) -> &'static str;
+    /// The implementation version, part of the cache key.
+    fn version(&self) -> u32;
+    /// What the kind accepts as inputs.
+    fn inputs(&self) -> InputSpec;
+    /// What the kind produces.
+    fn output(&self) -> ArtifactKind;
+    /// Backends the kind can run on; empty when it takes no `backend`.
+    fn backends(&self) -> &'static [&'static str];
+    /// Params holding filesystem paths.
+    fn path_params(&self) -> &'static [&'static str];
+    /// The JSON schema of the params: names, types, defaults and doc comments.
+    fn schema(&self) -> schemars::Schema;
+    /// Parses and checks a params table.
+    fn configure(&self, params: toml::Table) -> Result<Box<dyn Stage>, ParamError>;
+}
+
+/// A configured stage, ready to run.
+pub trait Stage: Send + Sync {
+    /// The params with every default filled in, as canonical JSON (hashed into the cache key).
+    fn params(&self) -> serde_json::Value;
+    /// Runs the stage.
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
+}
+
+/// The [`StageKind`] of a [`StageDef`].
+pub struct Kind<T>(PhantomData<fn() -> T>);
+
+/// Registers a [`StageDef`] as a stage kind.
+pub fn kind<T: StageDef>() -> Box<dyn StageKind> {
+    Box::new(Kind::<T>(PhantomData))
+}
+
+impl<T: StageDef> StageKind for Kind<T> {
+    fn name(&self) -> &'static str {
+        T::KIND
+    }
+    fn version(&self) -> u32 {
+        T::VERSION
+    }
+    fn inputs(&self) -> InputSpec {
+        T::INPUTS
+    }
+    fn output(&self) -> ArtifactKind {
+        T::OUTPUT
+    }
+    fn backends(&self) -> &'static [&'static str] {
+        T::BACKENDS
+    }
+    fn path_params(&self) -> &'static [&'static str] {
+        T::PATH_PARAMS
+    }
+    fn schema(&self) -> schemars::Schema {
+        schemars::schema_for!(T)
+    }
+    fn configure(&self, params: toml::Table) -> Result<Box<dyn Stage>, ParamError> {
+        let def: T = serde_path_to_error::deserialize(toml::Value::Table(params)).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            ParamError { path, message: e.into_inner().to_string() }
+        })?;
+        def.validate()?;
+        Ok(Box::new(Configured(def)))
+    }
+}
+
+struct Configured<T>(T);
+
+impl<T: StageDef> Stage for Configured<T> {
+    fn params(&self) -> serde_json::Value {
+        // Serializing a plain params struct into a JSON value cannot fail.
+        serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        self.0.run(ctx)
+    }
+}
