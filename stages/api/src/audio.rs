@@ -158,16 +158,21 @@ impl AudioSet {
         Ok(Self { clips, samples })
     }
 
-    /// Writes the audio set into `dir` (which must exist).
-    pub fn write(&self, dir: &Path) -> Result<(), AudioSetError> {
+    /// Writes only `manifest.csv` for `clips` into `dir` (features and predictions carry labels
+    /// without samples).
+    pub fn write_manifest(clips: &[Clip], dir: &Path) -> Result<(), AudioSetError> {
         let path = dir.join(MANIFEST);
         let csv_err = |source| AudioSetError::Csv { path: path.clone(), source };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
-        for clip in &self.clips {
+        for clip in clips {
             writer.serialize(clip).map_err(csv_err)?;
         }
-        writer.flush().map_err(|source| AudioSetError::Io { path: path.clone(), source })?;
+        writer.flush().map_err(|source| AudioSetError::Io { path, source })
+    }
 
+    /// Writes the audio set into `dir` (which must exist).
+    pub fn write(&self, dir: &Path) -> Result<(), AudioSetError> {
+        Self::write_manifest(&self.clips, dir)?;
         let path = dir.join(SAMPLES);
         let io_err = |source| AudioSetError::Io { path: path.clone(), source };
         let mut out = BufWriter::new(File::create(&path).map_err(io_err)?);
