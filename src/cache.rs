@@ -1,0 +1,627 @@
+//! The content-addressed cache: keys, entries, locks, the external-file stat cache, verify, gc.
+//!
+//! A stage's key is blake3 over a canonical JSON encoding (sorted maps) of [`KeyComponents`]:
+//!
+//! | hashed into the key                               | never in the key                      |
+//! |---------------------------------------------------|---------------------------------------|
+//! | stage kind and its implementation version         | stage and input names (renames are free) |
+//! | resolved params, every default filled in          | absolute paths (path params are keyed by content) |
+//! | backend, pipeline seed                            | wall clock, mtimes, thread counts, `--jobs` |
+//! | content hash of each input's output, in order     | the upstream stages' keys             |
+//!
+//! Keying on the inputs' *output* hashes (a Merkle chain over content, not over keys) gives early
+//! cutoff: an upstream rerun that yields identical bytes leaves downstream keys unchanged.
+//!
+//! Layout under the cache root:
+//!
+//! ```text
+//! entries/<k0k1>/<key>/entry.json   manifest: key, components, output hash, every file's size, mtime, blake3
+//! entries/<k0k1>/<key>/out/...      the stage's outputs (read-only by convention)
+//! records/<pipeline>/<stage>.json   the components last used for a stage, to explain why it reruns
+//! locks/<key>.lock                  per-entry lock (flock: released by the OS when a process dies,
+//!                                   so a killed run never leaves a stale lock)
+//! tmp/<key>.<pid>.<n>/              an entry being built; renamed into entries/ only when complete
+//! scratch/<key>/                    survives a failed attempt (partial downloads, checkpoints)
+//! external.json                     (path, size, mtime, inode) -> blake3 for files outside the cache
+//! ```
+//!
+//! An entry is a hit only if its manifest parses and every file still has its recorded size and
+//! mtime; a file whose stat changed is rehashed, and a hash mismatch makes the entry corrupt: it
+//! is reported, removed and recomputed. `entry.json`'s mtime records when the entry was last used.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a stage's key is made of, plus the input names for explanations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyComponents {
+    /// The stage kind.
+    pub kind: String,
+    /// The kind's implementation version.
+    pub version: u32,
+    /// The backend, for kinds that take one.
+    pub backend: Option<String>,
+    /// The pipeline seed.
+    pub seed: u64,
+    /// Resolved params; path params are replaced by `{"content": "<blake3>"}`.
+    pub params: serde_json::Value,
+    /// The inputs, in pipeline order.
+    pub inputs: Vec<InputComponent>,
+}
+
+/// One input of a key: its stage name (not hashed) and its output's content hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputComponent {
+    /// Upstream stage name, for explanations only.
+    pub name: String,
+    /// blake3 of the upstream output.
+    pub hash: String,
+}
+
+/// The hashed projection of [`KeyComponents`]: no names.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    format: u32,
+    kind: &'a str,
+    version: u32,
+    backend: Option<&'a str>,
+    seed: u64,
+    params: &'a serde_json::Value,
+    inputs: Vec<&'a str>,
+}
+
+impl KeyComponents {
+    /// The cache key: 64 hex digits of blake3.
+    pub fn key(&self) -> String {
+        let hashed = Hashed {
+            format: 1,
+            kind: &self.kind,
+            version: self.version,
+            backend: self.backend.as_deref(),
+            seed: self.seed,
+            params: &self.params,
+            inputs: self.inputs.iter().map(|i| i.hash.as_str()).collect(),
+        };
+        // serde_json's Value keeps maps sorted (BTreeMap), so this encoding is canonical.
+        let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+}
+
+/// One output file of an entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Path relative to `out/`, with `/` separators.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch (the stat fast path).
+    pub mtime_ns: u64,
+    /// blake3 of the contents.
+    pub blake3: String,
+}
+
+/// `entry.json`: what an entry holds and how it was made.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EntryManifest {
+    /// The entry's key.
+    pub key: String,
+    /// blake3 over the sorted (path, file hash) list: what downstream keys see.
+    pub output_hash: String,
+    /// What the key was made of.
+    pub components: KeyComponents,
+    /// How long the stage ran, seconds.
+    pub seconds: f64,
+    /// Every output file.
+    pub files: Vec<FileRecord>,
+}
+
+/// The components last used for a stage of a pipeline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// The key.
+    pub key: String,
+    /// Its components.
+    pub components: KeyComponents,
+}
+
+/// The result of looking a key up.
+pub enum Lookup {
+    /// A complete, intact entry.
+    Hit(EntryManifest),
+    /// No entry.
+    Miss,
+    /// An entry that is damaged; why.
+    Corrupt(String),
+}
+
+/// An entry being built: its temp folder and output folder.
+pub struct Pending {
+    key: String,
+    tmp: PathBuf,
+    /// Where the stage writes its outputs.
+    pub out_dir: PathBuf,
+    /// The key's scratch folder.
+    pub scratch_dir: PathBuf,
+}
+
+/// A held per-entry lock; released when dropped.
+pub struct EntryLock(#[allow(dead_code)] File);
+
+/// What `vox gc` removed.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Entries removed.
+    pub removed: usize,
+    /// Entries kept.
+    pub kept: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct StatRecord {
+    size: u64,
+    mtime_ns: u64,
+    inode: u64,
+    blake3: String,
+}
+
+/// A cache rooted at a folder.
+pub struct Cache {
+    root: PathBuf,
+    external: Mutex<(bool, BTreeMap<String, StatRecord>)>,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `root`.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        for sub in ["entries", "records", "locks", "tmp", "scratch"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        let external = fs::read(root.join("external.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Self { root: root.to_path_buf(), external: Mutex::new((false, external)) })
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entry_dir(&self, key: &str) -> PathBuf {
+        self.root.join("entries").join(&key[..2.min(key.len())]).join(key)
+    }
+
+    /// The output folder of the entry `key`.
+    pub fn out_dir(&self, key: &str) -> PathBuf {
+        self.entry_dir(key).join("out")
+    }
+
+    /// Looks `key` up, checking every file's size and mtime and rehashing those that changed.
+    pub fn lookup(&self, key: &str) -> Lookup {
+        let dir = self.entry_dir(key);
+        let manifest_path = dir.join("entry.json");
+        let bytes = match fs::read(&manifest_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return if dir.exists() { Lookup::Corrupt("entry.json is missing".into()) } else { Lookup::Miss };
+            }
+            Err(e) => return Lookup::Corrupt(format!("cannot read entry.json: {e}")),
+        };
+        let manifest: EntryManifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => return Lookup::Corrupt(format!("entry.json is not valid: {e}")),
+        };
+        for file in &manifest.files {
+            if let Err(problem) = check_file(&dir.join("out").join(&file.path), file, false) {
+                return Lookup::Corrupt(problem);
+            }
+        }
+        Lookup::Hit(manifest)
+    }
+
+    /// Takes the exclusive lock of `key`, waiting for another process that holds it.
+    pub fn lock(&self, key: &str) -> io::Result<EntryLock> {
+        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        file.lock()?;
+        Ok(EntryLock(file))
+    }
+
+    /// Starts building `key` (the caller holds its lock): removes leftovers of interrupted
+    /// attempts and any corrupt entry, and makes a fresh temp folder.
+    pub fn prepare(&self, key: &str, _lock: &EntryLock) -> io::Result<Pending> {
+        let tmp_root = self.root.join("tmp");
+        for leftover in fs::read_dir(&tmp_root)? {
+            let leftover = leftover?;
+            if leftover.file_name().to_string_lossy().starts_with(&format!("{key}.")) {
+                tracing::debug!("removing leftover of an interrupted attempt: {}", leftover.path().display());
+                fs::remove_dir_all(leftover.path())?;
+            }
+        }
+        self.remove_entry(key)?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = tmp_root.join(format!("{key}.{}.{n}", std::process::id()));
+        let out_dir = tmp.join("out");
+        fs::create_dir_all(&out_dir)?;
+        let scratch_dir = self.root.join("scratch").join(key);
+        fs::create_dir_all(&scratch_dir)?;
+        Ok(Pending { key: key.to_string(), tmp, out_dir, scratch_dir })
+    }
+
+    /// Drops a failed attempt's outputs (its scratch folder stays for the next attempt).
+    pub fn abandon(&self, pending: Pending) {
+        let _ = fs::remove_dir_all(&pending.tmp);
+    }
+
+    /// Seals a finished attempt: hashes its files, writes `entry.json`, renames it into place.
+    pub fn commit(&self, pending: Pending, components: KeyComponents, seconds: f64) -> io::Result<EntryManifest> {
+        let mut files = Vec::new();
+        collect_files(&pending.out_dir, &pending.out_dir, &mut files)?;
+        files.sort();
+        let records = files
+            .iter()
+            .map(|rel| {
+                let path = pending.out_dir.join(rel);
+                let meta = fs::metadata(&path)?;
+                Ok(FileRecord { path: rel.clone(), size: meta.len(), mtime_ns: mtime_ns(&meta), blake3: hash_file(&path)? })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let manifest = EntryManifest {
+            key: pending.key.clone(),
+            output_hash: output_hash(&records),
+            components,
+            seconds,
+            files: records,
+        };
+        write_json(&pending.tmp.join("entry.json"), &manifest)?;
+        let dest = self.entry_dir(&pending.key);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::rename(&pending.tmp, &dest)?;
+        let _ = fs::remove_dir_all(&pending.scratch_dir);
+        Ok(manifest)
+    }
+
+    /// Removes the entry `key` if present (the caller holds its lock).
+    pub fn remove_entry(&self, key: &str) -> io::Result<()> {
+        let dir = self.entry_dir(key);
+        if dir.exists() {
+            // Rename first so that no reader ever sees a half-deleted entry.
+            let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let doomed = self.root.join("tmp").join(format!("{key}.removed.{}.{n}", std::process::id()));
+            fs::rename(&dir, &doomed)?;
+            fs::remove_dir_all(&doomed)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the entry `key` as used now (for `vox gc --days`).
+    pub fn touch(&self, key: &str) {
+        if let Ok(f) = File::options().write(true).open(self.entry_dir(key).join("entry.json")) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+    }
+
+    fn record_path(&self, pipeline: &str, stage: &str) -> PathBuf {
+        self.root.join("records").join(sanitize(pipeline)).join(format!("{}.json", sanitize(stage)))
+    }
+
+    /// The components last used for `stage` of `pipeline`.
+    pub fn read_record(&self, pipeline: &str, stage: &str) -> Option<Record> {
+        fs::read(self.record_path(pipeline, stage)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Remembers the components used for `stage` of `pipeline`.
+    pub fn write_record(&self, pipeline: &str, stage: &str, record: &Record) -> io::Result<()> {
+        let path = self.record_path(pipeline, stage);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        write_json(&path, record)
+    }
+
+    /// The content hash of a file or folder outside the cache; unchanged files (same size,
+    /// mtime and inode) are not read again.
+    pub fn external_hash(&self, path: &Path) -> io::Result<String> {
+        let meta = fs::metadata(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        if !meta.is_dir() {
+            return self.external_file_hash(path, &meta);
+        }
+        let mut files = Vec::new();
+        collect_files(path, path, &mut files)?;
+        files.sort();
+        let mut hasher = blake3::Hasher::new();
+        for rel in files {
+            let full = path.join(&rel);
+            let hash = self.external_file_hash(&full, &fs::metadata(&full)?)?;
+            hasher.update(rel.as_bytes()).update(b"\0").update(hash.as_bytes()).update(b"\n");
+        }
+        Ok(hasher.finalize().to_hex().to_string())
+    }
+
+    fn external_file_hash(&self, path: &Path, meta: &fs::Metadata) -> io::Result<String> {
+        let id = path.display().to_string();
+        let stat = (meta.len(), mtime_ns(meta), meta.ino());
+        {
+            let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(rec) = guard.1.get(&id) {
+                if (rec.size, rec.mtime_ns, rec.inode) == stat {
+                    return Ok(rec.blake3.clone());
+                }
+            }
+        }
+        let hash = hash_file(path)?;
+        let mut guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0 = true;
+        guard.1.insert(id, StatRecord { size: stat.0, mtime_ns: stat.1, inode: stat.2, blake3: hash.clone() });
+        Ok(hash)
+    }
+
+    /// Saves the external stat cache if it changed.
+    pub fn save(&self) -> io::Result<()> {
+        let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.0 { write_json(&self.root.join("external.json"), &guard.1) } else { Ok(()) }
+    }
+
+    /// Every entry key in the cache.
+    pub fn keys(&self) -> io::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for shard in fs::read_dir(self.root.join("entries"))? {
+            for entry in fs::read_dir(shard?.path())? {
+                keys.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Rehashes every file of every entry; returns each corrupt entry's key and problem,
+    /// after removing it (the next run recomputes it).
+    pub fn verify(&self) -> io::Result<(usize, Vec<(String, String)>)> {
+        let keys = self.keys()?;
+        let mut corrupt = Vec::new();
+        for key in &keys {
+            let problem = match self.lookup(key) {
+                Lookup::Miss => None,
+                Lookup::Corrupt(problem) => Some(problem),
+                Lookup::Hit(manifest) => manifest.files.iter().find_map(|f| {
+                    check_file(&self.out_dir(key).join(&f.path), f, true).err()
+                }),
+            };
+            if let Some(problem) = problem {
+                let lock = self.lock(key)?;
+                self.remove_entry(key)?;
+                drop(lock);
+                corrupt.push((key.clone(), problem));
+            }
+        }
+        Ok((keys.len(), corrupt))
+    }
+
+    /// Removes every entry not in `keep` and not used within `used_within`, and leftovers of
+    /// interrupted attempts that no process is working on.
+    pub fn gc(&self, keep: &BTreeSet<String>, used_within: Option<Duration>) -> io::Result<GcReport> {
+        let mut report = GcReport::default();
+        let now = SystemTime::now();
+        for key in self.keys()? {
+            let dir = self.entry_dir(&key);
+            let recent = used_within.is_some_and(|window| {
+                fs::metadata(dir.join("entry.json"))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() <= window)
+            });
+            if keep.contains(&key) || recent {
+                report.kept += 1;
+                continue;
+            }
+            let Ok(lock) = self.try_lock(&key) else { continue };
+            report.bytes += dir_size(&dir);
+            self.remove_entry(&key)?;
+            drop(lock);
+            report.removed += 1;
+        }
+        for leftover in fs::read_dir(self.root.join("tmp"))? {
+            let leftover = leftover?;
+            let name = leftover.file_name().to_string_lossy().into_owned();
+            let key = name.split('.').next().unwrap_or_default().to_string();
+            if let Ok(lock) = self.try_lock(&key) {
+                report.bytes += dir_size(&leftover.path());
+                fs::remove_dir_all(leftover.path())?;
+                drop(lock);
+            }
+        }
+        Ok(report)
+    }
+
+    fn try_lock(&self, key: &str) -> io::Result<EntryLock> {
+        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        file.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "locked"))?;
+        Ok(EntryLock(file))
+    }
+}
+
+/// Checks one output file against its record; with `full`, always rehashes.
+fn check_file(path: &Path, record: &FileRecord, full: bool) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|_| format!("`{}` is missing", record.path))?;
+    if meta.len() != record.size {
+        return Err(format!("`{}` has {} bytes, expected {}", record.path, meta.len(), record.size));
+    }
+    if full || mtime_ns(&meta) != record.mtime_ns {
+        let hash = hash_file(path).map_err(|e| format!("`{}` cannot be read: {e}", record.path))?;
+        if hash != record.blake3 {
+            return Err(format!("`{}` changed: blake3 {} expected {}", record.path, &hash[..12], &record.blake3[..12]));
+        }
+    }
+    Ok(())
+}
+
+/// blake3 of a file (memory-mapped and multithreaded for large files).
+pub fn hash_file(path: &Path) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn output_hash(files: &[FileRecord]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for f in files {
+        hasher.update(f.path.as_bytes()).update(b"\0").update(f.blake3.as_bytes()).update(b"\n");
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect_files(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+        }
+    }
+    Ok(())
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut files = Vec::new();
+    if collect_files(dir, dir, &mut files).is_err() {
+        return 0;
+    }
+    files.iter().filter_map(|f| fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum()
+}
+
+/// Writes JSON atomically (temp file + rename).
+fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    let mut file = File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(value).map_err(io::Error::other)?)?;
+    file.sync_all()?;
+    fs::rename(tmp, path)
+}
+
+/// A file-name-safe form of a pipeline or stage name.
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn components(lr: f64) -> KeyComponents {
+        KeyComponents {
+            kind: "fine-tune".into(),
+            version: 1,
+            backend: None,
+            seed: 42,
+            params: serde_json::json!({"lr": lr, "epochs": 3}),
+            inputs: vec![InputComponent { name: "split".into(), hash: "ab".repeat(32) }],
+        }
+    }
+
+    #[test]
+    fn key_ignores_names_but_not_content() {
+        let a = components(1e-4);
+        let mut renamed = a.clone();
+        renamed.inputs[0].name = "other".into();
+        assert_eq!(a.key(), renamed.key());
+        assert_ne!(a.key(), components(3e-5).key());
+        let mut other_input = a.clone();
+        other_input.inputs[0].hash = "cd".repeat(32);
+        assert_ne!(a.key(), other_input.key());
+        // The key is stable across releases: changing the encoding must be deliberate.
+        assert_eq!(a.key().len(), 64);
+    }
+
+    #[test]
+    fn commit_lookup_and_corruption() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(root.path()).unwrap();
+        let c = components(1e-4);
+        let key = c.key();
+        assert!(matches!(cache.lookup(&key), Lookup::Miss));
+        let lock = cache.lock(&key).unwrap();
+        let pending = cache.prepare(&key, &lock).unwrap();
+        fs::create_dir_all(pending.out_dir.join("report")).unwrap();
+        fs::write(pending.out_dir.join("a.txt"), b"hello").unwrap();
+        fs::write(pending.out_dir.join("report/b.txt"), b"world").unwrap();
+        let manifest = cache.commit(pending, c.clone(), 0.5).unwrap();
+        drop(lock);
+        let paths: Vec<_> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a.txt", "report/b.txt"]);
+        assert_eq!(manifest.files[0].blake3, blake3::hash(b"hello").to_hex().to_string());
+        let Lookup::Hit(hit) = cache.lookup(&key) else { panic!("expected a hit") };
+        assert_eq!(hit.output_hash, manifest.output_hash);
+
+        // Same size, different bytes: the mtime changes, so the file is rehashed and caught.
+        std::thread::sleep(Duration::from_millis(10));
+        fs::write(cache.out_dir(&key).join("a.txt"), b"jello").unwrap();
+        let Lookup::Corrupt(problem) = cache.lookup(&key) else { panic!("expected corruption") };
+        assert!(problem.starts_with("`a.txt` changed: blake3"), "{problem}");
+        let (total, corrupt) = cache.verify().unwrap();
+        assert_eq!((total, corrupt.len()), (1, 1));
+        assert!(matches!(cache.lookup(&key), Lookup::Miss));
+    }
+
+    #[test]
+    fn external_hashes_follow_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(root.path()).unwrap();
+        fs::create_dir_all(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/x.wav"), b"1234").unwrap();
+        let first = cache.external_hash(dir.path()).unwrap();
+        assert_eq!(first, cache.external_hash(dir.path()).unwrap());
+        cache.save().unwrap();
+        let reopened = Cache::open(root.path()).unwrap();
+        assert_eq!(first, reopened.external_hash(dir.path()).unwrap());
+        fs::write(dir.path().join("sub/x.wav"), b"12345").unwrap();
+        assert_ne!(first, reopened.external_hash(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn gc_keeps_referenced_entries() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(root.path()).unwrap();
+        let mut keys = Vec::new();
+        for lr in [1.0, 2.0] {
+            let c = components(lr);
+            let key = c.key();
+            let lock = cache.lock(&key).unwrap();
+            let pending = cache.prepare(&key, &lock).unwrap();
+            fs::write(pending.out_dir.join("w"), b"weights").unwrap();
+            cache.commit(pending, c, 0.0).unwrap();
+            keys.push(key);
+        }
+        let keep: BTreeSet<String> = [keys[0].clone()].into();
+        let doomed_bytes = dir_size(&cache.entry_dir(&keys[1]));
+        assert!(doomed_bytes > 7, "the weights plus entry.json");
+        let report = cache.gc(&keep, None).unwrap();
+        assert_eq!((report.removed, report.kept, report.bytes), (1, 1, doomed_bytes));
+        assert_eq!(cache.keys().unwrap(), vec![keys[0].clone()]);
+    }
+}

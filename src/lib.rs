@@ -1,0 +1,15 @@
+//! vox: declarative, cached experiment pipelines for speech-emotion recognition.
+//!
+//! The engine is a chain of passes with dependencies pointing one way:
+//! [`spec`] (TOML files -> merged, spanned spec) -> [`plan`] (checked against the [`registry`],
+//! a petgraph DAG) -> [`cache`] (content-addressed keys and entries) -> [`execute`] (parallel
+//! scheduler) -> [`report`] (run summary, `run.json`). [`cli`] is a thin layer over them.
+//! Stage kinds live in the `stages/` crates and are seen only through `vox_api::StageKind`.
+
+pub mod cli;
+pub mod error;
+pub mod plan;
+pub mod registry;
+pub mod source;
+pub mod spec;
+pub mod cache;

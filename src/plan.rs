@@ -1,0 +1,410 @@
+//! A [`PipelineSpec`] checked against the [`Registry`] -> a [`Plan`]: configured stages in a
+//! petgraph DAG, in a deterministic topological order (declaration order breaks ties).
+//!
+//! Every problem is collected before anything runs: unknown kinds, inputs and params (with "did
+//! you mean"), bad values, input arity and artifact types, backends, cycles (with their path).
+
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::cmp::Reverse;
+use std::path::{Path, PathBuf};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use vox_api::{ArtifactKind, Arity, Stage, StageKind};
+
+use crate::error::{SpecError, SpecErrorKind, closest};
+use crate::registry::{self, ParamType, Registry};
+use crate::source::{Loc, Located, SourceMap};
+use crate::spec::{Override, Param, PipelineSpec, StageSpec};
+
+/// A validated pipeline, ready to be keyed and run.
+pub struct Plan {
+    /// `[pipeline] name`.
+    pub name: String,
+    /// The pipeline seed.
+    pub seed: u64,
+    /// The stages in topological order.
+    pub stages: Vec<PlannedStage>,
+}
+
+/// One configured stage.
+pub struct PlannedStage {
+    /// The stage name.
+    pub name: String,
+    /// The kind's name.
+    pub kind: &'static str,
+    /// The kind's implementation version.
+    pub version: u32,
+    /// What the stage produces.
+    pub output: ArtifactKind,
+    /// The configured stage.
+    pub stage: Box<dyn Stage>,
+    /// Indices into [`Plan::stages`] of the inputs, in the pipeline's order.
+    pub inputs: Vec<usize>,
+    /// The chosen backend.
+    pub backend: Option<String>,
+    /// Path params with their resolved absolute paths (keyed by content, not by path).
+    pub external: BTreeMap<String, PathBuf>,
+    /// Where the stage was declared.
+    pub loc: Loc,
+}
+
+impl Plan {
+    /// The index of the stage named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// Graphviz DOT of the DAG.
+    pub fn dot(&self) -> String {
+        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", self.name);
+        for stage in &self.stages {
+            out.push_str(&format!("  \"{}\" [label=\"{}\\n({})\"];\n", stage.name, stage.name, stage.kind));
+        }
+        for stage in &self.stages {
+            for &input in &stage.inputs {
+                out.push_str(&format!("  \"{}\" -> \"{}\";\n", self.stages[input].name, stage.name));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// A stage's kind, configured stage and resolved path params.
+type Configured<'r> = (&'r dyn StageKind, Box<dyn Stage>, BTreeMap<String, PathBuf>);
+
+/// Builds the plan, or returns every problem found, sorted by location.
+pub fn build(
+    mut spec: PipelineSpec,
+    overrides: &[Override],
+    registry: &Registry,
+    sources: &SourceMap,
+    cwd: &Path,
+) -> Result<Plan, Vec<SpecError>> {
+    let mut errors = Vec::new();
+    apply_overrides(&mut spec, overrides, registry, &mut errors);
+
+    let owned_names: Vec<String> = spec.stages.iter().map(|s| s.name.clone()).collect();
+    let names: Vec<&str> = owned_names.iter().map(String::as_str).collect();
+    let mut configured: Vec<Option<Configured>> = Vec::new();
+    for stage in &spec.stages {
+        configured.push(configure(stage, registry, sources, cwd, &mut errors));
+        for (i, input) in stage.inputs.iter().enumerate() {
+            if !names.contains(&input.value.as_str()) {
+                let suggestion = closest(&input.value, names.iter().copied().filter(|n| *n != stage.name));
+                let kind = SpecErrorKind::UnknownInput { stage: stage.name.clone(), input: input.value.clone(), suggestion };
+                errors.push(SpecError::at(kind, input.loc.clone()));
+            } else if stage.inputs[..i].iter().any(|p| p.value == input.value) {
+                let kind = SpecErrorKind::DuplicateInput { stage: stage.name.clone(), input: input.value.clone() };
+                errors.push(SpecError::at(kind, input.loc.clone()));
+            }
+        }
+    }
+    check_inputs(&spec, &configured, &mut errors);
+
+    let mut graph = DiGraph::<usize, usize>::new();
+    let nodes: Vec<NodeIndex> = (0..spec.stages.len()).map(|i| graph.add_node(i)).collect();
+    for (i, stage) in spec.stages.iter().enumerate() {
+        for (j, input) in stage.inputs.iter().enumerate() {
+            if let Some(from) = names.iter().position(|n| *n == input.value) {
+                graph.add_edge(nodes[from], nodes[i], j);
+            }
+        }
+    }
+    let order = match topological_order(&graph) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
+            let (last, first) = (cycle[cycle.len() - 2], cycle[cycle.len() - 1]);
+            let closing = spec.stages[first].inputs.iter().find(|inp| inp.value == names[last]);
+            let loc = closing.map_or_else(|| spec.stages[first].name_loc.clone(), |inp| inp.loc.clone());
+            errors.push(SpecError::at(SpecErrorKind::Cycle { path: path.join(" -> ") }, loc));
+            Vec::new()
+        }
+    };
+
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.loc.as_ref().map(Loc::order));
+        return Err(errors);
+    }
+    let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
+    let mut stages: Vec<Option<PlannedStage>> = (0..order.len()).map(|_| None).collect();
+    for (i, (stage, conf)) in spec.stages.into_iter().zip(configured).enumerate() {
+        let Some((kind, configured_stage, external)) = conf else { continue };
+        let inputs = stage
+            .inputs
+            .iter()
+            .filter_map(|inp| names.iter().position(|n| *n == inp.value))
+            .map(|j| position[&j])
+            .collect();
+        stages[position[&i]] = Some(PlannedStage {
+            name: stage.name,
+            kind: kind.name(),
+            version: kind.version(),
+            output: kind.output(),
+            stage: configured_stage,
+            inputs,
+            backend: stage.backend.map(|b| b.value),
+            external,
+            loc: stage.name_loc,
+        });
+    }
+    Ok(Plan { name: spec.name.value, seed: spec.seed, stages: stages.into_iter().flatten().collect() })
+}
+
+/// Applies `--set` overrides, typed against each param's declared type.
+fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &Registry, errors: &mut Vec<SpecError>) {
+    for o in overrides {
+        let bad = |problem: String, suggestion: Option<String>, loc: &Loc| {
+            let text = format!("{}.{}={}", o.stage.value, o.param.value, o.value.value);
+            SpecError::at(SpecErrorKind::BadOverride { text, problem, suggestion }, loc.clone())
+        };
+        if o.stage.value == "pipeline" {
+            match (o.param.value.as_str(), o.value.value.parse::<u64>()) {
+                ("seed", Ok(seed)) => spec.seed = seed,
+                ("seed", Err(_)) => errors.push(bad("the seed must be a non-negative integer".into(), None, &o.value.loc)),
+                (other, _) => errors.push(bad(
+                    format!("`pipeline.{other}` cannot be overridden"),
+                    closest(other, ["seed"]).map(|s| format!("pipeline.{s}")),
+                    &o.param.loc,
+                )),
+            }
+            continue;
+        }
+        let Some(stage) = spec.stages.iter_mut().find(|s| s.name == o.stage.value) else {
+            let suggestion = closest(&o.stage.value, spec.stages.iter().map(|s| s.name.as_str()));
+            errors.push(bad(format!("no stage is named `{}`", o.stage.value), suggestion, &o.stage.loc));
+            continue;
+        };
+        let located = |value: String| Located { value, loc: o.value.loc.clone() };
+        match o.param.value.as_str() {
+            "kind" => errors.push(bad("a stage's `kind` cannot be overridden".into(), None, &o.param.loc)),
+            "backend" => stage.backend = Some(located(o.value.value.clone())),
+            "inputs" => {
+                let ty = ParamType::Array(Box::new(ParamType::String));
+                if let Ok(toml::Value::Array(items)) = registry::parse_value(&o.value.value, &ty) {
+                    stage.inputs = items.into_iter().filter_map(|v| v.as_str().map(|s| located(s.to_string()))).collect();
+                }
+            }
+            param => {
+                let Some(kind) = stage.kind.as_ref().and_then(|k| registry.get(&k.value)) else { continue };
+                let declared = registry::params(kind);
+                let Some(info) = declared.iter().find(|p| p.name == param) else {
+                    let suggestion = closest(param, declared.iter().map(|p| p.name.as_str()));
+                    errors.push(bad(format!("kind `{}` has no param `{param}`", kind.name()), suggestion, &o.param.loc));
+                    continue;
+                };
+                match registry::parse_value(&o.value.value, &info.ty) {
+                    Ok(value) => {
+                        let param_value = Param { value, key_loc: o.param.loc.clone(), value_loc: o.value.loc.clone() };
+                        stage.params.insert(param.to_string(), param_value);
+                    }
+                    Err(problem) => errors.push(bad(problem, None, &o.value.loc)),
+                }
+            }
+        }
+    }
+}
+
+/// Checks one stage's kind, params and backend, and configures it.
+fn configure<'r>(
+    stage: &StageSpec,
+    registry: &'r Registry,
+    sources: &SourceMap,
+    cwd: &Path,
+    errors: &mut Vec<SpecError>,
+) -> Option<Configured<'r>> {
+    let Some(kind_name) = &stage.kind else {
+        errors.push(SpecError::at(SpecErrorKind::MissingKind { stage: stage.name.clone() }, stage.name_loc.clone()));
+        return None;
+    };
+    let Some(kind) = registry.get(&kind_name.value) else {
+        let known: Vec<String> = registry.kinds().map(|k| k.name().to_string()).collect();
+        let suggestion = closest(&kind_name.value, known.iter().map(String::as_str));
+        let kind = SpecErrorKind::UnknownKind { stage: stage.name.clone(), kind: kind_name.value.clone(), suggestion, known };
+        errors.push(SpecError::at(kind, kind_name.loc.clone()));
+        return None;
+    };
+    let before = errors.len();
+    let declared = registry::params(kind);
+    for (name, param) in &stage.params {
+        if !declared.iter().any(|p| p.name == *name) {
+            let suggestion = closest(name, declared.iter().map(|p| p.name.as_str()));
+            let err = SpecErrorKind::UnknownParam {
+                stage: stage.name.clone(),
+                kind: kind.name().to_string(),
+                param: name.clone(),
+                suggestion,
+            };
+            errors.push(SpecError::at(err, param.key_loc.clone()));
+        }
+    }
+    check_backend(stage, kind, errors);
+
+    let mut table = toml::Table::new();
+    let mut external = BTreeMap::new();
+    for (name, param) in &stage.params {
+        let mut value = param.value.clone();
+        if kind.path_params().contains(&name.as_str()) {
+            if let toml::Value::String(path) = &value {
+                let base = sources.dir_of(param.value_loc.file).unwrap_or(cwd);
+                let resolved = base.join(path);
+                external.insert(name.clone(), resolved.clone());
+                value = toml::Value::String(resolved.display().to_string());
+            }
+        }
+        table.insert(name.clone(), value);
+    }
+    if errors.len() > before {
+        return None;
+    }
+    match kind.configure(table) {
+        Ok(configured) => Some((kind, configured, external)),
+        Err(e) => {
+            let top = e.path.split(['.', '[']).next().unwrap_or("");
+            let (what, loc) = match stage.params.get(top) {
+                Some(param) => (format!("param `{top}`"), param.value_loc.clone()),
+                None if !top.is_empty() => (format!("param `{top}`"), stage.name_loc.clone()),
+                None => ("params".to_string(), stage.name_loc.clone()),
+            };
+            let err = SpecErrorKind::BadParam { stage: stage.name.clone(), what, message: e.message };
+            errors.push(SpecError::at(err, loc));
+            None
+        }
+    }
+}
+
+fn check_backend(stage: &StageSpec, kind: &dyn StageKind, errors: &mut Vec<SpecError>) {
+    let Some(backend) = &stage.backend else { return };
+    let supported = kind.backends();
+    let problem = if supported.is_empty() {
+        Some("takes no `backend`".to_string())
+    } else if !supported.contains(&backend.value.as_str()) {
+        Some(format!("has no backend `{}`; it runs on: {}", backend.value, supported.join(", ")))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let err = SpecErrorKind::BadBackend { stage: stage.name.clone(), kind: kind.name().to_string(), problem };
+        errors.push(SpecError::at(err, backend.loc.clone()));
+    }
+}
+
+/// Checks input counts and artifact types once every stage's kind is known.
+fn check_inputs(
+    spec: &PipelineSpec,
+    configured: &[Option<Configured>],
+    errors: &mut Vec<SpecError>,
+) {
+    for (stage, conf) in spec.stages.iter().zip(configured) {
+        let Some((kind, _, _)) = conf else { continue };
+        let spec_in = kind.inputs();
+        let found = stage.inputs.len();
+        let expected = match spec_in.arity {
+            Arity::None if found > 0 => Some("no inputs"),
+            Arity::One if found != 1 => Some("exactly one input"),
+            Arity::AtLeastOne if found == 0 => Some("at least one input"),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            let loc = stage.inputs.first().map_or_else(|| stage.name_loc.clone(), |i| i.loc.clone());
+            let err = SpecErrorKind::InputCount { stage: stage.name.clone(), kind: kind.name().into(), expected, found };
+            errors.push(SpecError::at(err, loc));
+            continue;
+        }
+        for input in &stage.inputs {
+            let upstream = spec.stages.iter().position(|s| s.name == input.value);
+            let Some(Some((up_kind, _, _))) = upstream.map(|u| &configured[u]) else { continue };
+            let produces = up_kind.output();
+            if !spec_in.accepts.contains(&produces) {
+                let accepts = spec_in.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" or ");
+                let err = SpecErrorKind::InputType {
+                    stage: stage.name.clone(),
+                    kind: kind.name().into(),
+                    input: input.value.clone(),
+                    produces: produces.name(),
+                    accepts,
+                };
+                errors.push(SpecError::at(err, input.loc.clone()));
+            }
+        }
+    }
+}
+
+/// Kahn's algorithm with the smallest declaration index first; on a cycle, returns one cycle as
+/// a closed path of declaration indices (`[a, b, c, a]`, each feeding the next).
+fn topological_order(graph: &DiGraph<usize, usize>) -> Result<Vec<usize>, Vec<usize>> {
+    let n = graph.node_count();
+    let mut indegree: Vec<usize> = (0..n).map(|i| graph.neighbors_directed(NodeIndex::new(i), petgraph::Incoming).count()).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        let mut next: Vec<usize> = graph.neighbors(NodeIndex::new(i)).map(|j| j.index()).collect();
+        next.sort_unstable();
+        next.dedup();
+        for j in next {
+            let edges = graph.edges_connecting(NodeIndex::new(i), NodeIndex::new(j)).count();
+            indegree[j] -= edges;
+            if indegree[j] == 0 {
+                ready.push(Reverse(j));
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Every node left has an unfinished input; walk backwards along those until a node repeats.
+    let done: BTreeSet<usize> = order.into_iter().collect();
+    let start = (0..n).find(|i| !done.contains(i)).unwrap_or(0);
+    let mut path = vec![start];
+    loop {
+        let current = *path.last().unwrap_or(&start);
+        let mut preds: Vec<usize> = graph
+            .neighbors_directed(NodeIndex::new(current), petgraph::Incoming)
+            .map(|p| p.index())
+            .filter(|p| !done.contains(p))
+            .collect();
+        preds.sort_unstable();
+        let Some(&pred) = preds.first() else { return Err(path) };
+        if let Some(at) = path.iter().position(|&p| p == pred) {
+            let mut cycle: Vec<usize> = path[at..].to_vec();
+            cycle.push(pred);
+            cycle.reverse();
+            // Start the printed cycle at its earliest-declared stage.
+            let min_pos = (0..cycle.len() - 1).min_by_key(|&k| cycle[k]).unwrap_or(0);
+            let mut rotated: Vec<usize> = cycle[min_pos..cycle.len() - 1].to_vec();
+            rotated.extend_from_slice(&cycle[..min_pos]);
+            rotated.push(rotated[0]);
+            return Err(rotated);
+        }
+        path.push(pred);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(n: usize, edges: &[(usize, usize)]) -> DiGraph<usize, usize> {
+        let mut g = DiGraph::new();
+        let nodes: Vec<_> = (0..n).map(|i| g.add_node(i)).collect();
+        for &(a, b) in edges {
+            g.add_edge(nodes[a], nodes[b], 0);
+        }
+        g
+    }
+
+    #[test]
+    fn orders_by_dependencies_then_declaration() {
+        assert_eq!(topological_order(&graph(4, &[(3, 1), (0, 2)])), Ok(vec![0, 2, 3, 1]));
+    }
+
+    #[test]
+    fn reports_a_closed_cycle_path() {
+        // 0 feeds 1, 1 feeds 2, 2 feeds 1; 3 stands alone.
+        assert_eq!(topological_order(&graph(4, &[(0, 1), (1, 2), (2, 1)])), Err(vec![1, 2, 1]));
+        assert_eq!(topological_order(&graph(3, &[(0, 1), (1, 2), (2, 0)])), Err(vec![0, 1, 2, 0]));
+        assert_eq!(topological_order(&graph(1, &[(0, 0)])), Err(vec![0, 0]));
+    }
+}

@@ -1,0 +1,422 @@
+//! Pipeline files -> one merged, spanned [`PipelineSpec`].
+//!
+//! A pipeline is a `[pipeline]` table (`name`, `seed`, `description`, `extends`, `include`) and
+//! `[stages.NAME]` tables (`kind`, `inputs`, `backend`, then the kind's params). `extends = "f.toml"`
+//! loads another pipeline first and deep-merges this file over it (header keys and stage params
+//! override one by one); `include = [..]` merges stage fragments before this file's own stages.
+//! Paths resolve against the folder of the file that wrote them. Every value keeps its location,
+//! so later passes can point at the exact text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{SpecError, SpecErrorKind};
+use crate::source::{Loc, Located, SourceMap};
+
+/// Default pipeline seed when `[pipeline] seed` is absent.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// A pipeline after merging its files, before its stages are checked against the registry.
+#[derive(Debug)]
+pub struct PipelineSpec {
+    /// `[pipeline] name`.
+    pub name: Located<String>,
+    /// `[pipeline] seed`.
+    pub seed: u64,
+    /// `[pipeline] description`.
+    pub description: Option<String>,
+    /// The stages, in declaration order (a base's stages first).
+    pub stages: Vec<StageSpec>,
+}
+
+/// One `[stages.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    /// The stage name.
+    pub name: String,
+    /// Where the name was declared.
+    pub name_loc: Loc,
+    /// `kind = "..."`.
+    pub kind: Option<Located<String>>,
+    /// `inputs = [..]`, in order.
+    pub inputs: Vec<Located<String>>,
+    /// `backend = "..."`.
+    pub backend: Option<Located<String>>,
+    /// Every other key: the kind's params.
+    pub params: BTreeMap<String, Param>,
+}
+
+/// One param value and where it was written.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// The TOML value.
+    pub value: toml::Value,
+    /// Where the key was written.
+    pub key_loc: Loc,
+    /// Where the value was written.
+    pub value_loc: Loc,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    pipeline: Option<Spanned<RawHeader>>,
+    #[serde(default)]
+    stages: BTreeMap<Spanned<String>, Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: Option<Spanned<String>>,
+    seed: Option<u64>,
+    description: Option<String>,
+    extends: Option<Spanned<String>>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+}
+
+/// Reads `path` and everything it extends or includes.
+pub fn load(path: &Path, sources: &mut SourceMap) -> Result<PipelineSpec, Vec<SpecError>> {
+    let mut loader = Loader { sources, stack: Vec::new() };
+    let merged = loader.load_file(path, None).map_err(|e| vec![e])?;
+    let name = merged.name.ok_or_else(|| vec![SpecError::bare(SpecErrorKind::MissingName)])?;
+    if merged.stages.is_empty() {
+        return Err(vec![SpecError::at(SpecErrorKind::NoStages, name.loc)]);
+    }
+    Ok(PipelineSpec {
+        name,
+        seed: merged.seed.unwrap_or(DEFAULT_SEED),
+        description: merged.description,
+        stages: merged.stages,
+    })
+}
+
+/// A file's contents merged with what it extends and includes.
+#[derive(Default)]
+struct Merged {
+    name: Option<Located<String>>,
+    seed: Option<u64>,
+    description: Option<String>,
+    stages: Vec<StageSpec>,
+}
+
+impl Merged {
+    /// Lays `over` on top of `self`: header keys replace, stages merge param by param.
+    fn overlay(&mut self, over: Merged) {
+        self.name = over.name.or(self.name.take());
+        self.seed = over.seed.or(self.seed);
+        self.description = over.description.or(self.description.take());
+        for stage in over.stages {
+            match self.stages.iter_mut().find(|s| s.name == stage.name) {
+                Some(base) => {
+                    base.name_loc = stage.name_loc;
+                    if stage.kind.is_some() {
+                        base.kind = stage.kind;
+                    }
+                    if !stage.inputs.is_empty() {
+                        base.inputs = stage.inputs;
+                    }
+                    if stage.backend.is_some() {
+                        base.backend = stage.backend;
+                    }
+                    for (key, param) in stage.params {
+                        let merged = match (base.params.remove(&key), param) {
+                            (Some(old), mut new) => {
+                                new.value = deep_merge(old.value, new.value);
+                                new
+                            }
+                            (None, new) => new,
+                        };
+                        base.params.insert(key, merged);
+                    }
+                }
+                None => self.stages.push(stage),
+            }
+        }
+    }
+}
+
+/// Merges TOML tables key by key; any other value is replaced.
+fn deep_merge(base: toml::Value, over: toml::Value) -> toml::Value {
+    match (base, over) {
+        (toml::Value::Table(mut base), toml::Value::Table(over)) => {
+            for (k, v) in over {
+                let merged = match base.remove(&k) {
+                    Some(old) => deep_merge(old, v),
+                    None => v,
+                };
+                base.insert(k, merged);
+            }
+            toml::Value::Table(base)
+        }
+        (_, over) => over,
+    }
+}
+
+struct Loader<'a> {
+    sources: &'a mut SourceMap,
+    stack: Vec<PathBuf>,
+}
+
+impl Loader<'_> {
+    /// Loads one file; `from` is where another file referred to it.
+    fn load_file(&mut self, path: &Path, from: Option<&Loc>) -> Result<Merged, SpecError> {
+        let at = |kind| match from {
+            Some(loc) => SpecError::at(kind, loc.clone()),
+            None => SpecError::bare(kind),
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| at(SpecErrorKind::Read { path: path.to_path_buf(), source }))?;
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some(first) = self.stack.iter().position(|p| *p == canonical) {
+            let chain = self.stack[first..]
+                .iter()
+                .chain(std::iter::once(&canonical))
+                .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            return Err(at(SpecErrorKind::IncludeCycle { path: path.display().to_string(), chain }));
+        }
+        let file = self.sources.add(path.display().to_string(), Some(canonical.clone()), text);
+        let text = self.sources.files[file].text.clone();
+        let raw: RawFile = toml::from_str(&text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+            SpecError::at(SpecErrorKind::Toml { message }, Loc { file, span })
+        })?;
+        let dir = canonical.parent().map(Path::to_path_buf).unwrap_or_default();
+        let loc = |span: std::ops::Range<usize>| Loc { file, span };
+
+        self.stack.push(canonical);
+        let mut merged = Merged::default();
+        let mut own = Merged::default();
+        if let Some(header) = raw.pipeline {
+            let header = header.into_inner();
+            if let Some(extends) = &header.extends {
+                let base = self.load_file(&dir.join(extends.get_ref()), Some(&loc(extends.span())))?;
+                merged.overlay(base);
+            }
+            for include in &header.include {
+                let fragment = self.load_file(&dir.join(include.get_ref()), Some(&loc(include.span())))?;
+                if let Some(name) = &fragment.name {
+                    let path = include.get_ref().clone();
+                    return Err(SpecError::at(SpecErrorKind::IncludeHasPipeline { path }, name.loc.clone()));
+                }
+                merged.overlay(fragment);
+            }
+            own.name = header.name.map(|n| Located { loc: loc(n.span()), value: n.into_inner() });
+            own.seed = header.seed;
+            own.description = header.description;
+        }
+        let mut stages: Vec<_> = raw.stages.into_iter().collect();
+        stages.sort_by_key(|(name, _)| name.span().start);
+        for (name, table) in stages {
+            own.stages.push(stage_spec(name, table.into_inner(), file)?);
+        }
+        self.stack.pop();
+        merged.overlay(own);
+        Ok(merged)
+    }
+}
+
+/// Splits a stage table into the engine's keys and the kind's params.
+fn stage_spec(
+    name: Spanned<String>,
+    table: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    file: usize,
+) -> Result<StageSpec, SpecError> {
+    let loc = |span: std::ops::Range<usize>| Loc { file, span };
+    let stage = name.get_ref().clone();
+    let bad = |key: &'static str, expected: &'static str, span| {
+        SpecError::at(SpecErrorKind::BadEngineKey { stage: stage.clone(), key, expected }, loc(span))
+    };
+    let mut spec = StageSpec {
+        name: stage.clone(),
+        name_loc: loc(name.span()),
+        kind: None,
+        inputs: Vec::new(),
+        backend: None,
+        params: BTreeMap::new(),
+    };
+    for (key, value) in table {
+        let value_span = value.span();
+        match key.get_ref().as_str() {
+            "kind" | "backend" => {
+                let toml::Value::String(s) = value.into_inner() else {
+                    let which = if key.get_ref() == "kind" { "kind" } else { "backend" };
+                    return Err(bad(which, "a string", value_span));
+                };
+                let located = Some(Located { value: s, loc: loc(value_span) });
+                if key.get_ref() == "kind" {
+                    spec.kind = located;
+                } else {
+                    spec.backend = located;
+                }
+            }
+            "inputs" => {
+                let toml::Value::Array(items) = value.into_inner() else {
+                    return Err(bad("inputs", "an array of stage names", value_span));
+                };
+                // Array items carry no spans of their own; find each name inside the array text.
+                spec.inputs = items
+                    .into_iter()
+                    .map(|item| match item {
+                        toml::Value::String(s) => Ok(s),
+                        _ => Err(bad("inputs", "an array of stage names", value_span.clone())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .map(|s| Located { value: s, loc: loc(value_span.clone()) })
+                    .collect();
+            }
+            _ => {
+                spec.params.insert(
+                    key.get_ref().clone(),
+                    Param { value: value.into_inner(), key_loc: loc(key.span()), value_loc: loc(value_span) },
+                );
+            }
+        }
+    }
+    Ok(spec)
+}
+
+/// Narrows each input's location from the whole array to the quoted name inside it.
+pub fn narrow_input_locs(spec: &mut PipelineSpec, sources: &SourceMap) {
+    for stage in &mut spec.stages {
+        let mut from = 0;
+        for input in &mut stage.inputs {
+            let text = &sources.files[input.loc.file].text;
+            let array = &text[input.loc.span.clone()];
+            let quoted = [format!("\"{}\"", input.value), format!("'{}'", input.value)];
+            if let Some((offset, len)) = quoted
+                .iter()
+                .filter_map(|q| array[from.min(array.len())..].find(q.as_str()).map(|i| (i + from, q.len())))
+                .min()
+            {
+                let start = input.loc.span.start + offset;
+                input.loc.span = start..start + len;
+                from = offset + len;
+            }
+        }
+    }
+}
+
+/// One `--set TARGET=VALUE` from the command line, where TARGET is `STAGE.PARAM`, `STAGE.inputs`,
+/// `STAGE.backend` or `pipeline.seed`.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// The stage (or `pipeline`).
+    pub stage: Located<String>,
+    /// The param.
+    pub param: Located<String>,
+    /// The value text, untyped until the param's type is known.
+    pub value: Located<String>,
+}
+
+/// Parses `--set` arguments; their text becomes a source named `--set` so errors can point at it.
+pub fn parse_overrides(args: &[String], sources: &mut SourceMap) -> Result<Vec<Override>, Vec<SpecError>> {
+    if args.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = args.iter().map(|a| format!("--set {a}")).collect::<Vec<_>>().join("\n");
+    let file = sources.add("--set".into(), None, text);
+    let mut errors = Vec::new();
+    let mut overrides = Vec::new();
+    let mut start = 0;
+    for arg in args {
+        let base = start + "--set ".len();
+        start = base + arg.len() + 1;
+        let loc = |a: usize, b: usize| Loc { file, span: base + a..base + b };
+        let parsed = arg.split_once('=').and_then(|(target, value)| {
+            let (stage, param) = target.split_once('.')?;
+            (!stage.is_empty() && !param.is_empty()).then_some((stage, param, value))
+        });
+        match parsed {
+            Some((stage, param, value)) => {
+                let p0 = stage.len() + 1;
+                let v0 = p0 + param.len() + 1;
+                overrides.push(Override {
+                    stage: Located { value: stage.trim().into(), loc: loc(0, stage.len()) },
+                    param: Located { value: param.trim().into(), loc: loc(p0, p0 + param.len()) },
+                    value: Located { value: value.trim().into(), loc: loc(v0, arg.len()) },
+                });
+            }
+            None => errors.push(SpecError::at(
+                SpecErrorKind::BadOverride {
+                    text: arg.clone(),
+                    problem: "expected `STAGE.PARAM=VALUE`".into(),
+                    suggestion: None,
+                },
+                loc(0, arg.len()),
+            )),
+        }
+    }
+    if errors.is_empty() { Ok(overrides) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn extends_and_include_merge_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "base.toml", "[pipeline]\nname = \"base\"\nseed = 1\n\n[stages.a]\nkind = \"synth\"\nactors = 24\nstatements = 2\n\n[stages.b]\nkind = \"decode\"\ninputs = [\"a\"]\n");
+        write(dir.path(), "frag.toml", "[stages.c]\nkind = \"pad\"\ninputs = [\"b\"]\nlength = 100\n");
+        let top = write(dir.path(), "top.toml", "[pipeline]\nname = \"top\"\nextends = \"base.toml\"\ninclude = [\"frag.toml\"]\n\n[stages.a]\nactors = 2\n\n[stages.c]\nlength = 200\n");
+        let mut sources = SourceMap::default();
+        let spec = load(&top, &mut sources).unwrap();
+        assert_eq!(spec.name.value, "top");
+        assert_eq!(spec.seed, 1);
+        let names: Vec<_> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(spec.stages[0].params["actors"].value, toml::Value::Integer(2));
+        assert_eq!(spec.stages[0].params["statements"].value, toml::Value::Integer(2));
+        assert_eq!(spec.stages[0].kind.as_ref().unwrap().value, "synth");
+        assert_eq!(spec.stages[2].params["length"].value, toml::Value::Integer(200));
+        assert_eq!(sources.describe(&spec.stages[2].params["length"].value_loc), format!("{}:10:10", top.display()));
+    }
+
+    #[test]
+    fn include_cycle_names_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.toml", "[pipeline]\nname = \"a\"\nextends = \"b.toml\"\n");
+        write(dir.path(), "b.toml", "[pipeline]\nname = \"b\"\nextends = \"a.toml\"\n");
+        let mut sources = SourceMap::default();
+        let errors = load(&dir.path().join("a.toml"), &mut sources).unwrap_err();
+        assert_eq!(errors[0].kind.to_string(), format!("`{}` includes or extends itself: a.toml -> b.toml -> a.toml", dir.path().join("a.toml").display()));
+    }
+
+    #[test]
+    fn inputs_point_at_each_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "p.toml", "[pipeline]\nname = \"p\"\n[stages.x]\nkind = \"k\"\ninputs = [\"a\", 'b']\n");
+        let mut sources = SourceMap::default();
+        let mut spec = load(&p, &mut sources).unwrap();
+        narrow_input_locs(&mut spec, &sources);
+        let text = &sources.files[0].text;
+        let spans: Vec<_> = spec.stages[0].inputs.iter().map(|i| &text[i.loc.span.clone()]).collect();
+        assert_eq!(spans, ["\"a\"", "'b'"]);
+    }
+
+    #[test]
+    fn overrides_parse_and_point_into_the_command_line() {
+        let mut sources = SourceMap::default();
+        let args = vec!["pad.length=100".to_string(), "oops".to_string()];
+        let errors = parse_overrides(&args, &mut sources).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(sources.describe(errors[0].loc.as_ref().unwrap()), "--set:2:7");
+        let ok = parse_overrides(&args[..1], &mut sources).unwrap();
+        assert_eq!((ok[0].stage.value.as_str(), ok[0].param.value.as_str(), ok[0].value.value.as_str()), ("pad", "length", "100"));
+    }
+}
