@@ -1,0 +1,585 @@
+//! The `download` stage kind: one file from a URL (resumable, retried, checksummed) or a local
+//! file or folder, extracted when it is a zip, placed in the output folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::ProgressStyle;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::checksum::{self, Algorithm};
+use crate::error::DownloadError;
+use crate::extract::{extract_zip, is_zip};
+use crate::fetch::{Backoff, Fetch, file_name_from_url};
+use crate::place::{link_or_copy, mirror_dir, move_or_copy};
+
+/// Fetches one file over HTTP(S) (or takes a local file or folder), checks its checksum and
+/// extracts it when it is a zip. A broken download resumes where it stopped on the next run.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Download {
+    /// The http(s) URL to fetch; the file is named after the URL's last path segment
+    /// (percent-decoded, query ignored), e.g. `Audio_Speech_Actors_01-24.zip`. Give exactly one
+    /// of `url` and `path`; a `url` needs at least one checksum.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A local file or folder to use instead of downloading, relative to the pipeline file.
+    /// A folder is mirrored as is (hard links, or copies); a file is checked and extracted like
+    /// a download.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Expected MD5 of the file, 32 hex digits (the digest Zenodo publishes).
+    #[serde(default)]
+    pub md5: Option<String>,
+    /// Expected SHA-256 of the file, 64 hex digits.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Expected BLAKE3 of the file, 64 hex digits.
+    #[serde(default)]
+    pub blake3: Option<String>,
+    /// What to do with the file: `auto` extracts it when it is a zip (by its first bytes) and
+    /// keeps it as is otherwise, `zip` requires a zip, `none` never extracts.
+    #[serde(default)]
+    pub extract: Extract,
+    /// How many times a failed request (connection error, broken transfer, HTTP 408, 429 or 5xx)
+    /// is retried, with delays doubling from 0.5 s up to 30 s; the count restarts after a
+    /// request that received data.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Seconds allowed to connect, to receive the response headers and for each read of the
+    /// body (not for the whole transfer); at least 1.
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+}
+
+/// Whether the fetched file is extracted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Extract {
+    /// Extract when the file starts with a zip signature.
+    #[default]
+    Auto,
+    /// Extract; a file that is not a zip is an error.
+    Zip,
+    /// Place the file as is.
+    None,
+}
+
+fn default_retries() -> u32 {
+    5
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// How a verified file reaches the output folder when it is not extracted.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// A download in the scratch folder: move it.
+    Move,
+    /// The user's own file: link it, never move it.
+    Link,
+}
+
+/// The progress bar style for byte counts.
+const BYTES_TEMPLATE: &str =
+    "{prefix:>12.cyan.bold} {msg:<10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+
+impl StageDef for Download {
+    const KIND: &'static str = "download";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::NONE;
+    const OUTPUT: ArtifactKind = ArtifactKind::Files;
+    const PATH_PARAMS: &'static [&'static str] = &["path"];
+
+    fn validate(&self) -> Result<(), ParamError> {
+        for (algorithm, hex) in self.checksums() {
+            algorithm.check_hex(hex).map_err(|message| ParamError::new(algorithm.name(), message))?;
+        }
+        if self.timeout == 0 {
+            return Err(ParamError::new("timeout", "`timeout` is in seconds and must be at least 1"));
+        }
+        match (&self.url, &self.path) {
+            (Some(_), Some(_)) => Err(ParamError::new("path", "give either `url` or `path`, not both")),
+            (None, None) => Err(ParamError::new(
+                "url",
+                "give `url` (a file to download) or `path` (a local file or folder)",
+            )),
+            (Some(url), None) => validate_url(url, self.checksums().is_empty()),
+            (None, Some(_)) => Ok(()),
+        }
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        self.run_with(ctx, Backoff::default())
+    }
+}
+
+fn validate_url(url: &str, no_checksum: bool) -> Result<(), ParamError> {
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err(ParamError::new("url", format!("`{url}` is not an http:// or https:// URL")));
+    }
+    if file_name_from_url(url).is_none() {
+        return Err(ParamError::new(
+            "url",
+            format!("`{url}` does not end in a file name (like `.../Audio_Speech_Actors_01-24.zip`)"),
+        ));
+    }
+    if no_checksum {
+        return Err(ParamError::new(
+            "url",
+            "a download needs a checksum to catch corrupted or changed files: \
+             set `md5`, `sha256` or `blake3` (e.g. the md5 published beside the file)",
+        ));
+    }
+    Ok(())
+}
+
+impl Download {
+    /// The checksums given, by algorithm.
+    fn checksums(&self) -> Vec<(Algorithm, &str)> {
+        [(Algorithm::Md5, &self.md5), (Algorithm::Sha256, &self.sha256), (Algorithm::Blake3, &self.blake3)]
+            .into_iter()
+            .filter_map(|(algorithm, hex)| hex.as_deref().map(|hex| (algorithm, hex)))
+            .collect()
+    }
+
+    /// Runs the stage with the given retry delays (tests use tiny ones).
+    fn run_with(&self, ctx: &StageContext, backoff: Backoff) -> Result<(), StageError> {
+        match (&self.url, &self.path) {
+            (Some(url), _) => {
+                let (file, name) = self.download(ctx, url, backoff)?;
+                self.deliver(ctx, &file, &name, Placement::Move)?;
+            }
+            (None, Some(path)) if path.is_dir() => {
+                if !self.checksums().is_empty() {
+                    return Err(DownloadError::ChecksumOnFolder { path: path.clone() }.into());
+                }
+                let files = mirror_dir(path, ctx.out_dir)?;
+                tracing::info!(stage = ctx.stage, files, "mirrored {}", path.display());
+            }
+            (None, Some(path)) => {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                checksum::verify(path, &name, &self.checksums())?;
+                self.deliver(ctx, path, &name, Placement::Link)?;
+            }
+            (None, None) => return Err(ParamError::new("url", "give `url` or `path`").into()),
+        }
+        Ok(())
+    }
+
+    /// Downloads `url` into the scratch folder and verifies it; returns the file and its name.
+    fn download(&self, ctx: &StageContext, url: &str, backoff: Backoff) -> Result<(PathBuf, String), StageError> {
+        let name = file_name_from_url(url)
+            .ok_or_else(|| ParamError::new("url", format!("`{url}` does not end in a file name")))?;
+        std::fs::create_dir_all(ctx.scratch_dir).map_err(DownloadError::io("create", ctx.scratch_dir))?;
+        let part = ctx.scratch_dir.join(format!("{name}.part"));
+        let bar = ctx.progress_bar(0, "download");
+        if let Ok(style) = ProgressStyle::with_template(BYTES_TEMPLATE) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        let fetch = Fetch {
+            stage: ctx.stage,
+            url,
+            retries: self.retries,
+            timeout: Duration::from_secs(self.timeout),
+            backoff,
+        };
+        let size = fetch.run(&part, &bar)?;
+        bar.finish_and_clear();
+        if let Err(mismatch) = checksum::verify(&part, &name, &self.checksums()) {
+            std::fs::remove_file(&part).map_err(DownloadError::io("remove", &part))?;
+            return Err(mismatch.into());
+        }
+        tracing::debug!(stage = ctx.stage, url, size, "downloaded and verified");
+        Ok((part, name))
+    }
+
+    /// Extracts `file` into the output folder, or places it there as `name`.
+    fn deliver(&self, ctx: &StageContext, file: &Path, name: &str, placement: Placement) -> Result<(), DownloadError> {
+        let extract = match self.extract {
+            Extract::None => false,
+            Extract::Auto => is_zip(file)?,
+            Extract::Zip if is_zip(file)? => true,
+            Extract::Zip => return Err(DownloadError::NotZip { file: file.to_path_buf() }),
+        };
+        if extract {
+            let bar = ctx.progress_bar(0, "extract");
+            let files = extract_zip(file, ctx.out_dir, &bar)?;
+            bar.finish_and_clear();
+            tracing::info!(stage = ctx.stage, files, "extracted {name}");
+        } else {
+            let target = ctx.out_dir.join(name);
+            match placement {
+                Placement::Move => move_or_copy(file, &target)?,
+                Placement::Link => link_or_copy(file, &target)?,
+            }
+            tracing::info!(stage = ctx.stage, "placed {name}");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use indicatif::{MultiProgress, ProgressDrawTarget};
+    use md5::Digest;
+
+    use super::*;
+    use crate::extract::tests::build_zip;
+    use crate::test_server::{Behaviour, TestServer};
+
+    const TINY_BACKOFF: Backoff = Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(4) };
+
+    /// A temporary stage folder layout: `out/` (empty) and `scratch/`.
+    struct Dirs {
+        root: tempfile::TempDir,
+        out: PathBuf,
+        scratch: PathBuf,
+    }
+
+    fn dirs() -> Dirs {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        let scratch = root.path().join("scratch");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&scratch).unwrap();
+        Dirs { root, out, scratch }
+    }
+
+    /// Params from a TOML table, as the engine would pass them (defaults filled, validated).
+    fn params(table: &str) -> Download {
+        let def: Download = toml::from_str(table).unwrap();
+        def.validate().unwrap();
+        def
+    }
+
+    fn run(def: &Download, dirs: &Dirs) -> Result<(), StageError> {
+        let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let ctx = StageContext {
+            stage: "data",
+            inputs: &[],
+            out_dir: &dirs.out,
+            scratch_dir: &dirs.scratch,
+            seed: 0,
+            backend: None,
+            threads: 1,
+            progress: &progress,
+        };
+        def.run_with(&ctx, TINY_BACKOFF)
+    }
+
+    /// 200 kB of varied bytes (several reads, several TCP segments).
+    fn payload() -> Vec<u8> {
+        (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    }
+
+    fn md5_hex(bytes: &[u8]) -> String {
+        format!("{:x}", md5::Md5::digest(bytes))
+    }
+
+    /// Every file under `dir` with its contents, by relative path.
+    fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, files);
+                } else {
+                    let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                    files.insert(rel, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        let mut files = BTreeMap::new();
+        walk(dir, dir, &mut files);
+        files
+    }
+
+    fn url_params(url: &str, checksum: &str) -> Download {
+        params(&format!("url = \"{url}\"\nmd5 = \"{checksum}\""))
+    }
+
+    #[test]
+    fn downloads_verifies_md5_and_places_the_file_under_its_url_name() {
+        let payload = payload();
+        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let dirs = dirs();
+        let def = url_params(&server.url("/files/Speech%20Set.bin?download=1"), &md5_hex(&payload));
+        run(&def, &dirs).unwrap();
+        let out = tree(&dirs.out);
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["Speech Set.bin"]);
+        assert!(out["Speech Set.bin"] == payload);
+        assert_eq!(server.ranges(), [None]);
+        assert!(!dirs.scratch.join("Speech Set.bin.part").exists());
+    }
+
+    #[test]
+    fn a_broken_transfer_resumes_with_a_range_request_in_the_same_run() {
+        let payload = payload();
+        let behaviour = Behaviour { payload: payload.clone(), cut_first_after: Some(70_000), ..Behaviour::default() };
+        let server = TestServer::start(behaviour);
+        let dirs = dirs();
+        run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
+        assert_eq!(server.ranges(), [None, Some("bytes=70000-".to_string())]);
+        assert!(std::fs::read(dirs.out.join("f.bin")).unwrap() == payload);
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_partial_file_and_the_rerun_resumes_it() {
+        let payload = payload();
+        let behaviour = Behaviour { payload: payload.clone(), cut_first_after: Some(70_000), ..Behaviour::default() };
+        let server = TestServer::start(behaviour);
+        let dirs = dirs();
+        let url = server.url("/f.bin");
+        let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 0", md5_hex(&payload)));
+        let err = run(&def, &dirs).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("download of {url} broke off at byte 70000 after 1 attempt(s)")), "{err}");
+        assert!(err.ends_with("run again to resume from there"), "{err}");
+        assert_eq!(std::fs::metadata(dirs.scratch.join("f.bin.part")).unwrap().len(), 70_000);
+        assert!(tree(&dirs.out).is_empty());
+
+        run(&def, &dirs).unwrap();
+        assert_eq!(server.ranges(), [None, Some("bytes=70000-".to_string())]);
+        assert!(std::fs::read(dirs.out.join("f.bin")).unwrap() == payload);
+    }
+
+    #[test]
+    fn a_server_ignoring_range_makes_the_download_restart_from_zero() {
+        let payload = payload();
+        let server = TestServer::start(Behaviour { payload: payload.clone(), ignore_range: true, ..Behaviour::default() });
+        let dirs = dirs();
+        std::fs::write(dirs.scratch.join("f.bin.part"), vec![0xFF; 1000]).unwrap();
+        run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
+        assert_eq!(server.ranges(), [Some("bytes=1000-".to_string())]);
+        assert!(std::fs::read(dirs.out.join("f.bin")).unwrap() == payload);
+    }
+
+    #[test]
+    fn a_complete_partial_file_is_confirmed_by_416_and_not_fetched_again() {
+        let payload = payload();
+        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let dirs = dirs();
+        std::fs::write(dirs.scratch.join("f.bin.part"), &payload).unwrap();
+        run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
+        assert_eq!(server.ranges(), [Some("bytes=200000-".to_string())]);
+        assert!(std::fs::read(dirs.out.join("f.bin")).unwrap() == payload);
+    }
+
+    #[test]
+    fn a_503_is_retried_until_the_server_answers() {
+        let payload = payload();
+        let server = TestServer::start(Behaviour { payload: payload.clone(), unavailable_first: 2, ..Behaviour::default() });
+        let dirs = dirs();
+        run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
+        assert_eq!(server.ranges(), [None, None, None]);
+        assert!(std::fs::read(dirs.out.join("f.bin")).unwrap() == payload);
+    }
+
+    #[test]
+    fn a_503_that_persists_fails_after_the_retries() {
+        let server = TestServer::start(Behaviour { payload: payload(), unavailable_first: 100, ..Behaviour::default() });
+        let dirs = dirs();
+        let url = server.url("/f.bin");
+        let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 2", "0".repeat(32)));
+        let err = run(&def, &dirs).unwrap_err().to_string();
+        assert_eq!(err, format!("{url} answered HTTP status 503 after 3 attempt(s)"));
+        assert_eq!(server.ranges().len(), 3);
+    }
+
+    #[test]
+    fn a_wrong_checksum_names_both_digests_and_leaves_nothing() {
+        let payload = payload();
+        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let dirs = dirs();
+        let wrong = "0123456789abcdef0123456789abcdef";
+        let err = run(&url_params(&server.url("/f.bin"), wrong), &dirs).unwrap_err().to_string();
+        assert_eq!(err, format!("md5 mismatch for `f.bin`: expected {wrong}, got {}", md5_hex(&payload)));
+        assert!(tree(&dirs.out).is_empty());
+        assert!(!dirs.scratch.join("f.bin.part").exists(), "the next attempt starts clean");
+    }
+
+    #[test]
+    fn a_downloaded_zip_is_extracted_with_its_nested_folders() {
+        let archive = build_zip(&[
+            ("Actor_01/", b""),
+            ("Actor_01/03-01-01-01-01-01-01.wav", b"RIFF neutral"),
+            ("Actor_02/sub/deep.txt", b"deep"),
+            ("Actor_03/empty/", b""),
+            ("readme.txt", b"RAVDESS"),
+        ]);
+        let server = TestServer::start(Behaviour { payload: archive.clone(), ..Behaviour::default() });
+        let dirs = dirs();
+        let sha256 = checksum::digests(&{
+            let file = dirs.root.path().join("expected.zip");
+            std::fs::write(&file, &archive).unwrap();
+            file
+        }, &[Algorithm::Sha256])
+        .unwrap()
+        .remove(0);
+        let def = params(&format!("url = \"{}\"\nsha256 = \"{sha256}\"", server.url("/files/Audio_Speech_Actors_01-24.zip")));
+        run(&def, &dirs).unwrap();
+        let out = tree(&dirs.out);
+        let expected: BTreeMap<String, Vec<u8>> = [
+            ("Actor_01/03-01-01-01-01-01-01.wav", &b"RIFF neutral"[..]),
+            ("Actor_02/sub/deep.txt", b"deep"),
+            ("readme.txt", b"RAVDESS"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+        assert_eq!(out, expected);
+        assert!(dirs.out.join("Actor_03/empty").is_dir());
+    }
+
+    /// Writes `archive` under `dirs.root` and runs the stage on it with `path`.
+    fn run_on_local_zip(archive: &[u8], dirs: &Dirs) -> String {
+        let file = dirs.root.path().join("archive.zip");
+        std::fs::write(&file, archive).unwrap();
+        let def = params(&format!("path = \"{}\"", file.display()));
+        run(&def, dirs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_zip_entry_with_dotdot_is_refused_by_name_and_nothing_is_written() {
+        let dirs = dirs();
+        let archive = build_zip(&[("ok.txt", b"fine"), ("../evil.txt", b"pwned")]);
+        let err = run_on_local_zip(&archive, &dirs);
+        assert!(err.ends_with("entry `../evil.txt` would be written outside the output folder; refusing to extract"), "{err}");
+        assert!(tree(&dirs.out).is_empty());
+        assert!(!dirs.root.path().join("evil.txt").exists());
+    }
+
+    #[test]
+    fn a_zip_entry_with_an_absolute_path_is_refused_by_name_and_nothing_is_written() {
+        let dirs = dirs();
+        let target = dirs.root.path().join("absolute_evil.txt");
+        let name = target.to_string_lossy().into_owned();
+        let archive = build_zip(&[("ok.txt", b"fine"), (&name, b"pwned")]);
+        let err = run_on_local_zip(&archive, &dirs);
+        assert!(err.contains(&format!("entry `{name}` would be written outside")), "{err}");
+        assert!(tree(&dirs.out).is_empty());
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn a_local_folder_is_mirrored() {
+        let dirs = dirs();
+        let src = dirs.root.path().join("ravdess");
+        std::fs::create_dir_all(src.join("Actor_01")).unwrap();
+        std::fs::write(src.join("Actor_01/03-01-05-01-01-01-01.wav"), b"angry").unwrap();
+        std::fs::write(src.join("notes.txt"), b"n").unwrap();
+        run(&params(&format!("path = \"{}\"", src.display())), &dirs).unwrap();
+        let out = tree(&dirs.out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out["Actor_01/03-01-05-01-01-01-01.wav"], b"angry");
+        assert_eq!(out["notes.txt"], b"n");
+    }
+
+    #[test]
+    fn a_local_folder_with_a_checksum_is_an_error() {
+        let dirs = dirs();
+        let def = params(&format!("path = \"{}\"\nmd5 = \"{}\"", dirs.scratch.display(), "a".repeat(32)));
+        let err = run(&def, &dirs).unwrap_err().to_string();
+        assert!(err.ends_with("is a folder, but checksums (`md5`, `sha256`, `blake3`) apply to a single file"), "{err}");
+    }
+
+    #[test]
+    fn a_local_zip_is_verified_and_extracted() {
+        let dirs = dirs();
+        let archive = build_zip(&[("a/b/c.txt", b"abc"), ("top.txt", b"top")]);
+        let file = dirs.root.path().join("corpus.zip");
+        std::fs::write(&file, &archive).unwrap();
+        run(&params(&format!("path = \"{}\"\nmd5 = \"{}\"", file.display(), md5_hex(&archive))), &dirs).unwrap();
+        let out = tree(&dirs.out);
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["a/b/c.txt", "top.txt"]);
+        assert_eq!(out["a/b/c.txt"], b"abc");
+        assert!(file.exists(), "the user's file stays where it was");
+    }
+
+    #[test]
+    fn extract_none_keeps_a_zip_and_extract_zip_refuses_other_files() {
+        let kept = dirs();
+        let archive = build_zip(&[("x.txt", b"x")]);
+        let zip_file = kept.root.path().join("keep.zip");
+        std::fs::write(&zip_file, &archive).unwrap();
+        run(&params(&format!("path = \"{}\"\nextract = \"none\"", zip_file.display())), &kept).unwrap();
+        assert_eq!(tree(&kept.out).into_iter().collect::<Vec<_>>(), [("keep.zip".to_string(), archive)]);
+
+        let refused = dirs();
+        let text = refused.root.path().join("plain.txt");
+        std::fs::write(&text, b"not a zip").unwrap();
+        let err = run(&params(&format!("path = \"{}\"\nextract = \"zip\"", text.display())), &refused)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, format!("`{}` is not a zip archive, but the stage has `extract = \"zip\"`", text.display()));
+    }
+
+    #[test]
+    fn an_unreachable_host_suggests_downloading_by_hand() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dirs = dirs();
+        let url = format!("http://127.0.0.1:{port}/Audio_Speech_Actors_01-24.zip");
+        let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 1", "0".repeat(32)));
+        let err = run(&def, &dirs).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("cannot reach {url} after 2 attempt(s): ")), "{err}");
+        assert!(
+            err.ends_with(
+                "The network may be offline: download the file by hand and set `path = \"...\"` \
+                 (instead of `url`) in stage `data`"
+            ),
+            "{err}"
+        );
+        assert!(tree(&dirs.out).is_empty());
+    }
+
+    /// Parses and validates a table through the engine-facing adapter; the error as `path: message`.
+    fn configure(table: &str) -> Result<serde_json::Value, String> {
+        let table: toml::Table = toml::from_str(table).unwrap();
+        vox_api::kind::<Download>()
+            .configure(table)
+            .map(|stage| stage.params())
+            .map_err(|e| format!("{}: {}", e.path, e.message))
+    }
+
+    #[test]
+    fn resolved_params_carry_every_default() {
+        let params = configure("path = \"/data/ravdess\"").unwrap();
+        assert_eq!(
+            params,
+            serde_json::json!({
+                "url": null, "path": "/data/ravdess", "md5": null, "sha256": null, "blake3": null,
+                "extract": "auto", "retries": 5, "timeout": 60
+            })
+        );
+    }
+
+    #[test]
+    fn validation_names_the_offending_param() {
+        let md5 = "bc696df654c87fed845eb13823edef8a";
+        let zenodo = "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
+        assert!(configure(&format!("url = \"{zenodo}\"\nmd5 = \"{md5}\"")).is_ok());
+        let cases = [
+            (format!("url = \"{zenodo}\"\npath = \"x\"\nmd5 = \"{md5}\""), "path: give either `url` or `path`, not both"),
+            ("extract = \"auto\"".to_string(), "url: give `url` (a file to download) or `path` (a local file or folder)"),
+            (format!("url = \"{zenodo}\""), "url: a download needs a checksum"),
+            (format!("url = \"ftp://h/f.zip\"\nmd5 = \"{md5}\""), "url: `ftp://h/f.zip` is not an http:// or https:// URL"),
+            (format!("url = \"https://h/dir/\"\nmd5 = \"{md5}\""), "url: `https://h/dir/` does not end in a file name"),
+            ("path = \"x\"\nmd5 = \"abc\"".to_string(), "md5: a md5 digest has 32 hex digits, `abc` has 3"),
+            (format!("path = \"x\"\nblake3 = \"{md5}\""), "blake3: a blake3 digest has 64 hex digits"),
+            ("path = \"x\"\ntimeout = 0".to_string(), "timeout: `timeout` is in seconds and must be at least 1"),
+            ("path = \"x\"\nextract = \"tar\"".to_string(), "extract: unknown variant `tar`"),
+            ("path = \"x\"\nchecksum = \"y\"".to_string(), "checksum: unknown field `checksum`"),
+        ];
+        for (table, expected) in cases {
+            let err = configure(&table).unwrap_err();
+            assert!(err.starts_with(expected), "{table}\n  got: {err}\n  want: {expected}");
+        }
+    }
+}
