@@ -112,7 +112,11 @@ pub fn digests(file: &Path, algorithms: &[Algorithm]) -> Result<Vec<String>, Dow
 
 /// Checks `file` (called `name` in messages) against every expected digest (hex, any case);
 /// the first mismatch is an error.
-pub fn verify(file: &Path, name: &str, expected: &[(Algorithm, &str)]) -> Result<(), DownloadError> {
+pub fn verify(
+    file: &Path,
+    name: &str,
+    expected: &[(Algorithm, &str)],
+) -> Result<(), DownloadError> {
     if expected.is_empty() {
         return Ok(());
     }
@@ -158,10 +162,14 @@ mod tests {
         let (_dir, file) = abc_file();
         verify(&file, "abc.txt", &[(Algorithm::Md5, &ABC_MD5.to_uppercase())]).unwrap();
         let wrong = "0".repeat(64);
-        let err = verify(&file, "abc.txt", &[(Algorithm::Md5, ABC_MD5), (Algorithm::Sha256, &wrong)])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, format!("sha256 mismatch for `abc.txt`: expected {wrong}, got {ABC_SHA256}"));
+        let err =
+            verify(&file, "abc.txt", &[(Algorithm::Md5, ABC_MD5), (Algorithm::Sha256, &wrong)])
+                .unwrap_err()
+                .to_string();
+        assert_eq!(
+            err,
+            format!("sha256 mismatch for `abc.txt`: expected {wrong}, got {ABC_SHA256}")
+        );
     }
 
     #[test]
@@ -172,6 +180,9 @@ mod tests {
             format!("a sha256 digest has 64 hex digits, `{ABC_MD5}` has 32")
         );
         let bad = format!("{}g", &ABC_MD5[..31]);
-        assert_eq!(Algorithm::Md5.check_hex(&bad).unwrap_err(), format!("`{bad}` is not hexadecimal (`g`)"));
+        assert_eq!(
+            Algorithm::Md5.check_hex(&bad).unwrap_err(),
+            format!("`{bad}` is not hexadecimal (`g`)")
+        );
     }
 }

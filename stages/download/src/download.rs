@@ -97,13 +97,20 @@ impl StageDef for Download {
 
     fn validate(&self) -> Result<(), ParamError> {
         for (algorithm, hex) in self.checksums() {
-            algorithm.check_hex(hex).map_err(|message| ParamError::new(algorithm.name(), message))?;
+            algorithm
+                .check_hex(hex)
+                .map_err(|message| ParamError::new(algorithm.name(), message))?;
         }
         if self.timeout == 0 {
-            return Err(ParamError::new("timeout", "`timeout` is in seconds and must be at least 1"));
+            return Err(ParamError::new(
+                "timeout",
+                "`timeout` is in seconds and must be at least 1",
+            ));
         }
         match (&self.url, &self.path) {
-            (Some(_), Some(_)) => Err(ParamError::new("path", "give either `url` or `path`, not both")),
+            (Some(_), Some(_)) => {
+                Err(ParamError::new("path", "give either `url` or `path`, not both"))
+            }
             (None, None) => Err(ParamError::new(
                 "url",
                 "give `url` (a file to download) or `path` (a local file or folder)",
@@ -126,7 +133,9 @@ fn validate_url(url: &str, no_checksum: bool) -> Result<(), ParamError> {
     if file_name_from_url(url).is_none() {
         return Err(ParamError::new(
             "url",
-            format!("`{url}` does not end in a file name (like `.../Audio_Speech_Actors_01-24.zip`)"),
+            format!(
+                "`{url}` does not end in a file name (like `.../Audio_Speech_Actors_01-24.zip`)"
+            ),
         ));
     }
     if no_checksum {
@@ -142,10 +151,14 @@ fn validate_url(url: &str, no_checksum: bool) -> Result<(), ParamError> {
 impl Download {
     /// The checksums given, by algorithm.
     fn checksums(&self) -> Vec<(Algorithm, &str)> {
-        [(Algorithm::Md5, &self.md5), (Algorithm::Sha256, &self.sha256), (Algorithm::Blake3, &self.blake3)]
-            .into_iter()
-            .filter_map(|(algorithm, hex)| hex.as_deref().map(|hex| (algorithm, hex)))
-            .collect()
+        [
+            (Algorithm::Md5, &self.md5),
+            (Algorithm::Sha256, &self.sha256),
+            (Algorithm::Blake3, &self.blake3),
+        ]
+        .into_iter()
+        .filter_map(|(algorithm, hex)| hex.as_deref().map(|hex| (algorithm, hex)))
+        .collect()
     }
 
     /// Runs the stage with the given retry delays (tests use tiny ones).
@@ -173,10 +186,17 @@ impl Download {
     }
 
     /// Downloads `url` into the scratch folder and verifies it; returns the file and its name.
-    fn download(&self, ctx: &StageContext, url: &str, backoff: Backoff) -> Result<(PathBuf, String), StageError> {
-        let name = file_name_from_url(url)
-            .ok_or_else(|| ParamError::new("url", format!("`{url}` does not end in a file name")))?;
-        std::fs::create_dir_all(ctx.scratch_dir).map_err(DownloadError::io("create", ctx.scratch_dir))?;
+    fn download(
+        &self,
+        ctx: &StageContext,
+        url: &str,
+        backoff: Backoff,
+    ) -> Result<(PathBuf, String), StageError> {
+        let name = file_name_from_url(url).ok_or_else(|| {
+            ParamError::new("url", format!("`{url}` does not end in a file name"))
+        })?;
+        std::fs::create_dir_all(ctx.scratch_dir)
+            .map_err(DownloadError::io("create", ctx.scratch_dir))?;
         let part = ctx.scratch_dir.join(format!("{name}.part"));
         let bar = ctx.progress_bar(0, "download");
         if let Ok(style) = ProgressStyle::with_template(BYTES_TEMPLATE) {
@@ -200,7 +220,13 @@ impl Download {
     }
 
     /// Extracts `file` into the output folder, or places it there as `name`.
-    fn deliver(&self, ctx: &StageContext, file: &Path, name: &str, placement: Placement) -> Result<(), DownloadError> {
+    fn deliver(
+        &self,
+        ctx: &StageContext,
+        file: &Path,
+        name: &str,
+        placement: Placement,
+    ) -> Result<(), DownloadError> {
         let extract = match self.extract {
             Extract::None => false,
             Extract::Auto => is_zip(file)?,
@@ -235,7 +261,8 @@ mod tests {
     use crate::extract::tests::build_zip;
     use crate::test_server::{Behaviour, TestServer};
 
-    const TINY_BACKOFF: Backoff = Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(4) };
+    const TINY_BACKOFF: Backoff =
+        Backoff { base: Duration::from_millis(1), cap: Duration::from_millis(4) };
 
     /// A temporary stage folder layout: `out/` (empty) and `scratch/`.
     struct Dirs {
@@ -309,7 +336,8 @@ mod tests {
     #[test]
     fn downloads_verifies_md5_and_places_the_file_under_its_url_name() {
         let payload = payload();
-        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let server =
+            TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
         let dirs = dirs();
         let def = url_params(&server.url("/files/Speech%20Set.bin?download=1"), &md5_hex(&payload));
         run(&def, &dirs).unwrap();
@@ -323,7 +351,11 @@ mod tests {
     #[test]
     fn a_broken_transfer_resumes_with_a_range_request_in_the_same_run() {
         let payload = payload();
-        let behaviour = Behaviour { payload: payload.clone(), cut_first_after: Some(70_000), ..Behaviour::default() };
+        let behaviour = Behaviour {
+            payload: payload.clone(),
+            cut_first_after: Some(70_000),
+            ..Behaviour::default()
+        };
         let server = TestServer::start(behaviour);
         let dirs = dirs();
         run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
@@ -334,13 +366,22 @@ mod tests {
     #[test]
     fn a_failed_run_keeps_the_partial_file_and_the_rerun_resumes_it() {
         let payload = payload();
-        let behaviour = Behaviour { payload: payload.clone(), cut_first_after: Some(70_000), ..Behaviour::default() };
+        let behaviour = Behaviour {
+            payload: payload.clone(),
+            cut_first_after: Some(70_000),
+            ..Behaviour::default()
+        };
         let server = TestServer::start(behaviour);
         let dirs = dirs();
         let url = server.url("/f.bin");
         let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 0", md5_hex(&payload)));
         let err = run(&def, &dirs).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("download of {url} broke off at byte 70000 after 1 attempt(s)")), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "download of {url} broke off at byte 70000 after 1 attempt(s)"
+            )),
+            "{err}"
+        );
         assert!(err.ends_with("run again to resume from there"), "{err}");
         assert_eq!(std::fs::metadata(dirs.scratch.join("f.bin.part")).unwrap().len(), 70_000);
         assert!(tree(&dirs.out).is_empty());
@@ -353,7 +394,11 @@ mod tests {
     #[test]
     fn a_server_ignoring_range_makes_the_download_restart_from_zero() {
         let payload = payload();
-        let server = TestServer::start(Behaviour { payload: payload.clone(), ignore_range: true, ..Behaviour::default() });
+        let server = TestServer::start(Behaviour {
+            payload: payload.clone(),
+            ignore_range: true,
+            ..Behaviour::default()
+        });
         let dirs = dirs();
         std::fs::write(dirs.scratch.join("f.bin.part"), vec![0xFF; 1000]).unwrap();
         run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
@@ -364,7 +409,8 @@ mod tests {
     #[test]
     fn a_complete_partial_file_is_confirmed_by_416_and_not_fetched_again() {
         let payload = payload();
-        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let server =
+            TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
         let dirs = dirs();
         std::fs::write(dirs.scratch.join("f.bin.part"), &payload).unwrap();
         run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
@@ -375,7 +421,11 @@ mod tests {
     #[test]
     fn a_503_is_retried_until_the_server_answers() {
         let payload = payload();
-        let server = TestServer::start(Behaviour { payload: payload.clone(), unavailable_first: 2, ..Behaviour::default() });
+        let server = TestServer::start(Behaviour {
+            payload: payload.clone(),
+            unavailable_first: 2,
+            ..Behaviour::default()
+        });
         let dirs = dirs();
         run(&url_params(&server.url("/f.bin"), &md5_hex(&payload)), &dirs).unwrap();
         assert_eq!(server.ranges(), [None, None, None]);
@@ -384,7 +434,11 @@ mod tests {
 
     #[test]
     fn a_503_that_persists_fails_after_the_retries() {
-        let server = TestServer::start(Behaviour { payload: payload(), unavailable_first: 100, ..Behaviour::default() });
+        let server = TestServer::start(Behaviour {
+            payload: payload(),
+            unavailable_first: 100,
+            ..Behaviour::default()
+        });
         let dirs = dirs();
         let url = server.url("/f.bin");
         let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 2", "0".repeat(32)));
@@ -396,11 +450,15 @@ mod tests {
     #[test]
     fn a_wrong_checksum_names_both_digests_and_leaves_nothing() {
         let payload = payload();
-        let server = TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let server =
+            TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
         let dirs = dirs();
         let wrong = "0123456789abcdef0123456789abcdef";
         let err = run(&url_params(&server.url("/f.bin"), wrong), &dirs).unwrap_err().to_string();
-        assert_eq!(err, format!("md5 mismatch for `f.bin`: expected {wrong}, got {}", md5_hex(&payload)));
+        assert_eq!(
+            err,
+            format!("md5 mismatch for `f.bin`: expected {wrong}, got {}", md5_hex(&payload))
+        );
         assert!(tree(&dirs.out).is_empty());
         assert!(!dirs.scratch.join("f.bin.part").exists(), "the next attempt starts clean");
     }
@@ -414,16 +472,23 @@ mod tests {
             ("Actor_03/empty/", b""),
             ("readme.txt", b"RAVDESS"),
         ]);
-        let server = TestServer::start(Behaviour { payload: archive.clone(), ..Behaviour::default() });
+        let server =
+            TestServer::start(Behaviour { payload: archive.clone(), ..Behaviour::default() });
         let dirs = dirs();
-        let sha256 = checksum::digests(&{
-            let file = dirs.root.path().join("expected.zip");
-            std::fs::write(&file, &archive).unwrap();
-            file
-        }, &[Algorithm::Sha256])
+        let sha256 = checksum::digests(
+            &{
+                let file = dirs.root.path().join("expected.zip");
+                std::fs::write(&file, &archive).unwrap();
+                file
+            },
+            &[Algorithm::Sha256],
+        )
         .unwrap()
         .remove(0);
-        let def = params(&format!("url = \"{}\"\nsha256 = \"{sha256}\"", server.url("/files/Audio_Speech_Actors_01-24.zip")));
+        let def = params(&format!(
+            "url = \"{}\"\nsha256 = \"{sha256}\"",
+            server.url("/files/Audio_Speech_Actors_01-24.zip")
+        ));
         run(&def, &dirs).unwrap();
         let out = tree(&dirs.out);
         let expected: BTreeMap<String, Vec<u8>> = [
@@ -485,9 +550,15 @@ mod tests {
     #[test]
     fn a_local_folder_with_a_checksum_is_an_error() {
         let dirs = dirs();
-        let def = params(&format!("path = \"{}\"\nmd5 = \"{}\"", dirs.scratch.display(), "a".repeat(32)));
+        let def =
+            params(&format!("path = \"{}\"\nmd5 = \"{}\"", dirs.scratch.display(), "a".repeat(32)));
         let err = run(&def, &dirs).unwrap_err().to_string();
-        assert!(err.ends_with("is a folder, but checksums (`md5`, `sha256`, `blake3`) apply to a single file"), "{err}");
+        assert!(
+            err.ends_with(
+                "is a folder, but checksums (`md5`, `sha256`, `blake3`) apply to a single file"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -496,7 +567,11 @@ mod tests {
         let archive = build_zip(&[("a/b/c.txt", b"abc"), ("top.txt", b"top")]);
         let file = dirs.root.path().join("corpus.zip");
         std::fs::write(&file, &archive).unwrap();
-        run(&params(&format!("path = \"{}\"\nmd5 = \"{}\"", file.display(), md5_hex(&archive))), &dirs).unwrap();
+        run(
+            &params(&format!("path = \"{}\"\nmd5 = \"{}\"", file.display(), md5_hex(&archive))),
+            &dirs,
+        )
+        .unwrap();
         let out = tree(&dirs.out);
         assert_eq!(out.keys().collect::<Vec<_>>(), ["a/b/c.txt", "top.txt"]);
         assert_eq!(out["a/b/c.txt"], b"abc");
@@ -509,16 +584,27 @@ mod tests {
         let archive = build_zip(&[("x.txt", b"x")]);
         let zip_file = kept.root.path().join("keep.zip");
         std::fs::write(&zip_file, &archive).unwrap();
-        run(&params(&format!("path = \"{}\"\nextract = \"none\"", zip_file.display())), &kept).unwrap();
-        assert_eq!(tree(&kept.out).into_iter().collect::<Vec<_>>(), [("keep.zip".to_string(), archive)]);
+        run(&params(&format!("path = \"{}\"\nextract = \"none\"", zip_file.display())), &kept)
+            .unwrap();
+        assert_eq!(
+            tree(&kept.out).into_iter().collect::<Vec<_>>(),
+            [("keep.zip".to_string(), archive)]
+        );
 
         let refused = dirs();
         let text = refused.root.path().join("plain.txt");
         std::fs::write(&text, b"not a zip").unwrap();
-        let err = run(&params(&format!("path = \"{}\"\nextract = \"zip\"", text.display())), &refused)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, format!("`{}` is not a zip archive, but the stage has `extract = \"zip\"`", text.display()));
+        let err =
+            run(&params(&format!("path = \"{}\"\nextract = \"zip\"", text.display())), &refused)
+                .unwrap_err()
+                .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "`{}` is not a zip archive, but the stage has `extract = \"zip\"`",
+                text.display()
+            )
+        );
     }
 
     #[test]
@@ -537,6 +623,31 @@ mod tests {
             "{err}"
         );
         assert!(tree(&dirs.out).is_empty());
+    }
+
+    #[test]
+    fn https_sets_up_tls_and_a_hung_up_handshake_is_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        // Accepts the two connections the stage makes and hangs up on each, mid-handshake.
+        let hang_up = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let mut accepted = 0;
+            while accepted < 2 && std::time::Instant::now() < deadline {
+                match listener.accept() {
+                    Ok(_) => accepted += 1,
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            accepted
+        });
+        let dirs = dirs();
+        let url = format!("https://127.0.0.1:{port}/f.zip");
+        let def = params(&format!("url = \"{url}\"\nmd5 = \"{}\"\nretries = 1", "0".repeat(32)));
+        let err = run(&def, &dirs).unwrap_err().to_string();
+        assert_eq!(hang_up.join().unwrap(), 2, "both attempts reached the server");
+        assert!(err.starts_with(&format!("cannot reach {url} after 2 attempt(s): ")), "{err}");
     }
 
     /// Parses and validates a table through the engine-facing adapter; the error as `path: message`.
@@ -563,17 +674,39 @@ mod tests {
     #[test]
     fn validation_names_the_offending_param() {
         let md5 = "bc696df654c87fed845eb13823edef8a";
-        let zenodo = "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
+        let zenodo =
+            "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
         assert!(configure(&format!("url = \"{zenodo}\"\nmd5 = \"{md5}\"")).is_ok());
         let cases = [
-            (format!("url = \"{zenodo}\"\npath = \"x\"\nmd5 = \"{md5}\""), "path: give either `url` or `path`, not both"),
-            ("extract = \"auto\"".to_string(), "url: give `url` (a file to download) or `path` (a local file or folder)"),
+            (
+                format!("url = \"{zenodo}\"\npath = \"x\"\nmd5 = \"{md5}\""),
+                "path: give either `url` or `path`, not both",
+            ),
+            (
+                "extract = \"auto\"".to_string(),
+                "url: give `url` (a file to download) or `path` (a local file or folder)",
+            ),
             (format!("url = \"{zenodo}\""), "url: a download needs a checksum"),
-            (format!("url = \"ftp://h/f.zip\"\nmd5 = \"{md5}\""), "url: `ftp://h/f.zip` is not an http:// or https:// URL"),
-            (format!("url = \"https://h/dir/\"\nmd5 = \"{md5}\""), "url: `https://h/dir/` does not end in a file name"),
-            ("path = \"x\"\nmd5 = \"abc\"".to_string(), "md5: a md5 digest has 32 hex digits, `abc` has 3"),
-            (format!("path = \"x\"\nblake3 = \"{md5}\""), "blake3: a blake3 digest has 64 hex digits"),
-            ("path = \"x\"\ntimeout = 0".to_string(), "timeout: `timeout` is in seconds and must be at least 1"),
+            (
+                format!("url = \"ftp://h/f.zip\"\nmd5 = \"{md5}\""),
+                "url: `ftp://h/f.zip` is not an http:// or https:// URL",
+            ),
+            (
+                format!("url = \"https://h/dir/\"\nmd5 = \"{md5}\""),
+                "url: `https://h/dir/` does not end in a file name",
+            ),
+            (
+                "path = \"x\"\nmd5 = \"abc\"".to_string(),
+                "md5: a md5 digest has 32 hex digits, `abc` has 3",
+            ),
+            (
+                format!("path = \"x\"\nblake3 = \"{md5}\""),
+                "blake3: a blake3 digest has 64 hex digits",
+            ),
+            (
+                "path = \"x\"\ntimeout = 0".to_string(),
+                "timeout: `timeout` is in seconds and must be at least 1",
+            ),
             ("path = \"x\"\nextract = \"tar\"".to_string(), "extract: unknown variant `tar`"),
             ("path = \"x\"\nchecksum = \"y\"".to_string(), "checksum: unknown field `checksum`"),
         ];

@@ -73,7 +73,9 @@ pub enum DownloadError {
         file: PathBuf,
     },
     /// A zip entry's name would land outside the output folder.
-    #[error("zip `{archive}`: entry `{entry}` would be written outside the output folder; refusing to extract")]
+    #[error(
+        "zip `{archive}`: entry `{entry}` would be written outside the output folder; refusing to extract"
+    )]
     UnsafeEntry {
         /// The archive.
         archive: PathBuf,
@@ -97,7 +99,9 @@ pub enum DownloadError {
         source: zip::result::ZipError,
     },
     /// Checksums were given for a `path` that is a folder.
-    #[error("`path` {path} is a folder, but checksums (`md5`, `sha256`, `blake3`) apply to a single file")]
+    #[error(
+        "`path` {path} is a folder, but checksums (`md5`, `sha256`, `blake3`) apply to a single file"
+    )]
     ChecksumOnFolder {
         /// The folder.
         path: PathBuf,

@@ -32,7 +32,11 @@ struct Entry {
 }
 
 /// Extracts `archive` into `out_dir`; returns the number of files written.
-pub fn extract_zip(archive: &Path, out_dir: &Path, bar: &ProgressBar) -> Result<usize, DownloadError> {
+pub fn extract_zip(
+    archive: &Path,
+    out_dir: &Path,
+    bar: &ProgressBar,
+) -> Result<usize, DownloadError> {
     let zip_error = |source| DownloadError::Zip { archive: archive.to_path_buf(), source };
     let file = File::open(archive).map_err(DownloadError::io("open", archive))?;
     let mut zip = ZipArchive::new(io::BufReader::new(file)).map_err(zip_error)?;
@@ -69,11 +73,19 @@ fn checked_entries<R: Read + io::Seek>(
             .map_err(|source| DownloadError::Zip { archive: archive.to_path_buf(), source })?;
         let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
         if entry.is_symlink() {
-            return Err(DownloadError::SymlinkEntry { archive: archive.to_path_buf(), entry: name });
+            return Err(DownloadError::SymlinkEntry {
+                archive: archive.to_path_buf(),
+                entry: name,
+            });
         }
         let path = match (entry.enclosed_name(), enclosed_path(&name)) {
             (Some(_), Some(path)) => path,
-            _ => return Err(DownloadError::UnsafeEntry { archive: archive.to_path_buf(), entry: name }),
+            _ => {
+                return Err(DownloadError::UnsafeEntry {
+                    archive: archive.to_path_buf(),
+                    entry: name,
+                });
+            }
         };
         entries.push(Entry { index, path, is_dir: entry.is_dir() });
     }
@@ -112,7 +124,8 @@ pub(crate) mod tests {
     /// A zip of `entries` (name, contents); names ending in `/` are folders.
     pub(crate) fn build_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, contents) in entries {
             if name.ends_with('/') {
                 writer.add_directory(*name, options).unwrap();
@@ -133,7 +146,18 @@ pub(crate) mod tests {
 
     #[test]
     fn enclosed_path_refuses_escapes() {
-        for name in ["../evil.txt", "a/../../b", "/etc/passwd", "\\server\\x", "C:/x", "c:x", "a/..\\b", "", "a\0b", "a/b:c"] {
+        for name in [
+            "../evil.txt",
+            "a/../../b",
+            "/etc/passwd",
+            "\\server\\x",
+            "C:/x",
+            "c:x",
+            "a/..\\b",
+            "",
+            "a\0b",
+            "a/b:c",
+        ] {
             assert_eq!(enclosed_path(name), None, "{name:?}");
         }
     }

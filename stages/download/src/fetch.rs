@@ -7,6 +7,7 @@
 //! |-----------------------------|-----------------------------------------------------|
 //! | 206 starting at `N`         | append                                              |
 //! | 206 starting elsewhere      | truncate, ask again for the whole file              |
+//! | 206 not at 0 when `N` is 0  | error: the server is broken                         |
 //! | 200                         | the server ignores ranges: truncate, write it all   |
 //! | 416 with total `N`          | the file is already complete                        |
 //! | 416 otherwise               | truncate, ask again for the whole file              |
@@ -69,10 +70,8 @@ pub fn file_name_from_url(url: &str) -> Option<String> {
     let (_host, path) = path.split_once('/')?;
     let segment = path.rsplit('/').next().unwrap_or_default();
     let name = percent_decode_str(segment).decode_utf8().ok()?.into_owned();
-    let usable = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0']);
+    let usable =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
     usable.then_some(name)
 }
 
@@ -110,7 +109,11 @@ impl Fetch<'_> {
                 Attempt::Complete => return file_len(part),
                 Attempt::Restart => {}
                 Attempt::Rejected(status) => {
-                    return Err(DownloadError::HttpStatus { url: self.url.to_string(), status, attempts });
+                    return Err(DownloadError::HttpStatus {
+                        url: self.url.to_string(),
+                        status,
+                        attempts,
+                    });
                 }
                 Attempt::Failed { failure, received } => {
                     if received > 0 {
@@ -142,7 +145,12 @@ impl Fetch<'_> {
     }
 
     /// One GET, streaming the body into `part`.
-    fn attempt(&self, agent: &ureq::Agent, part: &Path, bar: &ProgressBar) -> Result<Attempt, DownloadError> {
+    fn attempt(
+        &self,
+        agent: &ureq::Agent,
+        part: &Path,
+        bar: &ProgressBar,
+    ) -> Result<Attempt, DownloadError> {
         let have = if part.exists() { file_len(part)? } else { 0 };
         let mut request = agent.get(self.url);
         if have > 0 {
@@ -154,7 +162,10 @@ impl Fetch<'_> {
                 return Ok(Attempt::Failed { failure: Failure::Connect(error), received: 0 });
             }
             Err(error) => {
-                return Err(DownloadError::Request { url: self.url.to_string(), source: Box::new(error) });
+                return Err(DownloadError::Request {
+                    url: self.url.to_string(),
+                    source: Box::new(error),
+                });
             }
         };
         let status = response.status().as_u16();
@@ -166,8 +177,15 @@ impl Fetch<'_> {
         let (start, total) = match status {
             206 => match content_range {
                 Some(range) if range.start == Some(have) => (have, range.total),
+                // A range nobody asked for: the server is broken, not the partial file.
+                _ if have == 0 => return Ok(Attempt::Rejected(status)),
                 _ => {
-                    tracing::debug!(url = self.url, have, ?content_range, "unexpected range; restarting");
+                    tracing::debug!(
+                        url = self.url,
+                        have,
+                        ?content_range,
+                        "unexpected range; restarting"
+                    );
                     truncate(part)?;
                     return Ok(Attempt::Restart);
                 }
@@ -208,7 +226,9 @@ impl Fetch<'_> {
                 tracing::debug!(url = self.url, start, received, "transfer complete");
                 Ok(Attempt::Complete)
             }
-            (received, Some(error)) => Ok(Attempt::Failed { failure: Failure::Transfer(error), received }),
+            (received, Some(error)) => {
+                Ok(Attempt::Failed { failure: Failure::Transfer(error), received })
+            }
         }
     }
 
@@ -301,15 +321,26 @@ mod tests {
 
     #[test]
     fn file_name_is_the_decoded_last_segment_without_query() {
-        let zenodo = "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
+        let zenodo =
+            "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
         assert_eq!(file_name_from_url(zenodo).as_deref(), Some("Audio_Speech_Actors_01-24.zip"));
-        assert_eq!(file_name_from_url("http://h/a/My%20Data.zip#x").as_deref(), Some("My Data.zip"));
+        assert_eq!(
+            file_name_from_url("http://h/a/My%20Data.zip#x").as_deref(),
+            Some("My Data.zip")
+        );
         assert_eq!(file_name_from_url("http://h:8080/f.bin").as_deref(), Some("f.bin"));
     }
 
     #[test]
     fn file_name_is_none_without_a_safe_segment() {
-        for url in ["http://host", "http://host/", "http://host/dir/", "http://h/a%2Fb", "http://h/..", "http://h/%2E%2E"] {
+        for url in [
+            "http://host",
+            "http://host/",
+            "http://host/dir/",
+            "http://h/a%2Fb",
+            "http://h/..",
+            "http://h/%2E%2E",
+        ] {
             assert_eq!(file_name_from_url(url), None, "{url}");
         }
     }
@@ -320,8 +351,14 @@ mod tests {
             ContentRange::parse("bytes 100-199/200"),
             ContentRange { start: Some(100), total: Some(200) }
         );
-        assert_eq!(ContentRange::parse("bytes */200"), ContentRange { start: None, total: Some(200) });
-        assert_eq!(ContentRange::parse("bytes 5-9/*"), ContentRange { start: Some(5), total: None });
+        assert_eq!(
+            ContentRange::parse("bytes */200"),
+            ContentRange { start: None, total: Some(200) }
+        );
+        assert_eq!(
+            ContentRange::parse("bytes 5-9/*"),
+            ContentRange { start: Some(5), total: None }
+        );
     }
 
     #[test]

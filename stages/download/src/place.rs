@@ -39,7 +39,8 @@ pub fn mirror_dir(src: &Path, dst: &Path) -> Result<usize, DownloadError> {
             files += mirror_dir(&from, &to)?;
         } else {
             // A link to a symbolic link would keep the link itself; link its target instead.
-            let target = std::fs::canonicalize(&from).map_err(DownloadError::io("resolve", &from))?;
+            let target =
+                std::fs::canonicalize(&from).map_err(DownloadError::io("resolve", &from))?;
             link_or_copy(&target, &to)?;
             files += 1;
         }
@@ -62,7 +63,10 @@ mod tests {
         let dst = dir.path().join("dst");
         std::fs::create_dir(&dst).unwrap();
         assert_eq!(mirror_dir(&src, &dst).unwrap(), 3);
-        assert_eq!(std::fs::read(dst.join("Actor_01/03-01-05-01-01-01-01.wav")).unwrap(), b"RIFF-angry");
+        assert_eq!(
+            std::fs::read(dst.join("Actor_01/03-01-05-01-01-01-01.wav")).unwrap(),
+            b"RIFF-angry"
+        );
         assert_eq!(std::fs::read(dst.join("readme.txt")).unwrap(), b"hello");
         let alias = std::fs::symlink_metadata(dst.join("alias.txt")).unwrap();
         assert!(alias.is_file(), "a symlink is placed as the file it points to");

@@ -70,7 +70,12 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(listener: &TcpListener, behaviour: &Behaviour, ranges: &Mutex<Vec<Option<String>>>, stop: &AtomicBool) {
+fn serve(
+    listener: &TcpListener,
+    behaviour: &Behaviour,
+    ranges: &Mutex<Vec<Option<String>>>,
+    stop: &AtomicBool,
+) {
     let deadline = Instant::now() + LIFETIME;
     let mut cut_pending = behaviour.cut_first_after;
     let mut served = 0;
@@ -126,13 +131,18 @@ fn answer(
             Some(start) if start >= len => {
                 ("416 Range Not Satisfiable", format!("Content-Range: bytes */{len}\r\n"), &[])
             }
-            Some(start) => {
-                ("206 Partial Content", format!("Content-Range: bytes {start}-{}/{len}\r\n", len - 1), &payload[start..])
-            }
+            Some(start) => (
+                "206 Partial Content",
+                format!("Content-Range: bytes {start}-{}/{len}\r\n", len - 1),
+                &payload[start..],
+            ),
             None => ("200 OK", String::new(), payload),
         }
     };
-    let head = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     stream.write_all(head.as_bytes())?;
     let sent = match cut_pending.take_if(|_| !body.is_empty()) {
         Some(cut) => &body[..cut.min(body.len())],
