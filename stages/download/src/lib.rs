@@ -1,11 +1,11 @@
 //! vox `download` stage: one file from an http(s) URL, resumable and retried, verified against
 //! md5/sha256/blake3 and extracted safely when it is a zip; or a local file or folder instead.
 //!
-//! Modules: [`download`] (the params and the stage), `fetch` (HTTP with resume and retries),
+//! Modules: `download` (the params and the stage), `fetch` (HTTP with resume and retries),
 //! `checksum`, `extract` (safe zip extraction), `place` (hard links and copies), `error`.
 
 mod checksum;
-pub mod download;
+mod download;
 mod error;
 mod extract;
 mod fetch;
