@@ -1,0 +1,145 @@
+//! The crate's errors: [`AudioError`] for a whole stage, [`FileError`] for one input file.
+
+use std::path::PathBuf;
+
+use vox_api::audio::AudioSetError;
+
+use crate::corpus::NameError;
+use crate::resample::ResampleFailure;
+
+/// Why a stage of this crate failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The input or output audio set could not be read or written.
+    #[error(transparent)]
+    AudioSet(#[from] AudioSetError),
+    /// A report table could not be written.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// A WAV file could not be written.
+    #[error("{path}: {source}")]
+    WavWrite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: hound::Error,
+    },
+    /// One input file could not be decoded (with `on_error = "fail"`).
+    #[error("`{file}`: {source}")]
+    File {
+        /// The file, relative to the input folder.
+        file: String,
+        /// The cause.
+        source: FileError,
+    },
+    /// The input folder holds no `.wav` file.
+    #[error("input `{input}` holds no `.wav` files")]
+    NoWavFiles {
+        /// The input stage's name.
+        input: String,
+    },
+    /// Every input file was skipped.
+    #[error("all {skipped} `.wav` files of input `{input}` were skipped (see report/skipped.csv)")]
+    AllSkipped {
+        /// The input stage's name.
+        input: String,
+        /// How many files were skipped.
+        skipped: usize,
+    },
+    /// The worker thread pool could not be started.
+    #[error("cannot start {threads} worker threads: {source}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// The cause.
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// A speaker list names a speaker that the input does not have.
+    #[error("`{param}` names speaker `{speaker}`, which the input does not have (speakers: {known})")]
+    UnknownSpeaker {
+        /// The param holding the list.
+        param: &'static str,
+        /// The unknown speaker id.
+        speaker: String,
+        /// The input's speakers, comma-separated.
+        known: String,
+    },
+    /// A labelled clip has no speaker id, so it cannot be split by speaker.
+    #[error("clip `{file_id}` has an emotion label but no speaker id; strategy = \"speaker\" needs one")]
+    MissingSpeaker {
+        /// The clip.
+        file_id: String,
+    },
+    /// The held-out speakers leave no speaker for training.
+    #[error("holding out {held_out} of {speakers} speakers leaves none for train")]
+    NoTrainSpeakers {
+        /// Speakers in the input.
+        speakers: usize,
+        /// Speakers put in val or test.
+        held_out: usize,
+    },
+}
+
+/// Why one input file could not be decoded; the `decode` stage names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file name does not follow the corpus' naming scheme.
+    #[error("bad file name: {0}")]
+    Name(#[from] NameError),
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Io(std::io::Error),
+    /// The RIFF/WAVE structure is broken (truncated file, missing chunk, bad sizes).
+    #[error("corrupt WAV: {0}")]
+    Corrupt(hound::Error),
+    /// The file ends before its header or data chunk does.
+    #[error("corrupt WAV: the file ends early ({0})")]
+    Truncated(std::io::Error),
+    /// A well-formed WAV in an encoding that is not read (A-law, µ-law, ADPCM, 64-bit float, ...).
+    #[error(
+        "unsupported WAV encoding (readable: 8-bit unsigned, 16/24/32-bit PCM, 32-bit float): {0}"
+    )]
+    Unsupported(hound::Error),
+    /// The file holds no samples.
+    #[error("empty audio: the file holds no samples")]
+    Empty,
+    /// Resampling failed.
+    #[error("resampling from {from} Hz to {to} Hz: {source}")]
+    Resample {
+        /// The file's sample rate.
+        from: u32,
+        /// The target sample rate.
+        to: u32,
+        /// The cause.
+        source: ResampleFailure,
+    },
+}
+
+impl From<hound::Error> for FileError {
+    fn from(error: hound::Error) -> Self {
+        match error {
+            // hound reports a file that ends early as `Other` ("Failed to read enough bytes.").
+            hound::Error::IoError(e)
+                if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other) =>
+            {
+                Self::Truncated(e)
+            }
+            hound::Error::IoError(e) => Self::Io(e),
+            hound::Error::Unsupported => Self::Unsupported(hound::Error::Unsupported),
+            other => Self::Corrupt(other),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The `split` stage: assigns every clip to train, val or test.
+//!
+//! - `strategy = "random"`: within each emotion, a seeded shuffle puts
+//!   `round(n * test_fraction)` clips in test, `round(n * val_fraction)` in val and the rest in
+//!   train, so every split keeps the class proportions.
+//! - `strategy = "speaker"`: whole speakers are held out, from the `val_speakers` and
+//!   `test_speakers` lists when either is given, else `round(s * fraction)` speakers (at least
+//!   one for a nonzero fraction) drawn with the seed; a speaker is never on two sides.
+//!
+//! Clips without an emotion label (the `unlabeled` corpus) always go to `test`: they cannot
+//! train or select a model, only be scored. `report/split.csv` counts clips per split and
+//! emotion. The audio samples are copied unchanged.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::{self, AudioSet, Clip};
+use vox_api::emotion::Emotion;
+use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::error::AudioError;
+
+/// Assigns every clip to train, val or test: stratified by emotion, or by held-out speakers.
+/// Unlabelled clips always go to test.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// `random` (stratified by emotion) or `speaker` (held-out speakers, never on two sides).
+    #[serde(default = "default_strategy")]
+    pub strategy: Strategy,
+    /// Share of clips (random) or speakers (speaker, without lists) for validation, 0 <= x < 1.
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Share of clips (random) or speakers (speaker, without lists) for test, 0 <= x < 1;
+    /// `val_fraction + test_fraction` must stay below 1.
+    #[serde(default)]
+    pub test_fraction: f64,
+    /// Speaker ids held out for validation (strategy `speaker`), e.g. `["21", "22"]`; when this
+    /// or `test_speakers` is non-empty, the lists decide and the fractions are ignored.
+    #[serde(default)]
+    pub val_speakers: Vec<String>,
+    /// Speaker ids held out for test (strategy `speaker`).
+    #[serde(default)]
+    pub test_speakers: Vec<String>,
+    /// Seed of the shuffle; the pipeline's seed when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// How clips are assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Random clips, stratified by emotion.
+    Random,
+    /// Whole speakers held out.
+    Speaker,
+}
+
+fn default_strategy() -> Strategy {
+    Strategy::Random
+}
+
+fn default_val_fraction() -> f64 {
+    0.2
+}
+
+/// The summary table's file name under the report folder.
+const SUMMARY: &str = "split.csv";
+
+/// `round(n * fraction)`.
+fn share(n: usize, fraction: f64) -> usize {
+    (n as f64 * fraction).round() as usize
+}
+
+impl Split {
+    /// The split of each clip with the random strategy.
+    fn random(&self, clips: &[Clip], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
+        let mut splits = vec![audio::Split::Test; clips.len()];
+        let mut by_emotion: BTreeMap<Emotion, Vec<usize>> = BTreeMap::new();
+        for (i, clip) in clips.iter().enumerate() {
+            if let Some(emotion) = clip.emotion {
+                by_emotion.entry(emotion).or_default().push(i);
+            }
+        }
+        for members in by_emotion.values_mut() {
+            members.shuffle(rng);
+            let test = share(members.len(), self.test_fraction);
+            let val = share(members.len(), self.val_fraction);
+            for (rank, &i) in members.iter().enumerate() {
+                splits[i] = if rank < test {
+                    audio::Split::Test
+                } else if rank < test + val {
+                    audio::Split::Val
+                } else {
+                    audio::Split::Train
+                };
+            }
+        }
+        splits
+    }
+
+    /// The split of each clip with the speaker strategy.
+    fn by_speaker(&self, clips: &[Clip], rng: &mut ChaCha8Rng) -> Result<Vec<audio::Split>, AudioError> {
+        let mut speakers = BTreeSet::new();
+        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+            if clip.speaker.is_empty() {
+                return Err(AudioError::MissingSpeaker { file_id: clip.file_id.clone() });
+            }
+            speakers.insert(clip.speaker.as_str());
+        }
+        let mut held_out: BTreeMap<&str, audio::Split> = BTreeMap::new();
+        if self.val_speakers.is_empty() && self.test_speakers.is_empty() {
+            let mut order: Vec<&str> = speakers.iter().copied().collect();
+            order.shuffle(rng);
+            let at_least_one = |fraction: f64| {
+                let n = share(order.len(), fraction);
+                if fraction > 0.0 { n.max(1) } else { n }
+            };
+            let test = at_least_one(self.test_fraction);
+            let val = at_least_one(self.val_fraction);
+            for (rank, speaker) in order.iter().take(test + val).enumerate() {
+                let side = if rank < test { audio::Split::Test } else { audio::Split::Val };
+                held_out.insert(speaker, side);
+            }
+        } else {
+            let lists = [("val_speakers", &self.val_speakers, audio::Split::Val), ("test_speakers", &self.test_speakers, audio::Split::Test)];
+            for (param, list, side) in lists {
+                for speaker in list {
+                    if !speakers.contains(speaker.as_str()) {
+                        return Err(AudioError::UnknownSpeaker {
+                            param,
+                            speaker: speaker.clone(),
+                            known: speakers.iter().copied().collect::<Vec<_>>().join(", "),
+                        });
+                    }
+                    held_out.insert(speaker, side);
+                }
+            }
+        }
+        if held_out.len() >= speakers.len() {
+            return Err(AudioError::NoTrainSpeakers { speakers: speakers.len(), held_out: held_out.len() });
+        }
+        Ok(clips
+            .iter()
+            .map(|clip| match clip.emotion {
+                None => audio::Split::Test,
+                Some(_) => held_out.get(clip.speaker.as_str()).copied().unwrap_or(audio::Split::Train),
+            })
+            .collect())
+    }
+}
+
+/// Writes `report/split.csv`: clips per split (rows) and emotion (columns), with totals.
+fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
+    let report = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
+    let path = report.join(SUMMARY);
+    let csv_err = |source| AudioError::Csv { path: path.clone(), source };
+    let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
+    let mut header = vec!["split"];
+    header.extend(Emotion::ALL.iter().map(|e| e.name()));
+    header.extend(["unlabeled", "total"]);
+    writer.write_record(&header).map_err(csv_err)?;
+    let rows = [("train", Some(audio::Split::Train)), ("val", Some(audio::Split::Val)), ("test", Some(audio::Split::Test)), ("total", None)];
+    for (name, split) in rows {
+        let members: Vec<&Clip> = clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).collect();
+        let count = |emotion: Option<Emotion>| members.iter().filter(|c| c.emotion == emotion).count().to_string();
+        let mut record = vec![name.to_string()];
+        record.extend(Emotion::ALL.iter().map(|&e| count(Some(e))));
+        record.push(count(None));
+        record.push(members.len().to_string());
+        writer.write_record(&record).map_err(csv_err)?;
+    }
+    writer.flush().map_err(|source| AudioError::Io { path: path.clone(), source })
+}
+
+/// Checks that a fraction lies in [0, 1).
+fn check_fraction(name: &str, value: f64) -> Result<(), ParamError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ParamError::new(name, format!("`{name}` must be at least 0 and below 1, not {value}")))
+    }
+}
+
+impl StageDef for Split {
+    const KIND: &'static str = "split";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        check_fraction("val_fraction", self.val_fraction)?;
+        check_fraction("test_fraction", self.test_fraction)?;
+        if self.val_fraction + self.test_fraction >= 1.0 {
+            return Err(ParamError::new(
+                "test_fraction",
+                format!(
+                    "`val_fraction` + `test_fraction` must stay below 1 to leave clips for train, not {}",
+                    self.val_fraction + self.test_fraction
+                ),
+            ));
+        }
+        let lists = [("val_speakers", &self.val_speakers), ("test_speakers", &self.test_speakers)];
+        let mut seen = BTreeMap::new();
+        for (param, list) in lists {
+            if self.strategy == Strategy::Random && !list.is_empty() {
+                return Err(ParamError::new(param, format!("`{param}` needs strategy = \"speaker\"")));
+            }
+            for (i, speaker) in list.iter().enumerate() {
+                if let Some(first) = seen.insert(speaker.as_str(), param) {
+                    return Err(ParamError::new(
+                        format!("{param}.{i}"),
+                        format!("speaker `{speaker}` is listed twice (also in `{first}`)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let input = &ctx.input().dir;
+        let mut clips = AudioSet::read_manifest(input)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed.unwrap_or(ctx.seed));
+        let splits = match self.strategy {
+            Strategy::Random => self.random(&clips, &mut rng),
+            Strategy::Speaker => self.by_speaker(&clips, &mut rng)?,
+        };
+        for (clip, split) in clips.iter_mut().zip(splits) {
+            clip.split = split;
+        }
+        AudioSet::write_manifest(&clips, ctx.out_dir)?;
+        let (from, to) = (input.join(audio::SAMPLES), ctx.out_dir.join(audio::SAMPLES));
+        std::fs::copy(&from, &to).map_err(|source| AudioError::Io { path: from.clone(), source })?;
+        write_summary(ctx, &clips)?;
+        let count = |s| clips.iter().filter(|c| c.split == s).count();
+        tracing::info!(
+            "{}: {} train, {} val, {} test clips",
+            ctx.stage,
+            count(audio::Split::Train),
+            count(audio::Split::Val),
+            count(audio::Split::Test)
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{TestStage, clip};
+
+    /// 4 speakers x 8 emotions x 10 clips, plus 3 unlabelled clips.
+    fn corpus() -> AudioSet {
+        let mut set = AudioSet::default();
+        for speaker in ["01", "02", "03", "04"] {
+            for emotion in Emotion::ALL {
+                for take in 0..10 {
+                    let id = format!("{speaker}-{}-{take}", emotion.code());
+                    set.push(clip(&id, Some(emotion), speaker), &[take as f32]);
+                }
+            }
+        }
+        for take in 0..3 {
+            set.push(clip(&format!("u{take}"), None, ""), &[0.5]);
+        }
+        set
+    }
+
+    fn params(toml: toml::Table) -> Split {
+        let kind = vox_api::kind::<Split>();
+        kind.configure(toml.clone()).map_err(|e| e.to_string()).unwrap();
+        toml::Value::Table(toml).try_into().unwrap()
+    }
+
+    fn run(split: &Split, set: &AudioSet, seed: u64) -> (Vec<Clip>, TestStage) {
+        let stage = TestStage::with_audio_input(set);
+        split.run(&stage.ctx(seed)).unwrap();
+        let out = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(out.samples, set.samples);
+        (out.clips, stage)
+    }
+
+    #[test]
+    fn random_splits_are_stratified_and_deterministic() {
+        let set = corpus();
+        let split = params(toml::toml! { val_fraction = 0.2
+            test_fraction = 0.1 });
+        let (clips, stage) = run(&split, &set, 7);
+        for emotion in Emotion::ALL {
+            let count = |s| clips.iter().filter(|c| c.emotion == Some(emotion) && c.split == s).count();
+            // 40 clips per emotion: round(4.0) test, round(8.0) val, 28 train.
+            assert_eq!((count(audio::Split::Train), count(audio::Split::Val), count(audio::Split::Test)), (28, 8, 4));
+        }
+        let unlabeled: Vec<audio::Split> = clips.iter().filter(|c| c.emotion.is_none()).map(|c| c.split).collect();
+        assert_eq!(unlabeled, [audio::Split::Test; 3]);
+        let summary = std::fs::read_to_string(stage.out_dir().join("report/split.csv")).unwrap();
+        assert_eq!(
+            summary,
+            "split,neutral,calm,happy,sad,angry,fearful,disgust,surprised,unlabeled,total\n\
+             train,28,28,28,28,28,28,28,28,0,224\n\
+             val,8,8,8,8,8,8,8,8,0,64\n\
+             test,4,4,4,4,4,4,4,4,3,35\n\
+             total,40,40,40,40,40,40,40,40,3,323\n"
+        );
+        let again = run(&split, &set, 7).0;
+        assert_eq!(again, clips);
+        let other = run(&split, &set, 8).0;
+        assert_ne!(other, clips);
+        let seeded = params(toml::toml! { val_fraction = 0.2
+            test_fraction = 0.1
+            seed = 7 });
+        assert_eq!(run(&seeded, &set, 12345).0, clips);
+    }
+
+    #[test]
+    fn speaker_lists_hold_out_whole_speakers() {
+        let set = corpus();
+        let split = params(toml::toml! { strategy = "speaker"
+            val_speakers = ["03"]
+            test_speakers = ["01"] });
+        let (clips, _) = run(&split, &set, 0);
+        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+            let expected = match clip.speaker.as_str() {
+                "01" => audio::Split::Test,
+                "03" => audio::Split::Val,
+                _ => audio::Split::Train,
+            };
+            assert_eq!(clip.split, expected, "{}", clip.file_id);
+        }
+        assert!(clips.iter().filter(|c| c.emotion.is_none()).all(|c| c.split == audio::Split::Test));
+    }
+
+    #[test]
+    fn speaker_fractions_keep_speakers_on_one_side() {
+        let set = corpus();
+        let split = params(toml::toml! { strategy = "speaker"
+            val_fraction = 0.25
+            test_fraction = 0.25 });
+        let (clips, _) = run(&split, &set, 3);
+        let mut sides: BTreeMap<&str, BTreeSet<audio::Split>> = BTreeMap::new();
+        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+            sides.entry(&clip.speaker).or_default().insert(clip.split);
+        }
+        assert!(sides.values().all(|s| s.len() == 1), "{sides:?}");
+        let mut per_side: Vec<audio::Split> = sides.values().map(|s| *s.iter().next().unwrap()).collect();
+        per_side.sort();
+        assert_eq!(per_side, [audio::Split::Train, audio::Split::Train, audio::Split::Val, audio::Split::Test]);
+        assert_eq!(run(&split, &set, 3).0, clips);
+    }
+
+    #[test]
+    fn speaker_lists_are_checked() {
+        let set = corpus();
+        let stage = TestStage::with_audio_input(&set);
+        let unknown = params(toml::toml! { strategy = "speaker"
+            test_speakers = ["01", "99"] });
+        let err = unknown.run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(err.to_string(), "`test_speakers` names speaker `99`, which the input does not have (speakers: 01, 02, 03, 04)");
+        let all = params(toml::toml! { strategy = "speaker"
+            val_speakers = ["01", "02"]
+            test_speakers = ["03", "04"] });
+        let err = all.run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(err.to_string(), "holding out 4 of 4 speakers leaves none for train");
+
+        let kind = vox_api::kind::<Split>();
+        let err = kind.configure(toml::toml! { strategy = "speaker"
+            val_speakers = ["01", "02"]
+            test_speakers = ["03", "02"] }).err().unwrap();
+        assert_eq!((err.path.as_str(), err.message.as_str()), ("test_speakers.1", "speaker `02` is listed twice (also in `val_speakers`)"));
+        let err = kind.configure(toml::toml! { val_speakers = ["01"] }).err().unwrap();
+        assert_eq!(err.message, "`val_speakers` needs strategy = \"speaker\"");
+        let err = kind.configure(toml::toml! { val_fraction = 0.6
+            test_fraction = 0.4 }).err().unwrap();
+        assert_eq!(err.path, "test_fraction");
+        let err = kind.configure(toml::toml! { val_fraction = -0.1 }).err().unwrap();
+        assert_eq!(err.message, "`val_fraction` must be at least 0 and below 1, not -0.1");
+    }
+
+    #[test]
+    fn speaker_strategy_needs_speaker_ids() {
+        let mut set = AudioSet::default();
+        set.push(clip("a", Some(Emotion::Calm), ""), &[0.0]);
+        let stage = TestStage::with_audio_input(&set);
+        let split = params(toml::toml! { strategy = "speaker" });
+        let err = split.run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(err.to_string(), "clip `a` has an emotion label but no speaker id; strategy = \"speaker\" needs one");
+    }
+}
