@@ -1,0 +1,208 @@
+//! The `evaluate` stage kind: scores every predictions input on one split and writes the
+//! human-facing report, plus signal figures when an audio set is among the inputs.
+//!
+//! Output folder layout:
+//!
+//! ```text
+//! summary.csv                 one row per scored input: accuracy, macro_f1, weighted_f1, uar
+//! metrics/<input>.json        the input's metrics.json, for machines
+//! report/summary.csv          the same summary, for people
+//! report/<input>/...          per predictions input, see `scoring`
+//! report/<audio input>/...    signal figures, see `signal_report`
+//! ```
+
+use rayon::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+use vox_api::audio::Split;
+use vox_api::{ArtifactKind, Input, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::error::ReportError;
+use crate::files::write_csv;
+use crate::plot::ImageFormat;
+use crate::scoring::{Scoring, Summary};
+use crate::signal_report;
+
+/// Scores model predictions and draws a report. For each predictions input, on the labelled
+/// clips of `split`: accuracy, macro- and weighted-F1, unweighted average recall, per-class
+/// precision, recall, F1 and support (`metrics.json`, `per_class.csv`, a scikit-learn style
+/// `classification_report.txt`), confusion matrices (CSV and heat maps), training curves when
+/// the model wrote `history.csv`, and `output.txt` with a chart of predicted emotions for
+/// unlabeled test clips. With an audio-set input (at most one): per-emotion mean log-mel
+/// spectrograms, energy envelopes and example clips.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluate {
+    /// The split whose labelled clips are scored: `train`, `val` (default) or `test` (when the
+    /// test clips have labels). An input with no labelled clip in it gets no metrics (a warning).
+    #[serde(default = "default_split")]
+    pub split: ScoredSplit,
+    /// Draw figures (confusion matrices, training curves, predicted-emotion counts, signal
+    /// analysis). Default `true`; `false` writes only tables and text.
+    #[serde(default = "default_plots")]
+    pub plots: bool,
+    /// Image formats of every figure, each at most once: `png` (bitmap), `svg` (vector).
+    /// Default both.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<ImageFormat>,
+}
+
+/// A split that can be scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoredSplit {
+    /// The training clips (optimistic; for diagnosing under-fitting).
+    Train,
+    /// The validation clips.
+    Val,
+    /// The held-out test clips.
+    Test,
+}
+
+impl ScoredSplit {
+    /// The manifest split.
+    fn split(self) -> Split {
+        match self {
+            Self::Train => Split::Train,
+            Self::Val => Split::Val,
+            Self::Test => Split::Test,
+        }
+    }
+
+    /// The name, as in manifests.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Val => "val",
+            Self::Test => "test",
+        }
+    }
+}
+
+fn default_split() -> ScoredSplit {
+    ScoredSplit::Val
+}
+
+fn default_plots() -> bool {
+    true
+}
+
+fn default_formats() -> Vec<ImageFormat> {
+    vec![ImageFormat::Png, ImageFormat::Svg]
+}
+
+/// Columns of `summary.csv`.
+const SUMMARY_HEADER: [&str; 7] = ["input", "split", "clips", "accuracy", "macro_f1", "weighted_f1", "uar"];
+
+impl StageDef for Evaluate {
+    const KIND: &'static str = "evaluate";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Report;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.plots && self.formats.is_empty() {
+            return Err(ParamError::new("formats", "needs at least one of `png`, `svg` when `plots` is true"));
+        }
+        if let Some(i) = (1..self.formats.len()).find(|&i| self.formats[..i].contains(&self.formats[i])) {
+            return Err(ParamError::new(
+                format!("formats.{i}"),
+                format!("`{}` is listed twice", self.formats[i].extension()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        Ok(self.evaluate(ctx)?)
+    }
+}
+
+impl Evaluate {
+    /// [`StageDef::run`] with the crate's error type.
+    fn evaluate(&self, ctx: &StageContext) -> Result<(), ReportError> {
+        let (predictions, audio) = partition(ctx.inputs)?;
+        let report_dir = ctx.report_dir().map_err(ReportError::io(ctx.out_dir.join("report")))?;
+        let formats: &[ImageFormat] = if self.plots { &self.formats } else { &[] };
+        let scoring = Scoring {
+            split: self.split.split(),
+            split_name: self.split.name(),
+            formats,
+            report_dir: &report_dir,
+            out_dir: ctx.out_dir,
+        };
+        let bar = ctx.progress_bar(predictions.len() as u64, "scoring");
+        let summaries = predictions
+            .par_iter()
+            .map(|input| {
+                let summary = scoring.report(input);
+                bar.inc(1);
+                summary
+            })
+            .collect::<Result<Vec<Option<Summary>>, _>>()?;
+        bar.finish_and_clear();
+        let summaries: Vec<Summary> = summaries.into_iter().flatten().collect();
+        for dir in [ctx.out_dir, report_dir.as_path()] {
+            write_summary(&dir.join("summary.csv"), &summaries)?;
+        }
+        match audio {
+            Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
+            Some(input) => warn!("`plots` is false: audio input `{}` is not used", input.name),
+            None => {}
+        }
+        let best = summaries.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1));
+        match best {
+            Some(best) => info!(
+                "scored {} of {} predictions inputs on `{}`; best macro-F1 {:.4} (`{}`)",
+                summaries.len(),
+                predictions.len(),
+                self.split.name(),
+                best.macro_f1,
+                best.input
+            ),
+            None => info!("no predictions input had labelled clips in `{}`", self.split.name()),
+        }
+        Ok(())
+    }
+}
+
+/// Splits the inputs into predictions inputs and the (at most one) audio set, checking that
+/// each name can be a folder name.
+fn partition(inputs: &[Input]) -> Result<(Vec<&Input>, Option<&Input>), ReportError> {
+    let mut predictions = Vec::new();
+    let mut audio: Option<&Input> = None;
+    for input in inputs {
+        let name = input.name.as_str();
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+            return Err(ReportError::InputName(input.name.clone()));
+        }
+        match (input.kind, audio) {
+            (ArtifactKind::Audio, Some(first)) => {
+                return Err(ReportError::SeveralAudioInputs { first: first.name.clone(), second: input.name.clone() });
+            }
+            (ArtifactKind::Audio, None) => audio = Some(input),
+            _ => predictions.push(input),
+        }
+    }
+    Ok((predictions, audio))
+}
+
+/// Writes `summary.csv`.
+fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), ReportError> {
+    write_csv(
+        path,
+        &SUMMARY_HEADER,
+        summaries.iter().map(|s| {
+            vec![
+                s.input.clone(),
+                s.split.to_string(),
+                s.clips.to_string(),
+                s.accuracy.to_string(),
+                s.macro_f1.to_string(),
+                s.weighted_f1.to_string(),
+                s.uar.to_string(),
+            ]
+        }),
+    )
+}

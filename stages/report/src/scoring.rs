@@ -1,0 +1,202 @@
+//! The report of one predictions input, under `report/<input>/`:
+//!
+//! | file | when |
+//! |---|---|
+//! | `metrics.json`, `classification_report.txt`, `per_class.csv` | the scored split has labelled clips |
+//! | `confusion_counts.csv`, `confusion_normalized.csv` (+ `.png`/`.svg` heat maps) | same |
+//! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
+//! | `output.txt`, `predicted_counts.png`/`.svg` | unlabeled clips of split `test` or of no split |
+//!
+//! `metrics.json` is also copied to `metrics/<input>.json` in the stage's output folder, for
+//! machines; figures are drawn only in the requested formats (none when `plots = false`).
+
+use std::path::Path;
+
+use serde::Serialize;
+use tracing::{debug, warn};
+use vox_api::Input;
+use vox_api::audio::Split;
+use vox_api::emotion::Emotion;
+use vox_api::predictions::{Prediction, Predictions, read_history};
+
+use crate::error::ReportError;
+use crate::files::{create_dir, write_csv, write_json, write_text};
+use crate::metrics::{Confusion, Scores, class_label};
+use crate::output_txt;
+use crate::plot::confusion::{Cells, ConfusionFigure};
+use crate::plot::counts::CountsFigure;
+use crate::plot::curves::CurvesFigure;
+use crate::plot::{self, ImageFormat};
+
+/// Decimals in `classification_report.txt`.
+const REPORT_DIGITS: usize = 4;
+
+/// What to score and draw.
+pub struct Scoring<'a> {
+    /// The split whose labelled clips are scored.
+    pub split: Split,
+    /// Its name, for files and titles.
+    pub split_name: &'static str,
+    /// Figure formats; empty when no figures are wanted.
+    pub formats: &'a [ImageFormat],
+    /// `report/` inside the stage's output folder.
+    pub report_dir: &'a Path,
+    /// The stage's output folder.
+    pub out_dir: &'a Path,
+}
+
+/// One input's headline numbers, a row of `summary.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// The input (upstream stage) name.
+    pub input: String,
+    /// The scored split.
+    pub split: &'static str,
+    /// Labelled clips scored.
+    pub clips: u64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Macro-averaged F1.
+    pub macro_f1: f64,
+    /// Support-weighted F1.
+    pub weighted_f1: f64,
+    /// Unweighted average recall.
+    pub uar: f64,
+}
+
+/// The `metrics.json` document.
+#[derive(Serialize)]
+struct MetricsDocument<'a> {
+    input: &'a str,
+    split: &'a str,
+    #[serde(flatten)]
+    scores: &'a Scores,
+    confusion: &'a Confusion,
+}
+
+impl Scoring<'_> {
+    /// Writes the report of `input`; returns its summary when its split had labelled clips.
+    pub fn report(&self, input: &Input) -> Result<Option<Summary>, ReportError> {
+        let predictions = Predictions::read(&input.dir)?;
+        check_rows(&input.name, &predictions)?;
+        let dir = self.report_dir.join(&input.name);
+        create_dir(&dir)?;
+        let summary = self.score(&input.name, &predictions, &dir)?;
+        if let Some(epochs) = read_history(&input.dir)?.filter(|e| !e.is_empty()) {
+            let title = format!("{}: training curves", input.name);
+            plot::save(&CurvesFigure { title, epochs: &epochs }, &dir, "training_curves", self.formats)?;
+        }
+        self.write_unlabeled(&input.name, &predictions, &dir)?;
+        Ok(summary)
+    }
+
+    /// Scores the labelled clips of the split and writes the metrics files and figures.
+    fn score(&self, name: &str, predictions: &Predictions, dir: &Path) -> Result<Option<Summary>, ReportError> {
+        let pairs: Vec<(Emotion, Emotion)> = predictions
+            .split(self.split)
+            .filter_map(|row| row.label.map(|label| (label, predictions.predicted(row))))
+            .collect();
+        if pairs.is_empty() {
+            warn!("input `{name}` has no labelled clips in split `{}`: no metrics", self.split_name);
+            return Ok(None);
+        }
+        let confusion = Confusion::from_pairs(&pairs);
+        let scores = Scores::new(&confusion);
+        let document = MetricsDocument { input: name, split: self.split_name, scores: &scores, confusion: &confusion };
+        write_json(&dir.join("metrics.json"), &document)?;
+        let machine_dir = self.out_dir.join("metrics");
+        create_dir(&machine_dir)?;
+        write_json(&machine_dir.join(format!("{name}.json")), &document)?;
+        write_text(&dir.join("classification_report.txt"), &scores.classification_report(REPORT_DIGITS))?;
+        write_csv(
+            &dir.join("per_class.csv"),
+            &["code", "emotion", "precision", "recall", "f1", "support"],
+            scores.classes.iter().map(|c| {
+                let numbers = [c.precision, c.recall, c.f1].map(|v| v.to_string());
+                [c.code.code().to_string(), c.emotion.to_string()].into_iter().chain(numbers).chain([c.support.to_string()]).collect::<Vec<_>>()
+            }),
+        )?;
+        let counts: Vec<Vec<f64>> = confusion.counts.iter().map(|row| row.iter().map(|&c| c as f64).collect()).collect();
+        for (cells, values, what) in [
+            (Cells::Counts, counts, "counts"),
+            (Cells::RowFractions, confusion.row_normalized(), "normalized"),
+        ] {
+            let stem = format!("confusion_{what}");
+            write_confusion_csv(&dir.join(format!("{stem}.csv")), &confusion.classes, &values)?;
+            let kind = match cells {
+                Cells::Counts => "confusion matrix",
+                Cells::RowFractions => "confusion matrix, rows normalized",
+            };
+            let title = format!("{name}: {kind} ({} split, {} clips)", self.split_name, scores.clips);
+            let figure = ConfusionFigure { title, classes: &confusion.classes, values, cells };
+            plot::save(&figure, dir, &stem, self.formats)?;
+        }
+        debug!(
+            "input `{name}`: {} clips of `{}`, accuracy {:.4}, macro-F1 {:.4}, UAR {:.4}",
+            scores.clips, self.split_name, scores.accuracy, scores.macro_f1, scores.uar
+        );
+        Ok(Some(Summary {
+            input: name.to_string(),
+            split: self.split_name,
+            clips: scores.clips,
+            accuracy: scores.accuracy,
+            macro_f1: scores.macro_f1,
+            weighted_f1: scores.weighted_f1,
+            uar: scores.uar,
+        }))
+    }
+
+    /// Writes `output.txt` and the predicted-class chart for unlabeled clips, if any.
+    fn write_unlabeled(&self, name: &str, predictions: &Predictions, dir: &Path) -> Result<(), ReportError> {
+        let rows: Vec<&Prediction> = predictions
+            .rows
+            .iter()
+            .filter(|r| r.label.is_none() && matches!(r.split, Split::Test | Split::None))
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let missing = output_txt::missing_classes(&predictions.classes);
+        if !missing.is_empty() {
+            let codes: Vec<&str> = missing.iter().map(|e| e.code()).collect();
+            warn!("input `{name}`: the model has no class {}; output.txt gives them probability 0", codes.join(", "));
+        }
+        write_text(&dir.join("output.txt"), &output_txt::render(&predictions.classes, rows.iter().copied()))?;
+        let mut counts: Vec<(Emotion, u64)> = predictions.classes.iter().map(|&e| (e, 0)).collect();
+        for row in &rows {
+            counts[row.argmax()].1 += 1;
+        }
+        let title = format!("{name}: predicted emotions of {} unlabeled clips", rows.len());
+        plot::save(&CountsFigure { title, counts }, dir, "predicted_counts", self.formats)
+    }
+}
+
+/// Rejects rows that do not match the class columns (which would break `argmax`).
+fn check_rows(input: &str, predictions: &Predictions) -> Result<(), ReportError> {
+    let expected = predictions.classes.len();
+    if expected == 0 && !predictions.rows.is_empty() {
+        return Err(ReportError::NoClasses(input.to_string()));
+    }
+    match predictions.rows.iter().find(|r| r.probabilities.len() != expected) {
+        Some(row) => Err(ReportError::RowWidth {
+            input: input.to_string(),
+            file_id: row.file_id.clone(),
+            found: row.probabilities.len(),
+            expected,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Writes a confusion matrix as CSV: a `true \ predicted` corner, then one column per class.
+fn write_confusion_csv(path: &Path, classes: &[Emotion], values: &[Vec<f64>]) -> Result<(), ReportError> {
+    let labels: Vec<String> = classes.iter().map(|&e| class_label(e)).collect();
+    let header: Vec<&str> = std::iter::once("true \\ predicted").chain(labels.iter().map(String::as_str)).collect();
+    write_csv(
+        path,
+        &header,
+        labels.iter().zip(values).map(|(label, row)| {
+            std::iter::once(label.clone()).chain(row.iter().map(|v| v.to_string())).collect::<Vec<_>>()
+        }),
+    )
+}
