@@ -1,13 +1,22 @@
-//! vox feature stages: the `featurize` kind, with a native implementation of openSMILE's
-//! eGeMAPSv02 functionals ([`egemaps`]) and librosa-compatible MFCC / log-mel features
-//! ([`librosa`]), sharing one DSP module ([`dsp`]).
+//! vox feature stages: the `featurize` kind ([`featurize::Featurize`]), with a native
+//! implementation of openSMILE's eGeMAPSv02 functionals ([`egemaps`]) and librosa-compatible
+//! MFCC / log-mel features ([`librosa`]), sharing one DSP module ([`dsp`]).
+//!
+//! Output layout of a `featurize` stage: `features.csv` + `manifest.csv`
+//! ([`vox_api::features::FeatureTable`]), `standardization.csv` ([`standardization`]), and
+//! with `output = "frames"` the frame matrices ([`frames`]).
 
 pub mod dsp;
 pub mod egemaps;
+pub mod error;
+pub mod featurize;
+pub mod frames;
+pub mod librosa;
+pub mod standardization;
 
 use vox_api::StageKind;
 
 /// Every stage kind of this crate, for the engine's registry.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![]
+    vec![vox_api::kind::<featurize::Featurize>()]
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use vox_features::egemaps::{Egemaps, NAMES};
+use vox_features::librosa::{FUNCTIONALS, Kind, Padding, Settings, Spectrogram, functionals};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -99,4 +100,88 @@ fn egemaps_matches_opensmile() {
     println!("{}", table(&rows));
     println!("{passing} of {} features with r >= 0.95", rows.len());
     assert!(passing >= 80, "only {passing} of 88 features reach r >= 0.95:\n{}", table(&rows));
+}
+
+/// A fixture clip as librosa loads it: 16-bit PCM / 32768.
+fn read_clip_librosa(id: &str) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(fixtures().join(format!("{id}.wav"))).unwrap();
+    reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect()
+}
+
+fn librosa_settings(kind: Kind, n_mels: usize) -> Settings {
+    Settings {
+        sample_rate: 16000.0,
+        kind,
+        n_mels,
+        n_fft: 512,
+        hop_length: 160,
+        win_length: 512,
+        fmin: 0.0,
+        fmax: 8000.0,
+        deltas: false,
+        padding: Padding::Constant,
+    }
+}
+
+/// Tolerance of the librosa parity: librosa computes in float32, we in float64.
+fn close_to_librosa(ours: f64, reference: f64) -> bool {
+    (ours - reference).abs() <= LIBROSA_ABS_TOL + LIBROSA_REL_TOL * reference.abs()
+}
+/// Absolute tolerance (dB or cepstral units).
+const LIBROSA_ABS_TOL: f64 = 5e-4;
+/// Relative tolerance.
+const LIBROSA_REL_TOL: f64 = 1e-5;
+
+fn check_librosa(file: &str, settings: Settings) {
+    let (names, reference) = read_reference(file);
+    let mut spec = Spectrogram::new(settings);
+    let ours_names: Vec<String> = settings
+        .coefficient_names()
+        .iter()
+        .flat_map(|c| FUNCTIONALS.iter().map(move |f| format!("{c}_{f}")))
+        .collect();
+    assert_eq!(ours_names, names);
+    let (mut matrix, mut column) = (Vec::new(), Vec::new());
+    let mut worst = (0.0f64, String::new());
+    for (id, want) in &reference {
+        let n = spec.compute(&read_clip_librosa(id), &mut matrix);
+        let mut row = Vec::new();
+        functionals(&matrix, n, settings.n_coefficients(), &mut column, &mut row);
+        for ((o, r), name) in row.iter().zip(want).zip(&names) {
+            let err = (o - r).abs();
+            if err > worst.0 {
+                worst = (err, format!("{id} {name}: ours {o} librosa {r}"));
+            }
+            assert!(close_to_librosa(*o, *r), "{id} {name}: ours {o}, librosa {r}");
+        }
+    }
+    println!("{file}: largest absolute difference {:.2e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn mfcc_matches_librosa() {
+    check_librosa("librosa_mfcc.csv", librosa_settings(Kind::Mfcc { n_mfcc: 13 }, 40));
+}
+
+#[test]
+fn logmel_matches_librosa() {
+    check_librosa("librosa_logmel.csv", librosa_settings(Kind::LogMel, 64));
+}
+
+#[test]
+fn mfcc_frames_match_librosa() {
+    let id = "v01_a_flat_120";
+    let text = std::fs::read_to_string(fixtures().join(format!("librosa_frames_{id}.csv"))).unwrap();
+    let want: Vec<Vec<f64>> =
+        text.lines().map(|l| l.split(',').map(|c| c.parse().unwrap()).collect()).collect();
+    let mut spec = Spectrogram::new(librosa_settings(Kind::Mfcc { n_mfcc: 13 }, 40));
+    let mut matrix = Vec::new();
+    let n = spec.compute(&read_clip_librosa(id), &mut matrix);
+    assert_eq!(n, want.len(), "frame count");
+    for (t, row) in want.iter().enumerate() {
+        for (c, r) in row.iter().enumerate() {
+            let o = matrix[t * 13 + c];
+            assert!(close_to_librosa(o, *r), "frame {t} mfcc{c}: ours {o}, librosa {r}");
+        }
+    }
 }

@@ -1,0 +1,68 @@
+//! Errors of the feature stages.
+
+use std::path::PathBuf;
+
+/// A failure while featurizing an audio set.
+#[derive(Debug, thiserror::Error)]
+pub enum FeaturesError {
+    /// The input audio set could not be read.
+    #[error(transparent)]
+    Audio(#[from] vox_api::audio::AudioSetError),
+    /// The feature table could not be written.
+    #[error(transparent)]
+    Table(#[from] vox_api::features::FeatureTableError),
+    /// A clip's sample rate does not suit the feature set.
+    #[error("clip `{file_id}` is sampled at {found} Hz but `set = \"egemaps-v02\"` needs {expected} Hz (resample it upstream)")]
+    SampleRate {
+        /// The clip.
+        file_id: String,
+        /// Its sample rate.
+        found: u32,
+        /// The rate the feature set needs.
+        expected: u32,
+    },
+    /// The clips of one audio set have different sample rates (spectrogram sets need one).
+    #[error("clip `{file_id}` is sampled at {found} Hz but earlier clips at {expected} Hz; `set = \"{set}\"` needs one sample rate")]
+    MixedSampleRates {
+        /// The clip.
+        file_id: String,
+        /// Its sample rate.
+        found: u32,
+        /// The first clip's sample rate.
+        expected: u32,
+        /// The feature set.
+        set: &'static str,
+    },
+    /// `fmax` lies above the Nyquist frequency of the clips.
+    #[error("`fmax` = {fmax} Hz is above the Nyquist frequency {nyquist} Hz of the input clips")]
+    FmaxAboveNyquist {
+        /// The requested upper edge.
+        fmax: f64,
+        /// Half the sample rate.
+        nyquist: f64,
+    },
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A CSV file could not be written.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// The worker pool could not be started.
+    #[error("cannot start {threads} feature threads: {source}")]
+    ThreadPool {
+        /// Requested threads.
+        threads: usize,
+        /// The cause.
+        source: rayon::ThreadPoolBuildError,
+    },
+}
