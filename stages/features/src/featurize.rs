@@ -196,7 +196,7 @@ enum Extractor {
 impl Extractor {
     fn new(settings: Option<Settings>) -> Self {
         match settings {
-            None => Self::Egemaps(Box::new(Egemaps::new())),
+            None => Self::Egemaps(Box::default()),
             Some(s) => Self::Spectrogram {
                 spectrogram: Box::new(Spectrogram::new(s)),
                 matrix: Vec::new(),
@@ -255,10 +255,10 @@ impl StageDef for Featurize {
         if self.hop_length == 0 {
             return Err(ParamError::new("hop_length", "must be at least 1"));
         }
-        if let Some(w) = self.win_length {
-            if w == 0 || w > self.n_fft {
-                return Err(ParamError::new("win_length", format!("must be within 1..=n_fft ({}), got {w}", self.n_fft)));
-            }
+        if let Some(w) = self.win_length
+            && (w == 0 || w > self.n_fft)
+        {
+            return Err(ParamError::new("win_length", format!("must be within 1..=n_fft ({}), got {w}", self.n_fft)));
         }
         let n_mels = self.n_mels();
         if n_mels == 0 {
@@ -270,10 +270,10 @@ impl StageDef for Featurize {
         if !(self.fmin >= 0.0 && self.fmin.is_finite()) {
             return Err(ParamError::new("fmin", format!("must be a finite frequency >= 0 Hz, got {}", self.fmin)));
         }
-        if let Some(fmax) = self.fmax {
-            if !(fmax > self.fmin && fmax.is_finite()) {
-                return Err(ParamError::new("fmax", format!("must be above `fmin` ({} Hz), got {fmax}", self.fmin)));
-            }
+        if let Some(fmax) = self.fmax
+            && !(fmax > self.fmin && fmax.is_finite())
+        {
+            return Err(ParamError::new("fmax", format!("must be above `fmin` ({} Hz), got {fmax}", self.fmin)));
         }
         Ok(())
     }
@@ -333,5 +333,220 @@ impl Featurize {
             "featurized"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use vox_api::audio::Split;
+    use vox_api::{Input, kind};
+
+    use super::*;
+
+    fn clip(id: &str, split: Split) -> Clip {
+        Clip {
+            file_id: id.into(),
+            corpus: "synth".into(),
+            speaker: "01".into(),
+            sex: String::new(),
+            emotion: None,
+            intensity: String::new(),
+            statement: String::new(),
+            repetition: String::new(),
+            split,
+            source: format!("{id}.wav"),
+            sample_rate: 16000,
+            offset: 0,
+            length: 0,
+            original_length: 0,
+        }
+    }
+
+    /// A buzzy tone: harmonics 1..10 of `f0` with 1/h amplitudes.
+    fn buzz(f0: f64, seconds: f64, level: f64) -> Vec<f32> {
+        (0..(seconds * 16000.0) as usize)
+            .map(|n| {
+                let t = n as f64 / 16000.0;
+                let v: f64 = (1..=10).map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64).sum();
+                (level * v / 2.0) as f32
+            })
+            .collect()
+    }
+
+    fn noise(seconds: f64) -> Vec<f32> {
+        let mut state = 12345u64;
+        (0..(seconds * 16000.0) as usize)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f64 / (1u64 << 24) as f64 - 0.5) as f32 * 0.2
+            })
+            .collect()
+    }
+
+    fn audio_set(dir: &Path, splits: [Split; 3]) {
+        let mut set = AudioSet::default();
+        set.push(clip("a", splits[0]), &buzz(200.0, 1.0, 0.3));
+        set.push(clip("b", splits[1]), &noise(1.2));
+        set.push(clip("c", splits[2]), &buzz(140.0, 0.8, 0.5));
+        set.write(dir).unwrap();
+    }
+
+    fn run_stage(params: toml::Table, input: &Path, out: &Path, threads: usize) {
+        let stage = kind::<Featurize>().configure(params).unwrap();
+        let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let scratch = tempfile::tempdir().unwrap();
+        let inputs = [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: input.to_path_buf() }];
+        let ctx = StageContext {
+            stage: "features",
+            inputs: &inputs,
+            out_dir: out,
+            scratch_dir: scratch.path(),
+            seed: 42,
+            backend: None,
+            threads,
+            progress: &progress,
+        };
+        stage.run(&ctx).unwrap();
+    }
+
+    fn read_stats(dir: &Path) -> Vec<(String, f64, f64)> {
+        let mut r = csv::Reader::from_path(dir.join(standardization::STANDARDIZATION)).unwrap();
+        assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), ["feature", "mean", "std"]);
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (rec[0].to_string(), rec[1].parse().unwrap(), rec[2].parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn egemaps_stage_writes_the_table_and_train_only_standardization() {
+        let (input, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        audio_set(input.path(), [Split::Train, Split::Train, Split::Val]);
+        run_stage(toml::Table::new(), input.path(), out.path(), 2);
+
+        let table = FeatureTable::read(out.path()).unwrap();
+        assert_eq!(table.names, egemaps::NAMES.to_vec());
+        assert_eq!(table.clips.iter().map(|c| c.file_id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(table.rows.iter().all(|r| r.len() == 88));
+        // the 200 Hz buzz sits at 12 log2(200 / 27.5) = 34.36 semitones, the 140 Hz one at 28.2
+        assert!((table.rows[0][0] - 34.36).abs() < 0.3, "{}", table.rows[0][0]);
+        assert!((table.rows[2][0] - 28.18).abs() < 0.3, "{}", table.rows[2][0]);
+        // noise is not voiced
+        assert_eq!(table.rows[1][0], 0.0);
+
+        let stats = read_stats(out.path());
+        assert_eq!(stats.len(), 88);
+        for (j, (name, mean, std)) in stats.iter().enumerate() {
+            assert_eq!(name, &table.names[j]);
+            // train clips are a and b only; population std of two values is half their distance
+            let (a, b) = (table.rows[0][j], table.rows[1][j]);
+            assert!((mean - (a + b) / 2.0).abs() <= 1e-12 * (1.0 + mean.abs()), "{name}");
+            assert!((std - (a - b).abs() / 2.0).abs() <= 1e-9 * (1.0 + std.abs()), "{name}");
+        }
+    }
+
+    #[test]
+    fn mfcc_frames_output_layout_and_determinism() {
+        let input = tempfile::tempdir().unwrap();
+        audio_set(input.path(), [Split::None; 3]);
+        let params: toml::Table =
+            toml::from_str("set = \"mfcc\"\noutput = \"frames\"\ndeltas = true\nn_mfcc = 5").unwrap();
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        run_stage(params.clone(), input.path(), one.path(), 1);
+        run_stage(params, input.path(), two.path(), 2);
+
+        let table = FeatureTable::read(one.path()).unwrap();
+        assert_eq!(table.names.len(), 10 * 5);
+        assert_eq!(&table.names[..6], ["mfcc0_mean", "mfcc0_std", "mfcc0_p10", "mfcc0_p50", "mfcc0_p90", "mfcc1_mean"]);
+        assert_eq!(table.names[25], "mfcc0_delta_mean");
+
+        // 1 + len / hop frames per clip: 101, 121 and 81
+        let index = std::fs::read_to_string(one.path().join(frames::FRAMES_INDEX)).unwrap();
+        assert_eq!(index, "file_id,offset,n_frames\na,0,101\nb,1010,121\nc,2220,81\n");
+        let columns = std::fs::read_to_string(one.path().join(frames::FRAMES_COLUMNS)).unwrap();
+        assert!(columns.starts_with("coefficient\nmfcc0\nmfcc1\n") && columns.ends_with("mfcc4_delta\n"));
+        let bytes = std::fs::read(one.path().join(frames::FRAMES)).unwrap();
+        assert_eq!(bytes.len(), (101 + 121 + 81) * 10 * 4);
+        // frame means in frames.f32 agree with the mean functional of features.csv
+        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let mean0: f64 = (0..101).map(|t| values[t * 10] as f64).sum::<f64>() / 101.0;
+        assert!((mean0 - table.rows[0][0]).abs() < 1e-3 * (1.0 + mean0.abs()));
+
+        // no split: statistics over every clip
+        let stats = read_stats(one.path());
+        let col: Vec<f64> = table.rows.iter().map(|r| r[0]).collect();
+        assert!((stats[0].1 - col.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+
+        for file in ["features.csv", "manifest.csv", "standardization.csv", frames::FRAMES, frames::FRAMES_INDEX] {
+            let (a, b) = (std::fs::read(one.path().join(file)).unwrap(), std::fs::read(two.path().join(file)).unwrap());
+            assert!(a == b, "{file} differs between 1 and 2 threads");
+        }
+    }
+
+    #[test]
+    fn egemaps_rejects_other_sample_rates() {
+        let (input, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut set = AudioSet::default();
+        let mut c = clip("x", Split::None);
+        c.sample_rate = 22050;
+        set.push(c, &[0.0; 4000]);
+        set.write(input.path()).unwrap();
+        let stage = kind::<Featurize>().configure(toml::Table::new()).unwrap();
+        let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let inputs = [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: input.path().to_path_buf() }];
+        let ctx = StageContext {
+            stage: "features",
+            inputs: &inputs,
+            out_dir: out.path(),
+            scratch_dir: out.path(),
+            seed: 0,
+            backend: None,
+            threads: 1,
+            progress: &progress,
+        };
+        let err = stage.run(&ctx).unwrap_err().to_string();
+        assert_eq!(err, "clip `x` is sampled at 22050 Hz but `set = \"egemaps-v02\"` needs 16000 Hz (resample it upstream)");
+    }
+
+    #[test]
+    fn validation_rejects_bad_combinations() {
+        let cases = [
+            ("output = \"frames\"", "output"),
+            ("deltas = true", "deltas"),
+            ("set = \"mfcc\"\nn_fft = 8", "n_fft"),
+            ("set = \"mfcc\"\nhop_length = 0", "hop_length"),
+            ("set = \"mfcc\"\nwin_length = 1024", "win_length"),
+            ("set = \"mfcc\"\nn_mfcc = 41", "n_mfcc"),
+            ("set = \"logmel\"\nn_mels = 0", "n_mels"),
+            ("set = \"logmel\"\nfmin = 500.0\nfmax = 400.0", "fmax"),
+            ("set = \"logmel\"\nfmin = -1.0", "fmin"),
+            ("set = \"mfccs\"", "set"),
+            ("sets = \"mfcc\"", "sets"),
+        ];
+        for (text, path) in cases {
+            let err = match kind::<Featurize>().configure(toml::from_str(text).unwrap()) {
+                Err(e) => e,
+                Ok(_) => panic!("`{text}` was accepted"),
+            };
+            assert_eq!(err.path, path, "`{text}`: {}", err.message);
+        }
+        let ok = kind::<Featurize>().configure(toml::from_str("set = \"mfcc\"\nn_mels = 20\nn_mfcc = 20").unwrap());
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn resolved_params_carry_the_defaults() {
+        let stage = kind::<Featurize>().configure(toml::Table::new()).unwrap();
+        let p = stage.params();
+        assert_eq!(p["set"], "egemaps-v02");
+        assert_eq!(p["n_mfcc"], 13);
+        assert_eq!(p["n_fft"], 512);
+        assert_eq!(p["hop_length"], 160);
+        assert_eq!(p["pad_mode"], "constant");
+        assert_eq!(p["output"], "functionals");
     }
 }

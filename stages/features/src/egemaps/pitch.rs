@@ -335,8 +335,8 @@ pub fn viterbi_smooth(frames: &[Candidates], f0_out: &mut Vec<f64>) {
             for i in 0..N_STATES {
                 let mut min_state = 0;
                 let mut min_cost = f64::INFINITY;
-                for j in 0..N_STATES {
-                    let c = transition_cost(i, j, prev, cur, &mut last_change) + costs[j];
+                for (j, &cost) in costs.iter().enumerate() {
+                    let c = transition_cost(i, j, prev, cur, &mut last_change) + cost;
                     if j == 0 || c < min_cost {
                         min_state = j;
                         min_cost = c;
