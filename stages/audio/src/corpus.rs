@@ -219,7 +219,10 @@ mod tests {
         assert_eq!(name.sex(), "m");
         assert_eq!(name.file_name(), "03-02-08-01-02-01-07.wav");
         assert_eq!(name.actor_dir(), "Actor_07");
-        assert_eq!(Corpus::Ravdess.labels("03-01-01-01-01-01-01").unwrap().emotion, Some(Emotion::Neutral));
+        assert_eq!(
+            Corpus::Ravdess.labels("03-01-01-01-01-01-01").unwrap().emotion,
+            Some(Emotion::Neutral)
+        );
     }
 
     #[test]
@@ -233,7 +236,10 @@ mod tests {
         let layout = "modality-channel-emotion-intensity-statement-repetition-actor, e.g. 03-01-05-02-01-01-12";
         let cases = [
             ("03-01-05-02-01-01", format!("expected 7 dash-separated fields ({layout}), found 6")),
-            ("03-01-05-02-01-01-12-1", format!("expected 7 dash-separated fields ({layout}), found 8")),
+            (
+                "03-01-05-02-01-01-12-1",
+                format!("expected 7 dash-separated fields ({layout}), found 8"),
+            ),
             ("recording", format!("expected 7 dash-separated fields ({layout}), found 1")),
             ("03-01-09-01-01-01-01", "emotion `09` is not one of 01..08".into()),
             ("03-01-00-01-01-01-01", "emotion `00` is not one of 01..08".into()),

@@ -6,6 +6,7 @@
 //! reason in `report/skipped.csv` (`file,reason`) and counted in a warning; nothing is dropped
 //! silently.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -72,9 +73,10 @@ impl Decode {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let labels = self.corpus.labels(&stem)?;
         let mono = read_mono(&path)?;
-        let samples = resample(&mono.samples, mono.sample_rate, self.sample_rate).map_err(
-            |source| FileError::Resample { from: mono.sample_rate, to: self.sample_rate, source },
-        )?;
+        let samples =
+            resample(&mono.samples, mono.sample_rate, self.sample_rate).map_err(|source| {
+                FileError::Resample { from: mono.sample_rate, to: self.sample_rate, source }
+            })?;
         let clip = Clip {
             file_id: stem,
             corpus: self.corpus.name().to_string(),
@@ -108,8 +110,10 @@ fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
             if entry.file_type().map_err(io_err)?.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
-                let parts: Vec<String> =
-                    path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                let parts: Vec<String> = path
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
                 found.push(parts.join("/"));
             }
         }
@@ -120,7 +124,9 @@ fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
 
 /// Writes `report/skipped.csv`: one `file,reason` row per skipped file.
 fn write_skipped(ctx: &StageContext, skipped: &[(String, FileError)]) -> Result<(), AudioError> {
-    let report = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
+    let report = ctx
+        .report_dir()
+        .map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
     let path = report.join(SKIPPED);
     let csv_err = |source| AudioError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
@@ -153,13 +159,25 @@ impl StageDef for Decode {
         if files.is_empty() {
             return Err(AudioError::NoWavFiles { input: input.name.clone() }.into());
         }
-        let decoded = map_with_progress(ctx, &files, "decode", |file| self.decode(&input.dir, file))?;
+        let decoded =
+            map_with_progress(ctx, &files, "decode", |file| self.decode(&input.dir, file))?;
         let mut set = AudioSet::default();
         let mut skipped = Vec::new();
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
         for (file, result) in files.into_iter().zip(decoded) {
             match (result, self.on_error) {
-                (Ok((clip, samples)), _) => set.push(clip, &samples),
-                (Err(source), OnError::Fail) => return Err(AudioError::File { file, source }.into()),
+                (Ok((clip, samples)), _) => {
+                    if let Some(first) = sources.insert(clip.file_id.clone(), file.clone()) {
+                        let file_id = clip.file_id;
+                        return Err(
+                            AudioError::DuplicateClip { file_id, first, second: file }.into()
+                        );
+                    }
+                    set.push(clip, &samples);
+                }
+                (Err(source), OnError::Fail) => {
+                    return Err(AudioError::File { file, source }.into());
+                }
                 (Err(reason), OnError::Skip) => skipped.push((file, reason)),
             }
         }
@@ -175,7 +193,11 @@ impl StageDef for Decode {
             }
         }
         if set.clips.is_empty() {
-            return Err(AudioError::AllSkipped { input: input.name.clone(), skipped: skipped.len() }.into());
+            return Err(AudioError::AllSkipped {
+                input: input.name.clone(),
+                skipped: skipped.len(),
+            }
+            .into());
         }
         set.write(ctx.out_dir)?;
         let seconds = set.samples.len() as f64 / f64::from(self.sample_rate);
@@ -200,7 +222,12 @@ mod tests {
 
     fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let spec = WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: SampleFormat::Int };
+        let spec = WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: SampleFormat::Int,
+        };
         let mut writer = WavWriter::create(path, spec).unwrap();
         for &s in samples {
             writer.write_sample(s).unwrap();
@@ -216,7 +243,12 @@ mod tests {
     fn decodes_a_ravdess_tree_in_path_order_with_labels() {
         let stage = TestStage::with_input(ArtifactKind::Files);
         let root = stage.input_dir();
-        write_wav(&root.join("Actor_02/03-01-05-02-01-02-02.wav"), 16000, 2, &[16384, 0, 0, -16384, 8192, 8192]);
+        write_wav(
+            &root.join("Actor_02/03-01-05-02-01-02-02.wav"),
+            16000,
+            2,
+            &[16384, 0, 0, -16384, 8192, 8192],
+        );
         write_wav(&root.join("Actor_01/03-01-04-01-02-01-01.wav"), 48000, 1, &[3276; 4800]);
         std::fs::write(root.join("Actor_01/notes.txt"), "not audio").unwrap();
         decode(Corpus::Ravdess, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
@@ -225,12 +257,21 @@ mod tests {
         assert_eq!(ids, ["03-01-04-01-02-01-01", "03-01-05-02-01-02-02"]);
         let (sad, angry) = (&set.clips[0], &set.clips[1]);
         assert_eq!(sad.source, "Actor_01/03-01-04-01-02-01-01.wav");
-        assert_eq!((sad.emotion, sad.speaker.as_str(), sad.sex.as_str()), (Some(Emotion::Sad), "01", "m"));
-        assert_eq!((sad.statement.as_str(), sad.repetition.as_str(), sad.intensity.as_str()), ("02", "01", "01"));
+        assert_eq!(
+            (sad.emotion, sad.speaker.as_str(), sad.sex.as_str()),
+            (Some(Emotion::Sad), "01", "m")
+        );
+        assert_eq!(
+            (sad.statement.as_str(), sad.repetition.as_str(), sad.intensity.as_str()),
+            ("02", "01", "01")
+        );
         assert_eq!((sad.length, sad.original_length, sad.sample_rate), (1600, 1600, 16000));
         // A constant resamples to itself away from the edges.
         assert!((set.samples_of(sad)[800] - 0.1).abs() < 1e-3, "{}", set.samples_of(sad)[800]);
-        assert_eq!((angry.emotion, angry.speaker.as_str(), angry.sex.as_str()), (Some(Emotion::Angry), "02", "f"));
+        assert_eq!(
+            (angry.emotion, angry.speaker.as_str(), angry.sex.as_str()),
+            (Some(Emotion::Angry), "02", "f")
+        );
         assert_eq!(angry.intensity, "02");
         assert_eq!(set.samples_of(angry), [0.25, -0.25, 0.25]);
         assert_eq!(angry.corpus, "ravdess");
@@ -258,6 +299,14 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`Actor_01/03-01-09-01-01-01-01.wav`: bad file name: emotion `09` is not one of 01..08"
+        );
+        let twice = TestStage::with_input(ArtifactKind::Files);
+        write_wav(&twice.input_dir().join("a/take.wav"), 16000, 1, &[0; 8]);
+        write_wav(&twice.input_dir().join("b/take.wav"), 16000, 1, &[0; 8]);
+        let err = decode(Corpus::Unlabeled, 16000, OnError::Skip).run(&twice.ctx(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`a/take.wav` and `b/take.wav` would both be clip `take`; clip ids must be unique"
         );
         let empty = TestStage::with_input(ArtifactKind::Files);
         let err = decode(Corpus::Ravdess, 16000, OnError::Fail).run(&empty.ctx(0)).unwrap_err();
@@ -297,9 +346,15 @@ mod tests {
             serde_json::json!({"corpus": "ravdess", "sample_rate": 16000, "on_error": "fail"})
         );
         let err = kind.configure(toml::toml! { sample_rate = 10 }).err().unwrap();
-        assert_eq!((err.path.as_str(), err.message.as_str()), ("sample_rate", "`sample_rate` must be 1000..=384000 Hz, not 10"));
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            ("sample_rate", "`sample_rate` must be 1000..=384000 Hz, not 10")
+        );
         assert!(kind.configure(toml::toml! { corpus = "savee" }).is_err());
-        assert!(kind.configure(toml::toml! { on_error = "skip"
-            corpus = "unlabeled" }).is_ok());
+        assert!(
+            kind.configure(toml::toml! { on_error = "skip"
+            corpus = "unlabeled" })
+                .is_ok()
+        );
     }
 }

@@ -51,6 +51,16 @@ pub enum AudioError {
         /// The input stage's name.
         input: String,
     },
+    /// Two input files have the same name in different folders, so their clip ids clash.
+    #[error("`{first}` and `{second}` would both be clip `{file_id}`; clip ids must be unique")]
+    DuplicateClip {
+        /// The clashing id (the file name without extension).
+        file_id: String,
+        /// The first file, relative to the input folder.
+        first: String,
+        /// The second file.
+        second: String,
+    },
     /// Every input file was skipped.
     #[error("all {skipped} `.wav` files of input `{input}` were skipped (see report/skipped.csv)")]
     AllSkipped {
@@ -68,7 +78,9 @@ pub enum AudioError {
         source: rayon::ThreadPoolBuildError,
     },
     /// A speaker list names a speaker that the input does not have.
-    #[error("`{param}` names speaker `{speaker}`, which the input does not have (speakers: {known})")]
+    #[error(
+        "`{param}` names speaker `{speaker}`, which the input does not have (speakers: {known})"
+    )]
     UnknownSpeaker {
         /// The param holding the list.
         param: &'static str,
@@ -78,7 +90,9 @@ pub enum AudioError {
         known: String,
     },
     /// A labelled clip has no speaker id, so it cannot be split by speaker.
-    #[error("clip `{file_id}` has an emotion label but no speaker id; strategy = \"speaker\" needs one")]
+    #[error(
+        "clip `{file_id}` has an emotion label but no speaker id; strategy = \"speaker\" needs one"
+    )]
     MissingSpeaker {
         /// The clip.
         file_id: String,
@@ -133,7 +147,10 @@ impl From<hound::Error> for FileError {
         match error {
             // hound reports a file that ends early as `Other` ("Failed to read enough bytes.").
             hound::Error::IoError(e)
-                if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other) =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::Other
+                ) =>
             {
                 Self::Truncated(e)
             }

@@ -58,18 +58,22 @@ mod tests {
     /// scanned in 5 Hz steps, then in 0.01 Hz steps around the coarse peak.
     fn tone(x: &[f32], rate: f64) -> (f64, f64) {
         let n = x.len();
-        let window: Vec<f64> =
-            (0..n).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()).collect();
+        let window: Vec<f64> = (0..n)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
+            .collect();
         let gain: f64 = window.iter().sum();
         let magnitude = |f: f64| {
             let w = 2.0 * std::f64::consts::PI * f / rate;
-            let (re, im) = x.iter().zip(&window).enumerate().fold((0.0, 0.0), |(re, im), (i, (&s, &h))| {
-                let v = f64::from(s) * h;
-                (re + v * (w * i as f64).cos(), im - v * (w * i as f64).sin())
-            });
+            let (re, im) =
+                x.iter().zip(&window).enumerate().fold((0.0, 0.0), |(re, im), (i, (&s, &h))| {
+                    let v = f64::from(s) * h;
+                    (re + v * (w * i as f64).cos(), im - v * (w * i as f64).sin())
+                });
             2.0 * (re * re + im * im).sqrt() / gain
         };
-        let coarse = (20..1580).map(|k| k as f64 * 5.0).max_by(|a, b| magnitude(*a).total_cmp(&magnitude(*b)));
+        let coarse = (20..1580)
+            .map(|k| k as f64 * 5.0)
+            .max_by(|a, b| magnitude(*a).total_cmp(&magnitude(*b)));
         let coarse = coarse.unwrap();
         let fine = (-500..=500).map(|k| coarse + k as f64 * 0.01);
         let best = fine.max_by(|a, b| magnitude(*a).total_cmp(&magnitude(*b))).unwrap();
@@ -82,7 +86,9 @@ mod tests {
 
     fn sine(freq: f64, rate: f64, amplitude: f64, len: usize) -> Vec<f32> {
         (0..len)
-            .map(|i| (amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / rate).sin()) as f32)
+            .map(|i| {
+                (amplitude * (2.0 * std::f64::consts::PI * freq * i as f64 / rate).sin()) as f32
+            })
             .collect()
     }
 
@@ -98,7 +104,11 @@ mod tests {
         assert!(db.abs() < 0.1, "level changed by {db} dB");
         // Aligned: the output at t equals the input sine at t.
         let expected = sine(1000.0, 16000.0, 0.5, 16000);
-        let worst = middle.iter().zip(&expected[2000..14000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let worst = middle
+            .iter()
+            .zip(&expected[2000..14000])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(worst < 0.01, "largest deviation from the ideal sine: {worst}");
     }
 

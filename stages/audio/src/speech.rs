@@ -134,7 +134,13 @@ struct Syllable {
 
 /// Lays the syllables out in time: durations from the rate, phrase-final lengthening, a
 /// phrase pause, compressed if needed to fit `duration` with 0.1 s margins.
-fn layout(n: usize, prosody: &Prosody, duration: f64, sample_rate: f64, rng: &mut ChaCha8Rng) -> Vec<Syllable> {
+fn layout(
+    n: usize,
+    prosody: &Prosody,
+    duration: f64,
+    sample_rate: f64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Syllable> {
     let mut lens: Vec<f64> = (0..n)
         .map(|i| rng.random_range(0.8..1.2) / prosody.rate * if i + 1 == n { 1.3 } else { 1.0 })
         .collect();
@@ -209,7 +215,8 @@ pub(crate) fn render(
     let mut noise = vec![0.0f64; total];
     let mut voiced_env = vec![0.0f64; total];
     let mut noise_env = vec![0.0f64; total];
-    let (mut phase, mut increment, mut amplitude, mut period_f0) = (0.0f64, 0.0f64, 1.0f64, prosody.f0_hz);
+    let (mut phase, mut increment, mut amplitude, mut period_f0) =
+        (0.0f64, 0.0f64, 1.0f64, prosody.f0_hz);
     let (mut previous_flow, mut tilted) = (0.0, 0.0);
     let last = syllables.len().saturating_sub(1);
     for (i, syllable) in syllables.iter().enumerate() {
@@ -225,7 +232,8 @@ pub(crate) fn render(
                 let formants = (0..3)
                     .map(|j| previous[j] + (target[j] - previous[j]) * glide)
                     .chain(UPPER_FORMANTS);
-                for ((resonator, freq), bandwidth) in tract.iter_mut().zip(formants).zip(BANDWIDTHS) {
+                for ((resonator, freq), bandwidth) in tract.iter_mut().zip(formants).zip(BANDWIDTHS)
+                {
                     let freq = (freq * scale).min(nyquist_guard);
                     resonator.tune(freq, bandwidth, sr);
                 }
@@ -234,12 +242,16 @@ pub(crate) fn render(
             phase += increment;
             if phase >= 1.0 || increment == 0.0 {
                 phase = phase.fract();
-                let mut semitones = prosody.range_st * (syllable.accent * (PI * u.min(1.0)).sin() - ACCENT_MEAN)
+                let mut semitones = prosody.range_st
+                    * (syllable.accent * (PI * u.min(1.0)).sin() - ACCENT_MEAN)
                     + DECLINATION_ST * (0.5 - progress);
                 if i == last {
                     semitones += prosody.final_st * u.min(1.0).powi(2);
                 }
-                period_f0 = (prosody.f0_hz * 2f64.powf(semitones / 12.0) * (1.0 + prosody.jitter * gauss(rng))).max(20.0);
+                period_f0 = (prosody.f0_hz
+                    * 2f64.powf(semitones / 12.0)
+                    * (1.0 + prosody.jitter * gauss(rng)))
+                .max(20.0);
                 increment = period_f0 / sr;
                 amplitude = (1.0 + prosody.shimmer * gauss(rng)).max(0.0);
             }
@@ -308,7 +320,13 @@ mod tests {
         // Leading and trailing silence hold only the noise floor.
         assert!(x[..1600].iter().all(|s| s.abs() <= 1e-4));
         assert!(x[x.len() - 1600..].iter().all(|s| s.abs() <= 1e-4));
-        let loud = render(&STATEMENTS[0], &Prosody { level_db: 6.0, ..flat.clone() }, 3.0, 16000, &mut rng);
+        let loud = render(
+            &STATEMENTS[0],
+            &Prosody { level_db: 6.0, ..flat.clone() },
+            3.0,
+            16000,
+            &mut rng,
+        );
         let energy = |x: &[f32]| x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
         let gain_db = 10.0 * (energy(&loud) / energy(&x)).log10();
         assert!((gain_db - 6.0).abs() < 1.0, "{gain_db} dB");
@@ -318,7 +336,13 @@ mod tests {
     fn pitch_follows_the_prosody() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         for f0 in [100.0, 220.0, 300.0] {
-            let x = render(&STATEMENTS[1], &Prosody { jitter: 0.01, ..prosody(f0) }, 3.0, 16000, &mut rng);
+            let x = render(
+                &STATEMENTS[1],
+                &Prosody { jitter: 0.01, ..prosody(f0) },
+                3.0,
+                16000,
+                &mut rng,
+            );
             let measured = median_f0(&x, 16000);
             assert!((measured - f0).abs() < f0 * 0.04, "{measured} Hz for {f0} Hz");
         }

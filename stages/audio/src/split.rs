@@ -105,7 +105,11 @@ impl Split {
     }
 
     /// The split of each clip with the speaker strategy.
-    fn by_speaker(&self, clips: &[Clip], rng: &mut ChaCha8Rng) -> Result<Vec<audio::Split>, AudioError> {
+    fn by_speaker(
+        &self,
+        clips: &[Clip],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<audio::Split>, AudioError> {
         let mut speakers = BTreeSet::new();
         for clip in clips.iter().filter(|c| c.emotion.is_some()) {
             if clip.speaker.is_empty() {
@@ -128,7 +132,10 @@ impl Split {
                 held_out.insert(speaker, side);
             }
         } else {
-            let lists = [("val_speakers", &self.val_speakers, audio::Split::Val), ("test_speakers", &self.test_speakers, audio::Split::Test)];
+            let lists = [
+                ("val_speakers", &self.val_speakers, audio::Split::Val),
+                ("test_speakers", &self.test_speakers, audio::Split::Test),
+            ];
             for (param, list, side) in lists {
                 for speaker in list {
                     if !speakers.contains(speaker.as_str()) {
@@ -143,13 +150,18 @@ impl Split {
             }
         }
         if held_out.len() >= speakers.len() {
-            return Err(AudioError::NoTrainSpeakers { speakers: speakers.len(), held_out: held_out.len() });
+            return Err(AudioError::NoTrainSpeakers {
+                speakers: speakers.len(),
+                held_out: held_out.len(),
+            });
         }
         Ok(clips
             .iter()
             .map(|clip| match clip.emotion {
                 None => audio::Split::Test,
-                Some(_) => held_out.get(clip.speaker.as_str()).copied().unwrap_or(audio::Split::Train),
+                Some(_) => {
+                    held_out.get(clip.speaker.as_str()).copied().unwrap_or(audio::Split::Train)
+                }
             })
             .collect())
     }
@@ -157,7 +169,9 @@ impl Split {
 
 /// Writes `report/split.csv`: clips per split (rows) and emotion (columns), with totals.
 fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
-    let report = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
+    let report = ctx
+        .report_dir()
+        .map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
     let path = report.join(SUMMARY);
     let csv_err = |source| AudioError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
@@ -165,10 +179,18 @@ fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
     header.extend(Emotion::ALL.iter().map(|e| e.name()));
     header.extend(["unlabeled", "total"]);
     writer.write_record(&header).map_err(csv_err)?;
-    let rows = [("train", Some(audio::Split::Train)), ("val", Some(audio::Split::Val)), ("test", Some(audio::Split::Test)), ("total", None)];
+    let rows = [
+        ("train", Some(audio::Split::Train)),
+        ("val", Some(audio::Split::Val)),
+        ("test", Some(audio::Split::Test)),
+        ("total", None),
+    ];
     for (name, split) in rows {
-        let members: Vec<&Clip> = clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).collect();
-        let count = |emotion: Option<Emotion>| members.iter().filter(|c| c.emotion == emotion).count().to_string();
+        let members: Vec<&Clip> =
+            clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).collect();
+        let count = |emotion: Option<Emotion>| {
+            members.iter().filter(|c| c.emotion == emotion).count().to_string()
+        };
         let mut record = vec![name.to_string()];
         record.extend(Emotion::ALL.iter().map(|&e| count(Some(e))));
         record.push(count(None));
@@ -209,7 +231,10 @@ impl StageDef for Split {
         let mut seen = BTreeMap::new();
         for (param, list) in lists {
             if self.strategy == Strategy::Random && !list.is_empty() {
-                return Err(ParamError::new(param, format!("`{param}` needs strategy = \"speaker\"")));
+                return Err(ParamError::new(
+                    param,
+                    format!("`{param}` needs strategy = \"speaker\""),
+                ));
             }
             for (i, speaker) in list.iter().enumerate() {
                 if let Some(first) = seen.insert(speaker.as_str(), param) {
@@ -236,7 +261,8 @@ impl StageDef for Split {
         }
         AudioSet::write_manifest(&clips, ctx.out_dir)?;
         let (from, to) = (input.join(audio::SAMPLES), ctx.out_dir.join(audio::SAMPLES));
-        std::fs::copy(&from, &to).map_err(|source| AudioError::Io { path: from.clone(), source })?;
+        std::fs::copy(&from, &to)
+            .map_err(|source| AudioError::Io { path: from.clone(), source })?;
         write_summary(ctx, &clips)?;
         let count = |s| clips.iter().filter(|c| c.split == s).count();
         tracing::info!(
@@ -290,14 +316,19 @@ mod tests {
     fn random_splits_are_stratified_and_deterministic() {
         let set = corpus();
         let split = params(toml::toml! { val_fraction = 0.2
-            test_fraction = 0.1 });
+        test_fraction = 0.1 });
         let (clips, stage) = run(&split, &set, 7);
         for emotion in Emotion::ALL {
-            let count = |s| clips.iter().filter(|c| c.emotion == Some(emotion) && c.split == s).count();
+            let count =
+                |s| clips.iter().filter(|c| c.emotion == Some(emotion) && c.split == s).count();
             // 40 clips per emotion: round(4.0) test, round(8.0) val, 28 train.
-            assert_eq!((count(audio::Split::Train), count(audio::Split::Val), count(audio::Split::Test)), (28, 8, 4));
+            assert_eq!(
+                (count(audio::Split::Train), count(audio::Split::Val), count(audio::Split::Test)),
+                (28, 8, 4)
+            );
         }
-        let unlabeled: Vec<audio::Split> = clips.iter().filter(|c| c.emotion.is_none()).map(|c| c.split).collect();
+        let unlabeled: Vec<audio::Split> =
+            clips.iter().filter(|c| c.emotion.is_none()).map(|c| c.split).collect();
         assert_eq!(unlabeled, [audio::Split::Test; 3]);
         let summary = std::fs::read_to_string(stage.out_dir().join("report/split.csv")).unwrap();
         assert_eq!(
@@ -313,8 +344,8 @@ mod tests {
         let other = run(&split, &set, 8).0;
         assert_ne!(other, clips);
         let seeded = params(toml::toml! { val_fraction = 0.2
-            test_fraction = 0.1
-            seed = 7 });
+        test_fraction = 0.1
+        seed = 7 });
         assert_eq!(run(&seeded, &set, 12345).0, clips);
     }
 
@@ -322,8 +353,8 @@ mod tests {
     fn speaker_lists_hold_out_whole_speakers() {
         let set = corpus();
         let split = params(toml::toml! { strategy = "speaker"
-            val_speakers = ["03"]
-            test_speakers = ["01"] });
+        val_speakers = ["03"]
+        test_speakers = ["01"] });
         let (clips, _) = run(&split, &set, 0);
         for clip in clips.iter().filter(|c| c.emotion.is_some()) {
             let expected = match clip.speaker.as_str() {
@@ -333,24 +364,30 @@ mod tests {
             };
             assert_eq!(clip.split, expected, "{}", clip.file_id);
         }
-        assert!(clips.iter().filter(|c| c.emotion.is_none()).all(|c| c.split == audio::Split::Test));
+        assert!(
+            clips.iter().filter(|c| c.emotion.is_none()).all(|c| c.split == audio::Split::Test)
+        );
     }
 
     #[test]
     fn speaker_fractions_keep_speakers_on_one_side() {
         let set = corpus();
         let split = params(toml::toml! { strategy = "speaker"
-            val_fraction = 0.25
-            test_fraction = 0.25 });
+        val_fraction = 0.25
+        test_fraction = 0.25 });
         let (clips, _) = run(&split, &set, 3);
         let mut sides: BTreeMap<&str, BTreeSet<audio::Split>> = BTreeMap::new();
         for clip in clips.iter().filter(|c| c.emotion.is_some()) {
             sides.entry(&clip.speaker).or_default().insert(clip.split);
         }
         assert!(sides.values().all(|s| s.len() == 1), "{sides:?}");
-        let mut per_side: Vec<audio::Split> = sides.values().map(|s| *s.iter().next().unwrap()).collect();
+        let mut per_side: Vec<audio::Split> =
+            sides.values().map(|s| *s.iter().next().unwrap()).collect();
         per_side.sort();
-        assert_eq!(per_side, [audio::Split::Train, audio::Split::Train, audio::Split::Val, audio::Split::Test]);
+        assert_eq!(
+            per_side,
+            [audio::Split::Train, audio::Split::Train, audio::Split::Val, audio::Split::Test]
+        );
         assert_eq!(run(&split, &set, 3).0, clips);
     }
 
@@ -359,24 +396,36 @@ mod tests {
         let set = corpus();
         let stage = TestStage::with_audio_input(&set);
         let unknown = params(toml::toml! { strategy = "speaker"
-            test_speakers = ["01", "99"] });
+        test_speakers = ["01", "99"] });
         let err = unknown.run(&stage.ctx(0)).unwrap_err();
-        assert_eq!(err.to_string(), "`test_speakers` names speaker `99`, which the input does not have (speakers: 01, 02, 03, 04)");
+        assert_eq!(
+            err.to_string(),
+            "`test_speakers` names speaker `99`, which the input does not have (speakers: 01, 02, 03, 04)"
+        );
         let all = params(toml::toml! { strategy = "speaker"
-            val_speakers = ["01", "02"]
-            test_speakers = ["03", "04"] });
+        val_speakers = ["01", "02"]
+        test_speakers = ["03", "04"] });
         let err = all.run(&stage.ctx(0)).unwrap_err();
         assert_eq!(err.to_string(), "holding out 4 of 4 speakers leaves none for train");
 
         let kind = vox_api::kind::<Split>();
-        let err = kind.configure(toml::toml! { strategy = "speaker"
+        let err = kind
+            .configure(toml::toml! { strategy = "speaker"
             val_speakers = ["01", "02"]
-            test_speakers = ["03", "02"] }).err().unwrap();
-        assert_eq!((err.path.as_str(), err.message.as_str()), ("test_speakers.1", "speaker `02` is listed twice (also in `val_speakers`)"));
+            test_speakers = ["03", "02"] })
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            ("test_speakers.1", "speaker `02` is listed twice (also in `val_speakers`)")
+        );
         let err = kind.configure(toml::toml! { val_speakers = ["01"] }).err().unwrap();
         assert_eq!(err.message, "`val_speakers` needs strategy = \"speaker\"");
-        let err = kind.configure(toml::toml! { val_fraction = 0.6
-            test_fraction = 0.4 }).err().unwrap();
+        let err = kind
+            .configure(toml::toml! { val_fraction = 0.6
+            test_fraction = 0.4 })
+            .err()
+            .unwrap();
         assert_eq!(err.path, "test_fraction");
         let err = kind.configure(toml::toml! { val_fraction = -0.1 }).err().unwrap();
         assert_eq!(err.message, "`val_fraction` must be at least 0 and below 1, not -0.1");
@@ -389,6 +438,9 @@ mod tests {
         let stage = TestStage::with_audio_input(&set);
         let split = params(toml::toml! { strategy = "speaker" });
         let err = split.run(&stage.ctx(0)).unwrap_err();
-        assert_eq!(err.to_string(), "clip `a` has an emotion label but no speaker id; strategy = \"speaker\" needs one");
+        assert_eq!(
+            err.to_string(),
+            "clip `a` has an emotion label but no speaker id; strategy = \"speaker\" needs one"
+        );
     }
 }

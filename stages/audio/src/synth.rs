@@ -27,9 +27,9 @@
 //! moves every value 1.6 times as far from neutral (F0 on a log scale) and adds 2 dB.
 //!
 //! Speakers: odd actors are male (F0 115 Hz, formant scale 1.00), even actors female (210 Hz,
-//! 1.16); each speaker draws F0 x e^(0.10 z), formant scale x e^(0.04 z), rate x e^(0.08 z),
-//! level + 1.5 z dB, accents x e^(0.15 z), effort + 0.08 z and breath x e^(0.2 z) (z standard
-//! normal). Each clip then draws F0 x e^(0.05 z), rate x e^(0.06 z), level + 1.0 z dB, accents
+//! 1.16); each speaker draws F0 x e^(0.10 z), formant scale x e^(0.04 z), rate x e^(0.10 z),
+//! level + 2.5 z dB, accents x e^(0.15 z), effort + 0.08 z and breath x e^(0.2 z) (z standard
+//! normal). Each clip then draws F0 x e^(0.05 z), rate x e^(0.06 z), level + 1.5 z dB, accents
 //! x e^(0.15 z), effort + 0.05 z, jitter and shimmer x e^(0.2 z), and its own syllable lengths,
 //! accents and pauses. Neutral and calm, happy and surprised, sad and disgust overlap: the
 //! classes are learnable but not separable by one threshold.
@@ -167,8 +167,8 @@ impl Speaker {
         Self {
             f0_hz: f0_hz * (0.10 * gauss(rng)).exp(),
             formant_scale: formant_scale * (0.04 * gauss(rng)).exp(),
-            rate: (0.08 * gauss(rng)).exp(),
-            level_db: 1.5 * gauss(rng),
+            rate: (0.10 * gauss(rng)).exp(),
+            level_db: 2.5 * gauss(rng),
             range: (0.15 * gauss(rng)).exp(),
             effort: 0.08 * gauss(rng),
             breath: (0.2 * gauss(rng)).exp(),
@@ -181,7 +181,7 @@ impl Speaker {
             f0_hz: self.f0_hz * style.f0 * (0.05 * gauss(rng)).exp(),
             range_st: style.range_st * self.range * (0.15 * gauss(rng)).exp(),
             final_st: style.final_st,
-            level_db: style.level_db + self.level_db + gauss(rng),
+            level_db: style.level_db + self.level_db + 1.5 * gauss(rng),
             rate: style.rate * self.rate * (0.06 * gauss(rng)).exp(),
             jitter: style.jitter * (0.2 * gauss(rng)).exp(),
             shimmer: style.shimmer * (0.2 * gauss(rng)).exp(),
@@ -219,7 +219,14 @@ impl Synth {
                 for intensity in intensities {
                     for statement in 1..=self.statements {
                         for repetition in 1..=self.repetitions {
-                            names.push(RavdessName { channel: 1, emotion, intensity, statement, repetition, actor });
+                            names.push(RavdessName {
+                                channel: 1,
+                                emotion,
+                                intensity,
+                                statement,
+                                repetition,
+                                actor,
+                            });
                         }
                     }
                 }
@@ -229,12 +236,21 @@ impl Synth {
     }
 
     /// Renders and writes one clip.
-    fn write_clip(&self, root: &Path, name: &RavdessName, speaker: &Speaker, seed: u64) -> Result<(), AudioError> {
+    fn write_clip(
+        &self,
+        root: &Path,
+        name: &RavdessName,
+        speaker: &Speaker,
+        seed: u64,
+    ) -> Result<(), AudioError> {
         let mut rng = stream(seed, clip_stream(name));
         let prosody = speaker.prosody(&Style::of(name.emotion, name.intensity), &mut rng);
         let vowels = &STATEMENTS[usize::from(name.statement - 1)];
         let samples = render(vowels, &prosody, self.duration, self.sample_rate, &mut rng);
-        write_pcm16(&root.join(name.actor_dir()).join(name.file_name()), &samples, self.sample_rate)
+        let dir = root.join(name.actor_dir());
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| AudioError::Io { path: dir.clone(), source })?;
+        write_pcm16(&dir.join(name.file_name()), &samples, self.sample_rate)
     }
 }
 
@@ -271,12 +287,9 @@ impl StageDef for Synth {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let seed = self.seed.unwrap_or(ctx.seed);
-        let speakers: Vec<Speaker> =
-            (1..=self.actors).map(|actor| Speaker::draw(actor, &mut stream(seed, u64::from(actor)))).collect();
-        for actor in 1..=self.actors {
-            let dir = ctx.out_dir.join(format!("Actor_{actor:02}"));
-            std::fs::create_dir_all(&dir).map_err(|source| AudioError::Io { path: dir, source })?;
-        }
+        let speakers: Vec<Speaker> = (1..=self.actors)
+            .map(|actor| Speaker::draw(actor, &mut stream(seed, u64::from(actor))))
+            .collect();
         let names = self.names();
         let written = map_with_progress(ctx, &names, "synth", |name| {
             self.write_clip(ctx.out_dir, name, &speakers[usize::from(name.actor - 1)], seed)
@@ -300,7 +313,13 @@ mod tests {
     use crate::test_support::{TestStage, median_f0};
     use std::collections::BTreeMap;
 
-    fn synth(actors: u8, statements: u8, repetitions: u8, duration: f64, sample_rate: u32) -> Synth {
+    fn synth(
+        actors: u8,
+        statements: u8,
+        repetitions: u8,
+        duration: f64,
+        sample_rate: u32,
+    ) -> Synth {
         Synth { actors, statements, repetitions, duration, sample_rate, seed: None }
     }
 
@@ -311,7 +330,11 @@ mod tests {
             let actor = actor.unwrap();
             for file in std::fs::read_dir(actor.path()).unwrap() {
                 let file = file.unwrap();
-                let name = format!("{}/{}", actor.file_name().to_string_lossy(), file.file_name().to_string_lossy());
+                let name = format!(
+                    "{}/{}",
+                    actor.file_name().to_string_lossy(),
+                    file.file_name().to_string_lossy()
+                );
                 out.insert(name, std::fs::read(file.path()).unwrap());
             }
         }
@@ -321,7 +344,8 @@ mod tests {
     fn read(path: &Path) -> (hound::WavSpec, Vec<f32>) {
         let reader = hound::WavReader::open(path).unwrap();
         let spec = reader.spec();
-        let samples = reader.into_samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect();
+        let samples =
+            reader.into_samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect();
         (spec, samples)
     }
 
@@ -347,7 +371,11 @@ mod tests {
         for emotion in &Emotion::ALL[1..] {
             assert_eq!((per_class[&(*emotion, 1)], per_class[&(*emotion, 2)]), (12, 12));
         }
-        for name in ["Actor_01/03-01-01-01-01-01-01.wav", "Actor_02/03-01-08-02-02-02-02.wav", "Actor_03/03-01-05-01-02-01-03.wav"] {
+        for name in [
+            "Actor_01/03-01-01-01-01-01-01.wav",
+            "Actor_02/03-01-08-02-02-02-02.wav",
+            "Actor_03/03-01-05-01-02-01-03.wav",
+        ] {
             assert!(files.contains_key(name), "{name}");
         }
         let (spec, samples) = read(&stage.out_dir().join("Actor_02/03-01-05-02-01-02-02.wav"));
@@ -384,7 +412,14 @@ mod tests {
         let f0 = |actor: u8, emotion: Emotion, intensity: u8| {
             let measured: Vec<f64> = (1..=2)
                 .map(|repetition| {
-                    let name = RavdessName { channel: 1, emotion, intensity, statement: 1, repetition, actor };
+                    let name = RavdessName {
+                        channel: 1,
+                        emotion,
+                        intensity,
+                        statement: 1,
+                        repetition,
+                        actor,
+                    };
                     let path = stage.out_dir().join(name.actor_dir()).join(name.file_name());
                     median_f0(&read(&path).1, 16000)
                 })
@@ -400,7 +435,10 @@ mod tests {
             // The table gives 1.25^1.6 / 0.92 = 1.56.
             assert!(angry > 1.3 * sad, "actor {actor}: angry strong {angry} Hz, sad {sad} Hz");
             let (strong, normal) = (f0(actor, Emotion::Fearful, 2), f0(actor, Emotion::Fearful, 1));
-            assert!(strong > 1.08 * normal, "actor {actor}: fearful strong {strong} Hz, normal {normal} Hz");
+            assert!(
+                strong > 1.08 * normal,
+                "actor {actor}: fearful strong {strong} Hz, normal {normal} Hz"
+            );
         }
     }
 
@@ -422,7 +460,10 @@ mod tests {
             serde_json::json!({"actors": 24, "statements": 2, "repetitions": 2, "duration": 3.5, "sample_rate": 48000, "seed": null})
         );
         let err = kind.configure(toml::toml! { actors = 25 }).err().unwrap();
-        assert_eq!((err.path.as_str(), err.message.as_str()), ("actors", "`actors` must be 1..=24, not 25"));
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            ("actors", "`actors` must be 1..=24, not 25")
+        );
         let err = kind.configure(toml::toml! { duration = 0.5 }).err().unwrap();
         assert_eq!(err.message, "`duration` must be 1..=30 s, not 0.5");
         assert!(kind.configure(toml::toml! { voices = 3 }).is_err());

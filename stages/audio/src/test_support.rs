@@ -99,7 +99,7 @@ pub fn median_f0(x: &[f32], sample_rate: u32) -> f64 {
     let (min_lag, max_lag) = (sr / 500, sr / 60);
     let windows: Vec<&[f32]> = (0..)
         .map(|i| i * hop)
-        .take_while(|start| start + frame + max_lag + 1 <= x.len())
+        .take_while(|start| start + frame + max_lag < x.len())
         .map(|start| &x[start..start + frame + max_lag + 1])
         .collect();
     let energy = |w: &[f32]| w[..frame].iter().map(|&v| f64::from(v).powi(2)).sum::<f64>();

@@ -36,7 +36,9 @@ pub(crate) fn read_mono(path: &Path) -> Result<Mono, FileError> {
     } else {
         interleaved
             .chunks_exact(channels)
-            .map(|frame| (frame.iter().map(|&s| f64::from(s)).sum::<f64>() / channels as f64) as f32)
+            .map(|frame| {
+                (frame.iter().map(|&s| f64::from(s)).sum::<f64>() / channels as f64) as f32
+            })
             .collect()
     };
     if samples.is_empty() {
@@ -46,13 +48,13 @@ pub(crate) fn read_mono(path: &Path) -> Result<Mono, FileError> {
 }
 
 /// Writes `samples` (clamped to [-1, 1]) as a 16-bit mono WAV file.
-pub(crate) fn write_pcm16(path: &Path, samples: &[f32], sample_rate: u32) -> Result<(), AudioError> {
-    let spec = WavSpec {
-        channels: 1,
-        sample_rate,
-        bits_per_sample: 16,
-        sample_format: SampleFormat::Int,
-    };
+pub(crate) fn write_pcm16(
+    path: &Path,
+    samples: &[f32],
+    sample_rate: u32,
+) -> Result<(), AudioError> {
+    let spec =
+        WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: SampleFormat::Int };
     let wav_err = |source| AudioError::WavWrite { path: path.to_path_buf(), source };
     let mut writer = WavWriter::create(path, spec).map_err(wav_err)?;
     for &s in samples {
@@ -107,7 +109,11 @@ mod tests {
     fn channels_are_averaged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stereo.wav");
-        write_wav(&path, spec(2, 16, SampleFormat::Int), &[16384i16, 0, -16384, -16384, 8192, 24576]);
+        write_wav(
+            &path,
+            spec(2, 16, SampleFormat::Int),
+            &[16384i16, 0, -16384, -16384, 8192, 24576],
+        );
         assert_eq!(read_mono(&path).unwrap().samples, vec![0.25, -0.5, 0.5]);
         // Three channels make hound write WAVE_FORMAT_EXTENSIBLE.
         write_wav(&path, spec(3, 16, SampleFormat::Int), &[3276i16, 6552, 9828]);
@@ -176,6 +182,9 @@ mod tests {
         assert!(matches!(read_mono(&path).unwrap_err(), FileError::Truncated(_)));
 
         write_wav::<i16>(&path, spec(1, 16, SampleFormat::Int), &[]);
-        assert_eq!(read_mono(&path).unwrap_err().to_string(), "empty audio: the file holds no samples");
+        assert_eq!(
+            read_mono(&path).unwrap_err().to_string(),
+            "empty audio: the file holds no samples"
+        );
     }
 }
