@@ -64,7 +64,9 @@ pub enum ReportError {
     #[error("input `{0}` cannot name a report folder (it is empty, `.`, `..` or contains a path separator)")]
     InputName(String),
     /// More than one audio-set input.
-    #[error("inputs `{first}` and `{second}` are both audio sets; `evaluate` draws signal plots for at most one")]
+    #[error(
+        "inputs `{first}` and `{second}` are both audio sets; `evaluate` draws signal plots for at most one"
+    )]
     SeveralAudioInputs {
         /// The first audio input.
         first: String,
@@ -87,7 +89,9 @@ pub enum ReportError {
         expected: usize,
     },
     /// An audio set whose labelled clips do not share one sample rate.
-    #[error("audio input `{input}`: clip `{file_id}` is sampled at {found} Hz but earlier clips at {expected} Hz; resample the set first")]
+    #[error(
+        "audio input `{input}`: clip `{file_id}` is sampled at {found} Hz but earlier clips at {expected} Hz; resample the set first"
+    )]
     MixedSampleRates {
         /// The audio input.
         input: String,

@@ -103,7 +103,10 @@ impl StageDef for Evaluate {
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.plots && self.formats.is_empty() {
-            return Err(ParamError::new("formats", "needs at least one of `png`, `svg` when `plots` is true"));
+            return Err(ParamError::new(
+                "formats",
+                "needs at least one of `png`, `svg` when `plots` is true",
+            ));
         }
         if let Some(i) = (1..self.formats.len()).find(|&i| self.formats[..i].contains(&self.formats[i])) {
             return Err(ParamError::new(
@@ -179,7 +182,10 @@ fn partition(inputs: &[Input]) -> Result<(Vec<&Input>, Option<&Input>), ReportEr
         }
         match (input.kind, audio) {
             (ArtifactKind::Audio, Some(first)) => {
-                return Err(ReportError::SeveralAudioInputs { first: first.name.clone(), second: input.name.clone() });
+                return Err(ReportError::SeveralAudioInputs {
+                    first: first.name.clone(),
+                    second: input.name.clone(),
+                });
             }
             (ArtifactKind::Audio, None) => audio = Some(input),
             _ => predictions.push(input),

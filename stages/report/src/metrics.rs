@@ -43,8 +43,7 @@ impl Confusion {
             present[truth.index()] = true;
             present[predicted.index()] = true;
         }
-        let classes: Vec<Emotion> =
-            Emotion::ALL.into_iter().filter(|e| present[e.index()]).collect();
+        let classes: Vec<Emotion> = Emotion::ALL.into_iter().filter(|e| present[e.index()]).collect();
         let position = |e: Emotion| classes.iter().position(|c| *c == e).unwrap_or_default();
         let mut counts = vec![vec![0; classes.len()]; classes.len()];
         for (truth, predicted) in pairs {
@@ -198,7 +197,10 @@ impl Scores {
             text += &row(name, c.precision, c.recall, c.f1, c.support);
         }
         text += "\n";
-        text += &format!("{:>width$}  {:>9} {:>9} {:>9.digits$} {:>9}\n", "accuracy", "", "", self.accuracy, self.clips);
+        text += &format!(
+            "{:>width$}  {:>9} {:>9} {:>9.digits$} {:>9}\n",
+            "accuracy", "", "", self.accuracy, self.clips
+        );
         for (heading, avg) in [("macro avg", &self.macro_avg), ("weighted avg", &self.weighted_avg)] {
             text += &row(heading, avg.precision, avg.recall, avg.f1, self.clips);
         }
@@ -280,7 +282,11 @@ mod tests {
             name: "all wrong",
             truth: &[Neutral, Surprised],
             predicted: &[Disgust, Disgust],
-            per_class: &[(Neutral, 0.0, 0.0, 0.0, 1), (Disgust, 0.0, 0.0, 0.0, 0), (Surprised, 0.0, 0.0, 0.0, 1)],
+            per_class: &[
+                (Neutral, 0.0, 0.0, 0.0, 1),
+                (Disgust, 0.0, 0.0, 0.0, 0),
+                (Surprised, 0.0, 0.0, 0.0, 1),
+            ],
             accuracy: 0.0,
             macro_avg: [0.0; 3],
             weighted_avg: [0.0; 3],

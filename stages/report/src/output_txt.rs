@@ -52,7 +52,12 @@ mod tests {
     use vox_api::audio::Split;
 
     fn row(id: &str, probabilities: &[f64]) -> Prediction {
-        Prediction { file_id: id.into(), split: Split::Test, label: None, probabilities: probabilities.to_vec() }
+        Prediction {
+            file_id: id.into(),
+            split: Split::Test,
+            label: None,
+            probabilities: probabilities.to_vec(),
+        }
     }
 
     #[test]

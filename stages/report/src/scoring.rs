@@ -91,7 +91,12 @@ impl Scoring<'_> {
     }
 
     /// Scores the labelled clips of the split and writes the metrics files and figures.
-    fn score(&self, name: &str, predictions: &Predictions, dir: &Path) -> Result<Option<Summary>, ReportError> {
+    fn score(
+        &self,
+        name: &str,
+        predictions: &Predictions,
+        dir: &Path,
+    ) -> Result<Option<Summary>, ReportError> {
         let pairs: Vec<(Emotion, Emotion)> = predictions
             .split(self.split)
             .filter_map(|row| row.label.map(|label| (label, predictions.predicted(row))))
@@ -102,7 +107,8 @@ impl Scoring<'_> {
         }
         let confusion = Confusion::from_pairs(&pairs);
         let scores = Scores::new(&confusion);
-        let document = MetricsDocument { input: name, split: self.split_name, scores: &scores, confusion: &confusion };
+        let document =
+            MetricsDocument { input: name, split: self.split_name, scores: &scores, confusion: &confusion };
         write_json(&dir.join("metrics.json"), &document)?;
         let machine_dir = self.out_dir.join("metrics");
         create_dir(&machine_dir)?;
@@ -113,10 +119,15 @@ impl Scoring<'_> {
             &["code", "emotion", "precision", "recall", "f1", "support"],
             scores.classes.iter().map(|c| {
                 let numbers = [c.precision, c.recall, c.f1].map(|v| v.to_string());
-                [c.code.code().to_string(), c.emotion.to_string()].into_iter().chain(numbers).chain([c.support.to_string()]).collect::<Vec<_>>()
+                [c.code.code().to_string(), c.emotion.to_string()]
+                    .into_iter()
+                    .chain(numbers)
+                    .chain([c.support.to_string()])
+                    .collect::<Vec<_>>()
             }),
         )?;
-        let counts: Vec<Vec<f64>> = confusion.counts.iter().map(|row| row.iter().map(|&c| c as f64).collect()).collect();
+        let counts: Vec<Vec<f64>> =
+            confusion.counts.iter().map(|row| row.iter().map(|&c| c as f64).collect()).collect();
         for (cells, values, what) in [
             (Cells::Counts, counts, "counts"),
             (Cells::RowFractions, confusion.row_normalized(), "normalized"),
@@ -159,7 +170,10 @@ impl Scoring<'_> {
         let missing = output_txt::missing_classes(&predictions.classes);
         if !missing.is_empty() {
             let codes: Vec<&str> = missing.iter().map(|e| e.code()).collect();
-            warn!("input `{name}`: the model has no class {}; output.txt gives them probability 0", codes.join(", "));
+            warn!(
+                "input `{name}`: the model has no class {}; output.txt gives them probability 0",
+                codes.join(", ")
+            );
         }
         write_text(&dir.join("output.txt"), &output_txt::render(&predictions.classes, rows.iter().copied()))?;
         let mut counts: Vec<(Emotion, u64)> = predictions.classes.iter().map(|&e| (e, 0)).collect();
@@ -191,7 +205,8 @@ fn check_rows(input: &str, predictions: &Predictions) -> Result<(), ReportError>
 /// Writes a confusion matrix as CSV: a `true \ predicted` corner, then one column per class.
 fn write_confusion_csv(path: &Path, classes: &[Emotion], values: &[Vec<f64>]) -> Result<(), ReportError> {
     let labels: Vec<String> = classes.iter().map(|&e| class_label(e)).collect();
-    let header: Vec<&str> = std::iter::once("true \\ predicted").chain(labels.iter().map(String::as_str)).collect();
+    let header: Vec<&str> =
+        std::iter::once("true \\ predicted").chain(labels.iter().map(String::as_str)).collect();
     write_csv(
         path,
         &header,

@@ -68,7 +68,8 @@ impl Analyzer {
             .collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
         let top = mel(MAX_FREQUENCY_HZ.min(rate / 2.0));
-        let edges: Vec<f64> = (0..MEL_BANDS + 2).map(|i| hz(top * i as f64 / (MEL_BANDS + 1) as f64)).collect();
+        let edges: Vec<f64> =
+            (0..MEL_BANDS + 2).map(|i| hz(top * i as f64 / (MEL_BANDS + 1) as f64)).collect();
         let bin_hz = rate / n_fft as f64;
         let filters = (0..MEL_BANDS)
             .map(|band| {
@@ -178,9 +179,7 @@ impl FrameStats {
 
     /// The mean vector of each covered frame.
     pub fn mean(&self) -> Vec<Vec<f64>> {
-        (0..self.covered())
-            .map(|t| self.sum[t].iter().map(|s| s / self.count[t] as f64).collect())
-            .collect()
+        (0..self.covered()).map(|t| self.sum[t].iter().map(|s| s / self.count[t] as f64).collect()).collect()
     }
 
     /// The population standard deviation of each covered frame.
@@ -188,7 +187,11 @@ impl FrameStats {
         (0..self.covered())
             .map(|t| {
                 let n = self.count[t] as f64;
-                self.sum[t].iter().zip(&self.sum_sq[t]).map(|(s, q)| (q / n - (s / n).powi(2)).max(0.0).sqrt()).collect()
+                self.sum[t]
+                    .iter()
+                    .zip(&self.sum_sq[t])
+                    .map(|(s, q)| (q / n - (s / n).powi(2)).max(0.0).sqrt())
+                    .collect()
             })
             .collect()
     }
@@ -224,7 +227,9 @@ mod tests {
     fn tone(hz: f64, amplitude: f64, seconds: f64, rate: u32) -> Vec<f32> {
         let n = (seconds * f64::from(rate)) as usize;
         (0..n)
-            .map(|i| (amplitude * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as f32)
+            .map(|i| {
+                (amplitude * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(rate)).sin()) as f32
+            })
             .collect()
     }
 
@@ -274,10 +279,14 @@ mod tests {
         stats.add([vec![1.0, 10.0], vec![2.0, 20.0], vec![3.0, 30.0], vec![9.0, 9.0]]);
         stats.add([vec![3.0, 30.0], vec![2.0, 20.0]]);
         stats.add([vec![5.0, 50.0], vec![5.0, 50.0]]);
-        assert_eq!(stats.mean(), [vec![3.0, 30.0], vec![3.0, 30.0]], "frame 2 (one clip of three) is dropped");
+        assert_eq!(
+            stats.mean(),
+            [vec![3.0, 30.0], vec![3.0, 30.0]],
+            "frame 2 (one clip of three) is dropped"
+        );
         let std = (8.0f64 / 3.0).sqrt();
-        assert_eq!(stats.std()[0][0], std, "population std of 1, 3, 5");
-        assert!((stats.std()[1][1] - 10.0 * std).abs() < 1e-12);
+        assert!((stats.std()[0][0] - std).abs() < 1e-12, "population std of 1, 3, 5");
+        assert!((stats.std()[1][1] - 10.0 * 2f64.sqrt()).abs() < 1e-9, "population std of 20, 20, 50");
         let mut short = FrameStats::new(4, 1);
         short.add([[1.0], [2.0]]);
         assert_eq!(short.mean(), [vec![1.0], vec![2.0]], "frames no clip reaches are dropped");

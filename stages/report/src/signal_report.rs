@@ -41,9 +41,15 @@ struct EmotionStats {
 }
 
 /// Draws the signal-analysis figures of the audio set `input` into `report_dir/<input>/`.
-pub fn draw(input: &Input, ctx: &StageContext, report_dir: &Path, formats: &[ImageFormat]) -> Result<(), ReportError> {
+pub fn draw(
+    input: &Input,
+    ctx: &StageContext,
+    report_dir: &Path,
+    formats: &[ImageFormat],
+) -> Result<(), ReportError> {
     let set = AudioSet::read(&input.dir)?;
-    let labelled: Vec<(&Clip, Emotion)> = set.clips.iter().filter_map(|c| c.emotion.map(|e| (c, e))).collect();
+    let labelled: Vec<(&Clip, Emotion)> =
+        set.clips.iter().filter_map(|c| c.emotion.map(|e| (c, e))).collect();
     let Some(&(first, _)) = labelled.first() else {
         warn!("audio input `{}` has no labelled clips: no signal figures", input.name);
         return Ok(());
@@ -94,8 +100,10 @@ pub fn draw(input: &Input, ctx: &StageContext, report_dir: &Path, formats: &[Ima
 
     let means: Vec<(Emotion, usize, Spectrogram)> =
         present.iter().map(|(e, s)| (*e, s.clips, spectrogram(&s.log_mel.mean(), hop))).collect();
-    let scale = SpectrogramScale { band_hz: band_hz.clone(), range: decibel_range(means.iter().map(|m| &m.2)) };
-    let title = format!("{}: mean log-mel spectrogram per emotion ({} labelled clips)", input.name, labelled.len());
+    let scale =
+        SpectrogramScale { band_hz: band_hz.clone(), range: decibel_range(means.iter().map(|m| &m.2)) };
+    let title =
+        format!("{}: mean log-mel spectrogram per emotion ({} labelled clips)", input.name, labelled.len());
     plot::save(&LogMelFigure { title, panels: means, scale }, &dir, "signal_logmel", formats)?;
 
     let panels = present
@@ -114,18 +122,31 @@ pub fn draw(input: &Input, ctx: &StageContext, report_dir: &Path, formats: &[Ima
     let scale = SpectrogramScale { band_hz, range: decibel_range(examples.iter().map(|e| &e.spectrogram)) };
     let title = format!("{}: one example clip per emotion", input.name);
     plot::save(&ExamplesFigure { title, examples, scale }, &dir, "signal_examples", formats)?;
-    debug!("audio input `{}`: signal figures of {} clips, horizon {horizon} frames", input.name, labelled.len());
+    debug!(
+        "audio input `{}`: signal figures of {} clips, horizon {horizon} frames",
+        input.name,
+        labelled.len()
+    );
     Ok(())
 }
 
 /// A spectrogram of `frames` thinned to at most [`SPECTROGRAM_COLUMNS`] columns.
 fn spectrogram(frames: &[Vec<f64>], hop_seconds: f64) -> Spectrogram {
     let per_column = frames.len().div_ceil(SPECTROGRAM_COLUMNS).max(1);
-    Spectrogram { columns: pool(frames, SPECTROGRAM_COLUMNS), column_seconds: hop_seconds * per_column as f64 }
+    Spectrogram {
+        columns: pool(frames, SPECTROGRAM_COLUMNS),
+        column_seconds: hop_seconds * per_column as f64,
+    }
 }
 
 /// The example panel of `clip`.
-fn example(analyzer: &Analyzer, emotion: Emotion, clip: &Clip, samples: &[f32], analysis: &Analysis) -> Example {
+fn example(
+    analyzer: &Analyzer,
+    emotion: Emotion,
+    clip: &Clip,
+    samples: &[f32],
+    analysis: &Analysis,
+) -> Example {
     let per_column = samples.len().div_ceil(WAVEFORM_COLUMNS).max(1);
     Example {
         emotion,

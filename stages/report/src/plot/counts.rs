@@ -6,7 +6,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use vox_api::emotion::Emotion;
 
 use super::{
-    CATEGORY_UNITS, DrawResult, Figure, GRID, SERIES, category_at, category_axis, category_start, text, titled,
+    CATEGORY_UNITS, DrawResult, Figure, GRID, SERIES, category_at, category_axis, category_start, text,
+    titled,
 };
 
 /// Predicted-class counts to draw.

@@ -61,7 +61,8 @@ impl CurvesFigure<'_> {
             .axis_desc_style(text(18))
             .draw()?;
         for s in series {
-            let points: Vec<(f64, f64)> = self.epochs.iter().map(|e| (e.epoch as f64, (s.value)(e))).collect();
+            let points: Vec<(f64, f64)> =
+                self.epochs.iter().map(|e| (e.epoch as f64, (s.value)(e))).collect();
             let colour = s.colour;
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
@@ -102,6 +103,13 @@ impl Figure for CurvesFigure<'_> {
             Series { label: "val accuracy", colour: SERIES[1], value: |e| e.val_accuracy },
             Series { label: "val macro-F1", colour: SERIES[2], value: |e| e.val_macro_f1 },
         ];
-        self.panel(&right, "accuracy and macro-F1", "score", 0.0..1.05, &scores, SeriesLabelPosition::LowerRight)
+        self.panel(
+            &right,
+            "accuracy and macro-F1",
+            "score",
+            0.0..1.05,
+            &scores,
+            SeriesLabelPosition::LowerRight,
+        )
     }
 }

@@ -67,13 +67,18 @@ pub trait Figure {
 /// Registers the embedded font once per process.
 fn register_font() -> Result<(), ReportError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED
-        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    let ok =
+        *REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok { Ok(()) } else { Err(ReportError::Font(FONT_FILE)) }
 }
 
 /// Draws `figure` into `dir/<stem>.<ext>` for each of `formats`.
-pub fn save(figure: &impl Figure, dir: &Path, stem: &str, formats: &[ImageFormat]) -> Result<(), ReportError> {
+pub fn save(
+    figure: &impl Figure,
+    dir: &Path,
+    stem: &str,
+    formats: &[ImageFormat],
+) -> Result<(), ReportError> {
     register_font()?;
     let (width, height) = figure.size();
     for format in formats {

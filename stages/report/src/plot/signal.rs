@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use vox_api::emotion::Emotion;
 
 use super::{
-    CATEGORY_UNITS, COLOUR_BAR_WIDTH, ColourScale, DrawResult, Figure, GRID, SERIES, category_at, category_start,
-    colour_bar, grid, text, titled, viridis,
+    CATEGORY_UNITS, COLOUR_BAR_WIDTH, ColourScale, DrawResult, Figure, GRID, SERIES, category_at,
+    category_start, colour_bar, grid, text, titled, viridis,
 };
 
 /// A log-mel spectrogram ready to draw: time columns of band values in dB.
@@ -118,7 +118,8 @@ impl Figure for LogMelFigure {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let panels = with_colour_bar(root, &self.title, &self.scale)?;
-        for (area, (emotion, clips, spectrogram)) in grid(&panels, self.panels.len()).iter().zip(&self.panels) {
+        for (area, (emotion, clips, spectrogram)) in grid(&panels, self.panels.len()).iter().zip(&self.panels)
+        {
             spectrogram_panel(area, &format!("{} (n={clips})", emotion.name()), spectrogram, &self.scale)?;
         }
         Ok(())
@@ -184,8 +185,17 @@ impl Figure for EnergyFigure {
                 .draw()?;
             let time = |t: usize| t as f64 * self.hop_seconds;
             let upper = panel.mean.iter().zip(&panel.std).enumerate().map(|(t, (m, s))| (time(t), m + s));
-            let lower = panel.mean.iter().zip(&panel.std).enumerate().rev().map(|(t, (m, s))| (time(t), (m - s).max(0.0)));
-            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), SERIES[0].mix(0.25).filled())))?;
+            let lower = panel
+                .mean
+                .iter()
+                .zip(&panel.std)
+                .enumerate()
+                .rev()
+                .map(|(t, (m, s))| (time(t), (m - s).max(0.0)));
+            chart.draw_series(std::iter::once(Polygon::new(
+                upper.chain(lower).collect::<Vec<_>>(),
+                SERIES[0].mix(0.25).filled(),
+            )))?;
             chart.draw_series(LineSeries::new(
                 panel.mean.iter().enumerate().map(|(t, m)| (time(t), *m)),
                 SERIES[0].stroke_width(2),
@@ -221,7 +231,11 @@ pub struct ExamplesFigure {
 
 impl ExamplesFigure {
     /// Draws the waveform of `example` in `area`.
-    fn waveform<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, example: &Example) -> DrawResult<DB> {
+    fn waveform<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        example: &Example,
+    ) -> DrawResult<DB> {
         let seconds = (example.envelope.len() as f64 * example.envelope_seconds).max(f64::EPSILON);
         let peak = example.envelope.iter().map(|(lo, hi)| lo.abs().max(hi.abs())).fold(0.0f32, f32::max);
         let peak = if peak > 0.0 { f64::from(peak) * 1.05 } else { 1.0 };
@@ -246,7 +260,10 @@ impl ExamplesFigure {
         let time = |c: usize| c as f64 * example.envelope_seconds;
         let upper = example.envelope.iter().enumerate().map(|(c, (_, hi))| (time(c), f64::from(*hi)));
         let lower = example.envelope.iter().enumerate().rev().map(|(c, (lo, _))| (time(c), f64::from(*lo)));
-        chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), SERIES[0].filled())))?;
+        chart.draw_series(std::iter::once(Polygon::new(
+            upper.chain(lower).collect::<Vec<_>>(),
+            SERIES[0].filled(),
+        )))?;
         Ok(())
     }
 }

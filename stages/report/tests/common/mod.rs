@@ -21,7 +21,13 @@ pub fn probabilities(classes: &[Emotion], predicted: Emotion) -> Vec<f64> {
 }
 
 /// A row of `split` with `label`, predicted as `predicted`.
-fn row(classes: &[Emotion], id: &str, split: Split, label: Option<Emotion>, predicted: Emotion) -> Prediction {
+fn row(
+    classes: &[Emotion],
+    id: &str,
+    split: Split,
+    label: Option<Emotion>,
+    predicted: Emotion,
+) -> Prediction {
     Prediction { file_id: id.into(), split, label, probabilities: probabilities(classes, predicted) }
 }
 
@@ -36,7 +42,9 @@ pub fn write_w2v(dir: &Path) {
     let mut rows: Vec<Prediction> = W2V_VAL
         .iter()
         .enumerate()
-        .map(|(i, &(truth, predicted))| row(&classes, &format!("val_{i}"), Split::Val, Some(truth), predicted))
+        .map(|(i, &(truth, predicted))| {
+            row(&classes, &format!("val_{i}"), Split::Val, Some(truth), predicted)
+        })
         .collect();
     rows.push(row(&classes, "val_unlabeled", Split::Val, None, Happy));
     rows.push(row(&classes, "train_0", Split::Train, Some(Sad), Happy));
@@ -68,8 +76,18 @@ pub fn write_rf(dir: &Path) {
     let rows = vec![
         row(&classes, "val_0", Split::Val, Some(Happy), Happy),
         row(&classes, "val_1", Split::Val, Some(Sad), Angry),
-        Prediction { file_id: "u_0".into(), split: Split::None, label: None, probabilities: vec![0.1, 0.2, 0.3, 0.4] },
-        Prediction { file_id: "u_1".into(), split: Split::None, label: None, probabilities: vec![0.5, 0.25, 0.125, 0.125] },
+        Prediction {
+            file_id: "u_0".into(),
+            split: Split::None,
+            label: None,
+            probabilities: vec![0.1, 0.2, 0.3, 0.4],
+        },
+        Prediction {
+            file_id: "u_1".into(),
+            split: Split::None,
+            label: None,
+            probabilities: vec![0.5, 0.25, 0.125, 0.125],
+        },
     ];
     Predictions { classes, rows }.write(dir).unwrap();
 }
@@ -113,7 +131,10 @@ pub fn write_audio(dir: &Path) {
     };
     for emotion in Emotion::ALL {
         for (k, seconds) in [0.6, 0.5].into_iter().enumerate() {
-            set.push(clip(format!("{}_{k}", emotion.name()), Some(emotion)), &tone(tone_hz(emotion), seconds));
+            set.push(
+                clip(format!("{}_{k}", emotion.name()), Some(emotion)),
+                &tone(tone_hz(emotion), seconds),
+            );
         }
     }
     set.push(clip("unlabeled".into(), None), &tone(100.0, 0.3));
@@ -127,8 +148,11 @@ pub fn write_inputs(root: &Path) -> Vec<Input> {
         std::fs::create_dir_all(&dir).unwrap();
         Input { name: name.into(), kind, dir }
     };
-    let inputs =
-        vec![input("w2v", ArtifactKind::Predictions), input("rf", ArtifactKind::Predictions), input("audio", ArtifactKind::Audio)];
+    let inputs = vec![
+        input("w2v", ArtifactKind::Predictions),
+        input("rf", ArtifactKind::Predictions),
+        input("audio", ArtifactKind::Audio),
+    ];
     write_w2v(&inputs[0].dir);
     write_rf(&inputs[1].dir);
     write_audio(&inputs[2].dir);
