@@ -3,11 +3,12 @@
 //! openSMILE eGeMAPSv02 functionals and their librosa MFCC / log-mel functionals.
 //!
 //! # eGeMAPSv02 agreement
-//! Per feature: Pearson r across the clips and the median relative error. The test fails
-//! unless at least 80 of the 88 features reach r >= 0.95; it prints the full table when it
-//! fails (run with `--nocapture` to always see it).
-//!
-//! Features that miss, and why: see `EXPECTED_MISSES` below (kept in sync with the table).
+//! Per feature: Pearson r across the clips and the median relative error over the clips. The
+//! test fails unless at least 80 of the 88 features reach r >= 0.95 and at least 80 have a
+//! median relative error <= 1 %; it prints the full table when it fails (run with
+//! `--nocapture` to always see it). At the time of writing all 88 features pass both (lowest
+//! r 0.989 for `F1bandwidth_sma3nz_stddevNorm`, largest median relative error 4.2e-3); see
+//! `vox_features::egemaps` for the remaining sources of difference.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,9 +98,11 @@ fn egemaps_matches_opensmile() {
         reference.keys().map(|id| (id.clone(), extractor.extract(&read_clip(id)).to_vec())).collect();
     let rows = agreement(&names, &reference, &ours);
     let passing = rows.iter().filter(|a| a.r >= 0.95).count();
+    let close = rows.iter().filter(|a| a.median_rel <= 0.01).count();
     println!("{}", table(&rows));
-    println!("{passing} of {} features with r >= 0.95", rows.len());
+    println!("{passing} of {} features with r >= 0.95, {close} with median relative error <= 1 %", rows.len());
     assert!(passing >= 80, "only {passing} of 88 features reach r >= 0.95:\n{}", table(&rows));
+    assert!(close >= 80, "only {close} of 88 features are within 1 % (median):\n{}", table(&rows));
 }
 
 /// A fixture clip as librosa loads it: 16-bit PCM / 32768.
@@ -182,6 +185,24 @@ fn mfcc_frames_match_librosa() {
         for (c, r) in row.iter().enumerate() {
             let o = matrix[t * 13 + c];
             assert!(close_to_librosa(o, *r), "frame {t} mfcc{c}: ours {o}, librosa {r}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "diagnostic: per-clip values of the worst features"]
+fn egemaps_worst_features_per_clip() {
+    let (names, reference) = read_reference("egemaps_v02.csv");
+    let mut extractor = Egemaps::new();
+    let ours: BTreeMap<String, Vec<f64>> =
+        reference.keys().map(|id| (id.clone(), extractor.extract(&read_clip(id)).to_vec())).collect();
+    let rows = agreement(&names, &reference, &ours);
+    let mut worst: Vec<(usize, &Agreement)> = rows.iter().enumerate().collect();
+    worst.sort_by(|a, b| a.1.r.total_cmp(&b.1.r));
+    for (j, a) in worst.iter().take(6) {
+        println!("{} r={:.4}", a.name, a.r);
+        for (id, row) in &reference {
+            println!("  {id:<22} ours {:>14.6} opensmile {:>14.6}", ours[id][*j], row[*j]);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! openSMILE's contour smoothing and the functionals eGeMAPS applies to the smoothed contours:
-//! `cContourSmoother` (3-frame moving average, edges padded by repetition, one extra output
-//! frame at the end as openSMILE emits after end-of-input; the `nz` variant averages only
-//! non-zero neighbours and keeps zeros), `cFunctionalMoments` (arithmetic mean, stddev / mean),
+//! `cContourSmoother` (3-frame moving average, edges padded by repetition; the `nz` variant
+//! averages only non-zero neighbours and keeps zeros; the extra frame openSMILE's smoother
+//! emits after end-of-input arrives after the functionals are computed, so it is left out), `cFunctionalMoments` (arithmetic mean, stddev / mean),
 //! `cFunctionalPercentiles` (linear interpolation), `cFunctionalPeaks2` (peak count and
 //! rising/falling slope statistics after its three peak-cleaning passes) and
 //! `cFunctionalSegments` (`nonX`/`eqX` segments with minimum segment length 3 and minimum
@@ -10,8 +10,8 @@
 /// Frame period of every eGeMAPS contour, seconds.
 pub const FRAME_PERIOD: f64 = 0.01;
 
-/// 3-frame moving average into `out` (`x.len() + 1` values). With `nonzero`, zeros stay zero
-/// and are left out of their neighbours' averages.
+/// 3-frame moving average into `out` (`x.len()` values, edges padded by repetition). With
+/// `nonzero`, zeros stay zero and are left out of their neighbours' averages.
 pub fn smooth(x: &[f64], nonzero: bool, out: &mut Vec<f64>) {
     out.clear();
     let n = x.len();
@@ -19,7 +19,7 @@ pub fn smooth(x: &[f64], nonzero: bool, out: &mut Vec<f64>) {
         return;
     }
     let at = |i: i64| x[i.clamp(0, n as i64 - 1) as usize];
-    for i in 0..=n as i64 {
+    for i in 0..n as i64 {
         let (p, c, q) = (at(i - 1), at(i), at(i + 1));
         let v = if nonzero {
             if c == 0.0 {
@@ -352,12 +352,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn smoothing_pads_edges_and_adds_a_frame() {
+    fn smoothing_pads_edges_by_repetition() {
         let mut out = Vec::new();
         smooth(&[3.0, 6.0, 0.0, 3.0], false, &mut out);
-        assert_eq!(out, vec![4.0, 3.0, 3.0, 2.0, 3.0]);
+        assert_eq!(out, vec![4.0, 3.0, 3.0, 2.0]);
         smooth(&[3.0, 6.0, 0.0, 3.0], true, &mut out);
-        assert_eq!(out, vec![4.0, 4.5, 0.0, 3.0, 3.0]);
+        assert_eq!(out, vec![4.0, 4.5, 0.0, 3.0]);
     }
 
     #[test]

@@ -158,6 +158,8 @@ struct Contours {
     /// Mean square of each raw 20 ms frame.
     power_short: Vec<f64>,
     candidates: Vec<Candidates>,
+    /// F0 frames decided by the Viterbi smoother before the end of the input.
+    decided: usize,
 }
 
 /// The eGeMAPSv02 extractor: FFT plans, tables and buffers for one thread.
@@ -248,7 +250,7 @@ impl Egemaps {
             self.long_fft.magnitudes(&mut self.long_mag[t]);
             c.candidates.push(self.shs.candidates(&self.long_mag[t]));
         }
-        viterbi_smooth(&c.candidates, &mut c.f0_hz);
+        c.decided = viterbi_smooth(&c.candidates, &mut c.f0_hz);
         for (f0, &e) in c.f0_hz.iter_mut().zip(&c.rms_long) {
             if e <= ENERGY_GATE {
                 *f0 = 0.0;
@@ -293,11 +295,13 @@ impl Egemaps {
     fn summarize(&mut self) -> [f64; N_FEATURES] {
         let mut out = Summary { values: [0.0; N_FEATURES], n: 0 };
         let c = &self.c;
-        let n60 = c.f0_hz.len();
+        // openSMILE computes the functionals at end-of-input, before the Viterbi's final flush
+        // reaches them: F0-dependent contours end at the last frame decided before that
+        let n60 = c.decided;
         let voiced = |t: usize| c.f0_st[t] > VOICED_THRESHOLD;
 
         // F0 (semitones): moments, percentiles and slopes of the non-zero smoothed contour
-        smooth(&c.f0_st, true, &mut self.smooth_buf);
+        smooth(&c.f0_st[..n60], true, &mut self.smooth_buf);
         nonzero(&self.smooth_buf, &mut self.values);
         out.push(&mean_stddev_norm(&self.values));
         out.push(&percentiles(&self.values, &mut self.scratch));

@@ -311,10 +311,13 @@ fn local_cost(state: usize, c: &Candidates) -> f64 {
 
 /// Smooths per-frame candidates into one F0 track (Hz, 0 = unvoiced), replicating openSMILE's
 /// incremental Viterbi with its 40-frame path buffer, forced decisions and final flush.
-pub fn viterbi_smooth(frames: &[Candidates], f0_out: &mut Vec<f64>) {
+///
+/// Returns how many frames had been decided before the end of the input (the rest come from
+/// the final flush); openSMILE's functionals only see those (see [`super`]).
+pub fn viterbi_smooth(frames: &[Candidates], f0_out: &mut Vec<f64>) -> usize {
     f0_out.clear();
     if frames.is_empty() {
-        return;
+        return 0;
     }
     let buflen = BUFFER_LENGTH;
     let mut paths = vec![0usize; N_STATES * buflen];
@@ -369,6 +372,7 @@ pub fn viterbi_smooth(frames: &[Candidates], f0_out: &mut Vec<f64>) {
             }
         }
     }
+    let decided = (conv + 1) as usize;
     let min_state = argmin(&costs);
     let p = &paths;
     while ((conv + 1) as usize) < frames.len() {
@@ -376,6 +380,7 @@ pub fn viterbi_smooth(frames: &[Candidates], f0_out: &mut Vec<f64>) {
         best[conv as usize] = p[min_state * buflen + conv as usize % buflen];
     }
     f0_out.extend(best.iter().zip(frames).map(|(&s, c)| if s < N_CANDIDATES { c.f0[s] } else { 0.0 }));
+    decided
 }
 
 fn argmin(costs: &[f64; N_STATES]) -> usize {
