@@ -124,11 +124,15 @@ fn ramp(x: f64, from: f64, to: f64) -> f64 {
 
 /// One syllable's timing and accent.
 struct Syllable {
+    /// First sample.
     start: usize,
+    /// Length, samples.
     len: usize,
     /// Silence after the syllable, samples.
     gap: usize,
+    /// Pitch-accent and loudness weight, 0..1 (stressed syllables 0.7..1).
     accent: f64,
+    /// Strength of the consonant noise burst at the onset, 0..1.
     consonant: f64,
 }
 
@@ -186,6 +190,107 @@ fn masked_rms(x: &[f64], mask: &[f64]) -> f64 {
     if count == 0 { 0.0 } else { (sum / count as f64).sqrt() }
 }
 
+/// The glottal source: Rosenberg pulses whose F0 (jitter) and amplitude (shimmer) are drawn
+/// afresh at the start of every period, differentiated for lip radiation.
+struct Glottis {
+    phase: f64,
+    increment: f64,
+    amplitude: f64,
+    period_f0: f64,
+    previous_flow: f64,
+    /// Closing phase as a share of the period: shorter when pressed.
+    close: f64,
+}
+
+/// Opening phase of the Rosenberg pulse as a share of the period.
+const OPEN_PHASE: f64 = 0.4;
+
+impl Glottis {
+    fn new(tilt: f64) -> Self {
+        Self {
+            phase: 0.0,
+            increment: 0.0,
+            amplitude: 1.0,
+            period_f0: 100.0,
+            previous_flow: 0.0,
+            close: 0.10 + 0.20 * (1.0 - tilt),
+        }
+    }
+
+    /// Advances one sample and returns the excitation (flow derivative, about unit peak) and
+    /// the flow; `f0` gives the pitch when a new period starts.
+    fn step(
+        &mut self,
+        f0: impl FnOnce() -> f64,
+        prosody: &Prosody,
+        sample_rate: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> (f64, f64) {
+        self.phase += self.increment;
+        if self.phase >= 1.0 || self.increment == 0.0 {
+            self.phase = self.phase.fract();
+            self.period_f0 = (f0() * (1.0 + prosody.jitter * gauss(rng))).max(20.0);
+            self.increment = self.period_f0 / sample_rate;
+            self.amplitude = (1.0 + prosody.shimmer * gauss(rng)).max(0.0);
+        }
+        let flow = self.amplitude * rosenberg(self.phase, OPEN_PHASE, self.close);
+        let excitation = (flow - self.previous_flow) * sample_rate / self.period_f0;
+        self.previous_flow = flow;
+        (excitation, flow)
+    }
+}
+
+/// Five cascaded formant resonators.
+struct VocalTract {
+    resonators: [Resonator; 5],
+    /// Formant frequency factor.
+    scale: f64,
+    sample_rate: f64,
+}
+
+impl VocalTract {
+    /// Sets F1..F3 to `vowel` (male values, scaled) and F4, F5 to their fixed values, all kept
+    /// below 0.45 of the sample rate.
+    fn tune(&mut self, vowel: [f64; 3]) {
+        let formants = vowel.into_iter().chain(UPPER_FORMANTS);
+        for ((resonator, freq), bandwidth) in
+            self.resonators.iter_mut().zip(formants).zip(BANDWIDTHS)
+        {
+            let freq = (freq * self.scale).min(0.45 * self.sample_rate);
+            resonator.tune(freq, bandwidth, self.sample_rate);
+        }
+    }
+
+    fn step(&mut self, x: f64) -> f64 {
+        self.resonators.iter_mut().fold(x, |x, r| r.step(x))
+    }
+}
+
+/// The pitch of `syllable` at position `u` (0..1 within the syllable, beyond 1 in
+/// the pause after it) and `progress` (0..1 through the utterance), semitones from F0: the
+/// accent, the declination and, on the last syllable, the final rise or fall.
+fn semitones(prosody: &Prosody, syllable: &Syllable, last: bool, u: f64, progress: f64) -> f64 {
+    let u = u.min(1.0);
+    let accent = prosody.range_st * (syllable.accent * (PI * u).sin() - ACCENT_MEAN);
+    let declination = DECLINATION_ST * (0.5 - progress);
+    let final_movement = if last { prosody.final_st * u * u } else { 0.0 };
+    accent + declination + final_movement
+}
+
+/// The voiced envelope of a syllable at position `u`: rises over 15..35%, falls over 75..100%,
+/// louder when accented; silent in the pause after it.
+fn voiced_envelope(syllable: &Syllable, u: f64) -> f64 {
+    if u >= 1.0 {
+        return 0.0;
+    }
+    (0.7 + 0.3 * syllable.accent) * ramp(u, 0.15, 0.35) * (1.0 - ramp(u, 0.75, 1.0))
+}
+
+/// The consonant noise envelope of a syllable: a half-sine over its first quarter.
+fn consonant_envelope(syllable: &Syllable, u: f64) -> f64 {
+    if u < 0.25 { syllable.consonant * (PI * u / 0.25).sin() } else { 0.0 }
+}
+
 /// Speaks `vowels` (one syllable each) with `prosody`, as `duration` seconds at `sample_rate`.
 pub(crate) fn render(
     vowels: &[Vowel],
@@ -200,76 +305,47 @@ pub(crate) fn render(
     let speech_start = syllables.first().map_or(0, |s| s.start);
     let speech_end = syllables.last().map_or(0, |s| s.start + s.len).min(total);
     let speech_len = (speech_end - speech_start).max(1) as f64;
-    let nyquist_guard = 0.45 * sr;
-    let scale = prosody.formant_scale;
 
-    let mut tract = [Resonator::default(); 5];
+    let mut glottis = Glottis::new(prosody.tilt);
+    let mut tract = VocalTract {
+        resonators: [Resonator::default(); 5],
+        scale: prosody.formant_scale,
+        sample_rate: sr,
+    };
     let mut fricative = Resonator::default();
     let (fric_freq, fric_bw) = FRICATION;
-    fricative.tune((fric_freq * scale).min(0.4 * sr), fric_bw, sr);
+    fricative.tune((fric_freq * prosody.formant_scale).min(0.4 * sr), fric_bw, sr);
+    // A one-pole low-pass from 500 Hz (lax) to 8 kHz (pressed) sets the spectral tilt.
     let tilt_pole = (-2.0 * PI * 500.0 * 2f64.powf(4.0 * prosody.tilt) / sr).exp();
-    let open = 0.4;
-    let close = 0.10 + 0.20 * (1.0 - prosody.tilt);
+    let mut tilted = 0.0;
 
     let mut voiced = vec![0.0f64; total];
     let mut noise = vec![0.0f64; total];
     let mut voiced_env = vec![0.0f64; total];
     let mut noise_env = vec![0.0f64; total];
-    let (mut phase, mut increment, mut amplitude, mut period_f0) =
-        (0.0f64, 0.0f64, 1.0f64, prosody.f0_hz);
-    let (mut previous_flow, mut tilted) = (0.0, 0.0);
-    let last = syllables.len().saturating_sub(1);
     for (i, syllable) in syllables.iter().enumerate() {
-        let target = vowels[i].0;
-        let previous = vowels[i.saturating_sub(1)].0;
+        let (target, previous) = (vowels[i].0, vowels[i.saturating_sub(1)].0);
+        let last = i + 1 == syllables.len();
         let end = (syllable.start + syllable.len + syllable.gap).min(total);
         for k in syllable.start..end {
             let u = (k - syllable.start) as f64 / syllable.len as f64;
-            let progress = (k - speech_start) as f64 / speech_len;
             // Formants glide from the previous vowel over the first 40% of the syllable.
             if (k - syllable.start) % 16 == 0 {
                 let glide = ramp(u, 0.0, 0.4);
-                let formants = (0..3)
-                    .map(|j| previous[j] + (target[j] - previous[j]) * glide)
-                    .chain(UPPER_FORMANTS);
-                for ((resonator, freq), bandwidth) in tract.iter_mut().zip(formants).zip(BANDWIDTHS)
-                {
-                    let freq = (freq * scale).min(nyquist_guard);
-                    resonator.tune(freq, bandwidth, sr);
-                }
+                tract
+                    .tune(std::array::from_fn(|j| previous[j] + (target[j] - previous[j]) * glide));
             }
-            // Glottal pulses: a new period draws its F0 (jitter) and amplitude (shimmer).
-            phase += increment;
-            if phase >= 1.0 || increment == 0.0 {
-                phase = phase.fract();
-                let mut semitones = prosody.range_st
-                    * (syllable.accent * (PI * u.min(1.0)).sin() - ACCENT_MEAN)
-                    + DECLINATION_ST * (0.5 - progress);
-                if i == last {
-                    semitones += prosody.final_st * u.min(1.0).powi(2);
-                }
-                period_f0 = (prosody.f0_hz
-                    * 2f64.powf(semitones / 12.0)
-                    * (1.0 + prosody.jitter * gauss(rng)))
-                .max(20.0);
-                increment = period_f0 / sr;
-                amplitude = (1.0 + prosody.shimmer * gauss(rng)).max(0.0);
-            }
-            let flow = amplitude * rosenberg(phase, open, close);
-            let excitation = (flow - previous_flow) * sr / period_f0;
-            previous_flow = flow;
+            let progress = (k - speech_start) as f64 / speech_len;
+            let f0 = || {
+                prosody.f0_hz * 2f64.powf(semitones(prosody, syllable, last, u, progress) / 12.0)
+            };
+            let (excitation, flow) = glottis.step(f0, prosody, sr, rng);
             let aspiration = prosody.breath * 4.0 * rng.random_range(-1.0..1.0) * (0.3 + flow);
             tilted = (1.0 - tilt_pole) * (excitation + aspiration) + tilt_pole * tilted;
-            let envelope = if u < 1.0 {
-                (0.7 + 0.3 * syllable.accent) * ramp(u, 0.15, 0.35) * (1.0 - ramp(u, 0.75, 1.0))
-            } else {
-                0.0
-            };
-            voiced_env[k] = envelope;
-            voiced[k] = tract.iter_mut().fold(tilted * envelope, |x, r| r.step(x));
-            let burst = if u < 0.25 { syllable.consonant * (PI * u / 0.25).sin() } else { 0.0 };
-            noise_env[k] = burst;
-            noise[k] = fricative.step(burst * rng.random_range(-1.0..1.0));
+            voiced_env[k] = voiced_envelope(syllable, u);
+            voiced[k] = tract.step(tilted * voiced_env[k]);
+            noise_env[k] = consonant_envelope(syllable, u);
+            noise[k] = fricative.step(noise_env[k] * rng.random_range(-1.0..1.0));
         }
     }
 
