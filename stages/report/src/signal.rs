@@ -40,8 +40,9 @@ pub struct Analyzer {
     hop: usize,
     hann: Vec<f32>,
     fft: Arc<dyn RealToComplex<f32>>,
-    /// `filters[band][bin]`: weight of FFT bin `bin` in mel band `band`.
-    filters: Vec<Vec<f64>>,
+    /// Per mel band, its first FFT bin and the weights of the bins from there (the nonzero
+    /// stretch of the triangle, so that a frame costs a few hundred multiplications).
+    filters: Vec<(usize, Vec<f64>)>,
     /// Lower edge, centre and upper edge of each band, Hz.
     edges: Vec<f64>,
 }
@@ -74,12 +75,14 @@ impl Analyzer {
         let filters = (0..MEL_BANDS)
             .map(|band| {
                 let (low, centre, high) = (edges[band], edges[band + 1], edges[band + 2]);
-                (0..=n_fft / 2)
-                    .map(|bin| {
-                        let f = bin as f64 * bin_hz;
-                        ((f - low) / (centre - low)).min((high - f) / (high - centre)).max(0.0)
-                    })
-                    .collect()
+                let weight = |bin: usize| {
+                    let f = bin as f64 * bin_hz;
+                    ((f - low) / (centre - low)).min((high - f) / (high - centre)).max(0.0)
+                };
+                let bins = 0..=n_fft / 2;
+                let first = bins.clone().find(|&b| weight(b) > 0.0).unwrap_or(0);
+                let weights: Vec<f64> = bins.skip(first).map(weight).take_while(|&w| w > 0.0).collect();
+                (first, weights)
             })
             .collect();
         Self { sample_rate, window, hop, hann, fft, filters, edges }
@@ -127,8 +130,8 @@ impl Analyzer {
             log_mel.push(
                 self.filters
                     .iter()
-                    .map(|weights| {
-                        let p: f64 = weights.iter().zip(&power).map(|(w, p)| w * p).sum();
+                    .map(|(first, weights)| {
+                        let p: f64 = weights.iter().zip(&power[*first..]).map(|(w, p)| w * p).sum();
                         10.0 * p.max(POWER_FLOOR).log10()
                     })
                     .collect(),
@@ -244,7 +247,13 @@ mod tests {
         assert!((a.edges[MEL_BANDS + 1] - 8000.0).abs() < 1e-6);
         assert!((mel(1000.0) - 1000.0).abs() < 0.1, "HTK mel puts 1 kHz near 1000 mel");
         assert!((hz(mel(440.0)) - 440.0).abs() < 1e-9);
-        assert!(a.filters.iter().all(|f| f.iter().any(|&w| w > 0.0)), "every band covers a bin");
+        assert!(a.filters.iter().all(|(_, w)| !w.is_empty()), "every band covers a bin");
+        // Band 20's triangle spans edges 20..22: its bins are exactly those strictly inside.
+        let (first, weights) = &a.filters[20];
+        let bin_hz = 16_000.0 / 512.0;
+        assert!((*first as f64 - 1.0) * bin_hz <= a.edges[20] && a.edges[20] < *first as f64 * bin_hz);
+        let last = first + weights.len() - 1;
+        assert!((last as f64) * bin_hz < a.edges[22] && a.edges[22] <= (last as f64 + 1.0) * bin_hz);
     }
 
     #[test]

@@ -124,13 +124,19 @@ fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<
     writer.finish().map_err(png_err)
 }
 
-/// Paints `root` white, writes `title` at its top and returns the area below.
+/// Paints `root` white, writes `title` at its top (in smaller type if it would not fit) and
+/// returns the area below.
 pub fn titled<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let body = root.margin(10, 0, 0, 0).titled(title, text(24))?;
+    let room = root.dim_in_pixel().0.saturating_sub(30);
+    let mut size = 24;
+    while size > 12 && root.estimate_text_size(title, &text(size))?.0 > room {
+        size -= 1;
+    }
+    let body = root.margin(10, 0, 0, 0).titled(title, text(size))?;
     Ok(body.margin(6, 0, 0, 0))
 }
 

@@ -29,15 +29,22 @@ pub struct SpectrogramScale {
     pub range: (f64, f64),
 }
 
-/// Draws `spectrogram` in `area`, titled `caption`.
+impl Spectrogram {
+    /// Seconds covered.
+    fn seconds(&self) -> f64 {
+        self.columns.len() as f64 * self.column_seconds
+    }
+}
+
+/// Draws `spectrogram` in `area` over a time axis of `seconds`, titled `caption`.
 fn spectrogram_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     caption: &str,
     spectrogram: &Spectrogram,
     scale: &SpectrogramScale,
+    seconds: f64,
 ) -> DrawResult<DB> {
     let bands = scale.band_hz.len();
-    let seconds = spectrogram.columns.len() as f64 * spectrogram.column_seconds;
     let band_label = |v: &i32| {
         let hz = scale.band_hz.get(category_at(*v)).copied().unwrap_or(0.0);
         if hz < 1000.0 { format!("{hz:.0}") } else { format!("{:.1}k", hz / 1000.0) }
@@ -118,9 +125,12 @@ impl Figure for LogMelFigure {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let panels = with_colour_bar(root, &self.title, &self.scale)?;
+        // One time axis for all panels, so that they compare at a glance.
+        let seconds = self.panels.iter().map(|(_, _, s)| s.seconds()).fold(f64::EPSILON, f64::max);
         for (area, (emotion, clips, spectrogram)) in grid(&panels, self.panels.len()).iter().zip(&self.panels)
         {
-            spectrogram_panel(area, &format!("{} (n={clips})", emotion.name()), spectrogram, &self.scale)?;
+            let caption = format!("{} (n={clips})", emotion.name());
+            spectrogram_panel(area, &caption, spectrogram, &self.scale, seconds)?;
         }
         Ok(())
     }
@@ -279,7 +289,14 @@ impl Figure for ExamplesFigure {
             let (_, height) = area.dim_in_pixel();
             let (top, bottom) = area.split_vertically(height * 2 / 5);
             self.waveform(&top, example)?;
-            spectrogram_panel(&bottom, "log-mel spectrogram", &example.spectrogram, &self.scale)?;
+            let spectrogram = &example.spectrogram;
+            spectrogram_panel(
+                &bottom,
+                "log-mel spectrogram",
+                spectrogram,
+                &self.scale,
+                spectrogram.seconds(),
+            )?;
         }
         Ok(())
     }
