@@ -1,1 +1,442 @@
-pub fn run() {}
+//! The `vox` command line: a thin layer over spec -> plan -> cache -> execute -> report.
+//!
+//! Exit codes: 0 success, 1 a stage failed, 2 invalid pipeline or arguments.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressDrawTarget};
+
+use crate::cache::Cache;
+use crate::error::{SpecError, SpecErrorKind, closest};
+use crate::execute::{self, RunOptions, Status};
+use crate::plan::{self, Plan};
+use crate::preview::preview;
+use crate::registry::{self, Registry};
+use crate::report;
+use crate::source::SourceMap;
+use crate::spec;
+
+/// Declarative, cached experiment pipelines for speech-emotion recognition.
+///
+/// A pipeline is a TOML file of stages (download, decode, pad, split, featurize, baseline,
+/// fine-tune, evaluate, ...). `vox run` runs each stage only when its content-hash key (kind,
+/// version, params, backend, seed and its inputs' content) is not already cached, with
+/// independent stages in parallel. Start with `vox run pipelines/demo.toml`.
+#[derive(Parser, Debug)]
+#[command(name = "vox", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// The cache folder.
+    #[arg(long, global = true, env = "VOX_CACHE_DIR", default_value = "cache")]
+    cache_dir: PathBuf,
+    /// Where run folders (reports, plots, run.json) go.
+    #[arg(long, global = true, env = "VOX_RUNS_DIR", default_value = "runs")]
+    runs_dir: PathBuf,
+    /// More logging (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct PipelineArgs {
+    /// The pipeline file.
+    pipeline: PathBuf,
+    /// Override a param: STAGE.PARAM=VALUE (typed by the param's declared type), also
+    /// STAGE.inputs=a,b, STAGE.backend=NAME and pipeline.seed=N. Repeatable.
+    #[arg(long = "set", value_name = "STAGE.PARAM=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a pipeline: every stage whose key is not cached, independent stages in parallel.
+    Run {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Stages to run at once (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Rerun this stage even if cached (repeatable).
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Print only the run's JSON summary on stdout (logs stay on stderr).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each stage in order with `run` or `cached` and why, without running anything.
+    Plan {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Rerun this stage even if cached (repeatable).
+        #[arg(long, value_name = "STAGE")]
+        force: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a stage's key components and how they differ from its last run.
+    Explain {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The stage.
+        stage: String,
+    },
+    /// Print the pipeline's DAG as Graphviz DOT.
+    Dag {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// List every stage kind with its inputs, output, params, types, defaults and docs.
+    Stages {
+        /// Only this kind.
+        kind: Option<String>,
+    },
+    /// Cache maintenance.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// Remove cache entries the given pipelines do not use (and, with --days, that were not
+    /// used recently).
+    Gc {
+        /// Pipelines whose current entries are kept.
+        pipelines: Vec<PathBuf>,
+        /// Also keep entries used within this many days.
+        #[arg(long)]
+        days: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Rehash every entry; remove the corrupt ones (the next run recomputes them).
+    Verify,
+}
+
+/// Parses arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = matches!(cli.command, Command::Run { json: true, .. });
+    let progress = if cli.global.quiet || json || !std::io::stderr().is_terminal() {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    } else {
+        MultiProgress::new()
+    };
+    init_logging(&cli.global, progress.clone());
+    match dispatch(cli, &progress) {
+        Ok(code) => code,
+        Err(Failure::Invalid(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Why a command stopped.
+enum Failure {
+    /// Bad pipeline or arguments (exit 2); details already printed.
+    Invalid(String),
+    /// The environment failed (exit 1).
+    Io(String),
+}
+
+fn io_failure(context: &str) -> impl Fn(std::io::Error) -> Failure + '_ {
+    move |e| Failure::Io(format!("{context}: {e}"))
+}
+
+fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
+    let registry = Registry::default();
+    let global = &cli.global;
+    match cli.command {
+        Command::Run { pipeline, jobs, force, json } => {
+            let (plan, _) = load_plan(&pipeline, &registry)?;
+            let force = check_force(&plan, force)?;
+            let cache = open_cache(global)?;
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+            let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
+            let run_id = report::run_id();
+            let options = RunOptions { jobs, threads: jobs, force, progress };
+            let outcomes = execute::execute(&plan, &cache, &options);
+            progress.clear().ok();
+            cache.save().map_err(io_failure("cannot save the cache's file index"))?;
+            let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, &outcomes)
+                .map_err(io_failure("cannot write the run folder"))?;
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                let doc = serde_json::json!({
+                    "pipeline": run.pipeline,
+                    "run_dir": run.run_dir,
+                    "stages": run.stages.iter().map(|s| serde_json::json!({
+                        "name": s.name, "kind": s.kind, "status": s.status, "seconds": s.seconds, "key": s.key,
+                    })).collect::<Vec<_>>(),
+                });
+                let _ = writeln!(stdout, "{doc:#}");
+            } else {
+                let _ = write!(stdout, "{}", report::table(&run));
+                let _ = writeln!(stdout, "run folder: {}", run.run_dir.display());
+            }
+            let failed: Vec<_> = outcomes.iter().filter(|o| matches!(o.status, Status::Failed(_))).collect();
+            if failed.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            for o in &failed {
+                if let Status::Failed(why) = &o.status {
+                    eprintln!("error: stage `{}` ({}) failed: {why}", o.name, o.kind);
+                }
+            }
+            let skipped = outcomes.iter().filter(|o| matches!(o.status, Status::Skipped(_))).count();
+            eprintln!("error: {} stage(s) failed, {skipped} skipped; finished stages are cached, rerun to resume", failed.len());
+            Ok(ExitCode::from(1))
+        }
+        Command::Plan { pipeline, force, json } => {
+            let (plan, _) = load_plan(&pipeline, &registry)?;
+            let force = check_force(&plan, force)?;
+            let cache = open_cache(global)?;
+            let previews = preview(&plan, &cache, &force);
+            let status = |will_run: bool| if will_run { "run" } else { "cached" };
+            if json {
+                let doc: Vec<_> = previews
+                    .iter()
+                    .map(|p| serde_json::json!({
+                        "name": p.name, "kind": p.kind, "status": status(p.will_run),
+                        "reasons": p.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "key": p.components.as_ref().map(|c| c.key()),
+                    }))
+                    .collect();
+                println!("{}", serde_json::json!({ "pipeline": plan.name, "stages": doc }));
+            } else {
+                let rows: Vec<[String; 4]> = previews
+                    .iter()
+                    .map(|p| {
+                        let why = p.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+                        [p.name.clone(), p.kind.clone(), status(p.will_run).into(), why]
+                    })
+                    .collect();
+                print!("{}", report::render_table(&["stage", "kind", "status", "why"], &rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { pipeline, stage } => {
+            let (plan, _) = load_plan(&pipeline, &registry)?;
+            let Some(index) = plan.index_of(&stage) else {
+                let suggestion = closest(&stage, plan.stages.iter().map(|s| s.name.as_str()));
+                let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                return Err(Failure::Invalid(format!("pipeline `{}` has no stage `{stage}`{hint}", plan.name)));
+            };
+            let cache = open_cache(global)?;
+            let previews = preview(&plan, &cache, &BTreeSet::new());
+            print!("{}", explain(&plan, &previews[index]));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dag { pipeline } => {
+            let (plan, _) = load_plan(&pipeline, &registry)?;
+            print!("{}", plan.dot());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stages { kind } => {
+            if let Some(name) = &kind {
+                if registry.get(name).is_none() {
+                    let suggestion = closest(name, registry.kinds().map(|k| k.name()));
+                    let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                    return Err(Failure::Invalid(format!("no stage kind is named `{name}`{hint}")));
+                }
+            }
+            let kinds = registry.kinds().filter(|k| kind.as_deref().is_none_or(|n| n == k.name()));
+            print!("{}", describe_kinds(kinds));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cache { command: CacheCommand::Verify } => {
+            let cache = open_cache(global)?;
+            let (total, corrupt) = cache.verify().map_err(io_failure("cannot verify the cache"))?;
+            for (key, problem) in &corrupt {
+                println!("corrupt  {}  {problem} (removed; the next run recomputes it)", &key[..12]);
+            }
+            println!("{total} entries checked, {} corrupt", corrupt.len());
+            Ok(if corrupt.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Gc { pipelines, days } => {
+            if pipelines.is_empty() && days.is_none() {
+                return Err(Failure::Invalid("`vox gc` needs pipelines to keep, `--days N`, or both".into()));
+            }
+            let cache = open_cache(global)?;
+            let mut keep = BTreeSet::new();
+            for path in pipelines {
+                let args = PipelineArgs { pipeline: path, sets: Vec::new() };
+                let (plan, _) = load_plan(&args, &registry)?;
+                for p in preview(&plan, &cache, &BTreeSet::new()) {
+                    if let (false, Some(c)) = (p.will_run, &p.components) {
+                        keep.insert(c.key());
+                    }
+                }
+            }
+            let window = days.map(|d| std::time::Duration::from_secs(d * 86_400));
+            let gc = cache.gc(&keep, window).map_err(io_failure("cannot collect garbage"))?;
+            println!("removed {} entries ({:.1} MB), kept {}", gc.removed, gc.bytes as f64 / 1e6, gc.kept);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn open_cache(global: &Global) -> Result<Cache, Failure> {
+    Cache::open(&global.cache_dir).map_err(|e| Failure::Io(format!("cannot open cache `{}`: {e}", global.cache_dir.display())))
+}
+
+/// Loads, merges and plans a pipeline, printing every problem (exit 2) if it is invalid.
+fn load_plan(args: &PipelineArgs, registry: &Registry) -> Result<(Plan, SourceMap), Failure> {
+    let mut sources = SourceMap::default();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let result = spec::load(&args.pipeline, &mut sources).and_then(|mut spec| {
+        spec::narrow_input_locs(&mut spec, &sources);
+        let overrides = spec::parse_overrides(&args.sets, &mut sources)?;
+        plan::build(spec, &overrides, registry, &sources, &cwd)
+    });
+    match result {
+        Ok(plan) => Ok((plan, sources)),
+        Err(errors) => Err(Failure::Invalid(render_errors(&errors, &sources, &args.pipeline))),
+    }
+}
+
+fn render_errors(errors: &[SpecError], sources: &SourceMap, pipeline: &Path) -> String {
+    let color = std::io::stderr().is_terminal();
+    for e in errors {
+        eprint!("{}", e.render(sources, color));
+        if let (Some(loc), false) = (&e.loc, color) {
+            // A plain `file:line:col: message` line too, for editors and grep.
+            eprintln!("{}: {}\n", sources.describe(loc), e.kind);
+        }
+    }
+    let n = errors.len();
+    format!("{n} problem{} in `{}`; nothing was run", if n == 1 { "" } else { "s" }, pipeline.display())
+}
+
+fn check_force(plan: &Plan, force: Vec<String>) -> Result<BTreeSet<String>, Failure> {
+    for name in &force {
+        if plan.index_of(name).is_none() {
+            let suggestion = closest(name, plan.stages.iter().map(|s| s.name.as_str()));
+            let kind = SpecErrorKind::BadOverride {
+                text: format!("--force {name}"),
+                problem: format!("no stage is named `{name}`"),
+                suggestion,
+            };
+            let err = SpecError::bare(kind);
+            let hint = err.help().map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(Failure::Invalid(format!("{}{hint}", err.kind)));
+        }
+    }
+    Ok(force.into_iter().collect())
+}
+
+fn explain(plan: &Plan, p: &crate::preview::Preview) -> String {
+    let mut out = format!("stage `{}` (kind `{}`) in pipeline `{}`\n", p.name, p.kind, plan.name);
+    let status = if p.will_run { "run" } else { "cached" };
+    out.push_str(&format!("status: {status}\n"));
+    match &p.components {
+        Some(c) => {
+            out.push_str(&format!("key: {}\n", c.key()));
+            out.push_str("components:\n");
+            out.push_str(&format!("  kind     {}\n  version  {}\n  backend  {}\n  seed     {}\n", c.kind, c.version, c.backend.as_deref().unwrap_or("-"), c.seed));
+            if let Some(params) = c.params.as_object() {
+                for (name, value) in params {
+                    out.push_str(&format!("  param    {name} = {value}\n"));
+                }
+            }
+            for input in &c.inputs {
+                out.push_str(&format!("  input    {} = {}\n", input.name, input.hash));
+            }
+        }
+        None => out.push_str("key: not known yet: an input has to run first\n"),
+    }
+    match (&p.recorded, p.will_run) {
+        (None, _) => out.push_str("last run: none recorded in this cache\n"),
+        (Some(_), false) => out.push_str("difference to the cached entry: none\n"),
+        (Some(_), true) => {
+            out.push_str("difference to the last run:\n");
+            for reason in &p.reasons {
+                out.push_str(&format!("  {reason}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn describe_kinds<'a>(kinds: impl Iterator<Item = &'a dyn vox_api::StageKind>) -> String {
+    let mut out = String::new();
+    for kind in kinds {
+        let spec = kind.inputs();
+        let inputs = match spec.arity {
+            vox_api::Arity::None => "no inputs".to_string(),
+            arity => {
+                let names = spec.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | ");
+                if arity == vox_api::Arity::One { format!("1 input: {names}") } else { format!("1+ inputs: {names}") }
+            }
+        };
+        out.push_str(&format!("{}  ({inputs} -> {}; version {})\n", kind.name(), kind.output().name(), kind.version()));
+        for line in registry::kind_doc(kind).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+        if !kind.backends().is_empty() {
+            out.push_str(&format!("    backend: {}\n", kind.backends().join(" | ")));
+        }
+        for p in registry::params(kind) {
+            let default = match (&p.default, p.optional) {
+                (Some(d), _) => format!(" = {d}"),
+                (None, true) => " (optional)".into(),
+                (None, false) => " (required)".into(),
+            };
+            out.push_str(&format!("  {} : {}{default}\n", p.name, p.ty));
+            for line in p.doc.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Logs go to stderr through the progress bars so that neither garbles the other.
+fn init_logging(global: &Global, progress: MultiProgress) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(move || ProgressWriter(progress.clone()))
+        .try_init();
+}
+
+struct ProgressWriter(MultiProgress);
+
+impl Write for ProgressWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.suspend(|| std::io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}

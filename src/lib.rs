@@ -13,3 +13,7 @@ pub mod registry;
 pub mod source;
 pub mod spec;
 pub mod cache;
+pub mod dirty;
+pub mod execute;
+pub mod preview;
+pub mod report;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vox` binary: see `vox --help`.
+
+fn main() -> std::process::ExitCode {
+    vox::cli::main()
+}

@@ -12,7 +12,9 @@ pub struct Registry {
 impl Default for Registry {
     /// Every stage kind of the `stages/` crates.
     fn default() -> Self {
-        Self::new(Vec::new())
+        let mut kinds = vox_audio::kinds();
+        kinds.extend(vox_download::kinds());
+        Self::new(kinds)
     }
 }
 

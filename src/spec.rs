@@ -3,7 +3,7 @@
 //! A pipeline is a `[pipeline]` table (`name`, `seed`, `description`, `extends`, `include`) and
 //! `[stages.NAME]` tables (`kind`, `inputs`, `backend`, then the kind's params). `extends = "f.toml"`
 //! loads another pipeline first and deep-merges this file over it (header keys and stage params
-//! override one by one); `include = [..]` merges stage fragments before this file's own stages.
+//! override one by one; a stage that changes `kind` replaces the base's table); `include = [..]` merges stage fragments before this file's own stages.
 //! Paths resolve against the folder of the file that wrote them. Every value keeps its location,
 //! so later passes can point at the exact text.
 
@@ -112,6 +112,10 @@ impl Merged {
         self.description = over.description.or(self.description.take());
         for stage in over.stages {
             match self.stages.iter_mut().find(|s| s.name == stage.name) {
+                Some(base) if stage.kind.as_ref().is_some_and(|k| base.kind.as_ref().is_none_or(|b| b.value != k.value)) => {
+                    // A different kind is a different stage: the base's params mean nothing to it.
+                    *base = stage;
+                }
                 Some(base) => {
                     base.name_loc = stage.name_loc;
                     if stage.kind.is_some() {
@@ -373,7 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.toml", "[pipeline]\nname = \"base\"\nseed = 1\n\n[stages.a]\nkind = \"synth\"\nactors = 24\nstatements = 2\n\n[stages.b]\nkind = \"decode\"\ninputs = [\"a\"]\n");
         write(dir.path(), "frag.toml", "[stages.c]\nkind = \"pad\"\ninputs = [\"b\"]\nlength = 100\n");
-        let top = write(dir.path(), "top.toml", "[pipeline]\nname = \"top\"\nextends = \"base.toml\"\ninclude = [\"frag.toml\"]\n\n[stages.a]\nactors = 2\n\n[stages.c]\nlength = 200\n");
+        let top = write(dir.path(), "top.toml", "[pipeline]\nname = \"top\"\nextends = \"base.toml\"\ninclude = [\"frag.toml\"]\n\n[stages.a]\nactors = 2\n\n[stages.c]\nlength = 200\n\n[stages.b]\nkind = \"download\"\npath = \"x\"\n");
         let mut sources = SourceMap::default();
         let spec = load(&top, &mut sources).unwrap();
         assert_eq!(spec.name.value, "top");
@@ -384,6 +388,9 @@ mod tests {
         assert_eq!(spec.stages[0].params["statements"].value, toml::Value::Integer(2));
         assert_eq!(spec.stages[0].kind.as_ref().unwrap().value, "synth");
         assert_eq!(spec.stages[2].params["length"].value, toml::Value::Integer(200));
+        // `b` changed kind: the base's inputs and params are gone, its position stays.
+        assert!(spec.stages[1].inputs.is_empty());
+        assert_eq!(spec.stages[1].params.keys().collect::<Vec<_>>(), ["path"]);
         assert_eq!(sources.describe(&spec.stages[2].params["length"].value_loc), format!("{}:10:10", top.display()));
     }
 

@@ -1,0 +1,195 @@
+//! Why a stage must run: the difference between its key components now and the ones recorded
+//! when it last ran, rendered for people (as cargo's `DirtyReason`).
+
+use std::fmt;
+
+use crate::cache::KeyComponents;
+
+/// One reason a stage is not cached.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DirtyReason {
+    /// The stage never ran in this pipeline.
+    New,
+    /// `--force` named it.
+    Forced,
+    /// The same key ran before, but its entry is gone (gc, corruption).
+    EntryMissing,
+    /// The entry exists but is damaged.
+    Corrupt(String),
+    /// `kind` changed.
+    KindChanged {
+        /// Before.
+        old: String,
+        /// Now.
+        new: String,
+    },
+    /// The implementation version was bumped.
+    VersionBumped {
+        /// Before.
+        old: u32,
+        /// Now.
+        new: u32,
+    },
+    /// `backend` changed.
+    BackendChanged {
+        /// Before.
+        old: Option<String>,
+        /// Now.
+        new: Option<String>,
+    },
+    /// The pipeline seed changed.
+    SeedChanged {
+        /// Before.
+        old: u64,
+        /// Now.
+        new: u64,
+    },
+    /// A param changed, appeared or disappeared.
+    ParamChanged {
+        /// The param.
+        name: String,
+        /// Before (None: absent).
+        old: Option<serde_json::Value>,
+        /// Now (None: absent).
+        new: Option<serde_json::Value>,
+    },
+    /// The list of inputs changed.
+    InputsChanged {
+        /// Before.
+        old: Vec<String>,
+        /// Now.
+        new: Vec<String>,
+    },
+    /// An input's content changed.
+    InputChanged {
+        /// The input stage.
+        name: String,
+    },
+    /// An input will run first, so this stage's key is not known yet.
+    InputPending {
+        /// The input stage.
+        name: String,
+    },
+}
+
+fn show(value: &Option<serde_json::Value>) -> String {
+    match value {
+        None => "unset".into(),
+        Some(serde_json::Value::Object(o)) if o.len() == 1 && o.contains_key("content") => "<file contents>".into(),
+        Some(v) => v.to_string(),
+    }
+}
+
+impl fmt::Display for DirtyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::New => f.write_str("new"),
+            Self::Forced => f.write_str("forced"),
+            Self::EntryMissing => f.write_str("cache entry missing"),
+            Self::Corrupt(problem) => write!(f, "cache entry corrupt: {problem}"),
+            Self::KindChanged { old, new } => write!(f, "kind changed: {old} -> {new}"),
+            Self::VersionBumped { old, new } => write!(f, "implementation version bumped: {old} -> {new}"),
+            Self::BackendChanged { old, new } => write!(
+                f,
+                "backend changed: {} -> {}",
+                old.as_deref().unwrap_or("none"),
+                new.as_deref().unwrap_or("none")
+            ),
+            Self::SeedChanged { old, new } => write!(f, "seed changed: {old} -> {new}"),
+            Self::ParamChanged { name, old, new } => match (old, new) {
+                (Some(serde_json::Value::Object(_)), Some(serde_json::Value::Object(_)))
+                    if show(old) == "<file contents>" =>
+                {
+                    write!(f, "param `{name}`: file contents changed")
+                }
+                _ => write!(f, "param `{name}` changed: {} -> {}", show(old), show(new)),
+            },
+            Self::InputsChanged { old, new } => write!(f, "inputs changed: [{}] -> [{}]", old.join(", "), new.join(", ")),
+            Self::InputChanged { name } => write!(f, "input `{name}` changed"),
+            Self::InputPending { name } => write!(f, "input `{name}` will run"),
+        }
+    }
+}
+
+/// Every difference between the components recorded last time and the current ones.
+pub fn diff(old: &KeyComponents, new: &KeyComponents) -> Vec<DirtyReason> {
+    let mut reasons = Vec::new();
+    if old.kind != new.kind {
+        reasons.push(DirtyReason::KindChanged { old: old.kind.clone(), new: new.kind.clone() });
+    }
+    if old.version != new.version {
+        reasons.push(DirtyReason::VersionBumped { old: old.version, new: new.version });
+    }
+    if old.backend != new.backend {
+        reasons.push(DirtyReason::BackendChanged { old: old.backend.clone(), new: new.backend.clone() });
+    }
+    if old.seed != new.seed {
+        reasons.push(DirtyReason::SeedChanged { old: old.seed, new: new.seed });
+    }
+    let empty = serde_json::Map::new();
+    let old_params = old.params.as_object().unwrap_or(&empty);
+    let new_params = new.params.as_object().unwrap_or(&empty);
+    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let (a, b) = (old_params.get(name), new_params.get(name));
+        if a != b {
+            reasons.push(DirtyReason::ParamChanged { name: name.clone(), old: a.cloned(), new: b.cloned() });
+        }
+    }
+    let old_names: Vec<String> = old.inputs.iter().map(|i| i.name.clone()).collect();
+    let new_names: Vec<String> = new.inputs.iter().map(|i| i.name.clone()).collect();
+    if old_names != new_names {
+        reasons.push(DirtyReason::InputsChanged { old: old_names, new: new_names });
+    } else {
+        for (a, b) in old.inputs.iter().zip(&new.inputs) {
+            if a.hash != b.hash {
+                reasons.push(DirtyReason::InputChanged { name: b.name.clone() });
+            }
+        }
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::InputComponent;
+
+    fn components() -> KeyComponents {
+        KeyComponents {
+            kind: "fine-tune".into(),
+            version: 1,
+            backend: Some("ndarray".into()),
+            seed: 42,
+            params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}}),
+            inputs: vec![InputComponent { name: "split".into(), hash: "11".into() }],
+        }
+    }
+
+    #[test]
+    fn renders_each_kind_of_change() {
+        let old = components();
+        let mut new = components();
+        new.version = 2;
+        new.seed = 7;
+        new.backend = Some("cuda".into());
+        new.params["lr"] = serde_json::json!(3e-5);
+        new.params["path"] = serde_json::json!({"content": "bb"});
+        new.inputs[0].hash = "22".into();
+        let reasons: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "implementation version bumped: 1 -> 2",
+                "backend changed: ndarray -> cuda",
+                "seed changed: 42 -> 7",
+                "param `lr` changed: 0.0001 -> 0.00003",
+                "param `path`: file contents changed",
+                "input `split` changed",
+            ]
+        );
+        assert!(diff(&old, &old).is_empty());
+    }
+}

@@ -1,0 +1,320 @@
+//! The executor: keys each stage from its inputs' content, serves it from the cache or runs it,
+//! with independent stages in parallel.
+//!
+//! A stage becomes ready when all its inputs finished; `--jobs` workers take ready stages in
+//! plan order. A failed stage marks its dependents skipped while unrelated stages go on; every
+//! finished stage stays cached. A killed run leaves only temp folders, never a partial entry.
+
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use indicatif::MultiProgress;
+use vox_api::{Input, StageContext};
+
+use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
+use crate::dirty::{self, DirtyReason};
+use crate::plan::{Plan, PlannedStage};
+
+/// How a stage ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// It ran and its entry was stored.
+    Ran,
+    /// Its entry was already in the cache.
+    Cached,
+    /// It failed; why.
+    Failed(String),
+    /// It did not run because an input failed or was skipped.
+    Skipped(String),
+}
+
+impl Status {
+    /// `ran`, `cached`, `failed` or `skipped`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ran => "ran",
+            Self::Cached => "cached",
+            Self::Failed(_) => "failed",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// One stage's outcome.
+#[derive(Clone, Debug)]
+pub struct StageOutcome {
+    /// The stage name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// How it ended.
+    pub status: Status,
+    /// Wall time in this run (near zero when cached).
+    pub seconds: f64,
+    /// Its cache key, once known.
+    pub key: Option<String>,
+    /// Its output content hash, once known.
+    pub output_hash: Option<String>,
+    /// Its output folder in the cache.
+    pub out_dir: Option<PathBuf>,
+    /// Why it ran (empty when cached).
+    pub reasons: Vec<DirtyReason>,
+}
+
+/// Options of one run.
+pub struct RunOptions<'a> {
+    /// Parallel stages.
+    pub jobs: usize,
+    /// Threads a stage may use.
+    pub threads: usize,
+    /// Stages to rerun even when cached.
+    pub force: BTreeSet<String>,
+    /// Where progress bars go.
+    pub progress: &'a MultiProgress,
+}
+
+/// The key components of `stage` given its inputs' output hashes.
+pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], cache: &Cache) -> Result<KeyComponents, String> {
+    let mut params = stage.stage.params();
+    for (name, path) in &stage.external {
+        let hash = cache.external_hash(path).map_err(|e| format!("param `{name}`: {e}"))?;
+        if let Some(map) = params.as_object_mut() {
+            map.insert(name.clone(), serde_json::json!({ "content": hash }));
+        }
+    }
+    Ok(KeyComponents {
+        kind: stage.kind.to_string(),
+        version: stage.version,
+        backend: stage.backend.clone(),
+        seed: plan.seed,
+        params,
+        inputs: stage
+            .inputs
+            .iter()
+            .zip(input_hashes)
+            .map(|(&i, hash)| InputComponent { name: plan.stages[i].name.clone(), hash: hash.clone() })
+            .collect(),
+    })
+}
+
+/// Why a stage whose key is `components` is not in the cache.
+pub fn reasons(plan: &Plan, stage: &PlannedStage, components: &KeyComponents, cache: &Cache) -> Vec<DirtyReason> {
+    match cache.read_record(&plan.name, &stage.name) {
+        None => vec![DirtyReason::New],
+        Some(record) if record.key == components.key() => vec![DirtyReason::EntryMissing],
+        Some(record) => {
+            let reasons = dirty::diff(&record.components, components);
+            if reasons.is_empty() { vec![DirtyReason::EntryMissing] } else { reasons }
+        }
+    }
+}
+
+enum Slot {
+    Waiting,
+    Running,
+    Done(StageOutcome),
+}
+
+/// Runs the plan; returns every stage's outcome in plan order.
+pub fn execute(plan: &Plan, cache: &Cache, options: &RunOptions) -> Vec<StageOutcome> {
+    let state = Mutex::new(plan.stages.iter().map(|_| Slot::Waiting).collect::<Vec<_>>());
+    let wake = Condvar::new();
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| worker(plan, cache, options, &state, &wake));
+        }
+    });
+    let slots = state.into_inner().unwrap_or_else(|e| e.into_inner());
+    slots
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Slot::Done(outcome) => Some(outcome),
+            _ => None,
+        })
+        .collect()
+}
+
+fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Slot>>, wake: &Condvar) {
+    let mut slots = state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if slots.iter().all(|s| matches!(s, Slot::Done(_))) {
+            wake.notify_all();
+            return;
+        }
+        let mut picked = None;
+        for (i, stage) in plan.stages.iter().enumerate() {
+            if !matches!(slots[i], Slot::Waiting) {
+                continue;
+            }
+            let inputs: Option<Vec<&StageOutcome>> = stage
+                .inputs
+                .iter()
+                .map(|&j| match &slots[j] {
+                    Slot::Done(outcome) => Some(outcome),
+                    _ => None,
+                })
+                .collect();
+            let Some(inputs) = inputs else { continue };
+            if let Some(bad) = inputs.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
+                let why = format!("input `{}` {}", bad.name, bad.status.name());
+                slots[i] = Slot::Done(outcome(stage, Status::Skipped(why), 0.0));
+                wake.notify_all();
+                picked = Some(None);
+                break;
+            }
+            let ready: Vec<(String, PathBuf, String)> = inputs
+                .iter()
+                .map(|o| (o.name.clone(), o.out_dir.clone().unwrap_or_default(), o.output_hash.clone().unwrap_or_default()))
+                .collect();
+            slots[i] = Slot::Running;
+            picked = Some(Some((i, ready)));
+            break;
+        }
+        match picked {
+            Some(Some((i, inputs))) => {
+                drop(slots);
+                let result = run_stage(plan, &plan.stages[i], &inputs, cache, options);
+                slots = state.lock().unwrap_or_else(|e| e.into_inner());
+                slots[i] = Slot::Done(result);
+                wake.notify_all();
+            }
+            Some(None) => {}
+            None => slots = wake.wait(slots).unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+fn outcome(stage: &PlannedStage, status: Status, seconds: f64) -> StageOutcome {
+    StageOutcome {
+        name: stage.name.clone(),
+        kind: stage.kind.to_string(),
+        status,
+        seconds,
+        key: None,
+        output_hash: None,
+        out_dir: None,
+        reasons: Vec::new(),
+    }
+}
+
+/// Keys one stage, then serves it from the cache or runs it under its entry lock.
+fn run_stage(
+    plan: &Plan,
+    stage: &PlannedStage,
+    inputs: &[(String, PathBuf, String)],
+    cache: &Cache,
+    options: &RunOptions,
+) -> StageOutcome {
+    let started = Instant::now();
+    let failed = |why: String| outcome(stage, Status::Failed(why), started.elapsed().as_secs_f64());
+    let hashes: Vec<String> = inputs.iter().map(|(_, _, h)| h.clone()).collect();
+    let components = match components(plan, stage, &hashes, cache) {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let key = components.key();
+    let forced = options.force.contains(&stage.name);
+    let record = Record { key: key.clone(), components: components.clone() };
+    let finish = |mut result: StageOutcome, manifest: &crate::cache::EntryManifest, reasons: Vec<DirtyReason>| {
+        result.key = Some(key.clone());
+        result.output_hash = Some(manifest.output_hash.clone());
+        result.out_dir = Some(cache.out_dir(&key));
+        result.reasons = reasons;
+        if let Err(e) = cache.write_record(&plan.name, &stage.name, &record) {
+            tracing::warn!("stage `{}`: cannot record its key components: {e}", stage.name);
+        }
+        result
+    };
+
+    let mut reasons = if forced { vec![DirtyReason::Forced] } else { Vec::new() };
+    if !forced {
+        match cache.lookup(&key) {
+            Lookup::Hit(manifest) => {
+                cache.touch(&key);
+                tracing::debug!("stage `{}` cached ({})", stage.name, &key[..12]);
+                return finish(outcome(stage, Status::Cached, started.elapsed().as_secs_f64()), &manifest, Vec::new());
+            }
+            Lookup::Corrupt(problem) => {
+                tracing::warn!("stage `{}`: cache entry {} is corrupt ({problem}); recomputing", stage.name, &key[..12]);
+                reasons.push(DirtyReason::Corrupt(problem));
+            }
+            Lookup::Miss => reasons = self::reasons(plan, stage, &components, cache),
+        }
+    }
+    let lock = match cache.lock(&key) {
+        Ok(lock) => lock,
+        Err(e) => return failed(format!("cannot lock cache entry: {e}")),
+    };
+    if !forced {
+        // Another process may have built it while this one waited for the lock.
+        if let Lookup::Hit(manifest) = cache.lookup(&key) {
+            cache.touch(&key);
+            return finish(outcome(stage, Status::Cached, started.elapsed().as_secs_f64()), &manifest, Vec::new());
+        }
+    }
+    let pending = match cache.prepare(&key, &lock) {
+        Ok(p) => p,
+        Err(e) => return failed(format!("cannot prepare cache entry: {e}")),
+    };
+    let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+    tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));
+    let stage_inputs: Vec<Input> = stage
+        .inputs
+        .iter()
+        .zip(inputs)
+        .map(|(&i, (name, dir, _))| Input { name: name.clone(), kind: plan.stages[i].output, dir: dir.clone() })
+        .collect();
+    let ctx = StageContext {
+        stage: &stage.name,
+        inputs: &stage_inputs,
+        out_dir: &pending.out_dir,
+        scratch_dir: &pending.scratch_dir,
+        seed: plan.seed,
+        backend: stage.backend.as_deref(),
+        threads: options.threads,
+        progress: options.progress,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| stage.stage.run(&ctx)));
+    let seconds = started.elapsed().as_secs_f64();
+    let error = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(error_chain(e.as_ref())),
+        Err(panic) => Some(format!(
+            "panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic")
+        )),
+    };
+    if let Some(error) = error {
+        cache.abandon(pending);
+        return failed(error);
+    }
+    match cache.commit(pending, components.clone(), seconds) {
+        Ok(manifest) => {
+            tracing::info!("finished `{}` in {seconds:.2}s ({} files)", stage.name, manifest.files.len());
+            finish(outcome(stage, Status::Ran, seconds), &manifest, reasons)
+        }
+        Err(e) => failed(format!("cannot store outputs in the cache: {e}")),
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}

@@ -1,0 +1,166 @@
+//! The record of a run: the run folder with each stage's human-facing outputs, `run.json`, the
+//! final table and the `--json` document.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::execute::{StageOutcome, Status};
+
+/// `run.json` and the `--json` document.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The pipeline name.
+    pub pipeline: String,
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The run id (UTC start time).
+    pub run_id: String,
+    /// The pipeline seed.
+    pub seed: u64,
+    /// Every stage in plan order.
+    pub stages: Vec<StageReport>,
+}
+
+/// One stage in [`RunReport`].
+#[derive(Debug, Serialize)]
+pub struct StageReport {
+    /// The stage name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// `ran`, `cached`, `failed` or `skipped`.
+    pub status: &'static str,
+    /// Wall time in this run.
+    pub seconds: f64,
+    /// Its cache key.
+    pub key: Option<String>,
+    /// Why it ran, failed or was skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Its cache output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<PathBuf>,
+    /// Its human-facing files in the run folder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<PathBuf>,
+}
+
+/// A new run id: the UTC start time, unique within this machine.
+pub fn run_id() -> String {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+    format!("{stamp}-{:05}", std::process::id() % 100_000)
+}
+
+/// Creates the run folder, copies each stage's `report/` into it and writes `run.json`.
+pub fn write_run(
+    runs_dir: &Path,
+    pipeline: &str,
+    run_id: &str,
+    seed: u64,
+    outcomes: &[StageOutcome],
+) -> io::Result<RunReport> {
+    let run_dir = runs_dir.join(pipeline).join(run_id);
+    fs::create_dir_all(&run_dir)?;
+    let mut stages = Vec::new();
+    for o in outcomes {
+        let mut reports = Vec::new();
+        if let Some(out) = &o.out_dir {
+            let source = out.join("report");
+            if source.is_dir() {
+                copy_tree(&source, &run_dir.join(&o.name), &mut reports)?;
+            }
+        }
+        let reasons = match &o.status {
+            Status::Failed(why) | Status::Skipped(why) => vec![why.clone()],
+            _ => o.reasons.iter().map(ToString::to_string).collect(),
+        };
+        stages.push(StageReport {
+            name: o.name.clone(),
+            kind: o.kind.clone(),
+            status: o.status.name(),
+            seconds: (o.seconds * 1000.0).round() / 1000.0,
+            key: o.key.clone(),
+            reasons,
+            outputs: o.out_dir.clone(),
+            reports,
+        });
+    }
+    let report = RunReport { pipeline: pipeline.to_string(), run_dir: run_dir.clone(), run_id: run_id.to_string(), seed, stages };
+    fs::write(run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
+    Ok(report)
+}
+
+fn copy_tree(from: &Path, to: &Path, copied: &mut Vec<PathBuf>) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &dest, copied)?;
+        } else {
+            fs::copy(entry.path(), &dest)?;
+            copied.push(dest);
+        }
+    }
+    Ok(())
+}
+
+/// The final table: stage, kind, status, seconds, key prefix, and why.
+pub fn table(report: &RunReport) -> String {
+    let rows: Vec<[String; 6]> = report
+        .stages
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.kind.clone(),
+                s.status.to_string(),
+                format!("{:.2}", s.seconds),
+                s.key.as_deref().map_or("-".into(), |k| k[..12].to_string()),
+                s.reasons.join("; "),
+            ]
+        })
+        .collect();
+    render_table(&["stage", "kind", "status", "seconds", "key", "why"], &rows)
+}
+
+/// Left-aligned columns separated by two spaces (the last column unpadded).
+pub fn render_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let rows = [["decode".to_string(), "ran".to_string()], ["a".to_string(), "cached".to_string()]];
+        assert_eq!(render_table(&["stage", "status"], &rows), "stage   status\ndecode  ran\na       cached\n");
+    }
+}
