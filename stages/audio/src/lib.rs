@@ -38,3 +38,68 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
         vox_api::kind::<Split>(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TestStage;
+    use vox_api::ArtifactKind;
+    use vox_api::StageDef;
+    use vox_api::audio::{self, AudioSet};
+    use vox_api::emotion::Emotion;
+
+    #[test]
+    fn every_kind_is_registered_once() {
+        let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["synth", "decode", "pad", "split"]);
+    }
+
+    #[test]
+    fn synth_decode_pad_split_chain() {
+        let synth = TestStage::new();
+        let config = Synth {
+            actors: 2,
+            statements: 1,
+            repetitions: 1,
+            duration: 1.0,
+            sample_rate: 24000,
+            seed: None,
+        };
+        config.run(&synth.ctx(5)).unwrap();
+        let decode = TestStage::after(&synth, ArtifactKind::Files);
+        Decode { corpus: Corpus::Ravdess, sample_rate: 16000, on_error: OnError::Fail }
+            .run(&decode.ctx(5))
+            .unwrap();
+        let pad = TestStage::after(&decode, ArtifactKind::Audio);
+        Pad { length: 20000, pad: PadSide::End, crop: Crop::Start }.run(&pad.ctx(5)).unwrap();
+        let split = TestStage::after(&pad, ArtifactKind::Audio);
+        let params = Split {
+            strategy: Strategy::Speaker,
+            val_fraction: 0.2,
+            test_fraction: 0.0,
+            val_speakers: vec!["02".into()],
+            test_speakers: Vec::new(),
+            seed: None,
+        };
+        params.run(&split.ctx(5)).unwrap();
+        let set = AudioSet::read(split.out_dir()).unwrap();
+        assert_eq!(set.clips.len(), 30);
+        assert_eq!(set.clips[0].source, "Actor_01/03-01-01-01-01-01-01.wav");
+        for clip in &set.clips {
+            let name = RavdessName::parse(&clip.file_id).unwrap();
+            assert_eq!(clip.emotion, Some(name.emotion));
+            assert_eq!(clip.speaker, format!("{:02}", name.actor));
+            assert_eq!(
+                (clip.length, clip.original_length, clip.sample_rate),
+                (20000, 16000, 16000)
+            );
+            let expected = if name.actor == 2 { audio::Split::Val } else { audio::Split::Train };
+            assert_eq!(clip.split, expected);
+            let samples = set.samples_of(clip);
+            assert!(samples[16000..].iter().all(|&s| s == 0.0));
+            assert!(samples[..16000].iter().any(|s| s.abs() > 0.01));
+        }
+        let angry = set.clips.iter().filter(|c| c.emotion == Some(Emotion::Angry)).count();
+        assert_eq!(angry, 4);
+    }
+}

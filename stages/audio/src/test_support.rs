@@ -38,6 +38,13 @@ impl TestStage {
         stage
     }
 
+    /// A stage whose one input is `upstream`'s output, of `kind`.
+    pub fn after(upstream: &TestStage, kind: ArtifactKind) -> Self {
+        let mut stage = Self::new();
+        stage.inputs.push(Input { name: "upstream".into(), kind, dir: upstream.out_dir().into() });
+        stage
+    }
+
     /// A stage whose one input is `set`.
     pub fn with_audio_input(set: &AudioSet) -> Self {
         let stage = Self::with_input(ArtifactKind::Audio);
