@@ -5,6 +5,8 @@
 //! submission format), [`signal`] (spectral summaries for figures), [`plot`] (plotters figures
 //! with an embedded font), and the stage glue in `evaluate`, `scoring` and `signal_report`.
 
+#![warn(missing_docs)]
+
 mod error;
 mod evaluate;
 mod files;

@@ -46,7 +46,7 @@ pub struct Scoring<'a> {
 }
 
 /// One input's headline numbers, a row of `summary.csv`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
     /// The input (upstream stage) name.
     pub input: String,

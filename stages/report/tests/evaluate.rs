@@ -279,3 +279,20 @@ fn rejects_bad_params_and_inputs() {
     let err = common::run(tmp.path(), "", &inputs).unwrap_err().to_string();
     assert!(err.starts_with("input `../escape` cannot name a report folder"), "{err}");
 }
+
+#[test]
+fn schema_documents_every_param_with_its_default() {
+    let schema = serde_json::to_value(common::evaluate_kind().schema()).unwrap();
+    assert!(
+        schema["description"].as_str().unwrap().starts_with("Scores model predictions and draws a report.")
+    );
+    for (param, default) in [
+        ("split", serde_json::json!("val")),
+        ("plots", serde_json::json!(true)),
+        ("formats", serde_json::json!(["png", "svg"])),
+    ] {
+        let property = &schema["properties"][param];
+        assert!(property["description"].as_str().is_some_and(|d| d.len() > 40), "{param}: {property}");
+        assert_eq!(property["default"], default, "{param}");
+    }
+}
