@@ -121,6 +121,24 @@ impl InverseSpectrum {
         for (dst, &r) in self.input.iter_mut().zip(re) {
             *dst = Complex::new(r, 0.0);
         }
+        self.process()
+    }
+
+    /// The inverse of the half spectrum `spec` (missing bins are zero; the imaginary parts of
+    /// the DC and Nyquist bins are ignored).
+    pub fn inverse(&mut self, spec: &[Complex<f64>]) -> &[f64] {
+        self.input.fill(Complex::new(0.0, 0.0));
+        for (dst, s) in self.input.iter_mut().zip(spec) {
+            *dst = *s;
+        }
+        self.input[0].im = 0.0;
+        if let Some(last) = self.input.last_mut() {
+            last.im = 0.0;
+        }
+        self.process()
+    }
+
+    fn process(&mut self) -> &[f64] {
         if self
             .fft
             .process_with_scratch(&mut self.input, &mut self.output, &mut self.scratch)

@@ -7,6 +7,8 @@
 
 use realfft::num_complex::Complex;
 
+use crate::dsp::InverseSpectrum;
+
 const LPC_ORDER: usize = 11;
 const TARGET_FS: f64 = 11000.0;
 const MIN_F: f64 = 50.0;
@@ -23,54 +25,54 @@ pub struct Formants {
     pub bandwidth: [f64; N_FORMANTS],
 }
 
-/// Per-frame formant tracker with precomputed resampling tables.
+/// Per-frame formant tracker with its planned resampling FFT.
 pub struct FormantAnalyzer {
+    /// Bins kept by the resampler's anti-aliasing (`kMax / 2`).
+    half: usize,
+    ifft: InverseSpectrum,
+    spectrum: Vec<Complex<f64>>,
     n_out: usize,
-    k_max: usize,
-    cos: Vec<f64>,
-    sin: Vec<f64>,
     norm: f64,
     resampled: Vec<f64>,
 }
 
 impl FormantAnalyzer {
     /// For spectra of an `n_fft`-point FFT of `frame_len`-sample frames at `sample_rate`.
+    ///
+    /// `cSpecResample` evaluates `(X_0 + sum_{m=1}^{kMax/2-1} Re(X_m e^{2 pi i m t / nd})) /
+    /// (n_fft / 2)` at `t = 0..n_out`, where `nd = n_fft * 11000 / sample_rate` (352 at
+    /// 16 kHz); that is an inverse real FFT of size `nd` of the half-weighted bins.
     pub fn new(n_fft: usize, frame_len: usize, sample_rate: f64) -> Self {
         let ratio = TARGET_FS / sample_rate;
         let frame_fraction = frame_len as f64 / n_fft as f64;
         let n_out = (n_fft as f64 * ratio * frame_fraction).round() as usize;
         let ratio = n_out as f64 / (n_fft as f64 * frame_fraction);
-        let nd = n_fft as f64 * ratio;
+        let nd = (n_fft as f64 * ratio).round() as usize;
         let mut k_max = n_fft.min(n_out);
         if k_max % 2 == 1 {
             k_max -= 1;
         }
-        let half = k_max / 2;
-        let mut cos = vec![0.0; n_out * half];
-        let mut sin = vec![0.0; n_out * half];
-        for i in 0..n_out {
-            for m in 1..half {
-                let a = 2.0 * std::f64::consts::PI * (m * i) as f64 / nd;
-                cos[i * half + m] = a.cos();
-                sin[i * half + m] = a.sin();
-            }
+        let ifft = InverseSpectrum::new(nd);
+        Self {
+            half: k_max / 2,
+            ifft,
+            spectrum: vec![Complex::new(0.0, 0.0); k_max / 2],
+            n_out,
+            norm: (n_fft / 2) as f64,
+            resampled: vec![0.0; n_out],
         }
-        Self { n_out, k_max, cos, sin, norm: (n_fft / 2) as f64, resampled: vec![0.0; n_out] }
     }
 
     /// Formants of one frame from its complex spectrum (standard `e^{-i...}` convention).
     pub fn analyze(&mut self, spectrum: &[Complex<f64>]) -> Formants {
-        let half = self.k_max / 2;
-        for (i, out) in self.resampled.iter_mut().enumerate() {
-            let mut v = spectrum[0].re;
-            let (c, s) = (&self.cos[i * half..(i + 1) * half], &self.sin[i * half..(i + 1) * half]);
-            for m in 1..half {
-                // openSMILE's rdft stores +sum x sin, i.e. -Im of the standard spectrum
-                v += spectrum[m].re * c[m] - spectrum[m].im * s[m];
-            }
+        self.spectrum[0] = Complex::new(spectrum[0].re, 0.0);
+        for (dst, src) in self.spectrum[1..self.half].iter_mut().zip(&spectrum[1..]) {
+            *dst = src * 0.5;
+        }
+        let x = self.ifft.inverse(&self.spectrum);
+        for (out, v) in self.resampled.iter_mut().zip(&x[..self.n_out]) {
             *out = v / self.norm;
         }
-        let _ = self.n_out;
         let mut acf = [0.0f64; LPC_ORDER + 1];
         autocorrelation(&self.resampled, &mut acf);
         let mut lpc = [0.0f64; LPC_ORDER];
@@ -161,6 +163,11 @@ fn formants_from_lpc(lpc: &[f64; LPC_ORDER]) -> Formants {
     f
 }
 
+/// Iteration cap of the root finder (it converges cubically; a cap guards degenerate input).
+const ROOT_ITERATIONS: usize = 100;
+/// Relative step size at which a root counts as converged.
+const ROOT_TOLERANCE: f64 = 1e-12;
+
 /// All complex roots of `sum c_i z^i` (`c` lowest degree first, leading coefficient 1) by the
 /// Aberth-Ehrlich iteration.
 fn polynomial_roots(c: &[f64; LPC_ORDER + 1]) -> [Complex<f64>; LPC_ORDER] {
@@ -180,11 +187,16 @@ fn polynomial_roots(c: &[f64; LPC_ORDER + 1]) -> [Complex<f64>; LPC_ORDER] {
     let mut z: [Complex<f64>; LPC_ORDER] = std::array::from_fn(|k| {
         Complex::from_polar(radius, 2.0 * std::f64::consts::PI * k as f64 / n as f64 + 0.4)
     });
-    for _ in 0..500 {
+    let mut done = [false; LPC_ORDER];
+    for _ in 0..ROOT_ITERATIONS {
         let mut max_step = 0.0f64;
         for k in 0..n {
+            if done[k] {
+                continue;
+            }
             let (p, dp) = eval(z[k]);
             if p.norm() == 0.0 {
+                done[k] = true;
                 continue;
             }
             let ratio = p / dp;
@@ -194,9 +206,10 @@ fn polynomial_roots(c: &[f64; LPC_ORDER + 1]) -> [Complex<f64>; LPC_ORDER] {
             if step.is_finite() {
                 z[k] -= step;
                 max_step = max_step.max(step.norm());
+                done[k] = step.norm() <= ROOT_TOLERANCE * z[k].norm().max(1e-3);
             }
         }
-        if max_step < 1e-14 {
+        if max_step <= ROOT_TOLERANCE {
             break;
         }
     }

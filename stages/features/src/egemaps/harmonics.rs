@@ -141,7 +141,15 @@ impl HarmonicAnalyzer {
         let n_bins = mag.len() as i64;
         let mut last_bin = self.freq_to_bin(0.5 * f0, 1);
         let first_bin = self.freq_to_bin(0.5 * f0, last_bin);
+        let top = self.frq[self.frq.len() - 1];
         for i in 0..N_HARMONICS {
+            if (i + 1) as f64 * f0 >= top {
+                // beyond the spectrum openSMILE's search finds nothing (bin 0, zero magnitude)
+                for h in &mut self.harmonics[i..] {
+                    *h = Harmonic { bin: 0, log_rel: FLOOR_UNVOICED, ..Default::default() };
+                }
+                break;
+            }
             let cand = self.freq_to_bin((i + 1) as f64 * f0, last_bin);
             let mut peak = -1;
             if is_peak(mag, cand) {
