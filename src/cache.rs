@@ -10,7 +10,8 @@
 //! | content hash of each input's output, in order     | the upstream stages' keys             |
 //!
 //! Keying on the inputs' *output* hashes (a Merkle chain over content, not over keys) gives early
-//! cutoff: an upstream rerun that yields identical bytes leaves downstream keys unchanged.
+//! cutoff: an upstream rerun that yields identical bytes leaves downstream keys unchanged. The
+//! output hash skips `report/` (plots, tables and logs for people), which no stage reads.
 //!
 //! Layout under the cache root:
 //!
@@ -476,9 +477,11 @@ pub fn hash_file(path: &Path) -> io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// The content hash downstream keys see: every output file except the human-facing `report/`
+/// folder, so that a changed plot or log never dirties the stages that read the data.
 fn output_hash(files: &[FileRecord]) -> String {
     let mut hasher = blake3::Hasher::new();
-    for f in files {
+    for f in files.iter().filter(|f| !f.path.starts_with("report/")) {
         hasher.update(f.path.as_bytes()).update(b"\0").update(f.blake3.as_bytes()).update(b"\n");
     }
     hasher.finalize().to_hex().to_string()
@@ -576,6 +579,7 @@ mod tests {
         assert_eq!(manifest.files[0].blake3, blake3::hash(b"hello").to_hex().to_string());
         let Lookup::Hit(hit) = cache.lookup(&key) else { panic!("expected a hit") };
         assert_eq!(hit.output_hash, manifest.output_hash);
+        assert_eq!(manifest.output_hash, output_hash(&manifest.files[..1]), "report/ is not part of it");
 
         // Same size, different bytes: the mtime changes, so the file is rehashed and caught.
         std::thread::sleep(Duration::from_millis(10));

@@ -252,7 +252,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= (word.len().max(c.len()) / 3).max(1))
+        .filter(|(d, c)| *d <= (word.len().max(c.len()) / 3).max(1) || (word.len() >= 3 && c.starts_with(word)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
 }
@@ -267,6 +267,7 @@ mod tests {
         assert_eq!(closest("featurise", kinds), Some("featurize".into()));
         assert_eq!(closest("spilt", kinds), Some("split".into()));
         assert_eq!(closest("banana", kinds), None);
+        assert_eq!(closest("pad", ["padded", "split"]), Some("padded".into()));
     }
 
     #[test]

@@ -240,6 +240,9 @@ fn configure<'r>(
         }
     }
     check_backend(stage, kind, errors);
+    if errors.len() > before {
+        return None;
+    }
 
     let mut table = toml::Table::new();
     let mut external = BTreeMap::new();
@@ -249,6 +252,14 @@ fn configure<'r>(
             if let toml::Value::String(path) = &value {
                 let base = sources.dir_of(param.value_loc.file).unwrap_or(cwd);
                 let resolved = base.join(path);
+                if !resolved.exists() {
+                    let err = SpecErrorKind::BadParam {
+                        stage: stage.name.clone(),
+                        what: format!("param `{name}`"),
+                        message: format!("`{}` does not exist", resolved.display()),
+                    };
+                    errors.push(SpecError::at(err, param.value_loc.clone()));
+                }
                 external.insert(name.clone(), resolved.clone());
                 value = toml::Value::String(resolved.display().to_string());
             }

@@ -249,7 +249,9 @@ impl<T: StageDef> StageKind for Kind<T> {
         let def: T = serde_path_to_error::deserialize(toml::Value::Table(params)).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
-            ParamError { path, message: e.into_inner().to_string() }
+            // Keep the first line: deserializers append context ("in `x`") the path already gives.
+            let message = e.into_inner().to_string();
+            ParamError { path, message: message.lines().next().unwrap_or_default().to_string() }
         })?;
         def.validate()?;
         Ok(Box::new(Configured(def)))

@@ -1,0 +1,131 @@
+//! Invalid pipelines: every problem reported at once, with file:line:col, exit code 2, nothing run.
+
+use crate::support::{Project, SMALL};
+
+/// Runs `vox plan` on `text` and returns the plain `file:line:col: message` lines of stderr.
+fn problems(text: &str, extra: &[&str]) -> (i32, Vec<String>, String) {
+    let p = Project::new();
+    p.file("p.toml", text);
+    let mut args = vec!["plan", "p.toml"];
+    args.extend_from_slice(extra);
+    let run = p.vox(&args);
+    let lines = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("p.toml:") || l.starts_with("--set:"))
+        .map(str::to_string)
+        .collect();
+    assert!(!p.cache().join("entries").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+    (run.code, lines, run.stderr)
+}
+
+#[test]
+fn malformed_toml_points_at_the_syntax_error() {
+    let (code, lines, stderr) = problems("[pipeline]\nname = \"x\"\n[stages.a\nkind = \"synth\"\n", &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("p.toml:3:10: "), "{stderr}");
+    assert!(stderr.contains("1 problem in `p.toml`; nothing was run"), "{stderr}");
+}
+
+#[test]
+fn unknown_kind_param_and_input_are_all_reported_with_suggestions() {
+    let text = SMALL
+        .replace("kind = \"pad\"", "kind = \"padd\"")
+        .replace("val_fraction = 0.2", "val_fracton = 0.2")
+        .replace("inputs = [\"data\"]", "inputs = [\"dta\"]");
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        lines,
+        [
+            "p.toml:16:11: stage `audio` has unknown input `dta`",
+            "p.toml:20:8: stage `padded` has unknown kind `padd`",
+            "p.toml:27:1: stage `split` (kind `split`) has unknown param `val_fracton`",
+        ],
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `data`?"), "{stderr}");
+    assert!(stderr.contains("did you mean `pad`?"), "{stderr}");
+    assert!(stderr.contains("did you mean `val_fraction`?"), "{stderr}");
+    assert!(stderr.contains("3 problems in `p.toml`; nothing was run"), "{stderr}");
+}
+
+#[test]
+fn bad_param_values_name_the_param() {
+    let text = SMALL.replace("length = 16000", "length = \"long\"");
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert_eq!(lines, ["p.toml:22:10: stage `padded`: invalid param `length`: invalid type: string \"long\", expected u64"], "{stderr}");
+}
+
+#[test]
+fn cycles_print_their_path() {
+    let text = SMALL.replace("[stages.data]\nkind = \"synth\"", "[stages.data]\nkind = \"synth\"\ninputs = [\"split\"]");
+    let (code, _, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("stage `data` (kind `synth`) takes no inputs, but 1 given"), "{stderr}");
+
+    let cyclic = SMALL.replace("inputs = [\"audio\"]", "inputs = [\"split\"]");
+    let (code, lines, stderr) = problems(&cyclic, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines, ["p.toml:21:11: the stages form a cycle: padded -> split -> padded"], "{stderr}");
+}
+
+#[test]
+fn wrong_input_types_and_counts() {
+    let text = SMALL.replace("inputs = [\"audio\"]", "inputs = [\"data\"]");
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        lines,
+        ["p.toml:21:11: stage `padded` (kind `pad`) cannot read input `data`: it produces files, but `pad` reads audio"],
+        "{stderr}"
+    );
+    let two = SMALL.replace("inputs = [\"padded\"]", "inputs = [\"padded\", \"audio\"]");
+    let (_, lines, _) = problems(&two, &[]);
+    assert_eq!(lines, ["p.toml:26:11: stage `split` (kind `split`) takes exactly one input, but 2 given"]);
+}
+
+#[test]
+fn missing_path_inputs_are_plan_time_errors() {
+    let text = "[pipeline]\nname = \"x\"\n[stages.data]\nkind = \"download\"\npath = \"nowhere/RAVDESS\"\n";
+    let (code, lines, stderr) = problems(text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("p.toml:5:8: stage `data`: invalid param `path`: `"), "{stderr}");
+    assert!(lines[0].ends_with("nowhere/RAVDESS` does not exist"), "{stderr}");
+}
+
+#[test]
+fn overrides_are_typed_and_checked() {
+    let (code, lines, stderr) = problems(SMALL, &["--set", "padded.length=long", "--set", "split.val_fracton=0.3", "--set", "spilt.seed=1"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        lines,
+        [
+            "--set:1:21: invalid override `padded.length=long`: expected an integer, got `long`",
+            "--set:2:13: invalid override `split.val_fracton=0.3`: kind `split` has no param `val_fracton`",
+            "--set:3:7: invalid override `spilt.seed=1`: no stage is named `spilt`",
+        ],
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `val_fraction`?"), "{stderr}");
+    assert!(stderr.contains("did you mean `split`?"), "{stderr}");
+}
+
+#[test]
+fn missing_pipeline_file_and_unknown_stage_names() {
+    let p = Project::new();
+    let run = p.vox(&["run", "absent.toml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("cannot read pipeline file `absent.toml`"), "{}", run.stderr);
+    p.file("p.toml", SMALL);
+    let run = p.vox(&["run", "p.toml", "--force", "spilt"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no stage is named `spilt` (did you mean `split`?)"), "{}", run.stderr);
+    let run = p.vox(&["explain", "p.toml", "pad"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("pipeline `small` has no stage `pad` (did you mean `padded`?)"), "{}", run.stderr);
+}

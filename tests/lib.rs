@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `vox` binary on pipelines written into temp folders.
+
+mod support;
+
+mod cache;
+mod errors;
+mod plan;
+mod run;

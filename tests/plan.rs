@@ -1,0 +1,118 @@
+//! `vox plan` and `vox explain`: run/cached and the reason for every kind of change.
+
+use crate::support::{Project, SMALL};
+
+/// `vox plan` rows as (stage, status, why).
+fn plan(p: &Project, extra: &[&str]) -> Vec<(String, String, String)> {
+    let mut args = vec!["plan", "p.toml", "--json"];
+    args.extend_from_slice(extra);
+    let run = p.vox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let why: Vec<&str> = s["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            (s["name"].as_str().unwrap().into(), s["status"].as_str().unwrap().into(), why.join("; "))
+        })
+        .collect()
+}
+
+fn rows(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+}
+
+#[test]
+fn reasons_for_every_kind_of_change() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    assert_eq!(
+        plan(&p, &[]),
+        rows(&[
+            ("data", "run", "new"),
+            ("audio", "run", "input `data` will run"),
+            ("padded", "run", "input `audio` will run"),
+            ("split", "run", "input `padded` will run"),
+        ])
+    );
+    p.run_json("p.toml", &[]);
+    assert!(plan(&p, &[]).iter().all(|(_, status, why)| status == "cached" && why.is_empty()));
+
+    assert_eq!(
+        plan(&p, &["--set", "padded.length=12000"]),
+        rows(&[
+            ("data", "cached", ""),
+            ("audio", "cached", ""),
+            ("padded", "run", "param `length` changed: 16000 -> 12000"),
+            ("split", "run", "input `padded` will run"),
+        ])
+    );
+    assert_eq!(plan(&p, &["--set", "padded.crop=center"])[2].2, "param `crop` changed: \"start\" -> \"center\"");
+    assert_eq!(plan(&p, &["--set", "pipeline.seed=8"])[0].2, "seed changed: 7 -> 8");
+    assert_eq!(plan(&p, &["--force", "audio"])[1], ("audio".into(), "run".into(), "forced".into()));
+
+    // A bumped implementation version: pretend the last run used version 2.
+    let record_path = p.cache().join("records/small/split.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["components"]["version"] = 2.into();
+    record["key"] = "0".repeat(64).into();
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let key = plan(&p, &[]);
+    assert_eq!(key[3].1, "cached", "the entry for the current key still exists");
+    let entries = p.cache().join("entries");
+    for shard in std::fs::read_dir(&entries).unwrap() {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let entry = entry.unwrap().path();
+            let manifest = std::fs::read_to_string(entry.join("entry.json")).unwrap();
+            if manifest.contains("\"kind\": \"split\"") {
+                std::fs::remove_dir_all(entry).unwrap();
+            }
+        }
+    }
+    assert_eq!(plan(&p, &[])[3].2, "implementation version bumped: 2 -> 1");
+}
+
+#[test]
+fn explain_lists_components_and_the_difference() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let run = p.vox(&["explain", "p.toml", "padded"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("key: not known yet: an input has to run first"), "{}", run.stdout);
+    p.run_json("p.toml", &[]);
+    let run = p.vox(&["explain", "p.toml", "padded", "--set", "padded.length=8000"]);
+    let out = &run.stdout;
+    assert!(out.starts_with("stage `padded` (kind `pad`) in pipeline `small`\nstatus: run\nkey: "), "{out}");
+    assert!(out.contains("  param    length = 8000\n"), "{out}");
+    assert!(out.contains("  param    pad = \"end\"\n"), "{out}");
+    assert!(out.contains("  input    audio = "), "{out}");
+    assert!(out.contains("difference to the last run:\n  param `length` changed: 16000 -> 8000\n"), "{out}");
+}
+
+#[test]
+fn dag_is_graphviz() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let run = p.vox(&["dag", "p.toml"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("digraph \"small\" {"), "{}", run.stdout);
+    for edge in ["\"data\" -> \"audio\";", "\"audio\" -> \"padded\";", "\"padded\" -> \"split\";"] {
+        assert!(run.stdout.contains(edge), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn stages_lists_kinds_params_defaults_and_docs() {
+    let p = Project::new();
+    let run = p.vox(&["stages", "pad"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.starts_with("pad  (1 input: audio -> audio; version 1)\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  length : integer = 60000\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  pad : \"end\" | \"start\" | \"both\" = \"end\"\n"), "{}", run.stdout);
+    let all = p.vox(&["stages"]);
+    for kind in ["synth", "download", "decode", "pad", "split"] {
+        assert!(all.stdout.contains(&format!("\n{kind}  (")) || all.stdout.starts_with(&format!("{kind}  (")), "{kind}");
+    }
+}

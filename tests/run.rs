@@ -1,0 +1,98 @@
+//! `vox run`: caching, exact reruns, early cutoff, failures, the run folder and `--json`.
+
+use crate::support::{Project, SMALL, expect};
+
+#[test]
+fn second_run_is_all_cached_and_a_param_change_reruns_exactly_its_dependents() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let all_ran = expect(&[("data", "ran"), ("audio", "ran"), ("padded", "ran"), ("split", "ran")]);
+    assert_eq!(p.run_json("p.toml", &[]), all_ran);
+    let all_cached = expect(&[("data", "cached"), ("audio", "cached"), ("padded", "cached"), ("split", "cached")]);
+    assert_eq!(p.run_json("p.toml", &[]), all_cached);
+    assert_eq!(
+        p.run_json("p.toml", &["--set", "split.val_fraction=0.4"]),
+        expect(&[("data", "cached"), ("audio", "cached"), ("padded", "cached"), ("split", "ran")])
+    );
+    assert_eq!(
+        p.run_json("p.toml", &["--set", "padded.length=8000"]),
+        expect(&[("data", "cached"), ("audio", "cached"), ("padded", "ran"), ("split", "ran")])
+    );
+    // Back to the original params: everything is still cached.
+    assert_eq!(p.run_json("p.toml", &[]), all_cached);
+}
+
+#[test]
+fn early_cutoff_when_a_rerun_yields_identical_bytes() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    p.run_json("p.toml", &[]);
+    // `on_error = "skip"` changes decode's key but not its output (every file is valid),
+    // so pad and split keep their keys.
+    assert_eq!(
+        p.run_json("p.toml", &["--set", "audio.on_error=skip"]),
+        expect(&[("data", "cached"), ("audio", "ran"), ("padded", "cached"), ("split", "cached")])
+    );
+    // Forcing a deterministic stage rebuilds identical bytes: its dependents stay cached.
+    assert_eq!(
+        p.run_json("p.toml", &["--force", "data"]),
+        expect(&[("data", "ran"), ("audio", "cached"), ("padded", "cached"), ("split", "cached")])
+    );
+}
+
+#[test]
+fn a_failed_stage_stops_its_dependents_and_unrelated_stages_finish() {
+    let p = Project::new();
+    p.file("broken/Actor_01/03-01-05-01-01-01-01.wav", "RIFF....not a wav file");
+    std::fs::write(p.path().join("broken/Actor_01/03-01-04-01-01-01-01.wav"), crate::support::wav_16bit(16000, &[0, 1000, -1000, 0])).unwrap();
+    let text = format!(
+        "{SMALL}\n[stages.bad_data]\nkind = \"download\"\npath = \"broken\"\n\n[stages.bad_audio]\nkind = \"decode\"\ninputs = [\"bad_data\"]\n\n[stages.bad_padded]\nkind = \"pad\"\ninputs = [\"bad_audio\"]\n"
+    );
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let statuses = crate::support::statuses(&run.stdout);
+    assert_eq!(
+        statuses,
+        expect(&[
+            ("data", "ran"),
+            ("audio", "ran"),
+            ("padded", "ran"),
+            ("split", "ran"),
+            ("bad_data", "ran"),
+            ("bad_audio", "failed"),
+            ("bad_padded", "skipped"),
+        ])
+    );
+    assert!(run.stderr.contains("error: stage `bad_audio` (decode) failed: "), "{}", run.stderr);
+    assert!(run.stderr.contains("03-01-05-01-01-01-01.wav"), "{}", run.stderr);
+    assert!(run.stderr.contains("1 stage(s) failed, 1 skipped; finished stages are cached"), "{}", run.stderr);
+    // With the bad file skipped the branch resumes; the good branch stays cached.
+    let resumed = p.run_json("p.toml", &["--set", "bad_audio.on_error=skip"]);
+    assert_eq!(resumed[0], ("data".into(), "cached".into()));
+    assert_eq!(resumed[4], ("bad_data".into(), "cached".into()));
+    assert_eq!(resumed[5], ("bad_audio".into(), "ran".into()));
+    assert_eq!(resumed[6], ("bad_padded".into(), "ran".into()));
+}
+
+#[test]
+fn run_folder_holds_run_json_and_reports() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["pipeline"], "small");
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    assert!(run_dir.starts_with(p.path().join("runs/small")));
+    let run_json: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["stages"].as_array().unwrap().len(), 4);
+    for stage in run_json["stages"].as_array().unwrap() {
+        assert_eq!(stage["key"].as_str().unwrap().len(), 64);
+    }
+    // The split stage's human-facing summary is copied into the run folder.
+    let summary = std::fs::read_to_string(run_dir.join("split/split.csv")).unwrap();
+    assert!(summary.lines().count() > 1, "{summary}");
+    // The plain table goes to stdout without --json.
+    let table = p.vox(&["run", "p.toml"]).stdout;
+    assert!(table.starts_with("stage   kind    status  seconds  key           why\ndata    synth   cached"), "{table}");
+}

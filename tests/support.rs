@@ -1,0 +1,148 @@
+//! A builder that writes pipelines into a temp folder and runs the real `vox` binary there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A tiny corpus: 2 actors x 15 clips of 1 s at 16 kHz, so end-to-end tests stay fast.
+pub const SMALL: &str = r#"
+[pipeline]
+name = "small"
+seed = 7
+
+[stages.data]
+kind = "synth"
+actors = 2
+statements = 1
+repetitions = 1
+duration = 1.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+sample_rate = 16000
+
+[stages.padded]
+kind = "pad"
+inputs = ["audio"]
+length = 16000
+
+[stages.split]
+kind = "split"
+inputs = ["padded"]
+val_fraction = 0.2
+"#;
+
+/// A temp folder with a cache, a runs folder and pipeline files.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// What one `vox` invocation did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    /// Writes a file relative to the project folder.
+    pub fn file(&self, name: &str, text: &str) -> &Self {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        self
+    }
+
+    /// A `vox` command in the project folder with its own cache and runs folders.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vox"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("VOX_CACHE_DIR", self.cache())
+            .env("VOX_RUNS_DIR", self.path().join("runs"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `vox ARGS` to completion.
+    pub fn vox(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("run vox");
+        Run::from(out)
+    }
+
+    /// Starts `vox ARGS` without waiting.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vox")
+    }
+
+    /// `vox run --json PIPELINE ARGS`: each stage's (name, status).
+    pub fn run_json(&self, pipeline: &str, extra: &[&str]) -> Vec<(String, String)> {
+        let mut args = vec!["run", "--json", pipeline];
+        args.extend_from_slice(extra);
+        let run = self.vox(&args);
+        assert_eq!(run.code, 0, "vox run failed:\n{}", run.stderr);
+        statuses(&run.stdout)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// (name, status) of each stage in a `--json` run document.
+pub fn statuses(json: &str) -> Vec<(String, String)> {
+    let doc: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}):\n{json}"));
+    doc["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `[("a", "ran"), ...]` from string pairs.
+pub fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// A mono 16-bit PCM WAV file's bytes.
+pub fn wav_16bit(sample_rate: u32, samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&sample_rate.to_le_bytes());
+    out.extend_from_slice(&(sample_rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
