@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Reference fixtures for vox-classic's parity tests, and a timing baseline for its benchmark.
+
+Run once (needs `pip install scikit-learn numpy`); the Rust tests only read what it commits:
+
+    python3 stages/classic/scripts/make_fixtures.py            # writes tests/fixtures/
+    python3 stages/classic/scripts/make_fixtures.py --bench /tmp/bench.csv --repeats 3
+
+Fixture (`tests/fixtures/dataset.csv`): an 8-class, imbalanced make_classification problem of
+800 rows x 88 features (24 informative, 16 redundant, the rest noise; features shifted and
+scaled at random like eGeMAPS columns), values rounded to 6 significant digits so that Python and
+Rust see the same numbers, with columns `split` (train/val, stratified 70/30), `label` (class
+index 0..7) and `f00`..`f87`.
+
+Reference (`tests/fixtures/sklearn_reference.json`): for each model, sklearn's validation
+accuracy and its per-class probabilities for the first validation rows:
+- forest: RandomForestClassifier(n_estimators=200, max_features='sqrt', class_weight='balanced',
+  random_state=0), plus the mean over random_state 0..4 of the validation accuracy and of the
+  first rows' probabilities (one forest's probabilities move by a few hundredths with the seed);
+- logistic: LogisticRegression(C=1.0) on features standardized with the train rows' mean and
+  (population) std, solved to tol=1e-10 so that the probabilities are the optimum's (the default
+  tol=1e-4 stops about 4e-3 away from it; its accuracy is the same);
+- linear_svm: LinearSVC(C=1.0) on the same standardized features (accuracy only).
+
+`--bench PATH` instead writes a RAVDESS-sized set (1440 rows x 88 features, 80 % train) in the
+same format and prints sklearn's fit times (best of --repeats) with n_jobs=1 and n_jobs=2.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+N_FEATURES = 88
+WEIGHTS = [0.05, 0.15, 0.15, 0.15, 0.15, 0.15, 0.12, 0.08]
+FIRST_ROWS = 5
+FOREST_SEEDS = range(5)
+
+
+def make_dataset(n_samples, val_fraction, seed):
+    """Rounded features, labels and a stratified train/val split."""
+    x, y = make_classification(
+        n_samples=n_samples,
+        n_features=N_FEATURES,
+        n_informative=24,
+        n_redundant=16,
+        n_repeated=0,
+        n_classes=8,
+        n_clusters_per_class=2,
+        weights=WEIGHTS,
+        flip_y=0.02,
+        class_sep=1.0,
+        shift=None,
+        scale=None,
+        random_state=seed,
+    )
+    x = np.array([[float(f"{v:.6g}") for v in row] for row in x])
+    idx = np.arange(n_samples)
+    train_idx, _ = train_test_split(idx, test_size=val_fraction, stratify=y, random_state=seed)
+    is_train = np.zeros(n_samples, dtype=bool)
+    is_train[train_idx] = True
+    return x, y, is_train
+
+
+def write_csv(path, x, y, is_train):
+    with open(path, "w") as f:
+        f.write("split,label," + ",".join(f"f{j:02}" for j in range(x.shape[1])) + "\n")
+        for row, label, train in zip(x, y, is_train):
+            cells = [f"{v:.6g}" for v in row]
+            f.write(("train" if train else "val") + f",{label}," + ",".join(cells) + "\n")
+
+
+def standardize(x, is_train):
+    mean = x[is_train].mean(axis=0)
+    std = x[is_train].std(axis=0)
+    std[std == 0] = 1.0
+    return (x - mean) / std
+
+
+def forest(seed, n_jobs=1):
+    return RandomForestClassifier(
+        n_estimators=200,
+        max_features="sqrt",
+        class_weight="balanced",
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+
+
+def fixtures():
+    x, y, is_train = make_dataset(800, 0.3, 0)
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    write_csv(FIXTURES / "dataset.csv", x, y, is_train)
+    xt, yt, xv, yv = x[is_train], y[is_train], x[~is_train], y[~is_train]
+    z = standardize(x, is_train)
+    zt, zv = z[is_train], z[~is_train]
+
+    rf = forest(0).fit(xt, yt)
+    forests = [forest(s).fit(xt, yt) for s in FOREST_SEEDS]
+    lr = LogisticRegression(C=1.0, max_iter=10000, tol=1e-10).fit(zt, yt)
+    svm = LinearSVC(C=1.0).fit(zt, yt)
+    reference = {
+        "sklearn_version": __import__("sklearn").__version__,
+        "train_rows": int(is_train.sum()),
+        "val_rows": int((~is_train).sum()),
+        "forest": {
+            "val_accuracy": rf.score(xv, yv),
+            "val_accuracy_mean_seeds_0_4": float(np.mean([f.score(xv, yv) for f in forests])),
+            "val_probabilities_first_rows": rf.predict_proba(xv[:FIRST_ROWS]).tolist(),
+            "val_probabilities_first_rows_mean_seeds_0_4": np.mean(
+                [f.predict_proba(xv[:FIRST_ROWS]) for f in forests], axis=0
+            ).tolist(),
+        },
+        "logistic": {
+            "val_accuracy": lr.score(zv, yv),
+            "val_probabilities_first_rows": lr.predict_proba(zv[:FIRST_ROWS]).tolist(),
+        },
+        "linear_svm": {"val_accuracy": svm.score(zv, yv)},
+    }
+    with open(FIXTURES / "sklearn_reference.json", "w") as f:
+        json.dump(reference, f, indent=2)
+        f.write("\n")
+    print(json.dumps({k: v for k, v in reference.items()}, indent=2))
+
+
+def best_time(fit, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fit()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench(path, repeats):
+    x, y, is_train = make_dataset(1440, 0.2, 1)
+    write_csv(path, x, y, is_train)
+    xt, yt = x[is_train], y[is_train]
+    zt = standardize(x, is_train)[is_train]
+    print(f"{path}: {len(y)} rows, {int(is_train.sum())} train, {x.shape[1]} features")
+    for n_jobs in (1, 2):
+        t = best_time(lambda: forest(0, n_jobs).fit(xt, yt), repeats)
+        print(f"sklearn random-forest (200 trees, balanced) n_jobs={n_jobs}: {t:.3f} s")
+    t = best_time(lambda: LogisticRegression(C=1.0, max_iter=1000).fit(zt, yt), repeats)
+    print(f"sklearn logistic: {t:.3f} s")
+    t = best_time(lambda: LinearSVC(C=1.0).fit(zt, yt), repeats)
+    print(f"sklearn linear-svm: {t:.3f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, help="write a timing set here and time sklearn")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if args.bench:
+        bench(args.bench, args.repeats)
+    else:
+        fixtures()

@@ -1,0 +1,414 @@
+//! The `baseline` stage kind: trains a classic classifier on a feature table's training clips
+//! and scores every clip.
+//!
+//! Reads `features.csv` + `manifest.csv` (and `standardization.csv` when present) from its one
+//! features input; writes `predictions.csv` (every clip of every split, labeled or not, with one
+//! probability column per class present in the training labels), `model.json` (see
+//! [`crate::model`]) and `report/model.txt`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::features::FeatureTable;
+use vox_api::predictions::{Prediction, Predictions};
+use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::data::{ClassWeight, TrainingData, check_finite};
+use crate::error::ClassicError;
+use crate::forest::{Forest, ForestParams};
+use crate::model::{FORMAT, FittedModel, ModelFile};
+use crate::report::{MODEL_REPORT, ModelReport, accuracy};
+use crate::scaling::Standardizer;
+use crate::{logistic, svm};
+
+/// Trains a classic classifier (random forest, multinomial logistic regression or one-vs-rest
+/// linear SVM) on the clips with `split = train` of a feature table and writes class
+/// probabilities for every clip, the fitted model (`model.json`) and `report/model.txt`.
+/// The linear models standardize features with the input's `standardization.csv` when the
+/// featurize stage wrote one, else with the training clips' mean and std.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    /// The classifier: `random-forest` (scikit-learn's RandomForestClassifier: Gini trees,
+    /// probability = mean of the trees' leaf class distributions), `logistic` (multinomial,
+    /// L2-penalized, probability = softmax) or `linear-svm` (one-vs-rest squared hinge, as
+    /// LinearSVC; probability = softmax of the margins, uncalibrated).
+    #[serde(default)]
+    pub model: ModelKind,
+    /// random-forest: number of trees (>= 1).
+    #[serde(default = "default_n_trees")]
+    pub n_trees: usize,
+    /// random-forest: maximum tree depth (>= 1; the root is depth 0); unset grows every tree
+    /// until its leaves are pure or too small to split.
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// random-forest: minimum number of training clips in a leaf (>= 1).
+    #[serde(default = "default_min_samples_leaf")]
+    pub min_samples_leaf: usize,
+    /// random-forest: features inspected per split: `"sqrt"` (of the feature count), `"log2"`,
+    /// `"all"`, or a fraction in (0, 1] of the feature count (at least 1).
+    #[serde(default)]
+    pub max_features: MaxFeatures,
+    /// random-forest and linear-svm: `"none"`, or `"balanced"` to weigh each class inversely to
+    /// its training frequency (`n / (n_classes * n_class)`; with `bootstrap` the forest draws
+    /// its samples in proportion to these weights, as scikit-learn 1.9). Not supported by
+    /// `logistic`.
+    #[serde(default)]
+    pub class_weight: ClassWeight,
+    /// random-forest: train each tree on a bootstrap sample of the training clips (else on all
+    /// of them).
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: bool,
+    /// logistic and linear-svm: inverse L2 regularization strength (> 0); larger fits the
+    /// training data more closely.
+    #[serde(default = "default_c")]
+    pub c: f64,
+    /// logistic: maximum L-BFGS iterations; linear-svm: maximum coordinate-descent epochs (>= 1).
+    #[serde(default = "default_max_iter")]
+    pub max_iter: usize,
+    /// Seed of the model's randomness (bootstrap samples, feature draws, SVM visiting order);
+    /// unset uses the pipeline's seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// Which classifier the baseline trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Random forest of Gini trees.
+    #[default]
+    RandomForest,
+    /// Multinomial logistic regression.
+    Logistic,
+    /// One-vs-rest linear SVM.
+    LinearSvm,
+}
+
+impl ModelKind {
+    /// The name used in the params and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RandomForest => "random-forest",
+            Self::Logistic => "logistic",
+            Self::LinearSvm => "linear-svm",
+        }
+    }
+}
+
+/// How many features a forest split inspects.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MaxFeatures {
+    /// A rule on the feature count.
+    Rule(FeatureRule),
+    /// A fraction in (0, 1] of the feature count.
+    Fraction(f64),
+}
+
+/// A rule giving the features inspected per split from the feature count `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureRule {
+    /// `floor(sqrt(n))`.
+    Sqrt,
+    /// `floor(log2(n))`.
+    Log2,
+    /// `n`.
+    All,
+}
+
+impl Default for MaxFeatures {
+    fn default() -> Self {
+        Self::Rule(FeatureRule::Sqrt)
+    }
+}
+
+impl MaxFeatures {
+    /// The number of features to inspect out of `n` (scikit-learn's rounding, at least 1).
+    pub fn resolve(self, n: usize) -> usize {
+        let count = match self {
+            Self::Rule(FeatureRule::Sqrt) => (n as f64).sqrt().floor() as usize,
+            Self::Rule(FeatureRule::Log2) => (n as f64).log2().floor() as usize,
+            Self::Rule(FeatureRule::All) => n,
+            Self::Fraction(f) => (f * n as f64).floor() as usize,
+        };
+        count.clamp(1, n.max(1))
+    }
+}
+
+fn default_n_trees() -> usize {
+    200
+}
+fn default_min_samples_leaf() -> usize {
+    1
+}
+fn default_bootstrap() -> bool {
+    true
+}
+fn default_c() -> f64 {
+    1.0
+}
+fn default_max_iter() -> usize {
+    1000
+}
+
+impl StageDef for Baseline {
+    const KIND: &'static str = "baseline";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Features]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.n_trees == 0 {
+            return Err(ParamError::new("n_trees", "must be at least 1"));
+        }
+        if self.max_depth == Some(0) {
+            return Err(ParamError::new(
+                "max_depth",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if self.min_samples_leaf == 0 {
+            return Err(ParamError::new("min_samples_leaf", "must be at least 1"));
+        }
+        if let MaxFeatures::Fraction(f) = self.max_features
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(ParamError::new(
+                "max_features",
+                format!(
+                    "a fraction must be in (0, 1], got {f}; or use \"sqrt\", \"log2\" or \"all\""
+                ),
+            ));
+        }
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(ParamError::new(
+                "c",
+                format!("must be a positive number, got {}", self.c),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(ParamError::new("max_iter", "must be at least 1"));
+        }
+        if self.model == ModelKind::Logistic && self.class_weight == ClassWeight::Balanced {
+            return Err(ParamError::new(
+                "class_weight",
+                "`balanced` is supported by `random-forest` and `linear-svm`, not by `logistic`",
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let input = ctx.input();
+        let table = FeatureTable::read(&input.dir).map_err(ClassicError::from)?;
+        check_finite(&table)?;
+        let training = TrainingData::from_table(&table)?;
+        let class_weights = training.class_weights(self.class_weight);
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .build()
+            .map_err(ClassicError::from)?;
+
+        let model =
+            pool.install(|| self.fit(ctx, &input.dir, &table, &training, &class_weights, seed))?;
+        let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
+        let probabilities = pool.install(|| model.predict_proba(&rows));
+        let predictions = Predictions {
+            classes: training.classes.clone(),
+            rows: table
+                .clips
+                .iter()
+                .zip(probabilities)
+                .map(|(clip, probabilities)| Prediction {
+                    file_id: clip.file_id.clone(),
+                    split: clip.split,
+                    label: clip.emotion,
+                    probabilities,
+                })
+                .collect(),
+        };
+        predictions.write(ctx.out_dir).map_err(ClassicError::from)?;
+
+        // Serializing a plain params struct cannot fail.
+        let mut params = serde_json::to_value(self).unwrap_or_default();
+        params["seed"] = seed.into();
+        let report = ModelReport {
+            model_name: self.model.name(),
+            params: &params,
+            training: &training,
+            class_weights: &class_weights,
+            features: &table.names,
+            model: &model,
+            predictions: &predictions,
+        }
+        .render();
+        let report_path = ctx
+            .report_dir()
+            .map_err(|source| ClassicError::Io {
+                path: ctx.out_dir.join("report"),
+                source,
+            })?
+            .join(MODEL_REPORT);
+        std::fs::write(&report_path, report).map_err(|source| ClassicError::Io {
+            path: report_path.clone(),
+            source,
+        })?;
+
+        ModelFile {
+            format: FORMAT.to_string(),
+            features: table.names.clone(),
+            classes: training.classes.clone(),
+            model,
+        }
+        .write(ctx.out_dir)?;
+
+        let fit = |split| {
+            accuracy(&predictions, split).map_or("-".to_string(), |(a, _)| format!("{a:.3}"))
+        };
+        tracing::info!(
+            stage = ctx.stage,
+            "{} on {} train clips, {} classes: train accuracy {}, val accuracy {}",
+            self.model.name(),
+            training.labels.len(),
+            training.classes.len(),
+            fit(vox_api::audio::Split::Train),
+            fit(vox_api::audio::Split::Val),
+        );
+        Ok(())
+    }
+}
+
+impl Baseline {
+    /// Fits the chosen model on the training data (inside the stage's thread pool).
+    fn fit(
+        &self,
+        ctx: &StageContext,
+        input_dir: &std::path::Path,
+        table: &FeatureTable,
+        training: &TrainingData,
+        class_weights: &[f64],
+        seed: u64,
+    ) -> Result<FittedModel, ClassicError> {
+        let n_classes = training.classes.len();
+        match self.model {
+            ModelKind::RandomForest => {
+                let params = ForestParams {
+                    n_trees: self.n_trees,
+                    max_depth: self.max_depth,
+                    min_samples_leaf: self.min_samples_leaf,
+                    max_features: self.max_features.resolve(table.names.len()),
+                    bootstrap: self.bootstrap,
+                    seed,
+                };
+                let bar = ctx.progress_bar(self.n_trees as u64, "trees");
+                let forest = Forest::fit(
+                    &training.rows,
+                    &training.labels,
+                    n_classes,
+                    class_weights,
+                    &params,
+                    &|| bar.inc(1),
+                );
+                bar.finish_and_clear();
+                Ok(FittedModel::RandomForest(forest))
+            }
+            ModelKind::Logistic => {
+                let standardizer =
+                    Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
+                logistic::fit(
+                    &training.rows,
+                    &training.labels,
+                    standardizer,
+                    self.c,
+                    self.max_iter,
+                )
+                .map(FittedModel::Logistic)
+            }
+            ModelKind::LinearSvm => {
+                let standardizer =
+                    Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
+                let sample_c: Vec<f64> = training
+                    .labels
+                    .iter()
+                    .map(|&y| self.c * class_weights[y])
+                    .collect();
+                Ok(FittedModel::LinearSvm(svm::fit(
+                    &training.rows,
+                    &training.labels,
+                    n_classes,
+                    standardizer,
+                    &sample_c,
+                    self.max_iter,
+                    seed,
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> Result<Box<dyn vox_api::Stage>, ParamError> {
+        vox_api::kind::<Baseline>().configure(toml.parse::<toml::Table>().unwrap())
+    }
+
+    #[test]
+    fn resolves_every_default() {
+        let stage = parse("").unwrap();
+        assert_eq!(
+            stage.params(),
+            serde_json::json!({
+                "model": "random-forest", "n_trees": 200, "max_depth": null, "min_samples_leaf": 1,
+                "max_features": "sqrt", "class_weight": "none", "bootstrap": true, "c": 1.0,
+                "max_iter": 1000, "seed": null
+            })
+        );
+        let stage =
+            parse("model = \"linear-svm\"\nmax_features = 0.5\nmax_depth = 12\nseed = 3").unwrap();
+        let params = stage.params();
+        assert_eq!(
+            (params["max_features"].clone(), params["max_depth"].clone()),
+            (0.5.into(), 12.into())
+        );
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_param_name() {
+        let err = |toml| parse(toml).err().map(|e| (e.path, e.message));
+        assert_eq!(
+            err("n_trees = 0"),
+            Some(("n_trees".into(), "must be at least 1".into()))
+        );
+        assert_eq!(err("max_features = 1.5").unwrap().0, "max_features");
+        assert_eq!(
+            err("c = -1.0").unwrap().1,
+            "must be a positive number, got -1"
+        );
+        assert_eq!(
+            err("model = \"logistic\"\nclass_weight = \"balanced\"")
+                .unwrap()
+                .0,
+            "class_weight"
+        );
+        assert!(
+            err("trees = 3")
+                .unwrap()
+                .1
+                .starts_with("unknown field `trees`")
+        );
+        assert!(err("model = \"svm\"").unwrap().1.contains("random-forest"));
+    }
+
+    #[test]
+    fn max_features_follows_scikit_learn_rounding() {
+        assert_eq!(MaxFeatures::default().resolve(88), 9);
+        assert_eq!(MaxFeatures::Rule(FeatureRule::Log2).resolve(88), 6);
+        assert_eq!(MaxFeatures::Rule(FeatureRule::All).resolve(88), 88);
+        assert_eq!(MaxFeatures::Fraction(0.1).resolve(88), 8);
+        assert_eq!(MaxFeatures::Fraction(0.001).resolve(88), 1);
+    }
+}

@@ -1,0 +1,200 @@
+//! The training view of a feature table: the classes present in the training labels, the
+//! training rows with their class indices, and per-class weights.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::Split;
+use vox_api::emotion::Emotion;
+use vox_api::features::FeatureTable;
+
+use crate::error::ClassicError;
+
+/// How training clips are weighted by class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassWeight {
+    /// Every clip weighs 1.
+    #[default]
+    None,
+    /// Clips of class `k` weigh `n / (n_classes * n_k)` (scikit-learn's `"balanced"`), so that
+    /// every class carries the same total weight.
+    Balanced,
+}
+
+/// The labeled training clips of a feature table.
+#[derive(Debug)]
+pub struct TrainingData<'a> {
+    /// The classes present in the training labels, in code order.
+    pub classes: Vec<Emotion>,
+    /// The training rows' features, in table order.
+    pub rows: Vec<&'a [f64]>,
+    /// Each training row's index into `classes`.
+    pub labels: Vec<usize>,
+}
+
+impl<'a> TrainingData<'a> {
+    /// Collects the labeled clips with `split = train`; unlabeled training clips are skipped
+    /// (they are still scored). Fails when there are none or when they hold a single class.
+    pub fn from_table(table: &'a FeatureTable) -> Result<Self, ClassicError> {
+        let train: Vec<(Emotion, &[f64])> = table
+            .clips
+            .iter()
+            .zip(&table.rows)
+            .filter(|(clip, _)| clip.split == Split::Train)
+            .filter_map(|(clip, row)| clip.emotion.map(|e| (e, row.as_slice())))
+            .collect();
+        let mut classes: Vec<Emotion> = train.iter().map(|(e, _)| *e).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        match classes.as_slice() {
+            [] => {
+                return Err(ClassicError::NoTrainClips {
+                    clips: table.clips.len(),
+                });
+            }
+            [only] => {
+                return Err(ClassicError::OneClass {
+                    class: only.code().to_string(),
+                });
+            }
+            _ => {}
+        }
+        let labels = train
+            .iter()
+            .map(|(e, _)| classes.binary_search(e).unwrap_or_default())
+            .collect();
+        let rows = train.into_iter().map(|(_, row)| row).collect();
+        Ok(Self {
+            classes,
+            rows,
+            labels,
+        })
+    }
+
+    /// How many training clips each class has, aligned with `classes`.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &label in &self.labels {
+            counts[label] += 1;
+        }
+        counts
+    }
+
+    /// The weight of each class, aligned with `classes`.
+    pub fn class_weights(&self, mode: ClassWeight) -> Vec<f64> {
+        let counts = self.class_counts();
+        match mode {
+            ClassWeight::None => vec![1.0; counts.len()],
+            ClassWeight::Balanced => {
+                let scale = self.labels.len() as f64 / counts.len() as f64;
+                counts.iter().map(|&n| scale / n as f64).collect()
+            }
+        }
+    }
+}
+
+/// Fails on the first NaN or infinite feature value of any clip, naming it.
+pub fn check_finite(table: &FeatureTable) -> Result<(), ClassicError> {
+    for (clip, row) in table.clips.iter().zip(&table.rows) {
+        if let Some((name, value)) = table.names.iter().zip(row).find(|(_, v)| !v.is_finite()) {
+            return Err(ClassicError::NonFinite {
+                file_id: clip.file_id.clone(),
+                feature: name.clone(),
+                value: *value,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use vox_api::audio::Clip;
+
+    /// A clip with the given id, label and split; the other manifest fields are fixed.
+    pub(crate) fn clip(file_id: &str, emotion: Option<Emotion>, split: Split) -> Clip {
+        Clip {
+            file_id: file_id.into(),
+            corpus: "ravdess".into(),
+            speaker: "01".into(),
+            sex: "m".into(),
+            emotion,
+            intensity: "01".into(),
+            statement: "01".into(),
+            repetition: "01".into(),
+            split,
+            source: String::new(),
+            sample_rate: 16000,
+            offset: 0,
+            length: 0,
+            original_length: 0,
+        }
+    }
+
+    fn table(labels: &[(Option<Emotion>, Split)]) -> FeatureTable {
+        FeatureTable {
+            names: vec!["a".into()],
+            clips: labels
+                .iter()
+                .enumerate()
+                .map(|(i, (e, s))| clip(&format!("c{i}"), *e, *s))
+                .collect(),
+            rows: (0..labels.len()).map(|i| vec![i as f64]).collect(),
+        }
+    }
+
+    #[test]
+    fn collects_labeled_training_clips_and_balanced_weights() {
+        use Emotion::{Angry, Neutral, Sad};
+        let t = table(&[
+            (Some(Sad), Split::Train),
+            (Some(Neutral), Split::Train),
+            (None, Split::Train),
+            (Some(Angry), Split::Val),
+            (Some(Sad), Split::Train),
+            (Some(Sad), Split::Train),
+        ]);
+        let data = TrainingData::from_table(&t).unwrap();
+        assert_eq!(data.classes, vec![Neutral, Sad]);
+        assert_eq!(data.labels, vec![1, 0, 1, 1]);
+        assert_eq!(data.rows, vec![&[0.0][..], &[1.0], &[4.0], &[5.0]]);
+        assert_eq!(data.class_counts(), vec![1, 3]);
+        assert_eq!(data.class_weights(ClassWeight::None), vec![1.0, 1.0]);
+        // n / (k * n_k): 4 / (2 * 1) and 4 / (2 * 3).
+        assert_eq!(
+            data.class_weights(ClassWeight::Balanced),
+            vec![2.0, 4.0 / 6.0]
+        );
+    }
+
+    #[test]
+    fn refuses_missing_training_clips_or_a_single_class() {
+        let none = table(&[(Some(Emotion::Sad), Split::Val), (None, Split::Train)]);
+        let err = TrainingData::from_table(&none).unwrap_err().to_string();
+        assert!(
+            err.starts_with("2 clips in the input, none labeled with `split = train`"),
+            "{err}"
+        );
+        let one = table(&[
+            (Some(Emotion::Sad), Split::Train),
+            (Some(Emotion::Sad), Split::Train),
+        ]);
+        let err = TrainingData::from_table(&one).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the training clips are all labeled `04`: a classifier needs at least 2 classes"
+        );
+    }
+
+    #[test]
+    fn names_the_first_non_finite_value() {
+        let mut t = table(&[(Some(Emotion::Sad), Split::Train), (None, Split::Test)]);
+        t.rows[1][0] = f64::NAN;
+        let err = check_finite(&t).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "clip `c1`: feature `a` is NaN; the classic models need finite values"
+        );
+    }
+}

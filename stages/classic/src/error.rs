@@ -1,0 +1,94 @@
+//! The errors of the classic baselines.
+
+use std::path::PathBuf;
+
+use vox_api::features::FeatureTableError;
+use vox_api::predictions::PredictionsError;
+
+/// Failure to train or apply a classic model.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassicError {
+    /// The input feature table could not be read.
+    #[error(transparent)]
+    Features(#[from] FeatureTableError),
+    /// No labeled clip has `split = train`.
+    #[error(
+        "{clips} clips in the input, none labeled with `split = train`: run a `split` stage \
+         upstream or label the training clips"
+    )]
+    NoTrainClips {
+        /// Clips in the input.
+        clips: usize,
+    },
+    /// The training labels hold fewer than two classes.
+    #[error("the training clips are all labeled `{class}`: a classifier needs at least 2 classes")]
+    OneClass {
+        /// The only class code.
+        class: String,
+    },
+    /// A feature value is NaN or infinite.
+    #[error(
+        "clip `{file_id}`: feature `{feature}` is {value}; the classic models need finite values"
+    )]
+    NonFinite {
+        /// The clip.
+        file_id: String,
+        /// The feature.
+        feature: String,
+        /// The value.
+        value: f64,
+    },
+    /// `standardization.csv` could not be read.
+    #[error("{path}: {source}")]
+    StandardizationCsv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// `standardization.csv` has no row for a feature of the table.
+    #[error("{path}: no row for feature `{feature}`")]
+    StandardizationMissing {
+        /// The file.
+        path: PathBuf,
+        /// The feature.
+        feature: String,
+    },
+    /// `standardization.csv` has a non-finite mean or a negative or non-finite std.
+    #[error("{path}: feature `{feature}` has mean {mean} and std {std}")]
+    StandardizationValue {
+        /// The file.
+        path: PathBuf,
+        /// The feature.
+        feature: String,
+        /// The mean read.
+        mean: f64,
+        /// The std read.
+        std: f64,
+    },
+    /// The logistic-regression solver failed.
+    #[error("logistic regression: {0}")]
+    Logistic(#[from] linfa_logistic::error::Error),
+    /// The thread pool could not be built.
+    #[error("thread pool: {0}")]
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// The predictions could not be written.
+    #[error(transparent)]
+    Predictions(#[from] PredictionsError),
+    /// An output file could not be written, or the model file read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The model could not be serialized.
+    #[error("{path}: {source}")]
+    ModelJson {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,28 @@
+//! vox classic baselines: the `baseline` stage kind trains a random forest, a multinomial
+//! logistic regression or a linear SVM on a feature table and scores every clip.
+//!
+//! Modules: [`data`] (training view of a feature table, class weights), [`scaling`]
+//! (standardization), [`forest`], [`logistic`], [`svm`] and [`linear`] (the models),
+//! [`model`] (the `model.json` format), [`report`] (`report/model.txt`) and [`baseline`] (the
+//! stage kind).
+
+pub mod baseline;
+pub mod data;
+pub mod error;
+pub mod forest;
+pub mod linear;
+pub mod logistic;
+pub mod model;
+pub mod report;
+pub mod scaling;
+pub mod svm;
+
+use vox_api::StageKind;
+
+pub use baseline::Baseline;
+pub use error::ClassicError;
+
+/// Every stage kind of this crate, for the engine's registry.
+pub fn kinds() -> Vec<Box<dyn StageKind>> {
+    vec![vox_api::kind::<Baseline>()]
+}

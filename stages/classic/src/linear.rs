@@ -1,0 +1,77 @@
+//! A fitted linear classifier on standardized features: one score per class,
+//! `w_k . standardize(x) + b_k`, turned into probabilities by a softmax.
+//!
+//! For multinomial logistic regression the softmax of the scores is the model's own probability.
+//! For the one-vs-rest linear SVM it is a calibration chosen for simplicity: the softmax of the
+//! margins ranks classes exactly as the SVM's decision function does, but its values are not
+//! fitted probabilities (no Platt scaling).
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::scaling::Standardizer;
+
+/// Weights and intercepts of a linear classifier, with the standardization it was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearModel {
+    /// Applied to raw features before the scores.
+    pub standardizer: Standardizer,
+    /// One weight vector per class, each aligned with the feature columns.
+    pub weights: Vec<Vec<f64>>,
+    /// One intercept per class.
+    pub intercepts: Vec<f64>,
+}
+
+impl LinearModel {
+    /// The per-class scores of a raw feature row.
+    pub fn scores(&self, row: &[f64]) -> Vec<f64> {
+        let z = self.standardizer.apply(row);
+        self.weights
+            .iter()
+            .zip(&self.intercepts)
+            .map(|(w, b)| w.iter().zip(&z).map(|(w, x)| w * x).sum::<f64>() + b)
+            .collect()
+    }
+
+    /// The softmax of the scores of each row.
+    pub fn predict_proba(&self, rows: &[&[f64]]) -> Vec<Vec<f64>> {
+        rows.par_iter()
+            .map(|row| softmax(&self.scores(row)))
+            .collect()
+    }
+}
+
+/// `exp(s_k - max s) / sum_j exp(s_j - max s)`.
+pub fn softmax(scores: &[f64]) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_shift_invariant_and_sums_to_one() {
+        let p = softmax(&[1000.0, 1000.0 + 2f64.ln()]);
+        // ln 2 is added to 1000, whose ulp is 1.1e-13.
+        assert!(
+            (p[0] - 1.0 / 3.0).abs() < 1e-12 && (p[1] - 2.0 / 3.0).abs() < 1e-12,
+            "{p:?}"
+        );
+        assert_eq!(softmax(&[-3.0, -3.0, -3.0, -3.0]), vec![0.25; 4]);
+    }
+
+    #[test]
+    fn scores_standardize_first() {
+        let model = LinearModel {
+            standardizer: Standardizer::fit(&[&[0.0], &[4.0]]),
+            weights: vec![vec![1.0], vec![-1.0]],
+            intercepts: vec![0.5, 0.0],
+        };
+        // mean 2, std 2: x = 6 -> z = 2.
+        assert_eq!(model.scores(&[6.0]), vec![2.5, -2.0]);
+    }
+}

@@ -1,0 +1,125 @@
+//! `class_weight = "balanced"` on an imbalanced two-class problem: the minority class's recall
+//! must rise and the majority's fall, for the forest and for the linear SVM.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vox_api::audio::Split;
+use vox_api::emotion::Emotion;
+use vox_api::features::FeatureTable;
+use vox_classic::data::{ClassWeight, TrainingData};
+use vox_classic::forest::{Forest, ForestParams};
+use vox_classic::scaling::Standardizer;
+use vox_classic::svm;
+
+use crate::fixture::{argmax, clip};
+
+/// A standard normal draw (Box-Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// `n` rows of class `emotion`: features 0 and 1 centered on `shift`, 2 and 3 pure noise.
+fn rows(rng: &mut ChaCha8Rng, n: usize, shift: f64) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|_| {
+            (0..4)
+                .map(|f| normal(rng) + if f < 2 { shift } else { 0.0 })
+                .collect()
+        })
+        .collect()
+}
+
+/// 900 neutral vs 60 angry training clips, overlapping (means 1.2 apart in 2 of 4 features).
+fn imbalanced_table() -> FeatureTable {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut table = FeatureTable {
+        names: (0..4).map(|f| format!("f{f}")).collect(),
+        ..Default::default()
+    };
+    for (emotion, n, shift) in [(Emotion::Neutral, 900, 0.0), (Emotion::Angry, 60, 1.2)] {
+        for row in rows(&mut rng, n, shift) {
+            table.clips.push(clip(
+                &format!("c{}", table.clips.len()),
+                Some(emotion),
+                Split::Train,
+            ));
+            table.rows.push(row);
+        }
+    }
+    table
+}
+
+/// Recall of class 0 and class 1 on 1000 fresh rows of each.
+fn recalls(predict: impl Fn(&[&[f64]]) -> Vec<Vec<f64>>) -> [f64; 2] {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    [(0, 0.0), (1, 1.2)].map(|(class, shift)| {
+        let test = rows(&mut rng, 1000, shift);
+        let test: Vec<&[f64]> = test.iter().map(Vec::as_slice).collect();
+        predict(&test).iter().filter(|p| argmax(p) == class).count() as f64 / 1000.0
+    })
+}
+
+fn assert_balanced_shifts_recall(name: &str, none: [f64; 2], balanced: [f64; 2]) {
+    // Measured: forest 0.164 -> 0.263 (majority 1.000 -> 0.973), linear-svm 0.098 -> 0.775
+    // (0.999 -> 0.813).
+    assert!(
+        balanced[1] > none[1] + 0.05,
+        "{name}: minority recall {:.3} -> {:.3}",
+        none[1],
+        balanced[1]
+    );
+    assert!(
+        balanced[0] < none[0],
+        "{name}: majority recall {:.3} -> {:.3}",
+        none[0],
+        balanced[0]
+    );
+}
+
+#[test]
+fn balanced_forest_recalls_more_of_the_minority_class() {
+    let table = imbalanced_table();
+    let train = TrainingData::from_table(&table).unwrap();
+    let params = ForestParams {
+        n_trees: 100,
+        max_depth: None,
+        min_samples_leaf: 1,
+        max_features: 2,
+        bootstrap: true,
+        seed: 3,
+    };
+    let [none, balanced] = [ClassWeight::None, ClassWeight::Balanced].map(|mode| {
+        let forest = Forest::fit(
+            &train.rows,
+            &train.labels,
+            2,
+            &train.class_weights(mode),
+            &params,
+            &|| {},
+        );
+        recalls(|rows| forest.predict_proba(rows))
+    });
+    assert_balanced_shifts_recall("forest", none, balanced);
+}
+
+#[test]
+fn balanced_svm_recalls_more_of_the_minority_class() {
+    let table = imbalanced_table();
+    let train = TrainingData::from_table(&table).unwrap();
+    let [none, balanced] = [ClassWeight::None, ClassWeight::Balanced].map(|mode| {
+        let weights = train.class_weights(mode);
+        let sample_c: Vec<f64> = train.labels.iter().map(|&y| weights[y]).collect();
+        let model = svm::fit(
+            &train.rows,
+            &train.labels,
+            2,
+            Standardizer::fit(&train.rows),
+            &sample_c,
+            1000,
+            3,
+        );
+        recalls(|rows| model.predict_proba(rows))
+    });
+    assert_balanced_shifts_recall("linear-svm", none, balanced);
+}
