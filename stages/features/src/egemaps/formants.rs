@@ -195,21 +195,25 @@ fn polynomial_roots(c: &[f64; LPC_ORDER + 1]) -> [Complex<f64>; LPC_ORDER] {
                 continue;
             }
             let (p, dp) = eval(z[k]);
-            if p.norm() == 0.0 {
+            if p.norm_sqr() == 0.0 {
                 done[k] = true;
                 continue;
             }
             let ratio = p / dp;
-            let repulsion: Complex<f64> =
-                (0..n).filter(|&j| j != k).map(|j| Complex::new(1.0, 0.0) / (z[k] - z[j])).sum();
+            let mut repulsion = Complex::new(0.0, 0.0);
+            for j in (0..n).filter(|&j| j != k) {
+                let d = z[k] - z[j];
+                repulsion += d.conj() / d.norm_sqr();
+            }
             let step = ratio / (Complex::new(1.0, 0.0) - ratio * repulsion);
             if step.is_finite() {
                 z[k] -= step;
-                max_step = max_step.max(step.norm());
-                done[k] = step.norm() <= ROOT_TOLERANCE * z[k].norm().max(1e-3);
+                let step2 = step.norm_sqr();
+                max_step = max_step.max(step2);
+                done[k] = step2 <= ROOT_TOLERANCE * ROOT_TOLERANCE * z[k].norm_sqr().max(1e-6);
             }
         }
-        if max_step <= ROOT_TOLERANCE {
+        if max_step <= ROOT_TOLERANCE * ROOT_TOLERANCE {
             break;
         }
     }

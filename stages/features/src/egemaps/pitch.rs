@@ -30,8 +30,11 @@ pub struct ShsPitch {
     interp_k: Vec<usize>,
     interp_coeffs: Vec<[f64; 3]>,
     sigma: Vec<f64>,
-    diff1: Vec<f64>,
-    diff2: Vec<f64>,
+    inv_diff1: Vec<f64>,
+    inv_diff2: Vec<f64>,
+    /// The spline recursion's `p` and initial second derivatives depend only on the abscissae.
+    spline_p: Vec<f64>,
+    spline_y2: Vec<f64>,
     aud_weight: Vec<f64>,
     fmin_t: f64,
     fstep_t: f64,
@@ -66,6 +69,14 @@ impl ShsPitch {
             diff1[i] = (f_src[i + 1] - f_src[i]) * (f_src[i + 1] - f_src[i - 1]);
             diff2[i] = (f_src[i] - f_src[i - 1]) * (f_src[i + 1] - f_src[i - 1]);
         }
+        let mut spline_p = vec![0.0; n];
+        let mut spline_y2 = vec![0.0; n];
+        for i in 1..n - 1 {
+            spline_p[i] = 1.0 / (sigma[i] * spline_y2[i - 1] + 2.0);
+            spline_y2[i] = (sigma[i] - 1.0) * spline_p[i];
+        }
+        let inv_diff1 = diff1.iter().map(|d| if *d != 0.0 { 1.0 / d } else { 0.0 }).collect();
+        let inv_diff2 = diff2.iter().map(|d| if *d != 0.0 { 1.0 / d } else { 0.0 }).collect();
         let mut interp_k = Vec::with_capacity(n);
         let mut interp_coeffs = Vec::with_capacity(n);
         let mut kupper = 1;
@@ -99,8 +110,10 @@ impl ShsPitch {
             interp_k,
             interp_coeffs,
             sigma,
-            diff1,
-            diff2,
+            inv_diff1,
+            inv_diff2,
+            spline_p,
+            spline_y2,
             aud_weight,
             fmin_t,
             fstep_t,
@@ -134,14 +147,11 @@ impl ShsPitch {
         }
         // natural cubic spline second derivatives (smileMath_cspline)
         let (y, y2, u) = (&self.y, &mut self.y2, &mut self.u);
-        y2[0] = 0.0;
+        y2.copy_from_slice(&self.spline_y2);
         u[0] = 0.0;
         for i in 1..n - 1 {
-            let s = self.sigma[i];
-            let p = 1.0 / (s * y2[i - 1] + 2.0);
-            y2[i] = (s - 1.0) * p;
-            let ut = (y[i + 1] - y[i]) / self.diff1[i] - (y[i] - y[i - 1]) / self.diff2[i];
-            u[i] = p * (6.0 * ut - s * u[i - 1]);
+            let ut = (y[i + 1] - y[i]) * self.inv_diff1[i] - (y[i] - y[i - 1]) * self.inv_diff2[i];
+            u[i] = self.spline_p[i] * (6.0 * ut - self.sigma[i] * u[i - 1]);
         }
         y2[n - 1] = 0.0;
         for j in (0..n - 1).rev() {
