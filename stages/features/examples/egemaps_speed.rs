@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|p| {
             let mut r = hound::WavReader::open(p)?;
-            r.samples::<i16>().map(|s| s.map(|v| v as f32 / 32767.0)).collect::<Result<Vec<_>, _>>()
+            r.samples::<i16>().map(|s| s.map(|v| v as f32 / 32768.0)).collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<_, _>>()?;
     let seconds: f64 = clips.iter().map(|c| c.len() as f64 / 16000.0).sum();

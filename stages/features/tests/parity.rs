@@ -35,11 +35,11 @@ fn read_reference(name: &str) -> (Vec<String>, BTreeMap<String, Vec<f64>>) {
     (header, rows)
 }
 
-/// A fixture clip as openSMILE sees it: 16-bit PCM / 32767.
+/// A fixture clip as soundfile/librosa load it (and as vox audio sets hold it): PCM / 32768.
 fn read_clip(id: &str) -> Vec<f32> {
     let mut reader = hound::WavReader::open(fixtures().join(format!("{id}.wav"))).unwrap();
     assert_eq!(reader.spec().sample_rate, 16000);
-    reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32767.0).collect()
+    reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect()
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
@@ -105,12 +105,6 @@ fn egemaps_matches_opensmile() {
     assert!(close >= 80, "only {close} of 88 features are within 1 % (median):\n{}", table(&rows));
 }
 
-/// A fixture clip as librosa loads it: 16-bit PCM / 32768.
-fn read_clip_librosa(id: &str) -> Vec<f32> {
-    let mut reader = hound::WavReader::open(fixtures().join(format!("{id}.wav"))).unwrap();
-    reader.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect()
-}
-
 fn librosa_settings(kind: Kind, n_mels: usize) -> Settings {
     Settings {
         sample_rate: 16000.0,
@@ -147,7 +141,7 @@ fn check_librosa(file: &str, settings: Settings) {
     let (mut matrix, mut column) = (Vec::new(), Vec::new());
     let mut worst = (0.0f64, String::new());
     for (id, want) in &reference {
-        let n = spec.compute(&read_clip_librosa(id), &mut matrix);
+        let n = spec.compute(&read_clip(id), &mut matrix);
         let mut row = Vec::new();
         functionals(&matrix, n, settings.n_coefficients(), &mut column, &mut row);
         for ((o, r), name) in row.iter().zip(want).zip(&names) {
@@ -179,7 +173,7 @@ fn mfcc_frames_match_librosa() {
         text.lines().map(|l| l.split(',').map(|c| c.parse().unwrap()).collect()).collect();
     let mut spec = Spectrogram::new(librosa_settings(Kind::Mfcc { n_mfcc: 13 }, 40));
     let mut matrix = Vec::new();
-    let n = spec.compute(&read_clip_librosa(id), &mut matrix);
+    let n = spec.compute(&read_clip(id), &mut matrix);
     assert_eq!(n, want.len(), "frame count");
     for (t, row) in want.iter().enumerate() {
         for (c, r) in row.iter().enumerate() {

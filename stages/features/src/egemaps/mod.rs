@@ -14,7 +14,9 @@
 //! frame as openSMILE's multi-level readers do (the voiced/unvoiced spectral subsets use the
 //! first `N60` 20 ms frames).
 //!
-//! Input samples are expected in openSMILE's scale: 16-bit PCM divided by 32767.
+//! Input samples follow the vox audio-set (and soundfile/librosa) convention, 16-bit PCM
+//! divided by 32768; they are rescaled to openSMILE's internal scale (PCM / 32767) so that the
+//! output matches `opensmile.Smile.process_file` on the same WAV file.
 //!
 //! # Agreement with openSMILE
 //! `tests/egemaps_parity.rs` compares all 88 features on 24 synthetic clips with openSMILE
@@ -133,6 +135,8 @@ pub const NAMES: [&str; N_FEATURES] = [
     "equivalentSoundLevel_dBp",
 ];
 
+/// From PCM / 32768 to openSMILE's PCM / 32767.
+const OPENSMILE_SCALE: f64 = 32768.0 / 32767.0;
 const HOP: usize = 160;
 const LONG_FRAME: usize = 960;
 const LONG_FFT: usize = 1024;
@@ -220,11 +224,11 @@ impl Egemaps {
         }
     }
 
-    /// The 88 functionals of a 16 kHz clip (samples in openSMILE's scale, see the module
+    /// The 88 functionals of a 16 kHz clip (samples as 16-bit PCM / 32768, see the module
     /// doc). Clips shorter than one 60 ms frame yield zeros for the F0-based features.
     pub fn extract(&mut self, samples: &[f32]) -> [f64; N_FEATURES] {
         self.wave.clear();
-        self.wave.extend(samples.iter().map(|&s| s as f64));
+        self.wave.extend(samples.iter().map(|&s| s as f64 * OPENSMILE_SCALE));
         self.long_frames();
         self.short_frames();
         self.summarize()
