@@ -192,7 +192,7 @@ fn egemaps_worst_features_per_clip() {
         reference.keys().map(|id| (id.clone(), extractor.extract(&read_clip(id)).to_vec())).collect();
     let rows = agreement(&names, &reference, &ours);
     let mut worst: Vec<(usize, &Agreement)> = rows.iter().enumerate().collect();
-    worst.sort_by(|a, b| a.1.r.total_cmp(&b.1.r));
+    worst.sort_by(|a, b| b.1.median_rel.total_cmp(&a.1.median_rel));
     for (j, a) in worst.iter().take(6) {
         println!("{} r={:.4}", a.name, a.r);
         for (id, row) in &reference {

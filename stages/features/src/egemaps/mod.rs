@@ -18,10 +18,34 @@
 //! divided by 32768; they are rescaled to openSMILE's internal scale (PCM / 32767) so that the
 //! output matches `opensmile.Smile.process_file` on the same WAV file.
 //!
+//! # openSMILE behaviours reproduced on purpose
+//! - Functionals are computed at end-of-input before the Viterbi smoother's final flush reaches
+//!   them: every F0-dependent contour (F0, voice quality, formants, voiced/unvoiced spectral
+//!   subsets, segment statistics) ends at the last frame the smoother had decided before the
+//!   end (usually 1-2 frames early, up to ~40 on hard signals), and the smoother's extra
+//!   post-end frame is never seen.
+//! - Formant roots come from the polynomial `z^p - a_1 z^(p-1) - ... - a_p` (LPC coefficients
+//!   negated), so openSMILE's F1 of an /a/ is near 430 Hz rather than 730 Hz; the 11 kHz
+//!   resampling covers the first 320 samples of the zero-padded 512-point frame.
+//! - `logRelF0-H1-H2` uses harmonics 2 and 3 (openSMILE numbers the fundamental H0);
+//!   `F*amplitudeLogRelF0` is -201 in unvoiced frames and those values enter the means.
+//! - The Viterbi transition weight `wTvvd` equals `wTvv`, its delta term carries the last
+//!   evaluated log-ratio across candidate pairs and frames, and unvoiced->unvoiced costs 1.
+//! - Segment lengths are `last index - first index` (one frame short) and rates divide by the
+//!   contour length.
+//!
 //! # Agreement with openSMILE
-//! `tests/egemaps_parity.rs` compares all 88 features on 24 synthetic clips with openSMILE
-//! 3.0.2 (Python `opensmile` 2.6.0) and prints the per-feature table. Known deviations are
-//! listed in that test's documentation with their causes.
+//! `tests/parity.rs` compares all 88 features on 24 synthetic clips with openSMILE 3.0.1
+//! (Python `opensmile` 2.6.0): every feature reaches Pearson r >= 0.989 across clips (86 of
+//! 88 >= 0.999) with a median relative error <= 4.2e-3. No feature misses the r >= 0.95
+//! target. The remaining differences are numeric: openSMILE runs in `float` (the order-11 LPC
+//! polynomial's roots amplify that into ~1e-3 relative differences of formant bandwidths and
+//! their `stddevNorm`), and voicing decisions of single frames at the 0.7 threshold can flip,
+//! which moves the voiced-only spectral means by ~1e-4.
+//!
+//! Speed: 35 s of audio in 0.15 s on one core of the development machine (release build,
+//! ~240x real time), against 0.59 s for openSMILE 3.0.1's `SMILEapi` on the same audio in one
+//! call, or 2.0 s in one call per clip.
 
 pub mod formants;
 pub mod functionals;
