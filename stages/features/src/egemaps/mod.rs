@@ -440,3 +440,48 @@ impl Summary {
         self.n += v.len();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degenerate_clips_give_finite_features() {
+        let mut e = Egemaps::new();
+        let loud_noise: Vec<f32> =
+            (0..8000).map(|n| if (n * 7919) % 13 < 6 { 0.99 } else { -0.99 }).collect();
+        let clips: [(&str, Vec<f32>); 5] = [
+            ("empty", vec![]),
+            ("shorter than a 20 ms frame", vec![0.1; 200]),
+            ("shorter than a 60 ms frame", vec![0.1; 900]),
+            ("digital silence", vec![0.0; 16000]),
+            ("full-scale square noise", loud_noise),
+        ];
+        for (what, clip) in clips {
+            let f = e.extract(&clip);
+            assert!(f.iter().all(|v| v.is_finite()), "{what}: {f:?}");
+        }
+        // silence: no voicing, Leq at the -120 dB floor
+        let f = e.extract(&[0.0; 16000]);
+        assert_eq!(f[0], 0.0);
+        assert_eq!(f[N_FEATURES - 1], -120.0);
+    }
+
+    #[test]
+    fn a_steady_buzz_is_voiced_throughout() {
+        let clip: Vec<f32> = (0..16000)
+            .map(|n| {
+                let t = n as f64 / 16000.0;
+                (1..=8).map(|h| (2.0 * std::f64::consts::PI * 150.0 * h as f64 * t).sin() / h as f64).sum::<f64>() as f32 * 0.2
+            })
+            .collect();
+        let f = Egemaps::new().extract(&clip);
+        let name = |n: &str| f[NAMES.iter().position(|&x| x == n).unwrap()];
+        // 150 Hz is 12 log2(150 / 27.5) = 29.37 semitones
+        assert!((name("F0semitoneFrom27.5Hz_sma3nz_amean") - 29.37).abs() < 0.2);
+        assert!(name("F0semitoneFrom27.5Hz_sma3nz_stddevNorm") < 0.01);
+        assert!(name("MeanUnvoicedSegmentLength") == 0.0);
+        assert!(name("jitterLocal_sma3nz_amean") < 0.01);
+        assert!(name("HNRdBACF_sma3nz_amean") > 10.0);
+    }
+}
