@@ -1,0 +1,320 @@
+//! The model configuration, read from a Hugging Face `config.json`.
+//!
+//! Field names and defaults mirror `transformers.Wav2Vec2Config` so that an HF `config.json` loads
+//! unchanged (unknown HF fields such as `vocab_size` or `mask_time_prob` are ignored). Two fields
+//! are ours: [`Wav2Vec2Config::classifier_head`] picks the classification head, and
+//! [`Wav2Vec2Config::final_dropout`] is shared by HF's CTC head and the dense+tanh head.
+//!
+//! The two architectures of the checkpoints in use:
+//! - base (`feat_extract_norm = "group"`, `do_stable_layer_norm = false`): group norm after the
+//!   first conv only, post-LN transformer layers, a layer norm before the first layer;
+//! - large / XLSR (`"layer"`, `true`): a layer norm after every conv, pre-LN ("stable layer norm")
+//!   transformer layers, a layer norm after the last layer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Wav2Vec2Error;
+
+/// How the feature encoder normalizes its conv outputs (HF `feat_extract_norm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatExtractNorm {
+    /// Group norm (one group per channel) after the first conv only (base models).
+    Group,
+    /// Layer norm over channels after every conv (large and XLSR models).
+    Layer,
+}
+
+/// An activation function, by its HF name (`hidden_act`, `feat_extract_activation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Exact GELU, `x * Φ(x)` with the error function (HF `gelu`).
+    Gelu,
+    /// GELU with the tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
+    #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluNew,
+    /// `max(0, x)`.
+    Relu,
+    /// `x * sigmoid(x)` (HF `silu`, `swish`).
+    #[serde(alias = "swish")]
+    Silu,
+    /// Hyperbolic tangent.
+    Tanh,
+}
+
+/// Which classification head sits on the mean-pooled encoder output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassifierHead {
+    /// HF `Wav2Vec2ForSequenceClassification`: `projector` (hidden -> `classifier_proj_size`)
+    /// on every frame, mean over valid frames, then `classifier` (-> `num_labels`).
+    /// Keys: `projector.{weight,bias}`, `classifier.{weight,bias}`.
+    #[default]
+    Projector,
+    /// The SER notebooks' `Wav2Vec2ClassificationHead`: mean over valid frames, dropout,
+    /// `dense` (hidden -> hidden), tanh, dropout, `out_proj` (-> `num_labels`), dropout
+    /// probability `final_dropout`. Keys: `classifier.dense.*`, `classifier.out_proj.*`.
+    DenseTanh,
+}
+
+/// The wav2vec2 configuration (HF `config.json`). Comments give the HF meaning.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct Wav2Vec2Config {
+    /// Output channels of each feature-encoder conv (`conv_dim`).
+    #[serde(default = "default_conv_dim")]
+    pub conv_dim: Vec<usize>,
+    /// Kernel size of each feature-encoder conv, in samples or frames (`conv_kernel`).
+    #[serde(default = "default_conv_kernel")]
+    pub conv_kernel: Vec<usize>,
+    /// Stride of each feature-encoder conv (`conv_stride`).
+    #[serde(default = "default_conv_stride")]
+    pub conv_stride: Vec<usize>,
+    /// Whether the feature-encoder convs have a bias (`conv_bias`).
+    #[serde(default)]
+    pub conv_bias: bool,
+    /// Normalization in the feature encoder (`feat_extract_norm`).
+    #[serde(default = "default_feat_extract_norm")]
+    pub feat_extract_norm: FeatExtractNorm,
+    /// Activation of the feature encoder and of the positional conv (`feat_extract_activation`).
+    #[serde(default = "default_activation")]
+    pub feat_extract_activation: Activation,
+    /// Pre-LN transformer layers and a final layer norm (`do_stable_layer_norm`).
+    #[serde(default)]
+    pub do_stable_layer_norm: bool,
+    /// Transformer width (`hidden_size`).
+    #[serde(default = "default_hidden_size")]
+    pub hidden_size: usize,
+    /// Transformer layers (`num_hidden_layers`).
+    #[serde(default = "default_num_hidden_layers")]
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer (`num_attention_heads`).
+    #[serde(default = "default_num_attention_heads")]
+    pub num_attention_heads: usize,
+    /// Feed-forward width (`intermediate_size`).
+    #[serde(default = "default_intermediate_size")]
+    pub intermediate_size: usize,
+    /// Feed-forward activation (`hidden_act`).
+    #[serde(default = "default_activation")]
+    pub hidden_act: Activation,
+    /// Kernel of the positional conv (`num_conv_pos_embeddings`).
+    #[serde(default = "default_num_conv_pos_embeddings")]
+    pub num_conv_pos_embeddings: usize,
+    /// Groups of the positional conv (`num_conv_pos_embedding_groups`).
+    #[serde(default = "default_num_conv_pos_embedding_groups")]
+    pub num_conv_pos_embedding_groups: usize,
+    /// Epsilon of the projection and transformer layer norms (`layer_norm_eps`); the
+    /// feature-encoder norms use PyTorch's default 1e-5 as in HF.
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Dropout after attention, feed-forward and the positional embedding (`hidden_dropout`).
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout: f64,
+    /// Dropout on attention probabilities (`attention_dropout`).
+    #[serde(default = "default_dropout")]
+    pub attention_dropout: f64,
+    /// Dropout after the feed-forward activation (`activation_dropout`).
+    #[serde(default = "default_dropout")]
+    pub activation_dropout: f64,
+    /// Dropout after the feature projection (`feat_proj_dropout`).
+    #[serde(default)]
+    pub feat_proj_dropout: f64,
+    /// Dropout in the dense+tanh head (`final_dropout`).
+    #[serde(default = "default_dropout")]
+    pub final_dropout: f64,
+    /// Width of the HF head's projector (`classifier_proj_size`).
+    #[serde(default = "default_classifier_proj_size")]
+    pub classifier_proj_size: usize,
+    /// Number of classes; HF writes `id2label` instead, see [`Wav2Vec2Config::num_labels`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_labels: Option<usize>,
+    /// Class names by index, as HF writes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    /// HF's weighted sum of all layers' outputs; only `false` is supported.
+    #[serde(default)]
+    pub use_weighted_layer_sum: bool,
+    /// HF's adapter after the encoder; only `false` is supported.
+    #[serde(default)]
+    pub add_adapter: bool,
+    /// The classification head (ours, not HF's).
+    #[serde(default)]
+    pub classifier_head: ClassifierHead,
+}
+
+fn default_conv_dim() -> Vec<usize> {
+    vec![512; 7]
+}
+fn default_conv_kernel() -> Vec<usize> {
+    vec![10, 3, 3, 3, 3, 2, 2]
+}
+fn default_conv_stride() -> Vec<usize> {
+    vec![5, 2, 2, 2, 2, 2, 2]
+}
+fn default_feat_extract_norm() -> FeatExtractNorm {
+    FeatExtractNorm::Group
+}
+fn default_activation() -> Activation {
+    Activation::Gelu
+}
+fn default_hidden_size() -> usize {
+    768
+}
+fn default_num_hidden_layers() -> usize {
+    12
+}
+fn default_num_attention_heads() -> usize {
+    12
+}
+fn default_intermediate_size() -> usize {
+    3072
+}
+fn default_num_conv_pos_embeddings() -> usize {
+    128
+}
+fn default_num_conv_pos_embedding_groups() -> usize {
+    16
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-5
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_classifier_proj_size() -> usize {
+    256
+}
+
+/// HF's default label count when a config names none.
+const DEFAULT_NUM_LABELS: usize = 2;
+
+impl Default for Wav2Vec2Config {
+    /// The `facebook/wav2vec2-base` architecture with HF's defaults.
+    fn default() -> Self {
+        // Every field has a serde default, so an empty object is the default config.
+        serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("all fields have defaults"))
+    }
+}
+
+impl Wav2Vec2Config {
+    /// Reads and checks a `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, Wav2Vec2Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the combinations that serde cannot.
+    pub fn validate(&self) -> Result<(), Wav2Vec2Error> {
+        let invalid = |message: String| Err(Wav2Vec2Error::InvalidConfig(message));
+        if self.conv_dim.is_empty() {
+            return invalid("`conv_dim` is empty".into());
+        }
+        if self.conv_kernel.len() != self.conv_dim.len()
+            || self.conv_stride.len() != self.conv_dim.len()
+        {
+            return invalid(format!(
+                "`conv_dim`, `conv_kernel` and `conv_stride` must have one entry per conv layer, \
+                 got {}, {} and {}",
+                self.conv_dim.len(),
+                self.conv_kernel.len(),
+                self.conv_stride.len()
+            ));
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return invalid(format!(
+                "`hidden_size` {} is not a multiple of `num_attention_heads` {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.num_conv_pos_embedding_groups == 0
+            || self.hidden_size % self.num_conv_pos_embedding_groups != 0
+        {
+            return invalid(format!(
+                "`hidden_size` {} is not a multiple of `num_conv_pos_embedding_groups` {}",
+                self.hidden_size, self.num_conv_pos_embedding_groups
+            ));
+        }
+        if self.use_weighted_layer_sum {
+            return invalid("`use_weighted_layer_sum = true` is not supported".into());
+        }
+        if self.add_adapter {
+            return invalid("`add_adapter = true` is not supported".into());
+        }
+        if self.num_labels() == 0 {
+            return invalid("the model needs at least one label".into());
+        }
+        Ok(())
+    }
+
+    /// The number of classes: `id2label`'s size, else `num_labels`, else HF's default 2.
+    pub fn num_labels(&self) -> usize {
+        match (&self.id2label, self.num_labels) {
+            (Some(labels), _) if !labels.is_empty() => labels.len(),
+            (_, Some(n)) => n,
+            _ => DEFAULT_NUM_LABELS,
+        }
+    }
+
+    /// Frames the feature encoder makes of `samples` samples (HF
+    /// `_get_feat_extract_output_lengths`: `floor((len - kernel) / stride) + 1` per conv), or
+    /// `None` when the clip is shorter than the encoder's receptive field.
+    pub fn frame_count(&self, samples: usize) -> Option<usize> {
+        self.conv_kernel.iter().zip(&self.conv_stride).try_fold(samples, |len, (&k, &s)| {
+            len.checked_sub(k).map(|rest| rest / s + 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_wav2vec2_base() {
+        let config = Wav2Vec2Config::default();
+        assert_eq!(config.conv_dim, vec![512; 7]);
+        assert_eq!(config.hidden_size, 768);
+        assert_eq!(config.feat_extract_norm, FeatExtractNorm::Group);
+        assert_eq!(config.num_labels(), 2);
+        assert_eq!(config.classifier_head, ClassifierHead::Projector);
+    }
+
+    #[test]
+    fn frame_count_matches_hf_formula() {
+        let config = Wav2Vec2Config::default();
+        // 60000 samples at 16 kHz -> 187 frames of 20 ms (HF gives the same).
+        assert_eq!(config.frame_count(60000), Some(187));
+        assert_eq!(config.frame_count(16000), Some(49));
+        // The receptive field is 400 samples: the shortest clip with one frame.
+        assert_eq!(config.frame_count(400), Some(1));
+        assert_eq!(config.frame_count(399), None);
+    }
+
+    #[test]
+    fn hf_xlsr_config_parses() {
+        let json = r#"{"architectures": ["Wav2Vec2ForCTC"], "conv_bias": true,
+            "feat_extract_norm": "layer", "do_stable_layer_norm": true, "hidden_size": 1024,
+            "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+            "hidden_act": "gelu", "mask_time_prob": 0.05, "vocab_size": 33,
+            "id2label": {"0": "neutral", "1": "calm", "2": "happy"}}"#;
+        let config: Wav2Vec2Config = serde_json::from_str(json).unwrap();
+        config.validate().unwrap();
+        assert!(config.conv_bias && config.do_stable_layer_norm);
+        assert_eq!(config.feat_extract_norm, FeatExtractNorm::Layer);
+        assert_eq!(config.num_labels(), 3);
+    }
+
+    #[test]
+    fn mismatched_conv_lists_are_rejected() {
+        let config = Wav2Vec2Config { conv_kernel: vec![10, 3], ..Wav2Vec2Config::default() };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("got 7, 2 and 7"), "{message}");
+    }
+}

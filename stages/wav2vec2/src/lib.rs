@@ -1,0 +1,29 @@
+//! wav2vec2 in burn, with Hugging Face weights and numerical parity with transformers.
+//!
+//! - [`config`]: the serde mirror of HF's `config.json` (base and large/XLSR layouts);
+//! - [`model`]: feature encoder, feature projection, positional conv, transformer encoder in
+//!   both layer-norm orders, the padding mask, and the mean-pooling classification heads;
+//! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
+//!   of new and unused tensors;
+//! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
+//! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing.
+//!
+//! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
+
+pub mod config;
+pub mod error;
+pub mod loader;
+pub mod model;
+pub mod preprocess;
+pub mod train;
+
+pub use config::{Activation, ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+pub use error::Wav2Vec2Error;
+pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights};
+pub use model::{ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model};
+
+/// The stage kinds of this crate, for the engine's registry. The fine-tune kind arrives with the
+/// training loop; until then the crate is a library of model code.
+pub fn kinds() -> Vec<Box<dyn vox_api::StageKind>> {
+    Vec::new()
+}

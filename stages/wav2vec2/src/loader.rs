@@ -1,0 +1,179 @@
+//! Loading Hugging Face checkpoints with burn-store.
+//!
+//! A model folder holds `config.json` and `model.safetensors` (preferred) or
+//! `pytorch_model.bin`. Tensors go through [`PyTorchToBurnAdapter`] (Linear weights transposed
+//! from PyTorch's `[out, in]` to burn's `[in, out]`; norm `weight`/`bias` to `gamma`/`beta`)
+//! after these key renames (HF key -> burn path):
+//!
+//! | HF key | burn path |
+//! |---|---|
+//! | `feature_extractor.*`, `feature_projection.*`, `encoder.*` (bare `Wav2Vec2Model` files) | `wav2vec2.` + key |
+//! | `wav2vec2.feature_extractor.conv_layers.0.layer_norm.*` (group-norm models only) | `...conv_layers.0.group_norm.*` |
+//! | `wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0` | `...conv.weight_g` |
+//! | `wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original1` | `...conv.weight_v` |
+//! | `classifier.weight`, `classifier.bias` (`projector` head) | `classifier.out_proj.*` |
+//! | `*layer_norm.weight`, `*layer_norm.bias` (and `group_norm`) | `*.gamma`, `*.beta` |
+//!
+//! Everything else maps one to one (`wav2vec2.encoder.layers.3.attention.q_proj.weight`, ...).
+//! Missing tensors are an error except in the head (`projector.*`, `classifier.*`): a CTC or
+//! pretraining checkpoint yields a freshly initialized head, as HF does. Unused tensors
+//! (`lm_head.*`, `quantizer.*`, `masked_spec_embed`, ...) are listed in the [`LoadReport`].
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn_store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+
+use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+use crate::error::Wav2Vec2Error;
+use crate::model::Wav2Vec2ForSequenceClassification;
+
+/// The configuration file of a model folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// The safetensors weights of a model folder.
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+/// The PyTorch pickle weights of a model folder, used when there is no safetensors file.
+pub const PYTORCH_FILE: &str = "pytorch_model.bin";
+
+/// Key renames applied to every checkpoint, as `(regex, replacement)`.
+const COMMON_RENAMES: &[(&str, &str)] = &[
+    (r"^(feature_extractor|feature_projection|encoder|masked_spec_embed)", "wav2vec2.$1"),
+    (r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original0$", "$1.weight_g"),
+    (r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original1$", "$1.weight_v"),
+];
+/// The group-norm layer's HF name.
+const GROUP_NORM_RENAME: (&str, &str) =
+    (r"(feature_extractor\.conv_layers\.0)\.layer_norm\.", "$1.group_norm.");
+/// HF's `classifier` Linear is our `classifier.out_proj`.
+const PROJECTOR_HEAD_RENAME: (&str, &str) = (r"^classifier\.(weight|bias)$", "classifier.out_proj.$1");
+/// Norm parameters are `gamma`/`beta` in burn. burn-store's adapter can match `weight`/`bias`
+/// as alternative names, but then still lists the file keys as unused; renaming keeps the
+/// report exact.
+const NORM_RENAMES: &[(&str, &str)] = &[
+    (r"(layer_norm|group_norm)\.weight$", "$1.gamma"),
+    (r"(layer_norm|group_norm)\.bias$", "$1.beta"),
+];
+/// Model paths that may be absent from a checkpoint (the head, initialized afresh).
+const HEAD_PREFIXES: &[&str] = &["projector.", "classifier."];
+
+/// What loading did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The weights file name inside the model folder.
+    pub file: String,
+    /// Model tensors loaded from the file.
+    pub applied: usize,
+    /// Head tensors the file lacks, left randomly initialized (sorted).
+    pub new_head: Vec<String>,
+    /// File tensors the model has no place for (sorted).
+    pub unused: Vec<String>,
+}
+
+/// A model, its configuration and what loading it did.
+#[derive(Debug)]
+pub struct LoadedModel<B: Backend> {
+    /// The configuration read from `config.json`.
+    pub config: Wav2Vec2Config,
+    /// The model with the checkpoint's weights.
+    pub model: Wav2Vec2ForSequenceClassification<B>,
+    /// Loaded, new and unused tensors.
+    pub report: LoadReport,
+}
+
+/// Loads `model_dir/config.json` and its weights into a classifier on `device`.
+///
+/// `configure` may adjust the configuration before the model is built (set `num_labels`, the
+/// head, dropouts); the head is new whenever the checkpoint lacks it.
+pub fn load_classifier<B: Backend>(
+    model_dir: &Path,
+    configure: impl FnOnce(&mut Wav2Vec2Config),
+    device: &B::Device,
+) -> Result<LoadedModel<B>, Wav2Vec2Error> {
+    let mut config = Wav2Vec2Config::from_file(&model_dir.join(CONFIG_FILE))?;
+    configure(&mut config);
+    config.validate()?;
+    let mut model = Wav2Vec2ForSequenceClassification::new(&config, device);
+    let report = load_weights(&mut model, &config, model_dir)?;
+    tracing::debug!(
+        file = %report.file,
+        applied = report.applied,
+        new_head = report.new_head.len(),
+        unused = ?report.unused,
+        "loaded wav2vec2 weights"
+    );
+    Ok(LoadedModel { config, model, report })
+}
+
+/// Loads the weights of `model_dir` into `model`, built from `config`.
+pub fn load_weights<B: Backend>(
+    model: &mut Wav2Vec2ForSequenceClassification<B>,
+    config: &Wav2Vec2Config,
+    model_dir: &Path,
+) -> Result<LoadReport, Wav2Vec2Error> {
+    let renames = renames(config);
+    let safetensors = model_dir.join(SAFETENSORS_FILE);
+    let pytorch = model_dir.join(PYTORCH_FILE);
+    let (path, result) = if safetensors.is_file() {
+        let mut store = renames.iter().fold(
+            SafetensorsStore::from_file(&safetensors)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .validate(false)
+                .allow_partial(true),
+            |store, (from, to)| store.with_key_remapping(from, *to),
+        );
+        let result = model
+            .load_from(&mut store)
+            .map_err(|source| Wav2Vec2Error::Safetensors { path: safetensors.clone(), source })?;
+        (safetensors, result)
+    } else if pytorch.is_file() {
+        let mut store = renames.iter().fold(
+            PytorchStore::from_file(&pytorch)
+                .validate(false)
+                .allow_partial(true)
+                .map_indices_contiguous(false),
+            |store, (from, to)| store.with_key_remapping(from, *to),
+        );
+        let result = model
+            .load_from(&mut store)
+            .map_err(|source| Wav2Vec2Error::Pytorch { path: pytorch.clone(), source })?;
+        (pytorch, result)
+    } else {
+        return Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()));
+    };
+    report(path, result)
+}
+
+/// The renames for `config`, in application order.
+fn renames(config: &Wav2Vec2Config) -> Vec<(&'static str, &'static str)> {
+    let mut renames = COMMON_RENAMES.to_vec();
+    if config.feat_extract_norm == FeatExtractNorm::Group {
+        renames.push(GROUP_NORM_RENAME);
+    }
+    if config.classifier_head == ClassifierHead::Projector {
+        renames.push(PROJECTOR_HEAD_RENAME);
+    }
+    renames.extend_from_slice(NORM_RENAMES);
+    renames
+}
+
+/// Turns burn-store's result into a report, or an error for mismatches and missing body tensors.
+fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Error> {
+    if !result.errors.is_empty() {
+        let errors = result.errors.iter().map(ToString::to_string).collect();
+        return Err(Wav2Vec2Error::Mismatch { path, errors });
+    }
+    let (mut new_head, mut missing): (Vec<String>, Vec<String>) = result
+        .missing
+        .into_iter()
+        .map(|(name, _)| name)
+        .partition(|name| HEAD_PREFIXES.iter().any(|prefix| name.starts_with(prefix)));
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(Wav2Vec2Error::MissingWeights { path, missing });
+    }
+    new_head.sort();
+    let mut unused = result.unused;
+    unused.sort();
+    let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(LoadReport { file, applied: result.applied.len(), new_head, unused })
+}

@@ -1,0 +1,207 @@
+//! The transformer encoder, in both layer-norm orders.
+//!
+//! Reference: `Wav2Vec2Encoder` / `Wav2Vec2EncoderStableLayerNorm`, `Wav2Vec2EncoderLayer` /
+//! `Wav2Vec2EncoderLayerStableLayerNorm`, `Wav2Vec2Attention` and `Wav2Vec2FeedForward` in
+//! transformers. Before the layers, padded frames are zeroed and the positional embedding is
+//! added; then
+//! - post-LN (`do_stable_layer_norm = false`): `layer_norm`, dropout, and per layer
+//!   `x = LN(x + attn(x))`, `x = LN'(x + ff(x))`;
+//! - pre-LN (`true`): dropout, per layer `x = x + attn(LN(x))`, `x = x + ff(LN'(x))`, and
+//!   `layer_norm` after the last layer.
+//!
+//! Attention is multi-head scaled dot product with biases on `q_proj`, `k_proj`, `v_proj`,
+//! `out_proj`; padded frames are excluded as keys (HF adds `finfo(f32).min` to their scores;
+//! we fill them with it, which gives the same probabilities). LayerDrop is not applied.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+
+use super::activate;
+use super::positional::PositionalConvEmbedding;
+use crate::config::{Activation, Wav2Vec2Config};
+
+/// Multi-head self-attention (HF `attention`).
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// Query projection.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection.
+    pub out_proj: Linear<B>,
+    /// Dropout on the attention probabilities.
+    pub dropout: Dropout,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        let linear = || LinearConfig::new(config.hidden_size, config.hidden_size).init(device);
+        Self {
+            q_proj: linear(),
+            k_proj: linear(),
+            v_proj: linear(),
+            out_proj: linear(),
+            dropout: DropoutConfig::new(config.attention_dropout).init(),
+            num_heads: config.num_attention_heads,
+        }
+    }
+
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` is `[batch, 1, 1, frames]`,
+    /// true at padded key frames.
+    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+        let [batch, frames, hidden] = x.dims();
+        let head_dim = hidden / self.num_heads;
+        let heads = |t: Tensor<B, 3>| {
+            t.reshape([batch, frames, self.num_heads, head_dim]).swap_dims(1, 2)
+        };
+        let q = heads(self.q_proj.forward(x.clone()) * (head_dim as f64).powf(-0.5));
+        let k = heads(self.k_proj.forward(x.clone()));
+        let v = heads(self.v_proj.forward(x));
+        // [batch, heads, frames (queries), frames (keys)]
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let scores = match padding {
+            Some(mask) => {
+                let shape = scores.dims();
+                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+            }
+            None => scores,
+        };
+        let probs = self.dropout.forward(softmax(scores, 3));
+        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, frames, hidden]);
+        self.out_proj.forward(context)
+    }
+}
+
+/// The position-wise feed-forward block (HF `feed_forward`).
+#[derive(Module, Debug)]
+pub struct FeedForward<B: Backend> {
+    /// hidden -> intermediate.
+    pub intermediate_dense: Linear<B>,
+    /// intermediate -> hidden.
+    pub output_dense: Linear<B>,
+    /// Dropout after the activation (`activation_dropout`).
+    pub intermediate_dropout: Dropout,
+    /// Dropout on the output (`hidden_dropout`).
+    pub output_dropout: Dropout,
+    /// The activation (`hidden_act`).
+    pub activation: Activation,
+}
+
+impl<B: Backend> FeedForward<B> {
+    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        Self {
+            intermediate_dense: LinearConfig::new(config.hidden_size, config.intermediate_size)
+                .init(device),
+            output_dense: LinearConfig::new(config.intermediate_size, config.hidden_size)
+                .init(device),
+            intermediate_dropout: DropoutConfig::new(config.activation_dropout).init(),
+            output_dropout: DropoutConfig::new(config.hidden_dropout).init(),
+            activation: config.hidden_act,
+        }
+    }
+
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = activate(self.activation, self.intermediate_dense.forward(x));
+        let x = self.intermediate_dropout.forward(x);
+        self.output_dropout.forward(self.output_dense.forward(x))
+    }
+}
+
+/// One transformer layer (HF `layers.{i}`).
+#[derive(Module, Debug)]
+pub struct EncoderLayer<B: Backend> {
+    /// Self-attention.
+    pub attention: Attention<B>,
+    /// The norm around attention (after it post-LN, before it pre-LN).
+    pub layer_norm: LayerNorm<B>,
+    /// Feed-forward.
+    pub feed_forward: FeedForward<B>,
+    /// The norm around the feed-forward block.
+    pub final_layer_norm: LayerNorm<B>,
+    /// Dropout after attention (`hidden_dropout`).
+    pub dropout: Dropout,
+    /// Pre-LN ("stable layer norm") order.
+    pub pre_norm: bool,
+}
+
+impl<B: Backend> EncoderLayer<B> {
+    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        Self {
+            attention: Attention::new(config, device),
+            layer_norm: layer_norm(config, device),
+            feed_forward: FeedForward::new(config, device),
+            final_layer_norm: layer_norm(config, device),
+            dropout: DropoutConfig::new(config.hidden_dropout).init(),
+            pre_norm: config.do_stable_layer_norm,
+        }
+    }
+
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
+    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+        if self.pre_norm {
+            let attended = self.attention.forward(self.layer_norm.forward(x.clone()), padding);
+            let x = x + self.dropout.forward(attended);
+            x.clone() + self.feed_forward.forward(self.final_layer_norm.forward(x))
+        } else {
+            let attended = self.attention.forward(x.clone(), padding);
+            let x = self.layer_norm.forward(x + self.dropout.forward(attended));
+            self.final_layer_norm.forward(x.clone() + self.feed_forward.forward(x))
+        }
+    }
+}
+
+fn layer_norm<B: Backend>(config: &Wav2Vec2Config, device: &B::Device) -> LayerNorm<B> {
+    LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device)
+}
+
+/// The transformer encoder (HF `encoder`).
+#[derive(Module, Debug)]
+pub struct Encoder<B: Backend> {
+    /// The convolutional positional embedding.
+    pub pos_conv_embed: PositionalConvEmbedding<B>,
+    /// Before the first layer (post-LN) or after the last (pre-LN).
+    pub layer_norm: LayerNorm<B>,
+    /// The transformer layers.
+    pub layers: Vec<EncoderLayer<B>>,
+    /// Dropout after the positional embedding (`hidden_dropout`).
+    pub dropout: Dropout,
+    /// Pre-LN ("stable layer norm") order.
+    pub pre_norm: bool,
+}
+
+impl<B: Backend> Encoder<B> {
+    /// A randomly initialized encoder for `config`.
+    pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        Self {
+            pos_conv_embed: PositionalConvEmbedding::new(config, device),
+            layer_norm: layer_norm(config, device),
+            layers: (0..config.num_hidden_layers).map(|_| EncoderLayer::new(config, device)).collect(),
+            dropout: DropoutConfig::new(config.hidden_dropout).init(),
+            pre_norm: config.do_stable_layer_norm,
+        }
+    }
+
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`. `valid` is `[batch, frames]`,
+    /// 1.0 at real frames and 0.0 at padding; padded frames are zeroed first, as in HF.
+    pub fn forward(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Tensor<B, 3> {
+        let x = match valid {
+            Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
+            None => x,
+        };
+        // [batch, 1, 1, frames], true at padded keys.
+        let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
+        let x = x.clone() + self.pos_conv_embed.forward(x);
+        let x = if self.pre_norm { x } else { self.layer_norm.forward(x) };
+        let x = self.dropout.forward(x);
+        let x = self.layers.iter().fold(x, |x, layer| layer.forward(x, padding.as_ref()));
+        if self.pre_norm { self.layer_norm.forward(x) } else { x }
+    }
+}

@@ -1,0 +1,123 @@
+//! Sequence classification: the wav2vec2 body, mean pooling over valid frames, a head.
+//!
+//! Two heads, picked by [`ClassifierHead`]:
+//! - `projector` (HF `Wav2Vec2ForSequenceClassification` with `use_weighted_layer_sum = false`):
+//!   `projector` (hidden -> `classifier_proj_size`) on every frame, padded frames zeroed, sum over
+//!   frames divided by the valid-frame count, `classifier` (-> `num_labels`). HF's
+//!   `classifier.{weight,bias}` load into our `classifier.out_proj`.
+//! - `dense-tanh` (the SER notebooks' `Wav2Vec2ClassificationHead`): the same masked mean of
+//!   the last hidden state, dropout, `dense` (hidden -> hidden), tanh, dropout, `out_proj`
+//!   (-> `num_labels`), dropout probability `final_dropout`. Unlike those notebooks, which
+//!   average padded frames too, the mean covers valid frames only when a mask is given.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use super::{FrameMask, Wav2Vec2Model};
+use crate::config::{ClassifierHead, Wav2Vec2Config};
+
+/// The layers after pooling (HF `classifier`).
+#[derive(Module, Debug)]
+pub struct Classifier<B: Backend> {
+    /// hidden -> hidden, followed by tanh (`dense-tanh` head only).
+    pub dense: Option<Linear<B>>,
+    /// -> `num_labels`.
+    pub out_proj: Linear<B>,
+    /// Dropout before `dense` and before `out_proj` (`dense-tanh` head only).
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> Classifier<B> {
+    /// `[batch, features]` -> logits `[batch, num_labels]`.
+    pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.dense {
+            Some(dense) => {
+                let x = dense.forward(self.dropout.forward(pooled)).tanh();
+                self.out_proj.forward(self.dropout.forward(x))
+            }
+            None => self.out_proj.forward(pooled),
+        }
+    }
+}
+
+/// What [`Wav2Vec2ForSequenceClassification::forward`] returns.
+#[derive(Debug, Clone)]
+pub struct ClassificationOutput<B: Backend> {
+    /// The encoder output, `[batch, frames, hidden]`.
+    pub last_hidden_state: Tensor<B, 3>,
+    /// Unnormalized class scores, `[batch, num_labels]`.
+    pub logits: Tensor<B, 2>,
+}
+
+/// wav2vec2 with a mean-pooling classification head.
+#[derive(Module, Debug)]
+pub struct Wav2Vec2ForSequenceClassification<B: Backend> {
+    /// The body.
+    pub wav2vec2: Wav2Vec2Model<B>,
+    /// hidden -> `classifier_proj_size` on every frame (`projector` head only).
+    pub projector: Option<Linear<B>>,
+    /// The layers after pooling.
+    pub classifier: Classifier<B>,
+}
+
+impl<B: Backend> Wav2Vec2ForSequenceClassification<B> {
+    /// A randomly initialized model for a validated `config`.
+    pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        let labels = config.num_labels();
+        let hidden = config.hidden_size;
+        let (projector, classifier) = match config.classifier_head {
+            ClassifierHead::Projector => (
+                Some(LinearConfig::new(hidden, config.classifier_proj_size).init(device)),
+                Classifier {
+                    dense: None,
+                    out_proj: LinearConfig::new(config.classifier_proj_size, labels).init(device),
+                    dropout: DropoutConfig::new(0.0).init(),
+                },
+            ),
+            ClassifierHead::DenseTanh => (
+                None,
+                Classifier {
+                    dense: Some(LinearConfig::new(hidden, hidden).init(device)),
+                    out_proj: LinearConfig::new(hidden, labels).init(device),
+                    dropout: DropoutConfig::new(config.final_dropout).init(),
+                },
+            ),
+        };
+        Self { wav2vec2: Wav2Vec2Model::new(config, device), projector, classifier }
+    }
+
+    /// `[batch, samples]` -> hidden state `[batch, frames, hidden]` and logits
+    /// `[batch, num_labels]`; `mask` as in [`Wav2Vec2Model::forward`].
+    pub fn forward(
+        &self,
+        samples: Tensor<B, 2>,
+        mask: Option<&FrameMask<B>>,
+    ) -> ClassificationOutput<B> {
+        let last_hidden_state = self.wav2vec2.forward(samples, mask);
+        let frames = match &self.projector {
+            Some(projector) => projector.forward(last_hidden_state.clone()),
+            None => last_hidden_state.clone(),
+        };
+        let logits = self.classifier.forward(mean_over_valid_frames(frames, mask));
+        ClassificationOutput { last_hidden_state, logits }
+    }
+}
+
+/// `[batch, frames, features]` -> `[batch, features]`: the mean over each clip's valid frames
+/// (all frames without a mask).
+fn mean_over_valid_frames<B: Backend>(
+    frames: Tensor<B, 3>,
+    mask: Option<&FrameMask<B>>,
+) -> Tensor<B, 2> {
+    match mask {
+        Some(mask) => {
+            let valid = mask.valid.clone();
+            let counts = valid.clone().sum_dim(1);
+            let sums = (frames * valid.unsqueeze_dim::<3>(2)).sum_dim(1).squeeze_dim::<2>(1);
+            sums / counts
+        }
+        None => frames.mean_dim(1).squeeze_dim::<2>(1),
+    }
+}

@@ -1,0 +1,99 @@
+//! The wav2vec2 network: feature encoder, feature projection, transformer encoder, and the
+//! sequence-classification head.
+//!
+//! Module and field names mirror the HF checkpoint keys (`feature_extractor.conv_layers.0.conv`,
+//! `encoder.layers.3.attention.q_proj`, ...) so that loading is a near-identity mapping; see
+//! [`crate::loader`] for the few renames.
+
+mod encoder;
+mod feature_encoder;
+mod head;
+mod mask;
+mod positional;
+
+pub use encoder::{Attention, Encoder, EncoderLayer, FeedForward};
+pub use feature_encoder::{FeatureConvLayer, FeatureEncoder, single_channel_conv_as_matmul};
+pub use head::{ClassificationOutput, Classifier, Wav2Vec2ForSequenceClassification};
+pub use mask::FrameMask;
+pub use positional::{PositionalConvEmbedding, WeightNormConv1d};
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, gelu_approximate, relu, silu, tanh};
+use burn::tensor::backend::Backend;
+
+use crate::config::{Activation, Wav2Vec2Config};
+
+/// Applies `activation` element-wise.
+fn activate<B: Backend, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+    match activation {
+        Activation::Gelu => gelu(x),
+        Activation::GeluNew => gelu_approximate(x),
+        Activation::Relu => relu(x),
+        Activation::Silu => silu(x),
+        Activation::Tanh => tanh(x),
+    }
+}
+
+/// Layer norm and linear from the conv channels to the transformer width (HF
+/// `feature_projection`; epsilon `layer_norm_eps`).
+#[derive(Module, Debug)]
+pub struct FeatureProjection<B: Backend> {
+    /// Layer norm over the conv channels.
+    pub layer_norm: LayerNorm<B>,
+    /// `conv_dim[-1]` -> `hidden_size`.
+    pub projection: Linear<B>,
+    /// Dropout (`feat_proj_dropout`).
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> FeatureProjection<B> {
+    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        let channels = config.conv_dim[config.conv_dim.len() - 1];
+        Self {
+            layer_norm: LayerNormConfig::new(channels)
+                .with_epsilon(config.layer_norm_eps)
+                .init(device),
+            projection: LinearConfig::new(channels, config.hidden_size).init(device),
+            dropout: DropoutConfig::new(config.feat_proj_dropout).init(),
+        }
+    }
+
+    /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden]`.
+    pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.dropout.forward(self.projection.forward(self.layer_norm.forward(features)))
+    }
+}
+
+/// The wav2vec2 body (HF `Wav2Vec2Model`, keys under `wav2vec2.`).
+#[derive(Module, Debug)]
+pub struct Wav2Vec2Model<B: Backend> {
+    /// Conv feature encoder.
+    pub feature_extractor: FeatureEncoder<B>,
+    /// Projection to the transformer width.
+    pub feature_projection: FeatureProjection<B>,
+    /// Transformer encoder.
+    pub encoder: Encoder<B>,
+}
+
+impl<B: Backend> Wav2Vec2Model<B> {
+    /// A randomly initialized model for a validated `config`.
+    pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        Self {
+            feature_extractor: FeatureEncoder::new(config, device),
+            feature_projection: FeatureProjection::new(config, device),
+            encoder: Encoder::new(config, device),
+        }
+    }
+
+    /// `[batch, samples]` -> last hidden state `[batch, frames, hidden]`. `mask` (from
+    /// [`FrameMask::new`]) marks each clip's valid frames; without it every frame is valid.
+    /// Samples are expected normalized as HF's feature extractor does (zero mean, unit
+    /// variance per clip) when the checkpoint was trained that way.
+    pub fn forward(&self, samples: Tensor<B, 2>, mask: Option<&FrameMask<B>>) -> Tensor<B, 3> {
+        let features = self.feature_extractor.forward(samples).swap_dims(1, 2);
+        let hidden = self.feature_projection.forward(features);
+        self.encoder.forward(hidden, mask.map(|mask| &mask.valid))
+    }
+}

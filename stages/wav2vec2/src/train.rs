@@ -1,0 +1,237 @@
+//! Fine-tuning pieces matching the HF `Trainer` defaults of the reference experiment: AdamW with
+//! explicit epsilon and weight decay (none on biases and layer norms, as `Trainer` groups them),
+//! a linear warmup + linear decay schedule (`get_linear_schedule_with_warmup`), clipping by the
+//! GLOBAL gradient norm (`clip_grad_norm_`; burn's own `GradientClipping::Norm` clips each tensor
+//! separately), and freezing the feature encoder (`freeze_feature_encoder`).
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+
+use crate::model::{FrameMask, Wav2Vec2ForSequenceClassification};
+
+/// AdamW hyperparameters; the defaults are PyTorch's / HF `TrainingArguments`' (note that
+/// burn's own defaults differ: epsilon 1e-5, weight decay 1e-4).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWSettings {
+    /// Exponential decay of the first moment (`adam_beta1`, 0.9).
+    pub beta_1: f32,
+    /// Exponential decay of the second moment (`adam_beta2`, 0.999).
+    pub beta_2: f32,
+    /// Added to the root of the second moment (`adam_epsilon`, 1e-8).
+    pub epsilon: f32,
+    /// Decoupled weight decay on weights other than biases and layer norms (`weight_decay`, 0).
+    pub weight_decay: f32,
+}
+
+impl Default for AdamWSettings {
+    fn default() -> Self {
+        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+/// HF's `get_linear_schedule_with_warmup`: the rate rises linearly from 0 to `peak` over
+/// `warmup_steps`, then falls linearly to 0 at `total_steps`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearWarmupDecay {
+    /// The rate at the end of warmup.
+    pub peak: f64,
+    /// Steps of warmup.
+    pub warmup_steps: usize,
+    /// Steps of the whole run.
+    pub total_steps: usize,
+}
+
+impl LinearWarmupDecay {
+    /// The learning rate of optimizer step `step` (0-based).
+    pub fn at(&self, step: usize) -> f64 {
+        let factor = if step < self.warmup_steps {
+            step as f64 / self.warmup_steps.max(1) as f64
+        } else {
+            let left = self.total_steps.saturating_sub(step) as f64;
+            left / self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64
+        };
+        self.peak * factor
+    }
+}
+
+/// Stops gradients in the conv feature encoder (HF `freeze_feature_encoder`).
+pub fn freeze_feature_encoder<B: Backend>(
+    mut model: Wav2Vec2ForSequenceClassification<B>,
+) -> Wav2Vec2ForSequenceClassification<B> {
+    model.wav2vec2.feature_extractor = model.wav2vec2.feature_extractor.no_grad();
+    model
+}
+
+/// Visits the parameters, remembering for each whether it takes weight decay.
+#[derive(Default)]
+struct DecayGroups {
+    /// `(field name, container type)` of the modules entered so far.
+    path: Vec<(String, String)>,
+    /// Parameters exempt from weight decay: biases (`bias`, norm `beta`) and layer norms.
+    no_decay: Vec<ParamId>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for DecayGroups {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some((name, container)) = self.path.last()
+            && (name == "bias" || name == "beta" || container == "Struct:LayerNorm")
+        {
+            self.no_decay.push(param.id);
+        }
+    }
+}
+
+/// Visits the parameters with a gradient, summing squares or scaling.
+struct GlobalNorm<'a, B: AutodiffBackend> {
+    grads: &'a mut GradientsParams,
+    /// `None`: accumulate the squared norm; `Some(f)`: multiply every gradient by `f`.
+    scale: Option<f64>,
+    squared_norm: f64,
+    _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GlobalNorm<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        match self.scale {
+            None => {
+                if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                    self.squared_norm += grad.powi_scalar(2).sum().into_scalar().elem::<f64>();
+                }
+            }
+            Some(factor) => {
+                if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                    self.grads.register(param.id, grad * factor);
+                }
+            }
+        }
+    }
+}
+
+/// Scales all gradients together so that their global L2 norm is at most `max_norm`, as
+/// PyTorch's `clip_grad_norm_` does (factor `max_norm / (norm + 1e-6)`, never above 1).
+/// Returns the norm before clipping.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> f64 {
+    let mut visitor =
+        GlobalNorm::<B> { grads, scale: None, squared_norm: 0.0, _backend: std::marker::PhantomData };
+    module.visit(&mut visitor);
+    let norm = visitor.squared_norm.sqrt();
+    let factor = max_norm / (norm + 1e-6);
+    if factor < 1.0 {
+        visitor.scale = Some(factor);
+        module.visit(&mut visitor);
+    }
+    norm
+}
+
+type Adaptor<B> = OptimizerAdaptor<AdamW, Wav2Vec2ForSequenceClassification<B>, B>;
+
+/// AdamW over the classifier in two groups (with and without weight decay), with optional
+/// global-norm gradient clipping.
+pub struct FineTuneOptimizer<B: AutodiffBackend> {
+    decay: Adaptor<B>,
+    no_decay: Adaptor<B>,
+    no_decay_ids: Vec<ParamId>,
+    max_grad_norm: Option<f64>,
+}
+
+impl<B: AutodiffBackend> FineTuneOptimizer<B> {
+    /// An optimizer for `model`'s parameters; `max_grad_norm` as HF's `max_grad_norm`.
+    pub fn new(
+        model: &Wav2Vec2ForSequenceClassification<B>,
+        settings: AdamWSettings,
+        max_grad_norm: Option<f64>,
+    ) -> Self {
+        let config = |weight_decay| {
+            AdamWConfig::new()
+                .with_beta_1(settings.beta_1)
+                .with_beta_2(settings.beta_2)
+                .with_epsilon(settings.epsilon)
+                .with_weight_decay(weight_decay)
+        };
+        let mut groups = DecayGroups::default();
+        Module::<B>::visit(model, &mut groups);
+        Self {
+            decay: config(settings.weight_decay).init(),
+            no_decay: config(0.0).init(),
+            no_decay_ids: groups.no_decay,
+            max_grad_norm,
+        }
+    }
+
+    /// One update from `loss` at learning rate `lr`; returns the updated model and the global
+    /// gradient norm before clipping.
+    pub fn step(
+        &mut self,
+        lr: f64,
+        model: Wav2Vec2ForSequenceClassification<B>,
+        loss: Tensor<B, 1>,
+    ) -> (Wav2Vec2ForSequenceClassification<B>, f64) {
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let norm = match self.max_grad_norm {
+            Some(max_norm) => clip_global_norm(&model, &mut grads, max_norm),
+            None => f64::NAN,
+        };
+        let mut exempt = GradientsParams::new();
+        for id in &self.no_decay_ids {
+            move_grad::<B>(&mut grads, &mut exempt, *id);
+        }
+        let model = self.decay.step(lr, model, grads);
+        let model = self.no_decay.step(lr, model, exempt);
+        (model, norm)
+    }
+}
+
+/// Moves the gradient of `id` (of any rank up to 3, the ranks of this model) between groups.
+fn move_grad<B: AutodiffBackend>(from: &mut GradientsParams, to: &mut GradientsParams, id: ParamId) {
+    if let Some(grad) = from.remove::<B::InnerBackend, 1>(id) {
+        to.register(id, grad);
+    } else if let Some(grad) = from.remove::<B::InnerBackend, 2>(id) {
+        to.register(id, grad);
+    } else if let Some(grad) = from.remove::<B::InnerBackend, 3>(id) {
+        to.register(id, grad);
+    }
+}
+
+/// Mean cross-entropy of the classifier on a batch (HF's loss for single-label classification).
+pub fn classification_loss<B: Backend>(
+    model: &Wav2Vec2ForSequenceClassification<B>,
+    samples: Tensor<B, 2>,
+    mask: Option<&FrameMask<B>>,
+    labels: Tensor<B, 1, Int>,
+) -> Tensor<B, 1> {
+    let logits = model.forward(samples, mask).logits;
+    CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_linearly() {
+        let schedule = LinearWarmupDecay { peak: 1e-4, warmup_steps: 10, total_steps: 110 };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-15;
+        assert!(close(schedule.at(0), 0.0));
+        assert!(close(schedule.at(5), 5e-5));
+        assert!(close(schedule.at(10), 1e-4));
+        assert!(close(schedule.at(60), 5e-5));
+        assert!(close(schedule.at(110), 0.0));
+        assert!(close(schedule.at(200), 0.0));
+    }
+}

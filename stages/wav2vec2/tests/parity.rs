@@ -1,0 +1,101 @@
+//! Parity with transformers: tiny random models of both layouts, outputs compared with the ones
+//! `scripts/make_fixtures.py` recorded from `Wav2Vec2ForSequenceClassification` in eval mode.
+
+use vox_wav2vec2::{ClassifierHead, FrameMask, Wav2Vec2Error, load_classifier};
+
+use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
+
+/// The tolerance of the parity tests (f32 on both sides; observed errors are ~1e-6).
+const TOLERANCE: f32 = 1e-4;
+
+/// Loads `variant`, runs the fixture batch with and without the padding mask, and compares the
+/// last hidden state and the logits with transformers'.
+fn assert_parity(variant: &str) {
+    let device = Default::default();
+    let loaded = load_classifier::<TestBackend>(&fixture(variant), |_| {}, &device).unwrap();
+    assert!(loaded.report.new_head.is_empty(), "{:?}", loaded.report);
+    assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report);
+
+    let mut expected = Expected::open(variant);
+    let input = expected.tensor::<2>("input_values");
+    let lengths = expected.lengths();
+    let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
+    assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
+
+    for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
+        let out = loaded.model.forward(input.clone(), mask);
+        let hidden = expected.tensor::<3>(&format!("last_hidden_state{suffix}"));
+        let logits = expected.tensor::<2>(&format!("logits{suffix}"));
+        assert_eq!(out.last_hidden_state.dims(), [2, 99, 32]);
+        assert_eq!(out.logits.dims(), [2, 8]);
+        let hidden_err = max_abs_diff(out.last_hidden_state, hidden);
+        let logits_err = max_abs_diff(out.logits, logits);
+        assert!(hidden_err <= TOLERANCE, "{variant}{suffix}: hidden state differs by {hidden_err}");
+        assert!(logits_err <= TOLERANCE, "{variant}{suffix}: logits differ by {logits_err}");
+    }
+}
+
+#[test]
+fn base_layout_matches_transformers() {
+    assert_parity("base");
+}
+
+#[test]
+fn base_layout_from_pytorch_bin_matches_transformers() {
+    assert_parity("base-bin");
+}
+
+#[test]
+fn large_layout_matches_transformers() {
+    assert_parity("large");
+}
+
+#[test]
+fn dense_tanh_head_matches_reference() {
+    assert_parity("large-dense-tanh");
+}
+
+#[test]
+fn checkpoint_without_the_chosen_head_reports_a_new_head() {
+    let loaded = load_classifier::<TestBackend>(
+        &fixture("large"),
+        |config| config.classifier_head = ClassifierHead::DenseTanh,
+        &Default::default(),
+    )
+    .unwrap();
+    let report = loaded.report;
+    assert_eq!(
+        report.new_head,
+        ["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"]
+    );
+    assert_eq!(report.unused, ["classifier.bias", "classifier.weight", "projector.bias", "projector.weight"]);
+}
+
+#[test]
+fn missing_body_weights_are_an_error() {
+    let error = load_classifier::<TestBackend>(
+        &fixture("large"),
+        |config| config.num_hidden_layers = 3,
+        &Default::default(),
+    )
+    .unwrap_err();
+    let Wav2Vec2Error::MissingWeights { missing, .. } = error else { panic!("{error}") };
+    assert!(missing.iter().all(|name| name.starts_with("wav2vec2.encoder.layers.2.")), "{missing:?}");
+    assert_eq!(missing.len(), 16, "{missing:?}");
+}
+
+#[test]
+fn mismatched_head_shape_is_an_error() {
+    // `id2label` wins over `num_labels`, so drop it to change the label count.
+    let error = load_classifier::<TestBackend>(
+        &fixture("large"),
+        |config| {
+            config.id2label = None;
+            config.num_labels = Some(5);
+        },
+        &Default::default(),
+    )
+    .unwrap_err();
+    let Wav2Vec2Error::Mismatch { errors, .. } = error else { panic!("{error}") };
+    assert!(errors.iter().any(|e| e.contains("classifier.out_proj.weight")), "{errors:?}");
+}
