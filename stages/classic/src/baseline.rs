@@ -62,11 +62,11 @@ pub struct Baseline {
     /// training data more closely.
     #[serde(default = "default_c")]
     pub c: f64,
-    /// logistic: maximum L-BFGS iterations; linear-svm: maximum coordinate-descent epochs (>= 1).
+    /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class (>= 1).
     #[serde(default = "default_max_iter")]
     pub max_iter: usize,
-    /// Seed of the model's randomness (bootstrap samples, feature draws, SVM visiting order);
-    /// unset uses the pipeline's seed.
+    /// random-forest: seed of the bootstrap samples and feature draws; unset uses the pipeline's
+    /// seed (logistic and linear-svm are deterministic fits).
     #[serde(default)]
     pub seed: Option<u64>,
 }
@@ -341,7 +341,6 @@ impl Baseline {
                     standardizer,
                     &sample_c,
                     self.max_iter,
-                    seed,
                 )))
             }
         }

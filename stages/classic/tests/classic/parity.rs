@@ -111,7 +111,6 @@ fn linear_svm_matches_scikit_learn_accuracy() {
         Standardizer::fit(&train.rows),
         &sample_c,
         1000,
-        0,
     );
     let ours = accuracy(&model.predict_proba(&val_rows), &val_labels);
     let sklearn = reference()["linear_svm"]["val_accuracy"].as_f64().unwrap();

@@ -117,7 +117,6 @@ fn balanced_svm_recalls_more_of_the_minority_class() {
             Standardizer::fit(&train.rows),
             &sample_c,
             1000,
-            3,
         );
         recalls(|rows| model.predict_proba(rows))
     });
