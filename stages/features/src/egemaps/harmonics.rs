@@ -77,8 +77,8 @@ impl HarmonicAnalyzer {
             }
             best
         };
-        let idx: Vec<Option<usize>> = formants.iter().take(3).map(|&f| amplitude_index(f)).collect();
-        out.h1_a3 = match idx.get(2).copied().flatten() {
+        let idx: [Option<usize>; 3] = std::array::from_fn(|k| formants.get(k).and_then(|&f| amplitude_index(f)));
+        out.h1_a3 = match idx[2] {
             Some(i) => h[1].log_rel - h[i].log_rel,
             None => h[1].log_rel - 201.0,
         }

@@ -169,8 +169,10 @@ impl ShsPitch {
         let n = self.n;
         self.ss.copy_from_slice(&self.oct);
         for &(shift, scale) in &self.shifts {
-            for j in shift..n {
-                self.ss[j - shift] += self.oct[j] * scale;
+            if shift < n {
+                for (d, &o) in self.ss[..n - shift].iter_mut().zip(&self.oct[shift..]) {
+                    *d += o * scale;
+                }
             }
         }
         for v in &mut self.ss {
