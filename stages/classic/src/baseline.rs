@@ -8,6 +8,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use vox_api::audio::Split;
 use vox_api::features::FeatureTable;
 use vox_api::predictions::{Prediction, Predictions};
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
@@ -16,7 +17,7 @@ use crate::data::{ClassWeight, TrainingData, check_finite};
 use crate::error::ClassicError;
 use crate::forest::{Forest, ForestParams};
 use crate::model::{FORMAT, FittedModel, ModelFile};
-use crate::report::{MODEL_REPORT, ModelReport, accuracy};
+use crate::report::{ModelReport, accuracy};
 use crate::scaling::Standardizer;
 use crate::{logistic, svm};
 
@@ -234,7 +235,11 @@ impl StageDef for Baseline {
         // Serializing a plain params struct cannot fail.
         let mut params = serde_json::to_value(self).unwrap_or_default();
         params["seed"] = seed.into();
-        let report = ModelReport {
+        let report_dir = ctx.report_dir().map_err(|source| ClassicError::Io {
+            path: ctx.out_dir.join("report"),
+            source,
+        })?;
+        ModelReport {
             model_name: self.model.name(),
             params: &params,
             training: &training,
@@ -243,18 +248,7 @@ impl StageDef for Baseline {
             model: &model,
             predictions: &predictions,
         }
-        .render();
-        let report_path = ctx
-            .report_dir()
-            .map_err(|source| ClassicError::Io {
-                path: ctx.out_dir.join("report"),
-                source,
-            })?
-            .join(MODEL_REPORT);
-        std::fs::write(&report_path, report).map_err(|source| ClassicError::Io {
-            path: report_path.clone(),
-            source,
-        })?;
+        .write(&report_dir)?;
 
         ModelFile {
             format: FORMAT.to_string(),
@@ -273,8 +267,8 @@ impl StageDef for Baseline {
             self.model.name(),
             training.labels.len(),
             training.classes.len(),
-            fit(vox_api::audio::Split::Train),
-            fit(vox_api::audio::Split::Val),
+            fit(Split::Train),
+            fit(Split::Val),
         );
         Ok(())
     }

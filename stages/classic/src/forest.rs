@@ -14,10 +14,9 @@
 //!   scikit-learn 1.9 applies sample weights: with bootstrap, each tree draws `n` rows with
 //!   replacement with probabilities proportional to their class weight, and a row drawn `k`
 //!   times weighs `k`; without bootstrap every row is used once and weighs its class weight.
-//!   (Earlier scikit-learn releases drew uniformly and weighed rows by `k * class_weight`; on the
-//!   parity fixture that loses about 1.5 points of balanced-forest accuracy.)
-//! - A node is a leaf when it is pure, at `max_depth`, or has fewer than `2 * min_samples_leaf`
-//!   (and fewer than 2) distinct rows; else features are drawn without replacement until
+//!   (Earlier scikit-learn releases drew uniformly and weighed rows by `k * class_weight`.)
+//! - A node is a leaf when it is pure, at `max_depth`, or has fewer than
+//!   `max(2, 2 * min_samples_leaf)` distinct rows; else features are drawn without replacement until
 //!   `max_features` have been inspected and at least one of them is not constant in the node,
 //!   and the split with the lowest weighted Gini impurity of the children is taken (first one
 //!   on ties), both children keeping at least `min_samples_leaf` distinct rows.

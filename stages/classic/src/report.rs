@@ -1,11 +1,13 @@
 //! `report/model.txt`: what was trained on what, and how well it fits.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use vox_api::audio::Split;
 use vox_api::predictions::Predictions;
 
 use crate::data::TrainingData;
+use crate::error::ClassicError;
 use crate::model::FittedModel;
 
 /// The report file name inside the report folder.
@@ -32,6 +34,12 @@ pub struct ModelReport<'a> {
 }
 
 impl ModelReport<'_> {
+    /// Writes [`MODEL_REPORT`] into `report_dir`.
+    pub fn write(&self, report_dir: &Path) -> Result<(), ClassicError> {
+        let path = report_dir.join(MODEL_REPORT);
+        std::fs::write(&path, self.render()).map_err(|source| ClassicError::Io { path, source })
+    }
+
     /// The report text.
     pub fn render(&self) -> String {
         let mut out = String::new();
