@@ -14,6 +14,8 @@ impl Default for Registry {
     fn default() -> Self {
         let mut kinds = vox_audio::kinds();
         kinds.extend(vox_download::kinds());
+        kinds.extend(vox_features::kinds());
+        kinds.extend(vox_classic::kinds());
         kinds.extend(vox_report::kinds());
         Self::new(kinds)
     }
