@@ -97,7 +97,7 @@ impl ModelKind {
 }
 
 /// How many features a forest split inspects.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MaxFeatures {
     /// A rule on the feature count.
@@ -116,6 +116,32 @@ pub enum FeatureRule {
     Log2,
     /// `n`.
     All,
+}
+
+impl<'de> Deserialize<'de> for MaxFeatures {
+    /// A rule name or a number; anything else gets a message listing the choices (serde's
+    /// untagged enums only say that no variant matched).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const CHOICES: &str = "\"sqrt\", \"log2\", \"all\" or a fraction in (0, 1]";
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Number(f64),
+        }
+        match Raw::deserialize(deserializer)
+            .map_err(|_| D::Error::custom(format!("expected {CHOICES}")))?
+        {
+            Raw::Number(fraction) => Ok(Self::Fraction(fraction)),
+            Raw::Name(name) => match name.as_str() {
+                "sqrt" => Ok(Self::Rule(FeatureRule::Sqrt)),
+                "log2" => Ok(Self::Rule(FeatureRule::Log2)),
+                "all" => Ok(Self::Rule(FeatureRule::All)),
+                other => Err(D::Error::custom(format!("`{other}` is not {CHOICES}"))),
+            },
+        }
+    }
 }
 
 impl Default for MaxFeatures {
@@ -378,6 +404,21 @@ mod tests {
         );
         assert_eq!(err("max_features = 1.5").unwrap().0, "max_features");
         assert_eq!(
+            err("max_features = \"half\""),
+            Some((
+                "max_features".into(),
+                "`half` is not \"sqrt\", \"log2\", \"all\" or a fraction in (0, 1]".into()
+            ))
+        );
+        assert_eq!(
+            parse("max_features = 1").unwrap().params()["max_features"],
+            1.0
+        );
+        assert_eq!(
+            parse("max_features = \"log2\"").unwrap().params()["max_features"],
+            "log2"
+        );
+        assert_eq!(
             err("c = -1.0").unwrap().1,
             "must be a positive number, got -1"
         );
@@ -394,6 +435,22 @@ mod tests {
                 .starts_with("unknown field `trees`")
         );
         assert!(err("model = \"svm\"").unwrap().1.contains("random-forest"));
+    }
+
+    #[test]
+    fn every_param_is_documented_in_the_schema() {
+        let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        assert_eq!(properties.len(), 10);
+        for (name, property) in properties {
+            assert!(
+                property["description"]
+                    .as_str()
+                    .is_some_and(|d| d.len() > 20),
+                "`{name}`: {property}"
+            );
+        }
+        assert_eq!(properties["n_trees"]["default"], 200);
     }
 
     #[test]
