@@ -17,6 +17,12 @@ pub fn full_frame_count(n: usize, len: usize, hop: usize) -> usize {
     if n < len { 0 } else { (n - len) / hop + 1 }
 }
 
+/// Number of frames of a centred STFT (librosa `center=True`): `1 + n / hop`, frame `t`
+/// centred on sample `t * hop` of the signal padded by half a frame on both sides.
+pub fn centered_frame_count(n: usize, hop: usize) -> usize {
+    1 + n / hop
+}
+
 /// openSMILE's Hamming window: `0.54 - 0.46 cos(2 pi i / (N - 1))`.
 pub fn hamming(n: usize) -> Vec<f64> {
     let d = (n.max(2) - 1) as f64;
@@ -87,6 +93,13 @@ impl Spectrum {
             self.output.fill(Complex::new(0.0, 0.0));
         }
         &self.output
+    }
+
+    /// Powers `|X_k|^2` of the last transform into `out`.
+    pub fn powers(&self, out: &mut [f64]) {
+        for (o, c) in out.iter_mut().zip(&self.output) {
+            *o = c.re * c.re + c.im * c.im;
+        }
     }
 
     /// Magnitudes `|X_k|` of the last transform into `out`.

@@ -8,7 +8,7 @@
 //! Frames are `1 + len / hop_length` (integer division), frame `t` centred on sample
 //! `t * hop_length`.
 
-use crate::dsp::{Dct, Filterbank, Spectrum, hann_periodic, slaney_mel};
+use crate::dsp::{Dct, Filterbank, Spectrum, centered_frame_count, hann_periodic, slaney_mel};
 
 /// Which spectrogram to compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +89,6 @@ pub struct Spectrogram {
     mel: Filterbank,
     dct: Option<Dct>,
     padded: Vec<f64>,
-    mag: Vec<f64>,
     power: Vec<f64>,
     db: Vec<f64>,
 }
@@ -114,7 +113,6 @@ impl Spectrogram {
             mel,
             dct,
             padded: Vec::new(),
-            mag: vec![0.0; n_bins],
             power: vec![0.0; n_bins],
             db: Vec::new(),
         }
@@ -138,17 +136,14 @@ impl Spectrogram {
         if s.padding == Padding::Reflect {
             reflect_edges(&mut self.padded, half, samples.len());
         }
-        let n_frames = 1 + samples.len() / s.hop_length;
+        let n_frames = centered_frame_count(samples.len(), s.hop_length);
         let n_mels = s.n_mels;
         self.db.clear();
         self.db.resize(n_frames * n_mels, 0.0);
         for t in 0..n_frames {
             let frame = &self.padded[t * s.hop_length..t * s.hop_length + s.n_fft];
             self.fft.forward(frame, &self.window, 0);
-            self.fft.magnitudes(&mut self.mag);
-            for (p, m) in self.power.iter_mut().zip(&self.mag) {
-                *p = m * m;
-            }
+            self.fft.powers(&mut self.power);
             self.mel.apply(&self.power, &mut self.db[t * n_mels..(t + 1) * n_mels]);
         }
         power_to_db(&mut self.db);
