@@ -9,6 +9,7 @@ noise; a chirp) under ../tests/fixtures/, then the references computed on those 
   libSMILEapi and the configs; runs offline),
 - librosa_mfcc.csv / librosa_logmel.csv: librosa's MFCC and log-mel functionals with librosa's
   defaults as documented in `vox_features::librosa` (`pip install librosa`),
+- librosa_mfcc_reflect_deltas.csv: MFCC with `pad_mode="reflect"` plus `feature.delta`,
 - librosa_frames_<clip>.csv: one clip's MFCC frame matrix (frames x coefficients).
 
 Run once from anywhere: `python3 stages/features/scripts/make_fixtures.py`. The Rust tests read
@@ -190,10 +191,12 @@ def write_egemaps(paths):
             f.write(",".join(row) + "\n")
 
 
-def functionals(matrix, prefix):
-    """mean, std, p10, p50, p90 per row of a (coefficients x frames) matrix."""
+def functionals(matrix, prefix, row_names=None):
+    """mean, std, p10, p50, p90 per row of a (coefficients x frames) matrix; rows are named
+    `<prefix><index>` unless `row_names` are given."""
     names, values = [], []
     for i, row in enumerate(matrix):
+        label = row_names[i] if row_names else f"{prefix}{i}"
         stats = {
             "mean": np.mean(row),
             "std": np.std(row),
@@ -202,7 +205,7 @@ def functionals(matrix, prefix):
             "p90": np.percentile(row, 90),
         }
         for k, v in stats.items():
-            names.append(f"{prefix}{i}_{k}")
+            names.append(f"{label}_{k}")
             values.append(v)
     return names, values
 
@@ -210,7 +213,7 @@ def functionals(matrix, prefix):
 def write_librosa(paths):
     import librosa
 
-    mfcc_rows, logmel_rows = [], []
+    mfcc_rows, logmel_rows, reflect_rows = [], [], []
     for name, path in paths:
         y, sr = librosa.load(path, sr=None)
         mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, n_fft=512, hop_length=160, n_mels=40)
@@ -219,12 +222,20 @@ def write_librosa(paths):
         mfcc_names, mfcc_values = functionals(mfcc, "mfcc")
         logmel_names, logmel_values = functionals(logmel, "logmel")
         mfcc_rows.append((name, mfcc_values))
+        # reflect padding and first-order deltas (width 9, mode "interp")
+        mfcc_r = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, n_fft=512, hop_length=160, n_mels=40,
+                                      pad_mode="reflect")
+        with_deltas = np.vstack([mfcc_r, librosa.feature.delta(mfcc_r)])
+        row_names = [f"mfcc{i}" for i in range(13)] + [f"mfcc{i}_delta" for i in range(13)]
+        reflect_names, reflect_values = functionals(with_deltas, "", row_names)
+        reflect_rows.append((name, reflect_values))
         logmel_rows.append((name, logmel_values))
         if name == "v01_a_flat_120":
             np.savetxt(os.path.join(OUT, f"librosa_frames_{name}.csv"), mfcc.T, delimiter=",",
                        fmt="%.9g")
     for file, names, rows in [("librosa_mfcc.csv", mfcc_names, mfcc_rows),
-                              ("librosa_logmel.csv", logmel_names, logmel_rows)]:
+                              ("librosa_logmel.csv", logmel_names, logmel_rows),
+                              ("librosa_mfcc_reflect_deltas.csv", reflect_names, reflect_rows)]:
         with open(os.path.join(OUT, file), "w") as f:
             f.write(",".join(["file_id"] + names) + "\n")
             for name, values in rows:

