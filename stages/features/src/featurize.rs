@@ -284,6 +284,24 @@ impl StageDef for Featurize {
 }
 
 impl Featurize {
+    /// `report/output.txt`: what was computed, for people.
+    fn write_summary(&self, ctx: &StageContext, table: &FeatureTable) -> Result<(), FeaturesError> {
+        let dir = ctx.report_dir().map_err(|source| FeaturesError::Io { path: ctx.out_dir.join("report"), source })?;
+        let train = table.clips.iter().filter(|c| c.split == vox_api::audio::Split::Train).count();
+        let reference = if train > 0 { format!("the {train} train clips") } else { "all clips (no split)".into() };
+        let mut text = format!(
+            "{} clips x {} features (set `{}`)\nstandardization.csv: mean and std over {reference}\n",
+            table.clips.len(),
+            table.names.len(),
+            self.set.name()
+        );
+        if self.output == Output::Frames {
+            text += "frames.f32: per-clip frame matrices, see frames_index.csv and frames_columns.csv\n";
+        }
+        let path = dir.join("output.txt");
+        std::fs::write(&path, text).map_err(|source| FeaturesError::Io { path, source })
+    }
+
     fn featurize(&self, ctx: &StageContext) -> Result<(), FeaturesError> {
         let audio = AudioSet::read(&ctx.input().dir)?;
         let sample_rate = self.sample_rate(&audio.clips)?;
@@ -325,6 +343,7 @@ impl Featurize {
         }
         let stats = standardization::compute(&table);
         standardization::write(&stats, ctx.out_dir)?;
+        self.write_summary(ctx, &table)?;
         tracing::info!(
             stage = ctx.stage,
             clips = table.clips.len(),
@@ -438,6 +457,11 @@ mod tests {
         // noise is not voiced
         assert_eq!(table.rows[1][0], 0.0);
 
+        let summary = std::fs::read_to_string(out.path().join("report/output.txt")).unwrap();
+        assert_eq!(
+            summary,
+            "3 clips x 88 features (set `egemaps-v02`)\nstandardization.csv: mean and std over the 2 train clips\n"
+        );
         let stats = read_stats(out.path());
         assert_eq!(stats.len(), 88);
         for (j, (name, mean, std)) in stats.iter().enumerate() {
