@@ -1,10 +1,13 @@
 //! The `decode` stage: every `.wav` under the input folder, mixed to mono, resampled and
-//! labelled from its file name, as one audio set.
+//! labelled from its path, as one audio set.
 //!
 //! Files are taken in the order of their relative paths, so the output does not depend on the
-//! file system. With `on_error = "skip"`, files that cannot be decoded are listed with the
-//! reason in `report/skipped.csv` (`file,reason`) and counted in a warning; nothing is dropped
-//! silently.
+//! file system. Names are parsed first, so a name outside the corpus scheme (with
+//! `on_error = "fail"`) or a corpus label without a RAVDESS code and without a `labels` policy
+//! stops the stage before any audio is read. Nothing is left out silently: with
+//! `on_error = "skip"`, files that cannot be decoded are listed with the reason in
+//! `report/skipped.csv` (`file,reason`) and counted in a warning; files of a label whose policy
+//! is `drop` are listed in `report/dropped.csv` (`file,label`) and counted in the log.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,25 +15,38 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::emotion::Emotion;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
-use crate::corpus::Corpus;
+use crate::corpus::{ClipName, Corpus, NameError};
 use crate::error::{AudioError, FileError};
+use crate::label_policy::{LabelPolicies, Resolution};
 use crate::parallel::map_with_progress;
 use crate::resample::resample;
 use crate::wav::read_mono;
 
 /// Decodes every `.wav` file under the input folder (8-bit unsigned, 16/24/32-bit PCM or
 /// 32-bit float, plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono),
-/// resamples it band-limited to `sample_rate` and labels it from its name.
+/// resamples it band-limited to `sample_rate` and labels it from its path.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decode {
-    /// The naming scheme that labels the files: `ravdess` (emotion, intensity, statement,
-    /// repetition and actor from `03-01-EE-II-SS-RR-AA.wav`; odd actors male) or `unlabeled`
-    /// (no labels, empty speaker).
+    /// The naming scheme that labels the files, mapped onto the RAVDESS emotion codes:
+    /// `ravdess` (`03-01-EE-II-SS-RR-AA.wav`; odd actors male), `savee` (`DC/a01.wav` or
+    /// `DC_a01.wav`), `tess` (`OAF_word_emotion.wav`, folders ignored), `crema-d`
+    /// (`1001_DFA_ANG_XX.wav`), `emodb` (`03a01Fa.wav`; boredom needs a `labels` policy) or
+    /// `unlabeled` (no labels, empty speaker).
     #[serde(default = "default_corpus")]
     pub corpus: Corpus,
+    /// What happens to the files of a corpus label, by label name: `"drop"` leaves them out
+    /// (listed in `report/dropped.csv`), an emotion code `"01"`..`"08"` relabels them, e.g.
+    /// `{ boredom = "drop" }` or `{ boredom = "02" }` for EmoDB, `{ calm = "01" }` to merge
+    /// RAVDESS calm into neutral. Names are the RAVDESS emotion names (neutral, calm, happy,
+    /// sad, angry, fearful, disgust, surprised) for labels with a code, the corpus' word for
+    /// labels without one (EmoDB `boredom`, which must have a policy). Labels left out keep
+    /// their code; empty by default.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// Output sample rate in Hz (1000..=384000); 16000 suits wav2vec2 and eGeMAPS.
     #[serde(default = "default_sample_rate")]
     pub sample_rate: u32,
@@ -65,27 +81,53 @@ fn default_on_error() -> OnError {
 
 /// The skip report's file name under the report folder.
 const SKIPPED: &str = "skipped.csv";
+/// The drop report's file name under the report folder.
+const DROPPED: &str = "dropped.csv";
+
+/// What the name pass decided for one file.
+enum Plan {
+    /// Decode it and label it with this emotion.
+    Decode(ClipName, Option<Emotion>),
+    /// Leave it out by the `labels` policy; the label's name.
+    Drop(&'static str),
+    /// Its name is outside the corpus scheme (with `on_error = "skip"`).
+    Skip(NameError),
+}
+
+/// What became of one file.
+enum Outcome {
+    /// A clip and its samples.
+    Clip(Clip, Vec<f32>),
+    /// Left out by the `labels` policy; the label's name.
+    Dropped(&'static str),
+    /// Not decodable.
+    Failed(FileError),
+}
 
 impl Decode {
-    /// Decodes the file at `root/relative` into a manifest row and its samples.
-    fn decode(&self, root: &Path, relative: &str) -> Result<(Clip, Vec<f32>), FileError> {
-        let path = root.join(relative);
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let labels = self.corpus.labels(&stem)?;
-        let mono = read_mono(&path)?;
+    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples.
+    fn decode(
+        &self,
+        root: &Path,
+        relative: &str,
+        name: &ClipName,
+        emotion: Option<Emotion>,
+    ) -> Result<(Clip, Vec<f32>), FileError> {
+        let mono = read_mono(&root.join(relative))?;
         let samples =
             resample(&mono.samples, mono.sample_rate, self.sample_rate).map_err(|source| {
                 FileError::Resample { from: mono.sample_rate, to: self.sample_rate, source }
             })?;
+        let labels = &name.labels;
         let clip = Clip {
-            file_id: stem,
+            file_id: name.file_id.clone(),
             corpus: self.corpus.name().to_string(),
-            speaker: labels.speaker,
-            sex: labels.sex,
-            emotion: labels.emotion,
-            intensity: labels.intensity,
-            statement: labels.statement,
-            repetition: labels.repetition,
+            speaker: labels.speaker.clone(),
+            sex: labels.sex.clone(),
+            emotion,
+            intensity: labels.intensity.clone(),
+            statement: labels.statement.clone(),
+            repetition: labels.repetition.clone(),
             split: Split::None,
             source: relative.to_string(),
             sample_rate: self.sample_rate,
@@ -94,6 +136,39 @@ impl Decode {
             original_length: samples.len() as u64,
         };
         Ok((clip, samples))
+    }
+
+    /// Parses every file's name and applies the `labels` policy, in path order. Fails on the
+    /// first bad name with `on_error = "fail"`, and on labels that need a policy.
+    fn plan(
+        &self,
+        files: Vec<String>,
+        policies: &LabelPolicies,
+    ) -> Result<Vec<(String, Plan)>, AudioError> {
+        let mut plans = Vec::with_capacity(files.len());
+        let mut unresolved: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for file in files {
+            let plan = match (self.corpus.parse(&file), self.on_error) {
+                (Err(source), OnError::Fail) => {
+                    return Err(AudioError::File { file, source: source.into() });
+                }
+                (Err(reason), OnError::Skip) => Plan::Skip(reason),
+                (Ok(name), _) => match policies.resolve(name.labels.label) {
+                    Resolution::Keep(emotion) => Plan::Decode(name, emotion),
+                    Resolution::Drop(label) => Plan::Drop(label),
+                    Resolution::Unresolved(label) => {
+                        *unresolved.entry(label).or_default() += 1;
+                        continue;
+                    }
+                },
+            };
+            plans.push((file, plan));
+        }
+        if !unresolved.is_empty() {
+            let labels = unresolved.into_iter().collect();
+            return Err(AudioError::UnresolvedLabels { corpus: self.corpus.name(), labels });
+        }
+        Ok(plans)
     }
 }
 
@@ -122,19 +197,34 @@ fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
     Ok(found)
 }
 
-/// Writes `report/skipped.csv`: one `file,reason` row per skipped file.
-fn write_skipped(ctx: &StageContext, skipped: &[(String, FileError)]) -> Result<(), AudioError> {
+/// Writes `report/<name>`: a `header` row, then one row per `(file, detail)`.
+fn write_report<D: ToString>(
+    ctx: &StageContext,
+    name: &str,
+    header: [&str; 2],
+    rows: &[(String, D)],
+) -> Result<(), AudioError> {
     let report = ctx
         .report_dir()
         .map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
-    let path = report.join(SKIPPED);
+    let path = report.join(name);
     let csv_err = |source| AudioError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
-    writer.write_record(["file", "reason"]).map_err(csv_err)?;
-    for (file, reason) in skipped {
-        writer.write_record([file.as_str(), reason.to_string().as_str()]).map_err(csv_err)?;
+    writer.write_record(header).map_err(csv_err)?;
+    for (file, detail) in rows {
+        writer.write_record([file.as_str(), detail.to_string().as_str()]).map_err(csv_err)?;
     }
     writer.flush().map_err(|source| AudioError::Io { path: path.clone(), source })
+}
+
+/// `boredom: 79, calm: 3`: how many files each label has in `rows`.
+fn count_by_label(rows: &[(String, &'static str)]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for &(_, label) in rows {
+        *counts.entry(label).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(label, n)| format!("{label}: {n}")).collect();
+    parts.join(", ")
 }
 
 impl StageDef for Decode {
@@ -150,23 +240,33 @@ impl StageDef for Decode {
                 format!("`sample_rate` must be 1000..=384000 Hz, not {}", self.sample_rate),
             ));
         }
-        Ok(())
+        LabelPolicies::new(self.corpus, &self.labels).map(|_| ())
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let policies = LabelPolicies::new(self.corpus, &self.labels)?;
         let input = ctx.input();
         let files = wav_files(&input.dir)?;
         if files.is_empty() {
             return Err(AudioError::NoWavFiles { input: input.name.clone() }.into());
         }
-        let decoded =
-            map_with_progress(ctx, &files, "decode", |file| self.decode(&input.dir, file))?;
+        let total = files.len();
+        let plans = self.plan(files, &policies)?;
+        let outcomes = map_with_progress(ctx, &plans, "decode", |(file, plan)| match plan {
+            Plan::Decode(name, emotion) => match self.decode(&input.dir, file, name, *emotion) {
+                Ok((clip, samples)) => Outcome::Clip(clip, samples),
+                Err(reason) => Outcome::Failed(reason),
+            },
+            Plan::Drop(label) => Outcome::Dropped(label),
+            Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
+        })?;
         let mut set = AudioSet::default();
         let mut skipped = Vec::new();
+        let mut dropped = Vec::new();
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        for (file, result) in files.into_iter().zip(decoded) {
-            match (result, self.on_error) {
-                (Ok((clip, samples)), _) => {
+        for ((file, _), outcome) in plans.into_iter().zip(outcomes) {
+            match (outcome, self.on_error) {
+                (Outcome::Clip(clip, samples), _) => {
                     if let Some(first) = sources.insert(clip.file_id.clone(), file.clone()) {
                         let file_id = clip.file_id;
                         return Err(
@@ -175,27 +275,38 @@ impl StageDef for Decode {
                     }
                     set.push(clip, &samples);
                 }
-                (Err(source), OnError::Fail) => {
+                (Outcome::Dropped(label), _) => dropped.push((file, label)),
+                (Outcome::Failed(source), OnError::Fail) => {
                     return Err(AudioError::File { file, source }.into());
                 }
-                (Err(reason), OnError::Skip) => skipped.push((file, reason)),
+                (Outcome::Failed(reason), OnError::Skip) => skipped.push((file, reason)),
             }
         }
         if self.on_error == OnError::Skip {
-            write_skipped(ctx, &skipped)?;
+            write_report(ctx, SKIPPED, ["file", "reason"], &skipped)?;
             if !skipped.is_empty() {
                 tracing::warn!(
-                    "{}: skipped {} of {} files that could not be decoded (see report/{SKIPPED})",
+                    "{}: skipped {} of {total} files that could not be decoded (see report/{SKIPPED})",
                     ctx.stage,
                     skipped.len(),
-                    skipped.len() + set.clips.len()
                 );
             }
         }
+        if policies.drops() {
+            write_report(ctx, DROPPED, ["file", "label"], &dropped)?;
+            tracing::info!(
+                "{}: dropped {} of {total} files by the `labels` policy ({}; see report/{DROPPED})",
+                ctx.stage,
+                dropped.len(),
+                count_by_label(&dropped),
+            );
+        }
         if set.clips.is_empty() {
-            return Err(AudioError::AllSkipped {
+            return Err(AudioError::NoClipsLeft {
                 input: input.name.clone(),
+                files: total,
                 skipped: skipped.len(),
+                dropped: dropped.len(),
             }
             .into());
         }
@@ -217,26 +328,11 @@ impl StageDef for Decode {
 mod tests {
     use super::*;
     use crate::test_support::TestStage;
-    use hound::{SampleFormat, WavSpec, WavWriter};
+    use crate::test_support::write_wav;
     use vox_api::emotion::Emotion;
 
-    fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let spec = WavSpec {
-            channels,
-            sample_rate: rate,
-            bits_per_sample: 16,
-            sample_format: SampleFormat::Int,
-        };
-        let mut writer = WavWriter::create(path, spec).unwrap();
-        for &s in samples {
-            writer.write_sample(s).unwrap();
-        }
-        writer.finalize().unwrap();
-    }
-
     fn decode(corpus: Corpus, sample_rate: u32, on_error: OnError) -> Decode {
-        Decode { corpus, sample_rate, on_error }
+        Decode { corpus, labels: BTreeMap::new(), sample_rate, on_error }
     }
 
     #[test]
@@ -343,18 +439,243 @@ mod tests {
         let stage = kind.configure(toml::Table::new()).unwrap();
         assert_eq!(
             stage.params(),
-            serde_json::json!({"corpus": "ravdess", "sample_rate": 16000, "on_error": "fail"})
+            serde_json::json!({
+                "corpus": "ravdess", "labels": {}, "sample_rate": 16000, "on_error": "fail"
+            })
         );
         let err = kind.configure(toml::toml! { sample_rate = 10 }).err().unwrap();
         assert_eq!(
             (err.path.as_str(), err.message.as_str()),
             ("sample_rate", "`sample_rate` must be 1000..=384000 Hz, not 10")
         );
-        assert!(kind.configure(toml::toml! { corpus = "savee" }).is_err());
+        for corpus in ["ravdess", "savee", "tess", "crema-d", "emodb", "unlabeled"] {
+            let stage = kind.configure(toml::toml! { corpus = corpus }).unwrap();
+            assert_eq!(stage.params()["corpus"], corpus);
+        }
+        assert!(kind.configure(toml::toml! { corpus = "iemocap" }).is_err());
         assert!(
             kind.configure(toml::toml! { on_error = "skip"
             corpus = "unlabeled" })
                 .is_ok()
         );
+        let stage = kind
+            .configure(toml::toml! { corpus = "emodb"
+            labels = { boredom = "02", disgust = "drop" } })
+            .unwrap();
+        assert_eq!(
+            stage.params()["labels"],
+            serde_json::json!({"boredom": "02", "disgust": "drop"})
+        );
+        let err = kind
+            .configure(toml::toml! { corpus = "emodb"
+            labels = { boredom = "09" } })
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            (
+                "labels.boredom",
+                "`labels.boredom` must be \"drop\" or an emotion code \"01\"..\"08\", not `09`"
+            )
+        );
+        let err = kind.configure(toml::toml! { labels = { bored = "drop" } }).err().unwrap();
+        assert_eq!(
+            (err.path.as_str(), err.message.as_str()),
+            (
+                "labels.bored",
+                "corpus `ravdess` has no label `bored`; its labels are neutral, calm, happy, sad, \
+                 angry, fearful, disgust, surprised"
+            )
+        );
+    }
+
+    /// An EmoDB tree: angry and sad takes of speakers 03 and 16, boredom takes of 03 and 08.
+    fn emodb_tree() -> TestStage {
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        for name in ["03a01Wa", "03a01La", "08a02Lb", "16b10Ta"] {
+            write_wav(&stage.input_dir().join(format!("wav/{name}.wav")), 16000, 1, &[8192; 4]);
+        }
+        stage
+    }
+
+    fn emodb(labels: &[(&str, &str)]) -> Decode {
+        let labels = labels.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+        Decode { labels, ..decode(Corpus::Emodb, 16000, OnError::Fail) }
+    }
+
+    #[test]
+    fn a_label_without_code_or_policy_stops_the_stage_before_decoding() {
+        let stage = emodb_tree();
+        // A broken file is not read: the policy error comes first.
+        std::fs::write(stage.input_dir().join("wav/09a04Aa.wav"), b"RIFF").unwrap();
+        let err = emodb(&[]).run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "corpus `emodb` label `boredom` (2 files) has no RAVDESS emotion code; set a policy \
+             in this stage's params: `labels = { boredom = \"drop\" }` leaves the files out \
+             (listed in report/dropped.csv), or `labels = { boredom = \"02\" }` merges them into \
+             an emotion code (any of 01..08)"
+        );
+        assert!(!stage.out_dir().join("manifest.csv").exists());
+    }
+
+    #[test]
+    fn dropped_labels_are_listed_and_merged_labels_relabelled() {
+        let stage = emodb_tree();
+        emodb(&[("boredom", "drop")]).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        let rows: Vec<(&str, &str, &str, Option<Emotion>)> = set
+            .clips
+            .iter()
+            .map(|c| (c.file_id.as_str(), c.speaker.as_str(), c.sex.as_str(), c.emotion))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("03a01Wa", "03", "m", Some(Emotion::Angry)),
+                ("16b10Ta", "16", "f", Some(Emotion::Sad))
+            ]
+        );
+        assert_eq!(
+            (set.clips[1].statement.as_str(), set.clips[1].repetition.as_str()),
+            ("b10", "a")
+        );
+        assert_eq!(set.clips[0].corpus, "emodb");
+        let dropped = std::fs::read_to_string(stage.out_dir().join("report/dropped.csv")).unwrap();
+        assert_eq!(dropped, "file,label\nwav/03a01La.wav,boredom\nwav/08a02Lb.wav,boredom\n");
+
+        let merged = emodb_tree();
+        emodb(&[("boredom", "02"), ("sad", "01")]).run(&merged.ctx(0)).unwrap();
+        let set = AudioSet::read(merged.out_dir()).unwrap();
+        let emotions: Vec<(&str, Option<Emotion>)> =
+            set.clips.iter().map(|c| (c.file_id.as_str(), c.emotion)).collect();
+        assert_eq!(
+            emotions,
+            [
+                ("03a01La", Some(Emotion::Calm)),
+                ("03a01Wa", Some(Emotion::Angry)),
+                ("08a02Lb", Some(Emotion::Calm)),
+                ("16b10Ta", Some(Emotion::Neutral)),
+            ]
+        );
+        assert!(!merged.out_dir().join("report").exists());
+
+        let all = emodb_tree();
+        let err = emodb(&[("boredom", "drop"), ("angry", "drop"), ("sad", "drop")])
+            .run(&all.ctx(0))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "all 4 `.wav` files of input `upstream` were left out: 0 skipped (see \
+             report/skipped.csv), 4 dropped by the `labels` policy (see report/dropped.csv)"
+        );
+    }
+
+    #[test]
+    fn savee_layouts_give_the_same_clip_ids() {
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        let root = stage.input_dir();
+        write_wav(&root.join("AudioData/DC/a01.wav"), 16000, 1, &[8192; 4]);
+        write_wav(&root.join("AudioData/KL/su15.wav"), 16000, 1, &[8192; 4]);
+        write_wav(&root.join("ALL/JE_sa03.wav"), 16000, 1, &[8192; 4]);
+        decode(Corpus::Savee, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        let rows: Vec<(&str, &str, &str, Option<Emotion>, &str)> = set
+            .clips
+            .iter()
+            .map(|c| {
+                (
+                    c.file_id.as_str(),
+                    c.speaker.as_str(),
+                    c.sex.as_str(),
+                    c.emotion,
+                    c.source.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("JE_sa03", "JE", "m", Some(Emotion::Sad), "ALL/JE_sa03.wav"),
+                ("DC_a01", "DC", "m", Some(Emotion::Angry), "AudioData/DC/a01.wav"),
+                ("KL_su15", "KL", "m", Some(Emotion::Surprised), "AudioData/KL/su15.wav"),
+            ]
+        );
+        write_wav(&root.join("ALL/DC_a01.wav"), 16000, 1, &[8192; 4]);
+        let err = decode(Corpus::Savee, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`ALL/DC_a01.wav` and `AudioData/DC/a01.wav` would both be clip `DC_a01`; clip ids \
+             must be unique"
+        );
+    }
+
+    #[test]
+    fn bad_names_of_every_corpus_name_the_file() {
+        let cases = [
+            (
+                Corpus::Savee,
+                "a01.wav",
+                "`a01.wav`: bad file name: `a01` names no speaker: expected `SPEAKER_a01` or a speaker folder `SPEAKER/a01` (SPEAKER one of DC, JE, JK, KL)",
+            ),
+            (
+                Corpus::Tess,
+                "OAF_Fear/OAF_back.wav",
+                "`OAF_Fear/OAF_back.wav`: bad file name: expected at least 3 underscore-separated fields (speaker_word_emotion, e.g. OAF_back_angry), found 2",
+            ),
+            (
+                Corpus::CremaD,
+                "AudioWAV/1001_DFA_SUR_XX.wav",
+                "`AudioWAV/1001_DFA_SUR_XX.wav`: bad file name: emotion `SUR` is not one of ANG, DIS, FEA, HAP, NEU, SAD",
+            ),
+            (
+                Corpus::Emodb,
+                "wav/03a01Ba.wav",
+                "`wav/03a01Ba.wav`: bad file name: emotion `B` is not one of W, L, E, A, F, T, N",
+            ),
+        ];
+        for (corpus, file, message) in cases {
+            let stage = TestStage::with_input(ArtifactKind::Files);
+            write_wav(&stage.input_dir().join(file), 16000, 1, &[0; 4]);
+            let err = decode(corpus, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap_err();
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn tess_and_crema_d_files_are_labelled() {
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        write_wav(
+            &stage.input_dir().join("YAF_pleasant_surprised/YAF_dog_ps.wav"),
+            24414,
+            1,
+            &[0; 8],
+        );
+        decode(Corpus::Tess, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
+        let clip = &AudioSet::read(stage.out_dir()).unwrap().clips[0];
+        assert_eq!(
+            (
+                clip.file_id.as_str(),
+                clip.speaker.as_str(),
+                clip.sex.as_str(),
+                clip.statement.as_str()
+            ),
+            ("YAF_dog_ps", "YAF", "f", "dog")
+        );
+        assert_eq!((clip.emotion, clip.corpus.as_str()), (Some(Emotion::Surprised), "tess"));
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        write_wav(&stage.input_dir().join("AudioWAV/1091_IEO_FEA_HI.wav"), 16000, 1, &[0; 8]);
+        decode(Corpus::CremaD, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
+        let clip = &AudioSet::read(stage.out_dir()).unwrap().clips[0];
+        assert_eq!(
+            (
+                clip.file_id.as_str(),
+                clip.speaker.as_str(),
+                clip.sex.as_str(),
+                clip.intensity.as_str()
+            ),
+            ("1091_IEO_FEA_HI", "1091", "", "HI")
+        );
+        assert_eq!((clip.emotion, clip.statement.as_str()), (Some(Emotion::Fearful), "IEO"));
     }
 }

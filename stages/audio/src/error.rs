@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use vox_api::audio::AudioSetError;
 
 use crate::corpus::NameError;
+use crate::label_policy::unresolved_message;
 use crate::resample::ResampleFailure;
 
 /// Why a stage of this crate failed.
@@ -61,13 +62,71 @@ pub enum AudioError {
         /// The second file.
         second: String,
     },
-    /// Every input file was skipped.
-    #[error("all {skipped} `.wav` files of input `{input}` were skipped (see report/skipped.csv)")]
-    AllSkipped {
+    /// Every input file was skipped or dropped.
+    #[error(
+        "all {files} `.wav` files of input `{input}` were left out: {skipped} skipped (see \
+         report/skipped.csv), {dropped} dropped by the `labels` policy (see report/dropped.csv)"
+    )]
+    NoClipsLeft {
         /// The input stage's name.
         input: String,
-        /// How many files were skipped.
+        /// How many `.wav` files the input holds.
+        files: usize,
+        /// How many files could not be decoded.
         skipped: usize,
+        /// How many files the `labels` policy dropped.
+        dropped: usize,
+    },
+    /// Corpus labels without a RAVDESS code and without a `labels` policy.
+    #[error("{}", unresolved_message(.corpus, .labels))]
+    UnresolvedLabels {
+        /// The corpus' name.
+        corpus: &'static str,
+        /// Each label's name and how many files carry it, by name.
+        labels: Vec<(&'static str, usize)>,
+    },
+    /// Two inputs of `merge` have different sample rates.
+    #[error(
+        "input `{input}` is at {rate} Hz but input `{first_input}` is at {first_rate} Hz; merge \
+         needs one sample rate (give the decode stages the same `sample_rate`)"
+    )]
+    SampleRateMismatch {
+        /// The input of the first clip.
+        first_input: String,
+        /// Its sample rate, Hz.
+        first_rate: u32,
+        /// The input whose rate differs.
+        input: String,
+        /// That rate, Hz.
+        rate: u32,
+    },
+    /// `merge` with `keep_splits` got a split input and an unsplit one.
+    #[error(
+        "input `{split_input}` is split (train/val/test) but input `{unsplit_input}` has unsplit \
+         clips; set `keep_splits = false` to clear the splits and add a `split` stage after the \
+         merge"
+    )]
+    MixedSplits {
+        /// An input with split clips.
+        split_input: String,
+        /// An input with unsplit clips.
+        unsplit_input: String,
+    },
+    /// `merge` found one clip id twice even after prefixing ids with the corpus.
+    #[error(
+        "clip `{file_id}` (corpus `{corpus}`) is in input `{first_input}` and in input \
+         `{input}`; prefixing clip ids with the corpus cannot tell them apart: merge each \
+         corpus' clips only once"
+    )]
+    DuplicateAcrossInputs {
+        /// The clip id, as merged.
+        file_id: String,
+        /// The clips' corpus.
+        corpus: String,
+        /// The input that had it first.
+        first_input: String,
+        /// The input that has it again.
+        input: String,
     },
     /// The worker thread pool could not be started.
     #[error("cannot start {threads} worker threads: {source}")]

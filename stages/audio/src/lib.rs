@@ -1,15 +1,20 @@
-//! vox data stages: a synthetic RAVDESS-layout corpus, decoding, padding and splitting.
+//! vox data stages: a synthetic RAVDESS-layout corpus, decoding five corpora, padding,
+//! splitting and merging.
 //!
 //! | kind     | inputs | output | what it does                                                   |
 //! |----------|--------|--------|----------------------------------------------------------------|
 //! | `synth`  | none   | files  | writes a deterministic speech-like corpus in RAVDESS layout    |
 //! | `decode` | files  | audio  | reads every WAV, mixes to mono, resamples, labels by file name |
+//! |          |        |        | (RAVDESS, SAVEE, TESS, CREMA-D, EmoDB; `labels` drop/merge)    |
 //! | `pad`    | audio  | audio  | pads or crops every clip to one length                         |
 //! | `split`  | audio  | audio  | assigns clips to train/val/test, stratified or by speaker      |
+//! | `merge`  | audio+ | audio  | concatenates audio sets of one sample rate, ids kept unique    |
 
 mod corpus;
 mod decode;
 mod error;
+mod label_policy;
+mod merge;
 mod pad;
 mod parallel;
 mod resample;
@@ -20,9 +25,10 @@ mod synth;
 mod test_support;
 mod wav;
 
-pub use corpus::{Corpus, Labels, NameError, RavdessName};
+pub use corpus::{ClipName, Corpus, Label, Labels, NameError, RavdessName};
 pub use decode::{Decode, OnError};
 pub use error::{AudioError, FileError};
+pub use merge::Merge;
 pub use pad::{Crop, Pad, PadSide};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
@@ -36,6 +42,7 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
         vox_api::kind::<Decode>(),
         vox_api::kind::<Pad>(),
         vox_api::kind::<Split>(),
+        vox_api::kind::<Merge>(),
     ]
 }
 
@@ -51,7 +58,7 @@ mod tests {
     #[test]
     fn every_kind_is_registered_once() {
         let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["synth", "decode", "pad", "split"]);
+        assert_eq!(names, ["synth", "decode", "pad", "split", "merge"]);
     }
 
     #[test]
@@ -67,7 +74,8 @@ mod tests {
         };
         config.run(&synth.ctx(5)).unwrap();
         let decode = TestStage::after(&synth, ArtifactKind::Files);
-        Decode { corpus: Corpus::Ravdess, sample_rate: 16000, on_error: OnError::Fail }
+        let labels = Default::default();
+        Decode { corpus: Corpus::Ravdess, labels, sample_rate: 16000, on_error: OnError::Fail }
             .run(&decode.ctx(5))
             .unwrap();
         let pad = TestStage::after(&decode, ArtifactKind::Audio);

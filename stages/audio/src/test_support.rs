@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use hound::{SampleFormat, WavSpec, WavWriter};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use tempfile::TempDir;
 use vox_api::audio::{AudioSet, Clip, Split};
@@ -10,7 +11,7 @@ use vox_api::{ArtifactKind, Input, StageContext};
 
 /// Temp folders for one stage run, with its inputs.
 pub struct TestStage {
-    input: Option<TempDir>,
+    input_dirs: Vec<TempDir>,
     inputs: Vec<Input>,
     out: TempDir,
     scratch: TempDir,
@@ -21,7 +22,7 @@ impl TestStage {
     /// A stage with no inputs.
     pub fn new() -> Self {
         Self {
-            input: None,
+            input_dirs: Vec::new(),
             inputs: Vec::new(),
             out: tempfile::tempdir().unwrap(),
             scratch: tempfile::tempdir().unwrap(),
@@ -34,7 +35,21 @@ impl TestStage {
         let dir = tempfile::tempdir().unwrap();
         let mut stage = Self::new();
         stage.inputs.push(Input { name: "upstream".into(), kind, dir: dir.path().to_path_buf() });
-        stage.input = Some(dir);
+        stage.input_dirs.push(dir);
+        stage
+    }
+
+    /// A stage whose inputs are `sets`, each with its input name, in order.
+    pub fn with_audio_inputs(sets: &[(&str, &AudioSet)]) -> Self {
+        let mut stage = Self::new();
+        for &(name, set) in sets {
+            let dir = tempfile::tempdir().unwrap();
+            set.write(dir.path()).unwrap();
+            let input =
+                Input { name: name.into(), kind: ArtifactKind::Audio, dir: dir.path().into() };
+            stage.inputs.push(input);
+            stage.input_dirs.push(dir);
+        }
         stage
     }
 
@@ -75,6 +90,22 @@ impl TestStage {
             progress: &self.progress,
         }
     }
+}
+
+/// Writes a 16-bit PCM WAV at `path` (creating its folders), `channels` interleaved.
+pub fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let spec = WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: SampleFormat::Int,
+    };
+    let mut writer = WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        writer.write_sample(s).unwrap();
+    }
+    writer.finalize().unwrap();
 }
 
 /// A manifest row for clip `id` of `speaker` (offset and length are set by [`AudioSet::push`]).
