@@ -70,14 +70,13 @@ impl JitterTracker {
             t0_max = ((1.0 + SEARCH_RANGE_REL) * tf).ceil() as i64;
             to_read = to_read.max(MIN_NUM_PERIODS * t0_max + MIN_NUM_PERIODS);
         }
-        let mut max_read = self.last_mis + self.frame_len;
-        to_read = to_read.min(max_read);
+        // never more than the unread rest of the previous frame plus this frame
+        to_read = to_read.min(self.last_mis + self.frame_len);
         if start_v - self.last_mis != self.last_idx {
+            // openSMILE's "discontinuity": restart at this frame
             self.last_idx = start_v;
             to_read = to_read.min(self.frame_len);
-            max_read = max_read.min(self.frame_len);
         }
-        let _ = max_read;
         let from = (self.last_idx.max(0) as usize).min(wave.len());
         let to = ((self.last_idx + to_read).max(0) as usize).min(wave.len());
         let x = &wave[from..to];
