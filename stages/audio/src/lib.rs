@@ -62,6 +62,43 @@ mod tests {
     }
 
     #[test]
+    fn corpus_fragments_configure_their_stages() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/corpora");
+        let decode = vox_api::kind::<Decode>();
+        let fragments = [
+            ("savee.toml", "savee", "savee", "SAVEE", serde_json::json!({})),
+            ("tess.toml", "tess", "tess", "TESS", serde_json::json!({})),
+            ("crema-d.toml", "crema-d", "crema_d", "CREMA-D", serde_json::json!({})),
+            ("emodb.toml", "emodb", "emodb", "EmoDB", serde_json::json!({"boredom": "drop"})),
+        ];
+        for (file, corpus, prefix, folder, labels) in fragments {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let fragment: toml::Table = text.parse().unwrap();
+            assert_eq!(fragment.keys().collect::<Vec<_>>(), ["stages"], "{file}");
+            let stages = fragment["stages"].as_table().unwrap();
+            let (data, audio) = (format!("{prefix}_data"), format!("{prefix}_audio"));
+            let mut names: Vec<&String> = stages.keys().collect();
+            names.sort();
+            assert_eq!(names, [&audio, &data], "{file}");
+            let source = stages[&data].as_table().unwrap();
+            assert_eq!(source["kind"].as_str(), Some("download"), "{file}");
+            let path = format!("../../data/{folder}");
+            assert_eq!(source["path"].as_str(), Some(path.as_str()), "{file}");
+            let mut params = stages[&audio].as_table().unwrap().clone();
+            assert_eq!(params.remove("kind"), Some("decode".into()), "{file}");
+            assert_eq!(params.remove("inputs"), Some(toml::Value::Array(vec![data.into()])));
+            let resolved = decode.configure(params).unwrap().params();
+            assert_eq!(
+                resolved,
+                serde_json::json!({
+                    "corpus": corpus, "labels": labels, "sample_rate": 16000, "on_error": "fail"
+                }),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
     fn synth_decode_pad_split_chain() {
         let synth = TestStage::new();
         let config = Synth {
