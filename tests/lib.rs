@@ -3,6 +3,7 @@
 mod support;
 
 mod cache;
+mod classic;
 mod errors;
 mod plan;
 mod run;
