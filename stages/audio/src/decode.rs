@@ -18,9 +18,9 @@ use vox_api::audio::{AudioSet, Clip, Split};
 use vox_api::emotion::Emotion;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
-use crate::corpus::{ClipName, Corpus, NameError};
+use crate::corpus::{ClipName, Corpus, Label, NameError};
 use crate::error::{AudioError, FileError};
-use crate::label_policy::{LabelPolicies, Resolution};
+use crate::label_policy::{LabelPolicies, Resolution, file_count};
 use crate::parallel::map_with_progress;
 use crate::resample::resample;
 use crate::wav::read_mono;
@@ -217,6 +217,25 @@ fn write_report<D: ToString>(
     writer.flush().map_err(|source| AudioError::Io { path: path.clone(), source })
 }
 
+/// `boredom -> 02 (79 files)`: how many files the `labels` policy gives another code, by label
+/// and code; empty when none.
+fn relabelled(plans: &[(String, Plan)]) -> String {
+    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (_, plan) in plans {
+        if let Plan::Decode(name, Some(emotion)) = plan
+            && let Some(label) = name.labels.label
+            && label != Label::Coded(*emotion)
+        {
+            *counts.entry((label.name(), emotion.code())).or_default() += 1;
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|((label, code), &n)| format!("{label} -> {code} ({})", file_count(n)))
+        .collect();
+    parts.join(", ")
+}
+
 /// `boredom: 79, calm: 3`: how many files each label has in `rows`.
 fn count_by_label(rows: &[(String, &'static str)]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -252,6 +271,10 @@ impl StageDef for Decode {
         }
         let total = files.len();
         let plans = self.plan(files, &policies)?;
+        let relabelled = relabelled(&plans);
+        if !relabelled.is_empty() {
+            tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
+        }
         let outcomes = map_with_progress(ctx, &plans, "decode", |(file, plan)| match plan {
             Plan::Decode(name, emotion) => match self.decode(&input.dir, file, name, *emotion) {
                 Ok((clip, samples)) => Outcome::Clip(clip, samples),
@@ -569,6 +592,25 @@ mod tests {
             "all 4 `.wav` files of input `upstream` were left out: 0 skipped (see \
              report/skipped.csv), 4 dropped by the `labels` policy (see report/dropped.csv)"
         );
+    }
+
+    #[test]
+    fn relabelled_files_are_counted_by_label_and_code() {
+        let plan = |stem: &str, emotion| {
+            let file = format!("{stem}.wav");
+            let name = Corpus::Emodb.parse(&file).unwrap();
+            (file, Plan::Decode(name, emotion))
+        };
+        let plans = [
+            plan("03a01La", Some(Emotion::Calm)),
+            plan("08a01La", Some(Emotion::Calm)),
+            plan("03a01Wa", Some(Emotion::Angry)),
+            plan("03a01Ta", Some(Emotion::Neutral)),
+            ("09a01La.wav".into(), Plan::Drop("boredom")),
+        ];
+        assert_eq!(relabelled(&plans), "boredom -> 02 (2 files), sad -> 01 (1 file)");
+        assert_eq!(relabelled(&plans[2..]), "sad -> 01 (1 file)");
+        assert_eq!(relabelled(&plans[2..3]), "");
     }
 
     #[test]

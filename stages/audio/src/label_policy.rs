@@ -103,15 +103,16 @@ impl LabelPolicies {
     }
 }
 
+/// `1 file`, `79 files`.
+pub(crate) fn file_count(files: usize) -> String {
+    format!("{files} {}", if files == 1 { "file" } else { "files" })
+}
+
 /// The message for uncoded labels without a policy: each label with its file count, and the
 /// two ways to fix it in the stage's params.
 pub(crate) fn unresolved_message(corpus: &str, labels: &[(&'static str, usize)]) -> String {
-    let counted: Vec<String> = labels
-        .iter()
-        .map(|&(label, files)| {
-            format!("`{label}` ({files} {})", if files == 1 { "file" } else { "files" })
-        })
-        .collect();
+    let counted: Vec<String> =
+        labels.iter().map(|&(label, files)| format!("`{label}` ({})", file_count(files))).collect();
     let table = |policy: &str| {
         let entries: Vec<String> =
             labels.iter().map(|&(label, _)| format!("{label} = \"{policy}\"")).collect();

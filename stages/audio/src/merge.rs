@@ -61,14 +61,14 @@ fn speakers_clash<'a>(clips: impl Iterator<Item = &'a Clip>) -> bool {
 /// Whether some clip id occurs twice.
 fn ids_clash<'a>(clips: impl Iterator<Item = &'a Clip>) -> bool {
     let mut seen = BTreeSet::new();
-    clips.into_iter().any(|clip| !seen.insert(&clip.file_id))
+    clips.map(|clip| &clip.file_id).any(|id| !seen.insert(id))
 }
 
 /// Fails when every clip must have one sample rate and one does not.
-fn check_sample_rates(inputs: &[(&str, AudioSet)]) -> Result<(), AudioError> {
+fn check_sample_rates(inputs: &[(&str, Vec<Clip>)]) -> Result<(), AudioError> {
     let mut first: Option<(&str, u32)> = None;
-    for &(input, ref set) in inputs {
-        for clip in &set.clips {
+    for &(input, ref clips) in inputs {
+        for clip in clips {
             match first {
                 None => first = Some((input, clip.sample_rate)),
                 Some((first_input, first_rate)) if first_rate != clip.sample_rate => {
@@ -87,10 +87,10 @@ fn check_sample_rates(inputs: &[(&str, AudioSet)]) -> Result<(), AudioError> {
 }
 
 /// Fails when some input has split clips and another unsplit ones.
-fn check_splits(inputs: &[(&str, AudioSet)]) -> Result<(), AudioError> {
+fn check_splits(inputs: &[(&str, Vec<Clip>)]) -> Result<(), AudioError> {
     let find = |split: bool| {
-        inputs.iter().find_map(|(input, set)| {
-            set.clips.iter().any(|c| (c.split != Split::None) == split).then_some(*input)
+        inputs.iter().find_map(|(input, clips)| {
+            clips.iter().any(|c| (c.split != Split::None) == split).then_some(*input)
         })
     };
     match (find(true), find(false)) {
@@ -102,10 +102,10 @@ fn check_splits(inputs: &[(&str, AudioSet)]) -> Result<(), AudioError> {
     }
 }
 
-/// A merged set, and which ids the rules prefixed with the corpus.
+/// The merged manifest, and which ids the rules prefixed with the corpus.
 struct Merged {
-    /// The clips of every input.
-    set: AudioSet,
+    /// Each input's rows as they are written (offsets are set when the samples are added).
+    rows: Vec<Vec<Clip>>,
     /// Whether speaker ids became `<corpus>-<speaker>`.
     speakers_prefixed: bool,
     /// Whether clip ids became `<corpus>-<file_id>`.
@@ -113,41 +113,43 @@ struct Merged {
 }
 
 impl Merge {
-    /// The merged set of `inputs` (input name, set), in order.
-    fn merge(&self, inputs: &[(&str, AudioSet)]) -> Result<Merged, AudioError> {
+    /// The merged rows of `inputs` (input name, manifest), in order.
+    fn merge(&self, inputs: &[(&str, Vec<Clip>)]) -> Result<Merged, AudioError> {
         check_sample_rates(inputs)?;
         if self.keep_splits {
             check_splits(inputs)?;
         }
-        let all = || inputs.iter().flat_map(|(_, set)| &set.clips);
-        let prefix_speakers = speakers_clash(all());
-        let prefix_ids = ids_clash(all());
-        let mut merged = AudioSet::default();
+        let all = || inputs.iter().flat_map(|(_, clips)| clips);
+        let speakers_prefixed = speakers_clash(all());
+        let ids_prefixed = ids_clash(all());
         let mut origin: BTreeMap<String, &str> = BTreeMap::new();
-        for &(input, ref set) in inputs {
-            for clip in &set.clips {
-                let mut out = clip.clone();
-                if prefix_speakers && !clip.speaker.is_empty() {
-                    out.speaker = prefixed(&clip.corpus, &clip.speaker);
+        let mut rows = Vec::with_capacity(inputs.len());
+        for &(input, ref clips) in inputs {
+            let mut merged = Vec::with_capacity(clips.len());
+            for clip in clips {
+                let mut row = clip.clone();
+                if speakers_prefixed && !clip.speaker.is_empty() {
+                    row.speaker = prefixed(&clip.corpus, &clip.speaker);
                 }
-                if prefix_ids {
-                    out.file_id = prefixed(&clip.corpus, &clip.file_id);
+                if ids_prefixed {
+                    row.file_id = prefixed(&clip.corpus, &clip.file_id);
                 }
                 if !self.keep_splits {
-                    out.split = Split::None;
+                    row.split = Split::None;
                 }
-                if let Some(first_input) = origin.insert(out.file_id.clone(), input) {
+                if let Some(first_input) = origin.insert(row.file_id.clone(), input) {
                     return Err(AudioError::DuplicateAcrossInputs {
-                        file_id: out.file_id,
+                        file_id: row.file_id,
                         corpus: clip.corpus.clone(),
                         first_input: first_input.to_string(),
                         input: input.to_string(),
                     });
                 }
-                merged.push(out, set.samples_of(clip));
+                merged.push(row);
             }
+            rows.push(merged);
         }
-        Ok(Merged { set: merged, speakers_prefixed: prefix_speakers, ids_prefixed: prefix_ids })
+        Ok(Merged { rows, speakers_prefixed, ids_prefixed })
     }
 }
 
@@ -158,14 +160,22 @@ impl StageDef for Merge {
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let mut inputs = Vec::with_capacity(ctx.inputs.len());
+        let mut manifests = Vec::with_capacity(ctx.inputs.len());
         for input in ctx.inputs {
-            inputs.push((input.name.as_str(), AudioSet::read(&input.dir)?));
+            manifests.push((input.name.as_str(), AudioSet::read_manifest(&input.dir)?));
         }
-        let merged = self.merge(&inputs)?;
-        merged.set.write(ctx.out_dir)?;
+        let merged = self.merge(&manifests)?;
+        let mut set = AudioSet::default();
+        // One input's samples at a time: the peak is the merged set plus one input.
+        for (input, rows) in ctx.inputs.iter().zip(merged.rows) {
+            let source = AudioSet::read(&input.dir)?;
+            for (clip, row) in source.clips.iter().zip(rows) {
+                set.push(row, source.samples_of(clip));
+            }
+        }
+        set.write(ctx.out_dir)?;
         let mut corpora: BTreeMap<&str, usize> = BTreeMap::new();
-        for clip in &merged.set.clips {
+        for clip in &set.clips {
             *corpora.entry(&clip.corpus).or_default() += 1;
         }
         let counts: Vec<String> = corpora.iter().map(|(c, n)| format!("{c} {n}")).collect();
@@ -178,8 +188,8 @@ impl StageDef for Merge {
         tracing::info!(
             "{}: merged {} clips from {} inputs ({}){prefixed}",
             ctx.stage,
-            merged.set.clips.len(),
-            inputs.len(),
+            set.clips.len(),
+            ctx.inputs.len(),
             counts.join(", ")
         );
         Ok(())
