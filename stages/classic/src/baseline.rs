@@ -49,10 +49,9 @@ pub struct Baseline {
     /// `"all"`, or a fraction in (0, 1] of the feature count (at least 1).
     #[serde(default)]
     pub max_features: MaxFeatures,
-    /// random-forest and linear-svm: `"none"`, or `"balanced"` to weigh each class inversely to
-    /// its training frequency (`n / (n_classes * n_class)`; with `bootstrap` the forest draws
-    /// its samples in proportion to these weights, as scikit-learn 1.9). Not supported by
-    /// `logistic`.
+    /// `"none"`, or `"balanced"` to weigh each class inversely to its training frequency
+    /// (`n / (n_classes * n_class)`); with `bootstrap` the forest draws its samples in
+    /// proportion to these weights, as scikit-learn 1.9 does.
     #[serde(default)]
     pub class_weight: ClassWeight,
     /// random-forest: train each tree on a bootstrap sample of the training clips (else on all
@@ -66,6 +65,11 @@ pub struct Baseline {
     /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class (>= 1).
     #[serde(default = "default_max_iter")]
     pub max_iter: usize,
+    /// logistic and linear-svm: stopping tolerance (> 0), as scikit-learn's `tol`: logistic
+    /// stops when no gradient component of the mean penalized loss exceeds it; linear-svm when
+    /// the gradient norm has fallen by `tol` times the smaller side's share of the clips.
+    #[serde(default = "default_tol")]
+    pub tol: f64,
     /// random-forest: seed of the bootstrap samples and feature draws; unset uses the pipeline's
     /// seed (logistic and linear-svm are deterministic fits).
     #[serde(default)]
@@ -175,6 +179,9 @@ fn default_bootstrap() -> bool {
 fn default_c() -> f64 {
     1.0
 }
+fn default_tol() -> f64 {
+    1e-4
+}
 fn default_max_iter() -> usize {
     1000
 }
@@ -217,10 +224,10 @@ impl StageDef for Baseline {
         if self.max_iter == 0 {
             return Err(ParamError::new("max_iter", "must be at least 1"));
         }
-        if self.model == ModelKind::Logistic && self.class_weight == ClassWeight::Balanced {
+        if !(self.tol.is_finite() && self.tol > 0.0) {
             return Err(ParamError::new(
-                "class_weight",
-                "`balanced` is supported by `random-forest` and `linear-svm`, not by `logistic`",
+                "tol",
+                format!("must be a positive number, got {}", self.tol),
             ));
         }
         Ok(())
@@ -334,34 +341,35 @@ impl Baseline {
                 bar.finish_and_clear();
                 Ok(FittedModel::RandomForest(forest))
             }
-            ModelKind::Logistic => {
+            ModelKind::Logistic | ModelKind::LinearSvm => {
                 let standardizer =
                     Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
-                logistic::fit(
-                    &training.rows,
-                    &training.labels,
-                    standardizer,
-                    self.c,
-                    self.max_iter,
-                )
-                .map(FittedModel::Logistic)
-            }
-            ModelKind::LinearSvm => {
-                let standardizer =
-                    Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
-                let sample_c: Vec<f64> = training
-                    .labels
-                    .iter()
-                    .map(|&y| self.c * class_weights[y])
-                    .collect();
-                Ok(FittedModel::LinearSvm(svm::fit(
-                    &training.rows,
-                    &training.labels,
-                    n_classes,
-                    standardizer,
-                    &sample_c,
-                    self.max_iter,
-                )))
+                let row_weights: Vec<f64> =
+                    training.labels.iter().map(|&y| class_weights[y]).collect();
+                let (rows, labels) = (&training.rows, &training.labels);
+                Ok(if self.model == ModelKind::Logistic {
+                    FittedModel::Logistic(logistic::fit(
+                        rows,
+                        labels,
+                        n_classes,
+                        standardizer,
+                        &row_weights,
+                        self.c,
+                        self.tol,
+                        self.max_iter,
+                    ))
+                } else {
+                    let sample_c: Vec<f64> = row_weights.iter().map(|w| self.c * w).collect();
+                    FittedModel::LinearSvm(svm::fit(
+                        rows,
+                        labels,
+                        n_classes,
+                        standardizer,
+                        &sample_c,
+                        self.tol,
+                        self.max_iter,
+                    ))
+                })
             }
         }
     }
@@ -383,7 +391,7 @@ mod tests {
             serde_json::json!({
                 "model": "random-forest", "n_trees": 200, "max_depth": null, "min_samples_leaf": 1,
                 "max_features": "sqrt", "class_weight": "none", "bootstrap": true, "c": 1.0,
-                "max_iter": 1000, "seed": null
+                "max_iter": 1000, "tol": 0.0001, "seed": null
             })
         );
         let stage =
@@ -422,12 +430,7 @@ mod tests {
             err("c = -1.0").unwrap().1,
             "must be a positive number, got -1"
         );
-        assert_eq!(
-            err("model = \"logistic\"\nclass_weight = \"balanced\"")
-                .unwrap()
-                .0,
-            "class_weight"
-        );
+        assert_eq!(err("tol = 0").unwrap().0, "tol");
         assert!(
             err("trees = 3")
                 .unwrap()
@@ -441,7 +444,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 10);
+        assert_eq!(properties.len(), 11);
         for (name, property) in properties {
             assert!(
                 property["description"]

@@ -66,9 +66,6 @@ pub enum ClassicError {
         /// The std read.
         std: f64,
     },
-    /// The logistic-regression solver failed.
-    #[error("logistic regression: {0}")]
-    Logistic(#[from] linfa_logistic::error::Error),
     /// The thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

@@ -73,14 +73,18 @@ fn logistic_matches_scikit_learn_optimum() {
     let table = dataset();
     let train = TrainingData::from_table(&table).unwrap();
     let (val_rows, val_labels) = validation(&table);
+    let unit = vec![1.0; train.labels.len()];
+    let standardizer = Standardizer::fit(&train.rows);
     let model = logistic::fit(
         &train.rows,
         &train.labels,
-        Standardizer::fit(&train.rows),
+        8,
+        standardizer,
+        &unit,
         1.0,
+        1e-10,
         1000,
-    )
-    .unwrap();
+    );
     let probabilities = model.predict_proba(&val_rows);
     let ours = accuracy(&probabilities, &val_labels);
     let sklearn = reference()["logistic"]["val_accuracy"].as_f64().unwrap();
@@ -110,6 +114,7 @@ fn linear_svm_matches_scikit_learn_accuracy() {
         8,
         Standardizer::fit(&train.rows),
         &sample_c,
+        1e-4,
         1000,
     );
     let ours = accuracy(&model.predict_proba(&val_rows), &val_labels);
