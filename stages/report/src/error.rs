@@ -102,6 +102,107 @@ pub enum ReportError {
         /// The rate of the first labelled clip, Hz.
         expected: u32,
     },
+    /// `weights` lists a number of weights other than the number of inputs.
+    #[error("`weights` lists {given} weights for {inputs} inputs; give one weight per input, in input order")]
+    WeightCount {
+        /// Weights in the param.
+        given: usize,
+        /// Predictions inputs.
+        inputs: usize,
+    },
+    /// A weight rule that scores members on `val` met a member without labelled `val` clips.
+    #[error("input `{input}` has no labelled clips in split `val`; `weights = \"{rule}\"` needs them")]
+    NoValLabels {
+        /// The member.
+        input: String,
+        /// The weight rule.
+        rule: &'static str,
+    },
+    /// `weights = "optimize"` found no labelled `val` clip that every member scores.
+    #[error("no labelled clip of split `val` is scored by every input; `weights = \"optimize\"` needs them")]
+    NoSharedValLabels,
+    /// Every member scored 0 on `val`, which would make every weight 0.
+    #[error(
+        "every input scores 0 on `val`, so `weights = \"{rule}\"` gives all-zero weights; use `\"equal\"` or explicit weights"
+    )]
+    AllZeroScores {
+        /// The weight rule.
+        rule: &'static str,
+    },
+    /// The optimizing search would try too many weight vectors.
+    #[error(
+        "`weights = \"optimize\"` with {members} inputs and `grid_steps = {steps}` would try more than {limit} weight vectors; lower `grid_steps`"
+    )]
+    GridTooLarge {
+        /// Predictions inputs.
+        members: usize,
+        /// The grid resolution.
+        steps: u32,
+        /// The most weight vectors allowed.
+        limit: u64,
+    },
+    /// A member lists the same clip twice.
+    #[error("input `{input}`: clip `{file_id}` has more than one row")]
+    DuplicateClip {
+        /// The member.
+        input: String,
+        /// The clip.
+        file_id: String,
+    },
+    /// A clip that some members score and another does not.
+    #[error(
+        "input `{input}` has no row for clip `{file_id}`; {unshared} of {total} clips are not scored by every input (set `on_missing_clips = \"intersect\"` to keep the {shared} shared ones)"
+    )]
+    MissingClip {
+        /// The first member (in input order) that lacks a clip.
+        input: String,
+        /// The first clip it lacks.
+        file_id: String,
+        /// Clips missing from at least one member.
+        unshared: usize,
+        /// Clips in any member.
+        total: usize,
+        /// Clips in every member.
+        shared: usize,
+    },
+    /// No clip is scored by every member.
+    #[error("no clip is scored by every input ({total} clips in all)")]
+    NoSharedClips {
+        /// Clips in any member.
+        total: usize,
+    },
+    /// Two members disagree about a clip's label or split.
+    #[error(
+        "clip `{file_id}` has {field} `{first_value}` in input `{first}` but `{other_value}` in input `{other}`"
+    )]
+    Disagreement {
+        /// The clip.
+        file_id: String,
+        /// `label` or `split`.
+        field: &'static str,
+        /// The first member.
+        first: String,
+        /// Its value (`none` when absent).
+        first_value: &'static str,
+        /// The member that disagrees.
+        other: String,
+        /// Its value.
+        other_value: &'static str,
+    },
+    /// Members know different classes and `missing_classes = "error"`.
+    #[error(
+        "input `{other}` knows classes {other_classes} but input `{first}` knows {first_classes}; set `missing_classes` to `\"renormalize\"` or `\"zero\"` to combine them"
+    )]
+    ClassesDiffer {
+        /// The first member.
+        first: String,
+        /// Its class codes, comma-separated.
+        first_classes: String,
+        /// The member that differs.
+        other: String,
+        /// Its class codes, comma-separated.
+        other_classes: String,
+    },
 }
 
 impl ReportError {

@@ -1,12 +1,15 @@
 //! vox report stages: the `evaluate` kind, which turns predictions into metrics, tables,
-//! confusion matrices, training curves, `output.txt` and signal-analysis figures.
+//! confusion matrices, training curves, `output.txt` and signal-analysis figures, and the
+//! `ensemble-vote` kind, which combines several models' predictions into one.
 //!
 //! Modules by concern: [`metrics`] (the math, checked against scikit-learn), [`output_txt`] (the
 //! submission format), [`signal`] (spectral summaries for figures), [`plot`] (plotters figures
-//! with an embedded font), and the stage glue in `evaluate`, `scoring` and `signal_report`.
+//! with an embedded font), the stage glue in `evaluate`, `scoring` and `signal_report`, and
+//! `ensemble` (with `members`, `combine` and `weighting`) for `ensemble-vote`.
 
 #![warn(missing_docs)]
 
+mod ensemble;
 mod error;
 mod evaluate;
 mod files;
@@ -18,11 +21,12 @@ pub mod signal;
 mod signal_report;
 
 pub use error::ReportError;
+pub use ensemble::{EnsembleVote, Method, MissingClasses, OnMissingClips, WeightRule, Weights};
 pub use evaluate::{Evaluate, ScoredSplit};
 
 use vox_api::StageKind;
 
 /// Every stage kind of this crate, for the engine's registry.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![vox_api::kind::<Evaluate>()]
+    vec![vox_api::kind::<Evaluate>(), vox_api::kind::<EnsembleVote>()]
 }

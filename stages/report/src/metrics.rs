@@ -81,7 +81,7 @@ impl Confusion {
 }
 
 /// `num / den`, or 0 when `den` is 0 (scikit-learn's `zero_division=0`).
-fn ratio(num: f64, den: f64) -> f64 {
+pub(crate) fn ratio(num: f64, den: f64) -> f64 {
     if den == 0.0 { 0.0 } else { num / den }
 }
 

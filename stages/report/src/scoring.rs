@@ -186,7 +186,7 @@ impl Scoring<'_> {
 }
 
 /// Rejects rows that do not match the class columns (which would break `argmax`).
-fn check_rows(input: &str, predictions: &Predictions) -> Result<(), ReportError> {
+pub(crate) fn check_rows(input: &str, predictions: &Predictions) -> Result<(), ReportError> {
     let expected = predictions.classes.len();
     if expected == 0 && !predictions.rows.is_empty() {
         return Err(ReportError::NoClasses(input.to_string()));
