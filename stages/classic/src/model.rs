@@ -20,8 +20,8 @@
 //! `weights[k] . ((x - mean) / scale) + intercepts[k]` and take the softmax ([`crate::linear`]).
 //! Plain JSON so that any language can apply the model; numbers are written in their shortest
 //! round-trip form and read back exactly (serde_json's `float_roundtrip`), so a model read from
-//! the file reproduces `predictions.csv` bit for bit. A forest of 200 fully grown trees on about
-//! a thousand clips takes a few megabytes.
+//! the file reproduces `predictions.csv` bit for bit. A forest of 200 fully grown trees on 1152
+//! clips x 88 features and 8 classes takes about 6 MB.
 
 use std::path::Path;
 

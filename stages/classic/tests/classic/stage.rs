@@ -205,7 +205,7 @@ fn output_is_byte_identical_for_a_seed_whatever_the_threads() {
         ["predictions.csv", "model.json", "report/model.txt"]
             .map(|f| std::fs::read(dir.join(f)).unwrap())
     };
-    for model in ["random-forest", "linear-svm"] {
+    for model in ["random-forest", "logistic", "linear-svm"] {
         let params = format!("model = \"{model}\"\nn_trees = 30\nmax_features = \"all\"\nseed = 5");
         let (one, two, other) = (
             tempfile::tempdir().unwrap(),
