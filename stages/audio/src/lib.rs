@@ -99,6 +99,62 @@ mod tests {
     }
 
     #[test]
+    fn two_corpora_decode_merge_and_split_by_speaker() {
+        let decode_tree = |corpus: Corpus, files: &[&str]| {
+            let stage = TestStage::with_input(ArtifactKind::Files);
+            for file in files {
+                test_support::write_wav(&stage.input_dir().join(file), 16000, 1, &[4096; 16]);
+            }
+            let labels = Default::default();
+            Decode { corpus, labels, sample_rate: 16000, on_error: OnError::Fail }
+                .run(&stage.ctx(0))
+                .unwrap();
+            AudioSet::read(stage.out_dir()).unwrap()
+        };
+        let ravdess = decode_tree(
+            Corpus::Ravdess,
+            &["Actor_01/03-01-05-01-01-01-01.wav", "Actor_02/03-01-04-01-01-01-02.wav"],
+        );
+        let tess = decode_tree(Corpus::Tess, &["OAF_angry/OAF_back_angry.wav", "x/YAF_dog_ps.wav"]);
+        let merge = TestStage::with_audio_inputs(&[("ravdess", &ravdess), ("tess", &tess)]);
+        Merge { keep_splits: true }.run(&merge.ctx(0)).unwrap();
+        let split = TestStage::after(&merge, ArtifactKind::Audio);
+        let params = Split {
+            strategy: Strategy::Speaker,
+            val_fraction: 0.0,
+            test_fraction: 0.0,
+            val_speakers: vec!["OAF".into(), "02".into()],
+            test_speakers: Vec::new(),
+            seed: None,
+        };
+        params.run(&split.ctx(0)).unwrap();
+        let set = AudioSet::read(split.out_dir()).unwrap();
+        let rows: Vec<(&str, &str, &str, Option<Emotion>, audio::Split)> = set
+            .clips
+            .iter()
+            .map(|c| {
+                (c.file_id.as_str(), c.corpus.as_str(), c.speaker.as_str(), c.emotion, c.split)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "03-01-05-01-01-01-01",
+                    "ravdess",
+                    "01",
+                    Some(Emotion::Angry),
+                    audio::Split::Train
+                ),
+                ("03-01-04-01-01-01-02", "ravdess", "02", Some(Emotion::Sad), audio::Split::Val),
+                ("OAF_back_angry", "tess", "OAF", Some(Emotion::Angry), audio::Split::Val),
+                ("YAF_dog_ps", "tess", "YAF", Some(Emotion::Surprised), audio::Split::Train),
+            ]
+        );
+        assert!(set.samples.iter().all(|&s| (s - 0.125).abs() < 1e-6));
+    }
+
+    #[test]
     fn synth_decode_pad_split_chain() {
         let synth = TestStage::new();
         let config = Synth {
