@@ -8,7 +8,7 @@
 //! | `savee`    | `DC/a01` or `DC_a01`              | DC, JE, JK, KL   | all `m`        | none (no calm)                |
 //! | `tess`     | `OAF_back_angry`, `YAF_..._ps`    | OAF, YAF         | both `f`       | none (no calm)                |
 //! | `crema-d`  | `1001_DFA_ANG_XX`                 | `1001`..`1091`   | empty          | none (no calm, no surprise)   |
-//! | `emodb`    | `03a01Fa`                         | `03`..`16`       | EmoDB's list   | `boredom`                     |
+//! | `emodb`    | `03a01Fa`                         | `03`..`16`       | EmoDB's list   | `boredom` (no calm, surprise) |
 //! | `unlabeled`| anything                          | empty            | empty          | no labels at all              |
 //!
 //! A corpus label is named by its RAVDESS emotion name when it has a code (SAVEE `sa` is
