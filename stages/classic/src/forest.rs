@@ -319,7 +319,7 @@ impl<'a> TreeBuilder<'a> {
             let split = if is_leaf {
                 None
             } else {
-                self.best_split(rows, &totals, weight)
+                self.best_split(rows, &totals, weight, squares)
             };
             let child = match split {
                 None => {
@@ -369,12 +369,18 @@ impl<'a> TreeBuilder<'a> {
         (tree, importances)
     }
 
-    /// The best split of the node holding `rows`, with class weight `totals` summing to `weight`.
-    fn best_split(&mut self, rows: &[u32], totals: &[f64], weight: f64) -> Option<Candidate> {
+    /// The best split of the node holding `rows`, with class weights `totals` summing to
+    /// `weight` and whose squares sum to `squares`.
+    fn best_split(
+        &mut self,
+        rows: &[u32],
+        totals: &[f64],
+        weight: f64,
+        squares: f64,
+    ) -> Option<Candidate> {
         let n_features = self.features.len();
         let min_leaf = self.params.min_samples_leaf;
         let m = rows.len();
-        let squares: f64 = totals.iter().map(|t| t * t).sum();
         let mut best: Option<Candidate> = None;
         let (mut visited, mut found_varying) = (0, false);
         while visited < n_features && (visited < self.params.max_features || !found_varying) {

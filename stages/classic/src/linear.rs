@@ -29,7 +29,7 @@ impl LinearModel {
         self.weights
             .iter()
             .zip(&self.intercepts)
-            .map(|(w, b)| w.iter().zip(&z).map(|(w, x)| w * x).sum::<f64>() + b)
+            .map(|(w, b)| dot(w, &z) + b)
             .collect()
     }
 
@@ -39,6 +39,11 @@ impl LinearModel {
             .map(|row| softmax(&self.scores(row)))
             .collect()
     }
+}
+
+/// The dot product of two equally long vectors.
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// `exp(s_k - max s) / sum_j exp(s_j - max s)`.

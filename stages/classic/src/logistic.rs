@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use crate::linear::LinearModel;
+use crate::linear::{LinearModel, dot};
 use crate::scaling::Standardizer;
 
 /// How many past steps approximate the inverse Hessian.
@@ -201,10 +201,6 @@ fn two_loop(history: &VecDeque<(Vec<f64>, Vec<f64>, f64)>, grad: &[f64]) -> Vec<
             .for_each(|(q, s)| *q += (alpha - beta) * s);
     }
     q
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

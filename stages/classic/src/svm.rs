@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use crate::linear::LinearModel;
+use crate::linear::{LinearModel, dot};
 use crate::scaling::Standardizer;
 
 /// Fits one binary SVM per class on standardized `rows`; `sample_c[i]` is row `i`'s penalty
@@ -131,10 +131,6 @@ fn fit_binary(
         }
     }
     w
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Solves `A s = g` for a symmetric positive-definite `A` given by its lower triangle
