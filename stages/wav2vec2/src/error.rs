@@ -21,14 +21,17 @@ pub enum Wav2Vec2Error {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The configuration could not be written as JSON.
+    #[error("cannot serialize the model config: {0}")]
+    Serialize(serde_json::Error),
     /// The configuration is well-formed but describes an unsupported or impossible model.
     #[error("invalid model config: {0}")]
     InvalidConfig(String),
     /// The model folder holds neither `model.safetensors` nor `pytorch_model.bin`.
     #[error("no `model.safetensors` or `pytorch_model.bin` in `{0}`")]
     NoWeights(PathBuf),
-    /// burn-store could not read a safetensors file.
-    #[error("cannot load safetensors weights `{path}`: {source}")]
+    /// burn-store could not read or write a safetensors file.
+    #[error("cannot read or write safetensors weights `{path}`: {source}")]
     Safetensors {
         /// The file.
         path: PathBuf,

@@ -4,7 +4,7 @@
 //! - [`model`]: feature encoder, feature projection, positional conv, transformer encoder in
 //!   both layer-norm orders, the padding mask, and the mean-pooling classification heads;
 //! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
-//!   of new and unused tensors;
+//!   of new and unused tensors, and saving in the same HF layout;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing.
 //!
@@ -19,7 +19,7 @@ pub mod train;
 
 pub use config::{Activation, ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 pub use error::Wav2Vec2Error;
-pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights};
+pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights, save_classifier};
 pub use model::{ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model};
 
 /// The stage kinds of this crate, for the engine's registry. The fine-tune kind arrives with the

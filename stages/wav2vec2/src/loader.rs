@@ -14,6 +14,8 @@
 //! | `classifier.weight`, `classifier.bias` (`projector` head) | `classifier.out_proj.*` |
 //! | `*layer_norm.weight`, `*layer_norm.bias` (and `group_norm`) | `*.gamma`, `*.beta` |
 //!
+//! [`save_classifier`] writes the same layout back (HF names, PyTorch Linear layout).
+//!
 //! Everything else maps one to one (`wav2vec2.encoder.layers.3.attention.q_proj.weight`, ...).
 //! Missing tensors are an error except in the head (`projector.*`, `classifier.*`): a CTC or
 //! pretraining checkpoint yields a freshly initialized head, as HF does. Unused tensors
@@ -22,7 +24,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use burn_store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn_store::{
+    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
@@ -53,6 +58,16 @@ const NORM_RENAMES: &[(&str, &str)] = &[
     (r"(layer_norm|group_norm)\.weight$", "$1.gamma"),
     (r"(layer_norm|group_norm)\.bias$", "$1.beta"),
 ];
+/// burn path -> HF key when saving, as `(regex, replacement)`: the inverse of the load renames
+/// (norm parameters are renamed by [`BurnToPyTorchAdapter`]). The positional conv keeps the
+/// legacy `weight_g`/`weight_v` names, which transformers loads into either parametrization.
+const SAVE_RENAMES: &[(&str, &str)] = &[
+    (r"(feature_extractor\.conv_layers\.0)\.group_norm\.", "$1.layer_norm."),
+    (r"(layer_norm|group_norm)\.gamma$", "$1.weight"),
+    (r"(layer_norm|group_norm)\.beta$", "$1.bias"),
+];
+/// Our `classifier.out_proj` is HF's `classifier` Linear in the `projector` head.
+const PROJECTOR_HEAD_SAVE_RENAME: (&str, &str) = (r"^classifier\.out_proj\.", "classifier.");
 /// Model paths that may be absent from a checkpoint (the head, initialized afresh).
 const HEAD_PREFIXES: &[&str] = &["projector.", "classifier."];
 
@@ -141,6 +156,35 @@ pub fn load_weights<B: Backend>(
         return Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()));
     };
     report(path, result)
+}
+
+/// Writes `model` and `config` into `model_dir` as `config.json` and `model.safetensors` with
+/// HF key names and layouts, so that [`load_classifier`] (or transformers, for the `projector`
+/// head) reads them back. Existing files are replaced.
+pub fn save_classifier<B: Backend>(
+    model: &Wav2Vec2ForSequenceClassification<B>,
+    config: &Wav2Vec2Config,
+    model_dir: &Path,
+) -> Result<(), Wav2Vec2Error> {
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Wav2Vec2Error::Io { path, source }
+    };
+    std::fs::create_dir_all(model_dir).map_err(io_error(model_dir))?;
+    let config_path = model_dir.join(CONFIG_FILE);
+    let json = serde_json::to_string_pretty(config).map_err(Wav2Vec2Error::Serialize)?;
+    std::fs::write(&config_path, json + "\n").map_err(io_error(&config_path))?;
+
+    let mut renames = SAVE_RENAMES.to_vec();
+    if config.classifier_head == ClassifierHead::Projector {
+        renames.push(PROJECTOR_HEAD_SAVE_RENAME);
+    }
+    let path = model_dir.join(SAFETENSORS_FILE);
+    let mut store = renames.iter().fold(
+        SafetensorsStore::from_file(&path).with_to_adapter(BurnToPyTorchAdapter).overwrite(true),
+        |store, (from, to)| store.with_key_remapping(from, *to),
+    );
+    model.save_into(&mut store).map_err(|source| Wav2Vec2Error::Safetensors { path, source })
 }
 
 /// The renames for `config`, in application order.

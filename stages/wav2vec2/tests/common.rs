@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use burn::backend::NdArray;
+use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use burn_store::{ModuleStore, SafetensorsStore};
 
@@ -29,8 +30,8 @@ impl Expected {
         snapshot.to_data().unwrap()
     }
 
-    /// Tensor `name` as a float tensor.
-    pub fn tensor<const D: usize>(&mut self, name: &str) -> Tensor<TestBackend, D> {
+    /// Tensor `name` as a float tensor on backend `B`'s default device.
+    pub fn tensor<B: Backend, const D: usize>(&mut self, name: &str) -> Tensor<B, D> {
         Tensor::from_data(self.data(name).convert::<f32>(), &Default::default())
     }
 
@@ -41,9 +42,12 @@ impl Expected {
     }
 }
 
-/// The largest absolute difference between two tensors of the same shape.
-pub fn max_abs_diff<const D: usize>(a: Tensor<TestBackend, D>, b: Tensor<TestBackend, D>) -> f32 {
+/// The largest absolute difference between two tensors of the same shape, on any backends.
+pub fn max_abs_diff<A: Backend, B: Backend, const D: usize>(a: Tensor<A, D>, b: Tensor<B, D>) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
+    let device = Default::default();
+    let a = Tensor::<TestBackend, D>::from_data(a.into_data().convert::<f32>(), &device);
+    let b = Tensor::<TestBackend, D>::from_data(b.into_data().convert::<f32>(), &device);
     (a - b).abs().max().into_scalar()
 }
 

@@ -1,6 +1,7 @@
 //! Parity with transformers: tiny random models of both layouts, outputs compared with the ones
 //! `scripts/make_fixtures.py` recorded from `Wav2Vec2ForSequenceClassification` in eval mode.
 
+use burn::tensor::backend::Backend;
 use vox_wav2vec2::{ClassifierHead, FrameMask, Wav2Vec2Error, load_classifier};
 
 use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
@@ -11,21 +12,26 @@ const TOLERANCE: f32 = 1e-4;
 /// Loads `variant`, runs the fixture batch with and without the padding mask, and compares the
 /// last hidden state and the logits with transformers'.
 fn assert_parity(variant: &str) {
+    assert_parity_on::<TestBackend>(variant);
+}
+
+/// [`assert_parity`] on backend `B`.
+fn assert_parity_on<B: Backend>(variant: &str) {
     let device = Default::default();
-    let loaded = load_classifier::<TestBackend>(&fixture(variant), |_| {}, &device).unwrap();
+    let loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
     assert!(loaded.report.new_head.is_empty(), "{:?}", loaded.report);
     assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report);
 
     let mut expected = Expected::open(variant);
-    let input = expected.tensor::<2>("input_values");
+    let input = expected.tensor::<B, 2>("input_values");
     let lengths = expected.lengths();
     let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
     assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
 
     for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
         let out = loaded.model.forward(input.clone(), mask);
-        let hidden = expected.tensor::<3>(&format!("last_hidden_state{suffix}"));
-        let logits = expected.tensor::<2>(&format!("logits{suffix}"));
+        let hidden = expected.tensor::<TestBackend, 3>(&format!("last_hidden_state{suffix}"));
+        let logits = expected.tensor::<TestBackend, 2>(&format!("logits{suffix}"));
         assert_eq!(out.last_hidden_state.dims(), [2, 99, 32]);
         assert_eq!(out.logits.dims(), [2, 8]);
         let hidden_err = max_abs_diff(out.last_hidden_state, hidden);
@@ -48,6 +54,11 @@ fn base_layout_from_pytorch_bin_matches_transformers() {
 #[test]
 fn large_layout_matches_transformers() {
     assert_parity("large");
+}
+
+#[test]
+fn large_layout_on_flex_matches_transformers() {
+    assert_parity_on::<burn::backend::Flex>("large");
 }
 
 #[test]
@@ -98,4 +109,32 @@ fn mismatched_head_shape_is_an_error() {
     .unwrap_err();
     let Wav2Vec2Error::Mismatch { errors, .. } = error else { panic!("{error}") };
     assert!(errors.iter().any(|e| e.contains("classifier.out_proj.weight")), "{errors:?}");
+}
+
+/// Saving writes HF's key names: the base checkpoint's keys come back exactly, and the saved
+/// model reloads to the same outputs.
+#[test]
+fn saved_checkpoint_round_trips_with_hf_key_names() {
+    use burn_store::{ModuleStore, SafetensorsStore};
+
+    let device = Default::default();
+    let loaded = load_classifier::<TestBackend>(&fixture("base"), |_| {}, &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    vox_wav2vec2::save_classifier(&loaded.model, &loaded.config, dir.path()).unwrap();
+
+    let keys = |path: std::path::PathBuf| {
+        let mut keys = SafetensorsStore::from_file(path).keys().unwrap();
+        keys.sort();
+        keys
+    };
+    let saved = keys(dir.path().join("model.safetensors"));
+    assert_eq!(saved, keys(fixture("base").join("model.safetensors")));
+
+    let reloaded = load_classifier::<TestBackend>(dir.path(), |_| {}, &device).unwrap();
+    assert_eq!(reloaded.config, loaded.config);
+    let mut expected = Expected::open("base");
+    let input = expected.tensor::<TestBackend, 2>("input_values");
+    let before = loaded.model.forward(input.clone(), None).logits;
+    let after = reloaded.model.forward(input, None).logits;
+    assert_eq!(max_abs_diff(before, after), 0.0);
 }

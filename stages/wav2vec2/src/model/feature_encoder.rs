@@ -120,3 +120,29 @@ impl<B: Backend> FeatureEncoder<B> {
         self.conv_layers.iter().fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn conv_as_matmul_equals_conv1d() {
+        let device = Default::default();
+        let conv = Conv1dConfig::new(1, 8, 10).with_stride(5).init::<NdArray>(&device);
+        let samples = Tensor::<NdArray, 2>::random([2, 1003], Distribution::Normal(0.0, 1.0), &device);
+        let expected = conv.forward(samples.clone().unsqueeze_dim(1));
+        let actual = single_channel_conv_as_matmul(&conv, samples).unwrap();
+        assert_eq!(actual.dims(), [2, 8, 199]);
+        let diff: f32 = (actual - expected).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn conv_as_matmul_declines_other_shapes() {
+        let device = Default::default();
+        let conv = Conv1dConfig::new(1, 8, 3).with_stride(2).init::<NdArray>(&device);
+        assert!(single_channel_conv_as_matmul(&conv, Tensor::zeros([1, 100], &device)).is_none());
+    }
+}
