@@ -15,7 +15,10 @@ const REPEATS: usize = 5;
 
 fn time<B: Backend>(name: &str, batch: usize) {
     let device = Default::default();
-    let conv = Conv1dConfig::new(1, 512, 10).with_stride(5).with_bias(false).init::<B>(&device);
+    let conv = Conv1dConfig::new(1, 512, 10)
+        .with_stride(5)
+        .with_bias(false)
+        .init::<B>(&device);
     let samples = Tensor::<B, 2>::random([batch, 60000], Distribution::Normal(0.0, 1.0), &device);
     let best = |f: &dyn Fn() -> Tensor<B, 3>| {
         let _ = f().into_data(); // warm-up
@@ -28,14 +31,18 @@ fn time<B: Backend>(name: &str, batch: usize) {
             .fold(f64::INFINITY, f64::min)
     };
     let direct = best(&|| conv.forward(samples.clone().unsqueeze_dim(1)));
-    let matmul = best(&|| single_channel_conv_as_matmul(&conv, samples.clone()).unwrap_or_else(|| unreachable!()));
+    let matmul = best(&|| {
+        single_channel_conv_as_matmul(&conv, samples.clone()).unwrap_or_else(|| unreachable!())
+    });
     let diff: f32 = (conv.forward(samples.clone().unsqueeze_dim(1))
         - single_channel_conv_as_matmul(&conv, samples).unwrap_or_else(|| unreachable!()))
     .abs()
     .max()
     .into_scalar()
     .elem();
-    println!("{name:8} batch {batch}: Conv1d {direct:8.2} ms, patches x kernel {matmul:8.2} ms, max diff {diff:.2e}");
+    println!(
+        "{name:8} batch {batch}: Conv1d {direct:8.2} ms, patches x kernel {matmul:8.2} ms, max diff {diff:.2e}"
+    );
 }
 
 fn main() {

@@ -202,10 +202,14 @@ impl Default for Wav2Vec2Config {
 impl Wav2Vec2Config {
     /// Reads and checks a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, Wav2Vec2Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
-        let config: Self = serde_json::from_str(&text)
-            .map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Wav2Vec2Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Self = serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -227,14 +231,18 @@ impl Wav2Vec2Config {
                 self.conv_stride.len()
             ));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return invalid(format!(
                 "`hidden_size` {} is not a multiple of `num_attention_heads` {}",
                 self.hidden_size, self.num_attention_heads
             ));
         }
         if self.num_conv_pos_embedding_groups == 0
-            || self.hidden_size % self.num_conv_pos_embedding_groups != 0
+            || !self
+                .hidden_size
+                .is_multiple_of(self.num_conv_pos_embedding_groups)
         {
             return invalid(format!(
                 "`hidden_size` {} is not a multiple of `num_conv_pos_embedding_groups` {}",
@@ -266,9 +274,12 @@ impl Wav2Vec2Config {
     /// `_get_feat_extract_output_lengths`: `floor((len - kernel) / stride) + 1` per conv), or
     /// `None` when the clip is shorter than the encoder's receptive field.
     pub fn frame_count(&self, samples: usize) -> Option<usize> {
-        self.conv_kernel.iter().zip(&self.conv_stride).try_fold(samples, |len, (&k, &s)| {
-            len.checked_sub(k).map(|rest| rest / s + 1)
-        })
+        self.conv_kernel
+            .iter()
+            .zip(&self.conv_stride)
+            .try_fold(samples, |len, (&k, &s)| {
+                len.checked_sub(k).map(|rest| rest / s + 1)
+            })
     }
 }
 
@@ -313,7 +324,10 @@ mod tests {
 
     #[test]
     fn mismatched_conv_lists_are_rejected() {
-        let config = Wav2Vec2Config { conv_kernel: vec![10, 3], ..Wav2Vec2Config::default() };
+        let config = Wav2Vec2Config {
+            conv_kernel: vec![10, 3],
+            ..Wav2Vec2Config::default()
+        };
         let message = config.validate().unwrap_err().to_string();
         assert!(message.contains("got 7, 2 and 7"), "{message}");
     }

@@ -42,15 +42,27 @@ pub const PYTORCH_FILE: &str = "pytorch_model.bin";
 
 /// Key renames applied to every checkpoint, as `(regex, replacement)`.
 const COMMON_RENAMES: &[(&str, &str)] = &[
-    (r"^(feature_extractor|feature_projection|encoder|masked_spec_embed)", "wav2vec2.$1"),
-    (r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original0$", "$1.weight_g"),
-    (r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original1$", "$1.weight_v"),
+    (
+        r"^(feature_extractor|feature_projection|encoder|masked_spec_embed)",
+        "wav2vec2.$1",
+    ),
+    (
+        r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original0$",
+        "$1.weight_g",
+    ),
+    (
+        r"(pos_conv_embed\.conv)\.parametrizations\.weight\.original1$",
+        "$1.weight_v",
+    ),
 ];
 /// The group-norm layer's HF name.
-const GROUP_NORM_RENAME: (&str, &str) =
-    (r"(feature_extractor\.conv_layers\.0)\.layer_norm\.", "$1.group_norm.");
+const GROUP_NORM_RENAME: (&str, &str) = (
+    r"(feature_extractor\.conv_layers\.0)\.layer_norm\.",
+    "$1.group_norm.",
+);
 /// HF's `classifier` Linear is our `classifier.out_proj`.
-const PROJECTOR_HEAD_RENAME: (&str, &str) = (r"^classifier\.(weight|bias)$", "classifier.out_proj.$1");
+const PROJECTOR_HEAD_RENAME: (&str, &str) =
+    (r"^classifier\.(weight|bias)$", "classifier.out_proj.$1");
 /// Norm parameters are `gamma`/`beta` in burn. burn-store's adapter can match `weight`/`bias`
 /// as alternative names, but then still lists the file keys as unused; renaming keeps the
 /// report exact.
@@ -62,7 +74,10 @@ const NORM_RENAMES: &[(&str, &str)] = &[
 /// (norm parameters are renamed by [`BurnToPyTorchAdapter`]). The positional conv keeps the
 /// legacy `weight_g`/`weight_v` names, which transformers loads into either parametrization.
 const SAVE_RENAMES: &[(&str, &str)] = &[
-    (r"(feature_extractor\.conv_layers\.0)\.group_norm\.", "$1.layer_norm."),
+    (
+        r"(feature_extractor\.conv_layers\.0)\.group_norm\.",
+        "$1.layer_norm.",
+    ),
     (r"(layer_norm|group_norm)\.gamma$", "$1.weight"),
     (r"(layer_norm|group_norm)\.beta$", "$1.bias"),
 ];
@@ -116,7 +131,11 @@ pub fn load_classifier<B: Backend>(
         unused = ?report.unused,
         "loaded wav2vec2 weights"
     );
-    Ok(LoadedModel { config, model, report })
+    Ok(LoadedModel {
+        config,
+        model,
+        report,
+    })
 }
 
 /// Loads the weights of `model_dir` into `model`, built from `config`.
@@ -138,7 +157,10 @@ pub fn load_weights<B: Backend>(
         );
         let result = model
             .load_from(&mut store)
-            .map_err(|source| Wav2Vec2Error::Safetensors { path: safetensors.clone(), source })?;
+            .map_err(|source| Wav2Vec2Error::Safetensors {
+                path: safetensors.clone(),
+                source,
+            })?;
         (safetensors, result)
     } else if pytorch.is_file() {
         let mut store = renames.iter().fold(
@@ -150,7 +172,10 @@ pub fn load_weights<B: Backend>(
         );
         let result = model
             .load_from(&mut store)
-            .map_err(|source| Wav2Vec2Error::Pytorch { path: pytorch.clone(), source })?;
+            .map_err(|source| Wav2Vec2Error::Pytorch {
+                path: pytorch.clone(),
+                source,
+            })?;
         (pytorch, result)
     } else {
         return Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()));
@@ -181,10 +206,14 @@ pub fn save_classifier<B: Backend>(
     }
     let path = model_dir.join(SAFETENSORS_FILE);
     let mut store = renames.iter().fold(
-        SafetensorsStore::from_file(&path).with_to_adapter(BurnToPyTorchAdapter).overwrite(true),
+        SafetensorsStore::from_file(&path)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .overwrite(true),
         |store, (from, to)| store.with_key_remapping(from, *to),
     );
-    model.save_into(&mut store).map_err(|source| Wav2Vec2Error::Safetensors { path, source })
+    model
+        .save_into(&mut store)
+        .map_err(|source| Wav2Vec2Error::Safetensors { path, source })
 }
 
 /// The renames for `config`, in application order.
@@ -218,6 +247,14 @@ fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Erro
     new_head.sort();
     let mut unused = result.unused;
     unused.sort();
-    let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(LoadReport { file, applied: result.applied.len(), new_head, unused })
+    let file = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(LoadReport {
+        file,
+        applied: result.applied.len(),
+        new_head,
+        unused,
+    })
 }

@@ -13,7 +13,11 @@ pub fn normalize_clip(clip: &mut [f32], valid: usize) {
     if !head.is_empty() {
         let n = head.len() as f64;
         let mean = head.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let var = head.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+        let var = head
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         let scale = 1.0 / (var + VARIANCE_EPS).sqrt();
         for x in head.iter_mut() {
             *x = ((f64::from(*x) - mean) * scale) as f32;

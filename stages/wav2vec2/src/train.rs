@@ -29,7 +29,12 @@ pub struct AdamWSettings {
 
 impl Default for AdamWSettings {
     fn default() -> Self {
-        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay: 0.0 }
+        Self {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -77,7 +82,8 @@ struct DecayGroups {
 
 impl<B: Backend> ModuleVisitor<B> for DecayGroups {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path
+            .push((name.to_string(), container_type.to_string()));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
@@ -127,8 +133,12 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> f64 {
-    let mut visitor =
-        GlobalNorm::<B> { grads, scale: None, squared_norm: 0.0, _backend: std::marker::PhantomData };
+    let mut visitor = GlobalNorm::<B> {
+        grads,
+        scale: None,
+        squared_norm: 0.0,
+        _backend: std::marker::PhantomData,
+    };
     module.visit(&mut visitor);
     let norm = visitor.squared_norm.sqrt();
     let factor = max_norm / (norm + 1e-6);
@@ -198,7 +208,11 @@ impl<B: AutodiffBackend> FineTuneOptimizer<B> {
 }
 
 /// Moves the gradient of `id` (of any rank up to 3, the ranks of this model) between groups.
-fn move_grad<B: AutodiffBackend>(from: &mut GradientsParams, to: &mut GradientsParams, id: ParamId) {
+fn move_grad<B: AutodiffBackend>(
+    from: &mut GradientsParams,
+    to: &mut GradientsParams,
+    id: ParamId,
+) {
     if let Some(grad) = from.remove::<B::InnerBackend, 1>(id) {
         to.register(id, grad);
     } else if let Some(grad) = from.remove::<B::InnerBackend, 2>(id) {
@@ -216,7 +230,9 @@ pub fn classification_loss<B: Backend>(
     labels: Tensor<B, 1, Int>,
 ) -> Tensor<B, 1> {
     let logits = model.forward(samples, mask).logits;
-    CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, labels)
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, labels)
 }
 
 #[cfg(test)]
@@ -225,7 +241,11 @@ mod tests {
 
     #[test]
     fn schedule_warms_up_then_decays_linearly() {
-        let schedule = LinearWarmupDecay { peak: 1e-4, warmup_steps: 10, total_steps: 110 };
+        let schedule = LinearWarmupDecay {
+            peak: 1e-4,
+            warmup_steps: 10,
+            total_steps: 110,
+        };
         let close = |a: f64, b: f64| (a - b).abs() < 1e-15;
         assert!(close(schedule.at(0), 0.0));
         assert!(close(schedule.at(5), 5e-5));

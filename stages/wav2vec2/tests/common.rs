@@ -12,7 +12,9 @@ pub type TestBackend = NdArray<f32>;
 
 /// The folder of one fixture variant made by `scripts/make_fixtures.py`.
 pub fn fixture(variant: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(variant)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(variant)
 }
 
 /// The expected tensors of a fixture variant.
@@ -21,12 +23,18 @@ pub struct Expected(SafetensorsStore);
 impl Expected {
     /// Opens `<variant>/expected.safetensors`.
     pub fn open(variant: &str) -> Self {
-        Self(SafetensorsStore::from_file(fixture(variant).join("expected.safetensors")))
+        Self(SafetensorsStore::from_file(
+            fixture(variant).join("expected.safetensors"),
+        ))
     }
 
     /// The raw data of tensor `name`.
     pub fn data(&mut self, name: &str) -> TensorData {
-        let snapshot = self.0.get_snapshot(name).unwrap().unwrap_or_else(|| panic!("no `{name}`"));
+        let snapshot = self
+            .0
+            .get_snapshot(name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no `{name}`"));
         snapshot.to_data().unwrap()
     }
 
@@ -43,7 +51,10 @@ impl Expected {
 }
 
 /// The largest absolute difference between two tensors of the same shape, on any backends.
-pub fn max_abs_diff<A: Backend, B: Backend, const D: usize>(a: Tensor<A, D>, b: Tensor<B, D>) -> f32 {
+pub fn max_abs_diff<A: Backend, B: Backend, const D: usize>(
+    a: Tensor<A, D>,
+    b: Tensor<B, D>,
+) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
     let device = Default::default();
     let a = Tensor::<TestBackend, D>::from_data(a.into_data().convert::<f32>(), &device);

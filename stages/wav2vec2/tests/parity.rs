@@ -26,7 +26,11 @@ fn assert_parity_on<B: Backend>(variant: &str) {
     let input = expected.tensor::<B, 2>("input_values");
     let lengths = expected.lengths();
     let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
-    assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
+    assert_eq!(
+        mask.lengths,
+        vec![99, 64],
+        "frames of 2000 and 1300 samples"
+    );
 
     for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
         let out = loaded.model.forward(input.clone(), mask);
@@ -36,8 +40,14 @@ fn assert_parity_on<B: Backend>(variant: &str) {
         assert_eq!(out.logits.dims(), [2, 8]);
         let hidden_err = max_abs_diff(out.last_hidden_state, hidden);
         let logits_err = max_abs_diff(out.logits, logits);
-        assert!(hidden_err <= TOLERANCE, "{variant}{suffix}: hidden state differs by {hidden_err}");
-        assert!(logits_err <= TOLERANCE, "{variant}{suffix}: logits differ by {logits_err}");
+        assert!(
+            hidden_err <= TOLERANCE,
+            "{variant}{suffix}: hidden state differs by {hidden_err}"
+        );
+        assert!(
+            logits_err <= TOLERANCE,
+            "{variant}{suffix}: logits differ by {logits_err}"
+        );
     }
 }
 
@@ -77,9 +87,22 @@ fn checkpoint_without_the_chosen_head_reports_a_new_head() {
     let report = loaded.report;
     assert_eq!(
         report.new_head,
-        ["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"]
+        [
+            "classifier.dense.bias",
+            "classifier.dense.weight",
+            "classifier.out_proj.bias",
+            "classifier.out_proj.weight"
+        ]
     );
-    assert_eq!(report.unused, ["classifier.bias", "classifier.weight", "projector.bias", "projector.weight"]);
+    assert_eq!(
+        report.unused,
+        [
+            "classifier.bias",
+            "classifier.weight",
+            "projector.bias",
+            "projector.weight"
+        ]
+    );
 }
 
 #[test]
@@ -90,8 +113,15 @@ fn missing_body_weights_are_an_error() {
         &Default::default(),
     )
     .unwrap_err();
-    let Wav2Vec2Error::MissingWeights { missing, .. } = error else { panic!("{error}") };
-    assert!(missing.iter().all(|name| name.starts_with("wav2vec2.encoder.layers.2.")), "{missing:?}");
+    let Wav2Vec2Error::MissingWeights { missing, .. } = error else {
+        panic!("{error}")
+    };
+    assert!(
+        missing
+            .iter()
+            .all(|name| name.starts_with("wav2vec2.encoder.layers.2.")),
+        "{missing:?}"
+    );
     assert_eq!(missing.len(), 16, "{missing:?}");
 }
 
@@ -107,8 +137,15 @@ fn mismatched_head_shape_is_an_error() {
         &Default::default(),
     )
     .unwrap_err();
-    let Wav2Vec2Error::Mismatch { errors, .. } = error else { panic!("{error}") };
-    assert!(errors.iter().any(|e| e.contains("classifier.out_proj.weight")), "{errors:?}");
+    let Wav2Vec2Error::Mismatch { errors, .. } = error else {
+        panic!("{error}")
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("classifier.out_proj.weight")),
+        "{errors:?}"
+    );
 }
 
 /// Saving writes HF's key names: the base checkpoint's keys come back exactly, and the saved

@@ -10,13 +10,20 @@ fn forward_shapes_for_both_layouts_and_heads() {
     let device = Default::default();
     for large in [false, true] {
         for head in [ClassifierHead::Projector, ClassifierHead::DenseTanh] {
-            let config = vox_wav2vec2::Wav2Vec2Config { classifier_head: head, ..tiny_config(large) };
+            let config = vox_wav2vec2::Wav2Vec2Config {
+                classifier_head: head,
+                ..tiny_config(large)
+            };
             let model = Wav2Vec2ForSequenceClassification::<TestBackend>::new(&config, &device);
             let samples = Tensor::random([3, 1234], Distribution::Normal(0.0, 1.0), &device);
             let out = model.forward(samples, None);
             // 1234 samples -> 245 -> 122 -> 60 frames.
             assert_eq!(config.frame_count(1234), Some(60));
-            assert_eq!(out.last_hidden_state.dims(), [3, 60, 32], "large={large} {head:?}");
+            assert_eq!(
+                out.last_hidden_state.dims(),
+                [3, 60, 32],
+                "large={large} {head:?}"
+            );
             assert_eq!(out.logits.dims(), [3, 8], "large={large} {head:?}");
         }
     }
@@ -30,7 +37,11 @@ fn feature_encoder_output_matches_frame_count() {
     for samples in [40, 41, 59, 60, 999, 2000] {
         let input = Tensor::zeros([1, samples], &device);
         let frames = model.wav2vec2.feature_extractor.forward(input).dims()[2];
-        assert_eq!(Some(frames), config.frame_count(samples), "{samples} samples");
+        assert_eq!(
+            Some(frames),
+            config.frame_count(samples),
+            "{samples} samples"
+        );
     }
 }
 

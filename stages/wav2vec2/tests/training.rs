@@ -48,7 +48,11 @@ fn batch(config: &Wav2Vec2Config) -> Batch {
     let samples = Tensor::random([4, 800], Distribution::Normal(0.0, 1.0), &device);
     let mask = FrameMask::new(config, &[800, 600, 800, 500], 800, &device).unwrap();
     let labels = Tensor::from_data(TensorData::from([1i64, 3, 5, 7]), &device);
-    Batch { samples, mask, labels }
+    Batch {
+        samples,
+        mask,
+        labels,
+    }
 }
 
 /// Runs `steps` optimizer steps and returns the model and the loss before each step.
@@ -57,15 +61,27 @@ fn run(
     batch: &Batch,
     steps: usize,
 ) -> (Wav2Vec2ForSequenceClassification<Train>, Vec<f32>) {
-    let schedule = LinearWarmupDecay { peak: 1e-3, warmup_steps: 2, total_steps: steps };
-    let settings = AdamWSettings { weight_decay: 0.01, ..AdamWSettings::default() };
+    let schedule = LinearWarmupDecay {
+        peak: 1e-3,
+        warmup_steps: 2,
+        total_steps: steps,
+    };
+    let settings = AdamWSettings {
+        weight_decay: 0.01,
+        ..AdamWSettings::default()
+    };
     let mut optimizer = FineTuneOptimizer::new(&model, settings, Some(1.0));
     let mut model = model;
     let mut losses = Vec::new();
     // Step 0 has learning rate 0 under warmup; start at 1 as HF's scheduler does after its
     // first `step()`.
     for step in 1..=steps {
-        let loss = classification_loss(&model, batch.samples.clone(), Some(&batch.mask), batch.labels.clone());
+        let loss = classification_loss(
+            &model,
+            batch.samples.clone(),
+            Some(&batch.mask),
+            batch.labels.clone(),
+        );
         losses.push(loss.clone().into_scalar());
         let (next, norm) = optimizer.step(schedule.at(step), model, loss);
         assert!(norm.is_finite() && norm > 0.0);
@@ -83,8 +99,14 @@ fn a_few_steps_reduce_the_loss_reproducibly() {
     let (_, first) = run(model.clone(), &batch, 6);
     let (_, second) = run(model, &batch, 6);
     assert_eq!(first, second, "two runs from the same weights differ");
-    assert!(first.windows(2).all(|w| w[1] < w[0]), "loss did not fall at every step: {first:?}");
-    assert!(first[5] < first[0] * 0.9, "loss fell by less than 10%: {first:?}");
+    assert!(
+        first.windows(2).all(|w| w[1] < w[0]),
+        "loss did not fall at every step: {first:?}"
+    );
+    assert!(
+        first[5] < first[0] * 0.9,
+        "loss fell by less than 10%: {first:?}"
+    );
 }
 
 #[test]
@@ -94,12 +116,31 @@ fn frozen_feature_encoder_keeps_its_weights() {
         &config,
         &Default::default(),
     ));
-    let before = model.wav2vec2.feature_extractor.conv_layers[0].conv.weight.val().into_data();
-    let projection = model.wav2vec2.feature_projection.projection.weight.val().into_data();
+    let before = model.wav2vec2.feature_extractor.conv_layers[0]
+        .conv
+        .weight
+        .val()
+        .into_data();
+    let projection = model
+        .wav2vec2
+        .feature_projection
+        .projection
+        .weight
+        .val()
+        .into_data();
     let (model, _) = run(model, &batch(&config), 2);
     let after = &model.wav2vec2.feature_extractor.conv_layers[0].conv.weight;
     assert_eq!(after.val().into_data(), before);
-    assert_ne!(model.wav2vec2.feature_projection.projection.weight.val().into_data(), projection);
+    assert_ne!(
+        model
+            .wav2vec2
+            .feature_projection
+            .projection
+            .weight
+            .val()
+            .into_data(),
+        projection
+    );
 }
 
 #[test]
@@ -110,7 +151,13 @@ fn clipping_scales_all_gradients_to_the_global_norm() {
     let loss = classification_loss(&model, batch.samples, Some(&batch.mask), batch.labels) * 1000.0;
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip_global_norm(&model, &mut grads, 0.5);
-    assert!(norm > 0.5, "the test needs a norm above the limit, got {norm}");
+    assert!(
+        norm > 0.5,
+        "the test needs a norm above the limit, got {norm}"
+    );
     let clipped = clip_global_norm(&model, &mut grads, f64::INFINITY);
-    assert!((clipped - 0.5).abs() < 1e-4, "norm after clipping: {clipped}");
+    assert!(
+        (clipped - 0.5).abs() < 1e-4,
+        "norm after clipping: {clipped}"
+    );
 }

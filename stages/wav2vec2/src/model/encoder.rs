@@ -59,7 +59,8 @@ impl<B: Backend> Attention<B> {
         let [batch, frames, hidden] = x.dims();
         let head_dim = hidden / self.num_heads;
         let heads = |t: Tensor<B, 3>| {
-            t.reshape([batch, frames, self.num_heads, head_dim]).swap_dims(1, 2)
+            t.reshape([batch, frames, self.num_heads, head_dim])
+                .swap_dims(1, 2)
         };
         let q = heads(self.q_proj.forward(x.clone()) * (head_dim as f64).powf(-0.5));
         let k = heads(self.k_proj.forward(x.clone()));
@@ -74,7 +75,10 @@ impl<B: Backend> Attention<B> {
             None => scores,
         };
         let probs = self.dropout.forward(softmax(scores, 3));
-        let context = probs.matmul(v).swap_dims(1, 2).reshape([batch, frames, hidden]);
+        let context = probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, frames, hidden]);
         self.out_proj.forward(context)
     }
 }
@@ -147,19 +151,24 @@ impl<B: Backend> EncoderLayer<B> {
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         if self.pre_norm {
-            let attended = self.attention.forward(self.layer_norm.forward(x.clone()), padding);
+            let attended = self
+                .attention
+                .forward(self.layer_norm.forward(x.clone()), padding);
             let x = x + self.dropout.forward(attended);
             x.clone() + self.feed_forward.forward(self.final_layer_norm.forward(x))
         } else {
             let attended = self.attention.forward(x.clone(), padding);
             let x = self.layer_norm.forward(x + self.dropout.forward(attended));
-            self.final_layer_norm.forward(x.clone() + self.feed_forward.forward(x))
+            self.final_layer_norm
+                .forward(x.clone() + self.feed_forward.forward(x))
         }
     }
 }
 
 fn layer_norm<B: Backend>(config: &Wav2Vec2Config, device: &B::Device) -> LayerNorm<B> {
-    LayerNormConfig::new(config.hidden_size).with_epsilon(config.layer_norm_eps).init(device)
+    LayerNormConfig::new(config.hidden_size)
+        .with_epsilon(config.layer_norm_eps)
+        .init(device)
 }
 
 /// The transformer encoder (HF `encoder`).
@@ -183,7 +192,9 @@ impl<B: Backend> Encoder<B> {
         Self {
             pos_conv_embed: PositionalConvEmbedding::new(config, device),
             layer_norm: layer_norm(config, device),
-            layers: (0..config.num_hidden_layers).map(|_| EncoderLayer::new(config, device)).collect(),
+            layers: (0..config.num_hidden_layers)
+                .map(|_| EncoderLayer::new(config, device))
+                .collect(),
             dropout: DropoutConfig::new(config.hidden_dropout).init(),
             pre_norm: config.do_stable_layer_norm,
         }
@@ -199,9 +210,20 @@ impl<B: Backend> Encoder<B> {
         // [batch, 1, 1, frames], true at padded keys.
         let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
         let x = x.clone() + self.pos_conv_embed.forward(x);
-        let x = if self.pre_norm { x } else { self.layer_norm.forward(x) };
+        let x = if self.pre_norm {
+            x
+        } else {
+            self.layer_norm.forward(x)
+        };
         let x = self.dropout.forward(x);
-        let x = self.layers.iter().fold(x, |x, layer| layer.forward(x, padding.as_ref()));
-        if self.pre_norm { self.layer_norm.forward(x) } else { x }
+        let x = self
+            .layers
+            .iter()
+            .fold(x, |x, layer| layer.forward(x, padding.as_ref()));
+        if self.pre_norm {
+            self.layer_norm.forward(x)
+        } else {
+            x
+        }
     }
 }

@@ -61,17 +61,31 @@ pub fn single_channel_conv_as_matmul<B: Backend>(
     let [out, channels_in, kernel] = conv.weight.dims();
     let stride = conv.stride;
     let [batch, len] = samples.dims();
-    if channels_in != 1 || conv.groups != 1 || conv.dilation != 1 || kernel % stride != 0 || len < kernel {
+    if channels_in != 1
+        || conv.groups != 1
+        || conv.dilation != 1
+        || !kernel.is_multiple_of(stride)
+        || len < kernel
+    {
         return None;
     }
     let frames = (len - kernel) / stride + 1;
     let rows = frames - 1 + kernel / stride;
-    let grid = samples.narrow(1, 0, rows * stride).reshape([batch, rows, stride]);
+    let grid = samples
+        .narrow(1, 0, rows * stride)
+        .reshape([batch, rows, stride]);
     let patches = Tensor::cat(
-        (0..kernel / stride).map(|shift| grid.clone().narrow(1, shift, frames)).collect(),
+        (0..kernel / stride)
+            .map(|shift| grid.clone().narrow(1, shift, frames))
+            .collect(),
         2,
     );
-    let weight = conv.weight.val().reshape([out, kernel]).transpose().unsqueeze_dim::<3>(0);
+    let weight = conv
+        .weight
+        .val()
+        .reshape([out, kernel])
+        .transpose()
+        .unsqueeze_dim::<3>(0);
     let x = patches.matmul(weight);
     let x = match &conv.bias {
         Some(bias) => x + bias.val().unsqueeze_dims::<3>(&[0, 1]),
@@ -100,7 +114,9 @@ impl<B: Backend> FeatureEncoder<B> {
                     .init(device);
                 channels_in = channels_out;
                 let layer_norm = (config.feat_extract_norm == FeatExtractNorm::Layer).then(|| {
-                    LayerNormConfig::new(channels_out).with_epsilon(TORCH_NORM_EPS).init(device)
+                    LayerNormConfig::new(channels_out)
+                        .with_epsilon(TORCH_NORM_EPS)
+                        .init(device)
                 });
                 let group_norm = (config.feat_extract_norm == FeatExtractNorm::Group && i == 0)
                     .then(|| {
@@ -108,7 +124,12 @@ impl<B: Backend> FeatureEncoder<B> {
                             .with_epsilon(TORCH_NORM_EPS)
                             .init(device)
                     });
-                FeatureConvLayer { conv, layer_norm, group_norm, activation: config.feat_extract_activation }
+                FeatureConvLayer {
+                    conv,
+                    layer_norm,
+                    group_norm,
+                    activation: config.feat_extract_activation,
+                }
             })
             .collect();
         Self { conv_layers }
@@ -117,7 +138,9 @@ impl<B: Backend> FeatureEncoder<B> {
     /// `[batch, samples]` -> `[batch, conv_dim[-1], frames]`, frames as in
     /// [`Wav2Vec2Config::frame_count`].
     pub fn forward(&self, samples: Tensor<B, 2>) -> Tensor<B, 3> {
-        self.conv_layers.iter().fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
+        self.conv_layers
+            .iter()
+            .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
     }
 }
 
@@ -130,8 +153,11 @@ mod tests {
     #[test]
     fn conv_as_matmul_equals_conv1d() {
         let device = Default::default();
-        let conv = Conv1dConfig::new(1, 8, 10).with_stride(5).init::<NdArray>(&device);
-        let samples = Tensor::<NdArray, 2>::random([2, 1003], Distribution::Normal(0.0, 1.0), &device);
+        let conv = Conv1dConfig::new(1, 8, 10)
+            .with_stride(5)
+            .init::<NdArray>(&device);
+        let samples =
+            Tensor::<NdArray, 2>::random([2, 1003], Distribution::Normal(0.0, 1.0), &device);
         let expected = conv.forward(samples.clone().unsqueeze_dim(1));
         let actual = single_channel_conv_as_matmul(&conv, samples).unwrap();
         assert_eq!(actual.dims(), [2, 8, 199]);
@@ -142,7 +168,9 @@ mod tests {
     #[test]
     fn conv_as_matmul_declines_other_shapes() {
         let device = Default::default();
-        let conv = Conv1dConfig::new(1, 8, 3).with_stride(2).init::<NdArray>(&device);
+        let conv = Conv1dConfig::new(1, 8, 3)
+            .with_stride(2)
+            .init::<NdArray>(&device);
         assert!(single_channel_conv_as_matmul(&conv, Tensor::zeros([1, 100], &device)).is_none());
     }
 }

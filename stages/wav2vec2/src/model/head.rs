@@ -85,7 +85,11 @@ impl<B: Backend> Wav2Vec2ForSequenceClassification<B> {
                 },
             ),
         };
-        Self { wav2vec2: Wav2Vec2Model::new(config, device), projector, classifier }
+        Self {
+            wav2vec2: Wav2Vec2Model::new(config, device),
+            projector,
+            classifier,
+        }
     }
 
     /// `[batch, samples]` -> hidden state `[batch, frames, hidden]` and logits
@@ -100,8 +104,13 @@ impl<B: Backend> Wav2Vec2ForSequenceClassification<B> {
             Some(projector) => projector.forward(last_hidden_state.clone()),
             None => last_hidden_state.clone(),
         };
-        let logits = self.classifier.forward(mean_over_valid_frames(frames, mask));
-        ClassificationOutput { last_hidden_state, logits }
+        let logits = self
+            .classifier
+            .forward(mean_over_valid_frames(frames, mask));
+        ClassificationOutput {
+            last_hidden_state,
+            logits,
+        }
     }
 }
 
@@ -115,7 +124,9 @@ fn mean_over_valid_frames<B: Backend>(
         Some(mask) => {
             let valid = mask.valid.clone();
             let counts = valid.clone().sum_dim(1);
-            let sums = (frames * valid.unsqueeze_dim::<3>(2)).sum_dim(1).squeeze_dim::<2>(1);
+            let sums = (frames * valid.unsqueeze_dim::<3>(2))
+                .sum_dim(1)
+                .squeeze_dim::<2>(1);
             sums / counts
         }
         None => frames.mean_dim(1).squeeze_dim::<2>(1),

@@ -29,20 +29,36 @@ impl<B: Backend> FrameMask<B> {
         let min = receptive_field(config);
         let frames = config
             .frame_count(padded_samples)
-            .ok_or(Wav2Vec2Error::ClipTooShort { index: 0, samples: padded_samples, min })?;
+            .ok_or(Wav2Vec2Error::ClipTooShort {
+                index: 0,
+                samples: padded_samples,
+                min,
+            })?;
         let lengths = sample_lengths
             .iter()
             .enumerate()
             .map(|(index, &samples)| {
                 if samples > padded_samples {
-                    return Err(Wav2Vec2Error::ClipTooLong { index, samples, padded: padded_samples });
+                    return Err(Wav2Vec2Error::ClipTooLong {
+                        index,
+                        samples,
+                        padded: padded_samples,
+                    });
                 }
-                config.frame_count(samples).ok_or(Wav2Vec2Error::ClipTooShort { index, samples, min })
+                config
+                    .frame_count(samples)
+                    .ok_or(Wav2Vec2Error::ClipTooShort {
+                        index,
+                        samples,
+                        min,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let values: Vec<f32> = lengths
             .iter()
-            .flat_map(|&length| (0..frames).map(move |frame| if frame < length { 1.0 } else { 0.0 }))
+            .flat_map(|&length| {
+                (0..frames).map(move |frame| if frame < length { 1.0 } else { 0.0 })
+            })
             .collect();
         let valid = Tensor::from_data(TensorData::new(values, [lengths.len(), frames]), device);
         Ok(Self { valid, lengths })
@@ -51,7 +67,12 @@ impl<B: Backend> FrameMask<B> {
 
 /// The fewest samples that make one frame.
 fn receptive_field(config: &Wav2Vec2Config) -> usize {
-    config.conv_kernel.iter().zip(&config.conv_stride).rev().fold(1, |field, (&k, &s)| (field - 1) * s + k)
+    config
+        .conv_kernel
+        .iter()
+        .zip(&config.conv_stride)
+        .rev()
+        .fold(1, |field, (&k, &s)| (field - 1) * s + k)
 }
 
 #[cfg(test)]
@@ -80,7 +101,14 @@ mod tests {
         let config = Wav2Vec2Config::default();
         let device = Default::default();
         let short = FrameMask::<NdArray>::new(&config, &[16000, 399], 16000, &device).unwrap_err();
-        assert!(matches!(short, Wav2Vec2Error::ClipTooShort { index: 1, samples: 399, min: 400 }));
+        assert!(matches!(
+            short,
+            Wav2Vec2Error::ClipTooShort {
+                index: 1,
+                samples: 399,
+                min: 400
+            }
+        ));
         let long = FrameMask::<NdArray>::new(&config, &[16001], 16000, &device).unwrap_err();
         assert!(matches!(long, Wav2Vec2Error::ClipTooLong { index: 0, .. }));
     }

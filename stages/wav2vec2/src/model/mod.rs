@@ -62,7 +62,8 @@ impl<B: Backend> FeatureProjection<B> {
 
     /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.dropout.forward(self.projection.forward(self.layer_norm.forward(features)))
+        self.dropout
+            .forward(self.projection.forward(self.layer_norm.forward(features)))
     }
 }
 

@@ -12,8 +12,8 @@
 //! `parametrizations.weight.original0`/`original1` in newer PyTorch) so that fine-tuning
 //! trains the same parameters as HF does; the weight is folded from them on each forward.
 
-use burn::module::{Module, Param};
 use burn::module::Initializer;
+use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv1d;
@@ -60,18 +60,29 @@ impl<B: Backend> PositionalConvEmbedding<B> {
         let groups = config.num_conv_pos_embedding_groups;
         let kernel = config.num_conv_pos_embeddings;
         let fan_in = channels / groups * kernel;
-        let init = Initializer::Normal { mean: 0.0, std: (2.0 / fan_in as f64).sqrt() };
+        let init = Initializer::Normal {
+            mean: 0.0,
+            std: (2.0 / fan_in as f64).sqrt(),
+        };
         let weight_v = init.init([channels, channels / groups, kernel], device);
         // g = ||v||, so that the initial kernel is v itself (as `weight_norm` initializes it);
         // built from data so that it is a leaf of the autodiff graph.
-        let norm = weight_v.val().powi_scalar(2).sum_dims(&[0, 1]).sqrt().into_data();
+        let norm = weight_v
+            .val()
+            .powi_scalar(2)
+            .sum_dims(&[0, 1])
+            .sqrt()
+            .into_data();
         let conv = WeightNormConv1d {
             weight_g: Param::from_tensor(Tensor::from_data(norm, device)),
             weight_v,
             bias: Initializer::Zeros.init([channels], device),
             groups,
         };
-        Self { conv, activation: config.feat_extract_activation }
+        Self {
+            conv,
+            activation: config.feat_extract_activation,
+        }
     }
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`: the embedding to add.
@@ -79,9 +90,18 @@ impl<B: Backend> PositionalConvEmbedding<B> {
         let weight = self.conv.weight();
         let kernel = weight.dims()[2];
         let left = kernel / 2;
-        let right = if kernel % 2 == 0 { left.saturating_sub(1) } else { left };
+        let right = if kernel.is_multiple_of(2) {
+            left.saturating_sub(1)
+        } else {
+            left
+        };
         let options = PaddedConvOptions::asymmetric([1], [left], [right], [1], self.conv.groups);
-        let x = conv1d(hidden.swap_dims(1, 2), weight, Some(self.conv.bias.val()), options);
+        let x = conv1d(
+            hidden.swap_dims(1, 2),
+            weight,
+            Some(self.conv.bias.val()),
+            options,
+        );
         activate(self.activation, x).swap_dims(1, 2)
     }
 }
