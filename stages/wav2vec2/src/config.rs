@@ -270,6 +270,18 @@ impl Wav2Vec2Config {
         }
     }
 
+    /// Sets the classes, by index: both `id2label` and `num_labels`, so that a checkpoint's own
+    /// labels (HF writes `LABEL_0`, `LABEL_1` by default) cannot shadow them.
+    pub fn set_labels<S: Into<String>>(&mut self, names: impl IntoIterator<Item = S>) {
+        let labels: BTreeMap<String, String> = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| (i.to_string(), name.into()))
+            .collect();
+        self.num_labels = Some(labels.len());
+        self.id2label = Some(labels);
+    }
+
     /// Frames the feature encoder makes of `samples` samples (HF
     /// `_get_feat_extract_output_lengths`: `floor((len - kernel) / stride) + 1` per conv), or
     /// `None` when the clip is shorter than the encoder's receptive field.
@@ -320,6 +332,15 @@ mod tests {
         assert!(config.conv_bias && config.do_stable_layer_norm);
         assert_eq!(config.feat_extract_norm, FeatExtractNorm::Layer);
         assert_eq!(config.num_labels(), 3);
+    }
+
+    #[test]
+    fn set_labels_replaces_the_checkpoint_labels() {
+        let mut config: Wav2Vec2Config =
+            serde_json::from_str(r#"{"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}"#).unwrap();
+        config.set_labels(["neutral", "calm", "happy"]);
+        assert_eq!(config.num_labels(), 3);
+        assert_eq!(config.id2label.as_ref().unwrap()["2"], "happy");
     }
 
     #[test]

@@ -47,53 +47,6 @@ impl<B: Backend> FeatureConvLayer<B> {
     }
 }
 
-/// The first conv as a matrix product, for one input channel and a kernel that is a multiple
-/// of the stride (wav2vec2's 10 / 5): the input is cut into `stride`-sample rows, `kernel /
-/// stride` consecutive rows form one patch, and the patches `[batch, frames, kernel]` are
-/// multiplied by the kernel `[kernel, out]`. Returns `None` when the shapes do not allow it.
-///
-/// `[batch, samples]` -> `[batch, out, (samples - kernel) / stride + 1]`, equal to
-/// `conv.forward(samples.unsqueeze_dim(1))`.
-pub fn single_channel_conv_as_matmul<B: Backend>(
-    conv: &Conv1d<B>,
-    samples: Tensor<B, 2>,
-) -> Option<Tensor<B, 3>> {
-    let [out, channels_in, kernel] = conv.weight.dims();
-    let stride = conv.stride;
-    let [batch, len] = samples.dims();
-    if channels_in != 1
-        || conv.groups != 1
-        || conv.dilation != 1
-        || !kernel.is_multiple_of(stride)
-        || len < kernel
-    {
-        return None;
-    }
-    let frames = (len - kernel) / stride + 1;
-    let rows = frames - 1 + kernel / stride;
-    let grid = samples
-        .narrow(1, 0, rows * stride)
-        .reshape([batch, rows, stride]);
-    let patches = Tensor::cat(
-        (0..kernel / stride)
-            .map(|shift| grid.clone().narrow(1, shift, frames))
-            .collect(),
-        2,
-    );
-    let weight = conv
-        .weight
-        .val()
-        .reshape([out, kernel])
-        .transpose()
-        .unsqueeze_dim::<3>(0);
-    let x = patches.matmul(weight);
-    let x = match &conv.bias {
-        Some(bias) => x + bias.val().unsqueeze_dims::<3>(&[0, 1]),
-        None => x,
-    };
-    Some(x.swap_dims(1, 2))
-}
-
 /// The stack of conv blocks (HF `feature_extractor`).
 #[derive(Module, Debug)]
 pub struct FeatureEncoder<B: Backend> {
@@ -141,36 +94,5 @@ impl<B: Backend> FeatureEncoder<B> {
         self.conv_layers
             .iter()
             .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::backend::NdArray;
-    use burn::tensor::Distribution;
-
-    #[test]
-    fn conv_as_matmul_equals_conv1d() {
-        let device = Default::default();
-        let conv = Conv1dConfig::new(1, 8, 10)
-            .with_stride(5)
-            .init::<NdArray>(&device);
-        let samples =
-            Tensor::<NdArray, 2>::random([2, 1003], Distribution::Normal(0.0, 1.0), &device);
-        let expected = conv.forward(samples.clone().unsqueeze_dim(1));
-        let actual = single_channel_conv_as_matmul(&conv, samples).unwrap();
-        assert_eq!(actual.dims(), [2, 8, 199]);
-        let diff: f32 = (actual - expected).abs().max().into_scalar();
-        assert!(diff < 1e-5, "{diff}");
-    }
-
-    #[test]
-    fn conv_as_matmul_declines_other_shapes() {
-        let device = Default::default();
-        let conv = Conv1dConfig::new(1, 8, 3)
-            .with_stride(2)
-            .init::<NdArray>(&device);
-        assert!(single_channel_conv_as_matmul(&conv, Tensor::zeros([1, 100], &device)).is_none());
     }
 }

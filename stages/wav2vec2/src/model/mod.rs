@@ -12,7 +12,7 @@ mod mask;
 mod positional;
 
 pub use encoder::{Attention, Encoder, EncoderLayer, FeedForward};
-pub use feature_encoder::{FeatureConvLayer, FeatureEncoder, single_channel_conv_as_matmul};
+pub use feature_encoder::{FeatureConvLayer, FeatureEncoder};
 pub use head::{ClassificationOutput, Classifier, Wav2Vec2ForSequenceClassification};
 pub use mask::FrameMask;
 pub use positional::{PositionalConvEmbedding, WeightNormConv1d};
