@@ -5,8 +5,9 @@
 //! | hashed into the key                               | never in the key                      |
 //! |---------------------------------------------------|---------------------------------------|
 //! | stage kind and its implementation version         | stage and input names (renames are free) |
-//! | resolved params, every default filled in          | absolute paths (path params are keyed by content) |
-//! | backend, pipeline seed                            | wall clock, mtimes, thread counts, `--jobs` |
+//! | resolved params, every default filled in (`seed`  | absolute paths (path params are keyed by content) |
+//! | too: the pipeline's seed unless the stage sets it) | the pipeline seed for kinds without a `seed` param |
+//! | backend                                           | wall clock, mtimes, thread counts, `--jobs` |
 //! | content hash of each input's output, in order     | the upstream stages' keys             |
 //!
 //! Keying on the inputs' *output* hashes (a Merkle chain over content, not over keys) gives early
@@ -50,8 +51,6 @@ pub struct KeyComponents {
     pub version: u32,
     /// The backend, for kinds that take one.
     pub backend: Option<String>,
-    /// The pipeline seed.
-    pub seed: u64,
     /// Resolved params; path params are replaced by `{"content": "<blake3>"}`.
     pub params: serde_json::Value,
     /// The inputs, in pipeline order.
@@ -74,7 +73,6 @@ struct Hashed<'a> {
     kind: &'a str,
     version: u32,
     backend: Option<&'a str>,
-    seed: u64,
     params: &'a serde_json::Value,
     inputs: Vec<&'a str>,
 }
@@ -83,11 +81,10 @@ impl KeyComponents {
     /// The cache key: 64 hex digits of blake3.
     pub fn key(&self) -> String {
         let hashed = Hashed {
-            format: 1,
+            format: 2,
             kind: &self.kind,
             version: self.version,
             backend: self.backend.as_deref(),
-            seed: self.seed,
             params: &self.params,
             inputs: self.inputs.iter().map(|i| i.hash.as_str()).collect(),
         };
@@ -540,8 +537,7 @@ mod tests {
             kind: "fine-tune".into(),
             version: 1,
             backend: None,
-            seed: 42,
-            params: serde_json::json!({"lr": lr, "epochs": 3}),
+            params: serde_json::json!({"lr": lr, "epochs": 3, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "ab".repeat(32) }],
         }
     }

@@ -352,7 +352,7 @@ fn explain(plan: &Plan, p: &crate::preview::Preview) -> String {
         Some(c) => {
             out.push_str(&format!("key: {}\n", c.key()));
             out.push_str("components:\n");
-            out.push_str(&format!("  kind     {}\n  version  {}\n  backend  {}\n  seed     {}\n", c.kind, c.version, c.backend.as_deref().unwrap_or("-"), c.seed));
+            out.push_str(&format!("  kind     {}\n  version  {}\n  backend  {}\n", c.kind, c.version, c.backend.as_deref().unwrap_or("-")));
             if let Some(params) = c.params.as_object() {
                 for (name, value) in params {
                     out.push_str(&format!("  param    {name} = {value}\n"));

@@ -37,13 +37,6 @@ pub enum DirtyReason {
         /// Now.
         new: Option<String>,
     },
-    /// The pipeline seed changed.
-    SeedChanged {
-        /// Before.
-        old: u64,
-        /// Now.
-        new: u64,
-    },
     /// A param changed, appeared or disappeared.
     ParamChanged {
         /// The param.
@@ -95,7 +88,6 @@ impl fmt::Display for DirtyReason {
                 old.as_deref().unwrap_or("none"),
                 new.as_deref().unwrap_or("none")
             ),
-            Self::SeedChanged { old, new } => write!(f, "seed changed: {old} -> {new}"),
             Self::ParamChanged { name, old, new } => match (old, new) {
                 (Some(serde_json::Value::Object(_)), Some(serde_json::Value::Object(_)))
                     if show(old) == "<file contents>" =>
@@ -122,9 +114,6 @@ pub fn diff(old: &KeyComponents, new: &KeyComponents) -> Vec<DirtyReason> {
     }
     if old.backend != new.backend {
         reasons.push(DirtyReason::BackendChanged { old: old.backend.clone(), new: new.backend.clone() });
-    }
-    if old.seed != new.seed {
-        reasons.push(DirtyReason::SeedChanged { old: old.seed, new: new.seed });
     }
     let empty = serde_json::Map::new();
     let old_params = old.params.as_object().unwrap_or(&empty);
@@ -162,8 +151,7 @@ mod tests {
             kind: "fine-tune".into(),
             version: 1,
             backend: Some("ndarray".into()),
-            seed: 42,
-            params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}}),
+            params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "11".into() }],
         }
     }
@@ -173,7 +161,7 @@ mod tests {
         let old = components();
         let mut new = components();
         new.version = 2;
-        new.seed = 7;
+        new.params["seed"] = serde_json::json!(7);
         new.backend = Some("cuda".into());
         new.params["lr"] = serde_json::json!(3e-5);
         new.params["path"] = serde_json::json!({"content": "bb"});
@@ -184,9 +172,9 @@ mod tests {
             [
                 "implementation version bumped: 1 -> 2",
                 "backend changed: ndarray -> cuda",
-                "seed changed: 42 -> 7",
                 "param `lr` changed: 0.0001 -> 0.00003",
                 "param `path`: file contents changed",
+                "param `seed` changed: 42 -> 7",
                 "input `split` changed",
             ]
         );

@@ -89,7 +89,6 @@ pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], ca
         kind: stage.kind.to_string(),
         version: stage.version,
         backend: stage.backend.clone(),
-        seed: plan.seed,
         params,
         inputs: stage
             .inputs

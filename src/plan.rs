@@ -14,7 +14,7 @@ use vox_api::{ArtifactKind, Arity, Stage, StageKind};
 use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::registry::{self, ParamType, Registry};
 use crate::source::{Loc, Located, SourceMap};
-use crate::spec::{Override, Param, PipelineSpec, StageSpec};
+use crate::spec::{Override, OverrideValue, Param, PipelineSpec, StageSpec};
 
 /// A validated pipeline, ready to be keyed and run.
 pub struct Plan {
@@ -88,7 +88,7 @@ pub fn build(
     let names: Vec<&str> = owned_names.iter().map(String::as_str).collect();
     let mut configured: Vec<Option<Configured>> = Vec::new();
     for stage in &spec.stages {
-        configured.push(configure(stage, registry, sources, cwd, &mut errors));
+        configured.push(configure(stage, registry, sources, cwd, spec.seed, &mut errors));
         for (i, input) in stage.inputs.iter().enumerate() {
             if !names.contains(&input.value.as_str()) {
                 let suggestion = closest(&input.value, names.iter().copied().filter(|n| *n != stage.name));
@@ -152,17 +152,22 @@ pub fn build(
     Ok(Plan { name: spec.name.value, seed: spec.seed, stages: stages.into_iter().flatten().collect() })
 }
 
-/// Applies `--set` overrides, typed against each param's declared type.
+/// Applies overrides (`--set`, sweep variants), typed against each param's declared type.
 fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &Registry, errors: &mut Vec<SpecError>) {
     for o in overrides {
         let bad = |problem: String, suggestion: Option<String>, loc: &Loc| {
             let text = format!("{}.{}={}", o.stage.value, o.param.value, o.value.value);
             SpecError::at(SpecErrorKind::BadOverride { text, problem, suggestion }, loc.clone())
         };
+        let text = o.value.value.to_string();
         if o.stage.value == "pipeline" {
-            match (o.param.value.as_str(), o.value.value.parse::<u64>()) {
-                ("seed", Ok(seed)) => spec.seed = seed,
-                ("seed", Err(_)) => errors.push(bad("the seed must be a non-negative integer".into(), None, &o.value.loc)),
+            let seed = match &o.value.value {
+                OverrideValue::Toml(toml::Value::Integer(n)) => u64::try_from(*n).ok(),
+                _ => text.parse::<u64>().ok(),
+            };
+            match (o.param.value.as_str(), seed) {
+                ("seed", Some(seed)) => spec.seed = seed,
+                ("seed", None) => errors.push(bad("the seed must be a non-negative integer".into(), None, &o.value.loc)),
                 (other, _) => errors.push(bad(
                     format!("`pipeline.{other}` cannot be overridden"),
                     closest(other, ["seed"]).map(|s| format!("pipeline.{s}")),
@@ -179,10 +184,14 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
         let located = |value: String| Located { value, loc: o.value.loc.clone() };
         match o.param.value.as_str() {
             "kind" => errors.push(bad("a stage's `kind` cannot be overridden".into(), None, &o.param.loc)),
-            "backend" => stage.backend = Some(located(o.value.value.clone())),
+            "backend" => stage.backend = Some(located(text)),
             "inputs" => {
                 let ty = ParamType::Array(Box::new(ParamType::String));
-                if let Ok(toml::Value::Array(items)) = registry::parse_value(&o.value.value, &ty) {
+                let value = match &o.value.value {
+                    OverrideValue::Toml(v) => Ok(v.clone()),
+                    OverrideValue::Text(t) => registry::parse_value(t, &ty),
+                };
+                if let Ok(toml::Value::Array(items)) = value {
                     stage.inputs = items.into_iter().filter_map(|v| v.as_str().map(|s| located(s.to_string()))).collect();
                 }
             }
@@ -194,7 +203,11 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
                     errors.push(bad(format!("kind `{}` has no param `{param}`", kind.name()), suggestion, &o.param.loc));
                     continue;
                 };
-                match registry::parse_value(&o.value.value, &info.ty) {
+                let value = match &o.value.value {
+                    OverrideValue::Toml(v) => Ok(v.clone()),
+                    OverrideValue::Text(t) => registry::parse_value(t, &info.ty),
+                };
+                match value {
                     Ok(value) => {
                         let param_value = Param { value, key_loc: o.param.loc.clone(), value_loc: o.value.loc.clone() };
                         stage.params.insert(param.to_string(), param_value);
@@ -207,11 +220,14 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
 }
 
 /// Checks one stage's kind, params and backend, and configures it.
+/// Kinds that use randomness declare a `seed` param; unless the stage sets it, it is the
+/// pipeline's seed, so the seed is part of exactly the keys it can change.
 fn configure<'r>(
     stage: &StageSpec,
     registry: &'r Registry,
     sources: &SourceMap,
     cwd: &Path,
+    seed: u64,
     errors: &mut Vec<SpecError>,
 ) -> Option<Configured<'r>> {
     let Some(kind_name) = &stage.kind else {
@@ -265,6 +281,9 @@ fn configure<'r>(
             }
         }
         table.insert(name.clone(), value);
+    }
+    if declared.iter().any(|p| p.name == "seed") && !table.contains_key("seed") {
+        table.insert("seed".into(), toml::Value::Integer(seed as i64));
     }
     if errors.len() > before {
         return None;

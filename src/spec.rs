@@ -20,7 +20,7 @@ use crate::source::{Loc, Located, SourceMap};
 pub const DEFAULT_SEED: u64 = 42;
 
 /// A pipeline after merging its files, before its stages are checked against the registry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PipelineSpec {
     /// `[pipeline] name`.
     pub name: Located<String>,
@@ -30,6 +30,21 @@ pub struct PipelineSpec {
     pub description: Option<String>,
     /// The stages, in declaration order (a base's stages first).
     pub stages: Vec<StageSpec>,
+    /// `[sweep]`, if any.
+    pub sweep: Option<SweepSpec>,
+}
+
+/// `[sweep]`: variants of the pipeline to run as one DAG and compare.
+#[derive(Debug, Clone, Default)]
+pub struct SweepSpec {
+    /// `[sweep.grid]`: `"STAGE.PARAM" = [values]`; every combination is a variant.
+    pub grid: Vec<(Located<String>, Vec<toml::Value>)>,
+    /// `[sweep.variants.NAME]`: named sets of `"STAGE.PARAM" = value` overrides.
+    pub variants: Vec<(String, Vec<(Located<String>, toml::Value)>)>,
+    /// `seeds = [..]`: each variant is repeated with each pipeline seed.
+    pub seeds: Vec<u64>,
+    /// `metrics = [..]`: the `evaluate` summary columns to compare.
+    pub metrics: Vec<String>,
 }
 
 /// One `[stages.NAME]` table.
@@ -66,6 +81,20 @@ struct RawFile {
     pipeline: Option<Spanned<RawHeader>>,
     #[serde(default)]
     stages: BTreeMap<Spanned<String>, Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    sweep: Option<RawSweep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    #[serde(default)]
+    grid: BTreeMap<Spanned<String>, Vec<toml::Value>>,
+    #[serde(default)]
+    variants: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, toml::Value>>,
+    #[serde(default)]
+    seeds: Vec<u64>,
+    #[serde(default)]
+    metrics: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +121,7 @@ pub fn load(path: &Path, sources: &mut SourceMap) -> Result<PipelineSpec, Vec<Sp
         seed: merged.seed.unwrap_or(DEFAULT_SEED),
         description: merged.description,
         stages: merged.stages,
+        sweep: merged.sweep,
     })
 }
 
@@ -102,6 +132,7 @@ struct Merged {
     seed: Option<u64>,
     description: Option<String>,
     stages: Vec<StageSpec>,
+    sweep: Option<SweepSpec>,
 }
 
 impl Merged {
@@ -110,6 +141,7 @@ impl Merged {
         self.name = over.name.or(self.name.take());
         self.seed = over.seed.or(self.seed);
         self.description = over.description.or(self.description.take());
+        self.sweep = over.sweep.or(self.sweep.take());
         for stage in over.stages {
             match self.stages.iter_mut().find(|s| s.name == stage.name) {
                 Some(base) if stage.kind.as_ref().is_some_and(|k| base.kind.as_ref().is_none_or(|b| b.value != k.value)) => {
@@ -216,6 +248,7 @@ impl Loader<'_> {
             own.seed = header.seed;
             own.description = header.description;
         }
+        own.sweep = raw.sweep.map(|sweep| sweep_spec(sweep, file));
         let mut stages: Vec<_> = raw.stages.into_iter().collect();
         stages.sort_by_key(|(name, _)| name.span().start);
         for (name, table) in stages {
@@ -224,6 +257,28 @@ impl Loader<'_> {
         self.stack.pop();
         merged.overlay(own);
         Ok(merged)
+    }
+}
+
+/// A `[sweep]` table in declaration order.
+fn sweep_spec(raw: RawSweep, file: usize) -> SweepSpec {
+    let located = |key: Spanned<String>| Located { loc: Loc { file, span: key.span() }, value: key.into_inner() };
+    let mut grid: Vec<_> = raw.grid.into_iter().collect();
+    grid.sort_by_key(|(k, _)| k.span().start);
+    let mut variants: Vec<_> = raw.variants.into_iter().collect();
+    variants.sort_by_key(|(k, _)| k.span().start);
+    SweepSpec {
+        grid: grid.into_iter().map(|(k, values)| (located(k), values)).collect(),
+        variants: variants
+            .into_iter()
+            .map(|(name, sets)| {
+                let mut sets: Vec<_> = sets.into_iter().collect();
+                sets.sort_by_key(|(k, _)| k.span().start);
+                (name.into_inner(), sets.into_iter().map(|(k, v)| (located(k), v)).collect())
+            })
+            .collect(),
+        seeds: raw.seeds,
+        metrics: raw.metrics,
     }
 }
 
@@ -317,8 +372,41 @@ pub struct Override {
     pub stage: Located<String>,
     /// The param.
     pub param: Located<String>,
-    /// The value text, untyped until the param's type is known.
-    pub value: Located<String>,
+    /// The value: text from the command line (typed once the param's type is known) or a TOML
+    /// value from a `[sweep]`.
+    pub value: Located<OverrideValue>,
+}
+
+/// The value of an [`Override`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverrideValue {
+    /// Command-line text.
+    Text(String),
+    /// A TOML value.
+    Toml(toml::Value),
+}
+
+impl std::fmt::Display for OverrideValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => f.write_str(t),
+            Self::Toml(toml::Value::String(s)) => f.write_str(s),
+            Self::Toml(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl Override {
+    /// An override of `target` (`STAGE.PARAM`) written at `loc`.
+    pub fn new(target: &Located<String>, value: OverrideValue) -> Option<Self> {
+        let (stage, param) = target.value.split_once('.')?;
+        let loc = target.loc.clone();
+        Some(Self {
+            stage: Located { value: stage.to_string(), loc: loc.clone() },
+            param: Located { value: param.to_string(), loc: loc.clone() },
+            value: Located { value, loc },
+        })
+    }
 }
 
 /// Parses `--set` arguments; their text becomes a source named `--set` so errors can point at it.
@@ -346,7 +434,7 @@ pub fn parse_overrides(args: &[String], sources: &mut SourceMap) -> Result<Vec<O
                 overrides.push(Override {
                     stage: Located { value: stage.trim().into(), loc: loc(0, stage.len()) },
                     param: Located { value: param.trim().into(), loc: loc(p0, p0 + param.len()) },
-                    value: Located { value: value.trim().into(), loc: loc(v0, arg.len()) },
+                    value: Located { value: OverrideValue::Text(value.trim().into()), loc: loc(v0, arg.len()) },
                 });
             }
             None => errors.push(SpecError::at(
@@ -424,6 +512,7 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(sources.describe(errors[0].loc.as_ref().unwrap()), "--set:2:7");
         let ok = parse_overrides(&args[..1], &mut sources).unwrap();
-        assert_eq!((ok[0].stage.value.as_str(), ok[0].param.value.as_str(), ok[0].value.value.as_str()), ("pad", "length", "100"));
+        assert_eq!((ok[0].stage.value.as_str(), ok[0].param.value.as_str()), ("pad", "length"));
+        assert_eq!(ok[0].value.value, OverrideValue::Text("100".into()));
     }
 }

@@ -97,7 +97,9 @@ pub struct StageContext<'a> {
     /// A folder that survives a failed or interrupted attempt with the same key (checkpoints,
     /// partial downloads) and is removed once the stage succeeds.
     pub scratch_dir: &'a Path,
-    /// The pipeline's seed; stages derive every random stream from it.
+    /// The pipeline's seed. A kind that uses randomness declares a `seed: Option<u64>` param
+    /// instead and reads that: the engine fills it with the pipeline's seed unless the stage sets
+    /// it, so the seed is hashed into exactly the keys it can change.
     pub seed: u64,
     /// The backend the pipeline chose for this stage, for kinds that declare backends.
     pub backend: Option<&'a str>,
