@@ -125,6 +125,26 @@ pub struct Wav2Vec2Config {
     /// Dropout in the dense+tanh head (`final_dropout`).
     #[serde(default = "default_dropout")]
     pub final_dropout: f64,
+    /// Whether training applies SpecAugment at all (`apply_spec_augment`).
+    #[serde(default = "default_true")]
+    pub apply_spec_augment: bool,
+    /// SpecAugment: share of frames that start a masked span in training (`mask_time_prob`).
+    /// A positive value (or `mask_feature_prob`) gives the model a `masked_spec_embed`.
+    #[serde(default = "default_mask_time_prob")]
+    pub mask_time_prob: f64,
+    /// SpecAugment: frames per masked span (`mask_time_length`).
+    #[serde(default = "default_mask_time_length")]
+    pub mask_time_length: usize,
+    /// SpecAugment: fewest masked spans per clip (`mask_time_min_masks`).
+    #[serde(default = "default_mask_time_min_masks")]
+    pub mask_time_min_masks: usize,
+    /// SpecAugment over feature channels (`mask_feature_prob`); only read to know whether the
+    /// checkpoint has `masked_spec_embed`: channel masking is not applied.
+    #[serde(default)]
+    pub mask_feature_prob: f64,
+    /// Probability of skipping each transformer layer in training (`layerdrop`).
+    #[serde(default = "default_dropout")]
+    pub layerdrop: f64,
     /// Width of the HF head's projector (`classifier_proj_size`).
     #[serde(default = "default_classifier_proj_size")]
     pub classifier_proj_size: usize,
@@ -183,6 +203,18 @@ fn default_layer_norm_eps() -> f64 {
 }
 fn default_dropout() -> f64 {
     0.1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_mask_time_prob() -> f64 {
+    0.05
+}
+fn default_mask_time_length() -> usize {
+    10
+}
+fn default_mask_time_min_masks() -> usize {
+    2
 }
 fn default_classifier_proj_size() -> usize {
     256
@@ -259,6 +291,11 @@ impl Wav2Vec2Config {
             return invalid("the model needs at least one label".into());
         }
         Ok(())
+    }
+
+    /// Whether the model has HF's `masked_spec_embed` (the vector that replaces masked frames).
+    pub fn has_masked_spec_embed(&self) -> bool {
+        self.mask_time_prob > 0.0 || self.mask_feature_prob > 0.0
     }
 
     /// The number of classes: `id2label`'s size, else `num_labels`, else HF's default 2.

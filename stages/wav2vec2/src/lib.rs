@@ -21,7 +21,7 @@ pub use config::{Activation, ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 pub use error::Wav2Vec2Error;
 pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights, save_classifier};
 pub use model::{
-    ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
+    Augmentation, ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
 };
 
 /// The stage kinds of this crate, for the engine's registry. The fine-tune kind arrives with the

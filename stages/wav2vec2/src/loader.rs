@@ -17,8 +17,9 @@
 //! [`save_classifier`] writes the same layout back (HF names, PyTorch Linear layout).
 //!
 //! Everything else maps one to one (`wav2vec2.encoder.layers.3.attention.q_proj.weight`, ...).
-//! Missing tensors are an error except in the head (`projector.*`, `classifier.*`): a CTC or
-//! pretraining checkpoint yields a freshly initialized head, as HF does. Unused tensors
+//! Missing tensors are an error except in the head (`projector.*`, `classifier.*`) and
+//! `masked_spec_embed` (when SpecAugment is switched on for a checkpoint made without it): a
+//! CTC or pretraining checkpoint yields a freshly initialized head, as HF does. Unused tensors
 //! (`lm_head.*`, `quantizer.*`, `masked_spec_embed`, ...) are listed in the [`LoadReport`].
 
 use std::path::{Path, PathBuf};
@@ -83,8 +84,9 @@ const SAVE_RENAMES: &[(&str, &str)] = &[
 ];
 /// Our `classifier.out_proj` is HF's `classifier` Linear in the `projector` head.
 const PROJECTOR_HEAD_SAVE_RENAME: (&str, &str) = (r"^classifier\.out_proj\.", "classifier.");
-/// Model paths that may be absent from a checkpoint (the head, initialized afresh).
-const HEAD_PREFIXES: &[&str] = &["projector.", "classifier."];
+/// Model paths that may be absent from a checkpoint: the head and `masked_spec_embed`,
+/// initialized afresh.
+const FRESH_PREFIXES: &[&str] = &["projector.", "classifier.", "wav2vec2.masked_spec_embed"];
 
 /// What loading did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,8 +95,8 @@ pub struct LoadReport {
     pub file: String,
     /// Model tensors loaded from the file.
     pub applied: usize,
-    /// Head tensors the file lacks, left randomly initialized (sorted).
-    pub new_head: Vec<String>,
+    /// Head or `masked_spec_embed` tensors the file lacks, left randomly initialized (sorted).
+    pub fresh: Vec<String>,
     /// File tensors the model has no place for (sorted).
     pub unused: Vec<String>,
 }
@@ -127,7 +129,7 @@ pub fn load_classifier<B: Backend>(
     tracing::debug!(
         file = %report.file,
         applied = report.applied,
-        new_head = report.new_head.len(),
+        fresh = ?report.fresh,
         unused = ?report.unused,
         "loaded wav2vec2 weights"
     );
@@ -235,16 +237,16 @@ fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Erro
         let errors = result.errors.iter().map(ToString::to_string).collect();
         return Err(Wav2Vec2Error::Mismatch { path, errors });
     }
-    let (mut new_head, mut missing): (Vec<String>, Vec<String>) = result
+    let (mut fresh, mut missing): (Vec<String>, Vec<String>) = result
         .missing
         .into_iter()
         .map(|(name, _)| name)
-        .partition(|name| HEAD_PREFIXES.iter().any(|prefix| name.starts_with(prefix)));
+        .partition(|name| FRESH_PREFIXES.iter().any(|prefix| name.starts_with(prefix)));
     if !missing.is_empty() {
         missing.sort();
         return Err(Wav2Vec2Error::MissingWeights { path, missing });
     }
-    new_head.sort();
+    fresh.sort();
     let mut unused = result.unused;
     unused.sort();
     let file = path
@@ -254,7 +256,7 @@ fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Erro
     Ok(LoadReport {
         file,
         applied: result.applied.len(),
-        new_head,
+        fresh,
         unused,
     })
 }

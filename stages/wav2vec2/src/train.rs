@@ -11,7 +11,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
-use crate::model::{FrameMask, Wav2Vec2ForSequenceClassification};
+use crate::model::{Augmentation, FrameMask, Wav2Vec2ForSequenceClassification};
 
 /// AdamW hyperparameters; the defaults are PyTorch's / HF `TrainingArguments`' (note that
 /// burn's own defaults differ: epsilon 1e-5, weight decay 1e-4).
@@ -222,14 +222,16 @@ fn move_grad<B: AutodiffBackend>(
     }
 }
 
-/// Mean cross-entropy of the classifier on a batch (HF's loss for single-label classification).
+/// Mean cross-entropy of the classifier on a batch (HF's loss for single-label classification),
+/// with this step's SpecAugment / LayerDrop draws if any.
 pub fn classification_loss<B: Backend>(
     model: &Wav2Vec2ForSequenceClassification<B>,
     samples: Tensor<B, 2>,
     mask: Option<&FrameMask<B>>,
+    augmentation: Option<&Augmentation<B>>,
     labels: Tensor<B, 1, Int>,
 ) -> Tensor<B, 1> {
-    let logits = model.forward(samples, mask).logits;
+    let logits = model.forward_augmented(samples, mask, augmentation).logits;
     CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, labels)

@@ -19,7 +19,7 @@ fn assert_parity(variant: &str) {
 fn assert_parity_on<B: Backend>(variant: &str) {
     let device = Default::default();
     let loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
-    assert!(loaded.report.new_head.is_empty(), "{:?}", loaded.report);
+    assert!(loaded.report.fresh.is_empty(), "{:?}", loaded.report);
     assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report);
 
     let mut expected = Expected::open(variant);
@@ -77,7 +77,7 @@ fn dense_tanh_head_matches_reference() {
 }
 
 #[test]
-fn checkpoint_without_the_chosen_head_reports_a_new_head() {
+fn checkpoint_without_the_chosen_head_reports_a_fresh() {
     let loaded = load_classifier::<TestBackend>(
         &fixture("large"),
         |config| config.classifier_head = ClassifierHead::DenseTanh,
@@ -86,7 +86,7 @@ fn checkpoint_without_the_chosen_head_reports_a_new_head() {
     .unwrap();
     let report = loaded.report;
     assert_eq!(
-        report.new_head,
+        report.fresh,
         [
             "classifier.dense.bias",
             "classifier.dense.weight",
@@ -174,4 +174,17 @@ fn saved_checkpoint_round_trips_with_hf_key_names() {
     let before = loaded.model.forward(input.clone(), None).logits;
     let after = reloaded.model.forward(input, None).logits;
     assert_eq!(max_abs_diff(before, after), 0.0);
+}
+
+#[test]
+fn switching_on_spec_augment_initializes_masked_spec_embed() {
+    let loaded = load_classifier::<TestBackend>(
+        &fixture("large"),
+        |config| config.mask_time_prob = 0.05,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(loaded.report.fresh, ["wav2vec2.masked_spec_embed"]);
+    let embed = loaded.model.wav2vec2.masked_spec_embed.unwrap().val();
+    assert_eq!(embed.dims(), [32]);
 }

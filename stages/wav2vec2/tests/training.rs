@@ -6,23 +6,29 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use vox_wav2vec2::train::{
     AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, classification_loss, clip_global_norm,
     freeze_feature_encoder,
 };
-use vox_wav2vec2::{FrameMask, Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
+use vox_wav2vec2::{Augmentation, FrameMask, Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 
 use crate::common::{TestBackend, tiny_config};
 
 type Train = Autodiff<TestBackend>;
 
-/// The tiny XLSR layout with dropout off, so that a run uses no random numbers.
+/// The tiny XLSR layout with dropout and LayerDrop off and short SpecAugment spans, so that a
+/// run draws random numbers only from the test's seeded generator.
 fn config() -> Wav2Vec2Config {
     Wav2Vec2Config {
         hidden_dropout: 0.0,
         attention_dropout: 0.0,
         activation_dropout: 0.0,
         final_dropout: 0.0,
+        layerdrop: 0.0,
+        mask_time_prob: 0.05,
+        mask_time_length: 2,
         ..tiny_config(true)
     }
 }
@@ -71,15 +77,25 @@ fn run(
         ..AdamWSettings::default()
     };
     let mut optimizer = FineTuneOptimizer::new(&model, settings, Some(1.0));
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let frames = batch.mask.valid.dims()[1];
     let mut model = model;
     let mut losses = Vec::new();
     // Step 0 has learning rate 0 under warmup; start at 1 as HF's scheduler does after its
     // first `step()`.
     for step in 1..=steps {
+        let augmentation = Augmentation::draw(
+            &config(),
+            &batch.mask.lengths,
+            frames,
+            &mut rng,
+            &Default::default(),
+        );
         let loss = classification_loss(
             &model,
             batch.samples.clone(),
             Some(&batch.mask),
+            Some(&augmentation),
             batch.labels.clone(),
         );
         losses.push(loss.clone().into_scalar());
@@ -148,7 +164,8 @@ fn clipping_scales_all_gradients_to_the_global_norm() {
     let config = config();
     let model = Wav2Vec2ForSequenceClassification::<Train>::new(&config, &Default::default());
     let batch = batch(&config);
-    let loss = classification_loss(&model, batch.samples, Some(&batch.mask), batch.labels) * 1000.0;
+    let loss =
+        classification_loss(&model, batch.samples, Some(&batch.mask), None, batch.labels) * 1000.0;
     let mut grads = GradientsParams::from_grads(loss.backward(), &model);
     let norm = clip_global_norm(&model, &mut grads, 0.5);
     assert!(

@@ -11,7 +11,8 @@
 //!
 //! Attention is multi-head scaled dot product with biases on `q_proj`, `k_proj`, `v_proj`,
 //! `out_proj`; padded frames are excluded as keys (HF adds `finfo(f32).min` to their scores;
-//! we fill them with it, which gives the same probabilities). LayerDrop is not applied.
+//! we fill them with it, which gives the same probabilities). LayerDrop skips come from
+//! [`super::Augmentation`].
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -202,7 +203,13 @@ impl<B: Backend> Encoder<B> {
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`. `valid` is `[batch, frames]`,
     /// 1.0 at real frames and 0.0 at padding; padded frames are zeroed first, as in HF.
-    pub fn forward(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Tensor<B, 3> {
+    /// `skip_layers[i]` skips layer `i` (LayerDrop); missing entries mean no skip.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        valid: Option<&Tensor<B, 2>>,
+        skip_layers: &[bool],
+    ) -> Tensor<B, 3> {
         let x = match valid {
             Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
             None => x,
@@ -216,10 +223,13 @@ impl<B: Backend> Encoder<B> {
             self.layer_norm.forward(x)
         };
         let x = self.dropout.forward(x);
-        let x = self
-            .layers
-            .iter()
-            .fold(x, |x, layer| layer.forward(x, padding.as_ref()));
+        let x = self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
+            if skip_layers.get(i).copied().unwrap_or(false) {
+                x
+            } else {
+                layer.forward(x, padding.as_ref())
+            }
+        });
         if self.pre_norm {
             self.layer_norm.forward(x)
         } else {

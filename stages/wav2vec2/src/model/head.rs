@@ -15,7 +15,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::{FrameMask, Wav2Vec2Model};
+use super::{Augmentation, FrameMask, Wav2Vec2Model};
 use crate::config::{ClassifierHead, Wav2Vec2Config};
 
 /// The layers after pooling (HF `classifier`).
@@ -99,7 +99,17 @@ impl<B: Backend> Wav2Vec2ForSequenceClassification<B> {
         samples: Tensor<B, 2>,
         mask: Option<&FrameMask<B>>,
     ) -> ClassificationOutput<B> {
-        let last_hidden_state = self.wav2vec2.forward(samples, mask);
+        self.forward_augmented(samples, mask, None)
+    }
+
+    /// [`Self::forward`] with training-time SpecAugment and LayerDrop (see [`Augmentation`]).
+    pub fn forward_augmented(
+        &self,
+        samples: Tensor<B, 2>,
+        mask: Option<&FrameMask<B>>,
+        augmentation: Option<&Augmentation<B>>,
+    ) -> ClassificationOutput<B> {
+        let last_hidden_state = self.wav2vec2.forward_augmented(samples, mask, augmentation);
         let frames = match &self.projector {
             Some(projector) => projector.forward(last_hidden_state.clone()),
             None => last_hidden_state.clone(),

@@ -5,19 +5,21 @@
 //! `encoder.layers.3.attention.q_proj`, ...) so that loading is a near-identity mapping; see
 //! [`crate::loader`] for the few renames.
 
+mod augment;
 mod encoder;
 mod feature_encoder;
 mod head;
 mod mask;
 mod positional;
 
+pub use augment::Augmentation;
 pub use encoder::{Attention, Encoder, EncoderLayer, FeedForward};
 pub use feature_encoder::{FeatureConvLayer, FeatureEncoder};
 pub use head::{ClassificationOutput, Classifier, Wav2Vec2ForSequenceClassification};
 pub use mask::FrameMask;
 pub use positional::{PositionalConvEmbedding, WeightNormConv1d};
 
-use burn::module::Module;
+use burn::module::{Initializer, Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu, tanh};
@@ -76,6 +78,9 @@ pub struct Wav2Vec2Model<B: Backend> {
     pub feature_projection: FeatureProjection<B>,
     /// Transformer encoder.
     pub encoder: Encoder<B>,
+    /// Replaces SpecAugment-masked frames in training, `[hidden]`; present when the config
+    /// masks (`mask_time_prob > 0` or `mask_feature_prob > 0`), as in HF.
+    pub masked_spec_embed: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> Wav2Vec2Model<B> {
@@ -85,6 +90,9 @@ impl<B: Backend> Wav2Vec2Model<B> {
             feature_extractor: FeatureEncoder::new(config, device),
             feature_projection: FeatureProjection::new(config, device),
             encoder: Encoder::new(config, device),
+            masked_spec_embed: config.has_masked_spec_embed().then(|| {
+                Initializer::Uniform { min: 0.0, max: 1.0 }.init([config.hidden_size], device)
+            }),
         }
     }
 
@@ -93,8 +101,30 @@ impl<B: Backend> Wav2Vec2Model<B> {
     /// Samples are expected normalized as HF's feature extractor does (zero mean, unit
     /// variance per clip) when the checkpoint was trained that way.
     pub fn forward(&self, samples: Tensor<B, 2>, mask: Option<&FrameMask<B>>) -> Tensor<B, 3> {
+        self.forward_augmented(samples, mask, None)
+    }
+
+    /// [`Wav2Vec2Model::forward`] with training-time SpecAugment and LayerDrop draws (see
+    /// [`Augmentation`]); `None` is plain inference.
+    pub fn forward_augmented(
+        &self,
+        samples: Tensor<B, 2>,
+        mask: Option<&FrameMask<B>>,
+        augmentation: Option<&Augmentation<B>>,
+    ) -> Tensor<B, 3> {
         let features = self.feature_extractor.forward(samples).swap_dims(1, 2);
         let hidden = self.feature_projection.forward(features);
-        self.encoder.forward(hidden, mask.map(|mask| &mask.valid))
+        let time_mask = augmentation.and_then(|a| a.time_mask.as_ref());
+        let hidden = match (time_mask, &self.masked_spec_embed) {
+            (Some(time_mask), Some(embed)) => {
+                let masked = time_mask.clone().unsqueeze_dim::<3>(2);
+                let embed = embed.val().unsqueeze_dims::<3>(&[0, 1]);
+                hidden * (masked.clone().neg() + 1.0) + embed * masked
+            }
+            _ => hidden,
+        };
+        let skip_layers = augmentation.map_or(&[][..], |a| &a.skip_layers[..]);
+        self.encoder
+            .forward(hidden, mask.map(|mask| &mask.valid), skip_layers)
     }
 }
