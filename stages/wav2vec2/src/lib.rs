@@ -2,9 +2,10 @@
 //!
 //! - [`config`]: the serde mirror of HF's `config.json` (base and large/XLSR layouts);
 //! - [`model`]: feature encoder, feature projection, positional conv, transformer encoder in
-//!   both layer-norm orders, the padding mask, and the mean-pooling classification heads;
+//!   both layer-norm orders, the padding mask, the mean-pooling classification heads, and the
+//!   training-time SpecAugment / LayerDrop draws;
 //! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
-//!   of new and unused tensors, and saving in the same HF layout;
+//!   of fresh and unused tensors, and saving in the same HF layout;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing.
 //!

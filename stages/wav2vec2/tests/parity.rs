@@ -77,7 +77,7 @@ fn dense_tanh_head_matches_reference() {
 }
 
 #[test]
-fn checkpoint_without_the_chosen_head_reports_a_fresh() {
+fn checkpoint_without_the_chosen_head_reports_a_fresh_head() {
     let loaded = load_classifier::<TestBackend>(
         &fixture("large"),
         |config| config.classifier_head = ClassifierHead::DenseTanh,
