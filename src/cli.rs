@@ -19,6 +19,7 @@ use crate::registry::{self, Registry};
 use crate::report;
 use crate::source::SourceMap;
 use crate::spec;
+use crate::sweep;
 
 /// Declarative, cached experiment pipelines for speech-emotion recognition.
 ///
@@ -77,6 +78,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every variant of a pipeline's `[sweep]` (grid, named variants, seeds) as one DAG
+    /// (shared stages run once) and compare their `evaluate` metrics in a table and plots.
+    Sweep {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Add a grid axis on top of the pipeline's `[sweep]`: STAGE.PARAM=A,B,C (or a TOML
+        /// array, `split.val_speakers=[["21"],["22"]]`). Repeatable.
+        #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
+        grid: Vec<String>,
+        /// Stages to run at once (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Print the comparison as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare runs side by side: the params that differ and every `evaluate` metric.
+    Compare {
+        /// Run folders (`runs/<pipeline>/<run-id>`), two or more.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+    },
     /// Show each stage in order with `run` or `cached` and why, without running anything.
     Plan {
         #[command(flatten)]
@@ -130,7 +153,7 @@ enum CacheCommand {
 /// Parses arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(cli.command, Command::Run { json: true, .. });
+    let json = matches!(cli.command, Command::Run { json: true, .. } | Command::Sweep { json: true, .. });
     let progress = if cli.global.quiet || json || !std::io::stderr().is_terminal() {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
@@ -169,16 +192,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
         Command::Run { pipeline, jobs, force, json } => {
             let (plan, _) = load_plan(&pipeline, &registry)?;
             let force = check_force(&plan, force)?;
-            let cache = open_cache(global)?;
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
-            let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
-            let run_id = report::run_id();
-            let options = RunOptions { jobs, threads: jobs, force, progress };
-            let outcomes = execute::execute(&plan, &cache, &options);
-            progress.clear().ok();
-            cache.save().map_err(io_failure("cannot save the cache's file index"))?;
-            let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, &outcomes)
-                .map_err(io_failure("cannot write the run folder"))?;
+            let (outcomes, run) = run_plan(&plan, global, jobs, force, progress)?;
             let mut stdout = std::io::stdout().lock();
             if json {
                 let doc = serde_json::json!({
@@ -193,18 +207,43 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
                 let _ = write!(stdout, "{}", report::table(&run));
                 let _ = writeln!(stdout, "run folder: {}", run.run_dir.display());
             }
-            let failed: Vec<_> = outcomes.iter().filter(|o| matches!(o.status, Status::Failed(_))).collect();
-            if failed.is_empty() {
-                return Ok(ExitCode::SUCCESS);
+            Ok(exit_status(&outcomes))
+        }
+        Command::Sweep { pipeline, grid, jobs, json } => {
+            let mut sources = SourceMap::default();
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let prepared = spec::load(&pipeline.pipeline, &mut sources).and_then(|mut spec| {
+                spec::narrow_input_locs(&mut spec, &sources);
+                let overrides = spec::parse_overrides(&pipeline.sets, &mut sources)?;
+                let axes = sweep_axes(&grid, &mut sources)?;
+                let variants = sweep::variants(&spec, axes)?;
+                let metrics = sweep_metrics(&spec)?;
+                Ok((sweep::build(&spec, &overrides, variants, &registry, &sources, &cwd)?, metrics))
+            });
+            let (plan, metrics) = prepared.map_err(|errors| Failure::Invalid(render_errors(&errors, &sources, &pipeline.pipeline)))?;
+            let (outcomes, run) = run_plan(&plan.plan, global, jobs, BTreeSet::new(), progress)?;
+            let rows = sweep::compare(&plan, &outcomes, &metrics);
+            let table = sweep::markdown(&rows, &metrics);
+            std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
+            std::fs::write(run.run_dir.join("sweep.csv"), sweep::csv_table(&rows, &metrics)).map_err(io_failure("cannot write sweep.csv"))?;
+            if let Err(e) = sweep::plot(&rows, &metrics, &plan.plan.name, &run.run_dir) {
+                tracing::warn!("cannot draw the sweep plots: {e}");
             }
-            for o in &failed {
-                if let Status::Failed(why) = &o.status {
-                    eprintln!("error: stage `{}` ({}) failed: {why}", o.name, o.kind);
-                }
+            if json {
+                let doc: Vec<_> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({"variant": r.variant, "model": r.model, "split": r.split, "values": r.values}))
+                    .collect();
+                println!("{}", serde_json::json!({"pipeline": plan.plan.name, "run_dir": run.run_dir, "variants": plan.variants.len(), "stages": run.stages.iter().map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "status": s.status})).collect::<Vec<_>>(), "rows": doc}));
+            } else {
+                print!("{}", report::table(&run));
+                println!("\n{} variants, {} stages\n\n{table}\nrun folder: {}", plan.variants.len(), plan.plan.stages.len(), run.run_dir.display());
             }
-            let skipped = outcomes.iter().filter(|o| matches!(o.status, Status::Skipped(_))).count();
-            eprintln!("error: {} stage(s) failed, {skipped} skipped; finished stages are cached, rerun to resume", failed.len());
-            Ok(ExitCode::from(1))
+            Ok(exit_status(&outcomes))
+        }
+        Command::Compare { runs } => {
+            print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Plan { pipeline, force, json } => {
             let (plan, _) = load_plan(&pipeline, &registry)?;
@@ -293,6 +332,134 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Executes a plan with the global options and writes its run folder.
+fn run_plan(
+    plan: &Plan,
+    global: &Global,
+    jobs: Option<usize>,
+    force: BTreeSet<String>,
+    progress: &MultiProgress,
+) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
+    let cache = open_cache(global)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
+    let run_id = report::run_id();
+    let options = RunOptions { jobs, threads: jobs, force, progress };
+    let outcomes = execute::execute(plan, &cache, &options);
+    progress.clear().ok();
+    cache.save().map_err(io_failure("cannot save the cache's file index"))?;
+    let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, &outcomes)
+        .map_err(io_failure("cannot write the run folder"))?;
+    Ok((outcomes, run))
+}
+
+/// Exit 0, or print what failed and exit 1.
+fn exit_status(outcomes: &[execute::StageOutcome]) -> ExitCode {
+    let failed: Vec<_> = outcomes.iter().filter(|o| matches!(o.status, Status::Failed(_))).collect();
+    if failed.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for o in &failed {
+        if let Status::Failed(why) = &o.status {
+            eprintln!("error: stage `{}` ({}) failed: {why}", o.name, o.kind);
+        }
+    }
+    let skipped = outcomes.iter().filter(|o| matches!(o.status, Status::Skipped(_))).count();
+    eprintln!("error: {} stage(s) failed, {skipped} skipped; finished stages are cached, rerun to resume", failed.len());
+    ExitCode::from(1)
+}
+
+/// `--grid STAGE.PARAM=A,B` arguments as sweep axes pointing into a `--grid` source.
+fn sweep_axes(args: &[String], sources: &mut SourceMap) -> Result<Vec<sweep::Axis>, Vec<SpecError>> {
+    if args.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = args.iter().map(|a| format!("--grid {a}")).collect::<Vec<_>>().join("\n");
+    let file = sources.add("--grid".into(), None, text);
+    let mut start = 0;
+    let mut axes = Vec::new();
+    let mut errors = Vec::new();
+    for arg in args {
+        let base = start + "--grid ".len();
+        start = base + arg.len() + 1;
+        let loc = crate::source::Loc { file, span: base..base + arg.len() };
+        let Some((target, values)) = arg.split_once('=') else {
+            let kind = SpecErrorKind::BadOverride { text: arg.clone(), problem: "expected `STAGE.PARAM=A,B`".into(), suggestion: None };
+            errors.push(SpecError::at(kind, loc));
+            continue;
+        };
+        let values = match toml::from_str::<toml::Table>(&format!("v = {values}")).ok().and_then(|t| t.get("v").cloned()) {
+            Some(toml::Value::Array(items)) => items.into_iter().map(spec::OverrideValue::Toml).collect(),
+            _ => values.split(',').map(|v| spec::OverrideValue::Text(v.trim().to_string())).collect(),
+        };
+        axes.push((crate::source::Located { value: target.trim().to_string(), loc }, values));
+    }
+    if errors.is_empty() { Ok(axes) } else { Err(errors) }
+}
+
+/// The metrics a sweep compares, checked against what `evaluate` writes.
+fn sweep_metrics(spec: &spec::PipelineSpec) -> Result<Vec<String>, Vec<SpecError>> {
+    let asked = spec.sweep.as_ref().map(|s| s.metrics.clone()).unwrap_or_default();
+    if asked.is_empty() {
+        return Ok(sweep::DEFAULT_METRICS.iter().map(|m| m.to_string()).collect());
+    }
+    let unknown: Vec<SpecError> = asked
+        .iter()
+        .filter(|m| !sweep::METRICS.contains(&m.as_str()))
+        .map(|m| {
+            let kind = SpecErrorKind::BadOverride {
+                text: format!("metrics = [\"{m}\"]"),
+                problem: format!("unknown metric; `evaluate` reports {}", sweep::METRICS.join(", ")),
+                suggestion: closest(m, sweep::METRICS),
+            };
+            SpecError::at(kind, spec.name.loc.clone())
+        })
+        .collect();
+    if unknown.is_empty() { Ok(asked) } else { Err(unknown) }
+}
+
+/// `vox compare`: params that differ between runs, and every `evaluate` metric, side by side.
+fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
+    let mut docs = Vec::new();
+    for dir in runs {
+        let path = dir.join("run.json");
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("`{}` is not a run.json: {e}", path.display()))?;
+        docs.push(doc);
+    }
+    let mut rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    let mut metric_rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for (i, (doc, dir)) in docs.iter().zip(runs).enumerate() {
+        for stage in doc["stages"].as_array().into_iter().flatten() {
+            let name = stage["name"].as_str().unwrap_or("?");
+            for (param, value) in stage["params"].as_object().into_iter().flatten() {
+                rows.entry(format!("{name}.{param}")).or_insert_with(|| vec!["-".into(); runs.len()])[i] = value.to_string();
+            }
+            if stage["kind"] == "evaluate" {
+                for record in sweep::read_summary(&dir.join(name).join("summary.csv")) {
+                    let model = record.get("input").cloned().unwrap_or_default();
+                    for metric in sweep::METRICS {
+                        if let Some(v) = record.get(metric) {
+                            let cell = v.parse::<f64>().map_or_else(|_| v.clone(), |x| format!("{x:.4}"));
+                            metric_rows.entry(format!("{name}/{model} {metric}")).or_insert_with(|| vec!["-".into(); runs.len()])[i] = cell;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut header = vec!["".to_string()];
+    header.extend(runs.iter().map(|r| r.file_name().map_or_else(|| r.display().to_string(), |n| n.to_string_lossy().into_owned())));
+    let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    for (name, cells) in rows.iter().filter(|(_, cells)| cells.iter().any(|c| c != &cells[0])) {
+        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    for (name, cells) in &metric_rows {
+        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    Ok(out)
 }
 
 fn open_cache(global: &Global) -> Result<Cache, Failure> {

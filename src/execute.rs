@@ -62,6 +62,8 @@ pub struct StageOutcome {
     pub out_dir: Option<PathBuf>,
     /// Why it ran (empty when cached).
     pub reasons: Vec<DirtyReason>,
+    /// Its resolved params (path params by content), once keyed.
+    pub params: Option<serde_json::Value>,
 }
 
 /// Options of one run.
@@ -196,6 +198,7 @@ fn outcome(stage: &PlannedStage, status: Status, seconds: f64) -> StageOutcome {
         output_hash: None,
         out_dir: None,
         reasons: Vec::new(),
+        params: None,
     }
 }
 
@@ -222,6 +225,7 @@ fn run_stage(
         result.output_hash = Some(manifest.output_hash.clone());
         result.out_dir = Some(cache.out_dir(&key));
         result.reasons = reasons;
+        result.params = Some(components.params.clone());
         if let Err(e) = cache.write_record(&plan.name, &stage.name, &record) {
             tracing::warn!("stage `{}`: cannot record its key components: {e}", stage.name);
         }

@@ -17,3 +17,4 @@ pub mod dirty;
 pub mod execute;
 pub mod preview;
 pub mod report;
+pub mod sweep;

@@ -44,6 +44,8 @@ pub struct PlannedStage {
     pub backend: Option<String>,
     /// Path params with their resolved absolute paths (keyed by content, not by path).
     pub external: BTreeMap<String, PathBuf>,
+    /// Whether its `seed` param is the pipeline's seed (the stage declares one and leaves it unset).
+    pub inherits_seed: bool,
     /// Where the stage was declared.
     pub loc: Loc,
 }
@@ -71,7 +73,7 @@ impl Plan {
 }
 
 /// A stage's kind, configured stage and resolved path params.
-type Configured<'r> = (&'r dyn StageKind, Box<dyn Stage>, BTreeMap<String, PathBuf>);
+type Configured<'r> = (&'r dyn StageKind, Box<dyn Stage>, BTreeMap<String, PathBuf>, bool);
 
 /// Builds the plan, or returns every problem found, sorted by location.
 pub fn build(
@@ -130,7 +132,7 @@ pub fn build(
     let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
     let mut stages: Vec<Option<PlannedStage>> = (0..order.len()).map(|_| None).collect();
     for (i, (stage, conf)) in spec.stages.into_iter().zip(configured).enumerate() {
-        let Some((kind, configured_stage, external)) = conf else { continue };
+        let Some((kind, configured_stage, external, inherits_seed)) = conf else { continue };
         let inputs = stage
             .inputs
             .iter()
@@ -146,6 +148,7 @@ pub fn build(
             inputs,
             backend: stage.backend.map(|b| b.value),
             external,
+            inherits_seed,
             loc: stage.name_loc,
         });
     }
@@ -282,14 +285,15 @@ fn configure<'r>(
         }
         table.insert(name.clone(), value);
     }
-    if declared.iter().any(|p| p.name == "seed") && !table.contains_key("seed") {
+    let inherits_seed = declared.iter().any(|p| p.name == "seed") && !table.contains_key("seed");
+    if inherits_seed {
         table.insert("seed".into(), toml::Value::Integer(seed as i64));
     }
     if errors.len() > before {
         return None;
     }
     match kind.configure(table) {
-        Ok(configured) => Some((kind, configured, external)),
+        Ok(configured) => Some((kind, configured, external, inherits_seed)),
         Err(e) => {
             let top = e.path.split(['.', '[']).next().unwrap_or("");
             let (what, loc) = match stage.params.get(top) {
@@ -327,7 +331,7 @@ fn check_inputs(
     errors: &mut Vec<SpecError>,
 ) {
     for (stage, conf) in spec.stages.iter().zip(configured) {
-        let Some((kind, _, _)) = conf else { continue };
+        let Some((kind, ..)) = conf else { continue };
         let spec_in = kind.inputs();
         let found = stage.inputs.len();
         let expected = match spec_in.arity {
@@ -344,7 +348,7 @@ fn check_inputs(
         }
         for input in &stage.inputs {
             let upstream = spec.stages.iter().position(|s| s.name == input.value);
-            let Some(Some((up_kind, _, _))) = upstream.map(|u| &configured[u]) else { continue };
+            let Some(Some((up_kind, ..))) = upstream.map(|u| &configured[u]) else { continue };
             let produces = up_kind.output();
             if !spec_in.accepts.contains(&produces) {
                 let accepts = spec_in.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" or ");

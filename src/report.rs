@@ -37,6 +37,9 @@ pub struct StageReport {
     pub seconds: f64,
     /// Its cache key.
     pub key: Option<String>,
+    /// Its resolved params.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
     /// Why it ran, failed or was skipped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -83,6 +86,7 @@ pub fn write_run(
             status: o.status.name(),
             seconds: (o.seconds * 1000.0).round() / 1000.0,
             key: o.key.clone(),
+            params: o.params.clone(),
             reasons,
             outputs: o.out_dir.clone(),
             reports,

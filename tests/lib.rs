@@ -7,3 +7,4 @@ mod classic;
 mod errors;
 mod plan;
 mod run;
+mod sweep;

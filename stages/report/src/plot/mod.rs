@@ -7,6 +7,7 @@
 //! the family `sans-serif` and leaves the glyphs to the viewer); both are byte-identical for the
 //! same data.
 
+pub mod comparison;
 pub mod confusion;
 pub mod counts;
 pub mod curves;

@@ -1,0 +1,375 @@
+//! Sweeps: variants of one pipeline (a grid over params, named variants, seed repetitions)
+//! planned as ONE DAG in which a stage that is the same in several variants appears once, so
+//! shared prefixes (decoding, features) run once; then a comparison table of the `evaluate`
+//! stages' metrics per variant, mean +/- std over seeds.
+//!
+//! A merged stage keeps its pipeline name when no variant changes it; otherwise its name gets
+//! the settings that reach it, e.g. `rf[rf.n_trees=300, seed=2]`: only the overrides of that
+//! stage or of its ancestors, so `split[seed=2]` is shared by every `rf.n_trees`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::error::{SpecError, SpecErrorKind};
+use crate::execute::{StageOutcome, Status};
+use crate::plan::{self, Plan, PlannedStage};
+use crate::registry::Registry;
+use crate::source::{Located, SourceMap};
+use crate::spec::{Override, OverrideValue, PipelineSpec};
+
+/// Columns of `evaluate`'s `summary.csv` that can be compared.
+pub const METRICS: [&str; 4] = ["accuracy", "macro_f1", "weighted_f1", "uar"];
+/// Metrics compared when the sweep does not say.
+pub const DEFAULT_METRICS: [&str; 2] = ["macro_f1", "accuracy"];
+
+/// One variant: the overrides that make it.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Named-variant name, if any.
+    pub name: Option<String>,
+    /// The named variant's `STAGE.PARAM` overrides.
+    pub named: Vec<Override>,
+    /// This grid combination's `STAGE.PARAM` overrides.
+    pub grid: Vec<Override>,
+    /// The seed repetition, if the sweep has seeds.
+    pub seed: Option<u64>,
+}
+
+impl Variant {
+    /// The variant's settings without the seed: rows with the same group are averaged.
+    pub fn group(&self) -> String {
+        let mut parts: Vec<String> = self.name.iter().cloned().collect();
+        parts.extend(self.grid.iter().map(describe));
+        if parts.is_empty() { "base".into() } else { parts.join(", ") }
+    }
+
+    /// The settings that reach a stage whose ancestors (itself included) are `reached`.
+    fn settings(&self, reached: impl Fn(&str) -> bool, seeded: bool) -> Vec<String> {
+        let mut parts = Vec::new();
+        if let Some(name) = &self.name {
+            if self.named.iter().any(|o| reached(&o.stage.value)) {
+                parts.push(name.clone());
+            }
+        }
+        parts.extend(self.grid.iter().filter(|o| reached(&o.stage.value)).map(describe));
+        if let (Some(seed), true) = (self.seed, seeded) {
+            parts.push(format!("seed={seed}"));
+        }
+        parts
+    }
+}
+
+fn describe(o: &Override) -> String {
+    format!("{}.{}={}", o.stage.value, o.param.value, o.value.value)
+}
+
+/// One grid axis: a `STAGE.PARAM` target and its values.
+pub type Axis = (Located<String>, Vec<OverrideValue>);
+
+/// Expands `[sweep]` plus command-line `--grid` axes into variants: named variants x grid
+/// combinations x seeds, in declaration order.
+pub fn variants(spec: &PipelineSpec, cli_grid: Vec<Axis>) -> Result<Vec<Variant>, Vec<SpecError>> {
+    let sweep = spec.sweep.clone().unwrap_or_default();
+    let mut axes: Vec<Axis> =
+        sweep.grid.into_iter().map(|(t, values)| (t, values.into_iter().map(OverrideValue::Toml).collect())).collect();
+    axes.extend(cli_grid);
+    let mut errors = Vec::new();
+    let target = |t: &Located<String>, value: OverrideValue| {
+        Override::new(t, value).ok_or_else(|| {
+            let kind = SpecErrorKind::BadOverride {
+                text: t.value.clone(),
+                problem: "a sweep target must be `STAGE.PARAM`".into(),
+                suggestion: None,
+            };
+            SpecError::at(kind, t.loc.clone())
+        })
+    };
+    let mut named: Vec<(Option<String>, Vec<Override>)> = sweep
+        .variants
+        .into_iter()
+        .map(|(name, sets)| {
+            let overrides = sets.into_iter().filter_map(|(t, v)| target(&t, OverrideValue::Toml(v)).map_err(|e| errors.push(e)).ok());
+            (Some(name), overrides.collect())
+        })
+        .collect();
+    if named.is_empty() {
+        named.push((None, Vec::new()));
+    }
+    let mut combos: Vec<Vec<Override>> = vec![Vec::new()];
+    for (axis, values) in &axes {
+        if values.is_empty() {
+            let kind = SpecErrorKind::BadOverride { text: axis.value.clone(), problem: "a grid axis needs at least one value".into(), suggestion: None };
+            errors.push(SpecError::at(kind, axis.loc.clone()));
+        }
+        combos = combos
+            .iter()
+            .flat_map(|combo| values.iter().map(|v| (combo.clone(), v.clone())).collect::<Vec<_>>())
+            .filter_map(|(mut combo, v)| {
+                combo.push(target(axis, v).map_err(|e| errors.push(e)).ok()?);
+                Some(combo)
+            })
+            .collect();
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let seeds: Vec<Option<u64>> = if sweep.seeds.is_empty() { vec![None] } else { sweep.seeds.iter().copied().map(Some).collect() };
+    let mut out = Vec::new();
+    for (name, sets) in &named {
+        for combo in &combos {
+            for seed in &seeds {
+                out.push(Variant { name: name.clone(), named: sets.clone(), grid: combo.clone(), seed: *seed });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The merged plan of all variants.
+pub struct SweepPlan {
+    /// One DAG over every variant's stages, shared stages once.
+    pub plan: Plan,
+    /// The variants, in order.
+    pub variants: Vec<Variant>,
+    /// For each variant, its pipeline stages (by name) and their merged indices.
+    pub members: Vec<Vec<(String, usize)>>,
+}
+
+/// Plans every variant and merges the plans; `base` overrides (`--set`) apply to all.
+pub fn build(
+    spec: &PipelineSpec,
+    base: &[Override],
+    variants: Vec<Variant>,
+    registry: &Registry,
+    sources: &SourceMap,
+    cwd: &Path,
+) -> Result<SweepPlan, Vec<SpecError>> {
+    let mut merged: Vec<PlannedStage> = Vec::new();
+    let mut by_signature: BTreeMap<String, usize> = BTreeMap::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut members = Vec::new();
+    let mut seed = spec.seed;
+    for variant in &variants {
+        let mut overrides = base.to_vec();
+        overrides.extend(variant.named.iter().chain(&variant.grid).cloned());
+        if let Some(s) = variant.seed {
+            let at = Located { value: "pipeline.seed".to_string(), loc: spec.name.loc.clone() };
+            overrides.extend(Override::new(&at, OverrideValue::Toml(toml::Value::Integer(s as i64))));
+        }
+        let plan = plan::build(spec.clone(), &overrides, registry, sources, cwd)?;
+        seed = plan.seed;
+        let mut signatures: Vec<String> = Vec::new();
+        let mut ancestors: Vec<BTreeSet<usize>> = Vec::new();
+        let mut seeded: Vec<bool> = Vec::new();
+        let mut local_to_merged: Vec<usize> = Vec::new();
+        let mut member = Vec::new();
+        for (i, stage) in plan.stages.into_iter().enumerate() {
+            let inputs: Vec<usize> = stage.inputs.iter().map(|&j| local_to_merged[j]).collect();
+            let signature = signature(&stage, stage.inputs.iter().map(|&j| signatures[j].as_str()));
+            let mut up: BTreeSet<usize> = [i].into();
+            for &j in &stage.inputs {
+                up.extend(ancestors[j].iter().copied());
+            }
+            let is_seeded = stage.inherits_seed || stage.inputs.iter().any(|&j| seeded[j]);
+            let name = stage.name.clone();
+            let index = match by_signature.get(&signature) {
+                Some(&index) => index,
+                None => {
+                    let reached = |target: &str| {
+                        target == name || up.iter().any(|&a| member.get(a).is_some_and(|(n, _): &(String, usize)| n == target))
+                    };
+                    let settings = variant.settings(reached, is_seeded);
+                    let mut unique = if settings.is_empty() { name.clone() } else { format!("{name}[{}]", settings.join(", ")) };
+                    let base_name = unique.clone();
+                    let mut n = 2;
+                    while names.contains(&unique) {
+                        unique = format!("{base_name}#{n}");
+                        n += 1;
+                    }
+                    names.insert(unique.clone());
+                    merged.push(PlannedStage { name: unique, inputs, ..stage });
+                    by_signature.insert(signature.clone(), merged.len() - 1);
+                    merged.len() - 1
+                }
+            };
+            signatures.push(signature);
+            ancestors.push(up);
+            seeded.push(is_seeded);
+            local_to_merged.push(index);
+            member.push((name, index));
+        }
+        members.push(member);
+    }
+    Ok(SweepPlan { plan: Plan { name: spec.name.value.clone(), seed, stages: merged }, variants, members })
+}
+
+/// A structural identity: kind, version, resolved params, backend, path params, and the
+/// identities of the inputs. Equal signatures compute the same thing.
+fn signature<'a>(stage: &PlannedStage, inputs: impl Iterator<Item = &'a str>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let params = serde_json::to_vec(&stage.stage.params()).unwrap_or_default();
+    let external = serde_json::to_vec(&stage.external).unwrap_or_default();
+    for part in [stage.kind.as_bytes(), &stage.version.to_le_bytes(), &params, stage.backend.as_deref().unwrap_or("").as_bytes(), &external] {
+        hasher.update(&(part.len() as u64).to_le_bytes()).update(part);
+    }
+    for input in inputs {
+        hasher.update(input.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// One row of the comparison: a variant group, an evaluate stage, a model, its metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonRow {
+    /// The variant settings without the seed.
+    pub variant: String,
+    /// The model (the evaluate stage's input, by its pipeline name).
+    pub model: String,
+    /// The split scored.
+    pub split: String,
+    /// Each metric's values over seeds.
+    pub values: BTreeMap<String, Vec<f64>>,
+}
+
+/// Reads every variant's `evaluate` summaries into rows, grouped over seeds.
+pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String]) -> Vec<ComparisonRow> {
+    let mut rows: Vec<ComparisonRow> = Vec::new();
+    for (variant, member) in sweep.variants.iter().zip(&sweep.members) {
+        for (_, index) in member {
+            let (stage, outcome) = (&sweep.plan.stages[*index], &outcomes[*index]);
+            if stage.kind != "evaluate" || !matches!(outcome.status, Status::Ran | Status::Cached) {
+                continue;
+            }
+            let Some(dir) = &outcome.out_dir else { continue };
+            for record in read_summary(&dir.join("summary.csv")) {
+                let model = record.get("input").map_or("", |m| m.split('[').next().unwrap_or(m)).to_string();
+                let split = record.get("split").cloned().unwrap_or_default();
+                let group = variant.group();
+                let pos = rows.iter().position(|r| r.variant == group && r.model == model && r.split == split);
+                let row = match pos {
+                    Some(p) => &mut rows[p],
+                    None => {
+                        rows.push(ComparisonRow { variant: group, model, split, values: BTreeMap::new() });
+                        rows.last_mut().expect("just pushed")
+                    }
+                };
+                for metric in metrics {
+                    if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
+                        row.values.entry(metric.clone()).or_default().push(v);
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// A `summary.csv` as header -> cell maps.
+pub fn read_summary(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
+    let Ok(header) = reader.headers().cloned() else { return Vec::new() };
+    reader
+        .records()
+        .flatten()
+        .map(|r| header.iter().zip(r.iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect())
+        .collect()
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// The comparison as a markdown table (mean ± std over n seeds).
+pub fn markdown(rows: &[ComparisonRow], metrics: &[String]) -> String {
+    let mut out = format!("| variant | model | split | n | {} |\n", metrics.join(" | "));
+    let _ = writeln!(out, "|---|---|---|---|{}", "---|".repeat(metrics.len()));
+    for row in rows {
+        let n = row.values.values().map(Vec::len).max().unwrap_or(0);
+        let cells: Vec<String> = metrics
+            .iter()
+            .map(|m| match row.values.get(m) {
+                Some(v) if v.len() > 1 => {
+                    let (mean, std) = mean_std(v);
+                    format!("{mean:.4} ± {std:.4}")
+                }
+                Some(v) if v.len() == 1 => format!("{:.4}", v[0]),
+                _ => "-".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} | {} | {n} | {} |", row.variant, row.model, row.split, cells.join(" | "));
+    }
+    out
+}
+
+/// The comparison as CSV: one row per variant and model, `<metric>_mean`, `<metric>_std`.
+pub fn csv_table(rows: &[ComparisonRow], metrics: &[String]) -> String {
+    let mut out = String::from("variant,model,split,n");
+    for m in metrics {
+        let _ = write!(out, ",{m}_mean,{m}_std");
+    }
+    out.push('\n');
+    for row in rows {
+        let n = row.values.values().map(Vec::len).max().unwrap_or(0);
+        let _ = write!(out, "\"{}\",{},{},{n}", row.variant.replace('"', "\"\""), row.model, row.split);
+        for m in metrics {
+            let (mean, std) = row.values.get(m).map_or((f64::NAN, f64::NAN), |v| mean_std(v));
+            let _ = write!(out, ",{mean},{std}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Draws one bar chart per metric into `dir` (`sweep_<metric>.png/.svg`).
+pub fn plot(rows: &[ComparisonRow], metrics: &[String], pipeline: &str, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    use vox_report::plot::comparison::{Bar, ComparisonFigure};
+    use vox_report::plot::{ImageFormat, save};
+    let mut written = Vec::new();
+    for metric in metrics {
+        let bars = rows
+            .iter()
+            .filter_map(|r| {
+                let (mean, std) = mean_std(r.values.get(metric)?);
+                Some(Bar { label: format!("{} · {}", r.variant, r.model), mean, std })
+            })
+            .collect();
+        let title = format!("{pipeline}: {metric} per variant ({} split, mean ± std over seeds)", rows.first().map_or("", |r| r.split.as_str()));
+        let figure = ComparisonFigure { title, metric: metric.clone(), bars };
+        let stem = format!("sweep_{metric}");
+        save(&figure, dir, &stem, &[ImageFormat::Png, ImageFormat::Svg]).map_err(|e| e.to_string())?;
+        written.push(dir.join(format!("{stem}.png")));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_and_tables() {
+        assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
+        let (mean, std) = mean_std(&[0.6, 0.8]);
+        assert!((mean - 0.7).abs() < 1e-12 && (std - 0.141_421_356_237_309_5).abs() < 1e-12);
+        let rows = vec![ComparisonRow {
+            variant: "rf.n_trees=10".into(),
+            model: "rf".into(),
+            split: "val".into(),
+            values: [("macro_f1".to_string(), vec![0.6, 0.8])].into(),
+        }];
+        let metrics = vec!["macro_f1".to_string(), "accuracy".to_string()];
+        assert_eq!(
+            markdown(&rows, &metrics),
+            "| variant | model | split | n | macro_f1 | accuracy |\n|---|---|---|---|---|---|\n| rf.n_trees=10 | rf | val | 2 | 0.7000 ± 0.1414 | - |\n"
+        );
+        assert!(csv_table(&rows, &metrics).starts_with("variant,model,split,n,macro_f1_mean,macro_f1_std,accuracy_mean,accuracy_std\n\"rf.n_trees=10\",rf,val,2,0.7"));
+    }
+}

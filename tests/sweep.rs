@@ -1,0 +1,143 @@
+//! `vox sweep` and `vox compare`: variants planned as one DAG, shared stages once, the table.
+
+use std::collections::BTreeMap;
+
+use crate::support::Project;
+
+/// A 30-clip corpus through eGeMAPS and a forest, swept over two params and two seeds.
+const SWEPT: &str = r#"
+[pipeline]
+name = "swept"
+seed = 3
+
+[stages.data]
+kind = "synth"
+actors = 2
+statements = 1
+repetitions = 1
+duration = 1.0
+sample_rate = 16000
+seed = 11
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+
+[stages.split]
+kind = "split"
+inputs = ["audio"]
+
+[stages.egemaps]
+kind = "featurize"
+inputs = ["split"]
+
+[stages.rf]
+kind = "baseline"
+inputs = ["egemaps"]
+
+[stages.report]
+kind = "evaluate"
+inputs = ["rf"]
+plots = false
+
+[sweep]
+seeds = [1, 2]
+metrics = ["macro_f1", "accuracy"]
+
+[sweep.grid]
+"split.val_fraction" = [0.3, 0.5]
+"rf.n_trees" = [5, 50]
+"#;
+
+fn summary(path: &std::path::Path) -> BTreeMap<String, f64> {
+    let rows = vox::sweep::read_summary(path);
+    assert_eq!(rows.len(), 1, "{}", path.display());
+    rows[0].iter().filter_map(|(h, v)| Some((h.clone(), v.parse().ok()?))).collect()
+}
+
+#[test]
+fn two_params_by_two_seeds_share_stages_and_tabulate() {
+    let p = Project::new();
+    p.file("p.toml", SWEPT);
+    let run = p.vox(&["sweep", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["variants"], 8);
+    let stages: Vec<(String, String)> = doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect();
+    let count = |base: &str| stages.iter().filter(|(n, _)| n.split('[').next() == Some(base)).count();
+    // Data and decoding are shared by all 8 variants; split and features vary with
+    // (val_fraction, seed); the forest and its report with everything.
+    assert_eq!(
+        [count("data"), count("audio"), count("split"), count("egemaps"), count("rf"), count("report")],
+        [1, 1, 4, 4, 8, 8]
+    );
+    assert!(stages.iter().all(|(_, status)| status == "ran"));
+    assert!(stages.iter().any(|(n, _)| n == "split[split.val_fraction=0.5, seed=2]"), "{stages:?}");
+    assert!(stages.iter().any(|(n, _)| n == "rf[split.val_fraction=0.5, rf.n_trees=50, seed=2]"), "{stages:?}");
+
+    // Each table row is the mean of its two seeds' evaluate summaries.
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let variant = row["variant"].as_str().unwrap();
+        let per_seed: Vec<f64> = [1, 2]
+            .iter()
+            .map(|seed| summary(&run_dir.join(format!("report[{variant}, seed={seed}]/summary.csv")))["macro_f1"])
+            .collect();
+        let values: Vec<f64> = row["values"]["macro_f1"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(values, per_seed, "{variant}");
+    }
+    let table = std::fs::read_to_string(run_dir.join("sweep.md")).unwrap();
+    assert!(table.starts_with("| variant | model | split | n | macro_f1 | accuracy |\n"), "{table}");
+    assert!(table.contains("| split.val_fraction=0.3, rf.n_trees=5 | rf | val | 2 | "), "{table}");
+    let csv = std::fs::read_to_string(run_dir.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+    assert!(run_dir.join("sweep_macro_f1.png").is_file());
+
+    // A second sweep is all cached.
+    let again = p.vox(&["sweep", "p.toml", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(doc["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"));
+}
+
+#[test]
+fn command_line_grid_and_bad_targets() {
+    let p = Project::new();
+    p.file("p.toml", &SWEPT.replace("[sweep.grid]\n\"split.val_fraction\" = [0.3, 0.5]\n\"rf.n_trees\" = [5, 50]\n", ""));
+    let run = p.vox(&["sweep", "p.toml", "--grid", "rf.max_features=sqrt,all", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["variants"], 4);
+    assert_eq!(doc["rows"].as_array().unwrap().len(), 2);
+
+    let bad = p.vox(&["sweep", "p.toml", "--grid", "rf.n_tres=1,2"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("kind `baseline` has no param `n_tres`"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("did you mean `n_trees`?"), "{}", bad.stderr);
+}
+
+#[test]
+fn compare_shows_differing_params_and_metrics() {
+    let p = Project::new();
+    let plain = SWEPT.split("[sweep]").next().unwrap().to_string();
+    p.file("p.toml", &plain);
+    let dir = |extra: &[&str]| {
+        let mut args = vec!["run", "--json", "p.toml"];
+        args.extend_from_slice(extra);
+        let run = p.vox(&args);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        doc["run_dir"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (dir(&[]), dir(&["--set", "rf.n_trees=7"]));
+    let run = p.vox(&["compare", &a, &b]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("| rf.n_trees | 200 | 7 |"), "{}", run.stdout);
+    assert!(!run.stdout.contains("| audio.sample_rate |"), "equal params are not listed:\n{}", run.stdout);
+    assert!(run.stdout.contains("| report/rf macro_f1 | "), "{}", run.stdout);
+}
