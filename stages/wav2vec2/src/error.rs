@@ -62,6 +62,17 @@ pub enum Wav2Vec2Error {
         /// The model paths with no tensor, sorted.
         missing: Vec<String>,
     },
+    /// burn could not write or read a training checkpoint record.
+    #[error("cannot write or read checkpoint `{path}`: {source}")]
+    Record {
+        /// The file, without the extension the recorder adds.
+        path: PathBuf,
+        /// The cause.
+        source: burn::record::RecorderError,
+    },
+    /// A checkpoint's `history.csv` could not be written or read.
+    #[error("checkpoint history: {0}")]
+    History(vox_api::predictions::PredictionsError),
     /// A clip in a batch is shorter than the feature encoder's receptive field.
     #[error("clip {index} has {samples} samples, fewer than the {min} the feature encoder needs")]
     ClipTooShort {

@@ -7,12 +7,14 @@
 //! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
 //!   of fresh and unused tensors, and saving in the same HF layout;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
-//! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing.
+//! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
+//! - [`finetune`]: the `fine-tune` stage kind.
 //!
 //! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
 
 pub mod config;
 pub mod error;
+pub mod finetune;
 pub mod loader;
 pub mod model;
 pub mod preprocess;
@@ -25,8 +27,7 @@ pub use model::{
     Augmentation, ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
 };
 
-/// The stage kinds of this crate, for the engine's registry. The fine-tune kind arrives with the
-/// training loop; until then the crate is a library of model code.
+/// The stage kinds of this crate, for the engine's registry: `fine-tune`.
 pub fn kinds() -> Vec<Box<dyn vox_api::StageKind>> {
-    Vec::new()
+    vec![vox_api::kind::<finetune::FineTune>()]
 }

@@ -4,13 +4,17 @@
 //! GLOBAL gradient norm (`clip_grad_norm_`; burn's own `GradientClipping::Norm` clips each tensor
 //! separately), and freezing the feature encoder (`freeze_feature_encoder`).
 
+use std::path::Path;
+
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
+use crate::error::Wav2Vec2Error;
 use crate::model::{Augmentation, FrameMask, Wav2Vec2ForSequenceClassification};
 
 /// AdamW hyperparameters; the defaults are PyTorch's / HF `TrainingArguments`' (note that
@@ -192,7 +196,18 @@ impl<B: AutodiffBackend> FineTuneOptimizer<B> {
         model: Wav2Vec2ForSequenceClassification<B>,
         loss: Tensor<B, 1>,
     ) -> (Wav2Vec2ForSequenceClassification<B>, f64) {
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.step_grads(lr, model, grads)
+    }
+
+    /// One update from gradients already computed (accumulated over several batches, say);
+    /// returns the updated model and the global gradient norm before clipping.
+    pub fn step_grads(
+        &mut self,
+        lr: f64,
+        model: Wav2Vec2ForSequenceClassification<B>,
+        mut grads: GradientsParams,
+    ) -> (Wav2Vec2ForSequenceClassification<B>, f64) {
         let norm = match self.max_grad_norm {
             Some(max_norm) => clip_global_norm(&model, &mut grads, max_norm),
             None => f64::NAN,
@@ -206,6 +221,39 @@ impl<B: AutodiffBackend> FineTuneOptimizer<B> {
         (model, norm)
     }
 }
+
+impl<B: AutodiffBackend> FineTuneOptimizer<B> {
+    /// Writes the AdamW moments of both groups into `dir` (`optimizer-decay.bin`,
+    /// `optimizer-no-decay.bin`), keyed by parameter id: a model restored from a burn record
+    /// keeps its ids, so [`Self::load`] pairs them up again.
+    pub fn save(&self, dir: &Path) -> Result<(), Wav2Vec2Error> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        for (name, group) in [(DECAY_FILE, &self.decay), (NO_DECAY_FILE, &self.no_decay)] {
+            let path = dir.join(name);
+            Recorder::<B>::record(&recorder, group.to_record(), path.clone())
+                .map_err(|source| Wav2Vec2Error::Record { path, source })?;
+        }
+        Ok(())
+    }
+
+    /// Restores the moments written by [`Self::save`].
+    pub fn load(mut self, dir: &Path, device: &B::Device) -> Result<Self, Wav2Vec2Error> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let load = |name: &str| {
+            let path = dir.join(name);
+            Recorder::<B>::load(&recorder, path.clone(), device)
+                .map_err(|source| Wav2Vec2Error::Record { path, source })
+        };
+        self.decay = self.decay.load_record(load(DECAY_FILE)?);
+        self.no_decay = self.no_decay.load_record(load(NO_DECAY_FILE)?);
+        Ok(self)
+    }
+}
+
+/// The optimizer state files of [`FineTuneOptimizer::save`] (the recorder adds `.bin`).
+const DECAY_FILE: &str = "optimizer-decay";
+/// See [`DECAY_FILE`].
+const NO_DECAY_FILE: &str = "optimizer-no-decay";
 
 /// Moves the gradient of `id` (of any rank up to 3, the ranks of this model) between groups.
 fn move_grad<B: AutodiffBackend>(

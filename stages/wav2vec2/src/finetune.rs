@@ -1,0 +1,505 @@
+//! The `fine-tune` stage: trains a wav2vec2 sequence classifier on an audio set's train split
+//! (from scratch or from a local Hugging Face checkpoint), keeps the epoch with the best
+//! validation macro-F1, and scores every clip.
+//!
+//! - [`data`]: classes, valid lengths, batches (noise, per-clip normalization, frame masks);
+//! - [`fit`]: the generic training loop, checkpoints in the scratch folder, inference, outputs;
+//! - [`checkpoint`]: what survives an interrupted attempt and how it is resumed;
+//! - [`metrics`]: accuracy, macro-F1 and loss from probabilities.
+
+mod checkpoint;
+mod data;
+mod fit;
+mod metrics;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+
+/// The `model` value that builds a randomly initialized model from the size params.
+const SCRATCH: &str = "scratch";
+
+/// Fine-tunes a wav2vec2 classifier on the train split of an audio set: AdamW with linear
+/// warmup and decay, global-norm clipping, gradient accumulation, optional feature-encoder
+/// freezing, class weights and white-noise augmentation. Keeps the epoch with the best
+/// validation macro-F1 and writes the model (`config.json` + `model.safetensors`, itself a valid
+/// `model_path`), `history.csv`, `predictions.csv` for every clip, and `report/training.txt`.
+/// Classes are the emotions of the train split. Checkpoints each epoch and resumes after an
+/// interruption.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FineTune {
+    /// `"scratch"` (default): a randomly initialized model sized by `hidden_size`, `layers`,
+    /// `heads`, `intermediate_size`, `conv_*` and `norm`. Any other value names a Hugging Face
+    /// hub model, which vox cannot download: use `model_path` with a local copy instead.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// A local model folder with `config.json` and `model.safetensors` (or
+    /// `pytorch_model.bin`), e.g. a hub download or another fine-tune stage's output. Leave
+    /// `model` at `"scratch"` when set; the size params are then ignored. The head is new when
+    /// the checkpoint has none (a CTC or pretraining checkpoint); a checkpoint head must have
+    /// one output per class.
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
+    /// Scratch model: transformer width; a multiple of `heads`.
+    #[serde(default = "default_hidden_size")]
+    pub hidden_size: usize,
+    /// Scratch model: transformer layers, at least 1.
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Scratch model: attention heads per layer (also the positional conv's groups).
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Scratch model: feed-forward width.
+    #[serde(default = "default_intermediate_size")]
+    pub intermediate_size: usize,
+    /// Scratch model: output channels of each feature-encoder conv.
+    #[serde(default = "default_conv_dim")]
+    pub conv_dim: Vec<usize>,
+    /// Scratch model: kernel of each feature-encoder conv, in samples (first) or frames. The
+    /// default stack `[10, 3, 3, 3]` with strides `[5, 4, 4, 4]` has wav2vec2's total stride of
+    /// 320 samples (20 ms at 16 kHz: 60000 samples -> 187 frames) and a 220-sample receptive
+    /// field.
+    #[serde(default = "default_conv_kernel")]
+    pub conv_kernel: Vec<usize>,
+    /// Scratch model: stride of each feature-encoder conv; one entry per `conv_dim` entry.
+    #[serde(default = "default_conv_stride")]
+    pub conv_stride: Vec<usize>,
+    /// Scratch model layout: `group` (wav2vec2-base: group norm after the first conv, post-LN
+    /// transformer) or `layer` (large/XLSR: layer norm after every conv, conv bias, pre-LN
+    /// "stable layer norm" transformer).
+    #[serde(default = "default_norm")]
+    pub norm: Norm,
+    /// The classification head on the mean of the valid frames: `projector` (HF
+    /// `Wav2Vec2ForSequenceClassification`) or `dense-tanh` (dense, tanh, out projection).
+    #[serde(default)]
+    pub head: Head,
+    /// Training epochs; 0 scores the clips with the initial (or loaded) model.
+    #[serde(default = "default_epochs")]
+    pub epochs: u32,
+    /// Clips per forward pass, at least 1.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Batches whose gradients are summed (each loss divided by their count) before one
+    /// optimizer step, at least 1; the effective batch is `batch_size * grad_accum`.
+    #[serde(default = "default_grad_accum")]
+    pub grad_accum: usize,
+    /// Peak learning rate of AdamW, reached after warmup; positive.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Share of all optimizer steps spent warming the rate up linearly from 0 (ceil, as HF),
+    /// in [0, 1]; the rate then decays linearly to 0 at the last step.
+    #[serde(default = "default_warmup_ratio")]
+    pub warmup_ratio: f64,
+    /// AdamW decoupled weight decay, not applied to biases and norms; at least 0.
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// AdamW epsilon; positive.
+    #[serde(default = "default_adam_eps")]
+    pub adam_eps: f64,
+    /// Largest global L2 norm of the gradients (all scaled together, as PyTorch's
+    /// `clip_grad_norm_`); 0 switches clipping off.
+    #[serde(default = "default_max_grad_norm")]
+    pub max_grad_norm: f64,
+    /// What does not train: `feature-encoder` (the conv stack, HF `freeze_feature_encoder`),
+    /// `none`, or `all-but-head` (the whole wav2vec2 body).
+    #[serde(default)]
+    pub freeze: Freeze,
+    /// Epochs after which the frozen part trains too (e.g. 2: frozen in epochs 1-2, trained from
+    /// epoch 3); absent keeps it frozen. Needs `freeze` other than `none`.
+    #[serde(default)]
+    pub unfreeze_after: Option<u32>,
+    /// `[lo, hi]` in dB: during training, each clip gets white Gaussian noise at a signal-to-noise
+    /// ratio drawn uniformly from this range (over its valid samples, before normalization).
+    /// Absent: no noise. Validation and predictions never get noise.
+    #[serde(default)]
+    pub noise_snr_db: Option<[f64; 2]>,
+    /// Loss weights per class: `none`, or `balanced` (`n / (classes * n_class)` over the train
+    /// split, as scikit-learn).
+    #[serde(default)]
+    pub class_weights: ClassWeights,
+    /// Stop when the validation macro-F1 has not improved for this many epochs (at least 1);
+    /// absent trains every epoch.
+    #[serde(default)]
+    pub early_stopping_patience: Option<u32>,
+    /// Seed of the weight initialization, shuffling, dropout and noise; the engine fills it with
+    /// the pipeline seed unless set.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// The scratch model's normalization layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    /// wav2vec2-base: group norm after the first conv, post-LN transformer layers.
+    Group,
+    /// large/XLSR: layer norm after every conv, pre-LN transformer layers.
+    Layer,
+}
+
+/// The classification head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// Projector on every frame, masked mean, linear classifier (HF's head).
+    #[default]
+    Projector,
+    /// Masked mean, dropout, dense, tanh, dropout, linear (the SER notebooks' head).
+    DenseTanh,
+}
+
+/// Which parameters are frozen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Freeze {
+    /// The conv feature encoder.
+    #[default]
+    FeatureEncoder,
+    /// Nothing.
+    None,
+    /// Everything but the head.
+    AllButHead,
+}
+
+/// Loss weights per class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassWeights {
+    /// Every class weighs 1.
+    #[default]
+    None,
+    /// Inversely proportional to the class's train-split count.
+    Balanced,
+}
+
+fn default_model() -> String {
+    SCRATCH.into()
+}
+fn default_hidden_size() -> usize {
+    64
+}
+fn default_layers() -> usize {
+    2
+}
+fn default_heads() -> usize {
+    4
+}
+fn default_intermediate_size() -> usize {
+    128
+}
+fn default_conv_dim() -> Vec<usize> {
+    vec![32; 4]
+}
+fn default_conv_kernel() -> Vec<usize> {
+    vec![10, 3, 3, 3]
+}
+fn default_conv_stride() -> Vec<usize> {
+    vec![5, 4, 4, 4]
+}
+fn default_norm() -> Norm {
+    Norm::Group
+}
+fn default_epochs() -> u32 {
+    10
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_grad_accum() -> usize {
+    1
+}
+fn default_lr() -> f64 {
+    1e-4
+}
+fn default_warmup_ratio() -> f64 {
+    0.1
+}
+fn default_weight_decay() -> f64 {
+    0.01
+}
+fn default_adam_eps() -> f64 {
+    1e-8
+}
+fn default_max_grad_norm() -> f64 {
+    1.0
+}
+
+/// Kernel of the scratch model's positional conv, in frames (HF's 128 covers 2.56 s; small
+/// models on short clips need less).
+const SCRATCH_POSITIONAL_KERNEL: usize = 16;
+
+/// The backends this build can train on.
+#[cfg(all(feature = "flex", feature = "cuda"))]
+const BACKEND_NAMES: &[&str] = &["flex", "ndarray", "cuda"];
+/// The backends this build can train on.
+#[cfg(all(feature = "flex", not(feature = "cuda")))]
+const BACKEND_NAMES: &[&str] = &["flex", "ndarray"];
+/// The backends this build can train on.
+#[cfg(all(not(feature = "flex"), feature = "cuda"))]
+const BACKEND_NAMES: &[&str] = &["ndarray", "cuda"];
+/// The backends this build can train on.
+#[cfg(all(not(feature = "flex"), not(feature = "cuda")))]
+const BACKEND_NAMES: &[&str] = &["ndarray"];
+
+/// Failures of the fine-tune stage.
+#[derive(Debug, thiserror::Error)]
+pub enum FineTuneError {
+    /// The train split has fewer than two labelled classes.
+    #[error("the train split of `{input}` has {found} labelled classes; fine-tuning needs at least 2")]
+    TooFewClasses {
+        /// The input stage.
+        input: String,
+        /// Classes found.
+        found: usize,
+    },
+    /// A clip is shorter than the feature encoder's receptive field.
+    #[error("clip `{file_id}` has {samples} valid samples, too few for one frame of the feature encoder")]
+    ClipTooShort {
+        /// The clip.
+        file_id: String,
+        /// Its valid samples.
+        samples: usize,
+    },
+    /// The pipeline asked for a backend this build lacks.
+    #[error("backend `{0}` is not available for fine-tune in this build (available: {list})", list = BACKEND_NAMES.join(", "))]
+    UnknownBackend(String),
+    /// The CUDA backend found no device.
+    #[error("backend `cuda`: no CUDA device could be opened ({0})")]
+    NoCudaDevice(String),
+    /// The run was asked to stop after an epoch (tests simulate interruptions this way).
+    #[error("interrupted after epoch {0}")]
+    Interrupted(u32),
+}
+
+impl FineTune {
+    /// The seed in use (the engine fills `seed`; a hand-built params struct falls back to 0).
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
+    /// The configuration of the scratch model for `labels` classes.
+    fn scratch_config(&self) -> Wav2Vec2Config {
+        let layer = self.norm == Norm::Layer;
+        Wav2Vec2Config {
+            conv_dim: self.conv_dim.clone(),
+            conv_kernel: self.conv_kernel.clone(),
+            conv_stride: self.conv_stride.clone(),
+            conv_bias: layer,
+            feat_extract_norm: if layer { FeatExtractNorm::Layer } else { FeatExtractNorm::Group },
+            do_stable_layer_norm: layer,
+            hidden_size: self.hidden_size,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            intermediate_size: self.intermediate_size,
+            num_conv_pos_embeddings: SCRATCH_POSITIONAL_KERNEL,
+            num_conv_pos_embedding_groups: self.heads,
+            classifier_proj_size: self.hidden_size,
+            // No SpecAugment or LayerDrop from scratch: a 4-layer stack on short clips has too
+            // few frames and layers for either; dropouts stay at HF's 0.1.
+            mask_time_prob: 0.0,
+            layerdrop: 0.0,
+            ..Wav2Vec2Config::default()
+        }
+    }
+
+    /// The head as the model config names it.
+    fn classifier_head(&self) -> ClassifierHead {
+        match self.head {
+            Head::Projector => ClassifierHead::Projector,
+            Head::DenseTanh => ClassifierHead::DenseTanh,
+        }
+    }
+
+    /// The message for a hub model id.
+    fn hub_error(&self) -> ParamError {
+        ParamError::new(
+            "model",
+            format!(
+                "`model = \"{}\"` names a Hugging Face hub model, but the model hub cannot be \
+                 reached from vox (no network access). Download it once elsewhere, e.g. \
+                 `huggingface-cli download {} --local-dir models/{}`, copy the folder (with \
+                 `config.json` and `model.safetensors`) here, and set `model_path = \"models/{}\"` \
+                 instead of `model`",
+                self.model,
+                self.model,
+                self.model.rsplit('/').next().unwrap_or(&self.model),
+                self.model.rsplit('/').next().unwrap_or(&self.model),
+            ),
+        )
+    }
+
+    /// Checks the scratch model's sizes.
+    fn validate_scratch(&self) -> Result<(), ParamError> {
+        let positive = [
+            ("hidden_size", self.hidden_size),
+            ("layers", self.layers),
+            ("heads", self.heads),
+            ("intermediate_size", self.intermediate_size),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ParamError::new(name, format!("`{name}` must be at least 1")));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.heads) {
+            return Err(ParamError::new(
+                "hidden_size",
+                format!("`hidden_size` {} is not a multiple of `heads` {}", self.hidden_size, self.heads),
+            ));
+        }
+        if self.conv_dim.is_empty() {
+            return Err(ParamError::new("conv_dim", "`conv_dim` needs at least one conv layer"));
+        }
+        let n = self.conv_dim.len();
+        for (name, list) in [("conv_kernel", &self.conv_kernel), ("conv_stride", &self.conv_stride)] {
+            if list.len() != n {
+                return Err(ParamError::new(
+                    name,
+                    format!("`{name}` has {} entries but `conv_dim` has {n}: one per conv layer", list.len()),
+                ));
+            }
+        }
+        for (name, list) in
+            [("conv_dim", &self.conv_dim), ("conv_kernel", &self.conv_kernel), ("conv_stride", &self.conv_stride)]
+        {
+            if let Some(i) = list.iter().position(|&v| v == 0) {
+                return Err(ParamError::new(format!("{name}.{i}"), format!("`{name}` entries must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the stage, stopping with [`FineTuneError::Interrupted`] after epoch `stop_after`
+    /// (tests only pass `Some`).
+    fn run_until(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
+        let default = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
+        match ctx.backend.unwrap_or(default) {
+            #[cfg(feature = "flex")]
+            "flex" => fit::run::<burn::backend::Autodiff<burn::backend::Flex>>(
+                self,
+                ctx,
+                Default::default(),
+                stop_after,
+            ),
+            "ndarray" => fit::run::<burn::backend::Autodiff<burn::backend::NdArray>>(
+                self,
+                ctx,
+                Default::default(),
+                stop_after,
+            ),
+            #[cfg(feature = "cuda")]
+            "cuda" => fit::run::<burn::backend::Autodiff<burn::backend::Cuda>>(
+                self,
+                ctx,
+                cuda_device()?,
+                stop_after,
+            ),
+            other => Err(FineTuneError::UnknownBackend(other.to_string()).into()),
+        }
+    }
+}
+
+/// The first CUDA device, after checking that it opens: cubecl panics when there is none, so
+/// the probe runs under `catch_unwind`.
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
+    use burn::backend::Cuda;
+    use burn::tensor::Tensor;
+    let device = burn::backend::cuda::CudaDevice::default();
+    let probe = device.clone();
+    std::panic::catch_unwind(move || Tensor::<Cuda, 1>::zeros([1], &probe).into_data())
+        .map(|_| device)
+        .map_err(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the CUDA runtime panicked".into());
+            FineTuneError::NoCudaDevice(message)
+        })
+}
+
+impl StageDef for FineTune {
+    const KIND: &'static str = "fine-tune";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
+    const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
+    const PATH_PARAMS: &'static [&'static str] = &["model_path"];
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.model != SCRATCH {
+            return Err(if self.model_path.is_some() {
+                ParamError::new(
+                    "model",
+                    "set either `model` or `model_path`, not both (leave `model` at \"scratch\")",
+                )
+            } else {
+                self.hub_error()
+            });
+        }
+        if self.model_path.is_none() {
+            self.validate_scratch()?;
+        }
+        let positive = [("batch_size", self.batch_size), ("grad_accum", self.grad_accum)];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ParamError::new(name, format!("`{name}` must be at least 1")));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(ParamError::new("lr", format!("`lr` must be positive, got {}", self.lr)));
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return Err(ParamError::new(
+                "warmup_ratio",
+                format!("`warmup_ratio` must be in [0, 1], got {}", self.warmup_ratio),
+            ));
+        }
+        let non_negative =
+            [("weight_decay", self.weight_decay), ("max_grad_norm", self.max_grad_norm)];
+        for (name, value) in non_negative {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(ParamError::new(name, format!("`{name}` must be at least 0, got {value}")));
+            }
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return Err(ParamError::new(
+                "adam_eps",
+                format!("`adam_eps` must be positive, got {}", self.adam_eps),
+            ));
+        }
+        if self.unfreeze_after.is_some() && self.freeze == Freeze::None {
+            return Err(ParamError::new(
+                "unfreeze_after",
+                "`unfreeze_after` needs `freeze` = \"feature-encoder\" or \"all-but-head\"",
+            ));
+        }
+        if let Some([lo, hi]) = self.noise_snr_db
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(ParamError::new(
+                "noise_snr_db",
+                format!("`noise_snr_db` must be a finite range [lo, hi] with lo <= hi, got [{lo}, {hi}]"),
+            ));
+        }
+        if self.early_stopping_patience == Some(0) {
+            return Err(ParamError::new(
+                "early_stopping_patience",
+                "`early_stopping_patience` must be at least 1 epoch",
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        self.run_until(ctx, None)
+    }
+}

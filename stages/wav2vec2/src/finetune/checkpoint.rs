@@ -1,0 +1,185 @@
+//! Per-epoch checkpoints in the stage's scratch folder, and resuming from them.
+//!
+//! After epoch `k`, `checkpoint-k/` receives the model (`model.mpk`, a burn record that keeps
+//! parameter ids), the best model so far (`best.mpk`), the AdamW moments of both groups
+//! (`optimizer-*.bin`) and `history.csv`; then `checkpoint.json` (epoch, optimizer step, best
+//! epoch, and the params the run was started with) is replaced atomically to point at it, and
+//! older folders are removed. An attempt interrupted at any moment thus leaves either the
+//! previous or the new checkpoint complete. A checkpoint made with other params is ignored.
+//!
+//! Every epoch draws its randomness (shuffling, noise, dropout) from generators seeded by the
+//! seed and the epoch number alone, so a resumed run continues exactly as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+use vox_api::predictions::{Epoch, read_history, write_history};
+
+use crate::error::Wav2Vec2Error;
+use crate::model::Wav2Vec2ForSequenceClassification;
+use crate::train::FineTuneOptimizer;
+
+/// The pointer file in the scratch folder.
+const STATE_FILE: &str = "checkpoint.json";
+/// The model record (the recorder adds `.mpk`).
+const MODEL_FILE: &str = "model";
+/// The best model's record.
+const BEST_FILE: &str = "best";
+
+/// How far training got.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Epochs done.
+    pub epoch: u32,
+    /// Optimizer steps done.
+    pub step: usize,
+    /// One row per epoch done.
+    pub history: Vec<Epoch>,
+    /// The epoch (1-based) of the best model so far; 0 for the initial model.
+    pub best_epoch: u32,
+}
+
+/// `checkpoint.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    /// The resolved params of the run.
+    params: serde_json::Value,
+    epoch: u32,
+    step: usize,
+    best_epoch: u32,
+    /// The folder, relative to the scratch folder.
+    dir: String,
+}
+
+/// Something went wrong with a checkpoint file.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Wav2Vec2Error + '_ {
+    move |source| Wav2Vec2Error::Io { path: path.to_path_buf(), source }
+}
+
+fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+/// Writes `model`'s record to `path`.
+fn save_model<B: AutodiffBackend>(
+    model: &Wav2Vec2ForSequenceClassification<B>,
+    path: PathBuf,
+) -> Result<(), Wav2Vec2Error> {
+    Recorder::<B>::record(&recorder(), model.clone().into_record(), path.clone())
+        .map_err(|source| Wav2Vec2Error::Record { path, source })
+}
+
+/// Loads the record at `path` into `model`.
+pub fn load_model<B: AutodiffBackend>(
+    model: Wav2Vec2ForSequenceClassification<B>,
+    path: PathBuf,
+    device: &B::Device,
+) -> Result<Wav2Vec2ForSequenceClassification<B>, Wav2Vec2Error> {
+    let record = Recorder::<B>::load(&recorder(), path.clone(), device)
+        .map_err(|source| Wav2Vec2Error::Record { path, source })?;
+    Ok(model.load_record(record))
+}
+
+/// The scratch folder's checkpoints.
+pub struct Checkpoints<'a> {
+    /// The scratch folder.
+    pub dir: &'a Path,
+    /// The run's resolved params.
+    pub params: serde_json::Value,
+}
+
+impl Checkpoints<'_> {
+    /// The state of a checkpoint made with the same params, if any.
+    fn state(&self) -> Option<State> {
+        let text = std::fs::read_to_string(self.dir.join(STATE_FILE)).ok()?;
+        let state: State = serde_json::from_str(&text).ok()?;
+        if state.params != self.params {
+            tracing::info!("ignoring a checkpoint made with other params");
+            return None;
+        }
+        Some(state)
+    }
+
+    /// Restores the latest checkpoint into `model` and `optimizer`, or returns them unchanged
+    /// with no progress.
+    #[allow(clippy::type_complexity)]
+    pub fn resume<B: AutodiffBackend>(
+        &self,
+        model: Wav2Vec2ForSequenceClassification<B>,
+        optimizer: FineTuneOptimizer<B>,
+        device: &B::Device,
+    ) -> Result<(Wav2Vec2ForSequenceClassification<B>, FineTuneOptimizer<B>, Option<Progress>), Wav2Vec2Error>
+    {
+        let Some(state) = self.state() else {
+            return Ok((model, optimizer, None));
+        };
+        let dir = self.dir.join(&state.dir);
+        let model = load_model(model, dir.join(MODEL_FILE), device)?;
+        let optimizer = optimizer.load(&dir, device)?;
+        let history = read_history(&dir)
+            .map_err(Wav2Vec2Error::History)?
+            .unwrap_or_default();
+        tracing::info!(epoch = state.epoch, "resuming fine-tuning from a checkpoint");
+        let progress =
+            Progress { epoch: state.epoch, step: state.step, history, best_epoch: state.best_epoch };
+        Ok((model, optimizer, Some(progress)))
+    }
+
+    /// The record of the best model of the latest checkpoint.
+    pub fn best_model_path(&self, progress: &Progress) -> PathBuf {
+        self.dir.join(epoch_dir(progress.epoch)).join(BEST_FILE)
+    }
+
+    /// Saves the state after an epoch; `improved` says whether `model` is the new best.
+    pub fn save<B: AutodiffBackend>(
+        &self,
+        progress: &Progress,
+        model: &Wav2Vec2ForSequenceClassification<B>,
+        optimizer: &FineTuneOptimizer<B>,
+        improved: bool,
+    ) -> Result<(), Wav2Vec2Error> {
+        let name = epoch_dir(progress.epoch);
+        let dir = self.dir.join(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        save_model(model, dir.join(MODEL_FILE))?;
+        if improved {
+            save_model(model, dir.join(BEST_FILE))?;
+        } else {
+            let file = format!("{BEST_FILE}.mpk");
+            let previous = self.dir.join(epoch_dir(progress.epoch - 1)).join(&file);
+            std::fs::copy(&previous, dir.join(&file)).map_err(io_error(&previous))?;
+        }
+        optimizer.save(&dir)?;
+        write_history(&dir, &progress.history).map_err(Wav2Vec2Error::History)?;
+        let state = State {
+            params: self.params.clone(),
+            epoch: progress.epoch,
+            step: progress.step,
+            best_epoch: progress.best_epoch,
+            dir: name.clone(),
+        };
+        let json = serde_json::to_string_pretty(&state).map_err(Wav2Vec2Error::Serialize)?;
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        std::fs::write(&tmp, json).map_err(io_error(&tmp))?;
+        let path = self.dir.join(STATE_FILE);
+        std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
+        for entry in std::fs::read_dir(self.dir).map_err(io_error(self.dir))?.flatten() {
+            let other = entry.file_name().to_string_lossy().into_owned();
+            if other.starts_with("checkpoint-") && other != name {
+                std::fs::remove_dir_all(entry.path()).map_err(io_error(&entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The folder of the checkpoint after `epoch`.
+fn epoch_dir(epoch: u32) -> String {
+    format!("checkpoint-{epoch:04}")
+}

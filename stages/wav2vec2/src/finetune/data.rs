@@ -1,0 +1,187 @@
+//! The audio set as the training loop sees it: classes, each clip's valid samples and label,
+//! and batches as tensors (optional white noise, per-clip normalization, frame masks).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::emotion::Emotion;
+
+use super::{ClassWeights, FineTuneError};
+use crate::config::Wav2Vec2Config;
+use crate::error::Wav2Vec2Error;
+use crate::model::FrameMask;
+use crate::preprocess::normalize_clip;
+
+/// The audio set with the classes of its train split.
+pub struct Dataset {
+    /// Every clip's samples.
+    pub set: AudioSet,
+    /// The emotions of the train split, in code order.
+    pub classes: Vec<Emotion>,
+    /// Per clip (manifest order), the class index of its label when the model knows it.
+    pub targets: Vec<Option<usize>>,
+}
+
+/// One batch on a backend.
+pub struct Batch<B: Backend> {
+    /// `[clips, samples]`, normalized, zero after each clip's valid samples.
+    pub samples: Tensor<B, 2>,
+    /// The valid frames.
+    pub mask: FrameMask<B>,
+}
+
+impl Dataset {
+    /// Reads the classes and targets of `set`; `input` names the upstream stage in errors.
+    pub fn new(set: AudioSet, input: &str) -> Result<Self, FineTuneError> {
+        let mut classes: Vec<Emotion> = set
+            .clips
+            .iter()
+            .filter(|c| c.split == Split::Train)
+            .filter_map(|c| c.emotion)
+            .collect();
+        classes.sort();
+        classes.dedup();
+        if classes.len() < 2 {
+            return Err(FineTuneError::TooFewClasses { input: input.to_string(), found: classes.len() });
+        }
+        let targets = set
+            .clips
+            .iter()
+            .map(|c| c.emotion.and_then(|e| classes.binary_search(&e).ok()))
+            .collect();
+        Ok(Self { set, classes, targets })
+    }
+
+    /// Indices of the clips of `split` (labelled ones only for train).
+    pub fn indices(&self, split: Split) -> Vec<usize> {
+        (0..self.set.clips.len())
+            .filter(|&i| self.set.clips[i].split == split)
+            .filter(|&i| split != Split::Train || self.targets[i].is_some())
+            .collect()
+    }
+
+    /// Checks that every clip makes at least one frame.
+    pub fn check_lengths(&self, config: &Wav2Vec2Config) -> Result<(), FineTuneError> {
+        for clip in &self.set.clips {
+            let samples = valid_length(clip);
+            if config.frame_count(samples).is_none() {
+                return Err(FineTuneError::ClipTooShort { file_id: clip.file_id.clone(), samples });
+            }
+        }
+        Ok(())
+    }
+
+    /// Loss weights per class, or `None` for equal weights.
+    pub fn class_weights(&self, weights: ClassWeights, train: &[usize]) -> Option<Vec<f32>> {
+        match weights {
+            ClassWeights::None => None,
+            ClassWeights::Balanced => {
+                let mut counts = vec![0usize; self.classes.len()];
+                for &i in train {
+                    if let Some(t) = self.targets[i] {
+                        counts[t] += 1;
+                    }
+                }
+                let n = train.len() as f64;
+                let k = self.classes.len() as f64;
+                Some(counts.iter().map(|&c| (n / (k * c.max(1) as f64)) as f32).collect())
+            }
+        }
+    }
+
+    /// The batch of clips `indices`, padded to the longest valid length among them; with
+    /// `noise`, each clip gets white noise at an SNR drawn from `[lo, hi]` dB.
+    pub fn batch<B: Backend>(
+        &self,
+        config: &Wav2Vec2Config,
+        indices: &[usize],
+        mut noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
+        device: &B::Device,
+    ) -> Result<Batch<B>, Wav2Vec2Error> {
+        let lengths: Vec<usize> = indices.iter().map(|&i| valid_length(&self.set.clips[i])).collect();
+        let padded = lengths.iter().copied().max().unwrap_or(0);
+        let mut values = vec![0f32; indices.len() * padded];
+        for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(indices).zip(&lengths) {
+            let clip = &self.set.clips[i];
+            row[..length].copy_from_slice(&self.set.samples_of(clip)[..length]);
+            if let Some((rng, [lo, hi])) = noise.as_mut() {
+                add_noise(&mut row[..length], rng.random_range(*lo..=*hi), rng);
+            }
+            normalize_clip(row, length);
+        }
+        let samples = Tensor::from_data(TensorData::new(values, [indices.len(), padded]), device);
+        let mask = FrameMask::new(config, &lengths, padded, device)?;
+        Ok(Batch { samples, mask })
+    }
+
+    /// The class indices of labelled clips `indices` as a tensor.
+    pub fn labels<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+        let labels: Vec<i64> = indices.iter().map(|&i| self.targets[i].map_or(0, |t| t as i64)).collect();
+        Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
+    }
+}
+
+/// The samples of `clip` that are audio, not padding: `original_length` when the set was padded
+/// after decoding (0 means unknown), never more than the stored length.
+pub fn valid_length(clip: &Clip) -> usize {
+    let original = if clip.original_length == 0 { clip.length } else { clip.original_length };
+    original.min(clip.length) as usize
+}
+
+/// Adds white Gaussian noise at `snr_db` relative to the mean power of `samples` (Box-Muller
+/// normals from `rng`). Silence stays silent.
+fn add_noise(samples: &mut [f32], snr_db: f64, rng: &mut ChaCha8Rng) {
+    if samples.is_empty() {
+        return;
+    }
+    let power = samples.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / samples.len() as f64;
+    let std = (power / 10f64.powf(snr_db / 10.0)).sqrt();
+    for x in samples.iter_mut() {
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random();
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        *x += (normal * std) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn noise_has_the_requested_snr() {
+        let signal: Vec<f32> = (0..20000).map(|i| (i as f32 * 0.05).sin()).collect();
+        let mut noisy = signal.clone();
+        add_noise(&mut noisy, 10.0, &mut ChaCha8Rng::seed_from_u64(3));
+        let power = |x: &[f32]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
+        let noise: Vec<f32> = noisy.iter().zip(&signal).map(|(a, b)| a - b).collect();
+        let snr = 10.0 * (power(&signal) / power(&noise)).log10();
+        assert!((snr - 10.0).abs() < 0.1, "SNR {snr} dB");
+    }
+
+    #[test]
+    fn valid_length_uses_the_original_length_when_padded() {
+        let clip = |length, original_length| Clip {
+            file_id: "a".into(),
+            corpus: String::new(),
+            speaker: String::new(),
+            sex: String::new(),
+            emotion: None,
+            intensity: String::new(),
+            statement: String::new(),
+            repetition: String::new(),
+            split: Split::Train,
+            source: String::new(),
+            sample_rate: 16000,
+            offset: 0,
+            length,
+            original_length,
+        };
+        assert_eq!(valid_length(&clip(60000, 30000)), 30000);
+        assert_eq!(valid_length(&clip(60000, 90000)), 60000);
+        assert_eq!(valid_length(&clip(60000, 0)), 60000);
+    }
+}

@@ -1,0 +1,402 @@
+//! The training loop, generic over the autodiff backend, and the stage's outputs.
+//!
+//! Randomness: the backend RNG is seeded with `seed` right before the model is built (and every
+//! parameter is initialized at once, burn initializing lazily otherwise); each epoch then
+//! reseeds the backend RNG (dropout) and its own ChaCha8 generator (shuffling, noise,
+//! SpecAugment/LayerDrop draws) from `seed` and the epoch number, so that the epochs after a
+//! resumed checkpoint draw the same numbers as an uninterrupted run. One model trains per
+//! process at a time: the backend RNG is global.
+
+use std::fmt::Write as _;
+
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vox_api::StageContext;
+use vox_api::StageError;
+use vox_api::audio::{AudioSet, Split};
+use vox_api::predictions::{Epoch, Prediction, Predictions, write_history};
+
+use super::checkpoint::{Checkpoints, Progress, load_model};
+use super::data::Dataset;
+use super::metrics::{Scores, score};
+use super::{FineTune, FineTuneError, Freeze};
+use crate::config::Wav2Vec2Config;
+use crate::error::Wav2Vec2Error;
+use crate::loader::{LoadReport, load_classifier, save_classifier};
+use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
+use crate::train::{AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_feature_encoder};
+
+type Model<B> = Wav2Vec2ForSequenceClassification<B>;
+
+/// Trains on backend `B` (device `device`) and writes the outputs; stops with
+/// [`FineTuneError::Interrupted`] after epoch `stop_after` when given.
+pub fn run<B: AutodiffBackend>(
+    params: &FineTune,
+    ctx: &StageContext,
+    device: B::Device,
+    stop_after: Option<u32>,
+) -> Result<(), StageError> {
+    let input = ctx.input();
+    let data = Dataset::new(AudioSet::read(&input.dir)?, &input.name)?;
+    let seed = params.seed();
+    B::seed(&device, seed);
+    let (config, model, load_report) = build_model::<B>(params, &data, &device)?;
+    data.check_lengths(&config)?;
+    model.visit(&mut Materialize);
+    let train = data.indices(Split::Train);
+    let val = data.indices(Split::Val);
+    let plan = Plan::new(params, train.len());
+
+    let settings = AdamWSettings {
+        epsilon: params.adam_eps as f32,
+        weight_decay: params.weight_decay as f32,
+        ..AdamWSettings::default()
+    };
+    let max_grad_norm = (params.max_grad_norm > 0.0).then_some(params.max_grad_norm);
+    let optimizer = FineTuneOptimizer::new(&model, settings, max_grad_norm);
+    let checkpoints = Checkpoints { dir: ctx.scratch_dir, params: serde_json::to_value(params)? };
+    let initial = model.clone();
+    let (mut model, mut optimizer, resumed) = checkpoints.resume(model, optimizer, &device)?;
+    let mut best = match &resumed {
+        Some(progress) => load_model(initial, checkpoints.best_model_path(progress), &device)?,
+        None => initial,
+    };
+    let mut progress =
+        resumed.unwrap_or(Progress { epoch: 0, step: 0, history: Vec::new(), best_epoch: 0 });
+    let counts = count_parameters(&trainable(model.clone(), params, 1));
+    let weights = data.class_weights(params.class_weights, &train);
+
+    while progress.epoch < params.epochs && !patience_ran_out(params, &progress) {
+        let epoch = progress.epoch + 1;
+        model = trainable(model, params, epoch);
+        let started = std::time::Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(u64::from(epoch));
+        B::seed(&device, rng.random());
+        let mut order = train.clone();
+        order.shuffle(&mut rng);
+        let bar = ctx.progress_bar(plan.batches as u64, &format!("epoch {epoch}/{}", params.epochs));
+        let mut accumulator = GradientsAccumulator::<Model<B>>::new();
+        let (mut loss_sum, mut correct, mut pending) = (0.0, 0usize, 0usize);
+        for (b, chunk) in order.chunks(params.batch_size).enumerate() {
+            let group = (plan.batches - b / params.grad_accum * params.grad_accum).min(params.grad_accum);
+            let noise = params.noise_snr_db.map(|range| (&mut rng, range));
+            let batch = data.batch::<B>(&config, chunk, noise, &device)?;
+            let frames = batch.mask.valid.dims()[1];
+            let augmentation = (config.layerdrop > 0.0 || config.mask_time_prob > 0.0)
+                .then(|| Augmentation::draw(&config, &batch.mask.lengths, frames, &mut rng, &device));
+            let logits =
+                model.forward_augmented(batch.samples, Some(&batch.mask), augmentation.as_ref()).logits;
+            let labels = data.labels::<B>(chunk, &device);
+            let loss = CrossEntropyLossConfig::new()
+                .with_weights(weights.clone())
+                .init(&device)
+                .forward(logits.clone(), labels.clone());
+            loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
+            correct += logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum().into_scalar().elem::<i64>()
+                as usize;
+            let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
+            accumulator.accumulate(&model, grads);
+            pending += 1;
+            if pending == group {
+                let lr = plan.schedule.at(progress.step);
+                model = optimizer.step_grads(lr, model, accumulator.grads()).0;
+                progress.step += 1;
+                pending = 0;
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = started.elapsed().as_secs_f64();
+        let val_scores = evaluate(&model.valid(), &config, &data, &val, params.batch_size, &device)?;
+        progress.history.push(Epoch {
+            epoch,
+            train_loss: loss_sum / train.len() as f64,
+            train_accuracy: correct as f64 / train.len() as f64,
+            val_loss: val_scores.loss,
+            val_accuracy: val_scores.accuracy,
+            val_macro_f1: val_scores.macro_f1,
+        });
+        let improved = progress.best_epoch == 0
+            || val.is_empty()
+            || val_scores.macro_f1 > progress.history[progress.best_epoch as usize - 1].val_macro_f1;
+        if improved {
+            best = model.clone();
+            progress.best_epoch = epoch;
+        }
+        progress.epoch = epoch;
+        checkpoints.save(&progress, &model, &optimizer, improved)?;
+        tracing::info!(
+            "{}: epoch {epoch}/{}: train loss {:.4}, val macro-F1 {:.4}, {:.1} clips/s",
+            ctx.stage,
+            params.epochs,
+            loss_sum / train.len() as f64,
+            val_scores.macro_f1,
+            train.len() as f64 / seconds
+        );
+        if stop_after == Some(epoch) {
+            return Err(FineTuneError::Interrupted(epoch).into());
+        }
+    }
+
+    let best = best.valid();
+    save_classifier(&best, &config, ctx.out_dir)?;
+    write_history(ctx.out_dir, &progress.history)?;
+    let all: Vec<usize> = (0..data.set.clips.len()).collect();
+    let probabilities = predict(&best, &config, &data, &all, params.batch_size, &device)?;
+    let rows = data
+        .set
+        .clips
+        .iter()
+        .zip(probabilities)
+        .map(|(clip, probabilities)| Prediction {
+            file_id: clip.file_id.clone(),
+            split: clip.split,
+            label: clip.emotion,
+            probabilities,
+        })
+        .collect();
+    Predictions { classes: data.classes.clone(), rows }.write(ctx.out_dir)?;
+    let report = Report { params, config: &config, data: &data, load_report: load_report.as_ref(), counts, progress: &progress };
+    std::fs::write(ctx.report_dir()?.join("training.txt"), report.text())?;
+    tracing::info!(
+        "{}: fine-tuned on {} clips, {} classes, best epoch {} of {}",
+        ctx.stage,
+        train.len(),
+        data.classes.len(),
+        progress.best_epoch,
+        progress.history.len()
+    );
+    Ok(())
+}
+
+/// Batches and steps per epoch and the learning-rate schedule.
+struct Plan {
+    /// Batches per epoch.
+    batches: usize,
+    /// The schedule over all optimizer steps.
+    schedule: LinearWarmupDecay,
+}
+
+impl Plan {
+    fn new(params: &FineTune, train: usize) -> Self {
+        let batches = train.div_ceil(params.batch_size);
+        let total_steps = batches.div_ceil(params.grad_accum) * params.epochs as usize;
+        let warmup_steps = (params.warmup_ratio * total_steps as f64).ceil() as usize;
+        Self { batches, schedule: LinearWarmupDecay { peak: params.lr, warmup_steps, total_steps } }
+    }
+}
+
+/// Whether early stopping ends training: `early_stopping_patience` epochs without a better
+/// validation macro-F1.
+fn patience_ran_out(params: &FineTune, progress: &Progress) -> bool {
+    params
+        .early_stopping_patience
+        .is_some_and(|patience| progress.best_epoch > 0 && progress.epoch - progress.best_epoch >= patience)
+}
+
+/// The model of the params: scratch or loaded from `model_path`, with one output per class.
+fn build_model<B: Backend>(
+    params: &FineTune,
+    data: &Dataset,
+    device: &B::Device,
+) -> Result<(Wav2Vec2Config, Model<B>, Option<LoadReport>), Wav2Vec2Error> {
+    let labels: Vec<&str> = data.classes.iter().map(|e| e.name()).collect();
+    match &params.model_path {
+        None => {
+            let mut config = params.scratch_config();
+            config.set_labels(labels);
+            config.classifier_head = params.classifier_head();
+            config.validate()?;
+            let model = Model::new(&config, device);
+            Ok((config, model, None))
+        }
+        Some(dir) => {
+            let loaded = load_classifier::<B>(
+                dir,
+                |config| {
+                    config.set_labels(labels);
+                    config.classifier_head = params.classifier_head();
+                },
+                device,
+            )?;
+            Ok((loaded.config, loaded.model, Some(loaded.report)))
+        }
+    }
+}
+
+/// `model` with the parameters that train in `epoch` (1-based) requiring gradients.
+fn trainable<B: AutodiffBackend>(model: Model<B>, params: &FineTune, epoch: u32) -> Model<B> {
+    let mut model = model.map(&mut RequireGrad);
+    let frozen = params.unfreeze_after.is_none_or(|after| epoch <= after);
+    if frozen {
+        match params.freeze {
+            Freeze::None => {}
+            Freeze::FeatureEncoder => model = freeze_feature_encoder(model),
+            Freeze::AllButHead => model.wav2vec2 = model.wav2vec2.no_grad(),
+        }
+    }
+    model
+}
+
+/// Marks every parameter as trainable.
+struct RequireGrad;
+
+impl<B: Backend> ModuleMapper<B> for RequireGrad {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.set_require_grad(true), mapper)
+    }
+}
+
+/// Initializes every parameter now: burn initializes lazily, on first use, which would make the
+/// weights depend on when the RNG is first touched.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Trainable and frozen parameter counts.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    trainable: usize,
+    frozen: usize,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Counts {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let tensor = param.val();
+        let n = tensor.shape().num_elements();
+        if tensor.is_require_grad() {
+            self.trainable += n;
+        } else {
+            self.frozen += n;
+        }
+    }
+}
+
+fn count_parameters<B: AutodiffBackend>(model: &Model<B>) -> Counts {
+    let mut counts = Counts::default();
+    model.visit(&mut counts);
+    counts
+}
+
+/// Softmax probabilities of clips `indices`, in batches of `batch_size`, without augmentation.
+fn predict<B: Backend>(
+    model: &Model<B>,
+    config: &Wav2Vec2Config,
+    data: &Dataset,
+    indices: &[usize],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Vec<Vec<f64>>, Wav2Vec2Error> {
+    let classes = data.classes.len();
+    let mut out = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(batch_size) {
+        let batch = data.batch::<B>(config, chunk, None, device)?;
+        let logits = model.forward(batch.samples, Some(&batch.mask)).logits;
+        let values: Vec<f32> = softmax(logits, 1)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| Wav2Vec2Error::InvalidConfig(format!("{e:?}")))?;
+        out.extend(values.chunks(classes).map(|row| row.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>()));
+    }
+    Ok(out)
+}
+
+/// Scores the model on clips `indices`.
+fn evaluate<B: Backend>(
+    model: &Model<B>,
+    config: &Wav2Vec2Config,
+    data: &Dataset,
+    indices: &[usize],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<Scores, Wav2Vec2Error> {
+    let probabilities = predict(model, config, data, indices, batch_size, device)?;
+    let targets: Vec<Option<usize>> = indices.iter().map(|&i| data.targets[i]).collect();
+    Ok(score(&probabilities, &targets, data.classes.len()))
+}
+
+/// `report/training.txt`.
+struct Report<'a> {
+    params: &'a FineTune,
+    config: &'a Wav2Vec2Config,
+    data: &'a Dataset,
+    load_report: Option<&'a LoadReport>,
+    counts: Counts,
+    progress: &'a Progress,
+}
+
+impl Report<'_> {
+    fn text(&self) -> String {
+        let mut t = String::new();
+        let params = serde_json::to_string_pretty(self.params).unwrap_or_default();
+        let _ = writeln!(t, "fine-tune\n\nparams:\n{params}\n");
+        let source = match &self.params.model_path {
+            Some(_) => "loaded from `model_path`".to_string(),
+            None => "scratch".to_string(),
+        };
+        let _ = writeln!(
+            t,
+            "model: {source}; hidden {}, {} layers, {} heads, feed-forward {}, conv {:?} kernels {:?} strides {:?}, \
+             norm {:?}, head {:?}",
+            self.config.hidden_size,
+            self.config.num_hidden_layers,
+            self.config.num_attention_heads,
+            self.config.intermediate_size,
+            self.config.conv_dim,
+            self.config.conv_kernel,
+            self.config.conv_stride,
+            self.config.feat_extract_norm,
+            self.config.classifier_head
+        );
+        if let Some(report) = self.load_report {
+            let _ = writeln!(
+                t,
+                "loaded {} tensors from {}; new: {:?}; unused: {:?}",
+                report.applied, report.file, report.fresh, report.unused
+            );
+        }
+        let _ = writeln!(
+            t,
+            "parameters: {} trainable, {} frozen (epoch 1)",
+            self.counts.trainable, self.counts.frozen
+        );
+        let count = |split| self.data.set.clips.iter().filter(|c| c.split == split).count();
+        let _ = writeln!(
+            t,
+            "clips: {} train, {} val, {} test; classes: {}\n",
+            count(Split::Train),
+            count(Split::Val),
+            count(Split::Test),
+            self.data.classes.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+        );
+        let _ = writeln!(t, "epoch  train_loss  train_acc  val_loss  val_acc  val_macro_f1");
+        for e in &self.progress.history {
+            let mark = if e.epoch == self.progress.best_epoch { " *" } else { "" };
+            let _ = writeln!(
+                t,
+                "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>12.4}{mark}",
+                e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.val_macro_f1
+            );
+        }
+        let best = match self.progress.best_epoch {
+            0 => "the initial model (no epoch trained)".to_string(),
+            n => format!("epoch {n}"),
+        };
+        let _ = writeln!(t, "\nbest: {best} (its weights are the output model)");
+        t
+    }
+}
