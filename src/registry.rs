@@ -16,6 +16,7 @@ impl Default for Registry {
         kinds.extend(vox_download::kinds());
         kinds.extend(vox_features::kinds());
         kinds.extend(vox_classic::kinds());
+        kinds.extend(vox_wav2vec2::kinds());
         kinds.extend(vox_report::kinds());
         Self::new(kinds)
     }
