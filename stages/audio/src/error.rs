@@ -164,6 +164,14 @@ pub enum AudioError {
         /// Speakers put in val or test.
         held_out: usize,
     },
+    /// The `synth` stage could not name a clip in its corpus' layout.
+    #[error("cannot name a synthesized clip in the `{naming}` layout: {source}")]
+    SynthName {
+        /// The naming's corpus.
+        naming: &'static str,
+        /// The cause.
+        source: NameError,
+    },
 }
 
 /// Why one input file could not be decoded; the `decode` stage names the file.

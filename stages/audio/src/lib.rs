@@ -4,6 +4,7 @@
 //! | kind     | inputs | output | what it does                                                   |
 //! |----------|--------|--------|----------------------------------------------------------------|
 //! | `synth`  | none   | files  | writes a deterministic speech-like corpus in RAVDESS layout    |
+//! |          |        |        | (or SAVEE's, TESS', CREMA-D's, EmoDB's: the `naming` param)    |
 //! | `decode` | files  | audio  | reads every WAV, mixes to mono, resamples, labels by file name |
 //! |          |        |        | (RAVDESS, SAVEE, TESS, CREMA-D, EmoDB; `labels` drop/merge)    |
 //! | `pad`    | audio  | audio  | pads or crops every clip to one length                         |
@@ -15,6 +16,7 @@ mod decode;
 mod error;
 mod label_policy;
 mod merge;
+mod naming;
 mod pad;
 mod parallel;
 mod resample;
@@ -29,6 +31,7 @@ pub use corpus::{ClipName, Corpus, Label, Labels, NameError, RavdessName};
 pub use decode::{Decode, OnError};
 pub use error::{AudioError, FileError};
 pub use merge::Merge;
+pub use naming::Naming;
 pub use pad::{Crop, Pad, PadSide};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
@@ -164,6 +167,7 @@ mod tests {
             duration: 1.0,
             sample_rate: 24000,
             seed: None,
+            naming: Naming::Ravdess,
         };
         config.run(&synth.ctx(5)).unwrap();
         let decode = TestStage::after(&synth, ArtifactKind::Files);

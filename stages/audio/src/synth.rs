@@ -1,9 +1,12 @@
-//! The `synth` stage: a deterministic, speech-like corpus in the exact RAVDESS layout, so that
+//! The `synth` stage: a deterministic, speech-like corpus in the exact RAVDESS layout, or in
+//! SAVEE's, TESS', CREMA-D's or EmoDB's (the `naming` param, see [`crate::naming`]), so that
 //! every pipeline runs offline and in seconds.
 //!
-//! Files are `Actor_AA/03-01-EE-II-SS-RR-AA.wav`, 16-bit mono: every actor speaks every
-//! emotion at normal (`01`) and strong (`02`) intensity, except neutral, which RAVDESS has at
-//! normal intensity only, so each actor has 7 x 2 x 2 x 2 + 2 x 2 = 60 clips (24 actors: 1440).
+//! With the default naming, files are `Actor_AA/03-01-EE-II-SS-RR-AA.wav`, 16-bit mono: every
+//! actor speaks every emotion at normal (`01`) and strong (`02`) intensity, except neutral,
+//! which RAVDESS has at normal intensity only, so each actor has 7 x 2 x 2 x 2 + 2 x 2 = 60
+//! clips (24 actors: 1440). The other namings speak their corpus' emotions with their corpus'
+//! speakers and name the clips as the corpus does.
 //! Each clip is rendered by [`crate::speech`]: Rosenberg glottal pulses through five formant
 //! resonators, the vowels of the RAVDESS statement, syllable envelopes and pauses, aspiration,
 //! leading and trailing silence.
@@ -34,8 +37,9 @@
 //! accents and pauses. Neutral and calm, happy and surprised, sad and disgust overlap: the
 //! classes are learnable but not separable by one threshold.
 //!
-//! Every clip has its own random stream, keyed by its name, so a clip's audio does not depend
-//! on how many actors are generated or in which order threads finish.
+//! Every clip has its own random stream, keyed by its speaker, emotion, intensity, statement
+//! and repetition (and the naming, except for `ravdess`), so a clip's audio does not depend on
+//! how many actors are generated or in which order threads finish.
 
 use std::path::Path;
 
@@ -48,16 +52,27 @@ use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, Stage
 
 use crate::corpus::RavdessName;
 use crate::error::AudioError;
+use crate::naming::{Naming, Take};
 use crate::parallel::map_with_progress;
 use crate::speech::{Prosody, STATEMENTS, gauss, render};
 use crate::wav::write_pcm16;
 
-/// Writes a synthetic speech-emotion corpus in the RAVDESS layout
-/// (`Actor_AA/03-01-EE-II-SS-RR-AA.wav`, 16-bit mono), deterministic for a seed.
+/// Writes a synthetic speech-emotion corpus, 16-bit mono, deterministic for a seed: in the
+/// RAVDESS layout (`Actor_AA/03-01-EE-II-SS-RR-AA.wav`) or, with `naming`, in SAVEE's, TESS',
+/// CREMA-D's or EmoDB's, with that corpus' speakers and emotions only.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Synth {
-    /// Number of actors, 1..=24 (RAVDESS has 24); odd actors are male.
+    /// The corpus whose naming, folder layout, speakers and emotions the files follow:
+    /// `ravdess` (default: 8 emotions, neutral at normal intensity only, odd actors male),
+    /// `savee` (DC, JE, JK, KL, male, 7 emotions), `tess` (OAF, YAF, female, 7 emotions),
+    /// `crema-d` (1001.., 6 emotions) or `emodb` (03, 08, .. with EmoDB's sexes, 6 emotions
+    /// and boredom, named `L` and spoken calm-like: its decode needs a `labels` policy). Each
+    /// speaker has 2 x `statements` x `repetitions` clips per emotion (RAVDESS neutral half).
+    #[serde(default = "default_naming")]
+    pub naming: Naming,
+    /// Number of speakers: the corpus' first `actors`, capped at its count (RAVDESS 24, SAVEE
+    /// 4, TESS 2, CREMA-D 91, EmoDB 10); 1..=24 (1..=91 for `crema-d`).
     #[serde(default = "default_actors")]
     pub actors: u8,
     /// Statements per emotion and intensity, 1..=2.
@@ -75,6 +90,10 @@ pub struct Synth {
     /// Seed of the corpus; the pipeline's seed when absent.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+fn default_naming() -> Naming {
+    Naming::Ravdess
 }
 
 fn default_actors() -> u8 {
@@ -161,9 +180,9 @@ struct Speaker {
 }
 
 impl Speaker {
-    /// Draws actor `actor`'s voice (odd actors male).
-    fn draw(actor: u8, rng: &mut ChaCha8Rng) -> Self {
-        let (f0_hz, formant_scale) = if actor % 2 == 1 { (115.0, 1.0) } else { (210.0, 1.16) };
+    /// Draws a male or female voice.
+    fn draw(male: bool, rng: &mut ChaCha8Rng) -> Self {
+        let (f0_hz, formant_scale) = if male { (115.0, 1.0) } else { (210.0, 1.16) };
         Self {
             f0_hz: f0_hz * (0.10 * gauss(rng)).exp(),
             formant_scale: formant_scale * (0.04 * gauss(rng)).exp(),
@@ -199,58 +218,70 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// The random stream of a clip, keyed by its name (speakers use streams 1..=24).
-fn clip_stream(name: &RavdessName) -> u64 {
-    1 << 40
-        | u64::from(name.actor) << 32
-        | (name.emotion.index() as u64 + 1) << 24
-        | u64::from(name.intensity) << 16
-        | u64::from(name.statement) << 8
-        | u64::from(name.repetition)
+/// The random stream of a clip, keyed by its speaker, style, intensity, statement and
+/// repetition and offset by the naming (speakers use streams offset + 1..=91).
+fn clip_stream(offset: u64, take: &Take) -> u64 {
+    offset
+        | 1 << 40
+        | (u64::from(take.speaker) + 1) << 32
+        | (take.style.index() as u64 + 1) << 24
+        | u64::from(take.intensity) << 16
+        | u64::from(take.statement) << 8
+        | u64::from(take.repetition)
 }
 
 impl Synth {
-    /// Every clip's name, actor by actor, in emotion, intensity, statement, repetition order.
-    fn names(&self) -> Vec<RavdessName> {
-        let mut names = Vec::new();
-        for actor in 1..=self.actors {
-            for emotion in Emotion::ALL {
-                let intensities = if emotion == Emotion::Neutral { 1..=1 } else { 1..=2 };
-                for intensity in intensities {
+    /// The number of speakers: `actors`, capped at the corpus' count.
+    fn speakers(&self) -> u8 {
+        self.actors.min(self.naming.speakers())
+    }
+
+    /// Every take, speaker by speaker, in label, intensity, statement, repetition order.
+    fn takes(&self) -> Vec<Take> {
+        let mut takes = Vec::new();
+        for speaker in 0..self.speakers() {
+            for (label, style) in self.naming.labels() {
+                for intensity in self.naming.intensities(label) {
                     for statement in 1..=self.statements {
                         for repetition in 1..=self.repetitions {
-                            names.push(RavdessName {
-                                channel: 1,
-                                emotion,
+                            takes.push(Take {
+                                speaker,
+                                label,
+                                style,
                                 intensity,
                                 statement,
                                 repetition,
-                                actor,
                             });
                         }
                     }
                 }
             }
         }
-        names
+        takes
     }
 
-    /// Renders and writes one clip.
+    /// Renders and writes one take.
     fn write_clip(
         &self,
         root: &Path,
-        name: &RavdessName,
+        take: &Take,
         speaker: &Speaker,
         seed: u64,
     ) -> Result<(), AudioError> {
-        let mut rng = stream(seed, clip_stream(name));
-        let prosody = speaker.prosody(&Style::of(name.emotion, name.intensity), &mut rng);
-        let vowels = &STATEMENTS[usize::from(name.statement - 1)];
+        let relative =
+            self.naming.path(take, self.statements, self.repetitions).map_err(|source| {
+                AudioError::SynthName { naming: self.naming.corpus().name(), source }
+            })?;
+        let mut rng = stream(seed, clip_stream(self.naming.stream_offset(), take));
+        let prosody = speaker.prosody(&Style::of(take.style, take.intensity), &mut rng);
+        let vowels = &STATEMENTS[usize::from(take.statement - 1)];
         let samples = render(vowels, &prosody, self.duration, self.sample_rate, &mut rng);
-        let dir = root.join(name.actor_dir());
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| AudioError::Io { path: dir.clone(), source })?;
-        write_pcm16(&dir.join(name.file_name()), &samples, self.sample_rate)
+        let path = root.join(relative);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| AudioError::Io { path: dir.to_path_buf(), source })?;
+        }
+        write_pcm16(&path, &samples, self.sample_rate)
     }
 }
 
@@ -278,7 +309,10 @@ impl StageDef for Synth {
     const OUTPUT: ArtifactKind = ArtifactKind::Files;
 
     fn validate(&self) -> Result<(), ParamError> {
-        check_range("actors", self.actors, 1..=RavdessName::ACTORS, "")?;
+        // Up to RAVDESS' 24 for every naming (the default means "all" for smaller corpora),
+        // up to 91 for CREMA-D.
+        let most = self.naming.speakers().max(RavdessName::ACTORS);
+        check_range("actors", self.actors, 1..=most, "")?;
         check_range("statements", self.statements, 1..=2, "")?;
         check_range("repetitions", self.repetitions, 1..=2, "")?;
         check_range("duration", self.duration, 1.0..=30.0, " s")?;
@@ -287,19 +321,24 @@ impl StageDef for Synth {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let seed = self.seed.unwrap_or(ctx.seed);
-        let speakers: Vec<Speaker> = (1..=self.actors)
-            .map(|actor| Speaker::draw(actor, &mut stream(seed, u64::from(actor))))
+        let offset = self.naming.stream_offset();
+        let speakers: Vec<Speaker> = (0..self.speakers())
+            .map(|i| {
+                let mut rng = stream(seed, offset | (u64::from(i) + 1));
+                Speaker::draw(self.naming.male(i), &mut rng)
+            })
             .collect();
-        let names = self.names();
-        let written = map_with_progress(ctx, &names, "synth", |name| {
-            self.write_clip(ctx.out_dir, name, &speakers[usize::from(name.actor - 1)], seed)
+        let takes = self.takes();
+        let written = map_with_progress(ctx, &takes, "synth", |take| {
+            self.write_clip(ctx.out_dir, take, &speakers[usize::from(take.speaker)], seed)
         })?;
         written.into_iter().collect::<Result<Vec<()>, _>>()?;
         tracing::info!(
-            "{}: wrote {} clips of {} actors ({} s at {} Hz, seed {seed})",
+            "{}: wrote {} clips of {} speakers in {} naming ({} s at {} Hz, seed {seed})",
             ctx.stage,
-            names.len(),
-            self.actors,
+            takes.len(),
+            self.speakers(),
+            self.naming.corpus().name(),
             self.duration,
             self.sample_rate
         );
@@ -310,8 +349,10 @@ impl StageDef for Synth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{Decode, OnError};
     use crate::test_support::{TestStage, median_f0};
     use std::collections::BTreeMap;
+    use vox_api::audio::AudioSet;
 
     fn synth(
         actors: u8,
@@ -320,7 +361,15 @@ mod tests {
         duration: f64,
         sample_rate: u32,
     ) -> Synth {
-        Synth { actors, statements, repetitions, duration, sample_rate, seed: None }
+        Synth {
+            naming: Naming::Ravdess,
+            actors,
+            statements,
+            repetitions,
+            duration,
+            sample_rate,
+            seed: None,
+        }
     }
 
     /// Every file under `root`, relative, sorted, with its bytes.
@@ -382,6 +431,120 @@ mod tests {
         assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, 8000, 16));
         assert_eq!(samples.len(), 8000);
         assert!(samples.iter().any(|s| s.abs() > 0.05), "no speech");
+    }
+
+    #[test]
+    fn ravdess_naming_is_unchanged() {
+        // blake3 over the names and bytes of the 120 files that the stage wrote for these
+        // params before the `naming` param existed (checked file by file against that build).
+        let stage = TestStage::new();
+        synth(2, 2, 2, 1.0, 8000).run(&stage.ctx(42)).unwrap();
+        let files = files(stage.out_dir());
+        assert_eq!(files.len(), 120);
+        let mut hasher = blake3::Hasher::new();
+        for (name, bytes) in &files {
+            hasher.update(name.as_bytes());
+            hasher.update(bytes);
+        }
+        assert_eq!(
+            hasher.finalize().to_hex().as_str(),
+            "fb3addf916507c19ce6c340d8395b96b03d6db4f84246aab325267ce065d461e"
+        );
+    }
+
+    /// Synthesizes `naming` (1 statement, 2 repetitions, 1 s at 8 kHz, seed 9) and decodes it
+    /// with the matching corpus and `labels` policy.
+    fn synth_and_decode(
+        naming: Naming,
+        actors: u8,
+        labels: &[(&str, &str)],
+    ) -> Result<AudioSet, String> {
+        let stage = TestStage::new();
+        Synth { naming, actors, ..synth(1, 1, 2, 1.0, 8000) }.run(&stage.ctx(9)).unwrap();
+        let decode = TestStage::after(&stage, ArtifactKind::Files);
+        let labels = labels.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+        Decode { corpus: naming.corpus(), labels, sample_rate: 8000, on_error: OnError::Fail }
+            .run(&decode.ctx(9))
+            .map_err(|e| e.to_string())?;
+        Ok(AudioSet::read(decode.out_dir()).unwrap())
+    }
+
+    #[test]
+    fn every_naming_decodes_with_its_corpus() {
+        // (naming, actors, labels policy, speakers and sexes, clips per emotion code 01..08,
+        // one file the corpus layout must have).
+        type Case<'a> =
+            (Naming, u8, &'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], [usize; 8], &'a str);
+        let cases: [Case; 5] = [
+            (
+                Naming::Ravdess,
+                3,
+                &[],
+                &[("01", "m"), ("02", "f"), ("03", "m")],
+                [6, 12, 12, 12, 12, 12, 12, 12],
+                "Actor_03/03-01-08-02-01-02-03.wav",
+            ),
+            (
+                Naming::Savee,
+                24,
+                &[],
+                &[("DC", "m"), ("JE", "m"), ("JK", "m"), ("KL", "m")],
+                [16, 0, 16, 16, 16, 16, 16, 16],
+                "AudioData/KL/su04.wav",
+            ),
+            (
+                Naming::Tess,
+                5,
+                &[],
+                &[("OAF", "f"), ("YAF", "f")],
+                [8, 0, 8, 8, 8, 8, 8, 8],
+                "YAF_ps/YAF_base_ps.wav",
+            ),
+            (
+                Naming::CremaD,
+                3,
+                &[],
+                &[("1001", ""), ("1002", ""), ("1003", "")],
+                [12, 0, 12, 12, 12, 12, 12, 0],
+                "AudioWAV/1003_TIE_NEU_HI.wav",
+            ),
+            (
+                Naming::Emodb,
+                3,
+                &[("boredom", "02")],
+                &[("03", "m"), ("08", "f"), ("09", "f")],
+                [12, 12, 12, 12, 12, 12, 12, 0],
+                "wav/09a02Lb.wav",
+            ),
+        ];
+        for (naming, actors, labels, speakers, per_code, file) in cases {
+            let set = synth_and_decode(naming, actors, labels).unwrap();
+            let mut found: Vec<(&str, &str)> =
+                set.clips.iter().map(|c| (c.speaker.as_str(), c.sex.as_str())).collect();
+            found.dedup();
+            assert_eq!(found, speakers, "{naming:?}");
+            let counts =
+                Emotion::ALL.map(|e| set.clips.iter().filter(|c| c.emotion == Some(e)).count());
+            assert_eq!(counts, per_code, "{naming:?}");
+            assert_eq!(set.clips.len(), per_code.iter().sum::<usize>());
+            assert!(set.clips.iter().any(|c| c.source == file), "{naming:?}: no {file}");
+            assert!(set.clips.iter().all(|c| c.corpus == naming.corpus().name()));
+            assert!(set.clips.iter().all(|c| c.original_length == 8000));
+        }
+        // Boredom needs a policy, as for the real EmoDB.
+        let err = synth_and_decode(Naming::Emodb, 1, &[]).unwrap_err();
+        assert!(err.contains("label `boredom` (4 files) has no RAVDESS emotion code"), "{err}");
+        // A SAVEE speaker does not say a RAVDESS actor's takes, though both are male and
+        // neutral take 1 uses the same statement, repetition, seed and speaker position.
+        let ravdess = synth_and_decode(Naming::Ravdess, 1, &[]).unwrap();
+        let savee = synth_and_decode(Naming::Savee, 1, &[]).unwrap();
+        let clip = |set: &AudioSet, id: &str| -> Vec<f32> {
+            let clip = set.clips.iter().find(|c| c.file_id == id).unwrap();
+            set.samples_of(clip).to_vec()
+        };
+        let (a, b) = (clip(&ravdess, "03-01-01-01-01-01-01"), clip(&savee, "DC_n01"));
+        assert_eq!(a.len(), b.len());
+        assert_ne!(a, b);
     }
 
     #[test]
@@ -457,7 +620,7 @@ mod tests {
         let stage = kind.configure(toml::Table::new()).unwrap();
         assert_eq!(
             stage.params(),
-            serde_json::json!({"actors": 24, "statements": 2, "repetitions": 2, "duration": 3.5, "sample_rate": 48000, "seed": null})
+            serde_json::json!({"naming": "ravdess", "actors": 24, "statements": 2, "repetitions": 2, "duration": 3.5, "sample_rate": 48000, "seed": null})
         );
         let err = kind.configure(toml::toml! { actors = 25 }).err().unwrap();
         assert_eq!(

@@ -8,10 +8,10 @@
 
 use vox_api::emotion::Emotion;
 
-use super::{Label, Labels, NameError, lookup, number, one_of};
+use super::{Corpus, Label, Labels, NameError, code_of, lookup, number, one_of};
 
 /// The twelve sentence codes.
-const SENTENCES: [&str; 12] =
+pub(crate) const SENTENCES: [&str; 12] =
     ["IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI"];
 
 /// Emotion codes and their labels.
@@ -27,8 +27,32 @@ pub(super) const EMOTIONS: [(&str, Label); 6] = [
 /// Emotion levels: low, medium, high, unspecified.
 const LEVELS: [&str; 4] = ["LO", "MD", "HI", "XX"];
 
+/// The actors' ids.
+pub(crate) const ACTORS: std::ops::RangeInclusive<u16> = 1001..=1091;
+
 /// The layout, for messages.
 const LAYOUT: &str = "actor_sentence_emotion_level, e.g. 1001_DFA_ANG_XX";
+
+/// Checks an actor id, `1001`..`1091`.
+fn check_actor(actor: &str) -> Result<u16, NameError> {
+    number(actor, 4, "actor", ACTORS, "one of 1001..1091")
+}
+
+/// The path of `actor` saying `sentence` in `label` at `level`, in CREMA-D's `AudioWAV`
+/// folder: `AudioWAV/1001_DFA_ANG_XX.wav`; the inverse of [`labels`].
+pub(crate) fn path(
+    actor: u16,
+    sentence: &str,
+    label: Label,
+    level: &str,
+) -> Result<String, NameError> {
+    let actor = actor.to_string();
+    check_actor(&actor)?;
+    one_of(sentence, "sentence", &SENTENCES)?;
+    let emotion = code_of(Corpus::CremaD, label, &EMOTIONS)?;
+    one_of(level, "level", &LEVELS)?;
+    Ok(format!("AudioWAV/{actor}_{sentence}_{emotion}_{level}.wav"))
+}
 
 /// The labels of `stem` (`1001_DFA_ANG_XX`).
 pub(super) fn labels(stem: &str) -> Result<Labels, NameError> {
@@ -41,7 +65,7 @@ pub(super) fn labels(stem: &str) -> Result<Labels, NameError> {
             found: fields.len(),
         });
     };
-    number(actor, 4, "actor", 1001..=1091, "one of 1001..1091")?;
+    check_actor(actor)?;
     one_of(sentence, "sentence", &SENTENCES)?;
     let label = lookup(emotion, "emotion", &EMOTIONS)?;
     one_of(level, "level", &LEVELS)?;
@@ -92,6 +116,35 @@ mod tests {
             (name.labels.speaker.as_str(), name.labels.label),
             ("1091", Some(Label::Coded(Emotion::Fearful)))
         );
+    }
+
+    #[test]
+    fn formatted_paths_parse_back() {
+        let path = super::path(1042, "IEO", Label::Coded(Emotion::Disgust), "HI").unwrap();
+        assert_eq!(path, "AudioWAV/1042_IEO_DIS_HI.wav");
+        let labels = Corpus::CremaD.parse(&path).unwrap().labels;
+        assert_eq!(
+            (labels.speaker.as_str(), labels.statement.as_str(), labels.intensity.as_str()),
+            ("1042", "IEO", "HI")
+        );
+        assert_eq!(labels.label, Some(Label::Coded(Emotion::Disgust)));
+        let errors = [
+            (
+                super::path(1092, "IEO", Label::Coded(Emotion::Sad), "HI"),
+                "actor `1092` is not one of 1001..1091",
+            ),
+            (
+                super::path(1001, "IEO", Label::Coded(Emotion::Surprised), "HI"),
+                "corpus `crema-d` has no label `surprised`",
+            ),
+            (
+                super::path(1001, "IEO", Label::Coded(Emotion::Sad), "XY"),
+                "level `XY` is not one of LO, MD, HI, XX",
+            ),
+        ];
+        for (result, message) in errors {
+            assert_eq!(result.unwrap_err().to_string(), message);
+        }
     }
 
     #[test]

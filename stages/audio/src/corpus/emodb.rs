@@ -9,10 +9,10 @@
 
 use vox_api::emotion::Emotion;
 
-use super::{Label, Labels, NameError, lookup, one_of};
+use super::{Corpus, Label, Labels, NameError, code_of, lookup, one_of};
 
 /// The speakers and their sex, from EmoDB's documentation.
-const SPEAKERS: [(&str, &str); 10] = [
+pub(crate) const SPEAKERS: [(&str, &str); 10] = [
     ("03", "m"),
     ("08", "f"),
     ("09", "f"),
@@ -26,7 +26,8 @@ const SPEAKERS: [(&str, &str); 10] = [
 ];
 
 /// The ten text codes.
-const TEXTS: [&str; 10] = ["a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10"];
+pub(crate) const TEXTS: [&str; 10] =
+    ["a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10"];
 
 /// Emotion letters and their labels.
 pub(super) const EMOTIONS: [(&str, Label); 7] = [
@@ -42,6 +43,35 @@ pub(super) const EMOTIONS: [(&str, Label); 7] = [
 /// The layout, for messages.
 const LAYOUT: &str = "speaker, text, emotion, version, e.g. 03a01Fa";
 
+/// Checks that a version is one lower-case letter.
+fn check_version(version: &str) -> Result<(), NameError> {
+    let mut letters = version.chars();
+    match (letters.next(), letters.next()) {
+        (Some(letter), None) if letter.is_ascii_lowercase() => Ok(()),
+        _ => Err(NameError::Field {
+            field: "version",
+            value: version.to_string(),
+            expected: "a lower-case letter".into(),
+        }),
+    }
+}
+
+/// The path of `speaker` saying `text` in `label`, version `version`, in EmoDB's `wav` folder:
+/// `wav/03a01Fa.wav`; the inverse of [`labels`].
+pub(crate) fn path(
+    speaker: &str,
+    text: &str,
+    label: Label,
+    version: char,
+) -> Result<String, NameError> {
+    lookup(speaker, "speaker", &SPEAKERS)?;
+    one_of(text, "text", &TEXTS)?;
+    let letter = code_of(Corpus::Emodb, label, &EMOTIONS)?;
+    let version = version.to_string();
+    check_version(&version)?;
+    Ok(format!("wav/{speaker}{text}{letter}{version}.wav"))
+}
+
 /// The labels of `stem` (`03a01Fa`).
 pub(super) fn labels(stem: &str) -> Result<Labels, NameError> {
     let found = stem.chars().count();
@@ -52,13 +82,7 @@ pub(super) fn labels(stem: &str) -> Result<Labels, NameError> {
     let sex = lookup(speaker, "speaker", &SPEAKERS)?;
     one_of(text, "text", &TEXTS)?;
     let label = lookup(emotion, "emotion", &EMOTIONS)?;
-    if !version.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(NameError::Field {
-            field: "version",
-            value: version.to_string(),
-            expected: "a lower-case letter".into(),
-        });
-    }
+    check_version(version)?;
     Ok(Labels {
         speaker: speaker.to_string(),
         sex: sex.to_string(),
@@ -127,6 +151,38 @@ mod tests {
         ]
         .map(|(s, x)| (s, x.to_string()));
         assert_eq!(sexes, expected);
+    }
+
+    #[test]
+    fn formatted_paths_parse_back() {
+        let path = super::path("13", "b02", Label::Uncoded("boredom"), 'b').unwrap();
+        assert_eq!(path, "wav/13b02Lb.wav");
+        let labels = Corpus::Emodb.parse(&path).unwrap().labels;
+        assert_eq!(
+            (labels.speaker.as_str(), labels.sex.as_str(), labels.statement.as_str()),
+            ("13", "f", "b02")
+        );
+        assert_eq!(
+            (labels.label, labels.repetition.as_str()),
+            (Some(Label::Uncoded("boredom")), "b")
+        );
+        let errors = [
+            (
+                super::path("04", "a01", Label::Coded(Emotion::Sad), 'a'),
+                "speaker `04` is not one of 03, 08, 09, 10, 11, 12, 13, 14, 15, 16",
+            ),
+            (
+                super::path("03", "a01", Label::Coded(Emotion::Calm), 'a'),
+                "corpus `emodb` has no label `calm`",
+            ),
+            (
+                super::path("03", "a01", Label::Coded(Emotion::Sad), 'B'),
+                "version `B` is not a lower-case letter",
+            ),
+        ];
+        for (result, message) in errors {
+            assert_eq!(result.unwrap_err().to_string(), message);
+        }
     }
 
     #[test]

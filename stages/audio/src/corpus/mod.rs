@@ -15,12 +15,15 @@
 //! `sad`, TESS `ps` is `surprised`) and by its own word when it has none (EmoDB `boredom`);
 //! those names are the keys of the `decode` stage's `labels` policy table. To add a corpus, add
 //! a [`Corpus`] variant and a module with its parser; the `decode` stage needs no other change.
+//!
+//! Each module also formats names (the inverse of its parser, tested as a round trip), so that
+//! the `synth` stage writes exactly what `decode` reads.
 
-mod crema_d;
-mod emodb;
+pub(crate) mod crema_d;
+pub(crate) mod emodb;
 mod ravdess;
-mod savee;
-mod tess;
+pub(crate) mod savee;
+pub(crate) mod tess;
 
 use std::path::Path;
 
@@ -198,6 +201,14 @@ pub enum NameError {
     /// RAVDESS records neutral speech at normal intensity only.
     #[error("neutral (01) has no strong intensity (02) in RAVDESS")]
     StrongNeutral,
+    /// A name was asked for a label the corpus does not have.
+    #[error("corpus `{corpus}` has no label `{label}`")]
+    NoLabel {
+        /// The corpus' name.
+        corpus: &'static str,
+        /// The label's name.
+        label: &'static str,
+    },
 }
 
 /// Parses a field of `width` digits whose value must lie in `range`.
@@ -221,6 +232,18 @@ fn lookup<T: Copy>(value: &str, field: &'static str, table: &[(&str, T)]) -> Res
     match table.iter().find(|(key, _)| *key == value) {
         Some(&(_, found)) => Ok(found),
         None => Err(not_one_of(value, field, table.iter().map(|&(key, _)| key))),
+    }
+}
+
+/// The key of `label` in `corpus`' emotion `table`: the inverse of [`lookup`].
+fn code_of(
+    corpus: Corpus,
+    label: Label,
+    table: &[(&'static str, Label)],
+) -> Result<&'static str, NameError> {
+    match table.iter().find(|&&(_, l)| l == label) {
+        Some(&(code, _)) => Ok(code),
+        None => Err(NameError::NoLabel { corpus: corpus.name(), label: label.name() }),
     }
 }
 
@@ -293,6 +316,13 @@ mod tests {
         assert_eq!(
             lookup("x", "prefix", &table).unwrap_err().to_string(),
             "prefix `x` is not one of a, sa"
+        );
+        assert_eq!(code_of(Corpus::Savee, Label::Coded(Emotion::Sad), &savee::EMOTIONS), Ok("sa"));
+        assert_eq!(
+            code_of(Corpus::Savee, Label::Coded(Emotion::Calm), &savee::EMOTIONS)
+                .unwrap_err()
+                .to_string(),
+            "corpus `savee` has no label `calm`"
         );
         assert_eq!(one_of("b", "letter", &["a", "b"]), Ok(()));
         assert_eq!(

@@ -82,6 +82,11 @@ impl RavdessName {
         )
     }
 
+    /// The path in RAVDESS' layout, `Actor_AA/03-VV-EE-II-SS-RR-AA.wav`.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.actor_dir(), self.file_name())
+    }
+
     /// The actor's folder, `Actor_AA`.
     pub fn actor_dir(&self) -> String {
         format!("Actor_{:02}", self.actor)
@@ -140,6 +145,7 @@ mod tests {
         assert_eq!(name.sex(), "m");
         assert_eq!(name.file_name(), "03-02-08-01-02-01-07.wav");
         assert_eq!(name.actor_dir(), "Actor_07");
+        assert_eq!(name.path(), "Actor_07/03-02-08-01-02-01-07.wav");
         assert_eq!(
             Corpus::Ravdess.parse("03-01-01-01-01-01-01.wav").unwrap().labels.label,
             Some(Label::Coded(Emotion::Neutral))

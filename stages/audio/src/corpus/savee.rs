@@ -8,10 +8,10 @@
 
 use vox_api::emotion::Emotion;
 
-use super::{ClipName, Label, Labels, NameError, lookup, number};
+use super::{ClipName, Corpus, Label, Labels, NameError, code_of, lookup, number};
 
 /// The speakers and their sex (all male).
-const SPEAKERS: [(&str, &str); 4] = [("DC", "m"), ("JE", "m"), ("JK", "m"), ("KL", "m")];
+pub(crate) const SPEAKERS: [(&str, &str); 4] = [("DC", "m"), ("JE", "m"), ("JK", "m"), ("KL", "m")];
 
 /// Emotion prefixes and their labels.
 pub(super) const EMOTIONS: [(&str, Label); 7] = [
@@ -23,6 +23,21 @@ pub(super) const EMOTIONS: [(&str, Label); 7] = [
     ("sa", Label::Coded(Emotion::Sad)),
     ("su", Label::Coded(Emotion::Surprised)),
 ];
+
+/// Checks a sentence number's two digits, `01`..`99`.
+fn check_sentence(digits: &str) -> Result<u16, NameError> {
+    number(digits, 2, "sentence number", 1..=99, "two digits 01..99")
+}
+
+/// The path of `speaker`'s clip of `label` with sentence number `sentence` (1..=99) in SAVEE's
+/// original layout, `AudioData/DC/a01.wav`: the inverse of [`parse`].
+pub(crate) fn path(speaker: &str, label: Label, sentence: u16) -> Result<String, NameError> {
+    lookup(speaker, "speaker", &SPEAKERS)?;
+    let prefix = code_of(Corpus::Savee, label, &EMOTIONS)?;
+    let digits = format!("{sentence:02}");
+    check_sentence(&digits)?;
+    Ok(format!("AudioData/{speaker}/{prefix}{digits}.wav"))
+}
 
 /// Parses `stem` (`DC_a01`, or `a01` inside `folder`).
 pub(super) fn parse(stem: &str, folder: Option<&str>) -> Result<ClipName, NameError> {
@@ -37,7 +52,7 @@ pub(super) fn parse(stem: &str, folder: Option<&str>) -> Result<ClipName, NameEr
     let split = code.find(|c: char| c.is_ascii_digit()).unwrap_or(code.len());
     let (prefix, digits) = code.split_at(split);
     let label = lookup(prefix, "emotion prefix", &EMOTIONS)?;
-    number(digits, 2, "sentence number", 1..=99, "two digits 01..99")?;
+    check_sentence(digits)?;
     Ok(ClipName {
         file_id: format!("{speaker}_{code}"),
         labels: Labels {
@@ -93,6 +108,35 @@ mod tests {
         assert_eq!(sad.labels.label, Some(Label::Coded(Emotion::Sad)));
         let surprise = Corpus::Savee.parse("JE_su15.wav").unwrap();
         assert_eq!(surprise.labels.label, Some(Label::Coded(Emotion::Surprised)));
+    }
+
+    #[test]
+    fn formatted_paths_parse_back() {
+        let path = super::path("KL", Label::Coded(Emotion::Surprised), 7).unwrap();
+        assert_eq!(path, "AudioData/KL/su07.wav");
+        let name = Corpus::Savee.parse(&path).unwrap();
+        assert_eq!(name.file_id, "KL_su07");
+        assert_eq!(
+            (name.labels.speaker.as_str(), name.labels.label),
+            ("KL", Some(Label::Coded(Emotion::Surprised)))
+        );
+        let errors = [
+            (
+                super::path("XY", Label::Coded(Emotion::Sad), 1),
+                "speaker `XY` is not one of DC, JE, JK, KL",
+            ),
+            (
+                super::path("DC", Label::Coded(Emotion::Calm), 1),
+                "corpus `savee` has no label `calm`",
+            ),
+            (
+                super::path("DC", Label::Coded(Emotion::Sad), 100),
+                "sentence number `100` is not two digits 01..99",
+            ),
+        ];
+        for (result, message) in errors {
+            assert_eq!(result.unwrap_err().to_string(), message);
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@
 
 use vox_api::emotion::Emotion;
 
-use super::{Label, Labels, NameError, lookup};
+use super::{Corpus, Label, Labels, NameError, code_of, lookup};
 
 /// The speakers and their sex.
-const SPEAKERS: [(&str, &str); 2] = [("OAF", "f"), ("YAF", "f")];
+pub(crate) const SPEAKERS: [(&str, &str); 2] = [("OAF", "f"), ("YAF", "f")];
 
 /// Emotion tokens and their labels; pleasant surprise maps onto surprised (08).
 pub(super) const EMOTIONS: [(&str, Label); 7] = [
@@ -25,12 +25,37 @@ pub(super) const EMOTIONS: [(&str, Label); 7] = [
     ("sad", Label::Coded(Emotion::Sad)),
 ];
 
+/// The first target words of TESS' list (the Northwestern University Auditory Test No. 6), for
+/// synthesized corpora; the parser accepts any word.
+pub(crate) const WORDS: [&str; 8] = ["back", "bar", "base", "bath", "bean", "beg", "bite", "boat"];
+
 /// The layout, for messages.
 const LAYOUT: &str = "speaker_word_emotion, e.g. OAF_back_angry";
 
 /// The error for a name of `found` tokens, fewer than three.
 fn too_few(found: usize) -> NameError {
     NameError::FieldCount { expected: "at least 3", separator: "underscore", layout: LAYOUT, found }
+}
+
+/// Checks that a target word is not empty.
+fn check_word(word: &str) -> Result<(), NameError> {
+    if word.is_empty() {
+        return Err(NameError::Field {
+            field: "word",
+            value: word.to_string(),
+            expected: "a non-empty word".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The path of `speaker` saying `word` in `label`, in a folder per speaker and emotion as TESS
+/// is distributed: `OAF_angry/OAF_back_angry.wav`; the inverse of [`labels`].
+pub(crate) fn path(speaker: &str, word: &str, label: Label) -> Result<String, NameError> {
+    lookup(speaker, "speaker", &SPEAKERS)?;
+    let token = code_of(Corpus::Tess, label, &EMOTIONS)?;
+    check_word(word)?;
+    Ok(format!("{speaker}_{token}/{speaker}_{word}_{token}.wav"))
 }
 
 /// The labels of `stem` (`OAF_back_angry`).
@@ -45,13 +70,7 @@ pub(super) fn labels(stem: &str) -> Result<Labels, NameError> {
     let sex = lookup(speaker, "speaker", &SPEAKERS)?;
     let label = lookup(emotion, "emotion", &EMOTIONS)?;
     let word = word.join("_");
-    if word.is_empty() {
-        return Err(NameError::Field {
-            field: "word",
-            value: word,
-            expected: "a non-empty word".into(),
-        });
-    }
+    check_word(&word)?;
     Ok(Labels {
         speaker: speaker.to_string(),
         sex: sex.to_string(),
@@ -106,6 +125,32 @@ mod tests {
         assert_eq!(fear.labels.label, Some(Label::Coded(Emotion::Fearful)));
         let two_words = Corpus::Tess.parse("OAF_ice_cream_sad.wav").unwrap();
         assert_eq!(two_words.labels.statement, "ice_cream");
+    }
+
+    #[test]
+    fn formatted_paths_parse_back() {
+        let path = super::path("YAF", "bean", Label::Coded(Emotion::Surprised)).unwrap();
+        assert_eq!(path, "YAF_ps/YAF_bean_ps.wav");
+        let name = Corpus::Tess.parse(&path).unwrap();
+        assert_eq!(name.file_id, "YAF_bean_ps");
+        assert_eq!(
+            (name.labels.speaker.as_str(), name.labels.statement.as_str(), name.labels.label),
+            ("YAF", "bean", Some(Label::Coded(Emotion::Surprised)))
+        );
+        let errors = [
+            (
+                super::path("MAF", "bean", Label::Coded(Emotion::Sad)),
+                "speaker `MAF` is not one of OAF, YAF",
+            ),
+            (
+                super::path("OAF", "bean", Label::Coded(Emotion::Calm)),
+                "corpus `tess` has no label `calm`",
+            ),
+            (super::path("OAF", "", Label::Coded(Emotion::Sad)), "word `` is not a non-empty word"),
+        ];
+        for (result, message) in errors {
+            assert_eq!(result.unwrap_err().to_string(), message);
+        }
     }
 
     #[test]
