@@ -210,6 +210,11 @@ pub fn save_classifier<B: Backend>(
     let mut store = renames.iter().fold(
         SafetensorsStore::from_file(&path)
             .with_to_adapter(BurnToPyTorchAdapter)
+            // burn-store's default metadata is a HashMap of three entries, written in random
+            // order; one entry keeps the file byte-identical across runs, and `pt` is the
+            // format transformers requires.
+            .clear_metadata()
+            .metadata("format", "pt")
             .overwrite(true),
         |store, (from, to)| store.with_key_remapping(from, *to),
     );

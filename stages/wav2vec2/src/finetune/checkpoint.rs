@@ -42,6 +42,44 @@ pub struct Progress {
     pub best_epoch: u32,
 }
 
+/// A checkpoint to resume from.
+pub struct Resume {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// How far training got.
+    pub progress: Progress,
+}
+
+impl Resume {
+    /// Loads the model of the checkpoint into `model` (parameter ids included, so build the
+    /// optimizer from the result).
+    pub fn model<B: AutodiffBackend>(
+        &self,
+        model: Wav2Vec2ForSequenceClassification<B>,
+        device: &B::Device,
+    ) -> Result<Wav2Vec2ForSequenceClassification<B>, Wav2Vec2Error> {
+        load_model(model, self.dir.join(MODEL_FILE), device)
+    }
+
+    /// Loads the best model so far into `model`.
+    pub fn best_model<B: AutodiffBackend>(
+        &self,
+        model: Wav2Vec2ForSequenceClassification<B>,
+        device: &B::Device,
+    ) -> Result<Wav2Vec2ForSequenceClassification<B>, Wav2Vec2Error> {
+        load_model(model, self.dir.join(BEST_FILE), device)
+    }
+
+    /// Restores the optimizer state of the checkpoint.
+    pub fn optimizer<B: AutodiffBackend>(
+        &self,
+        optimizer: FineTuneOptimizer<B>,
+        device: &B::Device,
+    ) -> Result<FineTuneOptimizer<B>, Wav2Vec2Error> {
+        optimizer.load(&self.dir, device)
+    }
+}
+
 /// `checkpoint.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct State {
@@ -73,7 +111,7 @@ fn save_model<B: AutodiffBackend>(
 }
 
 /// Loads the record at `path` into `model`.
-pub fn load_model<B: AutodiffBackend>(
+fn load_model<B: AutodiffBackend>(
     model: Wav2Vec2ForSequenceClassification<B>,
     path: PathBuf,
     device: &B::Device,
@@ -103,34 +141,17 @@ impl Checkpoints<'_> {
         Some(state)
     }
 
-    /// Restores the latest checkpoint into `model` and `optimizer`, or returns them unchanged
-    /// with no progress.
-    #[allow(clippy::type_complexity)]
-    pub fn resume<B: AutodiffBackend>(
-        &self,
-        model: Wav2Vec2ForSequenceClassification<B>,
-        optimizer: FineTuneOptimizer<B>,
-        device: &B::Device,
-    ) -> Result<(Wav2Vec2ForSequenceClassification<B>, FineTuneOptimizer<B>, Option<Progress>), Wav2Vec2Error>
-    {
+    /// The latest checkpoint made with the same params, if any.
+    pub fn latest(&self) -> Result<Option<Resume>, Wav2Vec2Error> {
         let Some(state) = self.state() else {
-            return Ok((model, optimizer, None));
+            return Ok(None);
         };
         let dir = self.dir.join(&state.dir);
-        let model = load_model(model, dir.join(MODEL_FILE), device)?;
-        let optimizer = optimizer.load(&dir, device)?;
-        let history = read_history(&dir)
-            .map_err(Wav2Vec2Error::History)?
-            .unwrap_or_default();
+        let history = read_history(&dir).map_err(Wav2Vec2Error::History)?.unwrap_or_default();
         tracing::info!(epoch = state.epoch, "resuming fine-tuning from a checkpoint");
         let progress =
             Progress { epoch: state.epoch, step: state.step, history, best_epoch: state.best_epoch };
-        Ok((model, optimizer, Some(progress)))
-    }
-
-    /// The record of the best model of the latest checkpoint.
-    pub fn best_model_path(&self, progress: &Progress) -> PathBuf {
-        self.dir.join(epoch_dir(progress.epoch)).join(BEST_FILE)
+        Ok(Some(Resume { dir, progress }))
     }
 
     /// Saves the state after an epoch; `improved` says whether `model` is the new best.

@@ -23,7 +23,7 @@ use vox_api::StageError;
 use vox_api::audio::{AudioSet, Split};
 use vox_api::predictions::{Epoch, Prediction, Predictions, write_history};
 
-use super::checkpoint::{Checkpoints, Progress, load_model};
+use super::checkpoint::{Checkpoints, Progress};
 use super::data::Dataset;
 use super::metrics::{Scores, score};
 use super::{FineTune, FineTuneError, Freeze};
@@ -60,16 +60,22 @@ pub fn run<B: AutodiffBackend>(
         ..AdamWSettings::default()
     };
     let max_grad_norm = (params.max_grad_norm > 0.0).then_some(params.max_grad_norm);
-    let optimizer = FineTuneOptimizer::new(&model, settings, max_grad_norm);
     let checkpoints = Checkpoints { dir: ctx.scratch_dir, params: serde_json::to_value(params)? };
-    let initial = model.clone();
-    let (mut model, mut optimizer, resumed) = checkpoints.resume(model, optimizer, &device)?;
-    let mut best = match &resumed {
-        Some(progress) => load_model(initial, checkpoints.best_model_path(progress), &device)?,
-        None => initial,
+    let resume = checkpoints.latest()?;
+    // The optimizer groups parameters by id, and a checkpoint restores its ids: load the model
+    // first, then build the optimizer.
+    let (mut model, mut best) = match &resume {
+        Some(resume) => (resume.model(model.clone(), &device)?, resume.best_model(model, &device)?),
+        None => (model.clone(), model),
     };
-    let mut progress =
-        resumed.unwrap_or(Progress { epoch: 0, step: 0, history: Vec::new(), best_epoch: 0 });
+    let mut optimizer = FineTuneOptimizer::new(&model, settings, max_grad_norm);
+    if let Some(resume) = &resume {
+        optimizer = resume.optimizer(optimizer, &device)?;
+    }
+    let mut progress = resume.map_or(
+        Progress { epoch: 0, step: 0, history: Vec::new(), best_epoch: 0 },
+        |resume| resume.progress,
+    );
     let counts = count_parameters(&trainable(model.clone(), params, 1));
     let weights = data.class_weights(params.class_weights, &train);
 

@@ -1,0 +1,296 @@
+//! End-to-end tests of the fine-tune stage on a tiny synthetic audio set: four classes of tones
+//! at clearly different pitches, a tiny model, a few epochs.
+
+use std::path::Path;
+
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tempfile::TempDir;
+use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::emotion::Emotion;
+use vox_api::predictions::{Predictions, read_history};
+use vox_api::{ArtifactKind, Input, StageContext, StageDef};
+
+use super::*;
+
+/// Held while a test trains.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Clip length in samples.
+const SAMPLES: usize = 4000;
+/// The classes and their tone frequencies in Hz.
+const TONES: [(Emotion, f32); 4] = [
+    (Emotion::Neutral, 150.0),
+    (Emotion::Happy, 600.0),
+    (Emotion::Sad, 1500.0),
+    (Emotion::Angry, 3500.0),
+];
+
+/// 12 clips per class (8 train, 2 val, 2 test) plus 2 unlabeled test clips; every fourth clip is
+/// padded (3000 valid samples, then zeros).
+fn audio_set() -> AudioSet {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut set = AudioSet::default();
+    let mut push = |set: &mut AudioSet, id: String, emotion: Option<Emotion>, freq: f32, split, n: usize| {
+        let valid = if n % 4 == 3 { 3000 } else { SAMPLES };
+        let phase: f32 = rng.random_range(0.0..6.28);
+        let amplitude: f32 = rng.random_range(0.1..0.8);
+        let samples: Vec<f32> = (0..SAMPLES)
+            .map(|i| {
+                if i >= valid {
+                    return 0.0;
+                }
+                let t = i as f32 / 16000.0;
+                amplitude * (std::f32::consts::TAU * freq * t + phase).sin() + rng.random_range(-0.05..0.05)
+            })
+            .collect();
+        let clip = Clip {
+            file_id: id,
+            corpus: "synthetic".into(),
+            speaker: String::new(),
+            sex: String::new(),
+            emotion,
+            intensity: String::new(),
+            statement: String::new(),
+            repetition: String::new(),
+            split,
+            source: String::new(),
+            sample_rate: 16000,
+            offset: 0,
+            length: 0,
+            original_length: valid as u64,
+        };
+        set.push(clip, &samples);
+    };
+    for n in 0..12 {
+        for (emotion, freq) in TONES {
+            let split = match n {
+                0..8 => Split::Train,
+                8..10 => Split::Val,
+                _ => Split::Test,
+            };
+            push(&mut set, format!("{}_{n:02}", emotion.name()), Some(emotion), freq, split, n);
+        }
+    }
+    for (n, freq) in [(0, 600.0), (1, 3500.0)] {
+        push(&mut set, format!("unlabeled_{n}"), None, freq, Split::Test, n);
+    }
+    set
+}
+
+/// A tiny model that trains in a few seconds.
+fn params(epochs: u32) -> FineTune {
+    let mut params: FineTune = toml::from_str(&format!(
+        r#"hidden_size = 32
+        layers = 1
+        heads = 2
+        intermediate_size = 64
+        conv_dim = [16, 16, 16, 16]
+        epochs = {epochs}
+        batch_size = 8
+        lr = 3e-3
+        freeze = "none"
+        seed = 5"#
+    ))
+    .unwrap();
+    params.seed = Some(5);
+    params
+}
+
+/// Temp folders for one stage run over the synthetic set.
+struct Harness {
+    input: TempDir,
+    progress: MultiProgress,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let input = tempfile::tempdir().unwrap();
+        audio_set().write(input.path()).unwrap();
+        Self { input, progress: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()) }
+    }
+
+    /// Runs `params` into `out` with scratch folder `scratch` on `backend`, one run at a time
+    /// in the process: burn's backend RNG is global.
+    fn run(
+        &self,
+        params: &FineTune,
+        out: &Path,
+        scratch: &Path,
+        backend: Option<&str>,
+        stop_after: Option<u32>,
+    ) -> Result<(), StageError> {
+        let inputs =
+            [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: self.input.path().to_path_buf() }];
+        let ctx = StageContext {
+            stage: "fine-tune",
+            inputs: &inputs,
+            out_dir: out,
+            scratch_dir: scratch,
+            seed: 5,
+            backend,
+            threads: 2,
+            progress: &self.progress,
+        };
+        let _one_at_a_time = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        params.run_until(&ctx, stop_after)
+    }
+
+    /// Runs to completion in fresh folders and returns the output folder.
+    fn train(&self, params: &FineTune, backend: Option<&str>) -> TempDir {
+        let out = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        self.run(params, out.path(), scratch.path(), backend, None).unwrap();
+        out
+    }
+}
+
+fn read(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).unwrap()
+}
+
+/// Validation accuracy of a predictions folder.
+fn val_accuracy(dir: &Path) -> f64 {
+    let predictions = Predictions::read(dir).unwrap();
+    let val: Vec<_> = predictions.split(Split::Val).collect();
+    let correct = val.iter().filter(|r| Some(predictions.predicted(r)) == r.label).count();
+    correct as f64 / val.len() as f64
+}
+
+#[test]
+fn learns_pitch_classes_and_scores_every_clip() {
+    let harness = Harness::new();
+    let out = harness.train(&params(4), None);
+    let predictions = Predictions::read(out.path()).unwrap();
+    assert_eq!(predictions.classes, vec![Emotion::Neutral, Emotion::Happy, Emotion::Sad, Emotion::Angry]);
+    assert_eq!(predictions.rows.len(), 50);
+    assert_eq!(predictions.split(Split::Train).count(), 32);
+    let unlabeled: Vec<_> = predictions.rows.iter().filter(|r| r.label.is_none()).collect();
+    assert_eq!(unlabeled.len(), 2);
+    for row in &predictions.rows {
+        let sum: f64 = row.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{}: probabilities sum to {sum}", row.file_id);
+    }
+    // Chance is 0.25.
+    let accuracy = val_accuracy(out.path());
+    assert!(accuracy >= 0.75, "val accuracy {accuracy}");
+    let history = read_history(out.path()).unwrap().unwrap();
+    assert_eq!(history.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(history[3].train_loss < history[0].train_loss, "{history:?}");
+    let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
+    assert!(report.contains("0 frozen"), "{report}");
+    assert!(report.contains("best: epoch"), "{report}");
+}
+
+#[test]
+fn same_seed_gives_identical_outputs_and_resume_matches_an_uninterrupted_run() {
+    let harness = Harness::new();
+    let params = params(3);
+    let first = harness.train(&params, None);
+    let second = harness.train(&params, None);
+    for file in ["predictions.csv", "history.csv", "model.safetensors", "report/training.txt"] {
+        assert!(read(first.path(), file) == read(second.path(), file), "{file} differs");
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let err = harness.run(&params, out.path(), scratch.path(), None, Some(1)).unwrap_err();
+    assert_eq!(err.to_string(), "interrupted after epoch 1");
+    assert!(scratch.path().join("checkpoint.json").is_file());
+    assert!(scratch.path().join("checkpoint-0001/optimizer-decay.bin").is_file());
+    let resumed = tempfile::tempdir().unwrap();
+    harness.run(&params, resumed.path(), scratch.path(), None, None).unwrap();
+    for file in ["predictions.csv", "history.csv", "model.safetensors"] {
+        assert!(read(first.path(), file) == read(resumed.path(), file), "resumed {file} differs");
+    }
+}
+
+#[test]
+fn output_folder_is_a_model_path_with_identical_predictions() {
+    let harness = Harness::new();
+    let trained = harness.train(&params(2), None);
+    let mut reload = params(0);
+    reload.model_path = Some(trained.path().to_path_buf());
+    reload.validate().unwrap();
+    let out = harness.train(&reload, None);
+    let before = Predictions::read(trained.path()).unwrap();
+    let after = Predictions::read(out.path()).unwrap();
+    assert_eq!(after, before);
+    assert_eq!(read_history(out.path()).unwrap(), Some(vec![]));
+    let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
+    assert!(report.contains("new: []; unused: []"), "{report}");
+}
+
+#[test]
+fn hub_model_ids_explain_how_to_use_a_local_folder() {
+    let kind = vox_api::kind::<FineTune>();
+    let table: toml::Table =
+        toml::from_str(r#"model = "jonatasgrosman/wav2vec2-large-xlsr-53-english""#).unwrap();
+    let err = kind.configure(table).err().unwrap();
+    assert_eq!(err.path, "model");
+    assert!(err.message.contains("model hub cannot be reached from vox"), "{}", err.message);
+    assert!(
+        err.message.contains("huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("model_path = \"models/wav2vec2-large-xlsr-53-english\""), "{}", err.message);
+}
+
+#[test]
+fn bad_params_are_rejected_with_their_path() {
+    let kind = vox_api::kind::<FineTune>();
+    let cases = [
+        ("hidden_size = 30\nheads = 4", "hidden_size"),
+        ("conv_dim = [32, 32]", "conv_kernel"),
+        ("conv_stride = [5, 0, 4, 4]", "conv_stride.1"),
+        ("batch_size = 0", "batch_size"),
+        ("lr = 0.0", "lr"),
+        ("warmup_ratio = 1.5", "warmup_ratio"),
+        ("freeze = \"none\"\nunfreeze_after = 2", "unfreeze_after"),
+        ("noise_snr_db = [20.0, 5.0]", "noise_snr_db"),
+        ("early_stopping_patience = 0", "early_stopping_patience"),
+        ("model = \"a/b\"\nmodel_path = \"x\"", "model"),
+        ("head = \"mlp\"", "head"),
+        ("epoch = 3", "epoch"),
+    ];
+    for (text, path) in cases {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let err = kind.configure(table).err().unwrap_or_else(|| panic!("`{text}` was accepted"));
+        assert_eq!(err.path, path, "`{text}`: {}", err.message);
+    }
+    let defaults = kind.configure(toml::Table::new()).unwrap().params();
+    assert_eq!(defaults["model"], "scratch");
+    assert_eq!(defaults["conv_stride"], serde_json::json!([5, 4, 4, 4]));
+    assert_eq!(defaults["freeze"], "feature-encoder");
+    // The default conv stack turns 60000 samples into wav2vec2's 187 frames.
+    let params: FineTune = toml::from_str("").unwrap();
+    assert_eq!(params.scratch_config().frame_count(60000), Some(187));
+}
+
+#[test]
+fn unknown_backends_are_errors() {
+    let harness = Harness::new();
+    let out = tempfile::tempdir().unwrap();
+    let err = harness.run(&params(1), out.path(), out.path(), Some("tpu"), None).unwrap_err();
+    assert!(err.to_string().starts_with("backend `tpu` is not available"), "{err}");
+}
+
+/// Training speed on both CPU backends (prints clips/s; run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn speed_of_cpu_backends() {
+    let harness = Harness::new();
+    let params = params(3);
+    for backend in ["flex", "ndarray"] {
+        let started = std::time::Instant::now();
+        let out = harness.train(&params, Some(backend));
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{backend}: {:.1} train clips/s over 3 epochs (incl. eval), val accuracy {}",
+            32.0 * 3.0 / seconds,
+            val_accuracy(out.path())
+        );
+    }
+}
