@@ -89,7 +89,7 @@ fn params(epochs: u32) -> FineTune {
         conv_dim = [16, 16, 16, 16]
         epochs = {epochs}
         batch_size = 8
-        lr = 3e-3
+        lr = 1e-2
         freeze = "none"
         seed = 5"#
     ))
@@ -161,7 +161,7 @@ fn val_accuracy(dir: &Path) -> f64 {
 #[test]
 fn learns_pitch_classes_and_scores_every_clip() {
     let harness = Harness::new();
-    let out = harness.train(&params(4), None);
+    let out = harness.train(&params(8), None);
     let predictions = Predictions::read(out.path()).unwrap();
     assert_eq!(predictions.classes, vec![Emotion::Neutral, Emotion::Happy, Emotion::Sad, Emotion::Angry]);
     assert_eq!(predictions.rows.len(), 50);
@@ -172,12 +172,13 @@ fn learns_pitch_classes_and_scores_every_clip() {
         let sum: f64 = row.probabilities.iter().sum();
         assert!((sum - 1.0).abs() < 1e-5, "{}: probabilities sum to {sum}", row.file_id);
     }
-    // Chance is 0.25.
     let accuracy = val_accuracy(out.path());
+    // Chance is 0.25; measured 0.75 on flex (6 of 8 val clips; train accuracy reaches 1.0).
     assert!(accuracy >= 0.75, "val accuracy {accuracy}");
     let history = read_history(out.path()).unwrap().unwrap();
-    assert_eq!(history.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert!(history[3].train_loss < history[0].train_loss, "{history:?}");
+    assert_eq!(history.iter().map(|e| e.epoch).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert!(history[7].train_loss < history[0].train_loss * 0.5, "{history:?}");
+    assert!(history[7].train_accuracy >= 0.9, "{history:?}");
     let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
     assert!(report.contains("0 frozen"), "{report}");
     assert!(report.contains("best: epoch"), "{report}");
