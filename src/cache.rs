@@ -284,7 +284,7 @@ impl Cache {
             seconds,
             files: records,
         };
-        write_json(&pending.tmp.join("entry.json"), &manifest)?;
+        write_json(&pending.tmp.join("entry.json"), &manifest, true)?;
         let dest = self.entry_dir(&pending.key);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
@@ -323,13 +323,18 @@ impl Cache {
         fs::read(self.record_path(pipeline, stage)).ok().and_then(|b| serde_json::from_slice(&b).ok())
     }
 
-    /// Remembers the components used for `stage` of `pipeline`.
+    /// Remembers the components used for `stage` of `pipeline`; a no-op when they are the ones
+    /// already recorded (so that a cached run writes nothing).
     pub fn write_record(&self, pipeline: &str, stage: &str, record: &Record) -> io::Result<()> {
+        if self.read_record(pipeline, stage).is_some_and(|old| old.key == record.key && old.components == record.components) {
+            return Ok(());
+        }
         let path = self.record_path(pipeline, stage);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        write_json(&path, record)
+        // Records only explain reruns: atomic, but not worth an fsync.
+        write_json(&path, record, false)
     }
 
     /// The content hash of a file or folder outside the cache; unchanged files (same size,
@@ -372,7 +377,7 @@ impl Cache {
     /// Saves the external stat cache if it changed.
     pub fn save(&self) -> io::Result<()> {
         let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.0 { write_json(&self.root.join("external.json"), &guard.1) } else { Ok(()) }
+        if guard.0 { write_json(&self.root.join("external.json"), &guard.1, false) } else { Ok(()) }
     }
 
     /// Every entry key in the cache.
@@ -513,13 +518,15 @@ fn dir_size(dir: &Path) -> u64 {
     files.iter().filter_map(|f| fs::metadata(dir.join(f)).ok()).map(|m| m.len()).sum()
 }
 
-/// Writes JSON atomically (temp file + rename).
-fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+/// Writes JSON atomically (temp file + rename), flushed to disk first when `durable`.
+fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> io::Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let mut file = File::create(&tmp)?;
     file.write_all(&serde_json::to_vec_pretty(value).map_err(io::Error::other)?)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     fs::rename(tmp, path)
 }
 

@@ -316,7 +316,7 @@ fn check_backend(stage: &StageSpec, kind: &dyn StageKind, errors: &mut Vec<SpecE
     } else if !supported.contains(&backend.value.as_str()) {
         Some(format!("has no backend `{}`; it runs on: {}", backend.value, supported.join(", ")))
     } else {
-        None
+        kind.backend_available(&backend.value).err().map(|why| format!("cannot use backend `{}`: {why}", backend.value))
     };
     if let Some(problem) = problem {
         let err = SpecErrorKind::BadBackend { stage: stage.name.clone(), kind: kind.name().to_string(), problem };

@@ -167,6 +167,13 @@ pub trait StageDef:
         Ok(())
     }
 
+    /// Whether `backend` (one of [`StageDef::BACKENDS`]) can run in this binary on this machine:
+    /// compiled in and its device present. Called at plan time, so that a missing GPU is a
+    /// precise error before anything runs, not a panic inside a GPU runtime.
+    fn backend_available(_backend: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Runs the stage, writing its outputs into `ctx.out_dir`.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -203,6 +210,8 @@ pub trait StageKind: Send + Sync {
     fn backends(&self) -> &'static [&'static str];
     /// Params holding filesystem paths.
     fn path_params(&self) -> &'static [&'static str];
+    /// Whether `backend` can run here (see [`StageDef::backend_available`]).
+    fn backend_available(&self, backend: &str) -> Result<(), String>;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
@@ -243,6 +252,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn path_params(&self) -> &'static [&'static str] {
         T::PATH_PARAMS
+    }
+    fn backend_available(&self, backend: &str) -> Result<(), String> {
+        T::backend_available(backend)
     }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)

@@ -6,8 +6,10 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 /// Input frames per FFT block. One sub-chunk per block keeps the FFT long, which puts the
-/// anti-aliasing cutoff close to the lower Nyquist frequency (about 0.95 of it).
-const CHUNK: usize = 1024;
+/// anti-aliasing cutoff close to the lower Nyquist frequency (about 0.95 of it). 1536 rather
+/// than 1024: rubato rounds 1024 at 48 -> 16 kHz to an FFT of 1026 = 2*3^3*19, whose radix-19
+/// butterflies took a quarter of decoding; 1536 factors into 2s and 3s (measured 1.6x faster).
+const CHUNK: usize = 1536;
 
 /// Why rubato refused to resample.
 #[derive(Debug, thiserror::Error)]

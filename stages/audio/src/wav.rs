@@ -1,5 +1,6 @@
 //! WAV reading (any PCM or float layout `hound` reads, mixed down to mono) and 16-bit writing.
 
+use std::io::Read;
 use std::path::Path;
 
 use hound::{SampleFormat, WavReader, WavSpec, WavWriter};
@@ -22,6 +23,14 @@ pub(crate) fn read_mono(path: &Path) -> Result<Mono, FileError> {
     let spec = reader.spec();
     let interleaved: Vec<f32> = match spec.sample_format {
         SampleFormat::Float => reader.into_samples::<f32>().collect::<Result<_, _>>()?,
+        // The common case, read in one go: hound's per-sample iterator was 40% of decoding.
+        // v / 32768 is exact in f32, so this equals the general path bit for bit.
+        SampleFormat::Int if spec.bits_per_sample == 16 => {
+            let count = reader.len() as usize;
+            let mut bytes = vec![0u8; count * 2];
+            reader.into_inner().read_exact(&mut bytes).map_err(hound::Error::IoError)?;
+            bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
+        }
         SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f64;
             reader
