@@ -2,7 +2,7 @@
 //!
 //! A pipeline is a `[pipeline]` table (`name`, `seed`, `description`, `extends`, `include`) and
 //! `[stages.NAME]` tables (`kind`, `inputs`, `backend`, then the kind's params). `extends = "f.toml"`
-//! loads another pipeline first and deep-merges this file over it (header keys and stage params
+//! (or a list, merged in order) loads other pipelines first and deep-merges this file over it (header keys and stage params
 //! override one by one; a stage that changes `kind` replaces the base's table); `include = [..]` merges stage fragments before this file's own stages.
 //! Paths resolve against the folder of the file that wrote them. Every value keeps its location,
 //! so later passes can point at the exact text.
@@ -103,7 +103,7 @@ struct RawHeader {
     name: Option<Spanned<String>>,
     seed: Option<u64>,
     description: Option<String>,
-    extends: Option<Spanned<String>>,
+    extends: Option<Spanned<toml::Value>>,
     #[serde(default)]
     include: Vec<Spanned<String>>,
 }
@@ -233,8 +233,21 @@ impl Loader<'_> {
         if let Some(header) = raw.pipeline {
             let header = header.into_inner();
             if let Some(extends) = &header.extends {
-                let base = self.load_file(&dir.join(extends.get_ref()), Some(&loc(extends.span())))?;
-                merged.overlay(base);
+                let at = loc(extends.span());
+                let bases = match extends.get_ref() {
+                    toml::Value::String(one) => vec![one.clone()],
+                    toml::Value::Array(many) if many.iter().all(toml::Value::is_str) => {
+                        many.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+                    }
+                    _ => {
+                        let message = "`extends` must be a file name or an array of file names".to_string();
+                        return Err(SpecError::at(SpecErrorKind::Toml { message }, at));
+                    }
+                };
+                for base in bases {
+                    let base = self.load_file(&dir.join(base), Some(&at))?;
+                    merged.overlay(base);
+                }
             }
             for include in &header.include {
                 let fragment = self.load_file(&dir.join(include.get_ref()), Some(&loc(include.span())))?;
@@ -480,6 +493,23 @@ mod tests {
         assert!(spec.stages[1].inputs.is_empty());
         assert_eq!(spec.stages[1].params.keys().collect::<Vec<_>>(), ["path"]);
         assert_eq!(sources.describe(&spec.stages[2].params["length"].value_loc), format!("{}:10:10", top.display()));
+    }
+
+    #[test]
+    fn extends_a_list_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.toml", "[pipeline]\nname = \"a\"\n[stages.x]\nkind = \"pad\"\nlength = 1\ncrop = \"end\"\n");
+        write(dir.path(), "b.toml", "[pipeline]\nname = \"b\"\n[stages.x]\nlength = 2\n[stages.y]\nkind = \"pad\"\n");
+        let top = write(dir.path(), "top.toml", "[pipeline]\nextends = [\"a.toml\", \"b.toml\"]\n");
+        let mut sources = SourceMap::default();
+        let spec = load(&top, &mut sources).unwrap();
+        assert_eq!(spec.name.value, "b");
+        assert_eq!(spec.stages.len(), 2);
+        assert_eq!(spec.stages[0].params["length"].value, toml::Value::Integer(2));
+        assert_eq!(spec.stages[0].params["crop"].value, toml::Value::String("end".into()));
+        let bad = write(dir.path(), "bad.toml", "[pipeline]\nextends = 3\n");
+        let errors = load(&bad, &mut SourceMap::default()).unwrap_err();
+        assert_eq!(errors[0].kind.to_string(), "`extends` must be a file name or an array of file names");
     }
 
     #[test]
