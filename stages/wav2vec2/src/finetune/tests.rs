@@ -295,3 +295,35 @@ fn speed_of_cpu_backends() {
         );
     }
 }
+
+#[test]
+fn frozen_body_noise_weights_and_accumulation_train_only_the_head() {
+    let harness = Harness::new();
+    let mut params = params(2);
+    params.freeze = Freeze::AllButHead;
+    params.noise_snr_db = Some([5.0, 20.0]);
+    params.class_weights = ClassWeights::Balanced;
+    params.grad_accum = 2;
+    params.validate().unwrap();
+    let first = harness.train(&params, None);
+    let second = harness.train(&params, None);
+    assert!(read(first.path(), "predictions.csv") == read(second.path(), "predictions.csv"));
+    let report = std::fs::read_to_string(first.path().join("report/training.txt")).unwrap();
+    // Projector 32 x 32 + 32 and classifier 32 x 4 + 4 train; the body does not.
+    assert!(report.contains("parameters: 1188 trainable"), "{report}");
+    assert_eq!(read_history(first.path()).unwrap().unwrap().len(), 2);
+}
+
+#[test]
+fn early_stopping_ends_training_when_val_macro_f1_stalls() {
+    let harness = Harness::new();
+    let mut params = params(6);
+    // A rate too small to change any prediction: macro-F1 never improves after epoch 1.
+    params.lr = 1e-12;
+    params.early_stopping_patience = Some(2);
+    let out = harness.train(&params, None);
+    let history = read_history(out.path()).unwrap().unwrap();
+    assert_eq!(history.len(), 3, "{history:?}");
+    let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
+    assert!(report.contains("best: epoch 1 "), "{report}");
+}
