@@ -102,6 +102,35 @@ mod tests {
     }
 
     #[test]
+    fn demo_twins_synthesize_each_data_stage_in_its_corpus_naming() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let synth = vox_api::kind::<Synth>();
+        let twins = [
+            ("demo-savee.toml", &["savee_data"][..]),
+            ("demo-tess.toml", &["tess_data"]),
+            ("demo-cross-corpus.toml", &["ravdess_data", "tess_data", "savee_data"]),
+        ];
+        for (file, data_stages) in twins {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            let pipeline: toml::Table = text.parse().unwrap();
+            let stages = pipeline["stages"].as_table().unwrap();
+            let mut names: Vec<&str> = stages.keys().map(String::as_str).collect();
+            names.sort();
+            let mut expected = data_stages.to_vec();
+            expected.sort();
+            assert_eq!(names, expected, "{file}: a demo twin only replaces data stages");
+            for name in data_stages {
+                let mut params = stages[*name].as_table().unwrap().clone();
+                assert_eq!(params.remove("kind"), Some("synth".into()), "{file}: {name}");
+                let resolved = synth.configure(params).unwrap().params();
+                let corpus = name.strip_suffix("_data").unwrap();
+                assert_eq!(resolved["naming"], corpus, "{file}: {name}");
+                assert_eq!(resolved["sample_rate"], 16000, "{file}: {name}");
+            }
+        }
+    }
+
+    #[test]
     fn two_corpora_decode_merge_and_split_by_speaker() {
         let decode_tree = |corpus: Corpus, files: &[&str]| {
             let stage = TestStage::with_input(ArtifactKind::Files);

@@ -29,7 +29,10 @@ pub(crate) fn read_mono(path: &Path) -> Result<Mono, FileError> {
             let count = reader.len() as usize;
             let mut bytes = vec![0u8; count * 2];
             reader.into_inner().read_exact(&mut bytes).map_err(hound::Error::IoError)?;
-            bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect()
+            bytes
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                .collect()
         }
         SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f64;

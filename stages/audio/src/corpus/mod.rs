@@ -17,7 +17,8 @@
 //! a [`Corpus`] variant and a module with its parser; the `decode` stage needs no other change.
 //!
 //! Each module also formats names (the inverse of its parser, tested as a round trip), so that
-//! the `synth` stage writes exactly what `decode` reads.
+//! the `synth` stage writes exactly what `decode` reads; a new corpus gets a formatter and a
+//! [`crate::Naming`] variant too, so that pipelines on it have an offline demo.
 
 pub(crate) mod crema_d;
 pub(crate) mod emodb;
