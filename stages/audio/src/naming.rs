@@ -2,7 +2,7 @@
 //! synthesized clips are written in, with that corpus' speakers and emotions.
 //!
 //! A *take* is one speaker saying one statement (1 or 2: the vowels of RAVDESS' two sentences)
-//! once (repetition 1 or 2) in one emotion's style (see [`crate::synth`]) at normal or strong
+//! once (a repetition, see below) in one emotion's style (see [`crate::synth`]) at normal or strong
 //! intensity. Each naming speaks the labels its corpus has and names every take with the corpus
 //! module's own formatter, the inverse of the parser `decode` uses, so the two cannot disagree.
 //! With `S` statements and `R` repetitions:
@@ -16,17 +16,19 @@
 //! | `emodb`   | `wav/03a01La.wav`                   | 03, 08, .. 16 with EmoDB's sexes   | 6 + boredom `L` (no calm, surprise) | 7 x 2 S R (56)        |
 //!
 //! (the counts in brackets for S = R = 2). The speakers are the corpus' first `actors` in the
-//! order above. How a take's statement, repetition and intensity become the corpus' fields,
-//! with `k = ((intensity - 1) S + statement - 1) R + repetition - 1` the take's index (0..8):
+//! order above. RAVDESS names two repetitions; the other namings name further takes of a
+//! statement, up to [`Naming::max_repetitions`] (8; 6 for CREMA-D, which has 12 sentences). How
+//! a take's statement, repetition and intensity become the corpus' fields, with
+//! `k = ((intensity - 1) S + statement - 1) R + repetition - 1` the take's index (0..2SR):
 //!
-//! - `savee`: sentence number `k + 1` (`a01`..`a08`);
-//! - `tess`: target word number `k` of TESS' list (back, bar, base, bath, bean, beg, bite, boat);
+//! - `savee`: sentence number `k + 1` (`a01`, `a02`, ..);
+//! - `tess`: target word number `k` of TESS' list (back, bar, base, bath, bean, ..);
 //! - `crema-d`: sentence number `(statement - 1) R + repetition - 1` of CREMA-D's list (IEO,
-//!   TIE, IOM, IWW), level `MD` at normal and `HI` at strong intensity (the synthesized voices'
-//!   sex is not in CREMA-D's names, so `decode` leaves it empty, as for the real corpus);
+//!   TIE, IOM, IWW, ..), level `MD` at normal and `HI` at strong intensity (the synthesized
+//!   voices' sex is not in CREMA-D's names, so `decode` leaves it empty, as for the real corpus);
 //! - `emodb`: text number `(intensity - 1) S + statement - 1` of EmoDB's list (a01, a02, a04,
-//!   a05), version `a`/`b` for repetition 1/2. Boredom is spoken in the calm style (low arousal)
-//!   and named `L`, so a pipeline on it needs a `labels` policy in `decode`, as for EmoDB.
+//!   a05), version `a`, `b`, .. for repetition 1, 2, ... Boredom is spoken in the calm style (low
+//!   arousal) and named `L`, so a pipeline on it needs a `labels` policy in `decode`, as EmoDB.
 //!
 //! Only RAVDESS has no strong neutral; the other corpora name no intensity, so their neutral
 //! takes come at both (strong is 2 dB louder). The random streams of every naming but `ravdess`
@@ -97,6 +99,17 @@ impl Naming {
             Self::Tess => tess::SPEAKERS.len() as u8,
             Self::CremaD => (crema_d::ACTORS.end() - crema_d::ACTORS.start() + 1) as u8,
             Self::Emodb => emodb::SPEAKERS.len() as u8,
+        }
+    }
+
+    /// The most repetitions (takes of a statement at one intensity) the naming can name:
+    /// RAVDESS' 2, CREMA-D's 12 sentences over 2 statements, 8 for the others (TESS' 32 words
+    /// over 2 statements and 2 intensities).
+    pub fn max_repetitions(self) -> u8 {
+        match self {
+            Self::Ravdess => 2,
+            Self::CremaD => (crema_d::SENTENCES.len() / 2) as u8,
+            Self::Savee | Self::Tess | Self::Emodb => (tess::WORDS.len() / 4) as u8,
         }
     }
 
@@ -224,7 +237,7 @@ mod tests {
                 for (label, style) in naming.labels() {
                     for intensity in naming.intensities(label) {
                         for statement in 1..=2 {
-                            for repetition in 1..=2 {
+                            for repetition in 1..=naming.max_repetitions() {
                                 let take = Take {
                                     speaker,
                                     label,
@@ -233,7 +246,7 @@ mod tests {
                                     statement,
                                     repetition,
                                 };
-                                let path = naming.path(&take, 2, 2).unwrap();
+                                let path = naming.path(&take, 2, naming.max_repetitions()).unwrap();
                                 let name = naming.corpus().parse(&path).unwrap();
                                 assert_eq!(name.labels.label, Some(label), "{path}");
                                 assert!(paths.insert(name.file_id), "{path} twice");
@@ -242,10 +255,11 @@ mod tests {
                     }
                 }
             }
+            // Labels x 2 intensities x 2 statements x repetitions (RAVDESS: neutral normal only).
             let per_speaker = match naming {
-                Naming::Ravdess => 60,
-                Naming::CremaD => 48,
-                _ => 56,
+                Naming::Ravdess => 15 * 2 * 2,
+                Naming::CremaD => 6 * 2 * 2 * 6,
+                _ => 7 * 2 * 2 * 8,
             };
             assert_eq!(paths.len(), 2 * per_speaker, "{naming:?}");
         }
@@ -255,6 +269,8 @@ mod tests {
     fn speakers_and_styles_follow_the_corpus() {
         let counts: Vec<u8> = ALL.iter().map(|n| n.speakers()).collect();
         assert_eq!(counts, [24, 4, 2, 91, 10]);
+        let repetitions: Vec<u8> = ALL.iter().map(|n| n.max_repetitions()).collect();
+        assert_eq!(repetitions, [2, 8, 8, 6, 8]);
         let males = |naming: Naming| -> Vec<bool> {
             (0..naming.speakers().min(4)).map(|s| naming.male(s)).collect()
         };

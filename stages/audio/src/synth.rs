@@ -78,7 +78,9 @@ pub struct Synth {
     /// Statements per emotion and intensity, 1..=2.
     #[serde(default = "default_two")]
     pub statements: u8,
-    /// Repetitions of each statement, 1..=2.
+    /// Repetitions of each statement at each intensity: 1..=2 for `ravdess` (its repetition
+    /// field); for the others, further takes named as the corpus names more sentences, words
+    /// or versions, 1..=8 (1..=6 for `crema-d`).
     #[serde(default = "default_two")]
     pub repetitions: u8,
     /// Clip length in seconds, 1..=30 (RAVDESS clips last about 3.5 s).
@@ -314,7 +316,7 @@ impl StageDef for Synth {
         let most = self.naming.speakers().max(RavdessName::ACTORS);
         check_range("actors", self.actors, 1..=most, "")?;
         check_range("statements", self.statements, 1..=2, "")?;
-        check_range("repetitions", self.repetitions, 1..=2, "")?;
+        check_range("repetitions", self.repetitions, 1..=self.naming.max_repetitions(), "")?;
         check_range("duration", self.duration, 1.0..=30.0, " s")?;
         check_range("sample_rate", self.sample_rate, 8000..=192_000, " Hz")
     }
@@ -626,6 +628,30 @@ mod tests {
         assert_eq!(
             (err.path.as_str(), err.message.as_str()),
             ("actors", "`actors` must be 1..=24, not 25")
+        );
+        let err = kind.configure(toml::toml! { repetitions = 3 }).err().unwrap();
+        assert_eq!(err.message, "`repetitions` must be 1..=2, not 3");
+        assert!(
+            kind.configure(toml::toml! { naming = "tess"
+            repetitions = 8 })
+                .is_ok()
+        );
+        let err = kind
+            .configure(toml::toml! { naming = "crema-d"
+            repetitions = 7 })
+            .err()
+            .unwrap();
+        assert_eq!(err.message, "`repetitions` must be 1..=6, not 7");
+        let err = kind
+            .configure(toml::toml! { naming = "crema-d"
+            actors = 92 })
+            .err()
+            .unwrap();
+        assert_eq!(err.message, "`actors` must be 1..=91, not 92");
+        assert!(
+            kind.configure(toml::toml! { naming = "savee"
+            actors = 24 })
+                .is_ok()
         );
         let err = kind.configure(toml::toml! { duration = 0.5 }).err().unwrap();
         assert_eq!(err.message, "`duration` must be 1..=30 s, not 0.5");

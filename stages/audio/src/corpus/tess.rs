@@ -25,9 +25,13 @@ pub(super) const EMOTIONS: [(&str, Label); 7] = [
     ("sad", Label::Coded(Emotion::Sad)),
 ];
 
-/// The first target words of TESS' list (the Northwestern University Auditory Test No. 6), for
-/// synthesized corpora; the parser accepts any word.
-pub(crate) const WORDS: [&str; 8] = ["back", "bar", "base", "bath", "bean", "beg", "bite", "boat"];
+/// The first 32 of TESS' 200 target words (from the Northwestern University Auditory Test
+/// No. 6), for synthesized corpora; the parser accepts any word.
+pub(crate) const WORDS: [&str; 32] = [
+    "back", "bar", "base", "bath", "bean", "beg", "bite", "boat", "bone", "book", "bought", "burn",
+    "cab", "calm", "came", "cause", "chain", "chair", "chalk", "chat", "check", "cheek", "chief",
+    "choice", "cool", "dab", "date", "dead", "death", "deep", "dime", "dip",
+];
 
 /// The layout, for messages.
 const LAYOUT: &str = "speaker_word_emotion, e.g. OAF_back_angry";
