@@ -252,7 +252,9 @@ const BACKEND_NAMES: &[&str] = &["ndarray"];
 #[derive(Debug, thiserror::Error)]
 pub enum FineTuneError {
     /// The train split has fewer than two labelled classes.
-    #[error("the train split of `{input}` has {found} labelled classes; fine-tuning needs at least 2")]
+    #[error(
+        "the train split of `{input}` has {found} labelled classes; fine-tuning needs at least 2"
+    )]
     TooFewClasses {
         /// The input stage.
         input: String,
@@ -260,7 +262,9 @@ pub enum FineTuneError {
         found: usize,
     },
     /// A clip is shorter than the feature encoder's receptive field.
-    #[error("clip `{file_id}` has {samples} valid samples, too few for one frame of the feature encoder")]
+    #[error(
+        "clip `{file_id}` has {samples} valid samples, too few for one frame of the feature encoder"
+    )]
     ClipTooShort {
         /// The clip.
         file_id: String,
@@ -292,7 +296,11 @@ impl FineTune {
             conv_kernel: self.conv_kernel.clone(),
             conv_stride: self.conv_stride.clone(),
             conv_bias: layer,
-            feat_extract_norm: if layer { FeatExtractNorm::Layer } else { FeatExtractNorm::Group },
+            feat_extract_norm: if layer {
+                FeatExtractNorm::Layer
+            } else {
+                FeatExtractNorm::Group
+            },
             do_stable_layer_norm: layer,
             hidden_size: self.hidden_size,
             num_hidden_layers: self.layers,
@@ -345,32 +353,52 @@ impl FineTune {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ParamError::new(name, format!("`{name}` must be at least 1")));
+                return Err(ParamError::new(
+                    name,
+                    format!("`{name}` must be at least 1"),
+                ));
             }
         }
         if !self.hidden_size.is_multiple_of(self.heads) {
             return Err(ParamError::new(
                 "hidden_size",
-                format!("`hidden_size` {} is not a multiple of `heads` {}", self.hidden_size, self.heads),
+                format!(
+                    "`hidden_size` {} is not a multiple of `heads` {}",
+                    self.hidden_size, self.heads
+                ),
             ));
         }
         if self.conv_dim.is_empty() {
-            return Err(ParamError::new("conv_dim", "`conv_dim` needs at least one conv layer"));
+            return Err(ParamError::new(
+                "conv_dim",
+                "`conv_dim` needs at least one conv layer",
+            ));
         }
         let n = self.conv_dim.len();
-        for (name, list) in [("conv_kernel", &self.conv_kernel), ("conv_stride", &self.conv_stride)] {
+        for (name, list) in [
+            ("conv_kernel", &self.conv_kernel),
+            ("conv_stride", &self.conv_stride),
+        ] {
             if list.len() != n {
                 return Err(ParamError::new(
                     name,
-                    format!("`{name}` has {} entries but `conv_dim` has {n}: one per conv layer", list.len()),
+                    format!(
+                        "`{name}` has {} entries but `conv_dim` has {n}: one per conv layer",
+                        list.len()
+                    ),
                 ));
             }
         }
-        for (name, list) in
-            [("conv_dim", &self.conv_dim), ("conv_kernel", &self.conv_kernel), ("conv_stride", &self.conv_stride)]
-        {
+        for (name, list) in [
+            ("conv_dim", &self.conv_dim),
+            ("conv_kernel", &self.conv_kernel),
+            ("conv_stride", &self.conv_stride),
+        ] {
             if let Some(i) = list.iter().position(|&v| v == 0) {
-                return Err(ParamError::new(format!("{name}.{i}"), format!("`{name}` entries must be at least 1")));
+                return Err(ParamError::new(
+                    format!("{name}.{i}"),
+                    format!("`{name}` entries must be at least 1"),
+                ));
             }
         }
         Ok(())
@@ -379,7 +407,11 @@ impl FineTune {
     /// Runs the stage, stopping with [`FineTuneError::Interrupted`] after epoch `stop_after`
     /// (tests only pass `Some`).
     fn run_until(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
-        let default = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
+        let default = if cfg!(feature = "flex") {
+            "flex"
+        } else {
+            "ndarray"
+        };
         match ctx.backend.unwrap_or(default) {
             #[cfg(feature = "flex")]
             "flex" => fit::run::<burn::backend::Autodiff<burn::backend::Flex>>(
@@ -448,26 +480,43 @@ impl StageDef for FineTune {
         if self.model_path.is_none() {
             self.validate_scratch()?;
         }
-        let positive = [("batch_size", self.batch_size), ("grad_accum", self.grad_accum)];
+        let positive = [
+            ("batch_size", self.batch_size),
+            ("grad_accum", self.grad_accum),
+        ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ParamError::new(name, format!("`{name}` must be at least 1")));
+                return Err(ParamError::new(
+                    name,
+                    format!("`{name}` must be at least 1"),
+                ));
             }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(ParamError::new("lr", format!("`lr` must be positive, got {}", self.lr)));
+            return Err(ParamError::new(
+                "lr",
+                format!("`lr` must be positive, got {}", self.lr),
+            ));
         }
         if !(0.0..=1.0).contains(&self.warmup_ratio) {
             return Err(ParamError::new(
                 "warmup_ratio",
-                format!("`warmup_ratio` must be in [0, 1], got {}", self.warmup_ratio),
+                format!(
+                    "`warmup_ratio` must be in [0, 1], got {}",
+                    self.warmup_ratio
+                ),
             ));
         }
-        let non_negative =
-            [("weight_decay", self.weight_decay), ("max_grad_norm", self.max_grad_norm)];
+        let non_negative = [
+            ("weight_decay", self.weight_decay),
+            ("max_grad_norm", self.max_grad_norm),
+        ];
         for (name, value) in non_negative {
             if !(value.is_finite() && value >= 0.0) {
-                return Err(ParamError::new(name, format!("`{name}` must be at least 0, got {value}")));
+                return Err(ParamError::new(
+                    name,
+                    format!("`{name}` must be at least 0, got {value}"),
+                ));
             }
         }
         if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
@@ -487,7 +536,9 @@ impl StageDef for FineTune {
         {
             return Err(ParamError::new(
                 "noise_snr_db",
-                format!("`noise_snr_db` must be a finite range [lo, hi] with lo <= hi, got [{lo}, {hi}]"),
+                format!(
+                    "`noise_snr_db` must be a finite range [lo, hi] with lo <= hi, got [{lo}, {hi}]"
+                ),
             ));
         }
         if self.early_stopping_patience == Some(0) {

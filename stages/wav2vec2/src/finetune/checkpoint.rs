@@ -94,7 +94,10 @@ struct State {
 
 /// Something went wrong with a checkpoint file.
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Wav2Vec2Error + '_ {
-    move |source| Wav2Vec2Error::Io { path: path.to_path_buf(), source }
+    move |source| Wav2Vec2Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
@@ -147,10 +150,19 @@ impl Checkpoints<'_> {
             return Ok(None);
         };
         let dir = self.dir.join(&state.dir);
-        let history = read_history(&dir).map_err(Wav2Vec2Error::History)?.unwrap_or_default();
-        tracing::info!(epoch = state.epoch, "resuming fine-tuning from a checkpoint");
-        let progress =
-            Progress { epoch: state.epoch, step: state.step, history, best_epoch: state.best_epoch };
+        let history = read_history(&dir)
+            .map_err(Wav2Vec2Error::History)?
+            .unwrap_or_default();
+        tracing::info!(
+            epoch = state.epoch,
+            "resuming fine-tuning from a checkpoint"
+        );
+        let progress = Progress {
+            epoch: state.epoch,
+            step: state.step,
+            history,
+            best_epoch: state.best_epoch,
+        };
         Ok(Some(Resume { dir, progress }))
     }
 
@@ -190,7 +202,10 @@ impl Checkpoints<'_> {
         std::fs::write(&tmp, json).map_err(io_error(&tmp))?;
         let path = self.dir.join(STATE_FILE);
         std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
-        for entry in std::fs::read_dir(self.dir).map_err(io_error(self.dir))?.flatten() {
+        for entry in std::fs::read_dir(self.dir)
+            .map_err(io_error(self.dir))?
+            .flatten()
+        {
             let other = entry.file_name().to_string_lossy().into_owned();
             if other.starts_with("checkpoint-") && other != name {
                 std::fs::remove_dir_all(entry.path()).map_err(io_error(&entry.path()))?;

@@ -44,14 +44,21 @@ impl Dataset {
         classes.sort();
         classes.dedup();
         if classes.len() < 2 {
-            return Err(FineTuneError::TooFewClasses { input: input.to_string(), found: classes.len() });
+            return Err(FineTuneError::TooFewClasses {
+                input: input.to_string(),
+                found: classes.len(),
+            });
         }
         let targets = set
             .clips
             .iter()
             .map(|c| c.emotion.and_then(|e| classes.binary_search(&e).ok()))
             .collect();
-        Ok(Self { set, classes, targets })
+        Ok(Self {
+            set,
+            classes,
+            targets,
+        })
     }
 
     /// Indices of the clips of `split` (labelled ones only for train).
@@ -67,7 +74,10 @@ impl Dataset {
         for clip in &self.set.clips {
             let samples = valid_length(clip);
             if config.frame_count(samples).is_none() {
-                return Err(FineTuneError::ClipTooShort { file_id: clip.file_id.clone(), samples });
+                return Err(FineTuneError::ClipTooShort {
+                    file_id: clip.file_id.clone(),
+                    samples,
+                });
             }
         }
         Ok(())
@@ -86,7 +96,12 @@ impl Dataset {
                 }
                 let n = train.len() as f64;
                 let k = self.classes.len() as f64;
-                Some(counts.iter().map(|&c| (n / (k * c.max(1) as f64)) as f32).collect())
+                Some(
+                    counts
+                        .iter()
+                        .map(|&c| (n / (k * c.max(1) as f64)) as f32)
+                        .collect(),
+                )
             }
         }
     }
@@ -100,7 +115,10 @@ impl Dataset {
         mut noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
         device: &B::Device,
     ) -> Result<Batch<B>, Wav2Vec2Error> {
-        let lengths: Vec<usize> = indices.iter().map(|&i| valid_length(&self.set.clips[i])).collect();
+        let lengths: Vec<usize> = indices
+            .iter()
+            .map(|&i| valid_length(&self.set.clips[i]))
+            .collect();
         let padded = lengths.iter().copied().max().unwrap_or(0);
         let mut values = vec![0f32; indices.len() * padded];
         for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(indices).zip(&lengths) {
@@ -118,7 +136,10 @@ impl Dataset {
 
     /// The class indices of labelled clips `indices` as a tensor.
     pub fn labels<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-        let labels: Vec<i64> = indices.iter().map(|&i| self.targets[i].map_or(0, |t| t as i64)).collect();
+        let labels: Vec<i64> = indices
+            .iter()
+            .map(|&i| self.targets[i].map_or(0, |t| t as i64))
+            .collect();
         Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
     }
 }
@@ -126,7 +147,11 @@ impl Dataset {
 /// The samples of `clip` that are audio, not padding: `original_length` when the set was padded
 /// after decoding (0 means unknown), never more than the stored length.
 pub fn valid_length(clip: &Clip) -> usize {
-    let original = if clip.original_length == 0 { clip.length } else { clip.original_length };
+    let original = if clip.original_length == 0 {
+        clip.length
+    } else {
+        clip.original_length
+    };
     original.min(clip.length) as usize
 }
 
@@ -156,7 +181,8 @@ mod tests {
         let signal: Vec<f32> = (0..20000).map(|i| (i as f32 * 0.05).sin()).collect();
         let mut noisy = signal.clone();
         add_noise(&mut noisy, 10.0, &mut ChaCha8Rng::seed_from_u64(3));
-        let power = |x: &[f32]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
+        let power =
+            |x: &[f32]| x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
         let noise: Vec<f32> = noisy.iter().zip(&signal).map(|(a, b)| a - b).collect();
         let snr = 10.0 * (power(&signal) / power(&noise)).log10();
         assert!((snr - 10.0).abs() < 0.1, "SNR {snr} dB");

@@ -60,12 +60,18 @@ pub fn run<B: AutodiffBackend>(
         ..AdamWSettings::default()
     };
     let max_grad_norm = (params.max_grad_norm > 0.0).then_some(params.max_grad_norm);
-    let checkpoints = Checkpoints { dir: ctx.scratch_dir, params: serde_json::to_value(params)? };
+    let checkpoints = Checkpoints {
+        dir: ctx.scratch_dir,
+        params: serde_json::to_value(params)?,
+    };
     let resume = checkpoints.latest()?;
     // The optimizer groups parameters by id, and a checkpoint restores its ids: load the model
     // first, then build the optimizer.
     let (mut model, mut best) = match &resume {
-        Some(resume) => (resume.model(model.clone(), &device)?, resume.best_model(model, &device)?),
+        Some(resume) => (
+            resume.model(model.clone(), &device)?,
+            resume.best_model(model, &device)?,
+        ),
         None => (model.clone(), model),
     };
     let mut optimizer = FineTuneOptimizer::new(&model, settings, max_grad_norm);
@@ -73,7 +79,12 @@ pub fn run<B: AutodiffBackend>(
         optimizer = resume.optimizer(optimizer, &device)?;
     }
     let mut progress = resume.map_or(
-        Progress { epoch: 0, step: 0, history: Vec::new(), best_epoch: 0 },
+        Progress {
+            epoch: 0,
+            step: 0,
+            history: Vec::new(),
+            best_epoch: 0,
+        },
         |resume| resume.progress,
     );
     let counts = count_parameters(&trainable(model.clone(), params, 1));
@@ -88,26 +99,38 @@ pub fn run<B: AutodiffBackend>(
         B::seed(&device, rng.random());
         let mut order = train.clone();
         order.shuffle(&mut rng);
-        let bar = ctx.progress_bar(plan.batches as u64, &format!("epoch {epoch}/{}", params.epochs));
+        let bar = ctx.progress_bar(
+            plan.batches as u64,
+            &format!("epoch {epoch}/{}", params.epochs),
+        );
         let mut accumulator = GradientsAccumulator::<Model<B>>::new();
         let (mut loss_sum, mut correct, mut pending) = (0.0, 0usize, 0usize);
         for (b, chunk) in order.chunks(params.batch_size).enumerate() {
-            let group = (plan.batches - b / params.grad_accum * params.grad_accum).min(params.grad_accum);
+            let group =
+                (plan.batches - b / params.grad_accum * params.grad_accum).min(params.grad_accum);
             let noise = params.noise_snr_db.map(|range| (&mut rng, range));
             let batch = data.batch::<B>(&config, chunk, noise, &device)?;
             let frames = batch.mask.valid.dims()[1];
-            let augmentation = (config.layerdrop > 0.0 || config.mask_time_prob > 0.0)
-                .then(|| Augmentation::draw(&config, &batch.mask.lengths, frames, &mut rng, &device));
-            let logits =
-                model.forward_augmented(batch.samples, Some(&batch.mask), augmentation.as_ref()).logits;
+            let augmentation = (config.layerdrop > 0.0 || config.mask_time_prob > 0.0).then(|| {
+                Augmentation::draw(&config, &batch.mask.lengths, frames, &mut rng, &device)
+            });
+            let logits = model
+                .forward_augmented(batch.samples, Some(&batch.mask), augmentation.as_ref())
+                .logits;
             let labels = data.labels::<B>(chunk, &device);
             let loss = CrossEntropyLossConfig::new()
                 .with_weights(weights.clone())
                 .init(&device)
                 .forward(logits.clone(), labels.clone());
             loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
-            correct += logits.argmax(1).squeeze_dim::<1>(1).equal(labels).int().sum().into_scalar().elem::<i64>()
-                as usize;
+            correct += logits
+                .argmax(1)
+                .squeeze_dim::<1>(1)
+                .equal(labels)
+                .int()
+                .sum()
+                .into_scalar()
+                .elem::<i64>() as usize;
             let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
             accumulator.accumulate(&model, grads);
             pending += 1;
@@ -121,7 +144,14 @@ pub fn run<B: AutodiffBackend>(
         }
         bar.finish_and_clear();
         let seconds = started.elapsed().as_secs_f64();
-        let val_scores = evaluate(&model.valid(), &config, &data, &val, params.batch_size, &device)?;
+        let val_scores = evaluate(
+            &model.valid(),
+            &config,
+            &data,
+            &val,
+            params.batch_size,
+            &device,
+        )?;
         progress.history.push(Epoch {
             epoch,
             train_loss: loss_sum / train.len() as f64,
@@ -132,7 +162,8 @@ pub fn run<B: AutodiffBackend>(
         });
         let improved = progress.best_epoch == 0
             || val.is_empty()
-            || val_scores.macro_f1 > progress.history[progress.best_epoch as usize - 1].val_macro_f1;
+            || val_scores.macro_f1
+                > progress.history[progress.best_epoch as usize - 1].val_macro_f1;
         if improved {
             best = model.clone();
             progress.best_epoch = epoch;
@@ -169,8 +200,19 @@ pub fn run<B: AutodiffBackend>(
             probabilities,
         })
         .collect();
-    Predictions { classes: data.classes.clone(), rows }.write(ctx.out_dir)?;
-    let report = Report { params, config: &config, data: &data, load_report: load_report.as_ref(), counts, progress: &progress };
+    Predictions {
+        classes: data.classes.clone(),
+        rows,
+    }
+    .write(ctx.out_dir)?;
+    let report = Report {
+        params,
+        config: &config,
+        data: &data,
+        load_report: load_report.as_ref(),
+        counts,
+        progress: &progress,
+    };
     std::fs::write(ctx.report_dir()?.join("training.txt"), report.text())?;
     tracing::info!(
         "{}: fine-tuned on {} clips, {} classes, best epoch {} of {}",
@@ -196,16 +238,23 @@ impl Plan {
         let batches = train.div_ceil(params.batch_size);
         let total_steps = batches.div_ceil(params.grad_accum) * params.epochs as usize;
         let warmup_steps = (params.warmup_ratio * total_steps as f64).ceil() as usize;
-        Self { batches, schedule: LinearWarmupDecay { peak: params.lr, warmup_steps, total_steps } }
+        Self {
+            batches,
+            schedule: LinearWarmupDecay {
+                peak: params.lr,
+                warmup_steps,
+                total_steps,
+            },
+        }
     }
 }
 
 /// Whether early stopping ends training: `early_stopping_patience` epochs without a better
 /// validation macro-F1.
 fn patience_ran_out(params: &FineTune, progress: &Progress) -> bool {
-    params
-        .early_stopping_patience
-        .is_some_and(|patience| progress.best_epoch > 0 && progress.epoch - progress.best_epoch >= patience)
+    params.early_stopping_patience.is_some_and(|patience| {
+        progress.best_epoch > 0 && progress.epoch - progress.best_epoch >= patience
+    })
 }
 
 /// The model of the params: scratch or loaded from `model_path`, with one output per class.
@@ -316,7 +365,11 @@ fn predict<B: Backend>(
             .convert::<f32>()
             .into_vec()
             .map_err(|e| Wav2Vec2Error::InvalidConfig(format!("{e:?}")))?;
-        out.extend(values.chunks(classes).map(|row| row.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>()));
+        out.extend(
+            values
+                .chunks(classes)
+                .map(|row| row.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>()),
+        );
     }
     Ok(out)
 }
@@ -380,18 +433,37 @@ impl Report<'_> {
             "parameters: {} trainable, {} frozen (epoch 1)",
             self.counts.trainable, self.counts.frozen
         );
-        let count = |split| self.data.set.clips.iter().filter(|c| c.split == split).count();
+        let count = |split| {
+            self.data
+                .set
+                .clips
+                .iter()
+                .filter(|c| c.split == split)
+                .count()
+        };
         let _ = writeln!(
             t,
             "clips: {} train, {} val, {} test; classes: {}\n",
             count(Split::Train),
             count(Split::Val),
             count(Split::Test),
-            self.data.classes.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+            self.data
+                .classes
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let _ = writeln!(t, "epoch  train_loss  train_acc  val_loss  val_acc  val_macro_f1");
+        let _ = writeln!(
+            t,
+            "epoch  train_loss  train_acc  val_loss  val_acc  val_macro_f1"
+        );
         for e in &self.progress.history {
-            let mark = if e.epoch == self.progress.best_epoch { " *" } else { "" };
+            let mark = if e.epoch == self.progress.best_epoch {
+                " *"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 t,
                 "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>12.4}{mark}",

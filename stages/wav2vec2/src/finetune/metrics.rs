@@ -27,12 +27,20 @@ pub fn argmax(values: &[f64]) -> usize {
 /// `targets`; a clip whose label the model does not know has target `None` and counts as wrong.
 pub fn score(probabilities: &[Vec<f64>], targets: &[Option<usize>], classes: usize) -> Scores {
     if probabilities.is_empty() {
-        return Scores { loss: f64::NAN, accuracy: f64::NAN, macro_f1: f64::NAN };
+        return Scores {
+            loss: f64::NAN,
+            accuracy: f64::NAN,
+            macro_f1: f64::NAN,
+        };
     }
     let n = probabilities.len() as f64;
     let mut loss = 0.0;
     let mut correct = 0usize;
-    let (mut tp, mut fp, mut fn_) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
+    let (mut tp, mut fp, mut fn_) = (
+        vec![0usize; classes],
+        vec![0usize; classes],
+        vec![0usize; classes],
+    );
     for (p, target) in probabilities.iter().zip(targets) {
         let predicted = argmax(p);
         match *target {
@@ -55,10 +63,18 @@ pub fn score(probabilities: &[Vec<f64>], targets: &[Option<usize>], classes: usi
     let f1: f64 = (0..classes)
         .map(|c| {
             let denominator = 2 * tp[c] + fp[c] + fn_[c];
-            if denominator == 0 { 0.0 } else { 2.0 * tp[c] as f64 / denominator as f64 }
+            if denominator == 0 {
+                0.0
+            } else {
+                2.0 * tp[c] as f64 / denominator as f64
+            }
         })
         .sum();
-    Scores { loss: loss / n, accuracy: correct as f64 / n, macro_f1: f1 / classes as f64 }
+    Scores {
+        loss: loss / n,
+        accuracy: correct as f64 / n,
+        macro_f1: f1 / classes as f64,
+    }
 }
 
 #[cfg(test)]

@@ -32,37 +32,39 @@ const TONES: [(Emotion, f32); 4] = [
 fn audio_set() -> AudioSet {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut set = AudioSet::default();
-    let mut push = |set: &mut AudioSet, id: String, emotion: Option<Emotion>, freq: f32, split, n: usize| {
-        let valid = if n % 4 == 3 { 3000 } else { SAMPLES };
-        let phase: f32 = rng.random_range(0.0..6.28);
-        let amplitude: f32 = rng.random_range(0.1..0.8);
-        let samples: Vec<f32> = (0..SAMPLES)
-            .map(|i| {
-                if i >= valid {
-                    return 0.0;
-                }
-                let t = i as f32 / 16000.0;
-                amplitude * (std::f32::consts::TAU * freq * t + phase).sin() + rng.random_range(-0.05..0.05)
-            })
-            .collect();
-        let clip = Clip {
-            file_id: id,
-            corpus: "synthetic".into(),
-            speaker: String::new(),
-            sex: String::new(),
-            emotion,
-            intensity: String::new(),
-            statement: String::new(),
-            repetition: String::new(),
-            split,
-            source: String::new(),
-            sample_rate: 16000,
-            offset: 0,
-            length: 0,
-            original_length: valid as u64,
+    let mut push =
+        |set: &mut AudioSet, id: String, emotion: Option<Emotion>, freq: f32, split, n: usize| {
+            let valid = if n % 4 == 3 { 3000 } else { SAMPLES };
+            let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
+            let amplitude: f32 = rng.random_range(0.1..0.8);
+            let samples: Vec<f32> = (0..SAMPLES)
+                .map(|i| {
+                    if i >= valid {
+                        return 0.0;
+                    }
+                    let t = i as f32 / 16000.0;
+                    amplitude * (std::f32::consts::TAU * freq * t + phase).sin()
+                        + rng.random_range(-0.05..0.05)
+                })
+                .collect();
+            let clip = Clip {
+                file_id: id,
+                corpus: "synthetic".into(),
+                speaker: String::new(),
+                sex: String::new(),
+                emotion,
+                intensity: String::new(),
+                statement: String::new(),
+                repetition: String::new(),
+                split,
+                source: String::new(),
+                sample_rate: 16000,
+                offset: 0,
+                length: 0,
+                original_length: valid as u64,
+            };
+            set.push(clip, &samples);
         };
-        set.push(clip, &samples);
-    };
     for n in 0..12 {
         for (emotion, freq) in TONES {
             let split = match n {
@@ -70,11 +72,25 @@ fn audio_set() -> AudioSet {
                 8..10 => Split::Val,
                 _ => Split::Test,
             };
-            push(&mut set, format!("{}_{n:02}", emotion.name()), Some(emotion), freq, split, n);
+            push(
+                &mut set,
+                format!("{}_{n:02}", emotion.name()),
+                Some(emotion),
+                freq,
+                split,
+                n,
+            );
         }
     }
     for (n, freq) in [(0, 600.0), (1, 3500.0)] {
-        push(&mut set, format!("unlabeled_{n}"), None, freq, Split::Test, n);
+        push(
+            &mut set,
+            format!("unlabeled_{n}"),
+            None,
+            freq,
+            Split::Test,
+            n,
+        );
     }
     set
 }
@@ -108,7 +124,10 @@ impl Harness {
     fn new() -> Self {
         let input = tempfile::tempdir().unwrap();
         audio_set().write(input.path()).unwrap();
-        Self { input, progress: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()) }
+        Self {
+            input,
+            progress: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+        }
     }
 
     /// Runs `params` into `out` with scratch folder `scratch` on `backend`, one run at a time
@@ -121,8 +140,11 @@ impl Harness {
         backend: Option<&str>,
         stop_after: Option<u32>,
     ) -> Result<(), StageError> {
-        let inputs =
-            [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: self.input.path().to_path_buf() }];
+        let inputs = [Input {
+            name: "audio".into(),
+            kind: ArtifactKind::Audio,
+            dir: self.input.path().to_path_buf(),
+        }];
         let ctx = StageContext {
             stage: "fine-tune",
             inputs: &inputs,
@@ -133,7 +155,9 @@ impl Harness {
             threads: 2,
             progress: &self.progress,
         };
-        let _one_at_a_time = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _one_at_a_time = TRAINING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         params.run_until(&ctx, stop_after)
     }
 
@@ -141,7 +165,8 @@ impl Harness {
     fn train(&self, params: &FineTune, backend: Option<&str>) -> TempDir {
         let out = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        self.run(params, out.path(), scratch.path(), backend, None).unwrap();
+        self.run(params, out.path(), scratch.path(), backend, None)
+            .unwrap();
         out
     }
 }
@@ -154,7 +179,10 @@ fn read(dir: &Path, file: &str) -> Vec<u8> {
 fn val_accuracy(dir: &Path) -> f64 {
     let predictions = Predictions::read(dir).unwrap();
     let val: Vec<_> = predictions.split(Split::Val).collect();
-    let correct = val.iter().filter(|r| Some(predictions.predicted(r)) == r.label).count();
+    let correct = val
+        .iter()
+        .filter(|r| Some(predictions.predicted(r)) == r.label)
+        .count();
     correct as f64 / val.len() as f64
 }
 
@@ -163,21 +191,43 @@ fn learns_pitch_classes_and_scores_every_clip() {
     let harness = Harness::new();
     let out = harness.train(&params(8), None);
     let predictions = Predictions::read(out.path()).unwrap();
-    assert_eq!(predictions.classes, vec![Emotion::Neutral, Emotion::Happy, Emotion::Sad, Emotion::Angry]);
+    assert_eq!(
+        predictions.classes,
+        vec![
+            Emotion::Neutral,
+            Emotion::Happy,
+            Emotion::Sad,
+            Emotion::Angry
+        ]
+    );
     assert_eq!(predictions.rows.len(), 50);
     assert_eq!(predictions.split(Split::Train).count(), 32);
-    let unlabeled: Vec<_> = predictions.rows.iter().filter(|r| r.label.is_none()).collect();
+    let unlabeled: Vec<_> = predictions
+        .rows
+        .iter()
+        .filter(|r| r.label.is_none())
+        .collect();
     assert_eq!(unlabeled.len(), 2);
     for row in &predictions.rows {
         let sum: f64 = row.probabilities.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-5, "{}: probabilities sum to {sum}", row.file_id);
+        assert!(
+            (sum - 1.0).abs() < 1e-5,
+            "{}: probabilities sum to {sum}",
+            row.file_id
+        );
     }
     let accuracy = val_accuracy(out.path());
     // Chance is 0.25; measured 0.75 on flex (6 of 8 val clips; train accuracy reaches 1.0).
     assert!(accuracy >= 0.75, "val accuracy {accuracy}");
     let history = read_history(out.path()).unwrap().unwrap();
-    assert_eq!(history.iter().map(|e| e.epoch).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
-    assert!(history[7].train_loss < history[0].train_loss * 0.5, "{history:?}");
+    assert_eq!(
+        history.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
+    assert!(
+        history[7].train_loss < history[0].train_loss * 0.5,
+        "{history:?}"
+    );
     assert!(history[7].train_accuracy >= 0.9, "{history:?}");
     let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
     assert!(report.contains("0 frozen"), "{report}");
@@ -190,20 +240,40 @@ fn same_seed_gives_identical_outputs_and_resume_matches_an_uninterrupted_run() {
     let params = params(3);
     let first = harness.train(&params, None);
     let second = harness.train(&params, None);
-    for file in ["predictions.csv", "history.csv", "model.safetensors", "report/training.txt"] {
-        assert!(read(first.path(), file) == read(second.path(), file), "{file} differs");
+    for file in [
+        "predictions.csv",
+        "history.csv",
+        "model.safetensors",
+        "report/training.txt",
+    ] {
+        assert!(
+            read(first.path(), file) == read(second.path(), file),
+            "{file} differs"
+        );
     }
 
     let out = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let err = harness.run(&params, out.path(), scratch.path(), None, Some(1)).unwrap_err();
+    let err = harness
+        .run(&params, out.path(), scratch.path(), None, Some(1))
+        .unwrap_err();
     assert_eq!(err.to_string(), "interrupted after epoch 1");
     assert!(scratch.path().join("checkpoint.json").is_file());
-    assert!(scratch.path().join("checkpoint-0001/optimizer-decay.bin").is_file());
+    assert!(
+        scratch
+            .path()
+            .join("checkpoint-0001/optimizer-decay.bin")
+            .is_file()
+    );
     let resumed = tempfile::tempdir().unwrap();
-    harness.run(&params, resumed.path(), scratch.path(), None, None).unwrap();
+    harness
+        .run(&params, resumed.path(), scratch.path(), None, None)
+        .unwrap();
     for file in ["predictions.csv", "history.csv", "model.safetensors"] {
-        assert!(read(first.path(), file) == read(resumed.path(), file), "resumed {file} differs");
+        assert!(
+            read(first.path(), file) == read(resumed.path(), file),
+            "resumed {file} differs"
+        );
     }
 }
 
@@ -230,13 +300,23 @@ fn hub_model_ids_explain_how_to_use_a_local_folder() {
         toml::from_str(r#"model = "jonatasgrosman/wav2vec2-large-xlsr-53-english""#).unwrap();
     let err = kind.configure(table).err().unwrap();
     assert_eq!(err.path, "model");
-    assert!(err.message.contains("model hub cannot be reached from vox"), "{}", err.message);
     assert!(
-        err.message.contains("huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english"),
+        err.message.contains("model hub cannot be reached from vox"),
         "{}",
         err.message
     );
-    assert!(err.message.contains("model_path = \"models/wav2vec2-large-xlsr-53-english\""), "{}", err.message);
+    assert!(
+        err.message
+            .contains("huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .contains("model_path = \"models/wav2vec2-large-xlsr-53-english\""),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -258,7 +338,10 @@ fn bad_params_are_rejected_with_their_path() {
     ];
     for (text, path) in cases {
         let table: toml::Table = toml::from_str(text).unwrap();
-        let err = kind.configure(table).err().unwrap_or_else(|| panic!("`{text}` was accepted"));
+        let err = kind
+            .configure(table)
+            .err()
+            .unwrap_or_else(|| panic!("`{text}` was accepted"));
         assert_eq!(err.path, path, "`{text}`: {}", err.message);
     }
     let defaults = kind.configure(toml::Table::new()).unwrap().params();
@@ -274,8 +357,14 @@ fn bad_params_are_rejected_with_their_path() {
 fn unknown_backends_are_errors() {
     let harness = Harness::new();
     let out = tempfile::tempdir().unwrap();
-    let err = harness.run(&params(1), out.path(), out.path(), Some("tpu"), None).unwrap_err();
-    assert!(err.to_string().starts_with("backend `tpu` is not available"), "{err}");
+    let err = harness
+        .run(&params(1), out.path(), out.path(), Some("tpu"), None)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("backend `tpu` is not available"),
+        "{err}"
+    );
 }
 
 /// Training speed on both CPU backends (prints clips/s; run with `--ignored --nocapture`).
