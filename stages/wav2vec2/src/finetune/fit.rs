@@ -401,7 +401,14 @@ struct Report<'a> {
 impl Report<'_> {
     fn text(&self) -> String {
         let mut t = String::new();
-        let params = serde_json::to_string_pretty(self.params).unwrap_or_default();
+        // The engine resolves `model_path` to an absolute path; outputs name only its folder.
+        let mut shown = self.params.clone();
+        shown.model_path = shown
+            .model_path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(Into::into);
+        let params = serde_json::to_string_pretty(&shown).unwrap_or_default();
         let _ = writeln!(t, "fine-tune\n\nparams:\n{params}\n");
         let source = match &self.params.model_path {
             Some(_) => "loaded from `model_path`".to_string(),

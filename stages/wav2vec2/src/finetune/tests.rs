@@ -291,6 +291,20 @@ fn output_folder_is_a_model_path_with_identical_predictions() {
     assert_eq!(read_history(out.path()).unwrap(), Some(vec![]));
     let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
     assert!(report.contains("new: []; unused: []"), "{report}");
+    let folder = trained
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        report.contains(&format!("\"model_path\": \"{folder}\"")),
+        "{report}"
+    );
+    assert!(
+        !report.contains(&trained.path().to_string_lossy().into_owned()),
+        "{report}"
+    );
 }
 
 #[test]
@@ -351,6 +365,15 @@ fn bad_params_are_rejected_with_their_path() {
     // The default conv stack turns 60000 samples into wav2vec2's 187 frames.
     let params: FineTune = toml::from_str("").unwrap();
     assert_eq!(params.scratch_config().frame_count(60000), Some(187));
+}
+
+#[test]
+fn ndarray_backend_learns_too() {
+    let harness = Harness::new();
+    let out = harness.train(&params(8), Some("ndarray"));
+    let accuracy = val_accuracy(out.path());
+    // Measured 0.75, as on flex.
+    assert!(accuracy >= 0.75, "val accuracy {accuracy}");
 }
 
 #[test]
