@@ -404,9 +404,9 @@ impl FineTune {
         Ok(())
     }
 
-    /// Runs the stage, stopping with [`FineTuneError::Interrupted`] after epoch `stop_after`
-    /// (tests only pass `Some`).
-    fn run_until(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
+    /// Runs the stage on the backend of `ctx`, stopping with [`FineTuneError::Interrupted`]
+    /// after epoch `stop_after` (tests only pass `Some`).
+    fn run_backend(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
         let default = if cfg!(feature = "flex") {
             "flex"
         } else {
@@ -552,5 +552,16 @@ impl StageDef for FineTune {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.run_until(ctx, None)
+    }
+}
+
+impl FineTune {
+    /// [`Self::run_backend`] inside a rayon pool of `ctx.threads` threads (the CPU backends
+    /// parallelize with rayon), stopping after epoch `stop_after` when given (tests only).
+    fn run_until(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .build()?;
+        pool.install(|| self.run_backend(ctx, stop_after))
     }
 }

@@ -427,6 +427,23 @@ fn frozen_body_noise_weights_and_accumulation_train_only_the_head() {
 }
 
 #[test]
+fn unfreeze_after_trains_the_body_from_the_next_epoch() {
+    let harness = Harness::new();
+    let mut frozen = params(2);
+    frozen.freeze = Freeze::AllButHead;
+    let mut unfrozen = frozen.clone();
+    unfrozen.unfreeze_after = Some(1);
+    let (a, b) = (harness.train(&frozen, None), harness.train(&unfrozen, None));
+    let (ha, hb) = (
+        read_history(a.path()).unwrap().unwrap(),
+        read_history(b.path()).unwrap().unwrap(),
+    );
+    assert_eq!(ha[0], hb[0], "epoch 1 trains the same parameters");
+    assert_ne!(ha[1], hb[1], "epoch 2 trains the body too");
+    assert!(read(a.path(), "model.safetensors") != read(b.path(), "model.safetensors"));
+}
+
+#[test]
 fn early_stopping_ends_training_when_val_macro_f1_stalls() {
     let harness = Harness::new();
     let mut params = params(6);
