@@ -29,7 +29,8 @@ use crate::error::AudioError;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
-    /// `random` (stratified by emotion) or `speaker` (held-out speakers, never on two sides).
+    /// `random` (stratified by emotion), `speaker` (held-out speakers, never on two sides) or
+    /// `test` (every clip in test: a whole corpus held out for cross-corpus evaluation).
     #[serde(default = "default_strategy")]
     pub strategy: Strategy,
     /// Share of clips (random) or speakers (speaker, without lists) for validation, 0 <= x < 1.
@@ -59,6 +60,9 @@ pub enum Strategy {
     Random,
     /// Whole speakers held out.
     Speaker,
+    /// Every clip in test: a whole corpus held out (cross-corpus evaluation); the fractions
+    /// are ignored and speaker lists refused.
+    Test,
 }
 
 fn default_strategy() -> Strategy {
@@ -230,7 +234,7 @@ impl StageDef for Split {
         let lists = [("val_speakers", &self.val_speakers), ("test_speakers", &self.test_speakers)];
         let mut seen = BTreeMap::new();
         for (param, list) in lists {
-            if self.strategy == Strategy::Random && !list.is_empty() {
+            if self.strategy != Strategy::Speaker && !list.is_empty() {
                 return Err(ParamError::new(
                     param,
                     format!("`{param}` needs strategy = \"speaker\""),
@@ -255,6 +259,7 @@ impl StageDef for Split {
         let splits = match self.strategy {
             Strategy::Random => self.random(&clips, &mut rng),
             Strategy::Speaker => self.by_speaker(&clips, &mut rng)?,
+            Strategy::Test => vec![audio::Split::Test; clips.len()],
         };
         for (clip, split) in clips.iter_mut().zip(splits) {
             clip.split = split;
@@ -442,5 +447,15 @@ mod tests {
             err.to_string(),
             "clip `a` has an emotion label but no speaker id; strategy = \"speaker\" needs one"
         );
+    }
+
+    #[test]
+    fn test_strategy_holds_out_every_clip() {
+        let params: Split = serde_json::from_value(serde_json::json!({"strategy": "test"})).unwrap();
+        let held_out = params.validate();
+        assert_eq!(held_out, Ok(()));
+        let lists: Split =
+            serde_json::from_value(serde_json::json!({"strategy": "test", "test_speakers": ["01"]})).unwrap();
+        assert_eq!(lists.validate().unwrap_err().message, "`test_speakers` needs strategy = \"speaker\"");
     }
 }
