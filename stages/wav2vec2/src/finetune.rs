@@ -30,8 +30,9 @@ const SCRATCH: &str = "scratch";
 /// freezing, class weights and white-noise augmentation. Keeps the epoch with the best
 /// validation macro-F1 and writes the model (`config.json` + `model.safetensors`, itself a valid
 /// `model_path`), `history.csv`, `predictions.csv` for every clip, and `report/training.txt`.
-/// Classes are the emotions of the train split. Checkpoints each epoch and resumes after an
-/// interruption.
+/// Classes are the emotions of the train split (a val clip of another emotion counts as wrong;
+/// without a val split the last epoch is kept). Checkpoints each epoch (model, AdamW state,
+/// history) in the scratch folder and resumes there after an interruption.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FineTune {
