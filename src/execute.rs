@@ -113,6 +113,9 @@ pub fn reasons(plan: &Plan, stage: &PlannedStage, components: &KeyComponents, ca
     }
 }
 
+/// Held while an exclusive stage runs (see `vox_api::StageDef::EXCLUSIVE`).
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
 enum Slot {
     Waiting,
     Running,
@@ -280,7 +283,10 @@ fn run_stage(
         threads: options.threads,
         progress: options.progress,
     };
-    let result = catch_unwind(AssertUnwindSafe(|| stage.stage.run(&ctx)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _turn = stage.exclusive.then(|| EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()));
+        stage.stage.run(&ctx)
+    }));
     let seconds = started.elapsed().as_secs_f64();
     let error = match result {
         Ok(Ok(())) => None,

@@ -36,6 +36,8 @@ pub struct PlannedStage {
     pub version: u32,
     /// What the stage produces.
     pub output: ArtifactKind,
+    /// Whether it must not run beside another exclusive stage.
+    pub exclusive: bool,
     /// The configured stage.
     pub stage: Box<dyn Stage>,
     /// Indices into [`Plan::stages`] of the inputs, in the pipeline's order.
@@ -144,6 +146,7 @@ pub fn build(
             kind: kind.name(),
             version: kind.version(),
             output: kind.output(),
+            exclusive: kind.exclusive(),
             stage: configured_stage,
             inputs,
             backend: stage.backend.map(|b| b.value),
@@ -259,9 +262,6 @@ fn configure<'r>(
         }
     }
     check_backend(stage, kind, errors);
-    if errors.len() > before {
-        return None;
-    }
 
     let mut table = toml::Table::new();
     let mut external = BTreeMap::new();

@@ -3,7 +3,8 @@
 //! A pipeline is a `[pipeline]` table (`name`, `seed`, `description`, `extends`, `include`) and
 //! `[stages.NAME]` tables (`kind`, `inputs`, `backend`, then the kind's params). `extends = "f.toml"`
 //! (or a list, merged in order) loads other pipelines first and deep-merges this file over it (header keys and stage params
-//! override one by one; a stage that changes `kind` replaces the base's table); `include = [..]` merges stage fragments before this file's own stages.
+//! override one by one; a stage table that states `kind` is a full definition and replaces the
+//! base's); `include = [..]` merges stage fragments before this file's own stages.
 //! Paths resolve against the folder of the file that wrote them. Every value keeps its location,
 //! so later passes can point at the exact text.
 
@@ -144,8 +145,8 @@ impl Merged {
         self.sweep = over.sweep.or(self.sweep.take());
         for stage in over.stages {
             match self.stages.iter_mut().find(|s| s.name == stage.name) {
-                Some(base) if stage.kind.as_ref().is_some_and(|k| base.kind.as_ref().is_none_or(|b| b.value != k.value)) => {
-                    // A different kind is a different stage: the base's params mean nothing to it.
+                Some(base) if stage.kind.is_some() => {
+                    // A table that states `kind` is a full definition: it replaces the base's.
                     *base = stage;
                 }
                 Some(base) => {
@@ -489,7 +490,8 @@ mod tests {
         assert_eq!(spec.stages[0].params["statements"].value, toml::Value::Integer(2));
         assert_eq!(spec.stages[0].kind.as_ref().unwrap().value, "synth");
         assert_eq!(spec.stages[2].params["length"].value, toml::Value::Integer(200));
-        // `b` changed kind: the base's inputs and params are gone, its position stays.
+        // `b` states its kind: a full definition; the base's inputs and params are gone, its
+        // position stays.
         assert!(spec.stages[1].inputs.is_empty());
         assert_eq!(spec.stages[1].params.keys().collect::<Vec<_>>(), ["path"]);
         assert_eq!(sources.describe(&spec.stages[2].params["length"].value_loc), format!("{}:10:10", top.display()));

@@ -72,3 +72,39 @@ fn random_forest_on_egemaps_learns_the_synthetic_emotions() {
     let model = std::fs::read_to_string(run_dir.join("rf/model.txt")).unwrap();
     assert!(model.contains("random-forest"), "{model}");
 }
+
+#[test]
+fn unlabeled_clips_flow_through_the_models_into_output_txt() {
+    let p = Project::new();
+    // Three unlabeled clips with arbitrary names, as a user's test set would come.
+    for (i, freq) in [180.0_f64, 240.0, 320.0].iter().enumerate() {
+        let samples: Vec<i16> = (0..32000)
+            .map(|n| {
+                let t = n as f64 / 16000.0;
+                let envelope = (std::f64::consts::PI * t / 2.0).sin();
+                (8000.0 * envelope * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+            })
+            .collect();
+        std::fs::create_dir_all(p.path().join("unlabeled")).unwrap();
+        std::fs::write(p.path().join(format!("unlabeled/clip_{i:04}.wav")), crate::support::wav_16bit(16000, &samples)).unwrap();
+    }
+    let text = format!(
+        "{CLASSIC}\n[stages.test_data]\nkind = \"download\"\npath = \"unlabeled\"\n\n[stages.test_audio]\nkind = \"decode\"\ninputs = [\"test_data\"]\ncorpus = \"unlabeled\"\n\n[stages.test_padded]\nkind = \"pad\"\ninputs = [\"test_audio\"]\nlength = 32000\n\n[stages.test_split]\nkind = \"split\"\ninputs = [\"test_padded\"]\n\n[stages.all]\nkind = \"merge\"\ninputs = [\"split\", \"test_split\"]\n"
+    )
+    .replace("[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]", "[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"all\"]");
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let output = std::fs::read_to_string(run_dir.join("report/rf/output.txt")).unwrap();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines[0], "file_id | 01 | 02 | 03 | 04 | 05 | 06 | 07 | 08 |");
+    assert_eq!(lines.len(), 4, "{output}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        assert_eq!(cells[0], format!("clip_{i:04}"), "{line}");
+        let sum: f64 = cells[1..9].iter().map(|c| c.trim_end_matches(" |").parse::<f64>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "probabilities of {line} sum to {sum}");
+    }
+}

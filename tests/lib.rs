@@ -4,6 +4,7 @@ mod support;
 
 mod cache;
 mod classic;
+mod deep;
 mod errors;
 mod plan;
 mod run;

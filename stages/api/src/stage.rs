@@ -161,6 +161,10 @@ pub trait StageDef:
     /// Params holding filesystem paths: the engine resolves them against the pipeline file's
     /// folder and keys the cache on their content, never on the path.
     const PATH_PARAMS: &'static [&'static str] = &[];
+    /// At most one stage of an exclusive kind runs at a time in a process: for kinds whose
+    /// libraries keep process-global state (burn's random generator), so that parallel stages
+    /// cannot disturb each other's determinism.
+    const EXCLUSIVE: bool = false;
 
     /// Checks params that serde cannot check alone (ranges, combinations).
     fn validate(&self) -> Result<(), ParamError> {
@@ -212,6 +216,8 @@ pub trait StageKind: Send + Sync {
     fn path_params(&self) -> &'static [&'static str];
     /// Whether `backend` can run here (see [`StageDef::backend_available`]).
     fn backend_available(&self, backend: &str) -> Result<(), String>;
+    /// Whether stages of this kind must run one at a time (see [`StageDef::EXCLUSIVE`]).
+    fn exclusive(&self) -> bool;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
@@ -255,6 +261,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn backend_available(&self, backend: &str) -> Result<(), String> {
         T::backend_available(backend)
+    }
+    fn exclusive(&self) -> bool {
+        T::EXCLUSIVE
     }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)

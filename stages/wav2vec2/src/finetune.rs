@@ -236,18 +236,9 @@ fn default_max_grad_norm() -> f64 {
 /// models on short clips need less).
 const SCRATCH_POSITIONAL_KERNEL: usize = 16;
 
-/// The backends this build can train on.
-#[cfg(all(feature = "flex", feature = "cuda"))]
+/// Every backend the kind understands; [`FineTune::backend_available`] says which this build and
+/// machine can use.
 const BACKEND_NAMES: &[&str] = &["flex", "ndarray", "cuda"];
-/// The backends this build can train on.
-#[cfg(all(feature = "flex", not(feature = "cuda")))]
-const BACKEND_NAMES: &[&str] = &["flex", "ndarray"];
-/// The backends this build can train on.
-#[cfg(all(not(feature = "flex"), feature = "cuda"))]
-const BACKEND_NAMES: &[&str] = &["ndarray", "cuda"];
-/// The backends this build can train on.
-#[cfg(all(not(feature = "flex"), not(feature = "cuda")))]
-const BACKEND_NAMES: &[&str] = &["ndarray"];
 
 /// Failures of the fine-tune stage.
 #[derive(Debug, thiserror::Error)]
@@ -273,7 +264,7 @@ pub enum FineTuneError {
         samples: usize,
     },
     /// The pipeline asked for a backend this build lacks.
-    #[error("backend `{0}` is not available for fine-tune in this build (available: {list})", list = BACKEND_NAMES.join(", "))]
+    #[error("backend `{0}` is not available for fine-tune in this build")]
     UnknownBackend(String),
     /// The CUDA backend found no device.
     #[error("backend `cuda`: no CUDA device could be opened ({0})")]
@@ -466,6 +457,23 @@ impl StageDef for FineTune {
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
     const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
     const PATH_PARAMS: &'static [&'static str] = &["model_path"];
+    // burn's random generator is process-global: two trainings at once would interleave draws.
+    const EXCLUSIVE: bool = true;
+
+    fn backend_available(backend: &str) -> Result<(), String> {
+        match backend {
+            "ndarray" => Ok(()),
+            "flex" if cfg!(feature = "flex") => Ok(()),
+            "flex" => Err("this vox was built without burn's flex backend (the `flex` feature of vox-wav2vec2)".into()),
+            #[cfg(feature = "cuda")]
+            "cuda" => cuda_device().map(|_| ()).map_err(|e| e.to_string()),
+            #[cfg(not(feature = "cuda"))]
+            "cuda" => Err("this vox was built without CUDA; rebuild it with `cargo build --release --features cuda` \
+                 on a machine with the CUDA toolkit, or choose `flex` (CPU)"
+                .into()),
+            other => Err(format!("unknown backend `{other}`")),
+        }
+    }
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.model != SCRATCH {
