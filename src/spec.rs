@@ -142,7 +142,10 @@ impl Merged {
         self.name = over.name.or(self.name.take());
         self.seed = over.seed.or(self.seed);
         self.description = over.description.or(self.description.take());
-        self.sweep = over.sweep.or(self.sweep.take());
+        self.sweep = match (self.sweep.take(), over.sweep) {
+            (Some(base), Some(over)) => Some(base.overlay(over)),
+            (base, over) => over.or(base),
+        };
         for stage in over.stages {
             match self.stages.iter_mut().find(|s| s.name == stage.name) {
                 Some(base) if stage.kind.is_some() => {
@@ -174,6 +177,32 @@ impl Merged {
                 None => self.stages.push(stage),
             }
         }
+    }
+}
+
+impl SweepSpec {
+    /// Lays `over` on top: grid axes and named variants merge by name, `seeds` and `metrics`
+    /// are replaced when given.
+    fn overlay(mut self, over: SweepSpec) -> SweepSpec {
+        for (target, values) in over.grid {
+            match self.grid.iter_mut().find(|(t, _)| t.value == target.value) {
+                Some(axis) => *axis = (target, values),
+                None => self.grid.push((target, values)),
+            }
+        }
+        for (name, sets) in over.variants {
+            match self.variants.iter_mut().find(|(n, _)| *n == name) {
+                Some(variant) => variant.1 = sets,
+                None => self.variants.push((name, sets)),
+            }
+        }
+        if !over.seeds.is_empty() {
+            self.seeds = over.seeds;
+        }
+        if !over.metrics.is_empty() {
+            self.metrics = over.metrics;
+        }
+        self
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::audio::Split;
+use crate::audio::{Clip, Split};
 use crate::emotion::Emotion;
 
 /// The predictions file name inside a predictions folder.
@@ -99,6 +99,22 @@ impl Prediction {
 }
 
 impl Predictions {
+    /// Predictions for `clips` (labels and splits from the manifest) with one probability row
+    /// per clip, aligned with `classes`.
+    pub fn from_clips(classes: Vec<Emotion>, clips: &[Clip], probabilities: Vec<Vec<f64>>) -> Self {
+        let rows = clips
+            .iter()
+            .zip(probabilities)
+            .map(|(clip, probabilities)| Prediction {
+                file_id: clip.file_id.clone(),
+                split: clip.split,
+                label: clip.emotion,
+                probabilities,
+            })
+            .collect();
+        Self { classes, rows }
+    }
+
     /// The predicted class of `row`.
     pub fn predicted(&self, row: &Prediction) -> Emotion {
         self.classes[row.argmax()]

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Split;
 use vox_api::features::FeatureTable;
-use vox_api::predictions::{Prediction, Predictions};
+use vox_api::predictions::Predictions;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::data::{ClassWeight, TrainingData, check_finite};
@@ -249,20 +249,7 @@ impl StageDef for Baseline {
             pool.install(|| self.fit(ctx, &input.dir, &table, &training, &class_weights, seed))?;
         let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
         let probabilities = pool.install(|| model.predict_proba(&rows));
-        let predictions = Predictions {
-            classes: training.classes.clone(),
-            rows: table
-                .clips
-                .iter()
-                .zip(probabilities)
-                .map(|(clip, probabilities)| Prediction {
-                    file_id: clip.file_id.clone(),
-                    split: clip.split,
-                    label: clip.emotion,
-                    probabilities,
-                })
-                .collect(),
-        };
+        let predictions = Predictions::from_clips(training.classes.clone(), &table.clips, probabilities);
         predictions.write(ctx.out_dir).map_err(ClassicError::from)?;
 
         // Serializing a plain params struct cannot fail.

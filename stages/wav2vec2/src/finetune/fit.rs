@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use vox_api::StageContext;
 use vox_api::StageError;
 use vox_api::audio::{AudioSet, Split};
-use vox_api::predictions::{Epoch, Prediction, Predictions, write_history};
+use vox_api::predictions::{Epoch, Predictions, write_history};
 
 use super::checkpoint::{Checkpoints, Progress};
 use super::data::Dataset;
@@ -188,23 +188,7 @@ pub fn run<B: AutodiffBackend>(
     write_history(ctx.out_dir, &progress.history)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let probabilities = predict(&best, &config, &data, &all, params.batch_size, &device)?;
-    let rows = data
-        .set
-        .clips
-        .iter()
-        .zip(probabilities)
-        .map(|(clip, probabilities)| Prediction {
-            file_id: clip.file_id.clone(),
-            split: clip.split,
-            label: clip.emotion,
-            probabilities,
-        })
-        .collect();
-    Predictions {
-        classes: data.classes.clone(),
-        rows,
-    }
-    .write(ctx.out_dir)?;
+    Predictions::from_clips(data.classes.clone(), &data.set.clips, probabilities).write(ctx.out_dir)?;
     let report = Report {
         params,
         config: &config,
