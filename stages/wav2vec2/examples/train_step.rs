@@ -30,9 +30,7 @@ fn config(name: &str, layers: usize) -> Wav2Vec2Config {
             "conv_dim": [32, 32, 32, 32], "conv_kernel": [10, 3, 3, 3],
             "conv_stride": [5, 4, 4, 4]
         });
-        json.as_object_mut()
-            .unwrap()
-            .extend(small.as_object().unwrap().clone());
+        json.as_object_mut().unwrap().extend(small.as_object().unwrap().clone());
     }
     serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -76,11 +74,7 @@ fn bench<B: AutodiffBackend>(config: &Wav2Vec2Config, batch: usize, samples: usi
     let _ = inner.forward(inner_input.clone(), None).logits.into_data();
     let infer = seconds(start);
     let start = Instant::now();
-    let _ = inner
-        .wav2vec2
-        .feature_extractor
-        .forward(inner_input)
-        .into_data();
+    let _ = inner.wav2vec2.feature_extractor.forward(inner_input).into_data();
     let conv = seconds(start);
     let n = steps as f64;
     println!(
@@ -93,7 +87,8 @@ fn bench<B: AutodiffBackend>(config: &Wav2Vec2Config, batch: usize, samples: usi
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: train_step CONFIG(small|base) BACKEND(flex|ndarray) LAYERS BATCH SAMPLES STEPS";
+    let usage =
+        "usage: train_step CONFIG(small|base) BACKEND(flex|ndarray) LAYERS BATCH SAMPLES STEPS";
     assert_eq!(args.len(), 6, "{usage}");
     let number = |i: usize| -> usize { args[i].parse().unwrap_or_else(|e| panic!("{usage}: {e}")) };
     let config = config(&args[0], number(2));
