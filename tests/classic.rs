@@ -1,34 +1,13 @@
 //! The classic path end to end: synth -> decode -> pad -> split -> eGeMAPS -> RandomForest ->
 //! evaluate, with the metrics read back from the run folder.
 
-use crate::support::Project;
+use crate::support::{Project, on_corpus_240};
 
 /// A 240-clip corpus (4 actors, 2 s clips at 16 kHz) through the demo's classic stages.
-const CLASSIC: &str = r#"
-[pipeline]
-name = "classic"
-seed = 42
-
-[stages.data]
-kind = "synth"
-actors = 4
-duration = 2.0
-sample_rate = 16000
-
-[stages.audio]
-kind = "decode"
-inputs = ["data"]
-
-[stages.padded]
-kind = "pad"
-inputs = ["audio"]
-length = 32000
-
-[stages.split]
-kind = "split"
-inputs = ["padded"]
-val_fraction = 0.25
-
+fn classic() -> String {
+    on_corpus_240(
+        "classic",
+        r#"
 [stages.egemaps]
 kind = "featurize"
 inputs = ["split"]
@@ -44,12 +23,14 @@ class_weight = "balanced"
 kind = "evaluate"
 inputs = ["rf"]
 plots = false
-"#;
+"#,
+    )
+}
 
 #[test]
 fn random_forest_on_egemaps_learns_the_synthetic_emotions() {
     let p = Project::new();
-    p.file("p.toml", CLASSIC);
+    p.file("p.toml", &classic());
     let run = p.vox(&["run", "p.toml", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -89,7 +70,8 @@ fn unlabeled_clips_flow_through_the_models_into_output_txt() {
         std::fs::write(p.path().join(format!("unlabeled/clip_{i:04}.wav")), crate::support::wav_16bit(16000, &samples)).unwrap();
     }
     let text = format!(
-        "{CLASSIC}\n[stages.test_data]\nkind = \"download\"\npath = \"unlabeled\"\n\n[stages.test_audio]\nkind = \"decode\"\ninputs = [\"test_data\"]\ncorpus = \"unlabeled\"\n\n[stages.test_padded]\nkind = \"pad\"\ninputs = [\"test_audio\"]\nlength = 32000\n\n[stages.test_split]\nkind = \"split\"\ninputs = [\"test_padded\"]\n\n[stages.all]\nkind = \"merge\"\ninputs = [\"split\", \"test_split\"]\n"
+        "{}\n[stages.test_data]\nkind = \"download\"\npath = \"unlabeled\"\n\n[stages.test_audio]\nkind = \"decode\"\ninputs = [\"test_data\"]\ncorpus = \"unlabeled\"\n\n[stages.test_padded]\nkind = \"pad\"\ninputs = [\"test_audio\"]\nlength = 32000\n\n[stages.test_split]\nkind = \"split\"\ninputs = [\"test_padded\"]\n\n[stages.all]\nkind = \"merge\"\ninputs = [\"split\", \"test_split\"]\n",
+        classic()
     )
     .replace("[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]", "[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"all\"]");
     p.file("p.toml", &text);

@@ -1,32 +1,11 @@
 //! The deep path end to end: a small wav2vec2 trained from scratch on the synthetic corpus.
 
-use crate::support::Project;
+use crate::support::{Project, on_corpus_240};
 
-const DEEP: &str = r#"
-[pipeline]
-name = "deep"
-seed = 42
-
-[stages.data]
-kind = "synth"
-actors = 4
-duration = 2.0
-sample_rate = 16000
-
-[stages.audio]
-kind = "decode"
-inputs = ["data"]
-
-[stages.padded]
-kind = "pad"
-inputs = ["audio"]
-length = 32000
-
-[stages.split]
-kind = "split"
-inputs = ["padded"]
-val_fraction = 0.25
-
+fn deep() -> String {
+    on_corpus_240(
+        "deep",
+        r#"
 [stages.w2v]
 kind = "fine-tune"
 inputs = ["split"]
@@ -39,12 +18,14 @@ lr = 1e-3
 kind = "evaluate"
 inputs = ["w2v"]
 plots = false
-"#;
+"#,
+    )
+}
 
 #[test]
 fn a_scratch_wav2vec2_learns_the_synthetic_emotions() {
     let p = Project::new();
-    p.file("p.toml", DEEP);
+    p.file("p.toml", &deep());
     let run = p.vox(&["run", "p.toml", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -69,7 +50,7 @@ fn a_scratch_wav2vec2_learns_the_synthetic_emotions() {
 #[test]
 fn a_missing_backend_is_a_plan_time_error_at_its_line() {
     let p = Project::new();
-    p.file("p.toml", &DEEP.replace("backend = \"flex\"", "backend = \"cuda\""));
+    p.file("p.toml", &deep().replace("backend = \"flex\"", "backend = \"cuda\""));
     let run = p.vox(&["plan", "p.toml"]);
     assert_eq!(run.code, 2);
     let line = run.stderr.lines().find(|l| l.starts_with("p.toml:")).unwrap_or_default().to_string();

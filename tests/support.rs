@@ -33,6 +33,35 @@ inputs = ["padded"]
 val_fraction = 0.2
 "#;
 
+/// The stages of a 240-clip corpus (4 actors x 60 clips of 2 s at 16 kHz, padded to 32000
+/// samples, a 25% stratified validation split) that the classic and deep tests build on.
+pub const CORPUS_240: &str = r#"
+[stages.data]
+kind = "synth"
+actors = 4
+duration = 2.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+
+[stages.padded]
+kind = "pad"
+inputs = ["audio"]
+length = 32000
+
+[stages.split]
+kind = "split"
+inputs = ["padded"]
+val_fraction = 0.25
+"#;
+
+/// A pipeline named `name` (seed 42): [`CORPUS_240`], then `stages`.
+pub fn on_corpus_240(name: &str, stages: &str) -> String {
+    format!("\n[pipeline]\nname = \"{name}\"\nseed = 42\n{CORPUS_240}{stages}")
+}
+
 /// A temp folder with a cache, a runs folder and pipeline files.
 pub struct Project {
     dir: tempfile::TempDir,
