@@ -361,10 +361,10 @@ impl Cache {
         let stat = (meta.len(), mtime_ns(meta), meta.ino());
         {
             let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(rec) = guard.1.get(&id) {
-                if (rec.size, rec.mtime_ns, rec.inode) == stat {
-                    return Ok(rec.blake3.clone());
-                }
+            if let Some(rec) = guard.1.get(&id)
+                && (rec.size, rec.mtime_ns, rec.inode) == stat
+            {
+                return Ok(rec.blake3.clone());
             }
         }
         let hash = hash_file(path)?;

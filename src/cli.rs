@@ -291,12 +291,12 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Stages { kind } => {
-            if let Some(name) = &kind {
-                if registry.get(name).is_none() {
-                    let suggestion = closest(name, registry.kinds().map(|k| k.name()));
-                    let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                    return Err(Failure::Invalid(format!("no stage kind is named `{name}`{hint}")));
-                }
+            if let Some(name) = &kind
+                && registry.get(name).is_none()
+            {
+                let suggestion = closest(name, registry.kinds().map(|k| k.name()));
+                let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                return Err(Failure::Invalid(format!("no stage kind is named `{name}`{hint}")));
             }
             let kinds = registry.kinds().filter(|k| kind.as_deref().is_none_or(|n| n == k.name()));
             print!("{}", describe_kinds(kinds));

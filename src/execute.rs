@@ -119,7 +119,7 @@ static EXCLUSIVE: Mutex<()> = Mutex::new(());
 enum Slot {
     Waiting,
     Running,
-    Done(StageOutcome),
+    Done(Box<StageOutcome>),
 }
 
 /// Runs the plan; returns every stage's outcome in plan order.
@@ -135,7 +135,7 @@ pub fn execute(plan: &Plan, cache: &Cache, options: &RunOptions) -> Vec<StageOut
     slots
         .into_iter()
         .filter_map(|slot| match slot {
-            Slot::Done(outcome) => Some(outcome),
+            Slot::Done(outcome) => Some(*outcome),
             _ => None,
         })
         .collect()
@@ -157,14 +157,14 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 .inputs
                 .iter()
                 .map(|&j| match &slots[j] {
-                    Slot::Done(outcome) => Some(outcome),
+                    Slot::Done(outcome) => Some(outcome.as_ref()),
                     _ => None,
                 })
                 .collect();
             let Some(inputs) = inputs else { continue };
             if let Some(bad) = inputs.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
                 let why = format!("input `{}` {}", bad.name, bad.status.name());
-                slots[i] = Slot::Done(outcome(stage, Status::Skipped(why), 0.0));
+                slots[i] = Slot::Done(Box::new(outcome(stage, Status::Skipped(why), 0.0)));
                 wake.notify_all();
                 picked = Some(None);
                 break;
@@ -182,7 +182,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 drop(slots);
                 let result = run_stage(plan, &plan.stages[i], &inputs, cache, options);
                 slots = state.lock().unwrap_or_else(|e| e.into_inner());
-                slots[i] = Slot::Done(result);
+                slots[i] = Slot::Done(Box::new(result));
                 wake.notify_all();
             }
             Some(None) => {}

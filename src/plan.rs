@@ -267,21 +267,21 @@ fn configure<'r>(
     let mut external = BTreeMap::new();
     for (name, param) in &stage.params {
         let mut value = param.value.clone();
-        if kind.path_params().contains(&name.as_str()) {
-            if let toml::Value::String(path) = &value {
-                let base = sources.dir_of(param.value_loc.file).unwrap_or(cwd);
-                let resolved = base.join(path);
-                if !resolved.exists() {
-                    let err = SpecErrorKind::BadParam {
-                        stage: stage.name.clone(),
-                        what: format!("param `{name}`"),
-                        message: format!("`{}` does not exist", resolved.display()),
-                    };
-                    errors.push(SpecError::at(err, param.value_loc.clone()));
-                }
-                external.insert(name.clone(), resolved.clone());
-                value = toml::Value::String(resolved.display().to_string());
+        if kind.path_params().contains(&name.as_str())
+            && let toml::Value::String(path) = &value
+        {
+            let base = sources.dir_of(param.value_loc.file).unwrap_or(cwd);
+            let resolved = base.join(path);
+            if !resolved.exists() {
+                let err = SpecErrorKind::BadParam {
+                    stage: stage.name.clone(),
+                    what: format!("param `{name}`"),
+                    message: format!("`{}` does not exist", resolved.display()),
+                };
+                errors.push(SpecError::at(err, param.value_loc.clone()));
             }
+            external.insert(name.clone(), resolved.clone());
+            value = toml::Value::String(resolved.display().to_string());
         }
         table.insert(name.clone(), value);
     }

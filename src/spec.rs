@@ -35,13 +35,16 @@ pub struct PipelineSpec {
     pub sweep: Option<SweepSpec>,
 }
 
+/// One `"STAGE.PARAM" = value` of a named sweep variant.
+pub type SweepSetting = (Located<String>, toml::Value);
+
 /// `[sweep]`: variants of the pipeline to run as one DAG and compare.
 #[derive(Debug, Clone, Default)]
 pub struct SweepSpec {
     /// `[sweep.grid]`: `"STAGE.PARAM" = [values]`; every combination is a variant.
     pub grid: Vec<(Located<String>, Vec<toml::Value>)>,
     /// `[sweep.variants.NAME]`: named sets of `"STAGE.PARAM" = value` overrides.
-    pub variants: Vec<(String, Vec<(Located<String>, toml::Value)>)>,
+    pub variants: Vec<(String, Vec<SweepSetting>)>,
     /// `seeds = [..]`: each variant is repeated with each pipeline seed.
     pub seeds: Vec<u64>,
     /// `metrics = [..]`: the `evaluate` summary columns to compare.
@@ -81,9 +84,12 @@ pub struct Param {
 struct RawFile {
     pipeline: Option<Spanned<RawHeader>>,
     #[serde(default)]
-    stages: BTreeMap<Spanned<String>, Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
     sweep: Option<RawSweep>,
 }
+
+/// A stage table as written: every key and value with its span.
+type RawStage = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,7 +334,7 @@ fn sweep_spec(raw: RawSweep, file: usize) -> SweepSpec {
 /// Splits a stage table into the engine's keys and the kind's params.
 fn stage_spec(
     name: Spanned<String>,
-    table: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    table: RawStage,
     file: usize,
 ) -> Result<StageSpec, SpecError> {
     let loc = |span: std::ops::Range<usize>| Loc { file, span };

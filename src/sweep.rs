@@ -47,10 +47,10 @@ impl Variant {
     /// The settings that reach a stage whose ancestors (itself included) are `reached`.
     fn settings(&self, reached: impl Fn(&str) -> bool, seeded: bool) -> Vec<String> {
         let mut parts = Vec::new();
-        if let Some(name) = &self.name {
-            if self.named.iter().any(|o| reached(&o.stage.value)) {
-                parts.push(name.clone());
-            }
+        if let Some(name) = &self.name
+            && self.named.iter().any(|o| reached(&o.stage.value))
+        {
+            parts.push(name.clone());
         }
         parts.extend(self.grid.iter().filter(|o| reached(&o.stage.value)).map(describe));
         if let (Some(seed), true) = (self.seed, seeded) {
