@@ -233,9 +233,13 @@ impl Cache {
 
     /// Takes the exclusive lock of `key`, waiting for another process that holds it.
     pub fn lock(&self, key: &str) -> io::Result<EntryLock> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        let file = self.lock_file(key)?;
         file.lock()?;
         Ok(EntryLock(file))
+    }
+
+    fn lock_file(&self, key: &str) -> io::Result<File> {
+        File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))
     }
 
     /// Starts building `key` (the caller holds its lock): removes leftovers of interrupted
@@ -451,7 +455,7 @@ impl Cache {
     }
 
     fn try_lock(&self, key: &str) -> io::Result<EntryLock> {
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))?;
+        let file = self.lock_file(key)?;
         file.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "locked"))?;
         Ok(EntryLock(file))
     }

@@ -215,7 +215,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             let prepared = spec::load(&pipeline.pipeline, &mut sources).and_then(|mut spec| {
                 spec::narrow_input_locs(&mut spec, &sources);
                 let overrides = spec::parse_overrides(&pipeline.sets, &mut sources)?;
-                let axes = sweep_axes(&grid, &mut sources)?;
+                let axes = spec::parse_grid(&grid, &mut sources)?;
                 let variants = sweep::variants(&spec, axes)?;
                 let metrics = sweep_metrics(&spec)?;
                 Ok((sweep::build(&spec, &overrides, variants, &registry, &sources, &cwd)?, metrics))
@@ -276,9 +276,8 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
         Command::Explain { pipeline, stage } => {
             let (plan, _) = load_plan(&pipeline, &registry)?;
             let Some(index) = plan.index_of(&stage) else {
-                let suggestion = closest(&stage, plan.stages.iter().map(|s| s.name.as_str()));
-                let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                return Err(Failure::Invalid(format!("pipeline `{}` has no stage `{stage}`{hint}", plan.name)));
+                let message = format!("pipeline `{}` has no stage `{stage}`", plan.name);
+                return Err(unknown(message, &stage, plan.stages.iter().map(|s| s.name.as_str())));
             };
             let cache = open_cache(global)?;
             let previews = preview(&plan, &cache, &BTreeSet::new());
@@ -294,9 +293,8 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             if let Some(name) = &kind
                 && registry.get(name).is_none()
             {
-                let suggestion = closest(name, registry.kinds().map(|k| k.name()));
-                let hint = suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                return Err(Failure::Invalid(format!("no stage kind is named `{name}`{hint}")));
+                let message = format!("no stage kind is named `{name}`");
+                return Err(unknown(message, name, registry.kinds().map(|k| k.name())));
             }
             let kinds = registry.kinds().filter(|k| kind.as_deref().is_none_or(|n| n == k.name()));
             print!("{}", describe_kinds(kinds));
@@ -369,34 +367,6 @@ fn exit_status(outcomes: &[execute::StageOutcome]) -> ExitCode {
     let skipped = outcomes.iter().filter(|o| matches!(o.status, Status::Skipped(_))).count();
     eprintln!("error: {} stage(s) failed, {skipped} skipped; finished stages are cached, rerun to resume", failed.len());
     ExitCode::from(1)
-}
-
-/// `--grid STAGE.PARAM=A,B` arguments as sweep axes pointing into a `--grid` source.
-fn sweep_axes(args: &[String], sources: &mut SourceMap) -> Result<Vec<sweep::Axis>, Vec<SpecError>> {
-    if args.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = args.iter().map(|a| format!("--grid {a}")).collect::<Vec<_>>().join("\n");
-    let file = sources.add("--grid".into(), None, text);
-    let mut start = 0;
-    let mut axes = Vec::new();
-    let mut errors = Vec::new();
-    for arg in args {
-        let base = start + "--grid ".len();
-        start = base + arg.len() + 1;
-        let loc = crate::source::Loc { file, span: base..base + arg.len() };
-        let Some((target, values)) = arg.split_once('=') else {
-            let kind = SpecErrorKind::BadOverride { text: arg.clone(), problem: "expected `STAGE.PARAM=A,B`".into(), suggestion: None };
-            errors.push(SpecError::at(kind, loc));
-            continue;
-        };
-        let values = match toml::from_str::<toml::Table>(&format!("v = {values}")).ok().and_then(|t| t.get("v").cloned()) {
-            Some(toml::Value::Array(items)) => items.into_iter().map(spec::OverrideValue::Toml).collect(),
-            _ => values.split(',').map(|v| spec::OverrideValue::Text(v.trim().to_string())).collect(),
-        };
-        axes.push((crate::source::Located { value: target.trim().to_string(), loc }, values));
-    }
-    if errors.is_empty() { Ok(axes) } else { Err(errors) }
 }
 
 /// The metrics a sweep compares, checked against what `evaluate` writes.
@@ -494,18 +464,17 @@ fn render_errors(errors: &[SpecError], sources: &SourceMap, pipeline: &Path) -> 
     format!("{n} problem{} in `{}`; nothing was run", if n == 1 { "" } else { "s" }, pipeline.display())
 }
 
+/// An invalid-argument failure about `word`, hinting at the closest of `candidates`.
+fn unknown<'a>(message: String, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Failure {
+    let hint = closest(word, candidates).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+    Failure::Invalid(format!("{message}{hint}"))
+}
+
 fn check_force(plan: &Plan, force: Vec<String>) -> Result<BTreeSet<String>, Failure> {
     for name in &force {
         if plan.index_of(name).is_none() {
-            let suggestion = closest(name, plan.stages.iter().map(|s| s.name.as_str()));
-            let kind = SpecErrorKind::BadOverride {
-                text: format!("--force {name}"),
-                problem: format!("no stage is named `{name}`"),
-                suggestion,
-            };
-            let err = SpecError::bare(kind);
-            let hint = err.help().map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(Failure::Invalid(format!("{}{hint}", err.kind)));
+            let message = format!("invalid override `--force {name}`: no stage is named `{name}`");
+            return Err(unknown(message, name, plan.stages.iter().map(|s| s.name.as_str())));
         }
     }
     Ok(force.into_iter().collect())

@@ -4,6 +4,8 @@
 use serde_json::{Map, Value};
 use vox_api::StageKind;
 
+use crate::spec::parse_toml_value;
+
 /// The registered stage kinds, in the order `vox stages` lists them.
 pub struct Registry {
     kinds: Vec<Box<dyn StageKind>>,
@@ -234,12 +236,6 @@ pub fn parse_value(text: &str, ty: &ParamType) -> Result<toml::Value, String> {
         },
         ParamType::Other(_) => Ok(parse_toml_value(text).unwrap_or_else(|| toml::Value::String(text.to_string()))),
     }
-}
-
-/// Parses `text` as a TOML value (`[1, 2]`, `3.5`, `{ a = 1 }`, `"s"`).
-fn parse_toml_value(text: &str) -> Option<toml::Value> {
-    let table: toml::Table = toml::from_str(&format!("v = {text}")).ok()?;
-    table.get("v").cloned()
 }
 
 #[cfg(test)]

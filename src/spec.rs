@@ -458,20 +458,30 @@ impl Override {
     }
 }
 
+/// Adds the arguments of a command-line `flag` to `sources` as a text of their own, one
+/// `FLAG ARG` a line, so that errors can point into them; returns each argument with its location.
+fn command_line<'a>(flag: &str, args: &'a [String], sources: &mut SourceMap) -> Vec<(&'a str, Loc)> {
+    let text = args.iter().map(|a| format!("{flag} {a}")).collect::<Vec<_>>().join("\n");
+    let file = sources.add(flag.into(), None, text);
+    let mut start = 0;
+    args.iter()
+        .map(|arg| {
+            let base = start + flag.len() + 1;
+            start = base + arg.len() + 1;
+            (arg.as_str(), Loc { file, span: base..base + arg.len() })
+        })
+        .collect()
+}
+
 /// Parses `--set` arguments; their text becomes a source named `--set` so errors can point at it.
 pub fn parse_overrides(args: &[String], sources: &mut SourceMap) -> Result<Vec<Override>, Vec<SpecError>> {
     if args.is_empty() {
         return Ok(Vec::new());
     }
-    let text = args.iter().map(|a| format!("--set {a}")).collect::<Vec<_>>().join("\n");
-    let file = sources.add("--set".into(), None, text);
     let mut errors = Vec::new();
     let mut overrides = Vec::new();
-    let mut start = 0;
-    for arg in args {
-        let base = start + "--set ".len();
-        start = base + arg.len() + 1;
-        let loc = |a: usize, b: usize| Loc { file, span: base + a..base + b };
+    for (arg, at) in command_line("--set", args, sources) {
+        let loc = |a: usize, b: usize| Loc { file: at.file, span: at.span.start + a..at.span.start + b };
         let parsed = arg.split_once('=').and_then(|(target, value)| {
             let (stage, param) = target.split_once('.')?;
             (!stage.is_empty() && !param.is_empty()).then_some((stage, param, value))
@@ -488,15 +498,51 @@ pub fn parse_overrides(args: &[String], sources: &mut SourceMap) -> Result<Vec<O
             }
             None => errors.push(SpecError::at(
                 SpecErrorKind::BadOverride {
-                    text: arg.clone(),
+                    text: arg.to_string(),
                     problem: "expected `STAGE.PARAM=VALUE`".into(),
                     suggestion: None,
                 },
-                loc(0, arg.len()),
+                at,
             )),
         }
     }
     if errors.is_empty() { Ok(overrides) } else { Err(errors) }
+}
+
+/// One sweep grid axis: a `STAGE.PARAM` target and its values.
+pub type Axis = (Located<String>, Vec<OverrideValue>);
+
+/// Parses `--grid STAGE.PARAM=A,B` arguments (or `STAGE.PARAM=[a, b]`, a TOML array) into sweep
+/// axes pointing into a `--grid` source.
+pub fn parse_grid(args: &[String], sources: &mut SourceMap) -> Result<Vec<Axis>, Vec<SpecError>> {
+    if args.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut axes = Vec::new();
+    let mut errors = Vec::new();
+    for (arg, loc) in command_line("--grid", args, sources) {
+        let Some((target, values)) = arg.split_once('=') else {
+            let kind = SpecErrorKind::BadOverride {
+                text: arg.to_string(),
+                problem: "expected `STAGE.PARAM=A,B`".into(),
+                suggestion: None,
+            };
+            errors.push(SpecError::at(kind, loc));
+            continue;
+        };
+        let values = match parse_toml_value(values) {
+            Some(toml::Value::Array(items)) => items.into_iter().map(OverrideValue::Toml).collect(),
+            _ => values.split(',').map(|v| OverrideValue::Text(v.trim().to_string())).collect(),
+        };
+        axes.push((Located { value: target.trim().to_string(), loc }, values));
+    }
+    if errors.is_empty() { Ok(axes) } else { Err(errors) }
+}
+
+/// Parses `text` as a TOML value (`[1, 2]`, `3.5`, `{ a = 1 }`, `"s"`).
+pub fn parse_toml_value(text: &str) -> Option<toml::Value> {
+    let table: toml::Table = toml::from_str(&format!("v = {text}")).ok()?;
+    table.get("v").cloned()
 }
 
 #[cfg(test)]

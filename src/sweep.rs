@@ -16,7 +16,7 @@ use crate::execute::{StageOutcome, Status};
 use crate::plan::{self, Plan, PlannedStage};
 use crate::registry::Registry;
 use crate::source::{Located, SourceMap};
-use crate::spec::{Override, OverrideValue, PipelineSpec};
+use crate::spec::{Axis, Override, OverrideValue, PipelineSpec};
 
 /// Columns of `evaluate`'s `summary.csv` that can be compared.
 pub const METRICS: [&str; 4] = ["accuracy", "macro_f1", "weighted_f1", "uar"];
@@ -63,9 +63,6 @@ impl Variant {
 fn describe(o: &Override) -> String {
     format!("{}.{}={}", o.stage.value, o.param.value, o.value.value)
 }
-
-/// One grid axis: a `STAGE.PARAM` target and its values.
-pub type Axis = (Located<String>, Vec<OverrideValue>);
 
 /// Expands `[sweep]` plus command-line `--grid` axes into variants: named variants x grid
 /// combinations x seeds, in declaration order.
