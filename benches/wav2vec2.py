@@ -1,7 +1,7 @@
 """wav2vec2 forward+backward benchmark helper (issue 5): PyTorch twin and driver.
 
-`wav2vec2.py torch CONFIG LAYERS BATCH SAMPLES STEPS THREADS` times transformers'
-Wav2Vec2ForSequenceClassification exactly as `examples/train_step.rs` times vox (random
+`wav2vec2.py torch CONFIG LAYERS BATCH SAMPLES STEPS THREADS [DEVICE]` times transformers'
+Wav2Vec2ForSequenceClassification (on DEVICE, e.g. `cuda`; default `cpu`) exactly as `examples/train_step.rs` times vox (random
 weights, dropouts and SpecAugment off, cross-entropy, backward, no optimizer step) and prints
 the same JSON line.
 
@@ -34,30 +34,41 @@ def torch_config(name, layers):
     kw = dict(num_hidden_layers=layers, num_labels=8, hidden_dropout=0.0, attention_dropout=0.0,
               activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0, layerdrop=0.0,
               mask_time_prob=0.0, apply_spec_augment=False)
+    if name == "large":  # XLSR-53's layout and sizes
+        kw.update(hidden_size=1024, num_attention_heads=16, intermediate_size=4096,
+                  feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
     if name == "small":
         kw.update(hidden_size=64, num_attention_heads=4, intermediate_size=128,
                   conv_dim=[32] * 4, conv_kernel=[10, 3, 3, 3], conv_stride=[5, 4, 4, 4])
     return Wav2Vec2Config(**kw)
 
 
-def torch_bench(name, layers, batch, samples, steps, threads):
+def torch_bench(name, layers, batch, samples, steps, threads, device="cpu"):
     import torch
     from transformers import Wav2Vec2ForSequenceClassification
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = Wav2Vec2ForSequenceClassification(torch_config(name, layers))
+    torch.backends.cuda.matmul.allow_tf32 = False  # f32 like burn's cuda backend
+    torch.backends.cudnn.allow_tf32 = False
+    model = Wav2Vec2ForSequenceClassification(torch_config(name, layers)).to(device)
     model.eval()  # no dropout / SpecAugment / LayerDrop, gradients still flow
-    x = torch.randn(batch, samples)
-    labels = torch.arange(batch) % 8
+    x = torch.randn(batch, samples, device=device)
+    labels = torch.arange(batch, device=device) % 8
+
+    def sync():
+        if device != "cpu":
+            torch.cuda.synchronize()
 
     def step():
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
         loss = torch.nn.functional.cross_entropy(model(x).logits, labels)
+        sync()
         forward = time.perf_counter() - start
         start = time.perf_counter()
         loss.backward()
+        sync()
         return forward, time.perf_counter() - start
 
     step()
@@ -69,9 +80,11 @@ def torch_bench(name, layers, batch, samples, steps, threads):
     with torch.no_grad():
         start = time.perf_counter()
         model(x)
+        sync()
         infer = time.perf_counter() - start
         start = time.perf_counter()
         model.wav2vec2.feature_extractor(x)
+        sync()
         conv = time.perf_counter() - start
     print(json.dumps({"step_s": (fw + bw) / steps, "forward_s": fw / steps,
                       "backward_s": bw / steps, "infer_s": infer, "feature_encoder_s": conv}))
@@ -217,7 +230,8 @@ def write_report(out_md, threads, rows, import_rss):
 if __name__ == "__main__":
     if sys.argv[1] == "torch":
         a = sys.argv[2:]
-        torch_bench(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]))
+        device = a[6] if len(a) > 6 else "cpu"
+        torch_bench(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), device)
     elif sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]))
     else:

@@ -3,7 +3,8 @@
 //! Python twin (`benches/wav2vec2.py torch`) times transformers on the same config.
 //!
 //! `cargo run -p vox-wav2vec2 --example train_step -- CONFIG BACKEND LAYERS BATCH SAMPLES STEPS`
-//! with CONFIG `small` or `base`, BACKEND `flex` or `ndarray`; threads come from
+//! with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes), BACKEND `flex`,
+//! `ndarray` or, built with `--features cuda`, `cuda`; CPU threads come from
 //! `RAYON_NUM_THREADS`. Prints one JSON line: mean seconds per step, split into forward
 //! (through the loss) and backward, and the feature encoder's share of an inference forward.
 
@@ -24,6 +25,13 @@ fn config(name: &str, layers: usize) -> Wav2Vec2Config {
         "final_dropout": 0.0, "layerdrop": 0.0, "mask_time_prob": 0.0,
         "apply_spec_augment": false
     });
+    if name == "large" {
+        let large = serde_json::json!({
+            "hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096,
+            "feat_extract_norm": "layer", "do_stable_layer_norm": true, "conv_bias": true
+        });
+        json.as_object_mut().unwrap().extend(large.as_object().unwrap().clone());
+    }
     if name == "small" {
         let small = serde_json::json!({
             "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
@@ -88,7 +96,7 @@ fn bench<B: AutodiffBackend>(config: &Wav2Vec2Config, batch: usize, samples: usi
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage =
-        "usage: train_step CONFIG(small|base) BACKEND(flex|ndarray) LAYERS BATCH SAMPLES STEPS";
+        "usage: train_step CONFIG(small|base|large) BACKEND(flex|ndarray|cuda) LAYERS BATCH SAMPLES STEPS";
     assert_eq!(args.len(), 6, "{usage}");
     let number = |i: usize| -> usize { args[i].parse().unwrap_or_else(|e| panic!("{usage}: {e}")) };
     let config = config(&args[0], number(2));
@@ -96,6 +104,8 @@ fn main() {
     match args[1].as_str() {
         "flex" => bench::<Autodiff<Flex>>(&config, batch, samples, steps),
         "ndarray" => bench::<Autodiff<NdArray>>(&config, batch, samples, steps),
+        #[cfg(feature = "cuda")]
+        "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, batch, samples, steps),
         other => panic!("unknown backend {other}; {usage}"),
     }
 }
