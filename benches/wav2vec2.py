@@ -1,9 +1,9 @@
 """wav2vec2 forward+backward benchmark helper (issue 5): PyTorch twin and driver.
 
 `wav2vec2.py torch CONFIG LAYERS BATCH SAMPLES STEPS THREADS [DEVICE]` times transformers'
-Wav2Vec2ForSequenceClassification (on DEVICE, e.g. `cuda`; default `cpu`) exactly as `examples/train_step.rs` times vox (random
-weights, dropouts and SpecAugment off, cross-entropy, backward, no optimizer step) and prints
-the same JSON line.
+Wav2Vec2ForSequenceClassification on DEVICE (`cpu`, the default, or `cuda`) exactly as
+`examples/train_step.rs` times vox (random weights, dropouts and SpecAugment off,
+cross-entropy, backward, no optimizer step) and prints the same JSON line.
 
 `wav2vec2.py run OUT.md THREADS` runs vox and torch interleaved (same batch, same threads) for
 each case, takes each process's peak RSS from os.wait4, and writes the markdown report. The
