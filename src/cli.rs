@@ -521,7 +521,11 @@ fn describe_kinds<'a>(kinds: impl Iterator<Item = &'a dyn vox_api::StageKind>) -
             vox_api::Arity::None => "no inputs".to_string(),
             arity => {
                 let names = spec.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | ");
-                if arity == vox_api::Arity::One { format!("1 input: {names}") } else { format!("1+ inputs: {names}") }
+                let count = if arity == vox_api::Arity::One { "1 input" } else { "1+ inputs" };
+                match spec.optional_last {
+                    Some(last) => format!("{count}: {names}, then optionally 1: {}", last.name()),
+                    None => format!("{count}: {names}"),
+                }
             }
         };
         out.push_str(&format!("{}  ({inputs} -> {}; version {})\n", kind.name(), kind.output().name(), kind.version()));

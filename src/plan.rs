@@ -87,6 +87,7 @@ pub fn build(
 ) -> Result<Plan, Vec<SpecError>> {
     let mut errors = Vec::new();
     apply_overrides(&mut spec, overrides, registry, &mut errors);
+    add_implied_stages(&mut spec, registry, sources, cwd, &mut errors);
 
     let owned_names: Vec<String> = spec.stages.iter().map(|s| s.name.clone()).collect();
     let names: Vec<&str> = owned_names.iter().map(String::as_str).collect();
@@ -225,6 +226,58 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
     }
 }
 
+/// Adds the stages that stages' params imply (a `fine-tune` naming a hub model implies its
+/// download) before the stage that implies each, and appends them to its inputs. Problems with
+/// a stage's own params are left to [`configure`], which reports them once.
+fn add_implied_stages(
+    spec: &mut PipelineSpec,
+    registry: &Registry,
+    sources: &SourceMap,
+    cwd: &Path,
+    errors: &mut Vec<SpecError>,
+) {
+    let mut i = 0;
+    while i < spec.stages.len() {
+        let stage = &spec.stages[i];
+        let implied = configure(stage, registry, sources, cwd, spec.seed, &mut Vec::new())
+            .map(|(_, configured, ..)| configured.implied_stages())
+            .unwrap_or_default();
+        let mut added = 0;
+        for implied in implied {
+            let stage = &spec.stages[i + added];
+            let name = format!("{}.{}", stage.name, implied.suffix);
+            let loc = stage.params.get(implied.because_of).map_or_else(|| stage.name_loc.clone(), |p| p.value_loc.clone());
+            if spec.stages.iter().any(|s| s.name == name) {
+                let err = SpecErrorKind::BadParam {
+                    stage: stage.name.clone(),
+                    what: format!("param `{}`", implied.because_of),
+                    message: format!("it implies a stage named `{name}`, but the pipeline already has one"),
+                };
+                errors.push(SpecError::at(err, loc));
+                continue;
+            }
+            let located = |value: String| Located { value, loc: loc.clone() };
+            let params = implied
+                .params
+                .into_iter()
+                .map(|(key, value)| (key, Param { value, key_loc: loc.clone(), value_loc: loc.clone() }))
+                .collect();
+            let new_stage = StageSpec {
+                name: name.clone(),
+                name_loc: loc.clone(),
+                kind: Some(located(implied.kind.to_string())),
+                inputs: Vec::new(),
+                backend: None,
+                params,
+            };
+            spec.stages[i + added].inputs.push(located(name));
+            spec.stages.insert(i + added, new_stage);
+            added += 1;
+        }
+        i += added + 1;
+    }
+}
+
 /// Checks one stage's kind, params and backend, and configures it.
 /// Kinds that use randomness declare a `seed` param; unless the stage sets it, it is the
 /// pipeline's seed, so the seed is part of exactly the keys it can change.
@@ -333,7 +386,17 @@ fn check_inputs(
     for (stage, conf) in spec.stages.iter().zip(configured) {
         let Some((kind, ..)) = conf else { continue };
         let spec_in = kind.inputs();
-        let found = stage.inputs.len();
+        let produced: Vec<Option<ArtifactKind>> = stage
+            .inputs
+            .iter()
+            .map(|input| {
+                let upstream = spec.stages.iter().position(|s| s.name == input.value)?;
+                configured[upstream].as_ref().map(|(up_kind, ..)| up_kind.output())
+            })
+            .collect();
+        // The optional last input counts only where it is of its own kind.
+        let optional_last = spec_in.optional_last.filter(|last| produced.last() == Some(&Some(*last)));
+        let found = stage.inputs.len() - usize::from(optional_last.is_some());
         let expected = match spec_in.arity {
             Arity::None if found > 0 => Some("no inputs"),
             Arity::One if found != 1 => Some("exactly one input"),
@@ -346,10 +409,8 @@ fn check_inputs(
             errors.push(SpecError::at(err, loc));
             continue;
         }
-        for input in &stage.inputs {
-            let upstream = spec.stages.iter().position(|s| s.name == input.value);
-            let Some(Some((up_kind, ..))) = upstream.map(|u| &configured[u]) else { continue };
-            let produces = up_kind.output();
+        for (input, produces) in stage.inputs.iter().zip(&produced).take(found) {
+            let Some(produces) = *produces else { continue };
             if !spec_in.accepts.contains(&produces) {
                 let accepts = spec_in.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" or ");
                 let err = SpecErrorKind::InputType {

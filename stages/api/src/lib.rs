@@ -13,6 +13,6 @@ pub mod predictions;
 mod stage;
 
 pub use stage::{
-    ArtifactKind, Arity, Input, InputSpec, Kind, ParamError, Stage, StageContext, StageDef,
+    ArtifactKind, Arity, ImpliedStage, Input, InputSpec, Kind, ParamError, Stage, StageContext, StageDef,
     StageError, StageKind, kind,
 };

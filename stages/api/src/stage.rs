@@ -57,21 +57,43 @@ pub struct InputSpec {
     pub arity: Arity,
     /// Which artifact kinds each input may be.
     pub accepts: &'static [ArtifactKind],
+    /// A kind the inputs may end with, once, besides `arity` (a model folder after the data).
+    pub optional_last: Option<ArtifactKind>,
 }
 
 impl InputSpec {
     /// A source stage.
-    pub const NONE: Self = Self { arity: Arity::None, accepts: &[] };
+    pub const NONE: Self = Self { arity: Arity::None, accepts: &[], optional_last: None };
 
     /// Exactly one input of one of `accepts`.
     pub const fn one(accepts: &'static [ArtifactKind]) -> Self {
-        Self { arity: Arity::One, accepts }
+        Self { arity: Arity::One, accepts, optional_last: None }
     }
 
     /// One or more inputs, each one of `accepts`.
     pub const fn many(accepts: &'static [ArtifactKind]) -> Self {
-        Self { arity: Arity::AtLeastOne, accepts }
+        Self { arity: Arity::AtLeastOne, accepts, optional_last: None }
     }
+
+    /// These inputs, optionally followed by one input of kind `last`.
+    pub const fn then_optional(self, last: ArtifactKind) -> Self {
+        Self { optional_last: Some(last), ..self }
+    }
+}
+
+/// A stage that a stage's params imply and the pipeline did not write, e.g. the download of the
+/// hub model a `fine-tune` names. The engine adds it as `<stage>.<suffix>` and appends it to the
+/// stage's inputs, so it is planned, cached and reported like any other stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImpliedStage {
+    /// The new stage's name after the implying stage's and a dot.
+    pub suffix: &'static str,
+    /// The new stage's kind.
+    pub kind: &'static str,
+    /// The new stage's params.
+    pub params: toml::Table,
+    /// The implying param: errors about the new stage point at its value.
+    pub because_of: &'static str,
 }
 
 /// One input of a running stage: the upstream stage's finished output folder.
@@ -178,6 +200,11 @@ pub trait StageDef:
         Ok(())
     }
 
+    /// Stages these params imply (see [`ImpliedStage`]); none by default.
+    fn implied_stages(&self) -> Vec<ImpliedStage> {
+        Vec::new()
+    }
+
     /// Runs the stage, writing its outputs into `ctx.out_dir`.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -228,6 +255,8 @@ pub trait StageKind: Send + Sync {
 pub trait Stage: Send + Sync {
     /// The params with every default filled in, as canonical JSON (hashed into the cache key).
     fn params(&self) -> serde_json::Value;
+    /// Stages the params imply (see [`StageDef::implied_stages`]).
+    fn implied_stages(&self) -> Vec<ImpliedStage>;
     /// Runs the stage.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -287,6 +316,9 @@ impl<T: StageDef> Stage for Configured<T> {
     fn params(&self) -> serde_json::Value {
         // Serializing a plain params struct into a JSON value cannot fail.
         serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+    fn implied_stages(&self) -> Vec<ImpliedStage> {
+        self.0.implied_stages()
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.0.run(ctx)

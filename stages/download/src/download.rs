@@ -1,5 +1,6 @@
-//! The `download` stage kind: one file from a URL (resumable, retried, checksummed) or a local
-//! file or folder, extracted when it is a zip, placed in the output folder.
+//! The `download` stage kind: one file from a URL (resumable, retried, checksummed), a model's
+//! files from the Hugging Face hub, or a local file or folder; zips are extracted; everything
+//! lands in the output folder.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,16 +16,30 @@ use crate::extract::{extract_zip, is_zip};
 use crate::fetch::{Backoff, Fetch, file_name_from_url};
 use crate::place::{link_or_copy, mirror_dir, move_or_copy};
 
-/// Fetches one file over HTTP(S) (or takes a local file or folder), checks its checksum and
-/// extracts it when it is a zip. A broken download resumes where it stopped on the next run.
+/// Fetches one file over HTTP(S), a model's files from the Hugging Face hub, or takes a local
+/// file or folder; checks the checksum and extracts the file when it is a zip. A broken
+/// download resumes where it stopped on the next run.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Download {
     /// The http(s) URL to fetch; the file is named after the URL's last path segment
     /// (percent-decoded, query ignored), e.g. `Audio_Speech_Actors_01-24.zip`. Give exactly one
-    /// of `url` and `path`; a `url` needs at least one checksum.
+    /// of `url`, `hub` and `path`; a `url` needs at least one checksum.
     #[serde(default)]
     pub url: Option<String>,
+    /// A Hugging Face hub repository, `owner/name` (e.g.
+    /// `jonatasgrosman/wav2vec2-large-xlsr-53-english`): `files` at `revision` are fetched from
+    /// `$HF_ENDPOINT` (default `https://huggingface.co`) into a model folder that `fine-tune`
+    /// reads. A `fine-tune` with `model = "owner/name"` implies such a stage.
+    #[serde(default)]
+    pub hub: Option<String>,
+    /// With `hub`: the branch, tag or commit to fetch. A commit hash pins the files; a branch
+    /// is cached under its name, so a later upstream change is not fetched again.
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    /// With `hub`: the files to fetch, by their path in the repository.
+    #[serde(default = "default_hub_files")]
+    pub files: Vec<String>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
     /// A folder is mirrored as is (hard links, or copies); a file is checked and extracted like
     /// a download.
@@ -67,6 +82,18 @@ pub enum Extract {
     None,
 }
 
+fn default_revision() -> String {
+    "main".into()
+}
+
+fn default_hub_files() -> Vec<String> {
+    vec!["config.json".into(), "model.safetensors".into()]
+}
+
+/// Where hub files come from unless `HF_ENDPOINT` says otherwise (the variable Hugging Face's
+/// own tools read, e.g. for a mirror).
+const HUB_ENDPOINT: &str = "https://huggingface.co";
+
 fn default_retries() -> u32 {
     5
 }
@@ -107,16 +134,21 @@ impl StageDef for Download {
                 "`timeout` is in seconds and must be at least 1",
             ));
         }
-        match (&self.url, &self.path) {
-            (Some(_), Some(_)) => {
-                Err(ParamError::new("path", "give either `url` or `path`, not both"))
-            }
-            (None, None) => Err(ParamError::new(
+        match (&self.url, &self.hub, &self.path) {
+            (None, None, None) => Err(ParamError::new(
                 "url",
-                "give `url` (a file to download) or `path` (a local file or folder)",
+                "give `url` (a file to download), `hub` (a Hugging Face model) or `path` \
+                 (a local file or folder)",
             )),
-            (Some(url), None) => validate_url(url, self.checksums().is_empty()),
-            (None, Some(_)) => Ok(()),
+            (Some(_), Some(_), _) => {
+                Err(ParamError::new("hub", "give one of `url`, `hub` and `path`, not several"))
+            }
+            (None, None, Some(_)) => Ok(()),
+            (_, _, Some(_)) => {
+                Err(ParamError::new("path", "give one of `url`, `hub` and `path`, not several"))
+            }
+            (Some(url), None, None) => validate_url(url, self.checksums().is_empty()),
+            (None, Some(repo), None) => self.validate_hub(repo),
         }
     }
 
@@ -148,7 +180,52 @@ fn validate_url(url: &str, no_checksum: bool) -> Result<(), ParamError> {
     Ok(())
 }
 
+/// Checks a hub repository id, `owner/name`, in the characters the hub allows.
+fn validate_hub_repo(repo: &str) -> Result<(), String> {
+    let part_ok = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with(['.', '-'])
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if part_ok(owner) && part_ok(name) => Ok(()),
+        _ => Err(format!(
+            "`{repo}` is not a hub repository id: expected `owner/name`, e.g. \
+             `jonatasgrosman/wav2vec2-large-xlsr-53-english`"
+        )),
+    }
+}
+
 impl Download {
+    /// Checks the hub params: a repository id, no checksums, safe relative file paths.
+    fn validate_hub(&self, repo: &str) -> Result<(), ParamError> {
+        validate_hub_repo(repo).map_err(|message| ParamError::new("hub", message))?;
+        if !self.checksums().is_empty() {
+            return Err(ParamError::new(
+                "hub",
+                "checksums apply to one file; pin hub files with a commit hash in `revision`",
+            ));
+        }
+        if self.revision.is_empty() || self.revision.contains(['/', '?', '#']) {
+            let message = format!("`{}` is not a branch, tag or commit", self.revision);
+            return Err(ParamError::new("revision", message));
+        }
+        if self.files.is_empty() {
+            return Err(ParamError::new("files", "name at least one file to fetch"));
+        }
+        for (i, file) in self.files.iter().enumerate() {
+            let unsafe_path = file.is_empty()
+                || file.starts_with('/')
+                || file.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+                || file.contains(['?', '#', '\\']);
+            if unsafe_path {
+                let message = format!("`{file}` is not a file path inside the repository");
+                return Err(ParamError::new(format!("files[{i}]"), message));
+            }
+        }
+        Ok(())
+    }
+
     /// The checksums given, by algorithm.
     fn checksums(&self) -> Vec<(Algorithm, &str)> {
         [
@@ -168,6 +245,10 @@ impl Download {
                 let (file, name) = self.download(ctx, url, backoff)?;
                 self.deliver(ctx, &file, &name, Placement::Move)?;
             }
+            (None, None) if self.hub.is_some() => {
+                let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| HUB_ENDPOINT.into());
+                self.download_hub(ctx, &endpoint, backoff)?;
+            }
             (None, Some(path)) if path.is_dir() => {
                 if !self.checksums().is_empty() {
                     return Err(DownloadError::ChecksumOnFolder { path: path.clone() }.into());
@@ -180,9 +261,70 @@ impl Download {
                 checksum::verify(path, &name, &self.checksums())?;
                 self.deliver(ctx, path, &name, Placement::Link)?;
             }
-            (None, None) => return Err(ParamError::new("url", "give `url` or `path`").into()),
+            (None, None) => {
+                return Err(ParamError::new("url", "give `url`, `hub` or `path`").into());
+            }
         }
         Ok(())
+    }
+
+    /// Fetches the hub files one by one (each resumable) and places them under their
+    /// repository paths. An unreachable hub is an error that says how to work without it.
+    fn download_hub(
+        &self,
+        ctx: &StageContext,
+        endpoint: &str,
+        backoff: Backoff,
+    ) -> Result<(), StageError> {
+        let repo = self.hub.as_deref().unwrap_or_default();
+        let endpoint = endpoint.trim_end_matches('/');
+        for file in &self.files {
+            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
+            let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
+            self.fetch(ctx, &url, &part, file, backoff).map_err(|error| match error {
+                DownloadError::Unreachable { source, .. } => DownloadError::HubUnreachable {
+                    stage: ctx.stage.to_string(),
+                    repo: repo.to_string(),
+                    endpoint: endpoint.to_string(),
+                    source,
+                },
+                other => other,
+            })?;
+            let target = ctx.out_dir.join(file);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(DownloadError::io("create", parent))?;
+            }
+            move_or_copy(&part, &target)?;
+        }
+        tracing::info!(stage = ctx.stage, files = self.files.len(), "fetched {repo}@{}", self.revision);
+        Ok(())
+    }
+
+    /// Fetches `url` into `part` with a byte progress bar labelled `what`; returns the size.
+    fn fetch(
+        &self,
+        ctx: &StageContext,
+        url: &str,
+        part: &Path,
+        what: &str,
+        backoff: Backoff,
+    ) -> Result<u64, DownloadError> {
+        std::fs::create_dir_all(ctx.scratch_dir)
+            .map_err(DownloadError::io("create", ctx.scratch_dir))?;
+        let bar = ctx.progress_bar(0, what);
+        if let Ok(style) = ProgressStyle::with_template(BYTES_TEMPLATE) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        let fetch = Fetch {
+            stage: ctx.stage,
+            url,
+            retries: self.retries,
+            timeout: Duration::from_secs(self.timeout),
+            backoff,
+        };
+        let size = fetch.run(part, &bar)?;
+        bar.finish_and_clear();
+        Ok(size)
     }
 
     /// Downloads `url` into the scratch folder and verifies it; returns the file and its name.
@@ -195,22 +337,8 @@ impl Download {
         let name = file_name_from_url(url).ok_or_else(|| {
             ParamError::new("url", format!("`{url}` does not end in a file name"))
         })?;
-        std::fs::create_dir_all(ctx.scratch_dir)
-            .map_err(DownloadError::io("create", ctx.scratch_dir))?;
         let part = ctx.scratch_dir.join(format!("{name}.part"));
-        let bar = ctx.progress_bar(0, "download");
-        if let Ok(style) = ProgressStyle::with_template(BYTES_TEMPLATE) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        let fetch = Fetch {
-            stage: ctx.stage,
-            url,
-            retries: self.retries,
-            timeout: Duration::from_secs(self.timeout),
-            backoff,
-        };
-        let size = fetch.run(&part, &bar)?;
-        bar.finish_and_clear();
+        let size = self.fetch(ctx, url, &part, "download", backoff)?;
         if let Err(mismatch) = checksum::verify(&part, &name, &self.checksums()) {
             std::fs::remove_file(&part).map_err(DownloadError::io("remove", &part))?;
             return Err(mismatch.into());
@@ -288,6 +416,15 @@ mod tests {
     }
 
     fn run(def: &Download, dirs: &Dirs) -> Result<(), StageError> {
+        with_context(dirs, |ctx| def.run_with(ctx, TINY_BACKOFF))
+    }
+
+    /// Runs a `hub` stage against `endpoint`.
+    fn run_hub(def: &Download, dirs: &Dirs, endpoint: &str) -> Result<(), StageError> {
+        with_context(dirs, |ctx| def.download_hub(ctx, endpoint, TINY_BACKOFF))
+    }
+
+    fn with_context<T>(dirs: &Dirs, body: impl FnOnce(&StageContext) -> T) -> T {
         let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
         let ctx = StageContext {
             stage: "data",
@@ -299,7 +436,7 @@ mod tests {
             threads: 1,
             progress: &progress,
         };
-        def.run_with(&ctx, TINY_BACKOFF)
+        body(&ctx)
     }
 
     /// 200 kB of varied bytes (several reads, several TCP segments).
@@ -617,6 +754,58 @@ mod tests {
     }
 
     #[test]
+    fn hub_files_are_fetched_from_the_endpoint_under_their_repository_paths() {
+        let payload = payload();
+        let server =
+            TestServer::start(Behaviour { payload: payload.clone(), ..Behaviour::default() });
+        let dirs = dirs();
+        let def = params(
+            "hub = \"org/tiny-w2v\"\nrevision = \"3f2a9c1\"\n\
+             files = [\"config.json\", \"weights/model.safetensors\"]",
+        );
+        run_hub(&def, &dirs, &server.url("/mirror/")).unwrap();
+        assert_eq!(
+            server.paths(),
+            [
+                "/mirror/org/tiny-w2v/resolve/3f2a9c1/config.json",
+                "/mirror/org/tiny-w2v/resolve/3f2a9c1/weights/model.safetensors"
+            ]
+        );
+        let out = tree(&dirs.out);
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["config.json", "weights/model.safetensors"]);
+        assert!(out.values().all(|bytes| *bytes == payload));
+        assert_eq!(std::fs::read_dir(&dirs.scratch).unwrap().count(), 0, "no .part file is left");
+    }
+
+    #[test]
+    fn an_unreachable_hub_says_how_to_use_a_local_copy() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dirs = dirs();
+        let def = Download {
+            retries: 0,
+            ..params("hub = \"jonatasgrosman/wav2vec2-large-xlsr-53-english\"")
+        };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let err = run_hub(&def, &dirs, &endpoint).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "cannot reach the Hugging Face hub at {endpoint} for \
+                 `jonatasgrosman/wav2vec2-large-xlsr-53-english`: "
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "(`huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english \
+                 --local-dir models/NAME`), copy the folder here and point `model_path` at it"
+            ),
+            "{err}"
+        );
+        assert!(err.ends_with("or set `path` instead of `hub` in stage `data`"), "{err}");
+        assert!(tree(&dirs.out).is_empty());
+    }
+
+    #[test]
     fn https_sets_up_tls_and_a_hung_up_handshake_is_retried() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -656,8 +845,10 @@ mod tests {
         assert_eq!(
             params,
             serde_json::json!({
-                "url": null, "path": "/data/ravdess", "md5": null, "sha256": null, "blake3": null,
-                "extract": "auto", "retries": 5, "timeout": 60
+                "url": null, "hub": null, "revision": "main",
+                "files": ["config.json", "model.safetensors"], "path": "/data/ravdess",
+                "md5": null, "sha256": null, "blake3": null, "extract": "auto", "retries": 5,
+                "timeout": 60
             })
         );
     }
@@ -671,11 +862,25 @@ mod tests {
         let cases = [
             (
                 format!("url = \"{zenodo}\"\npath = \"x\"\nmd5 = \"{md5}\""),
-                "path: give either `url` or `path`, not both",
+                "path: give one of `url`, `hub` and `path`, not several",
             ),
             (
                 "extract = \"auto\"".to_string(),
-                "url: give `url` (a file to download) or `path` (a local file or folder)",
+                "url: give `url` (a file to download), `hub` (a Hugging Face model) or `path`",
+            ),
+            ("hub = \"x/y\"\npath = \"p\"".to_string(), "path: give one of `url`, `hub` and"),
+            (format!("hub = \"x/y\"\nurl = \"{zenodo}\""), "hub: give one of `url`, `hub` and"),
+            ("hub = \"xlsr\"".to_string(), "hub: `xlsr` is not a hub repository id"),
+            ("hub = \"a/b/c\"".to_string(), "hub: `a/b/c` is not a hub repository id"),
+            (
+                format!("hub = \"x/y\"\nmd5 = \"{md5}\""),
+                "hub: checksums apply to one file; pin hub files with a commit hash",
+            ),
+            ("hub = \"x/y\"\nrevision = \"a/b\"".to_string(), "revision: `a/b` is not a branch"),
+            ("hub = \"x/y\"\nfiles = []".to_string(), "files: name at least one file"),
+            (
+                "hub = \"x/y\"\nfiles = [\"config.json\", \"../up\"]".to_string(),
+                "files[1]: `../up` is not a file path inside the repository",
             ),
             (format!("url = \"{zenodo}\""), "url: a download needs a checksum"),
             (

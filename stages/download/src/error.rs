@@ -21,6 +21,24 @@ pub enum DownloadError {
         /// The last connection error.
         source: Box<ureq::Error>,
     },
+    /// The Hugging Face hub could not be reached, even after retrying.
+    #[error(
+        "cannot reach the Hugging Face hub at {endpoint} for `{repo}`: {source}. vox needs no \
+         hub: download the model where the hub is reachable (`huggingface-cli download {repo} \
+         --local-dir models/NAME`), copy the folder here and point `model_path` at it in the \
+         fine-tune stage (leaving `model` at \"scratch\"), or set `path` instead of `hub` in \
+         stage `{stage}`"
+    )]
+    HubUnreachable {
+        /// The stage's name in the pipeline.
+        stage: String,
+        /// The repository id.
+        repo: String,
+        /// The hub's base URL.
+        endpoint: String,
+        /// The last connection error.
+        source: Box<ureq::Error>,
+    },
     /// The transfer broke off and the retries ran out; the partial file is kept for a resume.
     #[error(
         "download of {url} broke off at byte {received} after {attempts} attempt(s): {source}; \

@@ -1,5 +1,6 @@
 //! vox `download` stage: one file from an http(s) URL, resumable and retried, verified against
-//! md5/sha256/blake3 and extracted safely when it is a zip; or a local file or folder instead.
+//! md5/sha256/blake3 and extracted safely when it is a zip; a model's files from the Hugging
+//! Face hub; or a local file or folder instead.
 //!
 //! Modules: `download` (the params and the stage), `fetch` (HTTP with resume and retries),
 //! `checksum`, `extract` (safe zip extraction), `place` (hard links and copies), `error`.

@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.1 server for the download tests: serves one payload at any path, honours
 //! `Range: bytes=N-`, and can misbehave on purpose (503s, a connection cut mid-body, ranges
-//! ignored). One request per connection; it records the `Range` header of every request and
-//! stops by itself when dropped or after a deadline.
+//! ignored). One request per connection; it records the path and `Range` header of every
+//! request and stops by itself when dropped or after a deadline.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -26,9 +26,16 @@ pub struct Behaviour {
 /// A running server on 127.0.0.1 with an ephemeral port.
 pub struct TestServer {
     port: u16,
-    ranges: Arc<Mutex<Vec<Option<String>>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the server saw of one request.
+#[derive(Clone, Debug, Default)]
+struct Request {
+    path: String,
+    range: Option<String>,
 }
 
 /// The most connections one server accepts, and how long it lives at most.
@@ -41,13 +48,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let ranges = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (ranges, stop) = (ranges.clone(), stop.clone());
-            std::thread::spawn(move || serve(&listener, &behaviour, &ranges, &stop))
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || serve(&listener, &behaviour, &requests, &stop))
         };
-        Self { port, ranges, stop, thread: Some(thread) }
+        Self { port, requests, stop, thread: Some(thread) }
     }
 
     /// The URL of `path` (which starts with `/`) on this server.
@@ -57,7 +64,12 @@ impl TestServer {
 
     /// The `Range` header of every request so far, in order (`None` where there was none).
     pub fn ranges(&self) -> Vec<Option<String>> {
-        self.ranges.lock().unwrap().clone()
+        self.requests.lock().unwrap().iter().map(|r| r.range.clone()).collect()
+    }
+
+    /// The path of every request so far, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.requests.lock().unwrap().iter().map(|r| r.path.clone()).collect()
     }
 }
 
@@ -73,7 +85,7 @@ impl Drop for TestServer {
 fn serve(
     listener: &TcpListener,
     behaviour: &Behaviour,
-    ranges: &Mutex<Vec<Option<String>>>,
+    requests: &Mutex<Vec<Request>>,
     stop: &AtomicBool,
 ) {
     let deadline = Instant::now() + LIFETIME;
@@ -82,9 +94,10 @@ fn serve(
     while served < MAX_CONNECTIONS && !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
         match listener.accept() {
             Ok((stream, _)) => {
-                let range = read_range_header(&stream);
-                ranges.lock().unwrap().push(range.clone());
-                let _ = answer(stream, behaviour, served, range.as_deref(), &mut cut_pending);
+                let request = read_request(&stream).unwrap_or_default();
+                requests.lock().unwrap().push(request.clone());
+                let range = request.range.as_deref();
+                let _ = answer(stream, behaviour, served, range, &mut cut_pending);
                 served += 1;
             }
             Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -92,8 +105,8 @@ fn serve(
     }
 }
 
-/// Reads the request head and returns its `Range` header value.
-fn read_range_header(mut stream: &TcpStream) -> Option<String> {
+/// Reads the request head: its path and `Range` header value.
+fn read_request(mut stream: &TcpStream) -> Option<Request> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut head = Vec::new();
@@ -104,10 +117,13 @@ fn read_range_header(mut stream: &TcpStream) -> Option<String> {
         }
         head.push(byte[0]);
     }
-    String::from_utf8_lossy(&head).lines().find_map(|line| {
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+    let range = head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.eq_ignore_ascii_case("range").then(|| value.trim().to_string())
-    })
+    });
+    Some(Request { path, range })
 }
 
 fn answer(
