@@ -113,9 +113,22 @@ pub struct FineTune {
     #[serde(default)]
     pub freeze: Freeze,
     /// Epochs after which the frozen part trains too (e.g. 2: frozen in epochs 1-2, trained from
-    /// epoch 3); absent keeps it frozen. Needs `freeze` other than `none`.
+    /// epoch 3); absent keeps it frozen. Needs `freeze` other than `none`. With
+    /// `unfreeze_layers_per_epoch`: the epochs with the whole body frozen before gradual
+    /// unfreezing starts (absent: 0, it starts in epoch 1).
     #[serde(default)]
     pub unfreeze_after: Option<u32>,
+    /// Gradual (ULMFiT-style) layer-wise unfreezing, at least 1; needs `freeze =
+    /// "all-but-head"`. In epoch `unfreeze_after + k` (k >= 1) the top `k *
+    /// unfreeze_layers_per_epoch` units of the body train with the head, from the top down:
+    /// each transformer layer is a unit (the last layer first), then the stem (positional conv,
+    /// feature projection and the encoder layer norm; a pre-LN encoder's final layer norm goes
+    /// with the last layer). The conv feature encoder stays frozen throughout, so the schedule
+    /// ends where `freeze = "feature-encoder"` starts. E.g. 12 layers, 2 per epoch, no
+    /// `unfreeze_after`: layers 11-12 train in epoch 1, 9-12 in epoch 2, all in epoch 6, the
+    /// stem too from epoch 7. Absent: no gradual unfreezing.
+    #[serde(default)]
+    pub unfreeze_layers_per_epoch: Option<u32>,
     /// `[lo, hi]` in dB: during training, each clip gets white Gaussian noise at a signal-to-noise
     /// ratio drawn uniformly from this range (over its valid samples, before normalization).
     /// Absent: no noise. Validation and predictions never get noise.
@@ -539,6 +552,21 @@ impl StageDef for FineTune {
                 "unfreeze_after",
                 "`unfreeze_after` needs `freeze` = \"feature-encoder\" or \"all-but-head\"",
             ));
+        }
+        if let Some(per_epoch) = self.unfreeze_layers_per_epoch {
+            if per_epoch == 0 {
+                return Err(ParamError::new(
+                    "unfreeze_layers_per_epoch",
+                    "`unfreeze_layers_per_epoch` must be at least 1 layer",
+                ));
+            }
+            if self.freeze != Freeze::AllButHead {
+                return Err(ParamError::new(
+                    "unfreeze_layers_per_epoch",
+                    "`unfreeze_layers_per_epoch` unfreezes a frozen body from the top down: it \
+                     needs `freeze` = \"all-but-head\"",
+                ));
+            }
         }
         if let Some([lo, hi]) = self.noise_snr_db
             && !(lo.is_finite() && hi.is_finite() && lo <= hi)

@@ -2,7 +2,8 @@
 //! explicit epsilon and weight decay (none on biases and layer norms, as `Trainer` groups them),
 //! a linear warmup + linear decay schedule (`get_linear_schedule_with_warmup`), clipping by the
 //! GLOBAL gradient norm (`clip_grad_norm_`; burn's own `GradientClipping::Norm` clips each tensor
-//! separately), and freezing the feature encoder (`freeze_feature_encoder`).
+//! separately), freezing the feature encoder (`freeze_feature_encoder`), and freezing all but
+//! the top of the body for gradual layer-wise unfreezing.
 
 use std::path::Path;
 
@@ -73,6 +74,50 @@ pub fn freeze_feature_encoder<B: Backend>(
 ) -> Wav2Vec2ForSequenceClassification<B> {
     model.wav2vec2.feature_extractor = model.wav2vec2.feature_extractor.no_grad();
     model
+}
+
+/// Freezes the wav2vec2 body except its `units` top units, for gradual (ULMFiT-style) layer-wise
+/// unfreezing. Units count down from the top of the stack: each transformer layer is one unit,
+/// the last layer first (with the encoder's final layer norm when the encoder is pre-LN, which
+/// applies it after the last layer); after all layers comes the stem as one unit: the
+/// positional conv embedding, the encoder layer norm of a post-LN encoder (applied before the
+/// first layer), the feature projection and the SpecAugment mask embedding. The conv feature
+/// encoder always stays frozen (as HF's `freeze_feature_encoder`), so `units` at or above the
+/// layer count + 1 leaves the body as [`freeze_feature_encoder`] does. The head is untouched.
+pub fn freeze_below_top<B: Backend>(
+    mut model: Wav2Vec2ForSequenceClassification<B>,
+    units: usize,
+) -> Wav2Vec2ForSequenceClassification<B> {
+    let body = &mut model.wav2vec2;
+    let layers = body.encoder.layers.len();
+    let frozen_layers = layers.saturating_sub(units);
+    body.encoder.layers = std::mem::take(&mut body.encoder.layers)
+        .into_iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            if i < frozen_layers {
+                layer.no_grad()
+            } else {
+                layer
+            }
+        })
+        .collect();
+    let top_layer_frozen = frozen_layers == layers;
+    let stem_frozen = units <= layers;
+    let norm_frozen = if body.encoder.pre_norm {
+        top_layer_frozen
+    } else {
+        stem_frozen
+    };
+    if norm_frozen {
+        body.encoder.layer_norm = body.encoder.layer_norm.clone().no_grad();
+    }
+    if stem_frozen {
+        body.encoder.pos_conv_embed = body.encoder.pos_conv_embed.clone().no_grad();
+        body.feature_projection = body.feature_projection.clone().no_grad();
+        body.masked_spec_embed = body.masked_spec_embed.clone().no_grad();
+    }
+    freeze_feature_encoder(model)
 }
 
 /// Visits the parameters, remembering for each whether it takes weight decay.
@@ -303,5 +348,79 @@ mod tests {
         assert!(close(schedule.at(60), 5e-5));
         assert!(close(schedule.at(110), 0.0));
         assert!(close(schedule.at(200), 0.0));
+    }
+
+    /// Whether each tensor of a module requires gradients.
+    struct RequiresGrad(Vec<bool>);
+
+    impl<B: Backend> ModuleVisitor<B> for RequiresGrad {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.val().is_require_grad());
+        }
+    }
+
+    /// Whether all tensors of `module` train (`Some(true)`), none (`Some(false)`), or some.
+    fn trains<B: Backend, M: Module<B>>(module: &M) -> Option<bool> {
+        let mut visitor = RequiresGrad(Vec::new());
+        module.visit(&mut visitor);
+        let all = visitor.0.iter().all(|&r| r);
+        (all || visitor.0.iter().all(|&r| !r)).then_some(all)
+    }
+
+    #[test]
+    fn freezing_below_the_top_goes_down_the_layers_then_the_stem_never_the_feature_encoder() {
+        type B = burn::backend::Autodiff<burn::backend::NdArray>;
+        for pre_norm in [false, true] {
+            let mut config = crate::Wav2Vec2Config {
+                hidden_size: 8,
+                num_hidden_layers: 3,
+                num_attention_heads: 2,
+                intermediate_size: 16,
+                conv_dim: vec![4, 4],
+                conv_kernel: vec![10, 3],
+                conv_stride: vec![5, 2],
+                do_stable_layer_norm: pre_norm,
+                num_conv_pos_embeddings: 4,
+                num_conv_pos_embedding_groups: 2,
+                classifier_proj_size: 4,
+                mask_time_prob: 0.05,
+                ..Default::default()
+            };
+            config.set_labels(["a", "b"]);
+            let model = Wav2Vec2ForSequenceClassification::<B>::new(&config, &Default::default());
+            // Per unit count: layers 0, 1, 2, encoder layer norm, the rest of the stem.
+            let expected = |units: usize| {
+                let layer = |i: usize| i + units >= 3;
+                let stem = units >= 4;
+                let norm = if pre_norm { units >= 1 } else { stem };
+                [layer(0), layer(1), layer(2), norm, stem]
+            };
+            for units in [0, 1, 2, 3, 4, 9] {
+                let frozen = freeze_below_top(model.clone(), units);
+                let body = &frozen.wav2vec2;
+                let layers = &body.encoder.layers;
+                let stem = [
+                    trains(&body.encoder.pos_conv_embed),
+                    trains(&body.feature_projection),
+                    trains(&body.masked_spec_embed),
+                ];
+                assert!(
+                    stem.iter().all(|&s| s == stem[0]),
+                    "units {units}: {stem:?}"
+                );
+                let found = [
+                    trains(&layers[0]),
+                    trains(&layers[1]),
+                    trains(&layers[2]),
+                    trains(&body.encoder.layer_norm),
+                    stem[0],
+                ];
+                let expected = expected(units).map(Some);
+                assert_eq!(found, expected, "pre-LN {pre_norm}, units {units}");
+                assert_eq!(trains(&body.feature_extractor), Some(false));
+                assert_eq!(trains(&frozen.classifier), Some(true));
+                assert_eq!(trains(&frozen.projector), Some(true));
+            }
+        }
     }
 }

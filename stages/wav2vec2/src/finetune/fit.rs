@@ -31,7 +31,9 @@ use crate::config::Wav2Vec2Config;
 use crate::error::Wav2Vec2Error;
 use crate::loader::{LoadReport, load_classifier, save_classifier};
 use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
-use crate::train::{AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_feature_encoder};
+use crate::train::{
+    AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_below_top, freeze_feature_encoder,
+};
 
 type Model<B> = Wav2Vec2ForSequenceClassification<B>;
 
@@ -271,9 +273,18 @@ fn build_model<B: Backend>(
     }
 }
 
-/// `model` with the parameters that train in `epoch` (1-based) requiring gradients.
+/// `model` with the parameters that train in `epoch` (1-based) requiring gradients. A function
+/// of the epoch alone, so that a resumed run freezes as an uninterrupted one. The optimizer
+/// needs no change when a parameter starts training: AdamW keeps moments per parameter id and
+/// steps (weight decay included) only parameters with a gradient, so a newly trainable one
+/// starts from zero moments, as in PyTorch.
 fn trainable<B: AutodiffBackend>(model: Model<B>, params: &FineTune, epoch: u32) -> Model<B> {
     let mut model = model.map(&mut RequireGrad);
+    if let Some(per_epoch) = params.unfreeze_layers_per_epoch {
+        let delay = params.unfreeze_after.unwrap_or(0);
+        let units = epoch.saturating_sub(delay).saturating_mul(per_epoch);
+        return freeze_below_top(model, units as usize);
+    }
     let frozen = params.unfreeze_after.is_none_or(|after| epoch <= after);
     if frozen {
         match params.freeze {
@@ -424,6 +435,19 @@ impl Report<'_> {
             "parameters: {} trainable, {} frozen (epoch 1)",
             self.counts.trainable, self.counts.frozen
         );
+        if let Some(per_epoch) = self.params.unfreeze_layers_per_epoch {
+            let (per_epoch, delay) = (per_epoch as usize, self.params.unfreeze_after.unwrap_or(0));
+            let layers = self.config.num_hidden_layers;
+            let from = |units: usize| delay as usize + units.div_ceil(per_epoch);
+            let _ = writeln!(
+                t,
+                "gradual unfreezing: {per_epoch} layer(s) per epoch from epoch {}, all {layers} \
+                 layers from epoch {}, the stem from epoch {}; the feature encoder stays frozen",
+                delay + 1,
+                from(layers),
+                from(layers + 1)
+            );
+        }
         let count = |split| {
             self.data
                 .set

@@ -344,6 +344,11 @@ fn bad_params_are_rejected_with_their_path() {
         ("lr = 0.0", "lr"),
         ("warmup_ratio = 1.5", "warmup_ratio"),
         ("freeze = \"none\"\nunfreeze_after = 2", "unfreeze_after"),
+        (
+            "freeze = \"all-but-head\"\nunfreeze_layers_per_epoch = 0",
+            "unfreeze_layers_per_epoch",
+        ),
+        ("unfreeze_layers_per_epoch = 2", "unfreeze_layers_per_epoch"),
         ("noise_snr_db = [20.0, 5.0]", "noise_snr_db"),
         ("early_stopping_patience = 0", "early_stopping_patience"),
         ("model = \"a/b\"\nmodel_path = \"x\"", "model"),
@@ -455,4 +460,148 @@ fn early_stopping_ends_training_when_val_macro_f1_stalls() {
     assert_eq!(history.len(), 3, "{history:?}");
     let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
     assert!(report.contains("best: epoch 1 "), "{report}");
+}
+
+/// The float values of every parameter of `module`, in visiting order.
+struct Values(Vec<Vec<f32>>);
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleVisitor<B> for Values {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        self.0
+            .push(param.val().into_data().convert::<f32>().to_vec().unwrap());
+    }
+}
+
+type TestBackend = burn::backend::Autodiff<burn::backend::NdArray>;
+type TestModel = crate::model::Wav2Vec2ForSequenceClassification<TestBackend>;
+
+/// The parameter values of a model's parts, bottom to top: `feature encoder`, `stem`,
+/// `layer 0`.., `head`.
+fn parts(model: &TestModel) -> Vec<(String, Vec<Vec<f32>>)> {
+    use burn::module::Module;
+    fn values<M: Module<TestBackend>>(modules: &[&M]) -> Vec<Vec<f32>> {
+        let mut values = Values(Vec::new());
+        for module in modules {
+            module.visit(&mut values);
+        }
+        values.0
+    }
+    let body = &model.wav2vec2;
+    let mut stem = values(&[&body.feature_projection]);
+    stem.extend(values(&[&body.encoder.pos_conv_embed]));
+    stem.extend(values(&[&body.encoder.layer_norm]));
+    let mut head = values(&[&model.projector]);
+    head.extend(values(&[&model.classifier]));
+    let mut parts = vec![
+        (
+            "feature encoder".to_string(),
+            values(&[&body.feature_extractor]),
+        ),
+        ("stem".to_string(), stem),
+    ];
+    for (i, layer) in body.encoder.layers.iter().enumerate() {
+        parts.push((format!("layer {i}"), values(&[layer])));
+    }
+    parts.push(("head".to_string(), head));
+    parts
+}
+
+/// For each part of `model`, its name and how many of its tensors differ from `initial`'s, out
+/// of how many.
+fn changed_parts(initial: &TestModel, model: &TestModel) -> Vec<(String, usize, usize)> {
+    parts(initial)
+        .into_iter()
+        .zip(parts(model))
+        .map(|((name, before), (_, after))| {
+            let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+            (name, changed, before.len())
+        })
+        .collect()
+}
+
+#[test]
+fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
+    let harness = Harness::new();
+    let mut params = params(3);
+    params.layers = 3;
+    params.freeze = Freeze::AllButHead;
+    params.unfreeze_after = Some(1);
+    params.unfreeze_layers_per_epoch = Some(2);
+    params.validate().unwrap();
+    let mut untrained = params.clone();
+    untrained.epochs = 0;
+    let initial_dir = harness.train(&untrained, None);
+    let device = Default::default();
+    let initial =
+        crate::loader::load_classifier::<TestBackend>(initial_dir.path(), |_| {}, &device)
+            .unwrap()
+            .model;
+    // Epoch 1: the head alone; epoch 2: layers 1-2 too; epoch 3: all layers and the stem. The
+    // feature encoder never trains. Each interrupted run resumes the previous one's checkpoint.
+    // Per part: tensors changed since the initial model, of all its tensors.
+    let out = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let expected = [
+        [(0, 6), (0, 9), (0, 16), (0, 16), (0, 16), (4, 4)],
+        [(0, 6), (0, 9), (0, 16), (16, 16), (16, 16), (4, 4)],
+        [(0, 6), (9, 9), (16, 16), (16, 16), (16, 16), (4, 4)],
+    ];
+    let names = [
+        "feature encoder",
+        "stem",
+        "layer 0",
+        "layer 1",
+        "layer 2",
+        "head",
+    ];
+    for (epoch, expected) in (1..=3).zip(expected) {
+        let err = harness
+            .run(&params, out.path(), scratch.path(), None, Some(epoch))
+            .unwrap_err();
+        assert_eq!(err.to_string(), format!("interrupted after epoch {epoch}"));
+        let checkpoints = checkpoint::Checkpoints {
+            dir: scratch.path(),
+            params: serde_json::to_value(&params).unwrap(),
+        };
+        let resume = checkpoints.latest().unwrap().unwrap();
+        assert_eq!(resume.progress.epoch, epoch);
+        let model = resume.model(initial.clone(), &device).unwrap();
+        let expected: Vec<(String, usize, usize)> = names
+            .iter()
+            .zip(expected)
+            .map(|(name, (changed, total))| (name.to_string(), changed, total))
+            .collect();
+        assert_eq!(
+            changed_parts(&initial, &model),
+            expected,
+            "after epoch {epoch}"
+        );
+    }
+    let resumed = tempfile::tempdir().unwrap();
+    harness
+        .run(&params, resumed.path(), scratch.path(), None, None)
+        .unwrap();
+    let uninterrupted = harness.train(&params, None);
+    for file in [
+        "predictions.csv",
+        "history.csv",
+        "model.safetensors",
+        "report/training.txt",
+    ] {
+        assert!(
+            read(uninterrupted.path(), file) == read(resumed.path(), file),
+            "resumed {file} differs"
+        );
+    }
+    let report = std::fs::read_to_string(uninterrupted.path().join("report/training.txt")).unwrap();
+    assert!(
+        report.contains(
+            "gradual unfreezing: 2 layer(s) per epoch from epoch 2, all 3 layers from epoch 3, \
+             the stem from epoch 3; the feature encoder stays frozen"
+        ),
+        "{report}"
+    );
 }
