@@ -18,7 +18,9 @@ use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{
+    ArtifactKind, ImpliedStage, InputSpec, ParamError, StageContext, StageDef, StageError,
+};
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 
@@ -37,8 +39,12 @@ const SCRATCH: &str = "scratch";
 #[serde(deny_unknown_fields)]
 pub struct FineTune {
     /// `"scratch"` (default): a randomly initialized model sized by `hidden_size`, `layers`,
-    /// `heads`, `intermediate_size`, `conv_*` and `norm`. Any other value names a Hugging Face
-    /// hub model, which vox cannot download: use `model_path` with a local copy instead.
+    /// `heads`, `intermediate_size`, `conv_*` and `norm`. Any other value is a Hugging Face hub
+    /// repository, `owner/name`: the stage then gets a `download` stage `<stage>.model` (`hub =
+    /// model`) that fetches its `config.json` and `model.safetensors` once into the cache and
+    /// feeds them in as this stage's last input. Where the hub is unreachable, point
+    /// `model_path` at a local copy instead. A model folder can also come from an explicit
+    /// input: `inputs = ["split", "xlsr"]` with `xlsr` a `download` stage.
     #[serde(default = "default_model")]
     pub model: String,
     /// A local model folder with `config.json` and `model.safetensors` (or
@@ -276,6 +282,20 @@ pub enum FineTuneError {
         /// Its valid samples.
         samples: usize,
     },
+    /// Two sources of initial weights were given.
+    #[error(
+        "the stage has both `model_path` and a model folder input `{input}`: keep one of them"
+    )]
+    TwoModelSources {
+        /// The model folder input.
+        input: String,
+    },
+    /// `model` names a hub repository, but no input brings its files (the engine adds one).
+    #[error("`model = \"{model}\"` needs the model folder input that the engine adds for it")]
+    HubModelWithoutInput {
+        /// The repository id.
+        model: String,
+    },
     /// The pipeline asked for a backend this build lacks.
     #[error("backend `{0}` is not available for fine-tune in this build")]
     UnknownBackend(String),
@@ -328,24 +348,6 @@ impl FineTune {
             Head::Projector => ClassifierHead::Projector,
             Head::DenseTanh => ClassifierHead::DenseTanh,
         }
-    }
-
-    /// The message for a hub model id.
-    fn hub_error(&self) -> ParamError {
-        ParamError::new(
-            "model",
-            format!(
-                "`model = \"{}\"` names a Hugging Face hub model, but the model hub cannot be \
-                 reached from vox (no network access). Download it once elsewhere, e.g. \
-                 `huggingface-cli download {} --local-dir models/{}`, copy the folder (with \
-                 `config.json` and `model.safetensors`) here, and set `model_path = \"models/{}\"` \
-                 instead of `model`",
-                self.model,
-                self.model,
-                self.model.rsplit('/').next().unwrap_or(&self.model),
-                self.model.rsplit('/').next().unwrap_or(&self.model),
-            ),
-        )
     }
 
     /// Checks the scratch model's sizes.
@@ -466,7 +468,8 @@ fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
 impl StageDef for FineTune {
     const KIND: &'static str = "fine-tune";
     const VERSION: u32 = 1;
-    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
+    // The audio set, then optionally a model folder (the hub download `model` implies).
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
     const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
     const PATH_PARAMS: &'static [&'static str] = &["model_path"];
@@ -488,18 +491,23 @@ impl StageDef for FineTune {
         }
     }
 
-    fn validate(&self) -> Result<(), ParamError> {
-        if self.model != SCRATCH {
-            return Err(if self.model_path.is_some() {
-                ParamError::new(
-                    "model",
-                    "set either `model` or `model_path`, not both (leave `model` at \"scratch\")",
-                )
-            } else {
-                self.hub_error()
-            });
+    fn implied_stages(&self) -> Vec<ImpliedStage> {
+        if self.model == SCRATCH {
+            return Vec::new();
         }
-        if self.model_path.is_none() {
+        let mut params = toml::Table::new();
+        params.insert("hub".into(), self.model.clone().into());
+        vec![ImpliedStage { suffix: "model", kind: "download", params, because_of: "model" }]
+    }
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.model != SCRATCH && self.model_path.is_some() {
+            return Err(ParamError::new(
+                "model",
+                "set either `model` or `model_path`, not both (leave `model` at \"scratch\")",
+            ));
+        }
+        if self.model_path.is_none() && self.model == SCRATCH {
             self.validate_scratch()?;
         }
         let positive = [

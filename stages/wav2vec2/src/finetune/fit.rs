@@ -8,6 +8,7 @@
 //! process at a time: the backend RNG is global.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -18,15 +19,14 @@ use burn::tensor::{ElementConversion, Tensor};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vox_api::StageContext;
-use vox_api::StageError;
+use vox_api::{ArtifactKind, StageContext, StageError};
 use vox_api::audio::{AudioSet, Split};
 use vox_api::predictions::{Epoch, Predictions, write_history};
 
 use super::checkpoint::{Checkpoints, Progress};
 use super::data::Dataset;
 use super::metrics::{Scores, score};
-use super::{FineTune, FineTuneError, Freeze};
+use super::{FineTune, FineTuneError, Freeze, SCRATCH};
 use crate::config::Wav2Vec2Config;
 use crate::error::Wav2Vec2Error;
 use crate::loader::{LoadReport, load_classifier, save_classifier};
@@ -49,7 +49,9 @@ pub fn run<B: AutodiffBackend>(
     let data = Dataset::new(AudioSet::read(&input.dir)?, &input.name)?;
     let seed = params.seed();
     B::seed(&device, seed);
-    let (config, model, load_report) = build_model::<B>(params, &data, &device)?;
+    let source = model_source(params, ctx)?;
+    let (config, model, load_report) =
+        build_model::<B>(params, source.as_ref().map(|(dir, _)| dir.as_path()), &data, &device)?;
     data.check_lengths(&config)?;
     model.visit(&mut Materialize);
     let train = data.indices(Split::Train);
@@ -193,6 +195,7 @@ pub fn run<B: AutodiffBackend>(
     Predictions::from_clips(data.classes.clone(), &data.set.clips, probabilities).write(ctx.out_dir)?;
     let report = Report {
         params,
+        source: source.map_or_else(|| "scratch".to_string(), |(_, described)| described),
         config: &config,
         data: &data,
         load_report: load_report.as_ref(),
@@ -243,14 +246,38 @@ fn patience_ran_out(params: &FineTune, progress: &Progress) -> bool {
     })
 }
 
-/// The model of the params: scratch or loaded from `model_path`, with one output per class.
+/// The folder of the initial weights and how to name it in the report: `model_path`, or the
+/// model folder input (the hub download that `model` implies, or one the pipeline wired in);
+/// `None` for a scratch model.
+fn model_source(
+    params: &FineTune,
+    ctx: &StageContext,
+) -> Result<Option<(PathBuf, String)>, FineTuneError> {
+    let folder = ctx.inputs.iter().skip(1).find(|input| input.kind == ArtifactKind::Files);
+    match (&params.model_path, folder) {
+        (Some(_), Some(input)) => {
+            Err(FineTuneError::TwoModelSources { input: input.name.clone() })
+        }
+        (Some(dir), None) => Ok(Some((dir.clone(), "loaded from `model_path`".into()))),
+        (None, Some(input)) => {
+            Ok(Some((input.dir.clone(), format!("loaded from input `{}`", input.name))))
+        }
+        (None, None) if params.model != SCRATCH => {
+            Err(FineTuneError::HubModelWithoutInput { model: params.model.clone() })
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The model: scratch (`folder` is `None`) or loaded from `folder`, with one output per class.
 fn build_model<B: Backend>(
     params: &FineTune,
+    folder: Option<&Path>,
     data: &Dataset,
     device: &B::Device,
 ) -> Result<(Wav2Vec2Config, Model<B>, Option<LoadReport>), Wav2Vec2Error> {
     let labels: Vec<&str> = data.classes.iter().map(|e| e.name()).collect();
-    match &params.model_path {
+    match folder {
         None => {
             let mut config = params.scratch_config();
             config.set_labels(labels);
@@ -386,6 +413,8 @@ fn evaluate<B: Backend>(
 /// `report/training.txt`.
 struct Report<'a> {
     params: &'a FineTune,
+    /// Where the initial weights came from.
+    source: String,
     config: &'a Wav2Vec2Config,
     data: &'a Dataset,
     load_report: Option<&'a LoadReport>,
@@ -405,14 +434,11 @@ impl Report<'_> {
             .map(Into::into);
         let params = serde_json::to_string_pretty(&shown).unwrap_or_default();
         let _ = writeln!(t, "fine-tune\n\nparams:\n{params}\n");
-        let source = match &self.params.model_path {
-            Some(_) => "loaded from `model_path`".to_string(),
-            None => "scratch".to_string(),
-        };
         let _ = writeln!(
             t,
-            "model: {source}; hidden {}, {} layers, {} heads, feed-forward {}, conv {:?} kernels {:?} strides {:?}, \
+            "model: {}; hidden {}, {} layers, {} heads, feed-forward {}, conv {:?} kernels {:?} strides {:?}, \
              norm {:?}, head {:?}",
+            self.source,
             self.config.hidden_size,
             self.config.num_hidden_layers,
             self.config.num_attention_heads,

@@ -140,11 +140,30 @@ impl Harness {
         backend: Option<&str>,
         stop_after: Option<u32>,
     ) -> Result<(), StageError> {
-        let inputs = [Input {
+        self.run_on(params, None, out, scratch, backend, stop_after)
+    }
+
+    /// [`Harness::run`] with a model folder input named `xlsr` after the audio when given.
+    fn run_on(
+        &self,
+        params: &FineTune,
+        model_folder: Option<&Path>,
+        out: &Path,
+        scratch: &Path,
+        backend: Option<&str>,
+        stop_after: Option<u32>,
+    ) -> Result<(), StageError> {
+        let audio = Input {
             name: "audio".into(),
             kind: ArtifactKind::Audio,
             dir: self.input.path().to_path_buf(),
-        }];
+        };
+        let folder = model_folder.map(|dir| Input {
+            name: "xlsr".into(),
+            kind: ArtifactKind::Files,
+            dir: dir.to_path_buf(),
+        });
+        let inputs: Vec<Input> = std::iter::once(audio).chain(folder).collect();
         let ctx = StageContext {
             stage: "fine-tune",
             inputs: &inputs,
@@ -308,29 +327,41 @@ fn output_folder_is_a_model_path_with_identical_predictions() {
 }
 
 #[test]
-fn hub_model_ids_explain_how_to_use_a_local_folder() {
+fn a_hub_model_id_implies_its_download_and_scratch_implies_nothing() {
     let kind = vox_api::kind::<FineTune>();
     let table: toml::Table =
         toml::from_str(r#"model = "jonatasgrosman/wav2vec2-large-xlsr-53-english""#).unwrap();
-    let err = kind.configure(table).err().unwrap();
-    assert_eq!(err.path, "model");
-    assert!(
-        err.message.contains("model hub cannot be reached from vox"),
-        "{}",
-        err.message
+    let implied = kind.configure(table).unwrap().implied_stages();
+    let mut params = toml::Table::new();
+    params.insert("hub".into(), "jonatasgrosman/wav2vec2-large-xlsr-53-english".into());
+    assert_eq!(
+        implied,
+        [vox_api::ImpliedStage { suffix: "model", kind: "download", params, because_of: "model" }]
     );
-    assert!(
-        err.message
-            .contains("huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english"),
-        "{}",
-        err.message
-    );
-    assert!(
-        err.message
-            .contains("model_path = \"models/wav2vec2-large-xlsr-53-english\""),
-        "{}",
-        err.message
-    );
+    assert!(kind.configure(toml::Table::new()).unwrap().implied_stages().is_empty());
+    let local: toml::Table = toml::from_str(r#"model_path = "models/x""#).unwrap();
+    assert!(kind.configure(local).unwrap().implied_stages().is_empty());
+}
+
+#[test]
+fn a_model_folder_input_is_loaded_like_model_path() {
+    let harness = Harness::new();
+    let trained = harness.train(&params(1), None);
+    let expected = Predictions::read(trained.path()).unwrap();
+    // Reloaded with zero epochs through a `files` input, the folder scores every clip alike.
+    let out = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = Some(trained.path());
+    harness.run_on(&params(0), folder, out.path(), scratch.path(), None, None).unwrap();
+    assert_eq!(Predictions::read(out.path()).unwrap(), expected);
+    let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
+    assert!(report.contains("model: loaded from input `xlsr`;"), "{report}");
+    // A model_path beside a model input is an error that names the input.
+    let mut both = params(0);
+    both.model_path = Some(trained.path().to_path_buf());
+    let fresh = tempfile::tempdir().unwrap();
+    let err = harness.run_on(&both, folder, fresh.path(), scratch.path(), None, None).unwrap_err();
+    assert!(err.to_string().contains("both `model_path` and a model folder input `xlsr`"), "{err}");
 }
 
 #[test]
