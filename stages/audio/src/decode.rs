@@ -14,16 +14,17 @@ use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::audio::{Clip, Split};
 use vox_api::emotion::Emotion;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::corpus::{ClipName, Corpus, Label, NameError};
 use crate::error::{AudioError, FileError};
 use crate::label_policy::{LabelPolicies, Resolution, file_count};
-use crate::parallel::map_with_progress;
-use crate::resample::resample;
-use crate::wav::read_mono;
+use crate::parallel::map_init_with_progress;
+use crate::resample::Resampler;
+use crate::set_writer::AudioSetWriter;
+use crate::wav::WavBuffers;
 
 /// Decodes every `.wav` file under the input folder (8-bit unsigned, 16/24/32-bit PCM or
 /// 32-bit float, plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono),
@@ -105,19 +106,20 @@ enum Outcome {
 }
 
 impl Decode {
-    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples.
+    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples,
+    /// with this worker's buffers and resampler.
     fn decode(
         &self,
+        (buffers, resampler): &mut (WavBuffers, Resampler),
         root: &Path,
         relative: &str,
         name: &ClipName,
         emotion: Option<Emotion>,
     ) -> Result<(Clip, Vec<f32>), FileError> {
-        let mono = read_mono(&root.join(relative))?;
-        let samples =
-            resample(&mono.samples, mono.sample_rate, self.sample_rate).map_err(|source| {
-                FileError::Resample { from: mono.sample_rate, to: self.sample_rate, source }
-            })?;
+        let (mono, from) = buffers.read_mono(&root.join(relative))?;
+        let samples = resampler
+            .resample(mono, from, self.sample_rate)
+            .map_err(|source| FileError::Resample { from, to: self.sample_rate, source })?;
         let labels = &name.labels;
         let clip = Clip {
             file_id: name.file_id.clone(),
@@ -276,15 +278,23 @@ impl StageDef for Decode {
         if !relabelled.is_empty() {
             tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
         }
-        let outcomes = map_with_progress(ctx, &plans, "decode", |(file, plan)| match plan {
-            Plan::Decode(name, emotion) => match self.decode(&input.dir, file, name, *emotion) {
-                Ok((clip, samples)) => Outcome::Clip(clip, samples),
-                Err(reason) => Outcome::Failed(reason),
+        let outcomes = map_init_with_progress(
+            ctx,
+            &plans,
+            "decode",
+            <(WavBuffers, Resampler)>::default,
+            |worker, (file, plan)| match plan {
+                Plan::Decode(name, emotion) => {
+                    match self.decode(worker, &input.dir, file, name, *emotion) {
+                        Ok((clip, samples)) => Outcome::Clip(clip, samples),
+                        Err(reason) => Outcome::Failed(reason),
+                    }
+                }
+                Plan::Drop(label) => Outcome::Dropped(label),
+                Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
             },
-            Plan::Drop(label) => Outcome::Dropped(label),
-            Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
-        })?;
-        let mut set = AudioSet::default();
+        )?;
+        let mut set = AudioSetWriter::create(ctx.out_dir)?;
         let mut skipped = Vec::new();
         let mut dropped = Vec::new();
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
@@ -297,7 +307,7 @@ impl StageDef for Decode {
                             AudioError::DuplicateClip { file_id, first, second: file }.into()
                         );
                     }
-                    set.push(clip, &samples);
+                    set.push(clip, &samples)?;
                 }
                 (Outcome::Dropped(label), _) => dropped.push((file, label)),
                 (Outcome::Failed(source), OnError::Fail) => {
@@ -325,7 +335,7 @@ impl StageDef for Decode {
                 count_by_label(&dropped),
             );
         }
-        if set.clips.is_empty() {
+        if set.is_empty() {
             return Err(AudioError::NoClipsLeft {
                 input: input.name.clone(),
                 files: total,
@@ -334,12 +344,12 @@ impl StageDef for Decode {
             }
             .into());
         }
-        set.write(ctx.out_dir)?;
-        let seconds = set.samples.len() as f64 / f64::from(self.sample_rate);
+        let (clips, samples) = set.finish()?;
+        let seconds = samples as f64 / f64::from(self.sample_rate);
         tracing::info!(
             "{}: decoded {} clips ({:.1} min at {} Hz, corpus {})",
             ctx.stage,
-            set.clips.len(),
+            clips.len(),
             seconds / 60.0,
             self.sample_rate,
             self.corpus.name()
@@ -353,6 +363,7 @@ mod tests {
     use super::*;
     use crate::test_support::TestStage;
     use crate::test_support::write_wav;
+    use vox_api::audio::AudioSet;
     use vox_api::emotion::Emotion;
 
     fn decode(corpus: Corpus, sample_rate: u32, on_error: OnError) -> Decode {

@@ -20,6 +20,7 @@ mod naming;
 mod pad;
 mod parallel;
 mod resample;
+mod set_writer;
 mod speech;
 mod split;
 mod synth;
@@ -33,8 +34,10 @@ pub use error::{AudioError, FileError};
 pub use merge::Merge;
 pub use naming::Naming;
 pub use pad::{Crop, Pad, PadSide};
+pub use resample::{ResampleFailure, Resampler};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
+pub use wav::WavBuffers;
 
 use vox_api::StageKind;
 

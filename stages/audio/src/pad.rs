@@ -1,9 +1,16 @@
 //! The `pad` stage: every clip padded with zeros or cropped to one length.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::AudioSet;
+use vox_api::audio::{AudioSet, AudioSetError, Clip, SAMPLES};
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::error::AudioError;
+use crate::set_writer::AudioSetWriter;
 
 /// Pads every clip with zeros, or crops it, to exactly `length` samples. The manifest keeps each
 /// clip's `original_length`.
@@ -59,28 +66,88 @@ fn default_crop() -> Crop {
     Crop::Start
 }
 
+/// Where a clip's samples go in its padded or cropped copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Placement {
+    /// Samples skipped at the clip's start (cropping).
+    skip: usize,
+    /// Zeros before the kept samples (padding).
+    before: usize,
+    /// Samples kept.
+    kept: usize,
+}
+
 impl Pad {
-    /// `samples` padded or cropped to `self.length`.
-    fn fit(&self, samples: &[f32]) -> Vec<f32> {
+    /// Where a clip of `len` samples goes in a copy of `self.length` samples.
+    fn placement(&self, len: usize) -> Placement {
         let length = self.length as usize;
-        if samples.len() >= length {
-            let excess = samples.len() - length;
-            let start = match self.crop {
+        if len >= length {
+            let excess = len - length;
+            let skip = match self.crop {
                 Crop::Start => 0,
                 Crop::End => excess,
                 Crop::Center => excess / 2,
             };
-            return samples[start..start + length].to_vec();
+            return Placement { skip, before: 0, kept: length };
         }
-        let missing = length - samples.len();
+        let missing = length - len;
         let before = match self.pad {
             PadSide::End => 0,
             PadSide::Start => missing,
             PadSide::Both => missing / 2,
         };
-        let mut out = vec![0.0; length];
-        out[before..before + samples.len()].copy_from_slice(samples);
+        Placement { skip: 0, before, kept: len }
+    }
+
+    /// `samples` padded or cropped to `self.length`: what the stage does to each clip.
+    pub fn fit(&self, samples: &[f32]) -> Vec<f32> {
+        let Placement { skip, before, kept } = self.placement(samples.len());
+        let mut out = vec![0.0; self.length as usize];
+        out[before..before + kept].copy_from_slice(&samples[skip..skip + kept]);
         out
+    }
+}
+
+/// The input's `audio.f32`, read clip by clip.
+struct SampleFile {
+    /// Its path, for errors.
+    path: PathBuf,
+    /// The open file.
+    file: File,
+    /// Its length in samples.
+    samples: u64,
+}
+
+impl SampleFile {
+    /// Opens `dir/audio.f32`.
+    fn open(dir: &Path) -> Result<Self, AudioError> {
+        let path = dir.join(SAMPLES);
+        let io_err = |source| AudioError::Io { path: path.clone(), source };
+        let file = File::open(&path).map_err(io_err)?;
+        let samples = file.metadata().map_err(io_err)?.len() / 4;
+        Ok(Self { path, file, samples })
+    }
+
+    /// Reads the bytes of `out.len() / 4` samples from sample `offset` on into `out`.
+    fn read_at(&mut self, offset: u64, out: &mut [u8]) -> Result<(), AudioError> {
+        let io_err = |source| AudioError::Io { path: self.path.clone(), source };
+        self.file.seek(SeekFrom::Start(offset * 4)).map_err(io_err)?;
+        self.file.read_exact(out).map_err(io_err)
+    }
+
+    /// An error unless `clip` lies within the file.
+    fn check(&self, clip: &Clip) -> Result<(), AudioSetError> {
+        let end = clip.offset + clip.length;
+        if end > self.samples {
+            return Err(AudioSetError::OutOfRange {
+                path: self.path.clone(),
+                file_id: clip.file_id.clone(),
+                offset: clip.offset,
+                end,
+                available: self.samples,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -98,23 +165,33 @@ impl StageDef for Pad {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let input = AudioSet::read(&ctx.input().dir)?;
-        let mut output = AudioSet::default();
+        // Streamed clip by clip, as bytes: padding and cropping move samples without changing
+        // them, so nothing is converted and neither set is held in memory whole.
+        let input_dir = &ctx.input().dir;
+        let clips = AudioSet::read_manifest(input_dir)?;
+        let mut input = SampleFile::open(input_dir)?;
+        let mut output = AudioSetWriter::create(ctx.out_dir)?;
+        let mut bytes = vec![0u8; self.length as usize * 4];
         let (mut padded, mut cropped) = (0usize, 0usize);
-        for clip in &input.clips {
-            let samples = input.samples_of(clip);
-            match (samples.len() as u64).cmp(&self.length) {
+        for clip in clips {
+            input.check(&clip)?;
+            match clip.length.cmp(&self.length) {
                 std::cmp::Ordering::Less => padded += 1,
                 std::cmp::Ordering::Greater => cropped += 1,
                 std::cmp::Ordering::Equal => {}
             }
-            output.push(clip.clone(), &self.fit(samples));
+            let Placement { skip, before, kept } = self.placement(clip.length as usize);
+            let (start, end) = (before * 4, (before + kept) * 4);
+            bytes[..start].fill(0);
+            bytes[end..].fill(0);
+            input.read_at(clip.offset + skip as u64, &mut bytes[start..end])?;
+            output.push_bytes(clip, &bytes)?;
         }
-        output.write(ctx.out_dir)?;
+        let (clips, _) = output.finish()?;
         tracing::info!(
             "{}: {} clips to {} samples ({padded} padded, {cropped} cropped)",
             ctx.stage,
-            output.clips.len(),
+            clips.len(),
             self.length
         );
         Ok(())
@@ -125,7 +202,6 @@ impl StageDef for Pad {
 mod tests {
     use super::*;
     use crate::test_support::{TestStage, clip};
-    use vox_api::audio::Clip;
     use vox_api::emotion::Emotion;
 
     fn pad(length: u64, pad: PadSide, crop: Crop) -> Pad {
@@ -165,6 +241,35 @@ mod tests {
         assert_eq!(output.clips.iter().map(|c| c.length).collect::<Vec<_>>(), [4, 4]);
         assert_eq!(output.clips.iter().map(|c| c.original_length).collect::<Vec<_>>(), [2, 5]);
         assert_eq!(output.clips[1].file_id, "b");
+    }
+
+    #[test]
+    fn clips_are_read_at_their_offsets_in_any_order() {
+        // A manifest whose rows are not in file order: `b`'s samples come first in audio.f32.
+        let mut set = AudioSet::default();
+        set.push(clip("b", None, ""), &[0.1, 0.2, 0.3, 0.4, 0.5]);
+        set.push(clip("a", None, ""), &[0.5, -0.5]);
+        set.clips.reverse();
+        let stage = TestStage::with_audio_input(&set);
+        pad(3, PadSide::Both, Crop::Center).run(&stage.ctx(0)).unwrap();
+        let output = AudioSet::read(stage.out_dir()).unwrap();
+        let ids: Vec<&str> = output.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(output.samples, vec![0.5, -0.5, 0.0, 0.2, 0.3, 0.4]);
+        assert_eq!(output.clips.iter().map(|c| c.offset).collect::<Vec<_>>(), [0, 3]);
+    }
+
+    #[test]
+    fn a_clip_beyond_the_sample_file_is_an_error() {
+        let mut set = AudioSet::default();
+        set.push(clip("a", None, ""), &[0.5, -0.5, 0.25]);
+        let stage = TestStage::with_audio_input(&set);
+        std::fs::write(stage.input_dir().join(SAMPLES), [0u8; 8]).unwrap();
+        let err = pad(4, PadSide::End, Crop::Start).run(&stage.ctx(0)).unwrap_err().to_string();
+        assert!(
+            err.ends_with("audio.f32: clip `a` spans samples 0..3 but the file holds 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,26 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync + Send,
 {
+    map_init_with_progress(ctx, items, what, || (), |(), item| f(item))
+}
+
+/// [`map_with_progress`] with per-worker state: `init` builds a state (a resampler, buffers)
+/// for each run of items a worker takes (rayon splits the items into a few runs per thread,
+/// not one per item), and `f` gets it mutably with each item. The state must not change
+/// results, so that they stay independent of the scheduling.
+pub(crate) fn map_init_with_progress<T, S, R, I, F>(
+    ctx: &StageContext,
+    items: &[T],
+    what: &str,
+    init: I,
+    f: F,
+) -> Result<Vec<R>, AudioError>
+where
+    T: Sync,
+    R: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, &T) -> R + Sync + Send,
+{
     let threads = ctx.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -27,8 +47,8 @@ where
     let results = pool.install(|| {
         items
             .par_iter()
-            .map(|item| {
-                let result = f(item);
+            .map_init(&init, |state, item| {
+                let result = f(state, item);
                 bar.inc(1);
                 result
             })

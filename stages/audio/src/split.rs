@@ -451,11 +451,17 @@ mod tests {
 
     #[test]
     fn test_strategy_holds_out_every_clip() {
-        let params: Split = serde_json::from_value(serde_json::json!({"strategy": "test"})).unwrap();
+        let params: Split =
+            serde_json::from_value(serde_json::json!({"strategy": "test"})).unwrap();
         let held_out = params.validate();
         assert_eq!(held_out, Ok(()));
-        let lists: Split =
-            serde_json::from_value(serde_json::json!({"strategy": "test", "test_speakers": ["01"]})).unwrap();
-        assert_eq!(lists.validate().unwrap_err().message, "`test_speakers` needs strategy = \"speaker\"");
+        let lists: Split = serde_json::from_value(
+            serde_json::json!({"strategy": "test", "test_speakers": ["01"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            lists.validate().unwrap_err().message,
+            "`test_speakers` needs strategy = \"speaker\""
+        );
     }
 }
