@@ -36,7 +36,7 @@ fn feature_encoder_output_matches_frame_count() {
     let model = Wav2Vec2ForSequenceClassification::<TestBackend>::new(&config, &device);
     for samples in [40, 41, 59, 60, 999, 2000] {
         let input = Tensor::zeros([1, samples], &device);
-        let frames = model.wav2vec2.feature_extractor.forward(input).dims()[2];
+        let frames = model.wav2vec2.feature_extractor.forward(input).dims()[1];
         assert_eq!(
             Some(frames),
             config.frame_count(samples),

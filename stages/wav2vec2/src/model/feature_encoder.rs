@@ -8,6 +8,15 @@
 //! - `feat_extract_norm = "layer"`: on every layer, a layer norm over channels (`layer_norm`);
 //!
 //! and the activation. Both norms use PyTorch's default epsilon 1e-5, as HF does.
+//!
+//! Activations stay channels last, `[batch, time, channels]`, and each conv runs as one matrix
+//! product of the input's windows with the weight (see [`conv_as_matmul`]): its backward pass is
+//! then matrix products too, which burn's CPU backends run multi-threaded, where their own conv
+//! backward is slower (flex) or single-threaded (ndarray). Measured on 2 CPU cores, forward +
+//! backward per step of 2 clips of 2 s: wav2vec2-base with 2 layers on flex 2.7 s instead of
+//! 3.4 s; the small config on ndarray about 3x faster (with the positional conv as matrix
+//! products too; see `BENCHMARKS-wav2vec2.md`). Weights keep burn's `Conv1d` layout `[out, in,
+//! kernel]`, so checkpoints load unchanged.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -35,15 +44,97 @@ pub struct FeatureConvLayer<B: Backend> {
 }
 
 impl<B: Backend> FeatureConvLayer<B> {
-    /// `[batch, in, time]` -> `[batch, out, (time - kernel) / stride + 1]`.
+    /// `[batch, time, in]` -> `[batch, (time - kernel) / stride + 1, out]`, channels last.
     pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = self.conv.forward(input);
+        let x = conv_as_matmul(&self.conv, input);
         let x = match (&self.layer_norm, &self.group_norm) {
-            (Some(norm), _) => norm.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
-            (None, Some(norm)) => norm.forward(x),
+            (Some(norm), _) => norm.forward(x),
+            (None, Some(norm)) => group_norm_over_time(norm, x),
             (None, None) => x,
         };
         activate(self.activation, x)
+    }
+}
+
+/// `conv` (no padding, dilation or groups) as one matrix product: `[batch, time, in]` ->
+/// `[batch, frames, out]`, channels last. The input's patches `[batch * frames, kernel * in]`
+/// (see [`patches`]) times the weight as `[kernel * in, out]`; the backward pass is then two
+/// matrix products as well, which the CPU backends run multi-threaded (their conv backward is
+/// slow or single-threaded).
+fn conv_as_matmul<B: Backend>(conv: &Conv1d<B>, input: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [out, channels, kernel] = conv.weight.dims();
+    let patches = patches(input, kernel, conv.stride);
+    let [batch, frames, width] = patches.dims();
+    let weight = conv
+        .weight
+        .val()
+        .permute([2, 1, 0])
+        .reshape([kernel * channels, out]);
+    let x = patches.reshape([batch * frames, width]).matmul(weight);
+    let x = match &conv.bias {
+        Some(bias) => x + bias.val().unsqueeze_dim::<2>(0),
+        None => x,
+    };
+    x.reshape([batch, frames, out])
+}
+
+/// The conv windows of `x` `[batch, time, channels]`: `[batch, frames, kernel * channels]`,
+/// each window's `kernel` time steps in order, with `frames = (time - kernel) / stride + 1`.
+///
+/// Built from reshapes: `x` cut into rows of `stride` time steps holds in row `t` the window of
+/// frame `t`'s first `stride` steps; its next `stride` steps are row `t + 1`, and so on, so a
+/// window is `ceil(kernel / stride)` consecutive rows, the last one cut short. Each piece is
+/// read from rows aligned on its own end, which keeps every row inside `x`; only a kernel
+/// shorter than the stride may need `x` padded with zeros (never read).
+fn patches<B: Backend>(x: Tensor<B, 3>, kernel: usize, stride: usize) -> Tensor<B, 3> {
+    let [batch, time, channels] = x.dims();
+    let frames = (time - kernel) / stride + 1;
+    let x = if kernel < stride && frames * stride > time {
+        let zeros = Tensor::zeros([batch, frames * stride - time, channels], &x.device());
+        Tensor::cat(vec![x, zeros], 1)
+    } else {
+        x
+    };
+    let mut pieces: Vec<Tensor<B, 3>> = (0..kernel.div_ceil(stride))
+        .map(|piece| {
+            let offset = piece * stride;
+            let width = stride.min(kernel - offset);
+            let (start, skip) = match (offset + width).checked_sub(stride) {
+                Some(start) => (start, stride - width),
+                None => (offset, 0),
+            };
+            let rows = x.clone().narrow(1, start, frames * stride).reshape([
+                batch,
+                frames,
+                stride * channels,
+            ]);
+            if width == stride {
+                rows
+            } else {
+                rows.narrow(2, skip * channels, width * channels)
+            }
+        })
+        .collect();
+    match pieces.len() {
+        1 => pieces.remove(0),
+        _ => Tensor::cat(pieces, 2),
+    }
+}
+
+/// A group norm with one group per channel (normalizing each channel over time) on
+/// `[batch, time, channels]`, as `norm.forward` on `[batch, channels, time]`.
+fn group_norm_over_time<B: Backend>(norm: &GroupNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let mean = x.clone().mean_dim(1);
+    let centered = x - mean;
+    let variance = centered.clone().powi_scalar(2).mean_dim(1);
+    let x = centered / (variance + norm.epsilon).sqrt();
+    let x = match &norm.gamma {
+        Some(gamma) => x * gamma.val().unsqueeze_dims::<3>(&[0, 1]),
+        None => x,
+    };
+    match &norm.beta {
+        Some(beta) => x + beta.val().unsqueeze_dims::<3>(&[0, 1]),
+        None => x,
     }
 }
 
@@ -88,11 +179,76 @@ impl<B: Backend> FeatureEncoder<B> {
         Self { conv_layers }
     }
 
-    /// `[batch, samples]` -> `[batch, conv_dim[-1], frames]`, frames as in
+    /// `[batch, samples]` -> `[batch, frames, conv_dim[-1]]` (channels last), frames as in
     /// [`Wav2Vec2Config::frame_count`].
     pub fn forward(&self, samples: Tensor<B, 2>) -> Tensor<B, 3> {
         self.conv_layers
             .iter()
-            .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
+            .fold(samples.unsqueeze_dim(2), |x, layer| layer.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    #[test]
+    fn conv_as_matmul_equals_burns_conv1d() {
+        let device = Default::default();
+        // (kernel, stride, channels in, time): wav2vec2's first conv, overlapping and disjoint
+        // windows, a kernel shorter than the stride with and without padding, odd lengths.
+        let cases = [
+            (10, 5, 1, 203),
+            (3, 2, 4, 50),
+            (3, 2, 4, 51),
+            (2, 2, 4, 33),
+            (3, 4, 4, 31),
+            (3, 4, 4, 32),
+            (4, 3, 2, 20),
+            (1, 1, 3, 7),
+        ];
+        for (kernel, stride, channels, time) in cases {
+            for bias in [false, true] {
+                let conv = Conv1dConfig::new(channels, 5, kernel)
+                    .with_stride(stride)
+                    .with_bias(bias)
+                    .init::<NdArray>(&device);
+                let x = Tensor::<NdArray, 3>::random(
+                    [2, time, channels],
+                    Distribution::Normal(0.0, 1.0),
+                    &device,
+                );
+                let expected = conv.forward(x.clone().swap_dims(1, 2)).swap_dims(1, 2);
+                let found = conv_as_matmul(&conv, x);
+                assert_eq!(found.dims(), expected.dims());
+                assert_eq!(found.dims()[1], (time - kernel) / stride + 1);
+                let diff = (found - expected).abs().max().into_scalar();
+                assert!(
+                    diff < 1e-5,
+                    "kernel {kernel}, stride {stride}, time {time}: differs by {diff}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn group_norm_over_time_equals_burns_group_norm() {
+        let device = Default::default();
+        let norm = GroupNormConfig::new(3, 3).init::<NdArray>(&device);
+        let norm = GroupNorm {
+            gamma: Some(burn::module::Param::from_data([0.5, 1.0, 2.0], &device)),
+            beta: Some(burn::module::Param::from_data([0.0, -1.0, 3.0], &device)),
+            ..norm
+        };
+        let x = Tensor::<NdArray, 3>::random([2, 17, 3], Distribution::Normal(1.0, 2.0), &device);
+        let expected = norm.forward(x.clone().swap_dims(1, 2)).swap_dims(1, 2);
+        let diff = (group_norm_over_time(&norm, x) - expected)
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(diff < 1e-5, "differs by {diff}");
     }
 }

@@ -112,7 +112,7 @@ impl<B: Backend> Wav2Vec2Model<B> {
         mask: Option<&FrameMask<B>>,
         augmentation: Option<&Augmentation<B>>,
     ) -> Tensor<B, 3> {
-        let features = self.feature_extractor.forward(samples).swap_dims(1, 2);
+        let features = self.feature_extractor.forward(samples);
         let hidden = self.feature_projection.forward(features);
         let time_mask = augmentation.and_then(|a| a.time_mask.as_ref());
         let hidden = match (time_mask, &self.masked_spec_embed) {
