@@ -21,7 +21,7 @@ use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, Stage
 use crate::corpus::{ClipName, Corpus, Label, NameError};
 use crate::error::{AudioError, FileError};
 use crate::label_policy::{LabelPolicies, Resolution, file_count};
-use crate::parallel::map_init_with_progress;
+use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
 use crate::set_writer::AudioSetWriter;
 use crate::wav::WavBuffers;
@@ -84,6 +84,9 @@ fn default_on_error() -> OnError {
 const SKIPPED: &str = "skipped.csv";
 /// The drop report's file name under the report folder.
 const DROPPED: &str = "dropped.csv";
+/// Files decoded in parallel before their samples are written: a few per thread for load
+/// balance, few enough that their output buffers (reused from batch to batch) stay small.
+const BATCH: usize = 64;
 
 /// What the name pass decided for one file.
 enum Plan {
@@ -97,8 +100,8 @@ enum Plan {
 
 /// What became of one file.
 enum Outcome {
-    /// A clip and its samples.
-    Clip(Clip, Vec<f32>),
+    /// A clip (its samples are in the worker's output slot).
+    Clip(Clip),
     /// Left out by the `labels` policy; the label's name.
     Dropped(&'static str),
     /// Not decodable.
@@ -106,8 +109,8 @@ enum Outcome {
 }
 
 impl Decode {
-    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples,
-    /// with this worker's buffers and resampler.
+    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples
+    /// (into `samples`, replacing its contents), with this worker's buffers and resampler.
     fn decode(
         &self,
         (buffers, resampler): &mut (WavBuffers, Resampler),
@@ -115,10 +118,11 @@ impl Decode {
         relative: &str,
         name: &ClipName,
         emotion: Option<Emotion>,
-    ) -> Result<(Clip, Vec<f32>), FileError> {
+        samples: &mut Vec<f32>,
+    ) -> Result<Clip, FileError> {
         let (mono, from) = buffers.read_mono(&root.join(relative))?;
-        let samples = resampler
-            .resample(mono, from, self.sample_rate)
+        resampler
+            .resample_into(mono, from, self.sample_rate, samples)
             .map_err(|source| FileError::Resample { from, to: self.sample_rate, source })?;
         let labels = &name.labels;
         let clip = Clip {
@@ -137,7 +141,7 @@ impl Decode {
             length: 0,
             original_length: samples.len() as u64,
         };
-        Ok((clip, samples))
+        Ok(clip)
     }
 
     /// Parses every file's name and applies the `labels` policy, in path order. Fails on the
@@ -278,44 +282,46 @@ impl StageDef for Decode {
         if !relabelled.is_empty() {
             tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
         }
-        let outcomes = map_init_with_progress(
+        let mut set = AudioSetWriter::create(ctx.out_dir)?;
+        let mut skipped = Vec::new();
+        let mut dropped = Vec::new();
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+        // Written as decoded, batch by batch in path order, so the set is never held whole.
+        for_each_in_order(
             ctx,
             &plans,
             "decode",
+            BATCH,
             <(WavBuffers, Resampler)>::default,
-            |worker, (file, plan)| match plan {
+            |worker, (file, plan), samples| match plan {
                 Plan::Decode(name, emotion) => {
-                    match self.decode(worker, &input.dir, file, name, *emotion) {
-                        Ok((clip, samples)) => Outcome::Clip(clip, samples),
+                    match self.decode(worker, &input.dir, file, name, *emotion, samples) {
+                        Ok(clip) => Outcome::Clip(clip),
                         Err(reason) => Outcome::Failed(reason),
                     }
                 }
                 Plan::Drop(label) => Outcome::Dropped(label),
                 Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
             },
-        )?;
-        let mut set = AudioSetWriter::create(ctx.out_dir)?;
-        let mut skipped = Vec::new();
-        let mut dropped = Vec::new();
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        for ((file, _), outcome) in plans.into_iter().zip(outcomes) {
-            match (outcome, self.on_error) {
-                (Outcome::Clip(clip, samples), _) => {
-                    if let Some(first) = sources.insert(clip.file_id.clone(), file.clone()) {
-                        let file_id = clip.file_id;
-                        return Err(
-                            AudioError::DuplicateClip { file_id, first, second: file }.into()
-                        );
+            |(file, _), outcome, samples| -> Result<(), AudioError> {
+                let file = file.clone();
+                match (outcome, self.on_error) {
+                    (Outcome::Clip(clip), _) => {
+                        if let Some(first) = sources.insert(clip.file_id.clone(), file.clone()) {
+                            let file_id = clip.file_id;
+                            return Err(AudioError::DuplicateClip { file_id, first, second: file });
+                        }
+                        set.push(clip, samples)?;
                     }
-                    set.push(clip, &samples)?;
+                    (Outcome::Dropped(label), _) => dropped.push((file, label)),
+                    (Outcome::Failed(source), OnError::Fail) => {
+                        return Err(AudioError::File { file, source });
+                    }
+                    (Outcome::Failed(reason), OnError::Skip) => skipped.push((file, reason)),
                 }
-                (Outcome::Dropped(label), _) => dropped.push((file, label)),
-                (Outcome::Failed(source), OnError::Fail) => {
-                    return Err(AudioError::File { file, source }.into());
-                }
-                (Outcome::Failed(reason), OnError::Skip) => skipped.push((file, reason)),
-            }
-        }
+                Ok(())
+            },
+        )?;
         if self.on_error == OnError::Skip {
             write_report(ctx, SKIPPED, ["file", "reason"], &skipped)?;
             if !skipped.is_empty() {
@@ -407,6 +413,39 @@ mod tests {
         assert_eq!(set.samples_of(angry), [0.25, -0.25, 0.25]);
         assert_eq!(angry.corpus, "ravdess");
         assert!(!stage.out_dir().join("report").exists());
+    }
+
+    #[test]
+    fn files_beyond_one_batch_stay_in_path_order_with_their_own_samples() {
+        // 2 * BATCH + 3 files on two threads: three batches, the output buffers reused across
+        // them, a longer file before shorter ones, and an unreadable file in the second batch.
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        let count = 2 * BATCH + 3;
+        for i in 0..count {
+            let path = stage.input_dir().join(format!("take {i:03}.wav"));
+            if i == BATCH + 5 {
+                std::fs::write(&path, b"not a wave file").unwrap();
+            } else {
+                let len = if i % 2 == 0 { 40 } else { 10 };
+                write_wav(&path, 8000, 1, &vec![i as i16 * 64; len]);
+            }
+        }
+        decode(Corpus::Unlabeled, 8000, OnError::Skip).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.clips.len(), count - 1);
+        for clip in &set.clips {
+            let i: usize = clip.file_id["take ".len()..].parse().unwrap();
+            assert_ne!(i, BATCH + 5);
+            assert_eq!(clip.length, if i % 2 == 0 { 40 } else { 10 }, "{}", clip.file_id);
+            let expected = (i * 64) as f32 / 32768.0;
+            assert!(set.samples_of(clip).iter().all(|&s| s == expected), "{}", clip.file_id);
+        }
+        let ids: Vec<&str> = set.clips.iter().map(|c| c.file_id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let skipped = std::fs::read_to_string(stage.out_dir().join("report/skipped.csv")).unwrap();
+        assert!(skipped.starts_with(&format!("file,reason\ntake {:03}.wav,", BATCH + 5)));
     }
 
     #[test]

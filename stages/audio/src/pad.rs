@@ -99,11 +99,20 @@ impl Pad {
         Placement { skip: 0, before, kept: len }
     }
 
-    /// `samples` padded or cropped to `self.length`: what the stage does to each clip.
-    pub fn fit(&self, samples: &[f32]) -> Vec<f32> {
+    /// `samples` padded or cropped to `self.length` into `out` (its contents replaced): what
+    /// the stage does to each clip, there on bytes.
+    pub fn fit_into(&self, samples: &[f32], out: &mut Vec<f32>) {
         let Placement { skip, before, kept } = self.placement(samples.len());
-        let mut out = vec![0.0; self.length as usize];
+        out.clear();
+        out.resize(self.length as usize, 0.0);
         out[before..before + kept].copy_from_slice(&samples[skip..skip + kept]);
+    }
+
+    /// `samples` padded or cropped to `self.length`.
+    #[cfg(test)]
+    fn fit(&self, samples: &[f32]) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.fit_into(samples, &mut out);
         out
     }
 }

@@ -1,5 +1,7 @@
 //! Ordered parallel maps with a progress bar, on a pool sized by the stage context.
 
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 use vox_api::StageContext;
 
@@ -18,26 +20,6 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync + Send,
 {
-    map_init_with_progress(ctx, items, what, || (), |(), item| f(item))
-}
-
-/// [`map_with_progress`] with per-worker state: `init` builds a state (a resampler, buffers)
-/// for each run of items a worker takes (rayon splits the items into a few runs per thread,
-/// not one per item), and `f` gets it mutably with each item. The state must not change
-/// results, so that they stay independent of the scheduling.
-pub(crate) fn map_init_with_progress<T, S, R, I, F>(
-    ctx: &StageContext,
-    items: &[T],
-    what: &str,
-    init: I,
-    f: F,
-) -> Result<Vec<R>, AudioError>
-where
-    T: Sync,
-    R: Send,
-    I: Fn() -> S + Sync + Send,
-    F: Fn(&mut S, &T) -> R + Sync + Send,
-{
     let threads = ctx.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -47,8 +29,8 @@ where
     let results = pool.install(|| {
         items
             .par_iter()
-            .map_init(&init, |state, item| {
-                let result = f(state, item);
+            .map(|item| {
+                let result = f(item);
                 bar.inc(1);
                 result
             })
@@ -56,4 +38,61 @@ where
     });
     bar.finish_and_clear();
     Ok(results)
+}
+
+/// Runs `f` over `items` on `ctx.threads` threads in batches of `batch` items, each into a
+/// reused output slot, and hands every item's result and slot to `sink` in the order of
+/// `items` (after its batch is done), ticking a progress bar labelled `what`. Each worker
+/// thread keeps one state built by `init` (a resampler, buffers) for all its items. Slots and
+/// states are reused from batch to batch, so large per-item buffers are allocated once rather
+/// than per item (fresh allocations this large are page faults and zeroed pages). The state
+/// and the slots' previous contents must not change results: `f` overwrites its slot.
+pub(crate) fn for_each_in_order<T, S, O, R, E, I, F, W>(
+    ctx: &StageContext,
+    items: &[T],
+    what: &str,
+    batch: usize,
+    init: I,
+    f: F,
+    mut sink: W,
+) -> Result<(), E>
+where
+    T: Sync,
+    S: Send,
+    O: Default + Send,
+    R: Send,
+    E: From<AudioError>,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, &T, &mut O) -> R + Sync,
+    W: FnMut(&T, R, &O) -> Result<(), E>,
+{
+    let threads = ctx.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|source| AudioError::ThreadPool { threads, source })?;
+    let states: Vec<Mutex<Option<S>>> = (0..threads).map(|_| Mutex::new(None)).collect();
+    let mut slots: Vec<O> = (0..batch.max(1)).map(|_| O::default()).collect();
+    let bar = ctx.progress_bar(items.len() as u64, what);
+    for chunk in items.chunks(batch.max(1)) {
+        let results: Vec<R> = pool.install(|| {
+            chunk
+                .par_iter()
+                .zip(slots.par_iter_mut())
+                .map(|(item, slot)| {
+                    // Each pool thread has its own state: the lock is never contended.
+                    let index = rayon::current_thread_index().unwrap_or(0) % threads;
+                    let mut state = states[index].lock().unwrap_or_else(PoisonError::into_inner);
+                    let result = f(state.get_or_insert_with(&init), item, slot);
+                    bar.inc(1);
+                    result
+                })
+                .collect()
+        });
+        for ((item, result), slot) in chunk.iter().zip(results).zip(&slots) {
+            sink(item, result, slot)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
 }

@@ -44,15 +44,20 @@ pub struct Resampler {
 }
 
 impl Resampler {
-    /// Resamples a mono signal from `from` Hz to `to` Hz (a copy when the rates are equal).
-    pub fn resample(
+    /// Resamples a mono signal from `from` Hz to `to` Hz into `output`, replacing its
+    /// contents (a copy when the rates are equal); reusing `output` from call to call saves
+    /// an allocation per signal.
+    pub fn resample_into(
         &mut self,
         samples: &[f32],
         from: u32,
         to: u32,
-    ) -> Result<Vec<f32>, ResampleFailure> {
+        output: &mut Vec<f32>,
+    ) -> Result<(), ResampleFailure> {
+        output.clear();
         if from == to {
-            return Ok(samples.to_vec());
+            output.extend_from_slice(samples);
+            return Ok(());
         }
         let fft = match &mut self.fft {
             Some((rates, fft)) if *rates == (from, to) => fft,
@@ -74,7 +79,7 @@ impl Resampler {
         // sample through the adapter trait (11% of decoding).
         let channels = [samples];
         let input = SequentialSliceOfSlices::new(&channels, 1, samples.len())?;
-        let mut output = vec![0.0; fft.process_all_needed_output_len(samples.len())];
+        output.resize(fft.process_all_needed_output_len(samples.len()), 0.0);
         let frames = output.len();
         let mut output_channels = [output.as_mut_slice()];
         let mut buffer = SequentialSliceOfSlices::new_mut(&mut output_channels, 1, frames)?;
@@ -84,14 +89,16 @@ impl Resampler {
         let (_, produced) =
             fft.process_all_into_buffer(&input, &mut buffer, samples.len(), None)?;
         output.truncate(produced.min(resampled_len(samples.len(), from, to)));
-        Ok(output)
+        Ok(())
     }
 }
 
 /// Resamples a mono signal from `from` Hz to `to` Hz with a fresh [`Resampler`].
 #[cfg(test)]
 fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, ResampleFailure> {
-    Resampler::default().resample(samples, from, to)
+    let mut output = Vec::new();
+    Resampler::default().resample_into(samples, from, to, &mut output)?;
+    Ok(output)
 }
 
 #[cfg(test)]
@@ -212,10 +219,12 @@ mod tests {
         let a = sine(440.0, 48000.0, 0.5, 10_000);
         let b = sine(3000.0, 44100.0, 0.3, 7_000);
         let mut reused = Resampler::default();
+        let mut got = vec![1.0; 3];
         // Rates change between files, and the same rates come back after a reset.
         for (x, from) in [(&a, 48000), (&a, 48000), (&b, 44100), (&a, 48000)] {
             let expected = resample(x, from, 16000).unwrap();
-            let got = reused.resample(x, from, 16000).unwrap();
+            // The output buffer is reused too, with the previous signal still in it.
+            reused.resample_into(x, from, 16000, &mut got).unwrap();
             let bits = |v: &[f32]| v.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&expected), "{from} Hz");
         }
