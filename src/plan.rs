@@ -394,9 +394,13 @@ fn check_inputs(
                 configured[upstream].as_ref().map(|(up_kind, ..)| up_kind.output())
             })
             .collect();
-        // The optional last input counts only where it is of its own kind.
-        let optional_last = spec_in.optional_last.filter(|last| produced.last() == Some(&Some(*last)));
-        let found = stage.inputs.len() - usize::from(optional_last.is_some());
+        // The optional last input counts only after another one, where it is of its own kind
+        // (or of an unknown kind: its stage has an error of its own).
+        let last_is_optional = stage.inputs.len() > 1
+            && spec_in.optional_last.is_some_and(|last| {
+                produced.last().is_some_and(|kind| kind.is_none_or(|kind| kind == last))
+            });
+        let found = stage.inputs.len() - usize::from(last_is_optional);
         let expected = match spec_in.arity {
             Arity::None if found > 0 => Some("no inputs"),
             Arity::One if found != 1 => Some("exactly one input"),

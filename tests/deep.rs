@@ -1,6 +1,9 @@
-//! The deep path end to end: a small wav2vec2 trained from scratch on the synthetic corpus.
+//! The deep path end to end: a small wav2vec2 trained from scratch on the synthetic corpus, and
+//! a hub model fetched through the download stage that `model = "owner/name"` implies.
 
-use crate::support::{Project, on_corpus_240};
+use std::path::{Path, PathBuf};
+
+use crate::support::{FileServer, Project, SMALL, on_corpus_240, statuses};
 
 fn deep() -> String {
     on_corpus_240(
@@ -60,4 +63,102 @@ fn a_missing_backend_is_a_plan_time_error_at_its_line() {
     } else {
         assert!(line.starts_with("p.toml:29:11: stage `w2v` (kind `fine-tune`) cannot use backend `cuda`: this vox was built without CUDA"), "{}", run.stderr);
     }
+}
+
+/// The committed tiny wav2vec2-base checkpoint (8 labels) of the parity tests.
+fn fixture_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("stages/wav2vec2/tests/fixtures/base")
+}
+
+/// A hub layout serving the fixture as `tiny/w2v-base` at revision `main`.
+fn hub_folder() -> tempfile::TempDir {
+    let hub = tempfile::tempdir().unwrap();
+    let files = hub.path().join("tiny/w2v-base/resolve/main");
+    std::fs::create_dir_all(&files).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_model().join(file), files.join(file)).unwrap();
+    }
+    hub
+}
+
+/// [`SMALL`] (30 clips of 1 s) and a fine-tune of the hub's `tiny/w2v-base`.
+fn from_hub() -> String {
+    format!(
+        "{SMALL}{}",
+        r#"
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["split"]
+model = "tiny/w2v-base"
+backend = "flex"
+epochs = 1
+"#
+    )
+}
+
+#[test]
+fn a_hub_model_is_fetched_once_by_the_download_stage_it_implies() {
+    let p = Project::new();
+    p.file("p.toml", &from_hub());
+    let hub = hub_folder();
+    let server = FileServer::start(hub.path());
+    let run = |p: &Project| {
+        let out = p.command(&["run", "p.toml", "--json"]).env("HF_ENDPOINT", server.url()).output().unwrap();
+        crate::support::Run::from(out)
+    };
+    let first = run(&p);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let names: Vec<(String, String)> = statuses(&first.stdout);
+    let ran = |stage: &str| (stage.to_string(), "ran".to_string());
+    assert_eq!(names, ["data", "audio", "padded", "split", "w2v.model", "w2v"].map(ran));
+    assert_eq!(
+        server.paths(),
+        ["/tiny/w2v-base/resolve/main/config.json", "/tiny/w2v-base/resolve/main/model.safetensors"]
+    );
+    // The download entry holds the hub's bytes, and the fine-tune loaded them.
+    let doc: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let key = doc["stages"][4]["key"].as_str().unwrap();
+    let fetched = p.cache().join("entries").join(&key[..2]).join(key).join("out");
+    for file in ["config.json", "model.safetensors"] {
+        assert!(std::fs::read(fetched.join(file)).unwrap() == std::fs::read(fixture_model().join(file)).unwrap(), "{file}");
+    }
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let report = std::fs::read_to_string(run_dir.join("w2v/training.txt")).unwrap();
+    assert!(report.contains("loaded from input `w2v.model`"), "{report}");
+
+    let second = run(&p);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(statuses(&second.stdout).iter().all(|(_, status)| status == "cached"), "{}", second.stdout);
+    assert_eq!(server.paths().len(), 2, "a cached model is not fetched again");
+}
+
+#[test]
+fn an_unreachable_hub_fails_the_download_with_instructions_and_skips_the_fine_tune() {
+    let p = Project::new();
+    p.file("p.toml", &from_hub());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = p.command(&["run", "p.toml", "--json"]).env("HF_ENDPOINT", &endpoint).output().unwrap();
+    let run = crate::support::Run::from(out);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let tail: Vec<(String, String)> = statuses(&run.stdout).split_off(4);
+    assert_eq!(tail, [("w2v.model".to_string(), "failed".to_string()), ("w2v".into(), "skipped".into())]);
+    let expected = format!("cannot reach the Hugging Face hub at {endpoint} for `tiny/w2v-base`");
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert!(run.stderr.contains("point `model_path` at it in the fine-tune stage"), "{}", run.stderr);
+}
+
+#[test]
+fn a_bad_hub_id_is_a_plan_time_error_at_the_model_line() {
+    let p = Project::new();
+    p.file("p.toml", &from_hub().replace("tiny/w2v-base", "w2v base"));
+    let run = p.vox(&["plan", "p.toml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\np.toml:32:9: stage `w2v.model`: invalid param `hub`: `w2v base` is not a hub repository id"),
+        "{}",
+        run.stderr
+    );
+    // The implied input's error is the only one: the fine-tune's own inputs stay valid.
+    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("p.toml:")).count(), 1, "{}", run.stderr);
 }
