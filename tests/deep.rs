@@ -78,6 +78,13 @@ fn hub_folder() -> tempfile::TempDir {
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture_model().join(file), files.join(file)).unwrap();
     }
+    // `tiny/w2v-bin` has only the PyTorch pickle, as older hub repositories do.
+    let bin = hub.path().join("tiny/w2v-bin/resolve/main");
+    std::fs::create_dir_all(&bin).unwrap();
+    let bin_fixture = fixture_model().with_file_name("base-bin");
+    for file in ["config.json", "pytorch_model.bin"] {
+        std::fs::copy(bin_fixture.join(file), bin.join(file)).unwrap();
+    }
     hub
 }
 
@@ -102,11 +109,12 @@ fn a_hub_model_is_fetched_once_by_the_download_stage_it_implies() {
     p.file("p.toml", &from_hub());
     let hub = hub_folder();
     let server = FileServer::start(hub.path());
-    let run = |p: &Project| {
-        let out = p.command(&["run", "p.toml", "--json"]).env("HF_ENDPOINT", server.url()).output().unwrap();
+    let run = |p: &Project, extra: &[&str]| {
+        let args = [&["run", "p.toml", "--json"], extra].concat();
+        let out = p.command(&args).env("HF_ENDPOINT", server.url()).output().unwrap();
         crate::support::Run::from(out)
     };
-    let first = run(&p);
+    let first = run(&p, &[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let names: Vec<(String, String)> = statuses(&first.stdout);
     let ran = |stage: &str| (stage.to_string(), "ran".to_string());
@@ -126,10 +134,24 @@ fn a_hub_model_is_fetched_once_by_the_download_stage_it_implies() {
     let report = std::fs::read_to_string(run_dir.join("w2v/training.txt")).unwrap();
     assert!(report.contains("loaded from input `w2v.model`"), "{report}");
 
-    let second = run(&p);
+    let second = run(&p, &[]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(statuses(&second.stdout).iter().all(|(_, status)| status == "cached"), "{}", second.stdout);
     assert_eq!(server.paths().len(), 2, "a cached model is not fetched again");
+
+    // A repository without safetensors: the download falls back to pytorch_model.bin.
+    let third = run(&p, &["--set", "w2v.model=tiny/w2v-bin"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(
+        server.paths()[2..],
+        [
+            "/tiny/w2v-bin/resolve/main/config.json",
+            "/tiny/w2v-bin/resolve/main/model.safetensors",
+            "/tiny/w2v-bin/resolve/main/pytorch_model.bin"
+        ]
+    );
+    let rerun: Vec<(String, String)> = statuses(&third.stdout).split_off(4);
+    assert_eq!(rerun, [ran("w2v.model"), ran("w2v")]);
 }
 
 #[test]

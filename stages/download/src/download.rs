@@ -37,7 +37,9 @@ pub struct Download {
     /// is cached under its name, so a later upstream change is not fetched again.
     #[serde(default = "default_revision")]
     pub revision: String,
-    /// With `hub`: the files to fetch, by their path in the repository.
+    /// With `hub`: the files to fetch, by their path in the repository; `a|b` fetches `a`, or
+    /// `b` where the hub has no `a` (the default takes `model.safetensors`, else
+    /// `pytorch_model.bin`, as transformers does).
     #[serde(default = "default_hub_files")]
     pub files: Vec<String>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
@@ -87,7 +89,7 @@ fn default_revision() -> String {
 }
 
 fn default_hub_files() -> Vec<String> {
-    vec!["config.json".into(), "model.safetensors".into()]
+    vec!["config.json".into(), "model.safetensors|pytorch_model.bin".into()]
 }
 
 /// Where hub files come from unless `HF_ENDPOINT` says otherwise (the variable Hugging Face's
@@ -213,14 +215,16 @@ impl Download {
         if self.files.is_empty() {
             return Err(ParamError::new("files", "name at least one file to fetch"));
         }
-        for (i, file) in self.files.iter().enumerate() {
-            let unsafe_path = file.is_empty()
-                || file.starts_with('/')
-                || file.split('/').any(|part| part.is_empty() || part == "." || part == "..")
-                || file.contains(['?', '#', '\\']);
-            if unsafe_path {
-                let message = format!("`{file}` is not a file path inside the repository");
-                return Err(ParamError::new(format!("files[{i}]"), message));
+        for (i, entry) in self.files.iter().enumerate() {
+            for file in entry.split('|') {
+                let unsafe_path = file.is_empty()
+                    || file.starts_with('/')
+                    || file.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+                    || file.contains(['?', '#', '\\']);
+                if unsafe_path {
+                    let message = format!("`{file}` is not a file path inside the repository");
+                    return Err(ParamError::new(format!("files[{i}]"), message));
+                }
             }
         }
         Ok(())
@@ -278,18 +282,9 @@ impl Download {
     ) -> Result<(), StageError> {
         let repo = self.hub.as_deref().unwrap_or_default();
         let endpoint = endpoint.trim_end_matches('/');
-        for file in &self.files {
-            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
+        for entry in &self.files {
+            let file = self.fetch_first_of(ctx, endpoint, entry, backoff)?;
             let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
-            self.fetch(ctx, &url, &part, file, backoff).map_err(|error| match error {
-                DownloadError::Unreachable { source, .. } => DownloadError::HubUnreachable {
-                    stage: ctx.stage.to_string(),
-                    repo: repo.to_string(),
-                    endpoint: endpoint.to_string(),
-                    source,
-                },
-                other => other,
-            })?;
             let target = ctx.out_dir.join(file);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(DownloadError::io("create", parent))?;
@@ -298,6 +293,42 @@ impl Download {
         }
         tracing::info!(stage = ctx.stage, files = self.files.len(), "fetched {repo}@{}", self.revision);
         Ok(())
+    }
+
+    /// Fetches the first of the `|`-separated alternatives in `entry` that the hub has (404
+    /// moves on to the next) into its `.part` file in the scratch folder; returns its name.
+    fn fetch_first_of<'e>(
+        &self,
+        ctx: &StageContext,
+        endpoint: &str,
+        entry: &'e str,
+        backoff: Backoff,
+    ) -> Result<&'e str, DownloadError> {
+        let repo = self.hub.as_deref().unwrap_or_default();
+        for file in entry.split('|') {
+            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
+            let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
+            match self.fetch(ctx, &url, &part, file, backoff) {
+                Ok(_) => return Ok(file),
+                Err(DownloadError::HttpStatus { status: 404, .. }) => {
+                    tracing::debug!(stage = ctx.stage, url, "not on the hub; trying the next name");
+                }
+                Err(DownloadError::Unreachable { source, .. }) => {
+                    return Err(DownloadError::HubUnreachable {
+                        stage: ctx.stage.to_string(),
+                        repo: repo.to_string(),
+                        endpoint: endpoint.to_string(),
+                        source,
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(DownloadError::NotOnHub {
+            repo: repo.to_string(),
+            revision: self.revision.clone(),
+            names: entry.split('|').map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" or "),
+        })
     }
 
     /// Fetches `url` into `part` with a byte progress bar labelled `what`; returns the size.
@@ -846,7 +877,8 @@ mod tests {
             params,
             serde_json::json!({
                 "url": null, "hub": null, "revision": "main",
-                "files": ["config.json", "model.safetensors"], "path": "/data/ravdess",
+                "files": ["config.json", "model.safetensors|pytorch_model.bin"],
+                "path": "/data/ravdess",
                 "md5": null, "sha256": null, "blake3": null, "extract": "auto", "retries": 5,
                 "timeout": 60
             })
@@ -879,7 +911,7 @@ mod tests {
             ("hub = \"x/y\"\nrevision = \"a/b\"".to_string(), "revision: `a/b` is not a branch"),
             ("hub = \"x/y\"\nfiles = []".to_string(), "files: name at least one file"),
             (
-                "hub = \"x/y\"\nfiles = [\"config.json\", \"../up\"]".to_string(),
+                "hub = \"x/y\"\nfiles = [\"config.json\", \"a.bin|../up\"]".to_string(),
                 "files[1]: `../up` is not a file path inside the repository",
             ),
             (format!("url = \"{zenodo}\""), "url: a download needs a checksum"),

@@ -39,6 +39,16 @@ pub enum DownloadError {
         /// The last connection error.
         source: Box<ureq::Error>,
     },
+    /// None of a hub file's alternative names exists at the revision.
+    #[error("the Hugging Face hub has none of {names} in `{repo}` at revision `{revision}`")]
+    NotOnHub {
+        /// The repository id.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// The names tried, quoted.
+        names: String,
+    },
     /// The transfer broke off and the retries ran out; the partial file is kept for a resume.
     #[error(
         "download of {url} broke off at byte {received} after {attempts} attempt(s): {source}; \

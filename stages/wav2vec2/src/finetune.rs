@@ -41,10 +41,10 @@ pub struct FineTune {
     /// `"scratch"` (default): a randomly initialized model sized by `hidden_size`, `layers`,
     /// `heads`, `intermediate_size`, `conv_*` and `norm`. Any other value is a Hugging Face hub
     /// repository, `owner/name`: the stage then gets a `download` stage `<stage>.model` (`hub =
-    /// model`) that fetches its `config.json` and `model.safetensors` once into the cache and
-    /// feeds them in as this stage's last input. Where the hub is unreachable, point
-    /// `model_path` at a local copy instead. A model folder can also come from an explicit
-    /// input: `inputs = ["split", "xlsr"]` with `xlsr` a `download` stage.
+    /// model`) that fetches its `config.json` and `model.safetensors` (or `pytorch_model.bin`)
+    /// once into the cache and feeds them in as this stage's last input. Where the hub is
+    /// unreachable, point `model_path` at a local copy instead. A model folder can also come
+    /// from an explicit input: `inputs = ["split", "xlsr"]` with `xlsr` a `download` stage.
     #[serde(default = "default_model")]
     pub model: String,
     /// A local model folder with `config.json` and `model.safetensors` (or
