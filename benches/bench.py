@@ -66,8 +66,24 @@ def librosa_run(list_file, sr, length):
         total += len(fit(y, length))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     assert total == len(files) * length and y.dtype == np.float32
+    # A second pass, split into the phases of librosa.load (soundfile read, soxr_hq resample)
+    # and the pad, each timed on its own (wall clock, one thread), like vox's example.
+    import soundfile
+
+    phases = {"read_s": 0.0, "resample_s": 0.0, "pad_s": 0.0}
+    for path in files:
+        t0 = time.perf_counter()
+        y, native = soundfile.read(path, dtype="float32")
+        t1 = time.perf_counter()
+        y = librosa.resample(y, orig_sr=native, target_sr=sr, res_type="soxr_hq")
+        t2 = time.perf_counter()
+        fit(y, length)
+        t3 = time.perf_counter()
+        phases["read_s"] += t1 - t0
+        phases["resample_s"] += t2 - t1
+        phases["pad_s"] += t3 - t2
     json.dump({"files": len(files), "loop_wall_s": wall, "loop_cpu_s": cpu,
-               "import_s": imported}, sys.stdout)
+               "import_s": imported, **phases}, sys.stdout)
 
 
 def compare(list_file, manifest, audio_f32, sr, length, n):
@@ -169,6 +185,27 @@ def report(results_dir, out_md):
     tp_rows.append(
         f"| librosa 1 process, 1 thread | {fmt(lib_wall, 2)} | {fmt(n_files / lib_wall)} "
         f"| {fmt(lib_cpu, 2)} | - | 1x | 1x |")
+    # The in-memory path of both sides, phase by phase (runner.sh's decode_throughput example
+    # and bench.py's second librosa pass, same rounds).
+    has_inmem = "inmem_wall" in rounds["rounds"][0]
+    if has_inmem:
+        mem_wall, mem_cpu = med("inmem_wall"), med("inmem_cpu")
+        tp_rows.append(
+            f"| *additional:* vox in memory, 1 thread (no cache, nothing written) "
+            f"| {fmt(mem_wall, 2)} | {fmt(n_files / mem_wall)} | {fmt(mem_cpu, 2)} | - "
+            f"| *{fmt(lib_wall / mem_wall, 2)}x* | *{fmt(lib_cpu / mem_cpu, 2)}x* |")
+        phase_names = [("read_s", "read the WAV (vox: hound header + one read; librosa: soundfile)"),
+                       ("resample_s", "resample 48 -> 16 kHz (vox: rubato FFT; librosa: soxr_hq)"),
+                       ("pad_s", "pad to 60000 samples (a new array per clip, both sides)")]
+        phase_rows = []
+        for key, label in phase_names:
+            ours, theirs = med("inmem_" + key), med("librosa_" + key)
+            phase_rows.append(f"| {label} | {fmt(ours, 2)} | {fmt(theirs, 2)} "
+                              f"| {fmt(theirs / ours, 2)}x | {fmt(1e6 * ours / n_files, 0)} |")
+        for key, label in [("encode_write_s", "vox only: write both sets' `audio.f32` (667 MB)"),
+                           ("hash_s", "vox only: blake3 of both sets, 1 thread")]:
+            phase_rows.append(f"| {label} | {fmt(med('inmem_' + key), 2)} | - | - "
+                              f"| {fmt(1e6 * med('inmem_' + key) / n_files, 0)} |")
 
     lines += [
         "## Targets",
@@ -222,6 +259,23 @@ def report(results_dir, out_md):
         f"(different band-limiting filters, same signal).",
         "",
     ]
+    if has_inmem:
+        lines += [
+            "**The decoder alone, phase by phase** (same rounds, medians). The *additional* row "
+            "above and this table time vox's own functions in one thread without the engine "
+            "or the cache: `stages/audio/examples/decode_throughput.rs` calls "
+            "`WavBuffers::read_mono`, `Resampler::resample` and `Pad::fit` (what the `decode` "
+            "and `pad` stages call) over the same WAVs and drops each result, as the librosa "
+            "loop does; its second pass writes and hashes what the stages write. librosa's "
+            "phases come from a second pass of `bench.py librosa` that calls "
+            "`soundfile.read` and `librosa.resample(res_type=\"soxr_hq\")` separately. "
+            "Wall seconds of one thread (phase sums; CPU time is in the table above).",
+            "",
+            f"| phase ({n_files} files) | vox s | librosa s | librosa / vox | vox µs per file |",
+            "|---|---|---|---|---|",
+            *phase_rows,
+            "",
+        ]
     profile = r / "profile.md"
     if profile.exists():
         lines += ["## Where the time goes (measured by the script)", "", profile.read_text().rstrip(), ""]

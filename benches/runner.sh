@@ -3,7 +3,9 @@
 #   1. no-op rerun latency: `vox run` of a cached pipeline vs `dvc repro` of an up-to-date
 #      equivalent dvc.yaml (480- and 1440-file synth -> decode -> pad -> split pipelines);
 #   2. decode + resample + pad throughput: vox `decode` + `pad` (--jobs 1 and default) vs
-#      librosa.load(sr=16000) + numpy pad/crop, single process.
+#      librosa.load(sr=16000) + numpy pad/crop, single process; and, as an additional row, vox's
+#      decode/pad functions in memory (stages/audio/examples/decode_throughput.rs) with the
+#      time of each phase against librosa's (soundfile read, soxr_hq resample, pad).
 # Writes BENCHMARKS.md at the repository root (results, exact commands, machine facts, date,
 # a perf/strace profile) with the hand-written benches/ANALYSIS.md appended.
 #
@@ -61,11 +63,16 @@ export DVC_NO_ANALYTICS=1
 
 log "building vox (dev profile, the project's one profile)"
 (cd "$ROOT" && cargo build --bin vox)
+# The in-memory decoder benchmark: vox's decode/pad functions without the engine or the cache.
+(cd "$ROOT" && cargo build -p vox-audio --example decode_throughput)
 # A private copy: a rebuild of target/debug/vox during the run must not change what is measured.
 cp "$ROOT/target/debug/vox" "$WORK/vox"
+cp "$ROOT/target/debug/examples/decode_throughput" "$WORK/decode_throughput"
 VOX="$WORK/vox"
+INMEM="$WORK/decode_throughput"
 note "# \$REPO = the repository root, \$WORK = mktemp -d"
 note "cd \$REPO && cargo build --bin vox && cp target/debug/vox \$WORK/vox"
+note "cargo build -p vox-audio --example decode_throughput && cp target/debug/examples/decode_throughput \$WORK/"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. No-op reruns -----------------------------------------------------------------------
@@ -160,7 +167,13 @@ for round in $(seq "$ROUNDS"); do
   [[ "$round" == 1 ]] && note "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \$REPO/benches/.venv/bin/python \$REPO/benches/bench.py librosa \$WORK/wavs.txt 16000 60000"
   "${ONE_THREAD[@]}" "$PY" "$HELP" librosa "$WORK/wavs.txt" 16000 60000 >"$RES/librosa-$round.json"
   lib="$(cat "$RES/librosa-$round.json")"
-  entries+=("$("$PY" -c "import json,sys; d=json.loads(sys.argv[1]); print(f'\"librosa_wall\": {d[\"loop_wall_s\"]}, \"librosa_cpu\": {d[\"loop_cpu_s\"]}, \"librosa_import\": {d[\"import_s\"]}')" "$lib")")
+  entries+=("$("$PY" -c "import json,sys; d=json.loads(sys.argv[1]); print(f'\"librosa_wall\": {d[\"loop_wall_s\"]}, \"librosa_cpu\": {d[\"loop_cpu_s\"]}, \"librosa_import\": {d[\"import_s\"]}, ' + ', '.join(f'\"librosa_{k}\": {d[k]}' for k in ('read_s', 'resample_s', 'pad_s')))" "$lib")")
+  log "throughput round $round: vox in memory (decode_throughput example)"
+  mkdir -p "$WORK/inmem"
+  [[ "$round" == 1 ]] && note "\$WORK/decode_throughput \$WORK/wavs.txt 16000 60000 \$WORK/inmem"
+  "$INMEM" "$WORK/wavs.txt" 16000 60000 "$WORK/inmem" >"$RES/inmem-$round.json"
+  rm -rf "$WORK/inmem"
+  entries+=("$("$PY" -c "import json,sys; d=json.loads(sys.argv[1]); print(f'\"inmem_wall\": {d[\"loop_wall_s\"]}, \"inmem_cpu\": {d[\"loop_cpu_s\"]}, ' + ', '.join(f'\"inmem_{k}\": {d[k]}' for k in ('read_s', 'resample_s', 'pad_s', 'encode_write_s', 'hash_s')))" "$(cat "$RES/inmem-$round.json")")")
   sep=","; [[ "$round" == "$ROUNDS" ]] && sep=""
   (IFS=,; echo "{${entries[*]}}$sep") >>"$rounds_json"
 done

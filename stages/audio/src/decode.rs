@@ -426,7 +426,7 @@ mod tests {
             if i == BATCH + 5 {
                 std::fs::write(&path, b"not a wave file").unwrap();
             } else {
-                let len = if i % 2 == 0 { 40 } else { 10 };
+                let len = if i.is_multiple_of(2) { 40 } else { 10 };
                 write_wav(&path, 8000, 1, &vec![i as i16 * 64; len]);
             }
         }
@@ -436,7 +436,7 @@ mod tests {
         for clip in &set.clips {
             let i: usize = clip.file_id["take ".len()..].parse().unwrap();
             assert_ne!(i, BATCH + 5);
-            assert_eq!(clip.length, if i % 2 == 0 { 40 } else { 10 }, "{}", clip.file_id);
+            assert_eq!(clip.length, if i.is_multiple_of(2) { 40 } else { 10 }, "{}", clip.file_id);
             let expected = (i * 64) as f32 / 32768.0;
             assert!(set.samples_of(clip).iter().all(|&s| s == expected), "{}", clip.file_id);
         }
