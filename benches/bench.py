@@ -196,7 +196,7 @@ def report(results_dir, out_md):
             f"| *{fmt(lib_wall / mem_wall, 2)}x* | *{fmt(lib_cpu / mem_cpu, 2)}x* |")
         phase_names = [("read_s", "read the WAV (vox: hound header + one read; librosa: soundfile)"),
                        ("resample_s", "resample 48 -> 16 kHz (vox: rubato FFT; librosa: soxr_hq)"),
-                       ("pad_s", "pad to 60000 samples (a new array per clip, both sides)")]
+                       ("pad_s", "pad to 60000 samples (vox: into a reused buffer, as the stage; numpy: a new array)")]
         phase_rows = []
         for key, label in phase_names:
             ours, theirs = med("inmem_" + key), med("librosa_" + key)
@@ -264,9 +264,10 @@ def report(results_dir, out_md):
             "**The decoder alone, phase by phase** (same rounds, medians). The *additional* row "
             "above and this table time vox's own functions in one thread without the engine "
             "or the cache: `stages/audio/examples/decode_throughput.rs` calls "
-            "`WavBuffers::read_mono`, `Resampler::resample` and `Pad::fit` (what the `decode` "
-            "and `pad` stages call) over the same WAVs and drops each result, as the librosa "
-            "loop does; its second pass writes and hashes what the stages write. librosa's "
+            "`WavBuffers::read_mono`, `Resampler::resample_into` and `Pad::fit_into` (what the "
+            "`decode` and `pad` stages do, with buffers reused from file to file as there) over "
+            "the same WAVs, keeping nothing; its second pass writes and hashes what the stages "
+            "write. librosa's "
             "phases come from a second pass of `bench.py librosa` that calls "
             "`soundfile.read` and `librosa.resample(res_type=\"soxr_hq\")` separately. "
             "Wall seconds of one thread (phase sums; CPU time is in the table above).",

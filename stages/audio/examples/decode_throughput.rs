@@ -86,8 +86,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Pass 2, what the stages add: both sets' bytes written (decode's and pad's
         // `audio.f32`), and hashed once each (the cache's blake3 of every output file).
         let (mut encode_write_s, mut hash_s) = (0.0, 0.0);
-        let mut files_out = [("decoded.f32", 0), ("padded.f32", 1)]
-            .map(|(name, _)| std::fs::File::create(dir.join(name)));
+        let create = |name: &str| std::fs::File::create(dir.join(name));
+        let mut files_out = [create("decoded.f32")?, create("padded.f32")?];
         let mut hashers = [blake3::Hasher::new(), blake3::Hasher::new()];
         let mut bytes = Vec::new();
         for path in &files {
@@ -97,7 +97,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for ((set, file), hasher) in
                 [&decoded, &padded].into_iter().zip(&mut files_out).zip(&mut hashers)
             {
-                let file = file.as_mut().map_err(|e| e.to_string())?;
                 timed(&mut encode_write_s, || {
                     le_bytes(set, &mut bytes);
                     file.write_all(&bytes)
