@@ -71,6 +71,17 @@ fn large_layout_on_flex_matches_transformers() {
     assert_parity_on::<burn::backend::Flex>("large");
 }
 
+/// Needs a GPU: `cargo test -p vox-wav2vec2 --features cuda -- --ignored cuda` on a CUDA machine
+/// (CI compiles it without one).
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs a CUDA device"]
+fn both_layouts_on_cuda_match_transformers() {
+    for variant in ["base", "large", "large-dense-tanh"] {
+        assert_parity_on::<burn::backend::Cuda>(variant);
+    }
+}
+
 #[test]
 fn dense_tanh_head_matches_reference() {
     assert_parity("large-dense-tanh");
