@@ -9,14 +9,16 @@
 //!
 //! and the activation. Both norms use PyTorch's default epsilon 1e-5, as HF does.
 //!
-//! Activations stay channels last, `[batch, time, channels]`, and each conv runs as one matrix
-//! product of the input's windows with the weight (see [`conv_as_matmul`]): its backward pass is
-//! then matrix products too, which burn's CPU backends run multi-threaded, where their own conv
-//! backward is slower (flex) or single-threaded (ndarray). Measured on 2 CPU cores, forward +
-//! backward per step of 2 clips of 2 s: wav2vec2-base with 2 layers on flex 2.7 s instead of
-//! 3.4 s; the small config on ndarray about 3x faster (with the positional conv as matrix
-//! products too; see `BENCHMARKS-wav2vec2.md`). Weights keep burn's `Conv1d` layout `[out, in,
-//! kernel]`, so checkpoints load unchanged.
+//! On the CPU backends each conv can run as one matrix product of the input's windows with
+//! the weight, activations channels last (see [`conv_as_matmul`]): its backward pass is then
+//! matrix products too, which burn's CPU backends run multi-threaded, where their own conv
+//! backward goes through a transposed conv, single-threaded on ndarray. Measured on 2 shared
+//! CPU cores, forward + backward per step of 2 clips of 2 s, interleaved runs: ndarray, small
+//! config (32 channels), 1.12-1.15 s -> 0.14-0.17 s (with the positional conv as matrix
+//! products too); flex, wav2vec2-base with 2 layers (512 channels), 4.6-5.2 s -> 4.0-4.1 s;
+//! flex, small config, 0.043-0.053 s with burn's conv against 0.051-0.054 s. Hence the rule in
+//! [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's `Conv1d` layout `[out, in,
+//! kernel]` either way, so checkpoints load unchanged.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -44,8 +46,21 @@ pub struct FeatureConvLayer<B: Backend> {
 }
 
 impl<B: Backend> FeatureConvLayer<B> {
-    /// `[batch, time, in]` -> `[batch, (time - kernel) / stride + 1, out]`, channels last.
+    /// `[batch, in, time]` -> `[batch, out, (time - kernel) / stride + 1]`, with the backend's
+    /// conv.
     pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = self.conv.forward(input);
+        let x = match (&self.layer_norm, &self.group_norm) {
+            (Some(norm), _) => norm.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
+            (None, Some(norm)) => norm.forward(x),
+            (None, None) => x,
+        };
+        activate(self.activation, x)
+    }
+
+    /// [`Self::forward`] channels last, `[batch, time, in]` -> `[batch, frames, out]`, with the
+    /// conv as a matrix product ([`conv_as_matmul`]).
+    pub fn forward_as_matmul(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = conv_as_matmul(&self.conv, input);
         let x = match (&self.layer_norm, &self.group_norm) {
             (Some(norm), _) => norm.forward(x),
@@ -182,21 +197,47 @@ impl<B: Backend> FeatureEncoder<B> {
     /// `[batch, samples]` -> `[batch, frames, conv_dim[-1]]` (channels last), frames as in
     /// [`Wav2Vec2Config::frame_count`].
     pub fn forward(&self, samples: Tensor<B, 2>) -> Tensor<B, 3> {
-        self.conv_layers
-            .iter()
-            .fold(samples.unsqueeze_dim(2), |x, layer| layer.forward(x))
+        if self.convs_as_matmul(&samples.device()) {
+            self.conv_layers
+                .iter()
+                .fold(samples.unsqueeze_dim(2), |x, layer| {
+                    layer.forward_as_matmul(x)
+                })
+        } else {
+            self.conv_layers
+                .iter()
+                .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
+                .swap_dims(1, 2)
+        }
+    }
+
+    /// Whether the convs run as matrix products on `device`'s backend (see the module doc):
+    /// always on ndarray; on flex when every conv has at least [`FLEX_MATMUL_MIN_CHANNELS`]
+    /// output channels; never elsewhere (CUDA keeps the backend's conv, as measured nowhere).
+    fn convs_as_matmul(&self, device: &B::Device) -> bool {
+        let backend = B::name(device);
+        backend.contains("ndarray")
+            || (backend.contains("flex")
+                && self
+                    .conv_layers
+                    .iter()
+                    .all(|layer| layer.conv.weight.dims()[0] >= FLEX_MATMUL_MIN_CHANNELS))
     }
 }
+
+/// On flex, the narrowest conv for which the matrix form is used: measured faster at 512
+/// channels (wav2vec2-base), slower at 32 (the scratch default); the threshold lies between.
+const FLEX_MATMUL_MIN_CHANNELS: usize = 128;
 
 #[cfg(test)]
 mod tests {
     use burn::backend::NdArray;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
 
-    #[test]
-    fn conv_as_matmul_equals_burns_conv1d() {
+    /// Checks [`conv_as_matmul`] against burn's `Conv1d` on backend `B`.
+    fn check_conv_as_matmul<B: Backend>() {
         let device = Default::default();
         // (kernel, stride, channels in, time): wav2vec2's first conv, overlapping and disjoint
         // windows, a kernel shorter than the stride with and without padding, odd lengths.
@@ -215,8 +256,8 @@ mod tests {
                 let conv = Conv1dConfig::new(channels, 5, kernel)
                     .with_stride(stride)
                     .with_bias(bias)
-                    .init::<NdArray>(&device);
-                let x = Tensor::<NdArray, 3>::random(
+                    .init::<B>(&device);
+                let x = Tensor::<B, 3>::random(
                     [2, time, channels],
                     Distribution::Normal(0.0, 1.0),
                     &device,
@@ -225,12 +266,44 @@ mod tests {
                 let found = conv_as_matmul(&conv, x);
                 assert_eq!(found.dims(), expected.dims());
                 assert_eq!(found.dims()[1], (time - kernel) / stride + 1);
-                let diff = (found - expected).abs().max().into_scalar();
+                let diff: f32 = (found - expected).abs().max().into_scalar().elem();
                 assert!(
                     diff < 1e-5,
                     "kernel {kernel}, stride {stride}, time {time}: differs by {diff}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn conv_as_matmul_equals_burns_conv1d() {
+        check_conv_as_matmul::<NdArray>();
+        #[cfg(feature = "flex")]
+        check_conv_as_matmul::<burn::backend::Flex>();
+    }
+
+    #[test]
+    fn both_paths_of_a_conv_block_agree_for_both_norms() {
+        let device = Default::default();
+        for norm in [FeatExtractNorm::Group, FeatExtractNorm::Layer] {
+            let config = Wav2Vec2Config {
+                conv_dim: vec![6, 6],
+                conv_kernel: vec![10, 3],
+                conv_stride: vec![5, 2],
+                feat_extract_norm: norm,
+                conv_bias: norm == FeatExtractNorm::Layer,
+                ..Wav2Vec2Config::default()
+            };
+            let encoder = FeatureEncoder::<NdArray>::new(&config, &device);
+            let x = Tensor::<NdArray, 2>::random([2, 400], Distribution::Normal(0.0, 1.0), &device);
+            let (first, second) = (&encoder.conv_layers[0], &encoder.conv_layers[1]);
+            let expected = second
+                .forward(first.forward(x.clone().unsqueeze_dim(1)))
+                .swap_dims(1, 2);
+            let found = second.forward_as_matmul(first.forward_as_matmul(x.unsqueeze_dim(2)));
+            assert_eq!(found.dims(), [2, 39, 6]);
+            let diff = (found - expected).abs().max().into_scalar();
+            assert!(diff < 1e-5, "{norm:?}: differs by {diff}");
         }
     }
 
