@@ -42,7 +42,7 @@ say "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say ""
 say "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
 say "- CPU: $(nproc) cores; torch: $(python3 -c 'import torch, transformers; print(torch.__version__, "/ transformers", transformers.__version__)' 2>&1 | tail -1)"
-say "- nvrtc: $(ls ${LD_LIBRARY_PATH//:/ } 2>/dev/null | grep -m1 libnvrtc.so) (LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-})"
+say "- nvrtc: $(ls $(echo "${LD_LIBRARY_PATH:-}" | tr : " ") 2>/dev/null | grep -m1 libnvrtc.so) (LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-})"
 say ""
 
 # 1. Parity: the transformers fixtures on cuda (max abs diff <= 1e-4, as on the CPU backends).
