@@ -49,8 +49,9 @@ def torch_bench(name, layers, batch, samples, steps, threads, device="cpu"):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    torch.backends.cuda.matmul.allow_tf32 = False  # f32 like burn's cuda backend
-    torch.backends.cudnn.allow_tf32 = False
+    # TF32 tensor-core products, as burn's cuda backend (cubecl) does for f32 matrices.
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     model = Wav2Vec2ForSequenceClassification(torch_config(name, layers)).to(device)
     model.eval()  # no dropout / SpecAugment / LayerDrop, gradients still flow
     x = torch.randn(batch, samples, device=device)
