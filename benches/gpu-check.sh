@@ -20,6 +20,8 @@ BIN="$(cd "${BIN:-$ROOT/.gpu}" && pwd)"
 OUT="${OUT:-/tmp/gpu-check}"
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.md"
+SECTIONS=" ${SECTIONS:-1 2 3 4} "
+want() { [[ "$SECTIONS" == *" $1 "* ]]; }
 say() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
 : >"$SUMMARY"
 
@@ -45,13 +47,16 @@ say "- CPU: $(nproc) cores; torch: $(python3 -c 'import torch, transformers; pri
 say "- nvrtc: $(ls $(echo "${LD_LIBRARY_PATH:-}" | tr : " ") 2>/dev/null | grep -m1 libnvrtc.so) (LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-})"
 say ""
 
+if want 1; then
 # 1. Parity: the transformers fixtures on cuda (max abs diff <= 1e-4, as on the CPU backends).
 say "## 1. Parity with transformers on cuda"
 timeout 180 "$BIN/model" --ignored cuda --test-threads 1 >"$OUT/parity.log" 2>&1
 say "exit $?: $(grep -E '^test result' "$OUT/parity.log")"
 grep -E 'differs|panicked' "$OUT/parity.log" | head -5 | tee -a "$SUMMARY"
 say ""
+fi
 
+if want 2; then
 # 2. The demo pipeline with its fine-tune on cuda (fresh cache: every stage runs).
 say "## 2. demo.toml with \`--set w2v.backend=cuda\`"
 export VOX_CACHE_DIR="$OUT/cache" VOX_RUNS_DIR="$OUT/runs"
@@ -75,7 +80,9 @@ print(f"- exit {code}; whole command {time.time() - start:.0f} s")
 EOF
 tail -3 "$OUT/demo-cuda.log" | tee -a "$SUMMARY"
 say ""
+fi
 
+if want 3; then
 # 3. Decode + resample + pad throughput on every core: the 1440-file pipeline of
 #    benches/runner.sh, vox `--force audio --force padded` (default jobs = cores, and --jobs 1)
 #    against librosa.load(sr=16000) + pad in one single-threaded process, same WAVs, page cache
@@ -120,9 +127,11 @@ lib, all_cores, one = best("librosa"), best("vox round"), best("vox --jobs 1")
 print(f"- best of 2: librosa {lib:.2f} s; vox on all cores {all_cores:.2f} s (**{lib / all_cores:.2f}x** "
       f"librosa's throughput); vox --jobs 1 {one:.2f} s ({lib / one:.2f}x)")
 EOF
+fi
 
+if want 4; then
 # 4. One training step (forward + backward), random weights, batch 8 x 60000 samples (the
-#    reference clip), vox cuda vs PyTorch cuda (TF32 off on both), base and XLSR-sized large.
+#    reference clip), vox cuda vs PyTorch cuda (TF32 tensor-core products on both), base and XLSR-sized large.
 say ""
 say "## 4. Forward + backward step, batch 8 x 60000 samples"
 say ""
@@ -144,4 +153,4 @@ except Exception as e:
 EOF
 done
 nvidia-smi --query-gpu=memory.used --format=csv,noheader >>"$OUT/nvidia-smi.txt" 2>&1
-
+fi
