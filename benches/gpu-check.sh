@@ -113,7 +113,7 @@ for round in 1 2; do
   done
   env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 \
     python3 "$ROOT/benches/bench.py" librosa "$DEC/wavs.txt" 16000 60000 >"$DEC/librosa-$round.json" 2>>"$DEC/librosa.log"
-  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(f"librosa round {sys.argv[2]}: wall {d[\"loop_wall_s\"]:.3f} s, cpu {d[\"loop_cpu_s\"]:.3f} s")' \
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); w, c = d["loop_wall_s"], d["loop_cpu_s"]; print(f"librosa round {sys.argv[2]}: wall {w:.3f} s, cpu {c:.3f} s")' \
     "$DEC/librosa-$round.json" "$round" >>"$DEC/results.txt" 2>>"$DEC/librosa.log"
 done
 tee -a "$SUMMARY" <"$DEC/results.txt"
