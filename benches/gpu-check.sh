@@ -50,9 +50,9 @@ say ""
 if want 1; then
 # 1. Parity: the transformers fixtures on cuda (max abs diff <= 1e-4, as on the CPU backends).
 say "## 1. Parity with transformers on cuda"
-timeout 180 "$BIN/model" --ignored cuda --test-threads 1 >"$OUT/parity.log" 2>&1
+timeout 180 "$BIN/model" --ignored cuda --test-threads 1 --nocapture >"$OUT/parity.log" 2>&1
 say "exit $?: $(grep -E '^test result' "$OUT/parity.log")"
-grep -E 'differs|panicked' "$OUT/parity.log" | head -5 | tee -a "$SUMMARY"
+grep -E '^cuda |differs|panicked' "$OUT/parity.log" | head -20 | sed 's/^/- /' | tee -a "$SUMMARY"
 say ""
 fi
 
