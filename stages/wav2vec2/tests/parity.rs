@@ -12,11 +12,19 @@ const TOLERANCE: f32 = 1e-4;
 /// Loads `variant`, runs the fixture batch with and without the padding mask, and compares the
 /// last hidden state and the logits with transformers'.
 fn assert_parity(variant: &str) {
-    assert_parity_on::<TestBackend>(variant);
+    assert_parity_on::<TestBackend>(variant, TOLERANCE);
 }
 
-/// [`assert_parity`] on backend `B`.
-fn assert_parity_on<B: Backend>(variant: &str) {
+/// [`assert_parity`] on backend `B`, within `tolerance`.
+fn assert_parity_on<B: Backend>(variant: &str, tolerance: f32) {
+    for (output, error) in parity_errors::<B>(variant) {
+        assert!(error <= tolerance, "{variant}: {output} differs by {error}");
+    }
+}
+
+/// The largest absolute difference from transformers of each output of `variant` on backend
+/// `B`: the last hidden state and the logits, with and without the padding mask.
+fn parity_errors<B: Backend>(variant: &str) -> Vec<(String, f32)> {
     let device = Default::default();
     let loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
     assert!(loaded.report.fresh.is_empty(), "{:?}", loaded.report);
@@ -26,29 +34,19 @@ fn assert_parity_on<B: Backend>(variant: &str) {
     let input = expected.tensor::<B, 2>("input_values");
     let lengths = expected.lengths();
     let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
-    assert_eq!(
-        mask.lengths,
-        vec![99, 64],
-        "frames of 2000 and 1300 samples"
-    );
+    assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
 
+    let mut errors = Vec::new();
     for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
         let out = loaded.model.forward(input.clone(), mask);
         let hidden = expected.tensor::<TestBackend, 3>(&format!("last_hidden_state{suffix}"));
         let logits = expected.tensor::<TestBackend, 2>(&format!("logits{suffix}"));
         assert_eq!(out.last_hidden_state.dims(), [2, 99, 32]);
         assert_eq!(out.logits.dims(), [2, 8]);
-        let hidden_err = max_abs_diff(out.last_hidden_state, hidden);
-        let logits_err = max_abs_diff(out.logits, logits);
-        assert!(
-            hidden_err <= TOLERANCE,
-            "{variant}{suffix}: hidden state differs by {hidden_err}"
-        );
-        assert!(
-            logits_err <= TOLERANCE,
-            "{variant}{suffix}: logits differ by {logits_err}"
-        );
+        errors.push((format!("hidden state{suffix}"), max_abs_diff(out.last_hidden_state, hidden)));
+        errors.push((format!("logits{suffix}"), max_abs_diff(out.logits, logits)));
     }
+    errors
 }
 
 #[test]
@@ -68,17 +66,28 @@ fn large_layout_matches_transformers() {
 
 #[test]
 fn large_layout_on_flex_matches_transformers() {
-    assert_parity_on::<burn::backend::Flex>("large");
+    assert_parity_on::<burn::backend::Flex>("large", TOLERANCE);
 }
 
 /// Needs a GPU: `cargo test -p vox-wav2vec2 --features cuda -- --ignored cuda` on a CUDA machine
-/// (CI compiles it without one).
+/// (CI compiles it without one). cubecl multiplies f32 matrices on tensor cores in TF32 (10
+/// mantissa bits, as PyTorch with `allow_tf32`), so the tolerance is TF32's, not f32's: on an
+/// H200 (2026-11-26, `benches/gpu-check.sh`) the hidden states (O(1) values) differed by at
+/// most 5.8e-3 and the logits by 2.7e-4; a wrong op is off by O(1).
 #[cfg(feature = "cuda")]
 #[test]
 #[ignore = "needs a CUDA device"]
-fn both_layouts_on_cuda_match_transformers() {
+fn both_layouts_on_cuda_match_transformers_within_tf32_rounding() {
+    const TF32_TOLERANCE: f32 = 1e-2;
+    let mut worst = Vec::new();
     for variant in ["base", "large", "large-dense-tanh"] {
-        assert_parity_on::<burn::backend::Cuda>(variant);
+        for (output, error) in parity_errors::<burn::backend::Cuda>(variant) {
+            eprintln!("cuda {variant} {output}: max abs diff {error:.2e}");
+            worst.push((variant, output, error));
+        }
+    }
+    for (variant, output, error) in worst {
+        assert!(error <= TF32_TOLERANCE, "{variant}: {output} differs by {error} on cuda");
     }
 }
 
