@@ -300,7 +300,7 @@ pub enum FineTuneError {
     #[error("backend `{0}` is not available for fine-tune in this build")]
     UnknownBackend(String),
     /// The CUDA backend found no device.
-    #[error("backend `cuda`: no CUDA device could be opened ({0})")]
+    #[error("no CUDA device could be opened: {0}")]
     NoCudaDevice(String),
     /// The run was asked to stop after an epoch (tests simulate interruptions this way).
     #[error("interrupted after epoch {0}")]
@@ -445,31 +445,65 @@ impl FineTune {
     }
 }
 
-/// The first CUDA device, after checking that it opens: cubecl panics when there is none, so
-/// the probe runs under `catch_unwind`.
+/// The first CUDA device, after checking that it opens. cubecl panics when there is none, on its
+/// own device thread, so the probe runs under `catch_unwind` with a panic hook that keeps the
+/// first panic's message (the cause; the caller only sees a closed channel) instead of printing
+/// it with a backtrace.
 #[cfg(feature = "cuda")]
 fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
+    use std::sync::{Arc, Mutex};
+
     use burn::backend::Cuda;
     use burn::tensor::Tensor;
+    fn text(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+        let text = payload.downcast_ref::<&str>().map(|s| s.to_string());
+        text.or_else(|| payload.downcast_ref::<String>().cloned())
+    }
+    let first_panic = Arc::new(Mutex::new(None::<String>));
+    let previous_hook = std::panic::take_hook();
+    let keep = first_panic.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let mut first = keep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        first.get_or_insert_with(|| text(info.payload()).unwrap_or_default());
+    }));
     let device = burn::backend::cuda::CudaDevice::default();
     let probe = device.clone();
-    std::panic::catch_unwind(move || Tensor::<Cuda, 1>::zeros([1], &probe).into_data())
-        .map(|_| device)
-        .map_err(|panic| {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the CUDA runtime panicked".into());
-            FineTuneError::NoCudaDevice(message)
-        })
+    let outcome = std::panic::catch_unwind(move || Tensor::<Cuda, 1>::zeros([1], &probe).into_data());
+    std::panic::set_hook(previous_hook);
+    let panic = match outcome {
+        Ok(_) => return Ok(device),
+        Err(panic) => panic,
+    };
+    let cause = first_panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let cause = cause.or_else(|| text(panic.as_ref())).unwrap_or_default();
+    Err(FineTuneError::NoCudaDevice(explain_cuda_failure(&cause)))
+}
+
+/// A CUDA start-up failure in words: the missing library and what provides it, or the runtime's
+/// own message.
+#[cfg(any(feature = "cuda", test))]
+fn explain_cuda_failure(cause: &str) -> String {
+    if cause.contains("dynamically load the \"cuda\" shared library") {
+        "the NVIDIA driver library (libcuda.so.1) is not installed: this machine has no NVIDIA \
+         GPU or driver"
+            .into()
+    } else if cause.contains("dynamically load the \"nvrtc\" shared library") {
+        "the CUDA runtime compiler library (libnvrtc.so, from the CUDA toolkit or the \
+         nvidia-cuda-nvrtc wheel) was not found: add its folder to LD_LIBRARY_PATH"
+            .into()
+    } else if cause.is_empty() {
+        "the CUDA runtime failed to start".into()
+    } else {
+        cause.lines().next().unwrap_or(cause).to_string()
+    }
 }
 
 impl StageDef for FineTune {
     const KIND: &'static str = "fine-tune";
     const VERSION: u32 = 1;
     // The audio set, then optionally a model folder (the hub download `model` implies).
-    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);
+    const INPUTS: InputSpec =
+        InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
     const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
     const PATH_PARAMS: &'static [&'static str] = &["model_path"];

@@ -636,3 +636,19 @@ fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
         "{report}"
     );
 }
+
+#[test]
+fn cuda_start_up_failures_name_the_missing_library() {
+    let cudarc = |lib: &str| {
+        format!(
+            "Unable to dynamically load the \"{lib}\" shared library - searched for library \
+             names: [\"lib{lib}.so\"]. Ensure that `LD_LIBRARY_PATH` has the correct path"
+        )
+    };
+    let driver = super::explain_cuda_failure(&cudarc("cuda"));
+    assert!(driver.starts_with("the NVIDIA driver library (libcuda.so.1) is not installed"), "{driver}");
+    let nvrtc = super::explain_cuda_failure(&cudarc("nvrtc"));
+    assert!(nvrtc.ends_with("was not found: add its folder to LD_LIBRARY_PATH"), "{nvrtc}");
+    assert_eq!(super::explain_cuda_failure("out of memory\nat line 3"), "out of memory");
+    assert_eq!(super::explain_cuda_failure(""), "the CUDA runtime failed to start");
+}
