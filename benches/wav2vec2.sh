@@ -3,7 +3,7 @@
 # CPU, for issue 5. Writes BENCHMARKS-wav2vec2.md at the repository root. Not a test: the
 # numbers are ratios from one interleaved run, since the CPUs may be shared.
 #
-#   benches/wav2vec2.sh [THREADS]     (default: all CPUs; ~4-6 minutes on 2 cores)
+#   benches/wav2vec2.sh [THREADS]     (default: all CPUs; ~9 minutes on 2 shared cores)
 #
 # Needs a venv with torch + transformers at $W2V_VENV (default /tmp/w2v-venv):
 #   python3 -m venv /tmp/w2v-venv && /tmp/w2v-venv/bin/pip install torch transformers

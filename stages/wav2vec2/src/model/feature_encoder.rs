@@ -12,11 +12,13 @@
 //! On the CPU backends each conv can run as one matrix product of the input's windows with
 //! the weight, activations channels last (see [`conv_as_matmul`]): its backward pass is then
 //! matrix products too, which burn's CPU backends run multi-threaded, where their own conv
-//! backward goes through a transposed conv, single-threaded on ndarray. Measured on 2 shared
-//! CPU cores, forward + backward per step of 2 clips of 2 s, interleaved runs: ndarray, small
-//! config (32 channels), 1.12-1.15 s -> 0.14-0.17 s (with the positional conv as matrix
-//! products too); flex, wav2vec2-base with 2 layers (512 channels), 4.6-5.2 s -> 4.0-4.1 s;
-//! flex, small config, 0.043-0.053 s with burn's conv against 0.051-0.054 s. Hence the rule in
+//! backward goes through a transposed conv, single-threaded on ndarray. Measured with
+//! `examples/train_step.rs` on 2 CPU cores, forward + backward per step of 2 clips of 2 s,
+//! before/after runs alternating (see `BENCHMARKS-wav2vec2.md`): ndarray, small config (32
+//! channels), 0.75 s -> 0.11-0.13 s on idle CPUs (with the positional conv as matrix products
+//! too); flex, wav2vec2-base with 2 layers (512 channels), 4.6-5.2 s -> 4.0-4.1 s on busy CPUs,
+//! about even on idle ones (2.04-2.06 s -> 1.99-2.85 s); flex, small config, burn's conv
+//! 0.044-0.052 s against 0.050-0.053 s as matrix products. Hence the rule in
 //! [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's `Conv1d` layout `[out, in,
 //! kernel]` either way, so checkpoints load unchanged.
 
@@ -226,7 +228,8 @@ impl<B: Backend> FeatureEncoder<B> {
 }
 
 /// On flex, the narrowest conv for which the matrix form is used: measured faster at 512
-/// channels (wav2vec2-base), slower at 32 (the scratch default); the threshold lies between.
+/// channels (wav2vec2-base) on busy CPUs and about even on idle ones, slower at 32 (the scratch
+/// default); the threshold lies between.
 const FLEX_MATMUL_MIN_CHANNELS: usize = 128;
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //! On ndarray (alone or under autodiff) the conv runs as batched matrix products (see
 //! [`grouped_conv_as_matmul`]): ndarray's grouped conv backward is single-threaded, and was 5x
 //! the rest of a small model's training step (kernel 128, 16 groups, 2 clips of 2 s, 2 cores:
-//! 0.33 s per step instead of 0.11 s). Other backends keep their own conv: flex's is faster than
-//! the matrix form (0.052 s per step instead of 0.07-0.09 s), and the matrix form holds `kernel`
-//! copies of the input.
+//! 0.33 s per step instead of 0.11 s, busy CPUs). Other backends keep their own conv: flex's
+//! is faster than the matrix form (0.052 s per step instead of 0.07-0.09 s), and the matrix
+//! form holds `kernel` copies of the input.
 //!
 //! `g` and `v` stay separate parameters (HF `weight_g`/`weight_v`, or
 //! `parametrizations.weight.original0`/`original1` in newer PyTorch) so that fine-tuning
