@@ -2,9 +2,10 @@
 //! extractor's order, like openSMILE's CSV) beside the audio set's `manifest.csv` (labels and
 //! splits, no samples), so that models downstream find labels without the audio.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::audio::{AudioSet, AudioSetError, Clip};
+use crate::csv_file::CsvFileError;
 
 /// The feature file name inside a features folder.
 pub const FEATURES: &str = "features.csv";
@@ -26,24 +27,9 @@ pub enum FeatureTableError {
     /// The manifest could not be read or written.
     #[error(transparent)]
     Manifest(#[from] AudioSetError),
-    /// `features.csv` could not be read or written.
-    #[error("{path}: {source}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: csv::Error,
-    },
-    /// `features.csv` does not line up with the manifest or has a bad cell.
-    #[error("{path}:{line}: {message}")]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// One-based line number.
-        line: u64,
-        /// What is wrong.
-        message: String,
-    },
+    /// `features.csv` could not be read or written, or does not line up with the manifest.
+    #[error(transparent)]
+    File(#[from] CsvFileError),
 }
 
 impl FeatureTable {
@@ -51,22 +37,19 @@ impl FeatureTable {
     pub fn read(dir: &Path) -> Result<Self, FeatureTableError> {
         let clips = AudioSet::read_manifest(dir)?;
         let path = dir.join(FEATURES);
-        let csv_err = |source| FeatureTableError::Csv { path: path.clone(), source };
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
         let header = reader.headers().map_err(csv_err)?.clone();
         if header.get(0) != Some("file_id") {
-            return Err(FeatureTableError::Malformed {
-                path,
-                line: 1,
-                message: "the first column must be `file_id`".into(),
-            });
+            let message = "the first column must be `file_id`".into();
+            return Err(CsvFileError::Malformed { path, line: 1, message }.into());
         }
         let names: Vec<String> = header.iter().skip(1).map(str::to_string).collect();
         let mut rows = Vec::with_capacity(clips.len());
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(csv_err)?;
             let line = i as u64 + 2;
-            let malformed = |message: String| FeatureTableError::Malformed {
+            let malformed = |message: String| CsvFileError::Malformed {
                 path: path.clone(),
                 line,
                 message,
@@ -77,7 +60,8 @@ impl FeatureTable {
                     "file_id `{}` does not match manifest row `{}`",
                     record.get(0).unwrap_or(""),
                     expected.unwrap_or("<none>")
-                )));
+                ))
+                .into());
             }
             let values = record
                 .iter()
@@ -91,11 +75,8 @@ impl FeatureTable {
             rows.push(values);
         }
         if rows.len() != clips.len() {
-            return Err(FeatureTableError::Malformed {
-                path,
-                line: rows.len() as u64 + 1,
-                message: format!("{} feature rows for {} manifest clips", rows.len(), clips.len()),
-            });
+            let message = format!("{} feature rows for {} manifest clips", rows.len(), clips.len());
+            return Err(CsvFileError::Malformed { path, line: rows.len() as u64 + 1, message }.into());
         }
         Ok(Self { names, clips, rows })
     }
@@ -104,7 +85,7 @@ impl FeatureTable {
     pub fn write(&self, dir: &Path) -> Result<(), FeatureTableError> {
         AudioSet::write_manifest(&self.clips, dir)?;
         let path = dir.join(FEATURES);
-        let csv_err = |source| FeatureTableError::Csv { path: path.clone(), source };
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
         writer
             .write_record(std::iter::once("file_id").chain(self.names.iter().map(String::as_str)))
@@ -115,7 +96,7 @@ impl FeatureTable {
                 .write_record(std::iter::once(clip.file_id.clone()).chain(cells))
                 .map_err(csv_err)?;
         }
-        writer.flush().map_err(|e| csv_err(e.into()))
+        Ok(writer.flush().map_err(|e| csv_err(e.into()))?)
     }
 }
 

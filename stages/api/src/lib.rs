@@ -7,6 +7,7 @@
 //! layout shared by the data stages and [`emotion`] the label codes.
 
 pub mod audio;
+pub mod csv_file;
 pub mod emotion;
 pub mod features;
 pub mod predictions;

@@ -11,11 +11,12 @@
 //! (never a silent zero), so consumers can tell "absent" from "improbable". Models that train in
 //! epochs also write `history.csv` ([`Epoch`] rows) beside it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::audio::{Clip, Split};
+use crate::csv_file::CsvFileError;
 use crate::emotion::Emotion;
 
 /// The predictions file name inside a predictions folder.
@@ -62,29 +63,6 @@ pub struct Epoch {
     pub val_macro_f1: f64,
 }
 
-/// Failure to read or write predictions.
-#[derive(Debug, thiserror::Error)]
-pub enum PredictionsError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: csv::Error,
-    },
-    /// A header or cell is not what the format requires.
-    #[error("{path}:{line}: {message}")]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// One-based line number.
-        line: u64,
-        /// What is wrong.
-        message: String,
-    },
-}
-
 impl Prediction {
     /// Index into the classes of the most probable class (the first one on ties).
     pub fn argmax(&self) -> usize {
@@ -126,10 +104,10 @@ impl Predictions {
     }
 
     /// Reads `predictions.csv` from `dir`.
-    pub fn read(dir: &Path) -> Result<Self, PredictionsError> {
+    pub fn read(dir: &Path) -> Result<Self, CsvFileError> {
         let path = dir.join(PREDICTIONS);
-        let csv_err = |source| PredictionsError::Csv { path: path.clone(), source };
-        let malformed = |line: u64, message: String| PredictionsError::Malformed {
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
+        let malformed = |line: u64, message: String| CsvFileError::Malformed {
             path: path.clone(),
             line,
             message,
@@ -178,9 +156,9 @@ impl Predictions {
     }
 
     /// Writes `predictions.csv` into `dir` (which must exist).
-    pub fn write(&self, dir: &Path) -> Result<(), PredictionsError> {
+    pub fn write(&self, dir: &Path) -> Result<(), CsvFileError> {
         let path = dir.join(PREDICTIONS);
-        let csv_err = |source| PredictionsError::Csv { path: path.clone(), source };
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
         let mut header = vec!["file_id".to_string(), "split".into(), "label".into(), "predicted".into()];
         header.extend(self.classes.iter().map(|c| format!("p{}", c.code())));
@@ -206,21 +184,21 @@ impl Predictions {
 }
 
 /// Reads `history.csv` from `dir`, or `None` when the model did not train in epochs.
-pub fn read_history(dir: &Path) -> Result<Option<Vec<Epoch>>, PredictionsError> {
+pub fn read_history(dir: &Path) -> Result<Option<Vec<Epoch>>, CsvFileError> {
     let path = dir.join(HISTORY);
     if !path.exists() {
         return Ok(None);
     }
-    let csv_err = |source| PredictionsError::Csv { path: path.clone(), source };
+    let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
     let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
     let epochs = reader.deserialize().collect::<Result<Vec<Epoch>, _>>().map_err(csv_err)?;
     Ok(Some(epochs))
 }
 
 /// Writes `history.csv` into `dir`.
-pub fn write_history(dir: &Path, epochs: &[Epoch]) -> Result<(), PredictionsError> {
+pub fn write_history(dir: &Path, epochs: &[Epoch]) -> Result<(), CsvFileError> {
     let path = dir.join(HISTORY);
-    let csv_err = |source| PredictionsError::Csv { path: path.clone(), source };
+    let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
     for epoch in epochs {
         writer.serialize(epoch).map_err(csv_err)?;

@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 
 use vox_api::audio::AudioSetError;
-use vox_api::predictions::PredictionsError;
+use vox_api::csv_file::CsvFileError;
 
 /// Everything that can stop a report stage.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A predictions folder (or its `history.csv`) could not be read.
     #[error(transparent)]
-    Predictions(#[from] PredictionsError),
+    Predictions(#[from] CsvFileError),
     /// The audio-set input could not be read.
     #[error(transparent)]
     Audio(#[from] AudioSetError),

@@ -72,7 +72,7 @@ pub enum Wav2Vec2Error {
     },
     /// A checkpoint's `history.csv` could not be written or read.
     #[error("checkpoint history: {0}")]
-    History(vox_api::predictions::PredictionsError),
+    History(vox_api::csv_file::CsvFileError),
     /// A clip in a batch is shorter than the feature encoder's receptive field.
     #[error("clip {index} has {samples} samples, fewer than the {min} the feature encoder needs")]
     ClipTooShort {
