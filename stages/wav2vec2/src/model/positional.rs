@@ -202,4 +202,64 @@ mod tests {
             );
         }
     }
+
+    /// The positional conv weight's gradient and the first feature conv's, as bits, from a
+    /// forward + backward of `model` on `samples`.
+    fn gradient_bits<B: burn::tensor::backend::AutodiffBackend>(
+        model: &crate::Wav2Vec2ForSequenceClassification<B>,
+        samples: &Tensor<B, 2>,
+    ) -> Vec<u32> {
+        let grads = model.forward(samples.clone(), None).logits.sum().backward();
+        let positional = model.wav2vec2.encoder.pos_conv_embed.conv.weight_v.val();
+        let first = model.wav2vec2.feature_extractor.conv_layers[0]
+            .conv
+            .weight
+            .val();
+        [
+            positional.grad(&grads).unwrap(),
+            first.grad(&grads).unwrap(),
+        ]
+        .into_iter()
+        .flat_map(|grad| grad.into_data().to_vec::<f32>().unwrap())
+        .map(f32::to_bits)
+        .collect()
+    }
+
+    #[test]
+    fn matrix_form_gradients_are_reproducible_on_ndarray() {
+        type B = burn::backend::Autodiff<NdArray>;
+        let device = Default::default();
+        let mut config = crate::Wav2Vec2Config {
+            hidden_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 32,
+            conv_dim: vec![8, 8],
+            conv_kernel: vec![10, 3],
+            conv_stride: vec![5, 2],
+            num_conv_pos_embeddings: 8,
+            num_conv_pos_embedding_groups: 4,
+            classifier_proj_size: 8,
+            hidden_dropout: 0.0,
+            attention_dropout: 0.0,
+            activation_dropout: 0.0,
+            feat_proj_dropout: 0.0,
+            mask_time_prob: 0.0,
+            ..Default::default()
+        };
+        config.set_labels(["a", "b"]);
+        // Weights and input are drawn once (burn's generator is shared with concurrent tests);
+        // the computation alone must repeat bit for bit on 2 threads.
+        let model = crate::Wav2Vec2ForSequenceClassification::<B>::new(&config, &device);
+        let samples = Tensor::<B, 2>::random([2, 4000], Distribution::Normal(0.0, 1.0), &device);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let first = pool.install(|| gradient_bits(&model, &samples));
+        assert!(first.iter().any(|&bits| bits != 0));
+        for _ in 0..3 {
+            assert!(pool.install(|| gradient_bits(&model, &samples)) == first);
+        }
+    }
 }
