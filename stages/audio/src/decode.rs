@@ -23,7 +23,7 @@ use crate::error::{AudioError, FileError};
 use crate::label_policy::{LabelPolicies, Resolution, file_count};
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
-use crate::set_writer::AudioSetWriter;
+use crate::set_writer;
 use crate::wav::WavBuffers;
 
 /// Decodes every `.wav` file under the input folder (8-bit unsigned, 16/24/32-bit PCM or
@@ -282,11 +282,12 @@ impl StageDef for Decode {
         if !relabelled.is_empty() {
             tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
         }
-        let mut set = AudioSetWriter::create(ctx.out_dir)?;
+        let (mut rows, samples_out) = set_writer::create(ctx.out_dir)?;
         let mut skipped = Vec::new();
         let mut dropped = Vec::new();
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        // Written as decoded, batch by batch in path order, so the set is never held whole.
+        // Written as decoded, batch by batch in path order, so the set is never held whole:
+        // each batch's clips are placed in order, then their samples written in parallel.
         for_each_in_order(
             ctx,
             &plans,
@@ -303,7 +304,7 @@ impl StageDef for Decode {
                 Plan::Drop(label) => Outcome::Dropped(label),
                 Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
             },
-            |(file, _), outcome, samples| -> Result<(), AudioError> {
+            |(file, _), outcome, samples| -> Result<Option<u64>, AudioError> {
                 let file = file.clone();
                 match (outcome, self.on_error) {
                     (Outcome::Clip(clip), _) => {
@@ -311,7 +312,7 @@ impl StageDef for Decode {
                             let file_id = clip.file_id;
                             return Err(AudioError::DuplicateClip { file_id, first, second: file });
                         }
-                        set.push(clip, samples)?;
+                        return Ok(Some(rows.place(clip, samples.len() as u64)));
                     }
                     (Outcome::Dropped(label), _) => dropped.push((file, label)),
                     (Outcome::Failed(source), OnError::Fail) => {
@@ -319,7 +320,11 @@ impl StageDef for Decode {
                     }
                     (Outcome::Failed(reason), OnError::Skip) => skipped.push((file, reason)),
                 }
-                Ok(())
+                Ok(None)
+            },
+            |offset, samples| match offset {
+                Some(offset) => samples_out.write_at(offset, samples),
+                None => Ok(()),
             },
         )?;
         if self.on_error == OnError::Skip {
@@ -341,7 +346,7 @@ impl StageDef for Decode {
                 count_by_label(&dropped),
             );
         }
-        if set.is_empty() {
+        if rows.is_empty() {
             return Err(AudioError::NoClipsLeft {
                 input: input.name.clone(),
                 files: total,
@@ -350,7 +355,7 @@ impl StageDef for Decode {
             }
             .into());
         }
-        let (clips, samples) = set.finish()?;
+        let (clips, samples) = rows.finish(samples_out)?;
         let seconds = samples as f64 / f64::from(self.sample_rate);
         tracing::info!(
             "{}: decoded {} clips ({:.1} min at {} Hz, corpus {})",
@@ -369,7 +374,7 @@ mod tests {
     use super::*;
     use crate::test_support::TestStage;
     use crate::test_support::write_wav;
-    use vox_api::audio::AudioSet;
+    use vox_api::audio::{AudioSet, MANIFEST, SAMPLES};
     use vox_api::emotion::Emotion;
 
     fn decode(corpus: Corpus, sample_rate: u32, on_error: OnError) -> Decode {
@@ -446,6 +451,43 @@ mod tests {
         assert_eq!(ids, sorted);
         let skipped = std::fs::read_to_string(stage.out_dir().join("report/skipped.csv")).unwrap();
         assert!(skipped.starts_with(&format!("file,reason\ntake {:03}.wav,", BATCH + 5)));
+    }
+
+    #[test]
+    fn any_thread_count_writes_the_sequentially_decoded_samples() {
+        // BATCH + 9 files at 48 kHz of varied lengths (1 to 7 resampler blocks), resampled to
+        // 16 kHz, an unreadable one in the middle of the first batch; on 1 and 4 threads.
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        let mut expected = Vec::new();
+        let mut worker = <(WavBuffers, Resampler)>::default();
+        let mut samples = Vec::new();
+        for i in 0..BATCH + 9 {
+            let path = stage.input_dir().join(format!("take {i:03}.wav"));
+            if i == BATCH / 2 {
+                std::fs::write(&path, b"RIFF").unwrap();
+                continue;
+            }
+            let len = 1000 + (i * 3331) % 9000;
+            let pcm: Vec<i16> =
+                (0..len).map(|n| ((n * 37 + i * 101) % 20000) as i16 - 10000).collect();
+            write_wav(&path, 48000, 1, &pcm);
+            let (mono, from) = worker.0.read_mono(&path).unwrap();
+            worker.1.resample_into(mono, from, 16000, &mut samples).unwrap();
+            expected.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+        }
+        let mut outputs = Vec::new();
+        for threads in [1, 4] {
+            let ctx = StageContext { threads, ..stage.ctx(0) };
+            decode(Corpus::Unlabeled, 16000, OnError::Skip).run(&ctx).unwrap();
+            let read = |name: &str| std::fs::read(stage.out_dir().join(name)).unwrap();
+            let samples = read(SAMPLES);
+            assert!(samples == expected, "{threads} threads: audio.f32 differs");
+            outputs.push((read(MANIFEST), read("report/skipped.csv")));
+        }
+        assert!(outputs[0] == outputs[1], "manifest or skip report differs with the thread count");
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.clips.len(), BATCH + 8);
+        assert_eq!((set.clips[1].length, set.clips[1].original_length), (1444, 1444));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `pad` stage: every clip padded with zeros or cropped to one length.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -10,7 +10,8 @@ use vox_api::audio::{AudioSet, AudioSetError, Clip, SAMPLES};
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
-use crate::set_writer::AudioSetWriter;
+use crate::parallel::for_each_in_order;
+use crate::set_writer;
 
 /// Pads every clip with zeros, or crops it, to exactly `length` samples. The manifest keeps each
 /// clip's `original_length`.
@@ -66,6 +67,10 @@ fn default_crop() -> Crop {
     Crop::Start
 }
 
+/// Clips read and written in parallel at a time: a few per thread for load balance, few
+/// enough that their buffers (`length` samples each, reused from batch to batch) stay small.
+const BATCH: usize = 64;
+
 /// Where a clip's samples go in its padded or cropped copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placement {
@@ -108,6 +113,22 @@ impl Pad {
         out[before..before + kept].copy_from_slice(&samples[skip..skip + kept]);
     }
 
+    /// `clip`'s samples in `input`, padded or cropped to `self.length`, as little-endian
+    /// bytes into `bytes` (its contents replaced).
+    fn read_fitted(
+        &self,
+        input: &SampleFile,
+        clip: &Clip,
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), AudioError> {
+        let Placement { skip, before, kept } = self.placement(clip.length as usize);
+        bytes.resize(self.length as usize * 4, 0);
+        let (start, end) = (before * 4, (before + kept) * 4);
+        bytes[..start].fill(0);
+        bytes[end..].fill(0);
+        input.read_at(clip.offset + skip as u64, &mut bytes[start..end])
+    }
+
     /// `samples` padded or cropped to `self.length`.
     #[cfg(test)]
     fn fit(&self, samples: &[f32]) -> Vec<f32> {
@@ -138,10 +159,9 @@ impl SampleFile {
     }
 
     /// Reads the bytes of `out.len() / 4` samples from sample `offset` on into `out`.
-    fn read_at(&mut self, offset: u64, out: &mut [u8]) -> Result<(), AudioError> {
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<(), AudioError> {
         let io_err = |source| AudioError::Io { path: self.path.clone(), source };
-        self.file.seek(SeekFrom::Start(offset * 4)).map_err(io_err)?;
-        self.file.read_exact(out).map_err(io_err)
+        self.file.read_exact_at(out, offset * 4).map_err(io_err)
     }
 
     /// An error unless `clip` lies within the file.
@@ -174,29 +194,38 @@ impl StageDef for Pad {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        // Streamed clip by clip, as bytes: padding and cropping move samples without changing
-        // them, so nothing is converted and neither set is held in memory whole.
+        // Moved as bytes, batch by batch: padding and cropping move samples without changing
+        // them, so nothing is converted and neither set is held in memory whole. Every clip
+        // becomes `length` samples, so the output's size is known up front, and each batch's
+        // clips are read, then written, in parallel.
         let input_dir = &ctx.input().dir;
         let clips = AudioSet::read_manifest(input_dir)?;
-        let mut input = SampleFile::open(input_dir)?;
-        let mut output = AudioSetWriter::create(ctx.out_dir)?;
-        let mut bytes = vec![0u8; self.length as usize * 4];
-        let (mut padded, mut cropped) = (0usize, 0usize);
-        for clip in clips {
-            input.check(&clip)?;
-            match clip.length.cmp(&self.length) {
-                std::cmp::Ordering::Less => padded += 1,
-                std::cmp::Ordering::Greater => cropped += 1,
-                std::cmp::Ordering::Equal => {}
-            }
-            let Placement { skip, before, kept } = self.placement(clip.length as usize);
-            let (start, end) = (before * 4, (before + kept) * 4);
-            bytes[..start].fill(0);
-            bytes[end..].fill(0);
-            input.read_at(clip.offset + skip as u64, &mut bytes[start..end])?;
-            output.push_bytes(clip, &bytes)?;
+        let input = SampleFile::open(input_dir)?;
+        for clip in &clips {
+            input.check(clip)?;
         }
-        let (clips, _) = output.finish()?;
+        let (mut rows, output) = set_writer::create(ctx.out_dir)?;
+        output.preallocate(clips.len() as u64 * self.length)?;
+        let (mut padded, mut cropped) = (0usize, 0usize);
+        for_each_in_order(
+            ctx,
+            &clips,
+            "pad",
+            BATCH,
+            || (),
+            |(), clip, bytes: &mut Vec<u8>| self.read_fitted(&input, clip, bytes),
+            |clip, read, _| -> Result<u64, AudioError> {
+                read?;
+                match clip.length.cmp(&self.length) {
+                    std::cmp::Ordering::Less => padded += 1,
+                    std::cmp::Ordering::Greater => cropped += 1,
+                    std::cmp::Ordering::Equal => {}
+                }
+                Ok(rows.place(clip.clone(), self.length))
+            },
+            |offset, bytes| output.write_bytes_at(offset, bytes),
+        )?;
+        let (clips, _) = rows.finish(output)?;
         tracing::info!(
             "{}: {} clips to {} samples ({padded} padded, {cropped} cropped)",
             ctx.stage,
@@ -266,6 +295,37 @@ mod tests {
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(output.samples, vec![0.5, -0.5, 0.0, 0.2, 0.3, 0.4]);
         assert_eq!(output.clips.iter().map(|c| c.offset).collect::<Vec<_>>(), [0, 3]);
+    }
+
+    #[test]
+    fn any_thread_count_writes_what_audio_set_write_does() {
+        // 2 * BATCH + 7 clips, shorter and longer than 50 samples, padded on both sides and
+        // cropped in the middle on 1 and 4 threads: the files of the sequential AudioSet::write.
+        let pad = pad(50, PadSide::Both, Crop::Center);
+        let mut input = AudioSet::default();
+        let mut expected = AudioSet::default();
+        for i in 0..2 * BATCH + 7 {
+            let samples: Vec<f32> = (0..(i * 13) % 97).map(|n| (i * 100 + n) as f32).collect();
+            let row = Clip {
+                original_length: samples.len() as u64,
+                ..clip(&format!("c{i:03}"), None, "")
+            };
+            input.push(row.clone(), &samples);
+            expected.push(row, &pad.fit(&samples));
+        }
+        let reference = tempfile::tempdir().unwrap();
+        expected.write(reference.path()).unwrap();
+        let stage = TestStage::with_audio_input(&input);
+        for threads in [1, 4] {
+            pad.run(&StageContext { threads, ..stage.ctx(0) }).unwrap();
+            for name in [vox_api::audio::MANIFEST, SAMPLES] {
+                let read = |dir: &Path| std::fs::read(dir.join(name)).unwrap();
+                assert!(
+                    read(stage.out_dir()) == read(reference.path()),
+                    "{threads} threads: {name}"
+                );
+            }
+        }
     }
 
     #[test]

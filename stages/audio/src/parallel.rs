@@ -41,13 +41,17 @@ where
 }
 
 /// Runs `f` over `items` on `ctx.threads` threads in batches of `batch` items, each into a
-/// reused output slot, and hands every item's result and slot to `sink` in the order of
-/// `items` (after its batch is done), ticking a progress bar labelled `what`. Each worker
-/// thread keeps one state built by `init` (a resampler, buffers) for all its items. Slots and
-/// states are reused from batch to batch, so large per-item buffers are allocated once rather
-/// than per item (fresh allocations this large are page faults and zeroed pages). The state
-/// and the slots' previous contents must not change results: `f` overwrites its slot.
-pub(crate) fn for_each_in_order<T, S, O, R, E, I, F, W>(
+/// reused output slot; hands every item's result to `sink` in the order of `items` (after its
+/// batch is done), then runs `write` on what `sink` returned and the item's slot, in parallel
+/// over the batch; ticks a progress bar labelled `what`. `sink` does what must happen in order
+/// (numbering, placing a clip in the output), `write` the bulk of the output (its samples, at
+/// the place `sink` gave them). Each worker thread keeps one state built by `init` (a
+/// resampler, buffers) for all its items. Slots and states are reused from batch to batch, so
+/// large per-item buffers are allocated once rather than per item (fresh allocations this
+/// large are page faults and zeroed pages). The state and the slots' previous contents must
+/// not change results: `f` overwrites its slot. Errors are those of the first item in order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_each_in_order<T, S, O, R, P, E, I, F, W, X>(
     ctx: &StageContext,
     items: &[T],
     what: &str,
@@ -55,16 +59,19 @@ pub(crate) fn for_each_in_order<T, S, O, R, E, I, F, W>(
     init: I,
     f: F,
     mut sink: W,
+    write: X,
 ) -> Result<(), E>
 where
     T: Sync,
     S: Send,
-    O: Default + Send,
+    O: Default + Send + Sync,
     R: Send,
-    E: From<AudioError>,
+    P: Send,
+    E: From<AudioError> + Send,
     I: Fn() -> S + Sync,
     F: Fn(&mut S, &T, &mut O) -> R + Sync,
-    W: FnMut(&T, R, &O) -> Result<(), E>,
+    W: FnMut(&T, R, &O) -> Result<P, E>,
+    X: Fn(P, &O) -> Result<(), E> + Sync,
 {
     let threads = ctx.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -89,9 +96,18 @@ where
                 })
                 .collect()
         });
+        let mut places = Vec::with_capacity(chunk.len());
         for ((item, result), slot) in chunk.iter().zip(results).zip(&slots) {
-            sink(item, result, slot)?;
+            places.push(sink(item, result, slot)?);
         }
+        let written: Vec<Result<(), E>> = pool.install(|| {
+            places
+                .into_par_iter()
+                .zip(slots.par_iter())
+                .map(|(place, slot)| write(place, slot))
+                .collect()
+        });
+        written.into_iter().collect::<Result<(), E>>()?;
     }
     bar.finish_and_clear();
     Ok(())
