@@ -42,14 +42,16 @@ where
 
 /// Runs `f` over `items` on `ctx.threads` threads in batches of `batch` items, each into a
 /// reused output slot; hands every item's result to `sink` in the order of `items` (after its
-/// batch is done), then runs `write` on what `sink` returned and the item's slot, in parallel
-/// over the batch; ticks a progress bar labelled `what`. `sink` does what must happen in order
-/// (numbering, placing a clip in the output), `write` the bulk of the output (its samples, at
-/// the place `sink` gave them). Each worker thread keeps one state built by `init` (a
-/// resampler, buffers) for all its items. Slots and states are reused from batch to batch, so
-/// large per-item buffers are allocated once rather than per item (fresh allocations this
-/// large are page faults and zeroed pages). The state and the slots' previous contents must
-/// not change results: `f` overwrites its slot. Errors are those of the first item in order.
+/// batch is done), then runs `write` on what `sink` returned and the item's slot, in parallel,
+/// while the next batch runs; ticks a progress bar labelled `what`. `sink` does what must
+/// happen in order (numbering, placing a clip in the output), `write` the bulk of the output
+/// (its samples, at the place `sink` gave them), overlapped with the next batch's work so
+/// that writes the kernel serializes (one file's page cache) need not wait for it. Each
+/// worker thread keeps one state built by `init` (a resampler, buffers) for all its items.
+/// Two batches of slots and the states are reused, so large per-item buffers are allocated
+/// once rather than per item (fresh allocations this large are page faults and zeroed
+/// pages). The state and the slots' previous contents must not change results: `f`
+/// overwrites its slot. Errors are those of the first item in order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn for_each_in_order<T, S, O, R, P, E, I, F, W, X>(
     ctx: &StageContext,
@@ -79,36 +81,49 @@ where
         .build()
         .map_err(|source| AudioError::ThreadPool { threads, source })?;
     let states: Vec<Mutex<Option<S>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-    let mut slots: Vec<O> = (0..batch.max(1)).map(|_| O::default()).collect();
+    let batch = batch.max(1);
+    // Slots of two batches: the one being worked on and the one being written.
+    let mut slots: Vec<O> = (0..2 * batch).map(|_| O::default()).collect();
     let bar = ctx.progress_bar(items.len() as u64, what);
-    for chunk in items.chunks(batch.max(1)) {
-        let results: Vec<R> = pool.install(|| {
-            chunk
-                .par_iter()
-                .zip(slots.par_iter_mut())
-                .map(|(item, slot)| {
-                    // Each pool thread has its own state: the lock is never contended.
-                    let index = rayon::current_thread_index().unwrap_or(0) % threads;
-                    let mut state = states[index].lock().unwrap_or_else(PoisonError::into_inner);
-                    let result = f(state.get_or_insert_with(&init), item, slot);
-                    bar.inc(1);
-                    result
-                })
-                .collect()
-        });
-        let mut places = Vec::with_capacity(chunk.len());
-        for ((item, result), slot) in chunk.iter().zip(results).zip(&slots) {
-            places.push(sink(item, result, slot)?);
+    let work = |chunk: &[T], slots: &mut [O]| -> Vec<R> {
+        chunk
+            .par_iter()
+            .zip(slots.par_iter_mut())
+            .map(|(item, slot)| {
+                // Each pool thread has its own state: the lock is never contended.
+                let index = rayon::current_thread_index().unwrap_or(0) % threads;
+                let mut state = states[index].lock().unwrap_or_else(PoisonError::into_inner);
+                let result = f(state.get_or_insert_with(&init), item, slot);
+                bar.inc(1);
+                result
+            })
+            .collect()
+    };
+    let write_all = |places: Vec<P>, slots: &[O]| -> Result<(), E> {
+        let written: Vec<Result<(), E>> = places
+            .into_par_iter()
+            .zip(slots.par_iter())
+            .map(|(place, slot)| write(place, slot))
+            .collect();
+        written.into_iter().collect()
+    };
+    // The previous batch's places, written into from the other half of `slots`.
+    let mut pending: Vec<P> = Vec::new();
+    for (k, chunk) in items.chunks(batch).enumerate() {
+        let (first, second) = slots.split_at_mut(batch);
+        let (current, previous) = if k % 2 == 0 { (first, second) } else { (second, first) };
+        let places = std::mem::take(&mut pending);
+        let (results, written) =
+            pool.install(|| rayon::join(|| work(chunk, current), || write_all(places, previous)));
+        written?;
+        for ((item, result), slot) in chunk.iter().zip(results).zip(current.iter()) {
+            pending.push(sink(item, result, slot)?);
         }
-        let written: Vec<Result<(), E>> = pool.install(|| {
-            places
-                .into_par_iter()
-                .zip(slots.par_iter())
-                .map(|(place, slot)| write(place, slot))
-                .collect()
-        });
-        written.into_iter().collect::<Result<(), E>>()?;
     }
+    let last = items.chunks(batch).count();
+    let (first, second) = slots.split_at(batch);
+    let previous = if last % 2 == 1 { first } else { second };
+    pool.install(|| write_all(pending, previous))?;
     bar.finish_and_clear();
     Ok(())
 }
