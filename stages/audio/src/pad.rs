@@ -67,8 +67,7 @@ fn default_crop() -> Crop {
     Crop::Start
 }
 
-/// Clips read and written in parallel at a time: a few per thread for load balance, few
-/// enough that their buffers (`length` samples each, reused from batch to batch) stay small.
+/// Clips per parallel batch: a few per thread for load balance.
 const BATCH: usize = 64;
 
 /// Where a clip's samples go in its padded or cropped copy.
@@ -194,36 +193,38 @@ impl StageDef for Pad {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        // Moved as bytes, batch by batch: padding and cropping move samples without changing
-        // them, so nothing is converted and neither set is held in memory whole. Every clip
-        // becomes `length` samples, so the output's size is known up front, and each batch's
-        // clips are read, then written, in parallel.
+        // Moved as bytes: padding and cropping move samples without changing them, so nothing
+        // is converted and neither set is held in memory whole. Every clip becomes `length`
+        // samples, so each one's place in the output is known up front: workers read a clip
+        // into their own buffer and write it at its place, in parallel.
         let input_dir = &ctx.input().dir;
         let clips = AudioSet::read_manifest(input_dir)?;
         let input = SampleFile::open(input_dir)?;
-        for clip in &clips {
-            input.check(clip)?;
-        }
         let (mut rows, output) = set_writer::create(ctx.out_dir)?;
-        output.preallocate(clips.len() as u64 * self.length)?;
         let (mut padded, mut cropped) = (0usize, 0usize);
+        let mut jobs = Vec::with_capacity(clips.len());
+        for clip in clips {
+            input.check(&clip)?;
+            match clip.length.cmp(&self.length) {
+                std::cmp::Ordering::Less => padded += 1,
+                std::cmp::Ordering::Greater => cropped += 1,
+                std::cmp::Ordering::Equal => {}
+            }
+            let offset = rows.place(clip.clone(), self.length);
+            jobs.push((clip, offset));
+        }
         for_each_in_order(
             ctx,
-            &clips,
+            &jobs,
             "pad",
             BATCH,
-            || (),
-            |(), clip, bytes: &mut Vec<u8>| self.read_fitted(&input, clip, bytes),
-            |clip, read, _| -> Result<u64, AudioError> {
-                read?;
-                match clip.length.cmp(&self.length) {
-                    std::cmp::Ordering::Less => padded += 1,
-                    std::cmp::Ordering::Greater => cropped += 1,
-                    std::cmp::Ordering::Equal => {}
-                }
-                Ok(rows.place(clip.clone(), self.length))
+            Vec::new,
+            |bytes, (clip, offset), ()| {
+                self.read_fitted(&input, clip, bytes)?;
+                output.write_bytes_at(*offset, bytes)
             },
-            |offset, bytes| output.write_bytes_at(offset, bytes),
+            |_, done, ()| done,
+            |(), ()| Ok::<(), AudioError>(()),
         )?;
         let (clips, _) = rows.finish(output)?;
         tracing::info!(

@@ -113,8 +113,9 @@ where
         let (first, second) = slots.split_at_mut(batch);
         let (current, previous) = if k % 2 == 0 { (first, second) } else { (second, first) };
         let places = std::mem::take(&mut pending);
-        let (results, written) =
-            pool.install(|| rayon::join(|| work(chunk, current), || write_all(places, previous)));
+        // The writes first: on one thread they run before the work, as they would in turn.
+        let (written, results) =
+            pool.install(|| rayon::join(|| write_all(places, previous), || work(chunk, current)));
         written?;
         for ((item, result), slot) in chunk.iter().zip(results).zip(current.iter()) {
             pending.push(sink(item, result, slot)?);
