@@ -287,7 +287,8 @@ impl StageDef for Decode {
         let mut dropped = Vec::new();
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
         // Written as decoded, batch by batch in path order, so the set is never held whole:
-        // each batch's clips are placed in order, then their samples written in parallel.
+        // each batch's clips are placed in order, then their samples written in parallel
+        // while the next batch decodes.
         for_each_in_order(
             ctx,
             &plans,
