@@ -520,7 +520,7 @@ impl StageDef for FineTune {
             "cuda" => cuda_device().map(|_| ()).map_err(|e| e.to_string()),
             #[cfg(not(feature = "cuda"))]
             "cuda" => Err("this vox was built without CUDA; rebuild it with `cargo build --release --features cuda` \
-                 on a machine with the CUDA toolkit, or choose `flex` (CPU)"
+                 (the machine that runs it needs the NVIDIA driver and NVRTC), or choose `flex` (CPU)"
                 .into()),
             other => Err(format!("unknown backend `{other}`")),
         }
