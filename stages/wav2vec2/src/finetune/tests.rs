@@ -194,6 +194,13 @@ fn read(dir: &Path, file: &str) -> Vec<u8> {
     std::fs::read(dir.join(file)).unwrap()
 }
 
+/// Asserts that two output folders hold byte-identical outputs; `what` names the second.
+fn assert_same_outputs(expected: &Path, actual: &Path, what: &str) {
+    for file in ["predictions.csv", "history.csv", "model.safetensors", "report/training.txt"] {
+        assert!(read(expected, file) == read(actual, file), "{what} {file} differs");
+    }
+}
+
 /// Validation accuracy of a predictions folder.
 fn val_accuracy(dir: &Path) -> f64 {
     let predictions = Predictions::read(dir).unwrap();
@@ -259,17 +266,7 @@ fn same_seed_gives_identical_outputs_and_resume_matches_an_uninterrupted_run() {
     let params = params(3);
     let first = harness.train(&params, None);
     let second = harness.train(&params, None);
-    for file in [
-        "predictions.csv",
-        "history.csv",
-        "model.safetensors",
-        "report/training.txt",
-    ] {
-        assert!(
-            read(first.path(), file) == read(second.path(), file),
-            "{file} differs"
-        );
-    }
+    assert_same_outputs(first.path(), second.path(), "a second run's");
 
     let out = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
@@ -616,17 +613,7 @@ fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
         .run(&params, resumed.path(), scratch.path(), None, None)
         .unwrap();
     let uninterrupted = harness.train(&params, None);
-    for file in [
-        "predictions.csv",
-        "history.csv",
-        "model.safetensors",
-        "report/training.txt",
-    ] {
-        assert!(
-            read(uninterrupted.path(), file) == read(resumed.path(), file),
-            "resumed {file} differs"
-        );
-    }
+    assert_same_outputs(uninterrupted.path(), resumed.path(), "the resumed run's");
     let report = std::fs::read_to_string(uninterrupted.path().join("report/training.txt")).unwrap();
     assert!(
         report.contains(
