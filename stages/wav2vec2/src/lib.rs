@@ -27,6 +27,15 @@ pub use model::{
     Augmentation, ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
 };
 
+/// Held by every test that draws from burn's process-global random generator (initializing a
+/// module, `Tensor::random`, training), so that concurrent tests cannot shift each other's
+/// draws: the training tests assert byte-identical results.
+#[cfg(test)]
+pub(crate) fn burn_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The stage kinds of this crate, for the engine's registry: `fine-tune`.
 pub fn kinds() -> Vec<Box<dyn vox_api::StageKind>> {
     vec![vox_api::kind::<finetune::FineTune>()]

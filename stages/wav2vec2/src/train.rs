@@ -369,6 +369,7 @@ mod tests {
 
     #[test]
     fn freezing_below_the_top_goes_down_the_layers_then_the_stem_never_the_feature_encoder() {
+        let _rng = crate::burn_rng_lock();
         type B = burn::backend::Autodiff<burn::backend::NdArray>;
         for pre_norm in [false, true] {
             let mut config = crate::Wav2Vec2Config {

@@ -14,9 +14,6 @@ use vox_api::{ArtifactKind, Input, StageContext, StageDef};
 
 use super::*;
 
-/// Held while a test trains.
-static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Clip length in samples.
 const SAMPLES: usize = 4000;
 /// The classes and their tone frequencies in Hz.
@@ -174,9 +171,7 @@ impl Harness {
             threads: 2,
             progress: &self.progress,
         };
-        let _one_at_a_time = TRAINING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _one_at_a_time = crate::burn_rng_lock();
         params.run_until(&ctx, stop_after)
     }
 
@@ -563,10 +558,13 @@ fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
     untrained.epochs = 0;
     let initial_dir = harness.train(&untrained, None);
     let device = Default::default();
-    let initial =
+    // Loading initializes a model first: hold the lock of burn's random generator.
+    let initial = {
+        let _rng = crate::burn_rng_lock();
         crate::loader::load_classifier::<TestBackend>(initial_dir.path(), |_| {}, &device)
-            .unwrap()
-            .model;
+    }
+    .unwrap()
+    .model;
     // Epoch 1: the head alone; epoch 2: layers 1-2 too; epoch 3: all layers and the stem. The
     // feature encoder never trains. Each interrupted run resumes the previous one's checkpoint.
     // Per part: tensors changed since the initial model, of all its tensors.

@@ -280,6 +280,7 @@ mod tests {
 
     #[test]
     fn conv_as_matmul_equals_burns_conv1d() {
+        let _rng = crate::burn_rng_lock();
         check_conv_as_matmul::<NdArray>();
         #[cfg(feature = "flex")]
         check_conv_as_matmul::<burn::backend::Flex>();
@@ -287,6 +288,7 @@ mod tests {
 
     #[test]
     fn both_paths_of_a_conv_block_agree_for_both_norms() {
+        let _rng = crate::burn_rng_lock();
         let device = Default::default();
         for norm in [FeatExtractNorm::Group, FeatExtractNorm::Layer] {
             let config = Wav2Vec2Config {
@@ -312,6 +314,7 @@ mod tests {
 
     #[test]
     fn group_norm_over_time_equals_burns_group_norm() {
+        let _rng = crate::burn_rng_lock();
         let device = Default::default();
         let norm = GroupNormConfig::new(3, 3).init::<NdArray>(&device);
         let norm = GroupNorm {

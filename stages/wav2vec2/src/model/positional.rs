@@ -174,6 +174,7 @@ mod tests {
 
     #[test]
     fn grouped_conv_as_matmul_equals_burns_conv1d() {
+        let _rng = crate::burn_rng_lock();
         let device = Default::default();
         // (channels, groups, kernel, left, right): wav2vec2's even kernel padded one less on the
         // right, an odd kernel, no groups.
@@ -227,6 +228,7 @@ mod tests {
 
     #[test]
     fn matrix_form_gradients_are_reproducible_on_ndarray() {
+        let _rng = crate::burn_rng_lock();
         type B = burn::backend::Autodiff<NdArray>;
         let device = Default::default();
         let mut config = crate::Wav2Vec2Config {
