@@ -167,8 +167,8 @@ pub enum SpecErrorKind {
 /// One problem in a pipeline, with where it is.
 #[derive(Debug)]
 pub struct SpecError {
-    /// What is wrong.
-    pub kind: SpecErrorKind,
+    /// What is wrong (boxed: errors are rare, and results carrying one stay small).
+    pub kind: Box<SpecErrorKind>,
     /// Where, when it points into a source.
     pub loc: Option<Loc>,
 }
@@ -176,18 +176,18 @@ pub struct SpecError {
 impl SpecError {
     /// An error at `loc`.
     pub fn at(kind: SpecErrorKind, loc: Loc) -> Self {
-        Self { kind, loc: Some(loc) }
+        Self { kind: Box::new(kind), loc: Some(loc) }
     }
 
     /// An error without a location.
     pub fn bare(kind: SpecErrorKind) -> Self {
-        Self { kind, loc: None }
+        Self { kind: Box::new(kind), loc: None }
     }
 
     /// The short text under the caret.
     fn label(&self) -> String {
         use SpecErrorKind as K;
-        match &self.kind {
+        match self.kind.as_ref() {
             K::UnknownKind { .. } => "unknown kind".into(),
             K::UnknownInput { .. } => "no stage has this name".into(),
             K::UnknownParam { .. } => "unknown param".into(),
@@ -203,7 +203,7 @@ impl SpecError {
     pub fn help(&self) -> Option<String> {
         use SpecErrorKind as K;
         let did_you_mean = |s: &Option<String>| s.as_ref().map(|s| format!("did you mean `{s}`?"));
-        match &self.kind {
+        match self.kind.as_ref() {
             K::UnknownKind { suggestion, known, .. } => Some(match suggestion {
                 Some(s) => format!("did you mean `{s}`? (`vox stages` lists every kind)"),
                 None => format!("known kinds: {}", known.join(", ")),
