@@ -87,13 +87,13 @@ pub fn build(
 ) -> Result<Plan, Vec<SpecError>> {
     let mut errors = Vec::new();
     apply_overrides(&mut spec, overrides, registry, &mut errors);
-    add_implied_stages(&mut spec, registry, sources, cwd, &mut errors);
+    let mut configured: Vec<Option<Configured>> =
+        spec.stages.iter().map(|stage| configure(stage, registry, sources, cwd, spec.seed, &mut errors)).collect();
+    add_implied_stages(&mut spec, &mut configured, registry, sources, cwd, &mut errors);
 
     let owned_names: Vec<String> = spec.stages.iter().map(|s| s.name.clone()).collect();
     let names: Vec<&str> = owned_names.iter().map(String::as_str).collect();
-    let mut configured: Vec<Option<Configured>> = Vec::new();
     for stage in &spec.stages {
-        configured.push(configure(stage, registry, sources, cwd, spec.seed, &mut errors));
         for (i, input) in stage.inputs.iter().enumerate() {
             if !names.contains(&input.value.as_str()) {
                 let suggestion = closest(&input.value, names.iter().copied().filter(|n| *n != stage.name));
@@ -226,25 +226,22 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
     }
 }
 
-/// Adds the stages that stages' params imply (a `fine-tune` naming a hub model implies its
-/// download) before the stage that implies each, and appends them to its inputs. Problems with
-/// a stage's own params are left to [`configure`], which reports them once.
-fn add_implied_stages(
+/// Adds the stages that configured stages' params imply (a `fine-tune` naming a hub model
+/// implies its download), each before the stage that implies it and configured like any, and
+/// appends them to that stage's inputs; `configured` stays parallel to `spec.stages`.
+fn add_implied_stages<'r>(
     spec: &mut PipelineSpec,
-    registry: &Registry,
+    configured: &mut Vec<Option<Configured<'r>>>,
+    registry: &'r Registry,
     sources: &SourceMap,
     cwd: &Path,
     errors: &mut Vec<SpecError>,
 ) {
     let mut i = 0;
     while i < spec.stages.len() {
-        let stage = &spec.stages[i];
-        let implied = configure(stage, registry, sources, cwd, spec.seed, &mut Vec::new())
-            .map(|(_, configured, ..)| configured.implied_stages())
-            .unwrap_or_default();
-        let mut added = 0;
+        let implied = configured[i].as_ref().map(|(_, stage, ..)| stage.implied_stages()).unwrap_or_default();
         for implied in implied {
-            let stage = &spec.stages[i + added];
+            let stage = &spec.stages[i];
             let name = format!("{}.{}", stage.name, implied.suffix);
             let loc = stage.params.get(implied.because_of).map_or_else(|| stage.name_loc.clone(), |p| p.value_loc.clone());
             if spec.stages.iter().any(|s| s.name == name) {
@@ -270,11 +267,12 @@ fn add_implied_stages(
                 backend: None,
                 params,
             };
-            spec.stages[i + added].inputs.push(located(name));
-            spec.stages.insert(i + added, new_stage);
-            added += 1;
+            configured.insert(i, configure(&new_stage, registry, sources, cwd, spec.seed, errors));
+            spec.stages[i].inputs.push(located(name));
+            spec.stages.insert(i, new_stage);
+            i += 1;
         }
-        i += added + 1;
+        i += 1;
     }
 }
 
