@@ -283,8 +283,7 @@ impl Download {
         let repo = self.hub.as_deref().unwrap_or_default();
         let endpoint = endpoint.trim_end_matches('/');
         for entry in &self.files {
-            let file = self.fetch_first_of(ctx, endpoint, entry, backoff)?;
-            let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
+            let (file, part) = self.fetch_first_of(ctx, endpoint, entry, backoff)?;
             let target = ctx.out_dir.join(file);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(DownloadError::io("create", parent))?;
@@ -296,20 +295,21 @@ impl Download {
     }
 
     /// Fetches the first of the `|`-separated alternatives in `entry` that the hub has (404
-    /// moves on to the next) into its `.part` file in the scratch folder; returns its name.
+    /// moves on to the next) into its `.part` file in the scratch folder; returns its name and
+    /// that file.
     fn fetch_first_of<'e>(
         &self,
         ctx: &StageContext,
         endpoint: &str,
         entry: &'e str,
         backoff: Backoff,
-    ) -> Result<&'e str, DownloadError> {
+    ) -> Result<(&'e str, PathBuf), DownloadError> {
         let repo = self.hub.as_deref().unwrap_or_default();
         for file in entry.split('|') {
             let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
             let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
             match self.fetch(ctx, &url, &part, file, backoff) {
-                Ok(_) => return Ok(file),
+                Ok(_) => return Ok((file, part)),
                 Err(DownloadError::HttpStatus { status: 404, .. }) => {
                     tracing::debug!(stage = ctx.stage, url, "not on the hub; trying the next name");
                 }
