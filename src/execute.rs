@@ -291,14 +291,7 @@ fn run_stage(
     let error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(error_chain(e.as_ref())),
-        Err(panic) => Some(format!(
-            "panicked: {}",
-            panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown panic")
-        )),
+        Err(panic) => Some(format!("panicked: {}", vox_api::panic_message(panic.as_ref()).unwrap_or("unknown panic"))),
     };
     if let Some(error) = error {
         cache.abandon(pending);

@@ -15,5 +15,5 @@ mod stage;
 
 pub use stage::{
     ArtifactKind, Arity, ImpliedStage, Input, InputSpec, Kind, ParamError, Stage, StageContext, StageDef,
-    StageError, StageKind, kind,
+    StageError, StageKind, kind, panic_message,
 };

@@ -209,6 +209,12 @@ pub trait StageDef:
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
 
+/// The message of a panic's payload (`panic!` with a literal or a formatted string).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    let literal = payload.downcast_ref::<&str>().copied();
+    literal.or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 /// A bad param value, with the path of the param inside the stage table.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -322,5 +328,20 @@ impl<T: StageDef> Stage for Configured<T> {
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.0.run(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_of_literal_and_formatted_panics() {
+        let literal = std::panic::catch_unwind(|| panic!("no device")).unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), Some("no device"));
+        let code = 3;
+        let formatted = std::panic::catch_unwind(|| panic!("error {code}")).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), Some("error 3"));
+        assert_eq!(panic_message(&42_u8), None);
     }
 }

@@ -455,16 +455,13 @@ fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
 
     use burn::backend::Cuda;
     use burn::tensor::Tensor;
-    fn text(payload: &(dyn std::any::Any + Send)) -> Option<String> {
-        let text = payload.downcast_ref::<&str>().map(|s| s.to_string());
-        text.or_else(|| payload.downcast_ref::<String>().cloned())
-    }
+    use vox_api::panic_message;
     let first_panic = Arc::new(Mutex::new(None::<String>));
     let previous_hook = std::panic::take_hook();
     let keep = first_panic.clone();
     std::panic::set_hook(Box::new(move |info| {
         let mut first = keep.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        first.get_or_insert_with(|| text(info.payload()).unwrap_or_default());
+        first.get_or_insert_with(|| panic_message(info.payload()).unwrap_or_default().to_string());
     }));
     let device = burn::backend::cuda::CudaDevice::default();
     let probe = device.clone();
@@ -475,7 +472,7 @@ fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
         Err(panic) => panic,
     };
     let cause = first_panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-    let cause = cause.or_else(|| text(panic.as_ref())).unwrap_or_default();
+    let cause = cause.or_else(|| panic_message(panic.as_ref()).map(str::to_string)).unwrap_or_default();
     Err(FineTuneError::NoCudaDevice(explain_cuda_failure(&cause)))
 }
 
