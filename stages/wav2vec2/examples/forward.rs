@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use burn::backend::{Flex, NdArray};
-use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
+use vox_wav2vec2::kernels::Kernels;
 use vox_wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 
 fn xlsr_large() -> Wav2Vec2Config {
@@ -22,7 +22,7 @@ fn xlsr_large() -> Wav2Vec2Config {
     serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn time<B: Backend>(name: &str) {
+fn time<B: Kernels>(name: &str) {
     let device = Default::default();
     let config = xlsr_large();
     let model = Wav2Vec2ForSequenceClassification::<B>::new(&config, &device);

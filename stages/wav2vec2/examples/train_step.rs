@@ -13,8 +13,8 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
+use vox_wav2vec2::kernels::AutodiffKernels;
 use vox_wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
 
 /// The benchmark's configs, dropouts and SpecAugment off so both frameworks do the same work.
@@ -47,7 +47,7 @@ fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn bench<B: AutodiffBackend>(config: &Wav2Vec2Config, batch: usize, samples: usize, steps: usize) {
+fn bench<B: AutodiffKernels>(config: &Wav2Vec2Config, batch: usize, samples: usize, steps: usize) {
     let device = Default::default();
     let model = Wav2Vec2ForSequenceClassification::<B>::new(config, &device);
     let input = Tensor::<B, 2>::random([batch, samples], Distribution::Normal(0.0, 1.0), &device);

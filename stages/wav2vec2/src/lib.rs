@@ -8,13 +8,15 @@
 //!   of fresh and unused tensors, and saving in the same HF layout;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
-//! - [`finetune`]: the `fine-tune` stage kind.
+//! - [`finetune`]: the `fine-tune` stage kind;
+//! - [`kernels`]: vox's own versions of operations that are slow in burn on some backends.
 //!
 //! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
 
 pub mod config;
 pub mod error;
 pub mod finetune;
+pub mod kernels;
 pub mod loader;
 pub mod model;
 pub mod preprocess;

@@ -32,6 +32,7 @@ use burn_store::{
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
+use crate::kernels::Kernels;
 use crate::model::Wav2Vec2ForSequenceClassification;
 
 /// The configuration file of a model folder.
@@ -116,7 +117,7 @@ pub struct LoadedModel<B: Backend> {
 ///
 /// `configure` may adjust the configuration before the model is built (set `num_labels`, the
 /// head, dropouts); the head is new whenever the checkpoint lacks it.
-pub fn load_classifier<B: Backend>(
+pub fn load_classifier<B: Kernels>(
     model_dir: &Path,
     configure: impl FnOnce(&mut Wav2Vec2Config),
     device: &B::Device,

@@ -16,6 +16,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
 use crate::error::Wav2Vec2Error;
+use crate::kernels::Kernels;
 use crate::model::{Augmentation, FrameMask, Wav2Vec2ForSequenceClassification};
 
 /// AdamW hyperparameters; the defaults are PyTorch's / HF `TrainingArguments`' (note that
@@ -317,7 +318,7 @@ fn move_grad<B: AutodiffBackend>(
 
 /// Mean cross-entropy of the classifier on a batch (HF's loss for single-label classification),
 /// with this step's SpecAugment / LayerDrop draws if any.
-pub fn classification_loss<B: Backend>(
+pub fn classification_loss<B: Kernels>(
     model: &Wav2Vec2ForSequenceClassification<B>,
     samples: Tensor<B, 2>,
     mask: Option<&FrameMask<B>>,

@@ -1,7 +1,7 @@
 //! Parity with transformers: tiny random models of both layouts, outputs compared with the ones
 //! `scripts/make_fixtures.py` recorded from `Wav2Vec2ForSequenceClassification` in eval mode.
 
-use burn::tensor::backend::Backend;
+use vox_wav2vec2::kernels::Kernels;
 use vox_wav2vec2::{ClassifierHead, FrameMask, Wav2Vec2Error, load_classifier};
 
 use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
@@ -16,7 +16,7 @@ fn assert_parity(variant: &str) {
 }
 
 /// [`assert_parity`] on backend `B`, within `tolerance`.
-fn assert_parity_on<B: Backend>(variant: &str, tolerance: f32) {
+fn assert_parity_on<B: Kernels>(variant: &str, tolerance: f32) {
     for (output, error) in parity_errors::<B>(variant) {
         assert!(error <= tolerance, "{variant}: {output} differs by {error}");
     }
@@ -24,7 +24,7 @@ fn assert_parity_on<B: Backend>(variant: &str, tolerance: f32) {
 
 /// The largest absolute difference from transformers of each output of `variant` on backend
 /// `B`: the last hidden state and the logits, with and without the padding mask.
-fn parity_errors<B: Backend>(variant: &str) -> Vec<(String, f32)> {
+fn parity_errors<B: Kernels>(variant: &str) -> Vec<(String, f32)> {
     let device = Default::default();
     let loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
     assert!(loaded.report.fresh.is_empty(), "{:?}", loaded.report);

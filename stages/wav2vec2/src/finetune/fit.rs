@@ -29,6 +29,7 @@ use super::metrics::{Scores, score};
 use super::{FineTune, FineTuneError, Freeze, SCRATCH};
 use crate::config::Wav2Vec2Config;
 use crate::error::Wav2Vec2Error;
+use crate::kernels::{AutodiffKernels, Kernels};
 use crate::loader::{LoadReport, load_classifier, save_classifier};
 use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
 use crate::train::{
@@ -39,7 +40,7 @@ type Model<B> = Wav2Vec2ForSequenceClassification<B>;
 
 /// Trains on backend `B` (device `device`) and writes the outputs; stops with
 /// [`FineTuneError::Interrupted`] after epoch `stop_after` when given.
-pub fn run<B: AutodiffBackend>(
+pub fn run<B: AutodiffKernels>(
     params: &FineTune,
     ctx: &StageContext,
     device: B::Device,
@@ -270,7 +271,7 @@ fn model_source(
 }
 
 /// The model: scratch (`folder` is `None`) or loaded from `folder`, with one output per class.
-fn build_model<B: Backend>(
+fn build_model<B: Kernels>(
     params: &FineTune,
     folder: Option<&Path>,
     data: &Dataset,
@@ -369,7 +370,7 @@ fn count_parameters<B: AutodiffBackend>(model: &Model<B>) -> Counts {
 }
 
 /// Softmax probabilities of clips `indices`, in batches of `batch_size`, without augmentation.
-fn predict<B: Backend>(
+fn predict<B: Kernels>(
     model: &Model<B>,
     config: &Wav2Vec2Config,
     data: &Dataset,
@@ -397,7 +398,7 @@ fn predict<B: Backend>(
 }
 
 /// Scores the model on clips `indices`.
-fn evaluate<B: Backend>(
+fn evaluate<B: Kernels>(
     model: &Model<B>,
     config: &Wav2Vec2Config,
     data: &Dataset,

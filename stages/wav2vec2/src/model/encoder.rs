@@ -23,6 +23,7 @@ use burn::tensor::{Bool, Tensor};
 use super::activate;
 use super::positional::PositionalConvEmbedding;
 use crate::config::{Activation, Wav2Vec2Config};
+use crate::kernels::Kernels;
 
 /// Multi-head self-attention (HF `attention`).
 #[derive(Module, Debug)]
@@ -41,7 +42,7 @@ pub struct Attention<B: Backend> {
     pub num_heads: usize,
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: Kernels> Attention<B> {
     fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let linear = || LinearConfig::new(config.hidden_size, config.hidden_size).init(device);
         Self {
@@ -99,7 +100,7 @@ pub struct FeedForward<B: Backend> {
     pub activation: Activation,
 }
 
-impl<B: Backend> FeedForward<B> {
+impl<B: Kernels> FeedForward<B> {
     fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         Self {
             intermediate_dense: LinearConfig::new(config.hidden_size, config.intermediate_size)
@@ -137,7 +138,7 @@ pub struct EncoderLayer<B: Backend> {
     pub pre_norm: bool,
 }
 
-impl<B: Backend> EncoderLayer<B> {
+impl<B: Kernels> EncoderLayer<B> {
     fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         Self {
             attention: Attention::new(config, device),
@@ -187,7 +188,7 @@ pub struct Encoder<B: Backend> {
     pub pre_norm: bool,
 }
 
-impl<B: Backend> Encoder<B> {
+impl<B: Kernels> Encoder<B> {
     /// A randomly initialized encoder for `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         Self {

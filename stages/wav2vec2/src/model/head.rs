@@ -17,6 +17,7 @@ use burn::tensor::backend::Backend;
 
 use super::{Augmentation, FrameMask, Wav2Vec2Model};
 use crate::config::{ClassifierHead, Wav2Vec2Config};
+use crate::kernels::Kernels;
 
 /// The layers after pooling (HF `classifier`).
 #[derive(Module, Debug)]
@@ -29,7 +30,7 @@ pub struct Classifier<B: Backend> {
     pub dropout: Dropout,
 }
 
-impl<B: Backend> Classifier<B> {
+impl<B: Kernels> Classifier<B> {
     /// `[batch, features]` -> logits `[batch, num_labels]`.
     pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.dense {
@@ -62,7 +63,7 @@ pub struct Wav2Vec2ForSequenceClassification<B: Backend> {
     pub classifier: Classifier<B>,
 }
 
-impl<B: Backend> Wav2Vec2ForSequenceClassification<B> {
+impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
     /// A randomly initialized model for a validated `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let labels = config.num_labels();

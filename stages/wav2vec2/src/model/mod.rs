@@ -22,13 +22,14 @@ pub use positional::{PositionalConvEmbedding, WeightNormConv1d};
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, silu, tanh};
+use burn::tensor::activation::{gelu_approximate, relu, silu, tanh};
 use burn::tensor::backend::Backend;
 
 use crate::config::{Activation, Wav2Vec2Config};
+use crate::kernels::{Kernels, gelu};
 
 /// Applies `activation` element-wise.
-fn activate<B: Backend, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
     match activation {
         Activation::Gelu => gelu(x),
         Activation::GeluNew => gelu_approximate(x),
@@ -50,7 +51,7 @@ pub struct FeatureProjection<B: Backend> {
     pub dropout: Dropout,
 }
 
-impl<B: Backend> FeatureProjection<B> {
+impl<B: Kernels> FeatureProjection<B> {
     fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let channels = config.conv_dim[config.conv_dim.len() - 1];
         Self {
@@ -83,7 +84,7 @@ pub struct Wav2Vec2Model<B: Backend> {
     pub masked_spec_embed: Option<Param<Tensor<B, 1>>>,
 }
 
-impl<B: Backend> Wav2Vec2Model<B> {
+impl<B: Kernels> Wav2Vec2Model<B> {
     /// A randomly initialized model for a validated `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         Self {

@@ -28,6 +28,7 @@ use burn::tensor::ops::PaddedConvOptions;
 
 use super::activate;
 use crate::config::{Activation, Wav2Vec2Config};
+use crate::kernels::Kernels;
 
 /// A grouped 1D conv with a weight-normalized kernel.
 #[derive(Module, Debug)]
@@ -42,7 +43,7 @@ pub struct WeightNormConv1d<B: Backend> {
     pub groups: usize,
 }
 
-impl<B: Backend> WeightNormConv1d<B> {
+impl<B: Kernels> WeightNormConv1d<B> {
     /// The effective kernel `g * v / ||v||`, `[channels, channels / groups, kernel]`.
     pub fn weight(&self) -> Tensor<B, 3> {
         let v = self.weight_v.val();
@@ -60,7 +61,7 @@ pub struct PositionalConvEmbedding<B: Backend> {
     pub activation: Activation,
 }
 
-impl<B: Backend> PositionalConvEmbedding<B> {
+impl<B: Kernels> PositionalConvEmbedding<B> {
     /// A randomly initialized embedding for `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let channels = config.hidden_size;
@@ -206,7 +207,7 @@ mod tests {
 
     /// The positional conv weight's gradient and the first feature conv's, as bits, from a
     /// forward + backward of `model` on `samples`.
-    fn gradient_bits<B: burn::tensor::backend::AutodiffBackend>(
+    fn gradient_bits<B: crate::kernels::AutodiffKernels>(
         model: &crate::Wav2Vec2ForSequenceClassification<B>,
         samples: &Tensor<B, 2>,
     ) -> Vec<u32> {

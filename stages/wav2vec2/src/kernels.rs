@@ -1,0 +1,711 @@
+//! Operations that vox computes itself on some backends, where burn's own are slow: a burn
+//! backend extension ([`Kernels`]), implemented for every backend vox runs on and for their
+//! autodiff wrappers.
+//!
+//! - **Exact GELU** (`0.5 x (1 + erf(x / sqrt 2))`, HF's `"gelu"`) and its derivative. burn
+//!   0.21's flex computes both one element at a time with libm's `erff`, on one thread: 48 ms
+//!   for the 6.5 M activations of wav2vec2-base's first conv on a 2-s clip pair, against 3.8 ms
+//!   in PyTorch (`examples/train_step.rs`'s shapes, 2 threads, 2026-11-26). Here the erf is a
+//!   rational approximation (max abs error 4.2e-7 against `math.erf`, TensorFlow/XLA's f32
+//!   coefficients) and the derivative's Gaussian uses a Cephes-style `exp`, both branch-free so
+//!   that the loops vectorize (AVX-512 or AVX2 picked at run time), over chunks on rayon's pool.
+//!   Elementwise, so the result does not depend on the thread count.
+//!
+//! - **Per-channel normalization over time** (wav2vec2-base's first conv layer: HF's
+//!   `GroupNorm(512, 512)`, on channels-last `[batch, time, channels]`), forward and backward
+//!   as one operation each. Composed from burn's operations, autodiff records a dozen ops whose
+//!   broadcasts (`[batch, 1, channels]` against `[batch, time, channels]`) flex walks element
+//!   by element, on one thread; here each is two or three passes over the activations, in
+//!   parallel, with f64 sums.
+//!
+//! ndarray and cuda compute the same from burn's tensor operations (the trait's default
+//! methods).
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+/// `1 / sqrt(2 pi)`, the standard normal density at 0.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// A burn backend with vox's own versions of some operations (see the module doc). The
+/// default methods are the backend's own operations.
+pub trait Kernels: Backend {
+    /// Exact (erf) GELU, element-wise.
+    fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x)
+    }
+
+    /// The gradient through [`Kernels::exact_gelu`]: `grad * gelu'(x)`, with `gelu'(x) =
+    /// Φ(x) + x φ(x)` from the backend's `erf` and `exp`. (burn 0.21's default
+    /// `gelu_backward`, which ndarray and cuda use, is the derivative of the tanh
+    /// approximation instead: off by up to 1e-3.)
+    fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let cdf = Self::float_mul_scalar(
+            Self::float_add_scalar(
+                Self::float_erf(Self::float_mul_scalar(
+                    x.clone(),
+                    std::f32::consts::FRAC_1_SQRT_2.into(),
+                )),
+                1.0.into(),
+            ),
+            0.5.into(),
+        );
+        let square = Self::float_mul(x.clone(), x.clone());
+        let pdf = Self::float_mul_scalar(
+            Self::float_exp(Self::float_mul_scalar(square, (-0.5).into())),
+            FRAC_1_SQRT_2PI.into(),
+        );
+        let derivative = Self::float_add(cdf, Self::float_mul(x, pdf));
+        Self::float_mul(derivative, grad)
+    }
+
+    /// Normalizes each channel of `x` `[batch, time, channels]` over time, then scales by
+    /// `gamma` and shifts by `beta` (`[channels]`): a group norm with one group per channel.
+    fn group_norm_over_time(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let (normalized, _) = normalize_over_time(tensor::<Self, 3>(x), epsilon);
+        let [channels] = tensor::<Self, 1>(gamma.clone()).dims();
+        let gamma = tensor::<Self, 1>(gamma).reshape([1, 1, channels]);
+        let beta = tensor::<Self, 1>(beta).reshape([1, 1, channels]);
+        (normalized * gamma + beta).into_primitive().tensor()
+    }
+
+    /// The gradients through [`Kernels::group_norm_over_time`] for `x`, `gamma` and `beta`,
+    /// given the output's `grad`: with `x̂` the normalized input, `σ` the standard deviation
+    /// and `g = grad * gamma`, `dx = (g - mean_t g - x̂ mean_t(g x̂)) / σ`,
+    /// `dgamma = Σ grad x̂`, `dbeta = Σ grad`.
+    fn group_norm_over_time_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        let (normalized, std) = normalize_over_time(tensor::<Self, 3>(x), epsilon);
+        let grad = tensor::<Self, 3>(grad);
+        let [channels] = tensor::<Self, 1>(gamma.clone()).dims();
+        let scaled = grad.clone() * tensor::<Self, 1>(gamma).reshape([1, 1, channels]);
+        let dx = (scaled.clone()
+            - scaled.clone().mean_dim(1)
+            - normalized.clone() * (scaled * normalized.clone()).mean_dim(1))
+            / std;
+        let dgamma = (grad.clone() * normalized).sum_dim(1).sum_dim(0).reshape([channels]);
+        let dbeta = grad.sum_dim(1).sum_dim(0).reshape([channels]);
+        [
+            dx.into_primitive().tensor(),
+            dgamma.into_primitive().tensor(),
+            dbeta.into_primitive().tensor(),
+        ]
+    }
+}
+
+/// A float primitive as a tensor of rank `D`.
+fn tensor<B: Backend, const D: usize>(x: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(x))
+}
+
+/// `x` `[batch, time, channels]` normalized per channel over time, and the standard deviations
+/// `[batch, 1, channels]` (biased variance, as PyTorch's group norm). (A division, not a
+/// multiplication by `recip()`: ndarray's SIMD `recip` is an approximation, off by up to 1e-4.)
+fn normalize_over_time<B: Backend>(x: Tensor<B, 3>, epsilon: f64) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let centered = x.clone() - x.mean_dim(1);
+    let std = (centered.clone().powi_scalar(2).mean_dim(1) + epsilon).sqrt();
+    (centered / std.clone(), std)
+}
+
+/// An autodiff backend whose inner backend has [`Kernels`] too (for validation passes on
+/// `model.valid()`).
+pub trait AutodiffKernels: AutodiffBackend<InnerBackend: Kernels> + Kernels {}
+
+impl<B: AutodiffBackend<InnerBackend: Kernels> + Kernels> AutodiffKernels for B {}
+
+/// Exact GELU through the backend's [`Kernels::exact_gelu`].
+pub fn gelu<B: Kernels, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::exact_gelu(x.into_primitive().tensor())))
+}
+
+/// [`Kernels::group_norm_over_time`] on tensors.
+pub fn group_norm_over_time<B: Kernels>(
+    x: Tensor<B, 3>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> Tensor<B, 3> {
+    tensor(B::group_norm_over_time(
+        x.into_primitive().tensor(),
+        gamma.into_primitive().tensor(),
+        beta.into_primitive().tensor(),
+        epsilon,
+    ))
+}
+
+impl Kernels for burn::backend::NdArray {}
+
+#[cfg(feature = "cuda")]
+impl Kernels for burn::backend::Cuda {}
+
+#[cfg(feature = "flex")]
+impl Kernels for burn::backend::Flex {
+    fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match flex::map(&x, None, cpu::gelu) {
+            Some(y) => y,
+            None => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x),
+        }
+    }
+
+    fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        match flex::map(&x, Some(&grad), cpu::gelu_backward) {
+            Some(y) => y,
+            None => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu_backward(x, grad),
+        }
+    }
+
+    fn group_norm_over_time(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        flex::group_norm_over_time(&x, &gamma, &beta, epsilon)
+    }
+
+    fn group_norm_over_time_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        flex::group_norm_over_time_backward(&x, &gamma, &grad, epsilon)
+    }
+}
+
+impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::exact_gelu`]; its state is the input.
+        #[derive(Debug)]
+        struct ExactGelu;
+
+        impl<B: Kernels> Backward<B, 1> for ExactGelu {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let input = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::exact_gelu_backward(input, grad)
+                });
+            }
+        }
+
+        match ExactGelu.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::exact_gelu(x.primitive.clone());
+                prep.finish(x.primitive, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::exact_gelu(x.primitive)),
+        }
+    }
+
+    fn group_norm_over_time(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::group_norm_over_time`]; its state is the input, gamma
+        /// and epsilon.
+        #[derive(Debug)]
+        struct GroupNormOverTime;
+
+        impl<B: Kernels> Backward<B, 3> for GroupNormOverTime {
+            type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (x, gamma, epsilon) = ops.state;
+                let grad = grads.consume::<B>(&ops.node);
+                let partials = B::group_norm_over_time_backward(x, gamma, grad, epsilon);
+                for (parent, partial) in ops.parents.into_iter().zip(partials) {
+                    if let Some(parent) = parent {
+                        grads.register::<B>(parent.id, partial);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+        match GroupNormOverTime.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::group_norm_over_time(
+                    x.primitive.clone(),
+                    gamma.primitive.clone(),
+                    beta.primitive,
+                    epsilon,
+                );
+                prep.finish((x.primitive, gamma.primitive, epsilon), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::group_norm_over_time(
+                x.primitive,
+                gamma.primitive,
+                beta.primitive,
+                epsilon,
+            )),
+        }
+    }
+}
+
+/// Flex tensors: contiguous f32 views in, a fresh contiguous f32 tensor out.
+#[cfg(feature = "flex")]
+mod flex {
+    use burn::tensor::{Bytes, DType};
+    use burn_flex::{FlexTensor, Layout};
+    use rayon::prelude::*;
+
+    /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
+    /// two to sixteen threads on a conv layer's activations.
+    const CHUNK: usize = 1 << 15;
+
+    /// `kernel(x, other, out)` over `x` (and `other`, of the same shape) in parallel chunks;
+    /// `None` for dtypes other than f32 or mismatched shapes, which the caller hands to burn.
+    pub(super) fn map(
+        x: &FlexTensor,
+        other: Option<&FlexTensor>,
+        kernel: fn(&[f32], Option<&[f32]>, &mut [f32]),
+    ) -> Option<FlexTensor> {
+        if x.dtype() != DType::F32 || other.is_some_and(|o| o.dtype() != DType::F32) {
+            return None;
+        }
+        let shape = x.layout().shape().clone();
+        if other.is_some_and(|o| *o.layout().shape() != shape) {
+            return None;
+        }
+        let x = x.to_contiguous();
+        let other = other.map(FlexTensor::to_contiguous);
+        let input = x.as_slice::<f32>()?;
+        let second = match &other {
+            Some(o) => Some(o.as_slice::<f32>()?),
+            None => None,
+        };
+        let mut out = vec![0f32; input.len()];
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+            let range = i * CHUNK..i * CHUNK + out.len();
+            kernel(&input[range.clone()], second.map(|s| &s[range]), out);
+        });
+        Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), DType::F32))
+    }
+
+    /// Channels per task of the over-time reductions: 64 f32 (four cache lines) of each row.
+    const CHANNEL_BLOCK: usize = 64;
+
+    /// Per `(batch, channel)` statistics over time: the mean, the reciprocal standard
+    /// deviation, and (for the backward) `Σ_t grad` and `Σ_t grad x̂`.
+    #[derive(Clone, Copy, Default)]
+    struct ChannelStats {
+        mean: f32,
+        rstd: f32,
+        grad_sum: f64,
+        grad_normalized_sum: f64,
+    }
+
+    /// `[batch, time, channels]` of a flex tensor.
+    fn dims3(x: &FlexTensor) -> [usize; 3] {
+        let shape = x.layout().shape();
+        assert_eq!(shape.num_dims(), 3, "expected [batch, time, channels], got {shape:?}");
+        [shape[0], shape[1], shape[2]]
+    }
+
+    /// The statistics of every `(batch, channel)` of `x` (and of `grad`, when given), in
+    /// parallel over batch items and blocks of channels; `[batch * channels]`.
+    fn channel_stats(
+        x: &[f32],
+        grad: Option<&[f32]>,
+        [batch, time, channels]: [usize; 3],
+        epsilon: f64,
+    ) -> Vec<ChannelStats> {
+        let blocks = channels.div_ceil(CHANNEL_BLOCK);
+        let per_task: Vec<Vec<ChannelStats>> = (0..batch * blocks)
+            .into_par_iter()
+            .map(|task| {
+                let first = task % blocks * CHANNEL_BLOCK;
+                let block = Block { item: task / blocks, time, channels, first };
+                block.stats(x, grad, CHANNEL_BLOCK.min(channels - first), epsilon)
+            })
+            .collect();
+        per_task.concat()
+    }
+
+    /// Channels `first..` of batch item `item` of a `[batch, time, channels]` tensor.
+    struct Block {
+        item: usize,
+        time: usize,
+        channels: usize,
+        first: usize,
+    }
+
+    impl Block {
+        /// The block's `width` channels of each time step of `data`.
+        fn rows<'a>(&self, data: &'a [f32], width: usize) -> impl Iterator<Item = &'a [f32]> {
+            let (item, time, channels, first) = (self.item, self.time, self.channels, self.first);
+            (0..time).map(move |t| &data[(item * time + t) * channels + first..][..width])
+        }
+
+        /// [`ChannelStats`] of the block's `width` channels.
+        fn stats(
+            &self,
+            x: &[f32],
+            grad: Option<&[f32]>,
+            width: usize,
+            epsilon: f64,
+        ) -> Vec<ChannelStats> {
+            let time = self.time as f64;
+            let mut sum = [0f64; CHANNEL_BLOCK];
+            for row in self.rows(x, width) {
+                for (s, &v) in sum.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+            let mean = sum.map(|s| s / time);
+            let mut squares = [0f64; CHANNEL_BLOCK];
+            for row in self.rows(x, width) {
+                for ((s, &v), m) in squares.iter_mut().zip(row).zip(mean) {
+                    *s += (v as f64 - m) * (v as f64 - m);
+                }
+            }
+            let rstd = squares.map(|s| 1.0 / (s / time + epsilon).sqrt());
+            let mut grad_sum = [0f64; CHANNEL_BLOCK];
+            let mut grad_normalized_sum = [0f64; CHANNEL_BLOCK];
+            if let Some(grad) = grad {
+                for (row, grad_row) in self.rows(x, width).zip(self.rows(grad, width)) {
+                    for c in 0..width {
+                        let g = grad_row[c] as f64;
+                        grad_sum[c] += g;
+                        grad_normalized_sum[c] += g * (row[c] as f64 - mean[c]) * rstd[c];
+                    }
+                }
+            }
+            (0..width)
+                .map(|c| ChannelStats {
+                    mean: mean[c] as f32,
+                    rstd: rstd[c] as f32,
+                    grad_sum: grad_sum[c],
+                    grad_normalized_sum: grad_normalized_sum[c],
+                })
+                .collect()
+        }
+    }
+
+    /// `x` as a contiguous f32 tensor (itself when it already is).
+    fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
+        assert_eq!(x.dtype(), DType::F32, "vox's flex kernels take f32 tensors");
+        x.to_contiguous()
+    }
+
+    /// A fresh f32 tensor of `shape` from its elements.
+    fn from_vec(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+        FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
+    }
+
+    /// A fresh `shape` tensor whose rows of `row_len` elements `fill(row index, row)` fills,
+    /// in parallel.
+    fn by_rows(
+        shape: burn::tensor::Shape,
+        row_len: usize,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> FlexTensor {
+        let mut out = vec![0f32; shape.num_elements()];
+        out.par_chunks_mut(row_len).enumerate().for_each(|(i, row)| fill(i, row));
+        from_vec(out, shape)
+    }
+
+    /// The forward of [`super::Kernels::group_norm_over_time`].
+    pub(super) fn group_norm_over_time(
+        x: &FlexTensor,
+        gamma: &FlexTensor,
+        beta: &FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let dims @ [_, time, channels] = dims3(x);
+        let (x, gamma, beta) = (contiguous_f32(x), contiguous_f32(gamma), contiguous_f32(beta));
+        let (input, gamma, beta) =
+            (x.storage::<f32>(), gamma.storage::<f32>(), beta.storage::<f32>());
+        let stats = channel_stats(input, None, dims, epsilon);
+        by_rows(x.layout().shape().clone(), channels, |row, out| {
+            let stats = &stats[row / time * channels..][..channels];
+            let input = &input[row * channels..][..channels];
+            for c in 0..channels {
+                out[c] = (input[c] - stats[c].mean) * stats[c].rstd * gamma[c] + beta[c];
+            }
+        })
+    }
+
+    /// The backward of [`super::Kernels::group_norm_over_time`]: `[dx, dgamma, dbeta]`.
+    pub(super) fn group_norm_over_time_backward(
+        x: &FlexTensor,
+        gamma: &FlexTensor,
+        grad: &FlexTensor,
+        epsilon: f64,
+    ) -> [FlexTensor; 3] {
+        let dims @ [batch, time, channels] = dims3(x);
+        let (x, gamma, grad) = (contiguous_f32(x), contiguous_f32(gamma), contiguous_f32(grad));
+        let (input, gamma_values, grad_values) =
+            (x.storage::<f32>(), gamma.storage::<f32>(), grad.storage::<f32>());
+        let stats = channel_stats(input, Some(grad_values), dims, epsilon);
+        let dx = by_rows(x.layout().shape().clone(), channels, |row, out| {
+            let stats = &stats[row / time * channels..][..channels];
+            let input = &input[row * channels..][..channels];
+            let grad = &grad_values[row * channels..][..channels];
+            for c in 0..channels {
+                let s = stats[c];
+                let normalized = (input[c] - s.mean) * s.rstd;
+                let mean_grad = (s.grad_sum / time as f64) as f32;
+                let mean_grad_normalized = (s.grad_normalized_sum / time as f64) as f32;
+                out[c] = s.rstd
+                    * gamma_values[c]
+                    * (grad[c] - mean_grad - normalized * mean_grad_normalized);
+            }
+        });
+        let over_batch = |field: fn(&ChannelStats) -> f64| {
+            let sums = (0..channels)
+                .map(|c| (0..batch).map(|b| field(&stats[b * channels + c])).sum::<f64>() as f32)
+                .collect();
+            from_vec(sums, gamma.layout().shape().clone())
+        };
+        [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
+    }
+}
+
+/// The element-wise math, vectorized by the compiler for the widest SIMD the CPU has.
+mod cpu {
+    /// Calls the `#[inline(always)]` loop `$f` compiled for AVX-512 or AVX2 + FMA when the CPU
+    /// has them, else as built. No floating-point contraction either way, so every path gives
+    /// the same bits.
+    macro_rules! widest {
+        ($f:ident($($arg:ident: $ty:ty),*)) => {{
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    $f($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    $f($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has the features `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $f($($arg),*)
+        }};
+    }
+
+    /// `out = gelu(x)`.
+    pub(super) fn gelu(x: &[f32], _: Option<&[f32]>, out: &mut [f32]) {
+        widest!(gelu_loop(x: &[f32], out: &mut [f32]))
+    }
+
+    /// `out = grad * gelu'(x)`.
+    pub(super) fn gelu_backward(x: &[f32], grad: Option<&[f32]>, out: &mut [f32]) {
+        let grad = grad.expect("gelu_backward takes the incoming gradient");
+        widest!(gelu_backward_loop(x: &[f32], grad: &[f32], out: &mut [f32]))
+    }
+
+    #[inline(always)]
+    fn gelu_loop(x: &[f32], out: &mut [f32]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+
+    #[inline(always)]
+    fn gelu_backward_loop(x: &[f32], grad: &[f32], out: &mut [f32]) {
+        for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+            *o = g * gelu_derivative(x);
+        }
+    }
+
+    /// `d/dx gelu(x) = Φ(x) + x φ(x)`.
+    #[inline(always)]
+    fn gelu_derivative(x: f32) -> f32 {
+        let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        cdf + x * super::FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+    }
+
+    /// erf for f32, branch-free: `x P(x^2) / Q(x^2)` with the coefficients of TensorFlow/XLA's
+    /// `ErfImpl32` (max abs error 4.2e-7), and exactly ±1 from |x| = 3.86 on, where erf
+    /// rounds to ±1 in f32 (so that gelu of a large negative input is 0, not a rounding
+    /// residue times the input).
+    #[inline(always)]
+    pub(super) fn erf(x: f32) -> f32 {
+        let saturated = x.abs() >= 3.86;
+        let x = x.clamp(-3.86, 3.86);
+        let x2 = x * x;
+        let p = [
+            -2.726_142_3e-10,
+            2.770_681_4e-8,
+            -2.101_024e-6,
+            -5.692_506_4e-5,
+            -7.349_906_3e-4,
+            -2.954_6e-3,
+            -1.609_603_3e-2,
+        ]
+        .into_iter()
+        .fold(0.0f32, |acc, c| acc * x2 + c);
+        let q = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2]
+            .into_iter()
+            .fold(0.0f32, |acc, c| acc * x2 + c);
+        if saturated { 1f32.copysign(x) } else { x * p / q }
+    }
+
+    /// `e^x` for `x <= 0`, branch-free (Cephes `expf`: `x = n ln 2 + r`, a degree-6
+    /// polynomial in `r`, `2^n` from the exponent bits); inputs below -87 give `e^-87`. `n` is
+    /// rounded by adding 1.5 * 2^23, which leaves it in the low bits of the sum, so no
+    /// float-to-int conversion (with its NaN branch) keeps the loop from vectorizing.
+    #[inline(always)]
+    pub(super) fn exp(x: f32) -> f32 {
+        const SHIFT: f32 = 12_582_912.0;
+        let x = x.clamp(-87.0, 0.0);
+        let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+        let n = shifted - SHIFT;
+        let two_to_n = f32::from_bits(shifted.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23);
+        let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+        let p = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5]
+            .into_iter()
+            .fold(0.0f32, |acc, c| acc * r + c);
+        let e = p * r * r + r + 1.0;
+        e * two_to_n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+    use burn::tensor::{Tensor, TensorData, Tolerance};
+
+    use super::*;
+
+    /// -12..12 densely, plus the clamp points and zero.
+    fn grid() -> Vec<f32> {
+        let mut xs: Vec<f32> = (-120_000..=120_000).map(|i| i as f32 * 1e-4).collect();
+        xs.extend([-87.5, -40.0, -5.657, 5.657, 0.0, -0.0, 1e-30, 40.0]);
+        xs
+    }
+
+    #[test]
+    fn erf_and_exp_are_within_f32_rounding_of_f64() {
+        for x in grid() {
+            let erf = cpu::erf(x) as f64;
+            let expected = libm::erf(x as f64);
+            assert!((erf - expected).abs() < 5e-7, "erf({x}) = {erf}, expected {expected}");
+            let y = -x.abs();
+            let exp = cpu::exp(y) as f64;
+            let expected = (y as f64).max(-87.0).exp();
+            assert!(
+                (exp - expected).abs() <= 3e-7 * expected,
+                "exp({y}) = {exp}, expected {expected}"
+            );
+        }
+    }
+
+    /// gelu and its derivative in f64.
+    fn exact(x: f32) -> (f64, f64) {
+        let x = x as f64;
+        let cdf = 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
+        let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        (x * cdf, cdf + x * pdf)
+    }
+
+    /// The forward and backward of [`gelu`] on `B` against f64, within f32 rounding.
+    fn check_against_f64<B: Kernels>() {
+        let device = Default::default();
+        let xs = grid();
+        let n = xs.len();
+        let grad: Vec<f32> = (0..n).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
+        let x = Tensor::<B, 1>::from_data(TensorData::new(xs.clone(), [n]), &device);
+        let g = Tensor::<B, 1>::from_data(TensorData::new(grad.clone(), [n]), &device);
+        let forward = gelu(x.clone()).into_data().to_vec::<f32>().unwrap();
+        let backward =
+            B::exact_gelu_backward(x.into_primitive().tensor(), g.into_primitive().tensor());
+        let backward = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(backward))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for i in 0..n {
+            let (value, derivative) = exact(xs[i]);
+            let close = |found: f32, expected: f64| {
+                (found as f64 - expected).abs() <= 2e-6 + 1e-6 * expected.abs()
+            };
+            assert!(
+                close(forward[i], value),
+                "{}: gelu({}) = {}, expected {value}",
+                B::name(&device),
+                xs[i],
+                forward[i]
+            );
+            assert!(
+                close(backward[i], grad[i] as f64 * derivative),
+                "{}: gelu'({}) * {} = {}, expected {}",
+                B::name(&device),
+                xs[i],
+                grad[i],
+                backward[i],
+                grad[i] as f64 * derivative
+            );
+        }
+    }
+
+    #[test]
+    fn gelu_and_its_gradient_are_exact_on_every_cpu_backend() {
+        check_against_f64::<NdArray>();
+        #[cfg(feature = "flex")]
+        check_against_f64::<burn::backend::Flex>();
+    }
+
+    /// Gradients through the autodiff wrapper equal the analytic derivative, on a strided
+    /// (transposed) input as the model produces them.
+    #[test]
+    fn autodiff_gradient_is_the_derivative() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let values: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) * 0.2).collect();
+            let x = Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [6, 10]), &device)
+                .require_grad();
+            let y = gelu(x.clone().swap_dims(0, 1));
+            let grads = (y * 3.0).sum().backward();
+            let found = x.grad(&grads).expect("x has a gradient").into_data();
+            let expected: Vec<f32> = values.iter().map(|&v| 3.0 * exact(v).1 as f32).collect();
+            found.assert_approx_eq::<f32>(
+                &TensorData::new(expected, [6, 10]),
+                Tolerance::absolute(1e-6),
+            );
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
+    }
+}
