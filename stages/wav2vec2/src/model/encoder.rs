@@ -20,7 +20,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-use super::activate;
+use super::{activate, linear_rows};
 use super::positional::PositionalConvEmbedding;
 use crate::config::{Activation, Wav2Vec2Config};
 use crate::kernels::Kernels;
@@ -64,9 +64,9 @@ impl<B: Kernels> Attention<B> {
             t.reshape([batch, frames, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = heads(self.q_proj.forward(x.clone()) * (head_dim as f64).powf(-0.5));
-        let k = heads(self.k_proj.forward(x.clone()));
-        let v = heads(self.v_proj.forward(x));
+        let q = heads(linear_rows(&self.q_proj, x.clone()) * (head_dim as f64).powf(-0.5));
+        let k = heads(linear_rows(&self.k_proj, x.clone()));
+        let v = heads(linear_rows(&self.v_proj, x));
         // [batch, heads, frames (queries), frames (keys)]
         let scores = q.matmul(k.swap_dims(2, 3));
         let scores = match padding {
@@ -81,7 +81,7 @@ impl<B: Kernels> Attention<B> {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, frames, hidden]);
-        self.out_proj.forward(context)
+        linear_rows(&self.out_proj, context)
     }
 }
 
@@ -115,9 +115,9 @@ impl<B: Kernels> FeedForward<B> {
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = activate(self.activation, self.intermediate_dense.forward(x));
+        let x = activate(self.activation, linear_rows(&self.intermediate_dense, x));
         let x = self.intermediate_dropout.forward(x);
-        self.output_dropout.forward(self.output_dense.forward(x))
+        self.output_dropout.forward(linear_rows(&self.output_dense, x))
     }
 }
 

@@ -39,6 +39,17 @@ fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>)
     }
 }
 
+/// `linear` on `[batch, time, features]` as one 2-D product over the `batch * time` rows. On
+/// 3-D input burn broadcasts the weight to each batch item: its backward copies the transposed
+/// weight on flex (a reshape of a strided view) and computes the weight's gradient per batch
+/// item before summing.
+fn linear_rows<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, time, features] = x.dims();
+    let y = linear.forward(x.reshape([batch * time, features]));
+    let [_, out] = y.dims();
+    y.reshape([batch, time, out])
+}
+
 /// Layer norm and linear from the conv channels to the transformer width (HF
 /// `feature_projection`; epsilon `layer_norm_eps`).
 #[derive(Module, Debug)]
@@ -66,7 +77,7 @@ impl<B: Kernels> FeatureProjection<B> {
     /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
         self.dropout
-            .forward(self.projection.forward(self.layer_norm.forward(features)))
+            .forward(linear_rows(&self.projection, self.layer_norm.forward(features)))
     }
 }
 
