@@ -5,6 +5,10 @@ Wav2Vec2ForSequenceClassification on DEVICE (`cpu`, the default, or `cuda`) exac
 `examples/train_step.rs` times vox (random weights, dropouts and SpecAugment off,
 cross-entropy, backward, no optimizer step) and prints the same JSON line.
 
+`wav2vec2.py ops REPEATS THREADS` times single operations at a base step's shapes in PyTorch
+exactly as `examples/ops.rs` times them on flex (matrix products, GELU and its backward) and
+prints the same JSON lines.
+
 `wav2vec2.py run OUT.md THREADS` runs vox and torch interleaved (same batch, same threads) for
 each case, takes each process's peak RSS from os.wait4, and writes the markdown report. The
 CPUs are shared, so the report states ratios measured side by side, not absolute speeds.
@@ -17,6 +21,8 @@ import sys
 import time
 
 EXAMPLE = "/work/target-wav2vec2/debug/examples/train_step"
+OPS_EXAMPLE = "/work/target-wav2vec2/debug/examples/ops"
+OPS_REPEATS, OPS_ROUNDS = 10, 2
 BATCH, SAMPLES = 2, 32000
 # (config, layers, backends, steps).
 CASES = [
@@ -30,49 +36,52 @@ ROUNDS = 2  # vox and torch alternate this many times per case; the best of each
 # What the model does about the conv costs, and what profiling found in what remains
 # (hand-written: update it with the code).
 WHERE_THE_TIME_GOES = """\
-How vox computes the convs (`stages/wav2vec2/src/model/feature_encoder.rs`, `positional.rs`):
+How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
+`positional.rs`, `src/kernels.rs`):
 
 - Feature encoder: each conv can run as one matrix product, the windows of the channels-last
   input (cut by reshapes, no `unfold`) times the weight, so that its backward pass is matrix
   products too, multi-threaded on both CPU backends; burn's own conv backward goes through a
-  transposed conv (single-threaded on ndarray). vox uses that form on ndarray always and on
-  flex for convs of at least 128 channels (wav2vec2-base's 512); narrower convs on flex (the
-  small config's 32) and cuda keep burn's conv.
+  transposed conv (single-threaded on ndarray). vox uses that form on both CPU backends; cuda
+  keeps burn's conv. (On flex at 32 channels, the small config, burn's conv was faster until
+  the channels-last path's group norm and GELU became vox's kernels: 0.038-0.040 s per small
+  step with burn's conv against 0.022-0.026 s as matrix products after.)
 - Positional conv (kernel 128, 16 groups): batched matrix products on ndarray only, where
   burn's grouped conv backward took 0.30 s of a 0.36 s small-config step. On flex its grouped
   conv is faster than the matrix form (0.052 s per small step against 0.07-0.09 s), which also
   holds 128 shifted copies of the input.
+- GELU and the per-channel group norm of base's first conv layer are vox's own operations on
+  flex (`kernels.rs`: a burn backend extension, one autodiff op each). burn-flex computes GELU
+  with a scalar `erff` per element on one thread (see the operations table below), and the
+  group norm, composed from a dozen autodiff ops, spent its time in broadcasts that flex walks
+  element by element (`StridedIter`, 9% of a base step). vox's GELU is a branch-free rational
+  erf and Cephes-style exp, vectorized (AVX-512 or AVX2 picked at run time) and parallel; its
+  norm is two or three parallel passes with f64 sums.
+- Matrix products: burn-flex's `x86-v4` feature, so that gemm uses its AVX-512 kernels; the
+  encoder's linears run on `[batch * time, features]` rows (on 3-D input burn copies the
+  transposed weight in the backward and computes the weight gradient per batch item).
 
-Before/after: `train_step` built from the commit before this change and from the change with
-the matrix form on every conv, run alternately (same load windows, 2 threads), seconds per
-step, lowest-highest over 2-3 rounds, once on busy CPUs (2026-11-26 ~11:47 UTC, load average
-~6 on 2 CPUs) and once on nearly idle ones (~12:16 UTC, load ~1.5):
+Before/after, `train_step` built at each step, run alternately on idle CPUs (2026-11-26
+14:00-14:55 UTC, 2 threads), seconds per step, lowest-highest of 2-3 rounds:
 
-| case | busy: before | busy: after | idle: before | idle: after |
-|---|---|---|---|---|
-| small, ndarray | 1.117-1.150 | 0.140-0.171 | 0.746-0.748 | 0.108-0.130 |
-| small, flex | 0.072-0.075 | 0.084-0.090 | 0.044-0.052 | 0.050-0.053 |
-| base 2 layers, flex | 4.63-5.17 | 3.95-4.11 | 2.04-2.06 | 1.99-2.85 |
-| base 12 layers, flex | 6.45-6.49 | 5.26-6.26 | | |
-| base 2 layers, ndarray | no step in 200 s | see above | | |
+| build | base 2 layers, flex | base 12 layers, flex | small, flex |
+|---|---|---|---|
+| before (ea0bde5) | 1.91-1.99 | 3.52 | 0.044-0.047 |
+| + gemm AVX-512 (`x86-v4`) | 1.47-1.64 | | |
+| + vox's GELU | 1.38-1.50 | | |
+| + vox's group norm | 1.11-1.15 | 2.06-2.11 | 0.037 |
+| + 2-D linears | | 1.91 | |
+| + matrix-form convs on flex at 32 channels | | | 0.022-0.026 |
 
-So: ndarray gains 6-7x (mostly the positional conv); on flex the matrix form loses at 32
-channels (burn's conv is kept there) and wins at 512 under load, about even on idle CPUs
-(forward slower, backward faster). The gap to PyTorch on idle CPUs (4-6x, table above) lies
-elsewhere: below.
-
-What is left. On idle CPUs (12:08 and 12:15 UTC runs) the transformer is as far off as the
-convs: the 10 layers between base's 2- and 12-layer rows cost vox ~1.6 s per step on flex and
-torch ~0.46 s (3.5x), and the conv-dominated 2-layer model is 5.5x off; so the gap is burn's
-CPU kernels in general (matrix products and element-wise ops), not one layer. Profiling flex
-on the busy machine (single runs, inference ops on base's first conv output, 2 x 6398 x 512
-floats) showed: element-wise ops are single-threaded and each
-allocates a fresh buffer, which page-faults in this VM (a multiply took ~50 ms, ~6 ms with
-glibc's mmap threshold raised so that buffers are reused); broadcasting ops (the group norm's
-subtraction of the per-channel mean) take a slow path (60-100 ms); GELU uses a scalar `erff`
-per element (~80 ms). PyTorch vectorizes and parallelizes all three. These are burn-flex
-internals, not model code; a global allocator that keeps freed pages (e.g. mimalloc, in the
-`vox` binary) would address the page faults for the whole program."""
+What is left: matrix products. After these changes gemm's microkernel is ~60% of a base step's
+CPU time (perf, 12 layers) and the rest is spread thin: copies when reshaping strided views,
+an alignment copy of every matmul output inside burn-flex (`Bytes::try_enforce_runtime_align`,
+~2%), page faults on fresh buffers (~2%), the positional conv's transposed conv in the backward
+(~1.5%). gemm 0.19 runs these products at about 0.7x PyTorch's speed on the same cores (MKL /
+oneDNN; operations table below), so vox's products alone take about as long as PyTorch's
+whole step: within 1.5x of PyTorch is out of reach on burn's CPU matmul. Closing it needs a
+faster sgemm under burn-flex (a BLAS is not available offline here: no system OpenBLAS or MKL,
+and their -src crates download at build time)."""
 
 
 def torch_config(name, layers):
@@ -138,6 +147,58 @@ def torch_bench(name, layers, batch, samples, steps, threads, device="cpu"):
                       "backward_s": bw / steps, "infer_s": infer, "feature_encoder_s": conv}))
 
 
+def torch_ops(repeats, threads):
+    """The PyTorch twin of examples/ops.rs: prints {"op", "ms"} JSON lines."""
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+
+    def time_ms(op):
+        op()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            op()
+        return (time.perf_counter() - start) * 1e3 / repeats
+
+    for name, m, k, n in [("matmul conv2 6398x1536x512", 6398, 1536, 512),
+                          ("matmul conv2 weight grad 1536x6398x512", 1536, 6398, 512),
+                          ("matmul ff up 198x768x3072", 198, 768, 3072),
+                          ("matmul ff down 198x3072x768", 198, 3072, 768),
+                          ("matmul 1024x1024x1024", 1024, 1024, 1024)]:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        print(json.dumps({"op": name, "ms": time_ms(lambda: a @ b)}))
+    x = torch.randn(2, 6399, 512)
+    print(json.dumps({"op": "gelu 2x6399x512",
+                      "ms": time_ms(lambda: torch.nn.functional.gelu(x))}))
+    print(json.dumps({"op": "gelu backward 2x6399x512",
+                      "ms": time_ms(lambda: torch.ops.aten.gelu_backward(x, x))}))
+
+
+def ops_table(threads, env):
+    """Markdown rows: each operation's best of OPS_ROUNDS alternating vox / torch runs."""
+    def lines(cmd):
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        return {row["op"]: row["ms"] for row in map(json.loads, out.strip().splitlines())}
+
+    vox, tor = {}, {}
+    for _ in range(OPS_ROUNDS):
+        for op, ms in lines([OPS_EXAMPLE, str(OPS_REPEATS)]).items():
+            vox[op] = min(ms, vox.get(op, ms))
+        for op, ms in lines([sys.executable, __file__, "ops", str(OPS_REPEATS),
+                             str(threads)]).items():
+            tor[op] = min(ms, tor.get(op, ms))
+    rows = []
+    for op, ms in vox.items():
+        torch_op = op.removesuffix(" burn").removesuffix(" vox")
+        torch_ms = tor[torch_op]
+        rate = ""
+        if op.startswith("matmul"):
+            m, k, n = map(int, op.split()[-1].split("x"))
+            rate = f" ({2 * m * k * n / ms / 1e6:.0f} vs {2 * m * k * n / torch_ms / 1e6:.0f} GFLOP/s)"
+        rows.append(f"| {op} | {ms:.2f} | {torch_ms:.2f} | {ms / torch_ms:.2f}x{rate} |")
+    return rows
+
+
 def measure(cmd, env):
     """Runs cmd, returns (its JSON line, peak RSS in MiB) with the child's own rusage."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
@@ -173,10 +234,10 @@ def run(out_md, threads):
     _, import_rss = measure([sys.executable, "-c", "import torch, transformers; "
                              "from transformers import Wav2Vec2ForSequenceClassification; "
                              "print('{}')"], env)
-    write_report(out_md, threads, rows, import_rss, load_start)
+    write_report(out_md, threads, rows, import_rss, load_start, ops_table(threads, env))
 
 
-def write_report(out_md, threads, rows, import_rss, load_start):
+def write_report(out_md, threads, rows, import_rss, load_start, ops_rows):
     import torch
     import transformers
 
@@ -282,6 +343,13 @@ def write_report(out_md, threads, rows, import_rss, load_start):
                     " (below 0%: vox's backward is faster)" if bwd_part < 0 else "")
             lines.append(f"- {name} ({layers} layers), {backend}: vox is {gap:.3f} s per step "
                          f"slower; the backward accounts for {bwd_part:.0%} of that gap{note}.")
+    lines += ["", "## Single operations at a base step's shapes", "",
+              f"`examples/ops.rs` on flex against `wav2vec2.py ops` (PyTorch), {threads} threads, "
+              f"milliseconds, the best of {OPS_ROUNDS} alternating runs of {OPS_REPEATS} calls "
+              "each. `burn` rows are burn-flex's own GELU, `vox` rows vox's kernels; the matrix "
+              "products are gemm 0.19 with its AVX-512 kernels.", "",
+              "| operation | vox ms | torch ms | vox/torch |", "|---|---|---|---|"]
+    lines += ops_rows
     lines += ["", WHERE_THE_TIME_GOES, ""]
     with open(out_md, "w") as f:
         f.write("\n".join(lines))
@@ -293,6 +361,8 @@ if __name__ == "__main__":
         a = sys.argv[2:]
         device = a[6] if len(a) > 6 else "cpu"
         torch_bench(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), device)
+    elif sys.argv[1] == "ops":
+        torch_ops(int(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]))
     else:

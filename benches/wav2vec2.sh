@@ -15,5 +15,5 @@ VENV="${W2V_VENV:-/tmp/w2v-venv}"
     echo "no torch + transformers in $VENV (see the header of $0)" >&2
     exit 1
 }
-CARGO_TARGET_DIR=/work/target-wav2vec2 cargo build -p vox-wav2vec2 --example train_step
+CARGO_TARGET_DIR=/work/target-wav2vec2 cargo build -p vox-wav2vec2 --example train_step --example ops
 "$VENV/bin/python" benches/wav2vec2.py run BENCHMARKS-wav2vec2.md "$THREADS"

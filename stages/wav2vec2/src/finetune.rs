@@ -498,8 +498,9 @@ fn explain_cuda_failure(cause: &str) -> String {
 impl StageDef for FineTune {
     const KIND: &'static str = "fine-tune";
     // 2: convs as matrix products on ndarray (and flex at >= 128 channels) round differently.
-    // 3: GELU's gradient is exact on ndarray and cuda (burn's is the tanh approximation's), and
-    //    flex computes GELU with vox's kernels (`crate::kernels`), which round differently.
+    // 3: GELU's gradient is exact on ndarray and cuda (burn's is the tanh approximation's);
+    //    flex computes GELU and the group norm with vox's kernels (`crate::kernels`) and runs
+    //    every feature-encoder conv as a matrix product; all of which round differently.
     const VERSION: u32 = 3;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =

@@ -17,9 +17,11 @@
 //! before/after runs alternating (see `BENCHMARKS-wav2vec2.md`): ndarray, small config (32
 //! channels), 0.75 s -> 0.11-0.13 s on idle CPUs (with the positional conv as matrix products
 //! too); flex, wav2vec2-base with 2 layers (512 channels), 4.6-5.2 s -> 4.0-4.1 s on busy CPUs,
-//! about even on idle ones (2.04-2.06 s -> 1.99-2.85 s); flex, small config, burn's conv
-//! 0.044-0.052 s against 0.050-0.053 s as matrix products. Hence the rule in
-//! [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's `Conv1d` layout `[out, in,
+//! about even on idle ones (2.04-2.06 s -> 1.99-2.85 s). On flex at 32 channels (the small
+//! config) burn's conv was faster (0.044-0.052 s against 0.050-0.053 s) until the group norm
+//! and GELU of the channels-last path became vox's own kernels ([`crate::kernels`]): then
+//! 0.038-0.040 s with burn's conv against 0.022-0.026 s as matrix products (idle CPUs,
+//! 2026-11-26). Hence the rule in [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's `Conv1d` layout `[out, in,
 //! kernel]` either way, so checkpoints load unchanged.
 
 use burn::module::Module;
@@ -209,23 +211,13 @@ impl<B: Kernels> FeatureEncoder<B> {
     }
 
     /// Whether the convs run as matrix products on `device`'s backend (see the module doc):
-    /// always on ndarray; on flex when every conv has at least [`FLEX_MATMUL_MIN_CHANNELS`]
-    /// output channels; never elsewhere (CUDA keeps the backend's conv, as measured nowhere).
+    /// on the CPU backends, ndarray and flex; CUDA keeps the backend's conv (as measured
+    /// nowhere).
     fn convs_as_matmul(&self, device: &B::Device) -> bool {
         let backend = B::name(device);
-        backend.contains("ndarray")
-            || (backend.contains("flex")
-                && self
-                    .conv_layers
-                    .iter()
-                    .all(|layer| layer.conv.weight.dims()[0] >= FLEX_MATMUL_MIN_CHANNELS))
+        backend.contains("ndarray") || backend.contains("flex")
     }
 }
-
-/// On flex, the narrowest conv for which the matrix form is used: measured faster at 512
-/// channels (wav2vec2-base) on busy CPUs and about even on idle ones, slower at 32 (the scratch
-/// default); the threshold lies between.
-const FLEX_MATMUL_MIN_CHANNELS: usize = 128;
 
 #[cfg(test)]
 mod tests {
