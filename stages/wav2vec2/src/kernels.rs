@@ -72,11 +72,7 @@ pub trait Kernels: Backend {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let (normalized, _) = normalize_over_time(tensor::<Self, 3>(x), epsilon);
-        let [channels] = tensor::<Self, 1>(gamma.clone()).dims();
-        let gamma = tensor::<Self, 1>(gamma).reshape([1, 1, channels]);
-        let beta = tensor::<Self, 1>(beta).reshape([1, 1, channels]);
-        (normalized * gamma + beta).into_primitive().tensor()
+        group_norm_over_time_by_ops::<Self>(x, gamma, beta, epsilon)
     }
 
     /// The gradients through [`Kernels::group_norm_over_time`] for `x`, `gamma` and `beta`,
@@ -89,22 +85,46 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
         epsilon: f64,
     ) -> [FloatTensor<Self>; 3] {
-        let (normalized, std) = normalize_over_time(tensor::<Self, 3>(x), epsilon);
-        let grad = tensor::<Self, 3>(grad);
-        let [channels] = tensor::<Self, 1>(gamma.clone()).dims();
-        let scaled = grad.clone() * tensor::<Self, 1>(gamma).reshape([1, 1, channels]);
-        let dx = (scaled.clone()
-            - scaled.clone().mean_dim(1)
-            - normalized.clone() * (scaled * normalized.clone()).mean_dim(1))
-            / std;
-        let dgamma = (grad.clone() * normalized).sum_dim(1).sum_dim(0).reshape([channels]);
-        let dbeta = grad.sum_dim(1).sum_dim(0).reshape([channels]);
-        [
-            dx.into_primitive().tensor(),
-            dgamma.into_primitive().tensor(),
-            dbeta.into_primitive().tensor(),
-        ]
+        group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon)
     }
+}
+
+/// [`Kernels::group_norm_over_time`] from the backend's tensor operations.
+fn group_norm_over_time_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+) -> FloatTensor<B> {
+    let (normalized, _) = normalize_over_time(tensor::<B, 3>(x), epsilon);
+    let [channels] = tensor::<B, 1>(gamma.clone()).dims();
+    let gamma = tensor::<B, 1>(gamma).reshape([1, 1, channels]);
+    let beta = tensor::<B, 1>(beta).reshape([1, 1, channels]);
+    (normalized * gamma + beta).into_primitive().tensor()
+}
+
+/// [`Kernels::group_norm_over_time_backward`] from the backend's tensor operations.
+fn group_norm_over_time_backward_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    epsilon: f64,
+) -> [FloatTensor<B>; 3] {
+    let (normalized, std) = normalize_over_time(tensor::<B, 3>(x), epsilon);
+    let grad = tensor::<B, 3>(grad);
+    let [channels] = tensor::<B, 1>(gamma.clone()).dims();
+    let scaled = grad.clone() * tensor::<B, 1>(gamma).reshape([1, 1, channels]);
+    let dx = (scaled.clone()
+        - scaled.clone().mean_dim(1)
+        - normalized.clone() * (scaled * normalized.clone()).mean_dim(1))
+        / std;
+    let dgamma = (grad.clone() * normalized).sum_dim(1).sum_dim(0).reshape([channels]);
+    let dbeta = grad.sum_dim(1).sum_dim(0).reshape([channels]);
+    [
+        dx.into_primitive().tensor(),
+        dgamma.into_primitive().tensor(),
+        dbeta.into_primitive().tensor(),
+    ]
 }
 
 /// A float primitive as a tensor of rank `D`.
@@ -174,7 +194,10 @@ impl Kernels for burn::backend::Flex {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        flex::group_norm_over_time(&x, &gamma, &beta, epsilon)
+        match flex::all_f32(&[&x, &gamma, &beta]) {
+            true => flex::group_norm_over_time(&x, &gamma, &beta, epsilon),
+            false => group_norm_over_time_by_ops::<Self>(x, gamma, beta, epsilon),
+        }
     }
 
     fn group_norm_over_time_backward(
@@ -183,7 +206,10 @@ impl Kernels for burn::backend::Flex {
         grad: FloatTensor<Self>,
         epsilon: f64,
     ) -> [FloatTensor<Self>; 3] {
-        flex::group_norm_over_time_backward(&x, &gamma, &grad, epsilon)
+        match flex::all_f32(&[&x, &gamma, &grad]) {
+            true => flex::group_norm_over_time_backward(&x, &gamma, &grad, epsilon),
+            false => group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon),
+        }
     }
 }
 
@@ -410,9 +436,15 @@ mod flex {
         }
     }
 
+    /// Whether every tensor holds f32, the one dtype of vox's flex kernels (others go through
+    /// burn's operations).
+    pub(super) fn all_f32(tensors: &[&FlexTensor]) -> bool {
+        tensors.iter().all(|t| t.dtype() == DType::F32)
+    }
+
     /// `x` as a contiguous f32 tensor (itself when it already is).
     fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
-        assert_eq!(x.dtype(), DType::F32, "vox's flex kernels take f32 tensors");
+        debug_assert_eq!(x.dtype(), DType::F32, "callers check `all_f32`");
         x.to_contiguous()
     }
 
@@ -684,6 +716,41 @@ mod tests {
         check_against_f64::<NdArray>();
         #[cfg(feature = "flex")]
         check_against_f64::<burn::backend::Flex>();
+    }
+
+    /// On flex, tensors of other dtypes than f32 go through burn's operations, with the same
+    /// results within f16 rounding.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_kernels_take_other_dtypes_through_burns_operations() {
+        use burn::backend::Flex;
+        use burn::tensor::{DType, FloatDType};
+        let device = Default::default();
+        let ramp = |n: usize| -> Vec<f32> { (0..n).map(|i| (i % 7) as f32 * 0.5 - 1.5).collect() };
+        let x = Tensor::<Flex, 3>::from_data(TensorData::new(ramp(30), [2, 5, 3]), &device);
+        let gamma = Tensor::<Flex, 1>::from_data(TensorData::new(ramp(3), [3]), &device);
+        let beta = gamma.clone() * 0.5;
+        let half = |t: Tensor<Flex, 3>| t.cast(FloatDType::F16);
+        let (x16, gamma16, beta16) = (
+            half(x.clone()),
+            gamma.clone().cast(FloatDType::F16),
+            beta.clone().cast(FloatDType::F16),
+        );
+        assert_eq!(x16.dtype(), DType::F16);
+        let pairs = [
+            (gelu(x.clone()), gelu(x16.clone())),
+            (
+                group_norm_over_time(x.clone(), gamma.clone(), beta.clone(), 1e-5),
+                group_norm_over_time(x16, gamma16, beta16, 1e-5),
+            ),
+        ];
+        for (full, reduced) in pairs {
+            assert_eq!(reduced.dtype(), DType::F16);
+            reduced
+                .cast(FloatDType::F32)
+                .into_data()
+                .assert_approx_eq::<f32>(&full.into_data(), Tolerance::absolute(2e-2));
+        }
     }
 
     /// Gradients through the autodiff wrapper equal the analytic derivative, on a strided
