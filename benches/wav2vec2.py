@@ -57,12 +57,17 @@ How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
   element by element (`StridedIter`, 9% of a base step). vox's GELU is a branch-free rational
   erf and Cephes-style exp, vectorized (AVX-512 or AVX2 picked at run time) and parallel; its
   norm is two or three parallel passes with f64 sums.
-- Matrix products: burn-flex's `x86-v4` feature, so that gemm uses its AVX-512 kernels; the
-  encoder's linears run on `[batch * time, features]` rows (on 3-D input burn copies the
-  transposed weight in the backward and computes the weight gradient per batch item).
+- Matrix products: on CPUs with AVX-512, flex's 2-D products (the convs as products, the
+  encoder's linears, both passes) run on vox's own sgemm (`kernels/sgemm.rs`: B packed in
+  384 x 2048 blocks, A in 144 x 384 blocks, a 12 x 32 microkernel holding C's tile in 24 zmm
+  registers, parallel over row blocks), about 2.5x the gemm crate's speed and faster than
+  PyTorch's on these cores (operations table above). Elsewhere, burn-flex's gemm with its
+  AVX-512 kernels (`x86-v4`). The encoder's linears run on `[batch * time, features]` rows
+  (on 3-D input burn copies the transposed weight in the backward and computes the weight
+  gradient per batch item).
 
 Before/after, `train_step` built at each step, run alternately on idle CPUs (2026-11-26
-14:00-14:55 UTC, 2 threads), seconds per step, lowest-highest of 2-3 rounds:
+14:00-15:30 UTC, 2 threads), seconds per step, lowest-highest of 2-3 rounds:
 
 | build | base 2 layers, flex | base 12 layers, flex | small, flex |
 |---|---|---|---|
@@ -71,17 +76,16 @@ Before/after, `train_step` built at each step, run alternately on idle CPUs (202
 | + vox's GELU | 1.38-1.50 | | |
 | + vox's group norm | 1.11-1.15 | 2.06-2.11 | 0.037 |
 | + 2-D linears | | 1.91 | |
-| + matrix-form convs on flex at 32 channels | | | 0.022-0.026 |
+| + matrix-form convs on flex at 32 channels | | 1.95-2.01 | 0.022-0.026 |
+| + vox's sgemm | | 1.29-1.41 | |
 
-What is left: matrix products. After these changes gemm's microkernel is ~60% of a base step's
-CPU time (perf, 12 layers) and the rest is spread thin: copies when reshaping strided views,
-an alignment copy of every matmul output inside burn-flex (`Bytes::try_enforce_runtime_align`,
-~2%), page faults on fresh buffers (~2%), the positional conv's transposed conv in the backward
-(~1.5%). gemm 0.19 runs these products at about 0.7x PyTorch's speed on the same cores (MKL /
-oneDNN; operations table below), so vox's products alone take about as long as PyTorch's
-whole step: within 1.5x of PyTorch is out of reach on burn's CPU matmul. Closing it needs a
-faster sgemm under burn-flex (a BLAS is not available offline here: no system OpenBLAS or MKL,
-and their -src crates download at build time)."""
+What is left, after these: per perf, the products are no longer most of a step; the rest is
+spread over burn-flex's copies when reshaping strided views (the conv windows' `cat`, the
+attention heads), an alignment copy of every burn-flex matmul output, page faults on fresh
+buffers, the positional conv's grouped conv and its transposed conv in the backward (burn's,
+single-threaded), the encoder's layer norms composed from autodiff ops, and autodiff's own
+bookkeeping. On ndarray (no vox kernels but the defaults) burn's products and element-wise
+ops remain."""
 
 
 def torch_config(name, layers):
@@ -193,7 +197,7 @@ def ops_table(threads, env):
         torch_ms = tor[torch_op]
         rate = ""
         if op.startswith("matmul"):
-            m, k, n = map(int, op.split()[-1].split("x"))
+            m, k, n = map(int, torch_op.split()[-1].split("x"))
             rate = f" ({2 * m * k * n / ms / 1e6:.0f} vs {2 * m * k * n / torch_ms / 1e6:.0f} GFLOP/s)"
         rows.append(f"| {op} | {ms:.2f} | {torch_ms:.2f} | {ms / torch_ms:.2f}x{rate} |")
     return rows
@@ -346,8 +350,9 @@ def write_report(out_md, threads, rows, import_rss, load_start, ops_rows):
     lines += ["", "## Single operations at a base step's shapes", "",
               f"`examples/ops.rs` on flex against `wav2vec2.py ops` (PyTorch), {threads} threads, "
               f"milliseconds, the best of {OPS_ROUNDS} alternating runs of {OPS_REPEATS} calls "
-              "each. `burn` rows are burn-flex's own GELU, `vox` rows vox's kernels; the matrix "
-              "products are gemm 0.19 with its AVX-512 kernels.", "",
+              "each. `burn` rows are burn-flex's own operations (the gemm 0.19 crate with its AVX-512 "
+              "kernels for the products, libm's erff for GELU), `vox` rows vox's kernels "
+              "(`stages/wav2vec2/src/kernels/`).", "",
               "| operation | vox ms | torch ms | vox/torch |", "|---|---|---|---|"]
     lines += ops_rows
     lines += ["", WHERE_THE_TIME_GOES, ""]

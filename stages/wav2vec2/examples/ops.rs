@@ -1,7 +1,7 @@
 //! Times single operations at the shapes of a wav2vec2-base step (batch 2 x 2 s) on flex, for
 //! `benches/wav2vec2.py ops`, whose PyTorch twin times the same: matrix products (conv 2 of the
 //! feature encoder as a product, its weight gradient, the feed-forward pair, 1024^3) and GELU
-//! on the first conv's output, burn's and vox's (`vox_wav2vec2::kernels`).
+//! on the first conv's output, each burn's (gemm, libm) and vox's (`vox_wav2vec2::kernels`).
 //!
 //! `cargo run -p vox-wav2vec2 --example ops -- REPEATS`; CPU threads come from
 //! `RAYON_NUM_THREADS`. Prints one JSON line per operation: its name and mean milliseconds.
@@ -44,7 +44,14 @@ fn main() {
     for (name, m, k, n) in PRODUCTS {
         let a = Tensor::<Flex, 2>::random([m, k], normal, &device);
         let b = Tensor::<Flex, 2>::random([k, n], normal, &device);
-        report(name, time_ms(repeats, || drop(a.clone().matmul(b.clone()).into_data())));
+        report(
+            &format!("{name} burn"),
+            time_ms(repeats, || drop(a.clone().matmul(b.clone()).into_data())),
+        );
+        report(
+            &format!("{name} vox"),
+            time_ms(repeats, || drop(kernels::matmul(a.clone(), b.clone()).into_data())),
+        );
     }
     let x = Tensor::<Flex, 3>::random([2, 6399, 512], normal, &device);
     let primitive = || x.clone().into_primitive().tensor();

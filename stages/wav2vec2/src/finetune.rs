@@ -499,8 +499,9 @@ impl StageDef for FineTune {
     const KIND: &'static str = "fine-tune";
     // 2: convs as matrix products on ndarray (and flex at >= 128 channels) round differently.
     // 3: GELU's gradient is exact on ndarray and cuda (burn's is the tanh approximation's);
-    //    flex computes GELU and the group norm with vox's kernels (`crate::kernels`) and runs
-    //    every feature-encoder conv as a matrix product; all of which round differently.
+    //    flex computes GELU, the group norm and (with AVX-512) the matrix products with vox's
+    //    kernels (`crate::kernels`) and runs every feature-encoder conv as a matrix product;
+    //    all of which round differently.
     const VERSION: u32 = 3;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =

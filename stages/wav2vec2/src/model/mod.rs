@@ -39,13 +39,17 @@ fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>)
     }
 }
 
-/// `linear` on `[batch, time, features]` as one 2-D product over the `batch * time` rows. On
-/// 3-D input burn broadcasts the weight to each batch item: its backward copies the transposed
-/// weight on flex (a reshape of a strided view) and computes the weight's gradient per batch
-/// item before summing.
-fn linear_rows<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+/// `linear` on `[batch, time, features]` as one 2-D product over the `batch * time` rows, with
+/// [`crate::kernels::matmul`]. On 3-D input burn broadcasts the weight to each batch item: its
+/// backward copies the transposed weight on flex (a reshape of a strided view) and computes
+/// the weight's gradient per batch item before summing.
+fn linear_rows<B: Kernels>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, time, features] = x.dims();
-    let y = linear.forward(x.reshape([batch * time, features]));
+    let y = crate::kernels::matmul(x.reshape([batch * time, features]), linear.weight.val());
+    let y = match &linear.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
+        None => y,
+    };
     let [_, out] = y.dims();
     y.reshape([batch, time, out])
 }
