@@ -105,14 +105,32 @@ pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
 }
 
 /// Packs rows `ic..ic + rows`, columns `pc..pc + kc` of `a` into MR-row panels, each stored
-/// step by step (MR values per `k`), zero-padded to a whole panel.
+/// step by step (MR values per `k`), zero-padded to a whole panel. Contiguous rows (a
+/// row-major `a`) or columns (a transposed view) are read as slices.
 fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f32]) {
     for (panel, first) in (0..rows).step_by(MR).enumerate() {
         let height = MR.min(rows - first);
         let out = &mut out[panel * MR * kc..][..MR * kc];
-        for p in 0..kc {
-            for r in 0..MR {
-                out[p * MR + r] = if r < height { a.at(ic + first + r, pc + p) } else { 0.0 };
+        if height < MR {
+            out.fill(0.0);
+        }
+        if a.col_stride == 1 {
+            for r in 0..height {
+                let start = (ic + first + r) * a.row_stride + pc;
+                for (p, &value) in a.data[start..start + kc].iter().enumerate() {
+                    out[p * MR + r] = value;
+                }
+            }
+        } else if a.row_stride == 1 {
+            for p in 0..kc {
+                let start = (pc + p) * a.col_stride + ic + first;
+                out[p * MR..p * MR + height].copy_from_slice(&a.data[start..start + height]);
+            }
+        } else {
+            for p in 0..kc {
+                for r in 0..height {
+                    out[p * MR + r] = a.at(ic + first + r, pc + p);
+                }
             }
         }
     }
