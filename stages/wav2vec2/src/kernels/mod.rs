@@ -399,7 +399,9 @@ mod flex {
     }
 
     /// `a * b` with vox's [`crate::kernels::sgemm`] for 2-D f32 operands with non-negative
-    /// strides on a CPU with AVX-512; `None` otherwise, for burn's product.
+    /// strides on a CPU with AVX-512, at least [`MIN_DEPTH`](crate::kernels::sgemm::MIN_DEPTH)
+    /// deep and [`MIN_WIDTH`](crate::kernels::sgemm::MIN_WIDTH) wide; `None` otherwise, for
+    /// burn's product.
     pub(super) fn sgemm(a: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -408,7 +410,7 @@ mod flex {
                 return None;
             }
             let (a, b) = (matrix_view(a)?, matrix_view(b)?);
-            if a.cols != b.rows {
+            if a.cols != b.rows || a.cols < sgemm::MIN_DEPTH || b.cols < sgemm::MIN_WIDTH {
                 return None;
             }
             let shape = burn::tensor::Shape::new([a.rows, b.cols]);
@@ -864,7 +866,7 @@ mod tests {
             let values = |n: usize, seed: usize| -> Vec<f32> {
                 (0..n).map(|i| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0).collect()
             };
-            let (m, k, n) = (37, 50, 45);
+            let (m, k, n) = (40, 150, 130); // deep and wide enough for flex to use vox's sgemm
             let a = Tensor::<B, 2>::from_data(TensorData::new(values(m * k, 1), [m, k]), &device)
                 .require_grad();
             let bt = Tensor::<B, 2>::from_data(TensorData::new(values(n * k, 2), [n, k]), &device)
