@@ -61,8 +61,9 @@ How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
   encoder's linears, both passes) run on vox's own sgemm (`kernels/sgemm.rs`: B packed in
   384 x 2048 blocks, A in 144 x 384 blocks, a 12 x 32 microkernel holding C's tile in 24 zmm
   registers, parallel over row blocks), about 2.5x the gemm crate's speed and faster than
-  PyTorch's on these cores (operations table above). Elsewhere, burn-flex's gemm with its
-  AVX-512 kernels (`x86-v4`). The encoder's linears run on `[batch * time, features]` rows
+  PyTorch's on these cores (operations table above). Elsewhere, and for thin products (k or n
+  under 128: the small config's, where packing costs as much as the arithmetic), burn-flex's
+  gemm with its AVX-512 kernels (`x86-v4`). The encoder's linears run on `[batch * time, features]` rows
   (on 3-D input burn copies the transposed weight in the backward and computes the weight
   gradient per batch item).
 
@@ -78,6 +79,7 @@ Before/after, `train_step` built at each step, run alternately on idle CPUs (202
 | + 2-D linears | | 1.91 | |
 | + matrix-form convs on flex at 32 channels | | 1.95-2.01 | 0.022-0.026 |
 | + vox's sgemm | | 1.29-1.41 | |
+| + sgemm only for k, n >= 128 | | 1.41 | 0.023-0.027 |
 
 What is left, after these: per perf, the products are no longer most of a step; the rest is
 spread over burn-flex's copies when reshaping strided views (the conv windows' `cat`, the
