@@ -21,7 +21,8 @@
 //! - **Matrix products** of 2-D operands (the feature encoder's convs as products, the
 //!   encoder's linears): on CPUs with AVX-512, flex runs vox's own [`sgemm`] (a packed,
 //!   register-blocked microkernel) instead of burn-flex's gemm crate, 2.5x faster per core on
-//!   the development machine. Without AVX-512, and for other dtypes, burn's product.
+//!   the development machine. Without AVX-512, for thin products (see [`sgemm::MIN_DEPTH`])
+//!   and for other dtypes, burn's product.
 //!
 //! ndarray and cuda compute the same from burn's tensor operations (the trait's default
 //! methods).
@@ -41,7 +42,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// A burn backend with vox's own versions of some operations (see the module doc). The
-/// default methods are the backend's own operations.
+/// default methods are, or are composed from, the backend's own operations.
 pub trait Kernels: Backend {
     /// Exact (erf) GELU, element-wise.
     fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -163,7 +164,7 @@ impl<B: AutodiffBackend<InnerBackend: Kernels> + Kernels> AutodiffKernels for B 
 
 /// Exact GELU through the backend's [`Kernels::exact_gelu`].
 pub fn gelu<B: Kernels, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::exact_gelu(x.into_primitive().tensor())))
+    tensor(B::exact_gelu(x.into_primitive().tensor()))
 }
 
 /// [`Kernels::matmul_2d`] on tensors: `a` `[m, k]` times `b` `[k, n]`.
@@ -376,7 +377,7 @@ mod flex {
         other: Option<&FlexTensor>,
         kernel: fn(&[f32], Option<&[f32]>, &mut [f32]),
     ) -> Option<FlexTensor> {
-        if x.dtype() != DType::F32 || other.is_some_and(|o| o.dtype() != DType::F32) {
+        if !all_f32(&[x]) || other.is_some_and(|o| !all_f32(&[o])) {
             return None;
         }
         let shape = x.layout().shape().clone();
@@ -395,7 +396,7 @@ mod flex {
             let range = i * CHUNK..i * CHUNK + out.len();
             kernel(&input[range.clone()], second.map(|s| &s[range]), out);
         });
-        Some(FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), DType::F32))
+        Some(from_vec(out, shape))
     }
 
     /// `a * b` with vox's [`crate::kernels::sgemm`] for 2-D f32 operands with non-negative
@@ -674,7 +675,7 @@ mod cpu {
     #[inline(always)]
     fn gelu_loop(x: &[f32], out: &mut [f32]) {
         for (o, &x) in out.iter_mut().zip(x) {
-            *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+            *o = x * normal_cdf(x);
         }
     }
 
@@ -688,8 +689,13 @@ mod cpu {
     /// `d/dx gelu(x) = Φ(x) + x φ(x)`.
     #[inline(always)]
     fn gelu_derivative(x: f32) -> f32 {
-        let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
-        cdf + x * super::FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+        normal_cdf(x) + x * super::FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+    }
+
+    /// The standard normal CDF `Φ(x) = (1 + erf(x / sqrt 2)) / 2`; `gelu(x) = x Φ(x)`.
+    #[inline(always)]
+    fn normal_cdf(x: f32) -> f32 {
+        0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
     }
 
     /// erf for f32, branch-free: `x P(x^2) / Q(x^2)` with the coefficients of TensorFlow/XLA's

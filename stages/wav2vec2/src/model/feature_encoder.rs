@@ -21,8 +21,8 @@
 //! config) burn's conv was faster (0.044-0.052 s against 0.050-0.053 s) until the group norm
 //! and GELU of the channels-last path became vox's own kernels ([`crate::kernels`]): then
 //! 0.038-0.040 s with burn's conv against 0.022-0.026 s as matrix products (idle CPUs,
-//! 2026-11-26). Hence the rule in [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's `Conv1d` layout `[out, in,
-//! kernel]` either way, so checkpoints load unchanged.
+//! 2026-11-26). Hence the rule in [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's
+//! `Conv1d` layout `[out, in, kernel]` either way, so checkpoints load unchanged.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
