@@ -502,7 +502,9 @@ impl StageDef for FineTune {
     //    flex computes GELU, the group norm and (with AVX-512) the matrix products with vox's
     //    kernels (`crate::kernels`) and runs every feature-encoder conv as a matrix product;
     //    all of which round differently.
-    const VERSION: u32 = 3;
+    // 4: flex computes the positional conv and its gradients with vox's kernel, which rounds
+    //    differently from burn's conv.
+    const VERSION: u32 = 4;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);

@@ -27,6 +27,7 @@
 //! ndarray and cuda compute the same from burn's tensor operations (the trait's default
 //! methods).
 
+pub mod grouped_conv;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
 
@@ -35,7 +36,7 @@ use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::Checkpoi
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Tensor, TensorPrimitive};
 
 /// `1 / sqrt(2 pi)`, the standard normal density at 0.
@@ -102,6 +103,80 @@ pub trait Kernels: Backend {
     ) -> [FloatTensor<Self>; 3] {
         group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon)
     }
+
+    /// A stride-1 grouped conv over time of channels-last `x` `[batch, time, channels]` with
+    /// `weight` `[channels, channels / groups, kernel]` and `padding` zeros before and after
+    /// the input, without bias: `[batch, time + padding - kernel + 1, channels]` (wav2vec2's
+    /// positional conv).
+    fn grouped_conv1d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        grouped_conv1d_by_ops::<Self>(x, weight, groups, padding)
+    }
+
+    /// The gradients through [`Kernels::grouped_conv1d`] for `x` and `weight`, given the
+    /// output's `grad`.
+    fn grouped_conv1d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> [FloatTensor<Self>; 2] {
+        grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding)
+    }
+}
+
+/// `x` `[batch, time, channels]` channels first, `[batch, channels, time + padding]`, with
+/// `padding` zeros before and after its time steps.
+fn padded_channels_first<B: Backend>(
+    x: FloatTensor<B>,
+    [left, right]: [usize; 2],
+) -> FloatTensor<B> {
+    let x = tensor::<B, 3>(x).swap_dims(1, 2);
+    let [batch, channels, _] = x.dims();
+    let zeros = |steps| Tensor::<B, 3>::zeros([batch, channels, steps], &x.device());
+    let pieces =
+        [(left > 0).then(|| zeros(left)), Some(x.clone()), (right > 0).then(|| zeros(right))];
+    Tensor::cat(pieces.into_iter().flatten().collect(), 2).into_primitive().tensor()
+}
+
+/// The options of [`Kernels::grouped_conv1d`] as burn's conv on a padded input.
+fn grouped_conv_options(groups: usize) -> ConvOptions<1> {
+    ConvOptions::new([1], [0], [1], groups)
+}
+
+/// [`Kernels::grouped_conv1d`] with the backend's conv.
+fn grouped_conv1d_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    groups: usize,
+    padding: [usize; 2],
+) -> FloatTensor<B> {
+    let padded = padded_channels_first::<B>(x, padding);
+    let y = B::conv1d(padded, weight, None, grouped_conv_options(groups));
+    tensor::<B, 3>(y).swap_dims(1, 2).into_primitive().tensor()
+}
+
+/// [`Kernels::grouped_conv1d_backward`] with the backend's conv backward.
+fn grouped_conv1d_backward_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    groups: usize,
+    padding: [usize; 2],
+) -> [FloatTensor<B>; 2] {
+    let time = tensor::<B, 3>(x.clone()).dims()[1];
+    let padded = padded_channels_first::<B>(x, padding);
+    let grad = tensor::<B, 3>(grad).swap_dims(1, 2).into_primitive().tensor();
+    let options = grouped_conv_options(groups);
+    let dx = B::conv1d_x_backward(padded.clone(), weight.clone(), grad.clone(), options.clone());
+    let dx = tensor::<B, 3>(dx).narrow(2, padding[0], time).swap_dims(1, 2);
+    let dweight = B::conv1d_weight_backward(padded, weight, grad, options);
+    [dx.into_primitive().tensor(), dweight]
 }
 
 /// [`Kernels::group_norm_over_time`] from the backend's tensor operations.
@@ -187,6 +262,21 @@ pub fn group_norm_over_time<B: Kernels>(
     ))
 }
 
+/// [`Kernels::grouped_conv1d`] on tensors.
+pub fn grouped_conv1d<B: Kernels>(
+    x: Tensor<B, 3>,
+    weight: Tensor<B, 3>,
+    groups: usize,
+    padding: [usize; 2],
+) -> Tensor<B, 3> {
+    tensor(B::grouped_conv1d(
+        x.into_primitive().tensor(),
+        weight.into_primitive().tensor(),
+        groups,
+        padding,
+    ))
+}
+
 impl Kernels for burn::backend::NdArray {}
 
 #[cfg(feature = "cuda")]
@@ -236,6 +326,33 @@ impl Kernels for burn::backend::Flex {
         match flex::all_f32(&[&x, &gamma, &grad]) {
             true => flex::group_norm_over_time_backward(&x, &gamma, &grad, epsilon),
             false => group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon),
+        }
+    }
+
+    fn grouped_conv1d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match flex::grouped_conv(&x, &weight, groups, padding) {
+            Some(conv) => flex::grouped_conv1d(&conv, &x, &weight),
+            None => grouped_conv1d_by_ops::<Self>(x, weight, groups, padding),
+        }
+    }
+
+    fn grouped_conv1d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> [FloatTensor<Self>; 2] {
+        match flex::grouped_conv(&x, &weight, groups, padding) {
+            Some(conv) if flex::all_f32(&[&grad]) => {
+                flex::grouped_conv1d_backward(&conv, &x, &weight, &grad)
+            }
+            _ => grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding),
         }
     }
 }
@@ -357,14 +474,60 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             )),
         }
     }
+
+    fn grouped_conv1d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::grouped_conv1d`]; its state is the input, the weight,
+        /// the groups and the padding.
+        #[derive(Debug)]
+        struct GroupedConv1d;
+
+        impl<B: Kernels> Backward<B, 2> for GroupedConv1d {
+            type State = (FloatTensor<B>, FloatTensor<B>, usize, [usize; 2]);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (x, weight, groups, padding) = ops.state;
+                let grad = grads.consume::<B>(&ops.node);
+                let partials = B::grouped_conv1d_backward(x, weight, grad, groups, padding);
+                for (parent, partial) in ops.parents.into_iter().zip(partials) {
+                    if let Some(parent) = parent {
+                        grads.register::<B>(parent.id, partial);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node.clone(), weight.node.clone()];
+        match GroupedConv1d.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (input, taps) = (x.primitive.clone(), weight.primitive.clone());
+                let output = B::grouped_conv1d(input, taps, groups, padding);
+                prep.finish((x.primitive, weight.primitive, groups, padding), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::grouped_conv1d(x.primitive, weight.primitive, groups, padding))
+            }
+        }
+    }
 }
 
 /// Flex tensors: contiguous f32 views in, a fresh contiguous f32 tensor out.
 #[cfg(feature = "flex")]
 mod flex {
-    use burn::tensor::{Bytes, DType};
+    use burn::tensor::{Bytes, DType, Shape};
     use burn_flex::{FlexTensor, Layout};
     use rayon::prelude::*;
+
+    use super::grouped_conv::GroupedConv1d;
 
     /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
     /// two to sixteen threads on a conv layer's activations.
@@ -570,6 +733,51 @@ mod flex {
         from_vec(out, shape)
     }
 
+    /// The shape of [`super::Kernels::grouped_conv1d`] of `x` with `weight` when vox's kernel
+    /// computes it (f32 operands of matching shapes, see [`GroupedConv1d::supported`]).
+    pub(super) fn grouped_conv(
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> Option<GroupedConv1d> {
+        let (shape, taps) = (x.layout().shape(), weight.layout().shape());
+        if !all_f32(&[x, weight]) || shape.num_dims() != 3 || taps.num_dims() != 3 {
+            return None;
+        }
+        let [batch, time, channels] = [shape[0], shape[1], shape[2]];
+        let conv = GroupedConv1d { batch, time, channels, groups, kernel: taps[2], padding };
+        let matches = taps[0] == channels && groups > 0 && taps[1] * groups == channels;
+        (matches && conv.supported()).then_some(conv)
+    }
+
+    /// The forward of [`super::Kernels::grouped_conv1d`].
+    pub(super) fn grouped_conv1d(
+        conv: &GroupedConv1d,
+        x: &FlexTensor,
+        weight: &FlexTensor,
+    ) -> FlexTensor {
+        let (x, weight) = (contiguous_f32(x), contiguous_f32(weight));
+        let out = conv.forward(x.storage::<f32>(), weight.storage::<f32>());
+        from_vec(out, Shape::new([conv.batch, conv.frames(), conv.channels]))
+    }
+
+    /// The backward of [`super::Kernels::grouped_conv1d`]: `[dx, dweight]`.
+    pub(super) fn grouped_conv1d_backward(
+        conv: &GroupedConv1d,
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        grad: &FlexTensor,
+    ) -> [FlexTensor; 2] {
+        let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
+        let (dx, dweight) =
+            conv.backward(x.storage::<f32>(), weight.storage::<f32>(), grad.storage::<f32>());
+        [
+            from_vec(dx, x.layout().shape().clone()),
+            from_vec(dweight, weight.layout().shape().clone()),
+        ]
+    }
+
     /// The forward of [`super::Kernels::group_norm_over_time`].
     pub(super) fn group_norm_over_time(
         x: &FlexTensor,
@@ -670,6 +878,18 @@ mod cpu {
     pub(super) fn gelu_backward(x: &[f32], grad: Option<&[f32]>, out: &mut [f32]) {
         let grad = grad.expect("gelu_backward takes the incoming gradient");
         widest!(gelu_backward_loop(x: &[f32], grad: &[f32], out: &mut [f32]))
+    }
+
+    /// [`super::grouped_conv`]'s correlation of `rows` with `taps` into `out`.
+    pub(super) fn correlate(rows: &[f32], taps: &[f32], n: usize, kernel: usize, out: &mut [f32]) {
+        use super::grouped_conv::simd::correlate_loop;
+        widest!(correlate_loop(rows: &[f32], taps: &[f32], n: usize, kernel: usize, out: &mut [f32]))
+    }
+
+    /// [`super::grouped_conv`]'s lagged products of `output` and `input`, added to `lags`.
+    pub(super) fn accumulate_lags(output: &[f32], input: &[f32], lags: &mut [f32]) {
+        use super::grouped_conv::simd::accumulate_lags_loop;
+        widest!(accumulate_lags_loop(output: &[f32], input: &[f32], lags: &mut [f32]))
     }
 
     #[inline(always)]
@@ -896,6 +1116,52 @@ mod tests {
                 let diff =
                     found.iter().zip(expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                 assert!(diff < 1e-4, "{backend} {what}: differs by {diff}");
+            }
+        }
+    }
+
+    /// The grouped conv and its gradients through autodiff, on a transposed input as the
+    /// encoder hands it over: burn's conv + conv backward (ndarray's defaults) against vox's
+    /// kernel (flex), with wav2vec2's even kernel padded one less on the right.
+    #[test]
+    fn grouped_conv_and_its_gradients_agree_with_burns_conv() {
+        fn run<B: AutodiffKernels>() -> [Vec<f32>; 3] {
+            let device = Default::default();
+            let values = |n: usize, seed: usize| -> Vec<f32> {
+                (0..n).map(|i| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0).collect()
+            };
+            let (batch, time, channels, groups, kernel) = (2, 37, 12, 3, 16);
+            let x = Tensor::<B, 3>::from_data(
+                TensorData::new(values(batch * channels * time, 1), [batch, channels, time]),
+                &device,
+            )
+            .require_grad();
+            let weight = Tensor::<B, 3>::from_data(
+                TensorData::new(values(channels * 4 * kernel, 2), [channels, 4, kernel]),
+                &device,
+            )
+            .require_grad();
+            let y = grouped_conv1d(x.clone().swap_dims(1, 2), weight.clone(), groups, [8, 7]);
+            assert_eq!(y.dims(), [batch, time, channels]);
+            let weights = Tensor::<B, 3>::from_data(
+                TensorData::new(values(batch * time * channels, 3), [batch, time, channels]),
+                &device,
+            );
+            let grads = (y.clone() * weights).sum().backward();
+            let flat = |t: Tensor<B::InnerBackend, 3>| t.into_data().to_vec::<f32>().unwrap();
+            [flat(y.inner()), flat(x.grad(&grads).unwrap()), flat(weight.grad(&grads).unwrap())]
+        }
+        let expected = run::<Autodiff<NdArray>>();
+        assert!(expected.iter().all(|v| v.iter().any(|&x| x != 0.0)));
+        #[cfg(feature = "flex")]
+        {
+            let found = run::<Autodiff<burn::backend::Flex>>();
+            let names = ["y", "dx", "dweight"];
+            for (what, (found, expected)) in names.iter().zip(found.iter().zip(&expected)) {
+                assert_eq!(found.len(), expected.len());
+                let diff =
+                    found.iter().zip(expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-4, "flex {what}: differs by {diff}");
             }
         }
     }

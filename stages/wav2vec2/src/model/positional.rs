@@ -11,9 +11,9 @@
 //! On ndarray (alone or under autodiff) the conv runs as batched matrix products (see
 //! [`grouped_conv_as_matmul`]): ndarray's grouped conv backward is single-threaded, and was 5x
 //! the rest of a small model's training step (kernel 128, 16 groups, 2 clips of 2 s, 2 cores:
-//! 0.33 s per step instead of 0.11 s, busy CPUs). Other backends keep their own conv: flex's
-//! is faster than the matrix form (0.052 s per step instead of 0.07-0.09 s), and the matrix
-//! form holds `kernel` copies of the input.
+//! 0.33 s per step instead of 0.11 s, busy CPUs). Other backends go through
+//! [`kernels::grouped_conv1d`]: vox's own kernel on flex (see [`crate::kernels::grouped_conv`]),
+//! the backend's conv elsewhere.
 //!
 //! `g` and `v` stay separate parameters (HF `weight_g`/`weight_v`, or
 //! `parametrizations.weight.original0`/`original1` in newer PyTorch) so that fine-tuning
@@ -23,12 +23,10 @@ use burn::module::Initializer;
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::conv1d;
-use burn::tensor::ops::PaddedConvOptions;
 
 use super::activate;
 use crate::config::{Activation, Wav2Vec2Config};
-use crate::kernels::Kernels;
+use crate::kernels::{self, Kernels};
 
 /// A grouped 1D conv with a weight-normalized kernel.
 #[derive(Module, Debug)]
@@ -103,16 +101,12 @@ impl<B: Kernels> PositionalConvEmbedding<B> {
         } else {
             left
         };
-        let bias = self.conv.bias.val();
-        if !B::name(&hidden.device()).contains("ndarray") {
-            let options =
-                PaddedConvOptions::asymmetric([1], [left], [right], [1], self.conv.groups);
-            let x = conv1d(hidden.swap_dims(1, 2), weight, Some(bias), options);
-            return activate(self.activation, x).swap_dims(1, 2);
-        }
-        let x = grouped_conv_as_matmul(hidden, weight, self.conv.groups, [left, right])
-            + bias.unsqueeze_dims::<3>(&[0, 1]);
-        activate(self.activation, x)
+        let (groups, padding) = (self.conv.groups, [left, right]);
+        let x = match B::name(&hidden.device()).contains("ndarray") {
+            true => grouped_conv_as_matmul(hidden, weight, groups, padding),
+            false => kernels::grouped_conv1d(hidden, weight, groups, padding),
+        };
+        activate(self.activation, x + self.conv.bias.val().unsqueeze_dims::<3>(&[0, 1]))
     }
 }
 
@@ -170,6 +164,8 @@ fn grouped_conv_as_matmul<B: Backend>(
 mod tests {
     use burn::backend::NdArray;
     use burn::tensor::Distribution;
+    use burn::tensor::module::conv1d;
+    use burn::tensor::ops::PaddedConvOptions;
 
     use super::*;
 
