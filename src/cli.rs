@@ -152,6 +152,7 @@ enum CacheCommand {
 
 /// Parses arguments and runs the command.
 pub fn main() -> ExitCode {
+    vox_api::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let json = matches!(cli.command, Command::Run { json: true, .. } | Command::Sweep { json: true, .. });
     let progress = if cli.global.quiet || json || !std::io::stderr().is_terminal() {

@@ -6,6 +6,7 @@
 //! Artifacts passed between stages are plain files in folders; [`audio`] defines the audio-set
 //! layout shared by the data stages and [`emotion`] the label codes.
 
+pub mod allocator;
 pub mod audio;
 pub mod csv_file;
 pub mod emotion;

@@ -94,6 +94,7 @@ fn bench<B: AutodiffKernels>(config: &Wav2Vec2Config, batch: usize, samples: usi
 }
 
 fn main() {
+    vox_api::allocator::keep_freed_memory(); // as the vox binary does
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage =
         "usage: train_step CONFIG(small|base|large) BACKEND(flex|ndarray|cuda) LAYERS BATCH SAMPLES STEPS";
