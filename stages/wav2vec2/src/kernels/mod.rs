@@ -15,8 +15,17 @@
 //!   `GroupNorm(512, 512)`, on channels-last `[batch, time, channels]`), forward and backward
 //!   as one operation each. Composed from burn's operations, autodiff records a dozen ops whose
 //!   broadcasts (`[batch, 1, channels]` against `[batch, time, channels]`) flex walks element
-//!   by element, on one thread; here each is two or three passes over the activations, in
-//!   parallel, with f64 sums.
+//!   by element, on one thread; here each is one pass for the statistics (f64 sums) and one
+//!   for the output, in parallel.
+//!
+//! - **The positional conv** (a stride-1 grouped conv over time, kernel 128, 16 groups) and
+//!   its gradients, channels last: on flex, [`grouped_conv`]'s kernel instead of burn-flex's
+//!   im2col + gemm and single-threaded transposed conv.
+//!
+//! - **Conv windows** (im2col) of the feature encoder's convs as matrix products, and their
+//!   gradient: on flex one copy per window (a window is a contiguous run of the channels-last
+//!   input) and one gathering pass back, instead of narrows, reshapes of strided views and a
+//!   concatenation whose backward allocated a zero tensor per piece.
 //!
 //! - **Matrix products** of 2-D operands (the feature encoder's convs as products, the
 //!   encoder's linears): on CPUs with AVX-512, flex runs vox's own [`sgemm`] (a packed,
@@ -128,6 +137,103 @@ pub trait Kernels: Backend {
     ) -> [FloatTensor<Self>; 2] {
         grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding)
     }
+
+    /// The windows of an unpadded conv of `kernel` taps and `stride` over channels-last `x`
+    /// `[batch, time, channels]`, as the rows of a matrix (im2col): `[batch * frames, kernel *
+    /// channels]`, `frames = (time - kernel) / stride + 1`, row `b * frames + f` holding time
+    /// steps `f * stride..f * stride + kernel` of item `b`.
+    fn conv_windows(x: FloatTensor<Self>, kernel: usize, stride: usize) -> FloatTensor<Self> {
+        conv_windows_by_ops::<Self>(x, kernel, stride)
+    }
+
+    /// The gradient through [`Kernels::conv_windows`] of an input of shape `dims`: each
+    /// window's gradient added back onto the time steps it was read from.
+    fn conv_windows_backward(
+        grad: FloatTensor<Self>,
+        dims: [usize; 3],
+        kernel: usize,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride)
+    }
+}
+
+/// The pieces [`conv_windows_by_ops`] cuts a window into, each `(offset, width, start,
+/// skip)`: time steps `offset..offset + width` of the window, read from rows of `stride`
+/// steps starting at time step `start` of the input, `skip` steps into each row.
+///
+/// The input cut into rows of `stride` time steps holds in row `t` the first `stride` steps of
+/// frame `t`'s window; its next `stride` steps are row `t + 1`, and so on, so a window is
+/// `ceil(kernel / stride)` consecutive rows, the last one cut short. Each piece is read from
+/// rows aligned on its own end, which keeps every row inside the input; only a kernel shorter
+/// than the stride may need the input padded with zeros (never read).
+fn window_pieces(kernel: usize, stride: usize) -> impl Iterator<Item = [usize; 4]> {
+    (0..kernel.div_ceil(stride)).map(move |piece| {
+        let offset = piece * stride;
+        let width = stride.min(kernel - offset);
+        match (offset + width).checked_sub(stride) {
+            Some(start) => [offset, width, start, stride - width],
+            None => [offset, width, offset, 0],
+        }
+    })
+}
+
+/// [`Kernels::conv_windows`] from reshapes, narrows and a concatenation (see
+/// [`window_pieces`]).
+fn conv_windows_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    kernel: usize,
+    stride: usize,
+) -> FloatTensor<B> {
+    let x = tensor::<B, 3>(x);
+    let [batch, time, channels] = x.dims();
+    let frames = (time - kernel) / stride + 1;
+    let x = match frames * stride > time {
+        true => {
+            let zeros = Tensor::zeros([batch, frames * stride - time, channels], &x.device());
+            Tensor::cat(vec![x, zeros], 1)
+        }
+        false => x,
+    };
+    let pieces: Vec<Tensor<B, 3>> = window_pieces(kernel, stride)
+        .map(|[_, width, start, skip]| {
+            let rows = x.clone().narrow(1, start, frames * stride).reshape([
+                batch,
+                frames,
+                stride * channels,
+            ]);
+            rows.narrow(2, skip * channels, width * channels)
+        })
+        .collect();
+    let windows = Tensor::cat(pieces, 2).reshape([batch * frames, kernel * channels]);
+    windows.into_primitive().tensor()
+}
+
+/// [`Kernels::conv_windows_backward`] by the same reshapes as [`conv_windows_by_ops`], in
+/// reverse: each piece's columns of the gradient padded back to whole rows and added at its
+/// rows.
+fn conv_windows_backward_by_ops<B: Backend>(
+    grad: FloatTensor<B>,
+    [batch, time, channels]: [usize; 3],
+    kernel: usize,
+    stride: usize,
+) -> FloatTensor<B> {
+    let frames = (time - kernel) / stride + 1;
+    let grad = tensor::<B, 2>(grad).reshape([batch, frames, kernel * channels]);
+    let device = grad.device();
+    let zeros = |steps: usize| Tensor::<B, 3>::zeros([batch, frames, steps * channels], &device);
+    let mut dx = Tensor::<B, 3>::zeros([batch, time.max(frames * stride), channels], &device);
+    for [offset, width, start, skip] in window_pieces(kernel, stride) {
+        let piece = grad.clone().narrow(2, offset * channels, width * channels);
+        let after = stride - skip - width;
+        let parts =
+            [(skip > 0).then(|| zeros(skip)), Some(piece), (after > 0).then(|| zeros(after))];
+        let rows = Tensor::cat(parts.into_iter().flatten().collect(), 2)
+            .reshape([batch, frames * stride, channels]);
+        let range = [0..batch, start..start + frames * stride, 0..channels];
+        dx = dx.clone().slice_assign(range.clone(), dx.slice(range) + rows);
+    }
+    dx.narrow(1, 0, time).into_primitive().tensor()
 }
 
 /// `x` `[batch, time, channels]` channels first, `[batch, channels, time + padding]`, with
@@ -277,6 +383,12 @@ pub fn grouped_conv1d<B: Kernels>(
     ))
 }
 
+/// [`Kernels::conv_windows`] on tensors: `[batch, time, channels]` -> `[batch * frames, kernel *
+/// channels]`.
+pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -> Tensor<B, 2> {
+    tensor(B::conv_windows(x.into_primitive().tensor(), kernel, stride))
+}
+
 impl Kernels for burn::backend::NdArray {}
 
 #[cfg(feature = "cuda")]
@@ -353,6 +465,25 @@ impl Kernels for burn::backend::Flex {
                 flex::grouped_conv1d_backward(&conv, &x, &weight, &grad)
             }
             _ => grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding),
+        }
+    }
+
+    fn conv_windows(x: FloatTensor<Self>, kernel: usize, stride: usize) -> FloatTensor<Self> {
+        match flex::all_f32(&[&x]) {
+            true => flex::conv_windows(&x, kernel, stride),
+            false => conv_windows_by_ops::<Self>(x, kernel, stride),
+        }
+    }
+
+    fn conv_windows_backward(
+        grad: FloatTensor<Self>,
+        dims: [usize; 3],
+        kernel: usize,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        match flex::all_f32(&[&grad]) {
+            true => flex::conv_windows_backward(&grad, dims, kernel, stride),
+            false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
         }
     }
 }
@@ -518,6 +649,37 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             }
         }
     }
+
+    fn conv_windows(x: FloatTensor<Self>, kernel: usize, stride: usize) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::conv_windows`]; its state is the input's shape, the
+        /// kernel and the stride.
+        #[derive(Debug)]
+        struct ConvWindows;
+
+        impl<B: Kernels> Backward<B, 1> for ConvWindows {
+            type State = ([usize; 3], usize, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (dims, kernel, stride) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::conv_windows_backward(grad, dims, kernel, stride)
+                });
+            }
+        }
+
+        let dims = tensor::<B, 3>(x.primitive.clone()).dims();
+        match ConvWindows.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                prep.finish((dims, kernel, stride), B::conv_windows(x.primitive, kernel, stride))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv_windows(x.primitive, kernel, stride)),
+        }
+    }
 }
 
 /// Flex tensors: contiguous f32 views in, a fresh contiguous f32 tensor out.
@@ -611,8 +773,8 @@ mod flex {
     /// deviation, and (for the backward) `Σ_t grad` and `Σ_t grad x̂`.
     #[derive(Clone, Copy, Default)]
     struct ChannelStats {
-        mean: f32,
-        rstd: f32,
+        mean: f64,
+        rstd: f64,
         grad_sum: f64,
         grad_normalized_sum: f64,
     }
@@ -659,7 +821,9 @@ mod flex {
             (0..time).map(move |t| &data[(item * time + t) * channels + first..][..width])
         }
 
-        /// [`ChannelStats`] of the block's `width` channels.
+        /// [`ChannelStats`] of the block's `width` channels, in one pass: f64 sums of `d = x -
+        /// shift` (the first time step, so that the variance `E[d²] - E[d]²` does not cancel
+        /// away), `d²`, `grad` and `grad d` (`Σ grad x̂ = rstd (Σ grad d - E[d] Σ grad)`).
         fn stats(
             &self,
             x: &[f32],
@@ -667,38 +831,55 @@ mod flex {
             width: usize,
             epsilon: f64,
         ) -> Vec<ChannelStats> {
-            let time = self.time as f64;
-            let mut sum = [0f64; CHANNEL_BLOCK];
-            for row in self.rows(x, width) {
-                for (s, &v) in sum.iter_mut().zip(row) {
-                    *s += v as f64;
+            let mut shift = [0f64; CHANNEL_BLOCK];
+            if let Some(first) = self.rows(x, width).next() {
+                for (s, &v) in shift.iter_mut().zip(first) {
+                    *s = v as f64;
                 }
             }
-            let mean = sum.map(|s| s / time);
-            let mut squares = [0f64; CHANNEL_BLOCK];
-            for row in self.rows(x, width) {
-                for ((s, &v), m) in squares.iter_mut().zip(row).zip(mean) {
-                    *s += (v as f64 - m) * (v as f64 - m);
+            let shift = &shift[..width];
+            let [mut sum, mut squares, mut grad_sum, mut grad_sum_d] = [[0f64; CHANNEL_BLOCK]; 4];
+            let (sum, squares) = (&mut sum[..width], &mut squares[..width]);
+            let (grad_sum, grad_sum_d) = (&mut grad_sum[..width], &mut grad_sum_d[..width]);
+            match grad {
+                None => {
+                    for row in self.rows(x, width) {
+                        let sums = sum.iter_mut().zip(squares.iter_mut());
+                        for ((s, q), (&v, &c)) in sums.zip(row.iter().zip(shift)) {
+                            let d = v as f64 - c;
+                            *s += d;
+                            *q += d * d;
+                        }
+                    }
                 }
-            }
-            let rstd = squares.map(|s| 1.0 / (s / time + epsilon).sqrt());
-            let mut grad_sum = [0f64; CHANNEL_BLOCK];
-            let mut grad_normalized_sum = [0f64; CHANNEL_BLOCK];
-            if let Some(grad) = grad {
-                for (row, grad_row) in self.rows(x, width).zip(self.rows(grad, width)) {
-                    for c in 0..width {
-                        let g = grad_row[c] as f64;
-                        grad_sum[c] += g;
-                        grad_normalized_sum[c] += g * (row[c] as f64 - mean[c]) * rstd[c];
+                Some(grad) => {
+                    for (row, grad_row) in self.rows(x, width).zip(self.rows(grad, width)) {
+                        let sums = sum.iter_mut().zip(squares.iter_mut());
+                        let grad_sums = grad_sum.iter_mut().zip(grad_sum_d.iter_mut());
+                        let values = row.iter().zip(grad_row).zip(shift);
+                        let all = sums.zip(grad_sums).zip(values);
+                        for (((s, q), (gs, gd)), ((&v, &g), &c)) in all {
+                            let (d, g) = (v as f64 - c, g as f64);
+                            *s += d;
+                            *q += d * d;
+                            *gs += g;
+                            *gd += g * d;
+                        }
                     }
                 }
             }
+            let time = self.time as f64;
             (0..width)
-                .map(|c| ChannelStats {
-                    mean: mean[c] as f32,
-                    rstd: rstd[c] as f32,
-                    grad_sum: grad_sum[c],
-                    grad_normalized_sum: grad_normalized_sum[c],
+                .map(|c| {
+                    let mean_d = sum[c] / time;
+                    let variance = (squares[c] / time - mean_d * mean_d).max(0.0);
+                    let rstd = 1.0 / (variance + epsilon).sqrt();
+                    ChannelStats {
+                        mean: shift[c] + mean_d,
+                        rstd,
+                        grad_sum: grad_sum[c],
+                        grad_normalized_sum: rstd * (grad_sum_d[c] - mean_d * grad_sum[c]),
+                    }
                 })
                 .collect()
         }
@@ -722,14 +903,19 @@ mod flex {
     }
 
     /// A fresh `shape` tensor whose rows of `row_len` elements `fill(row index, row)` fills,
-    /// in parallel.
+    /// in parallel over runs of rows about [`CHUNK`] elements long.
     fn by_rows(
         shape: burn::tensor::Shape,
         row_len: usize,
         fill: impl Fn(usize, &mut [f32]) + Sync,
     ) -> FlexTensor {
         let mut out = vec![0f32; shape.num_elements()];
-        out.par_chunks_mut(row_len).enumerate().for_each(|(i, row)| fill(i, row));
+        let rows_per_task = (CHUNK / row_len.max(1)).max(1);
+        out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
+            for (i, row) in rows.chunks_mut(row_len).enumerate() {
+                fill(task * rows_per_task + i, row);
+            }
+        });
         from_vec(out, shape)
     }
 
@@ -778,7 +964,63 @@ mod flex {
         ]
     }
 
-    /// The forward of [`super::Kernels::group_norm_over_time`].
+    /// The forward of [`super::Kernels::conv_windows`]: each window is one contiguous run of
+    /// the channels-last input.
+    pub(super) fn conv_windows(x: &FlexTensor, kernel: usize, stride: usize) -> FlexTensor {
+        let [batch, time, channels] = dims3(x);
+        let frames = (time - kernel) / stride + 1;
+        let x = contiguous_f32(x);
+        let input = x.storage::<f32>();
+        let width = kernel * channels;
+        by_rows(Shape::new([batch * frames, width]), width, |row, out| {
+            let (item, frame) = (row / frames, row % frames);
+            out.copy_from_slice(&input[(item * time + frame * stride) * channels..][..width]);
+        })
+    }
+
+    /// The backward of [`super::Kernels::conv_windows`]: time step `t` of item `b` sums the
+    /// gradients of the windows that read it, in order of their frames.
+    pub(super) fn conv_windows_backward(
+        grad: &FlexTensor,
+        [batch, time, channels]: [usize; 3],
+        kernel: usize,
+        stride: usize,
+    ) -> FlexTensor {
+        let frames = (time - kernel) / stride + 1;
+        let grad = contiguous_f32(grad);
+        let windows = grad.storage::<f32>();
+        let width = kernel * channels;
+        by_rows(Shape::new([batch, time, channels]), channels, |row, out| {
+            let (item, step) = (row / time, row % time);
+            let first = (step + 1).saturating_sub(kernel).div_ceil(stride);
+            for frame in first..frames.min(step / stride + 1) {
+                let tap = step - frame * stride;
+                let window = &windows[(item * frames + frame) * width + tap * channels..];
+                for (o, &g) in out.iter_mut().zip(&window[..channels]) {
+                    *o += g;
+                }
+            }
+        })
+    }
+
+    /// Per `(batch item, channel)` coefficients `[a, b, c]` (each `[batch * channels]`) of
+    /// `coefficient(stats, channel)`.
+    fn coefficients<const N: usize>(
+        stats: &[ChannelStats],
+        channels: usize,
+        coefficient: impl Fn(&ChannelStats, usize) -> [f64; N],
+    ) -> [Vec<f32>; N] {
+        let mut out = std::array::from_fn(|_| Vec::with_capacity(stats.len()));
+        for (i, s) in stats.iter().enumerate() {
+            for (values, v) in out.iter_mut().zip(coefficient(s, i % channels)) {
+                values.push(v as f32);
+            }
+        }
+        out
+    }
+
+    /// The forward of [`super::Kernels::group_norm_over_time`]: `x scale + offset` per
+    /// `(batch item, channel)`, `scale = rstd gamma`, `offset = beta - mean scale`.
     pub(super) fn group_norm_over_time(
         x: &FlexTensor,
         gamma: &FlexTensor,
@@ -790,16 +1032,23 @@ mod flex {
         let (input, gamma, beta) =
             (x.storage::<f32>(), gamma.storage::<f32>(), beta.storage::<f32>());
         let stats = channel_stats(input, None, dims, epsilon);
+        let [scale, offset] = coefficients(&stats, channels, |s, c| {
+            let scale = s.rstd * gamma[c] as f64;
+            [scale, beta[c] as f64 - s.mean * scale]
+        });
         by_rows(x.layout().shape().clone(), channels, |row, out| {
-            let stats = &stats[row / time * channels..][..channels];
+            let at = row / time * channels;
+            let coefficients = scale[at..][..channels].iter().zip(&offset[at..][..channels]);
             let input = &input[row * channels..][..channels];
-            for c in 0..channels {
-                out[c] = (input[c] - stats[c].mean) * stats[c].rstd * gamma[c] + beta[c];
+            for ((o, &x), (&scale, &offset)) in out.iter_mut().zip(input).zip(coefficients) {
+                *o = x * scale + offset;
             }
         })
     }
 
-    /// The backward of [`super::Kernels::group_norm_over_time`]: `[dx, dgamma, dbeta]`.
+    /// The backward of [`super::Kernels::group_norm_over_time`]: `[dx, dgamma, dbeta]`, with
+    /// `dx = rstd gamma (grad - mean grad - x̂ mean(grad x̂))` as `a grad + b x + c` per `(batch
+    /// item, channel)`.
     pub(super) fn group_norm_over_time_backward(
         x: &FlexTensor,
         gamma: &FlexTensor,
@@ -811,18 +1060,21 @@ mod flex {
         let (input, gamma_values, grad_values) =
             (x.storage::<f32>(), gamma.storage::<f32>(), grad.storage::<f32>());
         let stats = channel_stats(input, Some(grad_values), dims, epsilon);
+        let steps = time as f64;
+        let [a, b, c] = coefficients(&stats, channels, |s, channel| {
+            let a = s.rstd * gamma_values[channel] as f64;
+            let b = -a * s.rstd * s.grad_normalized_sum / steps;
+            [a, b, -a * s.grad_sum / steps - b * s.mean]
+        });
         let dx = by_rows(x.layout().shape().clone(), channels, |row, out| {
-            let stats = &stats[row / time * channels..][..channels];
+            let at = row / time * channels;
+            let (a, b, c) = (&a[at..][..channels], &b[at..][..channels], &c[at..][..channels]);
             let input = &input[row * channels..][..channels];
             let grad = &grad_values[row * channels..][..channels];
-            for c in 0..channels {
-                let s = stats[c];
-                let normalized = (input[c] - s.mean) * s.rstd;
-                let mean_grad = (s.grad_sum / time as f64) as f32;
-                let mean_grad_normalized = (s.grad_normalized_sum / time as f64) as f32;
-                out[c] = s.rstd
-                    * gamma_values[c]
-                    * (grad[c] - mean_grad - normalized * mean_grad_normalized);
+            let values = input.iter().zip(grad);
+            let coefficients = a.iter().zip(b).zip(c);
+            for ((o, (&x, &g)), ((&a, &b), &c)) in out.iter_mut().zip(values).zip(coefficients) {
+                *o = a * g + b * x + c;
             }
         });
         let over_batch = |field: fn(&ChannelStats) -> f64| {
@@ -1162,6 +1414,61 @@ mod tests {
                 let diff =
                     found.iter().zip(expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
                 assert!(diff < 1e-4, "flex {what}: differs by {diff}");
+            }
+        }
+    }
+
+    /// The conv windows and their gradient through autodiff against loops over the definition,
+    /// on every backend's path: overlapping windows, disjoint ones, a kernel shorter than the
+    /// stride (with steps no window reads), one tap.
+    #[test]
+    fn conv_windows_and_their_gradient_follow_the_definition() {
+        fn run<B: AutodiffKernels>(dims: [usize; 3], kernel: usize, stride: usize) -> [Vec<f32>; 2]
+        {
+            let device = Default::default();
+            let n = dims.iter().product::<usize>();
+            let x = Tensor::<B, 3>::from_data(
+                TensorData::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), dims),
+                &device,
+            )
+            .require_grad();
+            let windows = conv_windows(x.clone(), kernel, stride);
+            let [rows, width] = windows.dims();
+            let weights: Vec<f32> = (0..rows * width).map(|i| (i % 7) as f32 - 3.0).collect();
+            let weights =
+                Tensor::<B, 2>::from_data(TensorData::new(weights, [rows, width]), &device);
+            let grads = (windows.clone() * weights).sum().backward();
+            [
+                windows.inner().into_data().to_vec::<f32>().unwrap(),
+                x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap(),
+            ]
+        }
+        let cases = [(10, 5, 53), (3, 2, 20), (2, 2, 9), (3, 4, 31), (3, 4, 32), (1, 1, 4)];
+        for (kernel, stride, time) in cases {
+            let (batch, channels) = (2, 3);
+            let frames = (time - kernel) / stride + 1;
+            let mut windows = vec![];
+            let mut dx = vec![0f32; batch * time * channels];
+            let mut column = 0;
+            for b in 0..batch {
+                for f in 0..frames {
+                    for k in 0..kernel {
+                        for c in 0..channels {
+                            let at = (b * time + f * stride + k) * channels + c;
+                            windows.push(at as f32);
+                            dx[at] += (column % 7) as f32 - 3.0;
+                            column += 1;
+                        }
+                    }
+                }
+            }
+            let dims = [batch, time, channels];
+            let mut found = vec![("ndarray", run::<Autodiff<NdArray>>(dims, kernel, stride))];
+            #[cfg(feature = "flex")]
+            found.push(("flex", run::<Autodiff<burn::backend::Flex>>(dims, kernel, stride)));
+            for (backend, [found_windows, found_dx]) in found {
+                assert_eq!(found_windows, windows, "{backend}, kernel {kernel}, stride {stride}");
+                assert_eq!(found_dx, dx, "{backend}, kernel {kernel}, stride {stride}");
             }
         }
     }

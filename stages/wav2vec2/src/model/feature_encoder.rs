@@ -77,68 +77,26 @@ impl<B: Kernels> FeatureConvLayer<B> {
 }
 
 /// `conv` (no padding, dilation or groups) as one matrix product: `[batch, time, in]` ->
-/// `[batch, frames, out]`, channels last. The input's patches `[batch * frames, kernel * in]`
-/// (see [`patches`]) times the weight as `[kernel * in, out]`; the backward pass is then two
-/// matrix products as well, which the CPU backends run multi-threaded (their conv backward is
-/// slow or single-threaded).
+/// `[batch, frames, out]`, channels last. The input's windows `[batch * frames, kernel * in]`
+/// ([`kernels::conv_windows`]: one operation on flex, reshapes elsewhere) times the weight as
+/// `[kernel * in, out]`; the backward pass is then two matrix products as well, which the CPU
+/// backends run multi-threaded (their conv backward is slow or single-threaded).
 fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>) -> Tensor<B, 3> {
     let [out, channels, kernel] = conv.weight.dims();
-    let patches = patches(input, kernel, conv.stride);
-    let [batch, frames, width] = patches.dims();
+    let [batch, time, _] = input.dims();
+    let frames = (time - kernel) / conv.stride + 1;
+    let windows = kernels::conv_windows(input, kernel, conv.stride);
     let weight = conv
         .weight
         .val()
         .permute([2, 1, 0])
         .reshape([kernel * channels, out]);
-    let x = kernels::matmul(patches.reshape([batch * frames, width]), weight);
+    let x = kernels::matmul(windows, weight);
     let x = match &conv.bias {
         Some(bias) => x + bias.val().unsqueeze_dim::<2>(0),
         None => x,
     };
     x.reshape([batch, frames, out])
-}
-
-/// The conv windows of `x` `[batch, time, channels]`: `[batch, frames, kernel * channels]`,
-/// each window's `kernel` time steps in order, with `frames = (time - kernel) / stride + 1`.
-///
-/// Built from reshapes: `x` cut into rows of `stride` time steps holds in row `t` the window of
-/// frame `t`'s first `stride` steps; its next `stride` steps are row `t + 1`, and so on, so a
-/// window is `ceil(kernel / stride)` consecutive rows, the last one cut short. Each piece is
-/// read from rows aligned on its own end, which keeps every row inside `x`; only a kernel
-/// shorter than the stride may need `x` padded with zeros (never read).
-fn patches<B: Backend>(x: Tensor<B, 3>, kernel: usize, stride: usize) -> Tensor<B, 3> {
-    let [batch, time, channels] = x.dims();
-    let frames = (time - kernel) / stride + 1;
-    let x = if kernel < stride && frames * stride > time {
-        let zeros = Tensor::zeros([batch, frames * stride - time, channels], &x.device());
-        Tensor::cat(vec![x, zeros], 1)
-    } else {
-        x
-    };
-    let mut pieces: Vec<Tensor<B, 3>> = (0..kernel.div_ceil(stride))
-        .map(|piece| {
-            let offset = piece * stride;
-            let width = stride.min(kernel - offset);
-            let (start, skip) = match (offset + width).checked_sub(stride) {
-                Some(start) => (start, stride - width),
-                None => (offset, 0),
-            };
-            let rows = x.clone().narrow(1, start, frames * stride).reshape([
-                batch,
-                frames,
-                stride * channels,
-            ]);
-            if width == stride {
-                rows
-            } else {
-                rows.narrow(2, skip * channels, width * channels)
-            }
-        })
-        .collect();
-    match pieces.len() {
-        1 => pieces.remove(0),
-        _ => Tensor::cat(pieces, 2),
-    }
 }
 
 /// A group norm with one group per channel (normalizing each channel over time) on
