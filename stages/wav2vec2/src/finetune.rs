@@ -502,8 +502,8 @@ impl StageDef for FineTune {
     //    flex computes GELU, the group norm and (with AVX-512) the matrix products with vox's
     //    kernels (`crate::kernels`) and runs every feature-encoder conv as a matrix product;
     //    all of which round differently.
-    // 4: flex computes the positional conv and its gradients with vox's kernel, which rounds
-    //    differently from burn's conv.
+    // 4: flex computes the positional conv and its gradients with vox's kernel, and the group
+    //    norm's statistics in one pass; both round differently.
     const VERSION: u32 = 4;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
