@@ -37,38 +37,46 @@ ROUNDS = 2  # vox and torch alternate this many times per case; the best of each
 # (hand-written: update it with the code).
 WHERE_THE_TIME_GOES = """\
 How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
-`positional.rs`, `src/kernels.rs`):
+`positional.rs`, `src/kernels/`):
 
 - Feature encoder: each conv can run as one matrix product, the windows of the channels-last
-  input (cut by reshapes, no `unfold`) times the weight, so that its backward pass is matrix
-  products too, multi-threaded on both CPU backends; burn's own conv backward goes through a
-  transposed conv (single-threaded on ndarray). vox uses that form on both CPU backends; cuda
-  keeps burn's conv. (On flex at 32 channels, the small config, burn's conv was faster until
-  the channels-last path's group norm and GELU became vox's kernels: 0.038-0.040 s per small
-  step with burn's conv against 0.022-0.026 s as matrix products after.)
-- Positional conv (kernel 128, 16 groups): batched matrix products on ndarray only, where
-  burn's grouped conv backward took 0.30 s of a 0.36 s small-config step. On flex its grouped
-  conv is faster than the matrix form (0.052 s per small step against 0.07-0.09 s), which also
-  holds 128 shifted copies of the input.
+  input times the weight, so that its backward pass is matrix products too, multi-threaded on
+  both CPU backends; burn's own conv backward goes through a transposed conv (single-threaded
+  on ndarray). vox uses that form on both CPU backends; cuda keeps burn's conv. The windows
+  (im2col) are one operation (`kernels::conv_windows`): on flex one contiguous copy per window
+  and one gathering pass for the gradient; elsewhere narrows, reshapes and a concatenation.
+- Positional conv (kernel 128, 16 groups): batched matrix products on ndarray, where burn's
+  grouped conv backward took 0.30 s of a 0.36 s small-config step. On flex, vox's kernel
+  (`kernels/grouped_conv.rs`, one autodiff op): per batch item and group, the channels in
+  zero-padded rows correlated with the taps 64 output steps at a time in registers; the input
+  gradient is the same correlation with the flipped taps, the weight gradient lagged products
+  per output channel. burn-flex ran it as im2col + gemm and its input gradient as a
+  single-threaded transposed 3-D conv (2.5 ms of a 22 ms small step).
 - GELU and the per-channel group norm of base's first conv layer are vox's own operations on
-  flex (`kernels.rs`: a burn backend extension, one autodiff op each). burn-flex computes GELU
-  with a scalar `erff` per element on one thread (see the operations table below), and the
-  group norm, composed from a dozen autodiff ops, spent its time in broadcasts that flex walks
+  flex (a burn backend extension, one autodiff op each). burn-flex computes GELU with a
+  scalar `erff` per element on one thread (see the operations table below), and the group
+  norm, composed from a dozen autodiff ops, spent its time in broadcasts that flex walks
   element by element (`StridedIter`, 9% of a base step). vox's GELU is a branch-free rational
   erf and Cephes-style exp, vectorized (AVX-512 or AVX2 picked at run time) and parallel; its
-  norm is two or three parallel passes with f64 sums.
+  norm is one parallel pass of f64 sums for the statistics and one for the output.
 - Matrix products: on CPUs with AVX-512, flex's 2-D products (the convs as products, the
   encoder's linears, both passes) run on vox's own sgemm (`kernels/sgemm.rs`: B packed in
   384 x 2048 blocks, A in 144 x 384 blocks, a 12 x 32 microkernel holding C's tile in 24 zmm
   registers, parallel over row blocks), about 2.5x the gemm crate's speed and faster than
   PyTorch's on these cores (operations table above). Elsewhere, and for thin products (k or n
   under 128: the small config's, where packing costs as much as the arithmetic), burn-flex's
-  gemm with its AVX-512 kernels (`x86-v4`). The encoder's linears run on `[batch * time, features]` rows
-  (on 3-D input burn copies the transposed weight in the backward and computes the weight
-  gradient per batch item).
+  gemm with its AVX-512 kernels (`x86-v4`). The encoder's linears run on
+  `[batch * time, features]` rows (on 3-D input burn copies the transposed weight in the
+  backward and computes the weight gradient per batch item).
+- Memory: the vox binary (and `train_step`, which calls the same function) raises glibc's mmap
+  and trim thresholds to 1 GiB at start (`vox_api::allocator::keep_freed_memory`). As glibc
+  ships, every tensor above its mmap threshold was a fresh mapping unmapped on free, so each
+  step faulted its pages in again, zeroed by the kernel: a third of a small step, a sixth of a
+  base step, with the same peak RSS either way. (PyTorch under the same settings,
+  `GLIBC_TUNABLES`: 7.3 ms per small step instead of 7.3-7.7.)
 
-Before/after, `train_step` built at each step, run alternately on idle CPUs (2026-11-26
-14:00-15:30 UTC, 2 threads), seconds per step, lowest-highest of 2-3 rounds:
+Before/after, `train_step` built at each step, run alternately on idle CPUs (2026-11-26, 2
+threads), seconds per step, lowest-highest of 2-3 rounds:
 
 | build | base 2 layers, flex | base 12 layers, flex | small, flex |
 |---|---|---|---|
@@ -79,15 +87,17 @@ Before/after, `train_step` built at each step, run alternately on idle CPUs (202
 | + 2-D linears | | 1.91 | |
 | + matrix-form convs on flex at 32 channels | | 1.95-2.01 | 0.022-0.026 |
 | + vox's sgemm | | 1.29-1.41 | |
-| + sgemm only for k, n >= 128 | | 1.41 | 0.023-0.027 |
+| + sgemm only for k, n >= 128 (221fdac; base 2 layers and small rerun at 16:30) | 0.82-0.86 | 1.41 | 0.021-0.024 |
+| + vox's positional conv kernel | 0.71-0.74 | 1.24 | 0.0159-0.0178 |
+| + allocator keeps freed memory | 0.53 | 1.04 | 0.0103-0.0115 |
+| + conv windows op, one-pass group norm | 0.474-0.477 | | 0.0093-0.0097 |
 
-What is left, after these: per perf, the products are no longer most of a step; the rest is
-spread over burn-flex's copies when reshaping strided views (the conv windows' `cat`, the
-attention heads), an alignment copy of every burn-flex matmul output, page faults on fresh
-buffers, the positional conv's grouped conv and its transposed conv in the backward (burn's,
-single-threaded), the encoder's layer norms composed from autodiff ops, and autodiff's own
-bookkeeping. On ndarray (no vox kernels but the defaults) burn's products and element-wise
-ops remain."""
+What is left, after these (`perf` of the small config on flex): burn-flex's gemm for the thin
+products (a quarter of a step); rayon workers going to sleep and waking up (`sched_yield`,
+context switches: a sixth; on the small config one thread is as fast as two, 9.8-10.0 ms per
+step either way); copies of strided views (the attention heads, reshapes in the backward);
+the encoder's layer norms composed from autodiff ops, and autodiff's own bookkeeping. On
+ndarray (no vox kernels but the defaults) burn's products and element-wise ops remain."""
 
 
 def torch_config(name, layers):
