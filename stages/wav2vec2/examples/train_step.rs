@@ -102,11 +102,14 @@ fn main() {
     let number = |i: usize| -> usize { args[i].parse().unwrap_or_else(|e| panic!("{usage}: {e}")) };
     let config = config(&args[0], number(2));
     let (batch, samples, steps) = (number(3), number(4), number(5));
-    match args[1].as_str() {
+    // Inside a rayon pool, as the fine-tune stage runs (`RAYON_NUM_THREADS` threads): the
+    // kernels' parallel loops then start on a worker of that pool.
+    let pool = rayon::ThreadPoolBuilder::new().build().expect("a rayon pool");
+    pool.install(|| match args[1].as_str() {
         "flex" => bench::<Autodiff<Flex>>(&config, batch, samples, steps),
         "ndarray" => bench::<Autodiff<NdArray>>(&config, batch, samples, steps),
         #[cfg(feature = "cuda")]
         "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, batch, samples, steps),
         other => panic!("unknown backend {other}; {usage}"),
-    }
+    })
 }
