@@ -43,29 +43,33 @@ How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
   input times the weight, so that its backward pass is matrix products too, multi-threaded on
   both CPU backends; burn's own conv backward goes through a transposed conv (single-threaded
   on ndarray). vox uses that form on both CPU backends; cuda keeps burn's conv. The windows
-  (im2col) are one operation (`kernels::conv_windows`): on flex one contiguous copy per window
-  and one gathering pass for the gradient; elsewhere narrows, reshapes and a concatenation.
-- Positional conv (kernel 128, 16 groups): batched matrix products on ndarray, where burn's
-  grouped conv backward took 0.30 s of a 0.36 s small-config step. On flex, vox's kernel
+  (im2col) are one operation (`kernels::conv_windows`): on the CPU backends one contiguous copy
+  per window and one gathering pass for the gradient; on cuda narrows, reshapes and a
+  concatenation.
+- Positional conv (kernel 128, 16 groups): on both CPU backends vox's kernel
   (`kernels/grouped_conv.rs`, one autodiff op): per batch item and group, the channels in
   zero-padded rows correlated with the taps 64 output steps at a time in registers; the input
   gradient is the same correlation with the flipped taps, the weight gradient lagged products
   per output channel. burn-flex ran it as im2col + gemm and its input gradient as a
-  single-threaded transposed 3-D conv (2.5 ms of a 22 ms small step).
+  single-threaded transposed 3-D conv (2.5 ms of a 22 ms small step); on ndarray, whose
+  grouped conv backward is single-threaded, vox had run it as batched matrix products over
+  128 shifted copies of the input (0.06 s of a 0.10 s small step).
 - GELU and the per-channel group norm of base's first conv layer are vox's own operations on
-  flex (a burn backend extension, one autodiff op each). burn-flex computes GELU with a
+  both CPU backends (a burn backend extension, one autodiff op each; flex and ndarray tensors
+  go through the same kernels, `kernels/host.rs`). burn-flex computes GELU with a
   scalar `erff` per element on one thread (see the operations table below), and the group
   norm, composed from a dozen autodiff ops, spent its time in broadcasts that flex walks
   element by element (`StridedIter`, 9% of a base step). vox's GELU is a branch-free rational
   erf and Cephes-style exp, vectorized (AVX-512 or AVX2 picked at run time) and parallel; its
   norm is one parallel pass of f64 sums for the statistics and one for the output.
-- Matrix products: on CPUs with AVX-512, flex's 2-D products (the convs as products, the
+- Matrix products: on CPUs with AVX-512, the CPU backends' 2-D products (the convs as products, the
   encoder's linears, both passes) run on vox's own sgemm (`kernels/sgemm.rs`: B packed in
   384 x 2048 blocks, A in 144 x 384 blocks, a 12 x 32 microkernel holding C's tile in 24 zmm
   registers, parallel over row blocks), about 2.5x the gemm crate's speed and faster than
   PyTorch's on these cores (operations table above). Elsewhere, and for thin products (k or n
-  under 128: the small config's, where packing costs as much as the arithmetic), burn-flex's
-  gemm with its AVX-512 kernels (`x86-v4`). The encoder's linears run on
+  under 128: the small config's, where packing costs as much as the arithmetic), the
+  backend's own: burn-flex's gemm with its AVX-512 kernels (`x86-v4`), ndarray's
+  matrixmultiply. The encoder's linears run on
   `[batch * time, features]` rows (on 3-D input burn copies the transposed weight in the
   backward and computes the weight gradient per batch item).
 - Memory: the vox binary (and `train_step`, which calls the same function) raises glibc's mmap
@@ -91,13 +95,19 @@ threads), seconds per step, lowest-highest of 2-3 rounds:
 | + vox's positional conv kernel | 0.71-0.74 | 1.24 | 0.0159-0.0178 |
 | + allocator keeps freed memory | 0.53 | 1.04 | 0.0103-0.0115 |
 | + conv windows op, one-pass group norm | 0.474-0.477 | | 0.0093-0.0097 |
+| + `train_step` inside a rayon pool, as the stage runs | 0.46 | | 0.0076-0.0092 |
+
+On ndarray, the same kernels (`kernels/host.rs` since 17:50 UTC) took the small step from
+0.10 s to 0.014-0.015 s, base with 2 layers from 2.61-2.68 s to 0.45-0.48 s and base with
+12 layers to 1.02 s (same runs, alternating).
 
 What is left, after these (`perf` of the small config on flex): burn-flex's gemm for the thin
 products (a quarter of a step); rayon workers going to sleep and waking up (`sched_yield`,
 context switches: a sixth; on the small config one thread is as fast as two, 9.8-10.0 ms per
 step either way); copies of strided views (the attention heads, reshapes in the backward);
 the encoder's layer norms composed from autodiff ops, and autodiff's own bookkeeping. On
-ndarray (no vox kernels but the defaults) burn's products and element-wise ops remain."""
+ndarray's small config, matrixmultiply's packing and kernel for the thin products (a
+quarter) and ndarray's element-wise `Zip` loops."""
 
 
 def torch_config(name, layers):

@@ -503,7 +503,9 @@ impl StageDef for FineTune {
     //    kernels (`crate::kernels`) and runs every feature-encoder conv as a matrix product;
     //    all of which round differently.
     // 4: flex computes the positional conv and its gradients with vox's kernel, and the group
-    //    norm's statistics in one pass; both round differently.
+    //    norm's statistics in one pass; ndarray now runs all of vox's CPU kernels as flex does
+    //    (GELU, the group norm, conv windows, the positional conv, large products); all of which
+    //    round differently.
     const VERSION: u32 = 4;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =

@@ -33,10 +33,12 @@
 //!   the development machine. Without AVX-512, for thin products (see [`sgemm::MIN_DEPTH`])
 //!   and for other dtypes, burn's product.
 //!
-//! ndarray and cuda compute the same from burn's tensor operations (the trait's default
-//! methods).
+//! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out); cuda,
+//! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
+//! trait's default methods).
 
 pub mod grouped_conv;
+mod host;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
 
@@ -45,7 +47,7 @@ use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::Checkpoi
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::{ConvOptions, FloatTensor};
+use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps};
 use burn::tensor::{Tensor, TensorPrimitive};
 
 /// `1 / sqrt(2 pi)`, the standard normal density at 0.
@@ -64,23 +66,7 @@ pub trait Kernels: Backend {
     /// `gelu_backward`, which ndarray and cuda use, is the derivative of the tanh
     /// approximation instead: off by up to 1e-3.)
     fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let cdf = Self::float_mul_scalar(
-            Self::float_add_scalar(
-                Self::float_erf(Self::float_mul_scalar(
-                    x.clone(),
-                    std::f32::consts::FRAC_1_SQRT_2.into(),
-                )),
-                1.0.into(),
-            ),
-            0.5.into(),
-        );
-        let square = Self::float_mul(x.clone(), x.clone());
-        let pdf = Self::float_mul_scalar(
-            Self::float_exp(Self::float_mul_scalar(square, (-0.5).into())),
-            FRAC_1_SQRT_2PI.into(),
-        );
-        let derivative = Self::float_add(cdf, Self::float_mul(x, pdf));
-        Self::float_mul(derivative, grad)
+        exact_gelu_backward_by_ops::<Self>(x, grad)
     }
 
     /// The matrix product of `a` `[m, k]` and `b` `[k, n]` (2-D, either may be a transposed
@@ -156,6 +142,30 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride)
     }
+}
+
+/// [`Kernels::exact_gelu_backward`] from the backend's `erf` and `exp`.
+fn exact_gelu_backward_by_ops<B: Backend>(
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let cdf = B::float_mul_scalar(
+        B::float_add_scalar(
+            B::float_erf(B::float_mul_scalar(
+                x.clone(),
+                std::f32::consts::FRAC_1_SQRT_2.into(),
+            )),
+            1.0.into(),
+        ),
+        0.5.into(),
+    );
+    let square = B::float_mul(x.clone(), x.clone());
+    let pdf = B::float_mul_scalar(
+        B::float_exp(B::float_mul_scalar(square, (-0.5).into())),
+        FRAC_1_SQRT_2PI.into(),
+    );
+    let derivative = B::float_add(cdf, B::float_mul(x, pdf));
+    B::float_mul(derivative, grad)
 }
 
 /// The pieces [`conv_windows_by_ops`] cuts a window into, each `(offset, width, start,
@@ -389,104 +399,118 @@ pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -
     tensor(B::conv_windows(x.into_primitive().tensor(), kernel, stride))
 }
 
-impl Kernels for burn::backend::NdArray {}
-
 #[cfg(feature = "cuda")]
 impl Kernels for burn::backend::Cuda {}
 
-#[cfg(feature = "flex")]
-impl Kernels for burn::backend::Flex {
-    fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        match flex::sgemm(&a, &b) {
-            Some(c) => c,
-            None => <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_matmul(a, b),
-        }
-    }
-
-    fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match flex::map(&x, None, cpu::gelu) {
-            Some(y) => y,
-            None => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x),
-        }
-    }
-
-    fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        match flex::map(&x, Some(&grad), cpu::gelu_backward) {
-            Some(y) => y,
-            None => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu_backward(x, grad),
-        }
-    }
-
-    fn group_norm_over_time(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        epsilon: f64,
-    ) -> FloatTensor<Self> {
-        match flex::all_f32(&[&x, &gamma, &beta]) {
-            true => flex::group_norm_over_time(&x, &gamma, &beta, epsilon),
-            false => group_norm_over_time_by_ops::<Self>(x, gamma, beta, epsilon),
-        }
-    }
-
-    fn group_norm_over_time_backward(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        epsilon: f64,
-    ) -> [FloatTensor<Self>; 3] {
-        match flex::all_f32(&[&x, &gamma, &grad]) {
-            true => flex::group_norm_over_time_backward(&x, &gamma, &grad, epsilon),
-            false => group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon),
-        }
-    }
-
-    fn grouped_conv1d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        groups: usize,
-        padding: [usize; 2],
-    ) -> FloatTensor<Self> {
-        match flex::grouped_conv(&x, &weight, groups, padding) {
-            Some(conv) => flex::grouped_conv1d(&conv, &x, &weight),
-            None => grouped_conv1d_by_ops::<Self>(x, weight, groups, padding),
-        }
-    }
-
-    fn grouped_conv1d_backward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        groups: usize,
-        padding: [usize; 2],
-    ) -> [FloatTensor<Self>; 2] {
-        match flex::grouped_conv(&x, &weight, groups, padding) {
-            Some(conv) if flex::all_f32(&[&grad]) => {
-                flex::grouped_conv1d_backward(&conv, &x, &weight, &grad)
+/// `impl Kernels` for a CPU backend whose float tensors are [`host::HostTensor`]s: vox's
+/// kernels for f32, burn's operations (the trait's defaults) for what they refuse.
+macro_rules! host_kernels {
+    ($backend:ty) => {
+        impl Kernels for $backend {
+            fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+                match host::sgemm(&a, &b) {
+                    Some(c) => c,
+                    None => <Self as FloatTensorOps<Self>>::float_matmul(a, b),
+                }
             }
-            _ => grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding),
-        }
-    }
 
-    fn conv_windows(x: FloatTensor<Self>, kernel: usize, stride: usize) -> FloatTensor<Self> {
-        match flex::all_f32(&[&x]) {
-            true => flex::conv_windows(&x, kernel, stride),
-            false => conv_windows_by_ops::<Self>(x, kernel, stride),
-        }
-    }
+            fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                match host::map(&x, None, cpu::gelu) {
+                    Some(y) => y,
+                    None => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x),
+                }
+            }
 
-    fn conv_windows_backward(
-        grad: FloatTensor<Self>,
-        dims: [usize; 3],
-        kernel: usize,
-        stride: usize,
-    ) -> FloatTensor<Self> {
-        match flex::all_f32(&[&grad]) {
-            true => flex::conv_windows_backward(&grad, dims, kernel, stride),
-            false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
+            fn exact_gelu_backward(
+                x: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                match host::map(&x, Some(&grad), cpu::gelu_backward) {
+                    Some(y) => y,
+                    None => exact_gelu_backward_by_ops::<Self>(x, grad),
+                }
+            }
+
+            fn group_norm_over_time(
+                x: FloatTensor<Self>,
+                gamma: FloatTensor<Self>,
+                beta: FloatTensor<Self>,
+                epsilon: f64,
+            ) -> FloatTensor<Self> {
+                match host::all_f32(&[&x, &gamma, &beta]) {
+                    true => host::group_norm_over_time(&x, &gamma, &beta, epsilon),
+                    false => group_norm_over_time_by_ops::<Self>(x, gamma, beta, epsilon),
+                }
+            }
+
+            fn group_norm_over_time_backward(
+                x: FloatTensor<Self>,
+                gamma: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+                epsilon: f64,
+            ) -> [FloatTensor<Self>; 3] {
+                match host::all_f32(&[&x, &gamma, &grad]) {
+                    true => host::group_norm_over_time_backward(&x, &gamma, &grad, epsilon),
+                    false => group_norm_over_time_backward_by_ops::<Self>(x, gamma, grad, epsilon),
+                }
+            }
+
+            fn grouped_conv1d(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                groups: usize,
+                padding: [usize; 2],
+            ) -> FloatTensor<Self> {
+                match host::grouped_conv(&x, &weight, groups, padding) {
+                    Some(conv) => host::grouped_conv1d(&conv, &x, &weight),
+                    None => grouped_conv1d_by_ops::<Self>(x, weight, groups, padding),
+                }
+            }
+
+            fn grouped_conv1d_backward(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+                groups: usize,
+                padding: [usize; 2],
+            ) -> [FloatTensor<Self>; 2] {
+                match host::grouped_conv(&x, &weight, groups, padding) {
+                    Some(conv) if host::all_f32(&[&grad]) => {
+                        host::grouped_conv1d_backward(&conv, &x, &weight, &grad)
+                    }
+                    _ => grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding),
+                }
+            }
+
+            fn conv_windows(
+                x: FloatTensor<Self>,
+                kernel: usize,
+                stride: usize,
+            ) -> FloatTensor<Self> {
+                match host::all_f32(&[&x]) {
+                    true => host::conv_windows(&x, kernel, stride),
+                    false => conv_windows_by_ops::<Self>(x, kernel, stride),
+                }
+            }
+
+            fn conv_windows_backward(
+                grad: FloatTensor<Self>,
+                dims: [usize; 3],
+                kernel: usize,
+                stride: usize,
+            ) -> FloatTensor<Self> {
+                match host::all_f32(&[&grad]) {
+                    true => host::conv_windows_backward(&grad, dims, kernel, stride),
+                    false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
+                }
+            }
         }
-    }
+    };
 }
+
+host_kernels!(burn::backend::NdArray);
+#[cfg(feature = "flex")]
+host_kernels!(burn::backend::Flex);
 
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -683,410 +707,6 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
 }
 
 /// Flex tensors: contiguous f32 views in, a fresh contiguous f32 tensor out.
-#[cfg(feature = "flex")]
-mod flex {
-    use burn::tensor::{Bytes, DType, Shape};
-    use burn_flex::{FlexTensor, Layout};
-    use rayon::prelude::*;
-
-    use super::grouped_conv::GroupedConv1d;
-
-    /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
-    /// two to sixteen threads on a conv layer's activations.
-    const CHUNK: usize = 1 << 15;
-
-    /// `kernel(x, other, out)` over `x` (and `other`, of the same shape) in parallel chunks;
-    /// `None` for dtypes other than f32 or mismatched shapes, which the caller hands to burn.
-    pub(super) fn map(
-        x: &FlexTensor,
-        other: Option<&FlexTensor>,
-        kernel: fn(&[f32], Option<&[f32]>, &mut [f32]),
-    ) -> Option<FlexTensor> {
-        if !all_f32(&[x]) || other.is_some_and(|o| !all_f32(&[o])) {
-            return None;
-        }
-        let shape = x.layout().shape().clone();
-        if other.is_some_and(|o| *o.layout().shape() != shape) {
-            return None;
-        }
-        let x = x.to_contiguous();
-        let other = other.map(FlexTensor::to_contiguous);
-        let input = x.as_slice::<f32>()?;
-        let second = match &other {
-            Some(o) => Some(o.as_slice::<f32>()?),
-            None => None,
-        };
-        let mut out = vec![0f32; input.len()];
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
-            let range = i * CHUNK..i * CHUNK + out.len();
-            kernel(&input[range.clone()], second.map(|s| &s[range]), out);
-        });
-        Some(from_vec(out, shape))
-    }
-
-    /// `a * b` with vox's [`crate::kernels::sgemm`] for 2-D f32 operands with non-negative
-    /// strides on a CPU with AVX-512, at least [`MIN_DEPTH`](crate::kernels::sgemm::MIN_DEPTH)
-    /// deep and [`MIN_WIDTH`](crate::kernels::sgemm::MIN_WIDTH) wide; `None` otherwise, for
-    /// burn's product.
-    pub(super) fn sgemm(a: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use crate::kernels::sgemm;
-            if !sgemm::available() || !all_f32(&[a, b]) {
-                return None;
-            }
-            let (a, b) = (matrix_view(a)?, matrix_view(b)?);
-            if a.cols != b.rows || a.cols < sgemm::MIN_DEPTH || b.cols < sgemm::MIN_WIDTH {
-                return None;
-            }
-            let shape = burn::tensor::Shape::new([a.rows, b.cols]);
-            Some(from_vec(sgemm::sgemm(a, b), shape))
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (a, b);
-            None
-        }
-    }
-
-    /// A 2-D f32 tensor with non-negative strides as a [`MatRef`](crate::kernels::sgemm::MatRef).
-    #[cfg(target_arch = "x86_64")]
-    fn matrix_view(t: &FlexTensor) -> Option<crate::kernels::sgemm::MatRef<'_>> {
-        let layout = t.layout();
-        let (shape, strides) = (layout.shape(), layout.strides());
-        if shape.num_dims() != 2 || strides.iter().any(|&s| s < 0) {
-            return None;
-        }
-        Some(crate::kernels::sgemm::MatRef {
-            data: &t.storage::<f32>()[layout.start_offset()..],
-            rows: shape[0],
-            cols: shape[1],
-            row_stride: strides[0] as usize,
-            col_stride: strides[1] as usize,
-        })
-    }
-
-    /// Channels per task of the over-time reductions: 64 f32 (four cache lines) of each row.
-    const CHANNEL_BLOCK: usize = 64;
-
-    /// Per `(batch, channel)` statistics over time: the mean, the reciprocal standard
-    /// deviation, and (for the backward) `Σ_t grad` and `Σ_t grad x̂`.
-    #[derive(Clone, Copy, Default)]
-    struct ChannelStats {
-        mean: f64,
-        rstd: f64,
-        grad_sum: f64,
-        grad_normalized_sum: f64,
-    }
-
-    /// `[batch, time, channels]` of a flex tensor.
-    fn dims3(x: &FlexTensor) -> [usize; 3] {
-        let shape = x.layout().shape();
-        assert_eq!(shape.num_dims(), 3, "expected [batch, time, channels], got {shape:?}");
-        [shape[0], shape[1], shape[2]]
-    }
-
-    /// The statistics of every `(batch, channel)` of `x` (and of `grad`, when given), in
-    /// parallel over batch items and blocks of channels; `[batch * channels]`.
-    fn channel_stats(
-        x: &[f32],
-        grad: Option<&[f32]>,
-        [batch, time, channels]: [usize; 3],
-        epsilon: f64,
-    ) -> Vec<ChannelStats> {
-        let blocks = channels.div_ceil(CHANNEL_BLOCK);
-        let per_task: Vec<Vec<ChannelStats>> = (0..batch * blocks)
-            .into_par_iter()
-            .map(|task| {
-                let first = task % blocks * CHANNEL_BLOCK;
-                let block = Block { item: task / blocks, time, channels, first };
-                block.stats(x, grad, CHANNEL_BLOCK.min(channels - first), epsilon)
-            })
-            .collect();
-        per_task.concat()
-    }
-
-    /// Channels `first..` of batch item `item` of a `[batch, time, channels]` tensor.
-    struct Block {
-        item: usize,
-        time: usize,
-        channels: usize,
-        first: usize,
-    }
-
-    impl Block {
-        /// The block's `width` channels of each time step of `data`.
-        fn rows<'a>(&self, data: &'a [f32], width: usize) -> impl Iterator<Item = &'a [f32]> {
-            let (item, time, channels, first) = (self.item, self.time, self.channels, self.first);
-            (0..time).map(move |t| &data[(item * time + t) * channels + first..][..width])
-        }
-
-        /// [`ChannelStats`] of the block's `width` channels, in one pass: f64 sums of `d = x -
-        /// shift` (the first time step, so that the variance `E[d²] - E[d]²` does not cancel
-        /// away), `d²`, `grad` and `grad d` (`Σ grad x̂ = rstd (Σ grad d - E[d] Σ grad)`).
-        fn stats(
-            &self,
-            x: &[f32],
-            grad: Option<&[f32]>,
-            width: usize,
-            epsilon: f64,
-        ) -> Vec<ChannelStats> {
-            let mut shift = [0f64; CHANNEL_BLOCK];
-            if let Some(first) = self.rows(x, width).next() {
-                for (s, &v) in shift.iter_mut().zip(first) {
-                    *s = v as f64;
-                }
-            }
-            let shift = &shift[..width];
-            let [mut sum, mut squares, mut grad_sum, mut grad_sum_d] = [[0f64; CHANNEL_BLOCK]; 4];
-            let (sum, squares) = (&mut sum[..width], &mut squares[..width]);
-            let (grad_sum, grad_sum_d) = (&mut grad_sum[..width], &mut grad_sum_d[..width]);
-            match grad {
-                None => {
-                    for row in self.rows(x, width) {
-                        let sums = sum.iter_mut().zip(squares.iter_mut());
-                        for ((s, q), (&v, &c)) in sums.zip(row.iter().zip(shift)) {
-                            let d = v as f64 - c;
-                            *s += d;
-                            *q += d * d;
-                        }
-                    }
-                }
-                Some(grad) => {
-                    for (row, grad_row) in self.rows(x, width).zip(self.rows(grad, width)) {
-                        let sums = sum.iter_mut().zip(squares.iter_mut());
-                        let grad_sums = grad_sum.iter_mut().zip(grad_sum_d.iter_mut());
-                        let values = row.iter().zip(grad_row).zip(shift);
-                        let all = sums.zip(grad_sums).zip(values);
-                        for (((s, q), (gs, gd)), ((&v, &g), &c)) in all {
-                            let (d, g) = (v as f64 - c, g as f64);
-                            *s += d;
-                            *q += d * d;
-                            *gs += g;
-                            *gd += g * d;
-                        }
-                    }
-                }
-            }
-            let time = self.time as f64;
-            (0..width)
-                .map(|c| {
-                    let mean_d = sum[c] / time;
-                    let variance = (squares[c] / time - mean_d * mean_d).max(0.0);
-                    let rstd = 1.0 / (variance + epsilon).sqrt();
-                    ChannelStats {
-                        mean: shift[c] + mean_d,
-                        rstd,
-                        grad_sum: grad_sum[c],
-                        grad_normalized_sum: rstd * (grad_sum_d[c] - mean_d * grad_sum[c]),
-                    }
-                })
-                .collect()
-        }
-    }
-
-    /// Whether every tensor holds f32, the one dtype of vox's flex kernels (others go through
-    /// burn's operations).
-    pub(super) fn all_f32(tensors: &[&FlexTensor]) -> bool {
-        tensors.iter().all(|t| t.dtype() == DType::F32)
-    }
-
-    /// `x` as a contiguous f32 tensor (itself when it already is).
-    fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
-        debug_assert_eq!(x.dtype(), DType::F32, "callers check `all_f32`");
-        x.to_contiguous()
-    }
-
-    /// A fresh f32 tensor of `shape` from its elements.
-    fn from_vec(values: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
-        FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
-    }
-
-    /// A fresh `shape` tensor whose rows of `row_len` elements `fill(row index, row)` fills,
-    /// in parallel over runs of rows about [`CHUNK`] elements long.
-    fn by_rows(
-        shape: burn::tensor::Shape,
-        row_len: usize,
-        fill: impl Fn(usize, &mut [f32]) + Sync,
-    ) -> FlexTensor {
-        let mut out = vec![0f32; shape.num_elements()];
-        let rows_per_task = (CHUNK / row_len.max(1)).max(1);
-        out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
-            for (i, row) in rows.chunks_mut(row_len).enumerate() {
-                fill(task * rows_per_task + i, row);
-            }
-        });
-        from_vec(out, shape)
-    }
-
-    /// The shape of [`super::Kernels::grouped_conv1d`] of `x` with `weight` when vox's kernel
-    /// computes it (f32 operands of matching shapes, see [`GroupedConv1d::supported`]).
-    pub(super) fn grouped_conv(
-        x: &FlexTensor,
-        weight: &FlexTensor,
-        groups: usize,
-        padding: [usize; 2],
-    ) -> Option<GroupedConv1d> {
-        let (shape, taps) = (x.layout().shape(), weight.layout().shape());
-        if !all_f32(&[x, weight]) || shape.num_dims() != 3 || taps.num_dims() != 3 {
-            return None;
-        }
-        let [batch, time, channels] = [shape[0], shape[1], shape[2]];
-        let conv = GroupedConv1d { batch, time, channels, groups, kernel: taps[2], padding };
-        let matches = taps[0] == channels && groups > 0 && taps[1] * groups == channels;
-        (matches && conv.supported()).then_some(conv)
-    }
-
-    /// The forward of [`super::Kernels::grouped_conv1d`].
-    pub(super) fn grouped_conv1d(
-        conv: &GroupedConv1d,
-        x: &FlexTensor,
-        weight: &FlexTensor,
-    ) -> FlexTensor {
-        let (x, weight) = (contiguous_f32(x), contiguous_f32(weight));
-        let out = conv.forward(x.storage::<f32>(), weight.storage::<f32>());
-        from_vec(out, Shape::new([conv.batch, conv.frames(), conv.channels]))
-    }
-
-    /// The backward of [`super::Kernels::grouped_conv1d`]: `[dx, dweight]`.
-    pub(super) fn grouped_conv1d_backward(
-        conv: &GroupedConv1d,
-        x: &FlexTensor,
-        weight: &FlexTensor,
-        grad: &FlexTensor,
-    ) -> [FlexTensor; 2] {
-        let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
-        let (dx, dweight) =
-            conv.backward(x.storage::<f32>(), weight.storage::<f32>(), grad.storage::<f32>());
-        [
-            from_vec(dx, x.layout().shape().clone()),
-            from_vec(dweight, weight.layout().shape().clone()),
-        ]
-    }
-
-    /// The forward of [`super::Kernels::conv_windows`]: each window is one contiguous run of
-    /// the channels-last input.
-    pub(super) fn conv_windows(x: &FlexTensor, kernel: usize, stride: usize) -> FlexTensor {
-        let [batch, time, channels] = dims3(x);
-        let frames = (time - kernel) / stride + 1;
-        let x = contiguous_f32(x);
-        let input = x.storage::<f32>();
-        let width = kernel * channels;
-        by_rows(Shape::new([batch * frames, width]), width, |row, out| {
-            let (item, frame) = (row / frames, row % frames);
-            out.copy_from_slice(&input[(item * time + frame * stride) * channels..][..width]);
-        })
-    }
-
-    /// The backward of [`super::Kernels::conv_windows`]: time step `t` of item `b` sums the
-    /// gradients of the windows that read it, in order of their frames.
-    pub(super) fn conv_windows_backward(
-        grad: &FlexTensor,
-        [batch, time, channels]: [usize; 3],
-        kernel: usize,
-        stride: usize,
-    ) -> FlexTensor {
-        let frames = (time - kernel) / stride + 1;
-        let grad = contiguous_f32(grad);
-        let windows = grad.storage::<f32>();
-        let width = kernel * channels;
-        by_rows(Shape::new([batch, time, channels]), channels, |row, out| {
-            let (item, step) = (row / time, row % time);
-            let first = (step + 1).saturating_sub(kernel).div_ceil(stride);
-            for frame in first..frames.min(step / stride + 1) {
-                let tap = step - frame * stride;
-                let window = &windows[(item * frames + frame) * width + tap * channels..];
-                for (o, &g) in out.iter_mut().zip(&window[..channels]) {
-                    *o += g;
-                }
-            }
-        })
-    }
-
-    /// Per `(batch item, channel)` coefficients `[a, b, c]` (each `[batch * channels]`) of
-    /// `coefficient(stats, channel)`.
-    fn coefficients<const N: usize>(
-        stats: &[ChannelStats],
-        channels: usize,
-        coefficient: impl Fn(&ChannelStats, usize) -> [f64; N],
-    ) -> [Vec<f32>; N] {
-        let mut out = std::array::from_fn(|_| Vec::with_capacity(stats.len()));
-        for (i, s) in stats.iter().enumerate() {
-            for (values, v) in out.iter_mut().zip(coefficient(s, i % channels)) {
-                values.push(v as f32);
-            }
-        }
-        out
-    }
-
-    /// The forward of [`super::Kernels::group_norm_over_time`]: `x scale + offset` per
-    /// `(batch item, channel)`, `scale = rstd gamma`, `offset = beta - mean scale`.
-    pub(super) fn group_norm_over_time(
-        x: &FlexTensor,
-        gamma: &FlexTensor,
-        beta: &FlexTensor,
-        epsilon: f64,
-    ) -> FlexTensor {
-        let dims @ [_, time, channels] = dims3(x);
-        let (x, gamma, beta) = (contiguous_f32(x), contiguous_f32(gamma), contiguous_f32(beta));
-        let (input, gamma, beta) =
-            (x.storage::<f32>(), gamma.storage::<f32>(), beta.storage::<f32>());
-        let stats = channel_stats(input, None, dims, epsilon);
-        let [scale, offset] = coefficients(&stats, channels, |s, c| {
-            let scale = s.rstd * gamma[c] as f64;
-            [scale, beta[c] as f64 - s.mean * scale]
-        });
-        by_rows(x.layout().shape().clone(), channels, |row, out| {
-            let at = row / time * channels;
-            let coefficients = scale[at..][..channels].iter().zip(&offset[at..][..channels]);
-            let input = &input[row * channels..][..channels];
-            for ((o, &x), (&scale, &offset)) in out.iter_mut().zip(input).zip(coefficients) {
-                *o = x * scale + offset;
-            }
-        })
-    }
-
-    /// The backward of [`super::Kernels::group_norm_over_time`]: `[dx, dgamma, dbeta]`, with
-    /// `dx = rstd gamma (grad - mean grad - x̂ mean(grad x̂))` as `a grad + b x + c` per `(batch
-    /// item, channel)`.
-    pub(super) fn group_norm_over_time_backward(
-        x: &FlexTensor,
-        gamma: &FlexTensor,
-        grad: &FlexTensor,
-        epsilon: f64,
-    ) -> [FlexTensor; 3] {
-        let dims @ [batch, time, channels] = dims3(x);
-        let (x, gamma, grad) = (contiguous_f32(x), contiguous_f32(gamma), contiguous_f32(grad));
-        let (input, gamma_values, grad_values) =
-            (x.storage::<f32>(), gamma.storage::<f32>(), grad.storage::<f32>());
-        let stats = channel_stats(input, Some(grad_values), dims, epsilon);
-        let steps = time as f64;
-        let [a, b, c] = coefficients(&stats, channels, |s, channel| {
-            let a = s.rstd * gamma_values[channel] as f64;
-            let b = -a * s.rstd * s.grad_normalized_sum / steps;
-            [a, b, -a * s.grad_sum / steps - b * s.mean]
-        });
-        let dx = by_rows(x.layout().shape().clone(), channels, |row, out| {
-            let at = row / time * channels;
-            let (a, b, c) = (&a[at..][..channels], &b[at..][..channels], &c[at..][..channels]);
-            let input = &input[row * channels..][..channels];
-            let grad = &grad_values[row * channels..][..channels];
-            let values = input.iter().zip(grad);
-            let coefficients = a.iter().zip(b).zip(c);
-            for ((o, (&x, &g)), ((&a, &b), &c)) in out.iter_mut().zip(values).zip(coefficients) {
-                *o = a * g + b * x + c;
-            }
-        });
-        let over_batch = |field: fn(&ChannelStats) -> f64| {
-            let sums = (0..channels)
-                .map(|c| (0..batch).map(|b| field(&stats[b * channels + c])).sum::<f64>() as f32)
-                .collect();
-            from_vec(sums, gamma.layout().shape().clone())
-        };
-        [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
-    }
-}
-
 /// The element-wise math, vectorized by the compiler for the widest SIMD the CPU has.
 mod cpu {
     /// Calls the `#[inline(always)]` loop `$f` compiled for AVX-512 or AVX2 + FMA when the CPU
@@ -1373,11 +993,11 @@ mod tests {
     }
 
     /// The grouped conv and its gradients through autodiff, on a transposed input as the
-    /// encoder hands it over: burn's conv + conv backward (ndarray's defaults) against vox's
-    /// kernel (flex), with wav2vec2's even kernel padded one less on the right.
+    /// encoder hands it over, with wav2vec2's even kernel padded one less on the right: vox's
+    /// kernel (ndarray, flex) against burn's own `conv1d` and its autodiff.
     #[test]
     fn grouped_conv_and_its_gradients_agree_with_burns_conv() {
-        fn run<B: AutodiffKernels>() -> [Vec<f32>; 3] {
+        fn run<B: AutodiffKernels>(ours: bool) -> [Vec<f32>; 3] {
             let device = Default::default();
             let values = |n: usize, seed: usize| -> Vec<f32> {
                 (0..n).map(|i| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0).collect()
@@ -1393,7 +1013,15 @@ mod tests {
                 &device,
             )
             .require_grad();
-            let y = grouped_conv1d(x.clone().swap_dims(1, 2), weight.clone(), groups, [8, 7]);
+            let y = match ours {
+                true => grouped_conv1d(x.clone().swap_dims(1, 2), weight.clone(), groups, [8, 7]),
+                false => {
+                    use burn::tensor::ops::PaddedConvOptions;
+                    let options = PaddedConvOptions::asymmetric([1], [8], [7], [1], groups);
+                    burn::tensor::module::conv1d(x.clone(), weight.clone(), None, options)
+                        .swap_dims(1, 2)
+                }
+            };
             assert_eq!(y.dims(), [batch, time, channels]);
             let weights = Tensor::<B, 3>::from_data(
                 TensorData::new(values(batch * time * channels, 3), [batch, time, channels]),
@@ -1403,18 +1031,93 @@ mod tests {
             let flat = |t: Tensor<B::InnerBackend, 3>| t.into_data().to_vec::<f32>().unwrap();
             [flat(y.inner()), flat(x.grad(&grads).unwrap()), flat(weight.grad(&grads).unwrap())]
         }
-        let expected = run::<Autodiff<NdArray>>();
+        let expected = run::<Autodiff<NdArray>>(false);
         assert!(expected.iter().all(|v| v.iter().any(|&x| x != 0.0)));
+        let mut found = vec![("ndarray", run::<Autodiff<NdArray>>(true))];
         #[cfg(feature = "flex")]
-        {
-            let found = run::<Autodiff<burn::backend::Flex>>();
+        found.push(("flex", run::<Autodiff<burn::backend::Flex>>(true)));
+        for (backend, found) in found {
             let names = ["y", "dx", "dweight"];
             for (what, (found, expected)) in names.iter().zip(found.iter().zip(&expected)) {
                 assert_eq!(found.len(), expected.len());
                 let diff =
                     found.iter().zip(expected).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                assert!(diff < 1e-4, "flex {what}: differs by {diff}");
+                assert!(diff < 1e-4, "{backend} {what}: differs by {diff}");
             }
+        }
+    }
+
+    /// The trait's defaults, composed from burn's operations (what cuda runs), against the
+    /// CPU kernels, each operation forward and backward on ndarray.
+    #[test]
+    fn the_defaults_from_burns_operations_equal_the_cpu_kernels() {
+        type B = NdArray;
+        fn input(dims: &[usize], seed: usize) -> FloatTensor<B> {
+            let n = dims.iter().product::<usize>();
+            let values: Vec<f32> =
+                (0..n).map(|i| ((i * 7919 + seed) % 1000) as f32 / 250.0 - 2.0).collect();
+            B::float_from_data(TensorData::new(values, dims.to_vec()), &Default::default())
+        }
+        fn values(x: FloatTensor<B>) -> Vec<f32> {
+            let n = burn::tensor::TensorMetadata::shape(&x).num_elements();
+            tensor::<B, 1>(B::float_reshape(x, [n].into())).into_data().to_vec().unwrap()
+        }
+        fn check(what: &str, found: FloatTensor<B>, expected: FloatTensor<B>) {
+            let (found, expected) = (values(found), values(expected));
+            assert_eq!(found.len(), expected.len(), "{what}");
+            let diff = found
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-4, "{what}: differs by {diff} (relative)");
+        }
+        let x = input(&[2, 33, 6], 1);
+        let grad = input(&[2, 33, 6], 2);
+        check(
+            "gelu backward",
+            B::exact_gelu_backward(x.clone(), grad.clone()),
+            exact_gelu_backward_by_ops::<B>(x.clone(), grad.clone()),
+        );
+        let (gamma, beta) = (input(&[6], 3), input(&[6], 4));
+        check(
+            "group norm",
+            B::group_norm_over_time(x.clone(), gamma.clone(), beta.clone(), 1e-5),
+            group_norm_over_time_by_ops::<B>(x.clone(), gamma.clone(), beta, 1e-5),
+        );
+        let found = B::group_norm_over_time_backward(x.clone(), gamma.clone(), grad.clone(), 1e-5);
+        let expected = group_norm_over_time_backward_by_ops::<B>(x.clone(), gamma, grad, 1e-5);
+        let pairs = found.into_iter().zip(expected);
+        for (what, (found, expected)) in ["dx", "dgamma", "dbeta"].iter().zip(pairs) {
+            check(&format!("group norm {what}"), found, expected);
+        }
+        let weight = input(&[6, 2, 8], 5);
+        let conv_grad = input(&[2, 33, 6], 6);
+        check(
+            "grouped conv",
+            B::grouped_conv1d(x.clone(), weight.clone(), 3, [4, 3]),
+            grouped_conv1d_by_ops::<B>(x.clone(), weight.clone(), 3, [4, 3]),
+        );
+        let found =
+            B::grouped_conv1d_backward(x.clone(), weight.clone(), conv_grad.clone(), 3, [4, 3]);
+        let expected = grouped_conv1d_backward_by_ops::<B>(x.clone(), weight, conv_grad, 3, [4, 3]);
+        let pairs = found.into_iter().zip(expected);
+        for (what, (found, expected)) in ["dx", "dweight"].iter().zip(pairs) {
+            check(&format!("grouped conv {what}"), found, expected);
+        }
+        for (kernel, stride) in [(10, 5), (3, 2), (3, 4)] {
+            let frames = (33 - kernel) / stride + 1;
+            check(
+                "conv windows",
+                B::conv_windows(x.clone(), kernel, stride),
+                conv_windows_by_ops::<B>(x.clone(), kernel, stride),
+            );
+            let windows_grad = input(&[2 * frames, kernel * 6], 7);
+            check(
+                "conv windows backward",
+                B::conv_windows_backward(windows_grad.clone(), [2, 33, 6], kernel, stride),
+                conv_windows_backward_by_ops::<B>(windows_grad, [2, 33, 6], kernel, stride),
+            );
         }
     }
 

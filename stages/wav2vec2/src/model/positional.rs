@@ -8,12 +8,11 @@
 //! frame (`Wav2Vec2SamePadLayer`); we pad one sample less on the right instead, which gives the
 //! same frames. The activation is `feat_extract_activation`.
 //!
-//! On ndarray (alone or under autodiff) the conv runs as batched matrix products (see
-//! [`grouped_conv_as_matmul`]): ndarray's grouped conv backward is single-threaded, and was 5x
-//! the rest of a small model's training step (kernel 128, 16 groups, 2 clips of 2 s, 2 cores:
-//! 0.33 s per step instead of 0.11 s, busy CPUs). Other backends go through
-//! [`kernels::grouped_conv1d`]: vox's own kernel on flex (see [`crate::kernels::grouped_conv`]),
-//! the backend's conv elsewhere.
+//! The conv itself is [`kernels::grouped_conv1d`], channels last: vox's own kernel on the CPU
+//! backends (see [`crate::kernels::grouped_conv`]), the backend's conv on cuda. (On ndarray it
+//! used to run as batched matrix products over `kernel` shifted copies of the input, because
+//! ndarray's grouped conv backward is single-threaded; that form took 0.06 s of a 0.10 s
+//! small-config step, against 0.014 s for the whole step with the kernel.)
 //!
 //! `g` and `v` stay separate parameters (HF `weight_g`/`weight_v`, or
 //! `parametrizations.weight.original0`/`original1` in newer PyTorch) so that fine-tuning
@@ -101,105 +100,17 @@ impl<B: Kernels> PositionalConvEmbedding<B> {
         } else {
             left
         };
-        let (groups, padding) = (self.conv.groups, [left, right]);
-        let x = match B::name(&hidden.device()).contains("ndarray") {
-            true => grouped_conv_as_matmul(hidden, weight, groups, padding),
-            false => kernels::grouped_conv1d(hidden, weight, groups, padding),
-        };
+        let x = kernels::grouped_conv1d(hidden, weight, self.conv.groups, [left, right]);
         activate(self.activation, x + self.conv.bias.val().unsqueeze_dims::<3>(&[0, 1]))
     }
-}
-
-/// A stride-1 grouped conv without bias as one batched matrix product per group:
-/// `[batch, time, channels]` (channels last), weight `[channels, channels / groups, kernel]`,
-/// `padding` zeros before and after -> `[batch, time + padding - kernel + 1, channels]`.
-///
-/// The input goes group-major, `[groups, batch, padded time, channels / groups]`; the `kernel`
-/// shifted views of it, concatenated, are each frame's window `[groups, batch * frames, kernel *
-/// channels / groups]`, multiplied by the weight as `[groups, kernel * channels / groups,
-/// channels / groups]`. This holds `kernel` copies of the input (the price of turning the conv
-/// and its backward pass into matrix products, which the CPU backends run multi-threaded).
-fn grouped_conv_as_matmul<B: Backend>(
-    x: Tensor<B, 3>,
-    weight: Tensor<B, 3>,
-    groups: usize,
-    [left, right]: [usize; 2],
-) -> Tensor<B, 3> {
-    let [batch, time, channels] = x.dims();
-    let [out, per_group, kernel] = weight.dims();
-    let out_per_group = out / groups;
-    let device = x.device();
-    let padded = Tensor::cat(
-        vec![
-            Tensor::zeros([batch, left, channels], &device),
-            x,
-            Tensor::zeros([batch, right, channels], &device),
-        ],
-        1,
-    );
-    let padded_time = time + left + right;
-    let frames = padded_time + 1 - kernel;
-    let padded = padded
-        .reshape([batch, padded_time, groups, per_group])
-        .permute([2, 0, 1, 3]);
-    let windows = Tensor::cat(
-        (0..kernel)
-            .map(|tap| padded.clone().narrow(2, tap, frames))
-            .collect(),
-        3,
-    )
-    .reshape([groups, batch * frames, kernel * per_group]);
-    let weight = weight
-        .reshape([groups, out_per_group, per_group, kernel])
-        .permute([0, 3, 2, 1])
-        .reshape([groups, kernel * per_group, out_per_group]);
-    windows
-        .matmul(weight)
-        .reshape([groups, batch, frames, out_per_group])
-        .permute([1, 2, 0, 3])
-        .reshape([batch, frames, out])
 }
 
 #[cfg(test)]
 mod tests {
     use burn::backend::NdArray;
     use burn::tensor::Distribution;
-    use burn::tensor::module::conv1d;
-    use burn::tensor::ops::PaddedConvOptions;
 
     use super::*;
-
-    #[test]
-    fn grouped_conv_as_matmul_equals_burns_conv1d() {
-        let _rng = crate::burn_rng_lock();
-        let device = Default::default();
-        // (channels, groups, kernel, left, right): wav2vec2's even kernel padded one less on the
-        // right, an odd kernel, no groups.
-        for (channels, groups, kernel, left, right) in
-            [(8, 4, 6, 3, 2), (6, 3, 5, 2, 2), (4, 1, 4, 2, 1)]
-        {
-            let weight = Tensor::<NdArray, 3>::random(
-                [channels, channels / groups, kernel],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            let x = Tensor::<NdArray, 3>::random(
-                [2, 11, channels],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            );
-            let options = PaddedConvOptions::asymmetric([1], [left], [right], [1], groups);
-            let expected =
-                conv1d(x.clone().swap_dims(1, 2), weight.clone(), None, options).swap_dims(1, 2);
-            let found = grouped_conv_as_matmul(x, weight, groups, [left, right]);
-            assert_eq!(found.dims(), expected.dims());
-            let diff = (found - expected).abs().max().into_scalar();
-            assert!(
-                diff < 1e-5,
-                "{channels} channels, {groups} groups: differs by {diff}"
-            );
-        }
-    }
 
     /// The positional conv weight's gradient and the first feature conv's, as bits, from a
     /// forward + backward of `model` on `samples`.
@@ -224,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn matrix_form_gradients_are_reproducible_on_ndarray() {
+    fn gradients_are_reproducible_on_ndarray() {
         let _rng = crate::burn_rng_lock();
         type B = burn::backend::Autodiff<NdArray>;
         let device = Default::default();

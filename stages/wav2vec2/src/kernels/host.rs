@@ -1,0 +1,467 @@
+//! vox's kernels on the float tensors of the CPU backends (flex and ndarray): contiguous f32
+//! values in, a fresh contiguous f32 tensor out. Functions that return an `Option` give
+//! `None` (and [`all_f32`] `false`) for what they do not compute, other dtypes first, which
+//! the callers hand to burn's operations.
+
+use rayon::prelude::*;
+
+use super::grouped_conv::GroupedConv1d;
+
+/// A CPU backend's float tensor, as vox's kernels read and write it.
+pub(super) trait HostTensor: Sized {
+    /// Whether it holds f32 values.
+    fn is_f32(&self) -> bool;
+    /// Its shape.
+    fn dims(&self) -> Vec<usize>;
+    /// The same f32 values laid out contiguously in row-major order (itself, shared, when
+    /// they already are).
+    fn contiguous(&self) -> Self;
+    /// The values of a tensor from [`HostTensor::contiguous`].
+    fn values(&self) -> &[f32];
+    /// A 2-D f32 tensor with non-negative strides as a matrix view.
+    #[cfg(target_arch = "x86_64")]
+    fn matrix(&self) -> Option<super::sgemm::MatRef<'_>>;
+    /// A fresh f32 tensor of `shape` from its row-major values.
+    fn from_values(values: Vec<f32>, shape: &[usize]) -> Self;
+}
+
+#[cfg(feature = "flex")]
+impl HostTensor for burn_flex::FlexTensor {
+    fn is_f32(&self) -> bool {
+        self.dtype() == burn::tensor::DType::F32
+    }
+
+    fn dims(&self) -> Vec<usize> {
+        self.layout().shape().to_vec()
+    }
+
+    fn contiguous(&self) -> Self {
+        self.to_contiguous()
+    }
+
+    fn values(&self) -> &[f32] {
+        self.storage::<f32>()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn matrix(&self) -> Option<super::sgemm::MatRef<'_>> {
+        let layout = self.layout();
+        let (shape, strides) = (layout.shape(), layout.strides());
+        if !self.is_f32() || shape.num_dims() != 2 || strides.iter().any(|&s| s < 0) {
+            return None;
+        }
+        Some(super::sgemm::MatRef {
+            data: &self.storage::<f32>()[layout.start_offset()..],
+            rows: shape[0],
+            cols: shape[1],
+            row_stride: strides[0] as usize,
+            col_stride: strides[1] as usize,
+        })
+    }
+
+    fn from_values(values: Vec<f32>, shape: &[usize]) -> Self {
+        let layout = burn_flex::Layout::contiguous(burn::tensor::Shape::from(shape.to_vec()));
+        Self::new(burn::tensor::Bytes::from_elems(values), layout, burn::tensor::DType::F32)
+    }
+}
+
+impl HostTensor for burn_ndarray::NdArrayTensor {
+    fn is_f32(&self) -> bool {
+        matches!(self, Self::F32(_))
+    }
+
+    fn dims(&self) -> Vec<usize> {
+        burn::tensor::TensorMetadata::shape(self).to_vec()
+    }
+
+    fn contiguous(&self) -> Self {
+        let Self::F32(storage) = self else { panic!("callers check `all_f32`") };
+        let view = storage.view();
+        match view.is_standard_layout() {
+            true => self.clone(),
+            false => Self::from(view.as_standard_layout().into_owned().into_shared()),
+        }
+    }
+
+    fn values(&self) -> &[f32] {
+        let Self::F32(storage) = self else { panic!("callers check `all_f32`") };
+        storage.view().to_slice().expect("a tensor from `contiguous`")
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn matrix(&self) -> Option<super::sgemm::MatRef<'_>> {
+        let Self::F32(storage) = self else { return None };
+        let view = storage.view();
+        let strides = view.strides();
+        if view.ndim() != 2 || strides.iter().any(|&s| s < 0) || view.is_empty() {
+            return None;
+        }
+        let (rows, cols) = (view.shape()[0], view.shape()[1]);
+        let (row_stride, col_stride) = (strides[0] as usize, strides[1] as usize);
+        let len = (rows - 1) * row_stride + (cols - 1) * col_stride + 1;
+        // SAFETY: every element of the view lies in `len` values from its first one (strides
+        // non-negative), all inside the array's allocation, which `self` keeps alive.
+        let data = unsafe { std::slice::from_raw_parts(view.as_ptr(), len) };
+        Some(super::sgemm::MatRef { data, rows, cols, row_stride, col_stride })
+    }
+
+    fn from_values(values: Vec<f32>, shape: &[usize]) -> Self {
+        let array = ndarray::ArcArray::from_shape_vec(ndarray::IxDyn(shape), values)
+            .expect("as many values as the shape holds");
+        Self::from(array)
+    }
+}
+
+/// Elements per rayon task: large enough to amortize scheduling, small enough to balance
+/// two to sixteen threads on a conv layer's activations.
+const CHUNK: usize = 1 << 15;
+
+/// `kernel(x, other, out)` over `x` (and `other`, of the same shape) in parallel chunks;
+/// `None` for dtypes other than f32 or mismatched shapes, which the caller hands to burn.
+pub(super) fn map<T: HostTensor>(
+    x: &T,
+    other: Option<&T>,
+    kernel: fn(&[f32], Option<&[f32]>, &mut [f32]),
+) -> Option<T> {
+    if !all_f32(&[x]) || other.is_some_and(|o| !all_f32(&[o])) {
+        return None;
+    }
+    let shape = x.dims();
+    if other.is_some_and(|o| o.dims() != shape) {
+        return None;
+    }
+    let x = x.contiguous();
+    let other = other.map(T::contiguous);
+    let input = x.values();
+    let second = other.as_ref().map(T::values);
+    let mut out = vec![0f32; input.len()];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+        let range = i * CHUNK..i * CHUNK + out.len();
+        kernel(&input[range.clone()], second.map(|s| &s[range]), out);
+    });
+    Some(T::from_values(out, &shape))
+}
+
+/// `a * b` with vox's [`crate::kernels::sgemm`] for 2-D f32 operands with non-negative
+/// strides on a CPU with AVX-512, at least [`MIN_DEPTH`](crate::kernels::sgemm::MIN_DEPTH)
+/// deep and [`MIN_WIDTH`](crate::kernels::sgemm::MIN_WIDTH) wide; `None` otherwise, for
+/// burn's product.
+pub(super) fn sgemm<T: HostTensor>(a: &T, b: &T) -> Option<T> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::kernels::sgemm;
+        if !sgemm::available() || !all_f32(&[a, b]) {
+            return None;
+        }
+        let (a, b) = (a.matrix()?, b.matrix()?);
+        if a.cols != b.rows || a.cols < sgemm::MIN_DEPTH || b.cols < sgemm::MIN_WIDTH {
+            return None;
+        }
+        let shape = [a.rows, b.cols];
+        Some(T::from_values(sgemm::sgemm(a, b), &shape))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, b);
+        None
+    }
+}
+
+/// Channels per task of the over-time reductions: 64 f32 (four cache lines) of each row.
+const CHANNEL_BLOCK: usize = 64;
+
+/// Per `(batch, channel)` statistics over time: the mean, the reciprocal standard
+/// deviation, and (for the backward) `Σ_t grad` and `Σ_t grad x̂`.
+#[derive(Clone, Copy, Default)]
+struct ChannelStats {
+    mean: f64,
+    rstd: f64,
+    grad_sum: f64,
+    grad_normalized_sum: f64,
+}
+
+/// `[batch, time, channels]` of a tensor.
+fn dims3<T: HostTensor>(x: &T) -> [usize; 3] {
+    let shape = x.dims();
+    assert_eq!(shape.len(), 3, "expected [batch, time, channels], got {shape:?}");
+    [shape[0], shape[1], shape[2]]
+}
+
+/// The statistics of every `(batch, channel)` of `x` (and of `grad`, when given), in
+/// parallel over batch items and blocks of channels; `[batch * channels]`.
+fn channel_stats(
+    x: &[f32],
+    grad: Option<&[f32]>,
+    [batch, time, channels]: [usize; 3],
+    epsilon: f64,
+) -> Vec<ChannelStats> {
+    let blocks = channels.div_ceil(CHANNEL_BLOCK);
+    let per_task: Vec<Vec<ChannelStats>> = (0..batch * blocks)
+        .into_par_iter()
+        .map(|task| {
+            let first = task % blocks * CHANNEL_BLOCK;
+            let block = Block { item: task / blocks, time, channels, first };
+            block.stats(x, grad, CHANNEL_BLOCK.min(channels - first), epsilon)
+        })
+        .collect();
+    per_task.concat()
+}
+
+/// Channels `first..` of batch item `item` of a `[batch, time, channels]` tensor.
+struct Block {
+    item: usize,
+    time: usize,
+    channels: usize,
+    first: usize,
+}
+
+impl Block {
+    /// The block's `width` channels of each time step of `data`.
+    fn rows<'a>(&self, data: &'a [f32], width: usize) -> impl Iterator<Item = &'a [f32]> {
+        let (item, time, channels, first) = (self.item, self.time, self.channels, self.first);
+        (0..time).map(move |t| &data[(item * time + t) * channels + first..][..width])
+    }
+
+    /// [`ChannelStats`] of the block's `width` channels, in one pass: f64 sums of `d = x -
+    /// shift` (the first time step, so that the variance `E[d²] - E[d]²` does not cancel
+    /// away), `d²`, `grad` and `grad d` (`Σ grad x̂ = rstd (Σ grad d - E[d] Σ grad)`).
+    fn stats(
+        &self,
+        x: &[f32],
+        grad: Option<&[f32]>,
+        width: usize,
+        epsilon: f64,
+    ) -> Vec<ChannelStats> {
+        let mut shift = [0f64; CHANNEL_BLOCK];
+        if let Some(first) = self.rows(x, width).next() {
+            for (s, &v) in shift.iter_mut().zip(first) {
+                *s = v as f64;
+            }
+        }
+        let shift = &shift[..width];
+        let [mut sum, mut squares, mut grad_sum, mut grad_sum_d] = [[0f64; CHANNEL_BLOCK]; 4];
+        let (sum, squares) = (&mut sum[..width], &mut squares[..width]);
+        let (grad_sum, grad_sum_d) = (&mut grad_sum[..width], &mut grad_sum_d[..width]);
+        match grad {
+            None => {
+                for row in self.rows(x, width) {
+                    let sums = sum.iter_mut().zip(squares.iter_mut());
+                    for ((s, q), (&v, &c)) in sums.zip(row.iter().zip(shift)) {
+                        let d = v as f64 - c;
+                        *s += d;
+                        *q += d * d;
+                    }
+                }
+            }
+            Some(grad) => {
+                for (row, grad_row) in self.rows(x, width).zip(self.rows(grad, width)) {
+                    let sums = sum.iter_mut().zip(squares.iter_mut());
+                    let grad_sums = grad_sum.iter_mut().zip(grad_sum_d.iter_mut());
+                    let values = row.iter().zip(grad_row).zip(shift);
+                    let all = sums.zip(grad_sums).zip(values);
+                    for (((s, q), (gs, gd)), ((&v, &g), &c)) in all {
+                        let (d, g) = (v as f64 - c, g as f64);
+                        *s += d;
+                        *q += d * d;
+                        *gs += g;
+                        *gd += g * d;
+                    }
+                }
+            }
+        }
+        let time = self.time as f64;
+        (0..width)
+            .map(|c| {
+                let mean_d = sum[c] / time;
+                let variance = (squares[c] / time - mean_d * mean_d).max(0.0);
+                let rstd = 1.0 / (variance + epsilon).sqrt();
+                ChannelStats {
+                    mean: shift[c] + mean_d,
+                    rstd,
+                    grad_sum: grad_sum[c],
+                    grad_normalized_sum: rstd * (grad_sum_d[c] - mean_d * grad_sum[c]),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether every tensor holds f32, the one dtype of vox's kernels (others go through burn's
+/// operations).
+pub(super) fn all_f32<T: HostTensor>(tensors: &[&T]) -> bool {
+    tensors.iter().all(|t| t.is_f32())
+}
+
+/// A fresh `shape` tensor whose rows of `row_len` elements `fill(row index, row)` fills,
+/// in parallel over runs of rows about [`CHUNK`] elements long.
+fn by_rows<T: HostTensor>(
+    shape: &[usize],
+    row_len: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> T {
+    let mut out = vec![0f32; shape.iter().product()];
+    let rows_per_task = (CHUNK / row_len.max(1)).max(1);
+    out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
+        for (i, row) in rows.chunks_mut(row_len).enumerate() {
+            fill(task * rows_per_task + i, row);
+        }
+    });
+    T::from_values(out, shape)
+}
+
+/// The shape of [`super::Kernels::grouped_conv1d`] of `x` with `weight` when vox's kernel
+/// computes it (f32 operands of matching shapes, see [`GroupedConv1d::supported`]).
+pub(super) fn grouped_conv<T: HostTensor>(
+    x: &T,
+    weight: &T,
+    groups: usize,
+    padding: [usize; 2],
+) -> Option<GroupedConv1d> {
+    let (shape, taps) = (x.dims(), weight.dims());
+    if !all_f32(&[x, weight]) || shape.len() != 3 || taps.len() != 3 {
+        return None;
+    }
+    let [batch, time, channels] = [shape[0], shape[1], shape[2]];
+    let conv = GroupedConv1d { batch, time, channels, groups, kernel: taps[2], padding };
+    let matches = taps[0] == channels && groups > 0 && taps[1] * groups == channels;
+    (matches && conv.supported()).then_some(conv)
+}
+
+/// The forward of [`super::Kernels::grouped_conv1d`].
+pub(super) fn grouped_conv1d<T: HostTensor>(conv: &GroupedConv1d, x: &T, weight: &T) -> T {
+    let (x, weight) = (x.contiguous(), weight.contiguous());
+    let out = conv.forward(x.values(), weight.values());
+    T::from_values(out, &[conv.batch, conv.frames(), conv.channels])
+}
+
+/// The backward of [`super::Kernels::grouped_conv1d`]: `[dx, dweight]`.
+pub(super) fn grouped_conv1d_backward<T: HostTensor>(
+    conv: &GroupedConv1d,
+    x: &T,
+    weight: &T,
+    grad: &T,
+) -> [T; 2] {
+    let (x, weight, grad) = (x.contiguous(), weight.contiguous(), grad.contiguous());
+    let (dx, dweight) = conv.backward(x.values(), weight.values(), grad.values());
+    [T::from_values(dx, &x.dims()), T::from_values(dweight, &weight.dims())]
+}
+
+/// The forward of [`super::Kernels::conv_windows`]: each window is one contiguous run of
+/// the channels-last input.
+pub(super) fn conv_windows<T: HostTensor>(x: &T, kernel: usize, stride: usize) -> T {
+    let [batch, time, channels] = dims3(x);
+    let frames = (time - kernel) / stride + 1;
+    let x = x.contiguous();
+    let input = x.values();
+    let width = kernel * channels;
+    by_rows(&[batch * frames, width], width, |row, out| {
+        let (item, frame) = (row / frames, row % frames);
+        out.copy_from_slice(&input[(item * time + frame * stride) * channels..][..width]);
+    })
+}
+
+/// The backward of [`super::Kernels::conv_windows`]: time step `t` of item `b` sums the
+/// gradients of the windows that read it, in order of their frames.
+pub(super) fn conv_windows_backward<T: HostTensor>(
+    grad: &T,
+    [batch, time, channels]: [usize; 3],
+    kernel: usize,
+    stride: usize,
+) -> T {
+    let frames = (time - kernel) / stride + 1;
+    let grad = grad.contiguous();
+    let windows = grad.values();
+    let width = kernel * channels;
+    by_rows(&[batch, time, channels], channels, |row, out| {
+        let (item, step) = (row / time, row % time);
+        let first = (step + 1).saturating_sub(kernel).div_ceil(stride);
+        for frame in first..frames.min(step / stride + 1) {
+            let tap = step - frame * stride;
+            let window = &windows[(item * frames + frame) * width + tap * channels..];
+            for (o, &g) in out.iter_mut().zip(&window[..channels]) {
+                *o += g;
+            }
+        }
+    })
+}
+
+/// Per `(batch item, channel)` coefficients `[a, b, c]` (each `[batch * channels]`) of
+/// `coefficient(stats, channel)`.
+fn coefficients<const N: usize>(
+    stats: &[ChannelStats],
+    channels: usize,
+    coefficient: impl Fn(&ChannelStats, usize) -> [f64; N],
+) -> [Vec<f32>; N] {
+    let mut out = std::array::from_fn(|_| Vec::with_capacity(stats.len()));
+    for (i, s) in stats.iter().enumerate() {
+        for (values, v) in out.iter_mut().zip(coefficient(s, i % channels)) {
+            values.push(v as f32);
+        }
+    }
+    out
+}
+
+/// The forward of [`super::Kernels::group_norm_over_time`]: `x scale + offset` per
+/// `(batch item, channel)`, `scale = rstd gamma`, `offset = beta - mean scale`.
+pub(super) fn group_norm_over_time<T: HostTensor>(
+    x: &T,
+    gamma: &T,
+    beta: &T,
+    epsilon: f64,
+) -> T {
+    let dims @ [_, time, channels] = dims3(x);
+    let (x, gamma, beta) = (x.contiguous(), gamma.contiguous(), beta.contiguous());
+    let (input, gamma, beta) = (x.values(), gamma.values(), beta.values());
+    let stats = channel_stats(input, None, dims, epsilon);
+    let [scale, offset] = coefficients(&stats, channels, |s, c| {
+        let scale = s.rstd * gamma[c] as f64;
+        [scale, beta[c] as f64 - s.mean * scale]
+    });
+    by_rows(&dims, channels, |row, out| {
+        let at = row / time * channels;
+        let coefficients = scale[at..][..channels].iter().zip(&offset[at..][..channels]);
+        let input = &input[row * channels..][..channels];
+        for ((o, &x), (&scale, &offset)) in out.iter_mut().zip(input).zip(coefficients) {
+            *o = x * scale + offset;
+        }
+    })
+}
+
+/// The backward of [`super::Kernels::group_norm_over_time`]: `[dx, dgamma, dbeta]`, with
+/// `dx = rstd gamma (grad - mean grad - x̂ mean(grad x̂))` as `a grad + b x + c` per `(batch
+/// item, channel)`.
+pub(super) fn group_norm_over_time_backward<T: HostTensor>(
+    x: &T,
+    gamma: &T,
+    grad: &T,
+    epsilon: f64,
+) -> [T; 3] {
+    let dims @ [batch, time, channels] = dims3(x);
+    let (x, gamma, grad) = (x.contiguous(), gamma.contiguous(), grad.contiguous());
+    let (input, gamma_values, grad_values) = (x.values(), gamma.values(), grad.values());
+    let stats = channel_stats(input, Some(grad_values), dims, epsilon);
+    let steps = time as f64;
+    let [a, b, c] = coefficients(&stats, channels, |s, channel| {
+        let a = s.rstd * gamma_values[channel] as f64;
+        let b = -a * s.rstd * s.grad_normalized_sum / steps;
+        [a, b, -a * s.grad_sum / steps - b * s.mean]
+    });
+    let dx = by_rows(&dims, channels, |row, out| {
+        let at = row / time * channels;
+        let (a, b, c) = (&a[at..][..channels], &b[at..][..channels], &c[at..][..channels]);
+        let input = &input[row * channels..][..channels];
+        let grad = &grad_values[row * channels..][..channels];
+        let values = input.iter().zip(grad);
+        let coefficients = a.iter().zip(b).zip(c);
+        for ((o, (&x, &g)), ((&a, &b), &c)) in out.iter_mut().zip(values).zip(coefficients) {
+            *o = a * g + b * x + c;
+        }
+    });
+    let over_batch = |field: fn(&ChannelStats) -> f64| {
+        let sums = (0..channels)
+            .map(|c| (0..batch).map(|b| field(&stats[b * channels + c])).sum::<f64>() as f32)
+            .collect();
+        T::from_values(sums, &gamma.dims())
+    };
+    [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
+}
