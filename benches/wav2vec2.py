@@ -99,15 +99,15 @@ threads), seconds per step, lowest-highest of 2-3 rounds:
 
 On ndarray, the same kernels (`kernels/host.rs` since 17:50 UTC) took the small step from
 0.10 s to 0.014-0.015 s, base with 2 layers from 2.61-2.68 s to 0.45-0.48 s and base with
-12 layers to 1.02 s (same runs, alternating).
+12 layers to 1.02 s (same runs, alternating); vox's sgemm for every ndarray product, thin ones
+included (matrixmultiply packs both operands too), then 0.0122-0.0125 s per small step.
 
 What is left, after these (`perf` of the small config on flex): burn-flex's gemm for the thin
 products (a quarter of a step); rayon workers going to sleep and waking up (`sched_yield`,
 context switches: a sixth; on the small config one thread is as fast as two, 9.8-10.0 ms per
 step either way); copies of strided views (the attention heads, reshapes in the backward);
 the encoder's layer norms composed from autodiff ops, and autodiff's own bookkeeping. On
-ndarray's small config, matrixmultiply's packing and kernel for the thin products (a
-quarter) and ndarray's element-wise `Zip` loops."""
+ndarray's small config, the thin products and ndarray's element-wise `Zip` loops."""
 
 
 def torch_config(name, layers):

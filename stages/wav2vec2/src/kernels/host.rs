@@ -23,6 +23,9 @@ pub(super) trait HostTensor: Sized {
     fn matrix(&self) -> Option<super::sgemm::MatRef<'_>>;
     /// A fresh f32 tensor of `shape` from its row-major values.
     fn from_values(values: Vec<f32>, shape: &[usize]) -> Self;
+    /// Whether vox's sgemm computes a product `depth` deep and `width` wide, rather than the
+    /// backend's own.
+    fn sgemm_for(depth: usize, width: usize) -> bool;
 }
 
 #[cfg(feature = "flex")]
@@ -62,6 +65,15 @@ impl HostTensor for burn_flex::FlexTensor {
     fn from_values(values: Vec<f32>, shape: &[usize]) -> Self {
         let layout = burn_flex::Layout::contiguous(burn::tensor::Shape::from(shape.to_vec()));
         Self::new(burn::tensor::Bytes::from_elems(values), layout, burn::tensor::DType::F32)
+    }
+
+    /// At least [`MIN_DEPTH`](super::sgemm::MIN_DEPTH) deep and
+    /// [`MIN_WIDTH`](super::sgemm::MIN_WIDTH) wide: below, gemm's unpacked kernels win.
+    fn sgemm_for(depth: usize, width: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return depth >= super::sgemm::MIN_DEPTH && width >= super::sgemm::MIN_WIDTH;
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 }
 
@@ -110,6 +122,12 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
             .expect("as many values as the shape holds");
         Self::from(array)
     }
+
+    /// Every product: ndarray's matrixmultiply packs both operands as vox's sgemm does, and
+    /// is slower on the thin ones too.
+    fn sgemm_for(_: usize, _: usize) -> bool {
+        true
+    }
 }
 
 /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
@@ -154,7 +172,7 @@ pub(super) fn sgemm<T: HostTensor>(a: &T, b: &T) -> Option<T> {
             return None;
         }
         let (a, b) = (a.matrix()?, b.matrix()?);
-        if a.cols != b.rows || a.cols < sgemm::MIN_DEPTH || b.cols < sgemm::MIN_WIDTH {
+        if a.cols != b.rows || !T::sgemm_for(a.cols, b.cols) {
             return None;
         }
         let shape = [a.rows, b.cols];
