@@ -134,28 +134,41 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
 /// two to sixteen threads on a conv layer's activations.
 const CHUNK: usize = 1 << 15;
 
-/// `kernel(x, other, out)` over `x` (and `other`, of the same shape) in parallel chunks;
-/// `None` for dtypes other than f32 or mismatched shapes, which the caller hands to burn.
+/// `kernel(x, other, out)` element-wise over `x` (and `other`, of the same shape) in parallel
+/// chunks; `None` for dtypes other than f32 or mismatched shapes, which the caller hands to
+/// burn.
 pub(super) fn map<T: HostTensor>(
     x: &T,
     other: Option<&T>,
     kernel: fn(&[f32], Option<&[f32]>, &mut [f32]),
 ) -> Option<T> {
+    rows_map(x, other, |x, other, out, _| kernel(x, other, out))
+}
+
+/// `kernel(rows of x, rows of other, out, row length)` over runs of whole rows of the last
+/// dimension of `x` (and `other`, of the same shape) in parallel; `None` for dtypes other than
+/// f32 or mismatched shapes, which the caller hands to burn.
+pub(super) fn rows_map<T: HostTensor>(
+    x: &T,
+    other: Option<&T>,
+    kernel: impl Fn(&[f32], Option<&[f32]>, &mut [f32], usize) + Sync,
+) -> Option<T> {
     if !all_f32(&[x]) || other.is_some_and(|o| !all_f32(&[o])) {
         return None;
     }
     let shape = x.dims();
-    if other.is_some_and(|o| o.dims() != shape) {
+    let row = *shape.last()?;
+    if other.is_some_and(|o| o.dims() != shape) || row == 0 {
         return None;
     }
     let x = x.contiguous();
     let other = other.map(T::contiguous);
-    let input = x.values();
-    let second = other.as_ref().map(T::values);
+    let (input, second) = (x.values(), other.as_ref().map(T::values));
+    let rows_per_task = (CHUNK / row).max(1);
     let mut out = vec![0f32; input.len()];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
-        let range = i * CHUNK..i * CHUNK + out.len();
-        kernel(&input[range.clone()], second.map(|s| &s[range]), out);
+    out.par_chunks_mut(row * rows_per_task).enumerate().for_each(|(i, out)| {
+        let range = i * row * rows_per_task..i * row * rows_per_task + out.len();
+        kernel(&input[range.clone()], second.map(|s| &s[range]), out, row);
     });
     Some(T::from_values(out, &shape))
 }

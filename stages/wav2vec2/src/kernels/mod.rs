@@ -22,6 +22,10 @@
 //!   its gradients, channels last: on flex, [`grouped_conv`]'s kernel instead of burn-flex's
 //!   im2col + gemm and single-threaded transposed conv.
 //!
+//! - **Softmax** over the last dimension (attention's probabilities) and its gradient: one
+//!   pass per row each, instead of burn's max, subtraction, exp, sum and division and their
+//!   backward ops.
+//!
 //! - **Conv windows** (im2col) of the feature encoder's convs as matrix products, and their
 //!   gradient: on flex one copy per window (a window is a contiguous run of the channels-last
 //!   input) and one gathering pass back, instead of narrows, reshapes of strided views and a
@@ -142,6 +146,41 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride)
     }
+
+    /// Softmax over the last dimension of `x` (attention's probabilities).
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        softmax_last_by_ops::<Self>(x)
+    }
+
+    /// The gradient through [`Kernels::softmax_last`] from its output `y` and the output's
+    /// `grad`: `y (grad - Σ_last grad y)`.
+    fn softmax_last_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        softmax_last_backward_by_ops::<Self>(y, grad)
+    }
+}
+
+/// The last dimension of a float primitive.
+fn last_dim<B: Backend>(x: &FloatTensor<B>) -> usize {
+    burn::tensor::TensorMetadata::shape(x).num_dims() - 1
+}
+
+/// [`Kernels::softmax_last`] from the backend's operations: `exp(x - max) / Σ exp(x - max)`.
+fn softmax_last_by_ops<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let dim = last_dim::<B>(&x);
+    let max = B::float_max_dim(x.clone(), dim);
+    let exp = B::float_exp(B::float_sub(x, max));
+    let sum = B::float_sum_dim(exp.clone(), dim);
+    B::float_div(exp, sum)
+}
+
+/// [`Kernels::softmax_last_backward`] from the backend's operations.
+fn softmax_last_backward_by_ops<B: Backend>(
+    y: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let dim = last_dim::<B>(&y);
+    let dot = B::float_sum_dim(B::float_mul(grad.clone(), y.clone()), dim);
+    B::float_mul(y, B::float_sub(grad, dot))
 }
 
 /// [`Kernels::exact_gelu_backward`] from the backend's `erf` and `exp`.
@@ -402,6 +441,11 @@ pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -
 #[cfg(feature = "cuda")]
 impl Kernels for burn::backend::Cuda {}
 
+/// [`Kernels::softmax_last`] on tensors.
+pub fn softmax_last<B: Kernels, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    tensor(B::softmax_last(x.into_primitive().tensor()))
+}
+
 /// `impl Kernels` for a CPU backend whose float tensors are [`host::HostTensor`]s: vox's
 /// kernels for f32, burn's operations (the trait's defaults) for what they refuse.
 macro_rules! host_kernels {
@@ -502,6 +546,23 @@ macro_rules! host_kernels {
                 match host::all_f32(&[&grad]) {
                     true => host::conv_windows_backward(&grad, dims, kernel, stride),
                     false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
+                }
+            }
+
+            fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                match host::rows_map(&x, None, cpu::softmax_rows) {
+                    Some(y) => y,
+                    None => softmax_last_by_ops::<Self>(x),
+                }
+            }
+
+            fn softmax_last_backward(
+                y: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                match host::rows_map(&y, Some(&grad), cpu::softmax_backward_rows) {
+                    Some(dx) => dx,
+                    None => softmax_last_backward_by_ops::<Self>(y, grad),
                 }
             }
         }
@@ -704,9 +765,38 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(B::conv_windows(x.primitive, kernel, stride)),
         }
     }
+
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::softmax_last`]; its state is the output.
+        #[derive(Debug)]
+        struct SoftmaxLast;
+
+        impl<B: Kernels> Backward<B, 1> for SoftmaxLast {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let y = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::softmax_last_backward(y, grad)
+                });
+            }
+        }
+
+        match SoftmaxLast.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = B::softmax_last(x.primitive);
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax_last(x.primitive)),
+        }
+    }
 }
 
-/// Flex tensors: contiguous f32 views in, a fresh contiguous f32 tensor out.
 /// The element-wise math, vectorized by the compiler for the widest SIMD the CPU has.
 mod cpu {
     /// Calls the `#[inline(always)]` loop `$f` compiled for AVX-512 or AVX2 + FMA when the CPU
@@ -762,6 +852,49 @@ mod cpu {
     pub(super) fn accumulate_lags(output: &[f32], input: &[f32], lags: &mut [f32]) {
         use super::grouped_conv::simd::accumulate_lags_loop;
         widest!(accumulate_lags_loop(output: &[f32], input: &[f32], lags: &mut [f32]))
+    }
+
+    /// Softmax of each row of `x` (rows of `n`) into `out`.
+    pub(super) fn softmax_rows(x: &[f32], _: Option<&[f32]>, out: &mut [f32], n: usize) {
+        widest!(softmax_loop(x: &[f32], out: &mut [f32], n: usize))
+    }
+
+    /// `y (grad - Σ grad y)` for each row (of `n`) of the softmax output `y`, into `out`.
+    pub(super) fn softmax_backward_rows(
+        y: &[f32],
+        grad: Option<&[f32]>,
+        out: &mut [f32],
+        n: usize,
+    ) {
+        let grad = grad.expect("softmax_backward takes the incoming gradient");
+        widest!(softmax_backward_loop(y: &[f32], grad: &[f32], out: &mut [f32], n: usize))
+    }
+
+    #[inline(always)]
+    fn softmax_loop(x: &[f32], out: &mut [f32], n: usize) {
+        for (x, out) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0f32;
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = exp(v - max);
+                sum += *o;
+            }
+            let scale = 1.0 / sum;
+            for o in out.iter_mut() {
+                *o *= scale;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn softmax_backward_loop(y: &[f32], grad: &[f32], out: &mut [f32], n: usize) {
+        let rows = y.chunks_exact(n).zip(grad.chunks_exact(n)).zip(out.chunks_exact_mut(n));
+        for ((y, grad), out) in rows {
+            let dot: f32 = y.iter().zip(grad).map(|(&y, &g)| y * g).sum();
+            for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
+                *o = y * (g - dot);
+            }
+        }
     }
 
     #[inline(always)]
@@ -1047,6 +1180,46 @@ mod tests {
         }
     }
 
+    /// Softmax over the last dimension and its gradient through autodiff, with a masked
+    /// (`f32::MIN`) key as attention has: vox's (ndarray, flex) against burn's `softmax`.
+    #[test]
+    fn softmax_and_its_gradient_agree_with_burns() {
+        fn run<B: AutodiffKernels>(ours: bool) -> [Vec<f32>; 2] {
+            let device = Default::default();
+            let dims = [2, 3, 5, 37];
+            let n = dims.iter().product::<usize>();
+            let scores: Vec<f32> = (0..n)
+                .map(|i| match i % 37 {
+                    36 => f32::MIN,
+                    k => ((i * 7919) % 1000) as f32 / 100.0 - 5.0 + k as f32 * 0.1,
+                })
+                .collect();
+            let x =
+                Tensor::<B, 4>::from_data(TensorData::new(scores, dims), &device).require_grad();
+            let y = match ours {
+                true => softmax_last(x.clone()),
+                false => burn::tensor::activation::softmax(x.clone(), 3),
+            };
+            let weights: Vec<f32> = (0..n).map(|i| (i % 11) as f32 - 5.0).collect();
+            let weights = Tensor::<B, 4>::from_data(TensorData::new(weights, dims), &device);
+            let grads = (y.clone() * weights).sum().backward();
+            let flat = |t: Tensor<B::InnerBackend, 4>| t.into_data().to_vec::<f32>().unwrap();
+            [flat(y.inner()), flat(x.grad(&grads).unwrap())]
+        }
+        let expected = run::<Autodiff<NdArray>>(false);
+        let mut found = vec![("ndarray", run::<Autodiff<NdArray>>(true))];
+        #[cfg(feature = "flex")]
+        found.push(("flex", run::<Autodiff<burn::backend::Flex>>(true)));
+        for (backend, found) in found {
+            for (what, (found, expected)) in ["y", "dx"].iter().zip(found.iter().zip(&expected)) {
+                let diff =
+                    found.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(diff < 1e-5, "{backend} {what}: differs by {diff}");
+            }
+            assert!(found[0].iter().skip(36).step_by(37).all(|&p| p < 1e-30), "{backend}");
+        }
+    }
+
     /// The trait's defaults, composed from burn's operations (what cuda runs), against the
     /// CPU kernels, each operation forward and backward on ndarray.
     #[test]
@@ -1086,7 +1259,8 @@ mod tests {
             group_norm_over_time_by_ops::<B>(x.clone(), gamma.clone(), beta, 1e-5),
         );
         let found = B::group_norm_over_time_backward(x.clone(), gamma.clone(), grad.clone(), 1e-5);
-        let expected = group_norm_over_time_backward_by_ops::<B>(x.clone(), gamma, grad, 1e-5);
+        let expected =
+            group_norm_over_time_backward_by_ops::<B>(x.clone(), gamma, grad.clone(), 1e-5);
         let pairs = found.into_iter().zip(expected);
         for (what, (found, expected)) in ["dx", "dgamma", "dbeta"].iter().zip(pairs) {
             check(&format!("group norm {what}"), found, expected);
@@ -1105,6 +1279,13 @@ mod tests {
         for (what, (found, expected)) in ["dx", "dweight"].iter().zip(pairs) {
             check(&format!("grouped conv {what}"), found, expected);
         }
+        let y = B::softmax_last(x.clone());
+        check("softmax", y.clone(), softmax_last_by_ops::<B>(x.clone()));
+        check(
+            "softmax backward",
+            B::softmax_last_backward(y.clone(), grad.clone()),
+            softmax_last_backward_by_ops::<B>(y, grad.clone()),
+        );
         for (kernel, stride) in [(10, 5), (3, 2), (3, 4)] {
             let frames = (33 - kernel) / stride + 1;
             check(

@@ -16,14 +16,13 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use super::{activate, linear_rows};
 use super::positional::PositionalConvEmbedding;
 use crate::config::{Activation, Wav2Vec2Config};
-use crate::kernels::Kernels;
+use crate::kernels::{self, Kernels};
 
 /// Multi-head self-attention (HF `attention`).
 #[derive(Module, Debug)]
@@ -76,7 +75,7 @@ impl<B: Kernels> Attention<B> {
             }
             None => scores,
         };
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let probs = self.dropout.forward(kernels::softmax_last(scores));
         let context = probs
             .matmul(v)
             .swap_dims(1, 2)
