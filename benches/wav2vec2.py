@@ -62,6 +62,9 @@ How vox computes the hot paths (`stages/wav2vec2/src/model/feature_encoder.rs`,
   element by element (`StridedIter`, 9% of a base step). vox's GELU is a branch-free rational
   erf and Cephes-style exp, vectorized (AVX-512 or AVX2 picked at run time) and parallel; its
   norm is one parallel pass of f64 sums for the statistics and one for the output.
+- Attention's softmax: one vox operation (`kernels::softmax_last`), a pass per row for the
+  probabilities and one for their gradient, where burn composes max, subtraction, exp, sum and
+  division, each a tensor and an autodiff op (a quarter of the small step on ndarray).
 - Matrix products: on CPUs with AVX-512, the CPU backends' 2-D products (the convs as products, the
   encoder's linears, both passes) run on vox's own sgemm (`kernels/sgemm.rs`: B packed in
   384 x 2048 blocks, A in 144 x 384 blocks, a 12 x 32 microkernel holding C's tile in 24 zmm
@@ -96,18 +99,20 @@ threads), seconds per step, lowest-highest of 2-3 rounds:
 | + allocator keeps freed memory | 0.53 | 1.04 | 0.0103-0.0115 |
 | + conv windows op, one-pass group norm | 0.474-0.477 | | 0.0093-0.0097 |
 | + `train_step` inside a rayon pool, as the stage runs | 0.46 | | 0.0076-0.0092 |
+| + softmax as one op | | | 0.0066-0.0067 |
 
 On ndarray, the same kernels (`kernels/host.rs` since 17:50 UTC) took the small step from
 0.10 s to 0.014-0.015 s, base with 2 layers from 2.61-2.68 s to 0.45-0.48 s and base with
 12 layers to 1.02 s (same runs, alternating); vox's sgemm for every ndarray product, thin ones
-included (matrixmultiply packs both operands too), then 0.0122-0.0125 s per small step.
+included (matrixmultiply packs both operands too), then 0.0122-0.0125 s per small step,
+and 0.0087-0.0090 s with the softmax op.
 
-What is left, after these (`perf` of the small config on flex): burn-flex's gemm for the thin
-products (a quarter of a step); rayon workers going to sleep and waking up (`sched_yield`,
-context switches: a sixth; on the small config one thread is as fast as two, 9.8-10.0 ms per
-step either way); copies of strided views (the attention heads, reshapes in the backward);
-the encoder's layer norms composed from autodiff ops, and autodiff's own bookkeeping. On
-ndarray's small config, the thin products and ndarray's element-wise `Zip` loops."""
+What is left, after these (`perf` of the small config): the thin products, attention's
+batched ones (burn's, per batch item and head) and the linears' (burn-flex's gemm, vox's sgemm
+on ndarray); rayon workers going to sleep and waking up (`sched_yield`, context switches);
+copies of strided views (the attention heads, reshapes in the backward); the encoder's layer
+norms and the residual and bias additions composed from autodiff ops (ndarray's element-wise
+`Zip` loops), and autodiff's own bookkeeping."""
 
 
 def torch_config(name, layers):
