@@ -174,9 +174,8 @@ pub(super) fn rows_map<T: HostTensor>(
 }
 
 /// `a * b` with vox's [`crate::kernels::sgemm`] for 2-D f32 operands with non-negative
-/// strides on a CPU with AVX-512, at least [`MIN_DEPTH`](crate::kernels::sgemm::MIN_DEPTH)
-/// deep and [`MIN_WIDTH`](crate::kernels::sgemm::MIN_WIDTH) wide; `None` otherwise, for
-/// burn's product.
+/// strides on a CPU with AVX-512, of the sizes the backend leaves to it
+/// ([`HostTensor::sgemm_for`]); `None` otherwise, for burn's product.
 pub(super) fn sgemm<T: HostTensor>(a: &T, b: &T) -> Option<T> {
     #[cfg(target_arch = "x86_64")]
     {
