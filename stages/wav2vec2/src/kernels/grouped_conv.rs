@@ -82,21 +82,24 @@ impl GroupedConv1d {
         // dx[i][s] = Σ_o Σ_k w[o][i][k] grad[o][s + left - k]: the gradient padded with
         // `kernel - 1 - padding` zeros, correlated with the taps flipped in time, in and out
         // channels swapped.
-        let flipped: Vec<f32> = (0..self.channels * width * kernel)
-            .map(|index| {
-                let (row, tap) = (index / kernel, index % kernel);
-                let (group, input, output) =
-                    (row / width / width, row / width % width, row % width);
-                weight[((group * width + output) * width + input) * kernel + kernel - 1 - tap]
-            })
-            .collect();
+        let mut flipped = vec![0f32; weight.len()];
+        let per_group = width * width * kernel;
+        flipped.par_chunks_mut(per_group).enumerate().for_each(|(group, taps)| {
+            for (input, taps) in taps.chunks_exact_mut(width * kernel).enumerate() {
+                for (output, taps) in taps.chunks_exact_mut(kernel).enumerate() {
+                    let at = ((group * width + output) * width + input) * kernel;
+                    taps.copy_from_slice(&weight[at..][..kernel]);
+                    taps.reverse();
+                }
+            }
+        });
         let dx_tasks: Vec<Vec<f32>> = (0..self.batch * self.groups)
             .into_par_iter()
             .map(|task| {
                 let (item, group) = (task / self.groups, task % self.groups);
                 let lead = kernel - 1 - self.padding[0];
                 let rows = self.rows(grad, frames, item, group, lead, self.time + kernel - 1);
-                let taps = &flipped[group * width * width * kernel..][..width * width * kernel];
+                let taps = &flipped[group * per_group..][..per_group];
                 correlate(&rows, taps, width, kernel, self.time)
             })
             .collect();
