@@ -100,6 +100,7 @@ threads), seconds per step, lowest-highest of 2-3 rounds:
 | + conv windows op, one-pass group norm | 0.474-0.477 | | 0.0093-0.0097 |
 | + `train_step` inside a rayon pool, as the stage runs | 0.46 | | 0.0076-0.0092 |
 | + softmax as one op | | | 0.0066-0.0067 |
+| + flipped taps copied in parallel (grouped conv backward) | 0.40 | | |
 
 On ndarray, the same kernels (`kernels/host.rs` since 17:50 UTC) took the small step from
 0.10 s to 0.014-0.015 s, base with 2 layers from 2.61-2.68 s to 0.45-0.48 s and base with
