@@ -93,41 +93,43 @@ impl GroupedConv1d {
                 }
             }
         });
+        // Each (item, group)'s gradient rows, padded for the input gradient; the weight
+        // gradient reads their unpadded middle.
+        let (lead, grad_len) = (kernel - 1 - self.padding[0], self.time + kernel - 1);
+        let grad_rows = self.rows_per_task(grad, frames, lead, grad_len);
         let dx_tasks: Vec<Vec<f32>> = (0..self.batch * self.groups)
             .into_par_iter()
             .map(|task| {
-                let (item, group) = (task / self.groups, task % self.groups);
-                let lead = kernel - 1 - self.padding[0];
-                let rows = self.rows(grad, frames, item, group, lead, self.time + kernel - 1);
-                let taps = &flipped[group * per_group..][..per_group];
-                correlate(&rows, taps, width, kernel, self.time)
+                let taps = &flipped[task % self.groups * per_group..][..per_group];
+                correlate(&grad_rows[task], taps, width, kernel, self.time)
             })
             .collect();
         let dx = self.interleave(&dx_tasks, self.time);
         // dw[o][i][k] = Σ_b Σ_t grad[b][o][t] x_padded[b][i][t + k], a task per output channel.
-        let inputs: Vec<Vec<f32>> = (0..self.batch * self.groups)
-            .into_par_iter()
-            .map(|task| {
-                let (item, group) = (task / self.groups, task % self.groups);
-                self.rows(x, self.time, item, group, self.padding[0], self.padded())
-            })
-            .collect();
-        let stride = self.padded() + BLOCK;
+        let inputs = self.rows_per_task(x, self.time, self.padding[0], self.padded());
+        let (input_stride, grad_stride) = (self.padded() + BLOCK, grad_len + BLOCK);
         let mut dweight = vec![0f32; weight.len()];
         dweight.par_chunks_mut(width * kernel).enumerate().for_each(|(channel, dw)| {
-            let group = channel / width;
-            let mut output = vec![0f32; frames];
+            let (group, output) = (channel / width, channel % width);
             for item in 0..self.batch {
-                for (t, o) in output.iter_mut().enumerate() {
-                    *o = grad[(item * frames + t) * self.channels + channel];
-                }
-                let rows = &inputs[item * self.groups + group];
+                let task = item * self.groups + group;
+                let gradient = &grad_rows[task][output * grad_stride + lead..][..frames];
+                let rows = &inputs[task];
                 for (input, dw) in dw.chunks_exact_mut(kernel).enumerate() {
-                    super::cpu::accumulate_lags(&output, &rows[input * stride..][..stride], dw);
+                    let row = &rows[input * input_stride..][..input_stride];
+                    super::cpu::accumulate_lags(gradient, row, dw);
                 }
             }
         });
         (dx, dweight)
+    }
+
+    /// [`Self::rows`] of every `(item, group)` task, by batch item then group, in parallel.
+    fn rows_per_task(&self, data: &[f32], steps: usize, lead: usize, len: usize) -> Vec<Vec<f32>> {
+        (0..self.batch * self.groups)
+            .into_par_iter()
+            .map(|task| self.rows(data, steps, task / self.groups, task % self.groups, lead, len))
+            .collect()
     }
 
     /// Channels `group * width..` of batch item `item` of channels-last `data` `[batch, steps,
