@@ -380,7 +380,7 @@ pub(super) fn grouped_conv1d_backward<T: HostTensor>(
 /// the channels-last input.
 pub(super) fn conv_windows<T: HostTensor>(x: &T, kernel: usize, stride: usize) -> T {
     let [batch, time, channels] = dims3(x);
-    let frames = (time - kernel) / stride + 1;
+    let frames = super::window_count(time, kernel, stride);
     let x = x.contiguous();
     let input = x.values();
     let width = kernel * channels;
@@ -398,7 +398,7 @@ pub(super) fn conv_windows_backward<T: HostTensor>(
     kernel: usize,
     stride: usize,
 ) -> T {
-    let frames = (time - kernel) / stride + 1;
+    let frames = super::window_count(time, kernel, stride);
     let grad = grad.contiguous();
     let windows = grad.values();
     let width = kernel * channels;

@@ -207,6 +207,12 @@ fn exact_gelu_backward_by_ops<B: Backend>(
     B::float_mul(derivative, grad)
 }
 
+/// The windows (frames) of an unpadded conv of `kernel` taps and `stride` over `time` steps,
+/// `time >= kernel`.
+fn window_count(time: usize, kernel: usize, stride: usize) -> usize {
+    (time - kernel) / stride + 1
+}
+
 /// The pieces [`conv_windows_by_ops`] cuts a window into, each `(offset, width, start,
 /// skip)`: time steps `offset..offset + width` of the window, read from rows of `stride`
 /// steps starting at time step `start` of the input, `skip` steps into each row.
@@ -236,7 +242,7 @@ fn conv_windows_by_ops<B: Backend>(
 ) -> FloatTensor<B> {
     let x = tensor::<B, 3>(x);
     let [batch, time, channels] = x.dims();
-    let frames = (time - kernel) / stride + 1;
+    let frames = window_count(time, kernel, stride);
     let x = match frames * stride > time {
         true => {
             let zeros = Tensor::zeros([batch, frames * stride - time, channels], &x.device());
@@ -267,7 +273,7 @@ fn conv_windows_backward_by_ops<B: Backend>(
     kernel: usize,
     stride: usize,
 ) -> FloatTensor<B> {
-    let frames = (time - kernel) / stride + 1;
+    let frames = window_count(time, kernel, stride);
     let grad = tensor::<B, 2>(grad).reshape([batch, frames, kernel * channels]);
     let device = grad.device();
     let zeros = |steps: usize| Tensor::<B, 3>::zeros([batch, frames, steps * channels], &device);

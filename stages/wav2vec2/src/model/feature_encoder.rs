@@ -83,9 +83,9 @@ impl<B: Kernels> FeatureConvLayer<B> {
 /// backends run multi-threaded (their conv backward is slow or single-threaded).
 fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>) -> Tensor<B, 3> {
     let [out, channels, kernel] = conv.weight.dims();
-    let [batch, time, _] = input.dims();
-    let frames = (time - kernel) / conv.stride + 1;
+    let batch = input.dims()[0];
     let windows = kernels::conv_windows(input, kernel, conv.stride);
+    let frames = windows.dims()[0] / batch;
     let weight = conv
         .weight
         .val()
