@@ -78,9 +78,9 @@ impl<B: Kernels> FeatureConvLayer<B> {
 
 /// `conv` (no padding, dilation or groups) as one matrix product: `[batch, time, in]` ->
 /// `[batch, frames, out]`, channels last. The input's windows `[batch * frames, kernel * in]`
-/// ([`kernels::conv_windows`]: one operation on flex, reshapes elsewhere) times the weight as
-/// `[kernel * in, out]`; the backward pass is then two matrix products as well, which the CPU
-/// backends run multi-threaded (their conv backward is slow or single-threaded).
+/// ([`kernels::conv_windows`]: one operation on the CPU backends, reshapes on cuda) times the
+/// weight as `[kernel * in, out]`; the backward pass is then two matrix products as well, which
+/// the CPU backends run multi-threaded (their conv backward is slow or single-threaded).
 fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>) -> Tensor<B, 3> {
     let [out, channels, kernel] = conv.weight.dims();
     let batch = input.dims()[0];
