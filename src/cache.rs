@@ -23,13 +23,19 @@
 //! locks/<key>.lock                  per-entry lock (flock: released by the OS when a process dies,
 //!                                   so a killed run never leaves a stale lock)
 //! tmp/<key>.<pid>.<n>/              an entry being built; renamed into entries/ only when complete
+//! tmp/<key>.replaced.<pid>.<n>/     an entry a rebuild replaced, being deleted in the background
 //! scratch/<key>/                    survives a failed attempt (partial downloads, checkpoints)
 //! external.json                     (path, size, mtime, inode) -> blake3 for files outside the cache
 //! ```
 //!
 //! An entry is a hit only if its manifest parses and every file still has its recorded size and
 //! mtime; a file whose stat changed is rehashed, and a hash mismatch makes the entry corrupt: it
-//! is reported, removed and recomputed. `entry.json`'s mtime records when the entry was last used.
+//! is reported and recomputed. `entry.json`'s mtime records when the entry was last used.
+//!
+//! A rebuilt entry (forced, or corrupt) replaces the old one only when it commits, so a rebuild
+//! that fails or is killed keeps what was there. The old entry is then set aside and deleted on
+//! a background thread (freeing a large file's pages takes tens of milliseconds that the next
+//! stage need not wait for); dropping the [`Cache`] waits for those deletions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -38,6 +44,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -177,6 +184,8 @@ struct StatRecord {
 pub struct Cache {
     root: PathBuf,
     external: Mutex<(bool, BTreeMap<String, StatRecord>)>,
+    /// Deletions of replaced entries still running; joined on drop.
+    deletions: Mutex<Vec<JoinHandle<()>>>,
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -191,7 +200,7 @@ impl Cache {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        Ok(Self { root: root.to_path_buf(), external: Mutex::new((false, external)) })
+        Ok(Self { root: root.to_path_buf(), external: Mutex::new((false, external)), deletions: Mutex::default() })
     }
 
     /// The cache root.
@@ -243,17 +252,19 @@ impl Cache {
     }
 
     /// Starts building `key` (the caller holds its lock): removes leftovers of interrupted
-    /// attempts and any corrupt entry, and makes a fresh temp folder.
+    /// attempts and makes a fresh temp folder. An existing entry stays until [`Cache::commit`]
+    /// replaces it.
     pub fn prepare(&self, key: &str, _lock: &EntryLock) -> io::Result<Pending> {
         let tmp_root = self.root.join("tmp");
         for leftover in fs::read_dir(&tmp_root)? {
             let leftover = leftover?;
-            if leftover.file_name().to_string_lossy().starts_with(&format!("{key}.")) {
+            let name = leftover.file_name().to_string_lossy().into_owned();
+            // Replaced entries are this or another process's background deletions.
+            if name.starts_with(&format!("{key}.")) && !name.starts_with(&format!("{key}.replaced.")) {
                 tracing::debug!("removing leftover of an interrupted attempt: {}", leftover.path().display());
-                fs::remove_dir_all(leftover.path())?;
+                remove_dir_all_if_present(&leftover.path())?;
             }
         }
-        self.remove_entry(key)?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = tmp_root.join(format!("{key}.{}.{n}", std::process::id()));
         let out_dir = tmp.join("out");
@@ -268,7 +279,8 @@ impl Cache {
         let _ = fs::remove_dir_all(&pending.tmp);
     }
 
-    /// Seals a finished attempt: hashes its files, writes `entry.json`, renames it into place.
+    /// Seals a finished attempt: hashes its files, writes `entry.json`, renames it into place
+    /// (setting aside any entry it replaces, which is deleted in the background).
     pub fn commit(&self, pending: Pending, components: KeyComponents, seconds: f64) -> io::Result<EntryManifest> {
         let mut files = Vec::new();
         collect_files(&pending.out_dir, &pending.out_dir, &mut files)?;
@@ -293,22 +305,44 @@ impl Cache {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
+        let replaced = self.set_aside(&pending.key, "replaced")?;
         fs::rename(&pending.tmp, &dest)?;
+        if let Some(replaced) = replaced {
+            self.delete_in_background(replaced);
+        }
         let _ = fs::remove_dir_all(&pending.scratch_dir);
         Ok(manifest)
     }
 
+    /// Moves the entry `key`, if any, out of `entries/` to `tmp/<key>.<why>.<pid>.<n>` (one
+    /// rename: no reader ever sees a half-deleted entry); returns where it went.
+    fn set_aside(&self, key: &str, why: &str) -> io::Result<Option<PathBuf>> {
+        let dir = self.entry_dir(key);
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let aside = self.root.join("tmp").join(format!("{key}.{why}.{}.{n}", std::process::id()));
+        match fs::rename(&dir, &aside) {
+            Ok(()) => Ok(Some(aside)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes `dir` on a thread of its own; [`Cache`]'s drop waits for it.
+    fn delete_in_background(&self, dir: PathBuf) {
+        let deletion = std::thread::spawn(move || {
+            if let Err(e) = remove_dir_all_if_present(&dir) {
+                tracing::warn!("cannot delete the replaced cache entry `{}`: {e}", dir.display());
+            }
+        });
+        self.deletions.lock().unwrap_or_else(|e| e.into_inner()).push(deletion);
+    }
+
     /// Removes the entry `key` if present (the caller holds its lock).
     pub fn remove_entry(&self, key: &str) -> io::Result<()> {
-        let dir = self.entry_dir(key);
-        if dir.exists() {
-            // Rename first so that no reader ever sees a half-deleted entry.
-            let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let doomed = self.root.join("tmp").join(format!("{key}.removed.{}.{n}", std::process::id()));
-            fs::rename(&dir, &doomed)?;
-            fs::remove_dir_all(&doomed)?;
+        match self.set_aside(key, "removed")? {
+            Some(doomed) => remove_dir_all_if_present(&doomed),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Marks the entry `key` as used now (for `vox gc --days`).
@@ -447,7 +481,7 @@ impl Cache {
             let key = name.split('.').next().unwrap_or_default().to_string();
             if let Ok(lock) = self.try_lock(&key) {
                 report.bytes += dir_size(&leftover.path());
-                fs::remove_dir_all(leftover.path())?;
+                remove_dir_all_if_present(&leftover.path())?;
                 drop(lock);
             }
         }
@@ -458,6 +492,30 @@ impl Cache {
         let file = self.lock_file(key)?;
         file.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "locked"))?;
         Ok(EntryLock(file))
+    }
+}
+
+impl Drop for Cache {
+    /// Waits for the background deletions of replaced entries.
+    fn drop(&mut self) {
+        let deletions = std::mem::take(self.deletions.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if deletions.is_empty() {
+            return;
+        }
+        let waiting = std::time::Instant::now();
+        let count = deletions.len();
+        for deletion in deletions {
+            let _ = deletion.join();
+        }
+        tracing::debug!("deleted {count} replaced cache entries ({:.3}s spent waiting)", waiting.elapsed().as_secs_f64());
+    }
+}
+
+/// Removes `dir` and everything under it; a folder that is already gone is not an error.
+fn remove_dir_all_if_present(dir: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -565,6 +623,41 @@ mod tests {
         assert_ne!(a.key(), other_input.key());
         // The key is stable across releases: changing the encoding must be deliberate.
         assert_eq!(a.key().len(), 64);
+    }
+
+    /// Builds `key` with one file `a.txt` holding `text`; `commit` false abandons the attempt.
+    fn build(cache: &Cache, c: &KeyComponents, text: &str, commit: bool) {
+        let lock = cache.lock(&c.key()).unwrap();
+        let pending = cache.prepare(&c.key(), &lock).unwrap();
+        fs::write(pending.out_dir.join("a.txt"), text).unwrap();
+        if commit {
+            cache.commit(pending, c.clone(), 0.1).unwrap();
+        } else {
+            cache.abandon(pending);
+        }
+    }
+
+    #[test]
+    fn a_rebuild_replaces_the_entry_only_when_it_commits() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(root.path()).unwrap();
+        let c = components(1e-4);
+        let key = c.key();
+        let contents = |cache: &Cache| fs::read_to_string(cache.out_dir(&key).join("a.txt")).unwrap();
+        build(&cache, &c, "old", true);
+        // A rebuild that fails keeps the old entry, intact.
+        build(&cache, &c, "failed", false);
+        assert!(matches!(cache.lookup(&key), Lookup::Hit(_)));
+        assert_eq!(contents(&cache), "old");
+        // One that commits replaces it; the old one is deleted once the cache is dropped.
+        build(&cache, &c, "new", true);
+        let Lookup::Hit(hit) = cache.lookup(&key) else { panic!("expected a hit") };
+        assert_eq!(hit.files[0].blake3, blake3::hash(b"new").to_hex().to_string());
+        assert_eq!(contents(&cache), "new");
+        drop(cache);
+        assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0, "tmp/ is empty");
+        let reopened = Cache::open(root.path()).unwrap();
+        assert_eq!(contents(&reopened), "new");
     }
 
     #[test]

@@ -44,7 +44,8 @@ struct Global {
     /// Where run folders (reports, plots, run.json) go.
     #[arg(long, global = true, env = "VOX_RUNS_DIR", default_value = "runs")]
     runs_dir: PathBuf,
-    /// More logging (-v: debug, -vv: trace); RUST_LOG overrides.
+    /// More logging, each line stamped with the seconds since start (-v: debug, -vv: trace);
+    /// RUST_LOG overrides the level.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Only warnings and errors.
@@ -561,13 +562,26 @@ fn init_logging(global: &Global, progress: MultiProgress) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let clock = RunClock((global.verbose > 0).then(tracing_subscriber::fmt::time::uptime));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .without_time()
+        .with_timer(clock)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(move || ProgressWriter(progress.clone()))
         .try_init();
+}
+
+/// Log timestamps: seconds since start when verbose (a timeline of the run), none otherwise.
+struct RunClock(Option<tracing_subscriber::fmt::time::Uptime>);
+
+impl tracing_subscriber::fmt::time::FormatTime for RunClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(uptime) => uptime.format_time(w),
+            None => Ok(()),
+        }
+    }
 }
 
 struct ProgressWriter(MultiProgress);

@@ -297,9 +297,17 @@ fn run_stage(
         cache.abandon(pending);
         return failed(error);
     }
+    let committing = Instant::now();
     match cache.commit(pending, components.clone(), seconds) {
         Ok(manifest) => {
             tracing::info!("finished `{}` in {seconds:.2}s ({} files)", stage.name, manifest.files.len());
+            let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+            tracing::debug!(
+                "stored `{}` in the cache in {:.3}s (hashed {:.1} MB)",
+                stage.name,
+                committing.elapsed().as_secs_f64(),
+                bytes as f64 / 1e6
+            );
             finish(outcome(stage, Status::Ran, seconds), &manifest, reasons)
         }
         Err(e) => failed(format!("cannot store outputs in the cache: {e}")),
