@@ -67,7 +67,7 @@ fn default_crop() -> Crop {
     Crop::Start
 }
 
-/// Clips per parallel batch: a few per thread for load balance.
+/// Clips per parallel batch (at least): a few per thread for load balance.
 const BATCH: usize = 64;
 
 /// Where a clip's samples go in its padded or cropped copy.
@@ -195,8 +195,8 @@ impl StageDef for Pad {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         // Moved as bytes: padding and cropping move samples without changing them, so nothing
         // is converted and neither set is held in memory whole. Every clip becomes `length`
-        // samples, so each one's place in the output is known up front: workers read a clip
-        // into their own buffer and write it at its place, in parallel.
+        // samples, so each one's place in the output is known up front: workers read clips
+        // into reused buffers in parallel, and one writer puts each at its place.
         let input_dir = &ctx.input().dir;
         let clips = AudioSet::read_manifest(input_dir)?;
         let input = SampleFile::open(input_dir)?;
@@ -218,13 +218,10 @@ impl StageDef for Pad {
             &jobs,
             "pad",
             BATCH,
-            Vec::new,
-            |bytes, (clip, offset), ()| {
-                self.read_fitted(&input, clip, bytes)?;
-                output.write_bytes_at(*offset, bytes)
-            },
-            |_, done, ()| done,
-            |(), ()| Ok::<(), AudioError>(()),
+            || (),
+            |(), (clip, _), bytes| self.read_fitted(&input, clip, bytes),
+            |&(_, offset), read, _| read.map(|()| offset),
+            |offset, bytes| output.write_bytes_at(offset, bytes),
         )?;
         let (clips, _) = rows.finish(output)?;
         tracing::info!(

@@ -40,13 +40,15 @@ where
     Ok(results)
 }
 
-/// Runs `f` over `items` on `ctx.threads` threads in batches of `batch` items, each into a
-/// reused output slot; hands every item's result to `sink` in the order of `items` (after its
-/// batch is done), then runs `write` on what `sink` returned and the item's slot, in parallel,
-/// while the next batch runs; ticks a progress bar labelled `what`. `sink` does what must
+/// Runs `f` over `items` on `ctx.threads` threads in batches of at least `batch` items (8 per
+/// thread on more than 8 threads), each into a reused output slot; hands every item's result
+/// to `sink` in the order of `items` (after its batch is done), then runs `write` on what
+/// `sink` returned and the item's slot, in order on a thread of its own, while the next batch
+/// runs on all `ctx.threads`; ticks a progress bar labelled `what`. `sink` does what must
 /// happen in order (numbering, placing a clip in the output), `write` the bulk of the output
-/// (its samples, at the place `sink` gave them), overlapped with the next batch's work so
-/// that writes the kernel serializes (one file's page cache) need not wait for it. Each
+/// (its samples, at the place `sink` gave them). The kernel serializes writes into one file
+/// (one inode lock), so one writer goes as fast as many, and the workers never wait on the
+/// lock (BENCHMARKS-gpu.md measures it on 16 cores). Each
 /// worker thread keeps one state built by `init` (a resampler, buffers) for all its items.
 /// Two batches of slots and the states are reused, so large per-item buffers are allocated
 /// once rather than per item (fresh allocations this large are page faults and zeroed
@@ -81,7 +83,7 @@ where
         .build()
         .map_err(|source| AudioError::ThreadPool { threads, source })?;
     let states: Vec<Mutex<Option<S>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-    let batch = batch.max(1);
+    let batch = batch.max(8 * threads).max(1);
     // Slots of two batches: the one being worked on and the one being written.
     let mut slots: Vec<O> = (0..2 * batch).map(|_| O::default()).collect();
     let bar = ctx.progress_bar(items.len() as u64, what);
@@ -100,12 +102,7 @@ where
             .collect()
     };
     let write_all = |places: Vec<P>, slots: &[O]| -> Result<(), E> {
-        let written: Vec<Result<(), E>> = places
-            .into_par_iter()
-            .zip(slots.par_iter())
-            .map(|(place, slot)| write(place, slot))
-            .collect();
-        written.into_iter().collect()
+        places.into_iter().zip(slots).try_for_each(|(place, slot)| write(place, slot))
     };
     // The previous batch's places, written into from the other half of `slots`.
     let mut pending: Vec<P> = Vec::new();
@@ -113,10 +110,12 @@ where
         let (first, second) = slots.split_at_mut(batch);
         let (current, previous) = if k % 2 == 0 { (first, second) } else { (second, first) };
         let places = std::mem::take(&mut pending);
-        // The writes first: on one thread they run before the work, as they would in turn.
-        let (written, results) =
-            pool.install(|| rayon::join(|| write_all(places, previous), || work(chunk, current)));
-        written?;
+        let (written, results) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| write_all(places, previous));
+            let results = pool.install(|| work(chunk, current));
+            (writer.join(), results)
+        });
+        written.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         for ((item, result), slot) in chunk.iter().zip(results).zip(current.iter()) {
             pending.push(sink(item, result, slot)?);
         }
@@ -124,7 +123,7 @@ where
     let last = items.chunks(batch).count();
     let (first, second) = slots.split_at(batch);
     let previous = if last % 2 == 1 { first } else { second };
-    pool.install(|| write_all(pending, previous))?;
+    write_all(pending, previous)?;
     bar.finish_and_clear();
     Ok(())
 }
