@@ -213,6 +213,7 @@ impl StageDef for Pad {
             let offset = rows.place(clip.clone(), self.length);
             jobs.push((clip, offset));
         }
+        output.allocate(jobs.len() as u64 * self.length)?;
         for_each_in_order(
             ctx,
             &jobs,
