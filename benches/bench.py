@@ -217,7 +217,9 @@ def report(results_dir, out_md):
     missed = [t for t, _, ok in verdicts if not ok]
     lines += [""]
     if missed:
-        lines += ["**Missed in this run:** " + "; ".join(missed) + ". See \"Where the time goes\"."]
+        lines += ["**Missed in this run:** " + "; ".join(missed) + ". See \"Where the time goes\""
+                  " and, for the decode target on a machine with many cores, BENCHMARKS-gpu.md"
+                  f" (section 3: benches/gpu-check.sh). This machine has {facts['nproc']} cores."]
     else:
         lines += ["All targets met in this run."]
     lines += [
