@@ -24,6 +24,7 @@
 //!                                   so a killed run never leaves a stale lock)
 //! tmp/<key>.<pid>.<n>/              an entry being built; renamed into entries/ only when complete
 //! tmp/<key>.replaced.<pid>.<n>/     an entry a rebuild replaced, being deleted in the background
+//!                                   (`vox gc` removes one that a killed run left)
 //! scratch/<key>/                    survives a failed attempt (partial downloads, checkpoints)
 //! external.json                     (path, size, mtime, inode) -> blake3 for files outside the cache
 //! ```

@@ -96,20 +96,26 @@ impl SampleWriter {
     }
 
     /// Makes sure the bytes up to `end` are allocated, allocating through `target` (at
-    /// least `end`) if they are not. Fails only on a full disk or quota; other refusals
-    /// (a file system without `fallocate`) leave allocation to the writes.
+    /// least `end`) if they are not, or just through `end` where the disk has no room for
+    /// more. Fails only when not even `end` fits (a full disk or quota); other refusals (a
+    /// file system without `fallocate`) leave allocation to the writes.
     fn allocate_through(&self, end: u64, target: u64) -> Result<(), AudioError> {
         let mut allocated = self.allocated.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(done) = *allocated else { return Ok(()) };
         if end <= done {
             return Ok(());
         }
+        let full = |e: &std::io::Error| {
+            matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        };
         let target = target.max(end);
         *allocated = match preallocate(&self.file, done, target - done) {
             Ok(()) => Some(target),
-            Err(e) if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded) => {
-                return Err(self.io_error(e));
-            }
+            Err(e) if full(&e) => match preallocate(&self.file, done, end - done) {
+                Ok(()) => Some(end),
+                Err(e) if full(&e) => return Err(self.io_error(e)),
+                Err(_) => None,
+            },
             Err(_) => None,
         };
         Ok(())
