@@ -84,8 +84,9 @@ fn default_on_error() -> OnError {
 const SKIPPED: &str = "skipped.csv";
 /// The drop report's file name under the report folder.
 const DROPPED: &str = "dropped.csv";
-/// Files decoded in parallel before their samples are written: a few per thread for load
-/// balance, few enough that their output buffers (reused from batch to batch) stay small.
+/// Files decoded in parallel before their samples are written (at least; 8 per thread on
+/// more than 8 threads): a few per thread for load balance, few enough that their output
+/// buffers (reused from batch to batch) stay small.
 const BATCH: usize = 64;
 
 /// What the name pass decided for one file.

@@ -67,7 +67,8 @@ fn default_crop() -> Crop {
     Crop::Start
 }
 
-/// Clips per parallel batch (at least): a few per thread for load balance.
+/// Clips per parallel batch (at least; 8 per thread on more than 8 threads): a few per
+/// thread for load balance.
 const BATCH: usize = 64;
 
 /// Where a clip's samples go in its padded or cropped copy.
