@@ -48,12 +48,12 @@ where
 /// happen in order (numbering, placing a clip in the output), `write` the bulk of the output
 /// (its samples, at the place `sink` gave them). The kernel serializes writes into one file
 /// (one inode lock), so one writer goes as fast as many, and the workers never wait on the
-/// lock (BENCHMARKS-gpu.md measures it on 16 cores). Each
-/// worker thread keeps one state built by `init` (a resampler, buffers) for all its items.
-/// Two batches of slots and the states are reused, so large per-item buffers are allocated
-/// once rather than per item (fresh allocations this large are page faults and zeroed
-/// pages). The state and the slots' previous contents must not change results: `f`
-/// overwrites its slot. Errors are those of the first item in order.
+/// lock (BENCHMARKS-gpu.md measures it on 16 cores). Each worker thread keeps one state
+/// built by `init` (a resampler, buffers) for all its items. Two batches of slots and the
+/// states are reused, so large per-item buffers are allocated once rather than per item
+/// (fresh allocations this large are page faults and zeroed pages). The state and the
+/// slots' previous contents must not change results: `f` overwrites its slot. Errors are
+/// those of the first item in order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn for_each_in_order<T, S, O, R, P, E, I, F, W, X>(
     ctx: &StageContext,
