@@ -150,7 +150,7 @@ impl SampleWriter {
 #[cfg(target_os = "linux")]
 fn preallocate(file: &File, start: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let (Ok(start), Ok(len)) = (i64::try_from(start), i64::try_from(len)) else {
+    let (Ok(start), Ok(len)) = (libc::off_t::try_from(start), libc::off_t::try_from(len)) else {
         return Err(ErrorKind::InvalidInput.into());
     };
     // SAFETY: a system call on a descriptor this `File` keeps open; no memory is passed.
