@@ -1,18 +1,20 @@
 //! The audio-set artifact: `manifest.csv` (one row per clip) plus `audio.f32` (every clip's
 //! samples as little-endian f32, concatenated in manifest order).
 //!
-//! The manifest keeps the labels the corpus parser found (emotion code, intensity, statement,
+//! The manifest keeps the labels the corpus parser found (the class, intensity, statement,
 //! repetition, speaker, sex), where the clip came from, its split once `split` has run, and its
-//! original length before `pad`. The sample data is one flat file so that readers can map or
-//! stream it without parsing.
+//! original length before `pad`. Beside it, `classes.csv` holds the corpus's label set
+//! ([`crate::labels`]); every clip's label is one of its classes. The sample data is one flat
+//! file so that readers can map or stream it without parsing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::emotion::Emotion;
+use crate::labels::{LabelSet, LabelSetError};
 
 /// The manifest file name inside an audio-set folder.
 pub const MANIFEST: &str = "manifest.csv";
@@ -36,7 +38,7 @@ pub enum Split {
 }
 
 /// One clip's row in `manifest.csv`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Clip {
     /// Unique id: the file name without extension.
     pub file_id: String,
@@ -46,8 +48,8 @@ pub struct Clip {
     pub speaker: String,
     /// `m`, `f` or empty.
     pub sex: String,
-    /// The emotion label; absent for unlabeled clips.
-    pub emotion: Option<Emotion>,
+    /// The class label, one of the set's class names; absent for unlabeled clips.
+    pub label: Option<String>,
     /// Corpus-specific intensity (RAVDESS: `01` normal, `02` strong); empty if none.
     pub intensity: String,
     /// Corpus-specific statement id; empty if none.
@@ -66,11 +68,76 @@ pub struct Clip {
     pub length: u64,
     /// Number of samples after decoding and resampling, before any padding or cropping.
     pub original_length: u64,
+    /// Further columns a corpus provides (a table corpus's extra columns, IEMOCAP's `session`),
+    /// by column name; empty values are not kept. Written after the fixed columns, sorted.
+    #[serde(skip)]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// The fixed columns of `manifest.csv`, in order (the fields of [`Clip`] but `extra`).
+pub const MANIFEST_COLUMNS: [&str; 14] = [
+    "file_id",
+    "corpus",
+    "speaker",
+    "sex",
+    "label",
+    "intensity",
+    "statement",
+    "repetition",
+    "split",
+    "source",
+    "sample_rate",
+    "offset",
+    "length",
+    "original_length",
+];
+
+impl Clip {
+    /// The value of manifest column `column`, fixed or extra (empty when the clip has none);
+    /// the numeric columns are not covered (they are positions, not groups).
+    pub fn column(&self, column: &str) -> String {
+        match column {
+            "file_id" => self.file_id.clone(),
+            "corpus" => self.corpus.clone(),
+            "speaker" => self.speaker.clone(),
+            "sex" => self.sex.clone(),
+            "label" => self.label.clone().unwrap_or_default(),
+            "intensity" => self.intensity.clone(),
+            "statement" => self.statement.clone(),
+            "repetition" => self.repetition.clone(),
+            "split" => self.split.name().to_string(),
+            "source" => self.source.clone(),
+            _ => self.extra.get(column).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+impl Split {
+    /// The name in manifests: `train`, `val`, `test`, or empty.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::Train => "train",
+            Self::Val => "val",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// The clips of an audio set (or of a feature table) and their label set, without samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Manifest {
+    /// The classes the clips' labels come from.
+    pub labels: LabelSet,
+    /// Clips in manifest order.
+    pub clips: Vec<Clip>,
 }
 
 /// A whole audio set in memory.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AudioSet {
+    /// The classes the clips' labels come from.
+    pub labels: LabelSet,
     /// Clips in manifest order; `offset` indexes into `samples`.
     pub clips: Vec<Clip>,
     /// Every clip's samples, concatenated.
@@ -95,6 +162,23 @@ pub enum AudioSetError {
         path: PathBuf,
         /// The cause.
         source: csv::Error,
+    },
+    /// `classes.csv` is missing or invalid.
+    #[error(transparent)]
+    Labels(#[from] LabelSetError),
+    /// A clip's label is not a class of the set.
+    #[error("{path}:{line}: clip `{file_id}` is labelled `{label}`, which is not a class of the set ({classes})")]
+    UnknownLabel {
+        /// The manifest.
+        path: PathBuf,
+        /// One-based line number.
+        line: u64,
+        /// The clip.
+        file_id: String,
+        /// Its label.
+        label: String,
+        /// The set's classes, for the message.
+        classes: String,
     },
     /// A clip points outside `audio.f32`.
     #[error("{path}: clip `{file_id}` spans samples {offset}..{end} but the file holds {available}")]
@@ -126,17 +210,46 @@ impl AudioSet {
         self.clips.push(clip);
     }
 
-    /// Reads the clips of the audio set in `dir` without loading samples.
-    pub fn read_manifest(dir: &Path) -> Result<Vec<Clip>, AudioSetError> {
+    /// Reads the clips and label set of the audio set in `dir` without loading samples; fails
+    /// when a clip's label is not in the set. Columns beyond the fixed ones are the clips'
+    /// `extra` values.
+    pub fn read_manifest(dir: &Path) -> Result<Manifest, AudioSetError> {
+        let labels = LabelSet::read(dir)?;
         let path = dir.join(MANIFEST);
         let csv_err = |source| AudioSetError::Csv { path: path.clone(), source };
         let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
-        reader.deserialize().collect::<Result<Vec<Clip>, _>>().map_err(csv_err)
+        let header = reader.headers().map_err(csv_err)?.clone();
+        let (fixed, extra): (Vec<usize>, Vec<usize>) =
+            (0..header.len()).partition(|&i| MANIFEST_COLUMNS.contains(&&header[i]));
+        let fixed_header: csv::StringRecord = fixed.iter().map(|&i| &header[i]).collect();
+        let mut clips = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(csv_err)?;
+            let line = clips.len() as u64 + 2;
+            let values: csv::StringRecord = fixed.iter().map(|&i| record.get(i).unwrap_or("")).collect();
+            let mut clip: Clip = values.deserialize(Some(&fixed_header)).map_err(csv_err)?;
+            for &i in &extra {
+                if let Some(value) = record.get(i).filter(|v| !v.is_empty()) {
+                    clip.extra.insert(header[i].to_string(), value.to_string());
+                }
+            }
+            if let Some(label) = clip.label.as_deref().filter(|l| !labels.contains(l)) {
+                return Err(AudioSetError::UnknownLabel {
+                    path,
+                    line,
+                    file_id: clip.file_id.clone(),
+                    label: label.to_string(),
+                    classes: labels.listing(),
+                });
+            }
+            clips.push(clip);
+        }
+        Ok(Manifest { labels, clips })
     }
 
     /// Reads the audio set in `dir`.
     pub fn read(dir: &Path) -> Result<Self, AudioSetError> {
-        let clips = Self::read_manifest(dir)?;
+        let Manifest { labels, clips } = Self::read_manifest(dir)?;
         let path = dir.join(SAMPLES);
         let io_err = |source| AudioSetError::Io { path: path.clone(), source };
         let mut bytes = Vec::new();
@@ -155,24 +268,33 @@ impl AudioSet {
                 });
             }
         }
-        Ok(Self { clips, samples })
+        Ok(Self { labels, clips, samples })
     }
 
-    /// Writes only `manifest.csv` for `clips` into `dir` (features and predictions carry labels
-    /// without samples).
-    pub fn write_manifest(clips: &[Clip], dir: &Path) -> Result<(), AudioSetError> {
+    /// Writes only `manifest.csv` for `clips` and `classes.csv` for `labels` into `dir`
+    /// (features carry labels without samples).
+    pub fn write_manifest(labels: &LabelSet, clips: &[Clip], dir: &Path) -> Result<(), AudioSetError> {
+        labels.write(dir)?;
         let path = dir.join(MANIFEST);
         let csv_err = |source| AudioSetError::Csv { path: path.clone(), source };
+        let extra: BTreeSet<&str> = clips.iter().flat_map(|c| c.extra.keys().map(String::as_str)).collect();
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
+        writer.write_record(MANIFEST_COLUMNS.iter().copied().chain(extra.iter().copied())).map_err(csv_err)?;
         for clip in clips {
-            writer.serialize(clip).map_err(csv_err)?;
+            let numbers = [u64::from(clip.sample_rate), clip.offset, clip.length, clip.original_length];
+            let cells = MANIFEST_COLUMNS[..10]
+                .iter()
+                .map(|column| clip.column(column))
+                .chain(numbers.iter().map(u64::to_string))
+                .chain(extra.iter().map(|column| clip.extra.get(*column).cloned().unwrap_or_default()));
+            writer.write_record(cells).map_err(csv_err)?;
         }
         writer.flush().map_err(|source| AudioSetError::Io { path, source })
     }
 
     /// Writes the audio set into `dir` (which must exist).
     pub fn write(&self, dir: &Path) -> Result<(), AudioSetError> {
-        Self::write_manifest(&self.clips, dir)?;
+        Self::write_manifest(&self.labels, &self.clips, dir)?;
         let path = dir.join(SAMPLES);
         let io_err = |source| AudioSetError::Io { path: path.clone(), source };
         let mut out = BufWriter::new(File::create(&path).map_err(io_err)?);
@@ -188,13 +310,13 @@ impl AudioSet {
 mod tests {
     use super::*;
 
-    fn clip(id: &str, emotion: Option<Emotion>) -> Clip {
+    fn clip(id: &str, label: Option<&str>) -> Clip {
         Clip {
             file_id: id.into(),
             corpus: "ravdess".into(),
             speaker: "01".into(),
             sex: "m".into(),
-            emotion,
+            label: label.map(Into::into),
             intensity: "01".into(),
             statement: "01".into(),
             repetition: "01".into(),
@@ -204,14 +326,15 @@ mod tests {
             offset: 0,
             length: 0,
             original_length: 3,
+            extra: BTreeMap::new(),
         }
     }
 
     #[test]
     fn round_trips_through_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let mut set = AudioSet::default();
-        set.push(clip("a", Some(Emotion::Angry)), &[0.5, -0.25, 1.0]);
+        let mut set = AudioSet { labels: LabelSet::from_names(["04", "05"]).unwrap(), ..AudioSet::default() };
+        set.push(clip("a", Some("05")), &[0.5, -0.25, 1.0]);
         let mut b = clip("b", None);
         b.split = Split::Val;
         set.push(b, &[0.125]);
@@ -222,6 +345,31 @@ mod tests {
         let manifest = std::fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
         assert!(manifest.contains(",05,"), "{manifest}");
         assert!(manifest.contains(",val,"), "{manifest}");
+        assert!(manifest.starts_with("file_id,corpus,speaker,sex,label,"), "{manifest}");
+        let mut set = set;
+        set.clips[1].extra.insert("session".into(), "Ses01".into());
+        set.clips[1].extra.insert("arousal".into(), "2.5".into());
+        set.write(dir.path()).unwrap();
+        let manifest = std::fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
+        assert!(manifest.lines().next().unwrap().ends_with(",original_length,arousal,session"), "{manifest}");
+        assert!(manifest.lines().nth(1).unwrap().ends_with(",3,,"), "{manifest}");
+        assert_eq!(AudioSet::read(dir.path()).unwrap(), set);
+        assert_eq!(set.clips[1].column("session"), "Ses01");
+        assert_eq!(set.clips[0].column("session"), "");
+        assert_eq!(set.clips[1].column("split"), "val");
+        let classes = std::fs::read_to_string(dir.path().join(crate::labels::CLASSES)).unwrap();
+        assert_eq!(classes, "class,description\n04,\n05,\n");
+    }
+
+    #[test]
+    fn rejects_labels_outside_the_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = AudioSet { labels: LabelSet::from_names(["04"]).unwrap(), ..AudioSet::default() };
+        set.push(clip("a", Some("04")), &[0.0]);
+        set.push(clip("b", Some("05")), &[0.0]);
+        set.write(dir.path()).unwrap();
+        let err = AudioSet::read(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("manifest.csv:3: clip `b` is labelled `05`, which is not a class of the set (04)"), "{err}");
     }
 
     #[test]

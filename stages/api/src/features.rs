@@ -1,10 +1,12 @@
 //! The features artifact: `features.csv` (`file_id`, then one numeric column per feature, in the
 //! extractor's order, like openSMILE's CSV) beside the audio set's `manifest.csv` (labels and
-//! splits, no samples), so that models downstream find labels without the audio.
+//! splits, no samples) and `classes.csv` (its label set), so that models downstream find labels
+//! without the audio.
 
 use std::path::Path;
 
-use crate::audio::{AudioSet, AudioSetError, Clip};
+use crate::audio::{AudioSet, AudioSetError, Clip, Manifest};
+use crate::labels::LabelSet;
 use crate::csv_file::CsvFileError;
 
 /// The feature file name inside a features folder.
@@ -15,6 +17,8 @@ pub const FEATURES: &str = "features.csv";
 pub struct FeatureTable {
     /// Feature names, in column order.
     pub names: Vec<String>,
+    /// The classes the clips' labels come from.
+    pub labels: LabelSet,
     /// One row per clip, in manifest order; `clips[i]` describes `rows[i]`.
     pub clips: Vec<Clip>,
     /// Feature values; every row has `names.len()` values.
@@ -35,7 +39,7 @@ pub enum FeatureTableError {
 impl FeatureTable {
     /// Reads the table in `dir`.
     pub fn read(dir: &Path) -> Result<Self, FeatureTableError> {
-        let clips = AudioSet::read_manifest(dir)?;
+        let Manifest { labels, clips } = AudioSet::read_manifest(dir)?;
         let path = dir.join(FEATURES);
         let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
@@ -78,12 +82,12 @@ impl FeatureTable {
             let message = format!("{} feature rows for {} manifest clips", rows.len(), clips.len());
             return Err(CsvFileError::Malformed { path, line: rows.len() as u64 + 1, message }.into());
         }
-        Ok(Self { names, clips, rows })
+        Ok(Self { names, labels, clips, rows })
     }
 
     /// Writes the table into `dir` (which must exist).
     pub fn write(&self, dir: &Path) -> Result<(), FeatureTableError> {
-        AudioSet::write_manifest(&self.clips, dir)?;
+        AudioSet::write_manifest(&self.labels, &self.clips, dir)?;
         let path = dir.join(FEATURES);
         let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
@@ -104,7 +108,6 @@ impl FeatureTable {
 mod tests {
     use super::*;
     use crate::audio::Split;
-    use crate::emotion::Emotion;
 
     fn clip(id: &str) -> Clip {
         Clip {
@@ -112,7 +115,7 @@ mod tests {
             corpus: "ravdess".into(),
             speaker: "02".into(),
             sex: "f".into(),
-            emotion: Some(Emotion::Sad),
+            label: Some("04".into()),
             intensity: "02".into(),
             statement: "01".into(),
             repetition: "02".into(),
@@ -122,6 +125,7 @@ mod tests {
             offset: 0,
             length: 60000,
             original_length: 52000,
+            extra: Default::default(),
         }
     }
 
@@ -130,6 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let table = FeatureTable {
             names: vec!["F0semitoneFrom27.5Hz_sma3nz_amean".into(), "loudness_sma3_amean".into()],
+            labels: LabelSet::from_names(["04"]).unwrap(),
             clips: vec![clip("a"), clip("b")],
             rows: vec![vec![30.5, 0.25], vec![-1e-7, 3.0]],
         };

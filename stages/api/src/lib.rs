@@ -4,13 +4,13 @@
 //! engine. A kind is written as a params struct that implements [`StageDef`] (serde with
 //! `deny_unknown_fields`, doc comments on every field) and is registered with [`kind`].
 //! Artifacts passed between stages are plain files in folders; [`audio`] defines the audio-set
-//! layout shared by the data stages and [`emotion`] the label codes.
+//! layout shared by the data stages and [`labels`] the label sets every artifact carries.
 
 pub mod allocator;
 pub mod audio;
 pub mod csv_file;
-pub mod emotion;
 pub mod features;
+pub mod labels;
 pub mod predictions;
 mod stage;
 

@@ -1,5 +1,6 @@
 //! The predictions artifact: `predictions.csv`, one row per clip of every split the model saw
-//! or was asked to score, with one probability column per class the model knows:
+//! or was asked to score, with one probability column (`p` + the class name) per class the
+//! model knows, beside `classes.csv`, the label set of the data ([`crate::labels`]):
 //!
 //! ```text
 //! file_id,split,label,predicted,p01,p02,p03,p04,p05,p06,p07,p08
@@ -7,9 +8,10 @@
 //! clip_0001,test,,03,...
 //! ```
 //!
-//! `label` is empty for unlabeled clips. A model trained without some class has no column for it
-//! (never a silent zero), so consumers can tell "absent" from "improbable". Models that train in
-//! epochs also write `history.csv` ([`Epoch`] rows) beside it.
+//! `label` is empty for unlabeled clips. A model trained without some class of the set has no
+//! column for it (never a silent zero), so consumers can tell "absent" from "improbable"; the
+//! columns follow the set's order. Models that train in epochs also write `history.csv`
+//! ([`Epoch`] rows) beside it.
 
 use std::path::Path;
 
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audio::{Clip, Split};
 use crate::csv_file::CsvFileError;
-use crate::emotion::Emotion;
+use crate::labels::{LabelSet, LabelSetError};
 
 /// The predictions file name inside a predictions folder.
 pub const PREDICTIONS: &str = "predictions.csv";
@@ -31,8 +33,8 @@ pub struct Prediction {
     pub file_id: String,
     /// The split the clip belongs to.
     pub split: Split,
-    /// The true label, when known.
-    pub label: Option<Emotion>,
+    /// The true label (a class name of the set), when known.
+    pub label: Option<String>,
     /// Probabilities, aligned with [`Predictions::classes`]; they sum to 1.
     pub probabilities: Vec<f64>,
 }
@@ -40,10 +42,23 @@ pub struct Prediction {
 /// Every clip's scores from one model.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Predictions {
-    /// The classes the model knows, in code order.
-    pub classes: Vec<Emotion>,
+    /// The label set of the data the model was trained on or scores.
+    pub labels: LabelSet,
+    /// The classes the model knows (names of `labels`, in the set's order).
+    pub classes: Vec<String>,
     /// One row per clip.
     pub rows: Vec<Prediction>,
+}
+
+/// Failure to read or write a predictions folder.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictionsError {
+    /// `classes.csv` is missing or invalid.
+    #[error(transparent)]
+    Labels(#[from] LabelSetError),
+    /// `predictions.csv` could not be read or written, or breaks the format.
+    #[error(transparent)]
+    File(#[from] CsvFileError),
 }
 
 /// One epoch of a model's training history.
@@ -77,25 +92,35 @@ impl Prediction {
 }
 
 impl Predictions {
-    /// Predictions for `clips` (labels and splits from the manifest) with one probability row
-    /// per clip, aligned with `classes`.
-    pub fn from_clips(classes: Vec<Emotion>, clips: &[Clip], probabilities: Vec<Vec<f64>>) -> Self {
+    /// Predictions for `clips` (labels and splits from the manifest) of the data labelled by
+    /// `labels`, with one probability row per clip, aligned with `classes`.
+    pub fn from_clips(
+        labels: LabelSet,
+        classes: Vec<String>,
+        clips: &[Clip],
+        probabilities: Vec<Vec<f64>>,
+    ) -> Self {
         let rows = clips
             .iter()
             .zip(probabilities)
             .map(|(clip, probabilities)| Prediction {
                 file_id: clip.file_id.clone(),
                 split: clip.split,
-                label: clip.emotion,
+                label: clip.label.clone(),
                 probabilities,
             })
             .collect();
-        Self { classes, rows }
+        Self { labels, classes, rows }
     }
 
     /// The predicted class of `row`.
-    pub fn predicted(&self, row: &Prediction) -> Emotion {
-        self.classes[row.argmax()]
+    pub fn predicted(&self, row: &Prediction) -> &str {
+        &self.classes[row.argmax()]
+    }
+
+    /// The position in the label set of each of the model's classes.
+    pub fn class_indices(&self) -> Vec<usize> {
+        self.classes.iter().filter_map(|c| self.labels.index_of(c)).collect()
     }
 
     /// The rows of one split.
@@ -103,8 +128,10 @@ impl Predictions {
         self.rows.iter().filter(move |r| r.split == split)
     }
 
-    /// Reads `predictions.csv` from `dir`.
-    pub fn read(dir: &Path) -> Result<Self, CsvFileError> {
+    /// Reads `predictions.csv` and `classes.csv` from `dir`; fails on a column or label that is
+    /// not a class of the set.
+    pub fn read(dir: &Path) -> Result<Self, PredictionsError> {
+        let labels = LabelSet::read(dir)?;
         let path = dir.join(PREDICTIONS);
         let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let malformed = |line: u64, message: String| CsvFileError::Malformed {
@@ -116,17 +143,21 @@ impl Predictions {
         let header = reader.headers().map_err(csv_err)?.clone();
         let fixed: Vec<&str> = header.iter().take(4).collect();
         if fixed != ["file_id", "split", "label", "predicted"] {
-            return Err(malformed(1, "the header must start with `file_id,split,label,predicted`".into()));
+            return Err(malformed(1, "the header must start with `file_id,split,label,predicted`".into()).into());
         }
-        let classes = header
-            .iter()
-            .skip(4)
-            .map(|col| {
-                col.strip_prefix('p')
-                    .and_then(|code| code.parse::<Emotion>().ok())
-                    .ok_or_else(|| malformed(1, format!("`{col}` is not a class column (p01..p08)")))
-            })
-            .collect::<Result<Vec<Emotion>, _>>()?;
+        let mut classes = Vec::new();
+        for col in header.iter().skip(4) {
+            match col.strip_prefix('p').filter(|name| labels.contains(name)) {
+                Some(name) if !classes.iter().any(|c| c == name) => classes.push(name.to_string()),
+                _ => {
+                    let message = format!(
+                        "`{col}` is not a class column (`p` + one of the classes {}, each once)",
+                        labels.listing()
+                    );
+                    return Err(malformed(1, message).into());
+                }
+            }
+        }
         let mut rows = Vec::new();
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(csv_err)?;
@@ -136,11 +167,15 @@ impl Predictions {
                 "train" => Split::Train,
                 "val" => Split::Val,
                 "test" => Split::Test,
-                other => return Err(malformed(line, format!("unknown split `{other}`"))),
+                other => return Err(malformed(line, format!("unknown split `{other}`")).into()),
             };
             let label = match &record[2] {
                 "" => None,
-                code => Some(code.parse::<Emotion>().map_err(|e| malformed(line, e.to_string()))?),
+                name if labels.contains(name) => Some(name.to_string()),
+                name => {
+                    let message = format!("label `{name}` is not a class of the set ({})", labels.listing());
+                    return Err(malformed(line, message).into());
+                }
             };
             let probabilities = record
                 .iter()
@@ -152,16 +187,17 @@ impl Predictions {
                 .collect::<Result<Vec<f64>, _>>()?;
             rows.push(Prediction { file_id: record[0].to_string(), split, label, probabilities });
         }
-        Ok(Self { classes, rows })
+        Ok(Self { labels, classes, rows })
     }
 
-    /// Writes `predictions.csv` into `dir` (which must exist).
-    pub fn write(&self, dir: &Path) -> Result<(), CsvFileError> {
+    /// Writes `predictions.csv` and `classes.csv` into `dir` (which must exist).
+    pub fn write(&self, dir: &Path) -> Result<(), PredictionsError> {
+        self.labels.write(dir)?;
         let path = dir.join(PREDICTIONS);
         let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
         let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
         let mut header = vec!["file_id".to_string(), "split".into(), "label".into(), "predicted".into()];
-        header.extend(self.classes.iter().map(|c| format!("p{}", c.code())));
+        header.extend(self.classes.iter().map(|c| format!("p{c}")));
         writer.write_record(&header).map_err(csv_err)?;
         for row in &self.rows {
             let split = match row.split {
@@ -173,13 +209,14 @@ impl Predictions {
             let mut record = vec![
                 row.file_id.clone(),
                 split.to_string(),
-                row.label.map(|l| l.code().to_string()).unwrap_or_default(),
-                self.predicted(row).code().to_string(),
+                row.label.clone().unwrap_or_default(),
+                self.predicted(row).to_string(),
             ];
             record.extend(row.probabilities.iter().map(|p| p.to_string()));
             writer.write_record(&record).map_err(csv_err)?;
         }
-        writer.flush().map_err(|e| csv_err(e.into()))
+        writer.flush().map_err(|e| csv_err(e.into()))?;
+        Ok(())
     }
 }
 
@@ -214,13 +251,14 @@ mod tests {
     fn round_trips_with_missing_classes_and_labels() {
         let dir = tempfile::tempdir().unwrap();
         let preds = Predictions {
-            classes: vec![Emotion::Neutral, Emotion::Angry, Emotion::Sad],
+            labels: LabelSet::from_names(["01", "02", "04", "05"]).unwrap(),
+            classes: vec!["01".into(), "04".into(), "05".into()],
             rows: vec![
                 Prediction {
                     file_id: "a".into(),
                     split: Split::Val,
-                    label: Some(Emotion::Angry),
-                    probabilities: vec![0.2, 0.5, 0.3],
+                    label: Some("05".into()),
+                    probabilities: vec![0.2, 0.3, 0.5],
                 },
                 Prediction {
                     file_id: "b".into(),
@@ -234,10 +272,19 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join(PREDICTIONS)).unwrap();
         assert_eq!(
             text,
-            "file_id,split,label,predicted,p01,p05,p04\na,val,05,05,0.2,0.5,0.3\nb,test,,01,0.4,0.2,0.4\n"
+            "file_id,split,label,predicted,p01,p04,p05\na,val,05,05,0.2,0.3,0.5\nb,test,,01,0.4,0.2,0.4\n"
         );
         assert_eq!(Predictions::read(dir.path()).unwrap(), preds);
         assert_eq!(preds.split(Split::Val).count(), 1);
+        assert_eq!(preds.class_indices(), [0, 2, 3]);
+        let classes = std::fs::read_to_string(dir.path().join(crate::labels::CLASSES)).unwrap();
+        assert_eq!(classes, "class,description\n01,\n02,\n04,\n05,\n");
+        std::fs::write(dir.path().join(PREDICTIONS), text.replace("p05", "p06")).unwrap();
+        let err = Predictions::read(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("predictions.csv:1: `p06` is not a class column (`p` + one of the classes 01, 02, 04, 05, each once)"), "{err}");
+        std::fs::write(dir.path().join(PREDICTIONS), text.replace("a,val,05", "a,val,03")).unwrap();
+        let err = Predictions::read(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("predictions.csv:2: label `03` is not a class of the set (01, 02, 04, 05)"), "{err}");
     }
 
     #[test]

@@ -1,59 +1,86 @@
-//! The `decode` stage: every `.wav` under the input folder, mixed to mono, resampled and
-//! labelled from its path, as one audio set.
+//! The `decode` stage: every clip of a corpus, mixed to mono, resampled and labelled, as one
+//! audio set. A named corpus's clips are the `.wav` files under the input folder, labelled by
+//! their paths and taken in path order, so the output does not depend on the file system; a
+//! table corpus's are the rows of its table, in row order (see [`crate::table`]).
 //!
-//! Files are taken in the order of their relative paths, so the output does not depend on the
-//! file system. Names are parsed first, so a name outside the corpus scheme (with
-//! `on_error = "fail"`) or a corpus label without a RAVDESS code and without a `labels` policy
+//! Names (or rows) are read first, so a name outside the corpus scheme (with
+//! `on_error = "fail"`) or a label that is none of the classes and has no `labels` policy
 //! stops the stage before any audio is read. Nothing is left out silently: with
-//! `on_error = "skip"`, files that cannot be decoded are listed with the reason in
-//! `report/skipped.csv` (`file,reason`) and counted in a warning; files of a label whose policy
-//! is `drop` are listed in `report/dropped.csv` (`file,label`) and counted in the log.
+//! `on_error = "skip"`, files (rows) that cannot be decoded are listed with the reason in
+//! `report/skipped.csv` (`file,reason`; `row,file,reason` for a table) and counted in a
+//! warning; files of a label whose policy is `drop` are listed in `report/dropped.csv`
+//! (`file,label`; `row,file,label`) and counted in the log. The set's label set is written
+//! beside its manifest (`classes.csv`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{Clip, Split};
-use vox_api::emotion::Emotion;
+use vox_api::audio::Clip;
+use vox_api::labels::LabelSet;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
-use crate::corpus::{ClipName, Corpus, Label, NameError};
+use crate::corpus::Corpus;
 use crate::error::{AudioError, FileError};
-use crate::label_policy::{LabelPolicies, Resolution, file_count};
+use crate::label_policy::{LabelMapping, Resolution, file_count, parse_classes};
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
 use crate::set_writer;
+use crate::sources::{self, Place, Source, Sources};
+use crate::table::{self, Columns};
 use crate::wav::WavBuffers;
 
-/// Decodes every `.wav` file under the input folder (8-bit unsigned, 16/24/32-bit PCM or
-/// 32-bit float, plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono),
-/// resamples it band-limited to `sample_rate` and labels it from its path.
+/// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM or 32-bit float WAV,
+/// plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono), resamples it
+/// band-limited to `sample_rate` and labels it: from its path for a named corpus, from a table
+/// for `corpus = "csv"`. Writes the corpus's classes beside the manifest.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decode {
-    /// The naming scheme that labels the files, mapped onto the RAVDESS emotion codes:
-    /// `ravdess` (`03-01-EE-II-SS-RR-AA.wav`; odd actors male), `savee` (`DC/a01.wav` or
-    /// `DC_a01.wav`), `tess` (`OAF_word_emotion.wav`, folders ignored), `crema-d`
-    /// (`1001_DFA_ANG_XX.wav`), `emodb` (`03a01Fa.wav`; boredom needs a `labels` policy) or
-    /// `unlabeled` (no labels, empty speaker).
+    /// Where clips and labels come from: a naming scheme, `ravdess` (`03-01-EE-II-SS-RR-AA.wav`;
+    /// odd actors male), `savee` (`DC/a01.wav` or `DC_a01.wav`), `tess`
+    /// (`OAF_word_emotion.wav`, folders ignored), `crema-d` (`1001_DFA_ANG_XX.wav`), `emodb`
+    /// (`03a01Fa.wav`; boredom needs a `labels` policy), `unlabeled` (any name, no labels,
+    /// empty speaker); or `csv`, a table of the clips (the `table` param).
     #[serde(default = "default_corpus")]
     pub corpus: Corpus,
-    /// What happens to the files of a corpus label, by label name: `"drop"` leaves them out
-    /// (listed in `report/dropped.csv`), an emotion code `"01"`..`"08"` relabels them, e.g.
+    /// The classes of the decoded set, in order (they order probability columns, tables and
+    /// `output.txt`), e.g. `["neutral", "happy", "angry", "sad"]`. Unset: RAVDESS's codes
+    /// `01`..`08` (described neutral .. surprised) for the emotion corpora, which their labels
+    /// join by emotion name (SAVEE `sa` is `04`); none for `unlabeled`; for `csv`, the labels
+    /// found, sorted. A label that is none of the classes needs a `labels` policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// What happens to the files of a corpus label, by label: `"drop"` leaves them out (listed
+    /// in `report/dropped.csv`), a class (by name or description) relabels them, e.g.
     /// `{ boredom = "drop" }` or `{ boredom = "02" }` for EmoDB, `{ calm = "01" }` to merge
-    /// RAVDESS calm into neutral. Names are the RAVDESS emotion names (neutral, calm, happy,
-    /// sad, angry, fearful, disgust, surprised) for labels with a code, the corpus' word for
-    /// labels without one (EmoDB `boredom`, which must have a policy). Labels left out keep
-    /// their code; empty by default.
+    /// RAVDESS calm into neutral, `{ excited = "happy" }`. The key `"*"` applies to every label
+    /// that is none of the classes and has no entry, e.g. `{ "*" = "drop" }`. Labels are the
+    /// RAVDESS emotion names (neutral, calm, happy, sad, angry, fearful, disgust, surprised)
+    /// for those the RAVDESS codes name, the corpus's word otherwise (EmoDB `boredom`), a
+    /// table's label cells for `csv`. Empty by default.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `csv` only: the table's path inside the input folder, e.g. `"labels.csv"` or
+    /// `"meta/db.emotion.tsv"` (CSV, or TSV for `.tsv`/`.tab` names or tab-separated headers).
+    /// Audio paths in it are relative to its folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// `csv` only: which column holds each field, e.g. `{ path = "wav", label = "emo",
+    /// speaker = "spk" }`. Unset fields use their default columns when the table has them:
+    /// path `file`/`path`, label `label`/`emotion`, speaker `speaker`, split `split`/`set`, sex
+    /// `sex`/`gender`, corpus `corpus`, id `id`/`file_id`, start `start`, end `end` (times cut a
+    /// segment out of a longer file). Other columns are kept in the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Columns>,
     /// Output sample rate in Hz (1000..=384000); 16000 suits wav2vec2 and eGeMAPS.
     #[serde(default = "default_sample_rate")]
     pub sample_rate: u32,
-    /// What a file that cannot be decoded (corrupt header, unsupported encoding, no samples,
-    /// name outside the corpus scheme) does: `fail` stops the stage naming the file and the
-    /// reason; `skip` leaves it out and lists it in `report/skipped.csv`.
+    /// What a file (or table row) that cannot be decoded (corrupt header, unsupported
+    /// encoding, no samples, name outside the corpus scheme, missing file, empty label) does:
+    /// `fail` stops the stage naming the file and the reason; `skip` leaves it out and lists it
+    /// in `report/skipped.csv`.
     #[serde(default = "default_on_error")]
     pub on_error: OnError,
 }
@@ -89,79 +116,114 @@ const DROPPED: &str = "dropped.csv";
 /// buffers (reused from batch to batch) stay small.
 const BATCH: usize = 64;
 
-/// What the name pass decided for one file.
+/// What the planning pass decided for one clip.
 enum Plan {
-    /// Decode it and label it with this emotion.
-    Decode(ClipName, Option<Emotion>),
-    /// Leave it out by the `labels` policy; the label's name.
-    Drop(&'static str),
-    /// Its name is outside the corpus scheme (with `on_error = "skip"`).
-    Skip(NameError),
+    /// Decode it and label it with this class.
+    Decode(Source, Option<String>),
+    /// Leave it out by the `labels` policy; its label.
+    Drop(String),
+    /// It has no source (a name outside the corpus scheme, a bad row; with `on_error =
+    /// "skip"`): why.
+    Skip(String),
 }
 
-/// What became of one file.
+/// What became of one clip.
 enum Outcome {
     /// A clip (its samples are in the worker's output slot).
     Clip(Clip),
-    /// Left out by the `labels` policy; the label's name.
-    Dropped(&'static str),
+    /// Left out by the `labels` policy; its label.
+    Dropped(String),
     /// Not decodable.
     Failed(FileError),
+    /// Without a source (see [`Plan::Skip`]).
+    Skipped(String),
 }
 
 impl Decode {
-    /// Decodes the file at `root/relative`, named `name`, into a manifest row and its samples
-    /// (into `samples`, replacing its contents), with this worker's buffers and resampler.
+    /// The label mapping of the params.
+    fn mapping(&self) -> Result<LabelMapping, ParamError> {
+        let classes = match &self.classes {
+            Some(names) => Some(parse_classes(names)?),
+            None => self.corpus.default_classes(),
+        };
+        let words = self.corpus.words();
+        LabelMapping::new(self.corpus.name(), words.as_deref(), classes, &self.labels)
+    }
+
+    /// Decodes `source` (under `root`) into a manifest row and its samples (into `samples`,
+    /// replacing its contents) labelled `class`, with this worker's buffers and resampler.
     fn decode(
         &self,
         (buffers, resampler): &mut (WavBuffers, Resampler),
         root: &Path,
-        relative: &str,
-        name: &ClipName,
-        emotion: Option<Emotion>,
+        source: &Source,
+        class: Option<String>,
         samples: &mut Vec<f32>,
     ) -> Result<Clip, FileError> {
-        let (mono, from) = buffers.read_mono(&root.join(relative))?;
+        let (mono, from) = buffers.read_mono(&root.join(&source.file))?;
+        let mono = match source.segment {
+            None => mono,
+            Some(segment) => {
+                let rate = f64::from(from);
+                let duration = mono.len() as f64 / rate;
+                let first = (segment.start * rate).round() as usize;
+                if first >= mono.len() {
+                    return Err(FileError::SegmentOutside { start: segment.start, duration });
+                }
+                let last = segment.end.map_or(mono.len(), |end| ((end * rate).round() as usize).min(mono.len()));
+                if last <= first {
+                    return Err(FileError::Empty);
+                }
+                &mono[first..last]
+            }
+        };
         resampler
             .resample_into(mono, from, self.sample_rate, samples)
-            .map_err(|source| FileError::Resample { from, to: self.sample_rate, source })?;
-        let labels = &name.labels;
-        let clip = Clip {
-            file_id: name.file_id.clone(),
-            corpus: self.corpus.name().to_string(),
-            speaker: labels.speaker.clone(),
-            sex: labels.sex.clone(),
-            emotion,
-            intensity: labels.intensity.clone(),
-            statement: labels.statement.clone(),
-            repetition: labels.repetition.clone(),
-            split: Split::None,
-            source: relative.to_string(),
+            .map_err(|e| FileError::Resample { from, to: self.sample_rate, source: e })?;
+        Ok(Clip {
+            file_id: source.file_id.clone(),
+            corpus: source.corpus.clone(),
+            speaker: source.speaker.clone(),
+            sex: source.sex.clone(),
+            label: class,
+            intensity: source.intensity.clone(),
+            statement: source.statement.clone(),
+            repetition: source.repetition.clone(),
+            split: source.split,
+            source: source.file.clone(),
             sample_rate: self.sample_rate,
             offset: 0,
             length: 0,
             original_length: samples.len() as u64,
-        };
-        Ok(clip)
+            extra: source.extra.clone(),
+        })
     }
 
-    /// Parses every file's name and applies the `labels` policy, in path order. Fails on the
-    /// first bad name with `on_error = "fail"`, and on labels that need a policy.
+    /// The clips of the input folder `root`: its named files, or its table's rows.
+    fn sources(&self, root: &Path) -> Result<Sources, AudioError> {
+        if self.corpus.is_named() {
+            return sources::named_files(self.corpus, root);
+        }
+        let table = self.table.as_deref().unwrap_or_default();
+        table::read(root, table, &self.columns.clone().unwrap_or_default())
+    }
+
+    /// Applies the `labels` policy to every clip, in order. Fails on the first bad one with
+    /// `on_error = "fail"`, and on labels that need a policy.
     fn plan(
         &self,
-        files: Vec<String>,
-        policies: &LabelPolicies,
-    ) -> Result<Vec<(String, Plan)>, AudioError> {
-        let mut plans = Vec::with_capacity(files.len());
-        let mut unresolved: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for file in files {
-            let plan = match (self.corpus.parse(&file), self.on_error) {
-                (Err(source), OnError::Fail) => {
-                    return Err(AudioError::File { file, source: source.into() });
-                }
-                (Err(reason), OnError::Skip) => Plan::Skip(reason),
-                (Ok(name), _) => match policies.resolve(name.labels.label) {
-                    Resolution::Keep(emotion) => Plan::Decode(name, emotion),
+        sources: Sources,
+        mapping: &LabelMapping,
+        classes: Option<&LabelSet>,
+    ) -> Result<Vec<(Place, Plan)>, AudioError> {
+        let mut plans = Vec::with_capacity(sources.len());
+        let mut unresolved: BTreeMap<String, usize> = BTreeMap::new();
+        for (place, source) in sources {
+            let plan = match (source, self.on_error) {
+                (Err(source), OnError::Fail) => return Err(AudioError::File { file: place.to_string(), source }),
+                (Err(reason), OnError::Skip) => Plan::Skip(reason.to_string()),
+                (Ok(source), _) => match mapping.resolve(source.label.as_deref()) {
+                    Resolution::Keep(class) => Plan::Decode(source, class),
                     Resolution::Drop(label) => Plan::Drop(label),
                     Resolution::Unresolved(label) => {
                         *unresolved.entry(label).or_default() += 1;
@@ -169,48 +231,21 @@ impl Decode {
                     }
                 },
             };
-            plans.push((file, plan));
+            plans.push((place, plan));
         }
         if !unresolved.is_empty() {
-            let labels = unresolved.into_iter().collect();
-            return Err(AudioError::UnresolvedLabels { corpus: self.corpus.name(), labels });
+            return Err(AudioError::UnresolvedLabels {
+                corpus: self.corpus.name(),
+                classes: classes.cloned().unwrap_or_default(),
+                labels: unresolved.into_iter().collect(),
+            });
         }
         Ok(plans)
     }
 }
 
-/// The relative paths (`/`-separated) of every `.wav` file under `root`, sorted.
-fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
-    let mut found = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let dir = root.join(&relative);
-        let io_err = |source| AudioError::Io { path: dir.clone(), source };
-        for entry in std::fs::read_dir(&dir).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            let path = relative.join(entry.file_name());
-            if entry.file_type().map_err(io_err)?.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
-                let parts: Vec<String> = path
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                found.push(parts.join("/"));
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// Writes `report/<name>`: a `header` row, then one row per `(file, detail)`.
-fn write_report<D: ToString>(
-    ctx: &StageContext,
-    name: &str,
-    header: [&str; 2],
-    rows: &[(String, D)],
-) -> Result<(), AudioError> {
+/// Writes `report/<name>`: a `header` row, then `rows`.
+fn write_report(ctx: &StageContext, name: &str, header: &[&str], rows: &[Vec<String>]) -> Result<(), AudioError> {
     let report = ctx
         .report_dir()
         .map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
@@ -218,35 +253,34 @@ fn write_report<D: ToString>(
     let csv_err = |source| AudioError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
     writer.write_record(header).map_err(csv_err)?;
-    for (file, detail) in rows {
-        writer.write_record([file.as_str(), detail.to_string().as_str()]).map_err(csv_err)?;
+    for row in rows {
+        writer.write_record(row).map_err(csv_err)?;
     }
     writer.flush().map_err(|source| AudioError::Io { path: path.clone(), source })
 }
 
-/// `boredom -> 02 (79 files)`: how many files the `labels` policy gives another code, by label
-/// and code; empty when none.
-fn relabelled(plans: &[(String, Plan)]) -> String {
+/// `boredom -> 02 (79 files)`: how many files the `labels` policy gives a class, by label and
+/// class; empty when none.
+fn relabelled(plans: &[(Place, Plan)], mapping: &LabelMapping) -> String {
     let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (_, plan) in plans {
-        if let Plan::Decode(name, Some(emotion)) = plan
-            && let Some(label) = name.labels.label
-            && label != Label::Coded(*emotion)
+        if let Plan::Decode(source, Some(class)) = plan
+            && let Some(label) = source.label.as_deref()
+            && label != class
+            && mapping.by_policy(label)
         {
-            *counts.entry((label.name(), emotion.code())).or_default() += 1;
+            *counts.entry((label, class)).or_default() += 1;
         }
     }
-    let parts: Vec<String> = counts
-        .iter()
-        .map(|((label, code), &n)| format!("{label} -> {code} ({})", file_count(n)))
-        .collect();
+    let parts: Vec<String> =
+        counts.iter().map(|((label, class), &n)| format!("{label} -> {class} ({})", file_count(n))).collect();
     parts.join(", ")
 }
 
-/// `boredom: 79, calm: 3`: how many files each label has in `rows`.
-fn count_by_label(rows: &[(String, &'static str)]) -> String {
+/// `boredom: 79, calm: 3`: how many clips each label has in `labels`.
+fn count_by_label<'a>(labels: impl IntoIterator<Item = &'a str>) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for &(_, label) in rows {
+    for label in labels {
         *counts.entry(label).or_default() += 1;
     }
     let parts: Vec<String> = counts.iter().map(|(label, n)| format!("{label}: {n}")).collect();
@@ -256,7 +290,8 @@ fn count_by_label(rows: &[(String, &'static str)]) -> String {
 impl StageDef for Decode {
     const KIND: &'static str = "decode";
     // 2: a longer resampler block (same quality, slightly different output bytes).
-    const VERSION: u32 = 2;
+    // 3: label sets: `classes.csv` beside the manifest, whose label column is `label`.
+    const VERSION: u32 = 3;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
 
@@ -267,60 +302,105 @@ impl StageDef for Decode {
                 format!("`sample_rate` must be 1000..=384000 Hz, not {}", self.sample_rate),
             ));
         }
-        LabelPolicies::new(self.corpus, &self.labels).map(|_| ())
+        match (self.corpus, &self.table) {
+            (Corpus::Csv, None) => {
+                return Err(ParamError::new(
+                    "table",
+                    "`corpus = \"csv\"` needs `table`, the table's path inside the input folder (e.g. \"labels.csv\")",
+                ));
+            }
+            (corpus, Some(_)) if corpus != Corpus::Csv => {
+                return Err(ParamError::new("table", "`table` needs `corpus = \"csv\"`"));
+            }
+            _ => {}
+        }
+        if self.corpus != Corpus::Csv && self.columns.is_some() {
+            return Err(ParamError::new("columns", "`columns` needs `corpus = \"csv\"`"));
+        }
+        self.mapping().map(|_| ())
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        let policies = LabelPolicies::new(self.corpus, &self.labels)?;
+        let mapping = self.mapping()?;
         let input = ctx.input();
-        let files = wav_files(&input.dir)?;
-        if files.is_empty() {
-            return Err(AudioError::NoWavFiles { input: input.name.clone() }.into());
+        let sources = self.sources(&input.dir)?;
+        if sources.is_empty() {
+            return Err(match self.corpus.is_named() {
+                true => AudioError::NoWavFiles { input: input.name.clone() },
+                false => AudioError::EmptyTable { table: self.table.clone().unwrap_or_default() },
+            }
+            .into());
         }
-        let total = files.len();
-        let plans = self.plan(files, &policies)?;
-        let relabelled = relabelled(&plans);
+        if !self.corpus.is_named() {
+            let labels: Vec<&str> =
+                sources.iter().filter_map(|(_, s)| s.as_ref().ok()?.label.as_deref()).collect();
+            for key in mapping.keys().filter(|key| !labels.contains(key)) {
+                tracing::warn!("{}: `labels.{key}` applies to no row of the table", ctx.stage);
+            }
+        }
+        let total = sources.len();
+        let given = match &self.classes {
+            Some(names) => Some(parse_classes(names)?),
+            None => self.corpus.default_classes(),
+        };
+        let plans = self.plan(sources, &mapping, given.as_ref())?;
+        let classes = mapping.classes(plans.iter().filter_map(|(_, plan)| match plan {
+            Plan::Decode(_, class) => class.as_deref(),
+            _ => None,
+        }));
+        let relabelled = relabelled(&plans, &mapping);
         if !relabelled.is_empty() {
             tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
         }
-        let (mut rows, samples_out) = set_writer::create(ctx.out_dir)?;
-        let mut skipped = Vec::new();
-        let mut dropped = Vec::new();
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        // Written as decoded, batch by batch in path order, so the set is never held whole:
-        // each batch's clips are placed in order, then their samples written in parallel
-        // while the next batch decodes.
+        let (mut rows, samples_out) = set_writer::create(ctx.out_dir, classes)?;
+        let mut skipped: Vec<Vec<String>> = Vec::new();
+        let mut dropped: Vec<Vec<String>> = Vec::new();
+        let mut ids: BTreeMap<String, String> = BTreeMap::new();
+        let table = !self.corpus.is_named();
+        // Written as decoded, batch by batch in order, so the set is never held whole: each
+        // batch's clips are placed in order, then their samples written while the next batch
+        // decodes.
         for_each_in_order(
             ctx,
             &plans,
             "decode",
             BATCH,
             <(WavBuffers, Resampler)>::default,
-            |worker, (file, plan), samples| match plan {
-                Plan::Decode(name, emotion) => {
-                    match self.decode(worker, &input.dir, file, name, *emotion, samples) {
+            |worker, (_, plan), samples| match plan {
+                Plan::Decode(source, class) => {
+                    match self.decode(worker, &input.dir, source, class.clone(), samples) {
                         Ok(clip) => Outcome::Clip(clip),
                         Err(reason) => Outcome::Failed(reason),
                     }
                 }
-                Plan::Drop(label) => Outcome::Dropped(label),
-                Plan::Skip(reason) => Outcome::Failed(reason.clone().into()),
+                Plan::Drop(label) => Outcome::Dropped(label.clone()),
+                Plan::Skip(reason) => Outcome::Skipped(reason.clone()),
             },
-            |(file, _), outcome, samples| -> Result<Option<u64>, AudioError> {
-                let file = file.clone();
+            |(place, _), outcome, samples| -> Result<Option<u64>, AudioError> {
+                let mut row = place.cells();
                 match (outcome, self.on_error) {
                     (Outcome::Clip(clip), _) => {
-                        if let Some(first) = sources.insert(clip.file_id.clone(), file.clone()) {
+                        if let Some(first) = ids.insert(clip.file_id.clone(), place.to_string()) {
                             let file_id = clip.file_id;
-                            return Err(AudioError::DuplicateClip { file_id, first, second: file });
+                            return Err(AudioError::DuplicateClip { file_id, first, second: place.to_string() });
                         }
                         return Ok(Some(rows.place(clip, samples.len() as u64)));
                     }
-                    (Outcome::Dropped(label), _) => dropped.push((file, label)),
-                    (Outcome::Failed(source), OnError::Fail) => {
-                        return Err(AudioError::File { file, source });
+                    (Outcome::Dropped(label), _) => {
+                        row.push(label);
+                        dropped.push(row);
                     }
-                    (Outcome::Failed(reason), OnError::Skip) => skipped.push((file, reason)),
+                    (Outcome::Failed(source), OnError::Fail) => {
+                        return Err(AudioError::File { file: place.to_string(), source });
+                    }
+                    (Outcome::Failed(reason), OnError::Skip) => {
+                        row.push(reason.to_string());
+                        skipped.push(row);
+                    }
+                    (Outcome::Skipped(reason), _) => {
+                        row.push(reason);
+                        skipped.push(row);
+                    }
                 }
                 Ok(None)
             },
@@ -329,28 +409,34 @@ impl StageDef for Decode {
                 None => Ok(()),
             },
         )?;
+        let lead: &[&str] = if table { &["row", "file"] } else { &["file"] };
         if self.on_error == OnError::Skip {
-            write_report(ctx, SKIPPED, ["file", "reason"], &skipped)?;
+            let header: Vec<&str> = lead.iter().copied().chain(["reason"]).collect();
+            write_report(ctx, SKIPPED, &header, &skipped)?;
             if !skipped.is_empty() {
                 tracing::warn!(
-                    "{}: skipped {} of {total} files that could not be decoded (see report/{SKIPPED})",
+                    "{}: skipped {} of {total} {} that could not be decoded (see report/{SKIPPED})",
                     ctx.stage,
                     skipped.len(),
+                    if table { "rows" } else { "files" },
                 );
             }
         }
-        if policies.drops() {
-            write_report(ctx, DROPPED, ["file", "label"], &dropped)?;
+        if mapping.drops() {
+            let header: Vec<&str> = lead.iter().copied().chain(["label"]).collect();
+            write_report(ctx, DROPPED, &header, &dropped)?;
             tracing::info!(
-                "{}: dropped {} of {total} files by the `labels` policy ({}; see report/{DROPPED})",
+                "{}: dropped {} of {total} {} by the `labels` policy ({}; see report/{DROPPED})",
                 ctx.stage,
                 dropped.len(),
-                count_by_label(&dropped),
+                if table { "rows" } else { "files" },
+                count_by_label(dropped.iter().filter_map(|row| row.last().map(String::as_str))),
             );
         }
         if rows.is_empty() {
             return Err(AudioError::NoClipsLeft {
                 input: input.name.clone(),
+                what: if table { "table rows" } else { "`.wav` files" },
                 files: total,
                 skipped: skipped.len(),
                 dropped: dropped.len(),
@@ -377,10 +463,9 @@ mod tests {
     use crate::test_support::TestStage;
     use crate::test_support::write_wav;
     use vox_api::audio::{AudioSet, MANIFEST, SAMPLES};
-    use vox_api::emotion::Emotion;
 
     fn decode(corpus: Corpus, sample_rate: u32, on_error: OnError) -> Decode {
-        Decode { corpus, labels: BTreeMap::new(), sample_rate, on_error }
+        Decode { corpus, classes: None, labels: BTreeMap::new(), table: None, columns: None, sample_rate, on_error }
     }
 
     #[test]
@@ -402,8 +487,8 @@ mod tests {
         let (sad, angry) = (&set.clips[0], &set.clips[1]);
         assert_eq!(sad.source, "Actor_01/03-01-04-01-02-01-01.wav");
         assert_eq!(
-            (sad.emotion, sad.speaker.as_str(), sad.sex.as_str()),
-            (Some(Emotion::Sad), "01", "m")
+            (sad.label.as_deref(), sad.speaker.as_str(), sad.sex.as_str()),
+            (Some("04"), "01", "m")
         );
         assert_eq!(
             (sad.statement.as_str(), sad.repetition.as_str(), sad.intensity.as_str()),
@@ -413,8 +498,8 @@ mod tests {
         // A constant resamples to itself away from the edges.
         assert!((set.samples_of(sad)[800] - 0.1).abs() < 1e-3, "{}", set.samples_of(sad)[800]);
         assert_eq!(
-            (angry.emotion, angry.speaker.as_str(), angry.sex.as_str()),
-            (Some(Emotion::Angry), "02", "f")
+            (angry.label.as_deref(), angry.speaker.as_str(), angry.sex.as_str()),
+            (Some("05"), "02", "f")
         );
         assert_eq!(angry.intensity, "02");
         assert_eq!(set.samples_of(angry), [0.25, -0.25, 0.25]);
@@ -500,7 +585,8 @@ mod tests {
         let set = AudioSet::read(stage.out_dir()).unwrap();
         let clip = &set.clips[0];
         assert_eq!((clip.file_id.as_str(), clip.corpus.as_str()), ("take 1", "unlabeled"));
-        assert_eq!((clip.emotion, clip.speaker.as_str(), clip.sex.as_str()), (None, "", ""));
+        assert_eq!((clip.label.as_deref(), clip.speaker.as_str(), clip.sex.as_str()), (None, "", ""));
+        assert!(set.labels.is_empty());
         assert_eq!(set.samples, [0.0, 0.5]);
     }
 
@@ -570,7 +656,17 @@ mod tests {
             let stage = kind.configure(toml::toml! { corpus = corpus }).unwrap();
             assert_eq!(stage.params()["corpus"], corpus);
         }
-        assert!(kind.configure(toml::toml! { corpus = "iemocap" }).is_err());
+        let err = kind.configure(toml::toml! { corpus = "csv" }).err().unwrap();
+        assert_eq!(err.path, "table");
+        let err = kind.configure(toml::toml! { table = "t.csv" }).err().unwrap();
+        assert_eq!(err.message, "`table` needs `corpus = \"csv\"`");
+        let err = kind.configure(toml::toml! { classes = ["a", "a"] }).err().unwrap();
+        assert_eq!((err.path.as_str(), err.message.as_str()), ("classes.1", "class `a` is listed twice"));
+        for corpus in ["ravdess"] {
+            let stage = kind.configure(toml::toml! { corpus = corpus }).unwrap();
+            assert_eq!(stage.params()["corpus"], corpus);
+        }
+        assert!(kind.configure(toml::toml! { corpus = "iemocap-x" }).is_err());
         assert!(
             kind.configure(toml::toml! { on_error = "skip"
             corpus = "unlabeled" })
@@ -593,7 +689,8 @@ mod tests {
             (err.path.as_str(), err.message.as_str()),
             (
                 "labels.boredom",
-                "`labels.boredom` must be \"drop\" or an emotion code \"01\"..\"08\", not `09`"
+                "`labels.boredom` must be \"drop\" or one of the classes (01 neutral, 02 calm, 03 \
+                 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised), not `09`"
             )
         );
         let err = kind.configure(toml::toml! { labels = { bored = "drop" } }).err().unwrap();
@@ -629,10 +726,12 @@ mod tests {
         let err = emodb(&[]).run(&stage.ctx(0)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "corpus `emodb` label `boredom` (2 files) has no RAVDESS emotion code; set a policy \
-             in this stage's params: `labels = { boredom = \"drop\" }` leaves the files out \
-             (listed in report/dropped.csv), or `labels = { boredom = \"02\" }` merges them into \
-             an emotion code (any of 01..08)"
+            "corpus `emodb` label `boredom` (2 files) is none of the classes (01 neutral, 02 calm, \
+             03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised); set a policy in \
+             this stage's params: `labels = { boredom = \"drop\" }` leaves the files out (listed \
+             in report/dropped.csv), `labels = { boredom = \"01\" }` merges them into a class, \
+             `labels = { \"*\" = \"drop\" }` leaves out every label that is no class, or `classes = \
+             [...]` lists the classes to keep"
         );
         assert!(!stage.out_dir().join("manifest.csv").exists());
     }
@@ -642,18 +741,13 @@ mod tests {
         let stage = emodb_tree();
         emodb(&[("boredom", "drop")]).run(&stage.ctx(0)).unwrap();
         let set = AudioSet::read(stage.out_dir()).unwrap();
-        let rows: Vec<(&str, &str, &str, Option<Emotion>)> = set
+        let rows: Vec<(&str, &str, &str, Option<&str>)> = set
             .clips
             .iter()
-            .map(|c| (c.file_id.as_str(), c.speaker.as_str(), c.sex.as_str(), c.emotion))
+            .map(|c| (c.file_id.as_str(), c.speaker.as_str(), c.sex.as_str(), c.label.as_deref()))
             .collect();
-        assert_eq!(
-            rows,
-            [
-                ("03a01Wa", "03", "m", Some(Emotion::Angry)),
-                ("16b10Ta", "16", "f", Some(Emotion::Sad))
-            ]
-        );
+        assert_eq!(rows, [("03a01Wa", "03", "m", Some("05")), ("16b10Ta", "16", "f", Some("04"))]);
+        assert_eq!(set.labels, crate::emotion::ravdess_classes());
         assert_eq!(
             (set.clips[1].statement.as_str(), set.clips[1].repetition.as_str()),
             ("b10", "a")
@@ -665,16 +759,11 @@ mod tests {
         let merged = emodb_tree();
         emodb(&[("boredom", "02"), ("sad", "01")]).run(&merged.ctx(0)).unwrap();
         let set = AudioSet::read(merged.out_dir()).unwrap();
-        let emotions: Vec<(&str, Option<Emotion>)> =
-            set.clips.iter().map(|c| (c.file_id.as_str(), c.emotion)).collect();
+        let labels: Vec<(&str, Option<&str>)> =
+            set.clips.iter().map(|c| (c.file_id.as_str(), c.label.as_deref())).collect();
         assert_eq!(
-            emotions,
-            [
-                ("03a01La", Some(Emotion::Calm)),
-                ("03a01Wa", Some(Emotion::Angry)),
-                ("08a02Lb", Some(Emotion::Calm)),
-                ("16b10Ta", Some(Emotion::Neutral)),
-            ]
+            labels,
+            [("03a01La", Some("02")), ("03a01Wa", Some("05")), ("08a02Lb", Some("02")), ("16b10Ta", Some("01"))]
         );
         assert!(!merged.out_dir().join("report").exists());
 
@@ -690,22 +779,23 @@ mod tests {
     }
 
     #[test]
-    fn relabelled_files_are_counted_by_label_and_code() {
-        let plan = |stem: &str, emotion| {
+    fn relabelled_files_are_counted_by_label_and_class() {
+        let mapping = emodb(&[("boredom", "02"), ("sad", "01"), ("*", "drop")]).mapping().unwrap();
+        let plan = |stem: &str, class: &str| {
             let file = format!("{stem}.wav");
-            let name = Corpus::Emodb.parse(&file).unwrap();
-            (file, Plan::Decode(name, emotion))
+            let source = Source::named(Corpus::Emodb, file.clone(), Corpus::Emodb.parse(&file).unwrap());
+            (Place { row: None, file }, Plan::Decode(source, Some(class.into())))
         };
         let plans = [
-            plan("03a01La", Some(Emotion::Calm)),
-            plan("08a01La", Some(Emotion::Calm)),
-            plan("03a01Wa", Some(Emotion::Angry)),
-            plan("03a01Ta", Some(Emotion::Neutral)),
-            ("09a01La.wav".into(), Plan::Drop("boredom")),
+            plan("03a01La", "02"),
+            plan("08a01La", "02"),
+            plan("03a01Wa", "05"),
+            plan("03a01Ta", "01"),
+            (Place { row: None, file: "09a01La.wav".into() }, Plan::Drop("boredom".into())),
         ];
-        assert_eq!(relabelled(&plans), "boredom -> 02 (2 files), sad -> 01 (1 file)");
-        assert_eq!(relabelled(&plans[2..]), "sad -> 01 (1 file)");
-        assert_eq!(relabelled(&plans[2..3]), "");
+        assert_eq!(relabelled(&plans, &mapping), "boredom -> 02 (2 files), sad -> 01 (1 file)");
+        assert_eq!(relabelled(&plans[2..], &mapping), "sad -> 01 (1 file)");
+        assert_eq!(relabelled(&plans[2..3], &mapping), "");
     }
 
     #[test]
@@ -717,25 +807,17 @@ mod tests {
         write_wav(&root.join("ALL/JE_sa03.wav"), 16000, 1, &[8192; 4]);
         decode(Corpus::Savee, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
         let set = AudioSet::read(stage.out_dir()).unwrap();
-        let rows: Vec<(&str, &str, &str, Option<Emotion>, &str)> = set
+        let rows: Vec<(&str, &str, &str, Option<&str>, &str)> = set
             .clips
             .iter()
-            .map(|c| {
-                (
-                    c.file_id.as_str(),
-                    c.speaker.as_str(),
-                    c.sex.as_str(),
-                    c.emotion,
-                    c.source.as_str(),
-                )
-            })
+            .map(|c| (c.file_id.as_str(), c.speaker.as_str(), c.sex.as_str(), c.label.as_deref(), c.source.as_str()))
             .collect();
         assert_eq!(
             rows,
             [
-                ("JE_sa03", "JE", "m", Some(Emotion::Sad), "ALL/JE_sa03.wav"),
-                ("DC_a01", "DC", "m", Some(Emotion::Angry), "AudioData/DC/a01.wav"),
-                ("KL_su15", "KL", "m", Some(Emotion::Surprised), "AudioData/KL/su15.wav"),
+                ("JE_sa03", "JE", "m", Some("04"), "ALL/JE_sa03.wav"),
+                ("DC_a01", "DC", "m", Some("05"), "AudioData/DC/a01.wav"),
+                ("KL_su15", "KL", "m", Some("08"), "AudioData/KL/su15.wav"),
             ]
         );
         write_wav(&root.join("ALL/DC_a01.wav"), 16000, 1, &[8192; 4]);
@@ -799,7 +881,7 @@ mod tests {
             ),
             ("YAF_dog_ps", "YAF", "f", "dog")
         );
-        assert_eq!((clip.emotion, clip.corpus.as_str()), (Some(Emotion::Surprised), "tess"));
+        assert_eq!((clip.label.as_deref(), clip.corpus.as_str()), (Some("08"), "tess"));
         let stage = TestStage::with_input(ArtifactKind::Files);
         write_wav(&stage.input_dir().join("AudioWAV/1091_IEO_FEA_HI.wav"), 16000, 1, &[0; 8]);
         decode(Corpus::CremaD, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap();
@@ -813,6 +895,157 @@ mod tests {
             ),
             ("1091_IEO_FEA_HI", "1091", "", "HI")
         );
-        assert_eq!((clip.emotion, clip.statement.as_str()), (Some(Emotion::Fearful), "IEO"));
+        assert_eq!((clip.label.as_deref(), clip.statement.as_str()), (Some("06"), "IEO"));
+    }
+
+    /// A table corpus: `meta/labels.csv` over `audio/`, one 2 s file at 8 kHz whose samples
+    /// count up (sample `n` is `n / 32768`) cut into segments, and whole files.
+    fn table_corpus(table: &str) -> TestStage {
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        let root = stage.input_dir();
+        let ramp: Vec<i16> = (0..16000).map(|n| n as i16).collect();
+        write_wav(&root.join("audio/long.wav"), 8000, 1, &ramp);
+        write_wav(&root.join("audio/a.wav"), 8000, 1, &[1000; 80]);
+        write_wav(&root.join("audio/b.wav"), 8000, 2, &[2000; 160]);
+        std::fs::create_dir_all(root.join("meta")).unwrap();
+        std::fs::write(root.join("meta/labels.csv"), table).unwrap();
+        stage
+    }
+
+    fn csv(labels: &[(&str, &str)], on_error: OnError) -> Decode {
+        let labels = labels.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+        Decode {
+            corpus: Corpus::Csv,
+            table: Some("meta/labels.csv".into()),
+            labels,
+            ..decode(Corpus::Csv, 8000, on_error)
+        }
+    }
+
+    const TABLE: &str = "file,emotion,speaker,gender,session,start,end\n\
+        ../audio/long.wav,neu,s1,Female,Ses01,0.5,0.75\n\
+        ../audio/long.wav,exc,s1,F,Ses01,0 days 00:00:01.000000,NaT\n\
+        ../audio/a.wav,ang,s2,male,Ses02,,\n\
+        ../audio/missing.wav,ang,s2,m,Ses02,,\n\
+        ../audio/b.wav,,s3,m,Ses02,,\n\
+        ../audio/b.wav,hap,s3,m,Ses02,x,\n";
+
+    #[test]
+    fn a_table_names_each_bad_row_and_skips_it_when_asked() {
+        let stage = table_corpus(TABLE);
+        let err = csv(&[], OnError::Fail).run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(err.to_string(), "row 4 (`audio/missing.wav`): `audio/missing.wav` does not exist");
+        csv(&[("exc", "hap")], OnError::Skip).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.labels.names().collect::<Vec<_>>(), ["ang", "hap", "neu"]);
+        let rows: Vec<(&str, Option<&str>, &str, &str, &str, &str)> = set
+            .clips
+            .iter()
+            .map(|c| {
+                let session = c.extra.get("session").map_or("", String::as_str);
+                (c.file_id.as_str(), c.label.as_deref(), c.speaker.as_str(), c.sex.as_str(), session, c.corpus.as_str())
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("long_0.5-0.75", Some("neu"), "s1", "f", "Ses01", "labels"),
+                ("long_1-end", Some("hap"), "s1", "f", "Ses01", "labels"),
+                ("a", Some("ang"), "s2", "m", "Ses02", "labels"),
+            ]
+        );
+        // The segments hold exactly their stretch of the ramp: 0.5 s = sample 4000.
+        let first = set.samples_of(&set.clips[0]);
+        assert_eq!(first.len(), 2000);
+        assert_eq!((first[0], first[1999]), (4000.0 / 32768.0, 5999.0 / 32768.0));
+        let second = set.samples_of(&set.clips[1]);
+        assert_eq!((second.len(), second[0]), (8000, 8000.0 / 32768.0));
+        assert_eq!(set.clips[0].source, "audio/long.wav");
+        let skipped = std::fs::read_to_string(stage.out_dir().join("report/skipped.csv")).unwrap();
+        assert_eq!(
+            skipped,
+            "row,file,reason\n\
+             4,audio/missing.wav,`audio/missing.wav` does not exist\n\
+             5,audio/b.wav,the label is empty (only test rows may be unlabeled)\n\
+             6,audio/b.wav,\"start `x` is not a time (seconds, HH:MM:SS.fff or `0 days 00:00:01.5`)\"\n"
+        );
+    }
+
+    #[test]
+    fn a_table_maps_its_labels_onto_given_classes_and_keeps_unlabeled_test_rows() {
+        let table = "path\tlabel\tsplit\tid\n../audio/a.wav\tang\ttrain\tclip-a\n../audio/b.wav\t\ttest\tclip-b\n\
+                     ../audio/long.wav\tfru\tdev\tclip-long\n";
+        let stage = table_corpus("");
+        std::fs::write(stage.input_dir().join("meta/labels.tsv"), table).unwrap();
+        let params = |labels: &[(&str, &str)]| Decode {
+            classes: Some(vec!["neutral".into(), "angry".into()]),
+            table: Some("meta/labels.tsv".into()),
+            ..csv(labels, OnError::Fail)
+        };
+        let err = params(&[]).run(&stage.ctx(0)).unwrap_err().to_string();
+        assert!(err.starts_with("corpus `csv` labels `ang` (1 file), `fru` (1 file) are none of the classes (neutral, angry)"), "{err}");
+        params(&[("ang", "angry"), ("*", "drop")]).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.labels.names().collect::<Vec<_>>(), ["neutral", "angry"]);
+        let rows: Vec<(&str, Option<&str>, vox_api::audio::Split)> =
+            set.clips.iter().map(|c| (c.file_id.as_str(), c.label.as_deref(), c.split)).collect();
+        use vox_api::audio::Split::{Test, Train};
+        assert_eq!(rows, [("clip-a", Some("angry"), Train), ("clip-b", None, Test)]);
+        assert_eq!(set.samples_of(&set.clips[1]).len(), 80, "two channels mixed to one");
+        let dropped = std::fs::read_to_string(stage.out_dir().join("report/dropped.csv")).unwrap();
+        assert_eq!(dropped, "row,file,label\n3,audio/long.wav,fru\n");
+    }
+
+    #[test]
+    fn table_errors_name_the_table_its_columns_and_rows() {
+        let cases = [
+            ("wav,label\n../audio/a.wav,x\n", None, "table `meta/labels.csv` has no column of audio paths (`file` or `path`); name it with `columns = { path = \"...\" }` (its columns are wav, label)"),
+            ("file,label\n../audio/a.wav,x\n", Some(Columns { speaker: Some("spk".into()), ..Columns::default() }), "`columns.speaker = \"spk\"`: table `meta/labels.csv` has no column `spk`; its columns are file, label"),
+            ("file,label\n../audio/a.wav,x\n../audio/a.wav,y\n", None, "table `meta/labels.csv`: rows 1 and 2 are both clip `a`; clip ids must be unique (give an `id` column)"),
+            ("file,label,split\n../audio/a.wav,x,train\n../audio/b.wav,y,\n", None, "table `meta/labels.csv`: row 1 has a split but row 2 (1 rows in all) has none; fill the split column on every row, or on none and add a `split` stage"),
+            ("file,label\n", None, "table `meta/labels.csv` has no rows"),
+            ("file,label\n../../etc/passwd,x\n", None, "row 1 (`../etc/passwd`): `../../etc/passwd` is not a path inside the input folder"),
+            ("file,label\n../audio/long.wav,x|y\n", None, "row 1 (`audio/long.wav`): label `x|y` has a `|` (output.txt separates columns with it)"),
+            ("file,label,start,end\n../audio/a.wav,x,2,1\n", None, "row 1 (`audio/a.wav`): the segment ends (1 s) before it starts (2 s)"),
+            ("file,label,start\n../audio/a.wav,x,5\n", None, "row 1 (`audio/a.wav`): the segment starts at 5 s but the file lasts 0.010 s"),
+            ("file,label,sex\n../audio/a.wav,x,d\n", None, "row 1 (`audio/a.wav`): sex `d` is not m (male) or f (female)"),
+            ("file,label,split\n../audio/a.wav,x,holdout\n", None, "row 1 (`audio/a.wav`): split `holdout` is not train, val (dev) or test"),
+        ];
+        for (table, columns, message) in cases {
+            let stage = table_corpus(table);
+            let err = Decode { columns, ..csv(&[], OnError::Fail) }.run(&stage.ctx(0)).unwrap_err();
+            assert_eq!(err.to_string(), message, "{table}");
+        }
+        let stage = table_corpus("file\n../audio/a.wav\n");
+        let err = Decode { table: Some("../t.csv".into()), ..csv(&[], OnError::Fail) }.run(&stage.ctx(0)).unwrap_err();
+        assert_eq!(err.to_string(), "`table = \"../t.csv\"` must be a path inside the input folder");
+        // Without a label column every clip is unlabeled, and the set has no classes.
+        csv(&[], OnError::Fail).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert!(set.labels.is_empty() && set.clips[0].label.is_none());
+    }
+
+    #[test]
+    fn given_classes_with_an_others_policy_keep_four_emodb_classes() {
+        let stage = emodb_tree();
+        write_wav(&stage.input_dir().join("wav/09a04Na.wav"), 16000, 1, &[8192; 4]);
+        let params = Decode {
+            classes: Some(["neutral", "happy", "angry", "sad"].map(String::from).to_vec()),
+            ..emodb(&[("*", "drop")])
+        };
+        params.run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.labels.names().collect::<Vec<_>>(), ["neutral", "happy", "angry", "sad"]);
+        let labels: Vec<(&str, Option<&str>)> = set.clips.iter().map(|c| (c.file_id.as_str(), c.label.as_deref())).collect();
+        assert_eq!(labels, [("03a01Wa", Some("angry")), ("09a04Na", Some("neutral")), ("16b10Ta", Some("sad"))]);
+        let classes = std::fs::read_to_string(stage.out_dir().join(vox_api::labels::CLASSES)).unwrap();
+        assert_eq!(classes, "class,description\nneutral,\nhappy,\nangry,\nsad,\n");
+        let err = vox_api::kind::<Decode>()
+            .configure(toml::toml! { corpus = "emodb"
+            classes = ["neutral", "sad"]
+            labels = { boredom = "calm" } })
+            .err()
+            .unwrap();
+        assert_eq!(err.message, "`labels.boredom` must be \"drop\" or one of the classes (neutral, sad), not `calm`");
     }
 }

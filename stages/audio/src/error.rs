@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use vox_api::audio::AudioSetError;
+use vox_api::labels::LabelSet;
 
 use crate::corpus::NameError;
 use crate::label_policy::unresolved_message;
 use crate::resample::ResampleFailure;
+use crate::table::RowError;
 
 /// Why a stage of this crate failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +41,18 @@ pub enum AudioError {
         source: hound::Error,
     },
     /// One input file could not be decoded (with `on_error = "fail"`).
-    #[error("`{file}`: {source}")]
+    #[error("{file}: {source}")]
     File {
-        /// The file, relative to the input folder.
+        /// The file, relative to the input folder, in backticks (after its table row).
         file: String,
         /// The cause.
         source: FileError,
+    },
+    /// The table has no rows.
+    #[error("table `{table}` has no rows")]
+    EmptyTable {
+        /// The table, relative to the input folder.
+        table: String,
     },
     /// The input folder holds no `.wav` file.
     #[error("input `{input}` holds no `.wav` files")]
@@ -53,37 +61,110 @@ pub enum AudioError {
         input: String,
     },
     /// Two input files have the same name in different folders, so their clip ids clash.
-    #[error("`{first}` and `{second}` would both be clip `{file_id}`; clip ids must be unique")]
+    #[error("{first} and {second} would both be clip `{file_id}`; clip ids must be unique")]
     DuplicateClip {
         /// The clashing id (the file name without extension).
         file_id: String,
-        /// The first file, relative to the input folder.
+        /// The first file, relative to the input folder, in backticks.
         first: String,
         /// The second file.
         second: String,
     },
     /// Every input file was skipped or dropped.
     #[error(
-        "all {files} `.wav` files of input `{input}` were left out: {skipped} skipped (see \
+        "all {files} {what} of input `{input}` were left out: {skipped} skipped (see \
          report/skipped.csv), {dropped} dropped by the `labels` policy (see report/dropped.csv)"
     )]
     NoClipsLeft {
         /// The input stage's name.
         input: String,
-        /// How many `.wav` files the input holds.
+        /// What the clips came from: `` `.wav` files `` or `table rows`.
+        what: &'static str,
+        /// How many files (or rows) the input holds.
         files: usize,
         /// How many files could not be decoded.
         skipped: usize,
         /// How many files the `labels` policy dropped.
         dropped: usize,
     },
-    /// Corpus labels without a RAVDESS code and without a `labels` policy.
-    #[error("{}", unresolved_message(.corpus, .labels))]
+    /// Corpus labels that are none of the classes and have no `labels` policy.
+    #[error("{}", unresolved_message(.corpus, .classes, .labels))]
     UnresolvedLabels {
         /// The corpus' name.
         corpus: &'static str,
-        /// Each label's name and how many files carry it, by name.
-        labels: Vec<(&'static str, usize)>,
+        /// The classes.
+        classes: LabelSet,
+        /// Each label and how many files carry it, by label.
+        labels: Vec<(String, usize)>,
+    },
+    /// The `table` param leaves the input folder.
+    #[error("`table = \"{0}\"` must be a path inside the input folder")]
+    TableOutside(String),
+    /// `columns` names a column the table does not have.
+    #[error("`columns.{field} = \"{column}\"`: table `{table}` has no column `{column}`; its columns are {columns}")]
+    UnknownColumn {
+        /// The table, relative to the input folder.
+        table: String,
+        /// The field whose column is missing.
+        field: &'static str,
+        /// The column named.
+        column: String,
+        /// The table's columns, comma-separated.
+        columns: String,
+    },
+    /// The table has no column of audio paths.
+    #[error(
+        "table `{table}` has no column of audio paths (`file` or `path`); name it with `columns = \
+         {{ path = \"...\" }}` (its columns are {columns})"
+    )]
+    NoPathColumn {
+        /// The table, relative to the input folder.
+        table: String,
+        /// The table's columns, comma-separated.
+        columns: String,
+    },
+    /// Two rows of the table give the same clip id.
+    #[error("table `{table}`: rows {first} and {row} are both clip `{file_id}`; clip ids must be unique (give an `id` column)")]
+    DuplicateRowId {
+        /// The table.
+        table: String,
+        /// The id.
+        file_id: String,
+        /// The first row with it.
+        first: usize,
+        /// The second.
+        row: usize,
+    },
+    /// Some rows of the table have a split and others none.
+    #[error(
+        "table `{table}`: row {split} has a split but row {unsplit} ({unsplit_rows} rows in all) has \
+         none; fill the split column on every row, or on none and add a `split` stage"
+    )]
+    PartlySplit {
+        /// The table.
+        table: String,
+        /// A row with a split.
+        split: usize,
+        /// The first row without one.
+        unsplit: usize,
+        /// How many rows have none.
+        unsplit_rows: usize,
+    },
+    /// Two inputs of `merge` have different label sets.
+    #[error(
+        "input `{input}` has the classes {classes} but input `{first_input}` has {first_classes}; \
+         merge needs one label set (give the decode stages the same `classes`, mapping labels \
+         onto them with `labels`)"
+    )]
+    LabelSetMismatch {
+        /// The first input with classes.
+        first_input: String,
+        /// Its classes.
+        first_classes: String,
+        /// The input whose classes differ.
+        input: String,
+        /// Those classes.
+        classes: String,
     },
     /// Two inputs of `merge` have different sample rates.
     #[error(
@@ -148,9 +229,15 @@ pub enum AudioError {
         /// The input's speakers, comma-separated.
         known: String,
     },
+    /// Two listed ids (`5` and `"05"`) are one speaker on two sides.
+    #[error("speaker `{speaker}` is listed in both `val_speakers` and `test_speakers`")]
+    SpeakerTwice {
+        /// The speaker.
+        speaker: String,
+    },
     /// A labelled clip has no speaker id, so it cannot be split by speaker.
     #[error(
-        "clip `{file_id}` has an emotion label but no speaker id; strategy = \"speaker\" needs one"
+        "clip `{file_id}` has a label but no speaker id; strategy = \"speaker\" needs one"
     )]
     MissingSpeaker {
         /// The clip.
@@ -180,6 +267,17 @@ pub enum FileError {
     /// The file name does not follow the corpus' naming scheme.
     #[error("bad file name: {0}")]
     Name(#[from] NameError),
+    /// A table row gives no clip.
+    #[error("{0}")]
+    Row(#[from] RowError),
+    /// A segment starts after the file ends.
+    #[error("the segment starts at {start} s but the file lasts {duration:.3} s")]
+    SegmentOutside {
+        /// Segment start, seconds.
+        start: f64,
+        /// The file's duration, seconds.
+        duration: f64,
+    },
     /// The file could not be read.
     #[error("cannot read: {0}")]
     Io(std::io::Error),

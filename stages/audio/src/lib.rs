@@ -13,6 +13,7 @@
 
 mod corpus;
 mod decode;
+mod emotion;
 mod error;
 mod label_policy;
 mod merge;
@@ -21,9 +22,11 @@ mod pad;
 mod parallel;
 mod resample;
 mod set_writer;
+mod sources;
 mod speech;
 mod split;
 mod synth;
+mod table;
 #[cfg(test)]
 mod test_support;
 mod wav;
@@ -37,6 +40,7 @@ pub use pad::{Crop, Pad, PadSide};
 pub use resample::{ResampleFailure, Resampler};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
+pub use table::{Columns, RowError};
 pub use wav::WavBuffers;
 
 use vox_api::StageKind;
@@ -59,7 +63,7 @@ mod tests {
     use vox_api::ArtifactKind;
     use vox_api::StageDef;
     use vox_api::audio::{self, AudioSet};
-    use vox_api::emotion::Emotion;
+    use crate::emotion::Emotion;
 
     #[test]
     fn every_kind_is_registered_once() {
@@ -141,7 +145,7 @@ mod tests {
                 test_support::write_wav(&stage.input_dir().join(file), 16000, 1, &[4096; 16]);
             }
             let labels = Default::default();
-            Decode { corpus, labels, sample_rate: 16000, on_error: OnError::Fail }
+            Decode { corpus, classes: None, labels, table: None, columns: None, sample_rate: 16000, on_error: OnError::Fail }
                 .run(&stage.ctx(0))
                 .unwrap();
             AudioSet::read(stage.out_dir()).unwrap()
@@ -168,7 +172,7 @@ mod tests {
             .clips
             .iter()
             .map(|c| {
-                (c.file_id.as_str(), c.corpus.as_str(), c.speaker.as_str(), c.emotion, c.split)
+                (c.file_id.as_str(), c.corpus.as_str(), c.speaker.as_str(), test_support::emotion(c), c.split)
             })
             .collect();
         assert_eq!(
@@ -204,7 +208,7 @@ mod tests {
         config.run(&synth.ctx(5)).unwrap();
         let decode = TestStage::after(&synth, ArtifactKind::Files);
         let labels = Default::default();
-        Decode { corpus: Corpus::Ravdess, labels, sample_rate: 16000, on_error: OnError::Fail }
+        Decode { corpus: Corpus::Ravdess, classes: None, labels, table: None, columns: None, sample_rate: 16000, on_error: OnError::Fail }
             .run(&decode.ctx(5))
             .unwrap();
         let pad = TestStage::after(&decode, ArtifactKind::Audio);
@@ -224,7 +228,7 @@ mod tests {
         assert_eq!(set.clips[0].source, "Actor_01/03-01-01-01-01-01-01.wav");
         for clip in &set.clips {
             let name = RavdessName::parse(&clip.file_id).unwrap();
-            assert_eq!(clip.emotion, Some(name.emotion));
+            assert_eq!(test_support::emotion(clip), Some(name.emotion));
             assert_eq!(clip.speaker, format!("{:02}", name.actor));
             assert_eq!(
                 (clip.length, clip.original_length, clip.sample_rate),
@@ -236,7 +240,7 @@ mod tests {
             assert!(samples[16000..].iter().all(|&s| s == 0.0));
             assert!(samples[..16000].iter().any(|s| s.abs() > 0.01));
         }
-        let angry = set.clips.iter().filter(|c| c.emotion == Some(Emotion::Angry)).count();
+        let angry = set.clips.iter().filter(|c| c.label.as_deref() == Some("05")).count();
         assert_eq!(angry, 4);
     }
 }

@@ -4,6 +4,9 @@
 //! samples unchanged; every clip keeps its `corpus`, labels and `source`. The rules that keep
 //! the merged set consistent:
 //!
+//! - **Classes**: every input that has classes must have the same label set (same classes in
+//!   the same order); otherwise the stage fails naming both inputs' classes (give the decodes
+//!   the same `classes`). An unlabeled input (no classes) joins any set.
 //! - **Sample rate**: every clip must have the same rate; otherwise the stage fails naming the
 //!   first input's rate and the input that differs (set one `sample_rate` in the decodes).
 //! - **Speaker ids**: speakers of different corpora are different people, but their ids can
@@ -22,7 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::audio::{AudioSet, Clip, Manifest, Split};
+use vox_api::labels::LabelSet;
 use vox_api::{ArtifactKind, InputSpec, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
@@ -62,6 +66,26 @@ fn speakers_clash<'a>(clips: impl Iterator<Item = &'a Clip>) -> bool {
 fn ids_clash<'a>(clips: impl Iterator<Item = &'a Clip>) -> bool {
     let mut seen = BTreeSet::new();
     clips.map(|clip| &clip.file_id).any(|id| !seen.insert(id))
+}
+
+/// The label set of the inputs: the one every input with classes has; fails when two differ.
+fn common_labels(inputs: &[(&str, Manifest)]) -> Result<LabelSet, AudioError> {
+    let mut first: Option<(&str, &LabelSet)> = None;
+    for (input, manifest) in inputs.iter().filter(|(_, m)| !m.labels.is_empty()) {
+        match first {
+            None => first = Some((input, &manifest.labels)),
+            Some((first_input, labels)) if *labels != manifest.labels => {
+                return Err(AudioError::LabelSetMismatch {
+                    first_input: first_input.to_string(),
+                    first_classes: crate::label_policy::described(labels),
+                    input: input.to_string(),
+                    classes: crate::label_policy::described(&manifest.labels),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first.map(|(_, labels)| labels.clone()).unwrap_or_default())
 }
 
 /// Fails when every clip must have one sample rate and one does not.
@@ -164,8 +188,10 @@ impl StageDef for Merge {
         for input in ctx.inputs {
             manifests.push((input.name.as_str(), AudioSet::read_manifest(&input.dir)?));
         }
-        let merged = self.merge(&manifests)?;
-        let mut set = AudioSet::default();
+        let labels = common_labels(&manifests)?;
+        let clips: Vec<(&str, Vec<Clip>)> = manifests.into_iter().map(|(input, m)| (input, m.clips)).collect();
+        let merged = self.merge(&clips)?;
+        let mut set = AudioSet { labels, ..AudioSet::default() };
         // One input's samples at a time: the peak is the merged set plus one input.
         for (input, rows) in ctx.inputs.iter().zip(merged.rows) {
             let source = AudioSet::read(&input.dir)?;
@@ -200,11 +226,11 @@ impl StageDef for Merge {
 mod tests {
     use super::*;
     use crate::test_support::{TestStage, clip};
-    use vox_api::emotion::Emotion;
+    use crate::emotion::Emotion;
 
     /// A set of `corpus` with one clip per `(id, speaker)`, clip `i` holding `[base + i]`.
     fn set(corpus: &str, clips: &[(&str, &str)], base: f32) -> AudioSet {
-        let mut set = AudioSet::default();
+        let mut set = crate::test_support::ravdess_set();
         for (i, &(id, speaker)) in clips.iter().enumerate() {
             let mut row = clip(id, Some(Emotion::Happy), speaker);
             row.corpus = corpus.into();
@@ -239,7 +265,7 @@ mod tests {
         assert_eq!(merged.samples, [0.0, -0.0, 1.0, -1.0, 10.0, -10.0]);
         assert_eq!(merged.clips.iter().map(|c| c.offset).collect::<Vec<_>>(), [0, 2, 4]);
         assert_eq!(merged.samples_of(&merged.clips[2]), [10.0, -10.0]);
-        assert!(merged.clips.iter().all(|c| c.emotion == Some(Emotion::Happy) && c.sex == "f"));
+        assert!(merged.clips.iter().all(|c| c.label.as_deref() == Some("03") && c.sex == "f"));
     }
 
     #[test]
@@ -275,6 +301,25 @@ mod tests {
              prefixing clip ids with the corpus cannot tell them apart: merge each corpus' clips \
              only once"
         );
+    }
+
+    #[test]
+    fn label_sets_must_agree_but_unlabeled_sets_join_any() {
+        let a = set("ravdess", &[("r1", "01")], 0.0);
+        let mut b = set("tess", &[("t1", "OAF")], 10.0);
+        b.labels = vox_api::labels::LabelSet::from_names(["03", "neutral"]).unwrap();
+        let err = run(&[("ravdess", &a), ("tess", &b)], true).unwrap_err();
+        assert_eq!(
+            err,
+            "input `tess` has the classes 03, neutral but input `ravdess` has 01 neutral, 02 calm, 03 \
+             happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised; merge needs one label \
+             set (give the decode stages the same `classes`, mapping labels onto them with `labels`)"
+        );
+        let mut unlabeled = AudioSet::default();
+        unlabeled.push(clip("u1", None, ""), &[0.5]);
+        let merged = run(&[("unlabeled", &unlabeled), ("ravdess", &a)], true).unwrap();
+        assert_eq!(merged.labels, a.labels);
+        assert_eq!(merged.clips.len(), 2);
     }
 
     #[test]

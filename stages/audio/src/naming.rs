@@ -39,7 +39,7 @@ use std::ops::RangeInclusive;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use crate::corpus::{Corpus, Label, NameError, RavdessName, crema_d, emodb, savee, tess};
 

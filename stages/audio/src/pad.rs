@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{AudioSet, AudioSetError, Clip, SAMPLES};
+use vox_api::audio::{AudioSet, AudioSetError, Clip, Manifest, SAMPLES};
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
@@ -199,9 +199,9 @@ impl StageDef for Pad {
         // samples, so each one's place in the output is known up front: workers read clips
         // into reused buffers in parallel, and one writer puts each at its place.
         let input_dir = &ctx.input().dir;
-        let clips = AudioSet::read_manifest(input_dir)?;
+        let Manifest { labels, clips } = AudioSet::read_manifest(input_dir)?;
         let input = SampleFile::open(input_dir)?;
-        let (mut rows, output) = set_writer::create(ctx.out_dir)?;
+        let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
         let (mut padded, mut cropped) = (0usize, 0usize);
         let mut jobs = Vec::with_capacity(clips.len());
         for clip in clips {
@@ -240,7 +240,8 @@ impl StageDef for Pad {
 mod tests {
     use super::*;
     use crate::test_support::{TestStage, clip};
-    use vox_api::emotion::Emotion;
+    use crate::emotion::Emotion;
+    use crate::test_support::ravdess_set;
 
     fn pad(length: u64, pad: PadSide, crop: Crop) -> Pad {
         Pad { length, pad, crop }
@@ -267,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_stage_rewrites_samples_and_keeps_original_lengths() {
-        let mut input = AudioSet::default();
+        let mut input = ravdess_set();
         let a = Clip { original_length: 2, ..clip("a", Some(Emotion::Sad), "01") };
         let b = Clip { original_length: 5, ..clip("b", None, "") };
         input.push(a, &[0.5, -0.5]);
@@ -284,7 +285,7 @@ mod tests {
     #[test]
     fn clips_are_read_at_their_offsets_in_any_order() {
         // A manifest whose rows are not in file order: `b`'s samples come first in audio.f32.
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         set.push(clip("b", None, ""), &[0.1, 0.2, 0.3, 0.4, 0.5]);
         set.push(clip("a", None, ""), &[0.5, -0.5]);
         set.clips.reverse();
@@ -302,8 +303,8 @@ mod tests {
         // 2 * BATCH + 7 clips, shorter and longer than 50 samples, padded on both sides and
         // cropped in the middle on 1 and 4 threads: the files of the sequential AudioSet::write.
         let pad = pad(50, PadSide::Both, Crop::Center);
-        let mut input = AudioSet::default();
-        let mut expected = AudioSet::default();
+        let mut input = ravdess_set();
+        let mut expected = ravdess_set();
         for i in 0..2 * BATCH + 7 {
             let samples: Vec<f32> = (0..(i * 13) % 97).map(|n| (i * 100 + n) as f32).collect();
             let row = Clip {
@@ -330,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_clip_beyond_the_sample_file_is_an_error() {
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         set.push(clip("a", None, ""), &[0.5, -0.5, 0.25]);
         let stage = TestStage::with_audio_input(&set);
         std::fs::write(stage.input_dir().join(SAMPLES), [0u8; 8]).unwrap();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use vox_api::audio::{AudioSet, Clip, SAMPLES};
+use vox_api::labels::LabelSet;
 
 use crate::error::AudioError;
 
@@ -27,13 +28,14 @@ thread_local! {
     static BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Starts an audio set in `dir` (which must exist): its manifest rows and its `audio.f32`.
-pub(crate) fn create(dir: &Path) -> Result<(ClipRows, SampleWriter), AudioError> {
+/// Starts an audio set of the classes `labels` in `dir` (which must exist): its manifest rows
+/// and its `audio.f32`.
+pub(crate) fn create(dir: &Path, labels: LabelSet) -> Result<(ClipRows, SampleWriter), AudioError> {
     let path = dir.join(SAMPLES);
     let file =
         File::create(&path).map_err(|source| AudioError::Io { path: path.clone(), source })?;
     Ok((
-        ClipRows { dir: dir.to_path_buf(), clips: Vec::new(), placed: 0 },
+        ClipRows { dir: dir.to_path_buf(), labels, clips: Vec::new(), placed: 0 },
         SampleWriter { path, file, allocated: Mutex::new(Some(0)) },
     ))
 }
@@ -45,6 +47,8 @@ const FIRST_ALLOCATION: u64 = 64 << 20;
 pub(crate) struct ClipRows {
     /// The folder.
     dir: PathBuf,
+    /// The set's classes.
+    labels: LabelSet,
     /// Rows so far, offsets and lengths set.
     clips: Vec<Clip>,
     /// Samples placed so far: where the next clip's go.
@@ -72,7 +76,7 @@ impl ClipRows {
     /// samples are written); returns the clips and the sample count.
     pub(crate) fn finish(self, samples: SampleWriter) -> Result<(Vec<Clip>, u64), AudioError> {
         samples.file.set_len(self.placed * 4).map_err(|source| samples.io_error(source))?;
-        AudioSet::write_manifest(&self.clips, &self.dir)?;
+        AudioSet::write_manifest(&self.labels, &self.clips, &self.dir)?;
         Ok((self.clips, self.placed))
     }
 }
@@ -172,7 +176,8 @@ mod tests {
     use crate::test_support::clip;
     use rayon::prelude::*;
     use vox_api::audio::MANIFEST;
-    use vox_api::emotion::Emotion;
+    use crate::emotion::Emotion;
+    use crate::test_support::ravdess_set;
 
     /// `manifest.csv` and `audio.f32` of two folders are byte-identical.
     fn assert_same_files(dir: &Path, expected: &Path) {
@@ -186,14 +191,14 @@ mod tests {
     fn writes_the_same_bytes_as_audio_set_write() {
         let (a, b) = (clip("a", Some(Emotion::Sad), "01"), clip("b", None, ""));
         let (xa, xb) = ([0.5f32, -0.25, 1e-7], [f32::MIN_POSITIVE, -1.0]);
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         set.push(a.clone(), &xa);
         set.push(b.clone(), &xb);
         let expected = tempfile::tempdir().unwrap();
         set.write(expected.path()).unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let (mut rows, samples) = create(dir.path()).unwrap();
+        let (mut rows, samples) = create(dir.path(), ravdess_set().labels).unwrap();
         let (oa, ob) = (rows.place(a, 3), rows.place(b, 2));
         assert_eq!((oa, ob), (0, 3));
         // The later clip first, one as samples, one as bytes.
@@ -215,7 +220,7 @@ mod tests {
             (0..lengths[i]).map(|n| ((i * 1000 + n) as f32 * 0.37).sin()).collect()
         };
         let kept: Vec<usize> = (0..40).filter(|&i| i != 17).collect();
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         for &i in &kept {
             set.push(clip(&format!("c{i:02}"), None, ""), &signal(i));
         }
@@ -223,7 +228,7 @@ mod tests {
         set.write(expected.path()).unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let (mut rows, samples) = create(dir.path()).unwrap();
+        let (mut rows, samples) = create(dir.path(), ravdess_set().labels).unwrap();
         let offsets: Vec<(usize, u64)> = kept
             .iter()
             .map(|&i| (i, rows.place(clip(&format!("c{i:02}"), None, ""), lengths[i] as u64)))
@@ -247,7 +252,7 @@ mod tests {
     fn blocks_are_allocated_ahead_and_the_file_is_cut_to_what_was_placed() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
-        let (mut rows, samples) = create(dir.path()).unwrap();
+        let (mut rows, samples) = create(dir.path(), ravdess_set().labels).unwrap();
         let path = dir.path().join(SAMPLES);
         // A first write allocates at least FIRST_ALLOCATION bytes (where the file system
         // allocates ahead at all), so the file is that long while it is written.

@@ -1,15 +1,17 @@
 //! The `split` stage: assigns every clip to train, val or test.
 //!
-//! - `strategy = "random"`: within each emotion, a seeded shuffle puts
+//! - `strategy = "random"`: within each class, a seeded shuffle puts
 //!   `round(n * test_fraction)` clips in test, `round(n * val_fraction)` in val and the rest in
 //!   train, so every split keeps the class proportions.
 //! - `strategy = "speaker"`: whole speakers are held out, from the `val_speakers` and
 //!   `test_speakers` lists when either is given, else `round(s * fraction)` speakers (at least
-//!   one for a nonzero fraction) drawn with the seed; a speaker is never on two sides.
+//!   one for a nonzero fraction) drawn with the seed; a speaker is never on two sides. Listed
+//!   ids may be numbers (`[5, 6]`); an id that no speaker has literally matches the one
+//!   speaker whose id is the same number (`5` is RAVDESS's `05`).
 //!
-//! Clips without an emotion label (the `unlabeled` corpus) always go to `test`: they cannot
-//! train or select a model, only be scored. `report/split.csv` counts clips per split and
-//! emotion. The audio samples are copied unchanged.
+//! Clips without a label (the `unlabeled` corpus) always go to `test`: they cannot train or
+//! select a model, only be scored. `report/split.csv` counts clips per split and class. The
+//! audio samples are copied unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,18 +20,18 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{self, AudioSet, Clip};
-use vox_api::emotion::Emotion;
+use vox_api::audio::{self, AudioSet, Clip, Manifest};
+use vox_api::labels::LabelSet;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 
-/// Assigns every clip to train, val or test: stratified by emotion, or by held-out speakers.
+/// Assigns every clip to train, val or test: stratified by class, or by held-out speakers.
 /// Unlabelled clips always go to test.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
-    /// `random` (stratified by emotion), `speaker` (held-out speakers, never on two sides) or
+    /// `random` (stratified by class), `speaker` (held-out speakers, never on two sides) or
     /// `test` (every clip in test: a whole corpus held out for cross-corpus evaluation).
     #[serde(default = "default_strategy")]
     pub strategy: Strategy,
@@ -40,23 +42,75 @@ pub struct Split {
     /// `val_fraction + test_fraction` must stay below 1.
     #[serde(default)]
     pub test_fraction: f64,
-    /// Speaker ids held out for validation (strategy `speaker`), e.g. `["21", "22"]`; when this
-    /// or `test_speakers` is non-empty, the lists decide and the fractions are ignored.
+    /// Speaker ids held out for validation (strategy `speaker`), e.g. `["21", "22"]` or
+    /// `[21, 22]` (a number matches the speaker whose id is that number: `5` is `05`); when
+    /// this or `test_speakers` is non-empty, the lists decide and the fractions are ignored.
     #[serde(default)]
-    pub val_speakers: Vec<String>,
-    /// Speaker ids held out for test (strategy `speaker`).
+    pub val_speakers: Vec<SpeakerId>,
+    /// Speaker ids held out for test (strategy `speaker`), as `val_speakers`.
     #[serde(default)]
-    pub test_speakers: Vec<String>,
+    pub test_speakers: Vec<SpeakerId>,
     /// Seed of the shuffle; the pipeline's seed when absent.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// A speaker id as a pipeline writes it: text (`"05"`, `"OAF"`) or a number (`5`), kept as
+/// text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct SpeakerId(#[schemars(with = "SpeakerIdSchema")] pub String);
+
+/// The schema of a [`SpeakerId`]: a string or an integer.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum SpeakerIdSchema {
+    Text(String),
+    Number(u64),
+}
+
+impl<'de> Deserialize<'de> for SpeakerId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Text(text)) => Ok(Self(text)),
+            Ok(Raw::Number(n)) => Ok(Self(n.to_string())),
+            Err(_) => Err(serde::de::Error::custom("a speaker id must be a string or a non-negative integer")),
+        }
+    }
+}
+
+impl From<&str> for SpeakerId {
+    fn from(id: &str) -> Self {
+        Self(id.to_string())
+    }
+}
+
+/// The speaker of `speakers` that listed id `id` means: the one with that id, else the one
+/// whose id is the same number (`5` for `05`) when exactly one is.
+fn find_speaker<'a>(speakers: &BTreeSet<&'a str>, id: &str) -> Option<&'a str> {
+    if let Some(found) = speakers.get(id) {
+        return Some(found);
+    }
+    let number: u64 = id.parse().ok()?;
+    let mut same = speakers.iter().filter(|s| s.parse::<u64>().ok() == Some(number));
+    match (same.next(), same.next()) {
+        (Some(found), None) => Some(found),
+        _ => None,
+    }
 }
 
 /// How clips are assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
-    /// Random clips, stratified by emotion.
+    /// Random clips, stratified by class.
     Random,
     /// Whole speakers held out.
     Speaker,
@@ -82,16 +136,17 @@ fn share(n: usize, fraction: f64) -> usize {
 }
 
 impl Split {
-    /// The split of each clip with the random strategy.
-    fn random(&self, clips: &[Clip], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
+    /// The split of each clip with the random strategy; classes are shuffled in the label
+    /// set's order.
+    fn random(&self, labels: &LabelSet, clips: &[Clip], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
         let mut splits = vec![audio::Split::Test; clips.len()];
-        let mut by_emotion: BTreeMap<Emotion, Vec<usize>> = BTreeMap::new();
+        let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, clip) in clips.iter().enumerate() {
-            if let Some(emotion) = clip.emotion {
-                by_emotion.entry(emotion).or_default().push(i);
+            if let Some(class) = clip.label.as_deref().and_then(|l| labels.index_of(l)) {
+                by_class.entry(class).or_default().push(i);
             }
         }
-        for members in by_emotion.values_mut() {
+        for members in by_class.values_mut() {
             members.shuffle(rng);
             let test = share(members.len(), self.test_fraction);
             let val = share(members.len(), self.val_fraction);
@@ -115,7 +170,7 @@ impl Split {
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<audio::Split>, AudioError> {
         let mut speakers = BTreeSet::new();
-        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+        for clip in clips.iter().filter(|c| c.label.is_some()) {
             if clip.speaker.is_empty() {
                 return Err(AudioError::MissingSpeaker { file_id: clip.file_id.clone() });
             }
@@ -141,15 +196,20 @@ impl Split {
                 ("test_speakers", &self.test_speakers, audio::Split::Test),
             ];
             for (param, list, side) in lists {
-                for speaker in list {
-                    if !speakers.contains(speaker.as_str()) {
+                for SpeakerId(id) in list {
+                    let Some(speaker) = find_speaker(&speakers, id) else {
                         return Err(AudioError::UnknownSpeaker {
                             param,
-                            speaker: speaker.clone(),
+                            speaker: id.clone(),
                             known: speakers.iter().copied().collect::<Vec<_>>().join(", "),
                         });
+                    };
+                    if speaker != id {
+                        tracing::info!("`{param}`: speaker `{id}` is `{speaker}`");
                     }
-                    held_out.insert(speaker, side);
+                    if held_out.insert(speaker, side).is_some_and(|other| other != side) {
+                        return Err(AudioError::SpeakerTwice { speaker: speaker.to_string() });
+                    }
                 }
             }
         }
@@ -161,7 +221,7 @@ impl Split {
         }
         Ok(clips
             .iter()
-            .map(|clip| match clip.emotion {
+            .map(|clip| match clip.label {
                 None => audio::Split::Test,
                 Some(_) => {
                     held_out.get(clip.speaker.as_str()).copied().unwrap_or(audio::Split::Train)
@@ -171,8 +231,9 @@ impl Split {
     }
 }
 
-/// Writes `report/split.csv`: clips per split (rows) and emotion (columns), with totals.
-fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
+/// Writes `report/split.csv`: clips per split (rows) and class (columns, by description),
+/// with totals.
+fn write_summary(ctx: &StageContext, labels: &LabelSet, clips: &[Clip]) -> Result<(), AudioError> {
     let report = ctx
         .report_dir()
         .map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
@@ -180,7 +241,7 @@ fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
     let csv_err = |source| AudioError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
     let mut header = vec!["split"];
-    header.extend(Emotion::ALL.iter().map(|e| e.name()));
+    header.extend((0..labels.len()).map(|i| labels.description(i)));
     header.extend(["unlabeled", "total"]);
     writer.write_record(&header).map_err(csv_err)?;
     let rows = [
@@ -192,11 +253,11 @@ fn write_summary(ctx: &StageContext, clips: &[Clip]) -> Result<(), AudioError> {
     for (name, split) in rows {
         let members: Vec<&Clip> =
             clips.iter().filter(|c| split.is_none_or(|s| c.split == s)).collect();
-        let count = |emotion: Option<Emotion>| {
-            members.iter().filter(|c| c.emotion == emotion).count().to_string()
+        let count = |label: Option<&str>| {
+            members.iter().filter(|c| c.label.as_deref() == label).count().to_string()
         };
         let mut record = vec![name.to_string()];
-        record.extend(Emotion::ALL.iter().map(|&e| count(Some(e))));
+        record.extend(labels.names().map(|name| count(Some(name))));
         record.push(count(None));
         record.push(members.len().to_string());
         writer.write_record(&record).map_err(csv_err)?;
@@ -240,7 +301,7 @@ impl StageDef for Split {
                     format!("`{param}` needs strategy = \"speaker\""),
                 ));
             }
-            for (i, speaker) in list.iter().enumerate() {
+            for (i, SpeakerId(speaker)) in list.iter().enumerate() {
                 if let Some(first) = seen.insert(speaker.as_str(), param) {
                     return Err(ParamError::new(
                         format!("{param}.{i}"),
@@ -254,21 +315,21 @@ impl StageDef for Split {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let input = &ctx.input().dir;
-        let mut clips = AudioSet::read_manifest(input)?;
+        let Manifest { labels, mut clips } = AudioSet::read_manifest(input)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed.unwrap_or(ctx.seed));
         let splits = match self.strategy {
-            Strategy::Random => self.random(&clips, &mut rng),
+            Strategy::Random => self.random(&labels, &clips, &mut rng),
             Strategy::Speaker => self.by_speaker(&clips, &mut rng)?,
             Strategy::Test => vec![audio::Split::Test; clips.len()],
         };
         for (clip, split) in clips.iter_mut().zip(splits) {
             clip.split = split;
         }
-        AudioSet::write_manifest(&clips, ctx.out_dir)?;
+        AudioSet::write_manifest(&labels, &clips, ctx.out_dir)?;
         let (from, to) = (input.join(audio::SAMPLES), ctx.out_dir.join(audio::SAMPLES));
         std::fs::copy(&from, &to)
             .map_err(|source| AudioError::Io { path: from.clone(), source })?;
-        write_summary(ctx, &clips)?;
+        write_summary(ctx, &labels, &clips)?;
         let count = |s| clips.iter().filter(|c| c.split == s).count();
         tracing::info!(
             "{}: {} train, {} val, {} test clips",
@@ -284,11 +345,12 @@ impl StageDef for Split {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{TestStage, clip};
+    use crate::emotion::Emotion;
+    use crate::test_support::{TestStage, clip, emotion as test_emotion, ravdess_set};
 
     /// 4 speakers x 8 emotions x 10 clips, plus 3 unlabelled clips.
     fn corpus() -> AudioSet {
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         for speaker in ["01", "02", "03", "04"] {
             for emotion in Emotion::ALL {
                 for take in 0..10 {
@@ -325,7 +387,7 @@ mod tests {
         let (clips, stage) = run(&split, &set, 7);
         for emotion in Emotion::ALL {
             let count =
-                |s| clips.iter().filter(|c| c.emotion == Some(emotion) && c.split == s).count();
+                |s| clips.iter().filter(|c| test_emotion(c) == Some(emotion) && c.split == s).count();
             // 40 clips per emotion: round(4.0) test, round(8.0) val, 28 train.
             assert_eq!(
                 (count(audio::Split::Train), count(audio::Split::Val), count(audio::Split::Test)),
@@ -333,7 +395,7 @@ mod tests {
             );
         }
         let unlabeled: Vec<audio::Split> =
-            clips.iter().filter(|c| c.emotion.is_none()).map(|c| c.split).collect();
+            clips.iter().filter(|c| c.label.is_none()).map(|c| c.split).collect();
         assert_eq!(unlabeled, [audio::Split::Test; 3]);
         let summary = std::fs::read_to_string(stage.out_dir().join("report/split.csv")).unwrap();
         assert_eq!(
@@ -361,7 +423,7 @@ mod tests {
         val_speakers = ["03"]
         test_speakers = ["01"] });
         let (clips, _) = run(&split, &set, 0);
-        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+        for clip in clips.iter().filter(|c| c.label.is_some()) {
             let expected = match clip.speaker.as_str() {
                 "01" => audio::Split::Test,
                 "03" => audio::Split::Val,
@@ -370,7 +432,7 @@ mod tests {
             assert_eq!(clip.split, expected, "{}", clip.file_id);
         }
         assert!(
-            clips.iter().filter(|c| c.emotion.is_none()).all(|c| c.split == audio::Split::Test)
+            clips.iter().filter(|c| c.label.is_none()).all(|c| c.split == audio::Split::Test)
         );
     }
 
@@ -382,7 +444,7 @@ mod tests {
         test_fraction = 0.25 });
         let (clips, _) = run(&split, &set, 3);
         let mut sides: BTreeMap<&str, BTreeSet<audio::Split>> = BTreeMap::new();
-        for clip in clips.iter().filter(|c| c.emotion.is_some()) {
+        for clip in clips.iter().filter(|c| c.label.is_some()) {
             sides.entry(&clip.speaker).or_default().insert(clip.split);
         }
         assert!(sides.values().all(|s| s.len() == 1), "{sides:?}");
@@ -394,6 +456,31 @@ mod tests {
             [audio::Split::Train, audio::Split::Train, audio::Split::Val, audio::Split::Test]
         );
         assert_eq!(run(&split, &set, 3).0, clips);
+    }
+
+    #[test]
+    fn numeric_speaker_ids_match_their_zero_padded_speakers() {
+        let set = corpus();
+        let numbers = params(toml::toml! { strategy = "speaker"
+        val_speakers = [3]
+        test_speakers = ["1"] });
+        assert_eq!(serde_json::to_value(&numbers.val_speakers).unwrap(), serde_json::json!(["3"]));
+        let strings = params(toml::toml! { strategy = "speaker"
+        val_speakers = ["03"]
+        test_speakers = ["01"] });
+        assert_eq!(run(&numbers, &set, 0).0, run(&strings, &set, 0).0);
+        let stage = TestStage::with_audio_input(&set);
+        let twice = params(toml::toml! { strategy = "speaker"
+        val_speakers = [1]
+        test_speakers = ["01"] });
+        assert_eq!(
+            twice.run(&stage.ctx(0)).unwrap_err().to_string(),
+            "speaker `01` is listed in both `val_speakers` and `test_speakers`"
+        );
+        let kind = vox_api::kind::<Split>();
+        let err = kind.configure(toml::toml! { strategy = "speaker"
+        val_speakers = [1.5] }).err().unwrap();
+        assert_eq!(err.message, "a speaker id must be a string or a non-negative integer");
     }
 
     #[test]
@@ -438,14 +525,14 @@ mod tests {
 
     #[test]
     fn speaker_strategy_needs_speaker_ids() {
-        let mut set = AudioSet::default();
+        let mut set = ravdess_set();
         set.push(clip("a", Some(Emotion::Calm), ""), &[0.0]);
         let stage = TestStage::with_audio_input(&set);
         let split = params(toml::toml! { strategy = "speaker" });
         let err = split.run(&stage.ctx(0)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "clip `a` has an emotion label but no speaker id; strategy = \"speaker\" needs one"
+            "clip `a` has a label but no speaker id; strategy = \"speaker\" needs one"
         );
     }
 

@@ -47,7 +47,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::corpus::RavdessName;
@@ -465,7 +465,7 @@ mod tests {
         Synth { naming, actors, ..synth(1, 1, 2, 1.0, 8000) }.run(&stage.ctx(9)).unwrap();
         let decode = TestStage::after(&stage, ArtifactKind::Files);
         let labels = labels.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
-        Decode { corpus: naming.corpus(), labels, sample_rate: 8000, on_error: OnError::Fail }
+        Decode { corpus: naming.corpus(), classes: None, labels, table: None, columns: None, sample_rate: 8000, on_error: OnError::Fail }
             .run(&decode.ctx(9))
             .map_err(|e| e.to_string())?;
         Ok(AudioSet::read(decode.out_dir()).unwrap())
@@ -526,7 +526,7 @@ mod tests {
             found.dedup();
             assert_eq!(found, speakers, "{naming:?}");
             let counts =
-                Emotion::ALL.map(|e| set.clips.iter().filter(|c| c.emotion == Some(e)).count());
+                Emotion::ALL.map(|e| set.clips.iter().filter(|c| c.label.as_deref() == Some(e.code())).count());
             assert_eq!(counts, per_code, "{naming:?}");
             assert_eq!(set.clips.len(), per_code.iter().sum::<usize>());
             assert!(set.clips.iter().any(|c| c.source == file), "{naming:?}: no {file}");
@@ -535,7 +535,7 @@ mod tests {
         }
         // Boredom needs a policy, as for the real EmoDB.
         let err = synth_and_decode(Naming::Emodb, 1, &[]).unwrap_err();
-        assert!(err.contains("label `boredom` (4 files) has no RAVDESS emotion code"), "{err}");
+        assert!(err.contains("label `boredom` (4 files) is none of the classes"), "{err}");
         // A SAVEE speaker does not say a RAVDESS actor's takes, though both are male and
         // neutral take 1 uses the same statement, repetition, seed and speaker position.
         let ravdess = synth_and_decode(Naming::Ravdess, 1, &[]).unwrap();

@@ -6,7 +6,7 @@ use hound::{SampleFormat, WavSpec, WavWriter};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use tempfile::TempDir;
 use vox_api::audio::{AudioSet, Clip, Split};
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 use vox_api::{ArtifactKind, Input, StageContext};
 
 /// Temp folders for one stage run, with its inputs.
@@ -108,14 +108,25 @@ pub fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[i16]) {
     writer.finalize().unwrap();
 }
 
-/// A manifest row for clip `id` of `speaker` (offset and length are set by [`AudioSet::push`]).
+/// An empty audio set of RAVDESS's classes, for [`clip`]s to be pushed into.
+pub fn ravdess_set() -> AudioSet {
+    AudioSet { labels: crate::emotion::ravdess_classes(), ..AudioSet::default() }
+}
+
+/// The RAVDESS emotion of a clip's label (a code), if it has one.
+pub fn emotion(clip: &Clip) -> Option<Emotion> {
+    clip.label.as_deref().map(|code| code.parse().unwrap())
+}
+
+/// A manifest row for clip `id` of `speaker`, labelled with the code of `emotion` (offset and
+/// length are set by [`AudioSet::push`]).
 pub fn clip(id: &str, emotion: Option<Emotion>, speaker: &str) -> Clip {
     Clip {
         file_id: id.into(),
         corpus: if emotion.is_some() { "ravdess" } else { "unlabeled" }.into(),
         speaker: speaker.into(),
         sex: String::new(),
-        emotion,
+        label: emotion.map(|e| e.code().to_string()),
         intensity: String::new(),
         statement: String::new(),
         repetition: String::new(),
@@ -125,6 +136,7 @@ pub fn clip(id: &str, emotion: Option<Emotion>, speaker: &str) -> Clip {
         offset: 0,
         length: 0,
         original_length: 0,
+        extra: Default::default(),
     }
 }
 

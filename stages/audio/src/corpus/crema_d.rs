@@ -6,7 +6,7 @@
 //! unspecified; the intensity id). The actors' sex is in CREMA-D's demographics table, not in
 //! the name, so it is left empty.
 
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use super::{Corpus, Label, Labels, NameError, code_of, lookup, number, one_of};
 

@@ -7,7 +7,7 @@
 //! that the `decode` stage's `labels` policy must drop or merge. The speakers' sex is EmoDB's
 //! documented list.
 
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use super::{Corpus, Label, Labels, NameError, code_of, lookup, one_of};
 

@@ -1,6 +1,7 @@
 //! Corpus naming schemes: how a file's path becomes a clip id and labels.
 //!
-//! Every corpus maps its emotion labels onto the RAVDESS codes (see [`vox_api::emotion`]):
+//! Every corpus names its labels with words; by default `decode` maps them onto RAVDESS's
+//! classes (the codes `01`..`08`, see [`crate::emotion`]) by their RAVDESS emotion names:
 //!
 //! | corpus     | file name                         | speaker          | sex            | labels without a RAVDESS code |
 //! |------------|-----------------------------------|------------------|----------------|-------------------------------|
@@ -10,6 +11,7 @@
 //! | `crema-d`  | `1001_DFA_ANG_XX`                 | `1001`..`1091`   | empty          | none (no calm, no surprise)   |
 //! | `emodb`    | `03a01Fa`                         | `03`..`16`       | EmoDB's list   | `boredom` (no calm, surprise) |
 //! | `unlabeled`| anything                          | empty            | empty          | no labels at all              |
+//! | `csv`      | a table's rows (see [`crate::table`]) | a column     | a column       | its own label words           |
 //!
 //! A corpus label is named by its RAVDESS emotion name when it has a code (SAVEE `sa` is
 //! `sad`, TESS `ps` is `surprised`) and by its own word when it has none (EmoDB `boredom`);
@@ -30,7 +32,9 @@ use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::emotion::Emotion;
+use vox_api::labels::LabelSet;
+
+use crate::emotion::{Emotion, ravdess_classes};
 
 pub use ravdess::RavdessName;
 
@@ -57,6 +61,11 @@ pub enum Corpus {
     Emodb,
     /// No labels: any file name; emotion, speaker and sex are left empty.
     Unlabeled,
+    /// A table (CSV or TSV, the `table` param) with a row per clip: the audio file's path
+    /// relative to the table's folder and, optionally, the label, speaker, split, sex, corpus,
+    /// a clip id, and start/end times that cut segments out of longer files; other columns are
+    /// kept in the manifest. Its classes are the labels found, unless `classes` lists them.
+    Csv,
 }
 
 /// One emotion label of a corpus.
@@ -109,8 +118,8 @@ pub struct ClipName {
 
 impl Corpus {
     /// Every corpus, in declaration order.
-    pub const ALL: [Corpus; 6] =
-        [Self::Ravdess, Self::Savee, Self::Tess, Self::CremaD, Self::Emodb, Self::Unlabeled];
+    pub const ALL: [Corpus; 7] =
+        [Self::Ravdess, Self::Savee, Self::Tess, Self::CremaD, Self::Emodb, Self::Unlabeled, Self::Csv];
 
     /// The name written in the manifest's `corpus` column (as in the `corpus` param).
     pub fn name(self) -> &'static str {
@@ -121,6 +130,29 @@ impl Corpus {
             Self::CremaD => "crema-d",
             Self::Emodb => "emodb",
             Self::Unlabeled => "unlabeled",
+            Self::Csv => "csv",
+        }
+    }
+
+    /// Whether the corpus labels files by their paths (else a table labels them).
+    pub fn is_named(self) -> bool {
+        self != Self::Csv
+    }
+
+    /// The words of every label the corpus can carry, in vocabulary order (the keys its
+    /// `labels` policy may have); `None` when only the data knows them (a table).
+    pub fn words(self) -> Option<Vec<&'static str>> {
+        self.is_named().then(|| self.vocabulary().into_iter().map(Label::name).collect())
+    }
+
+    /// The classes a decode of this corpus has unless `classes` says otherwise: RAVDESS's
+    /// codes for the emotion corpora, none for `unlabeled`, `None` (the labels found) for a
+    /// table.
+    pub fn default_classes(self) -> Option<LabelSet> {
+        match self {
+            Self::Unlabeled => Some(LabelSet::default()),
+            Self::Csv => None,
+            _ => Some(ravdess_classes()),
         }
     }
 
@@ -137,7 +169,8 @@ impl Corpus {
             Self::Tess => labelled(tess::labels(&stem)?),
             Self::CremaD => labelled(crema_d::labels(&stem)?),
             Self::Emodb => labelled(emodb::labels(&stem)?),
-            Self::Unlabeled => labelled(Labels::default()),
+            // A table corpus is labelled by its table, not by paths.
+            Self::Unlabeled | Self::Csv => labelled(Labels::default()),
         }
     }
 
@@ -149,7 +182,7 @@ impl Corpus {
             Self::Tess => tess::EMOTIONS.iter().map(|&(_, label)| label).collect(),
             Self::CremaD => crema_d::EMOTIONS.iter().map(|&(_, label)| label).collect(),
             Self::Emodb => emodb::EMOTIONS.iter().map(|&(_, label)| label).collect(),
-            Self::Unlabeled => Vec::new(),
+            Self::Unlabeled | Self::Csv => Vec::new(),
         };
         labels.sort();
         labels

@@ -1,6 +1,6 @@
 //! RAVDESS audio-only names, `03-VV-EE-II-SS-RR-AA`: the eight emotion codes themselves.
 
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use super::{Label, Labels, NameError, number};
 

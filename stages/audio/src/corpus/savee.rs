@@ -6,7 +6,7 @@
 //! `h` happiness, `n` neutral, `sa` sadness, `su` surprise) and a two-digit number; the whole
 //! code (`a01`) is the statement id, since SAVEE's sentences are numbered per emotion.
 
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use super::{ClipName, Corpus, Label, Labels, NameError, code_of, lookup, number};
 

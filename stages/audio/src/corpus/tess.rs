@@ -7,7 +7,7 @@
 //! copies (`OAF_Pleasant_surprise`, `YAF_pleasant_surprised`, ...), so only the file name is
 //! read.
 
-use vox_api::emotion::Emotion;
+use crate::emotion::Emotion;
 
 use super::{Corpus, Label, Labels, NameError, code_of, lookup};
 

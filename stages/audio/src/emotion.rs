@@ -1,7 +1,21 @@
-//! Emotion labels: the RAVDESS codes `01`..`08`, onto which every corpus maps.
+//! The RAVDESS emotions: the eight codes `01`..`08` that name RAVDESS's classes, the words the
+//! other built-in corpora's labels map onto, and the styles `synth` speaks.
 
 use std::fmt;
 use std::str::FromStr;
+
+use vox_api::labels::{Class, LabelSet};
+
+/// RAVDESS's label set: the codes `01`..`08`, described by their emotion names. The default
+/// classes of every built-in emotion corpus, so that their labels mean the same across corpora.
+pub fn ravdess_classes() -> LabelSet {
+    let classes = Emotion::ALL
+        .iter()
+        .map(|e| Class { name: e.code().to_string(), description: e.name().to_string() })
+        .collect();
+    // Eight distinct two-digit codes are valid class names.
+    LabelSet::new(classes).unwrap_or_default()
+}
 
 /// One of the eight RAVDESS emotions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
