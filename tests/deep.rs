@@ -99,6 +99,8 @@ inputs = ["split"]
 model = "tiny/w2v-base"
 backend = "flex"
 epochs = 1
+# The fixture's head names its outputs LABEL_0..7, none of the corpus's classes: train a new one.
+new_head = true
 "#
     )
 }

@@ -6,6 +6,7 @@ mod cache;
 mod classic;
 mod deep;
 mod errors;
+mod labels;
 mod plan;
 mod run;
 mod sweep;

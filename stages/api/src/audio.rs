@@ -346,7 +346,6 @@ mod tests {
         assert!(manifest.contains(",05,"), "{manifest}");
         assert!(manifest.contains(",val,"), "{manifest}");
         assert!(manifest.starts_with("file_id,corpus,speaker,sex,label,"), "{manifest}");
-        let mut set = set;
         set.clips[1].extra.insert("session".into(), "Ses01".into());
         set.clips[1].extra.insert("arousal".into(), "2.5".into());
         set.write(dir.path()).unwrap();

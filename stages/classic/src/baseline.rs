@@ -249,7 +249,8 @@ impl StageDef for Baseline {
             pool.install(|| self.fit(ctx, &input.dir, &table, &training, &class_weights, seed))?;
         let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
         let probabilities = pool.install(|| model.predict_proba(&rows));
-        let predictions = Predictions::from_clips(training.classes.clone(), &table.clips, probabilities);
+        let predictions =
+            Predictions::from_clips(table.labels.clone(), training.classes.clone(), &table.clips, probabilities);
         predictions.write(ctx.out_dir).map_err(ClassicError::from)?;
 
         // Serializing a plain params struct cannot fail.
@@ -263,6 +264,7 @@ impl StageDef for Baseline {
             model_name: self.model.name(),
             params: &params,
             training: &training,
+            labels: &table.labels,
             class_weights: &class_weights,
             features: &table.names,
             model: &model,

@@ -4,7 +4,6 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Split;
-use vox_api::emotion::Emotion;
 use vox_api::features::FeatureTable;
 
 use crate::error::ClassicError;
@@ -24,8 +23,8 @@ pub enum ClassWeight {
 /// The labeled training clips of a feature table.
 #[derive(Debug)]
 pub struct TrainingData<'a> {
-    /// The classes present in the training labels, in code order.
-    pub classes: Vec<Emotion>,
+    /// The classes present in the training labels, in the label set's order.
+    pub classes: Vec<String>,
     /// The training rows' features, in table order.
     pub rows: Vec<&'a [f64]>,
     /// Each training row's index into `classes`.
@@ -36,17 +35,22 @@ impl<'a> TrainingData<'a> {
     /// Collects the labeled clips with `split = train`; unlabeled training clips are skipped
     /// (they are still scored). Fails when there are none or when they hold a single class.
     pub fn from_table(table: &'a FeatureTable) -> Result<Self, ClassicError> {
-        let train: Vec<(Emotion, &[f64])> = table
+        // Labels are class indices into the label set (reading the table checked that every
+        // label is one of its classes), so classes come out in the set's order.
+        let train: Vec<(usize, &[f64])> = table
             .clips
             .iter()
             .zip(&table.rows)
             .filter(|(clip, _)| clip.split == Split::Train)
-            .filter_map(|(clip, row)| clip.emotion.map(|e| (e, row.as_slice())))
+            .filter_map(|(clip, row)| {
+                let class = table.labels.index_of(clip.label.as_deref()?)?;
+                Some((class, row.as_slice()))
+            })
             .collect();
-        let mut classes: Vec<Emotion> = train.iter().map(|(e, _)| *e).collect();
-        classes.sort_unstable();
-        classes.dedup();
-        match classes.as_slice() {
+        let mut present: Vec<usize> = train.iter().map(|(class, _)| *class).collect();
+        present.sort_unstable();
+        present.dedup();
+        match present.as_slice() {
             [] => {
                 return Err(ClassicError::NoTrainClips {
                     clips: table.clips.len(),
@@ -54,15 +58,16 @@ impl<'a> TrainingData<'a> {
             }
             [only] => {
                 return Err(ClassicError::OneClass {
-                    class: only.code().to_string(),
+                    class: table.labels.classes()[*only].name.clone(),
                 });
             }
             _ => {}
         }
         let labels = train
             .iter()
-            .map(|(e, _)| classes.binary_search(e).unwrap_or_default())
+            .map(|(class, _)| present.binary_search(class).unwrap_or_default())
             .collect();
+        let classes = present.iter().map(|&i| table.labels.classes()[i].name.clone()).collect();
         let rows = train.into_iter().map(|(_, row)| row).collect();
         Ok(Self {
             classes,
@@ -113,13 +118,13 @@ pub(crate) mod tests {
     use vox_api::audio::Clip;
 
     /// A clip with the given id, label and split; the other manifest fields are fixed.
-    pub(crate) fn clip(file_id: &str, emotion: Option<Emotion>, split: Split) -> Clip {
+    pub(crate) fn clip(file_id: &str, label: Option<&str>, split: Split) -> Clip {
         Clip {
             file_id: file_id.into(),
             corpus: "ravdess".into(),
             speaker: "01".into(),
             sex: "m".into(),
-            emotion,
+            label: label.map(Into::into),
             intensity: "01".into(),
             statement: "01".into(),
             repetition: "01".into(),
@@ -129,12 +134,14 @@ pub(crate) mod tests {
             offset: 0,
             length: 0,
             original_length: 0,
+            extra: Default::default(),
         }
     }
 
-    fn table(labels: &[(Option<Emotion>, Split)]) -> FeatureTable {
+    fn table(labels: &[(Option<&str>, Split)]) -> FeatureTable {
         FeatureTable {
             names: vec!["a".into()],
+            labels: vox_api::labels::LabelSet::from_names(["01", "04", "05"]).unwrap(),
             clips: labels
                 .iter()
                 .enumerate()
@@ -146,17 +153,17 @@ pub(crate) mod tests {
 
     #[test]
     fn collects_labeled_training_clips_and_balanced_weights() {
-        use Emotion::{Angry, Neutral, Sad};
+        let (angry, neutral, sad) = (Some("05"), Some("01"), Some("04"));
         let t = table(&[
-            (Some(Sad), Split::Train),
-            (Some(Neutral), Split::Train),
+            (sad, Split::Train),
+            (neutral, Split::Train),
             (None, Split::Train),
-            (Some(Angry), Split::Val),
-            (Some(Sad), Split::Train),
-            (Some(Sad), Split::Train),
+            (angry, Split::Val),
+            (sad, Split::Train),
+            (sad, Split::Train),
         ]);
         let data = TrainingData::from_table(&t).unwrap();
-        assert_eq!(data.classes, vec![Neutral, Sad]);
+        assert_eq!(data.classes, ["01", "04"]);
         assert_eq!(data.labels, vec![1, 0, 1, 1]);
         assert_eq!(data.rows, vec![&[0.0][..], &[1.0], &[4.0], &[5.0]]);
         assert_eq!(data.class_counts(), vec![1, 3]);
@@ -170,15 +177,15 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_missing_training_clips_or_a_single_class() {
-        let none = table(&[(Some(Emotion::Sad), Split::Val), (None, Split::Train)]);
+        let none = table(&[(Some("04"), Split::Val), (None, Split::Train)]);
         let err = TrainingData::from_table(&none).unwrap_err().to_string();
         assert!(
             err.starts_with("2 clips in the input, none labeled with `split = train`"),
             "{err}"
         );
         let one = table(&[
-            (Some(Emotion::Sad), Split::Train),
-            (Some(Emotion::Sad), Split::Train),
+            (Some("04"), Split::Train),
+            (Some("04"), Split::Train),
         ]);
         let err = TrainingData::from_table(&one).unwrap_err().to_string();
         assert_eq!(
@@ -189,7 +196,7 @@ pub(crate) mod tests {
 
     #[test]
     fn names_the_first_non_finite_value() {
-        let mut t = table(&[(Some(Emotion::Sad), Split::Train), (None, Split::Test)]);
+        let mut t = table(&[(Some("04"), Split::Train), (None, Split::Test)]);
         t.rows[1][0] = f64::NAN;
         let err = check_finite(&t).unwrap_err().to_string();
         assert_eq!(

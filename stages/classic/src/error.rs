@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use vox_api::features::FeatureTableError;
-use vox_api::csv_file::CsvFileError;
+use vox_api::predictions::PredictionsError;
 
 /// Failure to train or apply a classic model.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ pub enum ClassicError {
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
     /// The predictions could not be written.
     #[error(transparent)]
-    Predictions(#[from] CsvFileError),
+    Predictions(#[from] PredictionsError),
     /// An output file could not be written, or the model file read.
     #[error("{path}: {source}")]
     Io {

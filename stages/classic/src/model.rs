@@ -26,7 +26,6 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vox_api::emotion::Emotion;
 
 use crate::error::ClassicError;
 use crate::forest::Forest;
@@ -66,8 +65,8 @@ pub struct ModelFile {
     pub format: String,
     /// The feature columns the model reads, in order.
     pub features: Vec<String>,
-    /// The classes of the probability vectors, in code order.
-    pub classes: Vec<Emotion>,
+    /// The classes of the probability vectors, in the label set's order.
+    pub classes: Vec<String>,
     /// The model.
     pub model: FittedModel,
 }

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use vox_api::audio::Split;
+use vox_api::labels::LabelSet;
 use vox_api::predictions::Predictions;
 
 use crate::data::TrainingData;
@@ -23,6 +24,8 @@ pub struct ModelReport<'a> {
     pub params: &'a serde_json::Value,
     /// The training data.
     pub training: &'a TrainingData<'a>,
+    /// The label set of the data (for class descriptions).
+    pub labels: &'a LabelSet,
     /// Weight of each class, aligned with the training classes.
     pub class_weights: &'a [f64],
     /// Feature names, in column order.
@@ -60,12 +63,8 @@ impl ModelReport<'_> {
             .zip(self.training.class_counts())
             .zip(self.class_weights)
         {
-            let _ = writeln!(
-                out,
-                "  {:<5}  {:<9}  {count:>5}  {weight:.4}",
-                class.code(),
-                class.name()
-            );
+            let description = self.labels.index_of(class).map_or("", |i| self.labels.description(i));
+            let _ = writeln!(out, "  {class:<5}  {description:<9}  {count:>5}  {weight:.4}");
         }
         for split in [Split::Train, Split::Val, Split::Test] {
             if let Some((accuracy, n)) = accuracy(self.predictions, split) {
@@ -104,7 +103,7 @@ impl ModelReport<'_> {
 pub fn accuracy(predictions: &Predictions, split: Split) -> Option<(f64, usize)> {
     let labeled: Vec<bool> = predictions
         .split(split)
-        .filter_map(|row| row.label.map(|label| predictions.predicted(row) == label))
+        .filter_map(|row| row.label.as_deref().map(|label| predictions.predicted(row) == label))
         .collect();
     let correct = labeled.iter().filter(|&&c| c).count();
     (!labeled.is_empty()).then(|| (correct as f64 / labeled.len() as f64, labeled.len()))
@@ -113,7 +112,6 @@ pub fn accuracy(predictions: &Predictions, split: Split) -> Option<(f64, usize)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vox_api::emotion::Emotion;
     use vox_api::predictions::Prediction;
 
     #[test]
@@ -125,13 +123,14 @@ mod tests {
             probabilities: vec![p, 1.0 - p],
         };
         let predictions = Predictions {
-            classes: vec![Emotion::Neutral, Emotion::Sad],
+            labels: LabelSet::from_names(["01", "04"]).unwrap(),
+            classes: vec!["01".into(), "04".into()],
             rows: vec![
-                row(Split::Val, Some(Emotion::Neutral), 0.9),
-                row(Split::Val, Some(Emotion::Neutral), 0.2),
-                row(Split::Val, Some(Emotion::Sad), 0.1),
+                row(Split::Val, Some("01".into()), 0.9),
+                row(Split::Val, Some("01".into()), 0.2),
+                row(Split::Val, Some("04".into()), 0.1),
                 row(Split::Val, None, 0.1),
-                row(Split::Train, Some(Emotion::Sad), 0.9),
+                row(Split::Train, Some("04".into()), 0.9),
             ],
         };
         assert_eq!(accuracy(&predictions, Split::Val), Some((2.0 / 3.0, 3)));

@@ -329,7 +329,7 @@ impl Featurize {
         });
         bar.finish_and_clear();
         let (rows, clip_frames): (Vec<Vec<f64>>, Vec<Option<ClipFrames>>) = results.into_iter().unzip();
-        let table = FeatureTable { names: feature_names(settings.as_ref()), clips: audio.clips, rows };
+        let table = FeatureTable { names: feature_names(settings.as_ref()), labels: audio.labels, clips: audio.clips, rows };
         table.write(ctx.out_dir)?;
         if let Some(s) = settings.as_ref().filter(|_| keep_frames) {
             let empty = ClipFrames::default();
@@ -370,7 +370,7 @@ mod tests {
             corpus: "synth".into(),
             speaker: "01".into(),
             sex: String::new(),
-            emotion: None,
+            label: None,
             intensity: String::new(),
             statement: String::new(),
             repetition: String::new(),
@@ -380,6 +380,7 @@ mod tests {
             offset: 0,
             length: 0,
             original_length: 0,
+            extra: Default::default(),
         }
     }
 
@@ -405,8 +406,9 @@ mod tests {
     }
 
     fn audio_set(dir: &Path, splits: [Split; 3]) {
-        let mut set = AudioSet::default();
-        set.push(clip("a", splits[0]), &buzz(200.0, 1.0, 0.3));
+        let labels = vox_api::labels::LabelSet::from_names(["low", "high"]).unwrap();
+        let mut set = AudioSet { labels, ..AudioSet::default() };
+        set.push(Clip { label: Some("high".into()), ..clip("a", splits[0]) }, &buzz(200.0, 1.0, 0.3));
         set.push(clip("b", splits[1]), &noise(1.2));
         set.push(clip("c", splits[2]), &buzz(140.0, 0.8, 0.5));
         set.write(dir).unwrap();
@@ -449,6 +451,8 @@ mod tests {
 
         let table = FeatureTable::read(out.path()).unwrap();
         assert_eq!(table.names, egemaps::NAMES.to_vec());
+        assert_eq!(table.labels.names().collect::<Vec<_>>(), ["low", "high"]);
+        assert_eq!(table.clips[0].label.as_deref(), Some("high"));
         assert_eq!(table.clips.iter().map(|c| c.file_id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         assert!(table.rows.iter().all(|r| r.len() == 88));
         // the 200 Hz buzz sits at 12 log2(200 / 27.5) = 34.36 semitones, the 140 Hz one at 28.2

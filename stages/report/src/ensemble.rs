@@ -26,7 +26,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 use vox_api::audio::Split;
-use vox_api::emotion::Emotion;
 use vox_api::predictions::{Prediction, Predictions};
 use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
@@ -34,7 +33,7 @@ use crate::error::ReportError;
 use crate::files::{write_csv, write_json, write_text};
 use crate::metrics::{Confusion, Scores};
 use combine::Combiner;
-use members::{Member, align, check_classes, labelled_pairs};
+use members::{Member, align, check_classes, check_label_sets, labelled_pairs};
 use weighting::{Context, Search, Weighting};
 
 /// Combines the predictions of several models into one ensemble, clip by clip, over the union
@@ -233,16 +232,18 @@ impl EnsembleVote {
             return Err(ReportError::WeightCount { given: given.len(), inputs: ctx.inputs.len() });
         }
         let members = ctx.inputs.iter().map(Member::read).collect::<Result<Vec<_>, _>>()?;
+        check_label_sets(&members)?;
         check_classes(&members, self.missing_classes)?;
-        let member_classes: Vec<&[Emotion]> =
+        let labels = members.first().map(|m| m.predictions.labels.clone()).unwrap_or_default();
+        let member_classes: Vec<&[String]> =
             members.iter().map(|m| m.predictions.classes.as_slice()).collect();
-        let combiner = Combiner::new(&member_classes, self.method, self.missing_classes);
+        let combiner = Combiner::new(&labels, &member_classes, self.method, self.missing_classes);
         for member in &members {
             let lacking: Vec<&str> = combiner
                 .classes
                 .iter()
                 .filter(|c| !member.predictions.classes.contains(c))
-                .map(|c| c.code())
+                .map(String::as_str)
                 .collect();
             if !lacking.is_empty() {
                 debug!(
@@ -270,7 +271,7 @@ impl EnsembleVote {
         }
         let rows: Vec<Prediction> =
             clips.iter().map(|rows| combiner.combine(rows, &weighting.weights)).collect();
-        let ensemble = Predictions { classes: combiner.classes.clone(), rows };
+        let ensemble = Predictions { labels, classes: combiner.classes.clone(), rows };
         ensemble.write(ctx.out_dir)?;
         write_json(&ctx.out_dir.join("weights.json"), &self.weights_document(&members, &weighting))?;
         let table = comparison(ctx.stage, &members, &weighting, &clips, &ensemble);
@@ -320,7 +321,7 @@ impl EnsembleVote {
         ensemble: &Predictions,
         table: &[TableRow],
     ) -> String {
-        let codes: Vec<&str> = ensemble.classes.iter().map(|c| c.code()).collect();
+        let codes: Vec<&str> = ensemble.classes.iter().map(String::as_str).collect();
         let mut text = format!("# Ensemble `{stage}`\n\n");
         text += &format!("- method: {}\n", self.method.describe());
         text += &format!("- weights: `{}`, {}\n", weighting.rule, weighting.how);
@@ -409,20 +410,21 @@ fn comparison(
     ensemble: &Predictions,
 ) -> Vec<TableRow> {
     let val: Vec<&Vec<&Prediction>> = clips.iter().filter(|rows| rows[0].split == Split::Val).collect();
-    let score = |pairs: Vec<(Emotion, Emotion)>| Scores::new(&Confusion::from_pairs(&pairs));
+    let labels = &ensemble.labels;
+    let score = |pairs: Vec<(usize, usize)>| Scores::new(&Confusion::from_pairs(labels, &pairs));
     let mut table: Vec<TableRow> = members
         .iter()
         .enumerate()
         .map(|(m, member)| TableRow {
             model: member.name.clone(),
             weight: Some(weighting.weights[m]),
-            scores: score(labelled_pairs(&member.predictions.classes, val.iter().map(|rows| rows[m]))),
+            scores: score(labelled_pairs(labels, &member.predictions.classes, val.iter().map(|rows| rows[m]))),
         })
         .collect();
     table.push(TableRow {
         model: stage.to_string(),
         weight: None,
-        scores: score(labelled_pairs(&ensemble.classes, ensemble.split(Split::Val))),
+        scores: score(labelled_pairs(labels, &ensemble.classes, ensemble.split(Split::Val))),
     });
     table
 }

@@ -4,13 +4,17 @@ use std::path::PathBuf;
 
 use vox_api::audio::AudioSetError;
 use vox_api::csv_file::CsvFileError;
+use vox_api::predictions::PredictionsError;
 
 /// Everything that can stop a report stage.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// A predictions folder (or its `history.csv`) could not be read.
+    /// A predictions folder could not be read or written.
     #[error(transparent)]
-    Predictions(#[from] CsvFileError),
+    Predictions(#[from] PredictionsError),
+    /// A `history.csv` could not be read.
+    #[error(transparent)]
+    History(#[from] CsvFileError),
     /// The audio-set input could not be read.
     #[error(transparent)]
     Audio(#[from] AudioSetError),
@@ -183,11 +187,11 @@ pub enum ReportError {
         /// The first member.
         first: String,
         /// Its value (`none` when absent).
-        first_value: &'static str,
+        first_value: Box<str>,
         /// The member that disagrees.
         other: String,
         /// Its value.
-        other_value: &'static str,
+        other_value: Box<str>,
     },
     /// Members know different classes and `missing_classes = "error"`.
     #[error(
@@ -201,6 +205,22 @@ pub enum ReportError {
         /// The member that differs.
         other: String,
         /// Its class codes, comma-separated.
+        other_classes: String,
+    },
+    /// Members come from data with different label sets.
+    #[error(
+        "input `{other}` has the label set {other_classes} but input `{first}` has {first_classes}; \
+         an ensemble's members must score the same classes (decode their data with the same \
+         `classes`)"
+    )]
+    LabelSetsDiffer {
+        /// The first member.
+        first: String,
+        /// Its label set, comma-separated.
+        first_classes: String,
+        /// The member that differs.
+        other: String,
+        /// Its label set, comma-separated.
         other_classes: String,
     },
 }

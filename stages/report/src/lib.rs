@@ -19,6 +19,8 @@ pub mod plot;
 mod scoring;
 pub mod signal;
 mod signal_report;
+#[cfg(test)]
+mod test_labels;
 
 pub use error::ReportError;
 pub use ensemble::{EnsembleVote, Method, MissingClasses, OnMissingClips, WeightRule, Weights};

@@ -6,7 +6,7 @@
 //!
 //! | quantity | definition |
 //! |---|---|
-//! | classes | the union of true and predicted labels, in code order |
+//! | classes | the union of true and predicted labels, in the label set's order |
 //! | precision | `tp / predicted`, 0 when the class is never predicted |
 //! | recall | `tp / support`, 0 when the class never occurs in the truth |
 //! | F1 | `2 tp / (support + predicted)`, 0 when both are 0 |
@@ -19,37 +19,50 @@
 //! tests check every number and the text table byte for byte.
 
 use serde::Serialize;
-use vox_api::emotion::Emotion;
+use vox_api::labels::LabelSet;
 
-/// How a class is named in tables: its code and its name, `05 angry`.
-pub fn class_label(emotion: Emotion) -> String {
-    format!("{} {}", emotion.code(), emotion.name())
+/// How a class is named in tables: its name and its description, `05 angry`; the name alone
+/// when the description is the name.
+pub fn class_label(name: &str, description: &str) -> String {
+    if description.is_empty() || description == name { name.to_string() } else { format!("{name} {description}") }
 }
 
 /// Counts of (true, predicted) pairs over the classes that occur in either.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Confusion {
-    /// The union of true and predicted classes, in code order.
-    pub classes: Vec<Emotion>,
+    /// The union of true and predicted classes (their names), in the label set's order.
+    pub classes: Vec<String>,
+    /// Each class's description (its name when it has none), for people.
+    #[serde(skip)]
+    pub descriptions: Vec<String>,
     /// `counts[t][p]`: clips of true class `classes[t]` predicted as `classes[p]`.
     pub counts: Vec<Vec<u64>>,
 }
 
 impl Confusion {
-    /// Tallies `(true, predicted)` pairs.
-    pub fn from_pairs(pairs: &[(Emotion, Emotion)]) -> Self {
-        let mut present = [false; Emotion::ALL.len()];
-        for (truth, predicted) in pairs {
-            present[truth.index()] = true;
-            present[predicted.index()] = true;
+    /// Tallies `(true, predicted)` pairs of class indices into `labels`.
+    pub fn from_pairs(labels: &LabelSet, pairs: &[(usize, usize)]) -> Self {
+        let mut present = vec![false; labels.len()];
+        for &(truth, predicted) in pairs {
+            present[truth] = true;
+            present[predicted] = true;
         }
-        let classes: Vec<Emotion> = Emotion::ALL.into_iter().filter(|e| present[e.index()]).collect();
-        let position = |e: Emotion| classes.iter().position(|c| *c == e).unwrap_or_default();
-        let mut counts = vec![vec![0; classes.len()]; classes.len()];
-        for (truth, predicted) in pairs {
-            counts[position(*truth)][position(*predicted)] += 1;
+        let kept: Vec<usize> = (0..labels.len()).filter(|&i| present[i]).collect();
+        let position = |class: usize| kept.binary_search(&class).unwrap_or_default();
+        let mut counts = vec![vec![0; kept.len()]; kept.len()];
+        for &(truth, predicted) in pairs {
+            counts[position(truth)][position(predicted)] += 1;
         }
-        Self { classes, counts }
+        Self {
+            classes: kept.iter().map(|&i| labels.classes()[i].name.clone()).collect(),
+            descriptions: kept.iter().map(|&i| labels.description(i).to_string()).collect(),
+            counts,
+        }
+    }
+
+    /// How class `i` is named in tables and figures (see [`class_label`]).
+    pub fn label(&self, i: usize) -> String {
+        class_label(&self.classes[i], &self.descriptions[i])
     }
 
     /// The number of clips.
@@ -88,10 +101,10 @@ pub(crate) fn ratio(num: f64, den: f64) -> f64 {
 /// The scores of one class.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClassScores {
-    /// The class (serialized as its code).
-    pub code: Emotion,
-    /// The class name.
-    pub emotion: &'static str,
+    /// The class's name (RAVDESS: its code).
+    pub code: String,
+    /// Its description (RAVDESS: the emotion's name), or its name when it has none.
+    pub emotion: String,
     /// True positives over predicted positives.
     pub precision: f64,
     /// True positives over actual positives.
@@ -130,7 +143,7 @@ pub struct Scores {
     pub macro_avg: Averages,
     /// Support-weighted means over classes.
     pub weighted_avg: Averages,
-    /// Per-class scores, in code order.
+    /// Per-class scores, in the label set's order.
     pub classes: Vec<ClassScores>,
 }
 
@@ -141,13 +154,13 @@ impl Scores {
             .classes
             .iter()
             .enumerate()
-            .map(|(i, &code)| {
+            .map(|(i, code)| {
                 let tp = confusion.counts[i][i] as f64;
                 let support = confusion.support(i);
                 let predicted = confusion.predicted(i) as f64;
                 ClassScores {
-                    code,
-                    emotion: code.name(),
+                    code: code.clone(),
+                    emotion: confusion.descriptions[i].clone(),
                     precision: ratio(tp, predicted),
                     recall: ratio(tp, support as f64),
                     f1: ratio(2.0 * tp, support as f64 + predicted),
@@ -183,7 +196,7 @@ impl Scores {
     pub fn classification_report(&self, digits: usize) -> String {
         const HEADERS: [&str; 4] = ["precision", "recall", "f1-score", "support"];
         const LONGEST_HEADING: &str = "weighted avg";
-        let names: Vec<String> = self.classes.iter().map(|c| class_label(c.code)).collect();
+        let names: Vec<String> = self.classes.iter().map(|c| class_label(&c.code, &c.emotion)).collect();
         let width = names.iter().map(String::len).chain([LONGEST_HEADING.len(), digits]).max().unwrap_or(0);
         let row = |name: &str, p: f64, r: f64, f: f64, support: u64| {
             format!("{name:>width$}  {p:>9.digits$} {r:>9.digits$} {f:>9.digits$} {support:>9}\n")
@@ -211,11 +224,17 @@ impl Scores {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Emotion::*;
+    use crate::test_labels::*;
+
+    type Emotion = usize;
 
     /// Pairs from parallel lists of true and predicted classes.
     fn pairs(truth: &[Emotion], predicted: &[Emotion]) -> Vec<(Emotion, Emotion)> {
         truth.iter().copied().zip(predicted.iter().copied()).collect()
+    }
+
+    fn confusion(pairs: &[(Emotion, Emotion)]) -> Confusion {
+        Confusion::from_pairs(&ravdess(), pairs)
     }
 
     fn assert_close(actual: f64, expected: f64, what: &str) {
@@ -225,11 +244,12 @@ mod tests {
     #[test]
     fn confusion_counts_over_the_union_of_classes() {
         // Sad is never predicted; Angry never occurs in the truth.
-        let confusion = Confusion::from_pairs(&pairs(
+        let confusion = confusion(&pairs(
             &[Neutral, Neutral, Neutral, Happy, Happy, Sad],
             &[Neutral, Neutral, Happy, Happy, Angry, Angry],
         ));
-        assert_eq!(confusion.classes, [Neutral, Happy, Sad, Angry]);
+        assert_eq!(confusion.classes, ["01", "03", "04", "05"]);
+        assert_eq!(confusion.label(3), "05 angry");
         assert_eq!(confusion.counts, [[2, 1, 0, 0], [0, 1, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]]);
         assert_eq!(confusion.total(), 6);
         let normalized = confusion.row_normalized();
@@ -305,12 +325,13 @@ mod tests {
     #[test]
     fn hand_computed_scores() {
         for case in CASES {
-            let scores = Scores::new(&Confusion::from_pairs(&pairs(case.truth, case.predicted)));
+            let scores = Scores::new(&confusion(&pairs(case.truth, case.predicted)));
             let name = case.name;
             assert_eq!(scores.clips, case.truth.len() as u64, "{name}");
             assert_eq!(scores.classes.len(), case.per_class.len(), "{name}");
             for (got, &(code, p, r, f, support)) in scores.classes.iter().zip(case.per_class) {
-                assert_eq!((got.code, got.emotion, got.support), (code, code.name(), support), "{name}");
+                let (code, description) = (code_of(code), description_of(code));
+                assert_eq!((got.code.as_str(), got.emotion.as_str(), got.support), (code, description, support), "{name}");
                 assert_close(got.precision, p, &format!("{name}: precision of {code}"));
                 assert_close(got.recall, r, &format!("{name}: recall of {code}"));
                 assert_close(got.f1, f, &format!("{name}: F1 of {code}"));
@@ -333,7 +354,7 @@ mod tests {
 
     #[test]
     fn report_table_layout() {
-        let scores = Scores::new(&Confusion::from_pairs(&pairs(
+        let scores = Scores::new(&confusion(&pairs(
             &[Neutral, Neutral, Neutral, Happy, Happy, Sad],
             &[Neutral, Neutral, Happy, Happy, Angry, Angry],
         )));
@@ -377,7 +398,7 @@ mod tests {
     }
 
     fn emotion(code: usize) -> Emotion {
-        Emotion::from_index(code - 1).unwrap()
+        code - 1
     }
 
     #[test]
@@ -389,8 +410,8 @@ mod tests {
             let name = &case.name;
             let pairs: Vec<(Emotion, Emotion)> =
                 case.y_true.iter().zip(&case.y_pred).map(|(&t, &p)| (emotion(t), emotion(p))).collect();
-            let confusion = Confusion::from_pairs(&pairs);
-            let codes: Vec<usize> = confusion.classes.iter().map(|e| e.index() + 1).collect();
+            let confusion = confusion(&pairs);
+            let codes: Vec<usize> = confusion.classes.iter().map(|e| e.parse::<usize>().unwrap()).collect();
             assert_eq!(codes, case.labels, "{name}");
             assert_eq!(confusion.counts, case.confusion, "{name}");
             let scores = Scores::new(&confusion);

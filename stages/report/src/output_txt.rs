@@ -5,40 +5,38 @@
 //! clip_0001 | 0.0100 | 0.0200 | 0.7000 | 0.0300 | 0.1000 | 0.0500 | 0.0400 | 0.0500 |
 //! ```
 //!
-//! The header always lists all eight RAVDESS codes and every row has eight probabilities with
-//! [`DECIMALS`] decimals, in clip order. A class the model was trained without has no column in
+//! The header lists every class of the label set, in its order (RAVDESS's codes `01`..`08` for
+//! the reference experiment), and every row has one probability per class with [`DECIMALS`]
+//! decimals, in clip order. A class the model was trained without has no column in
 //! `predictions.csv`; its probability is written as `0` (with the same decimals) so that the
 //! format stays exact, and the stage logs a warning naming those classes: nothing in the file
 //! itself marks them.
 
-use vox_api::emotion::Emotion;
+use vox_api::labels::LabelSet;
 use vox_api::predictions::Prediction;
 
 /// Decimals of every probability.
 pub const DECIMALS: usize = 4;
 
-/// The classes of [`Emotion::ALL`] that `classes` lacks (written as 0).
-pub fn missing_classes(classes: &[Emotion]) -> Vec<Emotion> {
-    Emotion::ALL.into_iter().filter(|e| !classes.contains(e)).collect()
+/// The classes of `labels` that the model's `classes` lack (written as 0).
+pub fn missing_classes<'a>(labels: &'a LabelSet, classes: &[String]) -> Vec<&'a str> {
+    labels.names().filter(|name| !classes.iter().any(|c| c == name)).collect()
 }
 
-/// The text of `output.txt` for `rows`, whose probabilities align with `classes`.
-pub fn render<'a>(classes: &[Emotion], rows: impl IntoIterator<Item = &'a Prediction>) -> String {
+/// The text of `output.txt` for `rows`, whose probabilities align with `classes`, under the
+/// columns of `labels`.
+pub fn render<'a>(labels: &LabelSet, classes: &[String], rows: impl IntoIterator<Item = &'a Prediction>) -> String {
+    let columns: Vec<Option<usize>> = labels.names().map(|name| classes.iter().position(|c| c == name)).collect();
     let mut text = String::from("file_id |");
-    for emotion in Emotion::ALL {
-        text += &format!(" {} |", emotion.code());
+    for name in labels.names() {
+        text += &format!(" {name} |");
     }
     text.push('\n');
     for row in rows {
         text += &row.file_id;
         text += " |";
-        for emotion in Emotion::ALL {
-            let p = classes
-                .iter()
-                .position(|c| *c == emotion)
-                .and_then(|i| row.probabilities.get(i))
-                .copied()
-                .unwrap_or(0.0);
+        for column in &columns {
+            let p = column.and_then(|i| row.probabilities.get(i)).copied().unwrap_or(0.0);
             text += &format!(" {p:.DECIMALS$} |");
         }
         text.push('\n');
@@ -49,34 +47,45 @@ pub fn render<'a>(classes: &[Emotion], rows: impl IntoIterator<Item = &'a Predic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_labels::ravdess;
     use vox_api::audio::Split;
 
     fn row(id: &str, probabilities: &[f64]) -> Prediction {
-        Prediction {
-            file_id: id.into(),
-            split: Split::Test,
-            label: None,
-            probabilities: probabilities.to_vec(),
-        }
+        Prediction { file_id: id.into(), split: Split::Test, label: None, probabilities: probabilities.to_vec() }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
     }
 
     #[test]
-    fn writes_all_eight_codes_with_missing_classes_as_zero() {
-        use Emotion::*;
-        let classes = [Neutral, Happy, Angry];
+    fn writes_every_class_of_the_set_with_missing_classes_as_zero() {
+        let classes = names(&["01", "03", "05"]);
         let rows = [row("clip_0001", &[0.125, 0.5, 0.375]), row("b", &[1.0 / 3.0, 0.00004, 0.66666])];
         assert_eq!(
-            render(&classes, &rows),
+            render(&ravdess(), &classes, &rows),
             "file_id | 01 | 02 | 03 | 04 | 05 | 06 | 07 | 08 |\n\
              clip_0001 | 0.1250 | 0.0000 | 0.5000 | 0.0000 | 0.3750 | 0.0000 | 0.0000 | 0.0000 |\n\
              b | 0.3333 | 0.0000 | 0.0000 | 0.0000 | 0.6667 | 0.0000 | 0.0000 | 0.0000 |\n"
         );
-        assert_eq!(missing_classes(&classes), [Calm, Sad, Fearful, Disgust, Surprised]);
-        assert_eq!(missing_classes(&Emotion::ALL), []);
+        assert_eq!(missing_classes(&ravdess(), &classes), ["02", "04", "06", "07", "08"]);
+        let all: Vec<String> = ravdess().names().map(String::from).collect();
+        assert!(missing_classes(&ravdess(), &all).is_empty());
+    }
+
+    #[test]
+    fn any_label_set_in_its_own_order() {
+        let labels = LabelSet::from_names(["neu", "hap", "ang", "sad"]).unwrap();
+        let classes = names(&["neu", "ang", "sad"]);
+        assert_eq!(
+            render(&labels, &classes, &[row("Ses05F_impro01_F000", &[0.5, 0.25, 0.25])]),
+            "file_id | neu | hap | ang | sad |\nSes05F_impro01_F000 | 0.5000 | 0.0000 | 0.2500 | 0.2500 |\n"
+        );
     }
 
     #[test]
     fn header_only_without_rows() {
-        assert_eq!(render(&Emotion::ALL, &[]), "file_id | 01 | 02 | 03 | 04 | 05 | 06 | 07 | 08 |\n");
+        let all: Vec<String> = ravdess().names().map(String::from).collect();
+        assert_eq!(render(&ravdess(), &all, &[]), "file_id | 01 | 02 | 03 | 04 | 05 | 06 | 07 | 08 |\n");
     }
 }

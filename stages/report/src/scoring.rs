@@ -16,12 +16,11 @@ use serde::Serialize;
 use tracing::{debug, warn};
 use vox_api::Input;
 use vox_api::audio::Split;
-use vox_api::emotion::Emotion;
 use vox_api::predictions::{Prediction, Predictions, read_history};
 
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv, write_json, write_text};
-use crate::metrics::{Confusion, Scores, class_label};
+use crate::metrics::{Confusion, Scores};
 use crate::output_txt;
 use crate::plot::confusion::{Cells, ConfusionFigure};
 use crate::plot::counts::CountsFigure;
@@ -97,15 +96,19 @@ impl Scoring<'_> {
         predictions: &Predictions,
         dir: &Path,
     ) -> Result<Option<Summary>, ReportError> {
-        let pairs: Vec<(Emotion, Emotion)> = predictions
+        let labels = &predictions.labels;
+        let pairs: Vec<(usize, usize)> = predictions
             .split(self.split)
-            .filter_map(|row| row.label.map(|label| (label, predictions.predicted(row))))
+            .filter_map(|row| {
+                let truth = labels.index_of(row.label.as_deref()?)?;
+                Some((truth, labels.index_of(predictions.predicted(row))?))
+            })
             .collect();
         if pairs.is_empty() {
             warn!("input `{name}` has no labelled clips in split `{}`: no metrics", self.split_name);
             return Ok(None);
         }
-        let confusion = Confusion::from_pairs(&pairs);
+        let confusion = Confusion::from_pairs(labels, &pairs);
         let scores = Scores::new(&confusion);
         let document =
             MetricsDocument { input: name, split: self.split_name, scores: &scores, confusion: &confusion };
@@ -119,7 +122,7 @@ impl Scoring<'_> {
             &["code", "emotion", "precision", "recall", "f1", "support"],
             scores.classes.iter().map(|c| {
                 let numbers = [c.precision, c.recall, c.f1].map(|v| v.to_string());
-                [c.code.code().to_string(), c.emotion.to_string()]
+                [c.code.clone(), c.emotion.clone()]
                     .into_iter()
                     .chain(numbers)
                     .chain([c.support.to_string()])
@@ -133,13 +136,13 @@ impl Scoring<'_> {
             (Cells::RowFractions, confusion.row_normalized(), "normalized"),
         ] {
             let stem = format!("confusion_{what}");
-            write_confusion_csv(&dir.join(format!("{stem}.csv")), &confusion.classes, &values)?;
+            write_confusion_csv(&dir.join(format!("{stem}.csv")), &confusion, &values)?;
             let kind = match cells {
                 Cells::Counts => "confusion matrix",
                 Cells::RowFractions => "confusion matrix, rows normalized",
             };
             let title = format!("{name}: {kind} ({} split, {} clips)", self.split_name, scores.clips);
-            let figure = ConfusionFigure { title, classes: &confusion.classes, values, cells };
+            let figure = ConfusionFigure { title, classes: &confusion.descriptions, values, cells };
             plot::save(&figure, dir, &stem, self.formats)?;
         }
         debug!(
@@ -167,20 +170,22 @@ impl Scoring<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        let missing = output_txt::missing_classes(&predictions.classes);
+        let labels = &predictions.labels;
+        let missing = output_txt::missing_classes(labels, &predictions.classes);
         if !missing.is_empty() {
-            let codes: Vec<&str> = missing.iter().map(|e| e.code()).collect();
             warn!(
                 "input `{name}`: the model has no class {}; output.txt gives them probability 0",
-                codes.join(", ")
+                missing.join(", ")
             );
         }
-        write_text(&dir.join("output.txt"), &output_txt::render(&predictions.classes, rows.iter().copied()))?;
-        let mut counts: Vec<(Emotion, u64)> = predictions.classes.iter().map(|&e| (e, 0)).collect();
+        let text = output_txt::render(labels, &predictions.classes, rows.iter().copied());
+        write_text(&dir.join("output.txt"), &text)?;
+        let description = |class: &String| labels.index_of(class).map_or(class.clone(), |i| labels.description(i).to_string());
+        let mut counts: Vec<(String, u64)> = predictions.classes.iter().map(|c| (description(c), 0)).collect();
         for row in &rows {
             counts[row.argmax()].1 += 1;
         }
-        let title = format!("{name}: predicted emotions of {} unlabeled clips", rows.len());
+        let title = format!("{name}: predicted classes of {} unlabeled clips", rows.len());
         plot::save(&CountsFigure { title, counts }, dir, "predicted_counts", self.formats)
     }
 }
@@ -203,8 +208,8 @@ pub(crate) fn check_rows(input: &str, predictions: &Predictions) -> Result<(), R
 }
 
 /// Writes a confusion matrix as CSV: a `true \ predicted` corner, then one column per class.
-fn write_confusion_csv(path: &Path, classes: &[Emotion], values: &[Vec<f64>]) -> Result<(), ReportError> {
-    let labels: Vec<String> = classes.iter().map(|&e| class_label(e)).collect();
+fn write_confusion_csv(path: &Path, confusion: &Confusion, values: &[Vec<f64>]) -> Result<(), ReportError> {
+    let labels: Vec<String> = (0..confusion.classes.len()).map(|i| confusion.label(i)).collect();
     let header: Vec<&str> =
         std::iter::once("true \\ predicted").chain(labels.iter().map(String::as_str)).collect();
     write_csv(

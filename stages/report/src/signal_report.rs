@@ -1,9 +1,10 @@
 //! The signal-analysis figures of an audio-set input, under `report/<input>/`:
-//! `signal_logmel` (per-emotion mean log-mel spectrogram), `signal_energy` (per-emotion mean RMS
+//! `signal_logmel` (per-class mean log-mel spectrogram), `signal_energy` (per-class mean RMS
 //! envelope ± one standard deviation) and `signal_examples` (waveform and log-mel spectrogram of
-//! the first clip of each emotion in manifest order).
+//! the first clip of each class in manifest order); panels follow the label set's order and are
+//! named by the classes' descriptions (RAVDESS: the emotion names).
 //!
-//! Only labelled clips count. Frame `t` of an emotion's mean averages its clips that reach it,
+//! Only labelled clips count. Frame `t` of a class's mean averages its clips that reach it,
 //! up to the last frame that most of them reach (see [`FrameStats`]). Clips are analysed in parallel in fixed-size
 //! batches and summed in manifest order, so the figures are deterministic and memory stays
 //! bounded on large corpora.
@@ -13,7 +14,6 @@ use std::path::Path;
 use rayon::prelude::*;
 use tracing::{debug, warn};
 use vox_api::audio::{AudioSet, Clip};
-use vox_api::emotion::Emotion;
 use vox_api::{Input, StageContext};
 
 use crate::error::ReportError;
@@ -32,8 +32,8 @@ const SPECTROGRAM_COLUMNS: usize = 64;
 /// Columns of a drawn waveform.
 const WAVEFORM_COLUMNS: usize = 400;
 
-/// Running sums of one emotion.
-struct EmotionStats {
+/// Running sums of one class.
+struct ClassStats {
     clips: usize,
     log_mel: FrameStats,
     rms: FrameStats,
@@ -48,8 +48,8 @@ pub fn draw(
     formats: &[ImageFormat],
 ) -> Result<(), ReportError> {
     let set = AudioSet::read(&input.dir)?;
-    let labelled: Vec<(&Clip, Emotion)> =
-        set.clips.iter().filter_map(|c| c.emotion.map(|e| (c, e))).collect();
+    let labelled: Vec<(&Clip, usize)> =
+        set.clips.iter().filter_map(|c| Some((c, set.labels.index_of(c.label.as_deref()?)?))).collect();
     let Some(&(first, _)) = labelled.first() else {
         warn!("audio input `{}` has no labelled clips: no signal figures", input.name);
         return Ok(());
@@ -64,7 +64,7 @@ pub fn draw(
     }
     let analyzer = Analyzer::new(first.sample_rate);
     let horizon = labelled.iter().map(|(c, _)| analyzer.frames(c.length as usize)).max().unwrap_or(1);
-    let mut stats: Vec<Option<EmotionStats>> = Emotion::ALL.iter().map(|_| None).collect();
+    let mut stats: Vec<Option<ClassStats>> = (0..set.labels.len()).map(|_| None).collect();
     let bar = ctx.progress_bar(labelled.len() as u64, "spectra");
     for batch in labelled.chunks(BATCH) {
         let analyses = batch
@@ -75,8 +75,8 @@ pub fn draw(
                 analysis
             })
             .collect::<Result<Vec<Analysis>, _>>()?;
-        for ((clip, emotion), analysis) in batch.iter().zip(analyses) {
-            let entry = stats[emotion.index()].get_or_insert_with(|| EmotionStats {
+        for ((clip, class), analysis) in batch.iter().zip(analyses) {
+            let entry = stats[*class].get_or_insert_with(|| ClassStats {
                 clips: 0,
                 log_mel: FrameStats::new(horizon, MEL_BANDS),
                 rms: FrameStats::new(horizon, 1),
@@ -86,41 +86,45 @@ pub fn draw(
             entry.log_mel.add(&analysis.log_mel);
             entry.rms.add(analysis.rms.iter().map(std::slice::from_ref));
             if entry.example.is_none() {
-                entry.example = Some(example(&analyzer, *emotion, clip, set.samples_of(clip), &analysis));
+                let name = set.labels.description(*class).to_string();
+                entry.example = Some(example(&analyzer, name, clip, set.samples_of(clip), &analysis));
             }
         }
     }
     bar.finish_and_clear();
-    let present: Vec<(Emotion, EmotionStats)> =
-        Emotion::ALL.into_iter().zip(stats).filter_map(|(e, s)| s.map(|s| (e, s))).collect();
+    let present: Vec<(String, ClassStats)> = stats
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (set.labels.description(i).to_string(), s)))
+        .collect();
     let dir = report_dir.join(&input.name);
     create_dir(&dir)?;
     let hop = analyzer.hop_seconds();
     let band_hz: Vec<f64> = (0..MEL_BANDS).map(|b| analyzer.band_centre_hz(b)).collect();
 
-    let means: Vec<(Emotion, usize, Spectrogram)> =
-        present.iter().map(|(e, s)| (*e, s.clips, spectrogram(&s.log_mel.mean(), hop))).collect();
+    let means: Vec<(String, usize, Spectrogram)> =
+        present.iter().map(|(e, s)| (e.clone(), s.clips, spectrogram(&s.log_mel.mean(), hop))).collect();
     let scale =
         SpectrogramScale { band_hz: band_hz.clone(), range: decibel_range(means.iter().map(|m| &m.2)) };
     let title =
-        format!("{}: mean log-mel spectrogram per emotion ({} labelled clips)", input.name, labelled.len());
+        format!("{}: mean log-mel spectrogram per class ({} labelled clips)", input.name, labelled.len());
     plot::save(&LogMelFigure { title, panels: means, scale }, &dir, "signal_logmel", formats)?;
 
     let panels = present
         .iter()
         .map(|(emotion, s)| EnergyPanel {
-            emotion: *emotion,
+            emotion: emotion.clone(),
             clips: s.clips,
             mean: s.rms.mean().into_iter().map(|v| v[0]).collect(),
             std: s.rms.std().into_iter().map(|v| v[0]).collect(),
         })
         .collect();
-    let title = format!("{}: mean RMS energy envelope per emotion (± 1 std)", input.name);
+    let title = format!("{}: mean RMS energy envelope per class (± 1 std)", input.name);
     plot::save(&EnergyFigure { title, panels, hop_seconds: hop }, &dir, "signal_energy", formats)?;
 
     let examples: Vec<Example> = present.into_iter().filter_map(|(_, s)| s.example).collect();
     let scale = SpectrogramScale { band_hz, range: decibel_range(examples.iter().map(|e| &e.spectrogram)) };
-    let title = format!("{}: one example clip per emotion", input.name);
+    let title = format!("{}: one example clip per class", input.name);
     plot::save(&ExamplesFigure { title, examples, scale }, &dir, "signal_examples", formats)?;
     debug!(
         "audio input `{}`: signal figures of {} clips, horizon {horizon} frames",
@@ -142,7 +146,7 @@ fn spectrogram(frames: &[Vec<f64>], hop_seconds: f64) -> Spectrogram {
 /// The example panel of `clip`.
 fn example(
     analyzer: &Analyzer,
-    emotion: Emotion,
+    emotion: String,
     clip: &Clip,
     samples: &[f32],
     analysis: &Analysis,

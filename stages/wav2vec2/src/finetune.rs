@@ -2,18 +2,23 @@
 //! (from scratch or from a local Hugging Face checkpoint), keeps the epoch with the best
 //! validation macro-F1, and scores every clip.
 //!
-//! - [`data`]: classes, valid lengths, batches (noise, per-clip normalization, frame masks);
+//! - [`labels`]: the classes scored, the train split's or a checkpoint's in the data's order;
+//! - [`data`]: targets, valid lengths, batches (noise, per-clip normalization, frame masks);
 //! - [`fit`]: the generic training loop, checkpoints in the scratch folder, inference, outputs;
 //! - [`checkpoint`]: what survives an interrupted attempt and how it is resumed;
 //! - [`metrics`]: accuracy, macro-F1 and loss from probabilities.
 
 mod checkpoint;
+#[cfg(test)]
+mod checkpoint_tests;
 mod data;
 mod fit;
+mod labels;
 mod metrics;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
@@ -27,13 +32,18 @@ use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 /// The `model` value that builds a randomly initialized model from the size params.
 const SCRATCH: &str = "scratch";
 
+/// The params that size a scratch model; a loaded model ignores them.
+const SCRATCH_PARAMS: &[&str] =
+    &["hidden_size", "layers", "heads", "intermediate_size", "conv_dim", "conv_kernel", "conv_stride", "norm"];
+
 /// Fine-tunes a wav2vec2 classifier on the train split of an audio set: AdamW with linear
 /// warmup and decay, global-norm clipping, gradient accumulation, optional feature-encoder
 /// freezing, class weights and white-noise augmentation. Keeps the epoch with the best
 /// validation macro-F1 and writes the model (`config.json` + `model.safetensors`, itself a valid
 /// `model_path`), `history.csv`, `predictions.csv` for every clip, and `report/training.txt`.
-/// Classes are the emotions of the train split (a val clip of another emotion counts as wrong;
-/// without a val split the last epoch is kept). Checkpoints each epoch (model, AdamW state,
+/// Classes are those of the train split (a val clip of another class counts as wrong; without a
+/// val split the last epoch is kept), or a loaded head's own classes (`id2label`, matched to the
+/// data's classes by name, whatever their order in the checkpoint). Checkpoints each epoch (model, AdamW state,
 /// history) in the scratch folder and resumes there after an interruption.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,8 +60,8 @@ pub struct FineTune {
     /// A local model folder with `config.json` and `model.safetensors` (or
     /// `pytorch_model.bin`), e.g. a hub download or another fine-tune stage's output. Leave
     /// `model` at `"scratch"` when set; the size params are then ignored. The head is new when
-    /// the checkpoint has none (a CTC or pretraining checkpoint); a checkpoint head must have
-    /// one output per class.
+    /// the checkpoint has none (a CTC or pretraining checkpoint) or with `new_head`; otherwise
+    /// the checkpoint's head is kept with its own classes (see `checkpoint_labels`).
     #[serde(default)]
     pub model_path: Option<PathBuf>,
     /// Scratch model: transformer width; a multiple of `heads`.
@@ -85,8 +95,21 @@ pub struct FineTune {
     pub norm: Norm,
     /// The classification head on the mean of the valid frames: `projector` (HF
     /// `Wav2Vec2ForSequenceClassification`) or `dense-tanh` (dense, tanh, out projection).
-    #[serde(default)]
-    pub head: Head,
+    /// Unset: a loaded checkpoint's own head (read from its weights' keys), else `projector`.
+    /// A value other than the checkpoint's head is an error unless `new_head = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
+    /// Replace a loaded checkpoint's head with a new one (layout `head`) over the train split's
+    /// classes, as for a checkpoint without a head. Default false: the checkpoint's head and its
+    /// classes are kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_head: bool,
+    /// A loaded head's classes (its `id2label` names) that do not name one of the data's
+    /// classes themselves, mapped to one, or `"drop"` to remove that output, e.g.
+    /// `{ ang = "05", hap = "03", neu = "01", sad = "04" }` or `{ LABEL_0 = "neutral" }`. Names
+    /// that match a class name or description (ignoring case) need no entry. Empty by default.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checkpoint_labels: BTreeMap<String, String>,
     /// Training epochs; 0 scores the clips with the initial (or loaded) model.
     #[serde(default = "default_epochs")]
     pub epochs: u32,
@@ -302,9 +325,129 @@ pub enum FineTuneError {
     /// The CUDA backend found no device.
     #[error("no CUDA device could be opened: {0}")]
     NoCudaDevice(String),
+    /// A loaded head's classes that match none of the data's classes.
+    #[error(
+        "the checkpoint's classes {} are none of the data's classes ({classes}); map each to a \
+         class or \"drop\" with `checkpoint_labels = {{ {} }}`, or set `new_head = true` to train a \
+         new head on the train split's classes",
+        quoted(.labels),
+        example_map(.labels)
+    )]
+    UnmatchedCheckpointLabels {
+        /// The unmatched `id2label` names.
+        labels: Vec<String>,
+        /// The data's classes, for the message.
+        classes: String,
+    },
+    /// `checkpoint_labels` names a class the checkpoint does not have.
+    #[error("`checkpoint_labels.{key}`: the checkpoint has no class `{key}` (its classes: {labels})")]
+    UnknownCheckpointLabel {
+        /// The key.
+        key: String,
+        /// The checkpoint's classes.
+        labels: String,
+    },
+    /// `checkpoint_labels` maps a class to something that is not a class of the data.
+    #[error("`checkpoint_labels.{key} = \"{value}\"` is neither \"drop\" nor one of the data's classes ({classes})")]
+    BadCheckpointLabelTarget {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// The data's classes.
+        classes: String,
+    },
+    /// Two head outputs would be one class.
+    #[error("the checkpoint's classes `{first}` and `{second}` would both be class `{class}`; map one elsewhere or \"drop\" it in `checkpoint_labels`")]
+    TwoOutputsOneClass {
+        /// The class.
+        class: String,
+        /// The first output's name.
+        first: String,
+        /// The second output's name.
+        second: String,
+    },
+    /// Fewer than two outputs left after `"drop"`.
+    #[error("`checkpoint_labels` leaves {kept} of the checkpoint's classes; a classifier needs at least 2")]
+    TooFewCheckpointClasses {
+        /// Outputs kept.
+        kept: usize,
+    },
+    /// Training a loaded head on classes it lacks.
+    #[error(
+        "the train split has classes the checkpoint's head lacks: {}; its classes are {classes}. Set \
+         `new_head = true` to train a new head on the train split's classes, or leave those \
+         clips out (decode's `labels`)",
+        quoted(.lacking)
+    )]
+    CheckpointLacksClasses {
+        /// The train classes without an output.
+        lacking: Vec<String>,
+        /// The head's classes (as the data names them).
+        classes: String,
+    },
+    /// The `head` param names another layout than the checkpoint's.
+    #[error(
+        "`head = \"{param}\"` but the checkpoint's head is `{checkpoint}`; leave `head` unset to use it, \
+         or set `new_head = true` to replace it"
+    )]
+    HeadMismatch {
+        /// The param's layout.
+        param: &'static str,
+        /// The checkpoint's layout.
+        checkpoint: &'static str,
+    },
+    /// A param that applies to a loaded checkpoint only, on a scratch model.
+    #[error("`{param}` applies to a loaded model (`model`, `model_path` or a model folder input), not to a scratch model")]
+    NoCheckpoint {
+        /// The param.
+        param: &'static str,
+    },
+    /// A checkpoint's class names cannot label unlabeled data.
+    #[error("the checkpoint's `id2label` cannot be a label set: {0}")]
+    CheckpointLabels(vox_api::labels::LabelSetError),
     /// The run was asked to stop after an epoch (tests simulate interruptions this way).
     #[error("interrupted after epoch {0}")]
     Interrupted(u32),
+}
+
+/// `` `a`, `b` ``.
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// `a = "...", "b c" = "..."`: a `checkpoint_labels` table to fill in.
+fn example_map(names: &[String]) -> String {
+    let key = |n: &String| {
+        if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') { n.clone() } else { format!("{n:?}") }
+    };
+    names.iter().map(|n| format!("{} = \"...\"", key(n))).collect::<Vec<_>>().join(", ")
+}
+
+impl Head {
+    /// The param's spelling.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Projector => "projector",
+            Self::DenseTanh => "dense-tanh",
+        }
+    }
+
+    /// The model config's head.
+    fn layout(self) -> ClassifierHead {
+        match self {
+            Self::Projector => ClassifierHead::Projector,
+            Self::DenseTanh => ClassifierHead::DenseTanh,
+        }
+    }
+}
+
+/// The param's spelling of a model config's head.
+fn head_name(head: ClassifierHead) -> &'static str {
+    match head {
+        ClassifierHead::Projector => Head::Projector.name(),
+        ClassifierHead::DenseTanh => Head::DenseTanh.name(),
+    }
 }
 
 impl FineTune {
@@ -342,12 +485,9 @@ impl FineTune {
         }
     }
 
-    /// The head as the model config names it.
-    fn classifier_head(&self) -> ClassifierHead {
-        match self.head {
-            Head::Projector => ClassifierHead::Projector,
-            Head::DenseTanh => ClassifierHead::DenseTanh,
-        }
+    /// The head a new head gets: `head`, else `projector`.
+    fn new_head_layout(&self) -> ClassifierHead {
+        self.head.unwrap_or_default().layout()
     }
 
     /// Checks the scratch model's sizes.
@@ -506,7 +646,9 @@ impl StageDef for FineTune {
     //    norm's statistics in one pass; ndarray now runs all of vox's CPU kernels as flex does
     //    (GELU, the group norm, conv windows, the positional conv, large products); all of which
     //    round differently.
-    const VERSION: u32 = 4;
+    // 5: label sets: a loaded head keeps its classes (reordered to the data's label set), and
+    //    the saved `id2label` names the label set's classes.
+    const VERSION: u32 = 5;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);

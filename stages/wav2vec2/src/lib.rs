@@ -16,6 +16,7 @@
 pub mod config;
 pub mod error;
 pub mod finetune;
+pub mod inspect;
 pub mod kernels;
 pub mod loader;
 pub mod model;

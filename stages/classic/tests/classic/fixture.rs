@@ -4,21 +4,32 @@
 use std::path::PathBuf;
 
 use vox_api::audio::{Clip, Split};
-use vox_api::emotion::Emotion;
 use vox_api::features::FeatureTable;
+use vox_api::labels::{Class, LabelSet};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The classes `01`..`08` (RAVDESS's codes, described), which the tables here are labelled with.
+pub fn codes() -> LabelSet {
+    let names = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
+    let classes = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| Class { name: format!("{:02}", k + 1), description: name.to_string() })
+        .collect();
+    LabelSet::new(classes).unwrap()
+}
+
 /// A manifest row with the given id, label and split; the other fields are fixed.
-pub fn clip(file_id: &str, emotion: Option<Emotion>, split: Split) -> Clip {
+pub fn clip(file_id: &str, label: Option<&str>, split: Split) -> Clip {
     Clip {
         file_id: file_id.into(),
         corpus: "synthetic".into(),
         speaker: String::new(),
         sex: String::new(),
-        emotion,
+        label: label.map(Into::into),
         intensity: String::new(),
         statement: String::new(),
         repetition: String::new(),
@@ -28,10 +39,11 @@ pub fn clip(file_id: &str, emotion: Option<Emotion>, split: Split) -> Clip {
         offset: 0,
         length: 0,
         original_length: 0,
+        extra: Default::default(),
     }
 }
 
-/// `dataset.csv` as a feature table: label `k` becomes emotion code `k + 1`.
+/// `dataset.csv` as a feature table: label `k` becomes class `k + 1` (`01`..).
 pub fn dataset() -> FeatureTable {
     let mut reader = csv::Reader::from_path(fixtures().join("dataset.csv")).unwrap();
     let names = reader
@@ -43,6 +55,7 @@ pub fn dataset() -> FeatureTable {
         .collect();
     let mut table = FeatureTable {
         names,
+        labels: codes(),
         ..FeatureTable::default()
     };
     for (i, record) in reader.records().enumerate() {
@@ -52,10 +65,10 @@ pub fn dataset() -> FeatureTable {
         } else {
             Split::Val
         };
-        let label = Emotion::from_index(record[1].parse().unwrap()).unwrap();
+        let label = format!("{:02}", record[1].parse::<usize>().unwrap() + 1);
         table
             .clips
-            .push(clip(&format!("row{i:03}"), Some(label), split));
+            .push(clip(&format!("row{i:03}"), Some(&label), split));
         table
             .rows
             .push(record.iter().skip(2).map(|v| v.parse().unwrap()).collect());
@@ -78,7 +91,7 @@ pub fn validation(table: &FeatureTable) -> (Vec<&[f64]>, Vec<usize>) {
         .iter()
         .zip(&table.rows)
         .filter(|(clip, _)| clip.split == Split::Val)
-        .map(|(clip, row)| (row.as_slice(), clip.emotion.unwrap().index()))
+        .map(|(clip, row)| (row.as_slice(), clip.label.as_deref().unwrap().parse::<usize>().unwrap() - 1))
         .unzip()
 }
 

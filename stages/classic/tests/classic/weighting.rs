@@ -4,14 +4,13 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vox_api::audio::Split;
-use vox_api::emotion::Emotion;
 use vox_api::features::FeatureTable;
 use vox_classic::data::{ClassWeight, TrainingData};
 use vox_classic::forest::{Forest, ForestParams};
 use vox_classic::scaling::Standardizer;
 use vox_classic::{logistic, svm};
 
-use crate::fixture::{argmax, clip};
+use crate::fixture::{argmax, clip, codes};
 
 /// A standard normal draw (Box-Muller).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -35,9 +34,10 @@ fn imbalanced_table() -> FeatureTable {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut table = FeatureTable {
         names: (0..4).map(|f| format!("f{f}")).collect(),
+        labels: codes(),
         ..Default::default()
     };
-    for (emotion, n, shift) in [(Emotion::Neutral, 900, 0.0), (Emotion::Angry, 60, 1.2)] {
+    for (emotion, n, shift) in [("01", 900, 0.0), ("05", 60, 1.2)] {
         for row in rows(&mut rng, n, shift) {
             table.clips.push(clip(
                 &format!("c{}", table.clips.len()),

@@ -17,12 +17,12 @@
 //!
 //! Hard ties: classes whose normalized votes are within [`TIE_TOLERANCE`] of the highest are
 //! tied; among them the class with the highest soft-ensemble probability (same weights and
-//! missing-class rule) wins, then the lowest code. The format names the first maximum of a row as
+//! missing-class rule) wins, then the first in the label set's order. The format names the first maximum of a row as
 //! its prediction, so a winner that is not already it gets its vote raised to one ulp above the
 //! highest vote (`f64::next_up`): `predicted` then names the winner while the numbers stay the
 //! vote shares to 1e-16.
 
-use vox_api::emotion::Emotion;
+use vox_api::labels::LabelSet;
 use vox_api::predictions::Prediction;
 
 use super::{Method, MissingClasses};
@@ -34,8 +34,10 @@ pub const TIE_TOLERANCE: f64 = 1e-12;
 /// Combines rows of members with known class lists.
 #[derive(Clone, Debug)]
 pub struct Combiner {
-    /// The union of the members' classes, in code order: the ensemble's classes.
-    pub classes: Vec<Emotion>,
+    /// The members' label set.
+    pub labels: LabelSet,
+    /// The union of the members' classes, in the label set's order: the ensemble's classes.
+    pub classes: Vec<String>,
     /// `columns[m][c]`: member `m`'s column of `classes[c]`, if it knows that class.
     columns: Vec<Vec<Option<usize>>>,
     /// Soft or hard.
@@ -45,15 +47,19 @@ pub struct Combiner {
 }
 
 impl Combiner {
-    /// A combiner for members whose classes are `member_classes`, in input order.
-    pub fn new(member_classes: &[&[Emotion]], method: Method, missing: MissingClasses) -> Self {
-        let classes: Vec<Emotion> =
-            Emotion::ALL.into_iter().filter(|e| member_classes.iter().any(|m| m.contains(e))).collect();
+    /// A combiner for members of the label set `labels` whose classes are `member_classes`, in
+    /// input order.
+    pub fn new(labels: &LabelSet, member_classes: &[&[String]], method: Method, missing: MissingClasses) -> Self {
+        let classes: Vec<String> = labels
+            .names()
+            .filter(|name| member_classes.iter().any(|m| m.iter().any(|c| c == name)))
+            .map(str::to_string)
+            .collect();
         let columns = member_classes
             .iter()
             .map(|known| classes.iter().map(|c| known.iter().position(|k| k == c)).collect())
             .collect();
-        Self { classes, columns, method, missing }
+        Self { labels: labels.clone(), classes, columns, method, missing }
     }
 
     /// The ensemble's row for one clip: `rows[m]` is member `m`'s row, `weights` sum to 1.
@@ -75,7 +81,7 @@ impl Combiner {
         Prediction {
             file_id: rows[0].file_id.clone(),
             split: rows[0].split,
-            label: rows[0].label,
+            label: rows[0].label.clone(),
             probabilities,
         }
     }
@@ -128,7 +134,8 @@ fn break_tie(mut votes: Vec<f64>, soft: impl FnOnce() -> Vec<f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Emotion::*;
+    use crate::test_labels::codes::*;
+    use crate::test_labels::ravdess;
     use vox_api::audio::Split;
 
     fn row(probabilities: &[f64]) -> Prediction {
@@ -156,8 +163,9 @@ mod tests {
 
     #[test]
     fn union_of_classes_and_columns() {
-        let combiner =
-            Combiner::new(&[&[Neutral, Angry], &[Happy, Angry, Sad]], Method::Soft, MissingClasses::Zero);
+        let names = |classes: &[&str]| -> Vec<String> { classes.iter().map(|c| c.to_string()).collect() };
+        let (a, b) = (names(&[Neutral, Angry]), names(&[Happy, Angry, Sad]));
+        let combiner = Combiner::new(&ravdess(), &[&a, &b], Method::Soft, MissingClasses::Zero);
         assert_eq!(combiner.classes, [Neutral, Happy, Sad, Angry]);
         assert_eq!(
             combiner.columns,

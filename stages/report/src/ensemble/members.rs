@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use tracing::warn;
 use vox_api::Input;
 use vox_api::audio::Split;
-use vox_api::emotion::Emotion;
+use vox_api::labels::LabelSet;
 use vox_api::predictions::{Prediction, Predictions};
 
 use super::{MissingClasses, OnMissingClips};
@@ -42,19 +42,41 @@ impl Member {
         Ok(Self { name: input.name.clone(), predictions })
     }
 
-    /// The `(label, predicted)` pairs of its own labelled `val` clips.
-    pub fn val_pairs(&self) -> Vec<(Emotion, Emotion)> {
-        labelled_pairs(&self.predictions.classes, self.predictions.split(Split::Val))
+    /// The `(label, predicted)` pairs of its own labelled `val` clips, as class indices.
+    pub fn val_pairs(&self) -> Vec<(usize, usize)> {
+        let p = &self.predictions;
+        labelled_pairs(&p.labels, &p.classes, p.split(Split::Val))
     }
 }
 
 /// The `(label, predicted)` pairs of the labelled rows among `rows`, whose probabilities align
-/// with `classes`.
+/// with `classes`, as indices into `labels`.
 pub fn labelled_pairs<'a>(
-    classes: &[Emotion],
+    labels: &LabelSet,
+    classes: &[String],
     rows: impl IntoIterator<Item = &'a Prediction>,
-) -> Vec<(Emotion, Emotion)> {
-    rows.into_iter().filter_map(|row| row.label.map(|label| (label, classes[row.argmax()]))).collect()
+) -> Vec<(usize, usize)> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let truth = labels.index_of(row.label.as_deref()?)?;
+            let predicted = labels.index_of(&classes[row.argmax()])?;
+            Some((truth, predicted))
+        })
+        .collect()
+}
+
+/// Refuses members whose label sets differ: their classes would not mean the same.
+pub fn check_label_sets(members: &[Member]) -> Result<(), ReportError> {
+    let Some((first, rest)) = members.split_first() else { return Ok(()) };
+    match rest.iter().find(|m| m.predictions.labels != first.predictions.labels) {
+        Some(other) => Err(ReportError::LabelSetsDiffer {
+            first: first.name.clone(),
+            first_classes: first.predictions.labels.listing(),
+            other: other.name.clone(),
+            other_classes: other.predictions.labels.listing(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses members whose class lists differ when `missing` is `error`.
@@ -62,7 +84,7 @@ pub fn check_classes(members: &[Member], missing: MissingClasses) -> Result<(), 
     if missing != MissingClasses::Error {
         return Ok(());
     }
-    let codes = |m: &Member| m.predictions.classes.iter().map(|c| c.code()).collect::<Vec<_>>().join(",");
+    let codes = |m: &Member| m.predictions.classes.join(",");
     let Some((first, rest)) = members.split_first() else { return Ok(()) };
     match rest.iter().find(|m| m.predictions.classes != first.predictions.classes) {
         Some(other) => Err(ReportError::ClassesDiffer {
@@ -142,17 +164,17 @@ pub fn align(members: &[Member], policy: OnMissingClips) -> Result<Vec<Vec<&Pred
 
 /// Refuses a clip whose label or split differs between members.
 fn check_agreement(members: &[Member], rows: &[&Prediction]) -> Result<(), ReportError> {
-    let label: fn(&Prediction) -> &'static str = |r| r.label.map_or("none", |l| l.code());
-    let split: fn(&Prediction) -> &'static str = |r| split_name(r.split);
+    let label: fn(&Prediction) -> &str = |r| r.label.as_deref().unwrap_or("none");
+    let split: fn(&Prediction) -> &str = |r| split_name(r.split);
     for (field, value) in [("label", label), ("split", split)] {
         if let Some(m) = (1..rows.len()).find(|&m| value(rows[m]) != value(rows[0])) {
             return Err(ReportError::Disagreement {
                 file_id: rows[0].file_id.clone(),
                 field,
                 first: members[0].name.clone(),
-                first_value: value(rows[0]),
+                first_value: value(rows[0]).into(),
                 other: members[m].name.clone(),
-                other_value: value(rows[m]),
+                other_value: value(rows[m]).into(),
             });
         }
     }

@@ -112,7 +112,7 @@ pub fn obtain(weights: &Weights, members: &[Member], context: &Context) -> Resul
                 if pairs.is_empty() {
                     return Err(ReportError::NoValLabels { input: member.name.clone(), rule: name });
                 }
-                let scores = Scores::new(&Confusion::from_pairs(&pairs));
+                let scores = Scores::new(&Confusion::from_pairs(&member.predictions.labels, &pairs));
                 raw.push(if *rule == WeightRule::ValAccuracy { scores.accuracy } else { scores.macro_f1 });
                 clips.push(pairs.len());
             }
@@ -137,7 +137,8 @@ fn normalized(raw: &[f64]) -> Vec<f64> {
 /// The scores of the ensemble with `weights` on the labelled clips among `clips`.
 pub fn ensemble_scores(combiner: &Combiner, clips: &[Vec<&Prediction>], weights: &[f64]) -> Scores {
     let combined: Vec<Prediction> = clips.iter().map(|rows| combiner.combine(rows, weights)).collect();
-    Scores::new(&Confusion::from_pairs(&labelled_pairs(&combiner.classes, &combined)))
+    let pairs = labelled_pairs(&combiner.labels, &combiner.classes, &combined);
+    Scores::new(&Confusion::from_pairs(&combiner.labels, &pairs))
 }
 
 /// The `"optimize"` search (see the module doc).

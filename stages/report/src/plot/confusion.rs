@@ -3,7 +3,6 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use vox_api::emotion::Emotion;
 
 use super::{
     CATEGORY_UNITS, COLOUR_BAR_WIDTH, ColourScale, DrawResult, Figure, blues, category_at, category_axis,
@@ -23,8 +22,8 @@ pub enum Cells {
 pub struct ConfusionFigure<'a> {
     /// The title line.
     pub title: String,
-    /// Row and column classes.
-    pub classes: &'a [Emotion],
+    /// Row and column classes, as people read them (RAVDESS: the emotion names).
+    pub classes: &'a [String],
     /// `values[t][p]`, as counts or fractions.
     pub values: Vec<Vec<f64>>,
     /// What the values are.
@@ -65,7 +64,7 @@ impl Figure for ConfusionFigure<'_> {
         let (matrix, bar) = body.split_horizontally(width - COLOUR_BAR_WIDTH);
         let n = self.classes.len();
         // Row t of the matrix is drawn as category n - 1 - t, so the first class is at the top.
-        let name = |category: usize| self.classes.get(category).map_or("", |e| e.name()).to_string();
+        let name = |category: usize| self.classes.get(category).cloned().unwrap_or_default();
         let x_name = |v: &i32| name(category_at(*v));
         let y_name = |v: &i32| name(n.saturating_sub(1 + category_at(*v)));
         let mut chart = ChartBuilder::on(&matrix)

@@ -1,9 +1,8 @@
-//! A bar chart of how many clips were predicted as each emotion, counts written above the bars.
+//! A bar chart of how many clips were predicted as each class, counts written above the bars.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use vox_api::emotion::Emotion;
 
 use super::{
     CATEGORY_UNITS, DrawResult, Figure, GRID, SERIES, category_at, category_axis, category_start, text,
@@ -14,8 +13,8 @@ use super::{
 pub struct CountsFigure {
     /// The title line.
     pub title: String,
-    /// Each class with its count, in axis order.
-    pub counts: Vec<(Emotion, u64)>,
+    /// Each class (as people read it) with its count, in axis order.
+    pub counts: Vec<(String, u64)>,
 }
 
 impl Figure for CountsFigure {
@@ -29,7 +28,7 @@ impl Figure for CountsFigure {
         let max = self.counts.iter().map(|(_, c)| *c).max().unwrap_or(0).max(1);
         // Head room above the tallest bar for its count.
         let top = max + max.div_ceil(8);
-        let name = |v: &i32| self.counts.get(category_at(*v)).map_or("", |(e, _)| e.name()).to_string();
+        let name = |v: &i32| self.counts.get(category_at(*v)).map_or("", |(class, _)| class.as_str()).to_string();
         let mut chart = ChartBuilder::on(&body)
             .margin(20)
             .x_label_area_size(65)
@@ -42,7 +41,7 @@ impl Figure for CountsFigure {
             .bold_line_style(GRID)
             .y_labels((top as usize + 1).min(10))
             .x_label_formatter(&name)
-            .x_desc("predicted emotion")
+            .x_desc("predicted class")
             .y_desc("clips")
             .label_style(text(17))
             .axis_desc_style(text(19))

@@ -6,7 +6,6 @@ use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::types::RangedCoordi32;
 use plotters::prelude::*;
-use vox_api::emotion::Emotion;
 
 use super::{
     CATEGORY_UNITS, COLOUR_BAR_WIDTH, ColourScale, DrawResult, Figure, GRID, SERIES, category_at,
@@ -113,7 +112,7 @@ pub struct LogMelFigure {
     /// The title line.
     pub title: String,
     /// Each emotion with its clip count and mean spectrogram.
-    pub panels: Vec<(Emotion, usize, Spectrogram)>,
+    pub panels: Vec<(String, usize, Spectrogram)>,
     /// Axes and colours.
     pub scale: SpectrogramScale,
 }
@@ -129,7 +128,7 @@ impl Figure for LogMelFigure {
         let seconds = self.panels.iter().map(|(_, _, s)| s.seconds()).fold(f64::EPSILON, f64::max);
         for (area, (emotion, clips, spectrogram)) in grid(&panels, self.panels.len()).iter().zip(&self.panels)
         {
-            let caption = format!("{} (n={clips})", emotion.name());
+            let caption = format!("{emotion} (n={clips})");
             spectrogram_panel(area, &caption, spectrogram, &self.scale, seconds)?;
         }
         Ok(())
@@ -138,8 +137,8 @@ impl Figure for LogMelFigure {
 
 /// One emotion's mean RMS envelope.
 pub struct EnergyPanel {
-    /// The emotion.
-    pub emotion: Emotion,
+    /// The class, as people read it (RAVDESS: the emotion name).
+    pub emotion: String,
     /// Clips averaged.
     pub clips: usize,
     /// Mean RMS per frame.
@@ -175,7 +174,7 @@ impl Figure for EnergyFigure {
         let top = if top > 0.0 { top * 1.1 } else { 1.0 };
         for (area, panel) in grid(&body, self.panels.len()).iter().zip(&self.panels) {
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("{} (n={})", panel.emotion.name(), panel.clips), text(16))
+                .caption(format!("{} (n={})", panel.emotion, panel.clips), text(16))
                 .margin(10)
                 .x_label_area_size(38)
                 .y_label_area_size(58)
@@ -217,8 +216,8 @@ impl Figure for EnergyFigure {
 
 /// One example clip of an emotion.
 pub struct Example {
-    /// The emotion.
-    pub emotion: Emotion,
+    /// The class, as people read it (RAVDESS: the emotion name).
+    pub emotion: String,
     /// The clip's id.
     pub file_id: String,
     /// Minimum and maximum sample per waveform column.
@@ -250,7 +249,7 @@ impl ExamplesFigure {
         let peak = example.envelope.iter().map(|(lo, hi)| lo.abs().max(hi.abs())).fold(0.0f32, f32::max);
         let peak = if peak > 0.0 { f64::from(peak) * 1.05 } else { 1.0 };
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{}: {}", example.emotion.name(), example.file_id), text(15))
+            .caption(format!("{}: {}", example.emotion, example.file_id), text(15))
             .margin(8)
             .x_label_area_size(22)
             .y_label_area_size(58)

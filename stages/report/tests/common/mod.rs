@@ -7,9 +7,54 @@
 use std::path::{Path, PathBuf};
 
 use vox_api::audio::{AudioSet, Clip, Split};
-use vox_api::emotion::Emotion::{self, *};
+use vox_api::labels::{Class, LabelSet};
 use vox_api::predictions::{Epoch, Prediction, Predictions, write_history};
 use vox_api::{ArtifactKind, Input, StageContext, StageKind};
+
+pub use Emotion::*;
+
+/// RAVDESS's eight emotions: the classes these inputs are labelled with (by code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emotion {
+    Neutral,
+    Calm,
+    Happy,
+    Sad,
+    Angry,
+    Fearful,
+    Disgust,
+    Surprised,
+}
+
+impl Emotion {
+    pub const ALL: [Emotion; 8] = [Neutral, Calm, Happy, Sad, Angry, Fearful, Disgust, Surprised];
+
+    /// Zero-based position.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The code, the class name: `01`..`08`.
+    pub fn code(self) -> String {
+        format!("{:02}", self.index() + 1)
+    }
+
+    /// The emotion's name, the class's description.
+    pub fn name(self) -> &'static str {
+        ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"][self.index()]
+    }
+}
+
+/// RAVDESS's label set: the codes described by emotion names.
+pub fn ravdess() -> LabelSet {
+    LabelSet::new(Emotion::ALL.iter().map(|e| Class { name: e.code(), description: e.name().into() }).collect())
+        .unwrap()
+}
+
+/// Codes of `classes`.
+fn codes(classes: &[Emotion]) -> Vec<String> {
+    classes.iter().map(|e| e.code()).collect()
+}
 
 /// Probability given to the predicted class; the rest is shared evenly.
 const TOP: f64 = 0.65;
@@ -28,7 +73,12 @@ fn row(
     label: Option<Emotion>,
     predicted: Emotion,
 ) -> Prediction {
-    Prediction { file_id: id.into(), split, label, probabilities: probabilities(classes, predicted) }
+    Prediction {
+        file_id: id.into(),
+        split,
+        label: label.map(Emotion::code),
+        probabilities: probabilities(classes, predicted),
+    }
 }
 
 /// The val pairs of `w2v`: 6 labelled clips, scores worked out in `tests/evaluate.rs`.
@@ -52,7 +102,7 @@ pub fn write_w2v(dir: &Path) {
     for (i, predicted) in [Happy, Happy, Surprised].into_iter().enumerate() {
         rows.push(row(&classes, &format!("test_{i}"), Split::Test, None, predicted));
     }
-    Predictions { classes, rows }.write(dir).unwrap();
+    Predictions { labels: ravdess(), classes: codes(&classes), rows }.write(dir).unwrap();
     let epochs: Vec<Epoch> = (1..=3)
         .map(|e| {
             let e64 = e as f64;
@@ -89,7 +139,7 @@ pub fn write_rf(dir: &Path) {
             probabilities: vec![0.5, 0.25, 0.125, 0.125],
         },
     ];
-    Predictions { classes, rows }.write(dir).unwrap();
+    Predictions { labels: ravdess(), classes: codes(&classes), rows }.write(dir).unwrap();
 }
 
 /// Sample rate of the synthetic audio set, Hz.
@@ -103,13 +153,13 @@ pub fn tone_hz(emotion: Emotion) -> f64 {
 /// Writes `audio`: per emotion two clips (0.6 s and 0.5 s) of a tone at [`tone_hz`] whose
 /// amplitude rises linearly, plus one unlabeled clip.
 pub fn write_audio(dir: &Path) {
-    let mut set = AudioSet::default();
+    let mut set = AudioSet { labels: ravdess(), ..AudioSet::default() };
     let clip = |id: String, emotion: Option<Emotion>| Clip {
         file_id: id,
         corpus: "synthetic".into(),
         speaker: "01".into(),
         sex: "f".into(),
-        emotion,
+        label: emotion.map(Emotion::code),
         intensity: String::new(),
         statement: String::new(),
         repetition: String::new(),
@@ -119,6 +169,7 @@ pub fn write_audio(dir: &Path) {
         offset: 0,
         length: 0,
         original_length: 0,
+        extra: Default::default(),
     };
     let tone = |hz: f64, seconds: f64| -> Vec<f32> {
         let n = (seconds * RATE as f64) as usize;

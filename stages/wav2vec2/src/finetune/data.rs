@@ -1,12 +1,11 @@
-//! The audio set as the training loop sees it: classes, each clip's valid samples and label,
-//! and batches as tensors (optional white noise, per-clip normalization, frame masks).
+//! The audio set as the training loop sees it: each clip's valid samples and class index, and
+//! batches as tensors (optional white noise, per-clip normalization, frame masks).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use vox_api::audio::{AudioSet, Clip, Split};
-use vox_api::emotion::Emotion;
 
 use super::{ClassWeights, FineTuneError};
 use crate::config::Wav2Vec2Config;
@@ -14,12 +13,12 @@ use crate::error::Wav2Vec2Error;
 use crate::model::FrameMask;
 use crate::preprocess::normalize_clip;
 
-/// The audio set with the classes of its train split.
+/// The audio set with the model's classes.
 pub struct Dataset {
     /// Every clip's samples.
     pub set: AudioSet,
-    /// The emotions of the train split, in code order.
-    pub classes: Vec<Emotion>,
+    /// The model's classes (see [`super::labels`]), one per head output.
+    pub classes: Vec<String>,
     /// Per clip (manifest order), the class index of its label when the model knows it.
     pub targets: Vec<Option<usize>>,
 }
@@ -33,32 +32,14 @@ pub struct Batch<B: Backend> {
 }
 
 impl Dataset {
-    /// Reads the classes and targets of `set`; `input` names the upstream stage in errors.
-    pub fn new(set: AudioSet, input: &str) -> Result<Self, FineTuneError> {
-        let mut classes: Vec<Emotion> = set
-            .clips
-            .iter()
-            .filter(|c| c.split == Split::Train)
-            .filter_map(|c| c.emotion)
-            .collect();
-        classes.sort();
-        classes.dedup();
-        if classes.len() < 2 {
-            return Err(FineTuneError::TooFewClasses {
-                input: input.to_string(),
-                found: classes.len(),
-            });
-        }
+    /// `set` scored over `classes`: each clip's target is its label's position among them.
+    pub fn new(set: AudioSet, classes: Vec<String>) -> Self {
         let targets = set
             .clips
             .iter()
-            .map(|c| c.emotion.and_then(|e| classes.binary_search(&e).ok()))
+            .map(|c| c.label.as_deref().and_then(|l| classes.iter().position(|k| k == l)))
             .collect();
-        Ok(Self {
-            set,
-            classes,
-            targets,
-        })
+        Self { set, classes, targets }
     }
 
     /// Indices of the clips of `split` (labelled ones only for train).
@@ -195,7 +176,7 @@ mod tests {
             corpus: String::new(),
             speaker: String::new(),
             sex: String::new(),
-            emotion: None,
+            label: None,
             intensity: String::new(),
             statement: String::new(),
             repetition: String::new(),
@@ -205,6 +186,7 @@ mod tests {
             offset: 0,
             length,
             original_length,
+            extra: Default::default(),
         };
         assert_eq!(valid_length(&clip(60000, 30000)), 30000);
         assert_eq!(valid_length(&clip(60000, 90000)), 60000);

@@ -25,10 +25,12 @@ use vox_api::predictions::{Epoch, Predictions, write_history};
 
 use super::checkpoint::{Checkpoints, Progress};
 use super::data::Dataset;
+use super::labels::{self, Classes};
 use super::metrics::{Scores, score};
-use super::{FineTune, FineTuneError, Freeze, SCRATCH};
-use crate::config::Wav2Vec2Config;
+use super::{FineTune, FineTuneError, Freeze, SCRATCH, head_name};
+use crate::config::{ClassifierHead, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
+use crate::inspect::inspect;
 use crate::kernels::{AutodiffKernels, Kernels};
 use crate::loader::{LoadReport, load_classifier, save_classifier};
 use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
@@ -47,12 +49,14 @@ pub fn run<B: AutodiffKernels>(
     stop_after: Option<u32>,
 ) -> Result<(), StageError> {
     let input = ctx.input();
-    let data = Dataset::new(AudioSet::read(&input.dir)?, &input.name)?;
+    let mut set = AudioSet::read(&input.dir)?;
     let seed = params.seed();
     B::seed(&device, seed);
     let source = model_source(params, ctx)?;
-    let (config, model, load_report) =
-        build_model::<B>(params, source.as_ref().map(|(dir, _)| dir.as_path()), &data, &device)?;
+    let folder = source.as_ref().map(|(dir, _)| dir.as_path());
+    let (config, model, load_report, classes) = build_model::<B>(params, folder, &set, &input.name, &device)?;
+    set.labels = classes.labels;
+    let data = Dataset::new(set, classes.names);
     data.check_lengths(&config)?;
     model.visit(&mut Materialize);
     let train = data.indices(Split::Train);
@@ -193,7 +197,8 @@ pub fn run<B: AutodiffKernels>(
     write_history(ctx.out_dir, &progress.history)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let probabilities = predict(&best, &config, &data, &all, params.batch_size, &device)?;
-    Predictions::from_clips(data.classes.clone(), &data.set.clips, probabilities).write(ctx.out_dir)?;
+    Predictions::from_clips(data.set.labels.clone(), data.classes.clone(), &data.set.clips, probabilities)
+        .write(ctx.out_dir)?;
     let report = Report {
         params,
         source: source.map_or_else(|| "scratch".to_string(), |(_, described)| described),
@@ -270,33 +275,86 @@ fn model_source(
     }
 }
 
-/// The model: scratch (`folder` is `None`) or loaded from `folder`, with one output per class.
+/// The model and the classes it scores: scratch (`folder` is `None`), or loaded from `folder`
+/// with the checkpoint's head (its outputs reordered to the label set's order, see
+/// [`labels`]) or a new one.
+#[allow(clippy::type_complexity)]
 fn build_model<B: Kernels>(
     params: &FineTune,
     folder: Option<&Path>,
-    data: &Dataset,
+    set: &AudioSet,
+    input: &str,
     device: &B::Device,
-) -> Result<(Wav2Vec2Config, Model<B>, Option<LoadReport>), Wav2Vec2Error> {
-    let labels: Vec<&str> = data.classes.iter().map(|e| e.name()).collect();
-    match folder {
-        None => {
-            let mut config = params.scratch_config();
-            config.set_labels(labels);
-            config.classifier_head = params.classifier_head();
-            config.validate()?;
-            let model = Model::new(&config, device);
-            Ok((config, model, None))
+) -> Result<(Wav2Vec2Config, Model<B>, Option<LoadReport>, Classes), StageError> {
+    let Some(dir) = folder else {
+        let checkpoint_only = params
+            .new_head
+            .then_some("new_head")
+            .or((!params.checkpoint_labels.is_empty()).then_some("checkpoint_labels"));
+        if let Some(param) = checkpoint_only {
+            return Err(FineTuneError::NoCheckpoint { param }.into());
         }
-        Some(dir) => {
-            let loaded = load_classifier::<B>(
-                dir,
-                |config| {
-                    config.set_labels(labels);
-                    config.classifier_head = params.classifier_head();
-                },
-                device,
-            )?;
-            Ok((loaded.config, loaded.model, Some(loaded.report)))
+        let classes = labels::plan(params, set, input, None)?;
+        let mut config = params.scratch_config();
+        config.set_labels(classes.names.iter().cloned());
+        config.classifier_head = params.new_head_layout();
+        config.validate()?;
+        let model = Model::new(&config, device);
+        return Ok((config, model, None, classes));
+    };
+    let info = inspect(dir)?;
+    if let (Some(head), Some(layout), false) = (params.head, info.head, params.new_head)
+        && head.layout() != layout
+    {
+        return Err(FineTuneError::HeadMismatch { param: head.name(), checkpoint: head_name(layout) }.into());
+    }
+    let classes = labels::plan(params, set, input, Some(&info))?;
+    let loaded = load_classifier::<B>(
+        dir,
+        |config| match info.head {
+            // The checkpoint's head loads as it is (its class count from its weights); it is
+            // reordered or replaced below.
+            Some(layout) => {
+                config.set_labels(info.labels.iter().cloned());
+                config.classifier_head = layout;
+            }
+            None => {
+                config.set_labels(classes.names.iter().cloned());
+                config.classifier_head = params.new_head_layout();
+            }
+        },
+        device,
+    )?;
+    let (mut config, mut model, mut report) = (loaded.config, loaded.model, loaded.report);
+    match (&classes.rows, info.head) {
+        (Some(rows), _) => model.classifier = model.classifier.select_outputs(rows, device),
+        (None, Some(old)) => {
+            // The checkpoint's head was loaded and is discarded: its tensors count as unused,
+            // the new head's as new.
+            let (old, new) = (head_tensors(old), head_tensors(params.new_head_layout()));
+            report.applied -= old.len();
+            report.unused.extend(old.iter().map(|t| t.to_string()));
+            report.unused.sort();
+            report.fresh.extend(new.iter().map(|t| t.to_string()));
+            report.fresh.sort();
+            config.set_labels(classes.names.iter().cloned());
+            config.classifier_head = params.new_head_layout();
+            model = model.with_new_head(&config, device);
+        }
+        (None, None) => {}
+    }
+    config.set_labels(classes.names.iter().cloned());
+    Ok((config, model, Some(report), classes))
+}
+
+/// The model paths of a head's tensors.
+fn head_tensors(head: ClassifierHead) -> &'static [&'static str] {
+    match head {
+        ClassifierHead::Projector => {
+            &["classifier.out_proj.bias", "classifier.out_proj.weight", "projector.bias", "projector.weight"]
+        }
+        ClassifierHead::DenseTanh => {
+            &["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"]
         }
     }
 }
@@ -433,7 +491,16 @@ impl Report<'_> {
             .as_ref()
             .and_then(|p| p.file_name())
             .map(Into::into);
-        let params = serde_json::to_string_pretty(&shown).unwrap_or_default();
+        let mut params = serde_json::to_value(&shown).unwrap_or_default();
+        // A loaded model's sizes are the checkpoint's: the scratch size params do not apply.
+        if self.load_report.is_some()
+            && let Some(table) = params.as_object_mut()
+        {
+            for scratch in super::SCRATCH_PARAMS {
+                table.remove(*scratch);
+            }
+        }
+        let params = serde_json::to_string_pretty(&params).unwrap_or_default();
         let _ = writeln!(t, "fine-tune\n\nparams:\n{params}\n");
         let _ = writeln!(
             t,
@@ -492,7 +559,10 @@ impl Report<'_> {
             self.data
                 .classes
                 .iter()
-                .map(|c| c.name())
+                .map(|c| {
+                    let labels = &self.data.set.labels;
+                    labels.index_of(c).map_or_else(|| c.clone(), |i| labels.display(i))
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tempfile::TempDir;
 use vox_api::audio::{AudioSet, Clip, Split};
-use vox_api::emotion::Emotion;
+use vox_api::labels::{Class, LabelSet};
 use vox_api::predictions::{Predictions, read_history};
 use vox_api::{ArtifactKind, Input, StageContext, StageDef};
 
@@ -16,21 +16,25 @@ use super::*;
 
 /// Clip length in samples.
 const SAMPLES: usize = 4000;
-/// The classes and their tone frequencies in Hz.
-const TONES: [(Emotion, f32); 4] = [
-    (Emotion::Neutral, 150.0),
-    (Emotion::Happy, 600.0),
-    (Emotion::Sad, 1500.0),
-    (Emotion::Angry, 3500.0),
-];
+/// The classes (RAVDESS codes and names) and their tone frequencies in Hz.
+const TONES: [(&str, &str, f32); 4] =
+    [("01", "neutral", 150.0), ("03", "happy", 600.0), ("04", "sad", 1500.0), ("05", "angry", 3500.0)];
+
+/// RAVDESS's label set: codes described by emotion names.
+fn ravdess() -> LabelSet {
+    let names = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"];
+    let classes =
+        names.iter().enumerate().map(|(k, n)| Class { name: format!("{:02}", k + 1), description: n.to_string() });
+    LabelSet::new(classes.collect()).unwrap()
+}
 
 /// 12 clips per class (8 train, 2 val, 2 test) plus 2 unlabeled test clips; every fourth clip is
 /// padded (3000 valid samples, then zeros).
 fn audio_set() -> AudioSet {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let mut set = AudioSet::default();
+    let mut set = AudioSet { labels: ravdess(), ..AudioSet::default() };
     let mut push =
-        |set: &mut AudioSet, id: String, emotion: Option<Emotion>, freq: f32, split, n: usize| {
+        |set: &mut AudioSet, id: String, label: Option<&str>, freq: f32, split, n: usize| {
             let valid = if n % 4 == 3 { 3000 } else { SAMPLES };
             let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
             let amplitude: f32 = rng.random_range(0.1..0.8);
@@ -49,7 +53,7 @@ fn audio_set() -> AudioSet {
                 corpus: "synthetic".into(),
                 speaker: String::new(),
                 sex: String::new(),
-                emotion,
+                label: label.map(Into::into),
                 intensity: String::new(),
                 statement: String::new(),
                 repetition: String::new(),
@@ -59,11 +63,12 @@ fn audio_set() -> AudioSet {
                 offset: 0,
                 length: 0,
                 original_length: valid as u64,
+                extra: Default::default(),
             };
             set.push(clip, &samples);
         };
     for n in 0..12 {
-        for (emotion, freq) in TONES {
+        for (code, name, freq) in TONES {
             let split = match n {
                 0..8 => Split::Train,
                 8..10 => Split::Val,
@@ -71,8 +76,8 @@ fn audio_set() -> AudioSet {
             };
             push(
                 &mut set,
-                format!("{}_{n:02}", emotion.name()),
-                Some(emotion),
+                format!("{name}_{n:02}"),
+                Some(code),
                 freq,
                 split,
                 n,
@@ -202,7 +207,7 @@ fn val_accuracy(dir: &Path) -> f64 {
     let val: Vec<_> = predictions.split(Split::Val).collect();
     let correct = val
         .iter()
-        .filter(|r| Some(predictions.predicted(r)) == r.label)
+        .filter(|r| Some(predictions.predicted(r)) == r.label.as_deref())
         .count();
     correct as f64 / val.len() as f64
 }
@@ -212,15 +217,8 @@ fn learns_pitch_classes_and_scores_every_clip() {
     let harness = Harness::new();
     let out = harness.train(&params(8), None);
     let predictions = Predictions::read(out.path()).unwrap();
-    assert_eq!(
-        predictions.classes,
-        vec![
-            Emotion::Neutral,
-            Emotion::Happy,
-            Emotion::Sad,
-            Emotion::Angry
-        ]
-    );
+    assert_eq!(predictions.classes, ["01", "03", "04", "05"]);
+    assert_eq!(predictions.labels, ravdess());
     assert_eq!(predictions.rows.len(), 50);
     assert_eq!(predictions.split(Split::Train).count(), 32);
     let unlabeled: Vec<_> = predictions

@@ -12,7 +12,7 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor, TensorData};
 use burn::tensor::backend::Backend;
 
 use super::{Augmentation, FrameMask, Wav2Vec2Model};
@@ -66,31 +66,19 @@ pub struct Wav2Vec2ForSequenceClassification<B: Backend> {
 impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
     /// A randomly initialized model for a validated `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
-        let labels = config.num_labels();
-        let hidden = config.hidden_size;
-        let (projector, classifier) = match config.classifier_head {
-            ClassifierHead::Projector => (
-                Some(LinearConfig::new(hidden, config.classifier_proj_size).init(device)),
-                Classifier {
-                    dense: None,
-                    out_proj: LinearConfig::new(config.classifier_proj_size, labels).init(device),
-                    dropout: DropoutConfig::new(0.0).init(),
-                },
-            ),
-            ClassifierHead::DenseTanh => (
-                None,
-                Classifier {
-                    dense: Some(LinearConfig::new(hidden, hidden).init(device)),
-                    out_proj: LinearConfig::new(hidden, labels).init(device),
-                    dropout: DropoutConfig::new(config.final_dropout).init(),
-                },
-            ),
-        };
+        let (projector, classifier) = new_head(config, device);
         Self {
             wav2vec2: Wav2Vec2Model::new(config, device),
             projector,
             classifier,
         }
+    }
+
+    /// The model with its body and a new, randomly initialized head for `config` (its
+    /// layout and `num_labels`).
+    pub fn with_new_head(self, config: &Wav2Vec2Config, device: &B::Device) -> Self {
+        let (projector, classifier) = new_head(config, device);
+        Self { projector, classifier, ..self }
     }
 
     /// `[batch, samples]` -> hidden state `[batch, frames, hidden]` and logits
@@ -122,6 +110,57 @@ impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
             last_hidden_state,
             logits,
         }
+    }
+}
+
+/// A randomly initialized head for `config`: the projector (`projector` layout) and the
+/// layers after pooling.
+fn new_head<B: Backend>(config: &Wav2Vec2Config, device: &B::Device) -> (Option<Linear<B>>, Classifier<B>) {
+    let labels = config.num_labels();
+    let hidden = config.hidden_size;
+    match config.classifier_head {
+        ClassifierHead::Projector => (
+            Some(LinearConfig::new(hidden, config.classifier_proj_size).init(device)),
+            Classifier {
+                dense: None,
+                out_proj: LinearConfig::new(config.classifier_proj_size, labels).init(device),
+                dropout: DropoutConfig::new(0.0).init(),
+            },
+        ),
+        ClassifierHead::DenseTanh => (
+            None,
+            Classifier {
+                dense: Some(LinearConfig::new(hidden, hidden).init(device)),
+                out_proj: LinearConfig::new(hidden, labels).init(device),
+                dropout: DropoutConfig::new(config.final_dropout).init(),
+            },
+        ),
+    }
+}
+
+impl<B: Backend> Classifier<B> {
+    /// The head with only the outputs `rows`, in this order: output `k` is the old output
+    /// `rows[k]` (its weight column and bias), so a checkpoint's classes can be reordered to
+    /// a label set's order or some of them removed.
+    pub fn select_outputs(self, rows: &[usize], device: &B::Device) -> Self {
+        let indices: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let indices = Tensor::<B, 1, Int>::from_data(TensorData::new(indices, [rows.len()]), device);
+        // burn's Linear stores its weight `[d_input, d_output]`: outputs are columns.
+        let select = |dim: usize| {
+            let indices = indices.clone();
+            move |tensor: Tensor<B, 2>| {
+                let grad = tensor.is_require_grad();
+                tensor.select(dim, indices).detach().set_require_grad(grad)
+            }
+        };
+        let weight = self.out_proj.weight.map(select(1));
+        let bias = self.out_proj.bias.map(|bias| {
+            bias.map(|tensor| {
+                let grad = tensor.is_require_grad();
+                tensor.select(0, indices.clone()).detach().set_require_grad(grad)
+            })
+        });
+        Self { out_proj: Linear { weight, bias }, ..self }
     }
 }
 

@@ -1,0 +1,138 @@
+//! What a model folder holds, read before the model is built: which classification head its
+//! weights have (from their keys, not from a param that could be wrong) and the classes of
+//! that head's outputs (`id2label`, by output index).
+//!
+//! | weight keys | head |
+//! |---|---|
+//! | `projector.weight` and `classifier.weight` | `projector` (HF `Wav2Vec2ForSequenceClassification`) |
+//! | `classifier.dense.weight` and `classifier.out_proj.weight` | `dense-tanh` (the SER notebooks' head) |
+//! | neither (`Wav2Vec2ForCTC`, `Wav2Vec2ForPreTraining`, `Wav2Vec2Model`) | none: a new head is built |
+//!
+//! Keys are read from `model.safetensors`'s header (8 bytes of little-endian length, then a
+//! JSON object from key to dtype, shape and offsets; the format's own layout, parsed here so that
+//! no tensor is read) or from `pytorch_model.bin` through burn-store's reader, which reads
+//! tensors lazily.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use crate::config::{ClassifierHead, Wav2Vec2Config};
+use crate::error::Wav2Vec2Error;
+use crate::loader::{CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE};
+
+/// A model folder's head and classes.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// The configuration in `config.json`.
+    pub config: Wav2Vec2Config,
+    /// The head the weights hold; `None` for a checkpoint without one.
+    pub head: Option<ClassifierHead>,
+    /// The class of each head output, by index (`id2label`, else HF's `LABEL_<i>`); empty
+    /// without a head.
+    pub labels: Vec<String>,
+}
+
+/// Reads the head and classes of the model folder `dir`.
+pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
+    let config = Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
+    let shapes = weight_shapes(dir)?;
+    let find = |key: &str| {
+        shapes.get(key).or_else(|| shapes.get(&format!("wav2vec2.{key}"))).cloned()
+    };
+    let (head, outputs) = if find("classifier.dense.weight").is_some() {
+        (Some(ClassifierHead::DenseTanh), find("classifier.out_proj.weight"))
+    } else if find("projector.weight").is_some() {
+        (Some(ClassifierHead::Projector), find("classifier.weight"))
+    } else if find("classifier.out_proj.weight").is_some() {
+        // vox's dense-tanh layout never lacks `dense`; a bare `out_proj` is a linear probe in
+        // the projector layout's place, which vox has no head for.
+        return Err(Wav2Vec2Error::InvalidConfig(
+            "the checkpoint has `classifier.out_proj` without `classifier.dense` or `projector`: a head vox cannot load"
+                .into(),
+        ));
+    } else {
+        (None, None)
+    };
+    let Some(head) = head else {
+        return Ok(ModelInfo { config, head: None, labels: Vec::new() });
+    };
+    // PyTorch's Linear weight is `[out, in]`.
+    let outputs = outputs.and_then(|shape| shape.first().copied()).ok_or_else(|| {
+        Wav2Vec2Error::InvalidConfig("the checkpoint's head has no output layer (`classifier.weight`)".into())
+    })?;
+    let labels = labels_by_index(&config, outputs)?;
+    Ok(ModelInfo { config, head: Some(head), labels })
+}
+
+/// The classes of `outputs` head outputs: `id2label` in index order, else `LABEL_<i>`; fails
+/// when `id2label` does not name every output once.
+fn labels_by_index(config: &Wav2Vec2Config, outputs: usize) -> Result<Vec<String>, Wav2Vec2Error> {
+    let Some(id2label) = config.id2label.as_ref().filter(|m| !m.is_empty()) else {
+        return Ok((0..outputs).map(|i| format!("LABEL_{i}")).collect());
+    };
+    let mut labels = Vec::with_capacity(outputs);
+    for i in 0..outputs {
+        match id2label.get(&i.to_string()) {
+            Some(label) => labels.push(label.clone()),
+            None => {
+                return Err(Wav2Vec2Error::InvalidConfig(format!(
+                    "`id2label` names {} classes but the head has {outputs} outputs (no entry \"{i}\")",
+                    id2label.len()
+                )));
+            }
+        }
+    }
+    if id2label.len() != outputs {
+        return Err(Wav2Vec2Error::InvalidConfig(format!(
+            "`id2label` names {} classes but the head has {outputs} outputs",
+            id2label.len()
+        )));
+    }
+    if let Some(i) = (1..labels.len()).find(|&i| labels[..i].contains(&labels[i])) {
+        return Err(Wav2Vec2Error::InvalidConfig(format!("`id2label` names class `{}` twice", labels[i])));
+    }
+    Ok(labels)
+}
+
+/// Every weight key of the folder with its shape.
+fn weight_shapes(dir: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2Vec2Error> {
+    let safetensors = dir.join(SAFETENSORS_FILE);
+    if safetensors.is_file() {
+        return safetensors_shapes(&safetensors);
+    }
+    let pytorch = dir.join(PYTORCH_FILE);
+    if pytorch.is_file() {
+        let reader = burn_store::pytorch::PytorchReader::new(&pytorch).map_err(|e| {
+            Wav2Vec2Error::InvalidConfig(format!("cannot read the keys of `{}`: {e}", pytorch.display()))
+        })?;
+        return Ok(reader.tensors().iter().map(|(key, t)| (key.clone(), t.shape.iter().copied().collect())).collect());
+    }
+    Err(Wav2Vec2Error::NoWeights(dir.to_path_buf()))
+}
+
+/// The keys and shapes in a safetensors file's header.
+fn safetensors_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2Vec2Error> {
+    let io = |source| Wav2Vec2Error::Io { path: path.to_path_buf(), source };
+    let bad = |what: &str| Wav2Vec2Error::InvalidConfig(format!("`{}` is not a safetensors file: {what}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length).map_err(io)?;
+    let length = u64::from_le_bytes(length);
+    // The format caps the header at 100 MB.
+    if length > 100 << 20 {
+        return Err(bad("its header length is implausible"));
+    }
+    let mut header = vec![0u8; length as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|_| bad("its header is not a JSON object"))?;
+    Ok(header
+        .into_iter()
+        .filter(|(key, _)| key != "__metadata__")
+        .map(|(key, entry)| {
+            let shape = entry["shape"].as_array().map(|dims| dims.iter().filter_map(|d| d.as_u64()).map(|d| d as usize).collect()).unwrap_or_default();
+            (key, shape)
+        })
+        .collect())
+}

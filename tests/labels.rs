@@ -1,0 +1,267 @@
+//! Label sets end to end: the pipelines that predate them give the same numbers, and a lab's own
+//! corpus from a table carries its own classes through the models into `output.txt`.
+
+use std::path::PathBuf;
+
+use crate::support::{Project, wav_16bit};
+
+/// EmoDB (boredom merged into 02, disgust dropped) and an unlabeled CREMA-D-named test corpus
+/// through every model kind and both votes, scored on EmoDB's held-out test speakers.
+const EVERY_MODEL: &str = r#"
+[pipeline]
+name = "extra"
+seed = 3
+
+[stages.data]
+kind = "synth"
+naming = "emodb"
+actors = 4
+statements = 2
+repetitions = 2
+duration = 2.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "emodb"
+labels = { boredom = "02", disgust = "drop" }
+
+[stages.test_data]
+kind = "synth"
+naming = "crema-d"
+actors = 2
+statements = 2
+repetitions = 1
+duration = 2.0
+sample_rate = 16000
+seed = 9
+
+[stages.test_audio]
+kind = "decode"
+inputs = ["test_data"]
+corpus = "unlabeled"
+
+[stages.split]
+kind = "split"
+inputs = ["audio"]
+strategy = "speaker"
+val_fraction = 0.25
+test_fraction = 0.25
+
+[stages.test_split]
+kind = "split"
+inputs = ["test_audio"]
+
+[stages.all]
+kind = "merge"
+inputs = ["split", "test_split"]
+
+[stages.padded]
+kind = "pad"
+inputs = ["all"]
+length = 32000
+
+[stages.mfcc]
+kind = "featurize"
+inputs = ["padded"]
+set = "mfcc"
+
+[stages.rf]
+kind = "baseline"
+inputs = ["mfcc"]
+n_trees = 50
+
+[stages.svm]
+kind = "baseline"
+inputs = ["mfcc"]
+model = "linear-svm"
+
+[stages.lr]
+kind = "baseline"
+inputs = ["mfcc"]
+model = "logistic"
+
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["padded"]
+epochs = 2
+hidden_size = 32
+layers = 1
+heads = 2
+intermediate_size = 64
+
+[stages.vote]
+kind = "ensemble-vote"
+inputs = ["rf", "svm", "lr", "w2v"]
+weights = "optimize"
+
+[stages.hard]
+kind = "ensemble-vote"
+inputs = ["rf", "svm"]
+method = "hard"
+
+[stages.report]
+kind = "evaluate"
+inputs = ["rf", "svm", "lr", "w2v", "vote", "hard", "padded"]
+split = "test"
+"#;
+
+/// Runs `pipeline` and returns its run folder.
+fn run(p: &Project, pipeline: &str) -> PathBuf {
+    let run = p.vox(&["run", pipeline, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    PathBuf::from(doc["run_dir"].as_str().unwrap())
+}
+
+#[test]
+fn pipelines_keep_the_numbers_they_had_before_label_sets() {
+    let p = Project::new();
+    p.file("p.toml", EVERY_MODEL);
+    let run_dir = run(&p, "p.toml");
+    // Written by vox at 53e1c2b, when every label was one of RAVDESS's eight codes (an enum):
+    // the same text to the last digit.
+    let summary = std::fs::read_to_string(run_dir.join("report/summary.csv")).unwrap();
+    assert_eq!(
+        summary,
+        "input,split,clips,accuracy,macro_f1,weighted_f1,uar\n\
+         rf,test,48,0.5,0.36631016042780745,0.36631016042780745,0.5\n\
+         svm,test,48,0.3125,0.19905254091300603,0.19905254091300603,0.3125\n\
+         lr,test,48,0.4791666666666667,0.40172558922558926,0.40172558922558926,0.4791666666666667\n\
+         w2v,test,48,0.1875,0.08271604938271605,0.08271604938271605,0.1875\n\
+         vote,test,48,0.4791666666666667,0.40172558922558926,0.40172558922558926,0.4791666666666667\n\
+         hard,test,48,0.375,0.26282051282051283,0.26282051282051283,0.375\n"
+    );
+    let output = std::fs::read_to_string(run_dir.join("report/vote/output.txt")).unwrap();
+    assert!(
+        output.starts_with(
+            "file_id | 01 | 02 | 03 | 04 | 05 | 06 | 07 | 08 |\n\
+             1001_IEO_ANG_HI | 0.1011 | 0.0802 | 0.1545 | 0.0825 | 0.5016 | 0.0801 | 0.0000 | 0.0000 |\n\
+             1001_IEO_ANG_MD | 0.1032 | 0.0803 | 0.3898 | 0.0886 | 0.2682 | 0.0699 | 0.0000 | 0.0000 |\n"
+        ),
+        "{output}"
+    );
+    let output = std::fs::read_to_string(run_dir.join("report/w2v/output.txt")).unwrap();
+    assert!(
+        output.contains("\n1001_IEO_ANG_HI | 0.2022 | 0.1603 | 0.1379 | 0.1649 | 0.1750 | 0.1597 | 0.0000 | 0.0000 |\n"),
+        "{output}"
+    );
+}
+
+#[test]
+fn the_cross_corpus_demo_keeps_its_numbers() {
+    let p = Project::new();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo-cross-corpus.toml");
+    let run_dir = run(&p, demo.to_str().unwrap());
+    let summary = std::fs::read_to_string(run_dir.join("report/summary.csv")).unwrap();
+    // As written by vox at 53e1c2b (SAVEE held out, RAVDESS calm merged into neutral).
+    assert_eq!(
+        summary,
+        "input,split,clips,accuracy,macro_f1,weighted_f1,uar\n\
+         rf,test,224,0.7589285714285714,0.7593838261736207,0.7593838261736207,0.7589285714285714\n"
+    );
+}
+
+/// A lab's corpus: `corpus/clips/<id>.wav` tones, one pitch per class (IEMOCAP's four-class
+/// words, `exc` to be merged into `hap`, `fru` to be dropped), in `corpus/meta.csv` with
+/// speakers, a session column and three unlabeled test rows.
+fn lab_corpus(p: &Project) {
+    let classes = [("neu", 180.0), ("hap", 320.0), ("exc", 340.0), ("ang", 520.0), ("sad", 140.0), ("fru", 400.0)];
+    let mut table = String::from("file,emotion,speaker,split,session\n");
+    for (k, (label, hz)) in classes.iter().enumerate() {
+        for i in 0..12 {
+            let id = format!("{label}{i:02}");
+            let samples: Vec<i16> = (0..16000)
+                .map(|n| {
+                    let t = n as f64 / 16000.0;
+                    let wobble = 1.0 + 0.02 * ((i + k) as f64 * 0.7).sin();
+                    (6000.0 * (std::f64::consts::TAU * hz * wobble * t).sin()) as i16
+                })
+                .collect();
+            std::fs::create_dir_all(p.path().join("corpus/clips")).unwrap();
+            std::fs::write(p.path().join(format!("corpus/clips/{id}.wav")), wav_16bit(16000, &samples)).unwrap();
+            let split = match i {
+                0..8 => "train",
+                8..10 => "dev",
+                _ => "test",
+            };
+            table += &format!("clips/{id}.wav,{label},spk{},{split},Ses0{}\n", i % 4, 1 + i % 2);
+        }
+    }
+    for (i, hz) in [182.0, 515.0, 141.0].into_iter().enumerate() {
+        let samples: Vec<i16> =
+            (0..16000).map(|n| (6000.0 * (std::f64::consts::TAU * hz * n as f64 / 16000.0).sin()) as i16).collect();
+        std::fs::write(p.path().join(format!("corpus/clips/new{i}.wav")), wav_16bit(16000, &samples)).unwrap();
+        table += &format!("clips/new{i}.wav,,,test,Ses03\n");
+    }
+    p.file("corpus/meta.csv", &table);
+}
+
+const LAB: &str = r#"
+[pipeline]
+name = "lab"
+
+[stages.data]
+kind = "download"
+path = "corpus"
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "csv"
+table = "meta.csv"
+classes = ["neu", "hap", "ang", "sad"]
+labels = { exc = "hap", fru = "drop" }
+
+[stages.mfcc]
+kind = "featurize"
+inputs = ["audio"]
+set = "mfcc"
+
+[stages.lr]
+kind = "baseline"
+inputs = ["mfcc"]
+model = "logistic"
+
+[stages.report]
+kind = "evaluate"
+inputs = ["lr"]
+split = "test"
+plots = false
+"#;
+
+#[test]
+fn a_corpus_from_a_table_carries_its_own_classes_into_output_txt() {
+    let p = Project::new();
+    lab_corpus(&p);
+    p.file("p.toml", LAB);
+    let run_dir = run(&p, "p.toml");
+    let output = std::fs::read_to_string(run_dir.join("report/lr/output.txt")).unwrap();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines[0], "file_id | neu | hap | ang | sad |");
+    // Each new clip's most probable class is the one its pitch belongs to.
+    for (line, (id, class)) in lines[1..].iter().zip([("new0", 1), ("new1", 3), ("new2", 4)]) {
+        let cells: Vec<&str> = line.trim_end_matches(" |").split(" | ").collect();
+        assert_eq!(cells[0], id, "{output}");
+        let p: Vec<f64> = cells[1..].iter().map(|c| c.parse().unwrap()).collect();
+        let best = (0..4).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap() + 1;
+        assert_eq!(best, class, "{line}");
+    }
+    // Test rows: 2 per class, `exc` counted as `hap` (4), `fru` dropped.
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report/lr/metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["clips"], 10);
+    let support: Vec<(String, u64)> = metrics["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["code"].as_str().unwrap().to_string(), c["support"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(String, u64)> = [("neu", 2), ("hap", 4), ("ang", 2), ("sad", 2)].map(|(c, n)| (c.to_string(), n)).into();
+    assert_eq!(support, expected);
+    assert_eq!(metrics["accuracy"], 1.0, "pure tones of distinct pitch");
+    let dropped = std::fs::read_to_string(run_dir.join("audio/dropped.csv")).unwrap();
+    assert_eq!(dropped.lines().count(), 13, "{dropped}");
+    assert!(dropped.starts_with("row,file,label\n61,clips/fru00.wav,fru\n"), "{dropped}");
+}
