@@ -2,14 +2,16 @@
 //! petgraph DAG, in a deterministic topological order (declaration order breaks ties).
 //!
 //! Every problem is collected before anything runs: unknown kinds, inputs and params (with "did
-//! you mean"), bad values, input arity and artifact types, backends, cycles (with their path).
+//! you mean"), bad values, input arity and artifact types, backends, cycles (with their path),
+//! and what a stage refuses of its inputs' [`Facts`] (scoring a split no stage makes, merging
+//! corpora of different classes), each at the TOML line of the param it concerns.
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use vox_api::{ArtifactKind, Arity, Stage, StageKind};
+use vox_api::{ArtifactKind, Arity, Facts, ParamError, PlannedInput, Stage, StageKind};
 
 use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::registry::{self, ParamType, Registry};
@@ -127,6 +129,8 @@ pub fn build(
             Vec::new()
         }
     };
+
+    check_facts(&spec, &configured, &order, &names, &mut errors);
 
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.loc.as_ref().map(Loc::order));
@@ -346,15 +350,51 @@ fn configure<'r>(
     match kind.configure(table) {
         Ok(configured) => Some((kind, configured, external, inherits_seed)),
         Err(e) => {
-            let top = e.path.split(['.', '[']).next().unwrap_or("");
-            let (what, loc) = match stage.params.get(top) {
-                Some(param) => (format!("param `{top}`"), param.value_loc.clone()),
-                None if !top.is_empty() => (format!("param `{top}`"), stage.name_loc.clone()),
-                None => ("params".to_string(), stage.name_loc.clone()),
-            };
-            let err = SpecErrorKind::BadParam { stage: stage.name.clone(), what, message: e.message };
-            errors.push(SpecError::at(err, loc));
+            errors.push(param_error(stage, e));
             None
+        }
+    }
+}
+
+/// A stage's [`ParamError`] at the value of the param it names (the stage's name when the
+/// param is a default or the error concerns the whole table).
+fn param_error(stage: &StageSpec, e: ParamError) -> SpecError {
+    let top = e.path.split(['.', '[']).next().unwrap_or("");
+    let (what, loc) = match stage.params.get(top) {
+        Some(param) => (format!("param `{top}`"), param.value_loc.clone()),
+        None if !top.is_empty() => (format!("param `{top}`"), stage.name_loc.clone()),
+        None => ("params".to_string(), stage.name_loc.clone()),
+    };
+    SpecError::at(SpecErrorKind::BadParam { stage: stage.name.clone(), what, message: e.message }, loc)
+}
+
+/// Derives each stage's [`Facts`] from its inputs' in topological `order` and reports what a
+/// stage refuses. A stage that failed to configure, or whose facts are refused, passes on
+/// unknown facts, so that one mistake is reported once.
+fn check_facts(
+    spec: &PipelineSpec,
+    configured: &[Option<Configured>],
+    order: &[usize],
+    names: &[&str],
+    errors: &mut Vec<SpecError>,
+) {
+    let mut facts: Vec<Facts> = vec![Facts::default(); spec.stages.len()];
+    for &i in order {
+        let Some((_, stage, ..)) = &configured[i] else { continue };
+        let upstream: Vec<(usize, ArtifactKind)> = spec.stages[i]
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                let j = names.iter().position(|n| *n == input.value)?;
+                let (kind, ..) = configured[j].as_ref()?;
+                Some((j, kind.output()))
+            })
+            .collect();
+        let planned: Vec<PlannedInput> =
+            upstream.iter().map(|&(j, kind)| PlannedInput { name: names[j], kind, facts: &facts[j] }).collect();
+        match stage.facts(&planned) {
+            Ok(derived) => facts[i] = derived,
+            Err(e) => errors.push(param_error(&spec.stages[i], e)),
         }
     }
 }

@@ -169,7 +169,23 @@ fn an_unreachable_hub_fails_the_download_with_instructions_and_skips_the_fine_tu
     assert_eq!(tail, [("w2v.model".to_string(), "failed".to_string()), ("w2v".into(), "skipped".into())]);
     let expected = format!("cannot reach the Hugging Face hub at {endpoint} for `tiny/w2v-base`");
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
-    assert!(run.stderr.contains("point `model_path` at it in the fine-tune stage"), "{}", run.stderr);
+    let hint = "copy the folder here and run again with `--set w2v.model_path=models/NAME`";
+    assert!(run.stderr.contains(hint), "{}", run.stderr);
+    // Following the hint works: the local copy replaces the hub model, so nothing is fetched.
+    let models = p.path().join("models/w2v-base");
+    std::fs::create_dir_all(&models).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_model().join(file), models.join(file)).unwrap();
+    }
+    let out = p
+        .command(&["run", "p.toml", "--json", "--set", "w2v.model_path=models/w2v-base"])
+        .env("HF_ENDPOINT", &endpoint)
+        .output()
+        .unwrap();
+    let run = crate::support::Run::from(out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names: Vec<String> = statuses(&run.stdout).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["data", "audio", "padded", "split", "w2v"]);
 }
 
 #[test]

@@ -129,3 +129,49 @@ fn missing_pipeline_file_and_unknown_stage_names() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("pipeline `small` has no stage `pad` (did you mean `padded`?)"), "{}", run.stderr);
 }
+
+#[test]
+fn scoring_a_split_that_no_stage_makes_is_an_error_at_its_line() {
+    let scored = |split: &str| {
+        format!(
+            "{SMALL}\n[stages.feats]\nkind = \"featurize\"\ninputs = [\"split\"]\nset = \"mfcc\"\n\n\
+             [stages.rf]\nkind = \"baseline\"\ninputs = [\"feats\"]\n\n\
+             [stages.report]\nkind = \"evaluate\"\ninputs = [\"rf\"]\nsplit = \"{split}\"\n"
+        )
+    };
+    let (code, lines, stderr) = problems(&scored("test"), &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        lines,
+        ["p.toml:41:9: stage `report`: invalid param `split`: input `rf` has no labelled clips in split `test` \
+          (their labelled clips are: train, val); score another split, or hold out a `test` part in the `split` \
+          stage (`test_fraction` or `test_speakers`)"],
+        "{stderr}"
+    );
+    // Once the split stage holds out a test part, the same pipeline plans.
+    let (code, _, stderr) = problems(&scored("test"), &["--set", "split.test_fraction=0.2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = problems(&scored("val"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn merging_corpora_of_different_classes_is_an_error_before_anything_runs() {
+    let text = format!(
+        "{SMALL}\n[stages.more]\nkind = \"synth\"\nnaming = \"tess\"\nactors = 1\nstatements = 1\nrepetitions = 1\n\
+         duration = 1.0\nsample_rate = 16000\n\n\
+         [stages.more_audio]\nkind = \"decode\"\ninputs = [\"more\"]\ncorpus = \"tess\"\n\
+         classes = [\"neutral\", \"angry\"]\nlabels = {{ \"*\" = \"drop\" }}\n\n\
+         [stages.all]\nkind = \"merge\"\ninputs = [\"audio\", \"more_audio\"]\n"
+    );
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "p.toml:45:9: stage `all`: invalid params: input `more_audio` has the classes neutral, angry but input \
+             `audio` has 01 neutral, 02 calm"
+        ),
+        "{stderr}"
+    );
+}

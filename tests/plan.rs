@@ -119,3 +119,39 @@ fn stages_lists_kinds_params_defaults_and_docs() {
         assert!(all.stdout.contains(&format!("\n{kind}  (")) || all.stdout.starts_with(&format!("{kind}  (")), "{kind}");
     }
 }
+
+#[test]
+fn the_reference_pipeline_takes_local_copies_with_one_flag_each_and_reports_on_test() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("ravdess")).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pipeline = root.join("pipelines/ravdess.toml");
+    let model = root.join("stages/wav2vec2/tests/fixtures/base");
+    let args = [
+        "plan",
+        pipeline.to_str().unwrap(),
+        "--json",
+        "--set",
+        "w2v.backend=flex",
+        "--set",
+        "data.path=ravdess",
+        "--set",
+        &format!("w2v.model_path={}", model.display()),
+    ];
+    let run = p.vox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    // No `w2v.model` download: the local copy replaces the hub model.
+    assert_eq!(
+        names,
+        ["data", "audio", "new_audio", "all", "padded", "split", "egemaps", "rf", "w2v", "mfcc", "mfcc_lr", "vote", "report"]
+    );
+    // The report scores the held-out test part; scoring `val` is allowed, and a split with no
+    // test part is refused before anything runs.
+    let text: toml::Table = std::fs::read_to_string(&pipeline).unwrap().parse().unwrap();
+    assert_eq!(text["stages"]["report"]["split"].as_str(), Some("test"));
+    let no_test = p.vox(&[&args[..2], &["--set", "split.test_fraction=0", "--set", "w2v.backend=flex"]].concat());
+    assert_eq!(no_test.code, 2, "{}", no_test.stderr);
+    assert!(no_test.stderr.contains("stage `report`: invalid param `split`: inputs `w2v`, `rf`, `mfcc_lr`, `vote` have no labelled clips in split `test`"), "{}", no_test.stderr);
+}

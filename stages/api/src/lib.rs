@@ -15,6 +15,6 @@ pub mod predictions;
 mod stage;
 
 pub use stage::{
-    ArtifactKind, Arity, ImpliedStage, Input, InputSpec, Kind, ParamError, Stage, StageContext, StageDef,
-    StageError, StageKind, kind, panic_message,
+    ArtifactKind, Arity, Facts, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput, Stage,
+    StageContext, StageDef, StageError, StageKind, kind, panic_message,
 };

@@ -1,11 +1,15 @@
 //! The `Stage` trait and the typed-params adapter that turns a [`StageDef`] into a [`StageKind`].
 
+use std::collections::BTreeSet;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::audio::Split;
+use crate::labels::LabelSet;
 
 /// An error raised by a stage while it runs; the engine reports it with the stage's name.
 pub type StageError = Box<dyn std::error::Error + Send + Sync>;
@@ -94,6 +98,52 @@ pub struct ImpliedStage {
     pub params: toml::Table,
     /// The implying param: errors about the new stage point at its value.
     pub because_of: &'static str,
+}
+
+/// What the planner knows of a stage's output before anything runs, so that a pipeline that
+/// cannot work fails at its TOML line instead of after hours of decoding and training (scoring
+/// a `test` split that no stage makes, merging corpora of different classes). Each fact is
+/// `None` when only running the stages can tell (a table corpus's own splits and classes).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    /// The splits that may hold labelled clips (`Split::None` for unsplit ones).
+    pub labelled_splits: Option<BTreeSet<Split>>,
+    /// The label set of the clips.
+    pub classes: Option<LabelSet>,
+}
+
+/// One input of a stage as the planner sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct PlannedInput<'a> {
+    /// The upstream stage's name.
+    pub name: &'a str,
+    /// What it produces.
+    pub kind: ArtifactKind,
+    /// What is known of it.
+    pub facts: &'a Facts,
+}
+
+impl Facts {
+    /// The facts of the clips of all data inputs (audio sets, features, predictions) together:
+    /// the union of their labelled splits, and their label set when they share one; a fact
+    /// unknown for one input is unknown for all. No data input: nothing is known.
+    pub fn combined(inputs: &[PlannedInput]) -> Self {
+        let data: Vec<&Facts> = inputs
+            .iter()
+            .filter(|i| matches!(i.kind, ArtifactKind::Audio | ArtifactKind::Features | ArtifactKind::Predictions))
+            .map(|i| i.facts)
+            .collect();
+        if data.is_empty() {
+            return Self::default();
+        }
+        let labelled_splits = data.iter().try_fold(BTreeSet::new(), |mut all, facts| {
+            all.extend(facts.labelled_splits.as_ref()?);
+            Some(all)
+        });
+        let first = data[0].classes.as_ref();
+        let classes = data.iter().all(|f| f.classes.as_ref() == first).then(|| first.cloned()).flatten();
+        Self { labelled_splits, classes }
+    }
 }
 
 /// One input of a running stage: the upstream stage's finished output folder.
@@ -205,6 +255,13 @@ pub trait StageDef:
         Vec::new()
     }
 
+    /// What the output will be, from the inputs' [`Facts`], at plan time; an error is
+    /// reported at the param it names. The default passes the inputs' facts through
+    /// ([`Facts::combined`]): right for a stage that keeps its clips' splits and labels.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        Ok(Facts::combined(inputs))
+    }
+
     /// Runs the stage, writing its outputs into `ctx.out_dir`.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -263,6 +320,8 @@ pub trait Stage: Send + Sync {
     fn params(&self) -> serde_json::Value;
     /// Stages the params imply (see [`StageDef::implied_stages`]).
     fn implied_stages(&self) -> Vec<ImpliedStage>;
+    /// What the output will be (see [`StageDef::facts`]).
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError>;
     /// Runs the stage.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -325,6 +384,9 @@ impl<T: StageDef> Stage for Configured<T> {
     }
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         self.0.implied_stages()
+    }
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        self.0.facts(inputs)
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.0.run(ctx)

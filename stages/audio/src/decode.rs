@@ -19,10 +19,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Clip;
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::corpus::Corpus;
 use crate::error::{AudioError, FileError};
+use crate::file_filter::FileFilter;
 use crate::label_policy::{LabelMapping, Resolution, file_count, parse_classes};
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
@@ -74,6 +75,15 @@ pub struct Decode {
     /// segment out of a longer file). Other columns are kept in the manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Columns>,
+    /// Decode only the files whose path (relative to the input folder) matches one of these
+    /// glob patterns, e.g. `["Actor_24/*"]`; `*` stays in one folder, `**` crosses folders.
+    /// Empty (default): every file. For a table corpus, its rows' files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Leave out the files whose path matches one of these glob patterns, e.g.
+    /// `["Actor_24/*"]` (the held-out speaker another decode takes as unlabeled audio).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
     /// Output sample rate in Hz (1000..=384000); 16000 suits wav2vec2 and eGeMAPS.
     #[serde(default = "default_sample_rate")]
     pub sample_rate: u32,
@@ -317,13 +327,46 @@ impl StageDef for Decode {
         if self.corpus != Corpus::Csv && self.columns.is_some() {
             return Err(ParamError::new("columns", "`columns` needs `corpus = \"csv\"`"));
         }
+        FileFilter::new(&self.include, &self.exclude)?;
         self.mapping().map(|_| ())
+    }
+
+    /// A named corpus's clips are unsplit and labelled (none for `unlabeled`); a table's
+    /// splits, and its classes unless `classes` names them, are known only once it is read.
+    fn facts(&self, _inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let classes = match &self.classes {
+            Some(names) => Some(parse_classes(names)?),
+            None => self.corpus.default_classes(),
+        };
+        let labelled_splits = match self.corpus {
+            Corpus::Csv => None,
+            Corpus::Unlabeled => Some(Default::default()),
+            _ => Some([vox_api::audio::Split::None].into()),
+        };
+        Ok(Facts { labelled_splits, classes })
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let mapping = self.mapping()?;
+        let filter = FileFilter::new(&self.include, &self.exclude)?;
         let input = ctx.input();
-        let sources = self.sources(&input.dir)?;
+        let mut sources = self.sources(&input.dir)?;
+        if filter.is_active() {
+            for unused in filter.unused(sources.iter().map(|(place, _)| place.file.as_str())) {
+                tracing::warn!("{}: `{unused}` matches no file of input `{}`", ctx.stage, input.name);
+            }
+            let before = sources.len();
+            sources.retain(|(place, _)| filter.keeps(&place.file));
+            if sources.is_empty() && before > 0 {
+                return Err(AudioError::NothingIncluded { input: input.name.clone(), files: before }.into());
+            }
+            tracing::info!(
+                "{}: {} of {before} {} kept by `include`/`exclude`",
+                ctx.stage,
+                sources.len(),
+                if self.corpus.is_named() { "files" } else { "table rows" }
+            );
+        }
         if sources.is_empty() {
             return Err(match self.corpus.is_named() {
                 true => AudioError::NoWavFiles { input: input.name.clone() },
@@ -465,7 +508,17 @@ mod tests {
     use vox_api::audio::{AudioSet, MANIFEST, SAMPLES};
 
     fn decode(corpus: Corpus, sample_rate: u32, on_error: OnError) -> Decode {
-        Decode { corpus, classes: None, labels: BTreeMap::new(), table: None, columns: None, sample_rate, on_error }
+        Decode {
+            corpus,
+            classes: None,
+            labels: BTreeMap::new(),
+            table: None,
+            columns: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            sample_rate,
+            on_error,
+        }
     }
 
     #[test]
@@ -1044,5 +1097,28 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.message, "`labels.boredom` must be \"drop\" or one of the classes (neutral, sad), not `calm`");
+    }
+
+    #[test]
+    fn include_and_exclude_choose_the_files_by_path() {
+        let stage = TestStage::with_input(ArtifactKind::Files);
+        for path in ["Actor_01/03-01-05-01-01-01-01.wav", "Actor_02/03-01-04-01-01-01-02.wav", "Actor_02/03-01-03-01-01-01-02.wav"] {
+            write_wav(&stage.input_dir().join(path), 16000, 1, &[100; 8]);
+        }
+        let with = |include: &[&str], exclude: &[&str]| Decode {
+            include: include.iter().map(|s| s.to_string()).collect(),
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            ..decode(Corpus::Ravdess, 16000, OnError::Fail)
+        };
+        let ids = |params: Decode| -> Result<Vec<String>, String> {
+            params.run(&stage.ctx(0)).map_err(|e| e.to_string())?;
+            Ok(AudioSet::read(stage.out_dir()).unwrap().clips.into_iter().map(|c| c.file_id).collect())
+        };
+        assert_eq!(ids(with(&["Actor_02/*"], &[])).unwrap(), ["03-01-03-01-01-01-02", "03-01-04-01-01-01-02"]);
+        assert_eq!(ids(with(&[], &["Actor_02/*"])).unwrap(), ["03-01-05-01-01-01-01"]);
+        assert_eq!(ids(with(&["Actor_02/*"], &["**/*-04-*"])).unwrap(), ["03-01-03-01-01-01-02"]);
+        assert_eq!(ids(with(&["Actor_09/*"], &[])).unwrap_err(), "`include`/`exclude` leave none of the 3 files of input `upstream`");
+        let err = vox_api::kind::<Decode>().configure(toml::toml! { exclude = ["a[b"] }).err().unwrap();
+        assert_eq!(err.path, "exclude.0");
     }
 }

@@ -48,6 +48,14 @@ pub enum AudioError {
         /// The cause.
         source: FileError,
     },
+    /// `include`/`exclude` leave none of the input's files.
+    #[error("`include`/`exclude` leave none of the {files} files of input `{input}`")]
+    NothingIncluded {
+        /// The input stage's name.
+        input: String,
+        /// Its files (or table rows).
+        files: usize,
+    },
     /// The table has no rows.
     #[error("table `{table}` has no rows")]
     EmptyTable {

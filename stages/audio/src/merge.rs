@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, InputSpec, StageContext, StageDef, StageError};
+use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 
@@ -182,6 +182,31 @@ impl StageDef for Merge {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+
+    /// Inputs whose classes are known must agree (an unlabeled input's empty set joins any);
+    /// without `keep_splits` every clip is unsplit.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let known: Vec<(&str, &LabelSet)> =
+            inputs.iter().filter_map(|i| Some((i.name, i.facts.classes.as_ref()?))).filter(|(_, c)| !c.is_empty()).collect();
+        if let Some(&(first, classes)) = known.first()
+            && let Some(&(other, differs)) = known.iter().find(|(_, c)| *c != classes)
+        {
+            return Err(ParamError::new("", AudioError::LabelSetMismatch {
+                first_input: first.to_string(),
+                first_classes: crate::label_policy::described(classes),
+                input: other.to_string(),
+                classes: crate::label_policy::described(differs),
+            }.to_string()));
+        }
+        let all_known = inputs.iter().all(|i| i.facts.classes.is_some());
+        let classes = all_known.then(|| known.first().map(|(_, c)| (*c).clone()).unwrap_or_default());
+        let labelled_splits = if self.keep_splits {
+            Facts::combined(inputs).labelled_splits
+        } else {
+            Some([Split::None].into())
+        };
+        Ok(Facts { labelled_splits, classes })
+    }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let mut manifests = Vec::with_capacity(ctx.inputs.len());

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{self, AudioSet, Clip, Manifest};
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 
@@ -311,6 +311,25 @@ impl StageDef for Split {
             }
         }
         Ok(())
+    }
+
+    /// Labelled clips go to train, and to val and test where the params send some.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let (val, test) = match self.strategy {
+            Strategy::Random => (self.val_fraction > 0.0, self.test_fraction > 0.0),
+            Strategy::Speaker if self.val_speakers.is_empty() && self.test_speakers.is_empty() => {
+                (self.val_fraction > 0.0, self.test_fraction > 0.0)
+            }
+            Strategy::Speaker => (!self.val_speakers.is_empty(), !self.test_speakers.is_empty()),
+            Strategy::Test => {
+                let splits = [audio::Split::Test].into();
+                return Ok(Facts { labelled_splits: Some(splits), ..Facts::combined(inputs) });
+            }
+        };
+        let mut splits: BTreeSet<audio::Split> = [audio::Split::Train].into();
+        splits.extend(val.then_some(audio::Split::Val));
+        splits.extend(test.then_some(audio::Split::Test));
+        Ok(Facts { labelled_splits: Some(splits), ..Facts::combined(inputs) })
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {

@@ -23,8 +23,8 @@ use crate::place::{link_or_copy, mirror_dir, move_or_copy};
 #[serde(deny_unknown_fields)]
 pub struct Download {
     /// The http(s) URL to fetch; the file is named after the URL's last path segment
-    /// (percent-decoded, query ignored), e.g. `Audio_Speech_Actors_01-24.zip`. Give exactly one
-    /// of `url`, `hub` and `path`; a `url` needs at least one checksum.
+    /// (percent-decoded, query ignored), e.g. `Audio_Speech_Actors_01-24.zip`. Give `url` or
+    /// `hub`, or `path`; a `url` needs at least one checksum.
     #[serde(default)]
     pub url: Option<String>,
     /// A Hugging Face hub repository, `owner/name` (e.g.
@@ -44,7 +44,10 @@ pub struct Download {
     pub files: Vec<String>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
     /// A folder is mirrored as is (hard links, or copies); a file is checked and extracted like
-    /// a download.
+    /// a download. With `url` or `hub` also set, `path` is a local copy of what they name and
+    /// replaces them, so `--set data.path=DIR` points a pipeline at a copy you have: nothing is
+    /// fetched, a file is checked against the checksums, a folder (an extracted copy) is taken
+    /// as it is.
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// Expected MD5 of the file, 32 hex digits (the digest Zenodo publishes).
@@ -142,13 +145,9 @@ impl StageDef for Download {
                 "give `url` (a file to download), `hub` (a Hugging Face model) or `path` \
                  (a local file or folder)",
             )),
-            (Some(_), Some(_), _) => {
-                Err(ParamError::new("hub", "give one of `url`, `hub` and `path`, not several"))
-            }
-            (None, None, Some(_)) => Ok(()),
-            (_, _, Some(_)) => {
-                Err(ParamError::new("path", "give one of `url`, `hub` and `path`, not several"))
-            }
+            (Some(_), Some(_), _) => Err(ParamError::new("hub", "give `url` or `hub`, not both")),
+            // A local copy replaces the remote source: what it replaces need not be valid.
+            (_, _, Some(_)) => Ok(()),
             (Some(url), None, None) => validate_url(url, self.checksums().is_empty()),
             (None, Some(repo), None) => self.validate_hub(repo),
         }
@@ -244,8 +243,11 @@ impl Download {
 
     /// Runs the stage with the given retry delays (tests use tiny ones).
     fn run_with(&self, ctx: &StageContext, backoff: Backoff) -> Result<(), StageError> {
+        if let (Some(path), Some(remote)) = (&self.path, self.url.as_ref().or(self.hub.as_ref())) {
+            tracing::info!(stage = ctx.stage, "using the local copy {} instead of fetching {remote}", path.display());
+        }
         match (&self.url, &self.path) {
-            (Some(url), _) => {
+            (Some(url), None) => {
                 let (file, name) = self.download(ctx, url, backoff)?;
                 self.deliver(ctx, &file, &name, Placement::Move)?;
             }
@@ -253,14 +255,16 @@ impl Download {
                 let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| HUB_ENDPOINT.into());
                 self.download_hub(ctx, &endpoint, backoff)?;
             }
-            (None, Some(path)) if path.is_dir() => {
-                if !self.checksums().is_empty() {
+            (url, Some(path)) if path.is_dir() => {
+                // Checksums beside a `url` describe its file, of which the folder is an
+                // extracted copy; beside a bare `path` they could only be a mistake.
+                if url.is_none() && !self.checksums().is_empty() {
                     return Err(DownloadError::ChecksumOnFolder { path: path.clone() }.into());
                 }
                 let files = mirror_dir(path, ctx.out_dir)?;
                 tracing::info!(stage = ctx.stage, files, "mirrored {}", path.display());
             }
-            (None, Some(path)) => {
+            (_, Some(path)) => {
                 let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
                 checksum::verify(path, &name, &self.checksums())?;
                 self.deliver(ctx, path, &name, Placement::Link)?;
@@ -273,7 +277,9 @@ impl Download {
     }
 
     /// Fetches the hub files one by one (each resumable) and places them under their
-    /// repository paths. An unreachable hub is an error that says how to work without it.
+    /// repository paths. An unreachable hub is an error that says how to work without it: the
+    /// local copy goes to `path` here, or to `model_path` of the fine-tune that implied this
+    /// stage (named `<fine-tune>.model`, see [`vox_api::ImpliedStage`]).
     fn download_hub(
         &self,
         ctx: &StageContext,
@@ -314,8 +320,14 @@ impl Download {
                     tracing::debug!(stage = ctx.stage, url, "not on the hub; trying the next name");
                 }
                 Err(DownloadError::Unreachable { source, .. }) => {
+                    // A fine-tune's `model` implies `<fine-tune>.model` (vox_api::ImpliedStage),
+                    // which the pipeline cannot edit: the copy goes to the fine-tune.
+                    let local_copy = match ctx.stage.strip_suffix(".model") {
+                        Some(fine_tune) => format!("{fine_tune}.model_path"),
+                        None => format!("{}.path", ctx.stage),
+                    };
                     return Err(DownloadError::HubUnreachable {
-                        stage: ctx.stage.to_string(),
+                        local_copy,
                         repo: repo.to_string(),
                         endpoint: endpoint.to_string(),
                         source,
@@ -721,6 +733,32 @@ mod tests {
     }
 
     #[test]
+    fn a_local_copy_replaces_the_url_it_copies() {
+        let first = dirs();
+        let archive = build_zip(&[("Actor_01/a.wav", b"a")]);
+        let file = first.root.path().join("Audio_Speech_Actors_01-24.zip");
+        std::fs::write(&file, &archive).unwrap();
+        // An unreachable URL is never tried: the local zip is checked against its md5.
+        let url = "http://127.0.0.1:9/Audio_Speech_Actors_01-24.zip";
+        let table = |path: &Path, md5: &str| format!("url = \"{url}\"\nmd5 = \"{md5}\"\npath = \"{}\"", path.display());
+        run(&params(&table(&file, &md5_hex(&archive))), &first).unwrap();
+        assert_eq!(tree(&first.out).keys().collect::<Vec<_>>(), ["Actor_01/a.wav"]);
+        let wrong = dirs();
+        std::fs::write(wrong.root.path().join("copy.zip"), &archive).unwrap();
+        let err = run(&params(&table(&wrong.root.path().join("copy.zip"), &"0".repeat(32))), &wrong).unwrap_err();
+        assert!(err.to_string().contains("md5"), "{err}");
+        // An extracted copy (a folder) is taken as it is: the md5 describes the URL's zip.
+        let extracted = dirs();
+        let folder = extracted.root.path().join("ravdess");
+        std::fs::create_dir_all(folder.join("Actor_01")).unwrap();
+        std::fs::write(folder.join("Actor_01/a.wav"), b"a").unwrap();
+        run(&params(&table(&folder, &md5_hex(&archive))), &extracted).unwrap();
+        assert_eq!(tree(&extracted.out)["Actor_01/a.wav"], b"a");
+        // The same goes for a hub model: a local folder replaces `hub`.
+        assert!(configure(&format!("hub = \"x/y\"\npath = \"{}\"", folder.display())).is_ok());
+    }
+
+    #[test]
     fn a_local_zip_is_verified_and_extracted() {
         let dirs = dirs();
         let archive = build_zip(&[("a/b/c.txt", b"abc"), ("top.txt", b"top")]);
@@ -776,8 +814,9 @@ mod tests {
         assert!(err.starts_with(&format!("cannot reach {url} after 2 attempt(s): ")), "{err}");
         assert!(
             err.ends_with(
-                "The network may be offline: download the file by hand and set `path = \"...\"` \
-                 (instead of `url`) in stage `data`"
+                "The network may be offline: download the file by hand (or copy it, or its extracted \
+                 folder, here) and run again with `--set data.path=PATH` (a local copy replaces \
+                 `url`; or write `path` into the pipeline, relative to its file)"
             ),
             "{err}"
         );
@@ -828,11 +867,11 @@ mod tests {
         assert!(
             err.contains(
                 "(`huggingface-cli download jonatasgrosman/wav2vec2-large-xlsr-53-english \
-                 --local-dir models/NAME`), copy the folder here and point `model_path` at it"
+                 --local-dir models/NAME`), copy the folder here and run again with `--set \
+                 data.path=models/NAME`"
             ),
             "{err}"
         );
-        assert!(err.ends_with("or set `path` instead of `hub` in stage `data`"), "{err}");
         assert!(tree(&dirs.out).is_empty());
     }
 
@@ -893,15 +932,10 @@ mod tests {
         assert!(configure(&format!("url = \"{zenodo}\"\nmd5 = \"{md5}\"")).is_ok());
         let cases = [
             (
-                format!("url = \"{zenodo}\"\npath = \"x\"\nmd5 = \"{md5}\""),
-                "path: give one of `url`, `hub` and `path`, not several",
-            ),
-            (
                 "extract = \"auto\"".to_string(),
                 "url: give `url` (a file to download), `hub` (a Hugging Face model) or `path`",
             ),
-            ("hub = \"x/y\"\npath = \"p\"".to_string(), "path: give one of `url`, `hub` and"),
-            (format!("hub = \"x/y\"\nurl = \"{zenodo}\""), "hub: give one of `url`, `hub` and"),
+            (format!("hub = \"x/y\"\nurl = \"{zenodo}\""), "hub: give `url` or `hub`, not both"),
             ("hub = \"xlsr\"".to_string(), "hub: `xlsr` is not a hub repository id"),
             ("hub = \"a/b/c\"".to_string(), "hub: `a/b/c` is not a hub repository id"),
             (

@@ -9,7 +9,9 @@ pub enum DownloadError {
     /// No connection could be made, even after retrying.
     #[error(
         "cannot reach {url} after {attempts} attempt(s): {source}. The network may be offline: \
-         download the file by hand and set `path = \"...\"` (instead of `url`) in stage `{stage}`"
+         download the file by hand (or copy it, or its extracted folder, here) and run again with \
+         `--set {stage}.path=PATH` (a local copy replaces `url`; or write `path` into the \
+         pipeline, relative to its file)"
     )]
     Unreachable {
         /// The stage's name in the pipeline.
@@ -25,13 +27,14 @@ pub enum DownloadError {
     #[error(
         "cannot reach the Hugging Face hub at {endpoint} for `{repo}`: {source}. vox needs no \
          hub: download the model where the hub is reachable (`huggingface-cli download {repo} \
-         --local-dir models/NAME`), copy the folder here and point `model_path` at it in the \
-         fine-tune stage (leaving `model` at \"scratch\"), or set `path` instead of `hub` in \
-         stage `{stage}`"
+         --local-dir models/NAME`), copy the folder here and run again with `--set \
+         {local_copy}=models/NAME` (a path on the command line is relative to the current \
+         folder; written into the pipeline, to the pipeline file's)"
     )]
     HubUnreachable {
-        /// The stage's name in the pipeline.
-        stage: String,
+        /// The param that takes a local copy: `<fine-tune>.model_path` for the download a
+        /// fine-tune's `model` implies, `<stage>.path` for a hub stage of the pipeline's own.
+        local_copy: String,
         /// The repository id.
         repo: String,
         /// The hub's base URL.

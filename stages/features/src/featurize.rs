@@ -236,7 +236,9 @@ fn feature_names(settings: Option<&Settings>) -> Vec<String> {
 
 impl StageDef for Featurize {
     const KIND: &'static str = "featurize";
-    const VERSION: u32 = 1;
+    // 2: the feature summary is `report/features.txt` (it was `output.txt`, the name of
+    //    evaluate's submission file), and the label set travels in `classes.csv`.
+    const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Features;
 
@@ -284,7 +286,7 @@ impl StageDef for Featurize {
 }
 
 impl Featurize {
-    /// `report/output.txt`: what was computed, for people.
+    /// `report/features.txt`: what was computed, for people.
     fn write_summary(&self, ctx: &StageContext, table: &FeatureTable) -> Result<(), FeaturesError> {
         let dir = ctx.report_dir().map_err(|source| FeaturesError::Io { path: ctx.out_dir.join("report"), source })?;
         let train = table.clips.iter().filter(|c| c.split == vox_api::audio::Split::Train).count();
@@ -298,7 +300,7 @@ impl Featurize {
         if self.output == Output::Frames {
             text += "frames.f32: per-clip frame matrices, see frames_index.csv and frames_columns.csv\n";
         }
-        let path = dir.join("output.txt");
+        let path = dir.join("features.txt");
         std::fs::write(&path, text).map_err(|source| FeaturesError::Io { path, source })
     }
 
@@ -461,7 +463,7 @@ mod tests {
         // noise is not voiced
         assert_eq!(table.rows[1][0], 0.0);
 
-        let summary = std::fs::read_to_string(out.path().join("report/output.txt")).unwrap();
+        let summary = std::fs::read_to_string(out.path().join("report/features.txt")).unwrap();
         assert_eq!(
             summary,
             "3 clips x 88 features (set `egemaps-v02`)\nstandardization.csv: mean and std over the 2 train clips\n"

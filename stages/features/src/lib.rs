@@ -4,7 +4,7 @@
 //!
 //! Output layout of a `featurize` stage: `features.csv` + `manifest.csv`
 //! ([`vox_api::features::FeatureTable`]), `standardization.csv` ([`standardization`]), and
-//! with `output = "frames"` the frame matrices ([`frames`]); `report/output.txt` summarizes the
+//! with `output = "frames"` the frame matrices ([`frames`]); `report/features.txt` summarizes the
 //! run for people.
 
 pub mod dsp;

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions};
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::ReportError;
 use crate::files::{write_csv, write_json, write_text};
@@ -216,6 +216,24 @@ impl StageDef for EnsembleVote {
             return Err(ParamError::new("grid_steps", format!("`{}` is not in 1..=100", self.grid_steps)));
         }
         Ok(())
+    }
+
+    /// Members whose label sets are known must share one.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let known: Vec<(&str, &vox_api::labels::LabelSet)> =
+            inputs.iter().filter_map(|i| Some((i.name, i.facts.classes.as_ref()?))).collect();
+        if let Some(&(first, classes)) = known.first()
+            && let Some(&(other, differs)) = known.iter().find(|(_, c)| *c != classes)
+        {
+            let error = ReportError::LabelSetsDiffer {
+                first: first.to_string(),
+                first_classes: classes.listing(),
+                other: other.to_string(),
+                other_classes: differs.listing(),
+            };
+            return Err(ParamError::new("", error.to_string()));
+        }
+        Ok(Facts::combined(inputs))
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {

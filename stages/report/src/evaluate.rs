@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use vox_api::audio::Split;
-use vox_api::{ArtifactKind, Input, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::ReportError;
 use crate::files::write_csv;
@@ -117,6 +117,43 @@ impl StageDef for Evaluate {
         Ok(())
     }
 
+    /// A predictions input known to have no labelled clip in the scored split is an error at
+    /// `split`: nothing could be scored (a `test` split no `split` stage makes, say).
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let split = self.split.split();
+        let lacking: Vec<&PlannedInput> = inputs
+            .iter()
+            .filter(|i| i.kind == ArtifactKind::Predictions)
+            .filter(|i| i.facts.labelled_splits.as_ref().is_some_and(|s| !s.contains(&split)))
+            .collect();
+        if let Some(first) = lacking.first() {
+            let names: Vec<String> = lacking.iter().map(|i| format!("`{}`", i.name)).collect();
+            let has: Vec<&str> = first
+                .facts
+                .labelled_splits
+                .iter()
+                .flatten()
+                .map(|s| if *s == Split::None { "unsplit" } else { s.name() })
+                .collect();
+            let has = if has.is_empty() { "no labelled clips".to_string() } else { has.join(", ") };
+            let (noun, verb) = if names.len() == 1 { ("input", "has") } else { ("inputs", "have") };
+            let name = self.split.name();
+            let fix = match self.split {
+                ScoredSplit::Train => "add a `split` stage before the models".to_string(),
+                _ => format!("hold out a `{name}` part in the `split` stage (`{name}_fraction` or `{name}_speakers`)"),
+            };
+            return Err(ParamError::new(
+                "split",
+                format!(
+                    "{noun} {} {verb} no labelled clips in split `{name}` (their labelled clips are: {has}); \
+                     score another split, or {fix}",
+                    names.join(", "),
+                ),
+            ));
+        }
+        Ok(Facts::default())
+    }
+
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         Ok(self.evaluate(ctx)?)
     }
@@ -153,6 +190,16 @@ impl Evaluate {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
             Some(input) => warn!("`plots` is false: audio input `{}` is not used", input.name),
             None => {}
+        }
+        if self.split == ScoredSplit::Val {
+            for input in &predictions {
+                if let Some(what) = selected_on_val(input) {
+                    warn!(
+                        "input `{}` {what} on `val`: its `val` scores are optimistic; score `test` for a number to report",
+                        input.name
+                    );
+                }
+            }
         }
         let best = summaries.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1));
         match best {
@@ -192,6 +239,19 @@ fn partition(inputs: &[Input]) -> Result<(Vec<&Input>, Option<&Input>), ReportEr
         }
     }
     Ok((predictions, audio))
+}
+
+/// What a predictions input chose on its `val` clips, if anything: a model that trained in
+/// epochs kept its best epoch by `val` macro-F1; an ensemble may have weighed its members by
+/// their `val` scores.
+fn selected_on_val(input: &Input) -> Option<&'static str> {
+    let history = std::fs::read_to_string(input.dir.join(vox_api::predictions::HISTORY)).unwrap_or_default();
+    if history.lines().count() > 1 {
+        return Some("chose its best epoch");
+    }
+    let weights = std::fs::read_to_string(input.dir.join("weights.json")).ok()?;
+    let rule = serde_json::from_str::<serde_json::Value>(&weights).ok()?["rule"].as_str()?.to_string();
+    matches!(rule.as_str(), "val-macro-f1" | "val-accuracy" | "optimize").then_some("weighed its members")
 }
 
 /// Writes `summary.csv`.

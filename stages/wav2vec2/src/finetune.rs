@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::{
-    ArtifactKind, ImpliedStage, InputSpec, ParamError, StageContext, StageDef, StageError,
+    ArtifactKind, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
 };
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
@@ -53,13 +53,15 @@ pub struct FineTune {
     /// repository, `owner/name`: the stage then gets a `download` stage `<stage>.model` (`hub =
     /// model`) that fetches its `config.json` and `model.safetensors` (or `pytorch_model.bin`)
     /// once into the cache and feeds them in as this stage's last input. Where the hub is
-    /// unreachable, point `model_path` at a local copy instead. A model folder can also come
-    /// from an explicit input: `inputs = ["split", "xlsr"]` with `xlsr` a `download` stage.
+    /// unreachable, point `model_path` at a local copy (`--set STAGE.model_path=DIR`): it
+    /// replaces the hub model. A model folder can also come from an explicit input: `inputs =
+    /// ["split", "xlsr"]` with `xlsr` a `download` stage.
     #[serde(default = "default_model")]
     pub model: String,
     /// A local model folder with `config.json` and `model.safetensors` (or
-    /// `pytorch_model.bin`), e.g. a hub download or another fine-tune stage's output. Leave
-    /// `model` at `"scratch"` when set; the size params are then ignored. The head is new when
+    /// `pytorch_model.bin`), e.g. a hub download or another fine-tune stage's output. It
+    /// replaces `model` (a local copy of a hub model needs no hub); the size params are then
+    /// ignored. The head is new when
     /// the checkpoint has none (a CTC or pretraining checkpoint) or with `new_head`; otherwise
     /// the checkpoint's head is kept with its own classes (see `checkpoint_labels`).
     #[serde(default)]
@@ -674,7 +676,8 @@ impl StageDef for FineTune {
     }
 
     fn implied_stages(&self) -> Vec<ImpliedStage> {
-        if self.model == SCRATCH {
+        // A local copy (`model_path`) replaces the hub model: nothing to fetch.
+        if self.model == SCRATCH || self.model_path.is_some() {
             return Vec::new();
         }
         let mut params = toml::Table::new();
@@ -683,12 +686,6 @@ impl StageDef for FineTune {
     }
 
     fn validate(&self) -> Result<(), ParamError> {
-        if self.model != SCRATCH && self.model_path.is_some() {
-            return Err(ParamError::new(
-                "model",
-                "set either `model` or `model_path`, not both (leave `model` at \"scratch\")",
-            ));
-        }
         if self.model_path.is_none() && self.model == SCRATCH {
             self.validate_scratch()?;
         }
@@ -775,6 +772,16 @@ impl StageDef for FineTune {
             ));
         }
         Ok(())
+    }
+
+    /// The audio set's facts (the model folder input has none); on unlabeled data a loaded
+    /// head's classes are the checkpoint's, known only once it is read.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        let mut facts = Facts::combined(&inputs[..inputs.len().min(1)]);
+        if facts.classes.as_ref().is_some_and(|c| c.is_empty()) {
+            facts.classes = None;
+        }
+        Ok(facts)
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
