@@ -18,6 +18,7 @@ use crate::preview::preview;
 use crate::registry::{self, Registry};
 use crate::report;
 use crate::source::SourceMap;
+use crate::significance;
 use crate::spec;
 use crate::sweep;
 
@@ -234,7 +235,14 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             if json {
                 let doc: Vec<_> = rows
                     .iter()
-                    .map(|r| serde_json::json!({"variant": r.variant, "model": r.model, "split": r.split, "values": r.values}))
+                    .map(|r| {
+                        let versus = match r.versus_best {
+                            sweep::Versus::Best => serde_json::json!("best"),
+                            sweep::Versus::Tested(p) => serde_json::json!(p),
+                            sweep::Versus::NotComparable => serde_json::Value::Null,
+                        };
+                        serde_json::json!({"variant": r.variant, "model": r.model, "split": r.split, "values": r.values, "p_vs_best": versus})
+                    })
                     .collect();
                 println!("{}", serde_json::json!({"pipeline": plan.plan.name, "run_dir": run.run_dir, "variants": plan.variants.len(), "stages": run.stages.iter().map(|s| serde_json::json!({"name": s.name, "kind": s.kind, "status": s.status})).collect::<Vec<_>>(), "rows": doc}));
             } else {
@@ -392,7 +400,9 @@ fn sweep_metrics(spec: &spec::PipelineSpec) -> Result<Vec<String>, Vec<SpecError
     if unknown.is_empty() { Ok(asked) } else { Err(unknown) }
 }
 
-/// `vox compare`: params that differ between runs, and every `evaluate` metric, side by side.
+/// `vox compare`: params that differ between runs, and every `evaluate` metric, side by side;
+/// then, for each model scored in several runs, whether each run's result differs from the
+/// first run's on the same clips (McNemar's exact test, [`crate::significance`]).
 fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     let mut docs = Vec::new();
     for dir in runs {
@@ -403,6 +413,8 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     }
     let mut rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     let mut metric_rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    let mut clips: std::collections::BTreeMap<String, Vec<Option<Vec<vox_api::scored::ScoredClip>>>> =
+        std::collections::BTreeMap::new();
     for (i, (doc, dir)) in docs.iter().zip(runs).enumerate() {
         for stage in doc["stages"].as_array().into_iter().flatten() {
             let name = stage["name"].as_str().unwrap_or("?");
@@ -412,6 +424,8 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
             if stage["kind"] == "evaluate" {
                 for record in sweep::read_summary(&dir.join(name).join("summary.csv")) {
                     let model = record.get("input").cloned().unwrap_or_default();
+                    let scored = vox_api::scored::read(&dir.join(name), &model).ok().flatten();
+                    clips.entry(format!("{name}/{model}")).or_insert_with(|| vec![None; runs.len()])[i] = scored;
                     for metric in sweep::METRICS {
                         if let Some(v) = record.get(metric) {
                             let cell = v.parse::<f64>().map_or_else(|_| v.clone(), |x| format!("{x:.4}"));
@@ -430,6 +444,32 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     }
     for (name, cells) in &metric_rows {
         out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    let mut tested = false;
+    for (name, per_run) in clips.iter().filter(|(_, per_run)| per_run.iter().flatten().count() > 1) {
+        let cells: Vec<String> = per_run
+            .iter()
+            .enumerate()
+            .map(|(i, scored)| match (i, &per_run[0], scored) {
+                (0, _, _) => "-".into(),
+                (_, Some(first), Some(scored)) => match significance::Discordant::of(first, scored) {
+                    Some(counts) => {
+                        tested = true;
+                        significance::describe(counts.p_value())
+                    }
+                    None => "other clips".into(),
+                },
+                _ => "-".into(),
+            })
+            .collect();
+        out.push_str(&format!("| {name} vs first run | {} |\n", cells.join(" | ")));
+    }
+    if tested {
+        out.push_str(&format!(
+            "\n`vs first run`: McNemar's exact test on the clips both runs scored; \"not significant\" means \
+             p >= {}: the data do not tell the two results apart.\n",
+            significance::ALPHA
+        ));
     }
     Ok(out)
 }

@@ -17,4 +17,5 @@ pub mod dirty;
 pub mod execute;
 pub mod preview;
 pub mod report;
+pub mod significance;
 pub mod sweep;

@@ -1,7 +1,8 @@
 //! Sweeps: variants of one pipeline (a grid over params, named variants, seed repetitions)
 //! planned as ONE DAG in which a stage that is the same in several variants appears once, so
 //! shared prefixes (decoding, features) run once; then a comparison table of the `evaluate`
-//! stages' metrics per variant, mean +/- std over seeds.
+//! stages' metrics per variant, mean +/- std over seeds, each row tested against the best one
+//! on the same clips ([`crate::significance`]: McNemar's exact test, seeds paired).
 //!
 //! A merged stage keeps its pipeline name when no variant changes it; otherwise its name gets
 //! the settings that reach it, e.g. `rf[rf.n_trees=300, seed=2]`: only the overrides of that
@@ -11,10 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use vox_api::scored::{self, ScoredClip};
+
 use crate::error::{SpecError, SpecErrorKind};
 use crate::execute::{StageOutcome, Status};
 use crate::plan::{self, Plan, PlannedStage};
 use crate::registry::Registry;
+use crate::significance::{self, Discordant};
 use crate::source::{Located, SourceMap};
 use crate::spec::{Axis, Override, OverrideValue, PipelineSpec};
 
@@ -227,6 +231,33 @@ pub struct ComparisonRow {
     pub split: String,
     /// Each metric's values over seeds.
     pub values: BTreeMap<String, Vec<f64>>,
+    /// The scored clips of each seed's run (the seed, when the sweep has seeds).
+    pub clips: BTreeMap<Option<u64>, Vec<ScoredClip>>,
+    /// How the row compares with the best row of its split.
+    pub versus_best: Versus,
+}
+
+/// A comparison row against the best row of its split (by the first metric's mean).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Versus {
+    /// It is the best row.
+    Best,
+    /// McNemar's p-value on the clips both scored (seeds paired, counts summed).
+    Tested(f64),
+    /// No seed of the two scored the same clips (or a report lacks its clips).
+    #[default]
+    NotComparable,
+}
+
+impl Versus {
+    /// The table cell: `best`, a p-value, or `-`.
+    fn cell(self) -> String {
+        match self {
+            Self::Best => "best".into(),
+            Self::Tested(p) => significance::describe(p),
+            Self::NotComparable => "-".into(),
+        }
+    }
 }
 
 /// Reads every variant's `evaluate` summaries into rows, grouped over seeds.
@@ -240,17 +271,28 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
             }
             let Some(dir) = &outcome.out_dir else { continue };
             for record in read_summary(&dir.join("summary.csv")) {
-                let model = record.get("input").map_or("", |m| m.split('[').next().unwrap_or(m)).to_string();
+                let input = record.get("input").cloned().unwrap_or_default();
+                let model = input.split('[').next().unwrap_or(&input).to_string();
                 let split = record.get("split").cloned().unwrap_or_default();
                 let group = variant.group();
                 let pos = rows.iter().position(|r| r.variant == group && r.model == model && r.split == split);
                 let row = match pos {
                     Some(p) => &mut rows[p],
                     None => {
-                        rows.push(ComparisonRow { variant: group, model, split, values: BTreeMap::new() });
+                        rows.push(ComparisonRow {
+                            variant: group,
+                            model,
+                            split,
+                            values: BTreeMap::new(),
+                            clips: BTreeMap::new(),
+                            versus_best: Versus::NotComparable,
+                        });
                         rows.last_mut().expect("just pushed")
                     }
                 };
+                if let Ok(Some(clips)) = scored::read(&dir.join("report"), &input) {
+                    row.clips.insert(variant.seed, clips);
+                }
                 for metric in metrics {
                     if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
                         row.values.entry(metric.clone()).or_default().push(v);
@@ -259,7 +301,38 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
             }
         }
     }
+    if let Some(first) = metrics.first() {
+        test_against_best(&mut rows, first);
+    }
     rows
+}
+
+/// Sets each row's [`ComparisonRow::versus_best`]: against the row of its split with the best
+/// mean `metric`, on the seeds whose runs scored the same clips (discordant counts summed).
+fn test_against_best(rows: &mut [ComparisonRow], metric: &str) {
+    let mean = |row: &ComparisonRow| row.values.get(metric).map_or(f64::NEG_INFINITY, |v| mean_std(v).0);
+    let splits: BTreeSet<String> = rows.iter().map(|r| r.split.clone()).collect();
+    for split in splits {
+        let Some(best) = (0..rows.len())
+            .filter(|&i| rows[i].split == split)
+            .max_by(|&a, &b| mean(&rows[a]).total_cmp(&mean(&rows[b])).then(b.cmp(&a)))
+        else {
+            continue;
+        };
+        let best_clips = rows[best].clips.clone();
+        rows[best].versus_best = Versus::Best;
+        for row in rows.iter_mut().enumerate().filter(|(i, r)| *i != best && r.split == split).map(|(_, r)| r) {
+            let pairs: Vec<Discordant> = row
+                .clips
+                .iter()
+                .filter_map(|(seed, clips)| Discordant::of(best_clips.get(seed)?, clips))
+                .collect();
+            row.versus_best = match pairs.into_iter().reduce(|a, b| a + b) {
+                Some(counts) => Versus::Tested(counts.p_value()),
+                None => Versus::NotComparable,
+            };
+        }
+    }
 }
 
 /// A `summary.csv` as header -> cell maps.
@@ -286,8 +359,8 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 
 /// The comparison as a markdown table (mean ± std over n seeds).
 pub fn markdown(rows: &[ComparisonRow], metrics: &[String]) -> String {
-    let mut out = format!("| variant | model | split | n | {} |\n", metrics.join(" | "));
-    let _ = writeln!(out, "|---|---|---|---|{}", "---|".repeat(metrics.len()));
+    let mut out = format!("| variant | model | split | n | {} | vs best (McNemar) |\n", metrics.join(" | "));
+    let _ = writeln!(out, "|---|---|---|---|{}---|", "---|".repeat(metrics.len()));
     for row in rows {
         let n = row.values.values().map(Vec::len).max().unwrap_or(0);
         let cells: Vec<String> = metrics
@@ -301,7 +374,24 @@ pub fn markdown(rows: &[ComparisonRow], metrics: &[String]) -> String {
                 _ => "-".into(),
             })
             .collect();
-        let _ = writeln!(out, "| {} | {} | {} | {n} | {} |", row.variant, row.model, row.split, cells.join(" | "));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {n} | {} | {} |",
+            row.variant,
+            row.model,
+            row.split,
+            cells.join(" | "),
+            row.versus_best.cell()
+        );
+    }
+    if rows.iter().any(|r| matches!(r.versus_best, Versus::Tested(_))) {
+        let _ = writeln!(
+            out,
+            "\n`vs best`: McNemar's exact test against the row with the best mean {} of the same split, on the \
+             clips both scored (seeds paired); \"not significant\" means p >= {}: the data do not tell the two apart.",
+            metrics.first().map_or("", String::as_str),
+            significance::ALPHA
+        );
     }
     out
 }
@@ -312,7 +402,7 @@ pub fn csv_table(rows: &[ComparisonRow], metrics: &[String]) -> String {
     for m in metrics {
         let _ = write!(out, ",{m}_mean,{m}_std");
     }
-    out.push('\n');
+    out.push_str(",p_vs_best\n");
     for row in rows {
         let n = row.values.values().map(Vec::len).max().unwrap_or(0);
         let _ = write!(out, "\"{}\",{},{},{n}", row.variant.replace('"', "\"\""), row.model, row.split);
@@ -320,7 +410,12 @@ pub fn csv_table(rows: &[ComparisonRow], metrics: &[String]) -> String {
             let (mean, std) = row.values.get(m).map_or((f64::NAN, f64::NAN), |v| mean_std(v));
             let _ = write!(out, ",{mean},{std}");
         }
-        out.push('\n');
+        let p = match row.versus_best {
+            Versus::Tested(p) => p.to_string(),
+            Versus::Best => "best".into(),
+            Versus::NotComparable => String::new(),
+        };
+        let _ = writeln!(out, ",{p}");
     }
     out
 }
@@ -361,12 +456,14 @@ mod tests {
             model: "rf".into(),
             split: "val".into(),
             values: [("macro_f1".to_string(), vec![0.6, 0.8])].into(),
+            clips: BTreeMap::new(),
+            versus_best: Versus::Best,
         }];
         let metrics = vec!["macro_f1".to_string(), "accuracy".to_string()];
         assert_eq!(
             markdown(&rows, &metrics),
-            "| variant | model | split | n | macro_f1 | accuracy |\n|---|---|---|---|---|---|\n| rf.n_trees=10 | rf | val | 2 | 0.7000 ± 0.1414 | - |\n"
+            "| variant | model | split | n | macro_f1 | accuracy | vs best (McNemar) |\n|---|---|---|---|---|---|---|\n| rf.n_trees=10 | rf | val | 2 | 0.7000 ± 0.1414 | - | best |\n"
         );
-        assert!(csv_table(&rows, &metrics).starts_with("variant,model,split,n,macro_f1_mean,macro_f1_std,accuracy_mean,accuracy_std\n\"rf.n_trees=10\",rf,val,2,0.7"));
+        assert!(csv_table(&rows, &metrics).starts_with("variant,model,split,n,macro_f1_mean,macro_f1_std,accuracy_mean,accuracy_std,p_vs_best\n\"rf.n_trees=10\",rf,val,2,0.7"));
     }
 }

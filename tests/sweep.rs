@@ -94,8 +94,49 @@ fn two_params_by_two_seeds_share_stages_and_tabulate() {
         assert_eq!(values, per_seed, "{variant}");
     }
     let table = std::fs::read_to_string(run_dir.join("sweep.md")).unwrap();
-    assert!(table.starts_with("| variant | model | split | n | macro_f1 | accuracy |\n"), "{table}");
+    assert!(table.starts_with("| variant | model | split | n | macro_f1 | accuracy | vs best (McNemar) |\n"), "{table}");
     assert!(table.contains("| split.val_fraction=0.3, rf.n_trees=5 | rf | val | 2 | "), "{table}");
+    // Against the best row: McNemar on the clips both scored, seeds paired. Rows of the other
+    // validation fraction scored other clips and are not compared.
+    let best = rows.iter().position(|r| r["p_vs_best"] == "best").expect("a best row");
+    let best_variant = rows[best]["variant"].as_str().unwrap().to_string();
+    for row in rows {
+        let variant = row["variant"].as_str().unwrap();
+        let same_clips = variant.split(',').next() == best_variant.split(',').next();
+        if variant == best_variant {
+            continue;
+        }
+        if !same_clips {
+            assert!(row["p_vs_best"].is_null(), "{variant}: {row}");
+            continue;
+        }
+        // The discordant clips summed over both seeds, and the exact two-sided binomial tail.
+        let (mut b, mut c) = (0u64, 0u64);
+        for seed in [1, 2] {
+            let clips = |v: &str| -> std::collections::BTreeMap<String, bool> {
+                let text = std::fs::read_to_string(run_dir.join(format!("report[{v}, seed={seed}]/rf[{v}, seed={seed}]/clips.csv")))
+                    .unwrap_or_else(|e| panic!("{v}: {e}"));
+                text.lines().skip(1).map(|l| {
+                    let cells: Vec<&str> = l.split(',').collect();
+                    (cells[0].to_string(), cells[1] == cells[2])
+                }).collect()
+            };
+            let (ours, theirs) = (clips(variant), clips(&best_variant));
+            for (id, right) in &ours {
+                match (theirs[id], *right) {
+                    (true, false) => b += 1,
+                    (false, true) => c += 1,
+                    _ => {}
+                }
+            }
+        }
+        let n = b + c;
+        let choose = |k: u64| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
+        let tail: f64 = (0..=b.min(c)).map(choose).sum::<f64>() / 2f64.powi(n as i32);
+        let expected = (2.0 * tail).min(1.0);
+        let p = row["p_vs_best"].as_f64().unwrap();
+        assert!((p - expected).abs() < 1e-12, "{variant}: {p} vs {expected} ({b}, {c})");
+    }
     let csv = std::fs::read_to_string(run_dir.join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
     assert!(run_dir.join("sweep_macro_f1.png").is_file());
@@ -140,4 +181,14 @@ fn compare_shows_differing_params_and_metrics() {
     assert!(run.stdout.contains("| rf.n_trees | 200 | 7 |"), "{}", run.stdout);
     assert!(!run.stdout.contains("| audio.sample_rate |"), "equal params are not listed:\n{}", run.stdout);
     assert!(run.stdout.contains("| report/rf macro_f1 | "), "{}", run.stdout);
+    // The two forests on the same val clips: McNemar's test, and what it means.
+    let row = run.stdout.lines().find(|l| l.starts_with("| report/rf vs first run | - | p ")).unwrap_or_else(|| panic!("{}", run.stdout));
+    let p_value: f64 = row["| report/rf vs first run | - | p = ".len()..].split([',', ' ']).next().unwrap().parse().unwrap();
+    assert!((0.0..=1.0).contains(&p_value), "{row}");
+    assert_eq!(row.contains("not significant"), p_value >= 0.05, "{row}");
+    assert!(run.stdout.contains("McNemar's exact test on the clips both runs scored"), "{}", run.stdout);
+    // A run on other clips (another validation part) is not compared.
+    let c = dir(&["--set", "split.val_fraction=0.5"]);
+    let run = p.vox(&["compare", &a, &c]);
+    assert!(run.stdout.contains("| report/rf vs first run | - | other clips |"), "{}", run.stdout);
 }

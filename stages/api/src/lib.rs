@@ -12,6 +12,7 @@ pub mod csv_file;
 pub mod features;
 pub mod labels;
 pub mod predictions;
+pub mod scored;
 mod stage;
 
 pub use stage::{

@@ -12,9 +12,9 @@ pub enum ReportError {
     /// A predictions folder could not be read or written.
     #[error(transparent)]
     Predictions(#[from] PredictionsError),
-    /// A `history.csv` could not be read.
+    /// A `history.csv` could not be read, or a `clips.csv` written.
     #[error(transparent)]
-    History(#[from] CsvFileError),
+    File(#[from] CsvFileError),
     /// The audio-set input could not be read.
     #[error(transparent)]
     Audio(#[from] AudioSetError),

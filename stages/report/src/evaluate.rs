@@ -4,7 +4,8 @@
 //! Output folder layout:
 //!
 //! ```text
-//! summary.csv                 one row per scored input: accuracy, macro_f1, weighted_f1, uar
+//! summary.csv                 one row per scored input: accuracy, macro_f1, weighted_f1, uar,
+//!                             then each one's bootstrap 95% interval (`<metric>_low`/`_high`)
 //! metrics/<input>.json        the input's metrics.json, for machines
 //! report/summary.csv          the same summary, for people
 //! report/<input>/...          per predictions input, see `scoring`
@@ -46,6 +47,14 @@ pub struct Evaluate {
     /// Default both.
     #[serde(default = "default_formats")]
     pub formats: Vec<ImageFormat>,
+    /// Bootstrap resamples of the scored clips for the 95% confidence intervals of accuracy,
+    /// macro- and weighted-F1 and UAR (percentile intervals; every input draws the same
+    /// resamples); 0 leaves the intervals out. Default 1000.
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: u32,
+    /// Seed of the bootstrap's resampling; the pipeline's seed when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// A split that can be scored.
@@ -92,8 +101,28 @@ fn default_formats() -> Vec<ImageFormat> {
     vec![ImageFormat::Png, ImageFormat::Svg]
 }
 
+fn default_bootstrap() -> u32 {
+    1000
+}
+
 /// Columns of `summary.csv`.
-const SUMMARY_HEADER: [&str; 7] = ["input", "split", "clips", "accuracy", "macro_f1", "weighted_f1", "uar"];
+const SUMMARY_HEADER: [&str; 15] = [
+    "input",
+    "split",
+    "clips",
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "uar",
+    "accuracy_low",
+    "accuracy_high",
+    "macro_f1_low",
+    "macro_f1_high",
+    "weighted_f1_low",
+    "weighted_f1_high",
+    "uar_low",
+    "uar_high",
+];
 
 impl StageDef for Evaluate {
     const KIND: &'static str = "evaluate";
@@ -171,6 +200,8 @@ impl Evaluate {
             formats,
             report_dir: &report_dir,
             out_dir: ctx.out_dir,
+            resamples: self.bootstrap,
+            seed: self.seed.unwrap_or(ctx.seed),
         };
         let bar = ctx.progress_bar(predictions.len() as u64, "scoring");
         let summaries = predictions
@@ -260,7 +291,11 @@ fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), Re
         path,
         &SUMMARY_HEADER,
         summaries.iter().map(|s| {
-            vec![
+            let intervals = s.intervals.as_ref().map_or_else(
+                || vec![String::new(); 8],
+                |ci| [ci.accuracy, ci.macro_f1, ci.weighted_f1, ci.uar].iter().flatten().map(f64::to_string).collect(),
+            );
+            [
                 s.input.clone(),
                 s.split.to_string(),
                 s.clips.to_string(),
@@ -269,6 +304,9 @@ fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), Re
                 s.weighted_f1.to_string(),
                 s.uar.to_string(),
             ]
+            .into_iter()
+            .chain(intervals)
+            .collect::<Vec<_>>()
         }),
     )
 }

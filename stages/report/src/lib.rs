@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod bootstrap;
 mod ensemble;
 mod error;
 mod evaluate;

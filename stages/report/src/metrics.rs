@@ -42,12 +42,23 @@ pub struct Confusion {
 impl Confusion {
     /// Tallies `(true, predicted)` pairs of class indices into `labels`.
     pub fn from_pairs(labels: &LabelSet, pairs: &[(usize, usize)]) -> Self {
+        Self::over(labels, &Self::present(labels, pairs), pairs)
+    }
+
+    /// The classes of `labels` that occur in `pairs`, as truth or prediction, in order.
+    pub fn present(labels: &LabelSet, pairs: &[(usize, usize)]) -> Vec<usize> {
         let mut present = vec![false; labels.len()];
         for &(truth, predicted) in pairs {
             present[truth] = true;
             present[predicted] = true;
         }
-        let kept: Vec<usize> = (0..labels.len()).filter(|&i| present[i]).collect();
+        (0..labels.len()).filter(|&i| present[i]).collect()
+    }
+
+    /// Tallies `pairs` over the fixed classes `kept` (indices into `labels`, in order, every
+    /// class of `pairs` among them), so that a resample of the pairs is averaged over the same
+    /// classes as the whole.
+    pub fn over(labels: &LabelSet, kept: &[usize], pairs: &[(usize, usize)]) -> Self {
         let position = |class: usize| kept.binary_search(&class).unwrap_or_default();
         let mut counts = vec![vec![0; kept.len()]; kept.len()];
         for &(truth, predicted) in pairs {

@@ -2,7 +2,7 @@
 //!
 //! | file | when |
 //! |---|---|
-//! | `metrics.json`, `classification_report.txt`, `per_class.csv` | the scored split has labelled clips |
+//! | `metrics.json` (with bootstrap 95% intervals), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label and prediction, [`vox_api::scored`]) | the scored split has labelled clips |
 //! | `confusion_counts.csv`, `confusion_normalized.csv` (+ `.png`/`.svg` heat maps) | same |
 //! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
 //! | `output.txt`, `predicted_counts.png`/`.svg` | unlabeled clips of split `test` or of no split |
@@ -17,7 +17,9 @@ use tracing::{debug, warn};
 use vox_api::Input;
 use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions, read_history};
+use vox_api::scored::{self, ScoredClip};
 
+use crate::bootstrap::{self, Intervals};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv, write_json, write_text};
 use crate::metrics::{Confusion, Scores};
@@ -42,6 +44,10 @@ pub struct Scoring<'a> {
     pub report_dir: &'a Path,
     /// The stage's output folder.
     pub out_dir: &'a Path,
+    /// Bootstrap resamples for the confidence intervals; 0 for none.
+    pub resamples: u32,
+    /// The bootstrap's seed.
+    pub seed: u64,
 }
 
 /// One input's headline numbers, a row of `summary.csv`.
@@ -61,6 +67,8 @@ pub struct Summary {
     pub weighted_f1: f64,
     /// Unweighted average recall.
     pub uar: f64,
+    /// Bootstrap confidence intervals, when asked for.
+    pub intervals: Option<Intervals>,
 }
 
 /// The `metrics.json` document.
@@ -70,6 +78,8 @@ struct MetricsDocument<'a> {
     split: &'a str,
     #[serde(flatten)]
     scores: &'a Scores,
+    /// Bootstrap confidence intervals (`null` with `bootstrap = 0`).
+    intervals: Option<&'a Intervals>,
     confusion: &'a Confusion,
 }
 
@@ -110,13 +120,41 @@ impl Scoring<'_> {
         }
         let confusion = Confusion::from_pairs(labels, &pairs);
         let scores = Scores::new(&confusion);
-        let document =
-            MetricsDocument { input: name, split: self.split_name, scores: &scores, confusion: &confusion };
+        let intervals = bootstrap::intervals(labels, &pairs, self.resamples, self.seed);
+        let document = MetricsDocument {
+            input: name,
+            split: self.split_name,
+            scores: &scores,
+            intervals: intervals.as_ref(),
+            confusion: &confusion,
+        };
+        let clips: Vec<ScoredClip> = predictions
+            .split(self.split)
+            .filter_map(|row| {
+                let label = row.label.clone()?;
+                Some(ScoredClip { file_id: row.file_id.clone(), label, predicted: predictions.predicted(row).to_string() })
+            })
+            .collect();
+        scored::write(self.report_dir, name, &clips)?;
         write_json(&dir.join("metrics.json"), &document)?;
         let machine_dir = self.out_dir.join("metrics");
         create_dir(&machine_dir)?;
         write_json(&machine_dir.join(format!("{name}.json")), &document)?;
-        write_text(&dir.join("classification_report.txt"), &scores.classification_report(REPORT_DIGITS))?;
+        let mut report = scores.classification_report(REPORT_DIGITS);
+        if let Some(ci) = &intervals {
+            let range = |[low, high]: [f64; 2]| format!("[{low:.REPORT_DIGITS$}, {high:.REPORT_DIGITS$}]");
+            report += &format!(
+                "\n{:.0}% bootstrap intervals ({} resamples of the {} clips): accuracy {}, macro-F1 {}, weighted-F1 {}, UAR {}\n",
+                ci.level * 100.0,
+                ci.resamples,
+                scores.clips,
+                range(ci.accuracy),
+                range(ci.macro_f1),
+                range(ci.weighted_f1),
+                range(ci.uar),
+            );
+        }
+        write_text(&dir.join("classification_report.txt"), &report)?;
         write_csv(
             &dir.join("per_class.csv"),
             &["code", "emotion", "precision", "recall", "f1", "support"],
@@ -157,6 +195,7 @@ impl Scoring<'_> {
             macro_f1: scores.macro_f1,
             weighted_f1: scores.weighted_f1,
             uar: scores.uar,
+            intervals,
         }))
     }
 

@@ -76,7 +76,21 @@ fn writes_metrics_tables_and_text() {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect();
-    assert!(summary.starts_with("input,split,clips,accuracy,macro_f1,weighted_f1,uar\n"), "{summary}");
+    assert!(
+        summary.starts_with(
+            "input,split,clips,accuracy,macro_f1,weighted_f1,uar,accuracy_low,accuracy_high,macro_f1_low,\
+             macro_f1_high,weighted_f1_low,weighted_f1_high,uar_low,uar_high\n"
+        ),
+        "{summary}"
+    );
+    // Each metric lies in its bootstrap interval, which lies in [0, 1].
+    for row in &rows {
+        for k in 0..4 {
+            let (value, low, high): (f64, f64, f64) =
+                (row[3 + k].parse().unwrap(), row[7 + 2 * k].parse().unwrap(), row[8 + 2 * k].parse().unwrap());
+            assert!((0.0..=value).contains(&low) && (value..=1.0).contains(&high), "{row:?}");
+        }
+    }
     assert_eq!(rows.len(), 2);
     for (row, name, clips, numbers) in [
         (&rows[0], "w2v", "6", [W2V_ACCURACY, W2V_MACRO_F1, W2V_WEIGHTED_F1, W2V_UAR]),
@@ -102,6 +116,15 @@ fn writes_metrics_tables_and_text() {
     assert_eq!(metrics["classes"][3]["code"], "05");
     assert_eq!(metrics["classes"][3]["emotion"], "angry");
     assert_eq!(metrics["confusion"]["classes"], serde_json::json!(["01", "02", "04", "05"]));
+    assert_eq!(metrics["intervals"]["resamples"], 1000);
+    assert_eq!(metrics["intervals"]["level"], 0.95);
+    // 4 right of 6: a resample of 6 clips is 0..6 right; the 2.5th and 97.5th percentiles of
+    // Binomial(6, 2/3) are 2/6 and 6/6.
+    assert_eq!(metrics["intervals"]["accuracy"], serde_json::json!([2.0 / 6.0, 1.0]));
+    assert_eq!(
+        read(&report.join("w2v/clips.csv")),
+        "file_id,label,predicted\nval_0,01,01\nval_1,01,01\nval_2,01,02\nval_3,02,02\nval_4,05,05\nval_5,05,04\n"
+    );
     assert_eq!(
         metrics["confusion"]["counts"],
         serde_json::json!([[2, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]])
@@ -131,6 +154,7 @@ fn writes_metrics_tables_and_text() {
     assert!(table.starts_with("              precision    recall  f1-score   support\n\n"), "{table}");
     assert!(table.contains("\n    05 angry     1.0000    0.5000    0.6667         2\n"), "{table}");
     assert!(table.contains("\n    accuracy                         0.6667         6\n"), "{table}");
+    assert!(table.contains("\n95% bootstrap intervals (1000 resamples of the 6 clips): accuracy [0.3333, 1.0000], macro-F1 ["), "{table}");
 
     // output.txt: the unlabeled test rows of w2v; the unsplit unlabeled rows of rf, whose
     // missing classes are written as 0.
@@ -207,7 +231,7 @@ fn output_is_byte_identical_across_runs() {
     let b = common::run(second.path(), "", &common::write_inputs(&second.path().join("inputs"))).unwrap();
     let (a, b) = (tree(&a), tree(&b));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    assert_eq!(a.len(), 36, "files written");
+    assert_eq!(a.len(), 38, "files written");
     for (path, bytes) in &a {
         assert!(bytes == &b[path], "{} differs between runs", path.display());
     }
@@ -235,9 +259,10 @@ fn scores_the_chosen_split_and_only_labelled_clips() {
     let inputs = common::write_inputs(&tmp.path().join("inputs"));
     let out = common::run(tmp.path(), "split = \"train\"\nformats = [\"svg\"]", &inputs).unwrap();
     // w2v's train rows: sad predicted happy, fearful right; rf has no train rows.
-    assert_eq!(
-        read(&out.join("summary.csv")).lines().nth(1),
-        Some("w2v,train,2,0.5,0.3333333333333333,0.5,0.3333333333333333")
+    assert!(
+        read(&out.join("summary.csv")).lines().nth(1).unwrap().starts_with("w2v,train,2,0.5,0.3333333333333333,0.5,0.3333333333333333,"),
+        "{}",
+        read(&out.join("summary.csv"))
     );
     assert_eq!(read(&out.join("summary.csv")).lines().count(), 2);
     assert!(out.join("report/w2v/confusion_counts.svg").exists());
@@ -248,7 +273,7 @@ fn scores_the_chosen_split_and_only_labelled_clips() {
     let tmp = tempfile::tempdir().unwrap();
     let inputs = common::write_inputs(&tmp.path().join("inputs"));
     let out = common::run(tmp.path(), "split = \"test\"\nplots = false", &inputs).unwrap();
-    assert_eq!(read(&out.join("summary.csv")), "input,split,clips,accuracy,macro_f1,weighted_f1,uar\n");
+    assert_eq!(read(&out.join("summary.csv")).lines().count(), 1, "the header only");
     assert!(!out.join("metrics").exists(), "the test clips have no labels");
 }
 
@@ -264,7 +289,10 @@ fn rejects_bad_params_and_inputs() {
     assert_eq!(configure("split = \"dev\"").path, "split");
     assert!(configure("colour = 1").message.contains("unknown field `colour`"));
     let defaults = kind.configure(toml::Table::new()).unwrap().params();
-    assert_eq!(defaults, serde_json::json!({"split": "val", "plots": true, "formats": ["png", "svg"]}));
+    assert_eq!(
+        defaults,
+        serde_json::json!({"split": "val", "plots": true, "formats": ["png", "svg"], "bootstrap": 1000, "seed": null})
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let mut inputs = common::write_inputs(&tmp.path().join("inputs"));

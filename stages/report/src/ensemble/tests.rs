@@ -576,7 +576,7 @@ fn output_round_trips_with_the_union_of_classes_and_feeds_evaluate() {
         run_stage(&*stage, &bench.root.path().join("evaluate"), &[ensemble_input], "report").unwrap();
     assert_eq!(
         read(&report.join("summary.csv")),
-        "input,split,clips,accuracy,macro_f1,weighted_f1,uar\nvote,val,1,1,1,1,1\n"
+        "input,split,clips,accuracy,macro_f1,weighted_f1,uar,accuracy_low,accuracy_high,macro_f1_low,macro_f1_high,weighted_f1_low,weighted_f1_high,uar_low,uar_high\nvote,val,1,1,1,1,1,1,1,1,1,1,1,1,1\n"
     );
     assert!(report.join("report/vote/output.txt").exists());
 }
