@@ -42,8 +42,10 @@ pub struct Decode {
     /// Where clips and labels come from: a naming scheme, `ravdess` (`03-01-EE-II-SS-RR-AA.wav`;
     /// odd actors male), `savee` (`DC/a01.wav` or `DC_a01.wav`), `tess`
     /// (`OAF_word_emotion.wav`, folders ignored), `crema-d` (`1001_DFA_ANG_XX.wav`), `emodb`
-    /// (`03a01Fa.wav`; boredom needs a `labels` policy), `unlabeled` (any name, no labels,
-    /// empty speaker); or `csv`, a table of the clips (the `table` param).
+    /// (`03a01Fa.wav`; boredom needs a `labels` policy), `iemocap` (its released layout,
+    /// labelled by the dialogs' `EmoEvaluation` files; see the README for the four-class
+    /// protocol), `unlabeled` (any name, no labels, empty speaker); or `csv`, a table of the
+    /// clips (the `table` param).
     #[serde(default = "default_corpus")]
     pub corpus: Corpus,
     /// The classes of the decoded set, in order (they order probability columns, tables and
@@ -211,6 +213,9 @@ impl Decode {
 
     /// The clips of the input folder `root`: its named files, or its table's rows.
     fn sources(&self, root: &Path) -> Result<Sources, AudioError> {
+        if self.corpus == Corpus::Iemocap {
+            return crate::corpus::iemocap::sources(root);
+        }
         if self.corpus.is_named() {
             return sources::named_files(self.corpus, root);
         }

@@ -56,6 +56,16 @@ pub enum AudioError {
         /// Its files (or table rows).
         files: usize,
     },
+    /// An IEMOCAP `EmoEvaluation` line breaks the format.
+    #[error("{file}:{line}: {what}")]
+    Evaluation {
+        /// The file, relative to the input folder.
+        file: String,
+        /// One-based line number.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
     /// The table has no rows.
     #[error("table `{table}` has no rows")]
     EmptyTable {
@@ -278,6 +288,12 @@ pub enum FileError {
     /// A table row gives no clip.
     #[error("{0}")]
     Row(#[from] RowError),
+    /// An IEMOCAP utterance that its dialog's `EmoEvaluation` file does not label.
+    #[error("no line of dialog/EmoEvaluation/{dialog}.txt labels this utterance")]
+    Unjudged {
+        /// The dialog.
+        dialog: String,
+    },
     /// A segment starts after the file ends.
     #[error("the segment starts at {start} s but the file lasts {duration:.3} s")]
     SegmentOutside {

@@ -41,7 +41,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use crate::emotion::Emotion;
 
-use crate::corpus::{Corpus, Label, NameError, RavdessName, crema_d, emodb, savee, tess};
+use crate::corpus::{Corpus, Label, NameError, RavdessName, crema_d, emodb, iemocap, savee, tess};
 
 /// The corpus layout that the `synth` stage names its files in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -57,7 +57,23 @@ pub enum Naming {
     CremaD,
     /// Berlin EmoDB: `wav/03a01Fa.wav`, 10 speakers, 6 emotions and boredom (`L`).
     Emodb,
+    /// IEMOCAP: `Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav` with the labels
+    /// in `Session1/dialog/EmoEvaluation/Ses01F_impro01.txt`; 10 speakers (a female and a male
+    /// actor per session), improvised (statement 1) and scripted (statement 2) dialogs, and
+    /// IEMOCAP's six frequent categories: neutral, happy, excited, angry, sad, frustrated.
+    Iemocap,
 }
+
+/// The categories synthesized in IEMOCAP naming (its frequent ones), each with the style that
+/// speaks it: excited as surprised (high arousal, positive), frustrated as disgust.
+const IEMOCAP_SPOKEN: [(Label, Emotion); 6] = [
+    (Label::Coded(Emotion::Neutral), Emotion::Neutral),
+    (Label::Coded(Emotion::Happy), Emotion::Happy),
+    (Label::Uncoded("excited"), Emotion::Surprised),
+    (Label::Coded(Emotion::Angry), Emotion::Angry),
+    (Label::Coded(Emotion::Sad), Emotion::Sad),
+    (Label::Uncoded("frustrated"), Emotion::Disgust),
+];
 
 /// One synthesized clip, in the terms of the synthesizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +104,7 @@ impl Naming {
             Self::Tess => Corpus::Tess,
             Self::CremaD => Corpus::CremaD,
             Self::Emodb => Corpus::Emodb,
+            Self::Iemocap => Corpus::Iemocap,
         }
     }
 
@@ -99,6 +116,7 @@ impl Naming {
             Self::Tess => tess::SPEAKERS.len() as u8,
             Self::CremaD => (crema_d::ACTORS.end() - crema_d::ACTORS.start() + 1) as u8,
             Self::Emodb => emodb::SPEAKERS.len() as u8,
+            Self::Iemocap => 2 * iemocap::SESSIONS,
         }
     }
 
@@ -110,6 +128,8 @@ impl Naming {
             Self::Ravdess => 2,
             Self::CremaD => (crema_d::SENTENCES.len() / 2) as u8,
             Self::Savee | Self::Tess | Self::Emodb => (tess::WORDS.len() / 4) as u8,
+            // Dialogs of each type per session.
+            Self::Iemocap => 8,
         }
     }
 
@@ -120,6 +140,8 @@ impl Naming {
             |table: &[(&str, &str)]| table.get(usize::from(speaker)).is_some_and(|s| s.1 == "m");
         match self {
             Self::Ravdess | Self::CremaD => speaker.is_multiple_of(2),
+            // Each session's female actor, then its male one.
+            Self::Iemocap => !speaker.is_multiple_of(2),
             Self::Savee => documented(&savee::SPEAKERS),
             Self::Tess => documented(&tess::SPEAKERS),
             Self::Emodb => documented(&emodb::SPEAKERS),
@@ -135,6 +157,7 @@ impl Naming {
             Self::Tess => 2,
             Self::CremaD => 3,
             Self::Emodb => 4,
+            Self::Iemocap => 5,
         };
         tag << 48
     }
@@ -142,6 +165,9 @@ impl Naming {
     /// The labels spoken, in the corpus' vocabulary order, each with the emotion whose style
     /// speaks it: a coded label its own, an uncoded one (EmoDB boredom) calm's.
     pub(crate) fn labels(self) -> Vec<(Label, Emotion)> {
+        if self == Self::Iemocap {
+            return IEMOCAP_SPOKEN.to_vec();
+        }
         let style = |label| match label {
             Label::Coded(emotion) => emotion,
             Label::Uncoded(_) => Emotion::Calm,
@@ -209,7 +235,33 @@ impl Naming {
                 take.label,
                 char::from(b'a' + repetition),
             ),
+            Self::Iemocap => {
+                let (session, _, utterance) = self.iemocap_utterance(take)?;
+                let dialog = utterance.rsplit_once('_').map_or("", |(d, _)| d);
+                Ok(format!("Session{session}/sentences/wav/{dialog}/{utterance}.wav"))
+            }
         }
+    }
+
+    /// An IEMOCAP take's session (1..=5), category code and utterance id: dialog `impro0R`
+    /// (statement 1) or `script0R_1` (statement 2) of repetition `R`, the speaker's turn
+    /// numbered by category and intensity.
+    pub(crate) fn iemocap_utterance(self, take: &Take) -> Result<(u8, &'static str, String), NameError> {
+        let session = take.speaker / 2 + 1;
+        if session > iemocap::SESSIONS {
+            return Err(NameError::Field {
+                field: "speaker",
+                value: format!("number {}", take.speaker + 1),
+                expected: format!("one of the corpus' {}", 2 * iemocap::SESSIONS),
+            });
+        }
+        let code = iemocap::code(take.label)?;
+        let kind = if take.statement == 1 { format!("impro{:02}", take.repetition) } else { format!("script{:02}_1", take.repetition) };
+        let dialog = format!("Ses{session:02}F_{kind}");
+        let category = iemocap::LABELS.iter().position(|(c, _)| *c == code).unwrap_or(0) as u16;
+        let turn = category * 2 + u16::from(take.intensity - 1);
+        let sex = if self.male(take.speaker) { 'M' } else { 'F' };
+        Ok((session, code, iemocap::utterance_id(&dialog, sex, turn)))
     }
 }
 

@@ -41,6 +41,7 @@
 //! and repetition (and the naming, except for `ravdess`), so a clip's audio does not depend on
 //! how many actors are generated or in which order threads finish.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::SeedableRng;
@@ -59,20 +60,23 @@ use crate::wav::write_pcm16;
 
 /// Writes a synthetic speech-emotion corpus, 16-bit mono, deterministic for a seed: in the
 /// RAVDESS layout (`Actor_AA/03-01-EE-II-SS-RR-AA.wav`) or, with `naming`, in SAVEE's, TESS',
-/// CREMA-D's or EmoDB's, with that corpus' speakers and emotions only.
+/// CREMA-D's, EmoDB's or IEMOCAP's, with that corpus' speakers and emotions only.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Synth {
     /// The corpus whose naming, folder layout, speakers and emotions the files follow:
     /// `ravdess` (default: 8 emotions, neutral at normal intensity only, odd actors male),
     /// `savee` (DC, JE, JK, KL, male, 7 emotions), `tess` (OAF, YAF, female, 7 emotions),
-    /// `crema-d` (1001.., 6 emotions) or `emodb` (03, 08, .. with EmoDB's sexes, 6 emotions
-    /// and boredom, named `L` and spoken calm-like: its decode needs a `labels` policy). Each
-    /// speaker has 2 x `statements` x `repetitions` clips per emotion (RAVDESS neutral half).
+    /// `crema-d` (1001.., 6 emotions), `emodb` (03, 08, .. with EmoDB's sexes, 6 emotions
+    /// and boredom, named `L` and spoken calm-like: its decode needs a `labels` policy) or
+    /// `iemocap` (Ses01F, Ses01M, Ses02F, ..: its released layout with `EmoEvaluation` files;
+    /// neutral, happy, excited, angry, sad, frustrated; statement 1 improvised dialogs, 2
+    /// scripted, one dialog per repetition). Each speaker has 2 x `statements` x
+    /// `repetitions` clips per emotion (RAVDESS neutral half).
     #[serde(default = "default_naming")]
     pub naming: Naming,
     /// Number of speakers: the corpus' first `actors`, capped at its count (RAVDESS 24, SAVEE
-    /// 4, TESS 2, CREMA-D 91, EmoDB 10); 1..=24 (1..=91 for `crema-d`).
+    /// 4, TESS 2, CREMA-D 91, EmoDB 10, IEMOCAP 10); 1..=24 (1..=91 for `crema-d`).
     #[serde(default = "default_actors")]
     pub actors: u8,
     /// Statements per emotion and intensity, 1..=2.
@@ -287,6 +291,40 @@ impl Synth {
     }
 }
 
+impl Synth {
+    /// IEMOCAP naming: each dialog's `SessionN/dialog/EmoEvaluation/DIALOG.txt`, a line per
+    /// utterance in turn order (a clip's duration apart), with valence/arousal/dominance
+    /// from the spoken style's table row.
+    fn write_evaluations(&self, root: &Path, takes: &[Take]) -> Result<(), AudioError> {
+        let mut dialogs: BTreeMap<(u8, String), Vec<(String, &'static str, [f64; 3])>> = BTreeMap::new();
+        for take in takes {
+            let (session, code, utterance) = self.naming.iemocap_utterance(take).map_err(|source| {
+                AudioError::SynthName { naming: self.naming.corpus().name(), source }
+            })?;
+            let dialog = utterance.rsplit_once('_').map_or(String::new(), |(d, _)| d.to_string());
+            let style = &STYLES[take.style.index()];
+            // IEMOCAP's scales run 1..5: arousal from the style's level, valence from its F0.
+            let arousal = (3.0 + style.level_db / 4.0).clamp(1.0, 5.0);
+            let valence = (3.0 + (style.f0 - 1.0) * 4.0 - if code == "ang" || code == "fru" || code == "sad" { 1.0 } else { 0.0 }).clamp(1.0, 5.0);
+            dialogs.entry((session, dialog)).or_default().push((utterance, code, [valence, arousal, arousal]));
+        }
+        for ((session, dialog), mut lines) in dialogs {
+            lines.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut text = String::from("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n");
+            for (i, (utterance, code, vad)) in lines.iter().enumerate() {
+                let start = i as f64 * (self.duration + 0.5);
+                text += &crate::corpus::iemocap::evaluation_line(start, start + self.duration, utterance, code, *vad);
+                text += "\n\n";
+            }
+            let dir = root.join(format!("Session{session}/dialog/EmoEvaluation"));
+            std::fs::create_dir_all(&dir).map_err(|source| AudioError::Io { path: dir.clone(), source })?;
+            let path = dir.join(format!("{dialog}.txt"));
+            std::fs::write(&path, text).map_err(|source| AudioError::Io { path, source })?;
+        }
+        Ok(())
+    }
+}
+
 /// An error for `param` unless `value` lies in `range`.
 fn check_range<T: PartialOrd + std::fmt::Display>(
     param: &str,
@@ -335,6 +373,9 @@ impl StageDef for Synth {
             self.write_clip(ctx.out_dir, take, &speakers[usize::from(take.speaker)], seed)
         })?;
         written.into_iter().collect::<Result<Vec<()>, _>>()?;
+        if self.naming == Naming::Iemocap {
+            self.write_evaluations(ctx.out_dir, &takes)?;
+        }
         tracing::info!(
             "{}: wrote {} clips of {} speakers in {} naming ({} s at {} Hz, seed {seed})",
             ctx.stage,
@@ -656,5 +697,36 @@ mod tests {
         let err = kind.configure(toml::toml! { duration = 0.5 }).err().unwrap();
         assert_eq!(err.message, "`duration` must be 1..=30 s, not 0.5");
         assert!(kind.configure(toml::toml! { voices = 3 }).is_err());
+    }
+
+    #[test]
+    fn iemocap_naming_decodes_into_the_four_class_protocol() {
+        let stage = TestStage::new();
+        Synth { naming: Naming::Iemocap, actors: 4, ..synth(1, 2, 1, 1.0, 8000) }.run(&stage.ctx(9)).unwrap();
+        let evaluation = std::fs::read_to_string(stage.out_dir().join("Session2/dialog/EmoEvaluation/Ses02F_script01_1.txt")).unwrap();
+        assert!(evaluation.starts_with("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n[0.0000 - 1.0000]\tSes02F_script01_1_F000\tneu\t["), "{evaluation}");
+        assert_eq!(evaluation.matches("\tfru\t").count(), 4, "{evaluation}");
+        let decode = TestStage::after(&stage, ArtifactKind::Files);
+        let labels = [("excited", "happy"), ("*", "drop")].iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
+        let classes = Some(["neutral", "happy", "angry", "sad"].map(String::from).to_vec());
+        Decode { corpus: crate::Corpus::Iemocap, classes, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 8000, on_error: OnError::Fail }
+            .run(&decode.ctx(9))
+            .unwrap();
+        let set = AudioSet::read(decode.out_dir()).unwrap();
+        // 4 speakers x 6 categories x 2 intensities x 2 dialogs, frustrated dropped.
+        assert_eq!(set.clips.len(), 80);
+        let count = |class: &str| set.clips.iter().filter(|c| c.label.as_deref() == Some(class)).count();
+        assert_eq!([count("neutral"), count("happy"), count("angry"), count("sad")], [16, 32, 16, 16]);
+        let mut speakers: Vec<(&str, &str, &str)> =
+            set.clips.iter().map(|c| (c.speaker.as_str(), c.sex.as_str(), c.extra["session"].as_str())).collect();
+        speakers.sort();
+        speakers.dedup();
+        assert_eq!(speakers, [("Ses01F", "f", "Ses01"), ("Ses01M", "m", "Ses01"), ("Ses02F", "f", "Ses02"), ("Ses02M", "m", "Ses02")]);
+        let improvised = set.clips.iter().filter(|c| c.extra["type"] == "improvised").count();
+        assert_eq!(improvised, 40);
+        let sad = set.clips.iter().find(|c| c.file_id == "Ses02F_script01_1_M009").unwrap();
+        assert_eq!((sad.label.as_deref(), sad.source.as_str()), (Some("sad"), "Session2/sentences/wav/Ses02F_script01_1/Ses02F_script01_1_M009.wav"));
+        let dropped = std::fs::read_to_string(decode.out_dir().join("report/dropped.csv")).unwrap();
+        assert_eq!(dropped.lines().count(), 17);
     }
 }

@@ -10,6 +10,7 @@
 //! | `tess`     | `OAF_back_angry`, `YAF_..._ps`    | OAF, YAF         | both `f`       | none (no calm)                |
 //! | `crema-d`  | `1001_DFA_ANG_XX`                 | `1001`..`1091`   | empty          | none (no calm, no surprise)   |
 //! | `emodb`    | `03a01Fa`                         | `03`..`16`       | EmoDB's list   | `boredom` (no calm, surprise) |
+//! | `iemocap`  | `Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000`, labelled by `dialog/EmoEvaluation/*.txt` | `Ses01F`..`Ses05M` | from the turn | `excited`, `frustrated`, `other`, `no-agreement` |
 //! | `unlabeled`| anything                          | empty            | empty          | no labels at all              |
 //! | `csv`      | a table's rows (see [`crate::table`]) | a column     | a column       | its own label words           |
 //!
@@ -24,6 +25,7 @@
 
 pub(crate) mod crema_d;
 pub(crate) mod emodb;
+pub(crate) mod iemocap;
 mod ravdess;
 pub(crate) mod savee;
 pub(crate) mod tess;
@@ -59,6 +61,12 @@ pub enum Corpus {
     /// Berlin EmoDB: `03a01Fa.wav` (speaker, text, emotion letter W L E A F T N, version);
     /// sex from EmoDB's speaker list. Boredom (L) has no RAVDESS code: give it a `labels` policy.
     Emodb,
+    /// IEMOCAP's released layout: utterances `SessionN/sentences/wav/DIALOG/UTTERANCE.wav`
+    /// labelled by their dialog's `SessionN/dialog/EmoEvaluation/DIALOG.txt` (the majority
+    /// category); speakers `Ses01F`..`Ses05M`; the session, improvised/scripted type and
+    /// valence/arousal/dominance as extra manifest columns. Excited, frustrated, other and
+    /// no-agreement (`xxx`) need a `labels` policy.
+    Iemocap,
     /// No labels: any file name; emotion, speaker and sex are left empty.
     Unlabeled,
     /// A table (CSV or TSV, the `table` param) with a row per clip: the audio file's path
@@ -118,8 +126,8 @@ pub struct ClipName {
 
 impl Corpus {
     /// Every corpus, in declaration order.
-    pub const ALL: [Corpus; 7] =
-        [Self::Ravdess, Self::Savee, Self::Tess, Self::CremaD, Self::Emodb, Self::Unlabeled, Self::Csv];
+    pub const ALL: [Corpus; 8] =
+        [Self::Ravdess, Self::Savee, Self::Tess, Self::CremaD, Self::Emodb, Self::Iemocap, Self::Unlabeled, Self::Csv];
 
     /// The name written in the manifest's `corpus` column (as in the `corpus` param).
     pub fn name(self) -> &'static str {
@@ -129,6 +137,7 @@ impl Corpus {
             Self::Tess => "tess",
             Self::CremaD => "crema-d",
             Self::Emodb => "emodb",
+            Self::Iemocap => "iemocap",
             Self::Unlabeled => "unlabeled",
             Self::Csv => "csv",
         }
@@ -169,6 +178,16 @@ impl Corpus {
             Self::Tess => labelled(tess::labels(&stem)?),
             Self::CremaD => labelled(crema_d::labels(&stem)?),
             Self::Emodb => labelled(emodb::labels(&stem)?),
+            // The labels are in the dialog's EmoEvaluation file (see `iemocap::sources`).
+            Self::Iemocap => {
+                let utterance = iemocap::utterance(&stem)?;
+                labelled(Labels {
+                    speaker: utterance.speaker,
+                    sex: utterance.sex.to_string(),
+                    statement: utterance.dialog,
+                    ..Labels::default()
+                })
+            }
             // A table corpus is labelled by its table, not by paths.
             Self::Unlabeled | Self::Csv => labelled(Labels::default()),
         }
@@ -182,6 +201,7 @@ impl Corpus {
             Self::Tess => tess::EMOTIONS.iter().map(|&(_, label)| label).collect(),
             Self::CremaD => crema_d::EMOTIONS.iter().map(|&(_, label)| label).collect(),
             Self::Emodb => emodb::EMOTIONS.iter().map(|&(_, label)| label).collect(),
+            Self::Iemocap => iemocap::LABELS.iter().map(|&(_, label)| label).collect(),
             Self::Unlabeled | Self::Csv => Vec::new(),
         };
         labels.sort();
