@@ -296,7 +296,9 @@ impl Synth {
     /// utterance in turn order (a clip's duration apart), with valence/arousal/dominance
     /// from the spoken style's table row.
     fn write_evaluations(&self, root: &Path, takes: &[Take]) -> Result<(), AudioError> {
-        let mut dialogs: BTreeMap<(u8, String), Vec<(String, &'static str, [f64; 3])>> = BTreeMap::new();
+        // (session, dialog) -> (utterance, category code, [V, A, D]) per turn.
+        type Turn = (String, &'static str, [f64; 3]);
+        let mut dialogs: BTreeMap<(u8, String), Vec<Turn>> = BTreeMap::new();
         for take in takes {
             let (session, code, utterance) = self.naming.iemocap_utterance(take).map_err(|source| {
                 AudioError::SynthName { naming: self.naming.corpus().name(), source }
