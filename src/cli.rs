@@ -13,7 +13,8 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use crate::cache::Cache;
 use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::execute::{self, RunOptions, Status};
-use crate::plan::{self, Plan};
+use crate::fan_out;
+use crate::plan::Plan;
 use crate::preview::preview;
 use crate::registry::{self, Registry};
 use crate::report;
@@ -193,9 +194,14 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Run { pipeline, jobs, force, json } => {
-            let (plan, _) = load_plan(&pipeline, &registry)?;
-            let force = check_force(&plan, force)?;
-            let (outcomes, run) = run_plan(&plan, global, jobs, force, progress)?;
+            let loaded = load(&pipeline, None)?;
+            let cache = open_cache(global)?;
+            let options = run_options(jobs, progress);
+            let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
+            let plan = &planned.sweep.plan;
+            let force = check_force(plan, force)?;
+            let options = RunOptions { force, ..options };
+            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, global)?;
             let mut stdout = std::io::stdout().lock();
             if json {
                 let doc = serde_json::json!({
@@ -213,19 +219,15 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(exit_status(&outcomes))
         }
         Command::Sweep { pipeline, grid, jobs, json } => {
-            let mut sources = SourceMap::default();
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let prepared = spec::load(&pipeline.pipeline, &mut sources).and_then(|mut spec| {
-                spec::narrow_input_locs(&mut spec, &sources);
-                let overrides = spec::parse_overrides(&pipeline.sets, &mut sources)?;
-                let axes = spec::parse_grid(&grid, &mut sources)?;
-                let variants = sweep::variants(&spec, axes)?;
-                let metrics = sweep_metrics(&spec)?;
-                Ok((sweep::build(&spec, &overrides, variants, &registry, &sources, &cwd)?, metrics))
-            });
-            let (plan, metrics) = prepared.map_err(|errors| Failure::Invalid(render_errors(&errors, &sources, &pipeline.pipeline)))?;
-            let (outcomes, run) = run_plan(&plan.plan, global, jobs, BTreeSet::new(), progress)?;
-            let rows = sweep::compare(&plan, &outcomes, &metrics);
+            let loaded = load(&pipeline, Some(&grid))?;
+            let metrics = sweep_metrics(&loaded.spec)
+                .map_err(|errors| Failure::Invalid(render_errors(&errors, &loaded.sources, &pipeline.pipeline)))?;
+            let cache = open_cache(global)?;
+            let options = run_options(jobs, progress);
+            let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
+            let plan = &planned.sweep;
+            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, global)?;
+            let rows = sweep::compare(plan, &outcomes, &metrics);
             let table = sweep::markdown(&rows, &metrics);
             std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
             std::fs::write(run.run_dir.join("sweep.csv"), sweep::csv_table(&rows, &metrics)).map_err(io_failure("cannot write sweep.csv"))?;
@@ -256,9 +258,9 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { pipeline, force, json } => {
-            let (plan, _) = load_plan(&pipeline, &registry)?;
-            let force = check_force(&plan, force)?;
             let cache = open_cache(global)?;
+            let (plan, per_fold) = load_plan(&pipeline, &registry, &cache)?;
+            let force = check_force(&plan, force)?;
             let previews = preview(&plan, &cache, &force);
             let status = |will_run: bool| if will_run { "run" } else { "cached" };
             if json {
@@ -280,22 +282,26 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
                     })
                     .collect();
                 print!("{}", report::render_table(&["stage", "kind", "status", "why"], &rows));
+                if let Some(note) = per_fold {
+                    println!("\n{note}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain { pipeline, stage } => {
-            let (plan, _) = load_plan(&pipeline, &registry)?;
+            let cache = open_cache(global)?;
+            let (plan, _) = load_plan(&pipeline, &registry, &cache)?;
             let Some(index) = plan.index_of(&stage) else {
                 let message = format!("pipeline `{}` has no stage `{stage}`", plan.name);
                 return Err(unknown(message, &stage, plan.stages.iter().map(|s| s.name.as_str())));
             };
-            let cache = open_cache(global)?;
             let previews = preview(&plan, &cache, &BTreeSet::new());
             print!("{}", explain(&plan, &previews[index]));
             Ok(ExitCode::SUCCESS)
         }
         Command::Dag { pipeline } => {
-            let (plan, _) = load_plan(&pipeline, &registry)?;
+            let cache = open_cache(global)?;
+            let (plan, _) = load_plan(&pipeline, &registry, &cache)?;
             print!("{}", plan.dot());
             Ok(ExitCode::SUCCESS)
         }
@@ -327,7 +333,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             let mut keep = BTreeSet::new();
             for path in pipelines {
                 let args = PipelineArgs { pipeline: path, sets: Vec::new() };
-                let (plan, _) = load_plan(&args, &registry)?;
+                let (plan, _) = load_plan(&args, &registry, &cache)?;
                 for p in preview(&plan, &cache, &BTreeSet::new()) {
                     if let (false, Some(c)) = (p.will_run, &p.components) {
                         keep.insert(c.key());
@@ -342,21 +348,26 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Executes a plan with the global options and writes its run folder.
-fn run_plan(
-    plan: &Plan,
-    global: &Global,
-    jobs: Option<usize>,
-    force: BTreeSet<String>,
-    progress: &MultiProgress,
-) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
-    let cache = open_cache(global)?;
+/// The options of a run on `jobs` parallel stages (default: the cores), which also sizes
+/// rayon's global pool.
+fn run_options(jobs: Option<usize>, progress: &MultiProgress) -> RunOptions<'_> {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
+    RunOptions { jobs, threads: jobs, force: BTreeSet::new(), progress, only: None }
+}
+
+/// Executes a plan and writes its run folder; `before` are the outcomes of stages that ran to
+/// count cross-validation folds (reported as run, though the plan finds them cached).
+fn run_plan(
+    plan: &Plan,
+    cache: &Cache,
+    options: &RunOptions,
+    before: &[execute::StageOutcome],
+    global: &Global,
+) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
     let run_id = report::run_id();
-    let options = RunOptions { jobs, threads: jobs, force, progress };
-    let outcomes = execute::execute(plan, &cache, &options);
-    progress.clear().ok();
+    let outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
+    options.progress.clear().ok();
     cache.save().map_err(io_failure("cannot save the cache's file index"))?;
     let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, &outcomes)
         .map_err(io_failure("cannot write the run folder"))?;
@@ -478,18 +489,79 @@ fn open_cache(global: &Global) -> Result<Cache, Failure> {
     Cache::open(&global.cache_dir).map_err(|e| Failure::Io(format!("cannot open cache `{}`: {e}", global.cache_dir.display())))
 }
 
-/// Loads, merges and plans a pipeline, printing every problem (exit 2) if it is invalid.
-fn load_plan(args: &PipelineArgs, registry: &Registry) -> Result<(Plan, SourceMap), Failure> {
+/// A pipeline file with its overrides and the variants to plan.
+struct Loaded {
+    spec: spec::PipelineSpec,
+    overrides: Vec<spec::Override>,
+    sources: SourceMap,
+    variants: Vec<sweep::Variant>,
+    /// The pipeline file, for messages.
+    path: PathBuf,
+}
+
+/// Loads and merges a pipeline and its overrides; with `grid`, its sweep's variants (and the
+/// grid's axes), else the pipeline alone. Prints every problem (exit 2) if it is invalid.
+fn load(args: &PipelineArgs, grid: Option<&[String]>) -> Result<Loaded, Failure> {
     let mut sources = SourceMap::default();
-    let cwd = std::env::current_dir().unwrap_or_default();
     let result = spec::load(&args.pipeline, &mut sources).and_then(|mut spec| {
         spec::narrow_input_locs(&mut spec, &sources);
         let overrides = spec::parse_overrides(&args.sets, &mut sources)?;
-        plan::build(spec, &overrides, registry, &sources, &cwd)
+        let variants = match grid {
+            Some(grid) => {
+                let axes = spec::parse_grid(grid, &mut sources)?;
+                sweep::variants(&spec, axes)?
+            }
+            None => vec![sweep::Variant::base()],
+        };
+        Ok((spec, overrides, variants))
     });
     match result {
-        Ok(plan) => Ok((plan, sources)),
+        Ok((spec, overrides, variants)) => Ok(Loaded { spec, overrides, sources, variants, path: args.pipeline.clone() }),
         Err(errors) => Err(Failure::Invalid(render_errors(&errors, &sources, &args.pipeline))),
+    }
+}
+
+/// Plans `loaded` with its folds, running what their counts need first (see [`fan_out`]).
+fn expand_for_run(loaded: &Loaded, registry: &Registry, cache: &Cache, options: &RunOptions) -> Result<fan_out::Planned, Failure> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let counting = fan_out::Counting::Run(cache, options);
+    let result = fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting);
+    match result {
+        Ok(planned) => Ok(planned),
+        Err(fan_out::Problem::Spec(errors)) => Err(Failure::Invalid(render_errors(&errors, &loaded.sources, &loaded.path))),
+        Err(fan_out::Problem::Failed { outcomes, why }) => {
+            options.progress.clear().ok();
+            for o in &outcomes {
+                if let Status::Failed(e) = &o.status {
+                    eprintln!("error: stage `{}` ({}) failed: {e}", o.name, o.kind);
+                }
+            }
+            Err(Failure::Io(format!("{why}; finished stages are cached, rerun to resume")))
+        }
+        Err(fan_out::Problem::Unknown { .. }) => Err(Failure::Io("fold counts unknown".into())),
+    }
+}
+
+/// Loads and plans a pipeline for `plan`, `explain`, `dag` and `gc`: its folds expanded when
+/// their counts are known (from the params, or from stages found in the cache), else the plan
+/// without folds and a note that says which stages run per fold.
+fn load_plan(args: &PipelineArgs, registry: &Registry, cache: &Cache) -> Result<(Plan, Option<String>), Failure> {
+    let loaded = load(args, None)?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let counting = fan_out::Counting::Cached(cache);
+    match fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting) {
+        Ok(planned) => Ok((planned.sweep.plan, None)),
+        Err(fan_out::Problem::Spec(errors)) => Err(Failure::Invalid(render_errors(&errors, &loaded.sources, &args.pipeline))),
+        Err(fan_out::Problem::Failed { why, .. }) => Err(Failure::Io(why)),
+        Err(fan_out::Problem::Unknown { sweep, fans }) => {
+            let fans: Vec<String> = fans.iter().map(|f| format!("`{f}`")).collect();
+            let note = format!(
+                "{} and the stages below it run once per fold; the fold count (one per group) is known once the \
+                 stages above it have run: `vox run` runs them first, then every fold",
+                fans.join(", ")
+            );
+            Ok((sweep.plan, Some(note)))
+        }
     }
 }
 
@@ -513,13 +585,22 @@ fn unknown<'a>(message: String, word: &str, candidates: impl IntoIterator<Item =
 }
 
 fn check_force(plan: &Plan, force: Vec<String>) -> Result<BTreeSet<String>, Failure> {
+    let mut forced = BTreeSet::new();
     for name in &force {
-        if plan.index_of(name).is_none() {
+        // A pipeline name forces every copy of the stage: `rf` forces `rf[fold=1]`, ...
+        let copies: Vec<&str> = plan
+            .stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| n == name || n.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('[')))
+            .collect();
+        if copies.is_empty() {
             let message = format!("invalid override `--force {name}`: no stage is named `{name}`");
             return Err(unknown(message, name, plan.stages.iter().map(|s| s.name.as_str())));
         }
+        forced.extend(copies.into_iter().map(str::to_string));
     }
-    Ok(force.into_iter().collect())
+    Ok(forced)
 }
 
 fn explain(plan: &Plan, p: &crate::preview::Preview) -> String {

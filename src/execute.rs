@@ -67,6 +67,7 @@ pub struct StageOutcome {
 }
 
 /// Options of one run.
+#[derive(Clone)]
 pub struct RunOptions<'a> {
     /// Parallel stages.
     pub jobs: usize,
@@ -76,6 +77,9 @@ pub struct RunOptions<'a> {
     pub force: BTreeSet<String>,
     /// Where progress bars go.
     pub progress: &'a MultiProgress,
+    /// Run only these stages (by plan index; their ancestors must be among them); the others
+    /// are reported skipped. `None` runs every stage.
+    pub only: Option<BTreeSet<usize>>,
 }
 
 /// The key components of `stage` given its inputs' output hashes.
@@ -152,6 +156,12 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
         for (i, stage) in plan.stages.iter().enumerate() {
             if !matches!(slots[i], Slot::Waiting) {
                 continue;
+            }
+            if options.only.as_ref().is_some_and(|only| !only.contains(&i)) {
+                slots[i] = Slot::Done(Box::new(outcome(stage, Status::Skipped("not needed yet".into()), 0.0)));
+                wake.notify_all();
+                picked = Some(None);
+                break;
             }
             let inputs: Option<Vec<&StageOutcome>> = stage
                 .inputs
@@ -271,7 +281,13 @@ fn run_stage(
         .inputs
         .iter()
         .zip(inputs)
-        .map(|(&i, (name, dir, _))| Input { name: name.clone(), kind: plan.stages[i].output, dir: dir.clone() })
+        .enumerate()
+        .map(|(k, (&i, (name, dir, _)))| Input {
+            name: name.clone(),
+            kind: plan.stages[i].output,
+            dir: dir.clone(),
+            fold: stage.input_folds.get(k).cloned().flatten(),
+        })
         .collect();
     let ctx = StageContext {
         stage: &stage.name,

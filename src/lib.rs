@@ -15,6 +15,7 @@ pub mod spec;
 pub mod cache;
 pub mod dirty;
 pub mod execute;
+pub mod fan_out;
 pub mod preview;
 pub mod report;
 pub mod significance;

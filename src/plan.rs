@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
 use petgraph::graph::{DiGraph, NodeIndex};
-use vox_api::{ArtifactKind, Arity, Facts, ParamError, PlannedInput, Stage, StageKind};
+use vox_api::{ArtifactKind, Arity, Facts, Fold, ParamError, PlannedInput, Stage, StageKind};
 
 use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::registry::{self, ParamType, Registry};
@@ -40,10 +40,14 @@ pub struct PlannedStage {
     pub output: ArtifactKind,
     /// Whether it must not run beside another exclusive stage.
     pub exclusive: bool,
+    /// Whether it gathers the folds of a cross-validation (see `vox_api::StageDef::GATHERS`).
+    pub gathers: bool,
     /// The configured stage.
     pub stage: Box<dyn Stage>,
     /// Indices into [`Plan::stages`] of the inputs, in the pipeline's order.
     pub inputs: Vec<usize>,
+    /// Each input's fold, for a stage that gathers folds (`None` for the others).
+    pub input_folds: Vec<Option<Fold>>,
     /// The chosen backend.
     pub backend: Option<String>,
     /// Path params with their resolved absolute paths (keyed by content, not by path).
@@ -140,7 +144,7 @@ pub fn build(
     let mut stages: Vec<Option<PlannedStage>> = (0..order.len()).map(|_| None).collect();
     for (i, (stage, conf)) in spec.stages.into_iter().zip(configured).enumerate() {
         let Some((kind, configured_stage, external, inherits_seed)) = conf else { continue };
-        let inputs = stage
+        let inputs: Vec<usize> = stage
             .inputs
             .iter()
             .filter_map(|inp| names.iter().position(|n| *n == inp.value))
@@ -152,7 +156,9 @@ pub fn build(
             version: kind.version(),
             output: kind.output(),
             exclusive: kind.exclusive(),
+            gathers: kind.gathers(),
             stage: configured_stage,
+            input_folds: vec![None; inputs.len()],
             inputs,
             backend: stage.backend.map(|b| b.value),
             external,

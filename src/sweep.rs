@@ -41,6 +41,11 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// The pipeline as written: no overrides, no seed repetition.
+    pub fn base() -> Self {
+        Self { name: None, named: Vec::new(), grid: Vec::new(), seed: None }
+    }
+
     /// The variant's settings without the seed: rows with the same group are averaged.
     pub fn group(&self) -> String {
         let mut parts: Vec<String> = self.name.iter().cloned().collect();
@@ -133,33 +138,55 @@ pub struct SweepPlan {
     pub plan: Plan,
     /// The variants, in order.
     pub variants: Vec<Variant>,
-    /// For each variant, its pipeline stages (by name) and their merged indices.
+    /// For each variant, its pipeline stages (by name) and their merged indices (a stage that
+    /// runs per fold: its first fold's copy).
     pub members: Vec<Vec<(String, usize)>>,
 }
 
-/// Plans every variant and merges the plans; `base` overrides (`--set`) apply to all.
-pub fn build(
-    spec: &PipelineSpec,
-    base: &[Override],
-    variants: Vec<Variant>,
-    registry: &Registry,
-    sources: &SourceMap,
-    cwd: &Path,
-) -> Result<SweepPlan, Vec<SpecError>> {
-    let mut merged: Vec<PlannedStage> = Vec::new();
-    let mut by_signature: BTreeMap<String, usize> = BTreeMap::new();
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut members = Vec::new();
-    let mut seed = spec.seed;
-    for variant in &variants {
-        let mut overrides = base.to_vec();
-        overrides.extend(variant.named.iter().chain(&variant.grid).cloned());
-        if let Some(s) = variant.seed {
-            let at = Located { value: "pipeline.seed".to_string(), loc: spec.name.loc.clone() };
-            overrides.extend(Override::new(&at, OverrideValue::Toml(toml::Value::Integer(s as i64))));
-        }
-        let plan = plan::build(spec.clone(), &overrides, registry, sources, cwd)?;
-        seed = plan.seed;
+/// Whether, and with which counts, cross-validation fan-outs are expanded into folds.
+pub enum Folds<'a> {
+    /// Leave fan-out stages as they are (their fold unset): the plan of what runs before the
+    /// fold counts are known.
+    Unexpanded,
+    /// Expand every fan-out; a count the params do not give comes from the map, by variant.
+    Expand(&'a BTreeMap<usize, usize>),
+}
+
+/// Why a merged plan could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The pipeline or an override is invalid.
+    Spec(Vec<SpecError>),
+    /// A fan-out's fold count depends on data (one fold per group): these variants need it.
+    NeedsCounts(Vec<usize>),
+}
+
+impl From<Vec<SpecError>> for BuildError {
+    fn from(errors: Vec<SpecError>) -> Self {
+        Self::Spec(errors)
+    }
+}
+
+/// One fold of a variant: which stage fans out, and the fold.
+struct FoldTag {
+    /// The fan-out stage's pipeline name.
+    stage: String,
+    /// The fold, 1-based.
+    fold: usize,
+}
+
+/// The merged stages so far.
+#[derive(Default)]
+struct Merger {
+    /// Stages in topological order; `None` where a fold copy was gathered away.
+    merged: Vec<Option<PlannedStage>>,
+    by_signature: BTreeMap<String, usize>,
+    names: BTreeSet<String>,
+}
+
+impl Merger {
+    /// Merges one plan of `variant` (of one fold, when `fold` is given); returns its members.
+    fn merge(&mut self, plan: Plan, variant: &Variant, fold: Option<&FoldTag>) -> Vec<(String, usize)> {
         let mut signatures: Vec<String> = Vec::new();
         let mut ancestors: Vec<BTreeSet<usize>> = Vec::new();
         let mut seeded: Vec<bool> = Vec::new();
@@ -174,24 +201,20 @@ pub fn build(
             }
             let is_seeded = stage.inherits_seed || stage.inputs.iter().any(|&j| seeded[j]);
             let name = stage.name.clone();
-            let index = match by_signature.get(&signature) {
+            let index = match self.by_signature.get(&signature) {
                 Some(&index) => index,
                 None => {
                     let reached = |target: &str| {
                         target == name || up.iter().any(|&a| member.get(a).is_some_and(|(n, _): &(String, usize)| n == target))
                     };
-                    let settings = variant.settings(reached, is_seeded);
-                    let mut unique = if settings.is_empty() { name.clone() } else { format!("{name}[{}]", settings.join(", ")) };
-                    let base_name = unique.clone();
-                    let mut n = 2;
-                    while names.contains(&unique) {
-                        unique = format!("{base_name}#{n}");
-                        n += 1;
+                    let mut settings = variant.settings(reached, is_seeded);
+                    if let Some(tag) = fold.filter(|tag| reached(&tag.stage)) {
+                        settings.insert(settings.len() - usize::from(is_seeded && variant.seed.is_some()), format!("fold={}", tag.fold));
                     }
-                    names.insert(unique.clone());
-                    merged.push(PlannedStage { name: unique, inputs, ..stage });
-                    by_signature.insert(signature.clone(), merged.len() - 1);
-                    merged.len() - 1
+                    let unique = self.unique(if settings.is_empty() { name.clone() } else { format!("{name}[{}]", settings.join(", ")) });
+                    self.merged.push(Some(PlannedStage { name: unique, inputs, ..stage }));
+                    self.by_signature.insert(signature.clone(), self.merged.len() - 1);
+                    self.merged.len() - 1
                 }
             };
             signatures.push(signature);
@@ -200,9 +223,160 @@ pub fn build(
             local_to_merged.push(index);
             member.push((name, index));
         }
-        members.push(member);
+        member
     }
-    Ok(SweepPlan { plan: Plan { name: spec.name.value.clone(), seed, stages: merged }, variants, members })
+
+    /// `name`, or `name#2`, `name#3`.. when taken.
+    fn unique(&mut self, name: String) -> String {
+        let mut unique = name.clone();
+        let mut n = 2;
+        while self.names.contains(&unique) {
+            unique = format!("{name}#{n}");
+            n += 1;
+        }
+        self.names.insert(unique.clone());
+        unique
+    }
+
+    /// Gathers a variant's fold copies of each gathering stage into one stage whose inputs are
+    /// every fold's (see `vox_api::StageDef::GATHERS`); returns the variant's members.
+    fn gather(&mut self, folds: &[Vec<(String, usize)>]) -> Result<Vec<(String, usize)>, String> {
+        let count = folds.len();
+        let mut members = folds[0].clone();
+        let mut gathered: BTreeMap<usize, usize> = BTreeMap::new();
+        for (position, (name, _)) in folds[0].iter().enumerate() {
+            let copies: Vec<usize> = folds.iter().map(|member| member[position].1).collect();
+            if copies.iter().all(|&c| c == copies[0]) {
+                continue;
+            }
+            let Some(first) = self.merged[copies[0]].as_ref() else { continue };
+            for &input in &first.inputs {
+                if gathered.contains_key(&input) {
+                    return Err(format!("stage `{name}` reads `{}`, which gathers the folds; nothing may follow a stage that gathers", folds[0].iter().find(|(_, i)| *i == input).map_or("?", |(n, _)| n.as_str())));
+                }
+            }
+            if !first.gathers {
+                continue;
+            }
+            let pipeline_name = |index: usize| folds.iter().flatten().find(|(_, i)| *i == index).map_or(String::new(), |(n, _)| n.clone());
+            let taken: Vec<PlannedStage> = copies.iter().filter_map(|&c| self.merged[c].take()).collect();
+            let mut inputs = Vec::new();
+            let mut input_folds = Vec::new();
+            for q in 0..taken[0].inputs.len() {
+                let per_fold: Vec<usize> = taken.iter().map(|s| s.inputs[q]).collect();
+                if per_fold.iter().all(|&i| i == per_fold[0]) {
+                    inputs.push(per_fold[0]);
+                    input_folds.push(None);
+                    continue;
+                }
+                for (k, &index) in per_fold.iter().enumerate() {
+                    inputs.push(index);
+                    input_folds.push(Some(vox_api::Fold { fold: k + 1, folds: count, of: pipeline_name(index) }));
+                }
+            }
+            let last = *copies.last().unwrap_or(&copies[0]);
+            let mut stage = taken.into_iter().next_back().ok_or("no fold copy")?;
+            stage.name = self.unique(without_fold(&stage.name));
+            stage.inputs = inputs;
+            stage.input_folds = input_folds;
+            self.merged[last] = Some(stage);
+            for &copy in &copies {
+                gathered.insert(copy, last);
+            }
+            members[position].1 = last;
+        }
+        Ok(members)
+    }
+}
+
+/// `report[fold=3, seed=2]` -> `report[seed=2]`, `report[fold=3]` -> `report`.
+fn without_fold(name: &str) -> String {
+    let Some((base, settings)) = name.split_once('[') else { return name.to_string() };
+    let kept: Vec<&str> =
+        settings.trim_end_matches(']').split(", ").filter(|s| !s.starts_with("fold=")).collect();
+    if kept.is_empty() { base.to_string() } else { format!("{base}[{}]", kept.join(", ")) }
+}
+
+/// Plans every variant and merges the plans; `base` overrides (`--set`) apply to all. A
+/// variant with a cross-validation fan-out is planned once per fold (per `folds`): its stages
+/// below the fan-out are named `NAME[fold=K]`, and a gathering stage's copies become one.
+pub fn build(
+    spec: &PipelineSpec,
+    base: &[Override],
+    variants: Vec<Variant>,
+    registry: &Registry,
+    sources: &SourceMap,
+    cwd: &Path,
+    folds: &Folds,
+) -> Result<SweepPlan, BuildError> {
+    let mut merger = Merger::default();
+    let mut members = Vec::new();
+    let mut seed = spec.seed;
+    let mut needs = Vec::new();
+    for (v, variant) in variants.iter().enumerate() {
+        let mut overrides = base.to_vec();
+        overrides.extend(variant.named.iter().chain(&variant.grid).cloned());
+        if let Some(s) = variant.seed {
+            let at = Located { value: "pipeline.seed".to_string(), loc: spec.name.loc.clone() };
+            overrides.extend(Override::new(&at, OverrideValue::Toml(toml::Value::Integer(s as i64))));
+        }
+        let plan = plan::build(spec.clone(), &overrides, registry, sources, cwd)?;
+        seed = plan.seed;
+        let fans: Vec<(usize, vox_api::FanOut)> =
+            plan.stages.iter().enumerate().filter_map(|(i, s)| Some((i, s.stage.fan_out()?))).collect();
+        let expand = match (folds, fans.as_slice()) {
+            (Folds::Unexpanded, _) | (_, []) => None,
+            (Folds::Expand(counts), [(i, fan)]) => match fan.count.or_else(|| counts.get(&v).copied()) {
+                Some(count) => Some((plan.stages[*i].name.clone(), fan.param, count)),
+                None => {
+                    needs.push(v);
+                    continue;
+                }
+            },
+            (Folds::Expand(_), [_, (i, _), ..]) => {
+                let stage = &plan.stages[*i];
+                let kind = SpecErrorKind::BadParam {
+                    stage: stage.name.clone(),
+                    what: "params".into(),
+                    message: "a pipeline can have one cross-validation split; this is its second".into(),
+                };
+                return Err(BuildError::Spec(vec![SpecError::at(kind, stage.loc.clone())]));
+            }
+        };
+        let Some((stage, param, count)) = expand else {
+            members.push(merger.merge(plan, variant, None));
+            continue;
+        };
+        let mut per_fold = Vec::with_capacity(count);
+        for fold in 1..=count {
+            let at = Located { value: format!("{stage}.{param}"), loc: spec.name.loc.clone() };
+            let mut fold_overrides = overrides.clone();
+            fold_overrides.extend(Override::new(&at, OverrideValue::Toml(toml::Value::Integer(fold as i64))));
+            let plan = plan::build(spec.clone(), &fold_overrides, registry, sources, cwd)?;
+            per_fold.push(merger.merge(plan, variant, Some(&FoldTag { stage: stage.clone(), fold })));
+        }
+        let gathered = merger.gather(&per_fold).map_err(|message| {
+            let kind = SpecErrorKind::BadParam { stage: stage.clone(), what: "params".into(), message };
+            BuildError::Spec(vec![SpecError::at(kind, spec.name.loc.clone())])
+        })?;
+        members.push(gathered);
+    }
+    if !needs.is_empty() {
+        return Err(BuildError::NeedsCounts(needs));
+    }
+    // Drop the gathered copies' slots, renumbering inputs and members.
+    let mut renumber: Vec<Option<usize>> = Vec::with_capacity(merger.merged.len());
+    let mut stages = Vec::new();
+    for slot in merger.merged {
+        renumber.push(slot.as_ref().map(|_| stages.len()));
+        if let Some(mut stage) = slot {
+            stage.inputs = stage.inputs.iter().filter_map(|&i| renumber[i]).collect();
+            stages.push(stage);
+        }
+    }
+    let members =
+        members.into_iter().map(|m| m.into_iter().filter_map(|(name, i)| Some((name, renumber[i]?))).collect()).collect();
+    Ok(SweepPlan { plan: Plan { name: spec.name.value.clone(), seed, stages }, variants, members })
 }
 
 /// A structural identity: kind, version, resolved params, backend, path params, and the

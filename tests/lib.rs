@@ -4,6 +4,7 @@ mod support;
 
 mod cache;
 mod classic;
+mod cross_validation;
 mod deep;
 mod errors;
 mod labels;

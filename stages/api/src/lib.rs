@@ -16,6 +16,6 @@ pub mod scored;
 mod stage;
 
 pub use stage::{
-    ArtifactKind, Arity, Facts, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput, Stage,
-    StageContext, StageDef, StageError, StageKind, kind, panic_message,
+    ArtifactKind, Arity, Facts, FanOut, Fold, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput,
+    Stage, StageContext, StageDef, StageError, StageKind, kind, panic_message,
 };

@@ -146,6 +146,31 @@ impl Facts {
     }
 }
 
+/// A stage that fans a pipeline out into folds (a cross-validation split): the engine makes
+/// one copy of it per fold, setting its param `param` to the fold's number `1..=count`, and
+/// every stage downstream runs once per fold (named `NAME[fold=K]`), except a kind that
+/// gathers folds ([`StageDef::GATHERS`]): it runs once, with every fold's inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FanOut {
+    /// The param that takes the fold's number.
+    pub param: &'static str,
+    /// The number of folds; `None` when only the input data can tell (one fold per speaker),
+    /// then the engine runs the stage's ancestors first and asks
+    /// [`StageDef::fan_out_count`].
+    pub count: Option<usize>,
+}
+
+/// Which fold of a cross-validation an input of a gathering stage belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fold {
+    /// The fold's number, `1..=folds`.
+    pub fold: usize,
+    /// How many folds there are.
+    pub folds: usize,
+    /// The input's name in the pipeline (its stage's name without the fold suffix).
+    pub of: String,
+}
+
 /// One input of a running stage: the upstream stage's finished output folder.
 #[derive(Clone, Debug)]
 pub struct Input {
@@ -155,6 +180,16 @@ pub struct Input {
     pub kind: ArtifactKind,
     /// The upstream output folder (read-only: it lives in the cache).
     pub dir: PathBuf,
+    /// The input's fold, for a stage that gathers the folds of a cross-validation; `None`
+    /// otherwise (and for its inputs that are the same in every fold).
+    pub fold: Option<Fold>,
+}
+
+impl Input {
+    /// An input outside any fold.
+    pub fn new(name: impl Into<String>, kind: ArtifactKind, dir: impl Into<PathBuf>) -> Self {
+        Self { name: name.into(), kind, dir: dir.into(), fold: None }
+    }
 }
 
 /// Everything a stage may touch while it runs.
@@ -237,6 +272,10 @@ pub trait StageDef:
     /// libraries keep process-global state (burn's random generator), so that parallel stages
     /// cannot disturb each other's determinism.
     const EXCLUSIVE: bool = false;
+    /// Below a fan-out ([`FanOut`]), a stage of this kind runs once with the inputs of every
+    /// fold (each marked by [`Input::fold`]) instead of once per fold: for reports across the
+    /// folds of a cross-validation.
+    const GATHERS: bool = false;
 
     /// Checks params that serde cannot check alone (ranges, combinations).
     fn validate(&self) -> Result<(), ParamError> {
@@ -253,6 +292,17 @@ pub trait StageDef:
     /// Stages these params imply (see [`ImpliedStage`]); none by default.
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         Vec::new()
+    }
+
+    /// Whether these params fan the pipeline out into folds (see [`FanOut`]); none by default.
+    fn fan_out(&self) -> Option<FanOut> {
+        None
+    }
+
+    /// The number of folds of a fan-out whose count the data tells, from the stage's inputs
+    /// (their stages have run).
+    fn fan_out_count(&self, _inputs: &[Input]) -> Result<usize, StageError> {
+        Err("this stage does not fan out".into())
     }
 
     /// What the output will be, from the inputs' [`Facts`], at plan time; an error is
@@ -308,6 +358,8 @@ pub trait StageKind: Send + Sync {
     fn backend_available(&self, backend: &str) -> Result<(), String>;
     /// Whether stages of this kind must run one at a time (see [`StageDef::EXCLUSIVE`]).
     fn exclusive(&self) -> bool;
+    /// Whether a stage of this kind gathers folds (see [`StageDef::GATHERS`]).
+    fn gathers(&self) -> bool;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
@@ -322,6 +374,10 @@ pub trait Stage: Send + Sync {
     fn implied_stages(&self) -> Vec<ImpliedStage>;
     /// What the output will be (see [`StageDef::facts`]).
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError>;
+    /// Whether the stage fans the pipeline out (see [`StageDef::fan_out`]).
+    fn fan_out(&self) -> Option<FanOut>;
+    /// The number of folds the data tells (see [`StageDef::fan_out_count`]).
+    fn fan_out_count(&self, inputs: &[Input]) -> Result<usize, StageError>;
     /// Runs the stage.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
 }
@@ -359,6 +415,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     fn exclusive(&self) -> bool {
         T::EXCLUSIVE
     }
+    fn gathers(&self) -> bool {
+        T::GATHERS
+    }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)
     }
@@ -387,6 +446,12 @@ impl<T: StageDef> Stage for Configured<T> {
     }
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         self.0.facts(inputs)
+    }
+    fn fan_out(&self) -> Option<FanOut> {
+        self.0.fan_out()
+    }
+    fn fan_out_count(&self, inputs: &[Input]) -> Result<usize, StageError> {
+        self.0.fan_out_count(inputs)
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.0.run(ctx)

@@ -247,6 +247,36 @@ pub enum AudioError {
         /// The input's speakers, comma-separated.
         known: String,
     },
+    /// A labelled clip without the group that group k-fold groups by.
+    #[error("clip `{file_id}` is labelled but has no `{column}`; group-kfold groups every labelled clip by it")]
+    MissingGroup {
+        /// The clip.
+        file_id: String,
+        /// The `group_by` column.
+        column: String,
+    },
+    /// More folds than groups.
+    #[error("group-kfold with `folds = {folds}` needs at least {folds} groups, but the clips have {groups}")]
+    FewerGroupsThanFolds {
+        /// Distinct groups.
+        groups: usize,
+        /// Folds asked for.
+        folds: usize,
+    },
+    /// A cross-validation split run without a fold (vox sets it per fold).
+    #[error(
+        "a cross-validation split runs once per fold: `vox run` makes one copy per fold and sets \
+         its `fold`; set `fold` to run a single fold by hand"
+    )]
+    NoFold,
+    /// `fold` beyond the folds.
+    #[error("`fold = {fold}` but there are {folds} folds")]
+    FoldOutOfRange {
+        /// The fold asked for.
+        fold: usize,
+        /// The folds there are.
+        folds: usize,
+    },
     /// Two listed ids (`5` and `"05"`) are one speaker on two sides.
     #[error("speaker `{speaker}` is listed in both `val_speakers` and `test_speakers`")]
     SpeakerTwice {

@@ -16,6 +16,7 @@ mod decode;
 mod emotion;
 mod error;
 mod file_filter;
+mod folds;
 mod label_policy;
 mod merge;
 mod naming;
@@ -165,6 +166,9 @@ mod tests {
             test_fraction: 0.0,
             val_speakers: vec!["OAF".into(), "02".into()],
             test_speakers: Vec::new(),
+            folds: None,
+            group_by: "speaker".into(),
+            fold: None,
             seed: None,
         };
         params.run(&split.ctx(0)).unwrap();
@@ -221,6 +225,9 @@ mod tests {
             test_fraction: 0.0,
             val_speakers: vec!["02".into()],
             test_speakers: Vec::new(),
+            folds: None,
+            group_by: "speaker".into(),
+            fold: None,
             seed: None,
         };
         params.run(&split.ctx(5)).unwrap();

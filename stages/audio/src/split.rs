@@ -3,6 +3,13 @@
 //! - `strategy = "random"`: within each class, a seeded shuffle puts
 //!   `round(n * test_fraction)` clips in test, `round(n * val_fraction)` in val and the rest in
 //!   train, so every split keeps the class proportions.
+//! - `strategy = "kfold"` / `"group-kfold"`: cross-validation. Clips are dealt to `folds`
+//!   folds (stratified by class, or by whole groups of the `group_by` column: speakers,
+//!   sessions, corpora; without `folds`, one fold per group: leave one group out), see
+//!   [`crate::folds`]; fold `fold` is `test` and the rest train, less a `val` part of
+//!   `val_fraction` (stratified, or whole groups). `vox run` makes one copy of the stage per
+//!   fold and runs everything downstream once per fold. The manifest records each clip's fold
+//!   (`fold` column).
 //! - `strategy = "speaker"`: whole speakers are held out, from the `val_speakers` and
 //!   `test_speakers` lists when either is given, else `round(s * fraction)` speakers (at least
 //!   one for a nonzero fraction) drawn with the seed; a speaker is never on two sides. Listed
@@ -22,17 +29,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{self, AudioSet, Clip, Manifest};
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+use vox_api::{
+    ArtifactKind, Facts, FanOut, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
+};
 
 use crate::error::AudioError;
+use crate::folds;
 
 /// Assigns every clip to train, val or test: stratified by class, or by held-out speakers.
 /// Unlabelled clips always go to test.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
-    /// `random` (stratified by class), `speaker` (held-out speakers, never on two sides) or
-    /// `test` (every clip in test: a whole corpus held out for cross-corpus evaluation).
+    /// `random` (stratified by class), `speaker` (held-out speakers, never on two sides),
+    /// `test` (every clip in test: a whole corpus held out for cross-corpus evaluation), or a
+    /// cross-validation: `kfold` (stratified by class) or `group-kfold` (whole groups of
+    /// `group_by`: leave-one-speaker/session/corpus-out), run once per fold.
     #[serde(default = "default_strategy")]
     pub strategy: Strategy,
     /// Share of clips (random) or speakers (speaker, without lists) for validation, 0 <= x < 1.
@@ -50,9 +62,26 @@ pub struct Split {
     /// Speaker ids held out for test (strategy `speaker`), as `val_speakers`.
     #[serde(default)]
     pub test_speakers: Vec<SpeakerId>,
+    /// Cross-validation: the number of folds, at least 2; required for `kfold`. For
+    /// `group-kfold`, absent means one fold per group (leave one group out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    /// `group-kfold`: the manifest column whose values are kept whole (never on both sides of
+    /// a fold): `speaker` (default), `corpus` (leave one corpus out), or a corpus's column such
+    /// as IEMOCAP's `session` or a table's own.
+    #[serde(default = "default_group_by")]
+    pub group_by: String,
+    /// Cross-validation: the fold held out as `test`, 1..=folds. Set by `vox run` on each
+    /// fold's copy of the stage; set it by hand to run one fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
     /// Seed of the shuffle; the pipeline's seed when absent.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+fn default_group_by() -> String {
+    "speaker".into()
 }
 
 /// A speaker id as a pipeline writes it: text (`"05"`, `"OAF"`) or a number (`5`), kept as
@@ -117,6 +146,17 @@ pub enum Strategy {
     /// Every clip in test: a whole corpus held out (cross-corpus evaluation); the fractions
     /// are ignored and speaker lists refused.
     Test,
+    /// Stratified k-fold cross-validation.
+    Kfold,
+    /// Cross-validation over whole groups (`group_by`).
+    GroupKfold,
+}
+
+impl Strategy {
+    /// Whether the strategy is a cross-validation.
+    fn folds(self) -> bool {
+        matches!(self, Self::Kfold | Self::GroupKfold)
+    }
 }
 
 fn default_strategy() -> Strategy {
@@ -136,6 +176,116 @@ fn share(n: usize, fraction: f64) -> usize {
 }
 
 impl Split {
+    /// Checks the cross-validation params.
+    fn validate_folds(&self) -> Result<(), ParamError> {
+        let cv = self.strategy.folds();
+        if let Some(folds) = self.folds {
+            if !cv {
+                return Err(ParamError::new("folds", "`folds` needs strategy = \"kfold\" or \"group-kfold\""));
+            }
+            if folds < 2 {
+                return Err(ParamError::new("folds", format!("`folds` must be at least 2, not {folds}")));
+            }
+        } else if self.strategy == Strategy::Kfold {
+            return Err(ParamError::new("folds", "strategy = \"kfold\" needs `folds`, the number of folds (e.g. 5)"));
+        }
+        if self.group_by != default_group_by() && self.strategy != Strategy::GroupKfold {
+            return Err(ParamError::new("group_by", "`group_by` needs strategy = \"group-kfold\""));
+        }
+        if cv && self.test_fraction > 0.0 {
+            return Err(ParamError::new(
+                "test_fraction",
+                "a cross-validation's test part is the held-out fold: leave `test_fraction` at 0",
+            ));
+        }
+        match (self.fold, cv) {
+            (Some(_), false) => Err(ParamError::new("fold", "`fold` needs strategy = \"kfold\" or \"group-kfold\"")),
+            (Some(0), true) => Err(ParamError::new("fold", "folds are numbered from 1")),
+            (Some(fold), true) if self.folds.is_some_and(|n| fold > n) => Err(ParamError::new(
+                "fold",
+                format!("`fold = {fold}` but `folds = {}`", self.folds.unwrap_or_default()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The splits of a cross-validation's fold `self.fold`, and every clip's fold.
+    fn cross_validation(
+        &self,
+        ctx: &StageContext,
+        labels: &LabelSet,
+        clips: &[Clip],
+        seed: u64,
+    ) -> Result<(Vec<audio::Split>, folds::Assignment), AudioError> {
+        let fold = self.fold.ok_or(AudioError::NoFold)?;
+        let (assignment, groups) = match self.strategy {
+            Strategy::GroupKfold => {
+                let groups = folds::groups(clips, &self.group_by)?;
+                (folds::by_group(&groups, self.folds)?.0, Some(groups))
+            }
+            _ => (folds::stratified(labels, clips, self.folds.unwrap_or(2), seed), None),
+        };
+        let count = assignment.iter().flatten().copied().max().unwrap_or(0);
+        if fold > count {
+            return Err(AudioError::FoldOutOfRange { fold, folds: count });
+        }
+        // The val part comes from the other folds, drawn per fold.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(fold as u64);
+        let rest: Vec<usize> = (0..clips.len()).filter(|&i| assignment[i].is_some_and(|f| f != fold)).collect();
+        let mut val = vec![false; clips.len()];
+        match &groups {
+            Some(groups) => {
+                let mut names: Vec<&str> = rest.iter().filter_map(|&i| groups[i].as_deref()).collect();
+                names.sort_unstable();
+                names.dedup();
+                names.shuffle(&mut rng);
+                let n = share(names.len(), self.val_fraction);
+                let n = if self.val_fraction > 0.0 { n.max(1) } else { n }.min(names.len().saturating_sub(1));
+                let held: BTreeSet<&str> = names[..n].iter().copied().collect();
+                for &i in &rest {
+                    val[i] = groups[i].as_deref().is_some_and(|g| held.contains(g));
+                }
+            }
+            None => {
+                let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+                for &i in &rest {
+                    if let Some(class) = clips[i].label.as_deref().and_then(|l| labels.index_of(l)) {
+                        by_class.entry(class).or_default().push(i);
+                    }
+                }
+                for members in by_class.values_mut() {
+                    members.shuffle(&mut rng);
+                    for &i in &members[..share(members.len(), self.val_fraction)] {
+                        val[i] = true;
+                    }
+                }
+            }
+        }
+        let splits = (0..clips.len())
+            .map(|i| match assignment[i] {
+                None => audio::Split::Test,
+                Some(f) if f == fold => audio::Split::Test,
+                Some(_) if val[i] => audio::Split::Val,
+                Some(_) => audio::Split::Train,
+            })
+            .collect();
+        let held_out = match &groups {
+            Some(groups) => {
+                let mut names: Vec<&str> = (0..clips.len())
+                    .filter(|&i| assignment[i] == Some(fold))
+                    .filter_map(|i| groups[i].as_deref())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                format!(" (`{}` {})", self.group_by, names.join(", "))
+            }
+            None => String::new(),
+        };
+        tracing::info!("{}: fold {fold} of {count} holds out{held_out}", ctx.stage);
+        Ok((splits, assignment))
+    }
+
     /// The split of each clip with the random strategy; classes are shuffled in the label
     /// set's order.
     fn random(&self, labels: &LabelSet, clips: &[Clip], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
@@ -292,6 +442,7 @@ impl StageDef for Split {
                 ),
             ));
         }
+        self.validate_folds()?;
         let lists = [("val_speakers", &self.val_speakers), ("test_speakers", &self.test_speakers)];
         let mut seen = BTreeMap::new();
         for (param, list) in lists {
@@ -316,6 +467,7 @@ impl StageDef for Split {
     /// Labelled clips go to train, and to val and test where the params send some.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         let (val, test) = match self.strategy {
+            Strategy::Kfold | Strategy::GroupKfold => (self.val_fraction > 0.0, true),
             Strategy::Random => (self.val_fraction > 0.0, self.test_fraction > 0.0),
             Strategy::Speaker if self.val_speakers.is_empty() && self.test_speakers.is_empty() => {
                 (self.val_fraction > 0.0, self.test_fraction > 0.0)
@@ -332,14 +484,44 @@ impl StageDef for Split {
         Ok(Facts { labelled_splits: Some(splits), ..Facts::combined(inputs) })
     }
 
+    /// A cross-validation without a `fold` fans out: one copy per fold.
+    fn fan_out(&self) -> Option<FanOut> {
+        let count = match self.strategy {
+            Strategy::Kfold | Strategy::GroupKfold if self.fold.is_none() => self.folds,
+            _ => return None,
+        };
+        Some(FanOut { param: "fold", count })
+    }
+
+    /// Leave one group out: as many folds as the input's labelled clips have groups.
+    fn fan_out_count(&self, inputs: &[Input]) -> Result<usize, StageError> {
+        let Manifest { clips, .. } = AudioSet::read_manifest(&inputs[0].dir)?;
+        let groups = folds::groups(&clips, &self.group_by)?;
+        let count = folds::distinct(&groups).len();
+        if count < 2 {
+            return Err(AudioError::FewerGroupsThanFolds { groups: count, folds: 2 }.into());
+        }
+        Ok(count)
+    }
+
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let input = &ctx.input().dir;
         let Manifest { labels, mut clips } = AudioSet::read_manifest(input)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed.unwrap_or(ctx.seed));
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let splits = match self.strategy {
             Strategy::Random => self.random(&labels, &clips, &mut rng),
             Strategy::Speaker => self.by_speaker(&clips, &mut rng)?,
             Strategy::Test => vec![audio::Split::Test; clips.len()],
+            Strategy::Kfold | Strategy::GroupKfold => {
+                let (splits, assignment) = self.cross_validation(ctx, &labels, &clips, seed)?;
+                for (clip, fold) in clips.iter_mut().zip(assignment) {
+                    if let Some(fold) = fold {
+                        clip.extra.insert("fold".into(), fold.to_string());
+                    }
+                }
+                splits
+            }
         };
         for (clip, split) in clips.iter_mut().zip(splits) {
             clip.split = split;
@@ -569,5 +751,48 @@ mod tests {
             lists.validate().unwrap_err().message,
             "`test_speakers` needs strategy = \"speaker\""
         );
+    }
+
+    #[test]
+    fn cross_validation_params_are_checked_and_fan_out() {
+        let kind = vox_api::kind::<Split>();
+        let error = |table: toml::Table| {
+            let err = kind.configure(table).err().unwrap();
+            (err.path, err.message)
+        };
+        assert_eq!(error(toml::toml! { strategy = "kfold" }).1, "strategy = \"kfold\" needs `folds`, the number of folds (e.g. 5)");
+        assert_eq!(error(toml::toml! { folds = 5 }).1, "`folds` needs strategy = \"kfold\" or \"group-kfold\"");
+        assert_eq!(error(toml::toml! { strategy = "kfold"
+        folds = 1 }).1, "`folds` must be at least 2, not 1");
+        assert_eq!(error(toml::toml! { strategy = "kfold"
+        folds = 5
+        test_fraction = 0.1 }).0, "test_fraction");
+        assert_eq!(error(toml::toml! { group_by = "session" }).1, "`group_by` needs strategy = \"group-kfold\"");
+        assert_eq!(error(toml::toml! { strategy = "kfold"
+        folds = 3
+        fold = 4 }).1, "`fold = 4` but `folds = 3`");
+        let fan = |table: toml::Table| -> Option<vox_api::FanOut> {
+            let split: Split = toml::Value::Table(table).try_into().unwrap();
+            split.fan_out()
+        };
+        assert_eq!(fan(toml::toml! { strategy = "kfold"
+        folds = 3 }), Some(vox_api::FanOut { param: "fold", count: Some(3) }));
+        assert_eq!(fan(toml::toml! { strategy = "group-kfold" }), Some(vox_api::FanOut { param: "fold", count: None }));
+        assert_eq!(fan(toml::toml! { strategy = "group-kfold"
+        fold = 2 }), None, "a fold set by hand runs alone");
+        assert_eq!(fan(toml::toml! { strategy = "random" }), None);
+        // Run without a fold, a cross-validation refuses rather than guessing.
+        let stage = TestStage::with_audio_input(&corpus());
+        let cv = params(toml::toml! { strategy = "group-kfold" });
+        assert!(cv.run(&stage.ctx(0)).unwrap_err().to_string().starts_with("a cross-validation split runs once per fold"));
+        // One fold per speaker: 4.
+        assert_eq!(cv.fan_out_count(stage.ctx(0).inputs).unwrap(), 4);
+        let by_hand = params(toml::toml! { strategy = "group-kfold"
+        fold = 2
+        val_fraction = 0.0 });
+        let (clips, _) = run(&by_hand, &corpus(), 0);
+        let test: BTreeSet<&str> = clips.iter().filter(|c| c.split == audio::Split::Test && c.label.is_some()).map(|c| c.speaker.as_str()).collect();
+        assert_eq!(test, ["02"].into());
+        assert!(clips.iter().filter(|c| c.label.is_some()).all(|c| c.extra["fold"] == c.speaker.trim_start_matches('0')));
     }
 }

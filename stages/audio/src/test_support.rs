@@ -34,7 +34,7 @@ impl TestStage {
     pub fn with_input(kind: ArtifactKind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut stage = Self::new();
-        stage.inputs.push(Input { name: "upstream".into(), kind, dir: dir.path().to_path_buf() });
+        stage.inputs.push(Input::new("upstream", kind, dir.path()));
         stage.input_dirs.push(dir);
         stage
     }
@@ -46,7 +46,7 @@ impl TestStage {
             let dir = tempfile::tempdir().unwrap();
             set.write(dir.path()).unwrap();
             let input =
-                Input { name: name.into(), kind: ArtifactKind::Audio, dir: dir.path().into() };
+                Input::new(name, ArtifactKind::Audio, dir.path());
             stage.inputs.push(input);
             stage.input_dirs.push(dir);
         }
@@ -56,7 +56,7 @@ impl TestStage {
     /// A stage whose one input is `upstream`'s output, of `kind`.
     pub fn after(upstream: &TestStage, kind: ArtifactKind) -> Self {
         let mut stage = Self::new();
-        stage.inputs.push(Input { name: "upstream".into(), kind, dir: upstream.out_dir().into() });
+        stage.inputs.push(Input::new("upstream", kind, upstream.out_dir()));
         stage
     }
 

@@ -420,7 +420,7 @@ mod tests {
         let stage = kind::<Featurize>().configure(params).unwrap();
         let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
         let scratch = tempfile::tempdir().unwrap();
-        let inputs = [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: input.to_path_buf() }];
+        let inputs = [Input::new("audio", ArtifactKind::Audio, input.to_path_buf())];
         let ctx = StageContext {
             stage: "features",
             inputs: &inputs,
@@ -527,7 +527,7 @@ mod tests {
         set.write(input.path()).unwrap();
         let stage = kind::<Featurize>().configure(toml::Table::new()).unwrap();
         let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
-        let inputs = [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: input.path().to_path_buf() }];
+        let inputs = [Input::new("audio", ArtifactKind::Audio, input.path().to_path_buf())];
         let ctx = StageContext {
             stage: "features",
             inputs: &inputs,

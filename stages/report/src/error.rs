@@ -207,6 +207,25 @@ pub enum ReportError {
         /// Its class codes, comma-separated.
         other_classes: String,
     },
+    /// Two folds of a cross-validation hold out the same clip.
+    #[error("clip `{file_id}` is held out by two folds of `{model}`: the folds of a cross-validation must not overlap")]
+    HeldOutTwice {
+        /// The model.
+        model: String,
+        /// The clip.
+        file_id: String,
+    },
+    /// A cross-validation scored on another split than `test`.
+    #[error(
+        "`{model}` comes from a cross-validation: score `test` (each clip is held out by one fold), not \
+         `{split}` (a clip is in the `{split}` part of several folds)"
+    )]
+    FoldsNeedTest {
+        /// The model.
+        model: String,
+        /// The split asked for.
+        split: &'static str,
+    },
     /// Members come from data with different label sets.
     #[error(
         "input `{other}` has the label set {other_classes} but input `{first}` has {first_classes}; \

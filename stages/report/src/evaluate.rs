@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use vox_api::audio::Split;
 use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
+use crate::cross_validation;
 use crate::error::ReportError;
 use crate::files::write_csv;
 use crate::plot::ImageFormat;
@@ -129,6 +130,8 @@ impl StageDef for Evaluate {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
+    // Across a cross-validation, one report of every fold (see `cross_validation`).
+    const GATHERS: bool = true;
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.plots && self.formats.is_empty() {
@@ -203,17 +206,26 @@ impl Evaluate {
             resamples: self.bootstrap,
             seed: self.seed.unwrap_or(ctx.seed),
         };
-        let bar = ctx.progress_bar(predictions.len() as u64, "scoring");
-        let summaries = predictions
+        let models = models(&predictions);
+        let model_count = models.len();
+        let bar = ctx.progress_bar(models.len() as u64, "scoring");
+        let scored = models
             .par_iter()
-            .map(|input| {
-                let summary = scoring.report(input);
+            .map(|model| {
+                let result = match model {
+                    Model::One(input) => scoring.report(input).map(|s| (s, None)),
+                    Model::Folds(name, inputs) => self.report_folds(&scoring, name, inputs),
+                };
                 bar.inc(1);
-                summary
+                result
             })
-            .collect::<Result<Vec<Option<Summary>>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         bar.finish_and_clear();
-        let summaries: Vec<Summary> = summaries.into_iter().flatten().collect();
+        let cv: Vec<_> = scored.iter().filter_map(|(_, cv)| cv.clone()).collect();
+        if !cv.is_empty() {
+            cross_validation::write_tables(&report_dir, &cv)?;
+        }
+        let summaries: Vec<Summary> = scored.into_iter().filter_map(|(s, _)| s).collect();
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join("summary.csv"), &summaries)?;
         }
@@ -235,9 +247,9 @@ impl Evaluate {
         let best = summaries.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1));
         match best {
             Some(best) => info!(
-                "scored {} of {} predictions inputs on `{}`; best macro-F1 {:.4} (`{}`)",
+                "scored {} of {} models on `{}`; best macro-F1 {:.4} (`{}`)",
                 summaries.len(),
-                predictions.len(),
+                model_count,
                 self.split.name(),
                 best.macro_f1,
                 best.input
@@ -245,6 +257,57 @@ impl Evaluate {
             None => info!("no predictions input had labelled clips in `{}`", self.split.name()),
         }
         Ok(())
+    }
+}
+
+/// A model to report: one predictions input, or a cross-validated model's fold inputs.
+enum Model<'a> {
+    One(&'a Input),
+    Folds(String, Vec<&'a Input>),
+}
+
+/// The models of the predictions inputs, in the order of their first input: fold inputs of
+/// one pipeline stage (`Input::fold`) together, by fold.
+fn models<'a>(inputs: &[&'a Input]) -> Vec<Model<'a>> {
+    let mut models: Vec<Model> = Vec::new();
+    for input in inputs {
+        match &input.fold {
+            None => models.push(Model::One(input)),
+            Some(fold) => match models.iter_mut().find(|m| matches!(m, Model::Folds(name, _) if *name == fold.of)) {
+                Some(Model::Folds(_, members)) => members.push(input),
+                _ => models.push(Model::Folds(fold.of.clone(), vec![input])),
+            },
+        }
+    }
+    for model in &mut models {
+        if let Model::Folds(_, members) = model {
+            members.sort_by_key(|i| i.fold.as_ref().map_or(0, |f| f.fold));
+        }
+    }
+    models
+}
+
+/// One cross-validated model's report, and its `cv.csv` entry.
+type FoldReport = (Option<Summary>, Option<cross_validation::ModelFolds>);
+
+impl Evaluate {
+    /// The report of a cross-validated model: pooled held-out predictions, and every fold's
+    /// scores (see `cross_validation`).
+    fn report_folds(&self, scoring: &Scoring, name: &str, inputs: &[&Input]) -> Result<FoldReport, ReportError> {
+        if self.split != ScoredSplit::Test {
+            return Err(ReportError::FoldsNeedTest { model: name.to_string(), split: self.split.name() });
+        }
+        let (pooled, folds) = cross_validation::pool(name, inputs)?;
+        let summary = scoring.report_predictions(name, &pooled)?;
+        let pooled_scores = summary.as_ref().map(|s| (s.clips, [s.accuracy, s.macro_f1, s.weighted_f1, s.uar]));
+        cross_validation::write_model_table(&scoring.report_dir.join(name).join("folds.csv"), name, &folds, pooled_scores)?;
+        info!(
+            "`{name}`: {} folds, pooled UAR {:.4} over {} held-out clips",
+            folds.len(),
+            pooled_scores.map_or(f64::NAN, |(_, m)| m[3]),
+            pooled_scores.map_or(0, |(n, _)| n)
+        );
+        Ok((summary, Some((name.to_string(), folds, pooled_scores))))
     }
 }
 

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod bootstrap;
+mod cross_validation;
 mod ensemble;
 mod error;
 mod evaluate;

@@ -88,14 +88,22 @@ impl Scoring<'_> {
     pub fn report(&self, input: &Input) -> Result<Option<Summary>, ReportError> {
         let predictions = Predictions::read(&input.dir)?;
         check_rows(&input.name, &predictions)?;
-        let dir = self.report_dir.join(&input.name);
-        create_dir(&dir)?;
-        let summary = self.score(&input.name, &predictions, &dir)?;
+        let summary = self.report_predictions(&input.name, &predictions)?;
         if let Some(epochs) = read_history(&input.dir)?.filter(|e| !e.is_empty()) {
             let title = format!("{}: training curves", input.name);
-            plot::save(&CurvesFigure { title, epochs: &epochs }, &dir, "training_curves", self.formats)?;
+            plot::save(&CurvesFigure { title, epochs: &epochs }, &self.report_dir.join(&input.name), "training_curves", self.formats)?;
         }
-        self.write_unlabeled(&input.name, &predictions, &dir)?;
+        Ok(summary)
+    }
+
+    /// Writes the report of `predictions` under `report/<name>/` (a model's, or a
+    /// cross-validated model's pooled ones); returns its summary when its split had labelled
+    /// clips.
+    pub fn report_predictions(&self, name: &str, predictions: &Predictions) -> Result<Option<Summary>, ReportError> {
+        let dir = self.report_dir.join(name);
+        create_dir(&dir)?;
+        let summary = self.score(name, predictions, &dir)?;
+        self.write_unlabeled(name, predictions, &dir)?;
         Ok(summary)
     }
 

@@ -78,11 +78,7 @@ fn table() -> FeatureTable {
 fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Result<(), String> {
     let stage: Baseline = toml::from_str(toml).unwrap();
     stage.validate().unwrap();
-    let inputs = [Input {
-        name: "features".into(),
-        kind: ArtifactKind::Features,
-        dir: input.to_path_buf(),
-    }];
+    let inputs = [Input::new("features", ArtifactKind::Features, input.to_path_buf())];
     let scratch = tempfile::tempdir().unwrap();
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
     let ctx = StageContext {

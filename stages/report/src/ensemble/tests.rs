@@ -41,7 +41,7 @@ impl Bench {
             .collect();
         let classes = classes.iter().map(|c| c.to_string()).collect();
         Predictions { labels: ravdess(), classes, rows }.write(&dir).unwrap();
-        Input { name: name.into(), kind: ArtifactKind::Predictions, dir }
+        Input::new(name, ArtifactKind::Predictions, dir)
     }
 
     /// Runs `ensemble-vote` named `vote` with the TOML `params` into a fresh `out_<tag>/`.
@@ -571,7 +571,7 @@ fn output_round_trips_with_the_union_of_classes_and_feeds_evaluate() {
     // `evaluate` scores it like any model: v is right (happy).
     let evaluate = crate::kinds().into_iter().find(|k| k.name() == "evaluate").unwrap();
     let stage = evaluate.configure(toml::from_str("plots = false").unwrap()).unwrap();
-    let ensemble_input = Input { name: "vote".into(), kind: ArtifactKind::Predictions, dir: out };
+    let ensemble_input = Input::new("vote", ArtifactKind::Predictions, out);
     let report =
         run_stage(&*stage, &bench.root.path().join("evaluate"), &[ensemble_input], "report").unwrap();
     assert_eq!(

@@ -197,7 +197,7 @@ pub fn write_inputs(root: &Path) -> Vec<Input> {
     let input = |name: &str, kind: ArtifactKind| {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        Input { name: name.into(), kind, dir }
+        Input::new(name, kind, dir)
     };
     let inputs = vec![
         input("w2v", ArtifactKind::Predictions),

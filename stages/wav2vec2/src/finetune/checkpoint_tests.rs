@@ -75,7 +75,7 @@ fn audio(set_labels: LabelSet, labels: &[(Option<&str>, Split)]) -> AudioSet {
 fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> {
     let (input, out, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     set.write(input.path()).unwrap();
-    let inputs = [Input { name: "audio".into(), kind: ArtifactKind::Audio, dir: input.path().to_path_buf() }];
+    let inputs = [Input::new("audio", ArtifactKind::Audio, input.path().to_path_buf())];
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
     let ctx = StageContext {
         stage: "w2v",

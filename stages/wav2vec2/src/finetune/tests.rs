@@ -155,16 +155,8 @@ impl Harness {
         backend: Option<&str>,
         stop_after: Option<u32>,
     ) -> Result<(), StageError> {
-        let audio = Input {
-            name: "audio".into(),
-            kind: ArtifactKind::Audio,
-            dir: self.input.path().to_path_buf(),
-        };
-        let folder = model_folder.map(|dir| Input {
-            name: "xlsr".into(),
-            kind: ArtifactKind::Files,
-            dir: dir.to_path_buf(),
-        });
+        let audio = Input::new("audio", ArtifactKind::Audio, self.input.path().to_path_buf());
+        let folder = model_folder.map(|dir| Input::new("xlsr", ArtifactKind::Files, dir.to_path_buf()));
         let inputs: Vec<Input> = std::iter::once(audio).chain(folder).collect();
         let ctx = StageContext {
             stage: "fine-tune",

@@ -1,0 +1,207 @@
+//! `evaluate` across the folds of a cross-validation: one model's fold inputs (marked by
+//! `Input::fold`, see `vox_api::FanOut`) become one report.
+//!
+//! - **Pooled**: every fold's held-out (`test`) clips together, each clip once (it is held out
+//!   by exactly one fold), scored as one set: the report folder `report/<model>/` (metrics with
+//!   bootstrap intervals, confusion matrices, `clips.csv`) and the model's `summary.csv` row.
+//! - **Per fold**: each fold's scores, their mean and sample standard deviation, in
+//!   `report/cv.csv` (and `cv.md`) and `report/<model>/folds.csv`.
+//! - **Unlabeled clips** are in every fold's test part: `output.txt` gives the mean of the
+//!   fold models' probabilities (a class a fold's model lacks counts as 0 for it), so new audio
+//!   is scored by the cross-validation's models together.
+//!
+//! A fold's model may lack a class its training part had no clip of; the pooled predictions
+//! have a column for every class some fold knows, 0 in the folds that do not. Only `test` is
+//! scored: a clip is in the `val` (and `train`) part of several folds.
+
+use std::collections::BTreeMap;
+
+use vox_api::Input;
+use vox_api::audio::Split;
+use vox_api::predictions::{Prediction, Predictions};
+
+use crate::error::ReportError;
+use crate::files::write_csv;
+use crate::metrics::{Confusion, Scores};
+use crate::scoring::check_rows;
+
+/// One fold's scores, a row of `cv.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FoldScores {
+    /// The fold, 1-based.
+    pub fold: usize,
+    /// Labelled clips scored.
+    pub clips: u64,
+    /// Accuracy, macro-F1, weighted-F1 and UAR.
+    pub metrics: [f64; 4],
+}
+
+/// A cross-validated model's fold table: its name, each fold's scores, and the pooled clip
+/// count and metrics (when the folds had labelled clips).
+pub type ModelFolds = (String, Vec<FoldScores>, Option<(u64, [f64; 4])>);
+
+/// The metric columns of the fold tables.
+const METRICS: [&str; 4] = ["accuracy", "macro_f1", "weighted_f1", "uar"];
+
+/// The fold inputs of one model, pooled: held-out clips of every fold (widened to every class
+/// some fold knows) and each unlabeled clip's mean over the folds; and each fold's scores.
+pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScores>), ReportError> {
+    let mut folds = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let predictions = Predictions::read(&input.dir)?;
+        check_rows(&input.name, &predictions)?;
+        folds.push((input.fold.as_ref().map_or(0, |f| f.fold), input.name.as_str(), predictions));
+    }
+    let labels = folds[0].2.labels.clone();
+    if let Some((_, name, other)) = folds.iter().find(|(_, _, p)| p.labels != labels) {
+        return Err(ReportError::LabelSetsDiffer {
+            first: folds[0].1.to_string(),
+            first_classes: labels.listing(),
+            other: name.to_string(),
+            other_classes: other.labels.listing(),
+        });
+    }
+    let classes: Vec<String> =
+        labels.names().filter(|c| folds.iter().any(|(_, _, p)| p.classes.iter().any(|k| k == c))).map(str::to_string).collect();
+    let widen = |p: &Predictions, row: &Prediction| -> Vec<f64> {
+        classes.iter().map(|c| p.classes.iter().position(|k| k == c).map_or(0.0, |i| row.probabilities[i])).collect()
+    };
+    let mut rows = Vec::new();
+    let mut scores = Vec::with_capacity(folds.len());
+    let mut unlabeled: Vec<(String, Split, Vec<f64>, usize)> = Vec::new();
+    let mut position: BTreeMap<String, usize> = BTreeMap::new();
+    for (fold, _, predictions) in &folds {
+        let mut pairs = Vec::new();
+        for row in &predictions.rows {
+            match (&row.label, row.split) {
+                (Some(label), Split::Test) => {
+                    if let (Some(truth), Some(predicted)) = (labels.index_of(label), labels.index_of(predictions.predicted(row))) {
+                        pairs.push((truth, predicted));
+                    }
+                    rows.push(Prediction { probabilities: widen(predictions, row), ..row.clone() });
+                }
+                (None, Split::Test | Split::None) => {
+                    let values = widen(predictions, row);
+                    match position.get(&row.file_id) {
+                        Some(&i) => {
+                            let entry = &mut unlabeled[i];
+                            entry.2.iter_mut().zip(&values).for_each(|(sum, v)| *sum += v);
+                            entry.3 += 1;
+                        }
+                        None => {
+                            position.insert(row.file_id.clone(), unlabeled.len());
+                            unlabeled.push((row.file_id.clone(), row.split, values, 1));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let fold_scores = Scores::new(&Confusion::from_pairs(&labels, &pairs));
+        scores.push(FoldScores {
+            fold: *fold,
+            clips: fold_scores.clips,
+            metrics: [fold_scores.accuracy, fold_scores.macro_f1, fold_scores.weighted_f1, fold_scores.uar],
+        });
+    }
+    if let Some(clip) = first_duplicate(&rows) {
+        return Err(ReportError::HeldOutTwice { model: model.to_string(), file_id: clip });
+    }
+    for (file_id, split, sums, n) in unlabeled {
+        let mut probabilities: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
+        let total: f64 = probabilities.iter().sum();
+        if total > 0.0 {
+            probabilities.iter_mut().for_each(|p| *p /= total);
+        }
+        rows.push(Prediction { file_id, split, label: None, probabilities });
+    }
+    Ok((Predictions { labels, classes, rows }, scores))
+}
+
+/// The first clip held out by two folds (a broken cross-validation), if any.
+fn first_duplicate(rows: &[Prediction]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    rows.iter().find(|r| !seen.insert(r.file_id.as_str())).map(|r| r.file_id.clone())
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// The rows of a fold table for `model`: each fold, then `mean`, `std` and (when given) the
+/// pooled scores.
+fn table_rows(model: &str, folds: &[FoldScores], pooled: Option<(u64, [f64; 4])>) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = folds
+        .iter()
+        .map(|f| {
+            [model.to_string(), f.fold.to_string(), f.clips.to_string()]
+                .into_iter()
+                .chain(f.metrics.iter().map(f64::to_string))
+                .collect()
+        })
+        .collect();
+    let stats: Vec<(f64, f64)> = (0..4).map(|k| mean_std(&folds.iter().map(|f| f.metrics[k]).collect::<Vec<_>>())).collect();
+    let clips: u64 = folds.iter().map(|f| f.clips).sum();
+    for (what, pick) in [("mean", 0), ("std", 1)] {
+        let values = stats.iter().map(|s| if pick == 0 { s.0 } else { s.1 }.to_string());
+        rows.push([model.to_string(), what.to_string(), clips.to_string()].into_iter().chain(values).collect());
+    }
+    if let Some((clips, metrics)) = pooled {
+        let values = metrics.iter().map(f64::to_string);
+        rows.push([model.to_string(), "pooled".to_string(), clips.to_string()].into_iter().chain(values).collect());
+    }
+    rows
+}
+
+/// Writes one model's `folds.csv` into its report folder.
+pub fn write_model_table(path: &std::path::Path, model: &str, folds: &[FoldScores], pooled: Option<(u64, [f64; 4])>) -> Result<(), ReportError> {
+    let header: Vec<&str> = ["model", "fold", "clips"].into_iter().chain(METRICS).collect();
+    write_csv(path, &header, table_rows(model, folds, pooled))
+}
+
+/// Writes `cv.csv` and `cv.md` for every cross-validated model: `(model, folds, pooled)`.
+pub fn write_tables(dir: &std::path::Path, models: &[ModelFolds]) -> Result<(), ReportError> {
+    let header: Vec<&str> = ["model", "fold", "clips"].into_iter().chain(METRICS).collect();
+    let rows = models.iter().flat_map(|(model, folds, pooled)| table_rows(model, folds, *pooled));
+    write_csv(&dir.join("cv.csv"), &header, rows)?;
+    let mut text = String::from(
+        "| model | folds | accuracy | macro-F1 | weighted-F1 | UAR | pooled UAR | pooled macro-F1 |\n|---|---:|---|---|---|---|---:|---:|\n",
+    );
+    for (model, folds, pooled) in models {
+        let cells: Vec<String> = (0..4)
+            .map(|k| {
+                let (mean, std) = mean_std(&folds.iter().map(|f| f.metrics[k]).collect::<Vec<_>>());
+                format!("{mean:.4} ± {std:.4}")
+            })
+            .collect();
+        let (uar, f1) = pooled.map_or(("-".into(), "-".into()), |(_, m)| (format!("{:.4}", m[3]), format!("{:.4}", m[1])));
+        text += &format!("| {model} | {} | {} | {uar} | {f1} |\n", folds.len(), cells.join(" | "));
+    }
+    text += "\nPer-fold scores on each fold's held-out clips: mean ± sample standard deviation over the folds. \
+             Pooled: every held-out clip of every fold scored together (each clip once).\n";
+    crate::files::write_text(&dir.join("cv.md"), &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_give_each_fold_then_mean_std_and_pooled() {
+        let folds = vec![
+            FoldScores { fold: 1, clips: 10, metrics: [0.5, 0.4, 0.45, 0.5] },
+            FoldScores { fold: 2, clips: 12, metrics: [0.7, 0.6, 0.65, 0.7] },
+        ];
+        let rows = table_rows("rf", &folds, Some((22, [0.6, 0.52, 0.56, 0.61])));
+        assert_eq!(rows[0], ["rf", "1", "10", "0.5", "0.4", "0.45", "0.5"]);
+        assert_eq!(rows[2][..3], ["rf", "mean", "22"]);
+        assert!((rows[2][3].parse::<f64>().unwrap() - 0.6).abs() < 1e-12);
+        // sqrt(((0.5 - 0.6)^2 + (0.7 - 0.6)^2) / 1) = 0.1414...
+        assert!((rows[3][3].parse::<f64>().unwrap() - 0.02f64.sqrt()).abs() < 1e-12, "{:?}", rows[3]);
+        assert_eq!(rows[4], ["rf", "pooled", "22", "0.6", "0.52", "0.56", "0.61"]);
+    }
+}

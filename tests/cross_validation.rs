@@ -1,0 +1,198 @@
+//! Cross-validation as a split strategy: the folds fan out in one DAG, nothing of a held-out
+//! group reaches its fold's training, and `evaluate` reports every fold and the pooled clips.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::support::Project;
+
+/// 5 speakers x 15 clips of 1 s, leave one speaker out, eGeMAPS-free (MFCC) models and a vote.
+const LOSO: &str = r#"
+[pipeline]
+name = "loso"
+seed = 5
+
+[stages.data]
+kind = "synth"
+actors = 5
+statements = 1
+repetitions = 1
+duration = 1.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+
+[stages.split]
+kind = "split"
+inputs = ["audio"]
+strategy = "group-kfold"
+val_fraction = 0.25
+
+[stages.mfcc]
+kind = "featurize"
+inputs = ["split"]
+set = "mfcc"
+
+[stages.lr]
+kind = "baseline"
+inputs = ["mfcc"]
+model = "logistic"
+class_weight = "balanced"
+
+[stages.rf]
+kind = "baseline"
+inputs = ["mfcc"]
+n_trees = 20
+
+[stages.vote]
+kind = "ensemble-vote"
+inputs = ["lr", "rf"]
+weights = "val-macro-f1"
+
+[stages.report]
+kind = "evaluate"
+inputs = ["lr", "rf", "vote"]
+split = "test"
+plots = false
+"#;
+
+/// Runs `p.toml`; the `--json` document.
+fn run(p: &Project, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", "p.toml", "--json"];
+    args.extend_from_slice(extra);
+    let run = p.vox(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// The cache folder of stage `name` in a run document.
+fn entry(p: &Project, doc: &serde_json::Value, name: &str) -> PathBuf {
+    let stage = doc["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    let key = stage["key"].as_str().unwrap();
+    p.cache().join("entries").join(&key[..2]).join(key).join("out")
+}
+
+/// A CSV file as header -> cell maps.
+fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader.headers().unwrap().clone();
+    reader.records().map(|r| header.iter().zip(r.unwrap().iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect()).collect()
+}
+
+#[test]
+fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_one() {
+    let p = Project::new();
+    p.file("p.toml", LOSO);
+    let doc = run(&p, &[]);
+    let names: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    // Decoding runs once; each of the 5 folds (one per speaker) has its own stages; one report.
+    assert_eq!(names[..2], ["data", "audio"]);
+    for fold in 1..=5 {
+        for stage in ["split", "mfcc", "lr", "rf", "vote"] {
+            assert!(names.contains(&format!("{stage}[fold={fold}]").as_str()), "{stage}[fold={fold}] in {names:?}");
+        }
+    }
+    assert_eq!(names.last(), Some(&"report"));
+    assert_eq!(names.len(), 2 + 5 * 5 + 1);
+    assert!(doc["stages"].as_array().unwrap().iter().all(|s| s["status"] == "ran"), "{doc}");
+
+    let mut held_out_everywhere: BTreeSet<String> = BTreeSet::new();
+    for fold in 1..=5 {
+        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        let speakers = |split: &str| -> BTreeSet<String> {
+            manifest.iter().filter(|r| r["split"] == split).map(|r| r["speaker"].clone()).collect()
+        };
+        let (train, val, test) = (speakers("train"), speakers("val"), speakers("test"));
+        assert_eq!(test.len(), 1, "fold {fold} holds out one speaker: {test:?}");
+        assert_eq!(test.iter().next().unwrap(), &format!("{fold:02}"), "folds follow the speakers' order");
+        assert!(train.is_disjoint(&test) && val.is_disjoint(&test) && train.is_disjoint(&val), "fold {fold}");
+        assert_eq!(val.len(), 1, "a quarter of the 4 other speakers: {val:?}");
+        for row in manifest.iter().filter(|r| r["split"] == "test") {
+            assert!(held_out_everywhere.insert(row["file_id"].clone()), "{} held out twice", row["file_id"]);
+        }
+        // The features' standardization comes from this fold's train clips only.
+        let features = entry(&p, &doc, &format!("mfcc[fold={fold}]"));
+        let table = rows(&features.join("features.csv"));
+        let standardization = rows(&features.join("standardization.csv"));
+        let column = &standardization[0]["feature"];
+        let train_ids: BTreeSet<&str> = manifest.iter().filter(|r| r["split"] == "train").map(|r| r["file_id"].as_str()).collect();
+        let values: Vec<f64> =
+            table.iter().filter(|r| train_ids.contains(r["file_id"].as_str())).map(|r| r[column].parse().unwrap()).collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let stored: f64 = standardization[0]["mean"].parse().unwrap();
+        assert!((mean - stored).abs() < 1e-9 * mean.abs().max(1.0), "fold {fold}: {mean} vs {stored}");
+        // The forest trained on exactly those clips; the vote weighed its members on val.
+        let model = std::fs::read_to_string(entry(&p, &doc, &format!("rf[fold={fold}]")).join("report/model.txt")).unwrap();
+        assert!(model.contains(&format!("train clips: {}\n", train_ids.len())), "{model}");
+        let weights: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry(&p, &doc, &format!("vote[fold={fold}]")).join("weights.json")).unwrap()).unwrap();
+        let val_count = manifest.iter().filter(|r| r["split"] == "val").count();
+        assert_eq!(weights["members"][0]["val_clips"], val_count);
+    }
+    assert_eq!(held_out_everywhere.len(), 75, "every clip held out exactly once");
+
+    // The report: each fold, mean ± std over folds, and the pooled held-out clips.
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let cv = rows(&run_dir.join("report/cv.csv"));
+    let lr: Vec<&BTreeMap<String, String>> = cv.iter().filter(|r| r["model"] == "lr").collect();
+    assert_eq!(lr.iter().map(|r| r["fold"].as_str()).collect::<Vec<_>>(), ["1", "2", "3", "4", "5", "mean", "std", "pooled"]);
+    let uar: Vec<f64> = lr[..5].iter().map(|r| r["uar"].parse().unwrap()).collect();
+    let mean = uar.iter().sum::<f64>() / 5.0;
+    let std = (uar.iter().map(|u| (u - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    assert!((lr[5]["uar"].parse::<f64>().unwrap() - mean).abs() < 1e-12);
+    assert!((lr[6]["uar"].parse::<f64>().unwrap() - std).abs() < 1e-12);
+    assert_eq!(lr[7]["clips"], "75");
+    // The pooled row is the summary's, scored from the 75 held-out predictions of clips.csv.
+    let summary = rows(&run_dir.join("report/summary.csv"));
+    assert_eq!(summary.iter().map(|r| r["input"].as_str()).collect::<Vec<_>>(), ["lr", "rf", "vote"]);
+    assert_eq!(summary[0]["uar"], lr[7]["uar"]);
+    let clips = rows(&run_dir.join("report/lr/clips.csv"));
+    assert_eq!(clips.len(), 75);
+    let classes: BTreeSet<&str> = clips.iter().map(|c| c["label"].as_str()).collect();
+    let recall = |class: &str| {
+        let of: Vec<_> = clips.iter().filter(|c| c["label"] == class).collect();
+        of.iter().filter(|c| c["predicted"] == class).count() as f64 / of.len() as f64
+    };
+    let pooled_uar = classes.iter().map(|c| recall(c)).sum::<f64>() / classes.len() as f64;
+    assert!((pooled_uar - summary[0]["uar"].parse::<f64>().unwrap()).abs() < 1e-12);
+    let confusion = std::fs::read_to_string(run_dir.join("report/lr/confusion_counts.csv")).unwrap();
+    let total: u64 = confusion.lines().skip(1).flat_map(|l| l.split(',').skip(1).map(|c| c.parse::<u64>().unwrap())).sum();
+    assert_eq!(total, 75, "the pooled confusion matrix holds every held-out clip");
+
+    // A rerun is all cached, and `vox plan` shows the folds once the counting stages are cached.
+    let again = run(&p, &[]);
+    assert!(again["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"));
+    let plan = p.vox(&["plan", "p.toml"]);
+    assert!(plan.stdout.contains("lr[fold=5]"), "{}", plan.stdout);
+}
+
+#[test]
+fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
+    let p = Project::new();
+    let text = LOSO.replace("strategy = \"group-kfold\"\nval_fraction = 0.25", "strategy = \"kfold\"\nfolds = 3\nval_fraction = 0.2");
+    p.file("p.toml", &text);
+    let plan = p.vox(&["plan", "p.toml", "--json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let names: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2 + 3 * 5 + 1, "{names:?}");
+    assert!(names.contains(&"vote[fold=3]"));
+    let doc = run(&p, &[]);
+    for fold in 1..=3 {
+        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        // 75 clips, 8 classes: each fold holds out a third of every class (to one clip).
+        let test: Vec<_> = manifest.iter().filter(|r| r["split"] == "test").collect();
+        assert_eq!(test.len(), 25, "fold {fold}");
+        assert!(manifest.iter().all(|r| r["fold"].parse::<usize>().unwrap() >= 1));
+    }
+    // `--force` by pipeline name forces every fold's copy.
+    let forced = run(&p, &["--force", "rf"]);
+    let ran: Vec<&str> = forced["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "ran").map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(ran[..3], ["rf[fold=1]", "rf[fold=2]", "rf[fold=3]"]);
+    // A cross-validation is scored on its held-out folds only.
+    let err = p.vox(&["run", "p.toml", "--set", "report.split=val"]);
+    assert_eq!(err.code, 1, "{}", err.stderr);
+    assert!(err.stderr.contains("`lr` comes from a cross-validation: score `test`"), "{}", err.stderr);
+}
