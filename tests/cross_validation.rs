@@ -196,3 +196,54 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     assert_eq!(err.code, 1, "{}", err.stderr);
     assert!(err.stderr.contains("`lr` comes from a cross-validation: score `test`"), "{}", err.stderr);
 }
+
+#[test]
+fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
+    let p = Project::new();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo-iemocap.toml");
+    let run = p.vox(&["run", demo.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+
+    // Four classes in the paper's order; excited relabelled happy, frustrated dropped and listed.
+    let audio = entry(&p, &doc, "audio");
+    let classes: Vec<String> = rows(&audio.join("classes.csv")).into_iter().map(|r| r["class"].clone()).collect();
+    assert_eq!(classes, ["neutral", "happy", "angry", "sad"]);
+    let dropped = rows(&audio.join("report/dropped.csv"));
+    assert_eq!(dropped.len(), 40);
+    assert!(dropped.iter().all(|r| r["label"] == "frustrated"), "{dropped:?}");
+    assert!(run.stderr.contains("excited -> happy (40 files)"), "{}", run.stderr);
+
+    let mut held_out: BTreeSet<String> = BTreeSet::new();
+    for fold in 1..=5 {
+        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        assert_eq!(manifest.len(), 200);
+        let of = |split: &str, column: &str| -> BTreeSet<String> {
+            manifest.iter().filter(|r| r["split"] == split).map(|r| r[column].clone()).collect()
+        };
+        let session = format!("Ses{fold:02}");
+        assert_eq!(of("test", "session"), BTreeSet::from([session.clone()]), "fold {fold}");
+        // Both of the session's speakers, each speaking in the other's dialogs too.
+        assert_eq!(of("test", "speaker"), BTreeSet::from([format!("{session}F"), format!("{session}M")]));
+        assert!(!of("train", "session").contains(&session) && !of("val", "session").contains(&session));
+        assert_eq!(of("val", "session").len(), 1, "a quarter of the other four sessions");
+        for row in manifest.iter().filter(|r| r["split"] == "test") {
+            let speaker = &row["file_id"][row["file_id"].len() - 4..][..1];
+            assert_eq!(row["speaker"], format!("{session}{speaker}"), "{row:?}");
+            assert!(held_out.insert(row["file_id"].clone()), "{} held out twice", row["file_id"]);
+        }
+    }
+    assert_eq!(held_out.len(), 200);
+
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let cv = rows(&run_dir.join("report/cv.csv"));
+    for model in ["w2v", "rf", "vote"] {
+        let pooled = cv.iter().find(|r| r["model"] == model && r["fold"] == "pooled").unwrap();
+        assert_eq!(pooled["clips"], "200", "{model}");
+        let folds = cv.iter().filter(|r| r["model"] == model && r["fold"].parse::<u32>().is_ok()).count();
+        assert_eq!(folds, 5, "{model}");
+    }
+    // The tones of the synthetic classes are easy for eGeMAPS: far above chance (0.25).
+    let rf: f64 = cv.iter().find(|r| r["model"] == "rf" && r["fold"] == "pooled").unwrap()["uar"].parse().unwrap();
+    assert!(rf > 0.8, "rf pooled UAR {rf}");
+}
