@@ -15,6 +15,7 @@ use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::execute::{self, RunOptions, Status};
 use crate::fan_out;
 use crate::plan::Plan;
+use crate::predict;
 use crate::preview::preview;
 use crate::registry::{self, Registry};
 use crate::report;
@@ -102,6 +103,39 @@ enum Command {
         /// Run folders (`runs/<pipeline>/<run-id>`), two or more.
         #[arg(required = true, num_args = 2..)]
         runs: Vec<PathBuf>,
+    },
+    /// Apply a finished run's trained models to new recordings, without training anything:
+    /// each model's `predictions.csv` and `output.txt`.
+    ///
+    /// The new audio goes through the run's own stages with the run's settings and fitted
+    /// state: its decode (sample rate, classes), pad, features (with the standardization of the
+    /// run's train split), the fitted forest, logistic or SVM model, the fine-tuned wav2vec2,
+    /// an ensemble's weights. A cross-validated model (`rf[fold=1]`..`rf[fold=K]`, asked for as
+    /// `rf`) averages its folds' probabilities. The run's stages must still be in the cache.
+    #[command(after_help = "Examples:\n  vox predict runs/demo/<run-id> new_clips/\n  vox predict runs/demo/<run-id> --model rf a.wav b.wav\n  vox predict runs/iemocap/<run-id> --model vote --out preds meta.csv")]
+    Predict {
+        /// The run folder (`runs/<pipeline>/<run-id>`).
+        run: PathBuf,
+        /// The recordings: WAV files, folders (every `.wav` under them, identified by their path
+        /// inside the folder without `.wav`), or CSV/TSV tables with a `file` (or `path`)
+        /// column relative to the table, optional `id`, `start` and `end` (seconds) columns.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// A model to apply: a stage that makes predictions (a baseline, fine-tune or ensemble),
+        /// or a cross-validated model's name. Repeatable; default: every model of the run.
+        #[arg(long = "model", value_name = "STAGE")]
+        models: Vec<String>,
+        /// The output folder (default: `<RUN>/predictions/<time>`); each model writes
+        /// `<OUT>/<model>/predictions.csv`, `classes.csv` and `output.txt`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Run every stage that has backends on this one (e.g. `flex` where the run used
+        /// `cuda` and this machine has no GPU).
+        #[arg(long)]
+        backend: Option<String>,
+        /// Threads a stage may use (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
     },
     /// Show each stage in order with `run` or `cached` and why, without running anything.
     Plan {
@@ -253,6 +287,32 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             }
             Ok(exit_status(&outcomes))
         }
+        Command::Predict { run, inputs, models, out, backend, jobs } => {
+            let cache = open_cache(global)?;
+            let out = out.unwrap_or_else(|| run.join("predictions").join(report::run_id()));
+            let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let request = predict::Request {
+                run_dir: &run,
+                models: &models,
+                inputs: &inputs,
+                out_dir: &out,
+                backend: backend.as_deref(),
+                threads,
+                progress,
+            };
+            let written = predict::predict(&request, &registry, &cache).map_err(|e| match e.is_bad_request() {
+                true => Failure::Invalid(e.to_string()),
+                false => Failure::Io(e.to_string()),
+            })?;
+            progress.clear().ok();
+            for w in &written {
+                let folds = if w.folds > 1 { format!(" (mean of {} folds)", w.folds) } else { String::new() };
+                let counts: Vec<String> = w.predicted.iter().map(|(class, n)| format!("{class}: {n}")).collect();
+                println!("{}{folds}: {} clips ({})", w.model, w.clips, counts.join(", "));
+            }
+            println!("predictions: {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare { runs } => {
             print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
             Ok(ExitCode::SUCCESS)
@@ -369,7 +429,7 @@ fn run_plan(
     let outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
     options.progress.clear().ok();
     cache.save().map_err(io_failure("cannot save the cache's file index"))?;
-    let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, &outcomes)
+    let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, plan, &outcomes)
         .map_err(io_failure("cannot write the run folder"))?;
     Ok((outcomes, run))
 }

@@ -331,7 +331,7 @@ fn run_stage(
 }
 
 /// An error and its sources, `outer: inner: innermost`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::execute::{StageOutcome, Status};
+use crate::plan::Plan;
 
 /// `run.json` and the `--json` document.
 #[derive(Debug, Serialize)]
@@ -40,6 +41,11 @@ pub struct StageReport {
     /// Its resolved params.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Value>,
+    /// Its inputs' stage names, in order (what `vox predict` follows from a model to the data).
+    pub inputs: Vec<String>,
+    /// Its backend, for kinds that have backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// Why it ran, failed or was skipped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -63,6 +69,7 @@ pub fn write_run(
     pipeline: &str,
     run_id: &str,
     seed: u64,
+    plan: &Plan,
     outcomes: &[StageOutcome],
 ) -> io::Result<RunReport> {
     let run_dir = runs_dir.join(pipeline).join(run_id);
@@ -80,6 +87,7 @@ pub fn write_run(
             Status::Failed(why) | Status::Skipped(why) => vec![why.clone()],
             _ => o.reasons.iter().map(ToString::to_string).collect(),
         };
+        let planned = plan.index_of(&o.name).map(|i| &plan.stages[i]);
         stages.push(StageReport {
             name: o.name.clone(),
             kind: o.kind.clone(),
@@ -87,6 +95,8 @@ pub fn write_run(
             seconds: (o.seconds * 1000.0).round() / 1000.0,
             key: o.key.clone(),
             params: o.params.clone(),
+            inputs: planned.map(|p| p.inputs.iter().map(|&i| plan.stages[i].name.clone()).collect()).unwrap_or_default(),
+            backend: planned.and_then(|p| p.backend.clone()),
             reasons,
             outputs: o.out_dir.clone(),
             reports,

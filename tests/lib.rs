@@ -9,5 +9,6 @@ mod deep;
 mod errors;
 mod labels;
 mod plan;
+mod predict;
 mod run;
 mod sweep;

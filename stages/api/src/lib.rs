@@ -11,11 +11,12 @@ pub mod audio;
 pub mod csv_file;
 pub mod features;
 pub mod labels;
+pub mod output_txt;
 pub mod predictions;
 pub mod scored;
 mod stage;
 
 pub use stage::{
-    ArtifactKind, Arity, Facts, FanOut, Fold, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput,
+    Applied, Applies, ApplyContext, ArtifactKind, Arity, Facts, FanOut, Fold, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput,
     Stage, StageContext, StageDef, StageError, StageKind, kind, panic_message,
 };

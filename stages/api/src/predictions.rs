@@ -59,6 +59,20 @@ pub enum PredictionsError {
     /// `predictions.csv` could not be read or written, or breaks the format.
     #[error(transparent)]
     File(#[from] CsvFileError),
+    /// Predictions to average are over different label sets.
+    #[error("the predictions to average are over different label sets: {first} and {other}")]
+    LabelSetsDiffer {
+        /// The first set, listed.
+        first: String,
+        /// A different one, listed.
+        other: String,
+    },
+    /// Predictions to average do not score the same clips.
+    #[error("the predictions to average do not score the same clips: `{file_id}` is in some and not in others")]
+    ClipsDiffer {
+        /// A clip some lack.
+        file_id: String,
+    },
 }
 
 /// One epoch of a model's training history.
@@ -121,6 +135,56 @@ impl Predictions {
     /// The position in the label set of each of the model's classes.
     pub fn class_indices(&self) -> Vec<usize> {
         self.classes.iter().filter_map(|c| self.labels.index_of(c)).collect()
+    }
+
+    /// The mean of several models' probabilities on the same clips (the fold models of a
+    /// cross-validation scoring new audio), in the first one's clip order: over every class
+    /// some model knows, in the label set's order, a class a model lacks counting 0 for it;
+    /// each row the mean, renormalized to sum to 1. Labels and splits are the first model's.
+    pub fn mean(models: &[Predictions]) -> Result<Self, PredictionsError> {
+        let Some(first) = models.first() else {
+            return Ok(Self::default());
+        };
+        if let Some(other) = models.iter().find(|m| m.labels != first.labels) {
+            return Err(PredictionsError::LabelSetsDiffer { first: first.labels.listing(), other: other.labels.listing() });
+        }
+        let classes: Vec<String> = first
+            .labels
+            .names()
+            .filter(|c| models.iter().any(|m| m.classes.iter().any(|k| k == c)))
+            .map(str::to_string)
+            .collect();
+        let mut rows: Vec<Prediction> =
+            first.rows.iter().map(|r| Prediction { probabilities: vec![0.0; classes.len()], ..r.clone() }).collect();
+        let position: std::collections::HashMap<&str, usize> =
+            first.rows.iter().enumerate().map(|(i, r)| (r.file_id.as_str(), i)).collect();
+        for model in models {
+            let columns: Vec<usize> =
+                model.classes.iter().map(|c| classes.iter().position(|k| k == c).unwrap_or(0)).collect();
+            if model.rows.len() != rows.len() {
+                let missing = rows.iter().find(|r| !model.rows.iter().any(|m| m.file_id == r.file_id));
+                let extra = model.rows.iter().find(|m| !position.contains_key(m.file_id.as_str()));
+                let file_id = missing.or(extra).map_or_else(String::new, |r| r.file_id.clone());
+                return Err(PredictionsError::ClipsDiffer { file_id });
+            }
+            for row in &model.rows {
+                let Some(&i) = position.get(row.file_id.as_str()) else {
+                    return Err(PredictionsError::ClipsDiffer { file_id: row.file_id.clone() });
+                };
+                for (&column, p) in columns.iter().zip(&row.probabilities) {
+                    rows[i].probabilities[column] += p;
+                }
+            }
+        }
+        let n = models.len() as f64;
+        for row in &mut rows {
+            row.probabilities.iter_mut().for_each(|p| *p /= n);
+            let total: f64 = row.probabilities.iter().sum();
+            if total > 0.0 {
+                row.probabilities.iter_mut().for_each(|p| *p /= total);
+            }
+        }
+        Ok(Self { labels: first.labels.clone(), classes, rows })
     }
 
     /// The rows of one split.

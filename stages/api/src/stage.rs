@@ -192,6 +192,43 @@ impl Input {
     }
 }
 
+/// How `vox predict` carries new recordings through a stage of this kind, from the audio files
+/// to a trained model's probabilities, with the finished run's settings and fitted state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applies {
+    /// No part of scoring new audio: the kind makes or fetches a run's data or reports on it
+    /// (download, synth, evaluate). A stage of it that feeds a model without reading clips (a
+    /// model download) lends the model its output as the run left it.
+    No,
+    /// New recordings enter the run here: [`StageDef::apply`] reads the files given to `vox
+    /// predict` ([`ApplyContext::new_audio`]) instead of the stage's inputs (decode).
+    Entry,
+    /// The kind applies to new clips ([`StageDef::apply`]).
+    Yes,
+}
+
+/// What [`StageDef::apply`] made of the new clips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// It wrote its output into the context's `out_dir`.
+    Wrote,
+    /// Its output is its first input's, unchanged (a split: new clips belong to no part).
+    PassedThrough,
+}
+
+/// Everything a stage may touch while `vox predict` applies it to new clips.
+pub struct ApplyContext<'a> {
+    /// A run over the new clips: `inputs` are the upstream stages applied to them (or, for an
+    /// input no new clip passes through, such as a model download, the run's own output),
+    /// `out_dir` an empty folder, `scratch_dir` one removed afterwards.
+    pub run: StageContext<'a>,
+    /// The stage's output in the finished run: its fitted model, statistics or weights.
+    pub trained: &'a Path,
+    /// For an [`Applies::Entry`] stage, the paths given to `vox predict`: audio files,
+    /// folders of them, or tables (CSV/TSV) of them.
+    pub new_audio: &'a [PathBuf],
+}
+
 /// Everything a stage may touch while it runs.
 pub struct StageContext<'a> {
     /// The stage's name in the pipeline, for messages.
@@ -277,6 +314,9 @@ pub trait StageDef:
     /// folds of a cross-validation.
     const GATHERS: bool = false;
 
+    /// How `vox predict` treats the kind (see [`Applies`]); by default it takes no part.
+    const APPLIES: Applies = Applies::No;
+
     /// Checks params that serde cannot check alone (ranges, combinations).
     fn validate(&self) -> Result<(), ParamError> {
         Ok(())
@@ -314,6 +354,14 @@ pub trait StageDef:
 
     /// Runs the stage, writing its outputs into `ctx.out_dir`.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
+
+    /// Applies the stage to new clips for `vox predict` (kinds whose [`StageDef::APPLIES`] is
+    /// not `No`). The default runs the stage on them as in a pipeline: right for a kind that
+    /// fits nothing to its data (pad). A kind that fits something (statistics, a model,
+    /// weights) reads it from `ctx.trained` instead of fitting it again.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        self.run(&ctx.run).map(|()| Applied::Wrote)
+    }
 }
 
 /// The message of a panic's payload (`panic!` with a literal or a formatted string).
@@ -360,6 +408,8 @@ pub trait StageKind: Send + Sync {
     fn exclusive(&self) -> bool;
     /// Whether a stage of this kind gathers folds (see [`StageDef::GATHERS`]).
     fn gathers(&self) -> bool;
+    /// How `vox predict` treats the kind (see [`StageDef::APPLIES`]).
+    fn applies(&self) -> Applies;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
@@ -380,6 +430,8 @@ pub trait Stage: Send + Sync {
     fn fan_out_count(&self, inputs: &[Input]) -> Result<usize, StageError>;
     /// Runs the stage.
     fn run(&self, ctx: &StageContext) -> Result<(), StageError>;
+    /// Applies the stage to new clips (see [`StageDef::apply`]).
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError>;
 }
 
 /// The [`StageKind`] of a [`StageDef`].
@@ -418,6 +470,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     fn gathers(&self) -> bool {
         T::GATHERS
     }
+    fn applies(&self) -> Applies {
+        T::APPLIES
+    }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)
     }
@@ -455,6 +510,9 @@ impl<T: StageDef> Stage for Configured<T> {
     }
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.0.run(ctx)
+    }
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        self.0.apply(ctx)
     }
 }
 

@@ -19,12 +19,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Clip;
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+use vox_api::{
+    Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef,
+    StageError,
+};
 
 use crate::corpus::Corpus;
 use crate::error::{AudioError, FileError};
 use crate::file_filter::FileFilter;
 use crate::label_policy::{LabelMapping, Resolution, file_count, parse_classes};
+use crate::new_audio;
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
 use crate::set_writer;
@@ -220,7 +224,7 @@ impl Decode {
             return sources::named_files(self.corpus, root);
         }
         let table = self.table.as_deref().unwrap_or_default();
-        table::read(root, table, &self.columns.clone().unwrap_or_default())
+        table::read(root, table, &self.columns.clone().unwrap_or_default(), table::Paths::Inside)
     }
 
     /// Applies the `labels` policy to every clip, in order. Fails on the first bad one with
@@ -230,11 +234,12 @@ impl Decode {
         sources: Sources,
         mapping: &LabelMapping,
         classes: Option<&LabelSet>,
+        on_error: OnError,
     ) -> Result<Vec<(Place, Plan)>, AudioError> {
         let mut plans = Vec::with_capacity(sources.len());
         let mut unresolved: BTreeMap<String, usize> = BTreeMap::new();
         for (place, source) in sources {
-            let plan = match (source, self.on_error) {
+            let plan = match (source, on_error) {
                 (Err(source), OnError::Fail) => return Err(AudioError::File { file: place.to_string(), source }),
                 (Err(reason), OnError::Skip) => Plan::Skip(reason.to_string()),
                 (Ok(source), _) => match mapping.resolve(source.label.as_deref()) {
@@ -309,6 +314,7 @@ impl StageDef for Decode {
     const VERSION: u32 = 3;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    const APPLIES: Applies = Applies::Entry;
 
     fn validate(&self) -> Result<(), ParamError> {
         if !(1000..=384_000).contains(&self.sample_rate) {
@@ -386,17 +392,58 @@ impl StageDef for Decode {
                 tracing::warn!("{}: `labels.{key}` applies to no row of the table", ctx.stage);
             }
         }
-        let total = sources.len();
         let given = match &self.classes {
             Some(names) => Some(parse_classes(names)?),
             None => self.corpus.default_classes(),
         };
-        let plans = self.plan(sources, &mapping, given.as_ref())?;
+        let read = Read { root: &input.dir, input: &input.name, table: !self.corpus.is_named(), on_error: self.on_error };
+        Ok(self.decode_sources(ctx, &read, sources, &mapping, given.as_ref())?)
+    }
+
+    /// Reads the new recordings given to `vox predict` (files, folders, tables) as unlabeled
+    /// clips, at the run's sample rate, under the run's classes; any file that cannot be read
+    /// stops it, named.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        let classes = LabelSet::read(ctx.trained)?;
+        let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
+        let sources = new_audio::sources(ctx.new_audio)?;
+        let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail };
+        self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;
+        Ok(Applied::Wrote)
+    }
+}
+
+/// Where [`Decode::decode_sources`] reads from and how it treats bad files.
+struct Read<'a> {
+    /// The folder the sources' files are relative to.
+    root: &'a Path,
+    /// The input's name, for messages.
+    input: &'a str,
+    /// Whether the sources are table rows (reports lead with the row number).
+    table: bool,
+    /// What to do with a file that cannot be decoded.
+    on_error: OnError,
+}
+
+impl Decode {
+    /// Labels `sources` by `mapping` (classes `given`, else the kept labels), decodes them in
+    /// order and writes the audio set, the skip and drop reports and the log lines.
+    fn decode_sources(
+        &self,
+        ctx: &StageContext,
+        read: &Read,
+        sources: Sources,
+        mapping: &LabelMapping,
+        given: Option<&LabelSet>,
+    ) -> Result<(), AudioError> {
+        let total = sources.len();
+        let on_error = read.on_error;
+        let plans = self.plan(sources, mapping, given, on_error)?;
         let classes = mapping.classes(plans.iter().filter_map(|(_, plan)| match plan {
             Plan::Decode(_, class) => class.as_deref(),
             _ => None,
         }));
-        let relabelled = relabelled(&plans, &mapping);
+        let relabelled = relabelled(&plans, mapping);
         if !relabelled.is_empty() {
             tracing::info!("{}: relabelled by the `labels` policy: {relabelled}", ctx.stage);
         }
@@ -404,7 +451,7 @@ impl StageDef for Decode {
         let mut skipped: Vec<Vec<String>> = Vec::new();
         let mut dropped: Vec<Vec<String>> = Vec::new();
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
-        let table = !self.corpus.is_named();
+        let table = read.table;
         // Written as decoded, batch by batch in order, so the set is never held whole: each
         // batch's clips are placed in order, then their samples written while the next batch
         // decodes.
@@ -416,7 +463,7 @@ impl StageDef for Decode {
             <(WavBuffers, Resampler)>::default,
             |worker, (_, plan), samples| match plan {
                 Plan::Decode(source, class) => {
-                    match self.decode(worker, &input.dir, source, class.clone(), samples) {
+                    match self.decode(worker, read.root, source, class.clone(), samples) {
                         Ok(clip) => Outcome::Clip(Box::new(clip)),
                         Err(reason) => Outcome::Failed(reason),
                     }
@@ -426,7 +473,7 @@ impl StageDef for Decode {
             },
             |(place, _), outcome, samples| -> Result<Option<u64>, AudioError> {
                 let mut row = place.cells();
-                match (outcome, self.on_error) {
+                match (outcome, on_error) {
                     (Outcome::Clip(clip), _) => {
                         if let Some(first) = ids.insert(clip.file_id.clone(), place.to_string()) {
                             let file_id = clip.file_id;
@@ -458,7 +505,7 @@ impl StageDef for Decode {
             },
         )?;
         let lead: &[&str] = if table { &["row", "file"] } else { &["file"] };
-        if self.on_error == OnError::Skip {
+        if on_error == OnError::Skip {
             let header: Vec<&str> = lead.iter().copied().chain(["reason"]).collect();
             write_report(ctx, SKIPPED, &header, &skipped)?;
             if !skipped.is_empty() {
@@ -483,7 +530,7 @@ impl StageDef for Decode {
         }
         if rows.is_empty() {
             return Err(AudioError::NoClipsLeft {
-                input: input.name.clone(),
+                input: read.input.to_string(),
                 what: if table { "table rows" } else { "`.wav` files" },
                 files: total,
                 skipped: skipped.len(),

@@ -78,6 +78,12 @@ pub enum AudioError {
         /// The input stage's name.
         input: String,
     },
+    /// A folder given to `vox predict` holds no `.wav` file.
+    #[error("folder `{}` holds no `.wav` files", .folder.display())]
+    NoWavFilesIn {
+        /// The folder.
+        folder: PathBuf,
+    },
     /// Two input files have the same name in different folders, so their clip ids clash.
     #[error("{first} and {second} would both be clip `{file_id}`; clip ids must be unique")]
     DuplicateClip {

@@ -20,6 +20,7 @@ mod folds;
 mod label_policy;
 mod merge;
 mod naming;
+mod new_audio;
 mod pad;
 mod parallel;
 mod resample;

@@ -27,7 +27,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+use vox_api::{
+    Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef,
+    StageError,
+};
 
 use crate::error::AudioError;
 
@@ -182,6 +185,7 @@ impl StageDef for Merge {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    const APPLIES: Applies = Applies::Yes;
 
     /// Inputs whose classes are known must agree (an unlabeled input's empty set joins any);
     /// without `keep_splits` every clip is unsplit.
@@ -206,6 +210,12 @@ impl StageDef for Merge {
             Some([Split::None].into())
         };
         Ok(Facts { labelled_splits, classes })
+    }
+
+    /// Every input of a merge applied to new audio holds the same new clips (each decode reads
+    /// all of them): one of them is the merge's.
+    fn apply(&self, _ctx: &ApplyContext) -> Result<Applied, StageError> {
+        Ok(Applied::PassedThrough)
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, AudioSetError, Clip, Manifest, SAMPLES};
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{Applies, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 use crate::parallel::for_each_in_order;
@@ -185,6 +185,8 @@ impl StageDef for Pad {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    // New clips are padded or cropped as the run's were.
+    const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.length == 0 {

@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use vox_api::audio::{self, AudioSet, Clip, Manifest};
 use vox_api::labels::LabelSet;
 use vox_api::{
-    ArtifactKind, Facts, FanOut, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
+    Applied, Applies, ApplyContext, ArtifactKind, Facts, FanOut, Input, InputSpec, ParamError, PlannedInput,
+    StageContext, StageDef, StageError,
 };
 
 use crate::error::AudioError;
@@ -429,6 +430,7 @@ impl StageDef for Split {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
         check_fraction("val_fraction", self.val_fraction)?;
@@ -502,6 +504,11 @@ impl StageDef for Split {
             return Err(AudioError::FewerGroupsThanFolds { groups: count, folds: 2 }.into());
         }
         Ok(count)
+    }
+
+    /// New clips belong to no part of the run's split: they pass through unchanged.
+    fn apply(&self, _ctx: &ApplyContext) -> Result<Applied, StageError> {
+        Ok(Applied::PassedThrough)
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {

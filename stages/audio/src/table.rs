@@ -145,9 +145,18 @@ pub enum RowError {
     },
 }
 
+/// Where a table's audio paths may point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Paths {
+    /// Inside the input folder only (a corpus: the cache keys on that folder's content).
+    Inside,
+    /// Anywhere, absolute or relative to the table (new recordings for `vox predict`).
+    Anywhere,
+}
+
 /// Reads the table at `table` (relative to `root`, the input folder) into sources, in row
 /// order.
-pub(crate) fn read(root: &Path, table: &str, columns: &Columns) -> Result<Sources, AudioError> {
+pub(crate) fn read(root: &Path, table: &str, columns: &Columns, paths: Paths) -> Result<Sources, AudioError> {
     let relative = Path::new(table);
     if !inside(relative) {
         return Err(AudioError::TableOutside(table.to_string()));
@@ -195,7 +204,7 @@ pub(crate) fn read(root: &Path, table: &str, columns: &Columns) -> Result<Source
         let file_cell = cell("path");
         let file = if file_cell.is_empty() { String::new() } else { normalized(&folder.join(file_cell)) };
         let place = Place { row: Some(row), file: file.clone() };
-        let source = source(root, &record, &at, path_at, &used, &header, &file, &corpus, row);
+        let source = source(root, &record, &at, path_at, &used, &header, &file, &corpus, row, paths);
         if let Ok(source) = &source {
             if let Some(first) = ids.insert(source.file_id.clone(), row) {
                 return Err(AudioError::DuplicateRowId { table: table.to_string(), file_id: source.file_id.clone(), first, row });
@@ -222,13 +231,14 @@ fn source(
     file: &str,
     corpus: &str,
     row: usize,
+    paths: Paths,
 ) -> Result<Source, RowError> {
     let cell = |field: &str| at.get(field).and_then(|&i| record.get(i)).map(str::trim).unwrap_or("");
     let raw_path = record.get(path_at).map(str::trim).unwrap_or("");
     if raw_path.is_empty() {
         return Err(RowError::EmptyPath);
     }
-    if !inside(Path::new(file)) {
+    if paths == Paths::Inside && !inside(Path::new(file)) {
         return Err(RowError::Outside(raw_path.to_string()));
     }
     if !root.join(file).is_file() {
@@ -318,6 +328,8 @@ fn normalized(path: &Path) -> String {
     for component in path.components() {
         match component {
             Component::CurDir => {}
+            // An absolute path (allowed with `Paths::Anywhere`) joins as `/...`.
+            Component::RootDir => parts.push(String::new()),
             Component::ParentDir if parts.last().is_some_and(|p| p != "..") => {
                 parts.pop();
             }

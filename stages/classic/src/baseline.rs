@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use vox_api::audio::Split;
 use vox_api::features::FeatureTable;
 use vox_api::predictions::Predictions;
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::labels::LabelSet;
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::data::{ClassWeight, TrainingData, check_finite};
 use crate::error::ClassicError;
@@ -191,6 +192,7 @@ impl StageDef for Baseline {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
+    const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.n_trees == 0 {
@@ -293,6 +295,33 @@ impl StageDef for Baseline {
             fit(Split::Val),
         );
         Ok(())
+    }
+
+    /// Scores new clips with the run's fitted `model.json` (its feature columns picked by name),
+    /// under the run's label set.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        let table = FeatureTable::read(&ctx.run.input().dir).map_err(ClassicError::from)?;
+        check_finite(&table)?;
+        let model = ModelFile::read(ctx.trained)?;
+        let labels = LabelSet::read(ctx.trained)?;
+        let columns = model
+            .features
+            .iter()
+            .map(|feature| {
+                table.names.iter().position(|n| n == feature).ok_or_else(|| ClassicError::MissingFeature {
+                    feature: feature.clone(),
+                    model: ctx.trained.to_path_buf(),
+                })
+            })
+            .collect::<Result<Vec<usize>, _>>()?;
+        let rows: Vec<Vec<f64>> = table.rows.iter().map(|row| columns.iter().map(|&j| row[j]).collect()).collect();
+        let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.run.threads.max(1)).build().map_err(ClassicError::from)?;
+        let probabilities = pool.install(|| model.model.predict_proba(&rows));
+        Predictions::from_clips(labels, model.classes, &table.clips, probabilities)
+            .write(ctx.run.out_dir)
+            .map_err(ClassicError::from)?;
+        Ok(Applied::Wrote)
     }
 }
 

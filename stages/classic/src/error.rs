@@ -66,6 +66,14 @@ pub enum ClassicError {
         /// The std read.
         std: f64,
     },
+    /// The features to score lack a column the model was trained on.
+    #[error("the features lack `{feature}`, which the model in {} reads", .model.display())]
+    MissingFeature {
+        /// The feature.
+        feature: String,
+        /// The model's folder.
+        model: PathBuf,
+    },
     /// The thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),

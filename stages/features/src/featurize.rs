@@ -6,12 +6,14 @@
 //! parallel (one extractor per worker thread) and collected in manifest order, so the output
 //! bytes depend only on the params and the input.
 
+use std::path::Path;
+
 use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip};
 use vox_api::features::FeatureTable;
-use vox_api::{ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::egemaps::{self, Egemaps};
 use crate::error::FeaturesError;
@@ -241,6 +243,7 @@ impl StageDef for Featurize {
     const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Features;
+    const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.set == FeatureSet::EgemapsV02 {
@@ -281,7 +284,14 @@ impl StageDef for Featurize {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        Ok(self.featurize(ctx)?)
+        Ok(self.featurize(ctx, None)?)
+    }
+
+    /// New clips' features, with the run's standardization statistics (its train split's),
+    /// never statistics of the new clips.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        self.featurize(&ctx.run, Some(ctx.trained))?;
+        Ok(Applied::Wrote)
     }
 }
 
@@ -304,7 +314,9 @@ impl Featurize {
         std::fs::write(&path, text).map_err(|source| FeaturesError::Io { path, source })
     }
 
-    fn featurize(&self, ctx: &StageContext) -> Result<(), FeaturesError> {
+    /// Featurizes the input's clips; the standardization statistics are computed on its train
+    /// clips, or copied from `trained` (the run's output, when applying to new clips).
+    fn featurize(&self, ctx: &StageContext, trained: Option<&Path>) -> Result<(), FeaturesError> {
         let audio = AudioSet::read(&ctx.input().dir)?;
         let sample_rate = self.sample_rate(&audio.clips)?;
         let settings = self.settings(sample_rate)?;
@@ -343,9 +355,16 @@ impl Featurize {
                 .collect();
             frames::write(ctx.out_dir, &s.coefficient_names(), &clips)?;
         }
-        let stats = standardization::compute(&table);
-        standardization::write(&stats, ctx.out_dir)?;
-        self.write_summary(ctx, &table)?;
+        match trained {
+            None => {
+                standardization::write(&standardization::compute(&table), ctx.out_dir)?;
+                self.write_summary(ctx, &table)?;
+            }
+            Some(trained) => {
+                let (from, to) = (trained.join(standardization::STANDARDIZATION), ctx.out_dir.join(standardization::STANDARDIZATION));
+                std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
+            }
+        }
         tracing::info!(
             stage = ctx.stage,
             clips = table.clips.len(),

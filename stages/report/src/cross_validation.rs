@@ -14,8 +14,6 @@
 //! have a column for every class some fold knows, 0 in the folds that do not. Only `test` is
 //! scored: a clip is in the `val` (and `train`) part of several folds.
 
-use std::collections::BTreeMap;
-
 use vox_api::Input;
 use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions};
@@ -68,10 +66,10 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
     };
     let mut rows = Vec::new();
     let mut scores = Vec::with_capacity(folds.len());
-    let mut unlabeled: Vec<(String, Split, Vec<f64>, usize)> = Vec::new();
-    let mut position: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unlabeled: Vec<Predictions> = Vec::with_capacity(folds.len());
     for (fold, _, predictions) in &folds {
         let mut pairs = Vec::new();
+        let mut new_audio = Vec::new();
         for row in &predictions.rows {
             match (&row.label, row.split) {
                 (Some(label), Split::Test) => {
@@ -80,23 +78,11 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
                     }
                     rows.push(Prediction { probabilities: widen(predictions, row), ..row.clone() });
                 }
-                (None, Split::Test | Split::None) => {
-                    let values = widen(predictions, row);
-                    match position.get(&row.file_id) {
-                        Some(&i) => {
-                            let entry = &mut unlabeled[i];
-                            entry.2.iter_mut().zip(&values).for_each(|(sum, v)| *sum += v);
-                            entry.3 += 1;
-                        }
-                        None => {
-                            position.insert(row.file_id.clone(), unlabeled.len());
-                            unlabeled.push((row.file_id.clone(), row.split, values, 1));
-                        }
-                    }
-                }
+                (None, Split::Test | Split::None) => new_audio.push(row.clone()),
                 _ => {}
             }
         }
+        unlabeled.push(Predictions { labels: labels.clone(), classes: predictions.classes.clone(), rows: new_audio });
         let fold_scores = Scores::new(&Confusion::from_pairs(&labels, &pairs));
         scores.push(FoldScores {
             fold: *fold,
@@ -107,14 +93,9 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
     if let Some(clip) = first_duplicate(&rows) {
         return Err(ReportError::HeldOutTwice { model: model.to_string(), file_id: clip });
     }
-    for (file_id, split, sums, n) in unlabeled {
-        let mut probabilities: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
-        let total: f64 = probabilities.iter().sum();
-        if total > 0.0 {
-            probabilities.iter_mut().for_each(|p| *p /= total);
-        }
-        rows.push(Prediction { file_id, split, label: None, probabilities });
-    }
+    // Each unlabeled clip is in every fold's test part: the mean of the fold models, over the
+    // same classes as `classes` (those some fold knows, in the label set's order).
+    rows.extend(Predictions::mean(&unlabeled)?.rows);
     Ok((Predictions { labels, classes, rows }, scores))
 }
 

@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions};
-use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+use vox_api::{
+    Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef,
+    StageError,
+};
 
 use crate::error::ReportError;
 use crate::files::{write_csv, write_json, write_text};
@@ -196,6 +199,7 @@ impl StageDef for EnsembleVote {
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
+    const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
         if let Weights::Given(weights) = &self.weights {
@@ -238,6 +242,12 @@ impl StageDef for EnsembleVote {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         Ok(self.vote(ctx)?)
+    }
+
+    /// Combines the members' predictions on new clips with the run's weights (`weights.json`),
+    /// never weights of the new clips.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        Ok(self.apply_weights(&ctx.run, ctx.trained).map(|()| Applied::Wrote)?)
     }
 }
 
@@ -310,6 +320,27 @@ impl EnsembleVote {
         Ok(())
     }
 
+    /// [`StageDef::apply`] with the crate's error type.
+    fn apply_weights(&self, ctx: &StageContext, trained: &Path) -> Result<(), ReportError> {
+        let path = trained.join("weights.json");
+        let text = std::fs::read_to_string(&path).map_err(ReportError::io(&path))?;
+        let saved: SavedWeights =
+            serde_json::from_str(&text).map_err(|source| ReportError::Json { path: path.clone(), source })?;
+        if saved.members.len() != ctx.inputs.len() {
+            return Err(ReportError::TrainedMembers { path, trained: saved.members.len(), inputs: ctx.inputs.len() });
+        }
+        let weights: Vec<f64> = saved.members.iter().map(|m| m.weight).collect();
+        let members = ctx.inputs.iter().map(Member::read).collect::<Result<Vec<_>, _>>()?;
+        check_label_sets(&members)?;
+        let labels = members.first().map(|m| m.predictions.labels.clone()).unwrap_or_default();
+        let member_classes: Vec<&[String]> = members.iter().map(|m| m.predictions.classes.as_slice()).collect();
+        let combiner = Combiner::new(&labels, &member_classes, self.method, self.missing_classes);
+        let clips = align(&members, self.on_missing_clips)?;
+        let rows: Vec<Prediction> = clips.iter().map(|rows| combiner.combine(rows, &weights)).collect();
+        Predictions { labels, classes: combiner.classes.clone(), rows }.write(ctx.out_dir)?;
+        Ok(())
+    }
+
     /// The `weights.json` document.
     fn weights_document<'a>(&self, members: &'a [Member], weighting: &'a Weighting) -> WeightsDocument<'a> {
         WeightsDocument {
@@ -375,6 +406,18 @@ struct WeightsDocument<'a> {
     members: Vec<MemberWeight<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     search: Option<&'a Search>,
+}
+
+/// What [`EnsembleVote::apply`] reads of a run's `weights.json`.
+#[derive(Deserialize)]
+struct SavedWeights {
+    members: Vec<SavedWeight>,
+}
+
+/// One member's normalized weight in a run's `weights.json`.
+#[derive(Deserialize)]
+struct SavedWeight {
+    weight: f64,
 }
 
 /// One input's entry in `weights.json`.

@@ -34,7 +34,7 @@ pub enum ReportError {
         /// The cause.
         source: csv::Error,
     },
-    /// A JSON document could not be written.
+    /// A JSON document could not be written or read.
     #[error("{path}: {source}")]
     Json {
         /// The file.
@@ -105,6 +105,16 @@ pub enum ReportError {
         found: u32,
         /// The rate of the first labelled clip, Hz.
         expected: u32,
+    },
+    /// The run's `weights.json` weighs other members than the ensemble is given.
+    #[error("{path} weighs {trained} members, not the {inputs} given")]
+    TrainedMembers {
+        /// The run's `weights.json`.
+        path: PathBuf,
+        /// Members in it.
+        trained: usize,
+        /// Members given.
+        inputs: usize,
     },
     /// `weights` lists a number of weights other than the number of inputs.
     #[error("`weights` lists {given} weights for {inputs} inputs; give one weight per input, in input order")]

@@ -1,11 +1,12 @@
 //! vox report stages: the `evaluate` kind, which turns predictions into metrics, tables,
-//! confusion matrices, training curves, `output.txt` and signal-analysis figures, and the
-//! `ensemble-vote` kind, which combines several models' predictions into one.
+//! confusion matrices, training curves, `output.txt` (its format is `vox_api::output_txt`,
+//! shared with `vox predict`) and signal-analysis figures, and the `ensemble-vote` kind, which
+//! combines several models' predictions into one.
 //!
-//! Modules by concern: [`metrics`] (the math, checked against scikit-learn), [`output_txt`] (the
-//! submission format), [`signal`] (spectral summaries for figures), [`plot`] (plotters figures
-//! with an embedded font), the stage glue in `evaluate`, `scoring` and `signal_report`, and
-//! `ensemble` (with `members`, `combine` and `weighting`) for `ensemble-vote`.
+//! Modules by concern: [`metrics`] (the math, checked against scikit-learn), [`signal`]
+//! (spectral summaries for figures), [`plot`] (plotters figures with an embedded font), the
+//! stage glue in `evaluate`, `scoring` and `signal_report`, and `ensemble` (with `members`,
+//! `combine` and `weighting`) for `ensemble-vote`.
 
 #![warn(missing_docs)]
 
@@ -16,7 +17,6 @@ mod error;
 mod evaluate;
 mod files;
 pub mod metrics;
-pub mod output_txt;
 pub mod plot;
 mod scoring;
 pub mod signal;

@@ -23,7 +23,7 @@ use crate::bootstrap::{self, Intervals};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv, write_json, write_text};
 use crate::metrics::{Confusion, Scores};
-use crate::output_txt;
+use vox_api::output_txt;
 use crate::plot::confusion::{Cells, ConfusionFigure};
 use crate::plot::counts::CountsFigure;
 use crate::plot::curves::CurvesFigure;

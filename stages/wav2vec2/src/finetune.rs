@@ -24,10 +24,14 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::{
-    ArtifactKind, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
+    Applied, Applies, ApplyContext, ArtifactKind, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput,
+    StageContext, StageDef, StageError,
 };
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+
+/// The backend of a stage that names none.
+const DEFAULT_BACKEND: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
 
 /// The `model` value that builds a randomly initialized model from the size params.
 const SCRATCH: &str = "scratch";
@@ -556,12 +560,7 @@ impl FineTune {
     /// Runs the stage on the backend of `ctx`, stopping with [`FineTuneError::Interrupted`]
     /// after epoch `stop_after` (tests only pass `Some`).
     fn run_backend(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
-        let default = if cfg!(feature = "flex") {
-            "flex"
-        } else {
-            "ndarray"
-        };
-        match ctx.backend.unwrap_or(default) {
+        match ctx.backend.unwrap_or(DEFAULT_BACKEND) {
             #[cfg(feature = "flex")]
             "flex" => fit::run::<burn::backend::Autodiff<burn::backend::Flex>>(
                 self,
@@ -655,6 +654,7 @@ impl StageDef for FineTune {
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
+    const APPLIES: Applies = Applies::Yes;
     const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
     const PATH_PARAMS: &'static [&'static str] = &["model_path"];
     // burn's random generator is process-global: two trainings at once would interleave draws.
@@ -786,6 +786,21 @@ impl StageDef for FineTune {
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         self.run_until(ctx, None)
+    }
+
+    /// Scores new clips with the run's fine-tuned model (its output folder is a model folder),
+    /// on the backend of `ctx`, in inference mode.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.run.threads.max(1)).build()?;
+        pool.install(|| match ctx.run.backend.unwrap_or(DEFAULT_BACKEND) {
+            #[cfg(feature = "flex")]
+            "flex" => fit::apply::<burn::backend::Flex>(self, ctx, Default::default()),
+            "ndarray" => fit::apply::<burn::backend::NdArray>(self, ctx, Default::default()),
+            #[cfg(feature = "cuda")]
+            "cuda" => fit::apply::<burn::backend::Cuda>(self, ctx, cuda_device()?),
+            other => Err(FineTuneError::UnknownBackend(other.to_string()).into()),
+        })?;
+        Ok(Applied::Wrote)
     }
 }
 

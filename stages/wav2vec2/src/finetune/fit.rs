@@ -19,7 +19,8 @@ use burn::tensor::{ElementConversion, Tensor};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vox_api::{ArtifactKind, StageContext, StageError};
+use vox_api::labels::LabelSet;
+use vox_api::{ApplyContext, ArtifactKind, StageContext, StageError};
 use vox_api::audio::{AudioSet, Split};
 use vox_api::predictions::{Epoch, Predictions, write_history};
 
@@ -217,6 +218,36 @@ pub fn run<B: AutodiffKernels>(
         progress.best_epoch,
         progress.history.len()
     );
+    Ok(())
+}
+
+/// Scores the clips of the new audio set of `ctx` with the run's fine-tuned model (the
+/// model folder `ctx.trained`, its head's classes by `id2label`) on backend `B`.
+pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Device) -> Result<(), StageError> {
+    let set = AudioSet::read(&ctx.run.input().dir)?;
+    let labels = LabelSet::read(ctx.trained)?;
+    let info = inspect(ctx.trained)?;
+    let loaded = load_classifier::<B>(
+        ctx.trained,
+        |config| {
+            config.set_labels(info.labels.iter().cloned());
+            if let Some(layout) = info.head {
+                config.classifier_head = layout;
+            }
+        },
+        &device,
+    )?;
+    let data = Dataset::new(set, info.labels.clone());
+    data.check_lengths(&loaded.config)?;
+    let all: Vec<usize> = (0..data.set.clips.len()).collect();
+    let bar = ctx.run.progress_bar(all.len() as u64, "predict");
+    let mut probabilities = Vec::with_capacity(all.len());
+    for chunk in all.chunks(params.batch_size) {
+        probabilities.extend(predict(&loaded.model, &loaded.config, &data, chunk, params.batch_size, &device)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Predictions::from_clips(labels, info.labels, &data.set.clips, probabilities).write(ctx.run.out_dir)?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@
 //! format stays exact, and the stage logs a warning naming those classes: nothing in the file
 //! itself marks them.
 
-use vox_api::labels::LabelSet;
-use vox_api::predictions::Prediction;
+use crate::labels::LabelSet;
+use crate::predictions::Prediction;
 
 /// Decimals of every probability.
 pub const DECIMALS: usize = 4;
@@ -47,8 +47,12 @@ pub fn render<'a>(labels: &LabelSet, classes: &[String], rows: impl IntoIterator
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_labels::ravdess;
-    use vox_api::audio::Split;
+    use crate::audio::Split;
+
+    /// RAVDESS's eight codes, the reference experiment's classes.
+    fn ravdess() -> LabelSet {
+        LabelSet::from_names(["01", "02", "03", "04", "05", "06", "07", "08"]).unwrap()
+    }
 
     fn row(id: &str, probabilities: &[f64]) -> Prediction {
         Prediction { file_id: id.into(), split: Split::Test, label: None, probabilities: probabilities.to_vec() }

@@ -1,0 +1,124 @@
+//! The recordings `vox predict` is given, as decode sources: audio files, folders of them and
+//! tables (CSV or TSV) of them, each clip unlabeled and in no split. A file's clip id is its
+//! name without the extension; a folder's files are identified by their paths inside it
+//! (`speaker1/a` and `speaker2/a` stay apart); a table's rows as in a table corpus (its `id`
+//! column, else the file name), with its segments (`start`/`end`).
+
+use std::path::{Path, PathBuf};
+
+use vox_api::audio::Split;
+
+use crate::corpus::Corpus;
+use crate::error::AudioError;
+use crate::sources::{Place, Source, Sources, wav_files};
+use crate::table::{self, Columns, Paths};
+
+/// The sources of every path, in the order given (a folder's files in path order).
+pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
+    let mut all = Sources::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| AudioError::Io { path: path.clone(), source })?;
+        if meta.is_dir() {
+            let files = wav_files(path)?;
+            if files.is_empty() {
+                return Err(AudioError::NoWavFilesIn { folder: path.clone() });
+            }
+            for relative in files {
+                let file_id = relative.rsplit_once('.').map_or(relative.as_str(), |(stem, _)| stem).to_string();
+                let file = path.join(&relative).to_string_lossy().into_owned();
+                all.push((Place { row: None, file: file.clone() }, Ok(unlabeled(file, file_id))));
+            }
+        } else if is_table(path) {
+            let folder = path.parent().unwrap_or(Path::new(""));
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for (place, source) in table::read(folder, &name, &Columns::default(), Paths::Anywhere)? {
+                let file = folder.join(&place.file).to_string_lossy().into_owned();
+                let source = source.map(|source| Source {
+                    file: file.clone(),
+                    label: None,
+                    split: Split::None,
+                    ..source
+                });
+                all.push((Place { file, ..place }, source));
+            }
+        } else {
+            let file = path.to_string_lossy().into_owned();
+            let file_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            all.push((Place { row: None, file: file.clone() }, Ok(unlabeled(file, file_id))));
+        }
+    }
+    Ok(all)
+}
+
+/// Whether `path` names a table by its extension.
+fn is_table(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("tsv"))
+}
+
+/// An unlabeled clip of the whole of `file`.
+fn unlabeled(file: String, file_id: String) -> Source {
+    Source {
+        file,
+        row: None,
+        segment: None,
+        file_id,
+        corpus: Corpus::Unlabeled.name().to_string(),
+        label: None,
+        speaker: String::new(),
+        sex: String::new(),
+        intensity: String::new(),
+        statement: String::new(),
+        repetition: String::new(),
+        split: Split::None,
+        extra: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_folders_and_tables_in_the_order_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for file in ["a/x.wav", "a/sub/x.wav", "b.wav", "t/clips/long.wav"] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), b"").unwrap();
+        }
+        std::fs::write(root.join("t/meta.tsv"), "file\tid\tstart\tend\temotion\nclips/long.wav\tseg1\t0.5\t1.5\tang\n").unwrap();
+        let paths = [root.join("b.wav"), root.join("a"), root.join("t/meta.tsv")];
+        let sources = sources(&paths).unwrap();
+        let ids: Vec<(&str, String)> = sources
+            .iter()
+            .map(|(place, s)| {
+                let s = s.as_ref().unwrap();
+                assert_eq!((s.label.as_deref(), s.split), (None, Split::None), "{}", s.file_id);
+                assert_eq!(place.file, s.file);
+                (s.file_id.as_str(), s.file.strip_prefix(&*root.to_string_lossy()).unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("b", "/b.wav".to_string()),
+                ("sub/x", "/a/sub/x.wav".into()),
+                ("x", "/a/x.wav".into()),
+                ("seg1", "/t/clips/long.wav".into())
+            ]
+        );
+        assert_eq!(sources[3].0.row, Some(1));
+        let segment = sources[3].1.as_ref().unwrap().segment.unwrap();
+        assert_eq!((segment.start, segment.end), (0.5, Some(1.5)));
+    }
+
+    #[test]
+    fn a_missing_path_or_an_empty_folder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.wav");
+        let err = sources(std::slice::from_ref(&missing)).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}: ", missing.display())), "{err}");
+        let err = sources(&[dir.path().to_path_buf()]).unwrap_err().to_string();
+        assert_eq!(err, format!("folder `{}` holds no `.wav` files", dir.path().display()));
+    }
+}
