@@ -127,7 +127,8 @@ const SUMMARY_HEADER: [&str; 15] = [
 
 impl StageDef for Evaluate {
     const KIND: &'static str = "evaluate";
-    const VERSION: u32 = 1;
+    // 2: bootstrap resamples are stratified by true class.
+    const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
     // Across a cross-validation, one report of every fold (see `cross_validation`).
