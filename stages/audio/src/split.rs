@@ -281,7 +281,10 @@ impl Split {
                 names.dedup();
                 format!(" (`{}` {})", self.group_by, names.join(", "))
             }
-            None => String::new(),
+            None => {
+                let n = assignment.iter().filter(|a| **a == Some(fold)).count();
+                format!(" {n} clips (stratified by class)")
+            }
         };
         tracing::info!("{}: fold {fold} of {count} holds out{held_out}", ctx.stage);
         Ok((splits, assignment))
