@@ -535,8 +535,7 @@ impl Decode {
                 files: total,
                 skipped: skipped.len(),
                 dropped: dropped.len(),
-            }
-            .into());
+            });
         }
         let (clips, samples) = rows.finish(samples_out)?;
         let seconds = samples as f64 / f64::from(self.sample_rate);
