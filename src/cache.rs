@@ -204,6 +204,16 @@ impl Cache {
         Ok(Self { root: root.to_path_buf(), external: Mutex::new((false, external)), deletions: Mutex::default() })
     }
 
+    /// The cache at `root` for commands that only read it (`plan`, `explain`, `dag`,
+    /// `predict`): opened as usual when it exists, else an empty cache that creates nothing on
+    /// disk (so `vox plan` does not leave a `cache/` folder wherever it is typed).
+    pub fn open_to_read(root: &Path) -> io::Result<Self> {
+        if root.is_dir() {
+            return Self::open(root);
+        }
+        Ok(Self { root: root.to_path_buf(), external: Mutex::default(), deletions: Mutex::default() })
+    }
+
     /// The cache root.
     pub fn root(&self) -> &Path {
         &self.root
@@ -416,7 +426,7 @@ impl Cache {
     /// Saves the external stat cache if it changed.
     pub fn save(&self) -> io::Result<()> {
         let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.0 { write_json(&self.root.join("external.json"), &guard.1, false) } else { Ok(()) }
+        if guard.0 && self.root.is_dir() { write_json(&self.root.join("external.json"), &guard.1, false) } else { Ok(()) }
     }
 
     /// Every entry key in the cache.

@@ -72,8 +72,13 @@ enum Command {
     Run {
         #[command(flatten)]
         pipeline: PipelineArgs,
+        /// Run only these stages and the stages they need (`vox run p.toml rf` runs the forest
+        /// and what feeds it; a cross-validated stage's name means all of its folds). Default:
+        /// every stage.
+        #[arg(value_name = "STAGE")]
+        targets: Vec<String>,
         /// Stages to run at once (default: the number of cores).
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// Rerun this stage even if cached (repeatable).
         #[arg(long, value_name = "STAGE")]
@@ -92,7 +97,7 @@ enum Command {
         #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
         grid: Vec<String>,
         /// Stages to run at once (default: the number of cores).
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// Print the comparison as JSON on stdout.
         #[arg(long)]
@@ -134,7 +139,7 @@ enum Command {
         #[arg(long)]
         backend: Option<String>,
         /// Threads a stage may use (default: the number of cores).
-        #[arg(long, short)]
+        #[arg(long, short, value_parser = at_least_one)]
         jobs: Option<usize>,
     },
     /// Show each stage in order with `run` or `cached` and why, without running anything.
@@ -187,9 +192,19 @@ enum CacheCommand {
     Verify,
 }
 
+/// `--jobs`: a count of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
 /// Parses arguments and runs the command.
 pub fn main() -> ExitCode {
     vox_api::allocator::keep_freed_memory();
+    crate::interrupt::install();
     let cli = Cli::parse();
     let json = matches!(cli.command, Command::Run { json: true, .. } | Command::Sweep { json: true, .. });
     let progress = if cli.global.quiet || json || !std::io::stderr().is_terminal() {
@@ -227,15 +242,16 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     let registry = Registry::default();
     let global = &cli.global;
     match cli.command {
-        Command::Run { pipeline, jobs, force, json } => {
+        Command::Run { pipeline, targets, jobs, force, json } => {
             let loaded = load(&pipeline, None)?;
             let cache = open_cache(global)?;
             let options = run_options(jobs, progress);
             let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
             let plan = &planned.sweep.plan;
             let force = check_force(plan, force)?;
-            let options = RunOptions { force, ..options };
-            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, global)?;
+            let only = (!targets.is_empty()).then(|| with_ancestors(plan, &targets)).transpose()?;
+            let options = RunOptions { force, only: only.clone(), ..options };
+            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, global, only.as_ref())?;
             let mut stdout = std::io::stdout().lock();
             if json {
                 let doc = serde_json::json!({
@@ -260,7 +276,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             let options = run_options(jobs, progress);
             let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
             let plan = &planned.sweep;
-            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, global)?;
+            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, global, None)?;
             let rows = sweep::compare(plan, &outcomes, &metrics);
             let table = sweep::markdown(&rows, &metrics);
             std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
@@ -288,7 +304,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(exit_status(&outcomes))
         }
         Command::Predict { run, inputs, models, out, backend, jobs } => {
-            let cache = open_cache(global)?;
+            let cache = read_cache(global)?;
             let out = out.unwrap_or_else(|| run.join("predictions").join(report::run_id()));
             let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let request = predict::Request {
@@ -318,7 +334,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { pipeline, force, json } => {
-            let cache = open_cache(global)?;
+            let cache = read_cache(global)?;
             let (plan, per_fold) = load_plan(&pipeline, &registry, &cache)?;
             let force = check_force(&plan, force)?;
             let previews = preview(&plan, &cache, &force);
@@ -349,7 +365,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain { pipeline, stage } => {
-            let cache = open_cache(global)?;
+            let cache = read_cache(global)?;
             let (plan, _) = load_plan(&pipeline, &registry, &cache)?;
             let Some(index) = plan.index_of(&stage) else {
                 let message = format!("pipeline `{}` has no stage `{stage}`", plan.name);
@@ -360,7 +376,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dag { pipeline } => {
-            let cache = open_cache(global)?;
+            let cache = read_cache(global)?;
             let (plan, _) = load_plan(&pipeline, &registry, &cache)?;
             print!("{}", plan.dot());
             Ok(ExitCode::SUCCESS)
@@ -424,9 +440,14 @@ fn run_plan(
     options: &RunOptions,
     before: &[execute::StageOutcome],
     global: &Global,
+    only: Option<&BTreeSet<usize>>,
 ) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
     let run_id = report::run_id();
-    let outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
+    let mut outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
+    // Stages outside the targets took no part: the run folder does not list them.
+    if let Some(only) = only {
+        outcomes.retain(|o| plan.index_of(&o.name).is_some_and(|i| only.contains(&i)));
+    }
     options.progress.clear().ok();
     cache.save().map_err(io_failure("cannot save the cache's file index"))?;
     let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, plan, &outcomes)
@@ -549,6 +570,12 @@ fn open_cache(global: &Global) -> Result<Cache, Failure> {
     Cache::open(&global.cache_dir).map_err(|e| Failure::Io(format!("cannot open cache `{}`: {e}", global.cache_dir.display())))
 }
 
+/// The cache for a command that only reads it: nothing is created where there is none.
+fn read_cache(global: &Global) -> Result<Cache, Failure> {
+    Cache::open_to_read(&global.cache_dir)
+        .map_err(|e| Failure::Io(format!("cannot open cache `{}`: {e}", global.cache_dir.display())))
+}
+
 /// A pipeline file with its overrides and the variants to plan.
 struct Loaded {
     spec: spec::PipelineSpec,
@@ -628,10 +655,20 @@ fn load_plan(args: &PipelineArgs, registry: &Registry, cache: &Cache) -> Result<
 fn render_errors(errors: &[SpecError], sources: &SourceMap, pipeline: &Path) -> String {
     let color = std::io::stderr().is_terminal();
     for e in errors {
-        eprint!("{}", e.render(sources, color));
-        if let (Some(loc), false) = (&e.loc, color) {
-            // A plain `file:line:col: message` line too, for editors and grep.
-            eprintln!("{}: {}\n", sources.describe(loc), e.kind);
+        let rendered = e.render(sources, color);
+        match (&e.loc, color) {
+            // Not a terminal (a log, an editor, grep): a plain `file:line:col: message` line,
+            // then the excerpt and hint without the message again.
+            (Some(loc), false) => {
+                eprintln!("{}: {}", sources.describe(loc), e.kind);
+                let excerpt: String = rendered
+                    .lines()
+                    .skip_while(|l| l.starts_with("  × ") || l.starts_with("  │ ") || l.is_empty())
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                eprintln!("{excerpt}");
+            }
+            _ => eprint!("{rendered}"),
         }
     }
     let n = errors.len();
@@ -642,6 +679,28 @@ fn render_errors(errors: &[SpecError], sources: &SourceMap, pipeline: &Path) -> 
 fn unknown<'a>(message: String, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Failure {
     let hint = closest(word, candidates).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
     Failure::Invalid(format!("{message}{hint}"))
+}
+
+/// The plan indices of the `targets` (a stage's name, or a cross-validated stage's for all
+/// its folds) and of every stage they need.
+fn with_ancestors(plan: &Plan, targets: &[String]) -> Result<BTreeSet<usize>, Failure> {
+    let mut chosen = BTreeSet::new();
+    for name in targets {
+        let copies: Vec<usize> = (0..plan.stages.len())
+            .filter(|&i| {
+                let n = plan.stages[i].name.as_str();
+                n == name || n.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with('['))
+            })
+            .collect();
+        if copies.is_empty() {
+            let message = format!("`{name}` is not a stage of pipeline `{}`", plan.name);
+            return Err(unknown(message, name, plan.stages.iter().map(|s| s.name.as_str())));
+        }
+        chosen.extend(copies);
+    }
+    let mut all = fan_out::ancestors(plan, chosen.iter().copied());
+    all.extend(chosen);
+    Ok(all)
 }
 
 fn check_force(plan: &Plan, force: Vec<String>) -> Result<BTreeSet<String>, Failure> {

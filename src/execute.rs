@@ -299,6 +299,7 @@ fn run_stage(
         threads: options.threads,
         progress: options.progress,
     };
+    let _running = crate::interrupt::running(&stage.name);
     let result = catch_unwind(AssertUnwindSafe(|| {
         let _turn = stage.exclusive.then(|| EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()));
         stage.stage.run(&ctx)

@@ -171,7 +171,7 @@ fn count_and_expand(
 }
 
 /// Every stage that `stages` depend on, themselves excluded.
-fn ancestors(plan: &Plan, stages: impl Iterator<Item = usize>) -> BTreeSet<usize> {
+pub fn ancestors(plan: &Plan, stages: impl Iterator<Item = usize>) -> BTreeSet<usize> {
     let mut found = BTreeSet::new();
     let mut pending: Vec<usize> = stages.flat_map(|s| plan.stages[s].inputs.clone()).collect();
     while let Some(i) = pending.pop() {

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod dirty;
 pub mod execute;
 pub mod fan_out;
+pub mod interrupt;
 pub mod predict;
 pub mod preview;
 pub mod report;

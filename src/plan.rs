@@ -310,8 +310,10 @@ fn configure<'r>(
     };
     let before = errors.len();
     let declared = registry::params(kind);
+    let mut unknown = BTreeSet::new();
     for (name, param) in &stage.params {
         if !declared.iter().any(|p| p.name == *name) {
+            unknown.insert(name.as_str());
             let suggestion = closest(name, declared.iter().map(|p| p.name.as_str()));
             let err = SpecErrorKind::UnknownParam {
                 stage: stage.name.clone(),
@@ -326,7 +328,9 @@ fn configure<'r>(
 
     let mut table = toml::Table::new();
     let mut external = BTreeMap::new();
-    for (name, param) in &stage.params {
+    // Unknown params are reported above; the others are checked all the same, so that every
+    // problem of the table shows at once.
+    for (name, param) in stage.params.iter().filter(|(name, _)| !unknown.contains(name.as_str())) {
         let mut value = param.value.clone();
         if kind.path_params().contains(&name.as_str())
             && let toml::Value::String(path) = &value
@@ -350,13 +354,16 @@ fn configure<'r>(
     if inherits_seed {
         table.insert("seed".into(), toml::Value::Integer(seed as i64));
     }
-    if errors.len() > before {
-        return None;
-    }
-    match kind.configure(table) {
-        Ok(configured) => Some((kind, configured, external, inherits_seed)),
-        Err(e) => {
-            errors.push(param_error(stage, e));
+    let failed = errors.len() > before;
+    match kind.configure(table.clone()) {
+        Ok(configured) if !failed => Some((kind, configured, external, inherits_seed)),
+        Ok(_) => None,
+        Err(first) => {
+            let mut problems = kind.problems(&table);
+            if problems.is_empty() {
+                problems.push(first);
+            }
+            errors.extend(problems.into_iter().map(|e| param_error(stage, e)));
             None
         }
     }

@@ -104,7 +104,26 @@ pub fn write_run(
     }
     let report = RunReport { pipeline: pipeline.to_string(), run_dir: run_dir.clone(), run_id: run_id.to_string(), seed, stages };
     fs::write(run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
+    link_latest(&runs_dir.join(pipeline), run_id);
     Ok(report)
+}
+
+/// Points `<runs>/<pipeline>/latest` at the run folder `run_id` (a relative symlink, replaced
+/// atomically by a rename), so that the newest run has a fixed path. A file system without
+/// symlinks keeps no link; nothing fails for it.
+fn link_latest(pipeline_dir: &Path, run_id: &str) {
+    #[cfg(unix)]
+    {
+        let temp = pipeline_dir.join(format!(".latest-{run_id}"));
+        let _ = fs::remove_file(&temp);
+        let linked = std::os::unix::fs::symlink(run_id, &temp).and_then(|()| fs::rename(&temp, pipeline_dir.join("latest")));
+        if let Err(e) = linked {
+            let _ = fs::remove_file(&temp);
+            tracing::debug!("cannot link `latest` to run {run_id}: {e}");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (pipeline_dir, run_id);
 }
 
 fn copy_tree(from: &Path, to: &Path, copied: &mut Vec<PathBuf>) -> io::Result<()> {

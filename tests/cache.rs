@@ -37,6 +37,27 @@ fn a_run_killed_mid_write_leaves_no_entry_and_the_rerun_resumes() {
 }
 
 #[test]
+fn ctrl_c_says_what_was_interrupted_and_the_rerun_resumes() {
+    let p = Project::new();
+    p.file("p.toml", &SMALL.replace("actors = 2", "actors = 8").replace("duration = 1.0", "duration = 3.0"));
+    let child = p.spawn(&["run", "p.toml", "-q"]);
+    let tmp = p.cache().join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("vox: interrupted while `data` ran. Finished stages are cached; run the same command again to resume"), "{stderr}");
+    assert_eq!(entry_count(&p), 0, "the interrupted stage left no entry");
+    let resumed = p.run_json("p.toml", &[]);
+    assert_eq!(resumed, expect(&[("data", "ran"), ("audio", "ran"), ("padded", "ran"), ("split", "ran")]));
+}
+
+#[test]
 fn a_corrupted_entry_is_detected_and_recomputed() {
     let p = Project::new();
     p.file("p.toml", SMALL);

@@ -57,7 +57,24 @@ fn bad_param_values_name_the_param() {
     let (code, lines, stderr) = problems(&text, &[]);
     assert_eq!(code, 2);
     assert_eq!(lines.len(), 1, "{stderr}");
-    assert_eq!(lines, ["p.toml:22:10: stage `padded`: invalid param `length`: invalid type: string \"long\", expected u64"], "{stderr}");
+    assert_eq!(
+        lines,
+        ["p.toml:22:10: stage `padded`: invalid param `length`: invalid type: string \"long\", expected a whole number, 0 or more"],
+        "{stderr}"
+    );
+    // Each problem once: the plain line, then the excerpt without the message again.
+    assert_eq!(stderr.matches("invalid type: string").count(), 2, "the line and the caret's label: {stderr}");
+}
+
+#[test]
+fn every_bad_param_of_a_stage_is_reported_not_only_the_first() {
+    let text = SMALL.replace("length = 16000", "length = \"long\"\npad = \"edge\"\nfrobnicate = 3");
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[0].starts_with("p.toml:22:10: stage `padded`: invalid param `length`"), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("invalid param `pad`") && l.contains("unknown variant `edge`")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("unknown param `frobnicate`") || l.contains("invalid param `frobnicate`")), "{stderr}");
 }
 
 #[test]

@@ -96,3 +96,38 @@ fn run_folder_holds_run_json_and_reports() {
     let table = p.vox(&["run", "p.toml"]).stdout;
     assert!(table.starts_with("stage   kind    status  seconds  key           why\ndata    synth   cached"), "{table}");
 }
+
+#[test]
+fn named_stages_run_with_what_they_need_and_the_newest_run_is_latest() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    // `padded` and its inputs only; `split` is no part of the run, not even in its record.
+    let partial = p.run_json("p.toml", &["padded"]);
+    assert_eq!(partial, expect(&[("data", "ran"), ("audio", "ran"), ("padded", "ran")]));
+    let latest = p.path().join("runs/small/latest");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(latest.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["stages"].as_array().unwrap().len(), 3);
+    let first = std::fs::read_link(&latest).unwrap();
+    let all = p.run_json("p.toml", &[]);
+    assert_eq!(all, expect(&[("data", "cached"), ("audio", "cached"), ("padded", "cached"), ("split", "ran")]));
+    let second = std::fs::read_link(&latest).unwrap();
+    assert_ne!(first, second, "`latest` follows the newest run");
+    assert!(p.path().join("runs/small").join(&second).join("run.json").is_file());
+
+    let typo = p.vox(&["run", "p.toml", "paded"]);
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("`paded` is not a stage of pipeline `small` (did you mean `padded`?)"), "{}", typo.stderr);
+    let zero = p.vox(&["run", "p.toml", "--jobs", "0"]);
+    assert_eq!(zero.code, 2);
+    assert!(zero.stderr.contains("must be at least 1"), "{}", zero.stderr);
+}
+
+#[test]
+fn planning_creates_no_cache_folder() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let plan = p.vox(&["plan", "p.toml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("split"), "{}", plan.stdout);
+    assert!(!p.cache().exists(), "`vox plan` only reads the cache");
+}

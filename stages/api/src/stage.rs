@@ -364,6 +364,32 @@ pub trait StageDef:
     }
 }
 
+/// A serde message with Rust's type names in words (`expected u8` is `expected a whole number
+/// from 0 to 255`), for people writing TOML.
+fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 12] = [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number, 0 or more"),
+        ("usize", "a whole number, 0 or more"),
+        ("i8", "a whole number"),
+        ("i16", "a whole number"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+        ("a sequence", "an array"),
+    ];
+    let Some((head, expected)) = message.rsplit_once("expected ") else {
+        return message.to_string();
+    };
+    match WORDS.iter().find(|(rust, _)| expected == *rust) {
+        Some((_, words)) => format!("{head}expected {words}"),
+        None => message.to_string(),
+    }
+}
+
 /// The message of a panic's payload (`panic!` with a literal or a formatted string).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
     let literal = payload.downcast_ref::<&str>().copied();
@@ -414,6 +440,27 @@ pub trait StageKind: Send + Sync {
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
     fn configure(&self, params: toml::Table) -> Result<Box<dyn Stage>, ParamError>;
+    /// Every problem of a params table that [`StageKind::configure`] refuses, not only the
+    /// first: each param that does not parse (tried again without the ones found so far), then,
+    /// when all parse, what [`StageDef::validate`] says.
+    fn problems(&self, params: &toml::Table) -> Vec<ParamError> {
+        let mut params = params.clone();
+        let mut found: Vec<ParamError> = Vec::new();
+        loop {
+            match self.configure(params.clone()) {
+                Ok(_) => return found,
+                Err(e) => {
+                    let top = e.path.split(['.', '[']).next().unwrap_or("").to_string();
+                    let parsed_before = found.iter().any(|f| f.path == e.path);
+                    found.push(e);
+                    // An error about the whole table, or one met twice, ends the search.
+                    if top.is_empty() || parsed_before || params.remove(&top).is_none() {
+                        return found;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A configured stage, ready to run.
@@ -482,7 +529,7 @@ impl<T: StageDef> StageKind for Kind<T> {
             let path = if path == "." { String::new() } else { path };
             // Keep the first line: deserializers append context ("in `x`") the path already gives.
             let message = e.into_inner().to_string();
-            ParamError { path, message: message.lines().next().unwrap_or_default().to_string() }
+            ParamError { path, message: plain_types(message.lines().next().unwrap_or_default()) }
         })?;
         def.validate()?;
         Ok(Box::new(Configured(def)))
@@ -519,6 +566,15 @@ impl<T: StageDef> Stage for Configured<T> {
 #[cfg(test)]
 mod tests {
     use super::panic_message;
+
+    #[test]
+    fn rust_type_names_become_words() {
+        use super::plain_types;
+        assert_eq!(plain_types("invalid value: integer `300`, expected u8"), "invalid value: integer `300`, expected a whole number from 0 to 255");
+        assert_eq!(plain_types("invalid type: string \"long\", expected u64"), "invalid type: string \"long\", expected a whole number, 0 or more");
+        assert_eq!(plain_types("invalid type: integer `3`, expected a sequence"), "invalid type: integer `3`, expected an array");
+        assert_eq!(plain_types("unknown variant `x`, expected `a` or `b`"), "unknown variant `x`, expected `a` or `b`");
+    }
 
     #[test]
     fn panic_messages_of_literal_and_formatted_panics() {

@@ -510,10 +510,11 @@ impl Decode {
             write_report(ctx, SKIPPED, &header, &skipped)?;
             if !skipped.is_empty() {
                 tracing::warn!(
-                    "{}: skipped {} of {total} {} that could not be decoded (see report/{SKIPPED})",
+                    "{}: skipped {} of {total} {} that could not be decoded (see {}/{SKIPPED} in the run folder)",
                     ctx.stage,
                     skipped.len(),
                     if table { "rows" } else { "files" },
+                    ctx.stage,
                 );
             }
         }
@@ -521,11 +522,12 @@ impl Decode {
             let header: Vec<&str> = lead.iter().copied().chain(["label"]).collect();
             write_report(ctx, DROPPED, &header, &dropped)?;
             tracing::info!(
-                "{}: dropped {} of {total} {} by the `labels` policy ({}; see report/{DROPPED})",
+                "{}: dropped {} of {total} {} by the `labels` policy ({}; see {}/{DROPPED} in the run folder)",
                 ctx.stage,
                 dropped.len(),
                 if table { "rows" } else { "files" },
                 count_by_label(dropped.iter().filter_map(|row| row.last().map(String::as_str))),
+                ctx.stage,
             );
         }
         if rows.is_empty() {
@@ -535,6 +537,7 @@ impl Decode {
                 files: total,
                 skipped: skipped.len(),
                 dropped: dropped.len(),
+                first_skip: skipped.first().map(|row| row.join(": ")),
             });
         }
         let (clips, samples) = rows.finish(samples_out)?;
@@ -829,7 +832,7 @@ mod tests {
             "corpus `emodb` label `boredom` (2 files) is none of the classes (01 neutral, 02 calm, \
              03 happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised); set a policy in \
              this stage's params: `labels = { boredom = \"drop\" }` leaves the files out (listed \
-             in report/dropped.csv), `labels = { boredom = \"01\" }` merges them into a class, \
+             in the stage's dropped.csv), `labels = { boredom = \"01\" }` merges them into a class, \
              `labels = { \"*\" = \"drop\" }` leaves out every label that is no class, or `classes = \
              [...]` lists the classes to keep"
         );
@@ -873,8 +876,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "all 4 `.wav` files of input `upstream` were left out: 0 skipped (see \
-             report/skipped.csv), 4 dropped by the `labels` policy (see report/dropped.csv)"
+            "all 4 `.wav` files of input `upstream` were left out: 0 skipped, 4 dropped by the \
+             `labels` policy"
         );
     }
 

@@ -96,8 +96,9 @@ pub enum AudioError {
     },
     /// Every input file was skipped or dropped.
     #[error(
-        "all {files} {what} of input `{input}` were left out: {skipped} skipped (see \
-         report/skipped.csv), {dropped} dropped by the `labels` policy (see report/dropped.csv)"
+        "all {files} {what} of input `{input}` were left out: {skipped} skipped{}, {dropped} dropped by \
+         the `labels` policy",
+        .first_skip.as_ref().map(|why| format!(" (the first: {why})")).unwrap_or_default()
     )]
     NoClipsLeft {
         /// The input stage's name.
@@ -110,6 +111,8 @@ pub enum AudioError {
         skipped: usize,
         /// How many files the `labels` policy dropped.
         dropped: usize,
+        /// The first skipped file and why (the stage failed, so no report of them is kept).
+        first_skip: Option<String>,
     },
     /// Corpus labels that are none of the classes and have no `labels` policy.
     #[error("{}", unresolved_message(.corpus, .classes, .labels))]

@@ -218,7 +218,7 @@ pub(crate) fn unresolved_message(corpus: &str, classes: &LabelSet, labels: &[(St
     let (noun, verb) = if labels.len() == 1 { ("label", "is") } else { ("labels", "are") };
     format!(
         "corpus `{corpus}` {noun} {} {verb} none of the classes ({}); set a policy in this stage's \
-         params: {} leaves the files out (listed in report/dropped.csv), {} merges them into a \
+         params: {} leaves the files out (listed in the stage's dropped.csv), {} merges them into a \
          class, `{LABELS} = {{ \"*\" = \"drop\" }}` leaves out every label that is no class, or \
          `{CLASSES} = [...]` lists the classes to keep",
         counted.join(", "),
@@ -337,7 +337,7 @@ mod tests {
             "corpus `emodb` label `boredom` (81 files) is none of the classes (01 neutral, 02 calm, 03 \
              happy, 04 sad, 05 angry, 06 fearful, 07 disgust, 08 surprised); set a policy in this \
              stage's params: `labels = { boredom = \"drop\" }` leaves the files out (listed in \
-             report/dropped.csv), `labels = { boredom = \"01\" }` merges them into a class, `labels = \
+             the stage's dropped.csv), `labels = { boredom = \"01\" }` merges them into a class, `labels = \
              { \"*\" = \"drop\" }` leaves out every label that is no class, or `classes = [...]` lists \
              the classes to keep"
         );
