@@ -285,9 +285,11 @@ impl Cache {
         Ok(Pending { key: key.to_string(), tmp, out_dir, scratch_dir })
     }
 
-    /// Drops a failed attempt's outputs (its scratch folder stays for the next attempt).
+    /// Drops a failed attempt's outputs. Its scratch folder stays for the next attempt when the
+    /// stage left something there (checkpoints, a partial download); an empty one goes.
     pub fn abandon(&self, pending: Pending) {
         let _ = fs::remove_dir_all(&pending.tmp);
+        let _ = fs::remove_dir(&pending.scratch_dir);
     }
 
     /// Seals a finished attempt: hashes its files, writes `entry.json`, renames it into place

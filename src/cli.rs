@@ -146,6 +146,13 @@ enum Command {
     Plan {
         #[command(flatten)]
         pipeline: PipelineArgs,
+        /// Plan the pipeline's `[sweep]` (every variant as `vox sweep` runs them, shared stages
+        /// once) instead of the base pipeline alone.
+        #[arg(long)]
+        sweep: bool,
+        /// With `--sweep`: a grid axis on top of the pipeline's `[sweep]` (repeatable).
+        #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
+        grid: Vec<String>,
         /// Rerun this stage even if cached (repeatable).
         #[arg(long, value_name = "STAGE")]
         force: Vec<String>,
@@ -333,9 +340,10 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { pipeline, force, json } => {
+        Command::Plan { pipeline, sweep, grid, force, json } => {
             let cache = read_cache(global)?;
-            let (plan, per_fold) = load_plan(&pipeline, &registry, &cache)?;
+            let grid = (sweep || !grid.is_empty()).then_some(grid.as_slice());
+            let (plan, per_fold) = load_plan_of(&pipeline, grid, &registry, &cache)?;
             let force = check_force(&plan, force)?;
             let previews = preview(&plan, &cache, &force);
             let status = |will_run: bool| if will_run { "run" } else { "cached" };
@@ -358,6 +366,11 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
                     })
                     .collect();
                 print!("{}", report::render_table(&["stage", "kind", "status", "why"], &rows));
+                let to_run = previews.iter().filter(|p| p.will_run).count();
+                println!("\n{} stages, {to_run} to run", previews.len());
+                if grid.is_none() && let Some(sweep) = &loaded_sweep(&pipeline)? {
+                    println!("{sweep}");
+                }
                 if let Some(note) = per_fold {
                     println!("\n{note}");
                 }
@@ -633,7 +646,29 @@ fn expand_for_run(loaded: &Loaded, registry: &Registry, cache: &Cache, options: 
 /// their counts are known (from the params, or from stages found in the cache), else the plan
 /// without folds and a note that says which stages run per fold.
 fn load_plan(args: &PipelineArgs, registry: &Registry, cache: &Cache) -> Result<(Plan, Option<String>), Failure> {
-    let loaded = load(args, None)?;
+    load_plan_of(args, None, registry, cache)
+}
+
+/// A note when the pipeline has a `[sweep]` that `vox plan` (without `--sweep`) leaves out.
+fn loaded_sweep(args: &PipelineArgs) -> Result<Option<String>, Failure> {
+    let loaded = load(args, Some(&[]))?;
+    Ok((loaded.variants.len() > 1).then(|| {
+        format!(
+            "the pipeline's [sweep] has {} variants: `vox plan {} --sweep` plans them all as `vox sweep` runs them",
+            loaded.variants.len(),
+            args.pipeline.display()
+        )
+    }))
+}
+
+/// [`load_plan`] of the pipeline's sweep (with `grid` axes on top) when `grid` is given.
+fn load_plan_of(
+    args: &PipelineArgs,
+    grid: Option<&[String]>,
+    registry: &Registry,
+    cache: &Cache,
+) -> Result<(Plan, Option<String>), Failure> {
+    let loaded = load(args, grid)?;
     let cwd = std::env::current_dir().unwrap_or_default();
     let counting = fan_out::Counting::Cached(cache);
     match fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting) {

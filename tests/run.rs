@@ -67,6 +67,8 @@ fn a_failed_stage_stops_its_dependents_and_unrelated_stages_finish() {
     assert!(run.stderr.contains("error: stage `bad_audio` (decode) failed: "), "{}", run.stderr);
     assert!(run.stderr.contains("03-01-05-01-01-01-01.wav"), "{}", run.stderr);
     assert!(run.stderr.contains("1 stage(s) failed, 1 skipped; finished stages are cached"), "{}", run.stderr);
+    let scratch: Vec<_> = std::fs::read_dir(p.cache().join("scratch")).unwrap().collect();
+    assert!(scratch.is_empty(), "a failed stage that saved nothing leaves no scratch folder: {scratch:?}");
     // With the bad file skipped the branch resumes; the good branch stays cached.
     let resumed = p.run_json("p.toml", &["--set", "bad_audio.on_error=skip"]);
     assert_eq!(resumed[0], ("data".into(), "cached".into()));

@@ -59,10 +59,20 @@ fn summary(path: &std::path::Path) -> BTreeMap<String, f64> {
 fn two_params_by_two_seeds_share_stages_and_tabulate() {
     let p = Project::new();
     p.file("p.toml", SWEPT);
+    // `vox plan` names the sweep it leaves out; `--sweep` plans every stage the sweep runs.
+    let base = p.vox(&["plan", "p.toml"]);
+    assert!(base.stdout.contains("the pipeline's [sweep] has 8 variants: `vox plan p.toml --sweep` plans them all"), "{}", base.stdout);
+    let planned = p.vox(&["plan", "p.toml", "--sweep", "--json"]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let planned: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
     let run = p.vox(&["sweep", "p.toml", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["variants"], 8);
+    let names = |doc: &serde_json::Value| -> Vec<String> {
+        doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&planned), names(&doc), "the plan is the sweep's DAG");
     let stages: Vec<(String, String)> = doc["stages"]
         .as_array()
         .unwrap()
