@@ -526,8 +526,9 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
             for (param, value) in stage["params"].as_object().into_iter().flatten() {
                 rows.entry(format!("{name}.{param}")).or_insert_with(|| vec!["-".into(); runs.len()])[i] = value.to_string();
             }
-            if stage["kind"] == "evaluate" {
-                for record in sweep::read_summary(&dir.join(name).join("summary.csv")) {
+            // A report stage's run-folder copy holds its summary (`vox_api::summary`).
+            {
+                for record in vox_api::summary::read(&dir.join(name)) {
                     let model = record.get("input").cloned().unwrap_or_default();
                     let scored = vox_api::scored::read(&dir.join(name), &model).ok().flatten();
                     clips.entry(format!("{name}/{model}")).or_insert_with(|| vec![None; runs.len()])[i] = scored;

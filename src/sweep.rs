@@ -22,8 +22,8 @@ use crate::significance::{self, Discordant};
 use crate::source::{Located, SourceMap};
 use crate::spec::{Axis, Override, OverrideValue, PipelineSpec};
 
-/// Columns of `evaluate`'s `summary.csv` that can be compared.
-pub const METRICS: [&str; 4] = ["accuracy", "macro_f1", "weighted_f1", "uar"];
+/// Columns of a report's `summary.csv` that can be compared.
+pub const METRICS: [&str; 4] = vox_api::summary::METRICS;
 /// Metrics compared when the sweep does not say.
 pub const DEFAULT_METRICS: [&str; 2] = ["macro_f1", "accuracy"];
 
@@ -439,12 +439,13 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
     let mut rows: Vec<ComparisonRow> = Vec::new();
     for (variant, member) in sweep.variants.iter().zip(&sweep.members) {
         for (_, index) in member {
-            let (stage, outcome) = (&sweep.plan.stages[*index], &outcomes[*index]);
-            if stage.kind != "evaluate" || !matches!(outcome.status, Status::Ran | Status::Cached) {
+            let outcome = &outcomes[*index];
+            if !matches!(outcome.status, Status::Ran | Status::Cached) {
                 continue;
             }
             let Some(dir) = &outcome.out_dir else { continue };
-            for record in read_summary(&dir.join("summary.csv")) {
+            // Report stages are those whose outputs hold a summary (`vox_api::summary`).
+            for record in vox_api::summary::read(dir) {
                 let input = record.get("input").cloned().unwrap_or_default();
                 let model = input.split('[').next().unwrap_or(&input).to_string();
                 let split = record.get("split").cloned().unwrap_or_default();
@@ -509,16 +510,6 @@ fn test_against_best(rows: &mut [ComparisonRow], metric: &str) {
     }
 }
 
-/// A `summary.csv` as header -> cell maps.
-pub fn read_summary(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
-    let Ok(header) = reader.headers().cloned() else { return Vec::new() };
-    reader
-        .records()
-        .flatten()
-        .map(|r| header.iter().zip(r.iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect())
-        .collect()
-}
 
 /// Mean and sample standard deviation (0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {

@@ -33,7 +33,7 @@ fn a_scratch_wav2vec2_learns_the_synthetic_emotions() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
-    let summary = vox::sweep::read_summary(&run_dir.join("report/summary.csv"));
+    let summary = vox_api::summary::read(&run_dir.join("report"));
     assert_eq!((summary[0]["input"].as_str(), summary[0]["clips"].as_str()), ("w2v", "60"));
     let macro_f1: f64 = summary[0]["macro_f1"].parse().unwrap();
     // Measured 0.36 and 0.40 with pipeline seeds 42 and 1 (chance: 0.125) after 6 epochs on

@@ -49,8 +49,9 @@ metrics = ["macro_f1", "accuracy"]
 "rf.n_trees" = [5, 50]
 "#;
 
-fn summary(path: &std::path::Path) -> BTreeMap<String, f64> {
-    let rows = vox::sweep::read_summary(path);
+fn summary(dir: &std::path::Path) -> BTreeMap<String, f64> {
+    let rows = vox_api::summary::read(dir);
+    let path = dir.join(vox_api::summary::FILE);
     assert_eq!(rows.len(), 1, "{}", path.display());
     rows[0].iter().filter_map(|(h, v)| Some((h.clone(), v.parse().ok()?))).collect()
 }
@@ -98,7 +99,7 @@ fn two_params_by_two_seeds_share_stages_and_tabulate() {
         let variant = row["variant"].as_str().unwrap();
         let per_seed: Vec<f64> = [1, 2]
             .iter()
-            .map(|seed| summary(&run_dir.join(format!("report[{variant}, seed={seed}]/summary.csv")))["macro_f1"])
+            .map(|seed| summary(&run_dir.join(format!("report[{variant}, seed={seed}]")))["macro_f1"])
             .collect();
         let values: Vec<f64> = row["values"]["macro_f1"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(values, per_seed, "{variant}");

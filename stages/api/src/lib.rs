@@ -14,6 +14,7 @@ pub mod labels;
 pub mod output_txt;
 pub mod predictions;
 pub mod scored;
+pub mod summary;
 mod stage;
 
 pub use stage::{

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+use vox_api::summary;
 use vox_api::audio::Split;
 use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
@@ -106,24 +107,6 @@ fn default_bootstrap() -> u32 {
     1000
 }
 
-/// Columns of `summary.csv`.
-const SUMMARY_HEADER: [&str; 15] = [
-    "input",
-    "split",
-    "clips",
-    "accuracy",
-    "macro_f1",
-    "weighted_f1",
-    "uar",
-    "accuracy_low",
-    "accuracy_high",
-    "macro_f1_low",
-    "macro_f1_high",
-    "weighted_f1_low",
-    "weighted_f1_high",
-    "uar_low",
-    "uar_high",
-];
 
 impl StageDef for Evaluate {
     const KIND: &'static str = "evaluate";
@@ -228,7 +211,7 @@ impl Evaluate {
         }
         let summaries: Vec<Summary> = scored.into_iter().filter_map(|(s, _)| s).collect();
         for dir in [ctx.out_dir, report_dir.as_path()] {
-            write_summary(&dir.join("summary.csv"), &summaries)?;
+            write_summary(&dir.join(summary::FILE), &summaries)?;
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
@@ -353,7 +336,7 @@ fn selected_on_val(input: &Input) -> Option<&'static str> {
 fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), ReportError> {
     write_csv(
         path,
-        &SUMMARY_HEADER,
+        &summary::COLUMNS,
         summaries.iter().map(|s| {
             let intervals = s.intervals.as_ref().map_or_else(
                 || vec![String::new(); 8],
