@@ -117,9 +117,6 @@ pub fn reasons(plan: &Plan, stage: &PlannedStage, components: &KeyComponents, ca
     }
 }
 
-/// Held while an exclusive stage runs (see `vox_api::StageDef::EXCLUSIVE`).
-static EXCLUSIVE: Mutex<()> = Mutex::new(());
-
 enum Slot {
     Waiting,
     Running,
@@ -178,6 +175,15 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 wake.notify_all();
                 picked = Some(None);
                 break;
+            }
+            // Exclusive kinds (see `vox_api::StageDef::EXCLUSIVE`) run one at a time: one waits,
+            // unpicked, while another runs, so that no worker sits blocked on it and other
+            // ready stages take the free workers.
+            let exclusive_running = |slots: &[Slot]| {
+                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.exclusive)
+            };
+            if stage.exclusive && exclusive_running(&slots) {
+                continue;
             }
             let ready: Vec<(String, PathBuf, String)> = inputs
                 .iter()
@@ -301,7 +307,6 @@ fn run_stage(
     };
     let _running = crate::interrupt::running(&stage.name);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let _turn = stage.exclusive.then(|| EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner()));
         stage.stage.run(&ctx)
     }));
     let seconds = started.elapsed().as_secs_f64();

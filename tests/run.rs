@@ -133,3 +133,24 @@ fn planning_creates_no_cache_folder() {
     assert!(plan.stdout.contains("split"), "{}", plan.stdout);
     assert!(!p.cache().exists(), "`vox plan` only reads the cache");
 }
+
+#[test]
+fn exclusive_stages_wait_unpicked_while_others_take_the_workers() {
+    let p = Project::new();
+    let tiny = |name: &str, seed: u32| {
+        format!(
+            "\n[stages.{name}]\nkind = \"fine-tune\"\ninputs = [\"split\"]\nhidden_size = 16\nlayers = 1\nheads = 2\n\
+             intermediate_size = 32\nconv_dim = [16, 16]\nconv_kernel = [10, 3]\nconv_stride = [5, 2]\nepochs = 1\nseed = {seed}\n"
+        )
+    };
+    let text = format!("{SMALL}{}{}\n[stages.mfcc]\nkind = \"featurize\"\ninputs = [\"split\"]\nset = \"mfcc\"\n", tiny("w2v_a", 1), tiny("w2v_b", 2));
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--jobs", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let at = |line: &str| run.stderr.find(line).unwrap_or_else(|| panic!("no `{line}` in {}", run.stderr));
+    // Whichever fine-tune starts first finishes before the other starts; the features need
+    // not wait for either.
+    let (first, second) = if at("running `w2v_a`") < at("running `w2v_b`") { ("w2v_a", "w2v_b") } else { ("w2v_b", "w2v_a") };
+    assert!(at(&format!("finished `{first}`")) < at(&format!("running `{second}`")), "{}", run.stderr);
+    assert!(at("running `mfcc`") < at(&format!("running `{second}`")), "{}", run.stderr);
+}
