@@ -9,6 +9,14 @@
 //! | too: the pipeline's seed unless the stage sets it) | the pipeline seed for kinds without a `seed` param |
 //! | backend                                           | wall clock, mtimes, thread counts, `--jobs` |
 //! | content hash of each input's output, in order     | the upstream stages' keys             |
+//! | names, only for kinds whose outputs show them     |                                       |
+//!
+//! Stage names stay out of every key except those of kinds that declare
+//! `vox_api::StageDef::OUTPUT_NAMES` (evaluate's tables and figures, the vote's weights name the
+//! models): for them the stage's and its inputs' names are hashed, so a rename reruns them (they
+//! take seconds) instead of serving outputs that show the old names, while every other stage's
+//! rename stays free. No other kind writes a name into its outputs (a test renames every stage
+//! of a pipeline and finds no old name in any entry the rerun uses).
 //!
 //! Keying on the inputs' *output* hashes (a Merkle chain over content, not over keys) gives early
 //! cutoff: an upstream rerun that yields identical bytes leaves downstream keys unchanged. The
@@ -63,6 +71,11 @@ pub struct KeyComponents {
     pub params: serde_json::Value,
     /// The inputs, in pipeline order.
     pub inputs: Vec<InputComponent>,
+    /// For a kind whose outputs carry names (`vox_api::StageDef::OUTPUT_NAMES`): the stage's
+    /// name, then its inputs', hashed so that a rename reruns it. `None` for every other kind:
+    /// names are never in its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
 }
 
 /// One input of a key: its stage name (not hashed) and its output's content hash.
@@ -83,6 +96,9 @@ struct Hashed<'a> {
     backend: Option<&'a str>,
     params: &'a serde_json::Value,
     inputs: Vec<&'a str>,
+    // Absent (not null) for kinds without names, so their keys are what they always were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    names: Option<&'a [String]>,
 }
 
 impl KeyComponents {
@@ -95,6 +111,7 @@ impl KeyComponents {
             backend: self.backend.as_deref(),
             params: &self.params,
             inputs: self.inputs.iter().map(|i| i.hash.as_str()).collect(),
+            names: self.names.as_deref(),
         };
         // serde_json's Value keeps maps sorted (BTreeMap), so this encoding is canonical.
         let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
@@ -621,6 +638,7 @@ mod tests {
             backend: None,
             params: serde_json::json!({"lr": lr, "epochs": 3, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "ab".repeat(32) }],
+            names: None,
         }
     }
 
@@ -636,6 +654,11 @@ mod tests {
         assert_ne!(a.key(), other_input.key());
         // The key is stable across releases: changing the encoding must be deliberate.
         assert_eq!(a.key().len(), 64);
+        // A kind whose outputs carry names hashes them: a rename changes its key.
+        let named = KeyComponents { names: Some(vec!["report".into(), "rf".into()]), ..a.clone() };
+        let renamed = KeyComponents { names: Some(vec!["report".into(), "forest".into()]), ..a.clone() };
+        assert_ne!(named.key(), renamed.key());
+        assert_ne!(named.key(), a.key());
     }
 
     /// Builds `key` with one file `a.txt` holding `text`; `commit` false abandons the attempt.

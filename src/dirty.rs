@@ -99,6 +99,7 @@ impl fmt::Display for DirtyReason {
             Self::InputsChanged { old, new } => write!(f, "inputs changed: [{}] -> [{}]", old.join(", "), new.join(", ")),
             Self::InputChanged { name } => write!(f, "input `{name}` changed"),
             Self::InputPending { name } => write!(f, "input `{name}` will run"),
+
         }
     }
 }
@@ -138,6 +139,8 @@ pub fn diff(old: &KeyComponents, new: &KeyComponents) -> Vec<DirtyReason> {
             }
         }
     }
+    // `names` (kinds whose outputs show names) holds the stage's and its inputs' names: the
+    // stage's own is the record's, and a renamed input shows as `InputsChanged` above.
     reasons
 }
 
@@ -153,6 +156,7 @@ mod tests {
             backend: Some("ndarray".into()),
             params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "11".into() }],
+            names: None,
         }
     }
 

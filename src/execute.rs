@@ -102,6 +102,9 @@ pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], ca
             .zip(input_hashes)
             .map(|(&i, hash)| InputComponent { name: plan.stages[i].name.clone(), hash: hash.clone() })
             .collect(),
+        names: stage.output_names.then(|| {
+            std::iter::once(stage.name.clone()).chain(stage.inputs.iter().map(|&i| plan.stages[i].name.clone())).collect()
+        }),
     })
 }
 

@@ -42,6 +42,9 @@ pub struct PlannedStage {
     pub exclusive: bool,
     /// Whether it gathers the folds of a cross-validation (see `vox_api::StageDef::GATHERS`).
     pub gathers: bool,
+    /// Whether its outputs carry stage names, which are then in its key (see
+    /// `vox_api::StageDef::OUTPUT_NAMES`).
+    pub output_names: bool,
     /// The configured stage.
     pub stage: Box<dyn Stage>,
     /// Indices into [`Plan::stages`] of the inputs, in the pipeline's order.
@@ -156,6 +159,7 @@ pub fn build(
             version: kind.version(),
             output: kind.output(),
             exclusive: kind.exclusive(),
+            output_names: kind.output_names(),
             gathers: kind.gathers(),
             stage: configured_stage,
             input_folds: vec![None; inputs.len()],

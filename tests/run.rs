@@ -154,3 +154,73 @@ fn exclusive_stages_wait_unpicked_while_others_take_the_workers() {
     assert!(at(&format!("finished `{first}`")) < at(&format!("running `{second}`")), "{}", run.stderr);
     assert!(at("running `mfcc`") < at(&format!("running `{second}`")), "{}", run.stderr);
 }
+
+/// Every text file under `dir` that mentions `token`, with the first line that does.
+fn mentions(dir: &std::path::Path, token: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path)
+                && let Some(line) = text.lines().find(|l| l.contains(token))
+            {
+                found.push(format!("{}: {line}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_rename_reruns_only_the_stages_whose_outputs_show_names_and_no_old_name_remains() {
+    let p = Project::new();
+    let tiny = "hidden_size = 16\nlayers = 1\nheads = 2\nintermediate_size = 32\nconv_dim = [16, 16]\nconv_kernel = [10, 3]\nconv_stride = [5, 2]\nepochs = 1";
+    let pipeline = |n: &str| {
+        format!(
+            "[pipeline]\nname = \"names\"\nseed = 3\n\n\
+             [stages.{n}data]\nkind = \"synth\"\nactors = 3\nstatements = 1\nrepetitions = 1\nduration = 1.0\nsample_rate = 16000\n\n\
+             [stages.{n}audio]\nkind = \"decode\"\ninputs = [\"{n}data\"]\n\n\
+             [stages.{n}all]\nkind = \"merge\"\ninputs = [\"{n}audio\"]\n\n\
+             [stages.{n}padded]\nkind = \"pad\"\ninputs = [\"{n}all\"]\nlength = 16000\n\n\
+             [stages.{n}split]\nkind = \"split\"\ninputs = [\"{n}padded\"]\nval_fraction = 0.25\ntest_fraction = 0.25\n\n\
+             [stages.{n}mfcc]\nkind = \"featurize\"\ninputs = [\"{n}split\"]\nset = \"mfcc\"\n\n\
+             [stages.{n}rf]\nkind = \"baseline\"\ninputs = [\"{n}mfcc\"]\nn_trees = 10\n\n\
+             [stages.{n}w2v]\nkind = \"fine-tune\"\ninputs = [\"{n}split\"]\n{tiny}\n\n\
+             [stages.{n}vote]\nkind = \"ensemble-vote\"\ninputs = [\"{n}rf\", \"{n}w2v\"]\nweights = \"val-macro-f1\"\n\n\
+             [stages.{n}report]\nkind = \"evaluate\"\ninputs = [\"{n}rf\", \"{n}w2v\", \"{n}vote\", \"{n}padded\"]\nsplit = \"test\"\nbootstrap = 50\n"
+        )
+    };
+    p.file("p.toml", &pipeline("qqx"));
+    let first = p.vox(&["run", "p.toml", "-q"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    p.file("p.toml", &pipeline("wwz"));
+    let renamed = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(renamed.code, 0, "{}", renamed.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&renamed.stdout).unwrap();
+    let statuses: Vec<(String, String)> = doc["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect();
+    for (name, status) in &statuses {
+        let shows_names = name == "wwzvote" || name == "wwzreport";
+        assert_eq!(status, if shows_names { "ran" } else { "cached" }, "{name}: {statuses:?}");
+    }
+    // Nothing the new run shows or uses carries an old name: its run folder, and every cache
+    // entry it used.
+    let run_dir = p.path().join(doc["run_dir"].as_str().unwrap());
+    assert_eq!(mentions(&run_dir, "qqx"), Vec::<String>::new());
+    for stage in doc["stages"].as_array().unwrap() {
+        let key = stage["key"].as_str().unwrap();
+        let entry = p.cache().join("entries").join(&key[..2]).join(key).join("out");
+        assert_eq!(mentions(&entry, "qqx"), Vec::<String>::new(), "{}", stage["name"]);
+    }
+    let summary = std::fs::read_to_string(run_dir.join("wwzreport/summary.csv")).unwrap();
+    assert!(summary.contains("\nwwzrf,test,") && summary.contains("\nwwzvote,test,"), "{summary}");
+    let plan = p.vox(&["plan", "p.toml"]);
+    assert!(plan.stdout.lines().all(|l| !l.contains(" run ")), "{}", plan.stdout);
+}

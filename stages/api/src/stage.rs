@@ -316,6 +316,12 @@ pub trait StageDef:
 
     /// How `vox predict` treats the kind (see [`Applies`]); by default it takes no part.
     const APPLIES: Applies = Applies::No;
+    /// The outputs carry stage names (the stage's own, its inputs'): tables, folders and
+    /// figures named after the models they score. Names are then part of the stage's key, so
+    /// that renaming the stage or an input reruns it instead of serving an entry that shows the
+    /// old names. No other kind's outputs may contain a name, so that renaming its stages
+    /// reruns nothing.
+    const OUTPUT_NAMES: bool = false;
 
     /// Checks params that serde cannot check alone (ranges, combinations).
     fn validate(&self) -> Result<(), ParamError> {
@@ -436,31 +442,17 @@ pub trait StageKind: Send + Sync {
     fn gathers(&self) -> bool;
     /// How `vox predict` treats the kind (see [`StageDef::APPLIES`]).
     fn applies(&self) -> Applies;
+    /// Whether the outputs carry stage names (see [`StageDef::OUTPUT_NAMES`]).
+    fn output_names(&self) -> bool;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
     fn configure(&self, params: toml::Table) -> Result<Box<dyn Stage>, ParamError>;
     /// Every problem of a params table that [`StageKind::configure`] refuses, not only the
-    /// first: each param that does not parse (tried again without the ones found so far), then,
-    /// when all parse, what [`StageDef::validate`] says.
-    fn problems(&self, params: &toml::Table) -> Vec<ParamError> {
-        let mut params = params.clone();
-        let mut found: Vec<ParamError> = Vec::new();
-        loop {
-            match self.configure(params.clone()) {
-                Ok(_) => return found,
-                Err(e) => {
-                    let top = e.path.split(['.', '[']).next().unwrap_or("").to_string();
-                    let parsed_before = found.iter().any(|f| f.path == e.path);
-                    found.push(e);
-                    // An error about the whole table, or one met twice, ends the search.
-                    if top.is_empty() || parsed_before || params.remove(&top).is_none() {
-                        return found;
-                    }
-                }
-            }
-        }
-    }
+    /// first: each param that does not parse (tried again without the ones found so far); when
+    /// all parse, what [`StageDef::validate`] says. (Validation is skipped once a param failed to
+    /// parse: it would judge the table without that param and report what is not wrong.)
+    fn problems(&self, params: &toml::Table) -> Vec<ParamError>;
 }
 
 /// A configured stage, ready to run.
@@ -520,20 +512,52 @@ impl<T: StageDef> StageKind for Kind<T> {
     fn applies(&self) -> Applies {
         T::APPLIES
     }
+    fn output_names(&self) -> bool {
+        T::OUTPUT_NAMES
+    }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)
     }
     fn configure(&self, params: toml::Table) -> Result<Box<dyn Stage>, ParamError> {
-        let def: T = serde_path_to_error::deserialize(toml::Value::Table(params)).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            // Keep the first line: deserializers append context ("in `x`") the path already gives.
-            let message = e.into_inner().to_string();
-            ParamError { path, message: plain_types(message.lines().next().unwrap_or_default()) }
-        })?;
+        let def = parse::<T>(params)?;
         def.validate()?;
         Ok(Box::new(Configured(def)))
     }
+    fn problems(&self, params: &toml::Table) -> Vec<ParamError> {
+        let mut params = params.clone();
+        let mut found: Vec<ParamError> = Vec::new();
+        loop {
+            match parse::<T>(params.clone()) {
+                Ok(def) => {
+                    if found.is_empty()
+                        && let Err(e) = def.validate()
+                    {
+                        found.push(e);
+                    }
+                    return found;
+                }
+                Err(e) => {
+                    let top = e.path.split(['.', '[']).next().unwrap_or("").to_string();
+                    found.push(e);
+                    // An error about the whole table ends the search.
+                    if top.is_empty() || params.remove(&top).is_none() {
+                        return found;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Deserializes a params table, the error at the param's path.
+fn parse<T: StageDef>(params: toml::Table) -> Result<T, ParamError> {
+    serde_path_to_error::deserialize(toml::Value::Table(params)).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        // Keep the first line: deserializers append context ("in `x`") the path already gives.
+        let message = e.into_inner().to_string();
+        ParamError { path, message: plain_types(message.lines().next().unwrap_or_default()) }
+    })
 }
 
 struct Configured<T>(T);

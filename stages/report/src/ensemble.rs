@@ -196,6 +196,8 @@ const TABLE_HEADER: [&str; 8] =
 
 impl StageDef for EnsembleVote {
     const KIND: &'static str = "ensemble-vote";
+    // `weights.json` and the comparison table name the members and the ensemble.
+    const OUTPUT_NAMES: bool = true;
     const VERSION: u32 = 1;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;

@@ -110,6 +110,8 @@ fn default_bootstrap() -> u32 {
 
 impl StageDef for Evaluate {
     const KIND: &'static str = "evaluate";
+    // Its tables, folders and figures are named after the models it scores.
+    const OUTPUT_NAMES: bool = true;
     // 2: bootstrap resamples are stratified by true class.
     const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);

@@ -297,7 +297,9 @@ fn model_source(
         }
         (Some(dir), None) => Ok(Some((dir.clone(), "loaded from `model_path`".into()))),
         (None, Some(input)) => {
-            Ok(Some((input.dir.clone(), format!("loaded from input `{}`", input.name))))
+            // No stage name in the outputs (names are not in the key): `training.txt` says
+            // where the weights came from without naming the input.
+            Ok(Some((input.dir.clone(), "loaded from the model folder input".into())))
         }
         (None, None) if params.model != SCRATCH => {
             Err(FineTuneError::HubModelWithoutInput { model: params.model.clone() })

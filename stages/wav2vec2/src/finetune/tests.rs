@@ -341,7 +341,7 @@ fn a_model_folder_input_is_loaded_like_model_path() {
     harness.run_on(&params(0), folder, out.path(), scratch.path(), None, None).unwrap();
     assert_eq!(Predictions::read(out.path()).unwrap(), expected);
     let report = std::fs::read_to_string(out.path().join("report/training.txt")).unwrap();
-    assert!(report.contains("model: loaded from input `xlsr`;"), "{report}");
+    assert!(report.contains("model: loaded from the model folder input;"), "{report}");
     // A model_path beside a model input is an error that names the input.
     let mut both = params(0);
     both.model_path = Some(trained.path().to_path_buf());
