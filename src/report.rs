@@ -126,6 +126,10 @@ fn link_latest(pipeline_dir: &Path, run_id: &str) {
     let _ = (pipeline_dir, run_id);
 }
 
+/// Places the files of `from` under `to`: hard links to the cache entry's files (a no-op rerun
+/// then costs no disk; an edit of a run-folder file shows as a damaged entry, which the next
+/// lookup rehashes, reports and recomputes), copies where links are impossible (another file
+/// system).
 fn copy_tree(from: &Path, to: &Path, copied: &mut Vec<PathBuf>) -> io::Result<()> {
     fs::create_dir_all(to)?;
     let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
@@ -135,7 +139,9 @@ fn copy_tree(from: &Path, to: &Path, copied: &mut Vec<PathBuf>) -> io::Result<()
         if entry.file_type()?.is_dir() {
             copy_tree(&entry.path(), &dest, copied)?;
         } else {
-            fs::copy(entry.path(), &dest)?;
+            if fs::hard_link(entry.path(), &dest).is_err() {
+                fs::copy(entry.path(), &dest)?;
+            }
             copied.push(dest);
         }
     }

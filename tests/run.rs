@@ -91,9 +91,15 @@ fn run_folder_holds_run_json_and_reports() {
     for stage in run_json["stages"].as_array().unwrap() {
         assert_eq!(stage["key"].as_str().unwrap().len(), 64);
     }
-    // The split stage's human-facing summary is copied into the run folder.
+    // The split stage's human-facing summary is placed in the run folder, as a hard link to the
+    // cache entry's file: a rerun's folder costs no disk.
     let summary = std::fs::read_to_string(run_dir.join("split/split.csv")).unwrap();
     assert!(summary.lines().count() > 1, "{summary}");
+    let split = run_json["stages"].as_array().unwrap().iter().find(|s| s["name"] == "split").unwrap();
+    let key = split["key"].as_str().unwrap();
+    let cached = p.cache().join("entries").join(&key[..2]).join(key).join("out/report/split.csv");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&cached).unwrap().ino(), std::fs::metadata(run_dir.join("split/split.csv")).unwrap().ino());
     // The plain table goes to stdout without --json.
     let table = p.vox(&["run", "p.toml"]).stdout;
     assert!(table.starts_with("stage   kind    status  seconds  key           why\ndata    synth   cached"), "{table}");
