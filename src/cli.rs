@@ -252,13 +252,14 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
         Command::Run { pipeline, targets, jobs, force, json } => {
             let loaded = load(&pipeline, None)?;
             let cache = open_cache(global)?;
-            let options = run_options(jobs, progress);
+            let recorder = new_run(global, &loaded)?;
+            let options = RunOptions { recorder: Some(&recorder), ..run_options(jobs, progress) };
             let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
             let plan = &planned.sweep.plan;
             let force = check_force(plan, force)?;
             let only = (!targets.is_empty()).then(|| with_ancestors(plan, &targets)).transpose()?;
             let options = RunOptions { force, only: only.clone(), ..options };
-            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, global, only.as_ref())?;
+            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, only.as_ref())?;
             let mut stdout = std::io::stdout().lock();
             if json {
                 let doc = serde_json::json!({
@@ -280,10 +281,11 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             let metrics = sweep_metrics(&loaded.spec)
                 .map_err(|errors| Failure::Invalid(render_errors(&errors, &loaded.sources, &pipeline.pipeline)))?;
             let cache = open_cache(global)?;
-            let options = run_options(jobs, progress);
+            let recorder = new_run(global, &loaded)?;
+            let options = RunOptions { recorder: Some(&recorder), ..run_options(jobs, progress) };
             let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
             let plan = &planned.sweep;
-            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, global, None)?;
+            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, None)?;
             let rows = sweep::compare(plan, &outcomes, &metrics);
             let table = sweep::markdown(&rows, &metrics);
             std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
@@ -442,20 +444,25 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
 fn run_options(jobs: Option<usize>, progress: &MultiProgress) -> RunOptions<'_> {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global();
-    RunOptions { jobs, threads: jobs, force: BTreeSet::new(), progress, only: None }
+    RunOptions { jobs, threads: jobs, force: BTreeSet::new(), progress, only: None, recorder: None }
 }
 
-/// Executes a plan and writes its run folder; `before` are the outcomes of stages that ran to
-/// count cross-validation folds (reported as run, though the plan finds them cached).
+/// The run folder of a new run of `loaded`'s pipeline.
+fn new_run(global: &Global, loaded: &Loaded) -> Result<report::Recorder, Failure> {
+    report::Recorder::create(&global.runs_dir, &loaded.spec.name.value, &report::run_id())
+        .map_err(io_failure("cannot create the run folder"))
+}
+
+/// Executes a plan, its outcomes recorded in the run folder of `options.recorder` as each
+/// finishes, and writes `run.json`; `before` are the outcomes of stages that ran to count
+/// cross-validation folds (reported as run, though the plan finds them cached).
 fn run_plan(
     plan: &Plan,
     cache: &Cache,
     options: &RunOptions,
     before: &[execute::StageOutcome],
-    global: &Global,
     only: Option<&BTreeSet<usize>>,
 ) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
-    let run_id = report::run_id();
     let mut outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
     // Stages outside the targets took no part: the run folder does not list them.
     if let Some(only) = only {
@@ -463,8 +470,8 @@ fn run_plan(
     }
     options.progress.clear().ok();
     cache.save().map_err(io_failure("cannot save the cache's file index"))?;
-    let run = report::write_run(&global.runs_dir, &plan.name, &run_id, plan.seed, plan, &outcomes)
-        .map_err(io_failure("cannot write the run folder"))?;
+    let recorder = options.recorder.ok_or_else(|| Failure::Io("a run needs a run folder".into()))?;
+    let run = recorder.finish(plan).map_err(io_failure("cannot write the run folder"))?;
     Ok((outcomes, run))
 }
 

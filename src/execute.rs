@@ -80,6 +80,9 @@ pub struct RunOptions<'a> {
     /// Run only these stages (by plan index; their ancestors must be among them); the others
     /// are reported skipped. `None` runs every stage.
     pub only: Option<BTreeSet<usize>>,
+    /// Where each stage's outcome is recorded as it finishes (the run folder); `None` records
+    /// nothing.
+    pub recorder: Option<&'a crate::report::Recorder>,
 }
 
 /// The key components of `stage` given its inputs' output hashes.
@@ -174,7 +177,9 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             let Some(inputs) = inputs else { continue };
             if let Some(bad) = inputs.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
                 let why = format!("input `{}` {}", bad.name, bad.status.name());
-                slots[i] = Slot::Done(Box::new(outcome(stage, Status::Skipped(why), 0.0)));
+                let skipped = outcome(stage, Status::Skipped(why), 0.0);
+                record(plan, options, &skipped);
+                slots[i] = Slot::Done(Box::new(skipped));
                 wake.notify_all();
                 picked = Some(None);
                 break;
@@ -200,6 +205,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             Some(Some((i, inputs))) => {
                 drop(slots);
                 let result = run_stage(plan, &plan.stages[i], &inputs, cache, options);
+                record(plan, options, &result);
                 slots = state.lock().unwrap_or_else(|e| e.into_inner());
                 slots[i] = Slot::Done(Box::new(result));
                 wake.notify_all();
@@ -207,6 +213,16 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             Some(None) => {}
             None => slots = wake.wait(slots).unwrap_or_else(|e| e.into_inner()),
         }
+    }
+}
+
+/// Records a finished stage's outcome in the run folder, if the run has one; a failure to write
+/// it is logged (the stage's result stands: its entry is in the cache).
+fn record(plan: &Plan, options: &RunOptions, outcome: &StageOutcome) {
+    if let Some(recorder) = options.recorder
+        && let Err(e) = recorder.record(plan, outcome, None)
+    {
+        tracing::warn!("cannot record the outcome of `{}` in {}: {e}", outcome.name, recorder.run_dir().display());
     }
 }
 

@@ -1,17 +1,22 @@
 //! The record of a run: the run folder with each stage's human-facing outputs, `run.json`, the
 //! final table and the `--json` document.
+//!
+//! Each stage's outcome is written into the run folder as it finishes (`stages/<stage>.json`, by
+//! whichever process ran it: this one, or a cluster job running `vox exec-stage`), with its
+//! report files beside it (`<stage>/`); `run.json` is assembled from those files, so a run
+//! followed from afar and a local run leave the same record.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::execute::{StageOutcome, Status};
 use crate::plan::Plan;
 
 /// `run.json` and the `--json` document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunReport {
     /// The pipeline name.
     pub pipeline: String,
@@ -25,15 +30,15 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
 }
 
-/// One stage in [`RunReport`].
-#[derive(Debug, Serialize)]
+/// One stage in [`RunReport`], and the content of its outcome file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StageReport {
     /// The stage name.
     pub name: String,
     /// Its kind.
     pub kind: String,
     /// `ran`, `cached`, `failed` or `skipped`.
-    pub status: &'static str,
+    pub status: String,
     /// Wall time in this run.
     pub seconds: f64,
     /// Its cache key.
@@ -42,19 +47,23 @@ pub struct StageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Value>,
     /// Its inputs' stage names, in order (what `vox predict` follows from a model to the data).
+    #[serde(default)]
     pub inputs: Vec<String>,
     /// Its backend, for kinds that have backends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
     /// Why it ran, failed or was skipped.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     /// Its cache output folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<PathBuf>,
     /// Its human-facing files in the run folder.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<PathBuf>,
+    /// Where the log of the process that ran it is (a cluster job's), when not this run's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
 }
 
 /// A new run id: the UTC start time, unique within this machine.
@@ -63,24 +72,68 @@ pub fn run_id() -> String {
     format!("{stamp}-{:05}", std::process::id() % 100_000)
 }
 
-/// Creates the run folder, copies each stage's `report/` into it and writes `run.json`.
-pub fn write_run(
-    runs_dir: &Path,
-    pipeline: &str,
-    run_id: &str,
-    seed: u64,
-    plan: &Plan,
-    outcomes: &[StageOutcome],
-) -> io::Result<RunReport> {
-    let run_dir = runs_dir.join(pipeline).join(run_id);
-    fs::create_dir_all(&run_dir)?;
-    let mut stages = Vec::new();
-    for o in outcomes {
+/// The folder of one run, where stages record their outcomes as they finish.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    run_dir: PathBuf,
+    run_id: String,
+}
+
+/// The outcome files' folder inside a run folder.
+const STAGES: &str = "stages";
+
+impl Recorder {
+    /// Creates `<runs_dir>/<pipeline>/<run_id>/` for a new run.
+    pub fn create(runs_dir: &Path, pipeline: &str, run_id: &str) -> io::Result<Self> {
+        let run_dir = runs_dir.join(pipeline).join(run_id);
+        fs::create_dir_all(run_dir.join(STAGES))?;
+        Ok(Self { run_dir, run_id: run_id.to_string() })
+    }
+
+    /// The recorder of an existing run folder (a worker recording into its submitter's run).
+    pub fn open(run_dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(run_dir.join(STAGES))?;
+        let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Self { run_dir: run_dir.to_path_buf(), run_id })
+    }
+
+    /// The run folder.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// The outcome file of stage `name` (`/` and `%` escaped, so any name is one file).
+    fn stage_file(&self, name: &str) -> PathBuf {
+        let file = name.replace('%', "%25").replace('/', "%2F");
+        self.run_dir.join(STAGES).join(format!("{file}.json"))
+    }
+
+    /// The recorded outcome of stage `name`, if it has finished.
+    pub fn read(&self, name: &str) -> Option<StageReport> {
+        serde_json::from_slice(&fs::read(self.stage_file(name)).ok()?).ok()
+    }
+
+    /// Records a finished stage: its report files under `<stage>/` (hard links, see
+    /// [`copy_tree`]) and its outcome file, written whole (a temp file renamed into place) so a
+    /// reader never sees half of it. A stage that ran to count folds and was then found cached
+    /// keeps its `ran` record.
+    pub fn record(&self, plan: &Plan, o: &StageOutcome, log: Option<PathBuf>) -> io::Result<StageReport> {
+        if o.status == Status::Cached
+            && let Some(before) = self.read(&o.name).filter(|r| r.status == "ran" && r.key == o.key)
+        {
+            return Ok(before);
+        }
         let mut reports = Vec::new();
         if let Some(out) = &o.out_dir {
             let source = out.join("report");
+            let target = self.run_dir.join(&o.name);
             if source.is_dir() {
-                copy_tree(&source, &run_dir.join(&o.name), &mut reports)?;
+                // A retried stage's earlier files go first: writing over a hard link would write
+                // into the cache entry it shares its file with.
+                if target.exists() {
+                    fs::remove_dir_all(&target)?;
+                }
+                copy_tree(&source, &target, &mut reports)?;
             }
         }
         let reasons = match &o.status {
@@ -88,10 +141,10 @@ pub fn write_run(
             _ => o.reasons.iter().map(ToString::to_string).collect(),
         };
         let planned = plan.index_of(&o.name).map(|i| &plan.stages[i]);
-        stages.push(StageReport {
+        let report = StageReport {
             name: o.name.clone(),
             kind: o.kind.clone(),
-            status: o.status.name(),
+            status: o.status.name().to_string(),
             seconds: (o.seconds * 1000.0).round() / 1000.0,
             key: o.key.clone(),
             params: o.params.clone(),
@@ -100,12 +153,27 @@ pub fn write_run(
             reasons,
             outputs: o.out_dir.clone(),
             reports,
-        });
+            log,
+        };
+        let path = self.stage_file(&o.name);
+        let temp = path.with_extension(format!("json.{}", std::process::id()));
+        fs::write(&temp, serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
+        fs::rename(&temp, &path)?;
+        Ok(report)
     }
-    let report = RunReport { pipeline: pipeline.to_string(), run_dir: run_dir.clone(), run_id: run_id.to_string(), seed, stages };
-    fs::write(run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
-    link_latest(&runs_dir.join(pipeline), run_id);
-    Ok(report)
+
+    /// Assembles `run.json` from the outcome files of `plan`'s stages, in plan order (stages
+    /// without one took no part), and points `latest` at the run.
+    pub fn finish(&self, plan: &Plan) -> io::Result<RunReport> {
+        let stages = plan.stages.iter().filter_map(|s| self.read(&s.name)).collect();
+        let pipeline = plan.name.clone();
+        let report = RunReport { pipeline: pipeline.clone(), run_dir: self.run_dir.clone(), run_id: self.run_id.clone(), seed: plan.seed, stages };
+        fs::write(self.run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
+        if let Some(pipeline_dir) = self.run_dir.parent() {
+            link_latest(pipeline_dir, &self.run_id);
+        }
+        Ok(report)
+    }
 }
 
 /// Points `<runs>/<pipeline>/latest` at the run folder `run_id` (a relative symlink, replaced

@@ -90,6 +90,11 @@ fn run_folder_holds_run_json_and_reports() {
     assert_eq!(run_json["stages"].as_array().unwrap().len(), 4);
     for stage in run_json["stages"].as_array().unwrap() {
         assert_eq!(stage["key"].as_str().unwrap().len(), 64);
+        // Each stage's outcome was recorded as it finished; run.json is assembled from them.
+        let name = stage["name"].as_str().unwrap();
+        let outcome: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join(format!("stages/{name}.json"))).unwrap()).unwrap();
+        assert_eq!(&outcome, stage);
     }
     // The split stage's human-facing summary is placed in the run folder, as a hard link to the
     // cache entry's file: a rerun's folder costs no disk.
