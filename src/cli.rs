@@ -142,6 +142,37 @@ enum Command {
         #[arg(long, short, value_parser = at_least_one)]
         jobs: Option<usize>,
     },
+    /// Run one stage of a pipeline whose inputs are cached: the command a cluster job runs.
+    ///
+    /// It plans the pipeline as `vox run` (or, with `--sweep`, as `vox sweep`) would, with the
+    /// same overrides, recomputes the stage's key from its inputs' cache entries, exits 0 at once
+    /// when that key is cached, and otherwise runs the stage into the shared cache. Either way
+    /// it records the outcome in the run folder (`<RUN_DIR>/stages/<stage>.json`). An input that
+    /// is not cached is an error (exit 1): the job that makes it has not finished.
+    ExecStage {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// The stage (its name in the plan: `rf[fold=2]`, a sweep variant's `rf[seed=2]`).
+        stage: String,
+        /// The run folder the outcome is recorded in.
+        #[arg(long, value_name = "DIR")]
+        run_dir: PathBuf,
+        /// Plan the pipeline's `[sweep]`, as `vox sweep` does.
+        #[arg(long)]
+        sweep: bool,
+        /// With `--sweep`: a grid axis on top of the pipeline's `[sweep]` (repeatable).
+        #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
+        grid: Vec<String>,
+        /// Where the job's log is, to record with the outcome.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        /// Rebuild the stage even if its key is cached.
+        #[arg(long)]
+        force: bool,
+        /// Threads the stage may use (default: the number of cores).
+        #[arg(long, short, value_parser = at_least_one)]
+        jobs: Option<usize>,
+    },
     /// Show each stage in order with `run` or `cached` and why, without running anything.
     Plan {
         #[command(flatten)]
@@ -337,6 +368,39 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             }
             println!("predictions: {}", out.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::ExecStage { pipeline, stage, run_dir, sweep, grid, log, force, jobs } => {
+            let cache = open_cache(global)?;
+            let grid = (sweep || !grid.is_empty()).then_some(grid.as_slice());
+            let (plan, unknown_folds) = load_plan_of(&pipeline, grid, &registry, &cache)?;
+            if let Some(note) = unknown_folds {
+                return Err(Failure::Io(format!("cannot plan the folds: {note}")));
+            }
+            let Some(index) = plan.index_of(&stage) else {
+                let message = format!("`{stage}` is not a stage of pipeline `{}`", plan.name);
+                return Err(unknown(message, &stage, plan.stages.iter().map(|s| s.name.as_str())));
+            };
+            let ancestors = fan_out::ancestors(&plan, std::iter::once(index));
+            let previews = preview(&plan, &cache, &BTreeSet::new());
+            if let Some(pending) = ancestors.iter().find(|&&i| previews[i].will_run) {
+                return Err(Failure::Io(format!(
+                    "input `{}` of `{stage}` is not in the cache `{}`: the stage that makes it has not finished",
+                    plan.stages[*pending].name,
+                    global.cache_dir.display()
+                )));
+            }
+            let recorder = report::Recorder::open(&run_dir).map_err(io_failure("cannot open the run folder"))?;
+            let mut only = ancestors;
+            only.insert(index);
+            let force = if force { BTreeSet::from([stage.clone()]) } else { BTreeSet::new() };
+            let options = RunOptions { only: Some(only), force, ..run_options(jobs, progress) };
+            let outcomes = execute::execute(&plan, &cache, &options);
+            progress.clear().ok();
+            cache.save().map_err(io_failure("cannot save the cache's file index"))?;
+            let outcome = &outcomes[index];
+            let recorded = recorder.record(&plan, outcome, log).map_err(io_failure("cannot record the outcome"))?;
+            println!("{}: {}", recorded.name, recorded.status);
+            Ok(exit_status(std::slice::from_ref(outcome)))
         }
         Command::Compare { runs } => {
             print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
