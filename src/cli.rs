@@ -13,6 +13,8 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use crate::cache::Cache;
 use crate::error::{SpecError, SpecErrorKind, closest};
 use crate::execute::{self, RunOptions, Status};
+use crate::executor::{Executor, Local};
+use crate::slurm::{self, Slurm};
 use crate::fan_out;
 use crate::plan::Plan;
 use crate::predict;
@@ -66,6 +68,31 @@ struct PipelineArgs {
     sets: Vec<String>,
 }
 
+/// Where a run's stages run.
+#[derive(Args, Debug)]
+struct Placement {
+    /// Where the stages run: `local` (threads of this process, `--jobs` at a time) or `slurm`
+    /// (each uncached stage one `sbatch` job running `vox exec-stage` on the shared cache, after
+    /// its inputs' jobs; configured by the pipeline's `[executor]` table and stages'
+    /// `resources`). With `slurm`, the cache, the run folder and this binary must be on paths
+    /// every node sees.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// With `--executor slurm`: return once the jobs are submitted (their ids are in
+    /// `<RUN_DIR>/slurm.json`); `vox status RUN_DIR` follows them later.
+    #[arg(long)]
+    detach: bool,
+}
+
+/// `--executor`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ExecutorKind {
+    /// Threads of this process.
+    Local,
+    /// Slurm jobs.
+    Slurm,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline: every stage whose key is not cached, independent stages in parallel.
@@ -86,6 +113,8 @@ enum Command {
         /// Print only the run's JSON summary on stdout (logs stay on stderr).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        placement: Placement,
     },
     /// Run every variant of a pipeline's `[sweep]` (grid, named variants, seeds) as one DAG
     /// (shared stages run once) and compare their `evaluate` metrics in a table and plots.
@@ -102,6 +131,20 @@ enum Command {
         /// Print the comparison as JSON on stdout.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        placement: Placement,
+    },
+    /// Show where a run stands: each stage's outcome, and for a run submitted to Slurm each
+    /// unfinished job's state (pending, running). When every stage has finished it writes the
+    /// run's `run.json`. Exit 0 when all finished well, 1 when a stage failed, 3 while jobs are
+    /// still pending or running.
+    #[command(after_help = "Examples:\n  vox status runs/demo/latest\n  vox status runs/demo/latest --wait")]
+    Status {
+        /// The run folder (`runs/<pipeline>/<run-id>`, or `runs/<pipeline>/latest`).
+        run: PathBuf,
+        /// Follow the jobs until every one has ended, with a progress bar.
+        #[arg(long)]
+        wait: bool,
     },
     /// Compare runs side by side: the params that differ and every `evaluate` metric.
     Compare {
@@ -163,14 +206,15 @@ enum Command {
         /// With `--sweep`: a grid axis on top of the pipeline's `[sweep]` (repeatable).
         #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
         grid: Vec<String>,
-        /// Where the job's log is, to record with the outcome.
+        /// Where the job's log is, to record with the outcome (with `$SLURM_JOB_ID`).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
         /// Rebuild the stage even if its key is cached.
         #[arg(long)]
         force: bool,
-        /// Threads the stage may use (default: the number of cores).
-        #[arg(long, short, value_parser = at_least_one)]
+        /// Threads the stage may use (default: `$SLURM_CPUS_PER_TASK`, else the number of
+        /// cores).
+        #[arg(long, short, value_parser = at_least_one, env = "SLURM_CPUS_PER_TASK")]
         jobs: Option<usize>,
     },
     /// Show each stage in order with `run` or `cached` and why, without running anything.
@@ -280,17 +324,23 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     let registry = Registry::default();
     let global = &cli.global;
     match cli.command {
-        Command::Run { pipeline, targets, jobs, force, json } => {
+        Command::Run { pipeline, targets, jobs, force, json, placement } => {
+            let registry = placement.registry(registry);
             let loaded = load(&pipeline, None)?;
             let cache = open_cache(global)?;
             let recorder = new_run(global, &loaded)?;
             let options = RunOptions { recorder: Some(&recorder), ..run_options(jobs, progress) };
-            let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
+            let counting = placement.executor(&loaded, &pipeline, None, global, &cache, options.clone())?;
+            let planned = expand_for_run(&loaded, &registry, counting.as_ref(), &options)?;
             let plan = &planned.sweep.plan;
             let force = check_force(plan, force)?;
             let only = (!targets.is_empty()).then(|| with_ancestors(plan, &targets)).transpose()?;
-            let options = RunOptions { force, only: only.clone(), ..options };
-            let (outcomes, run) = run_plan(plan, &cache, &options, &planned.before, only.as_ref())?;
+            let options = RunOptions { force, ..options };
+            if placement.detach {
+                return submit_detached(&placement, &loaded, &pipeline, None, global, &cache, options, plan, only.as_ref());
+            }
+            let executor = placement.executor(&loaded, &pipeline, None, global, &cache, options.clone())?;
+            let (outcomes, run) = run_plan(plan, &cache, executor.as_ref(), &options, &planned.before, only.as_ref())?;
             let mut stdout = std::io::stdout().lock();
             if json {
                 let doc = serde_json::json!({
@@ -307,16 +357,21 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             }
             Ok(exit_status(&outcomes))
         }
-        Command::Sweep { pipeline, grid, jobs, json } => {
+        Command::Sweep { pipeline, grid, jobs, json, placement } => {
+            let registry = placement.registry(registry);
             let loaded = load(&pipeline, Some(&grid))?;
             let metrics = sweep_metrics(&loaded.spec)
                 .map_err(|errors| Failure::Invalid(render_errors(&errors, &loaded.sources, &pipeline.pipeline)))?;
             let cache = open_cache(global)?;
             let recorder = new_run(global, &loaded)?;
             let options = RunOptions { recorder: Some(&recorder), ..run_options(jobs, progress) };
-            let planned = expand_for_run(&loaded, &registry, &cache, &options)?;
+            let executor = placement.executor(&loaded, &pipeline, Some(&grid), global, &cache, options.clone())?;
+            let planned = expand_for_run(&loaded, &registry, executor.as_ref(), &options)?;
             let plan = &planned.sweep;
-            let (outcomes, run) = run_plan(&plan.plan, &cache, &options, &planned.before, None)?;
+            if placement.detach {
+                return submit_detached(&placement, &loaded, &pipeline, Some(&grid), global, &cache, options, &plan.plan, None);
+            }
+            let (outcomes, run) = run_plan(&plan.plan, &cache, executor.as_ref(), &options, &planned.before, None)?;
             let rows = sweep::compare(plan, &outcomes, &metrics);
             let table = sweep::markdown(&rows, &metrics);
             std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
@@ -398,10 +453,12 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
             progress.clear().ok();
             cache.save().map_err(io_failure("cannot save the cache's file index"))?;
             let outcome = &outcomes[index];
-            let recorded = recorder.record(&plan, outcome, log).map_err(io_failure("cannot record the outcome"))?;
+            let origin = report::Origin { job: std::env::var("SLURM_JOB_ID").ok(), log };
+            let recorded = recorder.record(&plan, outcome, origin).map_err(io_failure("cannot record the outcome"))?;
             println!("{}: {}", recorded.name, recorded.status);
             Ok(exit_status(std::slice::from_ref(outcome)))
         }
+        Command::Status { run, wait } => status(&run, wait, progress),
         Command::Compare { runs } => {
             print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
             Ok(ExitCode::SUCCESS)
@@ -523,11 +580,12 @@ fn new_run(global: &Global, loaded: &Loaded) -> Result<report::Recorder, Failure
 fn run_plan(
     plan: &Plan,
     cache: &Cache,
+    executor: &dyn Executor,
     options: &RunOptions,
     before: &[execute::StageOutcome],
     only: Option<&BTreeSet<usize>>,
 ) -> Result<(Vec<execute::StageOutcome>, report::RunReport), Failure> {
-    let mut outcomes = fan_out::merge_outcomes(execute::execute(plan, cache, options), before);
+    let mut outcomes = fan_out::merge_outcomes(executor.run(plan, only), before);
     // Stages outside the targets took no part: the run folder does not list them.
     if let Some(only) = only {
         outcomes.retain(|o| plan.index_of(&o.name).is_some_and(|i| only.contains(&i)));
@@ -651,6 +709,130 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     Ok(out)
 }
 
+impl Placement {
+    /// The registry for planning here: a login node submitting to Slurm does not check for the
+    /// devices its jobs will have (`vox exec-stage` does, on the node).
+    fn registry(&self, mut registry: Registry) -> Registry {
+        registry.device_checks = self.executor == ExecutorKind::Local;
+        registry
+    }
+
+    /// The executor: this process's threads, or Slurm jobs re-creating this plan.
+    #[allow(clippy::too_many_arguments)]
+    fn executor<'a>(
+        &self,
+        loaded: &'a Loaded,
+        args: &PipelineArgs,
+        grid: Option<&[String]>,
+        global: &Global,
+        cache: &'a Cache,
+        options: RunOptions<'a>,
+    ) -> Result<Box<dyn Executor + 'a>, Failure> {
+        match self.executor {
+            ExecutorKind::Local if self.detach => Err(Failure::Invalid("`--detach` needs `--executor slurm`: a local run cannot outlive this process".into())),
+            ExecutorKind::Local => Ok(Box::new(Local { cache, options })),
+            ExecutorKind::Slurm => {
+                let invocation = invocation(args, grid, global)?;
+                Ok(Box::new(Slurm { settings: &loaded.spec.executor, invocation, cache, options }))
+            }
+        }
+    }
+}
+
+/// How a cluster job re-creates this command's plan (every path absolute: the job's shell starts
+/// elsewhere). `VOX_EXE` names the binary jobs run when this one is not on a shared path.
+fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global) -> Result<slurm::Invocation, Failure> {
+    let cwd = std::env::current_dir().map_err(io_failure("cannot read the current folder"))?;
+    let exe = match std::env::var_os("VOX_EXE") {
+        Some(exe) => PathBuf::from(exe),
+        None => std::env::current_exe().map_err(io_failure("cannot find this vox binary"))?,
+    };
+    Ok(slurm::Invocation {
+        exe: slurm::absolute(&exe, &cwd),
+        pipeline: slurm::absolute(&args.pipeline, &cwd),
+        sets: args.sets.clone(),
+        sweep: grid.map(<[String]>::to_vec),
+        cache_dir: slurm::absolute(&global.cache_dir, &cwd),
+        cwd,
+    })
+}
+
+/// `--detach`: submits the plan's uncached stages and returns.
+#[allow(clippy::too_many_arguments)]
+fn submit_detached(
+    placement: &Placement,
+    loaded: &Loaded,
+    args: &PipelineArgs,
+    grid: Option<&[String]>,
+    global: &Global,
+    cache: &Cache,
+    options: RunOptions,
+    plan: &Plan,
+    only: Option<&BTreeSet<usize>>,
+) -> Result<ExitCode, Failure> {
+    debug_assert_eq!(placement.executor, ExecutorKind::Slurm);
+    let run_dir = options.recorder.map(|r| r.run_dir().to_path_buf()).unwrap_or_default();
+    let executor = Slurm { settings: &loaded.spec.executor, invocation: invocation(args, grid, global)?, cache, options };
+    let submission = executor.submit(plan, only).map_err(|e| Failure::Io(e.to_string()))?;
+    let cached = submission.stages.len() - submission.jobs.len();
+    println!("submitted {} job(s) to Slurm ({cached} stage(s) cached)", submission.jobs.len());
+    println!("run folder: {}", run_dir.display());
+    println!("follow it with: vox status {}{}", run_dir.display(), if submission.jobs.is_empty() { "" } else { " --wait" });
+    if submission.jobs.is_empty()
+        && let Some(recorder) = executor.options.recorder
+    {
+        recorder.finish(plan).map_err(io_failure("cannot write the run folder"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vox status RUN_DIR [--wait]`.
+fn status(run: &Path, wait: bool, progress: &MultiProgress) -> Result<ExitCode, Failure> {
+    let recorder = report::Recorder::open_existing(run).map_err(|e| Failure::Invalid(format!("`{}` is not a run folder: {e}", run.display())))?;
+    let submission = match slurm::Submission::read(run) {
+        Ok(s) => s,
+        Err(_) => {
+            // A local run: its outcome files are all there is.
+            let report = recorder.read_all();
+            print!("{}", report::table_of(&report));
+            let failed = report.iter().any(|r| r.status == "failed");
+            return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
+        }
+    };
+    let hidden = slurm::hidden_progress();
+    let state = slurm::follow(&submission, &recorder, if wait { progress } else { &hidden }, wait).map_err(|e| Failure::Io(e.to_string()))?;
+    let jobs: std::collections::BTreeMap<&str, &slurm::Job> = submission.jobs.iter().map(|j| (j.stage.as_str(), j)).collect();
+    let rows: Vec<[String; 5]> = submission
+        .stages
+        .iter()
+        .map(|name| {
+            let job = jobs.get(name.as_str());
+            let recorded = state.finished.get(name).cloned().or_else(|| recorder.read(name));
+            let (status, seconds, why) = match (&recorded, state.queued.get(name)) {
+                (Some(r), _) => (r.status.clone(), format!("{:.2}", r.seconds), r.reasons.join("; ")),
+                (None, Some(q)) => (q.state.to_lowercase(), "-".into(), if q.reason == "None" { String::new() } else { q.reason.clone() }),
+                (None, None) => ("unknown".into(), "-".into(), String::new()),
+            };
+            [name.clone(), job.map_or("-".into(), |j| j.id.clone()), status, seconds, why]
+        })
+        .collect();
+    progress.clear().ok();
+    print!("{}", report::render_table(&["stage", "job", "status", "seconds", "why"], &rows));
+    let (fine, bad, open) = slurm::tally(&submission, &state);
+    println!("\n{} jobs: {fine} finished, {bad} failed or skipped, {open} pending or running", submission.jobs.len());
+    if open > 0 {
+        return Ok(ExitCode::from(3));
+    }
+    let finished = recorder
+        .finish_stages(&submission.pipeline, submission.seed, submission.stages.iter().map(String::as_str))
+        .map_err(io_failure("cannot write run.json"))?;
+    println!("run folder: {}", finished.run_dir.display());
+    for job in submission.jobs.iter().filter(|j| state.finished.get(&j.stage).is_some_and(|r| r.status == "failed")) {
+        eprintln!("error: stage `{}` failed (job {}); log: {}", job.stage, job.id, job.log.display());
+    }
+    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
 fn open_cache(global: &Global) -> Result<Cache, Failure> {
     Cache::open(&global.cache_dir).map_err(|e| Failure::Io(format!("cannot open cache `{}`: {e}", global.cache_dir.display())))
 }
@@ -693,10 +875,11 @@ fn load(args: &PipelineArgs, grid: Option<&[String]>) -> Result<Loaded, Failure>
     }
 }
 
-/// Plans `loaded` with its folds, running what their counts need first (see [`fan_out`]).
-fn expand_for_run(loaded: &Loaded, registry: &Registry, cache: &Cache, options: &RunOptions) -> Result<fan_out::Planned, Failure> {
+/// Plans `loaded` with its folds, running what their counts need first (see [`fan_out`]) with
+/// `executor`.
+fn expand_for_run(loaded: &Loaded, registry: &Registry, executor: &dyn Executor, options: &RunOptions) -> Result<fan_out::Planned, Failure> {
     let cwd = std::env::current_dir().unwrap_or_default();
-    let counting = fan_out::Counting::Run(cache, options);
+    let counting = fan_out::Counting::Run(executor);
     let result = fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting);
     match result {
         Ok(planned) => Ok(planned),

@@ -220,13 +220,14 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
 /// it is logged (the stage's result stands: its entry is in the cache).
 fn record(plan: &Plan, options: &RunOptions, outcome: &StageOutcome) {
     if let Some(recorder) = options.recorder
-        && let Err(e) = recorder.record(plan, outcome, None)
+        && let Err(e) = recorder.record(plan, outcome, crate::report::Origin::default())
     {
         tracing::warn!("cannot record the outcome of `{}` in {}: {e}", outcome.name, recorder.run_dir().display());
     }
 }
 
-fn outcome(stage: &PlannedStage, status: Status, seconds: f64) -> StageOutcome {
+/// The outcome of `stage` with nothing known but how it ended.
+pub fn outcome(stage: &PlannedStage, status: Status, seconds: f64) -> StageOutcome {
     StageOutcome {
         name: stage.name.clone(),
         kind: stage.kind.to_string(),

@@ -15,8 +15,9 @@ use std::path::Path;
 use vox_api::Input;
 
 use crate::cache::Cache;
+use crate::executor::Executor;
 use crate::error::SpecError;
-use crate::execute::{self, RunOptions, StageOutcome, Status};
+use crate::execute::{StageOutcome, Status};
 use crate::plan::Plan;
 use crate::preview::preview;
 use crate::registry::Registry;
@@ -26,8 +27,8 @@ use crate::sweep::{self, BuildError, Folds, SweepPlan, Variant};
 
 /// How counts that depend on data are found.
 pub enum Counting<'a> {
-    /// Run the stages above the fan-out (`vox run`, `vox sweep`).
-    Run(&'a Cache, &'a RunOptions<'a>),
+    /// Run the stages above the fan-out with this executor (`vox run`, `vox sweep`).
+    Run(&'a dyn Executor),
     /// Only look in the cache (`vox plan`, `vox explain`, `vox dag`, `vox gc`).
     Cached(&'a Cache),
 }
@@ -102,9 +103,8 @@ pub fn plan(
         .collect();
     let needed = ancestors(plan, fans.iter().map(|&(_, f)| f));
     let dirs: BTreeMap<usize, std::path::PathBuf> = match counting {
-        Counting::Run(cache, options) => {
-            let options = RunOptions { only: Some(needed.clone()), ..options.clone() };
-            let outcomes = execute::execute(plan, cache, &options);
+        Counting::Run(executor) => {
+            let outcomes = executor.run(plan, Some(&needed));
             let ran: Vec<StageOutcome> = outcomes.iter().enumerate().filter(|(i, _)| needed.contains(i)).map(|(_, o)| o.clone()).collect();
             if let Some(failed) = ran.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
                 let why = format!("stage `{}` failed before the folds could be counted", failed.name);

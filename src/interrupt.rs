@@ -4,13 +4,38 @@
 //! spawns them, so [`install`] runs first thing in `main`) and one thread waits for them with
 //! `sigwait`, so the message is printed by ordinary code, not inside a signal handler. Nothing
 //! else needs undoing: a stage writes into a temp folder that becomes a cache entry only when it
-//! commits, and the next run removes what an interrupted attempt left behind.
+//! commits, and the next run removes what an interrupted attempt left behind. Work this process
+//! started elsewhere (cluster jobs) is undone by hooks ([`on_interrupt`]) before it exits.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 /// The stages running now, for the message.
 static RUNNING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// What runs before the exit, each saying what it undid: e.g. cancelling submitted jobs.
+type HookFn = Box<dyn Fn() -> Option<String> + Send>;
+
+/// The hooks registered now, by id.
+static HOOKS: Mutex<Vec<(u64, HookFn)>> = Mutex::new(Vec::new());
+
+/// Runs `hook` if the process is interrupted while the returned guard lives; its message (what
+/// it undid) is printed with the rest.
+pub fn on_interrupt(hook: impl Fn() -> Option<String> + Send + 'static) -> Hook {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    HOOKS.lock().unwrap_or_else(|e| e.into_inner()).push((id, Box::new(hook)));
+    Hook(id)
+}
+
+/// A registered interrupt hook (see [`on_interrupt`]), removed when dropped.
+pub struct Hook(u64);
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        HOOKS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != self.0);
+    }
+}
 
 /// Marks stage `name` as running until the guard is dropped.
 pub fn running(name: &str) -> Running {
@@ -55,9 +80,13 @@ fn report(what: &str) {
     let running: Vec<String> =
         RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|name| format!("`{name}`")).collect();
     let during = if running.is_empty() { String::new() } else { format!(" while {} ran", running.join(", ")) };
+    let undone: Vec<String> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(|(_, hook)| hook()).collect();
     eprintln!(
         "\nvox: {what}{during}. Finished stages are cached; run the same command again to resume \
          (an unfinished stage starts over, a fine-tune from its last epoch's checkpoint)."
     );
+    for line in undone {
+        eprintln!("vox: {line}");
+    }
     std::process::exit(130);
 }

@@ -53,6 +53,8 @@ pub struct PlannedStage {
     pub input_folds: Vec<Option<Fold>>,
     /// The chosen backend.
     pub backend: Option<String>,
+    /// What its cluster job asks for, as the pipeline wrote it (`resources = {...}`).
+    pub resources: Option<crate::spec::Resources>,
     /// Path params with their resolved absolute paths (keyed by content, not by path).
     pub external: BTreeMap<String, PathBuf>,
     /// Whether its `seed` param is the pipeline's seed (the stage declares one and leaves it unset).
@@ -165,6 +167,7 @@ pub fn build(
             input_folds: vec![None; inputs.len()],
             inputs,
             backend: stage.backend.map(|b| b.value),
+            resources: stage.resources,
             external,
             inherits_seed,
             loc: stage.name_loc,
@@ -279,6 +282,7 @@ fn add_implied_stages<'r>(
                 kind: Some(located(implied.kind.to_string())),
                 inputs: Vec::new(),
                 backend: None,
+                resources: None,
                 params,
             };
             configured.insert(i, configure(&new_stage, registry, sources, cwd, spec.seed, errors));
@@ -328,7 +332,7 @@ fn configure<'r>(
             errors.push(SpecError::at(err, param.key_loc.clone()));
         }
     }
-    check_backend(stage, kind, errors);
+    check_backend(stage, kind, registry.device_checks, errors);
 
     let mut table = toml::Table::new();
     let mut external = BTreeMap::new();
@@ -416,7 +420,7 @@ fn check_facts(
     }
 }
 
-fn check_backend(stage: &StageSpec, kind: &dyn StageKind, errors: &mut Vec<SpecError>) {
+fn check_backend(stage: &StageSpec, kind: &dyn StageKind, device_checks: bool, errors: &mut Vec<SpecError>) {
     let Some(backend) = &stage.backend else { return };
     let supported = kind.backends();
     let problem = if supported.is_empty() {
@@ -424,7 +428,8 @@ fn check_backend(stage: &StageSpec, kind: &dyn StageKind, errors: &mut Vec<SpecE
     } else if !supported.contains(&backend.value.as_str()) {
         Some(format!("has no backend `{}`; it runs on: {}", backend.value, supported.join(", ")))
     } else {
-        kind.backend_available(&backend.value).err().map(|why| format!("cannot use backend `{}`: {why}", backend.value))
+        let usable = if device_checks { kind.backend_available(&backend.value) } else { kind.backend_built(&backend.value) };
+        usable.err().map(|why| format!("cannot use backend `{}`: {why}", backend.value))
     };
     if let Some(problem) = problem {
         let err = SpecErrorKind::BadBackend { stage: stage.name.clone(), kind: kind.name().to_string(), problem };

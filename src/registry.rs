@@ -9,6 +9,9 @@ use crate::spec::parse_toml_value;
 /// The registered stage kinds, in the order `vox stages` lists them.
 pub struct Registry {
     kinds: Vec<Box<dyn StageKind>>,
+    /// Whether planning checks that a backend's device is here (`false` on a login node that
+    /// submits cluster jobs: the job checks on its node).
+    pub device_checks: bool,
 }
 
 impl Default for Registry {
@@ -27,7 +30,7 @@ impl Default for Registry {
 impl Registry {
     /// A registry of `kinds`.
     pub fn new(kinds: Vec<Box<dyn StageKind>>) -> Self {
-        Self { kinds }
+        Self { kinds, device_checks: true }
     }
 
     /// The kind named `name`.

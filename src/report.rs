@@ -64,12 +64,69 @@ pub struct StageReport {
     /// Where the log of the process that ran it is (a cluster job's), when not this run's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
+    /// The cluster job that ran it (or was to), when it ran as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
-/// A new run id: the UTC start time, unique within this machine.
+/// Where a stage ran, when not in this process: a cluster job and its log.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    /// The job id.
+    pub job: Option<String>,
+    /// The job's log.
+    pub log: Option<PathBuf>,
+}
+
+impl StageReport {
+    /// The outcome this record describes (reasons as text; a failure's names its job and log).
+    pub fn outcome(&self) -> StageOutcome {
+        let why = || {
+            let mut why = self.reasons.join("; ");
+            match (&self.job, &self.log) {
+                (Some(job), Some(log)) => why.push_str(&format!(" (job {job}, log {})", log.display())),
+                (Some(job), None) => why.push_str(&format!(" (job {job})")),
+                (None, Some(log)) => why.push_str(&format!(" (log {})", log.display())),
+                (None, None) => {}
+            }
+            why
+        };
+        let status = match self.status.as_str() {
+            "ran" => Status::Ran,
+            "cached" => Status::Cached,
+            "skipped" => Status::Skipped(why()),
+            _ => Status::Failed(why()),
+        };
+        StageOutcome {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            status,
+            seconds: self.seconds,
+            key: self.key.clone(),
+            output_hash: None,
+            out_dir: self.outputs.clone(),
+            reasons: Vec::new(),
+            params: self.params.clone(),
+        }
+    }
+}
+
+/// A new run id: the UTC start time, the host and the process, so runs started at once on two
+/// nodes of a cluster sharing the runs folder get two folders ([`Recorder::create`] also refuses
+/// an existing one).
 pub fn run_id() -> String {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
-    format!("{stamp}-{:05}", std::process::id() % 100_000)
+    format!("{stamp}-{}-{}", crate::host::name(), std::process::id())
+}
+
+/// A suffix for temp files unique across the hosts sharing the folder.
+fn unique_suffix() -> String {
+    crate::host::unique_suffix()
+}
+
+/// Stage `name` as one file name (`/` and `%` escaped).
+pub fn file_name(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
 }
 
 /// The folder of one run, where stages record their outcomes as they finish.
@@ -84,10 +141,24 @@ const STAGES: &str = "stages";
 
 impl Recorder {
     /// Creates `<runs_dir>/<pipeline>/<run_id>/` for a new run.
+    /// `create_dir` (not `_all`) on the run folder itself: if the id is taken, the next free
+    /// `<run_id>.<n>` is used, never another run's folder.
     pub fn create(runs_dir: &Path, pipeline: &str, run_id: &str) -> io::Result<Self> {
-        let run_dir = runs_dir.join(pipeline).join(run_id);
+        let parent = runs_dir.join(pipeline);
+        fs::create_dir_all(&parent)?;
+        let mut id = run_id.to_string();
+        for n in 1.. {
+            match fs::create_dir(parent.join(&id)) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => id = format!("{run_id}.{n}"),
+                Err(e) => return Err(e),
+            }
+        }
+        let run_dir = parent.join(&id);
         fs::create_dir_all(run_dir.join(STAGES))?;
-        Ok(Self { run_dir, run_id: run_id.to_string() })
+        // The newest run is `latest` from its start (a detached run is followed through it).
+        link_latest(&parent, &id);
+        Ok(Self { run_dir, run_id: id })
     }
 
     /// The recorder of an existing run folder (a worker recording into its submitter's run).
@@ -97,15 +168,43 @@ impl Recorder {
         Ok(Self { run_dir: run_dir.to_path_buf(), run_id })
     }
 
+    /// The recorder of a run folder that must exist already (`vox status`).
+    pub fn open_existing(run_dir: &Path) -> io::Result<Self> {
+        if !run_dir.join(STAGES).is_dir() && !run_dir.join("run.json").is_file() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "it has no `stages/` folder and no `run.json`"));
+        }
+        // `latest` names the run it links to.
+        let resolved = fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+        let run_id = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Self { run_dir: run_dir.to_path_buf(), run_id })
+    }
+
+    /// Every recorded outcome: in `run.json`'s order when the run has finished, else in the
+    /// order the stages finished.
+    pub fn read_all(&self) -> Vec<StageReport> {
+        let finished: Option<RunReport> = fs::read(self.run_dir.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(run) = finished {
+            return run.stages;
+        }
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(self.run_dir.join(STAGES))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+            .collect();
+        files.sort();
+        files.iter().filter_map(|(_, path)| serde_json::from_slice(&fs::read(path).ok()?).ok()).collect()
+    }
+
     /// The run folder.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
     }
 
-    /// The outcome file of stage `name` (`/` and `%` escaped, so any name is one file).
+    /// The outcome file of stage `name`.
     fn stage_file(&self, name: &str) -> PathBuf {
-        let file = name.replace('%', "%25").replace('/', "%2F");
-        self.run_dir.join(STAGES).join(format!("{file}.json"))
+        self.run_dir.join(STAGES).join(format!("{}.json", file_name(name)))
     }
 
     /// The recorded outcome of stage `name`, if it has finished.
@@ -117,7 +216,7 @@ impl Recorder {
     /// [`copy_tree`]) and its outcome file, written whole (a temp file renamed into place) so a
     /// reader never sees half of it. A stage that ran to count folds and was then found cached
     /// keeps its `ran` record.
-    pub fn record(&self, plan: &Plan, o: &StageOutcome, log: Option<PathBuf>) -> io::Result<StageReport> {
+    pub fn record(&self, plan: &Plan, o: &StageOutcome, origin: Origin) -> io::Result<StageReport> {
         if o.status == Status::Cached
             && let Some(before) = self.read(&o.name).filter(|r| r.status == "ran" && r.key == o.key)
         {
@@ -153,21 +252,33 @@ impl Recorder {
             reasons,
             outputs: o.out_dir.clone(),
             reports,
-            log,
+            log: origin.log,
+            job: origin.job,
         };
-        let path = self.stage_file(&o.name);
-        let temp = path.with_extension(format!("json.{}", std::process::id()));
-        fs::write(&temp, serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
-        fs::rename(&temp, &path)?;
+        self.write(&report)?;
         Ok(report)
+    }
+
+    /// Writes a stage's outcome file whole (a temp file renamed into place).
+    pub fn write(&self, report: &StageReport) -> io::Result<()> {
+        let path = self.stage_file(&report.name);
+        let temp = path.with_extension(format!("json.{}", unique_suffix()));
+        fs::write(&temp, serde_json::to_vec_pretty(report).map_err(io::Error::other)?)?;
+        fs::rename(&temp, &path)
     }
 
     /// Assembles `run.json` from the outcome files of `plan`'s stages, in plan order (stages
     /// without one took no part), and points `latest` at the run.
     pub fn finish(&self, plan: &Plan) -> io::Result<RunReport> {
-        let stages = plan.stages.iter().filter_map(|s| self.read(&s.name)).collect();
-        let pipeline = plan.name.clone();
-        let report = RunReport { pipeline: pipeline.clone(), run_dir: self.run_dir.clone(), run_id: self.run_id.clone(), seed: plan.seed, stages };
+        self.finish_stages(&plan.name, plan.seed, plan.stages.iter().map(|s| s.name.as_str()))
+    }
+
+    /// [`Recorder::finish`] from the pipeline's name, seed and stage names in plan order (what
+    /// `vox status` knows of a run submitted to a cluster).
+    pub fn finish_stages<'a>(&self, pipeline: &str, seed: u64, names: impl Iterator<Item = &'a str>) -> io::Result<RunReport> {
+        let stages = names.filter_map(|name| self.read(name)).collect();
+        let report =
+            RunReport { pipeline: pipeline.to_string(), run_dir: self.run_dir.clone(), run_id: self.run_id.clone(), seed, stages };
         fs::write(self.run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
         if let Some(pipeline_dir) = self.run_dir.parent() {
             link_latest(pipeline_dir, &self.run_id);
@@ -218,8 +329,12 @@ fn copy_tree(from: &Path, to: &Path, copied: &mut Vec<PathBuf>) -> io::Result<()
 
 /// The final table: stage, kind, status, seconds, key prefix, and why.
 pub fn table(report: &RunReport) -> String {
-    let rows: Vec<[String; 6]> = report
-        .stages
+    table_of(&report.stages)
+}
+
+/// [`table`] of some stages.
+pub fn table_of(stages: &[StageReport]) -> String {
+    let rows: Vec<[String; 6]> = stages
         .iter()
         .map(|s| {
             [

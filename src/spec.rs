@@ -33,6 +33,55 @@ pub struct PipelineSpec {
     pub stages: Vec<StageSpec>,
     /// `[sweep]`, if any.
     pub sweep: Option<SweepSpec>,
+    /// `[executor]`: how `--executor slurm` submits the stages.
+    pub executor: ExecutorSpec,
+}
+
+/// `[executor]`: the cluster settings of `vox run --executor slurm` (every key optional).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSpec {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// `--time` of every job without its own (`"02:00:00"`, `"1-00:00:00"`).
+    pub time: Option<String>,
+    /// Further `sbatch` arguments for every job, e.g. `["--constraint=a100"]`.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// Default resources by stage kind, e.g. `[executor.resources.fine-tune] gpus = 1`.
+    #[serde(default)]
+    pub resources: BTreeMap<String, Resources>,
+}
+
+/// What one stage's job asks for (a stage's `resources = { ... }`, or its kind's default from
+/// `[executor.resources.KIND]`); unset keys leave the cluster's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// `--cpus-per-task`.
+    pub cpus: Option<u32>,
+    /// `--mem` (`"16G"`).
+    pub mem: Option<String>,
+    /// `--time`.
+    pub time: Option<String>,
+    /// `--gres=gpu:N`.
+    pub gpus: Option<u32>,
+}
+
+impl Resources {
+    /// These resources, each unset one taken from `default`.
+    pub fn or(&self, default: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(default.cpus),
+            mem: self.mem.clone().or_else(|| default.mem.clone()),
+            time: self.time.clone().or_else(|| default.time.clone()),
+            gpus: self.gpus.or(default.gpus),
+        }
+    }
 }
 
 /// One `"STAGE.PARAM" = value` of a named sweep variant.
@@ -64,6 +113,8 @@ pub struct StageSpec {
     pub inputs: Vec<Located<String>>,
     /// `backend = "..."`.
     pub backend: Option<Located<String>>,
+    /// `resources = { cpus, mem, time, gpus }`: what its job asks a cluster for.
+    pub resources: Option<Resources>,
     /// Every other key: the kind's params.
     pub params: BTreeMap<String, Param>,
 }
@@ -86,6 +137,7 @@ struct RawFile {
     #[serde(default)]
     stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
     sweep: Option<RawSweep>,
+    executor: Option<ExecutorSpec>,
 }
 
 /// A stage table as written: every key and value with its span.
@@ -129,6 +181,7 @@ pub fn load(path: &Path, sources: &mut SourceMap) -> Result<PipelineSpec, Vec<Sp
         description: merged.description,
         stages: merged.stages,
         sweep: merged.sweep,
+        executor: merged.executor.unwrap_or_default(),
     })
 }
 
@@ -140,6 +193,7 @@ struct Merged {
     description: Option<String>,
     stages: Vec<StageSpec>,
     sweep: Option<SweepSpec>,
+    executor: Option<ExecutorSpec>,
 }
 
 impl Merged {
@@ -150,6 +204,17 @@ impl Merged {
         self.description = over.description.or(self.description.take());
         self.sweep = match (self.sweep.take(), over.sweep) {
             (Some(base), Some(over)) => Some(base.overlay(over)),
+            (base, over) => over.or(base),
+        };
+        self.executor = match (self.executor.take(), over.executor) {
+            (Some(base), Some(over)) => Some(ExecutorSpec {
+                partition: over.partition.or(base.partition),
+                account: over.account.or(base.account),
+                qos: over.qos.or(base.qos),
+                time: over.time.or(base.time),
+                sbatch_args: if over.sbatch_args.is_empty() { base.sbatch_args } else { over.sbatch_args },
+                resources: base.resources.into_iter().chain(over.resources).collect(),
+            }),
             (base, over) => over.or(base),
         };
         for stage in over.stages {
@@ -168,6 +233,9 @@ impl Merged {
                     }
                     if stage.backend.is_some() {
                         base.backend = stage.backend;
+                    }
+                    if let Some(over) = stage.resources {
+                        base.resources = Some(base.resources.take().map_or(over.clone(), |old| over.or(&old)));
                     }
                     for (key, param) in stage.params {
                         let merged = match (base.params.remove(&key), param) {
@@ -298,6 +366,7 @@ impl Loader<'_> {
             own.description = header.description;
         }
         own.sweep = raw.sweep.map(|sweep| sweep_spec(sweep, file));
+        own.executor = raw.executor;
         let mut stages: Vec<_> = raw.stages.into_iter().collect();
         stages.sort_by_key(|(name, _)| name.span().start);
         for (name, table) in stages {
@@ -348,6 +417,7 @@ fn stage_spec(
         kind: None,
         inputs: Vec::new(),
         backend: None,
+        resources: None,
         params: BTreeMap::new(),
     };
     for (key, value) in table {
@@ -364,6 +434,12 @@ fn stage_spec(
                 } else {
                     spec.backend = located;
                 }
+            }
+            "resources" => {
+                let resources = Resources::deserialize(value.into_inner()).map_err(|_| {
+                    bad("resources", "a table of `cpus` (a count), `mem`, `time` (strings) and `gpus` (a count)", value_span)
+                })?;
+                spec.resources = Some(resources);
             }
             "inputs" => {
                 let toml::Value::Array(items) = value.into_inner() else {

@@ -335,6 +335,13 @@ pub trait StageDef:
         Ok(())
     }
 
+    /// Whether `backend` is compiled into this binary, its device aside: what a login node that
+    /// submits cluster jobs can check (the job checks [`StageDef::backend_available`] on the
+    /// node that has the device). The same as `backend_available` unless overridden.
+    fn backend_built(backend: &str) -> Result<(), String> {
+        Self::backend_available(backend)
+    }
+
     /// Stages these params imply (see [`ImpliedStage`]); none by default.
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         Vec::new()
@@ -436,6 +443,8 @@ pub trait StageKind: Send + Sync {
     fn path_params(&self) -> &'static [&'static str];
     /// Whether `backend` can run here (see [`StageDef::backend_available`]).
     fn backend_available(&self, backend: &str) -> Result<(), String>;
+    /// Whether `backend` is compiled in (see [`StageDef::backend_built`]).
+    fn backend_built(&self, backend: &str) -> Result<(), String>;
     /// Whether stages of this kind must run one at a time (see [`StageDef::EXCLUSIVE`]).
     fn exclusive(&self) -> bool;
     /// Whether a stage of this kind gathers folds (see [`StageDef::GATHERS`]).
@@ -502,6 +511,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn backend_available(&self, backend: &str) -> Result<(), String> {
         T::backend_available(backend)
+    }
+    fn backend_built(&self, backend: &str) -> Result<(), String> {
+        T::backend_built(backend)
     }
     fn exclusive(&self) -> bool {
         T::EXCLUSIVE

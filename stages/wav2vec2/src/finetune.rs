@@ -675,6 +675,13 @@ impl StageDef for FineTune {
         }
     }
 
+    fn backend_built(backend: &str) -> Result<(), String> {
+        match backend {
+            "cuda" if cfg!(feature = "cuda") => Ok(()),
+            other => Self::backend_available(other),
+        }
+    }
+
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         // A local copy (`model_path`) replaces the hub model: nothing to fetch.
         if self.model == SCRATCH || self.model_path.is_some() {
