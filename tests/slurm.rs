@@ -131,6 +131,7 @@ fn the_slurm_executor_on_a_real_cluster() {
     let _cluster = Cluster::start();
     same_keys_and_bytes_as_a_local_run_and_a_rerun_submits_nothing();
     a_failed_job_cancels_its_dependents_and_exits_1();
+    a_sweep_is_one_dag_on_the_cluster();
     ctrl_c_cancels_every_submitted_job();
 }
 
@@ -243,6 +244,32 @@ fn a_failed_job_cancels_its_dependents_and_exits_1() {
         assert!(!log.exists(), "{stage} never started");
     }
     assert!(started.elapsed() < Duration::from_secs(120), "dependents are cancelled at once, not left pending");
+}
+
+fn a_sweep_is_one_dag_on_the_cluster() {
+    let text = pipeline("swept", "\n[sweep.grid]\n\"rf.n_trees\" = [5, 6]\n");
+    let local = Project::new();
+    local.file("p.toml", &text);
+    let here = local.vox(&["sweep", "p.toml"]);
+    assert_eq!(here.code, 0, "{}", here.stderr);
+    let p = Project::new();
+    p.file("p.toml", &text);
+    let run = p.vox(&["sweep", "--executor", "slurm", "p.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The stages both variants share ran once: one job each.
+    let submitted = jobs(&latest(&p, "swept"));
+    let mut names: Vec<&str> = submitted.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "audio", "data", "lr", "mfcc", "padded", "report[rf.n_trees=5]", "report[rf.n_trees=6]", "rf[rf.n_trees=5]",
+            "rf[rf.n_trees=6]", "split"
+        ]
+    );
+    // The same comparison table as the local sweep's.
+    let table = |p: &Project| std::fs::read_to_string(latest(p, "swept").join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(table(&p), table(&local));
 }
 
 fn ctrl_c_cancels_every_submitted_job() {
