@@ -1,4 +1,5 @@
-//! The content-addressed cache: keys, entries, locks, the external-file stat cache, verify, gc.
+//! The content-addressed cache: entries and records here; keys in [`key`], locks in [`lock`],
+//! the external-file stat cache in [`external`], verify and gc in [`maintain`].
 //!
 //! A stage's key is blake3 over a canonical JSON encoding (sorted maps) of [`KeyComponents`]:
 //!
@@ -28,14 +29,24 @@
 //! entries/<k0k1>/<key>/entry.json   manifest: key, components, output hash, every file's size, mtime, blake3
 //! entries/<k0k1>/<key>/out/...      the stage's outputs (read-only by convention)
 //! records/<pipeline>/<stage>.json   the components last used for a stage, to explain why it reruns
-//! locks/<key>.lock                  per-entry lock (flock: released by the OS when a process dies,
-//!                                   so a killed run never leaves a stale lock)
-//! tmp/<key>.<pid>.<n>/              an entry being built; renamed into entries/ only when complete
-//! tmp/<key>.replaced.<pid>.<n>/     an entry a rebuild replaced, being deleted in the background
+//! locks/<key>.lock                  per-entry lock, present while a process builds the entry: made
+//!                                   with O_EXCL, its owner (host, pid) inside, its mtime a
+//!                                   heartbeat; see [`lock`] for why this holds on NFS
+//! tmp/<key>.<host>-<pid>-<n>/       an entry being built; renamed into entries/ only when complete
+//! tmp/<key>.replaced.<host>-<pid>-<n>/ an entry a rebuild replaced, being deleted in the background
 //!                                   (`vox gc` removes one that a killed run left)
 //! scratch/<key>/                    survives a failed attempt (partial downloads, checkpoints)
 //! external.json                     (path, size, mtime, inode) -> blake3 for files outside the cache
+//!                                   (merged under a lock on save: no process loses another's)
 //! ```
+//!
+//! What a cache shared by many processes and hosts relies on: `rename` within one file system
+//! is atomic (entries, records, `external.json` and run-folder files are written aside and
+//! renamed into place), `O_EXCL` create is atomic (locks; NFSv3 and later honour it, where
+//! `flock` may not be), and the hosts' clocks agree with the file server's to within a minute
+//! (a lock whose heartbeat is older than [`lock::STALE`] by the server's clock is taken over).
+//! Temp names carry the host as well as the process (`crate::host`), so two nodes never pick
+//! the same one.
 //!
 //! An entry is a hit only if its manifest parses and every file still has its recorded size and
 //! mtime; a file whose stat changed is rehashed, and a hash mismatch makes the entry corrupt: it
@@ -46,78 +57,23 @@
 //! a background thread (freeing a large file's pages takes tens of milliseconds that the next
 //! stage need not wait for); dropping the [`Cache`] waits for those deletions.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod external;
+mod key;
+pub mod lock;
+mod maintain;
+
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-/// Everything a stage's key is made of, plus the input names for explanations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct KeyComponents {
-    /// The stage kind.
-    pub kind: String,
-    /// The kind's implementation version.
-    pub version: u32,
-    /// The backend, for kinds that take one.
-    pub backend: Option<String>,
-    /// Resolved params; path params are replaced by `{"content": "<blake3>"}`.
-    pub params: serde_json::Value,
-    /// The inputs, in pipeline order.
-    pub inputs: Vec<InputComponent>,
-    /// For a kind whose outputs carry names (`vox_api::StageDef::OUTPUT_NAMES`): the stage's
-    /// name, then its inputs', hashed so that a rename reruns it. `None` for every other kind:
-    /// names are never in its key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub names: Option<Vec<String>>,
-}
-
-/// One input of a key: its stage name (not hashed) and its output's content hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InputComponent {
-    /// Upstream stage name, for explanations only.
-    pub name: String,
-    /// blake3 of the upstream output.
-    pub hash: String,
-}
-
-/// The hashed projection of [`KeyComponents`]: no names.
-#[derive(Serialize)]
-struct Hashed<'a> {
-    format: u32,
-    kind: &'a str,
-    version: u32,
-    backend: Option<&'a str>,
-    params: &'a serde_json::Value,
-    inputs: Vec<&'a str>,
-    // Absent (not null) for kinds without names, so their keys are what they always were.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    names: Option<&'a [String]>,
-}
-
-impl KeyComponents {
-    /// The cache key: 64 hex digits of blake3.
-    pub fn key(&self) -> String {
-        let hashed = Hashed {
-            format: 2,
-            kind: &self.kind,
-            version: self.version,
-            backend: self.backend.as_deref(),
-            params: &self.params,
-            inputs: self.inputs.iter().map(|i| i.hash.as_str()).collect(),
-            names: self.names.as_deref(),
-        };
-        // serde_json's Value keeps maps sorted (BTreeMap), so this encoding is canonical.
-        let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
-        blake3::hash(&bytes).to_hex().to_string()
-    }
-}
+pub use key::{InputComponent, KeyComponents};
+pub use lock::EntryLock;
+pub use maintain::GcReport;
 
 /// One output file of an entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,37 +132,13 @@ pub struct Pending {
     pub scratch_dir: PathBuf,
 }
 
-/// A held per-entry lock; released when dropped.
-pub struct EntryLock(#[allow(dead_code)] File);
-
-/// What `vox gc` removed.
-#[derive(Debug, Default)]
-pub struct GcReport {
-    /// Entries removed.
-    pub removed: usize,
-    /// Entries kept.
-    pub kept: usize,
-    /// Bytes freed.
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct StatRecord {
-    size: u64,
-    mtime_ns: u64,
-    inode: u64,
-    blake3: String,
-}
-
 /// A cache rooted at a folder.
 pub struct Cache {
     root: PathBuf,
-    external: Mutex<(bool, BTreeMap<String, StatRecord>)>,
+    external: Mutex<external::Known>,
     /// Deletions of replaced entries still running; joined on drop.
     deletions: Mutex<Vec<JoinHandle<()>>>,
 }
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Cache {
     /// Opens (creating if needed) the cache at `root`.
@@ -214,11 +146,8 @@ impl Cache {
         for sub in ["entries", "records", "locks", "tmp", "scratch"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        let external = fs::read(root.join("external.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        Ok(Self { root: root.to_path_buf(), external: Mutex::new((false, external)), deletions: Mutex::default() })
+        let external = external::Known::read(root);
+        Ok(Self { root: root.to_path_buf(), external: Mutex::new(external), deletions: Mutex::default() })
     }
 
     /// The cache at `root` for commands that only read it (`plan`, `explain`, `dag`,
@@ -268,15 +197,15 @@ impl Cache {
         Lookup::Hit(manifest)
     }
 
-    /// Takes the exclusive lock of `key`, waiting for another process that holds it.
+    /// Takes the exclusive lock of `key`, waiting for another process (on any host) that holds
+    /// it.
     pub fn lock(&self, key: &str) -> io::Result<EntryLock> {
-        let file = self.lock_file(key)?;
-        file.lock()?;
-        Ok(EntryLock(file))
+        lock::acquire(&self.root.join("locks"), key)
     }
 
-    fn lock_file(&self, key: &str) -> io::Result<File> {
-        File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{key}.lock")))
+    /// The lock of `key` if no one holds it.
+    fn try_lock(&self, key: &str) -> io::Result<EntryLock> {
+        lock::try_acquire(&self.root.join("locks"), key)?.ok_or_else(|| io::Error::new(io::ErrorKind::WouldBlock, "locked"))
     }
 
     /// Starts building `key` (the caller holds its lock): removes leftovers of interrupted
@@ -293,8 +222,7 @@ impl Cache {
                 remove_dir_all_if_present(&leftover.path())?;
             }
         }
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = tmp_root.join(format!("{key}.{}.{n}", std::process::id()));
+        let tmp = tmp_root.join(format!("{key}.{}", crate::host::unique_suffix()));
         let out_dir = tmp.join("out");
         fs::create_dir_all(&out_dir)?;
         let scratch_dir = self.root.join("scratch").join(key);
@@ -348,8 +276,7 @@ impl Cache {
     /// rename: no reader ever sees a half-deleted entry); returns where it went.
     fn set_aside(&self, key: &str, why: &str) -> io::Result<Option<PathBuf>> {
         let dir = self.entry_dir(key);
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let aside = self.root.join("tmp").join(format!("{key}.{why}.{}.{n}", std::process::id()));
+        let aside = self.root.join("tmp").join(format!("{key}.{why}.{}", crate::host::unique_suffix()));
         match fs::rename(&dir, &aside) {
             Ok(()) => Ok(Some(aside)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -403,125 +330,6 @@ impl Cache {
         }
         // Records only explain reruns: atomic, but not worth an fsync.
         write_json(&path, record, false)
-    }
-
-    /// The content hash of a file or folder outside the cache; unchanged files (same size,
-    /// mtime and inode) are not read again.
-    pub fn external_hash(&self, path: &Path) -> io::Result<String> {
-        let meta = fs::metadata(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        if !meta.is_dir() {
-            return self.external_file_hash(path, &meta);
-        }
-        let mut files = Vec::new();
-        collect_files(path, path, &mut files)?;
-        files.sort();
-        let mut hasher = blake3::Hasher::new();
-        for rel in files {
-            let full = path.join(&rel);
-            let hash = self.external_file_hash(&full, &fs::metadata(&full)?)?;
-            hasher.update(rel.as_bytes()).update(b"\0").update(hash.as_bytes()).update(b"\n");
-        }
-        Ok(hasher.finalize().to_hex().to_string())
-    }
-
-    fn external_file_hash(&self, path: &Path, meta: &fs::Metadata) -> io::Result<String> {
-        let id = path.display().to_string();
-        let stat = (meta.len(), mtime_ns(meta), meta.ino());
-        {
-            let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(rec) = guard.1.get(&id)
-                && (rec.size, rec.mtime_ns, rec.inode) == stat
-            {
-                return Ok(rec.blake3.clone());
-            }
-        }
-        let hash = hash_file(path)?;
-        let mut guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0 = true;
-        guard.1.insert(id, StatRecord { size: stat.0, mtime_ns: stat.1, inode: stat.2, blake3: hash.clone() });
-        Ok(hash)
-    }
-
-    /// Saves the external stat cache if it changed.
-    pub fn save(&self) -> io::Result<()> {
-        let guard = self.external.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.0 && self.root.is_dir() { write_json(&self.root.join("external.json"), &guard.1, false) } else { Ok(()) }
-    }
-
-    /// Every entry key in the cache.
-    pub fn keys(&self) -> io::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        for shard in fs::read_dir(self.root.join("entries"))? {
-            for entry in fs::read_dir(shard?.path())? {
-                keys.push(entry?.file_name().to_string_lossy().into_owned());
-            }
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
-    /// Rehashes every file of every entry; returns each corrupt entry's key and problem,
-    /// after removing it (the next run recomputes it).
-    pub fn verify(&self) -> io::Result<(usize, Vec<(String, String)>)> {
-        let keys = self.keys()?;
-        let mut corrupt = Vec::new();
-        for key in &keys {
-            let problem = match self.lookup(key) {
-                Lookup::Miss => None,
-                Lookup::Corrupt(problem) => Some(problem),
-                Lookup::Hit(manifest) => manifest.files.iter().find_map(|f| {
-                    check_file(&self.out_dir(key).join(&f.path), f, true).err()
-                }),
-            };
-            if let Some(problem) = problem {
-                let lock = self.lock(key)?;
-                self.remove_entry(key)?;
-                drop(lock);
-                corrupt.push((key.clone(), problem));
-            }
-        }
-        Ok((keys.len(), corrupt))
-    }
-
-    /// Removes every entry not in `keep` and not used within `used_within`, and leftovers of
-    /// interrupted attempts that no process is working on.
-    pub fn gc(&self, keep: &BTreeSet<String>, used_within: Option<Duration>) -> io::Result<GcReport> {
-        let mut report = GcReport::default();
-        let now = SystemTime::now();
-        for key in self.keys()? {
-            let dir = self.entry_dir(&key);
-            let recent = used_within.is_some_and(|window| {
-                fs::metadata(dir.join("entry.json"))
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() <= window)
-            });
-            if keep.contains(&key) || recent {
-                report.kept += 1;
-                continue;
-            }
-            let Ok(lock) = self.try_lock(&key) else { continue };
-            report.bytes += dir_size(&dir);
-            self.remove_entry(&key)?;
-            drop(lock);
-            report.removed += 1;
-        }
-        for leftover in fs::read_dir(self.root.join("tmp"))? {
-            let leftover = leftover?;
-            let name = leftover.file_name().to_string_lossy().into_owned();
-            let key = name.split('.').next().unwrap_or_default().to_string();
-            if let Ok(lock) = self.try_lock(&key) {
-                report.bytes += dir_size(&leftover.path());
-                remove_dir_all_if_present(&leftover.path())?;
-                drop(lock);
-            }
-        }
-        Ok(report)
-    }
-
-    fn try_lock(&self, key: &str) -> io::Result<EntryLock> {
-        let file = self.lock_file(key)?;
-        file.try_lock().map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "locked"))?;
-        Ok(EntryLock(file))
     }
 }
 
@@ -612,8 +420,7 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// Writes JSON atomically (temp file + rename), flushed to disk first when `durable`.
 fn write_json<T: Serialize>(path: &Path, value: &T, durable: bool) -> io::Result<()> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp.{}", crate::host::unique_suffix()));
     let mut file = File::create(&tmp)?;
     file.write_all(&serde_json::to_vec_pretty(value).map_err(io::Error::other)?)?;
     if durable {
@@ -630,8 +437,10 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+    use std::time::Duration;
 
-    fn components(lr: f64) -> KeyComponents {
+    pub(super) fn components(lr: f64) -> KeyComponents {
         KeyComponents {
             kind: "fine-tune".into(),
             version: 1,
@@ -640,25 +449,6 @@ mod tests {
             inputs: vec![InputComponent { name: "split".into(), hash: "ab".repeat(32) }],
             names: None,
         }
-    }
-
-    #[test]
-    fn key_ignores_names_but_not_content() {
-        let a = components(1e-4);
-        let mut renamed = a.clone();
-        renamed.inputs[0].name = "other".into();
-        assert_eq!(a.key(), renamed.key());
-        assert_ne!(a.key(), components(3e-5).key());
-        let mut other_input = a.clone();
-        other_input.inputs[0].hash = "cd".repeat(32);
-        assert_ne!(a.key(), other_input.key());
-        // The key is stable across releases: changing the encoding must be deliberate.
-        assert_eq!(a.key().len(), 64);
-        // A kind whose outputs carry names hashes them: a rename changes its key.
-        let named = KeyComponents { names: Some(vec!["report".into(), "rf".into()]), ..a.clone() };
-        let renamed = KeyComponents { names: Some(vec!["report".into(), "forest".into()]), ..a.clone() };
-        assert_ne!(named.key(), renamed.key());
-        assert_ne!(named.key(), a.key());
     }
 
     /// Builds `key` with one file `a.txt` holding `text`; `commit` false abandons the attempt.
@@ -725,22 +515,6 @@ mod tests {
         let (total, corrupt) = cache.verify().unwrap();
         assert_eq!((total, corrupt.len()), (1, 1));
         assert!(matches!(cache.lookup(&key), Lookup::Miss));
-    }
-
-    #[test]
-    fn external_hashes_follow_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = tempfile::tempdir().unwrap();
-        let cache = Cache::open(root.path()).unwrap();
-        fs::create_dir_all(dir.path().join("sub")).unwrap();
-        fs::write(dir.path().join("sub/x.wav"), b"1234").unwrap();
-        let first = cache.external_hash(dir.path()).unwrap();
-        assert_eq!(first, cache.external_hash(dir.path()).unwrap());
-        cache.save().unwrap();
-        let reopened = Cache::open(root.path()).unwrap();
-        assert_eq!(first, reopened.external_hash(dir.path()).unwrap());
-        fs::write(dir.path().join("sub/x.wav"), b"12345").unwrap();
-        assert_ne!(first, reopened.external_hash(dir.path()).unwrap());
     }
 
     #[test]
