@@ -125,7 +125,8 @@ pub fn reasons(plan: &Plan, stage: &PlannedStage, components: &KeyComponents, ca
 
 enum Slot {
     Waiting,
-    Running,
+    /// Running with this many threads.
+    Running(usize),
     Done(Box<StageOutcome>),
 }
 
@@ -188,7 +189,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             // unpicked, while another runs, so that no worker sits blocked on it and other
             // ready stages take the free workers.
             let exclusive_running = |slots: &[Slot]| {
-                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.exclusive)
+                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running(_)) && other.exclusive)
             };
             if stage.exclusive && exclusive_running(&slots) {
                 continue;
@@ -197,14 +198,17 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 .iter()
                 .map(|o| (o.name.clone(), o.out_dir.clone().unwrap_or_default(), o.output_hash.clone().unwrap_or_default()))
                 .collect();
-            slots[i] = Slot::Running;
-            picked = Some(Some((i, ready)));
+            // The thread budget is the scheduler's: stages share `options.threads` (a stage's
+            // results do not depend on its thread count), so the total stays within it.
+            let Some(threads) = thread_share(plan, &slots, options) else { break };
+            slots[i] = Slot::Running(threads);
+            picked = Some(Some((i, ready, threads)));
             break;
         }
         match picked {
-            Some(Some((i, inputs))) => {
+            Some(Some((i, inputs, threads))) => {
                 drop(slots);
-                let result = run_stage(plan, &plan.stages[i], &inputs, cache, options);
+                let result = run_stage(plan, &plan.stages[i], &inputs, cache, options, threads);
                 record(plan, options, &result);
                 slots = state.lock().unwrap_or_else(|e| e.into_inner());
                 slots[i] = Slot::Done(Box::new(result));
@@ -214,6 +218,26 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             None => slots = wake.wait(slots).unwrap_or_else(|e| e.into_inner()),
         }
     }
+}
+
+/// The threads for a stage about to start: a fair part of the budget among the stages running
+/// and ready now, at most what is free; `None` when every thread is taken (it waits).
+fn thread_share(plan: &Plan, slots: &[Slot], options: &RunOptions) -> Option<usize> {
+    let budget = options.threads.max(1);
+    let in_use: usize = slots.iter().map(|s| if let Slot::Running(t) = s { *t } else { 0 }).sum();
+    let free = budget.saturating_sub(in_use);
+    if free == 0 {
+        return None;
+    }
+    let running = slots.iter().filter(|s| matches!(s, Slot::Running(_))).count();
+    let ready = (0..plan.stages.len())
+        .filter(|&i| {
+            matches!(slots[i], Slot::Waiting)
+                && options.only.as_ref().is_none_or(|only| only.contains(&i))
+                && plan.stages[i].inputs.iter().all(|&j| matches!(slots[j], Slot::Done(_)))
+        })
+        .count();
+    Some(budget.div_ceil(running + ready.max(1)).clamp(1, free))
 }
 
 /// Records a finished stage's outcome in the run folder, if the run has one; a failure to write
@@ -248,6 +272,7 @@ fn run_stage(
     inputs: &[(String, PathBuf, String)],
     cache: &Cache,
     options: &RunOptions,
+    threads: usize,
 ) -> StageOutcome {
     let started = Instant::now();
     let failed = |why: String| outcome(stage, Status::Failed(why), started.elapsed().as_secs_f64());
@@ -302,7 +327,8 @@ fn run_stage(
         Err(e) => return failed(format!("cannot prepare cache entry: {e}")),
     };
     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-    tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));
+    let plural = if threads == 1 { "" } else { "s" };
+    tracing::info!("running `{}` ({}, {threads} thread{plural}): {}", stage.name, stage.kind, why.join("; "));
     let stage_inputs: Vec<Input> = stage
         .inputs
         .iter()
@@ -322,7 +348,7 @@ fn run_stage(
         scratch_dir: &pending.scratch_dir,
         seed: plan.seed,
         backend: stage.backend.as_deref(),
-        threads: options.threads,
+        threads,
         progress: options.progress,
     };
     let _running = crate::interrupt::running(&stage.name);

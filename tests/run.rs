@@ -166,6 +166,38 @@ fn exclusive_stages_wait_unpicked_while_others_take_the_workers() {
     assert!(at("running `mfcc`") < at(&format!("running `{second}`")), "{}", run.stderr);
 }
 
+#[test]
+fn stages_share_the_thread_budget_of_jobs() {
+    let p = Project::new();
+    let features = |name: &str, set: &str| format!("\n[stages.{name}]\nkind = \"featurize\"\ninputs = [\"split\"]\nset = \"{set}\"\n");
+    let text = format!("{SMALL}{}{}", features("mfcc", "mfcc"), features("egemaps", "egemaps-v02"));
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--jobs", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Replay the log: threads in use never exceed --jobs; a stage alone gets them all.
+    let mut in_use = 0;
+    let mut held = std::collections::BTreeMap::new();
+    let mut most = 0;
+    for line in run.stderr.lines() {
+        if let Some(rest) = line.trim().strip_prefix("INFO running `") {
+            let name = rest.split('`').next().unwrap().to_string();
+            let threads: usize = rest.split(", ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+            if name == "data" {
+                assert_eq!(threads, 3, "the first stage runs alone: {line}");
+            }
+            in_use += threads;
+            most = most.max(in_use);
+            held.insert(name, threads);
+        } else if let Some(rest) = line.trim().strip_prefix("INFO finished `") {
+            in_use -= held[rest.split('`').next().unwrap()];
+        }
+    }
+    assert_eq!(held.len(), 6, "{}", run.stderr);
+    assert!(most <= 3, "{most} threads at once with --jobs 3:\n{}", run.stderr);
+    // Two feature stages ready at once: the first picked gets its fair part, not all three.
+    assert_eq!(held["mfcc"], 2, "{}", run.stderr);
+}
+
 /// Every text file under `dir` that mentions `token`, with the first line that does.
 fn mentions(dir: &std::path::Path, token: &str) -> Vec<String> {
     let mut found = Vec::new();
