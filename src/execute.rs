@@ -71,7 +71,7 @@ pub struct StageOutcome {
 pub struct RunOptions<'a> {
     /// Parallel stages.
     pub jobs: usize,
-    /// Threads a stage may use.
+    /// Threads the run computes on: one pool shared by all its stages.
     pub threads: usize,
     /// Stages to rerun even when cached.
     pub force: BTreeSet<String>,
@@ -125,18 +125,27 @@ pub fn reasons(plan: &Plan, stage: &PlannedStage, components: &KeyComponents, ca
 
 enum Slot {
     Waiting,
-    /// Running with this many threads.
-    Running(usize),
+    Running,
     Done(Box<StageOutcome>),
 }
 
 /// Runs the plan; returns every stage's outcome in plan order.
 pub fn execute(plan: &Plan, cache: &Cache, options: &RunOptions) -> Vec<StageOutcome> {
+    // One pool for every stage of the run: the run computes on `options.threads` threads
+    // however many stages run at once (`vox_api::pool`).
+    let threads = options.threads.max(1);
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("vox-{i}")).build() {
+        Ok(pool) => pool,
+        Err(e) => {
+            let why = format!("cannot start the run's {threads} threads: {e}");
+            return plan.stages.iter().map(|s| outcome(s, Status::Failed(why.clone()), 0.0)).collect();
+        }
+    };
     let state = Mutex::new(plan.stages.iter().map(|_| Slot::Waiting).collect::<Vec<_>>());
     let wake = Condvar::new();
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
-            scope.spawn(|| worker(plan, cache, options, &state, &wake));
+            scope.spawn(|| worker(plan, cache, options, &state, &wake, &pool));
         }
     });
     let slots = state.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -149,7 +158,7 @@ pub fn execute(plan: &Plan, cache: &Cache, options: &RunOptions) -> Vec<StageOut
         .collect()
 }
 
-fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Slot>>, wake: &Condvar) {
+fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Slot>>, wake: &Condvar, pool: &rayon::ThreadPool) {
     let mut slots = state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if slots.iter().all(|s| matches!(s, Slot::Done(_))) {
@@ -189,7 +198,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             // unpicked, while another runs, so that no worker sits blocked on it and other
             // ready stages take the free workers.
             let exclusive_running = |slots: &[Slot]| {
-                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running(_)) && other.exclusive)
+                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.exclusive)
             };
             if stage.exclusive && exclusive_running(&slots) {
                 continue;
@@ -198,17 +207,14 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 .iter()
                 .map(|o| (o.name.clone(), o.out_dir.clone().unwrap_or_default(), o.output_hash.clone().unwrap_or_default()))
                 .collect();
-            // The thread budget is the scheduler's: stages share `options.threads` (a stage's
-            // results do not depend on its thread count), so the total stays within it.
-            let Some(threads) = thread_share(plan, &slots, options) else { break };
-            slots[i] = Slot::Running(threads);
-            picked = Some(Some((i, ready, threads)));
+            slots[i] = Slot::Running;
+            picked = Some(Some((i, ready)));
             break;
         }
         match picked {
-            Some(Some((i, inputs, threads))) => {
+            Some(Some((i, inputs))) => {
                 drop(slots);
-                let result = run_stage(plan, &plan.stages[i], &inputs, cache, options, threads);
+                let result = run_stage(plan, &plan.stages[i], &inputs, cache, options, pool);
                 record(plan, options, &result);
                 slots = state.lock().unwrap_or_else(|e| e.into_inner());
                 slots[i] = Slot::Done(Box::new(result));
@@ -218,26 +224,6 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
             None => slots = wake.wait(slots).unwrap_or_else(|e| e.into_inner()),
         }
     }
-}
-
-/// The threads for a stage about to start: a fair part of the budget among the stages running
-/// and ready now, at most what is free; `None` when every thread is taken (it waits).
-fn thread_share(plan: &Plan, slots: &[Slot], options: &RunOptions) -> Option<usize> {
-    let budget = options.threads.max(1);
-    let in_use: usize = slots.iter().map(|s| if let Slot::Running(t) = s { *t } else { 0 }).sum();
-    let free = budget.saturating_sub(in_use);
-    if free == 0 {
-        return None;
-    }
-    let running = slots.iter().filter(|s| matches!(s, Slot::Running(_))).count();
-    let ready = (0..plan.stages.len())
-        .filter(|&i| {
-            matches!(slots[i], Slot::Waiting)
-                && options.only.as_ref().is_none_or(|only| only.contains(&i))
-                && plan.stages[i].inputs.iter().all(|&j| matches!(slots[j], Slot::Done(_)))
-        })
-        .count();
-    Some(budget.div_ceil(running + ready.max(1)).clamp(1, free))
 }
 
 /// Records a finished stage's outcome in the run folder, if the run has one; a failure to write
@@ -272,7 +258,7 @@ fn run_stage(
     inputs: &[(String, PathBuf, String)],
     cache: &Cache,
     options: &RunOptions,
-    threads: usize,
+    pool: &rayon::ThreadPool,
 ) -> StageOutcome {
     let started = Instant::now();
     let failed = |why: String| outcome(stage, Status::Failed(why), started.elapsed().as_secs_f64());
@@ -327,8 +313,7 @@ fn run_stage(
         Err(e) => return failed(format!("cannot prepare cache entry: {e}")),
     };
     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-    let plural = if threads == 1 { "" } else { "s" };
-    tracing::info!("running `{}` ({}, {threads} thread{plural}): {}", stage.name, stage.kind, why.join("; "));
+    tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));
     let stage_inputs: Vec<Input> = stage
         .inputs
         .iter()
@@ -348,13 +333,13 @@ fn run_stage(
         scratch_dir: &pending.scratch_dir,
         seed: plan.seed,
         backend: stage.backend.as_deref(),
-        threads,
+        threads: options.threads,
         progress: options.progress,
     };
     let _running = crate::interrupt::running(&stage.name);
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        stage.stage.run(&ctx)
-    }));
+    // On the run's shared pool: the stage's parallel work (`vox_api::pool`) shares its threads
+    // with the other running stages'.
+    let result = pool.install(|| catch_unwind(AssertUnwindSafe(|| stage.stage.run(&ctx))));
     let seconds = started.elapsed().as_secs_f64();
     let error = match result {
         Ok(Ok(())) => None,

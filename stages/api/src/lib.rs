@@ -12,6 +12,7 @@ pub mod csv_file;
 pub mod features;
 pub mod labels;
 pub mod output_txt;
+pub mod pool;
 pub mod predictions;
 pub mod scored;
 pub mod summary;

@@ -1,4 +1,4 @@
-//! Ordered parallel maps with a progress bar, on a pool sized by the stage context.
+//! Ordered parallel maps with a progress bar, on the run's shared pool (`vox_api::pool`).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -7,7 +7,7 @@ use vox_api::StageContext;
 
 use crate::error::AudioError;
 
-/// Maps `f` over `items` on `ctx.threads` threads, ticking a progress bar labelled `what`;
+/// Maps `f` over `items` on the stage's threads (`vox_api::pool`), ticking a progress bar labelled `what`;
 /// results come back in the order of `items`, whatever order the work finished in.
 pub(crate) fn map_with_progress<T, R, F>(
     ctx: &StageContext,
@@ -21,12 +21,8 @@ where
     F: Fn(&T) -> R + Sync + Send,
 {
     let threads = ctx.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|source| AudioError::ThreadPool { threads, source })?;
     let bar = ctx.progress_bar(items.len() as u64, what);
-    let results = pool.install(|| {
+    let results = vox_api::pool::install(threads, || {
         items
             .par_iter()
             .map(|item| {
@@ -35,7 +31,8 @@ where
                 result
             })
             .collect()
-    });
+    })
+    .map_err(|source| AudioError::ThreadPool { threads, source })?;
     bar.finish_and_clear();
     Ok(results)
 }
@@ -77,11 +74,8 @@ where
     W: FnMut(&T, R, &O) -> Result<P, E>,
     X: Fn(P, &O) -> Result<(), E> + Sync,
 {
-    let threads = ctx.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|source| AudioError::ThreadPool { threads, source })?;
+    let threads = vox_api::pool::threads(ctx.threads);
+    let pool = vox_api::pool::own_pool(threads).map_err(|source| AudioError::ThreadPool { threads, source })?;
     let states: Vec<Mutex<Option<S>>> = (0..threads).map(|_| Mutex::new(None)).collect();
     let batch = batch.max(8 * threads).max(1);
     // Slots of two batches: the one being worked on and the one being written.
@@ -112,7 +106,10 @@ where
         let places = std::mem::take(&mut pending);
         let (written, results) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| write_all(places, previous));
-            let results = pool.install(|| work(chunk, current));
+            let results = match &pool {
+                Some(pool) => pool.install(|| work(chunk, current)),
+                None => work(chunk, current),
+            };
             (writer.join(), results)
         });
         written.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;

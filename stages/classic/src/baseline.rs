@@ -242,15 +242,14 @@ impl StageDef for Baseline {
         let training = TrainingData::from_table(&table)?;
         let class_weights = training.class_weights(self.class_weight);
         let seed = self.seed.unwrap_or(ctx.seed);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()
-            .map_err(ClassicError::from)?;
-
-        let model =
-            pool.install(|| self.fit(ctx, &input.dir, &table, &training, &class_weights, seed))?;
-        let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
-        let probabilities = pool.install(|| model.predict_proba(&rows));
+        // The run's shared pool (`vox_api::pool`), or one of `ctx.threads` outside a run.
+        let (model, probabilities) = vox_api::pool::install(ctx.threads, || {
+            let model = self.fit(ctx, &input.dir, &table, &training, &class_weights, seed)?;
+            let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
+            let probabilities = model.predict_proba(&rows);
+            Ok::<_, StageError>((model, probabilities))
+        })
+        .map_err(ClassicError::from)??;
         let predictions =
             Predictions::from_clips(table.labels.clone(), training.classes.clone(), &table.clips, probabilities);
         predictions.write(ctx.out_dir).map_err(ClassicError::from)?;
@@ -316,8 +315,8 @@ impl StageDef for Baseline {
             .collect::<Result<Vec<usize>, _>>()?;
         let rows: Vec<Vec<f64>> = table.rows.iter().map(|row| columns.iter().map(|&j| row[j]).collect()).collect();
         let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.run.threads.max(1)).build().map_err(ClassicError::from)?;
-        let probabilities = pool.install(|| model.model.predict_proba(&rows));
+        let probabilities =
+            vox_api::pool::install(ctx.run.threads, || model.model.predict_proba(&rows)).map_err(ClassicError::from)?;
         Predictions::from_clips(labels, model.classes, &table.clips, probabilities)
             .write(ctx.run.out_dir)
             .map_err(ClassicError::from)?;

@@ -323,11 +323,7 @@ impl Featurize {
         let keep_frames = self.output == Output::Frames;
         let bar = ctx.progress_bar(audio.clips.len() as u64, "featurize");
         let threads = ctx.threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|source| FeaturesError::ThreadPool { threads, source })?;
-        let results: Vec<(Vec<f64>, Option<ClipFrames>)> = pool.install(|| {
+        let results: Vec<(Vec<f64>, Option<ClipFrames>)> = vox_api::pool::install(threads, || {
             audio
                 .clips
                 .par_iter()
@@ -340,7 +336,8 @@ impl Featurize {
                     },
                 )
                 .collect()
-        });
+        })
+        .map_err(|source| FeaturesError::ThreadPool { threads, source })?;
         bar.finish_and_clear();
         let (rows, clip_frames): (Vec<Vec<f64>>, Vec<Option<ClipFrames>>) = results.into_iter().unzip();
         let table = FeatureTable { names: feature_names(settings.as_ref()), labels: audio.labels, clips: audio.clips, rows };

@@ -798,26 +798,23 @@ impl StageDef for FineTune {
     /// Scores new clips with the run's fine-tuned model (its output folder is a model folder),
     /// on the backend of `ctx`, in inference mode.
     fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(ctx.run.threads.max(1)).build()?;
-        pool.install(|| match ctx.run.backend.unwrap_or(DEFAULT_BACKEND) {
+        vox_api::pool::install(ctx.run.threads, || match ctx.run.backend.unwrap_or(DEFAULT_BACKEND) {
             #[cfg(feature = "flex")]
             "flex" => fit::apply::<burn::backend::Flex>(self, ctx, Default::default()),
             "ndarray" => fit::apply::<burn::backend::NdArray>(self, ctx, Default::default()),
             #[cfg(feature = "cuda")]
             "cuda" => fit::apply::<burn::backend::Cuda>(self, ctx, cuda_device()?),
             other => Err(FineTuneError::UnknownBackend(other.to_string()).into()),
-        })?;
+        })??;
         Ok(Applied::Wrote)
     }
 }
 
 impl FineTune {
-    /// [`Self::run_backend`] inside a rayon pool of `ctx.threads` threads (the CPU backends
-    /// parallelize with rayon), stopping after epoch `stop_after` when given (tests only).
+    /// [`Self::run_backend`] on the stage's threads (`vox_api::pool`: the run's shared pool, or
+    /// `ctx.threads` of its own; the CPU backends parallelize with rayon), stopping after epoch
+    /// `stop_after` when given (tests only).
     fn run_until(&self, ctx: &StageContext, stop_after: Option<u32>) -> Result<(), StageError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()?;
-        pool.install(|| self.run_backend(ctx, stop_after))
+        vox_api::pool::install(ctx.threads, || self.run_backend(ctx, stop_after))?
     }
 }
