@@ -62,6 +62,8 @@ pub struct ExecutorSpec {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    /// `--partition`, over `[executor]`'s (GPU stages on a GPU partition).
+    pub partition: Option<String>,
     /// `--cpus-per-task`.
     pub cpus: Option<u32>,
     /// `--mem` (`"16G"`).
@@ -76,6 +78,7 @@ impl Resources {
     /// These resources, each unset one taken from `default`.
     pub fn or(&self, default: &Resources) -> Resources {
         Resources {
+            partition: self.partition.clone().or_else(|| default.partition.clone()),
             cpus: self.cpus.or(default.cpus),
             mem: self.mem.clone().or_else(|| default.mem.clone()),
             time: self.time.clone().or_else(|| default.time.clone()),
@@ -437,7 +440,7 @@ fn stage_spec(
             }
             "resources" => {
                 let resources = Resources::deserialize(value.into_inner()).map_err(|_| {
-                    bad("resources", "a table of `cpus` (a count), `mem`, `time` (strings) and `gpus` (a count)", value_span)
+                    bad("resources", "a table of `partition`, `mem`, `time` (strings), `cpus` and `gpus` (counts)", value_span)
                 })?;
                 spec.resources = Some(resources);
             }
@@ -652,6 +655,36 @@ mod tests {
         assert!(spec.stages[1].inputs.is_empty());
         assert_eq!(spec.stages[1].params.keys().collect::<Vec<_>>(), ["path"]);
         assert_eq!(sources.describe(&spec.stages[2].params["length"].value_loc), format!("{}:10:10", top.display()));
+    }
+
+    #[test]
+    fn executor_settings_and_resources_merge_and_bad_ones_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "base.toml",
+            "[pipeline]\nname = \"base\"\n[executor]\npartition = \"cpu\"\ntime = \"01:00:00\"\n\
+             [executor.resources.fine-tune]\npartition = \"gpu\"\n\
+             [stages.w]\nkind = \"fine-tune\"\nresources = { cpus = 4, mem = \"8G\" }\n",
+        );
+        let top = write(
+            dir.path(),
+            "top.toml",
+            "[pipeline]\nextends = \"base.toml\"\n[executor]\naccount = \"lab\"\n[stages.w]\nresources = { mem = \"16G\" }\n",
+        );
+        let spec = load(&top, &mut SourceMap::default()).unwrap();
+        assert_eq!(spec.executor.partition.as_deref(), Some("cpu"));
+        assert_eq!(spec.executor.account.as_deref(), Some("lab"));
+        assert_eq!(spec.executor.time.as_deref(), Some("01:00:00"));
+        assert_eq!(spec.executor.resources["fine-tune"].partition.as_deref(), Some("gpu"));
+        let own = spec.stages[0].resources.clone().unwrap();
+        assert_eq!((own.cpus, own.mem.as_deref()), (Some(4), Some("16G")), "the override's mem, the base's cpus");
+        assert!(!spec.stages[0].params.contains_key("resources"), "resources are not a param: not in the key");
+        let bad = write(dir.path(), "bad.toml", "[pipeline]\nname = \"b\"\n[stages.w]\nkind = \"fine-tune\"\nresources = { gpu = 1 }\n");
+        let mut sources = SourceMap::default();
+        let errors = load(&bad, &mut sources).unwrap_err();
+        assert!(errors[0].kind.to_string().contains("`partition`, `mem`, `time` (strings), `cpus` and `gpus`"), "{}", errors[0].kind);
+        assert_eq!(sources.describe(errors[0].loc.as_ref().unwrap()), format!("{}:5:13", bad.display()));
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub fn arguments(settings: &ExecutorSpec, job: &JobRequest, cwd: &Path) -> Vec<S
         format!("--output={log}"),
         format!("--chdir={}", cwd.display()),
     ];
-    let flags = [("partition", &settings.partition), ("account", &settings.account), ("qos", &settings.qos)];
+    let partition = job.resources.partition.as_ref().or(settings.partition.as_ref());
+    let flags = [("partition", partition), ("account", settings.account.as_ref()), ("qos", settings.qos.as_ref())];
     for (flag, value) in flags {
         if let Some(value) = value {
             args.push(format!("--{flag}={value}"));
@@ -245,7 +246,13 @@ mod tests {
         let job = JobRequest {
             pipeline: "demo",
             stage: "w2v[fold=1]",
-            resources: Resources { cpus: Some(8), mem: Some("32G".into()), time: Some("04:00:00".into()), gpus: Some(1) },
+            resources: Resources {
+                partition: Some("a100".into()),
+                cpus: Some(8),
+                mem: Some("32G".into()),
+                time: Some("04:00:00".into()),
+                gpus: Some(1),
+            },
             after: vec!["11".into(), "12".into()],
             script: "/r/jobs/w2v.sh".into(),
             log: "/r/logs/50%.log".into(),
@@ -258,7 +265,7 @@ mod tests {
                 "--job-name=vox:demo:w2v[fold=1]",
                 "--output=/r/logs/50%%.log",
                 "--chdir=/work",
-                "--partition=gpu",
+                "--partition=a100",
                 "--account=lab",
                 "--time=04:00:00",
                 "--cpus-per-task=8",
