@@ -14,7 +14,7 @@ use crate::checksum::{self, Algorithm};
 use crate::error::DownloadError;
 use crate::extract::{extract_zip, is_zip};
 use crate::fetch::{Backoff, Fetch, file_name_from_url};
-use crate::place::{link_or_copy, mirror_dir, move_or_copy};
+use crate::place::{clone_or_copy, mirror_dir, move_or_copy};
 
 /// Fetches one file over HTTP(S), a model's files from the Hugging Face hub, or takes a local
 /// file or folder; checks the checksum and extracts the file when it is a zip. A broken
@@ -43,8 +43,9 @@ pub struct Download {
     #[serde(default = "default_hub_files")]
     pub files: Vec<String>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
-    /// A folder is mirrored as is (hard links, or copies); a file is checked and extracted like
-    /// a download. With `url` or `hub` also set, `path` is a local copy of what they name and
+    /// A folder is mirrored as is (copy-on-write clones where the file system has them, else
+    /// copies: editing the original never changes the cache); a file is checked and extracted
+    /// like a download. With `url` or `hub` also set, `path` is a local copy of what they name and
     /// replaces them, so `--set data.path=DIR` points a pipeline at a copy you have: nothing is
     /// fetched, a file is checked against the checksums, a folder (an extracted copy) is taken
     /// as it is.
@@ -112,8 +113,8 @@ fn default_timeout() -> u64 {
 enum Placement {
     /// A download in the scratch folder: move it.
     Move,
-    /// The user's own file: link it, never move it.
-    Link,
+    /// The user's own file: clone or copy it, never move or link it.
+    Copy,
 }
 
 /// The progress bar style for byte counts.
@@ -267,7 +268,7 @@ impl Download {
             (_, Some(path)) => {
                 let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
                 checksum::verify(path, &name, &self.checksums())?;
-                self.deliver(ctx, path, &name, Placement::Link)?;
+                self.deliver(ctx, path, &name, Placement::Copy)?;
             }
             (None, None) => {
                 return Err(ParamError::new("url", "give `url`, `hub` or `path`").into());
@@ -413,7 +414,7 @@ impl Download {
             let target = ctx.out_dir.join(name);
             match placement {
                 Placement::Move => move_or_copy(file, &target)?,
-                Placement::Link => link_or_copy(file, &target)?,
+                Placement::Copy => clone_or_copy(file, &target)?,
             }
             tracing::info!(stage = ctx.stage, "placed {name}");
         }

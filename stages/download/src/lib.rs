@@ -3,7 +3,7 @@
 //! Face hub; or a local file or folder instead.
 //!
 //! Modules: `download` (the params and the stage), `fetch` (HTTP with resume and retries),
-//! `checksum`, `extract` (safe zip extraction), `place` (hard links and copies), `error`.
+//! `checksum`, `extract` (safe zip extraction), `place` (copy-on-write clones, copies and moves), `error`.
 
 mod checksum;
 mod download;

@@ -1,16 +1,43 @@
-//! Putting files into the output folder cheaply: hard links or renames, copies as a fallback
-//! (across filesystems, or where links are not allowed).
+//! Putting files into the output folder: a download is moved (renamed, copied across file
+//! systems); a user's own file (`path = ...`) is cloned copy-on-write where the file system can
+//! (btrfs, XFS, APFS-like reflinks: instant, no extra space), else copied. Never hard-linked:
+//! a link shares the inode, so editing the original in place would change the cached copy
+//! behind the cache's back (and an old run's entry with it).
 
 use std::path::Path;
 
 use crate::error::DownloadError;
 
-/// Hard-links `src` to `dst`, copying when a link is impossible.
-pub fn link_or_copy(src: &Path, dst: &Path) -> Result<(), DownloadError> {
-    if std::fs::hard_link(src, dst).is_ok() {
+/// Places a copy of the user's file `src` at `dst`: a copy-on-write clone where the file system
+/// has them, else a plain copy.
+pub fn clone_or_copy(src: &Path, dst: &Path) -> Result<(), DownloadError> {
+    if reflink(src, dst) {
         return Ok(());
     }
     std::fs::copy(src, dst).map(drop).map_err(DownloadError::io("copy", src))
+}
+
+/// A copy-on-write clone of `src` at the new file `dst` (Linux `FICLONE`); false when the file
+/// system cannot (nothing is left at `dst` then).
+#[cfg(target_os = "linux")]
+fn reflink(src: &Path, dst: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    // From <linux/fs.h>: _IOW(0x94, 9, int).
+    const FICLONE: libc::c_ulong = 0x4004_9409;
+    let Ok(from) = std::fs::File::open(src) else { return false };
+    let Ok(to) = std::fs::File::create(dst) else { return false };
+    // SAFETY: both descriptors are open for the duration of the call.
+    let cloned = unsafe { libc::ioctl(to.as_raw_fd(), FICLONE as _, from.as_raw_fd()) } == 0;
+    if !cloned {
+        drop(to);
+        let _ = std::fs::remove_file(dst);
+    }
+    cloned
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reflink(_src: &Path, _dst: &Path) -> bool {
+    false
 }
 
 /// Moves `src` to `dst`, copying when they are on different filesystems.
@@ -38,10 +65,10 @@ pub fn mirror_dir(src: &Path, dst: &Path) -> Result<usize, DownloadError> {
             std::fs::create_dir(&to).map_err(DownloadError::io("create", &to))?;
             files += mirror_dir(&from, &to)?;
         } else {
-            // A link to a symbolic link would keep the link itself; link its target instead.
+            // A symbolic link is placed as the file it points to.
             let target =
                 std::fs::canonicalize(&from).map_err(DownloadError::io("resolve", &from))?;
-            link_or_copy(&target, &to)?;
+            clone_or_copy(&target, &to)?;
             files += 1;
         }
     }
@@ -51,9 +78,25 @@ pub fn mirror_dir(src: &Path, dst: &Path) -> Result<usize, DownloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
     #[test]
-    fn mirror_links_nested_files_with_their_contents() {
+    fn editing_the_original_in_place_leaves_the_placed_copy_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a.wav");
+        std::fs::write(&src, b"RIFF-old").unwrap();
+        let dst = dir.path().join("placed.wav");
+        clone_or_copy(&src, &dst).unwrap();
+        // An in-place edit (same inode), as an audio editor saving over the file does.
+        std::fs::OpenOptions::new().write(true).open(&src).unwrap().write_all_at(b"RIFF-new", 0).unwrap();
+        assert_eq!(std::fs::read(&src).unwrap(), b"RIFF-new");
+        assert_eq!(std::fs::read(&dst).unwrap(), b"RIFF-old");
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(std::fs::metadata(&src).unwrap().ino(), std::fs::metadata(&dst).unwrap().ino());
+    }
+
+    #[test]
+    fn mirror_places_nested_files_with_their_contents() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
         std::fs::create_dir_all(src.join("Actor_01")).unwrap();
