@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::execute::{StageOutcome, Status};
+use crate::outcome::{StageOutcome, Status};
 use crate::plan::Plan;
 
 /// `run.json` and the `--json` document.

@@ -1,0 +1,69 @@
+//! `vox exec-stage`: one stage whose inputs are cached, as a cluster job runs it.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The arguments of `vox exec-stage`.
+#[derive(Args, Debug)]
+pub(super) struct ExecStageArgs {
+    #[command(flatten)]
+    pub(super) pipeline: PipelineArgs,
+    /// The stage (its name in the plan: `rf[fold=2]`, a sweep variant's `rf[seed=2]`).
+    pub(super) stage: String,
+    /// The run folder the outcome is recorded in.
+    #[arg(long, value_name = "DIR")]
+    pub(super) run_dir: PathBuf,
+    /// Plan the pipeline's `[sweep]`, as `vox sweep` does.
+    #[arg(long)]
+    pub(super) sweep: bool,
+    /// With `--sweep`: a grid axis on top of the pipeline's `[sweep]` (repeatable).
+    #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
+    pub(super) grid: Vec<String>,
+    /// Where the job's log is, to record with the outcome (with `$SLURM_JOB_ID`).
+    #[arg(long, value_name = "FILE")]
+    pub(super) log: Option<PathBuf>,
+    /// Rebuild the stage even if its key is cached.
+    #[arg(long)]
+    pub(super) force: bool,
+    /// Threads the stage may use (default: `$SLURM_CPUS_PER_TASK`, else the number of
+    /// cores).
+    #[arg(long, short, value_parser = at_least_one, env = "SLURM_CPUS_PER_TASK")]
+    pub(super) jobs: Option<usize>,
+}
+
+/// `vox exec-stage`.
+pub(super) fn exec_stage(args: ExecStageArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
+    let ExecStageArgs { pipeline, stage, run_dir, sweep, grid, log, force, jobs } = args;
+    let cache = open_cache(global)?;
+    let grid = (sweep || !grid.is_empty()).then_some(grid.as_slice());
+    let (plan, unknown_folds) = load_plan_of(&pipeline, grid, &registry, &cache)?;
+    if let Some(note) = unknown_folds {
+        return Err(Failure::Io(format!("cannot plan the folds: {note}")));
+    }
+    let Some(index) = plan.index_of(&stage) else {
+        let message = format!("`{stage}` is not a stage of pipeline `{}`", plan.name);
+        return Err(unknown(message, &stage, plan.stages.iter().map(|s| s.name.as_str())));
+    };
+    let ancestors = fan_out::ancestors(&plan, std::iter::once(index));
+    let previews = preview(&plan, &cache, &BTreeSet::new());
+    if let Some(pending) = ancestors.iter().find(|&&i| previews[i].will_run) {
+        return Err(Failure::Io(format!(
+            "input `{}` of `{stage}` is not in the cache `{}`: the stage that makes it has not finished",
+            plan.stages[*pending].name,
+            global.cache_dir.display()
+        )));
+    }
+    let recorder = report::Recorder::open(&run_dir).map_err(io_failure("cannot open the run folder"))?;
+    let mut only = ancestors;
+    only.insert(index);
+    let force = if force { BTreeSet::from([stage.clone()]) } else { BTreeSet::new() };
+    let options = RunOptions { only: Some(only), force, ..run_options(jobs, progress) };
+    let outcomes = execute::execute(&plan, &cache, &options);
+    progress.clear().ok();
+    cache.save().map_err(io_failure("cannot save the cache's file index"))?;
+    let outcome = &outcomes[index];
+    let origin = report::Origin { job: std::env::var("SLURM_JOB_ID").ok(), log };
+    let recorded = recorder.record(&plan, outcome, origin).map_err(io_failure("cannot record the outcome"))?;
+    println!("{}: {}", recorded.name, recorded.status);
+    Ok(exit_status(std::slice::from_ref(outcome)))
+}
