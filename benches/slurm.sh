@@ -23,6 +23,8 @@ trap cleanup EXIT
 log "building vox"
 (cd "$ROOT" && cargo build --bin vox --quiet)
 VOX="$ROOT/target/debug/vox"
+# The commit of the binary measured (and whether the sources it was built from were edited).
+commit=$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src stages Cargo.toml || echo " (working tree dirty)")
 log "starting Slurm"
 bash "$ROOT/tests/slurm/start.sh" "$STATE" >&2
 
@@ -56,7 +58,6 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR % 2) prin
 ratios=(); for i in "${!LOCAL[@]}"; do ratios+=("$(awk -v s="${SLURM[$i]}" -v l="${LOCAL[$i]}" 'BEGIN { printf "%.3f\n", s / l }')"); done
 ml=$(median "${LOCAL[@]}"); ms=$(median "${SLURM[@]}"); mr=$(median "${ratios[@]}"); mj=$(median "${SUBMIT[@]}")
 verdict() { awk -v x="$1" -v t="$2" 'BEGIN { print (x <= t) ? "met" : "**MISSED**" }'; }
-commit=$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src stages Cargo.toml || echo " (working tree dirty)")
 {
   echo "# Benchmark: the Slurm executor (issue 14)"
   echo

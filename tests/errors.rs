@@ -192,3 +192,20 @@ fn merging_corpora_of_different_classes_is_an_error_before_anything_runs() {
         "{stderr}"
     );
 }
+
+#[test]
+fn executor_options_that_cannot_work_are_refused_before_anything_is_made() {
+    let p = Project::new();
+    p.file("p.toml", SMALL);
+    let detached = p.vox(&["run", "p.toml", "--detach"]);
+    assert_eq!(detached.code, 2, "{}", detached.stderr);
+    assert!(detached.stderr.contains("`--detach` needs `--executor slurm`"), "{}", detached.stderr);
+    // No Slurm commands on the PATH: one clear line, exit 1, no run folder, no cache.
+    let empty = tempfile::tempdir().unwrap();
+    let out = p.command(&["run", "p.toml", "--executor", "slurm"]).env("PATH", empty.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot run `sbatch` (is this a Slurm login node"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!p.path().join("runs").exists() && !p.cache().exists());
+}

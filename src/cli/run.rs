@@ -73,6 +73,7 @@ pub(super) struct SweepArgs {
 /// `vox run`.
 pub(super) fn run(args: RunArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     let RunArgs { pipeline, targets, jobs, force, json, placement } = args;
+    placement.check()?;
     let registry = placement.registry(registry);
     let loaded = load(&pipeline, None)?;
     let cache = open_cache(global)?;
@@ -109,6 +110,7 @@ pub(super) fn run(args: RunArgs, global: &Global, registry: Registry, progress: 
 /// `vox sweep`.
 pub(super) fn sweep(args: SweepArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     let SweepArgs { pipeline, grid, jobs, json, placement } = args;
+    placement.check()?;
     let registry = placement.registry(registry);
     let loaded = load(&pipeline, Some(&grid))?;
     let metrics = sweep_metrics(&loaded.spec)
@@ -158,6 +160,22 @@ impl Placement {
         registry
     }
 
+    /// Refuses what cannot work before anything is made: `--detach` without Slurm, Slurm
+    /// without its commands.
+    fn check(&self) -> Result<(), Failure> {
+        match self.executor {
+            ExecutorKind::Local if self.detach => {
+                Err(Failure::Invalid("`--detach` needs `--executor slurm`: a local run cannot outlive this process".into()))
+            }
+            ExecutorKind::Local => Ok(()),
+            ExecutorKind::Slurm => {
+                let version = slurm::check_available().map_err(|e| Failure::Io(e.to_string()))?;
+                tracing::debug!("submitting with {version}");
+                Ok(())
+            }
+        }
+    }
+
     /// The executor: this process's threads, or Slurm jobs re-creating this plan.
     #[allow(clippy::too_many_arguments)]
     fn executor<'a>(
@@ -170,7 +188,6 @@ impl Placement {
         options: RunOptions<'a>,
     ) -> Result<Box<dyn Executor + 'a>, Failure> {
         match self.executor {
-            ExecutorKind::Local if self.detach => Err(Failure::Invalid("`--detach` needs `--executor slurm`: a local run cannot outlive this process".into())),
             ExecutorKind::Local => Ok(Box::new(Local { cache, options })),
             ExecutorKind::Slurm => {
                 let invocation = invocation(args, grid, global)?;

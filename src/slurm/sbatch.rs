@@ -130,6 +130,19 @@ pub fn arguments(settings: &ExecutorSpec, job: &JobRequest, cwd: &Path) -> Vec<S
     args
 }
 
+/// Checks that the Slurm client commands are here (`sbatch --version`), before anything is
+/// planned to be submitted.
+pub fn check_available() -> Result<String, SlurmError> {
+    let output = Command::new("sbatch").arg("--version").output().map_err(|e| SlurmError::Spawn { command: "sbatch", source: e })?;
+    if !output.status.success() {
+        return Err(SlurmError::Refused {
+            command: "sbatch --version".into(),
+            said: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// Runs `sbatch`; the new job's id.
 pub fn submit(settings: &ExecutorSpec, job: &JobRequest, cwd: &Path) -> Result<String, SlurmError> {
     let args = arguments(settings, job, cwd);
