@@ -545,6 +545,46 @@ fn topological_order(graph: &DiGraph<usize, usize>) -> Result<Vec<usize>, Vec<us
 mod tests {
     use super::*;
 
+    /// A kind whose backend is compiled in but whose device is not on this machine (a `cuda`
+    /// stage planned on a login node).
+    #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct OnGpu {}
+
+    impl vox_api::StageDef for OnGpu {
+        const KIND: &'static str = "on-gpu";
+        const VERSION: u32 = 1;
+        const INPUTS: vox_api::InputSpec = vox_api::InputSpec::NONE;
+        const OUTPUT: ArtifactKind = ArtifactKind::Files;
+        const BACKENDS: &'static [&'static str] = &["cuda"];
+        fn backend_available(_backend: &str) -> Result<(), String> {
+            Err("no CUDA device on this machine".into())
+        }
+        fn backend_built(_backend: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&self, _ctx: &vox_api::StageContext) -> Result<(), vox_api::StageError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_login_node_checks_that_a_backend_is_built_and_the_job_that_its_device_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[pipeline]\nname = \"p\"\n[stages.g]\nkind = \"on-gpu\"\nbackend = \"cuda\"\n").unwrap();
+        let mut registry = Registry::new(vec![vox_api::kind::<OnGpu>()]);
+        let plan_with = |registry: &Registry| {
+            let mut sources = SourceMap::default();
+            let spec = crate::spec::load(&path, &mut sources).unwrap();
+            build(spec, &[], registry, &sources, dir.path())
+        };
+        let errors = plan_with(&registry).err().expect("the device is checked where it runs");
+        assert!(errors[0].kind.to_string().contains("no CUDA device on this machine"), "{}", errors[0].kind);
+        registry.device_checks = false;
+        assert!(plan_with(&registry).is_ok(), "a submitting node plans it");
+    }
+
     fn graph(n: usize, edges: &[(usize, usize)]) -> DiGraph<usize, usize> {
         let mut g = DiGraph::new();
         let nodes: Vec<_> = (0..n).map(|i| g.add_node(i)).collect();

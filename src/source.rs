@@ -54,6 +54,18 @@ impl SourceMap {
         self.files.len() - 1
     }
 
+    /// blake3 over every text read (each file by its absolute path, the overrides by name), in
+    /// order: what a cluster job compares with its submitter's, so that a pipeline edited while
+    /// jobs wait in the queue is refused rather than run half old, half new.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for file in &self.files {
+            let name = file.path.as_ref().map_or_else(|| file.name.clone(), |p| p.display().to_string());
+            hasher.update(name.as_bytes()).update(b"\0").update(file.text.as_bytes()).update(b"\0");
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
     /// The folder of the file `file`, against which its relative paths resolve.
     pub fn dir_of(&self, file: usize) -> Option<&Path> {
         self.files[file].path.as_deref().and_then(Path::parent)

@@ -132,6 +132,7 @@ fn the_slurm_executor_on_a_real_cluster() {
     same_keys_and_bytes_as_a_local_run_and_a_rerun_submits_nothing();
     a_failed_job_cancels_its_dependents_and_exits_1();
     a_sweep_is_one_dag_on_the_cluster();
+    a_pipeline_edited_after_submission_is_refused_by_its_jobs();
     ctrl_c_cancels_every_submitted_job();
 }
 
@@ -270,6 +271,29 @@ fn a_sweep_is_one_dag_on_the_cluster() {
     // The same comparison table as the local sweep's.
     let table = |p: &Project| std::fs::read_to_string(latest(p, "swept").join("sweep.csv")).expect("sweep.csv");
     assert_eq!(table(&p), table(&local));
+}
+
+fn a_pipeline_edited_after_submission_is_refused_by_its_jobs() {
+    let p = Project::new();
+    p.file("p.toml", &pipeline("edited", ""));
+    let detached = p.vox(&["run", "--executor", "slurm", "--detach", "p.toml"]);
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    // The researcher changes a param while the jobs wait in the queue.
+    p.file("p.toml", &pipeline("edited", "").replace("n_trees = 20", "n_trees = 30"));
+    let run_dir = latest(&p, "edited");
+    let done = p.vox(&["status", "--wait", run_dir.to_str().expect("utf-8")]);
+    assert_eq!(done.code, 1, "{}\n{}", done.stdout, done.stderr);
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).expect("run.json")).expect("json");
+    let refused: Vec<&serde_json::Value> = recorded["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|s| s["reasons"].to_string().contains("changed after this job was submitted"))
+        .collect();
+    assert!(!refused.is_empty(), "{recorded:#}");
+    assert!(refused.iter().all(|s| s["status"] == "failed" && s["kind"] != ""), "{recorded:#}");
+    // Nothing ran with the new forest: its key is not in the cache.
+    assert!(!recorded["stages"].as_array().unwrap().iter().any(|s| s["name"] == "rf" && s["status"] == "ran"), "{recorded:#}");
 }
 
 fn ctrl_c_cancels_every_submitted_job() {

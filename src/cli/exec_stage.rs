@@ -29,13 +29,55 @@ pub(super) struct ExecStageArgs {
     /// cores).
     #[arg(long, short, value_parser = at_least_one, env = "SLURM_CPUS_PER_TASK")]
     pub(super) jobs: Option<usize>,
+    /// The fingerprint of the pipeline's files when the job was submitted: a pipeline edited
+    /// since is refused (rerun the submitting command) rather than run half old, half new.
+    #[arg(long, value_name = "HASH")]
+    pub(super) expect_sources: Option<String>,
 }
 
-/// `vox exec-stage`.
+/// `vox exec-stage`. A failure before the stage could run (a changed pipeline, an input not
+/// cached) is recorded as the stage's outcome too, so the submitter reports why.
 pub(super) fn exec_stage(args: ExecStageArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
-    let ExecStageArgs { pipeline, stage, run_dir, sweep, grid, log, force, jobs } = args;
-    let cache = open_cache(global)?;
+    let (stage, run_dir, log) = (args.stage.clone(), args.run_dir.clone(), args.log.clone());
+    let result = run_one(args, global, registry, progress);
+    if let Err(Failure::Invalid(why) | Failure::Io(why)) = &result
+        && let Ok(recorder) = report::Recorder::open(&run_dir)
+        && recorder.read(&stage).is_none()
+    {
+        let failed = report::StageReport {
+            name: stage,
+            kind: String::new(),
+            status: "failed".into(),
+            seconds: 0.0,
+            key: None,
+            params: None,
+            inputs: Vec::new(),
+            backend: None,
+            reasons: vec![why.clone()],
+            outputs: None,
+            reports: Vec::new(),
+            log,
+            job: std::env::var("SLURM_JOB_ID").ok(),
+        };
+        let _ = recorder.write(&failed);
+    }
+    result
+}
+
+fn run_one(args: ExecStageArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
+    let ExecStageArgs { pipeline, stage, run_dir, sweep, grid, log, force, jobs, expect_sources } = args;
     let grid = (sweep || !grid.is_empty()).then_some(grid.as_slice());
+    if let Some(expected) = expect_sources {
+        let loaded = load(&pipeline, grid)?;
+        if loaded.sources.fingerprint() != expected {
+            return Err(Failure::Io(format!(
+                "the pipeline `{}` (or a file it extends or includes) changed after this job was submitted; \
+                 rerun the submitting command to submit the pipeline as it is now",
+                pipeline.pipeline.display()
+            )));
+        }
+    }
+    let cache = open_cache(global)?;
     let (plan, unknown_folds) = load_plan_of(&pipeline, grid, &registry, &cache)?;
     if let Some(note) = unknown_folds {
         return Err(Failure::Io(format!("cannot plan the folds: {note}")));

@@ -190,7 +190,7 @@ impl Placement {
         match self.executor {
             ExecutorKind::Local => Ok(Box::new(Local { cache, options })),
             ExecutorKind::Slurm => {
-                let invocation = invocation(args, grid, global)?;
+                let invocation = invocation(args, grid, global, loaded)?;
                 Ok(Box::new(Slurm { settings: &loaded.spec.executor, invocation, cache, options }))
             }
         }
@@ -199,7 +199,7 @@ impl Placement {
 
 /// How a cluster job re-creates this command's plan (every path absolute: the job's shell starts
 /// elsewhere). `VOX_EXE` names the binary jobs run when this one is not on a shared path.
-fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global) -> Result<slurm::Invocation, Failure> {
+fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global, loaded: &Loaded) -> Result<slurm::Invocation, Failure> {
     let cwd = std::env::current_dir().map_err(io_failure("cannot read the current folder"))?;
     let exe = match std::env::var_os("VOX_EXE") {
         Some(exe) => PathBuf::from(exe),
@@ -211,6 +211,7 @@ fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global) -> 
         sets: args.sets.clone(),
         sweep: grid.map(<[String]>::to_vec),
         cache_dir: slurm::absolute(&global.cache_dir, &cwd),
+        fingerprint: loaded.sources.fingerprint(),
         cwd,
     })
 }
@@ -230,7 +231,7 @@ fn submit_detached(
 ) -> Result<ExitCode, Failure> {
     debug_assert_eq!(placement.executor, ExecutorKind::Slurm);
     let run_dir = options.recorder.map(|r| r.run_dir().to_path_buf()).unwrap_or_default();
-    let executor = Slurm { settings: &loaded.spec.executor, invocation: invocation(args, grid, global)?, cache, options };
+    let executor = Slurm { settings: &loaded.spec.executor, invocation: invocation(args, grid, global, loaded)?, cache, options };
     let submission = executor.submit(plan, only).map_err(|e| Failure::Io(e.to_string()))?;
     let cached = submission.stages.len() - submission.jobs.len();
     println!("submitted {} job(s) to Slurm ({cached} stage(s) cached)", submission.jobs.len());

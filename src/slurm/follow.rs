@@ -132,8 +132,13 @@ fn announce(job: &Job, report: &StageReport) {
 fn read_outcomes(submission: &Submission, recorder: &Recorder, state: &mut Progress) {
     for job in &submission.jobs {
         if !state.finished.contains_key(&job.stage)
-            && let Some(report) = recorder.read(&job.stage)
+            && let Some(mut report) = recorder.read(&job.stage)
         {
+            // A job that failed before it could plan does not know its stage's kind.
+            if report.kind.is_empty() {
+                report.kind = job.kind.clone();
+                let _ = recorder.write(&report);
+            }
             state.finished.insert(job.stage.clone(), report);
         }
     }

@@ -27,6 +27,8 @@ pub struct Invocation {
     pub sweep: Option<Vec<String>>,
     /// The cache folder, absolute.
     pub cache_dir: PathBuf,
+    /// [`crate::source::SourceMap::fingerprint`] of the submitter's pipeline files.
+    pub fingerprint: String,
 }
 
 /// One job to submit.
@@ -64,6 +66,8 @@ pub fn script(invocation: &Invocation, stage: &str, run_dir: &Path, log: &Path, 
         path(run_dir),
         "--log".into(),
         path(log),
+        "--expect-sources".into(),
+        invocation.fingerprint.clone(),
     ];
     for set in &invocation.sets {
         args.push("--set".into());
@@ -301,12 +305,13 @@ mod tests {
             sets: vec!["rf.trees=5".into()],
             sweep: Some(vec!["rf.trees=1,2".into()]),
             cache_dir: "/c".into(),
+            fingerprint: "f00d".into(),
         };
         let text = script(&invocation, "rf", Path::new("/r"), Path::new("/r/logs/rf.log"), true, Some(4));
         assert!(text.contains("cd '/home/a b' || exit 1"));
         assert!(text.contains(
             "exec '/opt/vox' --cache-dir '/c' exec-stage '/p/it'\\''s.toml' 'rf' --run-dir '/r' --log '/r/logs/rf.log' \
-             --set 'rf.trees=5' --sweep --grid 'rf.trees=1,2' --force --jobs 4"
+             --expect-sources f00d --set 'rf.trees=5' --sweep --grid 'rf.trees=1,2' --force --jobs 4"
         ));
     }
 
