@@ -194,6 +194,9 @@ fn stages_share_one_pool_of_jobs_threads() {
     // main, signals, progress ticker, 4 workers, the shared pool (4), rayon's global pool for
     // hashing (4), lock heartbeats (4) and an audio writer or two: under 24.
     assert!((8..24).contains(&most), "{most} threads at once with --jobs 4");
+    // Every entry's lock was removed when released: `locks/` keeps nothing.
+    let locks: Vec<_> = std::fs::read_dir(p.cache().join("locks")).unwrap().collect();
+    assert!(locks.is_empty(), "{locks:?}");
 }
 
 /// Every text file under `dir` that mentions `token`, with the first line that does.
