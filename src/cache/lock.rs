@@ -3,13 +3,14 @@
 //!
 //! A lock is the file `locks/<key>.lock`, created with `O_EXCL` (atomic on local file systems
 //! and on NFSv3 and later) and holding its owner: host, process id and a token unique to this
-//! acquisition. While held, a heartbeat thread sets its mtime every [`HEARTBEAT`]; releasing
+//! acquisition. While held, a heartbeat thread sets its mtime to the file system's "now" every
+//! [`HEARTBEAT`] (`UTIME_NOW`, which NFS stamps with the server's clock); releasing
 //! removes it, so `locks/` holds only the locks in use. A waiter takes a lock over when its
 //! owner is gone:
 //! - on the same host, when the owner's process no longer exists (at once);
 //! - from another host, when the heartbeat is older than [`STALE`] by the file server's clock
-//!   (read from the mtime of a probe file the waiter writes, so the hosts' own clocks do not
-//!   matter).
+//!   (read from the mtime of a probe file the waiter creates; heartbeats are stamped by the
+//!   same clock, so the hosts' own clocks do not matter).
 //!
 //! The take-over renames the lock aside (one rename: of two waiters, one wins) and checks that
 //! what it moved is the lock it judged stale; if another waiter got there first and a fresh
@@ -194,13 +195,31 @@ fn beat(path: &Path, token: &str, stop: &(Mutex<bool>, Condvar)) {
         let ours = read_owner(path).is_some_and(|o| o.token == token);
         if ours {
             if let Ok(file) = File::options().write(true).open(path) {
-                let _ = file.set_modified(SystemTime::now());
+                touch(&file);
             }
         } else if !warned {
             tracing::warn!("the lock `{}` was taken over by another process; both may build this entry", path.display());
             warned = true;
         }
     }
+}
+
+/// Sets the file's mtime to "now" as the file system sees it (`UTIME_NOW`: on NFS the server's
+/// clock, not this host's), so heartbeats and the waiters' probe files share one clock.
+#[cfg(unix)]
+fn touch(file: &File) {
+    use std::os::fd::AsRawFd;
+    let times = [
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW },
+    ];
+    // SAFETY: the descriptor is open and `times` holds the two entries futimens reads.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
+#[cfg(not(unix))]
+fn touch(file: &File) {
+    let _ = file.set_modified(SystemTime::now());
 }
 
 /// Removes the lock file if it is still this acquisition's.
@@ -260,6 +279,18 @@ mod tests {
         let old = SystemTime::now() - STALE - Duration::from_secs(5);
         File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
         assert!(try_acquire(dir.path(), "k").unwrap().is_some(), "a stopped heartbeat: taken over");
+    }
+
+    #[test]
+    fn a_heartbeat_stamps_the_file_systems_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        fs::write(&path, b"{}").unwrap();
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(3600)).unwrap();
+        touch(&file);
+        let age = age(dir.path(), fs::metadata(&path).unwrap().modified().unwrap()).unwrap();
+        assert!(age < Duration::from_secs(5), "{age:?}");
     }
 
     #[test]

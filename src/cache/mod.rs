@@ -43,8 +43,9 @@
 //! What a cache shared by many processes and hosts relies on: `rename` within one file system
 //! is atomic (entries, records, `external.json` and run-folder files are written aside and
 //! renamed into place), `O_EXCL` create is atomic (locks; NFSv3 and later honour it, where
-//! `flock` may not be), and the hosts' clocks agree with the file server's to within a minute
-//! (a lock whose heartbeat is older than [`lock::STALE`] by the server's clock is taken over).
+//! `flock` may not be), and the file server stamping mtimes with its own clock (a lock whose
+//! heartbeat is older than [`lock::STALE`] by that clock is taken over; the hosts' clocks do
+//! not matter).
 //! Temp names carry the host as well as the process (`crate::host`), so two nodes never pick
 //! the same one.
 //!
