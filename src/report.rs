@@ -381,6 +381,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_run_id_names_its_host_and_a_taken_one_is_never_shared() {
+        let id = run_id();
+        assert!(id.contains(&format!("-{}-{}", crate::host::name(), std::process::id())), "{id}");
+        let runs = tempfile::tempdir().unwrap();
+        let first = Recorder::create(runs.path(), "p", "same").unwrap();
+        let second = Recorder::create(runs.path(), "p", "same").unwrap();
+        assert_ne!(first.run_dir(), second.run_dir());
+        assert!(second.run_dir().ends_with("p/same.1"), "{}", second.run_dir().display());
+        // `latest` follows the newest run from its start.
+        assert_eq!(fs::read_link(runs.path().join("p/latest")).unwrap(), Path::new("same.1"));
+    }
+
+    #[test]
     fn tables_align() {
         let rows = [["decode".to_string(), "ran".to_string()], ["a".to_string(), "cached".to_string()]];
         assert_eq!(render_table(&["stage", "status"], &rows), "stage   status\ndecode  ran\na       cached\n");
