@@ -220,7 +220,7 @@ fn apply_overrides(spec: &mut PipelineSpec, overrides: &[Override], registry: &R
                 }
             }
             param => {
-                let Some(kind) = stage.kind.as_ref().and_then(|k| registry.get(&k.value)) else { continue };
+                let Some(kind) = stage.kind.as_ref().and_then(|k| resolve(registry, &k.value, stage)) else { continue };
                 let declared = registry::params(kind);
                 let Some(info) = declared.iter().find(|p| p.name == param) else {
                     let suggestion = closest(param, declared.iter().map(|p| p.name.as_str()));
@@ -276,7 +276,7 @@ fn add_implied_stages<'r>(
                 .into_iter()
                 .map(|(key, value)| (key, Param { value, key_loc: loc.clone(), value_loc: loc.clone() }))
                 .collect();
-            let new_stage = StageSpec {
+            let mut new_stage = StageSpec {
                 name: name.clone(),
                 name_loc: loc.clone(),
                 kind: Some(located(implied.kind.to_string())),
@@ -285,6 +285,12 @@ fn add_implied_stages<'r>(
                 resources: None,
                 params,
             };
+            if implied.takes_inputs {
+                let parent = &mut spec.stages[i];
+                new_stage.inputs = std::mem::take(&mut parent.inputs);
+                new_stage.backend = parent.backend.clone();
+                new_stage.resources = parent.resources.clone();
+            }
             configured.insert(i, configure(&new_stage, registry, sources, cwd, spec.seed, errors));
             spec.stages[i].inputs.push(located(name));
             spec.stages.insert(i, new_stage);
@@ -292,6 +298,11 @@ fn add_implied_stages<'r>(
         }
         i += 1;
     }
+}
+
+/// The kind of `stage` named `name`: its variant for the stage's params, if one matches.
+fn resolve<'r>(registry: &'r Registry, name: &str, stage: &StageSpec) -> Option<&'r dyn vox_api::StageKind> {
+    registry.resolve(name, |param| stage.params.get(param).and_then(|p| p.value.as_str()).map(str::to_string))
 }
 
 /// Checks one stage's kind, params and backend, and configures it.
@@ -309,8 +320,9 @@ fn configure<'r>(
         errors.push(SpecError::at(SpecErrorKind::MissingKind { stage: stage.name.clone() }, stage.name_loc.clone()));
         return None;
     };
-    let Some(kind) = registry.get(&kind_name.value) else {
-        let known: Vec<String> = registry.kinds().map(|k| k.name().to_string()).collect();
+    let Some(kind) = resolve(registry, &kind_name.value, stage) else {
+        let mut known: Vec<String> = registry.kinds().map(|k| k.name().to_string()).collect();
+        known.dedup();
         let suggestion = closest(&kind_name.value, known.iter().map(String::as_str));
         let kind = SpecErrorKind::UnknownKind { stage: stage.name.clone(), kind: kind_name.value.clone(), suggestion, known };
         errors.push(SpecError::at(kind, kind_name.loc.clone()));
@@ -457,9 +469,8 @@ fn check_inputs(
         // The optional last input counts only after another one, where it is of its own kind
         // (or of an unknown kind: its stage has an error of its own).
         let last_is_optional = stage.inputs.len() > 1
-            && spec_in.optional_last.is_some_and(|last| {
-                produced.last().is_some_and(|kind| kind.is_none_or(|kind| kind == last))
-            });
+            && !spec_in.optional_last.is_empty()
+            && produced.last().is_some_and(|kind| kind.is_none_or(|kind| spec_in.optional_last.contains(&kind)));
         let found = stage.inputs.len() - usize::from(last_is_optional);
         let expected = match spec_in.arity {
             Arity::None if found > 0 => Some("no inputs"),

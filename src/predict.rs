@@ -256,11 +256,17 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     }
     let kinds = stages
         .iter()
-        .map(|s| registry.get(&s.kind).ok_or_else(|| PredictError::UnknownKind { stage: s.name.clone(), kind: s.kind.clone() }))
+        .map(|s| {
+            let param = |name: &str| s.params.as_ref()?.get(name)?.as_str().map(str::to_string);
+            registry.resolve(&s.kind, param)
+        }.ok_or_else(|| PredictError::UnknownKind { stage: s.name.clone(), kind: s.kind.clone() }))
         .collect::<Result<Vec<_>, _>>()?;
     let groups = choose_models(request, stages, &kinds)?;
 
-    // The stages each model needs, up to (and including) where recordings enter.
+    // The stages each model needs, up to (and including) where recordings enter. A model
+    // folder input (a kind's optional last input) is used as the run left it, never applied
+    // to the new clips: new audio does not change a model's weights.
+    let model_input: Vec<Option<usize>> = (0..stages.len()).map(|i| model_input(i, &inputs, &kinds)).collect();
     let mut needed = BTreeSet::new();
     for (model, members) in &groups {
         for &m in members {
@@ -270,11 +276,12 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
             let mut pending = vec![m];
             while let Some(i) = pending.pop() {
                 if needed.insert(i) && kinds[i].applies() != Applies::Entry {
-                    pending.extend(&inputs[i]);
+                    pending.extend(inputs[i].iter().filter(|&&j| model_input[i] != Some(j)));
                 }
             }
         }
     }
+    let models: BTreeSet<usize> = needed.iter().filter_map(|&i| model_input[i]).collect();
 
     let work = request.out_dir.join(".work");
     let _ = std::fs::remove_dir_all(&work);
@@ -284,11 +291,16 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     };
     std::fs::create_dir_all(&work).map_err(io(&work))?;
     let mut outputs: BTreeMap<usize, (PathBuf, bool)> = BTreeMap::new();
+    let mut as_left: BTreeMap<usize, PathBuf> = BTreeMap::new();
+    for &j in &models {
+        as_left.insert(j, trained_dir(&stages[j], cache)?);
+    }
     for &i in &needed {
         let stage = &stages[i];
         let kind = kinds[i];
         let entry = kind.applies() == Applies::Entry;
-        let new = entry || inputs[i].iter().any(|j| outputs.get(j).is_some_and(|(_, new)| *new));
+        let data_inputs = || inputs[i].iter().filter(|&&j| model_input[i] != Some(j));
+        let new = entry || data_inputs().any(|j| outputs.get(j).is_some_and(|(_, new)| *new));
         let trained = trained_dir(stage, cache)?;
         if !new {
             outputs.insert(i, (trained, false));
@@ -312,7 +324,8 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         let stage_inputs: Vec<Input> = if entry {
             Vec::new()
         } else {
-            inputs[i].iter().map(|&j| Input::new(stages[j].name.clone(), kinds[j].output(), outputs[&j].0.clone())).collect()
+            let dir = |j: usize| if model_input[i] == Some(j) { as_left[&j].clone() } else { outputs[&j].0.clone() };
+            inputs[i].iter().map(|&j| Input::new(stages[j].name.clone(), kinds[j].output(), dir(j))).collect()
         };
         let out_dir = work.join(i.to_string());
         let scratch_dir = work.join(format!("{i}.scratch"));
@@ -429,6 +442,19 @@ fn choose_models(
 /// Whether some stage upstream of `stage` (or itself) is an entry.
 fn entry_upstream(stage: usize, inputs: &[Vec<usize>], kinds: &[&dyn vox_api::StageKind]) -> bool {
     kinds[stage].applies() == Applies::Entry || inputs[stage].iter().any(|&i| entry_upstream(i, inputs, kinds))
+}
+
+/// The input of `stage` that is a model folder: its kind's optional last input (see
+/// [`vox_api::InputSpec::optional_last`]), where the stage has one.
+fn model_input(stage: usize, inputs: &[Vec<usize>], kinds: &[&dyn vox_api::StageKind]) -> Option<usize> {
+    let spec = kinds[stage].inputs();
+    let &last = inputs[stage].last()?;
+    let produces = kinds[last].output();
+    let beyond_arity = match spec.arity {
+        vox_api::Arity::One => inputs[stage].len() == 2,
+        vox_api::Arity::None | vox_api::Arity::AtLeastOne => !spec.accepts.contains(&produces),
+    };
+    (beyond_arity && spec.optional_last.contains(&produces)).then_some(last)
 }
 
 /// Whether `stage` is `other` or depends on it.

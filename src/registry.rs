@@ -33,9 +33,24 @@ impl Registry {
         Self { kinds, device_checks: true }
     }
 
-    /// The kind named `name`.
+    /// The kind named `name` (its variant-less one when variants share the name).
     pub fn get(&self, name: &str) -> Option<&dyn StageKind> {
-        self.kinds.iter().find(|k| k.name() == name).map(|k| k.as_ref())
+        self.kinds.iter().find(|k| k.name() == name && k.variant().is_none()).map(|k| k.as_ref())
+    }
+
+    /// The kind named `name` that handles a stage whose params give `param`'s value by `value_of`:
+    /// the [`vox_api::Variant`] of that name whose param has the stated value, else the kind
+    /// without a variant.
+    pub fn resolve(&self, name: &str, value_of: impl Fn(&str) -> Option<String>) -> Option<&dyn StageKind> {
+        let variant = self.kinds.iter().find(|k| {
+            k.name() == name && k.variant().is_some_and(|v| value_of(v.param).as_deref() == Some(v.value))
+        });
+        variant.map(|k| k.as_ref()).or_else(|| self.get(name))
+    }
+
+    /// [`Registry::resolve`] for a params table.
+    pub fn resolve_table(&self, name: &str, params: &toml::Table) -> Option<&dyn StageKind> {
+        self.resolve(name, |param| params.get(param).and_then(|v| v.as_str()).map(str::to_string))
     }
 
     /// Every kind.

@@ -66,12 +66,12 @@ fn a_missing_backend_is_a_plan_time_error_at_its_line() {
 }
 
 /// The committed tiny wav2vec2-base checkpoint (8 labels) of the parity tests.
-fn fixture_model() -> PathBuf {
+pub(crate) fn fixture_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("stages/wav2vec2/tests/fixtures/base")
 }
 
 /// A hub layout serving the fixture as `tiny/w2v-base` at revision `main`.
-fn hub_folder() -> tempfile::TempDir {
+pub(crate) fn hub_folder() -> tempfile::TempDir {
     let hub = tempfile::tempdir().unwrap();
     let files = hub.path().join("tiny/w2v-base/resolve/main");
     std::fs::create_dir_all(&files).unwrap();

@@ -11,4 +11,5 @@ mod labels;
 mod plan;
 mod predict;
 mod run;
+mod ssl;
 mod sweep;

@@ -167,12 +167,16 @@ fn describe_kinds<'a>(kinds: impl Iterator<Item = &'a dyn vox_api::StageKind>) -
                 let names = spec.accepts.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | ");
                 let count = if arity == vox_api::Arity::One { "1 input" } else { "1+ inputs" };
                 match spec.optional_last {
-                    Some(last) => format!("{count}: {names}, then optionally 1: {}", last.name()),
-                    None => format!("{count}: {names}"),
+                    [] => format!("{count}: {names}"),
+                    last => {
+                        let last = last.iter().map(|a| a.name()).collect::<Vec<_>>().join(" | ");
+                        format!("{count}: {names}, then optionally 1: {last}")
+                    }
                 }
             }
         };
-        out.push_str(&format!("{}  ({inputs} -> {}; version {})\n", kind.name(), kind.output().name(), kind.version()));
+        let variant = kind.variant().map(|v| format!(" with {} = \"{}\"", v.param, v.value)).unwrap_or_default();
+        out.push_str(&format!("{}{variant}  ({inputs} -> {}; version {})\n", kind.name(), kind.output().name(), kind.version()));
         for line in registry::kind_doc(kind).lines() {
             out.push_str(&format!("    {line}\n"));
         }

@@ -20,5 +20,5 @@ mod stage;
 
 pub use stage::{
     Applied, Applies, ApplyContext, ArtifactKind, Arity, Facts, FanOut, Fold, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput,
-    Stage, StageContext, StageDef, StageError, StageKind, kind, panic_message,
+    Stage, StageContext, StageDef, StageError, StageKind, Variant, kind, panic_message,
 };

@@ -61,27 +61,28 @@ pub struct InputSpec {
     pub arity: Arity,
     /// Which artifact kinds each input may be.
     pub accepts: &'static [ArtifactKind],
-    /// A kind the inputs may end with, once, besides `arity` (a model folder after the data).
-    pub optional_last: Option<ArtifactKind>,
+    /// Kinds the inputs may end with, once, besides `arity` (a model folder after the data);
+    /// empty when there is no optional last input.
+    pub optional_last: &'static [ArtifactKind],
 }
 
 impl InputSpec {
     /// A source stage.
-    pub const NONE: Self = Self { arity: Arity::None, accepts: &[], optional_last: None };
+    pub const NONE: Self = Self { arity: Arity::None, accepts: &[], optional_last: &[] };
 
     /// Exactly one input of one of `accepts`.
     pub const fn one(accepts: &'static [ArtifactKind]) -> Self {
-        Self { arity: Arity::One, accepts, optional_last: None }
+        Self { arity: Arity::One, accepts, optional_last: &[] }
     }
 
     /// One or more inputs, each one of `accepts`.
     pub const fn many(accepts: &'static [ArtifactKind]) -> Self {
-        Self { arity: Arity::AtLeastOne, accepts, optional_last: None }
+        Self { arity: Arity::AtLeastOne, accepts, optional_last: &[] }
     }
 
-    /// These inputs, optionally followed by one input of kind `last`.
-    pub const fn then_optional(self, last: ArtifactKind) -> Self {
-        Self { optional_last: Some(last), ..self }
+    /// These inputs, optionally followed by one input of one of the kinds `last`.
+    pub const fn then_optional(self, last: &'static [ArtifactKind]) -> Self {
+        Self { optional_last: last, ..self }
     }
 }
 
@@ -98,6 +99,24 @@ pub struct ImpliedStage {
     pub params: toml::Table,
     /// The implying param: errors about the new stage point at its value.
     pub because_of: &'static str,
+    /// `false`: the new stage has no inputs and is appended to the implying stage's inputs (a
+    /// download). `true`: the new stage takes the implying stage's inputs, backend and
+    /// resources, and becomes its only input: the heavy half of a stage whose cheap half
+    /// varies (pooled hidden states of every layer, then a choice of layers), so that
+    /// changing the cheap params reuses the heavy half's cache entry.
+    pub takes_inputs: bool,
+}
+
+/// A kind that handles one value of a param of another kind of the same name, from another
+/// crate: `featurize` with `set = "ssl"` needs a wav2vec2 model, which the crate of the other
+/// feature sets does not have. The engine picks the variant whose param value a stage's table
+/// states, else the kind without a variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// The param that selects the variant.
+    pub param: &'static str,
+    /// Its value that selects this kind.
+    pub value: &'static str,
 }
 
 /// What the planner knows of a stage's output before anything runs, so that a pipeline that
@@ -322,6 +341,9 @@ pub trait StageDef:
     /// old names. No other kind's outputs may contain a name, so that renaming its stages
     /// reruns nothing.
     const OUTPUT_NAMES: bool = false;
+    /// This kind is a [`Variant`] of the kind of the same name: it takes the stages whose
+    /// table sets `param = "value"`. `None` (default): the kind's own name alone selects it.
+    const VARIANT: Option<Variant> = None;
 
     /// Checks params that serde cannot check alone (ranges, combinations).
     fn validate(&self) -> Result<(), ParamError> {
@@ -453,6 +475,8 @@ pub trait StageKind: Send + Sync {
     fn applies(&self) -> Applies;
     /// Whether the outputs carry stage names (see [`StageDef::OUTPUT_NAMES`]).
     fn output_names(&self) -> bool;
+    /// The param value this kind handles for its name (see [`StageDef::VARIANT`]).
+    fn variant(&self) -> Option<Variant>;
     /// The JSON schema of the params: names, types, defaults and doc comments.
     fn schema(&self) -> schemars::Schema;
     /// Parses and checks a params table.
@@ -526,6 +550,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn output_names(&self) -> bool {
         T::OUTPUT_NAMES
+    }
+    fn variant(&self) -> Option<Variant> {
+        T::VARIANT
     }
     fn schema(&self) -> schemars::Schema {
         schemars::schema_for!(T)

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 /// A failure while featurizing an audio set.
 #[derive(Debug, thiserror::Error)]
 pub enum FeaturesError {
+    /// `set = "ssl"` reached this crate's kind: the registry lacks the wav2vec2 crate's.
+    #[error("`set = \"ssl\"` is computed by vox's wav2vec2 stage kinds, which this registry lacks")]
+    SslElsewhere,
     /// The input audio set could not be read.
     #[error(transparent)]
     Audio(#[from] vox_api::audio::AudioSetError),

@@ -29,7 +29,9 @@ use crate::standardization;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Featurize {
-    /// Feature set: `egemaps-v02` (openSMILE eGeMAPSv02 functionals), `mfcc` or `logmel`.
+    /// Feature set: `egemaps-v02` (openSMILE eGeMAPSv02 functionals), `mfcc`, `logmel`, or
+    /// `ssl` (a self-supervised model's pooled hidden states; its params are listed under
+    /// `featurize with set = "ssl"`).
     #[serde(default = "default_set")]
     pub set: FeatureSet,
     /// `mfcc` only: number of cepstral coefficients, 1..=`n_mels`. Default 13.
@@ -80,6 +82,9 @@ pub enum FeatureSet {
     Mfcc,
     /// librosa dB mel spectrogram.
     Logmel,
+    /// Pooled hidden states of a self-supervised model: a kind of its own in vox-wav2vec2
+    /// (`vox stages featurize` lists its params), which the engine picks for this value.
+    Ssl,
 }
 
 impl FeatureSet {
@@ -88,6 +93,7 @@ impl FeatureSet {
             Self::EgemapsV02 => "egemaps-v02",
             Self::Mfcc => "mfcc",
             Self::Logmel => "logmel",
+            Self::Ssl => "ssl",
         }
     }
 }
@@ -142,6 +148,7 @@ impl Featurize {
             FeatureSet::EgemapsV02 => return Ok(None),
             FeatureSet::Mfcc => Kind::Mfcc { n_mfcc: self.n_mfcc },
             FeatureSet::Logmel => Kind::LogMel,
+            FeatureSet::Ssl => return Err(FeaturesError::SslElsewhere),
         };
         let nyquist = sample_rate as f64 / 2.0;
         let fmax = self.fmax.unwrap_or(nyquist);
@@ -246,6 +253,9 @@ impl StageDef for Featurize {
     const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
+        if self.set == FeatureSet::Ssl {
+            return Err(ParamError::new("set", FeaturesError::SslElsewhere.to_string()));
+        }
         if self.set == FeatureSet::EgemapsV02 {
             if self.output == Output::Frames {
                 return Err(ParamError::new("output", "`egemaps-v02` has only `functionals`; use `mfcc` or `logmel` for frames"));

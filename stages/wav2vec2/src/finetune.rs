@@ -12,6 +12,7 @@ mod checkpoint;
 #[cfg(test)]
 mod checkpoint_tests;
 mod data;
+pub(crate) use data::valid_length;
 mod fit;
 mod labels;
 mod metrics;
@@ -31,7 +32,7 @@ use vox_api::{
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
 
 /// The backend of a stage that names none.
-const DEFAULT_BACKEND: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
+pub(crate) const DEFAULT_BACKEND: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
 
 /// The `model` value that builds a randomly initialized model from the size params.
 const SCRATCH: &str = "scratch";
@@ -286,7 +287,7 @@ const SCRATCH_POSITIONAL_KERNEL: usize = 16;
 
 /// Every backend the kind understands; [`FineTune::backend_available`] says which this build and
 /// machine can use.
-const BACKEND_NAMES: &[&str] = &["flex", "ndarray", "cuda"];
+pub(crate) const BACKEND_NAMES: &[&str] = &["flex", "ndarray", "cuda"];
 
 /// Failures of the fine-tune stage.
 #[derive(Debug, thiserror::Error)]
@@ -591,7 +592,7 @@ impl FineTune {
 /// first panic's message (the cause; the caller only sees a closed channel) instead of printing
 /// it with a backtrace.
 #[cfg(feature = "cuda")]
-fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
+pub(crate) fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
     use std::sync::{Arc, Mutex};
 
     use burn::backend::Cuda;
@@ -652,7 +653,7 @@ impl StageDef for FineTune {
     const VERSION: u32 = 5;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
-        InputSpec::one(&[ArtifactKind::Audio]).then_optional(ArtifactKind::Files);
+        InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
     const APPLIES: Applies = Applies::Yes;
     const BACKENDS: &'static [&'static str] = BACKEND_NAMES;
@@ -689,7 +690,7 @@ impl StageDef for FineTune {
         }
         let mut params = toml::Table::new();
         params.insert("hub".into(), self.model.clone().into());
-        vec![ImpliedStage { suffix: "model", kind: "download", params, because_of: "model" }]
+        vec![ImpliedStage { suffix: "model", kind: "download", params, because_of: "model", takes_inputs: false }]
     }
 
     fn validate(&self) -> Result<(), ParamError> {

@@ -9,6 +9,7 @@
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
 //! - [`finetune`]: the `fine-tune` stage kind;
+//! - [`ssl`]: self-supervised embeddings as features (`featurize` with `set = "ssl"`);
 //! - [`kernels`]: vox's own versions of operations that are slow in burn on some backends.
 //!
 //! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
@@ -21,6 +22,7 @@ pub mod kernels;
 pub mod loader;
 pub mod model;
 pub mod preprocess;
+pub mod ssl;
 pub mod train;
 
 pub use config::{Activation, ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
@@ -39,7 +41,12 @@ pub(crate) fn burn_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The stage kinds of this crate, for the engine's registry: `fine-tune`.
+/// The stage kinds of this crate, for the engine's registry: `fine-tune`, `featurize` with
+/// `set = "ssl"` and the `ssl-states` it implies.
 pub fn kinds() -> Vec<Box<dyn vox_api::StageKind>> {
-    vec![vox_api::kind::<finetune::FineTune>()]
+    vec![
+        vox_api::kind::<finetune::FineTune>(),
+        vox_api::kind::<ssl::featurize::SslFeaturize>(),
+        vox_api::kind::<ssl::states::SslStates>(),
+    ]
 }

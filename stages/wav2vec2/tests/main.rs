@@ -3,4 +3,5 @@
 mod common;
 mod parity;
 mod shape_contract;
+mod ssl;
 mod training;

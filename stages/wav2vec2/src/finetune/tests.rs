@@ -318,7 +318,7 @@ fn a_hub_model_id_implies_its_download_and_scratch_implies_nothing() {
     params.insert("hub".into(), "jonatasgrosman/wav2vec2-large-xlsr-53-english".into());
     assert_eq!(
         implied,
-        [vox_api::ImpliedStage { suffix: "model", kind: "download", params, because_of: "model" }]
+        [vox_api::ImpliedStage { suffix: "model", kind: "download", params, because_of: "model", takes_inputs: false }]
     );
     assert!(kind.configure(toml::Table::new()).unwrap().implied_stages().is_empty());
     let local: toml::Table = toml::from_str(r#"model_path = "models/x""#).unwrap();

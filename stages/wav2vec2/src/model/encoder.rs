@@ -210,19 +210,7 @@ impl<B: Kernels> Encoder<B> {
         valid: Option<&Tensor<B, 2>>,
         skip_layers: &[bool],
     ) -> Tensor<B, 3> {
-        let x = match valid {
-            Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
-            None => x,
-        };
-        // [batch, 1, 1, frames], true at padded keys.
-        let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
-        let x = x.clone() + self.pos_conv_embed.forward(x);
-        let x = if self.pre_norm {
-            x
-        } else {
-            self.layer_norm.forward(x)
-        };
-        let x = self.dropout.forward(x);
+        let (x, padding) = self.embed(x, valid);
         let x = self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
             if skip_layers.get(i).copied().unwrap_or(false) {
                 x
@@ -230,10 +218,41 @@ impl<B: Kernels> Encoder<B> {
                 layer.forward(x, padding.as_ref())
             }
         });
-        if self.pre_norm {
-            self.layer_norm.forward(x)
-        } else {
-            x
-        }
+        self.finish(x)
+    }
+
+    /// Every hidden state, as HF's `output_hidden_states=True` returns them: `layers + 1`
+    /// tensors `[batch, frames, hidden]`, the input of each layer and then the output of the
+    /// last. So index 0 is the embedded input (post-LN: after `layer_norm`; pre-LN: before any
+    /// norm), index `i` the output of layer `i` (pre-LN: without the final norm), and the last
+    /// index the encoder's output (pre-LN: with the final norm), which equals
+    /// [`Encoder::forward`]'s. Inference only (no LayerDrop).
+    pub fn hidden_states(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Vec<Tensor<B, 3>> {
+        let (x, padding) = self.embed(x, valid);
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
+        let x = self.layers.iter().fold(x, |x, layer| {
+            states.push(x.clone());
+            layer.forward(x, padding.as_ref())
+        });
+        states.push(self.finish(x));
+        states
+    }
+
+    /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first
+    /// layer's input, and the key padding mask `[batch, 1, 1, frames]` (true at padded keys).
+    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<Tensor<B, 4, Bool>>) {
+        let x = match valid {
+            Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
+            None => x,
+        };
+        let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
+        let x = x.clone() + self.pos_conv_embed.forward(x);
+        let x = if self.pre_norm { x } else { self.layer_norm.forward(x) };
+        (self.dropout.forward(x), padding)
+    }
+
+    /// The pre-LN encoder's final norm after the last layer (post-LN: nothing).
+    fn finish(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        if self.pre_norm { self.layer_norm.forward(x) } else { x }
     }
 }

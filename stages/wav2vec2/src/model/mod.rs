@@ -120,6 +120,15 @@ impl<B: Kernels> Wav2Vec2Model<B> {
         self.forward_augmented(samples, mask, None)
     }
 
+    /// Every hidden state of the encoder for `[batch, samples]` (see
+    /// [`Encoder::hidden_states`]: `num_hidden_layers + 1` tensors `[batch, frames, hidden]`,
+    /// as HF's `hidden_states` with `output_hidden_states=True`), in inference mode.
+    pub fn hidden_states(&self, samples: Tensor<B, 2>, mask: Option<&FrameMask<B>>) -> Vec<Tensor<B, 3>> {
+        let features = self.feature_extractor.forward(samples);
+        let hidden = self.feature_projection.forward(features);
+        self.encoder.hidden_states(hidden, mask.map(|mask| &mask.valid))
+    }
+
     /// [`Wav2Vec2Model::forward`] with training-time SpecAugment and LayerDrop draws (see
     /// [`Augmentation`]); `None` is plain inference.
     pub fn forward_augmented(

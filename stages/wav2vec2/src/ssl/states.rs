@@ -1,0 +1,242 @@
+//! The `ssl-states` stage kind: one forward pass of a wav2vec2-family model over an audio set,
+//! pooled per clip for every hidden state ([`super::pooled`]).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Tensor, TensorData};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::AudioSet;
+use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError, Applies};
+
+use super::pooled::{self, Layout, Writer};
+use crate::config::Wav2Vec2Config;
+use crate::finetune::{DEFAULT_BACKEND, FineTune, FineTuneError, valid_length};
+use crate::kernels::Kernels;
+use crate::loader::load_classifier;
+use crate::model::{FrameMask, Wav2Vec2Model};
+use crate::preprocess::normalize_clip;
+
+/// Runs a wav2vec2-family model (a Hugging Face model folder: a hub download, a local copy or
+/// a `fine-tune` stage's output) over every clip of an audio set once, in inference mode, and
+/// keeps the mean and the standard deviation over each clip's valid frames of every hidden
+/// state (the embedded input, then each transformer layer's output: HF's `hidden_states`).
+/// `featurize` with `set = "ssl"` implies this stage (`<stage>.states`) and picks layers from
+/// its output, so that trying other layers never repeats the forward pass.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SslStates {
+    /// A local model folder (`config.json` and `model.safetensors` or `pytorch_model.bin`).
+    /// Otherwise the model is the stage's last input (a model download, or a `fine-tune`
+    /// stage whose output is a model folder).
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
+    /// Clips per forward pass, at least 1. Clips are batched in order of length, each batch
+    /// padded to its longest clip; padded frames never reach the statistics, and with a
+    /// layer-norm model (large, XLSR, HuBERT, WavLM) a clip's states do not depend on its
+    /// batch. A group-norm model (wav2vec2-base) normalizes its first conv over the padded
+    /// length, in transformers as here: `batch_size = 1` pools each such clip exactly alone.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Scale each clip to zero mean and unit variance before the model, as HF's feature
+    /// extractor does with `do_normalize = true` (every wav2vec2, HuBERT and WavLM checkpoint
+    /// of the hub but a few early base ones).
+    #[serde(default = "default_normalize")]
+    pub normalize: bool,
+}
+
+pub(super) fn default_batch_size() -> usize {
+    8
+}
+pub(super) fn default_normalize() -> bool {
+    true
+}
+
+/// Failures of the `ssl-states` stage.
+#[derive(Debug, thiserror::Error)]
+pub enum SslError {
+    /// No model given.
+    #[error(
+        "no model: set `model` (a hub repository), `model_path` (a local model folder), or add a model folder input \
+         (a `download` or `fine-tune` stage) after the audio"
+    )]
+    NoModel,
+    /// Two models given.
+    #[error("the stage has both `model_path` and a model folder input `{input}`: keep one of them")]
+    TwoModels {
+        /// The model input.
+        input: String,
+    },
+    /// The model input is not a model folder.
+    #[error("input `{input}` is not a model folder: it has no `config.json` (a model comes from a `download` of a hub model or a `fine-tune` stage)")]
+    NotAModel {
+        /// The input.
+        input: String,
+    },
+    /// A clip too short for one frame.
+    #[error("clip `{file_id}` has {samples} valid samples, too few for one frame of the model's feature encoder")]
+    ClipTooShort {
+        /// The clip.
+        file_id: String,
+        /// Its valid samples.
+        samples: usize,
+    },
+}
+
+impl StageDef for SslStates {
+    const KIND: &'static str = "ssl-states";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec =
+        InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files, ArtifactKind::Predictions]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Files;
+    const APPLIES: Applies = Applies::Yes;
+    const BACKENDS: &'static [&'static str] = crate::finetune::BACKEND_NAMES;
+    const PATH_PARAMS: &'static [&'static str] = &["model_path"];
+    // Building the model before its weights are loaded draws from burn's process-global random
+    // generator, which a fine-tune beside it would see.
+    const EXCLUSIVE: bool = true;
+
+    fn backend_available(backend: &str) -> Result<(), String> {
+        FineTune::backend_available(backend)
+    }
+
+    fn backend_built(backend: &str) -> Result<(), String> {
+        FineTune::backend_built(backend)
+    }
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if self.batch_size == 0 {
+            return Err(ParamError::new("batch_size", "`batch_size` must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The audio set's facts; no model at all is an error here, before anything runs.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        if inputs.len() < 2 && self.model_path.is_none() {
+            return Err(ParamError::new("model_path", SslError::NoModel.to_string()));
+        }
+        Ok(Facts::combined(&inputs[..inputs.len().min(1)]))
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        vox_api::pool::install(ctx.threads, || match ctx.backend.unwrap_or(DEFAULT_BACKEND) {
+            #[cfg(feature = "flex")]
+            "flex" => self.run_on::<burn::backend::Flex>(ctx, Default::default()),
+            "ndarray" => self.run_on::<burn::backend::NdArray>(ctx, Default::default()),
+            #[cfg(feature = "cuda")]
+            "cuda" => self.run_on::<burn::backend::Cuda>(ctx, crate::finetune::cuda_device()?),
+            other => Err(FineTuneError::UnknownBackend(other.to_string()).into()),
+        })?
+    }
+}
+
+impl SslStates {
+    /// The model folder: `model_path` or the last input.
+    fn model_dir(&self, ctx: &StageContext) -> Result<PathBuf, SslError> {
+        let folder = ctx.inputs.get(1);
+        match (&self.model_path, folder) {
+            (Some(_), Some(input)) => Err(SslError::TwoModels { input: input.name.clone() }),
+            (Some(dir), None) => Ok(dir.clone()),
+            (None, Some(input)) if input.dir.join(crate::loader::CONFIG_FILE).is_file() => Ok(input.dir.clone()),
+            (None, Some(input)) => Err(SslError::NotAModel { input: input.name.clone() }),
+            (None, None) => Err(SslError::NoModel),
+        }
+    }
+
+    fn run_on<B: Kernels>(&self, ctx: &StageContext, device: B::Device) -> Result<(), StageError> {
+        let dir = self.model_dir(ctx)?;
+        let set = AudioSet::read(&ctx.input().dir)?;
+        let model = load_body::<B>(&dir, &device)?;
+        let layout = Layout {
+            format: 1,
+            clips: set.clips.len(),
+            states: model.config.num_hidden_layers + 1,
+            hidden: model.config.hidden_size,
+        };
+        let lengths: Vec<usize> = set.clips.iter().map(valid_length).collect();
+        for (clip, &samples) in set.clips.iter().zip(&lengths) {
+            if model.config.frame_count(samples).is_none_or(|f| f == 0) {
+                return Err(SslError::ClipTooShort { file_id: clip.file_id.clone(), samples }.into());
+            }
+        }
+        // Batches of similar lengths waste little on padding; the order is fixed by the data,
+        // so the output is too.
+        let mut order: Vec<usize> = (0..set.clips.len()).collect();
+        order.sort_by_key(|&i| (lengths[i], i));
+        let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
+        let bar = ctx.progress_bar(order.len() as u64, "ssl states");
+        for chunk in order.chunks(self.batch_size) {
+            let rows = pool_batch(&model.body, &model.config, &set, chunk, &lengths, self.normalize, &device)?;
+            for (&i, row) in chunk.iter().zip(rows) {
+                pooled_rows[i] = row;
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        AudioSet::write_manifest(&set.labels, &set.clips, ctx.out_dir)?;
+        let mut writer = Writer::create(ctx.out_dir, layout)?;
+        for row in &pooled_rows {
+            writer.push(row)?;
+        }
+        writer.finish()?;
+        let report = ctx.report_dir()?;
+        let text = format!(
+            "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n\
+             model: {} layers, hidden size {}, {} layer norm; inputs {}normalized per clip\n",
+            layout.clips,
+            layout.states,
+            layout.states - 1,
+            layout.hidden,
+            model.config.num_hidden_layers,
+            model.config.hidden_size,
+            if model.config.do_stable_layer_norm { "pre" } else { "post" },
+            if self.normalize { "" } else { "not " },
+        );
+        std::fs::write(report.join("states.txt"), text)?;
+        Ok(())
+    }
+}
+
+/// A model body and its configuration.
+pub struct Body<B: Kernels> {
+    /// The configuration.
+    pub config: Wav2Vec2Config,
+    /// The wav2vec2 body (any head of the checkpoint is dropped).
+    pub body: Wav2Vec2Model<B>,
+}
+
+/// Loads the body of the checkpoint in `dir` (any head, or none).
+pub fn load_body<B: Kernels>(dir: &Path, device: &B::Device) -> Result<Body<B>, crate::Wav2Vec2Error> {
+    let loaded = load_classifier::<B>(dir, |_| {}, device)?;
+    Ok(Body { config: loaded.config, body: loaded.model.wav2vec2 })
+}
+
+/// The pooled rows ([`Layout::per_clip`] values each) of clips `chunk` of `set`.
+pub fn pool_batch<B: Kernels>(
+    body: &Wav2Vec2Model<B>,
+    config: &Wav2Vec2Config,
+    set: &AudioSet,
+    chunk: &[usize],
+    lengths: &[usize],
+    normalize: bool,
+    device: &B::Device,
+) -> Result<Vec<Vec<f32>>, StageError> {
+    let batch_lengths: Vec<usize> = chunk.iter().map(|&i| lengths[i]).collect();
+    let padded = batch_lengths.iter().copied().max().unwrap_or(0);
+    let mut values = vec![0f32; chunk.len() * padded];
+    for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(chunk).zip(&batch_lengths) {
+        row[..length].copy_from_slice(&set.samples_of(&set.clips[i])[..length]);
+        if normalize {
+            normalize_clip(row, length);
+        }
+    }
+    let samples = Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), padded]), device);
+    let mask = FrameMask::new(config, &batch_lengths, padded, device)?;
+    let counts = mask.valid.clone().sum_dim(1);
+    let states = body.hidden_states(samples, Some(&mask));
+    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &mask.valid, &counts)).collect();
+    let width = pooled.len() * 2 * config.hidden_size;
+    let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
+    Ok(flat.chunks(width).map(<[f32]>::to_vec).collect())
+}

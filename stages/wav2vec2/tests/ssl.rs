@@ -1,0 +1,116 @@
+//! Self-supervised embeddings: every hidden state and its pooling over valid frames against
+//! transformers (`scripts/make_ssl_fixtures.py`), and pooling that no padding reaches.
+
+use burn::tensor::{Tensor, TensorData};
+use vox_api::audio::{AudioSet, Clip, Split};
+use vox_wav2vec2::FrameMask;
+use vox_wav2vec2::kernels::Kernels;
+use vox_wav2vec2::ssl::states::{load_body, pool_batch};
+use burn_store::{ModuleStore, SafetensorsStore};
+
+use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
+
+/// f32 on both sides, as the parity tests.
+const TOLERANCE: f32 = 1e-4;
+
+/// Tensor `name` of `<variant>/hidden_states.safetensors`.
+fn reference<const D: usize>(variant: &str, name: &str) -> Tensor<TestBackend, D> {
+    let mut store = SafetensorsStore::from_file(fixture(variant).join("hidden_states.safetensors"));
+    let data = store.get_snapshot(name).unwrap().unwrap_or_else(|| panic!("no `{name}`")).to_data().unwrap();
+    Tensor::from_data(data.convert::<f32>(), &Default::default())
+}
+
+/// Every hidden state (valid frames and padding alike) of the fixture batch, with its mask.
+fn hidden_states_match<B: Kernels>(variant: &str) {
+    let device = Default::default();
+    let model = load_body::<B>(&fixture(variant), &device).unwrap();
+    let mut expected = Expected::open(variant);
+    let input = expected.tensor::<B, 2>("input_values");
+    let lengths = expected.lengths();
+    let mask = FrameMask::new(&model.config, &lengths, input.dims()[1], &device).unwrap();
+    let states = model.body.hidden_states(input, Some(&mask));
+    assert_eq!(states.len(), 3, "embedded input + 2 layers");
+    let want = reference::<4>(variant, "hidden_states");
+    for (i, state) in states.into_iter().enumerate() {
+        let want = want.clone().narrow(0, i, 1).squeeze_dim::<3>(0);
+        // Padded frames of the valid-frame-only statistics below aside, HF's states at padding
+        // are defined too (attention never looks at them, but each frame is computed).
+        let error = max_abs_diff(state, want);
+        assert!(error <= TOLERANCE, "{variant}: hidden state {i} differs by {error}");
+    }
+}
+
+#[test]
+fn every_hidden_state_of_the_base_layout_matches_transformers() {
+    hidden_states_match::<TestBackend>("base");
+}
+
+#[test]
+fn every_hidden_state_of_the_large_layout_on_flex_matches_transformers() {
+    hidden_states_match::<burn::backend::Flex>("large");
+}
+
+/// An audio set of the fixture batch's clips, at their valid lengths.
+fn fixture_set(variant: &str) -> AudioSet {
+    let mut expected = Expected::open(variant);
+    let lengths = expected.lengths();
+    let values: Vec<f32> = expected.data("input_values").convert::<f32>().to_vec().unwrap();
+    let padded = values.len() / lengths.len();
+    let mut set = AudioSet::default();
+    for (i, &n) in lengths.iter().enumerate() {
+        let clip = Clip {
+            file_id: format!("clip{i}"),
+            label: Some("01".into()),
+            split: Split::Train,
+            sample_rate: 16000,
+            length: n as u64,
+            original_length: n as u64,
+            ..Clip::default()
+        };
+        set.push(clip, &values[i * padded..i * padded + n]);
+    }
+    set
+}
+
+/// The pooled statistics of each clip batched with the other (the second clip is padded in
+/// the batch) equal transformers' pooled over valid frames only; with `alone_too`, also each
+/// clip's pooled alone (true of layer-norm models only: a group-norm feature encoder's
+/// statistics span the padded length, in transformers as here).
+fn pooling_matches<B: Kernels>(variant: &str, alone_too: bool) {
+    let device = Default::default();
+    let model = load_body::<B>(&fixture(variant), &device).unwrap();
+    let set = fixture_set(variant);
+    let lengths: Vec<usize> = set.clips.iter().map(|c| c.length as usize).collect();
+    let mean = reference::<3>(variant, "pooled_mean");
+    let std = reference::<3>(variant, "pooled_std");
+    let [states, clips, hidden] = mean.dims();
+    // The fixture's input is already normalized as the model expects: no second normalization.
+    let together = pool_batch(&model.body, &model.config, &set, &[0, 1], &lengths, false, &device).unwrap();
+    let alone: Vec<Vec<f32>> =
+        (0..clips).map(|i| pool_batch(&model.body, &model.config, &set, &[i], &lengths, false, &device).unwrap().remove(0)).collect();
+    for clip in 0..clips {
+        let ways = [(&together, "batched"), (&alone, "alone")];
+        for (rows, how) in ways.into_iter().take(if alone_too { 2 } else { 1 }) {
+            let row = &rows[clip];
+            assert_eq!(row.len(), states * 2 * hidden);
+            for layer in 0..states {
+                for (stat, want) in [(0, &mean), (1, &std)] {
+                    let got = &row[(layer * 2 + stat) * hidden..(layer * 2 + stat + 1) * hidden];
+                    let got = Tensor::<TestBackend, 1>::from_data(TensorData::new(got.to_vec(), [hidden]), &Default::default());
+                    let want = want.clone().narrow(0, layer, 1).narrow(1, clip, 1).reshape([hidden]);
+                    let error = max_abs_diff(got, want);
+                    assert!(error <= TOLERANCE, "{variant} clip {clip} ({how}) layer {layer} stat {stat}: off by {error}");
+                }
+            }
+        }
+    }
+    // Padding really was there: the second clip is shorter than the batch.
+    assert!(lengths[1] < lengths[0]);
+}
+
+#[test]
+fn pooled_states_match_transformers_whatever_the_batch() {
+    pooling_matches::<TestBackend>("base", false);
+    pooling_matches::<burn::backend::Flex>("large", true);
+    pooling_matches::<TestBackend>("large", true);
+}

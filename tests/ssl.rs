@@ -1,0 +1,199 @@
+//! Self-supervised embeddings as features: `featurize` with `set = "ssl"` on a hub model (the
+//! committed tiny wav2vec2-base, served by a local hub) and on a fine-tune stage's output.
+
+use std::path::{Path, PathBuf};
+
+use crate::deep::{fixture_model, hub_folder};
+use crate::support::{FileServer, Project, SMALL, statuses};
+
+/// [`SMALL`], the hub's `tiny/w2v-base` pooled at hidden states 0 and 2 (mean and std), and a
+/// logistic regression on them.
+fn pipeline() -> String {
+    format!(
+        "{SMALL}{}",
+        r#"
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["split"]
+model = "tiny/w2v-base"
+backend = "flex"
+layers = [0, 2]
+stats = ["mean", "std"]
+batch_size = 4
+
+[stages.lr]
+kind = "baseline"
+inputs = ["emb"]
+model = "logistic"
+"#
+    )
+}
+
+/// The output folder of the stage named `stage` in a `run --json` document.
+fn entry(p: &Project, doc: &serde_json::Value, stage: &str) -> PathBuf {
+    let stages = doc["stages"].as_array().unwrap();
+    let key = stages.iter().find(|s| s["name"] == stage).unwrap()["key"].as_str().unwrap();
+    p.cache().join("entries").join(&key[..2]).join(key).join("out")
+}
+
+/// `features.csv` of a folder: the header's feature names and each clip's values.
+fn features(dir: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut reader = csv::Reader::from_path(dir.join("features.csv")).unwrap();
+    let names = reader.headers().unwrap().iter().skip(1).map(str::to_string).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().skip(1).map(|v| v.parse().unwrap()).collect()).collect();
+    (names, rows)
+}
+
+/// The values of the columns named `prefix<d>` for d = 0..32 of every row.
+fn columns(names: &[String], rows: &[Vec<f64>], prefix: &str) -> Vec<Vec<f64>> {
+    let at: Vec<usize> = (0..32).map(|d| names.iter().position(|n| *n == format!("{prefix}{d}")).unwrap()).collect();
+    rows.iter().map(|row| at.iter().map(|&i| row[i]).collect()).collect()
+}
+
+#[test]
+fn hub_model_embeddings_feed_a_classic_model_and_other_layers_reuse_the_forward_pass() {
+    let p = Project::new();
+    p.file("p.toml", &pipeline());
+    let hub = hub_folder();
+    let server = FileServer::start(hub.path());
+    let run = |extra: &[&str]| {
+        let args = [&["run", "p.toml", "--json"], extra].concat();
+        crate::support::Run::from(p.command(&args).env("HF_ENDPOINT", server.url()).output().unwrap())
+    };
+    let first = run(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let ran = |stage: &str| (stage.to_string(), "ran".to_string());
+    assert_eq!(statuses(&first.stdout), ["data", "audio", "padded", "split", "emb.model", "emb.states", "emb", "lr"].map(ran));
+    let doc: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+
+    // Columns say layer and statistic: 2 layers x 2 stats x 32 dims of the tiny model.
+    let (names, rows) = features(&entry(&p, &doc, "emb"));
+    assert_eq!(names.len(), 128);
+    assert_eq!((names[0].as_str(), names[31].as_str(), names[32].as_str(), names[127].as_str()),
+        ("layer0_mean_0", "layer0_mean_31", "layer0_std_0", "layer2_std_31"));
+    assert_eq!(rows.len(), 30, "every clip");
+    let std2 = columns(&names, &rows, "layer2_std_");
+    assert!(std2.iter().flatten().all(|&v| v > 0.0 && v.is_finite()), "deviations over ~49 frames");
+    let mean0 = columns(&names, &rows, "layer0_mean_");
+    assert!(mean0[0] != mean0[1], "clips differ");
+
+    // Other layers and statistics: the forward pass is cached, only the choice runs again.
+    let second = run(&["--set", "emb.layers=\"all\"", "--set", "emb.stats=[\"mean\"]"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let status: Vec<(String, String)> = statuses(&second.stdout).split_off(4);
+    let cached = |stage: &str| (stage.to_string(), "cached".to_string());
+    assert_eq!(status, [cached("emb.model"), cached("emb.states"), ran("emb"), ran("lr")]);
+    assert_eq!(server.paths().len(), 2, "fetched once");
+    let doc2: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
+    let (all_names, all_rows) = features(&entry(&p, &doc2, "emb"));
+    assert_eq!(all_names.len(), 3 * 32);
+    // The same numbers through either choice: layer 2's mean, and "last" is layer 2.
+    assert_eq!(columns(&all_names, &all_rows, "layer2_mean_"), columns(&names, &rows, "layer2_mean_"));
+    let third = run(&["--set", "emb.layers=\"last\"", "--set", "emb.stats=[\"mean\"]"]);
+    let doc3: serde_json::Value = serde_json::from_str(&third.stdout).unwrap();
+    let (last_names, last_rows) = features(&entry(&p, &doc3, "emb"));
+    assert_eq!(last_names.len(), 32);
+    assert_eq!(columns(&last_names, &last_rows, "layer2_mean_"), columns(&names, &rows, "layer2_mean_"));
+    // "average": the element-wise mean of the three states' means.
+    let fourth = run(&["--set", "emb.layers=\"average\"", "--set", "emb.stats=[\"mean\"]"]);
+    let doc4: serde_json::Value = serde_json::from_str(&fourth.stdout).unwrap();
+    let (avg_names, avg_rows) = features(&entry(&p, &doc4, "emb"));
+    let average = columns(&avg_names, &avg_rows, "layers_avg_mean_");
+    let per_layer: Vec<Vec<Vec<f64>>> = (0..3).map(|l| columns(&all_names, &all_rows, &format!("layer{l}_mean_"))).collect();
+    for (clip, row) in average.iter().enumerate() {
+        for (d, v) in row.iter().enumerate() {
+            let expected = (0..3).map(|l| per_layer[l][clip][d]).sum::<f64>() / 3.0;
+            assert!((v - expected).abs() < 1e-6, "clip {clip} dim {d}: {v} vs {expected}");
+        }
+    }
+    // A layer the model lacks is an error that says which exist.
+    let bad = run(&["--set", "emb.layers=[3]"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("`layers` names hidden state 3, but the model has 3 (0 = the embedded input .. 2 = the last layer's output)"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_local_model_folder_and_a_missing_model_are_planned_before_anything_runs() {
+    let p = Project::new();
+    let local = pipeline().replace("model = \"tiny/w2v-base\"", &format!("model_path = {:?}", fixture_model().display().to_string()));
+    p.file("p.toml", &local);
+    let plan = p.vox(&["plan", "p.toml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("emb.states  ssl-states"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("emb.model"), "a local folder needs no download: {}", plan.stdout);
+    let run = p.vox(&["run", "p.toml", "-q"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    p.file("q.toml", &pipeline().replace("model = \"tiny/w2v-base\"\n", ""));
+    let plan = p.vox(&["plan", "q.toml"]);
+    assert_eq!(plan.code, 2);
+    assert!(plan.stderr.contains("no model: set `model` (a hub repository), `model_path` (a local model folder), or add a model folder input"), "{}", plan.stderr);
+}
+
+/// `predictions.csv` as clip -> probabilities, in column order.
+fn probabilities(dir: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let mut reader = csv::Reader::from_path(dir.join("predictions.csv")).unwrap();
+    reader.records().map(|r| {
+        let r = r.unwrap();
+        (r[0].to_string(), r.iter().skip(4).map(|v| v.parse().unwrap()).collect())
+    }).collect()
+}
+
+#[test]
+fn a_fine_tuned_models_embeddings_score_new_files_as_the_run_scored_them() {
+    let p = Project::new();
+    let pipeline = format!(
+        "{SMALL}{}",
+        r#"
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["split"]
+backend = "flex"
+epochs = 1
+batch_size = 30
+
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["split", "w2v"]
+backend = "flex"
+layers = "all"
+batch_size = 30
+
+[stages.lr]
+kind = "baseline"
+inputs = ["emb"]
+model = "logistic"
+"#
+    );
+    p.file("p.toml", &pipeline);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<String> = statuses(&run.stdout).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["data", "audio", "padded", "split", "w2v", "emb.states", "emb", "lr"]);
+    // 2 layers of the demo-sized scratch model (hidden 64): 3 states x 64 means.
+    assert_eq!(features(&entry(&p, &doc, "emb")).0.len(), 3 * 64);
+
+    // The run's own files through `vox predict`: the fine-tune's folder is the model as the run
+    // left it (not applied to the new clips), and the scores are the run's.
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let data = entry(&p, &doc, "data");
+    let out = p.path().join("new");
+    let (first, second) = (data.join("Actor_01"), data.join("Actor_02"));
+    let args = [run_dir.to_str().unwrap(), first.to_str().unwrap(), second.to_str().unwrap(), "--model", "lr", "--out", out.to_str().unwrap()];
+    let predict = p.vox(&[&["predict"][..], &args].concat());
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    assert!(!predict.stderr.contains("applying `w2v`"), "the model input is not applied: {}", predict.stderr);
+    let new = probabilities(&out.join("lr"));
+    let ran = probabilities(&entry(&p, &doc, "lr"));
+    assert_eq!(new.len(), 30);
+    for (clip, probs) in &new {
+        // One batch of all 30 clips in both (batch_size 30, equal lengths): the same numbers up
+        // to the rounding of another process's thread split.
+        for (a, b) in probs.iter().zip(&ran[clip.as_str()]) {
+            assert!((a - b).abs() < 1e-6, "{clip}: {probs:?} vs {:?}", ran[clip.as_str()]);
+        }
+    }
+}
