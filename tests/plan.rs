@@ -155,3 +155,22 @@ fn the_reference_pipeline_takes_local_copies_with_one_flag_each_and_reports_on_t
     assert_eq!(no_test.code, 2, "{}", no_test.stderr);
     assert!(no_test.stderr.contains("stage `report`: invalid param `split`: inputs `w2v`, `rf`, `mfcc_lr`, `vote` have no labelled clips in split `test`"), "{}", no_test.stderr);
 }
+
+#[test]
+fn every_offline_demo_pipeline_plans() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut demos: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("demo") && p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    demos.sort();
+    assert!(demos.len() >= 7, "{demos:?}");
+    let p = Project::new();
+    for demo in &demos {
+        let run = p.vox(&["plan", demo.to_str().unwrap(), "--json"]);
+        assert_eq!(run.code, 0, "{}: {}", demo.display(), run.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert!(doc["stages"].as_array().unwrap().len() >= 5, "{}", demo.display());
+    }
+}
