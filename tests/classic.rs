@@ -90,3 +90,46 @@ fn unlabeled_clips_flow_through_the_models_into_output_txt() {
         assert!((sum - 1.0).abs() < 1e-3, "probabilities of {line} sum to {sum}");
     }
 }
+
+#[test]
+fn a_param_of_another_model_is_an_error_at_its_place_and_never_a_key() {
+    let p = Project::new();
+    p.file("p.toml", &classic());
+    // `c` is the linear models' regularization: on a forest it is refused at the --set, before
+    // anything runs, instead of rerunning the forest as a "changed param".
+    let run = p.vox(&["plan", "p.toml", "--set", "rf.c=5.0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`c` does not apply to model `random-forest` (its params: `n_trees`, `max_depth`, `min_samples_leaf`, `max_features`, `bootstrap`, `class_weight`, `seed`)"),
+        "{}",
+        run.stderr
+    );
+    // In the file too, at its line.
+    p.file("q.toml", &classic().replace("n_trees = 200", "n_trees = 200\ntol = 0.01"));
+    let run = p.vox(&["plan", "q.toml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.lines().any(|l| l.starts_with("q.toml:35:7: stage `rf`: invalid param `tol`")), "{}", run.stderr);
+    // The key holds the chosen model's params only, defaults resolved: the default written out
+    // is the same key, and a logistic regression's key has no forest params and no seed.
+    let small = |model: &str| {
+        format!("{}\n[stages.mfcc]\nkind = \"featurize\"\ninputs = [\"split\"]\nset = \"mfcc\"\n\n[stages.rf]\nkind = \"baseline\"\ninputs = [\"mfcc\"]\nmodel = \"{model}\"\n", crate::support::SMALL)
+    };
+    p.file("s.toml", &small("random-forest"));
+    p.file("l.toml", &small("logistic"));
+    for file in ["s.toml", "l.toml"] {
+        let run = p.vox(&["run", file, "-q"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let explain = |file: &str, extra: &[&str]| {
+        let run = p.vox(&[&["explain", file, "rf"][..], extra].concat());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.lines().filter(|l| l.starts_with("  param")).map(String::from).collect::<Vec<_>>()
+    };
+    let forest = explain("s.toml", &[]);
+    assert!(forest.contains(&"  param    n_trees = 200".to_string()), "{forest:?}");
+    assert!(forest.contains(&"  param    seed = 7".to_string()), "{forest:?}");
+    assert_eq!(explain("s.toml", &["--set", "rf.min_samples_leaf=1"]), forest);
+    let logistic = explain("l.toml", &[]);
+    let names: Vec<&str> = logistic.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(names, ["c", "class_weight", "max_iter", "model", "tol"]);
+}

@@ -27,8 +27,10 @@ use crate::{logistic, svm};
 /// probabilities for every clip, the fitted model (`model.json`) and `report/model.txt`.
 /// The linear models standardize features with the input's `standardization.csv` when the
 /// featurize stage wrote one, else with the training clips' mean and std.
+/// Each model has its own params (each param's doc names its models): a param of another
+/// model is an error, and only the chosen model's params are in the cache key.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, into = "Resolved")]
 pub struct Baseline {
     /// The classifier: `random-forest` (scikit-learn's RandomForestClassifier: Gini trees,
     /// probability = mean of the trees' leaf class distributions), `logistic` (multinomial,
@@ -37,44 +39,144 @@ pub struct Baseline {
     #[serde(default)]
     pub model: ModelKind,
     /// random-forest: number of trees (>= 1).
-    #[serde(default = "default_n_trees")]
-    pub n_trees: usize,
+    #[serde(default)]
+    #[schemars(extend("default" = 200))]
+    pub n_trees: Option<usize>,
     /// random-forest: maximum tree depth (>= 1; the root is depth 0); unset grows every tree
     /// until its leaves are pure or too small to split.
     #[serde(default)]
     pub max_depth: Option<usize>,
     /// random-forest: minimum number of training clips in a leaf (>= 1).
-    #[serde(default = "default_min_samples_leaf")]
-    pub min_samples_leaf: usize,
+    #[serde(default)]
+    #[schemars(extend("default" = 1))]
+    pub min_samples_leaf: Option<usize>,
     /// random-forest: features inspected per split: `"sqrt"` (of the feature count), `"log2"`,
     /// `"all"`, or a fraction in (0, 1] of the feature count (at least 1).
     #[serde(default)]
-    pub max_features: MaxFeatures,
-    /// `"none"`, or `"balanced"` to weigh each class inversely to its training frequency
-    /// (`n / (n_classes * n_class)`); with `bootstrap` the forest draws its samples in
-    /// proportion to these weights, as scikit-learn 1.9 does.
+    #[schemars(extend("default" = "sqrt"))]
+    pub max_features: Option<MaxFeatures>,
+    /// Every model: `"none"`, or `"balanced"` to weigh each class inversely to its training
+    /// frequency (`n / (n_classes * n_class)`); with `bootstrap` the forest draws its samples
+    /// in proportion to these weights, as scikit-learn 1.9 does.
     #[serde(default)]
     pub class_weight: ClassWeight,
     /// random-forest: train each tree on a bootstrap sample of the training clips (else on all
     /// of them).
-    #[serde(default = "default_bootstrap")]
-    pub bootstrap: bool,
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    pub bootstrap: Option<bool>,
     /// logistic and linear-svm: inverse L2 regularization strength (> 0); larger fits the
     /// training data more closely.
-    #[serde(default = "default_c")]
-    pub c: f64,
+    #[serde(default)]
+    #[schemars(extend("default" = 1.0))]
+    pub c: Option<f64>,
     /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class (>= 1).
-    #[serde(default = "default_max_iter")]
-    pub max_iter: usize,
+    #[serde(default)]
+    #[schemars(extend("default" = 1000))]
+    pub max_iter: Option<usize>,
     /// logistic and linear-svm: stopping tolerance (> 0), as scikit-learn's `tol`: logistic
     /// stops when no gradient component of the mean penalized loss exceeds it; linear-svm when
     /// the gradient norm has fallen by `tol` times the smaller side's share of the clips.
-    #[serde(default = "default_tol")]
-    pub tol: f64,
+    #[serde(default)]
+    #[schemars(extend("default" = 0.0001))]
+    pub tol: Option<f64>,
     /// random-forest: seed of the bootstrap samples and feature draws; unset uses the pipeline's
-    /// seed (logistic and linear-svm are deterministic fits).
+    /// seed (logistic and linear-svm are deterministic fits: the seed is not in their key).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// The params each model reads; `seed` is everyone's to receive (the engine fills it from the
+/// pipeline) but only a random model keys on it.
+const PARAMS: &[(ModelKind, &[&str])] = &[
+    (ModelKind::RandomForest, &["n_trees", "max_depth", "min_samples_leaf", "max_features", "bootstrap", "class_weight", "seed"]),
+    (ModelKind::Logistic, &["c", "max_iter", "tol", "class_weight"]),
+    (ModelKind::LinearSvm, &["c", "max_iter", "tol", "class_weight"]),
+];
+
+impl ModelKind {
+    /// The params this model reads.
+    pub fn params(self) -> &'static [&'static str] {
+        PARAMS.iter().find(|(m, _)| *m == self).map_or(&[], |(_, p)| p)
+    }
+}
+
+/// The params of the chosen model with every default filled in: what the cache key and the
+/// reports see, so that a param of another model can never change a key.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(tag = "model", rename_all = "kebab-case")]
+enum Resolved {
+    RandomForest {
+        n_trees: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_depth: Option<usize>,
+        min_samples_leaf: usize,
+        max_features: MaxFeatures,
+        bootstrap: bool,
+        class_weight: ClassWeight,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    Logistic { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
+    LinearSvm { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
+}
+
+impl From<Baseline> for Resolved {
+    fn from(b: Baseline) -> Self {
+        let class_weight = b.class_weight;
+        match b.model {
+            ModelKind::RandomForest => Self::RandomForest {
+                n_trees: b.n_trees(),
+                max_depth: b.max_depth,
+                min_samples_leaf: b.min_samples_leaf(),
+                max_features: b.max_features(),
+                bootstrap: b.bootstrap(),
+                class_weight,
+                seed: b.seed,
+            },
+            ModelKind::Logistic => Self::Logistic { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
+            ModelKind::LinearSvm => Self::LinearSvm { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
+        }
+    }
+}
+
+impl Baseline {
+    fn n_trees(&self) -> usize {
+        self.n_trees.unwrap_or(200)
+    }
+    fn min_samples_leaf(&self) -> usize {
+        self.min_samples_leaf.unwrap_or(1)
+    }
+    fn max_features(&self) -> MaxFeatures {
+        self.max_features.unwrap_or_default()
+    }
+    fn bootstrap(&self) -> bool {
+        self.bootstrap.unwrap_or(true)
+    }
+    fn c(&self) -> f64 {
+        self.c.unwrap_or(1.0)
+    }
+    fn max_iter(&self) -> usize {
+        self.max_iter.unwrap_or(1000)
+    }
+    fn tol(&self) -> f64 {
+        self.tol.unwrap_or(1e-4)
+    }
+
+    /// The first param set in the table that the chosen model does not read.
+    fn foreign_param(&self) -> Option<&'static str> {
+        let set = [
+            ("n_trees", self.n_trees.is_some()),
+            ("max_depth", self.max_depth.is_some()),
+            ("min_samples_leaf", self.min_samples_leaf.is_some()),
+            ("max_features", self.max_features.is_some()),
+            ("bootstrap", self.bootstrap.is_some()),
+            ("c", self.c.is_some()),
+            ("max_iter", self.max_iter.is_some()),
+            ("tol", self.tol.is_some()),
+        ];
+        set.into_iter().find(|(name, is_set)| *is_set && !self.model.params().contains(name)).map(|(name, _)| name)
+    }
 }
 
 /// Which classifier the baseline trains.
@@ -168,69 +270,52 @@ impl MaxFeatures {
     }
 }
 
-fn default_n_trees() -> usize {
-    200
-}
-fn default_min_samples_leaf() -> usize {
-    1
-}
-fn default_bootstrap() -> bool {
-    true
-}
-fn default_c() -> f64 {
-    1.0
-}
-fn default_tol() -> f64 {
-    1e-4
-}
-fn default_max_iter() -> usize {
-    1000
-}
 
 impl StageDef for Baseline {
     const KIND: &'static str = "baseline";
-    const VERSION: u32 = 1;
+    // 2: params are the chosen model's only (resolved): a param of another model is an error.
+    const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
     const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
-        if self.n_trees == 0 {
+        if let Some(param) = self.foreign_param() {
+            let own = self.model.params().iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+            return Err(ParamError::new(
+                param,
+                format!("`{param}` does not apply to model `{}` (its params: {own})", self.model.name()),
+            ));
+        }
+        if self.n_trees == Some(0) {
             return Err(ParamError::new("n_trees", "must be at least 1"));
         }
         if self.max_depth == Some(0) {
-            return Err(ParamError::new(
-                "max_depth",
-                "must be at least 1 (leave it unset for no limit)",
-            ));
+            return Err(ParamError::new("max_depth", "must be at least 1 (leave it unset for no limit)"));
         }
-        if self.min_samples_leaf == 0 {
+        if self.min_samples_leaf == Some(0) {
             return Err(ParamError::new("min_samples_leaf", "must be at least 1"));
         }
-        if let MaxFeatures::Fraction(f) = self.max_features
+        if let Some(MaxFeatures::Fraction(f)) = self.max_features
             && !(f > 0.0 && f <= 1.0)
         {
             return Err(ParamError::new(
                 "max_features",
-                format!(
-                    "a fraction must be in (0, 1], got {f}; or use \"sqrt\", \"log2\" or \"all\""
-                ),
+                format!("a fraction must be in (0, 1], got {f}; or use \"sqrt\", \"log2\" or \"all\""),
             ));
         }
-        if !(self.c.is_finite() && self.c > 0.0) {
-            return Err(ParamError::new(
-                "c",
-                format!("must be a positive number, got {}", self.c),
-            ));
+        if let Some(c) = self.c
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(ParamError::new("c", format!("must be a positive number, got {c}")));
         }
-        if self.max_iter == 0 {
+        if self.max_iter == Some(0) {
             return Err(ParamError::new("max_iter", "must be at least 1"));
         }
-        if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(ParamError::new(
-                "tol",
-                format!("must be a positive number, got {}", self.tol),
-            ));
+        if let Some(tol) = self.tol
+            && !(tol.is_finite() && tol > 0.0)
+        {
+            return Err(ParamError::new("tol", format!("must be a positive number, got {tol}")));
         }
         Ok(())
     }
@@ -256,7 +341,9 @@ impl StageDef for Baseline {
 
         // Serializing a plain params struct cannot fail.
         let mut params = serde_json::to_value(self).unwrap_or_default();
-        params["seed"] = seed.into();
+        if self.model.params().contains(&"seed") {
+            params["seed"] = seed.into();
+        }
         let report_dir = ctx.report_dir().map_err(|source| ClassicError::Io {
             path: ctx.out_dir.join("report"),
             source,
@@ -339,14 +426,14 @@ impl Baseline {
         match self.model {
             ModelKind::RandomForest => {
                 let params = ForestParams {
-                    n_trees: self.n_trees,
+                    n_trees: self.n_trees(),
                     max_depth: self.max_depth,
-                    min_samples_leaf: self.min_samples_leaf,
-                    max_features: self.max_features.resolve(table.names.len()),
-                    bootstrap: self.bootstrap,
+                    min_samples_leaf: self.min_samples_leaf(),
+                    max_features: self.max_features().resolve(table.names.len()),
+                    bootstrap: self.bootstrap(),
                     seed,
                 };
-                let bar = ctx.progress_bar(self.n_trees as u64, "trees");
+                let bar = ctx.progress_bar(params.n_trees as u64, "trees");
                 let forest = Forest::fit(
                     &training.rows,
                     &training.labels,
@@ -371,20 +458,20 @@ impl Baseline {
                         n_classes,
                         standardizer,
                         &row_weights,
-                        self.c,
-                        self.tol,
-                        self.max_iter,
+                        self.c(),
+                        self.tol(),
+                        self.max_iter(),
                     ))
                 } else {
-                    let sample_c: Vec<f64> = row_weights.iter().map(|w| self.c * w).collect();
+                    let sample_c: Vec<f64> = row_weights.iter().map(|w| self.c() * w).collect();
                     FittedModel::LinearSvm(svm::fit(
                         rows,
                         labels,
                         n_classes,
                         standardizer,
                         &sample_c,
-                        self.tol,
-                        self.max_iter,
+                        self.tol(),
+                        self.max_iter(),
                     ))
                 })
             }
@@ -401,23 +488,43 @@ mod tests {
     }
 
     #[test]
-    fn resolves_every_default() {
+    fn resolves_every_default_of_the_chosen_model_only() {
         let stage = parse("").unwrap();
         assert_eq!(
             stage.params(),
             serde_json::json!({
-                "model": "random-forest", "n_trees": 200, "max_depth": null, "min_samples_leaf": 1,
-                "max_features": "sqrt", "class_weight": "none", "bootstrap": true, "c": 1.0,
-                "max_iter": 1000, "tol": 0.0001, "seed": null
+                "model": "random-forest", "n_trees": 200, "min_samples_leaf": 1,
+                "max_features": "sqrt", "class_weight": "none", "bootstrap": true
             })
         );
-        let stage =
-            parse("model = \"linear-svm\"\nmax_features = 0.5\nmax_depth = 12\nseed = 3").unwrap();
+        let stage = parse("model = \"random-forest\"\nmax_features = 0.5\nmax_depth = 12\nseed = 3").unwrap();
         let params = stage.params();
+        assert_eq!((params["max_features"].clone(), params["max_depth"].clone(), params["seed"].clone()), (0.5.into(), 12.into(), 3.into()));
+        // The linear models key on their own params; the seed the engine gives every stage is
+        // not one of them.
+        let svm = parse("model = \"linear-svm\"\nc = 2.0\nseed = 9").unwrap();
         assert_eq!(
-            (params["max_features"].clone(), params["max_depth"].clone()),
-            (0.5.into(), 12.into())
+            svm.params(),
+            serde_json::json!({"model": "linear-svm", "c": 2.0, "max_iter": 1000, "tol": 0.0001, "class_weight": "none"})
         );
+        // Unset and set to the default are one key.
+        assert_eq!(parse("n_trees = 200").unwrap().params(), parse("").unwrap().params());
+        // The resolved form parses back to itself (vox predict configures from run.json).
+        let table: toml::Table = toml::from_str(&toml::to_string(&svm.params()).unwrap()).unwrap();
+        assert_eq!(vox_api::kind::<Baseline>().configure(table).unwrap().params(), svm.params());
+    }
+
+    #[test]
+    fn a_param_of_another_model_is_an_error_naming_the_models_own() {
+        let err = |toml| parse(toml).err().map(|e| (e.path, e.message));
+        assert_eq!(
+            err("c = 5.0"),
+            Some(("c".into(), "`c` does not apply to model `random-forest` (its params: `n_trees`, `max_depth`, \
+                 `min_samples_leaf`, `max_features`, `bootstrap`, `class_weight`, `seed`)".into()))
+        );
+        assert_eq!(err("model = \"logistic\"\nn_trees = 10").unwrap().0, "n_trees");
+        assert_eq!(err("model = \"linear-svm\"\nbootstrap = false").unwrap().0, "bootstrap");
+        assert!(parse("model = \"logistic\"\nclass_weight = \"balanced\"\nmax_iter = 50").is_ok());
     }
 
     #[test]
@@ -444,10 +551,10 @@ mod tests {
             "log2"
         );
         assert_eq!(
-            err("c = -1.0").unwrap().1,
+            err("model = \"logistic\"\nc = -1.0").unwrap().1,
             "must be a positive number, got -1"
         );
-        assert_eq!(err("tol = 0").unwrap().0, "tol");
+        assert_eq!(err("model = \"logistic\"\ntol = 0").unwrap().0, "tol");
         assert!(
             err("trees = 3")
                 .unwrap()
