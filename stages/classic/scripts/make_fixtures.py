@@ -22,6 +22,9 @@ accuracy and its per-class probabilities for the first validation rows:
   (population) std, solved to tol=1e-10 so that the probabilities are the optimum's (the default
   tol=1e-4 stops about 4e-3 away from it; its accuracy is the same);
 - linear_svm: LinearSVC(C=1.0) on the same standardized features (accuracy only).
+`--knn` adds `tests/fixtures/sklearn_knn.json` from the committed `dataset.csv` (not regenerated):
+KNeighborsClassifier(n_neighbors=5, weights=uniform | distance) on the standardized features,
+its validation accuracy and the first validation rows' probabilities.
 
 `--bench PATH` instead writes a RAVDESS-sized set (1440 rows x 88 features, 80 % train) in the
 same format and prints sklearn's fit times (best wall time and mean CPU time of --repeats runs
@@ -134,6 +137,31 @@ def fixtures():
     print(json.dumps({k: v for k, v in reference.items()}, indent=2))
 
 
+def read_csv(path):
+    rows = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=str)
+    is_train = rows[:, 0] == "train"
+    return rows[:, 2:].astype(float), rows[:, 1].astype(int), is_train
+
+
+def knn_fixtures():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y, is_train = read_csv(FIXTURES / "dataset.csv")
+    z = standardize(x, is_train)
+    zt, yt, zv, yv = z[is_train], y[is_train], z[~is_train], y[~is_train]
+    reference = {"sklearn_version": __import__("sklearn").__version__}
+    for weights in ("uniform", "distance"):
+        knn = KNeighborsClassifier(n_neighbors=5, weights=weights).fit(zt, yt)
+        reference[weights] = {
+            "val_accuracy": knn.score(zv, yv),
+            "val_probabilities_first_rows": knn.predict_proba(zv[:FIRST_ROWS]).tolist(),
+        }
+    with open(FIXTURES / "sklearn_knn.json", "w") as f:
+        json.dump(reference, f, indent=2)
+        f.write("\n")
+    print(json.dumps(reference, indent=2))
+
+
 def best_time(fit, repeats):
     fit()
     times = []
@@ -165,8 +193,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, help="write a timing set here and time sklearn")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--knn", action="store_true", help="add sklearn_knn.json from dataset.csv")
     args = parser.parse_args()
-    if args.bench:
+    if args.knn:
+        knn_fixtures()
+    elif args.bench:
         bench(args.bench, args.repeats)
     else:
         fixtures()

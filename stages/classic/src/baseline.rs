@@ -17,6 +17,7 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamErro
 use crate::data::{ClassWeight, TrainingData, check_finite};
 use crate::error::ClassicError;
 use crate::forest::{Forest, ForestParams};
+use crate::knn::{Knn, Weights};
 use crate::model::{FORMAT, FittedModel, ModelFile};
 use crate::report::{ModelReport, accuracy};
 use crate::scaling::Standardizer;
@@ -35,7 +36,9 @@ pub struct Baseline {
     /// The classifier: `random-forest` (scikit-learn's RandomForestClassifier: Gini trees,
     /// probability = mean of the trees' leaf class distributions), `logistic` (multinomial,
     /// L2-penalized, probability = softmax) or `linear-svm` (one-vs-rest squared hinge, as
-    /// LinearSVC; probability = softmax of the margins, uncalibrated).
+    /// LinearSVC; probability = softmax of the margins, uncalibrated) or `knn` (k nearest
+    /// neighbours by Euclidean distance on standardized features, as KNeighborsClassifier
+    /// behind a StandardScaler; probability = the neighbours' vote shares).
     #[serde(default)]
     pub model: ModelKind,
     /// random-forest: number of trees (>= 1).
@@ -55,7 +58,7 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = "sqrt"))]
     pub max_features: Option<MaxFeatures>,
-    /// Every model: `"none"`, or `"balanced"` to weigh each class inversely to its training
+    /// Every model but knn: `"none"`, or `"balanced"` to weigh each class inversely to its training
     /// frequency (`n / (n_classes * n_class)`); with `bootstrap` the forest draws its samples
     /// in proportion to these weights, as scikit-learn 1.9 does.
     #[serde(default)]
@@ -80,6 +83,14 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = 0.0001))]
     pub tol: Option<f64>,
+    /// knn: neighbours that vote (>= 1; at most the training clips).
+    #[serde(default)]
+    #[schemars(extend("default" = 5))]
+    pub n_neighbors: Option<usize>,
+    /// knn: `"uniform"` (each neighbour counts 1) or `"distance"` (1 / distance).
+    #[serde(default)]
+    #[schemars(extend("default" = "uniform"))]
+    pub weights: Option<Weights>,
     /// random-forest: seed of the bootstrap samples and feature draws; unset uses the pipeline's
     /// seed (logistic and linear-svm are deterministic fits: the seed is not in their key).
     #[serde(default)]
@@ -92,6 +103,7 @@ const PARAMS: &[(ModelKind, &[&str])] = &[
     (ModelKind::RandomForest, &["n_trees", "max_depth", "min_samples_leaf", "max_features", "bootstrap", "class_weight", "seed"]),
     (ModelKind::Logistic, &["c", "max_iter", "tol", "class_weight"]),
     (ModelKind::LinearSvm, &["c", "max_iter", "tol", "class_weight"]),
+    (ModelKind::Knn, &["n_neighbors", "weights"]),
 ];
 
 impl ModelKind {
@@ -119,6 +131,7 @@ enum Resolved {
     },
     Logistic { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
     LinearSvm { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
+    Knn { n_neighbors: usize, weights: Weights },
 }
 
 impl From<Baseline> for Resolved {
@@ -136,6 +149,7 @@ impl From<Baseline> for Resolved {
             },
             ModelKind::Logistic => Self::Logistic { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
             ModelKind::LinearSvm => Self::LinearSvm { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
+            ModelKind::Knn => Self::Knn { n_neighbors: b.n_neighbors.unwrap_or(5), weights: b.weights.unwrap_or_default() },
         }
     }
 }
@@ -174,6 +188,10 @@ impl Baseline {
             ("c", self.c.is_some()),
             ("max_iter", self.max_iter.is_some()),
             ("tol", self.tol.is_some()),
+            ("n_neighbors", self.n_neighbors.is_some()),
+            ("weights", self.weights.is_some()),
+            // Unweighted is every model's default; only a weighting needs a model that reads it.
+            ("class_weight", self.class_weight != ClassWeight::None),
         ];
         set.into_iter().find(|(name, is_set)| *is_set && !self.model.params().contains(name)).map(|(name, _)| name)
     }
@@ -190,6 +208,8 @@ pub enum ModelKind {
     Logistic,
     /// One-vs-rest linear SVM.
     LinearSvm,
+    /// k nearest neighbours.
+    Knn,
 }
 
 impl ModelKind {
@@ -199,6 +219,7 @@ impl ModelKind {
             Self::RandomForest => "random-forest",
             Self::Logistic => "logistic",
             Self::LinearSvm => "linear-svm",
+            Self::Knn => "knn",
         }
     }
 }
@@ -273,7 +294,7 @@ impl MaxFeatures {
 
 impl StageDef for Baseline {
     const KIND: &'static str = "baseline";
-    // 2: params are the chosen model's only (resolved): a param of another model is an error.
+    // 2: params are the chosen model's only (and knn) (resolved): a param of another model is an error.
     const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Predictions;
@@ -308,6 +329,9 @@ impl StageDef for Baseline {
             && !(c.is_finite() && c > 0.0)
         {
             return Err(ParamError::new("c", format!("must be a positive number, got {c}")));
+        }
+        if self.n_neighbors == Some(0) {
+            return Err(ParamError::new("n_neighbors", "must be at least 1"));
         }
         if self.max_iter == Some(0) {
             return Err(ParamError::new("max_iter", "must be at least 1"));
@@ -445,6 +469,12 @@ impl Baseline {
                 bar.finish_and_clear();
                 Ok(FittedModel::RandomForest(forest))
             }
+            ModelKind::Knn => {
+                let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
+                let n_neighbors = self.n_neighbors.unwrap_or(5);
+                let weights = self.weights.unwrap_or_default();
+                Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, n_neighbors, weights)))
+            }
             ModelKind::Logistic | ModelKind::LinearSvm => {
                 let standardizer =
                     Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
@@ -568,7 +598,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 11);
+        assert_eq!(properties.len(), 13);
         for (name, property) in properties {
             assert!(
                 property["description"]

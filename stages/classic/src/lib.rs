@@ -1,8 +1,9 @@
 //! vox classic baselines: the `baseline` stage kind trains a random forest, a multinomial
-//! logistic regression or a linear SVM on a feature table and scores every clip.
+//! logistic regression, a linear SVM or a k-nearest-neighbours classifier on a feature table
+//! and scores every clip.
 //!
 //! Modules: [`data`] (training view of a feature table, class weights), [`scaling`]
-//! (standardization), [`forest`], [`logistic`], [`svm`] and [`linear`] (the models),
+//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`] and [`knn`] (the models),
 //! [`model`] (the `model.json` format), [`report`] (`report/model.txt`) and [`baseline`] (the
 //! stage kind).
 
@@ -10,6 +11,7 @@ pub mod baseline;
 pub mod data;
 pub mod error;
 pub mod forest;
+pub mod knn;
 pub mod linear;
 pub mod logistic;
 pub mod model;

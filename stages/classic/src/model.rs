@@ -11,6 +11,8 @@
 //!   // or {"kind": "logistic" | "linear-svm",
 //!   //     "standardizer": {"source": "file" | "train-rows", "mean": [...], "scale": [...]},
 //!   //     "weights": [[...per feature...] per class], "intercepts": [...per class]}
+//!   // or {"kind": "knn", "standardizer": {...}, "n_neighbors": 5, "weights": "uniform" | "distance",
+//!   //     "n_classes": 8, "rows": [[...standardized training row...], ...], "labels": [...]}
 //! }
 //! ```
 //!
@@ -29,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ClassicError;
 use crate::forest::Forest;
+use crate::knn::Knn;
 use crate::linear::LinearModel;
 
 /// The model file name inside a baseline's output folder.
@@ -46,6 +49,8 @@ pub enum FittedModel {
     Logistic(LinearModel),
     /// One-vs-rest linear SVM on standardized features.
     LinearSvm(LinearModel),
+    /// k nearest neighbours on standardized features.
+    Knn(Knn),
 }
 
 impl FittedModel {
@@ -54,6 +59,7 @@ impl FittedModel {
         match self {
             Self::RandomForest(forest) => forest.predict_proba(rows),
             Self::Logistic(linear) | Self::LinearSvm(linear) => linear.predict_proba(rows),
+            Self::Knn(knn) => knn.predict_proba(rows),
         }
     }
 }

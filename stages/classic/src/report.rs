@@ -93,6 +93,9 @@ impl ModelReport<'_> {
             FittedModel::Logistic(linear) | FittedModel::LinearSvm(linear) => {
                 let _ = writeln!(out, "standardization: {}", linear.standardizer.source);
             }
+            FittedModel::Knn(knn) => {
+                let _ = writeln!(out, "standardization: {}", knn.standardizer.source);
+            }
         }
         out
     }

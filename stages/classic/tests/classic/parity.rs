@@ -124,3 +124,24 @@ fn linear_svm_matches_scikit_learn_accuracy() {
         "val accuracy: ours {ours:.4}, scikit-learn {sklearn:.4}"
     );
 }
+
+#[test]
+fn knn_matches_scikit_learn_accuracy_and_probabilities() {
+    use vox_classic::knn::{Knn, Weights};
+    let table = dataset();
+    let train = TrainingData::from_table(&table).unwrap();
+    let (val_rows, val_labels) = validation(&table);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn_knn.json");
+    let sklearn: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (weights, name) in [(Weights::Uniform, "uniform"), (Weights::Distance, "distance")] {
+        let knn = Knn::fit(&train.rows, &train.labels, 8, Standardizer::fit(&train.rows), 5, weights);
+        let probabilities = knn.predict_proba(&val_rows);
+        let ours = accuracy(&probabilities, &val_labels);
+        let theirs = sklearn[name]["val_accuracy"].as_f64().unwrap();
+        // The same neighbours, so the same votes: equal, not merely within the 2 points.
+        assert!((ours - theirs).abs() < 1e-9, "{name}: val accuracy ours {ours:.4}, scikit-learn {theirs:.4}");
+        let expected: Vec<Vec<f64>> = serde_json::from_value(sklearn[name]["val_probabilities_first_rows"].clone()).unwrap();
+        let difference = max_abs_difference(&probabilities[..expected.len()], &expected);
+        assert!(difference < 1e-9, "{name}: first rows' probabilities differ by {difference}");
+    }
+}

@@ -99,7 +99,7 @@ fn scores_every_clip_with_the_training_classes() {
     let input = tempfile::tempdir().unwrap();
     let table = table();
     table.write(input.path()).unwrap();
-    for model in ["random-forest", "logistic", "linear-svm"] {
+    for model in ["random-forest", "logistic", "linear-svm", "knn"] {
         let out = tempfile::tempdir().unwrap();
         run(
             &format!("model = \"{model}\"\n{}", if model == "random-forest" { "n_trees = 20" } else { "" }),
@@ -195,6 +195,10 @@ fn scores_every_clip_with_the_training_classes() {
                     "{report}"
                 );
             }
+            FittedModel::Knn(knn) => {
+                assert_eq!((knn.n_neighbors, knn.rows.len()), (5, 36), "every training clip kept");
+                assert!(report.ends_with("standardization: computed on the training rows\n"), "{report}");
+            }
         }
     }
 }
@@ -207,7 +211,7 @@ fn output_is_byte_identical_for_a_seed_whatever_the_threads() {
         ["predictions.csv", "model.json", "report/model.txt"]
             .map(|f| std::fs::read(dir.join(f)).unwrap())
     };
-    for model in ["random-forest", "logistic", "linear-svm"] {
+    for model in ["random-forest", "logistic", "linear-svm", "knn"] {
         let forest = if model == "random-forest" { "n_trees = 30\nmax_features = \"all\"\n" } else { "" };
         let params = format!("model = \"{model}\"\n{forest}seed = 5");
         let (one, two, other) = (
