@@ -12,7 +12,7 @@ mod checkpoint;
 #[cfg(test)]
 mod checkpoint_tests;
 mod data;
-pub(crate) use data::valid_length;
+pub(crate) use data::{check_lengths, padded_batch, valid_length};
 mod fit;
 mod labels;
 mod metrics;

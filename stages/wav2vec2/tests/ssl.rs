@@ -100,9 +100,9 @@ fn pooling_matches<B: Kernels>(variant: &str, alone_too: bool) {
     let std = reference::<3>(variant, "pooled_std");
     let [states, clips, hidden] = mean.dims();
     // The fixture's input is already normalized as the model expects: no second normalization.
-    let together = pool_batch(&model.body, &model.config, &set, &[0, 1], &lengths, false, &device).unwrap();
+    let together = pool_batch(&model.body, &model.config, &set, &[0, 1], false, &device).unwrap();
     let alone: Vec<Vec<f32>> =
-        (0..clips).map(|i| pool_batch(&model.body, &model.config, &set, &[i], &lengths, false, &device).unwrap().remove(0)).collect();
+        (0..clips).map(|i| pool_batch(&model.body, &model.config, &set, &[i], false, &device).unwrap().remove(0)).collect();
     for clip in 0..clips {
         let ways = [(&together, "batched"), (&alone, "alone")];
         for (rows, how) in ways.into_iter().take(if alone_too { 2 } else { 1 }) {

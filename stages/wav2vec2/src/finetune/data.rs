@@ -52,16 +52,7 @@ impl Dataset {
 
     /// Checks that every clip makes at least one frame.
     pub fn check_lengths(&self, config: &Wav2Vec2Config) -> Result<(), FineTuneError> {
-        for clip in &self.set.clips {
-            let samples = valid_length(clip);
-            if config.frame_count(samples).is_none() {
-                return Err(FineTuneError::ClipTooShort {
-                    file_id: clip.file_id.clone(),
-                    samples,
-                });
-            }
-        }
-        Ok(())
+        check_lengths(&self.set, config)
     }
 
     /// Loss weights per class, or `None` for equal weights.
@@ -93,26 +84,10 @@ impl Dataset {
         &self,
         config: &Wav2Vec2Config,
         indices: &[usize],
-        mut noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
+        noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
         device: &B::Device,
     ) -> Result<Batch<B>, Wav2Vec2Error> {
-        let lengths: Vec<usize> = indices
-            .iter()
-            .map(|&i| valid_length(&self.set.clips[i]))
-            .collect();
-        let padded = lengths.iter().copied().max().unwrap_or(0);
-        let mut values = vec![0f32; indices.len() * padded];
-        for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(indices).zip(&lengths) {
-            let clip = &self.set.clips[i];
-            row[..length].copy_from_slice(&self.set.samples_of(clip)[..length]);
-            if let Some((rng, [lo, hi])) = noise.as_mut() {
-                add_noise(&mut row[..length], rng.random_range(*lo..=*hi), rng);
-            }
-            normalize_clip(row, length);
-        }
-        let samples = Tensor::from_data(TensorData::new(values, [indices.len(), padded]), device);
-        let mask = FrameMask::new(config, &lengths, padded, device)?;
-        Ok(Batch { samples, mask })
+        padded_batch(&self.set, config, indices, noise, true, device)
     }
 
     /// The class indices of labelled clips `indices` as a tensor.
@@ -123,6 +98,45 @@ impl Dataset {
             .collect();
         Tensor::from_data(TensorData::new(labels, [indices.len()]), device)
     }
+}
+
+/// Checks that every clip of `set` makes at least one frame of the feature encoder.
+pub fn check_lengths(set: &AudioSet, config: &Wav2Vec2Config) -> Result<(), FineTuneError> {
+    for clip in &set.clips {
+        let samples = valid_length(clip);
+        if config.frame_count(samples).is_none() {
+            return Err(FineTuneError::ClipTooShort { file_id: clip.file_id.clone(), samples });
+        }
+    }
+    Ok(())
+}
+
+/// The clips `indices` of `set` as one batch, padded to the longest valid length among them:
+/// with `noise`, each clip gets white noise at an SNR drawn from `[lo, hi]` dB; with
+/// `normalize`, each is then scaled to zero mean and unit variance ([`normalize_clip`]).
+pub fn padded_batch<B: Backend>(
+    set: &AudioSet,
+    config: &Wav2Vec2Config,
+    indices: &[usize],
+    mut noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
+    normalize: bool,
+    device: &B::Device,
+) -> Result<Batch<B>, Wav2Vec2Error> {
+    let lengths: Vec<usize> = indices.iter().map(|&i| valid_length(&set.clips[i])).collect();
+    let padded = lengths.iter().copied().max().unwrap_or(0);
+    let mut values = vec![0f32; indices.len() * padded];
+    for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(indices).zip(&lengths) {
+        row[..length].copy_from_slice(&set.samples_of(&set.clips[i])[..length]);
+        if let Some((rng, [lo, hi])) = noise.as_mut() {
+            add_noise(&mut row[..length], rng.random_range(*lo..=*hi), rng);
+        }
+        if normalize {
+            normalize_clip(row, length);
+        }
+    }
+    let samples = Tensor::from_data(TensorData::new(values, [indices.len(), padded]), device);
+    let mask = FrameMask::new(config, &lengths, padded, device)?;
+    Ok(Batch { samples, mask })
 }
 
 /// The samples of `clip` that are audio, not padding: `original_length` when the set was padded

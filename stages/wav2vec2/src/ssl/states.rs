@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::AudioSet;
@@ -11,11 +11,10 @@ use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageCon
 
 use super::pooled::{self, Layout, Writer};
 use crate::config::Wav2Vec2Config;
-use crate::finetune::{DEFAULT_BACKEND, FineTune, FineTuneError, valid_length};
+use crate::finetune::{DEFAULT_BACKEND, FineTune, FineTuneError, check_lengths, padded_batch, valid_length};
 use crate::kernels::Kernels;
 use crate::loader::load_classifier;
-use crate::model::{FrameMask, Wav2Vec2Model};
-use crate::preprocess::normalize_clip;
+use crate::model::Wav2Vec2Model;
 
 /// Runs a wav2vec2-family model (a Hugging Face model folder: a hub download, a local copy or
 /// a `fine-tune` stage's output) over every clip of an audio set once, in inference mode, and
@@ -61,25 +60,11 @@ pub enum SslError {
          (a `download` or `fine-tune` stage) after the audio"
     )]
     NoModel,
-    /// Two models given.
-    #[error("the stage has both `model_path` and a model folder input `{input}`: keep one of them")]
-    TwoModels {
-        /// The model input.
-        input: String,
-    },
     /// The model input is not a model folder.
     #[error("input `{input}` is not a model folder: it has no `config.json` (a model comes from a `download` of a hub model or a `fine-tune` stage)")]
     NotAModel {
         /// The input.
         input: String,
-    },
-    /// A clip too short for one frame.
-    #[error("clip `{file_id}` has {samples} valid samples, too few for one frame of the model's feature encoder")]
-    ClipTooShort {
-        /// The clip.
-        file_id: String,
-        /// Its valid samples.
-        samples: usize,
     },
 }
 
@@ -133,14 +118,14 @@ impl StageDef for SslStates {
 
 impl SslStates {
     /// The model folder: `model_path` or the last input.
-    fn model_dir(&self, ctx: &StageContext) -> Result<PathBuf, SslError> {
+    fn model_dir(&self, ctx: &StageContext) -> Result<PathBuf, StageError> {
         let folder = ctx.inputs.get(1);
         match (&self.model_path, folder) {
-            (Some(_), Some(input)) => Err(SslError::TwoModels { input: input.name.clone() }),
+            (Some(_), Some(input)) => Err(FineTuneError::TwoModelSources { input: input.name.clone() }.into()),
             (Some(dir), None) => Ok(dir.clone()),
             (None, Some(input)) if input.dir.join(crate::loader::CONFIG_FILE).is_file() => Ok(input.dir.clone()),
-            (None, Some(input)) => Err(SslError::NotAModel { input: input.name.clone() }),
-            (None, None) => Err(SslError::NoModel),
+            (None, Some(input)) => Err(SslError::NotAModel { input: input.name.clone() }.into()),
+            (None, None) => Err(SslError::NoModel.into()),
         }
     }
 
@@ -154,12 +139,8 @@ impl SslStates {
             states: model.config.num_hidden_layers + 1,
             hidden: model.config.hidden_size,
         };
+        check_lengths(&set, &model.config)?;
         let lengths: Vec<usize> = set.clips.iter().map(valid_length).collect();
-        for (clip, &samples) in set.clips.iter().zip(&lengths) {
-            if model.config.frame_count(samples).is_none_or(|f| f == 0) {
-                return Err(SslError::ClipTooShort { file_id: clip.file_id.clone(), samples }.into());
-            }
-        }
         // Batches of similar lengths waste little on padding; the order is fixed by the data,
         // so the output is too.
         let mut order: Vec<usize> = (0..set.clips.len()).collect();
@@ -167,7 +148,7 @@ impl SslStates {
         let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
         let bar = ctx.progress_bar(order.len() as u64, "ssl states");
         for chunk in order.chunks(self.batch_size) {
-            let rows = pool_batch(&model.body, &model.config, &set, chunk, &lengths, self.normalize, &device)?;
+            let rows = pool_batch(&model.body, &model.config, &set, chunk, self.normalize, &device)?;
             for (&i, row) in chunk.iter().zip(rows) {
                 pooled_rows[i] = row;
             }
@@ -212,30 +193,20 @@ pub fn load_body<B: Kernels>(dir: &Path, device: &B::Device) -> Result<Body<B>, 
     Ok(Body { config: loaded.config, body: loaded.model.wav2vec2 })
 }
 
-/// The pooled rows ([`Layout::per_clip`] values each) of clips `chunk` of `set`.
+/// The pooled rows ([`Layout::per_clip`] values each) of clips `chunk` of `set`, batched
+/// with [`padded_batch`] (normalized per clip when `normalize`).
 pub fn pool_batch<B: Kernels>(
     body: &Wav2Vec2Model<B>,
     config: &Wav2Vec2Config,
     set: &AudioSet,
     chunk: &[usize],
-    lengths: &[usize],
     normalize: bool,
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>, StageError> {
-    let batch_lengths: Vec<usize> = chunk.iter().map(|&i| lengths[i]).collect();
-    let padded = batch_lengths.iter().copied().max().unwrap_or(0);
-    let mut values = vec![0f32; chunk.len() * padded];
-    for ((row, &i), &length) in values.chunks_mut(padded.max(1)).zip(chunk).zip(&batch_lengths) {
-        row[..length].copy_from_slice(&set.samples_of(&set.clips[i])[..length]);
-        if normalize {
-            normalize_clip(row, length);
-        }
-    }
-    let samples = Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), padded]), device);
-    let mask = FrameMask::new(config, &batch_lengths, padded, device)?;
-    let counts = mask.valid.clone().sum_dim(1);
-    let states = body.hidden_states(samples, Some(&mask));
-    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &mask.valid, &counts)).collect();
+    let batch = padded_batch::<B>(set, config, chunk, None, normalize, device)?;
+    let counts = batch.mask.valid.clone().sum_dim(1);
+    let states = body.hidden_states(batch.samples, Some(&batch.mask));
+    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &batch.mask.valid, &counts)).collect();
     let width = pooled.len() * 2 * config.hidden_size;
     let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
     Ok(flat.chunks(width).map(<[f32]>::to_vec).collect())
