@@ -321,8 +321,7 @@ fn configure<'r>(
         return None;
     };
     let Some(kind) = resolve(registry, &kind_name.value, stage) else {
-        let mut known: Vec<String> = registry.kinds().map(|k| k.name().to_string()).collect();
-        known.dedup();
+        let known: Vec<String> = registry.names().map(str::to_string).collect();
         let suggestion = closest(&kind_name.value, known.iter().map(String::as_str));
         let kind = SpecErrorKind::UnknownKind { stage: stage.name.clone(), kind: kind_name.value.clone(), suggestion, known };
         errors.push(SpecError::at(kind, kind_name.loc.clone()));

@@ -267,6 +267,8 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     // folder input (a kind's optional last input) is used as the run left it, never applied
     // to the new clips: new audio does not change a model's weights.
     let model_input: Vec<Option<usize>> = (0..stages.len()).map(|i| model_input(i, &inputs, &kinds)).collect();
+    let model_input = &model_input;
+    let data_inputs = |i: usize| inputs[i].iter().copied().filter(move |&j| model_input[i] != Some(j));
     let mut needed = BTreeSet::new();
     for (model, members) in &groups {
         for &m in members {
@@ -276,12 +278,11 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
             let mut pending = vec![m];
             while let Some(i) = pending.pop() {
                 if needed.insert(i) && kinds[i].applies() != Applies::Entry {
-                    pending.extend(inputs[i].iter().filter(|&&j| model_input[i] != Some(j)));
+                    pending.extend(data_inputs(i));
                 }
             }
         }
     }
-    let models: BTreeSet<usize> = needed.iter().filter_map(|&i| model_input[i]).collect();
 
     let work = request.out_dir.join(".work");
     let _ = std::fs::remove_dir_all(&work);
@@ -292,15 +293,14 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     std::fs::create_dir_all(&work).map_err(io(&work))?;
     let mut outputs: BTreeMap<usize, (PathBuf, bool)> = BTreeMap::new();
     let mut as_left: BTreeMap<usize, PathBuf> = BTreeMap::new();
-    for &j in &models {
+    for j in needed.iter().filter_map(|&i| model_input[i]) {
         as_left.insert(j, trained_dir(&stages[j], cache)?);
     }
     for &i in &needed {
         let stage = &stages[i];
         let kind = kinds[i];
         let entry = kind.applies() == Applies::Entry;
-        let data_inputs = || inputs[i].iter().filter(|&&j| model_input[i] != Some(j));
-        let new = entry || data_inputs().any(|j| outputs.get(j).is_some_and(|(_, new)| *new));
+        let new = entry || data_inputs(i).any(|j| outputs.get(&j).is_some_and(|(_, new)| *new));
         let trained = trained_dir(stage, cache)?;
         if !new {
             outputs.insert(i, (trained, false));

@@ -48,9 +48,9 @@ impl Registry {
         variant.map(|k| k.as_ref()).or_else(|| self.get(name))
     }
 
-    /// [`Registry::resolve`] for a params table.
-    pub fn resolve_table(&self, name: &str, params: &toml::Table) -> Option<&dyn StageKind> {
-        self.resolve(name, |param| params.get(param).and_then(|v| v.as_str()).map(str::to_string))
+    /// The kind names, once each (a variant shares its name with its base kind).
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        self.kinds.iter().filter(|k| k.variant().is_none()).map(|k| k.name())
     }
 
     /// Every kind.

@@ -116,7 +116,7 @@ pub(super) fn stages(args: StagesArgs, registry: Registry) -> Result<ExitCode, F
         && registry.get(name).is_none()
     {
         let message = format!("no stage kind is named `{name}`");
-        return Err(unknown(message, name, registry.kinds().map(|k| k.name())));
+        return Err(unknown(message, name, registry.names()));
     }
     let kinds = registry.kinds().filter(|k| kind.as_deref().is_none_or(|n| n == k.name()));
     print!("{}", describe_kinds(kinds));
