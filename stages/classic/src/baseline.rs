@@ -149,7 +149,7 @@ impl From<Baseline> for Resolved {
             },
             ModelKind::Logistic => Self::Logistic { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
             ModelKind::LinearSvm => Self::LinearSvm { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
-            ModelKind::Knn => Self::Knn { n_neighbors: b.n_neighbors.unwrap_or(5), weights: b.weights.unwrap_or_default() },
+            ModelKind::Knn => Self::Knn { n_neighbors: b.n_neighbors(), weights: b.weights() },
         }
     }
 }
@@ -175,6 +175,12 @@ impl Baseline {
     }
     fn tol(&self) -> f64 {
         self.tol.unwrap_or(1e-4)
+    }
+    fn n_neighbors(&self) -> usize {
+        self.n_neighbors.unwrap_or(5)
+    }
+    fn weights(&self) -> Weights {
+        self.weights.unwrap_or_default()
     }
 
     /// The first param set in the table that the chosen model does not read.
@@ -471,9 +477,7 @@ impl Baseline {
             }
             ModelKind::Knn => {
                 let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
-                let n_neighbors = self.n_neighbors.unwrap_or(5);
-                let weights = self.weights.unwrap_or_default();
-                Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, n_neighbors, weights)))
+                Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, self.n_neighbors(), self.weights())))
             }
             ModelKind::Logistic | ModelKind::LinearSvm => {
                 let standardizer =
