@@ -64,7 +64,7 @@ fn a_corrupted_entry_is_detected_and_recomputed() {
     let run = p.vox(&["run", "p.toml", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let key = doc["stages"][1]["key"].as_str().unwrap().to_string();
-    let samples = p.cache().join("entries").join(&key[..2]).join(&key).join("out/audio.f32");
+    let samples = p.entry(&key).join("audio.f32");
     let mut bytes = std::fs::read(&samples).unwrap();
     bytes[100] ^= 0x55;
     std::thread::sleep(Duration::from_millis(10));
@@ -95,7 +95,7 @@ fn verify_finds_silent_corruption_and_gc_keeps_what_pipelines_use() {
     let manifest = p.cache().join("records/small/split.json");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
     let key = record["key"].as_str().unwrap();
-    let file = p.cache().join("entries").join(&key[..2]).join(key).join("out/manifest.csv");
+    let file = p.entry(key).join("manifest.csv");
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     let mut text = std::fs::read(&file).unwrap();
     let last = text.len() - 2;

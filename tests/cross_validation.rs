@@ -67,13 +67,6 @@ fn run(p: &Project, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap()
 }
 
-/// The cache folder of stage `name` in a run document.
-fn entry(p: &Project, doc: &serde_json::Value, name: &str) -> PathBuf {
-    let stage = doc["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name}"));
-    let key = stage["key"].as_str().unwrap();
-    p.cache().join("entries").join(&key[..2]).join(key).join("out")
-}
-
 /// A CSV file as header -> cell maps.
 fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -100,7 +93,7 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
 
     let mut held_out_everywhere: BTreeSet<String> = BTreeSet::new();
     for fold in 1..=5 {
-        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        let manifest = rows(&p.stage_entry(&doc, &format!("split[fold={fold}]")).join("manifest.csv"));
         let speakers = |split: &str| -> BTreeSet<String> {
             manifest.iter().filter(|r| r["split"] == split).map(|r| r["speaker"].clone()).collect()
         };
@@ -113,7 +106,7 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
             assert!(held_out_everywhere.insert(row["file_id"].clone()), "{} held out twice", row["file_id"]);
         }
         // The features' standardization comes from this fold's train clips only.
-        let features = entry(&p, &doc, &format!("mfcc[fold={fold}]"));
+        let features = p.stage_entry(&doc, &format!("mfcc[fold={fold}]"));
         let table = rows(&features.join("features.csv"));
         let standardization = rows(&features.join("standardization.csv"));
         let column = &standardization[0]["feature"];
@@ -124,10 +117,10 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
         let stored: f64 = standardization[0]["mean"].parse().unwrap();
         assert!((mean - stored).abs() < 1e-9 * mean.abs().max(1.0), "fold {fold}: {mean} vs {stored}");
         // The forest trained on exactly those clips; the vote weighed its members on val.
-        let model = std::fs::read_to_string(entry(&p, &doc, &format!("rf[fold={fold}]")).join("report/model.txt")).unwrap();
+        let model = std::fs::read_to_string(p.stage_entry(&doc, &format!("rf[fold={fold}]")).join("report/model.txt")).unwrap();
         assert!(model.contains(&format!("train clips: {}\n", train_ids.len())), "{model}");
         let weights: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(entry(&p, &doc, &format!("vote[fold={fold}]")).join("weights.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(p.stage_entry(&doc, &format!("vote[fold={fold}]")).join("weights.json")).unwrap()).unwrap();
         let val_count = manifest.iter().filter(|r| r["split"] == "val").count();
         assert_eq!(weights["members"][0]["val_clips"], val_count);
     }
@@ -181,7 +174,7 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     assert!(names.contains(&"vote[fold=3]"));
     let doc = run(&p, &[]);
     for fold in 1..=3 {
-        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        let manifest = rows(&p.stage_entry(&doc, &format!("split[fold={fold}]")).join("manifest.csv"));
         // 75 clips, 8 classes: each fold holds out a third of every class (to one clip).
         let test: Vec<_> = manifest.iter().filter(|r| r["split"] == "test").collect();
         assert_eq!(test.len(), 25, "fold {fold}");
@@ -206,7 +199,7 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
 
     // Four classes in the paper's order; excited relabelled happy, frustrated dropped and listed.
-    let audio = entry(&p, &doc, "audio");
+    let audio = p.stage_entry(&doc, "audio");
     let classes: Vec<String> = rows(&audio.join("classes.csv")).into_iter().map(|r| r["class"].clone()).collect();
     assert_eq!(classes, ["neutral", "happy", "angry", "sad"]);
     let dropped = rows(&audio.join("report/dropped.csv"));
@@ -216,7 +209,7 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
 
     let mut held_out: BTreeSet<String> = BTreeSet::new();
     for fold in 1..=5 {
-        let manifest = rows(&entry(&p, &doc, &format!("split[fold={fold}]")).join("manifest.csv"));
+        let manifest = rows(&p.stage_entry(&doc, &format!("split[fold={fold}]")).join("manifest.csv"));
         assert_eq!(manifest.len(), 200);
         let of = |split: &str, column: &str| -> BTreeSet<String> {
             manifest.iter().filter(|r| r["split"] == split).map(|r| r[column].clone()).collect()

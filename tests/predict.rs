@@ -103,8 +103,7 @@ fn run(p: &Project) -> (PathBuf, BTreeMap<String, PathBuf>) {
         .unwrap()
         .iter()
         .map(|s| {
-            let key = s["key"].as_str().unwrap();
-            (s["name"].as_str().unwrap().to_string(), p.cache().join("entries").join(&key[..2]).join(key).join("out"))
+            (s["name"].as_str().unwrap().to_string(), p.entry(s["key"].as_str().unwrap()))
         })
         .collect();
     (p.path().join(doc["run_dir"].as_str().unwrap()), entries)

@@ -102,7 +102,7 @@ fn run_folder_holds_run_json_and_reports() {
     assert!(summary.lines().count() > 1, "{summary}");
     let split = run_json["stages"].as_array().unwrap().iter().find(|s| s["name"] == "split").unwrap();
     let key = split["key"].as_str().unwrap();
-    let cached = p.cache().join("entries").join(&key[..2]).join(key).join("out/report/split.csv");
+    let cached = p.entry(key).join("report/split.csv");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&cached).unwrap().ino(), std::fs::metadata(run_dir.join("split/split.csv")).unwrap().ino());
     // The plain table goes to stdout without --json.
@@ -260,7 +260,7 @@ fn a_rename_reruns_only_the_stages_whose_outputs_show_names_and_no_old_name_rema
     assert_eq!(mentions(&run_dir, "qqx"), Vec::<String>::new());
     for stage in doc["stages"].as_array().unwrap() {
         let key = stage["key"].as_str().unwrap();
-        let entry = p.cache().join("entries").join(&key[..2]).join(key).join("out");
+        let entry = p.entry(key);
         assert_eq!(mentions(&entry, "qqx"), Vec::<String>::new(), "{}", stage["name"]);
     }
     let summary = std::fs::read_to_string(run_dir.join("wwzreport/summary.csv")).unwrap();

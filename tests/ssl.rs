@@ -30,13 +30,6 @@ model = "logistic"
     )
 }
 
-/// The output folder of the stage named `stage` in a `run --json` document.
-fn entry(p: &Project, doc: &serde_json::Value, stage: &str) -> PathBuf {
-    let stages = doc["stages"].as_array().unwrap();
-    let key = stages.iter().find(|s| s["name"] == stage).unwrap()["key"].as_str().unwrap();
-    p.cache().join("entries").join(&key[..2]).join(key).join("out")
-}
-
 /// `features.csv` of a folder: the header's feature names and each clip's values.
 fn features(dir: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut reader = csv::Reader::from_path(dir.join("features.csv")).unwrap();
@@ -68,7 +61,7 @@ fn hub_model_embeddings_feed_a_classic_model_and_other_layers_reuse_the_forward_
     let doc: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
 
     // Columns say layer and statistic: 2 layers x 2 stats x 32 dims of the tiny model.
-    let (names, rows) = features(&entry(&p, &doc, "emb"));
+    let (names, rows) = features(&p.stage_entry(&doc, "emb"));
     assert_eq!(names.len(), 128);
     assert_eq!((names[0].as_str(), names[31].as_str(), names[32].as_str(), names[127].as_str()),
         ("layer0_mean_0", "layer0_mean_31", "layer0_std_0", "layer2_std_31"));
@@ -86,19 +79,19 @@ fn hub_model_embeddings_feed_a_classic_model_and_other_layers_reuse_the_forward_
     assert_eq!(status, [cached("emb.model"), cached("emb.states"), ran("emb"), ran("lr")]);
     assert_eq!(server.paths().len(), 2, "fetched once");
     let doc2: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
-    let (all_names, all_rows) = features(&entry(&p, &doc2, "emb"));
+    let (all_names, all_rows) = features(&p.stage_entry(&doc2, "emb"));
     assert_eq!(all_names.len(), 3 * 32);
     // The same numbers through either choice: layer 2's mean, and "last" is layer 2.
     assert_eq!(columns(&all_names, &all_rows, "layer2_mean_"), columns(&names, &rows, "layer2_mean_"));
     let third = run(&["--set", "emb.layers=\"last\"", "--set", "emb.stats=[\"mean\"]"]);
     let doc3: serde_json::Value = serde_json::from_str(&third.stdout).unwrap();
-    let (last_names, last_rows) = features(&entry(&p, &doc3, "emb"));
+    let (last_names, last_rows) = features(&p.stage_entry(&doc3, "emb"));
     assert_eq!(last_names.len(), 32);
     assert_eq!(columns(&last_names, &last_rows, "layer2_mean_"), columns(&names, &rows, "layer2_mean_"));
     // "average": the element-wise mean of the three states' means.
     let fourth = run(&["--set", "emb.layers=\"average\"", "--set", "emb.stats=[\"mean\"]"]);
     let doc4: serde_json::Value = serde_json::from_str(&fourth.stdout).unwrap();
-    let (avg_names, avg_rows) = features(&entry(&p, &doc4, "emb"));
+    let (avg_names, avg_rows) = features(&p.stage_entry(&doc4, "emb"));
     let average = columns(&avg_names, &avg_rows, "layers_avg_mean_");
     let per_layer: Vec<Vec<Vec<f64>>> = (0..3).map(|l| columns(&all_names, &all_rows, &format!("layer{l}_mean_"))).collect();
     for (clip, row) in average.iter().enumerate() {
@@ -174,12 +167,12 @@ model = "logistic"
     let names: Vec<String> = statuses(&run.stdout).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["data", "audio", "padded", "split", "w2v", "emb.states", "emb", "lr"]);
     // 2 layers of the demo-sized scratch model (hidden 64): 3 states x 64 means.
-    assert_eq!(features(&entry(&p, &doc, "emb")).0.len(), 3 * 64);
+    assert_eq!(features(&p.stage_entry(&doc, "emb")).0.len(), 3 * 64);
 
     // The run's own files through `vox predict`: the fine-tune's folder is the model as the run
     // left it (not applied to the new clips), and the scores are the run's.
     let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
-    let data = entry(&p, &doc, "data");
+    let data = p.stage_entry(&doc, "data");
     let out = p.path().join("new");
     let (first, second) = (data.join("Actor_01"), data.join("Actor_02"));
     let args = [run_dir.to_str().unwrap(), first.to_str().unwrap(), second.to_str().unwrap(), "--model", "lr", "--out", out.to_str().unwrap()];
@@ -187,7 +180,7 @@ model = "logistic"
     assert_eq!(predict.code, 0, "{}", predict.stderr);
     assert!(!predict.stderr.contains("applying `w2v`"), "the model input is not applied: {}", predict.stderr);
     let new = probabilities(&out.join("lr"));
-    let ran = probabilities(&entry(&p, &doc, "lr"));
+    let ran = probabilities(&p.stage_entry(&doc, "lr"));
     assert_eq!(new.len(), 30);
     for (clip, probs) in &new {
         // One batch of all 30 clips in both (batch_size 30, equal lengths): the same numbers up

@@ -87,6 +87,17 @@ impl Project {
         self.path().join("cache")
     }
 
+    /// The output folder of the cache entry `key`.
+    pub fn entry(&self, key: &str) -> PathBuf {
+        self.cache().join("entries").join(&key[..2]).join(key).join("out")
+    }
+
+    /// The output folder of the cache entry of stage `name` in a `run --json` document.
+    pub fn stage_entry(&self, doc: &serde_json::Value, name: &str) -> PathBuf {
+        let stage = doc["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+        self.entry(stage["key"].as_str().unwrap())
+    }
+
     /// Writes a file relative to the project folder.
     pub fn file(&self, name: &str, text: &str) -> &Self {
         let path = self.path().join(name);
