@@ -162,6 +162,70 @@ def knn_fixtures():
     print(json.dumps(reference, indent=2))
 
 
+def hgb(class_weight, **kwargs):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(early_stopping=False, class_weight=class_weight, **kwargs)
+
+
+def boosting_svm_fixtures():
+    import warnings
+
+    from sklearn.svm import SVC
+
+    # SVC(probability=True) is deprecated since 1.9 (libsvm's internal Platt scaling, which vox
+    # mirrors) but still computed the same way.
+    warnings.filterwarnings("ignore", message="The `probability` parameter", category=FutureWarning)
+
+    x, y, is_train = read_csv(FIXTURES / "dataset.csv")
+    xt, yt, xv, yv = x[is_train], y[is_train], x[~is_train], y[~is_train]
+    z = standardize(x, is_train)
+    zt, zv = z[is_train], z[~is_train]
+    reference = {"sklearn_version": __import__("sklearn").__version__}
+    for name, class_weight in (("none", None), ("balanced", "balanced")):
+        model = hgb(class_weight).fit(xt, yt)
+        first_tree = model._predictors[0][0].nodes[0]
+        reference[f"hgb_{name}"] = {
+            "val_accuracy": model.score(xv, yv),
+            "val_probabilities_first_rows": model.predict_proba(xv[:FIRST_ROWS]).tolist(),
+            "train_probabilities_first_rows": model.predict_proba(xt[:FIRST_ROWS]).tolist(),
+            "n_thresholds": [len(t) for t in model._bin_mapper.bin_thresholds_],
+            "thresholds_feature_0": model._bin_mapper.bin_thresholds_[0].tolist(),
+            "first_tree_root": {
+                "feature": int(first_tree["feature_idx"]),
+                "threshold": float(first_tree["num_threshold"]),
+                "gain": float(first_tree["gain"]),
+            },
+        }
+        svcs = [
+            SVC(kernel="rbf", C=1.0, gamma="scale", probability=True, class_weight=class_weight,
+                random_state=seed).fit(zt, yt)
+            for seed in FOREST_SEEDS
+        ]
+        proba = [s.predict_proba(zv) for s in svcs]
+        reference[f"svm_{name}"] = {
+            "val_accuracy_votes": svcs[0].score(zv, yv),
+            "val_accuracy_probabilities_seed_0": float(np.mean(proba[0].argmax(axis=1) == yv)),
+            "val_accuracy_probabilities_mean_seeds_0_4": float(
+                np.mean([np.mean(p.argmax(axis=1) == yv) for p in proba])
+            ),
+            "val_probabilities_first_rows_mean_seeds_0_4": np.mean(
+                [p[:FIRST_ROWS] for p in proba], axis=0
+            ).tolist(),
+            "n_support": svcs[0].n_support_.tolist(),
+            "val_decision_first_rows_ovo": SVC(
+                kernel="rbf", C=1.0, gamma="scale", class_weight=class_weight,
+                decision_function_shape="ovo",
+            ).fit(zt, yt).decision_function(zv[:FIRST_ROWS]).tolist(),
+        }
+    with open(FIXTURES / "sklearn_hgb_svm.json", "w") as f:
+        json.dump(reference, f, indent=2)
+        f.write("\n")
+    for name, values in reference.items():
+        if isinstance(values, dict):
+            print(name, {k: v for k, v in values.items() if "accuracy" in k or k == "n_support"})
+
+
 def best_time(fit, repeats):
     fit()
     times = []
@@ -194,9 +258,14 @@ if __name__ == "__main__":
     parser.add_argument("--bench", type=Path, help="write a timing set here and time sklearn")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--knn", action="store_true", help="add sklearn_knn.json from dataset.csv")
+    parser.add_argument(
+        "--boosting-svm", action="store_true", help="add sklearn_hgb_svm.json from dataset.csv"
+    )
     args = parser.parse_args()
     if args.knn:
         knn_fixtures()
+    elif args.boosting_svm:
+        boosting_svm_fixtures()
     elif args.bench:
         bench(args.bench, args.repeats)
     else:

@@ -14,6 +14,7 @@ use vox_api::predictions::Predictions;
 use vox_api::labels::LabelSet;
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
+use crate::boosting::{BoostingParams, GradientBoosting};
 use crate::data::{ClassWeight, TrainingData, check_finite};
 use crate::error::ClassicError;
 use crate::forest::{Forest, ForestParams};
@@ -23,8 +24,8 @@ use crate::report::{ModelReport, accuracy};
 use crate::scaling::Standardizer;
 use crate::{logistic, svm};
 
-/// Trains a classic classifier (random forest, multinomial logistic regression or one-vs-rest
-/// linear SVM) on the clips with `split = train` of a feature table and writes class
+/// Trains a classic classifier (random forest, multinomial logistic regression, one-vs-rest
+/// linear SVM, k nearest neighbours or histogram gradient boosting) on the clips with `split = train` of a feature table and writes class
 /// probabilities for every clip, the fitted model (`model.json`) and `report/model.txt`.
 /// The linear models standardize features with the input's `standardization.csv` when the
 /// featurize stage wrote one, else with the training clips' mean and std.
@@ -36,20 +37,25 @@ pub struct Baseline {
     /// The classifier: `random-forest` (scikit-learn's RandomForestClassifier: Gini trees,
     /// probability = mean of the trees' leaf class distributions), `logistic` (multinomial,
     /// L2-penalized, probability = softmax) or `linear-svm` (one-vs-rest squared hinge, as
-    /// LinearSVC; probability = softmax of the margins, uncalibrated) or `knn` (k nearest
+    /// LinearSVC; probability = softmax of the margins, uncalibrated), `knn` (k nearest
     /// neighbours by Euclidean distance on standardized features, as KNeighborsClassifier
-    /// behind a StandardScaler; probability = the neighbours' vote shares).
+    /// behind a StandardScaler; probability = the neighbours' vote shares) or
+    /// `hist-gradient-boosting` (gradient-boosted trees on binned features, as
+    /// HistGradientBoostingClassifier without early stopping; probability = softmax of the
+    /// summed tree scores).
     #[serde(default)]
     pub model: ModelKind,
     /// random-forest: number of trees (>= 1).
     #[serde(default)]
     #[schemars(extend("default" = 200))]
     pub n_trees: Option<usize>,
-    /// random-forest: maximum tree depth (>= 1; the root is depth 0); unset grows every tree
-    /// until its leaves are pure or too small to split.
+    /// random-forest and hist-gradient-boosting: maximum tree depth (>= 1; the root is depth
+    /// 0); unset grows every tree until its leaves are pure or too small to split (the boosting's
+    /// trees stop at `max_leaf_nodes` leaves anyway).
     #[serde(default)]
     pub max_depth: Option<usize>,
-    /// random-forest: minimum number of training clips in a leaf (>= 1).
+    /// random-forest and hist-gradient-boosting: minimum number of training clips in a leaf
+    /// (>= 1); default 1 for random-forest, 20 for hist-gradient-boosting (scikit-learn's).
     #[serde(default)]
     #[schemars(extend("default" = 1))]
     pub min_samples_leaf: Option<usize>,
@@ -73,7 +79,9 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = 1.0))]
     pub c: Option<f64>,
-    /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class (>= 1).
+    /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class;
+    /// hist-gradient-boosting: boosting iterations, each growing one tree per class (>= 1).
+    /// Default 1000 for logistic and linear-svm, 100 for hist-gradient-boosting.
     #[serde(default)]
     #[schemars(extend("default" = 1000))]
     pub max_iter: Option<usize>,
@@ -83,6 +91,23 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = 0.0001))]
     pub tol: Option<f64>,
+    /// hist-gradient-boosting: shrinkage of every tree's leaf values (> 0).
+    #[serde(default)]
+    #[schemars(extend("default" = 0.1))]
+    pub learning_rate: Option<f64>,
+    /// hist-gradient-boosting: maximum leaves per tree (>= 2); trees grow best split first.
+    #[serde(default)]
+    #[schemars(extend("default" = 31))]
+    pub max_leaf_nodes: Option<usize>,
+    /// hist-gradient-boosting: L2 penalty on leaf values (>= 0).
+    #[serde(default)]
+    #[schemars(extend("default" = 0.0))]
+    pub l2_regularization: Option<f64>,
+    /// hist-gradient-boosting: maximum bins per feature (2 to 255); features are cut at
+    /// quantiles of the training clips before boosting.
+    #[serde(default)]
+    #[schemars(extend("default" = 255))]
+    pub max_bins: Option<usize>,
     /// knn: neighbours that vote (>= 1; at most the training clips).
     #[serde(default)]
     #[schemars(extend("default" = 5))]
@@ -104,6 +129,10 @@ const PARAMS: &[(ModelKind, &[&str])] = &[
     (ModelKind::Logistic, &["c", "max_iter", "tol", "class_weight"]),
     (ModelKind::LinearSvm, &["c", "max_iter", "tol", "class_weight"]),
     (ModelKind::Knn, &["n_neighbors", "weights"]),
+    (
+        ModelKind::HistGradientBoosting,
+        &["max_iter", "learning_rate", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization", "max_bins", "class_weight"],
+    ),
 ];
 
 impl ModelKind {
@@ -132,6 +161,17 @@ enum Resolved {
     Logistic { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
     LinearSvm { c: f64, max_iter: usize, tol: f64, class_weight: ClassWeight },
     Knn { n_neighbors: usize, weights: Weights },
+    HistGradientBoosting {
+        max_iter: usize,
+        learning_rate: f64,
+        max_leaf_nodes: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_depth: Option<usize>,
+        min_samples_leaf: usize,
+        l2_regularization: f64,
+        max_bins: usize,
+        class_weight: ClassWeight,
+    },
 }
 
 impl From<Baseline> for Resolved {
@@ -150,6 +190,16 @@ impl From<Baseline> for Resolved {
             ModelKind::Logistic => Self::Logistic { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
             ModelKind::LinearSvm => Self::LinearSvm { c: b.c(), max_iter: b.max_iter(), tol: b.tol(), class_weight },
             ModelKind::Knn => Self::Knn { n_neighbors: b.n_neighbors(), weights: b.weights() },
+            ModelKind::HistGradientBoosting => Self::HistGradientBoosting {
+                max_iter: b.max_iter(),
+                learning_rate: b.learning_rate(),
+                max_leaf_nodes: b.max_leaf_nodes(),
+                max_depth: b.max_depth,
+                min_samples_leaf: b.min_samples_leaf(),
+                l2_regularization: b.l2_regularization(),
+                max_bins: b.max_bins(),
+                class_weight,
+            },
         }
     }
 }
@@ -159,7 +209,8 @@ impl Baseline {
         self.n_trees.unwrap_or(200)
     }
     fn min_samples_leaf(&self) -> usize {
-        self.min_samples_leaf.unwrap_or(1)
+        let default = if self.model == ModelKind::HistGradientBoosting { 20 } else { 1 };
+        self.min_samples_leaf.unwrap_or(default)
     }
     fn max_features(&self) -> MaxFeatures {
         self.max_features.unwrap_or_default()
@@ -171,10 +222,23 @@ impl Baseline {
         self.c.unwrap_or(1.0)
     }
     fn max_iter(&self) -> usize {
-        self.max_iter.unwrap_or(1000)
+        let default = if self.model == ModelKind::HistGradientBoosting { 100 } else { 1000 };
+        self.max_iter.unwrap_or(default)
     }
     fn tol(&self) -> f64 {
         self.tol.unwrap_or(1e-4)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate.unwrap_or(0.1)
+    }
+    fn max_leaf_nodes(&self) -> usize {
+        self.max_leaf_nodes.unwrap_or(31)
+    }
+    fn l2_regularization(&self) -> f64 {
+        self.l2_regularization.unwrap_or(0.0)
+    }
+    fn max_bins(&self) -> usize {
+        self.max_bins.unwrap_or(255)
     }
     fn n_neighbors(&self) -> usize {
         self.n_neighbors.unwrap_or(5)
@@ -196,6 +260,10 @@ impl Baseline {
             ("tol", self.tol.is_some()),
             ("n_neighbors", self.n_neighbors.is_some()),
             ("weights", self.weights.is_some()),
+            ("learning_rate", self.learning_rate.is_some()),
+            ("max_leaf_nodes", self.max_leaf_nodes.is_some()),
+            ("l2_regularization", self.l2_regularization.is_some()),
+            ("max_bins", self.max_bins.is_some()),
             // Unweighted is every model's default; only a weighting needs a model that reads it.
             ("class_weight", self.class_weight != ClassWeight::None),
         ];
@@ -216,6 +284,8 @@ pub enum ModelKind {
     LinearSvm,
     /// k nearest neighbours.
     Knn,
+    /// Histogram-based gradient-boosted trees.
+    HistGradientBoosting,
 }
 
 impl ModelKind {
@@ -226,6 +296,7 @@ impl ModelKind {
             Self::Logistic => "logistic",
             Self::LinearSvm => "linear-svm",
             Self::Knn => "knn",
+            Self::HistGradientBoosting => "hist-gradient-boosting",
         }
     }
 }
@@ -346,6 +417,24 @@ impl StageDef for Baseline {
             && !(tol.is_finite() && tol > 0.0)
         {
             return Err(ParamError::new("tol", format!("must be a positive number, got {tol}")));
+        }
+        if let Some(rate) = self.learning_rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(ParamError::new("learning_rate", format!("must be a positive number, got {rate}")));
+        }
+        if self.max_leaf_nodes.is_some_and(|n| n < 2) {
+            return Err(ParamError::new("max_leaf_nodes", "must be at least 2"));
+        }
+        if let Some(l2) = self.l2_regularization
+            && !(l2.is_finite() && l2 >= 0.0)
+        {
+            return Err(ParamError::new("l2_regularization", format!("must be a number >= 0, got {l2}")));
+        }
+        if let Some(bins) = self.max_bins
+            && !(2..=255).contains(&bins)
+        {
+            return Err(ParamError::new("max_bins", format!("must be from 2 to 255, got {bins}")));
         }
         Ok(())
     }
@@ -475,6 +564,29 @@ impl Baseline {
                 bar.finish_and_clear();
                 Ok(FittedModel::RandomForest(forest))
             }
+            ModelKind::HistGradientBoosting => {
+                let params = BoostingParams {
+                    max_iter: self.max_iter(),
+                    learning_rate: self.learning_rate(),
+                    max_leaf_nodes: self.max_leaf_nodes(),
+                    max_depth: self.max_depth,
+                    min_samples_leaf: self.min_samples_leaf(),
+                    l2_regularization: self.l2_regularization(),
+                    max_bins: self.max_bins(),
+                };
+                let row_weights: Vec<f64> = training.labels.iter().map(|&y| class_weights[y]).collect();
+                let bar = ctx.progress_bar(params.max_iter as u64, "iterations");
+                let model = GradientBoosting::fit(
+                    &training.rows,
+                    &training.labels,
+                    n_classes,
+                    &row_weights,
+                    &params,
+                    &|| bar.inc(1),
+                );
+                bar.finish_and_clear();
+                Ok(FittedModel::HistGradientBoosting(model))
+            }
             ModelKind::Knn => {
                 let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
                 Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, self.n_neighbors(), self.weights())))
@@ -541,6 +653,21 @@ mod tests {
             svm.params(),
             serde_json::json!({"model": "linear-svm", "c": 2.0, "max_iter": 1000, "tol": 0.0001, "class_weight": "none"})
         );
+        // Defaults are per model: the boosting's min_samples_leaf and max_iter are
+        // scikit-learn's HistGradientBoostingClassifier's, not the forest's or logistic's.
+        assert_eq!(
+            parse("model = \"hist-gradient-boosting\"\nseed = 9").unwrap().params(),
+            serde_json::json!({
+                "model": "hist-gradient-boosting", "max_iter": 100, "learning_rate": 0.1,
+                "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0,
+                "max_bins": 255, "class_weight": "none"
+            })
+        );
+        assert_eq!(
+            parse("model = \"hist-gradient-boosting\"\nmax_depth = 4\nmin_samples_leaf = 5").unwrap().params()
+                ["max_depth"],
+            4
+        );
         // Unset and set to the default are one key.
         assert_eq!(parse("n_trees = 200").unwrap().params(), parse("").unwrap().params());
         // The resolved form parses back to itself (vox predict configures from run.json).
@@ -559,6 +686,24 @@ mod tests {
         assert_eq!(err("model = \"logistic\"\nn_trees = 10").unwrap().0, "n_trees");
         assert_eq!(err("model = \"linear-svm\"\nbootstrap = false").unwrap().0, "bootstrap");
         assert!(parse("model = \"logistic\"\nclass_weight = \"balanced\"\nmax_iter = 50").is_ok());
+        // The boosting's own params belong to no other model, and the forest's n_trees is not its.
+        assert_eq!(err("learning_rate = 0.2").unwrap().0, "learning_rate");
+        assert_eq!(err("model = \"knn\"\nmax_bins = 64").unwrap().0, "max_bins");
+        assert_eq!(err("model = \"logistic\"\nmax_leaf_nodes = 8").unwrap().0, "max_leaf_nodes");
+        assert_eq!(err("model = \"linear-svm\"\nl2_regularization = 1.0").unwrap().0, "l2_regularization");
+        assert_eq!(
+            err("model = \"hist-gradient-boosting\"\nn_trees = 10"),
+            Some(("n_trees".into(), "`n_trees` does not apply to model `hist-gradient-boosting` (its params: \
+                 `max_iter`, `learning_rate`, `max_leaf_nodes`, `max_depth`, `min_samples_leaf`, \
+                 `l2_regularization`, `max_bins`, `class_weight`)".into()))
+        );
+        assert_eq!(err("model = \"hist-gradient-boosting\"\nc = 1.0").unwrap().0, "c");
+        assert!(
+            parse("model = \"hist-gradient-boosting\"\nclass_weight = \"balanced\"\nmax_iter = 10\n\
+                   learning_rate = 0.3\nmax_leaf_nodes = 8\nmax_depth = 3\nmin_samples_leaf = 4\n\
+                   l2_regularization = 1.0\nmax_bins = 64")
+            .is_ok()
+        );
     }
 
     #[test]
@@ -589,6 +734,14 @@ mod tests {
             "must be a positive number, got -1"
         );
         assert_eq!(err("model = \"logistic\"\ntol = 0").unwrap().0, "tol");
+        let hgb = |param: &str| {
+            parse(&format!("model = \"hist-gradient-boosting\"\n{param}")).err().map(|e| (e.path, e.message))
+        };
+        assert_eq!(hgb("learning_rate = 0.0").unwrap(), ("learning_rate".into(), "must be a positive number, got 0".into()));
+        assert_eq!(hgb("max_leaf_nodes = 1").unwrap(), ("max_leaf_nodes".into(), "must be at least 2".into()));
+        assert_eq!(hgb("l2_regularization = -1.0").unwrap().0, "l2_regularization");
+        assert_eq!(hgb("max_bins = 256").unwrap(), ("max_bins".into(), "must be from 2 to 255, got 256".into()));
+        assert_eq!(hgb("max_bins = 1").unwrap().0, "max_bins");
         assert!(
             err("trees = 3")
                 .unwrap()
@@ -602,7 +755,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 13);
+        assert_eq!(properties.len(), 17);
         for (name, property) in properties {
             assert!(
                 property["description"]

@@ -1,13 +1,15 @@
 //! vox classic baselines: the `baseline` stage kind trains a random forest, a multinomial
-//! logistic regression, a linear SVM or a k-nearest-neighbours classifier on a feature table
-//! and scores every clip.
+//! logistic regression, a linear SVM, a k-nearest-neighbours classifier or histogram
+//! gradient-boosted trees on a feature table and scores every clip.
 //!
 //! Modules: [`data`] (training view of a feature table, class weights), [`scaling`]
-//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`] and [`knn`] (the models),
+//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`], [`knn`] and [`boosting`]
+//! (the models),
 //! [`model`] (the `model.json` format), [`report`] (`report/model.txt`) and [`baseline`] (the
 //! stage kind).
 
 pub mod baseline;
+pub mod boosting;
 pub mod data;
 pub mod error;
 pub mod forest;

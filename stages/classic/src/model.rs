@@ -13,6 +13,9 @@
 //!   //     "weights": [[...per feature...] per class], "intercepts": [...per class]}
 //!   // or {"kind": "knn", "standardizer": {...}, "n_neighbors": 5, "weights": "uniform" | "distance",
 //!   //     "n_classes": 8, "rows": [[...standardized training row...], ...], "labels": [...]}
+//!   // or {"kind": "hist-gradient-boosting", "n_classes": 8, "baseline": [...per score...],
+//!   //     "iterations": [[{"splits": [{"feature": 30, "threshold": 225.023, "left": -1, "right": 1}, ...],
+//!   //                      "leaves": [0.012, ...]}, ...one tree per score], ...per iteration]}
 //! }
 //! ```
 //!
@@ -20,6 +23,10 @@
 //! `x[feature] <= threshold` go left; a tree without splits is `leaves[0]`; the probability is
 //! the mean over trees of the leaf distributions ([`crate::forest`]). Linear models score
 //! `weights[k] . ((x - mean) / scale) + intercepts[k]` and take the softmax ([`crate::linear`]).
+//! Boosted trees ([`crate::boosting`]) use the same split encoding with one number per leaf: a
+//! row's score `k` is `baseline[k]` plus, for every iteration, the leaf value of tree `k`;
+//! there is one score per class (probability = softmax), or for two classes one score, the
+//! second class's logit (probability = `[1 - s, s]` with `s = 1 / (1 + exp(-score))`).
 //! Plain JSON so that any language can apply the model; numbers are written in their shortest
 //! round-trip form and read back exactly (serde_json's `float_roundtrip`), so a model read from
 //! the file reproduces `predictions.csv` bit for bit. A forest of 200 fully grown trees on 1152
@@ -30,6 +37,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClassicError;
+use crate::boosting::GradientBoosting;
 use crate::forest::Forest;
 use crate::knn::Knn;
 use crate::linear::LinearModel;
@@ -51,6 +59,8 @@ pub enum FittedModel {
     LinearSvm(LinearModel),
     /// k nearest neighbours on standardized features.
     Knn(Knn),
+    /// Histogram-based gradient-boosted trees on raw features.
+    HistGradientBoosting(GradientBoosting),
 }
 
 impl FittedModel {
@@ -60,6 +70,7 @@ impl FittedModel {
             Self::RandomForest(forest) => forest.predict_proba(rows),
             Self::Logistic(linear) | Self::LinearSvm(linear) => linear.predict_proba(rows),
             Self::Knn(knn) => knn.predict_proba(rows),
+            Self::HistGradientBoosting(boosting) => boosting.predict_proba(rows),
         }
     }
 }

@@ -96,6 +96,17 @@ impl ModelReport<'_> {
             FittedModel::Knn(knn) => {
                 let _ = writeln!(out, "standardization: {}", knn.standardizer.source);
             }
+            FittedModel::HistGradientBoosting(boosting) => {
+                let trees = boosting.iterations.iter().flatten();
+                let leaves: usize = trees.clone().map(|t| t.leaves.len()).sum();
+                let _ = writeln!(
+                    out,
+                    "trees: {} ({} iterations x {} per iteration), {leaves} leaves",
+                    trees.count(),
+                    boosting.iterations.len(),
+                    boosting.baseline.len()
+                );
+            }
         }
         out
     }

@@ -1,6 +1,7 @@
 //! Integration tests of vox-classic: parity with scikit-learn on committed fixtures
 //! ([`parity`]), class weighting ([`weighting`]) and the `baseline` stage end to end ([`stage`]).
 
+mod boosting;
 mod fixture;
 mod parity;
 mod stage;

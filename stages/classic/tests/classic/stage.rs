@@ -74,6 +74,19 @@ fn table() -> FeatureTable {
     table
 }
 
+/// Every model kind.
+const MODELS: [&str; 5] = ["random-forest", "logistic", "linear-svm", "knn", "hist-gradient-boosting"];
+
+/// Params that fit the small table: fewer trees; leaves of 2 clips for the boosting (its
+/// default 20 would leave 36 training clips unsplit).
+fn small_params(model: &str) -> &'static str {
+    match model {
+        "random-forest" => "n_trees = 20\n",
+        "hist-gradient-boosting" => "min_samples_leaf = 2\nmax_iter = 30\n",
+        _ => "",
+    }
+}
+
 /// Runs the stage with `toml` params on `input`, writing into `out`.
 fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Result<(), String> {
     let stage: Baseline = toml::from_str(toml).unwrap();
@@ -99,10 +112,10 @@ fn scores_every_clip_with_the_training_classes() {
     let input = tempfile::tempdir().unwrap();
     let table = table();
     table.write(input.path()).unwrap();
-    for model in ["random-forest", "logistic", "linear-svm", "knn"] {
+    for model in MODELS {
         let out = tempfile::tempdir().unwrap();
         run(
-            &format!("model = \"{model}\"\n{}", if model == "random-forest" { "n_trees = 20" } else { "" }),
+            &format!("model = \"{model}\"\n{}", small_params(model)),
             input.path(),
             out.path(),
             2,
@@ -199,6 +212,11 @@ fn scores_every_clip_with_the_training_classes() {
                 assert_eq!((knn.n_neighbors, knn.rows.len()), (5, 36), "every training clip kept");
                 assert!(report.ends_with("standardization: computed on the training rows\n"), "{report}");
             }
+            FittedModel::HistGradientBoosting(boosting) => {
+                // 3 classes: one tree per class per iteration, 100 iterations by default.
+                assert_eq!((boosting.iterations.len(), boosting.baseline.len()), (30, 3));
+                assert!(report.contains("trees: 90 (30 iterations x 3 per iteration), "), "{report}");
+            }
         }
     }
 }
@@ -211,9 +229,9 @@ fn output_is_byte_identical_for_a_seed_whatever_the_threads() {
         ["predictions.csv", "model.json", "report/model.txt"]
             .map(|f| std::fs::read(dir.join(f)).unwrap())
     };
-    for model in ["random-forest", "logistic", "linear-svm", "knn"] {
-        let forest = if model == "random-forest" { "n_trees = 30\nmax_features = \"all\"\n" } else { "" };
-        let params = format!("model = \"{model}\"\n{forest}seed = 5");
+    for model in MODELS {
+        let own = if model == "random-forest" { "n_trees = 30\nmax_features = \"all\"\n" } else { small_params(model) };
+        let params = format!("model = \"{model}\"\n{own}seed = 5");
         let (one, two, other) = (
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
