@@ -18,6 +18,7 @@ use crate::boosting::{BoostingParams, GradientBoosting};
 use crate::data::{ClassWeight, TrainingData, check_finite};
 use crate::error::ClassicError;
 use crate::forest::{Forest, ForestParams};
+use crate::kernel_svm::{Gamma, RbfSvm, SvmParams};
 use crate::knn::{Knn, Weights};
 use crate::model::{FORMAT, FittedModel, ModelFile};
 use crate::report::{ModelReport, accuracy};
@@ -25,10 +26,11 @@ use crate::scaling::Standardizer;
 use crate::{logistic, svm};
 
 /// Trains a classic classifier (random forest, multinomial logistic regression, one-vs-rest
-/// linear SVM, k nearest neighbours or histogram gradient boosting) on the clips with `split = train` of a feature table and writes class
-/// probabilities for every clip, the fitted model (`model.json`) and `report/model.txt`.
-/// The linear models standardize features with the input's `standardization.csv` when the
-/// featurize stage wrote one, else with the training clips' mean and std.
+/// linear SVM, k nearest neighbours, histogram gradient boosting or RBF-kernel SVM) on the
+/// clips with `split = train` of a feature table and writes class probabilities for every clip,
+/// the fitted model (`model.json`) and `report/model.txt`. The linear models, knn and rbf-svm
+/// standardize features with the input's `standardization.csv` when the featurize stage wrote
+/// one, else with the training clips' mean and std; the tree models read raw features.
 /// Each model has its own params (each param's doc names its models): a param of another
 /// model is an error, and only the chosen model's params are in the cache key.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -42,7 +44,9 @@ pub struct Baseline {
     /// behind a StandardScaler; probability = the neighbours' vote shares) or
     /// `hist-gradient-boosting` (gradient-boosted trees on binned features, as
     /// HistGradientBoostingClassifier without early stopping; probability = softmax of the
-    /// summed tree scores).
+    /// summed tree scores) or `rbf-svm` (one-vs-one kernel SVM on standardized features, as
+    /// SVC(kernel="rbf", probability=True) behind a StandardScaler; probability = Platt scaling
+    /// per pair on 5-fold cross-validated decision values, coupled across pairs).
     #[serde(default)]
     pub model: ModelKind,
     /// random-forest: number of trees (>= 1).
@@ -66,7 +70,9 @@ pub struct Baseline {
     pub max_features: Option<MaxFeatures>,
     /// Every model but knn: `"none"`, or `"balanced"` to weigh each class inversely to its training
     /// frequency (`n / (n_classes * n_class)`); with `bootstrap` the forest draws its samples
-    /// in proportion to these weights, as scikit-learn 1.9 does.
+    /// in proportion to these weights, as scikit-learn 1.9 does. rbf-svm weighs its penalty `c`
+    /// per class, which moves its votes; its probabilities are Platt sigmoids fitted on the
+    /// unweighted labels (as scikit-learn's), which largely restore the class priors.
     #[serde(default)]
     pub class_weight: ClassWeight,
     /// random-forest: train each tree on a bootstrap sample of the training clips (else on all
@@ -74,8 +80,8 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = true))]
     pub bootstrap: Option<bool>,
-    /// logistic and linear-svm: inverse L2 regularization strength (> 0); larger fits the
-    /// training data more closely.
+    /// logistic, linear-svm and rbf-svm: inverse L2 regularization strength, the SVMs' penalty
+    /// on margin violations (> 0); larger fits the training data more closely.
     #[serde(default)]
     #[schemars(extend("default" = 1.0))]
     pub c: Option<f64>,
@@ -85,12 +91,20 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = 1000))]
     pub max_iter: Option<usize>,
-    /// logistic and linear-svm: stopping tolerance (> 0), as scikit-learn's `tol`: logistic
-    /// stops when no gradient component of the mean penalized loss exceeds it; linear-svm when
-    /// the gradient norm has fallen by `tol` times the smaller side's share of the clips.
+    /// logistic, linear-svm and rbf-svm: stopping tolerance (> 0), as scikit-learn's `tol`:
+    /// logistic stops when no gradient component of the mean penalized loss exceeds it;
+    /// linear-svm when the gradient norm has fallen by `tol` times the smaller side's share of
+    /// the clips; rbf-svm when the maximal KKT violation of the SMO solver is below it. Default
+    /// 0.0001 for logistic and linear-svm, 0.001 for rbf-svm (scikit-learn's SVC).
     #[serde(default)]
     #[schemars(extend("default" = 0.0001))]
     pub tol: Option<f64>,
+    /// rbf-svm: kernel width of `exp(-gamma |x - z|^2)` on standardized features: `"scale"`
+    /// (`1 / (n_features * variance of the standardized training values)`), `"auto"`
+    /// (`1 / n_features`) or a positive number.
+    #[serde(default)]
+    #[schemars(extend("default" = "scale"))]
+    pub gamma: Option<Gamma>,
     /// hist-gradient-boosting: shrinkage of every tree's leaf values (> 0).
     #[serde(default)]
     #[schemars(extend("default" = 0.1))]
@@ -116,8 +130,9 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = "uniform"))]
     pub weights: Option<Weights>,
-    /// random-forest: seed of the bootstrap samples and feature draws; unset uses the pipeline's
-    /// seed (logistic and linear-svm are deterministic fits: the seed is not in their key).
+    /// random-forest: seed of the bootstrap samples and feature draws; rbf-svm: seed of the
+    /// fold shuffles of the cross-validation its probabilities are calibrated on; unset uses the
+    /// pipeline's seed (the other models are deterministic fits: the seed is not in their key).
     #[serde(default)]
     pub seed: Option<u64>,
 }
@@ -133,6 +148,7 @@ const PARAMS: &[(ModelKind, &[&str])] = &[
         ModelKind::HistGradientBoosting,
         &["max_iter", "learning_rate", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization", "max_bins", "class_weight"],
     ),
+    (ModelKind::RbfSvm, &["c", "gamma", "tol", "class_weight", "seed"]),
 ];
 
 impl ModelKind {
@@ -172,6 +188,14 @@ enum Resolved {
         max_bins: usize,
         class_weight: ClassWeight,
     },
+    RbfSvm {
+        c: f64,
+        gamma: Gamma,
+        tol: f64,
+        class_weight: ClassWeight,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
 }
 
 impl From<Baseline> for Resolved {
@@ -200,6 +224,7 @@ impl From<Baseline> for Resolved {
                 max_bins: b.max_bins(),
                 class_weight,
             },
+            ModelKind::RbfSvm => Self::RbfSvm { c: b.c(), gamma: b.gamma(), tol: b.tol(), class_weight, seed: b.seed },
         }
     }
 }
@@ -226,7 +251,11 @@ impl Baseline {
         self.max_iter.unwrap_or(default)
     }
     fn tol(&self) -> f64 {
-        self.tol.unwrap_or(1e-4)
+        let default = if self.model == ModelKind::RbfSvm { 1e-3 } else { 1e-4 };
+        self.tol.unwrap_or(default)
+    }
+    fn gamma(&self) -> Gamma {
+        self.gamma.unwrap_or_default()
     }
     fn learning_rate(&self) -> f64 {
         self.learning_rate.unwrap_or(0.1)
@@ -264,6 +293,7 @@ impl Baseline {
             ("max_leaf_nodes", self.max_leaf_nodes.is_some()),
             ("l2_regularization", self.l2_regularization.is_some()),
             ("max_bins", self.max_bins.is_some()),
+            ("gamma", self.gamma.is_some()),
             // Unweighted is every model's default; only a weighting needs a model that reads it.
             ("class_weight", self.class_weight != ClassWeight::None),
         ];
@@ -286,6 +316,8 @@ pub enum ModelKind {
     Knn,
     /// Histogram-based gradient-boosted trees.
     HistGradientBoosting,
+    /// One-vs-one SVM with an RBF kernel.
+    RbfSvm,
 }
 
 impl ModelKind {
@@ -297,6 +329,7 @@ impl ModelKind {
             Self::LinearSvm => "linear-svm",
             Self::Knn => "knn",
             Self::HistGradientBoosting => "hist-gradient-boosting",
+            Self::RbfSvm => "rbf-svm",
         }
     }
 }
@@ -422,6 +455,14 @@ impl StageDef for Baseline {
             && !(rate.is_finite() && rate > 0.0)
         {
             return Err(ParamError::new("learning_rate", format!("must be a positive number, got {rate}")));
+        }
+        if let Some(Gamma::Value(gamma)) = self.gamma
+            && !(gamma.is_finite() && gamma > 0.0)
+        {
+            return Err(ParamError::new(
+                "gamma",
+                format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\""),
+            ));
         }
         if self.max_leaf_nodes.is_some_and(|n| n < 2) {
             return Err(ParamError::new("max_leaf_nodes", "must be at least 2"));
@@ -587,6 +628,18 @@ impl Baseline {
                 bar.finish_and_clear();
                 Ok(FittedModel::HistGradientBoosting(model))
             }
+            ModelKind::RbfSvm => {
+                let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
+                let params = SvmParams { c: self.c(), gamma: self.gamma(), tol: self.tol(), seed };
+                Ok(FittedModel::RbfSvm(RbfSvm::fit(
+                    &training.rows,
+                    &training.labels,
+                    n_classes,
+                    standardizer,
+                    class_weights,
+                    &params,
+                )))
+            }
             ModelKind::Knn => {
                 let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
                 Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, self.n_neighbors(), self.weights())))
@@ -668,6 +721,17 @@ mod tests {
                 ["max_depth"],
             4
         );
+        // rbf-svm's tol defaults to SVC's 1e-3, not the linear models' 1e-4; its seed (the
+        // probability folds) is in its key.
+        let rbf = parse("model = \"rbf-svm\"\nseed = 9").unwrap();
+        assert_eq!(
+            rbf.params(),
+            serde_json::json!({"model": "rbf-svm", "c": 1.0, "gamma": "scale", "tol": 0.001, "class_weight": "none", "seed": 9})
+        );
+        assert_eq!(parse("model = \"rbf-svm\"\ngamma = \"auto\"").unwrap().params()["gamma"], "auto");
+        assert_eq!(parse("model = \"rbf-svm\"\ngamma = 0.5\ntol = 0.01").unwrap().params()["gamma"], 0.5);
+        let table: toml::Table = toml::from_str(&toml::to_string(&rbf.params()).unwrap()).unwrap();
+        assert_eq!(vox_api::kind::<Baseline>().configure(table).unwrap().params(), rbf.params());
         // Unset and set to the default are one key.
         assert_eq!(parse("n_trees = 200").unwrap().params(), parse("").unwrap().params());
         // The resolved form parses back to itself (vox predict configures from run.json).
@@ -698,6 +762,15 @@ mod tests {
                  `l2_regularization`, `max_bins`, `class_weight`)".into()))
         );
         assert_eq!(err("model = \"hist-gradient-boosting\"\nc = 1.0").unwrap().0, "c");
+        assert_eq!(err("model = \"logistic\"\ngamma = \"scale\"").unwrap().0, "gamma");
+        assert_eq!(err("model = \"hist-gradient-boosting\"\ngamma = 1.0").unwrap().0, "gamma");
+        assert_eq!(
+            err("model = \"rbf-svm\"\nmax_iter = 10"),
+            Some(("max_iter".into(), "`max_iter` does not apply to model `rbf-svm` (its params: `c`, `gamma`, `tol`, \
+                 `class_weight`, `seed`)".into()))
+        );
+        assert_eq!(err("model = \"rbf-svm\"\nlearning_rate = 0.1").unwrap().0, "learning_rate");
+        assert!(parse("model = \"rbf-svm\"\nc = 10.0\ngamma = 0.01\ntol = 0.01\nclass_weight = \"balanced\"").is_ok());
         assert!(
             parse("model = \"hist-gradient-boosting\"\nclass_weight = \"balanced\"\nmax_iter = 10\n\
                    learning_rate = 0.3\nmax_leaf_nodes = 8\nmax_depth = 3\nmin_samples_leaf = 4\n\
@@ -742,6 +815,13 @@ mod tests {
         assert_eq!(hgb("l2_regularization = -1.0").unwrap().0, "l2_regularization");
         assert_eq!(hgb("max_bins = 256").unwrap(), ("max_bins".into(), "must be from 2 to 255, got 256".into()));
         assert_eq!(hgb("max_bins = 1").unwrap().0, "max_bins");
+        let rbf = |param: &str| parse(&format!("model = \"rbf-svm\"\n{param}")).err().map(|e| (e.path, e.message));
+        assert_eq!(
+            rbf("gamma = -1.0").unwrap(),
+            ("gamma".into(), "must be a positive number, got -1; or use \"scale\" or \"auto\"".into())
+        );
+        assert_eq!(rbf("gamma = \"wide\"").unwrap(), ("gamma".into(), "`wide` is not \"scale\", \"auto\" or a positive number".into()));
+        assert_eq!(rbf("c = 0.0").unwrap().0, "c");
         assert!(
             err("trees = 3")
                 .unwrap()
@@ -755,7 +835,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 17);
+        assert_eq!(properties.len(), 18);
         for (name, property) in properties {
             assert!(
                 property["description"]
@@ -765,6 +845,10 @@ mod tests {
             );
         }
         assert_eq!(properties["n_trees"]["default"], 200);
+        assert_eq!(properties["gamma"]["default"], "scale");
+        // One schema default per param: the doc gives the other models' defaults.
+        assert!(properties["tol"]["description"].as_str().unwrap().contains("0.001 for rbf-svm"));
+        assert!(properties["min_samples_leaf"]["description"].as_str().unwrap().contains("20 for hist-gradient-boosting"));
     }
 
     #[test]

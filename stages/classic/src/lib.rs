@@ -1,10 +1,10 @@
 //! vox classic baselines: the `baseline` stage kind trains a random forest, a multinomial
-//! logistic regression, a linear SVM, a k-nearest-neighbours classifier or histogram
-//! gradient-boosted trees on a feature table and scores every clip.
+//! logistic regression, a linear SVM, a k-nearest-neighbours classifier, histogram
+//! gradient-boosted trees or an RBF-kernel SVM on a feature table and scores every clip.
 //!
 //! Modules: [`data`] (training view of a feature table, class weights), [`scaling`]
-//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`], [`knn`] and [`boosting`]
-//! (the models),
+//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`], [`knn`], [`boosting`] and
+//! [`kernel_svm`] (the models),
 //! [`model`] (the `model.json` format), [`report`] (`report/model.txt`) and [`baseline`] (the
 //! stage kind).
 
@@ -13,6 +13,7 @@ pub mod boosting;
 pub mod data;
 pub mod error;
 pub mod forest;
+pub mod kernel_svm;
 pub mod knn;
 pub mod linear;
 pub mod logistic;

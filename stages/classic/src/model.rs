@@ -16,6 +16,10 @@
 //!   // or {"kind": "hist-gradient-boosting", "n_classes": 8, "baseline": [...per score...],
 //!   //     "iterations": [[{"splits": [{"feature": 30, "threshold": 225.023, "left": -1, "right": 1}, ...],
 //!   //                      "leaves": [0.012, ...]}, ...one tree per score], ...per iteration]}
+//!   // or {"kind": "rbf-svm", "standardizer": {...}, "gamma": 0.0114, "n_classes": 8,
+//!   //     "support_vectors": [[...standardized training row...], ...],
+//!   //     "pairs": [{"classes": [0, 1], "support": [...indices into support_vectors...],
+//!   //                "coefficients": [...], "rho": 0.21, "prob_a": -2.1, "prob_b": 0.05}, ...]}
 //! }
 //! ```
 //!
@@ -27,6 +31,10 @@
 //! row's score `k` is `baseline[k]` plus, for every iteration, the leaf value of tree `k`;
 //! there is one score per class (probability = softmax), or for two classes one score, the
 //! second class's logit (probability = `[1 - s, s]` with `s = 1 / (1 + exp(-score))`).
+//! The RBF SVM ([`crate::kernel_svm`]) scores pair `(i, j)` as `f = sum_s coefficients[s] *
+//! exp(-gamma |support_vectors[support[s]] - z|^2) - rho` on the standardized row `z`, turns it
+//! into `P(i | i or j) = 1 / (1 + exp(prob_a f + prob_b))` clipped to `[1e-7, 1 - 1e-7]`, and
+//! couples the pairs into class probabilities (libsvm's `multiclass_probability`).
 //! Plain JSON so that any language can apply the model; numbers are written in their shortest
 //! round-trip form and read back exactly (serde_json's `float_roundtrip`), so a model read from
 //! the file reproduces `predictions.csv` bit for bit. A forest of 200 fully grown trees on 1152
@@ -39,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ClassicError;
 use crate::boosting::GradientBoosting;
 use crate::forest::Forest;
+use crate::kernel_svm::RbfSvm;
 use crate::knn::Knn;
 use crate::linear::LinearModel;
 
@@ -61,6 +70,8 @@ pub enum FittedModel {
     Knn(Knn),
     /// Histogram-based gradient-boosted trees on raw features.
     HistGradientBoosting(GradientBoosting),
+    /// One-vs-one RBF-kernel SVM on standardized features.
+    RbfSvm(RbfSvm),
 }
 
 impl FittedModel {
@@ -71,6 +82,7 @@ impl FittedModel {
             Self::Logistic(linear) | Self::LinearSvm(linear) => linear.predict_proba(rows),
             Self::Knn(knn) => knn.predict_proba(rows),
             Self::HistGradientBoosting(boosting) => boosting.predict_proba(rows),
+            Self::RbfSvm(svm) => svm.predict_proba(rows),
         }
     }
 }

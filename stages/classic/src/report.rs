@@ -96,6 +96,11 @@ impl ModelReport<'_> {
             FittedModel::Knn(knn) => {
                 let _ = writeln!(out, "standardization: {}", knn.standardizer.source);
             }
+            FittedModel::RbfSvm(svm) => {
+                let _ = writeln!(out, "gamma: {}", svm.gamma);
+                let _ = writeln!(out, "support vectors: {}", svm.support_vectors.len());
+                let _ = writeln!(out, "standardization: {}", svm.standardizer.source);
+            }
             FittedModel::HistGradientBoosting(boosting) => {
                 let trees = boosting.iterations.iter().flatten();
                 let leaves: usize = trees.clone().map(|t| t.leaves.len()).sum();

@@ -3,6 +3,7 @@
 
 mod boosting;
 mod fixture;
+mod kernel_svm;
 mod parity;
 mod stage;
 mod weighting;

@@ -75,7 +75,10 @@ fn table() -> FeatureTable {
 }
 
 /// Every model kind.
-const MODELS: [&str; 5] = ["random-forest", "logistic", "linear-svm", "knn", "hist-gradient-boosting"];
+const MODELS: [&str; 6] = ["random-forest", "logistic", "linear-svm", "knn", "hist-gradient-boosting", "rbf-svm"];
+
+/// The models that draw random numbers, so key on the seed.
+const SEEDED: [&str; 2] = ["random-forest", "rbf-svm"];
 
 /// Params that fit the small table: fewer trees; leaves of 2 clips for the boosting (its
 /// default 20 would leave 36 training clips unsplit).
@@ -178,8 +181,9 @@ fn scores_every_clip_with_the_training_classes() {
 
         let report = std::fs::read_to_string(out.path().join("report/model.txt")).unwrap();
         assert!(report.starts_with(&format!("model: {model}\n")), "{report}");
-        // Only the forest draws random numbers; the linear fits do not show (or key on) a seed.
-        assert_eq!(report.contains("  seed = 42\n"), model == "random-forest", "{report}");
+        // Only the forest and rbf-svm's probability folds draw random numbers; the other fits
+        // do not show (or key on) a seed.
+        assert_eq!(report.contains("  seed = 42\n"), SEEDED.contains(&model), "{report}");
         assert!(!report.contains("n_trees") || model == "random-forest", "{report}");
         assert!(report.contains("train clips: 36\n  class  name       clips  weight\n  01     neutral       12  1.0000\n"), "{report}");
         assert!(
@@ -210,6 +214,11 @@ fn scores_every_clip_with_the_training_classes() {
             }
             FittedModel::Knn(knn) => {
                 assert_eq!((knn.n_neighbors, knn.rows.len()), (5, 36), "every training clip kept");
+                assert!(report.ends_with("standardization: computed on the training rows\n"), "{report}");
+            }
+            FittedModel::RbfSvm(svm) => {
+                // 3 classes: 3 one-vs-one pairs.
+                assert_eq!(svm.pairs.len(), 3);
                 assert!(report.ends_with("standardization: computed on the training rows\n"), "{report}");
             }
             FittedModel::HistGradientBoosting(boosting) => {
@@ -250,10 +259,10 @@ fn output_is_byte_identical_for_a_seed_whatever_the_threads() {
             2,
         )
         .unwrap();
-        if model == "random-forest" {
+        if SEEDED.contains(&model) {
             assert!(
                 read(one.path())[1] != read(other.path())[1],
-                "the seed does not reach the forest"
+                "{model}: the seed does not reach the model"
             );
         }
     }
