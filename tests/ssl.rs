@@ -190,3 +190,108 @@ model = "logistic"
         }
     }
 }
+
+/// A committed tiny checkpoint of `stages/wav2vec2/tests/fixtures/`.
+fn checkpoint(variant: &str) -> String {
+    fixture_model().with_file_name(variant).display().to_string()
+}
+
+/// The header of a `model.safetensors` (tensor name -> dtype, shape, offsets) and its bytes.
+fn safetensors(path: &Path) -> (serde_json::Map<String, serde_json::Value>, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let size = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + size]).unwrap();
+    header.remove("__metadata__");
+    (header, bytes[8 + size..].to_vec())
+}
+
+/// The keys of a `model.safetensors`.
+fn safetensors_keys(path: &Path) -> Vec<String> {
+    safetensors(path).0.into_iter().map(|(k, _)| k).collect()
+}
+
+/// The values of an f32 tensor of a `model.safetensors`.
+fn safetensors_f32(path: &Path, name: &str) -> Vec<f32> {
+    let (header, data) = safetensors(path);
+    let entry = &header[name];
+    assert_eq!(entry["dtype"], "F32");
+    let [start, end] = [0, 1].map(|i| entry["data_offsets"][i].as_u64().unwrap() as usize);
+    data[start..end].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+#[test]
+fn hubert_and_wavlm_checkpoints_feed_featurize_and_fine_tune_and_stay_their_family() {
+    let p = Project::new();
+    let text = format!(
+        "{SMALL}
+[stages.emb]
+kind = \"featurize\"
+set = \"ssl\"
+inputs = [\"split\"]
+model_path = {wavlm:?}
+backend = \"ndarray\"
+layers = \"all\"
+stats = [\"mean\"]
+
+[stages.lr]
+kind = \"baseline\"
+inputs = [\"emb\"]
+model = \"logistic\"
+
+[stages.ft]
+kind = \"fine-tune\"
+inputs = [\"split\"]
+model_path = {hubert:?}
+backend = \"flex\"
+epochs = 1
+new_head = true
+
+[stages.ft2]
+kind = \"fine-tune\"
+inputs = [\"split\"]
+model_path = {wavlm_base:?}
+backend = \"flex\"
+epochs = 1
+lr = 1e-3
+new_head = true
+",
+        wavlm = checkpoint("wavlm-large"),
+        hubert = checkpoint("hubert-base"),
+        wavlm_base = checkpoint("wavlm-base"),
+    );
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+
+    // WavLM's three hidden states (embedded input + 2 layers) x 32 dims.
+    let (names, rows) = features(&p.stage_entry(&doc, "emb"));
+    assert_eq!(names.len(), 96);
+    assert_eq!((names[0].as_str(), names[95].as_str()), ("layer0_mean_0", "layer2_mean_31"));
+    assert!(rows.iter().flatten().all(|v| v.is_finite()));
+    assert!(columns(&names, &rows, "layer2_mean_")[0] != columns(&names, &rows, "layer2_mean_")[1]);
+
+    // The fine-tuned HuBERT is written as a HuBERT: transformers' AutoModel reads `model_type`
+    // and the `hubert.` keys.
+    let model = p.stage_entry(&doc, "ft");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model_type"], "hubert");
+    assert_eq!(config["feat_proj_layer_norm"], false);
+    let keys = safetensors_keys(&model.join("model.safetensors"));
+    assert!(keys.iter().any(|k| k == "hubert.encoder.layers.1.attention.q_proj.weight"), "{keys:?}");
+    assert!(keys.iter().all(|k| !k.starts_with("wav2vec2.")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("feature_projection.layer_norm")), "{keys:?}");
+
+    // A fine-tuned WavLM: its relative position bias trained (the gradient reaches the bucket
+    // embedding through every layer's gate) and is written under `wavlm.`.
+    let model = p.stage_entry(&doc, "ft2");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!((config["model_type"].as_str(), config["num_buckets"].as_u64()), (Some("wavlm"), Some(320)));
+    let embed = "wavlm.encoder.layers.0.attention.rel_attn_embed.weight";
+    let before = safetensors_f32(&Path::new(&checkpoint("wavlm-base")).join("model.safetensors"), embed);
+    let after = safetensors_f32(&model.join("model.safetensors"), embed);
+    assert_eq!(after.len(), 320 * 4);
+    let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    assert!(moved > 100, "{moved} of 1280 bucket weights changed");
+    assert!(safetensors_keys(&model.join("model.safetensors")).iter().all(|k| !k.contains("layers.1.attention.rel_attn_embed")));
+}

@@ -5,6 +5,11 @@
 //! are ours: [`Wav2Vec2Config::classifier_head`] picks the classification head, and
 //! [`Wav2Vec2Config::final_dropout`] is shared by HF's CTC head and the dense+tanh head.
 //!
+//! Three model families load from the same configuration (HF `model_type`): wav2vec2, HuBERT
+//! (wav2vec2's body under the key prefix `hubert.`, its feature-projection layer norm optional:
+//! `feat_proj_layer_norm`) and WavLM (prefix `wavlm.`, plus a gated relative position bias in
+//! every attention layer: `num_buckets`, `max_bucket_distance`); see [`ModelType`].
+//!
 //! The two architectures of the checkpoints in use:
 //! - base (`feat_extract_norm = "group"`, `do_stable_layer_norm = false`): group norm after the
 //!   first conv only, post-LN transformer layers, a layer norm before the first layer;
@@ -46,6 +51,31 @@ pub enum Activation {
     Tanh,
 }
 
+/// The model family (HF `model_type`). All three share the feature encoder, the positional conv
+/// and the transformer layers; they differ where [`Wav2Vec2Config`]'s family fields say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelType {
+    /// `Wav2Vec2Model` (also XLSR, and what a config without `model_type` means).
+    #[default]
+    Wav2vec2,
+    /// `HubertModel`: wav2vec2's body; `feat_proj_layer_norm` may drop the projection's norm.
+    Hubert,
+    /// `WavLMModel`: wav2vec2's body with a gated relative position bias in attention.
+    Wavlm,
+}
+
+impl ModelType {
+    /// The HF key prefix of the body in a `*ForSequenceClassification` checkpoint.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Wav2vec2 => "wav2vec2",
+            Self::Hubert => "hubert",
+            Self::Wavlm => "wavlm",
+        }
+    }
+}
+
 /// Which classification head sits on the mean-pooled encoder output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -64,6 +94,10 @@ pub enum ClassifierHead {
 /// The wav2vec2 configuration (HF `config.json`). Comments give the HF meaning.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct Wav2Vec2Config {
+    /// The model family (`model_type`); always written, so that transformers' `AutoModel` and
+    /// vox read a saved model back as the same family.
+    #[serde(default)]
+    pub model_type: ModelType,
     /// Output channels of each feature-encoder conv (`conv_dim`).
     #[serde(default = "default_conv_dim")]
     pub conv_dim: Vec<usize>,
@@ -85,6 +119,22 @@ pub struct Wav2Vec2Config {
     /// Pre-LN transformer layers and a final layer norm (`do_stable_layer_norm`).
     #[serde(default)]
     pub do_stable_layer_norm: bool,
+    /// HuBERT: whether the feature projection starts with a layer norm (`feat_proj_layer_norm`,
+    /// HF's default `true`; `facebook/hubert-base-ls960` has `false`). wav2vec2 and WavLM always
+    /// have it; see [`Wav2Vec2Config::has_feat_proj_layer_norm`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feat_proj_layer_norm: Option<bool>,
+    /// HuBERT's batch norm in place of the positional conv's weight norm
+    /// (`conv_pos_batch_norm`); only `false` is supported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conv_pos_batch_norm: bool,
+    /// WavLM: relative-position buckets (`num_buckets`, HF's default 320; half for each
+    /// direction, the first quarter exact distances, the rest log-spaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_buckets: Option<usize>,
+    /// WavLM: the distance at which the log-spaced buckets end (`max_bucket_distance`, 800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bucket_distance: Option<usize>,
     /// Transformer width (`hidden_size`).
     #[serde(default = "default_hidden_size")]
     pub hidden_size: usize,
@@ -287,10 +337,38 @@ impl Wav2Vec2Config {
         if self.add_adapter {
             return invalid("`add_adapter = true` is not supported".into());
         }
+        if self.conv_pos_batch_norm {
+            return invalid("`conv_pos_batch_norm = true` is not supported".into());
+        }
+        if self.model_type == ModelType::Wavlm && self.num_buckets() < 4 {
+            return invalid(format!("`num_buckets` must be at least 4, got {}", self.num_buckets()));
+        }
+        if self.model_type == ModelType::Wavlm && self.max_bucket_distance() <= self.num_buckets() / 4 {
+            return invalid(format!(
+                "`max_bucket_distance` {} must exceed the exact buckets ({} = num_buckets / 4)",
+                self.max_bucket_distance(),
+                self.num_buckets() / 4
+            ));
+        }
         if self.num_labels() == 0 {
             return invalid("the model needs at least one label".into());
         }
         Ok(())
+    }
+
+    /// Whether the feature projection starts with a layer norm (only HuBERT may lack it).
+    pub fn has_feat_proj_layer_norm(&self) -> bool {
+        self.model_type != ModelType::Hubert || self.feat_proj_layer_norm.unwrap_or(true)
+    }
+
+    /// WavLM's relative-position buckets (HF default 320).
+    pub fn num_buckets(&self) -> usize {
+        self.num_buckets.unwrap_or(320)
+    }
+
+    /// WavLM's largest bucketed distance (HF default 800).
+    pub fn max_bucket_distance(&self) -> usize {
+        self.max_bucket_distance.unwrap_or(800)
     }
 
     /// Whether the model has HF's `masked_spec_embed` (the vector that replaces masked frames).
@@ -369,6 +447,28 @@ mod tests {
         assert!(config.conv_bias && config.do_stable_layer_norm);
         assert_eq!(config.feat_extract_norm, FeatExtractNorm::Layer);
         assert_eq!(config.num_labels(), 3);
+    }
+
+    #[test]
+    fn hubert_and_wavlm_configs_parse_with_their_family_fields() {
+        let hubert: Wav2Vec2Config =
+            serde_json::from_str(r#"{"model_type": "hubert", "feat_proj_layer_norm": false}"#).unwrap();
+        assert_eq!(hubert.model_type, ModelType::Hubert);
+        assert!(!hubert.has_feat_proj_layer_norm());
+        let wavlm: Wav2Vec2Config = serde_json::from_str(r#"{"model_type": "wavlm", "num_buckets": 320}"#).unwrap();
+        assert_eq!((wavlm.num_buckets(), wavlm.max_bucket_distance()), (320, 800));
+        // wav2vec2 always has the projection norm, whatever a stray field says.
+        let plain: Wav2Vec2Config = serde_json::from_str(r#"{"feat_proj_layer_norm": false}"#).unwrap();
+        assert!(plain.has_feat_proj_layer_norm());
+        // The family is written back, so a saved HuBERT stays one.
+        let json = serde_json::to_value(&hubert).unwrap();
+        assert_eq!(json["model_type"], "hubert");
+        assert!(json.get("num_buckets").is_none());
+        let batch_norm: Wav2Vec2Config =
+            serde_json::from_str(r#"{"model_type": "hubert", "conv_pos_batch_norm": true}"#).unwrap();
+        assert!(batch_norm.validate().unwrap_err().to_string().contains("conv_pos_batch_norm"));
+        let unknown = serde_json::from_str::<Wav2Vec2Config>(r#"{"model_type": "data2vec-audio"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("unknown variant `data2vec-audio`"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `fine-tune` stage: trains a wav2vec2 sequence classifier on an audio set's train split
-//! (from scratch or from a local Hugging Face checkpoint), keeps the epoch with the best
+//! (from scratch or from a Hugging Face checkpoint of wav2vec2, HuBERT or WavLM, by its
+//! `model_type`), keeps the epoch with the best
 //! validation macro-F1, and scores every clip.
 //!
 //! - [`labels`]: the classes scored, the train split's or a checkpoint's in the data's order;
@@ -41,7 +42,8 @@ const SCRATCH: &str = "scratch";
 const SCRATCH_PARAMS: &[&str] =
     &["hidden_size", "layers", "heads", "intermediate_size", "conv_dim", "conv_kernel", "conv_stride", "norm"];
 
-/// Fine-tunes a wav2vec2 classifier on the train split of an audio set: AdamW with linear
+/// Fine-tunes a wav2vec2 classifier (or a HuBERT or WavLM one, from such a checkpoint: its
+/// `config.json`'s `model_type` decides) on the train split of an audio set: AdamW with linear
 /// warmup and decay, global-norm clipping, gradient accumulation, optional feature-encoder
 /// freezing, class weights and white-noise augmentation. Keeps the epoch with the best
 /// validation macro-F1 and writes the model (`config.json` + `model.safetensors`, itself a valid

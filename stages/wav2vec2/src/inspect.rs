@@ -8,6 +8,8 @@
 //! | `classifier.dense.weight` and `classifier.out_proj.weight` | `dense-tanh` (the SER notebooks' head) |
 //! | neither (`Wav2Vec2ForCTC`, `Wav2Vec2ForPreTraining`, `Wav2Vec2Model`) | none: a new head is built |
 //!
+//! (HuBERT's and WavLM's heads have the same keys.)
+//!
 //! Keys are read from `model.safetensors`'s header (8 bytes of little-endian length, then a
 //! JSON object from key to dtype, shape and offsets; the format's own layout, parsed here so that
 //! no tensor is read) or from `pytorch_model.bin` through burn-store's reader, which reads

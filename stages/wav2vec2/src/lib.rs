@@ -25,7 +25,7 @@ pub mod preprocess;
 pub mod ssl;
 pub mod train;
 
-pub use config::{Activation, ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+pub use config::{Activation, ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};
 pub use error::Wav2Vec2Error;
 pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights, save_classifier};
 pub use model::{

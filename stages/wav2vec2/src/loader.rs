@@ -7,6 +7,7 @@
 //!
 //! | HF key | burn path |
 //! |---|---|
+//! | `hubert.*` (`model_type = "hubert"`), `wavlm.*` (`"wavlm"`) | `wav2vec2.*` |
 //! | `feature_extractor.*`, `feature_projection.*`, `encoder.*` (bare `Wav2Vec2Model` files) | `wav2vec2.` + key |
 //! | `wav2vec2.feature_extractor.conv_layers.0.layer_norm.*` (group-norm models only) | `...conv_layers.0.group_norm.*` |
 //! | `wav2vec2.encoder.pos_conv_embed.conv.parametrizations.weight.original0` | `...conv.weight_g` |
@@ -14,7 +15,8 @@
 //! | `classifier.weight`, `classifier.bias` (`projector` head) | `classifier.out_proj.*` |
 //! | `*layer_norm.weight`, `*layer_norm.bias` (and `group_norm`) | `*.gamma`, `*.beta` |
 //!
-//! [`save_classifier`] writes the same layout back (HF names, PyTorch Linear layout).
+//! [`save_classifier`] writes the same layout back (HF names, PyTorch Linear layout, the body
+//! under its family's prefix: `hubert.` for a HuBERT, so that transformers reads it as one).
 //!
 //! Everything else maps one to one (`wav2vec2.encoder.layers.3.attention.q_proj.weight`, ...).
 //! Missing tensors are an error except in the head (`projector.*`, `classifier.*`) and
@@ -30,7 +32,7 @@ use burn_store::{
     SafetensorsStore,
 };
 
-use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+use crate::config::{ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
 use crate::kernels::Kernels;
 use crate::model::Wav2Vec2ForSequenceClassification;
@@ -57,6 +59,15 @@ const COMMON_RENAMES: &[(&str, &str)] = &[
         "$1.weight_v",
     ),
 ];
+/// The body of a HuBERT or WavLM checkpoint is our `wav2vec2` module: (load, save) renames of
+/// the family's prefix.
+fn family_renames(model_type: ModelType) -> Option<[(&'static str, &'static str); 2]> {
+    match model_type {
+        ModelType::Wav2vec2 => None,
+        ModelType::Hubert => Some([(r"^hubert\.", "wav2vec2."), (r"^wav2vec2\.", "hubert.")]),
+        ModelType::Wavlm => Some([(r"^wavlm\.", "wav2vec2."), (r"^wav2vec2\.", "wavlm.")]),
+    }
+}
 /// The group-norm layer's HF name.
 const GROUP_NORM_RENAME: (&str, &str) = (
     r"(feature_extractor\.conv_layers\.0)\.layer_norm\.",
@@ -207,6 +218,9 @@ pub fn save_classifier<B: Backend>(
     if config.classifier_head == ClassifierHead::Projector {
         renames.push(PROJECTOR_HEAD_SAVE_RENAME);
     }
+    if let Some([_, save]) = family_renames(config.model_type) {
+        renames.push(save);
+    }
     let path = model_dir.join(SAFETENSORS_FILE);
     let mut store = renames.iter().fold(
         SafetensorsStore::from_file(&path)
@@ -226,7 +240,8 @@ pub fn save_classifier<B: Backend>(
 
 /// The renames for `config`, in application order.
 fn renames(config: &Wav2Vec2Config) -> Vec<(&'static str, &'static str)> {
-    let mut renames = COMMON_RENAMES.to_vec();
+    let mut renames: Vec<_> = family_renames(config.model_type).map(|[load, _]| load).into_iter().collect();
+    renames.extend_from_slice(COMMON_RENAMES);
     if config.feat_extract_norm == FeatExtractNorm::Group {
         renames.push(GROUP_NORM_RENAME);
     }

@@ -80,7 +80,7 @@ fn large_layout_on_flex_matches_transformers() {
 fn both_layouts_on_cuda_match_transformers_within_tf32_rounding() {
     const TF32_TOLERANCE: f32 = 1e-2;
     let mut worst = Vec::new();
-    for variant in ["base", "large", "large-dense-tanh"] {
+    for variant in ["base", "large", "large-dense-tanh", "hubert-base", "wavlm-base", "wavlm-large"] {
         for (output, error) in parity_errors::<burn::backend::Cuda>(variant) {
             eprintln!("cuda {variant} {output}: max abs diff {error:.2e}");
             worst.push((variant, output, error));
@@ -89,6 +89,34 @@ fn both_layouts_on_cuda_match_transformers_within_tf32_rounding() {
     for (variant, output, error) in worst {
         assert!(error <= TF32_TOLERANCE, "{variant}: {output} differs by {error} on cuda");
     }
+}
+
+/// HuBERT (`hubert.` keys; the base layout without the feature projection's norm) and WavLM
+/// (gated relative position bias) in both layouts, from `scripts/make_hubert_wavlm_fixtures.py`.
+#[test]
+fn hubert_and_wavlm_match_transformers() {
+    for variant in ["hubert-base", "hubert-large", "wavlm-base", "wavlm-large"] {
+        assert_parity(variant);
+    }
+}
+
+#[test]
+fn wavlm_on_flex_matches_transformers() {
+    assert_parity_on::<burn::backend::Flex>("wavlm-base", TOLERANCE);
+    assert_parity_on::<burn::backend::Flex>("wavlm-large", TOLERANCE);
+}
+
+#[test]
+fn a_hubert_checkpoint_read_as_wav2vec2_is_missing_its_body() {
+    // The family decides the key prefix: a config that says wav2vec2 finds no `wav2vec2.*` keys.
+    let error = load_classifier::<TestBackend>(
+        &fixture("hubert-large"),
+        |config| config.model_type = vox_wav2vec2::ModelType::Wav2vec2,
+        &Default::default(),
+    )
+    .unwrap_err();
+    let Wav2Vec2Error::MissingWeights { missing, .. } = error else { panic!("{error}") };
+    assert!(missing.iter().any(|key| key == "wav2vec2.encoder.layers.0.attention.q_proj.weight"), "{missing:?}");
 }
 
 #[test]
@@ -175,25 +203,36 @@ fn saved_checkpoint_round_trips_with_hf_key_names() {
     use burn_store::{ModuleStore, SafetensorsStore};
 
     let device = Default::default();
-    let loaded = load_classifier::<TestBackend>(&fixture("base"), |_| {}, &device).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    vox_wav2vec2::save_classifier(&loaded.model, &loaded.config, dir.path()).unwrap();
+    // HuBERT and WavLM are written under their own prefix, so transformers reads them back as
+    // the same family.
+    for variant in ["base", "hubert-base", "wavlm-large"] {
+        let loaded = load_classifier::<TestBackend>(&fixture(variant), |_| {}, &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        vox_wav2vec2::save_classifier(&loaded.model, &loaded.config, dir.path()).unwrap();
 
-    let keys = |path: std::path::PathBuf| {
-        let mut keys = SafetensorsStore::from_file(path).keys().unwrap();
-        keys.sort();
-        keys
-    };
-    let saved = keys(dir.path().join("model.safetensors"));
-    assert_eq!(saved, keys(fixture("base").join("model.safetensors")));
+        // The positional conv is written with the legacy weight-norm names, which transformers
+        // loads into either parametrization.
+        let keys = |path: std::path::PathBuf| {
+            let mut keys: Vec<String> = SafetensorsStore::from_file(path)
+                .keys()
+                .unwrap()
+                .into_iter()
+                .map(|k| k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1", "weight_v"))
+                .collect();
+            keys.sort();
+            keys
+        };
+        let saved = keys(dir.path().join("model.safetensors"));
+        assert_eq!(saved, keys(fixture(variant).join("model.safetensors")), "{variant}");
 
-    let reloaded = load_classifier::<TestBackend>(dir.path(), |_| {}, &device).unwrap();
-    assert_eq!(reloaded.config, loaded.config);
-    let mut expected = Expected::open("base");
-    let input = expected.tensor::<TestBackend, 2>("input_values");
-    let before = loaded.model.forward(input.clone(), None).logits;
-    let after = reloaded.model.forward(input, None).logits;
-    assert_eq!(max_abs_diff(before, after), 0.0);
+        let reloaded = load_classifier::<TestBackend>(dir.path(), |_| {}, &device).unwrap();
+        assert_eq!(reloaded.config, loaded.config);
+        let mut expected = Expected::open(variant);
+        let input = expected.tensor::<TestBackend, 2>("input_values");
+        let before = loaded.model.forward(input.clone(), None).logits;
+        let after = reloaded.model.forward(input, None).logits;
+        assert_eq!(max_abs_diff(before, after), 0.0, "{variant}");
+    }
 }
 
 #[test]
@@ -207,4 +246,25 @@ fn switching_on_spec_augment_initializes_masked_spec_embed() {
     assert_eq!(loaded.report.fresh, ["wav2vec2.masked_spec_embed"]);
     let embed = loaded.model.wav2vec2.masked_spec_embed.unwrap().val();
     assert_eq!(embed.dims(), [32]);
+}
+
+/// WavLM's relative-position buckets equal transformers' for every distance up to 3000 frames
+/// (a minute of audio), including the log-spaced ones computed in f32 on both sides.
+#[test]
+fn wavlm_buckets_match_transformers_for_every_distance() {
+    use burn_store::{ModuleStore, SafetensorsStore};
+    let mut store = SafetensorsStore::from_file(fixture("wavlm-base").join("buckets.safetensors"));
+    let mut read = |name: &str| -> Vec<i64> {
+        store.get_snapshot(name).unwrap().unwrap().to_data().unwrap().convert::<i64>().to_vec().unwrap()
+    };
+    let (distances, buckets) = (read("distance"), read("bucket"));
+    assert_eq!(distances.len(), 6001);
+    let wrong: Vec<(i64, i64, usize)> = distances
+        .iter()
+        .zip(&buckets)
+        .map(|(&d, &b)| (d, b, vox_wav2vec2::model::relative::bucket(d, 320, 800)))
+        .filter(|&(_, want, got)| want != got as i64)
+        .collect();
+    assert!(wrong.is_empty(), "(distance, transformers, vox): {wrong:?}");
+    assert_eq!((buckets[0], buckets[3000], buckets[6000]), (159, 0, 319));
 }

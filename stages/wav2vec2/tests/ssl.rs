@@ -55,6 +55,14 @@ fn every_hidden_state_of_the_large_layout_on_flex_matches_transformers() {
     hidden_states_match::<burn::backend::Flex>("large");
 }
 
+#[test]
+fn every_hidden_state_of_hubert_and_wavlm_matches_transformers() {
+    hidden_states_match::<TestBackend>("hubert-base");
+    hidden_states_match::<TestBackend>("hubert-large");
+    hidden_states_match::<TestBackend>("wavlm-base");
+    hidden_states_match::<burn::backend::Flex>("wavlm-large");
+}
+
 /// Needs a GPU (`benches/gpu-check.sh` runs the ignored `cuda` tests): TF32 products, so the
 /// parity tests' TF32 tolerance for O(1) hidden states.
 #[cfg(feature = "cuda")]
@@ -63,6 +71,7 @@ fn every_hidden_state_of_the_large_layout_on_flex_matches_transformers() {
 fn every_hidden_state_on_cuda_matches_transformers_within_tf32_rounding() {
     hidden_states_within::<burn::backend::Cuda>("base", 1e-2);
     hidden_states_within::<burn::backend::Cuda>("large", 1e-2);
+    hidden_states_within::<burn::backend::Cuda>("wavlm-large", 1e-2);
 }
 
 /// An audio set of the fixture batch's clips, at their valid lengths.
@@ -128,4 +137,7 @@ fn pooled_states_match_transformers_whatever_the_batch() {
     pooling_matches::<TestBackend>("base", false);
     pooling_matches::<burn::backend::Flex>("large", true);
     pooling_matches::<TestBackend>("large", true);
+    // WavLM's bias depends on key - query only, and padded keys are masked: alone = batched.
+    pooling_matches::<TestBackend>("wavlm-large", true);
+    pooling_matches::<TestBackend>("hubert-base", false);
 }

@@ -13,15 +13,21 @@
 //! `out_proj`; padded frames are excluded as keys (HF adds `finfo(f32).min` to their scores;
 //! we fill them with it, which gives the same probabilities). LayerDrop skips come from
 //! [`super::Augmentation`].
+//!
+//! WavLM (`model_type = "wavlm"`, `WavLMEncoder*` in transformers) adds a gated relative
+//! position bias to the scores ([`super::relative`]): the encoder computes it once per batch
+//! from layer 0's bucket embedding, each layer gates it; as in transformers, LayerDrop never
+//! skips layer 0 of a WavLM.
 
-use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use super::{activate, linear_rows};
 use super::positional::PositionalConvEmbedding;
-use crate::config::{Activation, Wav2Vec2Config};
+use super::relative;
+use crate::config::{Activation, ModelType, Wav2Vec2Config};
 use crate::kernels::{self, Kernels};
 
 /// Multi-head self-attention (HF `attention`).
@@ -39,25 +45,50 @@ pub struct Attention<B: Backend> {
     pub dropout: Dropout,
     /// Number of heads.
     pub num_heads: usize,
+    /// WavLM: the gate's per-head constant, `[1, heads, 1, 1]`.
+    pub gru_rel_pos_const: Option<Param<Tensor<B, 4>>>,
+    /// WavLM: the gate's projection, head_dim -> 8.
+    pub gru_rel_pos_linear: Option<Linear<B>>,
+    /// WavLM, layer 0 only: the bucket embedding, `[num_buckets, heads]`.
+    pub rel_attn_embed: Option<Embedding<B>>,
 }
 
 impl<B: Kernels> Attention<B> {
-    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+    fn new(config: &Wav2Vec2Config, first: bool, device: &B::Device) -> Self {
         let linear = || LinearConfig::new(config.hidden_size, config.hidden_size).init(device);
+        let heads = config.num_attention_heads;
+        let wavlm = config.model_type == ModelType::Wavlm;
         Self {
             q_proj: linear(),
             k_proj: linear(),
             v_proj: linear(),
             out_proj: linear(),
             dropout: DropoutConfig::new(config.attention_dropout).init(),
-            num_heads: config.num_attention_heads,
+            num_heads: heads,
+            gru_rel_pos_const: wavlm.then(|| Param::from_tensor(Tensor::ones([1, heads, 1, 1], device))),
+            gru_rel_pos_linear: wavlm
+                .then(|| LinearConfig::new(config.hidden_size / heads, 8).init(device)),
+            rel_attn_embed: (wavlm && first)
+                .then(|| EmbeddingConfig::new(config.num_buckets(), heads).init(device)),
         }
     }
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` is `[batch, 1, 1, frames]`,
-    /// true at padded key frames.
-    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+    /// true at padded key frames; `bias` is a WavLM's ungated position bias `[heads, frames,
+    /// frames]` (ignored by an attention without a gate).
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        padding: Option<&Tensor<B, 4, Bool>>,
+        bias: Option<&Tensor<B, 3>>,
+    ) -> Tensor<B, 3> {
         let [batch, frames, hidden] = x.dims();
+        let gated = match (bias, &self.gru_rel_pos_linear, &self.gru_rel_pos_const) {
+            (Some(bias), Some(linear), Some(constant)) => {
+                Some(relative::gated(x.clone(), bias, linear, constant, self.num_heads))
+            }
+            _ => None,
+        };
         let head_dim = hidden / self.num_heads;
         let heads = |t: Tensor<B, 3>| {
             t.reshape([batch, frames, self.num_heads, head_dim])
@@ -68,6 +99,10 @@ impl<B: Kernels> Attention<B> {
         let v = heads(linear_rows(&self.v_proj, x));
         // [batch, heads, frames (queries), frames (keys)]
         let scores = q.matmul(k.swap_dims(2, 3));
+        let scores = match gated {
+            Some(gated) => scores + gated,
+            None => scores,
+        };
         let scores = match padding {
             Some(mask) => {
                 let shape = scores.dims();
@@ -138,9 +173,9 @@ pub struct EncoderLayer<B: Backend> {
 }
 
 impl<B: Kernels> EncoderLayer<B> {
-    fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
+    fn new(config: &Wav2Vec2Config, first: bool, device: &B::Device) -> Self {
         Self {
-            attention: Attention::new(config, device),
+            attention: Attention::new(config, first, device),
             layer_norm: layer_norm(config, device),
             feed_forward: FeedForward::new(config, device),
             final_layer_norm: layer_norm(config, device),
@@ -149,16 +184,21 @@ impl<B: Kernels> EncoderLayer<B> {
         }
     }
 
-    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
-    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `bias` as [`Attention::forward`].
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        padding: Option<&Tensor<B, 4, Bool>>,
+        bias: Option<&Tensor<B, 3>>,
+    ) -> Tensor<B, 3> {
         if self.pre_norm {
             let attended = self
                 .attention
-                .forward(self.layer_norm.forward(x.clone()), padding);
+                .forward(self.layer_norm.forward(x.clone()), padding, bias);
             let x = x + self.dropout.forward(attended);
             x.clone() + self.feed_forward.forward(self.final_layer_norm.forward(x))
         } else {
-            let attended = self.attention.forward(x.clone(), padding);
+            let attended = self.attention.forward(x.clone(), padding, bias);
             let x = self.layer_norm.forward(x + self.dropout.forward(attended));
             self.final_layer_norm
                 .forward(x.clone() + self.feed_forward.forward(x))
@@ -185,6 +225,10 @@ pub struct Encoder<B: Backend> {
     pub dropout: Dropout,
     /// Pre-LN ("stable layer norm") order.
     pub pre_norm: bool,
+    /// WavLM's `num_buckets` (unused by other families).
+    pub num_buckets: usize,
+    /// WavLM's `max_bucket_distance` (unused by other families).
+    pub max_bucket_distance: usize,
 }
 
 impl<B: Kernels> Encoder<B> {
@@ -194,11 +238,20 @@ impl<B: Kernels> Encoder<B> {
             pos_conv_embed: PositionalConvEmbedding::new(config, device),
             layer_norm: layer_norm(config, device),
             layers: (0..config.num_hidden_layers)
-                .map(|_| EncoderLayer::new(config, device))
+                .map(|i| EncoderLayer::new(config, i == 0, device))
                 .collect(),
             dropout: DropoutConfig::new(config.hidden_dropout).init(),
             pre_norm: config.do_stable_layer_norm,
+            num_buckets: config.num_buckets(),
+            max_bucket_distance: config.max_bucket_distance(),
         }
+    }
+
+    /// A WavLM's ungated position bias for `frames` frames, from layer 0's bucket embedding;
+    /// `None` for the other families.
+    fn position_bias(&self, frames: usize) -> Option<Tensor<B, 3>> {
+        let embed = self.layers.first()?.attention.rel_attn_embed.as_ref()?;
+        Some(relative::position_bias(embed, frames, self.num_buckets, self.max_bucket_distance))
     }
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`. `valid` is `[batch, frames]`,
@@ -210,13 +263,12 @@ impl<B: Kernels> Encoder<B> {
         valid: Option<&Tensor<B, 2>>,
         skip_layers: &[bool],
     ) -> Tensor<B, 3> {
+        let bias = self.position_bias(x.dims()[1]);
         let (x, padding) = self.embed(x, valid);
         let x = self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
-            if skip_layers.get(i).copied().unwrap_or(false) {
-                x
-            } else {
-                layer.forward(x, padding.as_ref())
-            }
+            // transformers never drops a WavLM's layer 0 (`i > 0` in its LayerDrop draw).
+            let skip = skip_layers.get(i).copied().unwrap_or(false) && !(i == 0 && bias.is_some());
+            if skip { x } else { layer.forward(x, padding.as_ref(), bias.as_ref()) }
         });
         self.finish(x)
     }
@@ -228,11 +280,12 @@ impl<B: Kernels> Encoder<B> {
     /// index the encoder's output (pre-LN: with the final norm), which equals
     /// [`Encoder::forward`]'s. Inference only (no LayerDrop).
     pub fn hidden_states(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Vec<Tensor<B, 3>> {
+        let bias = self.position_bias(x.dims()[1]);
         let (x, padding) = self.embed(x, valid);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let x = self.layers.iter().fold(x, |x, layer| {
             states.push(x.clone());
-            layer.forward(x, padding.as_ref())
+            layer.forward(x, padding.as_ref(), bias.as_ref())
         });
         states.push(self.finish(x));
         states

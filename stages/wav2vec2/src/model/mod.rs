@@ -11,6 +11,7 @@ mod feature_encoder;
 mod head;
 mod mask;
 mod positional;
+pub mod relative;
 
 pub use augment::Augmentation;
 pub use encoder::{Attention, Encoder, EncoderLayer, FeedForward};
@@ -55,11 +56,12 @@ fn linear_rows<B: Kernels>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> 
 }
 
 /// Layer norm and linear from the conv channels to the transformer width (HF
-/// `feature_projection`; epsilon `layer_norm_eps`).
+/// `feature_projection`; epsilon `layer_norm_eps`). HuBERT checkpoints may have no norm here
+/// (`feat_proj_layer_norm = false`).
 #[derive(Module, Debug)]
 pub struct FeatureProjection<B: Backend> {
     /// Layer norm over the conv channels.
-    pub layer_norm: LayerNorm<B>,
+    pub layer_norm: Option<LayerNorm<B>>,
     /// `conv_dim[-1]` -> `hidden_size`.
     pub projection: Linear<B>,
     /// Dropout (`feat_proj_dropout`).
@@ -70,9 +72,11 @@ impl<B: Kernels> FeatureProjection<B> {
     fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let channels = config.conv_dim[config.conv_dim.len() - 1];
         Self {
-            layer_norm: LayerNormConfig::new(channels)
-                .with_epsilon(config.layer_norm_eps)
-                .init(device),
+            layer_norm: config.has_feat_proj_layer_norm().then(|| {
+                LayerNormConfig::new(channels)
+                    .with_epsilon(config.layer_norm_eps)
+                    .init(device)
+            }),
             projection: LinearConfig::new(channels, config.hidden_size).init(device),
             dropout: DropoutConfig::new(config.feat_proj_dropout).init(),
         }
@@ -80,12 +84,16 @@ impl<B: Kernels> FeatureProjection<B> {
 
     /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.dropout
-            .forward(linear_rows(&self.projection, self.layer_norm.forward(features)))
+        let features = match &self.layer_norm {
+            Some(norm) => norm.forward(features),
+            None => features,
+        };
+        self.dropout.forward(linear_rows(&self.projection, features))
     }
 }
 
-/// The wav2vec2 body (HF `Wav2Vec2Model`, keys under `wav2vec2.`).
+/// The wav2vec2 body (HF `Wav2Vec2Model`, keys under `wav2vec2.`), also HuBERT's and WavLM's
+/// (their keys are renamed to `wav2vec2.` on loading, see [`crate::loader`]).
 #[derive(Module, Debug)]
 pub struct Wav2Vec2Model<B: Backend> {
     /// Conv feature encoder.

@@ -1,5 +1,5 @@
 //! `featurize` with `set = "ssl"`: chosen layers and statistics of the pooled hidden states of
-//! a wav2vec2-family model as a feature table.
+//! a wav2vec2-family model (wav2vec2, HuBERT, WavLM) as a feature table.
 
 use std::path::PathBuf;
 
