@@ -51,13 +51,14 @@ FIRST_ROWS = 5
 FOREST_SEEDS = range(5)
 
 
-def make_dataset(n_samples, val_fraction, seed):
-    """Rounded features, labels and a stratified train/val split."""
+def make_dataset(n_samples, val_fraction, seed, n_features=N_FEATURES):
+    """Rounded features, labels and a stratified train/val split (88 features: 24 informative,
+    16 redundant; wider sets scale both with the width)."""
     x, y = make_classification(
         n_samples=n_samples,
-        n_features=N_FEATURES,
-        n_informative=24,
-        n_redundant=16,
+        n_features=n_features,
+        n_informative=24 * n_features // N_FEATURES,
+        n_redundant=16 * n_features // N_FEATURES,
         n_repeated=0,
         n_classes=8,
         n_clusters_per_class=2,
@@ -253,10 +254,42 @@ def bench(path, repeats):
     print(f"sklearn linear-svm: {t}")
 
 
+def bench_boosting(path, n_features, repeats, threads):
+    """Writes a 1440-row set of `n_features` columns and times scikit-learn's
+    HistGradientBoostingClassifier and LightGBM's LGBMClassifier with comparable params."""
+    import lightgbm
+    from threadpoolctl import threadpool_limits
+
+    x, y, is_train = make_dataset(1440, 0.2, 1, n_features)
+    write_csv(path, x, y, is_train)
+    xt, yt, xv, yv = x[is_train], y[is_train], x[~is_train], y[~is_train]
+    print(f"{path}: {len(y)} rows, {int(is_train.sum())} train, {x.shape[1]} features")
+    for n in threads:
+        with threadpool_limits(limits=n):
+            model = hgb(None)
+            t = best_time(lambda: model.fit(xt, yt), repeats)
+            print(f"sklearn hist-gradient-boosting n_jobs={n}: {t} (val accuracy {model.score(xv, yv):.4f})")
+        # LightGBM with scikit-learn's defaults spelled out: 31 leaves, 20 rows per leaf, 255
+        # bins, no minimum hessian beyond scikit-learn's 1e-3, no bagging or feature sampling.
+        lgbm = lightgbm.LGBMClassifier(
+            n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20, max_bin=255,
+            min_child_weight=1e-3, reg_lambda=0.0, subsample=1.0, colsample_bytree=1.0,
+            n_jobs=n, verbose=-1, deterministic=True, force_col_wise=True,
+        )
+        t = best_time(lambda: lgbm.fit(xt, yt), repeats)
+        print(f"lightgbm n_jobs={n}: {t} (val accuracy {lgbm.score(xv, yv):.4f})")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, help="write a timing set here and time sklearn")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--bench-boosting", type=Path,
+        help="write a timing set here and time HistGradientBoostingClassifier and LightGBM",
+    )
+    parser.add_argument("--features", type=int, default=N_FEATURES, help="columns of --bench-boosting's set")
+    parser.add_argument("--threads", default="1,2", help="thread counts for --bench-boosting")
     parser.add_argument("--knn", action="store_true", help="add sklearn_knn.json from dataset.csv")
     parser.add_argument(
         "--boosting-svm", action="store_true", help="add sklearn_hgb_svm.json from dataset.csv"
@@ -266,6 +299,9 @@ if __name__ == "__main__":
         knn_fixtures()
     elif args.boosting_svm:
         boosting_svm_fixtures()
+    elif args.bench_boosting:
+        threads = [int(n) for n in args.threads.split(",")]
+        bench_boosting(args.bench_boosting, args.features, args.repeats, threads)
     elif args.bench:
         bench(args.bench, args.repeats)
     else:

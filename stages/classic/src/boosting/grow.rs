@@ -15,12 +15,16 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use super::binning::BinnedMatrix;
 use super::histogram::Histograms;
-use super::split::{MIN_HESSIAN_TO_SPLIT, NodeSums, SplitInfo, SplitRules, best_split, node_value};
+use rayon::prelude::*;
+
+use super::histogram;
+use super::split::{MIN_HESSIAN_TO_SPLIT, NodeSums, SplitInfo, SplitRules, best_cut, best_split, node_value};
 use crate::forest::Split;
 
 /// How one tree grows.
@@ -105,25 +109,48 @@ impl Ord for Candidate {
 /// The grower's state for one tree.
 struct Grower<'a> {
     binned: &'a BinnedMatrix,
-    n_bins: &'a [usize],
     params: &'a TreeParams,
     nodes: Vec<Node>,
     heap: BinaryHeap<Candidate>,
-    pool: Vec<Histograms>,
+    pool: &'a HistogramPool,
     leaves: usize,
 }
 
+/// Histogram buffers recycled across nodes and trees (the trees of one iteration grow in
+/// parallel and share it). A buffer's content never matters: [`Histograms::fill`] zeroes what
+/// it fills and subtraction overwrites the parent's, so reuse cannot change a tree.
+#[derive(Default)]
+pub struct HistogramPool(Mutex<Vec<Histograms>>);
+
+impl HistogramPool {
+    fn take(&self, n_features: usize, stride: usize) -> Histograms {
+        let recycled = self.0.lock().map(|mut pool| pool.pop()).unwrap_or_default();
+        recycled.unwrap_or_else(|| Histograms::zeros(n_features, stride))
+    }
+
+    fn give(&self, histograms: Histograms) {
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(histograms);
+        }
+    }
+}
+
 /// Grows one tree on the rows of `binned` with packed gradients and hessians `gh` (one per
-/// row); feature `j` has `n_bins[j]` bins.
-pub fn grow(binned: &BinnedMatrix, n_bins: &[usize], gh: &[[f32; 2]], params: &TreeParams) -> Grown {
+/// row); feature `j` has `n_bins[j]` bins; histogram buffers come from and return to `pool`.
+pub fn grow(
+    binned: &BinnedMatrix,
+    n_bins: &[usize],
+    gh: &[[f32; 2]],
+    params: &TreeParams,
+    pool: &HistogramPool,
+) -> Grown {
     let n = binned.n_rows;
     let mut g = Grower {
         binned,
-        n_bins,
         params,
         nodes: Vec::new(),
         heap: BinaryHeap::new(),
-        pool: Vec::new(),
+        pool,
         leaves: 0,
     };
     let mut rows: Vec<u32> = (0..n as u32).collect();
@@ -148,7 +175,8 @@ pub fn grow(binned: &BinnedMatrix, n_bins: &[usize], gh: &[[f32; 2]], params: &T
     if n < 2 * params.rules.min_samples_leaf || hessian < MIN_HESSIAN_TO_SPLIT {
         g.leaves += 1;
     } else {
-        g.find_split(0, root_histograms);
+        let split = best_split(&root_histograms, n_bins, g.nodes[0].sums, 0.0, params.rules);
+        g.queue(0, root_histograms, split);
     }
     let mut scratch = vec![0u32; n];
     let mut ordered: Vec<[f32; 2]> = Vec::with_capacity(n);
@@ -160,7 +188,7 @@ pub fn grow(binned: &BinnedMatrix, n_bins: &[usize], gh: &[[f32; 2]], params: &T
             g.leaves += 2 + g.heap.len();
             for Candidate { node, .. } in std::mem::take(&mut g.heap) {
                 if let Some(h) = g.nodes[node].histograms.take() {
-                    g.pool.push(h);
+                    g.pool.give(h);
                 }
             }
             break;
@@ -170,23 +198,35 @@ pub fn grow(binned: &BinnedMatrix, n_bins: &[usize], gh: &[[f32; 2]], params: &T
         let (split_left, split_right) = (splittable(&g.nodes[left]), splittable(&g.nodes[right]));
         g.leaves += usize::from(!split_left) + usize::from(!split_right);
         if !(split_left || split_right) {
-            g.pool.push(parent_histograms);
+            g.pool.give(parent_histograms);
             continue;
         }
-        let small = if g.nodes[left].sums.count < g.nodes[right].sums.count { left } else { right };
+        let small_is_left = g.nodes[left].sums.count < g.nodes[right].sums.count;
+        let (small, large) = if small_is_left { (left, right) } else { (right, left) };
+        let (want_small, want_large) = if small_is_left { (split_left, split_right) } else { (split_right, split_left) };
         let (start, end) = (g.nodes[small].start, g.nodes[small].end);
         ordered.clear();
         ordered.extend(rows[start..end].iter().map(|&i| gh[i as usize]));
         let mut small_histograms = g.histograms();
-        small_histograms.fill(binned, Some(&rows[start..end]), &ordered);
-        parent_histograms.subtract(&small_histograms);
-        let (left_histograms, right_histograms) =
-            if small == left { (small_histograms, parent_histograms) } else { (parent_histograms, small_histograms) };
-        for (child, histograms, wanted) in [(left, left_histograms, split_left), (right, right_histograms, split_right)] {
+        let target = |id: usize, wanted: bool| wanted.then(|| (g.nodes[id].sums, g.nodes[id].value));
+        let (small_split, large_split) = fill_subtract_and_split(
+            binned,
+            n_bins,
+            &rows[start..end],
+            &ordered,
+            &mut small_histograms,
+            &mut parent_histograms,
+            [target(small, want_small), target(large, want_large)],
+            params.rules,
+        );
+        for (child, histograms, wanted, split) in [
+            (small, small_histograms, want_small, small_split),
+            (large, parent_histograms, want_large, large_split),
+        ] {
             if wanted {
-                g.find_split(child, histograms);
+                g.queue(child, histograms, split);
             } else {
-                g.pool.push(histograms);
+                g.pool.give(histograms);
             }
         }
     }
@@ -196,18 +236,62 @@ pub fn grow(binned: &BinnedMatrix, n_bins: &[usize], gh: &[[f32; 2]], params: &T
     Grown { tree, rows, leaf_rows }
 }
 
+/// The histograms of a split's two children and their best splits, in one pass per feature
+/// while its histograms are in cache (on wide tables the separate passes were bound by memory):
+/// fills the smaller child's histogram from its rows (`rows`, gradients gathered in `ordered`),
+/// turns the parent's into the larger child's by subtraction, and scans each child that is
+/// to be split (`targets[0]` small, `targets[1]` large: its sums and value). Features run in
+/// parallel and are reduced in order, as [`best_split`].
+#[allow(clippy::too_many_arguments)]
+fn fill_subtract_and_split(
+    binned: &BinnedMatrix,
+    n_bins: &[usize],
+    rows: &[u32],
+    ordered: &[[f32; 2]],
+    small: &mut Histograms,
+    parent: &mut Histograms,
+    targets: [Option<(NodeSums, f64)>; 2],
+    rules: SplitRules,
+) -> (Option<SplitInfo>, Option<SplitInfo>) {
+    let stride = small.stride;
+    let min_len = (histogram::MIN_TASK_ROWS / rows.len().max(1)).max(1);
+    let per_feature: Vec<[Option<SplitInfo>; 2]> = small
+        .bins
+        .par_chunks_mut(stride)
+        .zip(parent.bins.par_chunks_mut(stride))
+        .with_min_len(min_len)
+        .enumerate()
+        .map(|(j, (small, large))| {
+            histogram::fill_feature(small, binned.column(j), Some(rows), ordered);
+            for (a, b) in large.iter_mut().zip(small.iter()) {
+                a.gradient -= b.gradient;
+                a.hessian -= b.hessian;
+                a.count -= b.count;
+            }
+            let scan = |bins: &[histogram::Bin], target: Option<(NodeSums, f64)>| {
+                target.and_then(|(sums, value)| best_cut(bins, n_bins[j], j, sums, value, rules))
+            };
+            [scan(small, targets[0]), scan(large, targets[1])]
+        })
+        .collect();
+    let first_best = |k: usize| {
+        per_feature.iter().filter_map(|s| s[k]).fold(None, |best: Option<SplitInfo>, s| match best {
+            Some(b) if b.gain >= s.gain => Some(b),
+            _ => Some(s),
+        })
+    };
+    (first_best(0), first_best(1))
+}
+
 impl Grower<'_> {
     /// A recycled (or new) histogram buffer.
-    fn histograms(&mut self) -> Histograms {
-        self.pool
-            .pop()
-            .unwrap_or_else(|| Histograms::zeros(self.binned.n_features(), self.binned.max_bins()))
+    fn histograms(&self) -> Histograms {
+        self.pool.take(self.binned.n_features(), self.binned.max_bins())
     }
 
-    /// Finds the node's best split: queues it with its histograms, or makes the node a leaf.
-    fn find_split(&mut self, id: usize, histograms: Histograms) {
-        let node = &self.nodes[id];
-        match best_split(&histograms, self.n_bins, node.sums, node.value, self.params.rules) {
+    /// Queues the node with its best split and histograms, or makes it a leaf if it has none.
+    fn queue(&mut self, id: usize, histograms: Histograms, split: Option<SplitInfo>) {
+        match split {
             Some(split) => {
                 self.heap.push(Candidate { gain: split.gain, node: id });
                 let node = &mut self.nodes[id];
@@ -216,7 +300,7 @@ impl Grower<'_> {
             }
             None => {
                 self.leaves += 1;
-                self.pool.push(histograms);
+                self.pool.give(histograms);
             }
         }
     }
@@ -309,7 +393,7 @@ mod tests {
         let binned = BinnedMatrix::fit(&rows, &[1.0; 8], 255);
         let g = [-1.0, -1.0, -1.0, -1.0, 1.0, 1.0, 3.0, 3.0];
         let gh: Vec<[f32; 2]> = g.iter().map(|&g| [g, 1.0]).collect();
-        let grown = grow(&binned, &[8], &gh, &params(3, 1));
+        let grown = grow(&binned, &[8], &gh, &params(3, 1), &HistogramPool::default());
         // Root (value 0): cut after 3 gains 16/4 + 64/4 = 20, after 5 gains 4/6 + 36/2 = 18.67.
         // Then the right node (G=8, H=4, value -2) splits after 5: 4/2 + 36/2 - 16 = 4.
         let s = &grown.tree.splits;
@@ -321,9 +405,9 @@ mod tests {
         assert_eq!(grown.leaf_rows, vec![(0, 4), (4, 6), (6, 8)]);
         assert_eq!(grown.tree.value(&[4.9]), grown.tree.leaves[1]);
         // Two leaves at most: only the root's split.
-        close(&grow(&binned, &[8], &gh, &params(2, 1)).tree.leaves, &[0.5, -0.5 * 8.0 / 4.0]);
+        close(&grow(&binned, &[8], &gh, &params(2, 1), &HistogramPool::default()).tree.leaves, &[0.5, -0.5 * 8.0 / 4.0]);
         // min_samples_leaf = 5 > 8 / 2: the root is the only leaf and predicts 0.
-        let single = grow(&binned, &[8], &gh, &params(3, 5));
+        let single = grow(&binned, &[8], &gh, &params(3, 5), &HistogramPool::default());
         assert_eq!((single.tree.splits.len(), single.tree.leaves.clone()), (0, vec![0.0]));
     }
 }

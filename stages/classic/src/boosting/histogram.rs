@@ -38,7 +38,7 @@ pub struct Histograms {
 }
 
 /// Rows of work per parallel task, so that tiny nodes are not cut into tiny tasks.
-const MIN_TASK_ROWS: usize = 1 << 14;
+pub(crate) const MIN_TASK_ROWS: usize = 1 << 14;
 
 impl Histograms {
     /// Empty histograms for `n_features` features of at most `stride` bins.
@@ -57,22 +57,11 @@ impl Histograms {
     pub fn fill(&mut self, binned: &BinnedMatrix, rows: Option<&[u32]>, gh: &[[f32; 2]]) {
         let n = rows.map_or(binned.n_rows, <[u32]>::len);
         let min_len = (MIN_TASK_ROWS / n.max(1)).max(1);
-        self.bins.par_chunks_mut(self.stride).with_min_len(min_len).enumerate().for_each(|(j, hist)| {
-            hist.fill(Bin::default());
-            let column = binned.column(j);
-            match rows {
-                None => {
-                    for (&b, pair) in column.iter().zip(gh) {
-                        add(&mut hist[b as usize], pair);
-                    }
-                }
-                Some(rows) => {
-                    for (&i, pair) in rows.iter().zip(gh) {
-                        add(&mut hist[column[i as usize] as usize], pair);
-                    }
-                }
-            }
-        });
+        self.bins
+            .par_chunks_mut(self.stride)
+            .with_min_len(min_len)
+            .enumerate()
+            .for_each(|(j, hist)| fill_feature(hist, binned.column(j), rows, gh));
     }
 
     /// `self -= other`, bin by bin: the parent's histograms become the larger child's.
@@ -81,6 +70,24 @@ impl Histograms {
             a.gradient -= b.gradient;
             a.hessian -= b.hessian;
             a.count -= b.count;
+        }
+    }
+}
+
+/// Fills one feature's histogram `hist` from its bin column (see [`Histograms::fill`]).
+#[inline]
+pub fn fill_feature(hist: &mut [Bin], column: &[u8], rows: Option<&[u32]>, gh: &[[f32; 2]]) {
+    hist.fill(Bin::default());
+    match rows {
+        None => {
+            for (&b, pair) in column.iter().zip(gh) {
+                add(&mut hist[b as usize], pair);
+            }
+        }
+        Some(rows) => {
+            for (&i, pair) in rows.iter().zip(gh) {
+                add(&mut hist[column[i as usize] as usize], pair);
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! - raw scores start at the link of the (weighted) class priors; each iteration computes every
 //!   row's gradients and hessians of the log loss ([`loss`]: softmax over one score per class,
 //!   or for two classes the binomial loss on one score), then grows one tree per score on them
-//!   ([`grow`]: leaf-wise, histogram splits with [`split`]'s gain) and adds its shrunk leaf
+//!   ([`grow`](mod@grow): leaf-wise, histogram splits with [`split`]'s gain) and adds its shrunk leaf
 //!   values to the scores; `max_iter` iterations;
 //! - `class_weight = "balanced"` enters as sample weights multiplying gradients and hessians;
 //!   `min_samples_leaf` counts rows, not weight;
@@ -45,7 +45,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use self::binning::BinnedMatrix;
-use self::grow::{BoostedTree, TreeParams, grow};
+use self::grow::{BoostedTree, HistogramPool, TreeParams, grow};
 use self::split::SplitRules;
 
 /// How the boosting runs.
@@ -105,11 +105,12 @@ impl GradientBoosting {
             },
             learning_rate: params.learning_rate,
         };
+        let pool = HistogramPool::default();
         let mut iterations = Vec::with_capacity(params.max_iter);
         for _ in 0..params.max_iter {
             loss::gradients(&raw, labels, sample_weights, &mut gh);
             let grown: Vec<grow::Grown> =
-                gh.par_iter().map(|gh| grow(&binned, &n_bins, gh, &tree_params)).collect();
+                gh.par_iter().map(|gh| grow(&binned, &n_bins, gh, &tree_params, &pool)).collect();
             for (k, g) in grown.iter().enumerate() {
                 for (&value, &(start, end)) in g.tree.leaves.iter().zip(&g.leaf_rows) {
                     for &i in &g.rows[start..end] {
