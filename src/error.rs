@@ -162,6 +162,14 @@ pub enum SpecErrorKind {
         /// The closest valid name.
         suggestion: Option<String>,
     },
+    /// A `[search]` key or `[search.space]` entry is invalid.
+    #[error("invalid [search] `{key}`: {problem}")]
+    BadSearch {
+        /// The key, or the space's `STAGE.PARAM`.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// One problem in a pipeline, with where it is.

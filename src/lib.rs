@@ -23,6 +23,7 @@ pub mod outcome;
 pub mod predict;
 pub mod preview;
 pub mod report;
+pub mod search;
 pub mod significance;
 pub mod slurm;
 pub mod sweep;

@@ -33,6 +33,8 @@ pub struct PipelineSpec {
     pub stages: Vec<StageSpec>,
     /// `[sweep]`, if any.
     pub sweep: Option<SweepSpec>,
+    /// `[search]`, if any (checked by [`crate::search::Search::from_spec`]).
+    pub search: Option<SearchSpec>,
     /// `[executor]`: how `--executor slurm` submits the stages.
     pub executor: ExecutorSpec,
 }
@@ -103,6 +105,40 @@ pub struct SweepSpec {
     pub metrics: Vec<String>,
 }
 
+/// `[search]` as written: every key with where it was written; its meaning is checked by
+/// [`crate::search::Search::from_spec`].
+#[derive(Debug, Clone, Default)]
+pub struct SearchSpec {
+    /// Where the table is (for errors about keys it lacks).
+    pub loc: Option<Loc>,
+    /// The scalar keys (`method`, `trials`, `seed`, `metric`, `model`, `budget`, `min_budget`,
+    /// `max_budget`, `eta`), in declaration order.
+    pub keys: Vec<(Located<String>, Located<toml::Value>)>,
+    /// `[search.space]`: `"STAGE.PARAM" = distribution`, in declaration order.
+    pub space: Vec<(Located<String>, Located<toml::Value>)>,
+}
+
+impl SearchSpec {
+    /// The value of key `name`, if written.
+    pub fn key(&self, name: &str) -> Option<&Located<toml::Value>> {
+        self.keys.iter().find(|(k, _)| k.value == name).map(|(_, v)| v)
+    }
+
+    /// Lays `over` on top: keys and space entries replace by name.
+    fn overlay(mut self, over: SearchSpec) -> SearchSpec {
+        for (list, over) in [(&mut self.keys, over.keys), (&mut self.space, over.space)] {
+            for (key, value) in over {
+                match list.iter_mut().find(|(k, _)| k.value == key.value) {
+                    Some(entry) => *entry = (key, value),
+                    None => list.push((key, value)),
+                }
+            }
+        }
+        self.loc = over.loc.or(self.loc);
+        self
+    }
+}
+
 /// One `[stages.NAME]` table.
 #[derive(Debug, Clone)]
 pub struct StageSpec {
@@ -140,7 +176,25 @@ struct RawFile {
     #[serde(default)]
     stages: BTreeMap<Spanned<String>, Spanned<RawStage>>,
     sweep: Option<RawSweep>,
+    search: Option<Spanned<RawSearch>>,
     executor: Option<ExecutorSpec>,
+}
+
+/// `[search]` as written; values are checked by [`crate::search::Search::from_spec`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    method: Option<Spanned<toml::Value>>,
+    trials: Option<Spanned<toml::Value>>,
+    seed: Option<Spanned<toml::Value>>,
+    metric: Option<Spanned<toml::Value>>,
+    model: Option<Spanned<toml::Value>>,
+    budget: Option<Spanned<toml::Value>>,
+    min_budget: Option<Spanned<toml::Value>>,
+    max_budget: Option<Spanned<toml::Value>>,
+    eta: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    space: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// A stage table as written: every key and value with its span.
@@ -184,6 +238,7 @@ pub fn load(path: &Path, sources: &mut SourceMap) -> Result<PipelineSpec, Vec<Sp
         description: merged.description,
         stages: merged.stages,
         sweep: merged.sweep,
+        search: merged.search,
         executor: merged.executor.unwrap_or_default(),
     })
 }
@@ -196,6 +251,7 @@ struct Merged {
     description: Option<String>,
     stages: Vec<StageSpec>,
     sweep: Option<SweepSpec>,
+    search: Option<SearchSpec>,
     executor: Option<ExecutorSpec>,
 }
 
@@ -206,6 +262,10 @@ impl Merged {
         self.seed = over.seed.or(self.seed);
         self.description = over.description.or(self.description.take());
         self.sweep = match (self.sweep.take(), over.sweep) {
+            (Some(base), Some(over)) => Some(base.overlay(over)),
+            (base, over) => over.or(base),
+        };
+        self.search = match (self.search.take(), over.search) {
             (Some(base), Some(over)) => Some(base.overlay(over)),
             (base, over) => over.or(base),
         };
@@ -369,6 +429,7 @@ impl Loader<'_> {
             own.description = header.description;
         }
         own.sweep = raw.sweep.map(|sweep| sweep_spec(sweep, file));
+        own.search = raw.search.map(|search| search_spec(search, file));
         own.executor = raw.executor;
         let mut stages: Vec<_> = raw.stages.into_iter().collect();
         stages.sort_by_key(|(name, _)| name.span().start);
@@ -379,6 +440,42 @@ impl Loader<'_> {
         merged.overlay(own);
         Ok(merged)
     }
+}
+
+/// A `[search]` table, each key and space entry with its place.
+fn search_spec(raw: Spanned<RawSearch>, file: usize) -> SearchSpec {
+    let loc = |span: std::ops::Range<usize>| Loc { file, span };
+    let table_loc = loc(raw.span());
+    let raw = raw.into_inner();
+    let keys = [
+        ("method", raw.method),
+        ("trials", raw.trials),
+        ("seed", raw.seed),
+        ("metric", raw.metric),
+        ("model", raw.model),
+        ("budget", raw.budget),
+        ("min_budget", raw.min_budget),
+        ("max_budget", raw.max_budget),
+        ("eta", raw.eta),
+    ];
+    let mut keys: Vec<_> = keys
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value?;
+            let at = loc(value.span());
+            Some((Located { loc: at.clone(), value: name.to_string() }, Located { loc: at, value: value.into_inner() }))
+        })
+        .collect();
+    keys.sort_by_key(|(k, _)| k.loc.span.start);
+    let mut space: Vec<_> = raw
+        .space
+        .into_iter()
+        .map(|(target, value)| {
+            (Located { loc: loc(target.span()), value: target.into_inner() }, Located { loc: loc(value.span()), value: value.into_inner() })
+        })
+        .collect();
+    space.sort_by_key(|(k, _)| k.loc.span.start);
+    SearchSpec { loc: Some(table_loc), keys, space }
 }
 
 /// A `[sweep]` table in declaration order.

@@ -138,8 +138,11 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
     assert!((lr[6]["uar"].parse::<f64>().unwrap() - std).abs() < 1e-12);
     assert_eq!(lr[7]["clips"], "75");
     // The pooled row is the summary's, scored from the 75 held-out predictions of clips.csv.
+    // Each model's pooled `test` row, then the mean of its folds' `val` parts (what `vox search`
+    // optimizes).
     let summary = rows(&run_dir.join("report/summary.csv"));
-    assert_eq!(summary.iter().map(|r| r["input"].as_str()).collect::<Vec<_>>(), ["lr", "rf", "vote"]);
+    let rows_of = summary.iter().map(|r| format!("{} {}", r["input"], r["split"])).collect::<Vec<_>>();
+    assert_eq!(rows_of, ["lr test", "lr val", "rf test", "rf val", "vote test", "vote val"]);
     assert_eq!(summary[0]["uar"], lr[7]["uar"]);
     let clips = rows(&run_dir.join("report/lr/clips.csv"));
     assert_eq!(clips.len(), 75);

@@ -11,5 +11,6 @@ mod labels;
 mod plan;
 mod predict;
 mod run;
+mod search;
 mod ssl;
 mod sweep;

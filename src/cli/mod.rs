@@ -74,6 +74,7 @@ mod logging;
 mod maintain;
 mod predict;
 mod run;
+mod search;
 mod status;
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +84,15 @@ enum Command {
     /// Run every variant of a pipeline's `[sweep]` (grid, named variants, seeds) as one DAG
     /// (shared stages run once) and compare their `evaluate` metrics in a table and plots.
     Sweep(run::SweepArgs),
+    /// Search the params of `[search.space]`: random search or successive halving, every
+    /// trial a cached variant of the pipeline, scored on the validation split only.
+    ///
+    /// Each round of trials is one DAG (what trials share runs once). The run folder gets
+    /// `search.csv` and `search.md` (every trial with its params and `val` score) and
+    /// `best.json` (the chosen trial's params, also as `--set` arguments). Test scores are
+    /// never read: rerun the pipeline with the best params to score `test`.
+    #[command(after_help = "Examples:\n  vox search pipelines/demo-search.toml\n  vox search p.toml --trials 40 -j 4")]
+    Search(search::SearchArgs),
     /// Show where a run stands: each stage's outcome, a Slurm run's unfinished jobs too.
     ///
     /// For a run submitted to Slurm, each unfinished job's state (pending, running); `--wait`
@@ -184,6 +194,7 @@ fn dispatch(cli: Cli, progress: &MultiProgress) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args, global, registry, progress),
         Command::Sweep(args) => run::sweep(args, global, registry, progress),
+        Command::Search(args) => search::search(args, global, registry, progress),
         Command::Predict(args) => predict::predict(args, global, registry, progress),
         Command::ExecStage(args) => exec_stage::exec_stage(args, global, registry, progress),
         Command::Status(args) => status::status_command(args, progress),

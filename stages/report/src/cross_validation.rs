@@ -10,9 +10,13 @@
 //!   fold models' probabilities (a class a fold's model lacks counts as 0 for it), so new audio
 //!   is scored by the cross-validation's models together.
 //!
+//! - **Inner validation**: where the folds have a `val` part, each fold's `val` scores and
+//!   their mean over folds ([`pool`]'s third result): what a hyperparameter search
+//!   (`vox search`) optimizes, so that choosing params never looks at a held-out clip. The
+//!   `val` parts are not pooled: a clip is in the `val` (and `train`) part of several folds.
+//!
 //! A fold's model may lack a class its training part had no clip of; the pooled predictions
-//! have a column for every class some fold knows, 0 in the folds that do not. Only `test` is
-//! scored: a clip is in the `val` (and `train`) part of several folds.
+//! have a column for every class some fold knows, 0 in the folds that do not.
 
 use vox_api::Input;
 use vox_api::audio::Split;
@@ -42,8 +46,9 @@ pub type ModelFolds = (String, Vec<FoldScores>, Option<(u64, [f64; 4])>);
 const METRICS: [&str; 4] = ["accuracy", "macro_f1", "weighted_f1", "uar"];
 
 /// The fold inputs of one model, pooled: held-out clips of every fold (widened to every class
-/// some fold knows) and each unlabeled clip's mean over the folds; and each fold's scores.
-pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScores>), ReportError> {
+/// some fold knows) and each unlabeled clip's mean over the folds; each fold's scores on its
+/// held-out clips; and each fold's scores on its `val` part (folds without one left out).
+pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScores>, Vec<FoldScores>), ReportError> {
     let mut folds = Vec::with_capacity(inputs.len());
     for input in inputs {
         let predictions = Predictions::read(&input.dir)?;
@@ -66,29 +71,33 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
     };
     let mut rows = Vec::new();
     let mut scores = Vec::with_capacity(folds.len());
+    let mut val_scores = Vec::new();
     let mut unlabeled: Vec<Predictions> = Vec::with_capacity(folds.len());
+    let fold_scores = |fold: usize, pairs: &[(usize, usize)]| {
+        let scores = Scores::new(&Confusion::from_pairs(&labels, pairs));
+        FoldScores { fold, clips: scores.clips, metrics: [scores.accuracy, scores.macro_f1, scores.weighted_f1, scores.uar] }
+    };
     for (fold, _, predictions) in &folds {
         let mut pairs = Vec::new();
+        let mut val_pairs = Vec::new();
         let mut new_audio = Vec::new();
         for row in &predictions.rows {
+            let pair = || Some((labels.index_of(row.label.as_deref()?)?, labels.index_of(predictions.predicted(row))?));
             match (&row.label, row.split) {
-                (Some(label), Split::Test) => {
-                    if let (Some(truth), Some(predicted)) = (labels.index_of(label), labels.index_of(predictions.predicted(row))) {
-                        pairs.push((truth, predicted));
-                    }
+                (Some(_), Split::Test) => {
+                    pairs.extend(pair());
                     rows.push(Prediction { probabilities: widen(predictions, row), ..row.clone() });
                 }
+                (Some(_), Split::Val) => val_pairs.extend(pair()),
                 (None, Split::Test | Split::None) => new_audio.push(row.clone()),
                 _ => {}
             }
         }
         unlabeled.push(Predictions { labels: labels.clone(), classes: predictions.classes.clone(), rows: new_audio });
-        let fold_scores = Scores::new(&Confusion::from_pairs(&labels, &pairs));
-        scores.push(FoldScores {
-            fold: *fold,
-            clips: fold_scores.clips,
-            metrics: [fold_scores.accuracy, fold_scores.macro_f1, fold_scores.weighted_f1, fold_scores.uar],
-        });
+        scores.push(fold_scores(*fold, &pairs));
+        if !val_pairs.is_empty() {
+            val_scores.push(fold_scores(*fold, &val_pairs));
+        }
     }
     if let Some(clip) = first_duplicate(&rows) {
         return Err(ReportError::HeldOutTwice { model: model.to_string(), file_id: clip });
@@ -96,7 +105,7 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
     // Each unlabeled clip is in every fold's test part: the mean of the fold models, over the
     // same classes as `classes` (those some fold knows, in the label set's order).
     rows.extend(Predictions::mean(&unlabeled)?.rows);
-    Ok((Predictions { labels, classes, rows }, scores))
+    Ok((Predictions { labels, classes, rows }, scores, val_scores))
 }
 
 /// The first clip held out by two folds (a broken cross-validation), if any.

@@ -5,7 +5,10 @@
 //!
 //! ```text
 //! summary.csv                 one row per scored input: accuracy, macro_f1, weighted_f1, uar,
-//!                             then each one's bootstrap 95% interval (`<metric>_low`/`_high`)
+//!                             then each one's bootstrap 95% interval (`<metric>_low`/`_high`);
+//!                             a cross-validated model's row is its pooled `test`, and a second
+//!                             row, `val`, is the mean over folds of each fold's `val` part
+//!                             (no interval): what `vox search` optimizes
 //! metrics/<input>.json        the input's metrics.json, for machines
 //! report/summary.csv          the same summary, for people
 //! report/<input>/...          per predictions input, see `scoring`
@@ -113,7 +116,8 @@ impl StageDef for Evaluate {
     // Its tables, folders and figures are named after the models it scores.
     const OUTPUT_NAMES: bool = true;
     // 2: bootstrap resamples are stratified by true class.
-    const VERSION: u32 = 2;
+    // 3: a cross-validated model's summary has its folds' mean `val` row.
+    const VERSION: u32 = 3;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
     // Across a cross-validation, one report of every fold (see `cross_validation`).
@@ -199,7 +203,7 @@ impl Evaluate {
             .par_iter()
             .map(|model| {
                 let result = match model {
-                    Model::One(input) => scoring.report(input).map(|s| (s, None)),
+                    Model::One(input) => scoring.report(input).map(|s| (s.into_iter().collect(), None)),
                     Model::Folds(name, inputs) => self.report_folds(&scoring, name, inputs),
                 };
                 bar.inc(1);
@@ -211,7 +215,7 @@ impl Evaluate {
         if !cv.is_empty() {
             cross_validation::write_tables(&report_dir, &cv)?;
         }
-        let summaries: Vec<Summary> = scored.into_iter().filter_map(|(s, _)| s).collect();
+        let summaries: Vec<Summary> = scored.into_iter().flat_map(|(s, _)| s).collect();
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;
         }
@@ -273,8 +277,9 @@ fn models<'a>(inputs: &[&'a Input]) -> Vec<Model<'a>> {
     models
 }
 
-/// One cross-validated model's report, and its `cv.csv` entry.
-type FoldReport = (Option<Summary>, Option<cross_validation::ModelFolds>);
+/// One cross-validated model's summary rows (pooled `test`; the folds' mean `val`), and its
+/// `cv.csv` entry.
+type FoldReport = (Vec<Summary>, Option<cross_validation::ModelFolds>);
 
 impl Evaluate {
     /// The report of a cross-validated model: pooled held-out predictions, and every fold's
@@ -283,7 +288,7 @@ impl Evaluate {
         if self.split != ScoredSplit::Test {
             return Err(ReportError::FoldsNeedTest { model: name.to_string(), split: self.split.name() });
         }
-        let (pooled, folds) = cross_validation::pool(name, inputs)?;
+        let (pooled, folds, val) = cross_validation::pool(name, inputs)?;
         let summary = scoring.report_predictions(name, &pooled)?;
         let pooled_scores = summary.as_ref().map(|s| (s.clips, [s.accuracy, s.macro_f1, s.weighted_f1, s.uar]));
         cross_validation::write_model_table(&scoring.report_dir.join(name).join("folds.csv"), name, &folds, pooled_scores)?;
@@ -293,7 +298,19 @@ impl Evaluate {
             pooled_scores.map_or(f64::NAN, |(_, m)| m[3]),
             pooled_scores.map_or(0, |(n, _)| n)
         );
-        Ok((summary, Some((name.to_string(), folds, pooled_scores))))
+        // The folds' inner validation, for a search to optimize without the held-out clips.
+        let mean = |m: usize| val.iter().map(|f| f.metrics[m]).sum::<f64>() / val.len() as f64;
+        let val_summary = (!val.is_empty()).then(|| Summary {
+            input: name.to_string(),
+            split: "val",
+            clips: val.iter().map(|f| f.clips).sum(),
+            accuracy: mean(0),
+            macro_f1: mean(1),
+            weighted_f1: mean(2),
+            uar: mean(3),
+            intervals: None,
+        });
+        Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
     }
 }
 
