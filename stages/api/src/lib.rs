@@ -11,6 +11,7 @@ pub mod audio;
 pub mod csv_file;
 pub mod features;
 pub mod labels;
+pub mod metrics;
 pub mod output_txt;
 pub mod pool;
 pub mod predictions;

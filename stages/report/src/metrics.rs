@@ -93,21 +93,11 @@ impl Confusion {
             .collect()
     }
 
-    /// Clips of class `i` in the truth (row sum).
-    fn support(&self, i: usize) -> u64 {
-        self.counts[i].iter().sum()
-    }
 
-    /// Clips predicted as class `i` (column sum).
-    fn predicted(&self, i: usize) -> u64 {
-        self.counts.iter().map(|row| row[i]).sum()
-    }
 }
 
 /// `num / den`, or 0 when `den` is 0 (scikit-learn's `zero_division=0`).
-pub(crate) fn ratio(num: f64, den: f64) -> f64 {
-    if den == 0.0 { 0.0 } else { num / den }
-}
+pub(crate) use vox_api::metrics::ratio;
 
 /// The scores of one class.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -161,26 +151,20 @@ pub struct Scores {
 impl Scores {
     /// Scores a confusion matrix.
     pub fn new(confusion: &Confusion) -> Self {
-        let classes: Vec<ClassScores> = confusion
-            .classes
-            .iter()
-            .enumerate()
-            .map(|(i, code)| {
-                let tp = confusion.counts[i][i] as f64;
-                let support = confusion.support(i);
-                let predicted = confusion.predicted(i) as f64;
-                ClassScores {
-                    code: code.clone(),
-                    emotion: confusion.descriptions[i].clone(),
-                    precision: ratio(tp, predicted),
-                    recall: ratio(tp, support as f64),
-                    f1: ratio(2.0 * tp, support as f64 + predicted),
-                    support,
-                }
+        // The formulas are vox-api's, shared with every stage that scores.
+        let classes: Vec<ClassScores> = vox_api::metrics::class_scores(&confusion.counts)
+            .into_iter()
+            .zip(confusion.classes.iter().zip(&confusion.descriptions))
+            .map(|(scores, (code, emotion))| ClassScores {
+                code: code.clone(),
+                emotion: emotion.clone(),
+                precision: scores.precision,
+                recall: scores.recall,
+                f1: scores.f1,
+                support: scores.support,
             })
             .collect();
         let clips = confusion.total();
-        let correct: u64 = (0..classes.len()).map(|i| confusion.counts[i][i]).sum();
         let average = |weight: &dyn Fn(&ClassScores) -> f64| {
             let total: f64 = classes.iter().map(weight).sum();
             let mean = |value: fn(&ClassScores) -> f64| {
@@ -190,12 +174,14 @@ impl Scores {
         };
         let macro_avg = average(&|_| 1.0);
         let weighted_avg = average(&|c| c.support as f64);
+        let headline = vox_api::metrics::Headline::new(&confusion.counts);
+        debug_assert_eq!((headline.clips, headline.macro_f1), (clips, macro_avg.f1));
         Self {
             clips,
-            accuracy: ratio(correct as f64, clips as f64),
-            macro_f1: macro_avg.f1,
-            weighted_f1: weighted_avg.f1,
-            uar: macro_avg.recall,
+            accuracy: headline.accuracy,
+            macro_f1: headline.macro_f1,
+            weighted_f1: headline.weighted_f1,
+            uar: headline.uar,
             macro_avg,
             weighted_avg,
             classes,
