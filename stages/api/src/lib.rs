@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod audio;
 pub mod csv_file;
 pub mod features;
+pub mod importance;
 pub mod labels;
 pub mod metrics;
 pub mod output_txt;

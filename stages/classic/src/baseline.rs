@@ -22,7 +22,11 @@ use crate::kernel_svm::{Gamma, RbfSvm, SvmParams};
 use crate::knn::{Knn, Weights};
 use crate::model::{FORMAT, FittedModel, ModelFile};
 use crate::report::{ModelReport, accuracy};
+use crate::importance;
 use crate::scaling::Standardizer;
+
+/// Features whose per-class distributions an importance measurement writes.
+const IMPORTANCE_TOP: usize = 10;
 use crate::{logistic, svm};
 
 /// Trains a classic classifier (random forest, multinomial logistic regression, one-vs-rest
@@ -34,7 +38,7 @@ use crate::{logistic, svm};
 /// Each model has its own params (each param's doc names its models): a param of another
 /// model is an error, and only the chosen model's params are in the cache key.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, into = "Resolved")]
+#[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Baseline {
     /// The classifier: `random-forest` (scikit-learn's RandomForestClassifier: Gini trees,
     /// probability = mean of the trees' leaf class distributions), `logistic` (multinomial,
@@ -135,6 +139,72 @@ pub struct Baseline {
     /// pipeline's seed (the other models are deterministic fits: the seed is not in their key).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Every model: permutation importance on the `val` clips, this many shuffles of each
+    /// feature (>= 1); unset measures none. Writes `importance.csv` (every feature's mean and
+    /// std drop of `importance_metric`), `importance.json` and `distributions.csv` (each class's
+    /// values of the 10 most important features on the training clips), which `evaluate` draws.
+    /// The shuffles use `seed`.
+    #[serde(default)]
+    pub importance_repeats: Option<usize>,
+    /// Every model, with `importance_repeats`: the metric whose drop is the importance,
+    /// `macro_f1` (default), `uar`, `accuracy` or `weighted_f1`.
+    #[serde(default)]
+    #[schemars(extend("default" = "macro_f1"))]
+    pub importance_metric: Option<ImportanceMetric>,
+}
+
+/// The metric a permutation importance measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceMetric {
+    /// Accuracy.
+    Accuracy,
+    /// Macro-averaged F1.
+    #[default]
+    MacroF1,
+    /// Support-weighted F1.
+    WeightedF1,
+    /// Unweighted average recall.
+    Uar,
+}
+
+impl ImportanceMetric {
+    /// Its summary-metric name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Accuracy => "accuracy",
+            Self::MacroF1 => "macro_f1",
+            Self::WeightedF1 => "weighted_f1",
+            Self::Uar => "uar",
+        }
+    }
+}
+
+/// The cache key's params: the chosen model's ([`Resolved`]) and, when asked for, the
+/// importance's (with the seed its shuffles use, for models whose fit has none).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+struct Keyed {
+    #[serde(flatten)]
+    model: Resolved,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    importance_repeats: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    importance_metric: Option<ImportanceMetric>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+impl From<Baseline> for Keyed {
+    fn from(b: Baseline) -> Self {
+        let importance = b.importance_repeats.is_some();
+        let own_seed = b.model.params().contains(&"seed");
+        Self {
+            importance_repeats: b.importance_repeats,
+            importance_metric: importance.then(|| b.importance_metric.unwrap_or_default()),
+            seed: if importance && !own_seed { b.seed } else { None },
+            model: Resolved::from(b),
+        }
+    }
 }
 
 /// The params each model reads; `seed` is everyone's to receive (the engine fills it from the
@@ -418,6 +488,12 @@ impl StageDef for Baseline {
                 format!("`{param}` does not apply to model `{}` (its params: {own})", self.model.name()),
             ));
         }
+        if self.importance_repeats == Some(0) {
+            return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));
+        }
+        if self.importance_metric.is_some() && self.importance_repeats.is_none() {
+            return Err(ParamError::new("importance_metric", "set `importance_repeats` to measure importance"));
+        }
         if self.n_trees == Some(0) {
             return Err(ParamError::new("n_trees", "must be at least 1"));
         }
@@ -498,6 +574,9 @@ impl StageDef for Baseline {
         let predictions =
             Predictions::from_clips(table.labels.clone(), training.classes.clone(), &table.clips, probabilities);
         predictions.write(ctx.out_dir).map_err(ClassicError::from)?;
+        if let Some(repeats) = self.importance_repeats {
+            self.write_importance(ctx, &model, &table, &training.classes, repeats, seed)?;
+        }
 
         // Serializing a plain params struct cannot fail.
         let mut params = serde_json::to_value(self).unwrap_or_default();
@@ -572,6 +651,29 @@ impl StageDef for Baseline {
 }
 
 impl Baseline {
+    /// Measures and writes the permutation importance on the `val` clips.
+    fn write_importance(
+        &self,
+        ctx: &StageContext,
+        model: &FittedModel,
+        table: &FeatureTable,
+        classes: &[String],
+        repeats: usize,
+        seed: u64,
+    ) -> Result<(), ClassicError> {
+        let metric = self.importance_metric.unwrap_or_default().name();
+        let request = importance::Request { metric, repeats, seed, top: IMPORTANCE_TOP };
+        let bar = ctx.progress_bar(1, "importance");
+        let measured = vox_api::pool::install(ctx.threads, || importance::permutation(model, table, classes, &request))?;
+        bar.finish_and_clear();
+        let measured = measured.ok_or(ClassicError::NoValClips)?;
+        measured.write(ctx.out_dir)?;
+        let top: Vec<String> =
+            measured.features.iter().take(5).map(|f| format!("{} ({:+.3})", f.feature, f.mean)).collect();
+        tracing::info!(stage = ctx.stage, "permutation importance ({metric} on val, {repeats} repeats): {}", top.join(", "));
+        Ok(())
+    }
+
     /// Fits the chosen model on the training data (inside the stage's thread pool).
     fn fit(
         &self,
@@ -740,6 +842,23 @@ mod tests {
     }
 
     #[test]
+    fn importance_keys_only_when_asked_with_the_seed_of_its_shuffles() {
+        let plain = parse("model = \"logistic\"\nseed = 9").unwrap().params();
+        assert!(plain.get("importance_repeats").is_none() && plain.get("seed").is_none());
+        let asked = parse("model = \"logistic\"\nseed = 9\nimportance_repeats = 3").unwrap().params();
+        assert_eq!((asked["importance_repeats"].clone(), asked["importance_metric"].clone(), asked["seed"].clone()), (3.into(), "macro_f1".into(), 9.into()));
+        // A forest keys on its seed already: once.
+        let forest = parse("seed = 9\nimportance_repeats = 2\nimportance_metric = \"uar\"").unwrap().params();
+        assert_eq!((forest["seed"].clone(), forest["importance_metric"].clone()), (9.into(), "uar".into()));
+        // The resolved form parses back to itself.
+        let table: toml::Table = toml::from_str(&toml::to_string(&asked).unwrap()).unwrap();
+        assert_eq!(vox_api::kind::<Baseline>().configure(table).unwrap().params(), asked);
+        let err = |toml| parse(toml).err().map(|e| (e.path, e.message));
+        assert_eq!(err("importance_metric = \"uar\"").unwrap().0, "importance_metric");
+        assert_eq!(err("importance_repeats = 0").unwrap().0, "importance_repeats");
+    }
+
+    #[test]
     fn a_param_of_another_model_is_an_error_naming_the_models_own() {
         let err = |toml| parse(toml).err().map(|e| (e.path, e.message));
         assert_eq!(
@@ -835,7 +954,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 18);
+        assert_eq!(properties.len(), 20);
         for (name, property) in properties {
             assert!(
                 property["description"]

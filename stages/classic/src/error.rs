@@ -20,6 +20,12 @@ pub enum ClassicError {
         /// Clips in the input.
         clips: usize,
     },
+    /// Importance was asked for, but no labelled clip has `split = val`.
+    #[error(
+        "`importance_repeats` measures importance on the labelled `val` clips, and the input has none: \
+         hold out a val part in the `split` stage (`val_fraction`) or unset `importance_repeats`"
+    )]
+    NoValClips,
     /// The training labels hold fewer than two classes.
     #[error("the training clips are all labeled `{class}`: a classifier needs at least 2 classes")]
     OneClass {
@@ -80,6 +86,9 @@ pub enum ClassicError {
     /// The predictions could not be written.
     #[error(transparent)]
     Predictions(#[from] PredictionsError),
+    /// The importance files could not be written.
+    #[error(transparent)]
+    Importance(#[from] vox_api::csv_file::CsvFileError),
     /// An output file could not be written, or the model file read.
     #[error("{path}: {source}")]
     Io {

@@ -13,6 +13,7 @@ pub mod boosting;
 pub mod data;
 pub mod error;
 pub mod forest;
+pub mod importance;
 pub mod kernel_svm;
 pub mod knn;
 pub mod linear;

@@ -3,6 +3,7 @@
 
 mod boosting;
 mod fixture;
+mod importance;
 mod kernel_svm;
 mod parity;
 mod stage;
