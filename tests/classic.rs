@@ -133,3 +133,36 @@ fn a_param_of_another_model_is_an_error_at_its_place_and_never_a_key() {
     let names: Vec<&str> = logistic.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
     assert_eq!(names, ["c", "class_weight", "max_iter", "model", "tol"]);
 }
+
+#[test]
+fn permutation_importance_names_egemaps_features_and_evaluate_draws_it() {
+    let p = Project::new();
+    let text = classic()
+        .replace("n_trees = 200\nclass_weight = \"balanced\"", "n_trees = 50\nclass_weight = \"balanced\"\nimportance_repeats = 3")
+        .replace("plots = false", "plots = true\nformats = [\"svg\"]\nbootstrap = 0");
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rf = p.stage_entry(&doc, "rf");
+    let table = std::fs::read_to_string(rf.join("importance.csv")).unwrap();
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("rank,feature,mean,std"));
+    // All 88 eGeMAPS functionals, by their openSMILE names, most important first.
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 88);
+    assert!(rows.iter().any(|r| r[1] == "F0semitoneFrom27.5Hz_sma3nz_amean"));
+    let means: Vec<f64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(means.windows(2).all(|w| w[0] >= w[1]), "sorted");
+    assert!(means[0] > 0.0, "the top feature matters: {}", means[0]);
+    // The run folder's report has the tables and both figures, named after the features.
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let report = run_dir.join("report/rf");
+    assert_eq!(std::fs::read_to_string(report.join("importance.csv")).unwrap(), table);
+    let bars = std::fs::read_to_string(report.join("importance.svg")).unwrap();
+    assert!(bars.contains(rows[0][1]), "the top feature is labelled");
+    let boxes = std::fs::read_to_string(report.join("distributions.svg")).unwrap();
+    assert!(boxes.contains("the 10 most important features per class"));
+    let distributions = std::fs::read_to_string(report.join("distributions.csv")).unwrap();
+    assert_eq!(distributions.lines().count(), 1 + 10 * 8, "10 features x 8 classes");
+}

@@ -5,6 +5,7 @@
 //! | `metrics.json` (with bootstrap 95% intervals), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label and prediction, [`vox_api::scored`]) | the scored split has labelled clips |
 //! | `confusion_counts.csv`, `confusion_normalized.csv` (+ `.png`/`.svg` heat maps) | same |
 //! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
+//! | `importance.csv`, `importance.json`, `distributions.csv` (copied), `importance.png`/`.svg` (the 20 most important features), `distributions.png`/`.svg` (their per-class box plots) | the model measured its permutation importance ([`vox_api::importance`]) |
 //! | `output.txt`, `predicted_counts.png`/`.svg` | unlabeled clips of split `test` or of no split |
 //!
 //! `metrics.json` is also copied to `metrics/<input>.json` in the stage's output folder, for
@@ -27,6 +28,11 @@ use vox_api::output_txt;
 use crate::plot::confusion::{Cells, ConfusionFigure};
 use crate::plot::counts::CountsFigure;
 use crate::plot::curves::CurvesFigure;
+use crate::plot::importance::{DistributionsFigure, FeatureBoxes, ImportanceFigure};
+use vox_api::importance::Importance;
+
+/// Features drawn in a model's importance bars.
+const IMPORTANCE_BARS: usize = 20;
 use crate::plot::{self, ImageFormat};
 
 /// Decimals in `classification_report.txt`.
@@ -93,7 +99,38 @@ impl Scoring<'_> {
             let title = format!("{}: training curves", input.name);
             plot::save(&CurvesFigure { title, epochs: &epochs }, &self.report_dir.join(&input.name), "training_curves", self.formats)?;
         }
+        if let Some(importance) = Importance::read(&input.dir)? {
+            self.report_importance(&input.name, &input.dir, &importance)?;
+        }
         Ok(summary)
+    }
+
+    /// A model's permutation importance: its tables beside its report, the top features as bars
+    /// and their per-class distributions as box plots.
+    fn report_importance(&self, name: &str, from: &Path, importance: &Importance) -> Result<(), ReportError> {
+        let dir = self.report_dir.join(name);
+        for file in [vox_api::importance::IMPORTANCE, vox_api::importance::DISTRIBUTIONS, vox_api::importance::SETTINGS] {
+            std::fs::copy(from.join(file), dir.join(file)).map_err(ReportError::io(dir.join(file)))?;
+        }
+        let s = &importance.settings;
+        let features = importance.features.iter().take(IMPORTANCE_BARS).map(|f| (f.feature.clone(), f.mean, f.std)).collect();
+        let title = format!("{name}: permutation importance on {} ({} clips, {} repeats)", s.split, s.clips, s.repeats);
+        let measure = format!("drop in {} (from {:.3}), mean ± std over repeats", s.metric, s.score);
+        plot::save(&ImportanceFigure { title, measure, features }, &dir, "importance", self.formats)?;
+        let mut boxes: Vec<FeatureBoxes> = Vec::new();
+        for d in &importance.distributions {
+            let entry = [d.min, d.q1, d.median, d.q3, d.max];
+            match boxes.last_mut() {
+                Some((feature, classes)) if *feature == d.feature => classes.push((d.class.clone(), entry)),
+                _ => boxes.push((d.feature.clone(), vec![(d.class.clone(), entry)])),
+            }
+        }
+        if !boxes.is_empty() {
+            let split = importance.distributions.first().map_or("", |d| d.split.as_str());
+            let title = format!("{name}: the {} most important features per class ({split} clips)", boxes.len());
+            plot::save(&DistributionsFigure { title, features: boxes }, &dir, "distributions", self.formats)?;
+        }
+        Ok(())
     }
 
     /// Writes the report of `predictions` under `report/<name>/` (a model's, or a

@@ -11,6 +11,7 @@ pub mod comparison;
 pub mod confusion;
 pub mod counts;
 pub mod curves;
+pub mod importance;
 pub mod signal;
 
 use std::io::BufWriter;
