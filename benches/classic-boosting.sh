@@ -21,7 +21,8 @@ CLASSIC_TARGET="${CLASSIC_TARGET:-/work/target-classic}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vox-boosting-bench.XXXXXX")"
 cleanup() { [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"; }
 trap cleanup EXIT
-NPROC="$(nproc)"
+# GNU nproc honours OMP_NUM_THREADS, which callers set to 1 for the peers.
+NPROC="$(env -u OMP_NUM_THREADS nproc)"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 

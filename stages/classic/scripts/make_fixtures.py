@@ -26,6 +26,18 @@ accuracy and its per-class probabilities for the first validation rows:
 KNeighborsClassifier(n_neighbors=5, weights=uniform | distance) on the standardized features,
 its validation accuracy and the first validation rows' probabilities.
 
+`--boosting-svm` adds `tests/fixtures/sklearn_hgb_svm.json` from the committed `dataset.csv`:
+HistGradientBoostingClassifier(early_stopping=False) on the raw features and SVC(kernel='rbf',
+C=1, gamma='scale', probability=True, random_state=0..4) on the standardized ones, each with
+class_weight None and 'balanced': validation accuracies (SVC: by votes, and by the argmax of the
+probabilities, per seed and averaged), first rows' probabilities, HGB's bin thresholds and first
+split, SVC's support-vector counts and one-vs-one decision values.
+
+`--bench-boosting PATH --features N` writes a 1440-row set of N columns and prints the fit times
+of HistGradientBoostingClassifier and LightGBM's LGBMClassifier (needs `pip install lightgbm`)
+with --threads 1,2 (`examples/boosting_time.rs` times vox the same way;
+`benches/classic-boosting.sh` runs both).
+
 `--bench PATH` instead writes a RAVDESS-sized set (1440 rows x 88 features, 80 % train) in the
 same format and prints sklearn's fit times (best wall time and mean CPU time of --repeats runs
 after a warm-up) with n_jobs=1 and n_jobs=2; `examples/fit_time.rs` times vox-classic the same

@@ -10,7 +10,9 @@
 //! order, so a histogram does not depend on the number of threads.
 //!
 //! Subtraction: a split builds the histogram of the child with fewer rows only; the sibling's is
-//! the parent's minus it ([`Histograms::subtract`], done in place in the parent's buffer).
+//! the parent's minus it, in place in the parent's buffer (the grower does it feature by
+//! feature together with the fill and the split scans, [`fill_feature`]; [`Histograms::subtract`]
+//! is the whole-buffer form).
 
 use rayon::prelude::*;
 

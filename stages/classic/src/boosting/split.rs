@@ -13,9 +13,11 @@
 //!
 //! i.e. scikit-learn's `loss(node) - loss(left) - loss(right)` with `loss = G * value`, where
 //! `value_node` is the node's own value as its parent's split computed it (0 at the root, as in
-//! scikit-learn). The best cut of a feature is its first one of largest gain above 0; the best
-//! split of the node is the first feature's of largest gain, so ties go to the lower feature
-//! and bin whatever the thread count. Features are scanned in parallel and reduced in order.
+//! scikit-learn). The best cut of a feature is its first one of largest gain (cuts are ranked
+//! by the gain's variable part compared as fractions, so without dividing; the winner's gain is
+//! then computed as scikit-learn does and must be above 0); the best split of the node is the
+//! first feature's of largest gain, so ties go to the lower feature and bin whatever the thread
+//! count. Features are scanned in parallel and reduced in order.
 
 use rayon::prelude::*;
 
