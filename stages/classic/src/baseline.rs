@@ -23,6 +23,7 @@ use crate::knn::{Knn, Weights};
 use crate::model::{FORMAT, FittedModel, ModelFile};
 use crate::report::{ModelReport, accuracy};
 use crate::importance;
+use crate::mlp::{Mlp, MlpParams};
 use crate::scaling::Standardizer;
 
 /// Features whose per-class distributions an importance measurement writes.
@@ -50,7 +51,9 @@ pub struct Baseline {
     /// HistGradientBoostingClassifier without early stopping; probability = softmax of the
     /// summed tree scores) or `rbf-svm` (one-vs-one kernel SVM on standardized features, as
     /// SVC(kernel="rbf", probability=True) behind a StandardScaler; probability = Platt scaling
-    /// per pair on 5-fold cross-validated decision values, coupled across pairs).
+    /// per pair on 5-fold cross-validated decision values, coupled across pairs) or `mlp` (a
+    /// ReLU multilayer perceptron trained with Adam, as MLPClassifier behind a StandardScaler;
+    /// probability = softmax output).
     #[serde(default)]
     pub model: ModelKind,
     /// random-forest: number of trees (>= 1).
@@ -90,8 +93,9 @@ pub struct Baseline {
     #[schemars(extend("default" = 1.0))]
     pub c: Option<f64>,
     /// logistic: maximum L-BFGS iterations; linear-svm: maximum Newton steps per class;
-    /// hist-gradient-boosting: boosting iterations, each growing one tree per class (>= 1).
-    /// Default 1000 for logistic and linear-svm, 100 for hist-gradient-boosting.
+    /// hist-gradient-boosting: boosting iterations, each growing one tree per class; mlp: most
+    /// epochs (>= 1). Default 1000 for logistic and linear-svm, 100 for hist-gradient-boosting,
+    /// 200 for mlp.
     #[serde(default)]
     #[schemars(extend("default" = 1000))]
     pub max_iter: Option<usize>,
@@ -99,7 +103,8 @@ pub struct Baseline {
     /// logistic stops when no gradient component of the mean penalized loss exceeds it;
     /// linear-svm when the gradient norm has fallen by `tol` times the smaller side's share of
     /// the clips; rbf-svm when the maximal KKT violation of the SMO solver is below it. Default
-    /// 0.0001 for logistic and linear-svm, 0.001 for rbf-svm (scikit-learn's SVC).
+    /// 0.0001 for logistic and linear-svm, 0.001 for rbf-svm (scikit-learn's SVC); mlp stops
+    /// when the epoch's training loss has not improved by `tol` (default 0.0001) for 10 epochs.
     #[serde(default)]
     #[schemars(extend("default" = 0.0001))]
     pub tol: Option<f64>,
@@ -109,10 +114,23 @@ pub struct Baseline {
     #[serde(default)]
     #[schemars(extend("default" = "scale"))]
     pub gamma: Option<Gamma>,
-    /// hist-gradient-boosting: shrinkage of every tree's leaf values (> 0).
+    /// hist-gradient-boosting: shrinkage of every tree's leaf values; mlp: Adam's step size
+    /// (> 0). Default 0.1 for hist-gradient-boosting, 0.001 for mlp.
     #[serde(default)]
     #[schemars(extend("default" = 0.1))]
     pub learning_rate: Option<f64>,
+    /// mlp: units of each hidden layer, e.g. `[256, 128]` (each >= 1; at least one layer).
+    #[serde(default)]
+    #[schemars(extend("default" = [100]))]
+    pub hidden_layers: Option<Vec<usize>>,
+    /// mlp: L2 penalty on the weights (>= 0).
+    #[serde(default)]
+    #[schemars(extend("default" = 0.0001))]
+    pub alpha: Option<f64>,
+    /// mlp: training clips per Adam step (>= 1; at most the training clips).
+    #[serde(default)]
+    #[schemars(extend("default" = 200))]
+    pub batch_size: Option<usize>,
     /// hist-gradient-boosting: maximum leaves per tree (>= 2); trees grow best split first.
     #[serde(default)]
     #[schemars(extend("default" = 31))]
@@ -219,6 +237,10 @@ const PARAMS: &[(ModelKind, &[&str])] = &[
         &["max_iter", "learning_rate", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization", "max_bins", "class_weight"],
     ),
     (ModelKind::RbfSvm, &["c", "gamma", "tol", "class_weight", "seed"]),
+    (
+        ModelKind::Mlp,
+        &["hidden_layers", "alpha", "learning_rate", "batch_size", "max_iter", "tol", "class_weight", "seed"],
+    ),
 ];
 
 impl ModelKind {
@@ -266,6 +288,17 @@ enum Resolved {
         #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
     },
+    Mlp {
+        hidden_layers: Vec<usize>,
+        alpha: f64,
+        learning_rate: f64,
+        batch_size: usize,
+        max_iter: usize,
+        tol: f64,
+        class_weight: ClassWeight,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
 }
 
 impl From<Baseline> for Resolved {
@@ -295,6 +328,16 @@ impl From<Baseline> for Resolved {
                 class_weight,
             },
             ModelKind::RbfSvm => Self::RbfSvm { c: b.c(), gamma: b.gamma(), tol: b.tol(), class_weight, seed: b.seed },
+            ModelKind::Mlp => Self::Mlp {
+                hidden_layers: b.hidden_layers(),
+                alpha: b.alpha(),
+                learning_rate: b.learning_rate(),
+                batch_size: b.batch_size(),
+                max_iter: b.max_iter(),
+                tol: b.tol(),
+                class_weight,
+                seed: b.seed,
+            },
         }
     }
 }
@@ -317,7 +360,11 @@ impl Baseline {
         self.c.unwrap_or(1.0)
     }
     fn max_iter(&self) -> usize {
-        let default = if self.model == ModelKind::HistGradientBoosting { 100 } else { 1000 };
+        let default = match self.model {
+            ModelKind::HistGradientBoosting => 100,
+            ModelKind::Mlp => 200,
+            _ => 1000,
+        };
         self.max_iter.unwrap_or(default)
     }
     fn tol(&self) -> f64 {
@@ -328,7 +375,16 @@ impl Baseline {
         self.gamma.unwrap_or_default()
     }
     fn learning_rate(&self) -> f64 {
-        self.learning_rate.unwrap_or(0.1)
+        self.learning_rate.unwrap_or(if self.model == ModelKind::Mlp { 1e-3 } else { 0.1 })
+    }
+    fn hidden_layers(&self) -> Vec<usize> {
+        self.hidden_layers.clone().unwrap_or_else(|| vec![100])
+    }
+    fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or(1e-4)
+    }
+    fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(200)
     }
     fn max_leaf_nodes(&self) -> usize {
         self.max_leaf_nodes.unwrap_or(31)
@@ -360,6 +416,9 @@ impl Baseline {
             ("n_neighbors", self.n_neighbors.is_some()),
             ("weights", self.weights.is_some()),
             ("learning_rate", self.learning_rate.is_some()),
+            ("hidden_layers", self.hidden_layers.is_some()),
+            ("alpha", self.alpha.is_some()),
+            ("batch_size", self.batch_size.is_some()),
             ("max_leaf_nodes", self.max_leaf_nodes.is_some()),
             ("l2_regularization", self.l2_regularization.is_some()),
             ("max_bins", self.max_bins.is_some()),
@@ -388,6 +447,8 @@ pub enum ModelKind {
     HistGradientBoosting,
     /// One-vs-one SVM with an RBF kernel.
     RbfSvm,
+    /// Multilayer perceptron.
+    Mlp,
 }
 
 impl ModelKind {
@@ -400,6 +461,7 @@ impl ModelKind {
             Self::Knn => "knn",
             Self::HistGradientBoosting => "hist-gradient-boosting",
             Self::RbfSvm => "rbf-svm",
+            Self::Mlp => "mlp",
         }
     }
 }
@@ -518,6 +580,19 @@ impl StageDef for Baseline {
         }
         if self.n_neighbors == Some(0) {
             return Err(ParamError::new("n_neighbors", "must be at least 1"));
+        }
+        if let Some(layers) = &self.hidden_layers
+            && (layers.is_empty() || layers.contains(&0))
+        {
+            return Err(ParamError::new("hidden_layers", "needs at least one layer, each of at least 1 unit"));
+        }
+        if let Some(alpha) = self.alpha
+            && !(alpha.is_finite() && alpha >= 0.0)
+        {
+            return Err(ParamError::new("alpha", format!("must be a number >= 0, got {alpha}")));
+        }
+        if self.batch_size == Some(0) {
+            return Err(ParamError::new("batch_size", "must be at least 1"));
         }
         if self.max_iter == Some(0) {
             return Err(ParamError::new("max_iter", "must be at least 1"));
@@ -742,6 +817,23 @@ impl Baseline {
                     &params,
                 )))
             }
+            ModelKind::Mlp => {
+                let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
+                let params = MlpParams {
+                    hidden: self.hidden_layers(),
+                    alpha: self.alpha(),
+                    learning_rate: self.learning_rate(),
+                    batch_size: self.batch_size(),
+                    max_iter: self.max_iter(),
+                    tol: self.tol(),
+                    seed,
+                };
+                let row_weights: Vec<f64> = training.labels.iter().map(|&y| class_weights[y]).collect();
+                let bar = ctx.progress_bar(params.max_iter as u64, "epochs");
+                let mlp = Mlp::fit(&training.rows, &training.labels, n_classes, standardizer, &row_weights, &params, &|| bar.inc(1));
+                bar.finish_and_clear();
+                Ok(FittedModel::Mlp(mlp))
+            }
             ModelKind::Knn => {
                 let standardizer = Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
                 Ok(FittedModel::Knn(Knn::fit(&training.rows, &training.labels, n_classes, standardizer, self.n_neighbors(), self.weights())))
@@ -867,6 +959,16 @@ mod tests {
                  `min_samples_leaf`, `max_features`, `bootstrap`, `class_weight`, `seed`)".into()))
         );
         assert_eq!(err("model = \"logistic\"\nn_trees = 10").unwrap().0, "n_trees");
+        assert_eq!(err("model = \"knn\"\nhidden_layers = [10]").unwrap().0, "hidden_layers");
+        assert_eq!(err("model = \"mlp\"\nhidden_layers = []").unwrap().0, "hidden_layers");
+        assert_eq!(err("model = \"mlp\"\nalpha = -1.0").unwrap().0, "alpha");
+        // The MLP's defaults are its own: 200 epochs, Adam's 0.001.
+        let mlp = parse("model = \"mlp\"\nseed = 1").unwrap().params();
+        assert_eq!(
+            mlp,
+            serde_json::json!({"model": "mlp", "hidden_layers": [100], "alpha": 0.0001, "learning_rate": 0.001, "batch_size": 200,
+                "max_iter": 200, "tol": 0.0001, "class_weight": "none", "seed": 1})
+        );
         assert_eq!(err("model = \"linear-svm\"\nbootstrap = false").unwrap().0, "bootstrap");
         assert!(parse("model = \"logistic\"\nclass_weight = \"balanced\"\nmax_iter = 50").is_ok());
         // The boosting's own params belong to no other model, and the forest's n_trees is not its.
@@ -954,7 +1056,7 @@ mod tests {
     fn every_param_is_documented_in_the_schema() {
         let schema = serde_json::to_value(vox_api::kind::<Baseline>().schema()).unwrap();
         let properties = schema["properties"].as_object().unwrap();
-        assert_eq!(properties.len(), 20);
+        assert_eq!(properties.len(), 23);
         for (name, property) in properties {
             assert!(
                 property["description"]

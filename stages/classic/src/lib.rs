@@ -1,10 +1,11 @@
 //! vox classic baselines: the `baseline` stage kind trains a random forest, a multinomial
 //! logistic regression, a linear SVM, a k-nearest-neighbours classifier, histogram
-//! gradient-boosted trees or an RBF-kernel SVM on a feature table and scores every clip.
+//! gradient-boosted trees, an RBF-kernel SVM or a multilayer perceptron on a feature table and
+//! scores every clip, optionally measuring each feature's permutation importance.
 //!
 //! Modules: [`data`] (training view of a feature table, class weights), [`scaling`]
-//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`], [`knn`], [`boosting`] and
-//! [`kernel_svm`] (the models),
+//! (standardization), [`forest`], [`logistic`], [`svm`], [`linear`], [`knn`], [`boosting`],
+//! [`kernel_svm`] and [`mlp`] (the models), [`importance`] (permutation importance),
 //! [`model`] (the `model.json` format), [`report`] (`report/model.txt`) and [`baseline`] (the
 //! stage kind).
 
@@ -18,6 +19,7 @@ pub mod kernel_svm;
 pub mod knn;
 pub mod linear;
 pub mod logistic;
+pub mod mlp;
 pub mod model;
 pub mod report;
 pub mod scaling;

@@ -20,6 +20,9 @@
 //!   //     "support_vectors": [[...standardized training row...], ...],
 //!   //     "pairs": [{"classes": [0, 1], "support": [...indices into support_vectors...],
 //!   //                "coefficients": [...], "rho": 0.21, "prob_a": -2.1, "prob_b": 0.05}, ...]}
+//!   // or {"kind": "mlp", "standardizer": {...}, "epochs": 143, "loss": 0.52,
+//!   //     "layers": [{"weights": [[...outputs...] per input], "biases": [...]}, ...]}
+//!   //     (ReLU after every layer but the last, softmax after it; see [`crate::mlp`])
 //! }
 //! ```
 //!
@@ -50,6 +53,7 @@ use crate::forest::Forest;
 use crate::kernel_svm::RbfSvm;
 use crate::knn::Knn;
 use crate::linear::LinearModel;
+use crate::mlp::Mlp;
 
 /// The model file name inside a baseline's output folder.
 pub const MODEL: &str = "model.json";
@@ -72,6 +76,8 @@ pub enum FittedModel {
     HistGradientBoosting(GradientBoosting),
     /// One-vs-one RBF-kernel SVM on standardized features.
     RbfSvm(RbfSvm),
+    /// A multilayer perceptron on standardized features.
+    Mlp(Mlp),
 }
 
 impl FittedModel {
@@ -83,6 +89,7 @@ impl FittedModel {
             Self::Knn(knn) => knn.predict_proba(rows),
             Self::HistGradientBoosting(boosting) => boosting.predict_proba(rows),
             Self::RbfSvm(svm) => svm.predict_proba(rows),
+            Self::Mlp(mlp) => mlp.predict_proba(rows),
         }
     }
 }

@@ -101,6 +101,12 @@ impl ModelReport<'_> {
                 let _ = writeln!(out, "support vectors: {}", svm.support_vectors.len());
                 let _ = writeln!(out, "standardization: {}", svm.standardizer.source);
             }
+            FittedModel::Mlp(mlp) => {
+                let sizes: Vec<String> = mlp.layers.iter().map(|l| l.biases.len().to_string()).collect();
+                let _ = writeln!(out, "layers: {} -> {}", self.features.len(), sizes.join(" -> "));
+                let _ = writeln!(out, "epochs: {}, final training loss {:.6}", mlp.epochs, mlp.loss);
+                let _ = writeln!(out, "standardization: {}", mlp.standardizer.source);
+            }
             FittedModel::HistGradientBoosting(boosting) => {
                 let trees = boosting.iterations.iter().flatten();
                 let leaves: usize = trees.clone().map(|t| t.leaves.len()).sum();

@@ -63,6 +63,7 @@ fn the_informative_feature_ranks_first_for_every_model() {
         "model = \"knn\"",
         "model = \"hist-gradient-boosting\"\nmin_samples_leaf = 5\nmax_iter = 30",
         "model = \"rbf-svm\"",
+        "model = \"mlp\"\nmax_iter = 100",
     ];
     for model in models {
         let out = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@ mod boosting;
 mod fixture;
 mod importance;
 mod kernel_svm;
+mod mlp;
 mod parity;
 mod stage;
 mod weighting;

@@ -75,10 +75,10 @@ fn table() -> FeatureTable {
 }
 
 /// Every model kind.
-const MODELS: [&str; 6] = ["random-forest", "logistic", "linear-svm", "knn", "hist-gradient-boosting", "rbf-svm"];
+const MODELS: [&str; 7] = ["random-forest", "logistic", "linear-svm", "knn", "hist-gradient-boosting", "rbf-svm", "mlp"];
 
 /// The models that draw random numbers, so key on the seed.
-const SEEDED: [&str; 2] = ["random-forest", "rbf-svm"];
+const SEEDED: [&str; 3] = ["random-forest", "rbf-svm", "mlp"];
 
 /// Params that fit the small table: fewer trees; leaves of 2 clips for the boosting (its
 /// default 20 would leave 36 training clips unsplit).
@@ -225,6 +225,12 @@ fn scores_every_clip_with_the_training_classes() {
                 // 3 classes: one tree per class per iteration, 100 iterations by default.
                 assert_eq!((boosting.iterations.len(), boosting.baseline.len()), (30, 3));
                 assert!(report.contains("trees: 90 (30 iterations x 3 per iteration), "), "{report}");
+            }
+            FittedModel::Mlp(mlp) => {
+                // 3 features -> 100 hidden units -> 3 classes.
+                assert_eq!((mlp.layers.len(), mlp.layers[0].weights.len(), mlp.layers[0].biases.len(), mlp.layers[1].biases.len()), (2, 3, 100, 3));
+                assert!(report.contains("layers: 3 -> 100 -> 3\n"), "{report}");
+                assert!(report.ends_with("standardization: computed on the training rows\n"), "{report}");
             }
         }
     }
