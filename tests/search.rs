@@ -202,7 +202,8 @@ fn a_search_never_scores_test_and_says_what_it_needs() {
     p.file("p.toml", &on_test.replace("val_fraction = 0.2", "val_fraction = 0.2\ntest_fraction = 0.2"));
     let run = p.vox(&["search", "p.toml"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("trial `trial01` has no `val` score: a search optimizes the `val` rows"), "{}", run.stderr);
+    assert!(run.stderr.contains("error: trial `trial01` has no `val` score: a search optimizes the `val` rows"), "{}", run.stderr);
+    assert!(!run.stderr.contains("error: error:"), "{}", run.stderr);
 
     // Two models scored: which one counts must be said.
     let two = pipeline(RANDOM).replace("inputs = [\"lr\"]", "inputs = [\"lr\", \"knn\"]")

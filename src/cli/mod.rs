@@ -156,7 +156,9 @@ pub fn main() -> ExitCode {
     vox_api::allocator::keep_freed_memory();
     crate::interrupt::install();
     let cli = Cli::parse();
-    let json = matches!(&cli.command, Command::Run(args) if args.json) || matches!(&cli.command, Command::Sweep(args) if args.json);
+    let json = matches!(&cli.command, Command::Run(args) if args.json)
+        || matches!(&cli.command, Command::Sweep(args) if args.json)
+        || matches!(&cli.command, Command::Search(args) if args.json);
     let progress = if cli.global.quiet || json || !std::io::stderr().is_terminal() {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {

@@ -88,7 +88,7 @@ pub(super) fn search(args: SearchArgs, global: &Global, registry: Registry, prog
         for (&trial, member) in alive.iter().zip(&planned.sweep.members) {
             let name = crate::search::trial_name(trial, search.trials);
             let score = table::score(&name, &outcomes, member, &search.metric, search.model.as_deref())
-                .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
             records.push(TrialRecord {
                 trial,
                 name,
