@@ -31,13 +31,15 @@ const IMPORTANCE_TOP: usize = 10;
 use crate::{logistic, svm};
 
 /// Trains a classic classifier (random forest, multinomial logistic regression, one-vs-rest
-/// linear SVM, k nearest neighbours, histogram gradient boosting or RBF-kernel SVM) on the
-/// clips with `split = train` of a feature table and writes class probabilities for every clip,
-/// the fitted model (`model.json`) and `report/model.txt`. The linear models, knn and rbf-svm
-/// standardize features with the input's `standardization.csv` when the featurize stage wrote
-/// one, else with the training clips' mean and std; the tree models read raw features.
-/// Each model has its own params (each param's doc names its models): a param of another
-/// model is an error, and only the chosen model's params are in the cache key.
+/// linear SVM, k nearest neighbours, histogram gradient boosting, RBF-kernel SVM or a
+/// multilayer perceptron) on the clips with `split = train` of a feature table and writes class
+/// probabilities for every clip, the fitted model (`model.json`) and `report/model.txt`. The
+/// linear models, knn, rbf-svm and mlp standardize features with the input's
+/// `standardization.csv` when the featurize stage wrote one, else with the training clips' mean
+/// and std; the tree models read raw features. Each model has its own params (each param's doc
+/// names its models): a param of another model is an error, and only the chosen model's params
+/// are in the cache key. With `importance_repeats`, also each feature's permutation importance
+/// on the `val` clips (`importance.csv`, drawn by `evaluate`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Baseline {
