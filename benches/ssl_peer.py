@@ -1,0 +1,155 @@
+"""The transformers side of benches/ssl.sh: SSL feature extraction (every hidden state of a
+wav2vec2-family model, mean and std over each clip's valid frames) with transformers + PyTorch,
+on the very clips vox reads, batched and normalized as vox's `ssl-states` stage does.
+
+    ssl_peer.py model wav2vec2|wavlm DIR
+        a random base-sized model folder (config.json + model.safetensors)
+    ssl_peer.py peer AUDIO_DIR MODEL_DIR OUT.npy BATCH THREADS
+        pooled states of every clip into OUT.npy; prints one JSON line of seconds
+    ssl_peer.py compare STATES_DIR PEER.npy
+        max |vox - transformers| of the pooled means and stds (one JSON line)
+
+AUDIO_DIR is a vox audio-set folder (`manifest.csv` + `audio.f32`, stages/api/src/audio.rs);
+STATES_DIR an `ssl-states` output (`states.json` + `states.f32`, stages/wav2vec2/src/ssl/pooled.rs).
+"""
+
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def make_model(family, out):
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
+
+    torch.manual_seed(0)
+    # The defaults are the base layouts: hidden 768, 12 layers, 12 heads, FFN 3072, 7 convs of
+    # 512 channels, group norm on the first conv, post-LN transformer.
+    if family == "wav2vec2":
+        model = Wav2Vec2Model(Wav2Vec2Config())
+    elif family == "wavlm":
+        model = WavLMModel(WavLMConfig())
+    else:
+        sys.exit(f"unknown family {family}")
+    model.eval()
+    model.save_pretrained(out, safe_serialization=True)
+
+
+def read_audio(folder):
+    """(clips, samples): manifest rows in order, and the flat f32 samples."""
+    with open(os.path.join(folder, "manifest.csv"), newline="") as f:
+        clips = list(csv.DictReader(f))
+    samples = np.fromfile(os.path.join(folder, "audio.f32"), dtype="<f4")
+    return clips, samples
+
+
+def valid_length(clip):
+    """vox's `valid_length` (stages/wav2vec2/src/finetune/data.rs): the original length when the
+    set was padded after decoding, never more than the stored length."""
+    length = int(clip["length"])
+    original = int(clip["original_length"] or 0)
+    return min(original if original else length, length)
+
+
+def normalize(x):
+    """vox's `normalize_clip` (stages/wav2vec2/src/preprocess.rs), as HF's feature extractor:
+    zero mean, unit variance over the valid samples, in f64."""
+    x = x.astype(np.float64)
+    return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
+
+
+def peer(audio_dir, model_dir, out, batch_size, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    from transformers import AutoModel
+
+    t0 = time.perf_counter()
+    model = AutoModel.from_pretrained(model_dir)
+    model.eval()
+    clips, samples = read_audio(audio_dir)
+    t_loaded = time.perf_counter()
+    lengths = [valid_length(c) for c in clips]
+    # vox's order: by valid length, then manifest position.
+    order = sorted(range(len(clips)), key=lambda i: (lengths[i], i))
+    rows = [None] * len(clips)
+    forward = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(lengths[i] for i in chunk)
+            values = np.zeros((len(chunk), width), dtype=np.float32)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for r, i in enumerate(chunk):
+                offset, n = int(clips[i]["offset"]), lengths[i]
+                values[r, :n] = normalize(samples[offset : offset + n])
+                mask[r, :n] = 1
+            x, m = torch.from_numpy(values), torch.from_numpy(mask)
+            t = time.perf_counter()
+            states = model(x, attention_mask=m, output_hidden_states=True).hidden_states
+            forward += time.perf_counter() - t
+            frames = model._get_feature_vector_attention_mask(states[0].shape[1], m).to(states[0].dtype)
+            counts = frames.sum(1, keepdim=True)
+            pooled = []
+            for h in states:
+                w = frames.unsqueeze(-1)
+                mean = (h * w).sum(1) / counts
+                var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts  # population
+                pooled += [mean, var.sqrt()]
+            # vox's row: for each hidden state, H means then H stds.
+            flat = torch.cat(pooled, 1).numpy()
+            for r, i in enumerate(chunk):
+                rows[i] = flat[r]
+    result = np.stack(rows)
+    np.save(out, result)
+    t_end = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "seconds": t_end - t0,
+                "load_seconds": t_loaded - t0,
+                "forward_seconds": forward,
+                "clips": len(clips),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+def compare(states_dir, peer_file):
+    with open(os.path.join(states_dir, "states.json")) as f:
+        layout = json.load(f)
+    n, s, h = layout["clips"], layout["states"], layout["hidden"]
+    vox = np.fromfile(os.path.join(states_dir, "states.f32"), dtype="<f4").reshape(n, s, 2, h)
+    theirs = np.load(peer_file).reshape(n, s, 2, h)
+    diff = np.abs(vox.astype(np.float64) - theirs.astype(np.float64))
+    per_state_mean = diff[:, :, 0, :].max(axis=(0, 2))
+    print(
+        json.dumps(
+            {
+                "clips": n,
+                "states": s,
+                "hidden": h,
+                "max_abs_mean": float(diff[:, :, 0, :].max()),
+                "max_abs_std": float(diff[:, :, 1, :].max()),
+                "max_abs_mean_per_state": [float(v) for v in per_state_mean],
+                "max_abs_value": float(np.abs(theirs).max()),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "model":
+        make_model(sys.argv[2], sys.argv[3])
+    elif cmd == "peer":
+        peer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif cmd == "compare":
+        compare(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
