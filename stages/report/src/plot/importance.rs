@@ -32,7 +32,7 @@ impl Figure for ImportanceFigure {
         // Row `i` from the top: category n - 1 - i on the y axis.
         let name = |v: &i32| {
             let row = category_at(*v);
-            (row < n).then(|| self.features[n - 1 - row].0.clone()).unwrap_or_default()
+            if row < n { self.features[n - 1 - row].0.clone() } else { String::new() }
         };
         let mut chart = ChartBuilder::on(&body)
             .margin(20)
