@@ -220,6 +220,12 @@ fn a_search_never_scores_test_and_says_what_it_needs() {
     assert!(run.stderr.contains("p.toml:"), "[{}]", run.stderr);
     assert!(run.stderr.contains("n_trees"), "{}", run.stderr);
 
+    // `vox plan` says how to run the search it does not plan.
+    p.file("p.toml", &pipeline(RANDOM));
+    let plan = p.vox(&["plan", "p.toml"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("the pipeline has a [search]: `vox search p.toml` runs its trials"), "{}", plan.stdout);
+
     // No [search]: a hint of what to write.
     p.file("p.toml", &pipeline(""));
     let run = p.vox(&["search", "p.toml"]);

@@ -334,16 +334,24 @@ fn load_plan(args: &PipelineArgs, registry: &Registry, cache: &Cache) -> Result<
     load_plan_of(args, None, registry, cache)
 }
 
-/// A note when the pipeline has a `[sweep]` that `vox plan` (without `--sweep`) leaves out.
+/// A note when the pipeline has a `[sweep]` or a `[search]` that `vox plan` (without `--sweep`) leaves out.
 fn loaded_sweep(args: &PipelineArgs) -> Result<Option<String>, Failure> {
     let loaded = load(args, Some(&[]))?;
-    Ok((loaded.variants.len() > 1).then(|| {
-        format!(
+    let mut notes = Vec::new();
+    if loaded.variants.len() > 1 {
+        notes.push(format!(
             "the pipeline's [sweep] has {} variants: `vox plan {} --sweep` plans them all as `vox sweep` runs them",
             loaded.variants.len(),
             args.pipeline.display()
-        )
-    }))
+        ));
+    }
+    if loaded.spec.search.is_some() {
+        notes.push(format!(
+            "the pipeline has a [search]: `vox search {}` runs its trials (each a variant of this plan)",
+            args.pipeline.display()
+        ));
+    }
+    Ok((!notes.is_empty()).then(|| notes.join("\n")))
 }
 
 /// [`load_plan`] of the pipeline's sweep (with `grid` axes on top) when `grid` is given.
