@@ -118,6 +118,14 @@ fn a_local_model_folder_and_a_missing_model_are_planned_before_anything_runs() {
     let run = p.vox(&["run", "p.toml", "-q"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 
+    // `vox stages` says what to write in `inputs`: the audio, then optionally a model folder.
+    let stages = p.vox(&["stages"]);
+    assert!(
+        stages.stdout.contains("featurize with set = \"ssl\"  (1 input: audio, then optionally 1: files | predictions -> features;"),
+        "{}",
+        stages.stdout
+    );
+
     p.file("q.toml", &pipeline().replace("model = \"tiny/w2v-base\"\n", ""));
     let plan = p.vox(&["plan", "q.toml"]);
     assert_eq!(plan.code, 2);

@@ -160,7 +160,7 @@ fn explain_text(plan: &Plan, p: &crate::preview::Preview) -> String {
 fn describe_kinds<'a>(kinds: impl Iterator<Item = &'a dyn vox_api::StageKind>) -> String {
     let mut out = String::new();
     for kind in kinds {
-        let spec = kind.inputs();
+        let spec = kind.written_inputs();
         let inputs = match spec.arity {
             vox_api::Arity::None => "no inputs".to_string(),
             arity => {

@@ -317,6 +317,10 @@ pub trait StageDef:
     const VERSION: u32;
     /// What the stage accepts as inputs.
     const INPUTS: InputSpec;
+    /// What a pipeline writes in the stage's `inputs` when that differs from [`StageDef::INPUTS`]:
+    /// for a kind whose implied stage takes them ([`ImpliedStage::takes_inputs`]) and becomes
+    /// the kind's one input. For `vox stages`; `None` (default): `INPUTS`.
+    const WRITTEN_INPUTS: Option<InputSpec> = None;
     /// What the stage produces.
     const OUTPUT: ArtifactKind;
     /// The backends the kind can run on; empty when it takes no `backend`.
@@ -457,6 +461,8 @@ pub trait StageKind: Send + Sync {
     fn version(&self) -> u32;
     /// What the kind accepts as inputs.
     fn inputs(&self) -> InputSpec;
+    /// What a pipeline writes in its `inputs` (see [`StageDef::WRITTEN_INPUTS`]).
+    fn written_inputs(&self) -> InputSpec;
     /// What the kind produces.
     fn output(&self) -> ArtifactKind;
     /// Backends the kind can run on; empty when it takes no `backend`.
@@ -523,6 +529,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn inputs(&self) -> InputSpec {
         T::INPUTS
+    }
+    fn written_inputs(&self) -> InputSpec {
+        T::WRITTEN_INPUTS.unwrap_or(T::INPUTS)
     }
     fn output(&self) -> ArtifactKind {
         T::OUTPUT

@@ -226,6 +226,8 @@ impl StageDef for SslFeaturize {
     const VARIANT: Option<Variant> = Some(Variant { param: "set", value: "ssl" });
     // Always `<stage>.states` (implied, taking the inputs the pipeline gave this stage).
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
+    // The audio and the optional model folder go to `<stage>.states`, whose output is the input.
+    const WRITTEN_INPUTS: Option<InputSpec> = Some(<super::states::SslStates as StageDef>::INPUTS);
     const OUTPUT: ArtifactKind = ArtifactKind::Features;
     const APPLIES: Applies = Applies::Yes;
     const BACKENDS: &'static [&'static str] = crate::finetune::BACKEND_NAMES;
