@@ -95,14 +95,20 @@ pub struct Epoch {
 impl Prediction {
     /// Index into the classes of the most probable class (the first one on ties).
     pub fn argmax(&self) -> usize {
-        let mut best = 0;
-        for (i, p) in self.probabilities.iter().enumerate() {
-            if *p > self.probabilities[best] {
-                best = i;
-            }
-        }
-        best
+        argmax(&self.probabilities)
     }
+}
+
+/// The index of the largest value (the first on ties): the predicted class of a probability
+/// row, for every stage that predicts.
+pub fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 impl Predictions {

@@ -18,6 +18,7 @@ use vox_api::audio::Split;
 use vox_api::features::FeatureTable;
 use vox_api::importance::{Distribution, FeatureImportance, Importance, Settings, summarize};
 use vox_api::metrics::Headline;
+use vox_api::predictions::argmax;
 
 use crate::model::FittedModel;
 
@@ -159,11 +160,6 @@ fn distributions(table: &FeatureTable, top: &[FeatureImportance]) -> Vec<Distrib
         }
     }
     out
-}
-
-/// The first most probable class.
-fn argmax(p: &[f64]) -> usize {
-    p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best })
 }
 
 /// The seed of one (feature, repeat) shuffle: SplitMix64 over the three, so neighbouring

@@ -105,7 +105,4 @@ pub fn accuracy(probabilities: &[Vec<f64>], labels: &[usize]) -> f64 {
     correct as f64 / labels.len() as f64
 }
 
-/// Index of the largest value, the first one on ties.
-pub fn argmax(p: &[f64]) -> usize {
-    (0..p.len()).fold(0, |best, i| if p[i] > p[best] { i } else { best })
-}
+pub use vox_api::predictions::argmax;

@@ -2,16 +2,12 @@
 //! a large drop, noise features drop by about nothing, the files are the same at any thread
 //! count, and the per-class distributions are the training clips' own.
 
-use std::path::Path;
-
-use indicatif::{MultiProgress, ProgressDrawTarget};
 use vox_api::audio::Split;
 use vox_api::features::FeatureTable;
 use vox_api::importance::{Importance, summarize};
-use vox_api::{ArtifactKind, Input, StageContext, StageDef};
-use vox_classic::Baseline;
 
 use crate::fixture::{clip, codes};
+use crate::stage::run;
 
 /// Three classes told apart by `pitch` alone (centers 0, 5, 10, wobble below 1.2); `noise_a`
 /// and `noise_b` carry nothing. 30 training and 10 validation clips per class.
@@ -30,25 +26,6 @@ fn table() -> FeatureTable {
         }
     }
     table
-}
-
-fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Result<(), String> {
-    let stage: Baseline = toml::from_str(toml).unwrap();
-    stage.validate().map_err(|e| e.message)?;
-    let inputs = [Input::new("features", ArtifactKind::Features, input.to_path_buf())];
-    let scratch = tempfile::tempdir().unwrap();
-    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
-    let ctx = StageContext {
-        stage: "m",
-        inputs: &inputs,
-        out_dir: out,
-        scratch_dir: scratch.path(),
-        seed: 42,
-        backend: None,
-        threads,
-        progress: &progress,
-    };
-    stage.run(&ctx).map_err(|e| e.to_string())
 }
 
 #[test]

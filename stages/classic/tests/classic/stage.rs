@@ -91,7 +91,7 @@ fn small_params(model: &str) -> &'static str {
 }
 
 /// Runs the stage with `toml` params on `input`, writing into `out`.
-fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Result<(), String> {
+pub(crate) fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Result<(), String> {
     let stage: Baseline = toml::from_str(toml).unwrap();
     stage.validate().unwrap();
     let inputs = [Input::new("features", ArtifactKind::Features, input.to_path_buf())];

@@ -12,16 +12,7 @@ pub struct Scores {
     pub macro_f1: f64,
 }
 
-/// The index of the largest value (the first on ties).
-pub fn argmax(values: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, v) in values.iter().enumerate() {
-        if *v > values[best] {
-            best = i;
-        }
-    }
-    best
-}
+use vox_api::predictions::argmax;
 
 /// Scores `probabilities` (one row per clip, one column per class) against class indices
 /// `targets`; a clip whose label the model does not know has target `None` and counts as wrong.
