@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::support::Project;
+use crate::support::{Project, csv_rows as rows};
 
 /// 5 speakers x 15 clips of 1 s, leave one speaker out, eGeMAPS-free (MFCC) models and a vote.
 const LOSO: &str = r#"
@@ -65,13 +65,6 @@ fn run(p: &Project, extra: &[&str]) -> serde_json::Value {
     let run = p.vox(&args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     serde_json::from_str(&run.stdout).unwrap()
-}
-
-/// A CSV file as header -> cell maps.
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader.headers().unwrap().clone();
-    reader.records().map(|r| header.iter().zip(r.unwrap().iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect()).collect()
 }
 
 #[test]

@@ -5,14 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Project, SMALL};
+use crate::support::{Project, SMALL, csv_rows as rows};
 
-/// [`SMALL`] with MFCCs, a logistic regression scored on `val`, and a random search over its
-/// `c` and class weighting.
-fn pipeline(search: &str) -> String {
-    format!(
-        "{SMALL}{}{search}",
-        r#"
+/// MFCCs and a logistic regression scored on `val` (evaluate's default split): the stages every
+/// test's trials vary.
+const TRIAL_STAGES: &str = r#"
 [stages.mfcc]
 kind = "featurize"
 inputs = ["split"]
@@ -28,8 +25,11 @@ kind = "evaluate"
 inputs = ["lr"]
 plots = false
 bootstrap = 0
-"#
-    )
+"#;
+
+/// [`SMALL`] with [`TRIAL_STAGES`] and `search`.
+fn pipeline(search: &str) -> String {
+    format!("{SMALL}{TRIAL_STAGES}{search}")
 }
 
 const RANDOM: &str = r#"
@@ -59,13 +59,6 @@ fn stages(p: &Project, doc: &serde_json::Value) -> BTreeMap<String, (String, Pat
         .iter()
         .map(|s| (s["name"].as_str().unwrap().to_string(), (s["status"].as_str().unwrap().to_string(), p.entry(s["key"].as_str().unwrap()))))
         .collect()
-}
-
-/// The rows of a CSV file.
-fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader.headers().unwrap().clone();
-    reader.records().map(|r| header.iter().zip(r.unwrap().iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect()).collect()
 }
 
 /// The `split` row's `metric` of a report's summary.csv.
@@ -261,23 +254,8 @@ strategy = "kfold"
 folds = 3
 val_fraction = 0.25
 
-[stages.mfcc]
-kind = "featurize"
-inputs = ["split"]
-set = "mfcc"
-
-[stages.lr]
-kind = "baseline"
-inputs = ["mfcc"]
-model = "logistic"
-
-[stages.report]
-kind = "evaluate"
-inputs = ["lr"]
-split = "test"
-plots = false
-bootstrap = 0
-{}"#,
+{}{}"#,
+        TRIAL_STAGES.replace("plots = false", "split = \"test\"\nplots = false"),
         RANDOM.replace("trials = 5", "trials = 2")
     );
     p.file("p.toml", &text);

@@ -1,7 +1,15 @@
 //! A builder that writes pipelines into a temp folder and runs the real `vox` binary there.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+
+/// A CSV file (a manifest, a summary, a table of folds) as header -> cell maps, one per row.
+pub fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader.headers().unwrap().clone();
+    reader.records().map(|r| header.iter().zip(r.unwrap().iter()).map(|(h, c)| (h.to_string(), c.to_string())).collect()).collect()
+}
 
 /// A tiny corpus: 2 actors x 15 clips of 1 s at 16 kHz, so end-to-end tests stay fast.
 pub const SMALL: &str = r#"

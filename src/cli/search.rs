@@ -102,33 +102,31 @@ pub(super) fn search(args: SearchArgs, global: &Global, registry: Registry, prog
     let run = recorder
         .finish_stages(&plan_name, seed, stage_names.iter().map(String::as_str))
         .map_err(io_failure("cannot write the run folder"))?;
-    table::write(&run.run_dir, &records, &search.metric, budget_target.as_deref()).map_err(io_failure("cannot write the search tables"))?;
-
     let best = table::best(&records);
+    let best_doc = best.map(|b| table::best_json(b, &search.metric, budget_target.as_deref()));
+    table::write(&run.run_dir, &records, &search.metric, best_doc.as_ref()).map_err(io_failure("cannot write the search tables"))?;
     if json {
         let trials: Vec<serde_json::Value> = records
             .iter()
             .map(|r| {
                 serde_json::json!({
                     "trial": r.name, "rung": r.rung, "budget": r.budget.as_ref().map(|b| serde_json::to_value(b).unwrap_or_default()),
-                    "params": r.params.iter().map(|(t, v)| (t.clone(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+                    "params": table::params_json(&r.params),
                     "score": r.score.as_ref().ok(), "error": r.score.as_ref().err(),
                 })
             })
             .collect();
         let doc = serde_json::json!({
             "pipeline": plan_name, "run_dir": run.run_dir, "metric": search.metric, "split": table::SPLIT,
-            "trials": trials, "best": best.map(|b| table::best_json(b, &search.metric, budget_target.as_deref())),
+            "trials": trials, "best": best_doc,
         });
         println!("{doc:#}");
     } else {
         print!("{}", report::table(&run));
         println!("\n{}", table::markdown(&records, &search.metric));
         if let Some(best) = best {
-            let sets = table::best_json(best, &search.metric, budget_target.as_deref())["set"]
-                .as_array()
-                .map(|sets| sets.iter().filter_map(|s| s.as_str()).map(|s| format!(" --set '{s}'")).collect::<String>())
-                .unwrap_or_default();
+            let sets: String =
+                table::set_arguments(best, budget_target.as_deref()).iter().map(|s| format!(" --set '{s}'")).collect();
             println!(
                 "best: {} ({} {} {:.4}); run it with:\n  vox run {}{sets}",
                 best.name,

@@ -189,31 +189,40 @@ pub fn markdown(records: &[TrialRecord], metric: &str) -> String {
     out
 }
 
-/// `best.json`'s document for the chosen trial.
-pub fn best_json(best: &TrialRecord, metric: &str, budget_target: Option<&str>) -> serde_json::Value {
+/// A trial's params as a JSON object, `STAGE.PARAM` -> value.
+pub fn params_json(params: &[(String, toml::Value)]) -> serde_json::Map<String, serde_json::Value> {
+    params.iter().map(|(t, v)| (t.clone(), serde_json::to_value(v).unwrap_or_default())).collect()
+}
+
+/// The chosen trial as `vox run --set` arguments: its params, then its halving budget.
+pub fn set_arguments(best: &TrialRecord, budget_target: Option<&str>) -> Vec<String> {
     let mut sets: Vec<String> = best.params.iter().map(|(t, v)| format!("{t}={}", cell(v))).collect();
     if let (Some(target), Some(budget)) = (budget_target, &best.budget) {
         sets.push(format!("{target}={}", cell(budget)));
     }
-    let params: serde_json::Map<String, serde_json::Value> =
-        best.params.iter().map(|(t, v)| (t.clone(), serde_json::to_value(v).unwrap_or_default())).collect();
+    sets
+}
+
+/// `best.json`'s document for the chosen trial.
+pub fn best_json(best: &TrialRecord, metric: &str, budget_target: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "trial": best.name,
         "split": SPLIT,
         "metric": metric,
         "score": best.score.as_ref().ok(),
-        "params": params,
+        "params": params_json(&best.params),
         "budget": best.budget.as_ref().map(|b| serde_json::to_value(b).unwrap_or_default()),
-        "set": sets,
+        "set": set_arguments(best, budget_target),
     })
 }
 
-/// Writes `search.csv`, `search.md` and (when a trial scored) `best.json` into `dir`.
-pub fn write(dir: &Path, records: &[TrialRecord], metric: &str, budget_target: Option<&str>) -> std::io::Result<()> {
+/// Writes `search.csv`, `search.md` and (when a trial scored) `best.json`, the chosen trial's
+/// [`best_json`], into `dir`.
+pub fn write(dir: &Path, records: &[TrialRecord], metric: &str, best: Option<&serde_json::Value>) -> std::io::Result<()> {
     std::fs::write(dir.join("search.csv"), csv_table(records, metric))?;
     std::fs::write(dir.join("search.md"), markdown(records, metric))?;
-    if let Some(best) = best(records) {
-        let json = serde_json::to_vec_pretty(&best_json(best, metric, budget_target)).map_err(std::io::Error::other)?;
+    if let Some(best) = best {
+        let json = serde_json::to_vec_pretty(best).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("best.json"), json)?;
     }
     Ok(())
