@@ -34,8 +34,10 @@ SAMPLES = 2000
 VALID = [2000, 1300]
 
 
-def tiny_config(large: bool) -> Wav2Vec2Config:
-    return Wav2Vec2Config(
+def tiny_config(large: bool, config_class=Wav2Vec2Config, **extra):
+    """The tiny sizes of every fixture, in `config_class` (make_hubert_wavlm_fixtures.py passes
+    HuBERT's and WavLM's) with `extra` family fields."""
+    return config_class(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2 if large else 4,
@@ -53,6 +55,7 @@ def tiny_config(large: bool) -> Wav2Vec2Config:
         use_weighted_layer_sum=False,
         mask_time_prob=0.0,
         layerdrop=0.0,
+        **extra,
     )
 
 

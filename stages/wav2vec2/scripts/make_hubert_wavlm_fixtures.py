@@ -35,31 +35,8 @@ from safetensors.torch import save_file
 from transformers import HubertConfig, HubertForSequenceClassification, WavLMConfig, WavLMForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import OUT, VALID, batch, write  # noqa: E402
+from make_fixtures import OUT, VALID, batch, tiny_config, write  # noqa: E402
 from make_ssl_fixtures import pooled  # noqa: E402
-
-
-def tiny(config_class, large: bool, **extra):
-    return config_class(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2 if large else 4,
-        intermediate_size=64,
-        conv_dim=(16, 16, 16),
-        conv_kernel=(10, 3, 3),
-        conv_stride=(5, 2, 2),
-        conv_bias=large,
-        feat_extract_norm="layer" if large else "group",
-        do_stable_layer_norm=large,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        classifier_proj_size=16,
-        num_labels=8,
-        use_weighted_layer_sum=False,
-        mask_time_prob=0.0,
-        layerdrop=0.0,
-        **extra,
-    )
 
 
 def build(model_class, config, seed: int):
@@ -97,10 +74,10 @@ def main():
     values, mask = batch()
     inputs = {"input_values": values, "lengths": torch.tensor(VALID, dtype=torch.int64)}
     variants = [
-        ("hubert-base", HubertForSequenceClassification, tiny(HubertConfig, False, feat_proj_layer_norm=False), 3),
-        ("hubert-large", HubertForSequenceClassification, tiny(HubertConfig, True, feat_proj_layer_norm=True), 4),
-        ("wavlm-base", WavLMForSequenceClassification, tiny(WavLMConfig, False), 5),
-        ("wavlm-large", WavLMForSequenceClassification, tiny(WavLMConfig, True), 6),
+        ("hubert-base", HubertForSequenceClassification, tiny_config(False, HubertConfig, feat_proj_layer_norm=False), 3),
+        ("hubert-large", HubertForSequenceClassification, tiny_config(True, HubertConfig, feat_proj_layer_norm=True), 4),
+        ("wavlm-base", WavLMForSequenceClassification, tiny_config(False, WavLMConfig), 5),
+        ("wavlm-large", WavLMForSequenceClassification, tiny_config(True, WavLMConfig), 6),
     ]
     for name, model_class, config, seed in variants:
         model = build(model_class, config, seed)
