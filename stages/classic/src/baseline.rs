@@ -794,7 +794,7 @@ impl Baseline {
                     l2_regularization: self.l2_regularization(),
                     max_bins: self.max_bins(),
                 };
-                let row_weights: Vec<f64> = training.labels.iter().map(|&y| class_weights[y]).collect();
+                let row_weights = training.row_weights(class_weights);
                 let bar = ctx.progress_bar(params.max_iter as u64, "iterations");
                 let model = GradientBoosting::fit(
                     &training.rows,
@@ -830,7 +830,7 @@ impl Baseline {
                     tol: self.tol(),
                     seed,
                 };
-                let row_weights: Vec<f64> = training.labels.iter().map(|&y| class_weights[y]).collect();
+                let row_weights = training.row_weights(class_weights);
                 let bar = ctx.progress_bar(params.max_iter as u64, "epochs");
                 let mlp = Mlp::fit(&training.rows, &training.labels, n_classes, standardizer, &row_weights, &params, &|| bar.inc(1));
                 bar.finish_and_clear();
@@ -843,8 +843,7 @@ impl Baseline {
             ModelKind::Logistic | ModelKind::LinearSvm => {
                 let standardizer =
                     Standardizer::read_or_fit(input_dir, &table.names, &training.rows)?;
-                let row_weights: Vec<f64> =
-                    training.labels.iter().map(|&y| class_weights[y]).collect();
+                let row_weights = training.row_weights(class_weights);
                 let (rows, labels) = (&training.rows, &training.labels);
                 Ok(if self.model == ModelKind::Logistic {
                     FittedModel::Logistic(logistic::fit(

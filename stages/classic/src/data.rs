@@ -96,6 +96,12 @@ impl<'a> TrainingData<'a> {
             }
         }
     }
+
+    /// Each training row's weight: its class's in `class_weights` (the models that weigh rows,
+    /// not classes).
+    pub fn row_weights(&self, class_weights: &[f64]) -> Vec<f64> {
+        self.labels.iter().map(|&y| class_weights[y]).collect()
+    }
 }
 
 /// Fails on the first NaN or infinite feature value of any clip, naming it.

@@ -20,8 +20,7 @@ fn mean_accuracy_over_seeds_is_within_two_points_of_scikit_learn() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn_mlp.json");
     let sklearn: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for (mode, name) in [(ClassWeight::None, "none"), (ClassWeight::Balanced, "balanced")] {
-        let class_weights = train.class_weights(mode);
-        let weights: Vec<f64> = train.labels.iter().map(|&y| class_weights[y]).collect();
+        let weights = train.row_weights(&train.class_weights(mode));
         let scores: Vec<f64> = (0..5)
             .map(|seed| {
                 let mlp = Mlp::fit(&train.rows, &train.labels, 8, Standardizer::fit(&train.rows), &weights, &params(seed), &|| {});
