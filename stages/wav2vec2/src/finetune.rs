@@ -125,6 +125,13 @@ pub struct FineTune {
     /// Clips per forward pass, at least 1.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Clips per forward pass when scoring (validation each epoch, the predictions after
+    /// training, `vox predict`), at least 1; absent: `batch_size`. Scoring keeps no autodiff
+    /// graph, so a GPU fits several times the training batch. Clips are scored in order of
+    /// length, so a batch pads little; a group-norm model (wav2vec2-base) still normalizes its
+    /// first conv over its batch's padded length, as in transformers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_batch_size: Option<usize>,
     /// Batches whose gradients are summed (each loss divided by their count) before one
     /// optimizer step, at least 1; the effective batch is `batch_size * grad_accum`.
     #[serde(default = "default_grad_accum")]
@@ -465,6 +472,11 @@ impl FineTune {
         self.seed.unwrap_or(0)
     }
 
+    /// Clips per forward pass when scoring.
+    fn eval_batch_size(&self) -> usize {
+        self.eval_batch_size.unwrap_or(self.batch_size)
+    }
+
     /// The configuration of the scratch model for `labels` classes.
     fn scratch_config(&self) -> Wav2Vec2Config {
         let layer = self.norm == Norm::Layer;
@@ -652,7 +664,9 @@ impl StageDef for FineTune {
     //    round differently.
     // 5: label sets: a loaded head keeps its classes (reordered to the data's label set), and
     //    the saved `id2label` names the label set's classes.
-    const VERSION: u32 = 5;
+    // 6: clips are scored in order of length (`eval_batch_size` per batch): a group-norm model's
+    //    first conv sees other padding.
+    const VERSION: u32 = 6;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);
@@ -701,6 +715,7 @@ impl StageDef for FineTune {
         }
         let positive = [
             ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size()),
             ("grad_accum", self.grad_accum),
         ];
         for (name, value) in positive {

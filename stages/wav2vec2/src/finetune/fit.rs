@@ -25,7 +25,7 @@ use vox_api::audio::{AudioSet, Split};
 use vox_api::predictions::{Epoch, Predictions, write_history};
 
 use super::checkpoint::{Checkpoints, Progress};
-use super::data::Dataset;
+use super::data::{Dataset, valid_length};
 use super::labels::{self, Classes};
 use super::metrics::{Scores, score};
 use super::{FineTune, FineTuneError, Freeze, SCRATCH, head_name};
@@ -159,7 +159,7 @@ pub fn run<B: AutodiffKernels>(
             &config,
             &data,
             &val,
-            params.batch_size,
+            params.eval_batch_size(),
             &device,
         )?;
         progress.history.push(Epoch {
@@ -197,7 +197,17 @@ pub fn run<B: AutodiffKernels>(
     save_classifier(&best, &config, ctx.out_dir)?;
     write_history(ctx.out_dir, &progress.history)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
-    let probabilities = predict(&best, &config, &data, &all, params.batch_size, &device)?;
+    let bar = ctx.progress_bar(all.len() as u64, "predict");
+    let probabilities = predict(
+        &best,
+        &config,
+        &data,
+        &all,
+        params.eval_batch_size(),
+        &device,
+        &mut |clips| bar.inc(clips as u64),
+    )?;
+    bar.finish_and_clear();
     Predictions::from_clips(data.set.labels.clone(), data.classes.clone(), &data.set.clips, probabilities)
         .write(ctx.out_dir)?;
     let report = Report {
@@ -241,11 +251,15 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     data.check_lengths(&loaded.config)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let bar = ctx.run.progress_bar(all.len() as u64, "predict");
-    let mut probabilities = Vec::with_capacity(all.len());
-    for chunk in all.chunks(params.batch_size) {
-        probabilities.extend(predict(&loaded.model, &loaded.config, &data, chunk, params.batch_size, &device)?);
-        bar.inc(chunk.len() as u64);
-    }
+    let probabilities = predict(
+        &loaded.model,
+        &loaded.config,
+        &data,
+        &all,
+        params.eval_batch_size(),
+        &device,
+        &mut |clips| bar.inc(clips as u64),
+    )?;
     bar.finish_and_clear();
     Predictions::from_clips(labels, info.labels, &data.set.clips, probabilities).write(ctx.run.out_dir)?;
     Ok(())
@@ -460,7 +474,13 @@ fn count_parameters<B: AutodiffBackend>(model: &Model<B>) -> Counts {
     counts
 }
 
-/// Softmax probabilities of clips `indices`, in batches of `batch_size`, without augmentation.
+/// Softmax probabilities of clips `indices` (in that order), without augmentation or autodiff
+/// graph, in batches of up to `batch_size` clips of similar length: the clips go in order of
+/// valid length (ties by position), so a batch pads its clips to the longest among neighbours,
+/// not to the longest of a random draw. Padding is masked out of every layer but a group-norm
+/// model's first conv (normalized over the padded length, in transformers as here), so for
+/// layer-norm models the order only saves work, and for group-norm models it also keeps each
+/// clip's statistics closer to its own. `on_batch` hears each batch's clip count.
 fn predict<B: Kernels>(
     model: &Model<B>,
     config: &Wav2Vec2Config,
@@ -468,22 +488,25 @@ fn predict<B: Kernels>(
     indices: &[usize],
     batch_size: usize,
     device: &B::Device,
+    on_batch: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f64>>, Wav2Vec2Error> {
     let classes = data.classes.len();
-    let mut out = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(batch_size) {
-        let batch = data.batch::<B>(config, chunk, None, device)?;
+    let mut order: Vec<usize> = (0..indices.len()).collect();
+    order.sort_by_key(|&k| (valid_length(&data.set.clips[indices[k]]), k));
+    let mut out = vec![Vec::new(); indices.len()];
+    for chunk in order.chunks(batch_size) {
+        let clips: Vec<usize> = chunk.iter().map(|&k| indices[k]).collect();
+        let batch = data.batch::<B>(config, &clips, None, device)?;
         let logits = model.forward(batch.samples, Some(&batch.mask)).logits;
         let values: Vec<f32> = softmax(logits, 1)
             .into_data()
             .convert::<f32>()
             .into_vec()
             .map_err(|e| Wav2Vec2Error::InvalidConfig(format!("{e:?}")))?;
-        out.extend(
-            values
-                .chunks(classes)
-                .map(|row| row.iter().map(|&p| f64::from(p)).collect::<Vec<f64>>()),
-        );
+        for (&k, row) in chunk.iter().zip(values.chunks(classes)) {
+            out[k] = row.iter().map(|&p| f64::from(p)).collect();
+        }
+        on_batch(chunk.len());
     }
     Ok(out)
 }
@@ -497,7 +520,7 @@ fn evaluate<B: Kernels>(
     batch_size: usize,
     device: &B::Device,
 ) -> Result<Scores, Wav2Vec2Error> {
-    let probabilities = predict(model, config, data, indices, batch_size, device)?;
+    let probabilities = predict(model, config, data, indices, batch_size, device, &mut |_| {})?;
     let targets: Vec<Option<usize>> = indices.iter().map(|&i| data.targets[i]).collect();
     Ok(score(&probabilities, &targets, data.classes.len()))
 }

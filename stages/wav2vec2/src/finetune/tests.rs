@@ -350,6 +350,40 @@ fn a_model_folder_input_is_loaded_like_model_path() {
     assert!(err.to_string().contains("both `model_path` and a model folder input `xlsr`"), "{err}");
 }
 
+/// Scoring goes in order of length (the padded clips first) and any batch size: each clip's
+/// probabilities must land on its own row, and, padding being masked in a layer-norm model,
+/// equal the clip's own scores alone (batch size 1) whatever its neighbours.
+#[test]
+fn scores_land_on_their_clips_whatever_the_scoring_batch() {
+    let harness = Harness::new();
+    let mut layer = params(2);
+    layer.norm = Norm::Layer;
+    let trained = harness.train(&layer, None);
+    let trained_rows = Predictions::read(trained.path()).unwrap();
+    let score = |eval_batch_size| {
+        let mut reload = params(0);
+        reload.model_path = Some(trained.path().to_path_buf());
+        reload.eval_batch_size = Some(eval_batch_size);
+        reload.validate().unwrap();
+        Predictions::read(harness.train(&reload, None).path()).unwrap()
+    };
+    let alone = score(1);
+    // The manifest's order and labels, padded clips included (every fourth).
+    let ids: Vec<&str> = trained_rows.rows.iter().map(|r| r.file_id.as_str()).collect();
+    assert_eq!(ids, alone.rows.iter().map(|r| r.file_id.as_str()).collect::<Vec<_>>());
+    assert_eq!(ids[..4], ["neutral_00", "happy_00", "sad_00", "angry_00"]);
+    for scored in [&trained_rows, &score(3), &score(50)] {
+        for (row, single) in scored.rows.iter().zip(&alone.rows) {
+            for (p, q) in row.probabilities.iter().zip(&single.probabilities) {
+                assert!((p - q).abs() < 1e-5, "{}: {p} in a batch, {q} alone", row.file_id);
+            }
+        }
+    }
+    // The model is no constant: the clips' top classes differ.
+    let tops: std::collections::BTreeSet<_> = alone.rows.iter().map(|r| alone.predicted(r)).collect();
+    assert!(tops.len() >= 2, "{tops:?}");
+}
+
 #[test]
 fn bad_params_are_rejected_with_their_path() {
     let kind = vox_api::kind::<FineTune>();
@@ -358,6 +392,7 @@ fn bad_params_are_rejected_with_their_path() {
         ("conv_dim = [32, 32]", "conv_kernel"),
         ("conv_stride = [5, 0, 4, 4]", "conv_stride.1"),
         ("batch_size = 0", "batch_size"),
+        ("eval_batch_size = 0", "eval_batch_size"),
         ("lr = 0.0", "lr"),
         ("warmup_ratio = 1.5", "warmup_ratio"),
         ("freeze = \"none\"\nunfreeze_after = 2", "unfreeze_after"),
