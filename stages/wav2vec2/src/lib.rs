@@ -6,6 +6,7 @@
 //!   training-time SpecAugment / LayerDrop draws;
 //! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
 //!   of fresh and unused tensors, and saving in the same HF layout;
+//! - [`layout`]: PyTorch's and burn's tensor layouts, converted on loading and saving;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
 //! - [`finetune`]: the `fine-tune` stage kind;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod finetune;
 pub mod inspect;
 pub mod kernels;
+pub mod layout;
 pub mod loader;
 pub mod model;
 pub mod preprocess;

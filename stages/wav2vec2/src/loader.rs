@@ -1,7 +1,8 @@
 //! Loading Hugging Face checkpoints with burn-store.
 //!
 //! A model folder holds `config.json` and `model.safetensors` (preferred) or
-//! `pytorch_model.bin`. Tensors go through [`PyTorchToBurnAdapter`] (Linear weights transposed
+//! `pytorch_model.bin`. Tensors go through burn-store's `PyTorchToBurnAdapter` (as
+//! [`PyTorchLayout`] for safetensors, with faster transposes; Linear weights transposed
 //! from PyTorch's `[out, in]` to burn's `[in, out]`; norm `weight`/`bias` to `gamma`/`beta`)
 //! after these key renames (HF key -> burn path):
 //!
@@ -27,14 +28,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use burn_store::{
-    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
-};
+use burn_store::{ApplyResult, ModuleSnapshot, PytorchStore, SafetensorsStore};
 
 use crate::config::{ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
 use crate::kernels::Kernels;
+use crate::layout::{Direction, PyTorchLayout};
 use crate::model::Wav2Vec2ForSequenceClassification;
 
 /// The configuration file of a model folder.
@@ -84,7 +83,7 @@ const NORM_RENAMES: &[(&str, &str)] = &[
     (r"(layer_norm|group_norm)\.bias$", "$1.beta"),
 ];
 /// burn path -> HF key when saving, as `(regex, replacement)`: the inverse of the load renames
-/// (norm parameters are renamed by [`BurnToPyTorchAdapter`]). The positional conv keeps the
+/// (norm parameters are renamed by [`PyTorchLayout`]). The positional conv keeps the
 /// legacy `weight_g`/`weight_v` names, which transformers loads into either parametrization.
 const SAVE_RENAMES: &[(&str, &str)] = &[
     (
@@ -164,7 +163,7 @@ pub fn load_weights<B: Backend>(
     let (path, result) = if safetensors.is_file() {
         let mut store = renames.iter().fold(
             SafetensorsStore::from_file(&safetensors)
-                .with_from_adapter(PyTorchToBurnAdapter)
+                .with_from_adapter(PyTorchLayout(Direction::ToBurn))
                 .validate(false)
                 .allow_partial(true),
             |store, (from, to)| store.with_key_remapping(from, *to),
@@ -224,7 +223,7 @@ pub fn save_classifier<B: Backend>(
     let path = model_dir.join(SAFETENSORS_FILE);
     let mut store = renames.iter().fold(
         SafetensorsStore::from_file(&path)
-            .with_to_adapter(BurnToPyTorchAdapter)
+            .with_to_adapter(PyTorchLayout(Direction::ToPyTorch))
             // burn-store's default metadata is a HashMap of three entries, written in random
             // order; one entry keeps the file byte-identical across runs, and `pt` is the
             // format transformers requires.
