@@ -1,9 +1,10 @@
 """wav2vec2 forward+backward benchmark helper (issue 5): PyTorch twin and driver.
 
-`wav2vec2.py torch CONFIG LAYERS BATCH SAMPLES STEPS THREADS [DEVICE]` times transformers'
-Wav2Vec2ForSequenceClassification on DEVICE (`cpu`, the default, or `cuda`) exactly as
-`examples/train_step.rs` times vox (random weights, dropouts and SpecAugment off,
-cross-entropy, backward, no optimizer step) and prints the same JSON line.
+`wav2vec2.py torch CONFIG LAYERS BATCH SAMPLES STEPS THREADS [DEVICE [FREEZE]]` times
+transformers' Wav2Vec2ForSequenceClassification on DEVICE (`cpu`, the default, or `cuda`)
+exactly as `examples/train_step.rs` times vox (random weights, dropouts and SpecAugment off,
+cross-entropy, backward, AdamW with clipping; then inference forwards under `no_grad`), FREEZE
+`none` or `feature-encoder`, and prints the same JSON line.
 
 `wav2vec2.py ops REPEATS THREADS` times single operations at a base step's shapes in PyTorch
 exactly as `examples/ops.rs` times them on flex (matrix products, GELU and its backward) and
@@ -131,7 +132,7 @@ def torch_config(name, layers):
     return Wav2Vec2Config(**kw)
 
 
-def torch_bench(name, layers, batch, samples, steps, threads, device="cpu"):
+def torch_bench(name, layers, batch, samples, steps, threads, device="cpu", freeze="none"):
     import torch
     from transformers import Wav2Vec2ForSequenceClassification
 
@@ -141,42 +142,72 @@ def torch_bench(name, layers, batch, samples, steps, threads, device="cpu"):
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     model = Wav2Vec2ForSequenceClassification(torch_config(name, layers)).to(device)
+    if freeze == "feature-encoder":
+        model.freeze_feature_encoder()
     model.eval()  # no dropout / SpecAugment / LayerDrop, gradients still flow
     x = torch.randn(batch, samples, device=device)
     labels = torch.arange(batch, device=device) % 8
+    # As the fine-tune stage (and transformers' Trainer): AdamW in two groups (biases and norms
+    # never decay; the others at the stage's default weight decay, 0), global-norm clipping at 1.
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad
+                and (n.endswith("bias") or "norm" in n)]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad
+             and not (n.endswith("bias") or "norm" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=1e-5)
 
     def sync():
         if device != "cpu":
             torch.cuda.synchronize()
 
     def step():
-        model.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         start = time.perf_counter()
         loss = torch.nn.functional.cross_entropy(model(x).logits, labels)
-        sync()
+        loss.item()
         forward = time.perf_counter() - start
         start = time.perf_counter()
         loss.backward()
         sync()
-        return forward, time.perf_counter() - start
+        backward = time.perf_counter() - start
+        start = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        sync()
+        return forward, backward, time.perf_counter() - start
 
     step()
-    fw = bw = 0.0
+    fw = bw = up = 0.0
     for _ in range(steps):
-        f, b = step()
-        fw += f
-        bw += b
+        f, b, u = step()
+        fw, bw, up = fw + f, bw + b, up + u
     with torch.no_grad():
-        start = time.perf_counter()
         model(x)
         sync()
-        infer = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(steps):
+            model(x)
+        sync()
+        infer = (time.perf_counter() - start) / steps
         start = time.perf_counter()
         model.wav2vec2.feature_extractor(x)
         sync()
         conv = time.perf_counter() - start
-    print(json.dumps({"step_s": (fw + bw) / steps, "forward_s": fw / steps,
-                      "backward_s": bw / steps, "infer_s": infer, "feature_encoder_s": conv}))
+    # Writing the model: as transformers' Trainer does (save_pretrained: safetensors), and
+    # torch.save of the state dict.
+    import shutil
+    import tempfile
+    folder = tempfile.mkdtemp()
+    start = time.perf_counter()
+    model.save_pretrained(folder)
+    save = time.perf_counter() - start
+    start = time.perf_counter()
+    torch.save(model.state_dict(), os.path.join(folder, "state.pt"))
+    torch_save = time.perf_counter() - start
+    shutil.rmtree(folder)
+    print(json.dumps({"step_s": (fw + bw + up) / steps, "forward_s": fw / steps,
+                      "backward_s": bw / steps, "optimizer_s": up / steps, "infer_s": infer,
+                      "feature_encoder_s": conv, "save_s": save, "torch_save_s": torch_save}))
 
 
 def torch_ops(repeats, threads):
@@ -297,7 +328,8 @@ def write_report(out_md, threads, rows, import_rss, load_start, ops_rows):
         f"- Work per step: batch {BATCH} clips x {SAMPLES} samples (2 s at 16 kHz), "
         "`Wav2Vec2ForSequenceClassification` (projector head, 8 labels), random weights, all "
         "dropouts, LayerDrop and SpecAugment 0 (torch in `eval()` mode with gradients on), "
-        "cross-entropy loss, backward through every parameter, no optimizer step. "
+        "cross-entropy loss, backward through every parameter (from 2026-12-05 the step also "
+        "holds the stage's AdamW update with clipping; the rows below before that date do not). "
         "One warm-up step, then the mean of N steps (5 small, 2 base) in a fresh process; vox "
         f"and torch processes alternate, {ROUNDS} rounds per case ({ROUNDS + 1} for small); "
         "the best vox round per backend and the best torch round over all of that config's "
@@ -384,6 +416,11 @@ def write_report(out_md, threads, rows, import_rss, load_start, ops_rows):
               "| operation | vox ms | torch ms | vox/torch |", "|---|---|---|---|"]
     lines += ops_rows
     lines += ["", WHERE_THE_TIME_GOES, ""]
+    # The thread sweep's section is benches/wav2vec2-threads.sh's: keep it as it stands.
+    begin, end = "<!-- threads:begin", "<!-- threads:end -->"
+    old = open(out_md).read() if os.path.exists(out_md) else ""
+    if begin in old and end in old:
+        lines += [begin + old.split(begin, 1)[1].split(end, 1)[0] + end, ""]
     with open(out_md, "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
@@ -393,7 +430,8 @@ if __name__ == "__main__":
     if sys.argv[1] == "torch":
         a = sys.argv[2:]
         device = a[6] if len(a) > 6 else "cpu"
-        torch_bench(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), device)
+        freeze = a[7] if len(a) > 7 else "none"
+        torch_bench(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), device, freeze)
     elif sys.argv[1] == "ops":
         torch_ops(int(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1] == "run":

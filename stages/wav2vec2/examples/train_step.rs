@@ -1,21 +1,29 @@
-//! Times forward + backward steps of wav2vec2 sequence classification (random weights, all
-//! dropouts 0, no optimizer step) for the throughput benchmark in `benches/wav2vec2.sh`, whose
-//! Python twin (`benches/wav2vec2.py torch`) times transformers on the same config.
+//! Times training steps of wav2vec2 sequence classification (random weights, all dropouts 0:
+//! forward, backward, the fine-tune stage's AdamW step) and inference forwards (no autodiff
+//! graph, as predictions after training) for the benchmarks in `benches/wav2vec2.sh` and
+//! `benches/wav2vec2-threads.sh`, whose Python twin (`benches/wav2vec2.py torch`) times
+//! transformers + PyTorch on the same config.
 //!
-//! `cargo run -p vox-wav2vec2 --example train_step -- CONFIG BACKEND LAYERS BATCH SAMPLES STEPS`
-//! with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes), BACKEND `flex`,
-//! `ndarray` or, built with `--features cuda`, `cuda`; CPU threads come from
-//! `RAYON_NUM_THREADS`. Prints one JSON line: mean seconds per step, split into forward
-//! (through the loss) and backward, and the feature encoder's share of an inference forward.
+//! `cargo run -p vox-wav2vec2 --example train_step -- CONFIG BACKEND LAYERS BATCH SAMPLES STEPS
+//! [FREEZE]` with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes), BACKEND
+//! `flex`, `ndarray` or, built with `--features cuda`, `cuda`, FREEZE `none` (the default) or
+//! `feature-encoder`; CPU threads come from `RAYON_NUM_THREADS`. Prints one JSON line: mean
+//! seconds per training step (`step_s` = forward through the loss + backward + optimizer),
+//! per inference forward, the feature encoder's time in one inference forward and the time to
+//! write the model (as the stage does after training), with
+//! hashes of the inference logits and of the head's weight after the steps (weights and input
+//! are seeded: equal hashes at two thread counts mean byte-identical results).
 
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor};
 use vox_wav2vec2::kernels::AutodiffKernels;
-use vox_wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification};
+use vox_wav2vec2::train::{AdamWSettings, FineTuneOptimizer, freeze_feature_encoder};
+use vox_wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification, save_classifier};
 
 /// The benchmark's configs, dropouts and SpecAugment off so both frameworks do the same work.
 fn config(name: &str, layers: usize) -> Wav2Vec2Config {
@@ -47,69 +55,124 @@ fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn bench<B: AutodiffKernels>(config: &Wav2Vec2Config, batch: usize, samples: usize, steps: usize) {
+/// How much of the model trains: everything, or all but the conv feature encoder (the
+/// fine-tune stage's default, HF `freeze_feature_encoder`).
+#[derive(Clone, Copy)]
+enum Freeze {
+    None,
+    FeatureEncoder,
+}
+
+fn bench<B: AutodiffKernels>(config: &Wav2Vec2Config, batch: usize, samples: usize, steps: usize, freeze: Freeze) {
     let device = Default::default();
-    let model = Wav2Vec2ForSequenceClassification::<B>::new(config, &device);
+    // Seeded, so that runs at different thread counts start from the same weights and input:
+    // their hashes below must agree.
+    B::seed(&device, 5);
+    let mut model = Wav2Vec2ForSequenceClassification::<B>::new(config, &device);
+    if let Freeze::FeatureEncoder = freeze {
+        model = freeze_feature_encoder(model);
+    }
     let input = Tensor::<B, 2>::random([batch, samples], Distribution::Normal(0.0, 1.0), &device);
     let labels = Tensor::<B, 1, Int>::from_ints(
         &(0..batch as i32).map(|i| i % 8).collect::<Vec<_>>()[..],
         &device,
     );
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let step = || {
+    // The stage's optimizer: AdamW in two groups, global-norm clipping at its default of 1.
+    let mut optimizer = FineTuneOptimizer::new(&model, AdamWSettings::default(), Some(1.0));
+    // Reading one value waits for the backend (cuda queues its work).
+    let sync = |model: &Wav2Vec2ForSequenceClassification<B>| {
+        let _ = model.classifier.out_proj.weight.val().slice([0..1, 0..1]).into_data();
+    };
+    let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
+    for step in 0..=steps {
         let start = Instant::now();
         let logits = model.forward(input.clone(), None).logits;
         let loss = loss_fn.forward(logits, labels.clone());
         let _ = loss.clone().into_data();
-        let forward = seconds(start);
+        let f = seconds(start);
         let start = Instant::now();
-        let grads = loss.backward();
-        let weight = model.classifier.out_proj.weight.val();
-        let _ = weight.grad(&grads).map(|g| g.into_data());
-        (forward, seconds(start))
-    };
-    step(); // warm-up: weight initialization, allocator
-    let (mut forward, mut backward) = (0.0, 0.0);
-    for _ in 0..steps {
-        let (f, b) = step();
-        forward += f;
-        backward += b;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let b = seconds(start);
+        let start = Instant::now();
+        model = optimizer.step_grads(1e-5, model, grads).0;
+        sync(&model);
+        let u = seconds(start);
+        // Step 0 warms up: weight initialization, the allocator, the optimizer's state.
+        if step > 0 {
+            (forward, backward, update) = (forward + f, backward + b, update + u);
+        }
     }
-    // The feature encoder's share of an inference forward (no autodiff graph).
+    // Inference as predictions run after training: no autodiff graph.
     let inner = model.valid();
     let inner_input = input.inner();
-    let start = Instant::now();
     let _ = inner.forward(inner_input.clone(), None).logits.into_data();
-    let infer = seconds(start);
+    let start = Instant::now();
+    for _ in 0..steps {
+        let _ = inner.forward(inner_input.clone(), None).logits.into_data();
+    }
+    let n = steps as f64;
+    let infer = seconds(start) / n;
+    let logits = inner.forward(inner_input.clone(), None).logits;
+    let trained = inner.classifier.out_proj.weight.val();
+    // Writing the model as the stage does after training (HF layout, safetensors).
+    let folder = std::env::temp_dir().join(format!("train-step-save-{}", std::process::id()));
+    let start = Instant::now();
+    save_classifier(&inner, config, &folder).expect("the model saves");
+    let save = seconds(start);
+    std::fs::remove_dir_all(&folder).expect("the saved model is removed");
+    // The feature encoder's share of an inference forward.
     let start = Instant::now();
     let _ = inner.wav2vec2.feature_extractor.forward(inner_input).into_data();
     let conv = seconds(start);
-    let n = steps as f64;
     println!(
-        "{{\"step_s\": {:.5}, \"forward_s\": {:.5}, \"backward_s\": {:.5}, \"infer_s\": {infer:.5}, \"feature_encoder_s\": {conv:.5}}}",
-        (forward + backward) / n,
-        forward / n,
-        backward / n
+        "{}",
+        serde_json::json!({
+            "step_s": (forward + backward + update) / n,
+            "forward_s": forward / n,
+            "backward_s": backward / n,
+            "optimizer_s": update / n,
+            "infer_s": infer,
+            "feature_encoder_s": conv,
+            "save_s": save,
+            "logits_hash": fnv(logits.into_data()),
+            "head_hash": fnv(trained.into_data()),
+        })
     );
+}
+
+/// FNV-1a over the bits of `data`'s values: equal for byte-identical results.
+fn fnv(data: burn::tensor::TensorData) -> String {
+    let values = data.convert::<f32>().into_vec::<f32>().expect("f32 values");
+    let hash = values.iter().flat_map(|v| v.to_bits().to_le_bytes()).fold(
+        0xcbf2_9ce4_8422_2325u64,
+        |h, byte| (h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3),
+    );
+    format!("{hash:016x}")
 }
 
 fn main() {
     vox_api::allocator::keep_freed_memory(); // as the vox binary does
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: train_step CONFIG(small|base|large) BACKEND(flex|ndarray|cuda) LAYERS BATCH SAMPLES STEPS";
-    assert_eq!(args.len(), 6, "{usage}");
+    let usage = "usage: train_step CONFIG(small|base|large) BACKEND(flex|ndarray|cuda) LAYERS BATCH \
+                 SAMPLES STEPS [FREEZE(none|feature-encoder)]";
+    assert!(matches!(args.len(), 6 | 7), "{usage}");
     let number = |i: usize| -> usize { args[i].parse().unwrap_or_else(|e| panic!("{usage}: {e}")) };
     let config = config(&args[0], number(2));
     let (batch, samples, steps) = (number(3), number(4), number(5));
+    let freeze = match args.get(6).map(String::as_str) {
+        None | Some("none") => Freeze::None,
+        Some("feature-encoder") => Freeze::FeatureEncoder,
+        Some(other) => panic!("unknown FREEZE {other}; {usage}"),
+    };
     // Inside a rayon pool, as the fine-tune stage runs (`RAYON_NUM_THREADS` threads): the
     // kernels' parallel loops then start on a worker of that pool.
     let pool = rayon::ThreadPoolBuilder::new().build().expect("a rayon pool");
     pool.install(|| match args[1].as_str() {
-        "flex" => bench::<Autodiff<Flex>>(&config, batch, samples, steps),
-        "ndarray" => bench::<Autodiff<NdArray>>(&config, batch, samples, steps),
+        "flex" => bench::<Autodiff<Flex>>(&config, batch, samples, steps, freeze),
+        "ndarray" => bench::<Autodiff<NdArray>>(&config, batch, samples, steps, freeze),
         #[cfg(feature = "cuda")]
-        "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, batch, samples, steps),
+        "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, batch, samples, steps, freeze),
         other => panic!("unknown backend {other}; {usage}"),
     })
 }
