@@ -207,6 +207,15 @@ impl Recorder {
         self.run_dir.join(STAGES).join(format!("{}.json", file_name(name)))
     }
 
+    /// Removes the recorded outcome of stage `name` (a stage that runs again in the same run
+    /// folder: a search's next rung); nothing recorded is no error.
+    pub fn forget(&self, name: &str) -> io::Result<()> {
+        match fs::remove_file(self.stage_file(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// The recorded outcome of stage `name`, if it has finished.
     pub fn read(&self, name: &str) -> Option<StageReport> {
         serde_json::from_slice(&fs::read(self.stage_file(name)).ok()?).ok()

@@ -132,6 +132,7 @@ fn the_slurm_executor_on_a_real_cluster() {
     same_keys_and_bytes_as_a_local_run_and_a_rerun_submits_nothing();
     a_failed_job_cancels_its_dependents_and_exits_1();
     a_sweep_is_one_dag_on_the_cluster();
+    a_search_runs_each_round_as_jobs();
     a_pipeline_edited_after_submission_is_refused_by_its_jobs();
     ctrl_c_cancels_every_submitted_job();
 }
@@ -271,6 +272,39 @@ fn a_sweep_is_one_dag_on_the_cluster() {
     // The same comparison table as the local sweep's.
     let table = |p: &Project| std::fs::read_to_string(latest(p, "swept").join("sweep.csv")).expect("sweep.csv");
     assert_eq!(table(&p), table(&local));
+}
+
+/// Successive halving on the cluster: each rung's trials are jobs that re-plan that rung (the
+/// budget grows under the same stage names), and the trials' table is the local search's.
+fn a_search_runs_each_round_as_jobs() {
+    let search = "\n[search]\nmethod = \"halving\"\nmodel = \"rf\"\nbudget = \"rf.n_trees\"\ntrials = 3\n\
+                  min_budget = 4\nmax_budget = 12\n\n[search.space]\n\"rf.max_depth\" = { int = [1, 8] }\n";
+    let text = pipeline("searched", search);
+    let local = Project::new();
+    local.file("p.toml", &text);
+    let here = local.vox(&["search", "p.toml"]);
+    assert_eq!(here.code, 0, "{}", here.stderr);
+    let p = Project::new();
+    p.file("p.toml", &text);
+    let detached = p.vox(&["search", "--executor", "slurm", "--detach", "p.toml"]);
+    assert_eq!(detached.code, 2, "{}", detached.stderr);
+    assert!(detached.stderr.contains("cannot `--detach`"), "{}", detached.stderr);
+    let run = p.vox(&["search", "--executor", "slurm", "p.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let table = |p: &Project| std::fs::read_to_string(latest(p, "searched").join("search.csv")).expect("search.csv");
+    let csv = table(&p);
+    assert_eq!(csv, table(&local));
+    // Three trials at 4 trees, the best one again at 12.
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let best: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest(&p, "searched").join("best.json")).expect("best.json")).expect("json");
+    assert_eq!(best["budget"], 12, "{best}");
+    // The last rung's job re-planned rung 1 (12 trees) under the rung-0 trial's name.
+    let submitted = jobs(&latest(&p, "searched"));
+    let (winner, (_, log)) = submitted.iter().find(|(name, _)| name.starts_with("rf[trial")).expect("a trial's forest job");
+    let script = std::fs::read_to_string(latest(&p, "searched").join("jobs").join(format!("{winner}.sh"))).expect("job script");
+    assert!(script.contains("--search-trials 3 --search-round") && script.contains("--search-rung 1"), "{script}");
+    assert!(log.is_file(), "{}", log.display());
 }
 
 fn a_pipeline_edited_after_submission_is_refused_by_its_jobs() {

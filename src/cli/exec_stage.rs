@@ -19,6 +19,16 @@ pub(super) struct ExecStageArgs {
     /// With `--sweep`: a grid axis on top of the pipeline's `[sweep]` (repeatable).
     #[arg(long = "grid", value_name = "STAGE.PARAM=A,B")]
     pub(super) grid: Vec<String>,
+    /// Plan a round of the pipeline's `[search]`, as `vox search` does: the trials drawn
+    /// (after its `--trials`).
+    #[arg(long, value_name = "N", requires = "search_round")]
+    pub(super) search_trials: Option<usize>,
+    /// With `--search-trials`: the round's trials (`2,5,7`).
+    #[arg(long, value_name = "TRIALS", value_delimiter = ',', requires = "search_trials")]
+    pub(super) search_round: Vec<usize>,
+    /// With `--search-trials`: the successive-halving rung of the round (from 0).
+    #[arg(long, value_name = "K", requires = "search_trials")]
+    pub(super) search_rung: Option<usize>,
     /// Where the job's log is, to record with the outcome (with `$SLURM_JOB_ID`).
     #[arg(long, value_name = "FILE")]
     pub(super) log: Option<PathBuf>,
@@ -65,20 +75,30 @@ pub(super) fn exec_stage(args: ExecStageArgs, global: &Global, registry: Registr
 }
 
 fn run_one(args: ExecStageArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
-    let ExecStageArgs { pipeline, stage, run_dir, sweep, grid, log, force, jobs, expect_sources } = args;
+    let ExecStageArgs { pipeline, stage, run_dir, sweep, grid, search_trials, search_round, search_rung, log, force, jobs, expect_sources } =
+        args;
     let grid = (sweep || !grid.is_empty()).then_some(grid.as_slice());
-    if let Some(expected) = expect_sources {
-        let loaded = load(&pipeline, grid)?;
-        if loaded.sources.fingerprint() != expected {
-            return Err(Failure::Io(format!(
-                "the pipeline `{}` (or a file it extends or includes) changed after this job was submitted; \
-                 rerun the submitting command to submit the pipeline as it is now",
-                pipeline.pipeline.display()
-            )));
-        }
+    let mut loaded = load(&pipeline, grid)?;
+    if let Some(expected) = expect_sources
+        && loaded.sources.fingerprint() != expected
+    {
+        return Err(Failure::Io(format!(
+            "the pipeline `{}` (or a file it extends or includes) changed after this job was submitted; \
+             rerun the submitting command to submit the pipeline as it is now",
+            pipeline.pipeline.display()
+        )));
+    }
+    if let Some(trials) = search_trials {
+        let mut search = match crate::search::Search::from_spec(&loaded.spec) {
+            Ok(Some(search)) => search,
+            Ok(None) => return Err(Failure::Invalid(format!("`{}` has no [search] to plan a round of", pipeline.pipeline.display()))),
+            Err(errors) => return Err(Failure::Invalid(render_errors(&errors, &loaded.sources, &pipeline.pipeline))),
+        };
+        search.trials = trials;
+        loaded.variants = search.round(&search_round, search_rung);
     }
     let cache = open_cache(global)?;
-    let (plan, unknown_folds) = load_plan_of(&pipeline, grid, &registry, &cache)?;
+    let (plan, unknown_folds) = plan_loaded(&loaded, &pipeline, &registry, &cache)?;
     if let Some(note) = unknown_folds {
         return Err(Failure::Io(format!("cannot plan the folds: {note}")));
     }

@@ -361,7 +361,11 @@ fn load_plan_of(
     registry: &Registry,
     cache: &Cache,
 ) -> Result<(Plan, Option<String>), Failure> {
-    let loaded = load(args, grid)?;
+    plan_loaded(&load(args, grid)?, args, registry, cache)
+}
+
+/// [`load_plan_of`] for a pipeline already loaded (with its variants set).
+fn plan_loaded(loaded: &Loaded, args: &PipelineArgs, registry: &Registry, cache: &Cache) -> Result<(Plan, Option<String>), Failure> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let counting = fan_out::Counting::Cached(cache);
     match fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting) {

@@ -155,14 +155,14 @@ pub(super) fn sweep(args: SweepArgs, global: &Global, registry: Registry, progre
 impl Placement {
     /// The registry for planning here: a login node submitting to Slurm does not check for the
     /// devices its jobs will have (`vox exec-stage` does, on the node).
-    fn registry(&self, mut registry: Registry) -> Registry {
+    pub(super) fn registry(&self, mut registry: Registry) -> Registry {
         registry.device_checks = self.executor == ExecutorKind::Local;
         registry
     }
 
     /// Refuses what cannot work before anything is made: `--detach` without Slurm, Slurm
     /// without its commands.
-    fn check(&self) -> Result<(), Failure> {
+    pub(super) fn check(&self) -> Result<(), Failure> {
         match self.executor {
             ExecutorKind::Local if self.detach => {
                 Err(Failure::Invalid("`--detach` needs `--executor slurm`: a local run cannot outlive this process".into()))
@@ -199,7 +199,7 @@ impl Placement {
 
 /// How a cluster job re-creates this command's plan (every path absolute: the job's shell starts
 /// elsewhere). `VOX_EXE` names the binary jobs run when this one is not on a shared path.
-fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global, loaded: &Loaded) -> Result<slurm::Invocation, Failure> {
+pub(super) fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global, loaded: &Loaded) -> Result<slurm::Invocation, Failure> {
     let cwd = std::env::current_dir().map_err(io_failure("cannot read the current folder"))?;
     let exe = match std::env::var_os("VOX_EXE") {
         Some(exe) => PathBuf::from(exe),
@@ -210,6 +210,7 @@ fn invocation(args: &PipelineArgs, grid: Option<&[String]>, global: &Global, loa
         pipeline: slurm::absolute(&args.pipeline, &cwd),
         sets: args.sets.clone(),
         sweep: grid.map(<[String]>::to_vec),
+        search: None,
         cache_dir: slurm::absolute(&global.cache_dir, &cwd),
         fingerprint: loaded.sources.fingerprint(),
         cwd,

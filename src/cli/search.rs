@@ -1,7 +1,9 @@
 //! `vox search`: the pipeline's `[search]` (see [`crate::search`]), each round of trials one
-//! DAG on this machine, the trials' table and the best one in the run folder.
+//! DAG (on this machine, or as Slurm jobs with `--executor slurm`), the trials' table and the
+//! best one in the run folder.
 
 use super::*;
+use super::run::{ExecutorKind, Placement, invocation};
 use crate::search::table::{self, TrialRecord};
 use crate::search::{Method, Search, schedule};
 
@@ -19,11 +21,20 @@ pub(super) struct SearchArgs {
     /// Print the trials and the best one as JSON on stdout.
     #[arg(long)]
     pub(super) json: bool,
+    #[command(flatten)]
+    pub(super) placement: Placement,
 }
 
 /// `vox search`.
 pub(super) fn search(args: SearchArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
-    let SearchArgs { pipeline, trials, jobs, json } = args;
+    let SearchArgs { pipeline, trials, jobs, json, placement } = args;
+    if placement.detach {
+        return Err(Failure::Invalid(
+            "`vox search` cannot `--detach`: it scores each round of trials before it picks the next (and the best)".into(),
+        ));
+    }
+    placement.check()?;
+    let registry = placement.registry(registry);
     let mut loaded = load(&pipeline, None)?;
     let invalid = |errors: Vec<SpecError>| Failure::Invalid(render_errors(&errors, &loaded.sources, &pipeline.pipeline));
     let mut search = match Search::from_spec(&loaded.spec) {
@@ -42,7 +53,10 @@ pub(super) fn search(args: SearchArgs, global: &Global, registry: Registry, prog
     let cache = open_cache(global)?;
     let recorder = new_run(global, &loaded)?;
     let options = RunOptions { recorder: Some(&recorder), ..run_options(jobs, progress) };
-    let executor = Local { cache: &cache, options: options.clone() };
+    let invocation = match placement.executor {
+        ExecutorKind::Local => None,
+        ExecutorKind::Slurm => Some(invocation(&pipeline, None, global, &loaded)?),
+    };
     let (rungs, budget_target) = match &search.method {
         Method::Random => (vec![None], None),
         Method::Halving { target, budget } => (budget.rungs(search.trials).into_iter().map(Some).collect(), Some(target.value.clone())),
@@ -75,9 +89,30 @@ pub(super) fn search(args: SearchArgs, global: &Global, registry: Registry, prog
                 );
             }
         }
-        loaded.variants = alive.iter().map(|&t| search.variant(t, rung.as_ref().map(|r| &r.budget))).collect();
-        let planned = expand_for_run(&loaded, &registry, &executor, &options)?;
-        let (outcomes, _) = run_plan(&planned.sweep.plan, &cache, &executor, &options, &planned.before, None)?;
+        let rung_index = rung.as_ref().map(|_| k);
+        loaded.variants = search.round(&alive, rung_index);
+        // Each round on this process's threads, or as Slurm jobs that re-plan the same round.
+        let executor: Box<dyn Executor> = match &invocation {
+            None => Box::new(Local { cache: &cache, options: options.clone() }),
+            Some(invocation) => {
+                let round = slurm::SearchRound { trials: search.trials, alive: alive.clone(), rung: rung_index };
+                let invocation = slurm::Invocation { search: Some(round), ..invocation.clone() };
+                Box::new(Slurm { settings: &loaded.spec.executor, invocation, cache: &cache, options: options.clone() })
+            }
+        };
+        let planned = expand_for_run(&loaded, &registry, executor.as_ref(), &options)?;
+        if k > 0 {
+            // A trial's stages keep their names from rung to rung (`rf[trial07]`) with a larger
+            // budget: the last rung's record of a stage that runs again is not this rung's
+            // outcome (the Slurm executor takes a recorded stage for done).
+            let previews = preview(&planned.sweep.plan, &cache, &options.force);
+            for (stage, preview) in planned.sweep.plan.stages.iter().zip(&previews) {
+                if preview.will_run {
+                    recorder.forget(&stage.name).map_err(io_failure("cannot update the run folder"))?;
+                }
+            }
+        }
+        let (outcomes, _) = run_plan(&planned.sweep.plan, &cache, executor.as_ref(), &options, &planned.before, None)?;
         plan_name.clone_from(&planned.sweep.plan.name);
         seed = planned.sweep.plan.seed;
         for stage in &planned.sweep.plan.stages {

@@ -213,6 +213,17 @@ impl Search {
         };
         Variant { name: Some(trial_name(trial, self.trials)), named: overrides(self.draw(trial)), grid, seed: None }
     }
+
+    /// The variants of one round: trials `alive`, at rung `rung`'s budget for halving (`None`:
+    /// a random search's one round). The submitter and a cluster job that re-plans the round
+    /// (`vox exec-stage --search-round`) get the same variants from this.
+    pub fn round(&self, alive: &[usize], rung: Option<usize>) -> Vec<Variant> {
+        let budget = match (&self.method, rung) {
+            (Method::Halving { budget, .. }, Some(k)) => budget.rungs(self.trials).get(k).map(|r| r.budget.clone()),
+            _ => None,
+        };
+        alive.iter().map(|&t| self.variant(t, budget.as_ref())).collect()
+    }
 }
 
 /// `trial07` (digits enough for the trial count).

@@ -19,7 +19,7 @@ use indicatif::MultiProgress;
 use serde::{Deserialize, Serialize};
 
 pub use follow::{Progress, follow, tally};
-pub use sbatch::{Invocation, check_available};
+pub use sbatch::{Invocation, SearchRound, check_available};
 
 use crate::cache::Cache;
 use crate::execute::{self, RunOptions, StageOutcome, Status};

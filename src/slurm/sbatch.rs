@@ -25,10 +25,24 @@ pub struct Invocation {
     pub sets: Vec<String>,
     /// `Some(grid axes)` for a sweep.
     pub sweep: Option<Vec<String>>,
+    /// `Some(round)` for a round of `vox search`'s trials.
+    pub search: Option<SearchRound>,
     /// The cache folder, absolute.
     pub cache_dir: PathBuf,
     /// [`crate::source::SourceMap::fingerprint`] of the submitter's pipeline files.
     pub fingerprint: String,
+}
+
+/// A round of a search's trials, as `vox exec-stage` re-plans it (see
+/// [`crate::search::Search::round`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchRound {
+    /// The trials drawn (after `vox search --trials`).
+    pub trials: usize,
+    /// The round's trials.
+    pub alive: Vec<usize>,
+    /// The halving rung (`None` in a random search).
+    pub rung: Option<usize>,
 }
 
 /// One job to submit.
@@ -78,6 +92,16 @@ pub fn script(invocation: &Invocation, stage: &str, run_dir: &Path, log: &Path, 
         for axis in grid {
             args.push("--grid".into());
             args.push(quote(axis));
+        }
+    }
+    if let Some(round) = &invocation.search {
+        args.push("--search-trials".into());
+        args.push(round.trials.to_string());
+        args.push("--search-round".into());
+        args.push(round.alive.iter().map(usize::to_string).collect::<Vec<_>>().join(","));
+        if let Some(rung) = round.rung {
+            args.push("--search-rung".into());
+            args.push(rung.to_string());
         }
     }
     if force {
@@ -304,6 +328,7 @@ mod tests {
             pipeline: "/p/it's.toml".into(),
             sets: vec!["rf.trees=5".into()],
             sweep: Some(vec!["rf.trees=1,2".into()]),
+            search: None,
             cache_dir: "/c".into(),
             fingerprint: "f00d".into(),
         };
@@ -313,6 +338,10 @@ mod tests {
             "exec '/opt/vox' --cache-dir '/c' exec-stage '/p/it'\\''s.toml' 'rf' --run-dir '/r' --log '/r/logs/rf.log' \
              --expect-sources f00d --set 'rf.trees=5' --sweep --grid 'rf.trees=1,2' --force --jobs 4"
         ));
+        let round = SearchRound { trials: 9, alive: vec![2, 7], rung: Some(1) };
+        let searching = Invocation { sweep: None, search: Some(round), ..invocation };
+        let text = script(&searching, "rf[trial2]", Path::new("/r"), Path::new("/r/l.log"), false, None);
+        assert!(text.contains("--expect-sources f00d --set 'rf.trees=5' --search-trials 9 --search-round 2,7 --search-rung 1\n"), "{text}");
     }
 
     #[test]
