@@ -1,16 +1,51 @@
 //! An f32 matrix product for x86-64 CPUs with AVX-512: a 12 x 32 register-blocked microkernel
-//! over packed panels (the BLIS structure: B packed in `KC x NC` blocks, A in `MC x KC`
-//! blocks, the microkernel accumulating a 12 x 32 tile of C in 24 zmm registers), parallel
-//! over blocks of C's rows.
+//! over packed panels (the BLIS structure: the microkernel accumulates a 12 x 32 tile of C in
+//! 24 zmm registers from a 12-row A panel, broadcast, and a 32-column B panel, loaded),
+//! parallel over blocks of C's rows.
 //!
 //! Why: burn-flex's products go through the gemm crate, which reached 85 GFLOP/s on one core
 //! of the development machine (Zen 5) and 145-165 on two, against PyTorch's 112 and 200-220;
 //! this kernel reaches about 220 on one core (`examples/ops.rs`, BENCHMARKS-wav2vec2.md). The
 //! sum over `k` runs in the same order whatever the thread count, so results are
 //! deterministic.
+//!
+//! Blocking, for both CPUs it runs on (Zen 5: L1d 48 KiB, L2 1 MiB; a shared 2-core Intel
+//! Xeon with AVX-512 and AMX: L1d 48 KiB, L2 2 MiB per core): for each `KC` = 384 deep slice of
+//! `k` (its B rows packed once, in parallel), each task packs its `MC` x 384 block of A, then
+//! for each `NC` = 512 columns of B (a 768 KiB packed block, in L2 on both) runs each 12 x 384
+//! A panel (18 KiB, in L1) over all of that block's 32-column panels, streamed from L2. This is
+//! BLIS's order with the roles of A and B swapped, because here B is the wide (vector) side.
+//! The first version held a 48 KiB B panel fixed and streamed A past it; on the Xeon that
+//! panel could not stay in the 48 KiB L1 and the kernel reached about half of MKL.
+//!
+//! Measured 2026-12-05 on the Xeon (2 cores, shared with other work; the median of
+//! interleaved rounds) with `RAYON_NUM_THREADS=1 cargo run -p vox-wav2vec2 --example sgemm`,
+//! GFLOP/s, against PyTorch (MKL, `torch.set_num_threads(1)`, `a @ b`) in the same minutes:
+//!
+//! | shape (m x k x n)            | this kernel | first version | PyTorch |
+//! |------------------------------|-------------|---------------|---------|
+//! | 6398 x 1536 x 512            | 136         | 78            | 137     |
+//! | 1536 x 6398 x 512 (A^T view) | 129         | 85            | 119     |
+//! | 198 x 768 x 3072             | 106         | 75            | 123     |
+//! | 198 x 3072 x 768             | 112         | 75            | 124     |
+//! | 1024 x 1024 x 1024           | 134         | 86            | 118     |
+//!
+//! On two threads (`RAYON_NUM_THREADS=2`, 2 threads for PyTorch, the machine's two cores busy
+//! with other work, so neither scaled): 145, 137, 109, 107, 119 against the first version's
+//! 76, 94, 88, 86, 88 and PyTorch's 140, 115, 58, 59, 90.
+//!
+//! Measured together with the order or one by one, what paid there: loads and stores as `_mm512_maskz_loadu_ps` /
+//! `_mm512_mask_storeu_ps` (see [`ALL`]), prefetching B's panel 16 steps ahead and C's tile,
+//! packing strided operands row by row with the next rows prefetched (a transposed A took a
+//! quarter of the weight gradient's time), B packed in parallel, and the A block reused per
+//! thread. `KC` = 256 or aligning the packed B to 64 bytes changed nothing measurable. The
+//! blocking was not re-measured on Zen 5: the packed B block was sized for its 1 MiB L2.
+//!
+//! The same summation order as the first version (`KC` unchanged), so the same bits.
 
-use std::arch::x86_64::{__m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps};
-use std::arch::x86_64::{_mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps};
+use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+use std::arch::x86_64::{_mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps};
+use std::arch::x86_64::{_mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps};
 
 use rayon::prelude::*;
 
@@ -18,12 +53,25 @@ use rayon::prelude::*;
 const MR: usize = 12;
 /// Columns of C per microkernel tile (two zmm registers).
 const NR: usize = 32;
-/// Depth of a packed block: a 12 x 384 A panel and a 384 x 32 B panel stay in L1/L2.
+/// Depth of a packed block: a 12 x 384 A panel (18 KiB) stays in L1 while B's 384 x 32 panels
+/// stream past it from L2.
 const KC: usize = 384;
-/// Most rows of C per parallel task (a packed A block of 216 KiB, in L2).
-const MC: usize = 144;
-/// Columns of C per packed B block.
-const NC: usize = 2048;
+/// Most rows of C per parallel task: the feed-forward's 198 rows are one task on one thread,
+/// so each packed B block is read once (with 144, 20-30% slower there); the 360 KiB A block
+/// need not stay in L2, as each of its panels is read once per B block.
+const MC: usize = 240;
+/// Most columns of C per sweep of the A panels: a 384 x 512 block of B (768 KiB) stays in L2.
+const NC: usize = 512;
+/// Panels of B packed per task (256 columns: a 1 KiB run of each row).
+const PACK_B_PANELS: usize = 8;
+/// How many rows ahead the packing prefetches a strided operand's runs.
+const PACK_PREFETCH: usize = 8;
+/// How many `k` steps ahead the microkernel prefetches B's panel.
+const PREFETCH: usize = 16;
+/// All lanes of a zmm register, for `_mm512_maskz_loadu_ps` and `_mm512_mask_storeu_ps`,
+/// which compile to plain `vmovups` with no debug-build checks (`_mm512_loadu_ps` goes through
+/// `ptr::read_unaligned`, whose checks in the dev profile put every load through the stack).
+const ALL: u16 = u16::MAX;
 
 /// The shallowest product (`k`) worth packing for: in thinner ones (the small scratch model's
 /// 32-channel convs, its 64-wide linears) packing costs about as much as the arithmetic, and the
@@ -73,66 +121,118 @@ pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
     }
     let threads = rayon::current_num_threads().max(1);
     let mc = (m.div_ceil(threads).div_ceil(MR) * MR).clamp(MR, MC);
-    let mut packed_b = vec![0f32; KC * NC.min(n.div_ceil(NR) * NR)];
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            pack_b(b, pc, kc, jc, nc, &mut packed_b);
-            let packed_b = &packed_b[..];
-            c.par_chunks_mut(mc * n).enumerate().for_each(|(block, c_rows)| {
-                let ic = block * mc;
-                let rows = c_rows.len() / n;
-                let mut packed_a = vec![0f32; rows.div_ceil(MR) * MR * kc];
-                pack_a(a, ic, rows, pc, kc, &mut packed_a);
-                for jr in (0..nc).step_by(NR) {
-                    for ir in (0..rows).step_by(MR) {
-                        let tile = Tile {
-                            rows: MR.min(rows - ir),
-                            cols: NR.min(nc - jr),
-                            offset: ir * n + jc + jr,
-                            stride: n,
-                        };
-                        // SAFETY: `available()` was checked above; the panels hold `kc`
-                        // steps of MR and NR elements; `tile` lies inside `c_rows`.
-                        unsafe {
-                            tile.update(
-                                kc,
-                                packed_a[ir * kc..].as_ptr(),
-                                packed_b[jr * kc..].as_ptr(),
-                                c_rows,
-                                pc == 0,
-                            )
-                        };
-                    }
-                }
-            });
-        }
+    // Equal column blocks of whole panels, at most NC wide.
+    let nc = n.div_ceil(n.div_ceil(NC)).div_ceil(NR) * NR;
+    let width = n.div_ceil(NR) * NR;
+    let mut packed_b = vec![0f32; KC.min(k) * width];
+    for pc in (0..k).step_by(KC) {
+        let kc = KC.min(k - pc);
+        let packed_b = &mut packed_b[..kc * width];
+        pack_b(b, pc, kc, packed_b);
+        let packed_b = &*packed_b;
+        // An A block per split of the work (rayon's `init`), reused by its tasks and so in
+        // the thread's caches: one buffer for all tasks, each packing its own part, sent every
+        // packing write to memory.
+        let a_block = || vec![0f32; mc * kc];
+        let blocks = c.par_chunks_mut(mc * n).enumerate();
+        blocks.for_each_init(a_block, |packed_a, (block, c_rows)| {
+            let rows = c_rows.len() / n;
+            pack_a(a, block * mc, rows, pc, kc, packed_a);
+            // SAFETY: `available()` was checked above.
+            unsafe { update_rows((kc, n, nc), packed_a, packed_b, c_rows, pc == 0) };
+        });
     }
     c
+}
+
+/// C's rows `c_rows` (`n` wide) (+)= a packed A block times a packed B block, `kc` deep;
+/// `first` overwrites. For each `nc`-wide block of B's panels (kept in L2), each A panel (kept
+/// in L1) meets all of them: the small, broadcast side stays put and the wide side streams, as
+/// in BLIS; the other way round, the 48 KiB B panel held fixed did not stay in L1 beside the
+/// streamed A panels.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[target_feature(enable = "avx512f")]
+unsafe fn update_rows(
+    (kc, n, nc): (usize, usize, usize),
+    packed_a: &[f32],
+    packed_b: &[f32],
+    c_rows: &mut [f32],
+    first: bool,
+) {
+    let rows = c_rows.len() / n;
+    for jc in (0..n).step_by(nc) {
+        for ir in (0..rows).step_by(MR) {
+            let a_panel = &packed_a[ir * kc..][..MR * kc];
+            for jr in (jc..n.min(jc + nc)).step_by(NR) {
+                let tile = Tile {
+                    rows: MR.min(rows - ir),
+                    cols: NR.min(n - jr),
+                    offset: ir * n + jr,
+                    stride: n,
+                };
+                let b_panel = &packed_b[jr * kc..][..NR * kc];
+                // SAFETY: AVX-512F is there (this function's contract); the panels hold
+                // `kc` steps of MR and NR values.
+                unsafe { tile.update(kc, a_panel, b_panel, c_rows, first) };
+            }
+        }
+    }
 }
 
 /// Packs rows `ic..ic + rows`, columns `pc..pc + kc` of `a` into MR-row panels, each stored
 /// step by step (MR values per `k`), zero-padded to a whole panel. Contiguous rows (a
 /// row-major `a`) or columns (a transposed view) are read as slices.
 fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f32]) {
+    if a.row_stride == 1 && a.col_stride != 1 {
+        // Step by step through all panels: each step reads one contiguous run of A's column,
+        // where panel by panel each 48-byte read came from another row of the transpose (a
+        // cache and TLB miss each, most of the packing's time in the weight gradient).
+        for p in 0..kc {
+            let start = (pc + p) * a.col_stride + ic;
+            if pc + p + PACK_PREFETCH < a.cols {
+                prefetch(a.data, (pc + p + PACK_PREFETCH) * a.col_stride + ic, 0..rows);
+            }
+            for (panel, values) in a.data[start..start + rows].chunks(MR).enumerate() {
+                let out = &mut out[panel * MR * kc + p * MR..][..MR];
+                // Whole panels as a fixed-size copy (vector moves, not a `memmove` call).
+                match <&[f32; MR]>::try_from(values) {
+                    Ok(values) => *<&mut [f32; MR]>::try_from(out).expect("MR values") = *values,
+                    Err(_) => {
+                        out[..values.len()].copy_from_slice(values);
+                        out[values.len()..].fill(0.0);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (panel, first) in (0..rows).step_by(MR).enumerate() {
         let height = MR.min(rows - first);
         let out = &mut out[panel * MR * kc..][..MR * kc];
         if height < MR {
             out.fill(0.0);
         }
-        if a.col_stride == 1 {
+        if a.col_stride == 1 && height == MR {
+            // Step by step, each step's MR values read from the rows and stored side by side:
+            // row by row, one 4-byte store per value 48 bytes apart, the packing took a tenth
+            // of a 1024^3 product.
+            let rows: [&[f32]; MR] = std::array::from_fn(|r| {
+                let start = (ic + first + r) * a.row_stride + pc;
+                &a.data[start..start + kc]
+            });
+            for (p, out) in out.chunks_exact_mut(MR).enumerate() {
+                for (o, row) in out.iter_mut().zip(&rows) {
+                    *o = row[p];
+                }
+            }
+        } else if a.col_stride == 1 {
             for r in 0..height {
                 let start = (ic + first + r) * a.row_stride + pc;
                 for (p, &value) in a.data[start..start + kc].iter().enumerate() {
                     out[p * MR + r] = value;
                 }
-            }
-        } else if a.row_stride == 1 {
-            for p in 0..kc {
-                let start = (pc + p) * a.col_stride + ic + first;
-                out[p * MR..p * MR + height].copy_from_slice(&a.data[start..start + height]);
             }
         } else {
             for p in 0..kc {
@@ -144,24 +244,49 @@ fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f3
     }
 }
 
-/// Packs rows `pc..pc + kc`, columns `jc..jc + nc` of `b` into NR-column panels, each stored
+/// Packs rows `pc..pc + kc` of `b` into `out`, in parallel: NR-column panels, each stored
 /// step by step (NR values per `k`), zero-padded to a whole panel.
-fn pack_b(b: MatRef, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
-    for (panel, first) in (0..nc).step_by(NR).enumerate() {
-        let width = NR.min(nc - first);
-        let out = &mut out[panel * NR * kc..][..NR * kc];
+fn pack_b(b: MatRef, pc: usize, kc: usize, out: &mut [f32]) {
+    let n = b.cols;
+    // In groups of PACK_B_PANELS panels, for the threads; within a group step by step,
+    // reading a contiguous run of each row of `b` (panel by panel, each 128-byte read came
+    // from another row: a TLB miss and no help from the prefetcher).
+    out.par_chunks_mut(PACK_B_PANELS * NR * kc).enumerate().for_each(|(group, out)| {
+        let columns = group * PACK_B_PANELS * NR..n.min((group + 1) * PACK_B_PANELS * NR);
         for p in 0..kc {
-            let row = &mut out[p * NR..][..NR];
-            if b.col_stride == 1 {
-                let start = (pc + p) * b.row_stride + jc + first;
-                row[..width].copy_from_slice(&b.data[start..start + width]);
-            } else {
-                for (j, value) in row[..width].iter_mut().enumerate() {
-                    *value = b.at(pc + p, jc + first + j);
-                }
+            if b.col_stride == 1 && pc + p + PACK_PREFETCH < b.rows {
+                prefetch(b.data, (pc + p + PACK_PREFETCH) * b.row_stride, columns.clone());
             }
-            row[width..].fill(0.0);
+            for (panel, out) in out.chunks_exact_mut(NR * kc).enumerate() {
+                let first = columns.start + panel * NR;
+                let width = NR.min(n - first);
+                let row = &mut out[p * NR..][..NR];
+                if b.col_stride == 1 {
+                    let start = (pc + p) * b.row_stride + first;
+                    // Whole panels as a fixed-size copy (vector moves, not a `memmove`).
+                    match <&mut [f32; NR]>::try_from(&mut row[..width]) {
+                        Ok(row) => *row = b.data[start..start + NR].try_into().expect("NR values"),
+                        Err(_) => row[..width].copy_from_slice(&b.data[start..start + width]),
+                    }
+                } else {
+                    for (j, value) in row[..width].iter_mut().enumerate() {
+                        *value = b.at(pc + p, first + j);
+                    }
+                }
+                row[width..].fill(0.0);
+            }
         }
+    });
+}
+
+/// Asks for the cache lines of `data[start + range]` (clipped to `data`) ahead of their use:
+/// the packing reads a short run of each of many rows, and the hardware prefetchers, which
+/// follow runs within a page, miss every new row.
+fn prefetch(data: &[f32], start: usize, range: std::ops::Range<usize>) {
+    let run = data.get(start + range.start..data.len().min(start + range.end)).unwrap_or(&[]);
+    for line in run.iter().step_by(16) {
+        // SAFETY: SSE (x86-64's baseline) is there; a prefetch reads nothing architecturally.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((line as *const f32).cast()) };
     }
 }
 
@@ -180,33 +305,18 @@ impl Tile {
     /// # Safety
     /// AVX-512F must be available; `a` and `b` must hold `kc * MR` and `kc * NR` values.
     #[target_feature(enable = "avx512f")]
-    unsafe fn update(&self, kc: usize, a: *const f32, b: *const f32, c: &mut [f32], first: bool) {
-        let acc = unsafe { microkernel(kc, a, b) };
+    unsafe fn update(&self, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], first: bool) {
+        debug_assert!(a.len() >= kc * MR && b.len() >= kc * NR);
         if self.rows == MR && self.cols == NR {
-            for (r, row) in acc.iter().enumerate() {
-                let out = &mut c[self.offset + r * self.stride..][..NR];
-                let p = out.as_mut_ptr();
-                // SAFETY: `out` holds NR = 32 floats.
-                unsafe {
-                    if first {
-                        _mm512_storeu_ps(p, row[0]);
-                        _mm512_storeu_ps(p.add(16), row[1]);
-                    } else {
-                        _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), row[0]));
-                        let q = p.add(16);
-                        _mm512_storeu_ps(q, _mm512_add_ps(_mm512_loadu_ps(q), row[1]));
-                    }
-                }
-            }
+            let out = &mut c[self.offset..][..(MR - 1) * self.stride + NR];
+            // SAFETY: `out` holds MR rows of NR floats, `stride` apart.
+            unsafe {
+                microkernel(kc, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), self.stride, first)
+            };
         } else {
             let mut tile = [0f32; MR * NR];
-            for (r, row) in acc.iter().enumerate() {
-                // SAFETY: `tile` holds MR rows of NR floats.
-                unsafe {
-                    _mm512_storeu_ps(tile[r * NR..].as_mut_ptr(), row[0]);
-                    _mm512_storeu_ps(tile[r * NR + 16..].as_mut_ptr(), row[1]);
-                }
-            }
+            // SAFETY: `tile` holds MR rows of NR floats.
+            unsafe { microkernel(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr(), NR, true) };
             for r in 0..self.rows {
                 let out = &mut c[self.offset + r * self.stride..][..self.cols];
                 let values = &tile[r * NR..][..self.cols];
@@ -218,18 +328,38 @@ impl Tile {
     }
 }
 
-/// The MR x NR product of `kc` steps of packed panels, in registers.
+/// C's MR x NR tile at `c` (rows `stride` apart) (+)= the product of `kc` steps of packed
+/// panels, accumulated in 24 zmm registers; `first` overwrites.
 ///
 /// # Safety
-/// AVX-512F must be available; `a` and `b` must hold `kc * MR` and `kc * NR` values.
+/// AVX-512F must be available; `a` and `b` must hold `kc * MR` and `kc * NR` values, `c` MR
+/// rows of NR values `stride` apart.
 #[target_feature(enable = "avx512f")]
-unsafe fn microkernel(kc: usize, a: *const f32, b: *const f32) -> [[__m512; 2]; MR] {
+unsafe fn microkernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    stride: usize,
+    first: bool,
+) {
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for r in 0..MR {
+        // C's rows, read at the end, on their way while the k loop runs.
+        let row = c.wrapping_add(r * stride);
+        _mm_prefetch::<_MM_HINT_T0>(row.cast());
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(16).cast());
+    }
     for p in 0..kc {
+        // B's panel streams from L2: its lines PREFETCH steps ahead are asked for into L1
+        // (past the panel's end, the next panel's, which comes next; a prefetch never faults).
+        let ahead = b.wrapping_add((p + PREFETCH) * NR);
+        _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
         // SAFETY: step `p` of the panels is within their `kc` steps.
         unsafe {
-            let b0 = _mm512_loadu_ps(b.add(p * NR));
-            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            let b0 = _mm512_maskz_loadu_ps(ALL, b.add(p * NR));
+            let b1 = _mm512_maskz_loadu_ps(ALL, b.add(p * NR + 16));
             let a = a.add(p * MR);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let ar = _mm512_set1_ps(*a.add(r));
@@ -238,7 +368,20 @@ unsafe fn microkernel(kc: usize, a: *const f32, b: *const f32) -> [[__m512; 2]; 
             }
         }
     }
-    acc
+    for (r, acc) in acc.iter().enumerate() {
+        // SAFETY: row `r` of the tile holds NR = 32 floats.
+        unsafe {
+            let p = c.add(r * stride);
+            let q = p.add(16);
+            if first {
+                _mm512_mask_storeu_ps(p, ALL, acc[0]);
+                _mm512_mask_storeu_ps(q, ALL, acc[1]);
+            } else {
+                _mm512_mask_storeu_ps(p, ALL, _mm512_add_ps(_mm512_maskz_loadu_ps(ALL, p), acc[0]));
+                _mm512_mask_storeu_ps(q, ALL, _mm512_add_ps(_mm512_maskz_loadu_ps(ALL, q), acc[1]));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
