@@ -32,7 +32,10 @@
 //!
 //! On two threads (`RAYON_NUM_THREADS=2`, 2 threads for PyTorch, the machine's two cores busy
 //! with other work, so neither scaled): 145, 137, 109, 107, 119 against the first version's
-//! 76, 94, 88, 86, 88 and PyTorch's 140, 115, 58, 59, 90.
+//! 76, 94, 88, 86, 88 and PyTorch's 140, 115, 58, 59, 90. A second one-thread run minutes
+//! later: 132, 129, 99, 93, 130 against PyTorch's 149, 127, 124, 131, 148, so within 1.15x of
+//! MKL on the large shapes but 1.25-1.4x behind on the 198-row ones, where packing B (per
+//! depth slice, for only 198 rows) weighs most.
 //!
 //! Measured together with the order or one by one, what paid there: loads and stores as `_mm512_maskz_loadu_ps` /
 //! `_mm512_mask_storeu_ps` (see [`ALL`]), prefetching B's panel 16 steps ahead and C's tile,
