@@ -416,11 +416,12 @@ def write_report(out_md, threads, rows, import_rss, load_start, ops_rows):
               "| operation | vox ms | torch ms | vox/torch |", "|---|---|---|---|"]
     lines += ops_rows
     lines += ["", WHERE_THE_TIME_GOES, ""]
-    # The thread sweep's section is benches/wav2vec2-threads.sh's: keep it as it stands.
-    begin, end = "<!-- threads:begin", "<!-- threads:end -->"
+    # The thread sweep's section (benches/wav2vec2-threads.sh's) and the notes after it: keep
+    # them as they stand.
+    begin = "<!-- threads:begin"
     old = open(out_md).read() if os.path.exists(out_md) else ""
-    if begin in old and end in old:
-        lines += [begin + old.split(begin, 1)[1].split(end, 1)[0] + end, ""]
+    if begin in old:
+        lines += [begin + old.split(begin, 1)[1].rstrip("\n"), ""]
     with open(out_md, "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
