@@ -9,12 +9,14 @@
 //! - [`layout`]: PyTorch's and burn's tensor layouts, converted on loading and saving;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
+//! - [`adamw`]: AdamW with each parameter's update as one (parallel) backend operation;
 //! - [`finetune`]: the `fine-tune` stage kind;
 //! - [`ssl`]: self-supervised embeddings as features (`featurize` with `set = "ssl"`);
 //! - [`kernels`]: vox's own versions of operations that are slow in burn on some backends.
 //!
 //! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
 
+pub mod adamw;
 pub mod config;
 pub mod error;
 pub mod finetune;

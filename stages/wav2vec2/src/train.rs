@@ -10,11 +10,12 @@ use std::path::Path;
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
+use crate::adamw::FusedAdamW;
 use crate::error::Wav2Vec2Error;
 use crate::kernels::Kernels;
 use crate::model::{Augmentation, FrameMask, Wav2Vec2ForSequenceClassification};
@@ -199,36 +200,37 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     norm
 }
 
-type Adaptor<B> = OptimizerAdaptor<AdamW, Wav2Vec2ForSequenceClassification<B>, B>;
+type Adaptor<B> = OptimizerAdaptor<FusedAdamW, Wav2Vec2ForSequenceClassification<B>, B>;
 
 /// AdamW over the classifier in two groups (with and without weight decay), with optional
 /// global-norm gradient clipping.
-pub struct FineTuneOptimizer<B: AutodiffBackend> {
+pub struct FineTuneOptimizer<B: AutodiffBackend<InnerBackend: Kernels>> {
     decay: Adaptor<B>,
     no_decay: Adaptor<B>,
     no_decay_ids: Vec<ParamId>,
     max_grad_norm: Option<f64>,
 }
 
-impl<B: AutodiffBackend> FineTuneOptimizer<B> {
+impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
     /// An optimizer for `model`'s parameters; `max_grad_norm` as HF's `max_grad_norm`.
     pub fn new(
         model: &Wav2Vec2ForSequenceClassification<B>,
         settings: AdamWSettings,
         max_grad_norm: Option<f64>,
     ) -> Self {
-        let config = |weight_decay| {
-            AdamWConfig::new()
-                .with_beta_1(settings.beta_1)
-                .with_beta_2(settings.beta_2)
-                .with_epsilon(settings.epsilon)
-                .with_weight_decay(weight_decay)
+        let adamw = |weight_decay| {
+            OptimizerAdaptor::from(FusedAdamW {
+                beta_1: settings.beta_1,
+                beta_2: settings.beta_2,
+                epsilon: settings.epsilon,
+                weight_decay,
+            })
         };
         let mut groups = DecayGroups::default();
         Module::<B>::visit(model, &mut groups);
         Self {
-            decay: config(settings.weight_decay).init(),
-            no_decay: config(0.0).init(),
+            decay: adamw(settings.weight_decay),
+            no_decay: adamw(0.0),
             no_decay_ids: groups.no_decay,
             max_grad_norm,
         }
@@ -268,7 +270,7 @@ impl<B: AutodiffBackend> FineTuneOptimizer<B> {
     }
 }
 
-impl<B: AutodiffBackend> FineTuneOptimizer<B> {
+impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
     /// Writes the AdamW moments of both groups into `dir` (`optimizer-decay.bin`,
     /// `optimizer-no-decay.bin`), keyed by parameter id: a model restored from a burn record
     /// keeps its ids, so [`Self::load`] pairs them up again.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use vox_api::predictions::{Epoch, read_history, write_history};
 
 use crate::error::Wav2Vec2Error;
+use crate::kernels::Kernels;
 use crate::model::Wav2Vec2ForSequenceClassification;
 use crate::train::FineTuneOptimizer;
 
@@ -71,7 +72,7 @@ impl Resume {
     }
 
     /// Restores the optimizer state of the checkpoint.
-    pub fn optimizer<B: AutodiffBackend>(
+    pub fn optimizer<B: AutodiffBackend<InnerBackend: Kernels>>(
         &self,
         optimizer: FineTuneOptimizer<B>,
         device: &B::Device,
@@ -167,7 +168,7 @@ impl Checkpoints<'_> {
     }
 
     /// Saves the state after an epoch; `improved` says whether `model` is the new best.
-    pub fn save<B: AutodiffBackend>(
+    pub fn save<B: AutodiffBackend<InnerBackend: Kernels>>(
         &self,
         progress: &Progress,
         model: &Wav2Vec2ForSequenceClassification<B>,

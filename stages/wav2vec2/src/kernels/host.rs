@@ -495,3 +495,33 @@ pub(super) fn group_norm_over_time_backward<T: HostTensor>(
     };
     [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
 }
+
+/// One AdamW update over a parameter's contiguous f32 values (see
+/// [`super::Kernels::adamw_step`]), in parallel chunks: `[param, moment_1, moment_2]`.
+pub(super) fn adamw_step<T: HostTensor>(
+    param: &T,
+    grad: &T,
+    moments: Option<&[T; 2]>,
+    scalars: super::AdamWScalars,
+) -> [T; 3] {
+    let shape = param.dims();
+    let (param, grad) = (param.contiguous(), grad.contiguous());
+    let moments = moments.map(|[m, v]| [m.contiguous(), v.contiguous()]);
+    let (values, grads) = (param.values(), grad.values());
+    let previous = moments.as_ref().map(|[m, v]| (m.values(), v.values()));
+    let len = values.len();
+    let (mut out, mut m_out, mut v_out) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    out.par_chunks_mut(CHUNK)
+        .zip(m_out.par_chunks_mut(CHUNK))
+        .zip(v_out.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(task, ((out, m_out), v_out))| {
+            let start = task * CHUNK;
+            for i in 0..out.len() {
+                let at = start + i;
+                let before = previous.map(|(m, v)| (m[at], v[at]));
+                (out[i], m_out[i], v_out[i]) = scalars.update(values[at], grads[at], before);
+            }
+        });
+    [T::from_values(out, &shape), T::from_values(m_out, &shape), T::from_values(v_out, &shape)]
+}
