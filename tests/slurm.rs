@@ -248,16 +248,23 @@ fn a_failed_job_cancels_its_dependents_and_exits_1() {
     assert!(started.elapsed() < Duration::from_secs(120), "dependents are cancelled at once, not left pending");
 }
 
-fn a_sweep_is_one_dag_on_the_cluster() {
-    let text = pipeline("swept", "\n[sweep.grid]\n\"rf.n_trees\" = [5, 6]\n");
+/// `vox COMMAND p.toml` on pipeline `text` in one project here and in another with `--executor
+/// slurm`, both succeeding: (local, cluster).
+fn here_and_on_the_cluster(text: &str, command: &str) -> (Project, Project) {
     let local = Project::new();
-    local.file("p.toml", &text);
-    let here = local.vox(&["sweep", "p.toml"]);
+    local.file("p.toml", text);
+    let here = local.vox(&[command, "p.toml"]);
     assert_eq!(here.code, 0, "{}", here.stderr);
     let p = Project::new();
-    p.file("p.toml", &text);
-    let run = p.vox(&["sweep", "--executor", "slurm", "p.toml"]);
+    p.file("p.toml", text);
+    let run = p.vox(&[command, "--executor", "slurm", "p.toml"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    (local, p)
+}
+
+fn a_sweep_is_one_dag_on_the_cluster() {
+    let text = pipeline("swept", "\n[sweep.grid]\n\"rf.n_trees\" = [5, 6]\n");
+    let (local, p) = here_and_on_the_cluster(&text, "sweep");
     // The stages both variants share ran once: one job each.
     let submitted = jobs(&latest(&p, "swept"));
     let mut names: Vec<&str> = submitted.keys().map(String::as_str).collect();
@@ -280,17 +287,10 @@ fn a_search_runs_each_round_as_jobs() {
     let search = "\n[search]\nmethod = \"halving\"\nmodel = \"rf\"\nbudget = \"rf.n_trees\"\ntrials = 3\n\
                   min_budget = 4\nmax_budget = 12\n\n[search.space]\n\"rf.max_depth\" = { int = [1, 8] }\n";
     let text = pipeline("searched", search);
-    let local = Project::new();
-    local.file("p.toml", &text);
-    let here = local.vox(&["search", "p.toml"]);
-    assert_eq!(here.code, 0, "{}", here.stderr);
-    let p = Project::new();
-    p.file("p.toml", &text);
+    let (local, p) = here_and_on_the_cluster(&text, "search");
     let detached = p.vox(&["search", "--executor", "slurm", "--detach", "p.toml"]);
     assert_eq!(detached.code, 2, "{}", detached.stderr);
     assert!(detached.stderr.contains("cannot `--detach`"), "{}", detached.stderr);
-    let run = p.vox(&["search", "--executor", "slurm", "p.toml"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
     let table = |p: &Project| std::fs::read_to_string(latest(p, "searched").join("search.csv")).expect("search.csv");
     let csv = table(&p);
     assert_eq!(csv, table(&local));

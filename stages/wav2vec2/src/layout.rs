@@ -31,10 +31,10 @@ pub enum Direction {
 pub struct PyTorchLayout(pub Direction);
 
 impl PyTorchLayout {
-    fn inner(self) -> Box<dyn ModuleAdapter> {
+    fn inner(self) -> &'static dyn ModuleAdapter {
         match self.0 {
-            Direction::ToBurn => Box::new(PyTorchToBurnAdapter),
-            Direction::ToPyTorch => Box::new(BurnToPyTorchAdapter),
+            Direction::ToBurn => &PyTorchToBurnAdapter,
+            Direction::ToPyTorch => &BurnToPyTorchAdapter,
         }
     }
 }

@@ -696,8 +696,8 @@ macro_rules! host_kernels {
                 moments: Option<[FloatTensor<Self>; 2]>,
                 step: AdamWStep,
             ) -> [FloatTensor<Self>; 3] {
-                let all = [Some(&param), Some(&grad), moments.as_ref().map(|[m, _]| m), moments.as_ref().map(|[_, v]| v)];
-                match host::all_f32(&all.into_iter().flatten().collect::<Vec<_>>()) {
+                let f32 = host::all_f32(&[&param, &grad]) && moments.as_ref().is_none_or(|[m, v]| host::all_f32(&[m, v]));
+                match f32 {
                     true => host::adamw_step(&param, &grad, moments.as_ref(), step.scalars()),
                     false => adamw_step_by_ops::<Self>(param, grad, moments, step),
                 }
