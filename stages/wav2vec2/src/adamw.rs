@@ -2,15 +2,48 @@
 //! parallel pass on the CPU backends instead of burn-optim's ten element-wise tensor operations,
 //! which burn-flex runs on one thread (see the kernels' module doc for what that cost). The
 //! same arithmetic in the same order and the same state (burn-optim's [`AdamWState`], so
-//! checkpoints read and write as before): the same bits as burn-optim's `AdamW`.
+//! checkpoints read and write as before): the same bits as burn-optim's `AdamW`. The gradient
+//! clipping's factor is applied in the same pass ([`GradScale`]) instead of scaling every
+//! gradient first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use burn::optim::{AdamWState, AdaptiveMomentumState, LearningRate, SimpleOptimizer};
 use burn::tensor::{Tensor, TensorPrimitive};
 
 use crate::kernels::{AdamWStep, Kernels};
 
-/// burn-optim's `AdamW` without AMSGrad or cautious decay (as `AdamWConfig`'s defaults).
-#[derive(Clone, Copy, Debug)]
+/// The factor of the current step's gradients, shared between whoever clips them (which sets
+/// it) and the optimizers (which multiply each gradient by it as they read it).
+#[derive(Clone, Debug)]
+pub struct GradScale(Arc<AtomicU32>);
+
+/// The stored bits of "no factor" (a NaN no factor can be).
+const NO_SCALE: u32 = u32::MAX;
+
+impl Default for GradScale {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU32::new(NO_SCALE)))
+    }
+}
+
+impl GradScale {
+    /// The factor of the next steps' gradients; `None` leaves them as they are.
+    pub fn set(&self, factor: Option<f32>) {
+        self.0.store(factor.map_or(NO_SCALE, f32::to_bits), Ordering::Relaxed);
+    }
+
+    /// The factor last set.
+    pub fn get(&self) -> Option<f32> {
+        let bits = self.0.load(Ordering::Relaxed);
+        (bits != NO_SCALE).then(|| f32::from_bits(bits))
+    }
+}
+
+/// burn-optim's `AdamW` without AMSGrad or cautious decay (as `AdamWConfig`'s defaults), its
+/// gradients multiplied by `grad_scale` first.
+#[derive(Clone, Debug)]
 pub struct FusedAdamW {
     /// Decay of the first moment.
     pub beta_1: f32,
@@ -20,6 +53,8 @@ pub struct FusedAdamW {
     pub epsilon: f32,
     /// Decoupled weight decay.
     pub weight_decay: f32,
+    /// The factor of the gradients.
+    pub grad_scale: GradScale,
 }
 
 impl<B: Kernels> SimpleOptimizer<B> for FusedAdamW {
@@ -40,6 +75,7 @@ impl<B: Kernels> SimpleOptimizer<B> for FusedAdamW {
             weight_decay: self.weight_decay,
             lr,
             time,
+            grad_scale: self.grad_scale.get(),
         };
         let primitive = |t: Tensor<B, D>| t.into_primitive().tensor();
         let moments = state.map(|s| [primitive(s.momentum.moment_1), primitive(s.momentum.moment_2)]);
@@ -80,7 +116,7 @@ mod tests {
                 (0..4).map(|_| Tensor::random([16, 300], Distribution::Normal(0.0, 1.0), &device)).collect();
             let config = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(weight_decay);
             let mut burns = config.init::<B, Linear<B>>();
-            let fused = FusedAdamW { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay };
+            let fused = FusedAdamW { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay, grad_scale: GradScale::default() };
             let mut ours = burn::optim::adaptor::OptimizerAdaptor::<_, Linear<B>, B>::from(fused);
             let (mut a, mut b) = (model.clone(), model);
             for (step, x) in inputs.iter().enumerate() {

@@ -13,11 +13,11 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
-use crate::adamw::FusedAdamW;
+use crate::adamw::{FusedAdamW, GradScale};
 use crate::error::Wav2Vec2Error;
-use crate::kernels::Kernels;
+use crate::kernels::{self, Kernels};
 use crate::model::{Augmentation, FrameMask, Wav2Vec2ForSequenceClassification};
 
 /// AdamW hyperparameters; the defaults are PyTorch's / HF `TrainingArguments`' (note that
@@ -150,52 +150,64 @@ impl<B: Backend> ModuleVisitor<B> for DecayGroups {
     }
 }
 
-/// Visits the parameters with a gradient, summing squares or scaling.
-struct GlobalNorm<'a, B: AutodiffBackend> {
-    grads: &'a mut GradientsParams,
-    /// `None`: accumulate the squared norm; `Some(f)`: multiply every gradient by `f`.
-    scale: Option<f64>,
-    squared_norm: f64,
+/// Sums the squares of the gradients of the parameters it visits.
+struct SquaredNorm<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    sum: f64,
     _backend: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for GlobalNorm<'_, B> {
+impl<B: AutodiffBackend<InnerBackend: Kernels>> ModuleVisitor<B> for SquaredNorm<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        match self.scale {
-            None => {
-                if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
-                    self.squared_norm += grad.powi_scalar(2).sum().into_scalar().elem::<f64>();
-                }
-            }
-            Some(factor) => {
-                if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                    self.grads.register(param.id, grad * factor);
-                }
-            }
+        if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            self.sum += kernels::squared_sum(grad);
         }
     }
 }
 
+/// Multiplies the gradients of the parameters it visits by `factor`.
+struct Scale<'a, B: AutodiffBackend> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+    _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            self.grads.register(param.id, grad * self.factor);
+        }
+    }
+}
+
+/// The global L2 norm of the gradients of `module`'s parameters (squares summed in f64).
+pub fn global_norm<B: AutodiffBackend<InnerBackend: Kernels>, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> f64 {
+    let mut visitor = SquaredNorm::<B> { grads, sum: 0.0, _backend: std::marker::PhantomData };
+    module.visit(&mut visitor);
+    visitor.sum.sqrt()
+}
+
+/// The factor by which PyTorch's `clip_grad_norm_` scales gradients of global norm `norm` to
+/// at most `max_norm`: `max_norm / (norm + 1e-6)`, or `None` where that is not below 1.
+pub fn clipping_factor(norm: f64, max_norm: f64) -> Option<f64> {
+    let factor = max_norm / (norm + 1e-6);
+    (factor < 1.0).then_some(factor)
+}
+
 /// Scales all gradients together so that their global L2 norm is at most `max_norm`, as
-/// PyTorch's `clip_grad_norm_` does (factor `max_norm / (norm + 1e-6)`, never above 1).
-/// Returns the norm before clipping.
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+/// PyTorch's `clip_grad_norm_` does ([`clipping_factor`]). Returns the norm before clipping.
+/// (The fine-tune's optimizer applies the factor as it reads each gradient instead.)
+pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: Kernels>, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> f64 {
-    let mut visitor = GlobalNorm::<B> {
-        grads,
-        scale: None,
-        squared_norm: 0.0,
-        _backend: std::marker::PhantomData,
-    };
-    module.visit(&mut visitor);
-    let norm = visitor.squared_norm.sqrt();
-    let factor = max_norm / (norm + 1e-6);
-    if factor < 1.0 {
-        visitor.scale = Some(factor);
-        module.visit(&mut visitor);
+    let norm = global_norm(module, grads);
+    if let Some(factor) = clipping_factor(norm, max_norm) {
+        module.visit(&mut Scale::<B> { grads, factor, _backend: std::marker::PhantomData });
     }
     norm
 }
@@ -209,6 +221,8 @@ pub struct FineTuneOptimizer<B: AutodiffBackend<InnerBackend: Kernels>> {
     no_decay: Adaptor<B>,
     no_decay_ids: Vec<ParamId>,
     max_grad_norm: Option<f64>,
+    /// The clipping's factor, read by both groups' AdamW.
+    grad_scale: GradScale,
 }
 
 impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
@@ -218,12 +232,14 @@ impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
         settings: AdamWSettings,
         max_grad_norm: Option<f64>,
     ) -> Self {
+        let grad_scale = GradScale::default();
         let adamw = |weight_decay| {
             OptimizerAdaptor::from(FusedAdamW {
                 beta_1: settings.beta_1,
                 beta_2: settings.beta_2,
                 epsilon: settings.epsilon,
                 weight_decay,
+                grad_scale: grad_scale.clone(),
             })
         };
         let mut groups = DecayGroups::default();
@@ -233,6 +249,7 @@ impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
             no_decay: adamw(0.0),
             no_decay_ids: groups.no_decay,
             max_grad_norm,
+            grad_scale,
         }
     }
 
@@ -257,7 +274,11 @@ impl<B: AutodiffBackend<InnerBackend: Kernels>> FineTuneOptimizer<B> {
         mut grads: GradientsParams,
     ) -> (Wav2Vec2ForSequenceClassification<B>, f64) {
         let norm = match self.max_grad_norm {
-            Some(max_norm) => clip_global_norm(&model, &mut grads, max_norm),
+            Some(max_norm) => {
+                let norm = global_norm(&model, &grads);
+                self.grad_scale.set(clipping_factor(norm, max_norm).map(|f| f as f32));
+                norm
+            }
             None => f64::NAN,
         };
         let mut exempt = GradientsParams::new();

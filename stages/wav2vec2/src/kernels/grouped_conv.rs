@@ -160,7 +160,7 @@ impl GroupedConv1d {
     /// them each, back to channels last: `[batch, steps, channels]`.
     fn interleave(&self, per_task: &[Vec<f32>], steps: usize) -> Vec<f32> {
         let (width, stride) = (self.width(), steps.next_multiple_of(BLOCK));
-        let mut out = vec![0f32; self.batch * steps * self.channels];
+        let mut out = super::host::zeros(self.batch * steps * self.channels);
         out.par_chunks_mut(self.channels).enumerate().for_each(|(row, out)| {
             let (item, step) = (row / steps, row % steps);
             for (group, out) in out.chunks_exact_mut(width).enumerate() {

@@ -21,6 +21,9 @@ pub(super) trait HostTensor: Sized {
     /// A 2-D f32 tensor with non-negative strides as a matrix view.
     #[cfg(target_arch = "x86_64")]
     fn matrix(&self) -> Option<super::sgemm::MatRef<'_>>;
+    /// Its values to write in place: `Some` when it holds f32 values contiguously in row-major
+    /// order from its buffer's start and shares that buffer with no other tensor.
+    fn values_mut(&mut self) -> Option<&mut [f32]>;
     /// A fresh f32 tensor of `shape` from its row-major values.
     fn from_values(values: Vec<f32>, shape: &[usize]) -> Self;
     /// Whether vox's sgemm computes a product `depth` deep and `width` wide, rather than the
@@ -60,6 +63,17 @@ impl HostTensor for burn_flex::FlexTensor {
             row_stride: strides[0] as usize,
             col_stride: strides[1] as usize,
         })
+    }
+
+    fn values_mut(&mut self) -> Option<&mut [f32]> {
+        let layout = self.layout();
+        let whole = layout.is_contiguous()
+            && layout.start_offset() == 0
+            && self.bytes().len() == layout.num_elements() * size_of::<f32>();
+        match whole && self.is_f32() {
+            true => self.try_storage_mut::<f32>(),
+            false => None,
+        }
     }
 
     fn from_values(values: Vec<f32>, shape: &[usize]) -> Self {
@@ -117,6 +131,20 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
         Some(super::sgemm::MatRef { data, rows, cols, row_stride, col_stride })
     }
 
+    fn values_mut(&mut self) -> Option<&mut [f32]> {
+        match self {
+            // Unique storage is owned (borrowed storage never is), so this copies nothing.
+            Self::F32(storage) if storage.is_unique() => {
+                let array = storage.ensure_owned();
+                match array.is_standard_layout() {
+                    true => array.as_slice_mut(),
+                    false => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     fn from_values(values: Vec<f32>, shape: &[usize]) -> Self {
         let array = ndarray::ArcArray::from_shape_vec(ndarray::IxDyn(shape), values)
             .expect("as many values as the shape holds");
@@ -128,6 +156,22 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
     fn sgemm_for(_: usize, _: usize) -> bool {
         true
     }
+}
+
+/// `len` zeros, written in parallel for a large `len`: `vec![0.0; len]` zeroes a reused
+/// allocation with a `memset` on the calling thread (and a fresh one page by page at first
+/// touch), which on many threads is serial time in every operation.
+pub(super) fn zeros(len: usize) -> Vec<f32> {
+    if len < CHUNK * 4 {
+        return vec![0f32; len];
+    }
+    let mut values: Vec<f32> = Vec::with_capacity(len);
+    values.spare_capacity_mut().par_chunks_mut(CHUNK).for_each(|chunk| {
+        chunk.fill(std::mem::MaybeUninit::new(0.0));
+    });
+    // SAFETY: the loop above initialized all `len` values.
+    unsafe { values.set_len(len) };
+    values
 }
 
 /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
@@ -165,7 +209,7 @@ pub(super) fn rows_map<T: HostTensor>(
     let other = other.map(T::contiguous);
     let (input, second) = (x.values(), other.as_ref().map(T::values));
     let rows_per_task = (CHUNK / row).max(1);
-    let mut out = vec![0f32; input.len()];
+    let mut out = zeros(input.len());
     out.par_chunks_mut(row * rows_per_task).enumerate().for_each(|(i, out)| {
         let range = i * row * rows_per_task..i * row * rows_per_task + out.len();
         kernel(&input[range.clone()], second.map(|s| &s[range]), out, row);
@@ -329,7 +373,7 @@ fn by_rows<T: HostTensor>(
     row_len: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync,
 ) -> T {
-    let mut out = vec![0f32; shape.iter().product()];
+    let mut out = zeros(shape.iter().product());
     let rows_per_task = (CHUNK / row_len.max(1)).max(1);
     out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
         for (i, row) in rows.chunks_mut(row_len).enumerate() {
@@ -496,32 +540,137 @@ pub(super) fn group_norm_over_time_backward<T: HostTensor>(
     [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
 }
 
-/// One AdamW update over a parameter's contiguous f32 values (see
-/// [`super::Kernels::adamw_step`]), in parallel chunks: `[param, moment_1, moment_2]`.
-pub(super) fn adamw_step<T: HostTensor>(
-    param: &T,
+/// Rows per task of [`layer_norm_last_backward`]: fixed, so that the partial sums of `dgamma`
+/// and `dbeta` (one per task, added in order) do not depend on the thread count.
+const NORM_ROWS: usize = 32;
+
+/// The backward of [`super::Kernels::layer_norm_last`] over rows of the last dimension:
+/// `[dx, dgamma, dbeta]`. Each row's statistics and sums in f64.
+pub(super) fn layer_norm_last_backward<T: HostTensor>(
+    x: &T,
+    gamma: &T,
     grad: &T,
-    moments: Option<&[T; 2]>,
+    epsilon: f64,
+) -> [T; 3] {
+    let shape = x.dims();
+    let width = *shape.last().expect("a layer norm's input has a last dimension");
+    let (x, gamma, grad) = (x.contiguous(), gamma.contiguous(), grad.contiguous());
+    let (input, gamma_values, grad_values) = (x.values(), gamma.values(), grad.values());
+    let mut dx = zeros(input.len());
+    let partials: Vec<[Vec<f64>; 2]> = dx
+        .par_chunks_mut(NORM_ROWS * width.max(1))
+        .enumerate()
+        .map(|(task, out)| {
+            let mut sums = [vec![0f64; width], vec![0f64; width]];
+            let start = task * NORM_ROWS * width;
+            for (row, out) in out.chunks_mut(width).enumerate() {
+                let at = start + row * width;
+                let (x, g) = (&input[at..][..width], &grad_values[at..][..width]);
+                let n = width as f64;
+                let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+                let rstd = 1.0 / (var + epsilon).sqrt();
+                let (mut scaled_sum, mut scaled_normalized_sum) = (0f64, 0f64);
+                for ((&x, &g), &gamma) in x.iter().zip(g).zip(gamma_values) {
+                    let normalized = (f64::from(x) - mean) * rstd;
+                    let scaled = f64::from(g) * f64::from(gamma);
+                    scaled_sum += scaled;
+                    scaled_normalized_sum += scaled * normalized;
+                }
+                let (mean_scaled, mean_scaled_normalized) = (scaled_sum / n, scaled_normalized_sum / n);
+                let [dgamma, dbeta] = &mut sums;
+                for (j, o) in out.iter_mut().enumerate() {
+                    let normalized = (f64::from(x[j]) - mean) * rstd;
+                    let g = f64::from(g[j]);
+                    let scaled = g * f64::from(gamma_values[j]);
+                    *o = ((scaled - mean_scaled - normalized * mean_scaled_normalized) * rstd) as f32;
+                    dgamma[j] += g * normalized;
+                    dbeta[j] += g;
+                }
+            }
+            sums
+        })
+        .collect();
+    let total = |which: usize| -> Vec<f32> {
+        let mut sum = vec![0f64; width];
+        for part in &partials {
+            for (s, p) in sum.iter_mut().zip(&part[which]) {
+                *s += p;
+            }
+        }
+        sum.into_iter().map(|v| v as f32).collect()
+    };
+    [T::from_values(dx, &shape), T::from_values(total(0), &[width]), T::from_values(total(1), &[width])]
+}
+
+/// One AdamW update over a parameter's contiguous f32 values (see
+/// [`super::Kernels::adamw_step`]), in parallel chunks: `[param, moment_1, moment_2]`. The
+/// parameter and the moments are updated in place where nothing else holds them (the
+/// optimizer's case): three fresh buffers per parameter and step, 1.1 GB for wav2vec2-base,
+/// cost their page faults on every step.
+pub(super) fn adamw_step<T: HostTensor>(
+    param: T,
+    grad: &T,
+    moments: Option<[T; 2]>,
     scalars: super::AdamWScalars,
 ) -> [T; 3] {
     let shape = param.dims();
-    let (param, grad) = (param.contiguous(), grad.contiguous());
-    let moments = moments.map(|[m, v]| [m.contiguous(), v.contiguous()]);
-    let (values, grads) = (param.values(), grad.values());
-    let previous = moments.as_ref().map(|[m, v]| (m.values(), v.values()));
-    let len = values.len();
-    let (mut out, mut m_out, mut v_out) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
-    out.par_chunks_mut(CHUNK)
-        .zip(m_out.par_chunks_mut(CHUNK))
-        .zip(v_out.par_chunks_mut(CHUNK))
+    let grad = grad.contiguous();
+    let grads = grad.values();
+    let first = moments.is_none();
+    let mut param = writable(param);
+    let [mut m, mut v] = match moments {
+        Some([m, v]) => [writable(m), writable(v)],
+        None => std::array::from_fn(|_| T::from_values(zeros(grads.len()), &shape)),
+    };
+    let (values, m_values, v_values) = (
+        param.values_mut().expect("writable"),
+        m.values_mut().expect("writable"),
+        v.values_mut().expect("writable"),
+    );
+    values
+        .par_chunks_mut(CHUNK)
+        .zip(m_values.par_chunks_mut(CHUNK))
+        .zip(v_values.par_chunks_mut(CHUNK))
         .enumerate()
-        .for_each(|(task, ((out, m_out), v_out))| {
-            let start = task * CHUNK;
-            for i in 0..out.len() {
-                let at = start + i;
-                let before = previous.map(|(m, v)| (m[at], v[at]));
-                (out[i], m_out[i], v_out[i]) = scalars.update(values[at], grads[at], before);
+        .for_each(|(task, ((values, m), v))| {
+            let grads = &grads[task * CHUNK..][..values.len()];
+            for i in 0..values.len() {
+                let before = (!first).then(|| (m[i], v[i]));
+                (values[i], m[i], v[i]) = scalars.update(values[i], grads[i], before);
             }
         });
-    [T::from_values(out, &shape), T::from_values(m_out, &shape), T::from_values(v_out, &shape)]
+    [param, m, v]
+}
+
+/// `x` itself when its values can be written in place ([`HostTensor::values_mut`]), else a
+/// contiguous copy of them.
+fn writable<T: HostTensor>(mut x: T) -> T {
+    if x.values_mut().is_some() {
+        return x;
+    }
+    let shape = x.dims();
+    T::from_values(x.contiguous().values().to_vec(), &shape)
+}
+
+/// The sum of the squares of `x`'s f32 values, accumulated in f64 over fixed chunks and the
+/// chunks' sums added in order, so that it does not depend on the thread count.
+pub(super) fn squared_sum<T: HostTensor>(x: &T) -> f64 {
+    let x = x.contiguous();
+    let partial: Vec<f64> = x.values().par_chunks(CHUNK).map(squares).collect();
+    partial.iter().sum()
+}
+
+/// The sum of the squares of `chunk` in f64, over 16 lanes (so that the loop vectorizes) added
+/// in order at the end.
+fn squares(chunk: &[f32]) -> f64 {
+    let mut lanes = [0f64; 16];
+    let mut groups = chunk.chunks_exact(16);
+    for group in &mut groups {
+        for (lane, &v) in lanes.iter_mut().zip(group) {
+            *lane += f64::from(v) * f64::from(v);
+        }
+    }
+    let tail: f64 = groups.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    lanes.iter().sum::<f64>() + tail
 }

@@ -170,6 +170,8 @@ pub struct EncoderLayer<B: Backend> {
     pub dropout: Dropout,
     /// Pre-LN ("stable layer norm") order.
     pub pre_norm: bool,
+    /// The norms' epsilon (`layer_norm_eps`; burn's `LayerNorm` keeps its own private).
+    pub norm_epsilon: f64,
 }
 
 impl<B: Kernels> EncoderLayer<B> {
@@ -181,6 +183,7 @@ impl<B: Kernels> EncoderLayer<B> {
             final_layer_norm: layer_norm(config, device),
             dropout: DropoutConfig::new(config.hidden_dropout).init(),
             pre_norm: config.do_stable_layer_norm,
+            norm_epsilon: config.layer_norm_eps,
         }
     }
 
@@ -191,17 +194,15 @@ impl<B: Kernels> EncoderLayer<B> {
         padding: Option<&Tensor<B, 4, Bool>>,
         bias: Option<&Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
+        let norm = |norm: &LayerNorm<B>, x| kernels::layer_norm(norm, self.norm_epsilon, x);
         if self.pre_norm {
-            let attended = self
-                .attention
-                .forward(self.layer_norm.forward(x.clone()), padding, bias);
+            let attended = self.attention.forward(norm(&self.layer_norm, x.clone()), padding, bias);
             let x = x + self.dropout.forward(attended);
-            x.clone() + self.feed_forward.forward(self.final_layer_norm.forward(x))
+            x.clone() + self.feed_forward.forward(norm(&self.final_layer_norm, x))
         } else {
             let attended = self.attention.forward(x.clone(), padding, bias);
-            let x = self.layer_norm.forward(x + self.dropout.forward(attended));
-            self.final_layer_norm
-                .forward(x.clone() + self.feed_forward.forward(x))
+            let x = norm(&self.layer_norm, x + self.dropout.forward(attended));
+            norm(&self.final_layer_norm, x.clone() + self.feed_forward.forward(x))
         }
     }
 }
@@ -229,6 +230,8 @@ pub struct Encoder<B: Backend> {
     pub num_buckets: usize,
     /// WavLM's `max_bucket_distance` (unused by other families).
     pub max_bucket_distance: usize,
+    /// The norm's epsilon (`layer_norm_eps`).
+    pub norm_epsilon: f64,
 }
 
 impl<B: Kernels> Encoder<B> {
@@ -244,6 +247,7 @@ impl<B: Kernels> Encoder<B> {
             pre_norm: config.do_stable_layer_norm,
             num_buckets: config.num_buckets(),
             max_bucket_distance: config.max_bucket_distance(),
+            norm_epsilon: config.layer_norm_eps,
         }
     }
 
@@ -300,12 +304,12 @@ impl<B: Kernels> Encoder<B> {
         };
         let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
         let x = x.clone() + self.pos_conv_embed.forward(x);
-        let x = if self.pre_norm { x } else { self.layer_norm.forward(x) };
+        let x = if self.pre_norm { x } else { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) };
         (self.dropout.forward(x), padding)
     }
 
     /// The pre-LN encoder's final norm after the last layer (post-LN: nothing).
     fn finish(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        if self.pre_norm { self.layer_norm.forward(x) } else { x }
+        if self.pre_norm { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) } else { x }
     }
 }

@@ -68,7 +68,7 @@ impl<B: Kernels> FeatureConvLayer<B> {
     pub fn forward_as_matmul(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = conv_as_matmul(&self.conv, input);
         let x = match (&self.layer_norm, &self.group_norm) {
-            (Some(norm), _) => norm.forward(x),
+            (Some(norm), _) => crate::kernels::layer_norm(norm, TORCH_NORM_EPS, x),
             (None, Some(norm)) => group_norm_over_time(norm, x),
             (None, None) => x,
         };

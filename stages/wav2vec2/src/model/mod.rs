@@ -66,6 +66,8 @@ pub struct FeatureProjection<B: Backend> {
     pub projection: Linear<B>,
     /// Dropout (`feat_proj_dropout`).
     pub dropout: Dropout,
+    /// The norm's epsilon (`layer_norm_eps`).
+    pub norm_epsilon: f64,
 }
 
 impl<B: Kernels> FeatureProjection<B> {
@@ -79,13 +81,14 @@ impl<B: Kernels> FeatureProjection<B> {
             }),
             projection: LinearConfig::new(channels, config.hidden_size).init(device),
             dropout: DropoutConfig::new(config.feat_proj_dropout).init(),
+            norm_epsilon: config.layer_norm_eps,
         }
     }
 
     /// `[batch, frames, conv_dim[-1]]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 3> {
         let features = match &self.layer_norm {
-            Some(norm) => norm.forward(features),
+            Some(norm) => crate::kernels::layer_norm(norm, self.norm_epsilon, features),
             None => features,
         };
         self.dropout.forward(linear_rows(&self.projection, features))
