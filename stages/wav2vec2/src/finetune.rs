@@ -666,9 +666,10 @@ impl StageDef for FineTune {
     //    the saved `id2label` names the label set's classes.
     // 6: clips are scored in order of length (`eval_batch_size` per batch): a group-norm model's
     //    first conv sees other padding.
-    // 7: the clipping's global norm sums squares in f64 (was the backend's f32 sum), and the
+    // 7: the clipping's global norm sums squares in f64 (was the backend's f32 sum), the
     //    layer norms' gradients are vox's (f64 statistics; burn's composed backward was off by
-    //    up to 2.5e-5): trained weights round differently.
+    //    up to 2.5e-5) and the biases' gradients sum rows in fixed blocks: trained weights
+    //    round differently.
     const VERSION: u32 = 7;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =

@@ -540,6 +540,77 @@ pub(super) fn group_norm_over_time_backward<T: HostTensor>(
     [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
 }
 
+/// [`super::Kernels::add_bias`]: `bias` added to each row of `x`, in parallel.
+pub(super) fn add_bias<T: HostTensor>(x: &T, bias: &T) -> T {
+    let shape = x.dims();
+    let (x, bias) = (x.contiguous(), bias.contiguous());
+    let (input, bias) = (x.values(), bias.values());
+    let n = bias.len();
+    by_rows(&shape, n, |row, out| {
+        for ((o, &x), &b) in out.iter_mut().zip(&input[row * n..][..n]).zip(bias) {
+            *o = x + b;
+        }
+    })
+}
+
+/// Rows per task of [`column_sums`]: fixed, so that the sum does not depend on the thread
+/// count.
+const SUM_ROWS: usize = 64;
+
+/// [`super::Kernels::column_sums`]: the sums over the rows of `x` `[rows, n]`, each task's
+/// partial sums (in f32, row after row) added in order.
+pub(super) fn column_sums<T: HostTensor>(x: &T) -> T {
+    let shape = x.dims();
+    let n = shape[1];
+    let x = x.contiguous();
+    let partials: Vec<Vec<f32>> = x
+        .values()
+        .par_chunks(SUM_ROWS * n.max(1))
+        .map(|rows| {
+            let mut sums = vec![0f32; n];
+            for row in rows.chunks(n) {
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut total = vec![0f32; n];
+    for part in &partials {
+        for (t, p) in total.iter_mut().zip(part) {
+            *t += p;
+        }
+    }
+    T::from_values(total, &[n])
+}
+
+/// [`super::Kernels::split_heads`]: `[batch, frames, heads * width]` to contiguous `[batch,
+/// heads, frames, width]`, one run of `width` values per (item, head, frame), in parallel.
+pub(super) fn split_heads<T: HostTensor>(x: &T, heads: usize) -> T {
+    let [batch, frames, hidden] = dims3(x);
+    let width = hidden / heads;
+    let x = x.contiguous();
+    let input = x.values();
+    by_rows(&[batch, heads, frames, width], width, |row, out| {
+        let (item, head, frame) = (row / (heads * frames), row / frames % heads, row % frames);
+        out.copy_from_slice(&input[(item * frames + frame) * hidden + head * width..][..width]);
+    })
+}
+
+/// [`super::Kernels::merge_heads`]: `[batch, heads, frames, width]` to contiguous `[batch,
+/// frames, heads * width]`, in parallel.
+pub(super) fn merge_heads<T: HostTensor>(x: &T) -> T {
+    let shape = x.dims();
+    let [batch, heads, frames, width] = [shape[0], shape[1], shape[2], shape[3]];
+    let x = x.contiguous();
+    let input = x.values();
+    by_rows(&[batch, frames, heads * width], width, |row, out| {
+        let (item, frame, head) = (row / (frames * heads), row / heads % frames, row % heads);
+        out.copy_from_slice(&input[((item * heads + head) * frames + frame) * width..][..width]);
+    })
+}
+
 /// Rows per task of [`layer_norm_last_backward`]: fixed, so that the partial sums of `dgamma`
 /// and `dbeta` (one per task, added in order) do not depend on the thread count.
 const NORM_ROWS: usize = 32;

@@ -44,6 +44,18 @@
 //!   (`benches/wav2vec2-threads.sh`, 2026-12-05). The same f32 operations in the same order, so
 //!   the same bits as burn's.
 //!
+//!   The clipping's global norm is one parallel f64 pass per gradient ([`Kernels::squared_sum`])
+//!   and its factor is applied inside the update; the parameter and moments are updated in
+//!   place where nothing else holds them.
+//!
+//! - **The layer norms' backward**, the **heads' split and merge** of attention and the
+//!   **linears' bias** (and its gradient, the columns' sums): burn composes the first from
+//!   about fifteen element-wise operations and the others are broadcasts and copies of
+//!   strided views, all on one thread in burn-flex; a perf profile split by thread (2 threads,
+//!   `examples/train_step.rs`, 2026-12-05) showed them as most of what one thread did while
+//!   the other waited. Here each is one parallel pass (the layer norm's forward stays the
+//!   backend's own, parallel in flex).
+//!
 //! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out); cuda,
 //! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
 //! trait's default methods).
@@ -177,6 +189,30 @@ pub trait Kernels: Backend {
         stride: usize,
     ) -> FloatTensor<Self> {
         conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride)
+    }
+
+    /// `x` `[rows, n]` plus `bias` `[n]` on every row (a linear layer's bias).
+    fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        add_bias_by_ops::<Self>(x, bias)
+    }
+
+    /// The sums of the columns of `x` `[rows, n]`: `[n]` (the bias's gradient).
+    fn column_sums(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        column_sums_by_ops::<Self>(x)
+    }
+
+    /// Attention's heads of `x` `[batch, frames, heads * width]` as `[batch, heads, frames,
+    /// width]`, laid out contiguously (the default is burn's reshape and transposed view,
+    /// which the products and reshapes after it copy element by element, on one thread in
+    /// burn-flex).
+    fn split_heads(x: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        split_heads_by_ops::<Self>(x, heads)
+    }
+
+    /// The inverse of [`Kernels::split_heads`]: `[batch, heads, frames, width]` to `[batch,
+    /// frames, heads * width]`.
+    fn merge_heads(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        merge_heads_by_ops::<Self>(x)
     }
 
     /// Softmax over the last dimension of `x` (attention's probabilities).
@@ -577,6 +613,31 @@ fn layer_norm_last_backward_by_ops<B: Backend>(
     ]
 }
 
+/// [`Kernels::add_bias`] as burn's broadcast addition.
+fn add_bias_by_ops<B: Backend>(x: FloatTensor<B>, bias: FloatTensor<B>) -> FloatTensor<B> {
+    (tensor::<B, 2>(x) + tensor::<B, 1>(bias).unsqueeze_dim::<2>(0)).into_primitive().tensor()
+}
+
+/// [`Kernels::column_sums`] as burn's sum over rows.
+fn column_sums_by_ops<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let [_, n] = tensor::<B, 2>(x.clone()).dims();
+    tensor::<B, 2>(x).sum_dim(0).reshape([n]).into_primitive().tensor()
+}
+
+/// [`Kernels::split_heads`] as burn's reshape and transposed view.
+fn split_heads_by_ops<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
+    let [batch, frames, hidden] = tensor::<B, 3>(x.clone()).dims();
+    let t = tensor::<B, 3>(x).reshape([batch, frames, heads, hidden / heads]).swap_dims(1, 2);
+    t.into_primitive().tensor()
+}
+
+/// [`Kernels::merge_heads`] as burn's transposed view and reshape.
+fn merge_heads_by_ops<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let [batch, heads, frames, width] = tensor::<B, 4>(x.clone()).dims();
+    let t = tensor::<B, 4>(x).swap_dims(1, 2).reshape([batch, frames, heads * width]);
+    t.into_primitive().tensor()
+}
+
 /// A float primitive as a tensor of rank `D`.
 fn tensor<B: Backend, const D: usize>(x: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(x))
@@ -669,6 +730,23 @@ pub fn layer_norm<B: Kernels, const D: usize>(
 /// [`Kernels::squared_sum`] on tensors: the sum of the squares of `x`'s values.
 pub fn squared_sum<B: Kernels, const D: usize>(x: Tensor<B, D>) -> f64 {
     B::squared_sum(x.into_primitive().tensor())
+}
+
+/// [`Kernels::add_bias`] on tensors: `bias` added to every row of `x`.
+pub fn add_bias<B: Kernels>(x: Tensor<B, 2>, bias: Tensor<B, 1>) -> Tensor<B, 2> {
+    tensor(B::add_bias(x.into_primitive().tensor(), bias.into_primitive().tensor()))
+}
+
+/// [`Kernels::split_heads`] on tensors: `[batch, frames, heads * width]` -> `[batch, heads,
+/// frames, width]`.
+pub fn split_heads<B: Kernels>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    tensor(B::split_heads(x.into_primitive().tensor(), heads))
+}
+
+/// [`Kernels::merge_heads`] on tensors: `[batch, heads, frames, width]` -> `[batch, frames,
+/// heads * width]`.
+pub fn merge_heads<B: Kernels>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    tensor(B::merge_heads(x.into_primitive().tensor()))
 }
 
 /// [`Kernels::softmax_last`] on tensors.
@@ -788,6 +866,38 @@ macro_rules! host_kernels {
                 match host::all_f32(&[&grad]) {
                     true => host::conv_windows_backward(&grad, dims, kernel, stride),
                     false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
+                }
+            }
+
+            fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+                let (dims, n) = (burn::tensor::TensorMetadata::shape(&x), burn::tensor::TensorMetadata::shape(&bias));
+                match host::all_f32(&[&x, &bias]) && dims.num_dims() == 2 && n.num_dims() == 1 && dims[1] == n[0] {
+                    true => host::add_bias(&x, &bias),
+                    false => add_bias_by_ops::<Self>(x, bias),
+                }
+            }
+
+            fn column_sums(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                let dims = burn::tensor::TensorMetadata::shape(&x);
+                match host::all_f32(&[&x]) && dims.num_dims() == 2 {
+                    true => host::column_sums(&x),
+                    false => column_sums_by_ops::<Self>(x),
+                }
+            }
+
+            fn split_heads(x: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+                let dims = burn::tensor::TensorMetadata::shape(&x);
+                match host::all_f32(&[&x]) && dims.num_dims() == 3 && dims[2] % heads.max(1) == 0 {
+                    true => host::split_heads(&x, heads),
+                    false => split_heads_by_ops::<Self>(x, heads),
+                }
+            }
+
+            fn merge_heads(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                let dims = burn::tensor::TensorMetadata::shape(&x);
+                match host::all_f32(&[&x]) && dims.num_dims() == 4 {
+                    true => host::merge_heads(&x),
+                    false => merge_heads_by_ops::<Self>(x),
                 }
             }
 
@@ -1069,6 +1179,81 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 prep.finish((dims, kernel, stride), B::conv_windows(x.primitive, kernel, stride))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::conv_windows(x.primitive, kernel, stride)),
+        }
+    }
+
+    fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::add_bias`]: the gradient itself for `x`, its column
+        /// sums for the bias.
+        #[derive(Debug)]
+        struct AddBias;
+
+        impl<B: Kernels> Backward<B, 2> for AddBias {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                binary::<B, _, _>(ops.parents, ops.node, grads, |grad| grad, |grad| B::column_sums(grad));
+            }
+        }
+
+        match AddBias.prepare::<C>([x.node.clone(), bias.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((), B::add_bias(x.primitive, bias.primitive)),
+            OpsKind::UnTracked(prep) => prep.finish(B::add_bias(x.primitive, bias.primitive)),
+        }
+    }
+
+    fn split_heads(x: FloatTensor<Self>, heads: usize) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::split_heads`]: the gradient's heads merged back.
+        #[derive(Debug)]
+        struct SplitHeads;
+
+        impl<B: Kernels> Backward<B, 1> for SplitHeads {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::merge_heads(grad));
+            }
+        }
+
+        match SplitHeads.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((), B::split_heads(x.primitive, heads)),
+            OpsKind::UnTracked(prep) => prep.finish(B::split_heads(x.primitive, heads)),
+        }
+    }
+
+    fn merge_heads(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::merge_heads`]: the gradient split into heads again.
+        #[derive(Debug)]
+        struct MergeHeads;
+
+        impl<B: Kernels> Backward<B, 1> for MergeHeads {
+            type State = usize;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let heads = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::split_heads(grad, heads));
+            }
+        }
+
+        let heads = tensor::<B, 4>(x.primitive.clone()).dims()[1];
+        match MergeHeads.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(heads, B::merge_heads(x.primitive)),
+            OpsKind::UnTracked(prep) => prep.finish(B::merge_heads(x.primitive)),
         }
     }
 
@@ -1828,6 +2013,72 @@ mod tests {
             }
             // Not vacuous: the gradients are far from zero.
             assert!(largest > 0.1, "largest dx {largest}");
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// Splitting and merging heads gives burn's reshape-and-transpose values, and gradients
+    /// through both are the same as through burn's views.
+    #[test]
+    fn heads_split_and_merge_as_burns_views() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let (batch, frames, heads, width) = (2, 5, 3, 4);
+            let values: Vec<f32> = (0..batch * frames * heads * width).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let weights: Vec<f32> = (0..batch * frames * heads * width).map(|i| (i % 11) as f32 - 5.0).collect();
+            let run = |ours: bool| {
+                let x = Tensor::<B, 3>::from_data(TensorData::new(values.clone(), [batch, frames, heads * width]), &device)
+                    .require_grad();
+                let w = Tensor::<B, 4>::from_data(TensorData::new(weights.clone(), [batch, heads, frames, width]), &device);
+                let split = match ours {
+                    true => split_heads(x.clone(), heads),
+                    false => x.clone().reshape([batch, frames, heads, width]).swap_dims(1, 2),
+                };
+                let scaled = split.clone() * w;
+                let merged = match ours {
+                    true => merge_heads(scaled),
+                    false => scaled.swap_dims(1, 2).reshape([batch, frames, heads * width]),
+                };
+                let grads = (merged.clone() * merged.clone()).sum().backward();
+                (split.into_data(), merged.into_data(), x.grad(&grads).unwrap().into_data())
+            };
+            let (ours, theirs) = (run(true), run(false));
+            assert_eq!(ours.0, theirs.0);
+            assert_eq!(ours.1, theirs.1);
+            assert_eq!(ours.2, theirs.2);
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// The bias added on every row, and its gradient the columns' sums (over more rows than
+    /// one task's), as burn's broadcast addition gives them.
+    #[test]
+    fn bias_and_its_gradient_as_burns() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let (rows, n) = (150, 7);
+            let values: Vec<f32> = (0..rows * n).map(|i| (i % 13) as f32 * 0.25 - 1.0).collect();
+            let run = |ours: bool| {
+                let x = Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [rows, n]), &device).require_grad();
+                let b = Tensor::<B, 1>::from_data(TensorData::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), [n]), &device)
+                    .require_grad();
+                let y = match ours {
+                    true => add_bias(x.clone(), b.clone()),
+                    false => x.clone() + b.clone().unsqueeze_dim::<2>(0),
+                };
+                let grads = (y.clone() * y.clone()).sum().backward();
+                (y.into_data(), x.grad(&grads).unwrap().into_data(), b.grad(&grads).unwrap().into_data())
+            };
+            let (ours, theirs) = (run(true), run(false));
+            assert_eq!(ours.0, theirs.0);
+            assert_eq!(ours.1, theirs.1);
+            ours.2.assert_approx_eq::<f32>(&theirs.2, Tolerance::absolute(1e-3));
+            let largest = ours.2.to_vec::<f32>().unwrap().iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(largest > 100.0, "bias gradient {largest}");
         }
         check::<Autodiff<NdArray>>();
         #[cfg(feature = "flex")]

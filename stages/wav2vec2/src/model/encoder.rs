@@ -82,7 +82,7 @@ impl<B: Kernels> Attention<B> {
         padding: Option<&Tensor<B, 4, Bool>>,
         bias: Option<&Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
-        let [batch, frames, hidden] = x.dims();
+        let [_, _, hidden] = x.dims();
         let gated = match (bias, &self.gru_rel_pos_linear, &self.gru_rel_pos_const) {
             (Some(bias), Some(linear), Some(constant)) => {
                 Some(relative::gated(x.clone(), bias, linear, constant, self.num_heads))
@@ -90,10 +90,7 @@ impl<B: Kernels> Attention<B> {
             _ => None,
         };
         let head_dim = hidden / self.num_heads;
-        let heads = |t: Tensor<B, 3>| {
-            t.reshape([batch, frames, self.num_heads, head_dim])
-                .swap_dims(1, 2)
-        };
+        let heads = |t: Tensor<B, 3>| kernels::split_heads(t, self.num_heads);
         let q = heads(linear_rows(&self.q_proj, x.clone()) * (head_dim as f64).powf(-0.5));
         let k = heads(linear_rows(&self.k_proj, x.clone()));
         let v = heads(linear_rows(&self.v_proj, x));
@@ -111,10 +108,7 @@ impl<B: Kernels> Attention<B> {
             None => scores,
         };
         let probs = self.dropout.forward(kernels::softmax_last(scores));
-        let context = probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, frames, hidden]);
+        let context = kernels::merge_heads(probs.matmul(v));
         linear_rows(&self.out_proj, context)
     }
 }

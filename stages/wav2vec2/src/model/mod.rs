@@ -48,7 +48,7 @@ fn linear_rows<B: Kernels>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> 
     let [batch, time, features] = x.dims();
     let y = crate::kernels::matmul(x.reshape([batch * time, features]), linear.weight.val());
     let y = match &linear.bias {
-        Some(bias) => y + bias.val().unsqueeze_dim::<2>(0),
+        Some(bias) => crate::kernels::add_bias(y, bias.val()),
         None => y,
     };
     let [_, out] = y.dims();
