@@ -73,7 +73,8 @@ impl<B: Kernels> Attention<B> {
         }
     }
 
-    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` is `[batch, 1, 1, frames]`,
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` is `[batch, 1, 1, frames]`
+    /// or already expanded to `[batch, heads, frames, frames]`,
     /// true at padded key frames; `bias` is a WavLM's ungated position bias `[heads, frames,
     /// frames]` (ignored by an attention without a gate).
     pub fn forward(
@@ -290,13 +291,21 @@ impl<B: Kernels> Encoder<B> {
     }
 
     /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first
-    /// layer's input, and the key padding mask `[batch, 1, 1, frames]` (true at padded keys).
+    /// layer's input, and the key padding mask `[batch, heads, frames, frames]` (true at padded
+    /// keys).
     fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<Tensor<B, 4, Bool>>) {
         let x = match valid {
             Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
             None => x,
         };
-        let padding = valid.map(|valid| valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]));
+        let padding = valid.map(|valid| {
+            let [_, frames] = valid.dims();
+            let heads = self.layers.first().map_or(1, |layer| layer.attention.num_heads);
+            // Laid out in full once per forward, [batch, heads, frames, frames]: every layer's
+            // mask fill copied an expanded view element by element on one thread (burn-flex's
+            // `to_contiguous`, 2% of an SSL extraction).
+            valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]).repeat(&[1, heads, frames, 1])
+        });
         let x = x.clone() + self.pos_conv_embed.forward(x);
         let x = if self.pre_norm { x } else { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) };
         (self.dropout.forward(x), padding)
