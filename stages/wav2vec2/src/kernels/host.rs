@@ -540,6 +540,61 @@ pub(super) fn group_norm_over_time_backward<T: HostTensor>(
     [dx, over_batch(|s| s.grad_normalized_sum), over_batch(|s| s.grad_sum)]
 }
 
+/// Whether vox's kernel computes [`super::Kernels::add_gated_bias`] (or its backward) for
+/// `scores` (or its gradient) `[batch, heads, frames, keys]`, `gate` `[batch, heads, frames]` and
+/// `bias` `[heads, frames, keys]`, all f32.
+pub(super) fn gated_bias_shapes<T: HostTensor>(scores: &T, gate: &T, bias: &T) -> bool {
+    let (s, g, b) = (scores.dims(), gate.dims(), bias.dims());
+    all_f32(&[scores, gate, bias]) && s.len() == 4 && g.len() == 3 && b.len() == 3
+        && g == s[..3] && b == s[1..]
+}
+
+/// [`super::Kernels::add_gated_bias`]: `scores + gate * bias`, one row of keys per task step,
+/// the same two f32 operations per value as burn's product and sum.
+pub(super) fn add_gated_bias<T: HostTensor>(scores: &T, gate: &T, bias: &T) -> T {
+    let shape = scores.dims();
+    let [heads, frames, keys] = [shape[1], shape[2], shape[3]];
+    let (scores, gate, bias) = (scores.contiguous(), gate.contiguous(), bias.contiguous());
+    let (s, g, b) = (scores.values(), gate.values(), bias.values());
+    by_rows(&shape, keys, |row, out| {
+        // row = (item * heads + head) * frames + frame
+        let head = row / frames % heads;
+        let bias = &b[(head * frames + row % frames) * keys..][..keys];
+        let gate = g[row];
+        for ((o, &s), &b) in out.iter_mut().zip(&s[row * keys..][..keys]).zip(bias) {
+            *o = s + gate * b;
+        }
+    })
+}
+
+/// [`super::Kernels::add_gated_bias_backward`]: `[dgate, dbias]`, each value's sum in a fixed
+/// order (over keys, over batch items).
+pub(super) fn add_gated_bias_backward<T: HostTensor>(gate: &T, bias: &T, grad: &T) -> [T; 2] {
+    let shape = grad.dims();
+    let [batch, heads, frames, keys] = [shape[0], shape[1], shape[2], shape[3]];
+    let (gate, bias, grad) = (gate.contiguous(), bias.contiguous(), grad.contiguous());
+    let (g, b, d) = (gate.values(), bias.values(), grad.values());
+    let dgate = by_rows(&[batch, heads, frames], frames, |bh, out| {
+        let head = bh % heads;
+        for (frame, o) in out.iter_mut().enumerate() {
+            let bias = &b[(head * frames + frame) * keys..][..keys];
+            let grad = &d[(bh * frames + frame) * keys..][..keys];
+            *o = grad.iter().zip(bias).map(|(&x, &y)| x * y).sum();
+        }
+    });
+    let dbias = by_rows(&[heads, frames, keys], keys, |row, out| {
+        let (head, frame) = (row / frames, row % frames);
+        for item in 0..batch {
+            let at = (item * heads + head) * frames + frame;
+            let gate = g[at];
+            for (o, &x) in out.iter_mut().zip(&d[at * keys..][..keys]) {
+                *o += x * gate;
+            }
+        }
+    });
+    [dgate, dbias]
+}
+
 /// [`super::Kernels::add_bias`]: `bias` added to each row of `x`, in parallel.
 pub(super) fn add_bias<T: HostTensor>(x: &T, bias: &T) -> T {
     let shape = x.dims();

@@ -191,6 +191,29 @@ pub trait Kernels: Backend {
         conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride)
     }
 
+    /// `scores` `[batch, heads, frames, frames]` plus `gate` `[batch, heads, frames]` times
+    /// `bias` `[heads, frames, frames]` (WavLM's gated relative position bias: each query
+    /// frame's gate scales its row of the bias), `scores + gate * bias` in one pass. burn
+    /// broadcasts the product and the sum over strided views, on one thread in burn-flex.
+    fn add_gated_bias(
+        scores: FloatTensor<Self>,
+        gate: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        add_gated_bias_by_ops::<Self>(scores, gate, bias)
+    }
+
+    /// The gradients through [`Kernels::add_gated_bias`] for the gate and the bias, given the
+    /// output's `grad` (the scores' gradient is `grad` itself): `dgate = Σ_keys grad bias`,
+    /// `dbias = Σ_batch grad gate`.
+    fn add_gated_bias_backward(
+        gate: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        add_gated_bias_backward_by_ops::<Self>(gate, bias, grad)
+    }
+
     /// `x` `[rows, n]` plus `bias` `[n]` on every row (a linear layer's bias).
     fn add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         add_bias_by_ops::<Self>(x, bias)
@@ -613,6 +636,30 @@ fn layer_norm_last_backward_by_ops<B: Backend>(
     ]
 }
 
+/// [`Kernels::add_gated_bias`] as burn's broadcast product and sum.
+fn add_gated_bias_by_ops<B: Backend>(
+    scores: FloatTensor<B>,
+    gate: FloatTensor<B>,
+    bias: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let gate = tensor::<B, 3>(gate).unsqueeze_dim::<4>(3);
+    let gated = gate * tensor::<B, 3>(bias).unsqueeze_dim::<4>(0);
+    (tensor::<B, 4>(scores) + gated).into_primitive().tensor()
+}
+
+/// [`Kernels::add_gated_bias_backward`] from burn's operations.
+fn add_gated_bias_backward_by_ops<B: Backend>(
+    gate: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let (gate, bias, grad) = (tensor::<B, 3>(gate), tensor::<B, 3>(bias), tensor::<B, 4>(grad));
+    let ([batch, heads, frames], [_, _, keys]) = (gate.dims(), bias.dims());
+    let dgate = (grad.clone() * bias.unsqueeze_dim::<4>(0)).sum_dim(3).reshape([batch, heads, frames]);
+    let dbias = (grad * gate.unsqueeze_dim::<4>(3)).sum_dim(0).reshape([heads, frames, keys]);
+    [dgate.into_primitive().tensor(), dbias.into_primitive().tensor()]
+}
+
 /// [`Kernels::add_bias`] as burn's broadcast addition.
 fn add_bias_by_ops<B: Backend>(x: FloatTensor<B>, bias: FloatTensor<B>) -> FloatTensor<B> {
     (tensor::<B, 2>(x) + tensor::<B, 1>(bias).unsqueeze_dim::<2>(0)).into_primitive().tensor()
@@ -730,6 +777,13 @@ pub fn layer_norm<B: Kernels, const D: usize>(
 /// [`Kernels::squared_sum`] on tensors: the sum of the squares of `x`'s values.
 pub fn squared_sum<B: Kernels, const D: usize>(x: Tensor<B, D>) -> f64 {
     B::squared_sum(x.into_primitive().tensor())
+}
+
+/// [`Kernels::add_gated_bias`] on tensors: `scores + gate * bias` with `gate` `[batch, heads,
+/// frames]` scaling each query's row of `bias` `[heads, frames, frames]`.
+pub fn add_gated_bias<B: Kernels>(scores: Tensor<B, 4>, gate: Tensor<B, 3>, bias: Tensor<B, 3>) -> Tensor<B, 4> {
+    let [scores, gate, bias] = [scores.into_primitive().tensor(), gate.into_primitive().tensor(), bias.into_primitive().tensor()];
+    tensor(B::add_gated_bias(scores, gate, bias))
 }
 
 /// [`Kernels::add_bias`] on tensors: `bias` added to every row of `x`.
@@ -866,6 +920,28 @@ macro_rules! host_kernels {
                 match host::all_f32(&[&grad]) {
                     true => host::conv_windows_backward(&grad, dims, kernel, stride),
                     false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
+                }
+            }
+
+            fn add_gated_bias(
+                scores: FloatTensor<Self>,
+                gate: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                match host::gated_bias_shapes(&scores, &gate, &bias) {
+                    true => host::add_gated_bias(&scores, &gate, &bias),
+                    false => add_gated_bias_by_ops::<Self>(scores, gate, bias),
+                }
+            }
+
+            fn add_gated_bias_backward(
+                gate: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+            ) -> [FloatTensor<Self>; 2] {
+                match host::gated_bias_shapes(&grad, &gate, &bias) {
+                    true => host::add_gated_bias_backward(&gate, &bias, &grad),
+                    false => add_gated_bias_backward_by_ops::<Self>(gate, bias, grad),
                 }
             }
 
@@ -1179,6 +1255,54 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 prep.finish((dims, kernel, stride), B::conv_windows(x.primitive, kernel, stride))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::conv_windows(x.primitive, kernel, stride)),
+        }
+    }
+
+    fn add_gated_bias(
+        scores: FloatTensor<Self>,
+        gate: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::add_gated_bias`]; its state is the gate and the bias.
+        #[derive(Debug)]
+        struct AddGatedBias;
+
+        impl<B: Kernels> Backward<B, 3> for AddGatedBias {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (gate, bias) = ops.state;
+                let grad = grads.consume::<B>(&ops.node);
+                let [scores, gate_parent, bias_parent] = ops.parents;
+                if gate_parent.is_some() || bias_parent.is_some() {
+                    let [dgate, dbias] = B::add_gated_bias_backward(gate, bias, grad.clone());
+                    if let Some(parent) = gate_parent {
+                        grads.register::<B>(parent.id, dgate);
+                    }
+                    if let Some(parent) = bias_parent {
+                        grads.register::<B>(parent.id, dbias);
+                    }
+                }
+                if let Some(parent) = scores {
+                    grads.register::<B>(parent.id, grad);
+                }
+            }
+        }
+
+        let nodes = [scores.node.clone(), gate.node.clone(), bias.node.clone()];
+        match AddGatedBias.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::add_gated_bias(scores.primitive, gate.primitive.clone(), bias.primitive.clone());
+                prep.finish((gate.primitive, bias.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::add_gated_bias(scores.primitive, gate.primitive, bias.primitive))
+            }
         }
     }
 
@@ -2079,6 +2203,40 @@ mod tests {
             ours.2.assert_approx_eq::<f32>(&theirs.2, Tolerance::absolute(1e-3));
             let largest = ours.2.to_vec::<f32>().unwrap().iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(largest > 100.0, "bias gradient {largest}");
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// The gated bias and its gradients as burn's broadcast product and sum give them.
+    #[test]
+    fn gated_bias_and_its_gradients_as_burns() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let (batch, heads, frames) = (2, 3, 37);
+            let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * 0.125 - 1.0).collect() };
+            let run = |ours: bool| {
+                let scores = Tensor::<B, 4>::from_data(TensorData::new(values(batch * heads * frames * frames, 1), [batch, heads, frames, frames]), &device).require_grad();
+                let gate = Tensor::<B, 3>::from_data(TensorData::new(values(batch * heads * frames, 2), [batch, heads, frames]), &device).require_grad();
+                // The bias as the model makes it: a permuted view.
+                let stored = Tensor::<B, 3>::from_data(TensorData::new(values(frames * frames * heads, 3), [frames, frames, heads]), &device).require_grad();
+                let bias = stored.clone().permute([2, 0, 1]);
+                let y = match ours {
+                    true => add_gated_bias(scores.clone(), gate.clone(), bias),
+                    false => scores.clone() + gate.clone().unsqueeze_dim::<4>(3) * bias.unsqueeze_dim::<4>(0),
+                };
+                let grads = (y.clone() * y.clone()).sum().backward();
+                let g = |t: Option<Tensor<B::InnerBackend, 3>>| t.unwrap().into_data();
+                (y.into_data(), scores.grad(&grads).unwrap().into_data(), g(gate.grad(&grads)), g(stored.grad(&grads)))
+            };
+            let (ours, theirs) = (run(true), run(false));
+            assert_eq!(ours.0, theirs.0);
+            assert_eq!(ours.1, theirs.1);
+            ours.2.assert_approx_eq::<f32>(&theirs.2, Tolerance::absolute(1e-3));
+            ours.3.assert_approx_eq::<f32>(&theirs.3, Tolerance::absolute(1e-3));
+            let largest = ours.2.to_vec::<f32>().unwrap().iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(largest > 1.0, "gate gradient {largest}");
         }
         check::<Autodiff<NdArray>>();
         #[cfg(feature = "flex")]

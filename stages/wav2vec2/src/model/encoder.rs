@@ -86,7 +86,7 @@ impl<B: Kernels> Attention<B> {
         let [_, _, hidden] = x.dims();
         let gated = match (bias, &self.gru_rel_pos_linear, &self.gru_rel_pos_const) {
             (Some(bias), Some(linear), Some(constant)) => {
-                Some(relative::gated(x.clone(), bias, linear, constant, self.num_heads))
+                Some((relative::gate(x.clone(), linear, constant, self.num_heads), bias))
             }
             _ => None,
         };
@@ -98,7 +98,7 @@ impl<B: Kernels> Attention<B> {
         // [batch, heads, frames (queries), frames (keys)]
         let scores = q.matmul(k.swap_dims(2, 3));
         let scores = match gated {
-            Some(gated) => scores + gated,
+            Some((gate, bias)) => kernels::add_gated_bias(scores, gate, bias.clone()),
             None => scores,
         };
         let scores = match padding {

@@ -56,15 +56,15 @@ pub fn position_bias<B: Backend>(
     embed.forward(buckets).permute([2, 0, 1])
 }
 
-/// The gated bias `[batch, heads, frames, frames]` for a layer whose input is `x`
-/// `[batch, frames, hidden]`.
-pub fn gated<B: Kernels>(
+/// The gate `[batch, heads, frames]` by which a layer whose input is `x` `[batch, frames,
+/// hidden]` scales each query frame's row of the bias (added to the scores by
+/// [`crate::kernels::add_gated_bias`]).
+pub fn gate<B: Kernels>(
     x: Tensor<B, 3>,
-    bias: &Tensor<B, 3>,
     linear: &Linear<B>,
     constant: &Param<Tensor<B, 4>>,
     heads: usize,
-) -> Tensor<B, 4> {
+) -> Tensor<B, 3> {
     let [batch, frames, hidden] = x.dims();
     let head_dim = hidden / heads;
     // [batch, frames * heads, head_dim] -> [batch, frames, heads, 2, 4] -> sum of each 4
@@ -78,8 +78,8 @@ pub fn gated<B: Kernels>(
     // [1, heads, 1, 1] -> [1, 1, heads, 1], against [batch, frames, heads, 1]
     let constant = constant.val().swap_dims(1, 2);
     let gate = a * (b * constant - 1.0) + 2.0;
-    // [batch, heads, frames, 1] * [1, heads, frames, frames]
-    gate.swap_dims(1, 2) * bias.clone().unsqueeze_dim::<4>(0)
+    // [batch, frames, heads, 1] -> [batch, heads, frames]
+    gate.swap_dims(1, 2).reshape([batch, heads, frames])
 }
 
 #[cfg(test)]
