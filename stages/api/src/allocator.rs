@@ -8,22 +8,31 @@
 /// is free at its top. A training step allocates and frees the same tensors every step, so
 /// each step faulted their pages back in, zeroed by the kernel: a third of the small
 /// wav2vec2 config's step on flex (`train_step small flex 2 2 32000 30`, 2 threads, 2026-11-26:
-/// 16-17 ms per step as glibc ships, 10.3-10.6 ms with these settings). This serves
-/// allocations up to 1 GiB from the heap and trims it only beyond 1 GiB free, as
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824`
-/// would; the process then keeps the memory of its peak until it exits. Malloc tunables the
-/// user set in `GLIBC_TUNABLES` are left alone, and so are allocators other than glibc's.
+/// 16-17 ms per step as glibc ships, 10.3-10.6 ms with a 1 GiB trim threshold).
+///
+/// The settings: allocations up to 32 MiB (glibc's own ceiling for its adaptive threshold)
+/// come from the heap, which is trimmed only beyond 1 GiB free and grows 64 MiB at a time;
+/// larger ones (a conv layer's activations) get their own mapping, returned when freed. A
+/// 1 GiB mmap threshold, the first version of this, put those large tensors in the heap
+/// too, where they fragmented it: wav2vec2-base's step (`train_step base flex 12 8 32000 2
+/// feature-encoder`, 2 threads, 2026-12-05, two interleaved rounds) took 3.66-3.80 s with a
+/// peak RSS of 2.44 GB, against 3.41-3.44 s and 1.95 GB with these (the small config: 16.3-17.5
+/// against 15.4-15.9 ms). The same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
+/// glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864`; the process keeps the
+/// memory of its peak until it exits. Malloc tunables the user set in `GLIBC_TUNABLES` are left
+/// alone, and so are allocators other than glibc's.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let user_tuned =
             std::env::var("GLIBC_TUNABLES").is_ok_and(|tunables| tunables.contains("glibc.malloc."));
         if !user_tuned {
-            const ONE_GIB: libc::c_int = 1 << 30;
+            const MIB: libc::c_int = 1 << 20;
             // SAFETY: `mallopt` only sets allocator parameters; it takes the arena lock itself.
             unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, ONE_GIB);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, ONE_GIB);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * MIB);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * MIB);
+                libc::mallopt(libc::M_TOP_PAD, 64 * MIB);
             }
         }
     }
