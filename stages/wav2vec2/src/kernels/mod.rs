@@ -56,6 +56,11 @@
 //!   the other waited. Here each is one parallel pass (the layer norm's forward stays the
 //!   backend's own, parallel in flex).
 //!
+//! - **WavLM's gated relative position bias** added to the attention scores
+//!   (`scores + gate * bias`, and its gradients): burn broadcasts the product and the sum
+//!   over strided views on one thread; vox's WavLM extraction took 3.2 s more than its
+//!   wav2vec2 (transformers': 0.4 s, BENCHMARKS-ssl.md).
+//!
 //! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out); cuda,
 //! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
 //! trait's default methods).
