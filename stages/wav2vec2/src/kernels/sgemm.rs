@@ -564,17 +564,23 @@ mod tests {
                     }
                 }
                 assert!(seen.iter().all(|&s| s == 1), "{m}x{n}, {threads} threads: {split:?}");
-                let work: Vec<usize> = (0..split.tasks()).map(|t| {
-                    let (r, c) = split.task(t, m, n);
-                    r.len() * c.len()
-                }).collect();
-                if split.tasks() >= threads && threads > 1 {
-                    // Greedy on `threads` workers: the busiest is within one task of the mean.
-                    let mean = (m * n) as f64 / threads as f64;
-                    let largest = *work.iter().max().unwrap() as f64;
-                    let tasks_per_thread = split.tasks().div_ceil(threads) as f64;
-                    assert!(largest * tasks_per_thread <= mean + largest * 1.01 + 1.0, "{m}x{n}, {threads} threads: {split:?}");
+                // Balanced to a panel: full row blocks differ by at most MR rows and full
+                // column blocks by at most NR columns (the last ones may be shorter, at C's
+                // edge), and every thread has a task where C has enough panels.
+                let (mut rows, mut cols) = (Vec::new(), Vec::new());
+                for task in 0..split.tasks() {
+                    let (r, c) = split.task(task, m, n);
+                    if r.end < m {
+                        rows.push(r.len());
+                    }
+                    if c.end < n {
+                        cols.push(c.len());
+                    }
                 }
+                let spread = |v: &[usize]| v.iter().max().unwrap_or(&0) - v.iter().min().unwrap_or(&0);
+                assert!(spread(&rows) <= MR && spread(&cols) <= NR, "{m}x{n}, {threads} threads: {split:?}");
+                let panels = m.div_ceil(MR) * n.div_ceil(NR);
+                assert!(split.tasks() >= threads.min(panels / MIN_TASK_PANELS).max(1), "{m}x{n}, {threads} threads: {split:?}");
             }
         }
         // The shapes the model meets: 792 rows on 2 threads in 4 blocks of 16-17 panels, 198
