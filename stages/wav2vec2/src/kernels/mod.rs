@@ -580,7 +580,7 @@ fn group_norm_over_time_by_ops<B: Backend>(
     beta: FloatTensor<B>,
     epsilon: f64,
 ) -> FloatTensor<B> {
-    let (normalized, _) = normalize_over_time(tensor::<B, 3>(x), epsilon);
+    let (normalized, _) = normalize(tensor::<B, 3>(x), epsilon);
     let [channels] = tensor::<B, 1>(gamma.clone()).dims();
     let gamma = tensor::<B, 1>(gamma).reshape([1, 1, channels]);
     let beta = tensor::<B, 1>(beta).reshape([1, 1, channels]);
@@ -594,14 +594,11 @@ fn group_norm_over_time_backward_by_ops<B: Backend>(
     grad: FloatTensor<B>,
     epsilon: f64,
 ) -> [FloatTensor<B>; 3] {
-    let (normalized, std) = normalize_over_time(tensor::<B, 3>(x), epsilon);
+    let (normalized, std) = normalize(tensor::<B, 3>(x), epsilon);
     let grad = tensor::<B, 3>(grad);
     let [channels] = tensor::<B, 1>(gamma.clone()).dims();
     let scaled = grad.clone() * tensor::<B, 1>(gamma).reshape([1, 1, channels]);
-    let dx = (scaled.clone()
-        - scaled.clone().mean_dim(1)
-        - normalized.clone() * (scaled * normalized.clone()).mean_dim(1))
-        / std;
+    let dx = normalized_gradient(scaled, normalized.clone(), std);
     let dgamma = (grad.clone() * normalized).sum_dim(1).sum_dim(0).reshape([channels]);
     let dbeta = grad.sum_dim(1).sum_dim(0).reshape([channels]);
     [
@@ -624,14 +621,9 @@ fn layer_norm_last_backward_by_ops<B: Backend>(
     let rows = shape.num_elements() / width.max(1);
     let x = tensor::<B, 2>(B::float_reshape(x, [rows, width].into()));
     let grad = tensor::<B, 2>(B::float_reshape(grad, [rows, width].into()));
-    let centered = x.clone() - x.mean_dim(1);
-    let std = (centered.clone().powi_scalar(2).mean_dim(1) + epsilon).sqrt();
-    let normalized = centered / std.clone();
+    let (normalized, std) = normalize(x, epsilon);
     let scaled = grad.clone() * tensor::<B, 1>(gamma).reshape([1, width]);
-    let dx = (scaled.clone()
-        - scaled.clone().mean_dim(1)
-        - normalized.clone() * (scaled * normalized.clone()).mean_dim(1))
-        / std;
+    let dx = normalized_gradient(scaled, normalized.clone(), std);
     let dgamma = (grad.clone() * normalized).sum_dim(0).reshape([width]);
     let dbeta = grad.sum_dim(0).reshape([width]);
     [
@@ -695,13 +687,25 @@ fn tensor<B: Backend, const D: usize>(x: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(x))
 }
 
-/// `x` `[batch, time, channels]` normalized per channel over time, and the standard deviations
-/// `[batch, 1, channels]` (biased variance, as PyTorch's group norm). (A division, not a
-/// multiplication by `recip()`: ndarray's SIMD `recip` is an approximation, off by up to 1e-4.)
-fn normalize_over_time<B: Backend>(x: Tensor<B, 3>, epsilon: f64) -> (Tensor<B, 3>, Tensor<B, 3>) {
+/// `x` normalized along dimension 1 (over time per channel of `[batch, time, channels]`, the
+/// group norm's; over each row of `[rows, width]`, the layer norm's), and the standard
+/// deviations, kept as a dimension of 1 (biased variance, as PyTorch's norms). (A division,
+/// not a multiplication by `recip()`: ndarray's SIMD `recip` is an approximation, off by up to
+/// 1e-4.)
+fn normalize<B: Backend, const D: usize>(x: Tensor<B, D>, epsilon: f64) -> (Tensor<B, D>, Tensor<B, D>) {
     let centered = x.clone() - x.mean_dim(1);
     let std = (centered.clone().powi_scalar(2).mean_dim(1) + epsilon).sqrt();
     (centered / std.clone(), std)
+}
+
+/// The input's gradient of a norm along dimension 1 from [`normalize`]'s output and the
+/// gradient scaled by gamma, `scaled`: `(scaled - mean scaled - x̂ mean(scaled x̂)) / σ`.
+fn normalized_gradient<B: Backend, const D: usize>(
+    scaled: Tensor<B, D>,
+    normalized: Tensor<B, D>,
+    std: Tensor<B, D>,
+) -> Tensor<B, D> {
+    (scaled.clone() - scaled.clone().mean_dim(1) - normalized.clone() * (scaled * normalized).mean_dim(1)) / std
 }
 
 /// An autodiff backend whose inner backend has [`Kernels`] too (for validation passes on
@@ -1026,6 +1030,67 @@ host_kernels!(burn::backend::NdArray);
 #[cfg(feature = "flex")]
 host_kernels!(burn::backend::Flex);
 
+/// The norms with a gamma and a beta that vox computes itself; one autodiff step serves both
+/// (its state is the input, gamma and epsilon).
+#[derive(Clone, Copy, Debug)]
+enum AffineNorm {
+    /// [`Kernels::group_norm_over_time`].
+    GroupOverTime,
+    /// [`Kernels::layer_norm_last`].
+    LayerLast,
+}
+
+impl AffineNorm {
+    fn forward<B: Kernels>(
+        self,
+        x: FloatTensor<B>,
+        gamma: FloatTensor<B>,
+        beta: FloatTensor<B>,
+        epsilon: f64,
+    ) -> FloatTensor<B> {
+        match self {
+            Self::GroupOverTime => B::group_norm_over_time(x, gamma, beta, epsilon),
+            Self::LayerLast => B::layer_norm_last(x, gamma, beta, epsilon),
+        }
+    }
+}
+
+impl<B: Kernels> Backward<B, 3> for AffineNorm {
+    type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let (x, gamma, epsilon) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let partials = match self {
+            Self::GroupOverTime => B::group_norm_over_time_backward(x, gamma, grad, epsilon),
+            Self::LayerLast => B::layer_norm_last_backward(x, gamma, grad, epsilon),
+        };
+        for (parent, partial) in ops.parents.into_iter().zip(partials) {
+            if let Some(parent) = parent {
+                grads.register::<B>(parent.id, partial);
+            }
+        }
+    }
+}
+
+/// `norm` of `x` on the autodiff backend, recording its backward step when tracked.
+fn affine_norm<B: Kernels, C: CheckpointStrategy>(
+    norm: AffineNorm,
+    x: FloatTensor<Autodiff<B, C>>,
+    gamma: FloatTensor<Autodiff<B, C>>,
+    beta: FloatTensor<Autodiff<B, C>>,
+    epsilon: f64,
+) -> FloatTensor<Autodiff<B, C>> {
+    let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
+    match norm.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let output = norm.forward::<B>(x.primitive.clone(), gamma.primitive.clone(), beta.primitive, epsilon);
+            prep.finish((x.primitive, gamma.primitive, epsilon), output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(norm.forward::<B>(x.primitive, gamma.primitive, beta.primitive, epsilon)),
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         /// Backward step of [`Kernels::matmul_2d`]; its state is both operands:
@@ -1099,49 +1164,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        /// Backward step of [`Kernels::group_norm_over_time`]; its state is the input, gamma
-        /// and epsilon.
-        #[derive(Debug)]
-        struct GroupNormOverTime;
-
-        impl<B: Kernels> Backward<B, 3> for GroupNormOverTime {
-            type State = (FloatTensor<B>, FloatTensor<B>, f64);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let (x, gamma, epsilon) = ops.state;
-                let grad = grads.consume::<B>(&ops.node);
-                let partials = B::group_norm_over_time_backward(x, gamma, grad, epsilon);
-                for (parent, partial) in ops.parents.into_iter().zip(partials) {
-                    if let Some(parent) = parent {
-                        grads.register::<B>(parent.id, partial);
-                    }
-                }
-            }
-        }
-
-        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
-        match GroupNormOverTime.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let output = B::group_norm_over_time(
-                    x.primitive.clone(),
-                    gamma.primitive.clone(),
-                    beta.primitive,
-                    epsilon,
-                );
-                prep.finish((x.primitive, gamma.primitive, epsilon), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::group_norm_over_time(
-                x.primitive,
-                gamma.primitive,
-                beta.primitive,
-                epsilon,
-            )),
-        }
+        affine_norm::<B, C>(AffineNorm::GroupOverTime, x, gamma, beta, epsilon)
     }
 
     fn layer_norm_last(
@@ -1150,42 +1173,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        /// Backward step of [`Kernels::layer_norm_last`]; its state is the input, gamma and
-        /// epsilon.
-        #[derive(Debug)]
-        struct LayerNormLast;
-
-        impl<B: Kernels> Backward<B, 3> for LayerNormLast {
-            type State = (FloatTensor<B>, FloatTensor<B>, f64);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let (x, gamma, epsilon) = ops.state;
-                let grad = grads.consume::<B>(&ops.node);
-                let partials = B::layer_norm_last_backward(x, gamma, grad, epsilon);
-                for (parent, partial) in ops.parents.into_iter().zip(partials) {
-                    if let Some(parent) = parent {
-                        grads.register::<B>(parent.id, partial);
-                    }
-                }
-            }
-        }
-
-        let nodes = [x.node.clone(), gamma.node.clone(), beta.node.clone()];
-        match LayerNormLast.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let output =
-                    B::layer_norm_last(x.primitive.clone(), gamma.primitive.clone(), beta.primitive, epsilon);
-                prep.finish((x.primitive, gamma.primitive, epsilon), output)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::layer_norm_last(x.primitive, gamma.primitive, beta.primitive, epsilon))
-            }
-        }
+        affine_norm::<B, C>(AffineNorm::LayerLast, x, gamma, beta, epsilon)
     }
 
     fn grouped_conv1d(
@@ -1880,10 +1868,17 @@ mod tests {
         );
         let found = B::group_norm_over_time_backward(x.clone(), gamma.clone(), grad.clone(), 1e-5);
         let expected =
-            group_norm_over_time_backward_by_ops::<B>(x.clone(), gamma, grad.clone(), 1e-5);
+            group_norm_over_time_backward_by_ops::<B>(x.clone(), gamma.clone(), grad.clone(), 1e-5);
         let pairs = found.into_iter().zip(expected);
         for (what, (found, expected)) in ["dx", "dgamma", "dbeta"].iter().zip(pairs) {
             check(&format!("group norm {what}"), found, expected);
+        }
+        // The layer norm's rows are the last dimension: 6 wide here.
+        let found = B::layer_norm_last_backward(x.clone(), gamma.clone(), grad.clone(), 1e-5);
+        let expected = layer_norm_last_backward_by_ops::<B>(x.clone(), gamma, grad.clone(), 1e-5);
+        let pairs = found.into_iter().zip(expected);
+        for (what, (found, expected)) in ["dx", "dgamma", "dbeta"].iter().zip(pairs) {
+            check(&format!("layer norm {what}"), found, expected);
         }
         let weight = input(&[6, 2, 8], 5);
         let conv_grad = input(&[2, 33, 6], 6);
