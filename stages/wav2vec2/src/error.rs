@@ -38,6 +38,22 @@ pub enum Wav2Vec2Error {
         /// The cause.
         source: burn_store::SafetensorsStoreError,
     },
+    /// A safetensors file could not be written.
+    #[error("cannot write `{path}`: {source}")]
+    SafetensorsWrite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: safetensors::SafeTensorError,
+    },
+    /// A parameter's element type has no safetensors counterpart vox writes.
+    #[error("cannot save parameter `{name}`: its element type {dtype:?} is not a float type")]
+    UnsavableDtype {
+        /// The parameter's name in the file.
+        name: String,
+        /// Its element type.
+        dtype: burn::tensor::DType,
+    },
     /// burn-store could not read a PyTorch checkpoint.
     #[error("cannot load PyTorch weights `{path}`: {source}")]
     Pytorch {

@@ -42,12 +42,8 @@ impl PyTorchLayout {
 impl ModuleAdapter for PyTorchLayout {
     fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
         let adapted = self.inner().adapt(snapshot);
-        // burn-store transposes exactly these (its `adapt_pytorch_tensor`): the 2-D `weight`
-        // of a Linear module. The data comes from the snapshot as given, transposed here.
-        let linear_weight = snapshot.module_type().as_deref() == Some("Struct:Linear")
-            && snapshot.path_stack.as_ref().and_then(|p| p.last()).is_some_and(|p| p == "weight")
-            && snapshot.shape.len() == 2;
-        if !linear_weight {
+        // The data comes from the snapshot as given, transposed here.
+        if !is_linear_weight(snapshot) {
             return adapted;
         }
         let data = snapshot.clone_data_fn();
@@ -70,19 +66,30 @@ impl ModuleAdapter for PyTorchLayout {
     }
 }
 
+/// Whether the adapter transposes `snapshot` (before or after adapting): burn-store transposes
+/// exactly these (its `adapt_pytorch_tensor`), the 2-D `weight` of a Linear module.
+pub fn is_linear_weight(snapshot: &TensorSnapshot) -> bool {
+    snapshot.module_type().as_deref() == Some("Struct:Linear")
+        && snapshot.path_stack.as_ref().and_then(|p| p.last()).is_some_and(|p| p == "weight")
+        && snapshot.shape.len() == 2
+}
+
 /// The transpose of 2-D `data`, any element type.
 fn transpose(data: TensorData) -> TensorData {
     let (rows, cols) = (data.shape[0], data.shape[1]);
-    let dtype = data.dtype;
-    let bytes = data.as_bytes();
-    let out = match dtype.size() {
+    let out = transpose_bytes(data.as_bytes(), data.dtype.size(), rows, cols);
+    TensorData::from_bytes_vec(out, vec![cols, rows], data.dtype)
+}
+
+/// The `cols x rows` transpose of `rows x cols` row-major elements of `size` bytes each.
+pub fn transpose_bytes(bytes: &[u8], size: usize, rows: usize, cols: usize) -> Vec<u8> {
+    match size {
         1 => transpose_elements::<1>(bytes, rows, cols),
         2 => transpose_elements::<2>(bytes, rows, cols),
         4 => transpose_elements::<4>(bytes, rows, cols),
         8 => transpose_elements::<8>(bytes, rows, cols),
         size => unreachable!("no tensor element takes {size} bytes"),
-    };
-    TensorData::from_bytes_vec(out, vec![cols, rows], dtype)
+    }
 }
 
 /// Elements per side of a tile.

@@ -7,6 +7,7 @@
 //! - [`loader`]: `model.safetensors` / `pytorch_model.bin` through burn-store, with a report
 //!   of fresh and unused tensors, and saving in the same HF layout;
 //! - [`layout`]: PyTorch's and burn's tensor layouts, converted on loading and saving;
+//! - [`writer`]: a module's parameters as a safetensors file, read where the backend keeps them;
 //! - [`preprocess`]: HF's per-clip zero-mean unit-variance input normalization;
 //! - [`train`]: AdamW groups, the warmup/decay schedule, global-norm clipping, freezing;
 //! - [`adamw`]: AdamW with each parameter's update as one (parallel) backend operation;
@@ -28,6 +29,7 @@ pub mod model;
 pub mod preprocess;
 pub mod ssl;
 pub mod train;
+pub mod writer;
 
 pub use config::{Activation, ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};
 pub use error::Wav2Vec2Error;

@@ -35,6 +35,7 @@ use crate::error::Wav2Vec2Error;
 use crate::kernels::Kernels;
 use crate::layout::{Direction, PyTorchLayout};
 use crate::model::Wav2Vec2ForSequenceClassification;
+use crate::writer::write_safetensors;
 
 /// The configuration file of a model folder.
 pub const CONFIG_FILE: &str = "config.json";
@@ -199,7 +200,7 @@ pub fn load_weights<B: Backend>(
 /// Writes `model` and `config` into `model_dir` as `config.json` and `model.safetensors` with
 /// HF key names and layouts, so that [`load_classifier`] (or transformers, for the `projector`
 /// head) reads them back. Existing files are replaced.
-pub fn save_classifier<B: Backend>(
+pub fn save_classifier<B: Kernels>(
     model: &Wav2Vec2ForSequenceClassification<B>,
     config: &Wav2Vec2Config,
     model_dir: &Path,
@@ -213,6 +214,14 @@ pub fn save_classifier<B: Backend>(
     let json = serde_json::to_string_pretty(config).map_err(Wav2Vec2Error::Serialize)?;
     std::fs::write(&config_path, json + "\n").map_err(io_error(&config_path))?;
 
+    // One metadata entry keeps the file byte-identical across runs (burn-store's default is a
+    // HashMap of three, written in random order), and `pt` is the format transformers requires.
+    let metadata = [("format".to_string(), "pt".to_string())].into();
+    write_safetensors(model, &save_renames(config), metadata, &model_dir.join(SAFETENSORS_FILE))
+}
+
+/// burn path -> HF key renames for saving `config`'s model, in application order.
+pub(crate) fn save_renames(config: &Wav2Vec2Config) -> Vec<(&'static str, &'static str)> {
     let mut renames = SAVE_RENAMES.to_vec();
     if config.classifier_head == ClassifierHead::Projector {
         renames.push(PROJECTOR_HEAD_SAVE_RENAME);
@@ -220,21 +229,7 @@ pub fn save_classifier<B: Backend>(
     if let Some([_, save]) = family_renames(config.model_type) {
         renames.push(save);
     }
-    let path = model_dir.join(SAFETENSORS_FILE);
-    let mut store = renames.iter().fold(
-        SafetensorsStore::from_file(&path)
-            .with_to_adapter(PyTorchLayout(Direction::ToPyTorch))
-            // burn-store's default metadata is a HashMap of three entries, written in random
-            // order; one entry keeps the file byte-identical across runs, and `pt` is the
-            // format transformers requires.
-            .clear_metadata()
-            .metadata("format", "pt")
-            .overwrite(true),
-        |store, (from, to)| store.with_key_remapping(from, *to),
-    );
-    model
-        .save_into(&mut store)
-        .map_err(|source| Wav2Vec2Error::Safetensors { path, source })
+    renames
 }
 
 /// The renames for `config`, in application order.

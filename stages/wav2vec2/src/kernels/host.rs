@@ -18,6 +18,9 @@ pub(super) trait HostTensor: Sized {
     fn contiguous(&self) -> Self;
     /// The values of a tensor from [`HostTensor::contiguous`].
     fn values(&self) -> &[f32];
+    /// Its values in row-major order where it holds them so, as f32 (any offset into its
+    /// buffer, shared or not); `None` for other dtypes and other layouts.
+    fn laid_out(&self) -> Option<&[f32]>;
     /// A 2-D f32 tensor with non-negative strides as a matrix view.
     #[cfg(target_arch = "x86_64")]
     fn matrix(&self) -> Option<super::sgemm::MatRef<'_>>;
@@ -47,6 +50,15 @@ impl HostTensor for burn_flex::FlexTensor {
 
     fn values(&self) -> &[f32] {
         self.storage::<f32>()
+    }
+
+    fn laid_out(&self) -> Option<&[f32]> {
+        let layout = self.layout();
+        let start = layout.start_offset();
+        match self.is_f32() && layout.is_contiguous() {
+            true => self.storage::<f32>().get(start..start + layout.num_elements()),
+            false => None,
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -112,6 +124,12 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
     fn values(&self) -> &[f32] {
         let Self::F32(storage) = self else { panic!("callers check `all_f32`") };
         storage.view().to_slice().expect("a tensor from `contiguous`")
+    }
+
+    fn laid_out(&self) -> Option<&[f32]> {
+        let Self::F32(storage) = self else { return None };
+        // Borrowed storage is laid out in row-major order by construction.
+        storage.view().to_slice()
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -272,6 +272,14 @@ pub trait Kernels: Backend {
     fn squared_sum(x: FloatTensor<Self>) -> f64 {
         squared_sum_by_ops::<Self>(x)
     }
+
+    /// `x`'s values as bytes in row-major order, borrowed from the backend where it keeps them
+    /// so in host memory (the CPU backends' contiguous f32 tensors), for writing them out
+    /// without a copy ([`crate::writer`]). The default: `None`, read them with `to_data`.
+    fn host_bytes(x: &FloatTensor<Self>) -> Option<&[u8]> {
+        let _ = x;
+        None
+    }
 }
 
 /// One AdamW step's settings, as burn-optim's `AdamW` holds them.
@@ -1022,8 +1030,18 @@ macro_rules! host_kernels {
                     false => squared_sum_by_ops::<Self>(x),
                 }
             }
+
+            fn host_bytes(x: &FloatTensor<Self>) -> Option<&[u8]> {
+                host::HostTensor::laid_out(x).map(bytemuck_f32)
+            }
         }
     };
+}
+
+/// `values`' bytes in memory order.
+fn bytemuck_f32(values: &[f32]) -> &[u8] {
+    // SAFETY: any f32 is 4 initialized bytes, and u8 has no alignment requirement.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
 host_kernels!(burn::backend::NdArray);
@@ -1092,6 +1110,10 @@ fn affine_norm<B: Kernels, C: CheckpointStrategy>(
 }
 
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn host_bytes(x: &FloatTensor<Self>) -> Option<&[u8]> {
+        B::host_bytes(&x.primitive)
+    }
+
     fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         /// Backward step of [`Kernels::matmul_2d`]; its state is both operands:
         /// `da = grad b^T`, `db = a^T grad`.
