@@ -567,6 +567,46 @@ pub(super) fn gated_bias_shapes<T: HostTensor>(scores: &T, gate: &T, bias: &T) -
         && g == s[..3] && b == s[1..]
 }
 
+/// [`super::Kernels::multi_head_attention`] by [`super::attention`]'s kernel, for f32 operands of
+/// matching shapes; `None` otherwise.
+pub(super) fn attention<T: HostTensor>(
+    q: &T,
+    k: &T,
+    v: &T,
+    heads: usize,
+    scale: f32,
+    valid: Option<&T>,
+    gated: Option<&[T; 2]>,
+) -> Option<T> {
+    let shape = q.dims();
+    let [batch, frames, hidden] = shape[..] else { return None };
+    let dims = super::attention::Dims { batch, frames, heads, head_dim: hidden / heads.max(1) };
+    let fits = all_f32(&[q, k, v])
+        && heads > 0
+        && hidden % heads == 0
+        && k.dims() == shape
+        && v.dims() == shape
+        && valid.is_none_or(|valid| all_f32(&[valid]) && valid.dims() == [batch, frames])
+        && gated.is_none_or(|[gate, bias]| {
+            all_f32(&[gate, bias]) && gate.dims() == [batch, heads, frames] && bias.dims() == [heads, frames, frames]
+        });
+    if !fits {
+        return None;
+    }
+    let [q, k, v] = [q, k, v].map(T::contiguous);
+    let valid = valid.map(T::contiguous);
+    let gated = gated.map(|[gate, bias]| [gate.contiguous(), bias.contiguous()]);
+    let operands = super::attention::Operands {
+        q: q.values(),
+        k: k.values(),
+        v: v.values(),
+        scale,
+        valid: valid.as_ref().map(T::values),
+        gated: gated.as_ref().map(|[gate, bias]| (gate.values(), bias.values())),
+    };
+    Some(T::from_values(super::attention::forward(dims, operands), &shape))
+}
+
 /// [`super::Kernels::add_gated_bias`]: `scores + gate * bias`, one row of keys per task step,
 /// the same two f32 operations per value as burn's product and sum.
 pub(super) fn add_gated_bias<T: HostTensor>(scores: &T, gate: &T, bias: &T) -> T {

@@ -24,7 +24,13 @@
 //!
 //! - **Softmax** over the last dimension (attention's probabilities) and its gradient: one
 //!   pass per row each, instead of burn's max, subtraction, exp, sum and division and their
-//!   backward ops.
+//!   backward ops. The max and the sum run over 16 lanes combined in a fixed order: with a
+//!   running sum the exponentials' loop stayed scalar.
+//!
+//! - **Attention for inference** ([`Kernels::multi_head_attention`], [`attention`]): the
+//!   scores, bias, mask, softmax and context of each head and block of queries in one task,
+//!   from the projections to the merged heads, without a `frames x frames` tensor. Training
+//!   keeps the composed operations ([`attention_by_ops`]), whose graph the backward pass needs.
 //!
 //! - **Conv windows** (im2col) of the feature encoder's convs as matrix products, and their
 //!   gradient: on flex one copy per window (a window is a contiguous run of the channels-last
@@ -65,6 +71,7 @@
 //! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
 //! trait's default methods).
 
+mod attention;
 pub mod grouped_conv;
 mod host;
 #[cfg(target_arch = "x86_64")]
@@ -76,7 +83,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps};
-use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, ElementConversion, Tensor, TensorPrimitive};
 
 /// `1 / sqrt(2 pi)`, the standard normal density at 0.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
@@ -241,6 +248,23 @@ pub trait Kernels: Backend {
     /// frames, heads * width]`.
     fn merge_heads(x: FloatTensor<Self>) -> FloatTensor<Self> {
         merge_heads_by_ops::<Self>(x)
+    }
+
+    /// Multi-head attention without dropout (inference): the context `[batch, frames,
+    /// hidden]` of queries, keys and values `[batch, frames, hidden]` split into `heads`, the
+    /// queries times `scale`; keys where `valid` `[batch, frames]` is below 0.5 masked; with
+    /// `gated` (WavLM's gate `[batch, heads, frames]` and bias `[heads, frames, frames]`),
+    /// `gate * bias` added to the scores. The default is [`attention_by_ops`].
+    fn multi_head_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+        valid: Option<FloatTensor<Self>>,
+        gated: Option<[FloatTensor<Self>; 2]>,
+    ) -> FloatTensor<Self> {
+        attention_primitives_by_ops::<Self>(q, k, v, heads, scale, valid, gated)
     }
 
     /// Softmax over the last dimension of `x` (attention's probabilities).
@@ -808,6 +832,78 @@ pub fn add_bias<B: Kernels>(x: Tensor<B, 2>, bias: Tensor<B, 1>) -> Tensor<B, 2>
     tensor(B::add_bias(x.into_primitive().tensor(), bias.into_primitive().tensor()))
 }
 
+/// Attention composed from tensor operations (vox's kernels where it has them), with
+/// `dropout` applied to the probabilities: training's path, whose autodiff graph keeps what
+/// the backward pass needs, and [`Kernels::multi_head_attention`]'s default. `mask` is [`key_mask`]'s;
+/// the rest as [`Kernels::multi_head_attention`].
+#[allow(clippy::too_many_arguments)]
+pub fn attention_by_ops<B: Kernels>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    scale: f32,
+    mask: Option<&Tensor<B, 4, Bool>>,
+    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
+    dropout: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>,
+) -> Tensor<B, 3> {
+    let q = split_heads(q * scale, heads);
+    let (k, v) = (split_heads(k, heads), split_heads(v, heads));
+    // [batch, heads, frames (queries), frames (keys)]
+    let scores = q.matmul(k.swap_dims(2, 3));
+    let scores = match gated {
+        Some((gate, bias)) => add_gated_bias(scores, gate, bias),
+        None => scores,
+    };
+    let scores = match mask {
+        Some(mask) => scores.mask_fill(mask.clone(), f32::MIN),
+        None => scores,
+    };
+    merge_heads(dropout(softmax_last(scores)).matmul(v))
+}
+
+/// The key padding mask of attention with `heads` heads: `[batch, heads, frames, frames]`,
+/// true at the keys where `valid` `[batch, frames]` is below 0.5. Laid out in full (once per
+/// forward pass): a mask fill with an expanded view copied it element by element on one
+/// thread in every layer (burn-flex's `to_contiguous`, 2% of an SSL extraction).
+pub fn key_mask<B: Backend>(valid: Tensor<B, 2>, heads: usize) -> Tensor<B, 4, Bool> {
+    let [_, frames] = valid.dims();
+    valid.lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]).repeat(&[1, heads, frames, 1])
+}
+
+/// [`Kernels::multi_head_attention`] on tensors.
+#[allow(clippy::too_many_arguments)]
+pub fn multi_head_attention<B: Kernels>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    scale: f32,
+    valid: Option<Tensor<B, 2>>,
+    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
+) -> Tensor<B, 3> {
+    let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
+    let valid = valid.map(|valid| valid.into_primitive().tensor());
+    let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
+    tensor(B::multi_head_attention(q, k, v, heads, scale, valid, gated))
+}
+
+/// [`Kernels::multi_head_attention`]'s default on primitives: [`attention_by_ops`] without dropout.
+fn attention_primitives_by_ops<B: Kernels>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    heads: usize,
+    scale: f32,
+    valid: Option<FloatTensor<B>>,
+    gated: Option<[FloatTensor<B>; 2]>,
+) -> FloatTensor<B> {
+    let mask = valid.map(|valid| key_mask(tensor::<B, 2>(valid), heads));
+    let gated = gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
+    let [q, k, v] = [q, k, v].map(tensor::<B, 3>);
+    attention_by_ops(q, k, v, heads, scale, mask.as_ref(), gated, |p| p).into_primitive().tensor()
+}
+
 /// [`Kernels::split_heads`] on tensors: `[batch, frames, heads * width]` -> `[batch, heads,
 /// frames, width]`.
 pub fn split_heads<B: Kernels>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
@@ -991,6 +1087,21 @@ macro_rules! host_kernels {
                 match host::all_f32(&[&x]) && dims.num_dims() == 4 {
                     true => host::merge_heads(&x),
                     false => merge_heads_by_ops::<Self>(x),
+                }
+            }
+
+            fn multi_head_attention(
+                q: FloatTensor<Self>,
+                k: FloatTensor<Self>,
+                v: FloatTensor<Self>,
+                heads: usize,
+                scale: f32,
+                valid: Option<FloatTensor<Self>>,
+                gated: Option<[FloatTensor<Self>; 2]>,
+            ) -> FloatTensor<Self> {
+                match host::attention(&q, &k, &v, heads, scale, valid.as_ref(), gated.as_ref()) {
+                    Some(context) => context,
+                    None => attention_primitives_by_ops::<Self>(q, k, v, heads, scale, valid, gated),
                 }
             }
 
@@ -1500,19 +1611,83 @@ mod cpu {
         widest!(softmax_backward_loop(y: &[f32], grad: &[f32], out: &mut [f32], n: usize))
     }
 
+    /// [`super::attention`]'s scores of a block of queries.
+    pub(super) fn attention_scores(q: &[f32], keys: &[f32], scores: &mut [f32]) {
+        use super::attention::simd::scores_loop;
+        widest!(scores_loop(q: &[f32], keys: &[f32], scores: &mut [f32]))
+    }
+
+    /// [`super::attention`]'s context of a block of queries' probabilities.
+    pub(super) fn attention_context(p: &[f32], keys: usize, values: &[f32], context: &mut [f32]) {
+        use super::attention::simd::context_loop;
+        widest!(context_loop(p: &[f32], keys: usize, values: &[f32], context: &mut [f32]))
+    }
+
+    /// One query's scores `row` into its attention probabilities, in place: `gate * bias` added
+    /// (`(gate, bias row)`), keys with `valid` below 0.5 filled with `f32::MIN` (as the
+    /// composed path's mask fill), then the softmax.
+    pub(super) fn attention_probabilities(row: &mut [f32], gated: Option<(f32, &[f32])>, valid: Option<&[f32]>) {
+        widest!(probabilities_loop(row: &mut [f32], gated: Option<(f32, &[f32])>, valid: Option<&[f32]>))
+    }
+
+    #[inline(always)]
+    fn probabilities_loop(row: &mut [f32], gated: Option<(f32, &[f32])>, valid: Option<&[f32]>) {
+        if let Some((gate, bias)) = gated {
+            for (s, &b) in row.iter_mut().zip(bias) {
+                *s += gate * b;
+            }
+        }
+        if let Some(valid) = valid {
+            for (s, &v) in row.iter_mut().zip(valid) {
+                *s = if v < 0.5 { f32::MIN } else { *s };
+            }
+        }
+        softmax_row(row);
+    }
+
     #[inline(always)]
     fn softmax_loop(x: &[f32], out: &mut [f32], n: usize) {
         for (x, out) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-            let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut sum = 0f32;
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = exp(v - max);
-                sum += *o;
+            out.copy_from_slice(x);
+            softmax_row(out);
+        }
+    }
+
+    /// Lanes of the softmax's max and sum: independent partial results that vectorize,
+    /// combined in a fixed order, so every path and thread count gives the same bits.
+    const LANES: usize = 16;
+
+    /// The softmax of `row`, in place. The exponentials run in their own loop (a running sum
+    /// beside them kept the loop scalar), the sum over [`LANES`] partial sums.
+    #[inline(always)]
+    fn softmax_row(row: &mut [f32]) {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let chunks = row.chunks_exact(LANES);
+        for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+            *lane = v;
+        }
+        for chunk in chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane = lane.max(v);
             }
-            let scale = 1.0 / sum;
-            for o in out.iter_mut() {
-                *o *= scale;
+        }
+        let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        for v in row.iter_mut() {
+            *v = exp(*v - max);
+        }
+        let mut lanes = [0f32; LANES];
+        let chunks = row.chunks_exact(LANES);
+        for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+            *lane = v;
+        }
+        for chunk in chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane += v;
             }
+        }
+        let scale = 1.0 / lanes.iter().sum::<f32>();
+        for v in row.iter_mut() {
+            *v *= scale;
         }
     }
 
@@ -2263,5 +2438,47 @@ mod tests {
         check::<Autodiff<NdArray>>();
         #[cfg(feature = "flex")]
         check::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// The CPU backends' attention kernel gives what the composed operations give (within f32
+    /// rounding of different summation orders), from strided operands as the model's
+    /// projections and a WavLM's permuted bias are, masked and gated; a tensor of another
+    /// shape goes to the operations.
+    #[test]
+    fn attention_kernel_as_the_operations() {
+        fn check<B: Kernels>() {
+            let device = Default::default();
+            let (batch, frames, heads, width) = (2, 37, 3, 16);
+            let hidden = heads * width;
+            let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * 0.125 - 1.0).collect() };
+            // [batch, hidden, frames] transposed: strided as burn's views are.
+            let input = |seed| Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, seed), [batch, hidden, frames]), &device).swap_dims(1, 2);
+            let (q, k, v) = (input(1), input(2), input(3));
+            let valid: Vec<f32> = (0..batch * frames).map(|i| if i % frames < frames - 9 * (i / frames) { 1.0 } else { 0.0 }).collect();
+            let valid = Tensor::<B, 2>::from_data(TensorData::new(valid, [batch, frames]), &device);
+            let gate = Tensor::<B, 3>::from_data(TensorData::new(values(batch * heads * frames, 4), [batch, heads, frames]), &device);
+            let stored = Tensor::<B, 3>::from_data(TensorData::new(values(frames * frames * heads, 5), [frames, frames, heads]), &device);
+            let bias = stored.permute([2, 0, 1]);
+            let scale = (width as f32).powf(-0.5);
+            for (masked, gated) in [(false, false), (true, false), (true, true)] {
+                let valid = masked.then(|| valid.clone());
+                let gated = gated.then(|| (gate.clone(), bias.clone()));
+                let ours = multi_head_attention(q.clone(), k.clone(), v.clone(), heads, scale, valid.clone(), gated.clone());
+                let mask = valid.map(|valid| key_mask(valid, heads));
+                let theirs = attention_by_ops(q.clone(), k.clone(), v.clone(), heads, scale, mask.as_ref(), gated, |p| p);
+                assert_eq!(ours.dims(), [batch, frames, hidden]);
+                ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::absolute(2e-6));
+            }
+            // A padding mask that does not fit the frames: the operations' own error, not the
+            // kernel's silent misreading.
+            let odd = Tensor::<B, 2>::ones([batch, frames + 1], &device);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                multi_head_attention(q.clone(), k.clone(), v.clone(), heads, scale, Some(odd), None).into_data()
+            }));
+            assert!(result.is_err(), "a mask of the wrong size is refused");
+        }
+        check::<NdArray>();
+        #[cfg(feature = "flex")]
+        check::<burn::backend::Flex>();
     }
 }

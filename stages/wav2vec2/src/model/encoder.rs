@@ -73,45 +73,52 @@ impl<B: Kernels> Attention<B> {
         }
     }
 
-    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` is `[batch, 1, 1, frames]`
-    /// or already expanded to `[batch, heads, frames, frames]`,
-    /// true at padded key frames; `bias` is a WavLM's ungated position bias `[heads, frames,
-    /// frames]` (ignored by an attention without a gate).
-    pub fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        padding: Option<&Tensor<B, 4, Bool>>,
-        bias: Option<&Tensor<B, 3>>,
-    ) -> Tensor<B, 3> {
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` says which key
+    /// frames are padding; `bias` is a WavLM's ungated position bias `[heads, frames, frames]`
+    /// (ignored by an attention without a gate).
+    ///
+    /// With autodiff (training), composed from operations with dropout on the probabilities
+    /// ([`kernels::attention_by_ops`]); without (inference, where dropout is off),
+    /// [`kernels::multi_head_attention`], one kernel on the CPU backends.
+    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&KeyPadding<B>>, bias: Option<&Tensor<B, 3>>) -> Tensor<B, 3> {
         let [_, _, hidden] = x.dims();
         let gated = match (bias, &self.gru_rel_pos_linear, &self.gru_rel_pos_const) {
             (Some(bias), Some(linear), Some(constant)) => {
-                Some((relative::gate(x.clone(), linear, constant, self.num_heads), bias))
+                Some((relative::gate(x.clone(), linear, constant, self.num_heads), bias.clone()))
             }
             _ => None,
         };
-        let head_dim = hidden / self.num_heads;
-        let heads = |t: Tensor<B, 3>| kernels::split_heads(t, self.num_heads);
-        let q = heads(linear_rows(&self.q_proj, x.clone()) * (head_dim as f64).powf(-0.5));
-        let k = heads(linear_rows(&self.k_proj, x.clone()));
-        let v = heads(linear_rows(&self.v_proj, x));
-        // [batch, heads, frames (queries), frames (keys)]
-        let scores = q.matmul(k.swap_dims(2, 3));
-        let scores = match gated {
-            Some((gate, bias)) => kernels::add_gated_bias(scores, gate, bias.clone()),
-            None => scores,
-        };
-        let scores = match padding {
-            Some(mask) => {
-                let shape = scores.dims();
-                scores.mask_fill(mask.clone().expand(shape), f32::MIN)
+        let scale = ((hidden / self.num_heads) as f64).powf(-0.5) as f32;
+        let q = linear_rows(&self.q_proj, x.clone());
+        let k = linear_rows(&self.k_proj, x.clone());
+        let training = B::ad_enabled(&x.device());
+        let v = linear_rows(&self.v_proj, x);
+        let context = match training {
+            true => {
+                let mask = padding.map(|padding| padding.mask.clone().unwrap_or_else(|| {
+                    kernels::key_mask(padding.valid.clone(), self.num_heads)
+                }));
+                let dropout = |p| self.dropout.forward(p);
+                kernels::attention_by_ops(q, k, v, self.num_heads, scale, mask.as_ref(), gated, dropout)
             }
-            None => scores,
+            false => {
+                let valid = padding.map(|padding| padding.valid.clone());
+                kernels::multi_head_attention(q, k, v, self.num_heads, scale, valid, gated)
+            }
         };
-        let probs = self.dropout.forward(kernels::softmax_last(scores));
-        let context = kernels::merge_heads(probs.matmul(v));
         linear_rows(&self.out_proj, context)
     }
+}
+
+/// Which key frames attention skips: `valid` `[batch, frames]` (1.0 at real frames, 0.0 at
+/// padding), and for training's composed attention its [`kernels::key_mask`], laid out once
+/// per forward pass for every layer.
+#[derive(Clone, Debug)]
+pub struct KeyPadding<B: Backend> {
+    /// 1.0 at real frames, 0.0 at padding.
+    pub valid: Tensor<B, 2>,
+    /// `[batch, heads, frames, frames]`, true at padded keys (with autodiff only).
+    pub mask: Option<Tensor<B, 4, Bool>>,
 }
 
 /// The position-wise feed-forward block (HF `feed_forward`).
@@ -186,7 +193,7 @@ impl<B: Kernels> EncoderLayer<B> {
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        padding: Option<&Tensor<B, 4, Bool>>,
+        padding: Option<&KeyPadding<B>>,
         bias: Option<&Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
         let norm = |norm: &LayerNorm<B>, x| kernels::layer_norm(norm, self.norm_epsilon, x);
@@ -291,20 +298,16 @@ impl<B: Kernels> Encoder<B> {
     }
 
     /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first
-    /// layer's input, and the key padding mask `[batch, heads, frames, frames]` (true at padded
-    /// keys).
-    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<Tensor<B, 4, Bool>>) {
+    /// layer's input, and which keys are padding.
+    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<KeyPadding<B>>) {
         let x = match valid {
             Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
             None => x,
         };
         let padding = valid.map(|valid| {
-            let [_, frames] = valid.dims();
             let heads = self.layers.first().map_or(1, |layer| layer.attention.num_heads);
-            // Laid out in full once per forward, [batch, heads, frames, frames]: every layer's
-            // mask fill copied an expanded view element by element on one thread (burn-flex's
-            // `to_contiguous`, 2% of an SSL extraction).
-            valid.clone().lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]).repeat(&[1, heads, frames, 1])
+            let mask = B::ad_enabled(&valid.device()).then(|| kernels::key_mask(valid.clone(), heads));
+            KeyPadding { valid: valid.clone(), mask }
         });
         let x = x.clone() + self.pos_conv_embed.forward(x);
         let x = if self.pre_norm { x } else { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) };
