@@ -670,9 +670,8 @@ impl StageDef for FineTune {
     //    layer norms' gradients are vox's (f64 statistics; burn's composed backward was off by
     //    up to 2.5e-5) and the biases' gradients sum rows in fixed blocks: trained weights
     //    round differently.
-    // 8: inference (validation, predictions) computes attention as one kernel on the CPU
-    //    backends, and the softmax sums in 16 lanes: probabilities and trained weights round
-    //    differently.
+    // 8: attention is one kernel on the CPU backends (training and inference), and the
+    //    softmax sums in 16 lanes: probabilities and trained weights round differently.
     const VERSION: u32 = 8;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =

@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use super::AttentionInputs;
+use super::attention::{Dims, Dropout, Operands};
 use super::grouped_conv::GroupedConv1d;
 
 /// A CPU backend's float tensor, as vox's kernels read and write it.
@@ -567,44 +569,83 @@ pub(super) fn gated_bias_shapes<T: HostTensor>(scores: &T, gate: &T, bias: &T) -
         && g == s[..3] && b == s[1..]
 }
 
-/// [`super::Kernels::multi_head_attention`] by [`super::attention`]'s kernel, for f32 operands of
-/// matching shapes; `None` otherwise.
-pub(super) fn attention<T: HostTensor>(
-    q: &T,
-    k: &T,
-    v: &T,
-    heads: usize,
-    scale: f32,
-    valid: Option<&T>,
-    gated: Option<&[T; 2]>,
-) -> Option<T> {
-    let shape = q.dims();
+/// The sizes of attention of `x` when [`super::attention`]'s kernel computes it (f32 operands
+/// of matching shapes); `None` otherwise.
+pub(super) fn attention_dims<T: HostTensor>(x: &AttentionInputs<T>) -> Option<Dims> {
+    let shape = x.q.dims();
     let [batch, frames, hidden] = shape[..] else { return None };
-    let dims = super::attention::Dims { batch, frames, heads, head_dim: hidden / heads.max(1) };
-    let fits = all_f32(&[q, k, v])
+    let heads = x.heads;
+    let fits = all_f32(&[&x.q, &x.k, &x.v])
         && heads > 0
         && hidden % heads == 0
-        && k.dims() == shape
-        && v.dims() == shape
-        && valid.is_none_or(|valid| all_f32(&[valid]) && valid.dims() == [batch, frames])
-        && gated.is_none_or(|[gate, bias]| {
+        && x.k.dims() == shape
+        && x.v.dims() == shape
+        && x.valid.as_ref().is_none_or(|valid| all_f32(&[valid]) && valid.dims() == [batch, frames])
+        && x.gated.as_ref().is_none_or(|[gate, bias]| {
             all_f32(&[gate, bias]) && gate.dims() == [batch, heads, frames] && bias.dims() == [heads, frames, frames]
         });
-    if !fits {
-        return None;
-    }
-    let [q, k, v] = [q, k, v].map(T::contiguous);
-    let valid = valid.map(T::contiguous);
-    let gated = gated.map(|[gate, bias]| [gate.contiguous(), bias.contiguous()]);
-    let operands = super::attention::Operands {
+    fits.then_some(Dims { batch, frames, heads, head_dim: hidden / heads })
+}
+
+/// `f` of `x`'s values as the kernel reads them, for `dims` from [`attention_dims`].
+fn with_operands<T: HostTensor, R>(x: &AttentionInputs<T>, f: impl FnOnce(Operands) -> R) -> R {
+    let [q, k, v] = [&x.q, &x.k, &x.v].map(T::contiguous);
+    let valid = x.valid.as_ref().map(T::contiguous);
+    let gated = x.gated.as_ref().map(|[gate, bias]| [gate.contiguous(), bias.contiguous()]);
+    f(Operands {
         q: q.values(),
         k: k.values(),
         v: v.values(),
-        scale,
+        scale: x.scale,
         valid: valid.as_ref().map(T::values),
         gated: gated.as_ref().map(|[gate, bias]| (gate.values(), bias.values())),
+    })
+}
+
+/// [`super::Kernels::multi_head_attention`] by [`super::attention`]'s kernel, for f32 operands
+/// of matching shapes; `None` otherwise.
+pub(super) fn attention<T: HostTensor>(x: &AttentionInputs<T>) -> Option<T> {
+    let dims = attention_dims(x)?;
+    let context = with_operands(x, |operands| super::attention::forward(dims, operands));
+    Some(T::from_values(context, &x.q.dims()))
+}
+
+/// [`super::Kernels::attention_saving`]'s context and probabilities for `dims` from
+/// [`attention_dims`], `keep` the dropout's mask drawn by the caller and `dropout` its
+/// probability.
+pub(super) fn attention_saving<T: HostTensor>(dims: Dims, x: &AttentionInputs<T>, keep: Option<&T>, dropout: f64) -> [T; 2] {
+    let keep = keep.map(T::contiguous);
+    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: (1.0 / (1.0 - dropout)) as f32 });
+    let (context, probs) = with_operands(x, |operands| super::attention::forward_saving(dims, operands, dropout));
+    let Dims { batch, frames, heads, .. } = dims;
+    [T::from_values(context, &x.q.dims()), T::from_values(probs, &[batch, heads, frames, frames])]
+}
+
+/// [`super::Kernels::attention_backward`] for `dims` from [`attention_dims`]: the gradients
+/// of the queries, keys and values, and of the gate and bias through
+/// [`add_gated_bias_backward`] from the scores' gradient.
+pub(super) fn attention_backward<T: HostTensor>(
+    dims: Dims,
+    x: &AttentionInputs<T>,
+    probs: &T,
+    keep: Option<&T>,
+    dropout: f64,
+    grad: &T,
+) -> ([T; 3], Option<[T; 2]>) {
+    let (probs, grad, keep) = (probs.contiguous(), grad.contiguous(), keep.map(T::contiguous));
+    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: (1.0 / (1.0 - dropout)) as f32 });
+    let grads = with_operands(x, |operands| super::attention::backward(dims, operands, probs.values(), dropout, grad.values()));
+    let shape = x.q.dims();
+    let Dims { batch, frames, heads, .. } = dims;
+    let gated = match (grads.scores, &x.gated) {
+        (Some(scores), Some([gate, bias])) => {
+            let scores = T::from_values(scores, &[batch, heads, frames, frames]);
+            Some(add_gated_bias_backward(gate, bias, &scores))
+        }
+        _ => None,
     };
-    Some(T::from_values(super::attention::forward(dims, operands), &shape))
+    let [q, k, v] = [grads.q, grads.k, grads.v].map(|g| T::from_values(g, &shape));
+    ([q, k, v], gated)
 }
 
 /// [`super::Kernels::add_gated_bias`]: `scores + gate * bias`, one row of keys per task step,

@@ -27,10 +27,14 @@
 //!   backward ops. The max and the sum run over 16 lanes combined in a fixed order: with a
 //!   running sum the exponentials' loop stayed scalar.
 //!
-//! - **Attention for inference** ([`Kernels::multi_head_attention`], [`attention`]): the
-//!   scores, bias, mask, softmax and context of each head and block of queries in one task,
-//!   from the projections to the merged heads, without a `frames x frames` tensor. Training
-//!   keeps the composed operations ([`attention_by_ops`]), whose graph the backward pass needs.
+//! - **Attention** ([`Kernels::multi_head_attention`] for inference,
+//!   [`Kernels::training_attention`] for training, [`attention`]): the scores, bias, mask,
+//!   softmax, dropout and context of each head and block of queries in one task, from the
+//!   projections to the merged heads; inference keeps no `frames x frames` tensor, training
+//!   keeps the probabilities for its backward step, one kernel per (item, head) for all five
+//!   gradients instead of the composed operations' dozen steps. Dropout draws its mask as
+//!   burn's `Dropout` does, so a seed drops the same probabilities. cuda composes attention
+//!   from operations ([`attention_by_ops`]).
 //!
 //! - **Conv windows** (im2col) of the feature encoder's convs as matrix products, and their
 //!   gradient: on flex one copy per window (a window is a contiguous run of the channels-last
@@ -265,6 +269,35 @@ pub trait Kernels: Backend {
         gated: Option<[FloatTensor<Self>; 2]>,
     ) -> FloatTensor<Self> {
         attention_primitives_by_ops::<Self>(q, k, v, heads, scale, valid, gated)
+    }
+
+    /// Attention for training (on an autodiff backend): [`Kernels::multi_head_attention`]
+    /// with dropout of probability `dropout` on the probabilities, as burn's `Dropout` applies
+    /// it. The default is [`attention_by_ops`] with burn's `Dropout`.
+    fn training_attention(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> FloatTensor<Self> {
+        training_attention_by_ops::<Self>(x, dropout)
+    }
+
+    /// Training attention's forward pass as one kernel where the backend has one (the CPU
+    /// backends): the context, the probabilities before dropout `[batch, heads, frames,
+    /// frames]`, and the dropout's keep mask (drawn from the backend's generator as burn's
+    /// `Dropout` draws it: Bernoulli with `1 - dropout`, the probabilities then times keep
+    /// over `1 - dropout`), for [`Kernels::attention_backward`]. The default: `None`, and
+    /// autodiff composes attention from operations instead.
+    fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
+        let _ = (x, dropout);
+        None
+    }
+
+    /// The gradients through [`Kernels::attention_saving`] given the context's `grad`. The
+    /// default is composed from operations ([`attention_backward_by_ops`]).
+    fn attention_backward(
+        x: AttentionInputs<FloatTensor<Self>>,
+        saved: SavedAttention<FloatTensor<Self>>,
+        dropout: f64,
+        grad: FloatTensor<Self>,
+    ) -> AttentionGradients<FloatTensor<Self>> {
+        attention_backward_by_ops::<Self>(x, saved, dropout, grad)
     }
 
     /// Softmax over the last dimension of `x` (attention's probabilities).
@@ -888,6 +921,136 @@ pub fn multi_head_attention<B: Kernels>(
     tensor(B::multi_head_attention(q, k, v, heads, scale, valid, gated))
 }
 
+/// Attention's operands, for [`Kernels::training_attention`] and its steps: queries, keys and
+/// values `[batch, frames, hidden]` split into `heads`, the queries times `scale`; keys where
+/// `valid` `[batch, frames]` is below 0.5 masked; WavLM's gate `[batch, heads, frames]` and
+/// bias `[heads, frames, frames]` in `gated`.
+#[derive(Clone, Debug)]
+pub struct AttentionInputs<T> {
+    /// Queries.
+    pub q: T,
+    /// Keys.
+    pub k: T,
+    /// Values.
+    pub v: T,
+    /// Heads.
+    pub heads: usize,
+    /// Multiplies the queries.
+    pub scale: f32,
+    /// 1.0 at real frames, 0.0 at padding.
+    pub valid: Option<T>,
+    /// WavLM's gate and ungated position bias.
+    pub gated: Option<[T; 2]>,
+}
+
+impl<T> AttentionInputs<T> {
+    /// The same operands, each tensor through `f`.
+    fn map<U>(self, f: impl Fn(T) -> U) -> AttentionInputs<U> {
+        AttentionInputs {
+            q: f(self.q),
+            k: f(self.k),
+            v: f(self.v),
+            heads: self.heads,
+            scale: self.scale,
+            valid: self.valid.map(&f),
+            gated: self.gated.map(|[gate, bias]| [f(gate), f(bias)]),
+        }
+    }
+}
+
+/// What [`Kernels::attention_saving`] returns.
+#[derive(Clone, Debug)]
+pub struct SavedAttention<T> {
+    /// The context `[batch, frames, hidden]`.
+    pub context: T,
+    /// The probabilities before dropout, `[batch, heads, frames, frames]`.
+    pub probs: T,
+    /// The dropout's keep mask (1.0 kept, 0.0 dropped), like the probabilities; `None` without
+    /// dropout.
+    pub keep: Option<T>,
+}
+
+/// What [`Kernels::attention_backward`] returns: the gradients of the queries, keys, values
+/// and, for a gated attention, of the gate and the bias.
+#[derive(Clone, Debug)]
+pub struct AttentionGradients<T> {
+    /// Of the queries.
+    pub q: T,
+    /// Of the keys.
+    pub k: T,
+    /// Of the values.
+    pub v: T,
+    /// Of the gate and the bias.
+    pub gated: Option<[T; 2]>,
+}
+
+/// [`Kernels::training_attention`] on tensors (`valid` `[batch, frames]`, the gate and bias
+/// 3-D), `dropout` its probability.
+#[allow(clippy::too_many_arguments)]
+pub fn training_attention<B: Kernels>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    scale: f32,
+    valid: Option<Tensor<B, 2>>,
+    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
+    dropout: f64,
+) -> Tensor<B, 3> {
+    let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
+    let valid = valid.map(|valid| valid.into_primitive().tensor());
+    let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
+    tensor(B::training_attention(AttentionInputs { q, k, v, heads, scale, valid, gated }, dropout))
+}
+
+/// [`Kernels::training_attention`]'s default: the composed operations with burn's dropout.
+fn training_attention_by_ops<B: Kernels>(x: AttentionInputs<FloatTensor<B>>, dropout: f64) -> FloatTensor<B> {
+    let mask = x.valid.map(|valid| key_mask(tensor::<B, 2>(valid), x.heads));
+    let gated = x.gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
+    let [q, k, v] = [x.q, x.k, x.v].map(tensor::<B, 3>);
+    let dropout = burn::nn::DropoutConfig::new(dropout).init();
+    attention_by_ops(q, k, v, x.heads, x.scale, mask.as_ref(), gated, |p| dropout.forward(p))
+        .into_primitive()
+        .tensor()
+}
+
+/// [`Kernels::attention_backward`] from burn's operations (see [`attention::backward`] for the
+/// formulas).
+pub fn attention_backward_by_ops<B: Kernels>(
+    x: AttentionInputs<FloatTensor<B>>,
+    saved: SavedAttention<FloatTensor<B>>,
+    dropout: f64,
+    grad: FloatTensor<B>,
+) -> AttentionGradients<FloatTensor<B>> {
+    let heads = x.heads;
+    let split = |t: FloatTensor<B>| split_heads(tensor::<B, 3>(t), heads);
+    let (q, k, v) = (split(x.q), split(x.k), split(x.v));
+    let g = split(grad);
+    let probs = tensor::<B, 4>(saved.probs);
+    let keep = saved.keep.map(tensor::<B, 4>);
+    let factor = (1.0 / (1.0 - dropout)) as f32;
+    let dropped = match &keep {
+        Some(keep) => probs.clone() * keep.clone() * factor,
+        None => probs.clone(),
+    };
+    let dv = dropped.swap_dims(2, 3).matmul(g.clone());
+    let dd = g.matmul(v.swap_dims(2, 3));
+    let dp = match keep {
+        Some(keep) => dd * factor * keep,
+        None => dd,
+    };
+    let ds = tensor::<B, 4>(B::softmax_last_backward(probs.into_primitive().tensor(), dp.into_primitive().tensor()));
+    let ds = match x.valid {
+        Some(valid) => ds.mask_fill(key_mask(tensor::<B, 2>(valid), heads), 0.0),
+        None => ds,
+    };
+    let gated = x.gated.map(|[gate, bias]| B::add_gated_bias_backward(gate, bias, ds.clone().into_primitive().tensor()));
+    let dq = ds.clone().matmul(k) * x.scale;
+    let dk = ds.swap_dims(2, 3).matmul(q * x.scale);
+    let merge = |t: Tensor<B, 4>| merge_heads(t).into_primitive().tensor();
+    AttentionGradients { q: merge(dq), k: merge(dk), v: merge(dv), gated }
+}
+
 /// [`Kernels::multi_head_attention`]'s default on primitives: [`attention_by_ops`] without dropout.
 fn attention_primitives_by_ops<B: Kernels>(
     q: FloatTensor<B>,
@@ -1099,9 +1262,40 @@ macro_rules! host_kernels {
                 valid: Option<FloatTensor<Self>>,
                 gated: Option<[FloatTensor<Self>; 2]>,
             ) -> FloatTensor<Self> {
-                match host::attention(&q, &k, &v, heads, scale, valid.as_ref(), gated.as_ref()) {
+                let x = AttentionInputs { q, k, v, heads, scale, valid, gated };
+                match host::attention(&x) {
                     Some(context) => context,
-                    None => attention_primitives_by_ops::<Self>(q, k, v, heads, scale, valid, gated),
+                    None => attention_primitives_by_ops::<Self>(x.q, x.k, x.v, heads, scale, x.valid, x.gated),
+                }
+            }
+
+            fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
+                let dims = host::attention_dims(&x)?;
+                // Drawn as burn's `Dropout` draws it (`random_like` of the probabilities), so a
+                // seed gives the same mask as the composed operations.
+                let keep = (dropout > 0.0).then(|| {
+                    let shape = burn::tensor::Shape::from([dims.batch, dims.heads, dims.frames, dims.frames]);
+                    let keep = burn::tensor::Distribution::Bernoulli(1.0 - dropout);
+                    let device = Self::float_device(&x.q);
+                    Self::float_random(shape, keep, &device, burn::tensor::FloatDType::F32)
+                });
+                let [context, probs] = host::attention_saving(dims, &x, keep.as_ref(), dropout);
+                Some(SavedAttention { context, probs, keep })
+            }
+
+            fn attention_backward(
+                x: AttentionInputs<FloatTensor<Self>>,
+                saved: SavedAttention<FloatTensor<Self>>,
+                dropout: f64,
+                grad: FloatTensor<Self>,
+            ) -> AttentionGradients<FloatTensor<Self>> {
+                match host::attention_dims(&x) {
+                    Some(dims) => {
+                        let ([q, k, v], gated) =
+                            host::attention_backward(dims, &x, &saved.probs, saved.keep.as_ref(), dropout, &grad);
+                        AttentionGradients { q, k, v, gated }
+                    }
+                    None => attention_backward_by_ops::<Self>(x, saved, dropout, grad),
                 }
             }
 
@@ -1220,9 +1414,58 @@ fn affine_norm<B: Kernels, C: CheckpointStrategy>(
     }
 }
 
+/// Backward step of [`Kernels::training_attention`] where the backend computes it as one
+/// kernel: parents `[q, k, v]` or, gated, `[q, k, v, gate, bias]`.
+#[derive(Debug)]
+struct TrainingAttention;
+
+impl<B: Kernels, const N: usize> Backward<B, N> for TrainingAttention {
+    type State = (AttentionInputs<FloatTensor<B>>, SavedAttention<FloatTensor<B>>, f64);
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let (x, saved, dropout) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let g = B::attention_backward(x, saved, dropout, grad);
+        let partials = [g.q, g.k, g.v].into_iter().chain(g.gated.into_iter().flatten());
+        for (parent, partial) in ops.parents.into_iter().zip(partials) {
+            if let Some(parent) = parent {
+                grads.register::<B>(parent.id, partial);
+            }
+        }
+    }
+}
+
+/// Records [`TrainingAttention`] with `parents` (3 or 5) for the context in `state`.
+fn record_attention<B: Kernels, C: CheckpointStrategy, const N: usize>(
+    parents: [FloatTensor<Autodiff<B, C>>; N],
+    state: <TrainingAttention as Backward<B, N>>::State,
+) -> FloatTensor<Autodiff<B, C>> {
+    match TrainingAttention.prepare::<C>(parents.map(|parent| parent.node)).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let output = state.1.context.clone();
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(state.1.context),
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn host_bytes(x: &FloatTensor<Self>) -> Option<&[u8]> {
         B::host_bytes(&x.primitive)
+    }
+
+    fn training_attention(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> FloatTensor<Self> {
+        let inner = x.clone().map(|t| t.primitive);
+        let Some(saved) = B::attention_saving(inner.clone(), dropout) else {
+            return training_attention_by_ops::<Self>(x, dropout);
+        };
+        let state = (inner, saved, dropout);
+        match x.gated {
+            Some([gate, bias]) => {
+                record_attention::<B, C, 5>([x.q, x.k, x.v, gate, bias], state)
+            }
+            None => record_attention::<B, C, 3>([x.q, x.k, x.v], state),
+        }
     }
 
     fn matmul_2d(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -1675,17 +1918,7 @@ mod cpu {
         for v in row.iter_mut() {
             *v = exp(*v - max);
         }
-        let mut lanes = [0f32; LANES];
-        let chunks = row.chunks_exact(LANES);
-        for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-            *lane = v;
-        }
-        for chunk in chunks {
-            for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                *lane += v;
-            }
-        }
-        let scale = 1.0 / lanes.iter().sum::<f32>();
+        let scale = 1.0 / lane_sum(row);
         for v in row.iter_mut() {
             *v *= scale;
         }
@@ -1695,11 +1928,78 @@ mod cpu {
     fn softmax_backward_loop(y: &[f32], grad: &[f32], out: &mut [f32], n: usize) {
         let rows = y.chunks_exact(n).zip(grad.chunks_exact(n)).zip(out.chunks_exact_mut(n));
         for ((y, grad), out) in rows {
-            let dot: f32 = y.iter().zip(grad).map(|(&y, &g)| y * g).sum();
-            for ((o, &y), &g) in out.iter_mut().zip(y).zip(grad) {
-                *o = y * (g - dot);
+            out.copy_from_slice(grad);
+            softmax_backward_row(y, out);
+        }
+    }
+
+    /// The softmax's gradient for one row, in place: `grad` becomes `y (grad - Σ grad y)`.
+    #[inline(always)]
+    fn softmax_backward_row(y: &[f32], grad: &mut [f32]) {
+        let dot = lane_dot(y, grad);
+        for (g, &y) in grad.iter_mut().zip(y) {
+            *g = y * (*g - dot);
+        }
+    }
+
+    /// [`super::attention`]'s backward step from one query's gradient of the probabilities
+    /// after dropout (`row`, in place) to that of its scores: back through the dropout
+    /// (`(keep, factor)`), the softmax of `probs`, and the key mask (zero at keys with `valid`
+    /// below 0.5), as the composed operations' backward steps do.
+    pub(super) fn attention_scores_gradient(
+        row: &mut [f32],
+        probs: &[f32],
+        keep: Option<(&[f32], f32)>,
+        valid: Option<&[f32]>,
+    ) {
+        widest!(scores_gradient_loop(row: &mut [f32], probs: &[f32], keep: Option<(&[f32], f32)>, valid: Option<&[f32]>))
+    }
+
+    #[inline(always)]
+    fn scores_gradient_loop(row: &mut [f32], probs: &[f32], keep: Option<(&[f32], f32)>, valid: Option<&[f32]>) {
+        if let Some((keep, factor)) = keep {
+            for (g, &keep) in row.iter_mut().zip(keep) {
+                *g = *g * factor * keep;
             }
         }
+        softmax_backward_row(probs, row);
+        if let Some(valid) = valid {
+            for (g, &v) in row.iter_mut().zip(valid) {
+                *g = if v < 0.5 { 0.0 } else { *g };
+            }
+        }
+    }
+
+    /// `Σ x`, over [`LANES`] partial sums combined in order.
+    #[inline(always)]
+    fn lane_sum(x: &[f32]) -> f32 {
+        let mut lanes = [0f32; LANES];
+        let chunks = x.chunks_exact(LANES);
+        for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+            *lane = v;
+        }
+        for chunk in chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane += v;
+            }
+        }
+        lanes.iter().sum()
+    }
+
+    /// `Σ a b`, over [`LANES`] partial sums combined in order.
+    #[inline(always)]
+    fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0f32; LANES];
+        let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        for ((lane, &a), &b) in lanes.iter_mut().zip(a_chunks.remainder()).zip(b_chunks.remainder()) {
+            *lane = a * b;
+        }
+        for (a, b) in a_chunks.zip(b_chunks) {
+            for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
+                *lane += a * b;
+            }
+        }
+        lanes.iter().sum()
     }
 
     #[inline(always)]
@@ -2480,5 +2780,74 @@ mod tests {
         check::<NdArray>();
         #[cfg(feature = "flex")]
         check::<burn::backend::Flex>();
+    }
+
+    /// Training's attention kernel (forward and backward, one autodiff step) gives the values
+    /// and gradients of the composed operations with burn's dropout, masked, gated and with
+    /// dropout (the same keep mask for the same seed), from strided operands.
+    #[test]
+    fn training_attention_kernel_as_the_operations() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let (batch, frames, heads, width) = (2, 37, 3, 16);
+            let hidden = heads * width;
+            let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * 0.0625 - 0.5).collect() };
+            let valid: Vec<f32> = (0..batch * frames).map(|i| if i % frames < frames - 9 * (i / frames) { 1.0 } else { 0.0 }).collect();
+            let valid = Tensor::<B, 2>::from_data(TensorData::new(valid, [batch, frames]), &device);
+            let scale = (width as f32).powf(-0.5);
+            for (masked, gated, dropout) in [(false, false, 0.0), (true, false, 0.0), (true, true, 0.0), (true, true, 0.3)] {
+                let run = |ours: bool| {
+                    let _lock = crate::burn_rng_lock();
+                    B::seed(&device, 11);
+                    // [batch, hidden, frames] transposed: strided as burn's views are.
+                    let input = |seed| Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, seed), [batch, hidden, frames]), &device).require_grad();
+                    let (q, k, v) = (input(1), input(2), input(3));
+                    let gate = Tensor::<B, 3>::from_data(TensorData::new(values(batch * heads * frames, 4), [batch, heads, frames]), &device).require_grad();
+                    let stored = Tensor::<B, 3>::from_data(TensorData::new(values(frames * frames * heads, 5), [frames, frames, heads]), &device).require_grad();
+                    let (qv, kv, vv) = (q.clone().swap_dims(1, 2), k.clone().swap_dims(1, 2), v.clone().swap_dims(1, 2));
+                    let valid = masked.then(|| valid.clone());
+                    let gating = gated.then(|| (gate.clone(), stored.clone().permute([2, 0, 1])));
+                    let y = match ours {
+                        true => {
+                            let inner = AttentionInputs {
+                                q: qv.clone().inner().into_primitive().tensor(),
+                                k: kv.clone().inner().into_primitive().tensor(),
+                                v: vv.clone().inner().into_primitive().tensor(),
+                                heads,
+                                scale,
+                                valid: None,
+                                gated: None,
+                            };
+                            assert!(B::InnerBackend::attention_saving(inner, 0.0).is_some(), "the kernel's road");
+                            training_attention(qv, kv, vv, heads, scale, valid, gating, dropout)
+                        }
+                        false => {
+                            let mask = valid.map(|valid| key_mask(valid, heads));
+                            let dropout = burn::nn::DropoutConfig::new(dropout).init();
+                            attention_by_ops(qv, kv, vv, heads, scale, mask.as_ref(), gating, |p| dropout.forward(p))
+                        }
+                    };
+                    let weights = Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, 6), [batch, frames, hidden]), &device);
+                    let grads = (y.clone() * weights).sum().backward();
+                    let g = |t: &Tensor<B, 3>| t.grad(&grads).map(|g| g.into_data());
+                    (y.into_data(), [g(&q), g(&k), g(&v), g(&gate), g(&stored)])
+                };
+                let (ours, theirs) = (run(true), run(false));
+                let case = format!("masked {masked}, gated {gated}, dropout {dropout}");
+                ours.0.assert_approx_eq::<f32>(&theirs.0, Tolerance::absolute(2e-6));
+                for (i, (a, b)) in ours.1.iter().zip(&theirs.1).enumerate() {
+                    match (a, b) {
+                        (Some(a), Some(b)) => a.assert_approx_eq::<f32>(b, Tolerance::absolute(2e-5)),
+                        (None, None) => assert!(!gated && i >= 3, "{case}: gradient {i} missing"),
+                        _ => panic!("{case}: gradient {i} on one side only"),
+                    }
+                }
+                let dq = ours.1[0].as_ref().unwrap().to_vec::<f32>().unwrap();
+                assert!(dq.iter().any(|v| v.abs() > 1e-3), "{case}: a real gradient");
+            }
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
     }
 }

@@ -22,7 +22,7 @@
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::Tensor;
 
 use super::{activate, linear_rows};
 use super::positional::PositionalConvEmbedding;
@@ -73,14 +73,15 @@ impl<B: Kernels> Attention<B> {
         }
     }
 
-    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` says which key
-    /// frames are padding; `bias` is a WavLM's ungated position bias `[heads, frames, frames]`
-    /// (ignored by an attention without a gate).
+    /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`; `padding` `[batch, frames]` is
+    /// 1.0 at real frames and 0.0 at padded ones, never attended to as keys; `bias` is a
+    /// WavLM's ungated position bias `[heads, frames, frames]` (ignored by an attention
+    /// without a gate).
     ///
-    /// With autodiff (training), composed from operations with dropout on the probabilities
-    /// ([`kernels::attention_by_ops`]); without (inference, where dropout is off),
-    /// [`kernels::multi_head_attention`], one kernel on the CPU backends.
-    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&KeyPadding<B>>, bias: Option<&Tensor<B, 3>>) -> Tensor<B, 3> {
+    /// With autodiff (training), [`kernels::training_attention`], with dropout on the
+    /// probabilities; without (inference, where dropout is off),
+    /// [`kernels::multi_head_attention`]. Both are one kernel on the CPU backends.
+    pub fn forward(&self, x: Tensor<B, 3>, padding: Option<&Tensor<B, 2>>, bias: Option<&Tensor<B, 3>>) -> Tensor<B, 3> {
         let [_, _, hidden] = x.dims();
         let gated = match (bias, &self.gru_rel_pos_linear, &self.gru_rel_pos_const) {
             (Some(bias), Some(linear), Some(constant)) => {
@@ -89,36 +90,17 @@ impl<B: Kernels> Attention<B> {
             _ => None,
         };
         let scale = ((hidden / self.num_heads) as f64).powf(-0.5) as f32;
+        let training = B::ad_enabled(&x.device());
         let q = linear_rows(&self.q_proj, x.clone());
         let k = linear_rows(&self.k_proj, x.clone());
-        let training = B::ad_enabled(&x.device());
         let v = linear_rows(&self.v_proj, x);
+        let valid = padding.cloned();
         let context = match training {
-            true => {
-                let mask = padding.map(|padding| padding.mask.clone().unwrap_or_else(|| {
-                    kernels::key_mask(padding.valid.clone(), self.num_heads)
-                }));
-                let dropout = |p| self.dropout.forward(p);
-                kernels::attention_by_ops(q, k, v, self.num_heads, scale, mask.as_ref(), gated, dropout)
-            }
-            false => {
-                let valid = padding.map(|padding| padding.valid.clone());
-                kernels::multi_head_attention(q, k, v, self.num_heads, scale, valid, gated)
-            }
+            true => kernels::training_attention(q, k, v, self.num_heads, scale, valid, gated, self.dropout.prob),
+            false => kernels::multi_head_attention(q, k, v, self.num_heads, scale, valid, gated),
         };
         linear_rows(&self.out_proj, context)
     }
-}
-
-/// Which key frames attention skips: `valid` `[batch, frames]` (1.0 at real frames, 0.0 at
-/// padding), and for training's composed attention its [`kernels::key_mask`], laid out once
-/// per forward pass for every layer.
-#[derive(Clone, Debug)]
-pub struct KeyPadding<B: Backend> {
-    /// 1.0 at real frames, 0.0 at padding.
-    pub valid: Tensor<B, 2>,
-    /// `[batch, heads, frames, frames]`, true at padded keys (with autodiff only).
-    pub mask: Option<Tensor<B, 4, Bool>>,
 }
 
 /// The position-wise feed-forward block (HF `feed_forward`).
@@ -193,7 +175,7 @@ impl<B: Kernels> EncoderLayer<B> {
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        padding: Option<&KeyPadding<B>>,
+        padding: Option<&Tensor<B, 2>>,
         bias: Option<&Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
         let norm = |norm: &LayerNorm<B>, x| kernels::layer_norm(norm, self.norm_epsilon, x);
@@ -299,16 +281,12 @@ impl<B: Kernels> Encoder<B> {
 
     /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first
     /// layer's input, and which keys are padding.
-    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<KeyPadding<B>>) {
+    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
         let x = match valid {
             Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
             None => x,
         };
-        let padding = valid.map(|valid| {
-            let heads = self.layers.first().map_or(1, |layer| layer.attention.num_heads);
-            let mask = B::ad_enabled(&valid.device()).then(|| kernels::key_mask(valid.clone(), heads));
-            KeyPadding { valid: valid.clone(), mask }
-        });
+        let padding = valid.cloned();
         let x = x.clone() + self.pos_conv_embed.forward(x);
         let x = if self.pre_norm { x } else { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) };
         (self.dropout.forward(x), padding)
