@@ -76,6 +76,7 @@
 //! trait's default methods).
 
 mod attention;
+mod attention_ops;
 pub mod grouped_conv;
 mod host;
 #[cfg(target_arch = "x86_64")]
@@ -87,7 +88,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps};
-use burn::tensor::{Bool, ElementConversion, Tensor, TensorPrimitive};
+use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
+
+use attention_ops::{attention_primitives_by_ops, record_attention, training_attention_by_ops};
+pub use attention_ops::{
+    AttentionGradients, AttentionInputs, SavedAttention, attention_backward_by_ops, attention_by_ops, key_mask,
+    multi_head_attention, training_attention,
+};
 
 /// `1 / sqrt(2 pi)`, the standard normal density at 0.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
@@ -865,208 +872,6 @@ pub fn add_bias<B: Kernels>(x: Tensor<B, 2>, bias: Tensor<B, 1>) -> Tensor<B, 2>
     tensor(B::add_bias(x.into_primitive().tensor(), bias.into_primitive().tensor()))
 }
 
-/// Attention composed from tensor operations (vox's kernels where it has them), with
-/// `dropout` applied to the probabilities: training's path, whose autodiff graph keeps what
-/// the backward pass needs, and [`Kernels::multi_head_attention`]'s default. `mask` is [`key_mask`]'s;
-/// the rest as [`Kernels::multi_head_attention`].
-#[allow(clippy::too_many_arguments)]
-pub fn attention_by_ops<B: Kernels>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    heads: usize,
-    scale: f32,
-    mask: Option<&Tensor<B, 4, Bool>>,
-    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
-    dropout: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>,
-) -> Tensor<B, 3> {
-    let q = split_heads(q * scale, heads);
-    let (k, v) = (split_heads(k, heads), split_heads(v, heads));
-    // [batch, heads, frames (queries), frames (keys)]
-    let scores = q.matmul(k.swap_dims(2, 3));
-    let scores = match gated {
-        Some((gate, bias)) => add_gated_bias(scores, gate, bias),
-        None => scores,
-    };
-    let scores = match mask {
-        Some(mask) => scores.mask_fill(mask.clone(), f32::MIN),
-        None => scores,
-    };
-    merge_heads(dropout(softmax_last(scores)).matmul(v))
-}
-
-/// The key padding mask of attention with `heads` heads: `[batch, heads, frames, frames]`,
-/// true at the keys where `valid` `[batch, frames]` is below 0.5. Laid out in full (once per
-/// forward pass): a mask fill with an expanded view copied it element by element on one
-/// thread in every layer (burn-flex's `to_contiguous`, 2% of an SSL extraction).
-pub fn key_mask<B: Backend>(valid: Tensor<B, 2>, heads: usize) -> Tensor<B, 4, Bool> {
-    let [_, frames] = valid.dims();
-    valid.lower_elem(0.5).unsqueeze_dims::<4>(&[1, 2]).repeat(&[1, heads, frames, 1])
-}
-
-/// [`Kernels::multi_head_attention`] on tensors.
-#[allow(clippy::too_many_arguments)]
-pub fn multi_head_attention<B: Kernels>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    heads: usize,
-    scale: f32,
-    valid: Option<Tensor<B, 2>>,
-    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
-) -> Tensor<B, 3> {
-    let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
-    let valid = valid.map(|valid| valid.into_primitive().tensor());
-    let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
-    tensor(B::multi_head_attention(q, k, v, heads, scale, valid, gated))
-}
-
-/// Attention's operands, for [`Kernels::training_attention`] and its steps: queries, keys and
-/// values `[batch, frames, hidden]` split into `heads`, the queries times `scale`; keys where
-/// `valid` `[batch, frames]` is below 0.5 masked; WavLM's gate `[batch, heads, frames]` and
-/// bias `[heads, frames, frames]` in `gated`.
-#[derive(Clone, Debug)]
-pub struct AttentionInputs<T> {
-    /// Queries.
-    pub q: T,
-    /// Keys.
-    pub k: T,
-    /// Values.
-    pub v: T,
-    /// Heads.
-    pub heads: usize,
-    /// Multiplies the queries.
-    pub scale: f32,
-    /// 1.0 at real frames, 0.0 at padding.
-    pub valid: Option<T>,
-    /// WavLM's gate and ungated position bias.
-    pub gated: Option<[T; 2]>,
-}
-
-impl<T> AttentionInputs<T> {
-    /// The same operands, each tensor through `f`.
-    fn map<U>(self, f: impl Fn(T) -> U) -> AttentionInputs<U> {
-        AttentionInputs {
-            q: f(self.q),
-            k: f(self.k),
-            v: f(self.v),
-            heads: self.heads,
-            scale: self.scale,
-            valid: self.valid.map(&f),
-            gated: self.gated.map(|[gate, bias]| [f(gate), f(bias)]),
-        }
-    }
-}
-
-/// What [`Kernels::attention_saving`] returns.
-#[derive(Clone, Debug)]
-pub struct SavedAttention<T> {
-    /// The context `[batch, frames, hidden]`.
-    pub context: T,
-    /// The probabilities before dropout, `[batch, heads, frames, frames]`.
-    pub probs: T,
-    /// The dropout's keep mask (1.0 kept, 0.0 dropped), like the probabilities; `None` without
-    /// dropout.
-    pub keep: Option<T>,
-}
-
-/// What [`Kernels::attention_backward`] returns: the gradients of the queries, keys, values
-/// and, for a gated attention, of the gate and the bias.
-#[derive(Clone, Debug)]
-pub struct AttentionGradients<T> {
-    /// Of the queries.
-    pub q: T,
-    /// Of the keys.
-    pub k: T,
-    /// Of the values.
-    pub v: T,
-    /// Of the gate and the bias.
-    pub gated: Option<[T; 2]>,
-}
-
-/// [`Kernels::training_attention`] on tensors (`valid` `[batch, frames]`, the gate and bias
-/// 3-D), `dropout` its probability.
-#[allow(clippy::too_many_arguments)]
-pub fn training_attention<B: Kernels>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 3>,
-    heads: usize,
-    scale: f32,
-    valid: Option<Tensor<B, 2>>,
-    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
-    dropout: f64,
-) -> Tensor<B, 3> {
-    let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
-    let valid = valid.map(|valid| valid.into_primitive().tensor());
-    let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
-    tensor(B::training_attention(AttentionInputs { q, k, v, heads, scale, valid, gated }, dropout))
-}
-
-/// [`Kernels::training_attention`]'s default: the composed operations with burn's dropout.
-fn training_attention_by_ops<B: Kernels>(x: AttentionInputs<FloatTensor<B>>, dropout: f64) -> FloatTensor<B> {
-    let mask = x.valid.map(|valid| key_mask(tensor::<B, 2>(valid), x.heads));
-    let gated = x.gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
-    let [q, k, v] = [x.q, x.k, x.v].map(tensor::<B, 3>);
-    let dropout = burn::nn::DropoutConfig::new(dropout).init();
-    attention_by_ops(q, k, v, x.heads, x.scale, mask.as_ref(), gated, |p| dropout.forward(p))
-        .into_primitive()
-        .tensor()
-}
-
-/// [`Kernels::attention_backward`] from burn's operations (see [`attention::backward`] for the
-/// formulas).
-pub fn attention_backward_by_ops<B: Kernels>(
-    x: AttentionInputs<FloatTensor<B>>,
-    saved: SavedAttention<FloatTensor<B>>,
-    dropout: f64,
-    grad: FloatTensor<B>,
-) -> AttentionGradients<FloatTensor<B>> {
-    let heads = x.heads;
-    let split = |t: FloatTensor<B>| split_heads(tensor::<B, 3>(t), heads);
-    let (q, k, v) = (split(x.q), split(x.k), split(x.v));
-    let g = split(grad);
-    let probs = tensor::<B, 4>(saved.probs);
-    let keep = saved.keep.map(tensor::<B, 4>);
-    let factor = (1.0 / (1.0 - dropout)) as f32;
-    let dropped = match &keep {
-        Some(keep) => probs.clone() * keep.clone() * factor,
-        None => probs.clone(),
-    };
-    let dv = dropped.swap_dims(2, 3).matmul(g.clone());
-    let dd = g.matmul(v.swap_dims(2, 3));
-    let dp = match keep {
-        Some(keep) => dd * factor * keep,
-        None => dd,
-    };
-    let ds = tensor::<B, 4>(B::softmax_last_backward(probs.into_primitive().tensor(), dp.into_primitive().tensor()));
-    let ds = match x.valid {
-        Some(valid) => ds.mask_fill(key_mask(tensor::<B, 2>(valid), heads), 0.0),
-        None => ds,
-    };
-    let gated = x.gated.map(|[gate, bias]| B::add_gated_bias_backward(gate, bias, ds.clone().into_primitive().tensor()));
-    let dq = ds.clone().matmul(k) * x.scale;
-    let dk = ds.swap_dims(2, 3).matmul(q * x.scale);
-    let merge = |t: Tensor<B, 4>| merge_heads(t).into_primitive().tensor();
-    AttentionGradients { q: merge(dq), k: merge(dk), v: merge(dv), gated }
-}
-
-/// [`Kernels::multi_head_attention`]'s default on primitives: [`attention_by_ops`] without dropout.
-fn attention_primitives_by_ops<B: Kernels>(
-    q: FloatTensor<B>,
-    k: FloatTensor<B>,
-    v: FloatTensor<B>,
-    heads: usize,
-    scale: f32,
-    valid: Option<FloatTensor<B>>,
-    gated: Option<[FloatTensor<B>; 2]>,
-) -> FloatTensor<B> {
-    let mask = valid.map(|valid| key_mask(tensor::<B, 2>(valid), heads));
-    let gated = gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
-    let [q, k, v] = [q, k, v].map(tensor::<B, 3>);
-    attention_by_ops(q, k, v, heads, scale, mask.as_ref(), gated, |p| p).into_primitive().tensor()
-}
-
 /// [`Kernels::split_heads`] on tensors: `[batch, frames, heads * width]` -> `[batch, heads,
 /// frames, width]`.
 pub fn split_heads<B: Kernels>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
@@ -1411,41 +1216,6 @@ fn affine_norm<B: Kernels, C: CheckpointStrategy>(
             prep.finish((x.primitive, gamma.primitive, epsilon), output)
         }
         OpsKind::UnTracked(prep) => prep.finish(norm.forward::<B>(x.primitive, gamma.primitive, beta.primitive, epsilon)),
-    }
-}
-
-/// Backward step of [`Kernels::training_attention`] where the backend computes it as one
-/// kernel: parents `[q, k, v]` or, gated, `[q, k, v, gate, bias]`.
-#[derive(Debug)]
-struct TrainingAttention;
-
-impl<B: Kernels, const N: usize> Backward<B, N> for TrainingAttention {
-    type State = (AttentionInputs<FloatTensor<B>>, SavedAttention<FloatTensor<B>>, f64);
-
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, saved, dropout) = ops.state;
-        let grad = grads.consume::<B>(&ops.node);
-        let g = B::attention_backward(x, saved, dropout, grad);
-        let partials = [g.q, g.k, g.v].into_iter().chain(g.gated.into_iter().flatten());
-        for (parent, partial) in ops.parents.into_iter().zip(partials) {
-            if let Some(parent) = parent {
-                grads.register::<B>(parent.id, partial);
-            }
-        }
-    }
-}
-
-/// Records [`TrainingAttention`] with `parents` (3 or 5) for the context in `state`.
-fn record_attention<B: Kernels, C: CheckpointStrategy, const N: usize>(
-    parents: [FloatTensor<Autodiff<B, C>>; N],
-    state: <TrainingAttention as Backward<B, N>>::State,
-) -> FloatTensor<Autodiff<B, C>> {
-    match TrainingAttention.prepare::<C>(parents.map(|parent| parent.node)).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let output = state.1.context.clone();
-            prep.finish(state, output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(state.1.context),
     }
 }
 
@@ -2734,117 +2504,6 @@ mod tests {
             ours.3.assert_approx_eq::<f32>(&theirs.3, Tolerance::absolute(1e-3));
             let largest = ours.2.to_vec::<f32>().unwrap().iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(largest > 1.0, "gate gradient {largest}");
-        }
-        check::<Autodiff<NdArray>>();
-        #[cfg(feature = "flex")]
-        check::<Autodiff<burn::backend::Flex>>();
-    }
-
-    /// The CPU backends' attention kernel gives what the composed operations give (within f32
-    /// rounding of different summation orders), from strided operands as the model's
-    /// projections and a WavLM's permuted bias are, masked and gated; a tensor of another
-    /// shape goes to the operations.
-    #[test]
-    fn attention_kernel_as_the_operations() {
-        fn check<B: Kernels>() {
-            let device = Default::default();
-            let (batch, frames, heads, width) = (2, 37, 3, 16);
-            let hidden = heads * width;
-            let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * 0.125 - 1.0).collect() };
-            // [batch, hidden, frames] transposed: strided as burn's views are.
-            let input = |seed| Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, seed), [batch, hidden, frames]), &device).swap_dims(1, 2);
-            let (q, k, v) = (input(1), input(2), input(3));
-            let valid: Vec<f32> = (0..batch * frames).map(|i| if i % frames < frames - 9 * (i / frames) { 1.0 } else { 0.0 }).collect();
-            let valid = Tensor::<B, 2>::from_data(TensorData::new(valid, [batch, frames]), &device);
-            let gate = Tensor::<B, 3>::from_data(TensorData::new(values(batch * heads * frames, 4), [batch, heads, frames]), &device);
-            let stored = Tensor::<B, 3>::from_data(TensorData::new(values(frames * frames * heads, 5), [frames, frames, heads]), &device);
-            let bias = stored.permute([2, 0, 1]);
-            let scale = (width as f32).powf(-0.5);
-            for (masked, gated) in [(false, false), (true, false), (true, true)] {
-                let valid = masked.then(|| valid.clone());
-                let gated = gated.then(|| (gate.clone(), bias.clone()));
-                let ours = multi_head_attention(q.clone(), k.clone(), v.clone(), heads, scale, valid.clone(), gated.clone());
-                let mask = valid.map(|valid| key_mask(valid, heads));
-                let theirs = attention_by_ops(q.clone(), k.clone(), v.clone(), heads, scale, mask.as_ref(), gated, |p| p);
-                assert_eq!(ours.dims(), [batch, frames, hidden]);
-                ours.into_data().assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::absolute(2e-6));
-            }
-            // A padding mask that does not fit the frames: the operations' own error, not the
-            // kernel's silent misreading.
-            let odd = Tensor::<B, 2>::ones([batch, frames + 1], &device);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                multi_head_attention(q.clone(), k.clone(), v.clone(), heads, scale, Some(odd), None).into_data()
-            }));
-            assert!(result.is_err(), "a mask of the wrong size is refused");
-        }
-        check::<NdArray>();
-        #[cfg(feature = "flex")]
-        check::<burn::backend::Flex>();
-    }
-
-    /// Training's attention kernel (forward and backward, one autodiff step) gives the values
-    /// and gradients of the composed operations with burn's dropout, masked, gated and with
-    /// dropout (the same keep mask for the same seed), from strided operands.
-    #[test]
-    fn training_attention_kernel_as_the_operations() {
-        fn check<B: AutodiffKernels>() {
-            let device = Default::default();
-            let (batch, frames, heads, width) = (2, 37, 3, 16);
-            let hidden = heads * width;
-            let values = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * 0.0625 - 0.5).collect() };
-            let valid: Vec<f32> = (0..batch * frames).map(|i| if i % frames < frames - 9 * (i / frames) { 1.0 } else { 0.0 }).collect();
-            let valid = Tensor::<B, 2>::from_data(TensorData::new(valid, [batch, frames]), &device);
-            let scale = (width as f32).powf(-0.5);
-            for (masked, gated, dropout) in [(false, false, 0.0), (true, false, 0.0), (true, true, 0.0), (true, true, 0.3)] {
-                let run = |ours: bool| {
-                    let _lock = crate::burn_rng_lock();
-                    B::seed(&device, 11);
-                    // [batch, hidden, frames] transposed: strided as burn's views are.
-                    let input = |seed| Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, seed), [batch, hidden, frames]), &device).require_grad();
-                    let (q, k, v) = (input(1), input(2), input(3));
-                    let gate = Tensor::<B, 3>::from_data(TensorData::new(values(batch * heads * frames, 4), [batch, heads, frames]), &device).require_grad();
-                    let stored = Tensor::<B, 3>::from_data(TensorData::new(values(frames * frames * heads, 5), [frames, frames, heads]), &device).require_grad();
-                    let (qv, kv, vv) = (q.clone().swap_dims(1, 2), k.clone().swap_dims(1, 2), v.clone().swap_dims(1, 2));
-                    let valid = masked.then(|| valid.clone());
-                    let gating = gated.then(|| (gate.clone(), stored.clone().permute([2, 0, 1])));
-                    let y = match ours {
-                        true => {
-                            let inner = AttentionInputs {
-                                q: qv.clone().inner().into_primitive().tensor(),
-                                k: kv.clone().inner().into_primitive().tensor(),
-                                v: vv.clone().inner().into_primitive().tensor(),
-                                heads,
-                                scale,
-                                valid: None,
-                                gated: None,
-                            };
-                            assert!(B::InnerBackend::attention_saving(inner, 0.0).is_some(), "the kernel's road");
-                            training_attention(qv, kv, vv, heads, scale, valid, gating, dropout)
-                        }
-                        false => {
-                            let mask = valid.map(|valid| key_mask(valid, heads));
-                            let dropout = burn::nn::DropoutConfig::new(dropout).init();
-                            attention_by_ops(qv, kv, vv, heads, scale, mask.as_ref(), gating, |p| dropout.forward(p))
-                        }
-                    };
-                    let weights = Tensor::<B, 3>::from_data(TensorData::new(values(batch * frames * hidden, 6), [batch, frames, hidden]), &device);
-                    let grads = (y.clone() * weights).sum().backward();
-                    let g = |t: &Tensor<B, 3>| t.grad(&grads).map(|g| g.into_data());
-                    (y.into_data(), [g(&q), g(&k), g(&v), g(&gate), g(&stored)])
-                };
-                let (ours, theirs) = (run(true), run(false));
-                let case = format!("masked {masked}, gated {gated}, dropout {dropout}");
-                ours.0.assert_approx_eq::<f32>(&theirs.0, Tolerance::absolute(2e-6));
-                for (i, (a, b)) in ours.1.iter().zip(&theirs.1).enumerate() {
-                    match (a, b) {
-                        (Some(a), Some(b)) => a.assert_approx_eq::<f32>(b, Tolerance::absolute(2e-5)),
-                        (None, None) => assert!(!gated && i >= 3, "{case}: gradient {i} missing"),
-                        _ => panic!("{case}: gradient {i} on one side only"),
-                    }
-                }
-                let dq = ours.1[0].as_ref().unwrap().to_vec::<f32>().unwrap();
-                assert!(dq.iter().any(|v| v.abs() > 1e-3), "{case}: a real gradient");
-            }
         }
         check::<Autodiff<NdArray>>();
         #[cfg(feature = "flex")]
