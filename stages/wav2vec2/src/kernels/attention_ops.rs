@@ -152,6 +152,12 @@ pub fn training_attention<B: Kernels>(
     tensor(B::training_attention(AttentionInputs { q, k, v, heads, scale, valid, gated }, dropout))
 }
 
+/// What dropout of probability `dropout` multiplies the kept values by, as burn's `Dropout`
+/// computes it (`1 / (1 - dropout)` in f64, then the element type).
+pub(super) fn kept_scale(dropout: f64) -> f32 {
+    (1.0 / (1.0 - dropout)) as f32
+}
+
 /// [`Kernels::training_attention`]'s default: the composed operations with burn's dropout.
 pub(super) fn training_attention_by_ops<B: Kernels>(x: AttentionInputs<FloatTensor<B>>, dropout: f64) -> FloatTensor<B> {
     let mask = x.valid.map(|valid| key_mask(tensor::<B, 2>(valid), x.heads));
@@ -177,7 +183,7 @@ pub fn attention_backward_by_ops<B: Kernels>(
     let g = split(grad);
     let probs = tensor::<B, 4>(saved.probs);
     let keep = saved.keep.map(tensor::<B, 4>);
-    let factor = (1.0 / (1.0 - dropout)) as f32;
+    let factor = kept_scale(dropout);
     let dropped = match &keep {
         Some(keep) => probs.clone() * keep.clone() * factor,
         None => probs.clone(),

@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::AttentionInputs;
+use super::attention_ops::kept_scale;
 use super::attention::{Dims, Dropout, Operands};
 use super::grouped_conv::GroupedConv1d;
 
@@ -615,7 +616,7 @@ pub(super) fn attention<T: HostTensor>(x: &AttentionInputs<T>) -> Option<T> {
 /// probability.
 pub(super) fn attention_saving<T: HostTensor>(dims: Dims, x: &AttentionInputs<T>, keep: Option<&T>, dropout: f64) -> [T; 2] {
     let keep = keep.map(T::contiguous);
-    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: (1.0 / (1.0 - dropout)) as f32 });
+    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: kept_scale(dropout) });
     let (context, probs) = with_operands(x, |operands| super::attention::forward_saving(dims, operands, dropout));
     let Dims { batch, frames, heads, .. } = dims;
     [T::from_values(context, &x.q.dims()), T::from_values(probs, &[batch, heads, frames, frames])]
@@ -633,7 +634,7 @@ pub(super) fn attention_backward<T: HostTensor>(
     grad: &T,
 ) -> ([T; 3], Option<[T; 2]>) {
     let (probs, grad, keep) = (probs.contiguous(), grad.contiguous(), keep.map(T::contiguous));
-    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: (1.0 / (1.0 - dropout)) as f32 });
+    let dropout = keep.as_ref().map(|keep| Dropout { keep: keep.values(), factor: kept_scale(dropout) });
     let grads = with_operands(x, |operands| super::attention::backward(dims, operands, probs.values(), dropout, grad.values()));
     let shape = x.q.dims();
     let Dims { batch, frames, heads, .. } = dims;
