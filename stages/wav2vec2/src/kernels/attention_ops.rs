@@ -64,10 +64,23 @@ pub fn multi_head_attention<B: Kernels>(
     valid: Option<Tensor<B, 2>>,
     gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
 ) -> Tensor<B, 3> {
+    tensor(B::multi_head_attention(primitives(q, k, v, heads, scale, valid, gated)))
+}
+
+/// The tensor entry points' operands as the trait takes them.
+fn primitives<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    scale: f32,
+    valid: Option<Tensor<B, 2>>,
+    gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
+) -> AttentionInputs<FloatTensor<B>> {
     let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
     let valid = valid.map(|valid| valid.into_primitive().tensor());
     let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
-    tensor(B::multi_head_attention(q, k, v, heads, scale, valid, gated))
+    AttentionInputs { q, k, v, heads, scale, valid, gated }
 }
 
 /// Attention's operands, for [`Kernels::training_attention`] and its steps: queries, keys and
@@ -146,10 +159,7 @@ pub fn training_attention<B: Kernels>(
     gated: Option<(Tensor<B, 3>, Tensor<B, 3>)>,
     dropout: f64,
 ) -> Tensor<B, 3> {
-    let [q, k, v] = [q, k, v].map(|x| x.into_primitive().tensor());
-    let valid = valid.map(|valid| valid.into_primitive().tensor());
-    let gated = gated.map(|(gate, bias)| [gate.into_primitive().tensor(), bias.into_primitive().tensor()]);
-    tensor(B::training_attention(AttentionInputs { q, k, v, heads, scale, valid, gated }, dropout))
+    tensor(B::training_attention(primitives(q, k, v, heads, scale, valid, gated), dropout))
 }
 
 /// What dropout of probability `dropout` multiplies the kept values by, as burn's `Dropout`
@@ -158,8 +168,10 @@ pub(super) fn kept_scale(dropout: f64) -> f32 {
     (1.0 / (1.0 - dropout)) as f32
 }
 
-/// [`Kernels::training_attention`]'s default: the composed operations with burn's dropout.
-pub(super) fn training_attention_by_ops<B: Kernels>(x: AttentionInputs<FloatTensor<B>>, dropout: f64) -> FloatTensor<B> {
+/// [`attention_by_ops`] on the trait's operands, with burn's `Dropout` of probability
+/// `dropout` (the identity at 0 and without autodiff): the default of
+/// [`Kernels::multi_head_attention`] (at 0) and [`Kernels::training_attention`].
+pub(super) fn composed_attention<B: Kernels>(x: AttentionInputs<FloatTensor<B>>, dropout: f64) -> FloatTensor<B> {
     let mask = x.valid.map(|valid| key_mask(tensor::<B, 2>(valid), x.heads));
     let gated = x.gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
     let [q, k, v] = [x.q, x.k, x.v].map(tensor::<B, 3>);
@@ -204,22 +216,6 @@ pub fn attention_backward_by_ops<B: Kernels>(
     let dk = ds.swap_dims(2, 3).matmul(q * x.scale);
     let merge = |t: Tensor<B, 4>| merge_heads(t).into_primitive().tensor();
     AttentionGradients { q: merge(dq), k: merge(dk), v: merge(dv), gated }
-}
-
-/// [`Kernels::multi_head_attention`]'s default on primitives: [`attention_by_ops`] without dropout.
-pub(super) fn attention_primitives_by_ops<B: Kernels>(
-    q: FloatTensor<B>,
-    k: FloatTensor<B>,
-    v: FloatTensor<B>,
-    heads: usize,
-    scale: f32,
-    valid: Option<FloatTensor<B>>,
-    gated: Option<[FloatTensor<B>; 2]>,
-) -> FloatTensor<B> {
-    let mask = valid.map(|valid| key_mask(tensor::<B, 2>(valid), heads));
-    let gated = gated.map(|[gate, bias]| (tensor::<B, 3>(gate), tensor::<B, 3>(bias)));
-    let [q, k, v] = [q, k, v].map(tensor::<B, 3>);
-    attention_by_ops(q, k, v, heads, scale, mask.as_ref(), gated, |p| p).into_primitive().tensor()
 }
 
 /// Backward step of [`Kernels::training_attention`] where the backend computes it as one

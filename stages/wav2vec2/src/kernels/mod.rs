@@ -90,7 +90,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps};
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
 
-use attention_ops::{attention_primitives_by_ops, record_attention, training_attention_by_ops};
+use attention_ops::{composed_attention, record_attention};
 pub use attention_ops::{
     AttentionGradients, AttentionInputs, SavedAttention, attention_backward_by_ops, attention_by_ops, key_mask,
     multi_head_attention, training_attention,
@@ -265,24 +265,17 @@ pub trait Kernels: Backend {
     /// hidden]` of queries, keys and values `[batch, frames, hidden]` split into `heads`, the
     /// queries times `scale`; keys where `valid` `[batch, frames]` is below 0.5 masked; with
     /// `gated` (WavLM's gate `[batch, heads, frames]` and bias `[heads, frames, frames]`),
-    /// `gate * bias` added to the scores. The default is [`attention_by_ops`].
-    fn multi_head_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        heads: usize,
-        scale: f32,
-        valid: Option<FloatTensor<Self>>,
-        gated: Option<[FloatTensor<Self>; 2]>,
-    ) -> FloatTensor<Self> {
-        attention_primitives_by_ops::<Self>(q, k, v, heads, scale, valid, gated)
+    /// `gate * bias` added to the scores (see [`AttentionInputs`]). The default is
+    /// [`attention_by_ops`].
+    fn multi_head_attention(x: AttentionInputs<FloatTensor<Self>>) -> FloatTensor<Self> {
+        composed_attention::<Self>(x, 0.0)
     }
 
     /// Attention for training (on an autodiff backend): [`Kernels::multi_head_attention`]
     /// with dropout of probability `dropout` on the probabilities, as burn's `Dropout` applies
     /// it. The default is [`attention_by_ops`] with burn's `Dropout`.
     fn training_attention(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> FloatTensor<Self> {
-        training_attention_by_ops::<Self>(x, dropout)
+        composed_attention::<Self>(x, dropout)
     }
 
     /// Training attention's forward pass as one kernel where the backend has one (the CPU
@@ -1058,19 +1051,10 @@ macro_rules! host_kernels {
                 }
             }
 
-            fn multi_head_attention(
-                q: FloatTensor<Self>,
-                k: FloatTensor<Self>,
-                v: FloatTensor<Self>,
-                heads: usize,
-                scale: f32,
-                valid: Option<FloatTensor<Self>>,
-                gated: Option<[FloatTensor<Self>; 2]>,
-            ) -> FloatTensor<Self> {
-                let x = AttentionInputs { q, k, v, heads, scale, valid, gated };
+            fn multi_head_attention(x: AttentionInputs<FloatTensor<Self>>) -> FloatTensor<Self> {
                 match host::attention(&x) {
                     Some(context) => context,
-                    None => attention_primitives_by_ops::<Self>(x.q, x.k, x.v, heads, scale, x.valid, x.gated),
+                    None => composed_attention::<Self>(x, 0.0),
                 }
             }
 
@@ -1227,7 +1211,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn training_attention(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> FloatTensor<Self> {
         let inner = x.clone().map(|t| t.primitive);
         let Some(saved) = B::attention_saving(inner.clone(), dropout) else {
-            return training_attention_by_ops::<Self>(x, dropout);
+            return composed_attention::<Self>(x, dropout);
         };
         let state = (inner, saved, dropout);
         match x.gated {

@@ -252,11 +252,11 @@ impl<B: Kernels> Encoder<B> {
         skip_layers: &[bool],
     ) -> Tensor<B, 3> {
         let bias = self.position_bias(x.dims()[1]);
-        let (x, padding) = self.embed(x, valid);
+        let x = self.embed(x, valid);
         let x = self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
             // transformers never drops a WavLM's layer 0 (`i > 0` in its LayerDrop draw).
             let skip = skip_layers.get(i).copied().unwrap_or(false) && !(i == 0 && bias.is_some());
-            if skip { x } else { layer.forward(x, padding.as_ref(), bias.as_ref()) }
+            if skip { x } else { layer.forward(x, valid, bias.as_ref()) }
         });
         self.finish(x)
     }
@@ -269,27 +269,26 @@ impl<B: Kernels> Encoder<B> {
     /// [`Encoder::forward`]'s. Inference only (no LayerDrop).
     pub fn hidden_states(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Vec<Tensor<B, 3>> {
         let bias = self.position_bias(x.dims()[1]);
-        let (x, padding) = self.embed(x, valid);
+        let x = self.embed(x, valid);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let x = self.layers.iter().fold(x, |x, layer| {
             states.push(x.clone());
-            layer.forward(x, padding.as_ref(), bias.as_ref())
+            layer.forward(x, valid, bias.as_ref())
         });
         states.push(self.finish(x));
         states
     }
 
     /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first
-    /// layer's input, and which keys are padding.
-    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
+    /// layer's input.
+    fn embed(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Tensor<B, 3> {
         let x = match valid {
             Some(valid) => x * valid.clone().unsqueeze_dim::<3>(2),
             None => x,
         };
-        let padding = valid.cloned();
         let x = x.clone() + self.pos_conv_embed.forward(x);
         let x = if self.pre_norm { x } else { kernels::layer_norm(&self.layer_norm, self.norm_epsilon, x) };
-        (self.dropout.forward(x), padding)
+        self.dropout.forward(x)
     }
 
     /// The pre-LN encoder's final norm after the last layer (post-LN: nothing).
