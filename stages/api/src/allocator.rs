@@ -1,5 +1,10 @@
 //! Process-wide memory allocator settings for vox's numeric work.
 
+/// The largest allocation that [`keep_freed_memory`]'s settings serve from the heap, where a
+/// freed block is reused without faulting its pages in again: code that can cut its work into
+/// pieces (a batch into items) keeps its buffers below it.
+pub const REUSED_UP_TO: usize = 32 << 20;
+
 /// Keeps freed memory in the process for reuse instead of handing it back to the kernel at
 /// once; call it at the start of `main`.
 ///
@@ -30,7 +35,7 @@ pub fn keep_freed_memory() {
             const MIB: libc::c_int = 1 << 20;
             // SAFETY: `mallopt` only sets allocator parameters; it takes the arena lock itself.
             unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * MIB);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, REUSED_UP_TO as libc::c_int);
                 libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * MIB);
                 libc::mallopt(libc::M_TOP_PAD, 64 * MIB);
             }

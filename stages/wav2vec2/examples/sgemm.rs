@@ -39,8 +39,8 @@ fn vox(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool) -> Vec<f32>
 /// transpose row-major.
 fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> MatRef<'_> {
     match transposed {
-        true => MatRef { data, rows, cols, row_stride: 1, col_stride: rows },
-        false => MatRef { data, rows, cols, row_stride: cols, col_stride: 1 },
+        true => MatRef::new(data, rows, cols, 1, rows),
+        false => MatRef::new(data, rows, cols, cols, 1),
     }
 }
 

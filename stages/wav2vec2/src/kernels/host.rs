@@ -71,13 +71,8 @@ impl HostTensor for burn_flex::FlexTensor {
         if !self.is_f32() || shape.num_dims() != 2 || strides.iter().any(|&s| s < 0) {
             return None;
         }
-        Some(super::sgemm::MatRef {
-            data: &self.storage::<f32>()[layout.start_offset()..],
-            rows: shape[0],
-            cols: shape[1],
-            row_stride: strides[0] as usize,
-            col_stride: strides[1] as usize,
-        })
+        let data = &self.storage::<f32>()[layout.start_offset()..];
+        Some(super::sgemm::MatRef::new(data, shape[0], shape[1], strides[0] as usize, strides[1] as usize))
     }
 
     fn values_mut(&mut self) -> Option<&mut [f32]> {
@@ -149,7 +144,7 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
         // SAFETY: every element of the view lies in `len` values from its first one (strides
         // non-negative), all inside the array's allocation, which `self` keeps alive.
         let data = unsafe { std::slice::from_raw_parts(view.as_ptr(), len) };
-        Some(super::sgemm::MatRef { data, rows, cols, row_stride, col_stride })
+        Some(super::sgemm::MatRef::new(data, rows, cols, row_stride, col_stride))
     }
 
     fn values_mut(&mut self) -> Option<&mut [f32]> {
@@ -453,6 +448,35 @@ pub(super) fn conv_windows<T: HostTensor>(x: &T, kernel: usize, stride: usize) -
         let (item, frame) = (row / frames, row % frames);
         out.copy_from_slice(&input[(item * time + frame * stride) * channels..][..width]);
     })
+}
+
+/// [`super::Kernels::conv_as_matmul`] with vox's sgemm reading the windows from `x` in place:
+/// row `b * frames + f` of the windows starts at time step `f * stride` of item `b`, so they
+/// are a view in blocks of `frames` rows, `stride * in` apart within a block and `time * in`
+/// from block to block. `None` where [`sgemm`] would leave the product to burn.
+pub(super) fn conv_as_matmul<T: HostTensor>(x: &T, weight: &T, kernel: usize, stride: usize) -> Option<T> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::kernels::sgemm;
+        if !sgemm::available() || !all_f32(&[x, weight]) || x.dims().len() != 3 {
+            return None;
+        }
+        let [batch, time, channels] = dims3(x);
+        let b = weight.matrix()?;
+        if time < kernel || stride == 0 || b.rows != kernel * channels || !T::sgemm_for(b.rows, b.cols) {
+            return None;
+        }
+        let frames = super::window_count(time, kernel, stride);
+        let x = x.contiguous();
+        let a = sgemm::MatRef::new(x.values(), batch * frames, b.rows, stride * channels, 1)
+            .in_blocks(frames, time * channels);
+        Some(T::from_values(sgemm::sgemm(a, b), &[batch * frames, b.cols]))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, weight, kernel, stride);
+        None
+    }
 }
 
 /// The backward of [`super::Kernels::conv_windows`]: time step `t` of item `b` sums the

@@ -84,7 +84,13 @@ pub const MIN_DEPTH: usize = 128;
 /// The narrowest product (`n`) worth packing for; see [`MIN_DEPTH`].
 pub const MIN_WIDTH: usize = 128;
 
-/// A read-only matrix view: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
+/// A read-only matrix view: element `(i, j)` is `data[offset(i) + j * col_stride]`, where
+/// row `i` starts `i * row_stride` elements in, or, for rows in blocks ([`MatRef::in_blocks`]),
+/// `(i / block_rows) * block_stride + (i % block_rows) * row_stride`.
+///
+/// Rows may overlap: a conv's windows over a channels-last input are the rows of such a view
+/// (row stride the conv's stride times the channels, a block per batch item), which lets
+/// [`sgemm`] read them from the input itself instead of a copy of every window.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
     /// The elements (from the view's first one).
@@ -93,15 +99,39 @@ pub struct MatRef<'a> {
     pub rows: usize,
     /// Number of columns.
     pub cols: usize,
-    /// Distance between rows, in elements.
+    /// Distance between rows (within a block), in elements.
     pub row_stride: usize,
     /// Distance between columns, in elements.
     pub col_stride: usize,
+    /// Rows per block (all of them for a plain matrix).
+    block_rows: usize,
+    /// Distance between the first rows of consecutive blocks, in elements.
+    block_stride: usize,
 }
 
-impl MatRef<'_> {
+impl<'a> MatRef<'a> {
+    /// A `rows x cols` view of `data` with the given strides, one block of rows.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
+        Self { data, rows, cols, row_stride, col_stride, block_rows: rows.max(1), block_stride: 0 }
+    }
+
+    /// The same view with its rows in blocks of `block_rows`, each block starting
+    /// `block_stride` elements after the one before.
+    ///
+    /// # Panics
+    /// If `block_rows` is 0.
+    pub fn in_blocks(self, block_rows: usize, block_stride: usize) -> Self {
+        assert!(block_rows > 0, "sgemm: blocks of no rows");
+        Self { block_rows, block_stride, ..self }
+    }
+
+    /// Where row `i` starts in `data`.
+    fn offset(&self, i: usize) -> usize {
+        (i / self.block_rows) * self.block_stride + (i % self.block_rows) * self.row_stride
+    }
+
     fn at(&self, i: usize, j: usize) -> f32 {
-        self.data[i * self.row_stride + j * self.col_stride]
+        self.data[self.offset(i) + j * self.col_stride]
     }
 }
 
@@ -113,9 +143,11 @@ pub fn available() -> bool {
 /// `a * b` as a fresh row-major `a.rows x b.cols` vector, on rayon's threads.
 ///
 /// # Panics
-/// If the inner dimensions differ or the CPU lacks AVX-512F (check [`available`]).
+/// If the inner dimensions differ, `b`'s rows are in blocks, or the CPU lacks AVX-512F
+/// (check [`available`]).
 pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
     assert_eq!(a.cols, b.rows, "sgemm: inner dimensions differ");
+    assert!(b.block_rows >= b.rows, "sgemm: B in blocks of rows");
     assert!(available(), "sgemm needs AVX-512F");
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 || k == 0 {
@@ -270,7 +302,7 @@ unsafe fn update_block(
 /// step by step (MR values per `k`), zero-padded to a whole panel. Contiguous rows (a
 /// row-major `a`) or columns (a transposed view) are read as slices.
 fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f32]) {
-    if a.row_stride == 1 && a.col_stride != 1 {
+    if a.row_stride == 1 && a.col_stride != 1 && a.block_rows >= a.rows {
         // Step by step through all panels: each step reads one contiguous run of A's column,
         // where panel by panel each 48-byte read came from another row of the transpose (a
         // cache and TLB miss each, most of the packing's time in the weight gradient).
@@ -304,7 +336,7 @@ fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f3
             // row by row, one 4-byte store per value 48 bytes apart, the packing took a tenth
             // of a 1024^3 product.
             let rows: [&[f32]; MR] = std::array::from_fn(|r| {
-                let start = (ic + first + r) * a.row_stride + pc;
+                let start = a.offset(ic + first + r) + pc;
                 &a.data[start..start + kc]
             });
             for (p, out) in out.chunks_exact_mut(MR).enumerate() {
@@ -314,7 +346,7 @@ fn pack_a(a: MatRef, ic: usize, rows: usize, pc: usize, kc: usize, out: &mut [f3
             }
         } else if a.col_stride == 1 {
             for r in 0..height {
-                let start = (ic + first + r) * a.row_stride + pc;
+                let start = a.offset(ic + first + r) + pc;
                 for (p, &value) in a.data[start..start + kc].iter().enumerate() {
                     out[p * MR + r] = value;
                 }
@@ -488,8 +520,8 @@ mod tests {
     fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> MatRef<'_> {
         match transposed {
             // `data` holds the transpose, `cols x rows`, row-major.
-            true => MatRef { data, rows, cols, row_stride: 1, col_stride: rows },
-            false => MatRef { data, rows, cols, row_stride: cols, col_stride: 1 },
+            true => MatRef::new(data, rows, cols, 1, rows),
+            false => MatRef::new(data, rows, cols, cols, 1),
         }
     }
 
@@ -519,6 +551,38 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A view whose rows overlap, in blocks (a conv's windows over a batch, read in place)
+    /// multiplies as the rows copied out do, to the bit, and as f64 sums.
+    #[test]
+    fn overlapping_rows_in_blocks_are_read_in_place() {
+        if !available() {
+            return;
+        }
+        // (items, time steps per item, channels, kernel, stride, n)
+        for (items, time, channels, kernel, stride, n) in [(3, 61, 64, 3, 2, 70), (2, 700, 8, 10, 5, 33), (4, 13, 40, 2, 2, 130)] {
+            let frames = (time - kernel) / stride + 1;
+            let (m, k) = (items * frames, kernel * channels);
+            let (x, b) = (matrix(items * time, channels, 5), matrix(k, n, 6));
+            let windows: Vec<f32> = (0..m)
+                .flat_map(|row| {
+                    let start = ((row / frames) * time + (row % frames) * stride) * channels;
+                    x[start..start + k].iter().copied()
+                })
+                .collect();
+            let view = MatRef::new(&x, m, k, stride * channels, 1).in_blocks(frames, time * channels);
+            let found = sgemm(view, view_of(&b, k, n));
+            let copied = sgemm(view_of(&windows, m, k), view_of(&b, k, n));
+            assert!(found.iter().zip(&copied).all(|(f, c)| f.to_bits() == c.to_bits()), "{items} x {frames} windows of {k}");
+            for (i, j) in [(0, 0), (frames, 1), (m - 1, n - 1), (m / 2, n / 3)] {
+                let exact: f64 = (0..k).map(|p| view.at(i, p) as f64 * b[p * n + j] as f64).sum();
+                assert!((found[i * n + j] as f64 - exact).abs() <= 1e-4 * (1.0 + exact.abs()), "({i}, {j})");
+            }
+        }
+        fn view_of(data: &[f32], rows: usize, cols: usize) -> MatRef<'_> {
+            MatRef::new(data, rows, cols, cols, 1)
         }
     }
 

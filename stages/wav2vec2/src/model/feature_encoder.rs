@@ -66,7 +66,13 @@ impl<B: Kernels> FeatureConvLayer<B> {
     /// [`Self::forward`] channels last, `[batch, time, in]` -> `[batch, frames, out]`, with the
     /// conv as a matrix product ([`conv_as_matmul`]).
     pub fn forward_as_matmul(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = conv_as_matmul(&self.conv, input);
+        self.forward_with_matrix(input, weight_matrix(&self.conv))
+    }
+
+    /// [`Self::forward_as_matmul`] with the conv's weight already laid out as a matrix
+    /// ([`weight_matrix`]), which a batch cut into pieces lays out once.
+    fn forward_with_matrix(&self, input: Tensor<B, 3>, weight: Tensor<B, 2>) -> Tensor<B, 3> {
+        let x = conv_as_matmul(&self.conv, input, weight);
         let x = match (&self.layer_norm, &self.group_norm) {
             (Some(norm), _) => crate::kernels::layer_norm(norm, TORCH_NORM_EPS, x),
             (None, Some(norm)) => group_norm_over_time(norm, x),
@@ -78,25 +84,29 @@ impl<B: Kernels> FeatureConvLayer<B> {
 
 /// `conv` (no padding, dilation or groups) as one matrix product: `[batch, time, in]` ->
 /// `[batch, frames, out]`, channels last. The input's windows `[batch * frames, kernel * in]`
-/// ([`kernels::conv_windows`]: one operation on the CPU backends, reshapes on cuda) times the
-/// weight as `[kernel * in, out]`; the backward pass is then two matrix products as well, which
-/// the CPU backends run multi-threaded (their conv backward is slow or single-threaded).
-fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [out, channels, kernel] = conv.weight.dims();
+/// times the weight as `[kernel * in, out]` ([`kernels::conv_as_matmul`]: on the CPU backends
+/// one product reading the windows from the input in place, on cuda reshapes and a product);
+/// the backward pass is then two matrix products as well, which the CPU backends run
+/// multi-threaded (their conv backward is slow or single-threaded).
+/// `weight` is the conv's weight as [`weight_matrix`] lays it out.
+fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>, weight: Tensor<B, 2>) -> Tensor<B, 3> {
+    let [out, _, kernel] = conv.weight.dims();
     let batch = input.dims()[0];
-    let windows = kernels::conv_windows(input, kernel, conv.stride);
-    let frames = windows.dims()[0] / batch;
-    let weight = conv
-        .weight
-        .val()
-        .permute([2, 1, 0])
-        .reshape([kernel * channels, out]);
-    let x = kernels::matmul(windows, weight);
+    let x = kernels::conv_as_matmul(input, weight, kernel, conv.stride);
+    let frames = x.dims()[0] / batch;
     let x = match &conv.bias {
         Some(bias) => x + bias.val().unsqueeze_dim::<2>(0),
         None => x,
     };
     x.reshape([batch, frames, out])
+}
+
+/// `conv`'s weight `[out, in, kernel]` as the matrix `[kernel * in, out]` that multiplies its
+/// windows: a copy through a strided view (burn-flex walks it element by element, 3 MB per
+/// layer of wav2vec2-base).
+fn weight_matrix<B: Backend>(conv: &Conv1d<B>) -> Tensor<B, 2> {
+    let [out, channels, kernel] = conv.weight.dims();
+    conv.weight.val().permute([2, 1, 0]).reshape([kernel * channels, out])
 }
 
 /// A group norm with one group per channel (normalizing each channel over time) on
@@ -155,17 +165,56 @@ impl<B: Kernels> FeatureEncoder<B> {
     /// [`Wav2Vec2Config::frame_count`].
     pub fn forward(&self, samples: Tensor<B, 2>) -> Tensor<B, 3> {
         if self.convs_as_matmul(&samples.device()) {
-            self.conv_layers
-                .iter()
-                .fold(samples.unsqueeze_dim(2), |x, layer| {
-                    layer.forward_as_matmul(x)
-                })
+            self.forward_in_pieces(samples, vox_api::allocator::REUSED_UP_TO)
         } else {
             self.conv_layers
                 .iter()
                 .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
                 .swap_dims(1, 2)
         }
+    }
+
+    /// The channels-last path of [`Self::forward`] over as many batch items at a time as keep
+    /// each layer's activations within `budget` bytes (at least one item), the pieces joined
+    /// at the end.
+    ///
+    /// Why: the allocator reuses freed blocks up to a size (see
+    /// `vox_api::allocator::keep_freed_memory`) and maps larger ones afresh, their pages
+    /// faulted in and zeroed by the kernel at first touch. wav2vec2-base's first conv turns a
+    /// batch of 8 clips of 4 s into 210 MB of activations, then its norm and activation into
+    /// as many again, the next layers into half as much each: about 900 MB of fresh pages per
+    /// batch, 12% of the samples of a profile of training and inference. One clip's 26 MB
+    /// stay within the reused sizes. Each item's values do not depend on the others', so the
+    /// pieces give the same bits as the whole batch.
+    fn forward_in_pieces(&self, samples: Tensor<B, 2>, budget: usize) -> Tensor<B, 3> {
+        let [batch, length] = samples.dims();
+        let per_item = self.largest_activation(length) * size_of::<f32>();
+        let items = (budget / per_item.max(1)).clamp(1, batch.max(1));
+        let weights: Vec<_> = self.conv_layers.iter().map(|layer| weight_matrix(&layer.conv)).collect();
+        let forward = |samples: Tensor<B, 2>| {
+            self.conv_layers
+                .iter()
+                .zip(&weights)
+                .fold(samples.unsqueeze_dim(2), |x, (layer, weight)| {
+                    layer.forward_with_matrix(x, weight.clone())
+                })
+        };
+        match items >= batch {
+            true => forward(samples),
+            false => Tensor::cat(samples.split(items, 0).into_iter().map(forward).collect(), 0),
+        }
+    }
+
+    /// The most values any layer's output holds for one clip of `length` samples.
+    fn largest_activation(&self, length: usize) -> usize {
+        let mut time = length;
+        let mut largest = 0;
+        for layer in &self.conv_layers {
+            let [out, _, kernel] = layer.conv.weight.dims();
+            time = time.saturating_sub(kernel) / layer.conv.stride + 1;
+            largest = largest.max(time * out);
+        }
+        largest
     }
 
     /// Whether the convs run as matrix products on `device`'s backend (see the module doc):
@@ -211,7 +260,7 @@ mod tests {
                     &device,
                 );
                 let expected = conv.forward(x.clone().swap_dims(1, 2)).swap_dims(1, 2);
-                let found = conv_as_matmul(&conv, x);
+                let found = conv_as_matmul(&conv, x, weight_matrix(&conv));
                 assert_eq!(found.dims(), expected.dims());
                 assert_eq!(found.dims()[1], (time - kernel) / stride + 1);
                 let diff: f32 = (found - expected).abs().max().into_scalar().elem();
@@ -229,6 +278,41 @@ mod tests {
         check_conv_as_matmul::<NdArray>();
         #[cfg(feature = "flex")]
         check_conv_as_matmul::<burn::backend::Flex>();
+    }
+
+    /// The batch in pieces of one or two items gives the whole batch's bits, with both norms,
+    /// on both CPU backends.
+    #[test]
+    fn a_batch_in_pieces_gives_the_same_bits() {
+        fn check<B: Kernels>(norm: FeatExtractNorm) {
+            let device = Default::default();
+            let config = Wav2Vec2Config {
+                conv_dim: vec![8, 8, 8],
+                conv_kernel: vec![10, 3, 2],
+                conv_stride: vec![5, 2, 2],
+                feat_extract_norm: norm,
+                conv_bias: norm == FeatExtractNorm::Layer,
+                ..Wav2Vec2Config::default()
+            };
+            let encoder = FeatureEncoder::<B>::new(&config, &device);
+            let x = Tensor::<B, 2>::random([5, 400], Distribution::Normal(0.0, 1.0), &device);
+            let whole = encoder.forward_in_pieces(x.clone(), usize::MAX);
+            // Layer 0 holds 79 frames x 8 channels per clip.
+            assert_eq!(encoder.largest_activation(400), 79 * 8);
+            for items in [1, 2] {
+                let budget = items * 79 * 8 * 4;
+                let pieces = encoder.forward_in_pieces(x.clone(), budget);
+                assert_eq!(pieces.dims(), [5, 19, 8]);
+                let bits = |t: Tensor<B, 3>| t.into_data().to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert!(bits(pieces) == bits(whole.clone()), "{norm:?}, {items} per piece");
+            }
+        }
+        let _rng = crate::burn_rng_lock();
+        for norm in [FeatExtractNorm::Group, FeatExtractNorm::Layer] {
+            check::<NdArray>(norm);
+            #[cfg(feature = "flex")]
+            check::<burn::backend::Flex>(norm);
+        }
     }
 
     #[test]
