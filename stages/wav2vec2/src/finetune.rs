@@ -672,7 +672,9 @@ impl StageDef for FineTune {
     //    round differently.
     // 8: attention is one kernel on the CPU backends (training and inference), and the
     //    softmax sums in 16 lanes: probabilities and trained weights round differently.
-    const VERSION: u32 = 8;
+    // 9: the positional conv (and its input gradient) is one product per group on CPUs with
+    //    AVX-512: its sums run in another order.
+    const VERSION: u32 = 9;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);

@@ -71,7 +71,8 @@ pub enum SslError {
 impl StageDef for SslStates {
     const KIND: &'static str = "ssl-states";
     // 2: attention as one kernel on the CPU backends: states round differently.
-    const VERSION: u32 = 2;
+    // 3: the positional conv as one product per group on CPUs with AVX-512: the same.
+    const VERSION: u32 = 3;
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files, ArtifactKind::Predictions]);
     const OUTPUT: ArtifactKind = ArtifactKind::Files;
