@@ -732,6 +732,46 @@ pub(super) fn add_bias<T: HostTensor>(x: &T, bias: &T) -> T {
     })
 }
 
+/// [`super::Kernels::masked_mean_std`]: a task per batch item sums its weighted frames in f64,
+/// in order, for the means and then for the deviations. `None` for other dtypes or shapes.
+pub(super) fn masked_mean_std<T: HostTensor>(state: &T, valid: &T) -> Option<T> {
+    if !all_f32(&[state, valid]) || state.dims().len() != 3 {
+        return None;
+    }
+    let [batch, frames, hidden] = dims3(state);
+    if valid.dims() != [batch, frames] {
+        return None;
+    }
+    let (state, valid) = (state.contiguous(), valid.contiguous());
+    let (values, weights) = (state.values(), valid.values());
+    let mut out = zeros(batch * 2 * hidden);
+    out.par_chunks_mut(2 * hidden).enumerate().for_each(|(item, out)| {
+        let weights = &weights[item * frames..][..frames];
+        let rows = &values[item * frames * hidden..][..frames * hidden];
+        let count: f64 = weights.iter().map(|&w| w as f64).sum();
+        let mut sums = vec![0f64; hidden];
+        for (row, &w) in rows.chunks_exact(hidden).zip(weights) {
+            for (s, &x) in sums.iter_mut().zip(row) {
+                *s += w as f64 * x as f64;
+            }
+        }
+        let means: Vec<f64> = sums.iter().map(|s| s / count).collect();
+        sums.fill(0.0);
+        for (row, &w) in rows.chunks_exact(hidden).zip(weights) {
+            for ((s, &x), m) in sums.iter_mut().zip(row).zip(&means) {
+                let centered = (x as f64 - m) * w as f64;
+                *s += centered * centered;
+            }
+        }
+        let (mean_out, std_out) = out.split_at_mut(hidden);
+        for ((o, d), (m, s)) in mean_out.iter_mut().zip(std_out).zip(means.iter().zip(&sums)) {
+            *o = *m as f32;
+            *d = (s / count).sqrt() as f32;
+        }
+    });
+    Some(T::from_values(out, &[batch, 2 * hidden]))
+}
+
 /// Rows per task of [`column_sums`]: fixed, so that the sum does not depend on the thread
 /// count.
 const SUM_ROWS: usize = 64;

@@ -14,8 +14,9 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
+
+use crate::kernels::{self, Kernels};
 
 /// The layout file's name.
 pub const LAYOUT_FILE: &str = "states.json";
@@ -147,13 +148,10 @@ impl Reader {
 /// The mean and population standard deviation over the valid frames of each clip of one hidden
 /// state `[batch, frames, hidden]`, as `[batch, 2 * hidden]` (means, then deviations). `valid`
 /// is `[batch, frames]`, 1 at valid frames and 0 at padding; padded frames take no part, so a
-/// clip pools to the same values whatever it is batched with (up to float rounding).
-pub fn mean_std<B: Backend>(state: Tensor<B, 3>, valid: &Tensor<B, 2>, counts: &Tensor<B, 2>) -> Tensor<B, 2> {
-    let weights = valid.clone().unsqueeze_dim::<3>(2);
-    let mean = (state.clone() * weights.clone()).sum_dim(1).squeeze_dim::<2>(1) / counts.clone();
-    let centered = (state - mean.clone().unsqueeze_dim::<3>(1)) * weights;
-    let variance = centered.powi_scalar(2).sum_dim(1).squeeze_dim::<2>(1) / counts.clone();
-    Tensor::cat(vec![mean, variance.sqrt()], 1)
+/// clip pools to the same values whatever it is batched with (up to float rounding). One pass
+/// per item on the CPU backends ([`kernels::masked_mean_std`]).
+pub fn mean_std<B: Kernels>(state: Tensor<B, 3>, valid: &Tensor<B, 2>) -> Tensor<B, 2> {
+    kernels::masked_mean_std(state, valid.clone())
 }
 
 #[cfg(test)]
@@ -172,8 +170,7 @@ mod tests {
             &device,
         );
         let valid = Tensor::<NdArray, 2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]), &device);
-        let counts = valid.clone().sum_dim(1);
-        let pooled: Vec<f32> = mean_std(state, &valid, &counts).into_data().into_vec().unwrap();
+        let pooled: Vec<f32> = mean_std(state, &valid).into_data().into_vec().unwrap();
         let sd = (8.0f32 / 3.0).sqrt();
         let expected = [2.0, 15.0, 1.0, 5.0, 4.0, 0.0, sd, 0.0];
         for (p, e) in pooled.iter().zip(expected) {

@@ -71,7 +71,8 @@ pub enum SslError {
 impl StageDef for SslStates {
     const KIND: &'static str = "ssl-states";
     // 2: attention as one kernel on the CPU backends: states round differently.
-    // 3: the positional conv as one product per group on CPUs with AVX-512: the same.
+    // 3: the positional conv as one product per group on CPUs with AVX-512, and the pooling
+    //    sums in f64 on the CPU backends: pooled values round differently.
     const VERSION: u32 = 3;
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files, ArtifactKind::Predictions]);
@@ -206,9 +207,8 @@ pub fn pool_batch<B: Kernels>(
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>, StageError> {
     let batch = padded_batch::<B>(set, config, chunk, None, normalize, device)?;
-    let counts = batch.mask.valid.clone().sum_dim(1);
     let states = body.hidden_states(batch.samples, Some(&batch.mask));
-    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &batch.mask.valid, &counts)).collect();
+    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &batch.mask.valid)).collect();
     let width = pooled.len() * 2 * config.hidden_size;
     let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
     Ok(flat.chunks(width).map(<[f32]>::to_vec).collect())
