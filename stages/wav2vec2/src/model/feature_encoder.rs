@@ -87,15 +87,16 @@ impl<B: Kernels> FeatureConvLayer<B> {
 /// times the weight as `[kernel * in, out]` ([`kernels::conv_as_matmul`]: on the CPU backends
 /// one product reading the windows from the input in place, on cuda reshapes and a product);
 /// the backward pass is then two matrix products as well, which the CPU backends run
-/// multi-threaded (their conv backward is slow or single-threaded).
-/// `weight` is the conv's weight as [`weight_matrix`] lays it out.
+/// multi-threaded (their conv backward is slow or single-threaded). `weight` is the conv's
+/// weight as [`weight_matrix`] lays it out.
 fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>, weight: Tensor<B, 2>) -> Tensor<B, 3> {
     let [out, _, kernel] = conv.weight.dims();
     let batch = input.dims()[0];
     let x = kernels::conv_as_matmul(input, weight, kernel, conv.stride);
     let frames = x.dims()[0] / batch;
     let x = match &conv.bias {
-        Some(bias) => x + bias.val().unsqueeze_dim::<2>(0),
+        // One parallel pass on the CPU backends (burn-flex broadcasts on one thread).
+        Some(bias) => kernels::add_bias(x, bias.val()),
         None => x,
     };
     x.reshape([batch, frames, out])
