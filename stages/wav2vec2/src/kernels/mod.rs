@@ -2236,7 +2236,7 @@ mod tests {
         let x = input(&[2, 33, 6], 1);
         let grad = input(&[2, 33, 6], 2);
         // Item 0 valid for its first 20 frames, item 1 for all 33.
-        let valid: Vec<f32> = (0..66).map(|i| if i < 33 && i >= 20 { 0.0 } else { 1.0 }).collect();
+        let valid: Vec<f32> = (0..66).map(|i| if (20..33).contains(&i) { 0.0 } else { 1.0 }).collect();
         let valid = B::float_from_data(TensorData::new(valid, [2, 33]), &Default::default());
         check(
             "masked mean and std",
