@@ -176,6 +176,8 @@ def torch_bench(name, layers, batch, samples, steps, threads, device="cpu", free
         sync()
         return forward, backward, time.perf_counter() - start
 
+    # Two warm-up steps, as vox's examples/train_step.rs (its WARM_UP says why).
+    step()
     step()
     fw = bw = up = 0.0
     for _ in range(steps):
