@@ -172,7 +172,7 @@ fn head_block(dims: Dims, x: Operands, dropout: Option<Dropout>, pair: usize, qu
     for first in queries.step_by(ROWS) {
         let rows = ROWS.min(frames - first);
         pack_rows(x.q, at, first, rows, head_dim, x.scale, &mut q);
-        super::cpu::attention_scores(&q, &keys, &mut scores);
+        super::cpu::attention_block_product(&q, head_dim, &keys, &mut scores);
         for (r, row) in scores.chunks_exact_mut(key_cols).take(rows).enumerate() {
             let frame = first + r;
             let gated = x.gated.map(|(gate, bias)| {
@@ -191,7 +191,7 @@ fn head_block(dims: Dims, x: Operands, dropout: Option<Dropout>, pair: usize, qu
                 }
             }
         }
-        super::cpu::attention_context(&scores, frames, &values, &mut context);
+        super::cpu::attention_block_product(&scores, frames, &values, &mut context);
         for (r, context) in context.chunks_exact(value_cols).take(rows).enumerate() {
             // SAFETY: this task alone writes the head's `head_dim` columns of its queries' rows,
             // inside the output's `batch * frames * hidden` values.
@@ -312,7 +312,7 @@ fn head_backward(
         let rows = ROWS.min(frames - first);
         pack_rows(grad, at, first, rows, head_dim, 1.0, &mut g);
         let block = &mut ds[first * cols..][..ROWS * cols];
-        super::cpu::attention_scores(&g, &values_t, block);
+        super::cpu::attention_block_product(&g, head_dim, &values_t, block);
         for (r, row) in block.chunks_exact_mut(cols).take(rows).enumerate() {
             let i = first + r;
             let p = &probs[i * frames..][..frames];
@@ -343,7 +343,7 @@ fn head_backward(
     for ((left, right, scale), target) in products.into_iter().zip(targets) {
         for first in (0..frames).step_by(ROWS) {
             let rows = ROWS.min(frames - first);
-            super::cpu::attention_context(&left[first * cols..][..ROWS * cols], frames, right, &mut block);
+            super::cpu::attention_block_product(&left[first * cols..][..ROWS * cols], frames, right, &mut block);
             for (r, row) in block.chunks_exact_mut(value_cols).take(rows).enumerate() {
                 let row = &mut row[..head_dim];
                 if scale != 1.0 {
@@ -359,48 +359,27 @@ fn head_backward(
 pub(super) mod simd {
     use super::{ROWS, WIDTH};
 
-    /// `scores[r][j] = Σ_c q[r][c] keys[c][j]` for the [`ROWS`] rows of `q` (`[ROWS][depth]`)
-    /// and `keys` `[depth][cols]`, `cols` a multiple of [`WIDTH`].
+    /// `out[r][x] = Σ_{j < depth} a[r][j] b[j][x]` for the [`ROWS`] rows of `a` (`[ROWS][a.len()
+    /// / ROWS]`, its first `depth` columns read) and `b` `[depth][cols]`, `cols` a multiple of
+    /// [`WIDTH`]: a block of queries' scores (`a` the queries, `b` the keys transposed), their
+    /// context (`a` the probabilities, `b` the values) and the backward's products.
     #[inline(always)]
-    pub(in crate::kernels) fn scores_loop(q: &[f32], keys: &[f32], scores: &mut [f32]) {
-        let depth = q.len() / ROWS;
-        let cols = scores.len() / ROWS;
+    pub(in crate::kernels) fn block_product_loop(a: &[f32], depth: usize, b: &[f32], out: &mut [f32]) {
+        let a_cols = a.len() / ROWS;
+        let cols = out.len() / ROWS;
         for first in (0..cols).step_by(WIDTH) {
             let mut acc = [[0f32; WIDTH]; ROWS];
-            for c in 0..depth {
-                let keys: &[f32; WIDTH] = keys[c * cols + first..][..WIDTH].try_into().unwrap();
+            for j in 0..depth {
+                let b: &[f32; WIDTH] = b[j * cols + first..][..WIDTH].try_into().unwrap();
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let q = q[r * depth + c];
-                    for j in 0..WIDTH {
-                        acc[j] = q.mul_add(keys[j], acc[j]);
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                scores[r * cols + first..][..WIDTH].copy_from_slice(acc);
-            }
-        }
-    }
-
-    /// `context[r][x] = Σ_{j < keys} p[r][j] values[j][x]` for the [`ROWS`] rows of `p`
-    /// (`[ROWS][p.len() / ROWS]`) and `values` `[keys][cols]`, `cols` a multiple of [`WIDTH`].
-    #[inline(always)]
-    pub(in crate::kernels) fn context_loop(p: &[f32], keys: usize, values: &[f32], context: &mut [f32]) {
-        let p_cols = p.len() / ROWS;
-        let cols = context.len() / ROWS;
-        for first in (0..cols).step_by(WIDTH) {
-            let mut acc = [[0f32; WIDTH]; ROWS];
-            for j in 0..keys {
-                let values: &[f32; WIDTH] = values[j * cols + first..][..WIDTH].try_into().unwrap();
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let p = p[r * p_cols + j];
+                    let a = a[r * a_cols + j];
                     for x in 0..WIDTH {
-                        acc[x] = p.mul_add(values[x], acc[x]);
+                        acc[x] = a.mul_add(b[x], acc[x]);
                     }
                 }
             }
             for (r, acc) in acc.iter().enumerate() {
-                context[r * cols + first..][..WIDTH].copy_from_slice(acc);
+                out[r * cols + first..][..WIDTH].copy_from_slice(acc);
             }
         }
     }

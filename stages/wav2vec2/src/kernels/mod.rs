@@ -1737,16 +1737,11 @@ mod cpu {
         widest!(softmax_backward_loop(y: &[f32], grad: &[f32], out: &mut [f32], n: usize))
     }
 
-    /// [`super::attention`]'s scores of a block of queries.
-    pub(super) fn attention_scores(q: &[f32], keys: &[f32], scores: &mut [f32]) {
-        use super::attention::simd::scores_loop;
-        widest!(scores_loop(q: &[f32], keys: &[f32], scores: &mut [f32]))
-    }
-
-    /// [`super::attention`]'s context of a block of queries' probabilities.
-    pub(super) fn attention_context(p: &[f32], keys: usize, values: &[f32], context: &mut [f32]) {
-        use super::attention::simd::context_loop;
-        widest!(context_loop(p: &[f32], keys: usize, values: &[f32], context: &mut [f32]))
+    /// [`super::attention`]'s product of a block of rows with a matrix (scores, context and
+    /// the backward's products; see `block_product_loop`).
+    pub(super) fn attention_block_product(a: &[f32], depth: usize, b: &[f32], out: &mut [f32]) {
+        use super::attention::simd::block_product_loop;
+        widest!(block_product_loop(a: &[f32], depth: usize, b: &[f32], out: &mut [f32]))
     }
 
     /// One query's scores `row` into its attention probabilities, in place: `gate * bias` added
