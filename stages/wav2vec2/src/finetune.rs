@@ -31,6 +31,7 @@ use vox_api::{
 };
 
 use crate::config::{ClassifierHead, FeatExtractNorm, Wav2Vec2Config};
+use crate::model::Precision;
 
 /// The backend of a stage that names none.
 pub(crate) const DEFAULT_BACKEND: &str = if cfg!(feature = "flex") { "flex" } else { "ndarray" };
@@ -187,6 +188,14 @@ pub struct FineTune {
     /// absent trains every epoch.
     #[serde(default)]
     pub early_stopping_patience: Option<u32>,
+    /// The dtype of the network's large matrix products (the feature encoder's convs, the
+    /// transformer's linears), in training and scoring: `f32` (default) or `bf16`, mixed
+    /// precision as PyTorch's bf16 autocast: parameters, AdamW's state, norms, softmax, the
+    /// head and the loss stay f32. Pays on GPUs with bf16 tensor cores (`cuda`); `flex`
+    /// computes bf16 products in f32 after rounding (no faster, for checking a bf16 run's
+    /// numbers on a CPU); `ndarray` has no bf16.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     /// Seed of the weight initialization, shuffling, dropout and noise; the engine fills it with
     /// the pipeline seed unless set.
     #[serde(default)]
@@ -338,6 +347,14 @@ pub enum FineTuneError {
     /// The pipeline asked for a backend this build lacks.
     #[error("backend `{0}` is not available for fine-tune in this build")]
     UnknownBackend(String),
+    /// `precision` names a dtype the stage's backend cannot compute in.
+    #[error("`precision = \"{precision}\"` needs a backend with {precision} arithmetic, and `{backend}` has none: choose `flex` or `cuda`, or `precision = \"f32\"`")]
+    UnsupportedPrecision {
+        /// The param's value.
+        precision: &'static str,
+        /// The backend's name.
+        backend: String,
+    },
     /// The CUDA backend found no device.
     #[error("no CUDA device could be opened: {0}")]
     NoCudaDevice(String),

@@ -35,7 +35,7 @@ pub use config::{Activation, ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec
 pub use error::Wav2Vec2Error;
 pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights, save_classifier};
 pub use model::{
-    Augmentation, ClassificationOutput, FrameMask, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
+    Augmentation, ClassificationOutput, FrameMask, Precision, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,
 };
 
 /// Held by every test that draws from burn's process-global random generator (initializing a

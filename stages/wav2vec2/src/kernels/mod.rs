@@ -569,7 +569,7 @@ fn conv_windows_by_ops<B: Backend>(
     let frames = window_count(time, kernel, stride);
     let x = match frames * stride > time {
         true => {
-            let zeros = Tensor::zeros([batch, frames * stride - time, channels], &x.device());
+            let zeros = Tensor::zeros([batch, frames * stride - time, channels], (&x.device(), x.dtype()));
             Tensor::cat(vec![x, zeros], 1)
         }
         false => x,
@@ -599,9 +599,10 @@ fn conv_windows_backward_by_ops<B: Backend>(
 ) -> FloatTensor<B> {
     let frames = window_count(time, kernel, stride);
     let grad = tensor::<B, 2>(grad).reshape([batch, frames, kernel * channels]);
-    let device = grad.device();
-    let zeros = |steps: usize| Tensor::<B, 3>::zeros([batch, frames, steps * channels], &device);
-    let mut dx = Tensor::<B, 3>::zeros([batch, time.max(frames * stride), channels], &device);
+    // In the gradient's dtype (bf16 under `Precision::Bf16`).
+    let options = (&grad.device(), grad.dtype());
+    let zeros = |steps: usize| Tensor::<B, 3>::zeros([batch, frames, steps * channels], options);
+    let mut dx = Tensor::<B, 3>::zeros([batch, time.max(frames * stride), channels], options);
     for [offset, width, start, skip] in window_pieces(kernel, stride) {
         let piece = grad.clone().narrow(2, offset * channels, width * channels);
         let after = stride - skip - width;
@@ -623,7 +624,7 @@ fn padded_channels_first<B: Backend>(
 ) -> FloatTensor<B> {
     let x = tensor::<B, 3>(x).swap_dims(1, 2);
     let [batch, channels, _] = x.dims();
-    let zeros = |steps| Tensor::<B, 3>::zeros([batch, channels, steps], &x.device());
+    let zeros = |steps| Tensor::<B, 3>::zeros([batch, channels, steps], (&x.device(), x.dtype()));
     let pieces =
         [(left > 0).then(|| zeros(left)), Some(x.clone()), (right > 0).then(|| zeros(right))];
     Tensor::cat(pieces.into_iter().flatten().collect(), 2).into_primitive().tensor()

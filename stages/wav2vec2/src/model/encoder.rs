@@ -24,7 +24,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, La
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::{activate, linear_rows};
+use super::{Precision, activate, linear_rows};
 use super::positional::PositionalConvEmbedding;
 use super::relative;
 use crate::config::{Activation, ModelType, Wav2Vec2Config};
@@ -51,6 +51,8 @@ pub struct Attention<B: Backend> {
     pub gru_rel_pos_linear: Option<Linear<B>>,
     /// WavLM, layer 0 only: the bucket embedding, `[num_buckets, heads]`.
     pub rel_attn_embed: Option<Embedding<B>>,
+    /// The projections' dtype (attention's own products stay f32).
+    pub precision: Precision,
 }
 
 impl<B: Kernels> Attention<B> {
@@ -70,6 +72,7 @@ impl<B: Kernels> Attention<B> {
                 .then(|| LinearConfig::new(config.hidden_size / heads, 8).init(device)),
             rel_attn_embed: (wavlm && first)
                 .then(|| EmbeddingConfig::new(config.num_buckets(), heads).init(device)),
+            precision: Precision::F32,
         }
     }
 
@@ -91,15 +94,15 @@ impl<B: Kernels> Attention<B> {
         };
         let scale = ((hidden / self.num_heads) as f64).powf(-0.5) as f32;
         let training = B::ad_enabled(&x.device());
-        let q = linear_rows(&self.q_proj, x.clone());
-        let k = linear_rows(&self.k_proj, x.clone());
-        let v = linear_rows(&self.v_proj, x);
+        let q = linear_rows(&self.q_proj, x.clone(), self.precision);
+        let k = linear_rows(&self.k_proj, x.clone(), self.precision);
+        let v = linear_rows(&self.v_proj, x, self.precision);
         let valid = padding.cloned();
         let context = match training {
             true => kernels::training_attention(q, k, v, self.num_heads, scale, valid, gated, self.dropout.prob),
             false => kernels::multi_head_attention(q, k, v, self.num_heads, scale, valid, gated),
         };
-        linear_rows(&self.out_proj, context)
+        linear_rows(&self.out_proj, context, self.precision)
     }
 }
 
@@ -116,6 +119,8 @@ pub struct FeedForward<B: Backend> {
     pub output_dropout: Dropout,
     /// The activation (`hidden_act`).
     pub activation: Activation,
+    /// The two products' dtype.
+    pub precision: Precision,
 }
 
 impl<B: Kernels> FeedForward<B> {
@@ -128,14 +133,15 @@ impl<B: Kernels> FeedForward<B> {
             intermediate_dropout: DropoutConfig::new(config.activation_dropout).init(),
             output_dropout: DropoutConfig::new(config.hidden_dropout).init(),
             activation: config.hidden_act,
+            precision: Precision::F32,
         }
     }
 
     /// `[batch, frames, hidden]` -> `[batch, frames, hidden]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = activate(self.activation, linear_rows(&self.intermediate_dense, x));
+        let x = activate(self.activation, linear_rows(&self.intermediate_dense, x, self.precision));
         let x = self.intermediate_dropout.forward(x);
-        self.output_dropout.forward(linear_rows(&self.output_dense, x))
+        self.output_dropout.forward(linear_rows(&self.output_dense, x, self.precision))
     }
 }
 

@@ -29,8 +29,9 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
 
-use super::activate;
+use super::{Precision, activate};
 use crate::config::{Activation, FeatExtractNorm, Wav2Vec2Config};
 use crate::kernels::{self, Kernels};
 
@@ -48,13 +49,29 @@ pub struct FeatureConvLayer<B: Backend> {
     pub group_norm: Option<GroupNorm<B>>,
     /// The activation after the norm.
     pub activation: Activation,
+    /// The conv's dtype (the norm and the activation stay f32).
+    pub precision: Precision,
 }
 
 impl<B: Kernels> FeatureConvLayer<B> {
     /// `[batch, in, time]` -> `[batch, out, (time - kernel) / stride + 1]`, with the backend's
     /// conv.
     pub fn forward(&self, input: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = self.conv.forward(input);
+        let x = match self.precision {
+            Precision::F32 => self.conv.forward(input),
+            precision => {
+                let conv = &self.conv;
+                let narrow = |x: Tensor<B, 3>| precision.narrow(x);
+                let options = ConvOptions::new([conv.stride], [0], [conv.dilation], conv.groups);
+                let x = burn::tensor::module::conv1d(
+                    narrow(input),
+                    narrow(conv.weight.val()),
+                    conv.bias.as_ref().map(|bias| precision.narrow(bias.val())),
+                    options,
+                );
+                precision.widen(x)
+            }
+        };
         let x = match (&self.layer_norm, &self.group_norm) {
             (Some(norm), _) => norm.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
             (None, Some(norm)) => norm.forward(x),
@@ -72,7 +89,7 @@ impl<B: Kernels> FeatureConvLayer<B> {
     /// [`Self::forward_as_matmul`] with the conv's weight already laid out as a matrix
     /// ([`weight_matrix`]), which a batch cut into pieces lays out once.
     fn forward_with_matrix(&self, input: Tensor<B, 3>, weight: Tensor<B, 2>) -> Tensor<B, 3> {
-        let x = conv_as_matmul(&self.conv, input, weight);
+        let x = conv_as_matmul(&self.conv, input, weight, self.precision);
         let x = match (&self.layer_norm, &self.group_norm) {
             (Some(norm), _) => crate::kernels::layer_norm(norm, TORCH_NORM_EPS, x),
             (None, Some(norm)) => group_norm_over_time(norm, x),
@@ -88,11 +105,21 @@ impl<B: Kernels> FeatureConvLayer<B> {
 /// one product reading the windows from the input in place, on cuda reshapes and a product);
 /// the backward pass is then two matrix products as well, which the CPU backends run
 /// multi-threaded (their conv backward is slow or single-threaded). `weight` is the conv's
-/// weight as [`weight_matrix`] lays it out.
-fn conv_as_matmul<B: Kernels>(conv: &Conv1d<B>, input: Tensor<B, 3>, weight: Tensor<B, 2>) -> Tensor<B, 3> {
+/// weight as [`weight_matrix`] lays it out; the product runs in `precision`.
+fn conv_as_matmul<B: Kernels>(
+    conv: &Conv1d<B>,
+    input: Tensor<B, 3>,
+    weight: Tensor<B, 2>,
+    precision: Precision,
+) -> Tensor<B, 3> {
     let [out, _, kernel] = conv.weight.dims();
     let batch = input.dims()[0];
-    let x = kernels::conv_as_matmul(input, weight, kernel, conv.stride);
+    let x = precision.widen(kernels::conv_as_matmul(
+        precision.narrow(input),
+        precision.narrow(weight),
+        kernel,
+        conv.stride,
+    ));
     let frames = x.dims()[0] / batch;
     let x = match &conv.bias {
         // One parallel pass on the CPU backends (burn-flex broadcasts on one thread).
@@ -156,6 +183,7 @@ impl<B: Kernels> FeatureEncoder<B> {
                     layer_norm,
                     group_norm,
                     activation: config.feat_extract_activation,
+                    precision: Precision::F32,
                 }
             })
             .collect();
@@ -261,7 +289,7 @@ mod tests {
                     &device,
                 );
                 let expected = conv.forward(x.clone().swap_dims(1, 2)).swap_dims(1, 2);
-                let found = conv_as_matmul(&conv, x, weight_matrix(&conv));
+                let found = conv_as_matmul(&conv, x, weight_matrix(&conv), Precision::F32);
                 assert_eq!(found.dims(), expected.dims());
                 assert_eq!(found.dims()[1], (time - kernel) / stride + 1);
                 let diff: f32 = (found - expected).abs().max().into_scalar().elem();
@@ -279,6 +307,39 @@ mod tests {
         check_conv_as_matmul::<NdArray>();
         #[cfg(feature = "flex")]
         check_conv_as_matmul::<burn::backend::Flex>();
+    }
+
+    /// In bf16 both conv paths (burn's conv channels first, cuda's; the windows' product
+    /// channels last, the CPU backends') round their operands: both land within bf16 rounding
+    /// of the f32 layer and agree with each other, and neither is the f32 result.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn bf16_convs_round_alike_on_both_paths() {
+        type B = burn::backend::Flex;
+        let _rng = crate::burn_rng_lock();
+        let device = Default::default();
+        let config = Wav2Vec2Config {
+            conv_dim: vec![24, 24],
+            conv_kernel: vec![10, 3],
+            conv_stride: vec![5, 2],
+            feat_extract_norm: FeatExtractNorm::Layer,
+            conv_bias: true,
+            ..Wav2Vec2Config::default()
+        };
+        let mut encoder = FeatureEncoder::<B>::new(&config, &device);
+        let x = Tensor::<B, 3>::random([2, 300, 24], Distribution::Normal(0.0, 1.0), &device);
+        let layer = &mut encoder.conv_layers[1];
+        let f32_result = layer.forward_as_matmul(x.clone());
+        layer.precision = Precision::Bf16;
+        let by_windows = layer.forward_as_matmul(x.clone());
+        let by_conv = layer.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+        let max_diff = |a: &Tensor<B, 3>, b: &Tensor<B, 3>| -> f32 { (a.clone() - b.clone()).abs().max().into_scalar().elem() };
+        // Layer-normed, GELU'd outputs of O(1); a bf16 operand is off by at most 2^-9 relative.
+        for (path, found) in [("windows", &by_windows), ("conv", &by_conv)] {
+            let error = max_diff(found, &f32_result);
+            assert!(error > 1e-4 && error < 5e-2, "{path}: off by {error} from f32");
+        }
+        assert!(max_diff(&by_windows, &by_conv) < 5e-2);
     }
 
     /// The batch in pieces of one or two items gives the whole batch's bits, with both norms,

@@ -15,7 +15,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn::tensor::backend::Backend;
 
-use super::{Augmentation, FrameMask, Wav2Vec2Model};
+use super::{Augmentation, FrameMask, Precision, Wav2Vec2Model};
 use crate::config::{ClassifierHead, Wav2Vec2Config};
 use crate::kernels::Kernels;
 
@@ -72,6 +72,13 @@ impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
             projector,
             classifier,
         }
+    }
+
+    /// The model with its body's large matrix products in `precision` (see [`Precision`]);
+    /// the head stays f32.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.wav2vec2 = self.wav2vec2.with_precision(precision);
+        self
     }
 
     /// The model with its body and a new, randomly initialized head for `config` (its

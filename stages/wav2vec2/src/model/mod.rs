@@ -11,6 +11,7 @@ mod feature_encoder;
 mod head;
 mod mask;
 mod positional;
+mod precision;
 pub mod relative;
 
 pub use augment::Augmentation;
@@ -19,6 +20,7 @@ pub use feature_encoder::{FeatureConvLayer, FeatureEncoder};
 pub use head::{ClassificationOutput, Classifier, Wav2Vec2ForSequenceClassification};
 pub use mask::FrameMask;
 pub use positional::{PositionalConvEmbedding, WeightNormConv1d};
+pub use precision::Precision;
 
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -41,12 +43,12 @@ fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>)
 }
 
 /// `linear` on `[batch, time, features]` as one 2-D product over the `batch * time` rows, with
-/// [`crate::kernels::matmul`]. On 3-D input burn broadcasts the weight to each batch item: its
+/// [`crate::kernels::matmul`] in `precision`. On 3-D input burn broadcasts the weight to each batch item: its
 /// backward copies the transposed weight on flex (a reshape of a strided view) and computes
 /// the weight's gradient per batch item before summing.
-fn linear_rows<B: Kernels>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+fn linear_rows<B: Kernels>(linear: &Linear<B>, x: Tensor<B, 3>, precision: Precision) -> Tensor<B, 3> {
     let [batch, time, features] = x.dims();
-    let y = crate::kernels::matmul(x.reshape([batch * time, features]), linear.weight.val());
+    let y = precision.matmul(x.reshape([batch * time, features]), linear.weight.val());
     let y = match &linear.bias {
         Some(bias) => crate::kernels::add_bias(y, bias.val()),
         None => y,
@@ -68,6 +70,8 @@ pub struct FeatureProjection<B: Backend> {
     pub dropout: Dropout,
     /// The norm's epsilon (`layer_norm_eps`).
     pub norm_epsilon: f64,
+    /// The projection's dtype.
+    pub precision: Precision,
 }
 
 impl<B: Kernels> FeatureProjection<B> {
@@ -82,6 +86,7 @@ impl<B: Kernels> FeatureProjection<B> {
             projection: LinearConfig::new(channels, config.hidden_size).init(device),
             dropout: DropoutConfig::new(config.feat_proj_dropout).init(),
             norm_epsilon: config.layer_norm_eps,
+            precision: Precision::F32,
         }
     }
 
@@ -91,7 +96,7 @@ impl<B: Kernels> FeatureProjection<B> {
             Some(norm) => crate::kernels::layer_norm(norm, self.norm_epsilon, features),
             None => features,
         };
-        self.dropout.forward(linear_rows(&self.projection, features))
+        self.dropout.forward(linear_rows(&self.projection, features, self.precision))
     }
 }
 
@@ -121,6 +126,20 @@ impl<B: Kernels> Wav2Vec2Model<B> {
                 Initializer::Uniform { min: 0.0, max: 1.0 }.init([config.hidden_size], device)
             }),
         }
+    }
+
+    /// The model with its feature encoder's and transformer's matrix products in `precision`
+    /// (a new model's are f32).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        for layer in &mut self.feature_extractor.conv_layers {
+            layer.precision = precision;
+        }
+        self.feature_projection.precision = precision;
+        for layer in &mut self.encoder.layers {
+            layer.attention.precision = precision;
+            layer.feed_forward.precision = precision;
+        }
+        self
     }
 
     /// `[batch, samples]` -> last hidden state `[batch, frames, hidden]`. `mask` (from

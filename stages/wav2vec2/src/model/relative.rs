@@ -18,7 +18,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::linear_rows;
+use super::{Precision, linear_rows};
 use crate::kernels::Kernels;
 
 /// The bucket of `relative = key frame - query frame` (transformers'
@@ -67,8 +67,9 @@ pub fn gate<B: Kernels>(
 ) -> Tensor<B, 3> {
     let [batch, frames, hidden] = x.dims();
     let head_dim = hidden / heads;
-    // [batch, frames * heads, head_dim] -> [batch, frames, heads, 2, 4] -> sum of each 4
-    let projected = linear_rows(linear, x.reshape([batch, frames * heads, head_dim]))
+    // [batch, frames * heads, head_dim] -> [batch, frames, heads, 2, 4] -> sum of each 4; f32
+    // at any precision (8 outputs per head: no product worth narrowing).
+    let projected = linear_rows(linear, x.reshape([batch, frames * heads, head_dim]), Precision::F32)
         .reshape([batch, frames, heads, 2, 4])
         .sum_dim(4)
         .reshape([batch, frames, heads, 2]);
