@@ -3,7 +3,8 @@
 # fine-tune trains an XLSR-53-sized wav2vec2 from scratch on cuda (batch 8 x 60000 samples,
 # AdamW, frozen feature encoder, 2 epochs over 195 train / 45 val synthetic clips, validation
 # each epoch, predictions for every clip), against the same work in transformers + PyTorch on
-# the same clips, with TF32 products and under bf16 autocast. Per side: each epoch's time, the
+# the same clips, with TF32 products and under bf16 autocast; vox in f32 and with `precision =
+# "bf16"`. Per side: each epoch's time, the
 # step split (torch), first-use overhead (epoch 1 - epoch 2), peak GPU memory, clips/s, the
 # whole stage, predictions + save, val macro-F1. Writes OUT/summary.md and prints a block for
 # BENCHMARKS-gpu.md (OUT/benchmarks-gpu-block.md); about 3-5 minutes on an H200.
@@ -21,8 +22,9 @@
 # Settings (environment; see benches/gpu_epoch.py): BACKEND (vox, cuda), DEVICE (torch, cuda),
 # CLIPS (240), EPOCHS (2), BATCH (8), SAMPLES (60000), LAYERS (24), HIDDEN (1024), HEADS (16),
 # FFN (4096), CONV_DIM (512), LR, WARMUP, WEIGHT_DECAY, VAL_FRACTION (0.2), SEED, TIMED_STEPS,
-# PRECISIONS ("tf32 bf16"), timeouts DATA_TIMEOUT (60 s), VOX_TIMEOUT (270 s), TORCH_TIMEOUT
-# (100 s each), STEP_TIMEOUT (50 s): at most 580 s in all, so give the call 600 s. WORK
+# PRECISIONS (torch's, "tf32 bf16"), VOX_PRECISIONS ("f32 bf16"), timeouts DATA_TIMEOUT (60 s),
+# VOX_TIMEOUT (140 s each), TORCH_TIMEOUT (80 s each), STEP_TIMEOUT (40 s each): at most 580 s
+# in all, so give the call 600 s. WORK
 # (/tmp/gpu-epoch-work) holds the cache and checkpoints (GBs at XLSR's size: keep it out of
 # OUT). A tiny check on a CPU (vox on flex, torch on the CPU):
 #   BACKEND=flex DEVICE=cpu CLIPS=30 SAMPLES=16000 BATCH=4 LAYERS=2 HIDDEN=64 HEADS=2 FFN=128 \
@@ -39,7 +41,7 @@ PIPE="$ROOT/benches/pipelines/gpu-epoch.toml"
 HELPER="$ROOT/benches/gpu_epoch.py"
 mkdir -p "$OUT" "$WORK"
 OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
-rm -rf "$OUT"/vox "$OUT"/vox-data "$OUT"/vox-step "$OUT"/torch-tf32 "$OUT"/torch-bf16 \
+rm -rf "$OUT"/vox "$OUT"/vox-bf16 "$OUT"/vox-data "$OUT"/vox-step "$OUT"/vox-step-bf16 "$OUT"/torch-tf32 "$OUT"/torch-bf16 \
   "$WORK"/cache "$WORK"/runs "$WORK"/torch-*
 start=$(date +%s)
 
@@ -77,11 +79,16 @@ echo "== data stages" >&2
 SPLIT="$("$PYTHON" "$HELPER" split-dir "$OUT/vox-data/stdout" "$WORK/cache" 2>/dev/null)"
 "$PYTHON" "$HELPER" check-wavs "$OUT/vox-data/stdout" "$WORK/cache" >"$OUT/vox-data/wav-check.txt" 2>&1
 
-# 2. The whole `vox run` (timed; `-v` stamps every log line with the seconds since start).
-echo "== vox run ($BACKEND)" >&2
-RUST_LOG="${RUST_LOG:-info}" "$PYTHON" "$HELPER" measure "$OUT/vox" "${VOX_TIMEOUT:-270}" -- \
-  "${VOX[@]}" -v run "$PIPE" "${ARGS[@]}" --json
-tail -3 "$OUT/vox/stderr" >&2
+# 2. The whole `vox run` (timed; `-v` stamps every log line with the seconds since start), once
+#    per precision of the fine-tune (`precision = "bf16"`: mixed precision, in OUT/vox-bf16).
+for precision in ${VOX_PRECISIONS:-f32 bf16}; do
+  dir="$OUT/vox"; [[ "$precision" == f32 ]] || dir="$OUT/vox-$precision"
+  mkdir -p "$dir"
+  echo "== vox run ($BACKEND, $precision)" >&2
+  RUST_LOG="${RUST_LOG:-info}" "$PYTHON" "$HELPER" measure "$dir" "${VOX_TIMEOUT:-140}" -- \
+    "${VOX[@]}" -v run "$PIPE" "${ARGS[@]}" --set "w2v.precision=$precision" --json
+  tail -3 "$dir/stderr" >&2
+done
 
 # 3. The PyTorch peer, each precision in its own process.
 for precision in ${PRECISIONS:-tf32 bf16}; do
@@ -91,17 +98,20 @@ for precision in ${PRECISIONS:-tf32 bf16}; do
     echo "no split stage output (see $OUT/vox-data/stderr)" >"$OUT/torch-$precision/skipped.txt"
     continue
   fi
-  "$PYTHON" "$HELPER" measure "$OUT/torch-$precision" "${TORCH_TIMEOUT:-100}" -- \
+  "$PYTHON" "$HELPER" measure "$OUT/torch-$precision" "${TORCH_TIMEOUT:-80}" -- \
     "$PYTHON" "$HELPER" torch "$OUT/torch-$precision" "$precision" "$SPLIT"
   tail -2 "$OUT/torch-$precision/stderr" >&2
 done
 
 # 4. vox's step split, from the train_step example (when BIN has it): XLSR's layout at LAYERS.
 if [[ -x "$BIN/train_step" ]]; then
-  echo "== vox train_step example" >&2
-  "$PYTHON" "$HELPER" measure "$OUT/vox-step" "${STEP_TIMEOUT:-50}" -- \
-    "$BIN/train_step" large "$BACKEND" "${LAYERS:-24}" "${BATCH:-8}" "${SAMPLES:-60000}" \
-    "${STEP_STEPS:-5}" feature-encoder
+  for precision in ${VOX_PRECISIONS:-f32 bf16}; do
+    dir="$OUT/vox-step"; [[ "$precision" == f32 ]] || dir="$OUT/vox-step-$precision"
+    echo "== vox train_step example ($precision)" >&2
+    "$PYTHON" "$HELPER" measure "$dir" "${STEP_TIMEOUT:-40}" -- \
+      "$BIN/train_step" large "$BACKEND" "${LAYERS:-24}" "${BATCH:-8}" "${SAMPLES:-60000}" \
+      "${STEP_STEPS:-5}" feature-encoder "$precision"
+  done
 fi
 
 "$PYTHON" "$HELPER" summary "$OUT"

@@ -652,6 +652,9 @@ def summary(out):
     vox_proc = load(out / "vox" / "process.json") or {}
     vox = vox_side(out / "vox", work) if (out / "vox" / "stderr").exists() else {"error": "not run"}
     sides = [("vox " + s["backend"], vox, vox_proc)]
+    if (out / "vox-bf16" / "stderr").exists():
+        sides.append((f"vox {s['backend']} bf16", vox_side(out / "vox-bf16", work),
+                      load(out / "vox-bf16" / "process.json") or {}))
     for precision in ("tf32", "bf16"):
         proc = load(out / f"torch-{precision}" / "process.json")
         res = load(out / f"torch-{precision}" / "result.json")
@@ -659,12 +662,14 @@ def summary(out):
             continue
         sides.append((f"torch {precision}", res or {"error": "no result.json"}, proc or {}))
     skipped = (out / "torch-bf16" / "skipped.txt")
-    step_example = None
-    try:
-        step_example = json.loads(open(out / "vox-step" / "stdout").read().strip().splitlines()[-1])
-    except (OSError, ValueError, IndexError):
-        pass
-    step_proc = load(out / "vox-step" / "process.json")
+    def step_result(folder):
+        try:
+            return json.loads(open(out / folder / "stdout").read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    step_example, step_proc = step_result("vox-step"), load(out / "vox-step" / "process.json")
+    step_bf16, step_bf16_proc = step_result("vox-step-bf16"), load(out / "vox-step-bf16" / "process.json")
 
     def epoch(side, k):
         eps = side.get("epochs") or []
@@ -764,8 +769,13 @@ def summary(out):
          for n, d in zip(names, data)], 0, False)
 
     torch_sides = [i for i, n in enumerate(names) if n.startswith("torch")]
+    # Ratios: vox f32 against each torch side, and vox bf16 against torch bf16.
+    index = {n: i for i, n in enumerate(names)}
+    pairs = [(0, i) for i in torch_sides]
+    if f"vox {s['backend']} bf16" in index and "torch bf16" in index:
+        pairs.append((index[f"vox {s['backend']} bf16"], index["torch bf16"]))
     header = "| measure | " + " | ".join(names) + " | " + " | ".join(
-        f"vox / {names[i]}" for i in torch_sides) + " |"
+        f"{names[v]} / {names[t]}" for v, t in pairs) + " |"
     lines = [
         f"# Fine-tune epochs: `vox run` vs transformers + PyTorch, {machine.get('date', '?')}",
         "",
@@ -788,7 +798,9 @@ def summary(out):
         f"- vox: backend `{s['backend']}`, `RUST_LOG=info vox -v run benches/pipelines/gpu-epoch.toml` "
         f"with the `--set`s in vox/args.txt; data stages run beforehand (cached in the timed run). "
         f"Its training-loop time is train clips / the logged clips/s (1 decimal); the epoch walls come "
-        f"from the log's stamps; vox checkpoints model, best model and AdamW state every epoch.",
+        f"from the log's stamps; vox checkpoints model, best model and AdamW state every epoch. "
+        f"`bf16` = the same run with `--set w2v.precision=bf16` (the products of the convs and "
+        f"linears in bf16, f32 master weights, optimizer, norms and loss).",
         f"- torch: `Wav2Vec2ForSequenceClassification` with the same config, its projector replaced by "
         f"the dense-tanh head, same clips (the split stage's `audio.f32`, normalized as vox does), "
         f"device `{s['device']}`, TF32 on; `bf16` = the same under `torch.autocast(dtype=torch.bfloat16)`. "
@@ -796,11 +808,11 @@ def summary(out):
         f"{s['torch_checkpoint']}. Each precision in its own process.",
         "",
         header,
-        "|---|" + "---|" * (len(names) + len(torch_sides)),
+        "|---|" + "---|" * (len(names) + len(pairs)),
     ]
     for label, values, digits, ratios in rows:
         cells = [fmt(v, digits) if not isinstance(v, str) else v for v in values]
-        extra = [ratio(values[0], values[i]) if ratios else "" for i in torch_sides]
+        extra = [ratio(values[v], values[t]) if ratios else "" for v, t in pairs]
         lines.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(extra) + " |")
     lines.append("")
     notes = []
@@ -812,8 +824,9 @@ def summary(out):
         if p.get("nvidia_smi") and p.get("gpu_pid_peak_mib") is None:
             notes.append(f"- {n}: nvidia-smi listed no compute process with its pid "
                          f"({p.get('gpu_samples')} samples); the device-wide row stands in for it")
-    if vox.get("status") not in (None, "ran"):
-        notes.append(f"- vox's fine-tune stage: {vox.get('status')}")
+    for n, d, _ in sides:
+        if n.startswith("vox") and d.get("status") not in (None, "ran"):
+            notes.append(f"- {n}'s fine-tune stage: {d.get('status')}")
     if vox.get("stages"):
         notes.append("- vox stages in the timed run: " + ", ".join(
             f"{k} {st} {sec:.1f} s" for k, (st, sec) in vox["stages"].items()))
@@ -843,6 +856,15 @@ def summary(out):
             f"+ optimizer {fmt(step_example.get('optimizer_s'), 4)} s; inference forward "
             f"{fmt(step_example.get('infer_s'), 4)} s; peak GPU (process) "
             f"{fmt((step_proc or {}).get('gpu_pid_peak_mib'), 0)} MiB")
+        if step_bf16:
+            notes.append(
+                f"- the same with `bf16` products: step {fmt(step_bf16.get('step_s'), 4)} s = forward "
+                f"{fmt(step_bf16.get('forward_s'), 4)} + backward {fmt(step_bf16.get('backward_s'), 4)} "
+                f"+ optimizer {fmt(step_bf16.get('optimizer_s'), 4)} s; inference forward "
+                f"{fmt(step_bf16.get('infer_s'), 4)} s; peak GPU (process) "
+                f"{fmt((step_bf16_proc or {}).get('gpu_pid_peak_mib'), 0)} MiB")
+        elif step_bf16_proc:
+            notes.append(f"- vox's train_step example in bf16: exit {step_bf16_proc.get('exit')}, no result")
     elif step_proc:
         notes.append(f"- vox's train_step example: exit {step_proc.get('exit')}, no result")
     else:
@@ -875,6 +897,7 @@ def summary(out):
     # The block for BENCHMARKS-gpu.md.
     tf = next((i for i in torch_sides if names[i] == "torch tf32"), None)
     bf = next((i for i in torch_sides if names[i] == "torch bf16"), None)
+    vb = index.get(f"vox {s['backend']} bf16")
 
     def pick(i, f):
         return f(names[i], data[i], procs[i]) if i is not None else None
@@ -893,19 +916,21 @@ def summary(out):
         f"nvidia-smi's peak for the process (peak RSS where there is no GPU); F1 = val macro-F1 "
         f"after epoch {last}; vox backend `{s['backend']}`, torch device `{s['device']}`.",
         "",
-        "| date (UTC) | commit | GPU | train/val clips | vox epoch s | torch TF32 epoch s | torch bf16 epoch s "
-        "| vox/TF32 | vox/bf16 | first-use overhead vox / TF32 s | stage s vox / TF32 / bf16 "
-        "| peak MiB vox / TF32 / bf16 | F1 vox / TF32 / bf16 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| date (UTC) | commit | GPU | train/val clips | vox epoch s | vox bf16 epoch s | torch TF32 epoch s "
+        "| torch bf16 epoch s | vox/TF32 | vox bf16/torch bf16 | first-use overhead vox / TF32 s "
+        "| stage s vox / vox bf16 / TF32 / bf16 | peak MiB vox / vox bf16 / TF32 / bf16 "
+        "| F1 vox / vox bf16 / TF32 / bf16 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {machine.get('date', '?')} | `{machine.get('commit', '?')}` | {machine.get('gpu_name', '?')} | "
         f"{vox.get('train_clips', '?')}/{vox.get('val_clips', '?')} | "
-        f"{fmt(pick(0, e_last))} | {fmt(pick(tf, e_last))} | {fmt(pick(bf, e_last))} | "
-        f"{ratio(pick(0, e_last), pick(tf, e_last))} | {ratio(pick(0, e_last), pick(bf, e_last))} | "
+        f"{fmt(pick(0, e_last))} | {fmt(pick(vb, e_last))} | {fmt(pick(tf, e_last))} | {fmt(pick(bf, e_last))} | "
+        f"{ratio(pick(0, e_last), pick(tf, e_last))} | {ratio(pick(vb, e_last), pick(bf, e_last))} | "
         f"{fmt(pick(0, over), 1)} / {fmt(pick(tf, over), 1)} | "
-        f"{fmt(data[0].get('stage_s'), 1)} / {fmt(pick(tf, lambda n, d, p: d.get('stage_s')), 1)} / "
+        f"{fmt(data[0].get('stage_s'), 1)} / {fmt(pick(vb, lambda n, d, p: d.get('stage_s')), 1)} / "
+        f"{fmt(pick(tf, lambda n, d, p: d.get('stage_s')), 1)} / "
         f"{fmt(pick(bf, lambda n, d, p: d.get('stage_s')), 1)} | "
-        f"{fmt(pick(0, mem), 0)} / {fmt(pick(tf, mem), 0)} / {fmt(pick(bf, mem), 0)} | "
-        f"{fmt(pick(0, f1), 3)} / {fmt(pick(tf, f1), 3)} / {fmt(pick(bf, f1), 3)} |",
+        f"{fmt(pick(0, mem), 0)} / {fmt(pick(vb, mem), 0)} / {fmt(pick(tf, mem), 0)} / {fmt(pick(bf, mem), 0)} | "
+        f"{fmt(pick(0, f1), 3)} / {fmt(pick(vb, f1), 3)} / {fmt(pick(tf, f1), 3)} / {fmt(pick(bf, f1), 3)} |",
         "",
     ]
     (out / "benchmarks-gpu-block.md").write_text("\n".join(block))

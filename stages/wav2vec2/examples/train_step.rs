@@ -5,9 +5,10 @@
 //! transformers + PyTorch on the same config.
 //!
 //! `cargo run -p vox-wav2vec2 --example train_step -- CONFIG BACKEND LAYERS BATCH SAMPLES STEPS
-//! [FREEZE]` with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes), BACKEND
-//! `flex`, `ndarray` or, built with `--features cuda`, `cuda`, FREEZE `none` (the default) or
-//! `feature-encoder`; CPU threads come from `RAYON_NUM_THREADS`. Prints one JSON line: mean
+//! [FREEZE [PRECISION]]` with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes),
+//! BACKEND `flex`, `ndarray` or, built with `--features cuda`, `cuda`, FREEZE `none` (the
+//! default) or `feature-encoder`, PRECISION `f32` (the default) or `bf16` (the fine-tune's
+//! `precision`); CPU threads come from `RAYON_NUM_THREADS`. Prints one JSON line: mean
 //! seconds per training step (`step_s` = forward through the loss + backward + optimizer),
 //! per inference forward, the feature encoder's time in one inference forward and the time to
 //! write the model (as the stage does after training), with
@@ -23,7 +24,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor};
 use vox_wav2vec2::kernels::AutodiffKernels;
 use vox_wav2vec2::train::{AdamWSettings, FineTuneOptimizer, freeze_feature_encoder};
-use vox_wav2vec2::{Wav2Vec2Config, Wav2Vec2ForSequenceClassification, save_classifier};
+use vox_wav2vec2::{Precision, Wav2Vec2Config, Wav2Vec2ForSequenceClassification, save_classifier};
 
 /// The benchmark's configs, dropouts and SpecAugment off so both frameworks do the same work.
 fn config(name: &str, layers: usize) -> Wav2Vec2Config {
@@ -71,12 +72,17 @@ enum Freeze {
     FeatureEncoder,
 }
 
-fn bench<B: AutodiffKernels>(config: &Wav2Vec2Config, batch: usize, samples: usize, steps: usize, freeze: Freeze) {
+fn bench<B: AutodiffKernels>(
+    config: &Wav2Vec2Config,
+    [batch, samples, steps]: [usize; 3],
+    freeze: Freeze,
+    precision: Precision,
+) {
     let device = Default::default();
     // Seeded, so that runs at different thread counts start from the same weights and input:
     // their hashes below must agree.
     B::seed(&device, 5);
-    let mut model = Wav2Vec2ForSequenceClassification::<B>::new(config, &device);
+    let mut model = Wav2Vec2ForSequenceClassification::<B>::new(config, &device).with_precision(precision);
     if let Freeze::FeatureEncoder = freeze {
         model = freeze_feature_encoder(model);
     }
@@ -162,8 +168,8 @@ fn main() {
     vox_api::allocator::keep_freed_memory(); // as the vox binary does
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: train_step CONFIG(small|base|large) BACKEND(flex|ndarray|cuda) LAYERS BATCH \
-                 SAMPLES STEPS [FREEZE(none|feature-encoder)]";
-    assert!(matches!(args.len(), 6 | 7), "{usage}");
+                 SAMPLES STEPS [FREEZE(none|feature-encoder) [PRECISION(f32|bf16)]]";
+    assert!(matches!(args.len(), 6..=8), "{usage}");
     let number = |i: usize| -> usize { args[i].parse().unwrap_or_else(|e| panic!("{usage}: {e}")) };
     let config = config(&args[0], number(2));
     let (batch, samples, steps) = (number(3), number(4), number(5));
@@ -172,14 +178,20 @@ fn main() {
         Some("feature-encoder") => Freeze::FeatureEncoder,
         Some(other) => panic!("unknown FREEZE {other}; {usage}"),
     };
+    let precision = match args.get(7).map(String::as_str) {
+        None | Some("f32") => Precision::F32,
+        Some("bf16") => Precision::Bf16,
+        Some(other) => panic!("unknown PRECISION {other}; {usage}"),
+    };
+    let sizes = [batch, samples, steps];
     // Inside a rayon pool, as the fine-tune stage runs (`RAYON_NUM_THREADS` threads): the
     // kernels' parallel loops then start on a worker of that pool.
     let pool = rayon::ThreadPoolBuilder::new().build().expect("a rayon pool");
     pool.install(|| match args[1].as_str() {
-        "flex" => bench::<Autodiff<Flex>>(&config, batch, samples, steps, freeze),
-        "ndarray" => bench::<Autodiff<NdArray>>(&config, batch, samples, steps, freeze),
+        "flex" => bench::<Autodiff<Flex>>(&config, sizes, freeze, precision),
+        "ndarray" => bench::<Autodiff<NdArray>>(&config, sizes, freeze, precision),
         #[cfg(feature = "cuda")]
-        "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, batch, samples, steps, freeze),
+        "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, sizes, freeze, precision),
         other => panic!("unknown backend {other}; {usage}"),
     })
 }
