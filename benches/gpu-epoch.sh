@@ -22,9 +22,11 @@
 # Settings (environment; see benches/gpu_epoch.py): BACKEND (vox, cuda), DEVICE (torch, cuda),
 # CLIPS (240), EPOCHS (2), BATCH (8), SAMPLES (60000), LAYERS (24), HIDDEN (1024), HEADS (16),
 # FFN (4096), CONV_DIM (512), LR, WARMUP, WEIGHT_DECAY, VAL_FRACTION (0.2), SEED, TIMED_STEPS,
-# PRECISIONS (torch's, "tf32 bf16"), VOX_PRECISIONS ("f32 bf16"), timeouts DATA_TIMEOUT (60 s),
-# VOX_TIMEOUT (140 s each), TORCH_TIMEOUT (80 s each), STEP_TIMEOUT (40 s each): at most 580 s
-# in all, so give the call 600 s. WORK
+# PRECISIONS (torch's, "tf32 bf16"; empty: no torch run), VOX_PRECISIONS ("f32 bf16"), VOX_BIN
+# (the vox binary's name in BIN, default vox: e.g. `vox-fusion`, built with `--features
+# cuda-fusion`, in a second call with PRECISIONS="" to compare burn's fusion with the plain
+# build), timeouts DATA_TIMEOUT (60 s), VOX_TIMEOUT (140 s each), TORCH_TIMEOUT (80 s each),
+# STEP_TIMEOUT (40 s each): at most 580 s in all, so give the call 600 s. WORK
 # (/tmp/gpu-epoch-work) holds the cache and checkpoints (GBs at XLSR's size: keep it out of
 # OUT). A tiny check on a CPU (vox on flex, torch on the CPU):
 #   BACKEND=flex DEVICE=cpu CLIPS=30 SAMPLES=16000 BATCH=4 LAYERS=2 HIDDEN=64 HEADS=2 FFN=128 \
@@ -60,13 +62,13 @@ import json, sys
 json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
            "commit": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo '+dirty')",
            "gpu": """${gpu:-no GPU (nvidia-smi absent)}""", "gpu_name": """$(echo "${gpu:-cpu}" | cut -d, -f1)""",
-           "cpus": $(nproc), "vox": """$("$BIN/vox" --version 2>&1 | head -1)""", "work": "$WORK",
+           "cpus": $(nproc), "vox": """$("$BIN/${VOX_BIN:-vox}" --version 2>&1 | head -1) (${VOX_BIN:-vox})""", "work": "$WORK",
            "nvrtc": """$(ls $(echo "${LD_LIBRARY_PATH:-}" | tr : " ") 2>/dev/null | grep -m1 libnvrtc.so)"""},
           open(sys.argv[1], "w"), indent=1)
 EOF
 
 mapfile -t ARGS < <("$PYTHON" "$HELPER" args)
-VOX=("$BIN/vox" --cache-dir "$WORK/cache" --runs-dir "$WORK/runs")
+VOX=("$BIN/${VOX_BIN:-vox}" --cache-dir "$WORK/cache" --runs-dir "$WORK/runs")
 mkdir -p "$OUT/vox"
 printf '%s\n' "$PIPE" "${ARGS[@]}" >"$OUT/vox/args.txt"
 cp "$PIPE" "$OUT/vox/"
@@ -91,7 +93,7 @@ for precision in ${VOX_PRECISIONS:-f32 bf16}; do
 done
 
 # 3. The PyTorch peer, each precision in its own process.
-for precision in ${PRECISIONS:-tf32 bf16}; do
+for precision in ${PRECISIONS-tf32 bf16}; do
   echo "== torch $precision ($DEVICE)" >&2
   if [[ -z "$SPLIT" || ! -d "$SPLIT" ]]; then
     mkdir -p "$OUT/torch-$precision"
