@@ -194,7 +194,10 @@ pub struct FineTune {
     /// head and the loss stay f32. Pays on GPUs with bf16 tensor cores (`cuda`); `flex`
     /// computes bf16 products in f32 after rounding (no faster, for checking a bf16 run's
     /// numbers on a CPU); `ndarray` has no bf16.
+    // The default is left out of the key (`skip_serializing_if`), which also hides it from the
+    // schema: named here for `vox stages`.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    #[schemars(extend("default" = "f32"))]
     pub precision: Precision,
     /// Seed of the weight initialization, shuffling, dropout and noise; the engine fills it with
     /// the pipeline seed unless set.
