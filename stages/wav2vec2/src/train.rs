@@ -150,17 +150,16 @@ impl<B: Backend> ModuleVisitor<B> for DecayGroups {
     }
 }
 
-/// Sums the squares of the gradients of the parameters it visits.
-struct SquaredNorm<'a, B: AutodiffBackend> {
+/// Collects the gradients of the parameters it visits, flattened, in the order it visits them.
+struct Gradients<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
-    sum: f64,
-    _backend: std::marker::PhantomData<B>,
+    found: Vec<Tensor<B::InnerBackend, 1>>,
 }
 
-impl<B: AutodiffBackend<InnerBackend: Kernels>> ModuleVisitor<B> for SquaredNorm<'_, B> {
+impl<B: AutodiffBackend<InnerBackend: Kernels>> ModuleVisitor<B> for Gradients<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.sum += kernels::squared_sum(grad);
+            self.found.push(grad.flatten(0, D - 1));
         }
     }
 }
@@ -180,14 +179,16 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
     }
 }
 
-/// The global L2 norm of the gradients of `module`'s parameters (squares summed in f64).
+/// The global L2 norm of the gradients of `module`'s parameters (each gradient's squares
+/// summed by [`kernels::squared_sums`], all read at once; the sums added in f64 in the
+/// parameters' order).
 pub fn global_norm<B: AutodiffBackend<InnerBackend: Kernels>, M: AutodiffModule<B>>(
     module: &M,
     grads: &GradientsParams,
 ) -> f64 {
-    let mut visitor = SquaredNorm::<B> { grads, sum: 0.0, _backend: std::marker::PhantomData };
+    let mut visitor = Gradients::<B> { grads, found: Vec::new() };
     module.visit(&mut visitor);
-    visitor.sum.sqrt()
+    kernels::squared_sums(visitor.found).into_iter().sum::<f64>().sqrt()
 }
 
 /// The factor by which PyTorch's `clip_grad_norm_` scales gradients of global norm `norm` to
