@@ -15,7 +15,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::Tensor;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -116,7 +116,8 @@ pub fn run<B: AutodiffKernels>(
             &format!("epoch {epoch}/{}", params.epochs),
         );
         let mut accumulator = GradientsAccumulator::<Model<B>>::new();
-        let (mut loss_sum, mut correct, mut pending) = (0.0, 0usize, 0usize);
+        let mut pending = 0usize;
+        let mut tally = Tally::default();
         for (b, chunk) in order.chunks(params.batch_size).enumerate() {
             let group =
                 (plan.batches - b / params.grad_accum * params.grad_accum).min(params.grad_accum);
@@ -134,15 +135,7 @@ pub fn run<B: AutodiffKernels>(
                 .with_weights(weights.clone())
                 .init(&device)
                 .forward(logits.clone(), labels.clone());
-            loss_sum += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
-            correct += logits
-                .argmax(1)
-                .squeeze_dim::<1>(1)
-                .equal(labels)
-                .int()
-                .sum()
-                .into_scalar()
-                .elem::<i64>() as usize;
+            tally.add(&loss, logits, labels, chunk.len());
             let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
             accumulator.accumulate(&model, grads);
             pending += 1;
@@ -155,6 +148,7 @@ pub fn run<B: AutodiffKernels>(
             bar.inc(1);
         }
         bar.finish_and_clear();
+        let (loss_sum, correct) = tally.read();
         let seconds = started.elapsed().as_secs_f64();
         let val_scores = evaluate(
             &model.valid(),
@@ -282,6 +276,54 @@ fn supported_precision<B: Backend>(
             precision: params.precision.name(),
             backend: backend.to_string(),
         }),
+    }
+}
+
+/// An epoch's training loss and correct predictions, kept on the device batch by batch and read
+/// once at the end of the epoch: on cuda, reading them per batch would make the host wait for
+/// each forward pass before queueing its backward.
+struct Tally<B: AutodiffBackend> {
+    /// Each batch's mean loss, `[1]`, without its autodiff graph.
+    losses: Vec<Tensor<B::InnerBackend, 1>>,
+    /// Each batch's clip count.
+    clips: Vec<usize>,
+    /// Each batch's correct predictions, `[1]`.
+    hits: Vec<Tensor<B::InnerBackend, 1, burn::tensor::Int>>,
+}
+
+impl<B: AutodiffBackend> Default for Tally<B> {
+    fn default() -> Self {
+        Self { losses: Vec::new(), clips: Vec::new(), hits: Vec::new() }
+    }
+}
+
+impl<B: AutodiffBackend> Tally<B> {
+    /// Records a batch of `clips` clips: its mean `loss`, its `logits` and their `labels`.
+    fn add(
+        &mut self,
+        loss: &Tensor<B, 1>,
+        logits: Tensor<B, 2>,
+        labels: Tensor<B, 1, burn::tensor::Int>,
+        clips: usize,
+    ) {
+        self.losses.push(loss.clone().inner());
+        self.clips.push(clips);
+        let predicted = logits.inner().argmax(1).squeeze_dim::<1>(1);
+        self.hits.push(predicted.equal(labels.inner()).int().sum());
+    }
+
+    /// The summed loss (each batch's mean times its clips, in f64 in batch order) and the correct
+    /// predictions, in one read each.
+    fn read(self) -> (f64, usize) {
+        if self.losses.is_empty() {
+            return (0.0, 0);
+        }
+        let losses = Tensor::cat(self.losses, 0).into_data().convert::<f64>();
+        let losses: Vec<f64> = losses.into_vec().expect("f64 values after `convert`");
+        let loss_sum = losses.iter().zip(&self.clips).fold(0.0, |sum, (loss, &n)| sum + loss * n as f64);
+        let hits = Tensor::cat(self.hits, 0).into_data().convert::<i64>();
+        let correct = hits.into_vec::<i64>().expect("i64 values after `convert`").iter().sum::<i64>();
+        (loss_sum, correct as usize)
     }
 }
 
