@@ -375,7 +375,18 @@ fn configure<'r>(
     }
     let failed = errors.len() > before;
     match kind.configure(table.clone()) {
-        Ok(configured) if !failed => Some((kind, configured, external, inherits_seed)),
+        Ok(configured) if !failed => {
+            // A backend the kind lacks is reported above; the params meet only its own.
+            let backend = stage.backend.as_ref().map(|b| b.value.as_str());
+            let known = backend.is_none_or(|b| kind.backends().contains(&b));
+            match configured.check_backend(backend) {
+                Err(e) if known => {
+                    errors.push(param_error(stage, e));
+                    None
+                }
+                _ => Some((kind, configured, external, inherits_seed)),
+            }
+        }
         Ok(_) => None,
         Err(first) => {
             let mut problems = kind.problems(&table);

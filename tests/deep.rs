@@ -63,6 +63,28 @@ fn a_missing_backend_is_a_plan_time_error_at_its_line() {
     }
 }
 
+/// `precision = "bf16"` on ndarray (no bf16 there) stops the plan at the param's line; on flex
+/// the same pipeline plans.
+#[test]
+fn bf16_on_a_backend_without_it_is_a_plan_time_error_at_its_line() {
+    let p = Project::new();
+    let pipeline = deep().replace("lr = 1e-3", "lr = 1e-3\nprecision = \"bf16\"");
+    p.file("p.toml", &pipeline.replace("backend = \"flex\"", "backend = \"ndarray\""));
+    let run = p.vox(&["plan", "p.toml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let line = run.stderr.lines().find(|l| l.starts_with("p.toml:")).unwrap_or_default();
+    assert_eq!(
+        line,
+        "p.toml:33:13: stage `w2v`: invalid param `precision`: `precision = \"bf16\"` needs a backend \
+         with bf16 arithmetic, and `ndarray` has none: choose `flex` or `cuda`, or `precision = \"f32\"`",
+        "{}",
+        run.stderr
+    );
+    p.file("p.toml", &pipeline);
+    let run = p.vox(&["plan", "p.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 /// The committed tiny wav2vec2-base checkpoint (8 labels) of the parity tests.
 pub(crate) fn fixture_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("stages/wav2vec2/tests/fixtures/base")

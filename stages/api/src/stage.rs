@@ -368,6 +368,13 @@ pub trait StageDef:
         Self::backend_available(backend)
     }
 
+    /// Checks the params against the stage's `backend` (`None`: the kind's default), at plan
+    /// time, for a param that backend cannot honour; the error names the param. Called after
+    /// [`StageDef::validate`], for backends the kind has. Nothing to check by default.
+    fn check_backend(&self, _backend: Option<&str>) -> Result<(), ParamError> {
+        Ok(())
+    }
+
     /// Stages these params imply (see [`ImpliedStage`]); none by default.
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         Vec::new()
@@ -498,6 +505,8 @@ pub trait StageKind: Send + Sync {
 pub trait Stage: Send + Sync {
     /// The params with every default filled in, as canonical JSON (hashed into the cache key).
     fn params(&self) -> serde_json::Value;
+    /// Checks the params against the stage's backend (see [`StageDef::check_backend`]).
+    fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError>;
     /// Stages the params imply (see [`StageDef::implied_stages`]).
     fn implied_stages(&self) -> Vec<ImpliedStage>;
     /// What the output will be (see [`StageDef::facts`]).
@@ -614,6 +623,9 @@ impl<T: StageDef> Stage for Configured<T> {
     fn params(&self) -> serde_json::Value {
         // Serializing a plain params struct into a JSON value cannot fail.
         serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+    fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError> {
+        self.0.check_backend(backend)
     }
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         self.0.implied_stages()

@@ -727,6 +727,28 @@ impl StageDef for FineTune {
         }
     }
 
+    /// `precision` on a CPU backend without its dtype (ndarray has no bf16), asked of the
+    /// backend itself; cuda's device answers when the stage runs.
+    fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError> {
+        let backend = backend.unwrap_or(DEFAULT_BACKEND);
+        let supported = match backend {
+            "ndarray" => self.precision.supported::<burn::backend::NdArray>(&Default::default()),
+            #[cfg(feature = "flex")]
+            "flex" => self.precision.supported::<burn::backend::Flex>(&Default::default()),
+            _ => true,
+        };
+        match supported {
+            true => Ok(()),
+            false => {
+                let error = FineTuneError::UnsupportedPrecision {
+                    precision: self.precision.name(),
+                    backend: backend.to_string(),
+                };
+                Err(ParamError::new("precision", error.to_string()))
+            }
+        }
+    }
+
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         // A local copy (`model_path`) replaces the hub model: nothing to fetch.
         if self.model == SCRATCH || self.model_path.is_some() {

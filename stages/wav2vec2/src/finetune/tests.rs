@@ -452,8 +452,14 @@ fn bf16_products_learn_like_f32_and_ndarray_refuses_them() {
     assert!(serde_json::to_value(params(8)).unwrap().get("precision").is_none());
     assert_eq!(serde_json::to_value(&bf16).unwrap()["precision"], "bf16");
 
+    // The plan refuses it at the param (`check_backend`); a stage run without a plan too.
+    let refused = bf16.check_backend(Some("ndarray")).unwrap_err();
+    assert_eq!(refused.path, "precision");
+    assert!(bf16.check_backend(None).is_ok() && bf16.check_backend(Some("flex")).is_ok());
+    assert!(params(8).check_backend(Some("ndarray")).is_ok());
     let out = tempfile::tempdir().unwrap();
     let err = harness.run(&bf16, out.path(), out.path(), Some("ndarray"), None).unwrap_err();
+    assert_eq!(err.to_string(), refused.message);
     assert_eq!(
         err.to_string(),
         "`precision = \"bf16\"` needs a backend with bf16 arithmetic, and `ndarray` has none: choose \
