@@ -195,6 +195,31 @@ fn every_model_scores_new_files_as_the_run_scored_them() {
     assert!((sum - 1.0).abs() < 1e-9);
 }
 
+/// A fine-tune in `precision = "bf16"` predicts in bf16 too: `vox predict` gives the run's own
+/// probabilities within 1e-6 (an `apply` that dropped the precision was off by 6.7e-6 on this
+/// tiny model's first clip).
+#[test]
+fn a_bf16_fine_tune_predicts_in_bf16() {
+    let p = Project::new();
+    let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.mfcc]").unwrap()];
+    let w2v = &EVERY_MODEL[EVERY_MODEL.find("[stages.w2v]").unwrap()..EVERY_MODEL.find("[stages.vote]").unwrap()];
+    p.file("p.toml", &format!("{data}{}\nprecision = \"bf16\"\nbackend = \"flex\"\n", w2v.trim_end()));
+    let (run_dir, entries) = run(&p);
+    let actor = entries["data"].join("Actor_05");
+    let out = p.path().join("new");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    let (new, ran) = (predictions(&out.join("w2v")), predictions(&entries["w2v"]));
+    assert_eq!(new.len(), 15);
+    for (clip, (predicted, probabilities)) in &new {
+        let (ran_predicted, ran_probabilities) = &ran[clip];
+        for (column, p) in probabilities {
+            assert!((p - ran_probabilities[column]).abs() <= 1e-6, "{clip} {column}: {p} vs {}", ran_probabilities[column]);
+        }
+        assert_eq!(predicted, ran_predicted, "{clip}");
+    }
+}
+
 #[test]
 fn bad_requests_unreadable_audio_and_untrained_models_are_named() {
     let p = Project::new();
