@@ -17,7 +17,12 @@
 #
 # Env: VOX (default target/debug/vox, used as built), PYTHON (default /work/pyenv/bin/python:
 # torch + transformers + safetensors), SSL_BENCH_DIR (work folder, default a new temp folder;
-# models and audio in it are reused).
+# models and audio in it are reused), BACKENDS (vox's, default "flex ndarray"), DEVICE (the
+# peer's, default cpu). On a GPU machine, with a vox built by `--features cuda`
+# (benches/gpu-build.sh):
+#   BACKENDS=cuda DEVICE=cuda VOX=.gpu/vox PYTHON=python3 bash benches/ssl.sh 3
+# (transformers then multiplies in TF32, as vox's cuda backend does; the clock starts after
+# CUDA is up on both sides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -28,6 +33,8 @@ PYTHON="${PYTHON:-/work/pyenv/bin/python}"
 WORK="${SSL_BENCH_DIR:-$(mktemp -d /tmp/ssl-bench.XXXXXX)}"
 PEER="$ROOT/benches/ssl_peer.py"
 MODELS=(wav2vec2 wavlm)
+read -r -a BACKENDS <<<"${BACKENDS:-flex ndarray}"
+DEVICE="${DEVICE:-cpu}"
 mkdir -p "$WORK"
 echo "work folder: $WORK; $ROUNDS rounds, $THREADS threads" >&2
 
@@ -94,7 +101,7 @@ PARITY="$WORK/parity.tsv"
 : >"$PARITY"
 for round in $(seq 1 "$ROUNDS"); do
     for family in "${MODELS[@]}"; do
-        for backend in flex ndarray; do
+        for backend in "${BACKENDS[@]}"; do
             summary="$WORK/r$round-$family-$backend.json"
             start=$(date +%s.%N)
             vox emb.states --force emb.states --set "emb.model_path=$WORK/$family" \
@@ -107,7 +114,7 @@ for round in $(seq 1 "$ROUNDS"); do
         done
         npy="$WORK/peer-$family.npy"
         start=$(date +%s.%N)
-        line=$("$PYTHON" "$PEER" peer "$AUDIO" "$WORK/$family" "$npy" 8 "$THREADS" 2>/dev/null)
+        line=$("$PYTHON" "$PEER" peer "$AUDIO" "$WORK/$family" "$npy" 8 "$THREADS" "$DEVICE" 2>/dev/null)
         end=$(date +%s.%N)
         s=$(echo "$line" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["seconds"])')
         f=$(echo "$line" | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["forward_seconds"])')
@@ -115,7 +122,7 @@ for round in $(seq 1 "$ROUNDS"); do
             "$(echo "$end - $start" | bc)" "$f" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
         echo "round $round $family transformers: $s s (forward $f s)" >&2
         if [ "$round" = 1 ]; then
-            for backend in flex ndarray; do
+            for backend in "${BACKENDS[@]}"; do
                 states="$(out_dir "$WORK/r1-$family-$backend.json" emb.states)"
                 printf '%s\t%s\t%s\n' "$family" "$backend" \
                     "$("$PYTHON" "$PEER" compare "$states" "$npy")" >>"$PARITY"
@@ -134,7 +141,8 @@ for model in dict.fromkeys(r["model"] for r in rows):
     print(f"\n### {model}\n")
     print("| engine | " + " | ".join(f"round {i} s" for i in rounds) + " | median s | ratios vox/transformers per round | median ratio |")
     print("|---|" + "---|" * (len(rounds) + 3))
-    for engine in ["vox-flex", "vox-ndarray", "transformers"]:
+    engines = list(dict.fromkeys(r["engine"] for r in rows if r["model"] == model))
+    for engine in engines:
         secs = [float(t[(i, model, engine)]["stage_s"]) for i in rounds]
         if engine == "transformers":
             ratios, med = "", ""
@@ -143,11 +151,11 @@ for model in dict.fromkeys(r["model"] for r in rows):
             ratios, med = ", ".join(f"{x:.2f}" for x in rs), f"**{statistics.median(rs):.2f}x**"
         print(f"| {engine} | " + " | ".join(f"{s:.1f}" for s in secs) + f" | {statistics.median(secs):.1f} | {ratios} | {med} |")
     fw = [float(t[(i, model, "transformers")]["forward_s"]) for i in rounds]
-    procs = {e: statistics.median(float(t[(i, model, e)]["process_s"]) for i in rounds) for e in ["vox-flex", "vox-ndarray", "transformers"]}
+    procs = {e: statistics.median(float(t[(i, model, e)]["process_s"]) for i in rounds) for e in engines}
     print(f"\ntransformers forward passes alone: {', '.join(f'{x:.1f}' for x in fw)} s; "
           f"whole-process medians (vox: planning and hashing the model file included; python: imports included): "
           + ", ".join(f"{e} {s:.1f} s" for e, s in procs.items()))
-    print("load average (1 min) after each run: " + ", ".join(f"{t[(i, model, e)]['load1']}" for i in rounds for e in ["vox-flex", "vox-ndarray", "transformers"]))
+    print("load average (1 min) after each run: " + ", ".join(f"{t[(i, model, e)]['load1']}" for i in rounds for e in engines))
 print("\n### parity (round 1)\n")
 for line in open(sys.argv[2]):
     model, backend, js = line.rstrip("\n").split("\t", 2)

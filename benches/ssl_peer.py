@@ -62,14 +62,21 @@ def normalize(x):
     return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
 
 
-def peer(audio_dir, model_dir, out, batch_size, threads):
+def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
     import torch
 
     torch.set_num_threads(threads)
     from transformers import AutoModel
 
+    if device == "cuda":
+        # As vox's cuda backend multiplies f32 in TF32 (BENCHMARKS-gpu.md section 1); the
+        # context starts before the clock, as vox opens its device at plan time.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.zeros(1, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t0 = time.perf_counter()
-    model = AutoModel.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).to(device)
     model.eval()
     clips, samples = read_audio(audio_dir)
     t_loaded = time.perf_counter()
@@ -88,9 +95,10 @@ def peer(audio_dir, model_dir, out, batch_size, threads):
                 offset, n = int(clips[i]["offset"]), lengths[i]
                 values[r, :n] = normalize(samples[offset : offset + n])
                 mask[r, :n] = 1
-            x, m = torch.from_numpy(values), torch.from_numpy(mask)
+            x, m = torch.from_numpy(values).to(device), torch.from_numpy(mask).to(device)
             t = time.perf_counter()
             states = model(x, attention_mask=m, output_hidden_states=True).hidden_states
+            sync()
             forward += time.perf_counter() - t
             frames = model._get_feature_vector_attention_mask(states[0].shape[1], m).to(states[0].dtype)
             counts = frames.sum(1, keepdim=True)
@@ -101,7 +109,7 @@ def peer(audio_dir, model_dir, out, batch_size, threads):
                 var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts  # population
                 pooled += [mean, var.sqrt()]
             # vox's row: for each hidden state, H means then H stds.
-            flat = torch.cat(pooled, 1).numpy()
+            flat = torch.cat(pooled, 1).cpu().numpy()
             for r, i in enumerate(chunk):
                 rows[i] = flat[r]
     result = np.stack(rows)
@@ -148,7 +156,7 @@ if __name__ == "__main__":
     if cmd == "model":
         make_model(sys.argv[2], sys.argv[3])
     elif cmd == "peer":
-        peer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        peer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), *sys.argv[7:8])
     elif cmd == "compare":
         compare(sys.argv[2], sys.argv[3])
     else:
