@@ -171,6 +171,16 @@ pub enum PredictError {
         /// Why not.
         why: String,
     },
+    /// The stage's params cannot run on the backend chosen for it.
+    #[error("stage `{stage}` cannot run on backend `{backend}`: {why}")]
+    BackendParams {
+        /// The stage.
+        stage: String,
+        /// The backend.
+        backend: String,
+        /// Why not (the stage's own words).
+        why: String,
+    },
     /// A stage failed on the new clips.
     #[error("`{stage}` failed on the new audio: {message}")]
     Stage {
@@ -319,6 +329,13 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
                 stage: stage.name.clone(),
                 backend: backend.to_string(),
                 why,
+            })?;
+        }
+        if !kind.backends().is_empty() {
+            configured.check_backend(backend).map_err(|e| PredictError::BackendParams {
+                stage: stage.name.clone(),
+                backend: backend.unwrap_or("its default").to_string(),
+                why: e.message,
             })?;
         }
         let stage_inputs: Vec<Input> = if entry {

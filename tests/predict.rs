@@ -218,6 +218,17 @@ fn a_bf16_fine_tune_predicts_in_bf16() {
         }
         assert_eq!(predicted, ran_predicted, "{clip}");
     }
+    // ndarray has no bf16: refused before any clip is read.
+    let out = p.path().join("on-ndarray");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "ndarray"]);
+    assert_ne!(predict.code, 0);
+    assert!(
+        predict.stderr.contains(
+            "stage `w2v` cannot run on backend `ndarray`: `precision = \"bf16\"` needs a backend with bf16 arithmetic"
+        ),
+        "{}",
+        predict.stderr
+    );
 }
 
 #[test]
