@@ -731,22 +731,13 @@ impl StageDef for FineTune {
     /// backend itself; cuda's device answers when the stage runs.
     fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError> {
         let backend = backend.unwrap_or(DEFAULT_BACKEND);
-        let supported = match backend {
-            "ndarray" => self.precision.supported::<burn::backend::NdArray>(&Default::default()),
+        let checked = match backend {
+            "ndarray" => self.precision_on::<burn::backend::NdArray>(backend, &Default::default()),
             #[cfg(feature = "flex")]
-            "flex" => self.precision.supported::<burn::backend::Flex>(&Default::default()),
-            _ => true,
+            "flex" => self.precision_on::<burn::backend::Flex>(backend, &Default::default()),
+            _ => Ok(self.precision),
         };
-        match supported {
-            true => Ok(()),
-            false => {
-                let error = FineTuneError::UnsupportedPrecision {
-                    precision: self.precision.name(),
-                    backend: backend.to_string(),
-                };
-                Err(ParamError::new("precision", error.to_string()))
-            }
-        }
+        checked.map(|_| ()).map_err(|error| ParamError::new("precision", error.to_string()))
     }
 
     fn implied_stages(&self) -> Vec<ImpliedStage> {
@@ -879,6 +870,22 @@ impl StageDef for FineTune {
 }
 
 impl FineTune {
+    /// The `precision` param, checked against what backend `B` (the stage's `backend`) computes
+    /// in on `device`: at plan time for the CPU backends, when the stage runs for every one.
+    pub(crate) fn precision_on<B: burn::tensor::backend::Backend>(
+        &self,
+        backend: &str,
+        device: &B::Device,
+    ) -> Result<Precision, FineTuneError> {
+        match self.precision.supported::<B>(device) {
+            true => Ok(self.precision),
+            false => Err(FineTuneError::UnsupportedPrecision {
+                precision: self.precision.name(),
+                backend: backend.to_string(),
+            }),
+        }
+    }
+
     /// [`Self::run_backend`] on the stage's threads (`vox_api::pool`: the run's shared pool, or
     /// `ctx.threads` of its own; the CPU backends parallelize with rayon), stopping after epoch
     /// `stop_after` when given (tests only).

@@ -34,7 +34,7 @@ use crate::error::Wav2Vec2Error;
 use crate::inspect::inspect;
 use crate::kernels::{AutodiffKernels, Kernels};
 use crate::loader::{LoadReport, load_classifier, save_classifier};
-use crate::model::{Augmentation, Precision, Wav2Vec2ForSequenceClassification};
+use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
 use crate::train::{
     AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_below_top, freeze_feature_encoder,
 };
@@ -57,7 +57,7 @@ pub fn run<B: AutodiffKernels>(
     let folder = source.as_ref().map(|(dir, _)| dir.as_path());
     let (config, model, load_report, classes) = build_model::<B>(params, folder, &set, &input.name, &device)?;
     let backend = ctx.backend.unwrap_or(super::DEFAULT_BACKEND);
-    let model = model.with_precision(supported_precision::<B>(params, backend, &device)?);
+    let model = model.with_precision(params.precision_on::<B>(backend, &device)?);
     set.labels = classes.labels;
     let data = Dataset::new(set, classes.names);
     data.check_lengths(&config)?;
@@ -244,7 +244,7 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
         &device,
     )?;
     let backend = ctx.run.backend.unwrap_or(super::DEFAULT_BACKEND);
-    let model = loaded.model.with_precision(supported_precision::<B>(params, backend, &device)?);
+    let model = loaded.model.with_precision(params.precision_on::<B>(backend, &device)?);
     let data = Dataset::new(set, info.labels.clone());
     data.check_lengths(&loaded.config)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
@@ -261,22 +261,6 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     bar.finish_and_clear();
     Predictions::from_clips(labels, info.labels, &data.set.clips, probabilities).write(ctx.run.out_dir)?;
     Ok(())
-}
-
-/// The `precision` param, checked against what backend `B` (the stage's `backend`) computes in
-/// on `device`.
-fn supported_precision<B: Backend>(
-    params: &FineTune,
-    backend: &str,
-    device: &B::Device,
-) -> Result<Precision, FineTuneError> {
-    match params.precision.supported::<B>(device) {
-        true => Ok(params.precision),
-        false => Err(FineTuneError::UnsupportedPrecision {
-            precision: params.precision.name(),
-            backend: backend.to_string(),
-        }),
-    }
 }
 
 /// An epoch's training loss and correct predictions, kept on the device batch by batch and read
