@@ -694,7 +694,10 @@ impl StageDef for FineTune {
     //    softmax sums in 16 lanes: probabilities and trained weights round differently.
     // 9: the positional conv (and its input gradient) is one product per group on CPUs with
     //    AVX-512: its sums run in another order.
-    const VERSION: u32 = 9;
+    // 10: the positional conv's weight norm is one kernel on the CPU backends (norms and the
+    //    gradients' sums in f64), and the head's projector runs through vox's product: trained
+    //    weights and probabilities round differently.
+    const VERSION: u32 = 10;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);

@@ -47,8 +47,16 @@ impl HostTensor for burn_flex::FlexTensor {
         self.layout().shape().to_vec()
     }
 
+    /// A large strided f32 view is copied in parallel ([`strided_copy`]); burn-flex's
+    /// `to_contiguous` walks it element by element on one thread.
     fn contiguous(&self) -> Self {
-        self.to_contiguous()
+        let layout = self.layout();
+        if layout.is_contiguous() || !self.is_f32() || layout.num_elements() < CHUNK {
+            return self.to_contiguous();
+        }
+        let shape = layout.shape().to_vec();
+        let values = strided_copy(self.storage::<f32>(), layout.start_offset(), &shape, layout.strides());
+        Self::from_values(values, &shape)
     }
 
     fn values(&self) -> &[f32] {
@@ -188,6 +196,41 @@ pub(super) fn zeros(len: usize) -> Vec<f32> {
     // SAFETY: the loop above initialized all `len` values.
     unsafe { values.set_len(len) };
     values
+}
+
+/// The values of the view of `data` from `start` with `shape` and `strides` (in elements, any
+/// sign) in row-major order: runs of whole rows of the last dimension in parallel, each row's
+/// start found from its index.
+fn strided_copy(data: &[f32], start: usize, shape: &[usize], strides: &[isize]) -> Vec<f32> {
+    let len: usize = shape.iter().product();
+    let (Some(&row), Some(&step)) = (shape.last(), strides.last()) else {
+        return data[start..start + len].to_vec();
+    };
+    if len == 0 {
+        return Vec::new();
+    }
+    let outer = &shape[..shape.len() - 1];
+    let rows_per_task = (CHUNK / row).max(1);
+    let mut out = zeros(len);
+    out.par_chunks_mut(row * rows_per_task).enumerate().for_each(|(task, rows)| {
+        for (i, out) in rows.chunks_mut(row).enumerate() {
+            // The row's index in each outer dimension, last first.
+            let (mut index, mut at) = (task * rows_per_task + i, start as isize);
+            for (&size, &stride) in outer.iter().zip(strides).rev() {
+                at += (index % size) as isize * stride;
+                index /= size;
+            }
+            match step {
+                1 => out.copy_from_slice(&data[at as usize..][..row]),
+                _ => {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o = data[(at + j as isize * step) as usize];
+                    }
+                }
+            }
+        }
+    });
+    out
 }
 
 /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
@@ -463,7 +506,13 @@ pub(super) fn conv_as_matmul<T: HostTensor>(x: &T, weight: &T, kernel: usize, st
         }
         let [batch, time, channels] = dims3(x);
         let b = weight.matrix()?;
-        if time < kernel || stride == 0 || b.rows != kernel * channels || !T::sgemm_for(b.rows, b.cols) {
+        // Thin windows too (the first conv's, `kernel` values deep): burn-flex's product ran
+        // them on one thread (a third of what one of two threads did alone in a base step,
+        // 2026-12-05); sgemm's took 0.64-0.67 s for the feature encoder's inference forward
+        // where it took 0.68-0.70 s on 1 thread (0.34-0.36 against 0.36-0.38 s on 2), with the
+        // same bits (each value sums its `kernel` products in order either way).
+        let wide = b.cols >= sgemm::MIN_WIDTH;
+        if time < kernel || stride == 0 || b.rows != kernel * channels || !(T::sgemm_for(b.rows, b.cols) || wide) {
             return None;
         }
         let frames = super::window_count(time, kernel, stride);
@@ -803,6 +852,99 @@ pub(super) fn column_sums<T: HostTensor>(x: &T) -> T {
     }
     T::from_values(total, &[n])
 }
+
+/// [`super::Kernels::weight_norm`]: `g / ||v||` per index of the last dimension from f64
+/// sums ([`tap_sums`]), rounded once, times each value of `v`, in parallel over rows. `None`
+/// for other dtypes or a `g` without one value per index.
+pub(super) fn weight_norm<T: HostTensor>(v: &T, g: &T) -> Option<T> {
+    let (shape, k) = weight_norm_shape(v, g)?;
+    let (v, g) = (v.contiguous(), g.contiguous());
+    let values = v.values();
+    let [squares, _] = tap_sums(values, None, k);
+    let scales: Vec<f32> =
+        squares.iter().zip(g.values()).map(|(&s, &g)| (f64::from(g) / s.sqrt()) as f32).collect();
+    Some(by_rows(&shape, k, |row, out| {
+        for ((o, &x), &s) in out.iter_mut().zip(&values[row * k..][..k]).zip(&scales) {
+            *o = x * s;
+        }
+    }))
+}
+
+/// [`super::Kernels::weight_norm_backward`]: the norms and `d = sum(grad * v)` in one pass of
+/// f64 sums ([`tap_sums`]), then `dv = a * grad - b * v` with `a = g / n` and `b = g d / n^3`
+/// per index, in parallel over rows; `dg = d / n`. `None` where [`weight_norm`] is.
+pub(super) fn weight_norm_backward<T: HostTensor>(v: &T, g: &T, grad: &T) -> Option<[T; 2]> {
+    let (shape, k) = weight_norm_shape(v, g)?;
+    if !all_f32(&[grad]) || grad.dims() != shape {
+        return None;
+    }
+    let (v, g, grad) = (v.contiguous(), g.contiguous(), grad.contiguous());
+    let (values, grads) = (v.values(), grad.values());
+    let [squares, dots] = tap_sums(values, Some(grads), k);
+    let mut scales = Vec::with_capacity(k);
+    let mut corrections = Vec::with_capacity(k);
+    let mut dg = Vec::with_capacity(k);
+    for ((&square, &dot), &magnitude) in squares.iter().zip(&dots).zip(g.values()) {
+        let (norm, magnitude) = (square.sqrt(), f64::from(magnitude));
+        scales.push((magnitude / norm) as f32);
+        corrections.push((magnitude * dot / (square * norm)) as f32);
+        dg.push((dot / norm) as f32);
+    }
+    let dv = by_rows(&shape, k, |row, out| {
+        let at = row * k;
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = scales[j] * grads[at + j] - corrections[j] * values[at + j];
+        }
+    });
+    Some([dv, T::from_values(dg, &g.dims())])
+}
+
+/// `v`'s shape and last dimension `k` when [`weight_norm`] computes it: f32 operands, `g`
+/// holding `k` values.
+fn weight_norm_shape<T: HostTensor>(v: &T, g: &T) -> Option<(Vec<usize>, usize)> {
+    let shape = v.dims();
+    let k = *shape.last()?;
+    let fits = all_f32(&[v, g]) && k > 0 && g.dims().iter().product::<usize>() == k;
+    fits.then_some((shape, k))
+}
+
+/// For each index of the last dimension (`k` values per row) of `values`: the sum of squares
+/// and, with `other`, the sum of products with it, in f64, over blocks of [`TAP_ROWS`] rows
+/// added in order (the same sums at any thread count).
+fn tap_sums(values: &[f32], other: Option<&[f32]>, k: usize) -> [Vec<f64>; 2] {
+    let block = TAP_ROWS * k;
+    let partials: Vec<[Vec<f64>; 2]> = values
+        .par_chunks(block)
+        .enumerate()
+        .map(|(task, rows)| {
+            let mut sums = [vec![0f64; k], vec![0f64; k]];
+            let other = other.map(|o| &o[task * block..][..rows.len()]);
+            for (r, row) in rows.chunks_exact(k).enumerate() {
+                for (s, &x) in sums[0].iter_mut().zip(row) {
+                    *s += f64::from(x) * f64::from(x);
+                }
+                if let Some(other) = other {
+                    for ((s, &x), &y) in sums[1].iter_mut().zip(row).zip(&other[r * k..][..k]) {
+                        *s += f64::from(x) * f64::from(y);
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut total = [vec![0f64; k], vec![0f64; k]];
+    for part in &partials {
+        for (t, p) in total.iter_mut().zip(part) {
+            for (t, p) in t.iter_mut().zip(p) {
+                *t += p;
+            }
+        }
+    }
+    total
+}
+
+/// Rows per task of [`tap_sums`]: fixed, so that the sums do not depend on the thread count.
+const TAP_ROWS: usize = 256;
 
 /// [`super::Kernels::split_heads`]: `[batch, frames, heads * width]` to contiguous `[batch,
 /// heads, frames, width]`, one run of `width` values per (item, head, frame), in parallel.

@@ -71,6 +71,15 @@
 //!   over strided views on one thread; vox's WavLM extraction took 3.2 s more than its
 //!   wav2vec2 (transformers': 0.4 s, BENCHMARKS-ssl.md).
 //!
+//! - **The positional conv's weight norm** (`g * v / ||v||` over 4.7 M values in base, 8.4 M
+//!   in XLSR-large, each forward) and its gradients, and **copies of permuted weights** (the
+//!   feature encoder's convs as matrices): composed, a dozen passes that burn-flex makes on one
+//!   thread while the others wait. Found by binning a 2-thread `perf` profile of a base step
+//!   by how many threads worked (`benches/wav2vec2-occupancy.sh`): with these, the head's
+//!   projector through vox's product and the first conv's thin product through sgemm, the
+//!   bins with one thread busy went from 2.8% of the step's work to 0.6% (2026-12-05), the
+//!   serial part that bounds the speed-up on 16 cores.
+//!
 //! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out); cuda,
 //! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
 //! trait's default methods).
@@ -88,7 +97,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps};
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Shape, Tensor, TensorPrimitive};
 
 use attention_ops::{composed_attention, record_attention};
 pub use attention_ops::{
@@ -261,6 +270,38 @@ pub trait Kernels: Backend {
     /// The sums of the columns of `x` `[rows, n]`: `[n]` (the bias's gradient).
     fn column_sums(x: FloatTensor<Self>) -> FloatTensor<Self> {
         column_sums_by_ops::<Self>(x)
+    }
+
+    /// `x`'s values laid out contiguously in row-major order (a copy of a strided view, such as
+    /// a permuted weight before a reshape); its gradient is the output's. The default is `x`
+    /// itself (cuda's reshapes lay out what they need); on flex a large view is copied in
+    /// parallel, where burn-flex's reshape copies it element by element on one thread (the
+    /// feature encoder's weights as matrices: a quarter of what one of two threads did alone
+    /// in a base step, 2026-12-05).
+    fn contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        x
+    }
+
+    /// Weight normalization over the last dimension (PyTorch's `weight_norm(dim=2)` on the
+    /// positional conv's `[channels, channels / groups, kernel]`): `g * v / ||v||`, the norm of
+    /// `v`'s values at each index of its last dimension over all the others, `g` one magnitude
+    /// per index (HF's `[1, 1, kernel]`). Composed, it is five element-wise operations over
+    /// `v` forward and seven in the backward pass, on one thread each in burn-flex (the
+    /// largest single-threaded work of a base step, 2026-12-05); the CPU backends make one
+    /// parallel pass for the norms (f64 sums in fixed blocks of rows) and one for the output.
+    fn weight_norm(v: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        weight_norm_by_ops::<Self>(v, g)
+    }
+
+    /// The gradients of [`Kernels::weight_norm`] for `v` and `g` from the output's `grad`:
+    /// with `n` the norms and `d = sum(grad * v)` over the same values, `dv = g / n * grad - g
+    /// d / n^3 * v` and `dg = d / n`.
+    fn weight_norm_backward(
+        v: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> [FloatTensor<Self>; 2] {
+        weight_norm_backward_by_ops::<Self>(v, g, grad)
     }
 
     /// The mean and population standard deviation over the frames of `state` `[batch, frames,
@@ -773,6 +814,39 @@ fn column_sums_by_ops<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     tensor::<B, 2>(x).sum_dim(0).reshape([n]).into_primitive().tensor()
 }
 
+/// `v` `[rows..., k]` and `g` (`k` values) as `[rows, k]` and `[1, k]`, and `v`'s shape.
+fn weight_norm_operands<B: Backend>(v: FloatTensor<B>, g: FloatTensor<B>) -> (Tensor<B, 2>, Tensor<B, 2>, Shape) {
+    let shape = burn::tensor::TensorMetadata::shape(&v);
+    let k = shape[shape.num_dims() - 1];
+    let rows = shape.num_elements() / k.max(1);
+    let v = tensor::<B, 2>(B::float_reshape(v, Shape::new([rows, k])));
+    let g = tensor::<B, 2>(B::float_reshape(g, Shape::new([1, k])));
+    (v, g, shape)
+}
+
+/// [`Kernels::weight_norm`] from burn's operations.
+fn weight_norm_by_ops<B: Backend>(v: FloatTensor<B>, g: FloatTensor<B>) -> FloatTensor<B> {
+    let (v, g, shape) = weight_norm_operands::<B>(v, g);
+    let norm = v.clone().powi_scalar(2).sum_dim(0).sqrt();
+    B::float_reshape((v * (g / norm)).into_primitive().tensor(), shape)
+}
+
+/// [`Kernels::weight_norm_backward`] from burn's operations.
+fn weight_norm_backward_by_ops<B: Backend>(
+    v: FloatTensor<B>,
+    g: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> [FloatTensor<B>; 2] {
+    let g_shape = burn::tensor::TensorMetadata::shape(&g);
+    let (v, g, shape) = weight_norm_operands::<B>(v, g);
+    let grad = tensor::<B, 2>(B::float_reshape(grad, Shape::new(v.dims())));
+    let norm = v.clone().powi_scalar(2).sum_dim(0).sqrt();
+    let d = (grad.clone() * v.clone()).sum_dim(0);
+    let dv = grad * (g.clone() / norm.clone()) - v * (g * d.clone() / norm.clone().powi_scalar(3));
+    let dg = d / norm;
+    [B::float_reshape(dv.into_primitive().tensor(), shape), B::float_reshape(dg.into_primitive().tensor(), g_shape)]
+}
+
 /// [`Kernels::masked_mean_std`] from burn's broadcasts and sums.
 fn masked_mean_std_by_ops<B: Backend>(state: FloatTensor<B>, valid: FloatTensor<B>) -> FloatTensor<B> {
     let (state, valid) = (tensor::<B, 3>(state), tensor::<B, 2>(valid));
@@ -931,6 +1005,16 @@ pub fn squared_sums<B: Kernels, const D: usize>(xs: Vec<Tensor<B, D>>) -> Vec<f6
 pub fn add_gated_bias<B: Kernels>(scores: Tensor<B, 4>, gate: Tensor<B, 3>, bias: Tensor<B, 3>) -> Tensor<B, 4> {
     let [scores, gate, bias] = [scores.into_primitive().tensor(), gate.into_primitive().tensor(), bias.into_primitive().tensor()];
     tensor(B::add_gated_bias(scores, gate, bias))
+}
+
+/// [`Kernels::contiguous`] on tensors: `x`'s values laid out in row-major order.
+pub fn contiguous<B: Kernels, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    tensor(B::contiguous(x.into_primitive().tensor()))
+}
+
+/// [`Kernels::weight_norm`] on tensors: `g * v / ||v||` over the last dimension of `v`.
+pub fn weight_norm<B: Kernels, const D: usize, const E: usize>(v: Tensor<B, D>, g: Tensor<B, E>) -> Tensor<B, D> {
+    tensor(B::weight_norm(v.into_primitive().tensor(), g.into_primitive().tensor()))
 }
 
 /// [`Kernels::add_bias`] on tensors: `bias` added to every row of `x`.
@@ -1117,6 +1201,31 @@ macro_rules! host_kernels {
                 match host::all_f32(&[&x]) && dims.num_dims() == 2 {
                     true => host::column_sums(&x),
                     false => column_sums_by_ops::<Self>(x),
+                }
+            }
+
+            fn contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                match host::all_f32(&[&x]) {
+                    true => host::HostTensor::contiguous(&x),
+                    false => x,
+                }
+            }
+
+            fn weight_norm(v: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+                match host::weight_norm(&v, &g) {
+                    Some(w) => w,
+                    None => weight_norm_by_ops::<Self>(v, g),
+                }
+            }
+
+            fn weight_norm_backward(
+                v: FloatTensor<Self>,
+                g: FloatTensor<Self>,
+                grad: FloatTensor<Self>,
+            ) -> [FloatTensor<Self>; 2] {
+                match host::weight_norm_backward(&v, &g, &grad) {
+                    Some(partials) => partials,
+                    None => weight_norm_backward_by_ops::<Self>(v, g, grad),
                 }
             }
 
@@ -1597,6 +1706,61 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         match AddBias.prepare::<C>([x.node.clone(), bias.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((), B::add_bias(x.primitive, bias.primitive)),
             OpsKind::UnTracked(prep) => prep.finish(B::add_bias(x.primitive, bias.primitive)),
+        }
+    }
+
+    fn contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::contiguous`]: the gradient itself.
+        #[derive(Debug)]
+        struct Contiguous;
+
+        impl<B: Kernels> Backward<B, 1> for Contiguous {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| grad);
+            }
+        }
+
+        Contiguous.prepare::<C>([x.node.clone()]).compute_bound().stateless(B::contiguous(x.primitive))
+    }
+
+    fn weight_norm(v: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
+        /// Backward step of [`Kernels::weight_norm`]; its state is `v` and `g`.
+        #[derive(Debug)]
+        struct WeightNorm;
+
+        impl<B: Kernels> Backward<B, 2> for WeightNorm {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (v, g) = ops.state;
+                let grad = grads.consume::<B>(&ops.node);
+                let partials = B::weight_norm_backward(v, g, grad);
+                for (parent, partial) in ops.parents.into_iter().zip(partials) {
+                    if let Some(parent) = parent {
+                        grads.register::<B>(parent.id, partial);
+                    }
+                }
+            }
+        }
+
+        match WeightNorm.prepare::<C>([v.node.clone(), g.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::weight_norm(v.primitive.clone(), g.primitive.clone());
+                prep.finish((v.primitive, g.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::weight_norm(v.primitive, g.primitive)),
         }
     }
 
@@ -2533,6 +2697,126 @@ mod tests {
         check_by_ops::<NdArray>();
         #[cfg(feature = "flex")]
         check::<burn::backend::Flex>();
+    }
+
+    /// [`contiguous`] lays out permuted, flipped and narrowed views (with offsets and negative
+    /// strides, larger than one task) as burn's reshape does, and passes the gradient through.
+    #[test]
+    fn contiguous_copies_strided_views_as_burn_does() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let dims = [30, 64, 37]; // 71 040 values: more than one parallel task's
+            let n = dims.iter().product::<usize>();
+            let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let x = Tensor::<B, 3>::from_data(TensorData::new(values, dims), &device);
+            let views = [
+                x.clone().permute([2, 1, 0]),
+                x.clone().swap_dims(0, 1).flip([2]),
+                x.clone().narrow(1, 5, 50).permute([1, 0, 2]),
+                x.clone(),
+            ];
+            for (i, view) in views.into_iter().enumerate() {
+                let expected = view.clone().reshape([-1]).into_data();
+                let found = contiguous(view.clone());
+                assert_eq!(found.dims(), view.dims(), "view {i}");
+                assert_eq!(found.reshape([-1]).into_data(), expected, "view {i}");
+            }
+            let x = x.require_grad();
+            let weights = Tensor::<B, 3>::from_data(
+                TensorData::new((0..n).map(|i| (i % 7) as f32).collect::<Vec<_>>(), [37, 64, 30]),
+                &device,
+            );
+            let grads = (contiguous(x.clone().permute([2, 1, 0])) * weights.clone()).sum().backward();
+            let expected = weights.inner().permute([2, 1, 0]).into_data();
+            assert_eq!(x.grad(&grads).unwrap().into_data(), expected);
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// The weight norm and its gradients (for `v` and `g`) against f64: vox's kernel on every
+    /// CPU backend to f32 rounding, at any thread count to the bit; the composition cuda runs
+    /// (the trait's defaults) and burn's autodiff through the composed operations within f32
+    /// sums' rounding.
+    #[test]
+    fn weight_norm_and_its_gradients_match_f64() {
+        fn check<B: AutodiffKernels>() {
+            let device = Default::default();
+            let (dims, k) = ([40, 12, 7], 7); // 480 rows of taps: two blocks of the kernel's sums
+            let n = dims.iter().product::<usize>();
+            let v_values: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02).collect();
+            let g_values: Vec<f32> = (0..k).map(|i| 0.5 + i as f32 * 0.3).collect();
+            let weights: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 - 14.0) * 0.1).collect();
+            // f64: w = g v / |v|, dv = g / |v| c - g d / |v|^3 v, dg = d / |v|, d = sum(c v).
+            let (mut squares, mut dots) = (vec![0f64; k], vec![0f64; k]);
+            for i in 0..n {
+                let (v, c) = (f64::from(v_values[i]), f64::from(weights[i]));
+                squares[i % k] += v * v;
+                dots[i % k] += c * v;
+            }
+            let norm = |j: usize| squares[j].sqrt();
+            let g = |j: usize| f64::from(g_values[j]);
+            let w: Vec<f64> = (0..n).map(|i| g(i % k) * f64::from(v_values[i]) / norm(i % k)).collect();
+            let dv: Vec<f64> = (0..n)
+                .map(|i| {
+                    let j = i % k;
+                    g(j) / norm(j) * f64::from(weights[i]) - g(j) * dots[j] / norm(j).powi(3) * f64::from(v_values[i])
+                })
+                .collect();
+            let dg: Vec<f64> = (0..k).map(|j| dots[j] / norm(j)).collect();
+            let expected = [w, dv, dg];
+            let worst = |found: &[Vec<f32>; 3]| -> f64 {
+                found.iter().zip(&expected).flat_map(|(f, e)| {
+                    assert_eq!(f.len(), e.len());
+                    f.iter().zip(e).map(|(&f, &e)| (f64::from(f) - e).abs() / (1.0 + e.abs()))
+                }).fold(0.0, f64::max)
+            };
+            let inputs = || {
+                let v = Tensor::<B, 3>::from_data(TensorData::new(v_values.clone(), dims), &device).require_grad();
+                let g = Tensor::<B, 3>::from_data(TensorData::new(g_values.clone(), [1, 1, k]), &device).require_grad();
+                (v, g)
+            };
+            let c = Tensor::<B, 3>::from_data(TensorData::new(weights.clone(), dims), &device);
+            let run = |ours: bool| {
+                let (v, g) = inputs();
+                let w = match ours {
+                    true => weight_norm(v.clone(), g.clone()),
+                    false => v.clone() * (g.clone() / v.clone().powi_scalar(2).sum_dims(&[0, 1]).sqrt()),
+                };
+                let grads = (w.clone() * c.clone()).sum().backward();
+                let vec = |d: TensorData| d.to_vec::<f32>().unwrap();
+                [vec(w.into_data()), vec(v.grad(&grads).unwrap().into_data()), vec(g.grad(&grads).unwrap().into_data())]
+            };
+            let ours = run(true);
+            assert!(worst(&ours) < 1e-6, "{}: vox's kernel off f64 by {}", B::name(&device), worst(&ours));
+            assert!(worst(&run(false)) < 1e-4, "burn's composition off f64 by {}", worst(&run(false)));
+            // The defaults, which cuda runs.
+            let inner = |values: &[f32], shape: [usize; 3]| {
+                Tensor::<B::InnerBackend, 3>::from_data(TensorData::new(values.to_vec(), shape), &device)
+                    .into_primitive()
+                    .tensor()
+            };
+            let bits = |x| tensor::<B::InnerBackend, 3>(x).into_data().to_vec::<f32>().unwrap();
+            let composed = weight_norm_by_ops::<B::InnerBackend>(inner(&v_values, dims), inner(&g_values, [1, 1, k]));
+            let [dv, dg] = weight_norm_backward_by_ops::<B::InnerBackend>(
+                inner(&v_values, dims),
+                inner(&g_values, [1, 1, k]),
+                inner(&weights, dims),
+            );
+            let by_ops = [bits(composed), bits(dv), bits(dg)];
+            assert!(worst(&by_ops) < 1e-4, "the default composition off f64 by {}", worst(&by_ops));
+            // Not vacuous: the gradients are far from zero.
+            assert!(expected[1].iter().fold(0f64, |m, x| m.max(x.abs())) > 0.1);
+            assert!(expected[2].iter().fold(0f64, |m, x| m.max(x.abs())) > 0.1);
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                assert!(pool.install(|| run(true)) == ours, "{threads} threads");
+            }
+        }
+        check::<Autodiff<NdArray>>();
+        #[cfg(feature = "flex")]
+        check::<Autodiff<burn::backend::Flex>>();
     }
 
     /// Gradients through vox's layer norm equal those through burn's composed one (x, gamma

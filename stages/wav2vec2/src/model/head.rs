@@ -107,7 +107,9 @@ impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
     ) -> ClassificationOutput<B> {
         let last_hidden_state = self.wav2vec2.forward_augmented(samples, mask, augmentation);
         let frames = match &self.projector {
-            Some(projector) => projector.forward(last_hidden_state.clone()),
+            // Through vox's product (f32, as the rest of the head): burn's linear ran the
+            // projector's product on one thread in flex.
+            Some(projector) => super::linear_rows(projector, last_hidden_state.clone(), Precision::F32),
             None => last_hidden_state.clone(),
         };
         let logits = self

@@ -43,9 +43,7 @@ pub struct WeightNormConv1d<B: Backend> {
 impl<B: Kernels> WeightNormConv1d<B> {
     /// The effective kernel `g * v / ||v||`, `[channels, channels / groups, kernel]`.
     pub fn weight(&self) -> Tensor<B, 3> {
-        let v = self.weight_v.val();
-        let norm = v.clone().powi_scalar(2).sum_dims(&[0, 1]).sqrt();
-        v * (self.weight_g.val() / norm)
+        kernels::weight_norm(self.weight_v.val(), self.weight_g.val())
     }
 }
 

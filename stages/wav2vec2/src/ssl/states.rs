@@ -73,7 +73,9 @@ impl StageDef for SslStates {
     // 2: attention as one kernel on the CPU backends: states round differently.
     // 3: the positional conv as one product per group on CPUs with AVX-512, and the pooling
     //    sums in f64 on the CPU backends: pooled values round differently.
-    const VERSION: u32 = 3;
+    // 4: the positional conv's weight norm is one kernel on the CPU backends (its norms sum in
+    //    f64): states round differently.
+    const VERSION: u32 = 4;
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files, ArtifactKind::Predictions]);
     const OUTPUT: ArtifactKind = ArtifactKind::Files;
