@@ -13,7 +13,10 @@
 //! per inference forward, the feature encoder's time in one inference forward and the time to
 //! write the model (as the stage does after training), with
 //! hashes of the inference logits and of the head's weight after the steps (weights and input
-//! are seeded: equal hashes at two thread counts mean byte-identical results).
+//! are seeded: equal hashes at two thread counts mean byte-identical results). `steps_window`
+//! and `infer_window` are when the timed steps and inference forwards ran, in seconds of
+//! `CLOCK_MONOTONIC` (as `perf record -k CLOCK_MONOTONIC` stamps its samples), for
+//! `benches/wav2vec2-occupancy.sh`.
 
 use std::time::Instant;
 
@@ -64,6 +67,15 @@ fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Seconds on `CLOCK_MONOTONIC`, the clock of `perf record -k CLOCK_MONOTONIC`'s samples.
+fn monotonic() -> f64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec to write; CLOCK_MONOTONIC exists on every Linux.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_MONOTONIC)");
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
+}
+
 /// How much of the model trains: everything, or all but the conv feature encoder (the
 /// fine-tune stage's default, HF `freeze_feature_encoder`).
 #[derive(Clone, Copy)]
@@ -99,7 +111,11 @@ fn bench<B: AutodiffKernels>(
         let _ = model.classifier.out_proj.weight.val().slice([0..1, 0..1]).into_data();
     };
     let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
+    let mut steps_window = [0.0; 2];
     for step in 0..steps + WARM_UP {
+        if step == WARM_UP {
+            steps_window[0] = monotonic();
+        }
         let start = Instant::now();
         let logits = model.forward(input.clone(), None).logits;
         let loss = loss_fn.forward(logits, labels.clone());
@@ -116,16 +132,19 @@ fn bench<B: AutodiffKernels>(
             (forward, backward, update) = (forward + f, backward + b, update + u);
         }
     }
+    steps_window[1] = monotonic();
     // Inference as predictions run after training: no autodiff graph.
     let inner = model.valid();
     let inner_input = input.inner();
     let _ = inner.forward(inner_input.clone(), None).logits.into_data();
+    let infer_start = monotonic();
     let start = Instant::now();
     for _ in 0..steps {
         let _ = inner.forward(inner_input.clone(), None).logits.into_data();
     }
     let n = steps as f64;
     let infer = seconds(start) / n;
+    let infer_window = [infer_start, monotonic()];
     let logits = inner.forward(inner_input.clone(), None).logits;
     let trained = inner.classifier.out_proj.weight.val();
     // Writing the model as the stage does after training (HF layout, safetensors).
@@ -150,6 +169,8 @@ fn bench<B: AutodiffKernels>(
             "save_s": save,
             "logits_hash": fnv(logits.into_data()),
             "head_hash": fnv(trained.into_data()),
+            "steps_window": steps_window,
+            "infer_window": infer_window,
         })
     );
 }
