@@ -210,7 +210,7 @@ fn strided_copy(data: &[f32], start: usize, shape: &[usize], strides: &[isize]) 
         return Vec::new();
     }
     let outer = &shape[..shape.len() - 1];
-    let rows_per_task = (CHUNK / row).max(1);
+    let rows_per_task = rows_per_task(len / row, row);
     let mut out = zeros(len);
     out.par_chunks_mut(row * rows_per_task).enumerate().for_each(|(task, rows)| {
         for (i, out) in rows.chunks_mut(row).enumerate() {
@@ -236,6 +236,20 @@ fn strided_copy(data: &[f32], start: usize, shape: &[usize], strides: &[isize]) 
 /// Elements per rayon task: large enough to amortize scheduling, small enough to balance
 /// two to sixteen threads on a conv layer's activations.
 const CHUNK: usize = 1 << 15;
+
+/// Rows of `row_len` values per task of an element-wise pass over `rows` rows: about
+/// [`CHUNK`] values, but at least [`TASKS_PER_THREAD`] tasks per thread where there are rows
+/// enough. 32 K values alone made 19 tasks of an encoder activation (792 x 768) for 16
+/// threads, so three threads took two and the pass ran 59% busy. Element-wise results do not
+/// depend on the split.
+fn rows_per_task(rows: usize, row_len: usize) -> usize {
+    let by_size = CHUNK / row_len.max(1);
+    let by_threads = rows.div_ceil(TASKS_PER_THREAD * rayon::current_num_threads().max(1));
+    by_size.min(by_threads).max(1)
+}
+
+/// See [`rows_per_task`].
+const TASKS_PER_THREAD: usize = 4;
 
 /// `kernel(x, other, out)` element-wise over `x` (and `other`, of the same shape) in parallel
 /// chunks; `None` for dtypes other than f32 or mismatched shapes, which the caller hands to
@@ -267,7 +281,7 @@ pub(super) fn rows_map<T: HostTensor>(
     let x = x.contiguous();
     let other = other.map(T::contiguous);
     let (input, second) = (x.values(), other.as_ref().map(T::values));
-    let rows_per_task = (CHUNK / row).max(1);
+    let rows_per_task = rows_per_task(input.len() / row, row);
     let mut out = zeros(input.len());
     out.par_chunks_mut(row * rows_per_task).enumerate().for_each(|(i, out)| {
         let range = i * row * rows_per_task..i * row * rows_per_task + out.len();
@@ -426,14 +440,14 @@ pub(super) fn all_f32<T: HostTensor>(tensors: &[&T]) -> bool {
 }
 
 /// A fresh `shape` tensor whose rows of `row_len` elements `fill(row index, row)` fills,
-/// in parallel over runs of rows about [`CHUNK`] elements long.
+/// in parallel over runs of rows ([`rows_per_task`]).
 fn by_rows<T: HostTensor>(
     shape: &[usize],
     row_len: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync,
 ) -> T {
     let mut out = zeros(shape.iter().product());
-    let rows_per_task = (CHUNK / row_len.max(1)).max(1);
+    let rows_per_task = rows_per_task(shape.iter().product::<usize>() / row_len.max(1), row_len);
     out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
         for (i, row) in rows.chunks_mut(row_len).enumerate() {
             fill(task * rows_per_task + i, row);

@@ -2699,6 +2699,36 @@ mod tests {
         check::<burn::backend::Flex>();
     }
 
+    /// Element-wise passes cut their rows into tasks by the thread count: GELU, its gradient
+    /// and the softmax give the same bits at any count (rows 777 wide, so that tasks end
+    /// inside the vector loops' blocks).
+    #[test]
+    fn element_wise_passes_give_the_same_bits_at_any_thread_count() {
+        fn check<B: Kernels>() {
+            let device = Default::default();
+            let (rows, width) = (301, 777);
+            let values: Vec<f32> = (0..rows * width).map(|i| ((i * 7919 % 2003) as f32 - 1001.0) * 4e-3).collect();
+            let x = || Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [rows, width]), &device);
+            let run = || {
+                let bits = |t: FloatTensor<B>| tensor::<B, 2>(t).into_data().to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let p = |t: Tensor<B, 2>| t.into_primitive().tensor();
+                [
+                    bits(B::exact_gelu(p(x()))),
+                    bits(B::exact_gelu_backward(p(x()), p(x().neg()))),
+                    bits(B::softmax_last(p(x()))),
+                ]
+            };
+            let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
+            for threads in [2, 3, 16] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                assert!(pool.install(run) == one, "{threads} threads");
+            }
+        }
+        check::<NdArray>();
+        #[cfg(feature = "flex")]
+        check::<burn::backend::Flex>();
+    }
+
     /// [`contiguous`] lays out permuted, flipped and narrowed views (with offsets and negative
     /// strides, larger than one task) as burn's reshape does, and passes the gradient through.
     #[test]
