@@ -147,14 +147,18 @@ def section(results, threads_list, svg_path, started):
         "(`RAYON_NUM_THREADS`, `torch.set_num_threads`); *paired* ratios divide each vox "
         "round by the PyTorch round beside it. Ratio = vox time / PyTorch time (below 1: vox "
         "faster). Target (issue 17): step within 1.2x and inference at most 1.0x at every "
-        "thread count up to 16.",
+        "thread count up to 16. *Busy threads*: vox's CPU time over the timed steps' (and "
+        "inference forwards') wall time, the mean number of threads at work; well below the "
+        "thread count, threads wait for each other (`benches/wav2vec2-occupancy.sh` shows on "
+        "what); near it but slow, they share memory bandwidth or caches. (PyTorch's OpenMP "
+        "threads spin while they wait, so its CPU time says nothing of the kind.)",
         "",
     ]
     for threads in threads_list:
         lines += [f"### {threads} thread{'s' if threads > 1 else ''}", "",
                   "| config | side | step s (fwd / bwd / opt) | step ratio (paired) | "
-                  "inference s | inference ratio (paired) | peak RSS MiB |",
-                  "|---|---|---|---|---|---|---|"]
+                  "inference s | inference ratio (paired) | busy threads (step / infer) | peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, layers in CONFIGS:
             for side in SIDES:
                 rows = results[(name, layers, threads, side)]
@@ -162,7 +166,7 @@ def section(results, threads_list, svg_path, started):
                 parts = " / ".join(f"{summary(rows, k):.3f}"
                                    for k in ("forward_s", "backward_s", "optimizer_s"))
                 if side == "torch":
-                    step_ratio = infer_ratio = "—"
+                    step_ratio = infer_ratio = busy = "—"
                     label = "PyTorch"
                 else:
                     tor = results[(name, layers, threads, "torch")]
@@ -173,9 +177,11 @@ def section(results, threads_list, svg_path, started):
                     infer_ratio = (f"**{summary(rows, 'infer_s') / summary(tor, 'infer_s'):.2f}x**"
                                    f" ({', '.join(f'{r:.2f}' for r in ir)})")
                     label = f"vox {side}"
+                    busy = (f"{summary(rows, 'steps_busy_threads'):.2f} / "
+                            f"{summary(rows, 'infer_busy_threads'):.2f}")
                 lines.append(f"| {name} {layers}L | {label} | {step:.3f} ({parts}) | "
                              f"{step_ratio} | {summary(rows, 'infer_s'):.3f} | {infer_ratio} | "
-                             f"{median([r['rss_mib'] for r in rows]):.0f} |")
+                             f"{busy} | {median([r['rss_mib'] for r in rows]):.0f} |")
         lines.append("")
     first = threads_list[0]
     lines += ["### Speed-up against threads", "",

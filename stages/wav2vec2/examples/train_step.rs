@@ -16,7 +16,8 @@
 //! are seeded: equal hashes at two thread counts mean byte-identical results). `steps_window`
 //! and `infer_window` are when the timed steps and inference forwards ran, in seconds of
 //! `CLOCK_MONOTONIC` (as `perf record -k CLOCK_MONOTONIC` stamps its samples), for
-//! `benches/wav2vec2-occupancy.sh`.
+//! `benches/wav2vec2-occupancy.sh`; `steps_busy_threads` and `infer_busy_threads` are the
+//! process's CPU time over those windows' lengths, the mean number of threads at work.
 
 use std::time::Instant;
 
@@ -67,6 +68,19 @@ fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// CPU seconds (user and system) of every thread of the process so far: over a window, its
+/// growth over the window's length is the mean number of busy threads (rayon's workers spin
+/// only briefly before they sleep, so waiting costs little of it).
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid rusage to write; RUSAGE_SELF exists on every Linux.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    assert_eq!(status, 0, "getrusage(RUSAGE_SELF)");
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// Seconds on `CLOCK_MONOTONIC`, the clock of `perf record -k CLOCK_MONOTONIC`'s samples.
 fn monotonic() -> f64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -111,10 +125,11 @@ fn bench<B: AutodiffKernels>(
         let _ = model.classifier.out_proj.weight.val().slice([0..1, 0..1]).into_data();
     };
     let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
-    let mut steps_window = [0.0; 2];
+    let (mut steps_window, mut steps_cpu) = ([0.0; 2], 0.0);
     for step in 0..steps + WARM_UP {
         if step == WARM_UP {
             steps_window[0] = monotonic();
+            steps_cpu = cpu_seconds();
         }
         let start = Instant::now();
         let logits = model.forward(input.clone(), None).logits;
@@ -133,11 +148,12 @@ fn bench<B: AutodiffKernels>(
         }
     }
     steps_window[1] = monotonic();
+    let steps_busy = (cpu_seconds() - steps_cpu) / (steps_window[1] - steps_window[0]);
     // Inference as predictions run after training: no autodiff graph.
     let inner = model.valid();
     let inner_input = input.inner();
     let _ = inner.forward(inner_input.clone(), None).logits.into_data();
-    let infer_start = monotonic();
+    let (infer_start, infer_cpu) = (monotonic(), cpu_seconds());
     let start = Instant::now();
     for _ in 0..steps {
         let _ = inner.forward(inner_input.clone(), None).logits.into_data();
@@ -145,6 +161,7 @@ fn bench<B: AutodiffKernels>(
     let n = steps as f64;
     let infer = seconds(start) / n;
     let infer_window = [infer_start, monotonic()];
+    let infer_busy = (cpu_seconds() - infer_cpu) / (infer_window[1] - infer_window[0]);
     let logits = inner.forward(inner_input.clone(), None).logits;
     let trained = inner.classifier.out_proj.weight.val();
     // Writing the model as the stage does after training (HF layout, safetensors).
@@ -170,6 +187,8 @@ fn bench<B: AutodiffKernels>(
             "logits_hash": fnv(logits.into_data()),
             "head_hash": fnv(trained.into_data()),
             "steps_window": steps_window,
+            "steps_busy_threads": steps_busy,
+            "infer_busy_threads": infer_busy,
             "infer_window": infer_window,
         })
     );
