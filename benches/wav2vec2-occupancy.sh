@@ -31,7 +31,7 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 {
     echo "## Thread occupancy: what runs while threads wait"
     echo
-    echo "Measured $started by \`benches/wav2vec2-occupancy.sh ${THREADS[*]}\` (issue 17; not a test) on $cpu, $(nproc) CPUs: \`train_step $CONFIG flex $LAYERS $BATCH $SAMPLES $STEPS feature-encoder\` under \`perf record -F $RATE --call-graph dwarf\`, binned by \`benches/occupancy.py\` (a thread is busy at a point when perf sampled it on both sides, running, and the nearer sample is work, not rayon's waiting or the scheduler)."
+    echo "Measured $started by \`benches/wav2vec2-occupancy.sh ${THREADS[*]}\` (issue 17; not a test) on $cpu, $(nproc) CPUs: \`train_step $CONFIG flex $LAYERS $BATCH $SAMPLES $STEPS feature-encoder\` under \`perf record -F $RATE --call-graph dwarf\`, read by \`benches/occupancy.py\` (a thread is busy at a point when perf sampled it on both sides, running, and the nearer sample is work, not rayon's waiting or the scheduler)."
     echo
 } >"$report"
 for n in "${THREADS[@]}"; do

@@ -162,32 +162,71 @@ pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
     // Equal column blocks of whole panels, at most NC wide.
     let nc = n.div_ceil(n.div_ceil(NC)).div_ceil(NR) * NR;
     let width = n.div_ceil(NR) * NR;
-    // Zeroed in parallel: a `vec!` zeroed (and faulted in) 1.2 MB on the calling thread per
-    // product of the base model's feed-forward, serial time on many threads.
-    let mut packed_b = super::host::zeros(KC.min(k) * width);
+    // On several threads every depth slice of B is packed first, then one parallel region
+    // runs all slices, each task over its block of C: with a region per slice (pack, then
+    // multiply), each of a product's slices ended on its slowest task while the other threads
+    // waited, most of the idle thread-time left in a 2-thread step
+    // (benches/wav2vec2-occupancy.sh, 2026-12-05: busy threads 1.88 -> 1.92 of 2, base step
+    // 2.57-2.71 -> 2.45-2.57 s). One thread waits for nobody and keeps a region per slice,
+    // each packed just before its use (all at once, its backward took 1-4% longer). The sums
+    // run in the same order either way: the same bits.
+    let slices: Vec<(usize, usize)> = (0..k).step_by(KC).map(|pc| (pc, KC.min(k - pc))).collect();
+    let regions: Vec<&[(usize, usize)]> = match threads {
+        1 => slices.chunks(1).collect(),
+        _ => vec![&slices[..]],
+    };
+    let mut packed_b = packed_b_buffer(k * width);
     let out = Out(c.spare_capacity_mut().as_mut_ptr().cast());
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        let packed_b = &mut packed_b[..kc * width];
-        pack_b(b, pc, kc, packed_b);
-        let packed_b = &*packed_b;
+    for region in regions {
+        let (first, last) = (region[0], region[region.len() - 1]);
+        let packing = &mut packed_b[first.0 * width..(last.0 + last.1) * width];
+        packing.par_chunks_mut(KC * width).zip(region).for_each(|(slice, &(pc, kc))| {
+            pack_b(b, pc, kc, slice);
+        });
+        let packed = &packed_b[..k * width];
         // An A block per split of the work (rayon's `init`), reused by its tasks and so in
-        // the thread's caches: one buffer for all tasks, each packing its own part, sent every
-        // packing write to memory.
-        let a_block = || vec![0f32; split.most_rows * kc];
+        // the thread's caches: one buffer for all tasks, each packing its own part, sent
+        // every packing write to memory.
+        let a_block = || vec![0f32; split.most_rows * KC.min(k)];
         (0..split.tasks()).into_par_iter().for_each_init(a_block, |packed_a, task| {
             let (rows, columns) = split.task(task, m, n);
-            pack_a(a, rows.start, rows.len(), pc, kc, packed_a);
-            let block = Block { rows, columns, n, nc };
-            // SAFETY: `available()` was checked above; the tasks' blocks of C are disjoint
-            // and inside its `m * n` values, which outlive the loop.
-            unsafe { update_block(kc, &block, packed_a, packed_b, &out, pc == 0) };
+            let block = Block { rows: rows.clone(), columns, n, nc };
+            for &(pc, kc) in region {
+                pack_a(a, rows.start, rows.len(), pc, kc, packed_a);
+                let slice = &packed[pc * width..][..kc * width];
+                // SAFETY: `available()` was checked above; the tasks' blocks of C are
+                // disjoint and inside its `m * n` values, which outlive the loop.
+                unsafe { update_block(kc, &block, packed_a, slice, &out, pc == 0) };
+            }
         });
     }
+    PACKED_B.set(packed_b);
     // SAFETY: the first slice (`pc == 0`, `k > 0`) wrote all `m * n` values: the tasks'
     // blocks cover C (`Split::task`).
     unsafe { c.set_len(m * n) };
     c
+}
+
+thread_local! {
+    /// The packed B of the last product this thread started, kept for its next one: packing
+    /// writes every value it reads, so a reused buffer needs no zeroing (a fresh one for the
+    /// whole of B cost a parallel zeroing pass and, past glibc's mapping threshold, its page
+    /// faults). Taken, not borrowed: a product started inside another's tasks finds it
+    /// empty and makes its own.
+    static PACKED_B: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// At least `len` values for packed B: this thread's kept buffer, or a fresh one zeroed in
+/// parallel.
+fn packed_b_buffer(len: usize) -> Vec<f32> {
+    let kept = PACKED_B.take();
+    match kept.len() >= len {
+        true => kept,
+        false => {
+            drop(kept);
+            super::host::zeros(len)
+        }
+    }
 }
 
 /// C's values, written by the tasks through a pointer: each writes its own block of rows and
