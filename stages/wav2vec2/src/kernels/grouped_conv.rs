@@ -164,7 +164,7 @@ impl GroupedConv1d {
                 sgemm(windows, taps)
             })
             .collect();
-        let mut out = super::host::zeros(self.batch * frames * self.channels);
+        let mut out = super::zeros::zeros(self.batch * frames * self.channels);
         out.par_chunks_mut(self.channels).enumerate().for_each(|(row, out)| {
             for (group, out) in out.chunks_exact_mut(width).enumerate() {
                 out.copy_from_slice(&per_group[group][row * width..][..width]);
@@ -178,7 +178,7 @@ impl GroupedConv1d {
     #[cfg(target_arch = "x86_64")]
     fn group_rows(&self, data: &[f32], steps: usize, lead: usize, len: usize) -> Vec<f32> {
         let width = self.width();
-        let mut out = super::host::zeros(self.groups * self.batch * len * width);
+        let mut out = super::zeros::zeros(self.groups * self.batch * len * width);
         out.par_chunks_mut(len * width).enumerate().for_each(|(task, rows)| {
             let (group, item) = (task / self.batch, task % self.batch);
             for (s, row) in rows[lead * width..][..steps * width].chunks_exact_mut(width).enumerate() {
@@ -264,7 +264,7 @@ impl GroupedConv1d {
     /// them each, back to channels last: `[batch, steps, channels]`.
     fn interleave(&self, per_task: &[Vec<f32>], steps: usize) -> Vec<f32> {
         let (width, stride) = (self.width(), steps.next_multiple_of(BLOCK));
-        let mut out = super::host::zeros(self.batch * steps * self.channels);
+        let mut out = super::zeros::zeros(self.batch * steps * self.channels);
         out.par_chunks_mut(self.channels).enumerate().for_each(|(row, out)| {
             let (item, step) = (row / steps, row % steps);
             for (group, out) in out.chunks_exact_mut(width).enumerate() {

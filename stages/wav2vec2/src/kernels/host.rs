@@ -9,6 +9,7 @@ use super::AttentionInputs;
 use super::attention_ops::kept_scale;
 use super::attention::{Dims, Dropout, Operands};
 use super::grouped_conv::GroupedConv1d;
+use super::zeros::zeros;
 
 /// A CPU backend's float tensor, as vox's kernels read and write it.
 pub(super) trait HostTensor: Sized {
@@ -180,22 +181,6 @@ impl HostTensor for burn_ndarray::NdArrayTensor {
     fn sgemm_for(_: usize, _: usize) -> bool {
         true
     }
-}
-
-/// `len` zeros, written in parallel for a large `len`: `vec![0.0; len]` zeroes a reused
-/// allocation with a `memset` on the calling thread (and a fresh one page by page at first
-/// touch), which on many threads is serial time in every operation.
-pub(super) fn zeros(len: usize) -> Vec<f32> {
-    if len < CHUNK * 4 {
-        return vec![0f32; len];
-    }
-    let mut values: Vec<f32> = Vec::with_capacity(len);
-    values.spare_capacity_mut().par_chunks_mut(CHUNK).for_each(|chunk| {
-        chunk.fill(std::mem::MaybeUninit::new(0.0));
-    });
-    // SAFETY: the loop above initialized all `len` values.
-    unsafe { values.set_len(len) };
-    values
 }
 
 /// The values of the view of `data` from `start` with `shape` and `strides` (in elements, any

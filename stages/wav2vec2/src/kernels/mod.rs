@@ -90,6 +90,7 @@ pub mod grouped_conv;
 mod host;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
+mod zeros;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};

@@ -224,7 +224,7 @@ fn packed_b_buffer(len: usize) -> Vec<f32> {
         true => kept,
         false => {
             drop(kept);
-            super::host::zeros(len)
+            super::zeros::zeros(len)
         }
     }
 }
