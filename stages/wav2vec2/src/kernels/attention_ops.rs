@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bool, Tensor};
 
-use super::{Kernels, add_gated_bias, merge_heads, softmax_last, split_heads, tensor};
+use super::{Kernels, add_gated_bias, merge_heads, register_partials, softmax_last, split_heads, tensor};
 
 /// Attention composed from tensor operations (vox's kernels where it has them), with
 /// `dropout` applied to the probabilities: training's path, whose autodiff graph keeps what
@@ -227,15 +227,10 @@ impl<B: Kernels, const N: usize> Backward<B, N> for TrainingAttention {
     type State = (AttentionInputs<FloatTensor<B>>, SavedAttention<FloatTensor<B>>, f64);
 
     fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, saved, dropout) = ops.state;
-        let grad = grads.consume::<B>(&ops.node);
-        let g = B::attention_backward(x, saved, dropout, grad);
-        let partials = [g.q, g.k, g.v].into_iter().chain(g.gated.into_iter().flatten());
-        for (parent, partial) in ops.parents.into_iter().zip(partials) {
-            if let Some(parent) = parent {
-                grads.register::<B>(parent.id, partial);
-            }
-        }
+        register_partials::<B, _, N, _>(ops, grads, |(x, saved, dropout), grad| {
+            let g = B::attention_backward(x, saved, dropout, grad);
+            [g.q, g.k, g.v].into_iter().chain(g.gated.into_iter().flatten())
+        });
     }
 }
 

@@ -1347,6 +1347,22 @@ host_kernels!(burn::backend::NdArray);
 #[cfg(feature = "flex")]
 host_kernels!(burn::backend::Flex);
 
+/// The backward step of an operation whose one computation gives every parent's gradient:
+/// the output's gradient consumed, `partials(state, grad)` computed, and each partial
+/// registered to its parent in order (an untracked parent's dropped).
+fn register_partials<B: Backend, S, const N: usize, P: IntoIterator<Item = FloatTensor<B>>>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    partials: impl FnOnce(S, FloatTensor<B>) -> P,
+) {
+    let grad = grads.consume::<B>(&ops.node);
+    for (parent, partial) in ops.parents.into_iter().zip(partials(ops.state, grad)) {
+        if let Some(parent) = parent {
+            grads.register::<B>(parent.id, partial);
+        }
+    }
+}
+
 /// The norms with a gamma and a beta that vox computes itself; one autodiff step serves both
 /// (its state is the input, gamma and epsilon).
 #[derive(Clone, Copy, Debug)]
@@ -1376,17 +1392,10 @@ impl<B: Kernels> Backward<B, 3> for AffineNorm {
     type State = (FloatTensor<B>, FloatTensor<B>, f64);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let (x, gamma, epsilon) = ops.state;
-        let grad = grads.consume::<B>(&ops.node);
-        let partials = match self {
+        register_partials::<B, _, 3, _>(ops, grads, |(x, gamma, epsilon), grad| match self {
             Self::GroupOverTime => B::group_norm_over_time_backward(x, gamma, grad, epsilon),
             Self::LayerLast => B::layer_norm_last_backward(x, gamma, grad, epsilon),
-        };
-        for (parent, partial) in ops.parents.into_iter().zip(partials) {
-            if let Some(parent) = parent {
-                grads.register::<B>(parent.id, partial);
-            }
-        }
+        });
     }
 }
 
@@ -1531,14 +1540,9 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let (x, weight, groups, padding) = ops.state;
-                let grad = grads.consume::<B>(&ops.node);
-                let partials = B::grouped_conv1d_backward(x, weight, grad, groups, padding);
-                for (parent, partial) in ops.parents.into_iter().zip(partials) {
-                    if let Some(parent) = parent {
-                        grads.register::<B>(parent.id, partial);
-                    }
-                }
+                register_partials::<B, _, 2, _>(ops, grads, |(x, weight, groups, padding), grad| {
+                    B::grouped_conv1d_backward(x, weight, grad, groups, padding)
+                });
             }
         }
 
@@ -1745,14 +1749,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let (v, g) = ops.state;
-                let grad = grads.consume::<B>(&ops.node);
-                let partials = B::weight_norm_backward(v, g, grad);
-                for (parent, partial) in ops.parents.into_iter().zip(partials) {
-                    if let Some(parent) = parent {
-                        grads.register::<B>(parent.id, partial);
-                    }
-                }
+                register_partials::<B, _, 2, _>(ops, grads, |(v, g), grad| B::weight_norm_backward(v, g, grad));
             }
         }
 
