@@ -311,7 +311,9 @@ impl Split {
     /// Panel products of the busiest of `threads` threads when each takes an equal run of the
     /// tasks in order (as rayon's halving of the task range hands them out).
     fn slowest(&self, threads: usize) -> usize {
-        let panels = |block: usize, total: usize, blocks: usize| (block + 1) * total / blocks - block * total / blocks;
+        let panels = |block: usize, total: usize, blocks: usize| {
+            first_panel(block + 1, total, blocks) - first_panel(block, total, blocks)
+        };
         let tasks = self.tasks();
         (0..threads)
             .map(|thread| {
@@ -335,7 +337,7 @@ impl Split {
     fn task(&self, task: usize, m: usize, n: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
         let (row_block, col_block) = (task / self.col_blocks, task % self.col_blocks);
         let bound = |block: usize, panels: usize, blocks: usize, width: usize, size: usize| {
-            (block * panels / blocks * width).min(size)
+            (first_panel(block, panels, blocks) * width).min(size)
         };
         let rows = bound(row_block, self.row_panels, self.row_blocks, MR, m)
             ..bound(row_block + 1, self.row_panels, self.row_blocks, MR, m);
@@ -343,6 +345,13 @@ impl Split {
             ..bound(col_block + 1, self.col_panels, self.col_blocks, NR, n);
         (rows, columns)
     }
+}
+
+/// The first of `total` panels in block `block` of `blocks` balanced to a panel (block `blocks`
+/// starts past the last panel): the one partition [`Split::task`] cuts and
+/// [`Split::slowest`] weighs.
+fn first_panel(block: usize, total: usize, blocks: usize) -> usize {
+    block * total / blocks
 }
 
 /// A task's block of C (rows and columns of a row-major C `n` wide), swept `nc` columns of B
