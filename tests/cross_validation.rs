@@ -180,10 +180,14 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     let forced = run(&p, &["--force", "rf"]);
     let ran: Vec<&str> = forced["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "ran").map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(ran[..3], ["rf[fold=1]", "rf[fold=2]", "rf[fold=3]"]);
-    // A cross-validation is scored on its held-out folds only.
+    // A cross-validation is scored on its held-out folds only: a plan-time error at `split`.
     let err = p.vox(&["run", "p.toml", "--set", "report.split=val"]);
-    assert_eq!(err.code, 1, "{}", err.stderr);
-    assert!(err.stderr.contains("`lr` comes from a cross-validation: score `test`"), "{}", err.stderr);
+    assert_eq!(err.code, 2, "{}", err.stderr);
+    assert!(
+        err.stderr.contains("inputs `lr`, `rf`, `vote` come from a cross-validation: score `test`"),
+        "{}",
+        err.stderr
+    );
 }
 
 #[test]

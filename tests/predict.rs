@@ -266,6 +266,7 @@ fn bad_requests_unreadable_audio_and_untrained_models_are_named() {
     let broken = p.vox(&["predict", run, "--model", "rf", clip, p.path().join("broken.wav").to_str().unwrap()]);
     assert_eq!(broken.code, 1);
     assert!(broken.stderr.contains("broken.wav`: corrupt WAV"), "{}", broken.stderr);
+    assert!(!broken.stderr.contains("on_error"), "predict has no such param: {}", broken.stderr);
     let missing = p.vox(&["predict", run, "--model", "rf", p.path().join("gone").to_str().unwrap()]);
     assert_eq!(missing.code, 1);
     assert!(missing.stderr.contains("gone: No such file"), "{}", missing.stderr);

@@ -66,6 +66,8 @@ fn a_failed_stage_stops_its_dependents_and_unrelated_stages_finish() {
     );
     assert!(run.stderr.contains("error: stage `bad_audio` (decode) failed: "), "{}", run.stderr);
     assert!(run.stderr.contains("03-01-05-01-01-01-01.wav"), "{}", run.stderr);
+    // The error says how to go on without the file.
+    assert!(run.stderr.contains("; `on_error = \"skip\"` leaves such files out (listed"), "{}", run.stderr);
     assert!(run.stderr.contains("1 stage(s) failed, 1 skipped; finished stages are cached"), "{}", run.stderr);
     let scratch: Vec<_> = std::fs::read_dir(p.cache().join("scratch")).unwrap().collect();
     assert!(scratch.is_empty(), "a failed stage that saved nothing leaves no scratch folder: {scratch:?}");

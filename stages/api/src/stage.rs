@@ -129,6 +129,9 @@ pub struct Facts {
     pub labelled_splits: Option<BTreeSet<Split>>,
     /// The label set of the clips.
     pub classes: Option<LabelSet>,
+    /// The clips come from a cross-validation's folds: each is held out (`test`) by one fold
+    /// and in the `train` or `val` part of the others, so only `test` can be scored across them.
+    pub cross_validated: bool,
 }
 
 /// One input of a stage as the planner sees it.
@@ -145,7 +148,8 @@ pub struct PlannedInput<'a> {
 impl Facts {
     /// The facts of the clips of all data inputs (audio sets, features, predictions) together:
     /// the union of their labelled splits, and their label set when they share one; a fact
-    /// unknown for one input is unknown for all. No data input: nothing is known.
+    /// unknown for one input is unknown for all; cross-validated when any input is. No data
+    /// input: nothing is known.
     pub fn combined(inputs: &[PlannedInput]) -> Self {
         let data: Vec<&Facts> = inputs
             .iter()
@@ -161,7 +165,8 @@ impl Facts {
         });
         let first = data[0].classes.as_ref();
         let classes = data.iter().all(|f| f.classes.as_ref() == first).then(|| first.cloned()).flatten();
-        Self { labelled_splits, classes }
+        let cross_validated = data.iter().any(|f| f.cross_validated);
+        Self { labelled_splits, classes, cross_validated }
     }
 }
 

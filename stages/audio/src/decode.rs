@@ -234,13 +234,15 @@ impl Decode {
         sources: Sources,
         mapping: &LabelMapping,
         classes: Option<&LabelSet>,
-        on_error: OnError,
+        read: &Read,
     ) -> Result<Vec<(Place, Plan)>, AudioError> {
         let mut plans = Vec::with_capacity(sources.len());
         let mut unresolved: BTreeMap<String, usize> = BTreeMap::new();
         for (place, source) in sources {
-            let plan = match (source, on_error) {
-                (Err(source), OnError::Fail) => return Err(AudioError::File { file: place.to_string(), source }),
+            let plan = match (source, read.on_error) {
+                (Err(source), OnError::Fail) => {
+                    return Err(AudioError::File { file: place.to_string(), source, hint: read.fail_hint });
+                }
                 (Err(reason), OnError::Skip) => Plan::Skip(reason.to_string()),
                 (Ok(source), _) => match mapping.resolve(source.label.as_deref()) {
                     Resolution::Keep(class) => Plan::Decode(Box::new(source), class),
@@ -354,7 +356,7 @@ impl StageDef for Decode {
             Corpus::Unlabeled => Some(Default::default()),
             _ => Some([vox_api::audio::Split::None].into()),
         };
-        Ok(Facts { labelled_splits, classes })
+        Ok(Facts { labelled_splits, classes, cross_validated: false })
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
@@ -396,7 +398,13 @@ impl StageDef for Decode {
             Some(names) => Some(parse_classes(names)?),
             None => self.corpus.default_classes(),
         };
-        let read = Read { root: &input.dir, input: &input.name, table: !self.corpus.is_named(), on_error: self.on_error };
+        let read = Read {
+            root: &input.dir,
+            input: &input.name,
+            table: !self.corpus.is_named(),
+            on_error: self.on_error,
+            fail_hint: SKIP_HINT,
+        };
         Ok(self.decode_sources(ctx, &read, sources, &mapping, given.as_ref())?)
     }
 
@@ -407,7 +415,7 @@ impl StageDef for Decode {
         let classes = LabelSet::read(ctx.trained)?;
         let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
         let sources = new_audio::sources(ctx.new_audio)?;
-        let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail };
+        let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail, fail_hint: "" };
         self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;
         Ok(Applied::Wrote)
     }
@@ -423,7 +431,12 @@ struct Read<'a> {
     table: bool,
     /// What to do with a file that cannot be decoded.
     on_error: OnError,
+    /// Appended to the error that stops at a bad file.
+    fail_hint: &'static str,
 }
+
+/// A pipeline's decode that stops at a bad file says how to go on without it.
+const SKIP_HINT: &str = "; `on_error = \"skip\"` leaves such files out (listed in the stage's `skipped.csv`)";
 
 impl Decode {
     /// Labels `sources` by `mapping` (classes `given`, else the kept labels), decodes them in
@@ -438,7 +451,7 @@ impl Decode {
     ) -> Result<(), AudioError> {
         let total = sources.len();
         let on_error = read.on_error;
-        let plans = self.plan(sources, mapping, given, on_error)?;
+        let plans = self.plan(sources, mapping, given, read)?;
         let classes = mapping.classes(plans.iter().filter_map(|(_, plan)| match plan {
             Plan::Decode(_, class) => class.as_deref(),
             _ => None,
@@ -486,7 +499,7 @@ impl Decode {
                         dropped.push(row);
                     }
                     (Outcome::Failed(source), OnError::Fail) => {
-                        return Err(AudioError::File { file: place.to_string(), source });
+                        return Err(AudioError::File { file: place.to_string(), source, hint: read.fail_hint });
                     }
                     (Outcome::Failed(reason), OnError::Skip) => {
                         row.push(reason.to_string());
@@ -705,7 +718,7 @@ mod tests {
         let err = decode(Corpus::Ravdess, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`Actor_01/03-01-09-01-01-01-01.wav`: bad file name: emotion `09` is not one of 01..08"
+            format!("`Actor_01/03-01-09-01-01-01-01.wav`: bad file name: emotion `09` is not one of 01..08{SKIP_HINT}")
         );
         let twice = TestStage::with_input(ArtifactKind::Files);
         write_wav(&twice.input_dir().join("a/take.wav"), 16000, 1, &[0; 8]);
@@ -960,7 +973,7 @@ mod tests {
             let stage = TestStage::with_input(ArtifactKind::Files);
             write_wav(&stage.input_dir().join(file), 16000, 1, &[0; 4]);
             let err = decode(corpus, 16000, OnError::Fail).run(&stage.ctx(0)).unwrap_err();
-            assert_eq!(err.to_string(), message);
+            assert_eq!(err.to_string(), format!("{message}{SKIP_HINT}"));
         }
     }
 
@@ -1037,7 +1050,7 @@ mod tests {
     fn a_table_names_each_bad_row_and_skips_it_when_asked() {
         let stage = table_corpus(TABLE);
         let err = csv(&[], OnError::Fail).run(&stage.ctx(0)).unwrap_err();
-        assert_eq!(err.to_string(), "row 4 (`audio/missing.wav`): `audio/missing.wav` does not exist");
+        assert_eq!(err.to_string(), format!("row 4 (`audio/missing.wav`): `audio/missing.wav` does not exist{SKIP_HINT}"));
         csv(&[("exc", "hap")], OnError::Skip).run(&stage.ctx(0)).unwrap();
         let set = AudioSet::read(stage.out_dir()).unwrap();
         assert_eq!(set.labels.names().collect::<Vec<_>>(), ["ang", "hap", "neu"]);
@@ -1118,7 +1131,9 @@ mod tests {
         for (table, columns, message) in cases {
             let stage = table_corpus(table);
             let err = Decode { columns, ..csv(&[], OnError::Fail) }.run(&stage.ctx(0)).unwrap_err();
-            assert_eq!(err.to_string(), message, "{table}");
+            // A bad row can be skipped (the error says how); a bad table cannot.
+            let expected = if message.starts_with("row ") { format!("{message}{SKIP_HINT}") } else { message.to_string() };
+            assert_eq!(err.to_string(), expected, "{table}");
         }
         let stage = table_corpus("file\n../audio/a.wav\n");
         let err = Decode { table: Some("../t.csv".into()), ..csv(&[], OnError::Fail) }.run(&stage.ctx(0)).unwrap_err();

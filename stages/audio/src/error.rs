@@ -41,12 +41,14 @@ pub enum AudioError {
         source: hound::Error,
     },
     /// One input file could not be decoded (with `on_error = "fail"`).
-    #[error("{file}: {source}")]
+    #[error("{file}: {source}{hint}")]
     File {
         /// The file, relative to the input folder, in backticks (after its table row).
         file: String,
         /// The cause.
         source: FileError,
+        /// What the user can do about it (with a leading separator), or nothing.
+        hint: &'static str,
     },
     /// `include`/`exclude` leave none of the input's files.
     #[error("`include`/`exclude` leave none of the {files} files of input `{input}`")]

@@ -204,12 +204,14 @@ impl StageDef for Merge {
         }
         let all_known = inputs.iter().all(|i| i.facts.classes.is_some());
         let classes = all_known.then(|| known.first().map(|(_, c)| (*c).clone()).unwrap_or_default());
-        let labelled_splits = if self.keep_splits {
-            Facts::combined(inputs).labelled_splits
+        let combined = Facts::combined(inputs);
+        // Without `keep_splits` every clip is unsplit, so no longer held out by folds either.
+        let (labelled_splits, cross_validated) = if self.keep_splits {
+            (combined.labelled_splits, combined.cross_validated)
         } else {
-            Some([Split::None].into())
+            (Some([Split::None].into()), false)
         };
-        Ok(Facts { labelled_splits, classes })
+        Ok(Facts { labelled_splits, classes, cross_validated })
     }
 
     /// Every input of a merge applied to new audio holds the same new clips (each decode reads

@@ -469,7 +469,8 @@ impl StageDef for Split {
         Ok(())
     }
 
-    /// Labelled clips go to train, and to val and test where the params send some.
+    /// Labelled clips go to train, and to val and test where the params send some; a fan-out's
+    /// clips are cross-validated.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         let (val, test) = match self.strategy {
             Strategy::Kfold | Strategy::GroupKfold => (self.val_fraction > 0.0, true),
@@ -480,13 +481,15 @@ impl StageDef for Split {
             Strategy::Speaker => (!self.val_speakers.is_empty(), !self.test_speakers.is_empty()),
             Strategy::Test => {
                 let splits = [audio::Split::Test].into();
-                return Ok(Facts { labelled_splits: Some(splits), ..Facts::combined(inputs) });
+                return Ok(Facts { labelled_splits: Some(splits), cross_validated: false, ..Facts::combined(inputs) });
             }
         };
         let mut splits: BTreeSet<audio::Split> = [audio::Split::Train].into();
         splits.extend(val.then_some(audio::Split::Val));
         splits.extend(test.then_some(audio::Split::Test));
-        Ok(Facts { labelled_splits: Some(splits), ..Facts::combined(inputs) })
+        // Fanned out, every fold's copy holds its own part out; one `fold` alone is a plain split.
+        let cross_validated = self.fan_out().is_some();
+        Ok(Facts { labelled_splits: Some(splits), cross_validated, ..Facts::combined(inputs) })
     }
 
     /// A cross-validation without a `fold` fans out: one copy per fold.

@@ -140,9 +140,28 @@ impl StageDef for Evaluate {
     }
 
     /// A predictions input known to have no labelled clip in the scored split is an error at
-    /// `split`: nothing could be scored (a `test` split no `split` stage makes, say).
+    /// `split`: nothing could be scored (a `test` split no `split` stage makes, say); so is a
+    /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         let split = self.split.split();
+        // Caught here, at plan time, rather than by the run's `FoldsNeedTest` after every fold trained.
+        let folded: Vec<String> = inputs
+            .iter()
+            .filter(|i| i.kind == ArtifactKind::Predictions && i.facts.cross_validated)
+            .map(|i| format!("`{}`", i.name))
+            .collect();
+        if self.split != ScoredSplit::Test && !folded.is_empty() {
+            let (noun, verb) = if folded.len() == 1 { ("input", "comes") } else { ("inputs", "come") };
+            let name = self.split.name();
+            return Err(ParamError::new(
+                "split",
+                format!(
+                    "{noun} {} {verb} from a cross-validation: score `test` (each clip is held out by one fold), \
+                     not `{name}` (a clip is in the `{name}` part of several folds): set `split = \"test\"`",
+                    folded.join(", "),
+                ),
+            ));
+        }
         let lacking: Vec<&PlannedInput> = inputs
             .iter()
             .filter(|i| i.kind == ArtifactKind::Predictions)
