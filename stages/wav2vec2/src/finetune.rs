@@ -697,7 +697,9 @@ impl StageDef for FineTune {
     // 10: the positional conv's weight norm is one kernel on the CPU backends (norms and the
     //    gradients' sums in f64), and the head's projector runs through vox's product: trained
     //    weights and probabilities round differently.
-    const VERSION: u32 = 10;
+    // 11: products from 32 deep and wide (was 128) through vox's sgemm on flex: a small
+    //    model's linears and convs round differently.
+    const VERSION: u32 = 11;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);

@@ -2536,7 +2536,7 @@ mod tests {
 
     /// The conv as one product reading its windows in place: the same bits as the windows
     /// copied out and multiplied (forward, and both gradients through autodiff), on 1 and 3
-    /// threads, where vox's sgemm runs on both backends (depth and width 128 or more, overlapping
+    /// threads, where vox's sgemm runs on both backends (at least `sgemm::MIN_DEPTH` deep and wide, overlapping
     /// and disjoint windows, a batch whose items' windows do not line up) and where flex leaves
     /// thin products to burn.
     #[test]

@@ -76,13 +76,18 @@ const PREFETCH: usize = 16;
 /// `ptr::read_unaligned`, whose checks in the dev profile put every load through the stack).
 const ALL: u16 = u16::MAX;
 
-/// The shallowest product (`k`) worth packing for: in thinner ones (the small scratch model's
-/// 32-channel convs, its 64-wide linears) packing costs about as much as the arithmetic, and the
-/// gemm crate, which does not always pack, was faster (a small-config step at the demo's batch
-/// of 8 x 60000 samples: 0.134-0.153 s with gemm against 0.162-0.171 s with this kernel).
-pub const MIN_DEPTH: usize = 128;
+/// The shallowest product (`k`) worth packing for. Below it, burn-flex's gemm crate, which
+/// runs products under 192^3 multiply-adds on one thread: the small scratch model's 64- and
+/// 128-wide linears and 32-channel convs (`train_step small flex 2 8 60000 30`, AMD EPYC, 2
+/// cores, 2026-12-06, two rounds) took a step of 0.096-0.099 s on 1 thread and 0.060-0.061 s
+/// on 2 with this bound at 128, against 0.083-0.084 s and 0.045-0.046 s at 32 (inference
+/// 0.036-0.037 -> 0.028-0.029 s and 0.023 -> 0.015-0.016 s; busy threads 1.62 -> 1.81 of 2);
+/// 16 and 8 measured the same as 32. (At 128 since 2026-11-26, when packing cost this kernel
+/// more than it does now that B is packed once per product, in parallel.) Products narrower
+/// than 32 (a head's class scores) stay with gemm.
+pub const MIN_DEPTH: usize = 32;
 /// The narrowest product (`n`) worth packing for; see [`MIN_DEPTH`].
-pub const MIN_WIDTH: usize = 128;
+pub const MIN_WIDTH: usize = 32;
 
 /// A read-only matrix view: element `(i, j)` is `data[offset(i) + j * col_stride]`, where
 /// row `i` starts `i * row_stride` elements in, or, for rows in blocks ([`MatRef::in_blocks`]),
