@@ -225,14 +225,12 @@ pub enum ReportError {
         /// The clip.
         file_id: String,
     },
-    /// A cross-validation scored on another split than `test`.
-    #[error(
-        "`{model}` comes from a cross-validation: score `test` (each clip is held out by one fold), not \
-         `{split}` (a clip is in the `{split}` part of several folds)"
-    )]
+    /// Cross-validated inputs scored on another split than `test` (at plan time, from the
+    /// inputs' facts; at run time, from their folds).
+    #[error("{}", folds_need_test(models, split))]
     FoldsNeedTest {
-        /// The model.
-        model: String,
+        /// The cross-validated inputs.
+        models: Vec<String>,
         /// The split asked for.
         split: &'static str,
     },
@@ -260,4 +258,15 @@ impl ReportError {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
+}
+
+/// [`ReportError::FoldsNeedTest`]'s message.
+fn folds_need_test(models: &[String], split: &str) -> String {
+    let names: Vec<String> = models.iter().map(|m| format!("`{m}`")).collect();
+    let (noun, verb) = if models.len() == 1 { ("input", "comes") } else { ("inputs", "come") };
+    format!(
+        "{noun} {} {verb} from a cross-validation: score `test` (each clip is held out by one fold), not `{split}` \
+         (a clip is in the `{split}` part of several folds): set `split = \"test\"`",
+        names.join(", ")
+    )
 }

@@ -144,23 +144,15 @@ impl StageDef for Evaluate {
     /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         let split = self.split.split();
-        // Caught here, at plan time, rather than by the run's `FoldsNeedTest` after every fold trained.
+        // Caught here, at plan time, rather than by the run after every fold trained.
         let folded: Vec<String> = inputs
             .iter()
             .filter(|i| i.kind == ArtifactKind::Predictions && i.facts.cross_validated)
-            .map(|i| format!("`{}`", i.name))
+            .map(|i| i.name.to_string())
             .collect();
         if self.split != ScoredSplit::Test && !folded.is_empty() {
-            let (noun, verb) = if folded.len() == 1 { ("input", "comes") } else { ("inputs", "come") };
-            let name = self.split.name();
-            return Err(ParamError::new(
-                "split",
-                format!(
-                    "{noun} {} {verb} from a cross-validation: score `test` (each clip is held out by one fold), \
-                     not `{name}` (a clip is in the `{name}` part of several folds): set `split = \"test\"`",
-                    folded.join(", "),
-                ),
-            ));
+            let error = ReportError::FoldsNeedTest { models: folded, split: self.split.name() };
+            return Err(ParamError::new("split", error.to_string()));
         }
         let lacking: Vec<&PlannedInput> = inputs
             .iter()
@@ -305,7 +297,7 @@ impl Evaluate {
     /// scores (see `cross_validation`).
     fn report_folds(&self, scoring: &Scoring, name: &str, inputs: &[&Input]) -> Result<FoldReport, ReportError> {
         if self.split != ScoredSplit::Test {
-            return Err(ReportError::FoldsNeedTest { model: name.to_string(), split: self.split.name() });
+            return Err(ReportError::FoldsNeedTest { models: vec![name.to_string()], split: self.split.name() });
         }
         let (pooled, folds, val) = cross_validation::pool(name, inputs)?;
         let summary = scoring.report_predictions(name, &pooled)?;
