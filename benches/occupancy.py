@@ -131,7 +131,7 @@ def analyse(all_samples, window, threads, rate):
         "mean_busy": mean_busy,
         "one": one / points,
         "all": every / points,
-                "idle": idle_total,
+        "idle": idle_total,
         "paths": idle_by_path,
     }
 

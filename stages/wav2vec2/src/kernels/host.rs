@@ -431,8 +431,9 @@ fn by_rows<T: HostTensor>(
     row_len: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync,
 ) -> T {
-    let mut out = zeros(shape.iter().product());
-    let rows_per_task = rows_per_task(shape.iter().product::<usize>() / row_len.max(1), row_len);
+    let len: usize = shape.iter().product();
+    let mut out = zeros(len);
+    let rows_per_task = rows_per_task(len / row_len.max(1), row_len);
     out.par_chunks_mut(row_len * rows_per_task).enumerate().for_each(|(task, rows)| {
         for (i, row) in rows.chunks_mut(row_len).enumerate() {
             fill(task * rows_per_task + i, row);

@@ -225,13 +225,11 @@ thread_local! {
 /// parallel.
 fn packed_b_buffer(len: usize) -> Vec<f32> {
     let kept = PACKED_B.take();
-    match kept.len() >= len {
-        true => kept,
-        false => {
-            drop(kept);
-            super::zeros::zeros(len)
-        }
+    if kept.len() >= len {
+        return kept;
     }
+    drop(kept);
+    super::zeros::zeros(len)
 }
 
 /// C's values, written by the tasks through a pointer: each writes its own block of rows and
