@@ -86,6 +86,8 @@
 
 mod attention;
 mod attention_ops;
+#[cfg(feature = "cube")]
+mod cube;
 pub mod grouped_conv;
 mod host;
 #[cfg(target_arch = "x86_64")]
@@ -973,7 +975,9 @@ pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -
     tensor(B::conv_windows(x.into_primitive().tensor(), kernel, stride))
 }
 
-#[cfg(feature = "cuda")]
+// Without fusion, cuda (and wgpu) are burn-cubecl's `CubeBackend`, with vox's kernels in
+// [`cube`]; with it, the trait's defaults.
+#[cfg(feature = "cuda-fusion")]
 impl Kernels for burn::backend::Cuda {}
 
 /// `norm` (a layer norm with a bias, of epsilon `epsilon`) over the last dimension of `x`

@@ -1,0 +1,711 @@
+//! [`Kernels`] on burn's cubecl backends (cuda; wgpu, which runs the same kernels on a CPU
+//! through Mesa's lavapipe, for the tests): vox's own cubecl kernels where the operations
+//! composed from burn's launch many kernels.
+//!
+//! burn 0.21's cubecl backends run every tensor operation as its own kernel launch (no fusion
+//! in vox's build). Counted with cubecl's profiler on an XLSR-large training step
+//! (`benches/gpu-kernels.sh`, wgpu, 2026-12-06): 447 launches per encoder layer, 304 of them
+//! in the optimizer, whose AdamW update composed from burn's operations is 15 element-wise
+//! kernels per parameter and the clipping's squared sum 4 more (the squaring, the sum, the
+//! concatenation of the sums). Here the update is one kernel per parameter and each squared
+//! sum one kernel writing per-cube partial sums, all read back in one transfer and added on
+//! the host in f64.
+//!
+//! Results are not bit-identical to the composed operations: a GPU compiler may contract a
+//! multiply and an add into one rounding. Byte-identity holds on the CPU backends, which run
+//! [`super::host`]'s kernels.
+
+use burn::tensor::DType;
+use burn::tensor::ops::FloatTensor;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
+use cubecl::prelude::*;
+
+use super::{
+    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
+    softmax_last_backward_by_ops, softmax_last_by_ops, squared_sums_by_ops,
+};
+
+/// Units per cube of vox's kernels: a power of two (the tree reduction halves it), within
+/// every runtime's limit.
+const CUBE_UNITS: u32 = 256;
+
+/// At most this many cubes per launch: larger tensors are walked by each unit in strides of
+/// the whole grid (one dimension of cubes stays under every runtime's limit of 65535).
+const MAX_CUBES: usize = 4096;
+
+impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
+    fn adamw_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moments: Option<[FloatTensor<Self>; 2]>,
+        step: AdamWStep,
+    ) -> [FloatTensor<Self>; 3] {
+        let all_f32 = [Some(&param), Some(&grad)]
+            .into_iter()
+            .chain(moments.iter().flatten().map(Some))
+            .flatten()
+            .all(|x| x.dtype == DType::F32);
+        match all_f32 {
+            true => adamw_step(param, grad, moments, step),
+            false => adamw_step_by_ops::<Self>(param, grad, moments, step),
+        }
+    }
+
+    fn squared_sums(xs: Vec<FloatTensor<Self>>) -> Vec<f64> {
+        match xs.iter().all(|x| x.dtype == DType::F32) {
+            true => squared_sums(xs),
+            false => squared_sums_by_ops::<Self>(xs),
+        }
+    }
+
+    fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match x.dtype == DType::F32 {
+            true => elementwise(x, None, Elementwise::Gelu),
+            false => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x),
+        }
+    }
+
+    fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        match x.dtype == DType::F32 && grad.dtype == DType::F32 {
+            true => elementwise(x, Some(grad), Elementwise::GeluBackward),
+            false => exact_gelu_backward_by_ops::<Self>(x, grad),
+        }
+    }
+
+    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match x.dtype == DType::F32 {
+            true => softmax(x, None),
+            false => softmax_last_by_ops::<Self>(x),
+        }
+    }
+
+    fn softmax_last_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        match y.dtype == DType::F32 && grad.dtype == DType::F32 {
+            true => softmax(y, Some(grad)),
+            false => softmax_last_backward_by_ops::<Self>(y, grad),
+        }
+    }
+
+    fn layer_norm_last(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match [&x, &gamma, &beta].iter().all(|t| t.dtype == DType::F32) {
+            true => layer_norm(x, gamma, beta, epsilon as f32),
+            false => <Self as burn::tensor::ops::ModuleOps<Self>>::layer_norm(x, gamma, Some(beta), epsilon),
+        }
+    }
+
+    fn layer_norm_last_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> [FloatTensor<Self>; 3] {
+        match [&x, &gamma, &grad].iter().all(|t| t.dtype == DType::F32) {
+            true => layer_norm_backward(x, gamma, grad, epsilon as f32),
+            false => layer_norm_last_backward_by_ops::<Self>(x, gamma, grad, epsilon),
+        }
+    }
+}
+
+/// The scalars of one AdamW step, as the kernel takes them.
+#[derive(CubeLaunch, CubeType)]
+struct AdamWArgs {
+    beta_1: f32,
+    beta_2: f32,
+    factor_1: f32,
+    factor_2: f32,
+    correction_1: f32,
+    correction_2: f32,
+    epsilon: f32,
+    keep: f32,
+    lr: f32,
+    grad_scale: f32,
+}
+
+/// One AdamW update of every element (the operations of [`super::AdamWScalars::update`] in
+/// the same order): `first` when there are no moments yet (`m` and `v` are then not read),
+/// `scaled` when the gradient is multiplied by `grad_scale`, `decayed` when the value by `keep`.
+// The `#[cube]` expansion of `x *= y` reads as `x = x * y` to clippy.
+#[allow(clippy::assign_op_pattern)]
+#[cube(launch_unchecked)]
+fn adamw_kernel(
+    param: &Array<f32>,
+    grad: &Array<f32>,
+    m: &Array<f32>,
+    v: &Array<f32>,
+    out_param: &mut Array<f32>,
+    out_m: &mut Array<f32>,
+    out_v: &mut Array<f32>,
+    args: AdamWArgs,
+    #[comptime] first: bool,
+    #[comptime] scaled: bool,
+    #[comptime] decayed: bool,
+) {
+    let len = param.len();
+    let stride = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let mut g = grad[i];
+        if comptime![scaled] {
+            g *= args.grad_scale;
+        }
+        let square = g * g;
+        let mut m_new = g * args.factor_1;
+        let mut v_new = square * args.factor_2;
+        if comptime![!first] {
+            m_new = m[i] * args.beta_1 + m_new;
+            v_new = v[i] * args.beta_2 + v_new;
+        }
+        let delta = (m_new / args.correction_1) / (f32::sqrt(v_new / args.correction_2) + args.epsilon);
+        let mut value = param[i];
+        if comptime![decayed] {
+            value *= args.keep;
+        }
+        out_param[i] = value - delta * args.lr;
+        out_m[i] = m_new;
+        out_v[i] = v_new;
+        i += stride;
+    }
+}
+
+/// The cubes of a launch over `len` elements, one unit per element up to [`MAX_CUBES`].
+fn cubes_for(len: usize) -> u32 {
+    len.div_ceil(CUBE_UNITS as usize).clamp(1, MAX_CUBES) as u32
+}
+
+/// A new contiguous f32 tensor of `like`'s shape on its device.
+fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>) -> CubeTensor<R> {
+    let shape = like.meta.shape().clone();
+    let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
+    CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
+}
+
+/// [`Kernels::adamw_step`] in one launch.
+fn adamw_step<R: CubeRuntime>(
+    param: CubeTensor<R>,
+    grad: CubeTensor<R>,
+    moments: Option<[CubeTensor<R>; 2]>,
+    step: AdamWStep,
+) -> [CubeTensor<R>; 3] {
+    let s = step.scalars();
+    let [param, grad] = [param, grad].map(into_contiguous);
+    let first = moments.is_none();
+    let [m, v] = moments.map(|m| m.map(into_contiguous)).unwrap_or_else(|| [param.clone(), param.clone()]);
+    let [out_param, out_m, out_v] = [&param, &param, &param].map(empty_like);
+    let len = param.meta.shape().num_elements();
+    let args = AdamWArgsLaunch::new(
+        s.beta_1,
+        s.beta_2,
+        s.factor_1,
+        s.factor_2,
+        s.correction_1,
+        s.correction_2,
+        s.epsilon,
+        s.decay.unwrap_or(1.0),
+        s.lr,
+        s.grad_scale.unwrap_or(1.0),
+    );
+    let client = param.client.clone();
+    // SAFETY: every array is `len` contiguous f32 values (`into_contiguous`, `empty_like`),
+    // and the kernel reads and writes only indices below `param.len()`.
+    unsafe {
+        adamw_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            param.clone().into_array_arg(),
+            grad.into_array_arg(),
+            m.into_array_arg(),
+            v.into_array_arg(),
+            out_param.clone().into_array_arg(),
+            out_m.clone().into_array_arg(),
+            out_v.clone().into_array_arg(),
+            args,
+            first,
+            s.grad_scale.is_some(),
+            s.decay.is_some(),
+        )
+    };
+    [out_param, out_m, out_v]
+}
+
+/// Each cube's sum of the squares of the values its units visit (unit `u` of a grid of `n`
+/// units takes `u`, `u + n`, ...), written to `partials[offset + CUBE_POS]`.
+#[cube(launch_unchecked)]
+fn squared_sum_kernel(x: &Array<f32>, partials: &mut Array<f32>, offset: u32) {
+    let len = x.len();
+    let stride = CUBE_COUNT * CUBE_DIM as usize;
+    let mut sum = 0f32;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let value = x[i];
+        sum += value * value;
+        i += stride;
+    }
+    let mut shared = SharedMemory::<f32>::new(CUBE_UNITS as usize);
+    shared[UNIT_POS as usize] = sum;
+    sync_cube();
+    let mut active = CUBE_DIM / 2;
+    while active > 0 {
+        if UNIT_POS < active {
+            let other = shared[(UNIT_POS + active) as usize];
+            shared[UNIT_POS as usize] += other;
+        }
+        sync_cube();
+        active /= 2;
+    }
+    if UNIT_POS == 0 {
+        partials[(offset + CUBE_POS as u32) as usize] = shared[0];
+    }
+}
+
+/// [`Kernels::squared_sums`]: one launch per tensor into one buffer of per-cube partial sums,
+/// one read of that buffer, each tensor's partials added in f64 in cube order.
+fn squared_sums<R: CubeRuntime>(xs: Vec<CubeTensor<R>>) -> Vec<f64> {
+    let Some(first) = xs.first() else { return Vec::new() };
+    let client = first.client.clone();
+    let cubes: Vec<u32> = xs.iter().map(|x| cubes_for(x.meta.shape().num_elements())).collect();
+    let total: u32 = cubes.iter().sum();
+    let partials = client.empty(total as usize * size_of::<f32>());
+    let mut offset = 0;
+    for (x, &count) in xs.into_iter().zip(&cubes) {
+        let x = into_contiguous(x);
+        // SAFETY: `x` is contiguous f32 values; the kernel writes `partials[offset..offset +
+        // count]`, inside its `total` values.
+        unsafe {
+            squared_sum_kernel::launch_unchecked::<R>(
+                &client,
+                CubeCount::new_1d(count),
+                CubeDim::new_1d(CUBE_UNITS),
+                x.into_array_arg(),
+                ArrayArg::from_raw_parts(partials.clone(), total as usize),
+                offset,
+            )
+        };
+        offset += count;
+    }
+    let bytes = client.read_one_unchecked(partials);
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let mut start = 0;
+    cubes
+        .iter()
+        .map(|&count| {
+            let sum = values[start..start + count as usize].iter().map(|&v| f64::from(v)).sum();
+            start += count as usize;
+            sum
+        })
+        .collect()
+}
+
+/// The sum of `value` over the cube's units, on every unit. `shared` holds [`CUBE_UNITS`]
+/// values; the cube's units must all call it (it syncs them).
+#[cube]
+fn cube_sum(shared: &mut SharedMemory<f32>, value: f32) -> f32 {
+    shared[UNIT_POS as usize] = value;
+    sync_cube();
+    let mut active = CUBE_DIM / 2;
+    while active > 0 {
+        if UNIT_POS < active {
+            let other = shared[(UNIT_POS + active) as usize];
+            shared[UNIT_POS as usize] += other;
+        }
+        sync_cube();
+        active /= 2;
+    }
+    let total = shared[0];
+    // Every unit reads the total before the next sum overwrites it.
+    sync_cube();
+    total
+}
+
+/// The mean and the standard deviation `sqrt(var + epsilon)` of row `row` of `x` (`width`
+/// values from `row * width`), as burn's layer norm computes them: the mean, then the mean of
+/// the squared deviations from it.
+#[cube]
+fn row_moments(x: &Array<f32>, shared: &mut SharedMemory<f32>, row: usize, width: usize, epsilon: f32) -> (f32, f32) {
+    let start = row * width;
+    let mut sum = 0f32;
+    let mut c = UNIT_POS as usize;
+    while c < width {
+        sum += x[start + c];
+        c += CUBE_DIM as usize;
+    }
+    let mean = cube_sum(shared, sum) / f32::cast_from(width);
+    let mut squares = 0f32;
+    let mut c = UNIT_POS as usize;
+    while c < width {
+        let d = x[start + c] - mean;
+        squares += d * d;
+        c += CUBE_DIM as usize;
+    }
+    let variance = cube_sum(shared, squares) / f32::cast_from(width);
+    (mean, f32::sqrt(variance + epsilon))
+}
+
+/// Layer norm over rows of `width` values, one cube per row (cubes stride over the rows).
+#[cube(launch_unchecked)]
+fn layer_norm_kernel(
+    x: &Array<f32>,
+    gamma: &Array<f32>,
+    beta: &Array<f32>,
+    out: &mut Array<f32>,
+    width: usize,
+    epsilon: f32,
+) {
+    let rows = x.len() / width;
+    let mut shared = SharedMemory::<f32>::new(CUBE_UNITS as usize);
+    let mut row = CUBE_POS;
+    while row < rows {
+        let (mean, std) = row_moments(x, &mut shared, row, width, epsilon);
+        let start = row * width;
+        let mut c = UNIT_POS as usize;
+        while c < width {
+            out[start + c] = (x[start + c] - mean) / std * gamma[c] + beta[c];
+            c += CUBE_DIM as usize;
+        }
+        row += CUBE_COUNT;
+    }
+}
+
+/// The input's gradient of the layer norm, row by row (`dx = (g - mean g - x̂ mean(g x̂)) / σ`
+/// with `g = grad * gamma`), and each row's mean and σ into `stats` (`[rows, 2]`) for the
+/// parameters' gradients.
+#[cube(launch_unchecked)]
+fn layer_norm_backward_kernel(
+    x: &Array<f32>,
+    gamma: &Array<f32>,
+    grad: &Array<f32>,
+    dx: &mut Array<f32>,
+    stats: &mut Array<f32>,
+    width: usize,
+    epsilon: f32,
+) {
+    let rows = x.len() / width;
+    let mut shared = SharedMemory::<f32>::new(CUBE_UNITS as usize);
+    let mut row = CUBE_POS;
+    while row < rows {
+        let (mean, std) = row_moments(x, &mut shared, row, width, epsilon);
+        let start = row * width;
+        let mut sum_g = 0f32;
+        let mut sum_gx = 0f32;
+        let mut c = UNIT_POS as usize;
+        while c < width {
+            let g = grad[start + c] * gamma[c];
+            sum_g += g;
+            sum_gx += g * ((x[start + c] - mean) / std);
+            c += CUBE_DIM as usize;
+        }
+        let mean_g = cube_sum(&mut shared, sum_g) / f32::cast_from(width);
+        let mean_gx = cube_sum(&mut shared, sum_gx) / f32::cast_from(width);
+        let mut c = UNIT_POS as usize;
+        while c < width {
+            let normalized = (x[start + c] - mean) / std;
+            dx[start + c] = (grad[start + c] * gamma[c] - mean_g - normalized * mean_gx) / std;
+            c += CUBE_DIM as usize;
+        }
+        if UNIT_POS == 0 {
+            stats[2 * row] = mean;
+            stats[2 * row + 1] = std;
+        }
+        row += CUBE_COUNT;
+    }
+}
+
+/// Partial sums of `grad * x̂` and `grad` down the columns: cube `(i, j)` sums rows `j *
+/// chunk ..` of columns `i * CUBE_DIM ..` into `partials[j][0][column]` and
+/// `partials[j][1][column]`.
+#[cube(launch_unchecked)]
+fn layer_norm_param_partials_kernel(
+    x: &Array<f32>,
+    grad: &Array<f32>,
+    stats: &Array<f32>,
+    partials: &mut Array<f32>,
+    width: usize,
+    chunk: usize,
+) {
+    let column = (CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X) as usize;
+    let rows = x.len() / width;
+    if column < width {
+        let first = CUBE_POS_Y as usize * chunk;
+        let mut end = first + chunk;
+        if end > rows {
+            end = rows;
+        }
+        let mut sum_gx = 0f32;
+        let mut sum_g = 0f32;
+        let mut row = first;
+        while row < end {
+            let g = grad[row * width + column];
+            sum_gx += g * ((x[row * width + column] - stats[2 * row]) / stats[2 * row + 1]);
+            sum_g += g;
+            row += 1;
+        }
+        let at = CUBE_POS_Y as usize * 2 * width + column;
+        partials[at] = sum_gx;
+        partials[at + width] = sum_g;
+    }
+}
+
+/// The parameters' gradients from the partial sums, in chunk order: `dgamma`, then `dbeta`.
+#[cube(launch_unchecked)]
+fn layer_norm_param_sums_kernel(partials: &Array<f32>, dgamma: &mut Array<f32>, dbeta: &mut Array<f32>, chunks: usize) {
+    let width = dgamma.len();
+    let column = ABSOLUTE_POS;
+    if column < width {
+        let mut sum_gx = 0f32;
+        let mut sum_g = 0f32;
+        for j in 0..chunks {
+            sum_gx += partials[j * 2 * width + column];
+            sum_g += partials[j * 2 * width + width + column];
+        }
+        dgamma[column] = sum_gx;
+        dbeta[column] = sum_g;
+    }
+}
+
+/// Rows of the parameters' gradients each cube of the partial sums takes: enough chunks that
+/// the columns' cubes times the chunks fill a large GPU (about 256 cubes), each at least 8 rows.
+fn param_chunk(rows: usize, width: usize) -> usize {
+    let column_cubes = width.div_ceil(CUBE_UNITS as usize);
+    let chunks = 256usize.div_ceil(column_cubes).clamp(1, rows.div_ceil(8).max(1));
+    rows.div_ceil(chunks).max(1)
+}
+
+/// [`Kernels::layer_norm_last`] in one launch.
+fn layer_norm<R: CubeRuntime>(x: CubeTensor<R>, gamma: CubeTensor<R>, beta: CubeTensor<R>, epsilon: f32) -> CubeTensor<R> {
+    let [x, gamma, beta] = [x, gamma, beta].map(into_contiguous);
+    let width = *x.meta.shape().last().expect("a layer norm's input has a last dimension");
+    let rows = x.meta.shape().num_elements() / width.max(1);
+    let out = empty_like(&x);
+    let client = x.client.clone();
+    // SAFETY: `x` and `out` hold `rows * width` contiguous f32 values, `gamma` and `beta`
+    // `width`; the kernel indexes rows below `x.len() / width` and columns below `width`.
+    unsafe {
+        layer_norm_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(rows.clamp(1, MAX_CUBES) as u32),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            gamma.into_array_arg(),
+            beta.into_array_arg(),
+            out.clone().into_array_arg(),
+            width,
+            epsilon,
+        )
+    };
+    out
+}
+
+/// [`Kernels::layer_norm_last_backward`] in three launches: the input's gradient by rows, the
+/// parameters' partial sums by blocks of rows, their sums.
+fn layer_norm_backward<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    gamma: CubeTensor<R>,
+    grad: CubeTensor<R>,
+    epsilon: f32,
+) -> [CubeTensor<R>; 3] {
+    let [x, gamma, grad] = [x, gamma, grad].map(into_contiguous);
+    let width = *x.meta.shape().last().expect("a layer norm's input has a last dimension");
+    let rows = x.meta.shape().num_elements() / width.max(1);
+    let client = x.client.clone();
+    let dx = empty_like(&x);
+    let stats = client.empty(2 * rows * size_of::<f32>());
+    let chunk = param_chunk(rows, width);
+    let chunks = rows.div_ceil(chunk).max(1);
+    let partials = client.empty(chunks * 2 * width * size_of::<f32>());
+    let [dgamma, dbeta] = [&gamma, &gamma].map(empty_like);
+    // SAFETY: as in `layer_norm`; `stats` holds `2 * rows` values and `partials` `chunks * 2 *
+    // width`, which the kernels index below.
+    unsafe {
+        layer_norm_backward_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(rows.clamp(1, MAX_CUBES) as u32),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.clone().into_array_arg(),
+            gamma.into_array_arg(),
+            grad.clone().into_array_arg(),
+            dx.clone().into_array_arg(),
+            ArrayArg::from_raw_parts(stats.clone(), 2 * rows),
+            width,
+            epsilon,
+        );
+        layer_norm_param_partials_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_2d(width.div_ceil(CUBE_UNITS as usize) as u32, chunks as u32),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            grad.into_array_arg(),
+            ArrayArg::from_raw_parts(stats, 2 * rows),
+            ArrayArg::from_raw_parts(partials.clone(), chunks * 2 * width),
+            width,
+            chunk,
+        );
+        layer_norm_param_sums_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(width.div_ceil(CUBE_UNITS as usize) as u32),
+            CubeDim::new_1d(CUBE_UNITS),
+            ArrayArg::from_raw_parts(partials, chunks * 2 * width),
+            dgamma.clone().into_array_arg(),
+            dbeta.clone().into_array_arg(),
+            chunks,
+        );
+    }
+    [dx, dgamma, dbeta]
+}
+
+/// The element-wise operations of [`elementwise_kernel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Elementwise {
+    /// Exact GELU, `x Φ(x)`.
+    Gelu,
+    /// Its gradient, `grad (Φ(x) + x φ(x))`.
+    GeluBackward,
+}
+
+/// `out = op(x)`, or `op(x, y)` for the binary operations, element by element.
+#[cube(launch_unchecked)]
+fn elementwise_kernel(x: &Array<f32>, y: &Array<f32>, out: &mut Array<f32>, #[comptime] op: Elementwise) {
+    let len = x.len();
+    let stride = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let v = x[i];
+        let cdf = 0.5 * (1.0 + Erf::erf(v * std::f32::consts::FRAC_1_SQRT_2));
+        match comptime![op] {
+            Elementwise::Gelu => {
+                out[i] = v * cdf;
+            }
+            Elementwise::GeluBackward => {
+                let pdf = f32::exp(-0.5 * v * v) * FRAC_1_SQRT_2PI;
+                out[i] = y[i] * (cdf + v * pdf);
+            }
+        }
+        i += stride;
+    }
+}
+
+/// [`elementwise_kernel`] over `x` (and `y`, of its shape) in one launch.
+fn elementwise<R: CubeRuntime>(x: CubeTensor<R>, y: Option<CubeTensor<R>>, op: Elementwise) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let y = y.map(into_contiguous).unwrap_or_else(|| x.clone());
+    let out = empty_like(&x);
+    let len = x.meta.shape().num_elements();
+    let client = x.client.clone();
+    // SAFETY: `x`, `y` and `out` hold `len` contiguous f32 values; the kernel indexes below
+    // `x.len()`.
+    unsafe {
+        elementwise_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            y.into_array_arg(),
+            out.clone().into_array_arg(),
+            op,
+        )
+    };
+    out
+}
+
+/// The largest of `value` over the cube's units, on every unit (as [`cube_sum`]).
+#[cube]
+fn cube_max(shared: &mut SharedMemory<f32>, value: f32) -> f32 {
+    shared[UNIT_POS as usize] = value;
+    sync_cube();
+    let mut active = CUBE_DIM / 2;
+    while active > 0 {
+        if UNIT_POS < active {
+            let other = shared[(UNIT_POS + active) as usize];
+            shared[UNIT_POS as usize] = f32::max(shared[UNIT_POS as usize], other);
+        }
+        sync_cube();
+        active /= 2;
+    }
+    let total = shared[0];
+    sync_cube();
+    total
+}
+
+/// Softmax over rows of `width` values (`backward`: false, `x` the scores), or its gradient
+/// (`backward`: true, `x` the probabilities `y` and `grad` the output's gradient: `y (grad -
+/// Σ grad y)`), one cube per row.
+#[cube(launch_unchecked)]
+fn softmax_kernel(x: &Array<f32>, grad: &Array<f32>, out: &mut Array<f32>, width: usize, #[comptime] backward: bool) {
+    let rows = x.len() / width;
+    let mut shared = SharedMemory::<f32>::new(CUBE_UNITS as usize);
+    let mut row = CUBE_POS;
+    while row < rows {
+        let start = row * width;
+        if comptime![backward] {
+            let mut dot = 0f32;
+            let mut c = UNIT_POS as usize;
+            while c < width {
+                dot += grad[start + c] * x[start + c];
+                c += CUBE_DIM as usize;
+            }
+            let dot = cube_sum(&mut shared, dot);
+            let mut c = UNIT_POS as usize;
+            while c < width {
+                out[start + c] = x[start + c] * (grad[start + c] - dot);
+                c += CUBE_DIM as usize;
+            }
+        } else {
+            // Not -inf: WGSL has no infinite literals.
+            let mut max = x[start];
+            let mut c = UNIT_POS as usize;
+            while c < width {
+                max = f32::max(max, x[start + c]);
+                c += CUBE_DIM as usize;
+            }
+            let max = cube_max(&mut shared, max);
+            let mut sum = 0f32;
+            let mut c = UNIT_POS as usize;
+            while c < width {
+                let e = f32::exp(x[start + c] - max);
+                out[start + c] = e;
+                sum += e;
+                c += CUBE_DIM as usize;
+            }
+            let sum = cube_sum(&mut shared, sum);
+            let mut c = UNIT_POS as usize;
+            while c < width {
+                out[start + c] = out[start + c] / sum;
+                c += CUBE_DIM as usize;
+            }
+        }
+        row += CUBE_COUNT;
+    }
+}
+
+/// [`Kernels::softmax_last`] (`grad` `None`) or [`Kernels::softmax_last_backward`] of the
+/// probabilities `x` in one launch.
+fn softmax<R: CubeRuntime>(x: CubeTensor<R>, grad: Option<CubeTensor<R>>) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let backward = grad.is_some();
+    let grad = grad.map(into_contiguous).unwrap_or_else(|| x.clone());
+    let width = *x.meta.shape().last().expect("softmax's input has a last dimension");
+    let rows = x.meta.shape().num_elements() / width.max(1);
+    let out = empty_like(&x);
+    let client = x.client.clone();
+    // SAFETY: `x`, `grad` and `out` hold `rows * width` contiguous f32 values; the kernel
+    // indexes rows below `x.len() / width`.
+    unsafe {
+        softmax_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(rows.clamp(1, MAX_CUBES) as u32),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            grad.into_array_arg(),
+            out.clone().into_array_arg(),
+            width,
+            backward,
+        )
+    };
+    out
+}
