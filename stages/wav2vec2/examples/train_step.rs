@@ -6,7 +6,7 @@
 //!
 //! `cargo run -p vox-wav2vec2 --example train_step -- CONFIG BACKEND LAYERS BATCH SAMPLES STEPS
 //! [FREEZE [PRECISION]]` with CONFIG `small`, `base` or `large` (XLSR-53's layout and sizes),
-//! BACKEND `flex`, `ndarray` or, built with `--features cuda`, `cuda`, FREEZE `none` (the
+//! BACKEND `flex`, `ndarray` or, built with `--features cuda`, `cuda` (`--features wgpu`: `wgpu`), FREEZE `none` (the
 //! default) or `feature-encoder`, PRECISION `f32` (the default) or `bf16` (the fine-tune's
 //! `precision`); CPU threads come from `RAYON_NUM_THREADS`. Prints one JSON line: mean
 //! seconds per training step (`step_s` = forward through the loss + backward + optimizer),
@@ -120,9 +120,12 @@ fn bench<B: AutodiffKernels>(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     // The stage's optimizer: AdamW in two groups, global-norm clipping at its default of 1.
     let mut optimizer = FineTuneOptimizer::new(&model, AdamWSettings::default(), Some(1.0));
-    // Reading one value waits for the backend (cuda queues its work).
+    // Reading one value waits for the backend (cuda queues its work); the backend's sync also
+    // ends a step's table of kernel times where cubecl profiles them
+    // (`CUBECL_DEBUG_OPTION=profile`, benches/gpu-kernels.sh).
     let sync = |model: &Wav2Vec2ForSequenceClassification<B>| {
         let _ = model.classifier.out_proj.weight.val().slice([0..1, 0..1]).into_data();
+        B::sync(&device).expect("the backend finishes its queued work");
     };
     let (mut forward, mut backward, mut update) = (0.0, 0.0, 0.0);
     let (mut steps_window, mut steps_cpu) = ([0.0; 2], 0.0);
@@ -135,9 +138,12 @@ fn bench<B: AutodiffKernels>(
         let logits = model.forward(input.clone(), None).logits;
         let loss = loss_fn.forward(logits, labels.clone());
         let _ = loss.clone().into_data();
+        B::sync(&device).expect("the backend finishes its queued work");
         let f = seconds(start);
         let start = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        // Without it a GPU's backward, only queued, would be timed in the optimizer's step.
+        B::sync(&device).expect("the backend finishes its queued work");
         let b = seconds(start);
         let start = Instant::now();
         model = optimizer.step_grads(1e-5, model, grads).0;
@@ -232,6 +238,8 @@ fn main() {
         "ndarray" => bench::<Autodiff<NdArray>>(&config, sizes, freeze, precision),
         #[cfg(feature = "cuda")]
         "cuda" => bench::<Autodiff<burn::backend::Cuda>>(&config, sizes, freeze, precision),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => bench::<Autodiff<burn::backend::Wgpu>>(&config, sizes, freeze, precision),
         other => panic!("unknown backend {other}; {usage}"),
     })
 }

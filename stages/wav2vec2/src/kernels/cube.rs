@@ -14,6 +14,11 @@
 //! Results are not bit-identical to the composed operations: a GPU compiler may contract a
 //! multiply and an add into one rounding. Byte-identity holds on the CPU backends, which run
 //! [`super::host`]'s kernels.
+//!
+//! `VOX_CUBE_KERNELS=0` in the environment turns them off (the trait's composed defaults
+//! instead), so that one binary measures both in the same call on a lent GPU
+//! (`benches/gpu-kernels.sh`, `benches/gpu-epoch.sh`): GPU time is too scarce for a second
+//! build's call.
 
 use burn::tensor::DType;
 use burn::tensor::ops::FloatTensor;
@@ -31,6 +36,18 @@ use super::{
 /// every runtime's limit.
 const CUBE_UNITS: u32 = 256;
 
+/// Whether vox's kernels run (not `VOX_CUBE_KERNELS=0`), read once.
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("VOX_CUBE_KERNELS").is_none_or(|v| v != "0"))
+}
+
+/// Whether vox's kernels take these tensors: f32 ones (bf16 products' casts go the composed
+/// way), unless turned off.
+fn takes<R: CubeRuntime>(tensors: &[&CubeTensor<R>]) -> bool {
+    enabled() && tensors.iter().all(|t| t.dtype == DType::F32)
+}
+
 /// At most this many cubes per launch: larger tensors are walked by each unit in strides of
 /// the whole grid (one dimension of cubes stays under every runtime's limit of 65535).
 const MAX_CUBES: usize = 4096;
@@ -42,47 +59,44 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         moments: Option<[FloatTensor<Self>; 2]>,
         step: AdamWStep,
     ) -> [FloatTensor<Self>; 3] {
-        let all_f32 = [Some(&param), Some(&grad)]
-            .into_iter()
-            .chain(moments.iter().flatten().map(Some))
-            .flatten()
-            .all(|x| x.dtype == DType::F32);
-        match all_f32 {
+        let mut tensors = vec![&param, &grad];
+        tensors.extend(moments.iter().flatten());
+        match takes(&tensors) {
             true => adamw_step(param, grad, moments, step),
             false => adamw_step_by_ops::<Self>(param, grad, moments, step),
         }
     }
 
     fn squared_sums(xs: Vec<FloatTensor<Self>>) -> Vec<f64> {
-        match xs.iter().all(|x| x.dtype == DType::F32) {
+        match takes(&xs.iter().collect::<Vec<_>>()) {
             true => squared_sums(xs),
             false => squared_sums_by_ops::<Self>(xs),
         }
     }
 
     fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match x.dtype == DType::F32 {
+        match takes(&[&x]) {
             true => elementwise(x, None, Elementwise::Gelu),
             false => <Self as burn::tensor::ops::ActivationOps<Self>>::gelu(x),
         }
     }
 
     fn exact_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        match x.dtype == DType::F32 && grad.dtype == DType::F32 {
+        match takes(&[&x, &grad]) {
             true => elementwise(x, Some(grad), Elementwise::GeluBackward),
             false => exact_gelu_backward_by_ops::<Self>(x, grad),
         }
     }
 
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match x.dtype == DType::F32 {
+        match takes(&[&x]) {
             true => softmax(x, None),
             false => softmax_last_by_ops::<Self>(x),
         }
     }
 
     fn softmax_last_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        match y.dtype == DType::F32 && grad.dtype == DType::F32 {
+        match takes(&[&y, &grad]) {
             true => softmax(y, Some(grad)),
             false => softmax_last_backward_by_ops::<Self>(y, grad),
         }
@@ -94,7 +108,7 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        match [&x, &gamma, &beta].iter().all(|t| t.dtype == DType::F32) {
+        match takes(&[&x, &gamma, &beta]) {
             true => layer_norm(x, gamma, beta, epsilon as f32),
             false => <Self as burn::tensor::ops::ModuleOps<Self>>::layer_norm(x, gamma, Some(beta), epsilon),
         }
@@ -106,7 +120,7 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         grad: FloatTensor<Self>,
         epsilon: f64,
     ) -> [FloatTensor<Self>; 3] {
-        match [&x, &gamma, &grad].iter().all(|t| t.dtype == DType::F32) {
+        match takes(&[&x, &gamma, &grad]) {
             true => layer_norm_backward(x, gamma, grad, epsilon as f32),
             false => layer_norm_last_backward_by_ops::<Self>(x, gamma, grad, epsilon),
         }
