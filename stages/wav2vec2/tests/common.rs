@@ -6,6 +6,9 @@ use burn::backend::NdArray;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use burn_store::{ModuleStore, SafetensorsStore};
+use vox_wav2vec2::kernels::Kernels;
+use vox_wav2vec2::ssl::states::load_body;
+use vox_wav2vec2::{FrameMask, Precision, load_classifier};
 
 /// The CPU backend of the tests.
 pub type TestBackend = NdArray<f32>;
@@ -76,4 +79,61 @@ pub fn tiny_config(large: bool) -> vox_wav2vec2::Wav2Vec2Config {
     let config: vox_wav2vec2::Wav2Vec2Config = serde_json::from_value(json).unwrap();
     config.validate().unwrap();
     config
+}
+
+/// The largest absolute difference from transformers (f32) of each output of `variant` on
+/// backend `B` with its products in `precision`: the last hidden state and the logits, with
+/// and without the padding mask.
+pub fn parity_errors<B: Kernels>(variant: &str, precision: Precision) -> Vec<(String, f32)> {
+    let device = Default::default();
+    let mut loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
+    assert!(loaded.report.fresh.is_empty(), "{:?}", loaded.report);
+    assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report);
+    loaded.model = loaded.model.with_precision(precision);
+
+    let mut expected = Expected::open(variant);
+    let input = expected.tensor::<B, 2>("input_values");
+    let lengths = expected.lengths();
+    let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
+    assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
+
+    let mut errors = Vec::new();
+    for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
+        let out = loaded.model.forward(input.clone(), mask);
+        let hidden = expected.tensor::<TestBackend, 3>(&format!("last_hidden_state{suffix}"));
+        let logits = expected.tensor::<TestBackend, 2>(&format!("logits{suffix}"));
+        assert_eq!(out.last_hidden_state.dims(), [2, 99, 32]);
+        assert_eq!(out.logits.dims(), [2, 8]);
+        errors.push((format!("hidden state{suffix}"), max_abs_diff(out.last_hidden_state, hidden)));
+        errors.push((format!("logits{suffix}"), max_abs_diff(out.logits, logits)));
+    }
+    errors
+}
+
+/// Tensor `name` of `<variant>/hidden_states.safetensors`.
+pub fn reference<const D: usize>(variant: &str, name: &str) -> Tensor<TestBackend, D> {
+    let mut store = SafetensorsStore::from_file(fixture(variant).join("hidden_states.safetensors"));
+    let data = store.get_snapshot(name).unwrap().unwrap_or_else(|| panic!("no `{name}`")).to_data().unwrap();
+    Tensor::from_data(data.convert::<f32>(), &Default::default())
+}
+
+/// Every hidden state (valid frames and padding alike) of `variant`'s fixture batch on backend
+/// `B`, with its mask, against transformers' within `tolerance`.
+pub fn hidden_states_within<B: Kernels>(variant: &str, tolerance: f32) {
+    let device = Default::default();
+    let model = load_body::<B>(&fixture(variant), &device).unwrap();
+    let mut expected = Expected::open(variant);
+    let input = expected.tensor::<B, 2>("input_values");
+    let lengths = expected.lengths();
+    let mask = FrameMask::new(&model.config, &lengths, input.dims()[1], &device).unwrap();
+    let states = model.body.hidden_states(input, Some(&mask));
+    assert_eq!(states.len(), 3, "embedded input + 2 layers");
+    let want = reference::<4>(variant, "hidden_states");
+    for (i, state) in states.into_iter().enumerate() {
+        let want = want.clone().narrow(0, i, 1).squeeze_dim::<3>(0);
+        // Padded frames of the valid-frame-only statistics below aside, HF's states at padding
+        // are defined too (attention never looks at them, but each frame is computed).
+        let error = max_abs_diff(state, want);
+        assert!(error <= tolerance, "{variant}: hidden state {i} differs by {error}");
+    }
 }

@@ -7,13 +7,18 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Once;
 
+// The model tests' helpers (fixtures, `parity_errors`), of which this binary uses some.
+#[allow(dead_code)]
+#[path = "common.rs"]
+mod common;
+
 use burn::backend::{Autodiff, Flex, Wgpu};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData, TensorPrimitive};
-use vox_wav2vec2::Wav2Vec2ForSequenceClassification;
+use vox_wav2vec2::{Precision, Wav2Vec2ForSequenceClassification};
 use vox_wav2vec2::kernels::{AdamWStep, AutodiffKernels, Kernels, squared_sums};
 use vox_wav2vec2::train::{AdamWSettings, FineTuneOptimizer, freeze_feature_encoder};
 
@@ -225,6 +230,28 @@ fn gelu_and_softmax_kernels_match_the_cpu() {
         let row_sum: f32 = gpu[0][..shape[1]].iter().sum();
         assert!((row_sum - 1.0).abs() < 1e-5, "a row of probabilities sums to {row_sum}");
         assert!(gpu[0][shape[1] - 1] == 0.0, "a masked score has probability 0");
+    }
+}
+
+/// Every fixture layout (wav2vec2 base and large, the dense-tanh head, HuBERT, WavLM's gated
+/// relative bias) on wgpu against transformers' outputs, with and without the padding mask:
+/// the cube kernels inside whole models (layer norms, GELU, masked softmax). lavapipe
+/// multiplies in f32 (no TF32), so the tolerance is the CPU parity tests' 1e-4.
+#[test]
+fn every_layout_on_wgpu_matches_transformers() {
+    lavapipe();
+    let mut worst = 0f32;
+    for variant in ["base", "large", "large-dense-tanh", "hubert-base", "wavlm-base", "wavlm-large"] {
+        for (output, error) in common::parity_errors::<Wgpu>(variant, Precision::F32) {
+            assert!(error <= 1e-4, "{variant}: {output} differs from transformers' by {error} on wgpu");
+            worst = worst.max(error);
+        }
+    }
+    eprintln!("wgpu parity: largest difference from transformers {worst:.2e}");
+    // Every layer's hidden state, as SSL features pool them (issue 16's parity on a cubecl
+    // backend), at f32's tolerance.
+    for variant in ["base", "large", "hubert-base", "wavlm-large"] {
+        common::hidden_states_within::<Wgpu>(variant, 1e-4);
     }
 }
 

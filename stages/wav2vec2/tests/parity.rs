@@ -2,9 +2,9 @@
 //! `scripts/make_fixtures.py` recorded from `Wav2Vec2ForSequenceClassification` in eval mode.
 
 use vox_wav2vec2::kernels::Kernels;
-use vox_wav2vec2::{ClassifierHead, FrameMask, Precision, Wav2Vec2Error, load_classifier};
+use vox_wav2vec2::{ClassifierHead, Precision, Wav2Vec2Error, load_classifier};
 
-use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
+use crate::common::{Expected, TestBackend, fixture, max_abs_diff, parity_errors};
 
 /// The tolerance of the parity tests (f32 on both sides; observed errors are ~1e-6).
 const TOLERANCE: f32 = 1e-4;
@@ -20,35 +20,6 @@ fn assert_parity_on<B: Kernels>(variant: &str, tolerance: f32) {
     for (output, error) in parity_errors::<B>(variant, Precision::F32) {
         assert!(error <= tolerance, "{variant}: {output} differs by {error}");
     }
-}
-
-/// The largest absolute difference from transformers (f32) of each output of `variant` on
-/// backend `B` with its products in `precision`: the last hidden state and the logits, with
-/// and without the padding mask.
-fn parity_errors<B: Kernels>(variant: &str, precision: Precision) -> Vec<(String, f32)> {
-    let device = Default::default();
-    let mut loaded = load_classifier::<B>(&fixture(variant), |_| {}, &device).unwrap();
-    assert!(loaded.report.fresh.is_empty(), "{:?}", loaded.report);
-    assert!(loaded.report.unused.is_empty(), "{:?}", loaded.report);
-    loaded.model = loaded.model.with_precision(precision);
-
-    let mut expected = Expected::open(variant);
-    let input = expected.tensor::<B, 2>("input_values");
-    let lengths = expected.lengths();
-    let mask = FrameMask::new(&loaded.config, &lengths, input.dims()[1], &device).unwrap();
-    assert_eq!(mask.lengths, vec![99, 64], "frames of 2000 and 1300 samples");
-
-    let mut errors = Vec::new();
-    for (suffix, mask) in [("", Some(&mask)), ("_unmasked", None)] {
-        let out = loaded.model.forward(input.clone(), mask);
-        let hidden = expected.tensor::<TestBackend, 3>(&format!("last_hidden_state{suffix}"));
-        let logits = expected.tensor::<TestBackend, 2>(&format!("logits{suffix}"));
-        assert_eq!(out.last_hidden_state.dims(), [2, 99, 32]);
-        assert_eq!(out.logits.dims(), [2, 8]);
-        errors.push((format!("hidden state{suffix}"), max_abs_diff(out.last_hidden_state, hidden)));
-        errors.push((format!("logits{suffix}"), max_abs_diff(out.logits, logits)));
-    }
-    errors
 }
 
 #[test]

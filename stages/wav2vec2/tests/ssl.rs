@@ -3,46 +3,17 @@
 
 use burn::tensor::{Tensor, TensorData};
 use vox_api::audio::{AudioSet, Clip, Split};
-use vox_wav2vec2::FrameMask;
 use vox_wav2vec2::kernels::Kernels;
 use vox_wav2vec2::ssl::states::{load_body, pool_batch};
-use burn_store::{ModuleStore, SafetensorsStore};
 
-use crate::common::{Expected, TestBackend, fixture, max_abs_diff};
+use crate::common::{Expected, TestBackend, fixture, hidden_states_within, max_abs_diff, reference};
 
 /// f32 on both sides, as the parity tests.
 const TOLERANCE: f32 = 1e-4;
 
-/// Tensor `name` of `<variant>/hidden_states.safetensors`.
-fn reference<const D: usize>(variant: &str, name: &str) -> Tensor<TestBackend, D> {
-    let mut store = SafetensorsStore::from_file(fixture(variant).join("hidden_states.safetensors"));
-    let data = store.get_snapshot(name).unwrap().unwrap_or_else(|| panic!("no `{name}`")).to_data().unwrap();
-    Tensor::from_data(data.convert::<f32>(), &Default::default())
-}
-
 /// Every hidden state (valid frames and padding alike) of the fixture batch, with its mask.
 fn hidden_states_match<B: Kernels>(variant: &str) {
     hidden_states_within::<B>(variant, TOLERANCE);
-}
-
-/// [`hidden_states_match`] within `tolerance`.
-fn hidden_states_within<B: Kernels>(variant: &str, tolerance: f32) {
-    let device = Default::default();
-    let model = load_body::<B>(&fixture(variant), &device).unwrap();
-    let mut expected = Expected::open(variant);
-    let input = expected.tensor::<B, 2>("input_values");
-    let lengths = expected.lengths();
-    let mask = FrameMask::new(&model.config, &lengths, input.dims()[1], &device).unwrap();
-    let states = model.body.hidden_states(input, Some(&mask));
-    assert_eq!(states.len(), 3, "embedded input + 2 layers");
-    let want = reference::<4>(variant, "hidden_states");
-    for (i, state) in states.into_iter().enumerate() {
-        let want = want.clone().narrow(0, i, 1).squeeze_dim::<3>(0);
-        // Padded frames of the valid-frame-only statistics below aside, HF's states at padding
-        // are defined too (attention never looks at them, but each frame is computed).
-        let error = max_abs_diff(state, want);
-        assert!(error <= tolerance, "{variant}: hidden state {i} differs by {error}");
-    }
 }
 
 #[test]
