@@ -6,7 +6,8 @@
 #
 # Run on a CUDA machine from the repository root, with binaries built by `--features cuda`:
 #   BIN=.gpu OUT=/tmp/gpu benches/gpu-check.sh
-# where BIN holds `vox`, `model` (the vox-wav2vec2 test binary) and `train_step` (its example),
+# where BIN holds `vox`, `model` (the vox-wav2vec2 test binary), optionally `cube` (its cube
+# kernels' test binary) and `train_step` (its example),
 # e.g. built elsewhere with
 #   CUDARC_CUDA_VERSION=13000 cargo build --features cuda --bin vox
 #   CUDARC_CUDA_VERSION=13000 cargo test -p vox-wav2vec2 --features cuda --no-run
@@ -53,6 +54,13 @@ say "## 1. Parity with transformers on cuda"
 timeout 180 "$BIN/model" --ignored cuda --test-threads 1 --nocapture >"$OUT/parity.log" 2>&1
 say "exit $?: $(grep -E '^test result' "$OUT/parity.log")"
 grep -E '^cuda |differs|panicked' "$OUT/parity.log" | head -20 | sed 's/^/- /' | tee -a "$SUMMARY"
+# vox's cube kernels (src/kernels/cube.rs) on cuda against flex's and transformers', when
+# BIN has the `cube` test binary (benches/gpu-build.sh builds it with --features cuda).
+if [[ -x "$BIN/cube" ]]; then
+  timeout 180 "$BIN/cube" --test-threads 1 --nocapture >"$OUT/cube.log" 2>&1
+  say "cube kernels on cuda: exit $?: $(grep -E '^test result' "$OUT/cube.log")"
+  grep -E 'max \||parity|losses|squared sums|panicked' "$OUT/cube.log" | head -30 | sed 's/^/- /' | tee -a "$SUMMARY"
+fi
 say ""
 fi
 

@@ -1,7 +1,10 @@
-//! vox's cubecl kernels (`src/kernels/cube.rs`, what cuda runs) on burn's wgpu backend, which
-//! runs them on this CPU through Mesa's lavapipe (a Vulkan driver), against the CPU backends'
-//! kernels. Installs lavapipe with apt when no Vulkan driver for it is on the machine (as the
-//! Slurm tests install Slurm), and fails if it cannot.
+//! vox's cubecl kernels (`src/kernels/cube.rs`, what cuda runs) against the CPU backends' and
+//! transformers', on burn's wgpu backend, which runs them on this CPU through Mesa's lavapipe
+//! (a Vulkan driver; installed with apt when missing, as the Slurm tests install Slurm, and the
+//! tests fail if it cannot be), or, built with `--features cuda`, on a GPU
+//! (`benches/gpu-check.sh` section 1 runs this binary there).
+
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +15,7 @@ use std::sync::Once;
 #[path = "common.rs"]
 mod common;
 
-use burn::backend::{Autodiff, Flex, Wgpu};
+use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
@@ -22,10 +25,25 @@ use vox_wav2vec2::{Precision, Wav2Vec2ForSequenceClassification};
 use vox_wav2vec2::kernels::{AdamWStep, AutodiffKernels, Kernels, squared_sums};
 use vox_wav2vec2::train::{AdamWSettings, FineTuneOptimizer, freeze_feature_encoder};
 
+/// The cubecl backend under test: cuda where built with it, else wgpu on lavapipe.
+#[cfg(feature = "cuda")]
+type Gpu = burn::backend::Cuda;
+#[cfg(not(feature = "cuda"))]
+type Gpu = burn::backend::Wgpu;
+
+/// The tolerance of whole models against transformers' f32 outputs: lavapipe multiplies in
+/// f32, so the CPU parity tests' 1e-4; cuda in TF32 on tensor cores, so the cuda parity
+/// tests' 1e-2 for O(1) hidden states (`tests/parity.rs`).
+const MODEL_TOLERANCE: f32 = if cfg!(feature = "cuda") { 1e-2 } else { 1e-4 };
+
 /// Mesa's lavapipe, the Vulkan driver wgpu finds on a machine without a GPU.
 const LAVAPIPE_ICD: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
+/// Makes sure the backend under test has a device: lavapipe for wgpu (a GPU is cuda's).
 fn lavapipe() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         if Path::new(LAVAPIPE_ICD).exists() {
@@ -99,7 +117,7 @@ fn adamw_kernel_matches_the_cpu_update() {
             }
             let mv = moments.then_some([&m[..], &v[..]]);
             match on_gpu {
-                true => go::<Wgpu>(&param, &grad, mv, shape, step),
+                true => go::<Gpu>(&param, &grad, mv, shape, step),
                 false => go::<Flex>(&param, &grad, mv, shape, step),
             }
         };
@@ -126,11 +144,11 @@ fn squared_sums_kernel_matches_f64_sums() {
     let shapes = [[1, 1], [1, 255], [1, 257], [1025, 1030]];
     let host: Vec<Vec<f32>> = shapes.iter().enumerate().map(|(i, &s)| random(s, 10 + i as u64, normal)).collect();
     let device = Default::default();
-    let mut tensors: Vec<Tensor<Wgpu, 2>> =
-        host.iter().zip(shapes).map(|(v, s)| on::<Wgpu>(v, s)).collect();
+    let mut tensors: Vec<Tensor<Gpu, 2>> =
+        host.iter().zip(shapes).map(|(v, s)| on::<Gpu>(v, s)).collect();
     // And a transposed view, which the kernel reads after making it contiguous.
     let square = random([300, 200], 20, normal);
-    tensors.push(on::<Wgpu>(&square, [300, 200]).transpose());
+    tensors.push(on::<Gpu>(&square, [300, 200]).transpose());
     let sums = squared_sums(tensors);
     let expected: Vec<f64> = host
         .iter()
@@ -144,7 +162,7 @@ fn squared_sums_kernel_matches_f64_sums() {
         // over that many additions, with margin.
         assert!((got - want).abs() <= 1e-5 * want.max(1e-30), "tensor {i}: {got} against {want}");
     }
-    let _ = Tensor::<Wgpu, 1>::zeros([1], &device);
+    let _ = Tensor::<Gpu, 1>::zeros([1], &device);
 }
 
 #[test]
@@ -172,7 +190,7 @@ fn layer_norm_kernels_match_the_cpu() {
             let [dx, dgamma, dbeta] = B::layer_norm_last_backward(prim(on::<B>(x, shape)), vector(gamma), prim(on::<B>(grad, shape)), 1e-5);
             [values(tensor::<B>(out)), values(tensor::<B>(dx)), vec_values(dgamma), vec_values(dbeta)]
         }
-        let gpu = go::<Wgpu>(&x, &gamma, &beta, &grad, shape);
+        let gpu = go::<Gpu>(&x, &gamma, &beta, &grad, shape);
         let cpu = go::<Flex>(&x, &gamma, &beta, &grad, shape);
         let rows = shape[0] as f32;
         // Output and dx: f32 rounding of sums over a row (values of order 1-10); the
@@ -199,7 +217,7 @@ fn gelu_and_softmax_kernels_match_the_cpu() {
         let dx = B::exact_gelu_backward(prim(on::<B>(x, shape)), prim(on::<B>(grad, shape)));
         [values(tensor::<B>(out)), values(tensor::<B>(dx))]
     }
-    let (gpu, cpu) = (gelu::<Wgpu>(&x, &grad, shape), gelu::<Flex>(&x, &grad, shape));
+    let (gpu, cpu) = (gelu::<Gpu>(&x, &grad, shape), gelu::<Flex>(&x, &grad, shape));
     for (i, name) in ["gelu", "gelu backward"].into_iter().enumerate() {
         let diff = max_abs_diff(&gpu[i], &cpu[i]);
         eprintln!("{name}: max |gpu - cpu| {diff}");
@@ -221,7 +239,7 @@ fn gelu_and_softmax_kernels_match_the_cpu() {
             let dx = B::softmax_last_backward(prim(on::<B>(&y_values, shape)), prim(on::<B>(grad, shape)));
             [y_values, values(tensor::<B>(dx))]
         }
-        let (gpu, cpu) = (softmax::<Wgpu>(&scores, &grad, shape), softmax::<Flex>(&scores, &grad, shape));
+        let (gpu, cpu) = (softmax::<Gpu>(&scores, &grad, shape), softmax::<Flex>(&scores, &grad, shape));
         for (i, name) in ["softmax", "softmax backward"].into_iter().enumerate() {
             let diff = max_abs_diff(&gpu[i], &cpu[i]);
             eprintln!("{name} {shape:?}: max |gpu - cpu| {diff}");
@@ -234,32 +252,32 @@ fn gelu_and_softmax_kernels_match_the_cpu() {
 }
 
 /// Every fixture layout (wav2vec2 base and large, the dense-tanh head, HuBERT, WavLM's gated
-/// relative bias) on wgpu against transformers' outputs, with and without the padding mask:
-/// the cube kernels inside whole models (layer norms, GELU, masked softmax). lavapipe
-/// multiplies in f32 (no TF32), so the tolerance is the CPU parity tests' 1e-4.
+/// relative bias) on the cubecl backend against transformers' outputs, with and without the
+/// padding mask: the cube kernels inside whole models (layer norms, GELU, masked softmax),
+/// within [`MODEL_TOLERANCE`].
 #[test]
-fn every_layout_on_wgpu_matches_transformers() {
+fn every_layout_on_the_cubecl_backend_matches_transformers() {
     lavapipe();
     let mut worst = 0f32;
     for variant in ["base", "large", "large-dense-tanh", "hubert-base", "wavlm-base", "wavlm-large"] {
-        for (output, error) in common::parity_errors::<Wgpu>(variant, Precision::F32) {
-            assert!(error <= 1e-4, "{variant}: {output} differs from transformers' by {error} on wgpu");
+        for (output, error) in common::parity_errors::<Gpu>(variant, Precision::F32) {
+            assert!(error <= MODEL_TOLERANCE, "{variant}: {output} differs from transformers' by {error}");
             worst = worst.max(error);
         }
     }
-    eprintln!("wgpu parity: largest difference from transformers {worst:.2e}");
+    eprintln!("parity: largest difference from transformers {worst:.2e}");
     // Every layer's hidden state, as SSL features pool them (issue 16's parity on a cubecl
     // backend), at f32's tolerance.
     for variant in ["base", "large", "hubert-base", "wavlm-large"] {
-        common::hidden_states_within::<Wgpu>(variant, 1e-4);
+        common::hidden_states_within::<Gpu>(variant, MODEL_TOLERANCE);
     }
 }
 
 /// Two training steps of a small wav2vec2 (layers, attention, the head, the fine-tune's AdamW
-/// with clipping) on wgpu against flex from the same weights and input: the losses and the
+/// with clipping) on the cubecl backend against flex from the same weights and input: the losses and the
 /// head's weights after the steps agree within f32 rounding of different summation orders.
 #[test]
-fn training_steps_on_wgpu_follow_flex() {
+fn training_steps_on_the_cubecl_backend_follow_flex() {
     lavapipe();
     fn steps<B: AutodiffKernels>(weights: Option<Vec<Vec<f32>>>) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
         let device = Default::default();
@@ -301,16 +319,19 @@ fn training_steps_on_wgpu_follow_flex() {
         (losses, values(model.classifier.out_proj.weight.val()), start)
     }
     let (cpu_losses, cpu_head, start) = steps::<Autodiff<Flex>>(None);
-    let (gpu_losses, gpu_head, gpu_start) = steps::<Autodiff<Wgpu>>(Some(start.clone()));
+    let (gpu_losses, gpu_head, gpu_start) = steps::<Autodiff<Gpu>>(Some(start.clone()));
     assert_eq!(gpu_start.len(), start.len());
     assert!(max_abs_diff(&gpu_start.concat(), &start.concat()) == 0.0, "the same starting weights");
     for (gpu, cpu) in gpu_losses.iter().zip(&cpu_losses) {
-        assert!((gpu - cpu).abs() <= 1e-4 * cpu.abs(), "loss {gpu} on wgpu, {cpu} on flex");
+        assert!((gpu - cpu).abs() <= MODEL_TOLERANCE * cpu.abs(), "loss {gpu} on the cubecl backend, {cpu} on flex");
     }
     assert!(cpu_losses[1] != cpu_losses[0], "the first step changed the model");
     let diff = max_abs_diff(&gpu_head, &cpu_head);
-    eprintln!("losses wgpu {gpu_losses:?} flex {cpu_losses:?}; head max diff {diff}");
-    assert!(diff <= 1e-5, "head weights after two steps: max |wgpu - flex| {diff}");
+    eprintln!("losses gpu {gpu_losses:?} flex {cpu_losses:?}; head max diff {diff}");
+    // AdamW moves a weight by about lr = 1e-3 a step whatever the gradient's size, so TF32's
+    // gradients may move one differently by up to that; f32's agree far closer.
+    let head_tolerance = if cfg!(feature = "cuda") { 2e-3 } else { 1e-5 };
+    assert!(diff <= head_tolerance, "head weights after two steps: max |gpu - flex| {diff}");
     let moved = max_abs_diff(&cpu_head, &start_head(&start, cpu_head.len()));
     assert!(moved > 1e-4, "the steps moved the head's weights ({moved})");
 }
