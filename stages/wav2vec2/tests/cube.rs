@@ -251,6 +251,41 @@ fn gelu_and_softmax_kernels_match_the_cpu() {
     }
 }
 
+#[test]
+fn conv_windows_and_their_gradient_match_the_cpu() {
+    lavapipe();
+    // The feature encoder's kernels and strides (10/5, 3/2, 2/2) on channels-last inputs whose
+    // lengths leave a remainder past the last window.
+    for (dims, kernel, stride) in [([2, 103, 4], 10, 5), ([3, 50, 16], 3, 2), ([2, 41, 8], 2, 2)] {
+        let [batch, time, channels] = dims;
+        let frames = (time - kernel) / stride + 1;
+        let x = random([batch * time, channels], 80, Distribution::Normal(0.0, 1.0));
+        let grad = random([batch * frames, kernel * channels], 81, Distribution::Normal(0.0, 1.0));
+        fn go<B: Kernels>(x: &[f32], grad: &[f32], dims: [usize; 3], kernel: usize, stride: usize, frames: usize) -> [Vec<f32>; 2] {
+            let device = Default::default();
+            let x = Tensor::<B, 3>::from_data(TensorData::new(x.to_vec(), dims), &device);
+            let windows = B::conv_windows(x.into_primitive().tensor(), kernel, stride);
+            let grad = on::<B>(grad, [dims[0] * frames, kernel * dims[2]]);
+            let dx = B::conv_windows_backward(prim(grad), dims, kernel, stride);
+            let dx = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(dx));
+            [values(tensor::<B>(windows)), values(dx)]
+        }
+        let gpu = go::<Gpu>(&x, &grad, dims, kernel, stride, frames);
+        let cpu = go::<Flex>(&x, &grad, dims, kernel, stride, frames);
+        // The windows are copies: equal. The gradient adds at most kernel / stride values per
+        // step, in frame order on both.
+        assert_eq!(gpu[0], cpu[0], "windows of {dims:?}, kernel {kernel}, stride {stride}");
+        let diff = max_abs_diff(&gpu[1], &cpu[1]);
+        assert!(diff <= 1e-6, "windows' gradient of {dims:?}, kernel {kernel}, stride {stride}: max |gpu - cpu| {diff}");
+        // The last time steps past the last window get no gradient; the first gets one.
+        let last = &gpu[1][(time - 1) * channels..time * channels];
+        match (frames - 1) * stride + kernel < time {
+            true => assert!(last.iter().all(|&v| v == 0.0), "a step no window reads has gradient {last:?}"),
+            false => assert!(last.iter().any(|&v| v != 0.0)),
+        }
+    }
+}
+
 /// Every fixture layout (wav2vec2 base and large, the dense-tanh head, HuBERT, WavLM's gated
 /// relative bias) on the cubecl backend against transformers' outputs, with and without the
 /// padding mask: the cube kernels inside whole models (layer norms, GELU, masked softmax),

@@ -20,7 +20,7 @@
 //! (`benches/gpu-kernels.sh`, `benches/gpu-epoch.sh`): GPU time is too scarce for a second
 //! build's call.
 
-use burn::tensor::DType;
+use burn::tensor::{DType, Shape};
 use burn::tensor::ops::FloatTensor;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
@@ -28,7 +28,7 @@ use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::{
-    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
+    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
     softmax_last_backward_by_ops, softmax_last_by_ops, squared_sums_by_ops,
 };
 
@@ -37,7 +37,7 @@ use super::{
 const CUBE_UNITS: u32 = 256;
 
 /// Whether vox's kernels run (not `VOX_CUBE_KERNELS=0`), read once.
-fn enabled() -> bool {
+pub(super) fn enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ENABLED.get_or_init(|| std::env::var_os("VOX_CUBE_KERNELS").is_none_or(|v| v != "0"))
 }
@@ -85,6 +85,25 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         match takes(&[&x, &grad]) {
             true => elementwise(x, Some(grad), Elementwise::GeluBackward),
             false => exact_gelu_backward_by_ops::<Self>(x, grad),
+        }
+    }
+
+    fn conv_windows(x: FloatTensor<Self>, kernel: usize, stride: usize) -> FloatTensor<Self> {
+        match takes(&[&x]) {
+            true => conv_windows(x, kernel, stride),
+            false => conv_windows_by_ops::<Self>(x, kernel, stride),
+        }
+    }
+
+    fn conv_windows_backward(
+        grad: FloatTensor<Self>,
+        dims: [usize; 3],
+        kernel: usize,
+        stride: usize,
+    ) -> FloatTensor<Self> {
+        match takes(&[&grad]) {
+            true => conv_windows_backward(grad, dims, kernel, stride),
+            false => conv_windows_backward_by_ops::<Self>(grad, dims, kernel, stride),
         }
     }
 
@@ -195,9 +214,7 @@ fn cubes_for(len: usize) -> u32 {
 
 /// A new contiguous f32 tensor of `like`'s shape on its device.
 fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>) -> CubeTensor<R> {
-    let shape = like.meta.shape().clone();
-    let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
-    CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
+    empty_of(like, like.meta.shape().clone())
 }
 
 /// [`Kernels::adamw_step`] in one launch.
@@ -722,4 +739,138 @@ fn softmax<R: CubeRuntime>(x: CubeTensor<R>, grad: Option<CubeTensor<R>>) -> Cub
         )
     };
     out
+}
+
+/// The windows of an unpadded conv over channels-last `x` `[batch, time, channels]`, one row
+/// per output frame: a window is the contiguous run of `kernel * channels` values from time
+/// step `frame * stride`, so each output value is one read.
+#[cube(launch_unchecked)]
+fn conv_windows_kernel(
+    x: &Array<f32>,
+    out: &mut Array<f32>,
+    time: usize,
+    channels: usize,
+    kernel: usize,
+    stride: usize,
+    frames: usize,
+) {
+    let len = out.len();
+    let width = kernel * channels;
+    let grid = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let row = i / width;
+        let (item, frame) = (row / frames, row % frames);
+        out[i] = x[(item * time + frame * stride) * channels + i % width];
+        i += grid;
+    }
+}
+
+/// The gradient of [`conv_windows_kernel`]'s input: each time step's value gathers the window
+/// values read from it (frames `f` with `f * stride <= t < f * stride + kernel`), in frame
+/// order.
+#[cube(launch_unchecked)]
+fn conv_windows_backward_kernel(
+    grad: &Array<f32>,
+    dx: &mut Array<f32>,
+    time: usize,
+    channels: usize,
+    kernel: usize,
+    stride: usize,
+    frames: usize,
+) {
+    let len = dx.len();
+    let width = kernel * channels;
+    let grid = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let channel = i % channels;
+        let step = (i / channels) % time;
+        let item = i / (channels * time);
+        // Frames from the first whose window reaches `step` to the last that starts by it.
+        let mut first = 0;
+        if step + 1 > kernel {
+            first = (step + 1 - kernel).div_ceil(stride);
+        }
+        let mut last = step / stride;
+        if last > frames - 1 {
+            last = frames - 1;
+        }
+        let mut sum = 0f32;
+        let mut frame = first;
+        while frame <= last {
+            sum += grad[(item * frames + frame) * width + (step - frame * stride) * channels + channel];
+            frame += 1;
+        }
+        dx[i] = sum;
+        i += grid;
+    }
+}
+
+/// [`Kernels::conv_windows`] in one launch: `[batch * frames, kernel * channels]`.
+fn conv_windows<R: CubeRuntime>(x: CubeTensor<R>, kernel: usize, stride: usize) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let [batch, time, channels] = dims3(&x);
+    let frames = super::window_count(time, kernel, stride);
+    let shape: Shape = [batch * frames, kernel * channels].into();
+    let out = empty_of(&x, shape);
+    let len = batch * frames * kernel * channels;
+    let client = x.client.clone();
+    // SAFETY: `x` holds `batch * time * channels` contiguous values and every window ends by
+    // time step `(frames - 1) * stride + kernel <= time`; `out` holds `len`.
+    unsafe {
+        conv_windows_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            out.clone().into_array_arg(),
+            time,
+            channels,
+            kernel,
+            stride,
+            frames,
+        )
+    };
+    out
+}
+
+/// [`Kernels::conv_windows_backward`] in one launch.
+fn conv_windows_backward<R: CubeRuntime>(grad: CubeTensor<R>, dims: [usize; 3], kernel: usize, stride: usize) -> CubeTensor<R> {
+    let grad = into_contiguous(grad);
+    let [batch, time, channels] = dims;
+    let frames = super::window_count(time, kernel, stride);
+    let dx = empty_of(&grad, dims.into());
+    let len = batch * time * channels;
+    let client = grad.client.clone();
+    // SAFETY: `grad` holds `batch * frames * kernel * channels` contiguous values, each read
+    // at a frame below `frames` and a tap below `kernel`; `dx` holds `len`.
+    unsafe {
+        conv_windows_backward_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            grad.into_array_arg(),
+            dx.clone().into_array_arg(),
+            time,
+            channels,
+            kernel,
+            stride,
+            frames,
+        )
+    };
+    dx
+}
+
+/// The three dimensions of a rank-3 tensor.
+fn dims3<R: CubeRuntime>(x: &CubeTensor<R>) -> [usize; 3] {
+    let shape = x.meta.shape();
+    assert_eq!(shape.num_dims(), 3, "a [batch, time, channels] tensor");
+    [shape[0], shape[1], shape[2]]
+}
+
+/// A new contiguous f32 tensor of `shape` on `like`'s device.
+fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+    let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
+    CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
 }

@@ -975,6 +975,15 @@ pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -
     tensor(B::conv_windows(x.into_primitive().tensor(), kernel, stride))
 }
 
+/// Whether vox's kernels run on burn's cubecl backends ([`cube`]; off with
+/// `VOX_CUBE_KERNELS=0`, and without the `cube` feature).
+pub fn cube_kernels_on() -> bool {
+    #[cfg(feature = "cube")]
+    return cube::enabled();
+    #[cfg(not(feature = "cube"))]
+    false
+}
+
 // Without fusion, cuda (and wgpu) are burn-cubecl's `CubeBackend`, with vox's kernels in
 // [`cube`]; with it, the trait's defaults.
 #[cfg(feature = "cuda-fusion")]

@@ -21,7 +21,7 @@
 //! config) burn's conv was faster (0.044-0.052 s against 0.050-0.053 s) until the group norm
 //! and GELU of the channels-last path became vox's own kernels ([`crate::kernels`]): then
 //! 0.038-0.040 s with burn's conv against 0.022-0.026 s as matrix products (idle CPUs,
-//! 2026-11-26). Hence the rule in [`FeatureEncoder::convs_as_matmul`]. Weights keep burn's
+//! 2026-11-26). Hence the rule in [`FeatureEncoder::matmul_budget`]. Weights keep burn's
 //! `Conv1d` layout `[out, in, kernel]` either way, so checkpoints load unchanged.
 
 use burn::module::Module;
@@ -193,13 +193,13 @@ impl<B: Kernels> FeatureEncoder<B> {
     /// `[batch, samples]` -> `[batch, frames, conv_dim[-1]]` (channels last), frames as in
     /// [`Wav2Vec2Config::frame_count`].
     pub fn forward(&self, samples: Tensor<B, 2>) -> Tensor<B, 3> {
-        if self.convs_as_matmul(&samples.device()) {
-            self.forward_in_pieces(samples, vox_api::allocator::REUSED_UP_TO)
-        } else {
-            self.conv_layers
+        match self.matmul_budget(&samples.device()) {
+            Some(budget) => self.forward_in_pieces(samples, budget),
+            None => self
+                .conv_layers
                 .iter()
                 .fold(samples.unsqueeze_dim(1), |x, layer| layer.forward(x))
-                .swap_dims(1, 2)
+                .swap_dims(1, 2),
         }
     }
 
@@ -246,12 +246,23 @@ impl<B: Kernels> FeatureEncoder<B> {
         largest
     }
 
-    /// Whether the convs run as matrix products on `device`'s backend (see the module doc):
-    /// on the CPU backends, ndarray and flex; CUDA keeps the backend's conv (as measured
-    /// nowhere).
-    fn convs_as_matmul(&self, device: &B::Device) -> bool {
+    /// Whether the convs run as matrix products on `device`'s backend (see the module doc),
+    /// and over pieces of the batch of how many bytes of activations: on the CPU backends
+    /// (ndarray, flex) within the allocator's reused sizes ([`Self::forward_in_pieces`]); on
+    /// burn's cubecl backends (cuda; wgpu in the tests) the whole batch, one im2col kernel
+    /// and one product on tensor cores per conv ([`crate::kernels`]' cube kernels), where
+    /// burn-cubecl 0.21 without autotune runs a direct conv kernel on CUDA cores between
+    /// NCHW/NHWC permutations (`VOX_CUBE_KERNELS=0` keeps that, to measure one against the
+    /// other); `None` for the backend's own conv.
+    fn matmul_budget(&self, device: &B::Device) -> Option<usize> {
         let backend = B::name(device);
-        backend.contains("ndarray") || backend.contains("flex")
+        if backend.contains("ndarray") || backend.contains("flex") {
+            Some(vox_api::allocator::REUSED_UP_TO)
+        } else if backend.contains("cubecl") && crate::kernels::cube_kernels_on() {
+            Some(usize::MAX)
+        } else {
+            None
+        }
     }
 }
 
