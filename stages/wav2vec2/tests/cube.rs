@@ -286,6 +286,57 @@ fn conv_windows_and_their_gradient_match_the_cpu() {
     }
 }
 
+#[test]
+fn grouped_conv_and_its_gradients_match_the_cpu() {
+    lavapipe();
+    // wav2vec2's positional conv in small: an even kernel with half of it padded on each
+    // side (one frame more than the input), and an uneven padding.
+    for (dims, groups, kernel, padding) in [([2, 37, 16], 4, 8, [4, 4]), ([3, 20, 12], 3, 5, [3, 1])] {
+        let [batch, time, channels] = dims;
+        let frames = time + padding[0] + padding[1] + 1 - kernel;
+        let group = channels / groups;
+        let x = random([batch * time, channels], 90, Distribution::Normal(0.0, 1.0));
+        let weight = random([channels, group * kernel], 91, Distribution::Normal(0.0, 0.3));
+        let grad = random([batch * frames, channels], 92, Distribution::Normal(0.0, 1.0));
+        let run = |gpu: bool| -> [Vec<f32>; 3] {
+            fn go<B: Kernels>(
+                x: &[f32], weight: &[f32], grad: &[f32], dims: [usize; 3], groups: usize, kernel: usize,
+                padding: [usize; 2],
+            ) -> [Vec<f32>; 3] {
+                let device = Default::default();
+                let t3 = |v: &[f32], shape: [usize; 3]| -> burn::tensor::ops::FloatTensor<B> {
+                    Tensor::<B, 3>::from_data(TensorData::new(v.to_vec(), shape), &device).into_primitive().tensor()
+                };
+                let v3 = |t: burn::tensor::ops::FloatTensor<B>| values(Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t)));
+                let [batch, time, channels] = dims;
+                let frames = time + padding[0] + padding[1] + 1 - kernel;
+                let wshape = [channels, channels / groups, kernel];
+                let y = B::grouped_conv1d(t3(x, dims), t3(weight, wshape), groups, padding);
+                let [dx, dw] = B::grouped_conv1d_backward(t3(x, dims), t3(weight, wshape), t3(grad, [batch, frames, channels]), groups, padding);
+                [v3(y), v3(dx), v3(dw)]
+            }
+            match gpu {
+                true => go::<Gpu>(&x, &weight, &grad, dims, groups, kernel, padding),
+                false => go::<Flex>(&x, &weight, &grad, dims, groups, kernel, padding),
+            }
+        };
+        let (gpu, cpu) = (run(true), run(false));
+        assert_eq!(gpu[0].len(), batch * frames * channels, "output of {dims:?}");
+        for (i, name) in ["output", "dx", "dweight"].into_iter().enumerate() {
+            let diff = max_abs_diff(&gpu[i], &cpu[i]);
+            eprintln!("grouped conv {dims:?} {name}: max |gpu - cpu| {diff}");
+            // Sums of kernel * group products (dweight: of batch * frames), in other orders;
+            // TF32 on cuda.
+            let tolerance = match (cfg!(feature = "cuda"), name) {
+                (true, _) => 5e-2,
+                (false, "dweight") => 1e-4,
+                (false, _) => 2e-5,
+            };
+            assert!(diff <= tolerance, "grouped conv {dims:?} {name}: max |gpu - cpu| {diff}");
+        }
+    }
+}
+
 /// Every fixture layout (wav2vec2 base and large, the dense-tanh head, HuBERT, WavLM's gated
 /// relative bias) on the cubecl backend against transformers' outputs, with and without the
 /// padding mask: the cube kernels inside whole models (layer norms, GELU, masked softmax),

@@ -21,14 +21,15 @@
 //! build's call.
 
 use burn::tensor::{DType, Shape};
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{FloatTensor, FloatTensorOps};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 use cubecl::prelude::*;
 
 use super::{
-    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
+    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops,
+    grouped_conv1d_backward_by_ops, grouped_conv1d_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
     softmax_last_backward_by_ops, softmax_last_by_ops, squared_sums_by_ops,
 };
 
@@ -85,6 +86,26 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         match takes(&[&x, &grad]) {
             true => elementwise(x, Some(grad), Elementwise::GeluBackward),
             false => exact_gelu_backward_by_ops::<Self>(x, grad),
+        }
+    }
+
+    fn grouped_conv1d(x: FloatTensor<Self>, weight: FloatTensor<Self>, groups: usize, padding: [usize; 2]) -> FloatTensor<Self> {
+        match takes(&[&x, &weight]) {
+            true => grouped_conv1d::<R, BT>(x, weight, groups, padding),
+            false => grouped_conv1d_by_ops::<Self>(x, weight, groups, padding),
+        }
+    }
+
+    fn grouped_conv1d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        groups: usize,
+        padding: [usize; 2],
+    ) -> [FloatTensor<Self>; 2] {
+        match takes(&[&x, &weight, &grad]) {
+            true => grouped_conv1d_backward::<R, BT>(x, weight, grad, groups, padding),
+            false => grouped_conv1d_backward_by_ops::<Self>(x, weight, grad, groups, padding),
         }
     }
 
@@ -873,4 +894,216 @@ fn dims3<R: CubeRuntime>(x: &CubeTensor<R>) -> [usize; 3] {
 fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
     let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
+}
+
+/// The sizes of a stride-1 grouped conv over time ([`Kernels::grouped_conv1d`]).
+#[derive(Clone, Copy, Debug)]
+struct Grouped {
+    batch: usize,
+    time: usize,
+    channels: usize,
+    groups: usize,
+    /// Input channels per group (the weight's second dimension).
+    group_in: usize,
+    /// Output channels per group.
+    group_out: usize,
+    kernel: usize,
+    pad: usize,
+    frames: usize,
+}
+
+impl Grouped {
+    fn new<R: CubeRuntime>(x: &CubeTensor<R>, weight: &CubeTensor<R>, groups: usize, padding: [usize; 2]) -> Self {
+        let [batch, time, channels] = dims3(x);
+        let [out, group_in, kernel] = dims3(weight);
+        Self {
+            batch,
+            time,
+            channels,
+            groups,
+            group_in,
+            group_out: out / groups,
+            kernel,
+            pad: padding[0],
+            frames: time + padding[0] + padding[1] + 1 - kernel,
+        }
+    }
+
+    /// Rows of the windows of one group: every frame of every item.
+    fn rows(&self) -> usize {
+        self.batch * self.frames
+    }
+}
+
+/// The windows of a stride-1 grouped conv with `pad` zeros before the input, group by group:
+/// `out[g][b * frames + f][j * group + c] = x[b][f + j - pad][g * group + c]` (0 outside the
+/// input), `[groups, batch * frames, kernel * group]`.
+#[cube(launch_unchecked)]
+fn grouped_windows_kernel(
+    x: &Array<f32>,
+    out: &mut Array<f32>,
+    time: usize,
+    channels: usize,
+    group: usize,
+    kernel: usize,
+    pad: usize,
+    frames: usize,
+    rows: usize,
+) {
+    let len = out.len();
+    let width = kernel * group;
+    let grid = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let g = i / (rows * width);
+        let row = (i / width) % rows;
+        let column = i % width;
+        let step = row % frames + column / group;
+        let mut value = 0f32;
+        if step >= pad && step < pad + time {
+            value = x[((row / frames) * time + step - pad) * channels + g * group + column % group];
+        }
+        out[i] = value;
+        i += grid;
+    }
+}
+
+/// The gradient of [`grouped_windows_kernel`]'s input from its windows' gradient: each input
+/// value gathers the window values read from it, in tap order.
+#[cube(launch_unchecked)]
+fn grouped_windows_backward_kernel(
+    windows: &Array<f32>,
+    dx: &mut Array<f32>,
+    time: usize,
+    channels: usize,
+    group: usize,
+    kernel: usize,
+    pad: usize,
+    frames: usize,
+    rows: usize,
+) {
+    let len = dx.len();
+    let width = kernel * group;
+    let grid = CUBE_COUNT * CUBE_DIM as usize;
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let channel = i % channels;
+        let step = (i / channels) % time + pad;
+        let item = i / (channels * time);
+        let (g, c) = (channel / group, channel % group);
+        let mut sum = 0f32;
+        for j in 0..kernel {
+            if step >= j && step - j < frames {
+                sum += windows[(g * rows + item * frames + step - j) * width + j * group + c];
+            }
+        }
+        dx[i] = sum;
+        i += grid;
+    }
+}
+
+/// [`grouped_windows_kernel`] over `x`: `[groups, batch * frames, kernel * group_in]`.
+fn grouped_windows<R: CubeRuntime>(x: CubeTensor<R>, sizes: Grouped) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let shape: Shape = [sizes.groups, sizes.rows(), sizes.kernel * sizes.group_in].into();
+    let out = empty_of(&x, shape);
+    let len = sizes.groups * sizes.rows() * sizes.kernel * sizes.group_in;
+    let client = x.client.clone();
+    // SAFETY: `x` holds `batch * time * channels` contiguous values, read at time steps inside
+    // `0..time` and channels below `groups * group_in = channels`; `out` holds `len`.
+    unsafe {
+        grouped_windows_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            x.into_array_arg(),
+            out.clone().into_array_arg(),
+            sizes.time,
+            sizes.channels,
+            sizes.group_in,
+            sizes.kernel,
+            sizes.pad,
+            sizes.frames,
+            sizes.rows(),
+        )
+    };
+    out
+}
+
+/// The weight `[groups * group_out, group_in, kernel]` as each group's matrix `[groups, kernel
+/// * group_in, group_out]` (row `j * group_in + c`, as the windows' columns).
+fn group_matrices<R: CubeRuntime, BT: BoolElement>(weight: CubeTensor<R>, sizes: Grouped) -> CubeTensor<R> {
+    type B<R, BT> = CubeBackend<R, f32, i32, BT>;
+    let Grouped { groups, group_in, group_out, kernel, .. } = sizes;
+    let w = B::<R, BT>::float_reshape(weight, [groups, group_out, group_in, kernel].into());
+    let w = into_contiguous(B::<R, BT>::float_permute(w, &[0, 3, 2, 1]));
+    B::<R, BT>::float_reshape(w, [groups, kernel * group_in, group_out].into())
+}
+
+/// [`Kernels::grouped_conv1d`] as the windows of each group times its weight matrix, on the
+/// backend's (tensor-core) product: burn-cubecl 0.21 without autotune runs a grouped conv
+/// with a direct kernel, its backward with a transposed direct conv and one weight-gradient
+/// conv per group.
+fn grouped_conv1d<R: CubeRuntime, BT: BoolElement>(
+    x: CubeTensor<R>,
+    weight: CubeTensor<R>,
+    groups: usize,
+    padding: [usize; 2],
+) -> CubeTensor<R> {
+    type B<R, BT> = CubeBackend<R, f32, i32, BT>;
+    let sizes = Grouped::new(&x, &weight, groups, padding);
+    let windows = grouped_windows(x, sizes);
+    let y = B::<R, BT>::float_matmul(windows, group_matrices::<R, BT>(weight, sizes));
+    // [groups, batch * frames, group_out] -> [batch, frames, groups * group_out]
+    let y = B::<R, BT>::float_reshape(y, [groups, sizes.batch, sizes.frames, sizes.group_out].into());
+    let y = into_contiguous(B::<R, BT>::float_permute(y, &[1, 2, 0, 3]));
+    B::<R, BT>::float_reshape(y, [sizes.batch, sizes.frames, groups * sizes.group_out].into())
+}
+
+/// [`Kernels::grouped_conv1d_backward`]: the windows' gradient (the output's gradient times
+/// each group's weight matrix, transposed) gathered back onto the input, and each group's
+/// weight gradient as its windows (transposed) times the output's gradient.
+fn grouped_conv1d_backward<R: CubeRuntime, BT: BoolElement>(
+    x: CubeTensor<R>,
+    weight: CubeTensor<R>,
+    grad: CubeTensor<R>,
+    groups: usize,
+    padding: [usize; 2],
+) -> [CubeTensor<R>; 2] {
+    type B<R, BT> = CubeBackend<R, f32, i32, BT>;
+    let sizes = Grouped::new(&x, &weight, groups, padding);
+    let Grouped { batch, time, channels, group_in, group_out, kernel, frames, .. } = sizes;
+    // [batch, frames, groups * group_out] -> [groups, batch * frames, group_out]
+    let grad = B::<R, BT>::float_reshape(grad, [batch, frames, groups, group_out].into());
+    let grad = into_contiguous(B::<R, BT>::float_permute(grad, &[2, 0, 1, 3]));
+    let grad = B::<R, BT>::float_reshape(grad, [groups, sizes.rows(), group_out].into());
+    let matrices = group_matrices::<R, BT>(weight, sizes);
+    let windows_grad = into_contiguous(B::<R, BT>::float_matmul(grad.clone(), B::<R, BT>::float_swap_dims(matrices, 1, 2)));
+    let dx = empty_of(&windows_grad, [batch, time, channels].into());
+    let len = batch * time * channels;
+    let client = dx.client.clone();
+    // SAFETY: `windows_grad` holds `groups * batch * frames * kernel * group_in` contiguous
+    // values, read at frames below `frames` and taps below `kernel`; `dx` holds `len`.
+    unsafe {
+        grouped_windows_backward_kernel::launch_unchecked::<R>(
+            &client,
+            CubeCount::new_1d(cubes_for(len)),
+            CubeDim::new_1d(CUBE_UNITS),
+            windows_grad.into_array_arg(),
+            dx.clone().into_array_arg(),
+            time,
+            channels,
+            group_in,
+            kernel,
+            sizes.pad,
+            frames,
+            sizes.rows(),
+        )
+    };
+    let windows = grouped_windows(x, sizes);
+    // [groups, kernel * group_in, group_out] -> the weight's [groups * group_out, group_in, kernel]
+    let dw = B::<R, BT>::float_matmul(B::<R, BT>::float_swap_dims(windows, 1, 2), grad);
+    let dw = B::<R, BT>::float_reshape(dw, [groups, kernel, group_in, group_out].into());
+    let dw = into_contiguous(B::<R, BT>::float_permute(dw, &[0, 3, 2, 1]));
+    [dx, B::<R, BT>::float_reshape(dw, [groups * group_out, group_in, kernel].into())]
 }
