@@ -80,9 +80,11 @@
 //!   bins with one thread busy went from 2.8% of the step's work to 0.6% (2026-12-05), the
 //!   serial part that bounds the speed-up on 16 cores.
 //!
-//! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out); cuda,
-//! and other dtypes on the CPU backends, compute the same from burn's tensor operations (the
-//! trait's default methods).
+//! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out). burn's
+//! cubecl backends (cuda; wgpu in the tests) run vox's cubecl kernels for the optimizer, the
+//! norms, GELU, softmax and the convs' windows ([`cube`], which says why and what they cut);
+//! the rest there, with `cuda-fusion`, and other dtypes everywhere, compute the same from
+//! burn's tensor operations (the trait's default methods).
 
 mod attention;
 mod attention_ops;
