@@ -1,22 +1,29 @@
 //! [`Kernels`] on burn's cubecl backends (cuda; wgpu, which runs the same kernels on a CPU
 //! through Mesa's lavapipe, for the tests): vox's own cubecl kernels where the operations
-//! composed from burn's launch many kernels.
+//! composed from burn's launch many kernels or take a slow road.
 //!
 //! burn 0.21's cubecl backends run every tensor operation as its own kernel launch (no fusion
 //! in vox's build). Counted with cubecl's profiler on an XLSR-large training step
-//! (`benches/gpu-kernels.sh`, wgpu, 2026-12-06): 447 launches per encoder layer, 304 of them
-//! in the optimizer, whose AdamW update composed from burn's operations is 15 element-wise
-//! kernels per parameter and the clipping's squared sum 4 more (the squaring, the sum, the
-//! concatenation of the sums). Here the update is one kernel per parameter and each squared
-//! sum one kernel writing per-cube partial sums, all read back in one transfer and added on
-//! the host in f64.
+//! (`benches/gpu-kernels.sh`, wgpu, 2026-12-06): 10,912 launches, 447 per encoder layer, 304
+//! of them in the optimizer, whose AdamW update composed from burn's operations is 15
+//! element-wise kernels per parameter and the clipping's squared sum 4 more (the squaring,
+//! the sum, the concatenation of the sums). Here, 2,750 in all (BENCHMARKS-gpu.md, section 6):
 //!
-//! Results are not bit-identical to the composed operations: a GPU compiler may contract a
-//! multiply and an add into one rounding. Byte-identity holds on the CPU backends, which run
-//! [`super::host`]'s kernels.
+//! - the update is one kernel per parameter, and each squared sum one kernel writing per-cube
+//!   partial sums, all read back in one transfer and added on the host in f64;
+//! - layer norm is one kernel forward (a cube per row) and three backward; GELU, softmax and
+//!   their gradients one each;
+//! - the feature encoder's convs are an im2col kernel and a product each (the CPU backends'
+//!   road), and the positional conv grouped windows and batched products: burn-cubecl without
+//!   autotune runs convs with a direct kernel on CUDA cores (and the grouped conv's weight
+//!   gradient as one conv per group), not on the tensor cores its products use.
 //!
-//! `VOX_CUBE_KERNELS=0` in the environment turns them off (the trait's composed defaults
-//! instead), so that one binary measures both in the same call on a lent GPU
+//! Results are not bit-identical to the composed operations: sums run in other orders, and a
+//! GPU compiler may contract a multiply and an add into one rounding. Byte-identity holds on
+//! the CPU backends, which run [`super::host`]'s kernels.
+//!
+//! `VOX_CUBE_KERNELS=0` in the environment turns them off (the trait's composed defaults and
+//! burn's convs instead), so that one binary measures both in the same call on a lent GPU
 //! (`benches/gpu-kernels.sh`, `benches/gpu-epoch.sh`): GPU time is too scarce for a second
 //! build's call.
 
