@@ -308,19 +308,9 @@ fn squared_sum_kernel(x: &Array<f32>, partials: &mut Array<f32>, offset: u32) {
         i += stride;
     }
     let mut shared = SharedMemory::<f32>::new(CUBE_UNITS as usize);
-    shared[UNIT_POS as usize] = sum;
-    sync_cube();
-    let mut active = CUBE_DIM / 2;
-    while active > 0 {
-        if UNIT_POS < active {
-            let other = shared[(UNIT_POS + active) as usize];
-            shared[UNIT_POS as usize] += other;
-        }
-        sync_cube();
-        active /= 2;
-    }
+    let total = cube_reduce(&mut shared, sum, Reduction::Sum);
     if UNIT_POS == 0 {
-        partials[(offset + CUBE_POS as u32) as usize] = shared[0];
+        partials[(offset + CUBE_POS as u32) as usize] = total;
     }
 }
 
@@ -362,23 +352,38 @@ fn squared_sums<R: CubeRuntime>(xs: Vec<CubeTensor<R>>) -> Vec<f64> {
         .collect()
 }
 
-/// The sum of `value` over the cube's units, on every unit. `shared` holds [`CUBE_UNITS`]
-/// values; the cube's units must all call it (it syncs them).
+/// How [`cube_reduce`] combines the units' values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Reduction {
+    Sum,
+    Max,
+}
+
+/// The sum (or the largest) of `value` over the cube's units, on every unit, by halving
+/// steps in a fixed order. `shared` holds [`CUBE_UNITS`] values; the cube's units must all
+/// call it (it syncs them).
 #[cube]
-fn cube_sum(shared: &mut SharedMemory<f32>, value: f32) -> f32 {
+fn cube_reduce(shared: &mut SharedMemory<f32>, value: f32, #[comptime] reduction: Reduction) -> f32 {
     shared[UNIT_POS as usize] = value;
     sync_cube();
     let mut active = CUBE_DIM / 2;
     while active > 0 {
         if UNIT_POS < active {
             let other = shared[(UNIT_POS + active) as usize];
-            shared[UNIT_POS as usize] += other;
+            match comptime![reduction] {
+                Reduction::Sum => {
+                    shared[UNIT_POS as usize] += other;
+                }
+                Reduction::Max => {
+                    shared[UNIT_POS as usize] = f32::max(shared[UNIT_POS as usize], other);
+                }
+            }
         }
         sync_cube();
         active /= 2;
     }
     let total = shared[0];
-    // Every unit reads the total before the next sum overwrites it.
+    // Every unit reads the total before the next reduction overwrites it.
     sync_cube();
     total
 }
@@ -395,7 +400,7 @@ fn row_moments(x: &Array<f32>, shared: &mut SharedMemory<f32>, row: usize, width
         sum += x[start + c];
         c += CUBE_DIM as usize;
     }
-    let mean = cube_sum(shared, sum) / f32::cast_from(width);
+    let mean = cube_reduce(shared, sum, Reduction::Sum) / f32::cast_from(width);
     let mut squares = 0f32;
     let mut c = UNIT_POS as usize;
     while c < width {
@@ -403,7 +408,7 @@ fn row_moments(x: &Array<f32>, shared: &mut SharedMemory<f32>, row: usize, width
         squares += d * d;
         c += CUBE_DIM as usize;
     }
-    let variance = cube_sum(shared, squares) / f32::cast_from(width);
+    let variance = cube_reduce(shared, squares, Reduction::Sum) / f32::cast_from(width);
     (mean, f32::sqrt(variance + epsilon))
 }
 
@@ -460,8 +465,8 @@ fn layer_norm_backward_kernel(
             sum_gx += g * ((x[start + c] - mean) / std);
             c += CUBE_DIM as usize;
         }
-        let mean_g = cube_sum(&mut shared, sum_g) / f32::cast_from(width);
-        let mean_gx = cube_sum(&mut shared, sum_gx) / f32::cast_from(width);
+        let mean_g = cube_reduce(&mut shared, sum_g, Reduction::Sum) / f32::cast_from(width);
+        let mean_gx = cube_reduce(&mut shared, sum_gx, Reduction::Sum) / f32::cast_from(width);
         let mut c = UNIT_POS as usize;
         while c < width {
             let normalized = (x[start + c] - mean) / std;
@@ -672,25 +677,6 @@ fn elementwise<R: CubeRuntime>(x: CubeTensor<R>, y: Option<CubeTensor<R>>, op: E
     out
 }
 
-/// The largest of `value` over the cube's units, on every unit (as [`cube_sum`]).
-#[cube]
-fn cube_max(shared: &mut SharedMemory<f32>, value: f32) -> f32 {
-    shared[UNIT_POS as usize] = value;
-    sync_cube();
-    let mut active = CUBE_DIM / 2;
-    while active > 0 {
-        if UNIT_POS < active {
-            let other = shared[(UNIT_POS + active) as usize];
-            shared[UNIT_POS as usize] = f32::max(shared[UNIT_POS as usize], other);
-        }
-        sync_cube();
-        active /= 2;
-    }
-    let total = shared[0];
-    sync_cube();
-    total
-}
-
 /// Softmax over rows of `width` values (`backward`: false, `x` the scores), or its gradient
 /// (`backward`: true, `x` the probabilities `y` and `grad` the output's gradient: `y (grad -
 /// Σ grad y)`), one cube per row.
@@ -708,7 +694,7 @@ fn softmax_kernel(x: &Array<f32>, grad: &Array<f32>, out: &mut Array<f32>, width
                 dot += grad[start + c] * x[start + c];
                 c += CUBE_DIM as usize;
             }
-            let dot = cube_sum(&mut shared, dot);
+            let dot = cube_reduce(&mut shared, dot, Reduction::Sum);
             let mut c = UNIT_POS as usize;
             while c < width {
                 out[start + c] = x[start + c] * (grad[start + c] - dot);
@@ -722,7 +708,7 @@ fn softmax_kernel(x: &Array<f32>, grad: &Array<f32>, out: &mut Array<f32>, width
                 max = f32::max(max, x[start + c]);
                 c += CUBE_DIM as usize;
             }
-            let max = cube_max(&mut shared, max);
+            let max = cube_reduce(&mut shared, max, Reduction::Max);
             let mut sum = 0f32;
             let mut c = UNIT_POS as usize;
             while c < width {
@@ -731,7 +717,7 @@ fn softmax_kernel(x: &Array<f32>, grad: &Array<f32>, out: &mut Array<f32>, width
                 sum += e;
                 c += CUBE_DIM as usize;
             }
-            let sum = cube_sum(&mut shared, sum);
+            let sum = cube_reduce(&mut shared, sum, Reduction::Sum);
             let mut c = UNIT_POS as usize;
             while c < width {
                 out[start + c] = out[start + c] / sum;
@@ -769,85 +755,112 @@ fn softmax<R: CubeRuntime>(x: CubeTensor<R>, grad: Option<CubeTensor<R>>) -> Cub
     out
 }
 
-/// The windows of an unpadded conv over channels-last `x` `[batch, time, channels]`, one row
-/// per output frame: a window is the contiguous run of `kernel * channels` values from time
-/// step `frame * stride`, so each output value is one read.
+/// Where the windows of a conv over time read a channels-last input `[batch, time,
+/// channels]`: `groups` groups of `group` channels, `kernel` taps, `stride` steps from frame
+/// to frame, `pad` zeros before the input, `frames` windows per item. The windows are `[groups,
+/// batch * frames, kernel * group]`: row `b * frames + f` of group `g` holds input time steps
+/// `f * stride + j - pad` (`j < kernel`, 0 outside the input) of the group's channels. The
+/// feature encoder's convs are one group without padding (a window is then a contiguous run
+/// of the input); the positional conv is 16 groups, stride 1, half its kernel padded.
+#[derive(Clone, Copy, Debug)]
+struct Windows {
+    batch: usize,
+    time: usize,
+    channels: usize,
+    groups: usize,
+    group: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    frames: usize,
+}
+
+impl Windows {
+    /// Rows of the windows of one group: every frame of every item.
+    fn rows(&self) -> usize {
+        self.batch * self.frames
+    }
+
+    /// The unpadded single-group windows of [`Kernels::conv_windows`] over an input of `dims`.
+    fn unpadded([batch, time, channels]: [usize; 3], kernel: usize, stride: usize) -> Self {
+        let frames = super::window_count(time, kernel, stride);
+        Self { batch, time, channels, groups: 1, group: channels, kernel, stride, pad: 0, frames }
+    }
+}
+
+/// The windows ([`Windows`]) of `input` into `out` (`backward` false), or the input's gradient
+/// from the windows' gradient `input` into `out` (`backward` true): each input value gathers
+/// the window values read from it, in frame order.
 #[cube(launch_unchecked)]
-fn conv_windows_kernel(
-    x: &Array<f32>,
+fn windows_kernel(
+    input: &Array<f32>,
     out: &mut Array<f32>,
     time: usize,
     channels: usize,
+    group: usize,
     kernel: usize,
     stride: usize,
+    pad: usize,
     frames: usize,
+    rows: usize,
+    #[comptime] backward: bool,
 ) {
     let len = out.len();
-    let width = kernel * channels;
+    let width = kernel * group;
     let grid = CUBE_COUNT * CUBE_DIM as usize;
     let mut i = ABSOLUTE_POS;
     while i < len {
-        let row = i / width;
-        let (item, frame) = (row / frames, row % frames);
-        out[i] = x[(item * time + frame * stride) * channels + i % width];
+        if comptime![backward] {
+            let channel = i % channels;
+            let step = (i / channels) % time + pad;
+            let item = i / (channels * time);
+            let (g, c) = (channel / group, channel % group);
+            // Frames from the first whose window reaches `step` to the last that starts by it.
+            let mut first = 0;
+            if step + 1 > kernel {
+                first = (step + 1 - kernel).div_ceil(stride);
+            }
+            let mut last = step / stride;
+            if last > frames - 1 {
+                last = frames - 1;
+            }
+            let mut sum = 0f32;
+            let mut frame = first;
+            while frame <= last {
+                sum += input[(g * rows + item * frames + frame) * width + (step - frame * stride) * group + c];
+                frame += 1;
+            }
+            out[i] = sum;
+        } else {
+            let g = i / (rows * width);
+            let row = (i / width) % rows;
+            let column = i % width;
+            let step = (row % frames) * stride + column / group;
+            let mut value = 0f32;
+            if step >= pad && step < pad + time {
+                value = input[((row / frames) * time + step - pad) * channels + g * group + column % group];
+            }
+            out[i] = value;
+        }
         i += grid;
     }
 }
 
-/// The gradient of [`conv_windows_kernel`]'s input: each time step's value gathers the window
-/// values read from it (frames `f` with `f * stride <= t < f * stride + kernel`), in frame
-/// order.
-#[cube(launch_unchecked)]
-fn conv_windows_backward_kernel(
-    grad: &Array<f32>,
-    dx: &mut Array<f32>,
-    time: usize,
-    channels: usize,
-    kernel: usize,
-    stride: usize,
-    frames: usize,
-) {
-    let len = dx.len();
-    let width = kernel * channels;
-    let grid = CUBE_COUNT * CUBE_DIM as usize;
-    let mut i = ABSOLUTE_POS;
-    while i < len {
-        let channel = i % channels;
-        let step = (i / channels) % time;
-        let item = i / (channels * time);
-        // Frames from the first whose window reaches `step` to the last that starts by it.
-        let mut first = 0;
-        if step + 1 > kernel {
-            first = (step + 1 - kernel).div_ceil(stride);
-        }
-        let mut last = step / stride;
-        if last > frames - 1 {
-            last = frames - 1;
-        }
-        let mut sum = 0f32;
-        let mut frame = first;
-        while frame <= last {
-            sum += grad[(item * frames + frame) * width + (step - frame * stride) * channels + channel];
-            frame += 1;
-        }
-        dx[i] = sum;
-        i += grid;
-    }
-}
-
-/// [`Kernels::conv_windows`] in one launch: `[batch * frames, kernel * channels]`.
-fn conv_windows<R: CubeRuntime>(x: CubeTensor<R>, kernel: usize, stride: usize) -> CubeTensor<R> {
+/// [`windows_kernel`] in one launch, into a tensor of shape `out`: the windows of `x` (`[groups,
+/// rows, kernel * group]`, or as many values in another shape), or, with `backward`, the
+/// input's gradient (`[batch, time, channels]`) from the windows' gradient `x`.
+fn windows<R: CubeRuntime>(x: CubeTensor<R>, sizes: Windows, out: Shape, backward: bool) -> CubeTensor<R> {
     let x = into_contiguous(x);
-    let [batch, time, channels] = dims3(&x);
-    let frames = super::window_count(time, kernel, stride);
-    let shape: Shape = [batch * frames, kernel * channels].into();
-    let out = empty_of(&x, shape);
-    let len = batch * frames * kernel * channels;
+    let Windows { time, channels, group, kernel, stride, pad, frames, .. } = sizes;
+    let out = empty_of(&x, out);
+    let len = out.meta.shape().num_elements();
     let client = x.client.clone();
-    // SAFETY: `x` holds `batch * time * channels` contiguous values and every window ends by
-    // time step `(frames - 1) * stride + kernel <= time`; `out` holds `len`.
+    // SAFETY: forward, `x` holds `batch * time * channels` contiguous values, read at time
+    // steps inside `0..time` and channels below `groups * group = channels`; backward, `x`
+    // holds `groups * batch * frames * kernel * group` values, read at frames below `frames`
+    // and taps below `kernel`; the kernel writes `out`'s `len` values.
     unsafe {
-        conv_windows_kernel::launch_unchecked::<R>(
+        windows_kernel::launch_unchecked::<R>(
             &client,
             CubeCount::new_1d(cubes_for(len)),
             CubeDim::new_1d(CUBE_UNITS),
@@ -855,39 +868,27 @@ fn conv_windows<R: CubeRuntime>(x: CubeTensor<R>, kernel: usize, stride: usize) 
             out.clone().into_array_arg(),
             time,
             channels,
+            group,
             kernel,
             stride,
+            pad,
             frames,
+            sizes.rows(),
+            backward,
         )
     };
     out
 }
 
+/// [`Kernels::conv_windows`] in one launch: `[batch * frames, kernel * channels]`.
+fn conv_windows<R: CubeRuntime>(x: CubeTensor<R>, kernel: usize, stride: usize) -> CubeTensor<R> {
+    let sizes = Windows::unpadded(dims3(&x), kernel, stride);
+    windows(x, sizes, [sizes.rows(), kernel * sizes.channels].into(), false)
+}
+
 /// [`Kernels::conv_windows_backward`] in one launch.
 fn conv_windows_backward<R: CubeRuntime>(grad: CubeTensor<R>, dims: [usize; 3], kernel: usize, stride: usize) -> CubeTensor<R> {
-    let grad = into_contiguous(grad);
-    let [batch, time, channels] = dims;
-    let frames = super::window_count(time, kernel, stride);
-    let dx = empty_of(&grad, dims.into());
-    let len = batch * time * channels;
-    let client = grad.client.clone();
-    // SAFETY: `grad` holds `batch * frames * kernel * channels` contiguous values, each read
-    // at a frame below `frames` and a tap below `kernel`; `dx` holds `len`.
-    unsafe {
-        conv_windows_backward_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_1d(cubes_for(len)),
-            CubeDim::new_1d(CUBE_UNITS),
-            grad.into_array_arg(),
-            dx.clone().into_array_arg(),
-            time,
-            channels,
-            kernel,
-            stride,
-            frames,
-        )
-    };
-    dx
+    windows(grad, Windows::unpadded(dims, kernel, stride), dims.into(), true)
 }
 
 /// The three dimensions of a rank-3 tensor.
@@ -903,145 +904,31 @@ fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R>
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
 }
 
-/// The sizes of a stride-1 grouped conv over time ([`Kernels::grouped_conv1d`]).
-#[derive(Clone, Copy, Debug)]
-struct Grouped {
-    batch: usize,
-    time: usize,
-    channels: usize,
+/// The windows of a stride-1 grouped conv over time ([`Kernels::grouped_conv1d`]) of `x` with
+/// `weight` `[groups * group_out, group_in, kernel]`, and `group_out`.
+fn grouped_windows_of<R: CubeRuntime>(
+    x: &CubeTensor<R>,
+    weight: &CubeTensor<R>,
     groups: usize,
-    /// Input channels per group (the weight's second dimension).
-    group_in: usize,
-    /// Output channels per group.
-    group_out: usize,
-    kernel: usize,
-    pad: usize,
-    frames: usize,
+    padding: [usize; 2],
+) -> (Windows, usize) {
+    let [batch, time, channels] = dims3(x);
+    let [out, group, kernel] = dims3(weight);
+    let frames = time + padding[0] + padding[1] + 1 - kernel;
+    let sizes = Windows { batch, time, channels, groups, group, kernel, stride: 1, pad: padding[0], frames };
+    (sizes, out / groups)
 }
 
-impl Grouped {
-    fn new<R: CubeRuntime>(x: &CubeTensor<R>, weight: &CubeTensor<R>, groups: usize, padding: [usize; 2]) -> Self {
-        let [batch, time, channels] = dims3(x);
-        let [out, group_in, kernel] = dims3(weight);
-        Self {
-            batch,
-            time,
-            channels,
-            groups,
-            group_in,
-            group_out: out / groups,
-            kernel,
-            pad: padding[0],
-            frames: time + padding[0] + padding[1] + 1 - kernel,
-        }
-    }
-
-    /// Rows of the windows of one group: every frame of every item.
-    fn rows(&self) -> usize {
-        self.batch * self.frames
-    }
-}
-
-/// The windows of a stride-1 grouped conv with `pad` zeros before the input, group by group:
-/// `out[g][b * frames + f][j * group + c] = x[b][f + j - pad][g * group + c]` (0 outside the
-/// input), `[groups, batch * frames, kernel * group]`.
-#[cube(launch_unchecked)]
-fn grouped_windows_kernel(
-    x: &Array<f32>,
-    out: &mut Array<f32>,
-    time: usize,
-    channels: usize,
-    group: usize,
-    kernel: usize,
-    pad: usize,
-    frames: usize,
-    rows: usize,
-) {
-    let len = out.len();
-    let width = kernel * group;
-    let grid = CUBE_COUNT * CUBE_DIM as usize;
-    let mut i = ABSOLUTE_POS;
-    while i < len {
-        let g = i / (rows * width);
-        let row = (i / width) % rows;
-        let column = i % width;
-        let step = row % frames + column / group;
-        let mut value = 0f32;
-        if step >= pad && step < pad + time {
-            value = x[((row / frames) * time + step - pad) * channels + g * group + column % group];
-        }
-        out[i] = value;
-        i += grid;
-    }
-}
-
-/// The gradient of [`grouped_windows_kernel`]'s input from its windows' gradient: each input
-/// value gathers the window values read from it, in tap order.
-#[cube(launch_unchecked)]
-fn grouped_windows_backward_kernel(
-    windows: &Array<f32>,
-    dx: &mut Array<f32>,
-    time: usize,
-    channels: usize,
-    group: usize,
-    kernel: usize,
-    pad: usize,
-    frames: usize,
-    rows: usize,
-) {
-    let len = dx.len();
-    let width = kernel * group;
-    let grid = CUBE_COUNT * CUBE_DIM as usize;
-    let mut i = ABSOLUTE_POS;
-    while i < len {
-        let channel = i % channels;
-        let step = (i / channels) % time + pad;
-        let item = i / (channels * time);
-        let (g, c) = (channel / group, channel % group);
-        let mut sum = 0f32;
-        for j in 0..kernel {
-            if step >= j && step - j < frames {
-                sum += windows[(g * rows + item * frames + step - j) * width + j * group + c];
-            }
-        }
-        dx[i] = sum;
-        i += grid;
-    }
-}
-
-/// [`grouped_windows_kernel`] over `x`: `[groups, batch * frames, kernel * group_in]`.
-fn grouped_windows<R: CubeRuntime>(x: CubeTensor<R>, sizes: Grouped) -> CubeTensor<R> {
-    let x = into_contiguous(x);
-    let shape: Shape = [sizes.groups, sizes.rows(), sizes.kernel * sizes.group_in].into();
-    let out = empty_of(&x, shape);
-    let len = sizes.groups * sizes.rows() * sizes.kernel * sizes.group_in;
-    let client = x.client.clone();
-    // SAFETY: `x` holds `batch * time * channels` contiguous values, read at time steps inside
-    // `0..time` and channels below `groups * group_in = channels`; `out` holds `len`.
-    unsafe {
-        grouped_windows_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_1d(cubes_for(len)),
-            CubeDim::new_1d(CUBE_UNITS),
-            x.into_array_arg(),
-            out.clone().into_array_arg(),
-            sizes.time,
-            sizes.channels,
-            sizes.group_in,
-            sizes.kernel,
-            sizes.pad,
-            sizes.frames,
-            sizes.rows(),
-        )
-    };
-    out
+/// Each group's windows of `x`, `[groups, batch * frames, kernel * group]`.
+fn grouped_windows<R: CubeRuntime>(x: CubeTensor<R>, sizes: Windows) -> CubeTensor<R> {
+    windows(x, sizes, [sizes.groups, sizes.rows(), sizes.kernel * sizes.group].into(), false)
 }
 
 /// The weight `[groups * group_out, group_in, kernel]` as each group's matrix `[groups, kernel
 /// * group_in, group_out]` (row `j * group_in + c`, as the windows' columns).
-fn group_matrices<R: CubeRuntime, BT: BoolElement>(weight: CubeTensor<R>, sizes: Grouped) -> CubeTensor<R> {
+fn group_matrices<R: CubeRuntime, BT: BoolElement>(weight: CubeTensor<R>, sizes: Windows, group_out: usize) -> CubeTensor<R> {
     type B<R, BT> = CubeBackend<R, f32, i32, BT>;
-    let Grouped { groups, group_in, group_out, kernel, .. } = sizes;
+    let Windows { groups, group: group_in, kernel, .. } = sizes;
     let w = B::<R, BT>::float_reshape(weight, [groups, group_out, group_in, kernel].into());
     let w = into_contiguous(B::<R, BT>::float_permute(w, &[0, 3, 2, 1]));
     B::<R, BT>::float_reshape(w, [groups, kernel * group_in, group_out].into())
@@ -1058,13 +945,13 @@ fn grouped_conv1d<R: CubeRuntime, BT: BoolElement>(
     padding: [usize; 2],
 ) -> CubeTensor<R> {
     type B<R, BT> = CubeBackend<R, f32, i32, BT>;
-    let sizes = Grouped::new(&x, &weight, groups, padding);
+    let (sizes, group_out) = grouped_windows_of(&x, &weight, groups, padding);
     let windows = grouped_windows(x, sizes);
-    let y = B::<R, BT>::float_matmul(windows, group_matrices::<R, BT>(weight, sizes));
+    let y = B::<R, BT>::float_matmul(windows, group_matrices::<R, BT>(weight, sizes, group_out));
     // [groups, batch * frames, group_out] -> [batch, frames, groups * group_out]
-    let y = B::<R, BT>::float_reshape(y, [groups, sizes.batch, sizes.frames, sizes.group_out].into());
+    let y = B::<R, BT>::float_reshape(y, [groups, sizes.batch, sizes.frames, group_out].into());
     let y = into_contiguous(B::<R, BT>::float_permute(y, &[1, 2, 0, 3]));
-    B::<R, BT>::float_reshape(y, [sizes.batch, sizes.frames, groups * sizes.group_out].into())
+    B::<R, BT>::float_reshape(y, [sizes.batch, sizes.frames, groups * group_out].into())
 }
 
 /// [`Kernels::grouped_conv1d_backward`]: the windows' gradient (the output's gradient times
@@ -1078,35 +965,15 @@ fn grouped_conv1d_backward<R: CubeRuntime, BT: BoolElement>(
     padding: [usize; 2],
 ) -> [CubeTensor<R>; 2] {
     type B<R, BT> = CubeBackend<R, f32, i32, BT>;
-    let sizes = Grouped::new(&x, &weight, groups, padding);
-    let Grouped { batch, time, channels, group_in, group_out, kernel, frames, .. } = sizes;
+    let (sizes, group_out) = grouped_windows_of(&x, &weight, groups, padding);
+    let Windows { batch, frames, group: group_in, kernel, .. } = sizes;
     // [batch, frames, groups * group_out] -> [groups, batch * frames, group_out]
     let grad = B::<R, BT>::float_reshape(grad, [batch, frames, groups, group_out].into());
     let grad = into_contiguous(B::<R, BT>::float_permute(grad, &[2, 0, 1, 3]));
     let grad = B::<R, BT>::float_reshape(grad, [groups, sizes.rows(), group_out].into());
-    let matrices = group_matrices::<R, BT>(weight, sizes);
-    let windows_grad = into_contiguous(B::<R, BT>::float_matmul(grad.clone(), B::<R, BT>::float_swap_dims(matrices, 1, 2)));
-    let dx = empty_of(&windows_grad, [batch, time, channels].into());
-    let len = batch * time * channels;
-    let client = dx.client.clone();
-    // SAFETY: `windows_grad` holds `groups * batch * frames * kernel * group_in` contiguous
-    // values, read at frames below `frames` and taps below `kernel`; `dx` holds `len`.
-    unsafe {
-        grouped_windows_backward_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_1d(cubes_for(len)),
-            CubeDim::new_1d(CUBE_UNITS),
-            windows_grad.into_array_arg(),
-            dx.clone().into_array_arg(),
-            time,
-            channels,
-            group_in,
-            kernel,
-            sizes.pad,
-            frames,
-            sizes.rows(),
-        )
-    };
+    let matrices = group_matrices::<R, BT>(weight, sizes, group_out);
+    let windows_grad = B::<R, BT>::float_matmul(grad.clone(), B::<R, BT>::float_swap_dims(matrices, 1, 2));
+    let dx = windows(windows_grad, sizes, [batch, sizes.time, sizes.channels].into(), true);
     let windows = grouped_windows(x, sizes);
     // [groups, kernel * group_in, group_out] -> the weight's [groups * group_out, group_in, kernel]
     let dw = B::<R, BT>::float_matmul(B::<R, BT>::float_swap_dims(windows, 1, 2), grad);
