@@ -35,11 +35,7 @@ if [[ -n "$BUILT_ROOT" && ! -e "$BUILT_ROOT" ]]; then
 fi
 
 # cubecl compiles its kernels at run time with NVRTC: put a libnvrtc on the library path.
-for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-  "$(python3 -c 'import nvidia.cuda_nvrtc as m, os; print(os.path.join(os.path.dirname(m.__file__), "lib"))' 2>/dev/null)"; do
-  [[ -n "$dir" && -d "$dir" ]] && ls "$dir"/libnvrtc.so* >/dev/null 2>&1 \
-    && export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
-done
+source "$ROOT/benches/nvrtc-path.sh"
 
 say "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say ""

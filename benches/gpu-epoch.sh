@@ -48,13 +48,7 @@ rm -rf "$OUT"/vox "$OUT"/vox-bf16 "$OUT"/vox-data "$OUT"/vox-step "$OUT"/vox-ste
 start=$(date +%s)
 
 # cubecl compiles its kernels at run time with NVRTC: put a libnvrtc on the library path.
-if [[ "$BACKEND" == cuda ]]; then
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-    "$("$PYTHON" -c 'import nvidia.cuda_nvrtc as m, os; print(os.path.join(os.path.dirname(m.__file__), "lib"))' 2>/dev/null)"; do
-    [[ -n "$dir" && -d "$dir" ]] && ls "$dir"/libnvrtc.so* >/dev/null 2>&1 \
-      && export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
-  done
-fi
+[[ "$BACKEND" == cuda ]] && source "$ROOT/benches/nvrtc-path.sh"
 
 gpu="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 "$PYTHON" - "$OUT/machine.json" <<EOF

@@ -26,13 +26,7 @@ OUT="${OUT:-/tmp/gpu-kernels}"
 mkdir -p "$OUT"
 
 # cubecl compiles its kernels at run time with NVRTC: put a libnvrtc on the library path.
-if [[ "$BACKEND" == cuda ]]; then
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-    "$("$PYTHON" -c 'import nvidia.cuda_nvrtc as m, os; print(os.path.join(os.path.dirname(m.__file__), "lib"))' 2>/dev/null)"; do
-    [[ -n "$dir" && -d "$dir" ]] && ls "$dir"/libnvrtc.so* >/dev/null 2>&1 \
-      && export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
-  done
-fi
+[[ "$BACKEND" == cuda ]] && source "$ROOT/benches/nvrtc-path.sh"
 
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || cat "$(dirname "$TRAIN_STEP")/commit" 2>/dev/null || echo '?')"
 : >"$OUT/kernels.md"
