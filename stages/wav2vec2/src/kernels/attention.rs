@@ -172,7 +172,7 @@ fn head_block(dims: Dims, x: Operands, dropout: Option<Dropout>, pair: usize, qu
     for first in queries.step_by(ROWS) {
         let rows = ROWS.min(frames - first);
         pack_rows(x.q, at, first, rows, head_dim, x.scale, &mut q);
-        super::cpu::attention_block_product(&q, head_dim, &keys, &mut scores);
+        block_product(&q, head_dim, &keys, &mut scores);
         for (r, row) in scores.chunks_exact_mut(key_cols).take(rows).enumerate() {
             let frame = first + r;
             let gated = x.gated.map(|(gate, bias)| {
@@ -191,7 +191,7 @@ fn head_block(dims: Dims, x: Operands, dropout: Option<Dropout>, pair: usize, qu
                 }
             }
         }
-        super::cpu::attention_block_product(&scores, frames, &values, &mut context);
+        block_product(&scores, frames, &values, &mut context);
         for (r, context) in context.chunks_exact(value_cols).take(rows).enumerate() {
             // SAFETY: this task alone writes the head's `head_dim` columns of its queries' rows,
             // inside the output's `batch * frames * hidden` values.
@@ -312,7 +312,7 @@ fn head_backward(
         let rows = ROWS.min(frames - first);
         pack_rows(grad, at, first, rows, head_dim, 1.0, &mut g);
         let block = &mut ds[first * cols..][..ROWS * cols];
-        super::cpu::attention_block_product(&g, head_dim, &values_t, block);
+        block_product(&g, head_dim, &values_t, block);
         for (r, row) in block.chunks_exact_mut(cols).take(rows).enumerate() {
             let i = first + r;
             let p = &probs[i * frames..][..frames];
@@ -343,7 +343,7 @@ fn head_backward(
     for ((left, right, scale), target) in products.into_iter().zip(targets) {
         for first in (0..frames).step_by(ROWS) {
             let rows = ROWS.min(frames - first);
-            super::cpu::attention_block_product(&left[first * cols..][..ROWS * cols], frames, right, &mut block);
+            block_product(&left[first * cols..][..ROWS * cols], frames, right, &mut block);
             for (r, row) in block.chunks_exact_mut(value_cols).take(rows).enumerate() {
                 let row = &mut row[..head_dim];
                 if scale != 1.0 {
@@ -356,7 +356,14 @@ fn head_backward(
     }
 }
 
-pub(super) mod simd {
+/// The product of a block of rows with a matrix (scores, context and
+/// the backward's products; see `block_product_loop`).
+fn block_product(a: &[f32], depth: usize, b: &[f32], out: &mut [f32]) {
+    use simd::block_product_loop;
+    super::cpu::widest!(block_product_loop(a: &[f32], depth: usize, b: &[f32], out: &mut [f32]))
+}
+
+mod simd {
     use super::{ROWS, WIDTH};
 
     /// `out[r][x] = Σ_{j < depth} a[r][j] b[j][x]` for the [`ROWS`] rows of `a` (`[ROWS][a.len()

@@ -1,18 +1,14 @@
 //! Attention through vox's backend extension: its operands and results, the tensor-level
 //! entry points ([`multi_head_attention`] for inference, [`training_attention`]), the same
 //! computation composed from burn's operations ([`attention_by_ops`]: cuda's road, the trait's
-//! defaults and the tests' reference), and training's autodiff step. The CPU kernel itself is
-//! [`super::attention`].
+//! defaults and the tests' reference), and the operands of training's autodiff step
+//! (recorded in [`super::autodiff`]). The CPU kernel itself is [`super::attention`].
 
-use burn::backend::Autodiff;
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bool, Tensor};
 
-use super::{Kernels, add_gated_bias, merge_heads, register_partials, softmax_last, split_heads, tensor};
+use super::{Kernels, add_gated_bias, merge_heads, softmax_last, split_heads, tensor};
 
 /// Attention composed from tensor operations (vox's kernels where it has them), with
 /// `dropout` applied to the probabilities: training's path, whose autodiff graph keeps what
@@ -216,36 +212,6 @@ pub fn attention_backward_by_ops<B: Kernels>(
     let dk = ds.swap_dims(2, 3).matmul(q * x.scale);
     let merge = |t: Tensor<B, 4>| merge_heads(t).into_primitive().tensor();
     AttentionGradients { q: merge(dq), k: merge(dk), v: merge(dv), gated }
-}
-
-/// Backward step of [`Kernels::training_attention`] where the backend computes it as one
-/// kernel: parents `[q, k, v]` or, gated, `[q, k, v, gate, bias]`.
-#[derive(Debug)]
-pub(super) struct TrainingAttention;
-
-impl<B: Kernels, const N: usize> Backward<B, N> for TrainingAttention {
-    type State = (AttentionInputs<FloatTensor<B>>, SavedAttention<FloatTensor<B>>, f64);
-
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        register_partials::<B, _, N, _>(ops, grads, |(x, saved, dropout), grad| {
-            let g = B::attention_backward(x, saved, dropout, grad);
-            [g.q, g.k, g.v].into_iter().chain(g.gated.into_iter().flatten())
-        });
-    }
-}
-
-/// Records [`TrainingAttention`] with `parents` (3 or 5) for the context in `state`.
-pub(super) fn record_attention<B: Kernels, C: CheckpointStrategy, const N: usize>(
-    parents: [FloatTensor<Autodiff<B, C>>; N],
-    state: <TrainingAttention as Backward<B, N>>::State,
-) -> FloatTensor<Autodiff<B, C>> {
-    match TrainingAttention.prepare::<C>(parents.map(|parent| parent.node)).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let output = state.1.context.clone();
-            prep.finish(state, output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(state.1.context),
-    }
 }
 
 #[cfg(test)]

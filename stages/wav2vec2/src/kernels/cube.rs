@@ -783,7 +783,7 @@ impl Windows {
 
     /// The unpadded single-group windows of [`Kernels::conv_windows`] over an input of `dims`.
     fn unpadded([batch, time, channels]: [usize; 3], kernel: usize, stride: usize) -> Self {
-        let frames = super::window_count(time, kernel, stride);
+        let frames = super::composed::window_count(time, kernel, stride);
         Self { batch, time, channels, groups: 1, group: channels, kernel, stride, pad: 0, frames }
     }
 }

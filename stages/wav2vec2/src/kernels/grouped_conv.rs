@@ -128,7 +128,7 @@ impl GroupedConv1d {
                 let rows = &inputs[task];
                 for (input, dw) in dw.chunks_exact_mut(kernel).enumerate() {
                     let row = &rows[input * input_stride..][..input_stride];
-                    super::cpu::accumulate_lags(gradient, row, dw);
+                    accumulate_lags(gradient, row, dw);
                 }
             }
         });
@@ -284,12 +284,24 @@ impl GroupedConv1d {
 fn correlate(rows: &[f32], taps: &[f32], n: usize, kernel: usize, steps: usize) -> Vec<f32> {
     let stride = steps.next_multiple_of(BLOCK);
     let mut out = vec![0f32; n * stride];
-    super::cpu::correlate(rows, taps, n, kernel, &mut out);
+    correlate_into(rows, taps, n, kernel, &mut out);
     out
 }
 
+/// [`correlate`]'s loop into `out`, compiled for the widest SIMD the CPU has.
+fn correlate_into(rows: &[f32], taps: &[f32], n: usize, kernel: usize, out: &mut [f32]) {
+    use simd::correlate_loop;
+    super::cpu::widest!(correlate_loop(rows: &[f32], taps: &[f32], n: usize, kernel: usize, out: &mut [f32]))
+}
+
+/// The lagged products of `output` and `input`, added to `lags`.
+fn accumulate_lags(output: &[f32], input: &[f32], lags: &mut [f32]) {
+    use simd::accumulate_lags_loop;
+    super::cpu::widest!(accumulate_lags_loop(output: &[f32], input: &[f32], lags: &mut [f32]))
+}
+
 /// The loops, in [`BLOCK`]s the compiler keeps in vector registers.
-pub(super) mod simd {
+mod simd {
     use super::BLOCK;
 
     /// [`super::correlate`]'s loop into `out` `[n][stride]`.

@@ -483,7 +483,7 @@ pub(super) fn grouped_conv1d_backward<T: HostTensor>(
 /// the channels-last input.
 pub(super) fn conv_windows<T: HostTensor>(x: &T, kernel: usize, stride: usize) -> T {
     let [batch, time, channels] = dims3(x);
-    let frames = super::window_count(time, kernel, stride);
+    let frames = super::composed::window_count(time, kernel, stride);
     let x = x.contiguous();
     let input = x.values();
     let width = kernel * channels;
@@ -515,7 +515,7 @@ pub(super) fn conv_as_matmul<T: HostTensor>(x: &T, weight: &T, kernel: usize, st
         if time < kernel || stride == 0 || b.rows != kernel * channels || !(T::sgemm_for(b.rows, b.cols) || wide) {
             return None;
         }
-        let frames = super::window_count(time, kernel, stride);
+        let frames = super::composed::window_count(time, kernel, stride);
         let x = x.contiguous();
         let a = sgemm::MatRef::new(x.values(), batch * frames, b.rows, stride * channels, 1)
             .in_blocks(frames, time * channels);
@@ -536,7 +536,7 @@ pub(super) fn conv_windows_backward<T: HostTensor>(
     kernel: usize,
     stride: usize,
 ) -> T {
-    let frames = super::window_count(time, kernel, stride);
+    let frames = super::composed::window_count(time, kernel, stride);
     let grad = grad.contiguous();
     let windows = grad.values();
     let width = kernel * channels;
