@@ -144,7 +144,7 @@ pub enum SpecErrorKind {
         /// Its kind.
         kind: String,
         /// What is wrong.
-        problem: String,
+        problem: BackendProblem,
     },
     /// The stages' inputs form a loop.
     #[error("the stages form a cycle: {path}")]
@@ -173,6 +173,30 @@ pub enum SpecErrorKind {
 }
 
 /// One problem in a pipeline, with where it is.
+/// What is wrong with a stage's `backend` (the kind's name precedes it in the message).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendProblem {
+    /// The kind runs on no backend.
+    #[error("takes no `backend`")]
+    TakesNone,
+    /// The kind does not run on this one.
+    #[error("has no backend `{backend}`; it runs on: {}", supported.join(", "))]
+    NotOffered {
+        /// The backend asked for.
+        backend: String,
+        /// The kind's backends.
+        supported: &'static [&'static str],
+    },
+    /// The kind runs on it, but not in this binary or on this machine.
+    #[error("cannot use backend `{backend}`: {why}")]
+    Unusable {
+        /// The backend asked for.
+        backend: String,
+        /// Why not.
+        why: vox_api::BackendError,
+    },
+}
+
 #[derive(Debug)]
 pub struct SpecError {
     /// What is wrong (boxed: errors are rare, and results carrying one stay small).

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use petgraph::graph::{DiGraph, NodeIndex};
 use vox_api::{ArtifactKind, Arity, Facts, Fold, ParamError, PlannedInput, Stage, StageKind};
 
-use crate::error::{SpecError, SpecErrorKind, closest};
+use crate::error::{BackendProblem, SpecError, SpecErrorKind, closest};
 use crate::registry::{self, ParamType, Registry};
 use crate::source::{Loc, Located, SourceMap};
 use crate::spec::{Override, OverrideValue, Param, PipelineSpec, StageSpec};
@@ -446,12 +446,12 @@ fn check_backend(stage: &StageSpec, kind: &dyn StageKind, device_checks: bool, e
     let Some(backend) = &stage.backend else { return };
     let supported = kind.backends();
     let problem = if supported.is_empty() {
-        Some("takes no `backend`".to_string())
+        Some(BackendProblem::TakesNone)
     } else if !supported.contains(&backend.value.as_str()) {
-        Some(format!("has no backend `{}`; it runs on: {}", backend.value, supported.join(", ")))
+        Some(BackendProblem::NotOffered { backend: backend.value.clone(), supported })
     } else {
         let usable = if device_checks { kind.backend_available(&backend.value) } else { kind.backend_built(&backend.value) };
-        usable.err().map(|why| format!("cannot use backend `{}`: {why}", backend.value))
+        usable.err().map(|why| BackendProblem::Unusable { backend: backend.value.clone(), why })
     };
     if let Some(problem) = problem {
         let err = SpecErrorKind::BadBackend { stage: stage.name.clone(), kind: kind.name().to_string(), problem };
@@ -578,10 +578,10 @@ mod tests {
         const INPUTS: vox_api::InputSpec = vox_api::InputSpec::NONE;
         const OUTPUT: ArtifactKind = ArtifactKind::Files;
         const BACKENDS: &'static [&'static str] = &["cuda"];
-        fn backend_available(_backend: &str) -> Result<(), String> {
-            Err("no CUDA device on this machine".into())
+        fn backend_available(_backend: &str) -> Result<(), vox_api::BackendError> {
+            Err(vox_api::BackendError::NoDevice { device: "CUDA device", cause: "no driver on this machine".into() })
         }
-        fn backend_built(_backend: &str) -> Result<(), String> {
+        fn backend_built(_backend: &str) -> Result<(), vox_api::BackendError> {
             Ok(())
         }
         fn run(&self, _ctx: &vox_api::StageContext) -> Result<(), vox_api::StageError> {
@@ -601,7 +601,7 @@ mod tests {
             build(spec, &[], registry, &sources, dir.path())
         };
         let errors = plan_with(&registry).err().expect("the device is checked where it runs");
-        assert!(errors[0].kind.to_string().contains("no CUDA device on this machine"), "{}", errors[0].kind);
+        assert!(errors[0].kind.to_string().contains("cannot use backend `cuda`: no CUDA device could be opened: no driver on this machine"), "{}", errors[0].kind);
         registry.device_checks = false;
         assert!(plan_with(&registry).is_ok(), "a submitting node plans it");
     }

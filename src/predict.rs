@@ -169,7 +169,7 @@ pub enum PredictError {
         /// The backend.
         backend: String,
         /// Why not.
-        why: String,
+        why: vox_api::BackendError,
     },
     /// The stage's params cannot run on the backend chosen for it.
     #[error("stage `{stage}` cannot run on backend `{backend}`: {why}")]

@@ -8,6 +8,7 @@
 
 pub mod allocator;
 pub mod audio;
+mod backend;
 pub mod csv_file;
 pub mod features;
 pub mod importance;
@@ -20,6 +21,7 @@ pub mod scored;
 pub mod summary;
 mod stage;
 
+pub use backend::BackendError;
 pub use stage::{
     Applied, Applies, ApplyContext, ArtifactKind, Arity, Facts, FanOut, Fold, ImpliedStage, Input, InputSpec, Kind, ParamError, PlannedInput,
     Stage, StageContext, StageDef, StageError, StageKind, Variant, kind, panic_message,

@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::BackendError;
 use crate::audio::Split;
 use crate::labels::LabelSet;
 
@@ -362,14 +363,14 @@ pub trait StageDef:
     /// Whether `backend` (one of [`StageDef::BACKENDS`]) can run in this binary on this machine:
     /// compiled in and its device present. Called at plan time, so that a missing GPU is a
     /// precise error before anything runs, not a panic inside a GPU runtime.
-    fn backend_available(_backend: &str) -> Result<(), String> {
+    fn backend_available(_backend: &str) -> Result<(), BackendError> {
         Ok(())
     }
 
     /// Whether `backend` is compiled into this binary, its device aside: what a login node that
     /// submits cluster jobs can check (the job checks [`StageDef::backend_available`] on the
     /// node that has the device). The same as `backend_available` unless overridden.
-    fn backend_built(backend: &str) -> Result<(), String> {
+    fn backend_built(backend: &str) -> Result<(), BackendError> {
         Self::backend_available(backend)
     }
 
@@ -482,9 +483,9 @@ pub trait StageKind: Send + Sync {
     /// Params holding filesystem paths.
     fn path_params(&self) -> &'static [&'static str];
     /// Whether `backend` can run here (see [`StageDef::backend_available`]).
-    fn backend_available(&self, backend: &str) -> Result<(), String>;
+    fn backend_available(&self, backend: &str) -> Result<(), BackendError>;
     /// Whether `backend` is compiled in (see [`StageDef::backend_built`]).
-    fn backend_built(&self, backend: &str) -> Result<(), String>;
+    fn backend_built(&self, backend: &str) -> Result<(), BackendError>;
     /// Whether stages of this kind must run one at a time (see [`StageDef::EXCLUSIVE`]).
     fn exclusive(&self) -> bool;
     /// Whether a stage of this kind gathers folds (see [`StageDef::GATHERS`]).
@@ -556,10 +557,10 @@ impl<T: StageDef> StageKind for Kind<T> {
     fn path_params(&self) -> &'static [&'static str] {
         T::PATH_PARAMS
     }
-    fn backend_available(&self, backend: &str) -> Result<(), String> {
+    fn backend_available(&self, backend: &str) -> Result<(), BackendError> {
         T::backend_available(backend)
     }
-    fn backend_built(&self, backend: &str) -> Result<(), String> {
+    fn backend_built(&self, backend: &str) -> Result<(), BackendError> {
         T::backend_built(backend)
     }
     fn exclusive(&self) -> bool {

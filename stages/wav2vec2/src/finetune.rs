@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::{
-    Applied, Applies, ApplyContext, ArtifactKind, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput,
+    Applied, Applies, ApplyContext, ArtifactKind, BackendError, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput,
     StageContext, StageDef, StageError,
 };
 
@@ -358,9 +358,6 @@ pub enum FineTuneError {
         /// The backend's name.
         backend: String,
     },
-    /// The CUDA backend found no device.
-    #[error("no CUDA device could be opened: {0}")]
-    NoCudaDevice(String),
     /// A loaded head's classes that match none of the data's classes.
     #[error(
         "the checkpoint's classes {} are none of the data's classes ({classes}); map each to a \
@@ -626,7 +623,7 @@ impl FineTune {
 /// first panic's message (the cause; the caller only sees a closed channel) instead of printing
 /// it with a backtrace.
 #[cfg(feature = "cuda")]
-pub(crate) fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneError> {
+pub(crate) fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, BackendError> {
     use std::sync::{Arc, Mutex};
 
     use burn::backend::Cuda;
@@ -649,7 +646,7 @@ pub(crate) fn cuda_device() -> Result<burn::backend::cuda::CudaDevice, FineTuneE
     };
     let cause = first_panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     let cause = cause.or_else(|| panic_message(panic.as_ref()).map(str::to_string)).unwrap_or_default();
-    Err(FineTuneError::NoCudaDevice(explain_cuda_failure(&cause)))
+    Err(BackendError::NoDevice { device: "CUDA device", cause: explain_cuda_failure(&cause) })
 }
 
 /// A CUDA start-up failure in words: the missing library and what provides it, or the runtime's
@@ -710,22 +707,29 @@ impl StageDef for FineTune {
     // burn's random generator is process-global: two trainings at once would interleave draws.
     const EXCLUSIVE: bool = true;
 
-    fn backend_available(backend: &str) -> Result<(), String> {
+    fn backend_available(backend: &str) -> Result<(), BackendError> {
         match backend {
             "ndarray" => Ok(()),
             "flex" if cfg!(feature = "flex") => Ok(()),
-            "flex" => Err("this vox was built without burn's flex backend (the `flex` feature of vox-wav2vec2)".into()),
+            "flex" => Err(BackendError::NotBuilt {
+                what: "burn's flex backend (the `flex` feature of vox-wav2vec2)",
+                remedy: None,
+            }),
             #[cfg(feature = "cuda")]
-            "cuda" => cuda_device().map(|_| ()).map_err(|e| e.to_string()),
+            "cuda" => cuda_device().map(|_| ()),
             #[cfg(not(feature = "cuda"))]
-            "cuda" => Err("this vox was built without CUDA; rebuild it with `cargo build --release --features cuda` \
-                 (the machine that runs it needs the NVIDIA driver and NVRTC), or choose `flex` (CPU)"
-                .into()),
-            other => Err(format!("unknown backend `{other}`")),
+            "cuda" => Err(BackendError::NotBuilt {
+                what: "CUDA",
+                remedy: Some(
+                    "rebuild it with `cargo build --release --features cuda` (the machine that runs it \
+                     needs the NVIDIA driver and NVRTC), or choose `flex` (CPU)",
+                ),
+            }),
+            other => Err(BackendError::Unknown(other.to_string())),
         }
     }
 
-    fn backend_built(backend: &str) -> Result<(), String> {
+    fn backend_built(backend: &str) -> Result<(), BackendError> {
         match backend {
             "cuda" if cfg!(feature = "cuda") => Ok(()),
             other => Self::backend_available(other),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use vox_api::audio::AudioSet;
 use vox_api::features::FeatureTable;
 use vox_api::{
-    Applies, ArtifactKind, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
+    Applies, ArtifactKind, BackendError, Facts, ImpliedStage, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError,
     Variant,
 };
 
@@ -233,11 +233,11 @@ impl StageDef for SslFeaturize {
     const BACKENDS: &'static [&'static str] = crate::finetune::BACKEND_NAMES;
     const PATH_PARAMS: &'static [&'static str] = &["model_path"];
 
-    fn backend_available(backend: &str) -> Result<(), String> {
+    fn backend_available(backend: &str) -> Result<(), BackendError> {
         super::states::SslStates::backend_available(backend)
     }
 
-    fn backend_built(backend: &str) -> Result<(), String> {
+    fn backend_built(backend: &str) -> Result<(), BackendError> {
         super::states::SslStates::backend_built(backend)
     }
 

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::AudioSet;
-use vox_api::{ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError, Applies};
+use vox_api::{ArtifactKind, BackendError, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError, Applies};
 
 use super::pooled::{self, Layout, Writer};
 use crate::config::Wav2Vec2Config;
@@ -88,11 +88,11 @@ impl StageDef for SslStates {
     // generator, which a fine-tune beside it would see.
     const EXCLUSIVE: bool = true;
 
-    fn backend_available(backend: &str) -> Result<(), String> {
+    fn backend_available(backend: &str) -> Result<(), BackendError> {
         FineTune::backend_available(backend)
     }
 
-    fn backend_built(backend: &str) -> Result<(), String> {
+    fn backend_built(backend: &str) -> Result<(), BackendError> {
         FineTune::backend_built(backend)
     }
 
