@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use indicatif::MultiProgress;
@@ -18,6 +18,8 @@ use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
 use crate::plan::{Plan, PlannedStage};
 
+pub(crate) use crate::outcome::error_chain;
+use crate::outcome::{CacheStep, Failure, Skip};
 pub use crate::outcome::{StageOutcome, Status, outcome};
 
 /// Options of one run.
@@ -40,10 +42,10 @@ pub struct RunOptions<'a> {
 }
 
 /// The key components of `stage` given its inputs' output hashes.
-pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], cache: &Cache) -> Result<KeyComponents, String> {
+pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], cache: &Cache) -> Result<KeyComponents, Failure> {
     let mut params = stage.stage.params();
     for (name, path) in &stage.external {
-        let hash = cache.external_hash(path).map_err(|e| format!("param `{name}`: {e}"))?;
+        let hash = cache.external_hash(path).map_err(|e| Failure::Key { param: name.clone(), cause: Arc::new(e) })?;
         if let Some(map) = params.as_object_mut() {
             map.insert(name.clone(), serde_json::json!({ "content": hash }));
         }
@@ -91,7 +93,7 @@ pub fn execute(plan: &Plan, cache: &Cache, options: &RunOptions) -> Vec<StageOut
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("vox-{i}")).build() {
         Ok(pool) => pool,
         Err(e) => {
-            let why = format!("cannot start the run's {threads} threads: {e}");
+            let why = Failure::Threads { threads, cause: Arc::new(e) };
             return plan.stages.iter().map(|s| outcome(s, Status::Failed(why.clone()), 0.0)).collect();
         }
     };
@@ -125,7 +127,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 continue;
             }
             if options.only.as_ref().is_some_and(|only| !only.contains(&i)) {
-                slots[i] = Slot::Done(Box::new(outcome(stage, Status::Skipped("not needed yet".into()), 0.0)));
+                slots[i] = Slot::Done(Box::new(outcome(stage, Status::Skipped(Skip::NotNeeded), 0.0)));
                 wake.notify_all();
                 picked = Some(None);
                 break;
@@ -140,7 +142,7 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 .collect();
             let Some(inputs) = inputs else { continue };
             if let Some(bad) = inputs.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
-                let why = format!("input `{}` {}", bad.name, bad.status.name());
+                let why = Skip::Input { input: bad.name.clone(), status: bad.status.name() };
                 let skipped = outcome(stage, Status::Skipped(why), 0.0);
                 record(plan, options, &skipped);
                 slots[i] = Slot::Done(Box::new(skipped));
@@ -201,7 +203,8 @@ fn run_stage(
     pool: &rayon::ThreadPool,
 ) -> StageOutcome {
     let started = Instant::now();
-    let failed = |why: String| outcome(stage, Status::Failed(why), started.elapsed().as_secs_f64());
+    let failed = |why: Failure| outcome(stage, Status::Failed(why), started.elapsed().as_secs_f64());
+    let cache_failed = |step: CacheStep, e: std::io::Error| failed(Failure::Cache { step, cause: Arc::new(e) });
     let hashes: Vec<String> = inputs.iter().map(|(_, _, h)| h.clone()).collect();
     let components = match components(plan, stage, &hashes, cache) {
         Ok(c) => c,
@@ -239,7 +242,7 @@ fn run_stage(
     }
     let lock = match cache.lock(&key) {
         Ok(lock) => lock,
-        Err(e) => return failed(format!("cannot lock cache entry: {e}")),
+        Err(e) => return cache_failed(CacheStep::Lock, e),
     };
     if !forced {
         // Another process may have built it while this one waited for the lock.
@@ -250,7 +253,7 @@ fn run_stage(
     }
     let pending = match cache.prepare(&key, &lock) {
         Ok(p) => p,
-        Err(e) => return failed(format!("cannot prepare cache entry: {e}")),
+        Err(e) => return cache_failed(CacheStep::Prepare, e),
     };
     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));
@@ -283,8 +286,10 @@ fn run_stage(
     let seconds = started.elapsed().as_secs_f64();
     let error = match result {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(error_chain(e.as_ref())),
-        Err(panic) => Some(format!("panicked: {}", vox_api::panic_message(panic.as_ref()).unwrap_or("unknown panic"))),
+        Ok(Err(e)) => Some(Failure::Stage(Arc::from(e))),
+        Err(panic) => Some(Failure::Panicked {
+            message: vox_api::panic_message(panic.as_ref()).unwrap_or("unknown panic").to_string(),
+        }),
     };
     if let Some(error) = error {
         cache.abandon(pending);
@@ -303,21 +308,6 @@ fn run_stage(
             );
             finish(outcome(stage, Status::Ran, seconds), &manifest, reasons)
         }
-        Err(e) => failed(format!("cannot store outputs in the cache: {e}")),
+        Err(e) => cache_failed(CacheStep::Commit, e),
     }
-}
-
-/// An error and its sources, `outer: inner: innermost`.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        source = inner.source();
-    }
-    text
 }

@@ -197,8 +197,8 @@ pub fn below(plan: &Plan, stages: &[String]) -> BTreeSet<usize> {
 /// that ran then is reported as run, not as found in the cache.
 pub fn merge_outcomes(mut outcomes: Vec<StageOutcome>, before: &[StageOutcome]) -> Vec<StageOutcome> {
     for outcome in &mut outcomes {
-        if let Some(first) = before.iter().find(|b| b.name == outcome.name && b.status == Status::Ran)
-            && outcome.status == Status::Cached
+        if let Some(first) = before.iter().find(|b| b.name == outcome.name && matches!(b.status, Status::Ran))
+            && matches!(outcome.status, Status::Cached)
         {
             outcome.status = Status::Ran;
             outcome.seconds = first.seconds;

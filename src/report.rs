@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{StageOutcome, Status};
+use crate::outcome::{Failure, Recorded, Skip, StageOutcome, Status};
 use crate::plan::Plan;
 
 /// `run.json` and the `--json` document.
@@ -81,21 +81,12 @@ pub struct Origin {
 impl StageReport {
     /// The outcome this record describes (reasons as text; a failure's names its job and log).
     pub fn outcome(&self) -> StageOutcome {
-        let why = || {
-            let mut why = self.reasons.join("; ");
-            match (&self.job, &self.log) {
-                (Some(job), Some(log)) => why.push_str(&format!(" (job {job}, log {})", log.display())),
-                (Some(job), None) => why.push_str(&format!(" (job {job})")),
-                (None, Some(log)) => why.push_str(&format!(" (log {})", log.display())),
-                (None, None) => {}
-            }
-            why
-        };
+        let why = || Recorded { reasons: self.reasons.clone(), job: self.job.clone(), log: self.log.clone() };
         let status = match self.status.as_str() {
             "ran" => Status::Ran,
             "cached" => Status::Cached,
-            "skipped" => Status::Skipped(why()),
-            _ => Status::Failed(why()),
+            "skipped" => Status::Skipped(Skip::Recorded(why())),
+            _ => Status::Failed(Failure::Recorded(why())),
         };
         StageOutcome {
             name: self.name.clone(),
@@ -226,7 +217,7 @@ impl Recorder {
     /// reader never sees half of it. A stage that ran to count folds and was then found cached
     /// keeps its `ran` record.
     pub fn record(&self, plan: &Plan, o: &StageOutcome, origin: Origin) -> io::Result<StageReport> {
-        if o.status == Status::Cached
+        if matches!(o.status, Status::Cached)
             && let Some(before) = self.read(&o.name).filter(|r| r.status == "ran" && r.key == o.key)
         {
             return Ok(before);
@@ -245,7 +236,8 @@ impl Recorder {
             }
         }
         let reasons = match &o.status {
-            Status::Failed(why) | Status::Skipped(why) => vec![why.clone()],
+            Status::Failed(why) => vec![why.to_string()],
+            Status::Skipped(why) => vec![why.to_string()],
             _ => o.reasons.iter().map(ToString::to_string).collect(),
         };
         let planned = plan.index_of(&o.name).map(|i| &plan.stages[i]);

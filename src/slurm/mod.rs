@@ -23,6 +23,7 @@ pub use sbatch::{Invocation, SearchRound, check_available};
 
 use crate::cache::Cache;
 use crate::execute::{self, RunOptions, StageOutcome, Status};
+use crate::outcome::{Failure, Skip};
 use crate::executor::Executor;
 use crate::plan::Plan;
 use crate::preview::preview;
@@ -251,33 +252,34 @@ fn cancel_all(ids: &[String]) -> Option<String> {
 impl Executor for Slurm<'_> {
     fn run(&self, plan: &Plan, only: Option<&BTreeSet<usize>>) -> Vec<StageOutcome> {
         let progress = self.options.progress;
-        let failed_all = |why: String| -> Vec<StageOutcome> {
+        let failed_all = |e: SlurmError| -> Vec<StageOutcome> {
+            let why = Failure::Executor(Arc::new(e));
             plan.stages
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let status = if only.is_none_or(|o| o.contains(&i)) { Status::Failed(why.clone()) } else { Status::Skipped("not needed yet".into()) };
+                    let status = if only.is_none_or(|o| o.contains(&i)) { Status::Failed(why.clone()) } else { Status::Skipped(Skip::NotNeeded) };
                     execute::outcome(s, status, 0.0)
                 })
                 .collect()
         };
         let submission = match self.submit(plan, only) {
             Ok(s) => s,
-            Err(e) => return failed_all(e.to_string()),
+            Err(e) => return failed_all(e),
         };
         let recorder = self.recorder();
         // Ctrl-C while following cancels every job not yet finished.
         let ids: Vec<String> = submission.jobs.iter().map(|j| j.id.clone()).collect();
         let _cancel_on_interrupt = crate::interrupt::on_interrupt(move || cancel_all(&ids));
         if let Err(e) = follow(&submission, recorder, progress, true) {
-            return failed_all(e.to_string());
+            return failed_all(e);
         }
         plan.stages
             .iter()
             .enumerate()
             .map(|(i, s)| match recorder.read(&s.name) {
                 Some(report) if only.is_none_or(|o| o.contains(&i)) => report.outcome(),
-                _ => execute::outcome(s, Status::Skipped("not needed yet".into()), 0.0),
+                _ => execute::outcome(s, Status::Skipped(Skip::NotNeeded), 0.0),
             })
             .collect()
     }
