@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Wav2Vec2Error;
+use crate::error::{ConfigProblem, Wav2Vec2Error};
 
 /// How the feature encoder normalizes its conv outputs (HF `feat_extract_norm`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -298,60 +298,47 @@ impl Wav2Vec2Config {
 
     /// Checks the combinations that serde cannot.
     pub fn validate(&self) -> Result<(), Wav2Vec2Error> {
-        let invalid = |message: String| Err(Wav2Vec2Error::InvalidConfig(message));
+        let invalid = |problem: ConfigProblem| Err(Wav2Vec2Error::InvalidConfig(problem));
         if self.conv_dim.is_empty() {
-            return invalid("`conv_dim` is empty".into());
+            return invalid(ConfigProblem::NoConvLayers);
         }
         if self.conv_kernel.len() != self.conv_dim.len()
             || self.conv_stride.len() != self.conv_dim.len()
         {
-            return invalid(format!(
-                "`conv_dim`, `conv_kernel` and `conv_stride` must have one entry per conv layer, \
-                 got {}, {} and {}",
-                self.conv_dim.len(),
-                self.conv_kernel.len(),
-                self.conv_stride.len()
-            ));
+            return invalid(ConfigProblem::ConvLists {
+                dims: self.conv_dim.len(),
+                kernels: self.conv_kernel.len(),
+                strides: self.conv_stride.len(),
+            });
         }
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
-        {
-            return invalid(format!(
-                "`hidden_size` {} is not a multiple of `num_attention_heads` {}",
-                self.hidden_size, self.num_attention_heads
-            ));
+        for (field, parts) in [
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_conv_pos_embedding_groups", self.num_conv_pos_embedding_groups),
+        ] {
+            if parts == 0 || !self.hidden_size.is_multiple_of(parts) {
+                return invalid(ConfigProblem::Indivisible { hidden: self.hidden_size, field, parts });
+            }
         }
-        if self.num_conv_pos_embedding_groups == 0
-            || !self
-                .hidden_size
-                .is_multiple_of(self.num_conv_pos_embedding_groups)
-        {
-            return invalid(format!(
-                "`hidden_size` {} is not a multiple of `num_conv_pos_embedding_groups` {}",
-                self.hidden_size, self.num_conv_pos_embedding_groups
-            ));
-        }
-        if self.use_weighted_layer_sum {
-            return invalid("`use_weighted_layer_sum = true` is not supported".into());
-        }
-        if self.add_adapter {
-            return invalid("`add_adapter = true` is not supported".into());
-        }
-        if self.conv_pos_batch_norm {
-            return invalid("`conv_pos_batch_norm = true` is not supported".into());
+        for (field, set) in [
+            ("use_weighted_layer_sum", self.use_weighted_layer_sum),
+            ("add_adapter", self.add_adapter),
+            ("conv_pos_batch_norm", self.conv_pos_batch_norm),
+        ] {
+            if set {
+                return invalid(ConfigProblem::Unsupported(field));
+            }
         }
         if self.model_type == ModelType::Wavlm && self.num_buckets() < 4 {
-            return invalid(format!("`num_buckets` must be at least 4, got {}", self.num_buckets()));
+            return invalid(ConfigProblem::TooFewBuckets(self.num_buckets()));
         }
         if self.model_type == ModelType::Wavlm && self.max_bucket_distance() <= self.num_buckets() / 4 {
-            return invalid(format!(
-                "`max_bucket_distance` {} must exceed the exact buckets ({} = num_buckets / 4)",
-                self.max_bucket_distance(),
-                self.num_buckets() / 4
-            ));
+            return invalid(ConfigProblem::BucketDistance {
+                distance: self.max_bucket_distance(),
+                exact: self.num_buckets() / 4,
+            });
         }
         if self.num_labels() == 0 {
-            return invalid("the model needs at least one label".into());
+            return invalid(ConfigProblem::NoLabels);
         }
         Ok(())
     }
@@ -466,7 +453,10 @@ mod tests {
         assert!(json.get("num_buckets").is_none());
         let batch_norm: Wav2Vec2Config =
             serde_json::from_str(r#"{"model_type": "hubert", "conv_pos_batch_norm": true}"#).unwrap();
-        assert!(batch_norm.validate().unwrap_err().to_string().contains("conv_pos_batch_norm"));
+        assert!(matches!(
+            batch_norm.validate(),
+            Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::Unsupported("conv_pos_batch_norm")))
+        ));
         let unknown = serde_json::from_str::<Wav2Vec2Config>(r#"{"model_type": "data2vec-audio"}"#);
         assert!(unknown.unwrap_err().to_string().contains("unknown variant `data2vec-audio`"));
     }
@@ -488,5 +478,31 @@ mod tests {
         };
         let message = config.validate().unwrap_err().to_string();
         assert!(message.contains("got 7, 2 and 7"), "{message}");
+    }
+
+    #[test]
+    fn each_impossible_config_names_its_problem() {
+        let problem = |json: &str| match serde_json::from_str::<Wav2Vec2Config>(json).unwrap().validate() {
+            Err(Wav2Vec2Error::InvalidConfig(problem)) => problem,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert_eq!(problem(r#"{"conv_dim": [], "conv_kernel": [], "conv_stride": []}"#), ConfigProblem::NoConvLayers);
+        assert_eq!(
+            problem(r#"{"conv_dim": [512, 512], "conv_kernel": [10], "conv_stride": [5, 2]}"#),
+            ConfigProblem::ConvLists { dims: 2, kernels: 1, strides: 2 }
+        );
+        let heads = problem(r#"{"hidden_size": 768, "num_attention_heads": 7}"#);
+        assert_eq!(heads, ConfigProblem::Indivisible { hidden: 768, field: "num_attention_heads", parts: 7 });
+        assert_eq!(heads.to_string(), "`hidden_size` 768 is not a multiple of `num_attention_heads` 7");
+        assert_eq!(
+            problem(r#"{"hidden_size": 768, "num_conv_pos_embedding_groups": 0}"#),
+            ConfigProblem::Indivisible { hidden: 768, field: "num_conv_pos_embedding_groups", parts: 0 }
+        );
+        assert_eq!(problem(r#"{"add_adapter": true}"#), ConfigProblem::Unsupported("add_adapter"));
+        assert_eq!(problem(r#"{"model_type": "wavlm", "num_buckets": 3}"#), ConfigProblem::TooFewBuckets(3));
+        assert_eq!(
+            problem(r#"{"model_type": "wavlm", "num_buckets": 320, "max_bucket_distance": 80}"#),
+            ConfigProblem::BucketDistance { distance: 80, exact: 80 }
+        );
     }
 }

@@ -24,9 +24,29 @@ pub enum Wav2Vec2Error {
     /// The configuration could not be written as JSON.
     #[error("cannot serialize the model config: {0}")]
     Serialize(serde_json::Error),
-    /// The configuration is well-formed but describes an unsupported or impossible model.
+    /// The configuration is well-formed but describes an unsupported or impossible model, or
+    /// the checkpoint's head does not fit it.
     #[error("invalid model config: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(ConfigProblem),
+    /// A `pytorch_model.bin`'s keys could not be listed.
+    #[error("cannot read the keys of `{path}`: {source}")]
+    PytorchKeys {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: burn_store::pytorch::PytorchError,
+    },
+    /// A `model.safetensors` whose header cannot be read.
+    #[error("`{path}` is not a safetensors file: {problem}")]
+    NotSafetensors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its header.
+        problem: &'static str,
+    },
+    /// The values of a tensor could not be read back from the backend.
+    #[error("cannot read a tensor's values: {0:?}")]
+    TensorData(burn::tensor::DataError),
     /// The model folder holds neither `model.safetensors` nor `pytorch_model.bin`.
     #[error("no `model.safetensors` or `pytorch_model.bin` in `{0}`")]
     NoWeights(PathBuf),
@@ -109,4 +129,68 @@ pub enum Wav2Vec2Error {
         /// The padded length.
         padded: usize,
     },
+}
+
+/// What is wrong with a model's configuration, or with its checkpoint's head against it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
+    /// No conv layers.
+    #[error("`conv_dim` is empty")]
+    NoConvLayers,
+    /// The conv layers' lists differ in length.
+    #[error("`conv_dim`, `conv_kernel` and `conv_stride` must have one entry per conv layer, got {dims}, {kernels} and {strides}")]
+    ConvLists {
+        /// `conv_dim`'s entries.
+        dims: usize,
+        /// `conv_kernel`'s.
+        kernels: usize,
+        /// `conv_stride`'s.
+        strides: usize,
+    },
+    /// The hidden size does not split into the heads, or the positional conv's groups.
+    #[error("`hidden_size` {hidden} is not a multiple of `{field}` {parts}")]
+    Indivisible {
+        /// `hidden_size`.
+        hidden: usize,
+        /// `num_attention_heads` or `num_conv_pos_embedding_groups`.
+        field: &'static str,
+        /// Its value.
+        parts: usize,
+    },
+    /// A transformers option vox has no implementation of.
+    #[error("`{0} = true` is not supported")]
+    Unsupported(&'static str),
+    /// WavLM's relative position buckets: too few.
+    #[error("`num_buckets` must be at least 4, got {0}")]
+    TooFewBuckets(usize),
+    /// WavLM's largest bucketed distance within the exact buckets.
+    #[error("`max_bucket_distance` {distance} must exceed the exact buckets ({exact} = num_buckets / 4)")]
+    BucketDistance {
+        /// `max_bucket_distance`.
+        distance: usize,
+        /// `num_buckets / 4`.
+        exact: usize,
+    },
+    /// No classes.
+    #[error("the model needs at least one label")]
+    NoLabels,
+    /// A classifier layout vox has no head for.
+    #[error("the checkpoint has `classifier.out_proj` without `classifier.dense` or `projector`: a head vox cannot load")]
+    BareOutProj,
+    /// A head without its output layer.
+    #[error("the checkpoint's head has no output layer (`classifier.weight`)")]
+    NoOutputLayer,
+    /// `id2label` and the head's outputs disagree.
+    #[error("`id2label` names {named} classes but the head has {outputs} outputs{}", missing.map(|i| format!(" (no entry \"{i}\")")).unwrap_or_default())]
+    LabelCount {
+        /// `id2label`'s entries.
+        named: usize,
+        /// The head's outputs.
+        outputs: usize,
+        /// The first output index `id2label` lacks, if any.
+        missing: Option<usize>,
+    },
+    /// `id2label` names a class twice.
+    #[error("`id2label` names class `{0}` twice")]
+    DuplicateLabel(String),
 }

@@ -20,7 +20,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::config::{ClassifierHead, Wav2Vec2Config};
-use crate::error::Wav2Vec2Error;
+use crate::error::{ConfigProblem, Wav2Vec2Error};
 use crate::loader::{CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE};
 
 /// A model folder's head and classes.
@@ -49,10 +49,7 @@ pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
     } else if find("classifier.out_proj.weight").is_some() {
         // vox's dense-tanh layout never lacks `dense`; a bare `out_proj` is a linear probe in
         // the projector layout's place, which vox has no head for.
-        return Err(Wav2Vec2Error::InvalidConfig(
-            "the checkpoint has `classifier.out_proj` without `classifier.dense` or `projector`: a head vox cannot load"
-                .into(),
-        ));
+        return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::BareOutProj));
     } else {
         (None, None)
     };
@@ -60,9 +57,9 @@ pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
         return Ok(ModelInfo { config, head: None, labels: Vec::new() });
     };
     // PyTorch's Linear weight is `[out, in]`.
-    let outputs = outputs.and_then(|shape| shape.first().copied()).ok_or_else(|| {
-        Wav2Vec2Error::InvalidConfig("the checkpoint's head has no output layer (`classifier.weight`)".into())
-    })?;
+    let outputs = outputs
+        .and_then(|shape| shape.first().copied())
+        .ok_or(Wav2Vec2Error::InvalidConfig(ConfigProblem::NoOutputLayer))?;
     let labels = labels_by_index(&config, outputs)?;
     Ok(ModelInfo { config, head: Some(head), labels })
 }
@@ -73,26 +70,16 @@ fn labels_by_index(config: &Wav2Vec2Config, outputs: usize) -> Result<Vec<String
     let Some(id2label) = config.id2label.as_ref().filter(|m| !m.is_empty()) else {
         return Ok((0..outputs).map(|i| format!("LABEL_{i}")).collect());
     };
+    let count = |missing| Wav2Vec2Error::InvalidConfig(ConfigProblem::LabelCount { named: id2label.len(), outputs, missing });
     let mut labels = Vec::with_capacity(outputs);
     for i in 0..outputs {
-        match id2label.get(&i.to_string()) {
-            Some(label) => labels.push(label.clone()),
-            None => {
-                return Err(Wav2Vec2Error::InvalidConfig(format!(
-                    "`id2label` names {} classes but the head has {outputs} outputs (no entry \"{i}\")",
-                    id2label.len()
-                )));
-            }
-        }
+        labels.push(id2label.get(&i.to_string()).ok_or_else(|| count(Some(i)))?.clone());
     }
     if id2label.len() != outputs {
-        return Err(Wav2Vec2Error::InvalidConfig(format!(
-            "`id2label` names {} classes but the head has {outputs} outputs",
-            id2label.len()
-        )));
+        return Err(count(None));
     }
     if let Some(i) = (1..labels.len()).find(|&i| labels[..i].contains(&labels[i])) {
-        return Err(Wav2Vec2Error::InvalidConfig(format!("`id2label` names class `{}` twice", labels[i])));
+        return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::DuplicateLabel(labels[i].clone())));
     }
     Ok(labels)
 }
@@ -105,9 +92,8 @@ fn weight_shapes(dir: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2Vec2Err
     }
     let pytorch = dir.join(PYTORCH_FILE);
     if pytorch.is_file() {
-        let reader = burn_store::pytorch::PytorchReader::new(&pytorch).map_err(|e| {
-            Wav2Vec2Error::InvalidConfig(format!("cannot read the keys of `{}`: {e}", pytorch.display()))
-        })?;
+        let reader = burn_store::pytorch::PytorchReader::new(&pytorch)
+            .map_err(|source| Wav2Vec2Error::PytorchKeys { path: pytorch.clone(), source })?;
         return Ok(reader.tensors().iter().map(|(key, t)| (key.clone(), t.shape.iter().copied().collect())).collect());
     }
     Err(Wav2Vec2Error::NoWeights(dir.to_path_buf()))
@@ -116,7 +102,7 @@ fn weight_shapes(dir: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2Vec2Err
 /// The keys and shapes in a safetensors file's header.
 fn safetensors_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2Vec2Error> {
     let io = |source| Wav2Vec2Error::Io { path: path.to_path_buf(), source };
-    let bad = |what: &str| Wav2Vec2Error::InvalidConfig(format!("`{}` is not a safetensors file: {what}", path.display()));
+    let bad = |problem| Wav2Vec2Error::NotSafetensors { path: path.to_path_buf(), problem };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut length = [0u8; 8];
     file.read_exact(&mut length).map_err(io)?;
@@ -137,4 +123,36 @@ fn safetensors_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, Wav2V
             (key, shape)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id2label: &[(&str, &str)]) -> Wav2Vec2Config {
+        let map = id2label.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Wav2Vec2Config { id2label: Some(map), ..Default::default() }
+    }
+
+    fn problem(result: Result<Vec<String>, Wav2Vec2Error>) -> ConfigProblem {
+        match result {
+            Err(Wav2Vec2Error::InvalidConfig(problem)) => problem,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn labels_follow_the_output_index_and_every_disagreement_is_named() {
+        let swapped = config(&[("1", "sad"), ("0", "happy")]);
+        assert_eq!(labels_by_index(&swapped, 2).unwrap(), ["happy", "sad"]);
+        assert_eq!(labels_by_index(&Wav2Vec2Config::default(), 2).unwrap(), ["LABEL_0", "LABEL_1"]);
+        let gap = problem(labels_by_index(&config(&[("0", "happy"), ("2", "sad")]), 2));
+        assert_eq!(gap, ConfigProblem::LabelCount { named: 2, outputs: 2, missing: Some(1) });
+        assert_eq!(gap.to_string(), "`id2label` names 2 classes but the head has 2 outputs (no entry \"1\")");
+        let extra = problem(labels_by_index(&config(&[("0", "happy"), ("1", "sad"), ("2", "calm")]), 2));
+        assert_eq!(extra, ConfigProblem::LabelCount { named: 3, outputs: 2, missing: None });
+        assert_eq!(extra.to_string(), "`id2label` names 3 classes but the head has 2 outputs");
+        let twice = problem(labels_by_index(&config(&[("0", "sad"), ("1", "sad")]), 2));
+        assert_eq!(twice, ConfigProblem::DuplicateLabel("sad".into()));
+    }
 }

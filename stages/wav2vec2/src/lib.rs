@@ -32,7 +32,7 @@ pub mod train;
 pub mod writer;
 
 pub use config::{Activation, ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};
-pub use error::Wav2Vec2Error;
+pub use error::{ConfigProblem, Wav2Vec2Error};
 pub use loader::{LoadReport, LoadedModel, load_classifier, load_weights, save_classifier};
 pub use model::{
     Augmentation, ClassificationOutput, FrameMask, Precision, Wav2Vec2ForSequenceClassification, Wav2Vec2Model,

@@ -548,7 +548,7 @@ fn predict<B: Kernels>(
             .into_data()
             .convert::<f32>()
             .into_vec()
-            .map_err(|e| Wav2Vec2Error::InvalidConfig(format!("{e:?}")))?;
+            .map_err(Wav2Vec2Error::TensorData)?;
         for (&k, row) in chunk.iter().zip(values.chunks(classes)) {
             out[k] = row.iter().map(|&p| f64::from(p)).collect();
         }
