@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::cache::KeyComponents;
+use crate::cache::{Damage, KeyComponents};
 
 /// One reason a stage is not cached.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,7 +15,14 @@ pub enum DirtyReason {
     /// The same key ran before, but its entry is gone (gc, corruption).
     EntryMissing,
     /// The entry exists but is damaged.
-    Corrupt(String),
+    Corrupt(Damage),
+    /// A path param's content could not be read, so the key is not known.
+    ParamUnreadable {
+        /// The param.
+        name: String,
+        /// The read's error.
+        kind: std::io::ErrorKind,
+    },
     /// `kind` changed.
     KindChanged {
         /// Before.
@@ -79,7 +86,8 @@ impl fmt::Display for DirtyReason {
             Self::New => f.write_str("new"),
             Self::Forced => f.write_str("forced"),
             Self::EntryMissing => f.write_str("cache entry missing"),
-            Self::Corrupt(problem) => write!(f, "cache entry corrupt: {problem}"),
+            Self::Corrupt(damage) => write!(f, "cache entry corrupt: {damage}"),
+            Self::ParamUnreadable { name, kind } => write!(f, "param `{name}`: cannot read its content: {kind}"),
             Self::KindChanged { old, new } => write!(f, "kind changed: {old} -> {new}"),
             Self::VersionBumped { old, new } => write!(f, "implementation version bumped: {old} -> {new}"),
             Self::BackendChanged { old, new } => write!(

@@ -41,11 +41,27 @@ pub struct RunOptions<'a> {
     pub recorder: Option<&'a crate::report::Recorder>,
 }
 
+/// A path param whose content could not be read to be hashed into the key.
+#[derive(Debug, thiserror::Error)]
+#[error("param `{param}`: {cause}")]
+pub struct UnreadableParam {
+    /// The param.
+    pub param: String,
+    /// The read's error.
+    #[source]
+    pub cause: std::io::Error,
+}
+
 /// The key components of `stage` given its inputs' output hashes.
-pub fn components(plan: &Plan, stage: &PlannedStage, input_hashes: &[String], cache: &Cache) -> Result<KeyComponents, Failure> {
+pub fn components(
+    plan: &Plan,
+    stage: &PlannedStage,
+    input_hashes: &[String],
+    cache: &Cache,
+) -> Result<KeyComponents, UnreadableParam> {
     let mut params = stage.stage.params();
     for (name, path) in &stage.external {
-        let hash = cache.external_hash(path).map_err(|e| Failure::Key { param: name.clone(), cause: Arc::new(e) })?;
+        let hash = cache.external_hash(path).map_err(|cause| UnreadableParam { param: name.clone(), cause })?;
         if let Some(map) = params.as_object_mut() {
             map.insert(name.clone(), serde_json::json!({ "content": hash }));
         }
@@ -208,7 +224,7 @@ fn run_stage(
     let hashes: Vec<String> = inputs.iter().map(|(_, _, h)| h.clone()).collect();
     let components = match components(plan, stage, &hashes, cache) {
         Ok(c) => c,
-        Err(e) => return failed(e),
+        Err(e) => return failed(Failure::Key { param: e.param, cause: Arc::new(e.cause) }),
     };
     let key = components.key();
     let forced = options.force.contains(&stage.name);

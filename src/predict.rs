@@ -112,14 +112,18 @@ pub enum PredictError {
         status: String,
     },
     /// A stage's output is no longer in the cache.
-    #[error("the output of stage `{stage}` is not in the cache `{}`{why}; run the pipeline again to rebuild it, or pass the run's `--cache-dir`", .cache.display())]
+    #[error(
+        "the output of stage `{stage}` is not in the cache `{}`{}; run the pipeline again to rebuild it, or pass the run's `--cache-dir`",
+        .cache.display(),
+        .damage.as_ref().map(|d| format!(" intact ({d})")).unwrap_or_default()
+    )]
     NotCached {
         /// The stage.
         stage: String,
         /// The cache folder.
         cache: PathBuf,
-        /// `` (removed)``, or why the entry is damaged.
-        why: String,
+        /// How the entry is damaged; `None` when it is gone.
+        damage: Option<crate::cache::Damage>,
     },
     /// A model none of whose inputs comes from recordings.
     #[error("model `{model}` reads no recordings: no stage upstream of it decodes audio files, so new audio cannot reach it")]
@@ -481,7 +485,7 @@ fn depends_on(stage: usize, other: usize, inputs: &[Vec<usize>]) -> bool {
 
 /// The cached output folder of a finished stage of the run.
 fn trained_dir(stage: &RecordedStage, cache: &Cache) -> Result<PathBuf, PredictError> {
-    let not_cached = |why: String| PredictError::NotCached { stage: stage.name.clone(), cache: cache.root().to_path_buf(), why };
+    let not_cached = |damage| PredictError::NotCached { stage: stage.name.clone(), cache: cache.root().to_path_buf(), damage };
     let Some(key) = stage.key.as_deref().filter(|_| stage.status == "ran" || stage.status == "cached") else {
         return Err(PredictError::NotFinished { stage: stage.name.clone(), status: stage.status.clone() });
     };
@@ -490,8 +494,8 @@ fn trained_dir(stage: &RecordedStage, cache: &Cache) -> Result<PathBuf, PredictE
             cache.touch(key);
             Ok(cache.out_dir(key))
         }
-        Lookup::Miss => Err(not_cached(String::new())),
-        Lookup::Corrupt(why) => Err(not_cached(format!(" intact ({why})"))),
+        Lookup::Miss => Err(not_cached(None)),
+        Lookup::Corrupt(damage) => Err(not_cached(Some(damage))),
     }
 }
 

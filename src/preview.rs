@@ -50,7 +50,7 @@ pub fn preview(plan: &Plan, cache: &Cache, force: &BTreeSet<String>) -> Vec<Prev
         let comps = match components(plan, stage, &hashes, cache) {
             Ok(c) => c,
             Err(e) => {
-                p.reasons.push(DirtyReason::Corrupt(e.to_string()));
+                p.reasons.push(DirtyReason::ParamUnreadable { name: e.param, kind: e.cause.kind() });
                 previews.push(p);
                 continue;
             }

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::time::{Duration, SystemTime};
 
-use super::{Cache, Lookup, check_file, dir_size, remove_dir_all_if_present};
+use super::{Cache, Damage, Lookup, check_file, dir_size, remove_dir_all_if_present};
 
 /// What `vox gc` removed.
 #[derive(Debug, Default)]
@@ -34,7 +34,7 @@ impl Cache {
 
     /// Rehashes every file of every entry; returns each corrupt entry's key and problem,
     /// after removing it (the next run recomputes it).
-    pub fn verify(&self) -> io::Result<(usize, Vec<(String, String)>)> {
+    pub fn verify(&self) -> io::Result<(usize, Vec<(String, Damage)>)> {
         let keys = self.keys()?;
         let mut corrupt = Vec::new();
         for key in &keys {

@@ -58,6 +58,7 @@
 //! a background thread (freeing a large file's pages takes tens of milliseconds that the next
 //! stage need not wait for); dropping the [`Cache`] waits for those deletions.
 
+mod damage;
 mod external;
 mod key;
 pub mod lock;
@@ -72,6 +73,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use damage::Damage;
 pub use key::{InputComponent, KeyComponents};
 pub use lock::EntryLock;
 pub use maintain::GcReport;
@@ -119,8 +121,8 @@ pub enum Lookup {
     Hit(EntryManifest),
     /// No entry.
     Miss,
-    /// An entry that is damaged; why.
-    Corrupt(String),
+    /// An entry that is damaged; how.
+    Corrupt(Damage),
 }
 
 /// An entry being built: its temp folder and output folder.
@@ -182,17 +184,17 @@ impl Cache {
         let bytes = match fs::read(&manifest_path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return if dir.exists() { Lookup::Corrupt("entry.json is missing".into()) } else { Lookup::Miss };
+                return if dir.exists() { Lookup::Corrupt(Damage::NoManifest) } else { Lookup::Miss };
             }
-            Err(e) => return Lookup::Corrupt(format!("cannot read entry.json: {e}")),
+            Err(e) => return Lookup::Corrupt(Damage::ManifestUnreadable(e.kind())),
         };
         let manifest: EntryManifest = match serde_json::from_slice(&bytes) {
             Ok(m) => m,
-            Err(e) => return Lookup::Corrupt(format!("entry.json is not valid: {e}")),
+            Err(e) => return Lookup::Corrupt(Damage::ManifestInvalid { line: e.line(), column: e.column() }),
         };
         for file in &manifest.files {
-            if let Err(problem) = check_file(&dir.join("out").join(&file.path), file, false) {
-                return Lookup::Corrupt(problem);
+            if let Err(damage) = check_file(&dir.join("out").join(&file.path), file, false) {
+                return Lookup::Corrupt(damage);
             }
         }
         Lookup::Hit(manifest)
@@ -359,15 +361,16 @@ fn remove_dir_all_if_present(dir: &Path) -> io::Result<()> {
 }
 
 /// Checks one output file against its record; with `full`, always rehashes.
-fn check_file(path: &Path, record: &FileRecord, full: bool) -> Result<(), String> {
-    let meta = fs::metadata(path).map_err(|_| format!("`{}` is missing", record.path))?;
+fn check_file(path: &Path, record: &FileRecord, full: bool) -> Result<(), Damage> {
+    let file = || record.path.clone();
+    let meta = fs::metadata(path).map_err(|_| Damage::Missing { file: file() })?;
     if meta.len() != record.size {
-        return Err(format!("`{}` has {} bytes, expected {}", record.path, meta.len(), record.size));
+        return Err(Damage::Size { file: file(), found: meta.len(), expected: record.size });
     }
     if full || mtime_ns(&meta) != record.mtime_ns {
-        let hash = hash_file(path).map_err(|e| format!("`{}` cannot be read: {e}", record.path))?;
+        let hash = hash_file(path).map_err(|e| Damage::Unreadable { file: file(), kind: e.kind() })?;
         if hash != record.blake3 {
-            return Err(format!("`{}` changed: blake3 {} expected {}", record.path, &hash[..12], &record.blake3[..12]));
+            return Err(Damage::Changed { file: file(), found: hash, expected: record.blake3.clone() });
         }
     }
     Ok(())
@@ -438,6 +441,7 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dirty::DirtyReason;
     use std::collections::BTreeSet;
     use std::time::Duration;
 
@@ -511,11 +515,41 @@ mod tests {
         // Same size, different bytes: the mtime changes, so the file is rehashed and caught.
         std::thread::sleep(Duration::from_millis(10));
         fs::write(cache.out_dir(&key).join("a.txt"), b"jello").unwrap();
-        let Lookup::Corrupt(problem) = cache.lookup(&key) else { panic!("expected corruption") };
-        assert!(problem.starts_with("`a.txt` changed: blake3"), "{problem}");
+        let Lookup::Corrupt(damage) = cache.lookup(&key) else { panic!("expected corruption") };
+        let jello = blake3::hash(b"jello").to_hex().to_string();
+        let expected = Damage::Changed { file: "a.txt".into(), found: jello.clone(), expected: manifest.files[0].blake3.clone() };
+        assert_eq!(damage, expected);
+        assert_eq!(damage.to_string(), format!("`a.txt` changed: blake3 {} expected {}", &jello[..12], &manifest.files[0].blake3[..12]));
         let (total, corrupt) = cache.verify().unwrap();
         assert_eq!((total, corrupt.len()), (1, 1));
         assert!(matches!(cache.lookup(&key), Lookup::Miss));
+    }
+
+    #[test]
+    fn each_kind_of_damage_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let c = components(1e-4);
+        let key = c.key();
+        let damage = |cache: &Cache| match cache.lookup(&key) {
+            Lookup::Corrupt(damage) => damage,
+            _ => panic!("expected corruption"),
+        };
+        build(&cache, &c, "hello", true);
+        let file = cache.out_dir(&key).join("a.txt");
+        fs::write(&file, "hello!").unwrap();
+        assert_eq!(damage(&cache), Damage::Size { file: "a.txt".into(), found: 6, expected: 5 });
+        fs::remove_file(&file).unwrap();
+        assert_eq!(damage(&cache), Damage::Missing { file: "a.txt".into() });
+        let manifest = cache.entry_dir(&key).join("entry.json");
+        fs::write(&manifest, "{\n  \"files\": [").unwrap();
+        assert_eq!(damage(&cache), Damage::ManifestInvalid { line: 2, column: 12 });
+        fs::remove_file(&manifest).unwrap();
+        assert_eq!(damage(&cache), Damage::NoManifest);
+        assert_eq!(
+            DirtyReason::Corrupt(Damage::NoManifest).to_string(),
+            "cache entry corrupt: entry.json is missing"
+        );
     }
 
     #[test]
