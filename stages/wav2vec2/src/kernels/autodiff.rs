@@ -82,6 +82,59 @@ fn affine_norm<B: Kernels, C: CheckpointStrategy>(
     }
 }
 
+/// vox's operations of one tensor whose backward step keeps one tensor: GELU its input,
+/// softmax its output.
+#[derive(Clone, Copy, Debug)]
+enum SingleInput {
+    /// [`Kernels::exact_gelu`].
+    ExactGelu,
+    /// [`Kernels::softmax_last`].
+    SoftmaxLast,
+}
+
+impl SingleInput {
+    fn forward<B: Kernels>(self, x: FloatTensor<B>) -> FloatTensor<B> {
+        match self {
+            Self::ExactGelu => B::exact_gelu(x),
+            Self::SoftmaxLast => B::softmax_last(x),
+        }
+    }
+}
+
+impl<B: Kernels> Backward<B, 1> for SingleInput {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let kept = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| match self {
+            Self::ExactGelu => B::exact_gelu_backward(kept, grad),
+            Self::SoftmaxLast => B::softmax_last_backward(kept, grad),
+        });
+    }
+}
+
+/// `op` of `x` on the autodiff backend, keeping what its backward step needs when tracked.
+fn single_input<B: Kernels, C: CheckpointStrategy>(
+    op: SingleInput,
+    x: FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match op.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+        // GELU keeps its input, softmax its output (the input is not held while the
+        // kernel runs, so that it may write in place).
+        OpsKind::Tracked(prep) => match op {
+            SingleInput::ExactGelu => {
+                let y = op.forward::<B>(x.primitive.clone());
+                prep.finish(x.primitive, y)
+            }
+            SingleInput::SoftmaxLast => {
+                let y = op.forward::<B>(x.primitive);
+                prep.finish(y.clone(), y)
+            }
+        },
+        OpsKind::UnTracked(prep) => prep.finish(op.forward::<B>(x.primitive)),
+    }
+}
+
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn host_bytes(x: &FloatTensor<Self>) -> Option<&[u8]> {
         B::host_bytes(&x.primitive)
@@ -138,33 +191,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     }
 
     fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        /// Backward step of [`Kernels::exact_gelu`]; its state is the input.
-        #[derive(Debug)]
-        struct ExactGelu;
-
-        impl<B: Kernels> Backward<B, 1> for ExactGelu {
-            type State = FloatTensor<B>;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let input = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::exact_gelu_backward(input, grad)
-                });
-            }
-        }
-
-        match ExactGelu.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let output = B::exact_gelu(x.primitive.clone());
-                prep.finish(x.primitive, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::exact_gelu(x.primitive)),
-        }
+        single_input::<B, C>(SingleInput::ExactGelu, x)
     }
 
     fn group_norm_over_time(
@@ -478,33 +505,7 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     }
 
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        /// Backward step of [`Kernels::softmax_last`]; its state is the output.
-        #[derive(Debug)]
-        struct SoftmaxLast;
-
-        impl<B: Kernels> Backward<B, 1> for SoftmaxLast {
-            type State = FloatTensor<B>;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let y = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::softmax_last_backward(y, grad)
-                });
-            }
-        }
-
-        match SoftmaxLast.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let y = B::softmax_last(x.primitive);
-                prep.finish(y.clone(), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::softmax_last(x.primitive)),
-        }
+        single_input::<B, C>(SingleInput::SoftmaxLast, x)
     }
 }
 
