@@ -209,3 +209,53 @@ fn executor_options_that_cannot_work_are_refused_before_anything_is_made() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!p.path().join("runs").exists() && !p.cache().exists());
 }
+
+#[test]
+fn a_model_folder_that_cannot_load_is_an_error_at_its_param_before_anything_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dense_tanh = root.join("stages/wav2vec2/tests/fixtures/large-dense-tanh");
+    let p = Project::new();
+    // A config whose heads do not divide its hidden size, and weights that are not safetensors.
+    p.file("bad/config.json", r#"{"hidden_size": 768, "num_attention_heads": 7}"#);
+    p.file("broken/config.json", "{}");
+    p.file("broken/model.safetensors", "not a header");
+    let text = format!(
+        "{SMALL}
+[stages.w2v]
+kind = \"fine-tune\"
+inputs = [\"split\"]
+model_path = \"bad\"
+
+[stages.w2v_dense]
+kind = \"fine-tune\"
+inputs = [\"split\"]
+model_path = \"{}\"
+head = \"projector\"
+
+[stages.states]
+kind = \"ssl-states\"
+inputs = [\"split\"]
+model_path = \"broken\"
+",
+        dense_tanh.display()
+    );
+    p.file("p.toml", &text);
+    let run = p.vox(&["plan", "p.toml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("p.toml:")).collect();
+    let broken = p.path().join("broken/model.safetensors");
+    let broken = format!(
+        "p.toml:43:14: stage `states`: invalid param `model_path`: `{}` is not a safetensors file: its header length is implausible",
+        broken.display()
+    );
+    assert_eq!(
+        lines,
+        [
+            "p.toml:32:14: stage `w2v`: invalid param `model_path`: invalid model config: `hidden_size` 768 is not a multiple of `num_attention_heads` 7",
+            "p.toml:38:8: stage `w2v_dense`: invalid param `head`: `head = \"projector\"` but the checkpoint's head is `dense-tanh`; leave `head` unset to use it, or set `new_head = true` to replace it",
+            broken.as_str(),
+        ],
+        "{}",
+        run.stderr
+    );
+}

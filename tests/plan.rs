@@ -126,7 +126,9 @@ fn the_reference_pipeline_takes_local_copies_with_one_flag_each_and_reports_on_t
     std::fs::create_dir_all(p.path().join("ravdess")).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let pipeline = root.join("pipelines/ravdess.toml");
-    let model = root.join("stages/wav2vec2/tests/fixtures/base");
+    // The pipeline's `head = "dense-tanh"` must match a local checkpoint's head (the plan reads
+    // it): the XLSR-large fixture with that head stands in for the real model.
+    let model = root.join("stages/wav2vec2/tests/fixtures/large-dense-tanh");
     let args = [
         "plan",
         pipeline.to_str().unwrap(),

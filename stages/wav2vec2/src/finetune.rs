@@ -763,6 +763,18 @@ impl StageDef for FineTune {
         if self.model_path.is_none() && self.model == SCRATCH {
             self.validate_scratch()?;
         }
+        // A local checkpoint is read now (its config, its weights' keys, its head and labels,
+        // as the run reads them first), so that a folder that cannot load is an error at
+        // `model_path` before anything runs. One that does not exist is the plan's error.
+        if let Some(dir) = self.model_path.as_deref().filter(|dir| dir.exists()) {
+            let info = crate::inspect::inspect(dir).map_err(|e| ParamError::new("model_path", e.to_string()))?;
+            if let (Some(head), Some(layout), false) = (self.head, info.head, self.new_head)
+                && head.layout() != layout
+            {
+                let mismatch = FineTuneError::HeadMismatch { param: head.name(), checkpoint: head_name(layout) };
+                return Err(ParamError::new("head", mismatch.to_string()));
+            }
+        }
         let positive = [
             ("batch_size", self.batch_size),
             ("eval_batch_size", self.eval_batch_size()),

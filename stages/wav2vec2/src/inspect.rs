@@ -64,6 +64,13 @@ pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
     Ok(ModelInfo { config, head: Some(head), labels })
 }
 
+/// What the plan checks of a model folder that is only encoded (self-supervised features):
+/// its config is valid and its weights' keys can be listed. The head is [`inspect`]'s concern.
+pub fn check_encoder(dir: &Path) -> Result<(), Wav2Vec2Error> {
+    Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
+    weight_shapes(dir).map(|_| ())
+}
+
 /// The classes of `outputs` head outputs: `id2label` in index order, else `LABEL_<i>`; fails
 /// when `id2label` does not name every output once.
 fn labels_by_index(config: &Wav2Vec2Config, outputs: usize) -> Result<Vec<String>, Wav2Vec2Error> {

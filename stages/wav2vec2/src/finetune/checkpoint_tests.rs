@@ -235,10 +235,13 @@ fn the_head_layout_comes_from_the_checkpoints_weights() {
     config["classifier_head"] = "dense-tanh".into();
     std::fs::write(model.path().join("config.json"), config.to_string()).unwrap();
     assert_by_name(out.path(), &reference(model.path(), &set), &codes);
-    // A `head` that contradicts the weights is refused rather than scoring with a random head.
-    let err = run(&params(model.path(), 0, "head = \"projector\""), &set).unwrap_err();
+    // A `head` that contradicts the weights is refused, at plan time and at `head`, rather
+    // than scoring with a random head.
+    let text = format!("model_path = {:?}\nhead = \"projector\"", model.path().display().to_string());
+    let err = toml::from_str::<FineTune>(&text).unwrap().validate().unwrap_err();
+    assert_eq!(err.path, "head");
     assert_eq!(
-        err,
+        err.message,
         "`head = \"projector\"` but the checkpoint's head is `dense-tanh`; leave `head` unset to use it, or set \
          `new_head = true` to replace it"
     );

@@ -100,6 +100,11 @@ impl StageDef for SslStates {
         if self.batch_size == 0 {
             return Err(ParamError::new("batch_size", "`batch_size` must be at least 1"));
         }
+        // A local model folder is checked now, so that one that cannot load is an error at
+        // `model_path` before anything runs. One that does not exist is the plan's error.
+        if let Some(dir) = self.model_path.as_deref().filter(|dir| dir.exists()) {
+            crate::inspect::check_encoder(dir).map_err(|e| ParamError::new("model_path", e.to_string()))?;
+        }
         Ok(())
     }
 
