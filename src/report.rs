@@ -125,6 +125,8 @@ pub fn file_name(name: &str) -> String {
 pub struct Recorder {
     run_dir: PathBuf,
     run_id: String,
+    /// What `latest` linked to before this run took it (a new run only).
+    previous_latest: Option<PathBuf>,
 }
 
 /// The outcome files' folder inside a run folder.
@@ -148,15 +150,38 @@ impl Recorder {
         let run_dir = parent.join(&id);
         fs::create_dir_all(run_dir.join(STAGES))?;
         // The newest run is `latest` from its start (a detached run is followed through it).
+        let previous_latest = fs::read_link(parent.join("latest")).ok();
         link_latest(&parent, &id);
-        Ok(Self { run_dir, run_id: id })
+        Ok(Self { run_dir, run_id: id, previous_latest })
     }
 
     /// The recorder of an existing run folder (a worker recording into its submitter's run).
     pub fn open(run_dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(run_dir.join(STAGES))?;
         let run_id = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Self { run_dir: run_dir.to_path_buf(), run_id })
+        Ok(Self { run_dir: run_dir.to_path_buf(), run_id, previous_latest: None })
+    }
+
+    /// Removes a new run's folder if nothing was recorded in it (it holds only its empty
+    /// `stages/`: the command stopped before any stage ran, e.g. at a refused plan), and gives
+    /// `latest` back to the run it linked to before. A folder with anything in it is kept.
+    pub fn discard_if_unused(&self) {
+        let unused = fs::read_dir(&self.run_dir).is_ok_and(|entries| {
+            entries.flatten().all(|e| e.file_name() == STAGES && fs::read_dir(e.path()).is_ok_and(|mut s| s.next().is_none()))
+        });
+        if !unused || fs::remove_dir_all(&self.run_dir).is_err() {
+            return;
+        }
+        let Some(pipeline_dir) = self.run_dir.parent() else { return };
+        let latest = pipeline_dir.join("latest");
+        if fs::read_link(&latest).is_ok_and(|target| target == Path::new(&self.run_id)) {
+            match &self.previous_latest {
+                Some(previous) => link_latest(pipeline_dir, &previous.to_string_lossy()),
+                None => {
+                    let _ = fs::remove_file(&latest);
+                }
+            }
+        }
     }
 
     /// The recorder of a run folder that must exist already (`vox status`).
@@ -167,7 +192,7 @@ impl Recorder {
         // `latest` names the run it links to.
         let resolved = fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
         let run_id = resolved.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Self { run_dir: run_dir.to_path_buf(), run_id })
+        Ok(Self { run_dir: run_dir.to_path_buf(), run_id, previous_latest: None })
     }
 
     /// Every recorded outcome: in `run.json`'s order when the run has finished, else in the

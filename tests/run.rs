@@ -135,6 +135,17 @@ fn named_stages_run_with_what_they_need_and_the_newest_run_is_latest() {
     let zero = p.vox(&["run", "p.toml", "--jobs", "0"]);
     assert_eq!(zero.code, 2);
     assert!(zero.stderr.contains("must be at least 1"), "{}", zero.stderr);
+    // A plan refused after the run folder was made (a bad param value) leaves no folder, and
+    // `latest` where it was: refused runs are not runs.
+    let refused = p.vox(&["run", "p.toml", "--set", "split.val_fraction=2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let mut folders: Vec<String> =
+        std::fs::read_dir(p.path().join("runs/small")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    folders.sort();
+    let mut expected = vec![first.display().to_string(), second.display().to_string(), "latest".to_string()];
+    expected.sort();
+    assert_eq!(folders, expected);
+    assert_eq!(std::fs::read_link(&latest).unwrap(), second);
 }
 
 #[test]

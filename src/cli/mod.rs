@@ -219,9 +219,29 @@ fn run_options(jobs: Option<usize>, progress: &MultiProgress) -> RunOptions<'_> 
 }
 
 /// The run folder of a new run of `loaded`'s pipeline.
-fn new_run(global: &Global, loaded: &Loaded) -> Result<report::Recorder, Failure> {
+fn new_run(global: &Global, loaded: &Loaded) -> Result<NewRun, Failure> {
     report::Recorder::create(&global.runs_dir, &loaded.spec.name.value, &report::run_id())
+        .map(NewRun)
         .map_err(io_failure("cannot create the run folder"))
+}
+
+/// A new run's recorder whose folder is removed again when the command ends with nothing
+/// recorded in it (a plan refused after the folder was made, for the fold counts it may
+/// run): an invalid pipeline leaves no empty run behind and `latest` where it was.
+struct NewRun(report::Recorder);
+
+impl std::ops::Deref for NewRun {
+    type Target = report::Recorder;
+
+    fn deref(&self) -> &report::Recorder {
+        &self.0
+    }
+}
+
+impl Drop for NewRun {
+    fn drop(&mut self) {
+        self.0.discard_if_unused();
+    }
 }
 
 /// Executes a plan, its outcomes recorded in the run folder of `options.recorder` as each
