@@ -50,7 +50,7 @@ pub enum Problem {
         /// The outcomes of the stages that ran.
         outcomes: Vec<StageOutcome>,
         /// What went wrong.
-        why: String,
+        why: CountProblem,
     },
     /// `Counting::Cached` and the stages above a fan-out have not run: the plan without folds.
     Unknown {
@@ -61,14 +61,36 @@ pub enum Problem {
     },
 }
 
+/// Why the folds of a fan-out could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum CountProblem {
+    /// A stage the count needs did not finish.
+    #[error("stage `{stage}` {status} before the folds could be counted")]
+    Unfinished {
+        /// The stage.
+        stage: String,
+        /// How it ended (`failed` or `skipped`).
+        status: &'static str,
+    },
+    /// Counts were given, yet these variants' were missing (a fault of the planner).
+    #[error("fold counts missing for variants {0:?}")]
+    Missing(Vec<usize>),
+    /// The fan-out stage could not count its folds from its inputs.
+    #[error("stage `{stage}` cannot count its folds: {error}")]
+    Count {
+        /// The fan-out stage.
+        stage: String,
+        /// Its error.
+        error: vox_api::StageError,
+    },
+}
+
 impl From<BuildError> for Problem {
     fn from(error: BuildError) -> Self {
         match error {
             BuildError::Spec(errors) => Self::Spec(errors),
             // Never from an unexpanded build, and counts are given for the expanded one.
-            BuildError::NeedsCounts(variants) => {
-                Self::Failed { outcomes: Vec::new(), why: format!("fold counts missing for variants {variants:?}") }
-            }
+            BuildError::NeedsCounts(variants) => Self::Failed { outcomes: Vec::new(), why: CountProblem::Missing(variants) },
         }
     }
 }
@@ -107,7 +129,7 @@ pub fn plan(
             let outcomes = executor.run(plan, Some(&needed));
             let ran: Vec<StageOutcome> = outcomes.iter().enumerate().filter(|(i, _)| needed.contains(i)).map(|(_, o)| o.clone()).collect();
             if let Some(failed) = ran.iter().find(|o| matches!(o.status, Status::Failed(_) | Status::Skipped(_))) {
-                let why = format!("stage `{}` failed before the folds could be counted", failed.name);
+                let why = CountProblem::Unfinished { stage: failed.name.clone(), status: failed.status.name() };
                 return Err(Problem::Failed { outcomes: ran, why });
             }
             let dirs = outcomes.iter().enumerate().filter_map(|(i, o)| Some((i, o.out_dir.clone()?))).collect();
@@ -160,8 +182,8 @@ fn count_and_expand(
             Ok(count) => {
                 counts.insert(variant, count);
             }
-            Err(e) => {
-                let why = format!("stage `{}` cannot count its folds: {e}", stage.name);
+            Err(error) => {
+                let why = CountProblem::Count { stage: stage.name.clone(), error };
                 return Err(Problem::Failed { outcomes: before, why });
             }
         }

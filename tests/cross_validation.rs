@@ -158,6 +158,27 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
 }
 
 #[test]
+fn a_stage_that_fails_before_the_folds_are_counted_stops_the_run_and_says_which() {
+    let p = Project::new();
+    // Port 9 (discard) refuses connections here: the download fails, so the folds (one per
+    // speaker) cannot be counted and no fold is planned.
+    let text = LOSO.replace(
+        "kind = \"synth\"\nactors = 5\nstatements = 1\nrepetitions = 1\nduration = 1.0\nsample_rate = 16000",
+        "kind = \"download\"\nurl = \"http://127.0.0.1:9/ravdess.zip\"\nmd5 = \"0123456789abcdef0123456789abcdef\"\nretries = 0",
+    );
+    assert_ne!(text, LOSO);
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "p.toml"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("error: stage `data` (download) failed: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: stage `data` failed before the folds could be counted; finished stages are cached, rerun to resume"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     let p = Project::new();
     let text = LOSO.replace("strategy = \"group-kfold\"\nval_fraction = 0.25", "strategy = \"kfold\"\nfolds = 3\nval_fraction = 0.2");

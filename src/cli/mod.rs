@@ -391,7 +391,7 @@ fn plan_loaded(loaded: &Loaded, args: &PipelineArgs, registry: &Registry, cache:
     match fan_out::plan(&loaded.spec, &loaded.overrides, loaded.variants.clone(), registry, &loaded.sources, &cwd, counting) {
         Ok(planned) => Ok((planned.sweep.plan, None)),
         Err(fan_out::Problem::Spec(errors)) => Err(Failure::Invalid(render_errors(&errors, &loaded.sources, &args.pipeline))),
-        Err(fan_out::Problem::Failed { why, .. }) => Err(Failure::Io(why)),
+        Err(fan_out::Problem::Failed { why, .. }) => Err(Failure::Io(why.to_string())),
         Err(fan_out::Problem::Unknown { sweep, fans }) => {
             let fans: Vec<String> = fans.iter().map(|f| format!("`{f}`")).collect();
             let note = format!(
