@@ -182,6 +182,8 @@ impl Recorder {
                 }
             }
         }
+        // The pipeline's folder too when this was its first run (it fails when not empty).
+        let _ = fs::remove_dir(pipeline_dir);
     }
 
     /// The recorder of a run folder that must exist already (`vox status`).

@@ -116,6 +116,10 @@ fn run_folder_holds_run_json_and_reports() {
 fn named_stages_run_with_what_they_need_and_the_newest_run_is_latest() {
     let p = Project::new();
     p.file("p.toml", SMALL);
+    // A first run refused at plan time leaves no folder of the pipeline at all.
+    let refused = p.vox(&["run", "p.toml", "--set", "split.val_fraction=2"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(!p.path().join("runs/small").exists());
     // `padded` and its inputs only; `split` is no part of the run, not even in its record.
     let partial = p.run_json("p.toml", &["padded"]);
     assert_eq!(partial, expect(&[("data", "ran"), ("audio", "ran"), ("padded", "ran")]));
