@@ -122,6 +122,26 @@ fn verify_finds_silent_corruption_and_gc_keeps_what_pipelines_use() {
 }
 
 #[test]
+fn gc_keeps_every_variant_of_the_pipelines_sweep() {
+    let p = Project::new();
+    p.file("p.toml", &format!("{SMALL}\n[sweep.grid]\n\"padded.length\" = [8000, 12000]\n"));
+    let sweep = p.vox(&["sweep", "p.toml", "--json"]);
+    assert_eq!(sweep.code, 0, "{}", sweep.stderr);
+    // data and audio once, padded and split per variant.
+    assert_eq!(entry_count(&p), 6);
+    p.run_json("p.toml", &["--set", "padded.length=4000"]);
+    assert_eq!(entry_count(&p), 8);
+    // The sweep's variants are the pipeline's; the one-off length is not.
+    let gc = p.vox(&["gc", "p.toml"]);
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(gc.stdout.starts_with("removed 2 entries"), "{}", gc.stdout);
+    assert!(gc.stdout.ends_with("kept 6\n"), "{}", gc.stdout);
+    let again = p.vox(&["sweep", "p.toml", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(doc["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"), "{}", again.stdout);
+}
+
+#[test]
 fn concurrent_runs_share_one_computation_per_stage() {
     let p = Project::new();
     p.file("p.toml", SMALL);

@@ -185,6 +185,12 @@ max_budget = 18
     let report = &stages[&format!("report[{}, rf.n_trees=18]", r2[0]["trial"].as_str().unwrap())].1;
     let rf_val = rows(&report.join("summary.csv")).into_iter().find(|r| r["split"] == "val" && r["input"].starts_with("rf")).unwrap();
     assert_eq!(doc["best"]["score"].as_f64().unwrap(), rf_val["macro_f1"].parse::<f64>().unwrap());
+    // `vox gc p.toml` keeps every trial of every rung: the search reruns nothing after it.
+    let gc = p.vox(&["gc", "p.toml"]);
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(gc.stdout.starts_with("removed 0 entries"), "{}", gc.stdout);
+    let again = search(&p, &[]);
+    assert!(self::stages(&p, &again).values().all(|(status, _)| status == "cached"));
 }
 
 #[test]

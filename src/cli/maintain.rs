@@ -13,7 +13,8 @@ pub(super) struct CacheArgs {
 /// The arguments of `vox gc`.
 #[derive(Args, Debug)]
 pub(super) struct GcArgs {
-    /// Pipelines whose current entries are kept.
+    /// Pipelines whose current entries are kept: each one's plan, every variant of its
+    /// `[sweep]` and every trial of its `[search]` (at every rung of a halving search).
     pub(super) pipelines: Vec<PathBuf>,
     /// Also keep entries used within this many days.
     #[arg(long)]
@@ -42,10 +43,20 @@ pub(super) fn gc(args: GcArgs, global: &Global, registry: Registry) -> Result<Ex
     let mut keep = BTreeSet::new();
     for path in pipelines {
         let args = PipelineArgs { pipeline: path, sets: Vec::new() };
-        let (plan, _) = load_plan(&args, &registry, &cache)?;
-        for p in preview(&plan, &cache, &BTreeSet::new()) {
-            if let (false, Some(c)) = (p.will_run, &p.components) {
-                keep.insert(c.key());
+        // What `vox run`, `vox sweep` and `vox search` make of the pipeline: the plan, every
+        // variant of its [sweep] and every trial of its [search] at every rung.
+        let mut loaded = load(&args, Some(&[]))?;
+        let mut rounds = vec![vec![sweep::Variant::base()], std::mem::take(&mut loaded.variants)];
+        let search = crate::search::Search::from_spec(&loaded.spec)
+            .map_err(|errors| Failure::Invalid(render_errors(&errors, &loaded.sources, &args.pipeline)))?;
+        rounds.extend(search.iter().flat_map(|search| search.every_round()));
+        for variants in rounds {
+            loaded.variants = variants;
+            let (plan, _) = plan_loaded(&loaded, &args, &registry, &cache)?;
+            for p in preview(&plan, &cache, &BTreeSet::new()) {
+                if let (false, Some(c)) = (p.will_run, &p.components) {
+                    keep.insert(c.key());
+                }
             }
         }
     }

@@ -224,6 +224,16 @@ impl Search {
         };
         alive.iter().map(|&t| self.variant(t, budget.as_ref())).collect()
     }
+
+    /// Every trial at every rung's budget: all the variants a search of this pipeline can
+    /// plan (a halving search plans the later rungs' only for the trials that go on).
+    pub fn every_round(&self) -> Vec<Vec<Variant>> {
+        let all: Vec<usize> = (1..=self.trials).collect();
+        match &self.method {
+            Method::Random => vec![self.round(&all, None)],
+            Method::Halving { budget, .. } => (0..budget.rungs(self.trials).len()).map(|k| self.round(&all, Some(k))).collect(),
+        }
+    }
 }
 
 /// `trial07` (digits enough for the trial count).
