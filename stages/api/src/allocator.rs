@@ -11,18 +11,19 @@ pub const REUSED_UP_TO: usize = 32 << 20;
 /// glibc serves each allocation above its mmap threshold (128 KiB at first, adapting up to 32
 /// MiB) with a fresh mapping that `free` unmaps, and trims the heap whenever more than 128 KiB
 /// is free at its top. A training step allocates and frees the same tensors every step, so
-/// each step faulted their pages back in, zeroed by the kernel: a third of the small
-/// wav2vec2 config's step on flex (`train_step small flex 2 2 32000 30`, 2 threads, 2026-11-26:
-/// 16-17 ms per step as glibc ships, 10.3-10.6 ms with a 1 GiB trim threshold).
+/// each step faulted their pages back in, zeroed by the kernel: a large part of the small
+/// wav2vec2 config's step on flex (measured: BENCHMARKS-wav2vec2.md, section "Measurements
+/// behind the code's choices").
 ///
 /// The settings: allocations up to 32 MiB (glibc's own ceiling for its adaptive threshold)
 /// come from the heap, which is trimmed only beyond 1 GiB free and grows 64 MiB at a time;
 /// larger ones (a conv layer's activations) get their own mapping, returned when freed. A
 /// 1 GiB mmap threshold, the first version of this, put those large tensors in the heap
-/// too, where they fragmented it: wav2vec2-base's step (`train_step base flex 12 8 32000 2
-/// feature-encoder`, 2 threads, 2026-12-05, two interleaved rounds) took 3.66-3.80 s with a
-/// peak RSS of 2.44 GB, against 3.41-3.44 s and 1.95 GB with these (the small config: 16.3-17.5
-/// against 15.4-15.9 ms). The same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
+/// too, where they fragmented it: wav2vec2-base's step was slower and its peak RSS higher
+/// than with these, and the small config's step a little slower (measured:
+/// BENCHMARKS-wav2vec2.md, section "Single operations at a base step's shapes", the memory
+/// bullet, and section "Measurements behind the code's choices"). The same as
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
 /// glibc.malloc.trim_threshold=1073741824:glibc.malloc.top_pad=67108864`; the process keeps the
 /// memory of its peak until it exits. Malloc tunables the user set in `GLIBC_TUNABLES` are left
 /// alone, and so are allocators other than glibc's.

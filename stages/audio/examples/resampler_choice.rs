@@ -10,13 +10,12 @@
 //! level for frequencies above 8 kHz) of rubato's resampler at several chunk sizes and of
 //! Kaiser-windowed sinc FIR decimators (one dot product of the taps per output sample over
 //! contiguous input, 8 lanes, which LLVM vectorizes), then each one's nanoseconds per output
-//! sample. Measured 2026-11-26 on the 2-core benchmark machine (under load, so compare within
-//! one run): rubato at chunk 1536 is flat (0.00 dB) to 7.5 kHz and below -145 dB from 8.2 kHz,
-//! at 20.5 ns per output sample. An FIR that steep (691 taps: -3.3 dB at 7.8 kHz, -140 dB from
-//! 8.2 kHz) costs 60.2 ns, 3x more. A 147-tap FIR is about as cheap as rubato (17.5 ns) for a
-//! far worse filter (-1.4 dB at 7 kHz, only 74 dB at 8.2 kHz); an 87-tap one (10.0 ns) lets
-//! 8.2-8.5 kHz alias at -15 to -25 dB. So the FFT resampler stays: per output sample it is the
-//! cheaper of the two at equal quality, because its cost grows with log(filter length).
+//! sample (the machine may be under load, so compare within one run). An FIR as steep as
+//! rubato's filter at chunk 1536 costs several times more per output sample; an FIR about as
+//! cheap as rubato is a far worse filter, and a cheaper one lets the band just above 8 kHz
+//! alias (measured: BENCHMARKS.md, "What changed in `stages/audio` since 09:45", item 5). So
+//! the FFT resampler stays: per output sample it is the cheaper of the two at equal quality,
+//! because its cost grows with log(filter length).
 
 use std::error::Error;
 use std::f64::consts::PI;

@@ -58,9 +58,10 @@ fn config(name: &str, layers: usize) -> Wav2Vec2Config {
 
 /// Steps run before the timed ones: the first allocates the optimizer's state (two moments
 /// per weight), and the forward after it finds the memory its activations had used taken by
-/// them, so it faults fresh pages in once (wav2vec2-base, batch 8 x 32000, 1 thread,
-/// 2026-12-05: that forward took 3.8 s, the ones after it 2.05 s, an inference forward 1.96 s).
-/// With one warm-up step that one-time cost was half of every 2-step mean's forward.
+/// them, so it faults fresh pages in once: that forward took much longer than the ones after
+/// it and than an inference forward (measured: BENCHMARKS-wav2vec2.md, section "Where scaling
+/// stops", the paragraph "That gap was the benchmark's"). With one warm-up step that one-time
+/// cost was half of every 2-step mean's forward.
 /// `benches/wav2vec2.py` warms PyTorch up as many steps.
 const WARM_UP: usize = 2;
 

@@ -5,10 +5,10 @@
 //!
 //! Why: burn-store 0.21 transposes byte by byte, one slice copy of run-time length per element,
 //! walking the output a whole row apart at each step. For wav2vec2-base's 85 M Linear weights
-//! that made writing the fine-tuned model take 1.9-2.6 s against transformers'
-//! `save_pretrained` 0.85 s (`examples/train_step.rs`, 2 threads, 2026-12-05), and loading an
-//! XLSR-large (300 M) pays the same per element. A tile of 32 x 32 elements is read and
-//! written a cache line at a time; tiles run on rayon's threads. The values are moved, not
+//! that made writing the fine-tuned model take far longer than transformers' `save_pretrained`
+//! (measured: BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"), and
+//! loading an XLSR-large (300 M) pays the same per element. A tile of 32 x 32 elements is read
+//! and written a cache line at a time; tiles run on rayon's threads. The values are moved, not
 //! computed, so the result is the same bytes as burn-store's.
 
 use std::rc::Rc;

@@ -10,11 +10,11 @@
 //! Why: burn-store reads every tensor through `to_data` and then copies its bytes once more
 //! for the writer. On ndarray `to_data` of a parameter, which the module still holds, collects
 //! the values through an element-wise iterator: writing wav2vec2-base (95 M values) took
-//! 2.8-3.2 s there, and 0.92-0.97 s on flex, against `torch.save`'s 0.46-1.02 s
-//! (`benches/wav2vec2-threads.sh`, 2026-12-05). Here a tensor that the backend keeps
-//! contiguous on the host ([`Kernels::host_bytes`]) is written from its own memory; a Linear
-//! weight is transposed from it once (in parallel tiles); any other tensor (cuda, other
-//! layouts) goes through its snapshot as before.
+//! several times as long as `torch.save` there, and on flex about as long as its slowest runs
+//! (measured: BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"). Here
+//! a tensor that the backend keeps contiguous on the host ([`Kernels::host_bytes`]) is written
+//! from its own memory; a Linear weight is transposed from it once (in parallel tiles); any
+//! other tensor (cuda, other layouts) goes through its snapshot as before.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

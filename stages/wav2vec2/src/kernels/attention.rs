@@ -6,22 +6,23 @@
 //! Why: composed from burn's operations, each layer split the heads into strided copies,
 //! multiplied them per head through the gemm crate into a fresh `[batch, heads, frames,
 //! frames]` tensor, filled the padded keys' scores, took the softmax into another and merged
-//! the heads again: in a perf profile of a wav2vec2-base SSL extraction on flex (2 threads,
-//! 2026-12-05) the gemm crate's kernels took 6.4%, the softmax 4.2%, and the copies, fills and
-//! fresh buffers more, where the products are 4% of the arithmetic. Here each task packs one
-//! head's keys (transposed) and values once, and for each block of [`ROWS`] queries computes
-//! the scores in registers, adds the bias, masks, takes the softmax in place while the row is
-//! in L1, and multiplies by the values into the output; nothing of size `frames x frames`
-//! leaves the task.
+//! the heads again: in a perf profile of a wav2vec2-base SSL extraction on flex the per-head
+//! products took a larger share of the samples than their small share of the arithmetic, and
+//! the softmax, copies, fills and fresh buffers around them more again (measured:
+//! BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"). Here each task
+//! packs one head's keys (transposed) and values once, and for each block of [`ROWS`] queries
+//! computes the scores in registers, adds the bias, masks, takes the softmax in place while
+//! the row is in L1, and multiplies by the values into the output; nothing of size `frames x
+//! frames` leaves the task.
 //!
 //! Training ([`forward_saving`], [`backward`]) keeps the probabilities `[batch, heads, frames,
 //! frames]` for the backward pass and applies dropout's keep mask to them before the second
 //! product; its backward step computes the gradients of the queries, keys and values (and the
 //! scores' for WavLM's gate and bias) per (item, head) in one task, where the composed
 //! operations' autodiff graph took a dozen steps, each a pass over `[batch, heads, frames,
-//! frames]`. At batch 8 x 64000 samples on 2 threads that took a wav2vec2-base training step
-//! from 7.01 to 6.48 s (PyTorch 6.20 s in the same minutes; `examples/train_step.rs`,
-//! 2026-12-05).
+//! frames]`. That made a wav2vec2-base training step faster, more so on longer clips, where
+//! attention is a larger share (measured: BENCHMARKS-wav2vec2.md, section "Where scaling
+//! stops", the paragraph on the 15:33 sweep).
 //!
 //! Each output value's sums run in a fixed order (over the head's width, then over the keys)
 //! whatever the split into tasks, so the result does not depend on the thread count.

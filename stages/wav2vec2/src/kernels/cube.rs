@@ -4,10 +4,10 @@
 //!
 //! burn 0.21's cubecl backends run every tensor operation as its own kernel launch (no fusion
 //! in vox's build). Counted with cubecl's profiler on an XLSR-large training step
-//! (`benches/gpu-kernels.sh`, wgpu, 2026-12-06): 10,912 launches, 447 per encoder layer, 304
-//! of them in the optimizer, whose AdamW update composed from burn's operations is 15
-//! element-wise kernels per parameter and the clipping's squared sum 4 more (the squaring,
-//! the sum, the concatenation of the sums). Here, 2,750 in all (BENCHMARKS-gpu.md, section 6):
+//! (`benches/gpu-kernels.sh`, on wgpu), the optimizer made most of the launches: its AdamW
+//! update composed from burn's operations is 15 element-wise kernels per parameter and the
+//! clipping's squared sum 4 more (the squaring, the sum, the concatenation of the sums). Here
+//! the step launches a fraction of that (counts: BENCHMARKS-gpu.md, section 6):
 //!
 //! - the update is one kernel per parameter, and each squared sum one kernel writing per-cube
 //!   partial sums, all read back in one transfer and added on the host in f64;

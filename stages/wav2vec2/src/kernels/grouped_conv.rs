@@ -2,21 +2,23 @@
 //! positional conv embedding of wav2vec2 (kernel 128, 16 groups, "same" padding) on flex.
 //!
 //! burn-flex runs that conv as im2col + gemm per group and its input gradient as a transposed
-//! 3-D conv on one thread: 2.5 ms of a 22 ms training step of the small config (64 channels,
-//! 4 per group), where PyTorch's whole step takes 7 ms. Here each `(batch item, group)` is one
-//! task on rayon's pool that copies its channels into zero-padded rows (channels first) and
-//! correlates them with the taps, [`BLOCK`] output steps at a time in registers. The input
-//! gradient is the same correlation of the padded output gradient with the flipped,
-//! transposed taps; the weight gradient correlates the output gradient with the input, one
-//! task per output channel. Every sum runs in one order whatever the thread count.
+//! 3-D conv on one thread: a sizeable part of a training step of the small config (64
+//! channels, 4 per group), a step that PyTorch runs several times faster (measured:
+//! BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"). Here each
+//! `(batch item, group)` is one task on rayon's pool that copies its channels into zero-padded
+//! rows (channels first) and correlates them with the taps, [`BLOCK`] output steps at a time
+//! in registers. The input gradient is the same correlation of the padded output gradient
+//! with the flipped, transposed taps; the weight gradient correlates the output gradient with
+//! the input, one task per output channel. Every sum runs in one order whatever the thread
+//! count.
 //!
 //! Groups at least 32 channels wide (wav2vec2-base's 48, large's 64) run the conv and its
 //! input gradient as one product per group instead, on CPUs with AVX-512: the group's
 //! zero-padded channels-last rows read as overlapping windows times its taps as a matrix
-//! (vox's sgemm). The correlation reached about a quarter of sgemm's rate there; profiled
-//! (`train_step base flex 12 8 64000 1 feature-encoder`, 2 threads, 2026-12-05) the
-//! correlation's 6.1% of the samples went and sgemm's share grew by 3.6 points, inference
-//! 2.25-2.36 -> 2.19-2.24 s and the step 7.23-7.38 -> 7.14-7.24 s (three interleaved pairs).
+//! (vox's sgemm). The correlation reached only a fraction of sgemm's rate there; as products,
+//! the correlation's share of a profiled base step went to sgemm at a smaller cost, and
+//! inference and the training step both got a little faster (measured: BENCHMARKS-wav2vec2.md,
+//! section "Measurements behind the code's choices").
 
 use rayon::prelude::*;
 

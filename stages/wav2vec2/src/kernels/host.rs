@@ -507,10 +507,11 @@ pub(super) fn conv_as_matmul<T: HostTensor>(x: &T, weight: &T, kernel: usize, st
         let [batch, time, channels] = dims3(x);
         let b = weight.matrix()?;
         // Thin windows too (the first conv's, `kernel` values deep): burn-flex's product ran
-        // them on one thread (a third of what one of two threads did alone in a base step,
-        // 2026-12-05); sgemm's took 0.64-0.67 s for the feature encoder's inference forward
-        // where it took 0.68-0.70 s on 1 thread (0.34-0.36 against 0.36-0.38 s on 2), with the
-        // same bits (each value sums its `kernel` products in order either way).
+        // them on one thread, a large part of what one of two threads did alone in a base
+        // step; with sgemm's the feature encoder's inference forward is a little faster on 1
+        // and 2 threads, with the same bits (each value sums its `kernel` products in order
+        // either way). Measured: BENCHMARKS-wav2vec2.md, section "Measurements behind the
+        // code's choices".
         let wide = b.cols >= sgemm::MIN_WIDTH;
         if time < kernel || stride == 0 || b.rows != kernel * channels || !(T::sgemm_for(b.rows, b.cols) || wide) {
             return None;

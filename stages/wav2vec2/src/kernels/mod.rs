@@ -3,9 +3,9 @@
 //! autodiff wrappers.
 //!
 //! - **Exact GELU** (`0.5 x (1 + erf(x / sqrt 2))`, HF's `"gelu"`) and its derivative. burn
-//!   0.21's flex computes both one element at a time with libm's `erff`, on one thread: 48 ms
-//!   for the 6.5 M activations of wav2vec2-base's first conv on a 2-s clip pair, against 3.8 ms
-//!   in PyTorch (`examples/train_step.rs`'s shapes, 2 threads, 2026-11-26). Here the erf is a
+//!   0.21's flex computes both one element at a time with libm's `erff`, on one thread: on
+//!   wav2vec2-base's first conv, an order of magnitude slower than PyTorch (measured:
+//!   BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"). Here the erf is a
 //!   rational approximation (max abs error 4.2e-7 against `math.erf`, TensorFlow/XLA's f32
 //!   coefficients) and the derivative's Gaussian uses a Cephes-style `exp`, both branch-free so
 //!   that the loops vectorize (AVX-512 or AVX2 picked at run time), over chunks on rayon's pool.
@@ -43,16 +43,17 @@
 //!
 //! - **Matrix products** of 2-D operands (the feature encoder's convs as products, the
 //!   encoder's linears): on CPUs with AVX-512, flex runs vox's own [`sgemm`] (a packed,
-//!   register-blocked microkernel) instead of burn-flex's gemm crate, 2.5x faster per core on
-//!   the development machine. Without AVX-512, for thin products (see [`sgemm::MIN_DEPTH`])
-//!   and for other dtypes, burn's product.
+//!   register-blocked microkernel) instead of burn-flex's gemm crate, much faster per core on
+//!   the development machine (measured: BENCHMARKS-wav2vec2.md, section "Single operations at
+//!   a base step's shapes"). Without AVX-512, for thin products (see [`sgemm::MIN_DEPTH`]) and
+//!   for other dtypes, burn's product.
 //!
 //! - **AdamW's update** of a parameter (the fine-tune's optimizer, [`crate::adamw`]): one
 //!   parallel pass reading the value, gradient and both moments and writing three, instead of
 //!   burn-optim's ten element-wise operations, each a fresh tensor, which burn-flex runs on one
-//!   thread: 0.64 s of a wav2vec2-base step on 1 thread and still 0.60 s on 2
-//!   (`benches/wav2vec2-threads.sh`, 2026-12-05). The same f32 operations in the same order, so
-//!   the same bits as burn's.
+//!   thread: the optimizer took almost as long on 2 threads as on 1 (measured:
+//!   BENCHMARKS-wav2vec2.md, section "Where scaling stops", "The optimizer does not scale at
+//!   all"). The same f32 operations in the same order, so the same bits as burn's.
 //!
 //!   The clipping's global norm is one parallel f64 pass per gradient ([`Kernels::squared_sums`])
 //!   and its factor is applied inside the update; the parameter and moments are updated in
@@ -61,15 +62,16 @@
 //! - **The layer norms' backward**, the **heads' split and merge** of attention and the
 //!   **linears' bias** (and its gradient, the columns' sums): burn composes the first from
 //!   about fifteen element-wise operations and the others are broadcasts and copies of
-//!   strided views, all on one thread in burn-flex; a perf profile split by thread (2 threads,
-//!   `examples/train_step.rs`, 2026-12-05) showed them as most of what one thread did while
-//!   the other waited. Here each is one parallel pass (the layer norm's forward stays the
-//!   backend's own, parallel in flex).
+//!   strided views, all on one thread in burn-flex; a perf profile split by thread showed them
+//!   as most of what one thread did while the other waited (measured: BENCHMARKS-wav2vec2.md,
+//!   section "Where scaling stops", the paragraph "After the 12:20 sweep"). Here each is one
+//!   parallel pass (the layer norm's forward stays the backend's own, parallel in flex).
 //!
 //! - **WavLM's gated relative position bias** added to the attention scores
 //!   (`scores + gate * bias`, and its gradients): burn broadcasts the product and the sum
-//!   over strided views on one thread; vox's WavLM extraction took 3.2 s more than its
-//!   wav2vec2 (transformers': 0.4 s, BENCHMARKS-ssl.md).
+//!   over strided views on one thread; vox's WavLM extraction took much longer than its
+//!   wav2vec2, where transformers' takes little longer (measured: BENCHMARKS-ssl.md, section
+//!   "After the thread-balance kernels", "WavLM's gated position bias").
 //!
 //! - **The positional conv's weight norm** (`g * v / ||v||` over 4.7 M values in base, 8.4 M
 //!   in XLSR-large, each forward) and its gradients, and **copies of permuted weights** (the
@@ -77,8 +79,9 @@
 //!   thread while the others wait. Found by binning a 2-thread `perf` profile of a base step
 //!   by how many threads worked (`benches/wav2vec2-occupancy.sh`): with these, the head's
 //!   projector through vox's product and the first conv's thin product through sgemm, the
-//!   bins with one thread busy went from 2.8% of the step's work to 0.6% (2026-12-05), the
-//!   serial part that bounds the speed-up on 16 cores.
+//!   bins with one thread busy shrank to a small fraction of what they were, and that serial
+//!   part is what bounds the speed-up on 16 cores (measured: BENCHMARKS-wav2vec2.md, section
+//!   "Where scaling stops", "What ran on one thread while the other waited").
 //!
 //! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out). burn's
 //! cubecl backends (cuda; wgpu in the tests) run vox's cubecl kernels for the optimizer, the
@@ -294,8 +297,9 @@ pub trait Kernels: Backend {
     /// a permuted weight before a reshape); its gradient is the output's. The default is `x`
     /// itself (cuda's reshapes lay out what they need); on flex a large view is copied in
     /// parallel, where burn-flex's reshape copies it element by element on one thread (the
-    /// feature encoder's weights as matrices: a quarter of what one of two threads did alone
-    /// in a base step, 2026-12-05).
+    /// feature encoder's weights as matrices: a large part of what one of two threads did
+    /// alone in a base step; measured: BENCHMARKS-wav2vec2.md, section "Measurements behind
+    /// the code's choices").
     fn contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
         x
     }
@@ -305,8 +309,10 @@ pub trait Kernels: Backend {
     /// `v`'s values at each index of its last dimension over all the others, `g` one magnitude
     /// per index (HF's `[1, 1, kernel]`). Composed, it is five element-wise operations over
     /// `v` forward and seven in the backward pass, on one thread each in burn-flex (the
-    /// largest single-threaded work of a base step, 2026-12-05); the CPU backends make one
-    /// parallel pass for the norms (f64 sums in fixed blocks of rows) and one for the output.
+    /// largest single-threaded work of a base step; measured: BENCHMARKS-wav2vec2.md, section
+    /// "Where scaling stops", "What ran on one thread while the other waited"); the CPU
+    /// backends make one parallel pass for the norms (f64 sums in fixed blocks of rows) and one
+    /// for the output.
     fn weight_norm(v: FloatTensor<Self>, g: FloatTensor<Self>) -> FloatTensor<Self> {
         weight_norm_by_ops::<Self>(v, g)
     }
@@ -326,7 +332,8 @@ pub trait Kernels: Backend {
     /// hidden]` weighted by `valid` `[batch, frames]` (1 at valid frames, 0 at padding), as
     /// `[batch, 2 * hidden]`: means, then deviations (SSL features' pooling). Composed, that is
     /// eight broadcast operations per hidden state, which burn-flex walks element by element
-    /// on one thread (3.6% of an SSL extraction's samples for 13 states, 2026-12-05); the CPU
+    /// on one thread (a visible share of a profiled SSL extraction for 13 states; measured:
+    /// BENCHMARKS-wav2vec2.md, section "Measurements behind the code's choices"); the CPU
     /// backends make one parallel pass per item, summing in f64.
     fn masked_mean_std(state: FloatTensor<Self>, valid: FloatTensor<Self>) -> FloatTensor<Self> {
         masked_mean_std_by_ops::<Self>(state, valid)

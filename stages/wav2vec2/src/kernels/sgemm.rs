@@ -3,10 +3,11 @@
 //! 24 zmm registers from a 12-row A panel, broadcast, and a 32-column B panel, loaded),
 //! parallel over blocks of C's rows.
 //!
-//! Why: burn-flex's products go through the gemm crate, which reached 85 GFLOP/s on one core
-//! of the development machine (Zen 5) and 145-165 on two, against PyTorch's 112 and 200-220;
-//! this kernel reaches about 220 on one core (`examples/ops.rs`, BENCHMARKS-wav2vec2.md). The
-//! sum over `k` runs in the same order whatever the thread count, so results are
+//! Why: burn-flex's products go through the gemm crate, which on the development machine (Zen
+//! 5) ran well below PyTorch's rate on one core and on two; this kernel runs well above
+//! PyTorch's on one core (measured with `examples/ops.rs`: BENCHMARKS-wav2vec2.md, sections
+//! "Single operations at a base step's shapes" and "Measurements behind the code's choices").
+//! The sum over `k` runs in the same order whatever the thread count, so results are
 //! deterministic.
 //!
 //! Blocking, for both CPUs it runs on (Zen 5: L1d 48 KiB, L2 1 MiB; a shared 2-core Intel
@@ -16,31 +17,18 @@
 //! A panel (18 KiB, in L1) over all of that block's 32-column panels, streamed from L2. This is
 //! BLIS's order with the roles of A and B swapped, because here B is the wide (vector) side.
 //! The first version held a 48 KiB B panel fixed and streamed A past it; on the Xeon that
-//! panel could not stay in the 48 KiB L1 and the kernel reached about half of MKL.
+//! panel could not stay in the 48 KiB L1 and the kernel fell far behind MKL.
 //!
-//! Measured 2026-12-05 on the Xeon (2 cores, shared with other work; the median of
-//! interleaved rounds) with `RAYON_NUM_THREADS=1 cargo run -p vox-wav2vec2 --example sgemm`,
-//! GFLOP/s, against PyTorch (MKL, `torch.set_num_threads(1)`, `a @ b`) in the same minutes:
-//!
-//! | shape (m x k x n)            | this kernel | first version | PyTorch |
-//! |------------------------------|-------------|---------------|---------|
-//! | 6398 x 1536 x 512            | 136         | 78            | 137     |
-//! | 1536 x 6398 x 512 (A^T view) | 129         | 85            | 119     |
-//! | 198 x 768 x 3072             | 106         | 75            | 123     |
-//! | 198 x 3072 x 768             | 112         | 75            | 124     |
-//! | 1024 x 1024 x 1024           | 134         | 86            | 118     |
-//!
-//! On two threads (`RAYON_NUM_THREADS=2`, 2 threads for PyTorch, the machine's two cores busy
-//! with other work, so neither scaled): 145, 137, 109, 107, 119 against the first version's
-//! 76, 94, 88, 86, 88 and PyTorch's 140, 115, 58, 59, 90. A second one-thread run minutes
-//! later: 132, 129, 99, 93, 130 against PyTorch's 149, 127, 124, 131, 148, so within 1.15x of
-//! MKL on the large shapes but 1.25-1.4x behind on the 198-row ones, where packing B (per
-//! depth slice, for only 198 rows) weighs most.
+//! On the Xeon, against PyTorch (MKL) on one thread, this order brought the kernel from far
+//! behind MKL to about its rate on the large shapes; on the 198-row ones it stays behind,
+//! because packing B (per depth slice, for only 198 rows) weighs most there (measured with
+//! `examples/sgemm.rs`: BENCHMARKS-wav2vec2.md, section "Measurements behind the code's
+//! choices").
 //!
 //! Measured together with the order or one by one, what paid there: loads and stores as `_mm512_maskz_loadu_ps` /
 //! `_mm512_mask_storeu_ps` (see [`ALL`]), prefetching B's panel 16 steps ahead and C's tile,
-//! packing strided operands row by row with the next rows prefetched (a transposed A took a
-//! quarter of the weight gradient's time), B packed in parallel, and the A block reused per
+//! packing strided operands row by row with the next rows prefetched (a transposed A had taken
+//! a large part of the weight gradient's time), B packed in parallel, and the A block reused per
 //! thread. `KC` = 256 or aligning the packed B to 64 bytes changed nothing measurable. The
 //! blocking was not re-measured on Zen 5: the packed B block was sized for its 1 MiB L2.
 //!
@@ -78,13 +66,12 @@ const ALL: u16 = u16::MAX;
 
 /// The shallowest product (`k`) worth packing for. Below it, burn-flex's gemm crate, which
 /// runs products under 192^3 multiply-adds on one thread: the small scratch model's 64- and
-/// 128-wide linears and 32-channel convs (`train_step small flex 2 8 60000 30`, AMD EPYC, 2
-/// cores, 2026-12-06, two rounds) took a step of 0.096-0.099 s on 1 thread and 0.060-0.061 s
-/// on 2 with this bound at 128, against 0.083-0.084 s and 0.045-0.046 s at 32 (inference
-/// 0.036-0.037 -> 0.028-0.029 s and 0.023 -> 0.015-0.016 s; busy threads 1.62 -> 1.81 of 2);
-/// 16 and 8 measured the same as 32. (At 128 since 2026-11-26, when packing cost this kernel
-/// more than it does now that B is packed once per product, in parallel.) Products narrower
-/// than 32 (a head's class scores) stay with gemm.
+/// 128-wide linears and 32-channel convs made its training step and inference faster on 1
+/// and 2 threads with this bound at 32 than at 128, with more of the threads busy; 16 and 8
+/// measured the same as 32 (measured: BENCHMARKS-wav2vec2.md, section "Measurements behind
+/// the code's choices"). (The bound was 128 at first, when packing cost this kernel more than
+/// it does now that B is packed once per product, in parallel.) Products narrower than 32 (a
+/// head's class scores) stay with gemm.
 pub const MIN_DEPTH: usize = 32;
 /// The narrowest product (`n`) worth packing for; see [`MIN_DEPTH`].
 pub const MIN_WIDTH: usize = 32;
@@ -170,11 +157,12 @@ pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
     // On several threads every depth slice of B is packed first, then one parallel region
     // runs all slices, each task over its block of C: with a region per slice (pack, then
     // multiply), each of a product's slices ended on its slowest task while the other threads
-    // waited, most of the idle thread-time left in a 2-thread step
-    // (benches/wav2vec2-occupancy.sh, 2026-12-05: busy threads 1.88 -> 1.92 of 2, base step
-    // 2.57-2.71 -> 2.45-2.57 s). One thread waits for nobody and keeps a region per slice,
-    // each packed just before its use (all at once, its backward took 1-4% longer). The sums
-    // run in the same order either way: the same bits.
+    // waited, most of the idle thread-time left in a 2-thread step (by
+    // benches/wav2vec2-occupancy.sh); one region keeps more threads busy and shortens a base
+    // step. One thread waits for nobody and keeps a region per slice, each packed just before
+    // its use (all at once, its backward took a little longer). The sums run in the same order
+    // either way: the same bits. Measured: BENCHMARKS-wav2vec2.md, section "Where scaling
+    // stops", "One parallel region per product".
     let slices: Vec<(usize, usize)> = (0..k).step_by(KC).map(|pc| (pc, KC.min(k - pc))).collect();
     let regions: Vec<&[(usize, usize)]> = match threads {
         1 => slices.chunks(1).collect(),
@@ -508,9 +496,9 @@ fn pack_b(b: MatRef, pc: usize, kc: usize, out: &mut [f32]) {
 /// [`pack_b`] for a `b` whose columns are contiguous (a transposed view: the backward pass's
 /// `grad * weight^T`): each column's run of `kc` steps is read as a slice, [`TRANSPOSE_STEPS`]
 /// steps at a time so that the panel rows written meanwhile stay in L1. Element by element
-/// through [`MatRef::at`], each value came from another row of the transpose: 17% of the
-/// backward pass's products on one thread (`perf`, `train_step base flex 12 8 32000 2`,
-/// 2026-12-05).
+/// through [`MatRef::at`], each value came from another row of the transpose: a sizeable part
+/// of the backward pass's products on one thread (measured: BENCHMARKS-wav2vec2.md, section
+/// "Measurements behind the code's choices").
 fn pack_b_transposed(b: MatRef, pc: usize, kc: usize, out: &mut [f32]) {
     let n = b.cols;
     out.par_chunks_mut(PACK_B_PANELS * NR * kc).enumerate().for_each(|(group, out)| {

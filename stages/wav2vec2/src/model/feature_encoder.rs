@@ -12,17 +12,15 @@
 //! On the CPU backends each conv can run as one matrix product of the input's windows with
 //! the weight, activations channels last (see [`conv_as_matmul`]): its backward pass is then
 //! matrix products too, which burn's CPU backends run multi-threaded, where their own conv
-//! backward goes through a transposed conv, single-threaded on ndarray. Measured with
-//! `examples/train_step.rs` on 2 CPU cores, forward + backward per step of 2 clips of 2 s,
-//! before/after runs alternating (see `BENCHMARKS-wav2vec2.md`): ndarray, small config (32
-//! channels), 0.75 s -> 0.11-0.13 s on idle CPUs (with the positional conv as matrix products
-//! too); flex, wav2vec2-base with 2 layers (512 channels), 4.6-5.2 s -> 4.0-4.1 s on busy CPUs,
-//! about even on idle ones (2.04-2.06 s -> 1.99-2.85 s). On flex at 32 channels (the small
-//! config) burn's conv was faster (0.044-0.052 s against 0.050-0.053 s) until the group norm
-//! and GELU of the channels-last path became vox's own kernels ([`crate::kernels`]): then
-//! 0.038-0.040 s with burn's conv against 0.022-0.026 s as matrix products (idle CPUs,
-//! 2026-11-26). Hence the rule in [`FeatureEncoder::matmul_budget`]. Weights keep burn's
-//! `Conv1d` layout `[out, in, kernel]` either way, so checkpoints load unchanged.
+//! backward goes through a transposed conv, single-threaded on ndarray. That made a step of
+//! the small config (32 channels) on ndarray several times faster (with the positional conv as
+//! matrix products too), and one of wav2vec2-base (512 channels) on flex faster on busy CPUs
+//! and about even on idle ones. On flex at 32 channels burn's conv stayed faster until the
+//! group norm and GELU of the channels-last path became vox's own kernels ([`crate::kernels`]);
+//! since then the matrix form is faster there too. Hence the rule in
+//! [`FeatureEncoder::matmul_budget`] (measured: BENCHMARKS-wav2vec2.md, section "Measurements
+//! behind the code's choices"). Weights keep burn's `Conv1d` layout `[out, in, kernel]` either
+//! way, so checkpoints load unchanged.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
