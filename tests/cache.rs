@@ -53,8 +53,15 @@ fn ctrl_c_says_what_was_interrupted_and_the_rerun_resumes() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("vox: interrupted while `data` ran. Finished stages are cached; run the same command again to resume"), "{stderr}");
     assert_eq!(entry_count(&p), 0, "the interrupted stage left no entry");
+    // `vox status` of the interrupted run says it did not finish (exit 3), then 0 once a rerun has.
+    let status = p.vox(&["status", "runs/small/latest"]);
+    assert_eq!(status.code, 3, "{}{}", status.stdout, status.stderr);
+    assert!(status.stdout.contains("the run has not finished (no run.json)"), "{}", status.stdout);
     let resumed = p.run_json("p.toml", &[]);
     assert_eq!(resumed, expect(&[("data", "ran"), ("audio", "ran"), ("padded", "ran"), ("split", "ran")]));
+    let status = p.vox(&["status", "runs/small/latest"]);
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    assert!(!status.stdout.contains("has not finished"), "{}", status.stdout);
 }
 
 #[test]

@@ -98,7 +98,7 @@ enum Command {
     /// For a run submitted to Slurm, each unfinished job's state (pending, running); `--wait`
     /// follows them to the end. When every stage has finished it writes the run's `run.json`.
     /// Exit 0 when all finished well, 1 when a stage failed, 3 while jobs are still pending or
-    /// running.
+    /// running, or while a local run has not finished (still running, or interrupted).
     #[command(after_help = "Examples:\n  vox status runs/demo/latest\n  vox status runs/demo/latest --wait")]
     Status(status::StatusArgs),
     /// Compare runs side by side: the params that differ and every `evaluate` metric.

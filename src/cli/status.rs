@@ -25,9 +25,16 @@ fn status(run: &Path, wait: bool, progress: &MultiProgress) -> Result<ExitCode, 
     let submission = match slurm::Submission::read(run) {
         Ok(s) => s,
         Err(_) => {
-            // A local run: its outcome files are all there is.
+            // A local run: its outcome files are all there is, and `run.json` says it ended.
             let report = recorder.read_all();
             print!("{}", report::table_of(&report));
+            if !run.join("run.json").is_file() {
+                println!(
+                    "\nthe run has not finished (no run.json): it is still running, or it was interrupted or \
+                     killed; the stages above finished, the same `vox run` resumes the rest"
+                );
+                return Ok(ExitCode::from(3));
+            }
             let failed = report.iter().any(|r| r.status == "failed");
             return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
