@@ -96,10 +96,15 @@ pub enum PredictError {
         run: String,
     },
     /// `--model` names no model of the run.
-    #[error("the run has no model `{name}`; its models are {models}")]
+    #[error(
+        "the run has no model `{name}`{}; its models are {models}",
+        .suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+    )]
     UnknownModel {
         /// The name asked for.
         name: String,
+        /// The nearest model name, if one is near.
+        suggestion: Option<String>,
         /// The run's models, listed.
         models: String,
     },
@@ -444,7 +449,8 @@ fn choose_models(
                 Some(group) => chosen.push(group),
                 None => {
                     let models: Vec<String> = all.iter().map(|(n, _)| format!("`{n}`")).collect();
-                    return Err(PredictError::UnknownModel { name: name.clone(), models: models.join(", ") });
+                    let suggestion = crate::error::closest(name, all.iter().map(|(n, _)| n.as_str()));
+                    return Err(PredictError::UnknownModel { name: name.clone(), suggestion, models: models.join(", ") });
                 }
             }
         }

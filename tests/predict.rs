@@ -258,6 +258,9 @@ fn bad_requests_unreadable_audio_and_untrained_models_are_named() {
     let unknown = p.vox(&["predict", run, clip, "--model", "report"]);
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("the run has no model `report`; its models are `rf`, `lr`, `svm`, `w2v`, `vote`"), "{}", unknown.stderr);
+    let typo = p.vox(&["predict", run, clip, "--model", "svn"]);
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("the run has no model `svn` (did you mean `svm`?); its models are"), "{}", typo.stderr);
     let not_a_run = p.vox(&["predict", p.path().to_str().unwrap(), clip]);
     assert_eq!(not_a_run.code, 2);
     assert!(not_a_run.stderr.contains("run.json"), "{}", not_a_run.stderr);
