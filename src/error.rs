@@ -22,6 +22,12 @@ pub enum SpecErrorKind {
         /// toml's message, first line.
         message: String,
     },
+    /// A key of the `[pipeline]` table written at the top level of the file.
+    #[error("`{key}` belongs in the `[pipeline]` table: write it under `[pipeline]`")]
+    HeaderKeyOutside {
+        /// The key.
+        key: String,
+    },
     /// `[pipeline] name` is missing.
     #[error("the pipeline has no name: add `name = \"...\"` under `[pipeline]`")]
     MissingName,

@@ -213,6 +213,9 @@ struct RawSweep {
     metrics: Vec<String>,
 }
 
+/// The keys of `[pipeline]` ([`RawHeader`]'s fields), for the error of one written outside it.
+const HEADER_KEYS: [&str; 5] = ["name", "seed", "description", "extends", "include"];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHeader {
@@ -388,6 +391,12 @@ impl Loader<'_> {
         let text = self.sources.files[file].text.clone();
         let raw: RawFile = toml::from_str(&text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
+            // A header key written above `[pipeline]` (`extends = ...` first, as in other
+            // tools' formats) is the likely slip: say where it goes.
+            let key = text.get(span.clone()).map(str::trim).unwrap_or_default();
+            if e.message().starts_with("unknown field") && HEADER_KEYS.contains(&key) {
+                return SpecError::at(SpecErrorKind::HeaderKeyOutside { key: key.to_string() }, Loc { file, span });
+            }
             let message = e.message().lines().next().unwrap_or("invalid TOML").to_string();
             SpecError::at(SpecErrorKind::Toml { message }, Loc { file, span })
         })?;

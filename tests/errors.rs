@@ -29,6 +29,17 @@ fn malformed_toml_points_at_the_syntax_error() {
 }
 
 #[test]
+fn a_header_key_above_the_pipeline_table_is_told_where_it_belongs() {
+    let (code, lines, stderr) = problems(&format!("extends = \"base.toml\"\n{SMALL}"), &[]);
+    assert_eq!(code, 2);
+    assert_eq!(lines, ["p.toml:1:1: `extends` belongs in the `[pipeline]` table: write it under `[pipeline]`"], "{stderr}");
+    // Any other unknown top-level key keeps toml's own message.
+    let (_, lines, stderr) = problems(&format!("stagez = 1\n{SMALL}"), &[]);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("p.toml:1:1: unknown field `stagez`"), "{stderr}");
+}
+
+#[test]
 fn unknown_kind_param_and_input_are_all_reported_with_suggestions() {
     let text = SMALL
         .replace("kind = \"pad\"", "kind = \"padd\"")
