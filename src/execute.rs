@@ -18,7 +18,6 @@ use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
 use crate::plan::{Plan, PlannedStage};
 
-pub(crate) use crate::outcome::error_chain;
 use crate::outcome::{CacheStep, Failure, Skip};
 pub use crate::outcome::{StageOutcome, Status, outcome};
 

@@ -27,7 +27,7 @@ use vox_api::predictions::{Predictions, PredictionsError};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Input, StageContext};
 
 use crate::cache::{Cache, Lookup};
-use crate::execute::error_chain;
+use crate::outcome::error_chain;
 use crate::registry::Registry;
 
 /// What `vox predict` is asked.
