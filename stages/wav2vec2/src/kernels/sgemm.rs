@@ -48,8 +48,9 @@ const NR: usize = 32;
 /// stream past it from L2.
 const KC: usize = 384;
 /// Most rows of C per parallel task: the feed-forward's 198 rows are one task on one thread,
-/// so each packed B block is read once (with 144, 20-30% slower there); the 360 KiB A block
-/// need not stay in L2, as each of its panels is read once per B block.
+/// so each packed B block is read once (144 was measurably slower there: BENCHMARKS-wav2vec2.md,
+/// "Measurements behind the code's choices"); the 360 KiB A block need not stay in L2, as each
+/// of its panels is read once per B block.
 const MC: usize = 240;
 /// Most columns of C per sweep of the A panels: a 384 x 512 block of B (768 KiB) stays in L2.
 const NC: usize = 512;
@@ -147,7 +148,8 @@ pub fn sgemm(a: MatRef, b: MatRef) -> Vec<f32> {
     }
     // C is not zeroed first: the first depth slice writes every value of it (through `Out`,
     // never as a reference to uninitialized values), in parallel; a zeroed buffer cost a
-    // `memset` on the calling thread, up to 1.6% of a step's time on one of two threads.
+    // `memset` on the calling thread while the others waited (BENCHMARKS-wav2vec2.md,
+    // "Measurements behind the code's choices").
     let mut c: Vec<f32> = Vec::with_capacity(m * n);
     let threads = rayon::current_num_threads().max(1);
     let split = Split::new(m, n, threads);

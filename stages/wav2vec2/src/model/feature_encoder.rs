@@ -210,7 +210,8 @@ impl<B: Kernels> FeatureEncoder<B> {
     /// faulted in and zeroed by the kernel at first touch. wav2vec2-base's first conv turns a
     /// batch of 8 clips of 4 s into 210 MB of activations, then its norm and activation into
     /// as many again, the next layers into half as much each: about 900 MB of fresh pages per
-    /// batch, 12% of the samples of a profile of training and inference. One clip's 26 MB
+    /// batch, a large share of a profile of training and inference (BENCHMARKS-wav2vec2.md,
+    /// "Measurements behind the code's choices"). One clip's 26 MB
     /// stay within the reused sizes. Each item's values do not depend on the others', so the
     /// pieces give the same bits as the whole batch.
     fn forward_in_pieces(&self, samples: Tensor<B, 2>, budget: usize) -> Tensor<B, 3> {
