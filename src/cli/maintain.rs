@@ -46,7 +46,11 @@ pub(super) fn gc(args: GcArgs, global: &Global, registry: Registry) -> Result<Ex
         // What `vox run`, `vox sweep` and `vox search` make of the pipeline: the plan, every
         // variant of its [sweep] and every trial of its [search] at every rung.
         let mut loaded = load(&args, Some(&[]))?;
-        let mut rounds = vec![vec![sweep::Variant::base()], std::mem::take(&mut loaded.variants)];
+        let mut rounds = vec![vec![sweep::Variant::base()]];
+        // Without a [sweep], its one variant is the plan itself, planned just above.
+        if loaded.spec.sweep.is_some() {
+            rounds.push(std::mem::take(&mut loaded.variants));
+        }
         let search = crate::search::Search::from_spec(&loaded.spec)
             .map_err(|errors| Failure::Invalid(render_errors(&errors, &loaded.sources, &args.pipeline)))?;
         rounds.extend(search.iter().flat_map(|search| search.every_round()));
