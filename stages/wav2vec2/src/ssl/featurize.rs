@@ -259,11 +259,7 @@ impl StageDef for SslFeaturize {
         if self.batch_size == 0 {
             return Err(ParamError::new("batch_size", "`batch_size` must be at least 1"));
         }
-        // As the states stage it implies checks it, here where the pipeline wrote it.
-        if let Some(dir) = self.model_path.as_deref().filter(|dir| dir.exists()) {
-            crate::inspect::check_encoder(dir).map_err(|e| ParamError::new("model_path", e.to_string()))?;
-        }
-        Ok(())
+        super::states::check_model_path(self.model_path.as_deref())
     }
 
     fn implied_stages(&self) -> Vec<ImpliedStage> {

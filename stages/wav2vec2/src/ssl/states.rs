@@ -68,6 +68,17 @@ pub enum SslError {
     },
 }
 
+/// Checks a local model folder at plan time (config and weights' keys), so that one that
+/// cannot load is an error at `model_path` before anything runs; one that does not exist is
+/// the plan's own error. `ssl-states` and `featurize set = "ssl"` (where the pipeline wrote the
+/// path of the states stage it implies) both check it.
+pub(super) fn check_model_path(model_path: Option<&Path>) -> Result<(), ParamError> {
+    match model_path.filter(|dir| dir.exists()) {
+        Some(dir) => crate::inspect::check_encoder(dir).map_err(|e| ParamError::new("model_path", e.to_string())),
+        None => Ok(()),
+    }
+}
+
 impl StageDef for SslStates {
     const KIND: &'static str = "ssl-states";
     // 2: attention as one kernel on the CPU backends: states round differently.
@@ -100,12 +111,7 @@ impl StageDef for SslStates {
         if self.batch_size == 0 {
             return Err(ParamError::new("batch_size", "`batch_size` must be at least 1"));
         }
-        // A local model folder is checked now, so that one that cannot load is an error at
-        // `model_path` before anything runs. One that does not exist is the plan's error.
-        if let Some(dir) = self.model_path.as_deref().filter(|dir| dir.exists()) {
-            crate::inspect::check_encoder(dir).map_err(|e| ParamError::new("model_path", e.to_string()))?;
-        }
-        Ok(())
+        check_model_path(self.model_path.as_deref())
     }
 
     /// The audio set's facts; no model at all is an error here, before anything runs.
