@@ -258,7 +258,7 @@ fn model_name(stage: &str) -> &str {
 
 /// Applies the chosen models of `request.run_dir` to `request.inputs`; each model's output.
 pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<Vec<Written>, PredictError> {
-    let path = request.run_dir.join("run.json");
+    let path = request.run_dir.join(crate::report::RUN_JSON);
     let bytes = std::fs::read(&path).map_err(|source| PredictError::ReadRecord { path: path.clone(), source })?;
     let record: Record = serde_json::from_slice(&bytes).map_err(|source| PredictError::BadRecord { path: path.clone(), source })?;
     if record.stages.iter().any(|s| s.inputs.is_none()) {

@@ -132,6 +132,9 @@ pub struct Recorder {
 /// The outcome files' folder inside a run folder.
 const STAGES: &str = "stages";
 
+/// A finished run's record in its folder (written when the run ends).
+pub const RUN_JSON: &str = "run.json";
+
 impl Recorder {
     /// Creates `<runs_dir>/<pipeline>/<run_id>/` for a new run.
     /// `create_dir` (not `_all`) on the run folder itself: if the id is taken, the next free
@@ -162,6 +165,12 @@ impl Recorder {
         Ok(Self { run_dir: run_dir.to_path_buf(), run_id, previous_latest: None })
     }
 
+    /// Whether the run has ended: its `run.json` is written (a run still going, interrupted
+    /// or killed has only its outcome files).
+    pub fn has_finished(&self) -> bool {
+        self.run_dir.join(RUN_JSON).is_file()
+    }
+
     /// Removes a new run's folder if nothing was recorded in it (it holds only its empty
     /// `stages/`: the command stopped before any stage ran, e.g. at a refused plan), and gives
     /// `latest` back to the run it linked to before. A folder with anything in it is kept.
@@ -188,7 +197,7 @@ impl Recorder {
 
     /// The recorder of a run folder that must exist already (`vox status`).
     pub fn open_existing(run_dir: &Path) -> io::Result<Self> {
-        if !run_dir.join(STAGES).is_dir() && !run_dir.join("run.json").is_file() {
+        if !run_dir.join(STAGES).is_dir() && !run_dir.join(RUN_JSON).is_file() {
             return Err(io::Error::new(io::ErrorKind::NotFound, "it has no `stages/` folder and no `run.json`"));
         }
         // `latest` names the run it links to.
@@ -200,7 +209,7 @@ impl Recorder {
     /// Every recorded outcome: in `run.json`'s order when the run has finished, else in the
     /// order the stages finished.
     pub fn read_all(&self) -> Vec<StageReport> {
-        let finished: Option<RunReport> = fs::read(self.run_dir.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let finished: Option<RunReport> = fs::read(self.run_dir.join(RUN_JSON)).ok().and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(run) = finished {
             return run.stages;
         }
@@ -307,7 +316,7 @@ impl Recorder {
         let stages = names.filter_map(|name| self.read(name)).collect();
         let report =
             RunReport { pipeline: pipeline.to_string(), run_dir: self.run_dir.clone(), run_id: self.run_id.clone(), seed, stages };
-        fs::write(self.run_dir.join("run.json"), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
+        fs::write(self.run_dir.join(RUN_JSON), serde_json::to_vec_pretty(&report).map_err(io::Error::other)?)?;
         if let Some(pipeline_dir) = self.run_dir.parent() {
             link_latest(pipeline_dir, &self.run_id);
         }

@@ -24,7 +24,7 @@ pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
 fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     let mut docs = Vec::new();
     for dir in runs {
-        let path = dir.join("run.json");
+        let path = dir.join(crate::report::RUN_JSON);
         let bytes = std::fs::read(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("`{}` is not a run.json: {e}", path.display()))?;
         docs.push(doc);

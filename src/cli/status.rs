@@ -28,7 +28,7 @@ fn status(run: &Path, wait: bool, progress: &MultiProgress) -> Result<ExitCode, 
             // A local run: its outcome files are all there is, and `run.json` says it ended.
             let report = recorder.read_all();
             print!("{}", report::table_of(&report));
-            if !run.join("run.json").is_file() {
+            if !recorder.has_finished() {
                 println!(
                     "\nthe run has not finished (no run.json): it is still running, or it was interrupted or \
                      killed; the stages above finished, the same `vox run` resumes the rest"
