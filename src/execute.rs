@@ -18,7 +18,7 @@ use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
 use crate::plan::{Plan, PlannedStage};
 
-use crate::outcome::{CacheStep, Failure, Skip};
+use crate::outcome::{CacheStep, Failure, Skip, UnreadableParam};
 pub use crate::outcome::{StageOutcome, Status, outcome};
 
 /// Options of one run.
@@ -38,17 +38,6 @@ pub struct RunOptions<'a> {
     /// Where each stage's outcome is recorded as it finishes (the run folder); `None` records
     /// nothing.
     pub recorder: Option<&'a crate::report::Recorder>,
-}
-
-/// A path param whose content could not be read to be hashed into the key.
-#[derive(Debug, thiserror::Error)]
-#[error("param `{param}`: {cause}")]
-pub struct UnreadableParam {
-    /// The param.
-    pub param: String,
-    /// The read's error.
-    #[source]
-    pub cause: std::io::Error,
 }
 
 /// The key components of `stage` given its inputs' output hashes.
@@ -223,7 +212,7 @@ fn run_stage(
     let hashes: Vec<String> = inputs.iter().map(|(_, _, h)| h.clone()).collect();
     let components = match components(plan, stage, &hashes, cache) {
         Ok(c) => c,
-        Err(e) => return failed(Failure::Key { param: e.param, cause: Arc::new(e.cause) }),
+        Err(e) => return failed(Failure::Key(Arc::new(e))),
     };
     let key = components.key();
     let forced = options.force.contains(&stage.name);

@@ -47,13 +47,8 @@ pub enum Failure {
         cause: Arc<rayon::ThreadPoolBuildError>,
     },
     /// The stage's key could not be computed (a path param's content could not be read).
-    #[error("param `{param}`: {cause}")]
-    Key {
-        /// The path param.
-        param: String,
-        /// Why its content could not be hashed.
-        cause: Arc<std::io::Error>,
-    },
+    #[error("{0}")]
+    Key(Arc<UnreadableParam>),
     /// A step of the cache around the stage failed.
     #[error("cannot {step}: {cause}")]
     Cache {
@@ -77,6 +72,17 @@ pub enum Failure {
     /// As the stage's record in the run folder says (a Slurm job's report).
     #[error("{0}")]
     Recorded(Recorded),
+}
+
+/// A path param whose content could not be read to be hashed into the key.
+#[derive(Debug, thiserror::Error)]
+#[error("param `{param}`: {cause}")]
+pub struct UnreadableParam {
+    /// The param.
+    pub param: String,
+    /// The read's error.
+    #[source]
+    pub cause: std::io::Error,
 }
 
 /// The cache's steps around running a stage.
