@@ -22,7 +22,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData, TensorPrimitive};
 use vox_wav2vec2::{Precision, Wav2Vec2ForSequenceClassification};
-use vox_wav2vec2::kernels::{AdamWStep, AutodiffKernels, Kernels, squared_sums};
+use vox_wav2vec2::kernels::{
+    AdamWStep, AttentionInputs, AutodiffKernels, Kernels, attention_by_ops, key_mask, multi_head_attention, squared_sums,
+    training_attention,
+};
 use vox_wav2vec2::train::{AdamWSettings, FineTuneOptimizer, freeze_feature_encoder};
 
 /// The cubecl backend under test: cuda where built with it, else wgpu on lavapipe.
@@ -35,6 +38,10 @@ type Gpu = burn::backend::Wgpu;
 /// f32, so the CPU parity tests' 1e-4; cuda in TF32 on tensor cores, so the cuda parity
 /// tests' 1e-2 for O(1) hidden states (`tests/parity.rs`).
 const MODEL_TOLERANCE: f32 = if cfg!(feature = "cuda") { 1e-2 } else { 1e-4 };
+
+/// Held by the tests that seed the cubecl backend's generator and draw from it (weights,
+/// dropout masks), so that two tests' draws do not interleave.
+static GPU_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Mesa's lavapipe, the Vulkan driver wgpu finds on a machine without a GPU.
 const LAVAPIPE_ICD: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
@@ -359,6 +366,112 @@ fn every_layout_on_the_cubecl_backend_matches_transformers() {
     }
 }
 
+/// The attention kernels (`cube_attention.rs`: inference's forward, training's forward and
+/// its two backward kernels) give the values and gradients of attention composed from burn's
+/// operations on the same backend, from strided operands: masked, WavLM-gated, and with
+/// dropout (the same keep mask for the same seed). Frames that are not a multiple of the
+/// kernels' 16-row blocks, heads of 16 values and of 64 (the models', the widest the kernels
+/// take), and a row whose keys are all masked (uniform, as the operations make it).
+#[test]
+fn attention_kernels_match_the_operations() {
+    lavapipe();
+    type Ad = Autodiff<Gpu>;
+    let device = Default::default();
+    let values_of = |n: usize, seed: usize, step: f32| -> Vec<f32> {
+        (0..n).map(|i| ((i * 31 + seed) % 17) as f32 * step - 8.0 * step).collect()
+    };
+    for (batch, frames, heads, width) in [(3, 37, 3, 16), (2, 21, 2, 64)] {
+        let hidden = heads * width;
+        // The second item's last 9 frames are padding; in the first shape, a third item has
+        // no valid frame at all.
+        let valid: Vec<f32> = (0..batch * frames)
+            .map(|i| match i / frames {
+                2 => 0.0,
+                item if i % frames < frames - 9 * item => 1.0,
+                _ => 0.0,
+            })
+            .collect();
+        let scale = (width as f32).powf(-0.5);
+        for (masked, gated, dropout) in [(false, false, 0.0), (true, false, 0.0), (true, true, 0.0), (true, true, 0.3), (false, false, 0.1)] {
+            let case = format!("{batch}x{frames}, {heads} heads of {width}: masked {masked}, gated {gated}, dropout {dropout}");
+            let run = |ours: bool| {
+                let _rng = GPU_RNG.lock().unwrap_or_else(|e| e.into_inner());
+                Ad::seed(&device, 11);
+                // [batch, hidden, frames] transposed: strided as the projections' views are.
+                let input = |seed| {
+                    Tensor::<Ad, 3>::from_data(TensorData::new(values_of(batch * frames * hidden, seed, 0.0625), [batch, hidden, frames]), &device)
+                        .require_grad()
+                };
+                let (q, k, v) = (input(1), input(2), input(3));
+                let gate = Tensor::<Ad, 3>::from_data(TensorData::new(values_of(batch * heads * frames, 4, 0.0625), [batch, heads, frames]), &device)
+                    .require_grad();
+                let stored = Tensor::<Ad, 3>::from_data(TensorData::new(values_of(frames * frames * heads, 5, 0.0625), [frames, frames, heads]), &device)
+                    .require_grad();
+                let (qv, kv, vv) = (q.clone().swap_dims(1, 2), k.clone().swap_dims(1, 2), v.clone().swap_dims(1, 2));
+                let valid = masked.then(|| Tensor::<Ad, 2>::from_data(TensorData::new(valid.clone(), [batch, frames]), &device));
+                let gating = gated.then(|| (gate.clone(), stored.clone().permute([2, 0, 1])));
+                let (y, inference) = match ours {
+                    true => {
+                        let inner = AttentionInputs {
+                            q: qv.clone().inner().into_primitive().tensor(),
+                            k: kv.clone().inner().into_primitive().tensor(),
+                            v: vv.clone().inner().into_primitive().tensor(),
+                            heads,
+                            scale,
+                            valid: None,
+                            gated: None,
+                        };
+                        assert!(<Gpu as Kernels>::attention_saving(inner, 0.0).is_some(), "{case}: the kernels' road");
+                        let inference = multi_head_attention(
+                            qv.clone().inner(),
+                            kv.clone().inner(),
+                            vv.clone().inner(),
+                            heads,
+                            scale,
+                            valid.clone().map(|v| v.inner()),
+                            gating.clone().map(|(g, b)| (g.inner(), b.inner())),
+                        );
+                        (training_attention(qv, kv, vv, heads, scale, valid, gating, dropout), Some(values(inference)))
+                    }
+                    false => {
+                        let mask = valid.map(|valid| key_mask(valid, heads));
+                        let dropout = burn::nn::DropoutConfig::new(dropout).init();
+                        (attention_by_ops(qv, kv, vv, heads, scale, mask.as_ref(), gating, |p| dropout.forward(p)), None)
+                    }
+                };
+                let weights = Tensor::<Ad, 3>::from_data(TensorData::new(values_of(batch * frames * hidden, 6, 0.125), [batch, frames, hidden]), &device);
+                let grads = (y.clone() * weights).sum().backward();
+                let g = |t: &Tensor<Ad, 3>| t.grad(&grads).map(|g| values(g));
+                (values(y), inference, [g(&q), g(&k), g(&v), g(&gate), g(&stored)])
+            };
+            let (ours, theirs) = (run(true), run(false));
+            let diff = max_abs_diff(&ours.0, &theirs.0);
+            assert!(diff <= 2e-6, "{case}: context, max |kernels - operations| {diff}");
+            if dropout == 0.0 {
+                let diff = max_abs_diff(ours.1.as_ref().expect("ours"), &theirs.0);
+                assert!(diff <= 2e-6, "{case}: inference's context, max |kernels - operations| {diff}");
+            }
+            let mut diffs = Vec::new();
+            for (i, (a, b)) in ours.2.iter().zip(&theirs.2).enumerate() {
+                match (a, b) {
+                    (Some(a), Some(b)) => {
+                        let diff = max_abs_diff(a, b);
+                        assert!(diff <= 2e-5, "{case}: gradient {i}, max |kernels - operations| {diff}");
+                        diffs.push(diff);
+                    }
+                    (None, None) => assert!(!gated && i >= 3, "{case}: gradient {i} missing"),
+                    _ => panic!("{case}: gradient {i} on one side only"),
+                }
+            }
+            for (i, name) in ["queries", "keys", "values"].iter().enumerate() {
+                let grad = ours.2[i].as_ref().expect("a gradient");
+                assert!(grad.iter().any(|v| v.abs() > 1e-3), "{case}: a real gradient of the {name}");
+            }
+            eprintln!("attention {case}: context {:e}, gradients {diffs:?}", max_abs_diff(&ours.0, &theirs.0));
+        }
+    }
+}
+
 /// Two training steps of a small wav2vec2 (layers, attention, the head, the fine-tune's AdamW
 /// with clipping) on the cubecl backend against flex from the same weights and input: the losses and the
 /// head's weights after the steps agree within f32 rounding of different summation orders.
@@ -376,6 +489,7 @@ fn training_steps_on_the_cubecl_backend_follow_flex() {
                 "apply_spec_augment": false, "mask_time_prob": 0.0}"#,
         )
         .expect("a valid config");
+        let _rng = GPU_RNG.lock().unwrap_or_else(|e| e.into_inner());
         B::seed(&device, 3);
         let mut model = freeze_feature_encoder(Wav2Vec2ForSequenceClassification::<B>::new(&config, &device));
         // The same starting weights on both backends: flex's, copied.

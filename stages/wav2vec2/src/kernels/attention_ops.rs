@@ -121,8 +121,11 @@ impl<T> AttentionInputs<T> {
 pub struct SavedAttention<T> {
     /// The context `[batch, frames, hidden]`.
     pub context: T,
-    /// The probabilities before dropout, `[batch, heads, frames, frames]`.
-    pub probs: T,
+    /// What the backward pass needs of the softmax: on the CPU backends the probabilities
+    /// before dropout, `[batch, heads, frames, frames]`; on the cubecl backends, which
+    /// recompute them (flash attention's way), each query's largest score and sum of
+    /// exponentials, `[batch, heads, frames, 2]`.
+    pub softmax: T,
     /// The dropout's keep mask (1.0 kept, 0.0 dropped), like the probabilities; `None` without
     /// dropout.
     pub keep: Option<T>,
@@ -178,7 +181,8 @@ pub(super) fn composed_attention<B: Kernels>(x: AttentionInputs<FloatTensor<B>>,
 }
 
 /// [`Kernels::attention_backward`] from burn's operations (the formulas are
-/// [`super::attention::backward`]'s).
+/// [`super::attention::backward`]'s), `saved.softmax` the probabilities as the CPU backends
+/// save them.
 pub fn attention_backward_by_ops<B: Kernels>(
     x: AttentionInputs<FloatTensor<B>>,
     saved: SavedAttention<FloatTensor<B>>,
@@ -189,7 +193,7 @@ pub fn attention_backward_by_ops<B: Kernels>(
     let split = |t: FloatTensor<B>| split_heads(tensor::<B, 3>(t), heads);
     let (q, k, v) = (split(x.q), split(x.k), split(x.v));
     let g = split(grad);
-    let probs = tensor::<B, 4>(saved.probs);
+    let probs = tensor::<B, 4>(saved.softmax);
     let keep = saved.keep.map(tensor::<B, 4>);
     let factor = kept_scale(dropout);
     let dropped = match &keep {

@@ -34,15 +34,17 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 use cubecl::prelude::*;
 
+use super::attention_ops::composed_attention;
+use super::cube_attention;
 use super::{
-    AdamWStep, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops,
+    AdamWStep, AttentionGradients, AttentionInputs, SavedAttention, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops,
     grouped_conv1d_backward_by_ops, grouped_conv1d_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
     softmax_last_backward_by_ops, softmax_last_by_ops, squared_sums_by_ops,
 };
 
 /// Units per cube of vox's kernels: a power of two (the tree reduction halves it), within
 /// every runtime's limit.
-const CUBE_UNITS: u32 = 256;
+pub(super) const CUBE_UNITS: u32 = 256;
 
 /// Whether vox's kernels run (not `VOX_CUBE_KERNELS=0`), read once.
 pub(super) fn enabled() -> bool {
@@ -149,6 +151,39 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
         }
     }
 
+    fn multi_head_attention(x: AttentionInputs<FloatTensor<Self>>) -> FloatTensor<Self> {
+        match cube_attention::dims(&x) {
+            Some(dims) => cube_attention::forward(dims, x),
+            None => composed_attention::<Self>(x, 0.0),
+        }
+    }
+
+    fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
+        let dims = cube_attention::dims(&x)?;
+        // Drawn as burn's `Dropout` draws it (`random_like` of the probabilities), so a seed
+        // gives the same mask as the composed operations.
+        let keep = (dropout > 0.0).then(|| {
+            let shape = Shape::from([dims.batch, dims.heads, dims.frames, dims.frames]);
+            let keep = burn::tensor::Distribution::Bernoulli(1.0 - dropout);
+            Self::float_random(shape, keep, &x.q.device, burn::tensor::FloatDType::F32)
+        });
+        Some(cube_attention::forward_saving(dims, x, keep, dropout))
+    }
+
+    fn attention_backward(
+        x: AttentionInputs<FloatTensor<Self>>,
+        saved: SavedAttention<FloatTensor<Self>>,
+        dropout: f64,
+        grad: FloatTensor<Self>,
+    ) -> AttentionGradients<FloatTensor<Self>> {
+        // `attention_saving` took these operands, so the kernels take them again (`dims`
+        // depends on nothing else), and `saved` holds their row statistics.
+        let dims = cube_attention::dims(&x).expect("the operands attention_saving took");
+        cube_attention::backward(dims, x, saved, dropout, grad, |[gate, bias], scores_grad| {
+            Self::add_gated_bias_backward(gate, bias, scores_grad)
+        })
+    }
+
     fn layer_norm_last(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -241,7 +276,7 @@ fn cubes_for(len: usize) -> u32 {
 }
 
 /// A new contiguous f32 tensor of `like`'s shape on its device.
-fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>) -> CubeTensor<R> {
+pub(super) fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>) -> CubeTensor<R> {
     empty_of(like, like.meta.shape().clone())
 }
 
@@ -899,7 +934,7 @@ fn dims3<R: CubeRuntime>(x: &CubeTensor<R>) -> [usize; 3] {
 }
 
 /// A new contiguous f32 tensor of `shape` on `like`'s device.
-fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+pub(super) fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
     let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
     CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
 }

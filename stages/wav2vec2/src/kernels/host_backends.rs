@@ -238,7 +238,7 @@ macro_rules! host_kernels {
                     Self::float_random(shape, keep, &device, burn::tensor::FloatDType::F32)
                 });
                 let [context, probs] = host::attention_saving(dims, &x, keep.as_ref(), dropout);
-                Some(SavedAttention { context, probs, keep })
+                Some(SavedAttention { context, softmax: probs, keep })
             }
 
             fn attention_backward(
@@ -250,7 +250,7 @@ macro_rules! host_kernels {
                 match host::attention_dims(&x) {
                     Some(dims) => {
                         let ([q, k, v], gated) =
-                            host::attention_backward(dims, &x, &saved.probs, saved.keep.as_ref(), dropout, &grad);
+                            host::attention_backward(dims, &x, &saved.softmax, saved.keep.as_ref(), dropout, &grad);
                         AttentionGradients { q, k, v, gated }
                     }
                     None => attention_backward_by_ops::<Self>(x, saved, dropout, grad),

@@ -104,6 +104,8 @@ mod composed;
 mod cpu;
 #[cfg(feature = "cube")]
 mod cube;
+#[cfg(feature = "cube")]
+mod cube_attention;
 pub mod grouped_conv;
 mod host;
 mod host_backends;
