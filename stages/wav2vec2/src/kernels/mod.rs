@@ -33,8 +33,10 @@
 //!   projections to the merged heads; inference keeps no `frames x frames` tensor, training
 //!   keeps the probabilities for its backward step, one kernel per (item, head) for all five
 //!   gradients instead of the composed operations' dozen steps. Dropout draws its mask as
-//!   burn's `Dropout` does, so a seed drops the same probabilities. cuda composes attention
-//!   from operations ([`attention_by_ops`]).
+//!   burn's `Dropout` does, so a seed drops the same probabilities. The cubecl backends run
+//!   attention as flash-style kernels (`cube_attention.rs`: per-query softmax statistics
+//!   saved instead of the probabilities); the composed operations are
+//!   [`attention_by_ops`].
 //!
 //! - **Conv windows** (im2col) of the feature encoder's convs as matrix products, and their
 //!   gradient: on flex one copy per window (a window is a contiguous run of the channels-last
@@ -85,7 +87,8 @@
 //!
 //! flex and ndarray share these kernels ([`host`]: contiguous f32 values in and out). burn's
 //! cubecl backends (cuda; wgpu in the tests) run vox's cubecl kernels for the optimizer, the
-//! norms, GELU, softmax and the convs' windows (`cube.rs`, which says why and what they cut);
+//! norms, GELU, softmax and the convs' windows (`cube.rs`, which says why and what they cut)
+//! and for attention (`cube_attention.rs`);
 //! the rest there, with `cuda-fusion`, and other dtypes everywhere, compute the same from
 //! burn's tensor operations (the trait's default methods).
 //!
@@ -373,8 +376,8 @@ pub trait Kernels: Backend {
     }
 
     /// Training attention's forward pass as one kernel where the backend has one (the CPU
-    /// backends): the context, the probabilities before dropout `[batch, heads, frames,
-    /// frames]`, and the dropout's keep mask (drawn from the backend's generator as burn's
+    /// and cubecl backends): the context, what the backward needs of the softmax (see
+    /// [`SavedAttention::softmax`]), and the dropout's keep mask (drawn from the backend's generator as burn's
     /// `Dropout` draws it: Bernoulli with `1 - dropout`, the probabilities then times keep
     /// over `1 - dropout`), for [`Kernels::attention_backward`]. The default: `None`, and
     /// autodiff composes attention from operations instead.
