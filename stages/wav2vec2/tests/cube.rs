@@ -441,7 +441,7 @@ fn attention_kernels_match_the_operations() {
                 };
                 let weights = Tensor::<Ad, 3>::from_data(TensorData::new(values_of(batch * frames * hidden, 6, 0.125), [batch, frames, hidden]), &device);
                 let grads = (y.clone() * weights).sum().backward();
-                let g = |t: &Tensor<Ad, 3>| t.grad(&grads).map(|g| values(g));
+                let g = |t: &Tensor<Ad, 3>| t.grad(&grads).map(values);
                 (values(y), inference, [g(&q), g(&k), g(&v), g(&gate), g(&stored)])
             };
             let (ours, theirs) = (run(true), run(false));

@@ -382,13 +382,20 @@ fn score(
         let head = place.pair % sizes.heads;
         s += gate[place.pair * frames + query] * bias[(head * frames + query) * frames + key];
     }
-    if comptime![masked] {
-        let item = place.pair / sizes.heads;
-        if valid[item * frames + key] < 0.5 {
-            s = MASKED;
-        }
+    if key_masked(valid, place, sizes, key, masked) {
+        s = MASKED;
     }
     s
+}
+
+/// Whether `key` is a padded frame of the pair's item (never, unless `masked`).
+#[cube]
+fn key_masked(valid: &Array<f32>, place: &Place, sizes: &Sizes, key: usize, #[comptime] masked: bool) -> bool {
+    let mut padded = false;
+    if comptime![masked] {
+        padded = valid[(place.pair / sizes.heads) * sizes.frames + key] < 0.5;
+    }
+    padded
 }
 
 /// The dropout's factor on the probability of `query` and `key`: `keep * factor`, or 1.
@@ -515,6 +522,8 @@ fn attention_forward_kernel(
             x += KEYS;
         }
         if comptime![save] {
+            // Not one `if`: the first is decided when the kernel is compiled.
+            #[allow(clippy::collapsible_if)]
             if column == 0 {
                 let at = (place.pair * frames + query) * 2;
                 stats[at] = row_max[row];
@@ -614,10 +623,8 @@ fn attention_queries_grad_kernel(
             let p = probability(s, stats, &place, &sizes, query);
             let dp = dot(&gs, row, MAX_DIM, &vs, column, PITCH, dim) * kept(keep, &place, &sizes, query, key, dropped);
             ds = p * (dp - delta);
-            if comptime![masked] {
-                if valid[(place.pair / sizes.heads) * frames + key] < 0.5 {
-                    ds = 0f32;
-                }
+            if key_masked(valid, &place, &sizes, key, masked) {
+                ds = 0f32;
             }
             if comptime![gated] {
                 scores_grad[(place.pair * frames + query) * frames + key] = ds;
@@ -716,10 +723,8 @@ fn attention_keys_grad_kernel(
             dropped_p = p * keep_factor;
             let dp = dot(&gs, row, MAX_DIM, &vs, column, PITCH, dim) * keep_factor;
             ds = p * (dp - deltas[place.pair * frames + query]);
-            if comptime![masked] {
-                if valid[(place.pair / sizes.heads) * frames + key] < 0.5 {
-                    ds = 0f32;
-                }
+            if key_masked(valid, &place, &sizes, key, masked) {
+                ds = 0f32;
             }
         }
         ds_tile[unit] = ds;
