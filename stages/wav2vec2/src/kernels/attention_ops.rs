@@ -8,6 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bool, Tensor};
 
+use super::attention::Dims;
 use super::{Kernels, add_gated_bias, merge_heads, softmax_last, split_heads, tensor};
 
 /// Attention composed from tensor operations (vox's kernels where it has them), with
@@ -159,6 +160,18 @@ pub fn training_attention<B: Kernels>(
     dropout: f64,
 ) -> Tensor<B, 3> {
     tensor(B::training_attention(primitives(q, k, v, heads, scale, valid, gated), dropout))
+}
+
+/// Dropout's keep mask for the probabilities of an attention of `dims` (1.0 kept, 0.0
+/// dropped), `None` at probability 0: drawn as burn's `Dropout` draws it (`random_like` of the
+/// probabilities, Bernoulli with `1 - dropout`), so that a seed gives the kernels the same
+/// mask as the composed operations.
+pub(super) fn keep_mask<B: Backend>(dims: Dims, dropout: f64, device: &B::Device) -> Option<FloatTensor<B>> {
+    let Dims { batch, heads, frames, .. } = dims;
+    (dropout > 0.0).then(|| {
+        let shape = burn::tensor::Shape::from([batch, heads, frames, frames]);
+        B::float_random(shape, burn::tensor::Distribution::Bernoulli(1.0 - dropout), device, burn::tensor::FloatDType::F32)
+    })
 }
 
 /// What dropout of probability `dropout` multiplies the kept values by, as burn's `Dropout`

@@ -36,7 +36,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime};
 use cubecl::prelude::*;
 
-use super::attention_ops::composed_attention;
+use super::attention_ops::{composed_attention, keep_mask};
 use super::cube_attention;
 use super::{
     AdamWStep, AttentionGradients, AttentionInputs, SavedAttention, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops,
@@ -162,13 +162,7 @@ impl<R: CubeRuntime, BT: BoolElement> Kernels for CubeBackend<R, f32, i32, BT> {
 
     fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
         let dims = cube_attention::dims(&x)?;
-        // Drawn as burn's `Dropout` draws it (`random_like` of the probabilities), so a seed
-        // gives the same mask as the composed operations.
-        let keep = (dropout > 0.0).then(|| {
-            let shape = Shape::from([dims.batch, dims.heads, dims.frames, dims.frames]);
-            let keep = burn::tensor::Distribution::Bernoulli(1.0 - dropout);
-            Self::float_random(shape, keep, &x.q.device, burn::tensor::FloatDType::F32)
-        });
+        let keep = keep_mask::<Self>(dims, dropout, &x.q.device);
         Some(cube_attention::forward_saving(dims, x, keep, dropout))
     }
 

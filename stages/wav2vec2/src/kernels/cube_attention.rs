@@ -40,15 +40,16 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
 use cubecl::prelude::*;
 
+use super::attention::Dims;
 use super::attention_ops::{AttentionGradients, AttentionInputs, SavedAttention, kept_scale};
 use super::cube::{CUBE_UNITS, empty_like, empty_of, enabled};
 
 /// Queries per cube.
-pub(super) const ROWS: usize = 16;
+const ROWS: usize = 16;
 /// Keys per step of a cube's walk (and, backward, keys per cube of the second kernel).
-pub(super) const KEYS: usize = 16;
+const KEYS: usize = 16;
 /// The widest head the kernels take (shared memory is sized for it at compile time).
-pub(super) const MAX_DIM: usize = 64;
+const MAX_DIM: usize = 64;
 /// A key or value row's stride in shared memory: one more than the widest head, so that the
 /// [`KEYS`] units reading one value of each of [`KEYS`] rows hit different banks.
 const PITCH: usize = MAX_DIM + 1;
@@ -63,22 +64,6 @@ const MASKED: f32 = f32::MIN;
 fn attention_enabled() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     enabled() && *ENABLED.get_or_init(|| std::env::var_os("VOX_CUBE_ATTENTION").is_none_or(|v| v != "0"))
-}
-
-/// The sizes of one attention the kernels take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Dims {
-    pub batch: usize,
-    pub frames: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-}
-
-impl Dims {
-
-    fn pairs(&self) -> usize {
-        self.batch * self.heads
-    }
 }
 
 /// Shared memory each kernel asks for, in f32 values (the largest is the keys' gradient
@@ -113,33 +98,102 @@ pub(super) fn dims<R: CubeRuntime>(x: &AttentionInputs<CubeTensor<R>>) -> Option
     fits.then_some(Dims { batch, frames, heads, head_dim: hidden / heads })
 }
 
-/// The operands as the kernels read them: contiguous, and `q` standing in for the absent ones
-/// (the kernels do not read those).
+/// What every kernel reads: the operands (contiguous, `[batch, frames, hidden]`; the mask
+/// `[batch, frames]`, the gate `[batch, heads, frames]`, the bias `[heads, frames, frames]`,
+/// the dropout's keep mask `[batch, heads, frames, frames]`; the queries stand in for those
+/// absent, which the kernels then do not read), the sizes, and which of the optional ones
+/// there are.
+#[derive(CubeLaunch, CubeType)]
+struct Inputs {
+    q: Array<f32>,
+    k: Array<f32>,
+    v: Array<f32>,
+    valid: Array<f32>,
+    gate: Array<f32>,
+    bias: Array<f32>,
+    keep: Array<f32>,
+    frames: usize,
+    heads: usize,
+    head_dim: usize,
+    /// Multiplies the queries.
+    scale: f32,
+    /// Multiplies the kept probabilities under dropout (`1 / (1 - p)`).
+    factor: f32,
+    #[cube(comptime)]
+    masked: bool,
+    #[cube(comptime)]
+    gated: bool,
+    #[cube(comptime)]
+    dropped: bool,
+}
+
+/// [`Inputs`] on the host.
 struct Operands<R: CubeRuntime> {
+    dims: Dims,
     q: CubeTensor<R>,
     k: CubeTensor<R>,
     v: CubeTensor<R>,
-    valid: CubeTensor<R>,
-    gate: CubeTensor<R>,
-    bias: CubeTensor<R>,
-    masked: bool,
-    gated: bool,
+    valid: Option<CubeTensor<R>>,
+    gated: Option<[CubeTensor<R>; 2]>,
+    keep: Option<CubeTensor<R>>,
     scale: f32,
+    factor: f32,
 }
 
 impl<R: CubeRuntime> Operands<R> {
-    fn of(x: AttentionInputs<CubeTensor<R>>) -> Self {
+    fn of(dims: Dims, x: AttentionInputs<CubeTensor<R>>, keep: Option<CubeTensor<R>>, dropout: f64) -> Self {
         let [q, k, v] = [x.q, x.k, x.v].map(into_contiguous);
-        let (masked, gated) = (x.valid.is_some(), x.gated.is_some());
-        let valid = x.valid.map(into_contiguous).unwrap_or_else(|| q.clone());
-        let [gate, bias] = x.gated.map(|g| g.map(into_contiguous)).unwrap_or_else(|| [q.clone(), q.clone()]);
-        Self { q, k, v, valid, gate, bias, masked, gated, scale: x.scale }
+        Self {
+            dims,
+            q,
+            k,
+            v,
+            valid: x.valid.map(into_contiguous),
+            gated: x.gated.map(|g| g.map(into_contiguous)),
+            factor: if keep.is_some() { kept_scale(dropout) } else { 1.0 },
+            keep: keep.map(into_contiguous),
+            scale: x.scale,
+        }
+    }
+
+    /// The kernels' argument.
+    fn arg(&self) -> InputsLaunch<R> {
+        let or_q = |t: Option<&CubeTensor<R>>| t.unwrap_or(&self.q).clone().into_array_arg();
+        let [gate, bias] = [0, 1].map(|i| or_q(self.gated.as_ref().map(|g| &g[i])));
+        let Dims { frames, heads, head_dim, .. } = self.dims;
+        InputsLaunch::new(
+            self.q.clone().into_array_arg(),
+            self.k.clone().into_array_arg(),
+            self.v.clone().into_array_arg(),
+            or_q(self.valid.as_ref()),
+            gate,
+            bias,
+            or_q(self.keep.as_ref()),
+            frames,
+            heads,
+            head_dim,
+            self.scale,
+            self.factor,
+            self.valid.is_some(),
+            self.gated.is_some(),
+            self.keep.is_some(),
+        )
+    }
+
+    /// A new f32 tensor of `shape` on the operands' device.
+    fn empty(&self, shape: Vec<usize>) -> CubeTensor<R> {
+        empty_of(&self.q, Shape::from(shape))
+    }
+
+    /// The launch grid: blocks of `block` frames by (item, head) pairs.
+    fn grid(&self, block: usize) -> CubeCount {
+        CubeCount::new_2d(self.dims.frames.div_ceil(block) as u32, (self.dims.batch * self.dims.heads) as u32)
     }
 }
 
 /// The context `[batch, frames, hidden]` (inference: no dropout, nothing saved).
 pub(super) fn forward<R: CubeRuntime>(dims: Dims, x: AttentionInputs<CubeTensor<R>>) -> CubeTensor<R> {
-    run_forward(dims, Operands::of(x), None, false).0
+    run_forward(Operands::of(dims, x, None, 0.0), false).0
 }
 
 /// Training's forward pass: the context with dropout applied through `keep` (burn's mask,
@@ -150,45 +204,28 @@ pub(super) fn forward_saving<R: CubeRuntime>(
     keep: Option<CubeTensor<R>>,
     dropout: f64,
 ) -> SavedAttention<CubeTensor<R>> {
-    let keep = keep.map(into_contiguous);
-    let (context, softmax) = run_forward(dims, Operands::of(x), keep.clone().map(|k| (k, kept_scale(dropout))), true);
+    let x = Operands::of(dims, x, keep, dropout);
+    let keep = x.keep.clone();
+    let (context, softmax) = run_forward(x, true);
     SavedAttention { context, softmax, keep }
 }
 
-fn run_forward<R: CubeRuntime>(
-    dims: Dims,
-    x: Operands<R>,
-    keep: Option<(CubeTensor<R>, f32)>,
-    save: bool,
-) -> (CubeTensor<R>, CubeTensor<R>) {
-    let Dims { batch, frames, heads, head_dim } = dims;
+fn run_forward<R: CubeRuntime>(x: Operands<R>, save: bool) -> (CubeTensor<R>, CubeTensor<R>) {
+    let Dims { batch, frames, heads, .. } = x.dims;
     let out = empty_like(&x.q);
     // Not `out` again when nothing is saved: a writable buffer bound twice is refused by wgpu.
-    let stats = empty_of(&x.q, Shape::from(if save { vec![batch, heads, frames, 2] } else { vec![1] }));
-    let dropped = keep.is_some();
-    let (keep, factor) = keep.unwrap_or_else(|| (x.q.clone(), 1.0));
-    let client = x.q.client.clone();
+    let stats = x.empty(if save { vec![batch, heads, frames, 2] } else { vec![1] });
     // SAFETY: `dims` checked every operand's shape ([`dims`]), all are contiguous f32; the
     // kernel reads queries, keys and the bias below `frames` and writes each query's row of
     // `out` (and `stats`) once.
     unsafe {
         attention_forward_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_2d(frames.div_ceil(ROWS) as u32, dims.pairs() as u32),
+            &x.q.client,
+            x.grid(ROWS),
             CubeDim::new_1d(CUBE_UNITS),
-            x.q.into_array_arg(),
-            x.k.into_array_arg(),
-            x.v.into_array_arg(),
-            x.valid.into_array_arg(),
-            x.gate.into_array_arg(),
-            x.bias.into_array_arg(),
-            keep.into_array_arg(),
+            x.arg(),
             out.clone().into_array_arg(),
             stats.clone().into_array_arg(),
-            Sizes::launch(frames, heads, head_dim, x.scale, factor),
-            x.masked,
-            x.gated,
-            dropped,
             save,
         )
     };
@@ -205,18 +242,13 @@ pub(super) fn backward<R: CubeRuntime>(
     grad: CubeTensor<R>,
     gated: impl FnOnce([CubeTensor<R>; 2], CubeTensor<R>) -> [CubeTensor<R>; 2],
 ) -> AttentionGradients<CubeTensor<R>> {
-    let Dims { frames, heads, head_dim, .. } = dims;
-    let gated_inputs = x.gated.clone();
-    let x = Operands::of(x);
+    let Dims { batch, frames, heads, .. } = dims;
+    let x = Operands::of(dims, x, saved.keep, dropout);
     let [grad, context, stats] = [grad, saved.context, saved.softmax].map(into_contiguous);
-    let dropped = saved.keep.is_some();
-    let keep = saved.keep.map(into_contiguous).unwrap_or_else(|| x.q.clone());
-    let factor = if dropped { kept_scale(dropout) } else { 1.0 };
     let [dq, dk, dv] = [&x.q, &x.q, &x.q].map(empty_like);
-    let deltas = empty_of(&x.q, Shape::from([dims.pairs(), frames]));
-    let scores_grad = empty_of(&x.q, Shape::from(if x.gated { vec![dims.batch, heads, frames, frames] } else { vec![1] }));
-    let client = x.q.client.clone();
-    let sizes = || Sizes::launch(frames, heads, head_dim, x.scale, factor);
+    let deltas = x.empty(vec![batch * heads, frames]);
+    let scores_grad = x.empty(if x.gated.is_some() { vec![batch, heads, frames, frames] } else { vec![1] });
+    let client = &x.q.client;
     // SAFETY: as in `run_forward`; `grad` and `context` are `[batch, frames, hidden]` like
     // `q`, `stats` `[batch, heads, frames, 2]` (`forward_saving`'s), `deltas` one value per
     // query and head; the first kernel writes each query's rows of `dq`, `deltas` (and
@@ -224,89 +256,56 @@ pub(super) fn backward<R: CubeRuntime>(
     // and writes each key's rows of `dk` and `dv` once.
     unsafe {
         attention_queries_grad_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_2d(frames.div_ceil(ROWS) as u32, dims.pairs() as u32),
+            client,
+            x.grid(ROWS),
             CubeDim::new_1d(CUBE_UNITS),
-            x.q.clone().into_array_arg(),
-            x.k.clone().into_array_arg(),
-            x.v.clone().into_array_arg(),
-            x.valid.clone().into_array_arg(),
-            x.gate.clone().into_array_arg(),
-            x.bias.clone().into_array_arg(),
-            keep.clone().into_array_arg(),
+            x.arg(),
             grad.clone().into_array_arg(),
             context.into_array_arg(),
             stats.clone().into_array_arg(),
             dq.clone().into_array_arg(),
             deltas.clone().into_array_arg(),
             scores_grad.clone().into_array_arg(),
-            sizes(),
-            x.masked,
-            x.gated,
-            dropped,
         );
         attention_keys_grad_kernel::launch_unchecked::<R>(
-            &client,
-            CubeCount::new_2d(frames.div_ceil(KEYS) as u32, dims.pairs() as u32),
+            client,
+            x.grid(KEYS),
             CubeDim::new_1d(CUBE_UNITS),
-            x.q.into_array_arg(),
-            x.k.into_array_arg(),
-            x.v.into_array_arg(),
-            x.valid.into_array_arg(),
-            x.gate.into_array_arg(),
-            x.bias.into_array_arg(),
-            keep.into_array_arg(),
+            x.arg(),
             grad.into_array_arg(),
             stats.into_array_arg(),
             deltas.into_array_arg(),
             dk.clone().into_array_arg(),
             dv.clone().into_array_arg(),
-            sizes(),
-            x.masked,
-            x.gated,
-            dropped,
         );
     }
-    let gated = gated_inputs.map(|inputs| gated(inputs, scores_grad));
+    let gated = x.gated.map(|inputs| gated(inputs, scores_grad));
     AttentionGradients { q: dq, k: dk, v: dv, gated }
 }
 
-/// The sizes and scalars the kernels share.
-#[derive(CubeLaunch, CubeType)]
-struct Sizes {
-    frames: usize,
-    heads: usize,
-    head_dim: usize,
-    /// Multiplies the queries.
-    scale: f32,
-    /// Multiplies the kept probabilities under dropout (`1 / (1 - p)`).
-    factor: f32,
-}
-
-impl Sizes {
-    fn launch<R: Runtime>(frames: usize, heads: usize, head_dim: usize, scale: f32, factor: f32) -> SizesLaunch<R> {
-        SizesLaunch::new(frames, heads, head_dim, scale, factor)
-    }
-}
-
-/// Where a cube of the kernels works: its (item, head) pair and that pair's offsets.
+/// Where a cube of the kernels works: its (item, head) pair, the offsets of the pair's head in
+/// a `[batch, frames, hidden]` operand, and the sizes.
 #[derive(CubeType, Clone)]
 struct Place {
     /// `item * heads + head`.
     pair: usize,
-    /// Where row 0 of the pair's head starts in a `[batch, frames, hidden]` operand.
+    item: usize,
+    head: usize,
+    /// Where row 0 of the pair's head starts.
     base: usize,
     /// `heads * head_dim`.
     hidden: usize,
+    frames: usize,
+    head_dim: usize,
 }
 
 #[cube]
-fn place_of(sizes: &Sizes) -> Place {
+fn place_of(x: &Inputs) -> Place {
     let pair = CUBE_POS_Y as usize;
-    let item = pair / sizes.heads;
-    let head = pair % sizes.heads;
-    let hidden = sizes.heads * sizes.head_dim;
-    Place { pair, base: item * sizes.frames * hidden + head * sizes.head_dim, hidden }
+    let item = pair / x.heads;
+    let head = pair % x.heads;
+    let hidden = x.heads * x.head_dim;
+    Place { pair, item, head, base: item * x.frames * hidden + head * x.head_dim, hidden, frames: x.frames, head_dim: x.head_dim }
 }
 
 /// Copies rows `first ..` of the pair's head of `x` (`[batch, frames, hidden]`) into `shared`
@@ -316,20 +315,19 @@ fn load_rows(
     x: &Array<f32>,
     shared: &mut SharedMemory<f32>,
     place: &Place,
-    sizes: &Sizes,
     first: usize,
     #[comptime] count: usize,
     #[comptime] pitch: usize,
     scale: f32,
 ) {
-    let dim = sizes.head_dim;
+    let dim = place.head_dim;
     let mut i = UNIT_POS as usize;
     while i < count * dim {
         let row = i / dim;
         let column = i % dim;
         let frame = first + row;
         let mut value = 0f32;
-        if frame < sizes.frames {
+        if frame < place.frames {
             value = x[place.base + frame * place.hidden + column] * scale;
         }
         shared[row * pitch + column] = value;
@@ -362,48 +360,42 @@ fn dot(
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn score(
+    x: &Inputs,
+    place: &Place,
     qs: &SharedMemory<f32>,
     ks: &SharedMemory<f32>,
     row: usize,
     column: usize,
     query: usize,
     key: usize,
-    valid: &Array<f32>,
-    gate: &Array<f32>,
-    bias: &Array<f32>,
-    place: &Place,
-    sizes: &Sizes,
-    #[comptime] masked: bool,
-    #[comptime] gated: bool,
 ) -> f32 {
-    let frames = sizes.frames;
-    let mut s = dot(qs, row, MAX_DIM, ks, column, PITCH, sizes.head_dim);
-    if comptime![gated] {
-        let head = place.pair % sizes.heads;
-        s += gate[place.pair * frames + query] * bias[(head * frames + query) * frames + key];
+    let frames = place.frames;
+    let mut s = dot(qs, row, MAX_DIM, ks, column, PITCH, place.head_dim);
+    if comptime![x.gated] {
+        s += x.gate[place.pair * frames + query] * x.bias[(place.head * frames + query) * frames + key];
     }
-    if key_masked(valid, place, sizes, key, masked) {
+    if key_masked(x, place, key) {
         s = MASKED;
     }
     s
 }
 
-/// Whether `key` is a padded frame of the pair's item (never, unless `masked`).
+/// Whether `key` is a padded frame of the pair's item (never without a mask).
 #[cube]
-fn key_masked(valid: &Array<f32>, place: &Place, sizes: &Sizes, key: usize, #[comptime] masked: bool) -> bool {
+fn key_masked(x: &Inputs, place: &Place, key: usize) -> bool {
     let mut padded = false;
-    if comptime![masked] {
-        padded = valid[(place.pair / sizes.heads) * sizes.frames + key] < 0.5;
+    if comptime![x.masked] {
+        padded = x.valid[place.item * place.frames + key] < 0.5;
     }
     padded
 }
 
 /// The dropout's factor on the probability of `query` and `key`: `keep * factor`, or 1.
 #[cube]
-fn kept(keep: &Array<f32>, place: &Place, sizes: &Sizes, query: usize, key: usize, #[comptime] dropped: bool) -> f32 {
+fn kept(x: &Inputs, place: &Place, query: usize, key: usize) -> f32 {
     let mut k = 1f32;
-    if comptime![dropped] {
-        k = keep[(place.pair * sizes.frames + query) * sizes.frames + key] * sizes.factor;
+    if comptime![x.dropped] {
+        k = x.keep[(place.pair * place.frames + query) * place.frames + key] * x.factor;
     }
     k
 }
@@ -412,26 +404,10 @@ fn kept(keep: &Array<f32>, place: &Place, sizes: &Sizes, query: usize, key: usiz
 /// `(row, column)` = `(UNIT_POS / KEYS, UNIT_POS % KEYS)` scores one query against one key of
 /// each step and updates columns `column, column + KEYS, ...` of its query's context.
 #[cube(launch_unchecked)]
-#[allow(clippy::too_many_arguments)]
-fn attention_forward_kernel(
-    q: &Array<f32>,
-    k: &Array<f32>,
-    v: &Array<f32>,
-    valid: &Array<f32>,
-    gate: &Array<f32>,
-    bias: &Array<f32>,
-    keep: &Array<f32>,
-    out: &mut Array<f32>,
-    stats: &mut Array<f32>,
-    sizes: Sizes,
-    #[comptime] masked: bool,
-    #[comptime] gated: bool,
-    #[comptime] dropped: bool,
-    #[comptime] save: bool,
-) {
-    let place = place_of(&sizes);
-    let frames = sizes.frames;
-    let dim = sizes.head_dim;
+fn attention_forward_kernel(x: &Inputs, out: &mut Array<f32>, stats: &mut Array<f32>, #[comptime] save: bool) {
+    let place = place_of(x);
+    let frames = x.frames;
+    let dim = x.head_dim;
     let unit = UNIT_POS as usize;
     let row = unit / KEYS;
     let column = unit % KEYS;
@@ -448,11 +424,11 @@ fn attention_forward_kernel(
     let mut row_sum = SharedMemory::<f32>::new(ROWS);
     let mut rescale = SharedMemory::<f32>::new(ROWS);
 
-    load_rows(q, &mut qs, &place, &sizes, first_query, ROWS, MAX_DIM, sizes.scale);
-    let mut x = column;
-    while x < dim {
-        context[row * MAX_DIM + x] = 0f32;
-        x += KEYS;
+    load_rows(&x.q, &mut qs, &place, first_query, ROWS, MAX_DIM, x.scale);
+    let mut i = column;
+    while i < dim {
+        context[row * MAX_DIM + i] = 0f32;
+        i += KEYS;
     }
     if unit < ROWS {
         row_max[unit] = MASKED;
@@ -462,14 +438,14 @@ fn attention_forward_kernel(
 
     let mut first_key = 0usize;
     while first_key < frames {
-        load_rows(k, &mut ks, &place, &sizes, first_key, KEYS, PITCH, 1f32);
-        load_rows(v, &mut vs, &place, &sizes, first_key, KEYS, MAX_DIM, 1f32);
+        load_rows(&x.k, &mut ks, &place, first_key, KEYS, PITCH, 1f32);
+        load_rows(&x.v, &mut vs, &place, first_key, KEYS, MAX_DIM, 1f32);
         sync_cube();
         let key = first_key + column;
         let live = query < frames && key < frames;
         let mut s = 0f32;
         if live {
-            s = score(&qs, &ks, row, column, query, key, valid, gate, bias, &place, &sizes, masked, gated);
+            s = score(x, &place, &qs, &ks, row, column, query, key);
         }
         probs[unit] = s;
         sync_cube();
@@ -491,7 +467,7 @@ fn attention_forward_kernel(
             p = f32::exp(s - row_max[row]);
         }
         probs[unit] = p;
-        dropped_probs[unit] = p * kept(keep, &place, &sizes, query, key, dropped);
+        dropped_probs[unit] = p * kept(x, &place, query, key);
         sync_cube();
         if column == 0 {
             let mut sum = 0f32;
@@ -501,14 +477,14 @@ fn attention_forward_kernel(
             row_sum[row] = row_sum[row] * rescale[row] + sum;
         }
         let factor = rescale[row];
-        let mut x = column;
-        while x < dim {
-            let mut acc = context[row * MAX_DIM + x] * factor;
+        let mut i = column;
+        while i < dim {
+            let mut acc = context[row * MAX_DIM + i] * factor;
             for j in 0..KEYS {
-                acc += dropped_probs[row * KEYS + j] * vs[j * MAX_DIM + x];
+                acc += dropped_probs[row * KEYS + j] * vs[j * MAX_DIM + i];
             }
-            context[row * MAX_DIM + x] = acc;
-            x += KEYS;
+            context[row * MAX_DIM + i] = acc;
+            i += KEYS;
         }
         sync_cube();
         first_key += KEYS;
@@ -516,10 +492,10 @@ fn attention_forward_kernel(
 
     if query < frames {
         let sum = row_sum[row];
-        let mut x = column;
-        while x < dim {
-            out[place.base + query * place.hidden + x] = context[row * MAX_DIM + x] / sum;
-            x += KEYS;
+        let mut i = column;
+        while i < dim {
+            out[place.base + query * place.hidden + i] = context[row * MAX_DIM + i] / sum;
+            i += KEYS;
         }
         if comptime![save] {
             // Not one `if`: the first is decided when the kernel is compiled.
@@ -536,38 +512,58 @@ fn attention_forward_kernel(
 /// The probability of a live (query, key) from its score and the query's saved largest score
 /// and sum.
 #[cube]
-fn probability(s: f32, stats: &Array<f32>, place: &Place, sizes: &Sizes, query: usize) -> f32 {
-    let at = (place.pair * sizes.frames + query) * 2;
+fn probability(s: f32, stats: &Array<f32>, place: &Place, query: usize) -> f32 {
+    let at = (place.pair * place.frames + query) * 2;
     f32::exp(s - stats[at]) / stats[at + 1]
 }
 
-/// The backward pass's first kernel, by [`ROWS`] queries as the forward: each query's `Σ dO·O`
-/// into `deltas`, then, walking the keys, the scores' gradient `ds = p (dp - Σ dO·O)` (0 at
-/// masked keys; written to `scores_grad` when `gated`) and the queries' gradient `ds k scale`.
-#[cube(launch_unchecked)]
+/// The scores' gradient of a live (query, key): `p (dp - Σ dO·O)` with `dp` the context's
+/// gradient row `row` of `gs` dotted with the values' row `column` of `vs` (through the
+/// dropout's factor); 0 at a masked key, as the composed operations' fill makes it. Also the
+/// probability after dropout, for the values' gradient.
+#[cube]
 #[allow(clippy::too_many_arguments)]
+fn scores_gradient(
+    x: &Inputs,
+    place: &Place,
+    qs: &SharedMemory<f32>,
+    ks: &SharedMemory<f32>,
+    gs: &SharedMemory<f32>,
+    vs: &SharedMemory<f32>,
+    stats: &Array<f32>,
+    row: usize,
+    column: usize,
+    query: usize,
+    key: usize,
+    delta: f32,
+) -> (f32, f32) {
+    let s = score(x, place, qs, ks, row, column, query, key);
+    let p = probability(s, stats, place, query);
+    let keep = kept(x, place, query, key);
+    let dp = dot(gs, row, MAX_DIM, vs, column, PITCH, place.head_dim) * keep;
+    let mut ds = p * (dp - delta);
+    if key_masked(x, place, key) {
+        ds = 0f32;
+    }
+    (ds, p * keep)
+}
+
+/// The backward pass's first kernel, by [`ROWS`] queries as the forward: each query's `Σ dO·O`
+/// into `deltas`, then, walking the keys, the scores' gradient (written to `scores_grad` when
+/// gated) and the queries' gradient `ds k scale`.
+#[cube(launch_unchecked)]
 fn attention_queries_grad_kernel(
-    q: &Array<f32>,
-    k: &Array<f32>,
-    v: &Array<f32>,
-    valid: &Array<f32>,
-    gate: &Array<f32>,
-    bias: &Array<f32>,
-    keep: &Array<f32>,
+    x: &Inputs,
     grad: &Array<f32>,
     context: &Array<f32>,
     stats: &Array<f32>,
     dq: &mut Array<f32>,
     deltas: &mut Array<f32>,
     scores_grad: &mut Array<f32>,
-    sizes: Sizes,
-    #[comptime] masked: bool,
-    #[comptime] gated: bool,
-    #[comptime] dropped: bool,
 ) {
-    let place = place_of(&sizes);
-    let frames = sizes.frames;
-    let dim = sizes.head_dim;
+    let place = place_of(x);
+    let frames = x.frames;
+    let dim = x.head_dim;
     let unit = UNIT_POS as usize;
     let row = unit / KEYS;
     let column = unit % KEYS;
@@ -582,19 +578,19 @@ fn attention_queries_grad_kernel(
     let mut ds_tile = SharedMemory::<f32>::new(ROWS * KEYS);
     let mut row_delta = SharedMemory::<f32>::new(ROWS);
 
-    load_rows(q, &mut qs, &place, &sizes, first_query, ROWS, MAX_DIM, sizes.scale);
-    load_rows(grad, &mut gs, &place, &sizes, first_query, ROWS, MAX_DIM, 1f32);
+    load_rows(&x.q, &mut qs, &place, first_query, ROWS, MAX_DIM, x.scale);
+    load_rows(grad, &mut gs, &place, first_query, ROWS, MAX_DIM, 1f32);
     sync_cube();
     // Each query's Σ dO·O: unit (row, column) sums columns `column, column + KEYS, ...`,
     // then the row's first unit adds the KEYS partial sums in order.
     let mut partial = 0f32;
-    let mut x = column;
-    while x < dim {
-        dqs[row * MAX_DIM + x] = 0f32;
+    let mut i = column;
+    while i < dim {
+        dqs[row * MAX_DIM + i] = 0f32;
         if query < frames {
-            partial += gs[row * MAX_DIM + x] * context[place.base + query * place.hidden + x];
+            partial += gs[row * MAX_DIM + i] * context[place.base + query * place.hidden + i];
         }
-        x += KEYS;
+        i += KEYS;
     }
     ds_tile[unit] = partial;
     sync_cube();
@@ -613,43 +609,38 @@ fn attention_queries_grad_kernel(
 
     let mut first_key = 0usize;
     while first_key < frames {
-        load_rows(k, &mut ks, &place, &sizes, first_key, KEYS, PITCH, 1f32);
-        load_rows(v, &mut vs, &place, &sizes, first_key, KEYS, PITCH, 1f32);
+        load_rows(&x.k, &mut ks, &place, first_key, KEYS, PITCH, 1f32);
+        load_rows(&x.v, &mut vs, &place, first_key, KEYS, PITCH, 1f32);
         sync_cube();
         let key = first_key + column;
         let mut ds = 0f32;
         if query < frames && key < frames {
-            let s = score(&qs, &ks, row, column, query, key, valid, gate, bias, &place, &sizes, masked, gated);
-            let p = probability(s, stats, &place, &sizes, query);
-            let dp = dot(&gs, row, MAX_DIM, &vs, column, PITCH, dim) * kept(keep, &place, &sizes, query, key, dropped);
-            ds = p * (dp - delta);
-            if key_masked(valid, &place, &sizes, key, masked) {
-                ds = 0f32;
-            }
-            if comptime![gated] {
+            let (d, _) = scores_gradient(x, &place, &qs, &ks, &gs, &vs, stats, row, column, query, key, delta);
+            ds = d;
+            if comptime![x.gated] {
                 scores_grad[(place.pair * frames + query) * frames + key] = ds;
             }
         }
         ds_tile[unit] = ds;
         sync_cube();
-        let mut x = column;
-        while x < dim {
-            let mut acc = dqs[row * MAX_DIM + x];
+        let mut i = column;
+        while i < dim {
+            let mut acc = dqs[row * MAX_DIM + i];
             for j in 0..KEYS {
-                acc += ds_tile[row * KEYS + j] * ks[j * PITCH + x];
+                acc += ds_tile[row * KEYS + j] * ks[j * PITCH + i];
             }
-            dqs[row * MAX_DIM + x] = acc;
-            x += KEYS;
+            dqs[row * MAX_DIM + i] = acc;
+            i += KEYS;
         }
         sync_cube();
         first_key += KEYS;
     }
 
     if query < frames {
-        let mut x = column;
-        while x < dim {
-            dq[place.base + query * place.hidden + x] = dqs[row * MAX_DIM + x] * sizes.scale;
-            x += KEYS;
+        let mut i = column;
+        while i < dim {
+            dq[place.base + query * place.hidden + i] = dqs[row * MAX_DIM + i] * x.scale;
+            i += KEYS;
         }
     }
 }
@@ -659,28 +650,17 @@ fn attention_queries_grad_kernel(
 /// probability and scores' gradient, then unit `(key, lane)` = `(UNIT_POS / ROWS, UNIT_POS %
 /// ROWS)` adds `Σ p̃ dO` into its key's values' gradient and `Σ ds q scale` into its keys'.
 #[cube(launch_unchecked)]
-#[allow(clippy::too_many_arguments)]
 fn attention_keys_grad_kernel(
-    q: &Array<f32>,
-    k: &Array<f32>,
-    v: &Array<f32>,
-    valid: &Array<f32>,
-    gate: &Array<f32>,
-    bias: &Array<f32>,
-    keep: &Array<f32>,
+    x: &Inputs,
     grad: &Array<f32>,
     stats: &Array<f32>,
     deltas: &Array<f32>,
     dk: &mut Array<f32>,
     dv: &mut Array<f32>,
-    sizes: Sizes,
-    #[comptime] masked: bool,
-    #[comptime] gated: bool,
-    #[comptime] dropped: bool,
 ) {
-    let place = place_of(&sizes);
-    let frames = sizes.frames;
-    let dim = sizes.head_dim;
+    let place = place_of(x);
+    let frames = x.frames;
+    let dim = x.head_dim;
     let unit = UNIT_POS as usize;
     let row = unit / KEYS;
     let column = unit % KEYS;
@@ -699,48 +679,43 @@ fn attention_keys_grad_kernel(
     let mut ds_tile = SharedMemory::<f32>::new(ROWS * KEYS);
     let mut p_tile = SharedMemory::<f32>::new(ROWS * KEYS);
 
-    load_rows(k, &mut ks, &place, &sizes, first_key, KEYS, PITCH, 1f32);
-    load_rows(v, &mut vs, &place, &sizes, first_key, KEYS, PITCH, 1f32);
-    let mut x = lane;
-    while x < dim {
-        dks[own_key * MAX_DIM + x] = 0f32;
-        dvs[own_key * MAX_DIM + x] = 0f32;
-        x += ROWS;
+    load_rows(&x.k, &mut ks, &place, first_key, KEYS, PITCH, 1f32);
+    load_rows(&x.v, &mut vs, &place, first_key, KEYS, PITCH, 1f32);
+    let mut i = lane;
+    while i < dim {
+        dks[own_key * MAX_DIM + i] = 0f32;
+        dvs[own_key * MAX_DIM + i] = 0f32;
+        i += ROWS;
     }
 
     let mut first_query = 0usize;
     while first_query < frames {
-        load_rows(q, &mut qs, &place, &sizes, first_query, ROWS, MAX_DIM, sizes.scale);
-        load_rows(grad, &mut gs, &place, &sizes, first_query, ROWS, MAX_DIM, 1f32);
+        load_rows(&x.q, &mut qs, &place, first_query, ROWS, MAX_DIM, x.scale);
+        load_rows(grad, &mut gs, &place, first_query, ROWS, MAX_DIM, 1f32);
         sync_cube();
         let query = first_query + row;
         let mut ds = 0f32;
         let mut dropped_p = 0f32;
         if query < frames && key < frames {
-            let s = score(&qs, &ks, row, column, query, key, valid, gate, bias, &place, &sizes, masked, gated);
-            let p = probability(s, stats, &place, &sizes, query);
-            let keep_factor = kept(keep, &place, &sizes, query, key, dropped);
-            dropped_p = p * keep_factor;
-            let dp = dot(&gs, row, MAX_DIM, &vs, column, PITCH, dim) * keep_factor;
-            ds = p * (dp - deltas[place.pair * frames + query]);
-            if key_masked(valid, &place, &sizes, key, masked) {
-                ds = 0f32;
-            }
+            let delta = deltas[place.pair * frames + query];
+            let (d, p) = scores_gradient(x, &place, &qs, &ks, &gs, &vs, stats, row, column, query, key, delta);
+            ds = d;
+            dropped_p = p;
         }
         ds_tile[unit] = ds;
         p_tile[unit] = dropped_p;
         sync_cube();
-        let mut x = lane;
-        while x < dim {
-            let mut dk_acc = dks[own_key * MAX_DIM + x];
-            let mut dv_acc = dvs[own_key * MAX_DIM + x];
+        let mut i = lane;
+        while i < dim {
+            let mut dk_acc = dks[own_key * MAX_DIM + i];
+            let mut dv_acc = dvs[own_key * MAX_DIM + i];
             for r in 0..ROWS {
-                dk_acc += ds_tile[r * KEYS + own_key] * qs[r * MAX_DIM + x];
-                dv_acc += p_tile[r * KEYS + own_key] * gs[r * MAX_DIM + x];
+                dk_acc += ds_tile[r * KEYS + own_key] * qs[r * MAX_DIM + i];
+                dv_acc += p_tile[r * KEYS + own_key] * gs[r * MAX_DIM + i];
             }
-            dks[own_key * MAX_DIM + x] = dk_acc;
-            dvs[own_key * MAX_DIM + x] = dv_acc;
-            x += ROWS;
+            dks[own_key * MAX_DIM + i] = dk_acc;
+            dvs[own_key * MAX_DIM + i] = dv_acc;
+            i += ROWS;
         }
         sync_cube();
         first_query += ROWS;
@@ -748,11 +723,11 @@ fn attention_keys_grad_kernel(
 
     let own = first_key + own_key;
     if own < frames {
-        let mut x = lane;
-        while x < dim {
-            dk[place.base + own * place.hidden + x] = dks[own_key * MAX_DIM + x];
-            dv[place.base + own * place.hidden + x] = dvs[own_key * MAX_DIM + x];
-            x += ROWS;
+        let mut i = lane;
+        while i < dim {
+            dk[place.base + own * place.hidden + i] = dks[own_key * MAX_DIM + i];
+            dv[place.base + own * place.hidden + i] = dvs[own_key * MAX_DIM + i];
+            i += ROWS;
         }
     }
 }

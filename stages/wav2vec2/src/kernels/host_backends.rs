@@ -4,7 +4,7 @@
 use burn::tensor::ops::{FloatTensor, FloatTensorOps};
 
 use super::composed::{adamw_step_by_ops, add_bias_by_ops, add_gated_bias_backward_by_ops, add_gated_bias_by_ops, column_sums_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops, exact_gelu_backward_by_ops, group_norm_over_time_backward_by_ops, group_norm_over_time_by_ops, grouped_conv1d_backward_by_ops, grouped_conv1d_by_ops, layer_norm_last_backward_by_ops, masked_mean_std_by_ops, merge_heads_by_ops, softmax_last_backward_by_ops, softmax_last_by_ops, split_heads_by_ops, squared_sums_by_ops, weight_norm_backward_by_ops, weight_norm_by_ops};
-use super::attention_ops::composed_attention;
+use super::attention_ops::{composed_attention, keep_mask};
 use super::{AdamWStep, AttentionGradients, AttentionInputs, Kernels, SavedAttention, attention_backward_by_ops, cpu, host};
 
 /// `impl Kernels` for a CPU backend whose float tensors are [`host::HostTensor`]s: vox's
@@ -229,14 +229,7 @@ macro_rules! host_kernels {
 
             fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
                 let dims = host::attention_dims(&x)?;
-                // Drawn as burn's `Dropout` draws it (`random_like` of the probabilities), so a
-                // seed gives the same mask as the composed operations.
-                let keep = (dropout > 0.0).then(|| {
-                    let shape = burn::tensor::Shape::from([dims.batch, dims.heads, dims.frames, dims.frames]);
-                    let keep = burn::tensor::Distribution::Bernoulli(1.0 - dropout);
-                    let device = Self::float_device(&x.q);
-                    Self::float_random(shape, keep, &device, burn::tensor::FloatDType::F32)
-                });
+                let keep = keep_mask::<Self>(dims, dropout, &Self::float_device(&x.q));
                 let [context, probs] = host::attention_saving(dims, &x, keep.as_ref(), dropout);
                 Some(SavedAttention { context, softmax: probs, keep })
             }
