@@ -245,12 +245,9 @@ impl Evaluate {
                 }
             }
         }
-        let best = summaries.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1));
-        match best {
-            Some(best) => info!(
-                "scored {} of {} models on `{}`; best macro-F1 {:.4} (`{}`)",
-                summaries.len(),
-                model_count,
+        match best_on(&summaries, self.split.name()) {
+            Some((scored, best)) => info!(
+                "scored {scored} of {model_count} models on `{}`; best macro-F1 {:.4} (`{}`)",
                 self.split.name(),
                 best.macro_f1,
                 best.input
@@ -259,6 +256,15 @@ impl Evaluate {
         }
         Ok(())
     }
+}
+
+/// How many models have a score on `split` among `summaries`, and the best of those by
+/// macro-F1. A cross-validated model also has its folds' mean `val` row, which is neither a
+/// scored model nor a candidate for the best score on `test`.
+fn best_on<'a>(summaries: &'a [Summary], split: &str) -> Option<(usize, &'a Summary)> {
+    let on_split: Vec<&Summary> = summaries.iter().filter(|s| s.split == split).collect();
+    let best = on_split.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1))?;
+    Some((on_split.len(), best))
 }
 
 /// A model to report: one predictions input, or a cross-validated model's fold inputs.
@@ -386,4 +392,26 @@ fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), Re
             .collect::<Vec<_>>()
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(input: &str, split: &'static str, macro_f1: f64) -> Summary {
+        Summary { input: input.into(), split, clips: 10, accuracy: macro_f1, macro_f1, weighted_f1: macro_f1, uar: macro_f1, intervals: None }
+    }
+
+    /// A cross-validated model's rows (pooled `test`, folds' mean `val`) count as one scored
+    /// model, and a `val` row better than every `test` row is not the best on `test` (the
+    /// log once said "scored 2 of 1 models").
+    #[test]
+    fn the_headline_counts_models_and_ranks_only_the_scored_split() {
+        let rows = [summary("rf", "test", 0.70), summary("rf", "val", 0.95), summary("w2v", "test", 0.80), summary("w2v", "val", 0.90)];
+        let (scored, best) = best_on(&rows, "test").expect("scores on test");
+        assert_eq!(scored, 2);
+        assert_eq!((best.input.as_str(), best.split, best.macro_f1), ("w2v", "test", 0.80));
+        assert!(best_on(&rows[..0], "test").is_none());
+        assert!(best_on(&rows, "train").is_none());
+    }
 }
