@@ -209,6 +209,18 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
         "{}",
         err.stderr
     );
+    // Without `split`, evaluate scores a cross-validation's held-out folds: only the report
+    // runs again (its params changed), and it scores `test` as with `split = "test"`.
+    let summary = |doc: &serde_json::Value| rows(&p.stage_entry(doc, "report").join("summary.csv"));
+    let explicit = summary(&doc);
+    let unset_text = text.replace("split = \"test\"\nplots", "plots");
+    assert_ne!(unset_text, text);
+    p.file("p.toml", &unset_text);
+    let unset = run(&p, &[]);
+    let ran: Vec<&str> = unset["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "ran").map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(ran, ["report"]);
+    assert_eq!(summary(&unset), explicit);
+    assert!(explicit.iter().any(|r| r["split"] == "test" && r["input"] == "vote"), "{explicit:?}");
 }
 
 #[test]

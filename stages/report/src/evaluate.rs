@@ -40,10 +40,12 @@ use crate::signal_report;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluate {
-    /// The split whose labelled clips are scored: `train`, `val` (default) or `test` (when the
-    /// test clips have labels). An input with no labelled clip in it gets no metrics (a warning).
-    #[serde(default = "default_split")]
-    pub split: ScoredSplit,
+    /// The split whose labelled clips are scored: `train`, `val` or `test` (when the test clips
+    /// have labels). Default: `test` when the inputs come from a cross-validation (each clip is
+    /// held out by one fold, and scored once), else `val`. An input with no labelled clip in it
+    /// gets no metrics (a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<ScoredSplit>,
     /// Draw figures (confusion matrices, training curves, predicted-emotion counts, signal
     /// analysis). Default `true`; `false` writes only tables and text.
     #[serde(default = "default_plots")]
@@ -94,10 +96,6 @@ impl ScoredSplit {
     }
 }
 
-fn default_split() -> ScoredSplit {
-    ScoredSplit::Val
-}
-
 fn default_plots() -> bool {
     true
 }
@@ -143,17 +141,18 @@ impl StageDef for Evaluate {
     /// `split`: nothing could be scored (a `test` split no `split` stage makes, say); so is a
     /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        let split = self.split.split();
         // Caught here, at plan time, rather than by the run after every fold trained.
         let folded: Vec<String> = inputs
             .iter()
             .filter(|i| i.kind == ArtifactKind::Predictions && i.facts.cross_validated)
             .map(|i| i.name.to_string())
             .collect();
-        if self.split != ScoredSplit::Test && !folded.is_empty() {
-            let error = ReportError::FoldsNeedTest { models: folded, split: self.split.name() };
+        let scored = self.scored(!folded.is_empty());
+        if scored != ScoredSplit::Test && !folded.is_empty() {
+            let error = ReportError::FoldsNeedTest { models: folded, split: scored.name() };
             return Err(ParamError::new("split", error.to_string()));
         }
+        let split = scored.split();
         let lacking: Vec<&PlannedInput> = inputs
             .iter()
             .filter(|i| i.kind == ArtifactKind::Predictions)
@@ -170,8 +169,8 @@ impl StageDef for Evaluate {
                 .collect();
             let has = if has.is_empty() { "no labelled clips".to_string() } else { has.join(", ") };
             let (noun, verb) = if names.len() == 1 { ("input", "has") } else { ("inputs", "have") };
-            let name = self.split.name();
-            let fix = match self.split {
+            let name = scored.name();
+            let fix = match scored {
                 ScoredSplit::Train => "add a `split` stage before the models".to_string(),
                 _ => format!("hold out a `{name}` part in the `split` stage (`{name}_fraction` or `{name}_speakers`)"),
             };
@@ -194,20 +193,26 @@ impl StageDef for Evaluate {
 
 impl Evaluate {
     /// [`StageDef::run`] with the crate's error type.
+    /// The split scored: `split`, else `test` for a cross-validation and `val` otherwise.
+    fn scored(&self, cross_validated: bool) -> ScoredSplit {
+        self.split.unwrap_or(if cross_validated { ScoredSplit::Test } else { ScoredSplit::Val })
+    }
+
     fn evaluate(&self, ctx: &StageContext) -> Result<(), ReportError> {
         let (predictions, audio) = partition(ctx.inputs)?;
+        let models = models(&predictions);
+        let split = self.scored(models.iter().any(|m| matches!(m, Model::Folds(..))));
         let report_dir = ctx.report_dir().map_err(ReportError::io(ctx.out_dir.join("report")))?;
         let formats: &[ImageFormat] = if self.plots { &self.formats } else { &[] };
         let scoring = Scoring {
-            split: self.split.split(),
-            split_name: self.split.name(),
+            split: split.split(),
+            split_name: split.name(),
             formats,
             report_dir: &report_dir,
             out_dir: ctx.out_dir,
             resamples: self.bootstrap,
             seed: self.seed.unwrap_or(ctx.seed),
         };
-        let models = models(&predictions);
         let model_count = models.len();
         let bar = ctx.progress_bar(models.len() as u64, "scoring");
         let scored = models
@@ -215,7 +220,7 @@ impl Evaluate {
             .map(|model| {
                 let result = match model {
                     Model::One(input) => scoring.report(input).map(|s| (s.into_iter().collect(), None)),
-                    Model::Folds(name, inputs) => self.report_folds(&scoring, name, inputs),
+                    Model::Folds(name, inputs) => report_folds(&scoring, split, name, inputs),
                 };
                 bar.inc(1);
                 result
@@ -235,7 +240,7 @@ impl Evaluate {
             Some(input) => warn!("`plots` is false: audio input `{}` is not used", input.name),
             None => {}
         }
-        if self.split == ScoredSplit::Val {
+        if split == ScoredSplit::Val {
             for input in &predictions {
                 if let Some(what) = selected_on_val(input) {
                     warn!(
@@ -245,14 +250,14 @@ impl Evaluate {
                 }
             }
         }
-        match best_on(&summaries, self.split.name()) {
+        match best_on(&summaries, split.name()) {
             Some((scored, best)) => info!(
                 "scored {scored} of {model_count} models on `{}`; best macro-F1 {:.4} (`{}`)",
-                self.split.name(),
+                split.name(),
                 best.macro_f1,
                 best.input
             ),
-            None => info!("no predictions input had labelled clips in `{}`", self.split.name()),
+            None => info!("no predictions input had labelled clips in `{}`", split.name()),
         }
         Ok(())
     }
@@ -298,37 +303,35 @@ fn models<'a>(inputs: &[&'a Input]) -> Vec<Model<'a>> {
 /// `cv.csv` entry.
 type FoldReport = (Vec<Summary>, Option<cross_validation::ModelFolds>);
 
-impl Evaluate {
-    /// The report of a cross-validated model: pooled held-out predictions, and every fold's
-    /// scores (see `cross_validation`).
-    fn report_folds(&self, scoring: &Scoring, name: &str, inputs: &[&Input]) -> Result<FoldReport, ReportError> {
-        if self.split != ScoredSplit::Test {
-            return Err(ReportError::FoldsNeedTest { models: vec![name.to_string()], split: self.split.name() });
-        }
-        let (pooled, folds, val) = cross_validation::pool(name, inputs)?;
-        let summary = scoring.report_predictions(name, &pooled)?;
-        let pooled_scores = summary.as_ref().map(|s| (s.clips, [s.accuracy, s.macro_f1, s.weighted_f1, s.uar]));
-        cross_validation::write_model_table(&scoring.report_dir.join(name).join("folds.csv"), name, &folds, pooled_scores)?;
-        info!(
-            "`{name}`: {} folds, pooled UAR {:.4} over {} held-out clips",
-            folds.len(),
-            pooled_scores.map_or(f64::NAN, |(_, m)| m[3]),
-            pooled_scores.map_or(0, |(n, _)| n)
-        );
-        // The folds' inner validation, for a search to optimize without the held-out clips.
-        let mean = |m: usize| val.iter().map(|f| f.metrics[m]).sum::<f64>() / val.len() as f64;
-        let val_summary = (!val.is_empty()).then(|| Summary {
-            input: name.to_string(),
-            split: "val",
-            clips: val.iter().map(|f| f.clips).sum(),
-            accuracy: mean(0),
-            macro_f1: mean(1),
-            weighted_f1: mean(2),
-            uar: mean(3),
-            intervals: None,
-        });
-        Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
-    }
+/// The report of a cross-validated model scored on `split`: pooled held-out predictions, and
+/// every fold's scores (see `cross_validation`).
+fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&Input]) -> Result<FoldReport, ReportError> {
+if split != ScoredSplit::Test {
+    return Err(ReportError::FoldsNeedTest { models: vec![name.to_string()], split: split.name() });
+}
+    let (pooled, folds, val) = cross_validation::pool(name, inputs)?;
+    let summary = scoring.report_predictions(name, &pooled)?;
+    let pooled_scores = summary.as_ref().map(|s| (s.clips, [s.accuracy, s.macro_f1, s.weighted_f1, s.uar]));
+    cross_validation::write_model_table(&scoring.report_dir.join(name).join("folds.csv"), name, &folds, pooled_scores)?;
+    info!(
+        "`{name}`: {} folds, pooled UAR {:.4} over {} held-out clips",
+        folds.len(),
+        pooled_scores.map_or(f64::NAN, |(_, m)| m[3]),
+        pooled_scores.map_or(0, |(n, _)| n)
+    );
+    // The folds' inner validation, for a search to optimize without the held-out clips.
+    let mean = |m: usize| val.iter().map(|f| f.metrics[m]).sum::<f64>() / val.len() as f64;
+    let val_summary = (!val.is_empty()).then(|| Summary {
+        input: name.to_string(),
+        split: "val",
+        clips: val.iter().map(|f| f.clips).sum(),
+        accuracy: mean(0),
+        macro_f1: mean(1),
+        weighted_f1: mean(2),
+        uar: mean(3),
+        intervals: None,
+    });
+    Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
 }
 
 /// Splits the inputs into predictions inputs and the (at most one) audio set, checking that
