@@ -291,8 +291,11 @@ fn rejects_bad_params_and_inputs() {
     let defaults = kind.configure(toml::Table::new()).unwrap().params();
     assert_eq!(
         defaults,
-        serde_json::json!({"split": "val", "plots": true, "formats": ["png", "svg"], "bootstrap": 1000, "seed": null})
+        serde_json::json!({"plots": true, "formats": ["png", "svg"], "bootstrap": 1000, "seed": null})
     );
+    // `split` unset: decided by the inputs (`test` for a cross-validation, else `val`), so not
+    // in the params; set, it is.
+    assert_eq!(kind.configure(toml::from_str("split = \"val\"").unwrap()).unwrap().params()["split"], "val");
 
     let tmp = tempfile::tempdir().unwrap();
     let mut inputs = common::write_inputs(&tmp.path().join("inputs"));
@@ -314,8 +317,10 @@ fn schema_documents_every_param_with_its_default() {
     assert!(
         schema["description"].as_str().unwrap().starts_with("Scores model predictions and draws a report.")
     );
+    // `split`'s default depends on the inputs: its description says which.
+    let split = schema["properties"]["split"]["description"].as_str().unwrap();
+    assert!(split.contains("Default: `test` when the inputs come from a cross-validation"), "{split}");
     for (param, default) in [
-        ("split", serde_json::json!("val")),
         ("plots", serde_json::json!(true)),
         ("formats", serde_json::json!(["png", "svg"])),
     ] {
