@@ -38,21 +38,12 @@ use cubecl::prelude::*;
 
 use super::attention_ops::{composed_attention, keep_mask};
 use super::cube_attention;
+use super::cube_support::{CUBE_UNITS, empty_like, empty_of, enabled};
 use super::{
     AdamWStep, AttentionGradients, AttentionInputs, SavedAttention, FRAC_1_SQRT_2PI, Kernels, adamw_step_by_ops, conv_windows_backward_by_ops, conv_windows_by_ops,
     grouped_conv1d_backward_by_ops, grouped_conv1d_by_ops, exact_gelu_backward_by_ops, layer_norm_last_backward_by_ops,
     softmax_last_backward_by_ops, softmax_last_by_ops, squared_sums_by_ops,
 };
-
-/// Units per cube of vox's kernels: a power of two (the tree reduction halves it), within
-/// every runtime's limit.
-pub(super) const CUBE_UNITS: u32 = 256;
-
-/// Whether vox's kernels run (not `VOX_CUBE_KERNELS=0`), read once.
-pub(super) fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var_os("VOX_CUBE_KERNELS").is_none_or(|v| v != "0"))
-}
 
 /// Whether vox's kernels take these tensors: f32 ones (bf16 products' casts go the composed
 /// way), unless turned off.
@@ -269,11 +260,6 @@ fn adamw_kernel(
 /// The cubes of a launch over `len` elements, one unit per element up to [`MAX_CUBES`].
 fn cubes_for(len: usize) -> u32 {
     len.div_ceil(CUBE_UNITS as usize).clamp(1, MAX_CUBES) as u32
-}
-
-/// A new contiguous f32 tensor of `like`'s shape on its device.
-pub(super) fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>) -> CubeTensor<R> {
-    empty_of(like, like.meta.shape().clone())
 }
 
 /// [`Kernels::adamw_step`] in one launch.
@@ -927,12 +913,6 @@ fn dims3<R: CubeRuntime>(x: &CubeTensor<R>) -> [usize; 3] {
     let shape = x.meta.shape();
     assert_eq!(shape.num_dims(), 3, "a [batch, time, channels] tensor");
     [shape[0], shape[1], shape[2]]
-}
-
-/// A new contiguous f32 tensor of `shape` on `like`'s device.
-pub(super) fn empty_of<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
-    let handle = like.client.empty(shape.num_elements() * size_of::<f32>());
-    CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle, DType::F32)
 }
 
 /// The windows of a stride-1 grouped conv over time ([`Kernels::grouped_conv1d`]) of `x` with

@@ -26,7 +26,7 @@
 //! [`super::Kernels::add_gated_bias_backward`] from the scores' gradient, which the backward's
 //! first kernel then writes out (`[batch, heads, frames, frames]`, WavLM only).
 //!
-//! The products run on CUDA cores, not tensor cores: at wav2vec2's sizes (188 frames for a
+//! The products run on CUDA cores, not tensor cores: at wav2vec2's sizes (187 frames for a
 //! 60000-sample clip, heads of 64 values) attention is a few percent of a layer's arithmetic,
 //! and its launches and memory passes are what the composed road spends. Heads wider than
 //! [`MAX_DIM`] (no wav2vec2, HuBERT or WavLM has one) take the composed road.
@@ -42,7 +42,7 @@ use cubecl::prelude::*;
 
 use super::attention::Dims;
 use super::attention_ops::{AttentionGradients, AttentionInputs, SavedAttention, kept_scale};
-use super::cube::{CUBE_UNITS, empty_like, empty_of, enabled};
+use super::cube_support::{CUBE_UNITS, empty_like, empty_of, enabled};
 
 /// Queries per cube.
 const ROWS: usize = 16;

@@ -109,6 +109,8 @@ mod cpu;
 mod cube;
 #[cfg(feature = "cube")]
 mod cube_attention;
+#[cfg(feature = "cube")]
+mod cube_support;
 pub mod grouped_conv;
 mod host;
 mod host_backends;
@@ -522,7 +524,7 @@ pub fn conv_windows<B: Kernels>(x: Tensor<B, 3>, kernel: usize, stride: usize) -
 /// `VOX_CUBE_KERNELS=0`, and without the `cube` feature).
 pub fn cube_kernels_on() -> bool {
     #[cfg(feature = "cube")]
-    return cube::enabled();
+    return cube_support::enabled();
     #[cfg(not(feature = "cube"))]
     false
 }
