@@ -462,12 +462,16 @@ fn attention_forward_kernel(x: &Inputs, out: &mut Array<f32>, stats: &mut Array<
             rescale[row] = f32::exp(old - max);
         }
         sync_cube();
+        // Past the frames nothing is read: not even the keep mask, whose rows end there (a
+        // read past its end may be anything on a GPU, and 0 times NaN would poison the row).
         let mut p = 0f32;
+        let mut dropped = 0f32;
         if live {
             p = f32::exp(s - row_max[row]);
+            dropped = p * kept(x, &place, query, key);
         }
         probs[unit] = p;
-        dropped_probs[unit] = p * kept(x, &place, query, key);
+        dropped_probs[unit] = dropped;
         sync_cube();
         if column == 0 {
             let mut sum = 0f32;
