@@ -103,6 +103,27 @@ pub struct AttentionInputs<T> {
 }
 
 impl<T> AttentionInputs<T> {
+    /// The sizes of this attention when its operands fit together (queries, keys and values
+    /// `[batch, frames, heads * head_dim]`, the mask `[batch, frames]`, the gate `[batch,
+    /// heads, frames]` and bias `[heads, frames, frames]`) and are all f32, as a backend's
+    /// tensors report them through `shape` and `is_f32`; `None` otherwise. What every attention
+    /// kernel of vox's asks before it takes them (the CPU's and cubecl's).
+    pub(super) fn fitting_dims(&self, shape: impl Fn(&T) -> Vec<usize>, is_f32: impl Fn(&T) -> bool) -> Option<Dims> {
+        let q = shape(&self.q);
+        let &[batch, frames, hidden] = q.as_slice() else { return None };
+        let heads = self.heads;
+        let fits = [&self.q, &self.k, &self.v].into_iter().all(&is_f32)
+            && heads > 0
+            && hidden % heads == 0
+            && shape(&self.k) == q
+            && shape(&self.v) == q
+            && self.valid.as_ref().is_none_or(|valid| is_f32(valid) && shape(valid) == [batch, frames])
+            && self.gated.as_ref().is_none_or(|[gate, bias]| {
+                is_f32(gate) && is_f32(bias) && shape(gate) == [batch, heads, frames] && shape(bias) == [heads, frames, frames]
+            });
+        fits.then_some(Dims { batch, frames, heads, head_dim: hidden / heads })
+    }
+
     /// The same operands, each tensor through `f`.
     pub(super) fn map<U>(self, f: impl Fn(T) -> U) -> AttentionInputs<U> {
         AttentionInputs {

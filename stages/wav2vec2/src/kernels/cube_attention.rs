@@ -74,28 +74,17 @@ const SHARED_VALUES: usize = 2 * ROWS * MAX_DIM + 2 * KEYS * PITCH + 2 * KEYS * 
 /// than [`MAX_DIM`], a grid within every runtime's limits, the device's shared memory enough);
 /// `None` otherwise.
 pub(super) fn dims<R: CubeRuntime>(x: &AttentionInputs<CubeTensor<R>>) -> Option<Dims> {
-    let shape = x.q.meta.shape();
-    let &[batch, frames, hidden] = shape.as_slice() else { return None };
-    let heads = x.heads;
-    let f32s = |t: &CubeTensor<R>| t.dtype == DType::F32;
-    let dims_of = |t: &CubeTensor<R>| t.meta.shape().as_slice().to_vec();
-    let fits = attention_enabled()
-        && [&x.q, &x.k, &x.v].into_iter().all(f32s)
-        && heads > 0
-        && hidden % heads == 0
-        && hidden / heads <= MAX_DIM
-        && batch > 0
-        && frames > 0
-        && batch * heads <= MAX_GRID
-        && frames.div_ceil(ROWS.min(KEYS)) <= MAX_GRID
-        && dims_of(&x.k) == [batch, frames, hidden]
-        && dims_of(&x.v) == [batch, frames, hidden]
-        && x.valid.as_ref().is_none_or(|valid| f32s(valid) && dims_of(valid) == [batch, frames])
-        && x.gated.as_ref().is_none_or(|[gate, bias]| {
-            f32s(gate) && f32s(bias) && dims_of(gate) == [batch, heads, frames] && dims_of(bias) == [heads, frames, frames]
-        })
+    if !attention_enabled() {
+        return None;
+    }
+    let dims = x.fitting_dims(|t| t.meta.shape().as_slice().to_vec(), |t| t.dtype == DType::F32)?;
+    let fits = dims.head_dim <= MAX_DIM
+        && dims.batch > 0
+        && dims.frames > 0
+        && dims.batch * dims.heads <= MAX_GRID
+        && dims.frames.div_ceil(ROWS.min(KEYS)) <= MAX_GRID
         && x.q.client.properties().hardware.max_shared_memory_size >= SHARED_VALUES * size_of::<f32>();
-    fits.then_some(Dims { batch, frames, heads, head_dim: hidden / heads })
+    fits.then_some(dims)
 }
 
 /// What every kernel reads: the operands (contiguous, `[batch, frames, hidden]`; the mask

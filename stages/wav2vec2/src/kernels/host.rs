@@ -647,19 +647,7 @@ pub(super) fn gated_bias_shapes<T: HostTensor>(scores: &T, gate: &T, bias: &T) -
 /// The sizes of attention of `x` when [`super::attention`]'s kernel computes it (f32 operands
 /// of matching shapes); `None` otherwise.
 pub(super) fn attention_dims<T: HostTensor>(x: &AttentionInputs<T>) -> Option<Dims> {
-    let shape = x.q.dims();
-    let [batch, frames, hidden] = shape[..] else { return None };
-    let heads = x.heads;
-    let fits = all_f32(&[&x.q, &x.k, &x.v])
-        && heads > 0
-        && hidden % heads == 0
-        && x.k.dims() == shape
-        && x.v.dims() == shape
-        && x.valid.as_ref().is_none_or(|valid| all_f32(&[valid]) && valid.dims() == [batch, frames])
-        && x.gated.as_ref().is_none_or(|[gate, bias]| {
-            all_f32(&[gate, bias]) && gate.dims() == [batch, heads, frames] && bias.dims() == [heads, frames, frames]
-        });
-    fits.then_some(Dims { batch, frames, heads, head_dim: hidden / heads })
+    x.fitting_dims(T::dims, T::is_f32)
 }
 
 /// `f` of `x`'s values as the kernel reads them, for `dims` from [`attention_dims`].
