@@ -192,12 +192,12 @@ impl StageDef for Evaluate {
 }
 
 impl Evaluate {
-    /// [`StageDef::run`] with the crate's error type.
     /// The split scored: `split`, else `test` for a cross-validation and `val` otherwise.
     fn scored(&self, cross_validated: bool) -> ScoredSplit {
         self.split.unwrap_or(if cross_validated { ScoredSplit::Test } else { ScoredSplit::Val })
     }
 
+    /// [`StageDef::run`] with the crate's error type.
     fn evaluate(&self, ctx: &StageContext) -> Result<(), ReportError> {
         let (predictions, audio) = partition(ctx.inputs)?;
         let models = models(&predictions);
@@ -306,9 +306,9 @@ type FoldReport = (Vec<Summary>, Option<cross_validation::ModelFolds>);
 /// The report of a cross-validated model scored on `split`: pooled held-out predictions, and
 /// every fold's scores (see `cross_validation`).
 fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&Input]) -> Result<FoldReport, ReportError> {
-if split != ScoredSplit::Test {
-    return Err(ReportError::FoldsNeedTest { models: vec![name.to_string()], split: split.name() });
-}
+    if split != ScoredSplit::Test {
+        return Err(ReportError::FoldsNeedTest { models: vec![name.to_string()], split: split.name() });
+    }
     let (pooled, folds, val) = cross_validation::pool(name, inputs)?;
     let summary = scoring.report_predictions(name, &pooled)?;
     let pooled_scores = summary.as_ref().map(|s| (s.clips, [s.accuracy, s.macro_f1, s.weighted_f1, s.uar]));

@@ -379,10 +379,10 @@ pub trait Kernels: Backend {
 
     /// Training attention's forward pass as one kernel where the backend has one (the CPU
     /// and cubecl backends): the context, what the backward needs of the softmax (see
-    /// [`SavedAttention::softmax`]), and the dropout's keep mask (drawn from the backend's generator as burn's
-    /// `Dropout` draws it: Bernoulli with `1 - dropout`, the probabilities then times keep
-    /// over `1 - dropout`), for [`Kernels::attention_backward`]. The default: `None`, and
-    /// autodiff composes attention from operations instead.
+    /// [`SavedAttention::softmax`]), and the dropout's keep mask (drawn from the backend's
+    /// generator as burn's `Dropout` draws it: Bernoulli with `1 - dropout`, the
+    /// probabilities then times keep over `1 - dropout`), for [`Kernels::attention_backward`].
+    /// The default: `None`, and autodiff composes attention from operations instead.
     fn attention_saving(x: AttentionInputs<FloatTensor<Self>>, dropout: f64) -> Option<SavedAttention<FloatTensor<Self>>> {
         let _ = (x, dropout);
         None
