@@ -162,6 +162,34 @@ pub enum PredictError {
         /// The input.
         input: String,
     },
+    /// A path param's file or folder is gone or changed since the run.
+    #[error(
+        "`{param}` of stage `{stage}` is `{}`, which {} since the run: the predictions would not be the run's. \
+         Put back what the run read, or run the pipeline again",
+        .path.display(),
+        if *.gone { "is gone" } else { "has changed" }
+    )]
+    PathChanged {
+        /// The stage.
+        stage: String,
+        /// The param.
+        param: String,
+        /// Where the run found it.
+        path: PathBuf,
+        /// Whether it is gone (else its content differs).
+        gone: bool,
+    },
+    /// A path param recorded by its content only (a `run.json` of an older vox).
+    #[error(
+        "the run recorded `{param}` of stage `{stage}` by its content only (a run of an older vox), not where it is: \
+         run the pipeline again (cached stages are not recomputed) and predict with the new run folder"
+    )]
+    UnrecordedPath {
+        /// The stage.
+        stage: String,
+        /// The param.
+        param: String,
+    },
     /// The recorded params no longer configure the kind.
     #[error("the recorded params of stage `{stage}` are not valid for this vox: {message}")]
     Params {
@@ -243,6 +271,9 @@ struct RecordedStage {
     key: Option<String>,
     #[serde(default)]
     params: Option<serde_json::Value>,
+    /// Path params where the run found them (`params` holds their content's hash).
+    #[serde(default)]
+    paths: BTreeMap<String, PathBuf>,
     inputs: Option<Vec<String>>,
     #[serde(default)]
     backend: Option<String>,
@@ -329,7 +360,8 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
             let model = groups.iter().find(|(_, m)| m.iter().any(|&m| depends_on(m, i, &inputs))).map(|(name, _)| name.clone());
             return Err(PredictError::CannotApply { stage: stage.name.clone(), kind: stage.kind.clone(), model: model.unwrap_or_default() });
         }
-        let params = toml_table(stage.params.as_ref());
+        let mut params = toml_table(stage.params.as_ref());
+        restore_paths(stage, kind.path_params(), cache, &mut params)?;
         let configured =
             kind.configure(params).map_err(|e| PredictError::Params { stage: stage.name.clone(), message: e.to_string() })?;
         let backend = request.backend.filter(|_| !kind.backends().is_empty()).or(stage.backend.as_deref());
@@ -502,6 +534,34 @@ fn trained_dir(stage: &RecordedStage, cache: &Cache) -> Result<PathBuf, PredictE
         }
         Lookup::Miss => Err(not_cached(None)),
         Lookup::Corrupt(damage) => Err(not_cached(Some(damage))),
+    }
+}
+
+/// Puts the path params of `stage` back where the run found them, once their content is what
+/// the run read (the key holds its hash): a checkpoint changed since would score the new clips
+/// otherwise than the run would have, silently.
+fn restore_paths(
+    stage: &RecordedStage,
+    path_params: &[&str],
+    cache: &Cache,
+    params: &mut toml::Table,
+) -> Result<(), PredictError> {
+    let recorded = |name: &str| stage.params.as_ref()?.get(name)?.get("content")?.as_str().map(str::to_string);
+    for (name, path) in &stage.paths {
+        let now = cache.external_hash(path).ok();
+        if now.is_none() || now != recorded(name) {
+            return Err(PredictError::PathChanged {
+                stage: stage.name.clone(),
+                param: name.clone(),
+                path: path.clone(),
+                gone: now.is_none(),
+            });
+        }
+        params.insert(name.clone(), toml::Value::String(path.display().to_string()));
+    }
+    match path_params.iter().find(|name| !stage.paths.contains_key(**name) && recorded(name).is_some()) {
+        Some(name) => Err(PredictError::UnrecordedPath { stage: stage.name.clone(), param: name.to_string() }),
+        None => Ok(()),
     }
 }
 

@@ -6,6 +6,7 @@
 //! report files beside it (`<stage>/`); `run.json` is assembled from those files, so a run
 //! followed from afar and a local run leave the same record.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -43,9 +44,13 @@ pub struct StageReport {
     pub seconds: f64,
     /// Its cache key.
     pub key: Option<String>,
-    /// Its resolved params.
+    /// Its resolved params (a path param as its content's hash: what the key saw).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Value>,
+    /// Its path params where the plan found them (absolute), so that `vox predict` can
+    /// configure the kind again: `params` holds only their content's hash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paths: BTreeMap<String, PathBuf>,
     /// Its inputs' stage names, in order (what `vox predict` follows from a model to the data).
     #[serde(default)]
     pub inputs: Vec<String>,
@@ -284,6 +289,7 @@ impl Recorder {
             seconds: (o.seconds * 1000.0).round() / 1000.0,
             key: o.key.clone(),
             params: o.params.clone(),
+            paths: planned.map(|p| p.external.clone()).unwrap_or_default(),
             inputs: planned.map(|p| p.inputs.iter().map(|&i| plan.stages[i].name.clone()).collect()).unwrap_or_default(),
             backend: planned.and_then(|p| p.backend.clone()),
             reasons,

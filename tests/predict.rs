@@ -329,3 +329,65 @@ fn a_cross_validated_model_averages_its_folds_as_evaluate_does() {
     }
     assert_eq!(fold.len(), 15);
 }
+
+/// A path param (a fine-tune's `model_path`) is keyed by its content; `run.json` also records
+/// where it is, so that predict can configure the stage again, and refuses once the folder
+/// changed.
+#[test]
+fn a_model_path_is_found_again_and_a_changed_one_refused() {
+    let p = Project::new();
+    let model = p.path().join("models/tiny");
+    std::fs::create_dir_all(&model).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(crate::deep::fixture_model().join(file), model.join(file)).unwrap();
+    }
+    let pipeline = format!(
+        "{}{}",
+        crate::support::SMALL,
+        "\n[stages.w2v]\nkind = \"fine-tune\"\ninputs = [\"split\"]\nmodel_path = \"models/tiny\"\nbackend = \"flex\"\nnew_head = true\nepochs = 0\n"
+    );
+    p.file("p.toml", &pipeline);
+    let (run_dir, entries) = run(&p);
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let w2v = record["stages"].as_array().unwrap().iter().find(|s| s["name"] == "w2v").unwrap();
+    assert_eq!(w2v["paths"]["model_path"].as_str().unwrap(), model.display().to_string());
+    assert!(w2v["params"]["model_path"]["content"].is_string(), "the key's view stays the content: {w2v}");
+
+    let actor = entries["data"].join("Actor_01");
+    let predict = |out: &str| p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out]);
+    let ok = predict("new");
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let (new, ran) = (predictions(&p.path().join("new/w2v")), predictions(&entries["w2v"]));
+    assert_eq!(new.len(), 15);
+    for (clip, (_, probabilities)) in &new {
+        for (column, v) in probabilities {
+            assert!((v - ran[clip].1[column]).abs() <= 1e-6, "{clip} {column}");
+        }
+    }
+
+    std::fs::write(model.join("README.md"), "edited after the run").unwrap();
+    let changed = predict("changed");
+    assert_eq!(changed.code, 1, "{}", changed.stderr);
+    let expected = format!(
+        "`model_path` of stage `w2v` is `{}`, which has changed since the run: the predictions would not be the run's. \
+         Put back what the run read, or run the pipeline again",
+        model.display()
+    );
+    assert!(changed.stderr.contains(&expected), "{}", changed.stderr);
+    std::fs::remove_dir_all(&model).unwrap();
+    let gone = predict("gone");
+    assert!(gone.stderr.contains("which is gone since the run"), "{}", gone.stderr);
+
+    // A run.json from before paths were recorded: the content alone cannot be configured.
+    let mut old = record.clone();
+    for stage in old["stages"].as_array_mut().unwrap() {
+        stage.as_object_mut().unwrap().remove("paths");
+    }
+    std::fs::write(run_dir.join("run.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    let unrecorded = predict("old");
+    assert!(
+        unrecorded.stderr.contains("the run recorded `model_path` of stage `w2v` by its content only (a run of an older vox)"),
+        "{}",
+        unrecorded.stderr
+    );
+}

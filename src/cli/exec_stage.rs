@@ -61,6 +61,7 @@ pub(super) fn exec_stage(args: ExecStageArgs, global: &Global, registry: Registr
             seconds: 0.0,
             key: None,
             params: None,
+            paths: Default::default(),
             inputs: Vec::new(),
             backend: None,
             reasons: vec![why.clone()],

@@ -195,6 +195,7 @@ fn bare(job: &Job) -> StageReport {
         seconds: 0.0,
         key: None,
         params: None,
+        paths: Default::default(),
         inputs: job.after.clone(),
         backend: None,
         reasons: Vec::new(),
