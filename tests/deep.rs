@@ -98,7 +98,10 @@ pub(crate) fn hub_folder() -> tempfile::TempDir {
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture_model().join(file), files.join(file)).unwrap();
     }
-    // `tiny/w2v-bin` has only the PyTorch pickle, as older hub repositories do.
+    // facebook/wav2vec2-base's feature extractor, which normalizes (as vox does without one).
+    std::fs::write(files.join("preprocessor_config.json"), preprocessor_config(true)).unwrap();
+    // `tiny/w2v-bin` has only the PyTorch pickle and no feature-extractor file, as older hub
+    // repositories do.
     let bin = hub.path().join("tiny/w2v-bin/resolve/main");
     std::fs::create_dir_all(&bin).unwrap();
     let bin_fixture = fixture_model().with_file_name("base-bin");
@@ -106,6 +109,16 @@ pub(crate) fn hub_folder() -> tempfile::TempDir {
         std::fs::copy(bin_fixture.join(file), bin.join(file)).unwrap();
     }
     hub
+}
+
+/// A `preprocessor_config.json` as `Wav2Vec2FeatureExtractor.save_pretrained` writes it for a
+/// 16 kHz model, normalizing or not.
+pub(crate) fn preprocessor_config(do_normalize: bool) -> String {
+    format!(
+        "{{\n  \"do_normalize\": {do_normalize},\n  \"feature_extractor_type\": \"Wav2Vec2FeatureExtractor\",\n  \
+         \"feature_size\": 1,\n  \"padding_side\": \"right\",\n  \"padding_value\": 0.0,\n  \
+         \"return_attention_mask\": true,\n  \"sampling_rate\": 16000\n}}\n"
+    )
 }
 
 /// [`SMALL`] (30 clips of 1 s) and a fine-tune of the hub's `tiny/w2v-base`.
@@ -143,37 +156,53 @@ fn a_hub_model_is_fetched_once_by_the_download_stage_it_implies() {
     assert_eq!(names, ["data", "audio", "padded", "split", "w2v.model", "w2v"].map(ran));
     assert_eq!(
         server.paths(),
-        ["/tiny/w2v-base/resolve/main/config.json", "/tiny/w2v-base/resolve/main/model.safetensors"]
+        [
+            "/tiny/w2v-base/resolve/main/config.json",
+            "/tiny/w2v-base/resolve/main/model.safetensors",
+            "/tiny/w2v-base/resolve/main/preprocessor_config.json"
+        ]
     );
     // The download entry holds the hub's bytes, and the fine-tune loaded them.
     let doc: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
     let key = doc["stages"][4]["key"].as_str().unwrap();
     let fetched = p.entry(key);
+    assert_eq!(std::fs::read_to_string(fetched.join("preprocessor_config.json")).unwrap(), preprocessor_config(true));
     for file in ["config.json", "model.safetensors"] {
         assert!(std::fs::read(fetched.join(file)).unwrap() == std::fs::read(fixture_model().join(file)).unwrap(), "{file}");
     }
     let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
     let report = std::fs::read_to_string(run_dir.join("w2v/training.txt")).unwrap();
     assert!(report.contains("loaded from the model folder input"), "{report}");
+    assert!(report.contains("input: 16000 Hz, normalized per clip (the model's `preprocessor_config.json`)"), "{report}");
 
     let second = run(&p, &[]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(statuses(&second.stdout).iter().all(|(_, status)| status == "cached"), "{}", second.stdout);
-    assert_eq!(server.paths().len(), 2, "a cached model is not fetched again");
+    assert_eq!(server.paths().len(), 3, "a cached model is not fetched again");
 
-    // A repository without safetensors: the download falls back to pytorch_model.bin.
+    // A repository without safetensors: the download falls back to pytorch_model.bin. Without
+    // a feature-extractor file (asked for, not found, not needed) the clips are normalized.
     let third = run(&p, &["--set", "w2v.model=tiny/w2v-bin"]);
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert_eq!(
-        server.paths()[2..],
+        server.paths()[3..],
         [
             "/tiny/w2v-bin/resolve/main/config.json",
             "/tiny/w2v-bin/resolve/main/model.safetensors",
-            "/tiny/w2v-bin/resolve/main/pytorch_model.bin"
+            "/tiny/w2v-bin/resolve/main/pytorch_model.bin",
+            "/tiny/w2v-bin/resolve/main/preprocessor_config.json"
         ]
     );
     let rerun: Vec<(String, String)> = statuses(&third.stdout).split_off(4);
     assert_eq!(rerun, [ran("w2v.model"), ran("w2v")]);
+    let doc: serde_json::Value = serde_json::from_str(&third.stdout).unwrap();
+    let fetched = p.entry(doc["stages"][4]["key"].as_str().unwrap());
+    let mut files: Vec<String> = std::fs::read_dir(&fetched).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, ["config.json", "pytorch_model.bin"]);
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let report = std::fs::read_to_string(run_dir.join("w2v/training.txt")).unwrap();
+    assert!(report.contains("input: 16000 Hz, normalized per clip (the default)"), "{report}");
 }
 
 #[test]

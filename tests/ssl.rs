@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::deep::{fixture_model, hub_folder};
+use crate::deep::{fixture_model, hub_folder, preprocessor_config};
 use crate::support::{FileServer, Project, SMALL, statuses};
 
 /// [`SMALL`], the hub's `tiny/w2v-base` pooled at hidden states 0 and 2 (mean and std), and a
@@ -77,7 +77,7 @@ fn hub_model_embeddings_feed_a_classic_model_and_other_layers_reuse_the_forward_
     let status: Vec<(String, String)> = statuses(&second.stdout).split_off(4);
     let cached = |stage: &str| (stage.to_string(), "cached".to_string());
     assert_eq!(status, [cached("emb.model"), cached("emb.states"), ran("emb"), ran("lr")]);
-    assert_eq!(server.paths().len(), 2, "fetched once");
+    assert_eq!(server.paths().len(), 3, "fetched once");
     let doc2: serde_json::Value = serde_json::from_str(&second.stdout).unwrap();
     let (all_names, all_rows) = features(&p.stage_entry(&doc2, "emb"));
     assert_eq!(all_names.len(), 3 * 32);
@@ -130,6 +130,105 @@ fn a_local_model_folder_and_a_missing_model_are_planned_before_anything_runs() {
     let plan = p.vox(&["plan", "q.toml"]);
     assert_eq!(plan.code, 2);
     assert!(plan.stderr.contains("no model: set `model` (a hub repository), `model_path` (a local model folder), or add a model folder input"), "{}", plan.stderr);
+}
+
+/// [`SMALL`], the committed tiny wav2vec2-base with a feature extractor that does not normalize
+/// (as `microsoft/wavlm-base-plus`'s), its first hidden state pooled, and a fine-tune that only
+/// scores with it (a new head, no epoch).
+fn unnormalized(p: &Project) -> String {
+    let dir = p.path().join("models/plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture_model().join(file), dir.join(file)).unwrap();
+    }
+    std::fs::write(dir.join("preprocessor_config.json"), preprocessor_config(false)).unwrap();
+    format!(
+        "{SMALL}{}",
+        r#"
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["split"]
+model_path = "models/plain"
+backend = "flex"
+layers = [0]
+batch_size = 30
+
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["split"]
+model_path = "models/plain"
+backend = "flex"
+new_head = true
+epochs = 0
+batch_size = 30
+"#
+    )
+}
+
+/// Largest difference between two tables of the same shape.
+fn largest_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn a_checkpoints_feature_extractor_decides_normalization_and_its_rate_is_checked() {
+    let p = Project::new();
+    p.file("p.toml", &unnormalized(&p));
+    let run = |extra: &[&str]| {
+        let out = p.vox(&[&["run", "p.toml", "--json"][..], extra].concat());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let as_file = run(&[]);
+    let plain = run(&["--set", "emb.normalize=false", "--set", "w2v.normalize=false"]);
+    let normalized = run(&["--set", "emb.normalize=true", "--set", "w2v.normalize=true"]);
+    let embeddings = |doc: &serde_json::Value| features(&p.stage_entry(doc, "emb")).1;
+    let scores = |doc: &serde_json::Value| probabilities(&p.stage_entry(doc, "w2v")).into_values().collect::<Vec<_>>();
+
+    // Unset, the file's `do_normalize = false` holds: the same numbers as saying so, not those
+    // of normalized clips (the synth clips' level is far from unit variance).
+    assert_eq!(embeddings(&as_file), embeddings(&plain));
+    assert!(largest_difference(&embeddings(&as_file), &embeddings(&normalized)) > 1e-2);
+    assert_eq!(scores(&as_file), scores(&plain));
+    assert!(largest_difference(&scores(&as_file), &scores(&normalized)) > 1e-4);
+    let run_dir = PathBuf::from(as_file["run_dir"].as_str().unwrap());
+    let states = std::fs::read_to_string(run_dir.join("emb.states/states.txt")).unwrap();
+    assert!(states.contains("inputs 16000 Hz, not normalized per clip (the model's `preprocessor_config.json`)"), "{states}");
+    let training = std::fs::read_to_string(run_dir.join("w2v/training.txt")).unwrap();
+    assert!(training.contains("input: 16000 Hz, not normalized per clip (the model's `preprocessor_config.json`)"), "{training}");
+
+    // The trained model says how it takes its input, in transformers' own file, and `vox
+    // predict` reads it: the run's own clips score as the run scored them.
+    let model = p.stage_entry(&as_file, "w2v");
+    assert_eq!(std::fs::read_to_string(model.join("preprocessor_config.json")).unwrap(), preprocessor_config(false));
+    let normalized_model = p.stage_entry(&normalized, "w2v");
+    assert_eq!(std::fs::read_to_string(normalized_model.join("preprocessor_config.json")).unwrap(), preprocessor_config(true));
+    let data = p.stage_entry(&as_file, "data");
+    let out = p.path().join("new");
+    let (first, second) = (data.join("Actor_01"), data.join("Actor_02"));
+    let args = [run_dir.to_str().unwrap(), first.to_str().unwrap(), second.to_str().unwrap(), "--model", "w2v", "--out", out.to_str().unwrap()];
+    let predict = p.vox(&[&["predict"][..], &args].concat());
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    let new = probabilities(&out.join("w2v"));
+    let ran = probabilities(&p.stage_entry(&as_file, "w2v"));
+    assert_eq!(new.len(), 30);
+    for (clip, probs) in &new {
+        assert!(largest_difference(&[probs.clone()], &[ran[clip.as_str()].clone()]) < 1e-6, "{clip}: {probs:?} vs {:?}", ran[clip.as_str()]);
+    }
+
+    // Audio at another rate than the model's is refused, naming a clip and the fix.
+    let other_rate = p.vox(&["run", "p.toml", "--set", "audio.sample_rate=8000"]);
+    assert_eq!(other_rate.code, 1, "{}", other_rate.stderr);
+    assert!(
+        other_rate.stderr.contains(
+            "is sampled at 8000 Hz but the model takes 16000 Hz (its `preprocessor_config.json`): resample it with \
+             the decode stage's `sample_rate = 16000`"
+        ),
+        "{}",
+        other_rate.stderr
+    );
 }
 
 /// `predictions.csv` as clip -> probabilities, in column order.

@@ -38,8 +38,10 @@ pub struct Download {
     #[serde(default = "default_revision")]
     pub revision: String,
     /// With `hub`: the files to fetch, by their path in the repository; `a|b` fetches `a`, or
-    /// `b` where the hub has no `a` (the default takes `model.safetensors`, else
-    /// `pytorch_model.bin`, as transformers does).
+    /// `b` where the hub has no `a`, and a trailing `?` skips an entry the hub has none of.
+    /// The default takes `config.json`, `model.safetensors` (else `pytorch_model.bin`, as
+    /// transformers does) and `preprocessor_config.json` where there is one (how the model's
+    /// input is prepared, which `fine-tune` and `featurize` honour).
     #[serde(default = "default_hub_files")]
     pub files: Vec<String>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
@@ -93,7 +95,13 @@ fn default_revision() -> String {
 }
 
 fn default_hub_files() -> Vec<String> {
-    vec!["config.json".into(), "model.safetensors|pytorch_model.bin".into()]
+    vec!["config.json".into(), "model.safetensors|pytorch_model.bin".into(), "preprocessor_config.json?".into()]
+}
+
+/// A `files` entry without its trailing `?`, and whether it had one (optional: skipped where the
+/// hub has none of its alternatives).
+fn optional_entry(entry: &str) -> (&str, bool) {
+    entry.strip_suffix('?').map_or((entry, false), |alternatives| (alternatives, true))
 }
 
 /// Where hub files come from unless `HF_ENDPOINT` says otherwise (the variable Hugging Face's
@@ -216,7 +224,7 @@ impl Download {
             return Err(ParamError::new("files", "name at least one file to fetch"));
         }
         for (i, entry) in self.files.iter().enumerate() {
-            for file in entry.split('|') {
+            for file in optional_entry(entry).0.split('|') {
                 let unsafe_path = file.is_empty()
                     || file.starts_with('/')
                     || file.split('/').any(|part| part.is_empty() || part == "." || part == "..")
@@ -290,7 +298,9 @@ impl Download {
         let repo = self.hub.as_deref().unwrap_or_default();
         let endpoint = endpoint.trim_end_matches('/');
         for entry in &self.files {
-            let (file, part) = self.fetch_first_of(ctx, endpoint, entry, backoff)?;
+            let Some((file, part)) = self.fetch_first_of(ctx, endpoint, entry, backoff)? else {
+                continue;
+            };
             let target = ctx.out_dir.join(file);
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(DownloadError::io("create", parent))?;
@@ -303,20 +313,21 @@ impl Download {
 
     /// Fetches the first of the `|`-separated alternatives in `entry` that the hub has (404
     /// moves on to the next) into its `.part` file in the scratch folder; returns its name and
-    /// that file.
+    /// that file, or `None` for an optional entry (`?`) the hub has none of.
     fn fetch_first_of<'e>(
         &self,
         ctx: &StageContext,
         endpoint: &str,
         entry: &'e str,
         backoff: Backoff,
-    ) -> Result<(&'e str, PathBuf), DownloadError> {
+    ) -> Result<Option<(&'e str, PathBuf)>, DownloadError> {
         let repo = self.hub.as_deref().unwrap_or_default();
-        for file in entry.split('|') {
+        let (alternatives, optional) = optional_entry(entry);
+        for file in alternatives.split('|') {
             let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
             let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
             match self.fetch(ctx, &url, &part, file, backoff) {
-                Ok(_) => return Ok((file, part)),
+                Ok(_) => return Ok(Some((file, part))),
                 Err(DownloadError::HttpStatus { status: 404, .. }) => {
                     tracing::debug!(stage = ctx.stage, url, "not on the hub; trying the next name");
                 }
@@ -337,10 +348,14 @@ impl Download {
                 Err(other) => return Err(other),
             }
         }
+        if optional {
+            tracing::debug!(stage = ctx.stage, entry, "not on the hub; optional, skipped");
+            return Ok(None);
+        }
         Err(DownloadError::NotOnHub {
             repo: repo.to_string(),
             revision: self.revision.clone(),
-            names: entry.split('|').map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" or "),
+            names: alternatives.split('|').map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" or "),
         })
     }
 
@@ -917,7 +932,7 @@ mod tests {
             params,
             serde_json::json!({
                 "url": null, "hub": null, "revision": "main",
-                "files": ["config.json", "model.safetensors|pytorch_model.bin"],
+                "files": ["config.json", "model.safetensors|pytorch_model.bin", "preprocessor_config.json?"],
                 "path": "/data/ravdess",
                 "md5": null, "sha256": null, "blake3": null, "extract": "auto", "retries": 5,
                 "timeout": 60
@@ -931,6 +946,7 @@ mod tests {
         let zenodo =
             "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip?download=1";
         assert!(configure(&format!("url = \"{zenodo}\"\nmd5 = \"{md5}\"")).is_ok());
+        assert!(configure("hub = \"x/y\"\nfiles = [\"config.json\", \"a.safetensors|a.bin?\"]").is_ok());
         let cases = [
             (
                 "extract = \"auto\"".to_string(),
@@ -948,6 +964,11 @@ mod tests {
             (
                 "hub = \"x/y\"\nfiles = [\"config.json\", \"a.bin|../up\"]".to_string(),
                 "files[1]: `../up` is not a file path inside the repository",
+            ),
+            (
+                // One trailing `?` marks an optional entry; any other `?` is no path.
+                "hub = \"x/y\"\nfiles = [\"config.json\", \"a.json??\"]".to_string(),
+                "files[1]: `a.json?` is not a file path inside the repository",
             ),
             (format!("url = \"{zenodo}\""), "url: a download needs a checksum"),
             (

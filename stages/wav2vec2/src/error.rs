@@ -119,6 +119,40 @@ pub enum Wav2Vec2Error {
         /// The receptive field of the feature encoder.
         min: usize,
     },
+    /// `preprocessor_config.json` is not a valid feature-extractor configuration.
+    #[error("invalid feature-extractor config `{path}`: {source}")]
+    Preprocessor {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// `preprocessor_config.json` names a feature extractor other than wav2vec2's.
+    #[error(
+        "`{path}` asks for the feature extractor `{found}`; vox prepares audio as `Wav2Vec2FeatureExtractor` \
+         (raw samples, optionally normalized per clip), the input of wav2vec2, HuBERT and WavLM"
+    )]
+    FeatureExtractor {
+        /// The file.
+        path: PathBuf,
+        /// Its `feature_extractor_type`.
+        found: String,
+    },
+    /// A clip's sample rate is not the model's.
+    #[error(
+        "clip `{file_id}` is sampled at {rate} Hz but the model takes {expected} Hz ({source_of_rate}): \
+         resample it with the decode stage's `sample_rate = {expected}`"
+    )]
+    SampleRate {
+        /// The clip.
+        file_id: String,
+        /// Its sample rate.
+        rate: u32,
+        /// The model's.
+        expected: u32,
+        /// Where the model's rate comes from, for the message.
+        source_of_rate: &'static str,
+    },
     /// A clip's valid length exceeds the padded batch length.
     #[error("clip {index} has {samples} valid samples but the batch is only {padded} long")]
     ClipTooLong {

@@ -47,8 +47,9 @@ const SCRATCH_PARAMS: &[&str] =
 /// `config.json`'s `model_type` decides) on the train split of an audio set: AdamW with linear
 /// warmup and decay, global-norm clipping, gradient accumulation, optional feature-encoder
 /// freezing, class weights and white-noise augmentation. Keeps the epoch with the best
-/// validation macro-F1 and writes the model (`config.json` + `model.safetensors`, itself a valid
-/// `model_path`), `history.csv`, `predictions.csv` for every clip, and `report/training.txt`.
+/// validation macro-F1 and writes the model (`config.json` + `model.safetensors` +
+/// `preprocessor_config.json`, itself a valid `model_path`), `history.csv`, `predictions.csv`
+/// for every clip, and `report/training.txt`.
 /// Classes are those of the train split (a val clip of another class counts as wrong; without a
 /// val split the last epoch is kept), or a loaded head's own classes (`id2label`, matched to the
 /// data's classes by name, whatever their order in the checkpoint). Checkpoints each epoch (model, AdamW state,
@@ -180,6 +181,14 @@ pub struct FineTune {
     /// Absent: no noise. Validation and predictions never get noise.
     #[serde(default)]
     pub noise_snr_db: Option<[f64; 2]>,
+    /// Scale each clip to zero mean and unit variance before the model (HF's feature
+    /// extractor's `do_normalize`). Unset: as a loaded model's `preprocessor_config.json` says
+    /// (normalized where it has none, as transformers does; `false` in some checkpoints, e.g.
+    /// `microsoft/wavlm-base-plus`), normalized for a scratch model. The trained model folder
+    /// gets a `preprocessor_config.json` that says which, so `vox predict`, a `featurize set =
+    /// "ssl"` on it and transformers' pipelines prepare audio as it was trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
     /// Loss weights per class: `none`, or `balanced` (`n / (classes * n_class)` over the train
     /// split, as scikit-learn).
     #[serde(default)]
@@ -696,7 +705,9 @@ impl StageDef for FineTune {
     //    weights and probabilities round differently.
     // 11: products from 32 deep and wide (was 128) through vox's sgemm on flex: a small
     //    model's linears and convs round differently.
-    const VERSION: u32 = 11;
+    // 12: the model folder also holds `preprocessor_config.json` (how its input is prepared),
+    //    and a loaded checkpoint's own file decides the normalization.
+    const VERSION: u32 = 12;
     // The audio set, then optionally a model folder (the hub download `model` implies).
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files]);

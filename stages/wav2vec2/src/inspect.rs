@@ -1,6 +1,7 @@
 //! What a model folder holds, read before the model is built: which classification head its
-//! weights have (from their keys, not from a param that could be wrong) and the classes of
-//! that head's outputs (`id2label`, by output index).
+//! weights have (from their keys, not from a param that could be wrong), the classes of
+//! that head's outputs (`id2label`, by output index), and that its feature-extractor file (if
+//! any) reads.
 //!
 //! | weight keys | head |
 //! |---|---|
@@ -22,6 +23,7 @@ use std::path::Path;
 use crate::config::{ClassifierHead, Wav2Vec2Config};
 use crate::error::{ConfigProblem, Wav2Vec2Error};
 use crate::loader::{CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE};
+use crate::preprocess::Preprocessor;
 
 /// A model folder's head and classes.
 #[derive(Clone, Debug)]
@@ -38,6 +40,8 @@ pub struct ModelInfo {
 /// Reads the head and classes of the model folder `dir`.
 pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
     let config = Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
+    // A broken feature-extractor file is the plan's error too, not the run's.
+    Preprocessor::read(dir)?;
     let shapes = weight_shapes(dir)?;
     let find = |key: &str| {
         shapes.get(key).or_else(|| shapes.get(&format!("wav2vec2.{key}"))).cloned()
@@ -68,6 +72,7 @@ pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
 /// its config is valid and its weights' keys can be listed. The head is [`inspect`]'s concern.
 pub fn check_encoder(dir: &Path) -> Result<(), Wav2Vec2Error> {
     Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
+    Preprocessor::read(dir)?;
     weight_shapes(dir).map(|_| ())
 }
 

@@ -1,10 +1,154 @@
-//! Input normalization of HF's `Wav2Vec2FeatureExtractor` (`do_normalize = true`, as in the
-//! XLSR checkpoints): each clip is scaled to zero mean and unit variance over its valid
-//! samples, `(x - mean) / sqrt(var + 1e-7)` with the population variance, and its padding is
-//! set to 0 (`padding_value`).
+//! How audio is prepared for a model, as HF's `Wav2Vec2FeatureExtractor` does it.
+//!
+//! A model folder's `preprocessor_config.json` says how its model was trained to see audio:
+//! `do_normalize` (each clip scaled to zero mean and unit variance, as in the XLSR and
+//! wav2vec2-base checkpoints; `false` in others, e.g. `microsoft/wavlm-base-plus`) and
+//! `sampling_rate`. transformers' `AutoFeatureExtractor` reads it; so does vox, so that a
+//! checkpoint sees its audio as it does in transformers. A folder without one gets the
+//! extractor's defaults (normalized, 16 kHz). A fine-tuned model is written with the file, so
+//! that `vox predict`, a downstream `featurize set = "ssl"` and transformers' pipelines prepare
+//! its input as it was trained.
+//!
+//! Normalization: `(x - mean) / sqrt(var + 1e-7)` over the clip's valid samples with the
+//! population variance; padding is set to 0 (`padding_value`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Wav2Vec2Error;
+use vox_api::audio::AudioSet;
+
+/// The feature-extractor configuration of a model folder (HF's name).
+pub const PREPROCESSOR_FILE: &str = "preprocessor_config.json";
+
+/// The only feature extractor of wav2vec2, HuBERT and WavLM checkpoints.
+const FEATURE_EXTRACTOR: &str = "Wav2Vec2FeatureExtractor";
 
 /// HF's epsilon in `zero_mean_unit_var_norm`.
 const VARIANCE_EPS: f64 = 1e-7;
+
+/// What a model folder's `preprocessor_config.json` says of the audio its model takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preprocessor {
+    /// Scale each clip to zero mean and unit variance (`do_normalize`).
+    pub do_normalize: bool,
+    /// The sample rate the model was trained on (`sampling_rate`).
+    pub sampling_rate: u32,
+    /// Whether the folder has the file (else the fields are the extractor's defaults).
+    pub from_file: bool,
+}
+
+impl Default for Preprocessor {
+    /// `Wav2Vec2FeatureExtractor`'s defaults.
+    fn default() -> Self {
+        Self { do_normalize: true, sampling_rate: 16_000, from_file: false }
+    }
+}
+
+/// The fields vox reads; the rest of the file (padding side, feature size) is the extractor's
+/// fixed layout for raw audio.
+#[derive(Deserialize)]
+struct PreprocessorFile {
+    #[serde(default = "default_normalize")]
+    do_normalize: bool,
+    #[serde(default = "default_sampling_rate")]
+    sampling_rate: u32,
+    #[serde(default)]
+    feature_extractor_type: Option<String>,
+}
+
+fn default_normalize() -> bool {
+    Preprocessor::default().do_normalize
+}
+fn default_sampling_rate() -> u32 {
+    Preprocessor::default().sampling_rate
+}
+
+/// The file vox writes: what `Wav2Vec2FeatureExtractor.save_pretrained` writes, field for field.
+#[derive(Serialize)]
+struct WrittenFile {
+    do_normalize: bool,
+    feature_extractor_type: &'static str,
+    feature_size: u32,
+    padding_side: &'static str,
+    padding_value: f64,
+    return_attention_mask: bool,
+    sampling_rate: u32,
+}
+
+impl Preprocessor {
+    /// Reads `dir`'s `preprocessor_config.json`; a folder without one gets the defaults.
+    pub fn read(dir: &Path) -> Result<Self, Wav2Vec2Error> {
+        let path = dir.join(PREPROCESSOR_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(Wav2Vec2Error::Io { path, source }),
+        };
+        let file: PreprocessorFile =
+            serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Preprocessor { path: path.clone(), source })?;
+        if let Some(found) = file.feature_extractor_type.filter(|t| t != FEATURE_EXTRACTOR) {
+            return Err(Wav2Vec2Error::FeatureExtractor { path, found });
+        }
+        Ok(Self { do_normalize: file.do_normalize, sampling_rate: file.sampling_rate, from_file: true })
+    }
+
+    /// Writes this configuration into the model folder `dir`. `return_attention_mask` is true
+    /// whatever the model: vox trains and scores every model with the frame mask (HF's
+    /// wav2vec2-base checkpoints say false because they were pretrained without one), so
+    /// transformers reproduces vox's batched scores only with it.
+    pub fn write(&self, dir: &Path) -> Result<(), Wav2Vec2Error> {
+        let file = WrittenFile {
+            do_normalize: self.do_normalize,
+            feature_extractor_type: FEATURE_EXTRACTOR,
+            feature_size: 1,
+            padding_side: "right",
+            padding_value: 0.0,
+            return_attention_mask: true,
+            sampling_rate: self.sampling_rate,
+        };
+        let path = dir.join(PREPROCESSOR_FILE);
+        let json = serde_json::to_string_pretty(&file).map_err(Wav2Vec2Error::Serialize)?;
+        std::fs::write(&path, json + "\n").map_err(|source| Wav2Vec2Error::Io { path, source })
+    }
+
+    /// Where [`Self::sampling_rate`] comes from, for messages.
+    fn rate_source(&self) -> &'static str {
+        if self.from_file {
+            "its `preprocessor_config.json`"
+        } else {
+            "wav2vec2's rate; the model folder has no `preprocessor_config.json`"
+        }
+    }
+
+    /// Fails on the first clip of `set` not sampled at the model's rate.
+    pub fn check_rate(&self, set: &AudioSet) -> Result<(), Wav2Vec2Error> {
+        check_rate(set, self.sampling_rate, self.rate_source())
+    }
+}
+
+/// The one sample rate of the clips of `set` (a model takes one), or 16 kHz for an empty set:
+/// what a scratch model is trained on.
+pub fn set_rate(set: &AudioSet) -> Result<u32, Wav2Vec2Error> {
+    let Some(first) = set.clips.first() else {
+        return Ok(Preprocessor::default().sampling_rate);
+    };
+    check_rate(set, first.sample_rate, "the rate of the set's first clip")?;
+    Ok(first.sample_rate)
+}
+
+fn check_rate(set: &AudioSet, expected: u32, source_of_rate: &'static str) -> Result<(), Wav2Vec2Error> {
+    match set.clips.iter().find(|clip| clip.sample_rate != expected) {
+        Some(clip) => Err(Wav2Vec2Error::SampleRate {
+            file_id: clip.file_id.clone(),
+            rate: clip.sample_rate,
+            expected,
+            source_of_rate,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// Normalizes `clip` in place over its first `valid` samples and zeroes the rest.
 pub fn normalize_clip(clip: &mut [f32], valid: usize) {
@@ -40,6 +184,70 @@ mod tests {
         for (x, e) in clip.iter().zip(expected) {
             assert!((f64::from(*x) - e).abs() < 1e-6, "{clip:?}");
         }
+    }
+
+    #[test]
+    fn a_folder_without_the_file_gets_the_extractors_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Preprocessor::read(dir.path()).unwrap(), Preprocessor::default());
+        assert_eq!(
+            Preprocessor::default(),
+            Preprocessor { do_normalize: true, sampling_rate: 16_000, from_file: false }
+        );
+    }
+
+    #[test]
+    fn the_file_is_read_as_transformers_writes_it_and_written_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        // microsoft/wavlm-base-plus's file, byte for byte.
+        let hub = "{\n  \"do_normalize\": false,\n  \"feature_extractor_type\": \"Wav2Vec2FeatureExtractor\",\n  \
+                   \"feature_size\": 1,\n  \"padding_side\": \"right\",\n  \"padding_value\": 0.0,\n  \
+                   \"return_attention_mask\": true,\n  \"sampling_rate\": 16000\n}\n";
+        std::fs::write(dir.path().join(PREPROCESSOR_FILE), hub).unwrap();
+        let read = Preprocessor::read(dir.path()).unwrap();
+        assert_eq!(read, Preprocessor { do_normalize: false, sampling_rate: 16_000, from_file: true });
+        let out = tempfile::tempdir().unwrap();
+        read.write(out.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(out.path().join(PREPROCESSOR_FILE)).unwrap(), hub);
+
+        // Fields left out take the extractor's defaults.
+        std::fs::write(dir.path().join(PREPROCESSOR_FILE), r#"{"sampling_rate": 8000}"#).unwrap();
+        let read = Preprocessor::read(dir.path()).unwrap();
+        assert_eq!((read.do_normalize, read.sampling_rate), (true, 8000));
+    }
+
+    #[test]
+    fn a_broken_file_or_another_extractor_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(PREPROCESSOR_FILE);
+        std::fs::write(&path, r#"{"do_normalize": "yes"}"#).unwrap();
+        let err = Preprocessor::read(dir.path()).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("invalid feature-extractor config `{}`: ", path.display())), "{err}");
+        std::fs::write(&path, r#"{"feature_extractor_type": "WhisperFeatureExtractor"}"#).unwrap();
+        let err = Preprocessor::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("asks for the feature extractor `WhisperFeatureExtractor`"), "{err}");
+    }
+
+    #[test]
+    fn clips_at_another_rate_are_named() {
+        let clip = |file_id: &str, sample_rate: u32| vox_api::audio::Clip {
+            file_id: file_id.into(),
+            sample_rate,
+            ..vox_api::audio::Clip::default()
+        };
+        let set = AudioSet { clips: vec![clip("a", 16_000), clip("b", 8_000)], ..AudioSet::default() };
+        let err = Preprocessor::default().check_rate(&set).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "clip `b` is sampled at 8000 Hz but the model takes 16000 Hz (wav2vec2's rate; the model folder has \
+             no `preprocessor_config.json`): resample it with the decode stage's `sample_rate = 16000`"
+        );
+        // A scratch model takes the set's one rate, whichever it is.
+        let err = set_rate(&set).unwrap_err().to_string();
+        assert!(err.contains("(the rate of the set's first clip)"), "{err}");
+        let uniform = AudioSet { clips: vec![clip("a", 8_000), clip("b", 8_000)], ..AudioSet::default() };
+        assert_eq!(set_rate(&uniform).unwrap(), 8_000);
+        assert_eq!(set_rate(&AudioSet::default()).unwrap(), 16_000);
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn params(dir: &Path, epochs: u32, extra: &str) -> FineTune {
 fn reference(dir: &Path, set: &AudioSet) -> Vec<Vec<f64>> {
     let device = Default::default();
     let loaded = load_classifier::<NdArray>(dir, |_| {}, &device).unwrap();
-    let data = Dataset::new(set.clone(), Vec::new());
+    let data = Dataset::new(set.clone(), Vec::new(), true);
     let all: Vec<usize> = (0..set.clips.len()).collect();
     let batch = data.batch::<NdArray>(&loaded.config, &all, None, &device).unwrap();
     let logits = loaded.model.forward(batch.samples, Some(&batch.mask)).logits;

@@ -21,25 +21,29 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// Per clip (manifest order), the class index of its label when the model knows it.
     pub targets: Vec<Option<usize>>,
+    /// Whether each clip is scaled to zero mean and unit variance before the model (the
+    /// model's [`crate::preprocess::Preprocessor`], or the stage's `normalize`).
+    pub normalize: bool,
 }
 
 /// One batch on a backend.
 pub struct Batch<B: Backend> {
-    /// `[clips, samples]`, normalized, zero after each clip's valid samples.
+    /// `[clips, samples]`, zero after each clip's valid samples.
     pub samples: Tensor<B, 2>,
     /// The valid frames.
     pub mask: FrameMask<B>,
 }
 
 impl Dataset {
-    /// `set` scored over `classes`: each clip's target is its label's position among them.
-    pub fn new(set: AudioSet, classes: Vec<String>) -> Self {
+    /// `set` scored over `classes`: each clip's target is its label's position among them;
+    /// batches normalized per clip when `normalize`.
+    pub fn new(set: AudioSet, classes: Vec<String>, normalize: bool) -> Self {
         let targets = set
             .clips
             .iter()
             .map(|c| c.label.as_deref().and_then(|l| classes.iter().position(|k| k == l)))
             .collect();
-        Self { set, classes, targets }
+        Self { set, classes, targets, normalize }
     }
 
     /// Indices of the clips of `split` (labelled ones only for train).
@@ -79,7 +83,8 @@ impl Dataset {
     }
 
     /// The batch of clips `indices`, padded to the longest valid length among them; with
-    /// `noise`, each clip gets white noise at an SNR drawn from `[lo, hi]` dB.
+    /// `noise`, each clip gets white noise at an SNR drawn from `[lo, hi]` dB; then normalized
+    /// when the dataset says so.
     pub fn batch<B: Backend>(
         &self,
         config: &Wav2Vec2Config,
@@ -87,7 +92,7 @@ impl Dataset {
         noise: Option<(&mut ChaCha8Rng, [f64; 2])>,
         device: &B::Device,
     ) -> Result<Batch<B>, Wav2Vec2Error> {
-        padded_batch(&self.set, config, indices, noise, true, device)
+        padded_batch(&self.set, config, indices, noise, self.normalize, device)
     }
 
     /// The class indices of labelled clips `indices` as a tensor.

@@ -35,6 +35,7 @@ use crate::inspect::inspect;
 use crate::kernels::{AutodiffKernels, Kernels};
 use crate::loader::{LoadReport, load_classifier, save_classifier};
 use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
+use crate::preprocess::{Preprocessor, set_rate};
 use crate::train::{
     AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_below_top, freeze_feature_encoder,
 };
@@ -55,11 +56,12 @@ pub fn run<B: AutodiffKernels>(
     B::seed(&device, seed);
     let source = model_source(params, ctx)?;
     let folder = source.as_ref().map(|(dir, _)| dir.as_path());
+    let preprocessor = preprocessor(params, folder, &set)?;
     let (config, model, load_report, classes) = build_model::<B>(params, folder, &set, &input.name, &device)?;
     let backend = ctx.backend.unwrap_or(super::DEFAULT_BACKEND);
     let model = model.with_precision(params.precision_on::<B>(backend, &device)?);
     set.labels = classes.labels;
-    let data = Dataset::new(set, classes.names);
+    let data = Dataset::new(set, classes.names, preprocessor.do_normalize);
     data.check_lengths(&config)?;
     model.visit(&mut Materialize);
     let train = data.indices(Split::Train);
@@ -191,6 +193,7 @@ pub fn run<B: AutodiffKernels>(
 
     let best = best.valid();
     save_classifier(&best, &config, ctx.out_dir)?;
+    preprocessor.write(ctx.out_dir)?;
     write_history(ctx.out_dir, &progress.history)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let bar = ctx.progress_bar(all.len() as u64, "predict");
@@ -209,6 +212,7 @@ pub fn run<B: AutodiffKernels>(
     let report = Report {
         params,
         source: source.map_or_else(|| "scratch".to_string(), |(_, described)| described),
+        preprocessor,
         config: &config,
         data: &data,
         load_report: load_report.as_ref(),
@@ -233,6 +237,10 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     let set = AudioSet::read(&ctx.run.input().dir)?;
     let labels = LabelSet::read(ctx.trained)?;
     let info = inspect(ctx.trained)?;
+    // The file the training wrote; a model trained before vox wrote it was normalized, at 16 kHz
+    // (the defaults).
+    let preprocessor = Preprocessor::read(ctx.trained)?;
+    preprocessor.check_rate(&set)?;
     let loaded = load_classifier::<B>(
         ctx.trained,
         |config| {
@@ -245,7 +253,7 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     )?;
     let backend = ctx.run.backend.unwrap_or(super::DEFAULT_BACKEND);
     let model = loaded.model.with_precision(params.precision_on::<B>(backend, &device)?);
-    let data = Dataset::new(set, info.labels.clone());
+    let data = Dataset::new(set, info.labels.clone(), preprocessor.do_normalize);
     data.check_lengths(&loaded.config)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let bar = ctx.run.progress_bar(all.len() as u64, "predict");
@@ -366,6 +374,21 @@ fn model_source(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// How the clips are prepared for the model: as the loaded folder's `preprocessor_config.json`
+/// says (every clip at its sample rate), or, for a scratch model, normalized at the set's one
+/// rate; `normalize`, when set, decides the normalization either way.
+fn preprocessor(params: &FineTune, folder: Option<&Path>, set: &AudioSet) -> Result<Preprocessor, Wav2Vec2Error> {
+    let found = match folder {
+        Some(dir) => {
+            let found = Preprocessor::read(dir)?;
+            found.check_rate(set)?;
+            found
+        }
+        None => Preprocessor { sampling_rate: set_rate(set)?, ..Preprocessor::default() },
+    };
+    Ok(Preprocessor { do_normalize: params.normalize.unwrap_or(found.do_normalize), ..found })
 }
 
 /// The model and the classes it scores: scratch (`folder` is `None`), or loaded from `folder`
@@ -576,6 +599,8 @@ struct Report<'a> {
     params: &'a FineTune,
     /// Where the initial weights came from.
     source: String,
+    /// How the clips were prepared.
+    preprocessor: Preprocessor,
     config: &'a Wav2Vec2Config,
     data: &'a Dataset,
     load_report: Option<&'a LoadReport>,
@@ -626,6 +651,17 @@ impl Report<'_> {
                 report.applied, report.file, report.fresh, report.unused
             );
         }
+        let _ = writeln!(
+            t,
+            "input: {} Hz, {} per clip ({})",
+            self.preprocessor.sampling_rate,
+            if self.preprocessor.do_normalize { "normalized" } else { "not normalized" },
+            match (self.params.normalize, self.preprocessor.from_file) {
+                (Some(_), _) => "`normalize`",
+                (None, true) => "the model's `preprocessor_config.json`",
+                (None, false) => "the default",
+            }
+        );
         let _ = writeln!(
             t,
             "parameters: {} trainable, {} frozen (epoch 1)",

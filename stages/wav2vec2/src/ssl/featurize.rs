@@ -13,7 +13,7 @@ use vox_api::{
 };
 
 use super::pooled::{Layout, Reader};
-use super::states::{default_batch_size, default_normalize};
+use super::states::default_batch_size;
 
 /// `featurize` with `set = "ssl"`: self-supervised embeddings. Runs a wav2vec2-family model
 /// (`model`, `model_path`, or a model folder input after the audio: a `download` or a
@@ -50,10 +50,11 @@ pub struct SslFeaturize {
     /// Clips per forward pass, at least 1 (passed to `<stage>.states`).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Zero-mean unit-variance scaling of each clip before the model, as HF's feature
-    /// extractor with `do_normalize = true` (passed to `<stage>.states`).
-    #[serde(default = "default_normalize")]
-    pub normalize: bool,
+    /// Zero-mean unit-variance scaling of each clip before the model (HF's feature extractor's
+    /// `do_normalize`; passed to `<stage>.states`). Unset: as the model folder's
+    /// `preprocessor_config.json` says (normalized where it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
 }
 
 /// The one value of `set` this kind handles.
@@ -275,7 +276,9 @@ impl StageDef for SslFeaturize {
             params.insert("model_path".into(), path.display().to_string().into());
         }
         params.insert("batch_size".into(), (self.batch_size as i64).into());
-        params.insert("normalize".into(), self.normalize.into());
+        if let Some(normalize) = self.normalize {
+            params.insert("normalize".into(), normalize.into());
+        }
         implied.push(ImpliedStage { suffix: "states", kind: "ssl-states", params, because_of: "set", takes_inputs: true });
         implied
     }

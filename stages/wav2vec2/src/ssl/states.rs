@@ -15,6 +15,7 @@ use crate::finetune::{DEFAULT_BACKEND, FineTune, FineTuneError, check_lengths, p
 use crate::kernels::Kernels;
 use crate::loader::load_classifier;
 use crate::model::Wav2Vec2Model;
+use crate::preprocess::Preprocessor;
 
 /// Runs a wav2vec2-family model (a Hugging Face model folder: a hub download, a local copy or
 /// a `fine-tune` stage's output) over every clip of an audio set once, in inference mode, and
@@ -37,18 +38,16 @@ pub struct SslStates {
     /// length, in transformers as here: `batch_size = 1` pools each such clip exactly alone.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Scale each clip to zero mean and unit variance before the model, as HF's feature
-    /// extractor does with `do_normalize = true` (every wav2vec2, HuBERT and WavLM checkpoint
-    /// of the hub but a few early base ones).
-    #[serde(default = "default_normalize")]
-    pub normalize: bool,
+    /// Scale each clip to zero mean and unit variance before the model (HF's feature
+    /// extractor's `do_normalize`). Unset: as the model folder's `preprocessor_config.json`
+    /// says, as transformers' `AutoFeatureExtractor` does (normalized where the folder has none;
+    /// some checkpoints, e.g. `microsoft/wavlm-base-plus`, are not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
 }
 
 pub(super) fn default_batch_size() -> usize {
     8
-}
-pub(super) fn default_normalize() -> bool {
-    true
 }
 
 /// Failures of the `ssl-states` stage.
@@ -88,7 +87,9 @@ impl StageDef for SslStates {
     //    f64): states round differently.
     // 5: products from 32 deep and wide (was 128) through vox's sgemm on flex: a small
     //    model's states round differently.
-    const VERSION: u32 = 5;
+    // 6: the model folder's `preprocessor_config.json` decides the normalization unless
+    //    `normalize` is set; `states.txt` says which.
+    const VERSION: u32 = 6;
     const INPUTS: InputSpec =
         InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Files, ArtifactKind::Predictions]);
     const OUTPUT: ArtifactKind = ArtifactKind::Files;
@@ -151,6 +152,9 @@ impl SslStates {
         let dir = self.model_dir(ctx)?;
         let set = AudioSet::read(&ctx.input().dir)?;
         let model = load_body::<B>(&dir, &device)?;
+        let preprocessor = Preprocessor::read(&dir)?;
+        preprocessor.check_rate(&set)?;
+        let normalize = self.normalize.unwrap_or(preprocessor.do_normalize);
         let layout = Layout {
             format: 1,
             clips: set.clips.len(),
@@ -166,7 +170,7 @@ impl SslStates {
         let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
         let bar = ctx.progress_bar(order.len() as u64, "ssl states");
         for chunk in order.chunks(self.batch_size) {
-            let rows = pool_batch(&model.body, &model.config, &set, chunk, self.normalize, &device)?;
+            let rows = pool_batch(&model.body, &model.config, &set, chunk, normalize, &device)?;
             for (&i, row) in chunk.iter().zip(rows) {
                 pooled_rows[i] = row;
             }
@@ -182,7 +186,7 @@ impl SslStates {
         let report = ctx.report_dir()?;
         let text = format!(
             "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n\
-             model: {} layers, hidden size {}, {} layer norm; inputs {}normalized per clip\n",
+             model: {} layers, hidden size {}, {} layer norm; inputs {} Hz, {}normalized per clip ({})\n",
             layout.clips,
             layout.states,
             layout.states - 1,
@@ -190,7 +194,13 @@ impl SslStates {
             model.config.num_hidden_layers,
             model.config.hidden_size,
             if model.config.do_stable_layer_norm { "pre" } else { "post" },
-            if self.normalize { "" } else { "not " },
+            preprocessor.sampling_rate,
+            if normalize { "" } else { "not " },
+            match (self.normalize, preprocessor.from_file) {
+                (Some(_), _) => "`normalize`",
+                (None, true) => "the model's `preprocessor_config.json`",
+                (None, false) => "the default",
+            },
         );
         std::fs::write(report.join("states.txt"), text)?;
         Ok(())
