@@ -231,6 +231,84 @@ fn a_checkpoints_feature_extractor_decides_normalization_and_its_rate_is_checked
     );
 }
 
+/// Through vox's table corpus, the committed WavLM that takes raw samples
+/// (`stages/wav2vec2/tests/fixtures/wavlm-raw`, `scripts/make_feature_extractor_fixture.py`)
+/// embeds and scores its wav files as transformers' feature extractor and model do.
+#[test]
+fn a_raw_sample_checkpoint_embeds_and_scores_its_clips_as_transformers_does() {
+    let fixture = fixture_model().with_file_name("wavlm-raw");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("expected.json")).unwrap()).unwrap();
+    let p = Project::new();
+    let pipeline = r#"
+[pipeline]
+name = "raw"
+
+[stages.data]
+kind = "download"
+path = "FIXTURE"
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "csv"
+table = "meta.csv"
+sample_rate = 16000
+
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["audio"]
+model_path = "FIXTURE"
+backend = "flex"
+layers = "all"
+batch_size = 1
+
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["audio"]
+model_path = "FIXTURE"
+backend = "flex"
+epochs = 0
+batch_size = 1
+"#;
+    p.file("p.toml", &pipeline.replace("FIXTURE", &fixture.display().to_string()));
+    let run = |extra: &[&str]| {
+        let out = p.vox(&[&["run", "p.toml", "--json"][..], extra].concat());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // (largest difference of the hidden-state means, of the probabilities) from transformers'.
+    let differences = |doc: &serde_json::Value| {
+        let (names, rows) = features(&p.stage_entry(doc, "emb"));
+        let mut reader = csv::Reader::from_path(p.stage_entry(doc, "emb").join("features.csv")).unwrap();
+        let ids: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+        let scores = probabilities(&p.stage_entry(doc, "w2v"));
+        let mut header = csv::Reader::from_path(p.stage_entry(doc, "w2v").join("predictions.csv")).unwrap();
+        let columns: Vec<String> = header.headers().unwrap().iter().skip(4).map(str::to_string).collect();
+        let (mut states, mut probs) = (0f64, 0f64);
+        for (clip, want) in expected.as_object().unwrap() {
+            let row = &rows[ids.iter().position(|id| id == clip).unwrap()];
+            for (layer, means) in want["hidden_state_means"].as_array().unwrap().iter().enumerate() {
+                for (d, v) in means.as_array().unwrap().iter().enumerate() {
+                    let at = names.iter().position(|n| *n == format!("layer{layer}_mean_{d}")).unwrap();
+                    states = states.max((row[at] - v.as_f64().unwrap()).abs());
+                }
+            }
+            for (column, got) in columns.iter().zip(&scores[clip.as_str()]) {
+                let want = want["probabilities"][column.strip_prefix('p').unwrap()].as_f64().unwrap();
+                probs = probs.max((got - want).abs());
+            }
+        }
+        (states, probs)
+    };
+    let (states, probs) = differences(&run(&[]));
+    assert!(states < 1e-4 && probs < 1e-5, "hidden-state means off by {states}, probabilities by {probs}");
+    // The test can tell: normalizing the clips, as vox did before it read the file, is off.
+    let (states, probs) = differences(&run(&["--set", "emb.normalize=true", "--set", "w2v.normalize=true"]));
+    assert!(states > 1e-2 && probs > 1e-3, "normalized: off by only {states} and {probs}");
+}
+
 /// `predictions.csv` as clip -> probabilities, in column order.
 fn probabilities(dir: &Path) -> std::collections::BTreeMap<String, Vec<f64>> {
     let mut reader = csv::Reader::from_path(dir.join("predictions.csv")).unwrap();
