@@ -37,12 +37,14 @@ pub struct Preprocessor {
     pub sampling_rate: u32,
     /// Whether the folder has the file (else the fields are the extractor's defaults).
     pub from_file: bool,
+    /// Whether a stage's `normalize` param set [`Self::do_normalize`] (see [`Self::with_param`]).
+    pub by_param: bool,
 }
 
 impl Default for Preprocessor {
     /// `Wav2Vec2FeatureExtractor`'s defaults.
     fn default() -> Self {
-        Self { do_normalize: true, sampling_rate: 16_000, from_file: false }
+        Self { do_normalize: true, sampling_rate: 16_000, from_file: false, by_param: false }
     }
 }
 
@@ -91,7 +93,28 @@ impl Preprocessor {
         if let Some(found) = file.feature_extractor_type.filter(|t| t != FEATURE_EXTRACTOR) {
             return Err(Wav2Vec2Error::FeatureExtractor { path, found });
         }
-        Ok(Self { do_normalize: file.do_normalize, sampling_rate: file.sampling_rate, from_file: true })
+        Ok(Self { do_normalize: file.do_normalize, sampling_rate: file.sampling_rate, from_file: true, by_param: false })
+    }
+
+    /// This configuration with a stage's `normalize` param, when set, deciding the
+    /// normalization.
+    pub fn with_param(self, normalize: Option<bool>) -> Self {
+        match normalize {
+            Some(do_normalize) => Self { do_normalize, by_param: true, ..self },
+            None => self,
+        }
+    }
+
+    /// What the stage reports: the rate, whether clips are normalized, and what decided it,
+    /// e.g. "16000 Hz, not normalized per clip (the model's `preprocessor_config.json`)".
+    pub fn describe(&self) -> String {
+        let why = match (self.by_param, self.from_file) {
+            (true, _) => "`normalize`",
+            (false, true) => "the model's `preprocessor_config.json`",
+            (false, false) => "the default",
+        };
+        let normalized = if self.do_normalize { "normalized" } else { "not normalized" };
+        format!("{} Hz, {normalized} per clip ({why})", self.sampling_rate)
     }
 
     /// Writes this configuration into the model folder `dir`. `return_attention_mask` is true
@@ -192,8 +215,12 @@ mod tests {
         assert_eq!(Preprocessor::read(dir.path()).unwrap(), Preprocessor::default());
         assert_eq!(
             Preprocessor::default(),
-            Preprocessor { do_normalize: true, sampling_rate: 16_000, from_file: false }
+            Preprocessor { do_normalize: true, sampling_rate: 16_000, from_file: false, by_param: false }
         );
+        assert_eq!(Preprocessor::default().describe(), "16000 Hz, normalized per clip (the default)");
+        let overridden = Preprocessor::default().with_param(Some(false));
+        assert_eq!(overridden.describe(), "16000 Hz, not normalized per clip (`normalize`)");
+        assert_eq!(Preprocessor::default().with_param(None), Preprocessor::default());
     }
 
     #[test]
@@ -205,7 +232,8 @@ mod tests {
                    \"return_attention_mask\": true,\n  \"sampling_rate\": 16000\n}\n";
         std::fs::write(dir.path().join(PREPROCESSOR_FILE), hub).unwrap();
         let read = Preprocessor::read(dir.path()).unwrap();
-        assert_eq!(read, Preprocessor { do_normalize: false, sampling_rate: 16_000, from_file: true });
+        assert_eq!(read, Preprocessor { do_normalize: false, sampling_rate: 16_000, from_file: true, by_param: false });
+        assert_eq!(read.describe(), "16000 Hz, not normalized per clip (the model's `preprocessor_config.json`)");
         let out = tempfile::tempdir().unwrap();
         read.write(out.path()).unwrap();
         assert_eq!(std::fs::read_to_string(out.path().join(PREPROCESSOR_FILE)).unwrap(), hub);

@@ -388,7 +388,7 @@ fn preprocessor(params: &FineTune, folder: Option<&Path>, set: &AudioSet) -> Res
         }
         None => Preprocessor { sampling_rate: set_rate(set)?, ..Preprocessor::default() },
     };
-    Ok(Preprocessor { do_normalize: params.normalize.unwrap_or(found.do_normalize), ..found })
+    Ok(found.with_param(params.normalize))
 }
 
 /// The model and the classes it scores: scratch (`folder` is `None`), or loaded from `folder`
@@ -651,17 +651,7 @@ impl Report<'_> {
                 report.applied, report.file, report.fresh, report.unused
             );
         }
-        let _ = writeln!(
-            t,
-            "input: {} Hz, {} per clip ({})",
-            self.preprocessor.sampling_rate,
-            if self.preprocessor.do_normalize { "normalized" } else { "not normalized" },
-            match (self.params.normalize, self.preprocessor.from_file) {
-                (Some(_), _) => "`normalize`",
-                (None, true) => "the model's `preprocessor_config.json`",
-                (None, false) => "the default",
-            }
-        );
+        let _ = writeln!(t, "input: {}", self.preprocessor.describe());
         let _ = writeln!(
             t,
             "parameters: {} trainable, {} frozen (epoch 1)",

@@ -152,9 +152,8 @@ impl SslStates {
         let dir = self.model_dir(ctx)?;
         let set = AudioSet::read(&ctx.input().dir)?;
         let model = load_body::<B>(&dir, &device)?;
-        let preprocessor = Preprocessor::read(&dir)?;
+        let preprocessor = Preprocessor::read(&dir)?.with_param(self.normalize);
         preprocessor.check_rate(&set)?;
-        let normalize = self.normalize.unwrap_or(preprocessor.do_normalize);
         let layout = Layout {
             format: 1,
             clips: set.clips.len(),
@@ -170,7 +169,7 @@ impl SslStates {
         let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
         let bar = ctx.progress_bar(order.len() as u64, "ssl states");
         for chunk in order.chunks(self.batch_size) {
-            let rows = pool_batch(&model.body, &model.config, &set, chunk, normalize, &device)?;
+            let rows = pool_batch(&model.body, &model.config, &set, chunk, preprocessor.do_normalize, &device)?;
             for (&i, row) in chunk.iter().zip(rows) {
                 pooled_rows[i] = row;
             }
@@ -186,7 +185,7 @@ impl SslStates {
         let report = ctx.report_dir()?;
         let text = format!(
             "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n\
-             model: {} layers, hidden size {}, {} layer norm; inputs {} Hz, {}normalized per clip ({})\n",
+             model: {} layers, hidden size {}, {} layer norm; inputs {}\n",
             layout.clips,
             layout.states,
             layout.states - 1,
@@ -194,13 +193,7 @@ impl SslStates {
             model.config.num_hidden_layers,
             model.config.hidden_size,
             if model.config.do_stable_layer_norm { "pre" } else { "post" },
-            preprocessor.sampling_rate,
-            if normalize { "" } else { "not " },
-            match (self.normalize, preprocessor.from_file) {
-                (Some(_), _) => "`normalize`",
-                (None, true) => "the model's `preprocessor_config.json`",
-                (None, false) => "the default",
-            },
+            preprocessor.describe(),
         );
         std::fs::write(report.join("states.txt"), text)?;
         Ok(())
