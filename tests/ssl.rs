@@ -215,7 +215,8 @@ fn a_checkpoints_feature_extractor_decides_normalization_and_its_rate_is_checked
     let ran = probabilities(&p.stage_entry(&as_file, "w2v"));
     assert_eq!(new.len(), 30);
     for (clip, probs) in &new {
-        assert!(largest_difference(&[probs.clone()], &[ran[clip.as_str()].clone()]) < 1e-6, "{clip}: {probs:?} vs {:?}", ran[clip.as_str()]);
+        let run = &ran[clip.as_str()];
+        assert!(largest_difference(std::slice::from_ref(probs), std::slice::from_ref(run)) < 1e-6, "{clip}: {probs:?} vs {run:?}");
     }
 
     // Audio at another rate than the model's is refused, naming a clip and the fix.
