@@ -204,7 +204,8 @@ pub struct Wav2Vec2Config {
     /// Class names by index, as HF writes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<String, String>>,
-    /// HF's weighted sum of all layers' outputs; only `false` is supported.
+    /// HF's weighted sum of every hidden state (a learned softmax over them, `layer_weights`)
+    /// instead of the encoder's output, before the head (the SUPERB checkpoints').
     #[serde(default)]
     pub use_weighted_layer_sum: bool,
     /// HF's adapter after the encoder; only `false` is supported.
@@ -320,7 +321,6 @@ impl Wav2Vec2Config {
             }
         }
         for (field, set) in [
-            ("use_weighted_layer_sum", self.use_weighted_layer_sum),
             ("add_adapter", self.add_adapter),
             ("conv_pos_batch_norm", self.conv_pos_batch_norm),
         ] {

@@ -73,6 +73,15 @@ fn hubert_and_wavlm_match_transformers() {
     }
 }
 
+/// The SUPERB checkpoints' head (`use_weighted_layer_sum`): the mix of every hidden state the
+/// projector sees and the logits, in both layouts (`scripts/make_weighted_sum_fixtures.py`; in
+/// a pre-LN model transformers 5 mixes the last layer's output before the final norm).
+#[test]
+fn weighted_layer_sum_heads_match_transformers() {
+    assert_parity("base-weighted");
+    assert_parity_on::<burn::backend::Flex>("large-weighted", TOLERANCE);
+}
+
 #[test]
 fn wavlm_on_flex_matches_transformers() {
     assert_parity_on::<burn::backend::Flex>("wavlm-base", TOLERANCE);
@@ -212,7 +221,7 @@ fn saved_checkpoint_round_trips_with_hf_key_names() {
     let device = Default::default();
     // HuBERT and WavLM are written under their own prefix, so transformers reads them back as
     // the same family.
-    for variant in ["base", "hubert-base", "wavlm-large"] {
+    for variant in ["base", "hubert-base", "wavlm-large", "large-weighted"] {
         let loaded = load_classifier::<TestBackend>(&fixture(variant), |_| {}, &device).unwrap();
         let dir = tempfile::tempdir().unwrap();
         vox_wav2vec2::save_classifier(&loaded.model, &loaded.config, dir.path()).unwrap();

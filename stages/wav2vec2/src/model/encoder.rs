@@ -257,13 +257,7 @@ impl<B: Kernels> Encoder<B> {
         valid: Option<&Tensor<B, 2>>,
         skip_layers: &[bool],
     ) -> Tensor<B, 3> {
-        let bias = self.position_bias(x.dims()[1]);
-        let x = self.embed(x, valid);
-        let x = self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
-            // transformers never drops a WavLM's layer 0 (`i > 0` in its LayerDrop draw).
-            let skip = skip_layers.get(i).copied().unwrap_or(false) && !(i == 0 && bias.is_some());
-            if skip { x } else { layer.forward(x, valid, bias.as_ref()) }
-        });
+        let x = self.through_layers(x, valid, skip_layers, None);
         self.finish(x)
     }
 
@@ -274,15 +268,42 @@ impl<B: Kernels> Encoder<B> {
     /// index the encoder's output (pre-LN: with the final norm), which equals
     /// [`Encoder::forward`]'s. Inference only (no LayerDrop).
     pub fn hidden_states(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>) -> Vec<Tensor<B, 3>> {
-        let bias = self.position_bias(x.dims()[1]);
-        let x = self.embed(x, valid);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
-        let x = self.layers.iter().fold(x, |x, layer| {
-            states.push(x.clone());
-            layer.forward(x, valid, bias.as_ref())
-        });
+        let x = self.through_layers(x, valid, &[], Some(&mut states));
         states.push(self.finish(x));
         states
+    }
+
+    /// The states a weighted-layer-sum head mixes (`use_weighted_layer_sum`), as transformers
+    /// 5 collects them: [`Self::hidden_states`] but the last is the last layer's output itself
+    /// (pre-LN: without the final norm, which transformers 4 had applied; post-LN models have
+    /// none, so both agree). With LayerDrop, a skipped layer passes its input on.
+    pub fn layer_states(&self, x: Tensor<B, 3>, valid: Option<&Tensor<B, 2>>, skip_layers: &[bool]) -> Vec<Tensor<B, 3>> {
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
+        let x = self.through_layers(x, valid, skip_layers, Some(&mut states));
+        states.push(x);
+        states
+    }
+
+    /// The embedded input through the layers (LayerDrop's `skip_layers` skipped), without the
+    /// pre-LN final norm; each layer's input is pushed onto `inputs` when given.
+    fn through_layers(
+        &self,
+        x: Tensor<B, 3>,
+        valid: Option<&Tensor<B, 2>>,
+        skip_layers: &[bool],
+        mut inputs: Option<&mut Vec<Tensor<B, 3>>>,
+    ) -> Tensor<B, 3> {
+        let bias = self.position_bias(x.dims()[1]);
+        let x = self.embed(x, valid);
+        self.layers.iter().enumerate().fold(x, |x, (i, layer)| {
+            if let Some(inputs) = inputs.as_mut() {
+                inputs.push(x.clone());
+            }
+            // transformers never drops a WavLM's layer 0 (`i > 0` in its LayerDrop draw).
+            let skip = skip_layers.get(i).copied().unwrap_or(false) && !(i == 0 && bias.is_some());
+            if skip { x } else { layer.forward(x, valid, bias.as_ref()) }
+        })
     }
 
     /// Padding zeroed, positional embedding added, the post-LN norm and dropout: the first

@@ -1,16 +1,21 @@
 //! Sequence classification: the wav2vec2 body, mean pooling over valid frames, a head.
 //!
 //! Two heads, picked by [`ClassifierHead`]:
-//! - `projector` (HF `Wav2Vec2ForSequenceClassification` with `use_weighted_layer_sum = false`):
-//!   `projector` (hidden -> `classifier_proj_size`) on every frame, padded frames zeroed, sum over
-//!   frames divided by the valid-frame count, `classifier` (-> `num_labels`). HF's
-//!   `classifier.{weight,bias}` load into our `classifier.out_proj`.
+//! - `projector` (HF `Wav2Vec2ForSequenceClassification`): `projector` (hidden ->
+//!   `classifier_proj_size`) on every frame, padded frames zeroed, sum over frames divided by
+//!   the valid-frame count, `classifier` (-> `num_labels`). HF's `classifier.{weight,bias}` load
+//!   into our `classifier.out_proj`.
 //! - `dense-tanh` (the SER notebooks' `Wav2Vec2ClassificationHead`): the same masked mean of
 //!   the last hidden state, dropout, `dense` (hidden -> hidden), tanh, dropout, `out_proj`
 //!   (-> `num_labels`), dropout probability `final_dropout`. Unlike those notebooks, which
 //!   average padded frames too, the mean covers valid frames only when a mask is given.
+//!
+//! With `use_weighted_layer_sum` (the SUPERB checkpoints' heads), the frames pooled are not the
+//! encoder's output but a mix of every hidden state, weighted by the softmax of a learned
+//! `layer_weights` (one per state), as transformers does.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
+use burn::tensor::activation::softmax;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Int, Tensor, TensorData};
 use burn::tensor::backend::Backend;
@@ -46,7 +51,8 @@ impl<B: Kernels> Classifier<B> {
 /// What [`Wav2Vec2ForSequenceClassification::forward`] returns.
 #[derive(Debug, Clone)]
 pub struct ClassificationOutput<B: Backend> {
-    /// The encoder output, `[batch, frames, hidden]`.
+    /// What the head pools, `[batch, frames, hidden]`: the encoder output, or with
+    /// `use_weighted_layer_sum` the weighted sum of the hidden states.
     pub last_hidden_state: Tensor<B, 3>,
     /// Unnormalized class scores, `[batch, num_labels]`.
     pub logits: Tensor<B, 2>,
@@ -61,16 +67,24 @@ pub struct Wav2Vec2ForSequenceClassification<B: Backend> {
     pub projector: Option<Linear<B>>,
     /// The layers after pooling.
     pub classifier: Classifier<B>,
+    /// One weight per hidden state, mixed by their softmax (`use_weighted_layer_sum` only;
+    /// HF `layer_weights`, initialized uniform as there).
+    pub layer_weights: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
     /// A randomly initialized model for a validated `config`.
     pub fn new(config: &Wav2Vec2Config, device: &B::Device) -> Self {
         let (projector, classifier) = new_head(config, device);
+        let states = config.num_hidden_layers + 1;
+        let layer_weights = config
+            .use_weighted_layer_sum
+            .then(|| Param::from_tensor(Tensor::ones([states], device) / states as f64));
         Self {
             wav2vec2: Wav2Vec2Model::new(config, device),
             projector,
             classifier,
+            layer_weights,
         }
     }
 
@@ -105,7 +119,15 @@ impl<B: Kernels> Wav2Vec2ForSequenceClassification<B> {
         mask: Option<&FrameMask<B>>,
         augmentation: Option<&Augmentation<B>>,
     ) -> ClassificationOutput<B> {
-        let last_hidden_state = self.wav2vec2.forward_augmented(samples, mask, augmentation);
+        let last_hidden_state = match &self.layer_weights {
+            Some(weights) => {
+                let states = self.wav2vec2.layer_states_augmented(samples, mask, augmentation);
+                let count = states.len();
+                let weights = softmax(weights.val(), 0).reshape([1, count, 1, 1]);
+                (Tensor::stack::<4>(states, 1) * weights).sum_dim(1).squeeze_dim::<3>(1)
+            }
+            None => self.wav2vec2.forward_augmented(samples, mask, augmentation),
+        };
         let frames = match &self.projector {
             // Through vox's product (f32, as the rest of the head): burn's linear ran the
             // projector's product on one thread in flex.

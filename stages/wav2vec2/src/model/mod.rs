@@ -167,19 +167,39 @@ impl<B: Kernels> Wav2Vec2Model<B> {
         mask: Option<&FrameMask<B>>,
         augmentation: Option<&Augmentation<B>>,
     ) -> Tensor<B, 3> {
+        let hidden = self.encoder_input(samples, augmentation);
+        let skip_layers = augmentation.map_or(&[][..], |a| &a.skip_layers[..]);
+        self.encoder
+            .forward(hidden, mask.map(|mask| &mask.valid), skip_layers)
+    }
+
+    /// The states a weighted-layer-sum head mixes ([`Encoder::layer_states`]), with
+    /// training-time draws as in [`Self::forward_augmented`].
+    pub fn layer_states_augmented(
+        &self,
+        samples: Tensor<B, 2>,
+        mask: Option<&FrameMask<B>>,
+        augmentation: Option<&Augmentation<B>>,
+    ) -> Vec<Tensor<B, 3>> {
+        let hidden = self.encoder_input(samples, augmentation);
+        let skip_layers = augmentation.map_or(&[][..], |a| &a.skip_layers[..]);
+        self.encoder
+            .layer_states(hidden, mask.map(|mask| &mask.valid), skip_layers)
+    }
+
+    /// The feature encoder and projection, and SpecAugment's time mask where drawn: the
+    /// encoder's input.
+    fn encoder_input(&self, samples: Tensor<B, 2>, augmentation: Option<&Augmentation<B>>) -> Tensor<B, 3> {
         let features = self.feature_extractor.forward(samples);
         let hidden = self.feature_projection.forward(features);
         let time_mask = augmentation.and_then(|a| a.time_mask.as_ref());
-        let hidden = match (time_mask, &self.masked_spec_embed) {
+        match (time_mask, &self.masked_spec_embed) {
             (Some(time_mask), Some(embed)) => {
                 let masked = time_mask.clone().unsqueeze_dim::<3>(2);
                 let embed = embed.val().unsqueeze_dims::<3>(&[0, 1]);
                 hidden * (masked.clone().neg() + 1.0) + embed * masked
             }
             _ => hidden,
-        };
-        let skip_layers = augmentation.map_or(&[][..], |a| &a.skip_layers[..]);
-        self.encoder
-            .forward(hidden, mask.map(|mask| &mask.valid), skip_layers)
+        }
     }
 }
