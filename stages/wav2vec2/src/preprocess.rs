@@ -145,15 +145,26 @@ impl Preprocessor {
         }
     }
 
-    /// Fails on the first clip of `set` not sampled at the model's rate.
-    pub fn check_rate(&self, set: &AudioSet) -> Result<(), Wav2Vec2Error> {
-        check_rate(set, self.sampling_rate, self.rate_source())
+    /// How the clips of `set` are prepared for the model in `folder`: as its
+    /// `preprocessor_config.json` says (every clip checked at its sample rate), or, without a
+    /// folder (a scratch model), normalized at the set's one rate; a stage's `normalize`, when
+    /// set, decides the normalization either way.
+    pub fn for_set(folder: Option<&Path>, set: &AudioSet, normalize: Option<bool>) -> Result<Self, Wav2Vec2Error> {
+        let found = match folder {
+            Some(dir) => {
+                let found = Self::read(dir)?;
+                check_rate(set, found.sampling_rate, found.rate_source())?;
+                found
+            }
+            None => Self { sampling_rate: set_rate(set)?, ..Self::default() },
+        };
+        Ok(found.with_param(normalize))
     }
 }
 
 /// The one sample rate of the clips of `set` (a model takes one), or 16 kHz for an empty set:
 /// what a scratch model is trained on.
-pub fn set_rate(set: &AudioSet) -> Result<u32, Wav2Vec2Error> {
+fn set_rate(set: &AudioSet) -> Result<u32, Wav2Vec2Error> {
     let Some(first) = set.clips.first() else {
         return Ok(Preprocessor::default().sampling_rate);
     };
@@ -264,18 +275,19 @@ mod tests {
             ..vox_api::audio::Clip::default()
         };
         let set = AudioSet { clips: vec![clip("a", 16_000), clip("b", 8_000)], ..AudioSet::default() };
-        let err = Preprocessor::default().check_rate(&set).unwrap_err().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let err = Preprocessor::for_set(Some(dir.path()), &set, None).unwrap_err().to_string();
         assert_eq!(
             err,
             "clip `b` is sampled at 8000 Hz but the model takes 16000 Hz (wav2vec2's rate; the model folder has \
              no `preprocessor_config.json`): resample it with the decode stage's `sample_rate = 16000`"
         );
         // A scratch model takes the set's one rate, whichever it is.
-        let err = set_rate(&set).unwrap_err().to_string();
+        let err = Preprocessor::for_set(None, &set, None).unwrap_err().to_string();
         assert!(err.contains("(the rate of the set's first clip)"), "{err}");
         let uniform = AudioSet { clips: vec![clip("a", 8_000), clip("b", 8_000)], ..AudioSet::default() };
-        assert_eq!(set_rate(&uniform).unwrap(), 8_000);
-        assert_eq!(set_rate(&AudioSet::default()).unwrap(), 16_000);
+        assert_eq!(Preprocessor::for_set(None, &uniform, None).unwrap().sampling_rate, 8_000);
+        assert_eq!(Preprocessor::for_set(None, &AudioSet::default(), None).unwrap().sampling_rate, 16_000);
     }
 
     #[test]

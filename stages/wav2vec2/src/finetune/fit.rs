@@ -35,7 +35,7 @@ use crate::inspect::inspect;
 use crate::kernels::{AutodiffKernels, Kernels};
 use crate::loader::{LoadReport, load_classifier, save_classifier};
 use crate::model::{Augmentation, Wav2Vec2ForSequenceClassification};
-use crate::preprocess::{Preprocessor, set_rate};
+use crate::preprocess::Preprocessor;
 use crate::train::{
     AdamWSettings, FineTuneOptimizer, LinearWarmupDecay, freeze_below_top, freeze_feature_encoder,
 };
@@ -56,7 +56,7 @@ pub fn run<B: AutodiffKernels>(
     B::seed(&device, seed);
     let source = model_source(params, ctx)?;
     let folder = source.as_ref().map(|(dir, _)| dir.as_path());
-    let preprocessor = preprocessor(params, folder, &set)?;
+    let preprocessor = Preprocessor::for_set(folder, &set, params.normalize)?;
     let (config, model, load_report, classes) = build_model::<B>(params, folder, &set, &input.name, &device)?;
     let backend = ctx.backend.unwrap_or(super::DEFAULT_BACKEND);
     let model = model.with_precision(params.precision_on::<B>(backend, &device)?);
@@ -237,10 +237,9 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     let set = AudioSet::read(&ctx.run.input().dir)?;
     let labels = LabelSet::read(ctx.trained)?;
     let info = inspect(ctx.trained)?;
-    // The file the training wrote; a model trained before vox wrote it was normalized, at 16 kHz
-    // (the defaults).
-    let preprocessor = Preprocessor::read(ctx.trained)?;
-    preprocessor.check_rate(&set)?;
+    // The file the training wrote (`normalize` decided it then); a model trained before vox
+    // wrote it was normalized, at 16 kHz (the defaults).
+    let preprocessor = Preprocessor::for_set(Some(ctx.trained), &set, None)?;
     let loaded = load_classifier::<B>(
         ctx.trained,
         |config| {
@@ -374,21 +373,6 @@ fn model_source(
         }
         (None, None) => Ok(None),
     }
-}
-
-/// How the clips are prepared for the model: as the loaded folder's `preprocessor_config.json`
-/// says (every clip at its sample rate), or, for a scratch model, normalized at the set's one
-/// rate; `normalize`, when set, decides the normalization either way.
-fn preprocessor(params: &FineTune, folder: Option<&Path>, set: &AudioSet) -> Result<Preprocessor, Wav2Vec2Error> {
-    let found = match folder {
-        Some(dir) => {
-            let found = Preprocessor::read(dir)?;
-            found.check_rate(set)?;
-            found
-        }
-        None => Preprocessor { sampling_rate: set_rate(set)?, ..Preprocessor::default() },
-    };
-    Ok(found.with_param(params.normalize))
 }
 
 /// The model and the classes it scores: scratch (`folder` is `None`), or loaded from `folder`

@@ -151,9 +151,9 @@ impl SslStates {
     fn run_on<B: Kernels>(&self, ctx: &StageContext, device: B::Device) -> Result<(), StageError> {
         let dir = self.model_dir(ctx)?;
         let set = AudioSet::read(&ctx.input().dir)?;
+        // Before the model loads: a clip at another rate fails at once.
+        let preprocessor = Preprocessor::for_set(Some(&dir), &set, self.normalize)?;
         let model = load_body::<B>(&dir, &device)?;
-        let preprocessor = Preprocessor::read(&dir)?.with_param(self.normalize);
-        preprocessor.check_rate(&set)?;
         let layout = Layout {
             format: 1,
             clips: set.clips.len(),
