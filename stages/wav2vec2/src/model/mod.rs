@@ -154,8 +154,7 @@ impl<B: Kernels> Wav2Vec2Model<B> {
     /// [`Encoder::hidden_states`]: `num_hidden_layers + 1` tensors `[batch, frames, hidden]`,
     /// as HF's `hidden_states` with `output_hidden_states=True`), in inference mode.
     pub fn hidden_states(&self, samples: Tensor<B, 2>, mask: Option<&FrameMask<B>>) -> Vec<Tensor<B, 3>> {
-        let features = self.feature_extractor.forward(samples);
-        let hidden = self.feature_projection.forward(features);
+        let hidden = self.encoder_input(samples, None);
         self.encoder.hidden_states(hidden, mask.map(|mask| &mask.valid))
     }
 
