@@ -77,11 +77,7 @@ fn on<B: Backend>(values: &[f32], shape: [usize; 2]) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
 }
 
-fn prim<B: Backend>(x: Tensor<B, 2>) -> burn::tensor::ops::FloatTensor<B> {
-    x.into_primitive().tensor()
-}
-
-fn prim3<B: Backend>(x: Tensor<B, 3>) -> burn::tensor::ops::FloatTensor<B> {
+fn prim<B: Backend, const D: usize>(x: Tensor<B, D>) -> burn::tensor::ops::FloatTensor<B> {
     x.into_primitive().tensor()
 }
 
@@ -489,7 +485,7 @@ fn attention_kernels_match_the_operations() {
     // Heads wider than the kernels' shared memory is sized for take the composed road, with
     // the same result.
     let wide = |seed| Tensor::<Gpu, 3>::from_data(TensorData::new(values_of(2 * 9 * 160, seed, 0.0625), [2, 9, 160]), &device);
-    let inner = AttentionInputs { q: prim3(wide(1)), k: prim3(wide(2)), v: prim3(wide(3)), heads: 2, scale: 0.1, valid: None, gated: None };
+    let inner = AttentionInputs { q: prim(wide(1)), k: prim(wide(2)), v: prim(wide(3)), heads: 2, scale: 0.1, valid: None, gated: None };
     assert!(<Gpu as Kernels>::attention_saving(inner, 0.0).is_none(), "heads of 80 are composed");
     let ours = multi_head_attention(wide(1), wide(2), wide(3), 2, 0.1, None, None);
     let theirs = attention_by_ops(wide(1), wide(2), wide(3), 2, 0.1, None, None, |p| p);
