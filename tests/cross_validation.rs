@@ -58,20 +58,11 @@ split = "test"
 plots = false
 "#;
 
-/// Runs `p.toml`; the `--json` document.
-fn run(p: &Project, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["run", "p.toml", "--json"];
-    args.extend_from_slice(extra);
-    let run = p.vox(&args);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    serde_json::from_str(&run.stdout).unwrap()
-}
-
 #[test]
 fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_one() {
     let p = Project::new();
     p.file("p.toml", LOSO);
-    let doc = run(&p, &[]);
+    let doc = p.run_doc("p.toml", &[]);
     let names: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     // Decoding runs once; each of the 5 folds (one per speaker) has its own stages; one report.
     assert_eq!(names[..2], ["data", "audio"]);
@@ -151,7 +142,7 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
     assert_eq!(total, 75, "the pooled confusion matrix holds every held-out clip");
 
     // A rerun is all cached, and `vox plan` shows the folds once the counting stages are cached.
-    let again = run(&p, &[]);
+    let again = p.run_doc("p.toml", &[]);
     assert!(again["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"));
     let plan = p.vox(&["plan", "p.toml"]);
     assert!(plan.stdout.contains("lr[fold=5]"), "{}", plan.stdout);
@@ -189,7 +180,7 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     let names: Vec<&str> = doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2 + 3 * 5 + 1, "{names:?}");
     assert!(names.contains(&"vote[fold=3]"));
-    let doc = run(&p, &[]);
+    let doc = p.run_doc("p.toml", &[]);
     for fold in 1..=3 {
         let manifest = rows(&p.stage_entry(&doc, &format!("split[fold={fold}]")).join("manifest.csv"));
         // 75 clips, 8 classes: each fold holds out a third of every class (to one clip).
@@ -198,7 +189,7 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
         assert!(manifest.iter().all(|r| r["fold"].parse::<usize>().unwrap() >= 1));
     }
     // `--force` by pipeline name forces every fold's copy.
-    let forced = run(&p, &["--force", "rf"]);
+    let forced = p.run_doc("p.toml", &["--force", "rf"]);
     let ran: Vec<&str> = forced["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "ran").map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(ran[..3], ["rf[fold=1]", "rf[fold=2]", "rf[fold=3]"]);
     // A cross-validation is scored on its held-out folds only: a plan-time error at `split`.
@@ -216,7 +207,7 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
     let unset_text = text.replace("split = \"test\"\nplots", "plots");
     assert_ne!(unset_text, text);
     p.file("p.toml", &unset_text);
-    let unset = run(&p, &[]);
+    let unset = p.run_doc("p.toml", &[]);
     let ran: Vec<&str> = unset["stages"].as_array().unwrap().iter().filter(|s| s["status"] == "ran").map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(ran, ["report"]);
     assert_eq!(summary(&unset), explicit);

@@ -95,9 +95,7 @@ plots = false
 
 /// Runs `p.toml`; the run folder and each stage's cache folder.
 fn run(p: &Project) -> (PathBuf, BTreeMap<String, PathBuf>) {
-    let run = p.vox(&["run", "p.toml", "--json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc = p.run_doc("p.toml", &[]);
     let entries = doc["stages"]
         .as_array()
         .unwrap()

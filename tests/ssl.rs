@@ -176,11 +176,7 @@ fn largest_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
 fn a_checkpoints_feature_extractor_decides_normalization_and_its_rate_is_checked() {
     let p = Project::new();
     p.file("p.toml", &unnormalized(&p));
-    let run = |extra: &[&str]| {
-        let out = p.vox(&[&["run", "p.toml", "--json"][..], extra].concat());
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let run = |extra: &[&str]| p.run_doc("p.toml", extra);
     let as_file = run(&[]);
     let plain = run(&["--set", "emb.normalize=false", "--set", "w2v.normalize=false"]);
     let normalized = run(&["--set", "emb.normalize=true", "--set", "w2v.normalize=true"]);
@@ -274,11 +270,7 @@ epochs = 0
 batch_size = 1
 "#;
     p.file("p.toml", &pipeline.replace("FIXTURE", &fixture.display().to_string()));
-    let run = |extra: &[&str]| {
-        let out = p.vox(&[&["run", "p.toml", "--json"][..], extra].concat());
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let run = |extra: &[&str]| p.run_doc("p.toml", extra);
     // (largest difference of the hidden-state means, of the probabilities) from transformers'.
     let differences = |doc: &serde_json::Value| {
         let (names, rows) = features(&p.stage_entry(doc, "emb"));

@@ -137,6 +137,15 @@ impl Project {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vox")
     }
 
+    /// `vox run PIPELINE --json ARGS`, which must succeed: its `--json` document.
+    pub fn run_doc(&self, pipeline: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["run", pipeline, "--json"];
+        args.extend_from_slice(extra);
+        let run = self.vox(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+
     /// `vox run --json PIPELINE ARGS`: each stage's (name, status).
     pub fn run_json(&self, pipeline: &str, extra: &[&str]) -> Vec<(String, String)> {
         let mut args = vec!["run", "--json", pipeline];
