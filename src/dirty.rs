@@ -165,6 +165,7 @@ mod tests {
             params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "11".into() }],
             names: None,
+            shared: None,
         }
     }
 

@@ -16,6 +16,7 @@ use vox_api::{Input, StageContext};
 
 use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
+use crate::memo::CacheMemo;
 use crate::plan::{Plan, PlannedStage};
 
 use crate::outcome::{CacheStep, Failure, Skip, UnreadableParam};
@@ -68,6 +69,7 @@ pub fn components(
         names: stage.output_names.then(|| {
             std::iter::once(stage.name.clone()).chain(stage.inputs.iter().map(|&i| plan.stages[i].name.clone())).collect()
         }),
+        shared: None,
     })
 }
 
@@ -161,6 +163,13 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.exclusive)
             };
             if stage.exclusive && exclusive_running(&slots) {
+                continue;
+            }
+            // So are kinds that share work across splits (`vox_api::StageDef::SHARES_WORK`).
+            let sharing_running = |slots: &[Slot]| {
+                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.shares_work)
+            };
+            if stage.shares_work && sharing_running(&slots) {
                 continue;
             }
             let ready: Vec<(String, PathBuf, String)> = inputs
@@ -273,6 +282,7 @@ fn run_stage(
             fold: stage.input_folds.get(k).cloned().flatten(),
         })
         .collect();
+    let memo = CacheMemo::new(cache, stage, &components, &stage_inputs, forced);
     let ctx = StageContext {
         stage: &stage.name,
         inputs: &stage_inputs,
@@ -282,6 +292,7 @@ fn run_stage(
         backend: stage.backend.as_deref(),
         threads: options.threads,
         progress: options.progress,
+        memo: Some(&memo),
     };
     let _running = crate::interrupt::running(&stage.name);
     // On the run's shared pool: the stage's parallel work (`vox_api::pool`) shares its threads
@@ -299,8 +310,9 @@ fn run_stage(
         cache.abandon(pending);
         return failed(error);
     }
+    let shared = memo.used();
     let committing = Instant::now();
-    match cache.commit(pending, components.clone(), seconds) {
+    match cache.commit(pending, components.clone(), seconds, shared) {
         Ok(manifest) => {
             tracing::info!("finished `{}` in {seconds:.2}s ({} files)", stage.name, manifest.files.len());
             let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();

@@ -19,6 +19,7 @@ pub mod executor;
 pub mod fan_out;
 pub mod host;
 pub mod interrupt;
+pub mod memo;
 pub mod outcome;
 pub mod predict;
 pub mod preview;

@@ -40,6 +40,9 @@ pub struct PlannedStage {
     pub output: ArtifactKind,
     /// Whether it must not run beside another exclusive stage.
     pub exclusive: bool,
+    /// Whether it shares work across splits, and so runs beside no other such stage (see
+    /// `vox_api::StageDef::SHARES_WORK`).
+    pub shares_work: bool,
     /// Whether it gathers the folds of a cross-validation (see `vox_api::StageDef::GATHERS`).
     pub gathers: bool,
     /// Whether its outputs carry stage names, which are then in its key (see
@@ -161,6 +164,7 @@ pub fn build(
             version: kind.version(),
             output: kind.output(),
             exclusive: kind.exclusive(),
+            shares_work: kind.shares_work(),
             output_names: kind.output_names(),
             gathers: kind.gathers(),
             stage: configured_stage,

@@ -400,6 +400,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
                 backend,
                 threads: request.threads,
                 progress: request.progress,
+                memo: None,
             },
             trained: &trained,
             new_audio: request.inputs,

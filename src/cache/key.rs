@@ -21,6 +21,11 @@ pub struct KeyComponents {
     /// names are never in its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
+    /// For work a stage shares across splits of the same clips (`vox_api::memo`): the part's
+    /// name; the hashes of its audio inputs are then split-blind ([`crate::cache::split_blind_hash`]).
+    /// `None` for a stage's own entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
 }
 
 /// One input of a key: its stage name (not hashed) and its output's content hash.
@@ -44,6 +49,9 @@ struct Hashed<'a> {
     // Absent (not null) for kinds without names, so their keys are what they always were.
     #[serde(skip_serializing_if = "Option::is_none")]
     names: Option<&'a [String]>,
+    // Absent for stages' own entries, so their keys are what they always were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<&'a str>,
 }
 
 impl KeyComponents {
@@ -57,6 +65,7 @@ impl KeyComponents {
             params: &self.params,
             inputs: self.inputs.iter().map(|i| i.hash.as_str()).collect(),
             names: self.names.as_deref(),
+            shared: self.shared.as_deref(),
         };
         // serde_json's Value keeps maps sorted (BTreeMap), so this encoding is canonical.
         let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
@@ -86,5 +95,9 @@ mod tests {
         let renamed = KeyComponents { names: Some(vec!["report".into(), "forest".into()]), ..a.clone() };
         assert_ne!(named.key(), renamed.key());
         assert_ne!(named.key(), a.key());
+        // Shared work is keyed apart from the stage that asks for it.
+        let shared = KeyComponents { shared: Some("features".into()), ..a.clone() };
+        assert_ne!(shared.key(), a.key());
+        assert_ne!(shared.key(), KeyComponents { shared: Some("states".into()), ..a.clone() }.key());
     }
 }

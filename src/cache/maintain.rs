@@ -55,19 +55,31 @@ impl Cache {
         Ok((keys.len(), corrupt))
     }
 
-    /// Removes every entry not in `keep` and not used within `used_within`, and leftovers of
-    /// interrupted attempts that no process is working on.
+    /// Removes every entry not in `keep` and not used within `used_within`, except the shared
+    /// work (`vox_api::memo`) of the entries it keeps, and leftovers of interrupted attempts
+    /// that no process is working on.
     pub fn gc(&self, keep: &BTreeSet<String>, used_within: Option<Duration>) -> io::Result<GcReport> {
         let mut report = GcReport::default();
         let now = SystemTime::now();
-        for key in self.keys()? {
-            let dir = self.entry_dir(&key);
-            let recent = used_within.is_some_and(|window| {
-                fs::metadata(dir.join("entry.json"))
+        let keys = self.keys()?;
+        let recent = |key: &str| {
+            used_within.is_some_and(|window| {
+                fs::metadata(self.entry_dir(key).join("entry.json"))
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| now.duration_since(t).unwrap_or_default() <= window)
-            });
-            if keep.contains(&key) || recent {
+            })
+        };
+        let mut kept: BTreeSet<String> = keys.iter().filter(|k| keep.contains(*k) || recent(k)).cloned().collect();
+        let shared: Vec<String> = kept
+            .iter()
+            .filter_map(|key| fs::read(self.entry_dir(key).join("entry.json")).ok())
+            .filter_map(|bytes| serde_json::from_slice::<super::EntryManifest>(&bytes).ok())
+            .flat_map(|manifest| manifest.shared)
+            .collect();
+        kept.extend(shared);
+        for key in keys {
+            let dir = self.entry_dir(&key);
+            if kept.contains(&key) {
                 report.kept += 1;
                 continue;
             }

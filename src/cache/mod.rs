@@ -104,6 +104,10 @@ pub struct EntryManifest {
     pub seconds: f64,
     /// Every output file.
     pub files: Vec<FileRecord>,
+    /// The keys of the shared work (`vox_api::memo`) the stage made or read: `vox gc` keeps
+    /// them with this entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<String>,
 }
 
 /// The components last used for a stage of a pipeline.
@@ -240,9 +244,10 @@ impl Cache {
         let _ = fs::remove_dir(&pending.scratch_dir);
     }
 
-    /// Seals a finished attempt: hashes its files, writes `entry.json`, renames it into place
-    /// (setting aside any entry it replaces, which is deleted in the background).
-    pub fn commit(&self, pending: Pending, components: KeyComponents, seconds: f64) -> io::Result<EntryManifest> {
+    /// Seals a finished attempt: hashes its files, writes `entry.json` (with the keys of the
+    /// shared work it used), renames it into place (setting aside any entry it replaces, which
+    /// is deleted in the background).
+    pub fn commit(&self, pending: Pending, components: KeyComponents, seconds: f64, shared: Vec<String>) -> io::Result<EntryManifest> {
         let mut files = Vec::new();
         collect_files(&pending.out_dir, &pending.out_dir, &mut files)?;
         files.sort();
@@ -260,6 +265,7 @@ impl Cache {
             components,
             seconds,
             files: records,
+            shared,
         };
         write_json(&pending.tmp.join("entry.json"), &manifest, true)?;
         let dest = self.entry_dir(&pending.key);
@@ -383,6 +389,20 @@ pub fn hash_file(path: &Path) -> io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// The content hash of the audio set in the entry folder `out_dir` with its clips' split left
+/// out: [`output_hash`] with `manifest.csv` hashed as [`vox_api::memo::split_blind_manifest`]
+/// makes it; the other files' hashes come from `entry.json`.
+pub fn split_blind_hash(out_dir: &Path) -> io::Result<String> {
+    let entry = out_dir.parent().unwrap_or(out_dir).join("entry.json");
+    let manifest: EntryManifest = serde_json::from_slice(&fs::read(&entry)?).map_err(io::Error::other)?;
+    let mut files = manifest.files;
+    for file in files.iter_mut().filter(|f| f.path == vox_api::audio::MANIFEST) {
+        let blind = vox_api::memo::split_blind_manifest(out_dir).map_err(io::Error::other)?;
+        file.blake3 = blake3::hash(&blind).to_hex().to_string();
+    }
+    Ok(output_hash(&files))
+}
+
 /// The content hash downstream keys see: every output file except the human-facing `report/`
 /// folder, so that a changed plot or log never dirties the stages that read the data.
 fn output_hash(files: &[FileRecord]) -> String {
@@ -453,6 +473,7 @@ mod tests {
             params: serde_json::json!({"lr": lr, "epochs": 3, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "ab".repeat(32) }],
             names: None,
+            shared: None,
         }
     }
 
@@ -462,7 +483,7 @@ mod tests {
         let pending = cache.prepare(&c.key(), &lock).unwrap();
         fs::write(pending.out_dir.join("a.txt"), text).unwrap();
         if commit {
-            cache.commit(pending, c.clone(), 0.1).unwrap();
+            cache.commit(pending, c.clone(), 0.1, Vec::new()).unwrap();
         } else {
             cache.abandon(pending);
         }
@@ -503,7 +524,7 @@ mod tests {
         fs::create_dir_all(pending.out_dir.join("report")).unwrap();
         fs::write(pending.out_dir.join("a.txt"), b"hello").unwrap();
         fs::write(pending.out_dir.join("report/b.txt"), b"world").unwrap();
-        let manifest = cache.commit(pending, c.clone(), 0.5).unwrap();
+        let manifest = cache.commit(pending, c.clone(), 0.5, Vec::new()).unwrap();
         drop(lock);
         let paths: Vec<_> = manifest.files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["a.txt", "report/b.txt"]);
@@ -553,24 +574,28 @@ mod tests {
     }
 
     #[test]
-    fn gc_keeps_referenced_entries() {
+    fn gc_keeps_referenced_entries_and_their_shared_work() {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::open(root.path()).unwrap();
-        let mut keys = Vec::new();
-        for lr in [1.0, 2.0] {
-            let c = components(lr);
+        let store = |c: KeyComponents, shared: Vec<String>| {
             let key = c.key();
             let lock = cache.lock(&key).unwrap();
             let pending = cache.prepare(&key, &lock).unwrap();
             fs::write(pending.out_dir.join("w"), b"weights").unwrap();
-            cache.commit(pending, c, 0.0).unwrap();
-            keys.push(key);
-        }
-        let keep: BTreeSet<String> = [keys[0].clone()].into();
-        let doomed_bytes = dir_size(&cache.entry_dir(&keys[1]));
-        assert!(doomed_bytes > 7, "the weights plus entry.json");
+            cache.commit(pending, c, 0.0, shared).unwrap();
+            key
+        };
+        let work = store(KeyComponents { shared: Some("features".into()), ..components(1.0) }, Vec::new());
+        let other_work = store(KeyComponents { shared: Some("features".into()), ..components(2.0) }, Vec::new());
+        let kept = store(components(1.0), vec![work.clone()]);
+        let doomed = store(components(2.0), vec![other_work.clone()]);
+        let keep: BTreeSet<String> = [kept.clone()].into();
+        let doomed_bytes = dir_size(&cache.entry_dir(&doomed)) + dir_size(&cache.entry_dir(&other_work));
+        assert!(doomed_bytes > 14, "the weights plus entry.json, twice");
         let report = cache.gc(&keep, None).unwrap();
-        assert_eq!((report.removed, report.kept, report.bytes), (1, 1, doomed_bytes));
-        assert_eq!(cache.keys().unwrap(), vec![keys[0].clone()]);
+        assert_eq!((report.removed, report.kept, report.bytes), (2, 2, doomed_bytes));
+        let mut left = vec![kept, work];
+        left.sort();
+        assert_eq!(cache.keys().unwrap(), left);
     }
 }

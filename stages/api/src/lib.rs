@@ -13,6 +13,7 @@ pub mod csv_file;
 pub mod features;
 pub mod importance;
 pub mod labels;
+pub mod memo;
 pub mod metrics;
 pub mod output_txt;
 pub mod pool;

@@ -276,6 +276,9 @@ pub struct StageContext<'a> {
     pub threads: usize,
     /// Where progress bars are drawn (hidden when the run is quiet or prints JSON).
     pub progress: &'a MultiProgress,
+    /// The engine's store for work shared across splits of the same clips
+    /// ([`StageContext::shared_work`]); `None` where there is none (`vox predict`, tests).
+    pub memo: Option<&'a dyn crate::memo::Memo>,
 }
 
 impl StageContext<'_> {
@@ -338,6 +341,13 @@ pub trait StageDef:
     /// libraries keep process-global state (burn's random generator), so that parallel stages
     /// cannot disturb each other's determinism.
     const EXCLUSIVE: bool = false;
+    /// The kind keeps work in [`StageContext::shared_work`] (see [`crate::memo`]). At most one
+    /// stage of such kinds runs at a time in a process: a stage runs on a thread of the run's
+    /// pool, where waiting for shared work another stage of the same pool is making could wait
+    /// forever (the maker's thread may have taken the waiter's stage up while it waited for its
+    /// own parallel work). A stage that makes shared work spreads it over the whole pool, so
+    /// running them one at a time costs little.
+    const SHARES_WORK: bool = false;
     /// Below a fan-out ([`FanOut`]), a stage of this kind runs once with the inputs of every
     /// fold (each marked by [`Input::fold`]) instead of once per fold: for reports across the
     /// folds of a cross-validation.
@@ -488,6 +498,8 @@ pub trait StageKind: Send + Sync {
     fn backend_built(&self, backend: &str) -> Result<(), BackendError>;
     /// Whether stages of this kind must run one at a time (see [`StageDef::EXCLUSIVE`]).
     fn exclusive(&self) -> bool;
+    /// Whether stages of this kind share work across splits (see [`StageDef::SHARES_WORK`]).
+    fn shares_work(&self) -> bool;
     /// Whether a stage of this kind gathers folds (see [`StageDef::GATHERS`]).
     fn gathers(&self) -> bool;
     /// How `vox predict` treats the kind (see [`StageDef::APPLIES`]).
@@ -565,6 +577,9 @@ impl<T: StageDef> StageKind for Kind<T> {
     }
     fn exclusive(&self) -> bool {
         T::EXCLUSIVE
+    }
+    fn shares_work(&self) -> bool {
+        T::SHARES_WORK
     }
     fn gathers(&self) -> bool {
         T::GATHERS

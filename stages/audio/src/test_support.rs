@@ -88,6 +88,7 @@ impl TestStage {
             backend: None,
             threads: 2,
             progress: &self.progress,
+            memo: None,
         }
     }
 }

@@ -494,6 +494,7 @@ mod tests {
             backend: None,
             threads: 1,
             progress: &progress,
+            memo: None,
         };
         body(&ctx)
     }

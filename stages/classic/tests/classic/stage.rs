@@ -106,6 +106,7 @@ pub(crate) fn run(toml: &str, input: &Path, out: &Path, threads: usize) -> Resul
         backend: None,
         threads,
         progress: &progress,
+        memo: None,
     };
     stage.run(&ctx).map_err(|e| e.to_string())
 }

@@ -76,6 +76,7 @@ fn run_stage(
         backend: None,
         threads: 2,
         progress: &progress,
+        memo: None,
     };
     stage.run(&ctx).map_err(|e| e.to_string())?;
     Ok(out.to_path_buf())

@@ -233,6 +233,7 @@ pub fn run(root: &Path, params: &str, inputs: &[Input]) -> Result<PathBuf, vox_a
         backend: None,
         threads: 2,
         progress: &progress,
+        memo: None,
     };
     stage.run(&ctx)?;
     Ok(out)

@@ -86,6 +86,7 @@ fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> {
         backend: Some("ndarray"),
         threads: 2,
         progress: &progress,
+        memo: None,
     };
     let _one_at_a_time = crate::burn_rng_lock();
     params.run_until(&ctx, None).map_err(|e| e.to_string())?;

@@ -167,6 +167,7 @@ impl Harness {
             backend,
             threads: 2,
             progress: &self.progress,
+            memo: None,
         };
         let _one_at_a_time = crate::burn_rng_lock();
         params.run_until(&ctx, stop_after)

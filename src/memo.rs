@@ -1,0 +1,135 @@
+//! The engine's store for work that stages share across splits of the same clips
+//! (`vox_api::memo`): cache entries keyed like the stage that asks for them, with the part's
+//! name added and each audio input's content hash taken with its split and fold left out
+//! ([`crate::cache::split_blind_hash`]).
+//!
+//! The folds of a cross-validation are independent stages: in one process the scheduler runs
+//! one stage that shares work at a time (`vox_api::StageDef::SHARES_WORK`), so the first fold
+//! makes the work and the others find it; folds running as jobs of a cluster at once wait on the
+//! entry's lock for the one that makes it instead of repeating it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use vox_api::memo::{Memo, Shared};
+use vox_api::{ArtifactKind, Input, StageError};
+
+use crate::cache::{Cache, KeyComponents, Lookup, split_blind_hash};
+use crate::plan::PlannedStage;
+
+/// What went wrong with a piece of shared work, the work itself aside.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoError {
+    /// An audio input's split-blind hash could not be made (its entry is unreadable).
+    #[error("cannot key the shared work `{part}` on input `{input}` ({dir}): {source}")]
+    Key {
+        /// The part.
+        part: String,
+        /// The input's stage.
+        input: String,
+        /// Its folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A kind asked for shared work without declaring `SHARES_WORK` (a bug of the kind: the
+    /// scheduler could run it beside another that makes the same work, and the two could wait
+    /// for each other).
+    #[error("stage kind `{kind}` keeps shared work but does not declare `SHARES_WORK`")]
+    Undeclared {
+        /// The kind.
+        kind: String,
+    },
+    /// The cache failed at `step` (lock, prepare, commit).
+    #[error("the shared work `{part}` could not be stored ({step}): {source}")]
+    Store {
+        /// The part.
+        part: String,
+        /// What the cache was doing.
+        step: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Shared work for one running stage.
+pub struct CacheMemo<'a> {
+    cache: &'a Cache,
+    /// The stage is forced: its shared work is made again too (replacing what was stored).
+    forced: bool,
+    /// Its kind declares `SHARES_WORK`.
+    declared: bool,
+    stage: &'a str,
+    components: &'a KeyComponents,
+    inputs: &'a [Input],
+    used: Mutex<Vec<String>>,
+}
+
+impl<'a> CacheMemo<'a> {
+    /// The store for the planned stage `stage` whose key is made of `components`, with
+    /// `inputs`; `forced` when the run forces the stage (`--force`), which then makes its
+    /// shared work again rather than trust what is stored.
+    pub fn new(cache: &'a Cache, stage: &'a PlannedStage, components: &'a KeyComponents, inputs: &'a [Input], forced: bool) -> Self {
+        Self { cache, forced, declared: stage.shares_work, stage: &stage.name, components, inputs, used: Mutex::default() }
+    }
+
+    /// The keys of the shared work the stage made or read, for its entry.
+    pub fn used(self) -> Vec<String> {
+        let mut used = self.used.into_inner().unwrap_or_else(|e| e.into_inner());
+        used.sort();
+        used.dedup();
+        used
+    }
+
+    /// The components of the shared work `part`.
+    fn components(&self, part: &str) -> Result<KeyComponents, MemoError> {
+        let mut components = KeyComponents { shared: Some(part.to_string()), ..self.components.clone() };
+        for (component, input) in components.inputs.iter_mut().zip(self.inputs) {
+            if input.kind == ArtifactKind::Audio {
+                component.hash = split_blind_hash(&input.dir).map_err(|source| MemoError::Key {
+                    part: part.to_string(),
+                    input: input.name.clone(),
+                    dir: input.dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        Ok(components)
+    }
+
+    fn found(&self, key: &str, part: &str) -> Shared {
+        self.cache.touch(key);
+        tracing::info!("`{}`: {part} of the same clips were computed before (for another split); read from {}", self.stage, &key[..12]);
+        Shared { dir: self.cache.out_dir(key), made_here: false }
+    }
+}
+
+impl Memo for CacheMemo<'_> {
+    fn get_or_fill(&self, part: &str, fill: &mut dyn FnMut(&Path) -> Result<(), StageError>) -> Result<Shared, StageError> {
+        if !self.declared {
+            return Err(MemoError::Undeclared { kind: self.components.kind.clone() }.into());
+        }
+        let components = self.components(part)?;
+        let key = components.key();
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).push(key.clone());
+        if !self.forced && let Lookup::Hit(_) = self.cache.lookup(&key) {
+            return Ok(self.found(&key, part));
+        }
+        let store = |step: &'static str| move |source| MemoError::Store { part: part.to_string(), step, source };
+        let lock = self.cache.lock(&key).map_err(store("lock"))?;
+        // Another stage may have made it while this one waited.
+        if !self.forced && let Lookup::Hit(_) = self.cache.lookup(&key) {
+            return Ok(self.found(&key, part));
+        }
+        let pending = self.cache.prepare(&key, &lock).map_err(store("prepare"))?;
+        let started = Instant::now();
+        if let Err(e) = fill(&pending.out_dir) {
+            self.cache.abandon(pending);
+            return Err(e);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        self.cache.commit(pending, components, seconds, Vec::new()).map_err(store("commit"))?;
+        Ok(Shared { dir: self.cache.out_dir(&key), made_here: true })
+    }
+}
