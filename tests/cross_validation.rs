@@ -141,6 +141,27 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
     let total: u64 = confusion.lines().skip(1).flat_map(|l| l.split(',').skip(1).map(|c| c.parse::<u64>().unwrap())).sum();
     assert_eq!(total, 75, "the pooled confusion matrix holds every held-out clip");
 
+    // The folds computed their clips' features once: one piece of shared work, which every
+    // fold's featurize stage read, and the same feature values in every fold (their
+    // standardization, above, is each fold's own).
+    let shared = p.shared_entries("features");
+    assert_eq!(shared.len(), 1, "one extraction for the five folds: {shared:?}");
+    let features = |doc: &serde_json::Value, fold: usize| std::fs::read(p.stage_entry(doc, &format!("mfcc[fold={fold}]")).join("features.csv")).unwrap();
+    for fold in 1..=5 {
+        assert_eq!(p.shared_by(&doc, &format!("mfcc[fold={fold}]")), shared, "fold {fold}");
+        assert_eq!(features(&doc, fold), features(&doc, 1), "fold {fold}");
+    }
+    // What one fold computes alone, in a cache of its own, is what the folds shared.
+    let alone = Project::new();
+    alone.file("p.toml", LOSO);
+    let one = alone.run_doc("p.toml", &["--set", "split.fold=4", "mfcc"]);
+    assert_eq!(std::fs::read(alone.stage_entry(&one, "mfcc").join("features.csv")).unwrap(), features(&doc, 4));
+    // `vox gc` keeps shared work with the entries that read it.
+    let gc = p.vox(&["gc", "p.toml"]);
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(gc.stdout.starts_with("removed 0 entries"), "{}", gc.stdout);
+    assert_eq!(p.shared_entries("features"), shared);
+
     // A rerun is all cached, and `vox plan` shows the folds once the counting stages are cached.
     let again = p.run_doc("p.toml", &[]);
     assert!(again["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"));

@@ -473,3 +473,49 @@ new_head = true
     assert!(moved > 100, "{moved} of 1280 bucket weights changed");
     assert!(safetensors_keys(&model.join("model.safetensors")).iter().all(|k| !k.contains("layers.1.attention.rel_attn_embed")));
 }
+
+/// A three-fold cross-validation over embeddings of the committed tiny wav2vec2: the forward
+/// pass is work the folds share, so it runs once, and each fold's states are what a single fold
+/// computes alone.
+#[test]
+fn the_folds_of_a_cross_validation_share_one_forward_pass() {
+    let pipeline = format!(
+        "{}{}",
+        SMALL.replace("val_fraction = 0.2", "strategy = \"kfold\"\nfolds = 3\nval_fraction = 0.2"),
+        r#"
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["split"]
+model_path = "MODEL"
+backend = "flex"
+layers = [0, 2]
+batch_size = 4
+"#
+        .replace("MODEL", &fixture_model().display().to_string())
+    );
+    let p = Project::new();
+    p.file("p.toml", &pipeline);
+    let doc = p.run_doc("p.toml", &[]);
+    let shared = p.shared_entries("states");
+    assert_eq!(shared.len(), 1, "one forward pass for the three folds: {shared:?}");
+    let file = |p: &Project, doc: &serde_json::Value, stage: &str, file: &str| std::fs::read(p.stage_entry(doc, stage).join(file)).unwrap();
+    for fold in 1..=3 {
+        let stage = format!("emb.states[fold={fold}]");
+        assert_eq!(p.shared_by(&doc, &stage), shared, "{stage}");
+        assert_eq!(file(&p, &doc, &stage, "states.f32"), file(&p, &doc, "emb.states[fold=1]", "states.f32"), "{stage}");
+        // The stage's own output still says how its fold splits the clips.
+        let split = file(&p, &doc, &format!("split[fold={fold}]"), "manifest.csv");
+        assert_eq!(file(&p, &doc, &stage, "manifest.csv"), split, "{stage}");
+    }
+    assert_ne!(file(&p, &doc, "emb.states[fold=1]", "manifest.csv"), file(&p, &doc, "emb.states[fold=2]", "manifest.csv"));
+    let alone = Project::new();
+    alone.file("p.toml", &pipeline);
+    let one = alone.run_doc("p.toml", &["--set", "split.fold=2", "emb"]);
+    assert_eq!(file(&alone, &one, "emb.states", "states.f32"), file(&p, &doc, "emb.states[fold=2]", "states.f32"));
+    assert_eq!(file(&alone, &one, "emb", "features.csv"), file(&p, &doc, "emb[fold=2]", "features.csv"));
+    // Forcing a fold makes its shared work again, to the same bits.
+    let forced = p.run_doc("p.toml", &["--force", "emb.states[fold=3]"]);
+    assert_eq!(file(&p, &forced, "emb.states[fold=3]", "states.f32"), file(&alone, &one, "emb.states", "states.f32"));
+    assert_eq!(p.shared_entries("states"), shared);
+}

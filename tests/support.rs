@@ -106,6 +106,29 @@ impl Project {
         self.entry(stage["key"].as_str().unwrap())
     }
 
+    /// The keys of the cache's shared work named `part` (`vox_api::memo`), sorted.
+    pub fn shared_entries(&self, part: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for shard in std::fs::read_dir(self.cache().join("entries")).unwrap() {
+            for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                let entry = entry.unwrap().path();
+                let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.join("entry.json")).unwrap()).unwrap();
+                if manifest["components"]["shared"] == part {
+                    keys.push(entry.file_name().unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    /// The keys of the shared work that stage `name` of a `run --json` document made or read.
+    pub fn shared_by(&self, doc: &serde_json::Value, name: &str) -> Vec<String> {
+        let entry = self.stage_entry(doc, name).with_file_name("entry.json");
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+        manifest["shared"].as_array().map_or_else(Vec::new, |keys| keys.iter().map(|k| k.as_str().unwrap().to_string()).collect())
+    }
+
     /// Writes a file relative to the project folder.
     pub fn file(&self, name: &str, text: &str) -> &Self {
         let path = self.path().join(name);

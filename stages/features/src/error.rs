@@ -60,6 +60,16 @@ pub enum FeaturesError {
         /// The cause.
         source: csv::Error,
     },
+    /// The shared feature rows do not hold the set's clips and features.
+    #[error("{path}: holds {found} bytes where the set's clips and features take {expected} (a damaged cache entry? `vox cache verify` finds and removes it)")]
+    SharedRows {
+        /// The file.
+        path: PathBuf,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes found.
+        found: usize,
+    },
     /// The worker pool could not be started.
     #[error("cannot start {threads} feature threads: {source}")]
     ThreadPool {

@@ -19,7 +19,11 @@ use crate::egemaps::{self, Egemaps};
 use crate::error::FeaturesError;
 use crate::frames::{self, ClipFrames};
 use crate::librosa::{self, Kind, Padding, Settings, Spectrogram};
+use crate::rows;
 use crate::standardization;
+
+/// The name of the work `featurize` shares across splits of the same clips (`vox_api::memo`).
+const SHARED_FEATURES: &str = "features";
 
 /// Computes per-clip acoustic features of an audio set: openSMILE's eGeMAPSv02 functionals
 /// (88 features, openSMILE's names; needs 16 kHz), or librosa-compatible MFCC or log-mel
@@ -251,6 +255,8 @@ impl StageDef for Featurize {
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Features;
     const APPLIES: Applies = Applies::Yes;
+    // The clips' features are shared across splits of the same clips (`featurize`).
+    const SHARES_WORK: bool = true;
 
     fn validate(&self) -> Result<(), ParamError> {
         if self.set == FeatureSet::Ssl {
@@ -294,7 +300,7 @@ impl StageDef for Featurize {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
-        Ok(self.featurize(ctx, None)?)
+        self.featurize(ctx, None)
     }
 
     /// New clips' features, with the run's standardization statistics (its train split's),
@@ -326,10 +332,47 @@ impl Featurize {
 
     /// Featurizes the input's clips; the standardization statistics are computed on its train
     /// clips, or copied from `trained` (the run's output, when applying to new clips).
-    fn featurize(&self, ctx: &StageContext, trained: Option<&Path>) -> Result<(), FeaturesError> {
-        let audio = AudioSet::read(&ctx.input().dir)?;
-        let sample_rate = self.sample_rate(&audio.clips)?;
+    fn featurize(&self, ctx: &StageContext, trained: Option<&Path>) -> Result<(), StageError> {
+        let manifest = AudioSet::read_manifest(&ctx.input().dir)?;
+        let sample_rate = self.sample_rate(&manifest.clips)?;
         let settings = self.settings(sample_rate)?;
+        let names = feature_names(settings.as_ref());
+        // A clip's features read nothing of its split: the folds of a cross-validation (and
+        // the splits of a seed sweep) compute them once.
+        let shared = ctx.shared_work(SHARED_FEATURES, |dir| Ok(self.extract(ctx, settings, dir)?))?;
+        let rows = rows::read(&shared.dir, manifest.clips.len(), names.len())?;
+        let table = FeatureTable { names, labels: manifest.labels, clips: manifest.clips, rows };
+        table.write(ctx.out_dir)?;
+        if self.output == Output::Frames {
+            for file in [frames::FRAMES, frames::FRAMES_INDEX, frames::FRAMES_COLUMNS] {
+                vox_api::memo::link_or_copy(&shared.dir.join(file), &ctx.out_dir.join(file))?;
+            }
+        }
+        match trained {
+            None => {
+                standardization::write(&standardization::compute(&table), ctx.out_dir)?;
+                self.write_summary(ctx, &table)?;
+            }
+            Some(trained) => {
+                let (from, to) = (trained.join(standardization::STANDARDIZATION), ctx.out_dir.join(standardization::STANDARDIZATION));
+                std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
+            }
+        }
+        tracing::info!(
+            stage = ctx.stage,
+            clips = table.clips.len(),
+            features = table.names.len(),
+            set = self.set.name(),
+            "featurized"
+        );
+        Ok(())
+    }
+
+    /// Every clip's feature row (`rows.f64`) and, with `output = "frames"`, its frames, into
+    /// `dir`. Clips are processed in parallel, one extractor per worker thread, and collected in
+    /// manifest order.
+    fn extract(&self, ctx: &StageContext, settings: Option<Settings>, dir: &Path) -> Result<(), FeaturesError> {
+        let audio = AudioSet::read(&ctx.input().dir)?;
         let keep_frames = self.output == Output::Frames;
         let bar = ctx.progress_bar(audio.clips.len() as u64, "featurize");
         let threads = ctx.threads.max(1);
@@ -350,35 +393,17 @@ impl Featurize {
         .map_err(|source| FeaturesError::ThreadPool { threads, source })?;
         bar.finish_and_clear();
         let (rows, clip_frames): (Vec<Vec<f64>>, Vec<Option<ClipFrames>>) = results.into_iter().unzip();
-        let table = FeatureTable { names: feature_names(settings.as_ref()), labels: audio.labels, clips: audio.clips, rows };
-        table.write(ctx.out_dir)?;
+        rows::write(dir, &rows)?;
         if let Some(s) = settings.as_ref().filter(|_| keep_frames) {
             let empty = ClipFrames::default();
-            let clips: Vec<(&str, &ClipFrames)> = table
+            let clips: Vec<(&str, &ClipFrames)> = audio
                 .clips
                 .iter()
                 .zip(&clip_frames)
                 .map(|(c, f)| (c.file_id.as_str(), f.as_ref().unwrap_or(&empty)))
                 .collect();
-            frames::write(ctx.out_dir, &s.coefficient_names(), &clips)?;
+            frames::write(dir, &s.coefficient_names(), &clips)?;
         }
-        match trained {
-            None => {
-                standardization::write(&standardization::compute(&table), ctx.out_dir)?;
-                self.write_summary(ctx, &table)?;
-            }
-            Some(trained) => {
-                let (from, to) = (trained.join(standardization::STANDARDIZATION), ctx.out_dir.join(standardization::STANDARDIZATION));
-                std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
-            }
-        }
-        tracing::info!(
-            stage = ctx.stage,
-            clips = table.clips.len(),
-            features = table.names.len(),
-            set = self.set.name(),
-            "featurized"
-        );
         Ok(())
     }
 }
@@ -456,6 +481,7 @@ mod tests {
             backend: None,
             threads,
             progress: &progress,
+            memo: None,
         };
         stage.run(&ctx).unwrap();
     }
@@ -563,6 +589,7 @@ mod tests {
             backend: None,
             threads: 1,
             progress: &progress,
+            memo: None,
         };
         let err = stage.run(&ctx).unwrap_err().to_string();
         assert_eq!(err, "clip `x` is sampled at 22050 Hz but `set = \"egemaps-v02\"` needs 16000 Hz (resample it upstream)");

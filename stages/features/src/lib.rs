@@ -13,6 +13,7 @@ pub mod error;
 pub mod featurize;
 pub mod frames;
 pub mod librosa;
+pub mod rows;
 pub mod standardization;
 
 use vox_api::StageKind;

@@ -17,6 +17,11 @@ use crate::loader::load_classifier;
 use crate::model::Wav2Vec2Model;
 use crate::preprocess::Preprocessor;
 
+/// The name of the work `ssl-states` shares across splits of the same clips (`vox_api::memo`).
+const SHARED_STATES: &str = "states";
+/// The summary for people, kept with the shared states and copied into each stage's report.
+const SUMMARY: &str = "states.txt";
+
 /// Runs a wav2vec2-family model (a Hugging Face model folder: a hub download, a local copy or
 /// a `fine-tune` stage's output) over every clip of an audio set once, in inference mode, and
 /// keeps the mean and the standard deviation over each clip's valid frames of every hidden
@@ -99,6 +104,8 @@ impl StageDef for SslStates {
     // Building the model before its weights are loaded draws from burn's process-global random
     // generator, which a fine-tune beside it would see.
     const EXCLUSIVE: bool = true;
+    // The forward pass is shared across splits of the same clips (`run_on`).
+    const SHARES_WORK: bool = true;
 
     fn backend_available(backend: &str) -> Result<(), BackendError> {
         FineTune::backend_available(backend)
@@ -150,10 +157,25 @@ impl SslStates {
 
     fn run_on<B: Kernels>(&self, ctx: &StageContext, device: B::Device) -> Result<(), StageError> {
         let dir = self.model_dir(ctx)?;
+        let manifest = AudioSet::read_manifest(&ctx.input().dir)?;
+        // The forward pass reads nothing of the clips' split: the folds of a cross-validation
+        // (and the splits of a seed sweep) run it once.
+        let shared = ctx.shared_work(SHARED_STATES, |out| self.forward::<B>(ctx, &dir, &device, out))?;
+        AudioSet::write_manifest(&manifest.labels, &manifest.clips, ctx.out_dir)?;
+        for file in [pooled::LAYOUT_FILE, pooled::VALUES_FILE] {
+            vox_api::memo::link_or_copy(&shared.dir.join(file), &ctx.out_dir.join(file))?;
+        }
+        vox_api::memo::link_or_copy(&shared.dir.join(SUMMARY), &ctx.report_dir()?.join(SUMMARY))?;
+        Ok(())
+    }
+
+    /// Runs the model over every clip and writes the pooled states and their summary
+    /// (`states.txt`) into `out`.
+    fn forward<B: Kernels>(&self, ctx: &StageContext, dir: &Path, device: &B::Device, out: &Path) -> Result<(), StageError> {
         let set = AudioSet::read(&ctx.input().dir)?;
         // Before the model loads: a clip at another rate fails at once.
-        let preprocessor = Preprocessor::for_set(Some(&dir), &set, self.normalize)?;
-        let model = load_body::<B>(&dir, &device)?;
+        let preprocessor = Preprocessor::for_set(Some(dir), &set, self.normalize)?;
+        let model = load_body::<B>(dir, device)?;
         let layout = Layout {
             format: 1,
             clips: set.clips.len(),
@@ -169,20 +191,18 @@ impl SslStates {
         let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
         let bar = ctx.progress_bar(order.len() as u64, "ssl states");
         for chunk in order.chunks(self.batch_size) {
-            let rows = pool_batch(&model.body, &model.config, &set, chunk, preprocessor.do_normalize, &device)?;
+            let rows = pool_batch(&model.body, &model.config, &set, chunk, preprocessor.do_normalize, device)?;
             for (&i, row) in chunk.iter().zip(rows) {
                 pooled_rows[i] = row;
             }
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-        AudioSet::write_manifest(&set.labels, &set.clips, ctx.out_dir)?;
-        let mut writer = Writer::create(ctx.out_dir, layout)?;
+        let mut writer = Writer::create(out, layout)?;
         for row in &pooled_rows {
             writer.push(row)?;
         }
         writer.finish()?;
-        let report = ctx.report_dir()?;
         let text = format!(
             "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n\
              model: {} layers, hidden size {}, {} layer norm; inputs {}\n",
@@ -195,7 +215,7 @@ impl SslStates {
             if model.config.do_stable_layer_norm { "pre" } else { "post" },
             preprocessor.describe(),
         );
-        std::fs::write(report.join("states.txt"), text)?;
+        std::fs::write(out.join(SUMMARY), text)?;
         Ok(())
     }
 }
