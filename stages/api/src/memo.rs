@@ -5,7 +5,8 @@
 //! samples every time, only their `split` (and `fold`) column differs, so each has its own key.
 //! Per-clip work (acoustic features, a self-supervised model's forward pass) reads nothing of
 //! the split, and repeating it per fold costs K times the one computation that a lab's GPU or
-//! cores spend most of their time on. A kind puts that work in [`StageContext::shared_work`]:
+//! cores spend most of their time on. A kind puts that work in
+//! [`StageContext::shared_work`](crate::StageContext::shared_work):
 //! the engine keys it like the stage (kind, version, params, backend, inputs) but with each
 //! audio input's split and fold left out ([`split_blind_manifest`]), so the first stage of a
 //! set of folds computes it and the others read it. The stage's own output (which carries the
@@ -17,7 +18,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::audio::{AudioSetError, MANIFEST};
-use crate::stage::{StageContext, StageError};
+
+/// A stage's error (`crate::StageError`, spelled out so that this module needs nothing of the
+/// stage module, which needs this one).
+type StageError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The engine's store for shared work (see the module doc).
 pub trait Memo: Send + Sync {
@@ -34,26 +38,6 @@ pub struct Shared {
     pub dir: PathBuf,
     /// `true` when this stage computed it, `false` when it was read.
     pub made_here: bool,
-}
-
-impl StageContext<'_> {
-    /// The shared work `part` (see the module doc): `fill` writes it into the given empty folder
-    /// unless it is already stored under this stage's split-blind key. Without an engine store
-    /// (`vox predict`, tests) it is filled into the scratch folder.
-    pub fn shared_work(&self, part: &str, mut fill: impl FnMut(&Path) -> Result<(), StageError>) -> Result<Shared, StageError> {
-        match self.memo {
-            Some(memo) => memo.get_or_fill(part, &mut fill),
-            None => {
-                let dir = self.scratch_dir.join("shared").join(part);
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)?;
-                }
-                std::fs::create_dir_all(&dir)?;
-                fill(&dir)?;
-                Ok(Shared { dir, made_here: true })
-            }
-        }
-    }
 }
 
 /// The manifest columns that say how a set is split.

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::BackendError;
 use crate::audio::Split;
 use crate::labels::LabelSet;
+use crate::memo::Shared;
 
 /// An error raised by a stage while it runs; the engine reports it with the stage's name.
 pub type StageError = Box<dyn std::error::Error + Send + Sync>;
@@ -307,6 +308,24 @@ impl StageContext<'_> {
     /// The single input of a stage whose [`InputSpec`] is `one`.
     pub fn input(&self) -> &Input {
         &self.inputs[0]
+    }
+
+    /// The shared work `part` (see [`crate::memo`]): `fill` writes it into the given empty folder
+    /// unless it is already stored under this stage's split-blind key. Without an engine store
+    /// (`vox predict`, tests) it is filled into the scratch folder.
+    pub fn shared_work(&self, part: &str, mut fill: impl FnMut(&Path) -> Result<(), StageError>) -> Result<Shared, StageError> {
+        match self.memo {
+            Some(memo) => memo.get_or_fill(part, &mut fill),
+            None => {
+                let dir = self.scratch_dir.join("shared").join(part);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+                std::fs::create_dir_all(&dir)?;
+                fill(&dir)?;
+                Ok(Shared { dir, made_here: true })
+            }
+        }
     }
 }
 
