@@ -8,6 +8,7 @@
 //! makes the work and the others find it; folds running as jobs of a cluster at once wait on the
 //! entry's lock for the one that makes it instead of repeating it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -131,5 +132,51 @@ impl Memo for CacheMemo<'_> {
         let seconds = started.elapsed().as_secs_f64();
         self.cache.commit(pending, components, seconds, Vec::new()).map_err(store("commit"))?;
         Ok(Shared { dir: self.cache.out_dir(&key), made_here: true })
+    }
+}
+
+/// Shared work while `vox predict` applies a run's stages to new clips. A cross-validation's
+/// fold stages apply to the same new clips (its split passes them through), so the first
+/// fold's features or forward pass serve the others. Kept in the call's work folder, which
+/// goes when the call ends, and keyed by what the stage was configured with: its kind and
+/// version, its recorded params (path params by content), its backend and its input folders.
+pub struct ScratchMemo {
+    dir: PathBuf,
+    made: Mutex<BTreeMap<String, PathBuf>>,
+}
+
+impl ScratchMemo {
+    /// A store in `dir` (created on first use).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, made: Mutex::default() }
+    }
+
+    /// The store as one stage sees it: `stage` (for messages) and `configured`, the stage's
+    /// key text (see the type's doc).
+    pub fn for_stage<'a>(&'a self, stage: &'a str, configured: &serde_json::Value) -> ScratchStage<'a> {
+        ScratchStage { memo: self, stage, configured: configured.to_string() }
+    }
+}
+
+/// [`ScratchMemo`] for one stage.
+pub struct ScratchStage<'a> {
+    memo: &'a ScratchMemo,
+    stage: &'a str,
+    configured: String,
+}
+
+impl Memo for ScratchStage<'_> {
+    fn get_or_fill(&self, part: &str, fill: &mut dyn FnMut(&Path) -> Result<(), StageError>) -> Result<Shared, StageError> {
+        let key = blake3::hash(format!("{part}\0{}", self.configured).as_bytes()).to_hex().to_string();
+        let mut made = self.memo.made.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(dir) = made.get(&key) {
+            tracing::info!("`{}`: {part} of the same clips were computed before (for another fold)", self.stage);
+            return Ok(Shared { dir: dir.clone(), made_here: false });
+        }
+        let dir = self.memo.dir.join(&key[..16]);
+        std::fs::create_dir_all(&dir).map_err(|source| MemoError::Store { part: part.to_string(), step: "prepare", source })?;
+        fill(&dir)?;
+        made.insert(key, dir.clone());
+        Ok(Shared { dir, made_here: true })
     }
 }

@@ -341,6 +341,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         move |source| PredictError::Io { path, source }
     };
     std::fs::create_dir_all(&work).map_err(io(&work))?;
+    let shared = crate::memo::ScratchMemo::new(work.join("shared"));
     let mut outputs: BTreeMap<usize, (PathBuf, bool)> = BTreeMap::new();
     let mut as_left: BTreeMap<usize, PathBuf> = BTreeMap::new();
     for j in needed.iter().filter_map(|&i| model_input[i]) {
@@ -385,6 +386,14 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
             let dir = |j: usize| if model_input[i] == Some(j) { as_left[&j].clone() } else { outputs[&j].0.clone() };
             inputs[i].iter().map(|&j| Input::new(stages[j].name.clone(), kinds[j].output(), dir(j))).collect()
         };
+        let configured_as = serde_json::json!({
+            "kind": stage.kind,
+            "version": kind.version(),
+            "params": stage.params,
+            "backend": backend,
+            "inputs": stage_inputs.iter().map(|input| &input.dir).collect::<Vec<_>>(),
+        });
+        let memo = shared.for_stage(&stage.name, &configured_as);
         let out_dir = work.join(i.to_string());
         let scratch_dir = work.join(format!("{i}.scratch"));
         for dir in [&out_dir, &scratch_dir] {
@@ -400,7 +409,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
                 backend,
                 threads: request.threads,
                 progress: request.progress,
-                memo: None,
+                memo: Some(&memo),
             },
             trained: &trained,
             new_audio: request.inputs,

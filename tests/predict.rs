@@ -309,6 +309,10 @@ fn a_cross_validated_model_averages_its_folds_as_evaluate_does() {
     ]);
     assert_eq!(predict.code, 0, "{}", predict.stderr);
     assert!(predict.stdout.contains("rf (mean of 4 folds): 15 clips"), "{}", predict.stdout);
+    // The folds' feature stages apply to the same new clips: the first computes their
+    // features, the other three read them (and the predictions below are still the run's).
+    let reused = (1..=4).filter(|k| predict.stderr.contains(&format!("`mfcc[fold={k}]`: features of the same clips were computed before"))).count();
+    assert_eq!(reused, 3, "{}", predict.stderr);
     for model in ["rf", "vote"] {
         let ours = std::fs::read_to_string(out.join(model).join("output.txt")).unwrap();
         let theirs = std::fs::read_to_string(run_dir.join("report").join(model).join("output.txt")).unwrap();
