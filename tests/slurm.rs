@@ -132,6 +132,7 @@ fn the_slurm_executor_on_a_real_cluster() {
     same_keys_and_bytes_as_a_local_run_and_a_rerun_submits_nothing();
     a_failed_job_cancels_its_dependents_and_exits_1();
     a_sweep_is_one_dag_on_the_cluster();
+    the_fold_jobs_of_a_cross_validation_share_their_features();
     a_search_runs_each_round_as_jobs();
     a_pipeline_edited_after_submission_is_refused_by_its_jobs();
     ctrl_c_cancels_every_submitted_job();
@@ -279,6 +280,38 @@ fn a_sweep_is_one_dag_on_the_cluster() {
     // The same comparison table as the local sweep's.
     let table = |p: &Project| std::fs::read_to_string(latest(p, "swept").join("sweep.csv")).expect("sweep.csv");
     assert_eq!(table(&p), table(&local));
+}
+
+/// A cross-validation's fold jobs share their clips' features through the cluster's cache:
+/// the first job computes them (the others wait on the entry's lock or find it made), every
+/// fold reads the same rows, and they are a local run's.
+fn the_fold_jobs_of_a_cross_validation_share_their_features() {
+    let text = pipeline("folds", "\n[executor.resources.featurize]\ncpus = 1\n")
+        .replace("val_fraction = 0.2", "strategy = \"kfold\"\nfolds = 3\nval_fraction = 0.2")
+        .replace("split = \"val\"\nplots", "plots");
+    let local = Project::new();
+    local.file("p.toml", &text);
+    let here = local.vox(&["run", "p.toml"]);
+    assert_eq!(here.code, 0, "{}", here.stderr);
+    let p = Project::new();
+    p.file("p.toml", &text);
+    let run = p.vox(&["run", "--json", "--executor", "slurm", "p.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let shared = p.shared_entries("features");
+    assert_eq!(shared.len(), 1, "one extraction for the three fold jobs: {shared:?}");
+    assert_eq!(local.shared_entries("features"), shared, "the local run's key");
+    let submitted = jobs(&latest(&p, "folds"));
+    let mut read = 0;
+    for fold in 1..=3 {
+        let stage = format!("mfcc[fold={fold}]");
+        assert_eq!(p.shared_by(&doc, &stage), shared, "{stage}");
+        let features = std::fs::read(p.stage_entry(&doc, &stage).join("features.csv")).expect("features.csv");
+        assert_eq!(features, std::fs::read(local.stage_entry(&doc, &stage).join("features.csv")).expect("local features.csv"), "{stage}");
+        let log = std::fs::read_to_string(&submitted[&stage].1).expect("job log");
+        read += usize::from(log.contains("features of the same clips were computed before"));
+    }
+    assert_eq!(read, 2, "two of the three fold jobs read what the first computed");
 }
 
 /// Successive halving on the cluster: each rung's trials are jobs that re-plan that rung (the
