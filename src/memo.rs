@@ -102,7 +102,7 @@ impl<'a> CacheMemo<'a> {
     fn found(&self, key: &str, part: &str) -> Shared {
         self.cache.touch(key);
         tracing::info!("`{}`: {part} of the same clips were computed before (for another split); read from {}", self.stage, &key[..12]);
-        Shared { dir: self.cache.out_dir(key), made_here: false }
+        Shared { dir: self.cache.out_dir(key) }
     }
 }
 
@@ -114,8 +114,12 @@ impl Memo for CacheMemo<'_> {
         let components = self.components(part)?;
         let key = components.key();
         self.used.lock().unwrap_or_else(|e| e.into_inner()).push(key.clone());
-        if !self.forced && let Lookup::Hit(_) = self.cache.lookup(&key) {
-            return Ok(self.found(&key, part));
+        match self.cache.lookup(&key) {
+            Lookup::Hit(_) if !self.forced => return Ok(self.found(&key, part)),
+            Lookup::Corrupt(problem) => {
+                tracing::warn!("`{}`: the shared work {} is corrupt ({problem}); computing it again", self.stage, &key[..12]);
+            }
+            _ => {}
         }
         let store = |step: &'static str| move |source| MemoError::Store { part: part.to_string(), step, source };
         let lock = self.cache.lock(&key).map_err(store("lock"))?;
@@ -131,7 +135,7 @@ impl Memo for CacheMemo<'_> {
         }
         let seconds = started.elapsed().as_secs_f64();
         self.cache.commit(pending, components, seconds, Vec::new()).map_err(store("commit"))?;
-        Ok(Shared { dir: self.cache.out_dir(&key), made_here: true })
+        Ok(Shared { dir: self.cache.out_dir(&key) })
     }
 }
 
@@ -171,12 +175,12 @@ impl Memo for ScratchStage<'_> {
         let mut made = self.memo.made.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dir) = made.get(&key) {
             tracing::info!("`{}`: {part} of the same clips were computed before (for another fold)", self.stage);
-            return Ok(Shared { dir: dir.clone(), made_here: false });
+            return Ok(Shared { dir: dir.clone() });
         }
         let dir = self.memo.dir.join(&key[..16]);
         std::fs::create_dir_all(&dir).map_err(|source| MemoError::Store { part: part.to_string(), step: "prepare", source })?;
         fill(&dir)?;
         made.insert(key, dir.clone());
-        Ok(Shared { dir, made_here: true })
+        Ok(Shared { dir })
     }
 }

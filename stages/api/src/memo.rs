@@ -31,13 +31,11 @@ pub trait Memo: Send + Sync {
     fn get_or_fill(&self, part: &str, fill: &mut dyn FnMut(&Path) -> Result<(), StageError>) -> Result<Shared, StageError>;
 }
 
-/// Where a piece of shared work is, and whether this stage made it.
+/// Where a piece of shared work is.
 #[derive(Clone, Debug)]
 pub struct Shared {
     /// The folder holding it (read-only).
     pub dir: PathBuf,
-    /// `true` when this stage computed it, `false` when it was read.
-    pub made_here: bool,
 }
 
 /// The manifest columns that say how a set is split.

@@ -323,7 +323,7 @@ impl StageContext<'_> {
                 }
                 std::fs::create_dir_all(&dir)?;
                 fill(&dir)?;
-                Ok(Shared { dir, made_here: true })
+                Ok(Shared { dir })
             }
         }
     }
