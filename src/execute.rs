@@ -156,20 +156,14 @@ fn worker(plan: &Plan, cache: &Cache, options: &RunOptions, state: &Mutex<Vec<Sl
                 picked = Some(None);
                 break;
             }
-            // Exclusive kinds (see `vox_api::StageDef::EXCLUSIVE`) run one at a time: one waits,
+            // Exclusive kinds (see `vox_api::StageDef::EXCLUSIVE`) run one at a time, and so do
+            // kinds that share work across splits (`vox_api::StageDef::SHARES_WORK`): one waits,
             // unpicked, while another runs, so that no worker sits blocked on it and other
             // ready stages take the free workers.
-            let exclusive_running = |slots: &[Slot]| {
-                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.exclusive)
+            let one_at_a_time = |flag: fn(&PlannedStage) -> bool| {
+                flag(stage) && slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && flag(other))
             };
-            if stage.exclusive && exclusive_running(&slots) {
-                continue;
-            }
-            // So are kinds that share work across splits (`vox_api::StageDef::SHARES_WORK`).
-            let sharing_running = |slots: &[Slot]| {
-                slots.iter().zip(&plan.stages).any(|(s, other)| matches!(s, Slot::Running) && other.shares_work)
-            };
-            if stage.shares_work && sharing_running(&slots) {
+            if one_at_a_time(|s| s.exclusive) || one_at_a_time(|s| s.shares_work) {
                 continue;
             }
             let ready: Vec<(String, PathBuf, String)> = inputs
