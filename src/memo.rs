@@ -5,8 +5,9 @@
 //!
 //! The folds of a cross-validation are independent stages: in one process the scheduler runs
 //! one stage that shares work at a time (`vox_api::StageDef::SHARES_WORK`), so the first fold
-//! makes the work and the others find it; folds running as jobs of a cluster at once wait on the
-//! entry's lock for the one that makes it instead of repeating it.
+//! makes the work and the others find it. On a cluster the folds' jobs are queued after the
+//! first fold's (`crate::slurm`); any that still run at once (submitted by another run) wait on
+//! the entry's lock for the one that makes it instead of repeating it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -290,7 +290,7 @@ impl Merger {
 }
 
 /// `report[fold=3, seed=2]` -> `report[seed=2]`, `report[fold=3]` -> `report`.
-fn without_fold(name: &str) -> String {
+pub fn without_fold(name: &str) -> String {
     let Some((base, settings)) = name.split_once('[') else { return name.to_string() };
     let kept: Vec<&str> =
         settings.trim_end_matches(']').split(", ").filter(|s| !s.starts_with("fold=")).collect();

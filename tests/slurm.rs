@@ -294,14 +294,35 @@ fn the_fold_jobs_of_a_cross_validation_share_their_features() {
     let here = local.vox(&["run", "p.toml"]);
     assert_eq!(here.code, 0, "{}", here.stderr);
     let p = Project::new();
-    p.file("p.toml", &text);
-    let run = p.vox(&["run", "--json", "--executor", "slurm", "p.toml"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    // Held in the queue, so that what each job waits for can be read before any runs.
+    p.file("p.toml", &text.replace("[executor.resources.featurize]", "[executor]\nsbatch_args = [\"--hold\"]\n\n[executor.resources.featurize]"));
+    let detached = p.vox(&["run", "--executor", "slurm", "--detach", "p.toml"]);
+    assert_eq!(detached.code, 0, "{}", detached.stderr);
+    let run_dir = latest(&p, "folds");
+    let submitted = jobs(&run_dir);
+    // Folds 2 and 3 are queued after fold 1's job (whatever its end) instead of each holding a
+    // node while fold 1 extracts what they share.
+    let dependency = |stage: &str| {
+        let line = show_job(&submitted[stage].0);
+        line.split_whitespace().find_map(|f| f.strip_prefix("Dependency=")).unwrap_or_else(|| panic!("{line}")).to_string()
+    };
+    let first = &submitted["mfcc[fold=1]"].0;
+    assert!(!dependency("mfcc[fold=1]").contains("afterany"), "{}", dependency("mfcc[fold=1]"));
+    for fold in [2, 3] {
+        let stage = format!("mfcc[fold={fold}]");
+        let split = &submitted[&format!("split[fold={fold}]")].0;
+        let said = dependency(&stage);
+        assert!(said.starts_with(&format!("afterok:{split}(")) && said.contains(&format!(",afterany:{first}(")), "{stage}: {said}");
+    }
+    let ids: Vec<&str> = submitted.values().map(|(id, _)| id.as_str()).collect();
+    let released = Command::new("scontrol").arg("release").args(&ids).status().expect("scontrol release");
+    assert!(released.success());
+    let done = p.vox(&["status", "--wait", run_dir.to_str().expect("utf-8")]);
+    assert_eq!(done.code, 0, "{}\n{}", done.stdout, done.stderr);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).expect("run.json")).expect("json");
     let shared = p.shared_entries("features");
     assert_eq!(shared.len(), 1, "one extraction for the three fold jobs: {shared:?}");
     assert_eq!(local.shared_entries("features"), shared, "the local run's key");
-    let submitted = jobs(&latest(&p, "folds"));
     let mut read = 0;
     for fold in 1..=3 {
         let stage = format!("mfcc[fold={fold}]");
@@ -310,8 +331,12 @@ fn the_fold_jobs_of_a_cross_validation_share_their_features() {
         assert_eq!(features, std::fs::read(local.stage_entry(&doc, &stage).join("features.csv")).expect("local features.csv"), "{stage}");
         let log = std::fs::read_to_string(&submitted[&stage].1).expect("job log");
         read += usize::from(log.contains("features of the same clips were computed before"));
+        assert!(!log.contains("waiting for"), "{stage} waited on a lock:\n{log}");
     }
     assert_eq!(read, 2, "two of the three fold jobs read what the first computed");
+    let listed: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("slurm.json")).expect("slurm.json")).expect("json");
+    let fold2 = listed["jobs"].as_array().expect("jobs").iter().find(|j| j["stage"] == "mfcc[fold=2]").expect("fold 2's job");
+    assert_eq!(fold2["queued_after"], serde_json::json!(["mfcc[fold=1]"]), "{listed:#}");
 }
 
 /// Successive halving on the cluster: each rung's trials are jobs that re-plan that rung (the

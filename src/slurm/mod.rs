@@ -3,6 +3,12 @@
 //! waiting for its inputs' jobs (`--dependency=afterok`); the submitter records the cached
 //! stages, then follows the jobs through their outcome files and `squeue`.
 //!
+//! The folds of a stage that shares work across splits (`vox_api::StageDef::SHARES_WORK`: the
+//! clips' features, an SSL model's forward pass) would each start and wait on the cache lock of
+//! the one making that work, holding a node (a GPU) meanwhile; so fold 2..K's jobs are queued
+//! after fold 1's (`afterany`: they start when it ends, whatever its end, and find the work made
+//! or make it themselves).
+//!
 //! The plan is made once, on the submitting (login) node; each job plans the same pipeline again
 //! (same file, overrides, sweep) and checks that its stage's key is the one the submitter saw
 //! through its inputs' entries. A job's script and log are in the run folder (`jobs/`, `logs/`),
@@ -105,6 +111,10 @@ pub struct Job {
     pub log: PathBuf,
     /// The submitted stages it waits for.
     pub after: Vec<String>,
+    /// The submitted stages it is queued after, whatever their end (the fold making the work
+    /// this one shares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queued_after: Vec<String>,
 }
 
 /// The file in the run folder that lists the submitted jobs.
@@ -181,6 +191,8 @@ impl Slurm<'_> {
         let mut ids: BTreeMap<usize, String> = BTreeMap::new();
         let mut jobs = Vec::new();
         let recorded: BTreeSet<usize> = taking_part.iter().copied().filter(|i| recorder.read(&plan.stages[*i].name).is_some()).collect();
+        // Of each stage sharing work across its folds, the first fold submitted.
+        let mut makers: BTreeMap<String, usize> = BTreeMap::new();
         for &i in taking_part.iter().filter(|i| !recorded.contains(i)) {
             let stage = &plan.stages[i];
             let file = crate::report::file_name(&stage.name);
@@ -198,11 +210,18 @@ impl Slurm<'_> {
             std::fs::write(&script_path, text)
                 .map_err(|source| SlurmError::Io { what: "cannot write the job script", path: script_path.clone(), source })?;
             let after_stages: Vec<usize> = stage.inputs.iter().copied().filter(|j| ids.contains_key(j)).collect();
+            let queued_after: Vec<usize> = if stage.shares_work {
+                let maker = *makers.entry(crate::sweep::without_fold(&stage.name)).or_insert(i);
+                if maker == i { Vec::new() } else { vec![maker] }
+            } else {
+                Vec::new()
+            };
             let request = sbatch::JobRequest {
                 pipeline: &plan.name,
                 stage: &stage.name,
                 resources,
                 after: after_stages.iter().map(|j| ids[j].clone()).collect(),
+                queued_after: queued_after.iter().map(|j| ids[j].clone()).collect(),
                 script: script_path,
                 log: log.clone(),
             };
@@ -224,6 +243,7 @@ impl Slurm<'_> {
                 id,
                 log,
                 after: after_stages.iter().map(|&j| plan.stages[j].name.clone()).collect(),
+                queued_after: queued_after.iter().map(|&j| plan.stages[j].name.clone()).collect(),
             });
         }
         let submission = Submission {

@@ -53,8 +53,10 @@ pub struct JobRequest<'a> {
     pub stage: &'a str,
     /// Its resources (already merged with its kind's defaults).
     pub resources: Resources,
-    /// Job ids it waits for.
+    /// Job ids whose success it needs (its inputs').
     pub after: Vec<String>,
+    /// Job ids it starts after whatever their end (the one making work it shares).
+    pub queued_after: Vec<String>,
     /// Its batch script.
     pub script: PathBuf,
     /// Its log.
@@ -148,8 +150,18 @@ pub fn arguments(settings: &ExecutorSpec, job: &JobRequest, cwd: &Path) -> Vec<S
     if let Some(gpus) = job.resources.gpus.filter(|&n| n > 0) {
         args.push(format!("--gres=gpu:{gpus}"));
     }
+    let mut dependencies = Vec::new();
     if !job.after.is_empty() {
-        args.push(format!("--dependency=afterok:{}", job.after.join(":")));
+        dependencies.push(format!("afterok:{}", job.after.join(":")));
+    }
+    if !job.queued_after.is_empty() {
+        dependencies.push(format!("afterany:{}", job.queued_after.join(":")));
+    }
+    if !dependencies.is_empty() {
+        // `,`: all of them.
+        args.push(format!("--dependency={}", dependencies.join(",")));
+    }
+    if !job.after.is_empty() {
         // A failed input cancels the job instead of leaving it pending forever.
         args.push("--kill-on-invalid-dep=yes".into());
     }
@@ -295,6 +307,7 @@ mod tests {
                 gpus: Some(1),
             },
             after: vec!["11".into(), "12".into()],
+            queued_after: vec!["13".into()],
             script: "/r/jobs/w2v.sh".into(),
             log: "/r/logs/50%.log".into(),
         };
@@ -312,7 +325,7 @@ mod tests {
                 "--cpus-per-task=8",
                 "--mem=32G",
                 "--gres=gpu:1",
-                "--dependency=afterok:11:12",
+                "--dependency=afterok:11:12,afterany:13",
                 "--kill-on-invalid-dep=yes",
                 "--constraint=a100",
                 "/r/jobs/w2v.sh",
