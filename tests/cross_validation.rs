@@ -161,6 +161,10 @@ fn leave_one_speaker_out_fans_out_per_speaker_and_never_trains_on_the_held_out_o
     assert_eq!(gc.code, 0, "{}", gc.stderr);
     assert!(gc.stdout.starts_with("removed 0 entries"), "{}", gc.stdout);
     assert_eq!(p.shared_entries("features"), shared);
+    // `vox explain` names it.
+    let explain = p.vox(&["explain", "p.toml", "mfcc[fold=3]"]);
+    assert_eq!(explain.code, 0, "{}", explain.stderr);
+    assert!(explain.stdout.contains(&format!("\nshared work: features = {} (", shared[0])), "{}", explain.stdout);
 
     // A rerun is all cached, and `vox plan` shows the folds once the counting stages are cached.
     let again = p.run_doc("p.toml", &[]);

@@ -96,8 +96,20 @@ pub(super) fn explain(args: ExplainArgs, global: &Global, registry: Registry) ->
         return Err(unknown(message, &stage, plan.stages.iter().map(|s| s.name.as_str())));
     };
     let previews = preview(&plan, &cache, &BTreeSet::new());
-    print!("{}", explain_text(&plan, &previews[index]));
+    let shared = previews[index].components.as_ref().map_or_else(Vec::new, |c| shared_work(&cache, &c.key()));
+    print!("{}", explain_text(&plan, &previews[index], &shared));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The shared work (`vox_api::memo`) a cached entry made or read: (part, key), the part `None`
+/// where that work is no longer in the cache.
+fn shared_work(cache: &Cache, key: &str) -> Vec<(Option<String>, String)> {
+    let crate::cache::Lookup::Hit(entry) = cache.lookup(key) else { return Vec::new() };
+    let part = |key: &str| match cache.lookup(key) {
+        crate::cache::Lookup::Hit(m) => m.components.shared,
+        _ => None,
+    };
+    entry.shared.iter().map(|k| (part(k), k.clone())).collect()
 }
 
 /// `vox dag`.
@@ -124,7 +136,7 @@ pub(super) fn stages(args: StagesArgs, registry: Registry) -> Result<ExitCode, F
 }
 
 /// What `vox explain` prints.
-fn explain_text(plan: &Plan, p: &crate::preview::Preview) -> String {
+fn explain_text(plan: &Plan, p: &crate::preview::Preview, shared: &[(Option<String>, String)]) -> String {
     let mut out = format!("stage `{}` (kind `{}`) in pipeline `{}`\n", p.name, p.kind, plan.name);
     let status = if p.will_run { "run" } else { "cached" };
     out.push_str(&format!("status: {status}\n"));
@@ -143,6 +155,12 @@ fn explain_text(plan: &Plan, p: &crate::preview::Preview) -> String {
             }
         }
         None => out.push_str("key: not known yet: an input has to run first\n"),
+    }
+    for (part, key) in shared {
+        match part {
+            Some(part) => out.push_str(&format!("shared work: {part} = {key} (computed once for every split of these clips)\n")),
+            None => out.push_str(&format!("shared work: {key}, no longer in the cache (computed again when needed)\n")),
+        }
     }
     match (&p.recorded, p.will_run) {
         (None, _) => out.push_str("last run: none recorded in this cache\n"),

@@ -20,7 +20,7 @@ use crate::place::{clone_or_copy, mirror_dir, move_or_copy};
 /// file or folder; checks the checksum and extracts the file when it is a zip. A broken
 /// download resumes where it stopped on the next run.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Download {
     /// The http(s) URL to fetch; the file is named after the URL's last path segment
     /// (percent-decoded, query ignored), e.g. `Audio_Speech_Actors_01-24.zip`. Give `url` or
@@ -35,15 +35,17 @@ pub struct Download {
     pub hub: Option<String>,
     /// With `hub`: the branch, tag or commit to fetch. A commit hash pins the files; a branch
     /// is cached under its name, so a later upstream change is not fetched again.
-    #[serde(default = "default_revision")]
-    pub revision: String,
+    #[serde(default)]
+    #[schemars(extend("default" = "main"))]
+    pub revision: Option<String>,
     /// With `hub`: the files to fetch, by their path in the repository; `a|b` fetches `a`, or
     /// `b` where the hub has no `a`, and a trailing `?` skips an entry the hub has none of.
     /// The default takes `config.json`, `model.safetensors` (else `pytorch_model.bin`, as
     /// transformers does) and `preprocessor_config.json` where there is one (how the model's
     /// input is prepared, which `fine-tune` and `featurize` honour).
-    #[serde(default = "default_hub_files")]
-    pub files: Vec<String>,
+    #[serde(default)]
+    #[schemars(extend("default" = ["config.json", "model.safetensors|pytorch_model.bin", "preprocessor_config.json?"]))]
+    pub files: Option<Vec<String>>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
     /// A folder is mirrored as is (copy-on-write clones where the file system has them, else
     /// copies: editing the original never changes the cache); a file is checked and extracted
@@ -66,15 +68,18 @@ pub struct Download {
     /// keeps it as is otherwise, `zip` requires a zip, `none` never extracts.
     #[serde(default)]
     pub extract: Extract,
-    /// How many times a failed request (connection error, broken transfer, HTTP 408, 429 or 5xx)
-    /// is retried, with delays doubling from 0.5 s up to 30 s; the count restarts after a
-    /// request that received data.
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-    /// Seconds allowed to connect, to receive the response headers and for each read of the
-    /// body (not for the whole transfer); at least 1.
-    #[serde(default = "default_timeout")]
-    pub timeout: u64,
+    /// With `url` or `hub`: how many times a failed request (connection error, broken
+    /// transfer, HTTP 408, 429 or 5xx) is retried, with delays doubling from 0.5 s up to 30 s;
+    /// the count restarts after a request that received data. Not part of the cache key.
+    #[serde(default)]
+    #[schemars(extend("default" = 5))]
+    pub retries: Option<u32>,
+    /// With `url` or `hub`: seconds allowed to connect, to receive the response headers and
+    /// for each read of the body (not for the whole transfer); at least 1. Not part of the
+    /// cache key.
+    #[serde(default)]
+    #[schemars(extend("default" = 60))]
+    pub timeout: Option<u64>,
 }
 
 /// Whether the fetched file is extracted.
@@ -90,12 +95,46 @@ pub enum Extract {
     None,
 }
 
-fn default_revision() -> String {
-    "main".into()
-}
+const DEFAULT_REVISION: &str = "main";
 
 fn default_hub_files() -> Vec<String> {
     vec!["config.json".into(), "model.safetensors|pytorch_model.bin".into(), "preprocessor_config.json?".into()]
+}
+
+/// The params as the cache key and the reports see them: what decides the output's bytes.
+/// `retries` and `timeout` only decide how hard a fetch tries, and `revision` and `files` exist
+/// only for a hub fetch that no local `path` replaces, so a default of theirs that changes (the
+/// hub files did, when `preprocessor_config.json` joined them) never reruns a corpus's download.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Keyed {
+    url: Option<String>,
+    hub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<String>>,
+    path: Option<PathBuf>,
+    md5: Option<String>,
+    sha256: Option<String>,
+    blake3: Option<String>,
+    extract: Extract,
+}
+
+impl From<Download> for Keyed {
+    fn from(d: Download) -> Self {
+        let fetched_from_hub = d.hub.is_some() && d.path.is_none();
+        Self {
+            revision: fetched_from_hub.then(|| d.revision().to_string()),
+            files: fetched_from_hub.then(|| d.files()),
+            url: d.url,
+            hub: d.hub,
+            path: d.path,
+            md5: d.md5,
+            sha256: d.sha256,
+            blake3: d.blake3,
+            extract: d.extract,
+        }
+    }
 }
 
 /// A `files` entry without its trailing `?`, and whether it had one (optional: skipped where the
@@ -108,13 +147,9 @@ fn optional_entry(entry: &str) -> (&str, bool) {
 /// own tools read, e.g. for a mirror).
 const HUB_ENDPOINT: &str = "https://huggingface.co";
 
-fn default_retries() -> u32 {
-    5
-}
+const DEFAULT_RETRIES: u32 = 5;
 
-fn default_timeout() -> u64 {
-    60
-}
+const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
 
 /// How a verified file reaches the output folder when it is not extracted.
 #[derive(Clone, Copy)]
@@ -142,11 +177,21 @@ impl StageDef for Download {
                 .check_hex(hex)
                 .map_err(|message| ParamError::new(algorithm.name(), message))?;
         }
-        if self.timeout == 0 {
+        if self.timeout == Some(0) {
             return Err(ParamError::new(
                 "timeout",
                 "`timeout` is in seconds and must be at least 1",
             ));
+        }
+        // A param that cannot apply is an error, never a silent part of the key.
+        let inapplicable = [
+            ("revision", self.revision.is_some() && self.hub.is_none(), "a `hub` download"),
+            ("files", self.files.is_some() && self.hub.is_none(), "a `hub` download"),
+            ("retries", self.retries.is_some() && self.url.is_none() && self.hub.is_none(), "a `url` or `hub` download"),
+            ("timeout", self.timeout.is_some() && self.url.is_none() && self.hub.is_none(), "a `url` or `hub` download"),
+        ];
+        if let Some((param, _, applies_to)) = inapplicable.into_iter().find(|(_, given, _)| *given) {
+            return Err(ParamError::new(param, format!("`{param}` applies to {applies_to} only, and this one has none")));
         }
         match (&self.url, &self.hub, &self.path) {
             (None, None, None) => Err(ParamError::new(
@@ -207,6 +252,16 @@ fn validate_hub_repo(repo: &str) -> Result<(), String> {
 }
 
 impl Download {
+    /// The hub branch, tag or commit (default `main`).
+    fn revision(&self) -> &str {
+        self.revision.as_deref().unwrap_or(DEFAULT_REVISION)
+    }
+
+    /// The hub files to fetch.
+    fn files(&self) -> Vec<String> {
+        self.files.clone().unwrap_or_else(default_hub_files)
+    }
+
     /// Checks the hub params: a repository id, no checksums, safe relative file paths.
     fn validate_hub(&self, repo: &str) -> Result<(), ParamError> {
         validate_hub_repo(repo).map_err(|message| ParamError::new("hub", message))?;
@@ -216,14 +271,16 @@ impl Download {
                 "checksums apply to one file; pin hub files with a commit hash in `revision`",
             ));
         }
-        if self.revision.is_empty() || self.revision.contains(['/', '?', '#']) {
-            let message = format!("`{}` is not a branch, tag or commit", self.revision);
+        let revision = self.revision();
+        if revision.is_empty() || revision.contains(['/', '?', '#']) {
+            let message = format!("`{revision}` is not a branch, tag or commit");
             return Err(ParamError::new("revision", message));
         }
-        if self.files.is_empty() {
+        let files = self.files();
+        if files.is_empty() {
             return Err(ParamError::new("files", "name at least one file to fetch"));
         }
-        for (i, entry) in self.files.iter().enumerate() {
+        for (i, entry) in files.iter().enumerate() {
             for file in optional_entry(entry).0.split('|') {
                 let unsafe_path = file.is_empty()
                     || file.starts_with('/')
@@ -297,7 +354,8 @@ impl Download {
     ) -> Result<(), StageError> {
         let repo = self.hub.as_deref().unwrap_or_default();
         let endpoint = endpoint.trim_end_matches('/');
-        for entry in &self.files {
+        let files = self.files();
+        for entry in &files {
             let Some((file, part)) = self.fetch_first_of(ctx, endpoint, entry, backoff)? else {
                 continue;
             };
@@ -307,7 +365,7 @@ impl Download {
             }
             move_or_copy(&part, &target)?;
         }
-        tracing::info!(stage = ctx.stage, files = self.files.len(), "fetched {repo}@{}", self.revision);
+        tracing::info!(stage = ctx.stage, files = files.len(), "fetched {repo}@{}", self.revision());
         Ok(())
     }
 
@@ -324,7 +382,7 @@ impl Download {
         let repo = self.hub.as_deref().unwrap_or_default();
         let (alternatives, optional) = optional_entry(entry);
         for file in alternatives.split('|') {
-            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision);
+            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", self.revision());
             let part = ctx.scratch_dir.join(format!("{}.part", file.replace('/', "__")));
             match self.fetch(ctx, &url, &part, file, backoff) {
                 Ok(_) => return Ok(Some((file, part))),
@@ -354,7 +412,7 @@ impl Download {
         }
         Err(DownloadError::NotOnHub {
             repo: repo.to_string(),
-            revision: self.revision.clone(),
+            revision: self.revision().to_string(),
             names: alternatives.split('|').map(|f| format!("`{f}`")).collect::<Vec<_>>().join(" or "),
         })
     }
@@ -377,8 +435,8 @@ impl Download {
         let fetch = Fetch {
             stage: ctx.stage,
             url,
-            retries: self.retries,
-            timeout: Duration::from_secs(self.timeout),
+            retries: self.retries.unwrap_or(DEFAULT_RETRIES),
+            timeout: Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
             backoff,
         };
         let size = fetch.run(part, &bar)?;
@@ -869,7 +927,7 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dirs = dirs();
         let def = Download {
-            retries: 0,
+            retries: Some(0),
             ..params("hub = \"jonatasgrosman/wav2vec2-large-xlsr-53-english\"")
         };
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -927,18 +985,31 @@ mod tests {
     }
 
     #[test]
-    fn resolved_params_carry_every_default() {
-        let params = configure("path = \"/data/ravdess\"").unwrap();
+    fn resolved_params_carry_every_default_that_decides_the_bytes() {
+        // A hub fetch: its revision and files, defaults filled in.
+        let hub = configure("hub = \"org/m\"").unwrap();
         assert_eq!(
-            params,
+            hub,
             serde_json::json!({
-                "url": null, "hub": null, "revision": "main",
+                "url": null, "hub": "org/m", "revision": "main",
                 "files": ["config.json", "model.safetensors|pytorch_model.bin", "preprocessor_config.json?"],
-                "path": "/data/ravdess",
-                "md5": null, "sha256": null, "blake3": null, "extract": "auto", "retries": 5,
-                "timeout": 60
+                "path": null, "md5": null, "sha256": null, "blake3": null, "extract": "auto"
             })
         );
+        // A local folder: no hub files, and how hard a fetch tries is never part of a key.
+        let local = configure("path = \"/data/ravdess\"").unwrap();
+        assert_eq!(
+            local,
+            serde_json::json!({
+                "url": null, "hub": null, "path": "/data/ravdess",
+                "md5": null, "sha256": null, "blake3": null, "extract": "auto"
+            })
+        );
+        assert_eq!(configure("hub = \"org/m\"\nretries = 9\ntimeout = 5").unwrap(), hub);
+        // A local copy of a hub model replaces the fetch: its files are what the folder holds.
+        let copy = configure("hub = \"org/m\"\npath = \"/m\"\nrevision = \"v2\"").unwrap();
+        assert_eq!(copy.get("revision"), None, "{copy}");
+        assert_eq!(copy.get("files"), None, "{copy}");
     }
 
     #[test]
@@ -989,10 +1060,19 @@ mod tests {
                 "blake3: a blake3 digest has 64 hex digits",
             ),
             (
-                "path = \"x\"\ntimeout = 0".to_string(),
+                "hub = \"x/y\"\ntimeout = 0".to_string(),
                 "timeout: `timeout` is in seconds and must be at least 1",
             ),
             ("path = \"x\"\nextract = \"tar\"".to_string(), "extract: unknown variant `tar`"),
+            (
+                "path = \"x\"\nfiles = [\"a.wav\"]".to_string(),
+                "files: `files` applies to a `hub` download only, and this one has none",
+            ),
+            (
+                format!("url = \"{zenodo}\"\nmd5 = \"{md5}\"\nrevision = \"v1\""),
+                "revision: `revision` applies to a `hub` download only",
+            ),
+            ("path = \"x\"\nretries = 3".to_string(), "retries: `retries` applies to a `url` or `hub` download only"),
             ("path = \"x\"\nchecksum = \"y\"".to_string(), "checksum: unknown field `checksum`"),
         ];
         for (table, expected) in cases {
