@@ -364,7 +364,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         let mut params = toml_table(stage.params.as_ref());
         restore_paths(stage, kind.path_params(), cache, &mut params)?;
         let configured =
-            kind.configure(params).map_err(|e| PredictError::Params { stage: stage.name.clone(), message: e.to_string() })?;
+            configure_recorded(kind, params).map_err(|e| PredictError::Params { stage: stage.name.clone(), message: e.to_string() })?;
         let backend = request.backend.filter(|_| !kind.backends().is_empty()).or(stage.backend.as_deref());
         if let Some(backend) = backend {
             kind.backend_available(backend).map_err(|why| PredictError::Backend {
@@ -572,6 +572,30 @@ fn restore_paths(
     match path_params.iter().find(|name| !stage.paths.contains_key(**name) && recorded(name).is_some()) {
         Some(name) => Err(PredictError::UnrecordedPath { stage: stage.name.clone(), param: name.to_string() }),
         None => Ok(()),
+    }
+}
+
+/// Configures `kind` from a run's recorded params. A run of an older vox recorded every param
+/// of a kind, and a kind may since refuse one where it cannot apply (a forest's `c`, eGeMAPS's
+/// `n_fft`): such a param, recorded at its documented default, is left out, which cannot change
+/// the stage. Any other refusal is the error.
+fn configure_recorded(kind: &dyn vox_api::StageKind, mut params: toml::Table) -> Result<Box<dyn vox_api::Stage>, vox_api::ParamError> {
+    let schema = kind.schema();
+    loop {
+        let error = match kind.configure(params.clone()) {
+            Ok(stage) => return Ok(stage),
+            Err(e) => e,
+        };
+        let name = error.path.split('.').next().unwrap_or_default();
+        let default = schema.as_object().and_then(|o| o.get("properties")?.get(name)?.get("default"));
+        let recorded = params.get(name).and_then(|v| serde_json::to_value(v).ok());
+        match (default, recorded) {
+            (Some(default), Some(recorded)) if *default == recorded => {
+                tracing::debug!("recorded param `{name}` (its default) no longer applies; left out");
+                params.remove(name);
+            }
+            _ => return Err(error),
+        }
     }
 }
 

@@ -393,3 +393,55 @@ fn a_model_path_is_found_again_and_a_changed_one_refused() {
         unrecorded.stderr
     );
 }
+
+/// A run recorded by an older vox, which keyed and recorded every param of a kind (eGeMAPS's
+/// spectrogram params, a forest's `c`), still predicts: those params, at their defaults, no
+/// longer apply and are left out. One recorded away from its default is refused, by name.
+#[test]
+fn a_run_recorded_with_params_that_no_longer_apply_still_predicts() {
+    let p = Project::new();
+    let pipeline = format!(
+        "{}{}",
+        crate::support::SMALL,
+        "\n[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]\n\n\
+         [stages.rf]\nkind = \"baseline\"\ninputs = [\"egemaps\"]\nn_trees = 10\n"
+    );
+    p.file("p.toml", &pipeline);
+    let (run_dir, entries) = run(&p);
+    let actor = entries["data"].join("Actor_01");
+    let predict = |out: &str| p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out]);
+    let now = predict("now");
+    assert_eq!(now.code, 0, "{}", now.stderr);
+
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let with = |extra: serde_json::Value| {
+        let mut old = record.clone();
+        for stage in old["stages"].as_array_mut().unwrap() {
+            let name = stage["name"].as_str().unwrap().to_string();
+            if let Some(params) = extra.get(&name) {
+                for (k, v) in params.as_object().unwrap() {
+                    stage["params"][k] = v.clone();
+                }
+            }
+        }
+        std::fs::write(run_dir.join("run.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    };
+    with(serde_json::json!({
+        "egemaps": {"n_mfcc": 13, "n_mels": null, "n_fft": 512, "hop_length": 160, "win_length": null, "fmin": 0.0,
+                    "fmax": null, "deltas": false, "pad_mode": "constant"},
+        "rf": {"c": 1.0}
+    }));
+    let old = predict("old");
+    assert_eq!(old.code, 0, "{}", old.stderr);
+    assert_eq!(predictions(&p.path().join("old/rf")), predictions(&p.path().join("now/rf")));
+    assert_eq!(predictions(&p.path().join("old/rf")).len(), 15);
+
+    with(serde_json::json!({"egemaps": {"n_fft": 1024}}));
+    let refused = predict("refused");
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("the recorded params of stage `egemaps` are not valid for this vox: `n_fft` applies to `mfcc` and `logmel` only"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -31,49 +31,99 @@ const SHARED_FEATURES: &str = "features";
 /// Also writes `standardization.csv` (per-feature mean and std over the `train` clips, or all
 /// clips when the set is not split).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Featurize {
     /// Feature set: `egemaps-v02` (openSMILE eGeMAPSv02 functionals), `mfcc`, `logmel`, or
     /// `ssl` (a self-supervised model's pooled hidden states; its params are listed under
     /// `featurize with set = "ssl"`).
     #[serde(default = "default_set")]
     pub set: FeatureSet,
-    /// `mfcc` only: number of cepstral coefficients, 1..=`n_mels`. Default 13.
-    #[serde(default = "default_n_mfcc")]
-    pub n_mfcc: usize,
+    /// `mfcc` only: number of cepstral coefficients, 1..=`n_mels`.
+    #[serde(default)]
+    #[schemars(extend("default" = 13))]
+    pub n_mfcc: Option<usize>,
     /// `mfcc`/`logmel`: number of mel bands, >= 1. Unset means 40 for `mfcc`, 64 for `logmel`.
     #[serde(default)]
     pub n_mels: Option<usize>,
-    /// `mfcc`/`logmel`: FFT size in samples, 16..=65536. Default 512 (32 ms at 16 kHz).
-    #[serde(default = "default_n_fft")]
-    pub n_fft: usize,
-    /// `mfcc`/`logmel`: hop between frames in samples, >= 1. Default 160 (10 ms at 16 kHz).
-    #[serde(default = "default_hop_length")]
-    pub hop_length: usize,
+    /// `mfcc`/`logmel`: FFT size in samples, 16..=65536 (512: 32 ms at 16 kHz).
+    #[serde(default)]
+    #[schemars(extend("default" = 512))]
+    pub n_fft: Option<usize>,
+    /// `mfcc`/`logmel`: hop between frames in samples, >= 1 (160: 10 ms at 16 kHz).
+    #[serde(default)]
+    #[schemars(extend("default" = 160))]
+    pub hop_length: Option<usize>,
     /// `mfcc`/`logmel`: Hann window length in samples, 1..=`n_fft`. Unset means `n_fft`.
     #[serde(default)]
     pub win_length: Option<usize>,
-    /// `mfcc`/`logmel`: lowest mel filter edge in Hz, >= 0. Default 0.
+    /// `mfcc`/`logmel`: lowest mel filter edge in Hz, >= 0.
     #[serde(default)]
-    pub fmin: f64,
+    #[schemars(extend("default" = 0.0))]
+    pub fmin: Option<f64>,
     /// `mfcc`/`logmel`: highest mel filter edge in Hz, > `fmin` and <= half the sample rate.
     /// Unset means half the sample rate.
     #[serde(default)]
     pub fmax: Option<f64>,
     /// `mfcc`/`logmel`: append first-order deltas (librosa `delta`, width 9) as extra
-    /// coefficients named `<name>_delta`. Default false.
+    /// coefficients named `<name>_delta`.
     #[serde(default)]
-    pub deltas: bool,
+    #[schemars(extend("default" = false))]
+    pub deltas: Option<bool>,
     /// `mfcc`/`logmel`: how the signal is padded by `n_fft / 2` at both ends (`center=True`):
     /// `constant` (zeros, librosa >= 0.10's default) or `reflect`.
-    #[serde(default = "default_pad_mode")]
-    pub pad_mode: PadMode,
+    #[serde(default)]
+    #[schemars(extend("default" = "constant"))]
+    pub pad_mode: Option<PadMode>,
     /// `mfcc`/`logmel`: `functionals` (per-coefficient mean, std, p10, p50, p90 in
     /// `features.csv`, named like `mfcc3_mean`) or `frames` (additionally every frame in
     /// `frames.f32`, see the crate docs for the layout). `egemaps-v02` supports only
     /// `functionals`.
     #[serde(default = "default_output")]
     pub output: Output,
+}
+
+/// The params as the cache key and the reports see them: the set's own, so that a
+/// spectrogram param written for eGeMAPS (which has its own fixed framing) or `n_mfcc` for
+/// log-mel can never rerun a stage. An `mfcc` stage's key is what it was when every param was
+/// keyed (the unset `n_mels`, `win_length` and `fmax` stay `null`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Keyed {
+    set: FeatureSet,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    spectrogram: Option<KeyedSpectrogram>,
+    output: Output,
+}
+
+/// The spectrogram params of [`Keyed`].
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct KeyedSpectrogram {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n_mfcc: Option<usize>,
+    n_mels: Option<usize>,
+    n_fft: usize,
+    hop_length: usize,
+    win_length: Option<usize>,
+    fmin: f64,
+    fmax: Option<f64>,
+    deltas: bool,
+    pad_mode: PadMode,
+}
+
+impl From<Featurize> for Keyed {
+    fn from(f: Featurize) -> Self {
+        let spectrogram = matches!(f.set, FeatureSet::Mfcc | FeatureSet::Logmel).then(|| KeyedSpectrogram {
+            n_mfcc: (f.set == FeatureSet::Mfcc).then(|| f.n_mfcc()),
+            n_mels: f.n_mels,
+            n_fft: f.n_fft(),
+            hop_length: f.hop_length(),
+            win_length: f.win_length,
+            fmin: f.fmin(),
+            fmax: f.fmax,
+            deltas: f.deltas(),
+            pad_mode: f.pad_mode(),
+        });
+        Self { set: f.set, spectrogram, output: f.output }
+    }
 }
 
 /// The feature sets.
@@ -125,32 +175,57 @@ pub enum PadMode {
 fn default_set() -> FeatureSet {
     FeatureSet::EgemapsV02
 }
-fn default_n_mfcc() -> usize {
-    13
-}
-fn default_n_fft() -> usize {
-    512
-}
-fn default_hop_length() -> usize {
-    160
-}
-fn default_pad_mode() -> PadMode {
-    PadMode::Constant
-}
 fn default_output() -> Output {
     Output::Functionals
 }
 
+/// The spectrogram params, which `egemaps-v02` refuses (it has its own fixed framing).
+const SPECTROGRAM_PARAMS: [&str; 9] = ["n_mfcc", "n_mels", "n_fft", "hop_length", "win_length", "fmin", "fmax", "deltas", "pad_mode"];
+
 impl Featurize {
     fn n_mels(&self) -> usize {
         self.n_mels.unwrap_or(if self.set == FeatureSet::Logmel { 64 } else { 40 })
+    }
+    fn n_mfcc(&self) -> usize {
+        self.n_mfcc.unwrap_or(13)
+    }
+    fn n_fft(&self) -> usize {
+        self.n_fft.unwrap_or(512)
+    }
+    fn hop_length(&self) -> usize {
+        self.hop_length.unwrap_or(160)
+    }
+    fn fmin(&self) -> f64 {
+        self.fmin.unwrap_or(0.0)
+    }
+    fn deltas(&self) -> bool {
+        self.deltas.unwrap_or(false)
+    }
+    fn pad_mode(&self) -> PadMode {
+        self.pad_mode.unwrap_or(PadMode::Constant)
+    }
+
+    /// Whether spectrogram param `name` was written.
+    fn written(&self, name: &str) -> bool {
+        match name {
+            "n_mfcc" => self.n_mfcc.is_some(),
+            "n_mels" => self.n_mels.is_some(),
+            "n_fft" => self.n_fft.is_some(),
+            "hop_length" => self.hop_length.is_some(),
+            "win_length" => self.win_length.is_some(),
+            "fmin" => self.fmin.is_some(),
+            "fmax" => self.fmax.is_some(),
+            "deltas" => self.deltas.is_some(),
+            "pad_mode" => self.pad_mode.is_some(),
+            _ => false,
+        }
     }
 
     /// The spectrogram settings at `sample_rate` (None for eGeMAPS).
     fn settings(&self, sample_rate: u32) -> Result<Option<Settings>, FeaturesError> {
         let kind = match self.set {
             FeatureSet::EgemapsV02 => return Ok(None),
-            FeatureSet::Mfcc => Kind::Mfcc { n_mfcc: self.n_mfcc },
+            FeatureSet::Mfcc => Kind::Mfcc { n_mfcc: self.n_mfcc() },
             FeatureSet::Logmel => Kind::LogMel,
             FeatureSet::Ssl => return Err(FeaturesError::SslElsewhere),
         };
@@ -163,13 +238,13 @@ impl Featurize {
             sample_rate: sample_rate as f64,
             kind,
             n_mels: self.n_mels(),
-            n_fft: self.n_fft,
-            hop_length: self.hop_length,
-            win_length: self.win_length.unwrap_or(self.n_fft),
-            fmin: self.fmin,
+            n_fft: self.n_fft(),
+            hop_length: self.hop_length(),
+            win_length: self.win_length.unwrap_or(self.n_fft()),
+            fmin: self.fmin(),
             fmax,
-            deltas: self.deltas,
-            padding: match self.pad_mode {
+            deltas: self.deltas(),
+            padding: match self.pad_mode() {
                 PadMode::Constant => Padding::Constant,
                 PadMode::Reflect => Padding::Reflect,
             },
@@ -262,39 +337,46 @@ impl StageDef for Featurize {
         if self.set == FeatureSet::Ssl {
             return Err(ParamError::new("set", FeaturesError::SslElsewhere.to_string()));
         }
+        // A param the set does not read is an error, never a silent part of the key.
         if self.set == FeatureSet::EgemapsV02 {
             if self.output == Output::Frames {
                 return Err(ParamError::new("output", "`egemaps-v02` has only `functionals`; use `mfcc` or `logmel` for frames"));
             }
-            if self.deltas {
-                return Err(ParamError::new("deltas", "deltas apply to `mfcc` and `logmel` only"));
+            if let Some(param) = SPECTROGRAM_PARAMS.into_iter().find(|p| self.written(p)) {
+                let message = format!("`{param}` applies to `mfcc` and `logmel` only (eGeMAPS has its own fixed framing)");
+                return Err(ParamError::new(param, message));
             }
         }
-        if !(16..=65536).contains(&self.n_fft) {
-            return Err(ParamError::new("n_fft", format!("must be within 16..=65536, got {}", self.n_fft)));
+        if self.set == FeatureSet::Logmel && self.n_mfcc.is_some() {
+            return Err(ParamError::new("n_mfcc", "`n_mfcc` applies to `mfcc` only"));
         }
-        if self.hop_length == 0 {
+        let (n_fft, fmin) = (self.n_fft(), self.fmin());
+        if !(16..=65536).contains(&n_fft) {
+            return Err(ParamError::new("n_fft", format!("must be within 16..=65536, got {n_fft}")));
+        }
+        if self.hop_length() == 0 {
             return Err(ParamError::new("hop_length", "must be at least 1"));
         }
         if let Some(w) = self.win_length
-            && (w == 0 || w > self.n_fft)
+            && (w == 0 || w > n_fft)
         {
-            return Err(ParamError::new("win_length", format!("must be within 1..=n_fft ({}), got {w}", self.n_fft)));
+            return Err(ParamError::new("win_length", format!("must be within 1..=n_fft ({n_fft}), got {w}")));
         }
         let n_mels = self.n_mels();
         if n_mels == 0 {
             return Err(ParamError::new("n_mels", "must be at least 1"));
         }
-        if self.set == FeatureSet::Mfcc && (self.n_mfcc == 0 || self.n_mfcc > n_mels) {
-            return Err(ParamError::new("n_mfcc", format!("must be within 1..=n_mels ({n_mels}), got {}", self.n_mfcc)));
+        let n_mfcc = self.n_mfcc();
+        if self.set == FeatureSet::Mfcc && (n_mfcc == 0 || n_mfcc > n_mels) {
+            return Err(ParamError::new("n_mfcc", format!("must be within 1..=n_mels ({n_mels}), got {n_mfcc}")));
         }
-        if !(self.fmin >= 0.0 && self.fmin.is_finite()) {
-            return Err(ParamError::new("fmin", format!("must be a finite frequency >= 0 Hz, got {}", self.fmin)));
+        if !(fmin >= 0.0 && fmin.is_finite()) {
+            return Err(ParamError::new("fmin", format!("must be a finite frequency >= 0 Hz, got {fmin}")));
         }
         if let Some(fmax) = self.fmax
-            && !(fmax > self.fmin && fmax.is_finite())
+            && !(fmax > fmin && fmax.is_finite())
         {
-            return Err(ParamError::new("fmax", format!("must be above `fmin` ({} Hz), got {fmax}", self.fmin)));
+            return Err(ParamError::new("fmax", format!("must be above `fmin` ({fmin} Hz), got {fmax}")));
         }
         Ok(())
     }
@@ -609,6 +691,11 @@ mod tests {
             ("set = \"logmel\"\nfmin = -1.0", "fmin"),
             ("set = \"mfccs\"", "set"),
             ("sets = \"mfcc\"", "sets"),
+            // eGeMAPS has its own framing; log-mel has no cepstrum.
+            ("n_fft = 1024", "n_fft"),
+            ("set = \"egemaps-v02\"\nhop_length = 160", "hop_length"),
+            ("fmax = 4000.0", "fmax"),
+            ("set = \"logmel\"\nn_mfcc = 13", "n_mfcc"),
         ];
         for (text, path) in cases {
             let err = match kind::<Featurize>().configure(toml::from_str(text).unwrap()) {
@@ -622,14 +709,21 @@ mod tests {
     }
 
     #[test]
-    fn resolved_params_carry_the_defaults() {
-        let stage = kind::<Featurize>().configure(toml::Table::new()).unwrap();
-        let p = stage.params();
-        assert_eq!(p["set"], "egemaps-v02");
-        assert_eq!(p["n_mfcc"], 13);
-        assert_eq!(p["n_fft"], 512);
-        assert_eq!(p["hop_length"], 160);
-        assert_eq!(p["pad_mode"], "constant");
-        assert_eq!(p["output"], "functionals");
+    fn the_key_holds_the_sets_own_params_with_their_defaults() {
+        let params = |text: &str| kind::<Featurize>().configure(toml::from_str(text).unwrap()).unwrap().params();
+        // An mfcc stage is keyed as it was when every param was (its cache entries stay valid).
+        assert_eq!(
+            params("set = \"mfcc\""),
+            serde_json::json!({
+                "set": "mfcc", "n_mfcc": 13, "n_mels": null, "n_fft": 512, "hop_length": 160, "win_length": null,
+                "fmin": 0.0, "fmax": null, "deltas": false, "pad_mode": "constant", "output": "functionals"
+            })
+        );
+        assert_eq!(params(""), serde_json::json!({"set": "egemaps-v02", "output": "functionals"}));
+        let logmel = params("set = \"logmel\"\nn_mels = 32");
+        assert_eq!(logmel.get("n_mfcc"), None, "{logmel}");
+        assert_eq!((logmel["n_mels"].clone(), logmel["n_fft"].clone()), (serde_json::json!(32), serde_json::json!(512)));
+        // A default written out is the same key as the default left unset.
+        assert_eq!(params("set = \"mfcc\"\nn_fft = 512\ndeltas = false"), params("set = \"mfcc\""));
     }
 }
