@@ -39,7 +39,8 @@ pub(crate) const DEFAULT_BACKEND: &str = if cfg!(feature = "flex") { "flex" } el
 /// The `model` value that builds a randomly initialized model from the size params.
 const SCRATCH: &str = "scratch";
 
-/// The params that size a scratch model; a loaded model ignores them.
+/// The params that size a scratch model; a loaded model has its config's sizes (writing one
+/// for it is an error).
 const SCRATCH_PARAMS: &[&str] =
     &["hidden_size", "layers", "heads", "intermediate_size", "conv_dim", "conv_kernel", "conv_stride", "norm"];
 
@@ -69,41 +70,41 @@ pub struct FineTune {
     pub model: String,
     /// A local model folder with `config.json` and `model.safetensors` (or
     /// `pytorch_model.bin`), e.g. a hub download or another fine-tune stage's output. It
-    /// replaces `model` (a local copy of a hub model needs no hub); the size params are then
-    /// ignored. The head is new when
+    /// replaces `model` (a local copy of a hub model needs no hub); the scratch size params
+    /// are then an error (the sizes are the checkpoint's). The head is new when
     /// the checkpoint has none (a CTC or pretraining checkpoint) or with `new_head`; otherwise
     /// the checkpoint's head is kept with its own classes (see `checkpoint_labels`).
     #[serde(default)]
     pub model_path: Option<PathBuf>,
     /// Scratch model: transformer width; a multiple of `heads`.
-    #[serde(default = "default_hidden_size")]
-    pub hidden_size: usize,
+    #[serde(default, serialize_with = "keyed::hidden_size")]
+    pub hidden_size: Option<usize>,
     /// Scratch model: transformer layers, at least 1.
-    #[serde(default = "default_layers")]
-    pub layers: usize,
+    #[serde(default, serialize_with = "keyed::layers")]
+    pub layers: Option<usize>,
     /// Scratch model: attention heads per layer (also the positional conv's groups).
-    #[serde(default = "default_heads")]
-    pub heads: usize,
+    #[serde(default, serialize_with = "keyed::heads")]
+    pub heads: Option<usize>,
     /// Scratch model: feed-forward width.
-    #[serde(default = "default_intermediate_size")]
-    pub intermediate_size: usize,
+    #[serde(default, serialize_with = "keyed::intermediate_size")]
+    pub intermediate_size: Option<usize>,
     /// Scratch model: output channels of each feature-encoder conv.
-    #[serde(default = "default_conv_dim")]
-    pub conv_dim: Vec<usize>,
+    #[serde(default, serialize_with = "keyed::conv_dim")]
+    pub conv_dim: Option<Vec<usize>>,
     /// Scratch model: kernel of each feature-encoder conv, in samples (first) or frames. The
     /// default stack `[10, 3, 3, 3]` with strides `[5, 4, 4, 4]` has wav2vec2's total stride of
     /// 320 samples (20 ms at 16 kHz: 60000 samples -> 187 frames) and a 220-sample receptive
     /// field.
-    #[serde(default = "default_conv_kernel")]
-    pub conv_kernel: Vec<usize>,
+    #[serde(default, serialize_with = "keyed::conv_kernel")]
+    pub conv_kernel: Option<Vec<usize>>,
     /// Scratch model: stride of each feature-encoder conv; one entry per `conv_dim` entry.
-    #[serde(default = "default_conv_stride")]
-    pub conv_stride: Vec<usize>,
+    #[serde(default, serialize_with = "keyed::conv_stride")]
+    pub conv_stride: Option<Vec<usize>>,
     /// Scratch model layout: `group` (wav2vec2-base: group norm after the first conv, post-LN
     /// transformer) or `layer` (large/XLSR: layer norm after every conv, conv bias, pre-LN
     /// "stable layer norm" transformer).
-    #[serde(default = "default_norm")]
-    pub norm: Norm,
+    #[serde(default, serialize_with = "keyed::norm")]
+    pub norm: Option<Norm>,
     /// The classification head on the mean of the valid frames: `projector` (HF
     /// `Wav2Vec2ForSequenceClassification`) or `dense-tanh` (dense, tanh, out projection).
     /// Unset: a loaded checkpoint's own head (read from its weights' keys), else `projector`.
@@ -257,6 +258,38 @@ pub enum ClassWeights {
     None,
     /// Inversely proportional to the class's train-split count.
     Balanced,
+}
+
+/// The scratch sizes as the cache key and the reports see them: the value, else the default.
+/// Every fine-tune's key has held them resolved since they were plain params, so a loaded
+/// model's key (where writing one is an error) still holds the defaults and its entries stay
+/// valid.
+mod keyed {
+    use serde::{Serialize, Serializer};
+
+    use super::Norm;
+
+    macro_rules! resolved {
+        ($($name:ident: $ty:ty = $default:path;)*) => {$(
+            pub fn $name<S: Serializer>(value: &Option<$ty>, s: S) -> Result<S::Ok, S::Error> {
+                match value {
+                    Some(v) => v.serialize(s),
+                    None => $default().serialize(s),
+                }
+            }
+        )*};
+    }
+
+    resolved! {
+        hidden_size: usize = super::default_hidden_size;
+        layers: usize = super::default_layers;
+        heads: usize = super::default_heads;
+        intermediate_size: usize = super::default_intermediate_size;
+        conv_dim: Vec<usize> = super::default_conv_dim;
+        conv_kernel: Vec<usize> = super::default_conv_kernel;
+        conv_stride: Vec<usize> = super::default_conv_stride;
+        norm: Norm = super::default_norm;
+    }
 }
 
 fn default_model() -> String {
@@ -493,6 +526,57 @@ fn head_name(head: ClassifierHead) -> &'static str {
 }
 
 impl FineTune {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size.unwrap_or_else(default_hidden_size)
+    }
+    fn layers(&self) -> usize {
+        self.layers.unwrap_or_else(default_layers)
+    }
+    fn heads(&self) -> usize {
+        self.heads.unwrap_or_else(default_heads)
+    }
+    fn intermediate_size(&self) -> usize {
+        self.intermediate_size.unwrap_or_else(default_intermediate_size)
+    }
+    fn conv_dim(&self) -> Vec<usize> {
+        self.conv_dim.clone().unwrap_or_else(default_conv_dim)
+    }
+    fn conv_kernel(&self) -> Vec<usize> {
+        self.conv_kernel.clone().unwrap_or_else(default_conv_kernel)
+    }
+    fn conv_stride(&self) -> Vec<usize> {
+        self.conv_stride.clone().unwrap_or_else(default_conv_stride)
+    }
+    fn norm(&self) -> Norm {
+        self.norm.unwrap_or_else(default_norm)
+    }
+
+    /// The first scratch size param written, if any.
+    fn scratch_param_written(&self) -> Option<&'static str> {
+        let written = [
+            self.hidden_size.is_some(),
+            self.layers.is_some(),
+            self.heads.is_some(),
+            self.intermediate_size.is_some(),
+            self.conv_dim.is_some(),
+            self.conv_kernel.is_some(),
+            self.conv_stride.is_some(),
+            self.norm.is_some(),
+        ];
+        SCRATCH_PARAMS.iter().zip(written).find_map(|(name, written)| written.then_some(*name))
+    }
+
+    /// A scratch size param written for a loaded model, as the error at its line.
+    fn refuse_scratch_sizes(&self) -> Result<(), ParamError> {
+        match self.scratch_param_written() {
+            Some(param) => Err(ParamError::new(
+                param,
+                format!("`{param}` sizes a scratch model; a loaded model (`model`, `model_path` or a model folder input) has its config's sizes"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The seed in use (the engine fills `seed`; a hand-built params struct falls back to 0).
     fn seed(&self) -> u64 {
         self.seed.unwrap_or(0)
@@ -505,11 +589,11 @@ impl FineTune {
 
     /// The configuration of the scratch model for `labels` classes.
     fn scratch_config(&self) -> Wav2Vec2Config {
-        let layer = self.norm == Norm::Layer;
+        let layer = self.norm() == Norm::Layer;
         Wav2Vec2Config {
-            conv_dim: self.conv_dim.clone(),
-            conv_kernel: self.conv_kernel.clone(),
-            conv_stride: self.conv_stride.clone(),
+            conv_dim: self.conv_dim(),
+            conv_kernel: self.conv_kernel(),
+            conv_stride: self.conv_stride(),
             conv_bias: layer,
             feat_extract_norm: if layer {
                 FeatExtractNorm::Layer
@@ -517,13 +601,13 @@ impl FineTune {
                 FeatExtractNorm::Group
             },
             do_stable_layer_norm: layer,
-            hidden_size: self.hidden_size,
-            num_hidden_layers: self.layers,
-            num_attention_heads: self.heads,
-            intermediate_size: self.intermediate_size,
+            hidden_size: self.hidden_size(),
+            num_hidden_layers: self.layers(),
+            num_attention_heads: self.heads(),
+            intermediate_size: self.intermediate_size(),
             num_conv_pos_embeddings: SCRATCH_POSITIONAL_KERNEL,
-            num_conv_pos_embedding_groups: self.heads,
-            classifier_proj_size: self.hidden_size,
+            num_conv_pos_embedding_groups: self.heads(),
+            classifier_proj_size: self.hidden_size(),
             // No SpecAugment or LayerDrop from scratch: a 4-layer stack on short clips has too
             // few frames and layers for either; dropouts stay at HF's 0.1.
             mask_time_prob: 0.0,
@@ -539,11 +623,13 @@ impl FineTune {
 
     /// Checks the scratch model's sizes.
     fn validate_scratch(&self) -> Result<(), ParamError> {
+        let (hidden_size, heads) = (self.hidden_size(), self.heads());
+        let (conv_dim, conv_kernel, conv_stride) = (self.conv_dim(), self.conv_kernel(), self.conv_stride());
         let positive = [
-            ("hidden_size", self.hidden_size),
-            ("layers", self.layers),
-            ("heads", self.heads),
-            ("intermediate_size", self.intermediate_size),
+            ("hidden_size", hidden_size),
+            ("layers", self.layers()),
+            ("heads", heads),
+            ("intermediate_size", self.intermediate_size()),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -553,25 +639,22 @@ impl FineTune {
                 ));
             }
         }
-        if !self.hidden_size.is_multiple_of(self.heads) {
+        if !hidden_size.is_multiple_of(heads) {
             return Err(ParamError::new(
                 "hidden_size",
-                format!(
-                    "`hidden_size` {} is not a multiple of `heads` {}",
-                    self.hidden_size, self.heads
-                ),
+                format!("`hidden_size` {hidden_size} is not a multiple of `heads` {heads}"),
             ));
         }
-        if self.conv_dim.is_empty() {
+        if conv_dim.is_empty() {
             return Err(ParamError::new(
                 "conv_dim",
                 "`conv_dim` needs at least one conv layer",
             ));
         }
-        let n = self.conv_dim.len();
+        let n = conv_dim.len();
         for (name, list) in [
-            ("conv_kernel", &self.conv_kernel),
-            ("conv_stride", &self.conv_stride),
+            ("conv_kernel", &conv_kernel),
+            ("conv_stride", &conv_stride),
         ] {
             if list.len() != n {
                 return Err(ParamError::new(
@@ -584,9 +667,9 @@ impl FineTune {
             }
         }
         for (name, list) in [
-            ("conv_dim", &self.conv_dim),
-            ("conv_kernel", &self.conv_kernel),
-            ("conv_stride", &self.conv_stride),
+            ("conv_dim", &conv_dim),
+            ("conv_kernel", &conv_kernel),
+            ("conv_stride", &conv_stride),
         ] {
             if let Some(i) = list.iter().position(|&v| v == 0) {
                 return Err(ParamError::new(
@@ -773,6 +856,8 @@ impl StageDef for FineTune {
     fn validate(&self) -> Result<(), ParamError> {
         if self.model_path.is_none() && self.model == SCRATCH {
             self.validate_scratch()?;
+        } else {
+            self.refuse_scratch_sizes()?;
         }
         // A local checkpoint is read now (its config, its weights' keys, its head and labels,
         // as the run reads them first), so that a folder that cannot load is an error at
@@ -875,6 +960,10 @@ impl StageDef for FineTune {
     /// The audio set's facts (the model folder input has none); on unlabeled data a loaded
     /// head's classes are the checkpoint's, known only once it is read.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        // A model folder input is a loaded model too.
+        if inputs.len() > 1 {
+            self.refuse_scratch_sizes()?;
+        }
         let mut facts = Facts::combined(&inputs[..inputs.len().min(1)]);
         if facts.classes.as_ref().is_some_and(|c| c.is_empty()) {
             facts.classes = None;

@@ -358,7 +358,7 @@ fn a_model_folder_input_is_loaded_like_model_path() {
 fn scores_land_on_their_clips_whatever_the_scoring_batch() {
     let harness = Harness::new();
     let mut layer = params(2);
-    layer.norm = Norm::Layer;
+    layer.norm = Some(Norm::Layer);
     let trained = harness.train(&layer, None);
     let trained_rows = Predictions::read(trained.path()).unwrap();
     let score = |eval_batch_size| {
@@ -406,6 +406,9 @@ fn bad_params_are_rejected_with_their_path() {
         ("early_stopping_patience = 0", "early_stopping_patience"),
         ("head = \"mlp\"", "head"),
         ("epoch = 3", "epoch"),
+        // A loaded model has its config's sizes: a scratch size written for it is no silent no-op.
+        ("model = \"a/b\"\nlayers = 12", "layers"),
+        ("model_path = \"models/x\"\nnorm = \"layer\"", "norm"),
     ];
     for (text, path) in cases {
         let table: toml::Table = toml::from_str(text).unwrap();
@@ -419,6 +422,22 @@ fn bad_params_are_rejected_with_their_path() {
     assert_eq!(defaults["model"], "scratch");
     assert_eq!(defaults["conv_stride"], serde_json::json!([5, 4, 4, 4]));
     assert_eq!(defaults["freeze"], "feature-encoder");
+    // A loaded model's key holds the scratch defaults as it always has, so its entries stay
+    // valid; a default written out is the same key as the default left unset.
+    let hub = kind.configure(toml::from_str("model = \"a/b\"").unwrap()).unwrap().params();
+    for (name, value) in [("hidden_size", serde_json::json!(64)), ("layers", 2.into()), ("conv_dim", serde_json::json!([32, 32, 32, 32])), ("norm", "group".into())] {
+        assert_eq!(hub[name], value, "{name}");
+    }
+    let written = kind.configure(toml::from_str("layers = 2
+norm = \"group\"").unwrap()).unwrap().params();
+    assert_eq!(written, defaults);
+    // A model folder input is a loaded model too: the plan refuses a scratch size for it.
+    let sized = kind.configure(toml::from_str("hidden_size = 128").unwrap()).unwrap();
+    let facts = vox_api::Facts::default();
+    let audio = vox_api::PlannedInput { name: "split", kind: vox_api::ArtifactKind::Audio, facts: &facts };
+    let folder = vox_api::PlannedInput { name: "xlsr", kind: vox_api::ArtifactKind::Files, facts: &facts };
+    assert!(sized.facts(&[audio]).is_ok());
+    assert_eq!(sized.facts(&[audio, folder]).unwrap_err().path, "hidden_size");
     // The default conv stack turns 60000 samples into wav2vec2's 187 frames.
     let params: FineTune = toml::from_str("").unwrap();
     assert_eq!(params.scratch_config().frame_count(60000), Some(187));
@@ -614,7 +633,7 @@ fn changed_parts(initial: &TestModel, model: &TestModel) -> Vec<(String, usize, 
 fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
     let harness = Harness::new();
     let mut params = params(3);
-    params.layers = 3;
+    params.layers = Some(3);
     params.freeze = Freeze::AllButHead;
     params.unfreeze_after = Some(1);
     params.unfreeze_layers_per_epoch = Some(2);
