@@ -343,7 +343,8 @@ impl StageDef for Featurize {
                 return Err(ParamError::new("output", "`egemaps-v02` has only `functionals`; use `mfcc` or `logmel` for frames"));
             }
             if let Some(param) = SPECTROGRAM_PARAMS.into_iter().find(|p| self.written(p)) {
-                let message = format!("`{param}` applies to `mfcc` and `logmel` only (eGeMAPS has its own fixed framing)");
+                let sets = if param == "n_mfcc" { "`mfcc`" } else { "`mfcc` and `logmel`" };
+                let message = format!("`{param}` applies to {sets} only (eGeMAPS has its own fixed framing)");
                 return Err(ParamError::new(param, message));
             }
         }

@@ -116,6 +116,14 @@ fn params(epochs: u32) -> FineTune {
     params
 }
 
+/// [`params`] with zero epochs loading the model folder `dir` (its sizes are the folder's).
+fn reload(dir: &std::path::Path) -> FineTune {
+    let mut params = params(0);
+    (params.hidden_size, params.layers, params.heads, params.intermediate_size, params.conv_dim) = (None, None, None, None, None);
+    params.model_path = Some(dir.to_path_buf());
+    params
+}
+
 /// Temp folders for one stage run over the synthetic set.
 struct Harness {
     input: TempDir,
@@ -283,8 +291,7 @@ fn same_seed_gives_identical_outputs_and_resume_matches_an_uninterrupted_run() {
 fn output_folder_is_a_model_path_with_identical_predictions() {
     let harness = Harness::new();
     let trained = harness.train(&params(2), None);
-    let mut reload = params(0);
-    reload.model_path = Some(trained.path().to_path_buf());
+    let reload = reload(trained.path());
     reload.validate().unwrap();
     let out = harness.train(&reload, None);
     let before = Predictions::read(trained.path()).unwrap();
@@ -362,8 +369,7 @@ fn scores_land_on_their_clips_whatever_the_scoring_batch() {
     let trained = harness.train(&layer, None);
     let trained_rows = Predictions::read(trained.path()).unwrap();
     let score = |eval_batch_size| {
-        let mut reload = params(0);
-        reload.model_path = Some(trained.path().to_path_buf());
+        let mut reload = reload(trained.path());
         reload.eval_batch_size = Some(eval_batch_size);
         reload.validate().unwrap();
         Predictions::read(harness.train(&reload, None).path()).unwrap()
