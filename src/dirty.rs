@@ -102,6 +102,9 @@ impl fmt::Display for DirtyReason {
                 {
                     write!(f, "param `{name}`: file contents changed")
                 }
+                // A param a newer kind no longer keys where it cannot apply (or one left out
+                // that is keyed only when given).
+                (Some(_), None) => write!(f, "param `{name}` ({}) is no longer part of the key", show(old)),
                 _ => write!(f, "param `{name}` changed: {} -> {}", show(old), show(new)),
             },
             Self::InputsChanged { old, new } => write!(f, "inputs changed: [{}] -> [{}]", old.join(", "), new.join(", ")),
@@ -162,7 +165,7 @@ mod tests {
             kind: "fine-tune".into(),
             version: 1,
             backend: Some("ndarray".into()),
-            params: serde_json::json!({"lr": 0.0001, "epochs": 10, "path": {"content": "aa"}, "seed": 42}),
+            params: serde_json::json!({"lr": 0.0001, "epochs": 10, "n_fft": 512, "path": {"content": "aa"}, "seed": 42}),
             inputs: vec![InputComponent { name: "split".into(), hash: "11".into() }],
             names: None,
             shared: None,
@@ -179,13 +182,17 @@ mod tests {
         new.params["lr"] = serde_json::json!(3e-5);
         new.params["path"] = serde_json::json!({"content": "bb"});
         new.inputs[0].hash = "22".into();
+        new.params.as_object_mut().unwrap().remove("n_fft");
+        new.params["folds"] = serde_json::json!(5);
         let reasons: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
         assert_eq!(
             reasons,
             [
                 "implementation version bumped: 1 -> 2",
                 "backend changed: ndarray -> cuda",
+                "param `folds` changed: unset -> 5",
                 "param `lr` changed: 0.0001 -> 0.00003",
+                "param `n_fft` (512) is no longer part of the key",
                 "param `path`: file contents changed",
                 "param `seed` changed: 42 -> 7",
                 "input `split` changed",
