@@ -163,8 +163,8 @@ mod tests {
         let split = TestStage::after(&merge, ArtifactKind::Audio);
         let params = Split {
             strategy: Strategy::Speaker,
-            val_fraction: 0.0,
-            test_fraction: 0.0,
+            val_fraction: None,
+            test_fraction: None,
             val_speakers: vec!["OAF".into(), "02".into()],
             test_speakers: Vec::new(),
             folds: None,
@@ -222,8 +222,8 @@ mod tests {
         let split = TestStage::after(&pad, ArtifactKind::Audio);
         let params = Split {
             strategy: Strategy::Speaker,
-            val_fraction: 0.2,
-            test_fraction: 0.0,
+            val_fraction: None,
+            test_fraction: None,
             val_speakers: vec!["02".into()],
             test_speakers: Vec::new(),
             folds: None,

@@ -49,12 +49,12 @@ pub struct Split {
     #[serde(default = "default_strategy")]
     pub strategy: Strategy,
     /// Share of clips (random) or speakers (speaker, without lists) for validation, 0 <= x < 1.
-    #[serde(default = "default_val_fraction")]
-    pub val_fraction: f64,
+    #[serde(default, serialize_with = "keyed_val_fraction")]
+    pub val_fraction: Option<f64>,
     /// Share of clips (random) or speakers (speaker, without lists) for test, 0 <= x < 1;
     /// `val_fraction + test_fraction` must stay below 1.
-    #[serde(default)]
-    pub test_fraction: f64,
+    #[serde(default, serialize_with = "keyed_test_fraction")]
+    pub test_fraction: Option<f64>,
     /// Speaker ids held out for validation (strategy `speaker`), e.g. `["21", "22"]` or
     /// `[21, 22]` (a number matches the speaker whose id is that number: `5` is `05`); when
     /// this or `test_speakers` is non-empty, the lists decide and the fractions are ignored.
@@ -168,6 +168,15 @@ fn default_val_fraction() -> f64 {
     0.2
 }
 
+// The key holds the fractions resolved, as it did when they were plain params (no entry's key
+// changed when writing one where it cannot apply became an error).
+fn keyed_val_fraction<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(value.unwrap_or_else(default_val_fraction))
+}
+fn keyed_test_fraction<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(value.unwrap_or(0.0))
+}
+
 /// The summary table's file name under the report folder.
 const SUMMARY: &str = "split.csv";
 
@@ -177,6 +186,29 @@ fn share(n: usize, fraction: f64) -> usize {
 }
 
 impl Split {
+    fn val_fraction(&self) -> f64 {
+        self.val_fraction.unwrap_or_else(default_val_fraction)
+    }
+    fn test_fraction(&self) -> f64 {
+        self.test_fraction.unwrap_or(0.0)
+    }
+
+    /// A fraction written where nothing reads it, as the error at its line: strategy `test`
+    /// (every clip goes to test) and speaker lists (the lists decide who is held out).
+    fn refuse_unread_fractions(&self) -> Result<(), ParamError> {
+        let lists = !self.val_speakers.is_empty() || !self.test_speakers.is_empty();
+        let why = match self.strategy {
+            Strategy::Test => "strategy = \"test\" puts every clip in test",
+            Strategy::Speaker if lists => "the speaker lists decide who is held out (`val_speakers`, `test_speakers`)",
+            _ => return Ok(()),
+        };
+        let written = [("val_fraction", self.val_fraction.is_some()), ("test_fraction", self.test_fraction.is_some())];
+        match written.into_iter().find(|(_, written)| *written) {
+            Some((param, _)) => Err(ParamError::new(param, format!("`{param}` is not read here: {why}; leave it out"))),
+            None => Ok(()),
+        }
+    }
+
     /// Checks the cross-validation params.
     fn validate_folds(&self) -> Result<(), ParamError> {
         let cv = self.strategy.folds();
@@ -193,7 +225,7 @@ impl Split {
         if self.group_by != default_group_by() && self.strategy != Strategy::GroupKfold {
             return Err(ParamError::new("group_by", "`group_by` needs strategy = \"group-kfold\""));
         }
-        if cv && self.test_fraction > 0.0 {
+        if cv && self.test_fraction() > 0.0 {
             return Err(ParamError::new(
                 "test_fraction",
                 "a cross-validation's test part is the held-out fold: leave `test_fraction` at 0",
@@ -241,8 +273,8 @@ impl Split {
                 names.sort_unstable();
                 names.dedup();
                 names.shuffle(&mut rng);
-                let n = share(names.len(), self.val_fraction);
-                let n = if self.val_fraction > 0.0 { n.max(1) } else { n }.min(names.len().saturating_sub(1));
+                let n = share(names.len(), self.val_fraction());
+                let n = if self.val_fraction() > 0.0 { n.max(1) } else { n }.min(names.len().saturating_sub(1));
                 let held: BTreeSet<&str> = names[..n].iter().copied().collect();
                 for &i in &rest {
                     val[i] = groups[i].as_deref().is_some_and(|g| held.contains(g));
@@ -257,7 +289,7 @@ impl Split {
                 }
                 for members in by_class.values_mut() {
                     members.shuffle(&mut rng);
-                    for &i in &members[..share(members.len(), self.val_fraction)] {
+                    for &i in &members[..share(members.len(), self.val_fraction())] {
                         val[i] = true;
                     }
                 }
@@ -302,8 +334,8 @@ impl Split {
         }
         for members in by_class.values_mut() {
             members.shuffle(rng);
-            let test = share(members.len(), self.test_fraction);
-            let val = share(members.len(), self.val_fraction);
+            let test = share(members.len(), self.test_fraction());
+            let val = share(members.len(), self.val_fraction());
             for (rank, &i) in members.iter().enumerate() {
                 splits[i] = if rank < test {
                     audio::Split::Test
@@ -338,8 +370,8 @@ impl Split {
                 let n = share(order.len(), fraction);
                 if fraction > 0.0 { n.max(1) } else { n }
             };
-            let test = at_least_one(self.test_fraction);
-            let val = at_least_one(self.val_fraction);
+            let test = at_least_one(self.test_fraction());
+            let val = at_least_one(self.val_fraction());
             for (rank, speaker) in order.iter().take(test + val).enumerate() {
                 let side = if rank < test { audio::Split::Test } else { audio::Split::Val };
                 held_out.insert(speaker, side);
@@ -436,18 +468,19 @@ impl StageDef for Split {
     const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
-        check_fraction("val_fraction", self.val_fraction)?;
-        check_fraction("test_fraction", self.test_fraction)?;
-        if self.val_fraction + self.test_fraction >= 1.0 {
+        check_fraction("val_fraction", self.val_fraction())?;
+        check_fraction("test_fraction", self.test_fraction())?;
+        if self.val_fraction() + self.test_fraction() >= 1.0 {
             return Err(ParamError::new(
                 "test_fraction",
                 format!(
                     "`val_fraction` + `test_fraction` must stay below 1 to leave clips for train, not {}",
-                    self.val_fraction + self.test_fraction
+                    self.val_fraction() + self.test_fraction()
                 ),
             ));
         }
         self.validate_folds()?;
+        self.refuse_unread_fractions()?;
         let lists = [("val_speakers", &self.val_speakers), ("test_speakers", &self.test_speakers)];
         let mut seen = BTreeMap::new();
         for (param, list) in lists {
@@ -473,10 +506,10 @@ impl StageDef for Split {
     /// clips are cross-validated.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         let (val, test) = match self.strategy {
-            Strategy::Kfold | Strategy::GroupKfold => (self.val_fraction > 0.0, true),
-            Strategy::Random => (self.val_fraction > 0.0, self.test_fraction > 0.0),
+            Strategy::Kfold | Strategy::GroupKfold => (self.val_fraction() > 0.0, true),
+            Strategy::Random => (self.val_fraction() > 0.0, self.test_fraction() > 0.0),
             Strategy::Speaker if self.val_speakers.is_empty() && self.test_speakers.is_empty() => {
-                (self.val_fraction > 0.0, self.test_fraction > 0.0)
+                (self.val_fraction() > 0.0, self.test_fraction() > 0.0)
             }
             Strategy::Speaker => (!self.val_speakers.is_empty(), !self.test_speakers.is_empty()),
             Strategy::Test => {
@@ -764,6 +797,29 @@ mod tests {
             lists.validate().unwrap_err().message,
             "`test_speakers` needs strategy = \"speaker\""
         );
+    }
+
+    /// A fraction nothing reads is refused; the key holds the fractions resolved, as it did
+    /// when they were plain params.
+    #[test]
+    fn fractions_are_refused_where_nothing_reads_them() {
+        let refused = |json: serde_json::Value| {
+            let split: Split = serde_json::from_value(json).unwrap();
+            let err = split.validate().unwrap_err();
+            (err.path, err.message)
+        };
+        assert_eq!(
+            refused(serde_json::json!({"strategy": "test", "val_fraction": 0.1})),
+            ("val_fraction".to_string(), "`val_fraction` is not read here: strategy = \"test\" puts every clip in test; leave it out".to_string())
+        );
+        let (path, message) = refused(serde_json::json!({"strategy": "speaker", "val_speakers": ["02"], "test_fraction": 0.2}));
+        assert_eq!(path, "test_fraction");
+        assert!(message.contains("the speaker lists decide"), "{message}");
+        // Fractions choose speakers when no list is given.
+        let drawn: Split = serde_json::from_value(serde_json::json!({"strategy": "speaker", "test_fraction": 0.2})).unwrap();
+        assert_eq!(drawn.validate(), Ok(()));
+        let keyed = vox_api::kind::<Split>().configure(toml::Table::new()).unwrap().params();
+        assert_eq!((keyed["val_fraction"].clone(), keyed["test_fraction"].clone()), (serde_json::json!(0.2), serde_json::json!(0.0)));
     }
 
     #[test]

@@ -74,9 +74,9 @@ pub struct EnsembleVote {
     pub on_missing_clips: OnMissingClips,
     /// Resolution of `weights = "optimize"`: weights are multiples of `1 / grid_steps`, 1 to
     /// 100 (default 10). The grid holds `C(grid_steps + n - 1, n - 1)` vectors for `n` inputs,
-    /// at most 200000. Unused by the other weight rules.
-    #[serde(default = "default_grid_steps")]
-    pub grid_steps: u32,
+    /// at most 200000. Only with `weights = "optimize"`.
+    #[serde(default, serialize_with = "keyed_grid_steps")]
+    pub grid_steps: Option<u32>,
 }
 
 /// How the members' rows of a clip are combined.
@@ -158,6 +158,12 @@ fn default_grid_steps() -> u32 {
     10
 }
 
+/// The key holds `grid_steps` resolved, as it did when it was a plain param (no entry's key
+/// changed when writing it beside another weight rule became an error).
+fn keyed_grid_steps<S: serde::Serializer>(value: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(value.unwrap_or_else(default_grid_steps))
+}
+
 impl Method {
     /// The name, as in the params.
     fn name(self) -> &'static str {
@@ -218,8 +224,12 @@ impl StageDef for EnsembleVote {
                 return Err(ParamError::new("weights", "every weight is 0; at least one must be positive"));
             }
         }
-        if !(1..=100).contains(&self.grid_steps) {
-            return Err(ParamError::new("grid_steps", format!("`{}` is not in 1..=100", self.grid_steps)));
+        if self.grid_steps.is_some() && self.weights != Weights::Rule(WeightRule::Optimize) {
+            return Err(ParamError::new("grid_steps", "`grid_steps` is read only with `weights = \"optimize\"`"));
+        }
+        let grid_steps = self.grid_steps();
+        if !(1..=100).contains(&grid_steps) {
+            return Err(ParamError::new("grid_steps", format!("`{grid_steps}` is not in 1..=100")));
         }
         Ok(())
     }
@@ -254,6 +264,10 @@ impl StageDef for EnsembleVote {
 }
 
 impl EnsembleVote {
+    fn grid_steps(&self) -> u32 {
+        self.grid_steps.unwrap_or_else(default_grid_steps)
+    }
+
     /// [`StageDef::run`] with the crate's error type.
     fn vote(&self, ctx: &StageContext) -> Result<(), ReportError> {
         if let Weights::Given(given) = &self.weights
@@ -287,14 +301,14 @@ impl EnsembleVote {
         let clips = align(&members, self.on_missing_clips)?;
         let optimizing = self.weights == Weights::Rule(WeightRule::Optimize);
         let bar = optimizing
-            .then(|| ctx.progress_bar(weighting::candidate_count(members.len(), self.grid_steps), "weights"));
+            .then(|| ctx.progress_bar(weighting::candidate_count(members.len(), self.grid_steps()), "weights"));
         let tick = || {
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
         };
         let context =
-            Context { combiner: &combiner, clips: &clips, grid_steps: self.grid_steps, tick: &tick };
+            Context { combiner: &combiner, clips: &clips, grid_steps: self.grid_steps(), tick: &tick };
         let weighting = weighting::obtain(&self.weights, &members, &context)?;
         if let Some(bar) = &bar {
             bar.finish_and_clear();

@@ -482,7 +482,9 @@ fn params_are_checked() {
         err.message,
         "an array of non-negative numbers (one per input) or one of `equal`, `val-macro-f1`, `val-accuracy`, `optimize`"
     );
-    assert_eq!(configure("grid_steps = 0").path, "grid_steps");
+    assert_eq!(configure("weights = \"optimize\"\ngrid_steps = 0").path, "grid_steps");
+    // Another weight rule reads no grid: the param is refused, not keyed.
+    assert_eq!(configure("weights = \"val-macro-f1\"\ngrid_steps = 20").message, "`grid_steps` is read only with `weights = \"optimize\"`");
     assert_eq!(configure("method = \"median\"").path, "method");
     assert!(configure("weight = 1").message.contains("unknown field `weight`"));
     let defaults = kind.configure(toml::Table::new()).unwrap().params();
