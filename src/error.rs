@@ -209,17 +209,33 @@ pub struct SpecError {
     pub kind: Box<SpecErrorKind>,
     /// Where, when it points into a source.
     pub loc: Option<Loc>,
+    /// The overrides that made it (`in sweep variant `...``, `with `--set ...``): the line it
+    /// points at may be fine in the pipeline as written.
+    pub context: Option<String>,
 }
 
 impl SpecError {
     /// An error at `loc`.
     pub fn at(kind: SpecErrorKind, loc: Loc) -> Self {
-        Self { kind: Box::new(kind), loc: Some(loc) }
+        Self { kind: Box::new(kind), loc: Some(loc), context: None }
     }
 
     /// An error without a location.
     pub fn bare(kind: SpecErrorKind) -> Self {
-        Self { kind: Box::new(kind), loc: None }
+        Self { kind: Box::new(kind), loc: None, context: None }
+    }
+
+    /// What is wrong, with the overrides that made it.
+    pub fn message(&self) -> String {
+        match &self.context {
+            Some(context) => format!("{context}: {}", self.kind),
+            None => self.kind.to_string(),
+        }
+    }
+
+    /// The error as made by overrides: `context` says which.
+    pub fn made_by(self, context: String) -> Self {
+        Self { context: Some(context), ..self }
     }
 
     /// The short text under the caret.
@@ -258,7 +274,7 @@ impl SpecError {
 
     /// Renders the error as text: the message, `file:line:col`, the excerpt with a caret, the hint.
     pub fn render(&self, sources: &SourceMap, color: bool) -> String {
-        let mut diag = miette::MietteDiagnostic::new(self.kind.to_string());
+        let mut diag = miette::MietteDiagnostic::new(self.message());
         if let Some(help) = self.help() {
             diag = diag.with_help(help);
         }

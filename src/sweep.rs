@@ -53,6 +53,14 @@ impl Variant {
         if parts.is_empty() { "base".into() } else { parts.join(", ") }
     }
 
+    /// The variant's settings with its seed, as messages name it.
+    fn label(&self) -> String {
+        match self.seed {
+            Some(seed) => format!("{}, seed={seed}", self.group()),
+            None => self.group(),
+        }
+    }
+
     /// The settings that reach a stage whose ancestors (itself included) are `reached`.
     fn settings(&self, reached: impl Fn(&str) -> bool, seeded: bool) -> Vec<String> {
         let mut parts = Vec::new();
@@ -320,7 +328,22 @@ pub fn build(
             let at = Located { value: "pipeline.seed".to_string(), loc: spec.name.loc.clone() };
             overrides.extend(Override::new(&at, OverrideValue::Toml(toml::Value::Integer(s as i64))));
         }
-        let plan = plan::build(spec.clone(), &overrides, registry, sources, cwd)?;
+        let plan = plan::build(spec.clone(), &overrides, registry, sources, cwd).map_err(|errors| {
+            // Where the pipeline plans without the variant's (or `--set`'s) overrides, they made
+            // the errors: say so, for the line an error points at may be fine as written.
+            let plans = |overrides: &[Override]| plan::build(spec.clone(), overrides, registry, sources, cwd).is_ok();
+            if plans(base) {
+                let context = format!("in sweep variant `{}`", variant.label());
+                return errors.into_iter().map(|e| e.made_by(context.clone())).collect();
+            }
+            if !base.is_empty() && plans(&[]) {
+                let context = format!("with {}", base.iter().map(|o| format!("`--set {}`", describe(o))).collect::<Vec<_>>().join(", "));
+                // An error that points at the `--set` itself needs no more.
+                let on_command_line = |e: &SpecError| e.loc.as_ref().is_some_and(|l| sources.files[l.file].path.is_none());
+                return errors.into_iter().map(|e| if on_command_line(&e) { e } else { e.made_by(context.clone()) }).collect();
+            }
+            errors
+        })?;
         seed = plan.seed;
         let fans: Vec<(usize, vox_api::FanOut)> =
             plan.stages.iter().enumerate().filter_map(|(i, s)| Some((i, s.stage.fan_out()?))).collect();

@@ -172,6 +172,19 @@ fn command_line_grid_and_bad_targets() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("kind `baseline` has no param `n_tres`"), "{}", bad.stderr);
     assert!(bad.stderr.contains("did you mean `n_trees`?"), "{}", bad.stderr);
+
+    // A variant that makes a written param inapplicable (eGeMAPS reads no `n_mfcc`): the error
+    // points at the line as written and names the variant (and the `--set`) that made it.
+    let mfcc = SWEPT.replace("[sweep.grid]\n\"split.val_fraction\" = [0.3, 0.5]\n\"rf.n_trees\" = [5, 50]\n", "").replace("[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]\n", "[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]\nset = \"mfcc\"\nn_mfcc = 20\n");
+    p.file("m.toml", &mfcc);
+    let swept = p.vox(&["plan", "--sweep", "m.toml", "--grid", "egemaps.set=mfcc,egemaps-v02"]);
+    assert_eq!(swept.code, 2, "{}", swept.stderr);
+    let first = swept.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("m.toml:27:10: in sweep variant `egemaps.set=egemaps-v02, seed=1`: "), "{}", swept.stderr);
+    assert!(first.ends_with("stage `egemaps`: invalid param `n_mfcc`: `n_mfcc` applies to `mfcc` only (eGeMAPS has its own fixed framing)"), "{first}");
+    let set = p.vox(&["plan", "m.toml", "--set", "egemaps.set=egemaps-v02"]);
+    assert_eq!(set.code, 2, "{}", set.stderr);
+    assert!(set.stderr.starts_with("m.toml:27:10: with `--set egemaps.set=egemaps-v02`: stage `egemaps`"), "{}", set.stderr);
 }
 
 #[test]

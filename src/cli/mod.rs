@@ -412,7 +412,7 @@ fn render_errors(errors: &[SpecError], sources: &SourceMap, pipeline: &Path) -> 
             // Not a terminal (a log, an editor, grep): a plain `file:line:col: message` line,
             // then the excerpt and hint without the message again.
             (Some(loc), false) => {
-                eprintln!("{}: {}", sources.describe(loc), e.kind);
+                eprintln!("{}: {}", sources.describe(loc), e.message());
                 let excerpt: String = rendered
                     .lines()
                     .skip_while(|l| l.starts_with("  × ") || l.starts_with("  │ ") || l.is_empty())
