@@ -36,7 +36,7 @@ pub struct Download {
     /// With `hub`: the branch, tag or commit to fetch. A commit hash pins the files; a branch
     /// is cached under its name, so a later upstream change is not fetched again.
     #[serde(default)]
-    #[schemars(extend("default" = "main"))]
+    #[schemars(extend("default" = DEFAULT_REVISION))]
     pub revision: Option<String>,
     /// With `hub`: the files to fetch, by their path in the repository; `a|b` fetches `a`, or
     /// `b` where the hub has no `a`, and a trailing `?` skips an entry the hub has none of.
@@ -44,7 +44,7 @@ pub struct Download {
     /// transformers does) and `preprocessor_config.json` where there is one (how the model's
     /// input is prepared, which `fine-tune` and `featurize` honour).
     #[serde(default)]
-    #[schemars(extend("default" = ["config.json", "model.safetensors|pytorch_model.bin", "preprocessor_config.json?"]))]
+    #[schemars(extend("default" = default_hub_files()))]
     pub files: Option<Vec<String>>,
     /// A local file or folder to use instead of downloading, relative to the pipeline file.
     /// A folder is mirrored as is (copy-on-write clones where the file system has them, else
@@ -72,13 +72,13 @@ pub struct Download {
     /// transfer, HTTP 408, 429 or 5xx) is retried, with delays doubling from 0.5 s up to 30 s;
     /// the count restarts after a request that received data. Not part of the cache key.
     #[serde(default)]
-    #[schemars(extend("default" = 5))]
+    #[schemars(extend("default" = DEFAULT_RETRIES))]
     pub retries: Option<u32>,
     /// With `url` or `hub`: seconds allowed to connect, to receive the response headers and
     /// for each read of the body (not for the whole transfer); at least 1. Not part of the
     /// cache key.
     #[serde(default)]
-    #[schemars(extend("default" = 60))]
+    #[schemars(extend("default" = DEFAULT_TIMEOUT_SECONDS))]
     pub timeout: Option<u64>,
 }
 

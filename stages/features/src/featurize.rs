@@ -40,25 +40,25 @@ pub struct Featurize {
     pub set: FeatureSet,
     /// `mfcc` only: number of cepstral coefficients, 1..=`n_mels`.
     #[serde(default)]
-    #[schemars(extend("default" = 13))]
+    #[schemars(extend("default" = DEFAULT_N_MFCC))]
     pub n_mfcc: Option<usize>,
     /// `mfcc`/`logmel`: number of mel bands, >= 1. Unset means 40 for `mfcc`, 64 for `logmel`.
     #[serde(default)]
     pub n_mels: Option<usize>,
     /// `mfcc`/`logmel`: FFT size in samples, 16..=65536 (512: 32 ms at 16 kHz).
     #[serde(default)]
-    #[schemars(extend("default" = 512))]
+    #[schemars(extend("default" = DEFAULT_N_FFT))]
     pub n_fft: Option<usize>,
     /// `mfcc`/`logmel`: hop between frames in samples, >= 1 (160: 10 ms at 16 kHz).
     #[serde(default)]
-    #[schemars(extend("default" = 160))]
+    #[schemars(extend("default" = DEFAULT_HOP_LENGTH))]
     pub hop_length: Option<usize>,
     /// `mfcc`/`logmel`: Hann window length in samples, 1..=`n_fft`. Unset means `n_fft`.
     #[serde(default)]
     pub win_length: Option<usize>,
     /// `mfcc`/`logmel`: lowest mel filter edge in Hz, >= 0.
     #[serde(default)]
-    #[schemars(extend("default" = 0.0))]
+    #[schemars(extend("default" = DEFAULT_FMIN))]
     pub fmin: Option<f64>,
     /// `mfcc`/`logmel`: highest mel filter edge in Hz, > `fmin` and <= half the sample rate.
     /// Unset means half the sample rate.
@@ -67,12 +67,12 @@ pub struct Featurize {
     /// `mfcc`/`logmel`: append first-order deltas (librosa `delta`, width 9) as extra
     /// coefficients named `<name>_delta`.
     #[serde(default)]
-    #[schemars(extend("default" = false))]
+    #[schemars(extend("default" = DEFAULT_DELTAS))]
     pub deltas: Option<bool>,
     /// `mfcc`/`logmel`: how the signal is padded by `n_fft / 2` at both ends (`center=True`):
     /// `constant` (zeros, librosa >= 0.10's default) or `reflect`.
     #[serde(default)]
-    #[schemars(extend("default" = "constant"))]
+    #[schemars(extend("default" = DEFAULT_PAD_MODE))]
     pub pad_mode: Option<PadMode>,
     /// `mfcc`/`logmel`: `functionals` (per-coefficient mean, std, p10, p50, p90 in
     /// `features.csv`, named like `mfcc3_mean`) or `frames` (additionally every frame in
@@ -179,6 +179,16 @@ fn default_output() -> Output {
     Output::Functionals
 }
 
+// The spectrogram params' defaults: what an unset one means, and what `vox stages` shows.
+const DEFAULT_N_MFCC: usize = 13;
+// 32 ms at 16 kHz.
+const DEFAULT_N_FFT: usize = 512;
+// 10 ms at 16 kHz.
+const DEFAULT_HOP_LENGTH: usize = 160;
+const DEFAULT_FMIN: f64 = 0.0;
+const DEFAULT_DELTAS: bool = false;
+const DEFAULT_PAD_MODE: PadMode = PadMode::Constant;
+
 /// The spectrogram params, which `egemaps-v02` refuses (it has its own fixed framing).
 const SPECTROGRAM_PARAMS: [&str; 9] = ["n_mfcc", "n_mels", "n_fft", "hop_length", "win_length", "fmin", "fmax", "deltas", "pad_mode"];
 
@@ -187,22 +197,22 @@ impl Featurize {
         self.n_mels.unwrap_or(if self.set == FeatureSet::Logmel { 64 } else { 40 })
     }
     fn n_mfcc(&self) -> usize {
-        self.n_mfcc.unwrap_or(13)
+        self.n_mfcc.unwrap_or(DEFAULT_N_MFCC)
     }
     fn n_fft(&self) -> usize {
-        self.n_fft.unwrap_or(512)
+        self.n_fft.unwrap_or(DEFAULT_N_FFT)
     }
     fn hop_length(&self) -> usize {
-        self.hop_length.unwrap_or(160)
+        self.hop_length.unwrap_or(DEFAULT_HOP_LENGTH)
     }
     fn fmin(&self) -> f64 {
-        self.fmin.unwrap_or(0.0)
+        self.fmin.unwrap_or(DEFAULT_FMIN)
     }
     fn deltas(&self) -> bool {
-        self.deltas.unwrap_or(false)
+        self.deltas.unwrap_or(DEFAULT_DELTAS)
     }
     fn pad_mode(&self) -> PadMode {
-        self.pad_mode.unwrap_or(PadMode::Constant)
+        self.pad_mode.unwrap_or(DEFAULT_PAD_MODE)
     }
 
     /// Whether spectrogram param `name` was written.
