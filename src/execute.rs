@@ -14,7 +14,7 @@ use std::time::Instant;
 use indicatif::MultiProgress;
 use vox_api::{Input, StageContext};
 
-use crate::cache::{Cache, InputComponent, KeyComponents, Lookup, Record};
+use crate::cache::{Cache, Claim, ClaimStep, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
 use crate::memo::CacheMemo;
 use crate::plan::{Plan, PlannedStage};
@@ -247,20 +247,14 @@ fn run_stage(
             Lookup::Miss => reasons = self::reasons(plan, stage, &components, cache),
         }
     }
-    let lock = match cache.lock(&key) {
-        Ok(lock) => lock,
-        Err(e) => return cache_failed(CacheStep::Lock, e),
-    };
-    if !forced {
-        // Another process may have built it while this one waited for the lock.
-        if let Lookup::Hit(manifest) = cache.lookup(&key) {
-            cache.touch(&key);
+    let (pending, _lock) = match cache.claim(&key, forced) {
+        Ok(Claim::Build(pending, lock)) => (pending, lock),
+        // Another process built it while this one waited for the lock.
+        Ok(Claim::Built(manifest)) => {
             return finish(outcome(stage, Status::Cached, started.elapsed().as_secs_f64()), &manifest, Vec::new());
         }
-    }
-    let pending = match cache.prepare(&key, &lock) {
-        Ok(p) => p,
-        Err(e) => return cache_failed(CacheStep::Prepare, e),
+        Err((ClaimStep::Lock, e)) => return cache_failed(CacheStep::Lock, e),
+        Err((ClaimStep::Prepare, e)) => return cache_failed(CacheStep::Prepare, e),
     };
     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));

@@ -17,7 +17,7 @@ use std::time::Instant;
 use vox_api::memo::{Memo, Shared};
 use vox_api::{ArtifactKind, Input, StageError};
 
-use crate::cache::{Cache, KeyComponents, Lookup, split_blind_hash};
+use crate::cache::{Cache, Claim, ClaimStep, KeyComponents, Lookup, split_blind_hash};
 use crate::plan::PlannedStage;
 
 /// What went wrong with a piece of shared work, the work itself aside.
@@ -123,12 +123,13 @@ impl Memo for CacheMemo<'_> {
             _ => {}
         }
         let store = |step: &'static str| move |source| MemoError::Store { part: part.to_string(), step, source };
-        let lock = self.cache.lock(&key).map_err(store("lock"))?;
-        // Another stage may have made it while this one waited.
-        if !self.forced && let Lookup::Hit(_) = self.cache.lookup(&key) {
-            return Ok(self.found(&key, part));
-        }
-        let pending = self.cache.prepare(&key, &lock).map_err(store("prepare"))?;
+        let (pending, _lock) = match self.cache.claim(&key, self.forced) {
+            Ok(Claim::Build(pending, lock)) => (pending, lock),
+            // Another stage made it while this one waited.
+            Ok(Claim::Built(_)) => return Ok(self.found(&key, part)),
+            Err((ClaimStep::Lock, e)) => return Err(store("lock")(e).into()),
+            Err((ClaimStep::Prepare, e)) => return Err(store("prepare")(e).into()),
+        };
         let started = Instant::now();
         if let Err(e) = fill(&pending.out_dir) {
             self.cache.abandon(pending);

@@ -129,6 +129,23 @@ pub enum Lookup {
     Corrupt(Damage),
 }
 
+/// What [`Cache::claim`] gives a builder of a key.
+pub enum Claim {
+    /// Another process built the entry while this one waited for the lock.
+    Built(EntryManifest),
+    /// This one builds it, holding the key's lock: fill `out_dir`, then commit or abandon.
+    Build(Pending, EntryLock),
+}
+
+/// A step of [`Cache::claim`] that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimStep {
+    /// Taking the key's lock.
+    Lock,
+    /// Preparing the temp folder.
+    Prepare,
+}
+
 /// An entry being built: its temp folder and output folder.
 pub struct Pending {
     key: String,
@@ -213,6 +230,19 @@ impl Cache {
     /// The lock of `key` if no one holds it.
     fn try_lock(&self, key: &str) -> io::Result<EntryLock> {
         lock::try_acquire(&self.root.join("locks"), key)?.ok_or_else(|| io::Error::new(io::ErrorKind::WouldBlock, "locked"))
+    }
+
+    /// The right to build `key`, after a lookup found it missing (or `forced`): takes its lock
+    /// (waiting for another process that builds it), looks again unless forced (the other may
+    /// have built it meanwhile: then that entry, touched), and prepares the attempt.
+    pub fn claim(&self, key: &str, forced: bool) -> Result<Claim, (ClaimStep, io::Error)> {
+        let lock = self.lock(key).map_err(|e| (ClaimStep::Lock, e))?;
+        if !forced && let Lookup::Hit(manifest) = self.lookup(key) {
+            self.touch(key);
+            return Ok(Claim::Built(manifest));
+        }
+        let pending = self.prepare(key, &lock).map_err(|e| (ClaimStep::Prepare, e))?;
+        Ok(Claim::Build(pending, lock))
     }
 
     /// Starts building `key` (the caller holds its lock): removes leftovers of interrupted
@@ -487,6 +517,28 @@ mod tests {
         } else {
             cache.abandon(pending);
         }
+    }
+
+    /// A claim builds a missing entry, finds one built while it waited for the lock, and
+    /// builds again when forced; a waiting claimer gets the lock once the builder commits.
+    #[test]
+    fn a_claim_builds_once_unless_forced() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = Cache::open(root.path()).unwrap();
+        let c = components(1e-4);
+        let key = c.key();
+        let Claim::Build(pending, lock) = cache.claim(&key, false).unwrap() else { panic!("nothing was built") };
+        let waiter = std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| cache.claim(&key, false).unwrap());
+            std::thread::sleep(Duration::from_millis(200));
+            fs::write(pending.out_dir.join("a.txt"), "made").unwrap();
+            cache.commit(pending, c.clone(), 0.1, Vec::new()).unwrap();
+            drop(lock);
+            waiting.join().unwrap()
+        });
+        let Claim::Built(found) = waiter else { panic!("the waiter built it again") };
+        assert_eq!(found.files[0].blake3, blake3::hash(b"made").to_hex().to_string());
+        assert!(matches!(cache.claim(&key, true).unwrap(), Claim::Build(..)), "forced: built again");
     }
 
     #[test]
