@@ -575,10 +575,12 @@ fn restore_paths(
     }
 }
 
-/// Configures `kind` from a run's recorded params. A run of an older vox recorded every param
-/// of a kind, and a kind may since refuse one where it cannot apply (a forest's `c`, eGeMAPS's
-/// `n_fft`): such a param, recorded at its documented default, is left out, which cannot change
-/// the stage. Any other refusal is the error.
+/// Configures `kind` from a run's recorded params. A record may hold a param at its default
+/// that the kind refuses when written, where it cannot apply: a run of an older vox keyed every
+/// param (a forest's `c`, eGeMAPS's `n_fft`), and some kinds still key such params resolved so
+/// that their entries stay valid (a loaded model's scratch sizes, a split's fractions beside
+/// speaker lists). Such a param, recorded at its documented default, is left out, which cannot
+/// change the stage. Any other refusal is the error.
 fn configure_recorded(kind: &dyn vox_api::StageKind, mut params: toml::Table) -> Result<Box<dyn vox_api::Stage>, vox_api::ParamError> {
     let schema = kind.schema();
     loop {
