@@ -14,7 +14,7 @@ use std::time::Instant;
 use indicatif::MultiProgress;
 use vox_api::{Input, StageContext};
 
-use crate::cache::{Cache, Claim, ClaimStep, InputComponent, KeyComponents, Lookup, Record};
+use crate::cache::{Cache, Claim, InputComponent, KeyComponents, Lookup, Record};
 use crate::dirty::{self, DirtyReason};
 use crate::memo::CacheMemo;
 use crate::plan::{Plan, PlannedStage};
@@ -253,8 +253,7 @@ fn run_stage(
         Ok(Claim::Built(manifest)) => {
             return finish(outcome(stage, Status::Cached, started.elapsed().as_secs_f64()), &manifest, Vec::new());
         }
-        Err((ClaimStep::Lock, e)) => return cache_failed(CacheStep::Lock, e),
-        Err((ClaimStep::Prepare, e)) => return cache_failed(CacheStep::Prepare, e),
+        Err((step, e)) => return cache_failed(step, e),
     };
     let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     tracing::info!("running `{}` ({}): {}", stage.name, stage.kind, why.join("; "));

@@ -17,7 +17,7 @@ use std::time::Instant;
 use vox_api::memo::{Memo, Shared};
 use vox_api::{ArtifactKind, Input, StageError};
 
-use crate::cache::{Cache, Claim, ClaimStep, KeyComponents, Lookup, split_blind_hash};
+use crate::cache::{Cache, CacheStep, Claim, KeyComponents, Lookup, split_blind_hash};
 use crate::plan::PlannedStage;
 
 /// What went wrong with a piece of shared work, the work itself aside.
@@ -43,13 +43,13 @@ pub enum MemoError {
         /// The kind.
         kind: String,
     },
-    /// The cache failed at `step` (lock, prepare, commit).
+    /// The cache failed at `step`.
     #[error("the shared work `{part}` could not be stored ({step}): {source}")]
     Store {
         /// The part.
         part: String,
         /// What the cache was doing.
-        step: &'static str,
+        step: CacheStep,
         /// The cause.
         source: std::io::Error,
     },
@@ -122,13 +122,12 @@ impl Memo for CacheMemo<'_> {
             }
             _ => {}
         }
-        let store = |step: &'static str| move |source| MemoError::Store { part: part.to_string(), step, source };
+        let store = |step: CacheStep| move |source| MemoError::Store { part: part.to_string(), step, source };
         let (pending, _lock) = match self.cache.claim(&key, self.forced) {
             Ok(Claim::Build(pending, lock)) => (pending, lock),
             // Another stage made it while this one waited.
             Ok(Claim::Built(_)) => return Ok(self.found(&key, part)),
-            Err((ClaimStep::Lock, e)) => return Err(store("lock")(e).into()),
-            Err((ClaimStep::Prepare, e)) => return Err(store("prepare")(e).into()),
+            Err((step, e)) => return Err(store(step)(e).into()),
         };
         let started = Instant::now();
         if let Err(e) = fill(&pending.out_dir) {
@@ -136,7 +135,7 @@ impl Memo for CacheMemo<'_> {
             return Err(e);
         }
         let seconds = started.elapsed().as_secs_f64();
-        self.cache.commit(pending, components, seconds, Vec::new()).map_err(store("commit"))?;
+        self.cache.commit(pending, components, seconds, Vec::new()).map_err(store(CacheStep::Commit))?;
         Ok(Shared { dir: self.cache.out_dir(&key) })
     }
 }
@@ -180,7 +179,7 @@ impl Memo for ScratchStage<'_> {
             return Ok(Shared { dir: dir.clone() });
         }
         let dir = self.memo.dir.join(&key[..16]);
-        std::fs::create_dir_all(&dir).map_err(|source| MemoError::Store { part: part.to_string(), step: "prepare", source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| MemoError::Store { part: part.to_string(), step: CacheStep::Prepare, source })?;
         fill(&dir)?;
         made.insert(key, dir.clone());
         Ok(Shared { dir })

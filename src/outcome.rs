@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::cache::CacheStep;
 use crate::dirty::DirtyReason;
 use crate::plan::PlannedStage;
 
@@ -83,27 +84,6 @@ pub struct UnreadableParam {
     /// The read's error.
     #[source]
     pub cause: std::io::Error,
-}
-
-/// The cache's steps around running a stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheStep {
-    /// Taking the entry's lock.
-    Lock,
-    /// Making the entry's temporary folders.
-    Prepare,
-    /// Hashing and moving the outputs into the entry.
-    Commit,
-}
-
-impl fmt::Display for CacheStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Lock => "lock cache entry",
-            Self::Prepare => "prepare cache entry",
-            Self::Commit => "store outputs in the cache",
-        })
-    }
 }
 
 /// Why a stage did not run.

@@ -64,6 +64,7 @@ mod key;
 pub mod lock;
 mod maintain;
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -137,13 +138,25 @@ pub enum Claim {
     Build(Pending, EntryLock),
 }
 
-/// A step of [`Cache::claim`] that failed.
+/// The cache's steps around building an entry (a stage's, or shared work).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimStep {
-    /// Taking the key's lock.
+pub enum CacheStep {
+    /// Taking the entry's lock.
     Lock,
-    /// Preparing the temp folder.
+    /// Making the entry's temporary folders.
     Prepare,
+    /// Hashing and moving the outputs into the entry.
+    Commit,
+}
+
+impl fmt::Display for CacheStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Lock => "lock cache entry",
+            Self::Prepare => "prepare cache entry",
+            Self::Commit => "store outputs in the cache",
+        })
+    }
 }
 
 /// An entry being built: its temp folder and output folder.
@@ -235,13 +248,13 @@ impl Cache {
     /// The right to build `key`, after a lookup found it missing (or `forced`): takes its lock
     /// (waiting for another process that builds it), looks again unless forced (the other may
     /// have built it meanwhile: then that entry, touched), and prepares the attempt.
-    pub fn claim(&self, key: &str, forced: bool) -> Result<Claim, (ClaimStep, io::Error)> {
-        let lock = self.lock(key).map_err(|e| (ClaimStep::Lock, e))?;
+    pub fn claim(&self, key: &str, forced: bool) -> Result<Claim, (CacheStep, io::Error)> {
+        let lock = self.lock(key).map_err(|e| (CacheStep::Lock, e))?;
         if !forced && let Lookup::Hit(manifest) = self.lookup(key) {
             self.touch(key);
             return Ok(Claim::Built(manifest));
         }
-        let pending = self.prepare(key, &lock).map_err(|e| (ClaimStep::Prepare, e))?;
+        let pending = self.prepare(key, &lock).map_err(|e| (CacheStep::Prepare, e))?;
         Ok(Claim::Build(pending, lock))
     }
 
