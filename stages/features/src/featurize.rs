@@ -189,9 +189,6 @@ const DEFAULT_FMIN: f64 = 0.0;
 const DEFAULT_DELTAS: bool = false;
 const DEFAULT_PAD_MODE: PadMode = PadMode::Constant;
 
-/// The spectrogram params, which `egemaps-v02` refuses (it has its own fixed framing).
-const SPECTROGRAM_PARAMS: [&str; 9] = ["n_mfcc", "n_mels", "n_fft", "hop_length", "win_length", "fmin", "fmax", "deltas", "pad_mode"];
-
 impl Featurize {
     fn n_mels(&self) -> usize {
         self.n_mels.unwrap_or(if self.set == FeatureSet::Logmel { 64 } else { 40 })
@@ -215,20 +212,22 @@ impl Featurize {
         self.pad_mode.unwrap_or(DEFAULT_PAD_MODE)
     }
 
-    /// Whether spectrogram param `name` was written.
-    fn written(&self, name: &str) -> bool {
-        match name {
-            "n_mfcc" => self.n_mfcc.is_some(),
-            "n_mels" => self.n_mels.is_some(),
-            "n_fft" => self.n_fft.is_some(),
-            "hop_length" => self.hop_length.is_some(),
-            "win_length" => self.win_length.is_some(),
-            "fmin" => self.fmin.is_some(),
-            "fmax" => self.fmax.is_some(),
-            "deltas" => self.deltas.is_some(),
-            "pad_mode" => self.pad_mode.is_some(),
-            _ => false,
-        }
+    /// The first spectrogram param written, if any (`egemaps-v02` refuses them: it has its
+    /// own fixed framing).
+    fn spectrogram_param_written(&self) -> Option<&'static str> {
+        [
+            ("n_mfcc", self.n_mfcc.is_some()),
+            ("n_mels", self.n_mels.is_some()),
+            ("n_fft", self.n_fft.is_some()),
+            ("hop_length", self.hop_length.is_some()),
+            ("win_length", self.win_length.is_some()),
+            ("fmin", self.fmin.is_some()),
+            ("fmax", self.fmax.is_some()),
+            ("deltas", self.deltas.is_some()),
+            ("pad_mode", self.pad_mode.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, written)| written.then_some(name))
     }
 
     /// The spectrogram settings at `sample_rate` (None for eGeMAPS).
@@ -352,7 +351,7 @@ impl StageDef for Featurize {
             if self.output == Output::Frames {
                 return Err(ParamError::new("output", "`egemaps-v02` has only `functionals`; use `mfcc` or `logmel` for frames"));
             }
-            if let Some(param) = SPECTROGRAM_PARAMS.into_iter().find(|p| self.written(p)) {
+            if let Some(param) = self.spectrogram_param_written() {
                 let sets = if param == "n_mfcc" { "`mfcc`" } else { "`mfcc` and `logmel`" };
                 let message = format!("`{param}` applies to {sets} only (eGeMAPS has its own fixed framing)");
                 return Err(ParamError::new(param, message));
