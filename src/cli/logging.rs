@@ -5,13 +5,17 @@ use super::*;
 
 /// Logs go to stderr through the progress bars so that neither garbles the other.
 pub(super) fn init_logging(global: &Global, progress: MultiProgress) {
-    let level = match (global.quiet, global.verbose) {
+    // vox's own crates (every target starting `vox`) at the chosen level, the libraries' logs
+    // (symphonia's "starting new physical stream" per Ogg file, wgpu's adapters) at `warn`
+    // unless `-vv` asks for everything; `RUST_LOG` replaces this.
+    let directives = match (global.quiet, global.verbose) {
         (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "debug",
+        (false, 0) => "warn,vox=info",
+        (false, 1) => "warn,vox=debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     let clock = RunClock((global.verbose > 0).then(tracing_subscriber::fmt::time::uptime));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

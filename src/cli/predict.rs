@@ -8,8 +8,9 @@ use super::*;
 pub(super) struct PredictArgs {
     /// The run folder (`runs/<pipeline>/<run-id>`).
     pub(super) run: PathBuf,
-    /// The recordings: WAV files, folders (every `.wav` under them, identified by their path
-    /// inside the folder without `.wav`), or CSV/TSV tables with a `file` (or `path`)
+    /// The recordings: audio files (WAV, FLAC, MP3, Ogg Vorbis, AIFF), folders (every audio
+    /// file under them, identified by its path inside the folder without the extension), or
+    /// CSV/TSV tables with a `file` (or `path`)
     /// column relative to the table, optional `id`, `start` and `end` (seconds) columns.
     #[arg(required = true)]
     pub(super) inputs: Vec<PathBuf>,

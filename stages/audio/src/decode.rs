@@ -1,5 +1,6 @@
 //! The `decode` stage: every clip of a corpus, mixed to mono, resampled and labelled, as one
-//! audio set. A named corpus's clips are the `.wav` files under the input folder, labelled by
+//! audio set. A named corpus's clips are the audio files (WAV, FLAC, MP3, Ogg Vorbis, AIFF; see
+//! [`crate::audio_file`]) under the input folder, labelled by
 //! their paths and taken in path order, so the output does not depend on the file system; a
 //! table corpus's are the rows of its table, in row order (see [`crate::table`]).
 //!
@@ -34,7 +35,7 @@ use crate::resample::Resampler;
 use crate::set_writer;
 use crate::sources::{self, Place, Source, Sources};
 use crate::table::{self, Columns};
-use crate::wav::WavBuffers;
+use crate::audio_file::AudioBuffers;
 
 /// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM or 32-bit float WAV,
 /// plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono), resamples it
@@ -170,7 +171,7 @@ impl Decode {
     /// replacing its contents) labelled `class`, with this worker's buffers and resampler.
     fn decode(
         &self,
-        (buffers, resampler): &mut (WavBuffers, Resampler),
+        (buffers, resampler): &mut (AudioBuffers, Resampler),
         root: &Path,
         source: &Source,
         class: Option<String>,
@@ -313,7 +314,9 @@ impl StageDef for Decode {
     const KIND: &'static str = "decode";
     // 2: a longer resampler block (same quality, slightly different output bytes).
     // 3: label sets: `classes.csv` beside the manifest, whose label column is `label`.
-    const VERSION: u32 = 3;
+    // 4: FLAC, MP3, Ogg Vorbis and AIFF files are clips too (they were passed over); a WAV-only
+    //    corpus decodes to the same bytes, so its downstream entries stay valid.
+    const VERSION: u32 = 4;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
     const APPLIES: Applies = Applies::Entry;
@@ -382,7 +385,7 @@ impl StageDef for Decode {
         }
         if sources.is_empty() {
             return Err(match self.corpus.is_named() {
-                true => AudioError::NoWavFiles { input: input.name.clone() },
+                true => AudioError::NoAudioFiles { input: input.name.clone() },
                 false => AudioError::EmptyTable { table: self.table.clone().unwrap_or_default() },
             }
             .into());
@@ -473,7 +476,7 @@ impl Decode {
             &plans,
             "decode",
             BATCH,
-            <(WavBuffers, Resampler)>::default,
+            <(AudioBuffers, Resampler)>::default,
             |worker, (_, plan), samples| match plan {
                 Plan::Decode(source, class) => {
                     match self.decode(worker, read.root, source, class.clone(), samples) {
@@ -546,7 +549,7 @@ impl Decode {
         if rows.is_empty() {
             return Err(AudioError::NoClipsLeft {
                 input: read.input.to_string(),
-                what: if table { "table rows" } else { "`.wav` files" },
+                what: if table { "table rows" } else { "audio files" },
                 files: total,
                 skipped: skipped.len(),
                 dropped: dropped.len(),
@@ -666,7 +669,7 @@ mod tests {
         // 16 kHz, an unreadable one in the middle of the first batch; on 1 and 4 threads.
         let stage = TestStage::with_input(ArtifactKind::Files);
         let mut expected = Vec::new();
-        let mut worker = <(WavBuffers, Resampler)>::default();
+        let mut worker = <(AudioBuffers, Resampler)>::default();
         let mut samples = Vec::new();
         for i in 0..BATCH + 9 {
             let path = stage.input_dir().join(format!("take {i:03}.wav"));
@@ -730,7 +733,10 @@ mod tests {
         );
         let empty = TestStage::with_input(ArtifactKind::Files);
         let err = decode(Corpus::Ravdess, 16000, OnError::Fail).run(&empty.ctx(0)).unwrap_err();
-        assert_eq!(err.to_string(), "input `upstream` holds no `.wav` files");
+        assert_eq!(
+            err.to_string(),
+            "input `upstream` holds no audio files (WAV, FLAC, MP3, Ogg Vorbis or AIFF)"
+        );
     }
 
     #[test]
@@ -889,7 +895,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "all 4 `.wav` files of input `upstream` were left out: 0 skipped, 4 dropped by the \
+            "all 4 audio files of input `upstream` were left out: 0 skipped, 4 dropped by the \
              `labels` policy"
         );
     }

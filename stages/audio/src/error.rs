@@ -74,15 +74,15 @@ pub enum AudioError {
         /// The table, relative to the input folder.
         table: String,
     },
-    /// The input folder holds no `.wav` file.
-    #[error("input `{input}` holds no `.wav` files")]
-    NoWavFiles {
+    /// The input folder holds no audio file.
+    #[error("input `{input}` holds no audio files ({})", crate::audio_file::READ_FORMATS)]
+    NoAudioFiles {
         /// The input stage's name.
         input: String,
     },
-    /// A folder given to `vox predict` holds no `.wav` file.
-    #[error("folder `{}` holds no `.wav` files", .folder.display())]
-    NoWavFilesIn {
+    /// A folder given to `vox predict` holds no audio file.
+    #[error("folder `{}` holds no audio files ({})", .folder.display(), crate::audio_file::READ_FORMATS)]
+    NoAudioFilesIn {
         /// The folder.
         folder: PathBuf,
     },
@@ -105,7 +105,7 @@ pub enum AudioError {
     NoClipsLeft {
         /// The input stage's name.
         input: String,
-        /// What the clips came from: `` `.wav` files `` or `table rows`.
+        /// What the clips came from: `audio files` or `table rows`.
         what: &'static str,
         /// How many files (or rows) the input holds.
         files: usize,
@@ -357,6 +357,32 @@ pub enum FileError {
         "unsupported WAV encoding (readable: 8-bit unsigned, 16/24/32-bit PCM, 32-bit float): {0}"
     )]
     Unsupported(hound::Error),
+    /// A FLAC, MP3, Ogg or AIFF file could not be decoded (broken, or a codec not read).
+    #[error("cannot decode: {source}")]
+    Codec {
+        /// The decoder's reason.
+        source: symphonia::core::errors::Error,
+    },
+    /// A compressed file holds fewer frames than its header declares (a cut download).
+    #[error("the file ends early: {frames} of the {declared} frames its header declares")]
+    EndsEarly {
+        /// Frames decoded.
+        frames: u64,
+        /// Frames the header declares.
+        declared: u64,
+    },
+    /// An audio format or codec no reader of this crate decodes.
+    #[error(
+        "{what} is not read by vox (it reads {}): convert it, e.g. `ffmpeg -i in.{extension} \
+         out.flac`",
+        crate::audio_file::READ_FORMATS
+    )]
+    Unread {
+        /// What the file holds: `` `.m4a` audio ``, `Opus audio`.
+        what: String,
+        /// The file's extension, as written.
+        extension: String,
+    },
     /// The file holds no samples.
     #[error("empty audio: the file holds no samples")]
     Empty,

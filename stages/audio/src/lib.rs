@@ -5,12 +5,15 @@
 //! |----------|--------|--------|----------------------------------------------------------------|
 //! | `synth`  | none   | files  | writes a deterministic speech-like corpus in RAVDESS layout    |
 //! |          |        |        | (or SAVEE's, TESS', CREMA-D's, EmoDB's: the `naming` param)    |
-//! | `decode` | files  | audio  | reads every WAV, mixes to mono, resamples, labels by file name |
+//! | `decode` | files  | audio  | reads WAV/FLAC/MP3/Vorbis/AIFF, mixes to mono, resamples,      |
+//! |          |        |        | labels by file name                                            |
 //! |          |        |        | (RAVDESS, SAVEE, TESS, CREMA-D, EmoDB; `labels` drop/merge)    |
 //! | `pad`    | audio  | audio  | pads or crops every clip to one length                         |
 //! | `split`  | audio  | audio  | assigns clips to train/val/test, stratified or by speaker      |
 //! | `merge`  | audio+ | audio  | concatenates audio sets of one sample rate, ids kept unique    |
 
+mod audio_file;
+mod compressed;
 mod corpus;
 mod decode;
 mod emotion;
@@ -34,6 +37,7 @@ mod table;
 mod test_support;
 mod wav;
 
+pub use audio_file::AudioBuffers;
 pub use corpus::{ClipName, Corpus, Label, Labels, NameError, RavdessName};
 pub use decode::{Decode, OnError};
 pub use error::{AudioError, FileError};

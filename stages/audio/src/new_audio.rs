@@ -10,7 +10,7 @@ use vox_api::audio::Split;
 
 use crate::corpus::Corpus;
 use crate::error::AudioError;
-use crate::sources::{Place, Source, Sources, wav_files};
+use crate::sources::{Place, Source, Sources, audio_files};
 use crate::table::{self, Columns, Paths};
 
 /// The sources of every path, in the order given (a folder's files in path order).
@@ -19,9 +19,9 @@ pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| AudioError::Io { path: path.clone(), source })?;
         if meta.is_dir() {
-            let files = wav_files(path)?;
+            let files = audio_files(path)?;
             if files.is_empty() {
-                return Err(AudioError::NoWavFilesIn { folder: path.clone() });
+                return Err(AudioError::NoAudioFilesIn { folder: path.clone() });
             }
             for relative in files {
                 let file_id = relative.rsplit_once('.').map_or(relative.as_str(), |(stem, _)| stem).to_string();
@@ -119,6 +119,12 @@ mod tests {
         let err = sources(std::slice::from_ref(&missing)).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}: ", missing.display())), "{err}");
         let err = sources(&[dir.path().to_path_buf()]).unwrap_err().to_string();
-        assert_eq!(err, format!("folder `{}` holds no `.wav` files", dir.path().display()));
+        assert_eq!(
+            err,
+            format!(
+                "folder `{}` holds no audio files (WAV, FLAC, MP3, Ogg Vorbis or AIFF)",
+                dir.path().display()
+            )
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! What a `decode` reads: one [`Source`] per clip, from a corpus's file names (every `.wav`
-//! under the input folder, in path order) or from a table's rows (see [`crate::table`]).
+//! What a `decode` reads: one [`Source`] per clip, from a corpus's file names (every audio
+//! file under the input folder, in path order: see [`crate::audio_file`]) or from a table's rows (see [`crate::table`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,10 +104,10 @@ impl std::fmt::Display for Place {
 /// Clips to decode, in order: where each comes from, and its source or why it has none.
 pub(crate) type Sources = Vec<(Place, Result<Source, crate::error::FileError>)>;
 
-/// Every `.wav` file under `root` parsed by `corpus`'s naming scheme, in path order: the
+/// Every audio file under `root` parsed by `corpus`'s naming scheme, in path order: the
 /// sources, or per file the reason its name is not the scheme's.
 pub(crate) fn named_files(corpus: Corpus, root: &Path) -> Result<Sources, AudioError> {
-    Ok(wav_files(root)?
+    Ok(audio_files(root)?
         .into_iter()
         .map(|file| {
             let source = corpus.parse(&file).map(|name| Source::named(corpus, file.clone(), name));
@@ -116,8 +116,9 @@ pub(crate) fn named_files(corpus: Corpus, root: &Path) -> Result<Sources, AudioE
         .collect())
 }
 
-/// The relative paths (`/`-separated) of every `.wav` file under `root`, sorted.
-pub(crate) fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
+/// The relative paths (`/`-separated) of every audio file under `root` (by extension, read by
+/// vox or not: [`crate::audio_file::is_audio`]), sorted.
+pub(crate) fn audio_files(root: &Path) -> Result<Vec<String>, AudioError> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
@@ -128,7 +129,7 @@ pub(crate) fn wav_files(root: &Path) -> Result<Vec<String>, AudioError> {
             let path = relative.join(entry.file_name());
             if entry.file_type().map_err(io_err)?.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+            } else if crate::audio_file::is_audio(&path) {
                 let parts: Vec<String> = path
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())

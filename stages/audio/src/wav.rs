@@ -78,21 +78,27 @@ impl WavBuffers {
                 read_with_hound(WavReader::open(path)?, samples)?;
             }
         }
-        let channels = usize::from(spec.channels.max(1));
-        if channels > 1 {
-            // In place: frame i is written at i, after it was read from i * channels >= i.
-            let frames = samples.len() / channels;
-            for i in 0..frames {
-                let frame = &samples[i * channels..(i + 1) * channels];
-                let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
-                samples[i] = (sum / channels as f64) as f32;
-            }
-            samples.truncate(frames);
-        }
+        mix_down(samples, usize::from(spec.channels.max(1)));
         if samples.is_empty() {
             return Err(FileError::Empty);
         }
         Ok((samples, spec.sample_rate))
+    }
+}
+
+/// Averages the `channels` interleaved channels of `samples` into one, in place: each frame's
+/// mean in f64, rounded once to f32 (what every reader of this crate does, so a file's mono
+/// signal does not depend on its container).
+pub(crate) fn mix_down(samples: &mut Vec<f32>, channels: usize) {
+    if channels > 1 {
+        // In place: frame i is written at i, after it was read from i * channels >= i.
+        let frames = samples.len() / channels;
+        for i in 0..frames {
+            let frame = &samples[i * channels..(i + 1) * channels];
+            let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
+            samples[i] = (sum / channels as f64) as f32;
+        }
+        samples.truncate(frames);
     }
 }
 

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use crate::emotion::Emotion;
 use crate::error::{AudioError, FileError};
-use crate::sources::{Place, Source, Sources, wav_files};
+use crate::sources::{Place, Source, Sources, audio_files};
 
 use super::{Corpus, Label, NameError, lookup};
 
@@ -162,7 +162,7 @@ pub(crate) fn sources(root: &Path) -> Result<Sources, AudioError> {
     }
     files.sort();
     let judged = judgements(root, &files)?;
-    let utterances = wav_files(root)?.into_iter().filter(|f| f.contains("/sentences/wav/"));
+    let utterances = audio_files(root)?.into_iter().filter(|f| f.contains("/sentences/wav/"));
     Ok(utterances
         .map(|file| {
             let source = source(&file, &judged);

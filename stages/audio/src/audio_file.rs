@@ -1,0 +1,121 @@
+//! Which files are audio, and reading any of them into mono samples: WAV through [`crate::wav`]
+//! (vox's own bulk reader, the fast path every corpus so far uses), FLAC, MP3, Ogg Vorbis and
+//! AIFF through [`crate::compressed`]. Audio formats vox does not read (AAC/M4A, Opus, WMA, ...)
+//! are still found, so that each is reported as a file that could not be decoded instead of
+//! being passed over in silence.
+
+use std::path::Path;
+
+use crate::error::FileError;
+use crate::wav::WavBuffers;
+
+/// Extensions read by [`crate::wav`].
+const WAV: &[&str] = &["wav"];
+/// Extensions read by [`crate::compressed`].
+const COMPRESSED: &[&str] = &["flac", "mp3", "ogg", "oga", "aif", "aiff"];
+/// Audio formats no reader here decodes.
+const UNREAD: &[&str] = &["m4a", "aac", "mp4a", "opus", "wma", "amr", "ape", "wv", "caf", "sph", "au"];
+
+/// What the formats vox reads are called in messages.
+pub(crate) const READ_FORMATS: &str = "WAV, FLAC, MP3, Ogg Vorbis or AIFF";
+
+/// How a file is read, by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    /// [`crate::wav`].
+    Wav,
+    /// [`crate::compressed`].
+    Compressed,
+    /// An audio format vox does not read.
+    Unread,
+}
+
+impl Reader {
+    /// The reader of `path` by its extension (any case); `None` when it names no audio format.
+    fn of(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        let is = |list: &[&str]| list.contains(&extension.as_str());
+        if is(WAV) {
+            Some(Self::Wav)
+        } else if is(COMPRESSED) {
+            Some(Self::Compressed)
+        } else if is(UNREAD) {
+            Some(Self::Unread)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `path`'s extension names an audio format, read or not: the files a corpus folder's
+/// clips are found among.
+pub(crate) fn is_audio(path: &Path) -> bool {
+    Reader::of(path).is_some()
+}
+
+/// `path`'s extension as written, or nothing.
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension().unwrap_or_default().to_string_lossy().into_owned()
+}
+
+/// Buffers reused from one audio file to the next (one set per worker thread).
+#[derive(Default)]
+pub struct AudioBuffers {
+    /// WAV's buffers.
+    wav: WavBuffers,
+    /// The samples of a compressed file.
+    samples: Vec<f32>,
+}
+
+impl AudioBuffers {
+    /// Reads `path` in the format its extension names (a file without one, or with another, is
+    /// read as WAV, as a table may name it so) and averages the channels. Returns the mono
+    /// samples in [-1, 1) (valid until the next read) and the sample rate in Hz.
+    pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
+        match Reader::of(path) {
+            Some(Reader::Compressed) => {
+                let rate = crate::compressed::read_mono(path, &mut self.samples)?;
+                Ok((&self.samples, rate))
+            }
+            Some(Reader::Unread) => {
+                let extension = extension(path);
+                Err(FileError::Unread { what: format!("`.{extension}` audio"), extension })
+            }
+            Some(Reader::Wav) | None => self.wav.read_mono(path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_audio_by_their_extension_in_any_case() {
+        for (name, reader) in [
+            ("a.wav", Some(Reader::Wav)),
+            ("a.WAV", Some(Reader::Wav)),
+            ("dir.flac/a.Flac", Some(Reader::Compressed)),
+            ("a.mp3", Some(Reader::Compressed)),
+            ("a.ogg", Some(Reader::Compressed)),
+            ("a.aiff", Some(Reader::Compressed)),
+            ("a.m4a", Some(Reader::Unread)),
+            ("a.opus", Some(Reader::Unread)),
+            ("a.txt", None),
+            ("a", None),
+            ("wav", None),
+        ] {
+            assert_eq!(Reader::of(Path::new(name)), reader, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_format_vox_does_not_read_says_which_it_reads() {
+        let err = AudioBuffers::default().read_mono(Path::new("take.M4A")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`.M4A` audio is not read by vox (it reads WAV, FLAC, MP3, Ogg Vorbis or AIFF): \
+             convert it, e.g. `ffmpeg -i in.M4A out.flac`"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! FLAC, MP3, Ogg Vorbis and AIFF reading, mixed down to mono as WAV is (see [`crate::wav`]).
+//!
+//! Decoding these is not vox's product, so it is symphonia's (a maintained pure-Rust decoder
+//! family, so builds stay free of C codecs): its FLAC decoder is bit-exact, and its integer
+//! samples convert to `f32` with one rounding of `v / 2^31` after a left shift to 32 bits, which
+//! is `v / 2^(bits-1)` exactly for 8/16/24-bit data: a FLAC or AIFF copy of a WAV decodes to the
+//! WAV's samples bit for bit (asserted below on libsndfile's files). MP3 and Vorbis are lossy and
+//! their decoders round differently; symphonia's decode within 1e-4 of libsndfile's (mpg123,
+//! libvorbis), gapless: the encoder's delay and padding are trimmed, so a clip keeps its length.
+//!
+//! A packet that fails to decode fails the file (the `on_error` policy decides what then
+//! happens): skipping it, as players do, would leave a gap in the clip that nobody sees.
+
+use std::fs::File;
+use std::path::Path;
+
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_OPUS, CODEC_ID_SPEEX};
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions};
+use symphonia::core::errors::Error as CodecError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use crate::error::FileError;
+use crate::wav::mix_down;
+
+/// Decodes `path` (its extension hints the container) into `samples` (replacing its contents):
+/// mono samples in [-1, 1) and the sample rate in Hz.
+pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>) -> Result<u32, FileError> {
+    samples.clear();
+    let file = File::open(path).map_err(FileError::Io)?;
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(extension);
+    }
+    let codec = |source| FileError::Codec { source };
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, stream, FormatOptions::default(), MetadataOptions::default())
+        .map_err(codec)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or(FileError::Codec { source: CodecError::Unsupported("the file holds no audio track") })?;
+    let track_id = track.id;
+    // Where the container declares its length (FLAC's STREAMINFO, an MP3's LAME header), a file
+    // that ends early is found by the count; a cut stream otherwise just ends.
+    let declared = track.num_frames;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or(FileError::Codec { source: CodecError::Unsupported("the audio track names no codec") })?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default())
+        .map_err(|source| match source {
+            // A container vox reads holding a codec it does not (Opus or Speex in Ogg).
+            CodecError::Unsupported(_) => FileError::Unread {
+                what: format!("{} audio", codec_name(params.codec)),
+                extension: crate::audio_file::extension(path),
+            },
+            source => FileError::Codec { source },
+        })?;
+    let mut rate = params.sample_rate;
+    let mut channels = params.channels.as_ref().map(|c| c.count());
+    while let Some(packet) = format.next_packet().map_err(codec)? {
+        if packet.track_id != track_id {
+            continue;
+        }
+        let decoded = decoder.decode(&packet).map_err(codec)?;
+        let spec = decoded.spec();
+        rate.get_or_insert(spec.rate());
+        let count = spec.channels().count();
+        if *channels.get_or_insert(count) != count {
+            return Err(FileError::Codec {
+                source: CodecError::Unsupported("the channel count changes within the stream"),
+            });
+        }
+        let start = samples.len();
+        samples.resize(start + decoded.samples_interleaved(), 0.0);
+        decoded.copy_to_slice_interleaved(&mut samples[start..]);
+    }
+    let channels = channels.unwrap_or(1).max(1);
+    let frames = (samples.len() / channels) as u64;
+    if let Some(declared) = declared.filter(|&d| frames < d) {
+        return Err(FileError::EndsEarly { frames, declared });
+    }
+    mix_down(samples, channels);
+    if samples.is_empty() {
+        return Err(FileError::Empty);
+    }
+    let rate = rate.filter(|&r| r > 0).ok_or(FileError::Codec {
+        source: CodecError::Unsupported("the stream gives no sample rate"),
+    })?;
+    Ok(rate)
+}
+
+/// What `codec` is called, for the codecs the enabled containers may hold and vox does not read.
+fn codec_name(codec: AudioCodecId) -> String {
+    match codec {
+        CODEC_ID_OPUS => "Opus".into(),
+        CODEC_ID_SPEEX => "Speex".into(),
+        CODEC_ID_MP1 => "MPEG layer I".into(),
+        CODEC_ID_MP2 => "MPEG layer II".into(),
+        other => format!("codec {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::wav::read_mono as read_wav;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codecs").join(name)
+    }
+
+    fn read(name: &str) -> (Vec<f32>, u32) {
+        let mut samples = Vec::new();
+        let rate = read_mono(&fixture(name), &mut samples).unwrap();
+        (samples, rate)
+    }
+
+    #[test]
+    fn flac_and_aiff_decode_to_the_samples_of_the_same_pcm_in_wav() {
+        for (wav, others, rate) in [
+            ("stereo16.wav", &["stereo16.flac", "stereo16.aiff"][..], 16000),
+            ("mono24.wav", &["mono24.flac"][..], 48000),
+        ] {
+            let expected = read_wav(&fixture(wav)).unwrap();
+            assert_eq!(expected.sample_rate, rate);
+            for other in others {
+                let (samples, got_rate) = read(other);
+                assert_eq!(got_rate, rate, "{other}");
+                assert_eq!(samples.len(), expected.samples.len(), "{other}");
+                let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&samples), bits(&expected.samples), "{other}");
+            }
+        }
+    }
+
+    #[test]
+    fn lossy_files_decode_gapless_within_1e_4_of_libsndfile() {
+        for (name, rate, frames) in [("stereo.mp3", 44100, 13230), ("stereo.ogg", 16000, 4800)] {
+            let reference = read_wav(&fixture(&format!("{name}.ref.wav"))).unwrap();
+            let (samples, got_rate) = read(name);
+            assert_eq!(got_rate, rate, "{name}");
+            assert_eq!(reference.samples.len(), frames, "{name}");
+            assert_eq!(samples.len(), frames, "{name}: the encoder's delay and padding are trimmed");
+            let worst = samples.iter().zip(&reference.samples).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "{name}: max |vox - libsndfile| = {worst}");
+            // Not silence: the comparison above would pass on two silent decodes.
+            let rms = (samples.iter().map(|s| s * s).sum::<f32>() / frames as f32).sqrt();
+            assert!(rms > 0.1, "{name}: rms {rms}");
+        }
+    }
+
+    #[test]
+    fn a_codec_vox_does_not_decode_and_a_broken_file_are_errors() {
+        let mut samples = Vec::new();
+        // An Ogg file that holds Opus, named as Ogg files often are.
+        let dir = tempfile::tempdir().unwrap();
+        let ogg = dir.path().join("opus.ogg");
+        std::fs::copy(fixture("stereo.opus"), &ogg).unwrap();
+        let opus = read_mono(&ogg, &mut samples).unwrap_err().to_string();
+        assert_eq!(
+            opus,
+            "Opus audio is not read by vox (it reads WAV, FLAC, MP3, Ogg Vorbis or AIFF): convert \
+             it, e.g. `ffmpeg -i in.ogg out.flac`"
+        );
+        let bytes = std::fs::read(fixture("stereo16.flac")).unwrap();
+        let cut = dir.path().join("cut.flac");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_mono(&cut, &mut samples);
+        assert!(err.is_err(), "a FLAC cut in half decoded to {} samples", samples.len());
+        let junk = dir.path().join("junk.mp3");
+        std::fs::write(&junk, b"not audio at all").unwrap();
+        let err = read_mono(&junk, &mut samples).unwrap_err().to_string();
+        assert!(err.starts_with("cannot decode: unsupported feature"), "{err}");
+    }
+}
