@@ -38,7 +38,8 @@ use crate::table::{self, Columns};
 use crate::audio_file::AudioBuffers;
 
 /// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM or 32-bit float WAV,
-/// plain or WAVE_FORMAT_EXTENSIBLE, any channel count averaged to mono), resamples it
+/// plain or WAVE_FORMAT_EXTENSIBLE; FLAC, MP3, Ogg Vorbis, AIFF; any channel count averaged to
+/// mono; another audio format, such as `.m4a` or Opus, is a file that fails), resamples it
 /// band-limited to `sample_rate` and labels it: from its path for a named corpus, from a table
 /// for `corpus = "csv"`. Writes the corpus's classes beside the manifest.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
