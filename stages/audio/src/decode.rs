@@ -301,6 +301,22 @@ fn relabelled(plans: &[(Place, Plan)], mapping: &LabelMapping) -> String {
     parts.join(", ")
 }
 
+/// The error for two clips with one id, `first` and `second`: where their files differ only in
+/// format (CREMA-D ships `AudioWAV/` and `AudioMP3/`), how to keep one.
+fn duplicate(file_id: String, first: &Place, second: &Place) -> AudioError {
+    let extension = |place: &Place| crate::audio_file::extension(Path::new(&place.file));
+    let (a, b) = (extension(first), extension(second));
+    let hint = if !a.eq_ignore_ascii_case(&b) && !a.is_empty() && !b.is_empty() {
+        // Suggest the lossless copy where there is one.
+        let lossy = |e: &str| ["mp3", "ogg", "oga"].contains(&e.to_ascii_lowercase().as_str());
+        let keep = if lossy(&a) && !lossy(&b) { &b } else { &a };
+        format!(" (the same recording as .{a} and .{b}? keep one format with `include = [\"**/*.{keep}\"]`)")
+    } else {
+        String::new()
+    };
+    AudioError::DuplicateClip { file_id, first: first.to_string(), second: second.to_string(), hint }
+}
+
 /// `boredom: 79, calm: 3`: how many clips each label has in `labels`.
 fn count_by_label<'a>(labels: impl IntoIterator<Item = &'a str>) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -467,7 +483,7 @@ impl Decode {
         let (mut rows, samples_out) = set_writer::create(ctx.out_dir, classes)?;
         let mut skipped: Vec<Vec<String>> = Vec::new();
         let mut dropped: Vec<Vec<String>> = Vec::new();
-        let mut ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut ids: BTreeMap<String, Place> = BTreeMap::new();
         let table = read.table;
         // Written as decoded, batch by batch in order, so the set is never held whole: each
         // batch's clips are placed in order, then their samples written while the next batch
@@ -492,9 +508,8 @@ impl Decode {
                 let mut row = place.cells();
                 match (outcome, on_error) {
                     (Outcome::Clip(clip), _) => {
-                        if let Some(first) = ids.insert(clip.file_id.clone(), place.to_string()) {
-                            let file_id = clip.file_id;
-                            return Err(AudioError::DuplicateClip { file_id, first, second: place.to_string() });
+                        if let Some(first) = ids.insert(clip.file_id.clone(), place.clone()) {
+                            return Err(duplicate(clip.file_id, &first, place));
                         }
                         return Ok(Some(rows.place(*clip, samples.len() as u64)));
                     }
@@ -731,6 +746,22 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`a/take.wav` and `b/take.wav` would both be clip `take`; clip ids must be unique"
+        );
+        // CREMA-D's repository holds each clip as AudioWAV/*.wav and AudioMP3/*.mp3.
+        let formats = TestStage::with_input(ArtifactKind::Files);
+        let name = "1001_DFA_ANG_XX";
+        write_wav(&formats.input_dir().join(format!("AudioWAV/{name}.wav")), 16000, 1, &[800; 4800]);
+        std::fs::create_dir_all(formats.input_dir().join("AudioMP3")).unwrap();
+        let mp3 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codecs/stereo.mp3");
+        std::fs::copy(mp3, formats.input_dir().join(format!("AudioMP3/{name}.mp3"))).unwrap();
+        let err = decode(Corpus::CremaD, 16000, OnError::Fail).run(&formats.ctx(0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`AudioMP3/{name}.mp3` and `AudioWAV/{name}.wav` would both be clip `{name}`; clip ids must \
+                 be unique (the same recording as .mp3 and .wav? keep one format with `include = \
+                 [\"**/*.wav\"]`)"
+            )
         );
         let empty = TestStage::with_input(ArtifactKind::Files);
         let err = decode(Corpus::Ravdess, 16000, OnError::Fail).run(&empty.ctx(0)).unwrap_err();

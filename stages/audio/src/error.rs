@@ -87,7 +87,7 @@ pub enum AudioError {
         folder: PathBuf,
     },
     /// Two input files have the same name in different folders, so their clip ids clash.
-    #[error("{first} and {second} would both be clip `{file_id}`; clip ids must be unique")]
+    #[error("{first} and {second} would both be clip `{file_id}`; clip ids must be unique{hint}")]
     DuplicateClip {
         /// The clashing id (the file name without extension).
         file_id: String,
@@ -95,6 +95,8 @@ pub enum AudioError {
         first: String,
         /// The second file.
         second: String,
+        /// What the user can do about it (with a leading separator), or nothing.
+        hint: String,
     },
     /// Every input file was skipped or dropped.
     #[error(
