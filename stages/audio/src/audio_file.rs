@@ -16,9 +16,6 @@ const COMPRESSED: &[&str] = &["flac", "mp3", "ogg", "oga", "aif", "aiff"];
 /// Audio formats no reader here decodes.
 const UNREAD: &[&str] = &["m4a", "aac", "mp4a", "opus", "wma", "amr", "ape", "wv", "caf", "sph", "au"];
 
-/// What the formats vox reads are called in messages.
-pub(crate) const READ_FORMATS: &str = "WAV, FLAC, MP3, Ogg Vorbis or AIFF";
-
 /// How a file is read, by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reader {

@@ -57,7 +57,7 @@ pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>) -> Result<u32, File
             // A container vox reads holding a codec it does not (Opus or Speex in Ogg).
             CodecError::Unsupported(_) => FileError::Unread {
                 what: format!("{} audio", codec_name(params.codec)),
-                extension: crate::audio_file::extension(path),
+                extension: path.extension().unwrap_or_default().to_string_lossy().into_owned(),
             },
             source => FileError::Codec { source },
         })?;

@@ -10,6 +10,9 @@ use crate::label_policy::unresolved_message;
 use crate::resample::ResampleFailure;
 use crate::table::RowError;
 
+/// What the formats `decode` reads (see [`crate::audio_file`]) are called in messages.
+const READ_FORMATS: &str = "WAV, FLAC, MP3, Ogg Vorbis or AIFF";
+
 /// Why a stage of this crate failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -75,13 +78,13 @@ pub enum AudioError {
         table: String,
     },
     /// The input folder holds no audio file.
-    #[error("input `{input}` holds no audio files ({})", crate::audio_file::READ_FORMATS)]
+    #[error("input `{input}` holds no audio files ({})", READ_FORMATS)]
     NoAudioFiles {
         /// The input stage's name.
         input: String,
     },
     /// A folder given to `vox predict` holds no audio file.
-    #[error("folder `{}` holds no audio files ({})", .folder.display(), crate::audio_file::READ_FORMATS)]
+    #[error("folder `{}` holds no audio files ({})", .folder.display(), READ_FORMATS)]
     NoAudioFilesIn {
         /// The folder.
         folder: PathBuf,
@@ -377,7 +380,7 @@ pub enum FileError {
     #[error(
         "{what} is not read by vox (it reads {}): convert it, e.g. `ffmpeg -i in.{extension} \
          out.flac`",
-        crate::audio_file::READ_FORMATS
+        READ_FORMATS
     )]
     Unread {
         /// What the file holds: `` `.m4a` audio ``, `Opus audio`.
