@@ -82,7 +82,10 @@ mod tests {
     fn files_folders_and_tables_in_the_order_given() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for file in ["a/x.wav", "a/sub/x.wav", "b.wav", "t/clips/long.wav"] {
+        // A folder's audio files in any format, read or not (`.m4a` fails when decoded, by
+        // name); `notes.txt` is no recording.
+        let files = ["a/x.wav", "a/sub/x.wav", "a/sub/y.flac", "a/z.MP3", "a/w.m4a", "a/notes.txt"];
+        for file in files.into_iter().chain(["b.wav", "t/clips/long.wav"]) {
             std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
             std::fs::write(root.join(file), b"").unwrap();
         }
@@ -103,12 +106,15 @@ mod tests {
             [
                 ("b", "/b.wav".to_string()),
                 ("sub/x", "/a/sub/x.wav".into()),
+                ("sub/y", "/a/sub/y.flac".into()),
+                ("w", "/a/w.m4a".into()),
                 ("x", "/a/x.wav".into()),
+                ("z", "/a/z.MP3".into()),
                 ("seg1", "/t/clips/long.wav".into())
             ]
         );
-        assert_eq!(sources[3].0.row, Some(1));
-        let segment = sources[3].1.as_ref().unwrap().segment.unwrap();
+        assert_eq!(sources[6].0.row, Some(1));
+        let segment = sources[6].1.as_ref().unwrap().segment.unwrap();
         assert_eq!((segment.start, segment.end), (0.5, Some(1.5)));
     }
 
