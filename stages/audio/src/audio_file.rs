@@ -55,31 +55,52 @@ pub(crate) fn extension(path: &Path) -> String {
     path.extension().unwrap_or_default().to_string_lossy().into_owned()
 }
 
-/// Buffers reused from one audio file to the next (one set per worker thread).
+/// Buffers reused from one audio file to the next (one set per worker thread), and the last
+/// file read: a table's segments of one long recording (`start`/`end`) are usually consecutive
+/// rows, which a worker then cuts from one read of the file instead of reading (or, for FLAC
+/// or MP3, decoding) the whole recording once per segment.
 #[derive(Default)]
 pub struct AudioBuffers {
     /// WAV's buffers.
     wav: WavBuffers,
     /// The samples of a compressed file.
     samples: Vec<f32>,
+    /// The file whose samples the buffers hold, if the last read succeeded.
+    held: Option<Held>,
+}
+
+/// The file [`AudioBuffers`] holds.
+struct Held {
+    /// Its path, as given.
+    path: std::path::PathBuf,
+    /// Its sample rate, Hz.
+    rate: u32,
+    /// Whether its samples are WAV's buffers' (else `samples`).
+    wav: bool,
 }
 
 impl AudioBuffers {
     /// Reads `path` in the format its extension names (a file without one, or with another, is
     /// read as WAV, as a table may name it so) and averages the channels. Returns the mono
-    /// samples in [-1, 1) (valid until the next read) and the sample rate in Hz.
+    /// samples in [-1, 1) (valid until the next read) and the sample rate in Hz. The same path
+    /// twice in a row is read once (the input of a stage does not change while it runs).
     pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
-        match Reader::of(path) {
-            Some(Reader::Compressed) => {
-                let rate = crate::compressed::read_mono(path, &mut self.samples)?;
-                Ok((&self.samples, rate))
-            }
+        if let Some(held) = self.held.as_ref().filter(|held| held.path == path) {
+            let samples = if held.wav { self.wav.samples() } else { &self.samples };
+            return Ok((samples, held.rate));
+        }
+        self.held = None;
+        let (rate, wav) = match Reader::of(path) {
+            Some(Reader::Compressed) => (crate::compressed::read_mono(path, &mut self.samples)?, false),
             Some(Reader::Unread) => {
                 let extension = extension(path);
-                Err(FileError::Unread { what: format!("`.{extension}` audio"), extension })
+                return Err(FileError::Unread { what: format!("`.{extension}` audio"), extension });
             }
-            Some(Reader::Wav) | None => self.wav.read_mono(path),
-        }
+            Some(Reader::Wav) | None => (self.wav.read_mono(path)?.1, true),
+        };
+        self.held = Some(Held { path: path.to_path_buf(), rate, wav });
+        let samples = if wav { self.wav.samples() } else { &self.samples };
+        Ok((samples, rate))
     }
 }
 
@@ -103,6 +124,28 @@ mod tests {
             ("wav", None),
         ] {
             assert_eq!(Reader::of(Path::new(name)), reader, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_same_file_twice_in_a_row_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codecs");
+        let mut buffers = AudioBuffers::default();
+        for (name, other) in [("stereo16.wav", "stereo16.flac"), ("stereo16.flac", "stereo16.wav")] {
+            let (path, other_path) = (dir.path().join(name), dir.path().join(other));
+            std::fs::copy(fixtures.join(name), &path).unwrap();
+            std::fs::copy(fixtures.join(other), &other_path).unwrap();
+            let first = buffers.read_mono(&path).unwrap().0.to_vec();
+            assert_eq!(first.len(), 4800);
+            // Held: a second read needs no file.
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(buffers.read_mono(&path).unwrap(), (&first[..], 16000), "{name}");
+            // Another file replaces it; the first, gone, is read again and fails.
+            assert_eq!(buffers.read_mono(&other_path).unwrap().0.len(), 4800);
+            assert!(buffers.read_mono(&path).is_err(), "{name}");
+            // A failed read holds nothing.
+            assert!(buffers.read_mono(&path).is_err(), "{name}");
         }
     }
 

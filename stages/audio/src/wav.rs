@@ -38,6 +38,11 @@ pub struct WavBuffers {
 }
 
 impl WavBuffers {
+    /// The mono samples of the last successful [`Self::read_mono`].
+    pub(crate) fn samples(&self) -> &[f32] {
+        &self.samples
+    }
+
     /// Reads `path` (8-bit unsigned, 16/24/32-bit PCM or 32-bit float, plain or
     /// WAVE_FORMAT_EXTENSIBLE), scales integers by 2^(bits-1) and averages the channels.
     /// Returns the mono samples (valid until the next read) and the sample rate in Hz.
