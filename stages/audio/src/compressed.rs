@@ -5,7 +5,7 @@
 //! samples convert to `f32` with one rounding of `v / 2^31` after a left shift to 32 bits, which
 //! is `v / 2^(bits-1)` exactly for 8/16/24-bit data: a FLAC or AIFF copy of a WAV decodes to the
 //! WAV's samples bit for bit (asserted below on libsndfile's files). MP3 and Vorbis are lossy and
-//! their decoders round differently; symphonia's decode within 1e-4 of libsndfile's (mpg123,
+//! their decoders round differently; symphonia's decodings are within 1e-4 of libsndfile's (mpg123,
 //! libvorbis), gapless: the encoder's delay and padding are trimmed, so a clip keeps its length.
 //!
 //! A packet that fails to decode fails the file (the `on_error` policy decides what then
@@ -175,6 +175,12 @@ mod tests {
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         let err = read_mono(&cut, &mut samples);
         assert!(err.is_err(), "a FLAC cut in half decoded to {} samples", samples.len());
+        let bytes = std::fs::read(fixture("stereo.mp3")).unwrap();
+        let cut = dir.path().join("cut.mp3");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        // An MP3 stream just ends where it is cut; its LAME header says how long it was.
+        let err = read_mono(&cut, &mut samples).unwrap_err().to_string();
+        assert_eq!(err, "the file ends early: 4655 of the 13230 frames its header declares");
         let junk = dir.path().join("junk.mp3");
         std::fs::write(&junk, b"not audio at all").unwrap();
         let err = read_mono(&junk, &mut samples).unwrap_err().to_string();
