@@ -38,7 +38,10 @@ pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>) -> Result<u32, File
     let codec = |source| FileError::Codec { source };
     let mut format = symphonia::default::get_probe()
         .probe(&hint, stream, FormatOptions::default(), MetadataOptions::default())
-        .map_err(codec)?;
+        .map_err(|source| match source {
+            CodecError::Unsupported(_) => FileError::NotAudio { source },
+            source => FileError::Codec { source },
+        })?;
     let track = format
         .default_track(TrackType::Audio)
         .ok_or(FileError::Codec { source: CodecError::Unsupported("the file holds no audio track") })?;
@@ -182,8 +185,8 @@ mod tests {
         let err = read_mono(&cut, &mut samples).unwrap_err().to_string();
         assert_eq!(err, "the file ends early: 4655 of the 13230 frames its header declares");
         let junk = dir.path().join("junk.mp3");
-        std::fs::write(&junk, b"not audio at all").unwrap();
+        std::fs::write(&junk, b"<html><body>404 Not Found</body></html>").unwrap();
         let err = read_mono(&junk, &mut samples).unwrap_err().to_string();
-        assert!(err.starts_with("cannot decode: unsupported feature"), "{err}");
+        assert!(err.starts_with("not a FLAC, MP3, Ogg or AIFF stream, whatever its name says ("), "{err}");
     }
 }

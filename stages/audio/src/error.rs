@@ -368,6 +368,13 @@ pub enum FileError {
         /// The decoder's reason.
         source: symphonia::core::errors::Error,
     },
+    /// A file named as a compressed format whose bytes no reader recognises (an HTML error
+    /// page saved by a failed download, a renamed file).
+    #[error("not a FLAC, MP3, Ogg or AIFF stream, whatever its name says ({source})")]
+    NotAudio {
+        /// The prober's reason.
+        source: symphonia::core::errors::Error,
+    },
     /// A compressed file holds fewer frames than its header declares (a cut download).
     #[error("the file ends early: {frames} of the {declared} frames its header declares")]
     EndsEarly {
