@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::FileError;
-use crate::wav::WavBuffers;
+use crate::wav::{Downmix, WavBuffers};
 
 /// Extensions read by [`crate::wav`].
 const WAV: &[&str] = &["wav"];
@@ -61,6 +61,8 @@ pub(crate) fn extension(path: &Path) -> String {
 /// or MP3, decoding) the whole recording once per segment.
 #[derive(Default)]
 pub struct AudioBuffers {
+    /// How every file's channels become one.
+    downmix: Downmix,
     /// WAV's buffers.
     wav: WavBuffers,
     /// The samples of a compressed file.
@@ -80,8 +82,13 @@ struct Held {
 }
 
 impl AudioBuffers {
+    /// Buffers that make every file's channels one by `downmix`.
+    pub fn new(downmix: Downmix) -> Self {
+        Self { downmix, ..Self::default() }
+    }
+
     /// Reads `path` in the format its extension names (a file without one, or with another, is
-    /// read as WAV, as a table may name it so) and averages the channels. Returns the mono
+    /// read as WAV, as a table may name it so) and makes its channels one. Returns the mono
     /// samples in [-1, 1) (valid until the next read) and the sample rate in Hz. The same path
     /// twice in a row is read once (the input of a stage does not change while it runs).
     pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
@@ -91,12 +98,12 @@ impl AudioBuffers {
         }
         self.held = None;
         let (rate, wav) = match Reader::of(path) {
-            Some(Reader::Compressed) => (crate::compressed::read_mono(path, &mut self.samples)?, false),
+            Some(Reader::Compressed) => (crate::compressed::read_mono(path, &mut self.samples, self.downmix)?, false),
             Some(Reader::Unread) => {
                 let extension = extension(path);
                 return Err(FileError::Unread { what: format!("`.{extension}` audio"), extension });
             }
-            Some(Reader::Wav) | None => (self.wav.read_mono(path)?.1, true),
+            Some(Reader::Wav) | None => (self.wav.read(path, self.downmix)?.1, true),
         };
         self.held = Some(Held { path: path.to_path_buf(), rate, wav });
         let samples = if wav { self.wav.samples() } else { &self.samples };

@@ -23,11 +23,11 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::FileError;
-use crate::wav::mix_down;
+use crate::wav::{Downmix, mix_down};
 
 /// Decodes `path` (its extension hints the container) into `samples` (replacing its contents):
-/// mono samples in [-1, 1) and the sample rate in Hz.
-pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>) -> Result<u32, FileError> {
+/// mono samples in [-1, 1), the channels made one by `downmix`, and the sample rate in Hz.
+pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>, downmix: Downmix) -> Result<u32, FileError> {
     samples.clear();
     let file = File::open(path).map_err(FileError::Io)?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -88,7 +88,7 @@ pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>) -> Result<u32, File
     if let Some(declared) = declared.filter(|&d| frames < d) {
         return Err(FileError::EndsEarly { frames, declared });
     }
-    mix_down(samples, channels);
+    mix_down(samples, channels, downmix)?;
     if samples.is_empty() {
         return Err(FileError::Empty);
     }
@@ -122,7 +122,7 @@ mod tests {
 
     fn read(name: &str) -> (Vec<f32>, u32) {
         let mut samples = Vec::new();
-        let rate = read_mono(&fixture(name), &mut samples).unwrap();
+        let rate = read_mono(&fixture(name), &mut samples, Downmix::Mean).unwrap();
         (samples, rate)
     }
 
@@ -142,6 +142,22 @@ mod tests {
                 assert_eq!(bits(&samples), bits(&expected.samples), "{other}");
             }
         }
+    }
+
+    #[test]
+    fn one_channel_of_a_flac_is_the_wavs_same_channel() {
+        let mut wav = crate::wav::WavBuffers::default();
+        let mut samples = Vec::new();
+        for channel in [0, 1] {
+            let expected = wav.read(&fixture("stereo16.wav"), Downmix::Channel(channel)).unwrap().0.to_vec();
+            read_mono(&fixture("stereo16.flac"), &mut samples, Downmix::Channel(channel)).unwrap();
+            assert_eq!(samples, expected, "channel {channel}");
+        }
+        // The two channels differ (the fixture's right is half the left plus noise).
+        let left = wav.read(&fixture("stereo16.wav"), Downmix::Channel(0)).unwrap().0.to_vec();
+        assert_ne!(samples, left);
+        let err = read_mono(&fixture("stereo16.flac"), &mut samples, Downmix::Channel(2)).unwrap_err();
+        assert_eq!(err.to_string(), "`channel = 3` but the file has 2 channel(s)");
     }
 
     #[test]
@@ -167,7 +183,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ogg = dir.path().join("opus.ogg");
         std::fs::copy(fixture("stereo.opus"), &ogg).unwrap();
-        let opus = read_mono(&ogg, &mut samples).unwrap_err().to_string();
+        let opus = read_mono(&ogg, &mut samples, Downmix::Mean).unwrap_err().to_string();
         assert_eq!(
             opus,
             "Opus audio is not read by vox (it reads WAV, FLAC, MP3, Ogg Vorbis or AIFF): convert \
@@ -176,17 +192,17 @@ mod tests {
         let bytes = std::fs::read(fixture("stereo16.flac")).unwrap();
         let cut = dir.path().join("cut.flac");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-        let err = read_mono(&cut, &mut samples);
+        let err = read_mono(&cut, &mut samples, Downmix::Mean);
         assert!(err.is_err(), "a FLAC cut in half decoded to {} samples", samples.len());
         let bytes = std::fs::read(fixture("stereo.mp3")).unwrap();
         let cut = dir.path().join("cut.mp3");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         // An MP3 stream just ends where it is cut; its LAME header says how long it was.
-        let err = read_mono(&cut, &mut samples).unwrap_err().to_string();
+        let err = read_mono(&cut, &mut samples, Downmix::Mean).unwrap_err().to_string();
         assert_eq!(err, "the file ends early: 4655 of the 13230 frames its header declares");
         let junk = dir.path().join("junk.mp3");
         std::fs::write(&junk, b"<html><body>404 Not Found</body></html>").unwrap();
-        let err = read_mono(&junk, &mut samples).unwrap_err().to_string();
+        let err = read_mono(&junk, &mut samples, Downmix::Mean).unwrap_err().to_string();
         assert!(err.starts_with("not a FLAC, MP3, Ogg or AIFF stream, whatever its name says ("), "{err}");
     }
 }

@@ -36,6 +36,7 @@ use crate::set_writer;
 use crate::sources::{self, Place, Source, Sources};
 use crate::table::{self, Columns};
 use crate::audio_file::AudioBuffers;
+use crate::wav::Downmix;
 
 /// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM or 32-bit float WAV,
 /// plain or WAVE_FORMAT_EXTENSIBLE; FLAC, MP3, Ogg Vorbis, AIFF; any channel count averaged to
@@ -95,6 +96,11 @@ pub struct Decode {
     /// Output sample rate in Hz (1000..=384000); 16000 suits wav2vec2 and eGeMAPS.
     #[serde(default = "default_sample_rate")]
     pub sample_rate: u32,
+    /// The one channel to keep, counted from 1 (`1` = left), e.g. the close-talk microphone of a
+    /// stereo recording or one speaker of a two-channel session; unset: the mean of every
+    /// channel. A file without that channel cannot be decoded (`on_error` decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<u16>,
     /// What a file (or table row) that cannot be decoded (corrupt header, unsupported
     /// encoding, no samples, name outside the corpus scheme, missing file, empty label) does:
     /// `fail` stops the stage naming the file and the reason; `skip` leaves it out and lists it
@@ -317,6 +323,13 @@ fn duplicate(file_id: String, first: &Place, second: &Place) -> AudioError {
     AudioError::DuplicateClip { file_id, first: first.to_string(), second: second.to_string(), hint }
 }
 
+impl Decode {
+    /// How a file's channels become one: `channel`, else their mean.
+    fn downmix(&self) -> Downmix {
+        self.channel.map_or(Downmix::Mean, |channel| Downmix::Channel(usize::from(channel).saturating_sub(1)))
+    }
+}
+
 /// `boredom: 79, calm: 3`: how many clips each label has in `labels`.
 fn count_by_label<'a>(labels: impl IntoIterator<Item = &'a str>) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -339,6 +352,9 @@ impl StageDef for Decode {
     const APPLIES: Applies = Applies::Entry;
 
     fn validate(&self) -> Result<(), ParamError> {
+        if self.channel == Some(0) {
+            return Err(ParamError::new("channel", "`channel` counts from 1 (1 = the first, left channel); unset: the mean of every channel"));
+        }
         if !(1000..=384_000).contains(&self.sample_rate) {
             return Err(ParamError::new(
                 "sample_rate",
@@ -493,7 +509,7 @@ impl Decode {
             &plans,
             "decode",
             BATCH,
-            <(AudioBuffers, Resampler)>::default,
+            || (AudioBuffers::new(self.downmix()), Resampler::default()),
             |worker, (_, plan), samples| match plan {
                 Plan::Decode(source, class) => {
                     match self.decode(worker, read.root, source, class.clone(), samples) {
@@ -603,6 +619,7 @@ mod tests {
             include: Vec::new(),
             exclude: Vec::new(),
             sample_rate,
+            channel: None,
             on_error,
         }
     }
@@ -644,6 +661,20 @@ mod tests {
         assert_eq!(set.samples_of(angry), [0.25, -0.25, 0.25]);
         assert_eq!(angry.corpus, "ravdess");
         assert!(!stage.out_dir().join("report").exists());
+        // `channel = 2` keeps the stereo file's right channel; the mono file has none.
+        let right = TestStage::with_input(ArtifactKind::Files);
+        for (file, rate, channels, samples) in
+            [("Actor_02/03-01-05-02-01-02-02.wav", 16000, 2, &[16384, 0, 0, -16384, 8192, 8192][..]), ("Actor_01/03-01-04-01-02-01-01.wav", 48000, 1, &[3276; 4800])]
+        {
+            write_wav(&right.input_dir().join(file), rate, channels, samples);
+        }
+        let params = Decode { channel: Some(2), ..decode(Corpus::Ravdess, 16000, OnError::Skip) };
+        params.run(&right.ctx(0)).unwrap();
+        let set = AudioSet::read(right.out_dir()).unwrap();
+        assert_eq!(set.clips.len(), 1);
+        assert_eq!(set.samples_of(&set.clips[0]), [0.0, -0.5, 0.25]);
+        let skipped = std::fs::read_to_string(right.out_dir().join("report/skipped.csv")).unwrap();
+        assert_eq!(skipped, "file,reason\nActor_01/03-01-04-01-02-01-01.wav,`channel = 2` but the file has 1 channel(s)\n");
     }
 
     #[test]
@@ -805,6 +836,10 @@ mod tests {
                 "corpus": "ravdess", "labels": {}, "sample_rate": 16000, "on_error": "fail"
             })
         );
+        let err = kind.configure(toml::toml! { channel = 0 }).err().unwrap();
+        assert_eq!(err.path, "channel");
+        let stage = kind.configure(toml::toml! { channel = 1 }).unwrap();
+        assert_eq!(stage.params()["channel"], 1, "keyed only where written");
         let err = kind.configure(toml::toml! { sample_rate = 10 }).err().unwrap();
         assert_eq!(
             (err.path.as_str(), err.message.as_str()),

@@ -395,6 +395,14 @@ pub enum FileError {
         /// The file's extension, as written.
         extension: String,
     },
+    /// `channel` names a channel the file does not have.
+    #[error("`channel = {channel}` but the file has {channels} channel(s)")]
+    NoChannel {
+        /// The channel asked for, 1-based.
+        channel: usize,
+        /// The file's channel count.
+        channels: usize,
+    },
     /// The file holds no samples.
     #[error("empty audio: the file holds no samples")]
     Empty,

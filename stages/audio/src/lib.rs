@@ -48,7 +48,7 @@ pub use resample::{ResampleFailure, Resampler};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
 pub use table::{Columns, RowError};
-pub use wav::WavBuffers;
+pub use wav::{Downmix, WavBuffers};
 
 use vox_api::StageKind;
 
@@ -153,7 +153,7 @@ mod tests {
                 test_support::write_wav(&stage.input_dir().join(file), 16000, 1, &[4096; 16]);
             }
             let labels = Default::default();
-            Decode { corpus, classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 16000, on_error: OnError::Fail }
+            Decode { corpus, classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 16000, channel: None, on_error: OnError::Fail }
                 .run(&stage.ctx(0))
                 .unwrap();
             AudioSet::read(stage.out_dir()).unwrap()
@@ -219,7 +219,7 @@ mod tests {
         config.run(&synth.ctx(5)).unwrap();
         let decode = TestStage::after(&synth, ArtifactKind::Files);
         let labels = Default::default();
-        Decode { corpus: Corpus::Ravdess, classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 16000, on_error: OnError::Fail }
+        Decode { corpus: Corpus::Ravdess, classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 16000, channel: None, on_error: OnError::Fail }
             .run(&decode.ctx(5))
             .unwrap();
         let pad = TestStage::after(&decode, ArtifactKind::Audio);

@@ -508,7 +508,7 @@ mod tests {
         Synth { naming, actors, ..synth(1, 1, 2, 1.0, 8000) }.run(&stage.ctx(9)).unwrap();
         let decode = TestStage::after(&stage, ArtifactKind::Files);
         let labels = labels.iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
-        Decode { corpus: naming.corpus(), classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 8000, on_error: OnError::Fail }
+        Decode { corpus: naming.corpus(), classes: None, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 8000, channel: None, on_error: OnError::Fail }
             .run(&decode.ctx(9))
             .map_err(|e| e.to_string())?;
         Ok(AudioSet::read(decode.out_dir()).unwrap())
@@ -711,7 +711,7 @@ mod tests {
         let decode = TestStage::after(&stage, ArtifactKind::Files);
         let labels = [("excited", "happy"), ("*", "drop")].iter().map(|&(k, v)| (k.to_string(), v.to_string())).collect();
         let classes = Some(["neutral", "happy", "angry", "sad"].map(String::from).to_vec());
-        Decode { corpus: crate::Corpus::Iemocap, classes, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 8000, on_error: OnError::Fail }
+        Decode { corpus: crate::Corpus::Iemocap, classes, labels, table: None, columns: None, include: Vec::new(), exclude: Vec::new(), sample_rate: 8000, channel: None, on_error: OnError::Fail }
             .run(&decode.ctx(9))
             .unwrap();
         let set = AudioSet::read(decode.out_dir()).unwrap();

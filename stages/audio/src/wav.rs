@@ -47,6 +47,11 @@ impl WavBuffers {
     /// WAVE_FORMAT_EXTENSIBLE), scales integers by 2^(bits-1) and averages the channels.
     /// Returns the mono samples (valid until the next read) and the sample rate in Hz.
     pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
+        self.read(path, Downmix::Mean)
+    }
+
+    /// [`Self::read_mono`], the channels made one by `downmix`.
+    pub(crate) fn read(&mut self, path: &Path, downmix: Downmix) -> Result<(&[f32], u32), FileError> {
         let reader = WavReader::open(path)?;
         let spec = reader.spec();
         let count = reader.len() as usize;
@@ -83,7 +88,7 @@ impl WavBuffers {
                 read_with_hound(WavReader::open(path)?, samples)?;
             }
         }
-        mix_down(samples, usize::from(spec.channels.max(1)));
+        mix_down(samples, usize::from(spec.channels.max(1)), downmix)?;
         if samples.is_empty() {
             return Err(FileError::Empty);
         }
@@ -91,20 +96,44 @@ impl WavBuffers {
     }
 }
 
-/// Averages the `channels` interleaved channels of `samples` into one, in place: each frame's
-/// mean in f64, rounded once to f32 (what every reader of this crate does, so a file's mono
-/// signal does not depend on its container).
-pub(crate) fn mix_down(samples: &mut Vec<f32>, channels: usize) {
-    if channels > 1 {
-        // In place: frame i is written at i, after it was read from i * channels >= i.
-        let frames = samples.len() / channels;
-        for i in 0..frames {
-            let frame = &samples[i * channels..(i + 1) * channels];
-            let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
-            samples[i] = (sum / channels as f64) as f32;
+/// How a file's channels become the one channel a clip has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Downmix {
+    /// The mean of every channel.
+    #[default]
+    Mean,
+    /// One channel, 0-based (a stereo recording's close-talk microphone, one speaker of two).
+    Channel(usize),
+}
+
+/// Makes the `channels` interleaved channels of `samples` one by `downmix`, in place: the mean
+/// is each frame's mean in f64, rounded once to f32. Every reader of this crate ends here, so a
+/// file's mono signal does not depend on its container. A channel the file lacks is an error.
+pub(crate) fn mix_down(samples: &mut Vec<f32>, channels: usize, downmix: Downmix) -> Result<(), FileError> {
+    // In place: frame i is written at i, after it was read from i * channels >= i.
+    let frames = samples.len() / channels.max(1);
+    match downmix {
+        Downmix::Channel(channel) if channel >= channels => {
+            return Err(FileError::NoChannel { channel: channel + 1, channels });
         }
-        samples.truncate(frames);
+        Downmix::Channel(channel) => {
+            for i in 0..frames {
+                samples[i] = samples[i * channels + channel];
+            }
+        }
+        Downmix::Mean => {
+            if channels <= 1 {
+                return Ok(());
+            }
+            for i in 0..frames {
+                let frame = &samples[i * channels..(i + 1) * channels];
+                let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
+                samples[i] = (sum / channels as f64) as f32;
+            }
+        }
     }
+    samples.truncate(frames);
+    Ok(())
 }
 
 /// A sample layout read in bulk: format, bits and container width.
@@ -282,6 +311,21 @@ mod tests {
         // 4-byte containers: 3 samples take 12 bytes at the end of the file.
         assert_eq!(std::fs::metadata(&path).unwrap().len() % 4, 0);
         assert_eq!(read_mono(&path).unwrap().samples, vec![-1.0, 0.5, -1.0 / 8_388_608.0]);
+    }
+
+    #[test]
+    fn one_channel_is_kept_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stereo.wav");
+        write_wav(&path, spec(2, 16, SampleFormat::Int), &[16384i16, 0, -16384, -8192, 8192, 24576]);
+        let mut buffers = WavBuffers::default();
+        assert_eq!(buffers.read(&path, Downmix::Channel(0)).unwrap(), (&[0.5, -0.5, 0.25][..], 8000));
+        assert_eq!(buffers.read(&path, Downmix::Channel(1)).unwrap(), (&[0.0, -0.25, 0.75][..], 8000));
+        let err = buffers.read(&path, Downmix::Channel(2)).unwrap_err();
+        assert_eq!(err.to_string(), "`channel = 3` but the file has 2 channel(s)");
+        // A mono file's one channel is channel 1.
+        write_wav(&path, spec(1, 16, SampleFormat::Int), &[16384i16, -8192]);
+        assert_eq!(buffers.read(&path, Downmix::Channel(0)).unwrap().0, [0.5, -0.25]);
     }
 
     #[test]
