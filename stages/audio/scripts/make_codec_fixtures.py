@@ -13,7 +13,10 @@ FLAC, Ogg Vorbis/Opus and MP3 through LAME/mpg123) under ../tests/fixtures/codec
   for Vorbis, both gapless: 13230 or 4800 frames, as written), mixed down to mono as vox does, as
   32-bit float WAV, which vox's own WAV reader reads; lossy decoders may differ in the last bits,
   so the test allows a tolerance;
-- stereo.opus: Ogg Opus, which vox does not decode (the test checks the error says so).
+- stereo.opus: Ogg Opus, which vox does not decode (the test checks the error says so);
+- stereo8k_{ulaw,alaw,ima_adpcm,ms_adpcm}.wav: WAV encodings hound does not read (8 kHz, as
+  telephone speech comes), with libsndfile's decoding of each, mixed down to mono, as
+  `<name>.ref.wav`.
 
 Run once from anywhere: `python3 stages/audio/scripts/make_codec_fixtures.py`. The Rust tests
 read only the committed outputs; they never run Python.
@@ -64,6 +67,16 @@ def main():
         sf.write(path + ".ref.wav", mono, sr, subtype="FLOAT")
     sf.write(os.path.join(OUT, "stereo.opus"), x16.astype(np.float32), 16000, format="OGG",
              subtype="OPUS")
+    # WAV encodings hound does not read (telephone speech is often mu-law or A-law at 8 kHz):
+    # the file and libsndfile's decoding of it, mixed down as vox does.
+    x8 = signal(8000)
+    for subtype in ("ULAW", "ALAW", "IMA_ADPCM", "MS_ADPCM"):
+        path = os.path.join(OUT, f"stereo8k_{subtype.lower()}.wav")
+        sf.write(path, x8.astype(np.float32), 8000, subtype=subtype)
+        decoded, rate = sf.read(path, dtype="float32")
+        assert rate == 8000, (subtype, rate)
+        mono = decoded.astype(np.float64).mean(axis=1).astype(np.float32)
+        sf.write(path + ".ref.wav", mono, 8000, subtype="FLOAT")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ use crate::table::{self, Columns};
 use crate::audio_file::AudioBuffers;
 use crate::wav::Downmix;
 
-/// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM or 32-bit float WAV,
-/// plain or WAVE_FORMAT_EXTENSIBLE; FLAC, MP3, Ogg Vorbis, AIFF; any channel count averaged to
+/// Decodes every clip of a corpus (8-bit unsigned, 16/24/32-bit PCM, 32-bit float, mu-law,
+/// A-law or ADPCM WAV, plain or WAVE_FORMAT_EXTENSIBLE; FLAC, MP3, Ogg Vorbis, AIFF; any channel count averaged to
 /// mono; another audio format, such as `.m4a` or Opus, is a file that fails), resamples it
 /// band-limited to `sample_rate` and labels it: from its path for a named corpus, from a table
 /// for `corpus = "csv"`. Writes the corpus's classes beside the manifest.
@@ -344,8 +344,9 @@ impl StageDef for Decode {
     const KIND: &'static str = "decode";
     // 2: a longer resampler block (same quality, slightly different output bytes).
     // 3: label sets: `classes.csv` beside the manifest, whose label column is `label`.
-    // 4: FLAC, MP3, Ogg Vorbis and AIFF files are clips too (they were passed over); a WAV-only
-    //    corpus decodes to the same bytes, so its downstream entries stay valid.
+    // 4: FLAC, MP3, Ogg Vorbis and AIFF files are clips too (they were passed over), and
+    //    mu-law, A-law and ADPCM WAVs decode (they failed); a corpus of PCM or float WAVs
+    //    decodes to the same bytes, so its downstream entries stay valid.
     const VERSION: u32 = 4;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;

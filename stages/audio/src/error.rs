@@ -357,9 +357,10 @@ pub enum FileError {
     /// The file ends before its header or data chunk does.
     #[error("corrupt WAV: the file ends early ({0})")]
     Truncated(std::io::Error),
-    /// A well-formed WAV in an encoding that is not read (A-law, µ-law, ADPCM, 64-bit float, ...).
+    /// A well-formed WAV in an encoding that is not read (64-bit float, GSM, ...).
     #[error(
-        "unsupported WAV encoding (readable: 8-bit unsigned, 16/24/32-bit PCM, 32-bit float): {0}"
+        "unsupported WAV encoding (readable: 8-bit unsigned, 16/24/32-bit PCM, 32-bit float, \
+         mu-law, A-law, IMA and MS ADPCM): {0}"
     )]
     Unsupported(hound::Error),
     /// A FLAC, MP3, Ogg or AIFF file could not be decoded (broken, or a codec not read).
