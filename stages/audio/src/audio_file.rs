@@ -14,6 +14,8 @@ use crate::wav::{Downmix, WavBuffers};
 const WAV: &[&str] = &["wav"];
 /// Extensions read by [`crate::compressed`].
 const COMPRESSED: &[&str] = &["flac", "mp3", "ogg", "oga", "aif", "aiff"];
+/// The lossy ones among the formats read.
+const LOSSY: &[&str] = &["mp3", "ogg", "oga"];
 /// Audio formats no reader here decodes.
 const UNREAD: &[&str] = &["m4a", "aac", "mp4a", "opus", "wma", "amr", "ape", "wv", "caf", "sph", "au"];
 
@@ -49,6 +51,11 @@ impl Reader {
 /// clips are found among.
 pub(crate) fn is_audio(path: &Path) -> bool {
     Reader::of(path).is_some()
+}
+
+/// Whether `extension` (any case) names a lossy format vox reads.
+pub(crate) fn is_lossy(extension: &str) -> bool {
+    LOSSY.contains(&extension.to_ascii_lowercase().as_str())
 }
 
 /// `path`'s extension as written, or nothing.
@@ -94,8 +101,7 @@ impl AudioBuffers {
     /// twice in a row is read once (the input of a stage does not change while it runs).
     pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
         if let Some(held) = self.held.as_ref().filter(|held| held.path == path) {
-            let samples = if held.wav { self.wav.samples() } else { &self.samples };
-            return Ok((samples, held.rate));
+            return Ok((self.samples_of(held.wav), held.rate));
         }
         self.held = None;
         let (rate, wav) = match Reader::of(path) {
@@ -123,8 +129,12 @@ impl AudioBuffers {
             },
         };
         self.held = Some(Held { path: path.to_path_buf(), rate, wav });
-        let samples = if wav { self.wav.samples() } else { &self.samples };
-        Ok((samples, rate))
+        Ok((self.samples_of(wav), rate))
+    }
+
+    /// The samples of the last read: WAV's buffers' or the compressed file's.
+    fn samples_of(&self, wav: bool) -> &[f32] {
+        if wav { self.wav.samples() } else { &self.samples }
     }
 }
 

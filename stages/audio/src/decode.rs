@@ -164,6 +164,11 @@ enum Outcome {
 }
 
 impl Decode {
+    /// How a file's channels become one: `channel`, else their mean.
+    fn downmix(&self) -> Downmix {
+        self.channel.map_or(Downmix::Mean, |channel| Downmix::Channel(usize::from(channel).saturating_sub(1)))
+    }
+
     /// The label mapping of the params.
     fn mapping(&self) -> Result<LabelMapping, ParamError> {
         let classes = match &self.classes {
@@ -314,20 +319,13 @@ fn duplicate(file_id: String, first: &Place, second: &Place) -> AudioError {
     let (a, b) = (extension(first), extension(second));
     let hint = if !a.eq_ignore_ascii_case(&b) && !a.is_empty() && !b.is_empty() {
         // Suggest the lossless copy where there is one.
-        let lossy = |e: &str| ["mp3", "ogg", "oga"].contains(&e.to_ascii_lowercase().as_str());
+        let lossy = crate::audio_file::is_lossy;
         let keep = if lossy(&a) && !lossy(&b) { &b } else { &a };
         format!(" (the same recording as .{a} and .{b}? keep one format with `include = [\"**/*.{keep}\"]`)")
     } else {
         String::new()
     };
     AudioError::DuplicateClip { file_id, first: first.to_string(), second: second.to_string(), hint }
-}
-
-impl Decode {
-    /// How a file's channels become one: `channel`, else their mean.
-    fn downmix(&self) -> Downmix {
-        self.channel.map_or(Downmix::Mean, |channel| Downmix::Channel(usize::from(channel).saturating_sub(1)))
-    }
 }
 
 /// `boredom: 79, calm: 3`: how many clips each label has in `labels`.

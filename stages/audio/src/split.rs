@@ -192,14 +192,17 @@ impl Split {
     fn test_fraction(&self) -> f64 {
         self.test_fraction.unwrap_or(0.0)
     }
+    /// Whether speaker lists are given (then they, not the fractions, decide who is held out).
+    fn speaker_lists(&self) -> bool {
+        !self.val_speakers.is_empty() || !self.test_speakers.is_empty()
+    }
 
     /// A fraction written where nothing reads it, as the error at its line: strategy `test`
     /// (every clip goes to test) and speaker lists (the lists decide who is held out).
     fn refuse_unread_fractions(&self) -> Result<(), ParamError> {
-        let lists = !self.val_speakers.is_empty() || !self.test_speakers.is_empty();
         let why = match self.strategy {
             Strategy::Test => "strategy = \"test\" puts every clip in test",
-            Strategy::Speaker if lists => "the speaker lists decide who is held out (`val_speakers`, `test_speakers`)",
+            Strategy::Speaker if self.speaker_lists() => "the speaker lists decide who is held out (`val_speakers`, `test_speakers`)",
             _ => return Ok(()),
         };
         let written = [("val_fraction", self.val_fraction.is_some()), ("test_fraction", self.test_fraction.is_some())];
@@ -363,7 +366,7 @@ impl Split {
             speakers.insert(clip.speaker.as_str());
         }
         let mut held_out: BTreeMap<&str, audio::Split> = BTreeMap::new();
-        if self.val_speakers.is_empty() && self.test_speakers.is_empty() {
+        if !self.speaker_lists() {
             let mut order: Vec<&str> = speakers.iter().copied().collect();
             order.shuffle(rng);
             let at_least_one = |fraction: f64| {
@@ -508,7 +511,7 @@ impl StageDef for Split {
         let (val, test) = match self.strategy {
             Strategy::Kfold | Strategy::GroupKfold => (self.val_fraction() > 0.0, true),
             Strategy::Random => (self.val_fraction() > 0.0, self.test_fraction() > 0.0),
-            Strategy::Speaker if self.val_speakers.is_empty() && self.test_speakers.is_empty() => {
+            Strategy::Speaker if !self.speaker_lists() => {
                 (self.val_fraction() > 0.0, self.test_fraction() > 0.0)
             }
             Strategy::Speaker => (!self.val_speakers.is_empty(), !self.test_speakers.is_empty()),

@@ -116,15 +116,14 @@ pub(crate) fn mix_down(samples: &mut Vec<f32>, channels: usize, downmix: Downmix
         Downmix::Channel(channel) if channel >= channels => {
             return Err(FileError::NoChannel { channel: channel + 1, channels });
         }
+        // One channel: the samples are the signal already.
+        _ if channels <= 1 => return Ok(()),
         Downmix::Channel(channel) => {
             for i in 0..frames {
                 samples[i] = samples[i * channels + channel];
             }
         }
         Downmix::Mean => {
-            if channels <= 1 {
-                return Ok(());
-            }
             for i in 0..frames {
                 let frame = &samples[i * channels..(i + 1) * channels];
                 let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
