@@ -16,6 +16,11 @@
 //! Outputs, per model, under the output folder: `predictions.csv` + `classes.csv` (the
 //! predictions artifact, `split` and `label` empty) and `output.txt` (the submission format,
 //! [`vox_api::output_txt`]). Intermediate outputs live in a work folder removed at the end.
+//!
+//! With windows ([`vox_api::windows`]), the entry stages cut each recording into window clips;
+//! the rows above are then the windows' (a timeline per recording), `windows.csv` in the output
+//! folder says where each lies, and each model's `recordings/` folder holds the recordings'
+//! scores in the same three files: the mean of each recording's windows' probabilities.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,7 +28,10 @@ use std::path::{Path, PathBuf};
 
 use indicatif::MultiProgress;
 use serde::Deserialize;
+use vox_api::audio::{AudioSet, AudioSetError};
+use vox_api::csv_file::CsvFileError;
 use vox_api::predictions::{Predictions, PredictionsError};
+use vox_api::windows::{self, Window, Windows};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Input, StageContext};
 
 use crate::cache::{Cache, Lookup};
@@ -41,6 +49,8 @@ pub struct Request<'a> {
     pub inputs: &'a [PathBuf],
     /// Where the predictions go.
     pub out_dir: &'a Path,
+    /// Cut each recording into these windows and score them, then the recordings.
+    pub windows: Option<Windows>,
     /// A backend for every stage that has one, instead of the run's.
     pub backend: Option<&'a str>,
     /// Threads a stage may use.
@@ -62,6 +72,8 @@ pub struct Written {
     pub clips: usize,
     /// Clips per predicted class, in the label set's order (classes no clip got omitted).
     pub predicted: Vec<(String, usize)>,
+    /// With windows: the recordings scored and their count per predicted class.
+    pub recordings: Option<(usize, Vec<(String, usize)>)>,
 }
 
 /// Why `vox predict` stopped.
@@ -242,6 +254,12 @@ pub enum PredictError {
         /// The cause.
         source: PredictionsError,
     },
+    /// The new clips' manifest, which says where each window lies, could not be read.
+    #[error("the windows of the new audio: {0}")]
+    WindowManifest(#[source] AudioSetError),
+    /// `windows.csv` could not be written.
+    #[error(transparent)]
+    WindowList(CsvFileError),
 }
 
 impl PredictError {
@@ -413,6 +431,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
             },
             trained: &trained,
             new_audio: request.inputs,
+            windows: request.windows,
         };
         tracing::info!("applying `{}` ({}) to the new audio", stage.name, stage.kind);
         let applied = catch_unwind(AssertUnwindSafe(|| configured.apply(&ctx)));
@@ -431,6 +450,15 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         outputs.insert(i, (dir, true));
     }
 
+    let windows = match request.windows {
+        Some(_) => {
+            let windows = new_windows(&needed, &kinds, &outputs)?;
+            let path = request.out_dir.join(windows::WINDOWS_CSV);
+            Window::write_all(&windows, &path).map_err(PredictError::WindowList)?;
+            Some(windows)
+        }
+        None => None,
+    };
     let mut written = Vec::with_capacity(groups.len());
     for (model, members) in &groups {
         let failed = |source| PredictError::Predictions { model: model.clone(), source };
@@ -442,18 +470,54 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         let dir = request.out_dir.join(model);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         predictions.write(&dir).map_err(failed)?;
-        let text = vox_api::output_txt::render(&predictions.labels, &predictions.classes, &predictions.rows);
-        let output = dir.join("output.txt");
-        std::fs::write(&output, text).map_err(io(&output))?;
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for row in &predictions.rows {
-            *counts.entry(predictions.predicted(row)).or_default() += 1;
-        }
-        let predicted = predictions.labels.names().filter_map(|c| Some((c.to_string(), *counts.get(c)?))).collect();
-        written.push(Written { model: model.clone(), folds: members.len(), dir, clips: predictions.rows.len(), predicted });
+        write_output_txt(&predictions, &dir)?;
+        let recordings = match &windows {
+            Some(windows) => {
+                let (recordings, _) = windows::recordings(&predictions, windows);
+                let folder = dir.join("recordings");
+                std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+                recordings.write(&folder).map_err(failed)?;
+                write_output_txt(&recordings, &folder)?;
+                Some((recordings.rows.len(), predicted_counts(&recordings)))
+            }
+            None => None,
+        };
+        let predicted = predicted_counts(&predictions);
+        written.push(Written { model: model.clone(), folds: members.len(), dir, clips: predictions.rows.len(), predicted, recordings });
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(written)
+}
+
+/// Writes the submission format of `predictions` as `output.txt` in `dir`.
+fn write_output_txt(predictions: &Predictions, dir: &Path) -> Result<(), PredictError> {
+    let text = vox_api::output_txt::render(&predictions.labels, &predictions.classes, &predictions.rows);
+    let path = dir.join("output.txt");
+    std::fs::write(&path, text).map_err(|source| PredictError::Io { path, source })
+}
+
+/// Rows per predicted class, in the label set's order (classes no row got omitted).
+fn predicted_counts(predictions: &Predictions) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &predictions.rows {
+        *counts.entry(predictions.predicted(row)).or_default() += 1;
+    }
+    predictions.labels.names().filter_map(|c| Some((c.to_string(), *counts.get(c)?))).collect()
+}
+
+/// The window clips the entry stages cut the new audio into, from the first entry's manifest
+/// (every entry cuts the same recordings the same way).
+fn new_windows(
+    needed: &BTreeSet<usize>,
+    kinds: &[&dyn vox_api::StageKind],
+    outputs: &BTreeMap<usize, (PathBuf, bool)>,
+) -> Result<Vec<Window>, PredictError> {
+    let entry = needed.iter().find(|&&i| kinds[i].applies() == Applies::Entry && kinds[i].output() == ArtifactKind::Audio);
+    let Some((dir, _)) = entry.and_then(|i| outputs.get(i)) else {
+        return Ok(Vec::new());
+    };
+    let manifest = AudioSet::read_manifest(dir).map_err(PredictError::WindowManifest)?;
+    Ok(manifest.clips.iter().filter_map(Window::of).collect())
 }
 
 /// The models asked for (or every model), each with its stages: one, or a cross-validation's

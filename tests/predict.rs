@@ -191,6 +191,76 @@ fn every_model_scores_new_files_as_the_run_scored_them() {
     assert_ne!(table["head"].1, table["whole"].1, "half a second, padded, is another clip");
     let sum: f64 = table["head"].1.values().sum();
     assert!((sum - 1.0).abs() < 1e-9);
+
+    // A long recording: three of actor 05's clips, each cut to the model's 0.75 s input, one
+    // after another. Cut into 0.75 s windows, each window is that clip as the run scored it,
+    // and the recording scores their mean.
+    let parts = ["03-01-01-01-01-01-05", "03-01-05-02-01-01-05", "03-01-03-02-01-01-05"];
+    let mut samples: Vec<i16> = Vec::new();
+    for id in parts {
+        samples.extend_from_slice(&pcm16(&actor.join(format!("{id}.wav")))[..12000]);
+    }
+    let session = p.path().join("session.wav");
+    std::fs::write(&session, crate::support::wav_16bit(16000, &samples)).unwrap();
+    let (run, session) = (run_dir.to_str().unwrap(), session.to_str().unwrap());
+    let out = p.path().join("windows");
+    let windowed = p.vox(&["predict", run, "--model", "lr", "--window", "0.75", "--out", out.to_str().unwrap(), session]);
+    assert_eq!(windowed.code, 0, "{}", windowed.stderr);
+    assert!(windowed.stdout.contains("lr: 3 windows ("), "{}", windowed.stdout);
+    assert!(windowed.stdout.contains("; 1 recording ("), "{}", windowed.stdout);
+    assert!(!windowed.stderr.contains("WARN"), "no window is cropped: {}", windowed.stderr);
+    let windows = predictions(&out.join("lr"));
+    let ids = ["session_0-0.75", "session_0.75-1.5", "session_1.5-2.25"];
+    assert_eq!(windows.len(), 3);
+    for (window, id) in ids.iter().zip(parts) {
+        assert_eq!(windows[*window], ran[id], "window {window} is clip {id}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("windows.csv")).unwrap(),
+        "file_id,recording,start,end\nsession_0-0.75,session,0,0.75\nsession_0.75-1.5,session,0.75,1.5\nsession_1.5-2.25,session,1.5,2.25\n"
+    );
+    let recordings = predictions(&out.join("lr/recordings"));
+    assert_eq!(recordings.keys().collect::<Vec<_>>(), ["session"]);
+    let (predicted, mean) = &recordings["session"];
+    for (column, p) in mean {
+        let expected = parts.iter().map(|id| ran[*id].1[column]).sum::<f64>() / 3.0;
+        assert!((p - expected).abs() < 1e-12, "{column}: {p} vs {expected}");
+    }
+    let best = mean.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(format!("p{predicted}"), *best);
+    let text = std::fs::read_to_string(out.join("lr/recordings/output.txt")).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.lines().nth(1).unwrap().starts_with("session | "), "{text}");
+
+    // Given whole, the recording is cropped to its first 0.75 s (the first clip), and that is
+    // said with the option that scores all of it.
+    let out = p.path().join("whole");
+    let whole = p.vox(&["predict", run, "--model", "lr", "--out", out.to_str().unwrap(), session]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    assert!(
+        whole.stderr.contains(
+            "padded: new clip `session` (2.25 s) is more than twice the model's 0.75 s input: only its start is scored \
+             (`crop = \"start\"`); `vox predict --window 0.75` scores it window by window"
+        ),
+        "{}",
+        whole.stderr
+    );
+    assert_eq!(predictions(&out.join("lr"))["session"], ran[parts[0]]);
+    let gaps = p.vox(&["predict", run, "--model", "lr", "--window", "0.5", "--hop", "1", session]);
+    assert_eq!(gaps.code, 2);
+    assert!(
+        gaps.stderr.contains("--window/--hop: a hop of 1 s is longer than the 0.5 s window: the audio between windows would never be scored"),
+        "{}",
+        gaps.stderr
+    );
+}
+
+/// The samples of a mono 16-bit PCM WAV file (its `data` chunk).
+fn pcm16(path: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(path).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"data").unwrap();
+    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    bytes[at + 8..at + 8 + len].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
 /// A fine-tune in `precision = "bf16"` predicts in bf16 too: `vox predict` gives the run's own

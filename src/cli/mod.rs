@@ -111,7 +111,9 @@ enum Command {
     /// run's train split), the fitted forest, logistic or SVM model, the fine-tuned wav2vec2,
     /// an ensemble's weights. A cross-validated model (`rf[fold=1]`..`rf[fold=K]`, asked for as
     /// `rf`) averages its folds' probabilities. The run's stages must still be in the cache.
-    #[command(after_help = "Examples:\n  vox predict runs/demo/<run-id> new_clips/\n  vox predict runs/demo/<run-id> --model rf a.wav b.wav\n  vox predict runs/iemocap/<run-id> --model vote --out preds meta.csv")]
+    /// Long recordings are cropped to the run's clip length unless `--window` scores them
+    /// window by window.
+    #[command(after_help = "Examples:\n  vox predict runs/demo/<run-id> new_clips/\n  vox predict runs/demo/<run-id> --model rf a.wav b.wav\n  vox predict runs/iemocap/<run-id> --model vote --out preds meta.csv\n  vox predict runs/demo/<run-id> --model rf --window 3.75 interview.wav")]
     Predict(predict::PredictArgs),
     /// Run one stage of a pipeline whose inputs are cached: the command a cluster job runs.
     ///

@@ -29,11 +29,28 @@ pub(super) struct PredictArgs {
     /// Threads a stage may use (default: the number of cores).
     #[arg(long, short, value_parser = at_least_one)]
     pub(super) jobs: Option<usize>,
+    /// Score long recordings window by window: each recording (a file, or a table row's
+    /// segment) cut into windows of this many seconds, each scored as a clip
+    /// `<id>_<start>-<end>`; `<OUT>/windows.csv` says where each lies, and each model's
+    /// `recordings/` folder holds every recording's scores, the mean of its windows'. The
+    /// last window ends where the recording does; a shorter recording is one window. Without
+    /// it, a recording longer than the run's `pad` length is cropped to it, as in the run. Use
+    /// the run's clip length (60000 samples at 16 kHz: 3.75).
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) window: Option<f64>,
+    /// Seconds from one window's start to the next (default: the window: windows that touch);
+    /// a shorter hop overlaps them. Needs `--window`.
+    #[arg(long, value_name = "SECONDS", requires = "window")]
+    pub(super) hop: Option<f64>,
 }
 
 /// `vox predict`.
 pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
-    let PredictArgs { run, inputs, models, out, backend, jobs } = args;
+    let PredictArgs { run, inputs, models, out, backend, jobs, window, hop } = args;
+    let windows = window
+        .map(|length| vox_api::windows::Windows::new(length, hop))
+        .transpose()
+        .map_err(|e| Failure::Invalid(format!("--window/--hop: {e}")))?;
     let cache = read_cache(global)?;
     let out = out.unwrap_or_else(|| run.join("predictions").join(report::run_id()));
     let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -42,6 +59,7 @@ pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, pr
         models: &models,
         inputs: &inputs,
         out_dir: &out,
+        windows,
         backend: backend.as_deref(),
         threads,
         progress,
@@ -53,8 +71,20 @@ pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, pr
     progress.clear().ok();
     for w in &written {
         let folds = if w.folds > 1 { format!(" (mean of {} folds)", w.folds) } else { String::new() };
-        let counts: Vec<String> = w.predicted.iter().map(|(class, n)| format!("{class}: {n}")).collect();
-        println!("{}{folds}: {} clips ({})", w.model, w.clips, counts.join(", "));
+        let counts = |predicted: &[(String, usize)]| {
+            predicted.iter().map(|(class, n)| format!("{class}: {n}")).collect::<Vec<_>>().join(", ")
+        };
+        match &w.recordings {
+            None => println!("{}{folds}: {} clips ({})", w.model, w.clips, counts(&w.predicted)),
+            Some((recordings, predicted)) => println!(
+                "{}{folds}: {} windows ({}); {recordings} recording{} ({})",
+                w.model,
+                w.clips,
+                counts(&w.predicted),
+                if *recordings == 1 { "" } else { "s" },
+                counts(predicted)
+            ),
+        }
     }
     println!("predictions: {}", out.display());
     Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod predictions;
 pub mod scored;
 pub mod summary;
+pub mod windows;
 mod stage;
 
 pub use backend::BackendError;

@@ -449,7 +449,10 @@ impl StageDef for Decode {
     fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
         let classes = LabelSet::read(ctx.trained)?;
         let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
-        let sources = new_audio::sources(ctx.new_audio)?;
+        let mut sources = new_audio::sources(ctx.new_audio)?;
+        if let Some(windows) = ctx.windows {
+            sources = new_audio::windowed(sources, windows, self.downmix());
+        }
         let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail, fail_hint: "" };
         self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;
         Ok(Applied::Wrote)

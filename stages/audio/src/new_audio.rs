@@ -2,16 +2,20 @@
 //! tables (CSV or TSV) of them, each clip unlabeled and in no split. A file's clip id is its
 //! name without the extension; a folder's files are identified by their paths inside it
 //! (`speaker1/a` and `speaker2/a` stay apart); a table's rows as in a table corpus (its `id`
-//! column, else the file name), with its segments (`start`/`end`).
+//! column, else the file name), with its segments (`start`/`end`). With `--window`, each of
+//! them is a recording cut into window clips ([`windowed`]).
 
 use std::path::{Path, PathBuf};
 
 use vox_api::audio::Split;
+use vox_api::windows::{self, Windows, window_id};
 
+use crate::audio_file::AudioBuffers;
 use crate::corpus::Corpus;
 use crate::error::AudioError;
-use crate::sources::{Place, Source, Sources, audio_files};
+use crate::sources::{Place, Segment, Source, Sources, audio_files};
 use crate::table::{self, Columns, Paths};
+use crate::wav::Downmix;
 
 /// The sources of every path, in the order given (a folder's files in path order).
 pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
@@ -48,6 +52,51 @@ pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
         }
     }
     Ok(all)
+}
+
+/// Each source (a file, or a table row's segment of one) cut into `windows`: one source per
+/// window, named `<id>_<start>-<end>` (seconds in the recording) and carrying the
+/// [`vox_api::windows`] columns. A recording's length is known once its file is read, so each
+/// file is read here once (its rows in a row, once) and again when decoded: cheap beside a
+/// model's forward pass over it. A file that cannot be read, or a segment that starts past
+/// its file's end, stays one source, for decode to report as it would without windows.
+pub(crate) fn windowed(sources: Sources, windows: Windows, downmix: Downmix) -> Sources {
+    let mut buffers = AudioBuffers::new(downmix);
+    let mut cut = Sources::with_capacity(sources.len());
+    for (place, source) in sources {
+        let Ok(source) = source else {
+            cut.push((place, source));
+            continue;
+        };
+        let (frames, rate) = match buffers.read_mono(Path::new(&source.file)) {
+            Ok((mono, rate)) => (mono.len(), rate),
+            Err(e) => {
+                cut.push((place, Err(e)));
+                continue;
+            }
+        };
+        let duration = frames as f64 / f64::from(rate);
+        let start = source.segment.map_or(0.0, |s| s.start);
+        let end = source.segment.and_then(|s| s.end).map_or(duration, |end| end.min(duration));
+        if start >= duration {
+            cut.push((place, Ok(source)));
+            continue;
+        }
+        for (from, to) in windows.spans(end - start) {
+            let mut extra = source.extra.clone();
+            extra.insert(windows::RECORDING.into(), source.file_id.clone());
+            extra.insert(windows::START.into(), windows::seconds(from));
+            extra.insert(windows::END.into(), windows::seconds(to));
+            let window = Source {
+                segment: Some(Segment { start: start + from, end: Some(start + to) }),
+                file_id: window_id(&source.file_id, from, to),
+                extra,
+                ..source.clone()
+            };
+            cut.push((place.clone(), Ok(window)));
+        }
+    }
+    cut
 }
 
 /// Whether `path` names a table by its extension.
@@ -116,6 +165,59 @@ mod tests {
         assert_eq!(sources[6].0.row, Some(1));
         let segment = sources[6].1.as_ref().unwrap().segment.unwrap();
         assert_eq!((segment.start, segment.end), (0.5, Some(1.5)));
+    }
+
+    #[test]
+    fn windows_cut_each_recording_and_a_segment_within_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // 10 s and 2.5 s at 8 kHz; the table cuts the long one's 1 s..9 s, and names a file
+        // that is not there; a file that is no audio.
+        crate::wav::write_pcm16(&root.join("long.wav"), &vec![0.1; 80_000], 8000).unwrap();
+        crate::wav::write_pcm16(&root.join("short.wav"), &vec![0.1; 20_000], 8000).unwrap();
+        std::fs::write(root.join("t.csv"), "file,id,start,end\nlong.wav,mid,1,9\nnope.wav,gone,,\n").unwrap();
+        std::fs::write(root.join("broken.wav"), b"RIFF....not a wav file").unwrap();
+        let paths = [root.join("long.wav"), root.join("short.wav"), root.join("t.csv"), root.join("broken.wav")];
+        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap(), Downmix::Mean);
+        // Each window as `id: file seconds | recording start end` (its manifest columns).
+        let rows: Vec<String> = cut
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| {
+                let column = |c: &str| s.extra.get(c).map_or("", String::as_str);
+                let segment = s.segment.unwrap();
+                format!(
+                    "{}: {}-{} | {} {} {}",
+                    s.file_id,
+                    segment.start,
+                    segment.end.unwrap(),
+                    column(windows::RECORDING),
+                    column(windows::START),
+                    column(windows::END)
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "long_0-4: 0-4 | long 0 4",
+                "long_4-8: 4-8 | long 4 8",
+                "long_6-10: 6-10 | long 6 10",
+                "short_0-2.5: 0-2.5 | short 0 2.5",
+                // The segment's windows: seconds in the segment, the file's seconds beyond 1 s.
+                "mid_0-4: 1-5 | mid 0 4",
+                "mid_4-8: 5-9 | mid 4 8",
+            ]
+        );
+        // The missing file's row and the file that is no audio stay one source each, their
+        // reasons for decode to report.
+        assert_eq!(cut.len(), 8);
+        let (place, missing) = &cut[6];
+        assert_eq!(place.row, Some(2));
+        assert!(matches!(missing, Err(crate::error::FileError::Row(_))), "{missing:?}");
+        let (place, broken) = &cut[7];
+        assert!(place.file.ends_with("broken.wav"));
+        assert!(matches!(broken, Err(crate::error::FileError::Corrupt(_))), "{broken:?}");
     }
 
     #[test]

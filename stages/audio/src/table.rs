@@ -29,6 +29,7 @@ use std::path::{Component, Path};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Split;
+use vox_api::windows::seconds;
 
 use crate::error::{AudioError, FileError};
 use crate::sources::{Place, Segment, Source, Sources};
@@ -315,12 +316,6 @@ fn source(
     })
 }
 
-/// `12.5` for 12.5 s: seconds with at most three decimals and no trailing zeros.
-fn seconds(value: f64) -> String {
-    let text = format!("{value:.3}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 /// `path` `/`-separated with `.` and `..` resolved lexically (`meta/../a.wav` is `a.wav`); a
 /// path that leaves its base keeps its leading `..`.
 fn normalized(path: &Path) -> String {
@@ -420,9 +415,6 @@ mod tests {
         assert!(!inside(Path::new("a/..")));
         assert_eq!(normalized(Path::new("meta/../audio/./a.wav")), "audio/a.wav");
         assert_eq!(normalized(Path::new("meta/../../etc/passwd")), "../etc/passwd");
-        assert_eq!(seconds(12.5), "12.5");
-        assert_eq!(seconds(3.0), "3");
-        assert_eq!(seconds(0.1234), "0.123");
         assert_eq!(delimiter("x.tsv", "a,b"), b'\t');
         assert_eq!(delimiter("x.txt", "a\tb"), b'\t');
         assert_eq!(delimiter("x.csv", "a\tb,c"), b',');
