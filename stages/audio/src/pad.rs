@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, AudioSetError, Clip, Manifest, SAMPLES};
-use vox_api::{Applies, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 use crate::parallel::for_each_in_order;
@@ -236,6 +236,62 @@ impl StageDef for Pad {
         );
         Ok(())
     }
+
+    /// As `run`; new recordings much longer than the run's clips are mostly cropped away, which
+    /// a run's own clips (of one corpus, of similar lengths) are not, so that is said.
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        self.run(&ctx.run)?;
+        let Manifest { clips, .. } = AudioSet::read_manifest(&ctx.run.input().dir)?;
+        if let Some(warning) = self.long_clips_warning(ctx.run.stage, &clips) {
+            tracing::warn!("{warning}");
+        }
+        Ok(Applied::Wrote)
+    }
+}
+
+impl Pad {
+    /// What to say of `clips` more than twice as long as `length` (most of each cropped away),
+    /// or of windows (`vox predict --window`) longer than it, if any are.
+    fn long_clips_warning(&self, stage: &str, clips: &[Clip]) -> Option<String> {
+        let is_window = |c: &&Clip| c.extra.contains_key(vox_api::windows::RECORDING);
+        let window = clips.iter().filter(is_window).filter(|c| c.length > self.length).max_by_key(|c| c.length);
+        if let Some(window) = window {
+            let rate = f64::from(window.sample_rate.max(1));
+            let (input, seconds) = (self.length as f64 / rate, window.length as f64 / rate);
+            return Some(format!(
+                "{stage}: windows of {} s are longer than the model's {} s input: {} s of each is cropped away; choose `--window {}` or shorter",
+                vox_api::windows::seconds(seconds),
+                vox_api::windows::seconds(input),
+                vox_api::windows::seconds(seconds - input),
+                vox_api::windows::seconds(input)
+            ));
+        }
+        let long: Vec<&Clip> = clips.iter().filter(|c| c.length > 2 * self.length).collect();
+        let longest = long.iter().max_by_key(|c| c.length)?;
+        let rate = f64::from(longest.sample_rate.max(1));
+        let input = vox_api::windows::seconds(self.length as f64 / rate);
+        let (kept, crop) = match self.crop {
+            Crop::Start => ("start", "start"),
+            Crop::End => ("end", "end"),
+            Crop::Center => ("middle", "center"),
+        };
+        let seconds = vox_api::windows::seconds(longest.length as f64 / rate);
+        let (which, its, them) = match long.len() {
+            1 => (format!("new clip `{}` ({seconds} s) is more than twice the model's {input} s input", longest.file_id), "its", "it"),
+            n => (
+                format!(
+                    "{n} of the {} new clips are more than twice the model's {input} s input (the longest: `{}`, {seconds} s)",
+                    clips.len(),
+                    longest.file_id
+                ),
+                "their",
+                "them",
+            ),
+        };
+        Some(format!(
+            "{stage}: {which}: only {its} {kept} is scored (`crop = \"{crop}\"`); `vox predict --window {input}` scores {them} window by window"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +303,33 @@ mod tests {
 
     fn pad(length: u64, pad: PadSide, crop: Crop) -> Pad {
         Pad { length, pad, crop }
+    }
+
+    #[test]
+    fn new_clips_mostly_cropped_away_are_named_with_the_window_that_scores_them() {
+        let long = |id: &str, length: u64| Clip { length, ..clip(id, None, "") };
+        let stage = pad(60_000, PadSide::End, Crop::Start);
+        // Up to twice the input: a run's own clips are cropped so, and nothing is said.
+        assert_eq!(stage.long_clips_warning("padded", &[long("a", 120_000), long("b", 1000)]), None);
+        assert_eq!(
+            stage.long_clips_warning("padded", &[long("a", 120_001), long("b", 1000)]).unwrap(),
+            "padded: new clip `a` (7.5 s) is more than twice the model's 3.75 s input: only its start is scored \
+             (`crop = \"start\"`); `vox predict --window 3.75` scores it window by window"
+        );
+        let center = pad(40_000, PadSide::End, Crop::Center);
+        let clips = [long("a", 480_000), long("b", 1000), long("c", 160_000)];
+        assert_eq!(
+            center.long_clips_warning("p", &clips).unwrap(),
+            "p: 2 of the 3 new clips are more than twice the model's 2.5 s input (the longest: `a`, 30 s): only their \
+             middle is scored (`crop = \"center\"`); `vox predict --window 2.5` scores them window by window"
+        );
+        // Windows a little longer than the input lose their ends.
+        let mut window = long("r_0-4", 64_000);
+        window.extra.insert(vox_api::windows::RECORDING.into(), "r".into());
+        assert_eq!(
+            stage.long_clips_warning("padded", &[window, long("b", 1000)]).unwrap(),
+            "padded: windows of 4 s are longer than the model's 3.75 s input: 0.25 s of each is cropped away; choose `--window 3.75` or shorter"
+        );
     }
 
     #[test]
