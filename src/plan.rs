@@ -388,7 +388,11 @@ fn configure<'r>(
                     errors.push(param_error(stage, e));
                     None
                 }
-                _ => Some((kind, configured, external, inherits_seed)),
+                _ => {
+                    // A seed the params leave unread makes the stage no seed's.
+                    let inherits_seed = inherits_seed && !configured.unread().contains(&"seed");
+                    Some((kind, configured, external, inherits_seed))
+                }
             }
         }
         Ok(_) => None,

@@ -77,6 +77,36 @@ fn reasons_for_every_kind_of_change() {
     assert_eq!(plan(&p, &[])[3].2, "implementation version bumped: 2 -> 1");
 }
 
+/// A param the others leave unread (a split's seed where its speakers are listed) is not in
+/// the key: a new pipeline seed reruns nothing of it, and a sweep over seeds shares it.
+#[test]
+fn a_param_left_unread_is_not_in_the_key() {
+    let p = Project::new();
+    // The corpus keeps its own seed, so only the split could follow the pipeline's.
+    let listed = SMALL
+        .replace("sample_rate = 16000\n\n[stages.audio]", "sample_rate = 16000\nseed = 7\n\n[stages.audio]")
+        .replace("val_fraction = 0.2\n", "strategy = \"speaker\"\nval_speakers = [\"01\"]\n");
+    p.file("p.toml", &listed);
+    p.run_json("p.toml", &[]);
+    let reseeded = plan(&p, &["--set", "pipeline.seed=8"]);
+    assert!(reseeded.iter().all(|(_, status, _)| status == "cached"), "{reseeded:?}");
+    // Speakers drawn by a fraction are the seed's.
+    let drawn = listed.replace("val_speakers = [\"01\"]\n", "val_fraction = 0.5\n");
+    p.file("p.toml", &drawn);
+    p.run_json("p.toml", &[]);
+    assert_eq!(plan(&p, &["--set", "pipeline.seed=8"])[3].2, "param `seed` changed: 7 -> 8");
+
+    let swept = |pipeline: &str| {
+        p.file("p.toml", &format!("{pipeline}\n[sweep]\nseeds = [1, 2]\n"));
+        let planned = p.vox(&["plan", "p.toml", "--sweep", "--json"]);
+        assert_eq!(planned.code, 0, "{}", planned.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
+        doc["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(swept(&listed), ["data", "audio", "padded", "split"]);
+    assert_eq!(swept(&drawn), ["data", "audio", "padded", "split[seed=1]", "split[seed=2]"]);
+}
+
 #[test]
 fn explain_lists_components_and_the_difference() {
     let p = Project::new();

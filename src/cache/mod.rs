@@ -10,7 +10,7 @@
 //! | too: the pipeline's seed unless the stage sets it) | the pipeline seed for kinds without a `seed` param |
 //! | backend                                           | wall clock, mtimes, thread counts, `--jobs` |
 //! | content hash of each input's output, in order     | the upstream stages' keys             |
-//! | names, only for kinds whose outputs show them     |                                       |
+//! | names, only for kinds whose outputs show them     | params the others leave unread (`vox_api::StageDef::unread`: a listed split's seed) |
 //!
 //! Stage names stay out of every key except those of kinds that declare
 //! `vox_api::StageDef::OUTPUT_NAMES` (evaluate's tables and figures, the vote's weights name the

@@ -418,6 +418,15 @@ pub trait StageDef:
         Vec::new()
     }
 
+    /// Params these params make unread: a seed where nothing is drawn (a split by listed
+    /// speakers), figure formats without figures. They are left out of [`Stage::params`], so
+    /// out of the key: changing one reruns nothing, and the variants of a sweep that differ
+    /// only in one share the stage. A seed left out here is not the pipeline's seed either (a
+    /// seed sweep does not name the stage after its seed). None by default.
+    fn unread(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether these params fan the pipeline out into folds (see [`FanOut`]); none by default.
     fn fan_out(&self) -> Option<FanOut> {
         None
@@ -549,6 +558,8 @@ pub trait Stage: Send + Sync {
     fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError>;
     /// Stages the params imply (see [`StageDef::implied_stages`]).
     fn implied_stages(&self) -> Vec<ImpliedStage>;
+    /// Params the others make unread (see [`StageDef::unread`]).
+    fn unread(&self) -> &'static [&'static str];
     /// What the output will be (see [`StageDef::facts`]).
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError>;
     /// Whether the stage fans the pipeline out (see [`StageDef::fan_out`]).
@@ -665,13 +676,22 @@ struct Configured<T>(T);
 impl<T: StageDef> Stage for Configured<T> {
     fn params(&self) -> serde_json::Value {
         // Serializing a plain params struct into a JSON value cannot fail.
-        serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null)
+        let mut params = serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = params.as_object_mut() {
+            for name in self.0.unread() {
+                map.remove(*name);
+            }
+        }
+        params
     }
     fn check_backend(&self, backend: Option<&str>) -> Result<(), ParamError> {
         self.0.check_backend(backend)
     }
     fn implied_stages(&self) -> Vec<ImpliedStage> {
         self.0.implied_stages()
+    }
+    fn unread(&self) -> &'static [&'static str] {
+        self.0.unread()
     }
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         self.0.facts(inputs)

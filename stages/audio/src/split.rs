@@ -553,6 +553,15 @@ impl StageDef for Split {
         Ok(Applied::PassedThrough)
     }
 
+    /// Listed speakers and strategy `test` draw nothing: a seed does not change them.
+    fn unread(&self) -> &'static [&'static str] {
+        match self.strategy {
+            Strategy::Test => &["seed"],
+            Strategy::Speaker if self.speaker_lists() => &["seed"],
+            _ => &[],
+        }
+    }
+
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let input = &ctx.input().dir;
         let Manifest { labels, mut clips } = AudioSet::read_manifest(input)?;
@@ -664,6 +673,23 @@ mod tests {
         test_fraction = 0.1
         seed = 7 });
         assert_eq!(run(&seeded, &set, 12345).0, clips);
+    }
+
+    #[test]
+    fn a_seed_nothing_draws_with_is_not_keyed() {
+        let keyed = |toml: toml::Table| vox_api::kind::<Split>().configure(toml).unwrap().params();
+        let listed = keyed(toml::toml! { strategy = "speaker"
+        test_speakers = ["01"]
+        seed = 3 });
+        assert_eq!(listed.get("seed"), None, "{listed}");
+        assert_eq!(keyed(toml::toml! { strategy = "test"
+        seed = 3 }).get("seed"), None);
+        for drawn in [toml::toml! { strategy = "speaker"
+        seed = 3 }, toml::toml! { seed = 3 }, toml::toml! { strategy = "kfold"
+        folds = 2
+        seed = 3 }] {
+            assert_eq!(keyed(drawn.clone()).get("seed"), Some(&serde_json::json!(3)), "{drawn}");
+        }
     }
 
     #[test]

@@ -121,6 +121,11 @@ impl StageDef for Evaluate {
     // Across a cross-validation, one report of every fold (see `cross_validation`).
     const GATHERS: bool = true;
 
+    /// Without figures, their formats change nothing.
+    fn unread(&self) -> &'static [&'static str] {
+        if self.plots { &[] } else { &["formats"] }
+    }
+
     fn validate(&self) -> Result<(), ParamError> {
         if self.plots && self.formats.is_empty() {
             return Err(ParamError::new(
@@ -408,6 +413,14 @@ mod tests {
     /// A cross-validated model's rows (pooled `test`, folds' mean `val`) count as one scored
     /// model, and a `val` row better than every `test` row is not the best on `test` (the
     /// log once said "scored 2 of 1 models").
+    #[test]
+    fn formats_without_figures_are_not_keyed() {
+        let keyed = |toml: toml::Table| vox_api::kind::<Evaluate>().configure(toml).unwrap().params();
+        assert_eq!(keyed(toml::toml! { plots = false
+        formats = ["svg"] }).get("formats"), None);
+        assert_eq!(keyed(toml::toml! { formats = ["svg"] }).get("formats"), Some(&serde_json::json!(["svg"])));
+    }
+
     #[test]
     fn the_headline_counts_models_and_ranks_only_the_scored_split() {
         let rows = [summary("rf", "test", 0.70), summary("rf", "val", 0.95), summary("w2v", "test", 0.80), summary("w2v", "val", 0.90)];
