@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use crate::error::FileError;
-use crate::wav::{Downmix, WavBuffers};
+use crate::sources::Segment;
+use crate::wav::{Downmix, WavBuffers, mix_frames};
 
 /// Extensions read by [`crate::wav`].
 const WAV: &[&str] = &["wav"];
@@ -66,15 +67,17 @@ pub(crate) fn extension(path: &Path) -> String {
 /// Buffers reused from one audio file to the next (one set per worker thread), and the last
 /// file read: a table's segments of one long recording (`start`/`end`) are usually consecutive
 /// rows, which a worker then cuts from one read of the file instead of reading (or, for FLAC
-/// or MP3, decoding) the whole recording once per segment.
+/// or MP3, decoding) the whole recording once per segment. The file is held with its channels
+/// interleaved, and only the frames asked for are mixed: the rows of a two-channel call may
+/// alternate between its speakers' channels (`channel` column) and still read the file once.
 #[derive(Default)]
 pub struct AudioBuffers {
-    /// How every file's channels become one.
-    downmix: Downmix,
     /// WAV's buffers.
     wav: WavBuffers,
-    /// The samples of a compressed file.
+    /// The samples of a compressed file, interleaved.
     samples: Vec<f32>,
+    /// The frames last asked for, made one channel.
+    mixed: Vec<f32>,
     /// The file whose samples the buffers hold, if the last read succeeded.
     held: Option<Held>,
 }
@@ -85,56 +88,84 @@ struct Held {
     path: std::path::PathBuf,
     /// Its sample rate, Hz.
     rate: u32,
+    /// Its channel count, at least 1.
+    channels: usize,
     /// Whether its samples are WAV's buffers' (else `samples`).
     wav: bool,
 }
 
 impl AudioBuffers {
-    /// Buffers that make every file's channels one by `downmix`.
-    pub fn new(downmix: Downmix) -> Self {
-        Self { downmix, ..Self::default() }
+    /// Reads `path` in the format its extension names (a file without one, or with another, is
+    /// read as WAV, as a table may name it so) and makes its channels one by `downmix`.
+    /// Returns the mono samples in [-1, 1) (valid until the next read) and the sample rate in
+    /// Hz. The same path twice in a row is read once (the input of a stage does not change
+    /// while it runs).
+    pub fn read_mono(&mut self, path: &Path, downmix: Downmix) -> Result<(&[f32], u32), FileError> {
+        self.read(path, downmix, None)
     }
 
-    /// Reads `path` in the format its extension names (a file without one, or with another, is
-    /// read as WAV, as a table may name it so) and makes its channels one. Returns the mono
-    /// samples in [-1, 1) (valid until the next read) and the sample rate in Hz. The same path
-    /// twice in a row is read once (the input of a stage does not change while it runs).
-    pub fn read_mono(&mut self, path: &Path) -> Result<(&[f32], u32), FileError> {
-        if let Some(held) = self.held.as_ref().filter(|held| held.path == path) {
-            return Ok((self.samples_of(held.wav), held.rate));
+    /// [`Self::read_mono`] of the stretch `segment` of the file only (all of it for `None`):
+    /// a segment that starts at or past the file's end, or holds no sample, is an error.
+    pub(crate) fn read(&mut self, path: &Path, downmix: Downmix, segment: Option<Segment>) -> Result<(&[f32], u32), FileError> {
+        let held = self.load(path)?;
+        let (rate, channels, wav) = (held.rate, held.channels, held.wav);
+        let samples: &[f32] = if wav { self.wav.samples() } else { &self.samples };
+        let frames = samples.len() / channels;
+        let range = match segment {
+            None => 0..frames,
+            Some(segment) => {
+                let per_second = f64::from(rate);
+                let first = (segment.start * per_second).round() as usize;
+                if first >= frames {
+                    return Err(FileError::SegmentOutside { start: segment.start, duration: frames as f64 / per_second });
+                }
+                let last = segment.end.map_or(frames, |end| ((end * per_second).round() as usize).min(frames));
+                if last <= first {
+                    return Err(FileError::Empty);
+                }
+                first..last
+            }
+        };
+        // A mono file's frames are its samples: no copy.
+        if channels == 1 && matches!(downmix, Downmix::Mean | Downmix::Channel(0)) {
+            return Ok((&samples[range], rate));
+        }
+        mix_frames(samples, channels, downmix, range, &mut self.mixed)?;
+        Ok((&self.mixed, rate))
+    }
+
+    /// Reads `path` into the buffers, interleaved, unless they hold it already.
+    fn load(&mut self, path: &Path) -> Result<&Held, FileError> {
+        if self.held.as_ref().is_some_and(|held| held.path == path) {
+            return Ok(self.held.as_ref().expect("held"));
         }
         self.held = None;
-        let (rate, wav) = match Reader::of(path) {
-            Some(Reader::Compressed) => (crate::compressed::read_mono(path, &mut self.samples, self.downmix)?, false),
+        let (rate, channels, wav) = match Reader::of(path) {
+            Some(Reader::Compressed) => {
+                let (rate, channels) = crate::compressed::read_interleaved(path, &mut self.samples)?;
+                (rate, channels, false)
+            }
             Some(Reader::Unread) => {
                 let extension = extension(path);
                 return Err(FileError::Unread { what: format!("`.{extension}` audio"), extension });
             }
-            Some(Reader::Wav) | None => match self.wav.read(path, self.downmix) {
-                Ok((_, rate)) => (rate, true),
+            Some(Reader::Wav) | None => match self.wav.read_interleaved(path) {
+                Ok((_, channels, rate)) => (rate, channels, true),
                 // A WAV in an encoding hound does not read (mu-law, A-law, ADPCM: telephone
                 // speech; hound calls ADPCM's fmt chunk inconsistent): symphonia's WAV reader
                 // decodes those. Where it cannot either, hound's reason stands, unless
-                // symphonia found something definite (a channel missing, a cut file).
+                // symphonia found something definite (a cut file).
                 Err(hound @ (FileError::Unsupported(_) | FileError::Corrupt(_))) => {
-                    match crate::compressed::read_mono(path, &mut self.samples, self.downmix) {
-                        Ok(rate) => (rate, false),
-                        Err(definite @ (FileError::NoChannel { .. } | FileError::EndsEarly { .. } | FileError::Empty)) => {
-                            return Err(definite);
-                        }
+                    match crate::compressed::read_interleaved(path, &mut self.samples) {
+                        Ok((rate, channels)) => (rate, channels, false),
+                        Err(definite @ (FileError::EndsEarly { .. } | FileError::Empty)) => return Err(definite),
                         Err(_) => return Err(hound),
                     }
                 }
                 Err(other) => return Err(other),
             },
         };
-        self.held = Some(Held { path: path.to_path_buf(), rate, wav });
-        Ok((self.samples_of(wav), rate))
-    }
-
-    /// The samples of the last read: WAV's buffers' or the compressed file's.
-    fn samples_of(&self, wav: bool) -> &[f32] {
-        if wav { self.wav.samples() } else { &self.samples }
+        Ok(self.held.insert(Held { path: path.to_path_buf(), rate, channels: channels.max(1), wav }))
     }
 }
 
@@ -170,16 +201,28 @@ mod tests {
             let (path, other_path) = (dir.path().join(name), dir.path().join(other));
             std::fs::copy(fixtures.join(name), &path).unwrap();
             std::fs::copy(fixtures.join(other), &other_path).unwrap();
-            let first = buffers.read_mono(&path).unwrap().0.to_vec();
+            let first = buffers.read_mono(&path, Downmix::Mean).unwrap().0.to_vec();
             assert_eq!(first.len(), 4800);
-            // Held: a second read needs no file.
+            // Held: a second read needs no file, nor does another channel or a stretch of it.
             std::fs::remove_file(&path).unwrap();
-            assert_eq!(buffers.read_mono(&path).unwrap(), (&first[..], 16000), "{name}");
+            assert_eq!(buffers.read_mono(&path, Downmix::Mean).unwrap(), (&first[..], 16000), "{name}");
+            for channel in [0, 1] {
+                let mut wav = WavBuffers::default();
+                let expected = wav.read(&fixtures.join("stereo16.wav"), Downmix::Channel(channel)).unwrap().0.to_vec();
+                let half = Some(Segment { start: 0.15, end: Some(0.25) });
+                let (stretch, _) = buffers.read(&path, Downmix::Channel(channel), half).unwrap();
+                assert_eq!(stretch, &expected[2400..4000], "{name} channel {channel}");
+            }
+            assert_eq!(buffers.read_mono(&path, Downmix::Mean).unwrap(), (&first[..], 16000), "{name}");
+            let outside = buffers.read(&path, Downmix::Mean, Some(Segment { start: 0.3, end: None })).unwrap_err();
+            assert_eq!(outside.to_string(), "the segment starts at 0.3 s but the file lasts 0.300 s");
+            let third = buffers.read(&path, Downmix::Channel(2), None).unwrap_err();
+            assert_eq!(third.to_string(), "`channel = 3` but the file has 2 channel(s)");
             // Another file replaces it; the first, gone, is read again and fails.
-            assert_eq!(buffers.read_mono(&other_path).unwrap().0.len(), 4800);
-            assert!(buffers.read_mono(&path).is_err(), "{name}");
+            assert_eq!(buffers.read_mono(&other_path, Downmix::Mean).unwrap().0.len(), 4800);
+            assert!(buffers.read_mono(&path, Downmix::Mean).is_err(), "{name}");
             // A failed read holds nothing.
-            assert!(buffers.read_mono(&path).is_err(), "{name}");
+            assert!(buffers.read_mono(&path, Downmix::Mean).is_err(), "{name}");
         }
     }
 
@@ -198,7 +241,7 @@ mod tests {
             let path = fixtures.join(name);
             assert!(matches!(WavBuffers::default().read_mono(&path), Err(FileError::Unsupported(_) | FileError::Corrupt(_))), "{name}: hound reads it now");
             let reference = crate::wav::read_mono(&fixtures.join(format!("{name}.ref.wav"))).unwrap().samples;
-            let (samples, rate) = buffers.read_mono(&path).unwrap();
+            let (samples, rate) = buffers.read_mono(&path, Downmix::Mean).unwrap();
             assert_eq!((samples.len(), rate), (reference.len(), 8000), "{name}");
             let worst = samples.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(worst <= tolerance, "{name}: max |vox - libsndfile| = {worst}");
@@ -209,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_format_vox_does_not_read_says_which_it_reads() {
-        let err = AudioBuffers::default().read_mono(Path::new("take.M4A")).unwrap_err();
+        let err = AudioBuffers::default().read_mono(Path::new("take.M4A"), Downmix::Mean).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`.M4A` audio is not read by vox (it reads WAV, FLAC, MP3, Ogg Vorbis or AIFF): \

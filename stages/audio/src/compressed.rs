@@ -23,11 +23,22 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::FileError;
-use crate::wav::{Downmix, mix_down};
+#[cfg(test)]
+use crate::wav::Downmix;
 
 /// Decodes `path` (its extension hints the container) into `samples` (replacing its contents):
 /// mono samples in [-1, 1), the channels made one by `downmix`, and the sample rate in Hz.
+#[cfg(test)]
 pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>, downmix: Downmix) -> Result<u32, FileError> {
+    let (rate, channels) = read_interleaved(path, samples)?;
+    crate::wav::mix_down(samples, channels, downmix)?;
+    Ok(rate)
+}
+
+/// Decodes `path` (its extension hints the container) into `samples` (replacing its contents):
+/// samples in [-1, 1) with the channels interleaved; the sample rate in Hz and the channel
+/// count.
+pub(crate) fn read_interleaved(path: &Path, samples: &mut Vec<f32>) -> Result<(u32, usize), FileError> {
     samples.clear();
     let file = File::open(path).map_err(FileError::Io)?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -88,14 +99,13 @@ pub(crate) fn read_mono(path: &Path, samples: &mut Vec<f32>, downmix: Downmix) -
     if let Some(declared) = declared.filter(|&d| frames < d) {
         return Err(FileError::EndsEarly { frames, declared });
     }
-    mix_down(samples, channels, downmix)?;
     if samples.is_empty() {
         return Err(FileError::Empty);
     }
     let rate = rate.filter(|&r| r > 0).ok_or(FileError::Codec {
         source: CodecError::Unsupported("the stream gives no sample rate"),
     })?;
-    Ok(rate)
+    Ok((rate, channels))
 }
 
 /// What `codec` is called, for the codecs the enabled containers may hold and vox does not read.

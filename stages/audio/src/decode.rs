@@ -98,7 +98,9 @@ pub struct Decode {
     pub sample_rate: u32,
     /// The one channel to keep, counted from 1 (`1` = left), e.g. the close-talk microphone of a
     /// stereo recording or one speaker of a two-channel session; unset: the mean of every
-    /// channel. A file without that channel cannot be decoded (`on_error` decides).
+    /// channel. A table's `channel` column chooses per row instead (a call's rows alternating
+    /// between its speakers' channels). A file without that channel cannot be decoded
+    /// (`on_error` decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<u16>,
     /// What a file (or table row) that cannot be decoded (corrupt header, unsupported
@@ -164,9 +166,9 @@ enum Outcome {
 }
 
 impl Decode {
-    /// How a file's channels become one: `channel`, else their mean.
-    fn downmix(&self) -> Downmix {
-        self.channel.map_or(Downmix::Mean, |channel| Downmix::Channel(usize::from(channel).saturating_sub(1)))
+    /// How `source`'s channels become one: its row's channel, else `channel`, else their mean.
+    fn downmix_of(&self, source: &Source) -> Downmix {
+        source.channel.or(self.channel).map_or(Downmix::Mean, |channel| Downmix::Channel(usize::from(channel).saturating_sub(1)))
     }
 
     /// The label mapping of the params.
@@ -189,23 +191,7 @@ impl Decode {
         class: Option<String>,
         samples: &mut Vec<f32>,
     ) -> Result<Clip, FileError> {
-        let (mono, from) = buffers.read_mono(&root.join(&source.file))?;
-        let mono = match source.segment {
-            None => mono,
-            Some(segment) => {
-                let rate = f64::from(from);
-                let duration = mono.len() as f64 / rate;
-                let first = (segment.start * rate).round() as usize;
-                if first >= mono.len() {
-                    return Err(FileError::SegmentOutside { start: segment.start, duration });
-                }
-                let last = segment.end.map_or(mono.len(), |end| ((end * rate).round() as usize).min(mono.len()));
-                if last <= first {
-                    return Err(FileError::Empty);
-                }
-                &mono[first..last]
-            }
-        };
+        let (mono, from) = buffers.read(&root.join(&source.file), self.downmix_of(source), source.segment)?;
         resampler
             .resample_into(mono, from, self.sample_rate, samples)
             .map_err(|e| FileError::Resample { from, to: self.sample_rate, source: e })?;
@@ -345,7 +331,7 @@ impl StageDef for Decode {
     // 4: FLAC, MP3, Ogg Vorbis and AIFF files are clips too (they were passed over), and
     //    mu-law, A-law and ADPCM WAVs decode (they failed); a corpus of PCM or float WAVs
     //    decodes to the same bytes, so its downstream entries stay valid.
-    const VERSION: u32 = 4;
+    const VERSION: u32 = 5;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;
     const APPLIES: Applies = Applies::Entry;
@@ -451,7 +437,7 @@ impl StageDef for Decode {
         let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
         let mut sources = new_audio::sources(ctx.new_audio)?;
         if let Some(windows) = ctx.windows {
-            sources = new_audio::windowed(sources, windows, self.downmix());
+            sources = new_audio::windowed(sources, windows, |source| self.downmix_of(source));
         }
         let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail, fail_hint: "" };
         self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;
@@ -511,7 +497,7 @@ impl Decode {
             &plans,
             "decode",
             BATCH,
-            || (AudioBuffers::new(self.downmix()), Resampler::default()),
+            || (AudioBuffers::default(), Resampler::default()),
             |worker, (_, plan), samples| match plan {
                 Plan::Decode(source, class) => {
                     match self.decode(worker, read.root, source, class.clone(), samples) {
@@ -730,7 +716,7 @@ mod tests {
             let pcm: Vec<i16> =
                 (0..len).map(|n| ((n * 37 + i * 101) % 20000) as i16 - 10000).collect();
             write_wav(&path, 48000, 1, &pcm);
-            let (mono, from) = worker.0.read_mono(&path).unwrap();
+            let (mono, from) = worker.0.read_mono(&path, Downmix::Mean).unwrap();
             worker.1.resample_into(mono, from, 16000, &mut samples).unwrap();
             expected.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
         }
@@ -1161,6 +1147,60 @@ mod tests {
              5,audio/b.wav,the label is empty (only test rows may be unlabeled)\n\
              6,audio/b.wav,\"start `x` is not a time (seconds, HH:MM:SS.fff or `0 days 00:00:01.5`)\"\n"
         );
+    }
+
+    /// A call: two speakers on the two channels of one file, the table's rows alternating
+    /// between them in time order.
+    #[test]
+    fn a_table_channel_column_chooses_each_rows_channel() {
+        let stage = table_corpus("");
+        // 2 s at 8 kHz: the left channel counts up (n), the right down (-n).
+        let call: Vec<i16> = (0..16000).flat_map(|n| [n as i16, -(n as i16)]).collect();
+        write_wav(&stage.input_dir().join("audio/call.wav"), 8000, 2, &call);
+        let table = "file,label,speaker,channel,start,end\n\
+            ../audio/call.wav,neu,agent,1,0,0.5\n\
+            ../audio/call.wav,ang,caller,2,0,0.5\n\
+            ../audio/call.wav,neu,agent,1,0.5,1\n\
+            ../audio/call.wav,ang,both,,1,1.5\n\
+            ../audio/call.wav,ang,caller,3,0,0.5\n\
+            ../audio/call.wav,ang,caller,left,0,0.5\n\
+            ../audio/a.wav,neu,x,1,,\n";
+        std::fs::write(stage.input_dir().join("meta/labels.csv"), table).unwrap();
+        csv(&[], OnError::Skip).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        let rows: Vec<(&str, &str, usize, f32)> = set
+            .clips
+            .iter()
+            .map(|c| {
+                let samples = set.samples_of(c);
+                (c.file_id.as_str(), c.extra.get("channel").map_or("", String::as_str), samples.len(), samples[1] * 32768.0)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("call_ch1_0-0.5", "1", 4000, 1.0),
+                ("call_ch2_0-0.5", "2", 4000, -1.0),
+                ("call_ch1_0.5-1", "1", 4000, 4001.0),
+                // No channel: the mean of n and -n.
+                ("call_1-1.5", "", 4000, 0.0),
+                // A mono file's channel 1 is the file.
+                ("a_ch1", "1", 80, 1000.0),
+            ]
+        );
+        let skipped = std::fs::read_to_string(stage.out_dir().join("report/skipped.csv")).unwrap();
+        assert_eq!(
+            skipped,
+            "row,file,reason\n\
+             5,audio/call.wav,`channel = 3` but the file has 2 channel(s)\n\
+             6,audio/call.wav,\"channel `left` is not a channel number (1, 2, ...: the file's first channel is 1)\"\n"
+        );
+        // The row's channel wins over the stage's.
+        let right = Decode { channel: Some(2), ..csv(&[], OnError::Skip) };
+        right.run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        assert_eq!(set.samples_of(&set.clips[0])[1], 1.0 / 32768.0, "row 1 keeps channel 1");
+        assert_eq!(set.samples_of(&set.clips[3])[1], -8001.0 / 32768.0, "row 4 takes the stage's channel 2");
     }
 
     #[test]

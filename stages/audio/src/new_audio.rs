@@ -60,15 +60,15 @@ pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
 /// file is read here once (its rows in a row, once) and again when decoded: cheap beside a
 /// model's forward pass over it. A file that cannot be read, or a segment that starts past
 /// its file's end, stays one source, for decode to report as it would without windows.
-pub(crate) fn windowed(sources: Sources, windows: Windows, downmix: Downmix) -> Sources {
-    let mut buffers = AudioBuffers::new(downmix);
+pub(crate) fn windowed(sources: Sources, windows: Windows, downmix: impl Fn(&Source) -> Downmix) -> Sources {
+    let mut buffers = AudioBuffers::default();
     let mut cut = Sources::with_capacity(sources.len());
     for (place, source) in sources {
         let Ok(source) = source else {
             cut.push((place, source));
             continue;
         };
-        let (frames, rate) = match buffers.read_mono(Path::new(&source.file)) {
+        let (frames, rate) = match buffers.read_mono(Path::new(&source.file), downmix(&source)) {
             Ok((mono, rate)) => (mono.len(), rate),
             Err(e) => {
                 cut.push((place, Err(e)));
@@ -110,6 +110,7 @@ fn unlabeled(file: String, file_id: String) -> Source {
         file,
         row: None,
         segment: None,
+        channel: None,
         file_id,
         corpus: Corpus::Unlabeled.name().to_string(),
         label: None,
@@ -178,7 +179,7 @@ mod tests {
         std::fs::write(root.join("t.csv"), "file,id,start,end\nlong.wav,mid,1,9\nnope.wav,gone,,\n").unwrap();
         std::fs::write(root.join("broken.wav"), b"RIFF....not a wav file").unwrap();
         let paths = [root.join("long.wav"), root.join("short.wav"), root.join("t.csv"), root.join("broken.wav")];
-        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap(), Downmix::Mean);
+        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap(), |_| Downmix::Mean);
         // Each window as `id: file seconds | recording start end` (its manifest columns).
         let rows: Vec<String> = cut
             .iter()

@@ -27,6 +27,9 @@ pub(crate) struct Source {
     pub row: Option<usize>,
     /// The stretch of the file that is the clip; `None` for the whole file.
     pub segment: Option<Segment>,
+    /// The file's channel (1-based) that is the clip, from a table's `channel` column; `None`:
+    /// the stage's `channel`, else the channels' mean.
+    pub channel: Option<u16>,
     /// The clip id.
     pub file_id: String,
     /// The corpus name the manifest records.
@@ -57,6 +60,7 @@ impl Source {
             file,
             row: None,
             segment: None,
+            channel: None,
             file_id: name.file_id,
             corpus: corpus.name().to_string(),
             label: labels.label.map(|l| l.name().to_string()),

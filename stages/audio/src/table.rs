@@ -13,8 +13,9 @@
 //! | `split` | `split`, `set` | `train`/`training`, `val`/`valid`/`validation`/`dev`/`devel`/`development`, `test`, or empty |
 //! | `sex` | `sex`, `gender` | `m`/`male`, `f`/`female` (any case), or empty |
 //! | `corpus` | `corpus` | else the table file's name without extension |
-//! | `id` | `id`, `file_id` | the clip id; else the file name without extension, and for segments `<stem>_<start>-<end>` |
+//! | `id` | `id`, `file_id` | the clip id; else the file name without extension, then `_ch<N>` for a channel and `_<start>-<end>` for a segment |
 //! | `start`, `end` | `start`, `end` | seconds, `HH:MM:SS.fff`, or audformat's `0 days 00:00:01.500000`; empty or `NaT`: the file's start or end |
+//! | `channel` | `channel` | the file's channel that is the clip, 1-based (a call's two speakers on two channels); empty: the stage's `channel`, else the channels' mean. Kept in the manifest |
 //!
 //! Every other column is kept in the manifest (`Clip::extra`), e.g. `session` for
 //! cross-validation by session. A column that `columns` names but the table lacks, or a table
@@ -66,10 +67,13 @@ pub struct Columns {
     /// A segment's end in the file (default `end`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
+    /// The file's channel that is the clip, 1-based (default `channel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// The fields a column can hold, with their default column names, in `Columns` order.
-const FIELDS: [(&str, &[&str]); 9] = [
+const FIELDS: [(&str, &[&str]); 10] = [
     ("path", &["file", "path"]),
     ("label", &["label", "emotion"]),
     ("speaker", &["speaker"]),
@@ -79,6 +83,7 @@ const FIELDS: [(&str, &[&str]); 9] = [
     ("id", &["id", "file_id"]),
     ("start", &["start"]),
     ("end", &["end"]),
+    ("channel", &["channel"]),
 ];
 
 impl Columns {
@@ -93,7 +98,8 @@ impl Columns {
             "corpus" => &self.corpus,
             "id" => &self.id,
             "start" => &self.start,
-            _ => &self.end,
+            "end" => &self.end,
+            _ => &self.channel,
         };
         named.as_deref()
     }
@@ -136,6 +142,9 @@ pub enum RowError {
         /// The cell.
         value: String,
     },
+    /// A channel that is not a channel number.
+    #[error("channel `{0}` is not a channel number (1, 2, ...: the file's first channel is 1)")]
+    BadChannel(String),
     /// A segment that is empty or reversed.
     #[error("the segment ends ({end} s) before it starts ({start} s)")]
     Reversed {
@@ -279,27 +288,39 @@ fn source(
             Some(Segment { start, end })
         }
     };
-    let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let file_id = match (cell("id"), segment) {
-        ("", None) => stem,
-        ("", Some(segment)) => format!(
-            "{stem}_{}-{}",
-            seconds(segment.start),
-            segment.end.map_or_else(|| "end".to_string(), seconds)
-        ),
-        (id, _) => id.to_string(),
+    let channel = match cell("channel") {
+        "" => None,
+        text => Some(text.parse::<u16>().ok().filter(|&c| c >= 1).ok_or_else(|| RowError::BadChannel(text.to_string()))?),
     };
-    let extra = (0..header.len())
+    let file_id = match cell("id") {
+        "" => {
+            let mut id = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(channel) = channel {
+                id.push_str(&format!("_ch{channel}"));
+            }
+            if let Some(segment) = segment {
+                let end = segment.end.map_or_else(|| "end".to_string(), seconds);
+                id.push_str(&format!("_{}-{end}", seconds(segment.start)));
+            }
+            id
+        }
+        id => id.to_string(),
+    };
+    let mut extra: BTreeMap<String, String> = (0..header.len())
         .filter(|i| *i != path_at && !used.contains(i))
         .filter_map(|i| {
             let value = record.get(i).map(str::trim).unwrap_or("");
             (!value.is_empty()).then(|| (header[i].to_string(), value.to_string()))
         })
         .collect();
+    if let Some(channel) = channel {
+        extra.insert("channel".into(), channel.to_string());
+    }
     Ok(Source {
         file: file.to_string(),
         row: Some(row),
         segment,
+        channel,
         file_id,
         corpus: match cell("corpus") {
             "" => corpus.to_string(),

@@ -52,6 +52,14 @@ impl WavBuffers {
 
     /// [`Self::read_mono`], the channels made one by `downmix`.
     pub(crate) fn read(&mut self, path: &Path, downmix: Downmix) -> Result<(&[f32], u32), FileError> {
+        let (_, channels, rate) = self.read_interleaved(path)?;
+        mix_down(&mut self.samples, channels, downmix)?;
+        Ok((&self.samples, rate))
+    }
+
+    /// Reads `path` as [`Self::read_mono`] does, its channels left interleaved: the samples
+    /// (valid until the next read), the channel count and the sample rate in Hz.
+    pub(crate) fn read_interleaved(&mut self, path: &Path) -> Result<(&[f32], usize, u32), FileError> {
         let reader = WavReader::open(path)?;
         let spec = reader.spec();
         let count = reader.len() as usize;
@@ -88,11 +96,10 @@ impl WavBuffers {
                 read_with_hound(WavReader::open(path)?, samples)?;
             }
         }
-        mix_down(samples, usize::from(spec.channels.max(1)), downmix)?;
         if samples.is_empty() {
             return Err(FileError::Empty);
         }
-        Ok((samples, spec.sample_rate))
+        Ok((samples, usize::from(spec.channels.max(1)), spec.sample_rate))
     }
 }
 
@@ -106,33 +113,55 @@ pub enum Downmix {
     Channel(usize),
 }
 
-/// Makes the `channels` interleaved channels of `samples` one by `downmix`, in place: the mean
-/// is each frame's mean in f64, rounded once to f32. Every reader of this crate ends here, so a
-/// file's mono signal does not depend on its container. A channel the file lacks is an error.
+/// Makes the `channels` interleaved channels of `samples` one by `downmix`, in place (see
+/// [`mixed`]). A channel the file lacks is an error.
 pub(crate) fn mix_down(samples: &mut Vec<f32>, channels: usize, downmix: Downmix) -> Result<(), FileError> {
+    check_channel(channels, downmix)?;
+    if channels <= 1 {
+        return Ok(());
+    }
     // In place: frame i is written at i, after it was read from i * channels >= i.
-    let frames = samples.len() / channels.max(1);
-    match downmix {
-        Downmix::Channel(channel) if channel >= channels => {
-            return Err(FileError::NoChannel { channel: channel + 1, channels });
-        }
-        // One channel: the samples are the signal already.
-        _ if channels <= 1 => return Ok(()),
-        Downmix::Channel(channel) => {
-            for i in 0..frames {
-                samples[i] = samples[i * channels + channel];
-            }
-        }
-        Downmix::Mean => {
-            for i in 0..frames {
-                let frame = &samples[i * channels..(i + 1) * channels];
-                let sum = frame.iter().map(|&s| f64::from(s)).sum::<f64>();
-                samples[i] = (sum / channels as f64) as f32;
-            }
-        }
+    let frames = samples.len() / channels;
+    for i in 0..frames {
+        samples[i] = mixed(&samples[i * channels..(i + 1) * channels], downmix);
     }
     samples.truncate(frames);
     Ok(())
+}
+
+/// Frames `frames` of the `channels` interleaved channels of `samples`, made one by `downmix`,
+/// into `out` (its contents replaced): a segment of a multichannel recording mixed without
+/// mixing the rest. A channel the file lacks is an error.
+pub(crate) fn mix_frames(
+    samples: &[f32],
+    channels: usize,
+    downmix: Downmix,
+    frames: std::ops::Range<usize>,
+    out: &mut Vec<f32>,
+) -> Result<(), FileError> {
+    check_channel(channels, downmix)?;
+    let channels = channels.max(1);
+    out.clear();
+    out.extend(samples[frames.start * channels..frames.end * channels].chunks_exact(channels).map(|frame| mixed(frame, downmix)));
+    Ok(())
+}
+
+/// A channel `downmix` names that a file of `channels` channels lacks, as the error.
+fn check_channel(channels: usize, downmix: Downmix) -> Result<(), FileError> {
+    match downmix {
+        Downmix::Channel(channel) if channel >= channels => Err(FileError::NoChannel { channel: channel + 1, channels }),
+        _ => Ok(()),
+    }
+}
+
+/// One frame's value: its `downmix` channel, or its mean in f64 rounded once to f32. Every
+/// reader of this crate ends here, so a file's mono signal does not depend on its container.
+fn mixed(frame: &[f32], downmix: Downmix) -> f32 {
+    match downmix {
+        _ if frame.len() == 1 => frame[0],
+        Downmix::Channel(channel) => frame[channel],
+        Downmix::Mean => (frame.iter().map(|&s| f64::from(s)).sum::<f64>() / frame.len() as f64) as f32,
+    }
 }
 
 /// A sample layout read in bulk: format, bits and container width.

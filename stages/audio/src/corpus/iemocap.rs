@@ -190,6 +190,7 @@ fn source(file: &str, judged: &BTreeMap<String, Judgement>) -> Result<Source, Fi
         file: file.to_string(),
         row: None,
         segment: None,
+        channel: None,
         file_id: id,
         corpus: Corpus::Iemocap.name().to_string(),
         label: Some(judgement.label.name().to_string()),
