@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use crate::error::FileError;
-use crate::sources::Segment;
 use crate::wav::{Downmix, WavBuffers, mix_frames};
 
 /// Extensions read by [`crate::wav`].
@@ -62,6 +61,15 @@ pub(crate) fn is_lossy(extension: &str) -> bool {
 /// `path`'s extension as written, or nothing.
 pub(crate) fn extension(path: &Path) -> String {
     path.extension().unwrap_or_default().to_string_lossy().into_owned()
+}
+
+/// A stretch of a file, in seconds from its start: `end` `None` runs to the file's end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Segment {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: Option<f64>,
 }
 
 /// Buffers reused from one audio file to the next (one set per worker thread), and the last

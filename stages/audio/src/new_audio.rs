@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use vox_api::audio::Split;
 use vox_api::windows::{self, Windows, window_id};
 
-use crate::audio_file::AudioBuffers;
+use crate::audio_file::{AudioBuffers, Segment};
 use crate::corpus::Corpus;
 use crate::error::AudioError;
-use crate::sources::{Place, Segment, Source, Sources, audio_files};
+use crate::sources::{Place, Source, Sources, audio_files};
 use crate::table::{self, Columns, Paths};
 use crate::wav::Downmix;
 

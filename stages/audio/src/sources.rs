@@ -6,17 +6,9 @@ use std::path::{Path, PathBuf};
 
 use vox_api::audio::Split;
 
+use crate::audio_file::Segment;
 use crate::corpus::{ClipName, Corpus, NameError};
 use crate::error::AudioError;
-
-/// A stretch of a file, in seconds from its start: `end` `None` runs to the file's end.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Segment {
-    /// Start, seconds.
-    pub start: f64,
-    /// End, seconds.
-    pub end: Option<f64>,
-}
 
 /// One clip to decode: where its samples are and what the corpus says of it.
 #[derive(Clone, Debug, PartialEq)]

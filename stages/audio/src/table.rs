@@ -33,7 +33,8 @@ use vox_api::audio::Split;
 use vox_api::windows::seconds;
 
 use crate::error::{AudioError, FileError};
-use crate::sources::{Place, Segment, Source, Sources};
+use crate::audio_file::Segment;
+use crate::sources::{Place, Source, Sources};
 
 /// Which table column holds each field of a clip (`corpus = "csv"` only); unset fields come
 /// from their default columns, when the table has them.
