@@ -473,7 +473,7 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
         write_output_txt(&predictions, &dir)?;
         let recordings = match &windows {
             Some(windows) => {
-                let (recordings, _) = windows::recordings(&predictions, windows);
+                let recordings = windows::recordings(&predictions, windows);
                 let folder = dir.join("recordings");
                 std::fs::create_dir_all(&folder).map_err(io(&folder))?;
                 recordings.write(&folder).map_err(failed)?;

@@ -142,9 +142,9 @@ impl Window {
 }
 
 /// Each recording's scores: the mean of its windows' probabilities (a row per recording, in
-/// the order its first window comes in `predictions`), with the count of windows averaged.
-/// A row that is no window of `windows` is a recording of its own.
-pub fn recordings(predictions: &Predictions, windows: &[Window]) -> (Predictions, Vec<usize>) {
+/// the order its first window comes in `predictions`). A row that is no window of `windows` is
+/// a recording of its own.
+pub fn recordings(predictions: &Predictions, windows: &[Window]) -> Predictions {
     let recording_of: HashMap<&str, &str> = windows.iter().map(|w| (w.file_id.as_str(), w.recording.as_str())).collect();
     let mut rows: Vec<Prediction> = Vec::new();
     let mut counts: Vec<usize> = Vec::new();
@@ -162,7 +162,7 @@ pub fn recordings(predictions: &Predictions, windows: &[Window]) -> (Predictions
     for (row, &n) in rows.iter_mut().zip(&counts) {
         row.probabilities.iter_mut().for_each(|p| *p /= n as f64);
     }
-    (Predictions { labels: predictions.labels.clone(), classes: predictions.classes.clone(), rows }, counts)
+    Predictions { labels: predictions.labels.clone(), classes: predictions.classes.clone(), rows }
 }
 
 #[cfg(test)]
@@ -223,10 +223,9 @@ mod tests {
         };
         let window = |id: &str, start: f64| Window { file_id: id.into(), recording: "x".into(), start, end: start + 2.0 };
         let windows = [window("x_0-2", 0.0), window("x_2-4", 2.0), window("x_4-6", 4.0)];
-        let (per_recording, counts) = recordings(&predictions, &windows);
+        let per_recording = recordings(&predictions, &windows);
         let ids: Vec<&str> = per_recording.rows.iter().map(|r| r.file_id.as_str()).collect();
         assert_eq!(ids, ["x", "y"]);
-        assert_eq!(counts, [3, 1]);
         assert!((per_recording.rows[0].probabilities[0] - 0.5).abs() < 1e-12);
         assert!((per_recording.rows[0].probabilities[1] - 0.5).abs() < 1e-12);
         assert_eq!(per_recording.rows[1].probabilities, vec![0.2, 0.8]);

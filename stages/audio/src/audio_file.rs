@@ -142,6 +142,14 @@ impl AudioBuffers {
         Ok((&self.mixed, rate))
     }
 
+    /// The length of `path` in frames, and its sample rate in Hz: what windows of it need.
+    pub(crate) fn frames(&mut self, path: &Path) -> Result<(usize, u32), FileError> {
+        let held = self.load(path)?;
+        let (rate, channels, wav) = (held.rate, held.channels, held.wav);
+        let samples = if wav { self.wav.samples().len() } else { self.samples.len() };
+        Ok((samples / channels, rate))
+    }
+
     /// Reads `path` into the buffers, interleaved, unless they hold it already.
     fn load(&mut self, path: &Path) -> Result<&Held, FileError> {
         if self.held.as_ref().is_some_and(|held| held.path == path) {

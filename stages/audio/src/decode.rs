@@ -437,7 +437,7 @@ impl StageDef for Decode {
         let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
         let mut sources = new_audio::sources(ctx.new_audio)?;
         if let Some(windows) = ctx.windows {
-            sources = new_audio::windowed(sources, windows, |source| self.downmix_of(source));
+            sources = new_audio::windowed(sources, windows);
         }
         let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail, fail_hint: "" };
         self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;

@@ -15,7 +15,6 @@ use crate::corpus::Corpus;
 use crate::error::AudioError;
 use crate::sources::{Place, Source, Sources, audio_files};
 use crate::table::{self, Columns, Paths};
-use crate::wav::Downmix;
 
 /// The sources of every path, in the order given (a folder's files in path order).
 pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
@@ -60,7 +59,7 @@ pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
 /// file is read here once (its rows in a row, once) and again when decoded: cheap beside a
 /// model's forward pass over it. A file that cannot be read, or a segment that starts past
 /// its file's end, stays one source, for decode to report as it would without windows.
-pub(crate) fn windowed(sources: Sources, windows: Windows, downmix: impl Fn(&Source) -> Downmix) -> Sources {
+pub(crate) fn windowed(sources: Sources, windows: Windows) -> Sources {
     let mut buffers = AudioBuffers::default();
     let mut cut = Sources::with_capacity(sources.len());
     for (place, source) in sources {
@@ -68,8 +67,8 @@ pub(crate) fn windowed(sources: Sources, windows: Windows, downmix: impl Fn(&Sou
             cut.push((place, source));
             continue;
         };
-        let (frames, rate) = match buffers.read_mono(Path::new(&source.file), downmix(&source)) {
-            Ok((mono, rate)) => (mono.len(), rate),
+        let (frames, rate) = match buffers.frames(Path::new(&source.file)) {
+            Ok(frames) => frames,
             Err(e) => {
                 cut.push((place, Err(e)));
                 continue;
@@ -179,7 +178,7 @@ mod tests {
         std::fs::write(root.join("t.csv"), "file,id,start,end\nlong.wav,mid,1,9\nnope.wav,gone,,\n").unwrap();
         std::fs::write(root.join("broken.wav"), b"RIFF....not a wav file").unwrap();
         let paths = [root.join("long.wav"), root.join("short.wav"), root.join("t.csv"), root.join("broken.wav")];
-        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap(), |_| Downmix::Mean);
+        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap());
         // Each window as `id: file seconds | recording start end` (its manifest columns).
         let rows: Vec<String> = cut
             .iter()
