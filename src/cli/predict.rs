@@ -11,7 +11,8 @@ pub(super) struct PredictArgs {
     /// The recordings: audio files (WAV, FLAC, MP3, Ogg Vorbis, AIFF), folders (every audio
     /// file under them, identified by its path inside the folder without the extension), or
     /// CSV/TSV tables with a `file` (or `path`)
-    /// column relative to the table, optional `id`, `start` and `end` (seconds) columns.
+    /// column relative to the table, optional `id`, `start` and `end` (seconds) and `channel`
+    /// (1, 2, ...) columns.
     #[arg(required = true)]
     pub(super) inputs: Vec<PathBuf>,
     /// A model to apply: a stage that makes predictions (a baseline, fine-tune or ensemble),
