@@ -1159,7 +1159,7 @@ mod tests {
         write_wav(&stage.input_dir().join("audio/call.wav"), 8000, 2, &call);
         let table = "file,label,speaker,channel,start,end\n\
             ../audio/call.wav,neu,agent,1,0,0.5\n\
-            ../audio/call.wav,ang,caller,2,0,0.5\n\
+            ../audio/call.wav,ang,caller,2.0,0,0.5\n\
             ../audio/call.wav,neu,agent,1,0.5,1\n\
             ../audio/call.wav,ang,both,,1,1.5\n\
             ../audio/call.wav,ang,caller,3,0,0.5\n\

@@ -291,7 +291,7 @@ fn source(
     };
     let channel = match cell("channel") {
         "" => None,
-        text => Some(text.parse::<u16>().ok().filter(|&c| c >= 1).ok_or_else(|| RowError::BadChannel(text.to_string()))?),
+        text => Some(channel_number(text).ok_or_else(|| RowError::BadChannel(text.to_string()))?),
     };
     let file_id = match cell("id") {
         "" => {
@@ -336,6 +336,13 @@ fn source(
         split,
         extra,
     })
+}
+
+/// The channel `text` names: a whole number from 1, also as a float (`2.0`: pandas writes an
+/// integer column with an empty cell so).
+fn channel_number(text: &str) -> Option<u16> {
+    let value: f64 = text.parse().ok()?;
+    (value.fract() == 0.0 && (1.0..=f64::from(u16::MAX)).contains(&value)).then_some(value as u16)
 }
 
 /// `path` `/`-separated with `.` and `..` resolved lexically (`meta/../a.wav` is `a.wav`); a
@@ -425,6 +432,13 @@ mod tests {
                 time(bad, "end").unwrap_err().to_string(),
                 format!("end `{bad}` is not a time (seconds, HH:MM:SS.fff or `0 days 00:00:01.5`)")
             );
+        }
+    }
+
+    #[test]
+    fn channels_are_whole_numbers_from_1_also_written_as_floats() {
+        for (text, channel) in [("1", Some(1)), ("2.0", Some(2)), ("12", Some(12)), ("0", None), ("1.5", None), ("-1", None), ("left", None), ("70000", None), ("NaN", None)] {
+            assert_eq!(channel_number(text), channel, "{text}");
         }
     }
 
