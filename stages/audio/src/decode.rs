@@ -331,6 +331,8 @@ impl StageDef for Decode {
     // 4: FLAC, MP3, Ogg Vorbis and AIFF files are clips too (they were passed over), and
     //    mu-law, A-law and ADPCM WAVs decode (they failed); a corpus of PCM or float WAVs
     //    decodes to the same bytes, so its downstream entries stay valid.
+    // 5: a table's `channel` column picks each row's channel (it was kept as a plain column,
+    //    and every channel averaged); tables without one decode to the same bytes.
     const VERSION: u32 = 5;
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     const OUTPUT: ArtifactKind = ArtifactKind::Audio;

@@ -197,13 +197,24 @@ impl Split {
         !self.val_speakers.is_empty() || !self.test_speakers.is_empty()
     }
 
-    /// A fraction written where nothing reads it, as the error at its line: strategy `test`
-    /// (every clip goes to test) and speaker lists (the lists decide who is held out).
+    /// Why the assignment is fixed without drawing or counting anything (no fraction or seed
+    /// is read), if it is: strategy `test` (every clip goes to test) and speaker lists (the
+    /// lists decide who is held out).
+    fn fixed_by(&self) -> Option<&'static str> {
+        match self.strategy {
+            Strategy::Test => Some("strategy = \"test\" puts every clip in test"),
+            Strategy::Speaker if self.speaker_lists() => {
+                Some("the speaker lists decide who is held out (`val_speakers`, `test_speakers`)")
+            }
+            _ => None,
+        }
+    }
+
+    /// A fraction written where nothing reads it (see [`Self::fixed_by`]), as the error at its
+    /// line.
     fn refuse_unread_fractions(&self) -> Result<(), ParamError> {
-        let why = match self.strategy {
-            Strategy::Test => "strategy = \"test\" puts every clip in test",
-            Strategy::Speaker if self.speaker_lists() => "the speaker lists decide who is held out (`val_speakers`, `test_speakers`)",
-            _ => return Ok(()),
+        let Some(why) = self.fixed_by() else {
+            return Ok(());
         };
         let written = [("val_fraction", self.val_fraction.is_some()), ("test_fraction", self.test_fraction.is_some())];
         match written.into_iter().find(|(_, written)| *written) {
@@ -553,13 +564,10 @@ impl StageDef for Split {
         Ok(Applied::PassedThrough)
     }
 
-    /// Listed speakers and strategy `test` draw nothing: a seed does not change them.
+    /// Listed speakers and strategy `test` draw nothing (see [`Self::fixed_by`]): a seed does
+    /// not change them.
     fn unread(&self) -> &'static [&'static str] {
-        match self.strategy {
-            Strategy::Test => &["seed"],
-            Strategy::Speaker if self.speaker_lists() => &["seed"],
-            _ => &[],
-        }
+        if self.fixed_by().is_some() { &["seed"] } else { &[] }
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
