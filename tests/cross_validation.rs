@@ -279,13 +279,34 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
 
     let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
     let cv = rows(&run_dir.join("report/cv.csv"));
-    for model in ["w2v", "rf", "vote"] {
+    for model in ["w2v", "rf", "rf_spk", "vote"] {
         let pooled = cv.iter().find(|r| r["model"] == model && r["fold"] == "pooled").unwrap();
         assert_eq!(pooled["clips"], "200", "{model}");
         let folds = cv.iter().filter(|r| r["model"] == model && r["fold"].parse::<u32>().is_ok()).count();
         assert_eq!(folds, 5, "{model}");
     }
     // The tones of the synthetic classes are easy for eGeMAPS: far above chance (0.25).
-    let rf: f64 = cv.iter().find(|r| r["model"] == "rf" && r["fold"] == "pooled").unwrap()["uar"].parse().unwrap();
-    assert!(rf > 0.8, "rf pooled UAR {rf}");
+    let uar = |model: &str| -> f64 { cv.iter().find(|r| r["model"] == model && r["fold"] == "pooled").unwrap()["uar"].parse().unwrap() };
+    assert!(uar("rf") > 0.8, "rf pooled UAR {}", uar("rf"));
+    // Each synthetic speaker has a voice of their own (pitch, level) that moves every feature:
+    // normalized by speaker, the held-out speakers' clips score higher.
+    assert!(uar("rf_spk") > uar("rf") + 0.03, "rf_spk {} vs rf {}", uar("rf_spk"), uar("rf"));
+
+    // Speaker normalization: each speaker's clips, held out or not, at mean 0 and std 1 per
+    // feature (the same in every fold: a speaker's statistics read no split).
+    let fold = p.stage_entry(&doc, "egemaps_spk[fold=1]");
+    let (manifest, features) = (rows(&fold.join("manifest.csv")), rows(&fold.join("features.csv")));
+    for speaker in ["Ses01F", "Ses03M"] {
+        let values: Vec<f64> = features
+            .iter()
+            .zip(&manifest)
+            .filter(|(_, m)| m["speaker"] == speaker)
+            .map(|(f, _)| f["F0semitoneFrom27.5Hz_sma3nz_amean"].parse().unwrap())
+            .collect();
+        assert_eq!(values.len(), 20);
+        let mean = values.iter().sum::<f64>() / 20.0;
+        let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 20.0;
+        assert!(mean.abs() < 1e-9 && (var - 1.0).abs() < 1e-9, "{speaker}: {mean} {var}");
+    }
+    assert_eq!(rows(&p.stage_entry(&doc, "egemaps_spk[fold=2]").join("features.csv")), features);
 }

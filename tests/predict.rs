@@ -515,3 +515,92 @@ fn a_run_recorded_with_params_that_no_longer_apply_still_predicts() {
         refused.stderr
     );
 }
+
+/// A model on speaker-normalized features: new clips are normalized by their own groups (all
+/// together without speakers, as the run did its speakerless actor; by a table's `speaker`
+/// column; by recording when cut into windows), and a clip alone in its group is refused.
+#[test]
+fn speaker_normalized_features_are_normalized_by_the_new_clips_own_groups() {
+    let p = Project::new();
+    let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.rf]").unwrap()];
+    p.file(
+        "p.toml",
+        &format!("{data}[stages.spk]\nkind = \"normalize\"\ninputs = [\"mfcc\"]\n\n[stages.lr]\nkind = \"baseline\"\ninputs = [\"spk\"]\nmodel = \"logistic\"\n"),
+    );
+    let ran = p.vox(&["run", "p.toml"]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stderr.contains("spk: 15 clip(s) have no `speaker`: normalized together as one group"), "{}", ran.stderr);
+    let (run_dir, entries) = run(&p);
+
+    // Each speaker's features (actors 01-04, and actor 05's 15 speakerless clips) have mean 0
+    // and std 1 over its own clips.
+    let manifest = crate::support::csv_rows(&entries["spk"].join("manifest.csv"));
+    let features = crate::support::csv_rows(&entries["spk"].join("features.csv"));
+    for speaker in ["01", "02", "03", "04", ""] {
+        let rows: Vec<&BTreeMap<String, String>> =
+            features.iter().zip(&manifest).filter(|(_, m)| m["speaker"] == speaker).map(|(f, _)| f).collect();
+        assert_eq!(rows.len(), 15, "speaker `{speaker}`");
+        for column in ["mfcc1_mean", "mfcc3_p90"] {
+            let values: Vec<f64> = rows.iter().map(|r| r[column].parse().unwrap()).collect();
+            let mean = values.iter().sum::<f64>() / 15.0;
+            let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 15.0;
+            assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-9, "speaker `{speaker}` {column}: {mean} {var}");
+        }
+    }
+
+    // Actor 05's files, without speakers, are one group as in the run: the same probabilities.
+    let actor = entries["data"].join("Actor_05");
+    let out = p.path().join("new");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    assert!(
+        predict.stderr.contains("15 new clip(s) have no `speaker`: normalized together as one speaker's (a table with a `speaker` column groups them)"),
+        "{}",
+        predict.stderr
+    );
+    let (new, ran) = (predictions(&out.join("lr")), predictions(&entries["lr"]));
+    assert_eq!(new.len(), 15);
+    for (clip, (predicted, probabilities)) in &new {
+        let (ran_predicted, ran_probabilities) = &ran[clip];
+        for (column, p) in probabilities {
+            assert!((p - ran_probabilities[column]).abs() < 1e-9, "{clip} {column}: {p} vs {}", ran_probabilities[column]);
+        }
+        assert_eq!(predicted, ran_predicted, "{clip}");
+    }
+
+    // A table's speakers group its rows; a speaker with one clip is refused, as is a lone file.
+    let files: Vec<PathBuf> = ["03-01-01-01-01-01-05", "03-01-05-02-01-01-05", "03-01-03-02-01-01-05"]
+        .iter()
+        .map(|id| actor.join(format!("{id}.wav")))
+        .collect();
+    let table = |speakers: [&str; 3]| {
+        let rows: String = files.iter().zip(speakers).map(|(f, s)| format!("{},{s}\n", f.display())).collect();
+        p.file("clips.csv", &format!("file,speaker\n{rows}"));
+        p.vox(&["predict", run_dir.to_str().unwrap(), p.path().join("clips.csv").to_str().unwrap(), "--out", "t"])
+    };
+    let two = table(["x", "x", "y"]);
+    assert_eq!(two.code, 1, "{}", two.stderr);
+    assert!(
+        two.stderr.contains(
+            "new clip `03-01-03-02-01-01-05` is the only one with `speaker` = `y`: normalized by its own statistics \
+             every feature would be 0 (give `vox predict` several clips of each `speaker`)"
+        ),
+        "{}",
+        two.stderr
+    );
+    let one = table(["x", "x", "x"]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let grouped = predictions(&p.path().join("t/lr"));
+    assert_eq!(grouped.len(), 3);
+    assert_ne!(grouped["03-01-01-01-01-01-05"].1, new["03-01-01-01-01-01-05"].1, "three clips' statistics, not fifteen");
+    let lone = p.vox(&["predict", run_dir.to_str().unwrap(), files[0].to_str().unwrap(), "--out", "lone"]);
+    assert_eq!(lone.code, 1, "{}", lone.stderr);
+    assert!(lone.stderr.contains("new clip `03-01-01-01-01-01-05` has no `speaker` and no other clip to be normalized with"), "{}", lone.stderr);
+
+    // Cut into windows, a lone file's windows are its recording's group.
+    let windows = p.vox(&["predict", run_dir.to_str().unwrap(), files[0].to_str().unwrap(), "--out", "w", "--window", "0.25"]);
+    assert_eq!(windows.code, 0, "{}", windows.stderr);
+    let windowed = predictions(&p.path().join("w/lr"));
+    assert!(windowed.len() >= 3, "{windowed:?}");
+    assert!(!windows.stderr.contains("normalized together"), "{}", windows.stderr);
+}

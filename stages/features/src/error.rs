@@ -70,6 +70,43 @@ pub enum FeaturesError {
         /// Bytes found.
         found: usize,
     },
+    /// `normalize`: no clip has a value in the `by` column.
+    #[error("no clip has a `{column}` to normalize by (the clips have {columns})")]
+    NoGroupColumn {
+        /// The `by` column.
+        column: String,
+        /// The columns some clip has a value in, quoted and comma-separated.
+        columns: String,
+    },
+    /// `normalize`: a group of the run's clips has one clip.
+    #[error("clip `{file_id}` is the only one {group}: normalized by its own statistics every feature would be 0 (give its group more clips, leave it out upstream, or normalize `by` another column){more}")]
+    LoneClip {
+        /// The clip.
+        file_id: String,
+        /// Its group in words (``with `speaker` = `07` ``).
+        group: String,
+        /// The other clips alone in their groups, in words; empty when there are none.
+        more: String,
+    },
+    /// `normalize` in `vox predict`: a new clip is alone with its value of the column.
+    #[error("new clip `{file_id}` is the only one with `{column}` = `{value}`: normalized by its own statistics every feature would be 0 (give `vox predict` several clips of each `{column}`)")]
+    LoneNewClip {
+        /// The clip.
+        file_id: String,
+        /// The `by` column.
+        column: String,
+        /// The clip's value in it.
+        value: String,
+    },
+    /// `normalize` in `vox predict`: a new clip without a value has no other clip to be
+    /// normalized with.
+    #[error("new clip `{file_id}` has no `{column}` and no other clip to be normalized with: by its own statistics every feature would be 0 (give `vox predict` several clips in a table with a `{column}` column, or cut a long recording into windows with `--window`)")]
+    LoneUngroupedClip {
+        /// The clip.
+        file_id: String,
+        /// The `by` column.
+        column: String,
+    },
     /// The worker pool could not be started.
     #[error("cannot start {threads} feature threads: {source}")]
     ThreadPool {

@@ -5,7 +5,8 @@
 //! Output layout of a `featurize` stage: `features.csv` + `manifest.csv`
 //! ([`vox_api::features::FeatureTable`]), `standardization.csv` ([`standardization`]), and
 //! with `output = "frames"` the frame matrices ([`frames`]); `report/features.txt` summarizes the
-//! run for people.
+//! run for people. The `normalize` kind ([`normalize::Normalize`]) z-scores a feature table's
+//! groups of clips (speakers, corpora) by their own statistics.
 
 pub mod dsp;
 pub mod egemaps;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod featurize;
 pub mod frames;
 pub mod librosa;
+pub mod normalize;
 pub mod rows;
 pub mod standardization;
 
@@ -20,5 +22,5 @@ use vox_api::StageKind;
 
 /// Every stage kind of this crate, for the engine's registry.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![vox_api::kind::<featurize::Featurize>()]
+    vec![vox_api::kind::<featurize::Featurize>(), vox_api::kind::<normalize::Normalize>()]
 }
