@@ -604,3 +604,50 @@ fn speaker_normalized_features_are_normalized_by_the_new_clips_own_groups() {
     assert!(windowed.len() >= 3, "{windowed:?}");
     assert!(!windows.stderr.contains("normalized together"), "{}", windows.stderr);
 }
+
+/// Augmented training copies (a noise input among them) reach the models, and `vox predict`
+/// passes new clips through `augment` untouched: the run's own scores of its unlabeled actor.
+/// An `augment` above the split is refused at its line before anything runs.
+#[test]
+fn augmented_training_leaves_new_clips_as_they_are() {
+    let p = Project::new();
+    let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.mfcc]").unwrap()];
+    let pipeline = format!(
+        "{data}[stages.noise]\nkind = \"decode\"\ninputs = [\"data\"]\ncorpus = \"unlabeled\"\ninclude = [\"Actor_05/03-01-01-*\"]\n\n\
+         [stages.aug]\nkind = \"augment\"\ninputs = [\"split\", \"noise\"]\ncopies = 2\nspeed = [0.9, 1.1]\nnoise_snr = [10.0, 20.0]\n\n\
+         [stages.mfcc]\nkind = \"featurize\"\ninputs = [\"aug\"]\nset = \"mfcc\"\n\n\
+         [stages.lr]\nkind = \"baseline\"\ninputs = [\"mfcc\"]\nmodel = \"logistic\"\n"
+    );
+    p.file("p.toml", &pipeline);
+    let (run_dir, entries) = run(&p);
+    let split = crate::support::csv_rows(&entries["split"].join("manifest.csv"));
+    let augmented = crate::support::csv_rows(&entries["aug"].join("manifest.csv"));
+    let train = split.iter().filter(|r| r["split"] == "train").count();
+    assert_eq!(augmented.len(), split.len() + 2 * train);
+    let copies: Vec<_> = augmented.iter().filter(|r| !r["augmented_from"].is_empty()).collect();
+    assert_eq!(copies.len(), 2 * train);
+    assert!(copies.iter().all(|r| r["split"] == "train" && r["file_id"].starts_with(r["augmented_from"].as_str())));
+    assert!(copies.iter().all(|r| r["augmentation"].starts_with("speed 0.9, noise ") || r["augmentation"].starts_with("speed 1.1, noise ")));
+    // The model saw them: standardization over the train clips, copies included.
+    let features = crate::support::csv_rows(&entries["mfcc"].join("features.csv"));
+    assert_eq!(features.len(), augmented.len());
+
+    let actor = entries["data"].join("Actor_05");
+    let out = p.path().join("new");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    let (new, ran) = (predictions(&out.join("lr")), predictions(&entries["lr"]));
+    assert_eq!(new.len(), 15);
+    for (clip, scores) in &new {
+        assert_eq!(scores, &ran[clip], "{clip}");
+    }
+
+    p.file("above.toml", &pipeline.replace("inputs = [\"split\", \"noise\"]", "inputs = [\"padded\", \"noise\"]"));
+    let plan = p.vox(&["plan", "above.toml"]);
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    assert!(plan.stderr.contains("no clip of the input is in a `train` split: put `augment` after a `split`"), "{}", plan.stderr);
+    p.file("both.toml", &pipeline.replace("noise_snr = [10.0, 20.0]", "noise_snr = [10.0, 20.0]\nnoise = \"pink\""));
+    let plan = p.vox(&["plan", "both.toml"]);
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    assert!(plan.stderr.contains("`noise` generates noise, but input `noise` is the noise to add: leave one out"), "{}", plan.stderr);
+}

@@ -243,6 +243,54 @@ pub enum AudioError {
         /// The input that has it again.
         input: String,
     },
+    /// `augment`: the input has no train clips to copy.
+    #[error("none of the input's {clips} clips is in a `train` split: {}", crate::augment::AFTER_SPLIT)]
+    NothingToAugment {
+        /// Clips in the input.
+        clips: usize,
+    },
+    /// `augment`: a noise input without `noise_snr`.
+    #[error("input `{input}` is noise to add, but no `noise_snr` says at what level")]
+    NoiseWithoutSnr {
+        /// The noise input's name.
+        input: String,
+    },
+    /// `augment`: the noise input holds no samples.
+    #[error("noise input `{input}` holds no samples")]
+    NoNoise {
+        /// The noise input's name.
+        input: String,
+    },
+    /// `augment`: a noise clip's sample rate differs from the clip it would be added to.
+    #[error("noise clip `{noise}` is sampled at {found} Hz but clip `{clip}` at {expected} Hz: decode the noise at the corpus's rate (`sample_rate = {expected}`)")]
+    NoiseRate {
+        /// The noise clip.
+        noise: String,
+        /// Its rate.
+        found: u32,
+        /// The clip it would be added to.
+        clip: String,
+        /// That clip's rate.
+        expected: u32,
+    },
+    /// `augment`: speed perturbation failed.
+    #[error("clip `{file_id}` at speed {speed}: {source}")]
+    Speed {
+        /// The clip.
+        file_id: String,
+        /// The speed factor.
+        speed: f64,
+        /// The cause.
+        source: ResampleFailure,
+    },
+    /// `split` of augmented copies.
+    #[error("clip `{file_id}` is an augmented copy of `{original}`: split before `augment` (a copy and its original on two sides of a split would score the model on what it trained on)")]
+    SplitOfCopies {
+        /// The copy.
+        file_id: String,
+        /// Its original.
+        original: String,
+    },
     /// The worker thread pool could not be started.
     #[error("cannot start {threads} worker threads: {source}")]
     ThreadPool {

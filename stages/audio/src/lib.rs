@@ -11,8 +11,10 @@
 //! | `pad`    | audio  | audio  | pads or crops every clip to one length                         |
 //! | `split`  | audio  | audio  | assigns clips to train/val/test, stratified or by speaker      |
 //! | `merge`  | audio+ | audio  | concatenates audio sets of one sample rate, ids kept unique    |
+//! | `augment`| audio  | audio  | adds speed/noise/gain-augmented copies of the train clips      |
 
 mod audio_file;
+mod augment;
 mod compressed;
 mod corpus;
 mod decode;
@@ -27,6 +29,7 @@ mod new_audio;
 mod pad;
 mod parallel;
 mod resample;
+mod sample_file;
 mod set_writer;
 mod sources;
 mod speech;
@@ -38,6 +41,7 @@ mod test_support;
 mod wav;
 
 pub use audio_file::AudioBuffers;
+pub use augment::{Augment, NoiseColour};
 pub use corpus::{ClipName, Corpus, Label, Labels, NameError, RavdessName};
 pub use decode::{Decode, OnError};
 pub use error::{AudioError, FileError};
@@ -60,6 +64,7 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
         vox_api::kind::<Pad>(),
         vox_api::kind::<Split>(),
         vox_api::kind::<Merge>(),
+        vox_api::kind::<Augment>(),
     ]
 }
 
@@ -75,7 +80,7 @@ mod tests {
     #[test]
     fn every_kind_is_registered_once() {
         let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["synth", "decode", "pad", "split", "merge"]);
+        assert_eq!(names, ["synth", "decode", "pad", "split", "merge", "augment"]);
     }
 
     #[test]

@@ -1,16 +1,13 @@
 //! The `pad` stage: every clip padded with zeros or cropped to one length.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{AudioSet, AudioSetError, Clip, Manifest, SAMPLES};
+use vox_api::audio::{AudioSet, Clip, Manifest};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
 use crate::parallel::for_each_in_order;
+use crate::sample_file::SampleFile;
 use crate::set_writer;
 
 /// Pads every clip with zeros, or crops it, to exactly `length` samples. The manifest keeps each
@@ -138,48 +135,6 @@ impl Pad {
     }
 }
 
-/// The input's `audio.f32`, read clip by clip.
-struct SampleFile {
-    /// Its path, for errors.
-    path: PathBuf,
-    /// The open file.
-    file: File,
-    /// Its length in samples.
-    samples: u64,
-}
-
-impl SampleFile {
-    /// Opens `dir/audio.f32`.
-    fn open(dir: &Path) -> Result<Self, AudioError> {
-        let path = dir.join(SAMPLES);
-        let io_err = |source| AudioError::Io { path: path.clone(), source };
-        let file = File::open(&path).map_err(io_err)?;
-        let samples = file.metadata().map_err(io_err)?.len() / 4;
-        Ok(Self { path, file, samples })
-    }
-
-    /// Reads the bytes of `out.len() / 4` samples from sample `offset` on into `out`.
-    fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<(), AudioError> {
-        let io_err = |source| AudioError::Io { path: self.path.clone(), source };
-        self.file.read_exact_at(out, offset * 4).map_err(io_err)
-    }
-
-    /// An error unless `clip` lies within the file.
-    fn check(&self, clip: &Clip) -> Result<(), AudioSetError> {
-        let end = clip.offset + clip.length;
-        if end > self.samples {
-            return Err(AudioSetError::OutOfRange {
-                path: self.path.clone(),
-                file_id: clip.file_id.clone(),
-                offset: clip.offset,
-                end,
-                available: self.samples,
-            });
-        }
-        Ok(())
-    }
-}
-
 impl StageDef for Pad {
     const KIND: &'static str = "pad";
     const VERSION: u32 = 1;
@@ -296,6 +251,10 @@ impl Pad {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use vox_api::audio::SAMPLES;
+
     use super::*;
     use crate::test_support::{TestStage, clip};
     use crate::emotion::Emotion;

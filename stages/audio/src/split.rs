@@ -573,6 +573,10 @@ impl StageDef for Split {
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
         let input = &ctx.input().dir;
         let Manifest { labels, mut clips } = AudioSet::read_manifest(input)?;
+        if let Some(copy) = clips.iter().find(|c| c.extra.contains_key(crate::augment::AUGMENTED_FROM)) {
+            let original = copy.extra[crate::augment::AUGMENTED_FROM].clone();
+            return Err(AudioError::SplitOfCopies { file_id: copy.file_id.clone(), original }.into());
+        }
         let seed = self.seed.unwrap_or(ctx.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let splits = match self.strategy {

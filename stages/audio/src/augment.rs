@@ -1,0 +1,673 @@
+//! The `augment` stage: augmented copies of the training clips (speed perturbation, additive
+//! noise at a drawn SNR, gain), beside the originals, for models that learn from more
+//! variation than the corpus recorded. SER corpora are small (RAVDESS: 1440 clips), and these
+//! are the waveform augmentations SER papers and toolkits use (Kaldi's and torchaudio's speed
+//! perturbation, noise from MUSAN-like recordings at 5-30 dB, level changes).
+//!
+//! Only `train` clips are copied: a copy of a validation or test clip would score the model
+//! on what it trained on, and copies made before a split could land on both of its sides, so
+//! the input must be split (a `split` of augmented clips is refused). Each copy is clip
+//! `<id>_aug<k>` with the original's label, speaker and columns, plus `augmented_from` (the
+//! original's id) and `augmentation` (what was drawn, in words). Copies follow their original
+//! in the manifest.
+//!
+//! A copy keeps its clip's length. The transforms apply to the clip's content: from its first
+//! to its last nonzero sample, so that a padded clip's zeros stay zeros (noise added there
+//! would be heard by a model that sees the padding). In order:
+//! 1. speed: the content resampled by a factor drawn from `speed` (played faster or slower:
+//!    tempo and pitch change together, as Kaldi's speed perturbation), placed where it began and
+//!    cut at the clip's end;
+//! 2. noise: white or pink noise (Kellet's filter), or a stretch of a clip of the noise input
+//!    (an audio set, e.g. a decoded MUSAN; looped when shorter), scaled to the SNR drawn from
+//!    `noise_snr` against the content's power;
+//! 3. gain: the whole content scaled by a level drawn from `gain_db`.
+//!
+//! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
+//! number, so results do not depend on thread count or clip order.
+
+use std::fmt::Write as _;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::{AudioSet, Clip, Manifest, Split};
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+
+use crate::error::AudioError;
+use crate::parallel::for_each_in_order;
+use crate::resample::Resampler;
+use crate::sample_file::SampleFile;
+use crate::set_writer;
+
+/// The manifest column naming a copy's original.
+pub(crate) const AUGMENTED_FROM: &str = "augmented_from";
+/// Where `augment` belongs, for its errors.
+pub(crate) const AFTER_SPLIT: &str =
+    "put `augment` after a `split` (copies made before it could land on both of its sides); only train clips are copied";
+/// The manifest column saying what a copy drew.
+const AUGMENTATION: &str = "augmentation";
+
+/// Clips per parallel batch (at least): a few per thread for load balance.
+const BATCH: usize = 64;
+
+/// Adds `copies` augmented copies of every `train` clip (speed perturbation, additive noise
+/// at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
+/// optional second input (an audio set of noise recordings) is the noise.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// Augmented copies of each train clip, 1..=100.
+    #[serde(default = "default_copies")]
+    pub copies: usize,
+    /// Speed factors, one drawn per copy (e.g. `[0.9, 1.0, 1.1]`, Kaldi's); each within
+    /// 0.5..=2.0, used to 0.001. Tempo and pitch change together.
+    #[serde(default)]
+    pub speed: Option<Vec<f64>>,
+    /// Signal-to-noise ratio range in dB, `[low, high]`, one drawn per copy (uniform): additive
+    /// noise, from the noise input when there is one, else `noise`.
+    #[serde(default)]
+    pub noise_snr: Option<[f64; 2]>,
+    /// Generated noise without a noise input: `white` or `pink` (needs `noise_snr`).
+    #[serde(default)]
+    #[schemars(extend("default" = "white"))]
+    pub noise: Option<NoiseColour>,
+    /// Gain range in dB, `[low, high]`, one drawn per copy (uniform).
+    #[serde(default)]
+    pub gain_db: Option<[f64; 2]>,
+    /// Seed of the draws; the pipeline's seed when unset.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// Generated noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseColour {
+    /// Equal power per Hz.
+    White,
+    /// Power falling 3 dB per octave, as much of the world's background noise.
+    Pink,
+}
+
+fn default_copies() -> usize {
+    1
+}
+
+/// Where a copy's noise comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NoiseSource {
+    /// Generated from this seed.
+    Generated(u64),
+    /// The noise input's clip `clip`, from its sample `start` on (looped).
+    Clip { clip: usize, start: u64 },
+}
+
+/// What one copy drew.
+#[derive(Clone, Debug, PartialEq)]
+struct Draw {
+    /// Speed factor in thousandths.
+    speed: Option<u32>,
+    /// SNR in dB and where the noise comes from.
+    noise: Option<(f64, NoiseSource)>,
+    /// Gain in dB.
+    gain: Option<f64>,
+}
+
+impl Draw {
+    /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`.
+    fn describe(&self, colour: NoiseColour, noise_clips: &[Clip]) -> String {
+        let mut parts = Vec::new();
+        if let Some(speed) = self.speed {
+            parts.push(format!("speed {}", f64::from(speed) / 1000.0));
+        }
+        if let Some((snr, source)) = &self.noise {
+            let what = match *source {
+                NoiseSource::Clip { clip, start } => format!("{} from sample {start}", noise_clips[clip].file_id),
+                NoiseSource::Generated(_) => colour.name().to_string(),
+            };
+            parts.push(format!("noise {snr:.1} dB ({what})"));
+        }
+        if let Some(gain) = self.gain {
+            parts.push(format!("gain {gain:.1} dB"));
+        }
+        parts.join(", ")
+    }
+}
+
+impl NoiseColour {
+    fn name(self) -> &'static str {
+        match self {
+            Self::White => "white",
+            Self::Pink => "pink",
+        }
+    }
+}
+
+/// 64-bit FNV-1a of `bytes`: a clip id's stream number.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The random stream of copy `copy` of clip `file_id`.
+fn stream(seed: u64, file_id: &str, copy: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(fnv1a(file_id.bytes().chain([0]).chain((copy as u64).to_le_bytes())));
+    rng
+}
+
+/// A standard normal sample (Box-Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// `n` samples of generated noise of `colour`.
+fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usize) -> Vec<f64> {
+    match colour {
+        NoiseColour::White => (0..n).map(|_| normal(rng)).collect(),
+        NoiseColour::Pink => {
+            // Paul Kellet's economy filter: three poles over white noise, within 0.5 dB of
+            // -3 dB per octave above 1/100 of the sample rate.
+            let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
+            (0..n)
+                .map(|_| {
+                    let w = normal(rng);
+                    b0 = 0.99765 * b0 + w * 0.0990460;
+                    b1 = 0.96300 * b1 + w * 0.2965164;
+                    b2 = 0.57000 * b2 + w * 1.0526913;
+                    b0 + b1 + b2 + w * 0.1848
+                })
+                .collect()
+        }
+    }
+}
+
+/// Mean power of `x`.
+fn power(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
+}
+
+/// The first and one past the last nonzero sample of `x`; `None` when all are zero.
+fn content(x: &[f32]) -> Option<(usize, usize)> {
+    let first = x.iter().position(|&v| v != 0.0)?;
+    let last = x.iter().rposition(|&v| v != 0.0)?;
+    Some((first, last + 1))
+}
+
+/// `n` samples of noise clip `noise` from its sample `from`, looped.
+fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
+    let length = noise.length as usize;
+    worker.bytes.resize(length * 4, 0);
+    file.read_at(noise.offset, &mut worker.bytes)?;
+    let samples: Vec<f64> =
+        worker.bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect();
+    Ok((0..n).map(|i| samples[(from as usize + i) % length]).collect())
+}
+
+/// One worker's reused state.
+#[derive(Default)]
+struct Worker {
+    resampler: Resampler,
+    samples: Vec<f32>,
+    bytes: Vec<u8>,
+    resampled: Vec<f32>,
+}
+
+/// One clip of the output: input clip `clip`, or a copy of it with `draw`.
+struct Job {
+    clip: usize,
+    draw: Option<Draw>,
+    offset: u64,
+}
+
+impl StageDef for Augment {
+    const KIND: &'static str = "augment";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Audio]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    // New clips belong to no split: nothing to copy.
+    const APPLIES: Applies = Applies::Yes;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if !(1..=100).contains(&self.copies) {
+            return Err(ParamError::new("copies", format!("must be within 1..=100, got {}", self.copies)));
+        }
+        if self.speed.is_none() && self.noise_snr.is_none() && self.gain_db.is_none() {
+            return Err(ParamError::new("copies", "nothing to augment with: set `speed`, `noise_snr` or `gain_db`"));
+        }
+        if let Some(speed) = &self.speed {
+            if speed.is_empty() {
+                return Err(ParamError::new("speed", "needs at least one factor"));
+            }
+            if let Some(bad) = speed.iter().find(|s| !(0.5..=2.0).contains(*s)) {
+                return Err(ParamError::new("speed", format!("factors must be within 0.5..=2.0, got {bad}")));
+            }
+        }
+        for (name, range, limit) in [("noise_snr", self.noise_snr, 100.0), ("gain_db", self.gain_db, 60.0)] {
+            if let Some([low, high]) = range
+                && !(low.is_finite() && high.is_finite() && low <= high && low.abs() <= limit && high.abs() <= limit)
+            {
+                return Err(ParamError::new(name, format!("must be `[low, high]` with low <= high, within ±{limit} dB, got [{low}, {high}]")));
+            }
+        }
+        if self.noise.is_some() && self.noise_snr.is_none() {
+            return Err(ParamError::new("noise", "`noise` needs `noise_snr` (the level to add it at)"));
+        }
+        Ok(())
+    }
+
+    /// The first input's facts (the noise input's clips are not the output's); an input known
+    /// to hold no train clip is an error before anything runs.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        if let Some(noise) = inputs.get(1) {
+            if self.noise_snr.is_none() {
+                return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
+            }
+            if self.noise.is_some() {
+                let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
+                return Err(ParamError::new("noise", message));
+            }
+        }
+        let facts = Facts::combined(&inputs[..1]);
+        if let Some(splits) = &facts.labelled_splits
+            && !splits.contains(&Split::Train)
+        {
+            return Err(ParamError::new("", format!("no clip of the input is in a `train` split: {AFTER_SPLIT}")));
+        }
+        Ok(facts)
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        Ok(self.augment(ctx)?)
+    }
+
+    fn apply(&self, _ctx: &ApplyContext) -> Result<Applied, StageError> {
+        Ok(Applied::PassedThrough)
+    }
+}
+
+impl Augment {
+    fn colour(&self) -> NoiseColour {
+        self.noise.unwrap_or(NoiseColour::White)
+    }
+
+    /// What copy `copy` of `clip` draws.
+    fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip]) -> Draw {
+        let mut rng = stream(seed, &clip.file_id, copy);
+        let speed = self.speed.as_ref().map(|s| (s[rng.random_range(0..s.len())] * 1000.0).round() as u32);
+        let noise = self.noise_snr.map(|[low, high]| {
+            let snr = low + (high - low) * rng.random::<f64>();
+            let source = if noise_clips.is_empty() {
+                NoiseSource::Generated(rng.random())
+            } else {
+                let clip = rng.random_range(0..noise_clips.len());
+                NoiseSource::Clip { clip, start: rng.random_range(0..noise_clips[clip].length.max(1)) }
+            };
+            (snr, source)
+        });
+        let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
+        Draw { speed, noise, gain }
+    }
+
+    fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {
+        let input_dir = &ctx.inputs[0].dir;
+        let Manifest { labels, clips } = AudioSet::read_manifest(input_dir)?;
+        let input = SampleFile::open(input_dir)?;
+        let train = clips.iter().filter(|c| c.split == Split::Train).count();
+        if train == 0 {
+            return Err(AudioError::NothingToAugment { clips: clips.len() });
+        }
+        let noise = match ctx.inputs.get(1) {
+            Some(noise) => {
+                let Manifest { clips: mut noise_clips, .. } = AudioSet::read_manifest(&noise.dir)?;
+                noise_clips.retain(|c| c.length > 0);
+                Some((noise.name.clone(), SampleFile::open(&noise.dir)?, noise_clips))
+            }
+            None => None,
+        };
+        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |(_, _, c)| c.as_slice());
+        if let Some((name, file, noise_clips)) = &noise {
+            if self.noise_snr.is_none() {
+                return Err(AudioError::NoiseWithoutSnr { input: name.clone() });
+            }
+            if noise_clips.is_empty() {
+                return Err(AudioError::NoNoise { input: name.clone() });
+            }
+            for clip in noise_clips {
+                file.check(clip)?;
+            }
+        }
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
+        let mut jobs = Vec::with_capacity(clips.len() + train * self.copies);
+        for (i, clip) in clips.iter().enumerate() {
+            input.check(clip)?;
+            jobs.push(Job { clip: i, draw: None, offset: rows.place(clip.clone(), clip.length) });
+            if clip.split != Split::Train {
+                continue;
+            }
+            for copy in 1..=self.copies {
+                let draw = self.draw(seed, clip, copy, noise_clips);
+                if let Some((_, NoiseSource::Clip { clip: k, .. })) = draw.noise
+                    && noise_clips[k].sample_rate != clip.sample_rate
+                {
+                    return Err(AudioError::NoiseRate {
+                        noise: noise_clips[k].file_id.clone(),
+                        found: noise_clips[k].sample_rate,
+                        clip: clip.file_id.clone(),
+                        expected: clip.sample_rate,
+                    });
+                }
+                let mut row = clip.clone();
+                row.file_id = format!("{}_aug{copy}", clip.file_id);
+                if let Some(speed) = draw.speed {
+                    row.original_length = (clip.original_length * 1000 + u64::from(speed) / 2) / u64::from(speed);
+                }
+                row.extra.insert(AUGMENTED_FROM.into(), clip.file_id.clone());
+                row.extra.insert(AUGMENTATION.into(), draw.describe(self.colour(), noise_clips));
+                let offset = rows.place(row, clip.length);
+                jobs.push(Job { clip: i, draw: Some(draw), offset });
+            }
+        }
+        output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
+        let noise_file = noise.as_ref().map(|(_, file, _)| file);
+        for_each_in_order(
+            ctx,
+            &jobs,
+            "augment",
+            BATCH,
+            Worker::default,
+            |worker, job, bytes: &mut Vec<u8>| self.make(worker, &clips[job.clip], job, &input, noise_file, noise_clips, bytes),
+            |job, made, _| made.map(|()| job.offset),
+            |offset, bytes| output.write_bytes_at(offset, bytes),
+        )?;
+        let (out, _) = rows.finish(output)?;
+        self.write_summary(ctx, &clips, out.len(), noise.is_some().then_some(noise_clips.len()))?;
+        tracing::info!("{}: {} train clips x {} copies added ({} clips)", ctx.stage, train, self.copies, out.len());
+        Ok(())
+    }
+
+    /// The samples of `job` as little-endian bytes into `bytes`.
+    #[allow(clippy::too_many_arguments)]
+    fn make(
+        &self,
+        worker: &mut Worker,
+        clip: &Clip,
+        job: &Job,
+        input: &SampleFile,
+        noise_file: Option<&SampleFile>,
+        noise_clips: &[Clip],
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), AudioError> {
+        bytes.resize(clip.length as usize * 4, 0);
+        input.read_at(clip.offset, bytes)?;
+        let Some(draw) = &job.draw else { return Ok(()) };
+        worker.samples.clear();
+        worker.samples.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        let out = self.transform(worker, draw, clip, noise_file, noise_clips)?;
+        for (chunk, v) in bytes.chunks_exact_mut(4).zip(out) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// `worker.samples` (a clip's) transformed as `draw` says; the clip's length.
+    fn transform(
+        &self,
+        worker: &mut Worker,
+        draw: &Draw,
+        clip: &Clip,
+        noise_file: Option<&SampleFile>,
+        noise_clips: &[Clip],
+    ) -> Result<Vec<f32>, AudioError> {
+        let length = worker.samples.len();
+        let mut out = vec![0.0f32; length];
+        let Some((start, end)) = content(&worker.samples) else { return Ok(out) };
+        // 1. Speed: `speed` thousandths as fast, from 1000 * speed Hz to 1000 Hz.
+        let mut signal: Vec<f64> = match draw.speed {
+            Some(speed) if speed != 1000 => {
+                worker
+                    .resampler
+                    .resample_into(&worker.samples[start..end], speed, 1000, &mut worker.resampled)
+                    .map_err(|source| AudioError::Speed { file_id: clip.file_id.clone(), speed: f64::from(speed) / 1000.0, source })?;
+                worker.resampled.iter().take(length - start).map(|&v| f64::from(v)).collect()
+            }
+            _ => worker.samples[start..end].iter().map(|&v| f64::from(v)).collect(),
+        };
+        // 2. Noise at the drawn SNR against the content's power.
+        if let Some((snr, source)) = draw.noise {
+            let noise = match (source, noise_file) {
+                (NoiseSource::Clip { clip: k, start }, Some(file)) => noise_stretch(file, &noise_clips[k], start, signal.len(), worker)?,
+                (NoiseSource::Generated(seed), _) => {
+                    generated_noise(&mut ChaCha8Rng::seed_from_u64(seed), self.colour(), signal.len())
+                }
+                (NoiseSource::Clip { .. }, None) => unreachable!("a noise clip was drawn from a noise input"),
+            };
+            let (signal_power, noise_power) = (power(&signal), power(&noise));
+            if noise_power > 0.0 {
+                let scale = (signal_power / noise_power / 10f64.powf(snr / 10.0)).sqrt();
+                for (s, n) in signal.iter_mut().zip(&noise) {
+                    *s += scale * n;
+                }
+            }
+        }
+        // 3. Gain.
+        let gain = draw.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
+        for (o, s) in out[start..].iter_mut().zip(&signal) {
+            *o = (s * gain) as f32;
+        }
+        Ok(out)
+    }
+
+    /// `report/augment.txt`: what was added, for people.
+    /// `noise`: the noise input's clip count, when there is one (never its name: no cached
+    /// output holds a stage name).
+    fn write_summary(&self, ctx: &StageContext, clips: &[Clip], total: usize, noise: Option<usize>) -> Result<(), AudioError> {
+        let dir = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
+        let train = clips.iter().filter(|c| c.split == Split::Train).count();
+        let mut text = format!(
+            "{train} train clips x {} cop{} added: {total} clips ({} in, val and test unchanged)\n",
+            self.copies,
+            if self.copies == 1 { "y" } else { "ies" },
+            clips.len()
+        );
+        if let Some(speed) = &self.speed {
+            let _ = writeln!(text, "speed: one of {speed:?}");
+        }
+        if let Some([low, high]) = self.noise_snr {
+            let what = noise.map_or_else(|| format!("{} noise", self.colour().name()), |n| format!("the noise input's {n} clips"));
+            let _ = writeln!(text, "noise: {what} at {low}..{high} dB SNR");
+        }
+        if let Some([low, high]) = self.gain_db {
+            let _ = writeln!(text, "gain: {low}..{high} dB");
+        }
+        text += "each copy's draw: the manifest's `augmentation` column\n";
+        let path = dir.join("augment.txt");
+        std::fs::write(&path, text).map_err(|source| AudioError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vox_api::audio::AudioSet;
+    use vox_api::labels::LabelSet;
+
+    use super::*;
+    use crate::emotion::Emotion;
+    use crate::test_support::{TestStage, clip, median_f0, ravdess_set};
+
+    fn params(toml: toml::Table) -> Augment {
+        vox_api::kind::<Augment>().configure(toml.clone()).map_err(|e| e.to_string()).unwrap();
+        toml::Value::Table(toml).try_into().unwrap()
+    }
+
+    /// A 200 Hz tone of `seconds` at 16 kHz between 0.1 s of zeros on each side (a padded clip).
+    fn padded_tone(seconds: f64) -> Vec<f32> {
+        let n = (seconds * 16000.0) as usize;
+        let mut x = vec![0.0f32; 1600];
+        x.extend((0..n).map(|i| 0.5 * (std::f64::consts::TAU * 200.0 * i as f64 / 16000.0 + 0.3).sin() as f32));
+        x.extend(vec![0.0f32; 1600]);
+        x
+    }
+
+    /// Clips `a` (train), `b` (val), `c` (train), `d` (test), each a padded tone.
+    fn set() -> AudioSet {
+        let mut set = ravdess_set();
+        for (id, split) in [("a", Split::Train), ("b", Split::Val), ("c", Split::Train), ("d", Split::Test)] {
+            set.push(Clip { split, ..clip(id, Some(Emotion::Sad), "01") }, &padded_tone(0.5));
+        }
+        set
+    }
+
+    /// Runs `augment` on `inputs` (the set, then an optional noise set); the output set.
+    fn run(augment: &Augment, inputs: &[(&str, &AudioSet)]) -> Result<AudioSet, String> {
+        run_with_summary(augment, inputs).map(|(set, _)| set)
+    }
+
+    /// As [`run`], with `report/augment.txt`.
+    fn run_with_summary(augment: &Augment, inputs: &[(&str, &AudioSet)]) -> Result<(AudioSet, String), String> {
+        let stage = TestStage::with_audio_inputs(inputs);
+        augment.run(&stage.ctx(7)).map_err(|e| e.to_string())?;
+        let summary = std::fs::read_to_string(stage.out_dir().join("report/augment.txt")).unwrap();
+        Ok((AudioSet::read(stage.out_dir()).unwrap(), summary))
+    }
+
+    fn samples<'a>(set: &'a AudioSet, id: &str) -> &'a [f32] {
+        set.samples_of(set.clips.iter().find(|c| c.file_id == id).unwrap())
+    }
+
+    #[test]
+    fn only_train_clips_are_copied_beside_their_originals() {
+        let augment = params(toml::toml! { copies = 2  gain_db = [-6.0, 6.0] });
+        let input = set();
+        let (out, summary) = run_with_summary(&augment, &[("split", &input)]).unwrap();
+        assert_eq!(
+            summary,
+            "2 train clips x 2 copies added: 8 clips (4 in, val and test unchanged)\ngain: -6..6 dB\n\
+             each copy's draw: the manifest's `augmentation` column\n"
+        );
+        let ids: Vec<&str> = out.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["a", "a_aug1", "a_aug2", "b", "c", "c_aug1", "c_aug2", "d"]);
+        for original in &input.clips {
+            assert_eq!(samples(&out, &original.file_id), input.samples_of(original), "{}", original.file_id);
+        }
+        let copy = &out.clips[1];
+        assert_eq!((copy.split, copy.label.as_deref(), copy.speaker.as_str()), (Split::Train, Some("04"), "01"));
+        assert_eq!(copy.extra[AUGMENTED_FROM], "a");
+        // Gain only: the copy is the original times the drawn level, zeros kept.
+        let gain = augment.draw(7, &input.clips[0], 1, &[]).gain.unwrap();
+        assert!((-6.0..=6.0).contains(&gain));
+        assert_eq!(copy.extra[AUGMENTATION], format!("gain {gain:.1} dB"));
+        let factor = 10f64.powf(gain / 20.0);
+        for (o, c) in input.samples_of(&input.clips[0]).iter().zip(samples(&out, "a_aug1")) {
+            assert_eq!(*c, (f64::from(*o) * factor) as f32);
+        }
+        assert_ne!(samples(&out, "a_aug1"), samples(&out, "a_aug2"), "each copy draws its own");
+
+        // A copy depends on its clip, the seed and its number only: the same without the others.
+        let mut only_c = ravdess_set();
+        only_c.push(input.clips[2].clone(), input.samples_of(&input.clips[2]));
+        let out_c = run(&augment, &[("split", &only_c)]).unwrap();
+        assert_eq!(samples(&out_c, "c_aug2"), samples(&out, "c_aug2"));
+    }
+
+    #[test]
+    fn noise_is_added_at_the_drawn_snr_over_the_content_only() {
+        for colour in ["white", "pink"] {
+            let augment = params(toml::toml! { noise_snr = [5.0, 20.0]  noise = colour });
+            let input = set();
+            let out = run(&augment, &[("split", &input)]).unwrap();
+            let Some((snr, NoiseSource::Generated(_))) = augment.draw(7, &input.clips[0], 1, &[]).noise else { panic!() };
+            let (original, copy) = (input.samples_of(&input.clips[0]), samples(&out, "a_aug1"));
+            assert_eq!(&copy[..1600], &[0.0; 1600][..], "{colour}: the padding stays silent");
+            assert_eq!(&copy[copy.len() - 1600..], &[0.0; 1600][..]);
+            let signal: Vec<f64> = original[1600..original.len() - 1600].iter().map(|&v| f64::from(v)).collect();
+            let noise: Vec<f64> =
+                copy[1600..copy.len() - 1600].iter().zip(&signal).map(|(&c, s)| f64::from(c) - s).collect();
+            let measured = 10.0 * (power(&signal) / power(&noise)).log10();
+            assert!((measured - snr).abs() < 1e-3, "{colour}: {measured} dB against {snr} dB drawn");
+            // Pink noise has most of its power low: its neighbouring samples correlate.
+            let lag1 = noise.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / noise.iter().map(|v| v * v).sum::<f64>();
+            if colour == "pink" {
+                assert!(lag1 > 0.5, "{lag1}");
+            } else {
+                assert!(lag1.abs() < 0.05, "{lag1}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_noise_input_is_looped_from_its_drawn_start() {
+        let augment = params(toml::toml! { noise_snr = [10.0, 10.0] });
+        let input = set();
+        let mut noise = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        let hum: Vec<f32> = (0..333).map(|i| ((i * 7919) % 331) as f32 / 331.0 - 0.5).collect();
+        noise.push(clip("hum", None, ""), &hum);
+        let (out, summary) = run_with_summary(&augment, &[("split", &input), ("noise", &noise)]).unwrap();
+        assert!(summary.contains("\nnoise: the noise input's 1 clips at 10..10 dB SNR\n"), "{summary}");
+        let Some((_, NoiseSource::Clip { clip: 0, start })) = augment.draw(7, &input.clips[0], 1, &noise.clips).noise else { panic!() };
+        assert_eq!(out.clips[1].extra[AUGMENTATION], format!("noise 10.0 dB (hum from sample {start})"));
+        let (original, copy) = (input.samples_of(&input.clips[0]), samples(&out, "a_aug1"));
+        let added: Vec<f64> = copy.iter().zip(original).map(|(&c, &o)| f64::from(c) - f64::from(o)).collect();
+        let scale = added[1600] / f64::from(hum[start as usize]);
+        for i in 0..8000 {
+            let expected = scale * f64::from(hum[(start as usize + i) % 333]);
+            assert!((added[1600 + i] - expected).abs() < 1e-6, "sample {i}: {} vs {expected}", added[1600 + i]);
+        }
+
+        let mut fast = AudioSet { labels: noise.labels.clone(), ..AudioSet::default() };
+        fast.push(Clip { sample_rate: 48000, ..clip("hum", None, "") }, &hum);
+        assert_eq!(
+            run(&augment, &[("split", &input), ("noise", &fast)]).unwrap_err(),
+            "noise clip `hum` is sampled at 48000 Hz but clip `a` at 16000 Hz: decode the noise at the corpus's rate (`sample_rate = 16000`)"
+        );
+        let gain = params(toml::toml! { gain_db = [1.0, 2.0] });
+        assert_eq!(run(&gain, &[("split", &input), ("noise", &noise)]).unwrap_err(), "input `noise` is noise to add, but no `noise_snr` says at what level");
+    }
+
+    #[test]
+    fn speed_changes_tempo_and_pitch_and_keeps_the_length() {
+        let augment = params(toml::toml! { speed = [1.25] });
+        let input = set();
+        let out = run(&augment, &[("split", &input)]).unwrap();
+        let copy = samples(&out, "a_aug1");
+        assert_eq!(copy.len(), input.samples_of(&input.clips[0]).len());
+        assert_eq!(out.clips[1].extra[AUGMENTATION], "speed 1.25");
+        // 8000 samples of content become 6400, from where the content began.
+        let (start, end) = content(copy).unwrap();
+        assert_eq!(start, 1600);
+        assert!((end as i64 - 8000).abs() <= 2, "content ends at {end}");
+        let f0 = median_f0(&copy[start..end], 16000);
+        assert!((f0 - 250.0).abs() < 1.0, "{f0} Hz");
+        assert_eq!(out.clips[1].original_length, (input.clips[0].original_length as f64 / 1.25).round() as u64);
+    }
+
+    #[test]
+    fn bad_params_and_inputs_without_train_clips_are_refused() {
+        let problem = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).err().unwrap().to_string();
+        assert!(problem(toml::toml! { copies = 2 }).contains("nothing to augment with: set `speed`, `noise_snr` or `gain_db`"));
+        assert!(problem(toml::toml! { speed = [0.3] }).contains("factors must be within 0.5..=2.0, got 0.3"));
+        assert!(problem(toml::toml! { noise_snr = [20.0, 10.0] }).contains("must be `[low, high]` with low <= high"));
+        assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  noise = "pink" }).contains("`noise` needs `noise_snr`"));
+        assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  copies = 0 }).contains("must be within 1..=100, got 0"));
+
+        let mut unsplit = set();
+        for c in &mut unsplit.clips {
+            c.split = Split::None;
+        }
+        let augment = params(toml::toml! { gain_db = [1.0, 2.0] });
+        assert_eq!(
+            run(&augment, &[("audio", &unsplit)]).unwrap_err(),
+            format!("none of the input's 4 clips is in a `train` split: {AFTER_SPLIT}")
+        );
+
+        // A split of copies is refused: a copy and its original could land apart.
+        let out = run(&augment, &[("split", &set())]).unwrap();
+        let split: crate::split::Split = toml::Value::Table(toml::Table::new()).try_into().unwrap();
+        let stage = TestStage::with_audio_input(&out);
+        let error = split.run(&stage.ctx(1)).unwrap_err().to_string();
+        assert!(error.starts_with("clip `a_aug1` is an augmented copy of `a`: split before `augment`"), "{error}");
+    }
+}
