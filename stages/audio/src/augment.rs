@@ -25,6 +25,7 @@
 //! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
 //! number, so results do not depend on thread count or clip order.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};
@@ -156,24 +157,36 @@ fn stream(seed: u64, file_id: &str, copy: usize) -> ChaCha8Rng {
     rng
 }
 
-/// A standard normal sample (Box-Muller).
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u: f64 = 1.0 - rng.random::<f64>();
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+/// `n` standard normal samples: Marsaglia's polar method, two per accepted pair, one
+/// logarithm and one square root per pair and no trigonometry (noise generation was most of
+/// the stage's time with Box-Muller's one sample per logarithm and cosine).
+fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let (u, v) = (2.0 * rng.random::<f64>() - 1.0, 2.0 * rng.random::<f64>() - 1.0);
+        let s = u * u + v * v;
+        if s >= 1.0 || s == 0.0 {
+            continue;
+        }
+        let factor = (-2.0 * s.ln() / s).sqrt();
+        out.extend([u * factor, v * factor]);
+    }
+    out.truncate(n);
+    out
 }
 
 /// `n` samples of generated noise of `colour`.
 fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usize) -> Vec<f64> {
+    let white = normals(rng, n);
     match colour {
-        NoiseColour::White => (0..n).map(|_| normal(rng)).collect(),
+        NoiseColour::White => white,
         NoiseColour::Pink => {
             // Paul Kellet's economy filter: three poles over white noise, within 0.5 dB of
             // -3 dB per octave above 1/100 of the sample rate.
             let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
-            (0..n)
-                .map(|_| {
-                    let w = normal(rng);
+            white
+                .into_iter()
+                .map(|w| {
                     b0 = 0.99765 * b0 + w * 0.0990460;
                     b1 = 0.96300 * b1 + w * 0.2965164;
                     b2 = 0.57000 * b2 + w * 1.0526913;
@@ -209,7 +222,9 @@ fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &
 /// One worker's reused state.
 #[derive(Default)]
 struct Worker {
-    resampler: Resampler,
+    /// A resampler per speed (in thousandths): copies alternate between speeds, and one
+    /// resampler rebuilds its FFT plans and filter whenever its rates change.
+    resamplers: BTreeMap<u32, Resampler>,
     samples: Vec<f32>,
     bytes: Vec<u8>,
     resampled: Vec<f32>,
@@ -429,7 +444,9 @@ impl Augment {
         let mut signal: Vec<f64> = match draw.speed {
             Some(speed) if speed != 1000 => {
                 worker
-                    .resampler
+                    .resamplers
+                    .entry(speed)
+                    .or_default()
                     .resample_into(&worker.samples[start..end], speed, 1000, &mut worker.resampled)
                     .map_err(|source| AudioError::Speed { file_id: clip.file_id.clone(), speed: f64::from(speed) / 1000.0, source })?;
                 worker.resampled.iter().take(length - start).map(|&v| f64::from(v)).collect()
