@@ -161,13 +161,16 @@ fn the_cross_corpus_demo_keeps_its_numbers() {
     let summary: String =
         summary.lines().map(|l| l.split(',').take(7).collect::<Vec<_>>().join(",") + "\n").collect();
     // As written by vox at 53e1c2b (SAVEE held out, RAVDESS calm merged into neutral); the
-    // normalized forests' rows as first written by the `normalize` kind (b824bb6).
+    // normalized forests' rows as first written by the `normalize` kind (b824bb6), the
+    // augmented ones' by the `augment` kind (66c1e07).
     assert_eq!(
         summary,
         "input,split,clips,accuracy,macro_f1,weighted_f1,uar\n\
          rf,test,224,0.7589285714285714,0.7593838261736207,0.7593838261736207,0.7589285714285714\n\
          rf_spk,test,224,0.9107142857142857,0.912750648934063,0.912750648934063,0.9107142857142857\n\
-         rf_corpus,test,224,0.8616071428571429,0.8552494529918336,0.8552494529918336,0.8616071428571429\n"
+         rf_corpus,test,224,0.8616071428571429,0.8552494529918336,0.8552494529918336,0.8616071428571429\n\
+         rf_aug,test,224,0.84375,0.8425147324472465,0.8425147324472465,0.84375\n\
+         rf_aug_spk,test,224,0.9419642857142857,0.9418561466671326,0.9418561466671326,0.9419642857142857\n"
     );
 }
 
