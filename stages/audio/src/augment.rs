@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
-use crate::error::AudioError;
+use crate::error::{AFTER_SPLIT, AudioError};
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
 use crate::sample_file::SampleFile;
@@ -43,9 +43,6 @@ use crate::set_writer;
 
 /// The manifest column naming a copy's original.
 pub(crate) const AUGMENTED_FROM: &str = "augmented_from";
-/// Where `augment` belongs, for its errors.
-pub(crate) const AFTER_SPLIT: &str =
-    "put `augment` after a `split` (copies made before it could land on both of its sides); only train clips are copied";
 /// The manifest column saying what a copy drew.
 const AUGMENTATION: &str = "augmentation";
 

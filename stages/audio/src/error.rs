@@ -13,6 +13,10 @@ use crate::table::RowError;
 /// What the formats `decode` reads (see [`crate::audio_file`]) are called in messages.
 const READ_FORMATS: &str = "WAV, FLAC, MP3, Ogg Vorbis or AIFF";
 
+/// Where `augment` belongs, for its errors at plan time and at run time.
+pub(crate) const AFTER_SPLIT: &str =
+    "put `augment` after a `split` (copies made before it could land on both of its sides); only train clips are copied";
+
 /// Why a stage of this crate failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -244,7 +248,7 @@ pub enum AudioError {
         input: String,
     },
     /// `augment`: the input has no train clips to copy.
-    #[error("none of the input's {clips} clips is in a `train` split: {}", crate::augment::AFTER_SPLIT)]
+    #[error("none of the input's {clips} clips is in a `train` split: {}", AFTER_SPLIT)]
     NothingToAugment {
         /// Clips in the input.
         clips: usize,
