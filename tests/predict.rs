@@ -606,12 +606,17 @@ fn speaker_normalized_features_are_normalized_by_the_new_clips_own_groups() {
 }
 
 /// Augmented training copies (a noise input among them) reach the models, and `vox predict`
-/// passes new clips through `augment` untouched: the run's own scores of its unlabeled actor.
-/// An `augment` above the split is refused at its line before anything runs.
+/// passes new clips through `augment` untouched and trims them as the run did: the run's own
+/// scores of its unlabeled actor. An `augment` above the split is refused at its line before
+/// anything runs.
 #[test]
 fn augmented_training_leaves_new_clips_as_they_are() {
     let p = Project::new();
-    let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.mfcc]").unwrap()];
+    let data = EVERY_MODEL[..EVERY_MODEL.find("[stages.mfcc]").unwrap()].replace(
+        "[stages.padded]\nkind = \"pad\"\ninputs = [\"all\"]",
+        "[stages.trimmed]\nkind = \"trim\"\ninputs = [\"all\"]\ntop_db = 30.0\n\n[stages.padded]\nkind = \"pad\"\ninputs = [\"trimmed\"]",
+    );
+    assert!(data.contains("trimmed"));
     let pipeline = format!(
         "{data}[stages.noise]\nkind = \"decode\"\ninputs = [\"data\"]\ncorpus = \"unlabeled\"\ninclude = [\"Actor_05/03-01-01-*\"]\n\n\
          [stages.aug]\nkind = \"augment\"\ninputs = [\"split\", \"noise\"]\ncopies = 2\nspeed = [0.9, 1.1]\nnoise_snr = [10.0, 20.0]\n\n\
@@ -631,6 +636,10 @@ fn augmented_training_leaves_new_clips_as_they_are() {
     // The model saw them: standardization over the train clips, copies included.
     let features = crate::support::csv_rows(&entries["mfcc"].join("features.csv"));
     assert_eq!(features.len(), augmented.len());
+    // Trimmed before padding: every clip lost some silence, and says which part it kept.
+    let trimmed = crate::support::csv_rows(&entries["trimmed"].join("manifest.csv"));
+    assert!(trimmed.iter().all(|r| r["trim_start"].parse::<u64>().unwrap() > 0), "{:?}", trimmed[0]);
+    assert!(trimmed.iter().all(|r| r["trim_end"].parse::<u64>().unwrap() < r["original_length"].parse::<u64>().unwrap()));
 
     let actor = entries["data"].join("Actor_05");
     let out = p.path().join("new");

@@ -8,6 +8,7 @@
 //! | `decode` | files  | audio  | reads WAV/FLAC/MP3/Vorbis/AIFF, mixes to mono, resamples,      |
 //! |          |        |        | labels by file name                                            |
 //! |          |        |        | (RAVDESS, SAVEE, TESS, CREMA-D, EmoDB; `labels` drop/merge)    |
+//! | `trim`   | audio  | audio  | cuts leading and trailing silence (librosa's `effects.trim`)   |
 //! | `pad`    | audio  | audio  | pads or crops every clip to one length                         |
 //! | `split`  | audio  | audio  | assigns clips to train/val/test, stratified or by speaker      |
 //! | `merge`  | audio+ | audio  | concatenates audio sets of one sample rate, ids kept unique    |
@@ -36,6 +37,7 @@ mod speech;
 mod split;
 mod synth;
 mod table;
+mod trim;
 #[cfg(test)]
 mod test_support;
 mod wav;
@@ -52,6 +54,7 @@ pub use resample::{ResampleFailure, Resampler};
 pub use split::{Split, Strategy};
 pub use synth::Synth;
 pub use table::{Columns, RowError};
+pub use trim::Trim;
 pub use wav::{Downmix, WavBuffers};
 
 use vox_api::StageKind;
@@ -61,6 +64,7 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
     vec![
         vox_api::kind::<Synth>(),
         vox_api::kind::<Decode>(),
+        vox_api::kind::<Trim>(),
         vox_api::kind::<Pad>(),
         vox_api::kind::<Split>(),
         vox_api::kind::<Merge>(),
@@ -80,7 +84,7 @@ mod tests {
     #[test]
     fn every_kind_is_registered_once() {
         let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["synth", "decode", "pad", "split", "merge", "augment"]);
+        assert_eq!(names, ["synth", "decode", "trim", "pad", "split", "merge", "augment"]);
     }
 
     #[test]

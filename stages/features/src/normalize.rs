@@ -69,8 +69,8 @@ fn refused(by: &str) -> Option<String> {
         "label" => "`label`: normalizing each class by its own statistics would hand models their answer".into(),
         "file_id" => "`file_id`: each clip would be a group of its own, every feature 0".into(),
         "split" => "`split`: each split is not a group of recordings (models already standardize by the train clips' statistics)".into(),
-        "sample_rate" | "offset" | "length" | "original_length" | "start" | "end" | vox_api::windows::START
-        | vox_api::windows::END => format!("`{by}` is a position in the audio, not a group"),
+        "sample_rate" | "offset" | "length" | "original_length" | "start" | "end" | "trim_start" | "trim_end"
+        | vox_api::windows::START | vox_api::windows::END => format!("`{by}` is a position in the audio, not a group"),
         _ => return None,
     })
 }
