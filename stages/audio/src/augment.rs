@@ -656,6 +656,14 @@ mod tests {
         let f0 = median_f0(&copy[start..end], 16000);
         assert!((f0 - 250.0).abs() < 1.0, "{f0} Hz");
         assert_eq!(out.clips[1].original_length, (input.clips[0].original_length as f64 / 1.25).round() as u64);
+
+        // A few samples of content, and none, are sped up without fail.
+        let mut tiny = ravdess_set();
+        tiny.push(Clip { split: Split::Train, ..clip("t", Some(Emotion::Sad), "01") }, &[0.0, 0.5, -0.25, 0.0]);
+        tiny.push(Clip { split: Split::Train, ..clip("z", Some(Emotion::Sad), "01") }, &[0.0; 3]);
+        let out = run(&params(toml::toml! { speed = [0.9]  noise_snr = [10.0, 10.0] }), &[("split", &tiny)]).unwrap();
+        assert_eq!(samples(&out, "t_aug1").len(), 4);
+        assert_eq!(samples(&out, "z_aug1"), &[0.0; 3], "silence stays silence");
     }
 
     #[test]
