@@ -38,7 +38,7 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 use crate::error::{AFTER_SPLIT, AudioError};
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
-use crate::sample_file::SampleFile;
+use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer;
 
 /// The manifest column naming a copy's original.
@@ -211,9 +211,8 @@ fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &
     let length = noise.length as usize;
     worker.bytes.resize(length * 4, 0);
     file.read_at(noise.offset, &mut worker.bytes)?;
-    let samples: Vec<f64> =
-        worker.bytes.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect();
-    Ok((0..n).map(|i| samples[(from as usize + i) % length]).collect())
+    samples_from_bytes(&worker.bytes, &mut worker.noise);
+    Ok((0..n).map(|i| f64::from(worker.noise[(from as usize + i) % length])).collect())
 }
 
 /// One worker's reused state.
@@ -224,6 +223,7 @@ struct Worker {
     resamplers: BTreeMap<u32, Resampler>,
     samples: Vec<f32>,
     bytes: Vec<u8>,
+    noise: Vec<f32>,
     resampled: Vec<f32>,
 }
 
@@ -416,12 +416,9 @@ impl Augment {
         bytes.resize(clip.length as usize * 4, 0);
         input.read_at(clip.offset, bytes)?;
         let Some(draw) = &job.draw else { return Ok(()) };
-        worker.samples.clear();
-        worker.samples.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        samples_from_bytes(bytes, &mut worker.samples);
         let out = self.transform(worker, draw, clip, noise_file, noise_clips)?;
-        for (chunk, v) in bytes.chunks_exact_mut(4).zip(out) {
-            chunk.copy_from_slice(&v.to_le_bytes());
-        }
+        bytes_from_samples(&out, bytes);
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! An audio set's `audio.f32` read clip by clip with positioned reads, so that stages which
-//! rewrite a set (pad, augment) never hold it whole.
+//! rewrite a set (pad, trim, augment) never hold it whole, and the one conversion between
+//! samples and the file's little-endian f32 bytes.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -48,5 +49,20 @@ impl SampleFile {
             });
         }
         Ok(())
+    }
+}
+
+/// Samples from their little-endian f32 bytes (`audio.f32`'s layout) into `out`, replacing its
+/// contents.
+pub(crate) fn samples_from_bytes(bytes: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(bytes.as_chunks::<4>().0.iter().map(|b| f32::from_le_bytes(*b)));
+}
+
+/// `samples` as little-endian f32 bytes into `bytes`, replacing its contents.
+pub(crate) fn bytes_from_samples(samples: &[f32], bytes: &mut Vec<u8>) {
+    bytes.resize(samples.len() * 4, 0);
+    for (out, sample) in bytes.as_chunks_mut::<4>().0.iter_mut().zip(samples) {
+        *out = sample.to_le_bytes();
     }
 }

@@ -21,6 +21,7 @@ use vox_api::audio::{AudioSet, Clip, SAMPLES};
 use vox_api::labels::LabelSet;
 
 use crate::error::AudioError;
+use crate::sample_file::bytes_from_samples;
 
 thread_local! {
     /// This thread's buffer for one clip's little-endian bytes, reused from clip to clip (a
@@ -128,10 +129,7 @@ impl SampleWriter {
     /// Writes `samples` as little-endian f32 from sample `offset` on.
     pub(crate) fn write_at(&self, offset: u64, samples: &[f32]) -> Result<(), AudioError> {
         BYTES.with_borrow_mut(|bytes| {
-            bytes.resize(samples.len() * 4, 0);
-            for (out, sample) in bytes.as_chunks_mut::<4>().0.iter_mut().zip(samples) {
-                *out = sample.to_le_bytes();
-            }
+            bytes_from_samples(samples, bytes);
             self.write_bytes_at(offset, bytes)
         })
     }

@@ -23,7 +23,7 @@ use vox_api::{Applies, ArtifactKind, InputSpec, ParamError, StageContext, StageD
 
 use crate::error::AudioError;
 use crate::parallel::for_each_in_order;
-use crate::sample_file::SampleFile;
+use crate::sample_file::{SampleFile, samples_from_bytes};
 use crate::set_writer;
 
 /// The manifest columns with the kept interval, in samples of the input clip.
@@ -149,8 +149,7 @@ impl Trim {
             |samples, clip, bytes: &mut Vec<u8>| -> Result<(usize, usize), AudioError> {
                 bytes.resize(clip.length as usize * 4, 0);
                 input.read_at(clip.offset, bytes)?;
-                samples.clear();
-                samples.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                samples_from_bytes(bytes, samples);
                 let (start, end) = self.interval(samples);
                 bytes.copy_within(start * 4..end * 4, 0);
                 bytes.truncate((end - start) * 4);
