@@ -309,4 +309,18 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
         assert!(mean.abs() < 1e-9 && (var - 1.0).abs() < 1e-9, "{speaker}: {mean} {var}");
     }
     assert_eq!(rows(&p.stage_entry(&doc, "egemaps_spk[fold=2]").join("features.csv")), features);
+
+    // Per held-out speaker: 20 utterances each, and their accuracies, weighted by clips, make
+    // the pooled accuracy.
+    let by_speaker = rows(&run_dir.join("report/by_speaker.csv"));
+    for model in ["w2v", "rf", "rf_spk", "vote"] {
+        let speakers: Vec<&BTreeMap<String, String>> = by_speaker.iter().filter(|r| r["input"] == model).collect();
+        assert_eq!(speakers.len(), 10, "{model}");
+        assert!(speakers.iter().all(|r| r["clips"] == "20"), "{speakers:?}");
+        let correct: f64 = speakers.iter().map(|r| r["accuracy"].parse::<f64>().unwrap() * 20.0).sum();
+        let pooled: f64 = cv.iter().find(|r| r["model"] == model && r["fold"] == "pooled").unwrap()["accuracy"].parse().unwrap();
+        assert!((correct / 200.0 - pooled).abs() < 1e-12, "{model}: {} vs {pooled}", correct / 200.0);
+        assert_eq!(rows(&run_dir.join(format!("report/{model}/by_speaker.csv"))).len(), 10);
+    }
+    assert_eq!(by_speaker[0]["speaker"], "Ses01F");
 }

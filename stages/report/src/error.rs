@@ -18,6 +18,26 @@ pub enum ReportError {
     /// The audio-set input could not be read.
     #[error(transparent)]
     Audio(#[from] AudioSetError),
+    /// `evaluate`'s `by` names a column no clip of the audio input has.
+    #[error("`by`: no clip of audio input `{input}` has a `{column}` (its clips have {have})")]
+    NoGroupColumn {
+        /// The column.
+        column: String,
+        /// The audio input.
+        input: String,
+        /// The columns its clips have, quoted and comma-separated.
+        have: String,
+    },
+    /// A scored clip is not in `evaluate`'s audio input, which `by` groups by.
+    #[error("`by`: clip `{file_id}` scored by `{model}` is not in audio input `{input}` (give `evaluate` the audio set the models' clips come from)")]
+    ClipNotInAudio {
+        /// The model.
+        model: String,
+        /// The clip.
+        file_id: String,
+        /// The audio input.
+        input: String,
+    },
     /// A file or folder could not be written.
     #[error("{path}: {source}")]
     Io {

@@ -26,6 +26,7 @@ use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, S
 use crate::cross_validation;
 use crate::error::ReportError;
 use crate::files::write_csv;
+use crate::groups::{self, GroupScore, Groups};
 use crate::plot::ImageFormat;
 use crate::scoring::{Scoring, Summary};
 use crate::signal_report;
@@ -62,6 +63,11 @@ pub struct Evaluate {
     /// Seed of the bootstrap's resampling; the pipeline's seed when absent.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Manifest columns to score each model's clips by, group by group (`["sex"]`,
+    /// `["speaker", "corpus"]`): `report/<model>/by_<column>.csv` and `report/by_<column>.csv`.
+    /// Needs an audio input (the set the models' clips come from) for the clips' columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by: Vec<String>,
 }
 
 /// A split that can be scored.
@@ -127,6 +133,17 @@ impl StageDef for Evaluate {
     }
 
     fn validate(&self) -> Result<(), ParamError> {
+        for (i, column) in self.by.iter().enumerate() {
+            let why = match column.as_str() {
+                "label" => "scores by class are `per_class.csv`",
+                "file_id" => "each clip would be a group of its own",
+                "split" => "the scored clips are of one split",
+                "" => "must name a manifest column (`sex`, `speaker`, `corpus`, ...)",
+                _ if self.by[..i].contains(column) => "is listed twice",
+                _ => continue,
+            };
+            return Err(ParamError::new(format!("by.{i}"), format!("`{column}`: {why}")));
+        }
         if self.plots && self.formats.is_empty() {
             return Err(ParamError::new(
                 "formats",
@@ -146,6 +163,13 @@ impl StageDef for Evaluate {
     /// `split`: nothing could be scored (a `test` split no `split` stage makes, say); so is a
     /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        if !self.by.is_empty() && !inputs.iter().any(|i| i.kind == ArtifactKind::Audio) {
+            let message = format!(
+                "scoring by `{}` needs the clips' columns: add the audio set the models' clips come from to `inputs` (`padded`, say)",
+                self.by.join("`, `")
+            );
+            return Err(ParamError::new("by", message));
+        }
         // Caught here, at plan time, rather than by the run after every fold trained.
         let folded: Vec<String> = inputs
             .iter()
@@ -209,6 +233,10 @@ impl Evaluate {
         let split = self.scored(models.iter().any(|m| matches!(m, Model::Folds(..))));
         let report_dir = ctx.report_dir().map_err(ReportError::io(ctx.out_dir.join("report")))?;
         let formats: &[ImageFormat] = if self.plots { &self.formats } else { &[] };
+        let groups = match audio {
+            Some(input) if !self.by.is_empty() => Groups::read(input, &self.by)?,
+            _ => Groups::default(),
+        };
         let scoring = Scoring {
             split: split.split(),
             split_name: split.name(),
@@ -217,6 +245,7 @@ impl Evaluate {
             out_dir: ctx.out_dir,
             resamples: self.bootstrap,
             seed: self.seed.unwrap_or(ctx.seed),
+            groups: &groups,
         };
         let model_count = models.len();
         let bar = ctx.progress_bar(models.len() as u64, "scoring");
@@ -237,12 +266,21 @@ impl Evaluate {
             cross_validation::write_tables(&report_dir, &cv)?;
         }
         let summaries: Vec<Summary> = scored.into_iter().flat_map(|(s, _)| s).collect();
+        if !groups.is_empty() {
+            let models: Vec<(&str, &[GroupScore])> = summaries
+                .iter()
+                .filter(|s| s.split == split.name())
+                .map(|s| (s.input.as_str(), s.groups.as_slice()))
+                .collect();
+            groups::write_all(&report_dir, groups.columns(), &models)?;
+        }
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
-            Some(input) => warn!("`plots` is false: audio input `{}` is not used", input.name),
+            Some(input) if self.by.is_empty() => warn!("`plots` is false: audio input `{}` is not used", input.name),
+            Some(_) => {}
             None => {}
         }
         if split == ScoredSplit::Val {
@@ -335,6 +373,7 @@ fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&In
         weighted_f1: mean(2),
         uar: mean(3),
         intervals: None,
+        groups: Vec::new(),
     });
     Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
 }
@@ -407,7 +446,7 @@ mod tests {
     use super::*;
 
     fn summary(input: &str, split: &'static str, macro_f1: f64) -> Summary {
-        Summary { input: input.into(), split, clips: 10, accuracy: macro_f1, macro_f1, weighted_f1: macro_f1, uar: macro_f1, intervals: None }
+        Summary { input: input.into(), split, clips: 10, accuracy: macro_f1, macro_f1, weighted_f1: macro_f1, uar: macro_f1, intervals: None, groups: Vec::new() }
     }
 
     /// A cross-validated model's rows (pooled `test`, folds' mean `val`) count as one scored

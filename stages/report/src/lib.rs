@@ -16,6 +16,7 @@ mod ensemble;
 mod error;
 mod evaluate;
 mod files;
+mod groups;
 pub mod metrics;
 pub mod plot;
 mod scoring;

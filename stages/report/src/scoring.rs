@@ -7,6 +7,7 @@
 //! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
 //! | `importance.csv`, `importance.json`, `distributions.csv` (copied), `importance.png`/`.svg` (the 20 most important features), `distributions.png`/`.svg` (their per-class box plots) | the model measured its permutation importance ([`vox_api::importance`]) |
 //! | `output.txt`, `predicted_counts.png`/`.svg` | unlabeled clips of split `test` or of no split |
+//! | `by_<column>.csv` (scores per value of the column, [`crate::groups`]) | `evaluate`'s `by` names columns |
 //!
 //! `metrics.json` is also copied to `metrics/<input>.json` in the stage's output folder, for
 //! machines; figures are drawn only in the requested formats (none when `plots = false`).
@@ -23,6 +24,7 @@ use vox_api::scored::{self, ScoredClip};
 use crate::bootstrap::{self, Intervals};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv, write_json, write_text};
+use crate::groups::{self, GroupScore, Groups};
 use crate::metrics::{Confusion, Scores};
 use vox_api::output_txt;
 use crate::plot::confusion::{Cells, ConfusionFigure};
@@ -54,6 +56,8 @@ pub struct Scoring<'a> {
     pub resamples: u32,
     /// The bootstrap's seed.
     pub seed: u64,
+    /// The columns to score groups of clips by (`evaluate`'s `by`); empty for none.
+    pub groups: &'a Groups,
 }
 
 /// One input's headline numbers, a row of `summary.csv`.
@@ -75,6 +79,8 @@ pub struct Summary {
     pub uar: f64,
     /// Bootstrap confidence intervals, when asked for.
     pub intervals: Option<Intervals>,
+    /// Scores by group (`evaluate`'s `by`); empty when none were asked for.
+    pub groups: Vec<GroupScore>,
 }
 
 /// The `metrics.json` document.
@@ -152,13 +158,14 @@ impl Scoring<'_> {
         dir: &Path,
     ) -> Result<Option<Summary>, ReportError> {
         let labels = &predictions.labels;
-        let pairs: Vec<(usize, usize)> = predictions
+        let scored: Vec<(&str, usize, usize)> = predictions
             .split(self.split)
             .filter_map(|row| {
                 let truth = labels.index_of(row.label.as_deref()?)?;
-                Some((truth, labels.index_of(predictions.predicted(row))?))
+                Some((row.file_id.as_str(), truth, labels.index_of(predictions.predicted(row))?))
             })
             .collect();
+        let pairs: Vec<(usize, usize)> = scored.iter().map(|&(_, truth, predicted)| (truth, predicted)).collect();
         if pairs.is_empty() {
             warn!("input `{name}` has no labelled clips in split `{}`: no metrics", self.split_name);
             return Ok(None);
@@ -200,6 +207,8 @@ impl Scoring<'_> {
             );
         }
         write_text(&dir.join("classification_report.txt"), &report)?;
+        let groups = self.groups.score(name, labels, &scored)?;
+        groups::write_model(dir, self.groups.columns(), &groups)?;
         write_csv(
             &dir.join("per_class.csv"),
             &["code", "emotion", "precision", "recall", "f1", "support"],
@@ -241,6 +250,7 @@ impl Scoring<'_> {
             weighted_f1: scores.weighted_f1,
             uar: scores.uar,
             intervals,
+            groups,
         }))
     }
 

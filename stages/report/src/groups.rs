@@ -1,0 +1,231 @@
+//! Scores by group (`evaluate`'s `by`): each model's scored clips split by a manifest column of
+//! the audio input (`sex`, `speaker`, `corpus`, a table's own), for the per-group results
+//! papers report: gender-wise accuracy, which speakers a model fails, each corpus of a merged
+//! test set. Each group is scored as a whole set is (the same confusion-matrix metrics, over
+//! the classes present in the group).
+//!
+//! Files: `report/<model>/by_<column>.csv` (`<column>,clips,accuracy,macro_f1,weighted_f1,uar`,
+//! a row per value, sorted; clips with no value are `(none)`) and `report/by_<column>.csv`
+//! (the same with an `input` column first, every model's rows).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use vox_api::Input;
+use vox_api::audio::AudioSet;
+use vox_api::labels::LabelSet;
+
+use crate::error::ReportError;
+use crate::files::write_csv;
+use crate::metrics::{Confusion, Scores};
+
+/// What a clip with no value in the column is grouped as.
+const NONE: &str = "(none)";
+
+/// Each `by` column's value of every clip of the audio input.
+#[derive(Debug, Default)]
+pub struct Groups {
+    /// The audio input's name, for errors.
+    input: String,
+    /// Per column (in `by` order): clip id -> value.
+    columns: Vec<(String, HashMap<String, String>)>,
+}
+
+/// One group's scores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupScore {
+    /// The column.
+    pub column: String,
+    /// Its value (`(none)` for clips without one).
+    pub value: String,
+    /// Clips scored.
+    pub clips: u64,
+    /// Accuracy, macro-F1, weighted-F1, UAR.
+    pub metrics: [f64; 4],
+}
+
+impl Groups {
+    /// The values of `by`'s columns in the manifest of `audio`; a column no clip has is an
+    /// error naming the ones they have.
+    pub fn read(audio: &Input, by: &[String]) -> Result<Self, ReportError> {
+        let manifest = AudioSet::read_manifest(&audio.dir)?;
+        let mut columns = Vec::with_capacity(by.len());
+        for column in by {
+            let values: HashMap<String, String> =
+                manifest.clips.iter().map(|c| (c.file_id.clone(), c.column(column))).collect();
+            if !manifest.clips.is_empty() && values.values().all(String::is_empty) {
+                let extra: BTreeSet<&String> = manifest.clips.iter().flat_map(|c| c.extra.keys()).collect();
+                let have: Vec<String> = vox_api::audio::MANIFEST_COLUMNS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .chain(extra.into_iter().cloned())
+                    .filter(|c| !matches!(c.as_str(), "file_id" | "label" | "split"))
+                    .filter(|c| manifest.clips.iter().any(|clip| !clip.column(c).is_empty()))
+                    .collect();
+                let have = have.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+                return Err(ReportError::NoGroupColumn { column: column.clone(), input: audio.name.clone(), have });
+            }
+            columns.push((column.clone(), values));
+        }
+        Ok(Self { input: audio.name.clone(), columns })
+    }
+
+    /// Whether no column was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// The scores of model `model`'s scored clips (`(file_id, truth, predicted)`, indices into
+    /// `labels`) by every column, each column's groups sorted by value.
+    pub fn score(&self, model: &str, labels: &LabelSet, clips: &[(&str, usize, usize)]) -> Result<Vec<GroupScore>, ReportError> {
+        let mut scores = Vec::new();
+        for (column, values) in &self.columns {
+            let mut pairs: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+            for &(file_id, truth, predicted) in clips {
+                let value = values.get(file_id).ok_or_else(|| ReportError::ClipNotInAudio {
+                    model: model.to_string(),
+                    file_id: file_id.to_string(),
+                    input: self.input.clone(),
+                })?;
+                let value = if value.is_empty() { NONE } else { value.as_str() };
+                pairs.entry(value).or_default().push((truth, predicted));
+            }
+            for (value, pairs) in pairs {
+                let s = Scores::new(&Confusion::from_pairs(labels, &pairs));
+                scores.push(GroupScore {
+                    column: column.clone(),
+                    value: value.to_string(),
+                    clips: s.clips,
+                    metrics: [s.accuracy, s.macro_f1, s.weighted_f1, s.uar],
+                });
+            }
+        }
+        Ok(scores)
+    }
+
+    /// The columns, in `by` order.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|(c, _)| c.as_str())
+    }
+}
+
+/// The cells of one group's row after its value: clips, then the four metrics.
+fn cells(score: &GroupScore) -> impl Iterator<Item = String> {
+    std::iter::once(score.clips.to_string()).chain(score.metrics.iter().map(f64::to_string))
+}
+
+/// The metric columns after the group's value.
+const METRICS: [&str; 5] = ["clips", "accuracy", "macro_f1", "weighted_f1", "uar"];
+
+/// Writes one model's `by_<column>.csv` files into `dir`.
+pub fn write_model(dir: &Path, columns: impl Iterator<Item = impl AsRef<str>>, scores: &[GroupScore]) -> Result<(), ReportError> {
+    for column in columns {
+        let column = column.as_ref();
+        let header: Vec<&str> = std::iter::once(column).chain(METRICS).collect();
+        let rows = scores.iter().filter(|s| s.column == column).map(|s| std::iter::once(s.value.clone()).chain(cells(s)).collect::<Vec<_>>());
+        write_csv(&dir.join(format!("by_{column}.csv")), &header, rows)?;
+    }
+    Ok(())
+}
+
+/// Writes `report_dir/by_<column>.csv`: every model's groups, model by model.
+pub fn write_all<'a>(
+    report_dir: &Path,
+    columns: impl Iterator<Item = &'a str>,
+    models: &[(&str, &[GroupScore])],
+) -> Result<(), ReportError> {
+    for column in columns {
+        let header: Vec<&str> = ["input", column].into_iter().chain(METRICS).collect();
+        let rows = models.iter().flat_map(|(model, scores)| {
+            scores
+                .iter()
+                .filter(|s| s.column == column)
+                .map(|s| [model.to_string(), s.value.clone()].into_iter().chain(cells(s)).collect::<Vec<_>>())
+        });
+        write_csv(&report_dir.join(format!("by_{column}.csv")), &header, rows)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use vox_api::ArtifactKind;
+    use vox_api::audio::{Clip, Split};
+
+    use super::*;
+
+    fn clip(id: &str, sex: &str, speaker: &str) -> Clip {
+        Clip {
+            file_id: id.into(),
+            corpus: "lab".into(),
+            speaker: speaker.into(),
+            sex: sex.into(),
+            label: None,
+            intensity: String::new(),
+            statement: String::new(),
+            repetition: String::new(),
+            split: Split::None,
+            source: format!("{id}.wav"),
+            sample_rate: 16000,
+            offset: 0,
+            length: 0,
+            original_length: 0,
+            extra: Default::default(),
+        }
+    }
+
+    fn groups(by: &[&str]) -> Result<Groups, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = LabelSet::from_names(["a", "b"]).unwrap();
+        let clips = [clip("1", "f", "s1"), clip("2", "f", "s1"), clip("3", "m", "s2"), clip("4", "", "s2"), clip("5", "m", "s3")];
+        AudioSet::write_manifest(&labels, &clips, dir.path()).unwrap();
+        let input = Input::new("padded", ArtifactKind::Audio, dir.path());
+        Groups::read(&input, &by.iter().map(|c| c.to_string()).collect::<Vec<_>>()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_value_is_scored_as_a_set_of_its_own() {
+        let groups = groups(&["sex", "speaker"]).unwrap();
+        let labels = LabelSet::from_names(["a", "b"]).unwrap();
+        // Truth, prediction: 1 a->a, 2 b->a, 3 b->b, 4 a->b, 5 a->a.
+        let scored = [("1", 0, 0), ("2", 1, 0), ("3", 1, 1), ("4", 0, 1), ("5", 0, 0)];
+        let scores = groups.score("rf", &labels, &scored).unwrap();
+        let rows: Vec<(&str, &str, u64, f64)> =
+            scores.iter().map(|s| (s.column.as_str(), s.value.as_str(), s.clips, s.metrics[0])).collect();
+        assert_eq!(
+            rows,
+            [("sex", "(none)", 1, 0.0), ("sex", "f", 2, 0.5), ("sex", "m", 2, 1.0), ("speaker", "s1", 2, 0.5), ("speaker", "s2", 2, 0.5), ("speaker", "s3", 1, 1.0)]
+        );
+        // f: a->a, b->a: recall a 1, b 0 (UAR 0.5); F1 a 2/3, b 0 (macro 1/3).
+        let f = &scores[1];
+        assert!((f.metrics[1] - 1.0 / 3.0).abs() < 1e-12 && (f.metrics[3] - 0.5).abs() < 1e-12, "{f:?}");
+
+        let error = groups.score("rf", &labels, &[("9", 0, 0)]).unwrap_err().to_string();
+        assert_eq!(error, "`by`: clip `9` scored by `rf` is not in audio input `padded` (give `evaluate` the audio set the models' clips come from)");
+    }
+
+    #[test]
+    fn a_column_no_clip_has_names_those_they_have() {
+        assert_eq!(
+            groups(&["gender"]).unwrap_err(),
+            "`by`: no clip of audio input `padded` has a `gender` (its clips have `corpus`, `speaker`, `sex`, `source`)"
+        );
+    }
+
+    #[test]
+    fn files_hold_a_row_per_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let score = |value: &str, clips| GroupScore { column: "sex".into(), value: value.into(), clips, metrics: [0.5, 0.25, 0.75, 1.0] };
+        let scores = [score("f", 2), score("m", 3)];
+        write_model(dir.path(), ["sex"].iter(), &scores).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("by_sex.csv")).unwrap(),
+            "sex,clips,accuracy,macro_f1,weighted_f1,uar\nf,2,0.5,0.25,0.75,1\nm,3,0.5,0.25,0.75,1\n"
+        );
+        write_all(dir.path(), ["sex"].into_iter(), &[("rf", &scores[..1]), ("lr", &scores[1..])]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("by_sex.csv")).unwrap(),
+            "input,sex,clips,accuracy,macro_f1,weighted_f1,uar\nrf,f,2,0.5,0.25,0.75,1\nlr,m,3,0.5,0.25,0.75,1\n"
+        );
+    }
+}
