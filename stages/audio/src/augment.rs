@@ -25,7 +25,7 @@
 //! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
 //! number, so results do not depend on thread count or clip order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use rand::{Rng, SeedableRng};
@@ -352,6 +352,7 @@ impl Augment {
             }
         }
         let seed = self.seed.unwrap_or(ctx.seed);
+        let ids: HashSet<&str> = clips.iter().map(|c| c.file_id.as_str()).collect();
         let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
         let mut jobs = Vec::with_capacity(clips.len() + train * self.copies);
         for (i, clip) in clips.iter().enumerate() {
@@ -374,6 +375,9 @@ impl Augment {
                 }
                 let mut row = clip.clone();
                 row.file_id = format!("{}_aug{copy}", clip.file_id);
+                if ids.contains(row.file_id.as_str()) {
+                    return Err(AudioError::CopyIdTaken { file_id: row.file_id, original: clip.file_id.clone(), copy });
+                }
                 if let Some(speed) = draw.speed {
                     row.original_length = (clip.original_length * 1000 + u64::from(speed) / 2) / u64::from(speed);
                 }
@@ -680,6 +684,14 @@ mod tests {
         assert_eq!(
             run(&augment, &[("audio", &unsplit)]).unwrap_err(),
             format!("none of the input's 4 clips is in a `train` split: {AFTER_SPLIT}")
+        );
+
+        // A copy's id taken by a clip of the input is refused: ids name one clip each.
+        let mut taken = set();
+        taken.clips[3].file_id = "a_aug1".into();
+        assert_eq!(
+            run(&augment, &[("split", &taken)]).unwrap_err(),
+            "copy 1 of clip `a` would be `a_aug1`, the id of a clip of the input: rename one of them upstream"
         );
 
         // A split of copies is refused: a copy and its original could land apart.

@@ -287,6 +287,16 @@ pub enum AudioError {
         /// The cause.
         source: ResampleFailure,
     },
+    /// `augment`: a copy's id is a clip's of the input.
+    #[error("copy {copy} of clip `{original}` would be `{file_id}`, the id of a clip of the input: rename one of them upstream")]
+    CopyIdTaken {
+        /// The copy's id.
+        file_id: String,
+        /// Its original.
+        original: String,
+        /// The copy's number.
+        copy: usize,
+    },
     /// `split` of augmented copies.
     #[error("clip `{file_id}` is an augmented copy of `{original}`: split before `augment` (a copy and its original on two sides of a split would score the model on what it trained on)")]
     SplitOfCopies {
