@@ -516,16 +516,20 @@ fn a_run_recorded_with_params_that_no_longer_apply_still_predicts() {
     );
 }
 
-/// A model on speaker-normalized features: new clips are normalized by their own groups (all
-/// together without speakers, as the run did its speakerless actor; by a table's `speaker`
-/// column; by recording when cut into windows), and a clip alone in its group is refused.
+/// A model on speaker-normalized features, of which the 12 best by ANOVA F: new clips are
+/// normalized by their own groups (all together without speakers, as the run did its
+/// speakerless actor; by a table's `speaker` column; by recording when cut into windows), a
+/// clip alone in its group is refused, and the run's features are kept.
 #[test]
 fn speaker_normalized_features_are_normalized_by_the_new_clips_own_groups() {
     let p = Project::new();
     let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.rf]").unwrap()];
     p.file(
         "p.toml",
-        &format!("{data}[stages.spk]\nkind = \"normalize\"\ninputs = [\"mfcc\"]\n\n[stages.lr]\nkind = \"baseline\"\ninputs = [\"spk\"]\nmodel = \"logistic\"\n"),
+        &format!(
+            "{data}[stages.spk]\nkind = \"normalize\"\ninputs = [\"mfcc\"]\n\n[stages.top]\nkind = \"select\"\ninputs = [\"spk\"]\nk = 12\n\n\
+             [stages.lr]\nkind = \"baseline\"\ninputs = [\"top\"]\nmodel = \"logistic\"\n"
+        ),
     );
     let ran = p.vox(&["run", "p.toml"]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
@@ -547,6 +551,13 @@ fn speaker_normalized_features_are_normalized_by_the_new_clips_own_groups() {
             assert!(mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-9, "speaker `{speaker}` {column}: {mean} {var}");
         }
     }
+
+    // The 12 features with the largest ANOVA F over the train clips reach the model, and
+    // `vox predict` keeps the same ones.
+    let kept = crate::support::csv_rows(&entries["top"].join("report/selection.csv"));
+    assert_eq!(kept.iter().filter(|r| r["kept"] == "1").count(), 12);
+    let header = std::fs::read_to_string(entries["top"].join("features.csv")).unwrap();
+    assert_eq!(header.lines().next().unwrap().split(',').count(), 13);
 
     // Actor 05's files, without speakers, are one group as in the run: the same probabilities.
     let actor = entries["data"].join("Actor_05");

@@ -107,6 +107,28 @@ pub enum FeaturesError {
         /// The `by` column.
         column: String,
     },
+    /// `select`: more features asked for than there are.
+    #[error("`k` = {k} but the input has {features} features")]
+    SelectMoreThanThere {
+        /// Features asked for.
+        k: usize,
+        /// Features in the input.
+        features: usize,
+    },
+    /// `select`: too few classes or clips for an ANOVA.
+    #[error("ANOVA needs at least two classes and more clips than classes among the clips it scores ({clips} clips of {classes} class{})", if *classes == 1 { "" } else { "es" })]
+    SelectNeedsClasses {
+        /// Labelled clips scored.
+        clips: usize,
+        /// Their distinct classes.
+        classes: usize,
+    },
+    /// `select` in `vox predict`: a feature the run kept is not among the new clips'.
+    #[error("feature `{feature}`, which the run's selection kept, is not among the new clips' features")]
+    SelectedMissing {
+        /// The feature.
+        feature: String,
+    },
     /// The worker pool could not be started.
     #[error("cannot start {threads} feature threads: {source}")]
     ThreadPool {

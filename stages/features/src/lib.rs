@@ -6,8 +6,10 @@
 //! ([`vox_api::features::FeatureTable`]), `standardization.csv` ([`standardization`]), and
 //! with `output = "frames"` the frame matrices ([`frames`]); `report/features.txt` summarizes the
 //! run for people. The `normalize` kind ([`normalize::Normalize`]) z-scores a feature table's
-//! groups of clips (speakers, corpora) by their own statistics.
+//! groups of clips (speakers, corpora) by their own statistics; the `select` kind
+//! ([`select::Select`]) keeps the `k` features with the largest ANOVA F ([`anova`]).
 
+pub mod anova;
 pub mod dsp;
 pub mod egemaps;
 pub mod error;
@@ -16,11 +18,12 @@ pub mod frames;
 pub mod librosa;
 pub mod normalize;
 pub mod rows;
+pub mod select;
 pub mod standardization;
 
 use vox_api::StageKind;
 
 /// Every stage kind of this crate, for the engine's registry.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![vox_api::kind::<featurize::Featurize>(), vox_api::kind::<normalize::Normalize>()]
+    vec![vox_api::kind::<featurize::Featurize>(), vox_api::kind::<normalize::Normalize>(), vox_api::kind::<select::Select>()]
 }
