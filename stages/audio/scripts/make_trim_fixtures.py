@@ -13,6 +13,11 @@ trim.csv: `file,top_db,frame_length,hop_length,start,end` for each file under ea
 (librosa's defaults 60 dB / 2048 / 512, and the tighter settings SER preprocessing uses, an odd
 frame among them); `start`/`end` are librosa's returned interval in samples.
 
+split.csv: `file,top_db,frame_length,hop_length,intervals`: librosa.effects.split's non-silent
+intervals under the same settings, as `start-end` pairs joined by spaces (samples), for
+speech.wav, ramp.wav and pauses.wav (three 0.4 s bursts between 0.5 s of the floor, the
+second 12 dB quieter: `vox predict --segment` cuts a recording where librosa splits it).
+
 Run once from anywhere: `python3 stages/audio/scripts/make_trim_fixtures.py` (`pip install
 librosa soundfile`). The Rust tests read only the committed outputs; they never run Python.
 """
@@ -53,23 +58,42 @@ def short():
     return y
 
 
+def pauses():
+    rng = np.random.default_rng(5)
+    y = 0.0005 * rng.standard_normal(int(2.7 * SR))
+    t = np.arange(int(0.4 * SR)) / SR
+    burst = np.sin(np.pi * t / 0.4) * np.sin(2 * np.pi * 220 * t)
+    for k, level in enumerate([0.5, 0.125, 0.5]):
+        start = int((0.5 + 0.9 * k) * SR)
+        y[start:start + len(t)] += level * burst
+    return y
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    signals = {"speech": speech(), "ramp": ramp(), "short": short(), "zeros": np.zeros(1600)}
+    signals = {"speech": speech(), "ramp": ramp(), "short": short(), "zeros": np.zeros(1600), "pauses": pauses()}
     settings = [(60, 2048, 512), (30, 2048, 512), (20, 400, 160), (40, 1025, 300)]
-    rows = []
+    rows, splits = [], []
     for name, y in signals.items():
         path = os.path.join(OUT, f"{name}.wav")
         sf.write(path, np.clip(y, -1, 32767 / 32768), SR, subtype="PCM_16")
         # What a reader of the file gets: the 16-bit samples / 32768.
         y, _ = sf.read(path, dtype="float32")
         for top_db, frame, hop in settings:
-            _, (start, end) = librosa.effects.trim(y, top_db=top_db, frame_length=frame, hop_length=hop)
-            rows.append([f"{name}.wav", top_db, frame, hop, int(start), int(end)])
+            if name != "pauses":
+                _, (start, end) = librosa.effects.trim(y, top_db=top_db, frame_length=frame, hop_length=hop)
+                rows.append([f"{name}.wav", top_db, frame, hop, int(start), int(end)])
+            if name in ("speech", "ramp", "pauses"):
+                intervals = librosa.effects.split(y, top_db=top_db, frame_length=frame, hop_length=hop)
+                splits.append([f"{name}.wav", top_db, frame, hop, " ".join(f"{s}-{e}" for s, e in intervals)])
     with open(os.path.join(OUT, "trim.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "top_db", "frame_length", "hop_length", "start", "end"])
         w.writerows(rows)
+    with open(os.path.join(OUT, "split.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "top_db", "frame_length", "hop_length", "intervals"])
+        w.writerows(splits)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ mod parallel;
 mod resample;
 mod sample_file;
 mod set_writer;
+mod silence;
 mod sources;
 mod speech;
 mod split;
