@@ -17,7 +17,8 @@
 //! predictions artifact, `split` and `label` empty) and `output.txt` (the submission format,
 //! [`vox_api::output_txt`]). Intermediate outputs live in a work folder removed at the end.
 //!
-//! With windows ([`vox_api::windows`]), the entry stages cut each recording into window clips;
+//! With windows or pauses ([`vox_api::windows`]), the entry stages cut each recording into
+//! window clips (fixed windows, or the stretches between its pauses);
 //! the rows above are then the windows' (a timeline per recording), `windows.csv` in the output
 //! folder says where each lies, and each model's `recordings/` folder holds the recordings'
 //! scores in the same three files: the mean of each recording's windows' probabilities.
@@ -31,7 +32,7 @@ use serde::Deserialize;
 use vox_api::audio::{AudioSet, AudioSetError};
 use vox_api::csv_file::CsvFileError;
 use vox_api::predictions::{Predictions, PredictionsError};
-use vox_api::windows::{self, Window, Windows};
+use vox_api::windows::{self, Cutting, Window};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Input, StageContext};
 
 use crate::cache::{Cache, Lookup};
@@ -49,8 +50,8 @@ pub struct Request<'a> {
     pub inputs: &'a [PathBuf],
     /// Where the predictions go.
     pub out_dir: &'a Path,
-    /// Cut each recording into these windows and score them, then the recordings.
-    pub windows: Option<Windows>,
+    /// Cut each recording into windows or at its pauses and score them, then the recordings.
+    pub windows: Option<Cutting>,
     /// A backend for every stage that has one, instead of the run's.
     pub backend: Option<&'a str>,
     /// Threads a stage may use.

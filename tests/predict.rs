@@ -246,6 +246,38 @@ fn every_model_scores_new_files_as_the_run_scored_them() {
         whole.stderr
     );
     assert_eq!(predictions(&out.join("lr"))["session"], ran[parts[0]]);
+    // The three clips with a second of silence between them, cut at the pauses: a segment
+    // per clip, each within its clip's stretch of the recording.
+    let mut paused: Vec<i16> = Vec::new();
+    for (k, id) in parts.iter().enumerate() {
+        if k > 0 {
+            paused.extend(std::iter::repeat_n(0, 16000));
+        }
+        paused.extend_from_slice(&pcm16(&actor.join(format!("{id}.wav")))[..12000]);
+    }
+    let talk = p.path().join("talk.wav");
+    std::fs::write(&talk, crate::support::wav_16bit(16000, &paused)).unwrap();
+    let out = p.path().join("segments");
+    let segmented = p.vox(&["predict", run, "--model", "lr", "--segment", "30", "--out", out.to_str().unwrap(), talk.to_str().unwrap()]);
+    assert_eq!(segmented.code, 0, "{}", segmented.stderr);
+    assert!(segmented.stdout.contains("lr: 3 segments ("), "{}", segmented.stdout);
+    let listed = crate::support::csv_rows(&out.join("windows.csv"));
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for (k, row) in listed.iter().enumerate() {
+        let (start, end): (f64, f64) = (row["start"].parse().unwrap(), row["end"].parse().unwrap());
+        let clip = (k as f64 * 1.75, k as f64 * 1.75 + 0.75);
+        // A frame reaches half its 2048 samples past the sound, and stands for its hop after
+        // that: up to 96 ms past the clip on either side.
+        assert!(start >= clip.0 - 0.1 && end <= clip.1 + 0.1 && end > start + 0.3, "segment {k}: {start}-{end} vs {clip:?}");
+        assert_eq!(row["recording"], "talk");
+    }
+    assert_eq!(predictions(&out.join("lr/recordings")).len(), 1);
+    let both = p.vox(&["predict", run, "--window", "1", "--segment", "30", session]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    let quiet = p.vox(&["predict", run, "--segment", "0", session]);
+    assert_eq!(quiet.code, 2);
+    assert!(quiet.stderr.contains("--segment/--min-pause: the pause level must be a positive number of dB below the loudest frame, not 0"), "{}", quiet.stderr);
+
     let gaps = p.vox(&["predict", run, "--model", "lr", "--window", "0.5", "--hop", "1", session]);
     assert_eq!(gaps.code, 2);
     assert!(

@@ -1,5 +1,7 @@
 //! `vox predict`: a finished run's models applied to new recordings ([`crate::predict`]).
 
+use vox_api::windows::{Cutting, Pauses};
+
 #[allow(unused_imports)]
 use super::*;
 
@@ -43,15 +45,37 @@ pub(super) struct PredictArgs {
     /// a shorter hop overlaps them. Needs `--window`.
     #[arg(long, value_name = "SECONDS", requires = "window")]
     pub(super) hop: Option<f64>,
+    /// Score long recordings utterance by utterance: each recording cut at its pauses, every
+    /// stretch whose frames are within this many dB of the recording's loudest frame a clip
+    /// `<id>_<start>-<end>` (librosa.effects.split, frames of 128 ms every 32 ms; 30 suits
+    /// speech over a quiet background, 60 is librosa's default); the silence between them is
+    /// not scored. `windows.csv` and each model's `recordings/` as with `--window` (a
+    /// recording scores the mean of its segments'). A segment longer than the run's `pad`
+    /// length is cropped to it.
+    #[arg(long, value_name = "DB", conflicts_with = "window")]
+    pub(super) segment: Option<f64>,
+    /// With `--segment`: silences shorter than this many seconds do not cut (default 0.3: the
+    /// dips between words are no pauses between utterances).
+    #[arg(long, value_name = "SECONDS", requires = "segment")]
+    pub(super) min_pause: Option<f64>,
 }
 
 /// `vox predict`.
 pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, progress: &MultiProgress) -> Result<ExitCode, Failure> {
-    let PredictArgs { run, inputs, models, out, backend, jobs, window, hop } = args;
-    let windows = window
-        .map(|length| vox_api::windows::Windows::new(length, hop))
-        .transpose()
-        .map_err(|e| Failure::Invalid(format!("--window/--hop: {e}")))?;
+    let PredictArgs { run, inputs, models, out, backend, jobs, window, hop, segment, min_pause } = args;
+    let windows = match (window, segment) {
+        (Some(length), _) => Some(
+            vox_api::windows::Windows::new(length, hop)
+                .map(Cutting::Windows)
+                .map_err(|e| Failure::Invalid(format!("--window/--hop: {e}")))?,
+        ),
+        (None, Some(top_db)) => {
+            let pauses = Pauses::new(top_db, min_pause).map_err(|e| Failure::Invalid(format!("--segment/--min-pause: {e}")))?;
+            Some(Cutting::Pauses(pauses))
+        }
+        (None, None) => None,
+    };
+    let clips_word = windows.as_ref().map_or("clips", Cutting::clips);
     let cache = read_cache(global)?;
     let out = out.unwrap_or_else(|| run.join("predictions").join(report::run_id()));
     let threads = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -78,7 +102,7 @@ pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, pr
         match &w.recordings {
             None => println!("{}{folds}: {} clips ({})", w.model, w.clips, counts(&w.predicted)),
             Some((recordings, predicted)) => println!(
-                "{}{folds}: {} windows ({}); {recordings} recording{} ({})",
+                "{}{folds}: {} {clips_word} ({}); {recordings} recording{} ({})",
                 w.model,
                 w.clips,
                 counts(&w.predicted),

@@ -253,9 +253,9 @@ pub struct ApplyContext<'a> {
     /// For an [`Applies::Entry`] stage, the paths given to `vox predict`: audio files,
     /// folders of them, or tables (CSV/TSV) of them.
     pub new_audio: &'a [PathBuf],
-    /// For an [`Applies::Entry`] stage: cut each recording into these windows, each a clip
-    /// of its own tied to its recording by the [`crate::windows`] manifest columns.
-    pub windows: Option<crate::windows::Windows>,
+    /// For an [`Applies::Entry`] stage: cut each recording into windows or at its pauses,
+    /// each a clip of its own tied to its recording by the [`crate::windows`] manifest columns.
+    pub windows: Option<crate::windows::Cutting>,
 }
 
 /// Everything a stage may touch while it runs.

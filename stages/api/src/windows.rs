@@ -1,10 +1,13 @@
-//! Long recordings scored window by window (`vox predict --window`): where a recording's
-//! windows fall, what each window clip is called, the manifest columns that tie it to its
-//! recording, and the recording's scores as the mean of its windows'.
+//! Long recordings scored window by window (`vox predict --window`) or segment by segment
+//! (`--segment`, cut at their pauses): where a recording's windows fall, what each window clip
+//! is called, the manifest columns that tie it to its recording, and the recording's scores as
+//! the mean of its windows'.
 //!
 //! A model sees a fixed-length input (the run's `pad` length): a 10-minute recording given
 //! whole is cropped to its first seconds. Cut into windows, every stretch of it is scored, and
-//! the windows' rows are a timeline of the recording's emotion.
+//! the windows' rows are a timeline of the recording's emotion. Cut at its pauses, each
+//! stretch of speech is a clip of its own (where the pauses fall needs the samples: the entry
+//! stage that reads them finds them; this module only carries the request).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +34,66 @@ pub struct Windows {
     pub hop: f64,
 }
 
+/// How `vox predict` cuts each recording into clips.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cutting {
+    /// Fixed windows.
+    Windows(Windows),
+    /// At its pauses.
+    Pauses(Pauses),
+}
+
+/// A recording cut at its pauses: each stretch whose frames are within `top_db` of the
+/// recording's loudest frame is a clip (`librosa.effects.split`, frames of 128 ms every 32 ms:
+/// 2048 and 512 samples at 16 kHz, whatever the file's rate), stretches less than `min_pause`
+/// apart joined into one (the dips between syllables and words are not pauses between
+/// utterances); the silence between clips is not scored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pauses {
+    /// Frames quieter than the loudest by more than this many dB are silent.
+    pub top_db: f64,
+    /// Silences shorter than this many seconds do not cut.
+    pub min_pause: f64,
+}
+
+impl Pauses {
+    /// Pauses `top_db` below the loudest frame and at least `min_pause` seconds long (default
+    /// 0.3 s).
+    pub fn new(top_db: f64, min_pause: Option<f64>) -> Result<Self, WindowsError> {
+        if !(top_db.is_finite() && top_db > 0.0) {
+            return Err(WindowsError::TopDb(top_db));
+        }
+        let min_pause = min_pause.unwrap_or(0.3);
+        if !(min_pause.is_finite() && min_pause >= 0.0) {
+            return Err(WindowsError::MinPause(min_pause));
+        }
+        Ok(Self { top_db, min_pause })
+    }
+
+    /// The stretches `intervals` (seconds, in order) with those less than `min_pause` apart
+    /// joined.
+    pub fn joined(&self, intervals: impl IntoIterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+        let mut joined: Vec<(f64, f64)> = Vec::new();
+        for (start, end) in intervals {
+            match joined.last_mut() {
+                Some(last) if start - last.1 < self.min_pause => last.1 = end,
+                _ => joined.push((start, end)),
+            }
+        }
+        joined
+    }
+}
+
+impl Cutting {
+    /// What its clips are called in messages: `windows` or `segments`.
+    pub fn clips(&self) -> &'static str {
+        match self {
+            Self::Windows(_) => "windows",
+            Self::Pauses(_) => "segments",
+        }
+    }
+}
+
 /// Windows that cannot be cut.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WindowsError {
@@ -40,6 +103,12 @@ pub enum WindowsError {
     /// The hop is not a positive number of seconds.
     #[error("the hop must be a positive number of seconds, not {0}")]
     Hop(f64),
+    /// The shortest pause is not a number of seconds.
+    #[error("the shortest pause must be a number of seconds >= 0, not {0}")]
+    MinPause(f64),
+    /// The pause level is not a positive number of dB.
+    #[error("the pause level must be a positive number of dB below the loudest frame, not {0}")]
+    TopDb(f64),
     /// The hop is longer than the window: stretches between windows would go unscored.
     #[error("a hop of {hop} s is longer than the {length} s window: the audio between windows would never be scored")]
     Gaps {
@@ -201,6 +270,13 @@ mod tests {
         assert_eq!(Windows::new(2.0, Some(-1.0)), Err(WindowsError::Hop(-1.0)));
         assert_eq!(Windows::new(2.0, Some(3.0)), Err(WindowsError::Gaps { length: 2.0, hop: 3.0 }));
         assert!(Windows::new(f64::NAN, None).is_err());
+        assert_eq!(Pauses::new(-3.0, None), Err(WindowsError::TopDb(-3.0)));
+        assert_eq!(Pauses::new(30.0, Some(-0.1)), Err(WindowsError::MinPause(-0.1)));
+        assert_eq!(Pauses::new(30.0, None).map(Cutting::Pauses).unwrap().clips(), "segments");
+        // Stretches 0.2 s apart join; 0.4 s apart stay two.
+        let pauses = Pauses::new(30.0, None).unwrap();
+        assert_eq!(pauses.joined([(0.0, 1.0), (1.2, 2.0), (2.4, 3.0)]), [(0.0, 2.0), (2.4, 3.0)]);
+        assert_eq!(Pauses::new(30.0, Some(0.0)).unwrap().joined([(0.0, 1.0), (1.0, 2.0)]), [(0.0, 1.0), (1.0, 2.0)]);
         assert_eq!(
             Windows::new(2.0, Some(3.0)).unwrap_err().to_string(),
             "a hop of 3 s is longer than the 2 s window: the audio between windows would never be scored"

@@ -438,8 +438,8 @@ impl StageDef for Decode {
         let classes = LabelSet::read(ctx.trained)?;
         let mapping = LabelMapping::new(Corpus::Unlabeled.name(), None, Some(classes.clone()), &BTreeMap::new())?;
         let mut sources = new_audio::sources(ctx.new_audio)?;
-        if let Some(windows) = ctx.windows {
-            sources = new_audio::windowed(sources, windows);
+        if let Some(cutting) = ctx.windows {
+            sources = new_audio::windowed(sources, cutting, |source| self.downmix_of(source));
         }
         let read = Read { root: Path::new(""), input: "new audio", table: false, on_error: OnError::Fail, fail_hint: "" };
         self.decode_sources(&ctx.run, &read, sources, &mapping, Some(&classes))?;

@@ -2,19 +2,21 @@
 //! tables (CSV or TSV) of them, each clip unlabeled and in no split. A file's clip id is its
 //! name without the extension; a folder's files are identified by their paths inside it
 //! (`speaker1/a` and `speaker2/a` stay apart); a table's rows as in a table corpus (its `id`
-//! column, else the file name), with its segments (`start`/`end`). With `--window`, each of
-//! them is a recording cut into window clips ([`windowed`]).
+//! column, else the file name), with its segments (`start`/`end`). With `--window` or
+//! `--segment`, each of them is a recording cut into window clips ([`windowed`]).
 
 use std::path::{Path, PathBuf};
 
 use vox_api::audio::Split;
-use vox_api::windows::{self, Windows, window_id};
+use vox_api::windows::{self, Cutting, Pauses, Windows, window_id};
 
 use crate::audio_file::{AudioBuffers, Segment};
 use crate::corpus::Corpus;
-use crate::error::AudioError;
+use crate::error::{AudioError, FileError};
+use crate::silence;
 use crate::sources::{Place, Source, Sources, audio_files};
 use crate::table::{self, Columns, Paths};
+use crate::wav::Downmix;
 
 /// The sources of every path, in the order given (a folder's files in path order).
 pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
@@ -53,13 +55,14 @@ pub(crate) fn sources(paths: &[PathBuf]) -> Result<Sources, AudioError> {
     Ok(all)
 }
 
-/// Each source (a file, or a table row's segment of one) cut into `windows`: one source per
-/// window, named `<id>_<start>-<end>` (seconds in the recording) and carrying the
-/// [`vox_api::windows`] columns. A recording's length is known once its file is read, so each
-/// file is read here once (its rows in a row, once) and again when decoded: cheap beside a
-/// model's forward pass over it. A file that cannot be read, or a segment that starts past
-/// its file's end, stays one source, for decode to report as it would without windows.
-pub(crate) fn windowed(sources: Sources, windows: Windows) -> Sources {
+/// Each source (a file, or a table row's segment of one) cut as `cutting` says: one source per
+/// window or segment, named `<id>_<start>-<end>` (seconds in the recording) and carrying the
+/// [`vox_api::windows`] columns. Where they fall is known once the file is read (its length for
+/// windows; its samples, mixed down by `downmix` as decode will, for pauses), so each file is
+/// read here once (its rows in a row, once) and again when decoded: cheap beside a model's
+/// forward pass over it. A file that cannot be read, or a segment that starts past its file's
+/// end, stays one source, for decode to report as it would without windows.
+pub(crate) fn windowed(sources: Sources, cutting: Cutting, downmix: impl Fn(&Source) -> Downmix) -> Sources {
     let mut buffers = AudioBuffers::default();
     let mut cut = Sources::with_capacity(sources.len());
     for (place, source) in sources {
@@ -67,21 +70,23 @@ pub(crate) fn windowed(sources: Sources, windows: Windows) -> Sources {
             cut.push((place, source));
             continue;
         };
-        let (frames, rate) = match buffers.frames(Path::new(&source.file)) {
-            Ok(frames) => frames,
+        let spans = match cutting {
+            Cutting::Windows(windows) => window_spans(&mut buffers, &source, windows),
+            Cutting::Pauses(pauses) => pause_spans(&mut buffers, &source, downmix(&source), pauses),
+        };
+        let spans = match spans {
+            Ok(Some(spans)) => spans,
+            Ok(None) => {
+                cut.push((place, Ok(source)));
+                continue;
+            }
             Err(e) => {
                 cut.push((place, Err(e)));
                 continue;
             }
         };
-        let duration = frames as f64 / f64::from(rate);
         let start = source.segment.map_or(0.0, |s| s.start);
-        let end = source.segment.and_then(|s| s.end).map_or(duration, |end| end.min(duration));
-        if start >= duration {
-            cut.push((place, Ok(source)));
-            continue;
-        }
-        for (from, to) in windows.spans(end - start) {
+        for (from, to) in spans {
             let mut extra = source.extra.clone();
             extra.insert(windows::RECORDING.into(), source.file_id.clone());
             extra.insert(windows::START.into(), windows::seconds(from));
@@ -96,6 +101,41 @@ pub(crate) fn windowed(sources: Sources, windows: Windows) -> Sources {
         }
     }
     cut
+}
+
+/// The windows of `source` in seconds of the recording; `None` when its segment starts at or
+/// past its file's end (decode reports it).
+fn window_spans(buffers: &mut AudioBuffers, source: &Source, windows: Windows) -> Result<Option<Vec<(f64, f64)>>, FileError> {
+    let (frames, rate) = buffers.frames(Path::new(&source.file))?;
+    let duration = frames as f64 / f64::from(rate);
+    let start = source.segment.map_or(0.0, |s| s.start);
+    let end = source.segment.and_then(|s| s.end).map_or(duration, |end| end.min(duration));
+    if start >= duration {
+        return Ok(None);
+    }
+    Ok(Some(windows.spans(end - start)))
+}
+
+/// Frames of the pause finder, seconds: librosa's default 2048 and 512 samples at 16 kHz,
+/// the same times at every rate (at 48 kHz, 2048 samples would be 43 ms frames that find the
+/// dips between syllables).
+const PAUSE_FRAME: f64 = 0.128;
+/// See [`PAUSE_FRAME`].
+const PAUSE_HOP: f64 = 0.032;
+
+/// The stretches of `source` between its pauses, in seconds of the recording
+/// ([`crate::silence::split_intervals`]); `None` when its segment starts at or past its file's
+/// end or holds no sample (decode reports it).
+fn pause_spans(buffers: &mut AudioBuffers, source: &Source, downmix: Downmix, pauses: Pauses) -> Result<Option<Vec<(f64, f64)>>, FileError> {
+    let (samples, rate) = match buffers.read(Path::new(&source.file), downmix, source.segment) {
+        Ok(read) => read,
+        Err(FileError::SegmentOutside { .. } | FileError::Empty) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let rate = f64::from(rate);
+    let (frame, hop) = ((PAUSE_FRAME * rate).round() as usize, (PAUSE_HOP * rate).round().max(1.0) as usize);
+    let intervals = silence::split_intervals(samples, pauses.top_db, frame.max(hop), hop);
+    Ok(Some(pauses.joined(intervals.into_iter().map(|(from, to)| (from as f64 / rate, to as f64 / rate)))))
 }
 
 /// Whether `path` names a table by its extension.
@@ -178,7 +218,7 @@ mod tests {
         std::fs::write(root.join("t.csv"), "file,id,start,end\nlong.wav,mid,1,9\nnope.wav,gone,,\n").unwrap();
         std::fs::write(root.join("broken.wav"), b"RIFF....not a wav file").unwrap();
         let paths = [root.join("long.wav"), root.join("short.wav"), root.join("t.csv"), root.join("broken.wav")];
-        let cut = windowed(sources(&paths).unwrap(), Windows::new(4.0, None).unwrap());
+        let cut = windowed(sources(&paths).unwrap(), Cutting::Windows(Windows::new(4.0, None).unwrap()), |_| Downmix::Mean);
         // Each window as `id: file seconds | recording start end` (its manifest columns).
         let rows: Vec<String> = cut
             .iter()
@@ -218,6 +258,51 @@ mod tests {
         let (place, broken) = &cut[7];
         assert!(place.file.ends_with("broken.wav"));
         assert!(matches!(broken, Err(crate::error::FileError::Corrupt(_))), "{broken:?}");
+    }
+
+    /// librosa's fixture of three bursts between pauses, as a file and as a table segment of
+    /// it (whose segments are in its own seconds), cut at its pauses; a stereo copy whose other
+    /// channel hums throughout is cut on the channel the row asks for.
+    #[test]
+    fn pauses_cut_each_recording_where_librosa_splits_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trim/pauses.wav");
+        std::fs::copy(&fixture, root.join("talk.wav")).unwrap();
+        let mono: Vec<i16> = hound::WavReader::open(&fixture).unwrap().samples::<i16>().map(Result::unwrap).collect();
+        // The right channel hums loud throughout: mixed in, it would leave no pause.
+        let stereo: Vec<i16> =
+            mono.iter().enumerate().flat_map(|(i, &s)| [s, (12000.0 * (i as f64 * 0.07).sin()) as i16]).collect();
+        crate::test_support::write_wav(&root.join("call.wav"), 16000, 2, &stereo);
+        std::fs::write(root.join("t.csv"), "file,id,start,end,channel\ntalk.wav,late,1.0,2.7,\ncall.wav,left,,,1\n").unwrap();
+        let paths = [root.join("talk.wav"), root.join("t.csv")];
+        let cut = windowed(sources(&paths).unwrap(), Cutting::Pauses(Pauses::new(30.0, None).unwrap()), |s| match s.channel {
+            Some(c) => Downmix::Channel(usize::from(c) - 1),
+            None => Downmix::Mean,
+        });
+        let ids: Vec<&str> = cut.iter().map(|(_, s)| s.as_ref().unwrap().file_id.as_str()).collect();
+        let mixed = windowed(sources(&[root.join("call.wav")]).unwrap(), Cutting::Pauses(Pauses::new(30.0, None).unwrap()), |_| Downmix::Mean);
+        assert_eq!(mixed.len(), 1, "mixed with the hum, the call has no pause");
+        // split.csv at 30 dB: 7680-15360, 22528-29184, 36352-43200 samples of 16 kHz.
+        assert_eq!(
+            ids,
+            [
+                "talk_0.48-0.96",
+                "talk_1.408-1.824",
+                "talk_2.272-2.7",
+                // From 1.0 s on: the second and third bursts, in the segment's seconds (its
+                // own frames, from its own start: not the file's frame edges).
+                "late_0.384-0.832",
+                "late_1.28-1.7",
+                "left_0.48-0.96",
+                "left_1.408-1.824",
+                "left_2.272-2.7",
+            ]
+        );
+        let late = cut[3].1.as_ref().unwrap();
+        let segment = late.segment.unwrap();
+        assert!((segment.start - 1.384).abs() < 1e-9 && (segment.end.unwrap() - 1.832).abs() < 1e-9, "{segment:?}");
+        assert_eq!(late.extra[windows::RECORDING], "late");
     }
 
     #[test]
