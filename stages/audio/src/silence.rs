@@ -78,17 +78,17 @@ pub(crate) fn split_intervals(y: &[f32], top_db: f64, frame: usize, hop: usize) 
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use super::*;
+    use crate::test_support::fixture_samples;
 
-    fn fixtures() -> std::path::PathBuf {
+    fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trim")
     }
 
     fn read(name: &str) -> Vec<f32> {
-        let mut reader = hound::WavReader::open(fixtures().join(name)).unwrap();
-        reader.samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect()
+        fixture_samples(&format!("trim/{name}"))
     }
 
     #[test]

@@ -186,3 +186,11 @@ pub fn median_f0(x: &[f32], sample_rate: u32) -> f64 {
     f0s.sort_by(f64::total_cmp);
     f0s[f0s.len() / 2]
 }
+
+/// The samples of the 16-bit WAV fixture `name` under `tests/fixtures/` (`trim/speech.wav`),
+/// as a reader of the file gets them (each sample / 32768).
+pub fn fixture_samples(name: &str) -> Vec<f32> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let mut reader = hound::WavReader::open(path).unwrap();
+    reader.samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect()
+}

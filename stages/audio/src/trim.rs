@@ -135,22 +135,11 @@ impl Trim {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use vox_api::audio::{Clip, Split};
 
     use super::*;
     use crate::emotion::Emotion;
-    use crate::test_support::{TestStage, clip, ravdess_set};
-
-    fn fixtures() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trim")
-    }
-
-    fn read(name: &str) -> Vec<f32> {
-        let mut reader = hound::WavReader::open(fixtures().join(name)).unwrap();
-        reader.samples::<i16>().map(|s| f32::from(s.unwrap()) / 32768.0).collect()
-    }
+    use crate::test_support::{TestStage, clip, fixture_samples, ravdess_set};
 
     fn trim(top_db: f64, frame_length: usize, hop_length: usize) -> Trim {
         Trim { top_db, frame_length, hop_length }
@@ -159,8 +148,8 @@ mod tests {
     #[test]
     fn the_stage_keeps_each_clips_interval_and_says_where_it_was() {
         let mut set = ravdess_set();
-        let speech = read("speech.wav");
-        let ramp = read("ramp.wav");
+        let speech = fixture_samples("trim/speech.wav");
+        let ramp = fixture_samples("trim/ramp.wav");
         set.push(Clip { split: Split::Train, ..clip("a", Some(Emotion::Sad), "01") }, &speech);
         set.push(clip("b", None, ""), &ramp);
         let stage = TestStage::with_audio_input(&set);
