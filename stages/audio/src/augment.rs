@@ -53,7 +53,7 @@ const BATCH: usize = 64;
 /// at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
 /// optional second input (an audio set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Augment {
     /// Augmented copies of each train clip, 1..=100.
     #[serde(default = "default_copies")]
@@ -76,6 +76,27 @@ pub struct Augment {
     /// Seed of the draws; the pipeline's seed when unset.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// The params as the cache key and the run's record see them: `noise = "white"`, the default,
+/// is not written, so that writing it or leaving it out keys the same bytes alike (and a
+/// record never names generated noise beside a noise input).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Keyed {
+    copies: usize,
+    speed: Option<Vec<f64>>,
+    noise_snr: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise: Option<NoiseColour>,
+    gain_db: Option<[f64; 2]>,
+    seed: Option<u64>,
+}
+
+impl From<Augment> for Keyed {
+    fn from(a: Augment) -> Self {
+        let noise = a.noise.filter(|&c| c != NoiseColour::White);
+        Self { copies: a.copies, speed: a.speed, noise_snr: a.noise_snr, noise, gain_db: a.gain_db, seed: a.seed }
+    }
 }
 
 /// Generated noise.
@@ -665,6 +686,16 @@ mod tests {
         let out = run(&params(toml::toml! { speed = [0.9]  noise_snr = [10.0, 10.0] }), &[("split", &tiny)]).unwrap();
         assert_eq!(samples(&out, "t_aug1").len(), 4);
         assert_eq!(samples(&out, "z_aug1"), &[0.0; 3], "silence stays silence");
+    }
+
+    #[test]
+    fn white_noise_written_or_left_out_keys_alike() {
+        let key = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).unwrap().params();
+        let unset = key(toml::toml! { noise_snr = [5.0, 20.0] });
+        assert_eq!(unset, key(toml::toml! { noise_snr = [5.0, 20.0]  noise = "white" }));
+        assert_ne!(unset, key(toml::toml! { noise_snr = [5.0, 20.0]  noise = "pink" }));
+        assert_eq!(unset["noise_snr"], serde_json::json!([5.0, 20.0]));
+        assert!(unset.get("noise").is_none(), "{unset}");
     }
 
     #[test]
