@@ -445,10 +445,7 @@ impl Featurize {
                 standardization::write(&standardization::compute(&table), ctx.out_dir)?;
                 self.write_summary(ctx, &table)?;
             }
-            Some(trained) => {
-                let (from, to) = (trained.join(standardization::STANDARDIZATION), ctx.out_dir.join(standardization::STANDARDIZATION));
-                std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
-            }
+            Some(trained) => standardization::copy_trained(trained, ctx.out_dir)?,
         }
         tracing::info!(
             stage = ctx.stage,

@@ -202,9 +202,7 @@ impl StageDef for Normalize {
             tracing::info!("{}: windows with no `{}` normalized by their recording's ({recordings} recording(s))", ctx.run.stage, self.by);
         }
         normalized.table.write(ctx.run.out_dir).map_err(FeaturesError::from)?;
-        let from = ctx.trained.join(standardization::STANDARDIZATION);
-        let to = ctx.run.out_dir.join(standardization::STANDARDIZATION);
-        std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
+        standardization::copy_trained(ctx.trained, ctx.run.out_dir)?;
         Ok(Applied::Wrote)
     }
 }

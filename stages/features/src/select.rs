@@ -74,8 +74,7 @@ impl StageDef for Select {
             .map(|name| table.names.iter().position(|n| n == name).ok_or_else(|| FeaturesError::SelectedMissing { feature: name.clone() }))
             .collect::<Result<Vec<usize>, _>>()?;
         columns(&table, &kept).write(ctx.run.out_dir).map_err(FeaturesError::from)?;
-        let (from, to) = (ctx.trained.join(standardization::STANDARDIZATION), ctx.run.out_dir.join(standardization::STANDARDIZATION));
-        std::fs::copy(&from, &to).map_err(|source| FeaturesError::Io { path: from, source })?;
+        standardization::copy_trained(ctx.trained, ctx.run.out_dir)?;
         Ok(Applied::Wrote)
     }
 }

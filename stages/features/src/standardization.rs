@@ -56,3 +56,11 @@ pub fn write(stats: &[FeatureStats], dir: &Path) -> Result<(), FeaturesError> {
     }
     w.flush().map_err(|source| FeaturesError::Io { path: path.clone(), source })
 }
+
+/// Copies the run's `standardization.csv` from its stage output `trained` into `dir`: new
+/// clips (`vox predict`) are scaled by the run's train statistics, never their own.
+pub fn copy_trained(trained: &Path, dir: &Path) -> Result<(), FeaturesError> {
+    let from = trained.join(STANDARDIZATION);
+    std::fs::copy(&from, dir.join(STANDARDIZATION)).map_err(|source| FeaturesError::Io { path: from, source })?;
+    Ok(())
+}
