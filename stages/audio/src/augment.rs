@@ -228,12 +228,21 @@ fn content(x: &[f32]) -> Option<(usize, usize)> {
 }
 
 /// `n` samples of noise clip `noise` from its sample `from`, looped.
+/// Only the samples used are read: a noise recording may be minutes long, and each copy takes
+/// a clip's length of it.
 fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
     let length = noise.length as usize;
-    worker.bytes.resize(length * 4, 0);
-    file.read_at(noise.offset, &mut worker.bytes)?;
-    samples_from_bytes(&worker.bytes, &mut worker.noise);
-    Ok((0..n).map(|i| f64::from(worker.noise[(from as usize + i) % length])).collect())
+    let mut stretch = Vec::with_capacity(n);
+    let mut at = from as usize % length;
+    while stretch.len() < n {
+        let take = (length - at).min(n - stretch.len());
+        worker.bytes.resize(take * 4, 0);
+        file.read_at(noise.offset + at as u64, &mut worker.bytes)?;
+        samples_from_bytes(&worker.bytes, &mut worker.noise);
+        stretch.extend(worker.noise.iter().map(|&v| f64::from(v)));
+        at = 0;
+    }
+    Ok(stretch)
 }
 
 /// One worker's reused state.
