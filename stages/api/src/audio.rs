@@ -112,6 +112,19 @@ impl Clip {
     }
 }
 
+/// The manifest columns some clip of `clips` has a value in: the fixed ones in manifest order
+/// (the numeric ones never: they are positions, not groups), then the extra ones sorted. What
+/// an error about a column no clip has can offer instead.
+pub fn columns_with_values(clips: &[Clip]) -> Vec<String> {
+    let extra: BTreeSet<&String> = clips.iter().flat_map(|c| c.extra.keys()).collect();
+    MANIFEST_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(extra.into_iter().cloned())
+        .filter(|c| clips.iter().any(|clip| !clip.column(c).is_empty()))
+        .collect()
+}
+
 impl Split {
     /// The name in manifests: `train`, `val`, `test`, or empty.
     pub fn name(self) -> &'static str {

@@ -28,7 +28,7 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{Clip, MANIFEST_COLUMNS, Split};
+use vox_api::audio::{Clip, Split, columns_with_values};
 use vox_api::features::FeatureTable;
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
@@ -285,14 +285,8 @@ impl Normalize {
 
 /// The manifest columns some clip has a value in, for the error naming a column none has.
 fn group_columns(clips: &[Clip]) -> String {
-    let fixed = MANIFEST_COLUMNS.iter().copied().filter(|c| refused(c).is_none());
-    let mut names: Vec<String> =
-        fixed.filter(|c| clips.iter().any(|clip| !clip.column(c).is_empty())).map(str::to_string).collect();
-    let mut extra: Vec<String> = clips.iter().flat_map(|c| c.extra.keys().cloned()).collect();
-    extra.sort();
-    extra.dedup();
-    names.extend(extra.into_iter().filter(|c| refused(c).is_none()));
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    let names = columns_with_values(clips).into_iter().filter(|c| refused(c).is_none());
+    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

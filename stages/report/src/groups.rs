@@ -8,7 +8,7 @@
 //! a row per value, sorted; clips with no value are `(none)`) and `report/by_<column>.csv`
 //! (the same with an `input` column first, every model's rows).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use vox_api::Input;
@@ -54,15 +54,12 @@ impl Groups {
             let values: HashMap<String, String> =
                 manifest.clips.iter().map(|c| (c.file_id.clone(), c.column(column))).collect();
             if !manifest.clips.is_empty() && values.values().all(String::is_empty) {
-                let extra: BTreeSet<&String> = manifest.clips.iter().flat_map(|c| c.extra.keys()).collect();
-                let have: Vec<String> = vox_api::audio::MANIFEST_COLUMNS
-                    .iter()
-                    .map(|c| c.to_string())
-                    .chain(extra.into_iter().cloned())
+                let have = vox_api::audio::columns_with_values(&manifest.clips)
+                    .into_iter()
                     .filter(|c| !matches!(c.as_str(), "file_id" | "label" | "split"))
-                    .filter(|c| manifest.clips.iter().any(|clip| !clip.column(c).is_empty()))
-                    .collect();
-                let have = have.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(ReportError::NoGroupColumn { column: column.clone(), input: audio.name.clone(), have });
             }
             columns.push((column.clone(), values));
