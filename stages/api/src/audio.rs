@@ -135,6 +135,11 @@ impl Split {
             Self::Test => "test",
         }
     }
+
+    /// The split of a manifest name (`train`, `val`, `test`, or empty), if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::None, Self::Train, Self::Val, Self::Test].into_iter().find(|s| s.name() == name)
+    }
 }
 
 /// The clips of an audio set (or of a feature table) and their label set, without samples.

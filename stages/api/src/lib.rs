@@ -6,10 +6,12 @@
 //! Artifacts passed between stages are plain files in folders; [`audio`] defines the audio-set
 //! layout shared by the data stages and [`labels`] the label sets every artifact carries.
 
+pub mod agreement;
 pub mod allocator;
 pub mod audio;
 mod backend;
 pub mod csv_file;
+pub mod estimates;
 pub mod features;
 pub mod importance;
 pub mod labels;

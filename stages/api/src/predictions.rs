@@ -232,12 +232,8 @@ impl Predictions {
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(csv_err)?;
             let line = i as u64 + 2;
-            let split = match &record[1] {
-                "" => Split::None,
-                "train" => Split::Train,
-                "val" => Split::Val,
-                "test" => Split::Test,
-                other => return Err(malformed(line, format!("unknown split `{other}`")).into()),
+            let Some(split) = Split::from_name(&record[1]) else {
+                return Err(malformed(line, format!("unknown split `{}`", &record[1])).into());
             };
             let label = match &record[2] {
                 "" => None,
@@ -270,15 +266,9 @@ impl Predictions {
         header.extend(self.classes.iter().map(|c| format!("p{c}")));
         writer.write_record(&header).map_err(csv_err)?;
         for row in &self.rows {
-            let split = match row.split {
-                Split::None => "",
-                Split::Train => "train",
-                Split::Val => "val",
-                Split::Test => "test",
-            };
             let mut record = vec![
                 row.file_id.clone(),
-                split.to_string(),
+                row.split.name().to_string(),
                 row.label.clone().unwrap_or_default(),
                 self.predicted(row).to_string(),
             ];

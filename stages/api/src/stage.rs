@@ -28,6 +28,9 @@ pub enum ArtifactKind {
     Features,
     /// Per-clip class probabilities, `predictions.csv`, optionally with a trained model.
     Predictions,
+    /// Per-clip values of continuous emotion dimensions, `estimates.csv` (see
+    /// [`crate::estimates`]), optionally with a trained model.
+    Estimates,
     /// Reports for people only: metrics, tables, plots.
     Report,
 }
@@ -40,6 +43,7 @@ impl ArtifactKind {
             Self::Audio => "audio",
             Self::Features => "features",
             Self::Predictions => "predictions",
+            Self::Estimates => "estimates",
             Self::Report => "report",
         }
     }
@@ -148,14 +152,16 @@ pub struct PlannedInput<'a> {
 }
 
 impl Facts {
-    /// The facts of the clips of all data inputs (audio sets, features, predictions) together:
+    /// The facts of the clips of all data inputs (audio sets, features, predictions, estimates) together:
     /// the union of their labelled splits, and their label set when they share one; a fact
     /// unknown for one input is unknown for all; cross-validated when any input is. No data
     /// input: nothing is known.
     pub fn combined(inputs: &[PlannedInput]) -> Self {
         let data: Vec<&Facts> = inputs
             .iter()
-            .filter(|i| matches!(i.kind, ArtifactKind::Audio | ArtifactKind::Features | ArtifactKind::Predictions))
+            .filter(|i| {
+                matches!(i.kind, ArtifactKind::Audio | ArtifactKind::Features | ArtifactKind::Predictions | ArtifactKind::Estimates)
+            })
             .map(|i| i.facts)
             .collect();
         if data.is_empty() {

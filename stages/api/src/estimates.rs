@@ -1,0 +1,217 @@
+//! The estimates artifact: a model's values for continuous emotion dimensions (arousal,
+//! valence, dominance: what IEMOCAP's and MSP-Podcast's raters give each clip on a scale),
+//! `estimates.csv`, one row per clip of every split the model saw or was asked to score:
+//!
+//! ```text
+//! file_id,split,arousal,valence,predicted_arousal,predicted_valence
+//! Ses01F_impro01_F000,test,2.5,3.0,2.71,2.88
+//! new_clip,test,,,3.40,2.05
+//! ```
+//!
+//! The true values (empty where a clip has no rating) come from the manifest's columns of the
+//! same names ([`rating`]); the predicted ones are the model's, for every clip. Categorical
+//! models write `predictions.csv` ([`crate::predictions`]) instead: a class is not a number on
+//! a scale, and a dimension has no classes.
+
+use std::path::Path;
+
+use crate::audio::{Clip, Split};
+use crate::csv_file::CsvFileError;
+
+/// The estimates file name inside an estimates folder.
+pub const ESTIMATES: &str = "estimates.csv";
+
+/// The prefix of a predicted dimension's column.
+const PREDICTED: &str = "predicted_";
+
+/// One clip's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// The clip id, as in the audio manifest.
+    pub file_id: String,
+    /// The split the clip belongs to.
+    pub split: Split,
+    /// The true value of each dimension, where the clip is rated.
+    pub truth: Vec<Option<f64>>,
+    /// The model's value of each dimension.
+    pub predicted: Vec<f64>,
+}
+
+/// Every clip's values from one model.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Estimates {
+    /// The dimensions, in column order (manifest column names: `arousal`, `valence`, ...).
+    pub dimensions: Vec<String>,
+    /// One row per clip.
+    pub rows: Vec<Estimate>,
+}
+
+/// Failure to read a clip's rating or an estimates folder.
+#[derive(Debug, thiserror::Error)]
+pub enum EstimatesError {
+    /// `estimates.csv` could not be read or written, or breaks the format.
+    #[error(transparent)]
+    File(#[from] CsvFileError),
+    /// A clip's value in a dimension's manifest column is not a finite number.
+    #[error("clip `{file_id}`: `{dimension}` is `{value}`, not a number")]
+    NotANumber {
+        /// The clip.
+        file_id: String,
+        /// The dimension's column.
+        dimension: String,
+        /// The value found.
+        value: String,
+    },
+}
+
+/// The rating of `clip` in manifest column `dimension`: `None` when the clip has no value
+/// there (it is not rated, as an unlabeled clip has no class), an error when the value is not a
+/// finite number.
+pub fn rating(clip: &Clip, dimension: &str) -> Result<Option<f64>, EstimatesError> {
+    let value = clip.column(dimension);
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(EstimatesError::NotANumber {
+            file_id: clip.file_id.clone(),
+            dimension: dimension.to_string(),
+            value: value.to_string(),
+        }),
+    }
+}
+
+impl Estimates {
+    /// Estimates for `clips` (true values from their manifest columns `dimensions`), with one
+    /// row of predicted values per clip, aligned with `dimensions`.
+    pub fn from_clips(dimensions: Vec<String>, clips: &[Clip], predicted: Vec<Vec<f64>>) -> Result<Self, EstimatesError> {
+        let rows = clips
+            .iter()
+            .zip(predicted)
+            .map(|(clip, predicted)| {
+                let truth = dimensions.iter().map(|d| rating(clip, d)).collect::<Result<_, _>>()?;
+                Ok(Estimate { file_id: clip.file_id.clone(), split: clip.split, truth, predicted })
+            })
+            .collect::<Result<_, EstimatesError>>()?;
+        Ok(Self { dimensions, rows })
+    }
+
+    /// The rows of one split.
+    pub fn split(&self, split: Split) -> impl Iterator<Item = &Estimate> {
+        self.rows.iter().filter(move |r| r.split == split)
+    }
+
+    /// The (true, predicted) pairs of dimension `d` on the rated clips of `split`.
+    pub fn pairs(&self, split: Split, d: usize) -> Vec<(f64, f64)> {
+        self.split(split).filter_map(|r| Some((r.truth[d]?, r.predicted[d]))).collect()
+    }
+
+    /// Reads `estimates.csv` from `dir`.
+    pub fn read(dir: &Path) -> Result<Self, EstimatesError> {
+        let path = dir.join(ESTIMATES);
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
+        let malformed = |line: u64, message: String| CsvFileError::Malformed { path: path.clone(), line, message };
+        let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
+        let header = reader.headers().map_err(csv_err)?.clone();
+        let columns: Vec<&str> = header.iter().collect();
+        let dimensions: Vec<String> = columns.iter().skip(2).take_while(|c| !c.starts_with(PREDICTED)).map(|c| c.to_string()).collect();
+        let expected: Vec<String> = ["file_id", "split"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(dimensions.iter().cloned())
+            .chain(dimensions.iter().map(|d| format!("{PREDICTED}{d}")))
+            .collect();
+        if dimensions.is_empty() || columns != expected {
+            let message = "the header must be `file_id,split`, the dimensions, then `predicted_` + each dimension in the same order".into();
+            return Err(malformed(1, message).into());
+        }
+        let n = dimensions.len();
+        let mut rows = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(csv_err)?;
+            let line = i as u64 + 2;
+            let split = Split::from_name(&record[1]).ok_or_else(|| malformed(line, format!("unknown split `{}`", &record[1])))?;
+            let number = |cell: &str| {
+                cell.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| malformed(line, format!("`{cell}` is not a number")))
+            };
+            let truth = (0..n)
+                .map(|d| match &record[2 + d] {
+                    "" => Ok(None),
+                    cell => number(cell).map(Some),
+                })
+                .collect::<Result<_, _>>()?;
+            let predicted = (0..n).map(|d| number(&record[2 + n + d])).collect::<Result<_, _>>()?;
+            rows.push(Estimate { file_id: record[0].to_string(), split, truth, predicted });
+        }
+        Ok(Self { dimensions, rows })
+    }
+
+    /// Writes `estimates.csv` into `dir` (which must exist).
+    pub fn write(&self, dir: &Path) -> Result<(), EstimatesError> {
+        let path = dir.join(ESTIMATES);
+        let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
+        let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;
+        let header = ["file_id".to_string(), "split".into()]
+            .into_iter()
+            .chain(self.dimensions.iter().cloned())
+            .chain(self.dimensions.iter().map(|d| format!("{PREDICTED}{d}")));
+        writer.write_record(header).map_err(csv_err)?;
+        for row in &self.rows {
+            let record = [row.file_id.clone(), row.split.name().to_string()]
+                .into_iter()
+                .chain(row.truth.iter().map(|t| t.map_or_else(String::new, |v| v.to_string())))
+                .chain(row.predicted.iter().map(f64::to_string));
+            writer.write_record(record).map_err(csv_err)?;
+        }
+        writer.flush().map_err(|e| csv_err(e.into()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(id: &str, split: Split, arousal: &str) -> Clip {
+        let mut clip = Clip { file_id: id.into(), split, ..Clip::default() };
+        if !arousal.is_empty() {
+            clip.extra.insert("arousal".into(), arousal.into());
+        }
+        clip
+    }
+
+    #[test]
+    fn round_trips_with_unrated_clips() {
+        let dir = tempfile::tempdir().unwrap();
+        let clips = [clip("a", Split::Val, "2.5"), clip("b", Split::Test, "")];
+        let estimates = Estimates::from_clips(vec!["arousal".into()], &clips, vec![vec![2.25], vec![3.5]]).unwrap();
+        estimates.write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(ESTIMATES)).unwrap();
+        assert_eq!(text, "file_id,split,arousal,predicted_arousal\na,val,2.5,2.25\nb,test,,3.5\n");
+        assert_eq!(Estimates::read(dir.path()).unwrap(), estimates);
+        assert_eq!(estimates.pairs(Split::Val, 0), [(2.5, 2.25)]);
+        assert!(estimates.pairs(Split::Test, 0).is_empty());
+
+        std::fs::write(dir.path().join(ESTIMATES), text.replace("predicted_arousal", "predicted_valence")).unwrap();
+        let err = Estimates::read(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("estimates.csv:1: the header must be `file_id,split`, the dimensions, then `predicted_` + each dimension in the same order"), "{err}");
+        std::fs::write(dir.path().join(ESTIMATES), text.replace("3.5", "high")).unwrap();
+        let err = Estimates::read(dir.path()).unwrap_err().to_string();
+        assert!(err.ends_with("estimates.csv:3: `high` is not a number"), "{err}");
+    }
+
+    #[test]
+    fn a_rating_is_a_finite_number_or_absent() {
+        assert_eq!(rating(&clip("a", Split::Train, " 4.0 "), "arousal").unwrap(), Some(4.0));
+        assert_eq!(rating(&clip("a", Split::Train, ""), "arousal").unwrap(), None);
+        assert_eq!(rating(&clip("a", Split::Train, "2"), "valence").unwrap(), None);
+        let err = rating(&clip("x7", Split::Train, "high"), "arousal").unwrap_err().to_string();
+        assert_eq!(err, "clip `x7`: `arousal` is `high`, not a number");
+        assert!(rating(&clip("x7", Split::Train, "NaN"), "arousal").is_err());
+    }
+}
