@@ -15,7 +15,7 @@ use vox_api::labels::LabelSet;
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::boosting::{BoostingParams, GradientBoosting};
-use crate::data::{ClassWeight, TrainingData, check_finite};
+use crate::data::{ClassWeight, TrainingData, check_finite, model_columns};
 use crate::error::ClassicError;
 use crate::forest::{Forest, ForestParams};
 use crate::kernel_svm::{Gamma, RbfSvm, SvmParams};
@@ -706,17 +706,7 @@ impl StageDef for Baseline {
         check_finite(&table)?;
         let model = ModelFile::read(ctx.trained)?;
         let labels = LabelSet::read(ctx.trained)?;
-        let columns = model
-            .features
-            .iter()
-            .map(|feature| {
-                table.names.iter().position(|n| n == feature).ok_or_else(|| ClassicError::MissingFeature {
-                    feature: feature.clone(),
-                    model: ctx.trained.to_path_buf(),
-                })
-            })
-            .collect::<Result<Vec<usize>, _>>()?;
-        let rows: Vec<Vec<f64>> = table.rows.iter().map(|row| columns.iter().map(|&j| row[j]).collect()).collect();
+        let rows = model_columns(&table, &model.features, ctx.trained)?;
         let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
         let probabilities =
             vox_api::pool::install(ctx.run.threads, || model.model.predict_proba(&rows)).map_err(ClassicError::from)?;

@@ -118,6 +118,22 @@ pub fn check_finite(table: &FeatureTable) -> Result<(), ClassicError> {
     Ok(())
 }
 
+/// The rows of `table` with the columns a trained model reads, `features`, picked by name (new
+/// clips' features may come in another order or with more columns); a missing one is an error
+/// naming the model's folder `trained`.
+pub fn model_columns(table: &FeatureTable, features: &[String], trained: &std::path::Path) -> Result<Vec<Vec<f64>>, ClassicError> {
+    let columns = features
+        .iter()
+        .map(|feature| {
+            table.names.iter().position(|n| n == feature).ok_or_else(|| ClassicError::MissingFeature {
+                feature: feature.clone(),
+                model: trained.to_path_buf(),
+            })
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    Ok(table.rows.iter().map(|row| columns.iter().map(|&j| row[j]).collect()).collect())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use vox_api::estimates::EstimatesError;
 use vox_api::features::FeatureTableError;
 use vox_api::predictions::PredictionsError;
 
@@ -32,6 +33,22 @@ pub enum ClassicError {
         /// The only class code.
         class: String,
     },
+    /// A dimension to estimate has fewer than two rated training clips.
+    #[error(
+        "{rated} train clip(s) have a value in `{dimension}`: a regressor needs at least 2 \
+         (the clips have {columns})"
+    )]
+    TooFewRatings {
+        /// The dimension's manifest column.
+        dimension: String,
+        /// Rated training clips.
+        rated: usize,
+        /// The manifest columns the clips have values in, listed.
+        columns: String,
+    },
+    /// A clip's rating is not a number, or the estimates could not be written.
+    #[error(transparent)]
+    Estimates(#[from] EstimatesError),
     /// A feature value is NaN or infinite.
     #[error(
         "clip `{file_id}`: feature `{feature}` is {value}; the classic models need finite values"

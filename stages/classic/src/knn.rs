@@ -1,5 +1,6 @@
-//! k-nearest neighbours on standardized features, as scikit-learn's `KNeighborsClassifier`
-//! (Euclidean distance, `weights = "uniform" | "distance"`) behind a `StandardScaler`.
+//! k-nearest neighbours on standardized features, as scikit-learn's `KNeighborsClassifier` and
+//! `KNeighborsRegressor` (Euclidean distance, `weights = "uniform" | "distance"`) behind a
+//! `StandardScaler`.
 //!
 //! Brute force: every query row against every training row, rows in parallel. SER tables are
 //! small (RAVDESS: about 1000 training clips) and wide (88 to tens of thousands of columns), where
@@ -62,32 +63,77 @@ impl Knn {
     }
 
     fn proba(&self, query: &[f64]) -> Vec<f64> {
-        let mut distances: Vec<(f64, usize)> = self
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.iter().zip(query).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(), i))
-            .collect();
-        let k = self.n_neighbors.max(1).min(distances.len());
-        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        if k < distances.len() {
-            distances.select_nth_unstable_by(k - 1, order);
-            distances.truncate(k);
-        }
-        distances.sort_by(order);
         let mut votes = vec![0.0; self.n_classes];
-        let exact = distances.iter().any(|(d, _)| *d == 0.0);
-        for &(squared, i) in &distances {
-            let weight = match self.weights {
-                Weights::Uniform => 1.0,
-                Weights::Distance if exact => f64::from(u8::from(squared == 0.0)),
-                Weights::Distance => 1.0 / squared.sqrt(),
-            };
+        for (i, weight) in neighbour_weights(&self.rows, query, self.n_neighbors, self.weights) {
             votes[self.labels[i]] += weight;
         }
         let total: f64 = votes.iter().sum();
         votes.iter().map(|v| v / total).collect()
     }
+}
+
+/// A fitted k-NN regressor of one target, as scikit-learn's `KNeighborsRegressor`: the
+/// (weighted) mean of the nearest training rows' values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnnRegressor {
+    /// The feature scaling applied to training and query rows.
+    pub standardizer: Standardizer,
+    /// Neighbours per query (at most the training rows).
+    pub n_neighbors: usize,
+    /// How neighbours' values weigh.
+    pub weights: Weights,
+    /// Standardized training rows.
+    pub rows: Vec<Vec<f64>>,
+    /// Each training row's value.
+    pub targets: Vec<f64>,
+}
+
+impl KnnRegressor {
+    /// Keeps the standardized training rows and their values.
+    pub fn fit(rows: &[&[f64]], targets: &[f64], standardizer: Standardizer, n_neighbors: usize, weights: Weights) -> Self {
+        let rows = rows.iter().map(|r| standardizer.apply(r)).collect();
+        Self { standardizer, n_neighbors: n_neighbors.min(targets.len()), weights, rows, targets: targets.to_vec() }
+    }
+
+    /// The estimate of each raw feature row.
+    pub fn predict(&self, rows: &[&[f64]]) -> Vec<f64> {
+        rows.par_iter()
+            .map(|row| {
+                let neighbours = neighbour_weights(&self.rows, &self.standardizer.apply(row), self.n_neighbors, self.weights);
+                let total: f64 = neighbours.iter().map(|(_, w)| w).sum();
+                neighbours.iter().map(|&(i, w)| self.targets[i] * w).sum::<f64>() / total
+            })
+            .collect()
+    }
+}
+
+/// The `k` training rows nearest to `query` (ordered by distance, then row) with the weight of
+/// each one's vote or value.
+fn neighbour_weights(rows: &[Vec<f64>], query: &[f64], k: usize, weights: Weights) -> Vec<(usize, f64)> {
+    let mut distances: Vec<(f64, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.iter().zip(query).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(), i))
+        .collect();
+    let k = k.max(1).min(distances.len());
+    let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if k < distances.len() {
+        distances.select_nth_unstable_by(k - 1, order);
+        distances.truncate(k);
+    }
+    distances.sort_by(order);
+    let exact = distances.iter().any(|(d, _)| *d == 0.0);
+    distances
+        .into_iter()
+        .map(|(squared, i)| {
+            let weight = match weights {
+                Weights::Uniform => 1.0,
+                Weights::Distance if exact => f64::from(u8::from(squared == 0.0)),
+                Weights::Distance => 1.0 / squared.sqrt(),
+            };
+            (i, weight)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,5 +166,17 @@ mod tests {
         assert!((p[0][0] - w[0] / (w[0] + w[1])).abs() < 1e-12, "{p:?}");
         // On a training row: it alone decides.
         assert_eq!(knn.predict_proba(&[&[1.0]]), vec![vec![0.0, 1.0]]);
+    }
+
+    #[test]
+    fn a_regressor_averages_its_neighbours_values() {
+        let rows: Vec<&[f64]> = vec![&[0.0], &[1.0], &[3.0]];
+        let uniform = KnnRegressor::fit(&rows, &[1.0, 2.0, 6.0], identity(1), 2, Weights::Uniform);
+        assert_eq!(uniform.predict(&[&[0.4], &[2.5]]), [1.5, 4.0]);
+        let distance = KnnRegressor::fit(&rows, &[1.0, 2.0, 6.0], identity(1), 3, Weights::Distance);
+        // From 0.5: distances 0.5, 0.5, 2.5 -> weights 2, 2, 0.4.
+        let expected = (2.0 * 1.0 + 2.0 * 2.0 + 0.4 * 6.0) / 4.4;
+        assert!((distance.predict(&[&[0.5]])[0] - expected).abs() < 1e-12);
+        assert_eq!(distance.predict(&[&[3.0]]), [6.0]);
     }
 }

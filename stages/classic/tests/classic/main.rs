@@ -7,5 +7,6 @@ mod importance;
 mod kernel_svm;
 mod mlp;
 mod parity;
+mod regress;
 mod stage;
 mod weighting;

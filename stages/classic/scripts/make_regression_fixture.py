@@ -1,0 +1,65 @@
+"""Writes the regression fixtures of `regress` (ridge and k-NN regressors of emotion dimensions).
+
+Fixture (`tests/fixtures/regression.csv`): 300 clips (70% train, 30% val) of 40 features from
+make_regression, with two dimensions on a 1..5 scale like IEMOCAP's: `arousal` linear in the
+features plus noise, `valence` a tanh of a few of them plus noise. The first 5 train rows have no
+valence (unrated clips: fitted on for arousal only).
+
+Reference (`tests/fixtures/sklearn_regression.json`): for each dimension, the val estimates of
+StandardScaler (fitted on all train rows) + Ridge(alpha) at alpha 1 and 30, fitted on the train
+rows rated in that dimension; the same for KNeighborsRegressor(5, uniform | distance); and ridge
+fitted on the first 25 rated train rows only (more features than rows: vox's dual solution).
+
+Run once with scikit-learn installed: `python scripts/make_regression_fixture.py`.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.datasets import make_regression
+from sklearn.linear_model import Ridge
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.preprocessing import StandardScaler
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+N, P = 300, 40
+
+
+def main():
+    x, a = make_regression(n_samples=N, n_features=P, n_informative=12, noise=20.0, random_state=3)
+    rng = np.random.default_rng(3)
+    x = x * rng.uniform(0.5, 40.0, size=P) + rng.uniform(-100, 100, size=P)
+    arousal = 3.0 + 1.5 * a / a.std()
+    valence = 3.0 + 1.2 * np.tanh(x[:, 0] / x[:, 0].std() - x[:, 5] / x[:, 5].std()) + rng.normal(0, 0.3, N)
+    is_train = rng.uniform(size=N) < 0.7
+    valence_rated = np.ones(N, dtype=bool)
+    valence_rated[np.flatnonzero(is_train)[:5]] = False
+    with open(FIXTURES / "regression.csv", "w") as f:
+        f.write("split,arousal,valence," + ",".join(f"f{j:02}" for j in range(P)) + "\n")
+        for i in range(N):
+            v = repr(float(valence[i])) if valence_rated[i] else ""
+            f.write(",".join(["train" if is_train[i] else "val", repr(float(arousal[i])), v] + [repr(float(t)) for t in x[i]]) + "\n")
+    scaler = StandardScaler().fit(x[is_train])
+    z = scaler.transform(x)
+    val = ~is_train
+    reference = {"sklearn_version": sklearn.__version__}
+    for name, y, rated in [("arousal", arousal, np.ones(N, dtype=bool)), ("valence", valence, valence_rated)]:
+        fit = is_train & rated
+        entry = {}
+        for alpha in [1.0, 30.0]:
+            entry[f"ridge_{alpha:g}"] = Ridge(alpha=alpha).fit(z[fit], y[fit]).predict(z[val]).tolist()
+        for weights in ["uniform", "distance"]:
+            knn = KNeighborsRegressor(n_neighbors=5, weights=weights).fit(z[fit], y[fit])
+            entry[f"knn_{weights}"] = knn.predict(z[val]).tolist()
+        few = np.flatnonzero(fit)[:25]
+        entry["ridge_25_rows"] = Ridge(alpha=1.0).fit(z[few], y[few]).predict(z[val]).tolist()
+        reference[name] = entry
+    with open(FIXTURES / "sklearn_regression.json", "w") as f:
+        json.dump(reference, f, indent=1)
+    print({k: (v if isinstance(v, str) else {m: len(p) for m, p in v.items()}) for k, v in reference.items()})
+
+
+if __name__ == "__main__":
+    main()

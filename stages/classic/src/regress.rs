@@ -1,0 +1,287 @@
+//! The `regress` stage kind: dimensional SER on a feature table. Fits one regressor per emotion
+//! dimension (arousal, valence, dominance: manifest columns with the raters' values, as
+//! IEMOCAP's `EmoEvaluation` files and MSP-Podcast's tables give them) on the rated training
+//! clips, and estimates every clip.
+//!
+//! Reads `features.csv` + `manifest.csv` (and `standardization.csv` when present) from its one
+//! features input; writes `estimates.csv` (see `vox_api::estimates`), `regressor.json` (see
+//! [`crate::regressor`]) and `report/model.txt` (each dimension's fit and its agreement on the
+//! `train` and `val` clips). `evaluate` scores the estimates (CCC, Pearson, MAE, RMSE).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::agreement::Agreement;
+use vox_api::audio::{Split, columns_with_values};
+use vox_api::estimates::{Estimates, rating};
+use vox_api::features::FeatureTable;
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
+
+use crate::data::{check_finite, model_columns};
+use crate::error::ClassicError;
+use crate::knn::{KnnRegressor, Weights};
+use crate::regressor::{FORMAT, Regressor, RegressorFile};
+use crate::ridge::Ridge;
+use crate::scaling::Standardizer;
+
+/// Fits a regressor per emotion dimension (`targets`: manifest columns holding each clip's
+/// rating, such as IEMOCAP's `arousal`, `valence` and `dominance` or a table corpus's own
+/// columns) on the rated clips with `split = train`, and estimates every clip: `estimates.csv`,
+/// `regressor.json` and `report/model.txt`. Features are standardized with the input's
+/// `standardization.csv` when the featurize stage wrote one, else with the training clips' mean
+/// and std. Clips without a rating in a dimension are estimated but not fitted on (nor scored).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, into = "Keyed")]
+pub struct Regress {
+    /// The dimensions to estimate: manifest columns with a number per rated clip
+    /// (`["arousal", "valence", "dominance"]`), each a model of its own.
+    pub targets: Vec<String>,
+    /// The regressor: `ridge` (L2-penalized least squares, as scikit-learn's Ridge behind a
+    /// StandardScaler) or `knn` (the mean of the nearest training clips' values by Euclidean
+    /// distance on standardized features, as KNeighborsRegressor).
+    #[serde(default)]
+    pub model: RegressorKind,
+    /// ridge: the L2 penalty (> 0). Default 1.0.
+    #[serde(default)]
+    #[schemars(extend("default" = 1.0))]
+    pub alpha: Option<f64>,
+    /// knn: neighbours per estimate (>= 1; at most the rated training clips). Default 5.
+    #[serde(default)]
+    #[schemars(extend("default" = 5))]
+    pub n_neighbors: Option<usize>,
+    /// knn: `uniform` (each neighbour counts 1) or `distance` (1 / distance; a training clip at
+    /// distance 0 decides alone). Default `uniform`.
+    #[serde(default)]
+    #[schemars(extend("default" = "uniform"))]
+    pub weights: Option<Weights>,
+}
+
+/// The regressors `regress` fits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegressorKind {
+    /// Ridge regression.
+    #[default]
+    Ridge,
+    /// k nearest neighbours.
+    Knn,
+}
+
+impl RegressorKind {
+    /// The name in pipelines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ridge => "ridge",
+            Self::Knn => "knn",
+        }
+    }
+
+    /// The params this regressor reads.
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Self::Ridge => &["alpha"],
+            Self::Knn => &["n_neighbors", "weights"],
+        }
+    }
+}
+
+/// The cache key's params: the targets and the chosen regressor's params, defaults filled in,
+/// so that a param of the other regressor can never change a key.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+struct Keyed {
+    targets: Vec<String>,
+    #[serde(flatten)]
+    model: Resolved,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(tag = "model", rename_all = "kebab-case")]
+enum Resolved {
+    Ridge { alpha: f64 },
+    Knn { n_neighbors: usize, weights: Weights },
+}
+
+impl From<Regress> for Keyed {
+    fn from(r: Regress) -> Self {
+        let model = match r.model {
+            RegressorKind::Ridge => Resolved::Ridge { alpha: r.alpha() },
+            RegressorKind::Knn => Resolved::Knn { n_neighbors: r.n_neighbors(), weights: r.weights.unwrap_or_default() },
+        };
+        Self { targets: r.targets, model }
+    }
+}
+
+/// Manifest columns that hold no rating, with why.
+const NOT_RATINGS: [(&str, &str); 8] = [
+    ("label", "holds classes: a `baseline` classifies them"),
+    ("file_id", "names clips"),
+    ("split", "names splits"),
+    ("sample_rate", "is a position in the audio, not a rating"),
+    ("offset", "is a position in the audio, not a rating"),
+    ("length", "is a position in the audio, not a rating"),
+    ("original_length", "is a position in the audio, not a rating"),
+    ("", "must name a manifest column with ratings (`arousal`, `valence`, ...)"),
+];
+
+impl Regress {
+    fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or(1.0)
+    }
+    fn n_neighbors(&self) -> usize {
+        self.n_neighbors.unwrap_or(5)
+    }
+
+    /// A param set that the chosen regressor does not read.
+    fn foreign_param(&self) -> Option<&'static str> {
+        let set = [("alpha", self.alpha.is_some()), ("n_neighbors", self.n_neighbors.is_some()), ("weights", self.weights.is_some())];
+        set.into_iter().find(|(p, set)| *set && !self.model.params().contains(p)).map(|(p, _)| p)
+    }
+
+    /// Fits dimension `target` on the rated training clips of `table`.
+    fn fit(&self, table: &FeatureTable, target: &str, standardizer: &Standardizer) -> Result<(Regressor, usize), ClassicError> {
+        let mut rows = Vec::new();
+        let mut values = Vec::new();
+        for (clip, row) in table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == Split::Train) {
+            if let Some(value) = rating(clip, target)? {
+                rows.push(row.as_slice());
+                values.push(value);
+            }
+        }
+        if rows.len() < 2 {
+            let columns = columns_with_values(&table.clips)
+                .into_iter()
+                .filter(|c| !NOT_RATINGS.iter().any(|(n, _)| n == c))
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ClassicError::TooFewRatings { dimension: target.to_string(), rated: rows.len(), columns });
+        }
+        let unrated = table.clips.iter().filter(|c| c.split == Split::Train).count() - rows.len();
+        if unrated > 0 {
+            tracing::warn!("{unrated} train clip(s) have no `{target}`: left out of its fit");
+        }
+        let model = match self.model {
+            RegressorKind::Ridge => Regressor::Ridge(Ridge::fit(&rows, &values, standardizer.clone(), self.alpha())),
+            RegressorKind::Knn => Regressor::Knn(KnnRegressor::fit(
+                &rows,
+                &values,
+                standardizer.clone(),
+                self.n_neighbors(),
+                self.weights.unwrap_or_default(),
+            )),
+        };
+        Ok((model, rows.len()))
+    }
+}
+
+impl StageDef for Regress {
+    const KIND: &'static str = "regress";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Features]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Estimates;
+    const APPLIES: Applies = Applies::Yes;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        if let Some(param) = self.foreign_param() {
+            let own = self.model.params().iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+            let message = format!("`{param}` does not apply to model `{}` (its params: {own})", self.model.name());
+            return Err(ParamError::new(param, message));
+        }
+        if self.targets.is_empty() {
+            return Err(ParamError::new(
+                "targets",
+                "name the manifest columns with the ratings to estimate (`targets = [\"arousal\", \"valence\"]`)",
+            ));
+        }
+        for (i, target) in self.targets.iter().enumerate() {
+            let why = match NOT_RATINGS.iter().find(|(c, _)| c == target) {
+                Some((_, why)) => *why,
+                None if self.targets[..i].contains(target) => "is listed twice",
+                None => continue,
+            };
+            return Err(ParamError::new(format!("targets.{i}"), format!("`{target}` {why}")));
+        }
+        if let Some(alpha) = self.alpha
+            && !(alpha.is_finite() && alpha > 0.0)
+        {
+            return Err(ParamError::new("alpha", format!("must be a positive number, got {alpha}")));
+        }
+        if self.n_neighbors == Some(0) {
+            return Err(ParamError::new("n_neighbors", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        let input = ctx.input();
+        let table = FeatureTable::read(&input.dir).map_err(ClassicError::from)?;
+        check_finite(&table)?;
+        let train: Vec<&[f64]> =
+            table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == Split::Train).map(|(_, r)| r.as_slice()).collect();
+        if train.is_empty() {
+            return Err(ClassicError::NoTrainClips { clips: table.clips.len() }.into());
+        }
+        let standardizer = Standardizer::read_or_fit(&input.dir, &table.names, &train)?;
+        let (models, estimates) = vox_api::pool::install(ctx.threads, || {
+            let fitted = self.targets.iter().map(|t| self.fit(&table, t, &standardizer)).collect::<Result<Vec<_>, _>>()?;
+            let (models, counts): (Vec<Regressor>, Vec<usize>) = fitted.into_iter().unzip();
+            let file =
+                RegressorFile { format: FORMAT.into(), features: table.names.clone(), dimensions: self.targets.clone(), models };
+            let rows: Vec<&[f64]> = table.rows.iter().map(Vec::as_slice).collect();
+            let estimates = Estimates::from_clips(self.targets.clone(), &table.clips, file.predict(&rows))?;
+            Ok::<_, ClassicError>(((file, counts), estimates))
+        })
+        .map_err(ClassicError::from)??;
+        let (file, counts) = models;
+        estimates.write(ctx.out_dir).map_err(ClassicError::from)?;
+        file.write(ctx.out_dir)?;
+        let report_dir = ctx.report_dir().map_err(|source| ClassicError::Io { path: ctx.out_dir.join("report"), source })?;
+        let text = report(self, &standardizer, table.names.len(), &counts, &estimates);
+        let path = report_dir.join("model.txt");
+        std::fs::write(&path, text).map_err(|source| ClassicError::Io { path, source })?;
+        let val: Vec<String> = (0..self.targets.len())
+            .filter_map(|d| Some(format!("{} {:.3}", self.targets[d], Agreement::of(&estimates.pairs(Split::Val, d))?.ccc)))
+            .collect();
+        let val = if val.is_empty() { "no rated val clips".to_string() } else { format!("val CCC {}", val.join(", ")) };
+        tracing::info!(stage = ctx.stage, "{} on {} train clips: {val}", self.model.name(), train.len());
+        Ok(())
+    }
+
+    /// Estimates new clips with the run's fitted `regressor.json` (its feature columns picked
+    /// by name).
+    fn apply(&self, ctx: &ApplyContext) -> Result<Applied, StageError> {
+        let table = FeatureTable::read(&ctx.run.input().dir).map_err(ClassicError::from)?;
+        check_finite(&table)?;
+        let file = RegressorFile::read(ctx.trained)?;
+        let rows = model_columns(&table, &file.features, ctx.trained)?;
+        let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
+        let predicted = vox_api::pool::install(ctx.run.threads, || file.predict(&rows)).map_err(ClassicError::from)?;
+        Estimates::from_clips(file.dimensions, &table.clips, predicted)
+            .and_then(|e| e.write(ctx.run.out_dir))
+            .map_err(ClassicError::from)?;
+        Ok(Applied::Wrote)
+    }
+}
+
+/// `report/model.txt`: the regressor, its params, and each dimension's fit and agreement.
+fn report(params: &Regress, standardizer: &Standardizer, features: usize, counts: &[usize], estimates: &Estimates) -> String {
+    let keyed = serde_json::to_string(params).unwrap_or_default();
+    let mut text = format!(
+        "model: {}\nparams: {keyed}\nfeatures: {features} (standardized with {})\n\n",
+        params.model.name(),
+        standardizer.source
+    );
+    text += &format!("{:<12} {:>12} {:>10} {:>10} {:>10}\n", "dimension", "train clips", "train CCC", "val clips", "val CCC");
+    for (d, dimension) in estimates.dimensions.iter().enumerate() {
+        let on = |split| Agreement::of(&estimates.pairs(split, d));
+        let (train, val) = (on(Split::Train), on(Split::Val));
+        let ccc = |a: Option<Agreement>| a.map_or("-".to_string(), |a| format!("{:.4}", a.ccc));
+        text += &format!(
+            "{dimension:<12} {:>12} {:>10} {:>10} {:>10}\n",
+            counts[d],
+            ccc(train),
+            val.map_or(0, |a| a.clips),
+            ccc(val)
+        );
+    }
+    text
+}
