@@ -67,7 +67,7 @@ pub fn intervals(labels: &LabelSet, pairs: &[(usize, usize)], resamples: u32, se
 }
 
 /// The `q` quantile of sorted `values`, interpolating linearly between neighbours.
-fn percentile(values: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], q: f64) -> f64 {
     let at = q * (values.len() - 1) as f64;
     let (low, high) = (at.floor() as usize, at.ceil() as usize);
     values[low] + (values[high] - values[low]) * (at - low as f64)

@@ -237,6 +237,21 @@ pub enum ReportError {
         /// Its class codes, comma-separated.
         other_classes: String,
     },
+    /// An estimates input could not be read.
+    #[error(transparent)]
+    Estimates(#[from] vox_api::estimates::EstimatesError),
+    /// The folds of a cross-validated regressor estimate different dimensions.
+    #[error("input `{other}` estimates {other_dimensions} but input `{first}` estimates {first_dimensions}")]
+    DimensionsDiffer {
+        /// The first fold's input.
+        first: String,
+        /// Its dimensions, comma-separated.
+        first_dimensions: String,
+        /// The input that differs.
+        other: String,
+        /// Its dimensions, comma-separated.
+        other_dimensions: String,
+    },
     /// Two folds of a cross-validation hold out the same clip.
     #[error("clip `{file_id}` is held out by two folds of `{model}`: the folds of a cross-validation must not overlap")]
     HeldOutTwice {

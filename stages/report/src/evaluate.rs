@@ -13,6 +13,8 @@
 //! report/summary.csv          the same summary, for people
 //! report/<input>/...          per predictions input, see `scoring`
 //! report/<audio input>/...    signal figures, see `signal_report`
+//! dimensions.csv              estimates inputs (arousal, valence, ...): agreement per
+//!                             dimension, see `dimensions` (also in report/)
 //! ```
 
 use rayon::prelude::*;
@@ -24,6 +26,7 @@ use vox_api::audio::Split;
 use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::cross_validation;
+use crate::dimensions;
 use crate::error::ReportError;
 use crate::files::write_csv;
 use crate::groups::{self, GroupScore, Groups};
@@ -36,8 +39,10 @@ use crate::signal_report;
 /// precision, recall, F1 and support (`metrics.json`, `per_class.csv`, a scikit-learn style
 /// `classification_report.txt`), confusion matrices (CSV and heat maps), training curves when
 /// the model wrote `history.csv`, and `output.txt` with a chart of predicted emotions for
-/// unlabeled test clips. With an audio-set input (at most one): per-emotion mean log-mel
-/// spectrograms, energy envelopes and example clips.
+/// unlabeled test clips. For each estimates input (a `regress` stage's arousal, valence, ...),
+/// on the rated clips of `split`: each dimension's concordance correlation coefficient (with its
+/// bootstrap interval), Pearson's r, MAE and RMSE (`dimensions.csv`). With an audio-set input
+/// (at most one): per-emotion mean log-mel spectrograms, energy envelopes and example clips.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluate {
@@ -122,7 +127,7 @@ impl StageDef for Evaluate {
     // 2: bootstrap resamples are stratified by true class.
     // 3: a cross-validated model's summary has its folds' mean `val` row.
     const VERSION: u32 = 3;
-    const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Audio]);
+    const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
     // Across a cross-validation, one report of every fold (see `cross_validation`).
     const GATHERS: bool = true;
@@ -173,7 +178,7 @@ impl StageDef for Evaluate {
         // Caught here, at plan time, rather than by the run after every fold trained.
         let folded: Vec<String> = inputs
             .iter()
-            .filter(|i| i.kind == ArtifactKind::Predictions && i.facts.cross_validated)
+            .filter(|i| matches!(i.kind, ArtifactKind::Predictions | ArtifactKind::Estimates) && i.facts.cross_validated)
             .map(|i| i.name.to_string())
             .collect();
         let scored = self.scored(!folded.is_empty());
@@ -228,9 +233,10 @@ impl Evaluate {
 
     /// [`StageDef::run`] with the crate's error type.
     fn evaluate(&self, ctx: &StageContext) -> Result<(), ReportError> {
-        let (predictions, audio) = partition(ctx.inputs)?;
+        let (predictions, estimates, audio) = partition(ctx.inputs)?;
         let models = models(&predictions);
-        let split = self.scored(models.iter().any(|m| matches!(m, Model::Folds(..))));
+        let regressors = self::models(&estimates);
+        let split = self.scored(models.iter().chain(&regressors).any(|m| matches!(m, Model::Folds(..))));
         let report_dir = ctx.report_dir().map_err(ReportError::io(ctx.out_dir.join("report")))?;
         let formats: &[ImageFormat] = if self.plots { &self.formats } else { &[] };
         let groups = match audio {
@@ -277,6 +283,38 @@ impl Evaluate {
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;
         }
+        if !regressors.is_empty() {
+            let scoring = dimensions::Scoring {
+                split: split.split(),
+                resamples: self.bootstrap,
+                seed: self.seed.unwrap_or(ctx.seed),
+                groups: &groups,
+                report_dir: &report_dir,
+            };
+            let mut scores = Vec::new();
+            for model in &regressors {
+                let (name, model_scores) = match model {
+                    Model::One(input) => (input.name.clone(), scoring.report(input)?),
+                    Model::Folds(_, _) if split != ScoredSplit::Test => {
+                        let models = regressors.iter().map(Model::name).collect();
+                        return Err(ReportError::FoldsNeedTest { models, split: split.name() });
+                    }
+                    Model::Folds(name, inputs) => (name.clone(), scoring.report_folds(name, inputs)?),
+                };
+                let cells: Vec<String> = model_scores
+                    .iter()
+                    .map(|s| match s.interval {
+                        Some([low, high]) => format!("{} {:.3} [{low:.3}, {high:.3}]", s.dimension, s.agreement.ccc),
+                        None => format!("{} {:.3}", s.dimension, s.agreement.ccc),
+                    })
+                    .collect();
+                if !cells.is_empty() {
+                    info!("`{name}`: CCC on `{}`: {}", split.name(), cells.join(", "));
+                }
+                scores.extend(model_scores);
+            }
+            dimensions::write_table(&[ctx.out_dir, report_dir.as_path()], split.split(), &scores)?;
+        }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
             Some(input) if self.by.is_empty() => warn!("`plots` is false: audio input `{}` is not used", input.name),
@@ -300,6 +338,7 @@ impl Evaluate {
                 best.macro_f1,
                 best.input
             ),
+            None if predictions.is_empty() => {}
             None => info!("no predictions input had labelled clips in `{}`", split.name()),
         }
         Ok(())
@@ -315,10 +354,21 @@ fn best_on<'a>(summaries: &'a [Summary], split: &str) -> Option<(usize, &'a Summ
     Some((on_split.len(), best))
 }
 
-/// A model to report: one predictions input, or a cross-validated model's fold inputs.
+/// A model to report: one predictions (or estimates) input, or a cross-validated model's fold
+/// inputs.
 enum Model<'a> {
     One(&'a Input),
     Folds(String, Vec<&'a Input>),
+}
+
+impl Model<'_> {
+    /// The input's name, or the cross-validated stage's.
+    fn name(&self) -> String {
+        match self {
+            Self::One(input) => input.name.clone(),
+            Self::Folds(name, _) => name.clone(),
+        }
+    }
 }
 
 /// The models of the predictions inputs, in the order of their first input: fold inputs of
@@ -378,10 +428,14 @@ fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&In
     Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
 }
 
-/// Splits the inputs into predictions inputs and the (at most one) audio set, checking that
-/// each name can be a folder name.
-fn partition(inputs: &[Input]) -> Result<(Vec<&Input>, Option<&Input>), ReportError> {
+/// The inputs by kind: predictions, estimates, and the (at most one) audio set.
+type Partition<'a> = (Vec<&'a Input>, Vec<&'a Input>, Option<&'a Input>);
+
+/// Splits the inputs into predictions inputs, estimates inputs and the (at most one) audio set,
+/// checking that each name can be a folder name.
+fn partition(inputs: &[Input]) -> Result<Partition<'_>, ReportError> {
     let mut predictions = Vec::new();
+    let mut estimates = Vec::new();
     let mut audio: Option<&Input> = None;
     for input in inputs {
         let name = input.name.as_str();
@@ -396,10 +450,11 @@ fn partition(inputs: &[Input]) -> Result<(Vec<&Input>, Option<&Input>), ReportEr
                 });
             }
             (ArtifactKind::Audio, None) => audio = Some(input),
+            (ArtifactKind::Estimates, _) => estimates.push(input),
             _ => predictions.push(input),
         }
     }
-    Ok((predictions, audio))
+    Ok((predictions, estimates, audio))
 }
 
 /// What a predictions input chose on its `val` clips, if anything: a model that trained in

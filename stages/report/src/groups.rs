@@ -79,13 +79,7 @@ impl Groups {
         for (column, values) in &self.columns {
             let mut pairs: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
             for &(file_id, truth, predicted) in clips {
-                let value = values.get(file_id).ok_or_else(|| ReportError::ClipNotInAudio {
-                    model: model.to_string(),
-                    file_id: file_id.to_string(),
-                    input: self.input.clone(),
-                })?;
-                let value = if value.is_empty() { NONE } else { value.as_str() };
-                pairs.entry(value).or_default().push((truth, predicted));
+                pairs.entry(self.lookup(values, model, file_id)?).or_default().push((truth, predicted));
             }
             for (value, pairs) in pairs {
                 let s = Scores::new(&Confusion::from_pairs(labels, &pairs));
@@ -98,6 +92,21 @@ impl Groups {
             }
         }
         Ok(scores)
+    }
+
+    /// The group of clip `file_id` (scored by `model`) in the `c`-th column.
+    pub fn value(&self, c: usize, model: &str, file_id: &str) -> Result<&str, ReportError> {
+        self.lookup(&self.columns[c].1, model, file_id)
+    }
+
+    /// The group of `file_id` in one column's `values`: its value, `(none)` when empty.
+    fn lookup<'a>(&self, values: &'a HashMap<String, String>, model: &str, file_id: &str) -> Result<&'a str, ReportError> {
+        let value = values.get(file_id).ok_or_else(|| ReportError::ClipNotInAudio {
+            model: model.to_string(),
+            file_id: file_id.to_string(),
+            input: self.input.clone(),
+        })?;
+        Ok(if value.is_empty() { NONE } else { value.as_str() })
     }
 
     /// The columns, in `by` order.

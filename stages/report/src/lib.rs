@@ -1,7 +1,8 @@
 //! vox report stages: the `evaluate` kind, which turns predictions into metrics, tables,
 //! confusion matrices, training curves, `output.txt` (its format is `vox_api::output_txt`,
 //! shared with `vox predict`) and signal-analysis figures, and the `ensemble-vote` kind, which
-//! combines several models' predictions into one.
+//! combines several models' predictions into one. `evaluate` also scores the estimates of
+//! emotion dimensions (`dimensions`: CCC, Pearson, MAE, RMSE).
 //!
 //! Modules by concern: [`metrics`] (the math, checked against scikit-learn), [`signal`]
 //! (spectral summaries for figures), [`plot`] (plotters figures with an embedded font), the
@@ -12,6 +13,7 @@
 
 mod bootstrap;
 mod cross_validation;
+mod dimensions;
 mod ensemble;
 mod error;
 mod evaluate;

@@ -1,0 +1,119 @@
+//! `evaluate` on estimates inputs: each dimension's agreement (CCC with its interval, Pearson,
+//! MAE, RMSE) on the rated clips of the scored split, by group, and pooled over the folds of a
+//! cross-validation. Expected values are numpy's on the same arrays.
+
+mod common;
+
+use std::path::Path;
+
+use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::estimates::{Estimate, Estimates};
+use vox_api::{ArtifactKind, Fold, Input};
+
+/// (file_id, split, true arousal, predicted arousal).
+type Row = (&'static str, Split, Option<f64>, f64);
+
+/// The scored clips: numpy gives CCC 0.7547169811320755, r 0.9449111825230682, MAE 0.7,
+/// RMSE 0.806225774829855 for these five; `m` clips a-c alone: CCC 0.7272727272727274, r
+/// 0.8660254037844386, MAE 0.5, RMSE 0.5; `f` clips d-e: CCC 0, MAE 1, RMSE 1.118033988749895.
+const SCORED: [(&str, f64, f64); 5] = [("a", 1.0, 1.5), ("b", 2.0, 2.5), ("c", 3.0, 2.5), ("d", 4.0, 3.5), ("e", 5.0, 3.5)];
+
+fn write_estimates(dir: &Path, rows: &[Row]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let rows = rows
+        .iter()
+        .map(|&(id, split, truth, predicted)| Estimate {
+            file_id: id.into(),
+            split,
+            truth: vec![truth, truth.map(|t| 6.0 - t)],
+            predicted: vec![predicted, 6.0 - predicted],
+        })
+        .collect();
+    Estimates { dimensions: vec!["arousal".into(), "valence".into()], rows }.write(dir).unwrap();
+}
+
+fn write_audio(dir: &Path) {
+    let mut set = AudioSet { labels: common::ravdess(), ..AudioSet::default() };
+    for (id, _, _) in SCORED.iter().chain(&[("unrated", 0.0, 0.0), ("t1", 0.0, 0.0)]) {
+        let sex = if ["a", "b", "c"].contains(id) { "m" } else { "f" };
+        let clip = Clip { file_id: id.to_string(), corpus: "lab".into(), sex: sex.into(), sample_rate: 16000, ..Clip::default() };
+        set.push(clip, &[0.1; 160]);
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    set.write(dir).unwrap();
+}
+
+fn table(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    std::iter::once(header).chain(reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect())).collect()
+}
+
+fn close(cell: &str, expected: f64) -> bool {
+    (cell.parse::<f64>().unwrap() - expected).abs() < 1e-12
+}
+
+#[test]
+fn scores_each_dimension_on_the_rated_clips_of_the_split_and_by_group() {
+    let root = tempfile::tempdir().unwrap();
+    let mut rows: Vec<Row> = SCORED.iter().map(|&(id, t, p)| (id, Split::Val, Some(t), p)).collect();
+    rows.extend([("unrated", Split::Val, None, 9.0), ("t1", Split::Train, Some(1.0), 5.0)]);
+    let dims = Input::new("dims", ArtifactKind::Estimates, root.path().join("dims"));
+    write_estimates(&dims.dir, &rows);
+    let audio = Input::new("audio", ArtifactKind::Audio, root.path().join("audio"));
+    write_audio(&audio.dir);
+    let out = common::run(root.path(), "plots = false\nby = [\"sex\"]\nbootstrap = 200", &[dims, audio]).unwrap();
+
+    let table_rows = table(&out.join("dimensions.csv"));
+    assert_eq!(table_rows[0], ["input", "split", "dimension", "clips", "ccc", "ccc_low", "ccc_high", "pcc", "mae", "rmse"]);
+    assert_eq!(table_rows.len(), 3);
+    for row in &table_rows[1..] {
+        // Valence is 6 - arousal on both sides: the same agreement.
+        assert_eq!(&row[..4], ["dims", "val", row[2].as_str(), "5"]);
+        assert!(close(&row[4], 0.7547169811320755) && close(&row[7], 0.9449111825230682), "{row:?}");
+        assert!(close(&row[8], 0.7) && close(&row[9], 0.806225774829855), "{row:?}");
+        let (low, high) = (row[5].parse::<f64>().unwrap(), row[6].parse::<f64>().unwrap());
+        assert!(low < 0.7547 && 0.7547 < high && high <= 1.0, "{row:?}");
+    }
+    assert_eq!(std::fs::read(out.join("dimensions.csv")).unwrap(), std::fs::read(out.join("report/dimensions.csv")).unwrap());
+
+    let groups = table(&out.join("report/dims/by_sex.csv"));
+    assert_eq!(groups[0], ["sex", "dimension", "clips", "ccc", "pcc", "mae", "rmse"]);
+    let arousal: Vec<&Vec<String>> = groups.iter().filter(|r| r[1] == "arousal").collect();
+    assert_eq!((arousal[0][0].as_str(), arousal[0][2].as_str()), ("f", "2"));
+    assert!(close(&arousal[0][3], 0.0) && close(&arousal[0][6], 1.118033988749895), "{arousal:?}");
+    assert_eq!((arousal[1][0].as_str(), arousal[1][2].as_str()), ("m", "3"));
+    assert!(close(&arousal[1][3], 0.7272727272727274) && close(&arousal[1][4], 0.8660254037844386), "{arousal:?}");
+}
+
+#[test]
+fn pools_a_cross_validations_held_out_clips_and_tables_its_folds() {
+    let root = tempfile::tempdir().unwrap();
+    let fold = |k: usize, held_out: &[(&'static str, f64, f64)]| {
+        let mut input = Input::new(format!("dims[fold={k}]"), ArtifactKind::Estimates, root.path().join(format!("dims{k}")));
+        input.fold = Some(Fold { fold: k, folds: 2, of: "dims".into() });
+        let mut rows: Vec<Row> = held_out.iter().map(|&(id, t, p)| (id, Split::Test, Some(t), p)).collect();
+        rows.push(("t1", Split::Train, Some(1.0), 4.0));
+        write_estimates(&input.dir, &rows);
+        input
+    };
+    let inputs = [fold(1, &SCORED[..3]), fold(2, &SCORED[3..])];
+    let out = common::run(root.path(), "plots = false\nbootstrap = 0", &inputs).unwrap();
+    let pooled = table(&out.join("dimensions.csv"));
+    assert_eq!(&pooled[1][..4], ["dims", "test", "arousal", "5"]);
+    assert!(close(&pooled[1][4], 0.7547169811320755) && pooled[1][5].is_empty(), "{pooled:?}");
+
+    let folds = table(&out.join("report/dims/folds.csv"));
+    assert_eq!(folds[0], ["fold", "dimension", "clips", "ccc", "pcc", "mae", "rmse"]);
+    let arousal: Vec<&Vec<String>> = folds.iter().filter(|r| r[1] == "arousal").collect();
+    let cells: Vec<(&str, &str)> = arousal.iter().map(|r| (r[0].as_str(), r[2].as_str())).collect();
+    assert_eq!(cells, [("1", "3"), ("2", "2"), ("mean", ""), ("std", "")]);
+    assert!(close(&arousal[2][3], 0.7272727272727274 / 2.0), "{arousal:?}");
+    assert!(close(&arousal[3][3], 0.7272727272727274 / 2f64.sqrt()), "{arousal:?}");
+
+    let err = common::run(root.path(), "plots = false\nsplit = \"val\"", &inputs).unwrap_err().to_string();
+    assert!(err.starts_with("input `dims` comes from a cross-validation: score `test`"), "{err}");
+    let twice = [fold(1, &SCORED[..3]), fold(2, &SCORED[2..])];
+    let err = common::run(root.path(), "plots = false", &twice).unwrap_err().to_string();
+    assert_eq!(err, "clip `c` is held out by two folds of `dims`: the folds of a cross-validation must not overlap");
+}
