@@ -323,4 +323,42 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
         assert_eq!(rows(&run_dir.join(format!("report/{model}/by_speaker.csv"))).len(), 10);
     }
     assert_eq!(by_speaker[0]["speaker"], "Ses01F");
+
+    // Dimensional SER: the raters' values are the decoded EmoEvaluation's [V, A, D], and the
+    // CCC is pooled over the 200 held-out utterances (each from the fold that held it out).
+    let estimates = rows(&p.stage_entry(&doc, "dims[fold=2]").join("estimates.csv"));
+    let manifest = rows(&p.stage_entry(&doc, "split[fold=2]").join("manifest.csv"));
+    assert_eq!(estimates.len(), 200);
+    for (e, m) in estimates.iter().zip(&manifest) {
+        assert_eq!((&e["file_id"], &e["split"]), (&m["file_id"], &m["split"]));
+        for d in ["arousal", "valence", "dominance"] {
+            assert_eq!(e[d].parse::<f64>().unwrap(), m[d].parse::<f64>().unwrap(), "{d} of {}", e["file_id"]);
+        }
+    }
+    let mut held_out_pairs: Vec<(f64, f64)> = Vec::new();
+    for fold in 1..=5 {
+        let estimates = rows(&p.stage_entry(&doc, &format!("dims[fold={fold}]")).join("estimates.csv"));
+        let test = estimates.iter().filter(|r| r["split"] == "test");
+        held_out_pairs.extend(test.map(|r| (r["arousal"].parse::<f64>().unwrap(), r["predicted_arousal"].parse::<f64>().unwrap())));
+    }
+    assert_eq!(held_out_pairs.len(), 200);
+    let n = 200.0;
+    let (mt, mp) = (held_out_pairs.iter().map(|p| p.0).sum::<f64>() / n, held_out_pairs.iter().map(|p| p.1).sum::<f64>() / n);
+    let moment = |f: &dyn Fn(&(f64, f64)) -> f64| held_out_pairs.iter().map(f).sum::<f64>() / n;
+    let ccc = 2.0 * moment(&|p| (p.0 - mt) * (p.1 - mp))
+        / (moment(&|p| (p.0 - mt).powi(2)) + moment(&|p| (p.1 - mp).powi(2)) + (mt - mp).powi(2));
+    let dims = rows(&run_dir.join("report/dimensions.csv"));
+    let names: Vec<&str> = dims.iter().map(|r| r["dimension"].as_str()).collect();
+    assert_eq!(names, ["arousal", "valence", "dominance"]);
+    for row in &dims {
+        assert_eq!((row["input"].as_str(), row["split"].as_str(), row["clips"].as_str()), ("dims", "test", "200"));
+        let [value, low, high] = ["ccc", "ccc_low", "ccc_high"].map(|c| row[c].parse::<f64>().unwrap());
+        // The synthetic styles set each rating; eGeMAPS hears them well.
+        assert!(value > 0.9 && low < value && value < high, "{row:?}");
+    }
+    assert!((dims[0]["ccc"].parse::<f64>().unwrap() - ccc).abs() < 1e-12, "{} vs {ccc}", dims[0]["ccc"]);
+    let folds = rows(&run_dir.join("report/dims/folds.csv"));
+    assert_eq!(folds.len(), 5 * 3 + 2 * 3);
+    assert!(folds.iter().filter(|r| r["fold"].parse::<u32>().is_ok()).all(|r| r["clips"] == "40"), "{folds:?}");
+    assert_eq!(rows(&run_dir.join("report/dims/by_speaker.csv")).len(), 10 * 3);
 }

@@ -305,10 +305,12 @@ impl Synth {
             })?;
             let dialog = utterance.rsplit_once('_').map_or(String::new(), |(d, _)| d.to_string());
             let style = &STYLES[take.style.index()];
-            // IEMOCAP's scales run 1..5: arousal from the style's level, valence from its F0.
+            // IEMOCAP's scales run 1..5: arousal from the style's level, valence from its F0,
+            // dominance from its vocal effort.
             let arousal = (3.0 + style.level_db / 4.0).clamp(1.0, 5.0);
             let valence = (3.0 + (style.f0 - 1.0) * 4.0 - if code == "ang" || code == "fru" || code == "sad" { 1.0 } else { 0.0 }).clamp(1.0, 5.0);
-            dialogs.entry((session, dialog)).or_default().push((utterance, code, [valence, arousal, arousal]));
+            let dominance = (1.0 + 4.0 * style.effort).clamp(1.0, 5.0);
+            dialogs.entry((session, dialog)).or_default().push((utterance, code, [valence, arousal, dominance]));
         }
         for ((session, dialog), mut lines) in dialogs {
             lines.sort_by(|a, b| a.0.cmp(&b.0));
@@ -346,7 +348,8 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
 
 impl StageDef for Synth {
     const KIND: &'static str = "synth";
-    const VERSION: u32 = 1;
+    // 2: IEMOCAP naming's dominance follows the style's vocal effort (it was arousal's copy).
+    const VERSION: u32 = 2;
     const INPUTS: InputSpec = InputSpec::NONE;
     const OUTPUT: ArtifactKind = ArtifactKind::Files;
 
