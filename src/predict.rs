@@ -15,7 +15,9 @@
 //!
 //! Outputs, per model, under the output folder: `predictions.csv` + `classes.csv` (the
 //! predictions artifact, `split` and `label` empty) and `output.txt` (the submission format,
-//! [`vox_api::output_txt`]). Intermediate outputs live in a work folder removed at the end.
+//! [`vox_api::output_txt`]); a model of emotion dimensions (a `regress` stage) writes
+//! `estimates.csv` ([`vox_api::estimates`], the true values empty), its folds' mean for a
+//! cross-validated one. Intermediate outputs live in a work folder removed at the end.
 //!
 //! With windows or pauses ([`vox_api::windows`]), the entry stages cut each recording into
 //! window clips (fixed windows, or the stretches between its pauses);
@@ -31,6 +33,7 @@ use indicatif::MultiProgress;
 use serde::Deserialize;
 use vox_api::audio::{AudioSet, AudioSetError};
 use vox_api::csv_file::CsvFileError;
+use vox_api::estimates::{Estimates, EstimatesError};
 use vox_api::predictions::{Predictions, PredictionsError};
 use vox_api::windows::{self, Cutting, Window};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Input, StageContext};
@@ -71,10 +74,45 @@ pub struct Written {
     pub dir: PathBuf,
     /// Clips scored.
     pub clips: usize,
+    /// What the clips were given.
+    pub predicted: Outcome,
+    /// With windows: the recordings scored and what they were given.
+    pub recordings: Option<(usize, Outcome)>,
+}
+
+/// What a model gave the new clips, in sum.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
     /// Clips per predicted class, in the label set's order (classes no clip got omitted).
-    pub predicted: Vec<(String, usize)>,
-    /// With windows: the recordings scored and their count per predicted class.
-    pub recordings: Option<(usize, Vec<(String, usize)>)>,
+    Classes(Vec<(String, usize)>),
+    /// The mean estimate of each dimension.
+    Dimensions(Vec<(String, f64)>),
+}
+
+impl Outcome {
+    /// For people: `neutral: 3, happy: 1` or `mean arousal 3.12, valence 2.95`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Classes(counts) => counts.iter().map(|(class, n)| format!("{class}: {n}")).collect::<Vec<_>>().join(", "),
+            Self::Dimensions(means) => {
+                let means: Vec<String> = means.iter().map(|(d, m)| format!("{d} {m:.2}")).collect();
+                format!("mean {}", means.join(", "))
+            }
+        }
+    }
+
+    /// The mean estimate of each dimension of `estimates`.
+    fn of_estimates(estimates: &Estimates) -> Self {
+        let n = estimates.rows.len().max(1) as f64;
+        Self::Dimensions(
+            estimates
+                .dimensions
+                .iter()
+                .enumerate()
+                .map(|(d, name)| (name.clone(), estimates.rows.iter().map(|r| r.predicted[d]).sum::<f64>() / n))
+                .collect(),
+        )
+    }
 }
 
 /// Why `vox predict` stopped.
@@ -254,6 +292,14 @@ pub enum PredictError {
         model: String,
         /// The cause.
         source: PredictionsError,
+    },
+    /// A model's estimates could not be read, averaged or written.
+    #[error("model `{model}`: {source}")]
+    Estimates {
+        /// The model.
+        model: String,
+        /// The cause.
+        source: EstimatesError,
     },
     /// The new clips' manifest, which says where each window lies, could not be read.
     #[error("the windows of the new audio: {0}")]
@@ -462,14 +508,18 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     };
     let mut written = Vec::with_capacity(groups.len());
     for (model, members) in &groups {
+        let dir = request.out_dir.join(model);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        if kinds[members[0]].output() == ArtifactKind::Estimates {
+            written.push(write_estimates(model, members, &outputs, windows.as_deref(), &dir)?);
+            continue;
+        }
         let failed = |source| PredictError::Predictions { model: model.clone(), source };
         let each = members.iter().map(|m| Predictions::read(&outputs[m].0)).collect::<Result<Vec<_>, _>>().map_err(failed)?;
         let predictions = match <[Predictions; 1]>::try_from(each) {
             Ok([one]) => one,
             Err(each) => Predictions::mean(&each).map_err(failed)?,
         };
-        let dir = request.out_dir.join(model);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         predictions.write(&dir).map_err(failed)?;
         write_output_txt(&predictions, &dir)?;
         let recordings = match &windows {
@@ -479,15 +529,48 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
                 std::fs::create_dir_all(&folder).map_err(io(&folder))?;
                 recordings.write(&folder).map_err(failed)?;
                 write_output_txt(&recordings, &folder)?;
-                Some((recordings.rows.len(), predicted_counts(&recordings)))
+                Some((recordings.rows.len(), Outcome::Classes(predicted_counts(&recordings))))
             }
             None => None,
         };
-        let predicted = predicted_counts(&predictions);
+        let predicted = Outcome::Classes(predicted_counts(&predictions));
         written.push(Written { model: model.clone(), folds: members.len(), dir, clips: predictions.rows.len(), predicted, recordings });
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(written)
+}
+
+/// Writes a model of emotion dimensions' `estimates.csv` into `dir` (its folds' mean), and with
+/// windows its recordings' in `dir/recordings/`.
+fn write_estimates(
+    model: &str,
+    members: &[usize],
+    outputs: &BTreeMap<usize, (PathBuf, bool)>,
+    windows: Option<&[Window]>,
+    dir: &Path,
+) -> Result<Written, PredictError> {
+    let failed = |source| PredictError::Estimates { model: model.to_string(), source };
+    let each = members.iter().map(|m| Estimates::read(&outputs[m].0)).collect::<Result<Vec<_>, _>>().map_err(failed)?;
+    let estimates = Estimates::mean(&each).map_err(failed)?;
+    estimates.write(dir).map_err(failed)?;
+    let recordings = match windows {
+        Some(windows) => {
+            let recordings = windows::recording_estimates(&estimates, windows);
+            let folder = dir.join("recordings");
+            std::fs::create_dir_all(&folder).map_err(|source| PredictError::Io { path: folder.clone(), source })?;
+            recordings.write(&folder).map_err(failed)?;
+            Some((recordings.rows.len(), Outcome::of_estimates(&recordings)))
+        }
+        None => None,
+    };
+    Ok(Written {
+        model: model.to_string(),
+        folds: members.len(),
+        dir: dir.to_path_buf(),
+        clips: estimates.rows.len(),
+        predicted: Outcome::of_estimates(&estimates),
+        recordings,
+    })
 }
 
 /// Writes the submission format of `predictions` as `output.txt` in `dir`.
@@ -530,7 +613,7 @@ fn choose_models(
 ) -> Result<Vec<(String, Vec<usize>)>, PredictError> {
     let mut all: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, stage) in stages.iter().enumerate() {
-        if kinds[i].output() != ArtifactKind::Predictions {
+        if !matches!(kinds[i].output(), ArtifactKind::Predictions | ArtifactKind::Estimates) {
             continue;
         }
         let name = model_name(&stage.name);

@@ -361,4 +361,35 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
     assert_eq!(folds.len(), 5 * 3 + 2 * 3);
     assert!(folds.iter().filter(|r| r["fold"].parse::<u32>().is_ok()).all(|r| r["clips"] == "40"), "{folds:?}");
     assert_eq!(rows(&run_dir.join("report/dims/by_speaker.csv")).len(), 10 * 3);
+
+    // `vox predict` with the regressor on one speaker's utterances, given with their `speaker`
+    // in a table so that they are normalized as in the run: each the mean of the folds'
+    // estimates of it, with no true value.
+    let data = p.stage_entry(&doc, "data");
+    let speaker: Vec<BTreeMap<String, String>> = rows(&audio.join("manifest.csv")).into_iter().filter(|r| r["speaker"] == "Ses01F").collect();
+    assert_eq!(speaker.len(), 20);
+    let table: String = speaker.iter().map(|r| format!("{},{},Ses01F\n", data.join(&r["source"]).display(), r["file_id"])).collect();
+    p.file("ses01f.csv", &format!("file,id,speaker\n{table}"));
+    let out = p.path().join("new");
+    let (run_arg, table_arg) = (run_dir.to_str().unwrap(), p.path().join("ses01f.csv"));
+    let predict = p.vox(&["predict", run_arg, table_arg.to_str().unwrap(), "--model", "dims", "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    assert!(predict.stdout.contains("dims (mean of 5 folds): 20 clips (mean arousal "), "{}", predict.stdout);
+    let new = rows(&out.join("dims/estimates.csv"));
+    assert_eq!(new.len(), 20);
+    let folds: Vec<Vec<BTreeMap<String, String>>> =
+        (1..=5).map(|k| rows(&p.stage_entry(&doc, &format!("dims[fold={k}]")).join("estimates.csv"))).collect();
+    for row in &new {
+        for d in ["arousal", "valence", "dominance"] {
+            assert!(row[d].is_empty(), "{row:?}");
+            let column = format!("predicted_{d}");
+            let ran: f64 = folds
+                .iter()
+                .map(|fold| fold.iter().find(|r| r["file_id"] == row["file_id"]).unwrap()[&column].parse::<f64>().unwrap())
+                .sum::<f64>()
+                / 5.0;
+            let value: f64 = row[&column].parse().unwrap();
+            assert!((value - ran).abs() < 1e-9, "{} {d}: {value} vs {ran}", row["file_id"]);
+        }
+    }
 }

@@ -17,12 +17,14 @@ pub(super) struct PredictArgs {
     /// (1, 2, ...) columns.
     #[arg(required = true)]
     pub(super) inputs: Vec<PathBuf>,
-    /// A model to apply: a stage that makes predictions (a baseline, fine-tune or ensemble),
-    /// or a cross-validated model's name. Repeatable; default: every model of the run.
+    /// A model to apply: a stage that makes predictions (a baseline, fine-tune or ensemble) or
+    /// estimates emotion dimensions (a regress), or a cross-validated model's name.
+    /// Repeatable; default: every model of the run.
     #[arg(long = "model", value_name = "STAGE")]
     pub(super) models: Vec<String>,
     /// The output folder (default: `<RUN>/predictions/<time>`); each model writes
-    /// `<OUT>/<model>/predictions.csv`, `classes.csv` and `output.txt`.
+    /// `<OUT>/<model>/predictions.csv`, `classes.csv` and `output.txt`, a regress
+    /// `<OUT>/<model>/estimates.csv`.
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
     /// Run every stage that has backends on this one (e.g. `flex` where the run used
@@ -96,18 +98,15 @@ pub(super) fn predict(args: PredictArgs, global: &Global, registry: Registry, pr
     progress.clear().ok();
     for w in &written {
         let folds = if w.folds > 1 { format!(" (mean of {} folds)", w.folds) } else { String::new() };
-        let counts = |predicted: &[(String, usize)]| {
-            predicted.iter().map(|(class, n)| format!("{class}: {n}")).collect::<Vec<_>>().join(", ")
-        };
         match &w.recordings {
-            None => println!("{}{folds}: {} clips ({})", w.model, w.clips, counts(&w.predicted)),
+            None => println!("{}{folds}: {} clips ({})", w.model, w.clips, w.predicted.describe()),
             Some((recordings, predicted)) => println!(
                 "{}{folds}: {} {clips_word} ({}); {recordings} recording{} ({})",
                 w.model,
                 w.clips,
-                counts(&w.predicted),
+                w.predicted.describe(),
                 if *recordings == 1 { "" } else { "s" },
-                counts(predicted)
+                predicted.describe()
             ),
         }
     }

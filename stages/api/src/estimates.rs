@@ -52,6 +52,20 @@ pub enum EstimatesError {
     /// `estimates.csv` could not be read or written, or breaks the format.
     #[error(transparent)]
     File(#[from] CsvFileError),
+    /// Estimates to average are of different dimensions.
+    #[error("the estimates to average are of different dimensions: {first} and {other}")]
+    DimensionsDiffer {
+        /// The first model's, listed.
+        first: String,
+        /// A different one, listed.
+        other: String,
+    },
+    /// Estimates to average do not cover the same clips.
+    #[error("the estimates to average do not cover the same clips: `{file_id}` is in some and not in others")]
+    ClipsDiffer {
+        /// A clip some lack.
+        file_id: String,
+    },
     /// A clip's value in a dimension's manifest column is not a finite number.
     #[error("clip `{file_id}`: `{dimension}` is `{value}`, not a number")]
     NotANumber {
@@ -96,6 +110,34 @@ impl Estimates {
             })
             .collect::<Result<_, EstimatesError>>()?;
         Ok(Self { dimensions, rows })
+    }
+
+    /// The mean of several models' estimates of the same clips (the fold models of a
+    /// cross-validation estimating new audio), in the first one's clip order; truths and splits
+    /// are the first one's.
+    pub fn mean(models: &[Estimates]) -> Result<Self, EstimatesError> {
+        let Some(first) = models.first() else {
+            return Ok(Self::default());
+        };
+        let mut rows = first.rows.clone();
+        let position: std::collections::HashMap<&str, usize> =
+            first.rows.iter().enumerate().map(|(i, r)| (r.file_id.as_str(), i)).collect();
+        for model in &models[1..] {
+            if model.dimensions != first.dimensions {
+                return Err(EstimatesError::DimensionsDiffer { first: first.dimensions.join(", "), other: model.dimensions.join(", ") });
+            }
+            let missing = first.rows.iter().find(|r| !model.rows.iter().any(|m| m.file_id == r.file_id));
+            if let Some(row) = model.rows.iter().find(|m| !position.contains_key(m.file_id.as_str())).or(missing) {
+                return Err(EstimatesError::ClipsDiffer { file_id: row.file_id.clone() });
+            }
+            for row in &model.rows {
+                let sums = &mut rows[position[row.file_id.as_str()]].predicted;
+                sums.iter_mut().zip(&row.predicted).for_each(|(sum, v)| *sum += v);
+            }
+        }
+        let n = models.len() as f64;
+        rows.iter_mut().for_each(|r| r.predicted.iter_mut().for_each(|v| *v /= n));
+        Ok(Self { dimensions: first.dimensions.clone(), rows })
     }
 
     /// The rows of one split.
@@ -203,6 +245,21 @@ mod tests {
         std::fs::write(dir.path().join(ESTIMATES), text.replace("3.5", "high")).unwrap();
         let err = Estimates::read(dir.path()).unwrap_err().to_string();
         assert!(err.ends_with("estimates.csv:3: `high` is not a number"), "{err}");
+    }
+
+    #[test]
+    fn folds_average_clip_by_clip_over_the_same_clips() {
+        let clips = [clip("a", Split::None, ""), clip("b", Split::None, "")];
+        let one = Estimates::from_clips(vec!["arousal".into()], &clips, vec![vec![2.0], vec![4.0]]).unwrap();
+        let mut two = Estimates::from_clips(vec!["arousal".into()], &clips, vec![vec![3.0], vec![2.0]]).unwrap();
+        two.rows.reverse();
+        let mean = Estimates::mean(&[one.clone(), two.clone()]).unwrap();
+        assert_eq!(mean.rows.iter().map(|r| r.predicted[0]).collect::<Vec<_>>(), [2.5, 3.0]);
+        two.rows.pop();
+        let err = Estimates::mean(&[one.clone(), two]).unwrap_err().to_string();
+        assert_eq!(err, "the estimates to average do not cover the same clips: `a` is in some and not in others");
+        let other = Estimates { dimensions: vec!["valence".into()], ..one.clone() };
+        assert!(Estimates::mean(&[one, other]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::audio::Clip;
 use crate::csv_file::CsvFileError;
+use crate::estimates::{Estimate, Estimates};
 use crate::predictions::{Prediction, Predictions};
 
 /// The manifest column of a window clip that names its recording.
@@ -214,24 +215,49 @@ impl Window {
 /// the order its first window comes in `predictions`). A row that is no window of `windows` is
 /// a recording of its own.
 pub fn recordings(predictions: &Predictions, windows: &[Window]) -> Predictions {
+    let rows = by_recording(predictions.rows.iter().map(|r| (r.file_id.as_str(), r.probabilities.as_slice())), windows)
+        .into_iter()
+        .map(|(recording, first, probabilities)| Prediction { file_id: recording, probabilities, ..predictions.rows[first].clone() })
+        .collect();
+    Predictions { labels: predictions.labels.clone(), classes: predictions.classes.clone(), rows }
+}
+
+/// Each recording's estimates: the mean of its windows' values in every dimension, as
+/// [`recordings`] does for probabilities; a recording has no true value.
+pub fn recording_estimates(estimates: &Estimates, windows: &[Window]) -> Estimates {
+    let rows = by_recording(estimates.rows.iter().map(|r| (r.file_id.as_str(), r.predicted.as_slice())), windows)
+        .into_iter()
+        .map(|(recording, first, predicted)| Estimate {
+            file_id: recording,
+            split: estimates.rows[first].split,
+            truth: vec![None; predicted.len()],
+            predicted,
+        })
+        .collect();
+    Estimates { dimensions: estimates.dimensions.clone(), rows }
+}
+
+/// Rows `(clip id, values)` gathered by recording: each recording's id, the index of its first
+/// row, and the mean of its rows' values, in the order of first rows.
+fn by_recording<'a>(rows: impl Iterator<Item = (&'a str, &'a [f64])>, windows: &[Window]) -> Vec<(String, usize, Vec<f64>)> {
     let recording_of: HashMap<&str, &str> = windows.iter().map(|w| (w.file_id.as_str(), w.recording.as_str())).collect();
-    let mut rows: Vec<Prediction> = Vec::new();
+    let mut sums: Vec<(String, usize, Vec<f64>)> = Vec::new();
     let mut counts: Vec<usize> = Vec::new();
     let mut position: HashMap<&str, usize> = HashMap::new();
-    for row in &predictions.rows {
-        let recording = recording_of.get(row.file_id.as_str()).copied().unwrap_or(&row.file_id);
+    for (row, (file_id, values)) in rows.enumerate() {
+        let recording = recording_of.get(file_id).copied().unwrap_or(file_id);
         let i = *position.entry(recording).or_insert_with(|| {
-            rows.push(Prediction { file_id: recording.to_string(), probabilities: vec![0.0; row.probabilities.len()], ..row.clone() });
+            sums.push((recording.to_string(), row, vec![0.0; values.len()]));
             counts.push(0);
-            rows.len() - 1
+            sums.len() - 1
         });
-        rows[i].probabilities.iter_mut().zip(&row.probabilities).for_each(|(sum, p)| *sum += p);
+        sums[i].2.iter_mut().zip(values).for_each(|(sum, v)| *sum += v);
         counts[i] += 1;
     }
-    for (row, &n) in rows.iter_mut().zip(&counts) {
-        row.probabilities.iter_mut().for_each(|p| *p /= n as f64);
+    for ((_, _, values), &n) in sums.iter_mut().zip(&counts) {
+        values.iter_mut().for_each(|v| *v /= n as f64);
     }
-    Predictions { labels: predictions.labels.clone(), classes: predictions.classes.clone(), rows }
+    sums
 }
 
 #[cfg(test)]
@@ -305,5 +331,21 @@ mod tests {
         assert!((per_recording.rows[0].probabilities[0] - 0.5).abs() < 1e-12);
         assert!((per_recording.rows[0].probabilities[1] - 0.5).abs() < 1e-12);
         assert_eq!(per_recording.rows[1].probabilities, vec![0.2, 0.8]);
+
+        // Estimates average the same way, dimension by dimension, with no true value.
+        let estimate = |id: &str, arousal: f64| crate::estimates::Estimate {
+            file_id: id.into(),
+            split: Split::None,
+            truth: vec![Some(1.0), None],
+            predicted: vec![arousal, 5.0 - arousal],
+        };
+        let estimates = Estimates {
+            dimensions: vec!["arousal".into(), "valence".into()],
+            rows: vec![estimate("x_0-2", 1.0), estimate("y", 4.0), estimate("x_2-4", 2.0), estimate("x_4-6", 4.5)],
+        };
+        let per_recording = recording_estimates(&estimates, &windows);
+        let rows: Vec<(&str, Vec<f64>, Vec<Option<f64>>)> =
+            per_recording.rows.iter().map(|r| (r.file_id.as_str(), r.predicted.clone(), r.truth.clone())).collect();
+        assert_eq!(rows, [("x", vec![2.5, 2.5], vec![None, None]), ("y", vec![4.0, 1.0], vec![None, None])]);
     }
 }
