@@ -344,8 +344,9 @@ mod tests {
             rows: vec![estimate("x_0-2", 1.0), estimate("y", 4.0), estimate("x_2-4", 2.0), estimate("x_4-6", 4.5)],
         };
         let per_recording = recording_estimates(&estimates, &windows);
-        let rows: Vec<(&str, Vec<f64>, Vec<Option<f64>>)> =
-            per_recording.rows.iter().map(|r| (r.file_id.as_str(), r.predicted.clone(), r.truth.clone())).collect();
-        assert_eq!(rows, [("x", vec![2.5, 2.5], vec![None, None]), ("y", vec![4.0, 1.0], vec![None, None])]);
+        let ids: Vec<&str> = per_recording.rows.iter().map(|r| r.file_id.as_str()).collect();
+        assert_eq!(ids, ["x", "y"]);
+        assert_eq!((per_recording.rows[0].predicted.as_slice(), per_recording.rows[1].predicted.as_slice()), ([2.5, 2.5].as_slice(), [4.0, 1.0].as_slice()));
+        assert!(per_recording.rows.iter().all(|r| r.truth == [None, None]));
     }
 }
