@@ -333,6 +333,14 @@ pub enum AudioError {
         /// The `group_by` column.
         column: String,
     },
+    /// `rated_by` names a column no clip has a value in.
+    #[error("`rated_by`: no clip has a value in `{column}` (the clips have {have})")]
+    NoRatings {
+        /// The column.
+        column: String,
+        /// The columns the clips have values in, listed.
+        have: String,
+    },
     /// More folds than groups.
     #[error("group-kfold with `folds = {folds}` needs at least {folds} groups, but the clips have {groups}")]
     FewerGroupsThanFolds {

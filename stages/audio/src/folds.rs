@@ -27,16 +27,27 @@ use crate::error::AudioError;
 /// The fold (`1..=N`) of each clip, `None` for unlabeled clips.
 pub(crate) type Assignment = Vec<Option<usize>>;
 
+/// The stratum of each clip, `None` for a clip that cannot train (see `Split::strata`).
+pub(crate) type Strata = Vec<Option<usize>>;
+
+/// The stratum of a clip with a rating and no class: after every class.
+pub(crate) const RATED: usize = usize::MAX;
+
+/// Each clip's class in `labels` as its stratum, `None` for unlabeled clips.
+pub(crate) fn classes(labels: &LabelSet, clips: &[Clip]) -> Strata {
+    clips.iter().map(|c| c.label.as_deref().and_then(|l| labels.index_of(l))).collect()
+}
+
 /// Stratified k-fold over `folds` folds with the shuffle of `seed`.
-pub(crate) fn stratified(labels: &LabelSet, clips: &[Clip], folds: usize, seed: u64) -> Assignment {
+pub(crate) fn stratified(strata: &[Option<usize>], folds: usize, seed: u64) -> Assignment {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, clip) in clips.iter().enumerate() {
-        if let Some(class) = clip.label.as_deref().and_then(|l| labels.index_of(l)) {
+    for (i, stratum) in strata.iter().enumerate() {
+        if let Some(class) = *stratum {
             by_class.entry(class).or_default().push(i);
         }
     }
-    let mut assignment = vec![None; clips.len()];
+    let mut assignment = vec![None; strata.len()];
     let mut next = 0;
     for members in by_class.values_mut() {
         members.shuffle(&mut rng);
@@ -48,13 +59,14 @@ pub(crate) fn stratified(labels: &LabelSet, clips: &[Clip], folds: usize, seed: 
     assignment
 }
 
-/// The group of each labelled clip by manifest column `column`; fails on a labelled clip with
-/// none.
-pub(crate) fn groups(clips: &[Clip], column: &str) -> Result<Vec<Option<String>>, AudioError> {
+/// The group of each clip that can train (a stratum in `strata`) by manifest column `column`;
+/// fails on such a clip with none.
+pub(crate) fn groups(clips: &[Clip], strata: &[Option<usize>], column: &str) -> Result<Vec<Option<String>>, AudioError> {
     clips
         .iter()
-        .map(|clip| {
-            if clip.label.is_none() {
+        .zip(strata)
+        .map(|(clip, stratum)| {
+            if stratum.is_none() {
                 return Ok(None);
             }
             let group = clip.column(column);
@@ -113,14 +125,14 @@ mod tests {
         let labels = LabelSet::from_names(["a", "b"]).unwrap();
         let mut clips: Vec<Clip> = (0..10).map(|_| clip(Some("a"), "")).chain((0..5).map(|_| clip(Some("b"), ""))).collect();
         clips.push(clip(None, ""));
-        let folds = stratified(&labels, &clips, 5, 7);
+        let folds = stratified(&classes(&labels, &clips), 5, 7);
         assert_eq!(folds[15], None);
         for fold in 1..=5 {
             let of = |class: &str| clips.iter().zip(&folds).filter(|(c, f)| **f == Some(fold) && c.label.as_deref() == Some(class)).count();
             assert_eq!((of("a"), of("b")), (2, 1), "fold {fold}");
         }
-        assert_eq!(stratified(&labels, &clips, 5, 7), folds);
-        assert_ne!(stratified(&labels, &clips, 5, 8), folds);
+        assert_eq!(stratified(&classes(&labels, &clips), 5, 7), folds);
+        assert_ne!(stratified(&classes(&labels, &clips), 5, 8), folds);
     }
 
     #[test]
@@ -129,7 +141,8 @@ mod tests {
             .iter()
             .flat_map(|&(s, n)| (0..n).map(move |_| clip(Some("a"), s)))
             .collect();
-        let groups = groups(&clips, "speaker").unwrap();
+        let labels = LabelSet::from_names(["a"]).unwrap();
+        let groups = groups(&clips, &classes(&labels, &clips), "speaker").unwrap();
         // Largest first to the lightest fold: s1 -> 1, s2 -> 2, s3 -> 2 (4 < 6)... 
         let (folds, of) = by_group(&groups, Some(2)).unwrap();
         assert_eq!(of, [("s1", 1), ("s2", 2), ("s3", 2), ("s4", 1), ("s5", 2)].map(|(g, f)| (g.to_string(), f)).into());
@@ -143,7 +156,7 @@ mod tests {
         );
         let unlabeled_gap = [clip(Some("a"), "s1"), clip(None, ""), clip(Some("a"), "")];
         assert_eq!(
-            super::groups(&unlabeled_gap, "session").unwrap_err().to_string(),
+            super::groups(&unlabeled_gap, &classes(&labels, &unlabeled_gap), "session").unwrap_err().to_string(),
             "clip `` is labelled but has no `session`; group-kfold groups every labelled clip by it"
         );
     }

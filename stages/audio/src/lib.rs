@@ -186,6 +186,7 @@ mod tests {
             group_by: "speaker".into(),
             fold: None,
             seed: None,
+            rated_by: None,
         };
         params.run(&split.ctx(0)).unwrap();
         let set = AudioSet::read(split.out_dir()).unwrap();
@@ -245,6 +246,7 @@ mod tests {
             group_by: "speaker".into(),
             fold: None,
             seed: None,
+            rated_by: None,
         };
         params.run(&split.ctx(5)).unwrap();
         let set = AudioSet::read(split.out_dir()).unwrap();

@@ -17,7 +17,8 @@
 //!   speaker whose id is the same number (`5` is RAVDESS's `05`).
 //!
 //! Clips without a label (the `unlabeled` corpus) always go to `test`: they cannot train or
-//! select a model, only be scored. `report/split.csv` counts clips per split and class. The
+//! select a model, only be scored; with `rated_by`, a clip with a value in that column (a
+//! rating of an emotion dimension, for `regress`) is dealt as a labelled one. `report/split.csv` counts clips per split and class. The
 //! audio samples are copied unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,6 +80,12 @@ pub struct Split {
     /// Seed of the shuffle; the pipeline's seed when absent.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// A manifest column of ratings (`arousal`) that makes a clip without a class one to deal
+    /// like a labelled clip: for `regress` on a corpus rated on dimensions with no classes (or
+    /// classes on only some clips). Rated clips without a class are stratified together.
+    /// Absent: only labelled clips are dealt, the others go to test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rated_by: Option<String>,
 }
 
 fn default_group_by() -> String {
@@ -260,17 +267,17 @@ impl Split {
     fn cross_validation(
         &self,
         ctx: &StageContext,
-        labels: &LabelSet,
+        strata: &[Option<usize>],
         clips: &[Clip],
         seed: u64,
     ) -> Result<(Vec<audio::Split>, folds::Assignment), AudioError> {
         let fold = self.fold.ok_or(AudioError::NoFold)?;
         let (assignment, groups) = match self.strategy {
             Strategy::GroupKfold => {
-                let groups = folds::groups(clips, &self.group_by)?;
+                let groups = folds::groups(clips, strata, &self.group_by)?;
                 (folds::by_group(&groups, self.folds)?.0, Some(groups))
             }
-            _ => (folds::stratified(labels, clips, self.folds.unwrap_or(2), seed), None),
+            _ => (folds::stratified(strata, self.folds.unwrap_or(2), seed), None),
         };
         let count = assignment.iter().flatten().copied().max().unwrap_or(0);
         if fold > count {
@@ -297,7 +304,7 @@ impl Split {
             None => {
                 let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
                 for &i in &rest {
-                    if let Some(class) = clips[i].label.as_deref().and_then(|l| labels.index_of(l)) {
+                    if let Some(class) = strata[i] {
                         by_class.entry(class).or_default().push(i);
                     }
                 }
@@ -336,13 +343,13 @@ impl Split {
         Ok((splits, assignment))
     }
 
-    /// The split of each clip with the random strategy; classes are shuffled in the label
-    /// set's order.
-    fn random(&self, labels: &LabelSet, clips: &[Clip], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
-        let mut splits = vec![audio::Split::Test; clips.len()];
+    /// The split of each clip with the random strategy; strata (classes) are shuffled in the
+    /// label set's order, rated clips without a class last.
+    fn random(&self, strata: &[Option<usize>], rng: &mut ChaCha8Rng) -> Vec<audio::Split> {
+        let mut splits = vec![audio::Split::Test; strata.len()];
         let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, clip) in clips.iter().enumerate() {
-            if let Some(class) = clip.label.as_deref().and_then(|l| labels.index_of(l)) {
+        for (i, stratum) in strata.iter().enumerate() {
+            if let Some(class) = *stratum {
                 by_class.entry(class).or_default().push(i);
             }
         }
@@ -367,10 +374,11 @@ impl Split {
     fn by_speaker(
         &self,
         clips: &[Clip],
+        strata: &[Option<usize>],
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<audio::Split>, AudioError> {
         let mut speakers = BTreeSet::new();
-        for clip in clips.iter().filter(|c| c.label.is_some()) {
+        for (clip, _) in clips.iter().zip(strata).filter(|(_, s)| s.is_some()) {
             if clip.speaker.is_empty() {
                 return Err(AudioError::MissingSpeaker { file_id: clip.file_id.clone() });
             }
@@ -421,13 +429,39 @@ impl Split {
         }
         Ok(clips
             .iter()
-            .map(|clip| match clip.label {
+            .zip(strata)
+            .map(|(clip, stratum)| match stratum {
                 None => audio::Split::Test,
                 Some(_) => {
                     held_out.get(clip.speaker.as_str()).copied().unwrap_or(audio::Split::Train)
                 }
             })
             .collect())
+    }
+
+    /// The stratum each clip is dealt in: its class, or with `rated_by` [`folds::RATED`] for a
+    /// clip without one that has a rating; `None` (test) for the others. A `rated_by` column
+    /// no clip has a value in is an error naming the columns they have.
+    fn strata(&self, labels: &LabelSet, clips: &[Clip]) -> Result<folds::Strata, AudioError> {
+        let mut strata = folds::classes(labels, clips);
+        if let Some(column) = &self.rated_by {
+            let rated = |c: &Clip| !c.column(column).trim().is_empty();
+            if !clips.is_empty() && !clips.iter().any(rated) {
+                let have = audio::columns_with_values(clips)
+                    .into_iter()
+                    .filter(|c| !matches!(c.as_str(), "file_id" | "split" | "label"))
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(AudioError::NoRatings { column: column.clone(), have });
+            }
+            for (stratum, clip) in strata.iter_mut().zip(clips) {
+                if stratum.is_none() && rated(clip) {
+                    *stratum = Some(folds::RATED);
+                }
+            }
+        }
+        Ok(strata)
     }
 }
 
@@ -495,6 +529,19 @@ impl StageDef for Split {
         }
         self.validate_folds()?;
         self.refuse_unread_fractions()?;
+        if let Some(column) = &self.rated_by {
+            let why = match column.as_str() {
+                "label" => Some("labelled clips are dealt anyway; name a column of ratings (`arousal`)"),
+                "" | "file_id" | "split" => Some("must name a manifest column of ratings (`arousal`, `valence`, ...)"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(ParamError::new("rated_by", format!("`{column}`: {why}")));
+            }
+            if self.strategy == Strategy::Test {
+                return Err(ParamError::new("rated_by", "`rated_by` is not read here: strategy = \"test\" puts every clip in test; leave it out"));
+            }
+        }
         let lists = [("val_speakers", &self.val_speakers), ("test_speakers", &self.test_speakers)];
         let mut seen = BTreeMap::new();
         for (param, list) in lists {
@@ -550,8 +597,8 @@ impl StageDef for Split {
 
     /// Leave one group out: as many folds as the input's labelled clips have groups.
     fn fan_out_count(&self, inputs: &[Input]) -> Result<usize, StageError> {
-        let Manifest { clips, .. } = AudioSet::read_manifest(&inputs[0].dir)?;
-        let groups = folds::groups(&clips, &self.group_by)?;
+        let Manifest { labels, clips } = AudioSet::read_manifest(&inputs[0].dir)?;
+        let groups = folds::groups(&clips, &self.strata(&labels, &clips)?, &self.group_by)?;
         let count = folds::distinct(&groups).len();
         if count < 2 {
             return Err(AudioError::FewerGroupsThanFolds { groups: count, folds: 2 }.into());
@@ -579,12 +626,13 @@ impl StageDef for Split {
         }
         let seed = self.seed.unwrap_or(ctx.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let strata = self.strata(&labels, &clips)?;
         let splits = match self.strategy {
-            Strategy::Random => self.random(&labels, &clips, &mut rng),
-            Strategy::Speaker => self.by_speaker(&clips, &mut rng)?,
+            Strategy::Random => self.random(&strata, &mut rng),
+            Strategy::Speaker => self.by_speaker(&clips, &strata, &mut rng)?,
             Strategy::Test => vec![audio::Split::Test; clips.len()],
             Strategy::Kfold | Strategy::GroupKfold => {
-                let (splits, assignment) = self.cross_validation(ctx, &labels, &clips, seed)?;
+                let (splits, assignment) = self.cross_validation(ctx, &strata, &clips, seed)?;
                 for (clip, fold) in clips.iter_mut().zip(assignment) {
                     if let Some(fold) = fold {
                         clip.extra.insert("fold".into(), fold.to_string());
@@ -904,5 +952,53 @@ mod tests {
         let test: BTreeSet<&str> = clips.iter().filter(|c| c.split == audio::Split::Test && c.label.is_some()).map(|c| c.speaker.as_str()).collect();
         assert_eq!(test, ["02"].into());
         assert!(clips.iter().filter(|c| c.label.is_some()).all(|c| c.extra["fold"] == c.speaker.trim_start_matches('0')));
+    }
+
+    /// A corpus rated on dimensions without classes: with `rated_by`, its rated clips are dealt
+    /// as labelled ones by every strategy; a clip with neither class nor rating goes to test.
+    #[test]
+    fn rated_clips_without_classes_are_dealt_with_rated_by() {
+        let mut set = ravdess_set();
+        for speaker in ["01", "02", "03", "04"] {
+            for take in 0..10 {
+                let mut clip = clip(&format!("{speaker}-{take}"), None, speaker);
+                clip.extra.insert("arousal".into(), format!("{}", 1.0 + take as f64 * 0.4));
+                set.push(clip, &[take as f32]);
+            }
+        }
+        set.push(clip("unrated", None, "05"), &[0.0]);
+        let count = |clips: &[Clip], split| clips.iter().filter(|c| c.split == split && c.file_id != "unrated").count();
+        let unrated = |clips: &[Clip]| clips.iter().find(|c| c.file_id == "unrated").unwrap().split;
+
+        // Without `rated_by` nothing is labelled: everything is test.
+        let (clips, _) = run(&params(toml::toml! { val_fraction = 0.25 }), &set, 1);
+        assert!(clips.iter().all(|c| c.split == audio::Split::Test));
+
+        let (clips, _) = run(&params(toml::toml! { val_fraction = 0.25
+        test_fraction = 0.25
+        rated_by = "arousal" }), &set, 1);
+        assert_eq!([audio::Split::Train, audio::Split::Val, audio::Split::Test].map(|s| count(&clips, s)), [20, 10, 10]);
+        assert_eq!(unrated(&clips), audio::Split::Test);
+
+        let (clips, _) = run(&params(toml::toml! { strategy = "speaker"
+        test_speakers = ["04"]
+        rated_by = "arousal" }), &set, 1);
+        assert_eq!([audio::Split::Train, audio::Split::Test].map(|s| count(&clips, s)), [30, 10]);
+        assert!(clips.iter().filter(|c| c.speaker == "04").all(|c| c.split == audio::Split::Test));
+
+        let (clips, _) = run(&params(toml::toml! { strategy = "group-kfold"
+        fold = 2
+        rated_by = "arousal" }), &set, 1);
+        let held_out: BTreeSet<&str> = clips.iter().filter(|c| c.split == audio::Split::Test && c.file_id != "unrated").map(|c| c.speaker.as_str()).collect();
+        assert_eq!(held_out, ["02"].into());
+        // The other speakers' 30: one of them the val part (the default val fraction).
+        assert_eq!([audio::Split::Train, audio::Split::Val].map(|s| count(&clips, s)), [20, 10]);
+
+        let stage = TestStage::with_audio_input(&set);
+        let err = params(toml::toml! { val_fraction = 0.25
+        rated_by = "valence" }).run(&stage.ctx(1)).unwrap_err().to_string();
+        assert_eq!(err, "`rated_by`: no clip has a value in `valence` (the clips have `corpus`, `speaker`, `source`, `arousal`)");
+        let refused = vox_api::kind::<Split>().configure(toml::toml! { rated_by = "label" }).map(|_| ()).unwrap_err();
+        assert_eq!((refused.path.as_str(), refused.message.as_str()), ("rated_by", "`label`: labelled clips are dealt anyway; name a column of ratings (`arousal`)"));
     }
 }
