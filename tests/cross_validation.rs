@@ -347,9 +347,11 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
     let moment = |f: &dyn Fn(&(f64, f64)) -> f64| held_out_pairs.iter().map(f).sum::<f64>() / n;
     let ccc = 2.0 * moment(&|p| (p.0 - mt) * (p.1 - mp))
         / (moment(&|p| (p.0 - mt).powi(2)) + moment(&|p| (p.1 - mp).powi(2)) + (mt - mp).powi(2));
-    let dims = rows(&run_dir.join("report/dimensions.csv"));
+    let (dims, val): (Vec<_>, Vec<_>) = rows(&run_dir.join("report/dimensions.csv")).into_iter().partition(|r| r["split"] == "test");
     let names: Vec<&str> = dims.iter().map(|r| r["dimension"].as_str()).collect();
     assert_eq!(names, ["arousal", "valence", "dominance"]);
+    // And the folds' mean `val` per dimension (each fold's val session), for a search.
+    assert_eq!(val.iter().map(|r| (r["dimension"].as_str(), r["clips"].as_str())).collect::<Vec<_>>(), [("arousal", "200"), ("valence", "200"), ("dominance", "200")]);
     for row in &dims {
         assert_eq!((row["input"].as_str(), row["split"].as_str(), row["clips"].as_str()), ("dims", "test", "200"));
         let [value, low, high] = ["ccc", "ccc_low", "ccc_high"].map(|c| row[c].parse::<f64>().unwrap());

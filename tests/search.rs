@@ -286,3 +286,88 @@ val_fraction = 0.25
         assert!(summary(report, "test", "macro_f1").is_finite());
     }
 }
+
+/// A search over a `regress` stage's penalty scored by one dimension's CCC on `val`: each
+/// trial's score is its report's `val` row of `dimensions.csv`, and the best is the largest.
+#[test]
+fn a_search_over_a_regressor_optimizes_a_dimensions_ccc_on_val() {
+    let p = Project::new();
+    p.file("p.toml", DIMS_SEARCH);
+    let doc = search(&p, &[]);
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 3);
+    let stages = stages(&p, &doc);
+    let mut scores = Vec::new();
+    for trial in trials {
+        let name = trial["trial"].as_str().unwrap();
+        let report = &stages[&format!("report[{name}]")].1;
+        let row = rows(&report.join("dimensions.csv")).into_iter().find(|r| r["split"] == "val" && r["dimension"] == "valence").unwrap();
+        let score = trial["score"].as_f64().unwrap();
+        assert_eq!(score, row["ccc"].parse::<f64>().unwrap(), "{name}");
+        scores.push((score, name.to_string()));
+    }
+    let best = scores.iter().max_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
+    assert_eq!(doc["best"]["trial"].as_str(), Some(best.1.as_str()), "{doc}");
+    // The penalties differ enough for the scores to differ: the search chose something.
+    assert!(scores.iter().any(|s| (s.0 - best.0).abs() > 1e-3), "{scores:?}");
+    let table = std::fs::read_to_string(Path::new(doc["run_dir"].as_str().unwrap()).join("search.csv")).unwrap();
+    assert!(table.starts_with("trial,dims.alpha,val_ccc_valence,status\n"), "{table}");
+
+    p.file("q.toml", &DIMS_SEARCH.replace("metric = \"ccc_valence\"", "metric = \"cc\""));
+    let bad = p.vox(&["search", "q.toml"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("`cc` is not a summary metric (accuracy, macro_f1, weighted_f1, uar), nor `ccc` or `ccc_<dimension>` for a `regress`"), "{}", bad.stderr);
+}
+
+/// A synthetic IEMOCAP (ratings in its EmoEvaluation files), eGeMAPS, ridge regressions of two
+/// dimensions scored on `val`, and a search over the ridge penalty.
+const DIMS_SEARCH: &str = r#"
+[pipeline]
+name = "dims-search"
+seed = 5
+
+[stages.data]
+kind = "synth"
+naming = "iemocap"
+actors = 4
+statements = 1
+repetitions = 1
+duration = 1.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "iemocap"
+classes = ["neutral", "happy", "angry", "sad"]
+labels = { excited = "happy", "*" = "drop" }
+
+[stages.split]
+kind = "split"
+inputs = ["audio"]
+val_fraction = 0.3
+
+[stages.egemaps]
+kind = "featurize"
+inputs = ["split"]
+set = "egemaps-v02"
+
+[stages.dims]
+kind = "regress"
+inputs = ["egemaps"]
+targets = ["arousal", "valence"]
+
+[stages.report]
+kind = "evaluate"
+inputs = ["dims"]
+plots = false
+bootstrap = 0
+
+[search]
+trials = 3
+seed = 2
+metric = "ccc_valence"
+
+[search.space]
+"dims.alpha" = { log_uniform = [0.01, 1000.0] }
+"#;

@@ -8,7 +8,8 @@
 //! [search]
 //! method = "random"        # or "halving"
 //! trials = 20
-//! metric = "macro_f1"      # an `evaluate` summary metric; higher is better
+//! metric = "macro_f1"      # an `evaluate` summary metric; higher is better; for a
+//!                          # `regress`, `ccc` (mean over its dimensions) or `ccc_arousal`
 //! model = "rf"             # whose `val` score counts (default: the only model scored)
 //!
 //! [search.space]
@@ -18,7 +19,7 @@
 //!
 //! Scores come from the `val` rows of the trials' report summaries (`vox_api::summary`: an
 //! `evaluate` stage scoring `val`, its default; in a cross-validation, the mean over folds of
-//! each fold's `val` part). Nothing else is read: `test` rows a trial's report may also hold
+//! each fold's `val` part), or for `ccc` of their `dimensions.csv`. Nothing else is read: `test` rows a trial's report may also hold
 //! are neither read nor written to the search's tables, so choosing the trial never looks at
 //! the test split.
 //!
@@ -125,9 +126,13 @@ impl Search {
         let trials = whole("trials", 1, &mut errors).map(|n| n as usize);
         let seed = whole("seed", 0, &mut errors).map_or(spec.seed, |n| n as u64);
         let metric = string("metric", &mut errors).map_or_else(|| "macro_f1".to_string(), |m| m.value);
-        if !sweep::METRICS.contains(&metric.as_str()) {
+        if !sweep::METRICS.contains(&metric.as_str()) && !vox_api::summary::is_dimension_metric(&metric) {
             let loc = raw.key("metric").map_or(&table_loc, |v| &v.loc);
-            errors.push(bad("metric", format!("`{metric}` is not a summary metric ({})", sweep::METRICS.join(", ")), loc));
+            let message = format!(
+                "`{metric}` is not a summary metric ({}), nor `ccc` or `ccc_<dimension>` for a `regress`",
+                sweep::METRICS.join(", ")
+            );
+            errors.push(bad("metric", message, loc));
         }
         let model = string("model", &mut errors).map(|m| m.value);
 
@@ -287,7 +292,7 @@ mod tests {
         assert_eq!(errors.len(), 6, "{errors:#?}");
         assert!(errors[0].contains("`method`: `grid` is not \"random\" or \"halving\""), "{errors:#?}");
         assert!(errors.iter().any(|e| e.contains("`trials`: expected a whole number of at least 1, got 0")));
-        assert!(errors.iter().any(|e| e.contains("`metric`: `auc` is not a summary metric (accuracy, macro_f1, weighted_f1, uar)")));
+        assert!(errors.iter().any(|e| e.contains("`metric`: `auc` is not a summary metric (accuracy, macro_f1, weighted_f1, uar), nor `ccc` or `ccc_<dimension>` for a `regress`")));
         assert!(errors.iter().any(|e| e.contains("`eta`: only `method = \"halving\"` reads it")));
         assert!(errors.iter().any(|e| e.contains("`rf`: a searched param is written `\"STAGE.PARAM\"`")));
         assert!(errors.iter().any(|e| e.contains("unknown distribution `beta`")));

@@ -32,7 +32,7 @@ pub struct TrialRecord {
 pub enum ScoreError {
     /// No stage of the trial wrote a `val` summary row.
     #[error(
-        "trial `{trial}` has no `{SPLIT}` score: a search optimizes the `{SPLIT}` rows of a report's summary.csv \
+        "trial `{trial}` has no `{SPLIT}` score: a search optimizes the `{SPLIT}` rows of a report's summary.csv (dimensions.csv for `ccc`) \
          (an `evaluate` stage with `split = \"val\"`, its default; in a cross-validation, folds with a val part)"
     )]
     NoScore {
@@ -77,12 +77,17 @@ pub fn score(
             Status::Ran | Status::Cached => {}
         }
         let Some(dir) = &outcome.out_dir else { continue };
+        // A sweep names a variant's stages `rf[trial03]`: the model is the pipeline name.
+        let model_of = |input: &str| input.split('[').next().unwrap_or(input).to_string();
+        if vox_api::summary::is_dimension_metric(metric) {
+            let rows = vox_api::summary::read_dimensions(dir);
+            scored.extend(vox_api::summary::dimension_scores(&rows, SPLIT, metric).into_iter().map(|(m, v)| (model_of(&m), v)));
+            continue;
+        }
         for row in vox_api::summary::read(dir).into_iter().filter(|r| r.get("split").is_some_and(|s| s == SPLIT)) {
             let input = row.get("input").cloned().unwrap_or_default();
-            // A sweep names a variant's stages `rf[trial03]`: the model is the pipeline name.
-            let model = input.split('[').next().unwrap_or(&input).to_string();
             if let Some(value) = row.get(metric).and_then(|v| v.parse::<f64>().ok()) {
-                scored.push((model, value));
+                scored.push((model_of(&input), value));
             }
         }
     }

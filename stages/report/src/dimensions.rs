@@ -8,7 +8,10 @@
 //! report/dimensions.csv       a row per model and dimension (ccc_low/high: the bootstrap 95%
 //!                             percentile interval of the CCC, as `summary.csv`'s intervals)
 //! report/<model>/folds.csv    a cross-validated model's folds: fold,dimension,clips,ccc,pcc,
-//!                             mae,rmse, then each dimension's mean and std over folds
+//!                             mae,rmse, then each dimension's mean and std over folds; its
+//!                             `dimensions.csv` rows are the pooled `test` and, where the folds
+//!                             have a `val` part, the folds' mean `val` (what `vox search`
+//!                             optimizes)
 //! report/<model>/by_<col>.csv with `by`: <col>,dimension,clips,ccc,pcc,mae,rmse per group
 //! ```
 //!
@@ -47,6 +50,8 @@ pub struct Scoring<'a> {
 pub struct DimensionScore {
     /// The model (input, or cross-validated stage) name.
     pub input: String,
+    /// The split scored.
+    pub split: Split,
     /// The dimension.
     pub dimension: String,
     /// The scores.
@@ -63,7 +68,9 @@ impl Scoring<'_> {
         self.score(&input.name, &estimates.dimensions, &rows)
     }
 
-    /// Scores a cross-validated model: its folds' `test` rows pooled, and the fold table.
+    /// Scores a cross-validated model: its folds' `test` rows pooled, the fold table, and the
+    /// mean over folds of each fold's `val` part (no interval), what a search optimizes without
+    /// looking at a held-out clip.
     pub fn report_folds(&self, name: &str, inputs: &[&Input]) -> Result<Vec<DimensionScore>, ReportError> {
         let mut folds = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -84,6 +91,7 @@ impl Scoring<'_> {
         let mut seen = std::collections::HashSet::new();
         let mut pooled = Vec::new();
         let mut table = Vec::new();
+        let mut val: Vec<Vec<Agreement>> = vec![Vec::new(); dimensions.len()];
         for (input, estimates) in &folds {
             let fold = input.fold.as_ref().map_or(0, |f| f.fold);
             for row in estimates.split(Split::Test) {
@@ -96,6 +104,7 @@ impl Scoring<'_> {
                 if let Some(a) = Agreement::of(&estimates.pairs(Split::Test, d)) {
                     table.push((fold.to_string(), dimension.clone(), a.clips.to_string(), a.values()));
                 }
+                val[d].extend(Agreement::of(&estimates.pairs(Split::Val, d)));
             }
         }
         for dimension in &dimensions {
@@ -120,7 +129,20 @@ impl Scoring<'_> {
             &header,
             table.iter().map(|(fold, d, clips, v)| [fold.clone(), d.clone(), clips.clone()].into_iter().chain(v.map(|x| x.to_string())).collect()),
         )?;
-        self.score(name, &dimensions, &pooled)
+        let mut scores = self.score(name, &dimensions, &pooled)?;
+        for (dimension, folds) in dimensions.iter().zip(&val).filter(|(_, v)| !v.is_empty()) {
+            let n = folds.len() as f64;
+            let mean = |f: fn(&Agreement) -> f64| folds.iter().map(f).sum::<f64>() / n;
+            let agreement = Agreement {
+                clips: folds.iter().map(|a| a.clips).sum(),
+                ccc: mean(|a| a.ccc),
+                pcc: mean(|a| a.pcc),
+                mae: mean(|a| a.mae),
+                rmse: mean(|a| a.rmse),
+            };
+            scores.push(DimensionScore { input: name.to_string(), split: Split::Val, dimension: dimension.clone(), agreement, interval: None });
+        }
+        Ok(scores)
     }
 
     /// The scores of `rows` (one model's, on the scored split), its group tables written.
@@ -136,7 +158,7 @@ impl Scoring<'_> {
                 continue;
             };
             let interval = ccc_interval(&pairs, self.resamples, self.seed);
-            scores.push(DimensionScore { input: model.to_string(), dimension: dimension.clone(), agreement, interval });
+            scores.push(DimensionScore { input: model.to_string(), split: self.split, dimension: dimension.clone(), agreement, interval });
             for (c, column) in self.groups.columns().enumerate() {
                 let mut groups: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
                 for &(file_id, pair) in &rated {
@@ -185,14 +207,14 @@ fn ccc_interval(pairs: &[(f64, f64)], resamples: u32, seed: u64) -> Option<[f64;
 const COLUMNS: [&str; 10] = ["input", "split", "dimension", "clips", "ccc", "ccc_low", "ccc_high", "pcc", "mae", "rmse"];
 
 /// Writes `dimensions.csv` into each of `dirs`.
-pub fn write_table(dirs: &[&std::path::Path], split: Split, scores: &[DimensionScore]) -> Result<(), ReportError> {
+pub fn write_table(dirs: &[&std::path::Path], scores: &[DimensionScore]) -> Result<(), ReportError> {
     for dir in dirs {
         let rows = scores.iter().map(|s| {
             let [low, high] = s.interval.map_or([String::new(), String::new()], |i| i.map(|x| x.to_string()));
             let a = &s.agreement;
             vec![
                 s.input.clone(),
-                split.name().to_string(),
+                s.split.name().to_string(),
                 s.dimension.clone(),
                 a.clips.to_string(),
                 a.ccc.to_string(),
@@ -203,7 +225,7 @@ pub fn write_table(dirs: &[&std::path::Path], split: Split, scores: &[DimensionS
                 a.rmse.to_string(),
             ]
         });
-        write_csv(&dir.join("dimensions.csv"), &COLUMNS, rows)?;
+        write_csv(&dir.join(vox_api::summary::DIMENSIONS), &COLUMNS, rows)?;
     }
     Ok(())
 }

@@ -303,6 +303,7 @@ impl Evaluate {
                 };
                 let cells: Vec<String> = model_scores
                     .iter()
+                    .filter(|s| s.split == split.split())
                     .map(|s| match s.interval {
                         Some([low, high]) => format!("{} {:.3} [{low:.3}, {high:.3}]", s.dimension, s.agreement.ccc),
                         None => format!("{} {:.3}", s.dimension, s.agreement.ccc),
@@ -313,7 +314,7 @@ impl Evaluate {
                 }
                 scores.extend(model_scores);
             }
-            dimensions::write_table(&[ctx.out_dir, report_dir.as_path()], split.split(), &scores)?;
+            dimensions::write_table(&[ctx.out_dir, report_dir.as_path()], &scores)?;
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,

@@ -94,6 +94,8 @@ fn pools_a_cross_validations_held_out_clips_and_tables_its_folds() {
         input.fold = Some(Fold { fold: k, folds: 2, of: "dims".into() });
         let mut rows: Vec<Row> = held_out.iter().map(|&(id, t, p)| (id, Split::Test, Some(t), p)).collect();
         rows.push(("t1", Split::Train, Some(1.0), 4.0));
+        // Each fold's val part: clips a-c again (CCC 0.7272727272727274).
+        rows.extend(SCORED[..3].iter().map(|&(id, t, p)| (id, Split::Val, Some(t), p)));
         write_estimates(&input.dir, &rows);
         input
     };
@@ -102,6 +104,11 @@ fn pools_a_cross_validations_held_out_clips_and_tables_its_folds() {
     let pooled = table(&out.join("dimensions.csv"));
     assert_eq!(&pooled[1][..4], ["dims", "test", "arousal", "5"]);
     assert!(close(&pooled[1][4], 0.7547169811320755) && pooled[1][5].is_empty(), "{pooled:?}");
+    // The folds' mean `val`, for a search: both folds' val parts, no interval.
+    let val: Vec<&Vec<String>> = pooled.iter().filter(|r| r[1] == "val").collect();
+    assert_eq!(val.len(), 2, "{pooled:?}");
+    assert_eq!(&val[0][..4], ["dims", "val", "arousal", "6"]);
+    assert!(close(&val[0][4], 0.7272727272727274) && val[0][5].is_empty(), "{val:?}");
 
     let folds = table(&out.join("report/dims/folds.csv"));
     assert_eq!(folds[0], ["fold", "dimension", "clips", "ccc", "pcc", "mae", "rmse"]);
