@@ -13,6 +13,8 @@
 //!                             have a `val` part, the folds' mean `val` (what `vox search`
 //!                             optimizes)
 //! report/<model>/by_<col>.csv with `by`: <col>,dimension,clips,ccc,pcc,mae,rmse per group
+//! report/<model>/estimates.*  with `plots`: estimate against rating per clip, a panel per
+//!                             dimension (see `plot::scatter`)
 //! ```
 //!
 //! A cross-validated model is scored on its folds' held-out clips pooled (each clip once), as
@@ -30,6 +32,8 @@ use crate::bootstrap::{LEVEL, percentile};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv};
 use crate::groups::Groups;
+use crate::plot::scatter::{Panel, ScatterFigure};
+use crate::plot::{self, ImageFormat};
 
 /// What scoring a model's estimates needs to know.
 pub struct Scoring<'a> {
@@ -43,6 +47,8 @@ pub struct Scoring<'a> {
     pub groups: &'a Groups,
     /// `report/`.
     pub report_dir: &'a std::path::Path,
+    /// Image formats of the scatter plots (none: no figures).
+    pub formats: &'a [ImageFormat],
 }
 
 /// One model's agreement on one dimension.
@@ -145,10 +151,12 @@ impl Scoring<'_> {
         Ok(scores)
     }
 
-    /// The scores of `rows` (one model's, on the scored split), its group tables written.
+    /// The scores of `rows` (one model's, on the scored split), its group tables and scatter
+    /// plot written.
     fn score(&self, model: &str, dimensions: &[String], rows: &[&Estimate]) -> Result<Vec<DimensionScore>, ReportError> {
         let mut scores = Vec::new();
         let mut by_group: Vec<Vec<String>> = Vec::new();
+        let mut panels = Vec::new();
         for (d, dimension) in dimensions.iter().enumerate() {
             let rated: Vec<(&str, (f64, f64))> =
                 rows.iter().filter_map(|r| Some((r.file_id.as_str(), (r.truth[d]?, r.predicted[d])))).collect();
@@ -158,6 +166,7 @@ impl Scoring<'_> {
                 continue;
             };
             let interval = ccc_interval(&pairs, self.resamples, self.seed);
+            panels.push(Panel { dimension: dimension.clone(), pairs: pairs.clone(), ccc: agreement.ccc });
             scores.push(DimensionScore { input: model.to_string(), split: self.split, dimension: dimension.clone(), agreement, interval });
             for (c, column) in self.groups.columns().enumerate() {
                 let mut groups: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
@@ -170,6 +179,13 @@ impl Scoring<'_> {
                     by_group.push(cells.into_iter().chain(a.values().map(|x| x.to_string())).collect());
                 }
             }
+        }
+        if !self.formats.is_empty() && !panels.is_empty() {
+            let dir = self.report_dir.join(model);
+            create_dir(&dir)?;
+            let clips = panels.iter().map(|p| p.pairs.len()).max().unwrap_or(0);
+            let title = format!("{model}: estimates against ratings on {} ({clips} rated clips)", self.split.name());
+            plot::save(&ScatterFigure { title, panels }, &dir, "estimates", self.formats)?;
         }
         if !by_group.is_empty() {
             let dir = self.report_dir.join(model);

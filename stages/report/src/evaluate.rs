@@ -290,6 +290,7 @@ impl Evaluate {
                 seed: self.seed.unwrap_or(ctx.seed),
                 groups: &groups,
                 report_dir: &report_dir,
+                formats,
             };
             let mut scores = Vec::new();
             for model in &regressors {

@@ -84,6 +84,17 @@ fn scores_each_dimension_on_the_rated_clips_of_the_split_and_by_group() {
     assert!(close(&arousal[0][3], 0.0) && close(&arousal[0][6], 1.118033988749895), "{arousal:?}");
     assert_eq!((arousal[1][0].as_str(), arousal[1][2].as_str()), ("m", "3"));
     assert!(close(&arousal[1][3], 0.7272727272727274) && close(&arousal[1][4], 0.8660254037844386), "{arousal:?}");
+
+    // With figures: estimates against ratings, a panel per dimension with its CCC.
+    let root = tempfile::tempdir().unwrap();
+    let dims = Input::new("dims", ArtifactKind::Estimates, root.path().join("dims"));
+    write_estimates(&dims.dir, &rows);
+    let out = common::run(root.path(), "formats = [\"svg\"]\nbootstrap = 0", &[dims]).unwrap();
+    let svg = std::fs::read_to_string(out.join("report/dims/estimates.svg")).unwrap();
+    for caption in ["dims: estimates against ratings on val (5 rated clips)", "arousal (CCC 0.755)", "valence (CCC 0.755)"] {
+        assert!(svg.contains(caption), "{caption} not in the figure");
+    }
+    assert_eq!(svg.matches("<circle").count(), 10, "a dot per rated clip and dimension");
 }
 
 #[test]

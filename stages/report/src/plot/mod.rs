@@ -12,6 +12,7 @@ pub mod confusion;
 pub mod counts;
 pub mod curves;
 pub mod importance;
+pub mod scatter;
 pub mod signal;
 
 use std::io::BufWriter;
