@@ -252,6 +252,30 @@ pub enum ReportError {
         /// Its dimensions, comma-separated.
         other_dimensions: String,
     },
+    /// `weights = "val-ccc"` and a member has no rated `val` clip in a dimension.
+    #[error("input `{input}` has no clip rated in `{dimension}` in split `val`; `weights = \"val-ccc\"` needs them")]
+    NoValRatings {
+        /// The member.
+        input: String,
+        /// The dimension.
+        dimension: String,
+    },
+    /// `weights = "val-ccc"` and no member agrees with the ratings of a dimension at all.
+    #[error("no input has a CCC above 0 in `{dimension}` on `val`: `weights = \"val-ccc\"` would weigh them all 0 (give weights by hand)")]
+    NoPositiveCcc {
+        /// The dimension.
+        dimension: String,
+    },
+    /// A member of an estimates ensemble lacks a clip another one estimates.
+    #[error("input `{input}` has no estimate of clip `{file_id}`, which `{other}` estimates: the members must estimate the same clips")]
+    MissingEstimate {
+        /// The member lacking the clip.
+        input: String,
+        /// The clip.
+        file_id: String,
+        /// A member that has it.
+        other: String,
+    },
     /// Two folds of a cross-validation hold out the same clip.
     #[error("clip `{file_id}` is held out by two folds of `{model}`: the folds of a cross-validation must not overlap")]
     HeldOutTwice {

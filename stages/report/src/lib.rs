@@ -2,7 +2,8 @@
 //! confusion matrices, training curves, `output.txt` (its format is `vox_api::output_txt`,
 //! shared with `vox predict`) and signal-analysis figures, and the `ensemble-vote` kind, which
 //! combines several models' predictions into one. `evaluate` also scores the estimates of
-//! emotion dimensions (`dimensions`: CCC, Pearson, MAE, RMSE).
+//! emotion dimensions (`dimensions`: CCC, Pearson, MAE, RMSE), and `ensemble-mean` fuses them
+//! by a weighted mean.
 //!
 //! Modules by concern: [`metrics`] (the math, checked against scikit-learn), [`signal`]
 //! (spectral summaries for figures), [`plot`] (plotters figures with an embedded font), the
@@ -15,6 +16,7 @@ mod bootstrap;
 mod cross_validation;
 mod dimensions;
 mod ensemble;
+mod ensemble_mean;
 mod error;
 mod evaluate;
 mod files;
@@ -29,11 +31,12 @@ mod test_labels;
 
 pub use error::ReportError;
 pub use ensemble::{EnsembleVote, Method, MissingClasses, OnMissingClips, WeightRule, Weights};
+pub use ensemble_mean::{EnsembleMean, MeanRule, MeanWeights};
 pub use evaluate::{Evaluate, ScoredSplit};
 
 use vox_api::StageKind;
 
 /// Every stage kind of this crate, for the engine's registry.
 pub fn kinds() -> Vec<Box<dyn StageKind>> {
-    vec![vox_api::kind::<Evaluate>(), vox_api::kind::<EnsembleVote>()]
+    vec![vox_api::kind::<Evaluate>(), vox_api::kind::<EnsembleVote>(), vox_api::kind::<EnsembleMean>()]
 }

@@ -135,3 +135,108 @@ fn pools_a_cross_validations_held_out_clips_and_tables_its_folds() {
     let err = common::run(root.path(), "plots = false", &twice).unwrap_err().to_string();
     assert_eq!(err, "clip `c` is held out by two folds of `dims`: the folds of a cross-validation must not overlap");
 }
+
+/// Runs `ensemble-mean` with `params` on `inputs` into a fresh `out/` under `root`.
+fn run_mean(root: &Path, params: &str, inputs: &[Input]) -> Result<std::path::PathBuf, String> {
+    let kind = vox_report::kinds().into_iter().find(|k| k.name() == "ensemble-mean").unwrap();
+    let stage = kind.configure(toml::from_str(params).unwrap()).map_err(|e| e.to_string())?;
+    let out = root.join("out");
+    let scratch = root.join("scratch");
+    for dir in [&out, &scratch] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+    let ctx = vox_api::StageContext {
+        stage: "fused",
+        inputs,
+        out_dir: &out,
+        scratch_dir: &scratch,
+        seed: 42,
+        backend: None,
+        threads: 2,
+        progress: &progress,
+        memo: None,
+    };
+    stage.run(&ctx).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Two members, the second's dimensions in the other order: `eg` misses (CCC 0.7547 in both
+/// dimensions on val), `ssl` is exact in arousal (CCC 1) and says 3 for every valence (CCC 0);
+/// a test clip each.
+fn members(root: &Path) -> [Input; 2] {
+    let eg = Input::new("eg", ArtifactKind::Estimates, root.join("eg"));
+    let mut rows: Vec<Row> = SCORED.iter().map(|&(id, t, p)| (id, Split::Val, Some(t), p)).collect();
+    rows.push(("t1", Split::Test, None, 2.0));
+    write_estimates(&eg.dir, &rows);
+    let ssl = Input::new("ssl", ArtifactKind::Estimates, root.join("ssl"));
+    std::fs::create_dir_all(&ssl.dir).unwrap();
+    let mut rows: Vec<Estimate> = SCORED
+        .iter()
+        .map(|&(id, t, _)| Estimate { file_id: id.into(), split: Split::Val, truth: vec![Some(6.0 - t), Some(t)], predicted: vec![3.0, t] })
+        .collect();
+    rows.push(Estimate { file_id: "t1".into(), split: Split::Test, truth: vec![None, None], predicted: vec![3.0, 4.0] });
+    Estimates { dimensions: vec!["valence".into(), "arousal".into()], rows }.write(&ssl.dir).unwrap();
+    [eg, ssl]
+}
+
+#[test]
+fn an_estimates_ensemble_weighs_members_equally_or_by_their_val_ccc() {
+    let root = tempfile::tempdir().unwrap();
+    let inputs = members(root.path());
+    let out = run_mean(root.path(), "", &inputs).unwrap();
+    let fused = Estimates::read(&out).unwrap();
+    assert_eq!(fused.dimensions, ["arousal", "valence"]);
+    let t1 = fused.rows.iter().find(|r| r.file_id == "t1").unwrap();
+    // eg: arousal 2, valence 4; ssl: arousal 4, valence 3.
+    assert_eq!(t1.predicted, [3.0, 3.5]);
+
+    let root = tempfile::tempdir().unwrap();
+    let inputs = members(root.path());
+    let out = run_mean(root.path(), "weights = \"val-ccc\"", &inputs).unwrap();
+    // Arousal: eg 0.7547, ssl 1; valence: eg alone (ssl's CCC is 0).
+    let (w_eg, w_ssl) = (0.7547169811320755 / 1.7547169811320755, 1.0 / 1.7547169811320755);
+    let weights: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("weights.json")).unwrap()).unwrap();
+    assert_eq!((&weights["rule"], &weights["dimensions"]), (&serde_json::json!("val-ccc"), &serde_json::json!(["arousal", "valence"])));
+    let eg_weights: Vec<f64> = serde_json::from_value(weights["members"][0]["weights"].clone()).unwrap();
+    assert!((eg_weights[0] - w_eg).abs() < 1e-12 && eg_weights[1] == 1.0, "{weights}");
+    let fused = Estimates::read(&out).unwrap();
+    let a = fused.rows.iter().find(|r| r.file_id == "a").unwrap();
+    assert!((a.predicted[0] - (w_eg * 1.5 + w_ssl * 1.0)).abs() < 1e-12, "{a:?}");
+    assert_eq!(a.predicted[1], 4.5, "eg's valence alone");
+
+    // New clips (`vox predict`) are fused with the run's weights.
+    let new_root = tempfile::tempdir().unwrap();
+    let new = members(new_root.path());
+    let kind = vox_report::kinds().into_iter().find(|k| k.name() == "ensemble-mean").unwrap();
+    let stage = kind.configure(toml::from_str("weights = \"val-ccc\"").unwrap()).unwrap();
+    let (applied, scratch) = (new_root.path().join("applied"), new_root.path().join("scratch"));
+    for dir in [&applied, &scratch] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+    let ctx = vox_api::ApplyContext {
+        run: vox_api::StageContext { stage: "fused", inputs: &new, out_dir: &applied, scratch_dir: &scratch, seed: 42, backend: None, threads: 1, progress: &progress, memo: None },
+        trained: &out,
+        new_audio: &[],
+        windows: None,
+    };
+    stage.apply(&ctx).unwrap();
+    let t1 = Estimates::read(&applied).unwrap().rows.into_iter().find(|r| r.file_id == "t1").unwrap();
+    // eg: arousal 2, valence 4; ssl: arousal 4, valence 3.
+    assert!((t1.predicted[0] - (w_eg * 2.0 + w_ssl * 4.0)).abs() < 1e-12 && t1.predicted[1] == 4.0, "{t1:?}");
+    assert_eq!(a.truth, [Some(1.0), Some(5.0)]);
+    let report = table(&out.join("report/ensemble.csv"));
+    assert_eq!(report[0], ["input", "weight", "dimension", "clips", "ccc"]);
+    let inputs_scored: Vec<&str> = report[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(inputs_scored, ["eg", "eg", "ssl", "ssl", "ensemble", "ensemble"]);
+
+    let err = run_mean(root.path(), "weights = [1.0]", &inputs).unwrap_err();
+    assert_eq!(err, "`weights` lists 1 weights for 2 inputs; give one weight per input, in input order");
+    let err = run_mean(root.path(), "weights = [1.0, -1.0]", &inputs).unwrap_err();
+    assert!(err.contains("must be a number >= 0, got -1"), "{err}");
+    let short = Input::new("short", ArtifactKind::Estimates, root.path().join("short"));
+    write_estimates(&short.dir, &[("a", Split::Val, Some(1.0), 1.0)]);
+    let err = run_mean(root.path(), "", &[inputs[0].clone(), short]).unwrap_err();
+    assert_eq!(err, "input `short` has no estimate of clip `b`, which `eg` estimates: the members must estimate the same clips");
+}
