@@ -467,27 +467,24 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
                 continue;
             }
             let Some(dir) = &outcome.out_dir else { continue };
+            // Estimates of emotion dimensions: their CCC from `dimensions.csv`, per split.
+            let dimension_rows = vox_api::summary::read_dimensions(dir);
+            for metric in metrics.iter().filter(|m| vox_api::summary::is_dimension_metric(m)) {
+                let splits: BTreeSet<&String> = dimension_rows.iter().filter_map(|r| r.get("split")).collect();
+                for split in splits {
+                    for (input, value) in vox_api::summary::dimension_scores(&dimension_rows, split, metric) {
+                        let model = input.split('[').next().unwrap_or(&input).to_string();
+                        let row = row_of(&mut rows, variant.group(), model, split.clone());
+                        row.values.entry(metric.clone()).or_default().push(value);
+                    }
+                }
+            }
             // Report stages are those whose outputs hold a summary (`vox_api::summary`).
             for record in vox_api::summary::read(dir) {
                 let input = record.get("input").cloned().unwrap_or_default();
                 let model = input.split('[').next().unwrap_or(&input).to_string();
                 let split = record.get("split").cloned().unwrap_or_default();
-                let group = variant.group();
-                let pos = rows.iter().position(|r| r.variant == group && r.model == model && r.split == split);
-                let row = match pos {
-                    Some(p) => &mut rows[p],
-                    None => {
-                        rows.push(ComparisonRow {
-                            variant: group,
-                            model,
-                            split,
-                            values: BTreeMap::new(),
-                            clips: BTreeMap::new(),
-                            versus_best: Versus::NotComparable,
-                        });
-                        rows.last_mut().expect("just pushed")
-                    }
-                };
+                let row = row_of(&mut rows, variant.group(), model, split);
                 if let Ok(Some(clips)) = scored::read(&dir.join("report"), &input) {
                     row.clips.insert(variant.seed, clips);
                 }
@@ -503,6 +500,37 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
         test_against_best(&mut rows, first);
     }
     rows
+}
+
+/// The row of `rows` for (`variant`, `model`, `split`), added when there is none.
+fn row_of(rows: &mut Vec<ComparisonRow>, variant: String, model: String, split: String) -> &mut ComparisonRow {
+    match rows.iter().position(|r| r.variant == variant && r.model == model && r.split == split) {
+        Some(p) => &mut rows[p],
+        None => {
+            rows.push(ComparisonRow {
+                variant,
+                model,
+                split,
+                values: BTreeMap::new(),
+                clips: BTreeMap::new(),
+                versus_best: Versus::NotComparable,
+            });
+            rows.last_mut().expect("just pushed")
+        }
+    }
+}
+
+/// The metrics to compare when the sweep names none: [`DEFAULT_METRICS`], with `ccc` where a
+/// report scored estimates of emotion dimensions (only `ccc` when no report scored classes).
+pub fn default_metrics(outcomes: &[StageOutcome]) -> Vec<String> {
+    let dirs = || outcomes.iter().filter(|o| matches!(o.status, Status::Ran | Status::Cached)).filter_map(|o| o.out_dir.as_ref());
+    let classes = dirs().any(|d| !vox_api::summary::read(d).is_empty());
+    let dimensions = dirs().any(|d| !vox_api::summary::read_dimensions(d).is_empty());
+    let mut metrics: Vec<String> = if classes || !dimensions { DEFAULT_METRICS.iter().map(|m| m.to_string()).collect() } else { Vec::new() };
+    if dimensions {
+        metrics.push(vox_api::summary::CCC.to_string());
+    }
+    metrics
 }
 
 /// Sets each row's [`ComparisonRow::versus_best`]: against the row of its split with the best

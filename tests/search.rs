@@ -321,7 +321,7 @@ fn a_search_over_a_regressor_optimizes_a_dimensions_ccc_on_val() {
 
 /// A synthetic IEMOCAP (ratings in its EmoEvaluation files), eGeMAPS, ridge regressions of two
 /// dimensions scored on `val`, and a search over the ridge penalty.
-const DIMS_SEARCH: &str = r#"
+pub(crate) const DIMS_SEARCH: &str = r#"
 [pipeline]
 name = "dims-search"
 seed = 5

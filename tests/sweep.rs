@@ -216,3 +216,45 @@ fn compare_shows_differing_params_and_metrics() {
     let run = p.vox(&["compare", &a, &c]);
     assert!(run.stdout.contains("| report/rf vs first run | - | other clips |"), "{}", run.stdout);
 }
+
+/// A sweep of a regressor's penalty: with no `metrics`, its table compares the `ccc` of each
+/// variant's estimates (the mean over dimensions of its report's `val` rows), and `vox compare`
+/// lists each dimension's CCC per run.
+#[test]
+fn a_sweep_of_a_regressor_compares_its_ccc() {
+    let p = Project::new();
+    let base = crate::search::DIMS_SEARCH.split("[search]").next().unwrap();
+    p.file("p.toml", &format!("{base}[sweep]\ngrid = {{ \"dims.alpha\" = [0.1, 100.0] }}\n"));
+    let run = p.vox(&["sweep", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let table = std::fs::read_to_string(run_dir.join("sweep.md")).unwrap();
+    assert!(table.starts_with("| variant | model | split | n | ccc | vs best (McNemar) |\n"), "{table}");
+    let rows = doc["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{table}");
+    for row in rows {
+        let variant = row["variant"].as_str().unwrap();
+        let dimensions = crate::support::csv_rows(&run_dir.join(format!("report[{variant}]")).join("dimensions.csv"));
+        let val: Vec<f64> = dimensions.iter().filter(|r| r["split"] == "val").map(|r| r["ccc"].parse().unwrap()).collect();
+        assert_eq!(val.len(), 2);
+        let value = row["values"]["ccc"][0].as_f64().unwrap();
+        assert!((value - (val[0] + val[1]) / 2.0).abs() < 1e-12, "{variant}: {value} vs {val:?}");
+    }
+
+    p.file("q.toml", &format!("{base}[sweep]\ngrid = {{ \"dims.alpha\" = [0.1, 100.0] }}\nmetrics = [\"ccc_arousal\", \"cc\"]\n"));
+    let bad = p.vox(&["sweep", "q.toml"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("unknown metric; `evaluate` reports accuracy, macro_f1, weighted_f1, uar (and `ccc`, `ccc_<dimension>` for estimates)"), "{}", bad.stderr);
+
+    // Two plain runs side by side: each dimension's CCC on val.
+    let first = p.vox(&["run", "p.toml", "--json"]);
+    let second = p.vox(&["run", "p.toml", "--set", "dims.alpha=100.0", "--json"]);
+    let dir = |run: &crate::support::Run| serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["run_dir"].as_str().unwrap().to_string();
+    let compared = p.vox(&["compare", &dir(&first), &dir(&second)]);
+    assert_eq!(compared.code, 0, "{}", compared.stderr);
+    let line = compared.stdout.lines().find(|l| l.starts_with("| report/dims val ccc_valence |")).unwrap_or_else(|| panic!("{}", compared.stdout));
+    let cells: Vec<&str> = line.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells.len(), 3, "{line}");
+    assert_ne!(cells[1], cells[2], "{line}");
+}

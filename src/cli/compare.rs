@@ -52,6 +52,13 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
                         }
                     }
                 }
+                // Estimates of emotion dimensions: each dimension's CCC, split by split.
+                for record in vox_api::summary::read_dimensions(&dir.join(name)) {
+                    let cell = |c: &str| record.get(c).cloned().unwrap_or_default();
+                    let Ok(ccc) = cell("ccc").parse::<f64>() else { continue };
+                    let key = format!("{name}/{} {} ccc_{}", cell("input"), cell("split"), cell("dimension"));
+                    metric_rows.entry(key).or_insert_with(|| vec!["-".into(); runs.len()])[i] = format!("{ccc:.4}");
+                }
             }
         }
     }

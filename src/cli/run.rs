@@ -125,6 +125,7 @@ pub(super) fn sweep(args: SweepArgs, global: &Global, registry: Registry, progre
         return submit_detached(&placement, &loaded, &pipeline, Some(&grid), global, &cache, options, &plan.plan, None);
     }
     let (outcomes, run) = run_plan(&plan.plan, &cache, executor.as_ref(), &options, &planned.before, None)?;
+    let metrics = if metrics.is_empty() { sweep::default_metrics(&outcomes) } else { metrics };
     let rows = sweep::compare(plan, &outcomes, &metrics);
     let table = sweep::markdown(&rows, &metrics);
     std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
@@ -246,19 +247,17 @@ fn submit_detached(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The metrics a sweep compares, checked against what `evaluate` writes.
+/// The metrics a sweep compares, checked against what `evaluate` writes; none when the sweep
+/// names none (the run's reports decide, [`sweep::default_metrics`]).
 fn sweep_metrics(spec: &spec::PipelineSpec) -> Result<Vec<String>, Vec<SpecError>> {
     let asked = spec.sweep.as_ref().map(|s| s.metrics.clone()).unwrap_or_default();
-    if asked.is_empty() {
-        return Ok(sweep::DEFAULT_METRICS.iter().map(|m| m.to_string()).collect());
-    }
     let unknown: Vec<SpecError> = asked
         .iter()
-        .filter(|m| !sweep::METRICS.contains(&m.as_str()))
+        .filter(|m| !sweep::METRICS.contains(&m.as_str()) && !vox_api::summary::is_dimension_metric(m))
         .map(|m| {
             let kind = SpecErrorKind::BadOverride {
                 text: format!("metrics = [\"{m}\"]"),
-                problem: format!("unknown metric; `evaluate` reports {}", sweep::METRICS.join(", ")),
+                problem: format!("unknown metric; `evaluate` reports {} (and `ccc`, `ccc_<dimension>` for estimates)", sweep::METRICS.join(", ")),
                 suggestion: closest(m, sweep::METRICS),
             };
             SpecError::at(kind, spec.name.loc.clone())
