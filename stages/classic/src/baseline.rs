@@ -536,6 +536,12 @@ impl MaxFeatures {
 }
 
 
+/// The error of a param set on a model that does not read it, listing the model's own.
+pub(crate) fn foreign_param_error(param: &str, model: &str, own: &[&str]) -> ParamError {
+    let own = own.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    ParamError::new(param, format!("`{param}` does not apply to model `{model}` (its params: {own})"))
+}
+
 impl StageDef for Baseline {
     const KIND: &'static str = "baseline";
     // 2: params are the chosen model's only (and knn) (resolved): a param of another model is an error.
@@ -546,11 +552,7 @@ impl StageDef for Baseline {
 
     fn validate(&self) -> Result<(), ParamError> {
         if let Some(param) = self.foreign_param() {
-            let own = self.model.params().iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-            return Err(ParamError::new(
-                param,
-                format!("`{param}` does not apply to model `{}` (its params: {own})", self.model.name()),
-            ));
+            return Err(foreign_param_error(param, self.model.name(), self.model.params()));
         }
         if self.importance_repeats == Some(0) {
             return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));

@@ -16,6 +16,7 @@ use vox_api::estimates::{Estimates, rating};
 use vox_api::features::FeatureTable;
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
+use crate::baseline::foreign_param_error;
 use crate::data::{check_finite, model_columns};
 use crate::error::ClassicError;
 use crate::knn::{KnnRegressor, Weights};
@@ -182,9 +183,7 @@ impl StageDef for Regress {
 
     fn validate(&self) -> Result<(), ParamError> {
         if let Some(param) = self.foreign_param() {
-            let own = self.model.params().iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-            let message = format!("`{param}` does not apply to model `{}` (its params: {own})", self.model.name());
-            return Err(ParamError::new(param, message));
+            return Err(foreign_param_error(param, self.model.name(), self.model.params()));
         }
         if self.targets.is_empty() {
             return Err(ParamError::new(

@@ -218,7 +218,14 @@ pub fn evaluate_kind() -> Box<dyn StageKind> {
 /// Configures `evaluate` with the TOML `params` and runs it on `inputs` into a fresh
 /// `out/` under `root`, which it returns.
 pub fn run(root: &Path, params: &str, inputs: &[Input]) -> Result<PathBuf, vox_api::StageError> {
-    let stage = evaluate_kind().configure(toml::from_str(params).unwrap()).unwrap();
+    run_kind(root, "evaluate", params, inputs)
+}
+
+/// Configures the crate's kind `kind` with the TOML `params` (which must be valid) and runs it
+/// on `inputs` into a fresh `out/` under `root`, which it returns.
+pub fn run_kind(root: &Path, kind: &str, params: &str, inputs: &[Input]) -> Result<PathBuf, vox_api::StageError> {
+    let kind = vox_report::kinds().into_iter().find(|k| k.name() == kind).unwrap();
+    let stage = kind.configure(toml::from_str(params).unwrap()).unwrap();
     let out = root.join("out");
     let scratch = root.join("scratch");
     std::fs::create_dir_all(&out).unwrap();
