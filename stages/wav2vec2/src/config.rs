@@ -204,6 +204,12 @@ pub struct Wav2Vec2Config {
     /// Class names by index, as HF writes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<String, String>>,
+    /// HF's `problem_type`: what the head's outputs are. `single_label_classification` (or
+    /// unset) is what vox's heads are: class scores under a softmax. `regression` heads give
+    /// values on a scale (audEERING's arousal, dominance, valence), `multi_label_classification`
+    /// heads a sigmoid per class; `fine-tune` refuses to read either as classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_type: Option<String>,
     /// HF's weighted sum of every hidden state (a learned softmax over them, `layer_weights`)
     /// instead of the encoder's output, before the head (the SUPERB checkpoints').
     #[serde(default)]
@@ -382,6 +388,8 @@ impl Wav2Vec2Config {
             .collect();
         self.num_labels = Some(labels.len());
         self.id2label = Some(labels);
+        // The outputs are classes now, whatever the checkpoint's head was.
+        self.problem_type = None;
     }
 
     /// Frames the feature encoder makes of `samples` samples (HF

@@ -400,6 +400,20 @@ pub enum FineTuneError {
         /// The backend's name.
         backend: String,
     },
+    /// A loaded head whose outputs are not softmax class scores.
+    #[error(
+        "the checkpoint's head is no classifier: its config.json says `problem_type = \"{problem_type}\"`, so \
+         its outputs ({outputs}) are {}, not class probabilities. Set `new_head = true` to train a \
+         classifier on its encoder, or take its hidden states as features (`featurize` with `set = \"ssl\"`) \
+         and estimate dimensions with `regress`",
+        if .problem_type == "regression" { "values on a scale" } else { "independent sigmoid scores" }
+    )]
+    NotAClassifier {
+        /// The config's `problem_type`.
+        problem_type: String,
+        /// The head's outputs (`id2label`), listed.
+        outputs: String,
+    },
     /// A loaded head's classes that match none of the data's classes.
     #[error(
         "the checkpoint's classes {} are none of the data's classes ({classes}); map each to a \

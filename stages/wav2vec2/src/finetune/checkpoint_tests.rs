@@ -271,3 +271,36 @@ fn training_a_loaded_head_needs_its_classes_or_a_new_head() {
     let err = run(&scratch, &set).unwrap_err();
     assert_eq!(err, "`new_head` applies to a loaded model (`model`, `model_path` or a model folder input), not to a scratch model");
 }
+
+/// audEERING's dimensional model is a wav2vec2 with a dense-tanh head whose three outputs are
+/// arousal, dominance and valence values (`problem_type = "regression"`): never scored as three
+/// classes; with `new_head`, its encoder trains a classifier whose saved config is a classifier's.
+#[test]
+fn a_regression_checkpoint_is_no_classifier() {
+    // The fixture's head has 8 outputs: 8 rated dimensions.
+    let dimensions = ["arousal", "dominance", "valence", "interest", "confidence", "stress", "warmth", "energy"];
+    let model = checkpoint("large-dense-tanh", &dimensions);
+    let path = model.path().join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["problem_type"] = "regression".into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let unlabeled = audio(LabelSet::default(), &[(None, Split::Test), (None, Split::Test)]);
+    let err = run(&params(model.path(), 0, ""), &unlabeled).unwrap_err();
+    assert_eq!(
+        err,
+        "the checkpoint's head is no classifier: its config.json says `problem_type = \"regression\"`, so its outputs \
+         (arousal, dominance, valence, interest, confidence, stress, warmth, energy) are values on a scale, not class probabilities. Set `new_head = true` to train a \
+         classifier on its encoder, or take its hidden states as features (`featurize` with `set = \"ssl\"`) and \
+         estimate dimensions with `regress`"
+    );
+    let clips = [(Some("01"), Split::Train), (Some("05"), Split::Train), (Some("01"), Split::Val)];
+    let out = run(&params(model.path(), 1, "new_head = true"), &audio(ravdess(), &clips)).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap()).unwrap();
+    assert!(saved.get("problem_type").is_none(), "{saved}");
+    assert_eq!(saved["id2label"]["1"], "05");
+    config["problem_type"] = "multi_label_classification".into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = run(&params(model.path(), 0, ""), &unlabeled).unwrap_err();
+    assert!(err.contains("are independent sigmoid scores, not class probabilities"), "{err}");
+}

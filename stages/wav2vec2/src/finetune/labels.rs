@@ -57,8 +57,13 @@ pub fn plan(params: &FineTune, set: &AudioSet, input: &str, info: Option<&ModelI
     }
 }
 
-/// The classes of a checkpoint's head (see the module doc).
+/// The classes of a checkpoint's head (see the module doc). A head whose outputs are no
+/// softmax class scores (`problem_type` regression or multi-label) is refused: read as classes,
+/// its values would be mislabelled without a word.
 fn from_checkpoint(params: &FineTune, set: &AudioSet, info: &ModelInfo) -> Result<Classes, FineTuneError> {
+    if let Some(kind) = info.config.problem_type.as_deref().filter(|k| *k != "single_label_classification") {
+        return Err(FineTuneError::NotAClassifier { problem_type: kind.to_string(), outputs: info.labels.join(", ") });
+    }
     for key in params.checkpoint_labels.keys() {
         if !info.labels.contains(key) {
             return Err(FineTuneError::UnknownCheckpointLabel { key: key.clone(), labels: info.labels.join(", ") });
