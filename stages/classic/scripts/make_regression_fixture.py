@@ -2,8 +2,8 @@
 
 Fixture (`tests/fixtures/regression.csv`): 300 clips (70% train, 30% val) of 40 features from
 make_regression, with two dimensions on a 1..5 scale like IEMOCAP's: `arousal` linear in the
-features plus noise, `valence` a tanh of a few of them plus noise. The first 5 train rows have no
-valence (unrated clips: fitted on for arousal only).
+features plus noise, `valence` a tanh of two of them (`f00` minus `f05`, standardized) plus
+noise. The first 5 train rows have no valence (unrated clips: fitted on for arousal only).
 
 Reference (`tests/fixtures/sklearn_regression.json`): for each dimension, the val estimates of
 StandardScaler (fitted on all train rows) + Ridge(alpha) at alpha 1 and 30, fitted on the train
@@ -32,7 +32,8 @@ def main():
     rng = np.random.default_rng(3)
     x = x * rng.uniform(0.5, 40.0, size=P) + rng.uniform(-100, 100, size=P)
     arousal = 3.0 + 1.5 * a / a.std()
-    valence = 3.0 + 1.2 * np.tanh(x[:, 0] / x[:, 0].std() - x[:, 5] / x[:, 5].std()) + rng.normal(0, 0.3, N)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    valence = 3.0 + 1.2 * np.tanh(z[:, 0] - z[:, 5]) + rng.normal(0, 0.3, N)
     is_train = rng.uniform(size=N) < 0.7
     valence_rated = np.ones(N, dtype=bool)
     valence_rated[np.flatnonzero(is_train)[:5]] = False

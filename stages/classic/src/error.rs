@@ -46,6 +46,17 @@ pub enum ClassicError {
         /// The manifest columns the clips have values in, listed.
         columns: String,
     },
+    /// Importance was asked for, but a dimension has fewer than two rated `val` clips.
+    #[error(
+        "`importance_repeats` measures importance on the rated `val` clips, and `{dimension}` has {rated}: \
+         hold out a val part in the `split` stage (`val_fraction`) or unset `importance_repeats`"
+    )]
+    NoValRatings {
+        /// The dimension.
+        dimension: String,
+        /// Its rated val clips.
+        rated: usize,
+    },
     /// A clip's rating is not a number, or the estimates could not be written.
     #[error(transparent)]
     Estimates(#[from] EstimatesError),

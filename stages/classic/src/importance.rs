@@ -72,15 +72,38 @@ pub fn permutation(model: &FittedModel, table: &FeatureTable, classes: &[String]
         Headline::of_pairs(&pairs).get(request.metric).unwrap_or(f64::NAN)
     };
     let rows: Vec<&[f64]> = val.iter().map(|(_, r)| *r).collect();
-    let baseline = score(&rows);
-    let n_features = table.names.len();
+    let (baseline, features) = drops(&rows, &table.names, score, request.repeats, request.seed);
+    let distributions = distributions(table, &features[..request.top.min(features.len())]);
+    Some(Importance {
+        settings: Settings {
+            metric: request.metric.to_string(),
+            split: "val".into(),
+            repeats: request.repeats,
+            seed: request.seed,
+            score: baseline,
+            clips: rows.len(),
+        },
+        features,
+        distributions,
+    })
+}
+
+/// The unshuffled `score` of `rows` and every feature's drop in it when its column is shuffled
+/// among the rows (`repeats` times, each (feature, repeat) with its own stream of `seed`), most
+/// important first; ties keep column order. Shared by classifiers and regressors.
+pub fn drops<F>(rows: &[&[f64]], names: &[String], score: F, repeats: usize, seed: u64) -> (f64, Vec<FeatureImportance>)
+where
+    F: Fn(&[&[f64]]) -> f64 + Sync,
+{
+    let baseline = score(rows);
+    let n_features = names.len();
     let drops: Vec<Vec<f64>> = (0..n_features)
         .into_par_iter()
         .map(|feature| {
-            (0..request.repeats)
+            (0..repeats)
                 .map(|repeat| {
                     let mut order: Vec<usize> = (0..rows.len()).collect();
-                    order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(request.seed, feature, repeat)));
+                    order.shuffle(&mut ChaCha8Rng::seed_from_u64(shuffle_seed(seed, feature, repeat)));
                     let permuted: Vec<Vec<f64>> = rows
                         .iter()
                         .zip(&order)
@@ -98,7 +121,7 @@ pub fn permutation(model: &FittedModel, table: &FeatureTable, classes: &[String]
         .collect();
     let mut features: Vec<FeatureImportance> = drops
         .iter()
-        .zip(&table.names)
+        .zip(names)
         .map(|(drops, name)| {
             let n = drops.len().max(1) as f64;
             let mean = drops.iter().sum::<f64>() / n;
@@ -111,19 +134,7 @@ pub fn permutation(model: &FittedModel, table: &FeatureTable, classes: &[String]
     for (i, f) in features.iter_mut().enumerate() {
         f.rank = i + 1;
     }
-    let distributions = distributions(table, &features[..request.top.min(features.len())]);
-    Some(Importance {
-        settings: Settings {
-            metric: request.metric.to_string(),
-            split: "val".into(),
-            repeats: request.repeats,
-            seed: request.seed,
-            score: baseline,
-            clips: rows.len(),
-        },
-        features,
-        distributions,
-    })
+    (baseline, features)
 }
 
 /// Each class's values of each of `top` on the labelled training clips, classes in the label

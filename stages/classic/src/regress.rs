@@ -14,6 +14,7 @@ use vox_api::agreement::Agreement;
 use vox_api::audio::{Split, columns_with_values};
 use vox_api::estimates::{Estimates, rating};
 use vox_api::features::FeatureTable;
+use vox_api::importance::{Importance, Settings};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::baseline::foreign_param_error;
@@ -54,6 +55,15 @@ pub struct Regress {
     #[serde(default)]
     #[schemars(extend("default" = "uniform"))]
     pub weights: Option<Weights>,
+    /// Measure each feature's permutation importance for each dimension on the rated `val`
+    /// clips, with this many shuffles per feature: the drop in CCC when the feature's column is
+    /// shuffled (`importance/<dimension>/importance.csv`, drawn by `evaluate`). Unset: none.
+    #[serde(default)]
+    pub importance_repeats: Option<usize>,
+    /// Seed of the importance's shuffles; the pipeline's seed when absent. Only keyed with
+    /// `importance_repeats` (the fits draw nothing).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// The regressors `regress` fits.
@@ -92,6 +102,10 @@ struct Keyed {
     targets: Vec<String>,
     #[serde(flatten)]
     model: Resolved,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    importance_repeats: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -107,7 +121,8 @@ impl From<Regress> for Keyed {
             RegressorKind::Ridge => Resolved::Ridge { alpha: r.alpha() },
             RegressorKind::Knn => Resolved::Knn { n_neighbors: r.n_neighbors(), weights: r.weights.unwrap_or_default() },
         };
-        Self { targets: r.targets, model }
+        let seed = r.importance_repeats.and(r.seed);
+        Self { targets: r.targets, model, importance_repeats: r.importance_repeats, seed }
     }
 }
 
@@ -207,7 +222,15 @@ impl StageDef for Regress {
         if self.n_neighbors == Some(0) {
             return Err(ParamError::new("n_neighbors", "must be at least 1"));
         }
+        if self.importance_repeats == Some(0) {
+            return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));
+        }
         Ok(())
+    }
+
+    /// The seed only matters to the importance's shuffles.
+    fn unread(&self) -> &'static [&'static str] {
+        if self.importance_repeats.is_some() { &[] } else { &["seed"] }
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
@@ -237,6 +260,11 @@ impl StageDef for Regress {
         let text = report(self, &standardizer, table.names.len(), &counts, &estimates);
         let path = report_dir.join("model.txt");
         std::fs::write(&path, text).map_err(|source| ClassicError::Io { path, source })?;
+        if let Some(repeats) = self.importance_repeats {
+            let seed = self.seed.unwrap_or(ctx.seed);
+            vox_api::pool::install(ctx.threads, || write_importance(&file, &table, repeats, seed, ctx.out_dir))
+                .map_err(ClassicError::from)??;
+        }
         let val: Vec<String> = (0..self.targets.len())
             .filter_map(|d| Some(format!("{} {:.3}", self.targets[d], Agreement::of(&estimates.pairs(Split::Val, d))?.ccc)))
             .collect();
@@ -259,6 +287,39 @@ impl StageDef for Regress {
             .map_err(ClassicError::from)?;
         Ok(Applied::Wrote)
     }
+}
+
+/// Each dimension's permutation importance on its rated `val` clips (the drop in CCC), into
+/// `out_dir/importance/<dimension>/` in `vox_api::importance`'s format (no per-class
+/// distributions: a dimension has no classes); a dimension with fewer than two rated `val`
+/// clips is an error.
+fn write_importance(file: &RegressorFile, table: &FeatureTable, repeats: usize, seed: u64, out_dir: &std::path::Path) -> Result<(), ClassicError> {
+    for (d, dimension) in file.dimensions.iter().enumerate() {
+        let mut rows: Vec<&[f64]> = Vec::new();
+        let mut truth = Vec::new();
+        for (clip, row) in table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == Split::Val) {
+            if let Some(value) = rating(clip, dimension)? {
+                rows.push(row.as_slice());
+                truth.push(value);
+            }
+        }
+        if rows.len() < 2 {
+            return Err(ClassicError::NoValRatings { dimension: dimension.clone(), rated: rows.len() });
+        }
+        let model = &file.models[d];
+        let score = |rows: &[&[f64]]| {
+            let pairs: Vec<(f64, f64)> = truth.iter().copied().zip(model.predict(rows)).collect();
+            Agreement::of(&pairs).map_or(f64::NAN, |a| a.ccc)
+        };
+        let (baseline, features) = crate::importance::drops(&rows, &table.names, score, repeats, seed);
+        let settings = Settings { metric: "ccc".into(), split: "val".into(), repeats, seed, score: baseline, clips: rows.len() };
+        let dir = out_dir.join("importance").join(dimension);
+        std::fs::create_dir_all(&dir).map_err(|source| ClassicError::Io { path: dir.clone(), source })?;
+        let top: Vec<String> = features.iter().take(3).map(|f| format!("{} ({:+.3})", f.feature, f.mean)).collect();
+        Importance { settings, features, distributions: Vec::new() }.write(&dir)?;
+        tracing::info!("permutation importance for `{dimension}` (CCC on val, {repeats} repeats): {}", top.join(", "));
+    }
+    Ok(())
 }
 
 /// `report/model.txt`: the regressor, its params, and each dimension's fit and agreement.

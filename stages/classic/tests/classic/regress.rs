@@ -223,3 +223,34 @@ fn keys_only_the_chosen_regressors_params() {
         serde_json::json!({"targets": ["arousal"], "model": "knn", "n_neighbors": 5, "weights": "uniform"})
     );
 }
+
+/// Permutation importance per dimension on the rated val clips: valence is a tanh of `f00` and
+/// `f05` alone, so those two lead its ranking; arousal's baseline is its val CCC; the ranking
+/// repeats for a seed.
+#[test]
+fn importance_ranks_the_features_a_dimension_depends_on() {
+    let input = tempfile::tempdir().unwrap();
+    table().write(input.path()).unwrap();
+    let params = "targets = [\"arousal\", \"valence\"]\nimportance_repeats = 3\nseed = 7";
+    let out = tempfile::tempdir().unwrap();
+    run(params, input.path(), out.path()).unwrap();
+    let read = |dimension: &str| vox_api::importance::Importance::read(&out.path().join("importance").join(dimension)).unwrap().unwrap();
+    let valence = read("valence");
+    let top: std::collections::BTreeSet<&str> = valence.features[..2].iter().map(|f| f.feature.as_str()).collect();
+    assert_eq!(top, ["f00", "f05"].into(), "{:?}", &valence.features[..4]);
+    assert!(valence.features[2].mean < valence.features[1].mean / 3.0, "{:?}", &valence.features[..4]);
+    let arousal = read("arousal");
+    let estimates = Estimates::read(out.path()).unwrap();
+    let ccc = Agreement::of(&estimates.pairs(Split::Val, 0)).unwrap().ccc;
+    assert_eq!((arousal.settings.metric.as_str(), arousal.settings.clips, arousal.settings.score), ("ccc", 85, ccc));
+    assert_eq!(arousal.features.len(), 40);
+    assert!(arousal.distributions.is_empty());
+    let again = tempfile::tempdir().unwrap();
+    run(params, input.path(), again.path()).unwrap();
+    assert_eq!(vox_api::importance::Importance::read(&again.path().join("importance/arousal")).unwrap().unwrap(), arousal);
+    // Keyed only when asked, with its seed.
+    let keyed = serde_json::to_value(toml::from_str::<Regress>(params).unwrap()).unwrap();
+    assert_eq!((keyed["importance_repeats"].as_u64(), keyed["seed"].as_u64()), (Some(3), Some(7)));
+    let plain = serde_json::to_value(toml::from_str::<Regress>("targets = [\"arousal\"]\nseed = 7").unwrap()).unwrap();
+    assert!(plain.get("seed").is_none(), "{plain}");
+}
