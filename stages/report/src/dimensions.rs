@@ -15,6 +15,9 @@
 //! report/<model>/by_<col>.csv with `by`: <col>,dimension,clips,ccc,pcc,mae,rmse per group
 //! report/<model>/estimates.*  with `plots`: estimate against rating per clip, a panel per
 //!                             dimension (see `plot::scatter`)
+//! report/<model>/importance/<dimension>/
+//!                             where the model measured it: each feature's drop in val CCC
+//!                             (`importance.csv`, `.json`) and the top features' bars
 //! ```
 //!
 //! A cross-validated model is scored on its folds' held-out clips pooled (each clip once), as
@@ -32,6 +35,8 @@ use crate::bootstrap::{LEVEL, percentile};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv};
 use crate::groups::Groups;
+use crate::scoring::report_importance;
+use vox_api::importance::Importance;
 use crate::plot::scatter::{Panel, ScatterFigure};
 use crate::plot::{self, ImageFormat};
 
@@ -67,10 +72,19 @@ pub struct DimensionScore {
 }
 
 impl Scoring<'_> {
-    /// Scores one estimates input.
+    /// Scores one estimates input, with its permutation importance per dimension where the
+    /// model measured it.
     pub fn report(&self, input: &Input) -> Result<Vec<DimensionScore>, ReportError> {
         let estimates = Estimates::read(&input.dir)?;
         let rows: Vec<&Estimate> = estimates.split(self.split).collect();
+        for dimension in &estimates.dimensions {
+            let from = input.dir.join("importance").join(dimension);
+            if let Some(importance) = Importance::read(&from)? {
+                let dir = self.report_dir.join(&input.name).join("importance").join(dimension);
+                let name = format!("{} ({dimension})", input.name);
+                report_importance(&dir, &name, &from, &importance, self.formats)?;
+            }
+        }
         self.score(&input.name, &estimates.dimensions, &rows)
     }
 

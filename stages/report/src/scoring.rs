@@ -106,39 +106,42 @@ impl Scoring<'_> {
             plot::save(&CurvesFigure { title, epochs: &epochs }, &self.report_dir.join(&input.name), "training_curves", self.formats)?;
         }
         if let Some(importance) = Importance::read(&input.dir)? {
-            self.report_importance(&input.name, &input.dir, &importance)?;
+            report_importance(&self.report_dir.join(&input.name), &input.name, &input.dir, &importance, self.formats)?;
         }
         Ok(summary)
     }
+}
 
-    /// A model's permutation importance: its tables beside its report, the top features as bars
-    /// and their per-class distributions as box plots.
-    fn report_importance(&self, name: &str, from: &Path, importance: &Importance) -> Result<(), ReportError> {
-        let dir = self.report_dir.join(name);
-        for file in [vox_api::importance::IMPORTANCE, vox_api::importance::DISTRIBUTIONS, vox_api::importance::SETTINGS] {
-            std::fs::copy(from.join(file), dir.join(file)).map_err(ReportError::io(dir.join(file)))?;
-        }
-        let s = &importance.settings;
-        let features = importance.features.iter().take(IMPORTANCE_BARS).map(|f| (f.feature.clone(), f.mean, f.std)).collect();
-        let title = format!("{name}: permutation importance on {} ({} clips, {} repeats)", s.split, s.clips, s.repeats);
-        let measure = format!("drop in {} (from {:.3}), mean ± std over repeats", s.metric, s.score);
-        plot::save(&ImportanceFigure { title, measure, features }, &dir, "importance", self.formats)?;
-        let mut boxes: Vec<FeatureBoxes> = Vec::new();
-        for d in &importance.distributions {
-            let entry = [d.min, d.q1, d.median, d.q3, d.max];
-            match boxes.last_mut() {
-                Some((feature, classes)) if *feature == d.feature => classes.push((d.class.clone(), entry)),
-                _ => boxes.push((d.feature.clone(), vec![(d.class.clone(), entry)])),
-            }
-        }
-        if !boxes.is_empty() {
-            let split = importance.distributions.first().map_or("", |d| d.split.as_str());
-            let title = format!("{name}: the {} most important features per class ({split} clips)", boxes.len());
-            plot::save(&DistributionsFigure { title, features: boxes }, &dir, "distributions", self.formats)?;
-        }
-        Ok(())
+/// A model's permutation importance (measured by `name`, read from `from`): its tables copied
+/// into `dir`, the top features as bars (`importance.*`) and, where it has them, their per-class
+/// distributions as box plots.
+pub(crate) fn report_importance(dir: &Path, name: &str, from: &Path, importance: &Importance, formats: &[ImageFormat]) -> Result<(), ReportError> {
+    create_dir(dir)?;
+    for file in [vox_api::importance::IMPORTANCE, vox_api::importance::DISTRIBUTIONS, vox_api::importance::SETTINGS] {
+        std::fs::copy(from.join(file), dir.join(file)).map_err(ReportError::io(dir.join(file)))?;
     }
+    let s = &importance.settings;
+    let features = importance.features.iter().take(IMPORTANCE_BARS).map(|f| (f.feature.clone(), f.mean, f.std)).collect();
+    let title = format!("{name}: permutation importance on {} ({} clips, {} repeats)", s.split, s.clips, s.repeats);
+    let measure = format!("drop in {} (from {:.3}), mean ± std over repeats", s.metric, s.score);
+    plot::save(&ImportanceFigure { title, measure, features }, dir, "importance", formats)?;
+    let mut boxes: Vec<FeatureBoxes> = Vec::new();
+    for d in &importance.distributions {
+        let entry = [d.min, d.q1, d.median, d.q3, d.max];
+        match boxes.last_mut() {
+            Some((feature, classes)) if *feature == d.feature => classes.push((d.class.clone(), entry)),
+            _ => boxes.push((d.feature.clone(), vec![(d.class.clone(), entry)])),
+        }
+    }
+    if !boxes.is_empty() {
+        let split = importance.distributions.first().map_or("", |d| d.split.as_str());
+        let title = format!("{name}: the {} most important features per class ({split} clips)", boxes.len());
+        plot::save(&DistributionsFigure { title, features: boxes }, dir, "distributions", formats)?;
+    }
+    Ok(())
+}
 
+impl Scoring<'_> {
     /// Writes the report of `predictions` under `report/<name>/` (a model's, or a
     /// cross-validated model's pooled ones); returns its summary when its split had labelled
     /// clips.

@@ -89,7 +89,24 @@ fn scores_each_dimension_on_the_rated_clips_of_the_split_and_by_group() {
     let root = tempfile::tempdir().unwrap();
     let dims = Input::new("dims", ArtifactKind::Estimates, root.path().join("dims"));
     write_estimates(&dims.dir, &rows);
+    // The regressor measured arousal's importance (`regress` with `importance_repeats`).
+    use vox_api::importance::{FeatureImportance, Importance, Settings};
+    let importance = Importance {
+        settings: Settings { metric: "ccc".into(), split: "val".into(), repeats: 3, seed: 1, score: 0.75, clips: 5 },
+        features: vec![FeatureImportance { rank: 1, feature: "loudness_sma3_amean".into(), mean: 0.4, std: 0.05 }],
+        distributions: Vec::new(),
+    };
+    let measured = dims.dir.join("importance/arousal");
+    std::fs::create_dir_all(&measured).unwrap();
+    importance.write(&measured).unwrap();
     let out = common::run(root.path(), "formats = [\"svg\"]\nbootstrap = 0", &[dims]).unwrap();
+    let drawn = out.join("report/dims/importance/arousal");
+    assert_eq!(Importance::read(&drawn).unwrap(), Some(importance));
+    let bars = std::fs::read_to_string(drawn.join("importance.svg")).unwrap();
+    for text in ["dims (arousal): permutation importance on val (5 clips, 3 repeats)", "drop in ccc (from 0.750)", "loudness_sma3_amean"] {
+        assert!(bars.contains(text), "{text} not in the figure");
+    }
+    assert!(!out.join("report/dims/importance/valence").exists());
     let svg = std::fs::read_to_string(out.join("report/dims/estimates.svg")).unwrap();
     for caption in ["dims: estimates against ratings on val (5 rated clips)", "arousal (CCC 0.755)", "valence (CCC 0.755)"] {
         assert!(svg.contains(caption), "{caption} not in the figure");
