@@ -154,14 +154,7 @@ impl Regress {
 
     /// Fits dimension `target` on the rated training clips of `table`.
     fn fit(&self, table: &FeatureTable, target: &str, standardizer: &Standardizer) -> Result<(Regressor, usize), ClassicError> {
-        let mut rows = Vec::new();
-        let mut values = Vec::new();
-        for (clip, row) in table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == Split::Train) {
-            if let Some(value) = rating(clip, target)? {
-                rows.push(row.as_slice());
-                values.push(value);
-            }
-        }
+        let (rows, values) = rated_rows(table, target, Split::Train)?;
         if rows.len() < 2 {
             let columns = columns_with_values(&table.clips)
                 .into_iter()
@@ -289,20 +282,26 @@ impl StageDef for Regress {
     }
 }
 
+/// The feature rows of the clips of `split` rated in `dimension`, and their ratings.
+fn rated_rows<'a>(table: &'a FeatureTable, dimension: &str, split: Split) -> Result<(Vec<&'a [f64]>, Vec<f64>), ClassicError> {
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for (clip, row) in table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == split) {
+        if let Some(value) = rating(clip, dimension)? {
+            rows.push(row.as_slice());
+            values.push(value);
+        }
+    }
+    Ok((rows, values))
+}
+
 /// Each dimension's permutation importance on its rated `val` clips (the drop in CCC), into
 /// `out_dir/importance/<dimension>/` in `vox_api::importance`'s format (no per-class
 /// distributions: a dimension has no classes); a dimension with fewer than two rated `val`
 /// clips is an error.
 fn write_importance(file: &RegressorFile, table: &FeatureTable, repeats: usize, seed: u64, out_dir: &std::path::Path) -> Result<(), ClassicError> {
     for (d, dimension) in file.dimensions.iter().enumerate() {
-        let mut rows: Vec<&[f64]> = Vec::new();
-        let mut truth = Vec::new();
-        for (clip, row) in table.clips.iter().zip(&table.rows).filter(|(c, _)| c.split == Split::Val) {
-            if let Some(value) = rating(clip, dimension)? {
-                rows.push(row.as_slice());
-                truth.push(value);
-            }
-        }
+        let (rows, truth) = rated_rows(table, dimension, Split::Val)?;
         if rows.len() < 2 {
             return Err(ClassicError::NoValRatings { dimension: dimension.clone(), rated: rows.len() });
         }
