@@ -363,6 +363,8 @@ fn the_iemocap_demo_holds_out_each_session_on_the_four_class_protocol() {
     assert_eq!(folds.len(), 5 * 3 + 2 * 3);
     assert!(folds.iter().filter(|r| r["fold"].parse::<u32>().is_ok()).all(|r| r["clips"] == "40"), "{folds:?}");
     assert_eq!(rows(&run_dir.join("report/dims/by_speaker.csv")).len(), 10 * 3);
+    let all = rows(&run_dir.join("report/dimensions_by_speaker.csv"));
+    assert!(all.len() == 10 * 3 && all.iter().all(|r| r["input"] == "dims" && r["clips"] == "20"), "{all:?}");
 
     // `vox predict` with the regressor on one speaker's utterances, given with their `speaker`
     // in a table so that they are normalized as in the run: each the mean of the folds'

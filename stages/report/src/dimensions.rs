@@ -13,6 +13,8 @@
 //!                             have a `val` part, the folds' mean `val` (what `vox search`
 //!                             optimizes)
 //! report/<model>/by_<col>.csv with `by`: <col>,dimension,clips,ccc,pcc,mae,rmse per group
+//! report/dimensions_by_<col>.csv
+//!                             the same, every model's, with `input` first
 //! report/<model>/estimates.*  with `plots`: estimate against rating per clip, a panel per
 //!                             dimension (see `plot::scatter`)
 //! report/<model>/importance/<dimension>/
@@ -69,6 +71,9 @@ pub struct DimensionScore {
     pub agreement: Agreement,
     /// The CCC's bootstrap interval.
     pub interval: Option<[f64; 2]>,
+    /// With `by`: each group's scores, as (column, value, scores), columns in `by` order and
+    /// values sorted.
+    pub groups: Vec<(String, String, Agreement)>,
 }
 
 impl Scoring<'_> {
@@ -160,7 +165,8 @@ impl Scoring<'_> {
                 mae: mean(|a| a.mae),
                 rmse: mean(|a| a.rmse),
             };
-            scores.push(DimensionScore { input: name.to_string(), split: Split::Val, dimension: dimension.clone(), agreement, interval: None });
+            let (input, dimension) = (name.to_string(), dimension.clone());
+            scores.push(DimensionScore { input, split: Split::Val, dimension, agreement, interval: None, groups: Vec::new() });
         }
         Ok(scores)
     }
@@ -169,7 +175,6 @@ impl Scoring<'_> {
     /// plot written.
     fn score(&self, model: &str, dimensions: &[String], rows: &[&Estimate]) -> Result<Vec<DimensionScore>, ReportError> {
         let mut scores = Vec::new();
-        let mut by_group: Vec<Vec<String>> = Vec::new();
         let mut panels = Vec::new();
         for (d, dimension) in dimensions.iter().enumerate() {
             let rated: Vec<(&str, (f64, f64))> =
@@ -181,18 +186,18 @@ impl Scoring<'_> {
             };
             let interval = ccc_interval(&pairs, self.resamples, self.seed);
             panels.push(Panel { dimension: dimension.clone(), pairs: pairs.clone(), ccc: agreement.ccc });
-            scores.push(DimensionScore { input: model.to_string(), split: self.split, dimension: dimension.clone(), agreement, interval });
+            let mut by_group = Vec::new();
             for (c, column) in self.groups.columns().enumerate() {
                 let mut groups: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
                 for &(file_id, pair) in &rated {
                     groups.entry(self.groups.value(c, model, file_id)?).or_default().push(pair);
                 }
                 for (value, pairs) in groups {
-                    let Some(a) = Agreement::of(&pairs) else { continue };
-                    let cells = [column.to_string(), value.to_string(), dimension.clone(), a.clips.to_string()];
-                    by_group.push(cells.into_iter().chain(a.values().map(|x| x.to_string())).collect());
+                    by_group.extend(Agreement::of(&pairs).map(|a| (column.to_string(), value.to_string(), a)));
                 }
             }
+            let split = self.split;
+            scores.push(DimensionScore { input: model.to_string(), split, dimension: dimension.clone(), agreement, interval, groups: by_group });
         }
         if !self.formats.is_empty() && !panels.is_empty() {
             let dir = self.report_dir.join(model);
@@ -201,14 +206,10 @@ impl Scoring<'_> {
             let title = format!("{model}: estimates against ratings on {} ({clips} rated clips)", self.split.name());
             plot::save(&ScatterFigure { title, panels }, &dir, "estimates", self.formats)?;
         }
-        if !by_group.is_empty() {
+        if !self.groups.is_empty() && !scores.is_empty() {
             let dir = self.report_dir.join(model);
             create_dir(&dir)?;
-            for column in self.groups.columns() {
-                let header: Vec<&str> = [column, "dimension", "clips"].into_iter().chain(SCORES).collect();
-                let rows = by_group.iter().filter(|r| r[0] == column).map(|r| r[1..].to_vec());
-                write_csv(&dir.join(format!("by_{column}.csv")), &header, rows)?;
-            }
+            write_groups(&dir, self.groups.columns(), &scores, false)?;
         }
         Ok(scores)
     }
@@ -231,6 +232,34 @@ fn ccc_interval(pairs: &[(f64, f64)], resamples: u32, seed: u64) -> Option<[f64;
         .collect();
     values.sort_by(f64::total_cmp);
     Some([percentile(&values, (1.0 - LEVEL) / 2.0), percentile(&values, (1.0 + LEVEL) / 2.0)])
+}
+
+/// Writes `dir/by_<column>.csv` for each of `columns`: a row per dimension and group
+/// (`<column>,dimension,clips,ccc,pcc,mae,rmse`), with the model's name first when `with_input`
+/// (`report/dimensions_by_<column>.csv`, every model's rows).
+pub fn write_groups<'a>(
+    dir: &std::path::Path,
+    columns: impl Iterator<Item = &'a str>,
+    scores: &[DimensionScore],
+    with_input: bool,
+) -> Result<(), ReportError> {
+    for column in columns {
+        let lead: &[&str] = if with_input { &["input"] } else { &[] };
+        let header: Vec<&str> = lead.iter().copied().chain([column, "dimension", "clips"]).chain(SCORES).collect();
+        let rows = scores.iter().flat_map(|s| {
+            s.groups.iter().filter(|(c, _, _)| c == column).map(move |(_, value, a)| {
+                let input = with_input.then(|| s.input.clone());
+                input
+                    .into_iter()
+                    .chain([value.clone(), s.dimension.clone(), a.clips.to_string()])
+                    .chain(a.values().map(|x| x.to_string()))
+                    .collect::<Vec<String>>()
+            })
+        });
+        let name = if with_input { format!("dimensions_by_{column}.csv") } else { format!("by_{column}.csv") };
+        write_csv(&dir.join(name), &header, rows)?;
+    }
+    Ok(())
 }
 
 /// The columns of `dimensions.csv`.

@@ -316,6 +316,9 @@ impl Evaluate {
                 scores.extend(model_scores);
             }
             dimensions::write_table(&[ctx.out_dir, report_dir.as_path()], &scores)?;
+            if !groups.is_empty() {
+                dimensions::write_groups(&report_dir, groups.columns(), &scores, true)?;
+            }
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,

@@ -84,6 +84,11 @@ fn scores_each_dimension_on_the_rated_clips_of_the_split_and_by_group() {
     assert!(close(&arousal[0][3], 0.0) && close(&arousal[0][6], 1.118033988749895), "{arousal:?}");
     assert_eq!((arousal[1][0].as_str(), arousal[1][2].as_str()), ("m", "3"));
     assert!(close(&arousal[1][3], 0.7272727272727274) && close(&arousal[1][4], 0.8660254037844386), "{arousal:?}");
+    // Every model's groups in one table, the model first.
+    let all = table(&out.join("report/dimensions_by_sex.csv"));
+    assert_eq!(all[0], ["input", "sex", "dimension", "clips", "ccc", "pcc", "mae", "rmse"]);
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[1][..], [vec!["dims".to_string()], groups[1].clone()].concat()[..]);
 
     // With figures: estimates against ratings, a panel per dimension with its CCC.
     let root = tempfile::tempdir().unwrap();
