@@ -99,7 +99,7 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
             val_scores.push(fold_scores(*fold, &val_pairs));
         }
     }
-    if let Some(clip) = first_duplicate(&rows) {
+    if let Some(clip) = first_duplicate(rows.iter().map(|r| r.file_id.as_str())) {
         return Err(ReportError::HeldOutTwice { model: model.to_string(), file_id: clip });
     }
     // Each unlabeled clip is in every fold's test part: the mean of the fold models, over the
@@ -108,10 +108,11 @@ pub fn pool(model: &str, inputs: &[&Input]) -> Result<(Predictions, Vec<FoldScor
     Ok((Predictions { labels, classes, rows }, scores, val_scores))
 }
 
-/// The first clip held out by two folds (a broken cross-validation), if any.
-fn first_duplicate(rows: &[Prediction]) -> Option<String> {
+/// The first clip id seen twice among the folds' held-out clips `ids` (a broken
+/// cross-validation), if any.
+pub fn first_duplicate<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
-    rows.iter().find(|r| !seen.insert(r.file_id.as_str())).map(|r| r.file_id.clone())
+    ids.into_iter().find(|id| !seen.insert(*id)).map(str::to_string)
 }
 
 /// Mean and sample standard deviation (0 for one value).

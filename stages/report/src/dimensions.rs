@@ -34,6 +34,7 @@ use vox_api::audio::Split;
 use vox_api::estimates::{Estimate, Estimates};
 
 use crate::bootstrap::{LEVEL, percentile};
+use crate::cross_validation::{first_duplicate, mean_std};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv};
 use crate::groups::Groups;
@@ -113,18 +114,14 @@ impl Scoring<'_> {
             folds.push((*input, estimates));
         }
         let dimensions = folds[0].1.dimensions.clone();
-        let mut seen = std::collections::HashSet::new();
         let mut pooled = Vec::new();
         let mut table = Vec::new();
         let mut val: Vec<Vec<Agreement>> = vec![Vec::new(); dimensions.len()];
         for (input, estimates) in &folds {
             let fold = input.fold.as_ref().map_or(0, |f| f.fold);
-            for row in estimates.split(Split::Test) {
-                if !seen.insert(row.file_id.as_str()) {
-                    return Err(ReportError::HeldOutTwice { model: name.to_string(), file_id: row.file_id.clone() });
-                }
-                pooled.push(row);
-            }
+            // Unrated clips are in every fold's test part (as unlabeled ones): held out by
+            // none, scored by none.
+            pooled.extend(estimates.split(Split::Test).filter(|r| r.truth.iter().any(Option::is_some)));
             for (d, dimension) in dimensions.iter().enumerate() {
                 if let Some(a) = Agreement::of(&estimates.pairs(Split::Test, d)) {
                     table.push((fold.to_string(), dimension.clone(), a.clips.to_string(), a.values()));
@@ -132,19 +129,17 @@ impl Scoring<'_> {
                 val[d].extend(Agreement::of(&estimates.pairs(Split::Val, d)));
             }
         }
+        if let Some(file_id) = first_duplicate(pooled.iter().map(|r| r.file_id.as_str())) {
+            return Err(ReportError::HeldOutTwice { model: name.to_string(), file_id });
+        }
         for dimension in &dimensions {
             let values: Vec<[f64; 4]> = table.iter().filter(|r| &r.1 == dimension).map(|r| r.3).collect();
             if values.is_empty() {
                 continue;
             }
-            let n = values.len() as f64;
-            let mean: [f64; 4] = std::array::from_fn(|m| values.iter().map(|v| v[m]).sum::<f64>() / n);
-            let std: [f64; 4] = std::array::from_fn(|m| {
-                let ss = values.iter().map(|v| (v[m] - mean[m]).powi(2)).sum::<f64>();
-                if values.len() > 1 { (ss / (n - 1.0)).sqrt() } else { 0.0 }
-            });
-            table.push(("mean".into(), dimension.clone(), String::new(), mean));
-            table.push(("std".into(), dimension.clone(), String::new(), std));
+            let stats: [(f64, f64); 4] = std::array::from_fn(|m| mean_std(&values.iter().map(|v| v[m]).collect::<Vec<_>>()));
+            table.push(("mean".into(), dimension.clone(), String::new(), stats.map(|s| s.0)));
+            table.push(("std".into(), dimension.clone(), String::new(), stats.map(|s| s.1)));
         }
         let dir = self.report_dir.join(name);
         create_dir(&dir)?;

@@ -127,6 +127,9 @@ fn pools_a_cross_validations_held_out_clips_and_tables_its_folds() {
         input.fold = Some(Fold { fold: k, folds: 2, of: "dims".into() });
         let mut rows: Vec<Row> = held_out.iter().map(|&(id, t, p)| (id, Split::Test, Some(t), p)).collect();
         rows.push(("t1", Split::Train, Some(1.0), 4.0));
+        // An unrated clip is in every fold's test part (as `split` leaves it): estimated by
+        // each fold, held out by none.
+        rows.push(("unrated", Split::Test, None, 2.0));
         // Each fold's val part: clips a-c again (CCC 0.7272727272727274).
         rows.extend(SCORED[..3].iter().map(|&(id, t, p)| (id, Split::Val, Some(t), p)));
         write_estimates(&input.dir, &rows);
