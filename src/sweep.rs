@@ -24,6 +24,12 @@ use crate::spec::{Axis, Override, OverrideValue, PipelineSpec};
 
 /// Columns of a report's `summary.csv` that can be compared.
 pub const METRICS: [&str; 4] = vox_api::summary::METRICS;
+/// Whether `metric` is one a report writes: a summary metric, or `ccc` / `ccc_<dimension>` of
+/// estimates (what sweeps compare and searches optimize).
+pub fn is_metric(metric: &str) -> bool {
+    METRICS.contains(&metric) || vox_api::summary::is_dimension_metric(metric)
+}
+
 /// Metrics compared when the sweep does not say.
 pub const DEFAULT_METRICS: [&str; 2] = ["macro_f1", "accuracy"];
 

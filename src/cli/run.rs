@@ -253,7 +253,7 @@ fn sweep_metrics(spec: &spec::PipelineSpec) -> Result<Vec<String>, Vec<SpecError
     let asked = spec.sweep.as_ref().map(|s| s.metrics.clone()).unwrap_or_default();
     let unknown: Vec<SpecError> = asked
         .iter()
-        .filter(|m| !sweep::METRICS.contains(&m.as_str()) && !vox_api::summary::is_dimension_metric(m))
+        .filter(|m| !sweep::is_metric(m))
         .map(|m| {
             let kind = SpecErrorKind::BadOverride {
                 text: format!("metrics = [\"{m}\"]"),

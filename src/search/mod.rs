@@ -126,7 +126,7 @@ impl Search {
         let trials = whole("trials", 1, &mut errors).map(|n| n as usize);
         let seed = whole("seed", 0, &mut errors).map_or(spec.seed, |n| n as u64);
         let metric = string("metric", &mut errors).map_or_else(|| "macro_f1".to_string(), |m| m.value);
-        if !sweep::METRICS.contains(&metric.as_str()) && !vox_api::summary::is_dimension_metric(&metric) {
+        if !sweep::is_metric(&metric) {
             let loc = raw.key("metric").map_or(&table_loc, |v| &v.loc);
             let message = format!(
                 "`{metric}` is not a summary metric ({}), nor `ccc` or `ccc_<dimension>` for a `regress`",
