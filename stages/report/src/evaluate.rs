@@ -296,9 +296,8 @@ impl Evaluate {
             for model in &regressors {
                 let (name, model_scores) = match model {
                     Model::One(input) => (input.name.clone(), scoring.report(input)?),
-                    Model::Folds(_, _) if split != ScoredSplit::Test => {
-                        let models = regressors.iter().map(Model::name).collect();
-                        return Err(ReportError::FoldsNeedTest { models, split: split.name() });
+                    Model::Folds(name, _) if split != ScoredSplit::Test => {
+                        return Err(ReportError::FoldsNeedTest { models: vec![name.clone()], split: split.name() });
                     }
                     Model::Folds(name, inputs) => (name.clone(), scoring.report_folds(name, inputs)?),
                 };
@@ -364,16 +363,6 @@ fn best_on<'a>(summaries: &'a [Summary], split: &str) -> Option<(usize, &'a Summ
 enum Model<'a> {
     One(&'a Input),
     Folds(String, Vec<&'a Input>),
-}
-
-impl Model<'_> {
-    /// The input's name, or the cross-validated stage's.
-    fn name(&self) -> String {
-        match self {
-            Self::One(input) => input.name.clone(),
-            Self::Folds(name, _) => name.clone(),
-        }
-    }
 }
 
 /// The models of the predictions inputs, in the order of their first input: fold inputs of
