@@ -65,6 +65,10 @@ pub enum EstimatesError {
     ClipsDiffer {
         /// A clip some lack.
         file_id: String,
+        /// The position of a model that lacks it.
+        lacking: usize,
+        /// The position of a model that has it.
+        having: usize,
     },
     /// A clip's value in a dimension's manifest column is not a finite number.
     #[error("clip `{file_id}`: `{dimension}` is `{value}`, not a number")]
@@ -116,27 +120,42 @@ impl Estimates {
     /// cross-validation estimating new audio), in the first one's clip order; truths and splits
     /// are the first one's.
     pub fn mean(models: &[Estimates]) -> Result<Self, EstimatesError> {
+        let models: Vec<&Estimates> = models.iter().collect();
+        let ones: Vec<Vec<f64>> = models.iter().map(|m| vec![1.0; m.dimensions.len()]).collect();
+        let mut mean = Self::weighted_sum(&models, &ones)?;
+        let n = models.len() as f64;
+        mean.rows.iter_mut().for_each(|r| r.predicted.iter_mut().for_each(|v| *v /= n));
+        Ok(mean)
+    }
+
+    /// Clip by clip, the sum over `models` of each one's values times its weight in that
+    /// dimension (`weights[model][dimension]`), in the first one's clip order; truths and splits
+    /// are the first one's. The models must estimate the same dimensions, in the same order, of
+    /// the same clips.
+    pub fn weighted_sum(models: &[&Estimates], weights: &[Vec<f64>]) -> Result<Self, EstimatesError> {
         let Some(first) = models.first() else {
             return Ok(Self::default());
         };
-        let mut rows = first.rows.clone();
+        let mut rows: Vec<Estimate> =
+            first.rows.iter().map(|r| Estimate { predicted: vec![0.0; r.predicted.len()], ..r.clone() }).collect();
         let position: std::collections::HashMap<&str, usize> =
             first.rows.iter().enumerate().map(|(i, r)| (r.file_id.as_str(), i)).collect();
-        for model in &models[1..] {
+        for (m, (model, weight)) in models.iter().zip(weights).enumerate() {
             if model.dimensions != first.dimensions {
                 return Err(EstimatesError::DimensionsDiffer { first: first.dimensions.join(", "), other: model.dimensions.join(", ") });
             }
-            let missing = first.rows.iter().find(|r| !model.rows.iter().any(|m| m.file_id == r.file_id));
-            if let Some(row) = model.rows.iter().find(|m| !position.contains_key(m.file_id.as_str())).or(missing) {
-                return Err(EstimatesError::ClipsDiffer { file_id: row.file_id.clone() });
-            }
+            let mut seen = std::collections::HashSet::with_capacity(model.rows.len());
             for row in &model.rows {
-                let sums = &mut rows[position[row.file_id.as_str()]].predicted;
-                sums.iter_mut().zip(&row.predicted).for_each(|(sum, v)| *sum += v);
+                let Some(&i) = position.get(row.file_id.as_str()) else {
+                    return Err(EstimatesError::ClipsDiffer { file_id: row.file_id.clone(), lacking: 0, having: m });
+                };
+                seen.insert(i);
+                rows[i].predicted.iter_mut().zip(&row.predicted).zip(weight).for_each(|((sum, v), w)| *sum += w * v);
+            }
+            if let Some(row) = (seen.len() < rows.len()).then(|| (0..rows.len()).find(|i| !seen.contains(i))).flatten() {
+                return Err(EstimatesError::ClipsDiffer { file_id: first.rows[row].file_id.clone(), lacking: m, having: 0 });
             }
         }
-        let n = models.len() as f64;
-        rows.iter_mut().for_each(|r| r.predicted.iter_mut().for_each(|v| *v /= n));
         Ok(Self { dimensions: first.dimensions.clone(), rows })
     }
 

@@ -15,13 +15,11 @@
 //! dimension by dimension (`val-ccc`, a negative CCC counting 0: a member good at arousal and
 //! poor at valence weighs more in the first), never a score on `test`.
 
-use std::collections::HashMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::agreement::Agreement;
 use vox_api::audio::Split;
-use vox_api::estimates::{Estimate, Estimates};
+use vox_api::estimates::{Estimates, EstimatesError};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::error::ReportError;
@@ -219,27 +217,16 @@ fn read_members(inputs: &[vox_api::Input]) -> Result<Vec<(String, Estimates)>, R
 }
 
 /// The weighted mean of the members' estimates, clip by clip in the first member's order, with
-/// `weights[member][dimension]`; a clip some member lacks is an error.
+/// `weights[member][dimension]` (normalized over the members); a clip some member lacks is an
+/// error naming both members.
 fn mean(members: &[(String, Estimates)], weights: &[Vec<f64>]) -> Result<Estimates, ReportError> {
-    let Some((first_name, first)) = members.first() else {
-        return Ok(Estimates::default());
-    };
-    let mut rows: Vec<Estimate> =
-        first.rows.iter().map(|r| Estimate { predicted: vec![0.0; r.predicted.len()], ..r.clone() }).collect();
-    let position: HashMap<&str, usize> = first.rows.iter().enumerate().map(|(i, r)| (r.file_id.as_str(), i)).collect();
-    for ((name, estimates), weight) in members.iter().zip(weights) {
-        let missing = first.rows.iter().find(|r| !estimates.rows.iter().any(|m| m.file_id == r.file_id));
-        if let Some(row) = missing {
-            return Err(ReportError::MissingEstimate { input: name.clone(), file_id: row.file_id.clone(), other: first_name.clone() });
+    let estimates: Vec<&Estimates> = members.iter().map(|(_, e)| e).collect();
+    Estimates::weighted_sum(&estimates, weights).map_err(|e| match e {
+        EstimatesError::ClipsDiffer { file_id, lacking, having } => {
+            ReportError::MissingEstimate { input: members[lacking].0.clone(), file_id, other: members[having].0.clone() }
         }
-        for row in &estimates.rows {
-            let Some(&i) = position.get(row.file_id.as_str()) else {
-                return Err(ReportError::MissingEstimate { input: first_name.clone(), file_id: row.file_id.clone(), other: name.clone() });
-            };
-            rows[i].predicted.iter_mut().zip(&row.predicted).zip(weight).for_each(|((sum, v), w)| *sum += w * v);
-        }
-    }
-    Ok(Estimates { dimensions: first.dimensions.clone(), rows })
+        other => ReportError::from(other),
+    })
 }
 
 /// The CCC on the rated clips of `split`, averaged over the dimensions that have any.
