@@ -306,7 +306,7 @@ fn add_implied_stages<'r>(
 
 /// The kind of `stage` named `name`: its variant for the stage's params, if one matches.
 fn resolve<'r>(registry: &'r Registry, name: &str, stage: &StageSpec) -> Option<&'r dyn vox_api::StageKind> {
-    registry.resolve(name, |param| stage.params.get(param).and_then(|p| p.value.as_str()).map(str::to_string))
+    registry.resolve(name, |param| stage.params.get(param).map(|p| p.value.clone()))
 }
 
 /// Checks one stage's kind, params and backend, and configures it.

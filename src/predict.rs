@@ -372,7 +372,8 @@ pub fn predict(request: &Request, registry: &Registry, cache: &Cache) -> Result<
     let kinds = stages
         .iter()
         .map(|s| {
-            let param = |name: &str| s.params.as_ref()?.get(name)?.as_str().map(str::to_string);
+            // The run's resolved params (JSON) as TOML values, for the kinds' variants.
+            let param = |name: &str| toml::Value::try_from(s.params.as_ref()?.get(name)?).ok();
             registry.resolve(&s.kind, param)
         }.ok_or_else(|| PredictError::UnknownKind { stage: s.name.clone(), kind: s.kind.clone() }))
         .collect::<Result<Vec<_>, _>>()?;

@@ -41,10 +41,9 @@ impl Registry {
     /// The kind named `name` that handles a stage whose params give `param`'s value by `value_of`:
     /// the [`vox_api::Variant`] of that name whose param has the stated value, else the kind
     /// without a variant.
-    pub fn resolve(&self, name: &str, value_of: impl Fn(&str) -> Option<String>) -> Option<&dyn StageKind> {
-        let variant = self.kinds.iter().find(|k| {
-            k.name() == name && k.variant().is_some_and(|v| value_of(v.param).as_deref() == Some(v.value))
-        });
+    pub fn resolve(&self, name: &str, value_of: impl Fn(&str) -> Option<toml::Value>) -> Option<&dyn StageKind> {
+        let variant =
+            self.kinds.iter().find(|k| k.name() == name && k.variant().is_some_and(|v| v.selects(value_of(v.param).as_ref())));
         variant.map(|k| k.as_ref()).or_else(|| self.get(name))
     }
 

@@ -193,7 +193,7 @@ fn describe_kinds<'a>(kinds: impl Iterator<Item = &'a dyn vox_api::StageKind>) -
                 }
             }
         };
-        let variant = kind.variant().map(|v| format!(" with {} = \"{}\"", v.param, v.value)).unwrap_or_default();
+        let variant = kind.variant().map(|v| format!(" with {}", v.describe())).unwrap_or_default();
         out.push_str(&format!("{}{variant}  ({inputs} -> {}; version {})\n", kind.name(), kind.output().name(), kind.version()));
         for line in registry::kind_doc(kind).lines() {
             out.push_str(&format!("    {line}\n"));

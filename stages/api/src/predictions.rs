@@ -282,18 +282,24 @@ impl Predictions {
 
 /// Reads `history.csv` from `dir`, or `None` when the model did not train in epochs.
 pub fn read_history(dir: &Path) -> Result<Option<Vec<Epoch>>, CsvFileError> {
+    read_history_rows(dir)
+}
+
+/// `history.csv` of `dir` as rows of another shape than a classifier's [`Epoch`] (a model that
+/// estimates dimensions has no accuracy); `None` when there is none.
+pub fn read_history_rows<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Option<Vec<T>>, CsvFileError> {
     let path = dir.join(HISTORY);
     if !path.exists() {
         return Ok(None);
     }
     let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
     let mut reader = csv::Reader::from_path(&path).map_err(csv_err)?;
-    let epochs = reader.deserialize().collect::<Result<Vec<Epoch>, _>>().map_err(csv_err)?;
+    let epochs = reader.deserialize().collect::<Result<Vec<T>, _>>().map_err(csv_err)?;
     Ok(Some(epochs))
 }
 
-/// Writes `history.csv` into `dir`.
-pub fn write_history(dir: &Path, epochs: &[Epoch]) -> Result<(), CsvFileError> {
+/// Writes `history.csv` into `dir`: [`Epoch`] rows, or another model's rows.
+pub fn write_history<T: Serialize>(dir: &Path, epochs: &[T]) -> Result<(), CsvFileError> {
     let path = dir.join(HISTORY);
     let csv_err = |source| CsvFileError::Csv { path: path.clone(), source };
     let mut writer = csv::Writer::from_path(&path).map_err(csv_err)?;

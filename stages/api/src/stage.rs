@@ -113,16 +113,38 @@ pub struct ImpliedStage {
     pub takes_inputs: bool,
 }
 
-/// A kind that handles one value of a param of another kind of the same name, from another
-/// crate: `featurize` with `set = "ssl"` needs a wav2vec2 model, which the crate of the other
-/// feature sets does not have. The engine picks the variant whose param value a stage's table
-/// states, else the kind without a variant.
+/// A kind that handles one value of a param of another kind of the same name, or the stages
+/// that write a param at all: `featurize` with `set = "ssl"` needs a wav2vec2 model, which the
+/// crate of the other feature sets does not have; a `fine-tune` with `targets` estimates
+/// dimensions, another artifact than a classifier's. The engine picks the variant whose param a
+/// stage's table states (with its value, where the variant names one), else the kind without a
+/// variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Variant {
     /// The param that selects the variant.
     pub param: &'static str,
-    /// Its value that selects this kind.
-    pub value: &'static str,
+    /// Its value that selects this kind; `None`: any value (the param is written).
+    pub value: Option<&'static str>,
+}
+
+impl Variant {
+    /// Whether a stage whose table gives `param` the value `value` (`None`: not written) is
+    /// this variant's.
+    pub fn selects(&self, value: Option<&toml::Value>) -> bool {
+        match (self.value, value) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(wanted), Some(value)) => value.as_str() == Some(wanted),
+        }
+    }
+
+    /// How `vox stages` names it: `set = "ssl"`, or `targets` for any value.
+    pub fn describe(&self) -> String {
+        match self.value {
+            Some(value) => format!("{} = \"{value}\"", self.param),
+            None => self.param.to_string(),
+        }
+    }
 }
 
 /// What the planner knows of a stage's output before anything runs, so that a pipeline that
@@ -727,6 +749,20 @@ mod tests {
         assert_eq!(plain_types("invalid type: string \"long\", expected u64"), "invalid type: string \"long\", expected a whole number, 0 or more");
         assert_eq!(plain_types("invalid type: integer `3`, expected a sequence"), "invalid type: integer `3`, expected an array");
         assert_eq!(plain_types("unknown variant `x`, expected `a` or `b`"), "unknown variant `x`, expected `a` or `b`");
+    }
+
+    #[test]
+    fn a_variant_takes_its_value_or_any_written_value() {
+        use super::Variant;
+        let ssl = Variant { param: "set", value: Some("ssl") };
+        assert!(ssl.selects(Some(&toml::Value::from("ssl"))));
+        assert!(!ssl.selects(Some(&toml::Value::from("mfcc"))));
+        assert!(!ssl.selects(None));
+        let targets = Variant { param: "targets", value: None };
+        assert!(targets.selects(Some(&toml::Value::Array(vec!["arousal".into()]))));
+        assert!(targets.selects(Some(&toml::Value::Array(Vec::new()))), "an empty list is the variant's error to report");
+        assert!(!targets.selects(None));
+        assert_eq!((ssl.describe(), targets.describe()), ("set = \"ssl\"".to_string(), "targets".to_string()));
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl SslFeaturize {
 impl StageDef for SslFeaturize {
     const KIND: &'static str = "featurize";
     const VERSION: u32 = 1;
-    const VARIANT: Option<Variant> = Some(Variant { param: "set", value: "ssl" });
+    const VARIANT: Option<Variant> = Some(Variant { param: "set", value: Some("ssl") });
     // Always `<stage>.states` (implied, taking the inputs the pipeline gave this stage).
     const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Files]);
     // The audio and the optional model folder go to `<stage>.states`, whose output is the input.
