@@ -703,3 +703,96 @@ fn augmented_training_leaves_new_clips_as_they_are() {
     assert_eq!(plan.code, 2, "{}", plan.stderr);
     assert!(plan.stderr.contains("`noise` generates noise, but input `noise` is the noise to add: leave one out"), "{}", plan.stderr);
 }
+
+/// A `fine-tune` with `targets` on IEMOCAP-layout ratings: the planner takes it for an estimator
+/// (`evaluate` scores its CCC, an `ensemble-vote` of it is refused at its line), and `vox
+/// predict` estimates a session's files exactly as the run estimated the same clips.
+#[test]
+fn a_fine_tune_of_dimensions_estimates_new_files_as_the_run_did() {
+    let p = Project::new();
+    let pipeline = r#"
+[pipeline]
+name = "dims"
+seed = 7
+
+[stages.data]
+kind = "synth"
+naming = "iemocap"
+actors = 4
+statements = 1
+repetitions = 1
+duration = 1.0
+sample_rate = 16000
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "iemocap"
+classes = ["neutral", "happy", "excited", "angry", "sad", "frustrated"]
+
+[stages.padded]
+kind = "pad"
+inputs = ["audio"]
+length = 8000
+
+[stages.split]
+kind = "split"
+inputs = ["padded"]
+val_fraction = 0.2
+test_fraction = 0.2
+
+[stages.w2v]
+kind = "fine-tune"
+inputs = ["split"]
+targets = ["arousal", "valence", "dominance"]
+hidden_size = 16
+layers = 1
+heads = 2
+intermediate_size = 32
+conv_dim = [16, 16]
+conv_kernel = [10, 3]
+conv_stride = [5, 2]
+epochs = 2
+batch_size = 8
+
+[stages.report]
+kind = "evaluate"
+inputs = ["w2v"]
+split = "test"
+plots = false
+"#;
+    p.file("p.toml", pipeline);
+    let (run_dir, entries) = run(&p);
+    let ran = std::fs::read_to_string(entries["w2v"].join("estimates.csv")).unwrap();
+    assert!(ran.starts_with("file_id,split,arousal,valence,dominance,predicted_arousal,predicted_valence,predicted_dominance\n"), "{ran}");
+    let config = std::fs::read_to_string(entries["w2v"].join("config.json")).unwrap();
+    assert!(config.contains("\"problem_type\": \"regression\""), "{config}");
+    let dimensions = std::fs::read_to_string(run_dir.join("report/dimensions.csv")).unwrap();
+    let scored: Vec<&str> = dimensions.lines().filter(|l| l.starts_with("w2v,test,")).collect();
+    assert_eq!(scored.len(), 3, "{dimensions}");
+
+    let session = entries["data"].join("Session2/sentences/wav");
+    let out = p.path().join("new");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), session.to_str().unwrap(), "--model", "w2v", "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    assert!(predict.stdout.contains("w2v: "), "{}", predict.stdout);
+    let values = |text: &str| -> BTreeMap<String, Vec<String>> {
+        text.lines().skip(1).map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[0].to_string(), cells[5..].iter().map(|c| c.to_string()).collect())
+        }).collect()
+    };
+    let (new, ran) = (values(&std::fs::read_to_string(out.join("w2v/estimates.csv")).unwrap()), values(&ran));
+    assert!(new.len() >= 10, "{new:?}");
+    for (clip, estimate) in &new {
+        // New files are named by their path under the folder given; the run's clips by stem.
+        let stem = clip.rsplit('/').next().unwrap();
+        assert_eq!(Some(estimate), ran.get(stem), "{clip}");
+    }
+
+    let vote = pipeline.replace("[stages.report]", "[stages.vote]\nkind = \"ensemble-vote\"\ninputs = [\"w2v\"]\n\n[stages.report]");
+    p.file("p.toml", &vote);
+    let refused = p.vox(&["run", "p.toml"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("stage `vote`") && refused.stderr.contains("estimates"), "{}", refused.stderr);
+}

@@ -207,7 +207,8 @@ pub struct Wav2Vec2Config {
     /// HF's `problem_type`: what the head's outputs are. `single_label_classification` (or
     /// unset) is what vox's heads are: class scores under a softmax. `regression` heads give
     /// values on a scale (audEERING's arousal, dominance, valence), `multi_label_classification`
-    /// heads a sigmoid per class; `fine-tune` refuses to read either as classes.
+    /// heads a sigmoid per class; `fine-tune` refuses to read either as classes, and with
+    /// `targets` reads a regression head's outputs as the dimensions `id2label` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_type: Option<String>,
     /// HF's weighted sum of every hidden state (a learned softmax over them, `layer_weights`)

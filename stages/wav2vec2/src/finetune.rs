@@ -1,18 +1,28 @@
 //! The `fine-tune` stage: trains a wav2vec2 sequence classifier on an audio set's train split
 //! (from scratch or from a Hugging Face checkpoint of wav2vec2, HuBERT or WavLM, by its
 //! `model_type`), keeps the epoch with the best
-//! validation macro-F1, and scores every clip.
+//! validation macro-F1, and scores every clip; with `targets`, estimates emotion dimensions
+//! instead (the best epoch by validation CCC).
 //!
 //! - [`labels`]: the classes scored, the train split's or a checkpoint's in the data's order;
 //! - [`data`]: targets, valid lengths, batches (noise, per-clip normalization, frame masks);
 //! - [`fit`]: the generic training loop, checkpoints in the scratch folder, inference, outputs;
 //! - [`checkpoint`]: what survives an interrupted attempt and how it is resumed;
-//! - [`metrics`]: accuracy, macro-F1 and loss from probabilities.
+//! - [`metrics`]: accuracy, macro-F1 and loss from probabilities;
+//! - [`dimensions`]: the kind's variant with `targets`, which estimates emotion dimensions;
+//! - [`regression`]: its losses (CCC, MSE) and validation scores;
+//! - [`history`]: the per-epoch rows of either task.
 
 mod checkpoint;
 #[cfg(test)]
 mod checkpoint_tests;
 mod data;
+#[cfg(test)]
+mod dimension_tests;
+mod dimensions;
+pub use dimensions::FineTuneDimensions;
+mod history;
+mod regression;
 pub(crate) use data::{check_lengths, padded_batch, valid_length};
 mod fit;
 mod labels;
@@ -54,7 +64,8 @@ const SCRATCH_PARAMS: &[&str] =
 /// Classes are those of the train split (a val clip of another class counts as wrong; without a
 /// val split the last epoch is kept), or a loaded head's own classes (`id2label`, matched to the
 /// data's classes by name, whatever their order in the checkpoint). Checkpoints each epoch (model, AdamW state,
-/// history) in the scratch folder and resumes there after an interruption.
+/// history) in the scratch folder and resumes there after an interruption. With `targets`, the
+/// head estimates those emotion dimensions (a regression head, `estimates.csv`; see `targets`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FineTune {
@@ -120,8 +131,27 @@ pub struct FineTune {
     /// classes themselves, mapped to one, or `"drop"` to remove that output, e.g.
     /// `{ ang = "05", hap = "03", neu = "01", sad = "04" }` or `{ LABEL_0 = "neutral" }`. Names
     /// that match a class name or description (ignoring case) need no entry. Empty by default.
+    /// With `targets`: the loaded head's outputs (its `id2label` names) mapped to targets,
+    /// or `"drop"`, e.g. `{ LABEL_0 = "arousal" }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checkpoint_labels: BTreeMap<String, String>,
+    /// Estimate emotion dimensions instead of classifying: the manifest columns with the raters'
+    /// values (e.g. `["arousal", "valence", "dominance"]`, IEMOCAP's or a table's columns). The
+    /// head then has one linear output per target (no softmax), trains on the train clips rated
+    /// in every target with `loss`, keeps the epoch with the best validation CCC (mean over the
+    /// targets, each over its rated val clips), and writes `estimates.csv` instead of
+    /// `predictions.csv`; the model folder's `config.json` says `problem_type = "regression"`
+    /// with the targets as `id2label`, as transformers writes it. A loaded regression head (an
+    /// audEERING-style dimensional checkpoint) keeps its outputs, matched to the targets by name
+    /// whatever their order (or by `checkpoint_labels`); outputs no target names are left out.
+    /// Absent: a classifier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// With `targets`: the training loss, `ccc` (default: `1 -` the batch's concordance
+    /// correlation, mean over the targets, the loss of dimensional SER papers; needs `batch_size`
+    /// of at least 2) or `mse` (mean squared error, transformers' regression loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<DimensionLoss>,
     /// Training epochs; 0 scores the clips with the initial (or loaded) model.
     #[serde(default = "default_epochs")]
     pub epochs: u32,
@@ -234,6 +264,37 @@ pub enum Head {
     Projector,
     /// Masked mean, dropout, dense, tanh, dropout, linear (the SER notebooks' head).
     DenseTanh,
+}
+
+/// The loss of a fine-tune that estimates dimensions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DimensionLoss {
+    /// `1 -` the batch's concordance correlation coefficient, mean over the targets.
+    #[default]
+    Ccc,
+    /// Mean squared error over the clips and targets.
+    Mse,
+}
+
+impl DimensionLoss {
+    /// The param's spelling.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Ccc => "ccc",
+            Self::Mse => "mse",
+        }
+    }
+}
+
+/// What a fine-tune's head learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// Classes, by cross-entropy; the best epoch has the best validation macro-F1.
+    Classes,
+    /// Values of the `targets` dimensions, by this loss; the best epoch has the best
+    /// validation CCC.
+    Dimensions(DimensionLoss),
 }
 
 /// Which parameters are frozen.
@@ -404,9 +465,14 @@ pub enum FineTuneError {
     #[error(
         "the checkpoint's head is no classifier: its config.json says `problem_type = \"{problem_type}\"`, so \
          its outputs ({outputs}) are {}, not class probabilities. Set `new_head = true` to train a \
-         classifier on its encoder, or take its hidden states as features (`featurize` with `set = \"ssl\"`) \
-         and estimate dimensions with `regress`",
-        if .problem_type == "regression" { "values on a scale" } else { "independent sigmoid scores" }
+         classifier on its encoder{}",
+        if .problem_type == "regression" { "values on a scale" } else { "independent sigmoid scores" },
+        if .problem_type == "regression" {
+            "; or estimate its dimensions with `targets` (fine-tuning it, or scoring with `epochs = 0`), or take \
+             its hidden states as features (`featurize` with `set = \"ssl\"`) and estimate them with `regress`"
+        } else {
+            ""
+        }
     )]
     NotAClassifier {
         /// The config's `problem_type`.
@@ -495,6 +561,62 @@ pub enum FineTuneError {
     /// A checkpoint's class names cannot label unlabeled data.
     #[error("the checkpoint's `id2label` cannot be a label set: {0}")]
     CheckpointLabels(vox_api::labels::LabelSetError),
+    /// A fine-tune with `targets` given a checkpoint whose head is no regression head.
+    #[error(
+        "the checkpoint's head is a classifier (its outputs: {outputs}), not an estimator of \
+         dimensions{}: set `new_head = true` to train a head for the targets on its encoder",
+        if .problem_type.is_empty() { String::new() } else { format!(" (`problem_type = \"{}\"`)", .problem_type) }
+    )]
+    NotARegression {
+        /// The config's `problem_type`, empty when unset.
+        problem_type: String,
+        /// The head's outputs (`id2label`), listed.
+        outputs: String,
+    },
+    /// Targets no output of a loaded regression head estimates.
+    #[error(
+        "the checkpoint's head has no output for {}; its outputs are {outputs}. Map one with \
+         `checkpoint_labels = {{ OUTPUT = \"{}\" }}`, or set `new_head = true` to train a new head",
+        quoted(.missing),
+        .missing[0]
+    )]
+    TargetsWithoutOutput {
+        /// The targets without an output.
+        missing: Vec<String>,
+        /// The head's outputs, listed.
+        outputs: String,
+    },
+    /// Two head outputs would estimate one target.
+    #[error("the checkpoint's outputs `{first}` and `{second}` would both estimate `{target}`; map one elsewhere or \"drop\" it in `checkpoint_labels`")]
+    TwoOutputsOneTarget {
+        /// The target.
+        target: String,
+        /// The first output's name.
+        first: String,
+        /// The second output's name.
+        second: String,
+    },
+    /// `checkpoint_labels` maps an output to something that is not a target.
+    #[error("`checkpoint_labels.{key} = \"{value}\"` is neither \"drop\" nor one of the targets ({targets})")]
+    BadCheckpointTarget {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// The targets, listed.
+        targets: String,
+    },
+    /// Training on dimensions with no train clip rated in every target.
+    #[error(
+        "no clip of the train split of `{input}` is rated in every target ({targets}): check the \
+         manifest's columns of those names"
+    )]
+    NoRatedTrainClips {
+        /// The input stage.
+        input: String,
+        /// The targets, listed.
+        targets: String,
+    },
     /// The run was asked to stop after an epoch (tests simulate interruptions this way).
     #[error("interrupted after epoch {0}")]
     Interrupted(u32),
@@ -588,6 +710,14 @@ impl FineTune {
                 format!("`{param}` sizes a scratch model; a loaded model (`model`, `model_path` or a model folder input) has its config's sizes"),
             )),
             None => Ok(()),
+        }
+    }
+
+    /// What the head learns: dimensions when `targets` names any, else classes.
+    pub(crate) fn task(&self) -> Task {
+        match self.targets.is_empty() {
+            true => Task::Classes,
+            false => Task::Dimensions(self.loss.unwrap_or_default()),
         }
     }
 
@@ -966,6 +1096,13 @@ impl StageDef for FineTune {
             return Err(ParamError::new(
                 "early_stopping_patience",
                 "`early_stopping_patience` must be at least 1 epoch",
+            ));
+        }
+        if self.targets.is_empty() && self.loss.is_some() {
+            return Err(ParamError::new(
+                "loss",
+                "`loss` is the loss of a fine-tune that estimates dimensions: it needs `targets` \
+                 (a classifier trains with cross-entropy)",
             ));
         }
         Ok(())

@@ -47,11 +47,13 @@ pub(crate) fn burn_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The stage kinds of this crate, for the engine's registry: `fine-tune`, `featurize` with
+/// The stage kinds of this crate, for the engine's registry: `fine-tune` (a classifier, or
+/// with `targets` an estimator of dimensions), `featurize` with
 /// `set = "ssl"` and the `ssl-states` it implies.
 pub fn kinds() -> Vec<Box<dyn vox_api::StageKind>> {
     vec![
         vox_api::kind::<finetune::FineTune>(),
+        vox_api::kind::<finetune::FineTuneDimensions>(),
         vox_api::kind::<ssl::featurize::SslFeaturize>(),
         vox_api::kind::<ssl::states::SslStates>(),
     ]

@@ -16,7 +16,8 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use vox_api::predictions::{Epoch, read_history, write_history};
+use super::Task;
+use super::history::History;
 
 use crate::error::Wav2Vec2Error;
 use crate::kernels::Kernels;
@@ -38,7 +39,7 @@ pub struct Progress {
     /// Optimizer steps done.
     pub step: usize,
     /// One row per epoch done.
-    pub history: Vec<Epoch>,
+    pub history: History,
     /// The epoch (1-based) of the best model so far; 0 for the initial model.
     pub best_epoch: u32,
 }
@@ -131,6 +132,8 @@ pub struct Checkpoints<'a> {
     pub dir: &'a Path,
     /// The run's resolved params.
     pub params: serde_json::Value,
+    /// What the model learns (which rows the history has).
+    pub task: Task,
 }
 
 impl Checkpoints<'_> {
@@ -151,9 +154,7 @@ impl Checkpoints<'_> {
             return Ok(None);
         };
         let dir = self.dir.join(&state.dir);
-        let history = read_history(&dir)
-            .map_err(Wav2Vec2Error::History)?
-            .unwrap_or_default();
+        let history = History::read(&dir, self.task).map_err(Wav2Vec2Error::History)?;
         tracing::info!(
             epoch = state.epoch,
             "resuming fine-tuning from a checkpoint"
@@ -190,7 +191,7 @@ impl Checkpoints<'_> {
             std::fs::copy(&previous, dir.join(&file)).map_err(io_error(&previous))?;
         }
         optimizer.save(&dir)?;
-        write_history(&dir, &progress.history).map_err(Wav2Vec2Error::History)?;
+        progress.history.write(&dir).map_err(Wav2Vec2Error::History)?;
         let state = State {
             params: self.params.clone(),
             epoch: progress.epoch,

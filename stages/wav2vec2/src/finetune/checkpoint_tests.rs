@@ -30,7 +30,7 @@ fn ravdess() -> LabelSet {
 
 /// A copy of the fixture `variant` whose `config.json` has `id2label = labels` (by index) and
 /// no `classifier_head` (so the head must come from the weights' keys).
-fn checkpoint(variant: &str, labels: &[&str]) -> TempDir {
+pub(super) fn checkpoint(variant: &str, labels: &[&str]) -> TempDir {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(variant);
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(&fixture).unwrap() {
@@ -72,7 +72,7 @@ fn audio(set_labels: LabelSet, labels: &[(Option<&str>, Split)]) -> AudioSet {
 }
 
 /// Runs the stage with `params` (and the seed) on `set` on ndarray; the output folder, or the error.
-fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> {
+pub(super) fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> {
     let (input, out, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     set.write(input.path()).unwrap();
     let inputs = [Input::new("audio", ArtifactKind::Audio, input.path().to_path_buf())];
@@ -290,8 +290,9 @@ fn a_regression_checkpoint_is_no_classifier() {
         err,
         "the checkpoint's head is no classifier: its config.json says `problem_type = \"regression\"`, so its outputs \
          (arousal, dominance, valence, interest, confidence, stress, warmth, energy) are values on a scale, not class probabilities. Set `new_head = true` to train a \
-         classifier on its encoder, or take its hidden states as features (`featurize` with `set = \"ssl\"`) and \
-         estimate dimensions with `regress`"
+         classifier on its encoder; or estimate its dimensions with `targets` (fine-tuning it, or scoring with \
+         `epochs = 0`), or take its hidden states as features (`featurize` with `set = \"ssl\"`) and estimate them \
+         with `regress`"
     );
     let clips = [(Some("01"), Split::Train), (Some("05"), Split::Train), (Some("01"), Split::Val)];
     let out = run(&params(model.path(), 1, "new_head = true"), &audio(ravdess(), &clips)).unwrap();

@@ -1,11 +1,13 @@
-//! The audio set as the training loop sees it: each clip's valid samples and class index, and
-//! batches as tensors (optional white noise, per-clip normalization, frame masks).
+//! The audio set as the training loop sees it: each clip's valid samples and class index (or
+//! its ratings, for a fine-tune that estimates dimensions), and batches as tensors (optional
+//! white noise, per-clip normalization, frame masks).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use vox_api::audio::{AudioSet, Clip, Split};
+use vox_api::estimates::{EstimatesError, rating};
 
 use super::{ClassWeights, FineTuneError};
 use crate::config::Wav2Vec2Config;
@@ -21,6 +23,9 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// Per clip (manifest order), the class index of its label when the model knows it.
     pub targets: Vec<Option<usize>>,
+    /// For a model that estimates dimensions ([`Dataset::rated`]; `classes` then names them),
+    /// per clip its rating in each, `None` where unrated; empty for a classifier.
+    pub ratings: Vec<Vec<Option<f64>>>,
     /// Whether each clip is scaled to zero mean and unit variance before the model (the
     /// model's [`crate::preprocess::Preprocessor`], or the stage's `normalize`).
     pub normalize: bool,
@@ -43,15 +48,42 @@ impl Dataset {
             .iter()
             .map(|c| c.label.as_deref().and_then(|l| classes.iter().position(|k| k == l)))
             .collect();
-        Self { set, classes, targets, normalize }
+        Self { set, classes, targets, normalize, ratings: Vec::new() }
     }
 
-    /// Indices of the clips of `split` (labelled ones only for train).
+    /// The dataset of a model that estimates the dimensions `classes` names: each clip's
+    /// ratings from the manifest columns of those names (a value that is no number is an error
+    /// naming the clip).
+    pub fn rated(mut self) -> Result<Self, EstimatesError> {
+        self.ratings = self
+            .set
+            .clips
+            .iter()
+            .map(|clip| self.classes.iter().map(|d| rating(clip, d)).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// Indices of the clips of `split`: for train, those a model learns from (labelled, or
+    /// rated in every dimension); for other splits of a model that estimates dimensions, those
+    /// rated in any (the others cannot be scored).
     pub fn indices(&self, split: Split) -> Vec<usize> {
         (0..self.set.clips.len())
             .filter(|&i| self.set.clips[i].split == split)
-            .filter(|&i| split != Split::Train || self.targets[i].is_some())
+            .filter(|&i| match (self.ratings.get(i), split) {
+                (None, Split::Train) => self.targets[i].is_some(),
+                (None, _) => true,
+                (Some(rated), Split::Train) => rated.iter().all(Option::is_some),
+                (Some(rated), _) => rated.iter().any(Option::is_some),
+            })
             .collect()
+    }
+
+    /// The ratings of clips `indices`, rated in every dimension, as a `[clips, dimensions]`
+    /// tensor.
+    pub fn rating_values<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Tensor<B, 2> {
+        let values: Vec<f32> = indices.iter().flat_map(|&i| self.ratings[i].iter().map(|r| r.unwrap_or(0.0) as f32)).collect();
+        Tensor::from_data(TensorData::new(values, [indices.len(), self.classes.len()]), device)
     }
 
     /// Checks that every clip makes at least one frame.

@@ -22,13 +22,15 @@ use rand_chacha::ChaCha8Rng;
 use vox_api::labels::LabelSet;
 use vox_api::{ApplyContext, ArtifactKind, StageContext, StageError};
 use vox_api::audio::{AudioSet, Split};
-use vox_api::predictions::{Epoch, Predictions, write_history};
+use vox_api::estimates::Estimates;
+use vox_api::predictions::{Epoch, Predictions};
 
 use super::checkpoint::{Checkpoints, Progress};
 use super::data::{Dataset, valid_length};
+use super::history::{DimensionEpoch, History};
 use super::labels::{self, Classes};
-use super::metrics::{Scores, score};
-use super::{FineTune, FineTuneError, Freeze, SCRATCH, head_name};
+use super::metrics::score;
+use super::{FineTune, FineTuneError, Freeze, SCRATCH, Task, head_name, regression};
 use crate::config::{ClassifierHead, Wav2Vec2Config};
 use crate::error::Wav2Vec2Error;
 use crate::inspect::inspect;
@@ -51,6 +53,7 @@ pub fn run<B: AutodiffKernels>(
     stop_after: Option<u32>,
 ) -> Result<(), StageError> {
     let input = ctx.input();
+    let task = params.task();
     let mut set = AudioSet::read(&input.dir)?;
     let seed = params.seed();
     B::seed(&device, seed);
@@ -61,11 +64,17 @@ pub fn run<B: AutodiffKernels>(
     let backend = ctx.backend.unwrap_or(super::DEFAULT_BACKEND);
     let model = model.with_precision(params.precision_on::<B>(backend, &device)?);
     set.labels = classes.labels;
-    let data = Dataset::new(set, classes.names, preprocessor.do_normalize);
+    let mut data = Dataset::new(set, classes.names, preprocessor.do_normalize);
+    if let Task::Dimensions(_) = task {
+        data = data.rated()?;
+    }
     data.check_lengths(&config)?;
     model.visit(&mut Materialize);
     let train = data.indices(Split::Train);
     let val = data.indices(Split::Val);
+    if let Task::Dimensions(_) = task {
+        check_ratings(params, &data, &input.name, train.len())?;
+    }
     let plan = Plan::new(params, train.len());
 
     let settings = AdamWSettings {
@@ -77,6 +86,7 @@ pub fn run<B: AutodiffKernels>(
     let checkpoints = Checkpoints {
         dir: ctx.scratch_dir,
         params: serde_json::to_value(params)?,
+        task,
     };
     let resume = checkpoints.latest()?;
     // The optimizer groups parameters by id, and a checkpoint restores its ids: load the model
@@ -96,7 +106,7 @@ pub fn run<B: AutodiffKernels>(
         Progress {
             epoch: 0,
             step: 0,
-            history: Vec::new(),
+            history: History::new(task),
             best_epoch: 0,
         },
         |resume| resume.progress,
@@ -132,12 +142,19 @@ pub fn run<B: AutodiffKernels>(
             let logits = model
                 .forward_augmented(batch.samples, Some(&batch.mask), augmentation.as_ref())
                 .logits;
-            let labels = data.labels::<B>(chunk, &device);
-            let loss = CrossEntropyLossConfig::new()
-                .with_weights(weights.clone())
-                .init(&device)
-                .forward(logits.clone(), labels.clone());
-            tally.add(&loss, logits, labels, chunk.len());
+            let loss = match task {
+                Task::Classes => {
+                    let labels = data.labels::<B>(chunk, &device);
+                    let loss = CrossEntropyLossConfig::new()
+                        .with_weights(weights.clone())
+                        .init(&device)
+                        .forward(logits.clone(), labels.clone());
+                    tally.add_hits(logits, labels);
+                    loss
+                }
+                Task::Dimensions(kind) => regression::batch_loss(logits, data.rating_values::<B>(chunk, &device), kind),
+            };
+            tally.add(&loss, chunk.len());
             let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
             accumulator.accumulate(&model, grads);
             pending += 1;
@@ -152,26 +169,34 @@ pub fn run<B: AutodiffKernels>(
         bar.finish_and_clear();
         let (loss_sum, correct) = tally.read();
         let seconds = started.elapsed().as_secs_f64();
-        let val_scores = evaluate(
-            &model.valid(),
-            &config,
-            &data,
-            &val,
-            params.eval_batch_size(),
-            &device,
-        )?;
-        progress.history.push(Epoch {
-            epoch,
-            train_loss: loss_sum / train.len() as f64,
-            train_accuracy: correct as f64 / train.len() as f64,
-            val_loss: val_scores.loss,
-            val_accuracy: val_scores.accuracy,
-            val_macro_f1: val_scores.macro_f1,
-        });
+        let train_loss = loss_sum / train.len() as f64;
+        let val_outputs = predict(&model.valid(), &config, &data, &val, params, &device, &mut |_| {})?;
+        let scored = match &mut progress.history {
+            History::Classes(rows) => {
+                let targets: Vec<Option<usize>> = val.iter().map(|&i| data.targets[i]).collect();
+                let scores = score(&val_outputs, &targets, data.classes.len());
+                rows.push(Epoch {
+                    epoch,
+                    train_loss,
+                    train_accuracy: correct as f64 / train.len() as f64,
+                    val_loss: scores.loss,
+                    val_accuracy: scores.accuracy,
+                    val_macro_f1: scores.macro_f1,
+                });
+                format!("val macro-F1 {:.4}", scores.macro_f1)
+            }
+            History::Dimensions(rows) => {
+                let kind = params.loss.unwrap_or_default();
+                let ratings: Vec<&[Option<f64>]> = val.iter().map(|&i| data.ratings[i].as_slice()).collect();
+                let scores = regression::score(&val_outputs, &ratings, kind);
+                rows.push(DimensionEpoch { epoch, train_loss, val_loss: scores.loss, val_ccc: scores.mean_ccc });
+                let each = data.classes.iter().zip(&scores.ccc).map(|(d, c)| format!("{d} {c:.4}")).collect::<Vec<_>>();
+                format!("val CCC {:.4} ({})", scores.mean_ccc, each.join(", "))
+            }
+        };
         let improved = progress.best_epoch == 0
             || val.is_empty()
-            || val_scores.macro_f1
-                > progress.history[progress.best_epoch as usize - 1].val_macro_f1;
+            || progress.history.criterion(epoch) > progress.history.criterion(progress.best_epoch);
         if improved {
             best = model.clone();
             progress.best_epoch = epoch;
@@ -179,11 +204,10 @@ pub fn run<B: AutodiffKernels>(
         progress.epoch = epoch;
         checkpoints.save(&progress, &model, &optimizer, improved)?;
         tracing::info!(
-            "{}: epoch {epoch}/{}: train loss {:.4}, val macro-F1 {:.4}, {:.1} clips/s",
+            "{}: epoch {epoch}/{}: train loss {:.4}, {scored}, {:.1} clips/s",
             ctx.stage,
             params.epochs,
-            loss_sum / train.len() as f64,
-            val_scores.macro_f1,
+            train_loss,
             train.len() as f64 / seconds
         );
         if stop_after == Some(epoch) {
@@ -194,21 +218,20 @@ pub fn run<B: AutodiffKernels>(
     let best = best.valid();
     save_classifier(&best, &config, ctx.out_dir)?;
     preprocessor.write(ctx.out_dir)?;
-    write_history(ctx.out_dir, &progress.history)?;
+    progress.history.write(ctx.out_dir)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let bar = ctx.progress_bar(all.len() as u64, "predict");
-    let probabilities = predict(
+    let outputs = predict(
         &best,
         &config,
         &data,
         &all,
-        params.eval_batch_size(),
+        params,
         &device,
         &mut |clips| bar.inc(clips as u64),
     )?;
     bar.finish_and_clear();
-    Predictions::from_clips(data.set.labels.clone(), data.classes.clone(), &data.set.clips, probabilities)
-        .write(ctx.out_dir)?;
+    write_outputs(task, &data.set, data.classes.clone(), outputs, ctx.out_dir)?;
     let report = Report {
         params,
         source: source.map_or_else(|| "scratch".to_string(), |(_, described)| described),
@@ -221,21 +244,53 @@ pub fn run<B: AutodiffKernels>(
     };
     std::fs::write(ctx.report_dir()?.join("training.txt"), report.text())?;
     tracing::info!(
-        "{}: fine-tuned on {} clips, {} classes, best epoch {} of {}",
+        "{}: fine-tuned on {} clips, {} {}, best epoch {} of {}",
         ctx.stage,
         train.len(),
         data.classes.len(),
+        if task == Task::Classes { "classes" } else { "dimensions" },
         progress.best_epoch,
         progress.history.len()
     );
     Ok(())
 }
 
+/// The scores of every clip of `set` in the task's artifact: `predictions.csv` (probabilities
+/// of the classes `names`, the set's label set beside them) or `estimates.csv` (values of the
+/// dimensions `names`, the manifest's ratings beside them).
+fn write_outputs(task: Task, set: &AudioSet, names: Vec<String>, outputs: Vec<Vec<f64>>, dir: &Path) -> Result<(), StageError> {
+    match task {
+        Task::Classes => Predictions::from_clips(set.labels.clone(), names, &set.clips, outputs).write(dir)?,
+        Task::Dimensions(_) => Estimates::from_clips(names, &set.clips, outputs)?.write(dir)?,
+    }
+    Ok(())
+}
+
+/// Checks that a fine-tune that estimates dimensions has clips to learn from, and says which
+/// train clips it leaves out (those not rated in every target): never a silent drop.
+fn check_ratings(params: &FineTune, data: &Dataset, input: &str, rated: usize) -> Result<(), FineTuneError> {
+    let in_train = data.set.clips.iter().filter(|c| c.split == Split::Train).count();
+    if params.epochs > 0 && rated == 0 {
+        return Err(FineTuneError::NoRatedTrainClips { input: input.to_string(), targets: params.targets.join(", ") });
+    }
+    if params.epochs > 0 && rated < in_train {
+        tracing::warn!(
+            "{} of the {in_train} train clips are not rated in every target ({}): trained on the other {rated}",
+            in_train - rated,
+            params.targets.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Scores the clips of the new audio set of `ctx` with the run's fine-tuned model (the
 /// model folder `ctx.trained`, its head's classes by `id2label`) on backend `B`.
 pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Device) -> Result<(), StageError> {
-    let set = AudioSet::read(&ctx.run.input().dir)?;
-    let labels = LabelSet::read(ctx.trained)?;
+    let mut set = AudioSet::read(&ctx.run.input().dir)?;
+    let task = params.task();
+    if task == Task::Classes {
+        set.labels = LabelSet::read(ctx.trained)?;
+    }
     let info = inspect(ctx.trained)?;
     // The file the training wrote (`normalize` decided it then); a model trained before vox
     // wrote it was normalized, at 16 kHz (the defaults).
@@ -256,23 +311,22 @@ pub fn apply<B: Kernels>(params: &FineTune, ctx: &ApplyContext, device: B::Devic
     data.check_lengths(&loaded.config)?;
     let all: Vec<usize> = (0..data.set.clips.len()).collect();
     let bar = ctx.run.progress_bar(all.len() as u64, "predict");
-    let probabilities = predict(
+    let outputs = predict(
         &model,
         &loaded.config,
         &data,
         &all,
-        params.eval_batch_size(),
+        params,
         &device,
         &mut |clips| bar.inc(clips as u64),
     )?;
     bar.finish_and_clear();
-    Predictions::from_clips(labels, info.labels, &data.set.clips, probabilities).write(ctx.run.out_dir)?;
-    Ok(())
+    write_outputs(task, &data.set, info.labels, outputs, ctx.run.out_dir)
 }
 
-/// An epoch's training loss and correct predictions, kept on the device batch by batch and read
-/// once at the end of the epoch: on cuda, reading them per batch would make the host wait for
-/// each forward pass before queueing its backward.
+/// An epoch's training loss and correct predictions (a classifier's), kept on the device batch
+/// by batch and read once at the end of the epoch: on cuda, reading them per batch would make
+/// the host wait for each forward pass before queueing its backward.
 struct Tally<B: AutodiffBackend> {
     /// Each batch's mean loss, `[1]`, without its autodiff graph.
     losses: Vec<Tensor<B::InnerBackend, 1>>,
@@ -289,16 +343,14 @@ impl<B: AutodiffBackend> Default for Tally<B> {
 }
 
 impl<B: AutodiffBackend> Tally<B> {
-    /// Records a batch of `clips` clips: its mean `loss`, its `logits` and their `labels`.
-    fn add(
-        &mut self,
-        loss: &Tensor<B, 1>,
-        logits: Tensor<B, 2>,
-        labels: Tensor<B, 1, burn::tensor::Int>,
-        clips: usize,
-    ) {
+    /// Records a batch of `clips` clips and its mean `loss`.
+    fn add(&mut self, loss: &Tensor<B, 1>, clips: usize) {
         self.losses.push(loss.clone().inner());
         self.clips.push(clips);
+    }
+
+    /// Records a classifier's batch's correct predictions: its `logits` against its `labels`.
+    fn add_hits(&mut self, logits: Tensor<B, 2>, labels: Tensor<B, 1, burn::tensor::Int>) {
         let predicted = logits.inner().argmax(1).squeeze_dim::<1>(1);
         self.hits.push(predicted.equal(labels.inner()).int().sum());
     }
@@ -312,6 +364,9 @@ impl<B: AutodiffBackend> Tally<B> {
         let losses = Tensor::cat(self.losses, 0).into_data().convert::<f64>();
         let losses: Vec<f64> = losses.into_vec().expect("f64 values after `convert`");
         let loss_sum = losses.iter().zip(&self.clips).fold(0.0, |sum, (loss, &n)| sum + loss * n as f64);
+        if self.hits.is_empty() {
+            return (loss_sum, 0);
+        }
         let hits = Tensor::cat(self.hits, 0).into_data().convert::<i64>();
         let correct = hits.into_vec::<i64>().expect("i64 values after `convert`").iter().sum::<i64>();
         (loss_sum, correct as usize)
@@ -394,9 +449,9 @@ fn build_model<B: Kernels>(
         if let Some(param) = checkpoint_only {
             return Err(FineTuneError::NoCheckpoint { param }.into());
         }
-        let classes = labels::plan(params, set, input, None)?;
+        let classes = plan_outputs(params, set, input, None)?;
         let mut config = params.scratch_config();
-        config.set_labels(classes.names.iter().cloned());
+        name_outputs(&mut config, &classes.names, params.task());
         config.classifier_head = params.new_head_layout();
         config.validate()?;
         let model = Model::new(&config, device);
@@ -408,7 +463,7 @@ fn build_model<B: Kernels>(
     {
         return Err(FineTuneError::HeadMismatch { param: head.name(), checkpoint: head_name(layout) }.into());
     }
-    let classes = labels::plan(params, set, input, Some(&info))?;
+    let classes = plan_outputs(params, set, input, Some(&info))?;
     let loaded = load_classifier::<B>(
         dir,
         |config| match info.head {
@@ -443,8 +498,27 @@ fn build_model<B: Kernels>(
         }
         (None, None) => {}
     }
-    config.set_labels(classes.names.iter().cloned());
+    name_outputs(&mut config, &classes.names, params.task());
     Ok((config, model, Some(report), classes))
+}
+
+/// The head's outputs for the task: classes ([`labels::plan`]) or dimensions
+/// ([`labels::dimensions`]).
+fn plan_outputs(params: &FineTune, set: &AudioSet, input: &str, info: Option<&crate::inspect::ModelInfo>) -> Result<Classes, FineTuneError> {
+    match params.task() {
+        Task::Classes => labels::plan(params, set, input, info),
+        Task::Dimensions(_) => labels::dimensions(params, set, info),
+    }
+}
+
+/// Names the head's outputs in `config` (`id2label`), and for dimensions says that they are
+/// values on a scale (`problem_type = "regression"`, as transformers writes a regression
+/// head's config), so that the saved model is read as the estimator it is.
+fn name_outputs(config: &mut Wav2Vec2Config, names: &[String], task: Task) {
+    config.set_labels(names.iter().cloned());
+    if let Task::Dimensions(_) = task {
+        config.problem_type = Some("regression".into());
+    }
 }
 
 /// The model paths of a head's tensors.
@@ -527,9 +601,10 @@ fn count_parameters<B: AutodiffBackend>(model: &Model<B>) -> Counts {
     counts
 }
 
-/// Softmax probabilities of clips `indices` (in that order), without augmentation or autodiff
-/// graph, in batches of up to `batch_size` clips of similar length: the clips go in order of
-/// valid length (ties by position), so a batch pads its clips to the longest among neighbours,
+/// The head's outputs for clips `indices` (in that order): softmax probabilities of a
+/// classifier, a regression head's values as they are; without augmentation or autodiff
+/// graph, in batches of up to `eval_batch_size` clips of similar length: the clips go in order
+/// of valid length (ties by position), so a batch pads its clips to the longest among neighbours,
 /// not to the longest of a random draw. Padding is masked out of every layer but a group-norm
 /// model's first conv (normalized over the padded length, in transformers as here), so for
 /// layer-norm models the order only saves work, and for group-norm models it also keeps each
@@ -539,10 +614,11 @@ fn predict<B: Kernels>(
     config: &Wav2Vec2Config,
     data: &Dataset,
     indices: &[usize],
-    batch_size: usize,
+    params: &FineTune,
     device: &B::Device,
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<Vec<Vec<f64>>, Wav2Vec2Error> {
+    let (batch_size, task) = (params.eval_batch_size(), params.task());
     let classes = data.classes.len();
     let mut order: Vec<usize> = (0..indices.len()).collect();
     order.sort_by_key(|&k| (valid_length(&data.set.clips[indices[k]]), k));
@@ -551,7 +627,11 @@ fn predict<B: Kernels>(
         let clips: Vec<usize> = chunk.iter().map(|&k| indices[k]).collect();
         let batch = data.batch::<B>(config, &clips, None, device)?;
         let logits = model.forward(batch.samples, Some(&batch.mask)).logits;
-        let values: Vec<f32> = softmax(logits, 1)
+        let outputs = match task {
+            Task::Classes => softmax(logits, 1),
+            Task::Dimensions(_) => logits,
+        };
+        let values: Vec<f32> = outputs
             .into_data()
             .convert::<f32>()
             .into_vec()
@@ -562,20 +642,6 @@ fn predict<B: Kernels>(
         on_batch(chunk.len());
     }
     Ok(out)
-}
-
-/// Scores the model on clips `indices`.
-fn evaluate<B: Kernels>(
-    model: &Model<B>,
-    config: &Wav2Vec2Config,
-    data: &Dataset,
-    indices: &[usize],
-    batch_size: usize,
-    device: &B::Device,
-) -> Result<Scores, Wav2Vec2Error> {
-    let probabilities = predict(model, config, data, indices, batch_size, device, &mut |_| {})?;
-    let targets: Vec<Option<usize>> = indices.iter().map(|&i| data.targets[i]).collect();
-    Ok(score(&probabilities, &targets, data.classes.len()))
 }
 
 /// `report/training.txt`.
@@ -593,6 +659,11 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// ` *` after the best epoch's row.
+    fn best_mark(&self, epoch: u32) -> &'static str {
+        if epoch == self.progress.best_epoch { " *" } else { "" }
+    }
+
     fn text(&self) -> String {
         let mut t = String::new();
         // The engine resolves `model_path` to an absolute path; outputs name only its folder.
@@ -662,37 +733,57 @@ impl Report<'_> {
                 .filter(|c| c.split == split)
                 .count()
         };
-        let _ = writeln!(
-            t,
-            "clips: {} train, {} val, {} test; classes: {}\n",
-            count(Split::Train),
-            count(Split::Val),
-            count(Split::Test),
-            self.data
-                .classes
-                .iter()
-                .map(|c| {
+        let (train, val, test) = (count(Split::Train), count(Split::Val), count(Split::Test));
+        match &self.progress.history {
+            History::Classes(rows) => {
+                let classes = self.data.classes.iter().map(|c| {
                     let labels = &self.data.set.labels;
                     labels.index_of(c).map_or_else(|| c.clone(), |i| labels.display(i))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let _ = writeln!(
-            t,
-            "epoch  train_loss  train_acc  val_loss  val_acc  val_macro_f1"
-        );
-        for e in &self.progress.history {
-            let mark = if e.epoch == self.progress.best_epoch {
-                " *"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                t,
-                "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>12.4}{mark}",
-                e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.val_macro_f1
-            );
+                });
+                let _ = writeln!(
+                    t,
+                    "clips: {train} train, {val} val, {test} test; classes: {}\n",
+                    classes.collect::<Vec<_>>().join(", ")
+                );
+                let _ = writeln!(t, "epoch  train_loss  train_acc  val_loss  val_acc  val_macro_f1");
+                for e in rows {
+                    let _ = writeln!(
+                        t,
+                        "{:>5}  {:>10.4}  {:>9.4}  {:>8.4}  {:>7.4}  {:>12.4}{}",
+                        e.epoch,
+                        e.train_loss,
+                        e.train_accuracy,
+                        e.val_loss,
+                        e.val_accuracy,
+                        e.val_macro_f1,
+                        self.best_mark(e.epoch)
+                    );
+                }
+            }
+            History::Dimensions(rows) => {
+                let rated = |split| self.data.indices(split).len();
+                let _ = writeln!(
+                    t,
+                    "clips: {train} train ({} rated in every target), {val} val ({} rated), {test} test; \
+                     dimensions: {} (loss {})\n",
+                    rated(Split::Train),
+                    rated(Split::Val),
+                    self.data.classes.join(", "),
+                    self.params.loss.unwrap_or_default().name()
+                );
+                let _ = writeln!(t, "epoch  train_loss  val_loss  val_ccc");
+                for e in rows {
+                    let _ = writeln!(
+                        t,
+                        "{:>5}  {:>10.4}  {:>8.4}  {:>7.4}{}",
+                        e.epoch,
+                        e.train_loss,
+                        e.val_loss,
+                        e.val_ccc,
+                        self.best_mark(e.epoch)
+                    );
+                }
+            }
         }
         let best = match self.progress.best_epoch {
             0 => "the initial model (no epoch trained)".to_string(),

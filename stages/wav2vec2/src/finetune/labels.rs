@@ -1,4 +1,5 @@
-//! Which classes a fine-tune scores, and where its head's outputs come from.
+//! Which classes a fine-tune scores (or which dimensions it estimates, [`dimensions`]), and
+//! where its head's outputs come from.
 //!
 //! - A new head (scratch, a checkpoint without a head, or `new_head = true`) has one output
 //!   per class of the train split, in the label set's order; at least two are needed.
@@ -130,4 +131,62 @@ fn described(labels: &LabelSet) -> String {
         return "none: the data is unlabeled".into();
     }
     (0..labels.len()).map(|i| labels.display(i)).collect::<Vec<_>>().join(", ")
+}
+
+/// The outputs of a fine-tune that estimates `params.targets` of `set`, with the model folder
+/// described by `info` (`None` for a scratch model). A new head has one output per target, in
+/// their order. A checkpoint's regression head keeps its outputs: each is matched to a target by
+/// `checkpoint_labels` (a target, or `"drop"`), else by name ignoring case, and the head's rows
+/// are reordered to the targets' order; outputs that name no target are left out (a target
+/// list is a choice among the checkpoint's dimensions), a target without an output is an
+/// error. A classifier's head is refused: its softmax scores are no ratings.
+pub fn dimensions(params: &FineTune, set: &AudioSet, info: Option<&ModelInfo>) -> Result<Classes, FineTuneError> {
+    let targets = &params.targets;
+    let labels = set.labels.clone();
+    let Some(info) = info.filter(|info| info.head.is_some() && !params.new_head) else {
+        return Ok(Classes { labels, names: targets.clone(), rows: None });
+    };
+    let outputs = info.labels.join(", ");
+    let problem_type = info.config.problem_type.as_deref().unwrap_or_default();
+    if problem_type != "regression" {
+        return Err(FineTuneError::NotARegression { problem_type: problem_type.to_string(), outputs });
+    }
+    for key in params.checkpoint_labels.keys() {
+        if !info.labels.contains(key) {
+            return Err(FineTuneError::UnknownCheckpointLabel { key: key.clone(), labels: outputs });
+        }
+    }
+    // For each target, the output that estimates it.
+    let mut rows: Vec<Option<usize>> = vec![None; targets.len()];
+    for (row, label) in info.labels.iter().enumerate() {
+        let name = match params.checkpoint_labels.get(label) {
+            Some(value) if value == DROP => continue,
+            Some(value) => match targets.iter().position(|t| t == value) {
+                Some(target) => Some(target),
+                None => {
+                    return Err(FineTuneError::BadCheckpointTarget {
+                        key: label.clone(),
+                        value: value.clone(),
+                        targets: targets.join(", "),
+                    });
+                }
+            },
+            None => targets.iter().position(|t| t.eq_ignore_ascii_case(label)),
+        };
+        let Some(target) = name else { continue };
+        if let Some(first) = rows[target] {
+            return Err(FineTuneError::TwoOutputsOneTarget {
+                target: targets[target].clone(),
+                first: info.labels[first].clone(),
+                second: label.clone(),
+            });
+        }
+        rows[target] = Some(row);
+    }
+    let missing: Vec<String> =
+        targets.iter().zip(&rows).filter(|(_, row)| row.is_none()).map(|(t, _)| t.clone()).collect();
+    if !missing.is_empty() {
+        return Err(FineTuneError::TargetsWithoutOutput { missing, outputs });
+    }
+    Ok(Classes { labels, names: targets.clone(), rows: Some(rows.into_iter().flatten().collect()) })
 }

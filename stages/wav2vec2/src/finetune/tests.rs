@@ -681,6 +681,7 @@ fn gradual_unfreezing_trains_the_top_layers_first_and_resumes_identically() {
         let checkpoints = checkpoint::Checkpoints {
             dir: scratch.path(),
             params: serde_json::to_value(&params).unwrap(),
+            task: params.task(),
         };
         let resume = checkpoints.latest().unwrap().unwrap();
         assert_eq!(resume.progress.epoch, epoch);
