@@ -606,6 +606,16 @@ pub enum FineTuneError {
         /// The targets, listed.
         targets: String,
     },
+    /// A target no clip has a value in (a misspelt column, most likely).
+    #[error("no clip of `{input}` has a value in `{target}`: `targets` names manifest columns, and its columns with values are {columns}")]
+    UnratedTarget {
+        /// The target.
+        target: String,
+        /// The input stage.
+        input: String,
+        /// The manifest's columns that have values, listed.
+        columns: String,
+    },
     /// Training on dimensions with no train clip rated in every target.
     #[error(
         "no clip of the train split of `{input}` is rated in every target ({targets}): check the \

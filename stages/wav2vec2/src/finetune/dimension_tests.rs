@@ -296,6 +296,16 @@ fn training_needs_rated_train_clips() {
     let err = run(&params(1, ""), &set).unwrap_err();
     assert_eq!(
         err,
+        "no clip of `audio` has a value in `valence`: `targets` names manifest columns, and its columns with values are \
+         file_id, split, arousal"
+    );
+    // Rated, but never in both targets on one train clip.
+    for clip in set.clips.iter_mut().filter(|c| c.split == Split::Val) {
+        clip.extra.insert("valence".into(), "2".into());
+    }
+    let err = run(&params(1, ""), &set).unwrap_err();
+    assert_eq!(
+        err,
         "no clip of the train split of `audio` is rated in every target (arousal, valence): check the manifest's columns of those names"
     );
     set.clips[0].extra.insert("valence".into(), "high".into());

@@ -270,6 +270,11 @@ fn write_outputs(task: Task, set: &AudioSet, names: Vec<String>, outputs: Vec<Ve
 /// train clips it leaves out (those not rated in every target): never a silent drop.
 fn check_ratings(params: &FineTune, data: &Dataset, input: &str, rated: usize) -> Result<(), FineTuneError> {
     let in_train = data.set.clips.iter().filter(|c| c.split == Split::Train).count();
+    let unrated = (0..data.classes.len()).find(|&d| data.ratings.iter().all(|r| r[d].is_none()));
+    if let (true, Some(d)) = (params.epochs > 0, unrated) {
+        let columns = vox_api::audio::columns_with_values(&data.set.clips);
+        return Err(FineTuneError::UnratedTarget { target: data.classes[d].clone(), input: input.to_string(), columns: columns.join(", ") });
+    }
     if params.epochs > 0 && rated == 0 {
         return Err(FineTuneError::NoRatedTrainClips { input: input.to_string(), targets: params.targets.join(", ") });
     }
