@@ -7,8 +7,11 @@ noise. The first 5 train rows have no valence (unrated clips: fitted on for arou
 
 Reference (`tests/fixtures/sklearn_regression.json`): for each dimension, the val estimates of
 StandardScaler (fitted on all train rows) + Ridge(alpha) at alpha 1 and 30, fitted on the train
-rows rated in that dimension; the same for KNeighborsRegressor(5, uniform | distance); and ridge
-fitted on the first 25 rated train rows only (more features than rows: vox's dual solution).
+rows rated in that dimension; the same for KNeighborsRegressor(5, uniform | distance); ridge
+fitted on the first 25 rated train rows only (more features than rows: vox's dual solution);
+and HistGradientBoostingRegressor(early_stopping=False) on the raw features, with its defaults
+(`hgb_default`) and with max_iter=60, learning_rate=0.2, max_leaf_nodes=8, min_samples_leaf=10,
+l2_regularization=1.0, max_bins=64 (`hgb_small`).
 
 Run once with scikit-learn installed: `python scripts/make_regression_fixture.py`.
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 from sklearn.datasets import make_regression
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
@@ -56,6 +60,11 @@ def main():
             entry[f"knn_{weights}"] = knn.predict(z[val]).tolist()
         few = np.flatnonzero(fit)[:25]
         entry["ridge_25_rows"] = Ridge(alpha=1.0).fit(z[few], y[few]).predict(z[val]).tolist()
+        hgb = HistGradientBoostingRegressor(early_stopping=False).fit(x[fit], y[fit])
+        entry["hgb_default"] = hgb.predict(x[val]).tolist()
+        small = dict(max_iter=60, learning_rate=0.2, max_leaf_nodes=8, min_samples_leaf=10, l2_regularization=1.0, max_bins=64)
+        hgb = HistGradientBoostingRegressor(early_stopping=False, **small).fit(x[fit], y[fit])
+        entry["hgb_small"] = hgb.predict(x[val]).tolist()
         reference[name] = entry
     with open(FIXTURES / "sklearn_regression.json", "w") as f:
         json.dump(reference, f, indent=1)

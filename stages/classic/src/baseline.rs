@@ -388,6 +388,19 @@ impl Baseline {
     fn batch_size(&self) -> usize {
         self.batch_size.unwrap_or(200)
     }
+    /// The boosting's params, defaults filled in.
+    fn boosting_params(&self) -> BoostingParams {
+        BoostingParams {
+            max_iter: self.max_iter(),
+            learning_rate: self.learning_rate(),
+            max_leaf_nodes: self.max_leaf_nodes(),
+            max_depth: self.max_depth,
+            min_samples_leaf: self.min_samples_leaf(),
+            l2_regularization: self.l2_regularization(),
+            max_bins: self.max_bins(),
+        }
+    }
+
     fn max_leaf_nodes(&self) -> usize {
         self.max_leaf_nodes.unwrap_or(31)
     }
@@ -619,18 +632,8 @@ impl StageDef for Baseline {
                 format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\""),
             ));
         }
-        if self.max_leaf_nodes.is_some_and(|n| n < 2) {
-            return Err(ParamError::new("max_leaf_nodes", "must be at least 2"));
-        }
-        if let Some(l2) = self.l2_regularization
-            && !(l2.is_finite() && l2 >= 0.0)
-        {
-            return Err(ParamError::new("l2_regularization", format!("must be a number >= 0, got {l2}")));
-        }
-        if let Some(bins) = self.max_bins
-            && !(2..=255).contains(&bins)
-        {
-            return Err(ParamError::new("max_bins", format!("must be from 2 to 255, got {bins}")));
+        if self.model == ModelKind::HistGradientBoosting {
+            self.boosting_params().check().map_err(|(param, message)| ParamError::new(param, message))?;
         }
         Ok(())
     }
@@ -777,15 +780,7 @@ impl Baseline {
                 Ok(FittedModel::RandomForest(forest))
             }
             ModelKind::HistGradientBoosting => {
-                let params = BoostingParams {
-                    max_iter: self.max_iter(),
-                    learning_rate: self.learning_rate(),
-                    max_leaf_nodes: self.max_leaf_nodes(),
-                    max_depth: self.max_depth,
-                    min_samples_leaf: self.min_samples_leaf(),
-                    l2_regularization: self.l2_regularization(),
-                    max_bins: self.max_bins(),
-                };
+                let params = self.boosting_params();
                 let row_weights = training.row_weights(class_weights);
                 let bar = ctx.progress_bar(params.max_iter as u64, "iterations");
                 let model = GradientBoosting::fit(

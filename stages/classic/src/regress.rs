@@ -18,6 +18,7 @@ use vox_api::importance::{Importance, Settings};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
 
 use crate::baseline::foreign_param_error;
+use crate::boosting::{BoostedRegressor, BoostingParams};
 use crate::data::{check_finite, model_columns};
 use crate::error::ClassicError;
 use crate::knn::{KnnRegressor, Weights};
@@ -38,8 +39,10 @@ pub struct Regress {
     /// (`["arousal", "valence", "dominance"]`), each a model of its own.
     pub targets: Vec<String>,
     /// The regressor: `ridge` (L2-penalized least squares, as scikit-learn's Ridge behind a
-    /// StandardScaler) or `knn` (the mean of the nearest training clips' values by Euclidean
-    /// distance on standardized features, as KNeighborsRegressor).
+    /// StandardScaler), `knn` (the mean of the nearest training clips' values by Euclidean
+    /// distance on standardized features, as KNeighborsRegressor) or `hist-gradient-boosting`
+    /// (gradient-boosted trees on binned raw features with the squared error, as
+    /// HistGradientBoostingRegressor without early stopping: nonlinear, and blind to scaling).
     #[serde(default)]
     pub model: RegressorKind,
     /// ridge: the L2 penalty (> 0). Default 1.0.
@@ -55,6 +58,34 @@ pub struct Regress {
     #[serde(default)]
     #[schemars(extend("default" = "uniform"))]
     pub weights: Option<Weights>,
+    /// hist-gradient-boosting: boosting iterations, one tree each (>= 1). Default 100.
+    #[serde(default)]
+    #[schemars(extend("default" = 100))]
+    pub max_iter: Option<usize>,
+    /// hist-gradient-boosting: shrinkage of every tree's leaf values (> 0). Default 0.1.
+    #[serde(default)]
+    #[schemars(extend("default" = 0.1))]
+    pub learning_rate: Option<f64>,
+    /// hist-gradient-boosting: maximum leaves per tree (>= 2); trees grow best split first.
+    #[serde(default)]
+    #[schemars(extend("default" = 31))]
+    pub max_leaf_nodes: Option<usize>,
+    /// hist-gradient-boosting: maximum leaf depth (>= 1); unset: no limit but `max_leaf_nodes`.
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// hist-gradient-boosting: minimum rated training clips in a leaf (>= 1).
+    #[serde(default)]
+    #[schemars(extend("default" = 20))]
+    pub min_samples_leaf: Option<usize>,
+    /// hist-gradient-boosting: L2 penalty on leaf values (>= 0).
+    #[serde(default)]
+    #[schemars(extend("default" = 0.0))]
+    pub l2_regularization: Option<f64>,
+    /// hist-gradient-boosting: maximum bins per feature (2 to 255), cut at quantiles of the
+    /// rated training clips.
+    #[serde(default)]
+    #[schemars(extend("default" = 255))]
+    pub max_bins: Option<usize>,
     /// Measure each feature's permutation importance for each dimension on the rated `val`
     /// clips, with this many shuffles per feature: the drop in CCC when the feature's column is
     /// shuffled (`importance/<dimension>/importance.csv`, drawn by `evaluate`). Unset: none.
@@ -75,6 +106,8 @@ pub enum RegressorKind {
     Ridge,
     /// k nearest neighbours.
     Knn,
+    /// Histogram gradient-boosted trees.
+    HistGradientBoosting,
 }
 
 impl RegressorKind {
@@ -83,6 +116,7 @@ impl RegressorKind {
         match self {
             Self::Ridge => "ridge",
             Self::Knn => "knn",
+            Self::HistGradientBoosting => "hist-gradient-boosting",
         }
     }
 
@@ -91,6 +125,9 @@ impl RegressorKind {
         match self {
             Self::Ridge => &["alpha"],
             Self::Knn => &["n_neighbors", "weights"],
+            Self::HistGradientBoosting => {
+                &["max_iter", "learning_rate", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization", "max_bins"]
+            }
         }
     }
 }
@@ -113,6 +150,16 @@ struct Keyed {
 enum Resolved {
     Ridge { alpha: f64 },
     Knn { n_neighbors: usize, weights: Weights },
+    HistGradientBoosting {
+        max_iter: usize,
+        learning_rate: f64,
+        max_leaf_nodes: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_depth: Option<usize>,
+        min_samples_leaf: usize,
+        l2_regularization: f64,
+        max_bins: usize,
+    },
 }
 
 impl From<Regress> for Keyed {
@@ -120,6 +167,18 @@ impl From<Regress> for Keyed {
         let model = match r.model {
             RegressorKind::Ridge => Resolved::Ridge { alpha: r.alpha() },
             RegressorKind::Knn => Resolved::Knn { n_neighbors: r.n_neighbors(), weights: r.weights.unwrap_or_default() },
+            RegressorKind::HistGradientBoosting => {
+                let p = r.boosting();
+                Resolved::HistGradientBoosting {
+                    max_iter: p.max_iter,
+                    learning_rate: p.learning_rate,
+                    max_leaf_nodes: p.max_leaf_nodes,
+                    max_depth: p.max_depth,
+                    min_samples_leaf: p.min_samples_leaf,
+                    l2_regularization: p.l2_regularization,
+                    max_bins: p.max_bins,
+                }
+            }
         };
         let seed = r.importance_repeats.and(r.seed);
         Self { targets: r.targets, model, importance_repeats: r.importance_repeats, seed }
@@ -146,9 +205,33 @@ impl Regress {
         self.n_neighbors.unwrap_or(5)
     }
 
+    /// The boosting's params, scikit-learn's defaults where unset.
+    fn boosting(&self) -> BoostingParams {
+        BoostingParams {
+            max_iter: self.max_iter.unwrap_or(100),
+            learning_rate: self.learning_rate.unwrap_or(0.1),
+            max_leaf_nodes: self.max_leaf_nodes.unwrap_or(31),
+            max_depth: self.max_depth,
+            min_samples_leaf: self.min_samples_leaf.unwrap_or(20),
+            l2_regularization: self.l2_regularization.unwrap_or(0.0),
+            max_bins: self.max_bins.unwrap_or(255),
+        }
+    }
+
     /// A param set that the chosen regressor does not read.
     fn foreign_param(&self) -> Option<&'static str> {
-        let set = [("alpha", self.alpha.is_some()), ("n_neighbors", self.n_neighbors.is_some()), ("weights", self.weights.is_some())];
+        let set = [
+            ("alpha", self.alpha.is_some()),
+            ("n_neighbors", self.n_neighbors.is_some()),
+            ("weights", self.weights.is_some()),
+            ("max_iter", self.max_iter.is_some()),
+            ("learning_rate", self.learning_rate.is_some()),
+            ("max_leaf_nodes", self.max_leaf_nodes.is_some()),
+            ("max_depth", self.max_depth.is_some()),
+            ("min_samples_leaf", self.min_samples_leaf.is_some()),
+            ("l2_regularization", self.l2_regularization.is_some()),
+            ("max_bins", self.max_bins.is_some()),
+        ];
         set.into_iter().find(|(p, set)| *set && !self.model.params().contains(p)).map(|(p, _)| p)
     }
 
@@ -177,6 +260,7 @@ impl Regress {
                 self.n_neighbors(),
                 self.weights.unwrap_or_default(),
             )),
+            RegressorKind::HistGradientBoosting => Regressor::HistGradientBoosting(BoostedRegressor::fit(&rows, &values, &self.boosting())),
         };
         Ok((model, rows.len()))
     }
@@ -215,6 +299,7 @@ impl StageDef for Regress {
         if self.n_neighbors == Some(0) {
             return Err(ParamError::new("n_neighbors", "must be at least 1"));
         }
+        self.boosting().check().map_err(|(param, message)| ParamError::new(param, message))?;
         if self.importance_repeats == Some(0) {
             return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));
         }
@@ -324,11 +409,11 @@ fn write_importance(file: &RegressorFile, table: &FeatureTable, repeats: usize, 
 /// `report/model.txt`: the regressor, its params, and each dimension's fit and agreement.
 fn report(params: &Regress, standardizer: &Standardizer, features: usize, counts: &[usize], estimates: &Estimates) -> String {
     let keyed = serde_json::to_string(params).unwrap_or_default();
-    let mut text = format!(
-        "model: {}\nparams: {keyed}\nfeatures: {features} (standardized with {})\n\n",
-        params.model.name(),
-        standardizer.source
-    );
+    let scaling = match params.model {
+        RegressorKind::HistGradientBoosting => "raw: trees are blind to scaling".to_string(),
+        _ => format!("standardized with {}", standardizer.source),
+    };
+    let mut text = format!("model: {}\nparams: {keyed}\nfeatures: {features} ({scaling})\n\n", params.model.name());
     text += &format!("{:<12} {:>12} {:>10} {:>10} {:>10}\n", "dimension", "train clips", "train CCC", "val clips", "val CCC");
     for (d, dimension) in estimates.dimensions.iter().enumerate() {
         let on = |split| Agreement::of(&estimates.pairs(split, d));

@@ -10,12 +10,14 @@
 //!      "weights": [...per feature...], "intercept": 3.02},
 //!     // or {"kind": "knn", "standardizer": {...}, "n_neighbors": 5, "weights": "uniform",
 //!     //     "rows": [[...standardized training row...], ...], "targets": [...per row...]}
+//!     // or {"kind": "hist-gradient-boosting", "baseline": 3.01, "trees": [...as model.json's...]}
 //!   ]
 //! }
 //! ```
 //!
 //! Ridge estimates `weights . ((x - mean) / scale) + intercept` ([`crate::ridge`]); k-NN the
-//! (weighted) mean of the nearest training rows' values ([`crate::knn`]). Each dimension has
+//! (weighted) mean of the nearest training rows' values ([`crate::knn`]); boosting the baseline
+//! plus every tree's leaf value for the row ([`crate::boosting`]). Each dimension has
 //! its own model because each is fitted on the training clips rated in it. Plain JSON with
 //! numbers in their shortest round-trip form, as `model.json` ([`crate::model`]).
 
@@ -23,6 +25,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::boosting::BoostedRegressor;
 use crate::error::ClassicError;
 use crate::knn::KnnRegressor;
 use crate::ridge::Ridge;
@@ -40,6 +43,8 @@ pub enum Regressor {
     Ridge(Ridge),
     /// k nearest neighbours on standardized features.
     Knn(KnnRegressor),
+    /// Gradient-boosted trees on raw features.
+    HistGradientBoosting(BoostedRegressor),
 }
 
 impl Regressor {
@@ -48,6 +53,7 @@ impl Regressor {
         match self {
             Self::Ridge(ridge) => ridge.predict(rows),
             Self::Knn(knn) => knn.predict(rows),
+            Self::HistGradientBoosting(boosting) => boosting.predict(rows),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The log loss that the boosting descends, as scikit-learn's `HalfMultinomialLoss` (three or
-//! more classes: one raw score per class, probability = softmax) and `HalfBinomialLoss` (two
-//! classes: one raw score, the second class's logit, probability = logistic sigmoid).
+//! The losses that the boosting descends: for a classifier the log loss, as scikit-learn's
+//! `HalfMultinomialLoss` (three or more classes: one raw score per class, probability =
+//! softmax) and `HalfBinomialLoss` (two classes: one raw score, the second class's logit,
+//! probability = logistic sigmoid); for a regressor the squared error (`HalfSquaredError`: one
+//! raw score, the estimate, starting at the mean; gradient `raw - y`, hessian 1).
 //!
 //! Per row with sample weight `w` (the class weight), for each score `k`: gradient
 //! `w * (p_k - [y = k])` and hessian `w * p_k * (1 - p_k)`. The scores start at the link of the
@@ -68,6 +70,17 @@ pub fn gradients(raw: &[f64], labels: &[usize], weights: &[f64], gh: &mut [Vec<[
             gh[k][i] = *pair;
         }
     }
+}
+
+/// The squared error's start, as scikit-learn's `HalfSquaredError`: the mean value.
+pub fn squared_baseline(targets: &[f64]) -> f64 {
+    targets.iter().sum::<f64>() / targets.len() as f64
+}
+
+/// The squared error's (`(raw - y)^2 / 2`) gradient `raw - y` and hessian 1 of every row, into
+/// `gh`, stored as `f32` as scikit-learn does.
+pub fn squared_gradients(raw: &[f64], targets: &[f64], gh: &mut [[f32; 2]]) {
+    gh.par_iter_mut().zip(raw.par_iter().zip(targets)).for_each(|(gh, (&raw, &y))| *gh = [(raw - y) as f32, 1.0]);
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Histogram-based gradient-boosted trees, as scikit-learn 1.9's
-//! `HistGradientBoostingClassifier` (itself modelled on LightGBM).
+//! `HistGradientBoostingClassifier` (itself modelled on LightGBM) and, with the squared error
+//! as the loss, `HistGradientBoostingRegressor` ([`BoostedRegressor`], for `regress`).
 //!
 //! The algorithm, as scikit-learn runs it with `early_stopping=False`:
 //! - features are binned once into at most `max_bins` bins on the training rows
@@ -67,6 +68,35 @@ pub struct BoostingParams {
     pub max_bins: usize,
 }
 
+impl BoostingParams {
+    /// The param out of range, if any, and why, for both stages that boost (`baseline`,
+    /// `regress`).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_iter == 0 {
+            return Err(("max_iter", "must be at least 1".into()));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(("learning_rate", format!("must be a positive number, got {}", self.learning_rate)));
+        }
+        if self.max_leaf_nodes < 2 {
+            return Err(("max_leaf_nodes", "must be at least 2".into()));
+        }
+        if self.max_depth == Some(0) {
+            return Err(("max_depth", "must be at least 1 (leave it unset for no limit)".into()));
+        }
+        if self.min_samples_leaf == 0 {
+            return Err(("min_samples_leaf", "must be at least 1".into()));
+        }
+        if !(self.l2_regularization.is_finite() && self.l2_regularization >= 0.0) {
+            return Err(("l2_regularization", format!("must be a number >= 0, got {}", self.l2_regularization)));
+        }
+        if !(2..=255).contains(&self.max_bins) {
+            return Err(("max_bins", format!("must be from 2 to 255, got {}", self.max_bins)));
+        }
+        Ok(())
+    }
+}
+
 /// A fitted boosted-trees classifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GradientBoosting {
@@ -89,38 +119,9 @@ impl GradientBoosting {
         params: &BoostingParams,
         on_iteration: &(dyn Fn() + Sync),
     ) -> Self {
-        let n = rows.len();
-        let binned = BinnedMatrix::fit(rows, sample_weights, params.max_bins);
-        let n_bins: Vec<usize> = binned.thresholds.iter().map(|t| t.len() + 1).collect();
-        let n_scores = loss::n_scores(n_classes);
         let baseline = loss::baseline(labels, sample_weights, n_classes);
-        let mut raw: Vec<f64> = (0..n).flat_map(|_| baseline.iter().copied()).collect();
-        let mut gh = vec![vec![[0.0f32; 2]; n]; n_scores];
-        let tree_params = TreeParams {
-            max_leaf_nodes: params.max_leaf_nodes,
-            max_depth: params.max_depth,
-            rules: SplitRules {
-                min_samples_leaf: params.min_samples_leaf,
-                l2_regularization: params.l2_regularization,
-            },
-            learning_rate: params.learning_rate,
-        };
-        let pool = HistogramPool::default();
-        let mut iterations = Vec::with_capacity(params.max_iter);
-        for _ in 0..params.max_iter {
-            loss::gradients(&raw, labels, sample_weights, &mut gh);
-            let grown: Vec<grow::Grown> =
-                gh.par_iter().map(|gh| grow(&binned, &n_bins, gh, &tree_params, &pool)).collect();
-            for (k, g) in grown.iter().enumerate() {
-                for (&value, &(start, end)) in g.tree.leaves.iter().zip(&g.leaf_rows) {
-                    for &i in &g.rows[start..end] {
-                        raw[i as usize * n_scores + k] += value;
-                    }
-                }
-            }
-            iterations.push(grown.into_iter().map(|g| g.tree).collect());
-            on_iteration();
-        }
+        let gradients = |raw: &[f64], gh: &mut [Vec<[f32; 2]>]| loss::gradients(raw, labels, sample_weights, gh);
+        let iterations = boost(rows, sample_weights, &baseline, params, gradients, on_iteration);
         Self { n_classes, baseline, iterations }
     }
 
@@ -141,9 +142,101 @@ impl GradientBoosting {
     }
 }
 
+/// A fitted boosted-trees regressor, as scikit-learn's `HistGradientBoostingRegressor` with
+/// its default squared-error loss: the estimate is the mean training value plus every tree's
+/// shrunk leaf value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoostedRegressor {
+    /// The mean training value, where every estimate starts.
+    pub baseline: f64,
+    /// One tree per iteration.
+    pub trees: Vec<BoostedTree>,
+}
+
+impl BoostedRegressor {
+    /// Fits on `rows` with values `targets` (every row weighing 1).
+    pub fn fit(rows: &[&[f64]], targets: &[f64], params: &BoostingParams) -> Self {
+        let baseline = loss::squared_baseline(targets);
+        let weights = vec![1.0; rows.len()];
+        let gradients = |raw: &[f64], gh: &mut [Vec<[f32; 2]>]| loss::squared_gradients(raw, targets, &mut gh[0]);
+        let iterations = boost(rows, &weights, &[baseline], params, gradients, &|| {});
+        Self { baseline, trees: iterations.into_iter().flatten().collect() }
+    }
+
+    /// The estimate of each raw feature row.
+    pub fn predict(&self, rows: &[&[f64]]) -> Vec<f64> {
+        rows.par_iter().map(|row| self.trees.iter().fold(self.baseline, |sum, tree| sum + tree.value(row))).collect()
+    }
+}
+
+/// The boosting loop of either model: bins `rows` once (quantiles weighed by `weights`), starts
+/// every row's raw scores at `baseline` (one per score), and each of `params.max_iter`
+/// iterations has `gradients` fill every score's gradients and hessians from the raw scores,
+/// grows one tree per score on them (in parallel) and adds its leaf values to the scores.
+/// Returns each iteration's trees.
+fn boost(
+    rows: &[&[f64]],
+    weights: &[f64],
+    baseline: &[f64],
+    params: &BoostingParams,
+    gradients: impl Fn(&[f64], &mut [Vec<[f32; 2]>]),
+    on_iteration: &(dyn Fn() + Sync),
+) -> Vec<Vec<BoostedTree>> {
+    let n = rows.len();
+    let binned = BinnedMatrix::fit(rows, weights, params.max_bins);
+    let n_bins: Vec<usize> = binned.thresholds.iter().map(|t| t.len() + 1).collect();
+    let n_scores = baseline.len();
+    let mut raw: Vec<f64> = (0..n).flat_map(|_| baseline.iter().copied()).collect();
+    let mut gh = vec![vec![[0.0f32; 2]; n]; n_scores];
+    let tree_params = TreeParams {
+        max_leaf_nodes: params.max_leaf_nodes,
+        max_depth: params.max_depth,
+        rules: SplitRules { min_samples_leaf: params.min_samples_leaf, l2_regularization: params.l2_regularization },
+        learning_rate: params.learning_rate,
+    };
+    let pool = HistogramPool::default();
+    let mut iterations = Vec::with_capacity(params.max_iter);
+    for _ in 0..params.max_iter {
+        gradients(&raw, &mut gh);
+        let grown: Vec<grow::Grown> = gh.par_iter().map(|gh| grow(&binned, &n_bins, gh, &tree_params, &pool)).collect();
+        for (k, g) in grown.iter().enumerate() {
+            for (&value, &(start, end)) in g.tree.leaves.iter().zip(&g.leaf_rows) {
+                for &i in &g.rows[start..end] {
+                    raw[i as usize * n_scores + k] += value;
+                }
+            }
+        }
+        iterations.push(grown.into_iter().map(|g| g.tree).collect());
+        on_iteration();
+    }
+    iterations
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regressor_learns_a_step_and_starts_at_the_mean() {
+        // y = 10 where x > 5, else 0; a noise feature.
+        let x: Vec<[f64; 2]> = (0..40).map(|i| [(i % 10) as f64, ((i * 7) % 13) as f64]).collect();
+        let rows: Vec<&[f64]> = x.iter().map(|r| &r[..]).collect();
+        let y: Vec<f64> = x.iter().map(|r| if r[0] > 5.0 { 10.0 } else { 0.0 }).collect();
+        let params = BoostingParams {
+            max_iter: 30,
+            learning_rate: 0.3,
+            max_leaf_nodes: 4,
+            max_depth: None,
+            min_samples_leaf: 2,
+            l2_regularization: 0.0,
+            max_bins: 255,
+        };
+        let model = BoostedRegressor::fit(&rows, &y, &params);
+        assert_eq!((model.baseline, model.trees.len()), (4.0, 30));
+        assert_eq!((model.trees[0].splits[0].feature, model.trees[0].splits[0].threshold), (0, 5.5));
+        let estimates = model.predict(&rows);
+        assert!(estimates.iter().zip(&y).all(|(e, y)| (e - y).abs() < 0.01), "{estimates:?}");
+    }
 
     #[test]
     fn learns_a_threshold_and_predicts_training_rows_as_the_fit_saw_them() {
