@@ -75,13 +75,20 @@ fn audio(set_labels: LabelSet, labels: &[(Option<&str>, Split)]) -> AudioSet {
 pub(super) fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> {
     let (input, out, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     set.write(input.path()).unwrap();
-    let inputs = [Input::new("audio", ArtifactKind::Audio, input.path().to_path_buf())];
+    run_in(params, input.path(), out.path(), scratch.path(), None)?;
+    Ok(out)
+}
+
+/// Runs the stage with `params` on the audio set in `input` into `out` with the scratch folder
+/// `scratch` on ndarray, stopping after epoch `stop_after` when given.
+pub(super) fn run_in(params: &FineTune, input: &Path, out: &Path, scratch: &Path, stop_after: Option<u32>) -> Result<(), String> {
+    let inputs = [Input::new("audio", ArtifactKind::Audio, input.to_path_buf())];
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
     let ctx = StageContext {
         stage: "w2v",
         inputs: &inputs,
-        out_dir: out.path(),
-        scratch_dir: scratch.path(),
+        out_dir: out,
+        scratch_dir: scratch,
         seed: 5,
         backend: Some("ndarray"),
         threads: 2,
@@ -89,8 +96,7 @@ pub(super) fn run(params: &FineTune, set: &AudioSet) -> Result<TempDir, String> 
         memo: None,
     };
     let _one_at_a_time = crate::burn_rng_lock();
-    params.run_until(&ctx, None).map_err(|e| e.to_string())?;
-    Ok(out)
+    params.run_until(&ctx, stop_after).map_err(|e| e.to_string())
 }
 
 /// `model_path = dir`, `epochs` epochs, with `extra` TOML params.

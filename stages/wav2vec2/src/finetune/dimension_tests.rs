@@ -12,9 +12,9 @@ use vox_api::agreement::Agreement;
 use vox_api::audio::{AudioSet, Clip, Split};
 use vox_api::estimates::Estimates;
 use vox_api::labels::LabelSet;
-use vox_api::{ArtifactKind, Input, StageContext, StageDef};
+use vox_api::StageDef;
 
-use super::checkpoint_tests::{checkpoint, run};
+use super::checkpoint_tests::{checkpoint, run, run_in};
 use super::data::Dataset;
 use super::*;
 use crate::loader::load_classifier;
@@ -69,26 +69,6 @@ fn params(epochs: u32, extra: &str) -> FineTune {
     let params: FineTune = toml::from_str(&text).unwrap();
     FineTuneDimensions(params.clone()).validate().unwrap();
     params
-}
-
-/// Runs `params` on `set` into `out` with the scratch folder `scratch`, stopping after epoch
-/// `stop_after` when given.
-fn run_in(params: &FineTune, set: &Path, out: &Path, scratch: &Path, stop_after: Option<u32>) -> Result<(), String> {
-    let inputs = [Input::new("audio", ArtifactKind::Audio, set.to_path_buf())];
-    let progress = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
-    let ctx = StageContext {
-        stage: "w2v",
-        inputs: &inputs,
-        out_dir: out,
-        scratch_dir: scratch,
-        seed: 5,
-        backend: Some("ndarray"),
-        threads: 2,
-        progress: &progress,
-        memo: None,
-    };
-    let _one_at_a_time = crate::burn_rng_lock();
-    params.run_until(&ctx, stop_after).map_err(|e| e.to_string())
 }
 
 fn json(path: &Path) -> serde_json::Value {
