@@ -11,7 +11,8 @@ rows rated in that dimension; the same for KNeighborsRegressor(5, uniform | dist
 fitted on the first 25 rated train rows only (more features than rows: vox's dual solution);
 and HistGradientBoostingRegressor(early_stopping=False) on the raw features, with its defaults
 (`hgb_default`) and with max_iter=60, learning_rate=0.2, max_leaf_nodes=8, min_samples_leaf=10,
-l2_regularization=1.0, max_bins=64 (`hgb_small`).
+l2_regularization=1.0, max_bins=64 (`hgb_small`); SVR (RBF) on the standardized features, with
+its defaults (`svr_default`) and with C=10, epsilon=0.3, gamma=0.01 (`svr_wide`).
 
 Run once with scikit-learn installed: `python scripts/make_regression_fixture.py`.
 """
@@ -26,6 +27,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 N, P = 300, 40
@@ -65,6 +67,8 @@ def main():
         small = dict(max_iter=60, learning_rate=0.2, max_leaf_nodes=8, min_samples_leaf=10, l2_regularization=1.0, max_bins=64)
         hgb = HistGradientBoostingRegressor(early_stopping=False, **small).fit(x[fit], y[fit])
         entry["hgb_small"] = hgb.predict(x[val]).tolist()
+        entry["svr_default"] = SVR().fit(z[fit], y[fit]).predict(z[val]).tolist()
+        entry["svr_wide"] = SVR(C=10.0, epsilon=0.3, gamma=0.01).fit(z[fit], y[fit]).predict(z[val]).tolist()
         reference[name] = entry
     with open(FIXTURES / "sklearn_regression.json", "w") as f:
         json.dump(reference, f, indent=1)

@@ -19,6 +19,8 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamErro
 
 use crate::baseline::foreign_param_error;
 use crate::boosting::{BoostedRegressor, BoostingParams};
+use crate::kernel_svm::Gamma;
+use crate::kernel_svm::svr::{RbfSvr, SvrParams};
 use crate::data::{check_finite, model_columns};
 use crate::error::ClassicError;
 use crate::knn::{KnnRegressor, Weights};
@@ -40,9 +42,11 @@ pub struct Regress {
     pub targets: Vec<String>,
     /// The regressor: `ridge` (L2-penalized least squares, as scikit-learn's Ridge behind a
     /// StandardScaler), `knn` (the mean of the nearest training clips' values by Euclidean
-    /// distance on standardized features, as KNeighborsRegressor) or `hist-gradient-boosting`
-    /// (gradient-boosted trees on binned raw features with the squared error, as
-    /// HistGradientBoostingRegressor without early stopping: nonlinear, and blind to scaling).
+    /// distance on standardized features, as KNeighborsRegressor), `rbf-svr` (epsilon-support
+    /// vector regression with an RBF kernel on standardized features, as SVR: the AVEC
+    /// baseline) or `hist-gradient-boosting` (gradient-boosted trees on binned raw features with
+    /// the squared error, as HistGradientBoostingRegressor without early stopping: nonlinear,
+    /// and blind to scaling).
     #[serde(default)]
     pub model: RegressorKind,
     /// ridge: the L2 penalty (> 0). Default 1.0.
@@ -58,6 +62,25 @@ pub struct Regress {
     #[serde(default)]
     #[schemars(extend("default" = "uniform"))]
     pub weights: Option<Weights>,
+    /// rbf-svr: penalty on estimates off by more than `epsilon` (> 0). Default 1.0.
+    #[serde(default)]
+    #[schemars(extend("default" = 1.0))]
+    pub c: Option<f64>,
+    /// rbf-svr: half-width of the tube in which an error costs nothing, in the ratings' unit
+    /// (>= 0). Default 0.1.
+    #[serde(default)]
+    #[schemars(extend("default" = 0.1))]
+    pub epsilon: Option<f64>,
+    /// rbf-svr: kernel width of `exp(-gamma |x - z|^2)` on standardized features: `"scale"`
+    /// (`1 / (n_features * variance of the standardized training values)`), `"auto"`
+    /// (`1 / n_features`) or a positive number.
+    #[serde(default)]
+    #[schemars(extend("default" = "scale"))]
+    pub gamma: Option<Gamma>,
+    /// rbf-svr: the solver's stopping tolerance (> 0), scikit-learn's `tol`. Default 0.001.
+    #[serde(default)]
+    #[schemars(extend("default" = 0.001))]
+    pub tol: Option<f64>,
     /// hist-gradient-boosting: boosting iterations, one tree each (>= 1). Default 100.
     #[serde(default)]
     #[schemars(extend("default" = 100))]
@@ -106,6 +129,8 @@ pub enum RegressorKind {
     Ridge,
     /// k nearest neighbours.
     Knn,
+    /// Epsilon-support vector regression with an RBF kernel.
+    RbfSvr,
     /// Histogram gradient-boosted trees.
     HistGradientBoosting,
 }
@@ -116,6 +141,7 @@ impl RegressorKind {
         match self {
             Self::Ridge => "ridge",
             Self::Knn => "knn",
+            Self::RbfSvr => "rbf-svr",
             Self::HistGradientBoosting => "hist-gradient-boosting",
         }
     }
@@ -125,6 +151,7 @@ impl RegressorKind {
         match self {
             Self::Ridge => &["alpha"],
             Self::Knn => &["n_neighbors", "weights"],
+            Self::RbfSvr => &["c", "epsilon", "gamma", "tol"],
             Self::HistGradientBoosting => {
                 &["max_iter", "learning_rate", "max_leaf_nodes", "max_depth", "min_samples_leaf", "l2_regularization", "max_bins"]
             }
@@ -150,6 +177,7 @@ struct Keyed {
 enum Resolved {
     Ridge { alpha: f64 },
     Knn { n_neighbors: usize, weights: Weights },
+    RbfSvr { c: f64, epsilon: f64, gamma: Gamma, tol: f64 },
     HistGradientBoosting {
         max_iter: usize,
         learning_rate: f64,
@@ -167,6 +195,10 @@ impl From<Regress> for Keyed {
         let model = match r.model {
             RegressorKind::Ridge => Resolved::Ridge { alpha: r.alpha() },
             RegressorKind::Knn => Resolved::Knn { n_neighbors: r.n_neighbors(), weights: r.weights.unwrap_or_default() },
+            RegressorKind::RbfSvr => {
+                let p = r.svr();
+                Resolved::RbfSvr { c: p.c, epsilon: p.epsilon, gamma: p.gamma, tol: p.tol }
+            }
             RegressorKind::HistGradientBoosting => {
                 let p = r.boosting();
                 Resolved::HistGradientBoosting {
@@ -205,6 +237,16 @@ impl Regress {
         self.n_neighbors.unwrap_or(5)
     }
 
+    /// The support vector regression's params, scikit-learn's defaults where unset.
+    fn svr(&self) -> SvrParams {
+        SvrParams {
+            c: self.c.unwrap_or(1.0),
+            epsilon: self.epsilon.unwrap_or(0.1),
+            gamma: self.gamma.unwrap_or_default(),
+            tol: self.tol.unwrap_or(1e-3),
+        }
+    }
+
     /// The boosting's params, scikit-learn's defaults where unset.
     fn boosting(&self) -> BoostingParams {
         BoostingParams {
@@ -224,6 +266,10 @@ impl Regress {
             ("alpha", self.alpha.is_some()),
             ("n_neighbors", self.n_neighbors.is_some()),
             ("weights", self.weights.is_some()),
+            ("c", self.c.is_some()),
+            ("epsilon", self.epsilon.is_some()),
+            ("gamma", self.gamma.is_some()),
+            ("tol", self.tol.is_some()),
             ("max_iter", self.max_iter.is_some()),
             ("learning_rate", self.learning_rate.is_some()),
             ("max_leaf_nodes", self.max_leaf_nodes.is_some()),
@@ -260,6 +306,7 @@ impl Regress {
                 self.n_neighbors(),
                 self.weights.unwrap_or_default(),
             )),
+            RegressorKind::RbfSvr => Regressor::RbfSvr(RbfSvr::fit(&rows, &values, standardizer.clone(), &self.svr())),
             RegressorKind::HistGradientBoosting => Regressor::HistGradientBoosting(BoostedRegressor::fit(&rows, &values, &self.boosting())),
         };
         Ok((model, rows.len()))
@@ -300,6 +347,19 @@ impl StageDef for Regress {
             return Err(ParamError::new("n_neighbors", "must be at least 1"));
         }
         self.boosting().check().map_err(|(param, message)| ParamError::new(param, message))?;
+        let svr = self.svr();
+        let positive = [("c", svr.c), ("tol", svr.tol)];
+        if let Some((param, value)) = positive.into_iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(ParamError::new(param, format!("must be a positive number, got {value}")));
+        }
+        if !(svr.epsilon.is_finite() && svr.epsilon >= 0.0) {
+            return Err(ParamError::new("epsilon", format!("must be a number >= 0, got {}", svr.epsilon)));
+        }
+        if let Gamma::Value(gamma) = svr.gamma
+            && !(gamma.is_finite() && gamma > 0.0)
+        {
+            return Err(ParamError::new("gamma", format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\"")));
+        }
         if self.importance_repeats == Some(0) {
             return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));
         }

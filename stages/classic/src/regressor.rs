@@ -10,13 +10,16 @@
 //!      "weights": [...per feature...], "intercept": 3.02},
 //!     // or {"kind": "knn", "standardizer": {...}, "n_neighbors": 5, "weights": "uniform",
 //!     //     "rows": [[...standardized training row...], ...], "targets": [...per row...]}
+//!     // or {"kind": "rbf-svr", "standardizer": {...}, "gamma": 0.025, "support_vectors": [[...]],
+//!     //     "coefficients": [...], "rho": -3.0}
 //!     // or {"kind": "hist-gradient-boosting", "baseline": 3.01, "trees": [...as model.json's...]}
 //!   ]
 //! }
 //! ```
 //!
 //! Ridge estimates `weights . ((x - mean) / scale) + intercept` ([`crate::ridge`]); k-NN the
-//! (weighted) mean of the nearest training rows' values ([`crate::knn`]); boosting the baseline
+//! (weighted) mean of the nearest training rows' values ([`crate::knn`]); SVR its support
+//! vectors' kernel sum minus `rho` ([`crate::kernel_svm::svr`]); boosting the baseline
 //! plus every tree's leaf value for the row ([`crate::boosting`]). Each dimension has
 //! its own model because each is fitted on the training clips rated in it. Plain JSON with
 //! numbers in their shortest round-trip form, as `model.json` ([`crate::model`]).
@@ -27,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::boosting::BoostedRegressor;
 use crate::error::ClassicError;
+use crate::kernel_svm::svr::RbfSvr;
 use crate::knn::KnnRegressor;
 use crate::ridge::Ridge;
 
@@ -43,6 +47,8 @@ pub enum Regressor {
     Ridge(Ridge),
     /// k nearest neighbours on standardized features.
     Knn(KnnRegressor),
+    /// Epsilon-support vector regression on standardized features.
+    RbfSvr(RbfSvr),
     /// Gradient-boosted trees on raw features.
     HistGradientBoosting(BoostedRegressor),
 }
@@ -53,6 +59,7 @@ impl Regressor {
         match self {
             Self::Ridge(ridge) => ridge.predict(rows),
             Self::Knn(knn) => knn.predict(rows),
+            Self::RbfSvr(svr) => svr.predict(rows),
             Self::HistGradientBoosting(boosting) => boosting.predict(rows),
         }
     }

@@ -38,6 +38,7 @@
 pub mod coupling;
 pub mod platt;
 pub mod smo;
+pub mod svr;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -164,7 +165,7 @@ pub struct PairModel {
 }
 
 /// `exp(-gamma |a - b|^2)`.
-fn rbf(a: &[f64], b: &[f64], gamma: f64) -> f64 {
+pub(crate) fn rbf(a: &[f64], b: &[f64], gamma: f64) -> f64 {
     (-gamma * a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>()).exp()
 }
 

@@ -33,11 +33,22 @@ pub struct Solution {
 /// Solves the problem with kernel matrix `kernel` (`l x l`, row-major), labels `y` (+1 / -1),
 /// box bounds `c_pos` for `y = +1` and `c_neg` for `y = -1`, and tolerance `eps`.
 pub fn solve(kernel: &[f64], y: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Solution {
+    solve_with(kernel, y.len(), y, &vec![-1.0; y.len()], c_pos, c_neg, eps)
+}
+
+/// libsvm's general problem `min 1/2 a' Q a + p' a` with the linear term `p` (`-e` for C-SVC),
+/// over `y.len()` variables whose kernel rows repeat the `n x n` matrix `kernel`: variable `t`
+/// is row `t % n`. epsilon-SVR is the case of `2n` variables, each training row twice (`y = +1`
+/// then `-1`), so that its kernel matrix need not be stored twice over.
+pub fn solve_with(kernel: &[f64], n: usize, y: &[f64], p: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Solution {
     let l = y.len();
-    let q = |i: usize, j: usize| y[i] * y[j] * kernel[i * l + j];
+    let k = |i: usize, j: usize| kernel[(i % n) * n + j % n];
+    let q = |i: usize, j: usize| y[i] * y[j] * k(i, j);
     let c = |i: usize| if y[i] > 0.0 { c_pos } else { c_neg };
     let mut alpha = vec![0.0; l];
-    let mut gradient = vec![-1.0; l];
+    let mut gradient = p.to_vec();
+    // libsvm's `QD`: the diagonal, read in every selection.
+    let diagonal: Vec<f64> = (0..l).map(|t| k(t, t)).collect();
     let max_iter = 10_000_000usize.max(100 * l);
     let upper = |a: f64, c: f64| a >= c;
     let lower = |a: f64| a <= 0.0;
@@ -56,8 +67,10 @@ pub fn solve(kernel: &[f64], y: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Sol
         }
         let Some(i) = i else { break };
         let (mut g_max2, mut j, mut obj_min) = (f64::NEG_INFINITY, None, f64::INFINITY);
-        let qd_i = kernel[i * l + i];
-        for t in 0..l {
+        let qd_i = diagonal[i];
+        // Row `i` of the kernel, repeated over the variables (no index arithmetic per step).
+        let row_i = &kernel[(i % n) * n..(i % n + 1) * n];
+        for (t, &k_it) in row_i.iter().cycle().take(l).enumerate() {
             let (a, ct) = (alpha[t], c(t));
             let grad_diff = if y[t] > 0.0 {
                 if lower(a) {
@@ -73,7 +86,7 @@ pub fn solve(kernel: &[f64], y: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Sol
                 g_max - gradient[t]
             };
             if grad_diff > 0.0 {
-                let quad = qd_i + kernel[t * l + t] - 2.0 * y[i] * y[t] * q(i, t);
+                let quad = qd_i + diagonal[t] - 2.0 * y[i] * y[t] * (y[i] * y[t] * k_it);
                 let obj = -(grad_diff * grad_diff) / if quad > 0.0 { quad } else { TAU };
                 if obj <= obj_min {
                     (j, obj_min) = (Some(t), obj);
@@ -81,14 +94,14 @@ pub fn solve(kernel: &[f64], y: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Sol
             }
         }
         let Some(j) = j.filter(|_| g_max + g_max2 >= eps) else { break };
-        step(&mut alpha, &mut gradient, i, j, y, c(i), c(j), &q, kernel, l);
+        step(&mut alpha, &mut gradient, i, j, y, c(i), c(j), &q, kernel, n);
     }
     let rho = rho(&alpha, &gradient, y, c_pos, c_neg);
     Solution { alpha, rho }
 }
 
 /// The closed-form two-variable step on `(i, j)` (libsvm's update and clipping), then the
-/// gradient update.
+/// gradient update; `kernel` is `n x n`, variable `t` its row `t % n`.
 #[allow(clippy::too_many_arguments)]
 fn step(
     alpha: &mut [f64],
@@ -100,10 +113,11 @@ fn step(
     c_j: f64,
     q: &impl Fn(usize, usize) -> f64,
     kernel: &[f64],
-    l: usize,
+    n: usize,
 ) {
     let (old_i, old_j) = (alpha[i], alpha[j]);
-    let (qd_i, qd_j, q_ij) = (kernel[i * l + i], kernel[j * l + j], q(i, j));
+    let (ri, rj) = (i % n, j % n);
+    let (qd_i, qd_j, q_ij) = (kernel[ri * n + ri], kernel[rj * n + rj], q(i, j));
     if y[i] != y[j] {
         let quad = qd_i + qd_j + 2.0 * q_ij;
         let quad = if quad > 0.0 { quad } else { TAU };
@@ -156,10 +170,10 @@ fn step(
         }
     }
     let (delta_i, delta_j) = (alpha[i] - old_i, alpha[j] - old_j);
-    let (row_i, row_j) = (&kernel[i * l..(i + 1) * l], &kernel[j * l..(j + 1) * l]);
+    let (row_i, row_j) = (&kernel[ri * n..(ri + 1) * n], &kernel[rj * n..(rj + 1) * n]);
     let (yi_di, yj_dj) = (y[i] * delta_i, y[j] * delta_j);
-    for (t, g) in gradient.iter_mut().enumerate() {
-        *g += y[t] * (row_i[t] * yi_di + row_j[t] * yj_dj);
+    for ((g, y_t), (k_i, k_j)) in gradient.iter_mut().zip(y).zip(row_i.iter().zip(row_j).cycle()) {
+        *g += y_t * (k_i * yi_di + k_j * yj_dj);
     }
 }
 
