@@ -82,6 +82,24 @@ pub enum EstimatesError {
     },
 }
 
+/// Manifest columns that hold no rating, with why.
+const NOT_RATINGS: [(&str, &str); 8] = [
+    ("label", "holds classes: a classifier learns them (`baseline`, or `fine-tune` without `targets`)"),
+    ("file_id", "names clips"),
+    ("split", "names splits"),
+    ("sample_rate", "is a position in the audio, not a rating"),
+    ("offset", "is a position in the audio, not a rating"),
+    ("length", "is a position in the audio, not a rating"),
+    ("original_length", "is a position in the audio, not a rating"),
+    ("", "must name a manifest column with ratings (`arousal`, `valence`, ...)"),
+];
+
+/// Why manifest column `column` can hold no rating (`label` holds classes, `length` a position
+/// in the audio), for the stages whose `targets` name rated columns; `None` for any other column.
+pub fn not_a_rating(column: &str) -> Option<&'static str> {
+    NOT_RATINGS.iter().find(|(c, _)| *c == column).map(|(_, why)| *why)
+}
+
 /// The rating of `clip` in manifest column `dimension`: `None` when the clip has no value
 /// there (it is not rated, as an unlabeled clip has no class), an error when the value is not a
 /// finite number.

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::agreement::Agreement;
 use vox_api::audio::{Split, columns_with_values};
-use vox_api::estimates::{Estimates, rating};
+use vox_api::estimates::{Estimates, not_a_rating, rating};
 use vox_api::features::FeatureTable;
 use vox_api::importance::{Importance, Settings};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
@@ -217,18 +217,6 @@ impl From<Regress> for Keyed {
     }
 }
 
-/// Manifest columns that hold no rating, with why.
-const NOT_RATINGS: [(&str, &str); 8] = [
-    ("label", "holds classes: a `baseline` classifies them"),
-    ("file_id", "names clips"),
-    ("split", "names splits"),
-    ("sample_rate", "is a position in the audio, not a rating"),
-    ("offset", "is a position in the audio, not a rating"),
-    ("length", "is a position in the audio, not a rating"),
-    ("original_length", "is a position in the audio, not a rating"),
-    ("", "must name a manifest column with ratings (`arousal`, `valence`, ...)"),
-];
-
 impl Regress {
     fn alpha(&self) -> f64 {
         self.alpha.unwrap_or(1.0)
@@ -287,7 +275,7 @@ impl Regress {
         if rows.len() < 2 {
             let columns = columns_with_values(&table.clips)
                 .into_iter()
-                .filter(|c| !NOT_RATINGS.iter().any(|(n, _)| n == c))
+                .filter(|c| not_a_rating(c).is_none())
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -331,8 +319,8 @@ impl StageDef for Regress {
             ));
         }
         for (i, target) in self.targets.iter().enumerate() {
-            let why = match NOT_RATINGS.iter().find(|(c, _)| c == target) {
-                Some((_, why)) => *why,
+            let why = match not_a_rating(target) {
+                Some(why) => why,
                 None if self.targets[..i].contains(target) => "is listed twice",
                 None => continue,
             };

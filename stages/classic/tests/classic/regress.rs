@@ -239,7 +239,7 @@ fn refuses_what_cannot_be_estimated_at_its_param() {
         format!("{}: {}", error.path, error.message)
     };
     assert_eq!(error("targets = []"), "targets: name the manifest columns with the ratings to estimate (`targets = [\"arousal\", \"valence\"]`)");
-    assert_eq!(error("targets = [\"arousal\", \"label\"]"), "targets.1: `label` holds classes: a `baseline` classifies them");
+    assert_eq!(error("targets = [\"arousal\", \"label\"]"), "targets.1: `label` holds classes: a classifier learns them (`baseline`, or `fine-tune` without `targets`)");
     assert_eq!(error("targets = [\"arousal\", \"arousal\"]"), "targets.1: `arousal` is listed twice");
     assert_eq!(error("targets = [\"length\"]"), "targets.0: `length` is a position in the audio, not a rating");
     assert_eq!(error("targets = [\"arousal\"]\nn_neighbors = 3"), "n_neighbors: `n_neighbors` does not apply to model `ridge` (its params: `alpha`)");

@@ -258,7 +258,11 @@ fn targets_are_checked_before_anything_runs() {
     assert_eq!(check("targets = []").unwrap_err().0, "targets");
     assert_eq!(
         check("targets = [\"arousal\", \"arousal\"]").unwrap_err(),
-        ("targets.1".into(), "`arousal` is listed twice in `targets`".into())
+        ("targets.1".into(), "`arousal` is listed twice".into())
+    );
+    assert_eq!(
+        check("targets = [\"label\"]").unwrap_err(),
+        ("targets.0".into(), "`label` holds classes: a classifier learns them (`baseline`, or `fine-tune` without `targets`)".into())
     );
     assert_eq!(check("targets = [\"arousal\"]\nclass_weights = \"balanced\"").unwrap_err().0, "class_weights");
     assert_eq!(check("targets = [\"arousal\"]\nbatch_size = 1").unwrap_err().0, "batch_size");

@@ -11,6 +11,8 @@ use vox_api::{
     PlannedInput, StageContext, StageDef, StageError, Variant,
 };
 
+use vox_api::estimates::not_a_rating;
+
 use super::{ClassWeights, DimensionLoss, FineTune};
 
 /// A `fine-tune` with `targets`: its params are `fine-tune`'s (its schema too, for `vox stages`
@@ -74,12 +76,12 @@ impl StageDef for FineTuneDimensions {
             ));
         }
         for (i, target) in params.targets.iter().enumerate() {
-            if target.trim().is_empty() {
-                return Err(ParamError::new(format!("targets.{i}"), "a target is a manifest column's name, not empty"));
-            }
-            if params.targets[..i].contains(target) {
-                return Err(ParamError::new(format!("targets.{i}"), format!("`{target}` is listed twice in `targets`")));
-            }
+            let why = match not_a_rating(target) {
+                Some(why) => why,
+                None if params.targets[..i].contains(target) => "is listed twice",
+                None => continue,
+            };
+            return Err(ParamError::new(format!("targets.{i}"), format!("`{target}` {why}")));
         }
         if params.class_weights != ClassWeights::None {
             return Err(ParamError::new(
