@@ -37,11 +37,13 @@ pub fn solve(kernel: &[f64], y: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Sol
 }
 
 /// libsvm's general problem `min 1/2 a' Q a + p' a` with the linear term `p` (`-e` for C-SVC),
-/// over `y.len()` variables whose kernel rows repeat the `n x n` matrix `kernel`: variable `t`
-/// is row `t % n`. epsilon-SVR is the case of `2n` variables, each training row twice (`y = +1`
-/// then `-1`), so that its kernel matrix need not be stored twice over.
+/// over `y.len()` variables (`n` or `2n`) whose kernel rows repeat the `n x n` matrix
+/// `kernel`: variable `t` is row `t % n`. epsilon-SVR is the case of `2n` variables, each
+/// training row twice (`y = +1` then `-1`), so that its kernel matrix need not be stored twice
+/// over.
 pub fn solve_with(kernel: &[f64], n: usize, y: &[f64], p: &[f64], c_pos: f64, c_neg: f64, eps: f64) -> Solution {
     let l = y.len();
+    assert!(l == n || l == 2 * n, "{l} variables over a kernel of {n} rows: one or two per row");
     let k = |i: usize, j: usize| kernel[(i % n) * n + j % n];
     let q = |i: usize, j: usize| y[i] * y[j] * k(i, j);
     let c = |i: usize| if y[i] > 0.0 { c_pos } else { c_neg };
@@ -68,9 +70,9 @@ pub fn solve_with(kernel: &[f64], n: usize, y: &[f64], p: &[f64], c_pos: f64, c_
         let Some(i) = i else { break };
         let (mut g_max2, mut j, mut obj_min) = (f64::NEG_INFINITY, None, f64::INFINITY);
         let qd_i = diagonal[i];
-        // Row `i` of the kernel, repeated over the variables (no index arithmetic per step).
+        // Row `i` of the kernel, repeated over each block of `n` variables.
         let row_i = &kernel[(i % n) * n..(i % n + 1) * n];
-        for (t, &k_it) in row_i.iter().cycle().take(l).enumerate() {
+        for (t, &k_it) in (0..l).zip(row_i.iter().chain(row_i).take(l)) {
             let (a, ct) = (alpha[t], c(t));
             let grad_diff = if y[t] > 0.0 {
                 if lower(a) {
@@ -172,8 +174,12 @@ fn step(
     let (delta_i, delta_j) = (alpha[i] - old_i, alpha[j] - old_j);
     let (row_i, row_j) = (&kernel[ri * n..(ri + 1) * n], &kernel[rj * n..(rj + 1) * n]);
     let (yi_di, yj_dj) = (y[i] * delta_i, y[j] * delta_j);
-    for ((g, y_t), (k_i, k_j)) in gradient.iter_mut().zip(y).zip(row_i.iter().zip(row_j).cycle()) {
-        *g += y_t * (k_i * yi_di + k_j * yj_dj);
+    // Variables in blocks of `n`, each block over the same kernel rows: plain slices the
+    // compiler vectorizes.
+    for (g, y) in gradient.chunks_mut(n).zip(y.chunks(n)) {
+        for ((g, y_t), (k_i, k_j)) in g.iter_mut().zip(y).zip(row_i.iter().zip(row_j)) {
+            *g += y_t * (k_i * yi_di + k_j * yj_dj);
+        }
     }
 }
 
