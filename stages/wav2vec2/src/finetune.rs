@@ -494,8 +494,8 @@ pub enum FineTuneError {
         /// The data's classes, for the message.
         classes: String,
     },
-    /// `checkpoint_labels` names a class the checkpoint does not have.
-    #[error("`checkpoint_labels.{key}`: the checkpoint has no class `{key}` (its classes: {labels})")]
+    /// `checkpoint_labels` names an output the checkpoint's head does not have.
+    #[error("`checkpoint_labels.{key}`: the checkpoint's head has no output `{key}` (its outputs: {labels})")]
     UnknownCheckpointLabel {
         /// The key.
         key: String,

@@ -200,7 +200,7 @@ fn checkpoint_classes_that_name_no_class_must_be_mapped_or_dropped() {
         }
     }
     let cases = [
-        ("checkpoint_labels = { LABEL_9 = \"01\" }", "`checkpoint_labels.LABEL_9`: the checkpoint has no class `LABEL_9`"),
+        ("checkpoint_labels = { LABEL_9 = \"01\" }", "`checkpoint_labels.LABEL_9`: the checkpoint's head has no output `LABEL_9`"),
         ("checkpoint_labels = { LABEL_0 = \"joy\" }", "`checkpoint_labels.LABEL_0 = \"joy\"` is neither \"drop\" nor one of the data's classes (01 neutral"),
     ];
     for (extra, message) in cases {

@@ -227,6 +227,11 @@ fn a_dimensional_checkpoint_estimates_under_its_own_names() {
     assert_eq!(err, "the checkpoint's outputs `LABEL_2` and `LABEL_5` would both estimate `arousal`; map one elsewhere or \"drop\" it in `checkpoint_labels`");
     let err = run(&scoring(generic.path(), &["arousal"], "checkpoint_labels = { LABEL_2 = \"valence\" }"), &set).unwrap_err();
     assert_eq!(err, "`checkpoint_labels.LABEL_2 = \"valence\"` is neither \"drop\" nor one of the targets (arousal)");
+    // A dropped output estimates nothing, even where its name is a target's.
+    let err = run(&scoring(model.path(), &["arousal"], "checkpoint_labels = { Arousal = \"drop\" }"), &set).unwrap_err();
+    assert!(err.starts_with("the checkpoint's head has no output for `arousal`; its outputs are Arousal, dominance"), "{err}");
+    let err = run(&scoring(model.path(), &["arousal"], "checkpoint_labels = { LABEL_9 = \"arousal\" }"), &set).unwrap_err();
+    assert!(err.starts_with("`checkpoint_labels.LABEL_9`: the checkpoint's head has no output `LABEL_9`"), "{err}");
 }
 
 /// A classifier's softmax scores are no ratings: refused, unless a new head is trained.
