@@ -624,13 +624,8 @@ impl StageDef for Baseline {
         {
             return Err(ParamError::new("learning_rate", format!("must be a positive number, got {rate}")));
         }
-        if let Some(Gamma::Value(gamma)) = self.gamma
-            && !(gamma.is_finite() && gamma > 0.0)
-        {
-            return Err(ParamError::new(
-                "gamma",
-                format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\""),
-            ));
+        if let Some(gamma) = self.gamma {
+            gamma.check().map_err(|message| ParamError::new("gamma", message))?;
         }
         if self.model == ModelKind::HistGradientBoosting {
             self.boosting_params().check().map_err(|(param, message)| ParamError::new(param, message))?;

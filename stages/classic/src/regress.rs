@@ -177,17 +177,8 @@ struct Keyed {
 enum Resolved {
     Ridge { alpha: f64 },
     Knn { n_neighbors: usize, weights: Weights },
-    RbfSvr { c: f64, epsilon: f64, gamma: Gamma, tol: f64 },
-    HistGradientBoosting {
-        max_iter: usize,
-        learning_rate: f64,
-        max_leaf_nodes: usize,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        max_depth: Option<usize>,
-        min_samples_leaf: usize,
-        l2_regularization: f64,
-        max_bins: usize,
-    },
+    RbfSvr(SvrParams),
+    HistGradientBoosting(BoostingParams),
 }
 
 impl From<Regress> for Keyed {
@@ -195,22 +186,8 @@ impl From<Regress> for Keyed {
         let model = match r.model {
             RegressorKind::Ridge => Resolved::Ridge { alpha: r.alpha() },
             RegressorKind::Knn => Resolved::Knn { n_neighbors: r.n_neighbors(), weights: r.weights.unwrap_or_default() },
-            RegressorKind::RbfSvr => {
-                let p = r.svr();
-                Resolved::RbfSvr { c: p.c, epsilon: p.epsilon, gamma: p.gamma, tol: p.tol }
-            }
-            RegressorKind::HistGradientBoosting => {
-                let p = r.boosting();
-                Resolved::HistGradientBoosting {
-                    max_iter: p.max_iter,
-                    learning_rate: p.learning_rate,
-                    max_leaf_nodes: p.max_leaf_nodes,
-                    max_depth: p.max_depth,
-                    min_samples_leaf: p.min_samples_leaf,
-                    l2_regularization: p.l2_regularization,
-                    max_bins: p.max_bins,
-                }
-            }
+            RegressorKind::RbfSvr => Resolved::RbfSvr(r.svr()),
+            RegressorKind::HistGradientBoosting => Resolved::HistGradientBoosting(r.boosting()),
         };
         let seed = r.importance_repeats.and(r.seed);
         Self { targets: r.targets, model, importance_repeats: r.importance_repeats, seed }
@@ -334,20 +311,12 @@ impl StageDef for Regress {
         if self.n_neighbors == Some(0) {
             return Err(ParamError::new("n_neighbors", "must be at least 1"));
         }
-        self.boosting().check().map_err(|(param, message)| ParamError::new(param, message))?;
-        let svr = self.svr();
-        let positive = [("c", svr.c), ("tol", svr.tol)];
-        if let Some((param, value)) = positive.into_iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
-            return Err(ParamError::new(param, format!("must be a positive number, got {value}")));
-        }
-        if !(svr.epsilon.is_finite() && svr.epsilon >= 0.0) {
-            return Err(ParamError::new("epsilon", format!("must be a number >= 0, got {}", svr.epsilon)));
-        }
-        if let Gamma::Value(gamma) = svr.gamma
-            && !(gamma.is_finite() && gamma > 0.0)
-        {
-            return Err(ParamError::new("gamma", format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\"")));
-        }
+        let checked = match self.model {
+            RegressorKind::RbfSvr => self.svr().check(),
+            RegressorKind::HistGradientBoosting => self.boosting().check(),
+            RegressorKind::Ridge | RegressorKind::Knn => Ok(()),
+        };
+        checked.map_err(|(param, message)| ParamError::new(param, message))?;
         if self.importance_repeats == Some(0) {
             return Err(ParamError::new("importance_repeats", "must be at least 1 (leave it unset for no importance)"));
         }

@@ -43,14 +43,15 @@ pub mod loss;
 pub mod split;
 
 use rayon::prelude::*;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use self::binning::BinnedMatrix;
 use self::grow::{BoostedTree, HistogramPool, TreeParams, grow};
 use self::split::SplitRules;
 
-/// How the boosting runs.
-#[derive(Clone, Copy, Debug)]
+/// How the boosting runs (as `regress` keys it, too).
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
 pub struct BoostingParams {
     /// Boosting iterations (>= 1).
     pub max_iter: usize,
@@ -59,6 +60,7 @@ pub struct BoostingParams {
     /// Maximum leaves per tree (>= 2).
     pub max_leaf_nodes: usize,
     /// Maximum leaf depth; `None` for no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_depth: Option<usize>,
     /// Minimum rows per leaf (>= 1).
     pub min_samples_leaf: usize,

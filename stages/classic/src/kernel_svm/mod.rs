@@ -102,6 +102,17 @@ impl<'de> Deserialize<'de> for Gamma {
 }
 
 impl Gamma {
+    /// Why a given width cannot be used (it must be a positive number), for every stage whose
+    /// params name one (`baseline`'s rbf-svm, `regress`'s rbf-svr).
+    pub fn check(self) -> Result<(), String> {
+        match self {
+            Self::Value(gamma) if !(gamma.is_finite() && gamma > 0.0) => {
+                Err(format!("must be a positive number, got {gamma}; or use \"scale\" or \"auto\""))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The kernel width for standardized training rows `z`.
     pub fn resolve(self, z: &[Vec<f64>]) -> f64 {
         let n_features = z.first().map_or(1, Vec::len).max(1) as f64;

@@ -13,13 +13,14 @@
 //! scikit-learn `StandardScaler` + `SVR` pipeline does.
 
 use rayon::prelude::*;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Gamma, rbf, smo};
 use crate::scaling::Standardizer;
 
-/// How the regressor is fitted.
-#[derive(Clone, Copy, Debug)]
+/// How the regressor is fitted (as `regress` keys it, too).
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema)]
 pub struct SvrParams {
     /// Penalty `C` on estimates off by more than `epsilon` (> 0).
     pub c: f64,
@@ -29,6 +30,21 @@ pub struct SvrParams {
     pub gamma: Gamma,
     /// The solver's stopping tolerance (> 0).
     pub tol: f64,
+}
+
+impl SvrParams {
+    /// The param out of range, if any, and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        for (param, value) in [("c", self.c), ("tol", self.tol)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err((param, format!("must be a positive number, got {value}")));
+            }
+        }
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return Err(("epsilon", format!("must be a number >= 0, got {}", self.epsilon)));
+        }
+        self.gamma.check().map_err(|message| ("gamma", message))
+    }
 }
 
 /// A fitted RBF support vector regressor.

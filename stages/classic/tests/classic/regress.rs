@@ -291,6 +291,10 @@ fn keys_only_the_chosen_regressors_params() {
         serde_json::json!({"targets": ["arousal"], "model": "hist-gradient-boosting", "max_iter": 50, "learning_rate": 0.1,
             "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0, "max_bins": 255})
     );
+    assert_eq!(
+        keyed("targets = [\"arousal\"]\nmodel = \"rbf-svr\"\nc = 3.0"),
+        serde_json::json!({"targets": ["arousal"], "model": "rbf-svr", "c": 3.0, "epsilon": 0.1, "gamma": "scale", "tol": 0.001})
+    );
 }
 
 /// Permutation importance per dimension on the rated val clips: valence is a tanh of `f00` and
