@@ -100,6 +100,27 @@ pub fn not_a_rating(column: &str) -> Option<&'static str> {
     NOT_RATINGS.iter().find(|(c, _)| *c == column).map(|(_, why)| *why)
 }
 
+/// Checks a stage's `targets` param (the manifest columns with the ratings it estimates): at
+/// least one, none twice, none a column that holds no rating ([`not_a_rating`]); the error names
+/// the entry at fault.
+pub fn check_targets(targets: &[String]) -> Result<(), crate::ParamError> {
+    if targets.is_empty() {
+        return Err(crate::ParamError::new(
+            "targets",
+            "name the manifest columns with the ratings to estimate (`targets = [\"arousal\", \"valence\"]`)",
+        ));
+    }
+    for (i, target) in targets.iter().enumerate() {
+        let why = match not_a_rating(target) {
+            Some(why) => why,
+            None if targets[..i].contains(target) => "is listed twice",
+            None => continue,
+        };
+        return Err(crate::ParamError::new(format!("targets.{i}"), format!("`{target}` {why}")));
+    }
+    Ok(())
+}
+
 /// The rating of `clip` in manifest column `dimension`: `None` when the clip has no value
 /// there (it is not rated, as an unlabeled clip has no class), an error when the value is not a
 /// finite number.

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::agreement::Agreement;
 use vox_api::audio::{Split, columns_with_values};
-use vox_api::estimates::{Estimates, not_a_rating, rating};
+use vox_api::estimates::{Estimates, check_targets, not_a_rating, rating};
 use vox_api::features::FeatureTable;
 use vox_api::importance::{Importance, Settings};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, InputSpec, ParamError, StageContext, StageDef, StageError};
@@ -289,20 +289,7 @@ impl StageDef for Regress {
         if let Some(param) = self.foreign_param() {
             return Err(foreign_param_error(param, self.model.name(), self.model.params()));
         }
-        if self.targets.is_empty() {
-            return Err(ParamError::new(
-                "targets",
-                "name the manifest columns with the ratings to estimate (`targets = [\"arousal\", \"valence\"]`)",
-            ));
-        }
-        for (i, target) in self.targets.iter().enumerate() {
-            let why = match not_a_rating(target) {
-                Some(why) => why,
-                None if self.targets[..i].contains(target) => "is listed twice",
-                None => continue,
-            };
-            return Err(ParamError::new(format!("targets.{i}"), format!("`{target}` {why}")));
-        }
+        check_targets(&self.targets)?;
         if let Some(alpha) = self.alpha
             && !(alpha.is_finite() && alpha > 0.0)
         {

@@ -11,7 +11,7 @@ use vox_api::{
     PlannedInput, StageContext, StageDef, StageError, Variant,
 };
 
-use vox_api::estimates::not_a_rating;
+use vox_api::estimates::check_targets;
 
 use super::{ClassWeights, DimensionLoss, FineTune};
 
@@ -69,20 +69,7 @@ impl StageDef for FineTuneDimensions {
 
     fn validate(&self) -> Result<(), ParamError> {
         let params = &self.0;
-        if params.targets.is_empty() {
-            return Err(ParamError::new(
-                "targets",
-                "`targets` names the manifest columns with the ratings to estimate, e.g. [\"arousal\", \"valence\"]: at least one",
-            ));
-        }
-        for (i, target) in params.targets.iter().enumerate() {
-            let why = match not_a_rating(target) {
-                Some(why) => why,
-                None if params.targets[..i].contains(target) => "is listed twice",
-                None => continue,
-            };
-            return Err(ParamError::new(format!("targets.{i}"), format!("`{target}` {why}")));
-        }
+        check_targets(&params.targets)?;
         if params.class_weights != ClassWeights::None {
             return Err(ParamError::new(
                 "class_weights",
