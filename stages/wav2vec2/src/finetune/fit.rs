@@ -269,16 +269,19 @@ fn write_outputs(task: Task, set: &AudioSet, names: Vec<String>, outputs: Vec<Ve
 /// Checks that a fine-tune that estimates dimensions has clips to learn from, and says which
 /// train clips it leaves out (those not rated in every target): never a silent drop.
 fn check_ratings(params: &FineTune, data: &Dataset, input: &str, rated: usize) -> Result<(), FineTuneError> {
-    let in_train = data.set.clips.iter().filter(|c| c.split == Split::Train).count();
-    let unrated = (0..data.classes.len()).find(|&d| data.ratings.iter().all(|r| r[d].is_none()));
-    if let (true, Some(d)) = (params.epochs > 0, unrated) {
+    // Scoring (`epochs = 0`) learns nothing: unrated clips are only estimated.
+    if params.epochs == 0 {
+        return Ok(());
+    }
+    if let Some(d) = (0..data.classes.len()).find(|&d| data.ratings.iter().all(|r| r[d].is_none())) {
         let columns = vox_api::audio::columns_with_values(&data.set.clips);
         return Err(FineTuneError::UnratedTarget { target: data.classes[d].clone(), input: input.to_string(), columns: columns.join(", ") });
     }
-    if params.epochs > 0 && rated == 0 {
+    if rated == 0 {
         return Err(FineTuneError::NoRatedTrainClips { input: input.to_string(), targets: params.targets.join(", ") });
     }
-    if params.epochs > 0 && rated < in_train {
+    let in_train = data.set.clips.iter().filter(|c| c.split == Split::Train).count();
+    if rated < in_train {
         tracing::warn!(
             "{} of the {in_train} train clips are not rated in every target ({}): trained on the other {rated}",
             in_train - rated,

@@ -51,18 +51,16 @@ pub struct Scores {
 /// clips' ratings, `None` where unrated).
 pub fn score(estimates: &[Vec<f64>], ratings: &[&[Option<f64>]], loss: DimensionLoss) -> Scores {
     let targets = estimates.first().map_or(0, Vec::len);
-    let pairs = |d: usize| -> Vec<(f64, f64)> {
-        ratings.iter().zip(estimates).filter_map(|(truth, estimate)| Some((truth[d]?, estimate[d]))).collect()
-    };
-    let agreements: Vec<Option<Agreement>> = (0..targets).map(|d| Agreement::of(&pairs(d))).collect();
-    let ccc: Vec<f64> = agreements.iter().map(|a| a.map_or(f64::NAN, |a| a.ccc)).collect();
+    // Per target, the (rating, estimate) pairs of the clips rated in it.
+    let pairs: Vec<Vec<(f64, f64)>> = (0..targets)
+        .map(|d| ratings.iter().zip(estimates).filter_map(|(truth, estimate)| Some((truth[d]?, estimate[d]))).collect())
+        .collect();
+    let ccc: Vec<f64> = pairs.iter().map(|p| Agreement::of(p).map_or(f64::NAN, |a| a.ccc)).collect();
     let mean_ccc = if ccc.is_empty() { f64::NAN } else { ccc.iter().sum::<f64>() / ccc.len() as f64 };
     let loss = match loss {
         DimensionLoss::Ccc => 1.0 - mean_ccc,
         DimensionLoss::Mse => {
-            let (sum, n) = (0..targets)
-                .flat_map(|d| pairs(d).into_iter().map(|(t, p)| (t - p) * (t - p)))
-                .fold((0.0, 0usize), |(sum, n), e| (sum + e, n + 1));
+            let (sum, n) = pairs.iter().flatten().fold((0.0, 0usize), |(sum, n), (t, p)| (sum + (t - p) * (t - p), n + 1));
             if n == 0 { f64::NAN } else { sum / n as f64 }
         }
     };
