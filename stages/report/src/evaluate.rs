@@ -11,6 +11,8 @@
 //!                             (no interval): what `vox search` optimizes
 //! metrics/<input>.json        the input's metrics.json, for machines
 //! report/summary.csv          the same summary, for people
+//! report/calibration.csv      one row per scored input: how well its probabilities are
+//!                             calibrated (ECE, MCE, Brier score, log loss; see `calibration`)
 //! report/<input>/...          per predictions input, see `scoring`
 //! report/<audio input>/...    signal figures, see `signal_report`
 //! dimensions.csv              estimates inputs (arousal, valence, ...): agreement per
@@ -25,6 +27,7 @@ use vox_api::summary;
 use vox_api::audio::Split;
 use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
+use crate::calibration;
 use crate::cross_validation;
 use crate::dimensions;
 use crate::error::ReportError;
@@ -39,7 +42,9 @@ use crate::signal_report;
 /// precision, recall, F1 and support (`metrics.json`, `per_class.csv`, a scikit-learn style
 /// `classification_report.txt`), confusion matrices (CSV and heat maps), training curves when
 /// the model wrote `history.csv`, and `output.txt` with a chart of predicted emotions for
-/// unlabeled test clips. For each estimates input (a `regress` stage's arousal, valence, ...),
+/// unlabeled test clips, and how well its probabilities are calibrated (ECE, MCE, Brier score and
+/// log loss in `metrics.json` and `report/calibration.csv`, a reliability table and diagram).
+/// For each estimates input (a `regress` stage's arousal, valence, ...),
 /// on the rated clips of `split`: each dimension's concordance correlation coefficient (with its
 /// bootstrap interval), Pearson's r, MAE and RMSE (`dimensions.csv`). With an audio-set input
 /// (at most one): per-emotion mean log-mel spectrograms, energy envelopes and example clips.
@@ -73,6 +78,11 @@ pub struct Evaluate {
     /// Needs an audio input (the set the models' clips come from) for the clips' columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by: Vec<String>,
+    /// Equal-width confidence bins of each model's reliability table and diagram, from which its
+    /// expected and maximum calibration errors (ECE, MCE) are computed (at least 1). Default 15,
+    /// as Guo et al. (2017) and torchmetrics.
+    #[serde(default = "default_calibration_bins")]
+    pub calibration_bins: u32,
 }
 
 /// A split that can be scored.
@@ -119,6 +129,10 @@ fn default_bootstrap() -> u32 {
     1000
 }
 
+fn default_calibration_bins() -> u32 {
+    calibration::DEFAULT_BINS
+}
+
 
 impl StageDef for Evaluate {
     const KIND: &'static str = "evaluate";
@@ -126,7 +140,8 @@ impl StageDef for Evaluate {
     const OUTPUT_NAMES: bool = true;
     // 2: bootstrap resamples are stratified by true class.
     // 3: a cross-validated model's summary has its folds' mean `val` row.
-    const VERSION: u32 = 3;
+    // 4: calibration: ECE, MCE, Brier score and log loss, reliability tables and diagrams.
+    const VERSION: u32 = 4;
     const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
     // Across a cross-validation, one report of every fold (see `cross_validation`).
@@ -148,6 +163,9 @@ impl StageDef for Evaluate {
                 _ => continue,
             };
             return Err(ParamError::new(format!("by.{i}"), format!("`{column}`: {why}")));
+        }
+        if self.calibration_bins == 0 {
+            return Err(ParamError::new("calibration_bins", "must be at least 1"));
         }
         if self.plots && self.formats.is_empty() {
             return Err(ParamError::new(
@@ -252,6 +270,7 @@ impl Evaluate {
             resamples: self.bootstrap,
             seed: self.seed.unwrap_or(ctx.seed),
             groups: &groups,
+            calibration_bins: self.calibration_bins,
         };
         let model_count = models.len();
         let bar = ctx.progress_bar(models.len() as u64, "scoring");
@@ -283,6 +302,7 @@ impl Evaluate {
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;
         }
+        write_calibration(&report_dir.join("calibration.csv"), &summaries)?;
         if !regressors.is_empty() {
             let scoring = dimensions::Scoring {
                 split: split.split(),
@@ -418,6 +438,7 @@ fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&In
         uar: mean(3),
         intervals: None,
         groups: Vec::new(),
+        calibration: None,
     });
     Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
 }
@@ -464,6 +485,20 @@ fn selected_on_val(input: &Input) -> Option<&'static str> {
     matches!(rule.as_str(), "val-macro-f1" | "val-accuracy" | "optimize").then_some("weighed its members")
 }
 
+/// Writes `report/calibration.csv`: `input,split,clips,bins,ece,mce,brier,log_loss`, a row per
+/// summary with calibration scores (none for a cross-validation's mean over folds).
+fn write_calibration(path: &std::path::Path, summaries: &[Summary]) -> Result<(), ReportError> {
+    write_csv(
+        path,
+        &["input", "split", "clips", "bins", "ece", "mce", "brier", "log_loss"],
+        summaries.iter().filter_map(|s| {
+            let c = s.calibration.as_ref()?;
+            let scores = [c.ece, c.mce, c.brier, c.log_loss].map(|v| v.to_string());
+            Some([s.input.clone(), s.split.to_string(), s.clips.to_string(), c.bins.to_string()].into_iter().chain(scores).collect::<Vec<_>>())
+        }),
+    )
+}
+
 /// Writes `summary.csv`.
 fn write_summary(path: &std::path::Path, summaries: &[Summary]) -> Result<(), ReportError> {
     write_csv(
@@ -495,7 +530,7 @@ mod tests {
     use super::*;
 
     fn summary(input: &str, split: &'static str, macro_f1: f64) -> Summary {
-        Summary { input: input.into(), split, clips: 10, accuracy: macro_f1, macro_f1, weighted_f1: macro_f1, uar: macro_f1, intervals: None, groups: Vec::new() }
+        Summary { input: input.into(), split, clips: 10, accuracy: macro_f1, macro_f1, weighted_f1: macro_f1, uar: macro_f1, intervals: None, groups: Vec::new(), calibration: None }
     }
 
     /// A cross-validated model's rows (pooled `test`, folds' mean `val`) count as one scored

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod bootstrap;
+mod calibration;
 mod cross_validation;
 mod dimensions;
 mod ensemble;

@@ -2,7 +2,8 @@
 //!
 //! | file | when |
 //! |---|---|
-//! | `metrics.json` (with bootstrap 95% intervals), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label and prediction, [`vox_api::scored`]) | the scored split has labelled clips |
+//! | `metrics.json` (with bootstrap 95% intervals and calibration scores), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label and prediction, [`vox_api::scored`]) | the scored split has labelled clips |
+//! | `calibration.csv` (the reliability table, [`crate::calibration`]) and `reliability.png`/`.svg` | same |
 //! | `confusion_counts.csv`, `confusion_normalized.csv` (+ `.png`/`.svg` heat maps) | same |
 //! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
 //! | `importance.csv`, `importance.json`, `distributions.csv` (copied), `importance.png`/`.svg` (the 20 most important features), `distributions.png`/`.svg` (their per-class box plots) | the model measured its permutation importance ([`vox_api::importance`]) |
@@ -22,6 +23,7 @@ use vox_api::predictions::{Prediction, Predictions, read_history};
 use vox_api::scored::{self, ScoredClip};
 
 use crate::bootstrap::{self, Intervals};
+use crate::calibration::{self, Calibration};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv, write_json, write_text};
 use crate::groups::{self, GroupScore, Groups};
@@ -31,6 +33,7 @@ use crate::plot::confusion::{Cells, ConfusionFigure};
 use crate::plot::counts::CountsFigure;
 use crate::plot::curves::CurvesFigure;
 use crate::plot::importance::{DistributionsFigure, FeatureBoxes, ImportanceFigure};
+use crate::plot::reliability::ReliabilityFigure;
 use vox_api::importance::Importance;
 
 /// Features drawn in a model's importance bars.
@@ -58,6 +61,8 @@ pub struct Scoring<'a> {
     pub seed: u64,
     /// The columns to score groups of clips by (`evaluate`'s `by`); empty for none.
     pub groups: &'a Groups,
+    /// Bins of the reliability table.
+    pub calibration_bins: u32,
 }
 
 /// One input's headline numbers, a row of `summary.csv`.
@@ -81,6 +86,8 @@ pub struct Summary {
     pub intervals: Option<Intervals>,
     /// Scores by group (`evaluate`'s `by`); empty when none were asked for.
     pub groups: Vec<GroupScore>,
+    /// How well its probabilities are calibrated; `None` for a mean over folds.
+    pub calibration: Option<Calibration>,
 }
 
 /// The `metrics.json` document.
@@ -92,6 +99,8 @@ struct MetricsDocument<'a> {
     scores: &'a Scores,
     /// Bootstrap confidence intervals (`null` with `bootstrap = 0`).
     intervals: Option<&'a Intervals>,
+    /// ECE, MCE, Brier score and log loss, and the reliability table's bin count.
+    calibration: Option<&'a Calibration>,
     confusion: &'a Confusion,
 }
 
@@ -176,11 +185,13 @@ impl Scoring<'_> {
         let confusion = Confusion::from_pairs(labels, &pairs);
         let scores = Scores::new(&confusion);
         let intervals = bootstrap::intervals(labels, &pairs, self.resamples, self.seed);
+        let calibration = self.calibration(predictions);
         let document = MetricsDocument {
             input: name,
             split: self.split_name,
             scores: &scores,
             intervals: intervals.as_ref(),
+            calibration: calibration.as_ref(),
             confusion: &confusion,
         };
         let clips: Vec<ScoredClip> = predictions
@@ -208,6 +219,18 @@ impl Scoring<'_> {
                 range(ci.weighted_f1),
                 range(ci.uar),
             );
+        }
+        if let Some(c) = &calibration {
+            report += &format!(
+                "calibration ({} bins): ECE {:.REPORT_DIGITS$}, MCE {:.REPORT_DIGITS$}, Brier score {:.REPORT_DIGITS$}, log loss {:.REPORT_DIGITS$}\n",
+                c.bins, c.ece, c.mce, c.brier, c.log_loss
+            );
+            calibration::write_table(&dir.join("calibration.csv"), c)?;
+            let title = format!(
+                "{name}: reliability ({} split, {} clips), ECE {:.3}, Brier {:.3}",
+                self.split_name, scores.clips, c.ece, c.brier
+            );
+            plot::save(&ReliabilityFigure { title, bins: &c.table }, dir, "reliability", self.formats)?;
         }
         write_text(&dir.join("classification_report.txt"), &report)?;
         let groups = self.groups.score(name, labels, &scored)?;
@@ -241,8 +264,13 @@ impl Scoring<'_> {
             plot::save(&figure, dir, &stem, self.formats)?;
         }
         debug!(
-            "input `{name}`: {} clips of `{}`, accuracy {:.4}, macro-F1 {:.4}, UAR {:.4}",
-            scores.clips, self.split_name, scores.accuracy, scores.macro_f1, scores.uar
+            "input `{name}`: {} clips of `{}`, accuracy {:.4}, macro-F1 {:.4}, UAR {:.4}, ECE {:.4}",
+            scores.clips,
+            self.split_name,
+            scores.accuracy,
+            scores.macro_f1,
+            scores.uar,
+            calibration.as_ref().map_or(f64::NAN, |c| c.ece)
         );
         Ok(Some(Summary {
             input: name.to_string(),
@@ -254,7 +282,23 @@ impl Scoring<'_> {
             uar: scores.uar,
             intervals,
             groups,
+            calibration,
         }))
+    }
+
+    /// The calibration of the labelled clips of the split: each clip's probabilities over the
+    /// model's classes and where its true class is among them.
+    fn calibration(&self, predictions: &Predictions) -> Option<Calibration> {
+        let clips: Vec<calibration::Scored> = predictions
+            .split(self.split)
+            .filter_map(|row| {
+                let label = row.label.as_deref()?;
+                predictions.labels.index_of(label)?;
+                let truth = predictions.classes.iter().position(|c| c == label);
+                Some(calibration::Scored { probabilities: &row.probabilities, truth })
+            })
+            .collect();
+        calibration::calibration(&clips, self.calibration_bins)
     }
 
     /// Writes `output.txt` and the predicted-class chart for unlabeled clips, if any.

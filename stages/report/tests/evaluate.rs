@@ -121,6 +121,27 @@ fn writes_metrics_tables_and_text() {
     // 4 right of 6: a resample of 6 clips is 0..6 right; the 2.5th and 97.5th percentiles of
     // Binomial(6, 2/3) are 2/6 and 6/6.
     assert_eq!(metrics["intervals"]["accuracy"], serde_json::json!([2.0 / 6.0, 1.0]));
+    // Calibration: every clip at confidence 0.65 (bin 10 of 15, (0.6, 0.667]), 4 of 6 right;
+    // Brier: a right clip (0.65 - 1)^2 + 7 * 0.05^2 = 0.14, a wrong one 0.65^2 + 0.95^2 +
+    // 6 * 0.05^2 = 1.34; log loss: -ln 0.65 four times, -ln 0.05 twice.
+    let calibration = &metrics["calibration"];
+    assert_eq!(calibration["bins"], 15);
+    assert_close(calibration["ece"].as_f64().unwrap(), 4.0 / 6.0 - 0.65, "ECE");
+    assert_close(calibration["mce"].as_f64().unwrap(), 4.0 / 6.0 - 0.65, "MCE");
+    assert_close(calibration["brier"].as_f64().unwrap(), (4.0 * 0.14 + 2.0 * 1.34) / 6.0, "Brier");
+    let log_loss = -(4.0 * 0.65f64.ln() + 2.0 * 0.05f64.ln()) / 6.0;
+    assert_close(calibration["log_loss"].as_f64().unwrap(), log_loss, "log loss");
+    let reliability = read(&report.join("w2v/calibration.csv"));
+    let lines: Vec<&str> = reliability.lines().collect();
+    assert_eq!(lines.len(), 16, "{reliability}");
+    assert_eq!(lines[0], "bin,low,high,clips,confidence,accuracy");
+    assert_eq!(lines[1], "1,0,0.06666666666666667,0,,");
+    assert!(lines[10].starts_with("10,0.6,0.6666666666666666,6,0.65"), "{reliability}");
+    assert!(lines[10].ends_with(",0.6666666666666666"), "{reliability}");
+    // One row per scored model; rf: 0.65 on both clips, one right.
+    let all = read(&report.join("calibration.csv"));
+    assert!(all.starts_with("input,split,clips,bins,ece,mce,brier,log_loss\nw2v,val,6,15,0.01666"), "{all}");
+    assert!(all.lines().nth(2).unwrap().starts_with("rf,val,2,15,0.15000000000000002,"), "{all}");
     assert_eq!(
         read(&report.join("w2v/clips.csv")),
         "file_id,label,predicted\nval_0,01,01\nval_1,01,01\nval_2,01,02\nval_3,02,02\nval_4,05,05\nval_5,05,04\n"
@@ -155,6 +176,7 @@ fn writes_metrics_tables_and_text() {
     assert!(table.contains("\n    05 angry     1.0000    0.5000    0.6667         2\n"), "{table}");
     assert!(table.contains("\n    accuracy                         0.6667         6\n"), "{table}");
     assert!(table.contains("\n95% bootstrap intervals (1000 resamples of the 6 clips): accuracy [0.3333, 1.0000], macro-F1 ["), "{table}");
+    assert!(table.ends_with("\ncalibration (15 bins): ECE 0.0167, MCE 0.0167, Brier score 0.5400, log loss 1.2858\n"), "{table}");
 
     // output.txt: the unlabeled test rows of w2v; the unsplit unlabeled rows of rf, whose
     // missing classes are written as 0.
@@ -182,6 +204,7 @@ fn draws_figures_in_both_formats() {
         ("w2v/confusion_counts", (900, 800)),
         ("w2v/confusion_normalized", (900, 800)),
         ("w2v/training_curves", (1200, 500)),
+        ("w2v/reliability", (800, 900)),
         ("w2v/predicted_counts", (900, 600)),
         ("rf/confusion_counts", (900, 800)),
         ("rf/predicted_counts", (900, 600)),
@@ -216,6 +239,10 @@ fn draws_figures_in_both_formats() {
     for text in ["train loss", "val loss", "train accuracy", "val accuracy", "val macro-F1", "epoch"] {
         assert!(curves.contains(text), "training_curves.svg lacks {text:?}");
     }
+    let reliability = read(&report.join("w2v/reliability.svg"));
+    for text in ["w2v: reliability (val split, 6 clips), ECE 0.017, Brier 0.540", "perfectly calibrated", "mean confidence", "accuracy"] {
+        assert!(reliability.contains(text), "reliability.svg lacks {text:?}");
+    }
     let signal = read(&report.join("audio/signal_logmel.svg"));
     for text in ["neutral (n=2)", "surprised (n=2)", "power (dB)", "16 labelled clips"] {
         assert!(signal.contains(text), "signal_logmel.svg lacks {text:?}");
@@ -231,7 +258,7 @@ fn output_is_byte_identical_across_runs() {
     let b = common::run(second.path(), "", &common::write_inputs(&second.path().join("inputs"))).unwrap();
     let (a, b) = (tree(&a), tree(&b));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    assert_eq!(a.len(), 38, "files written");
+    assert_eq!(a.len(), 45, "files written");
     for (path, bytes) in &a {
         assert!(bytes == &b[path], "{} differs between runs", path.display());
     }
@@ -286,12 +313,13 @@ fn rejects_bad_params_and_inputs() {
     let err = configure("formats = [\"png\", \"svg\", \"png\"]");
     assert_eq!((err.path.as_str(), err.message.as_str()), ("formats.2", "`png` is listed twice"));
     assert_eq!(configure("formats = []").path, "formats");
+    assert_eq!(configure("calibration_bins = 0").path, "calibration_bins");
     assert_eq!(configure("split = \"dev\"").path, "split");
     assert!(configure("colour = 1").message.contains("unknown field `colour`"));
     let defaults = kind.configure(toml::Table::new()).unwrap().params();
     assert_eq!(
         defaults,
-        serde_json::json!({"plots": true, "formats": ["png", "svg"], "bootstrap": 1000, "seed": null})
+        serde_json::json!({"plots": true, "formats": ["png", "svg"], "bootstrap": 1000, "seed": null, "calibration_bins": 15})
     );
     // `split` unset: decided by the inputs (`test` for a cross-validation, else `val`), so not
     // in the params; set, it is.
