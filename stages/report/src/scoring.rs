@@ -157,6 +157,8 @@ impl Scoring<'_> {
     pub fn report_predictions(&self, name: &str, predictions: &Predictions) -> Result<Option<Summary>, ReportError> {
         let dir = self.report_dir.join(name);
         create_dir(&dir)?;
+        let shown: Vec<String> = (0..predictions.labels.len()).map(|i| predictions.labels.description(i).to_string()).collect();
+        plot::warn_undrawable("class names", &shown, self.formats);
         let summary = self.score(name, predictions, &dir)?;
         self.write_unlabeled(name, predictions, &dir)?;
         Ok(summary)

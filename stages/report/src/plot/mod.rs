@@ -68,6 +68,43 @@ pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
+/// The characters of `texts` the embedded font has no glyph for (sorted, each once): a bitmap
+/// figure draws them as empty boxes, where an SVG figure leaves them to the viewer's fonts.
+/// DejaVu Sans covers Latin, Greek, Cyrillic and many symbols, but no CJK script.
+pub fn undrawable<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<char> {
+    use ab_glyph::Font;
+    static PARSED: OnceLock<Option<ab_glyph::FontRef<'static>>> = OnceLock::new();
+    let Some(font) = PARSED.get_or_init(|| ab_glyph::FontRef::try_from_slice(FONT).ok()) else { return Vec::new() };
+    let missing: std::collections::BTreeSet<char> =
+        texts.into_iter().flat_map(str::chars).filter(|c| !c.is_whitespace() && font.glyph_id(*c).0 == 0).collect();
+    missing.into_iter().collect()
+}
+
+/// Warns, once per process for each set of `texts` (class names, say), when bitmap figures in
+/// `formats` cannot draw some of their characters ([`undrawable`]): the PNG would show boxes
+/// where a name is, with nothing else saying so.
+pub fn warn_undrawable(what: &str, texts: &[String], formats: &[ImageFormat]) {
+    if !formats.contains(&ImageFormat::Png) {
+        return;
+    }
+    let missing = undrawable(texts.iter().map(String::as_str));
+    if missing.is_empty() {
+        return;
+    }
+    static WARNED: std::sync::Mutex<Vec<Vec<String>>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if warned.contains(&texts.to_vec()) {
+        return;
+    }
+    warned.push(texts.to_vec());
+    let names: Vec<&String> = texts.iter().filter(|t| t.chars().any(|c| missing.contains(&c))).collect();
+    let chars: String = missing.iter().collect();
+    tracing::warn!(
+        "{what} {} have characters the figures' font ({FONT_FILE}) lacks ({chars}): the PNG figures show boxes for them; the SVG figures (`formats = [\"svg\"]`) and the tables name them",
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    );
+}
+
 /// Registers the embedded font once per process.
 fn register_font() -> Result<(), ReportError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
@@ -289,6 +326,12 @@ mod tests {
         assert_eq!(contrast_text(blues(1.0)), WHITE);
         assert_eq!(contrast_text(viridis(0.0)), WHITE, "viridis starts dark purple");
         assert_eq!(contrast_text(viridis(1.0)), BLACK, "and ends light yellow");
+    }
+
+    #[test]
+    fn the_font_draws_latin_greek_and_cyrillic_but_no_cjk() {
+        assert!(undrawable(["neutral", "Ärger", "ευτυχία", "гнев", "p < 0.05 ± 1"]).is_empty());
+        assert_eq!(undrawable(["中立", "喜び", "neutral", "中 立"]), ['び', '中', '喜', '立']);
     }
 
     #[test]
