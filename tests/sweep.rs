@@ -205,6 +205,14 @@ fn compare_shows_differing_params_and_metrics() {
     assert!(run.stdout.contains("| rf.n_trees | 200 | 7 |"), "{}", run.stdout);
     assert!(!run.stdout.contains("| audio.sample_rate |"), "equal params are not listed:\n{}", run.stdout);
     assert!(run.stdout.contains("| report/rf macro_f1 | "), "{}", run.stdout);
+    // Each run's calibration of the forest, as its report wrote it.
+    let ece = |dir: &str| {
+        let table = std::fs::read_to_string(p.path().join(dir).join("report/calibration.csv")).unwrap();
+        let row = table.lines().find(|l| l.starts_with("rf,")).unwrap_or_else(|| panic!("{table}")).to_string();
+        format!("{:.4}", row.split(',').nth(4).unwrap().parse::<f64>().unwrap())
+    };
+    assert!(run.stdout.contains(&format!("| report/rf ece | {} | {} |", ece(&a), ece(&b))), "{}", run.stdout);
+    assert!(run.stdout.contains("| report/rf brier | "), "{}", run.stdout);
     // The two forests on the same val clips: McNemar's test, and what it means.
     let row = run.stdout.lines().find(|l| l.starts_with("| report/rf vs first run | - | p ")).unwrap_or_else(|| panic!("{}", run.stdout));
     let p_value: f64 = row["| report/rf vs first run | - | p = ".len()..].split([',', ' ']).next().unwrap().parse().unwrap();

@@ -52,6 +52,14 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
                         }
                     }
                 }
+                // How well each model's probabilities are calibrated.
+                for record in vox_api::summary::read_calibration(&dir.join(name)) {
+                    let model = record.get("input").cloned().unwrap_or_default();
+                    for metric in vox_api::summary::CALIBRATION_METRICS {
+                        let Some(Ok(v)) = record.get(metric).map(|v| v.parse::<f64>()) else { continue };
+                        metric_rows.entry(format!("{name}/{model} {metric}")).or_insert_with(|| vec!["-".into(); runs.len()])[i] = format!("{v:.4}");
+                    }
+                }
                 // Estimates of emotion dimensions: each dimension's CCC, split by split.
                 for record in vox_api::summary::read_dimensions(&dir.join(name)) {
                     let cell = |c: &str| record.get(c).cloned().unwrap_or_default();

@@ -43,6 +43,14 @@ pub const COLUMNS: [&str; 15] = [
 /// dimension (see [`crate::agreement`]).
 pub const DIMENSIONS: &str = "dimensions.csv";
 
+/// A report stage's calibration table, in its `report/` folder beside `summary.csv`:
+/// `input,split,clips,bins,ece,mce,brier,log_loss`, a row per scored model (how well its
+/// probabilities are calibrated).
+pub const CALIBRATION: &str = "calibration.csv";
+
+/// The calibration scores `vox compare` lists: expected calibration error and Brier score.
+pub const CALIBRATION_METRICS: [&str; 2] = ["ece", "brier"];
+
 /// The search metric of estimates: a model's CCC averaged over its dimensions; `ccc_<dimension>`
 /// is one dimension's.
 pub const CCC: &str = "ccc";
@@ -78,6 +86,11 @@ pub fn dimension_scores(rows: &[BTreeMap<String, String>], split: &str, metric: 
 /// summary (a stage that is not a report) or it cannot be read.
 pub fn read(dir: &Path) -> Vec<BTreeMap<String, String>> {
     read_table(&dir.join(FILE))
+}
+
+/// The rows of the `calibration.csv` in `dir`, as [`read`] does `summary.csv`'s.
+pub fn read_calibration(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    read_table(&dir.join(CALIBRATION))
 }
 
 /// The rows of the `dimensions.csv` in `dir`, as [`read`] does `summary.csv`'s.

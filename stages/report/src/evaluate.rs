@@ -302,7 +302,7 @@ impl Evaluate {
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;
         }
-        write_calibration(&report_dir.join("calibration.csv"), &summaries)?;
+        write_calibration(&report_dir.join(summary::CALIBRATION), &summaries)?;
         if !regressors.is_empty() {
             let scoring = dimensions::Scoring {
                 split: split.split(),
