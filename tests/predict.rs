@@ -796,3 +796,60 @@ plots = false
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("stage `vote`") && refused.stderr.contains("estimates"), "{}", refused.stderr);
 }
+
+/// `calibrate` rescales a forest's probabilities by the temperature it fits on `val`: the
+/// predicted classes stay, the val log loss falls, and new recordings get the run's temperature.
+#[test]
+fn a_calibrated_model_keeps_its_predictions_and_rescales_new_clips_as_the_run_did() {
+    let p = Project::new();
+    let data = &EVERY_MODEL[..EVERY_MODEL.find("[stages.lr]").unwrap()];
+    p.file(
+        "p.toml",
+        &format!(
+            "{data}\n[stages.rf_cal]\nkind = \"calibrate\"\ninputs = [\"rf\"]\n\n[stages.report]\nkind = \"evaluate\"\ninputs = [\"rf\", \"rf_cal\"]\nplots = false\n"
+        ),
+    );
+    let (run_dir, entries) = run(&p);
+    let fitted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(entries["rf_cal"].join("temperature.json")).unwrap()).unwrap();
+    let t = fitted["temperature"].as_f64().unwrap();
+    assert!((0.05..=20.0).contains(&t) && t != 1.0, "{fitted}");
+    let [before, after] = [0, 1].map(|i| fitted["val_log_loss"][i].as_f64().unwrap());
+    assert!(after < before, "the fitted temperature lowers the val log loss: {fitted}");
+    assert_eq!(fitted["clips"], 15, "{fitted}");
+
+    // Every clip: p^(1/T), normalized; the same predicted class.
+    let (forest, calibrated) = (predictions(&entries["rf"]), predictions(&entries["rf_cal"]));
+    assert_eq!(forest.len(), calibrated.len());
+    for (clip, (predicted, probabilities)) in &forest {
+        let powered: Vec<f64> = probabilities.values().map(|p| p.max(f64::EPSILON).powf(1.0 / t)).collect();
+        let total: f64 = powered.iter().sum();
+        let (cal_predicted, cal_probabilities) = &calibrated[clip];
+        assert_eq!(cal_predicted, predicted, "{clip}");
+        for (want, got) in powered.iter().zip(cal_probabilities.values()) {
+            assert!((want / total - got).abs() < 1e-12, "{clip}: {got} vs {}", want / total);
+        }
+    }
+    // evaluate: the same accuracy, a lower val log loss.
+    let summary = std::fs::read_to_string(run_dir.join("report/summary.csv")).unwrap();
+    let accuracy: Vec<&str> = summary.lines().skip(1).map(|l| l.split(',').nth(3).unwrap()).collect();
+    assert_eq!(accuracy.len(), 2, "{summary}");
+    assert_eq!(accuracy[0], accuracy[1], "{summary}");
+    let table = std::fs::read_to_string(run_dir.join("report/calibration.csv")).unwrap();
+    let log_loss = |model: &str| -> f64 {
+        let row = table.lines().find(|l| l.starts_with(&format!("{model},val,"))).unwrap_or_else(|| panic!("{table}"));
+        row.rsplit(',').next().unwrap().parse().unwrap()
+    };
+    assert!((log_loss("rf") - before).abs() < 1e-12 && (log_loss("rf_cal") - after).abs() < 1e-12, "{table}\n{fitted}");
+
+    // New recordings: the run's temperature on the forest's new probabilities.
+    let actor = entries["data"].join("Actor_05");
+    let out = p.path().join("new");
+    let predict = p.vox(&["predict", run_dir.to_str().unwrap(), actor.to_str().unwrap(), "--model", "rf_cal", "--out", out.to_str().unwrap()]);
+    assert_eq!(predict.code, 0, "{}", predict.stderr);
+    let new = predictions(&out.join("rf_cal"));
+    assert_eq!(new.len(), 15);
+    for (clip, row) in &new {
+        assert_eq!(row, &calibrated[clip], "{clip}");
+    }
+}

@@ -252,6 +252,12 @@ pub enum ReportError {
         /// Its dimensions, comma-separated.
         other_dimensions: String,
     },
+    /// `calibrate`'s input has no labelled `val` clip of a class it knows to fit on.
+    #[error("input `{input}` has no labelled clip in split `val` to fit the temperature on; hold out a `val` part in the `split` stage (`val_fraction` or `val_speakers`)")]
+    NothingToCalibrateOn {
+        /// The model.
+        input: String,
+    },
     /// `weights = "val-ccc"` and a member has no rated `val` clip in a dimension.
     #[error("input `{input}` has no clip rated in `{dimension}` in split `val`; `weights = \"val-ccc\"` needs them")]
     NoValRatings {
