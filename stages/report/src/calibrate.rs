@@ -16,9 +16,12 @@
 //! F1 and UAR stay as they were and only the calibration (`evaluate`'s ECE, Brier score, log
 //! loss) moves. `T` minimizes the mean negative log-likelihood of the `val` clips' true classes,
 //! which is convex in `1/T`: bisection on its derivative finds it to machine precision (checked
-//! against SciPy's bounded minimizer), within `[0.05, 20]` so that a `val` split the model gets
-//! all right cannot push its probabilities to one-hot. A probability of 0 (a forest no tree of
-//! which voted for a class) counts as machine epsilon.
+//! against SciPy's bounded minimizer), within `[0.05, 20]`. Where the loss still falls at
+//! `T = 0.05` the `val` clips are (all but) separable: every one right with a margin, so the loss
+//! only falls as `T` shrinks and no temperature is best; sharpening to the bound would make the
+//! `test` clips nearly one-hot on no evidence (it did: a separable RBF-SVM's test log loss went
+//! from 0.10 to 0.33), so `T` stays 1 and a warning says why. A probability of 0 (a forest no
+//! tree of which voted for a class) counts as machine epsilon.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -117,14 +120,27 @@ impl Calibrate {
         if val.is_empty() {
             return Err(ReportError::NothingToCalibrateOn { input: input.name.clone() });
         }
-        let temperature = fit(&val);
-        if temperature <= BOUNDS.0 * (1.0 + 1e-9) || temperature >= BOUNDS.1 * (1.0 - 1e-9) {
-            warn!(
-                "`{}`: the best temperature on its {} val clips is at the bound {temperature} (the model is right on nearly all of them, or wrong): too few or too easy val clips to calibrate on",
-                input.name,
-                val.len()
-            );
-        }
+        let temperature = match fit(&val) {
+            Some(t) => {
+                if t >= BOUNDS.1 * (1.0 - 1e-9) {
+                    warn!(
+                        "`{}`: the best temperature on its {} val clips is the bound {t}: the model is wrong on nearly all of them, and calibrated it predicts close to uniform probabilities",
+                        input.name,
+                        val.len()
+                    );
+                }
+                t
+            }
+            None => {
+                warn!(
+                    "`{}`: its {} val clips are all but separable (the log loss keeps falling as the temperature falls, below {}): no temperature is best, so the probabilities are left as they are (T = 1); calibrate on more or harder val clips",
+                    input.name,
+                    val.len(),
+                    BOUNDS.0
+                );
+                1.0
+            }
+        };
         let output = scaled(&predictions, temperature);
         output.write(ctx.out_dir)?;
         let val_ece = |p: &Predictions| {
@@ -194,8 +210,9 @@ fn log_sum_exp(x: impl Iterator<Item = f64> + Clone) -> f64 {
 
 /// The temperature in [`BOUNDS`] that minimizes [`log_loss`]: the log loss is convex in
 /// `beta = 1/T` with derivative `mean(E_softmax(beta z)[z] - z_truth)`, increasing in `beta`;
-/// bisection on `ln beta` finds where it crosses 0 (or the bound it stays on one side of).
-fn fit(clips: &[(&[f64], usize)]) -> f64 {
+/// bisection on `ln beta` finds where it crosses 0, or the upper bound when the loss rises from
+/// there on. `None` when it still falls at the lower bound (separable clips: no best `T`).
+fn fit(clips: &[(&[f64], usize)]) -> Option<f64> {
     let logits: Vec<(Vec<f64>, usize)> = clips.iter().map(|(p, t)| (p.iter().map(|&v| v.max(FLOOR).ln()).collect(), *t)).collect();
     let slope = |beta: f64| {
         let sum: f64 = logits
@@ -212,10 +229,10 @@ fn fit(clips: &[(&[f64], usize)]) -> f64 {
     // beta = 1/T: the bounds swap.
     let (mut low, mut high) = ((1.0 / BOUNDS.1).ln(), (1.0 / BOUNDS.0).ln());
     if slope(low.exp()) >= 0.0 {
-        return BOUNDS.1;
+        return Some(BOUNDS.1);
     }
-    if slope(high.exp()) <= 0.0 {
-        return BOUNDS.0;
+    if slope(high.exp()) < 0.0 {
+        return None;
     }
     for _ in 0..200 {
         let mid = 0.5 * (low + high);
@@ -224,7 +241,7 @@ fn fit(clips: &[(&[f64], usize)]) -> f64 {
         }
         if slope(mid.exp()) < 0.0 { low = mid } else { high = mid }
     }
-    1.0 / (0.5 * (low + high)).exp()
+    Some(1.0 / (0.5 * (low + high)).exp())
 }
 
 #[cfg(test)]
@@ -246,7 +263,7 @@ mod tests {
         assert_eq!(cases.len(), 3);
         for case in &cases {
             let clips: Vec<(&[f64], usize)> = case.probabilities.iter().map(Vec::as_slice).zip(case.y_true.iter().copied()).collect();
-            let t = fit(&clips);
+            let t = fit(&clips).unwrap();
             assert!((t - case.temperature).abs() < 1e-6 * case.temperature, "{}: T {t} vs SciPy's {}", case.name, case.temperature);
             assert!((log_loss(&clips, 1.0) - case.log_loss[0]).abs() < 1e-12, "{}: log loss before", case.name);
             assert!((log_loss(&clips, t) - case.log_loss[1]).abs() < 1e-9, "{}: log loss after", case.name);
@@ -255,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    fn rescaling_keeps_the_predicted_class_and_a_separable_val_stays_bounded() {
+    fn rescaling_keeps_the_predicted_class_and_separable_val_clips_leave_t_at_1() {
         let p = [0.7, 0.2, 0.1, 0.0];
         let soft = rescale(&p, 0.5);
         assert!((soft.iter().sum::<f64>() - 1.0).abs() < 1e-12);
@@ -264,10 +281,14 @@ mod tests {
         assert!(same.iter().zip(&p).all(|(a, b)| (a - b).abs() < 1e-12), "{same:?}");
         let sharp = rescale(&p, 2.0);
         assert!((sharp[0] - 0.49 / (0.49 + 0.04 + 0.01)).abs() < 1e-12, "{sharp:?}");
-        // Every val clip right: the likelihood grows as T falls, to the bound.
+        // Every val clip right: the likelihood grows without end as T falls, so no T is best.
         let right: Vec<(&[f64], usize)> = vec![(&[0.6, 0.4][..], 0), (&[0.3, 0.7][..], 1)];
-        assert_eq!(fit(&right), BOUNDS.0);
+        assert_eq!(fit(&right), None);
+        // One wrong among them: a finite best T, below 1 (the right ones sharpen).
+        let mixed: Vec<(&[f64], usize)> = vec![(&[0.6, 0.4][..], 0), (&[0.3, 0.7][..], 1), (&[0.45, 0.55][..], 0)];
+        let t = fit(&mixed).unwrap();
+        assert!(t > BOUNDS.0 && t < 1.0, "{t}");
         let wrong: Vec<(&[f64], usize)> = vec![(&[0.6, 0.4][..], 1), (&[0.3, 0.7][..], 0)];
-        assert_eq!(fit(&wrong), BOUNDS.1);
+        assert_eq!(fit(&wrong), Some(BOUNDS.1));
     }
 }
