@@ -17,6 +17,7 @@
 //! report/<audio input>/...    signal figures, see `signal_report`
 //! dimensions.csv              estimates inputs (arousal, valence, ...): agreement per
 //!                             dimension, see `dimensions` (also in report/)
+//! report/<features input>/    PCA and t-SNE maps of a feature set's clips, see `feature_maps`
 //! ```
 
 use rayon::prelude::*;
@@ -30,6 +31,7 @@ use vox_api::{ArtifactKind, Facts, Input, InputSpec, ParamError, PlannedInput, S
 use crate::calibration;
 use crate::cross_validation;
 use crate::dimensions;
+use crate::feature_maps;
 use crate::error::ReportError;
 use crate::files::write_csv;
 use crate::groups::{self, GroupScore, Groups};
@@ -48,6 +50,8 @@ use crate::signal_report;
 /// on the rated clips of `split`: each dimension's concordance correlation coefficient (with its
 /// bootstrap interval), Pearson's r, MAE and RMSE (`dimensions.csv`). With an audio-set input
 /// (at most one): per-emotion mean log-mel spectrograms, energy envelopes and example clips.
+/// For each features input: PCA and t-SNE maps of its labelled clips, coloured by class
+/// (`map.csv`, `map.png`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evaluate {
@@ -140,9 +144,11 @@ impl StageDef for Evaluate {
     const OUTPUT_NAMES: bool = true;
     // 2: bootstrap resamples are stratified by true class.
     // 3: a cross-validated model's summary has its folds' mean `val` row.
-    // 4: calibration: ECE, MCE, Brier score and log loss, reliability tables and diagrams.
+    // 4: calibration: ECE, MCE, Brier score and log loss, reliability tables and diagrams;
+    //    maps of features inputs.
     const VERSION: u32 = 4;
-    const INPUTS: InputSpec = InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio]);
+    const INPUTS: InputSpec =
+        InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio, ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;
     // Across a cross-validation, one report of every fold (see `cross_validation`).
     const GATHERS: bool = true;
@@ -251,7 +257,7 @@ impl Evaluate {
 
     /// [`StageDef::run`] with the crate's error type.
     fn evaluate(&self, ctx: &StageContext) -> Result<(), ReportError> {
-        let (predictions, estimates, audio) = partition(ctx.inputs)?;
+        let (predictions, estimates, audio, features) = partition(ctx.inputs)?;
         let models = models(&predictions);
         let regressors = self::models(&estimates);
         let split = self.scored(models.iter().chain(&regressors).any(|m| matches!(m, Model::Folds(..))));
@@ -338,6 +344,14 @@ impl Evaluate {
             if !groups.is_empty() {
                 dimensions::write_groups(&report_dir, groups.columns(), &scores, true)?;
             }
+        }
+        // A cross-validation's folds hold the same clips: the first fold's table is mapped.
+        for model in self::models(&features) {
+            let (name, input) = match &model {
+                Model::One(input) => (input.name.as_str(), *input),
+                Model::Folds(name, inputs) => (name.as_str(), inputs[0]),
+            };
+            feature_maps::draw(name, input, &report_dir, formats, self.seed.unwrap_or(ctx.seed))?;
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
@@ -443,15 +457,16 @@ fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&In
     Ok((summary.into_iter().chain(val_summary).collect(), Some((name.to_string(), folds, pooled_scores))))
 }
 
-/// The inputs by kind: predictions, estimates, and the (at most one) audio set.
-type Partition<'a> = (Vec<&'a Input>, Vec<&'a Input>, Option<&'a Input>);
+/// The inputs by kind: predictions, estimates, the (at most one) audio set, and features.
+type Partition<'a> = (Vec<&'a Input>, Vec<&'a Input>, Option<&'a Input>, Vec<&'a Input>);
 
-/// Splits the inputs into predictions inputs, estimates inputs and the (at most one) audio set,
-/// checking that each name can be a folder name.
+/// Splits the inputs into predictions inputs, estimates inputs, the (at most one) audio set and
+/// features inputs, checking that each name can be a folder name.
 fn partition(inputs: &[Input]) -> Result<Partition<'_>, ReportError> {
     let mut predictions = Vec::new();
     let mut estimates = Vec::new();
     let mut audio: Option<&Input> = None;
+    let mut features = Vec::new();
     for input in inputs {
         let name = input.name.as_str();
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
@@ -466,10 +481,11 @@ fn partition(inputs: &[Input]) -> Result<Partition<'_>, ReportError> {
             }
             (ArtifactKind::Audio, None) => audio = Some(input),
             (ArtifactKind::Estimates, _) => estimates.push(input),
+            (ArtifactKind::Features, _) => features.push(input),
             _ => predictions.push(input),
         }
     }
-    Ok((predictions, estimates, audio))
+    Ok((predictions, estimates, audio, features))
 }
 
 /// What a predictions input chose on its `val` clips, if anything: a model that trained in

@@ -307,7 +307,7 @@ fn scores_the_chosen_split_and_only_labelled_clips() {
 #[test]
 fn rejects_bad_params_and_inputs() {
     let kind = common::evaluate_kind();
-    assert_eq!(kind.inputs().accepts, [ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio]);
+    assert_eq!(kind.inputs().accepts, [ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio, ArtifactKind::Features]);
     assert_eq!(kind.output(), ArtifactKind::Report);
     let configure = |params: &str| kind.configure(toml::from_str(params).unwrap()).err().unwrap();
     let err = configure("formats = [\"png\", \"svg\", \"png\"]");

@@ -12,6 +12,7 @@ pub mod confusion;
 pub mod counts;
 pub mod curves;
 pub mod importance;
+pub mod map;
 pub mod reliability;
 pub mod scatter;
 pub mod signal;

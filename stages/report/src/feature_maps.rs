@@ -1,0 +1,98 @@
+//! `evaluate` with a features input: the feature set's PCA and t-SNE maps of its labelled clips
+//! (every split: t-SNE reads no label, the classes only colour the dots), under
+//! `report/<input>/`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `map.csv` | `file_id,label,split,pc1,pc2,tsne1,tsne2`, a row per mapped clip |
+//! | `map.json` | clips mapped (and of how many), each component's share of the variance, t-SNE's perplexity and final KL divergence |
+//! | `map.png`/`.svg` | the two maps, each clip a dot in its class's colour |
+//!
+//! A cross-validation's folds hold the same clips (only a fold's standardization differs), so
+//! the first fold's table is mapped, once.
+
+use serde::Serialize;
+use tracing::info;
+use vox_api::Input;
+use vox_api::features::FeatureTable;
+
+use crate::error::ReportError;
+use crate::files::{create_dir, write_csv, write_json};
+use crate::plot::map::{MapFigure, MapPanel};
+use crate::plot::{self, ImageFormat};
+use crate::projection;
+
+/// `map.json`.
+#[derive(Serialize)]
+struct MapDocument {
+    clips: usize,
+    labelled_clips: usize,
+    pca_explained: [f64; 2],
+    tsne_perplexity: f64,
+    tsne_kl: f64,
+}
+
+/// Maps the labelled clips of the features input `input` (named `name`) into
+/// `report_dir/<name>/`; `seed` draws the sample of a set above [`projection::MAX_CLIPS`].
+pub fn draw(name: &str, input: &Input, report_dir: &std::path::Path, formats: &[ImageFormat], seed: u64) -> Result<(), ReportError> {
+    let table = FeatureTable::read(&input.dir)?;
+    let labelled: Vec<(usize, usize)> = table
+        .clips
+        .iter()
+        .enumerate()
+        .filter_map(|(i, clip)| Some((i, table.labels.index_of(clip.label.as_deref()?)?)))
+        .collect();
+    if labelled.len() < 3 {
+        return Err(ReportError::TooFewToMap { input: name.to_string(), clips: labelled.len() });
+    }
+    let classes: Vec<usize> = labelled.iter().map(|&(_, c)| c).collect();
+    let kept = projection::sample(&classes, seed);
+    let rows: Vec<Vec<f64>> = kept.iter().map(|&k| table.rows[labelled[k].0].clone()).collect();
+    let maps = projection::maps(&rows);
+    let dir = report_dir.join(name);
+    create_dir(&dir)?;
+    write_csv(
+        &dir.join("map.csv"),
+        &["file_id", "label", "split", "pc1", "pc2", "tsne1", "tsne2"],
+        kept.iter().enumerate().map(|(m, &k)| {
+            let clip = &table.clips[labelled[k].0];
+            let numbers = [maps.pca[m][0], maps.pca[m][1], maps.tsne[m][0], maps.tsne[m][1]].map(|v| v.to_string());
+            [clip.file_id.clone(), clip.label.clone().unwrap_or_default(), clip.split.name().to_string()]
+                .into_iter()
+                .chain(numbers)
+                .collect::<Vec<_>>()
+        }),
+    )?;
+    let document = MapDocument {
+        clips: kept.len(),
+        labelled_clips: labelled.len(),
+        pca_explained: maps.explained,
+        tsne_perplexity: maps.perplexity,
+        tsne_kl: maps.kl,
+    };
+    write_json(&dir.join("map.json"), &document)?;
+    let sampled = if kept.len() < labelled.len() { format!(" (a sample of {} by class)", labelled.len()) } else { String::new() };
+    info!(
+        "`{name}`: maps of {} labelled clips{sampled}: PCA explains {:.1}% + {:.1}% of the z-scored variance; t-SNE KL {:.3} (perplexity {:.1})",
+        kept.len(),
+        100.0 * maps.explained[0],
+        100.0 * maps.explained[1],
+        maps.kl,
+        maps.perplexity
+    );
+    let names: Vec<String> = (0..table.labels.len()).map(|i| table.labels.description(i).to_string()).collect();
+    plot::warn_undrawable("class names", &names, formats);
+    let figure = MapFigure {
+        title: format!("{name}: {} features of {} labelled clips{sampled}", table.names.len(), kept.len()),
+        names,
+        classes: kept.iter().map(|&k| classes[k]).collect(),
+        panels: vec![
+            MapPanel {
+                caption: format!("PCA (PC1 {:.1}%, PC2 {:.1}%)", 100.0 * maps.explained[0], 100.0 * maps.explained[1]),
+                points: maps.pca,
+            },
+            MapPanel { caption: format!("t-SNE (perplexity {:.0})", maps.perplexity), points: maps.tsne },
+        ],
+    };
+    plot::save(&figure, &dir, "map", formats)
+}

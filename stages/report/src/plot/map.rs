@@ -1,0 +1,94 @@
+//! A feature set's two maps side by side, principal components and t-SNE, each clip a dot in
+//! its class's colour, with a legend of the classes (see `crate::projection`).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{DrawResult, Figure, GRID, text, titled};
+
+/// matplotlib's tab10, so that up to ten classes get colours people can tell apart.
+const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// One panel: its caption and each clip's point.
+pub struct MapPanel {
+    /// The caption (the method and what it kept).
+    pub caption: String,
+    /// Each clip's coordinates, aligned with [`MapFigure::classes`].
+    pub points: Vec<[f64; 2]>,
+}
+
+/// The maps of one feature set.
+pub struct MapFigure {
+    /// The title line.
+    pub title: String,
+    /// The class names (as people read them), in legend order.
+    pub names: Vec<String>,
+    /// Each clip's class, an index into `names`.
+    pub classes: Vec<usize>,
+    /// The panels, left to right.
+    pub panels: Vec<MapPanel>,
+}
+
+/// A range covering `values`, padded by 5%.
+fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    if !low.is_finite() {
+        return -1.0..1.0;
+    }
+    let pad = ((high - low) * 0.05).max(1e-9);
+    low - pad..high + pad
+}
+
+impl Figure for MapFigure {
+    fn size(&self) -> (u32, u32) {
+        (620 * self.panels.len().max(1) as u32, 640)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let body = titled(root, &self.title)?;
+        let areas = body.split_evenly((1, self.panels.len().max(1)));
+        for (area, panel) in areas.iter().zip(&self.panels) {
+            let x = range(panel.points.iter().map(|p| p[0]));
+            let y = range(panel.points.iter().map(|p| p[1]));
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.caption, text(19))
+                .margin(15)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x, y)?;
+            chart.configure_mesh().light_line_style(WHITE).bold_line_style(GRID).label_style(text(14)).draw()?;
+            // One series per class, so that the legend names it.
+            for (c, name) in self.names.iter().enumerate() {
+                let colour = TAB10[c % TAB10.len()];
+                let points: Vec<[f64; 2]> =
+                    panel.points.iter().zip(&self.classes).filter(|(_, k)| **k == c).map(|(p, _)| *p).collect();
+                if points.is_empty() {
+                    continue;
+                }
+                chart
+                    .draw_series(points.into_iter().map(|p| Circle::new((p[0], p[1]), 3, colour.mix(0.75).filled())))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(text(14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()?;
+        }
+        Ok(())
+    }
+}
