@@ -177,7 +177,7 @@ fn the_reference_pipeline_takes_local_copies_with_one_flag_each_and_reports_on_t
     // No `w2v.model` download: the local copy replaces the hub model.
     assert_eq!(
         names,
-        ["data", "audio", "new_audio", "all", "padded", "split", "egemaps", "rf", "w2v", "mfcc", "mfcc_lr", "vote", "report"]
+        ["data", "audio", "new_audio", "all", "padded", "split", "egemaps", "rf", "w2v", "mfcc", "mfcc_lr", "vote", "rf_cal", "report"]
     );
     // The report scores the held-out test part; scoring `val` is allowed, and a split with no
     // test part is refused before anything runs.
