@@ -185,7 +185,7 @@ fn the_reference_pipeline_takes_local_copies_with_one_flag_each_and_reports_on_t
     assert_eq!(text["stages"]["report"]["split"].as_str(), Some("test"));
     let no_test = p.vox(&[&args[..2], &["--set", "split.test_fraction=0", "--set", "w2v.backend=flex"]].concat());
     assert_eq!(no_test.code, 2, "{}", no_test.stderr);
-    assert!(no_test.stderr.contains("stage `report`: invalid param `split`: inputs `w2v`, `rf`, `mfcc_lr`, `vote` have no labelled clips in split `test`"), "{}", no_test.stderr);
+    assert!(no_test.stderr.contains("stage `report`: invalid param `split`: inputs `w2v`, `rf`, `mfcc_lr`, `vote`, `rf_cal` have no labelled clips in split `test`"), "{}", no_test.stderr);
 }
 
 #[test]
