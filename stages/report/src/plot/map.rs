@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, Figure, GRID, text, titled};
+use super::{DrawResult, Figure, GRID, padded_range, text, titled};
 
 /// matplotlib's tab10, so that up to ten classes get colours people can tell apart.
 const TAB10: [RGBColor; 10] = [
@@ -40,16 +40,6 @@ pub struct MapFigure {
     pub panels: Vec<MapPanel>,
 }
 
-/// A range covering `values`, padded by 5%.
-fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
-    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
-    if !low.is_finite() {
-        return -1.0..1.0;
-    }
-    let pad = ((high - low) * 0.05).max(1e-9);
-    low - pad..high + pad
-}
-
 impl Figure for MapFigure {
     fn size(&self) -> (u32, u32) {
         (620 * self.panels.len().max(1) as u32, 640)
@@ -59,8 +49,8 @@ impl Figure for MapFigure {
         let body = titled(root, &self.title)?;
         let areas = body.split_evenly((1, self.panels.len().max(1)));
         for (area, panel) in areas.iter().zip(&self.panels) {
-            let x = range(panel.points.iter().map(|p| p[0]));
-            let y = range(panel.points.iter().map(|p| p[1]));
+            let x = padded_range(panel.points.iter().map(|p| p[0]));
+            let y = padded_range(panel.points.iter().map(|p| p[1]));
             let mut chart = ChartBuilder::on(area)
                 .caption(&panel.caption, text(19))
                 .margin(15)

@@ -196,6 +196,17 @@ pub fn centred_text(size: u32, colour: RGBColor) -> TextStyle<'static> {
 pub const SERIES: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
 
+/// An axis range over `values`, padded by 5% on each side (at least 1e-6, so that one value
+/// still gets an axis); `0..1` without values.
+pub fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    if !low.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((high - low) * 0.05).max(1e-6);
+    low - pad..high + pad
+}
+
 /// Light grey for grid lines.
 pub const GRID: RGBColor = RGBColor(225, 225, 225);
 

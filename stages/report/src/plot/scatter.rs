@@ -25,14 +25,9 @@ pub struct ScatterFigure {
     pub panels: Vec<Panel>,
 }
 
-/// The same range on both axes: every rating and estimate, padded by 5%.
+/// The same range on both axes: every rating and estimate, padded.
 fn range(pairs: &[(f64, f64)]) -> std::ops::Range<f64> {
-    let (low, high) = pairs.iter().flat_map(|&(t, p)| [t, p]).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
-    if !low.is_finite() {
-        return 0.0..1.0;
-    }
-    let pad = ((high - low) * 0.05).max(1e-6);
-    low - pad..high + pad
+    super::padded_range(pairs.iter().flat_map(|&(t, p)| [t, p]))
 }
 
 impl Figure for ScatterFigure {
