@@ -351,7 +351,7 @@ impl Evaluate {
                 Model::One(input) => (input.name.as_str(), *input),
                 Model::Folds(name, inputs) => (name.as_str(), inputs[0]),
             };
-            feature_maps::draw(name, input, &report_dir, formats, self.seed.unwrap_or(ctx.seed))?;
+            feature_maps::draw(name, input, &report_dir, formats, &self.by, self.seed.unwrap_or(ctx.seed))?;
         }
         match audio {
             Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,

@@ -4,9 +4,10 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `map.csv` | `file_id,label,split,pc1,pc2,tsne1,tsne2`, a row per mapped clip |
+//! | `map.csv` | `file_id,label,split,pc1,pc2,tsne1,tsne2`, then each `by` column, a row per mapped clip |
 //! | `map.json` | clips mapped (and of how many), each component's share of the variance, t-SNE's perplexity and final KL divergence |
 //! | `map.png`/`.svg` | the two maps, each clip a dot in its class's colour |
+//! | `map_<column>.png`/`.svg` | the same maps coloured by each of `evaluate`'s `by` columns (`sex`, `speaker`, `corpus`): whether the clips cluster by who speaks rather than by emotion, which speaker normalization is for |
 //!
 //! A cross-validation's folds hold the same clips (only a fold's standardization differs), so
 //! the first fold's table is mapped, once.
@@ -33,8 +34,16 @@ struct MapDocument {
 }
 
 /// Maps the labelled clips of the features input `input` (named `name`) into
-/// `report_dir/<name>/`; `seed` draws the sample of a set above [`projection::MAX_CLIPS`].
-pub fn draw(name: &str, input: &Input, report_dir: &std::path::Path, formats: &[ImageFormat], seed: u64) -> Result<(), ReportError> {
+/// `report_dir/<name>/`, coloured by class and by each manifest column of `by`; `seed` draws
+/// the sample of a set above [`projection::MAX_CLIPS`].
+pub fn draw(
+    name: &str,
+    input: &Input,
+    report_dir: &std::path::Path,
+    formats: &[ImageFormat],
+    by: &[String],
+    seed: u64,
+) -> Result<(), ReportError> {
     let table = FeatureTable::read(&input.dir)?;
     let labelled: Vec<(usize, usize)> = table
         .clips
@@ -51,15 +60,29 @@ pub fn draw(name: &str, input: &Input, report_dir: &std::path::Path, formats: &[
     let maps = projection::maps(&rows);
     let dir = report_dir.join(name);
     create_dir(&dir)?;
+    // Each `by` column's value of every mapped clip.
+    let groups: Vec<Vec<String>> = by
+        .iter()
+        .map(|column| {
+            kept.iter()
+                .map(|&k| {
+                    let value = table.clips[labelled[k].0].column(column);
+                    if value.is_empty() { crate::groups::NONE.to_string() } else { value }
+                })
+                .collect()
+        })
+        .collect();
+    let header: Vec<&str> = ["file_id", "label", "split", "pc1", "pc2", "tsne1", "tsne2"].into_iter().chain(by.iter().map(String::as_str)).collect();
     write_csv(
         &dir.join("map.csv"),
-        &["file_id", "label", "split", "pc1", "pc2", "tsne1", "tsne2"],
+        &header,
         kept.iter().enumerate().map(|(m, &k)| {
             let clip = &table.clips[labelled[k].0];
             let numbers = [maps.pca[m][0], maps.pca[m][1], maps.tsne[m][0], maps.tsne[m][1]].map(|v| v.to_string());
             [clip.file_id.clone(), clip.label.clone().unwrap_or_default(), clip.split.name().to_string()]
                 .into_iter()
                 .chain(numbers)
+                .chain(groups.iter().map(|values| values[m].clone()))
                 .collect::<Vec<_>>()
         }),
     )?;
@@ -82,17 +105,26 @@ pub fn draw(name: &str, input: &Input, report_dir: &std::path::Path, formats: &[
     );
     let names: Vec<String> = (0..table.labels.len()).map(|i| table.labels.description(i).to_string()).collect();
     plot::warn_undrawable("class names", &names, formats);
-    let figure = MapFigure {
-        title: format!("{name}: {} features of {} labelled clips{sampled}", table.names.len(), kept.len()),
-        names,
-        classes: kept.iter().map(|&k| classes[k]).collect(),
-        panels: vec![
+    let panels = || {
+        vec![
             MapPanel {
                 caption: format!("PCA (PC1 {:.1}%, PC2 {:.1}%)", 100.0 * maps.explained[0], 100.0 * maps.explained[1]),
-                points: maps.pca,
+                points: maps.pca.clone(),
             },
-            MapPanel { caption: format!("t-SNE (perplexity {:.0})", maps.perplexity), points: maps.tsne },
-        ],
+            MapPanel { caption: format!("t-SNE (perplexity {:.0})", maps.perplexity), points: maps.tsne.clone() },
+        ]
     };
-    plot::save(&figure, &dir, "map", formats)
+    let title = format!("{name}: {} features of {} labelled clips{sampled}", table.names.len(), kept.len());
+    let figure = MapFigure { title: title.clone(), names, classes: kept.iter().map(|&k| classes[k]).collect(), panels: panels() };
+    plot::save(&figure, &dir, "map", formats)?;
+    for (column, values) in by.iter().zip(&groups) {
+        let mut names: Vec<String> = values.clone();
+        names.sort();
+        names.dedup();
+        let classes = values.iter().map(|v| names.binary_search(v).unwrap_or(0)).collect();
+        plot::warn_undrawable(&format!("`{column}` values"), &names, formats);
+        let figure = MapFigure { title: format!("{title}, by {column}"), names, classes, panels: panels() };
+        plot::save(&figure, &dir, &format!("map_{column}"), formats)?;
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ use crate::files::write_csv;
 use crate::metrics::{Confusion, Scores};
 
 /// What a clip with no value in the column is grouped as.
-const NONE: &str = "(none)";
+pub(crate) const NONE: &str = "(none)";
 
 /// Each `by` column's value of every clip of the audio input.
 #[derive(Debug, Default)]
