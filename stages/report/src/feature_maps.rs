@@ -123,7 +123,12 @@ pub fn draw(
         names.dedup();
         let classes = values.iter().map(|v| names.binary_search(v).unwrap_or(0)).collect();
         plot::warn_undrawable(&format!("`{column}` values"), &names, formats);
-        let figure = MapFigure { title: format!("{title}, by {column}"), names, classes, panels: panels() };
+        let title = if names.len() > crate::plot::map::MAX_LEGEND {
+            format!("{title}, by {column} ({} values, colours repeat; see map.csv)", names.len())
+        } else {
+            format!("{title}, by {column}")
+        };
+        let figure = MapFigure { title, names, classes, panels: panels() };
         plot::save(&figure, &dir, &format!("map_{column}"), formats)?;
     }
     Ok(())

@@ -20,6 +20,9 @@ const TAB10: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The most groups a map names in a legend.
+pub const MAX_LEGEND: usize = 12;
+
 /// One panel: its caption and each clip's point.
 pub struct MapPanel {
     /// The caption (the method and what it kept).
@@ -71,13 +74,17 @@ impl Figure for MapFigure {
                     .label(name.as_str())
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(text(14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()?;
+            // Past a dozen groups (speakers, say) a legend would cover the map and its colours
+            // repeat anyway: the title says how many there are, map.csv which is which.
+            if self.names.len() <= MAX_LEGEND {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .label_font(text(14))
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .draw()?;
+            }
         }
         Ok(())
     }
