@@ -192,6 +192,16 @@ impl StageDef for Evaluate {
     /// `split`: nothing could be scored (a `test` split no `split` stage makes, say); so is a
     /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        // Caught at plan time: an audio set from a cross-validation's split down is one set per
+        // fold, and the run would fail only after every fold trained.
+        let audio: Vec<&PlannedInput> = inputs.iter().filter(|i| i.kind == ArtifactKind::Audio).collect();
+        if let Some(folded) = audio.iter().find(|i| i.facts.cross_validated) {
+            let message = format!(
+                "`{}` is an audio set per fold of the cross-validation, and `evaluate` draws signal plots for at most one: give an audio set from before the split",
+                folded.name
+            );
+            return Err(ParamError::new("inputs", message));
+        }
         if !self.by.is_empty() && !inputs.iter().any(|i| i.kind == ArtifactKind::Audio) {
             let message = format!(
                 "scoring by `{}` needs the clips' columns: add the audio set the models' clips come from to `inputs` (`padded`, say)",
