@@ -30,7 +30,7 @@ use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
-use crate::calibration::{self, DEFAULT_BINS, Scored};
+use crate::calibration::{self, DEFAULT_BINS};
 use crate::error::ReportError;
 use crate::files::write_json;
 
@@ -143,17 +143,7 @@ impl Calibrate {
         };
         let output = scaled(&predictions, temperature);
         output.write(ctx.out_dir)?;
-        let val_ece = |p: &Predictions| {
-            let clips: Vec<Scored> = p
-                .split(Split::Val)
-                .filter_map(|row| {
-                    let label = row.label.as_deref()?;
-                    p.labels.index_of(label)?;
-                    Some(Scored { probabilities: &row.probabilities, truth: p.classes.iter().position(|c| c == label) })
-                })
-                .collect();
-            calibration::calibration(&clips, DEFAULT_BINS).map_or(f64::NAN, |c| c.ece)
-        };
+        let val_ece = |p: &Predictions| calibration::of_split(p, Split::Val, DEFAULT_BINS).map_or(f64::NAN, |c| c.ece);
         let fitted = Fitted {
             temperature,
             clips: val.len(),

@@ -122,6 +122,20 @@ pub fn calibration(clips: &[Scored], bins: u32) -> Option<Calibration> {
     })
 }
 
+/// The calibration of the labelled clips of `split` in `predictions`: each clip's probabilities
+/// over the model's classes and where its true class is among them.
+pub fn of_split(predictions: &vox_api::predictions::Predictions, split: vox_api::audio::Split, bins: u32) -> Option<Calibration> {
+    let clips: Vec<Scored> = predictions
+        .split(split)
+        .filter_map(|row| {
+            let label = row.label.as_deref()?;
+            predictions.labels.index_of(label)?;
+            Some(Scored { probabilities: &row.probabilities, truth: predictions.classes.iter().position(|c| c == label) })
+        })
+        .collect();
+    calibration(&clips, bins)
+}
+
 /// The bin of confidence `p`: `(k/bins, (k+1)/bins]` holds it, and 0 is in the first (the
 /// number of inner edges below `p`, as numpy's `searchsorted` in scikit-learn).
 fn bin_of(p: f64, bins: u32) -> usize {

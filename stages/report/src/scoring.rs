@@ -187,7 +187,7 @@ impl Scoring<'_> {
         let confusion = Confusion::from_pairs(labels, &pairs);
         let scores = Scores::new(&confusion);
         let intervals = bootstrap::intervals(labels, &pairs, self.resamples, self.seed);
-        let calibration = self.calibration(predictions);
+        let calibration = calibration::of_split(predictions, self.split, self.calibration_bins);
         let document = MetricsDocument {
             input: name,
             split: self.split_name,
@@ -286,21 +286,6 @@ impl Scoring<'_> {
             groups,
             calibration,
         }))
-    }
-
-    /// The calibration of the labelled clips of the split: each clip's probabilities over the
-    /// model's classes and where its true class is among them.
-    fn calibration(&self, predictions: &Predictions) -> Option<Calibration> {
-        let clips: Vec<calibration::Scored> = predictions
-            .split(self.split)
-            .filter_map(|row| {
-                let label = row.label.as_deref()?;
-                predictions.labels.index_of(label)?;
-                let truth = predictions.classes.iter().position(|c| c == label);
-                Some(calibration::Scored { probabilities: &row.probabilities, truth })
-            })
-            .collect();
-        calibration::calibration(&clips, self.calibration_bins)
     }
 
     /// Writes `output.txt` and the predicted-class chart for unlabeled clips, if any.
