@@ -243,14 +243,7 @@ pub enum ReportError {
     /// A features input could not be read.
     #[error(transparent)]
     Features(#[from] vox_api::features::FeatureTableError),
-    /// A features input has too few labelled clips for a map.
-    #[error("features input `{input}` has {clips} labelled clips; a map needs at least 3")]
-    TooFewToMap {
-        /// The input.
-        input: String,
-        /// Its labelled clips.
-        clips: usize,
-    },
+
     /// The folds of a cross-validated regressor estimate different dimensions.
     #[error("input `{other}` estimates {other_dimensions} but input `{first}` estimates {first_dimensions}")]
     DimensionsDiffer {
