@@ -52,6 +52,17 @@ pub fn draw(
         .enumerate()
         .filter_map(|(i, clip)| Some((i, table.labels.index_of(clip.label.as_deref()?)?)))
         .collect();
+    // A clip with a NaN or infinite feature has no place on a map (the classic models refuse
+    // it too): left out, and said.
+    let (labelled, unfinite): (Vec<_>, Vec<_>) = labelled.into_iter().partition(|&(i, _)| table.rows[i].iter().all(|v| v.is_finite()));
+    if let Some(&(first, _)) = unfinite.first() {
+        let feature = table.names.iter().zip(&table.rows[first]).find(|(_, v)| !v.is_finite()).map_or("?", |(n, _)| n.as_str());
+        warn!(
+            "features input `{name}`: {} labelled clips have NaN or infinite features (the first: `{}`, feature `{feature}`) and are left out of the map",
+            unfinite.len(),
+            table.clips[first].file_id
+        );
+    }
     // As a predictions input without labelled clips gets no metrics: a warning, not a failed
     // report after everything upstream ran.
     if labelled.len() < 3 {

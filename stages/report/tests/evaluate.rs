@@ -357,3 +357,43 @@ fn schema_documents_every_param_with_its_default() {
         assert_eq!(property["default"], default, "{param}");
     }
 }
+
+/// A features input is mapped: every labelled clip with finite features (one with a NaN is left
+/// out, and the rest still mapped), unlabeled clips never; its coordinates are centred.
+#[test]
+fn maps_the_labelled_finite_clips_of_a_features_input() {
+    use vox_api::audio::{AudioSet, Clip, Split};
+    use vox_api::features::FeatureTable;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("feats");
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = |i: usize, label: Option<&str>| Clip {
+        file_id: format!("c{i}"),
+        split: Split::Train,
+        label: label.map(String::from),
+        sex: if i % 2 == 0 { "f".into() } else { "m".into() },
+        ..Clip::default()
+    };
+    let mut clips = Vec::new();
+    let mut rows = Vec::new();
+    for i in 0..13 {
+        // Three classes apart on the first feature, the second noise-like; clip 12 unlabeled.
+        let class = i % 3;
+        clips.push(clip(i, (i < 12).then(|| ["01", "02", "03"][class])));
+        rows.push(vec![class as f64 * 10.0 + (i as f64 * 0.37).sin(), (i as f64 * 1.3).cos()]);
+    }
+    rows[4][1] = f64::NAN;
+    FeatureTable { names: vec!["a".into(), "b".into()], labels: common::ravdess(), clips, rows }.write(&dir).unwrap();
+    let inputs = [vox_api::Input::new("feats", ArtifactKind::Features, &dir)];
+    let out = common::run(tmp.path(), "formats = [\"svg\"]", &inputs).unwrap();
+    let table = read(&out.join("report/feats/map.csv"));
+    let ids: Vec<&str> = table.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids, ["c0", "c1", "c2", "c3", "c5", "c6", "c7", "c8", "c9", "c10", "c11"], "{table}");
+    let map: serde_json::Value = serde_json::from_str(&read(&out.join("report/feats/map.json"))).unwrap();
+    assert_eq!((map["clips"].as_u64(), map["labelled_clips"].as_u64()), (Some(11), Some(11)), "{map}");
+    // Eleven clips: perplexity a third of the others, (11 - 1) / 3.
+    assert_eq!(map["tsne_perplexity"].as_f64(), Some(10.0 / 3.0));
+    let pc1: f64 = table.lines().skip(1).map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap()).sum();
+    assert!(pc1.abs() < 1e-9, "{pc1}");
+    assert!(read(&out.join("report/feats/map.svg")).contains("feats: 2 features of 11 labelled clips"));
+}
