@@ -362,7 +362,7 @@ fn schema_documents_every_param_with_its_default() {
 /// out, and the rest still mapped), unlabeled clips never; its coordinates are centred.
 #[test]
 fn maps_the_labelled_finite_clips_of_a_features_input() {
-    use vox_api::audio::{AudioSet, Clip, Split};
+    use vox_api::audio::{Clip, Split};
     use vox_api::features::FeatureTable;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("feats");
