@@ -371,7 +371,7 @@ fn maps_the_labelled_finite_clips_of_a_features_input() {
         file_id: format!("c{i}"),
         split: Split::Train,
         label: label.map(String::from),
-        sex: if i % 2 == 0 { "f".into() } else { "m".into() },
+        sex: if i.is_multiple_of(2) { "f".into() } else { "m".into() },
         ..Clip::default()
     };
     let mut clips = Vec::new();
