@@ -381,10 +381,10 @@ impl Evaluate {
         }
         match best_on(&summaries, split.name()) {
             Some((scored, best)) => info!(
-                "scored {scored} of {model_count} models on `{}`; best macro-F1 {:.4} (`{}`)",
+                "scored {scored} of {model_count} models on `{}`; best macro-F1 {:.4} ({})",
                 split.name(),
-                best.macro_f1,
-                best.input
+                best[0].macro_f1,
+                best.iter().map(|s| format!("`{}`", s.input)).collect::<Vec<_>>().join(", ")
             ),
             None if predictions.is_empty() => {}
             None => info!("no predictions input had labelled clips in `{}`", split.name()),
@@ -396,9 +396,12 @@ impl Evaluate {
 /// How many models have a score on `split` among `summaries`, and the best of those by
 /// macro-F1. A cross-validated model also has its folds' mean `val` row, which is neither a
 /// scored model nor a candidate for the best score on `test`.
-fn best_on<'a>(summaries: &'a [Summary], split: &str) -> Option<(usize, &'a Summary)> {
+fn best_on<'a>(summaries: &'a [Summary], split: &str) -> Option<(usize, Vec<&'a Summary>)> {
     let on_split: Vec<&Summary> = summaries.iter().filter(|s| s.split == split).collect();
-    let best = on_split.iter().max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1))?;
+    let top = on_split.iter().map(|s| s.macro_f1).max_by(f64::total_cmp)?;
+    // Every model at the top: a calibrated copy ties with its model, and naming one of them
+    // (the last, as `max_by` would) reads as if it had won.
+    let best = on_split.iter().copied().filter(|s| s.macro_f1 == top).collect();
     Some((on_split.len(), best))
 }
 
@@ -575,7 +578,11 @@ mod tests {
         let rows = [summary("rf", "test", 0.70), summary("rf", "val", 0.95), summary("w2v", "test", 0.80), summary("w2v", "val", 0.90)];
         let (scored, best) = best_on(&rows, "test").expect("scores on test");
         assert_eq!(scored, 2);
-        assert_eq!((best.input.as_str(), best.split, best.macro_f1), ("w2v", "test", 0.80));
+        assert_eq!(best.len(), 1);
+        assert_eq!((best[0].input.as_str(), best[0].split, best[0].macro_f1), ("w2v", "test", 0.80));
+        let tied = [summary("rf", "test", 0.80), summary("rf_cal", "test", 0.80), summary("lr", "test", 0.70)];
+        let names: Vec<&str> = best_on(&tied, "test").unwrap().1.iter().map(|s| s.input.as_str()).collect();
+        assert_eq!(names, ["rf", "rf_cal"]);
         assert!(best_on(&rows[..0], "test").is_none());
         assert!(best_on(&rows, "train").is_none());
     }
