@@ -111,6 +111,15 @@ pub fn argmax(values: &[f64]) -> usize {
     best
 }
 
+/// `exp(s_k - max s) / sum_j exp(s_j - max s)`: probabilities from scores, for every stage
+/// that turns scores (logits, margins, log-probabilities) into a probability row.
+pub fn softmax(scores: &[f64]) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
 impl Predictions {
     /// Predictions for `clips` (labels and splits from the manifest) of the data labelled by
     /// `labels`, with one probability row per clip, aligned with `classes`.
@@ -312,6 +321,17 @@ pub fn write_history<T: Serialize>(dir: &Path, epochs: &[T]) -> Result<(), CsvFi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn softmax_is_shift_invariant_and_sums_to_one() {
+        let p = softmax(&[1000.0, 1000.0 + 2f64.ln()]);
+        // ln 2 is added to 1000, whose ulp is 1.1e-13.
+        assert!(
+            (p[0] - 1.0 / 3.0).abs() < 1e-12 && (p[1] - 2.0 / 3.0).abs() < 1e-12,
+            "{p:?}"
+        );
+        assert_eq!(softmax(&[-3.0, -3.0, -3.0, -3.0]), vec![0.25; 4]);
+    }
 
     #[test]
     fn round_trips_with_missing_classes_and_labels() {

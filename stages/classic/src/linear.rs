@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use vox_api::predictions::softmax;
 
 use crate::scaling::Standardizer;
 
@@ -46,28 +47,9 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// `exp(s_k - max s) / sum_j exp(s_j - max s)`.
-pub fn softmax(scores: &[f64]) -> Vec<f64> {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exp: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.iter().map(|e| e / sum).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn softmax_is_shift_invariant_and_sums_to_one() {
-        let p = softmax(&[1000.0, 1000.0 + 2f64.ln()]);
-        // ln 2 is added to 1000, whose ulp is 1.1e-13.
-        assert!(
-            (p[0] - 1.0 / 3.0).abs() < 1e-12 && (p[1] - 2.0 / 3.0).abs() < 1e-12,
-            "{p:?}"
-        );
-        assert_eq!(softmax(&[-3.0, -3.0, -3.0, -3.0]), vec![0.25; 4]);
-    }
 
     #[test]
     fn scores_standardize_first() {

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::linear::softmax;
+use vox_api::predictions::softmax;
 use crate::scaling::Standardizer;
 
 /// The training backend.

@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use vox_api::audio::Split;
-use vox_api::predictions::{Prediction, Predictions};
+use vox_api::predictions::{Prediction, Predictions, softmax};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::calibration::{self, DEFAULT_BINS};
@@ -169,13 +169,14 @@ fn scaled(predictions: &Predictions, temperature: f64) -> Predictions {
     Predictions { labels: predictions.labels.clone(), classes: predictions.classes.clone(), rows }
 }
 
+/// The logits a probability row stands for: `ln p`, a probability of 0 taken as [`FLOOR`].
+fn logits(p: &[f64]) -> Vec<f64> {
+    p.iter().map(|&v| v.max(FLOOR).ln()).collect()
+}
+
 /// `softmax(beta * ln p)`: `p^beta`, normalized.
 fn rescale(p: &[f64], beta: f64) -> Vec<f64> {
-    let logits: Vec<f64> = p.iter().map(|&v| beta * v.max(FLOOR).ln()).collect();
-    let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exp: Vec<f64> = logits.iter().map(|z| (z - top).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.into_iter().map(|e| e / sum).collect()
+    softmax(&logits(p).iter().map(|z| beta * z).collect::<Vec<f64>>())
 }
 
 /// The mean negative log-likelihood of the true classes of `clips` (probabilities, true class)
@@ -185,7 +186,7 @@ fn log_loss(clips: &[(&[f64], usize)], temperature: f64) -> f64 {
     let sum: f64 = clips
         .iter()
         .map(|(p, truth)| {
-            let z: Vec<f64> = p.iter().map(|&v| v.max(FLOOR).ln()).collect();
+            let z = logits(p);
             log_sum_exp(z.iter().map(|z| beta * z)) - beta * z[*truth]
         })
         .sum();
@@ -203,7 +204,7 @@ fn log_sum_exp(x: impl Iterator<Item = f64> + Clone) -> f64 {
 /// bisection on `ln beta` finds where it crosses 0, or the upper bound when the loss rises from
 /// there on. `None` when it still falls at the lower bound (separable clips: no best `T`).
 fn fit(clips: &[(&[f64], usize)]) -> Option<f64> {
-    let logits: Vec<(Vec<f64>, usize)> = clips.iter().map(|(p, t)| (p.iter().map(|&v| v.max(FLOOR).ln()).collect(), *t)).collect();
+    let logits: Vec<(Vec<f64>, usize)> = clips.iter().map(|(p, t)| (logits(p), *t)).collect();
     let slope = |beta: f64| {
         let sum: f64 = logits
             .iter()

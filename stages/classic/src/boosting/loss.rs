@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use crate::linear::softmax;
+use vox_api::predictions::softmax;
 
 /// Scores per row: 1 for two classes, else one per class.
 pub fn n_scores(n_classes: usize) -> usize {
