@@ -243,7 +243,6 @@ pub enum ReportError {
     /// A features input could not be read.
     #[error(transparent)]
     Features(#[from] vox_api::features::FeatureTableError),
-
     /// The folds of a cross-validated regressor estimate different dimensions.
     #[error("input `{other}` estimates {other_dimensions} but input `{first}` estimates {first_dimensions}")]
     DimensionsDiffer {

@@ -194,8 +194,7 @@ impl StageDef for Evaluate {
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         // Caught at plan time: an audio set from a cross-validation's split down is one set per
         // fold, and the run would fail only after every fold trained.
-        let audio: Vec<&PlannedInput> = inputs.iter().filter(|i| i.kind == ArtifactKind::Audio).collect();
-        if let Some(folded) = audio.iter().find(|i| i.facts.cross_validated) {
+        if let Some(folded) = inputs.iter().find(|i| i.kind == ArtifactKind::Audio && i.facts.cross_validated) {
             let message = format!(
                 "`{}` is an audio set per fold of the cross-validation, and `evaluate` draws signal plots for at most one: give an audio set from before the split",
                 folded.name

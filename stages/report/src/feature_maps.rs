@@ -80,10 +80,7 @@ pub fn draw(
         .iter()
         .map(|column| {
             kept.iter()
-                .map(|&k| {
-                    let value = table.clips[labelled[k].0].column(column);
-                    if value.is_empty() { crate::groups::NONE.to_string() } else { value }
-                })
+                .map(|&k| crate::groups::group_of(&table.clips[labelled[k].0].column(column)).to_string())
                 .collect()
         })
         .collect();
@@ -120,17 +117,15 @@ pub fn draw(
     );
     let names: Vec<String> = (0..table.labels.len()).map(|i| table.labels.description(i).to_string()).collect();
     plot::warn_undrawable("class names", &names, formats);
-    let panels = || {
-        vec![
-            MapPanel {
-                caption: format!("PCA (PC1 {:.1}%, PC2 {:.1}%)", 100.0 * maps.explained[0], 100.0 * maps.explained[1]),
-                points: maps.pca.clone(),
-            },
-            MapPanel { caption: format!("t-SNE (perplexity {:.0})", maps.perplexity), points: maps.tsne.clone() },
-        ]
-    };
+    let panels = [
+        MapPanel {
+            caption: format!("PCA (PC1 {:.1}%, PC2 {:.1}%)", 100.0 * maps.explained[0], 100.0 * maps.explained[1]),
+            points: maps.pca,
+        },
+        MapPanel { caption: format!("t-SNE (perplexity {:.0})", maps.perplexity), points: maps.tsne },
+    ];
     let title = format!("{name}: {} features of {} labelled clips{sampled}", table.names.len(), kept.len());
-    let figure = MapFigure { title: title.clone(), names, classes: kept.iter().map(|&k| classes[k]).collect(), panels: panels() };
+    let figure = MapFigure { title: title.clone(), names, classes: kept.iter().map(|&k| classes[k]).collect(), panels: &panels };
     plot::save(&figure, &dir, "map", formats)?;
     for (column, values) in by.iter().zip(&groups) {
         let mut names: Vec<String> = values.clone();
@@ -143,7 +138,7 @@ pub fn draw(
         } else {
             format!("{title}, by {column}")
         };
-        let figure = MapFigure { title, names, classes, panels: panels() };
+        let figure = MapFigure { title, names, classes, panels: &panels };
         plot::save(&figure, &dir, &format!("map_{column}"), formats)?;
     }
     Ok(())

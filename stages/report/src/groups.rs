@@ -20,7 +20,7 @@ use crate::files::write_csv;
 use crate::metrics::{Confusion, Scores};
 
 /// What a clip with no value in the column is grouped as.
-pub(crate) const NONE: &str = "(none)";
+const NONE: &str = "(none)";
 
 /// Each `by` column's value of every clip of the audio input.
 #[derive(Debug, Default)]
@@ -106,13 +106,19 @@ impl Groups {
             file_id: file_id.to_string(),
             input: self.input.clone(),
         })?;
-        Ok(if value.is_empty() { NONE } else { value.as_str() })
+        Ok(group_of(value))
     }
 
     /// The columns, in `by` order.
     pub fn columns(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().map(|(c, _)| c.as_str())
     }
+}
+
+/// The group a clip with `value` in a column is in: the value, `(none)` when empty (the maps of
+/// `feature_maps` colour by the same groups).
+pub(crate) fn group_of(value: &str) -> &str {
+    if value.is_empty() { NONE } else { value }
 }
 
 /// The cells of one group's row after its value: clips, then the four metrics.

@@ -286,11 +286,13 @@ fn tsne(x: &[Vec<f64>], init: &[[f64; 2]], perplexity: f64) -> (Vec<[f64; 2]>, f
     // first stopped, with fresh momentum and gains.
     p.iter_mut().for_each(|v| *v *= EXAGGERATION);
     let exploring = Descent { first: 0, end: EXPLORATION_ITERATIONS, momentum: 0.5, patience: EXPLORATION_ITERATIONS, rate };
-    let stopped = exploring.run(&p, &mut y);
+    // The map's affinities, n x n, rewritten each iteration: one buffer for all of them.
+    let mut w = vec![0.0; n * n];
+    let stopped = exploring.run(&p, &mut y, &mut w);
     p.iter_mut().for_each(|v| *v /= EXAGGERATION);
     let settling = Descent { first: stopped + 1, end: ITERATIONS, momentum: 0.8, patience: PATIENCE, rate };
-    settling.run(&p, &mut y);
-    let (_, kl) = gradient(&p, &y, true);
+    settling.run(&p, &mut y, &mut w);
+    let (_, kl) = gradient(&p, &y, true, &mut w);
     (y.chunks(2).map(|c| [c[0], c[1]]).collect(), kl)
 }
 
@@ -307,8 +309,9 @@ struct Descent {
 }
 
 impl Descent {
-    /// Moves `y` down the gradient of `KL(p || q(y))`; returns the last iteration run.
-    fn run(&self, p: &[f64], y: &mut [f64]) -> usize {
+    /// Moves `y` down the gradient of `KL(p || q(y))` (`w`: scratch for the map's affinities);
+    /// returns the last iteration run.
+    fn run(&self, p: &[f64], y: &mut [f64], w: &mut [f64]) -> usize {
         let mut update = vec![0.0f64; y.len()];
         let mut gains = vec![1.0f64; y.len()];
         let (mut best_error, mut best_iteration) = (f64::MAX, self.first);
@@ -316,7 +319,7 @@ impl Descent {
         for i in self.first..self.end {
             last = i;
             let check = (i + 1) % CHECK_EVERY == 0;
-            let (mut grad, error) = gradient(p, y, check || i == self.end - 1);
+            let (mut grad, error) = gradient(p, y, check || i == self.end - 1, w);
             for k in 0..y.len() {
                 gains[k] = if update[k] * grad[k] < 0.0 { gains[k] + 0.2 } else { gains[k] * 0.8 }.max(0.01);
                 grad[k] *= gains[k];
@@ -341,11 +344,11 @@ impl Descent {
 /// The gradient of `KL(p || q)` at the map `y` (flat `x0, y0, x1, y1, ...`), and the divergence
 /// itself when `with_error` (else NaN): scikit-learn's `_kl_divergence` with one degree of
 /// freedom, `q` floored at machine epsilon. Each clip's row is its own sum in a fixed order, so
-/// the parallel loop is deterministic.
-fn gradient(p: &[f64], y: &[f64], with_error: bool) -> (Vec<f64>, f64) {
+/// the parallel loop is deterministic. `w` (`n x n`) receives the map's affinities.
+fn gradient(p: &[f64], y: &[f64], with_error: bool, w: &mut [f64]) -> (Vec<f64>, f64) {
     let n = y.len() / 2;
-    let mut w = vec![0.0; n * n];
-    student_t(y, &mut w);
+    student_t(y, w);
+    let w = &*w;
     let w_sum: f64 = w.iter().sum();
     let mut grad = vec![0.0; 2 * n];
     grad.par_chunks_mut(2).enumerate().for_each(|(i, g)| {

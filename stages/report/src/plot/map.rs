@@ -32,18 +32,18 @@ pub struct MapPanel {
 }
 
 /// The maps of one feature set.
-pub struct MapFigure {
+pub struct MapFigure<'a> {
     /// The title line.
     pub title: String,
     /// The class names (as people read them), in legend order.
     pub names: Vec<String>,
     /// Each clip's class, an index into `names`.
     pub classes: Vec<usize>,
-    /// The panels, left to right.
-    pub panels: Vec<MapPanel>,
+    /// The panels, left to right (the same for every colouring).
+    pub panels: &'a [MapPanel],
 }
 
-impl Figure for MapFigure {
+impl Figure for MapFigure<'_> {
     fn size(&self) -> (u32, u32) {
         (620 * self.panels.len().max(1) as u32, 640)
     }
@@ -51,7 +51,7 @@ impl Figure for MapFigure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let body = titled(root, &self.title)?;
         let areas = body.split_evenly((1, self.panels.len().max(1)));
-        for (area, panel) in areas.iter().zip(&self.panels) {
+        for (area, panel) in areas.iter().zip(self.panels) {
             let x = padded_range(panel.points.iter().map(|p| p[0]));
             let y = padded_range(panel.points.iter().map(|p| p[1]));
             let mut chart = ChartBuilder::on(area)
