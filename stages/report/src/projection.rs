@@ -20,9 +20,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// The most clips a map draws: both maps of this many (88 features) took 10.8 s on one thread
-/// of the development machine and 8.2 s on two (2026-12-07, `cargo test -p vox-report`, a
-/// throwaway timing test; the affinities and each iteration's gradient are parallel by clip).
+/// The most clips a map draws: both maps of this many (88 features) took 13.5 s on one thread
+/// of the development machine and 8.0 s on two, timed one after the other twice over in one run
+/// (2026-12-07, a throwaway `cargo test -p vox-report` timing test; the affinities and each
+/// iteration's gradient are parallel by clip).
 pub const MAX_CLIPS: usize = 1500;
 /// t-SNE's perplexity (scikit-learn's default), lowered for small sets to a third of the clips.
 pub const PERPLEXITY: f64 = 30.0;
