@@ -25,11 +25,10 @@
 //! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
 //! number, so results do not depend on thread count or clip order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
@@ -37,7 +36,7 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 
 use crate::error::{AFTER_SPLIT, AudioError};
 use crate::parallel::for_each_in_order;
-use crate::resample::Resampler;
+use crate::perturb::{NoiseColour, NoiseSource, Perturbation, Worker, stream, transform};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer;
 
@@ -99,168 +98,14 @@ impl From<Augment> for Keyed {
     }
 }
 
-/// Generated noise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum NoiseColour {
-    /// Equal power per Hz.
-    White,
-    /// Power falling 3 dB per octave, as much of the world's background noise.
-    Pink,
-}
-
 fn default_copies() -> usize {
     1
-}
-
-/// Where a copy's noise comes from.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum NoiseSource {
-    /// Generated from this seed.
-    Generated(u64),
-    /// The noise input's clip `clip`, from its sample `start` on (looped).
-    Clip { clip: usize, start: u64 },
-}
-
-/// What one copy drew.
-#[derive(Clone, Debug, PartialEq)]
-struct Draw {
-    /// Speed factor in thousandths.
-    speed: Option<u32>,
-    /// SNR in dB and where the noise comes from.
-    noise: Option<(f64, NoiseSource)>,
-    /// Gain in dB.
-    gain: Option<f64>,
-}
-
-impl Draw {
-    /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`.
-    fn describe(&self, colour: NoiseColour, noise_clips: &[Clip]) -> String {
-        let mut parts = Vec::new();
-        if let Some(speed) = self.speed {
-            parts.push(format!("speed {}", f64::from(speed) / 1000.0));
-        }
-        if let Some((snr, source)) = &self.noise {
-            let what = match *source {
-                NoiseSource::Clip { clip, start } => format!("{} from sample {start}", noise_clips[clip].file_id),
-                NoiseSource::Generated(_) => colour.name().to_string(),
-            };
-            parts.push(format!("noise {snr:.1} dB ({what})"));
-        }
-        if let Some(gain) = self.gain {
-            parts.push(format!("gain {gain:.1} dB"));
-        }
-        parts.join(", ")
-    }
-}
-
-impl NoiseColour {
-    fn name(self) -> &'static str {
-        match self {
-            Self::White => "white",
-            Self::Pink => "pink",
-        }
-    }
-}
-
-/// 64-bit FNV-1a of `bytes`: a clip id's stream number.
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// The random stream of copy `copy` of clip `file_id`.
-fn stream(seed: u64, file_id: &str, copy: usize) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(fnv1a(file_id.bytes().chain([0]).chain((copy as u64).to_le_bytes())));
-    rng
-}
-
-/// `n` standard normal samples: Marsaglia's polar method, two per accepted pair, one
-/// logarithm and one square root per pair and no trigonometry (noise generation was most of
-/// the stage's time with Box-Muller's one sample per logarithm and cosine).
-fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let (u, v) = (2.0 * rng.random::<f64>() - 1.0, 2.0 * rng.random::<f64>() - 1.0);
-        let s = u * u + v * v;
-        if s >= 1.0 || s == 0.0 {
-            continue;
-        }
-        let factor = (-2.0 * s.ln() / s).sqrt();
-        out.extend([u * factor, v * factor]);
-    }
-    out.truncate(n);
-    out
-}
-
-/// `n` samples of generated noise of `colour`.
-fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usize) -> Vec<f64> {
-    let white = normals(rng, n);
-    match colour {
-        NoiseColour::White => white,
-        NoiseColour::Pink => {
-            // Paul Kellet's economy filter: three poles over white noise, within 0.5 dB of
-            // -3 dB per octave above 1/100 of the sample rate.
-            let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
-            white
-                .into_iter()
-                .map(|w| {
-                    b0 = 0.99765 * b0 + w * 0.0990460;
-                    b1 = 0.96300 * b1 + w * 0.2965164;
-                    b2 = 0.57000 * b2 + w * 1.0526913;
-                    b0 + b1 + b2 + w * 0.1848
-                })
-                .collect()
-        }
-    }
-}
-
-/// Mean power of `x`.
-fn power(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
-}
-
-/// The first and one past the last nonzero sample of `x`; `None` when all are zero.
-fn content(x: &[f32]) -> Option<(usize, usize)> {
-    let first = x.iter().position(|&v| v != 0.0)?;
-    let last = x.iter().rposition(|&v| v != 0.0)?;
-    Some((first, last + 1))
-}
-
-/// `n` samples of noise clip `noise` from its sample `from`, looped.
-/// Only the samples used are read: a noise recording may be minutes long, and each copy takes
-/// a clip's length of it.
-fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
-    let length = noise.length as usize;
-    let mut stretch = Vec::with_capacity(n);
-    let mut at = from as usize % length;
-    while stretch.len() < n {
-        let take = (length - at).min(n - stretch.len());
-        worker.bytes.resize(take * 4, 0);
-        file.read_at(noise.offset + at as u64, &mut worker.bytes)?;
-        samples_from_bytes(&worker.bytes, &mut worker.noise);
-        stretch.extend(worker.noise.iter().map(|&v| f64::from(v)));
-        at = 0;
-    }
-    Ok(stretch)
-}
-
-/// One worker's reused state.
-#[derive(Default)]
-struct Worker {
-    /// A resampler per speed (in thousandths): copies alternate between speeds, and one
-    /// resampler rebuilds its FFT plans and filter whenever its rates change.
-    resamplers: BTreeMap<u32, Resampler>,
-    samples: Vec<f32>,
-    bytes: Vec<u8>,
-    noise: Vec<f32>,
-    resampled: Vec<f32>,
 }
 
 /// One clip of the output: input clip `clip`, or a copy of it with `draw`.
 struct Job {
     clip: usize,
-    draw: Option<Draw>,
+    draw: Option<Perturbation>,
     offset: u64,
 }
 
@@ -336,7 +181,7 @@ impl Augment {
     }
 
     /// What copy `copy` of `clip` draws.
-    fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip]) -> Draw {
+    fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip]) -> Perturbation {
         let mut rng = stream(seed, &clip.file_id, copy);
         let speed = self.speed.as_ref().map(|s| (s[rng.random_range(0..s.len())] * 1000.0).round() as u32);
         let noise = self.noise_snr.map(|[low, high]| {
@@ -350,7 +195,7 @@ impl Augment {
             (snr, source)
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
-        Draw { speed, noise, gain }
+        Perturbation { speed, noise, gain }
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -451,59 +296,9 @@ impl Augment {
         input.read_at(clip.offset, bytes)?;
         let Some(draw) = &job.draw else { return Ok(()) };
         samples_from_bytes(bytes, &mut worker.samples);
-        let out = self.transform(worker, draw, clip, noise_file, noise_clips)?;
+        let out = transform(worker, draw, self.colour(), clip, noise_file, noise_clips)?;
         bytes_from_samples(&out, bytes);
         Ok(())
-    }
-
-    /// `worker.samples` (a clip's) transformed as `draw` says; the clip's length.
-    fn transform(
-        &self,
-        worker: &mut Worker,
-        draw: &Draw,
-        clip: &Clip,
-        noise_file: Option<&SampleFile>,
-        noise_clips: &[Clip],
-    ) -> Result<Vec<f32>, AudioError> {
-        let length = worker.samples.len();
-        let mut out = vec![0.0f32; length];
-        let Some((start, end)) = content(&worker.samples) else { return Ok(out) };
-        // 1. Speed: `speed` thousandths as fast, from 1000 * speed Hz to 1000 Hz.
-        let mut signal: Vec<f64> = match draw.speed {
-            Some(speed) if speed != 1000 => {
-                worker
-                    .resamplers
-                    .entry(speed)
-                    .or_default()
-                    .resample_into(&worker.samples[start..end], speed, 1000, &mut worker.resampled)
-                    .map_err(|source| AudioError::Speed { file_id: clip.file_id.clone(), speed: f64::from(speed) / 1000.0, source })?;
-                worker.resampled.iter().take(length - start).map(|&v| f64::from(v)).collect()
-            }
-            _ => worker.samples[start..end].iter().map(|&v| f64::from(v)).collect(),
-        };
-        // 2. Noise at the drawn SNR against the content's power.
-        if let Some((snr, source)) = draw.noise {
-            let noise = match (source, noise_file) {
-                (NoiseSource::Clip { clip: k, start }, Some(file)) => noise_stretch(file, &noise_clips[k], start, signal.len(), worker)?,
-                (NoiseSource::Generated(seed), _) => {
-                    generated_noise(&mut ChaCha8Rng::seed_from_u64(seed), self.colour(), signal.len())
-                }
-                (NoiseSource::Clip { .. }, None) => unreachable!("a noise clip was drawn from a noise input"),
-            };
-            let (signal_power, noise_power) = (power(&signal), power(&noise));
-            if noise_power > 0.0 {
-                let scale = (signal_power / noise_power / 10f64.powf(snr / 10.0)).sqrt();
-                for (s, n) in signal.iter_mut().zip(&noise) {
-                    *s += scale * n;
-                }
-            }
-        }
-        // 3. Gain.
-        let gain = draw.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
-        for (o, s) in out[start..].iter_mut().zip(&signal) {
-            *o = (s * gain) as f32;
-        }
-        Ok(out)
     }
 
     /// `report/augment.txt`: what was added, for people.
@@ -541,6 +336,7 @@ mod tests {
 
     use super::*;
     use crate::emotion::Emotion;
+    use crate::perturb::{content, power};
     use crate::test_support::{TestStage, clip, median_f0, ravdess_set};
 
     fn params(toml: toml::Table) -> Augment {

@@ -1,0 +1,224 @@
+//! Waveform perturbations shared by `augment` (random copies of train clips) and `degrade`
+//! (test clips under fixed conditions): speed (band-limited resampling of the content), additive
+//! noise at an SNR against the content's power (generated white or pink, or a stretch of a
+//! noise recording, looped), gain. They apply from a clip's first to its last nonzero sample,
+//! so a padded clip's zeros stay zeros.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::Clip;
+
+use crate::error::AudioError;
+use crate::resample::Resampler;
+use crate::sample_file::{SampleFile, samples_from_bytes};
+
+/// Generated noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseColour {
+    /// Equal power per Hz.
+    White,
+    /// Power falling 3 dB per octave, as much of the world's background noise.
+    Pink,
+}
+
+/// Where a copy's noise comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum NoiseSource {
+    /// Generated from this seed.
+    Generated(u64),
+    /// The noise input's clip `clip`, from its sample `start` on (looped).
+    Clip { clip: usize, start: u64 },
+}
+
+/// What is done to one copy: its speed, noise and gain, each optional.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Perturbation {
+    /// Speed factor in thousandths.
+    pub(crate) speed: Option<u32>,
+    /// SNR in dB and where the noise comes from.
+    pub(crate) noise: Option<(f64, NoiseSource)>,
+    /// Gain in dB.
+    pub(crate) gain: Option<f64>,
+}
+
+impl Perturbation {
+    /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`.
+    pub(crate) fn describe(&self, colour: NoiseColour, noise_clips: &[Clip]) -> String {
+        let mut parts = Vec::new();
+        if let Some(speed) = self.speed {
+            parts.push(format!("speed {}", f64::from(speed) / 1000.0));
+        }
+        if let Some((snr, source)) = &self.noise {
+            let what = match *source {
+                NoiseSource::Clip { clip, start } => format!("{} from sample {start}", noise_clips[clip].file_id),
+                NoiseSource::Generated(_) => colour.name().to_string(),
+            };
+            parts.push(format!("noise {snr:.1} dB ({what})"));
+        }
+        if let Some(gain) = self.gain {
+            parts.push(format!("gain {gain:.1} dB"));
+        }
+        parts.join(", ")
+    }
+}
+
+impl NoiseColour {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::White => "white",
+            Self::Pink => "pink",
+        }
+    }
+}
+
+/// 64-bit FNV-1a of `bytes`: a clip id's stream number.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The random stream of copy `copy` of clip `file_id`.
+pub(crate) fn stream(seed: u64, file_id: &str, copy: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(fnv1a(file_id.bytes().chain([0]).chain((copy as u64).to_le_bytes())));
+    rng
+}
+
+/// `n` standard normal samples: Marsaglia's polar method, two per accepted pair, one
+/// logarithm and one square root per pair and no trigonometry (noise generation was most of
+/// the stage's time with Box-Muller's one sample per logarithm and cosine).
+pub(crate) fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let (u, v) = (2.0 * rng.random::<f64>() - 1.0, 2.0 * rng.random::<f64>() - 1.0);
+        let s = u * u + v * v;
+        if s >= 1.0 || s == 0.0 {
+            continue;
+        }
+        let factor = (-2.0 * s.ln() / s).sqrt();
+        out.extend([u * factor, v * factor]);
+    }
+    out.truncate(n);
+    out
+}
+
+/// `n` samples of generated noise of `colour`.
+pub(crate) fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usize) -> Vec<f64> {
+    let white = normals(rng, n);
+    match colour {
+        NoiseColour::White => white,
+        NoiseColour::Pink => {
+            // Paul Kellet's economy filter: three poles over white noise, within 0.5 dB of
+            // -3 dB per octave above 1/100 of the sample rate.
+            let (mut b0, mut b1, mut b2) = (0.0, 0.0, 0.0);
+            white
+                .into_iter()
+                .map(|w| {
+                    b0 = 0.99765 * b0 + w * 0.0990460;
+                    b1 = 0.96300 * b1 + w * 0.2965164;
+                    b2 = 0.57000 * b2 + w * 1.0526913;
+                    b0 + b1 + b2 + w * 0.1848
+                })
+                .collect()
+        }
+    }
+}
+
+/// Mean power of `x`.
+pub(crate) fn power(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
+}
+
+/// The first and one past the last nonzero sample of `x`; `None` when all are zero.
+pub(crate) fn content(x: &[f32]) -> Option<(usize, usize)> {
+    let first = x.iter().position(|&v| v != 0.0)?;
+    let last = x.iter().rposition(|&v| v != 0.0)?;
+    Some((first, last + 1))
+}
+
+/// `n` samples of noise clip `noise` from its sample `from`, looped.
+/// Only the samples used are read: a noise recording may be minutes long, and each copy takes
+/// a clip's length of it.
+pub(crate) fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
+    let length = noise.length as usize;
+    let mut stretch = Vec::with_capacity(n);
+    let mut at = from as usize % length;
+    while stretch.len() < n {
+        let take = (length - at).min(n - stretch.len());
+        worker.bytes.resize(take * 4, 0);
+        file.read_at(noise.offset + at as u64, &mut worker.bytes)?;
+        samples_from_bytes(&worker.bytes, &mut worker.noise);
+        stretch.extend(worker.noise.iter().map(|&v| f64::from(v)));
+        at = 0;
+    }
+    Ok(stretch)
+}
+
+/// One worker's reused state.
+#[derive(Default)]
+pub(crate) struct Worker {
+    /// A resampler per speed (in thousandths): copies alternate between speeds, and one
+    /// resampler rebuilds its FFT plans and filter whenever its rates change.
+    pub(crate) resamplers: BTreeMap<u32, Resampler>,
+    pub(crate) samples: Vec<f32>,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) noise: Vec<f32>,
+    pub(crate) resampled: Vec<f32>,
+}
+
+/// `worker.samples` (a clip's) transformed as `perturbation` says, generated noise of
+/// `colour`; the clip's length.
+pub(crate) fn transform(
+    worker: &mut Worker,
+    perturbation: &Perturbation,
+    colour: NoiseColour,
+    clip: &Clip,
+    noise_file: Option<&SampleFile>,
+    noise_clips: &[Clip],
+) -> Result<Vec<f32>, AudioError> {
+    let length = worker.samples.len();
+    let mut out = vec![0.0f32; length];
+    let Some((start, end)) = content(&worker.samples) else { return Ok(out) };
+    // 1. Speed: `speed` thousandths as fast, from 1000 * speed Hz to 1000 Hz.
+    let mut signal: Vec<f64> = match perturbation.speed {
+        Some(speed) if speed != 1000 => {
+            worker
+                .resamplers
+                .entry(speed)
+                .or_default()
+                .resample_into(&worker.samples[start..end], speed, 1000, &mut worker.resampled)
+                .map_err(|source| AudioError::Speed { file_id: clip.file_id.clone(), speed: f64::from(speed) / 1000.0, source })?;
+            worker.resampled.iter().take(length - start).map(|&v| f64::from(v)).collect()
+        }
+        _ => worker.samples[start..end].iter().map(|&v| f64::from(v)).collect(),
+    };
+    // 2. Noise at the drawn SNR against the content's power.
+    if let Some((snr, source)) = perturbation.noise {
+        let noise = match (source, noise_file) {
+            (NoiseSource::Clip { clip: k, start }, Some(file)) => noise_stretch(file, &noise_clips[k], start, signal.len(), worker)?,
+            (NoiseSource::Generated(seed), _) => {
+                generated_noise(&mut ChaCha8Rng::seed_from_u64(seed), colour, signal.len())
+            }
+            (NoiseSource::Clip { .. }, None) => unreachable!("a noise clip was drawn from a noise input"),
+        };
+        let (signal_power, noise_power) = (power(&signal), power(&noise));
+        if noise_power > 0.0 {
+            let scale = (signal_power / noise_power / 10f64.powf(snr / 10.0)).sqrt();
+            for (s, n) in signal.iter_mut().zip(&noise) {
+                *s += scale * n;
+            }
+        }
+    }
+    // 3. Gain.
+    let gain = perturbation.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
+    for (o, s) in out[start..].iter_mut().zip(&signal) {
+        *o = (s * gain) as f32;
+    }
+    Ok(out)
+}
+
