@@ -253,19 +253,45 @@ pub enum AudioError {
         /// Clips in the input.
         clips: usize,
     },
-    /// `augment`: a noise input without `noise_snr`.
+    /// `degrade`: no clip of the input is one it copies.
+    #[error("{}no labelled clip of the input is in {splits}: put `degrade` after a `split` that holds clips out (or `clips = \"all\"` for unlabeled ones)", clips.map_or(String::new(), |n| format!("of the input's {n} clips, ")))]
+    NothingToDegrade {
+        /// Clips in the input, when known (at run time).
+        clips: Option<usize>,
+        /// The chosen splits, in words.
+        splits: String,
+    },
+    /// `degrade`: the input already has a `condition` column.
+    #[error("clip `{file_id}` already has a `condition` (`{value}`): degrade once, with every condition in one stage (or rename the table's column with `columns`)")]
+    ConditionTaken {
+        /// The clip.
+        file_id: String,
+        /// Its condition.
+        value: String,
+    },
+    /// `degrade`: a copy's id is a clip's of the input.
+    #[error("the `{condition}` copy of clip `{original}` would be `{file_id}`, the id of a clip of the input: rename one of them upstream")]
+    DegradedIdTaken {
+        /// The copy's id.
+        file_id: String,
+        /// Its original.
+        original: String,
+        /// The condition.
+        condition: String,
+    },
+    /// `augment` or `degrade`: a noise input without `noise_snr`.
     #[error("input `{input}` is noise to add, but no `noise_snr` says at what level")]
     NoiseWithoutSnr {
         /// The noise input's name.
         input: String,
     },
-    /// `augment`: the noise input holds no samples.
+    /// `augment` or `degrade`: the noise input holds no samples.
     #[error("noise input `{input}` holds no samples")]
     NoNoise {
         /// The noise input's name.
         input: String,
     },
-    /// `augment`: a noise clip's sample rate differs from the clip it would be added to.
+    /// `augment` or `degrade`: a noise clip's sample rate differs from the clip it would be added to.
     #[error("noise clip `{noise}` is sampled at {found} Hz but clip `{clip}` at {expected} Hz: decode the noise at the corpus's rate (`sample_rate = {expected}`)")]
     NoiseRate {
         /// The noise clip.
@@ -296,6 +322,14 @@ pub enum AudioError {
         original: String,
         /// The copy's number.
         copy: usize,
+    },
+    /// `split` of degraded copies.
+    #[error("clip `{file_id}` is a degraded copy of `{original}`: split before `degrade` (a copy and its original on two sides of a split would score the model on what it trained on)")]
+    SplitOfDegraded {
+        /// The copy.
+        file_id: String,
+        /// Its original.
+        original: String,
     },
     /// `split` of augmented copies.
     #[error("clip `{file_id}` is an augmented copy of `{original}`: split before `augment` (a copy and its original on two sides of a split would score the model on what it trained on)")]

@@ -13,12 +13,14 @@
 //! | `split`  | audio  | audio  | assigns clips to train/val/test, stratified or by speaker      |
 //! | `merge`  | audio+ | audio  | concatenates audio sets of one sample rate, ids kept unique    |
 //! | `augment`| audio  | audio  | adds speed/noise/gain-augmented copies of the train clips      |
+//! | `degrade`| audio  | audio  | adds copies of the test clips under fixed conditions (SNRs...) |
 
 mod audio_file;
 mod augment;
 mod compressed;
 mod corpus;
 mod decode;
+mod degrade;
 mod emotion;
 mod error;
 mod file_filter;
@@ -48,6 +50,7 @@ pub use audio_file::AudioBuffers;
 pub use augment::Augment;
 pub use corpus::{ClipName, Corpus, Label, Labels, NameError, RavdessName};
 pub use decode::{Decode, OnError};
+pub use degrade::{Degrade, HeldOut, Which};
 pub use error::{AudioError, FileError};
 pub use merge::Merge;
 pub use naming::Naming;
@@ -72,6 +75,7 @@ pub fn kinds() -> Vec<Box<dyn StageKind>> {
         vox_api::kind::<Split>(),
         vox_api::kind::<Merge>(),
         vox_api::kind::<Augment>(),
+        vox_api::kind::<Degrade>(),
     ]
 }
 
@@ -87,7 +91,7 @@ mod tests {
     #[test]
     fn every_kind_is_registered_once() {
         let names: Vec<&str> = kinds().iter().map(|k| k.name()).collect();
-        assert_eq!(names, ["synth", "decode", "trim", "pad", "split", "merge", "augment"]);
+        assert_eq!(names, ["synth", "decode", "trim", "pad", "split", "merge", "augment", "degrade"]);
     }
 
     #[test]

@@ -624,6 +624,10 @@ impl StageDef for Split {
             let original = copy.extra[crate::augment::AUGMENTED_FROM].clone();
             return Err(AudioError::SplitOfCopies { file_id: copy.file_id.clone(), original }.into());
         }
+        if let Some(copy) = clips.iter().find(|c| c.extra.contains_key(crate::degrade::DEGRADED_FROM)) {
+            let original = copy.extra[crate::degrade::DEGRADED_FROM].clone();
+            return Err(AudioError::SplitOfDegraded { file_id: copy.file_id.clone(), original }.into());
+        }
         let seed = self.seed.unwrap_or(ctx.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let strata = self.strata(&labels, &clips)?;

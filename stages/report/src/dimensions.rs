@@ -37,7 +37,7 @@ use crate::bootstrap::{LEVEL, percentile};
 use crate::cross_validation::{first_duplicate, mean_std};
 use crate::error::ReportError;
 use crate::files::{create_dir, write_csv};
-use crate::groups::Groups;
+use crate::groups::{Groups, Natural};
 use crate::scoring::report_importance;
 use vox_api::importance::Importance;
 use crate::plot::scatter::{Panel, ScatterFigure};
@@ -183,11 +183,11 @@ impl Scoring<'_> {
             panels.push(Panel { dimension: dimension.clone(), pairs: pairs.clone(), ccc: agreement.ccc });
             let mut by_group = Vec::new();
             for (c, column) in self.groups.columns().enumerate() {
-                let mut groups: std::collections::BTreeMap<&str, Vec<(f64, f64)>> = Default::default();
+                let mut groups: std::collections::BTreeMap<Natural, Vec<(f64, f64)>> = Default::default();
                 for &(file_id, pair) in &rated {
-                    groups.entry(self.groups.value(c, model, file_id)?).or_default().push(pair);
+                    groups.entry(Natural(self.groups.value(c, model, file_id)?)).or_default().push(pair);
                 }
-                for (value, pairs) in groups {
+                for (Natural(value), pairs) in groups {
                     by_group.extend(Agreement::of(&pairs).map(|a| (column.to_string(), value.to_string(), a)));
                 }
             }

@@ -146,7 +146,8 @@ impl StageDef for Evaluate {
     // 3: a cross-validated model's summary has its folds' mean `val` row.
     // 4: calibration: ECE, MCE, Brier score and log loss, reliability tables and diagrams;
     //    maps of features inputs.
-    const VERSION: u32 = 4;
+    // 5: groups of `by` in natural order (`speaker 2` before `speaker 10`, `-5 dB` before `0 dB`).
+    const VERSION: u32 = 5;
     const INPUTS: InputSpec =
         InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio, ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;

@@ -5,9 +5,10 @@
 //! the classes present in the group).
 //!
 //! Files: `report/<model>/by_<column>.csv` (`<column>,clips,accuracy,macro_f1,weighted_f1,uar`,
-//! a row per value, sorted; clips with no value are `(none)`) and `report/by_<column>.csv`
+//! a row per value, in natural order (see [`Natural`]); clips with no value are `(none)`) and `report/by_<column>.csv`
 //! (the same with an `input` column first, every model's rows).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -73,15 +74,15 @@ impl Groups {
     }
 
     /// The scores of model `model`'s scored clips (`(file_id, truth, predicted)`, indices into
-    /// `labels`) by every column, each column's groups sorted by value.
+    /// `labels`) by every column, each column's groups in natural order.
     pub fn score(&self, model: &str, labels: &LabelSet, clips: &[(&str, usize, usize)]) -> Result<Vec<GroupScore>, ReportError> {
         let mut scores = Vec::new();
         for (column, values) in &self.columns {
-            let mut pairs: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+            let mut pairs: BTreeMap<Natural, Vec<(usize, usize)>> = BTreeMap::new();
             for &(file_id, truth, predicted) in clips {
-                pairs.entry(self.lookup(values, model, file_id)?).or_default().push((truth, predicted));
+                pairs.entry(Natural(self.lookup(values, model, file_id)?)).or_default().push((truth, predicted));
             }
-            for (value, pairs) in pairs {
+            for (Natural(value), pairs) in pairs {
                 let s = Scores::new(&Confusion::from_pairs(labels, &pairs));
                 scores.push(GroupScore {
                     column: column.clone(),
@@ -119,6 +120,85 @@ impl Groups {
 /// `feature_maps` colour by the same groups).
 pub(crate) fn group_of(value: &str) -> &str {
     if value.is_empty() { NONE } else { value }
+}
+
+/// A group's value ordered as people read numbers in it: `speaker 2` before `speaker 10`,
+/// `noise -5 dB` before `noise 0 dB` before `noise 10 dB`, `speed 0.85` before `speed 0.9`.
+/// Values split into runs of text and numbers (digits with an optional fraction, negative
+/// where a `-` starts the value or follows a space or `(`: the `-` inside `03-01` is text);
+/// numbers compare by value and come before text; values equal so far (`02` and `2`) by
+/// their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Natural<'a>(pub(crate) &'a str);
+
+/// One run of a [`Natural`] value.
+#[derive(Debug, PartialEq)]
+enum Run<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'a> Natural<'a> {
+    fn runs(self) -> Vec<Run<'a>> {
+        let s = self.0;
+        let bytes = s.as_bytes();
+        let mut runs = Vec::new();
+        let (mut i, mut text_start) = (0, 0);
+        while i < bytes.len() {
+            let signed = bytes[i] == b'-'
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+                && (i == 0 || matches!(bytes[i - 1], b' ' | b'('));
+            if !(bytes[i].is_ascii_digit() || signed) {
+                i += 1;
+                continue;
+            }
+            if text_start < i {
+                runs.push(Run::Text(&s[text_start..i]));
+            }
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i + 1 < bytes.len() && bytes[i] == b'.' && bytes[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            // Digits with at most one `.` between digits always parse.
+            runs.push(Run::Number(s[start..i].parse().unwrap_or(f64::INFINITY)));
+            text_start = i;
+        }
+        if text_start < bytes.len() {
+            runs.push(Run::Text(&s[text_start..]));
+        }
+        runs
+    }
+}
+
+impl Ord for Natural<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.runs(), other.runs());
+        for (x, y) in a.iter().zip(&b) {
+            let order = match (x, y) {
+                (Run::Number(x), Run::Number(y)) => x.total_cmp(y),
+                (Run::Number(_), Run::Text(_)) => Ordering::Less,
+                (Run::Text(_), Run::Number(_)) => Ordering::Greater,
+                (Run::Text(x), Run::Text(y)) => x.cmp(y),
+            };
+            if order != Ordering::Equal {
+                return order;
+            }
+        }
+        a.len().cmp(&b.len()).then_with(|| self.0.cmp(other.0))
+    }
+}
+
+impl PartialOrd for Natural<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// The cells of one group's row after its value: clips, then the four metrics.
@@ -214,6 +294,22 @@ mod tests {
 
         let error = groups.score("rf", &labels, &[("9", 0, 0)]).unwrap_err().to_string();
         assert_eq!(error, "`by`: clip `9` scored by `rf` is not in audio input `padded` (give `evaluate` the audio set the models' clips come from)");
+    }
+
+    #[test]
+    fn groups_are_in_natural_order() {
+        let mut values = vec![
+            "speed 0.9", "noise 10 dB (pink)", "clean", "noise -5 dB (pink)", "noise 0 dB (pink)", "speed 0.85",
+            "noise 5 dB (pink)", "-10", "2", "10", "02", "03-01-10", "03-01-9", "(none)", "gain -6 dB", "gain 6 dB",
+        ];
+        values.sort_by(|a, b| Natural(a).cmp(&Natural(b)));
+        assert_eq!(
+            values,
+            [
+                "-10", "02", "2", "03-01-9", "03-01-10", "10", "(none)", "clean", "gain -6 dB", "gain 6 dB",
+                "noise -5 dB (pink)", "noise 0 dB (pink)", "noise 5 dB (pink)", "noise 10 dB (pink)", "speed 0.85", "speed 0.9",
+            ]
+        );
     }
 
     #[test]

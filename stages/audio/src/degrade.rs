@@ -1,0 +1,687 @@
+//! The `degrade` stage: copies of the held-out clips under fixed recording conditions (noise at
+//! listed SNRs, speed factors, gains), beside the clean originals, so that one trained model is
+//! scored under each condition: how far its UAR falls at 10 dB of noise is what a lab asks
+//! before it trusts a model outside the studio (SER robustness studies report exactly this
+//! table: accuracy per SNR, per noise type).
+//!
+//! Only `test` clips (or `val`, with `splits`) are copied, and by default only labelled ones (a
+//! copy of an unlabeled clip is scored by nothing and would add rows to `output.txt`; `clips =
+//! "all"` copies those too, e.g. clips rated on emotion dimensions only). The `train` clips are
+//! never touched, so models learn what they learnt without the stage; copies made before a split
+//! could land on both of its sides, so a `split` of them is refused.
+//!
+//! Each condition is one factor at a time, in the order listed (`noise_snr`, then `speed`, then
+//! `gain_db`): copy `<id>_noise10dB`, `<id>_speed0.9` or `<id>_gain-6dB` of each chosen clip,
+//! with the original's label, speaker and columns, plus `condition` (the group it is scored in:
+//! `noise 10 dB (white)`, `speed 0.9`, `gain -6 dB`; every original clip is `clean`),
+//! `degraded_from` (the original's id) and `degradation` (exactly what was done, with the noise
+//! recording and offset used). Copies follow their original in the manifest. `evaluate` with
+//! `by = ["condition"]` then scores each condition apart (`report/by_condition.csv`).
+//!
+//! A clip gets the same noise at every SNR (one draw per clip from its own ChaCha8 stream,
+//! keyed by the seed and the clip's id): its conditions differ in level only, so a curve over
+//! SNR is not also a curve over noise samples. The transforms are `augment`'s
+//! ([`crate::perturb`]).
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write as _;
+
+use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vox_api::audio::{AudioSet, Clip, Manifest, Split};
+use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
+
+use crate::error::AudioError;
+use crate::parallel::for_each_in_order;
+use crate::perturb::{NoiseColour, NoiseSource, Perturbation, Worker, stream, transform};
+use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
+use crate::set_writer;
+
+/// The manifest column naming the condition a clip was recorded or degraded under.
+pub(crate) const CONDITION: &str = "condition";
+/// The manifest column naming a degraded copy's original.
+pub(crate) const DEGRADED_FROM: &str = "degraded_from";
+/// The manifest column saying exactly what was done to a copy.
+const DEGRADATION: &str = "degradation";
+/// The condition of every original clip.
+const CLEAN: &str = "clean";
+/// Conditions at most: each multiplies the held-out clips.
+const MAX_CONDITIONS: usize = 100;
+
+/// Clips per parallel batch (at least): a few per thread for load balance.
+const BATCH: usize = 64;
+
+/// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
+/// speed factor, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
+/// original): score a model per condition with `evaluate`'s `by = ["condition"]`. An optional
+/// second input (an audio set of noise recordings) is the noise.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, into = "Keyed")]
+pub struct Degrade {
+    /// Signal-to-noise ratios in dB, each a condition (e.g. `[20.0, 10.0, 5.0, 0.0]`): additive
+    /// noise against the content's power, from the noise input when there is one, else `noise`.
+    /// Within ±100 dB.
+    #[serde(default)]
+    pub noise_snr: Option<Vec<f64>>,
+    /// Generated noise without a noise input: `white` or `pink` (needs `noise_snr`).
+    #[serde(default)]
+    #[schemars(extend("default" = "white"))]
+    pub noise: Option<NoiseColour>,
+    /// Speed factors, each a condition (e.g. `[0.9, 1.1]`); within 0.5..=2.0, used to 0.001,
+    /// not 1. Tempo and pitch change together.
+    #[serde(default)]
+    pub speed: Option<Vec<f64>>,
+    /// Gains in dB, each a condition (e.g. `[-20.0, 6.0]`); within ±60 dB, not 0.
+    #[serde(default)]
+    pub gain_db: Option<Vec<f64>>,
+    /// The splits whose clips are copied: `test`, `val` or both (never `train`, whose copies
+    /// `augment` makes).
+    #[serde(default = "default_splits")]
+    pub splits: Vec<HeldOut>,
+    /// Which of those clips: `labelled` (those with a class) or `all` (also clips with no
+    /// class, such as clips rated on emotion dimensions only).
+    #[serde(default)]
+    pub clips: Which,
+    /// Seed of the noise draws; the pipeline's seed when unset.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// A held-out split (`train` clips are never degraded: copies of them are `augment`'s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldOut {
+    /// Validation clips.
+    Val,
+    /// Test clips.
+    Test,
+}
+
+impl HeldOut {
+    fn split(self) -> Split {
+        match self {
+            Self::Val => Split::Val,
+            Self::Test => Split::Test,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Val => "val",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// Which clips of the chosen splits are copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Which {
+    /// Clips with a class label.
+    #[default]
+    Labelled,
+    /// Every clip.
+    All,
+}
+
+fn default_splits() -> Vec<HeldOut> {
+    vec![HeldOut::Test]
+}
+
+/// The params as the cache key and the run's record see them: `noise = "white"`, the default,
+/// is not written (as in `augment`), nor the seed where no noise is drawn.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Keyed {
+    noise_snr: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noise: Option<NoiseColour>,
+    speed: Option<Vec<f64>>,
+    gain_db: Option<Vec<f64>>,
+    splits: Vec<HeldOut>,
+    clips: Which,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+impl From<Degrade> for Keyed {
+    fn from(d: Degrade) -> Self {
+        let noise = d.noise.filter(|&c| c != NoiseColour::White);
+        let seed = d.seed.filter(|_| d.noise_snr.is_some());
+        Self { noise_snr: d.noise_snr, noise, speed: d.speed, gain_db: d.gain_db, splits: d.splits, clips: d.clips, seed }
+    }
+}
+
+/// One condition: a single factor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Condition {
+    /// Noise at this SNR, dB.
+    Noise(f64),
+    /// Speed in thousandths.
+    Speed(u32),
+    /// Gain, dB.
+    Gain(f64),
+}
+
+impl Condition {
+    /// The `condition` column: `noise 10 dB (white)`, `speed 0.9`, `gain -6 dB`. Recorded
+    /// noise is not named by recording: each clip draws its own stretch of the input.
+    fn name(self, generated: Option<NoiseColour>) -> String {
+        match self {
+            Self::Noise(snr) => match generated {
+                Some(colour) => format!("noise {snr} dB ({})", colour.name()),
+                None => format!("noise {snr} dB"),
+            },
+            Self::Speed(speed) => format!("speed {}", f64::from(speed) / 1000.0),
+            Self::Gain(db) => format!("gain {db} dB"),
+        }
+    }
+
+    /// The copy's id suffix: `noise10dB`, `speed0.9`, `gain-6dB`.
+    fn suffix(self) -> String {
+        match self {
+            Self::Noise(snr) => format!("noise{snr}dB"),
+            Self::Speed(speed) => format!("speed{}", f64::from(speed) / 1000.0),
+            Self::Gain(db) => format!("gain{db}dB"),
+        }
+    }
+}
+
+/// One clip of the output: input clip `clip`, or a copy of it with `perturbation`.
+struct Job {
+    clip: usize,
+    perturbation: Option<Perturbation>,
+    offset: u64,
+}
+
+impl StageDef for Degrade {
+    const KIND: &'static str = "degrade";
+    const VERSION: u32 = 1;
+    const INPUTS: InputSpec = InputSpec::one(&[ArtifactKind::Audio]).then_optional(&[ArtifactKind::Audio]);
+    const OUTPUT: ArtifactKind = ArtifactKind::Audio;
+    // New clips are what they are: nothing to degrade.
+    const APPLIES: Applies = Applies::Yes;
+
+    fn validate(&self) -> Result<(), ParamError> {
+        let lists = [("noise_snr", &self.noise_snr, 100.0), ("gain_db", &self.gain_db, 60.0)];
+        for (name, list, limit) in lists {
+            let Some(list) = list else { continue };
+            if list.is_empty() {
+                return Err(ParamError::new(name, "needs at least one value (leave it out for none)"));
+            }
+            if let Some(bad) = list.iter().find(|v| !(v.is_finite() && v.abs() <= limit)) {
+                return Err(ParamError::new(name, format!("values must be within ±{limit} dB, got {bad}")));
+            }
+        }
+        if let Some(speed) = &self.speed {
+            if speed.is_empty() {
+                return Err(ParamError::new("speed", "needs at least one factor (leave it out for none)"));
+            }
+            if let Some(bad) = speed.iter().find(|s| !(0.5..=2.0).contains(*s)) {
+                return Err(ParamError::new("speed", format!("factors must be within 0.5..=2.0, got {bad}")));
+            }
+        }
+        if self.speed.iter().flatten().any(|&s| thousandths(s) == 1000) {
+            return Err(ParamError::new("speed", "speed 1 is the clean clip, which is kept: leave it out"));
+        }
+        if self.gain_db.iter().flatten().any(|&g| g == 0.0) {
+            return Err(ParamError::new("gain_db", "a gain of 0 dB is the clean clip, which is kept: leave it out"));
+        }
+        let conditions = self.conditions();
+        if conditions.is_empty() {
+            return Err(ParamError::new("", "no condition: set `noise_snr`, `speed` or `gain_db` (each value is one condition)"));
+        }
+        if conditions.len() > MAX_CONDITIONS {
+            return Err(ParamError::new("", format!("{} conditions, at most {MAX_CONDITIONS}", conditions.len())));
+        }
+        let mut seen = HashSet::new();
+        if let Some(twice) = conditions.iter().map(|c| c.suffix()).find(|s| !seen.insert(s.clone())) {
+            return Err(ParamError::new(param_of(&twice), format!("`{twice}` is listed twice")));
+        }
+        if self.noise.is_some() && self.noise_snr.is_none() {
+            return Err(ParamError::new("noise", "`noise` needs `noise_snr` (the levels to add it at)"));
+        }
+        if self.splits.is_empty() {
+            return Err(ParamError::new("splits", "needs `test`, `val` or both"));
+        }
+        Ok(())
+    }
+
+    /// The seed draws only noise.
+    fn unread(&self) -> &'static [&'static str] {
+        if self.noise_snr.is_none() { &["seed"] } else { &[] }
+    }
+
+    /// The first input's facts (the noise input's clips are not the output's); an input known
+    /// to hold no labelled clip in the chosen splits is an error before anything runs.
+    fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
+        if let Some(noise) = inputs.get(1) {
+            if self.noise_snr.is_none() {
+                return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
+            }
+            if self.noise.is_some() {
+                let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
+                return Err(ParamError::new("noise", message));
+            }
+        }
+        let facts = Facts::combined(&inputs[..1]);
+        if self.clips == Which::Labelled
+            && let Some(splits) = &facts.labelled_splits
+            && !self.splits.iter().any(|s| splits.contains(&s.split()))
+        {
+            let error = AudioError::NothingToDegrade { clips: None, splits: self.split_names() };
+            return Err(ParamError::new("splits", error.to_string()));
+        }
+        Ok(facts)
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
+        Ok(self.degrade(ctx)?)
+    }
+
+    fn apply(&self, _ctx: &ApplyContext) -> Result<Applied, StageError> {
+        Ok(Applied::PassedThrough)
+    }
+}
+
+/// The param a condition's id suffix comes from, for errors.
+fn param_of(suffix: &str) -> &'static str {
+    if suffix.starts_with("noise") {
+        "noise_snr"
+    } else if suffix.starts_with("speed") {
+        "speed"
+    } else {
+        "gain_db"
+    }
+}
+
+/// A speed factor in thousandths, as the conditions use it.
+fn thousandths(speed: f64) -> u32 {
+    (speed * 1000.0).round() as u32
+}
+
+impl Degrade {
+    fn colour(&self) -> NoiseColour {
+        self.noise.unwrap_or(NoiseColour::White)
+    }
+
+    /// Every condition, in the order listed: noise levels, speeds, gains.
+    fn conditions(&self) -> Vec<Condition> {
+        let noise = self.noise_snr.iter().flatten().map(|&s| Condition::Noise(s));
+        let speed = self.speed.iter().flatten().map(|&s| Condition::Speed(thousandths(s)));
+        let gain = self.gain_db.iter().flatten().map(|&g| Condition::Gain(g));
+        noise.chain(speed).chain(gain).collect()
+    }
+
+    /// `` `test` ``, `` `val` or `test` ``, for messages.
+    fn split_names(&self) -> String {
+        let splits: BTreeSet<HeldOut> = self.splits.iter().copied().collect();
+        splits.into_iter().map(|s| format!("`{}`", s.name())).collect::<Vec<_>>().join(" or ")
+    }
+
+    /// Whether `clip` is copied.
+    fn chosen(&self, clip: &Clip) -> bool {
+        self.splits.iter().any(|s| s.split() == clip.split) && (self.clips == Which::All || clip.label.is_some())
+    }
+
+    /// Where clip `clip`'s noise comes from: one draw, the same at every SNR.
+    fn noise_source(&self, seed: u64, clip: &Clip, noise_clips: &[Clip]) -> NoiseSource {
+        let mut rng = stream(seed, &clip.file_id, 0);
+        if noise_clips.is_empty() {
+            NoiseSource::Generated(rng.random())
+        } else {
+            let k = rng.random_range(0..noise_clips.len());
+            NoiseSource::Clip { clip: k, start: rng.random_range(0..noise_clips[k].length.max(1)) }
+        }
+    }
+
+    fn degrade(&self, ctx: &StageContext) -> Result<(), AudioError> {
+        let input_dir = &ctx.inputs[0].dir;
+        let Manifest { labels, clips } = AudioSet::read_manifest(input_dir)?;
+        let input = SampleFile::open(input_dir)?;
+        if let Some(clip) = clips.iter().find(|c| c.extra.get(CONDITION).is_some_and(|v| !v.is_empty())) {
+            return Err(AudioError::ConditionTaken { file_id: clip.file_id.clone(), value: clip.extra[CONDITION].clone() });
+        }
+        let chosen = clips.iter().filter(|c| self.chosen(c)).count();
+        if chosen == 0 {
+            return Err(AudioError::NothingToDegrade { clips: Some(clips.len()), splits: self.split_names() });
+        }
+        let noise = match ctx.inputs.get(1) {
+            Some(noise) => {
+                let Manifest { clips: mut noise_clips, .. } = AudioSet::read_manifest(&noise.dir)?;
+                noise_clips.retain(|c| c.length > 0);
+                Some((noise.name.clone(), SampleFile::open(&noise.dir)?, noise_clips))
+            }
+            None => None,
+        };
+        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |(_, _, c)| c.as_slice());
+        if let Some((name, file, noise_clips)) = &noise {
+            if self.noise_snr.is_none() {
+                return Err(AudioError::NoiseWithoutSnr { input: name.clone() });
+            }
+            if noise_clips.is_empty() {
+                return Err(AudioError::NoNoise { input: name.clone() });
+            }
+            for clip in noise_clips {
+                file.check(clip)?;
+            }
+        }
+        let generated = noise.is_none().then(|| self.colour());
+        let conditions: Vec<(Condition, String)> =
+            self.conditions().into_iter().map(|c| (c, c.name(generated))).collect();
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let ids: HashSet<&str> = clips.iter().map(|c| c.file_id.as_str()).collect();
+        let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
+        let mut jobs = Vec::with_capacity(clips.len() + chosen * conditions.len());
+        for (i, clip) in clips.iter().enumerate() {
+            input.check(clip)?;
+            let mut row = clip.clone();
+            row.extra.insert(CONDITION.into(), CLEAN.into());
+            jobs.push(Job { clip: i, perturbation: None, offset: rows.place(row, clip.length) });
+            if !self.chosen(clip) {
+                continue;
+            }
+            let source = self.noise_source(seed, clip, noise_clips);
+            if let NoiseSource::Clip { clip: k, .. } = source
+                && self.noise_snr.is_some()
+                && noise_clips[k].sample_rate != clip.sample_rate
+            {
+                return Err(AudioError::NoiseRate {
+                    noise: noise_clips[k].file_id.clone(),
+                    found: noise_clips[k].sample_rate,
+                    clip: clip.file_id.clone(),
+                    expected: clip.sample_rate,
+                });
+            }
+            for (condition, name) in &conditions {
+                let perturbation = match *condition {
+                    Condition::Noise(snr) => Perturbation { speed: None, noise: Some((snr, source)), gain: None },
+                    Condition::Speed(speed) => Perturbation { speed: Some(speed), noise: None, gain: None },
+                    Condition::Gain(db) => Perturbation { speed: None, noise: None, gain: Some(db) },
+                };
+                let mut row = clip.clone();
+                row.file_id = format!("{}_{}", clip.file_id, condition.suffix());
+                if ids.contains(row.file_id.as_str()) {
+                    return Err(AudioError::DegradedIdTaken { file_id: row.file_id, original: clip.file_id.clone(), condition: name.clone() });
+                }
+                if let Some(speed) = perturbation.speed {
+                    row.original_length = (clip.original_length * 1000 + u64::from(speed) / 2) / u64::from(speed);
+                }
+                row.extra.insert(CONDITION.into(), name.clone());
+                row.extra.insert(DEGRADED_FROM.into(), clip.file_id.clone());
+                row.extra.insert(DEGRADATION.into(), perturbation.describe(self.colour(), noise_clips));
+                let offset = rows.place(row, clip.length);
+                jobs.push(Job { clip: i, perturbation: Some(perturbation), offset });
+            }
+        }
+        output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
+        let noise_file = noise.as_ref().map(|(_, file, _)| file);
+        let colour = self.colour();
+        for_each_in_order(
+            ctx,
+            &jobs,
+            "degrade",
+            BATCH,
+            Worker::default,
+            |worker, job, bytes: &mut Vec<u8>| -> Result<(), AudioError> {
+                let clip = &clips[job.clip];
+                bytes.resize(clip.length as usize * 4, 0);
+                input.read_at(clip.offset, bytes)?;
+                let Some(perturbation) = &job.perturbation else { return Ok(()) };
+                samples_from_bytes(bytes, &mut worker.samples);
+                let out = transform(worker, perturbation, colour, clip, noise_file, noise_clips)?;
+                bytes_from_samples(&out, bytes);
+                Ok(())
+            },
+            |job, made, _| made.map(|()| job.offset),
+            |offset, bytes| output.write_bytes_at(offset, bytes),
+        )?;
+        let (out, _) = rows.finish(output)?;
+        let names: Vec<&str> = conditions.iter().map(|(_, n)| n.as_str()).collect();
+        self.write_summary(ctx, chosen, clips.len(), out.len(), &names, noise.is_some().then_some(noise_clips.len()))?;
+        tracing::info!(
+            "{}: {chosen} held-out clips x {} conditions added ({} clips); score them with evaluate's `by = [\"{CONDITION}\"]`",
+            ctx.stage,
+            conditions.len(),
+            out.len()
+        );
+        Ok(())
+    }
+
+    /// `report/degrade.txt`: what was added, for people. `noise`: the noise input's clip
+    /// count, when there is one (never its name: no cached output holds a stage name).
+    fn write_summary(
+        &self,
+        ctx: &StageContext,
+        chosen: usize,
+        clips: usize,
+        total: usize,
+        conditions: &[&str],
+        noise: Option<usize>,
+    ) -> Result<(), AudioError> {
+        let dir = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
+        let which = if self.clips == Which::All { "" } else { "labelled " };
+        let mut text = format!(
+            "{chosen} {which}{} clips x {} conditions added: {total} clips ({clips} in, train clips unchanged)\n",
+            self.split_names().replace('`', ""),
+            conditions.len()
+        );
+        let _ = writeln!(text, "conditions: {CLEAN}, {}", conditions.join(", "));
+        if let Some(n) = noise {
+            let _ = writeln!(text, "noise: the noise input's {n} clips, one stretch per clip at every SNR");
+        }
+        text += "each clip's condition: the manifest's `condition` column (score with evaluate's `by = [\"condition\"]`)\n";
+        let path = dir.join("degrade.txt");
+        std::fs::write(&path, text).map_err(|source| AudioError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vox_api::labels::LabelSet;
+
+    use super::*;
+    use crate::emotion::Emotion;
+    use crate::perturb::power;
+    use crate::test_support::{TestStage, clip, ravdess_set};
+
+    fn params(toml: toml::Table) -> Degrade {
+        vox_api::kind::<Degrade>().configure(toml.clone()).map_err(|e| e.to_string()).unwrap();
+        toml::Value::Table(toml).try_into().unwrap()
+    }
+
+    /// The error `configure` gives for `toml`.
+    fn problem(toml: toml::Table) -> String {
+        vox_api::kind::<Degrade>().configure(toml).err().unwrap().to_string()
+    }
+
+    /// A 200 Hz tone of 0.5 s at 16 kHz between 0.1 s of zeros on each side (a padded clip).
+    fn padded_tone() -> Vec<f32> {
+        let mut x = vec![0.0f32; 1600];
+        x.extend((0..8000).map(|i| 0.5 * (std::f64::consts::TAU * 200.0 * f64::from(i) / 16000.0 + 0.3).sin() as f32));
+        x.extend(vec![0.0f32; 1600]);
+        x
+    }
+
+    /// Clips `a` (train), `b` (val), `d` (test), `e` (test, no label), each a padded tone.
+    fn set() -> AudioSet {
+        let mut set = ravdess_set();
+        for (id, split, emotion) in
+            [("a", Split::Train, Some(Emotion::Sad)), ("b", Split::Val, Some(Emotion::Sad)), ("d", Split::Test, Some(Emotion::Angry)), ("e", Split::Test, None)]
+        {
+            set.push(Clip { split, ..clip(id, emotion, "01") }, &padded_tone());
+        }
+        set
+    }
+
+    /// Runs `degrade` on `inputs`; the output set and `report/degrade.txt`.
+    fn run(degrade: &Degrade, inputs: &[(&str, &AudioSet)]) -> Result<(AudioSet, String), String> {
+        let stage = TestStage::with_audio_inputs(inputs);
+        degrade.run(&stage.ctx(7)).map_err(|e| e.to_string())?;
+        let summary = std::fs::read_to_string(stage.out_dir().join("report/degrade.txt")).unwrap();
+        Ok((AudioSet::read(stage.out_dir()).unwrap(), summary))
+    }
+
+    fn samples<'a>(set: &'a AudioSet, id: &str) -> &'a [f32] {
+        set.samples_of(set.clips.iter().find(|c| c.file_id == id).unwrap())
+    }
+
+    fn row<'a>(set: &'a AudioSet, id: &str) -> &'a Clip {
+        set.clips.iter().find(|c| c.file_id == id).unwrap()
+    }
+
+    /// The content part (between the padding) of `x`, widened.
+    fn content_of(x: &[f32]) -> Vec<f64> {
+        x[1600..x.len() - 1600].iter().map(|&v| f64::from(v)).collect()
+    }
+
+    #[test]
+    fn each_labelled_test_clip_gets_a_copy_per_condition_in_the_order_listed() {
+        let degrade = params(toml::toml! { noise_snr = [20.0, 0.0]  speed = [0.9]  gain_db = [-6.0] });
+        let input = set();
+        let (out, summary) = run(&degrade, &[("split", &input)]).unwrap();
+        let ids: Vec<&str> = out.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "d", "d_noise20dB", "d_noise0dB", "d_speed0.9", "d_gain-6dB", "e"]);
+        let conditions: Vec<&str> = out.clips.iter().map(|c| c.extra[CONDITION].as_str()).collect();
+        assert_eq!(
+            conditions,
+            ["clean", "clean", "clean", "noise 20 dB (white)", "noise 0 dB (white)", "speed 0.9", "gain -6 dB", "clean"]
+        );
+        assert_eq!(
+            summary,
+            "1 labelled test clips x 4 conditions added: 8 clips (4 in, train clips unchanged)\n\
+             conditions: clean, noise 20 dB (white), noise 0 dB (white), speed 0.9, gain -6 dB\n\
+             each clip's condition: the manifest's `condition` column (score with evaluate's `by = [\"condition\"]`)\n"
+        );
+        for original in &input.clips {
+            assert_eq!(samples(&out, &original.file_id), input.samples_of(original), "{}", original.file_id);
+            assert!(!row(&out, &original.file_id).extra.contains_key(DEGRADED_FROM));
+        }
+        let copy = row(&out, "d_gain-6dB");
+        assert_eq!((copy.split, copy.label.as_deref(), copy.speaker.as_str()), (Split::Test, Some("05"), "01"));
+        assert_eq!((copy.extra[DEGRADED_FROM].as_str(), copy.extra[DEGRADATION].as_str()), ("d", "gain -6.0 dB"));
+        let factor = 10f64.powf(-6.0 / 20.0);
+        for (o, c) in input.samples_of(&input.clips[2]).iter().zip(samples(&out, "d_gain-6dB")) {
+            assert_eq!(*c, (f64::from(*o) * factor) as f32);
+        }
+        let slow = row(&out, "d_speed0.9");
+        assert_eq!(slow.original_length, (input.clips[2].original_length as f64 / 0.9).round() as u64);
+        assert_eq!(samples(&out, "d_speed0.9").len(), input.clips[2].length as usize);
+
+        // `clips = "all"` copies the unlabeled test clip too; `splits` picks val.
+        let all = params(toml::toml! { gain_db = [6.0]  clips = "all"  splits = ["val", "test"] });
+        let (out, summary) = run(&all, &[("split", &input)]).unwrap();
+        let ids: Vec<&str> = out.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "b_gain6dB", "d", "d_gain6dB", "e", "e_gain6dB"]);
+        assert!(summary.starts_with("3 val or test clips x 1 conditions added: 7 clips (4 in"), "{summary}");
+    }
+
+    #[test]
+    fn a_clip_gets_the_same_noise_at_every_snr_at_exactly_that_level() {
+        for colour in ["white", "pink"] {
+            let degrade = params(toml::toml! { noise_snr = [20.0, 5.0, -5.0]  noise = colour });
+            let input = set();
+            let (out, _) = run(&degrade, &[("split", &input)]).unwrap();
+            let signal = content_of(input.samples_of(&input.clips[2]));
+            let mut noises = Vec::new();
+            for snr in [20.0, 5.0, -5.0] {
+                let copy = samples(&out, &format!("d_noise{snr}dB"));
+                assert_eq!(&copy[..1600], &[0.0; 1600][..], "{colour}: the padding stays silent");
+                let noise: Vec<f64> = content_of(copy).iter().zip(&signal).map(|(c, s)| c - s).collect();
+                let measured = 10.0 * (power(&signal) / power(&noise)).log10();
+                assert!((measured - snr).abs() < 1e-3, "{colour}: {measured} dB against {snr} dB");
+                assert_eq!(row(&out, &format!("d_noise{snr}dB")).extra[CONDITION], format!("noise {snr} dB ({colour})"));
+                noises.push(noise);
+            }
+            // 15 dB apart: the same samples, 10^(15/20) times louder (to f32 rounding).
+            let ratio = 10f64.powf(15.0 / 20.0);
+            let off = noises[0].iter().zip(&noises[1]).map(|(a, b)| (a * ratio - b).abs()).fold(0.0, f64::max);
+            assert!(off < 1e-5, "{colour}: {off}");
+        }
+    }
+
+    #[test]
+    fn a_noise_input_gives_each_clip_one_stretch_for_every_level() {
+        let degrade = params(toml::toml! { noise_snr = [10.0, 0.0] });
+        let input = set();
+        let mut noise = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        let hum: Vec<f32> = (0..333).map(|i| ((i * 7919) % 331) as f32 / 331.0 - 0.5).collect();
+        noise.push(clip("hum", None, ""), &hum);
+        let (out, summary) = run(&degrade, &[("split", &input), ("noise", &noise)]).unwrap();
+        assert!(summary.contains("\nnoise: the noise input's 1 clips, one stretch per clip at every SNR\n"), "{summary}");
+        let NoiseSource::Clip { clip: 0, start } = degrade.noise_source(7, &input.clips[2], &noise.clips) else { panic!() };
+        for snr in [10, 0] {
+            let copy = row(&out, &format!("d_noise{snr}dB"));
+            assert_eq!(copy.extra[CONDITION], format!("noise {snr} dB"), "recorded noise is not named by recording");
+            assert_eq!(copy.extra[DEGRADATION], format!("noise {snr}.0 dB (hum from sample {start})"));
+            let added: Vec<f64> =
+                samples(&out, &copy.file_id).iter().zip(input.samples_of(&input.clips[2])).map(|(&c, &o)| f64::from(c) - f64::from(o)).collect();
+            let scale = added[1600] / f64::from(hum[start as usize]);
+            for i in 0..8000 {
+                let expected = scale * f64::from(hum[(start as usize + i) % 333]);
+                assert!((added[1600 + i] - expected).abs() < 1e-6, "{snr} dB, sample {i}: {} vs {expected}", added[1600 + i]);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_params_and_inputs_are_refused_with_their_reason() {
+        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `speed` or `gain_db`"));
+        assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
+        assert!(problem(toml::toml! { gain_db = [0.0] }).contains("a gain of 0 dB is the clean clip"));
+        assert!(problem(toml::toml! { noise_snr = [10.0, 10.0] }).contains("`noise10dB` is listed twice"));
+        assert!(problem(toml::toml! { noise_snr = [] }).contains("needs at least one value"));
+        assert!(problem(toml::toml! { noise_snr = [200.0] }).contains("within ±100 dB, got 200"));
+        assert!(problem(toml::toml! { speed = [3.0] }).contains("within 0.5..=2.0, got 3"));
+        assert!(problem(toml::toml! { gain_db = [6.0]  noise = "pink" }).contains("`noise` needs `noise_snr`"));
+        assert!(problem(toml::toml! { gain_db = [6.0]  splits = [] }).contains("needs `test`, `val` or both"));
+        assert!(problem(toml::toml! { gain_db = [6.0]  splits = ["train"] }).contains("unknown variant `train`"));
+
+        let gain = params(toml::toml! { gain_db = [6.0] });
+        let mut train_only = set();
+        train_only.clips.retain(|c| c.split == Split::Train);
+        assert_eq!(
+            run(&gain, &[("split", &train_only)]).unwrap_err(),
+            "of the input's 1 clips, no labelled clip of the input is in `test`: put `degrade` after a `split` that holds clips out (or `clips = \"all\"` for unlabeled ones)"
+        );
+        let (once, _) = run(&gain, &[("split", &set())]).unwrap();
+        assert_eq!(
+            run(&gain, &[("degraded", &once)]).unwrap_err(),
+            "clip `a` already has a `condition` (`clean`): degrade once, with every condition in one stage (or rename the table's column with `columns`)"
+        );
+        let mut taken = set();
+        taken.clips[3].file_id = "d_gain6dB".into();
+        assert_eq!(
+            run(&gain, &[("split", &taken)]).unwrap_err(),
+            "the `gain 6 dB` copy of clip `d` would be `d_gain6dB`, the id of a clip of the input: rename one of them upstream"
+        );
+        let mut noise = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        noise.push(Clip { sample_rate: 48000, ..clip("hum", None, "") }, &[0.1, -0.2, 0.3]);
+        assert_eq!(
+            run(&params(toml::toml! { noise_snr = [5.0] }), &[("split", &set()), ("noise", &noise)]).unwrap_err(),
+            "noise clip `hum` is sampled at 48000 Hz but clip `d` at 16000 Hz: decode the noise at the corpus's rate (`sample_rate = 16000`)"
+        );
+
+        // A split of degraded copies is refused: a copy and its original could land apart.
+        let mut unsplit = once.clone();
+        for c in &mut unsplit.clips {
+            c.extra.remove(CONDITION);
+        }
+        let split: crate::split::Split = toml::Value::Table(toml::Table::new()).try_into().unwrap();
+        let stage = TestStage::with_audio_input(&unsplit);
+        let error = split.run(&stage.ctx(1)).unwrap_err().to_string();
+        assert!(error.starts_with("clip `d_gain6dB` is a degraded copy of `d`: split before `degrade`"), "{error}");
+    }
+
+    #[test]
+    fn the_seed_and_white_noise_key_only_where_they_change_the_bytes() {
+        let key = |toml: toml::Table| vox_api::kind::<Degrade>().configure(toml).unwrap().params();
+        let gain = key(toml::toml! { gain_db = [6.0] });
+        assert_eq!(gain, key(toml::toml! { gain_db = [6.0]  seed = 3 }), "no noise: the seed draws nothing");
+        let noise = key(toml::toml! { noise_snr = [5.0] });
+        assert_eq!(noise, key(toml::toml! { noise_snr = [5.0]  noise = "white" }));
+        assert_ne!(noise, key(toml::toml! { noise_snr = [5.0]  noise = "pink" }));
+        assert_ne!(noise, key(toml::toml! { noise_snr = [5.0]  seed = 3 }));
+        assert_eq!(noise["splits"], serde_json::json!(["test"]));
+    }
+}
