@@ -157,7 +157,7 @@ impl StageDef for Augment {
                 return Err(ParamError::new("noise", message));
             }
         }
-        let facts = Facts::combined(&inputs[..1]);
+        let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if let Some(splits) = &facts.labelled_splits
             && !splits.contains(&Split::Train)
         {

@@ -264,7 +264,7 @@ impl StageDef for Degrade {
                 return Err(ParamError::new("noise", message));
             }
         }
-        let facts = Facts::combined(&inputs[..1]);
+        let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if self.clips == Which::Labelled
             && let Some(splits) = &facts.labelled_splits
             && !self.splits.iter().any(|s| splits.contains(&s.split()))

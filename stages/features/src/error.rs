@@ -89,22 +89,22 @@ pub enum FeaturesError {
         more: String,
     },
     /// `normalize` in `vox predict`: a new clip is alone with its value of the column.
-    #[error("new clip `{file_id}` is the only one with `{column}` = `{value}`: normalized by its own statistics every feature would be 0 (give `vox predict` several clips of each `{column}`)")]
+    #[error("new clip `{file_id}` is the only one with {group}: normalized by its own statistics every feature would be 0 (give `vox predict` several clips of each {column})")]
     LoneNewClip {
         /// The clip.
         file_id: String,
-        /// The `by` column.
+        /// Its group in words (`` `speaker` = `07` ``).
+        group: String,
+        /// The `by` columns in words (`` `speaker` ``).
         column: String,
-        /// The clip's value in it.
-        value: String,
     },
     /// `normalize` in `vox predict`: a new clip without a value has no other clip to be
     /// normalized with.
-    #[error("new clip `{file_id}` has no `{column}` and no other clip to be normalized with: by its own statistics every feature would be 0 (give `vox predict` several clips in a table with a `{column}` column, or cut a long recording into windows with `--window`)")]
+    #[error("new clip `{file_id}` has no {column} and no other clip to be normalized with: by its own statistics every feature would be 0 (give `vox predict` several clips in a table with a {column} column, or cut a long recording into windows with `--window`)")]
     LoneUngroupedClip {
         /// The clip.
         file_id: String,
-        /// The `by` column.
+        /// The `by` columns in words (`` `speaker` ``).
         column: String,
     },
     /// `select`: more features asked for than there are.

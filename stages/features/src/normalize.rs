@@ -42,20 +42,71 @@ const SUMMARY: &str = "normalize.txt";
 /// own mean and standard deviation, over all of the group's clips whatever their split
 /// (speaker normalization). Also writes `standardization.csv` over the normalized train clips.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Normalize {
     /// The manifest column whose values are the groups: `speaker` (speaker normalization),
-    /// `corpus` (each corpus apart, for cross-corpus work), `session`, or a table's own column.
+    /// `corpus` (each corpus apart, for cross-corpus work), `session`, or a table's own column;
+    /// or several, whose combinations are the groups (`["speaker", "condition"]`: each
+    /// speaker's clips of each recording condition apart, after `degrade`).
     #[serde(default = "default_by")]
-    pub by: String,
+    pub by: GroupBy,
     /// Divide by each group's standard deviation (z-scores); `false` only subtracts each
     /// group's mean.
     #[serde(default = "default_scale")]
     pub scale: bool,
 }
 
-fn default_by() -> String {
-    "speaker".into()
+/// One manifest column, or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GroupBy {
+    /// One column.
+    One(String),
+    /// Several columns: a group per combination of their values.
+    Many(Vec<String>),
+}
+
+impl GroupBy {
+    /// The columns, in order.
+    fn columns(&self) -> Vec<&str> {
+        match self {
+            Self::One(c) => vec![c.as_str()],
+            Self::Many(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl fmt::Display for GroupBy {
+    /// `` `speaker` ``, `` `speaker` and `condition` ``.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted: Vec<String> = self.columns().iter().map(|c| format!("`{c}`")).collect();
+        match quoted.split_last() {
+            Some((last, rest)) if !rest.is_empty() => write!(f, "{} and {last}", rest.join(", ")),
+            _ => f.write_str(&quoted.concat()),
+        }
+    }
+}
+
+/// The params as the cache key and the run's record see them: a list of one column keys as
+/// that column, so that `by = ["speaker"]` and `by = "speaker"` are one key.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+struct Keyed {
+    by: GroupBy,
+    scale: bool,
+}
+
+impl From<Normalize> for Keyed {
+    fn from(n: Normalize) -> Self {
+        let by = match n.by {
+            GroupBy::Many(mut cs) if cs.len() == 1 => GroupBy::One(cs.remove(0)),
+            by => by,
+        };
+        Self { by, scale: n.scale }
+    }
+}
+
+fn default_by() -> GroupBy {
+    GroupBy::One("speaker".into())
 }
 
 fn default_scale() -> bool {
@@ -66,6 +117,11 @@ fn default_scale() -> bool {
 fn refused(by: &str) -> Option<String> {
     Some(match by {
         "" => "must name a manifest column (`speaker`, `corpus`, `session`, ...)".into(),
+        _ if by.contains(',') => format!(
+            "`{by}` is one name with a comma: several columns are a list, `by = [{}]` (on the command line, `--set 'STAGE.by=[{}]'`)",
+            by.split(',').map(|c| format!("\"{}\"", c.trim())).collect::<Vec<_>>().join(", "),
+            by.split(',').map(|c| format!("\"{}\"", c.trim())).collect::<Vec<_>>().join(",")
+        ),
         "label" => "`label`: normalizing each class by its own statistics would hand models their answer".into(),
         "file_id" => "`file_id`: each clip would be a group of its own, every feature 0".into(),
         "split" => "`split`: each split is not a group of recordings (models already standardize by the train clips' statistics)".into(),
@@ -78,8 +134,8 @@ fn refused(by: &str) -> Option<String> {
 /// Which group a clip is normalized with.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Group {
-    /// Its value in the column.
-    Value(String),
+    /// Its values in the columns (some may be empty, not all).
+    Value(Vec<String>),
     /// New clips with no value, cut from one recording by `vox predict --window`.
     Recording(String),
     /// The clips with no value (and no recording).
@@ -89,22 +145,25 @@ enum Group {
 impl fmt::Display for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Value(v) => f.write_str(v),
+            Self::Value(v) => {
+                let parts: Vec<&str> = v.iter().map(|p| if p.is_empty() { "(none)" } else { p.as_str() }).collect();
+                f.write_str(&parts.join(" / "))
+            }
             Self::Recording(r) => write!(f, "recording {r}"),
             Self::Unknown => f.write_str("(none)"),
         }
     }
 }
 
-/// The group of each clip by column `by`: its value, else its recording (windows), else
-/// [`Group::Unknown`].
-fn groups(clips: &[Clip], by: &str) -> Vec<Group> {
+/// The group of each clip by the columns `by`: its values where it has any, else its
+/// recording (windows), else [`Group::Unknown`].
+fn groups(clips: &[Clip], by: &[&str]) -> Vec<Group> {
     clips
         .iter()
         .map(|clip| {
-            let value = clip.column(by);
-            if !value.is_empty() {
-                return Group::Value(value);
+            let values: Vec<String> = by.iter().map(|c| clip.column(c)).collect();
+            if values.iter().any(|v| !v.is_empty()) {
+                return Group::Value(values);
             }
             match clip.extra.get(vox_api::windows::RECORDING) {
                 Some(recording) => Group::Recording(recording.clone()),
@@ -152,10 +211,17 @@ impl StageDef for Normalize {
     const APPLIES: Applies = Applies::Yes;
 
     fn validate(&self) -> Result<(), ParamError> {
-        match refused(&self.by) {
-            Some(why) => Err(ParamError::new("by", why)),
-            None => Ok(()),
+        let columns = self.by.columns();
+        if columns.is_empty() {
+            return Err(ParamError::new("by", "must name a manifest column (`speaker`, `corpus`, `session`, ...) or several"));
         }
+        if let Some(why) = columns.iter().find_map(|c| refused(c)) {
+            return Err(ParamError::new("by", why));
+        }
+        if let Some((i, twice)) = columns.iter().enumerate().find(|(i, c)| columns[..*i].contains(c)) {
+            return Err(ParamError::new("by", format!("`{twice}` is listed twice (column {})", i + 1)));
+        }
+        Ok(())
     }
 
     fn run(&self, ctx: &StageContext) -> Result<(), StageError> {
@@ -163,7 +229,7 @@ impl StageDef for Normalize {
         let normalized = self.normalize(table, false)?;
         if let Some(unknown) = normalized.groups.get(&Group::Unknown) {
             tracing::warn!(
-                "{}: {} clip(s) have no `{}`: normalized together as one group",
+                "{}: {} clip(s) have no {}: normalized together as one group",
                 ctx.stage,
                 unknown.len(),
                 self.by
@@ -176,7 +242,7 @@ impl StageDef for Normalize {
             stage = ctx.stage,
             clips = normalized.table.clips.len(),
             groups = normalized.groups.len(),
-            by = self.by.as_str(),
+            by = %self.by,
             "normalized"
         );
         Ok(())
@@ -189,17 +255,15 @@ impl StageDef for Normalize {
         let normalized = self.normalize(table, true)?;
         if let Some(unknown) = normalized.groups.get(&Group::Unknown) {
             tracing::warn!(
-                "{}: {} new clip(s) have no `{}`: normalized together as one {}'s (a table with a `{}` column groups them)",
+                "{}: {} new clip(s) have no {}: normalized together as one group (a table with the column groups them)",
                 ctx.run.stage,
                 unknown.len(),
-                self.by,
-                self.by,
                 self.by
             );
         }
         let recordings = normalized.groups.keys().filter(|g| matches!(g, Group::Recording(_))).count();
         if recordings > 0 {
-            tracing::info!("{}: windows with no `{}` normalized by their recording's ({recordings} recording(s))", ctx.run.stage, self.by);
+            tracing::info!("{}: windows with no {} normalized by their recording's ({recordings} recording(s))", ctx.run.stage, self.by);
         }
         normalized.table.write(ctx.run.out_dir).map_err(FeaturesError::from)?;
         standardization::copy_trained(ctx.trained, ctx.run.out_dir)?;
@@ -210,10 +274,14 @@ impl StageDef for Normalize {
 impl Normalize {
     /// `table` with each group's rows normalized; `new`: the clips are `vox predict`'s.
     fn normalize(&self, mut table: FeatureTable, new: bool) -> Result<Normalized, FeaturesError> {
-        let of = groups(&table.clips, &self.by);
-        if !table.clips.is_empty() && of.iter().all(|g| *g == Group::Unknown) && !new {
-            return Err(FeaturesError::NoGroupColumn { column: self.by.clone(), columns: group_columns(&table.clips) });
+        let by = self.by.columns();
+        if !table.clips.is_empty()
+            && !new
+            && let Some(missing) = by.iter().find(|c| table.clips.iter().all(|clip| clip.column(c).is_empty()))
+        {
+            return Err(FeaturesError::NoGroupColumn { column: missing.to_string(), columns: group_columns(&table.clips) });
         }
+        let of = groups(&table.clips, &by);
         let mut members: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
         for (i, group) in of.into_iter().enumerate() {
             members.entry(group).or_default().push(i);
@@ -222,12 +290,17 @@ impl Normalize {
             members.iter().filter(|(_, clips)| clips.len() == 1).map(|(group, clips)| (group, clips[0])).collect();
         if let Some(&(group, only)) = lone.first() {
             let file_id = table.clips[only].file_id.clone();
-            let column = self.by.clone();
+            let column = self.by.to_string();
+            // `` `speaker` = `07` ``, `` `speaker` = `07` and `condition` = `clean` ``.
+            let equal = |values: &[String]| {
+                let parts: Vec<String> = by.iter().zip(values).map(|(c, v)| format!("`{c}` = `{v}`")).collect();
+                parts.join(" and ")
+            };
             return Err(match (new, group) {
                 (false, group) => {
                     let group = match group {
-                        Group::Value(value) => format!("with `{column}` = `{value}`"),
-                        _ => format!("with no `{column}`"),
+                        Group::Value(values) => format!("with {}", equal(values)),
+                        _ => format!("with no {column}"),
                     };
                     let others: Vec<String> = lone[1..].iter().map(|&(_, i)| format!("`{}`", table.clips[i].file_id)).collect();
                     let more = match others.len() {
@@ -236,7 +309,7 @@ impl Normalize {
                     };
                     FeaturesError::LoneClip { file_id, group, more }
                 }
-                (true, Group::Value(value)) => FeaturesError::LoneNewClip { file_id, column, value: value.clone() },
+                (true, Group::Value(values)) => FeaturesError::LoneNewClip { file_id, group: equal(values), column },
                 (true, _) => FeaturesError::LoneUngroupedClip { file_id, column },
             });
         }
@@ -256,7 +329,7 @@ impl Normalize {
         let Normalized { table, groups } = normalized;
         let how = if self.scale { "mean and std" } else { "mean" };
         let mut text = format!(
-            "{} clips x {} features in {} groups by `{}`: each normalized by its own clips' {how}, whatever their split\n",
+            "{} clips x {} features in {} groups by {}: each normalized by its own clips' {how}, whatever their split\n",
             table.clips.len(),
             table.names.len(),
             groups.len(),
@@ -522,5 +595,49 @@ mod tests {
     #[test]
     fn the_key_holds_the_column_and_the_scale() {
         assert_eq!(stage(toml::Table::new()).params(), serde_json::json!({ "by": "speaker", "scale": true }));
+        assert_eq!(stage(toml::toml! { by = ["speaker"] }).params(), stage(toml::Table::new()).params(), "a list of one is that column");
+        assert_eq!(
+            stage(toml::toml! { by = ["speaker", "condition"] }).params(),
+            serde_json::json!({ "by": ["speaker", "condition"], "scale": true })
+        );
+    }
+
+    /// Several columns: a group per combination (each speaker's clips of each condition apart),
+    /// named by both in the summary and the errors.
+    #[test]
+    fn several_columns_group_by_their_combinations() {
+        let mut input = table();
+        for (clip, condition) in input.clips.iter_mut().zip(["clean", "clean", "noisy", "clean", "noisy", "clean", "clean"]) {
+            clip.extra.insert("condition".into(), condition.into());
+        }
+        input.clips[3].speaker = "b".into();
+        input.clips[6].speaker = "b".into();
+        let lone = run(toml::toml! { by = ["speaker", "condition"] }, &input).unwrap_err();
+        assert!(
+            lone.starts_with("clip `a1` is the only one with `speaker` = `a` and `condition` = `clean`: "),
+            "{lone}"
+        );
+        input.clips[0].extra.insert("condition".into(), "noisy".into());
+        let out = run(toml::toml! { by = ["speaker", "condition"]  scale = false }, &input).unwrap();
+        // a/noisy: a1, a2, a3 (100, 110, 120); b/clean: b1, u1, b2, u2 (10, -1, 14, 3).
+        let values = column(&FeatureTable::read(out.path()).unwrap(), 0);
+        assert_eq!(values, [-10.0, 3.5, 0.0, -7.5, 10.0, 7.5, -3.5]);
+        let summary = std::fs::read_to_string(out.path().join("report/normalize.txt")).unwrap();
+        assert!(summary.starts_with("7 clips x 2 features in 2 groups by `speaker` and `condition`: "), "{summary}");
+        assert!(summary.contains("\na / noisy      3      2    0     1\nb / clean      4      0    2     0\n"), "{summary}");
+
+        let problem = |by: toml::Table| kind::<Normalize>().configure(by).err().unwrap().message;
+        assert_eq!(problem(toml::toml! { by = ["speaker", "speaker"] }), "`speaker` is listed twice (column 2)");
+        assert_eq!(problem(toml::toml! { by = ["speaker", "label"] }), "`label`: normalizing each class by its own statistics would hand models their answer");
+        assert!(problem(toml::toml! { by = [] }).starts_with("must name a manifest column"));
+        assert_eq!(
+            problem(toml::toml! { by = "speaker,condition" }),
+            "`speaker,condition` is one name with a comma: several columns are a list, `by = [\"speaker\", \"condition\"]` \
+             (on the command line, `--set 'STAGE.by=[\"speaker\",\"condition\"]'`)"
+        );
+        assert_eq!(
+            run(toml::toml! { by = ["speaker", "conditon"] }, &input).unwrap_err(),
+            "no clip has a `conditon` to normalize by (the clips have `corpus`, `speaker`, `source`, `condition`)"
+        );
     }
 }
