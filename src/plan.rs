@@ -441,6 +441,11 @@ fn check_facts(
                 Some((j, kind.output()))
             })
             .collect();
+        // An input that is unknown or failed to configure is reported already; what this
+        // stage would derive from the others is not known.
+        if upstream.len() != spec.stages[i].inputs.len() {
+            continue;
+        }
         let planned: Vec<PlannedInput> =
             upstream.iter().map(|&(j, kind)| PlannedInput { name: names[j], kind, facts: &facts[j] }).collect();
         match stage.facts(&planned) {

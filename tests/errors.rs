@@ -62,6 +62,21 @@ fn unknown_kind_param_and_input_are_all_reported_with_suggestions() {
     assert!(stderr.contains("3 problems in `p.toml`; nothing was run"), "{stderr}");
 }
 
+/// A stage whose input failed to configure is not asked what it derives from it: one problem,
+/// the input's (an `augment` and a `degrade` below a broken `split` once panicked the planner).
+#[test]
+fn stages_below_a_broken_stage_report_only_its_problem() {
+    let text = format!(
+        "{}\n[stages.aug]\nkind = \"augment\"\ninputs = [\"split\"]\ngain_db = [1.0, 2.0]\n\n\
+         [stages.noisy]\nkind = \"degrade\"\ninputs = [\"aug\"]\nnoise_snr = [10.0]\nsplits = [\"val\"]\n",
+        SMALL.replace("val_fraction = 0.2", "val_fraction = 2.0")
+    );
+    let (code, lines, stderr) = problems(&text, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("p.toml:27:16: stage `split`: invalid param `val_fraction`"), "{stderr}");
+}
+
 #[test]
 fn bad_param_values_name_the_param() {
     let text = SMALL.replace("length = 16000", "length = \"long\"");
