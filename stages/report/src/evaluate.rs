@@ -314,6 +314,7 @@ impl Evaluate {
                 .map(|s| (s.input.as_str(), s.groups.as_slice()))
                 .collect();
             groups::write_all(&report_dir, groups.columns(), &models)?;
+            groups::draw_all(&report_dir, groups.columns(), &models, split.name(), formats)?;
         }
         for dir in [ctx.out_dir, report_dir.as_path()] {
             write_summary(&dir.join(summary::FILE), &summaries)?;

@@ -6,7 +6,8 @@
 //!
 //! Files: `report/<model>/by_<column>.csv` (`<column>,clips,accuracy,macro_f1,weighted_f1,uar`,
 //! a row per value, in natural order (see [`Natural`]); clips with no value are `(none)`) and `report/by_<column>.csv`
-//! (the same with an `input` column first, every model's rows).
+//! (the same with an `input` column first, every model's rows); with figures, `report/by_<column>.png`
+//! (and `.svg`): each model's UAR in each group (see [`crate::plot::groups`]).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +19,8 @@ use vox_api::labels::LabelSet;
 
 use crate::error::ReportError;
 use crate::files::write_csv;
+use crate::plot::groups::{GroupSeries, GroupsFigure, MAX_GROUPS};
+use crate::plot::{self, ImageFormat};
 use crate::metrics::{Confusion, Scores};
 
 /// What a clip with no value in the column is grouped as.
@@ -239,6 +242,51 @@ pub fn write_all<'a>(
     Ok(())
 }
 
+/// Draws `report_dir/by_<column>.<format>`: every model's UAR in each group of each column,
+/// the groups in natural order; a column of more than [`MAX_GROUPS`] groups is left to its table.
+pub fn draw_all<'a>(
+    report_dir: &Path,
+    columns: impl Iterator<Item = &'a str>,
+    models: &[(&str, &[GroupScore])],
+    split: &str,
+    formats: &[ImageFormat],
+) -> Result<(), ReportError> {
+    if formats.is_empty() {
+        return Ok(());
+    }
+    for column in columns {
+        let mut values: Vec<&str> =
+            models.iter().flat_map(|(_, scores)| scores.iter().filter(|s| s.column == column).map(|s| s.value.as_str())).collect();
+        values.sort_by(|a, b| Natural(a).cmp(&Natural(b)));
+        values.dedup();
+        if values.is_empty() {
+            continue;
+        }
+        if values.len() > MAX_GROUPS {
+            tracing::info!("`{column}` has {} groups, more than a figure shows ({MAX_GROUPS}): see by_{column}.csv", values.len());
+            continue;
+        }
+        let series = models
+            .iter()
+            .map(|(model, scores)| GroupSeries {
+                model: model.to_string(),
+                values: values
+                    .iter()
+                    .map(|v| scores.iter().find(|s| s.column == column && s.value == *v).map(|s| s.metrics[3]))
+                    .collect(),
+            })
+            .collect();
+        let figure = GroupsFigure {
+            title: format!("UAR on `{split}` by {column}"),
+            metric: "UAR".into(),
+            groups: values.iter().map(|v| v.to_string()).collect(),
+            series,
+        };
+        plot::save(&figure, report_dir, &format!("by_{column}"), formats)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use vox_api::ArtifactKind;
@@ -294,6 +342,35 @@ mod tests {
 
         let error = groups.score("rf", &labels, &[("9", 0, 0)]).unwrap_err().to_string();
         assert_eq!(error, "`by`: clip `9` scored by `rf` is not in audio input `padded` (give `evaluate` the audio set the models' clips come from)");
+    }
+
+    /// The figure has a row per group in natural order, a dot per model and group scored, and
+    /// a legend; a column of more groups than a figure shows is left to its table.
+    #[test]
+    fn figures_draw_each_models_uar_per_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let score = |value: &str, uar| GroupScore { column: "condition".into(), value: value.into(), clips: 4, metrics: [0.5, 0.5, 0.5, uar] };
+        let rf = [score("noise 10 dB", 0.5), score("clean", 0.9), score("noise -5 dB", 0.2)];
+        let lr = [score("clean", 0.8), score("noise 10 dB", 0.4)];
+        draw_all(dir.path(), ["condition"].into_iter(), &[("rf", &rf), ("lr", &lr)], "test", &[ImageFormat::Svg]).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("by_condition.svg")).unwrap();
+        assert!(svg.contains("UAR on `test` by condition"), "title");
+        // The height at which `text` is written (smaller is higher up).
+        let at = |text: &str| {
+            let end = svg.find(&format!("\n{text}\n</text>")).unwrap_or_else(|| panic!("{text} not drawn"));
+            let tag = &svg[svg[..end].rfind("<text").unwrap()..end];
+            let y = &tag[tag.find(" y=\"").unwrap() + 4..];
+            y[..y.find('"').unwrap()].parse::<f64>().unwrap()
+        };
+        assert!(at("clean") < at("noise -5 dB") && at("noise -5 dB") < at("noise 10 dB"), "rows in natural order, top down");
+        assert!(at("noise 10 dB") < at("rf") && at("rf") < at("lr"), "the legend below, in model order");
+        // Five dots: rf in three groups, lr in two, and two legend dots.
+        assert_eq!(svg.matches("<circle").count(), 7, "{svg}");
+
+        let many: Vec<GroupScore> = (0..=MAX_GROUPS).map(|i| GroupScore { value: format!("s{i}"), ..score("", 0.5) }).collect();
+        let other = tempfile::tempdir().unwrap();
+        draw_all(other.path(), ["condition"].into_iter(), &[("rf", &many)], "test", &[ImageFormat::Svg]).unwrap();
+        assert!(!other.path().join("by_condition.svg").exists());
     }
 
     #[test]

@@ -4,21 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, Figure, GRID, padded_range, text, titled};
-
-/// matplotlib's tab10, so that up to ten classes get colours people can tell apart.
-const TAB10: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
+use super::{DrawResult, Figure, GRID, TAB10, padded_range, text, titled};
 
 /// The most groups a map names in a legend.
 pub const MAX_LEGEND: usize = 12;

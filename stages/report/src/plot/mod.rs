@@ -11,6 +11,7 @@ pub mod comparison;
 pub mod confusion;
 pub mod counts;
 pub mod curves;
+pub mod groups;
 pub mod importance;
 pub mod map;
 pub mod reliability;
@@ -195,6 +196,20 @@ pub fn centred_text(size: u32, colour: RGBColor) -> TextStyle<'static> {
 /// Line colours for series drawn together (matplotlib's tab10 blue, orange, green, red).
 pub const SERIES: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+
+/// matplotlib's tab10, so that up to ten classes get colours people can tell apart.
+pub const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 
 /// An axis range over `values`, padded by 5% on each side (at least 1e-6, so that one value
 /// still gets an axis); `0..1` without values.
