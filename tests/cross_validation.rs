@@ -225,12 +225,18 @@ fn stratified_kfold_is_planned_with_its_folds_before_anything_runs() {
         "{}",
         err.stderr
     );
-    // An audio set from the split down is one per fold: signal plots of it are refused before
-    // anything runs, and the error says what to give instead; one from before the split plans.
+    // An audio set from the split down is one per fold: it serves `by` only (its folds' clips
+    // together), signal plots of it are refused before anything runs, and the error says what to
+    // give instead; one from before the split plans.
     let err = p.vox(&["plan", "p.toml", "--set", "report.inputs=lr,split"]);
     assert_eq!(err.code, 2, "{}", err.stderr);
-    assert!(err.stderr.contains("`split` is an audio set per fold of the cross-validation, and `evaluate` draws signal plots for at most one: give an audio set from before the split"), "{}", err.stderr);
+    assert!(err.stderr.contains("`split` is an audio set per fold of the cross-validation: it serves `by` only (scores by its columns); signal plots take an audio set from before the split"), "{}", err.stderr);
     assert_eq!(p.vox(&["plan", "p.toml", "--set", "report.inputs=lr,audio"]).code, 0);
+    let by_fold = p.run_doc("p.toml", &["--set", "report.inputs=lr,split", "--set", "report.by=fold"]);
+    let folds = rows(&p.stage_entry(&by_fold, "report").join("report/lr/by_fold.csv"));
+    let held_out: Vec<(&str, &str)> = folds.iter().map(|r| (r["fold"].as_str(), r["clips"].as_str())).collect();
+    assert_eq!(held_out.len(), 3, "each fold's held-out clips a group: {folds:?}");
+    assert_eq!(held_out.iter().map(|(_, c)| c.parse::<usize>().unwrap()).sum::<usize>(), 75, "{folds:?}");
     // Without `split`, evaluate scores a cross-validation's held-out folds: only the report
     // runs again (its params changed), and it scores `test` as with `split = "test"`.
     let summary = |doc: &serde_json::Value| rows(&p.stage_entry(doc, "report").join("summary.csv"));

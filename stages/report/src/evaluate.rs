@@ -195,9 +195,13 @@ impl StageDef for Evaluate {
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
         // Caught at plan time: an audio set from a cross-validation's split down is one set per
         // fold, and the run would fail only after every fold trained.
-        if let Some(folded) = inputs.iter().find(|i| i.kind == ArtifactKind::Audio && i.facts.cross_validated) {
+        // A cross-validation's audio sets (one per fold) serve `by` only: the columns of the
+        // clips each fold made (a `degrade` below the split makes its copies per fold).
+        if let Some(folded) = inputs.iter().find(|i| i.kind == ArtifactKind::Audio && i.facts.cross_validated)
+            && self.by.is_empty()
+        {
             let message = format!(
-                "`{}` is an audio set per fold of the cross-validation, and `evaluate` draws signal plots for at most one: give an audio set from before the split",
+                "`{}` is an audio set per fold of the cross-validation: it serves `by` only (scores by its columns); signal plots take an audio set from before the split",
                 folded.name
             );
             return Err(ParamError::new("inputs", message));
@@ -273,8 +277,8 @@ impl Evaluate {
         let split = self.scored(models.iter().chain(&regressors).any(|m| matches!(m, Model::Folds(..))));
         let report_dir = ctx.report_dir().map_err(ReportError::io(ctx.out_dir.join("report")))?;
         let formats: &[ImageFormat] = if self.plots { &self.formats } else { &[] };
-        let groups = match audio {
-            Some(input) if !self.by.is_empty() => Groups::read(input, &self.by)?,
+        let groups = match audio.first() {
+            Some(_) if !self.by.is_empty() => Groups::read(&audio, &self.by)?,
             _ => Groups::default(),
         };
         let scoring = Scoring {
@@ -364,11 +368,12 @@ impl Evaluate {
             };
             feature_maps::draw(name, input, &report_dir, formats, &self.by, self.seed.unwrap_or(ctx.seed))?;
         }
-        match audio {
-            Some(input) if self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
-            Some(input) if self.by.is_empty() => warn!("`plots` is false: audio input `{}` is not used", input.name),
-            Some(_) => {}
-            None => {}
+        match audio.as_slice() {
+            [input] if input.fold.is_none() && self.plots => signal_report::draw(input, ctx, &report_dir, formats)?,
+            [input] if input.fold.is_none() && self.by.is_empty() => {
+                warn!("`plots` is false: audio input `{}` is not used", input.name)
+            }
+            _ => {}
         }
         if split == ScoredSplit::Val {
             for input in &predictions {
@@ -472,28 +477,31 @@ fn report_folds(scoring: &Scoring, split: ScoredSplit, name: &str, inputs: &[&In
 }
 
 /// The inputs by kind: predictions, estimates, the (at most one) audio set, and features.
-type Partition<'a> = (Vec<&'a Input>, Vec<&'a Input>, Option<&'a Input>, Vec<&'a Input>);
+type Partition<'a> = (Vec<&'a Input>, Vec<&'a Input>, Vec<&'a Input>, Vec<&'a Input>);
 
-/// Splits the inputs into predictions inputs, estimates inputs, the (at most one) audio set and
-/// features inputs, checking that each name can be a folder name.
+/// Splits the inputs into predictions inputs, estimates inputs, the (at most one) audio set (or
+/// its folds, for a cross-validated one) and features inputs, checking that each name can be a
+/// folder name.
 fn partition(inputs: &[Input]) -> Result<Partition<'_>, ReportError> {
     let mut predictions = Vec::new();
     let mut estimates = Vec::new();
-    let mut audio: Option<&Input> = None;
+    let mut audio: Vec<&Input> = Vec::new();
     let mut features = Vec::new();
     for input in inputs {
         let name = input.name.as_str();
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
             return Err(ReportError::InputName(input.name.clone()));
         }
-        match (input.kind, audio) {
-            (ArtifactKind::Audio, Some(first)) => {
+        // One audio set, or the folds of one cross-validated set.
+        let set = |i: &Input| i.fold.as_ref().map_or(i.name.clone(), |f| f.of.clone());
+        match (input.kind, audio.first()) {
+            (ArtifactKind::Audio, Some(first)) if set(first) != set(input) || input.fold.is_none() => {
                 return Err(ReportError::SeveralAudioInputs {
-                    first: first.name.clone(),
-                    second: input.name.clone(),
+                    first: set(first),
+                    second: set(input),
                 });
             }
-            (ArtifactKind::Audio, None) => audio = Some(input),
+            (ArtifactKind::Audio, _) => audio.push(input),
             (ArtifactKind::Estimates, _) => estimates.push(input),
             (ArtifactKind::Features, _) => features.push(input),
             _ => predictions.push(input),

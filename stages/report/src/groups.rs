@@ -49,26 +49,32 @@ pub struct GroupScore {
 }
 
 impl Groups {
-    /// The values of `by`'s columns in the manifest of `audio`; a column no clip has is an
-    /// error naming the ones they have.
-    pub fn read(audio: &Input, by: &[String]) -> Result<Self, ReportError> {
-        let manifest = AudioSet::read_manifest(&audio.dir)?;
+    /// The values of `by`'s columns in the manifest of `audio` (one set, or the folds of a
+    /// cross-validated one: the union of their clips, the first fold's value where several
+    /// have a clip); a column no clip has is an error naming the ones they have.
+    pub fn read(audio: &[&Input], by: &[String]) -> Result<Self, ReportError> {
+        let mut clips = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for input in audio {
+            let manifest = AudioSet::read_manifest(&input.dir)?;
+            clips.extend(manifest.clips.into_iter().filter(|c| seen.insert(c.file_id.clone())));
+        }
+        let name = audio.first().map_or_else(String::new, |a| a.fold.as_ref().map_or(a.name.clone(), |f| f.of.clone()));
         let mut columns = Vec::with_capacity(by.len());
         for column in by {
-            let values: HashMap<String, String> =
-                manifest.clips.iter().map(|c| (c.file_id.clone(), c.column(column))).collect();
-            if !manifest.clips.is_empty() && values.values().all(String::is_empty) {
-                let have = vox_api::audio::columns_with_values(&manifest.clips)
+            let values: HashMap<String, String> = clips.iter().map(|c| (c.file_id.clone(), c.column(column))).collect();
+            if !clips.is_empty() && values.values().all(String::is_empty) {
+                let have = vox_api::audio::columns_with_values(&clips)
                     .into_iter()
                     .filter(|c| !matches!(c.as_str(), "file_id" | "label" | "split"))
                     .map(|c| format!("`{c}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Err(ReportError::NoGroupColumn { column: column.clone(), input: audio.name.clone(), have });
+                return Err(ReportError::NoGroupColumn { column: column.clone(), input: name, have });
             }
             columns.push((column.clone(), values));
         }
-        Ok(Self { input: audio.name.clone(), columns })
+        Ok(Self { input: name, columns })
     }
 
     /// Whether no column was asked for.
@@ -320,7 +326,7 @@ mod tests {
         let clips = [clip("1", "f", "s1"), clip("2", "f", "s1"), clip("3", "m", "s2"), clip("4", "", "s2"), clip("5", "m", "s3")];
         AudioSet::write_manifest(&labels, &clips, dir.path()).unwrap();
         let input = Input::new("padded", ArtifactKind::Audio, dir.path());
-        Groups::read(&input, &by.iter().map(|c| c.to_string()).collect::<Vec<_>>()).map_err(|e| e.to_string())
+        Groups::read(&[&input], &by.iter().map(|c| c.to_string()).collect::<Vec<_>>()).map_err(|e| e.to_string())
     }
 
     #[test]
