@@ -195,7 +195,7 @@ impl Augment {
             (snr, source)
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
-        Perturbation { speed, noise, gain }
+        Perturbation { speed, noise, band: None, gain }
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {

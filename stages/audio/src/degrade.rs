@@ -10,10 +10,11 @@
 //! never touched, so models learn what they learnt without the stage; copies made before a split
 //! could land on both of its sides, so a `split` of them is refused.
 //!
-//! Each condition is one factor at a time, in the order listed (`noise_snr`, then `speed`, then
-//! `gain_db`): copy `<id>_noise10dB`, `<id>_speed0.9` or `<id>_gain-6dB` of each chosen clip,
-//! with the original's label, speaker and columns, plus `condition` (the group it is scored in:
-//! `noise 10 dB (white)`, `speed 0.9`, `gain -6 dB`; every original clip is `clean`),
+//! Each condition is one factor at a time, in the order listed (`noise_snr`, `speed`, `band_hz`,
+//! then `gain_db`): copy `<id>_noise10dB`, `<id>_speed0.9`, `<id>_band300-3400Hz` or
+//! `<id>_gain-6dB` of each chosen clip, with the original's label, speaker and columns, plus
+//! `condition` (the group it is scored in: `noise 10 dB (white)`, `speed 0.9`, `band 300-3400 Hz`
+//! (a telephone line), `gain -6 dB`; every original clip is `clean`),
 //! `degraded_from` (the original's id) and `degradation` (exactly what was done, with the noise
 //! recording and offset used). Copies follow their original in the manifest. `evaluate` with
 //! `by = ["condition"]` then scores each condition apart (`report/by_condition.csv`).
@@ -53,7 +54,7 @@ const MAX_CONDITIONS: usize = 100;
 const BATCH: usize = 64;
 
 /// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
-/// speed factor, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
+/// speed factor, a pass band, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
 /// original): score a model per condition with `evaluate`'s `by = ["condition"]`. An optional
 /// second input (an audio set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -72,6 +73,11 @@ pub struct Degrade {
     /// not 1. Tempo and pitch change together.
     #[serde(default)]
     pub speed: Option<Vec<f64>>,
+    /// Pass bands in Hz, each a condition: `[[300.0, 3400.0]]` is a telephone line (ITU-T
+    /// G.712). An ideal band-pass: what lies outside is removed. `low < high`, `high` at most
+    /// half the clips' sample rate.
+    #[serde(default)]
+    pub band_hz: Option<Vec<[f64; 2]>>,
     /// Gains in dB, each a condition (e.g. `[-20.0, 6.0]`); within ±60 dB, not 0.
     #[serde(default)]
     pub gain_db: Option<Vec<f64>>,
@@ -137,6 +143,8 @@ struct Keyed {
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseColour>,
     speed: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band_hz: Option<Vec<[f64; 2]>>,
     gain_db: Option<Vec<f64>>,
     splits: Vec<HeldOut>,
     clips: Which,
@@ -148,7 +156,7 @@ impl From<Degrade> for Keyed {
     fn from(d: Degrade) -> Self {
         let noise = d.noise.filter(|&c| c != NoiseColour::White);
         let seed = d.seed.filter(|_| d.noise_snr.is_some());
-        Self { noise_snr: d.noise_snr, noise, speed: d.speed, gain_db: d.gain_db, splits: d.splits, clips: d.clips, seed }
+        Self { noise_snr: d.noise_snr, noise, speed: d.speed, band_hz: d.band_hz, gain_db: d.gain_db, splits: d.splits, clips: d.clips, seed }
     }
 }
 
@@ -159,6 +167,8 @@ enum Condition {
     Noise(f64),
     /// Speed in thousandths.
     Speed(u32),
+    /// Pass band, Hz.
+    Band(f64, f64),
     /// Gain, dB.
     Gain(f64),
 }
@@ -173,15 +183,17 @@ impl Condition {
                 None => format!("noise {snr} dB"),
             },
             Self::Speed(speed) => format!("speed {}", f64::from(speed) / 1000.0),
+            Self::Band(low, high) => format!("band {low}-{high} Hz"),
             Self::Gain(db) => format!("gain {db} dB"),
         }
     }
 
-    /// The copy's id suffix: `noise10dB`, `speed0.9`, `gain-6dB`.
+    /// The copy's id suffix: `noise10dB`, `speed0.9`, `band300-3400Hz`, `gain-6dB`.
     fn suffix(self) -> String {
         match self {
             Self::Noise(snr) => format!("noise{snr}dB"),
             Self::Speed(speed) => format!("speed{}", f64::from(speed) / 1000.0),
+            Self::Band(low, high) => format!("band{low}-{high}Hz"),
             Self::Gain(db) => format!("gain{db}dB"),
         }
     }
@@ -224,12 +236,20 @@ impl StageDef for Degrade {
         if self.speed.iter().flatten().any(|&s| thousandths(s) == 1000) {
             return Err(ParamError::new("speed", "speed 1 is the clean clip, which is kept: leave it out"));
         }
+        if let Some(bands) = &self.band_hz {
+            if bands.is_empty() {
+                return Err(ParamError::new("band_hz", "needs at least one band (leave it out for none)"));
+            }
+            if let Some([low, high]) = bands.iter().find(|[low, high]| !(low.is_finite() && high.is_finite() && 0.0 <= *low && low < high)) {
+                return Err(ParamError::new("band_hz", format!("each band is `[low, high]` in Hz with 0 <= low < high, got [{low}, {high}]")));
+            }
+        }
         if self.gain_db.iter().flatten().any(|&g| g == 0.0) {
             return Err(ParamError::new("gain_db", "a gain of 0 dB is the clean clip, which is kept: leave it out"));
         }
         let conditions = self.conditions();
         if conditions.is_empty() {
-            return Err(ParamError::new("", "no condition: set `noise_snr`, `speed` or `gain_db` (each value is one condition)"));
+            return Err(ParamError::new("", "no condition: set `noise_snr`, `speed`, `band_hz` or `gain_db` (each value is one condition)"));
         }
         if conditions.len() > MAX_CONDITIONS {
             return Err(ParamError::new("", format!("{} conditions, at most {MAX_CONDITIONS}", conditions.len())));
@@ -290,6 +310,8 @@ fn param_of(suffix: &str) -> &'static str {
         "noise_snr"
     } else if suffix.starts_with("speed") {
         "speed"
+    } else if suffix.starts_with("band") {
+        "band_hz"
     } else {
         "gain_db"
     }
@@ -305,12 +327,13 @@ impl Degrade {
         self.noise.unwrap_or(NoiseColour::White)
     }
 
-    /// Every condition, in the order listed: noise levels, speeds, gains.
+    /// Every condition, in the order listed: noise levels, speeds, bands, gains.
     fn conditions(&self) -> Vec<Condition> {
         let noise = self.noise_snr.iter().flatten().map(|&s| Condition::Noise(s));
         let speed = self.speed.iter().flatten().map(|&s| Condition::Speed(thousandths(s)));
+        let band = self.band_hz.iter().flatten().map(|&[low, high]| Condition::Band(low, high));
         let gain = self.gain_db.iter().flatten().map(|&g| Condition::Gain(g));
-        noise.chain(speed).chain(gain).collect()
+        noise.chain(speed).chain(band).chain(gain).collect()
     }
 
     /// `` `test` ``, `` `val` or `test` ``, for messages.
@@ -395,9 +418,15 @@ impl Degrade {
             }
             for (condition, name) in &conditions {
                 let perturbation = match *condition {
-                    Condition::Noise(snr) => Perturbation { speed: None, noise: Some((snr, source)), gain: None },
-                    Condition::Speed(speed) => Perturbation { speed: Some(speed), noise: None, gain: None },
-                    Condition::Gain(db) => Perturbation { speed: None, noise: None, gain: Some(db) },
+                    Condition::Noise(snr) => Perturbation { noise: Some((snr, source)), ..Perturbation::default() },
+                    Condition::Speed(speed) => Perturbation { speed: Some(speed), ..Perturbation::default() },
+                    Condition::Band(low, high) => {
+                        if high > f64::from(clip.sample_rate) / 2.0 {
+                            return Err(AudioError::BandAboveNyquist { low, high, file_id: clip.file_id.clone(), rate: clip.sample_rate });
+                        }
+                        Perturbation { band: Some((low, high)), ..Perturbation::default() }
+                    }
+                    Condition::Gain(db) => Perturbation { gain: Some(db), ..Perturbation::default() },
                 };
                 let mut row = clip.clone();
                 row.file_id = format!("{}_{}", clip.file_id, condition.suffix());
@@ -625,8 +654,30 @@ mod tests {
     }
 
     #[test]
+    fn a_band_keeps_what_lies_within_it_and_nothing_else() {
+        // 200 Hz and 1000 Hz for 0.5 s: whole periods, each on one FFT bin.
+        let mut set = ravdess_set();
+        let tone = |f: f64, i: usize| (std::f64::consts::TAU * f * i as f64 / 16000.0 + 0.3).sin();
+        let mixed: Vec<f32> = (0..8000).map(|i| (0.5 * tone(200.0, i) + 0.3 * tone(1000.0, i)) as f32).collect();
+        set.push(Clip { split: Split::Test, ..clip("t", Some(Emotion::Angry), "01") }, &mixed);
+        let degrade = params(toml::toml! { band_hz = [[300.0, 3400.0]] });
+        let (out, _) = run(&degrade, &[("split", &set)]).unwrap();
+        let copy = row(&out, "t_band300-3400Hz");
+        assert_eq!((copy.extra[CONDITION].as_str(), copy.extra[DEGRADATION].as_str()), ("band 300-3400 Hz", "band 300-3400 Hz"));
+        let off = samples(&out, "t_band300-3400Hz").iter().enumerate().map(|(i, &v)| (f64::from(v) - 0.3 * tone(1000.0, i)).abs()).fold(0.0, f64::max);
+        assert!(off < 1e-5, "the 200 Hz tone is gone, the 1000 Hz one kept: {off}");
+
+        let above = params(toml::toml! { band_hz = [[300.0, 9000.0]] });
+        assert_eq!(
+            run(&above, &[("split", &set)]).unwrap_err(),
+            "band 300-9000 Hz reaches above what clip `t` holds: sampled at 16000 Hz, its frequencies stop at 8000 Hz"
+        );
+        assert!(problem(toml::toml! { band_hz = [[3400.0, 300.0]] }).contains("each band is `[low, high]` in Hz with 0 <= low < high, got [3400, 300]"));
+    }
+
+    #[test]
     fn bad_params_and_inputs_are_refused_with_their_reason() {
-        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `speed` or `gain_db`"));
+        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `speed`, `band_hz` or `gain_db`"));
         assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
         assert!(problem(toml::toml! { gain_db = [0.0] }).contains("a gain of 0 dB is the clean clip"));
         assert!(problem(toml::toml! { noise_snr = [10.0, 10.0] }).contains("`noise10dB` is listed twice"));

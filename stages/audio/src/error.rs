@@ -269,6 +269,18 @@ pub enum AudioError {
         /// Its condition.
         value: String,
     },
+    /// `degrade`: a pass band above the clips' Nyquist frequency.
+    #[error("band {low}-{high} Hz reaches above what clip `{file_id}` holds: sampled at {rate} Hz, its frequencies stop at {} Hz", rate / 2)]
+    BandAboveNyquist {
+        /// The band's low edge, Hz.
+        low: f64,
+        /// Its high edge, Hz.
+        high: f64,
+        /// The clip.
+        file_id: String,
+        /// Its sample rate.
+        rate: u32,
+    },
     /// `degrade`: a copy's id is a clip's of the input.
     #[error("the `{condition}` copy of clip `{original}` would be `{file_id}`, the id of a clip of the input: rename one of them upstream")]
     DegradedIdTaken {

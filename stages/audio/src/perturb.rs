@@ -1,7 +1,7 @@
 //! Waveform perturbations shared by `augment` (random copies of train clips) and `degrade`
 //! (test clips under fixed conditions): speed (band-limited resampling of the content), additive
 //! noise at an SNR against the content's power (generated white or pink, or a stretch of a
-//! noise recording, looped), gain. They apply from a clip's first to its last nonzero sample,
+//! noise recording, looped), a band-pass (a telephone channel's 300-3400 Hz), gain. They apply from a clip's first to its last nonzero sample,
 //! so a padded clip's zeros stay zeros.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::Clip;
+
+use realfft::RealFftPlanner;
+use realfft::num_complex::Complex;
 
 use crate::error::AudioError;
 use crate::resample::Resampler;
@@ -36,13 +39,15 @@ pub(crate) enum NoiseSource {
     Clip { clip: usize, start: u64 },
 }
 
-/// What is done to one copy: its speed, noise and gain, each optional.
-#[derive(Clone, Debug, PartialEq)]
+/// What is done to one copy: its speed, noise, band and gain, each optional.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Perturbation {
     /// Speed factor in thousandths.
     pub(crate) speed: Option<u32>,
     /// SNR in dB and where the noise comes from.
     pub(crate) noise: Option<(f64, NoiseSource)>,
+    /// Pass band in Hz, `(low, high)`.
+    pub(crate) band: Option<(f64, f64)>,
     /// Gain in dB.
     pub(crate) gain: Option<f64>,
 }
@@ -60,6 +65,9 @@ impl Perturbation {
                 NoiseSource::Generated(_) => colour.name().to_string(),
             };
             parts.push(format!("noise {snr:.1} dB ({what})"));
+        }
+        if let Some((low, high)) = self.band {
+            parts.push(format!("band {low}-{high} Hz"));
         }
         if let Some(gain) = self.gain {
             parts.push(format!("gain {gain:.1} dB"));
@@ -169,6 +177,8 @@ pub(crate) struct Worker {
     pub(crate) bytes: Vec<u8>,
     pub(crate) noise: Vec<f32>,
     pub(crate) resampled: Vec<f32>,
+    /// FFT plans by length, for band-passes.
+    planner: RealFftPlanner<f64>,
 }
 
 /// `worker.samples` (a clip's) transformed as `perturbation` says, generated noise of
@@ -214,7 +224,11 @@ pub(crate) fn transform(
             }
         }
     }
-    // 3. Gain.
+    // 3. The channel's band, after the room's noise (as a telephone line carries both).
+    if let Some((low, high)) = perturbation.band {
+        band_pass(&mut worker.planner, &mut signal, clip.sample_rate, low, high);
+    }
+    // 4. Gain.
     let gain = perturbation.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
     for (o, s) in out[start..].iter_mut().zip(&signal) {
         *o = (s * gain) as f32;
@@ -222,3 +236,35 @@ pub(crate) fn transform(
     Ok(out)
 }
 
+
+/// `signal` (at `rate` Hz) through an ideal band-pass of `[low, high]` Hz: its spectrum's bins
+/// outside the band zeroed. A brick wall rather than a filter's slope, so that a condition says
+/// exactly which frequencies a model still hears (300-3400 Hz: a telephone line, ITU-T G.712).
+pub(crate) fn band_pass(planner: &mut RealFftPlanner<f64>, signal: &mut [f64], rate: u32, low: f64, high: f64) {
+    let n = signal.len();
+    if n < 2 {
+        return;
+    }
+    let forward = planner.plan_fft_forward(n);
+    let inverse = planner.plan_fft_inverse(n);
+    let mut spectrum = forward.make_output_vec();
+    // The lengths come from the plans: the transforms cannot fail.
+    forward.process(signal, &mut spectrum).expect("buffers sized by the forward plan");
+    let hz_per_bin = f64::from(rate) / n as f64;
+    for (k, bin) in spectrum.iter_mut().enumerate() {
+        let f = k as f64 * hz_per_bin;
+        if f < low || f > high {
+            *bin = Complex::new(0.0, 0.0);
+        }
+    }
+    // A real signal's DC and Nyquist bins are real: zero imaginary parts, as the inverse needs.
+    spectrum[0].im = 0.0;
+    if n % 2 == 0 {
+        spectrum[n / 2].im = 0.0;
+    }
+    inverse.process(&mut spectrum, signal).expect("buffers sized by the inverse plan");
+    let scale = 1.0 / n as f64;
+    for s in signal.iter_mut() {
+        *s *= scale;
+    }
+}

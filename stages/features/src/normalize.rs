@@ -254,8 +254,12 @@ impl StageDef for Normalize {
         let table = FeatureTable::read(&ctx.run.input().dir).map_err(FeaturesError::from)?;
         let normalized = self.normalize(table, true)?;
         if let Some(unknown) = normalized.groups.get(&Group::Unknown) {
+            let (together, table) = match &self.by {
+                GroupBy::One(column) => (format!("one {column}'s"), format!("a `{column}` column")),
+                GroupBy::Many(_) => ("one group".to_string(), "those columns".to_string()),
+            };
             tracing::warn!(
-                "{}: {} new clip(s) have no {}: normalized together as one group (a table with the column groups them)",
+                "{}: {} new clip(s) have no {}: normalized together as {together} (a table with {table} groups them)",
                 ctx.run.stage,
                 unknown.len(),
                 self.by
