@@ -259,7 +259,7 @@ pub(crate) fn band_pass(planner: &mut RealFftPlanner<f64>, signal: &mut [f64], r
     }
     // A real signal's DC and Nyquist bins are real: zero imaginary parts, as the inverse needs.
     spectrum[0].im = 0.0;
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         spectrum[n / 2].im = 0.0;
     }
     inverse.process(&mut spectrum, signal).expect("buffers sized by the inverse plan");
