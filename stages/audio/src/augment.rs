@@ -36,7 +36,7 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 
 use crate::error::{AFTER_SPLIT, AudioError};
 use crate::parallel::for_each_in_order;
-use crate::perturb::{NoiseColour, NoiseSource, Perturbation, Worker, stream, transform};
+use crate::perturb::{NoiseColour, NoiseInput, Perturbation, Worker, check_noise_input, check_rate, draw_source, stream, transform};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer;
 
@@ -148,15 +148,7 @@ impl StageDef for Augment {
     /// The first input's facts (the noise input's clips are not the output's); an input known
     /// to hold no train clip is an error before anything runs.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        if let Some(noise) = inputs.get(1) {
-            if self.noise_snr.is_none() {
-                return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
-            }
-            if self.noise.is_some() {
-                let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
-                return Err(ParamError::new("noise", message));
-            }
-        }
+        check_noise_input(inputs, self.noise_snr.is_some(), self.noise.is_some())?;
         let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if let Some(splits) = &facts.labelled_splits
             && !splits.contains(&Split::Train)
@@ -186,13 +178,7 @@ impl Augment {
         let speed = self.speed.as_ref().map(|s| (s[rng.random_range(0..s.len())] * 1000.0).round() as u32);
         let noise = self.noise_snr.map(|[low, high]| {
             let snr = low + (high - low) * rng.random::<f64>();
-            let source = if noise_clips.is_empty() {
-                NoiseSource::Generated(rng.random())
-            } else {
-                let clip = rng.random_range(0..noise_clips.len());
-                NoiseSource::Clip { clip, start: rng.random_range(0..noise_clips[clip].length.max(1)) }
-            };
-            (snr, source)
+            (snr, draw_source(&mut rng, noise_clips))
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
         Perturbation { speed, noise, band: None, gain }
@@ -206,26 +192,8 @@ impl Augment {
         if train == 0 {
             return Err(AudioError::NothingToAugment { clips: clips.len() });
         }
-        let noise = match ctx.inputs.get(1) {
-            Some(noise) => {
-                let Manifest { clips: mut noise_clips, .. } = AudioSet::read_manifest(&noise.dir)?;
-                noise_clips.retain(|c| c.length > 0);
-                Some((noise.name.clone(), SampleFile::open(&noise.dir)?, noise_clips))
-            }
-            None => None,
-        };
-        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |(_, _, c)| c.as_slice());
-        if let Some((name, file, noise_clips)) = &noise {
-            if self.noise_snr.is_none() {
-                return Err(AudioError::NoiseWithoutSnr { input: name.clone() });
-            }
-            if noise_clips.is_empty() {
-                return Err(AudioError::NoNoise { input: name.clone() });
-            }
-            for clip in noise_clips {
-                file.check(clip)?;
-            }
-        }
+        let noise = NoiseInput::open(ctx, self.noise_snr.is_some())?;
+        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |n| n.clips.as_slice());
         let seed = self.seed.unwrap_or(ctx.seed);
         let ids: HashSet<&str> = clips.iter().map(|c| c.file_id.as_str()).collect();
         let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
@@ -238,15 +206,8 @@ impl Augment {
             }
             for copy in 1..=self.copies {
                 let draw = self.draw(seed, clip, copy, noise_clips);
-                if let Some((_, NoiseSource::Clip { clip: k, .. })) = draw.noise
-                    && noise_clips[k].sample_rate != clip.sample_rate
-                {
-                    return Err(AudioError::NoiseRate {
-                        noise: noise_clips[k].file_id.clone(),
-                        found: noise_clips[k].sample_rate,
-                        clip: clip.file_id.clone(),
-                        expected: clip.sample_rate,
-                    });
+                if let Some((_, source)) = draw.noise {
+                    check_rate(source, noise_clips, clip)?;
                 }
                 let mut row = clip.clone();
                 row.file_id = format!("{}_aug{copy}", clip.file_id);
@@ -263,7 +224,7 @@ impl Augment {
             }
         }
         output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
-        let noise_file = noise.as_ref().map(|(_, file, _)| file);
+        let noise_file = noise.as_ref().map(|n| &n.file);
         for_each_in_order(
             ctx,
             &jobs,
@@ -336,7 +297,7 @@ mod tests {
 
     use super::*;
     use crate::emotion::Emotion;
-    use crate::perturb::{content, power};
+    use crate::perturb::{NoiseSource, content, power};
     use crate::test_support::{TestStage, clip, median_f0, ravdess_set};
 
     fn params(toml: toml::Table) -> Augment {

@@ -27,7 +27,6 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
-use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
@@ -35,7 +34,9 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 
 use crate::error::AudioError;
 use crate::parallel::for_each_in_order;
-use crate::perturb::{NoiseColour, NoiseSource, Perturbation, Worker, stream, transform};
+use crate::perturb::{
+    NoiseColour, NoiseInput, NoiseSource, Perturbation, Worker, check_noise_input, check_rate, draw_source, stream, transform,
+};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer;
 
@@ -275,15 +276,7 @@ impl StageDef for Degrade {
     /// The first input's facts (the noise input's clips are not the output's); an input known
     /// to hold no labelled clip in the chosen splits is an error before anything runs.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        if let Some(noise) = inputs.get(1) {
-            if self.noise_snr.is_none() {
-                return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
-            }
-            if self.noise.is_some() {
-                let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
-                return Err(ParamError::new("noise", message));
-            }
-        }
+        check_noise_input(inputs, self.noise_snr.is_some(), self.noise.is_some())?;
         let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if self.clips == Which::Labelled
             && let Some(splits) = &facts.labelled_splits
@@ -349,13 +342,7 @@ impl Degrade {
 
     /// Where clip `clip`'s noise comes from: one draw, the same at every SNR.
     fn noise_source(&self, seed: u64, clip: &Clip, noise_clips: &[Clip]) -> NoiseSource {
-        let mut rng = stream(seed, &clip.file_id, 0);
-        if noise_clips.is_empty() {
-            NoiseSource::Generated(rng.random())
-        } else {
-            let k = rng.random_range(0..noise_clips.len());
-            NoiseSource::Clip { clip: k, start: rng.random_range(0..noise_clips[k].length.max(1)) }
-        }
+        draw_source(&mut stream(seed, &clip.file_id, 0), noise_clips)
     }
 
     fn degrade(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -369,26 +356,8 @@ impl Degrade {
         if chosen == 0 {
             return Err(AudioError::NothingToDegrade { clips: Some(clips.len()), splits: self.split_names() });
         }
-        let noise = match ctx.inputs.get(1) {
-            Some(noise) => {
-                let Manifest { clips: mut noise_clips, .. } = AudioSet::read_manifest(&noise.dir)?;
-                noise_clips.retain(|c| c.length > 0);
-                Some((noise.name.clone(), SampleFile::open(&noise.dir)?, noise_clips))
-            }
-            None => None,
-        };
-        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |(_, _, c)| c.as_slice());
-        if let Some((name, file, noise_clips)) = &noise {
-            if self.noise_snr.is_none() {
-                return Err(AudioError::NoiseWithoutSnr { input: name.clone() });
-            }
-            if noise_clips.is_empty() {
-                return Err(AudioError::NoNoise { input: name.clone() });
-            }
-            for clip in noise_clips {
-                file.check(clip)?;
-            }
-        }
+        let noise = NoiseInput::open(ctx, self.noise_snr.is_some())?;
+        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |n| n.clips.as_slice());
         let generated = noise.is_none().then(|| self.colour());
         let conditions: Vec<(Condition, String)> =
             self.conditions().into_iter().map(|c| (c, c.name(generated))).collect();
@@ -405,16 +374,8 @@ impl Degrade {
                 continue;
             }
             let source = self.noise_source(seed, clip, noise_clips);
-            if let NoiseSource::Clip { clip: k, .. } = source
-                && self.noise_snr.is_some()
-                && noise_clips[k].sample_rate != clip.sample_rate
-            {
-                return Err(AudioError::NoiseRate {
-                    noise: noise_clips[k].file_id.clone(),
-                    found: noise_clips[k].sample_rate,
-                    clip: clip.file_id.clone(),
-                    expected: clip.sample_rate,
-                });
+            if self.noise_snr.is_some() {
+                check_rate(source, noise_clips, clip)?;
             }
             for (condition, name) in &conditions {
                 let perturbation = match *condition {
@@ -444,7 +405,7 @@ impl Degrade {
             }
         }
         output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
-        let noise_file = noise.as_ref().map(|(_, file, _)| file);
+        let noise_file = noise.as_ref().map(|n| &n.file);
         let colour = self.colour();
         for_each_in_order(
             ctx,

@@ -11,7 +11,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::Clip;
+use vox_api::audio::{AudioSet, Clip, Manifest};
+use vox_api::{ParamError, PlannedInput, StageContext};
 
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
@@ -37,6 +38,73 @@ pub(crate) enum NoiseSource {
     Generated(u64),
     /// The noise input's clip `clip`, from its sample `start` on (looped).
     Clip { clip: usize, start: u64 },
+}
+
+/// A stage's noise input (its second), opened: recordings of noise to add.
+pub(crate) struct NoiseInput {
+    /// Its samples.
+    pub(crate) file: SampleFile,
+    /// Its clips that hold samples.
+    pub(crate) clips: Vec<Clip>,
+}
+
+impl NoiseInput {
+    /// The second input of `ctx`, if there is one, checked: a level to add it at
+    /// (`has_snr`), samples, and clips within the file.
+    pub(crate) fn open(ctx: &StageContext, has_snr: bool) -> Result<Option<Self>, AudioError> {
+        let Some(input) = ctx.inputs.get(1) else { return Ok(None) };
+        if !has_snr {
+            return Err(AudioError::NoiseWithoutSnr { input: input.name.clone() });
+        }
+        let Manifest { mut clips, .. } = AudioSet::read_manifest(&input.dir)?;
+        clips.retain(|c| c.length > 0);
+        if clips.is_empty() {
+            return Err(AudioError::NoNoise { input: input.name.clone() });
+        }
+        let file = SampleFile::open(&input.dir)?;
+        for clip in &clips {
+            file.check(clip)?;
+        }
+        Ok(Some(Self { file, clips }))
+    }
+}
+
+/// The plan-time checks of a noise input (the second of `inputs`, if any): it needs a level
+/// (`has_snr`), and generated noise (`colour_set`) beside it is one noise too many.
+pub(crate) fn check_noise_input(inputs: &[PlannedInput], has_snr: bool, colour_set: bool) -> Result<(), ParamError> {
+    let Some(noise) = inputs.get(1) else { return Ok(()) };
+    if !has_snr {
+        return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
+    }
+    if colour_set {
+        let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
+        return Err(ParamError::new("noise", message));
+    }
+    Ok(())
+}
+
+/// Where a copy's noise comes from, drawn from `rng`: generated from a drawn seed without
+/// noise clips, else a drawn clip of them from a drawn sample on.
+pub(crate) fn draw_source(rng: &mut ChaCha8Rng, noise_clips: &[Clip]) -> NoiseSource {
+    if noise_clips.is_empty() {
+        NoiseSource::Generated(rng.random())
+    } else {
+        let clip = rng.random_range(0..noise_clips.len());
+        NoiseSource::Clip { clip, start: rng.random_range(0..noise_clips[clip].length.max(1)) }
+    }
+}
+
+/// Noise from `source` can be added to `clip`: a noise clip must be at its sample rate.
+pub(crate) fn check_rate(source: NoiseSource, noise_clips: &[Clip], clip: &Clip) -> Result<(), AudioError> {
+    match source {
+        NoiseSource::Clip { clip: k, .. } if noise_clips[k].sample_rate != clip.sample_rate => Err(AudioError::NoiseRate {
+            noise: noise_clips[k].file_id.clone(),
+            found: noise_clips[k].sample_rate,
+            clip: clip.file_id.clone(),
+            expected: clip.sample_rate,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What is done to one copy: its speed, noise, band and gain, each optional.
