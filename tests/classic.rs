@@ -273,7 +273,7 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
             "[stages.degraded]\nkind = \"degrade\"\ninputs = [\"split\"]\nnoise_snr = [20.0, 0.0, -10.0]\ngain_db = [-20.0]\n\n\
              [stages.egemaps]\nkind = \"featurize\"\ninputs = [\"degraded\"]",
         )
-        .replace("inputs = [\"rf\"]\nplots = false", "inputs = [\"rf\", \"degraded\"]\nplots = false\nsplit = \"test\"\nby = [\"condition\"]");
+        .replace("inputs = [\"rf\"]\nplots = false", "inputs = [\"rf\", \"degraded\"]\nformats = [\"svg\"]\nsplit = \"test\"\nby = [\"condition\"]");
     p.file("clean.toml", &clean);
     p.file("degraded.toml", &degraded);
     let mut docs = Vec::new();
@@ -309,5 +309,10 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
     // measures loudness, which the forest learnt at the corpus's level).
     assert!(uar("clean") > 0.6, "{table:?}");
     assert!(uar("gain -20 dB") < uar("clean") - 0.2, "{table:?}");
+    // The signal figures describe the corpus as recorded: the 240 clips, not their copies.
+    let logmel = std::fs::read_to_string(run_dir.join("report/degraded/signal_logmel.svg")).unwrap();
+    assert!(logmel.contains("degraded: mean log-mel spectrogram per class (240 labelled clips)"), "signal_logmel.svg");
+    let figure = std::fs::read_to_string(run_dir.join("report/by_condition.svg")).unwrap();
+    assert!(figure.contains("UAR on `test` by condition"), "by_condition.svg");
     assert!(uar("clean") > uar("noise 20 dB (white)") && uar("noise 20 dB (white)") > uar("noise -10 dB (white)"), "{table:?}");
 }

@@ -20,6 +20,18 @@ use crate::labels::{LabelSet, LabelSetError};
 pub const MANIFEST: &str = "manifest.csv";
 /// The sample file name inside an audio-set folder.
 pub const SAMPLES: &str = "audio.f32";
+/// The manifest column naming the recording condition of a clip that was copied under one
+/// (`noise 10 dB (pink)`, `band 300-3400 Hz`; `degrade` writes it), or [`CLEAN`].
+pub const CONDITION: &str = "condition";
+/// The [`CONDITION`] of a clip as it was recorded.
+pub const CLEAN: &str = "clean";
+
+/// Whether `clip` is as it was recorded: no [`CONDITION`], or [`CLEAN`]. Figures that describe
+/// a corpus (per-class mean spectra) take these only, so copies under a condition do not blur
+/// them.
+pub fn is_clean(clip: &Clip) -> bool {
+    clip.extra.get(CONDITION).is_none_or(|c| c.is_empty() || c == CLEAN)
+}
 
 /// Which part of an experiment a clip belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
@@ -326,6 +338,16 @@ impl AudioSet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_clip_is_clean_without_a_condition_or_with_clean() {
+        let mut clip = super::Clip::default();
+        assert!(super::is_clean(&clip));
+        clip.extra.insert(super::CONDITION.into(), super::CLEAN.into());
+        assert!(super::is_clean(&clip));
+        clip.extra.insert(super::CONDITION.into(), "noise 10 dB (pink)".into());
+        assert!(!super::is_clean(&clip));
+    }
+
     use super::*;
 
     fn clip(id: &str, label: Option<&str>) -> Clip {

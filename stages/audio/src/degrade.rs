@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vox_api::audio::{AudioSet, Clip, Manifest, Split};
+use vox_api::audio::{AudioSet, CLEAN, CONDITION, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
@@ -40,14 +40,10 @@ use crate::perturb::{
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer;
 
-/// The manifest column naming the condition a clip was recorded or degraded under.
-pub(crate) const CONDITION: &str = "condition";
 /// The manifest column naming a degraded copy's original.
 pub(crate) const DEGRADED_FROM: &str = "degraded_from";
 /// The manifest column saying exactly what was done to a copy.
 const DEGRADATION: &str = "degradation";
-/// The condition of every original clip.
-const CLEAN: &str = "clean";
 /// Conditions at most: each multiplies the held-out clips.
 const MAX_CONDITIONS: usize = 100;
 

@@ -4,7 +4,8 @@
 //! the first clip of each class in manifest order); panels follow the label set's order and are
 //! named by the classes' descriptions (RAVDESS: the emotion names).
 //!
-//! Only labelled clips count. Frame `t` of a class's mean averages its clips that reach it,
+//! Only labelled clips count, as recorded: copies under a `condition` (`degrade`'s) are left
+//! out, so that a class's mean is its recordings', not a blur of its noisy copies. Frame `t` of a class's mean averages its clips that reach it,
 //! up to the last frame that most of them reach (see [`FrameStats`]). Clips are analysed in parallel in fixed-size
 //! batches and summed in manifest order, so the figures are deterministic and memory stays
 //! bounded on large corpora.
@@ -12,7 +13,7 @@
 use std::path::Path;
 
 use rayon::prelude::*;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use vox_api::audio::{AudioSet, Clip};
 use vox_api::{Input, StageContext};
 
@@ -48,8 +49,16 @@ pub fn draw(
     formats: &[ImageFormat],
 ) -> Result<(), ReportError> {
     let set = AudioSet::read(&input.dir)?;
-    let labelled: Vec<(&Clip, usize)> =
-        set.clips.iter().filter_map(|c| Some((c, set.labels.index_of(c.label.as_deref()?)?))).collect();
+    let labelled: Vec<(&Clip, usize)> = set
+        .clips
+        .iter()
+        .filter(|c| vox_api::audio::is_clean(c))
+        .filter_map(|c| Some((c, set.labels.index_of(c.label.as_deref()?)?)))
+        .collect();
+    let copies = set.clips.iter().filter(|c| !vox_api::audio::is_clean(c)).count();
+    if copies > 0 {
+        info!("audio input `{}`: signal figures of its clips as recorded ({copies} copies under a `condition` left out)", input.name);
+    }
     let Some(&(first, _)) = labelled.first() else {
         warn!("audio input `{}` has no labelled clips: no signal figures", input.name);
         return Ok(());
