@@ -193,10 +193,10 @@ impl StageDef for Evaluate {
     /// `split`: nothing could be scored (a `test` split no `split` stage makes, say); so is a
     /// cross-validated input scored on another split than `test`.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        // Caught at plan time: an audio set from a cross-validation's split down is one set per
-        // fold, and the run would fail only after every fold trained.
-        // A cross-validation's audio sets (one per fold) serve `by` only: the columns of the
-        // clips each fold made (a `degrade` below the split makes its copies per fold).
+        // An audio set from a cross-validation's split down is one set per fold: it serves `by`
+        // only (the columns of the clips each fold made: a `degrade` below the split makes its
+        // copies per fold). Without `by` it would do nothing: caught here, not after every fold
+        // trained.
         if let Some(folded) = inputs.iter().find(|i| i.kind == ArtifactKind::Audio && i.facts.cross_validated)
             && self.by.is_empty()
         {
