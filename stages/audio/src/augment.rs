@@ -35,18 +35,14 @@ use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::{AFTER_SPLIT, AudioError};
-use crate::parallel::for_each_in_order;
-use crate::perturb::{NoiseColour, NoiseInput, Perturbation, Worker, check_noise_input, check_rate, draw_source, stream, transform};
-use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
+use crate::perturb::{NoiseColour, NoiseInput, Perturbation, check_noise_input, check_rate, draw_source, stream, write_copies, Job};
+use crate::sample_file::SampleFile;
 use crate::set_writer;
 
 /// The manifest column naming a copy's original.
 pub(crate) const AUGMENTED_FROM: &str = "augmented_from";
 /// The manifest column saying what a copy drew.
 const AUGMENTATION: &str = "augmentation";
-
-/// Clips per parallel batch (at least): a few per thread for load balance.
-const BATCH: usize = 64;
 
 /// Adds `copies` augmented copies of every `train` clip (speed perturbation, additive noise
 /// at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
@@ -100,13 +96,6 @@ impl From<Augment> for Keyed {
 
 fn default_copies() -> usize {
     1
-}
-
-/// One clip of the output: input clip `clip`, or a copy of it with `draw`.
-struct Job {
-    clip: usize,
-    draw: Option<Perturbation>,
-    offset: u64,
 }
 
 impl StageDef for Augment {
@@ -200,7 +189,7 @@ impl Augment {
         let mut jobs = Vec::with_capacity(clips.len() + train * self.copies);
         for (i, clip) in clips.iter().enumerate() {
             input.check(clip)?;
-            jobs.push(Job { clip: i, draw: None, offset: rows.place(clip.clone(), clip.length) });
+            jobs.push(Job { clip: i, perturbation: None, offset: rows.place(clip.clone(), clip.length) });
             if clip.split != Split::Train {
                 continue;
             }
@@ -220,45 +209,13 @@ impl Augment {
                 row.extra.insert(AUGMENTED_FROM.into(), clip.file_id.clone());
                 row.extra.insert(AUGMENTATION.into(), draw.describe(self.colour(), noise_clips));
                 let offset = rows.place(row, clip.length);
-                jobs.push(Job { clip: i, draw: Some(draw), offset });
+                jobs.push(Job { clip: i, perturbation: Some(draw), offset });
             }
         }
-        output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
-        let noise_file = noise.as_ref().map(|n| &n.file);
-        for_each_in_order(
-            ctx,
-            &jobs,
-            "augment",
-            BATCH,
-            Worker::default,
-            |worker, job, bytes: &mut Vec<u8>| self.make(worker, &clips[job.clip], job, &input, noise_file, noise_clips, bytes),
-            |job, made, _| made.map(|()| job.offset),
-            |offset, bytes| output.write_bytes_at(offset, bytes),
-        )?;
+        write_copies(ctx, "augment", &clips, &jobs, &input, &output, noise.as_ref(), self.colour())?;
         let (out, _) = rows.finish(output)?;
         self.write_summary(ctx, &clips, out.len(), noise.is_some().then_some(noise_clips.len()))?;
         tracing::info!("{}: {} train clips x {} copies added ({} clips)", ctx.stage, train, self.copies, out.len());
-        Ok(())
-    }
-
-    /// The samples of `job` as little-endian bytes into `bytes`.
-    #[allow(clippy::too_many_arguments)]
-    fn make(
-        &self,
-        worker: &mut Worker,
-        clip: &Clip,
-        job: &Job,
-        input: &SampleFile,
-        noise_file: Option<&SampleFile>,
-        noise_clips: &[Clip],
-        bytes: &mut Vec<u8>,
-    ) -> Result<(), AudioError> {
-        bytes.resize(clip.length as usize * 4, 0);
-        input.read_at(clip.offset, bytes)?;
-        let Some(draw) = &job.draw else { return Ok(()) };
-        samples_from_bytes(bytes, &mut worker.samples);
-        let out = transform(worker, draw, self.colour(), clip, noise_file, noise_clips)?;
-        bytes_from_samples(&out, bytes);
         Ok(())
     }
 

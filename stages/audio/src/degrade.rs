@@ -33,11 +33,10 @@ use vox_api::audio::{AudioSet, CLEAN, CONDITION, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
-use crate::parallel::for_each_in_order;
 use crate::perturb::{
-    NoiseColour, NoiseInput, NoiseSource, Perturbation, Worker, check_noise_input, check_rate, draw_source, stream, transform,
+    Job, NoiseColour, NoiseInput, NoiseSource, Perturbation, check_noise_input, check_rate, draw_source, stream, write_copies,
 };
-use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
+use crate::sample_file::SampleFile;
 use crate::set_writer;
 
 /// The manifest column naming a degraded copy's original.
@@ -46,9 +45,6 @@ pub(crate) const DEGRADED_FROM: &str = "degraded_from";
 const DEGRADATION: &str = "degradation";
 /// Conditions at most: each multiplies the held-out clips.
 const MAX_CONDITIONS: usize = 100;
-
-/// Clips per parallel batch (at least): a few per thread for load balance.
-const BATCH: usize = 64;
 
 /// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
 /// speed factor, a pass band, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
@@ -194,13 +190,6 @@ impl Condition {
             Self::Gain(db) => format!("gain{db}dB"),
         }
     }
-}
-
-/// One clip of the output: input clip `clip`, or a copy of it with `perturbation`.
-struct Job {
-    clip: usize,
-    perturbation: Option<Perturbation>,
-    offset: u64,
 }
 
 impl StageDef for Degrade {
@@ -400,28 +389,7 @@ impl Degrade {
                 jobs.push(Job { clip: i, perturbation: Some(perturbation), offset });
             }
         }
-        output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
-        let noise_file = noise.as_ref().map(|n| &n.file);
-        let colour = self.colour();
-        for_each_in_order(
-            ctx,
-            &jobs,
-            "degrade",
-            BATCH,
-            Worker::default,
-            |worker, job, bytes: &mut Vec<u8>| -> Result<(), AudioError> {
-                let clip = &clips[job.clip];
-                bytes.resize(clip.length as usize * 4, 0);
-                input.read_at(clip.offset, bytes)?;
-                let Some(perturbation) = &job.perturbation else { return Ok(()) };
-                samples_from_bytes(bytes, &mut worker.samples);
-                let out = transform(worker, perturbation, colour, clip, noise_file, noise_clips)?;
-                bytes_from_samples(&out, bytes);
-                Ok(())
-            },
-            |job, made, _| made.map(|()| job.offset),
-            |offset, bytes| output.write_bytes_at(offset, bytes),
-        )?;
+        write_copies(ctx, "degrade", &clips, &jobs, &input, &output, noise.as_ref(), self.colour())?;
         let (out, _) = rows.finish(output)?;
         let names: Vec<&str> = conditions.iter().map(|(_, n)| n.as_str()).collect();
         self.write_summary(ctx, chosen, clips.len(), out.len(), &names, noise.is_some().then_some(noise_clips.len()))?;

@@ -18,8 +18,13 @@ use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
 use crate::error::AudioError;
+use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
-use crate::sample_file::{SampleFile, samples_from_bytes};
+use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
+use crate::set_writer::SampleWriter;
+
+/// Clips per parallel batch (at least): a few per thread for load balance.
+const BATCH: usize = 64;
 
 /// Generated noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -105,6 +110,51 @@ pub(crate) fn check_rate(source: NoiseSource, noise_clips: &[Clip], clip: &Clip)
         }),
         _ => Ok(()),
     }
+}
+
+/// One clip of a stage's output: input clip `clip` as it is, or a copy of it with
+/// `perturbation`, its samples placed at `offset` of the output.
+pub(crate) struct Job {
+    pub(crate) clip: usize,
+    pub(crate) perturbation: Option<Perturbation>,
+    pub(crate) offset: u64,
+}
+
+/// Writes every job's samples into `output` (allocated first), in parallel and in order: the
+/// input clip's as they are, or transformed by its perturbation (generated noise of `colour`,
+/// else `noise`'s recordings). `what` names the work on the progress bar.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_copies(
+    ctx: &StageContext,
+    what: &str,
+    clips: &[Clip],
+    jobs: &[Job],
+    input: &SampleFile,
+    output: &SampleWriter,
+    noise: Option<&NoiseInput>,
+    colour: NoiseColour,
+) -> Result<(), AudioError> {
+    output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
+    let (noise_file, noise_clips) = noise.map_or((None, &[][..]), |n| (Some(&n.file), n.clips.as_slice()));
+    for_each_in_order(
+        ctx,
+        jobs,
+        what,
+        BATCH,
+        Worker::default,
+        |worker, job, bytes: &mut Vec<u8>| -> Result<(), AudioError> {
+            let clip = &clips[job.clip];
+            bytes.resize(clip.length as usize * 4, 0);
+            input.read_at(clip.offset, bytes)?;
+            let Some(perturbation) = &job.perturbation else { return Ok(()) };
+            samples_from_bytes(bytes, &mut worker.samples);
+            let out = transform(worker, perturbation, colour, clip, noise_file, noise_clips)?;
+            bytes_from_samples(&out, bytes);
+            Ok(())
+        },
+        |job, made, _| made.map(|()| job.offset),
+        |offset, bytes| output.write_bytes_at(offset, bytes),
+    )
 }
 
 /// What is done to one copy: its speed, noise, band and gain, each optional.
