@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{DrawResult, Figure, GRID, SERIES, text, titled};
+use super::{DrawResult, Figure, SERIES, row_chart, row_y, text, titled};
 
 /// One bar: a variant's mean score and its spread.
 pub struct Bar {
@@ -34,34 +34,10 @@ impl Figure for ComparisonFigure {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let body = titled(root, &self.title)?;
-        let n = self.bars.len().max(1) as f64;
         let top = self.bars.iter().map(|b| b.mean + b.std).fold(0.0_f64, f64::max).max(1.0);
-        let longest = self.bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(0) as u32;
-        let mut chart = ChartBuilder::on(&body)
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size((longest * 9 + 20).clamp(80, 520))
-            .build_cartesian_2d(0.0..top * 1.08, 0.0..n)?;
-        let label = |y: &f64| {
-            let i = (n - y - 0.5).round();
-            if (n - y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                self.bars.get(i as usize).map_or(String::new(), |b| b.label.clone())
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .y_labels(self.bars.len() * 2 + 1)
-            .y_label_formatter(&label)
-            .x_desc(self.metric.as_str())
-            .label_style(text(15))
-            .axis_desc_style(text(18))
-            .draw()?;
-        let row = |i: usize| n - i as f64 - 0.5;
+        let labels: Vec<&str> = self.bars.iter().map(|b| b.label.as_str()).collect();
+        let mut chart = row_chart(&body, &labels, 0.0..top * 1.08, 520, &self.metric)?;
+        let row = |i: usize| row_y(self.bars.len(), i);
         chart.draw_series(self.bars.iter().enumerate().map(|(i, b)| {
             Rectangle::new([(0.0, row(i) - 0.32), (b.mean, row(i) + 0.32)], SERIES[0].filled())
         }))?;

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{DrawResult, Figure, GRID, TAB10, text, titled};
+use super::{DrawResult, Figure, GRID, TAB10, row_chart, row_y, text, titled};
 
 /// The most groups drawn: beyond, rows would be too thin to read (the table has them all).
 pub const MAX_GROUPS: usize = 60;
@@ -41,37 +41,13 @@ impl Figure for GroupsFigure {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let body = titled(root, &self.title)?;
-        let n = self.groups.len().max(1) as f64;
-        let longest = self.groups.iter().map(|g| g.chars().count()).max().unwrap_or(0) as u32;
         // The legend sits below the rows: a line per model.
         let (_, height) = body.dim_in_pixel();
         let legend_height = 24 * self.series.len() as u32 + 16;
         let (plot, legend) = body.split_vertically(height.saturating_sub(legend_height));
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size((longest * 9 + 20).clamp(80, 420))
-            .build_cartesian_2d(0.0..1.0, 0.0..n)?;
-        let label = |y: &f64| {
-            let i = (n - y - 0.5).round();
-            if (n - y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                self.groups.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .y_labels(self.groups.len() * 2 + 1)
-            .y_label_formatter(&label)
-            .x_desc(self.metric.as_str())
-            .label_style(text(15))
-            .axis_desc_style(text(18))
-            .draw()?;
-        let row = |i: usize| n - i as f64 - 0.5;
+        let labels: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        let mut chart = row_chart(&plot, &labels, 0.0..1.0, 420, &self.metric)?;
+        let row = |i: usize| row_y(self.groups.len(), i);
         chart.draw_series(
             (0..self.groups.len()).map(|i| PathElement::new(vec![(0.0, row(i)), (1.0, row(i))], GRID.stroke_width(1))),
         )?;

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
-use plotters::coord::types::RangedCoordi32;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use schemars::JsonSchema;
@@ -210,6 +210,54 @@ pub const TAB10: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+
+/// A chart of rows over a numeric x axis (see [`row_chart`]).
+pub type RowChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart on `area` with a row per label, top to bottom, over `x`: the labels left of their
+/// rows (in an area up to `label_width` pixels wide), `x_desc` under the x axis, the mesh
+/// drawn. Row `i` sits at [`row_y`].
+pub fn row_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    labels: &[&str],
+    x: std::ops::Range<f64>,
+    label_width: u32,
+    x_desc: &str,
+) -> Result<RowChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let n = labels.len().max(1) as f64;
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let mut chart = ChartBuilder::on(area)
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size((longest * 9 + 20).clamp(80, label_width))
+        .build_cartesian_2d(x, 0.0..n)?;
+    // A label at each row's centre; the ticks between rows stay blank.
+    let label = |y: &f64| {
+        let i = (n - y - 0.5).round();
+        if (n - y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
+            labels.get(i as usize).map_or(String::new(), |l| l.to_string())
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .y_labels(labels.len() * 2 + 1)
+        .y_label_formatter(&label)
+        .x_desc(x_desc)
+        .label_style(text(15))
+        .axis_desc_style(text(18))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The y coordinate of row `i` of a [`row_chart`] of `rows` rows.
+pub fn row_y(rows: usize, i: usize) -> f64 {
+    rows.max(1) as f64 - i as f64 - 0.5
+}
 
 /// An axis range over `values`, padded by 5% on each side (at least 1e-6, so that one value
 /// still gets an axis); `0..1` without values.
