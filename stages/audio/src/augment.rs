@@ -170,7 +170,7 @@ impl Augment {
             (snr, draw_source(&mut rng, noise_clips))
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
-        Perturbation { speed, noise, band: None, gain }
+        Perturbation { speed, room: None, noise, band: None, codec: None, gain }
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {

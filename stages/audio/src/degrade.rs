@@ -1,5 +1,6 @@
 //! The `degrade` stage: copies of the held-out clips under fixed recording conditions (noise at
-//! listed SNRs, speed factors, gains), beside the clean originals, so that one trained model is
+//! listed SNRs, rooms of listed reverberation times, speed factors, pass bands, telephone
+//! codecs, gains), beside the clean originals, so that one trained model is
 //! scored under each condition: how far its UAR falls at 10 dB of noise is what a lab asks
 //! before it trusts a model outside the studio (SER robustness studies report exactly this
 //! table: accuracy per SNR, per noise type).
@@ -10,31 +11,35 @@
 //! never touched, so models learn what they learnt without the stage; copies made before a split
 //! could land on both of its sides, so a `split` of them is refused.
 //!
-//! Each condition is one factor at a time, in the order listed (`noise_snr`, `speed`, `band_hz`,
-//! then `gain_db`): copy `<id>_noise10dB`, `<id>_speed0.9`, `<id>_band300-3400Hz` or
-//! `<id>_gain-6dB` of each chosen clip, with the original's label, speaker and columns, plus
-//! `condition` (the group it is scored in: `noise 10 dB (white)`, `speed 0.9`, `band 300-3400 Hz`
-//! (a telephone line), `gain -6 dB`; every original clip is `clean`),
+//! Each condition is one factor at a time, in the order listed (`noise_snr`, `reverb_rt60`,
+//! `speed`, `band_hz`, `codec`, then `gain_db`): copy `<id>_noise10dB`, `<id>_reverb0.6s`,
+//! `<id>_speed0.9`, `<id>_band300-3400Hz`, `<id>_mulaw` or `<id>_gain-6dB` of each chosen clip,
+//! with the original's label, speaker and columns, plus `condition` (the group it is scored in:
+//! `noise 10 dB (white)`, `reverb RT60 0.6 s`, `speed 0.9`, `band 300-3400 Hz` (a telephone
+//! line's band), `codec mu-law` (its coding), `gain -6 dB`; every original clip is `clean`),
 //! `degraded_from` (the original's id) and `degradation` (exactly what was done, with the noise
 //! recording and offset used). Copies follow their original in the manifest. `evaluate` with
 //! `by = ["condition"]` then scores each condition apart (`report/by_condition.csv`).
 //!
 //! A clip gets the same noise at every SNR (one draw per clip from its own ChaCha8 stream,
 //! keyed by the seed and the clip's id): its conditions differ in level only, so a curve over
-//! SNR is not also a curve over noise samples. The transforms are `augment`'s
+//! SNR is not also a curve over noise samples. Likewise its rooms share one draw of the impulse
+//! response's noise and differ in decay only. The transforms are `augment`'s
 //! ([`crate::perturb`]).
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
+use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, CLEAN, CONDITION, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::AudioError;
+use crate::g711::Law;
 use crate::perturb::{
-    Job, NoiseColour, NoiseInput, NoiseSource, Perturbation, check_noise_input, check_rate, draw_source, stream, write_copies,
+    Job, NoiseColour, NoiseInput, NoiseSource, Perturbation, Room, check_noise_input, check_rate, draw_source, stream, write_copies,
 };
 use crate::sample_file::SampleFile;
 use crate::set_writer;
@@ -47,7 +52,7 @@ const DEGRADATION: &str = "degradation";
 const MAX_CONDITIONS: usize = 100;
 
 /// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
-/// speed factor, a pass band, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
+/// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
 /// original): score a model per condition with `evaluate`'s `by = ["condition"]`. An optional
 /// second input (an audio set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -62,6 +67,16 @@ pub struct Degrade {
     #[serde(default)]
     #[schemars(extend("default" = "white"))]
     pub noise: Option<NoiseColour>,
+    /// Reverberation times in seconds, each a condition (e.g. `[0.3, 0.6, 1.0]`: an office, a
+    /// living room, a hall): the clip in a room whose sound falls 60 dB in that time (a
+    /// synthetic impulse response), at its own mean power. Within 0.05..=5.0 s.
+    #[serde(default)]
+    pub reverb_rt60: Option<Vec<f64>>,
+    /// Direct-to-reverberant ratio of those rooms, dB: 0 is a talker at about the room's
+    /// critical distance, lower is farther. Within ±30 dB (needs `reverb_rt60`).
+    #[serde(default)]
+    #[schemars(extend("default" = 0.0))]
+    pub reverb_drr_db: Option<f64>,
     /// Speed factors, each a condition (e.g. `[0.9, 1.1]`); within 0.5..=2.0, used to 0.001,
     /// not 1. Tempo and pitch change together.
     #[serde(default)]
@@ -71,6 +86,10 @@ pub struct Degrade {
     /// half the clips' sample rate.
     #[serde(default)]
     pub band_hz: Option<Vec<[f64; 2]>>,
+    /// Telephone codecs, each a condition: `mu-law`, `a-law` (ITU-T G.711: the clip resampled
+    /// to 8 kHz, coded on 8 bits, decoded and resampled back).
+    #[serde(default)]
+    pub codec: Option<Vec<Law>>,
     /// Gains in dB, each a condition (e.g. `[-20.0, 6.0]`); within ±60 dB, not 0.
     #[serde(default)]
     pub gain_db: Option<Vec<f64>>,
@@ -82,7 +101,7 @@ pub struct Degrade {
     /// class, such as clips rated on emotion dimensions only).
     #[serde(default)]
     pub clips: Which,
-    /// Seed of the noise draws; the pipeline's seed when unset.
+    /// Seed of the noise and room draws; the pipeline's seed when unset.
     #[serde(default)]
     pub seed: Option<u64>,
 }
@@ -128,16 +147,23 @@ fn default_splits() -> Vec<HeldOut> {
     vec![HeldOut::Test]
 }
 
-/// The params as the cache key and the run's record see them: `noise = "white"`, the default,
-/// is not written (as in `augment`), nor the seed where no noise is drawn.
+/// The params as the cache key and the run's record see them: `noise = "white"` and
+/// `reverb_drr_db = 0`, the defaults, are not written (as in `augment`), nor the seed where
+/// nothing is drawn, nor a condition kind that is not listed.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 struct Keyed {
     noise_snr: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseColour>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverb_rt60: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverb_drr_db: Option<f64>,
     speed: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     band_hz: Option<Vec<[f64; 2]>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    codec: Option<Vec<Law>>,
     gain_db: Option<Vec<f64>>,
     splits: Vec<HeldOut>,
     clips: Which,
@@ -148,8 +174,21 @@ struct Keyed {
 impl From<Degrade> for Keyed {
     fn from(d: Degrade) -> Self {
         let noise = d.noise.filter(|&c| c != NoiseColour::White);
-        let seed = d.seed.filter(|_| d.noise_snr.is_some());
-        Self { noise_snr: d.noise_snr, noise, speed: d.speed, band_hz: d.band_hz, gain_db: d.gain_db, splits: d.splits, clips: d.clips, seed }
+        let reverb_drr_db = d.reverb_drr_db.filter(|&drr| drr != 0.0);
+        let seed = d.seed.filter(|_| d.draws());
+        Self {
+            noise_snr: d.noise_snr,
+            noise,
+            reverb_rt60: d.reverb_rt60,
+            reverb_drr_db,
+            speed: d.speed,
+            band_hz: d.band_hz,
+            codec: d.codec,
+            gain_db: d.gain_db,
+            splits: d.splits,
+            clips: d.clips,
+            seed,
+        }
     }
 }
 
@@ -158,16 +197,21 @@ impl From<Degrade> for Keyed {
 enum Condition {
     /// Noise at this SNR, dB.
     Noise(f64),
+    /// A room of this RT60, seconds.
+    Reverb(f64),
     /// Speed in thousandths.
     Speed(u32),
     /// Pass band, Hz.
     Band(f64, f64),
+    /// A telephone codec.
+    Codec(Law),
     /// Gain, dB.
     Gain(f64),
 }
 
 impl Condition {
-    /// The `condition` column: `noise 10 dB (white)`, `speed 0.9`, `gain -6 dB`. Recorded
+    /// The `condition` column: `noise 10 dB (white)`, `reverb RT60 0.6 s`, `speed 0.9`,
+    /// `codec mu-law`, `gain -6 dB`. Recorded
     /// noise is not named by recording: each clip draws its own stretch of the input.
     fn name(self, generated: Option<NoiseColour>) -> String {
         match self {
@@ -175,19 +219,36 @@ impl Condition {
                 Some(colour) => format!("noise {snr} dB ({})", colour.name()),
                 None => format!("noise {snr} dB"),
             },
+            Self::Reverb(rt60) => format!("reverb RT60 {rt60} s"),
             Self::Speed(speed) => format!("speed {}", f64::from(speed) / 1000.0),
             Self::Band(low, high) => format!("band {low}-{high} Hz"),
+            Self::Codec(law) => format!("codec {}", law.name()),
             Self::Gain(db) => format!("gain {db} dB"),
         }
     }
 
-    /// The copy's id suffix: `noise10dB`, `speed0.9`, `band300-3400Hz`, `gain-6dB`.
+    /// The copy's id suffix: `noise10dB`, `reverb0.6s`, `speed0.9`, `band300-3400Hz`, `mulaw`,
+    /// `gain-6dB`.
     fn suffix(self) -> String {
         match self {
             Self::Noise(snr) => format!("noise{snr}dB"),
+            Self::Reverb(rt60) => format!("reverb{rt60}s"),
             Self::Speed(speed) => format!("speed{}", f64::from(speed) / 1000.0),
             Self::Band(low, high) => format!("band{low}-{high}Hz"),
+            Self::Codec(law) => law.name().replace('-', ""),
             Self::Gain(db) => format!("gain{db}dB"),
+        }
+    }
+
+    /// The param it is listed in, for errors.
+    fn param(self) -> &'static str {
+        match self {
+            Self::Noise(_) => "noise_snr",
+            Self::Reverb(_) => "reverb_rt60",
+            Self::Speed(_) => "speed",
+            Self::Band(..) => "band_hz",
+            Self::Codec(_) => "codec",
+            Self::Gain(_) => "gain_db",
         }
     }
 }
@@ -202,6 +263,25 @@ impl StageDef for Degrade {
 
     fn validate(&self) -> Result<(), ParamError> {
         let lists = [("noise_snr", &self.noise_snr, 100.0), ("gain_db", &self.gain_db, 60.0)];
+        if let Some(rt60) = &self.reverb_rt60 {
+            if rt60.is_empty() {
+                return Err(ParamError::new("reverb_rt60", "needs at least one time (leave it out for none)"));
+            }
+            if let Some(bad) = rt60.iter().find(|t| !(0.05..=5.0).contains(*t)) {
+                return Err(ParamError::new("reverb_rt60", format!("times must be within 0.05..=5.0 s, got {bad}")));
+            }
+        }
+        if let Some(drr) = self.reverb_drr_db {
+            if !(drr.is_finite() && drr.abs() <= 30.0) {
+                return Err(ParamError::new("reverb_drr_db", format!("must be within ±30 dB, got {drr}")));
+            }
+            if self.reverb_rt60.is_none() {
+                return Err(ParamError::new("reverb_drr_db", "`reverb_drr_db` needs `reverb_rt60` (the rooms it describes)"));
+            }
+        }
+        if self.codec.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ParamError::new("codec", "needs at least one codec (leave it out for none)"));
+        }
         for (name, list, limit) in lists {
             let Some(list) = list else { continue };
             if list.is_empty() {
@@ -235,14 +315,17 @@ impl StageDef for Degrade {
         }
         let conditions = self.conditions();
         if conditions.is_empty() {
-            return Err(ParamError::new("", "no condition: set `noise_snr`, `speed`, `band_hz` or `gain_db` (each value is one condition)"));
+            return Err(ParamError::new(
+                "",
+                "no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db` (each value is one condition)",
+            ));
         }
         if conditions.len() > MAX_CONDITIONS {
             return Err(ParamError::new("", format!("{} conditions, at most {MAX_CONDITIONS}", conditions.len())));
         }
         let mut seen = HashSet::new();
-        if let Some(twice) = conditions.iter().map(|c| c.suffix()).find(|s| !seen.insert(s.clone())) {
-            return Err(ParamError::new(param_of(&twice), format!("`{twice}` is listed twice")));
+        if let Some(twice) = conditions.iter().find(|c| !seen.insert(c.suffix())) {
+            return Err(ParamError::new(twice.param(), format!("`{}` is listed twice", twice.suffix())));
         }
         if self.noise.is_some() && self.noise_snr.is_none() {
             return Err(ParamError::new("noise", "`noise` needs `noise_snr` (the levels to add it at)"));
@@ -253,9 +336,9 @@ impl StageDef for Degrade {
         Ok(())
     }
 
-    /// The seed draws only noise.
+    /// The seed draws only noise and rooms.
     fn unread(&self) -> &'static [&'static str] {
-        if self.noise_snr.is_none() { &["seed"] } else { &[] }
+        if self.draws() { &[] } else { &["seed"] }
     }
 
     /// The first input's facts (the noise input's clips are not the output's); an input known
@@ -282,19 +365,6 @@ impl StageDef for Degrade {
     }
 }
 
-/// The param a condition's id suffix comes from, for errors.
-fn param_of(suffix: &str) -> &'static str {
-    if suffix.starts_with("noise") {
-        "noise_snr"
-    } else if suffix.starts_with("speed") {
-        "speed"
-    } else if suffix.starts_with("band") {
-        "band_hz"
-    } else {
-        "gain_db"
-    }
-}
-
 /// A speed factor in thousandths, as the conditions use it.
 fn thousandths(speed: f64) -> u32 {
     (speed * 1000.0).round() as u32
@@ -305,13 +375,20 @@ impl Degrade {
         self.noise.unwrap_or(NoiseColour::White)
     }
 
-    /// Every condition, in the order listed: noise levels, speeds, bands, gains.
+    /// Whether anything is drawn (noise or rooms): whether the seed is read.
+    fn draws(&self) -> bool {
+        self.noise_snr.is_some() || self.reverb_rt60.is_some()
+    }
+
+    /// Every condition, in the order listed: noise levels, rooms, speeds, bands, codecs, gains.
     fn conditions(&self) -> Vec<Condition> {
         let noise = self.noise_snr.iter().flatten().map(|&s| Condition::Noise(s));
+        let reverb = self.reverb_rt60.iter().flatten().map(|&t| Condition::Reverb(t));
         let speed = self.speed.iter().flatten().map(|&s| Condition::Speed(thousandths(s)));
         let band = self.band_hz.iter().flatten().map(|&[low, high]| Condition::Band(low, high));
+        let codec = self.codec.iter().flatten().map(|&law| Condition::Codec(law));
         let gain = self.gain_db.iter().flatten().map(|&g| Condition::Gain(g));
-        noise.chain(speed).chain(band).chain(gain).collect()
+        noise.chain(reverb).chain(speed).chain(band).chain(codec).chain(gain).collect()
     }
 
     /// `` `test` ``, `` `val` or `test` ``, for messages.
@@ -328,6 +405,13 @@ impl Degrade {
     /// Where clip `clip`'s noise comes from: one draw, the same at every SNR.
     fn noise_source(&self, seed: u64, clip: &Clip, noise_clips: &[Clip]) -> NoiseSource {
         draw_source(&mut stream(seed, &clip.file_id, 0), noise_clips)
+    }
+
+    /// Clip `clip`'s room of reverberation time `rt60`: one seed of its impulse response's
+    /// noise, the same at every RT60 (a stream of its own, so that adding rooms leaves the
+    /// noise draws as they were).
+    fn room(&self, seed: u64, clip: &Clip, rt60: f64) -> Room {
+        Room { rt60, drr_db: self.reverb_drr_db.unwrap_or(0.0), seed: stream(seed, &clip.file_id, 1).random() }
     }
 
     fn degrade(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -365,6 +449,7 @@ impl Degrade {
             for (condition, name) in &conditions {
                 let perturbation = match *condition {
                     Condition::Noise(snr) => Perturbation { noise: Some((snr, source)), ..Perturbation::default() },
+                    Condition::Reverb(rt60) => Perturbation { room: Some(self.room(seed, clip, rt60)), ..Perturbation::default() },
                     Condition::Speed(speed) => Perturbation { speed: Some(speed), ..Perturbation::default() },
                     Condition::Band(low, high) => {
                         if high > f64::from(clip.sample_rate) / 2.0 {
@@ -372,6 +457,7 @@ impl Degrade {
                         }
                         Perturbation { band: Some((low, high)), ..Perturbation::default() }
                     }
+                    Condition::Codec(law) => Perturbation { codec: Some(law), ..Perturbation::default() },
                     Condition::Gain(db) => Perturbation { gain: Some(db), ..Perturbation::default() },
                 };
                 let mut row = clip.clone();
@@ -600,9 +686,94 @@ mod tests {
         assert!(problem(toml::toml! { band_hz = [[3400.0, 300.0]] }).contains("each band is `[low, high]` in Hz with 0 <= low < high, got [3400, 300]"));
     }
 
+    /// A clip of 0.5 s at 16 kHz: white noise for 0.25 s (every frequency excites the room
+    /// alike, as an acoustician's burst), then a faint hum to the end (nonzero, so that it is
+    /// content a room's tail can ring into).
+    fn burst() -> Vec<f32> {
+        let noise = crate::perturb::normals(&mut rand::SeedableRng::seed_from_u64(11), 4000);
+        let hum = (4000..8000).map(|i| 1e-4 * (std::f64::consts::TAU * 500.0 * f64::from(i) / 16000.0).sin());
+        noise.into_iter().map(|v| 0.2 * v).chain(hum).map(|v| v as f32).collect()
+    }
+
+    /// Level in dB of `x[from..to]` (seconds at 16 kHz).
+    fn level(x: &[f32], from: f64, to: f64) -> f64 {
+        let part: Vec<f64> = x[(from * 16000.0) as usize..(to * 16000.0) as usize].iter().map(|&v| f64::from(v)).collect();
+        10.0 * power(&part).log10()
+    }
+
+    #[test]
+    fn a_room_rings_on_after_the_sound_for_its_reverberation_time() {
+        let mut set = ravdess_set();
+        set.push(Clip { split: Split::Test, ..clip("t", Some(Emotion::Angry), "01") }, &burst());
+        let degrade = params(toml::toml! { reverb_rt60 = [0.3, 0.6] });
+        let (out, summary) = run(&degrade, &[("split", &set)]).unwrap();
+        assert!(summary.contains("conditions: clean, reverb RT60 0.3 s, reverb RT60 0.6 s\n"), "{summary}");
+        let dry = burst();
+        // The hum alone, dry: about -83 dB.
+        assert!(level(&dry, 0.3, 0.35) < -80.0);
+        for rt60 in [0.3, 0.6] {
+            let id = format!("t_reverb{rt60}s");
+            let copy = row(&out, &id);
+            assert_eq!(copy.extra[CONDITION], format!("reverb RT60 {rt60} s"));
+            assert_eq!(copy.extra[DEGRADATION], format!("reverb RT60 {rt60} s, DRR 0 dB"));
+            let wet = samples(&out, &id);
+            assert_eq!(wet.len(), dry.len());
+            let (p_dry, p_wet) = (power(&content_of_all(&dry)), power(&content_of_all(wet)));
+            assert!((p_wet / p_dry - 1.0).abs() < 1e-5, "the clip's power is kept: {p_wet} vs {p_dry}");
+            // After the tone stops, the room's tail falls 60 dB per RT60: 50 ms apart, 10 dB
+            // at 0.3 s and 5 dB at 0.6 s.
+            let fall = level(wet, 0.27, 0.32) - level(wet, 0.32, 0.37);
+            let expected = 60.0 * 0.05 / rt60;
+            assert!((fall - expected).abs() < 1.5, "RT60 {rt60}: fell {fall:.2} dB in 50 ms, expected {expected} dB");
+            assert!(level(wet, 0.27, 0.32) > -40.0, "the tail rings where the dry clip is silent");
+        }
+        let drr = params(toml::toml! { reverb_rt60 = [0.3]  reverb_drr_db = -10.0 });
+        let (far, _) = run(&drr, &[("split", &set)]).unwrap();
+        assert_eq!(row(&far, "t_reverb0.3s").extra[DEGRADATION], "reverb RT60 0.3 s, DRR -10 dB");
+        let (near, far) = (samples(&out, "t_reverb0.3s"), samples(&far, "t_reverb0.3s"));
+        // A farther talker: more of the room, less of the voice. At the same power, the tail
+        // holds 10/11 of the energy instead of 1/2: 2.6 dB louder.
+        let louder = level(far, 0.27, 0.32) - level(near, 0.27, 0.32);
+        assert!((louder - 2.6).abs() < 0.5, "{louder:.2} dB");
+    }
+
+    /// `x` widened.
+    fn content_of_all(x: &[f32]) -> Vec<f64> {
+        x.iter().map(|&v| f64::from(v)).collect()
+    }
+
+    #[test]
+    fn a_codec_carries_what_a_telephone_line_carries() {
+        // 1000 Hz, which the 8 kHz line carries, and 6000 Hz, which it cannot.
+        let mut set = ravdess_set();
+        let tone = |f: f64, i: usize| (std::f64::consts::TAU * f * i as f64 / 16000.0).sin();
+        let mixed: Vec<f32> = (0..8000).map(|i| (0.4 * tone(1000.0, i) + 0.2 * tone(6000.0, i)) as f32).collect();
+        set.push(Clip { split: Split::Test, ..clip("t", Some(Emotion::Angry), "01") }, &mixed);
+        let degrade = params(toml::toml! { codec = ["mu-law", "a-law"] });
+        let (out, _) = run(&degrade, &[("split", &set)]).unwrap();
+        let ids: Vec<&str> = out.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["t", "t_mulaw", "t_alaw"]);
+        let mut copies = Vec::new();
+        for (id, name) in [("t_mulaw", "mu-law"), ("t_alaw", "a-law")] {
+            let copy = row(&out, id);
+            assert_eq!(copy.extra[CONDITION], format!("codec {name}"));
+            assert_eq!(copy.extra[DEGRADATION], format!("codec {name} at 8 kHz"));
+            let coded = samples(&out, id);
+            assert_eq!(coded.len(), 8000);
+            // Away from the ends (the resampler's filters), what is left is the 1000 Hz tone
+            // and the coding's noise, some 30 dB below it.
+            let low: Vec<f64> = (800..7200).map(|i| 0.4 * tone(1000.0, i)).collect();
+            let rest: Vec<f64> = (800..7200).map(|i| f64::from(coded[i]) - 0.4 * tone(1000.0, i)).collect();
+            let snr = 10.0 * (power(&low) / power(&rest)).log10();
+            assert!((25.0..50.0).contains(&snr), "{name}: {snr:.1} dB");
+            copies.push(coded.to_vec());
+        }
+        assert_ne!(copies[0], copies[1], "two laws, two codings");
+    }
+
     #[test]
     fn bad_params_and_inputs_are_refused_with_their_reason() {
-        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `speed`, `band_hz` or `gain_db`"));
+        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db`"));
         assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
         assert!(problem(toml::toml! { gain_db = [0.0] }).contains("a gain of 0 dB is the clean clip"));
         assert!(problem(toml::toml! { noise_snr = [10.0, 10.0] }).contains("`noise10dB` is listed twice"));
@@ -612,6 +783,14 @@ mod tests {
         assert!(problem(toml::toml! { gain_db = [6.0]  noise = "pink" }).contains("`noise` needs `noise_snr`"));
         assert!(problem(toml::toml! { gain_db = [6.0]  splits = [] }).contains("needs `test`, `val` or both"));
         assert!(problem(toml::toml! { gain_db = [6.0]  splits = ["train"] }).contains("unknown variant `train`"));
+        assert!(problem(toml::toml! { reverb_rt60 = [] }).contains("needs at least one time"));
+        assert!(problem(toml::toml! { reverb_rt60 = [10.0] }).contains("within 0.05..=5.0 s, got 10"));
+        assert!(problem(toml::toml! { gain_db = [6.0]  reverb_drr_db = 3.0 }).contains("`reverb_drr_db` needs `reverb_rt60`"));
+        assert!(problem(toml::toml! { reverb_rt60 = [0.5]  reverb_drr_db = 50.0 }).contains("within ±30 dB, got 50"));
+        assert!(problem(toml::toml! { reverb_rt60 = [0.5, 0.5] }).contains("`reverb0.5s` is listed twice"));
+        assert!(problem(toml::toml! { codec = [] }).contains("needs at least one codec"));
+        assert!(problem(toml::toml! { codec = ["a-law", "a-law"] }).contains("`alaw` is listed twice"));
+        assert!(problem(toml::toml! { codec = ["gsm"] }).contains("unknown variant `gsm`, expected `mu-law` or `a-law`"));
 
         let gain = params(toml::toml! { gain_db = [6.0] });
         let mut train_only = set();
@@ -658,6 +837,14 @@ mod tests {
         assert_eq!(noise, key(toml::toml! { noise_snr = [5.0]  noise = "white" }));
         assert_ne!(noise, key(toml::toml! { noise_snr = [5.0]  noise = "pink" }));
         assert_ne!(noise, key(toml::toml! { noise_snr = [5.0]  seed = 3 }));
+        let room = key(toml::toml! { reverb_rt60 = [0.5] });
+        assert_eq!(room, key(toml::toml! { reverb_rt60 = [0.5]  reverb_drr_db = 0.0 }), "0 dB is the default");
+        assert_ne!(room, key(toml::toml! { reverb_rt60 = [0.5]  reverb_drr_db = -6.0 }));
+        assert_ne!(room, key(toml::toml! { reverb_rt60 = [0.5]  seed = 3 }), "the seed draws the room");
+        for new in ["reverb_rt60", "reverb_drr_db", "codec"] {
+            assert!(gain.get(new).is_none() && noise.get(new).is_none(), "stages without `{new}` keep their keys");
+        }
+        assert_eq!(key(toml::toml! { codec = ["mu-law"] })["codec"], serde_json::json!(["mu-law"]));
         assert_eq!(noise["splits"], serde_json::json!(["test"]));
     }
 }

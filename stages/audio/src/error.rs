@@ -315,6 +315,16 @@ pub enum AudioError {
         /// That clip's rate.
         expected: u32,
     },
+    /// `degrade`: resampling to or from a codec's rate failed.
+    #[error("clip `{file_id}` through the {codec} codec: {source}")]
+    Codec {
+        /// The clip.
+        file_id: String,
+        /// The codec's name.
+        codec: &'static str,
+        /// The cause.
+        source: ResampleFailure,
+    },
     /// `augment`: speed perturbation failed.
     #[error("clip `{file_id}` at speed {speed}: {source}")]
     Speed {

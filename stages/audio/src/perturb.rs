@@ -1,8 +1,10 @@
 //! Waveform perturbations shared by `augment` (random copies of train clips) and `degrade`
-//! (test clips under fixed conditions): speed (band-limited resampling of the content), additive
-//! noise at an SNR against the content's power (generated white or pink, or a stretch of a
-//! noise recording, looped), a band-pass (a telephone channel's 300-3400 Hz), gain. They apply from a clip's first to its last nonzero sample,
-//! so a padded clip's zeros stay zeros.
+//! (test clips under fixed conditions): speed (band-limited resampling of the content),
+//! reverberation (a room of a given RT60, [`crate::reverb`]), additive noise at an SNR against
+//! the content's power (generated white or pink, or a stretch of a noise recording, looped), a
+//! band-pass (a telephone channel's 300-3400 Hz), a telephone codec (G.711 at 8 kHz,
+//! [`crate::g711`]), gain. They apply from a clip's first to its last nonzero sample, so a
+//! padded clip's zeros stay zeros.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +20,10 @@ use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
 use crate::error::AudioError;
+use crate::g711::Law;
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
+use crate::reverb::{impulse_response, reverberate};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer::SampleWriter;
 
@@ -157,18 +161,36 @@ pub(crate) fn write_copies(
     )
 }
 
-/// What is done to one copy: its speed, noise, band and gain, each optional.
+/// What is done to one copy: its speed, room, noise, band, codec and gain, each optional.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Perturbation {
     /// Speed factor in thousandths.
     pub(crate) speed: Option<u32>,
+    /// The room it is heard in.
+    pub(crate) room: Option<Room>,
     /// SNR in dB and where the noise comes from.
     pub(crate) noise: Option<(f64, NoiseSource)>,
     /// Pass band in Hz, `(low, high)`.
     pub(crate) band: Option<(f64, f64)>,
+    /// The telephone codec it is carried by.
+    pub(crate) codec: Option<Law>,
     /// Gain in dB.
     pub(crate) gain: Option<f64>,
 }
+
+/// A reverberant room: its reverberation time, direct-to-reverberant ratio and the seed of
+/// its impulse response's noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Room {
+    /// Seconds for the sound to fall 60 dB.
+    pub(crate) rt60: f64,
+    /// Direct-to-reverberant ratio, dB.
+    pub(crate) drr_db: f64,
+    pub(crate) seed: u64,
+}
+
+/// G.711's sample rate.
+const TELEPHONE_RATE: u32 = 8000;
 
 impl Perturbation {
     /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`.
@@ -176,6 +198,9 @@ impl Perturbation {
         let mut parts = Vec::new();
         if let Some(speed) = self.speed {
             parts.push(format!("speed {}", f64::from(speed) / 1000.0));
+        }
+        if let Some(room) = self.room {
+            parts.push(format!("reverb RT60 {} s, DRR {} dB", room.rt60, room.drr_db));
         }
         if let Some((snr, source)) = &self.noise {
             let what = match *source {
@@ -186,6 +211,9 @@ impl Perturbation {
         }
         if let Some((low, high)) = self.band {
             parts.push(format!("band {low}-{high} Hz"));
+        }
+        if let Some(law) = self.codec {
+            parts.push(format!("codec {} at 8 kHz", law.name()));
         }
         if let Some(gain) = self.gain {
             parts.push(format!("gain {gain:.1} dB"));
@@ -295,8 +323,12 @@ pub(crate) struct Worker {
     pub(crate) bytes: Vec<u8>,
     pub(crate) noise: Vec<f32>,
     pub(crate) resampled: Vec<f32>,
-    /// FFT plans by length, for band-passes.
+    /// FFT plans by length, for band-passes and reverberation.
     planner: RealFftPlanner<f64>,
+    /// Down to the telephone's rate and back up: one resampler each, so neither is rebuilt.
+    line: [Resampler; 2],
+    /// A clip on the telephone line, at 8 kHz.
+    narrow: Vec<f32>,
 }
 
 /// `worker.samples` (a clip's) transformed as `perturbation` says, generated noise of
@@ -325,7 +357,13 @@ pub(crate) fn transform(
         }
         _ => worker.samples[start..end].iter().map(|&v| f64::from(v)).collect(),
     };
-    // 2. Noise at the drawn SNR against the content's power.
+    // 2. The room, before the noise: a talker's voice reverberates, a noise recording already
+    // holds its own room.
+    if let Some(room) = perturbation.room {
+        let response = impulse_response(&mut ChaCha8Rng::seed_from_u64(room.seed), room.rt60, room.drr_db, clip.sample_rate);
+        reverberate(&mut worker.planner, &mut signal, &response);
+    }
+    // 3. Noise at the drawn SNR against the content's power.
     if let Some((snr, source)) = perturbation.noise {
         let noise = match (source, noise_file) {
             (NoiseSource::Clip { clip: k, start }, Some(file)) => noise_stretch(file, &noise_clips[k], start, signal.len(), worker)?,
@@ -342,11 +380,15 @@ pub(crate) fn transform(
             }
         }
     }
-    // 3. The channel's band, after the room's noise (as a telephone line carries both).
+    // 4. The channel's band, after the room's noise (as a telephone line carries both).
     if let Some((low, high)) = perturbation.band {
         band_pass(&mut worker.planner, &mut signal, clip.sample_rate, low, high);
     }
-    // 4. Gain.
+    // 5. The channel's codec.
+    if let Some(law) = perturbation.codec {
+        telephone(worker, law, &mut signal, clip)?;
+    }
+    // 6. Gain.
     let gain = perturbation.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
     for (o, s) in out[start..].iter_mut().zip(&signal) {
         *o = (s * gain) as f32;
@@ -354,6 +396,22 @@ pub(crate) fn transform(
     Ok(out)
 }
 
+/// `signal` (a clip's content) as carried by a G.711 line: resampled to 8 kHz (band-limited,
+/// so what lies above 4 kHz is gone, as on the line), coded with `law` and decoded, resampled
+/// back to the clip's rate, at its length.
+fn telephone(worker: &mut Worker, law: Law, signal: &mut [f64], clip: &Clip) -> Result<(), AudioError> {
+    let failed = |source| AudioError::Codec { file_id: clip.file_id.clone(), codec: law.name(), source };
+    let [down, up] = &mut worker.line;
+    let content: Vec<f32> = signal.iter().map(|&v| v as f32).collect();
+    down.resample_into(&content, clip.sample_rate, TELEPHONE_RATE, &mut worker.narrow).map_err(failed)?;
+    law.round_trip(&mut worker.narrow);
+    up.resample_into(&worker.narrow, TELEPHONE_RATE, clip.sample_rate, &mut worker.resampled).map_err(failed)?;
+    // Rounding to 8 kHz and back may leave a sample more or less than the content.
+    for (i, s) in signal.iter_mut().enumerate() {
+        *s = worker.resampled.get(i).map_or(0.0, |&v| f64::from(v));
+    }
+    Ok(())
+}
 
 /// `signal` (at `rate` Hz) through an ideal band-pass of `[low, high]` Hz: its spectrum's bins
 /// outside the band zeroed. A brick wall rather than a filter's slope, so that a condition says
