@@ -1,8 +1,8 @@
-//! The `augment` stage: augmented copies of the training clips (speed perturbation, additive
-//! noise at a drawn SNR, gain), beside the originals, for models that learn from more
+//! The `augment` stage: augmented copies of the training clips (speed perturbation,
+//! reverberation, additive noise at a drawn SNR, gain), beside the originals, for models that learn from more
 //! variation than the corpus recorded. SER corpora are small (RAVDESS: 1440 clips), and these
 //! are the waveform augmentations SER papers and toolkits use (Kaldi's and torchaudio's speed
-//! perturbation, noise from MUSAN-like recordings at 5-30 dB, level changes).
+//! perturbation, simulated rooms, noise from MUSAN-like recordings at 5-30 dB, level changes).
 //!
 //! Only `train` clips are copied: a copy of a validation or test clip would score the model
 //! on what it trained on, and copies made before a split could land on both of its sides, so
@@ -17,10 +17,12 @@
 //! 1. speed: the content resampled by a factor drawn from `speed` (played faster or slower:
 //!    tempo and pitch change together, as Kaldi's speed perturbation), placed where it began and
 //!    cut at the clip's end;
-//! 2. noise: white or pink noise (Kellet's filter), or a stretch of a clip of the noise input
+//! 2. reverberation: a room of an RT60 drawn from `reverb_rt60` (and a direct-to-reverberant
+//!    ratio from `reverb_drr_db`), [`crate::reverb`]'s synthetic impulse response;
+//! 3. noise: white or pink noise (Kellet's filter), or a stretch of a clip of the noise input
 //!    (an audio set, e.g. a decoded MUSAN; looped when shorter), scaled to the SNR drawn from
 //!    `noise_snr` against the content's power;
-//! 3. gain: the whole content scaled by a level drawn from `gain_db`.
+//! 4. gain: the whole content scaled by a level drawn from `gain_db`.
 //!
 //! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
 //! number, so results do not depend on thread count or clip order.
@@ -35,7 +37,7 @@ use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::{AFTER_SPLIT, AudioError};
-use crate::perturb::{NoiseColour, NoiseInput, Perturbation, check_noise_input, check_rate, draw_source, stream, write_copies, Job};
+use crate::perturb::{Job, NoiseColour, NoiseInput, Perturbation, Room, check_noise_input, check_rate, draw_source, stream, write_copies};
 use crate::sample_file::SampleFile;
 use crate::set_writer;
 
@@ -44,8 +46,8 @@ pub(crate) const AUGMENTED_FROM: &str = "augmented_from";
 /// The manifest column saying what a copy drew.
 const AUGMENTATION: &str = "augmentation";
 
-/// Adds `copies` augmented copies of every `train` clip (speed perturbation, additive noise
-/// at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
+/// Adds `copies` augmented copies of every `train` clip (speed perturbation, reverberation,
+/// additive noise at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
 /// optional second input (an audio set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
@@ -57,6 +59,16 @@ pub struct Augment {
     /// 0.5..=2.0, used to 0.001. Tempo and pitch change together.
     #[serde(default)]
     pub speed: Option<Vec<f64>>,
+    /// Reverberation time range in seconds, `[low, high]`, one drawn per copy (uniform, to the
+    /// millisecond): the clip in a simulated room whose sound falls 60 dB in that time, at its
+    /// own mean power. Within 0.05..=5.0 s.
+    #[serde(default)]
+    pub reverb_rt60: Option<[f64; 2]>,
+    /// Direct-to-reverberant ratio range in dB, `[low, high]`, one drawn per copy (uniform, to
+    /// 0.1 dB; needs `reverb_rt60`): 0 is a talker at about the room's critical distance,
+    /// lower is farther. Within ±30 dB; 0 dB when unset.
+    #[serde(default)]
+    pub reverb_drr_db: Option<[f64; 2]>,
     /// Signal-to-noise ratio range in dB, `[low, high]`, one drawn per copy (uniform): additive
     /// noise, from the noise input when there is one, else `noise`.
     #[serde(default)]
@@ -80,6 +92,10 @@ pub struct Augment {
 struct Keyed {
     copies: usize,
     speed: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverb_rt60: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reverb_drr_db: Option<[f64; 2]>,
     noise_snr: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseColour>,
@@ -90,7 +106,16 @@ struct Keyed {
 impl From<Augment> for Keyed {
     fn from(a: Augment) -> Self {
         let noise = a.noise.filter(|&c| c != NoiseColour::White);
-        Self { copies: a.copies, speed: a.speed, noise_snr: a.noise_snr, noise, gain_db: a.gain_db, seed: a.seed }
+        Self {
+            copies: a.copies,
+            speed: a.speed,
+            reverb_rt60: a.reverb_rt60,
+            reverb_drr_db: a.reverb_drr_db,
+            noise_snr: a.noise_snr,
+            noise,
+            gain_db: a.gain_db,
+            seed: a.seed,
+        }
     }
 }
 
@@ -110,8 +135,8 @@ impl StageDef for Augment {
         if !(1..=100).contains(&self.copies) {
             return Err(ParamError::new("copies", format!("must be within 1..=100, got {}", self.copies)));
         }
-        if self.speed.is_none() && self.noise_snr.is_none() && self.gain_db.is_none() {
-            return Err(ParamError::new("copies", "nothing to augment with: set `speed`, `noise_snr` or `gain_db`"));
+        if self.speed.is_none() && self.reverb_rt60.is_none() && self.noise_snr.is_none() && self.gain_db.is_none() {
+            return Err(ParamError::new("copies", "nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`"));
         }
         if let Some(speed) = &self.speed {
             if speed.is_empty() {
@@ -130,6 +155,19 @@ impl StageDef for Augment {
         }
         if self.noise.is_some() && self.noise_snr.is_none() {
             return Err(ParamError::new("noise", "`noise` needs `noise_snr` (the level to add it at)"));
+        }
+        if let Some([low, high]) = self.reverb_rt60
+            && !(low <= high && (0.05..=5.0).contains(&low) && (0.05..=5.0).contains(&high))
+        {
+            return Err(ParamError::new("reverb_rt60", format!("must be `[low, high]` with low <= high, within 0.05..=5.0 s, got [{low}, {high}]")));
+        }
+        if let Some([low, high]) = self.reverb_drr_db {
+            if !(low.is_finite() && high.is_finite() && low <= high && low.abs() <= 30.0 && high.abs() <= 30.0) {
+                return Err(ParamError::new("reverb_drr_db", format!("must be `[low, high]` with low <= high, within ±30 dB, got [{low}, {high}]")));
+            }
+            if self.reverb_rt60.is_none() {
+                return Err(ParamError::new("reverb_drr_db", "`reverb_drr_db` needs `reverb_rt60` (the rooms it describes)"));
+            }
         }
         Ok(())
     }
@@ -170,7 +208,13 @@ impl Augment {
             (snr, draw_source(&mut rng, noise_clips))
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
-        Perturbation { speed, room: None, noise, band: None, codec: None, gain }
+        // Drawn last, so that copies without a room draw what they drew before rooms existed.
+        let room = self.reverb_rt60.map(|[low, high]| {
+            let rt60 = ((low + (high - low) * rng.random::<f64>()) * 1000.0).round() / 1000.0;
+            let drr_db = self.reverb_drr_db.map_or(0.0, |[low, high]| ((low + (high - low) * rng.random::<f64>()) * 10.0).round() / 10.0);
+            Room { rt60, drr_db, seed: rng.random() }
+        });
+        Perturbation { speed, room, noise, band: None, codec: None, gain }
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -233,6 +277,10 @@ impl Augment {
         );
         if let Some(speed) = &self.speed {
             let _ = writeln!(text, "speed: one of {speed:?}");
+        }
+        if let Some([low, high]) = self.reverb_rt60 {
+            let [drr_low, drr_high] = self.reverb_drr_db.unwrap_or([0.0, 0.0]);
+            let _ = writeln!(text, "reverb: RT60 {low}..{high} s, DRR {drr_low}..{drr_high} dB");
         }
         if let Some([low, high]) = self.noise_snr {
             let what = noise.map_or_else(|| format!("{} noise", self.colour().name()), |n| format!("the noise input's {n} clips"));
@@ -412,6 +460,38 @@ mod tests {
     }
 
     #[test]
+    fn each_copy_is_heard_in_a_drawn_room() {
+        let augment = params(toml::toml! { copies = 6  reverb_rt60 = [0.2, 0.8]  reverb_drr_db = [-6.0, 6.0] });
+        let (out, summary) = run_with_summary(&augment, &[("split", &set())]).unwrap();
+        assert!(summary.contains("\nreverb: RT60 0.2..0.8 s, DRR -6..6 dB\n"), "{summary}");
+        let original = samples(&out, "a");
+        let mut rooms = std::collections::BTreeSet::new();
+        for copy in 1..=6 {
+            let id = format!("a_aug{copy}");
+            let row = out.clips.iter().find(|c| c.file_id == id).unwrap();
+            let text = &row.extra[AUGMENTATION];
+            // `reverb RT60 0.437 s, DRR -2.3 dB`: in range, to the millisecond and 0.1 dB.
+            let numbers: Vec<f64> = text.split([' ', ',']).filter_map(|w| w.parse().ok()).collect();
+            let [rt60, drr] = numbers[..] else { panic!("{text}") };
+            assert!((0.2..=0.8).contains(&rt60) && (-6.0..=6.0).contains(&drr), "{text}");
+            assert_eq!(((rt60 * 1000.0).round() / 1000.0, (drr * 10.0).round() / 10.0), (rt60, drr));
+            rooms.insert(text.clone());
+            let wet = samples(&out, &id);
+            assert_eq!(&wet[..1600], &original[..1600], "the padding stays silent");
+            let widen = |x: &[f32]| x[1600..9600].iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+            assert!((power(&widen(wet)) / power(&widen(original)) - 1.0).abs() < 1e-5, "{text}: the power is kept");
+            assert_ne!(wet, original);
+        }
+        assert_eq!(rooms.len(), 6, "each copy draws its own room: {rooms:?}");
+        // Copies without rooms draw as before rooms existed: the same gains as a run without them.
+        let gain = run(&params(toml::toml! { gain_db = [-6.0, 6.0] }), &[("split", &set())]).unwrap();
+        let both = run(&params(toml::toml! { gain_db = [-6.0, 6.0]  reverb_rt60 = [0.3, 0.3] }), &[("split", &set())]).unwrap();
+        let drawn = |set: &AudioSet| set.clips.iter().find(|c| c.file_id == "a_aug1").unwrap().extra[AUGMENTATION].clone();
+        assert!(drawn(&gain).starts_with("gain "), "{}", drawn(&gain));
+        assert_eq!(drawn(&both), format!("reverb RT60 0.3 s, DRR 0 dB, {}", drawn(&gain)));
+    }
+
+    #[test]
     fn white_noise_written_or_left_out_keys_alike() {
         let key = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).unwrap().params();
         let unset = key(toml::toml! { noise_snr = [5.0, 20.0] });
@@ -419,12 +499,17 @@ mod tests {
         assert_ne!(unset, key(toml::toml! { noise_snr = [5.0, 20.0]  noise = "pink" }));
         assert_eq!(unset["noise_snr"], serde_json::json!([5.0, 20.0]));
         assert!(unset.get("noise").is_none(), "{unset}");
+        assert!(unset.get("reverb_rt60").is_none() && unset.get("reverb_drr_db").is_none(), "stages without rooms keep their keys: {unset}");
     }
 
     #[test]
     fn bad_params_and_inputs_without_train_clips_are_refused() {
         let problem = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).err().unwrap().to_string();
-        assert!(problem(toml::toml! { copies = 2 }).contains("nothing to augment with: set `speed`, `noise_snr` or `gain_db`"));
+        assert!(problem(toml::toml! { copies = 2 }).contains("nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`"));
+        assert!(problem(toml::toml! { reverb_rt60 = [0.8, 0.2] }).contains("must be `[low, high]` with low <= high, within 0.05..=5.0 s, got [0.8, 0.2]"));
+        assert!(problem(toml::toml! { reverb_rt60 = [0.2, 9.0] }).contains("within 0.05..=5.0 s"));
+        assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  reverb_drr_db = [0.0, 3.0] }).contains("`reverb_drr_db` needs `reverb_rt60`"));
+        assert!(problem(toml::toml! { reverb_rt60 = [0.2, 0.4]  reverb_drr_db = [-40.0, 0.0] }).contains("within ±30 dB, got [-40, 0]"));
         assert!(problem(toml::toml! { speed = [0.3] }).contains("factors must be within 0.5..=2.0, got 0.3"));
         assert!(problem(toml::toml! { noise_snr = [20.0, 10.0] }).contains("must be `[low, high]` with low <= high"));
         assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  noise = "pink" }).contains("`noise` needs `noise_snr`"));
