@@ -270,7 +270,7 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
     let degraded = clean
         .replace(
             "[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]",
-            "[stages.degraded]\nkind = \"degrade\"\ninputs = [\"split\"]\nnoise_snr = [20.0, 0.0, -10.0]\ngain_db = [-20.0]\n\n\
+            "[stages.degraded]\nkind = \"degrade\"\ninputs = [\"split\"]\nnoise_snr = [20.0, 0.0, -10.0]\nreverb_rt60 = [1.0]\ncodec = [\"a-law\"]\ngain_db = [-20.0]\n\n\
              [stages.egemaps]\nkind = \"featurize\"\ninputs = [\"degraded\"]",
         )
         .replace("inputs = [\"rf\"]\nplots = false", "inputs = [\"rf\", \"degraded\"]\nformats = [\"svg\"]\nsplit = \"test\"\nby = [\"condition\"]");
@@ -285,7 +285,9 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
     let manifest = crate::support::csv_rows(&p.stage_entry(&docs[1], "degraded").join("manifest.csv"));
     let test = manifest.iter().filter(|r| r["split"] == "test" && r["condition"] == "clean").count();
     assert_eq!(test, 60);
-    assert_eq!(manifest.len(), 240 + 4 * test);
+    assert_eq!(manifest.len(), 240 + 6 * test);
+    let room = manifest.iter().find(|r| r["condition"] == "reverb RT60 1 s").unwrap();
+    assert!(room["file_id"].ends_with("_reverb1s") && room["degradation"] == "reverb RT60 1 s, DRR 0 dB", "{room:?}");
     assert!(manifest.iter().filter(|r| r["split"] != "test").all(|r| r["condition"] == "clean"));
 
     // The forest learnt the same: the clean clips' probabilities are the clean run's, byte for byte.
@@ -294,7 +296,7 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
         csv.lines().skip(1).map(|l| (l.split(',').next().unwrap().to_string(), l.to_string())).collect()
     };
     let (without, with) = (rows(&docs[0]), rows(&docs[1]));
-    assert_eq!(with.len(), 240 + 4 * test);
+    assert_eq!(with.len(), 240 + 6 * test);
     for (id, row) in &without {
         assert_eq!(&with[id], row, "{id}");
     }
@@ -302,13 +304,18 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
     let run_dir = p.path().join(docs[1]["run_dir"].as_str().unwrap());
     let table = crate::support::csv_rows(&run_dir.join("report/rf/by_condition.csv"));
     let conditions: Vec<&str> = table.iter().map(|r| r["condition"].as_str()).collect();
-    assert_eq!(conditions, ["clean", "gain -20 dB", "noise -10 dB (white)", "noise 0 dB (white)", "noise 20 dB (white)"]);
+    assert_eq!(
+        conditions,
+        ["clean", "codec a-law", "gain -20 dB", "noise -10 dB (white)", "noise 0 dB (white)", "noise 20 dB (white)", "reverb RT60 1 s"]
+    );
     assert!(table.iter().all(|r| r["clips"] == test.to_string()), "{table:?}");
     let uar = |c: &str| table.iter().find(|r| r["condition"] == c).unwrap()["uar"].parse::<f64>().unwrap();
     // Measured: clean 0.73, 20 dB 0.67, 0 and -10 dB 0.125 (chance), 20 dB quieter 0.31 (eGeMAPS
-    // measures loudness, which the forest learnt at the corpus's level).
+    // measures loudness, which the forest learnt at the corpus's level), a 1 s room 0.41, the
+    // A-law line 0.70.
     assert!(uar("clean") > 0.6, "{table:?}");
     assert!(uar("gain -20 dB") < uar("clean") - 0.2, "{table:?}");
+    assert!(uar("reverb RT60 1 s") < uar("clean") - 0.2, "{table:?}");
     // The signal figures describe the corpus as recorded: the 240 clips, not their copies.
     let logmel = std::fs::read_to_string(run_dir.join("report/degraded/signal_logmel.svg")).unwrap();
     assert!(logmel.contains("degraded: mean log-mel spectrogram per class (240 labelled clips)"), "signal_logmel.svg");
