@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn clips(spec: &[(&str, &str, &str)]) -> Vec<ScoredClip> {
-        spec.iter().map(|&(id, l, p)| ScoredClip { file_id: id.into(), label: l.into(), predicted: p.into() }).collect()
+        spec.iter().map(|&(id, l, p)| ScoredClip { file_id: id.into(), label: l.into(), predicted: p.into(), groups: vec![] }).collect()
     }
 
     #[test]

@@ -491,8 +491,8 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
                 let model = input.split('[').next().unwrap_or(&input).to_string();
                 let split = record.get("split").cloned().unwrap_or_default();
                 let row = row_of(&mut rows, variant.group(), model, split);
-                if let Ok(Some(clips)) = scored::read(&dir.join("report"), &input) {
-                    row.clips.insert(variant.seed, clips);
+                if let Ok(Some(scored)) = scored::read(&dir.join("report"), &input) {
+                    row.clips.insert(variant.seed, scored.clips);
                 }
                 for metric in metrics {
                     if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {

@@ -322,4 +322,29 @@ fn a_model_is_scored_under_each_test_condition_as_trained_without_them() {
     let figure = std::fs::read_to_string(run_dir.join("report/by_condition.svg")).unwrap();
     assert!(figure.contains("UAR on `test` by condition"), "by_condition.svg");
     assert!(uar("clean") > uar("noise 20 dB (white)") && uar("noise 20 dB (white)") > uar("noise -10 dB (white)"), "{table:?}");
+
+    // Each scored clip carries its condition, so that two runs compare condition by condition:
+    // a forest of 5 trees against this one of 200.
+    let scored = crate::support::csv_rows(&run_dir.join("report/rf/clips.csv"));
+    assert_eq!(scored.len(), 7 * test);
+    assert!(scored.iter().all(|r| r["condition"] == manifest.iter().find(|m| m["file_id"] == r["file_id"]).unwrap()["condition"]));
+    let small = p.vox(&["run", "degraded.toml", "--json", "--set", "rf.n_trees=5"]);
+    assert_eq!(small.code, 0, "{}", small.stderr);
+    let small: serde_json::Value = serde_json::from_str(&small.stdout).unwrap();
+    let small_dir = p.path().join(small["run_dir"].as_str().unwrap());
+    let compared = p.vox(&["compare", run_dir.to_str().unwrap(), small_dir.to_str().unwrap(), "--by", "condition"]);
+    assert_eq!(compared.code, 0, "{}", compared.stderr);
+    let small_table = crate::support::csv_rows(&small_dir.join("report/rf/by_condition.csv"));
+    let lines: Vec<&str> = compared.stdout.lines().filter(|l| l.contains(", condition = ")).collect();
+    assert_eq!(lines.len(), 2 * conditions.len(), "{}", compared.stdout);
+    for (k, (ours, theirs)) in table.iter().zip(&small_table).enumerate() {
+        let group = &ours["condition"];
+        let cell = |row: &std::collections::BTreeMap<String, String>| format!("{:.4}", row["uar"].parse::<f64>().unwrap());
+        assert_eq!(lines[2 * k], format!("| report/rf uar, condition = {group} | {} | {} |", cell(ours), cell(theirs)));
+        let test_row = format!("| report/rf vs first run, condition = {group} | - | p = ");
+        assert!(lines[2 * k + 1].starts_with(&test_row), "{}", lines[2 * k + 1]);
+    }
+    let wrong = p.vox(&["compare", run_dir.to_str().unwrap(), small_dir.to_str().unwrap(), "--by", "speaker"]);
+    assert_eq!(wrong.code, 2);
+    assert!(wrong.stderr.contains("no run has scores by `speaker`: `vox compare --by` takes a column an `evaluate` stage scored by"), "{}", wrong.stderr);
 }

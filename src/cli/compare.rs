@@ -1,4 +1,5 @@
-//! `vox compare`: runs side by side, with McNemar's test per model.
+//! `vox compare`: runs side by side, with McNemar's test per model (and, with `--by`, per group
+//! of a column `evaluate` scored by: each test condition, speaker, sex).
 
 #[allow(unused_imports)]
 use super::*;
@@ -9,19 +10,29 @@ pub(super) struct CompareArgs {
     /// Run folders (`runs/<pipeline>/<run-id>`), two or more.
     #[arg(required = true, num_args = 2..)]
     pub(super) runs: Vec<PathBuf>,
+    /// Also compare group by group: each model's score in each group of COLUMN, a column its
+    /// `evaluate` scored by (`by = ["condition"]`: each test condition; `speaker`, `sex`), and
+    /// whether it differs from the first run's on the group's clips. Repeatable.
+    #[arg(long = "by", value_name = "COLUMN")]
+    pub(super) by: Vec<String>,
+    /// The metric of the group rows.
+    #[arg(long, value_name = "METRIC", default_value = "uar", value_parser = vox_api::summary::METRICS)]
+    pub(super) group_metric: String,
 }
 
 /// `vox compare`.
 pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
-    let CompareArgs { runs } = args;
-    print!("{}", compare_runs(&runs).map_err(Failure::Invalid)?);
+    let CompareArgs { runs, by, group_metric } = args;
+    print!("{}", compare_runs(&runs, &by, &group_metric).map_err(Failure::Invalid)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `vox compare`: params that differ between runs, and every `evaluate` metric, side by side;
 /// then, for each model scored in several runs, whether each run's result differs from the
-/// first run's on the same clips (McNemar's exact test, [`crate::significance`]).
-fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
+/// first run's on the same clips (McNemar's exact test, [`crate::significance`]); then, for each
+/// column of `by`, each model's `group_metric` in each group and the same test on the group's
+/// clips.
+fn compare_runs(runs: &[PathBuf], by: &[String], group_metric: &str) -> Result<String, String> {
     let mut docs = Vec::new();
     for dir in runs {
         let path = dir.join(crate::report::RUN_JSON);
@@ -31,8 +42,10 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     }
     let mut rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     let mut metric_rows: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
-    let mut clips: std::collections::BTreeMap<String, Vec<Option<Vec<vox_api::scored::ScoredClip>>>> =
-        std::collections::BTreeMap::new();
+    let mut clips: std::collections::BTreeMap<String, Vec<Option<vox_api::scored::Scored>>> = std::collections::BTreeMap::new();
+    // Per `by` column: (model, group) in the order first met (each report's natural order), and
+    // each run's metric cell.
+    let mut group_rows: Vec<Vec<((String, String), Vec<String>)>> = vec![Vec::new(); by.len()];
     for (i, (doc, dir)) in docs.iter().zip(runs).enumerate() {
         for stage in doc["stages"].as_array().into_iter().flatten() {
             let name = stage["name"].as_str().unwrap_or("?");
@@ -60,6 +73,18 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
                         metric_rows.entry(format!("{name}/{model} {metric}")).or_insert_with(|| vec!["-".into(); runs.len()])[i] = format!("{v:.4}");
                     }
                 }
+                for (column, rows) in by.iter().zip(&mut group_rows) {
+                    for record in vox_api::summary::read_by(&dir.join(name), column) {
+                        let (Some(model), Some(group)) = (record.get("input"), record.get(column.as_str())) else { continue };
+                        let Some(Ok(value)) = record.get(group_metric).map(|v| v.parse::<f64>()) else { continue };
+                        let key = (format!("{name}/{model}"), group.clone());
+                        let at = rows.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
+                            rows.push((key, vec!["-".into(); runs.len()]));
+                            rows.len() - 1
+                        });
+                        rows[at].1[i] = format!("{value:.4}");
+                    }
+                }
                 // Estimates of emotion dimensions: each dimension's CCC, split by split.
                 for record in vox_api::summary::read_dimensions(&dir.join(name)) {
                     let cell = |c: &str| record.get(c).cloned().unwrap_or_default();
@@ -81,22 +106,23 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
     }
     let mut tested = false;
     for (name, per_run) in clips.iter().filter(|(_, per_run)| per_run.iter().flatten().count() > 1) {
-        let cells: Vec<String> = per_run
-            .iter()
-            .enumerate()
-            .map(|(i, scored)| match (i, &per_run[0], scored) {
-                (0, _, _) => "-".into(),
-                (_, Some(first), Some(scored)) => match significance::Discordant::of(first, scored) {
-                    Some(counts) => {
-                        tested = true;
-                        significance::describe(counts.p_value())
-                    }
-                    None => "other clips".into(),
-                },
-                _ => "-".into(),
-            })
-            .collect();
-        out.push_str(&format!("| {name} vs first run | {} |\n", cells.join(" | ")));
+        let clips: Vec<Option<Vec<vox_api::scored::ScoredClip>>> = per_run.iter().map(|s| s.as_ref().map(|s| s.clips.clone())).collect();
+        out.push_str(&format!("| {name} vs first run | {} |\n", versus_first(&clips, &mut tested).join(" | ")));
+    }
+    for (column, rows) in by.iter().zip(&group_rows) {
+        if rows.is_empty() {
+            return Err(format!(
+                "no run has scores by `{column}`: `vox compare --by` takes a column an `evaluate` stage scored by (its `by = [\"{column}\"]`)"
+            ));
+        }
+        for ((model, group), cells) in rows {
+            out.push_str(&format!("| {model} {group_metric}, {column} = {group} | {} |\n", cells.join(" | ")));
+            // The group's clips in each run, when its report says which clips are in it.
+            let per_run = clips.get(model).map(|per_run| per_run.iter().map(|s| s.as_ref().and_then(|s| s.in_group(column, group))).collect::<Vec<_>>());
+            if let Some(per_run) = per_run.filter(|p| p.iter().flatten().count() > 1) {
+                out.push_str(&format!("| {model} vs first run, {column} = {group} | {} |\n", versus_first(&per_run, &mut tested).join(" | ")));
+            }
+        }
     }
     if tested {
         out.push_str(&format!(
@@ -106,4 +132,25 @@ fn compare_runs(runs: &[PathBuf]) -> Result<String, String> {
         ));
     }
     Ok(out)
+}
+
+/// Each run's result against the first run's on the same clips (`clips`: each run's scored
+/// clips, if it has them): McNemar's p-value, `other clips` when they share none, `-` for the
+/// first run and runs without clips. Sets `tested` when a test was made.
+fn versus_first(clips: &[Option<Vec<vox_api::scored::ScoredClip>>], tested: &mut bool) -> Vec<String> {
+    clips
+        .iter()
+        .enumerate()
+        .map(|(i, scored)| match (i, &clips[0], scored) {
+            (0, _, _) => "-".into(),
+            (_, Some(first), Some(scored)) => match significance::Discordant::of(first, scored) {
+                Some(counts) => {
+                    *tested = true;
+                    significance::describe(counts.p_value())
+                }
+                None => "other clips".into(),
+            },
+            _ => "-".into(),
+        })
+        .collect()
 }

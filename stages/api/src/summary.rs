@@ -98,6 +98,18 @@ pub fn read_dimensions(dir: &Path) -> Vec<BTreeMap<String, String>> {
     read_table(&dir.join(DIMENSIONS))
 }
 
+/// The file of a report stage's scores by the groups of column `column` (`evaluate`'s `by`),
+/// beside `summary.csv`: `input,<column>,clips,accuracy,macro_f1,weighted_f1,uar`, a row per
+/// model and group, each model's groups in the order people read them.
+pub fn by_file(column: &str) -> String {
+    format!("by_{column}.csv")
+}
+
+/// The rows of the [`by_file`] of `column` in `dir`, as [`read`] does `summary.csv`'s.
+pub fn read_by(dir: &Path, column: &str) -> Vec<BTreeMap<String, String>> {
+    read_table(&dir.join(by_file(column)))
+}
+
 /// A CSV file's rows as column -> cell maps; none when it cannot be read.
 fn read_table(path: &Path) -> Vec<BTreeMap<String, String>> {
     let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };

@@ -147,7 +147,8 @@ impl StageDef for Evaluate {
     // 4: calibration: ECE, MCE, Brier score and log loss, reliability tables and diagrams;
     //    maps of features inputs.
     // 5: groups of `by` in natural order (`speaker 2` before `speaker 10`, `-5 dB` before `0 dB`).
-    const VERSION: u32 = 5;
+    // 6: each scored clip with its `by` groups in `<model>/clips.csv`.
+    const VERSION: u32 = 6;
     const INPUTS: InputSpec =
         InputSpec::many(&[ArtifactKind::Predictions, ArtifactKind::Estimates, ArtifactKind::Audio, ArtifactKind::Features]);
     const OUTPUT: ArtifactKind = ArtifactKind::Report;

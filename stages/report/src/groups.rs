@@ -224,7 +224,7 @@ pub fn write_model(dir: &Path, columns: impl Iterator<Item = impl AsRef<str>>, s
         let column = column.as_ref();
         let header: Vec<&str> = std::iter::once(column).chain(METRICS).collect();
         let rows = scores.iter().filter(|s| s.column == column).map(|s| std::iter::once(s.value.clone()).chain(cells(s)).collect::<Vec<_>>());
-        write_csv(&dir.join(format!("by_{column}.csv")), &header, rows)?;
+        write_csv(&dir.join(vox_api::summary::by_file(column)), &header, rows)?;
     }
     Ok(())
 }
@@ -243,7 +243,7 @@ pub fn write_all<'a>(
                 .filter(|s| s.column == column)
                 .map(|s| [model.to_string(), s.value.clone()].into_iter().chain(cells(s)).collect::<Vec<_>>())
         });
-        write_csv(&report_dir.join(format!("by_{column}.csv")), &header, rows)?;
+        write_csv(&report_dir.join(vox_api::summary::by_file(column)), &header, rows)?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 use vox_api::Input;
 use vox_api::audio::Split;
 use vox_api::predictions::{Prediction, Predictions, read_history};
-use vox_api::scored::{self, ScoredClip};
+use vox_api::scored::{self, Scored, ScoredClip};
 
 use crate::bootstrap::{self, Intervals};
 use crate::calibration::{self, Calibration};
@@ -196,14 +196,15 @@ impl Scoring<'_> {
             calibration: calibration.as_ref(),
             confusion: &confusion,
         };
-        let clips: Vec<ScoredClip> = predictions
-            .split(self.split)
-            .filter_map(|row| {
-                let label = row.label.clone()?;
-                Some(ScoredClip { file_id: row.file_id.clone(), label, predicted: predictions.predicted(row).to_string() })
-            })
-            .collect();
-        scored::write(self.report_dir, name, &clips)?;
+        // Each clip with its `by` groups, so that runs compare group by group (`vox compare --by`).
+        let columns: Vec<String> = self.groups.columns().map(str::to_string).collect();
+        let mut clips = Vec::new();
+        for row in predictions.split(self.split) {
+            let Some(label) = row.label.clone() else { continue };
+            let groups = (0..columns.len()).map(|c| self.groups.value(c, name, &row.file_id).map(str::to_string)).collect::<Result<_, _>>()?;
+            clips.push(ScoredClip { file_id: row.file_id.clone(), label, predicted: predictions.predicted(row).to_string(), groups });
+        }
+        scored::write(self.report_dir, name, &Scored { columns, clips })?;
         write_json(&dir.join("metrics.json"), &document)?;
         let machine_dir = self.out_dir.join("metrics");
         create_dir(&machine_dir)?;
