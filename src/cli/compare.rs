@@ -20,6 +20,9 @@ pub(super) struct CompareArgs {
     pub(super) group_metric: String,
 }
 
+/// A group row of `--by`: (report stage/model, group) and each run's cell.
+type GroupRow = ((String, String), Vec<String>);
+
 /// `vox compare`.
 pub(super) fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     let CompareArgs { runs, by, group_metric } = args;
@@ -45,7 +48,7 @@ fn compare_runs(runs: &[PathBuf], by: &[String], group_metric: &str) -> Result<S
     let mut clips: std::collections::BTreeMap<String, Vec<Option<vox_api::scored::Scored>>> = std::collections::BTreeMap::new();
     // Per `by` column: (model, group) in the order first met (each report's natural order), and
     // each run's metric cell.
-    let mut group_rows: Vec<Vec<((String, String), Vec<String>)>> = vec![Vec::new(); by.len()];
+    let mut group_rows: Vec<Vec<GroupRow>> = vec![Vec::new(); by.len()];
     for (i, (doc, dir)) in docs.iter().zip(runs).enumerate() {
         for stage in doc["stages"].as_array().into_iter().flatten() {
             let name = stage["name"].as_str().unwrap_or("?");

@@ -47,8 +47,8 @@ pub(crate) const AUGMENTED_FROM: &str = "augmented_from";
 const AUGMENTATION: &str = "augmentation";
 
 /// Adds `copies` augmented copies of every `train` clip (speed perturbation, reverberation,
-/// additive noise at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass unchanged. An
-/// optional second input (an audio set of noise recordings) is the noise.
+/// additive noise at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass
+/// unchanged. An optional second input (an audio set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Augment {

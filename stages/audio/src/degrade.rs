@@ -52,9 +52,10 @@ const DEGRADATION: &str = "degradation";
 const MAX_CONDITIONS: usize = 100;
 
 /// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
-/// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain), each `<id>_<condition>` with a `condition` column (`clean` for every
-/// original): score a model per condition with `evaluate`'s `by = ["condition"]`. An optional
-/// second input (an audio set of noise recordings) is the noise.
+/// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain), each
+/// `<id>_<condition>` with a `condition` column (`clean` for every original): score a model
+/// per condition with `evaluate`'s `by = ["condition"]`. An optional second input (an audio
+/// set of noise recordings) is the noise.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Degrade {
