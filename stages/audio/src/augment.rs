@@ -18,7 +18,8 @@
 //!    tempo and pitch change together, as Kaldi's speed perturbation), placed where it began and
 //!    cut at the clip's end;
 //! 2. reverberation: a room of an RT60 drawn from `reverb_rt60` (and a direct-to-reverberant
-//!    ratio from `reverb_drr_db`), [`crate::reverb`]'s synthetic impulse response;
+//!    ratio from `reverb_drr_db`), [`crate::reverb`]'s synthetic impulse response, or a
+//!    measured one drawn from the second input (`second_input = "rooms"`);
 //! 3. noise: white or pink noise (Kellet's filter), or a stretch of a clip of the noise input
 //!    (an audio set, e.g. a decoded MUSAN; looped when shorter), scaled to the SNR drawn from
 //!    `noise_snr` against the content's power;
@@ -37,7 +38,9 @@ use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::{AFTER_SPLIT, AudioError};
-use crate::perturb::{Job, NoiseColour, NoiseInput, Perturbation, Room, check_noise_input, check_rate, draw_source, stream, write_copies};
+use crate::perturb::{
+    Job, NoiseColour, Perturbation, Recordings, Room, SecondInput, check_rates, check_second_input, draw_source, stream, write_copies,
+};
 use crate::sample_file::SampleFile;
 use crate::set_writer;
 
@@ -48,7 +51,8 @@ const AUGMENTATION: &str = "augmentation";
 
 /// Adds `copies` augmented copies of every `train` clip (speed perturbation, reverberation,
 /// additive noise at a drawn SNR, gain), each `<id>_aug<k>`; `val` and `test` clips pass
-/// unchanged. An optional second input (an audio set of noise recordings) is the noise.
+/// unchanged. An optional second input (an audio set) is the noise recordings, or with
+/// `second_input = "rooms"` measured rooms, one drawn per copy.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Augment {
@@ -80,6 +84,12 @@ pub struct Augment {
     /// Gain range in dB, `[low, high]`, one drawn per copy (uniform).
     #[serde(default)]
     pub gain_db: Option<[f64; 2]>,
+    /// What the optional second input holds: `noise` (recordings added at `noise_snr`) or
+    /// `rooms` (measured impulse responses: each copy in one drawn from them, instead of
+    /// `reverb_rt60`'s synthetic rooms; noise is then generated).
+    #[serde(default)]
+    #[schemars(extend("default" = "noise"))]
+    pub second_input: Option<SecondInput>,
     /// Seed of the draws; the pipeline's seed when unset.
     #[serde(default)]
     pub seed: Option<u64>,
@@ -100,6 +110,8 @@ struct Keyed {
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseColour>,
     gain_db: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_input: Option<SecondInput>,
     seed: Option<u64>,
 }
 
@@ -114,6 +126,7 @@ impl From<Augment> for Keyed {
             noise_snr: a.noise_snr,
             noise,
             gain_db: a.gain_db,
+            second_input: a.second_input.filter(|&i| i != SecondInput::Noise),
             seed: a.seed,
         }
     }
@@ -135,8 +148,16 @@ impl StageDef for Augment {
         if !(1..=100).contains(&self.copies) {
             return Err(ParamError::new("copies", format!("must be within 1..=100, got {}", self.copies)));
         }
-        if self.speed.is_none() && self.reverb_rt60.is_none() && self.noise_snr.is_none() && self.gain_db.is_none() {
-            return Err(ParamError::new("copies", "nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`"));
+        let rooms = self.role() == SecondInput::Rooms;
+        if self.speed.is_none() && self.reverb_rt60.is_none() && !rooms && self.noise_snr.is_none() && self.gain_db.is_none() {
+            return Err(ParamError::new(
+                "copies",
+                "nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`, or give measured rooms (`second_input = \"rooms\"`)",
+            ));
+        }
+        if rooms && self.reverb_rt60.is_some() {
+            let message = "`reverb_rt60` draws synthetic rooms and `second_input = \"rooms\"` measured ones: a copy is in one room, leave one out";
+            return Err(ParamError::new("reverb_rt60", message));
         }
         if let Some(speed) = &self.speed {
             if speed.is_empty() {
@@ -175,7 +196,7 @@ impl StageDef for Augment {
     /// The first input's facts (the noise input's clips are not the output's); an input known
     /// to hold no train clip is an error before anything runs.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        check_noise_input(inputs, self.noise_snr.is_some(), self.noise.is_some())?;
+        check_second_input(inputs, self.role(), self.noise_snr.is_some(), self.noise.is_some())?;
         let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if let Some(splits) = &facts.labelled_splits
             && !splits.contains(&Split::Train)
@@ -199,8 +220,13 @@ impl Augment {
         self.noise.unwrap_or(NoiseColour::White)
     }
 
-    /// What copy `copy` of `clip` draws.
-    fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip]) -> Perturbation {
+    fn role(&self) -> SecondInput {
+        self.second_input.unwrap_or_default()
+    }
+
+    /// What copy `copy` of `clip` draws, noise from `noise_clips` and rooms from `rooms` (the
+    /// second input's, or none).
+    fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip], rooms: &[Clip]) -> Perturbation {
         let mut rng = stream(seed, &clip.file_id, copy);
         let speed = self.speed.as_ref().map(|s| (s[rng.random_range(0..s.len())] * 1000.0).round() as u32);
         let noise = self.noise_snr.map(|[low, high]| {
@@ -209,11 +235,12 @@ impl Augment {
         });
         let gain = self.gain_db.map(|[low, high]| low + (high - low) * rng.random::<f64>());
         // Drawn last, so that copies without a room draw what they drew before rooms existed.
-        let room = self.reverb_rt60.map(|[low, high]| {
+        let synthetic = self.reverb_rt60.map(|[low, high]| {
             let rt60 = ((low + (high - low) * rng.random::<f64>()) * 1000.0).round() / 1000.0;
             let drr_db = self.reverb_drr_db.map_or(0.0, |[low, high]| ((low + (high - low) * rng.random::<f64>()) * 10.0).round() / 10.0);
-            Room { rt60, drr_db, seed: rng.random() }
+            Room::Synthetic { rt60, drr_db, seed: rng.random() }
         });
+        let room = synthetic.or_else(|| (!rooms.is_empty()).then(|| Room::Recorded { clip: rng.random_range(0..rooms.len()) }));
         Perturbation { speed, room, noise, band: None, codec: None, gain }
     }
 
@@ -225,8 +252,9 @@ impl Augment {
         if train == 0 {
             return Err(AudioError::NothingToAugment { clips: clips.len() });
         }
-        let noise = NoiseInput::open(ctx, self.noise_snr.is_some())?;
-        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |n| n.clips.as_slice());
+        let recordings = Recordings::open(ctx, self.role(), self.noise_snr.is_some())?;
+        let recorded: &[Clip] = recordings.as_ref().map_or(&[], |r| r.clips.as_slice());
+        let (noise_clips, rooms) = (Recordings::noise(recordings.as_ref()), Recordings::rooms(recordings.as_ref()));
         let seed = self.seed.unwrap_or(ctx.seed);
         let ids: HashSet<&str> = clips.iter().map(|c| c.file_id.as_str()).collect();
         let (mut rows, output) = set_writer::create(ctx.out_dir, labels)?;
@@ -238,10 +266,8 @@ impl Augment {
                 continue;
             }
             for copy in 1..=self.copies {
-                let draw = self.draw(seed, clip, copy, noise_clips);
-                if let Some((_, source)) = draw.noise {
-                    check_rate(source, noise_clips, clip)?;
-                }
+                let draw = self.draw(seed, clip, copy, noise_clips, rooms);
+                check_rates(&draw, recorded, clip)?;
                 let mut row = clip.clone();
                 row.file_id = format!("{}_aug{copy}", clip.file_id);
                 if ids.contains(row.file_id.as_str()) {
@@ -251,22 +277,22 @@ impl Augment {
                     row.original_length = (clip.original_length * 1000 + u64::from(speed) / 2) / u64::from(speed);
                 }
                 row.extra.insert(AUGMENTED_FROM.into(), clip.file_id.clone());
-                row.extra.insert(AUGMENTATION.into(), draw.describe(self.colour(), noise_clips));
+                row.extra.insert(AUGMENTATION.into(), draw.describe(self.colour(), recorded));
                 let offset = rows.place(row, clip.length);
                 jobs.push(Job { clip: i, perturbation: Some(draw), offset });
             }
         }
-        write_copies(ctx, "augment", &clips, &jobs, &input, &output, noise.as_ref(), self.colour())?;
+        write_copies(ctx, "augment", &clips, &jobs, &input, &output, recordings.as_ref(), self.colour())?;
         let (out, _) = rows.finish(output)?;
-        self.write_summary(ctx, &clips, out.len(), noise.is_some().then_some(noise_clips.len()))?;
+        self.write_summary(ctx, &clips, out.len(), (!noise_clips.is_empty()).then_some(noise_clips.len()), rooms.len())?;
         tracing::info!("{}: {} train clips x {} copies added ({} clips)", ctx.stage, train, self.copies, out.len());
         Ok(())
     }
 
     /// `report/augment.txt`: what was added, for people.
-    /// `noise`: the noise input's clip count, when there is one (never its name: no cached
-    /// output holds a stage name).
-    fn write_summary(&self, ctx: &StageContext, clips: &[Clip], total: usize, noise: Option<usize>) -> Result<(), AudioError> {
+    /// `noise`: the noise input's clip count, when there is one; `rooms`: the measured rooms'
+    /// (never the input's name: no cached output holds a stage name).
+    fn write_summary(&self, ctx: &StageContext, clips: &[Clip], total: usize, noise: Option<usize>, rooms: usize) -> Result<(), AudioError> {
         let dir = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
         let train = clips.iter().filter(|c| c.split == Split::Train).count();
         let mut text = format!(
@@ -281,6 +307,9 @@ impl Augment {
         if let Some([low, high]) = self.reverb_rt60 {
             let [drr_low, drr_high] = self.reverb_drr_db.unwrap_or([0.0, 0.0]);
             let _ = writeln!(text, "reverb: RT60 {low}..{high} s, DRR {drr_low}..{drr_high} dB");
+        }
+        if rooms > 0 {
+            let _ = writeln!(text, "reverb: the second input's {rooms} measured rooms, one drawn per copy");
         }
         if let Some([low, high]) = self.noise_snr {
             let what = noise.map_or_else(|| format!("{} noise", self.colour().name()), |n| format!("the noise input's {n} clips"));
@@ -364,7 +393,7 @@ mod tests {
         assert_eq!((copy.split, copy.label.as_deref(), copy.speaker.as_str()), (Split::Train, Some("04"), "01"));
         assert_eq!(copy.extra[AUGMENTED_FROM], "a");
         // Gain only: the copy is the original times the drawn level, zeros kept.
-        let gain = augment.draw(7, &input.clips[0], 1, &[]).gain.unwrap();
+        let gain = augment.draw(7, &input.clips[0], 1, &[], &[]).gain.unwrap();
         assert!((-6.0..=6.0).contains(&gain));
         assert_eq!(copy.extra[AUGMENTATION], format!("gain {gain:.1} dB"));
         let factor = 10f64.powf(gain / 20.0);
@@ -386,7 +415,7 @@ mod tests {
             let augment = params(toml::toml! { noise_snr = [5.0, 20.0]  noise = colour });
             let input = set();
             let out = run(&augment, &[("split", &input)]).unwrap();
-            let Some((snr, NoiseSource::Generated(_))) = augment.draw(7, &input.clips[0], 1, &[]).noise else { panic!() };
+            let Some((snr, NoiseSource::Generated(_))) = augment.draw(7, &input.clips[0], 1, &[], &[]).noise else { panic!() };
             let (original, copy) = (input.samples_of(&input.clips[0]), samples(&out, "a_aug1"));
             assert_eq!(&copy[..1600], &[0.0; 1600][..], "{colour}: the padding stays silent");
             assert_eq!(&copy[copy.len() - 1600..], &[0.0; 1600][..]);
@@ -414,7 +443,7 @@ mod tests {
         noise.push(clip("hum", None, ""), &hum);
         let (out, summary) = run_with_summary(&augment, &[("split", &input), ("noise", &noise)]).unwrap();
         assert!(summary.contains("\nnoise: the noise input's 1 clips at 10..10 dB SNR\n"), "{summary}");
-        let Some((_, NoiseSource::Clip { clip: 0, start })) = augment.draw(7, &input.clips[0], 1, &noise.clips).noise else { panic!() };
+        let Some((_, NoiseSource::Clip { clip: 0, start })) = augment.draw(7, &input.clips[0], 1, &noise.clips, &[]).noise else { panic!() };
         assert_eq!(out.clips[1].extra[AUGMENTATION], format!("noise 10.0 dB (hum from sample {start})"));
         let (original, copy) = (input.samples_of(&input.clips[0]), samples(&out, "a_aug1"));
         let added: Vec<f64> = copy.iter().zip(original).map(|(&c, &o)| f64::from(c) - f64::from(o)).collect();
@@ -489,6 +518,30 @@ mod tests {
         let drawn = |set: &AudioSet| set.clips.iter().find(|c| c.file_id == "a_aug1").unwrap().extra[AUGMENTATION].clone();
         assert!(drawn(&gain).starts_with("gain "), "{}", drawn(&gain));
         assert_eq!(drawn(&both), format!("reverb RT60 0.3 s, DRR 0 dB, {}", drawn(&gain)));
+    }
+
+    #[test]
+    fn each_copy_can_be_heard_in_a_measured_room() {
+        let mut rooms = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        rooms.push(clip("hall", None, ""), &[0.0, 1.0, 0.6, -0.4, 0.2]);
+        rooms.push(clip("booth", None, ""), &[0.0, 0.0, -0.9, 0.1]);
+        let augment = params(toml::toml! { copies = 8  second_input = "rooms"  gain_db = [-1.0, 1.0] });
+        let (out, summary) = run_with_summary(&augment, &[("split", &set()), ("rirs", &rooms)]).unwrap();
+        assert!(summary.contains("\nreverb: the second input's 2 measured rooms, one drawn per copy\n"), "{summary}");
+        let drawn: std::collections::BTreeSet<String> = (1..=8)
+            .map(|k| {
+                let row = out.clips.iter().find(|c| c.file_id == format!("a_aug{k}")).unwrap();
+                let text = &row.extra[AUGMENTATION];
+                assert!(text.starts_with("reverb (room ") && text.contains("), gain "), "{text}");
+                text.split(')').next().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(drawn.len(), 2, "both rooms are drawn over 8 copies: {drawn:?}");
+        let problem = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).err().unwrap().to_string();
+        assert!(problem(toml::toml! { second_input = "rooms"  reverb_rt60 = [0.2, 0.4] }).contains("a copy is in one room, leave one out"));
+        let key = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).unwrap().params();
+        assert_eq!(key(toml::toml! { gain_db = [1.0, 2.0] }), key(toml::toml! { gain_db = [1.0, 2.0]  second_input = "noise" }));
+        assert_eq!(key(toml::toml! { second_input = "rooms" })["second_input"], "rooms");
     }
 
     #[test]

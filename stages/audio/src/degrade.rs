@@ -39,7 +39,8 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 use crate::error::AudioError;
 use crate::g711::Law;
 use crate::perturb::{
-    Job, NoiseColour, NoiseInput, NoiseSource, Perturbation, Room, check_noise_input, check_rate, draw_source, stream, write_copies,
+    Job, NoiseColour, NoiseSource, Perturbation, Recordings, Room, SecondInput, check_rates, check_second_input, draw_source, stream,
+    write_copies,
 };
 use crate::sample_file::SampleFile;
 use crate::set_writer;
@@ -55,7 +56,8 @@ const MAX_CONDITIONS: usize = 100;
 /// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain), each
 /// `<id>_<condition>` with a `condition` column (`clean` for every original): score a model
 /// per condition with `evaluate`'s `by = ["condition"]`. An optional second input (an audio
-/// set of noise recordings) is the noise.
+/// set) is the noise recordings, or with `second_input = "rooms"` measured rooms: one more
+/// condition, each clip in one of them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, into = "Keyed")]
 pub struct Degrade {
@@ -102,6 +104,12 @@ pub struct Degrade {
     /// class, such as clips rated on emotion dimensions only).
     #[serde(default)]
     pub clips: Which,
+    /// What the optional second input holds: `noise` (recordings added at `noise_snr`) or
+    /// `rooms` (measured impulse responses: one condition, `reverb (recorded rooms)`, each clip
+    /// in a room drawn from them; noise is then generated).
+    #[serde(default)]
+    #[schemars(extend("default" = "noise"))]
+    pub second_input: Option<SecondInput>,
     /// Seed of the noise and room draws; the pipeline's seed when unset.
     #[serde(default)]
     pub seed: Option<u64>,
@@ -166,6 +174,8 @@ struct Keyed {
     #[serde(skip_serializing_if = "Option::is_none")]
     codec: Option<Vec<Law>>,
     gain_db: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_input: Option<SecondInput>,
     splits: Vec<HeldOut>,
     clips: Which,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +186,7 @@ impl From<Degrade> for Keyed {
     fn from(d: Degrade) -> Self {
         let noise = d.noise.filter(|&c| c != NoiseColour::White);
         let reverb_drr_db = d.reverb_drr_db.filter(|&drr| drr != 0.0);
+        let second_input = d.second_input.filter(|&i| i != SecondInput::Noise);
         let seed = d.seed.filter(|_| d.draws());
         Self {
             noise_snr: d.noise_snr,
@@ -186,6 +197,7 @@ impl From<Degrade> for Keyed {
             band_hz: d.band_hz,
             codec: d.codec,
             gain_db: d.gain_db,
+            second_input,
             splits: d.splits,
             clips: d.clips,
             seed,
@@ -200,6 +212,8 @@ enum Condition {
     Noise(f64),
     /// A room of this RT60, seconds.
     Reverb(f64),
+    /// A room of the second input's.
+    Recorded,
     /// Speed in thousandths.
     Speed(u32),
     /// Pass band, Hz.
@@ -221,6 +235,7 @@ impl Condition {
                 None => format!("noise {snr} dB"),
             },
             Self::Reverb(rt60) => format!("reverb RT60 {rt60} s"),
+            Self::Recorded => "reverb (recorded rooms)".to_string(),
             Self::Speed(speed) => format!("speed {}", f64::from(speed) / 1000.0),
             Self::Band(low, high) => format!("band {low}-{high} Hz"),
             Self::Codec(law) => format!("codec {}", law.name()),
@@ -228,12 +243,13 @@ impl Condition {
         }
     }
 
-    /// The copy's id suffix: `noise10dB`, `reverb0.6s`, `speed0.9`, `band300-3400Hz`, `mulaw`,
-    /// `gain-6dB`.
+    /// The copy's id suffix: `noise10dB`, `reverb0.6s`, `room`, `speed0.9`, `band300-3400Hz`,
+    /// `mulaw`, `gain-6dB`.
     fn suffix(self) -> String {
         match self {
             Self::Noise(snr) => format!("noise{snr}dB"),
             Self::Reverb(rt60) => format!("reverb{rt60}s"),
+            Self::Recorded => "room".to_string(),
             Self::Speed(speed) => format!("speed{}", f64::from(speed) / 1000.0),
             Self::Band(low, high) => format!("band{low}-{high}Hz"),
             Self::Codec(law) => law.name().replace('-', ""),
@@ -246,6 +262,7 @@ impl Condition {
         match self {
             Self::Noise(_) => "noise_snr",
             Self::Reverb(_) => "reverb_rt60",
+            Self::Recorded => "second_input",
             Self::Speed(_) => "speed",
             Self::Band(..) => "band_hz",
             Self::Codec(_) => "codec",
@@ -318,7 +335,7 @@ impl StageDef for Degrade {
         if conditions.is_empty() {
             return Err(ParamError::new(
                 "",
-                "no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db` (each value is one condition)",
+                "no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db` (each value is one condition), or give measured rooms (`second_input = \"rooms\"`)",
             ));
         }
         if conditions.len() > MAX_CONDITIONS {
@@ -345,7 +362,7 @@ impl StageDef for Degrade {
     /// The first input's facts (the noise input's clips are not the output's); an input known
     /// to hold no labelled clip in the chosen splits is an error before anything runs.
     fn facts(&self, inputs: &[PlannedInput]) -> Result<Facts, ParamError> {
-        check_noise_input(inputs, self.noise_snr.is_some(), self.noise.is_some())?;
+        check_second_input(inputs, self.role(), self.noise_snr.is_some(), self.noise.is_some())?;
         let facts = Facts::combined(inputs.get(..1).unwrap_or_default());
         if self.clips == Which::Labelled
             && let Some(splits) = &facts.labelled_splits
@@ -376,15 +393,20 @@ impl Degrade {
         self.noise.unwrap_or(NoiseColour::White)
     }
 
+    fn role(&self) -> SecondInput {
+        self.second_input.unwrap_or_default()
+    }
+
     /// Whether anything is drawn (noise or rooms): whether the seed is read.
     fn draws(&self) -> bool {
-        self.noise_snr.is_some() || self.reverb_rt60.is_some()
+        self.noise_snr.is_some() || self.reverb_rt60.is_some() || self.role() == SecondInput::Rooms
     }
 
     /// Every condition, in the order listed: noise levels, rooms, speeds, bands, codecs, gains.
     fn conditions(&self) -> Vec<Condition> {
         let noise = self.noise_snr.iter().flatten().map(|&s| Condition::Noise(s));
-        let reverb = self.reverb_rt60.iter().flatten().map(|&t| Condition::Reverb(t));
+        let recorded = (self.role() == SecondInput::Rooms).then_some(Condition::Recorded);
+        let reverb = self.reverb_rt60.iter().flatten().map(|&t| Condition::Reverb(t)).chain(recorded);
         let speed = self.speed.iter().flatten().map(|&s| Condition::Speed(thousandths(s)));
         let band = self.band_hz.iter().flatten().map(|&[low, high]| Condition::Band(low, high));
         let codec = self.codec.iter().flatten().map(|&law| Condition::Codec(law));
@@ -412,7 +434,12 @@ impl Degrade {
     /// noise, the same at every RT60 (a stream of its own, so that adding rooms leaves the
     /// noise draws as they were).
     fn room(&self, seed: u64, clip: &Clip, rt60: f64) -> Room {
-        Room { rt60, drr_db: self.reverb_drr_db.unwrap_or(0.0), seed: stream(seed, &clip.file_id, 1).random() }
+        Room::Synthetic { rt60, drr_db: self.reverb_drr_db.unwrap_or(0.0), seed: stream(seed, &clip.file_id, 1).random() }
+    }
+
+    /// Clip `clip`'s measured room: one of `rooms`, drawn from a stream of its own.
+    fn recorded_room(&self, seed: u64, clip: &Clip, rooms: &[Clip]) -> Room {
+        Room::Recorded { clip: stream(seed, &clip.file_id, 2).random_range(0..rooms.len()) }
     }
 
     fn degrade(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -426,9 +453,10 @@ impl Degrade {
         if chosen == 0 {
             return Err(AudioError::NothingToDegrade { clips: Some(clips.len()), splits: self.split_names() });
         }
-        let noise = NoiseInput::open(ctx, self.noise_snr.is_some())?;
-        let noise_clips: &[Clip] = noise.as_ref().map_or(&[], |n| n.clips.as_slice());
-        let generated = noise.is_none().then(|| self.colour());
+        let recordings = Recordings::open(ctx, self.role(), self.noise_snr.is_some())?;
+        let recorded: &[Clip] = recordings.as_ref().map_or(&[], |r| r.clips.as_slice());
+        let (noise_clips, rooms) = (Recordings::noise(recordings.as_ref()), Recordings::rooms(recordings.as_ref()));
+        let generated = noise_clips.is_empty().then(|| self.colour());
         let conditions: Vec<(Condition, String)> =
             self.conditions().into_iter().map(|c| (c, c.name(generated))).collect();
         let seed = self.seed.unwrap_or(ctx.seed);
@@ -444,13 +472,11 @@ impl Degrade {
                 continue;
             }
             let source = self.noise_source(seed, clip, noise_clips);
-            if self.noise_snr.is_some() {
-                check_rate(source, noise_clips, clip)?;
-            }
             for (condition, name) in &conditions {
                 let perturbation = match *condition {
                     Condition::Noise(snr) => Perturbation { noise: Some((snr, source)), ..Perturbation::default() },
                     Condition::Reverb(rt60) => Perturbation { room: Some(self.room(seed, clip, rt60)), ..Perturbation::default() },
+                    Condition::Recorded => Perturbation { room: Some(self.recorded_room(seed, clip, rooms)), ..Perturbation::default() },
                     Condition::Speed(speed) => Perturbation { speed: Some(speed), ..Perturbation::default() },
                     Condition::Band(low, high) => {
                         if high > f64::from(clip.sample_rate) / 2.0 {
@@ -471,15 +497,16 @@ impl Degrade {
                 }
                 row.extra.insert(CONDITION.into(), name.clone());
                 row.extra.insert(DEGRADED_FROM.into(), clip.file_id.clone());
-                row.extra.insert(DEGRADATION.into(), perturbation.describe(self.colour(), noise_clips));
+                check_rates(&perturbation, recorded, clip)?;
+                row.extra.insert(DEGRADATION.into(), perturbation.describe(self.colour(), recorded));
                 let offset = rows.place(row, clip.length);
                 jobs.push(Job { clip: i, perturbation: Some(perturbation), offset });
             }
         }
-        write_copies(ctx, "degrade", &clips, &jobs, &input, &output, noise.as_ref(), self.colour())?;
+        write_copies(ctx, "degrade", &clips, &jobs, &input, &output, recordings.as_ref(), self.colour())?;
         let (out, _) = rows.finish(output)?;
         let names: Vec<&str> = conditions.iter().map(|(_, n)| n.as_str()).collect();
-        self.write_summary(ctx, chosen, clips.len(), out.len(), &names, noise.is_some().then_some(noise_clips.len()))?;
+        self.write_summary(ctx, chosen, clips.len(), out.len(), &names, recordings.as_ref().map(|r| (r.role, r.clips.len())))?;
         tracing::info!(
             "{}: {chosen} held-out clips x {} conditions added ({} clips); score them with evaluate's `by = [\"{CONDITION}\"]`",
             ctx.stage,
@@ -489,8 +516,9 @@ impl Degrade {
         Ok(())
     }
 
-    /// `report/degrade.txt`: what was added, for people. `noise`: the noise input's clip
-    /// count, when there is one (never its name: no cached output holds a stage name).
+    /// `report/degrade.txt`: what was added, for people. `second`: what the second input holds
+    /// and its clip count, when there is one (never its name: no cached output holds a stage
+    /// name).
     fn write_summary(
         &self,
         ctx: &StageContext,
@@ -498,7 +526,7 @@ impl Degrade {
         clips: usize,
         total: usize,
         conditions: &[&str],
-        noise: Option<usize>,
+        second: Option<(SecondInput, usize)>,
     ) -> Result<(), AudioError> {
         let dir = ctx.report_dir().map_err(|source| AudioError::Io { path: ctx.out_dir.join("report"), source })?;
         let which = if self.clips == Which::All { "" } else { "labelled " };
@@ -508,8 +536,14 @@ impl Degrade {
             conditions.len()
         );
         let _ = writeln!(text, "conditions: {CLEAN}, {}", conditions.join(", "));
-        if let Some(n) = noise {
-            let _ = writeln!(text, "noise: the noise input's {n} clips, one stretch per clip at every SNR");
+        match second {
+            Some((SecondInput::Noise, n)) => {
+                let _ = writeln!(text, "noise: the noise input's {n} clips, one stretch per clip at every SNR");
+            }
+            Some((SecondInput::Rooms, n)) => {
+                let _ = writeln!(text, "rooms: the second input's {n} impulse responses, one drawn per clip");
+            }
+            None => {}
         }
         text += "each clip's condition: the manifest's `condition` column (score with evaluate's `by = [\"condition\"]`)\n";
         let path = dir.join("degrade.txt");
@@ -773,6 +807,54 @@ mod tests {
     }
 
     #[test]
+    fn measured_rooms_are_one_condition_each_clip_in_a_drawn_room() {
+        // Two impulse responses, each with a lead-in before its direct sound.
+        let mut rooms = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        let hall: Vec<f32> = [0.0f32, 0.02, 1.0].into_iter().chain((1..400).map(|i| 0.5 * (-f64::from(i) / 80.0).exp() as f32 * if i % 3 == 0 { -1.0 } else { 1.0 })).collect();
+        rooms.push(clip("hall", None, ""), &hall);
+        rooms.push(clip("booth", None, ""), &[0.0, -0.8, 0.3, -0.1]);
+        let degrade = params(toml::toml! { second_input = "rooms"  noise_snr = [10.0] });
+        let input = set();
+        let (out, summary) = run(&degrade, &[("split", &input), ("rirs", &rooms)]).unwrap();
+        assert!(summary.contains("conditions: clean, noise 10 dB (white), reverb (recorded rooms)\n"), "{summary}");
+        assert!(summary.contains("\nrooms: the second input's 2 impulse responses, one drawn per clip\n"), "{summary}");
+        let ids: Vec<&str> = out.clips.iter().map(|c| c.file_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "d", "d_noise10dB", "d_room", "e"], "noise is generated: the second input is rooms");
+        let Room::Recorded { clip: k } = degrade.recorded_room(7, &input.clips[2], &rooms.clips) else { panic!() };
+        let copy = row(&out, "d_room");
+        assert_eq!(copy.extra[CONDITION], "reverb (recorded rooms)");
+        assert_eq!(copy.extra[DEGRADATION], format!("reverb (room {})", rooms.clips[k].file_id));
+        // The content convolved with the response from its direct sound on, at the content's power.
+        let response: Vec<f64> = rooms.samples_of(&rooms.clips[k]).iter().map(|&v| f64::from(v)).collect();
+        let response = crate::reverb::from_direct_sound(response).unwrap();
+        let dry = content_of(input.samples_of(&input.clips[2]));
+        let wet: Vec<f64> = (0..dry.len()).map(|i| (0..=i.min(response.len() - 1)).map(|j| response[j] * dry[i - j]).sum()).collect();
+        let scale = (power(&dry) / power(&wet)).sqrt();
+        let got = samples(&out, "d_room");
+        assert_eq!(&got[..1600], &[0.0; 1600][..], "the padding stays silent");
+        let off = content_of(got).iter().zip(&wet).map(|(g, w)| (g - w * scale).abs()).fold(0.0, f64::max);
+        assert!(off < 1e-6, "{off}");
+
+        // A room at another rate, a silent one, and rooms without the input are refused.
+        let mut fast = rooms.clone();
+        for c in &mut fast.clips {
+            c.sample_rate = 48000;
+        }
+        assert_eq!(
+            run(&degrade, &[("split", &input), ("rirs", &fast)]).unwrap_err(),
+            format!("room clip `{}` is sampled at 48000 Hz but clip `d` at 16000 Hz: decode the room at the corpus's rate (`sample_rate = 16000`)", rooms.clips[k].file_id)
+        );
+        let mut silent = AudioSet { labels: LabelSet::from_names(["x"]).unwrap(), ..AudioSet::default() };
+        silent.push(clip("off", None, ""), &[0.0; 8]);
+        assert_eq!(
+            run(&degrade, &[("split", &input), ("rirs", &silent)]).unwrap_err(),
+            "room clip `off` holds only zeros: it is no impulse response (leave it out of the rooms' decode)"
+        );
+        let without = crate::perturb::check_second_input(&[], SecondInput::Rooms, true, false).unwrap_err().to_string();
+        assert!(without.contains("`second_input = \"rooms\"` needs a second input: the impulse responses"), "{without}");
+    }
+
+    #[test]
     fn bad_params_and_inputs_are_refused_with_their_reason() {
         assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db`"));
         assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
@@ -846,6 +928,9 @@ mod tests {
             assert!(gain.get(new).is_none() && noise.get(new).is_none(), "stages without `{new}` keep their keys");
         }
         assert_eq!(key(toml::toml! { codec = ["mu-law"] })["codec"], serde_json::json!(["mu-law"]));
+        assert_eq!(noise, key(toml::toml! { noise_snr = [5.0]  second_input = "noise" }), "noise is the default second input");
+        assert_eq!(key(toml::toml! { second_input = "rooms" })["second_input"], "rooms");
+        assert_ne!(key(toml::toml! { second_input = "rooms" }), key(toml::toml! { second_input = "rooms"  seed = 3 }), "the seed draws the rooms");
         assert_eq!(noise["splits"], serde_json::json!(["test"]));
     }
 }

@@ -297,23 +297,34 @@ pub enum AudioError {
         /// The noise input's name.
         input: String,
     },
-    /// `augment` or `degrade`: the noise input holds no samples.
-    #[error("noise input `{input}` holds no samples")]
-    NoNoise {
-        /// The noise input's name.
+    /// `augment` or `degrade`: the second input (noise or rooms) holds no samples.
+    #[error("{role} input `{input}` holds no samples")]
+    NoRecordings {
+        /// The input's name.
         input: String,
+        /// What it holds: `noise`, `rooms`.
+        role: &'static str,
     },
-    /// `augment` or `degrade`: a noise clip's sample rate differs from the clip it would be added to.
-    #[error("noise clip `{noise}` is sampled at {found} Hz but clip `{clip}` at {expected} Hz: decode the noise at the corpus's rate (`sample_rate = {expected}`)")]
-    NoiseRate {
-        /// The noise clip.
-        noise: String,
+    /// `augment` or `degrade`: a noise or room recording's sample rate differs from the clip it
+    /// would be applied to.
+    #[error("{what} clip `{recording}` is sampled at {found} Hz but clip `{clip}` at {expected} Hz: decode the {what} at the corpus's rate (`sample_rate = {expected}`)")]
+    RecordingRate {
+        /// The recording.
+        recording: String,
+        /// What it is: `noise`, `room`.
+        what: &'static str,
         /// Its rate.
         found: u32,
-        /// The clip it would be added to.
+        /// The clip it would be applied to.
         clip: String,
         /// That clip's rate.
         expected: u32,
+    },
+    /// `augment` or `degrade`: a room impulse response holds only zeros.
+    #[error("room clip `{room}` holds only zeros: it is no impulse response (leave it out of the rooms' decode)")]
+    SilentRoom {
+        /// The room clip.
+        room: String,
     },
     /// `degrade`: resampling to or from a codec's rate failed.
     #[error("clip `{file_id}` through the {codec} codec: {source}")]

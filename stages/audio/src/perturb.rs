@@ -23,7 +23,7 @@ use crate::error::AudioError;
 use crate::g711::Law;
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
-use crate::reverb::{impulse_response, reverberate};
+use crate::reverb::{from_direct_sound, impulse_response, reverberate};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer::SampleWriter;
 
@@ -40,6 +40,27 @@ pub enum NoiseColour {
     Pink,
 }
 
+/// What a stage's second input holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecondInput {
+    /// Recordings of noise (MUSAN, DEMAND, a room's hum), added at `noise_snr`.
+    #[default]
+    Noise,
+    /// Measured room impulse responses (a decoded RIRS_NOISES, BUT ReverbDB, ACE): clips are
+    /// heard in them.
+    Rooms,
+}
+
+impl SecondInput {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Noise => "noise",
+            Self::Rooms => "rooms",
+        }
+    }
+}
+
 /// Where a copy's noise comes from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum NoiseSource {
@@ -49,39 +70,61 @@ pub(crate) enum NoiseSource {
     Clip { clip: usize, start: u64 },
 }
 
-/// A stage's noise input (its second), opened: recordings of noise to add.
-pub(crate) struct NoiseInput {
-    /// Its samples.
+/// A stage's second input, opened: recordings of noise to add or of rooms to hear clips in.
+pub(crate) struct Recordings {
+    /// What they are.
+    pub(crate) role: SecondInput,
+    /// Their samples.
     pub(crate) file: SampleFile,
-    /// Its clips that hold samples.
+    /// Their clips that hold samples.
     pub(crate) clips: Vec<Clip>,
 }
 
-impl NoiseInput {
-    /// The second input of `ctx`, if there is one, checked: a level to add it at
-    /// (`has_snr`), samples, and clips within the file.
-    pub(crate) fn open(ctx: &StageContext, has_snr: bool) -> Result<Option<Self>, AudioError> {
+impl Recordings {
+    /// The second input of `ctx`, if there is one, checked: noise needs a level to add it at
+    /// (`has_snr`); samples, and clips within the file.
+    pub(crate) fn open(ctx: &StageContext, role: SecondInput, has_snr: bool) -> Result<Option<Self>, AudioError> {
         let Some(input) = ctx.inputs.get(1) else { return Ok(None) };
-        if !has_snr {
+        if role == SecondInput::Noise && !has_snr {
             return Err(AudioError::NoiseWithoutSnr { input: input.name.clone() });
         }
         let Manifest { mut clips, .. } = AudioSet::read_manifest(&input.dir)?;
         clips.retain(|c| c.length > 0);
         if clips.is_empty() {
-            return Err(AudioError::NoNoise { input: input.name.clone() });
+            return Err(AudioError::NoRecordings { input: input.name.clone(), role: role.name() });
         }
         let file = SampleFile::open(&input.dir)?;
         for clip in &clips {
             file.check(clip)?;
         }
-        Ok(Some(Self { file, clips }))
+        Ok(Some(Self { role, file, clips }))
+    }
+
+    /// Its noise clips: none when it holds rooms.
+    pub(crate) fn noise(this: Option<&Self>) -> &[Clip] {
+        this.filter(|r| r.role == SecondInput::Noise).map_or(&[], |r| r.clips.as_slice())
+    }
+
+    /// Its rooms: none when it holds noise.
+    pub(crate) fn rooms(this: Option<&Self>) -> &[Clip] {
+        this.filter(|r| r.role == SecondInput::Rooms).map_or(&[], |r| r.clips.as_slice())
     }
 }
 
-/// The plan-time checks of a noise input (the second of `inputs`, if any): it needs a level
-/// (`has_snr`), and generated noise (`colour_set`) beside it is one noise too many.
-pub(crate) fn check_noise_input(inputs: &[PlannedInput], has_snr: bool, colour_set: bool) -> Result<(), ParamError> {
-    let Some(noise) = inputs.get(1) else { return Ok(()) };
+/// The plan-time checks of a stage's second input (of `inputs`, if any) holding `role`: rooms
+/// need the input; noise needs a level (`has_snr`), and generated noise (`colour_set`) beside
+/// it is one noise too many.
+pub(crate) fn check_second_input(inputs: &[PlannedInput], role: SecondInput, has_snr: bool, colour_set: bool) -> Result<(), ParamError> {
+    let Some(noise) = inputs.get(1) else {
+        if role == SecondInput::Rooms {
+            let message = "`second_input = \"rooms\"` needs a second input: the impulse responses (`inputs = [\"split\", \"rooms\"]`)";
+            return Err(ParamError::new("second_input", message));
+        }
+        return Ok(());
+    };
+    if role == SecondInput::Rooms {
+        return Ok(());
+    }
     if !has_snr {
         return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
     }
@@ -103,17 +146,29 @@ pub(crate) fn draw_source(rng: &mut ChaCha8Rng, noise_clips: &[Clip]) -> NoiseSo
     }
 }
 
-/// Noise from `source` can be added to `clip`: a noise clip must be at its sample rate.
-pub(crate) fn check_rate(source: NoiseSource, noise_clips: &[Clip], clip: &Clip) -> Result<(), AudioError> {
-    match source {
-        NoiseSource::Clip { clip: k, .. } if noise_clips[k].sample_rate != clip.sample_rate => Err(AudioError::NoiseRate {
-            noise: noise_clips[k].file_id.clone(),
-            found: noise_clips[k].sample_rate,
-            clip: clip.file_id.clone(),
-            expected: clip.sample_rate,
-        }),
-        _ => Ok(()),
+/// `perturbation` can be applied to `clip`: the recording its noise or room comes from (of
+/// `recordings`) must be at the clip's sample rate.
+pub(crate) fn check_rates(perturbation: &Perturbation, recordings: &[Clip], clip: &Clip) -> Result<(), AudioError> {
+    let noise = match perturbation.noise {
+        Some((_, NoiseSource::Clip { clip: k, .. })) => Some(k),
+        _ => None,
+    };
+    let room = match perturbation.room {
+        Some(Room::Recorded { clip: k }) => Some(k),
+        _ => None,
+    };
+    for k in noise.into_iter().chain(room) {
+        if recordings[k].sample_rate != clip.sample_rate {
+            return Err(AudioError::RecordingRate {
+                recording: recordings[k].file_id.clone(),
+                what: if room == Some(k) { "room" } else { "noise" },
+                found: recordings[k].sample_rate,
+                clip: clip.file_id.clone(),
+                expected: clip.sample_rate,
+            });
+        }
     }
+    Ok(())
 }
 
 /// One clip of a stage's output: input clip `clip` as it is, or a copy of it with
@@ -126,7 +181,7 @@ pub(crate) struct Job {
 
 /// Writes every job's samples into `output` (allocated first), in parallel and in order: the
 /// input clip's as they are, or transformed by its perturbation (generated noise of `colour`,
-/// else `noise`'s recordings). `what` names the work on the progress bar.
+/// or the second input's `recordings`). `what` names the work on the progress bar.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_copies(
     ctx: &StageContext,
@@ -135,11 +190,10 @@ pub(crate) fn write_copies(
     jobs: &[Job],
     input: &SampleFile,
     output: &SampleWriter,
-    noise: Option<&NoiseInput>,
+    recordings: Option<&Recordings>,
     colour: NoiseColour,
 ) -> Result<(), AudioError> {
     output.allocate(jobs.iter().map(|j| clips[j.clip].length).sum())?;
-    let (noise_file, noise_clips) = noise.map_or((None, &[][..]), |n| (Some(&n.file), n.clips.as_slice()));
     for_each_in_order(
         ctx,
         jobs,
@@ -152,7 +206,7 @@ pub(crate) fn write_copies(
             input.read_at(clip.offset, bytes)?;
             let Some(perturbation) = &job.perturbation else { return Ok(()) };
             samples_from_bytes(bytes, &mut worker.samples);
-            let out = transform(worker, perturbation, colour, clip, noise_file, noise_clips)?;
+            let out = transform(worker, perturbation, colour, clip, recordings)?;
             bytes_from_samples(&out, bytes);
             Ok(())
         },
@@ -178,33 +232,35 @@ pub(crate) struct Perturbation {
     pub(crate) gain: Option<f64>,
 }
 
-/// A reverberant room: its reverberation time, direct-to-reverberant ratio and the seed of
-/// its impulse response's noise.
+/// A reverberant room.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Room {
-    /// Seconds for the sound to fall 60 dB.
-    pub(crate) rt60: f64,
-    /// Direct-to-reverberant ratio, dB.
-    pub(crate) drr_db: f64,
-    pub(crate) seed: u64,
+pub(crate) enum Room {
+    /// A synthetic one ([`crate::reverb::impulse_response`]): its reverberation time in seconds,
+    /// direct-to-reverberant ratio in dB, and the seed of its impulse response's noise.
+    Synthetic { rt60: f64, drr_db: f64, seed: u64 },
+    /// A measured one: clip `clip` of the second input, an impulse response.
+    Recorded { clip: usize },
 }
 
 /// G.711's sample rate.
 const TELEPHONE_RATE: u32 = 8000;
 
 impl Perturbation {
-    /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`.
-    pub(crate) fn describe(&self, colour: NoiseColour, noise_clips: &[Clip]) -> String {
+    /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`. `recordings`:
+    /// the second input's clips, which the noise or the room may name.
+    pub(crate) fn describe(&self, colour: NoiseColour, recordings: &[Clip]) -> String {
         let mut parts = Vec::new();
         if let Some(speed) = self.speed {
             parts.push(format!("speed {}", f64::from(speed) / 1000.0));
         }
-        if let Some(room) = self.room {
-            parts.push(format!("reverb RT60 {} s, DRR {} dB", room.rt60, room.drr_db));
+        match self.room {
+            Some(Room::Synthetic { rt60, drr_db, .. }) => parts.push(format!("reverb RT60 {rt60} s, DRR {drr_db} dB")),
+            Some(Room::Recorded { clip }) => parts.push(format!("reverb (room {})", recordings[clip].file_id)),
+            None => {}
         }
         if let Some((snr, source)) = &self.noise {
             let what = match *source {
-                NoiseSource::Clip { clip, start } => format!("{} from sample {start}", noise_clips[clip].file_id),
+                NoiseSource::Clip { clip, start } => format!("{} from sample {start}", recordings[clip].file_id),
                 NoiseSource::Generated(_) => colour.name().to_string(),
             };
             parts.push(format!("noise {snr:.1} dB ({what})"));
@@ -332,14 +388,13 @@ pub(crate) struct Worker {
 }
 
 /// `worker.samples` (a clip's) transformed as `perturbation` says, generated noise of
-/// `colour`; the clip's length.
+/// `colour`, recorded noise or rooms from `recordings`; the clip's length.
 pub(crate) fn transform(
     worker: &mut Worker,
     perturbation: &Perturbation,
     colour: NoiseColour,
     clip: &Clip,
-    noise_file: Option<&SampleFile>,
-    noise_clips: &[Clip],
+    recordings: Option<&Recordings>,
 ) -> Result<Vec<f32>, AudioError> {
     let length = worker.samples.len();
     let mut out = vec![0.0f32; length];
@@ -360,13 +415,21 @@ pub(crate) fn transform(
     // 2. The room, before the noise: a talker's voice reverberates, a noise recording already
     // holds its own room.
     if let Some(room) = perturbation.room {
-        let response = impulse_response(&mut ChaCha8Rng::seed_from_u64(room.seed), room.rt60, room.drr_db, clip.sample_rate);
+        let response = match (room, recordings) {
+            (Room::Synthetic { rt60, drr_db, seed }, _) => impulse_response(&mut ChaCha8Rng::seed_from_u64(seed), rt60, drr_db, clip.sample_rate),
+            (Room::Recorded { clip: k }, Some(r)) => {
+                let room = &r.clips[k];
+                let recorded = noise_stretch(&r.file, room, 0, room.length as usize, worker)?;
+                from_direct_sound(recorded).ok_or_else(|| AudioError::SilentRoom { room: room.file_id.clone() })?
+            }
+            (Room::Recorded { .. }, None) => unreachable!("a recorded room was drawn from a second input"),
+        };
         reverberate(&mut worker.planner, &mut signal, &response);
     }
     // 3. Noise at the drawn SNR against the content's power.
     if let Some((snr, source)) = perturbation.noise {
-        let noise = match (source, noise_file) {
-            (NoiseSource::Clip { clip: k, start }, Some(file)) => noise_stretch(file, &noise_clips[k], start, signal.len(), worker)?,
+        let noise = match (source, recordings) {
+            (NoiseSource::Clip { clip: k, start }, Some(r)) => noise_stretch(&r.file, &r.clips[k], start, signal.len(), worker)?,
             (NoiseSource::Generated(seed), _) => {
                 generated_noise(&mut ChaCha8Rng::seed_from_u64(seed), colour, signal.len())
             }

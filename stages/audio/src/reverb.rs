@@ -70,8 +70,29 @@ pub(crate) fn reverberate(planner: &mut RealFftPlanner<f64>, signal: &mut [f64],
     }
 }
 
+/// A measured impulse response from its direct sound on: the samples before its largest
+/// magnitude (the measurement's lead-in and the sound's time of flight) dropped, so that a clip
+/// heard in it starts when it did, as Kaldi's reverberation aligns responses. `None` when it
+/// holds only zeros.
+pub(crate) fn from_direct_sound(mut response: Vec<f64>) -> Option<Vec<f64>> {
+    let peak = response.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).map(|(i, _)| i)?;
+    if response[peak] == 0.0 {
+        return None;
+    }
+    response.drain(..peak);
+    Some(response)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_measured_response_starts_at_its_direct_sound() {
+        assert_eq!(from_direct_sound(vec![0.0, 0.01, -0.02, 0.9, 0.3, -0.5]), Some(vec![0.9, 0.3, -0.5]));
+        assert_eq!(from_direct_sound(vec![0.0, -1.0, 0.5]), Some(vec![-1.0, 0.5]), "a negative peak is the direct sound too");
+        assert_eq!(from_direct_sound(vec![0.0; 4]), None);
+        assert_eq!(from_direct_sound(vec![]), None);
+    }
     use rand::SeedableRng;
 
     use super::*;
