@@ -331,7 +331,8 @@ mod tests {
 
     use super::*;
     use crate::emotion::Emotion;
-    use crate::perturb::{NoiseSource, content, power};
+    use crate::perturb::{NoiseSource, content};
+    use crate::stats::power;
     use crate::test_support::{TestStage, clip, median_f0, ravdess_set};
 
     fn params(toml: toml::Table) -> Augment {

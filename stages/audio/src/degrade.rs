@@ -557,7 +557,7 @@ mod tests {
 
     use super::*;
     use crate::emotion::Emotion;
-    use crate::perturb::power;
+    use crate::stats::power;
     use crate::test_support::{TestStage, clip, ravdess_set};
 
     fn params(toml: toml::Table) -> Degrade {
@@ -725,7 +725,7 @@ mod tests {
     /// alike, as an acoustician's burst), then a faint hum to the end (nonzero, so that it is
     /// content a room's tail can ring into).
     fn burst() -> Vec<f32> {
-        let noise = crate::perturb::normals(&mut rand::SeedableRng::seed_from_u64(11), 4000);
+        let noise = crate::stats::normals(&mut rand::SeedableRng::seed_from_u64(11), 4000);
         let hum = (4000..8000).map(|i| 1e-4 * (std::f64::consts::TAU * 500.0 * f64::from(i) / 16000.0).sin());
         noise.into_iter().map(|v| 0.2 * v).chain(hum).map(|v| v as f32).collect()
     }

@@ -41,6 +41,7 @@ mod silence;
 mod sources;
 mod speech;
 mod split;
+mod stats;
 mod synth;
 mod table;
 mod trim;

@@ -24,6 +24,7 @@ use crate::g711::Law;
 use crate::parallel::for_each_in_order;
 use crate::resample::Resampler;
 use crate::reverb::{from_direct_sound, impulse_response, reverberate};
+use crate::stats::{normals, power};
 use crate::sample_file::{SampleFile, bytes_from_samples, samples_from_bytes};
 use crate::set_writer::SampleWriter;
 
@@ -299,24 +300,6 @@ pub(crate) fn stream(seed: u64, file_id: &str, copy: usize) -> ChaCha8Rng {
     rng
 }
 
-/// `n` standard normal samples: Marsaglia's polar method, two per accepted pair, one
-/// logarithm and one square root per pair and no trigonometry (noise generation was most of
-/// the stage's time with Box-Muller's one sample per logarithm and cosine).
-pub(crate) fn normals(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let (u, v) = (2.0 * rng.random::<f64>() - 1.0, 2.0 * rng.random::<f64>() - 1.0);
-        let s = u * u + v * v;
-        if s >= 1.0 || s == 0.0 {
-            continue;
-        }
-        let factor = (-2.0 * s.ln() / s).sqrt();
-        out.extend([u * factor, v * factor]);
-    }
-    out.truncate(n);
-    out
-}
-
 /// `n` samples of generated noise of `colour`.
 pub(crate) fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usize) -> Vec<f64> {
     let white = normals(rng, n);
@@ -337,11 +320,6 @@ pub(crate) fn generated_noise(rng: &mut ChaCha8Rng, colour: NoiseColour, n: usiz
                 .collect()
         }
     }
-}
-
-/// Mean power of `x`.
-pub(crate) fn power(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64
 }
 
 /// The first and one past the last nonzero sample of `x`; `None` when all are zero.

@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
-use crate::perturb::{normals, power};
+use crate::stats::{normals, power};
 
 /// The impulse response of a room with reverberation time `rt60` seconds and a
 /// direct-to-reverberant ratio of `drr_db`, at `rate` Hz: 1 (the direct sound), then the
