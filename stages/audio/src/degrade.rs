@@ -855,6 +855,25 @@ mod tests {
     }
 
     #[test]
+    fn every_condition_copes_with_clips_of_a_few_samples() {
+        let mut set = ravdess_set();
+        for n in [1usize, 2, 3, 7] {
+            let x: Vec<f32> = (0..n).map(|i| 0.3 - 0.1 * i as f32).collect();
+            set.push(Clip { split: Split::Test, ..clip(&format!("t{n}"), Some(Emotion::Angry), "01") }, &x);
+        }
+        let degrade = params(toml::toml! {
+            noise_snr = [0.0]  reverb_rt60 = [0.5]  speed = [0.9, 1.1]  band_hz = [[300.0, 3400.0]]  codec = ["mu-law", "a-law"]  gain_db = [-6.0]
+        });
+        let (out, _) = run(&degrade, &[("split", &set)]).unwrap();
+        assert_eq!(out.clips.len(), 4 * 9);
+        for c in &out.clips {
+            let original = &set.clips[set.clips.iter().position(|o| c.file_id.starts_with(&o.file_id)).unwrap()];
+            assert_eq!(c.length, original.length, "{}", c.file_id);
+            assert!(out.samples_of(c).iter().all(|v| v.is_finite()), "{}", c.file_id);
+        }
+    }
+
+    #[test]
     fn bad_params_and_inputs_are_refused_with_their_reason() {
         assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db`"));
         assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
