@@ -241,7 +241,7 @@ impl Augment {
             Room::Synthetic { rt60, drr_db, seed: rng.random() }
         });
         let room = synthetic.or_else(|| (!rooms.is_empty()).then(|| Room::Recorded { clip: rng.random_range(0..rooms.len()) }));
-        Perturbation { speed, room, noise, band: None, codec: None, gain }
+        Perturbation { speed, room, noise, band: None, codec: None, gain, clipping: None }
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {

@@ -1,6 +1,6 @@
 //! The `degrade` stage: copies of the held-out clips under fixed recording conditions (noise at
 //! listed SNRs, rooms of listed reverberation times, speed factors, pass bands, telephone
-//! codecs, gains), beside the clean originals, so that one trained model is
+//! codecs, gains, clipping), beside the clean originals, so that one trained model is
 //! scored under each condition: how far its UAR falls at 10 dB of noise is what a lab asks
 //! before it trusts a model outside the studio (SER robustness studies report exactly this
 //! table: accuracy per SNR, per noise type).
@@ -12,11 +12,12 @@
 //! could land on both of its sides, so a `split` of them is refused.
 //!
 //! Each condition is one factor at a time, in the order listed (`noise_snr`, `reverb_rt60`,
-//! `speed`, `band_hz`, `codec`, then `gain_db`): copy `<id>_noise10dB`, `<id>_reverb0.6s`,
-//! `<id>_speed0.9`, `<id>_band300-3400Hz`, `<id>_mulaw` or `<id>_gain-6dB` of each chosen clip,
-//! with the original's label, speaker and columns, plus `condition` (the group it is scored in:
-//! `noise 10 dB (white)`, `reverb RT60 0.6 s`, `speed 0.9`, `band 300-3400 Hz` (a telephone
-//! line's band), `codec mu-law` (its coding), `gain -6 dB`; every original clip is `clean`),
+//! `speed`, `band_hz`, `codec`, `gain_db`, then `clipping_percent`): copy `<id>_noise10dB`,
+//! `<id>_reverb0.6s`, `<id>_speed0.9`, `<id>_band300-3400Hz`, `<id>_mulaw`, `<id>_gain-6dB` or
+//! `<id>_clip5pct` of each chosen clip, with the original's label, speaker and columns, plus
+//! `condition` (the group it is scored in: `noise 10 dB (white)`, `reverb RT60 0.6 s`,
+//! `speed 0.9`, `band 300-3400 Hz` (a telephone line's band), `codec mu-law` (its coding),
+//! `gain -6 dB`, `clipping 5%`; every original clip is `clean`),
 //! `degraded_from` (the original's id) and `degradation` (exactly what was done, with the noise
 //! recording and offset used). Copies follow their original in the manifest. `evaluate` with
 //! `by = ["condition"]` then scores each condition apart (`report/by_condition.csv`).
@@ -53,7 +54,8 @@ const DEGRADATION: &str = "degradation";
 const MAX_CONDITIONS: usize = 100;
 
 /// Adds copies of the labelled `test` clips under each listed condition (noise at an SNR, a
-/// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain), each
+/// room's reverberation time, a speed factor, a pass band, a telephone codec, a gain, a share
+/// of samples clipped), each
 /// `<id>_<condition>` with a `condition` column (`clean` for every original): score a model
 /// per condition with `evaluate`'s `by = ["condition"]`. An optional second input (an audio
 /// set) is the noise recordings, or with `second_input = "rooms"` measured rooms: one more
@@ -96,6 +98,11 @@ pub struct Degrade {
     /// Gains in dB, each a condition (e.g. `[-20.0, 6.0]`); within ±60 dB, not 0.
     #[serde(default)]
     pub gain_db: Option<Vec<f64>>,
+    /// Shares of each clip's samples clipped, in percent, each a condition (e.g. `[1.0, 10.0]`:
+    /// an overdriven microphone): the loudest that many samples cut flat at the level of the
+    /// next. Within 0 (excluded) and 50.
+    #[serde(default)]
+    pub clipping_percent: Option<Vec<f64>>,
     /// The splits whose clips are copied: `test`, `val` or both (never `train`, whose copies
     /// `augment` makes).
     #[serde(default = "default_splits")]
@@ -175,6 +182,8 @@ struct Keyed {
     codec: Option<Vec<Law>>,
     gain_db: Option<Vec<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    clipping_percent: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     second_input: Option<SecondInput>,
     splits: Vec<HeldOut>,
     clips: Which,
@@ -197,6 +206,7 @@ impl From<Degrade> for Keyed {
             band_hz: d.band_hz,
             codec: d.codec,
             gain_db: d.gain_db,
+            clipping_percent: d.clipping_percent,
             second_input,
             splits: d.splits,
             clips: d.clips,
@@ -222,6 +232,8 @@ enum Condition {
     Codec(Law),
     /// Gain, dB.
     Gain(f64),
+    /// This share of samples clipped, percent.
+    Clipping(f64),
 }
 
 impl Condition {
@@ -240,11 +252,12 @@ impl Condition {
             Self::Band(low, high) => format!("band {low}-{high} Hz"),
             Self::Codec(law) => format!("codec {}", law.name()),
             Self::Gain(db) => format!("gain {db} dB"),
+            Self::Clipping(percent) => format!("clipping {percent}%"),
         }
     }
 
     /// The copy's id suffix: `noise10dB`, `reverb0.6s`, `room`, `speed0.9`, `band300-3400Hz`,
-    /// `mulaw`, `gain-6dB`.
+    /// `mulaw`, `gain-6dB`, `clip5pct`.
     fn suffix(self) -> String {
         match self {
             Self::Noise(snr) => format!("noise{snr}dB"),
@@ -254,6 +267,7 @@ impl Condition {
             Self::Band(low, high) => format!("band{low}-{high}Hz"),
             Self::Codec(law) => law.name().replace('-', ""),
             Self::Gain(db) => format!("gain{db}dB"),
+            Self::Clipping(percent) => format!("clip{percent}pct"),
         }
     }
 
@@ -267,6 +281,7 @@ impl Condition {
             Self::Band(..) => "band_hz",
             Self::Codec(_) => "codec",
             Self::Gain(_) => "gain_db",
+            Self::Clipping(_) => "clipping_percent",
         }
     }
 }
@@ -295,6 +310,14 @@ impl StageDef for Degrade {
             }
             if self.reverb_rt60.is_none() {
                 return Err(ParamError::new("reverb_drr_db", "`reverb_drr_db` needs `reverb_rt60` (the rooms it describes)"));
+            }
+        }
+        if let Some(percents) = &self.clipping_percent {
+            if percents.is_empty() {
+                return Err(ParamError::new("clipping_percent", "needs at least one share (leave it out for none)"));
+            }
+            if let Some(bad) = percents.iter().find(|p| !(**p > 0.0 && **p <= 50.0)) {
+                return Err(ParamError::new("clipping_percent", format!("shares must be above 0 and at most 50 (%), got {bad}")));
             }
         }
         if self.codec.as_ref().is_some_and(Vec::is_empty) {
@@ -335,7 +358,7 @@ impl StageDef for Degrade {
         if conditions.is_empty() {
             return Err(ParamError::new(
                 "",
-                "no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db` (each value is one condition), or give measured rooms (`second_input = \"rooms\"`)",
+                "no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec`, `gain_db` or `clipping_percent` (each value is one condition), or give measured rooms (`second_input = \"rooms\"`)",
             ));
         }
         if conditions.len() > MAX_CONDITIONS {
@@ -402,7 +425,8 @@ impl Degrade {
         self.noise_snr.is_some() || self.reverb_rt60.is_some() || self.role() == SecondInput::Rooms
     }
 
-    /// Every condition, in the order listed: noise levels, rooms, speeds, bands, codecs, gains.
+    /// Every condition, in the order listed: noise levels, rooms, speeds, bands, codecs, gains,
+    /// clippings.
     fn conditions(&self) -> Vec<Condition> {
         let noise = self.noise_snr.iter().flatten().map(|&s| Condition::Noise(s));
         let recorded = (self.role() == SecondInput::Rooms).then_some(Condition::Recorded);
@@ -411,7 +435,8 @@ impl Degrade {
         let band = self.band_hz.iter().flatten().map(|&[low, high]| Condition::Band(low, high));
         let codec = self.codec.iter().flatten().map(|&law| Condition::Codec(law));
         let gain = self.gain_db.iter().flatten().map(|&g| Condition::Gain(g));
-        noise.chain(reverb).chain(speed).chain(band).chain(codec).chain(gain).collect()
+        let clipping = self.clipping_percent.iter().flatten().map(|&p| Condition::Clipping(p));
+        noise.chain(reverb).chain(speed).chain(band).chain(codec).chain(gain).chain(clipping).collect()
     }
 
     /// `` `test` ``, `` `val` or `test` ``, for messages.
@@ -486,6 +511,7 @@ impl Degrade {
                     }
                     Condition::Codec(law) => Perturbation { codec: Some(law), ..Perturbation::default() },
                     Condition::Gain(db) => Perturbation { gain: Some(db), ..Perturbation::default() },
+                    Condition::Clipping(percent) => Perturbation { clipping: Some(percent), ..Perturbation::default() },
                 };
                 let mut row = clip.clone();
                 row.file_id = format!("{}_{}", clip.file_id, condition.suffix());
@@ -855,6 +881,32 @@ mod tests {
     }
 
     #[test]
+    fn clipping_cuts_the_loudest_share_of_samples_flat() {
+        let degrade = params(toml::toml! { clipping_percent = [10.0, 1.0] });
+        let mut input = ravdess_set();
+        input.push(Clip { split: Split::Test, ..clip("d", Some(Emotion::Angry), "01") }, &burst());
+        let (out, _) = run(&degrade, &[("split", &input)]).unwrap();
+        let original = input.samples_of(&input.clips[0]);
+        for (percent, id) in [(10.0, "d_clip10pct"), (1.0, "d_clip1pct")] {
+            let copy = row(&out, id);
+            assert_eq!((copy.extra[CONDITION].as_str(), copy.extra[DEGRADATION].as_str()), (&*format!("clipping {percent}%"), &*format!("clipping {percent}%")));
+            let clipped = samples(&out, id);
+            let level = clipped.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let mut changed = 0;
+            for (o, c) in original.iter().zip(clipped) {
+                if o.abs() <= level {
+                    assert_eq!(o, c);
+                } else {
+                    assert_eq!(*c, level.copysign(*o));
+                    changed += 1;
+                }
+            }
+            // That share of the 8000 content samples (noise: no two tied at the level).
+            assert_eq!(changed, (8000.0 * percent / 100.0) as usize, "{percent}%");
+        }
+    }
+
+    #[test]
     fn every_condition_copes_with_clips_of_a_few_samples() {
         let mut set = ravdess_set();
         for n in [1usize, 2, 3, 7] {
@@ -863,9 +915,10 @@ mod tests {
         }
         let degrade = params(toml::toml! {
             noise_snr = [0.0]  reverb_rt60 = [0.5]  speed = [0.9, 1.1]  band_hz = [[300.0, 3400.0]]  codec = ["mu-law", "a-law"]  gain_db = [-6.0]
+            clipping_percent = [20.0]
         });
         let (out, _) = run(&degrade, &[("split", &set)]).unwrap();
-        assert_eq!(out.clips.len(), 4 * 9);
+        assert_eq!(out.clips.len(), 4 * 10);
         for c in &out.clips {
             let original = &set.clips[set.clips.iter().position(|o| c.file_id.starts_with(&o.file_id)).unwrap()];
             assert_eq!(c.length, original.length, "{}", c.file_id);
@@ -875,7 +928,9 @@ mod tests {
 
     #[test]
     fn bad_params_and_inputs_are_refused_with_their_reason() {
-        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec` or `gain_db`"));
+        assert!(problem(toml::Table::new()).contains("no condition: set `noise_snr`, `reverb_rt60`, `speed`, `band_hz`, `codec`, `gain_db` or `clipping_percent`"));
+        assert!(problem(toml::toml! { clipping_percent = [0.0] }).contains("shares must be above 0 and at most 50 (%), got 0"));
+        assert!(problem(toml::toml! { clipping_percent = [5.0, 5.0] }).contains("`clip5pct` is listed twice"));
         assert!(problem(toml::toml! { speed = [1.0] }).contains("speed 1 is the clean clip"));
         assert!(problem(toml::toml! { gain_db = [0.0] }).contains("a gain of 0 dB is the clean clip"));
         assert!(problem(toml::toml! { noise_snr = [10.0, 10.0] }).contains("`noise10dB` is listed twice"));

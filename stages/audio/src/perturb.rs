@@ -231,6 +231,8 @@ pub(crate) struct Perturbation {
     pub(crate) codec: Option<Law>,
     /// Gain in dB.
     pub(crate) gain: Option<f64>,
+    /// The share of the content's samples clipped, percent.
+    pub(crate) clipping: Option<f64>,
 }
 
 /// A reverberant room.
@@ -274,6 +276,9 @@ impl Perturbation {
         }
         if let Some(gain) = self.gain {
             parts.push(format!("gain {gain:.1} dB"));
+        }
+        if let Some(percent) = self.clipping {
+            parts.push(format!("clipping {percent}%"));
         }
         parts.join(", ")
     }
@@ -431,10 +436,27 @@ pub(crate) fn transform(
     }
     // 6. Gain.
     let gain = perturbation.gain.map_or(1.0, |db| 10f64.powf(db / 20.0));
+    // 7. Clipping, after the gain: a converter clips what reaches it.
+    let limit = perturbation.clipping.map_or(f64::INFINITY, |percent| clipping_level(&signal, gain, percent));
     for (o, s) in out[start..].iter_mut().zip(&signal) {
-        *o = (s * gain) as f32;
+        *o = (s * gain).clamp(-limit, limit) as f32;
     }
     Ok(out)
+}
+
+/// The level above which `percent` % of `signal`'s samples (scaled by `gain`) lie: clipped
+/// there, that share of the content is cut flat, as an overdriven microphone or converter
+/// does (audiomentations' ClippingDistortion sets its threshold alike, by percentile).
+fn clipping_level(signal: &[f64], gain: f64, percent: f64) -> f64 {
+    let mut magnitudes: Vec<f64> = signal.iter().map(|s| (s * gain).abs()).collect();
+    let clipped = ((magnitudes.len() as f64 * percent / 100.0).ceil() as usize).min(magnitudes.len());
+    if clipped == 0 {
+        return f64::INFINITY;
+    }
+    // The largest magnitude left unclipped: the `clipped`-th largest is the first cut.
+    let at = magnitudes.len() - clipped;
+    let (_, level, _) = magnitudes.select_nth_unstable_by(at.saturating_sub(1), f64::total_cmp);
+    *level
 }
 
 /// `signal` (a clip's content) as carried by a G.711 line: resampled to 8 kHz (band-limited,
