@@ -2,7 +2,7 @@
 //!
 //! | file | when |
 //! |---|---|
-//! | `metrics.json` (with bootstrap 95% intervals and calibration scores), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label and prediction, [`vox_api::scored`]) | the scored split has labelled clips |
+//! | `metrics.json` (with bootstrap 95% intervals and calibration scores), `classification_report.txt`, `per_class.csv`, `clips.csv` (each clip's label, prediction and `by` groups, [`vox_api::scored`]) | the scored split has labelled clips |
 //! | `calibration.csv` (the reliability table, [`crate::calibration`]) and `reliability.png`/`.svg` | same |
 //! | `confusion_counts.csv`, `confusion_normalized.csv` (+ `.png`/`.svg` heat maps) | same |
 //! | `training_curves.png`/`.svg` | `history.csv` exists and has epochs |
