@@ -103,6 +103,8 @@ pub struct SweepSpec {
     pub seeds: Vec<u64>,
     /// `metrics = [..]`: the `evaluate` summary columns to compare.
     pub metrics: Vec<String>,
+    /// `by = [..]`: columns an `evaluate` scores by (its `by`) whose groups get rows of their own.
+    pub by: Vec<String>,
 }
 
 /// `[search]` as written: every key with where it was written; its meaning is checked by
@@ -211,6 +213,8 @@ struct RawSweep {
     seeds: Vec<u64>,
     #[serde(default)]
     metrics: Vec<String>,
+    #[serde(default)]
+    by: Vec<String>,
 }
 
 /// The keys of `[pipeline]` ([`RawHeader`]'s fields), for the error of one written outside it.
@@ -321,8 +325,8 @@ impl Merged {
 }
 
 impl SweepSpec {
-    /// Lays `over` on top: grid axes and named variants merge by name, `seeds` and `metrics`
-    /// are replaced when given.
+    /// Lays `over` on top: grid axes and named variants merge by name, `seeds`, `metrics` and
+    /// `by` are replaced when given.
     fn overlay(mut self, over: SweepSpec) -> SweepSpec {
         for (target, values) in over.grid {
             match self.grid.iter_mut().find(|(t, _)| t.value == target.value) {
@@ -341,6 +345,9 @@ impl SweepSpec {
         }
         if !over.metrics.is_empty() {
             self.metrics = over.metrics;
+        }
+        if !over.by.is_empty() {
+            self.by = over.by;
         }
         self
     }
@@ -506,6 +513,7 @@ fn sweep_spec(raw: RawSweep, file: usize) -> SweepSpec {
             .collect(),
         seeds: raw.seeds,
         metrics: raw.metrics,
+        by: raw.by,
     }
 }
 

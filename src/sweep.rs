@@ -438,6 +438,9 @@ pub struct ComparisonRow {
     pub clips: BTreeMap<Option<u64>, Vec<ScoredClip>>,
     /// How the row compares with the best row of its split.
     pub versus_best: Versus,
+    /// Whether it scores one group of a `by` column (its split reads `test · condition = ...`)
+    /// rather than the whole split.
+    pub grouped: bool,
 }
 
 /// A comparison row against the best row of its split (by the first metric's mean).
@@ -463,8 +466,10 @@ impl Versus {
     }
 }
 
-/// Reads every variant's `evaluate` summaries into rows, grouped over seeds.
-pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String]) -> Vec<ComparisonRow> {
+/// Reads every variant's `evaluate` summaries into rows, grouped over seeds; for each column of
+/// `by`, a row per group too, its split `<split> · <column> = <group>` (tested against the best
+/// row of the same group).
+pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String], by: &[String]) -> Vec<ComparisonRow> {
     let mut rows: Vec<ComparisonRow> = Vec::new();
     for (variant, member) in sweep.variants.iter().zip(&sweep.members) {
         for (_, index) in member {
@@ -486,10 +491,12 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
                 }
             }
             // Report stages are those whose outputs hold a summary (`vox_api::summary`).
+            let mut splits: BTreeMap<String, String> = BTreeMap::new();
             for record in vox_api::summary::read(dir) {
                 let input = record.get("input").cloned().unwrap_or_default();
                 let model = input.split('[').next().unwrap_or(&input).to_string();
                 let split = record.get("split").cloned().unwrap_or_default();
+                splits.entry(input.clone()).or_insert_with(|| split.clone());
                 let row = row_of(&mut rows, variant.group(), model, split);
                 if let Ok(Some(scored)) = scored::read(&dir.join("report"), &input) {
                     row.clips.insert(variant.seed, scored.clips);
@@ -497,6 +504,27 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String])
                 for metric in metrics {
                     if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
                         row.values.entry(metric.clone()).or_default().push(v);
+                    }
+                }
+            }
+            // Each group of each `by` column, from the report's `by_<column>.csv` (of the split
+            // it scored, its summary's first row).
+            let mut scored_clips: BTreeMap<String, Option<scored::Scored>> = BTreeMap::new();
+            for column in by {
+                for record in vox_api::summary::read_by(&dir.join("report"), column) {
+                    let (Some(input), Some(group)) = (record.get("input"), record.get(column.as_str())) else { continue };
+                    let Some(split) = splits.get(input) else { continue };
+                    let model = input.split('[').next().unwrap_or(input).to_string();
+                    let row = row_of(&mut rows, variant.group(), model, format!("{split} · {column} = {group}"));
+                    row.grouped = true;
+                    let scored = scored_clips.entry(input.clone()).or_insert_with(|| scored::read(&dir.join("report"), input).ok().flatten());
+                    if let Some(clips) = scored.as_ref().and_then(|s| s.in_group(column, group)) {
+                        row.clips.insert(variant.seed, clips);
+                    }
+                    for metric in metrics {
+                        if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
+                            row.values.entry(metric.clone()).or_default().push(v);
+                        }
                     }
                 }
             }
@@ -520,6 +548,7 @@ fn row_of(rows: &mut Vec<ComparisonRow>, variant: String, model: String, split: 
                 values: BTreeMap::new(),
                 clips: BTreeMap::new(),
                 versus_best: Versus::NotComparable,
+                grouped: false,
             });
             rows.last_mut().expect("just pushed")
         }
@@ -647,6 +676,8 @@ pub fn plot(rows: &[ComparisonRow], metrics: &[String], pipeline: &str, dir: &Pa
     use vox_report::plot::comparison::{Bar, ComparisonFigure};
     use vox_report::plot::{ImageFormat, save};
     let mut written = Vec::new();
+    // The whole split's rows: a group's are in the tables.
+    let rows: Vec<&ComparisonRow> = rows.iter().filter(|r| !r.grouped).collect();
     for metric in metrics {
         let bars = rows
             .iter()
@@ -680,6 +711,7 @@ mod tests {
             values: [("macro_f1".to_string(), vec![0.6, 0.8])].into(),
             clips: BTreeMap::new(),
             versus_best: Versus::Best,
+            grouped: false,
         }];
         let metrics = vec!["macro_f1".to_string(), "accuracy".to_string()];
         assert_eq!(

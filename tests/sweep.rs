@@ -266,3 +266,57 @@ fn a_sweep_of_a_regressor_compares_its_ccc() {
     assert_eq!(cells.len(), 3, "{line}");
     assert_ne!(cells[1], cells[2], "{line}");
 }
+
+#[test]
+fn a_sweep_by_condition_ranks_each_group_apart() {
+    let pipeline = SWEPT
+        .replace("[stages.split]\nkind = \"split\"\ninputs = [\"audio\"]", "[stages.split]\nkind = \"split\"\ninputs = [\"audio\"]\ntest_fraction = 0.4")
+        .replace(
+            "[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"split\"]",
+            "[stages.conditions]\nkind = \"degrade\"\ninputs = [\"split\"]\ngain_db = [-30.0]\n\n[stages.egemaps]\nkind = \"featurize\"\ninputs = [\"conditions\"]",
+        )
+        .replace("inputs = [\"rf\"]\nplots = false", "inputs = [\"rf\", \"conditions\"]\nsplit = \"test\"\nby = [\"condition\"]\nformats = [\"svg\"]")
+        .replace("seeds = [1, 2]\nmetrics = [\"macro_f1\", \"accuracy\"]", "metrics = [\"uar\"]\nby = [\"condition\"]")
+        .replace("\"split.val_fraction\" = [0.3, 0.5]\n", "");
+    let p = Project::new();
+    p.file("p.toml", &pipeline);
+    let run = p.vox(&["sweep", "p.toml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let run_dir = std::path::PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let rows = doc["rows"].as_array().unwrap();
+    let splits: Vec<(&str, &str)> = rows.iter().map(|r| (r["variant"].as_str().unwrap(), r["split"].as_str().unwrap())).collect();
+    assert_eq!(
+        splits,
+        [
+            ("rf.n_trees=5", "test"),
+            ("rf.n_trees=5", "test · condition = clean"),
+            ("rf.n_trees=5", "test · condition = gain -30 dB"),
+            ("rf.n_trees=50", "test"),
+            ("rf.n_trees=50", "test · condition = clean"),
+            ("rf.n_trees=50", "test · condition = gain -30 dB"),
+        ]
+    );
+    // Each group's row holds the variant's report's score of that group.
+    for row in rows.iter().filter(|r| r["split"] != "test") {
+        let variant = row["variant"].as_str().unwrap();
+        let group = row["split"].as_str().unwrap().split(" = ").nth(1).unwrap();
+        let table = crate::support::csv_rows(&run_dir.join(format!("report[{variant}]/by_condition.csv")));
+        let score = table.iter().find(|r| r["condition"] == group).unwrap()["uar"].parse::<f64>().unwrap();
+        assert_eq!(row["values"]["uar"][0].as_f64().unwrap(), score, "{variant}, {group}");
+    }
+    // Each group is ranked apart: one best row per split, the other tested on the group's clips.
+    for split in ["test", "test · condition = clean", "test · condition = gain -30 dB"] {
+        let cells: Vec<&serde_json::Value> = rows.iter().filter(|r| r["split"] == split).map(|r| &r["p_vs_best"]).collect();
+        assert_eq!(cells.iter().filter(|c| **c == "best").count(), 1, "{split}: {cells:?}");
+        assert!(cells.iter().any(|c| c.is_f64()), "{split}: {cells:?}");
+    }
+    let table = std::fs::read_to_string(run_dir.join("sweep.md")).unwrap();
+    assert!(table.contains("| rf.n_trees=50 | rf | test · condition = gain -30 dB | 1 | "), "{table}");
+    // The chart draws the whole split's rows only.
+    let chart = std::fs::read_to_string(run_dir.join("sweep_uar.svg")).unwrap();
+    assert!(!chart.contains("condition ="), "sweep_uar.svg");
+
+    let unknown = p.vox(&["sweep", "p.toml", "--set", "report.by=sex"]);
+    assert!(unknown.stderr.contains("the sweep's `by = [\"condition\"]`: no report scored by `condition`"), "{}", unknown.stderr);
+}

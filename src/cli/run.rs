@@ -126,7 +126,14 @@ pub(super) fn sweep(args: SweepArgs, global: &Global, registry: Registry, progre
     }
     let (outcomes, run) = run_plan(&plan.plan, &cache, executor.as_ref(), &options, &planned.before, None)?;
     let metrics = if metrics.is_empty() { sweep::default_metrics(&outcomes) } else { metrics };
-    let rows = sweep::compare(plan, &outcomes, &metrics);
+    let by = loaded.spec.sweep.as_ref().map(|s| s.by.clone()).unwrap_or_default();
+    let rows = sweep::compare(plan, &outcomes, &metrics, &by);
+    for column in &by {
+        let marker = format!(" · {column} = ");
+        if !rows.iter().any(|r| r.grouped && r.split.contains(&marker)) {
+            tracing::warn!("the sweep's `by = [\"{column}\"]`: no report scored by `{column}` (an `evaluate` stage's `by` names it)");
+        }
+    }
     let table = sweep::markdown(&rows, &metrics);
     std::fs::write(run.run_dir.join("sweep.md"), &table).map_err(io_failure("cannot write sweep.md"))?;
     std::fs::write(run.run_dir.join("sweep.csv"), sweep::csv_table(&rows, &metrics)).map_err(io_failure("cannot write sweep.csv"))?;
