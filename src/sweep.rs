@@ -438,9 +438,9 @@ pub struct ComparisonRow {
     pub clips: BTreeMap<Option<u64>, Vec<ScoredClip>>,
     /// How the row compares with the best row of its split.
     pub versus_best: Versus,
-    /// Whether it scores one group of a `by` column (its split reads `test · condition = ...`)
-    /// rather than the whole split.
-    pub grouped: bool,
+    /// The `by` column of which it scores one group (its split reads `test · condition = ...`);
+    /// `None` for the whole split.
+    pub by: Option<String>,
 }
 
 /// A comparison row against the best row of its split (by the first metric's mean).
@@ -516,7 +516,7 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String],
                     let Some(split) = splits.get(input) else { continue };
                     let model = input.split('[').next().unwrap_or(input).to_string();
                     let row = row_of(&mut rows, variant.group(), model, format!("{split} · {column} = {group}"));
-                    row.grouped = true;
+                    row.by = Some(column.clone());
                     let scored = scored_clips.entry(input.clone()).or_insert_with(|| scored::read(&dir.join("report"), input).ok().flatten());
                     if let Some(clips) = scored.as_ref().and_then(|s| s.in_group(column, group)) {
                         row.clips.insert(variant.seed, clips);
@@ -548,7 +548,7 @@ fn row_of(rows: &mut Vec<ComparisonRow>, variant: String, model: String, split: 
                 values: BTreeMap::new(),
                 clips: BTreeMap::new(),
                 versus_best: Versus::NotComparable,
-                grouped: false,
+                by: None,
             });
             rows.last_mut().expect("just pushed")
         }
@@ -677,7 +677,7 @@ pub fn plot(rows: &[ComparisonRow], metrics: &[String], pipeline: &str, dir: &Pa
     use vox_report::plot::{ImageFormat, save};
     let mut written = Vec::new();
     // The whole split's rows: a group's are in the tables.
-    let rows: Vec<&ComparisonRow> = rows.iter().filter(|r| !r.grouped).collect();
+    let rows: Vec<&ComparisonRow> = rows.iter().filter(|r| r.by.is_none()).collect();
     for metric in metrics {
         let bars = rows
             .iter()
@@ -711,7 +711,7 @@ mod tests {
             values: [("macro_f1".to_string(), vec![0.6, 0.8])].into(),
             clips: BTreeMap::new(),
             versus_best: Versus::Best,
-            grouped: false,
+            by: None,
         }];
         let metrics = vec!["macro_f1".to_string(), "accuracy".to_string()];
         assert_eq!(

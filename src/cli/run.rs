@@ -129,8 +129,7 @@ pub(super) fn sweep(args: SweepArgs, global: &Global, registry: Registry, progre
     let by = loaded.spec.sweep.as_ref().map(|s| s.by.clone()).unwrap_or_default();
     let rows = sweep::compare(plan, &outcomes, &metrics, &by);
     for column in &by {
-        let marker = format!(" · {column} = ");
-        if !rows.iter().any(|r| r.grouped && r.split.contains(&marker)) {
+        if !rows.iter().any(|r| r.by.as_ref() == Some(column)) {
             tracing::warn!("the sweep's `by = [\"{column}\"]`: no report scored by `{column}` (an `evaluate` stage's `by` names it)");
         }
     }
