@@ -3,7 +3,7 @@
 //! reverberation (a room of a given RT60, [`crate::reverb`]), additive noise at an SNR against
 //! the content's power (generated white or pink, or a stretch of a noise recording, looped), a
 //! band-pass (a telephone channel's 300-3400 Hz), a telephone codec (G.711 at 8 kHz,
-//! [`crate::g711`]), gain. They apply from a clip's first to its last nonzero sample, so a
+//! [`crate::g711`]), gain, clipping. They apply from a clip's first to its last nonzero sample, so a
 //! padded clip's zeros stay zeros.
 
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ impl Recordings {
 /// need the input; noise needs a level (`has_snr`), and generated noise (`colour_set`) beside
 /// it is one noise too many.
 pub(crate) fn check_second_input(inputs: &[PlannedInput], role: SecondInput, has_snr: bool, colour_set: bool) -> Result<(), ParamError> {
-    let Some(noise) = inputs.get(1) else {
+    let Some(second) = inputs.get(1) else {
         if role == SecondInput::Rooms {
             let message = "`second_input = \"rooms\"` needs a second input: the impulse responses (`inputs = [\"split\", \"rooms\"]`)";
             return Err(ParamError::new("second_input", message));
@@ -127,10 +127,10 @@ pub(crate) fn check_second_input(inputs: &[PlannedInput], role: SecondInput, has
         return Ok(());
     }
     if !has_snr {
-        return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: noise.name.to_string() }.to_string()));
+        return Err(ParamError::new("", AudioError::NoiseWithoutSnr { input: second.name.to_string() }.to_string()));
     }
     if colour_set {
-        let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", noise.name);
+        let message = format!("`noise` generates noise, but input `{}` is the noise to add: leave one out", second.name);
         return Err(ParamError::new("noise", message));
     }
     Ok(())
@@ -151,18 +151,18 @@ pub(crate) fn draw_source(rng: &mut ChaCha8Rng, noise_clips: &[Clip]) -> NoiseSo
 /// `recordings`) must be at the clip's sample rate.
 pub(crate) fn check_rates(perturbation: &Perturbation, recordings: &[Clip], clip: &Clip) -> Result<(), AudioError> {
     let noise = match perturbation.noise {
-        Some((_, NoiseSource::Clip { clip: k, .. })) => Some(k),
+        Some((_, NoiseSource::Clip { clip: k, .. })) => Some((k, "noise")),
         _ => None,
     };
     let room = match perturbation.room {
-        Some(Room::Recorded { clip: k }) => Some(k),
+        Some(Room::Recorded { clip: k }) => Some((k, "room")),
         _ => None,
     };
-    for k in noise.into_iter().chain(room) {
+    for (k, what) in noise.into_iter().chain(room) {
         if recordings[k].sample_rate != clip.sample_rate {
             return Err(AudioError::RecordingRate {
                 recording: recordings[k].file_id.clone(),
-                what: if room == Some(k) { "room" } else { "noise" },
+                what,
                 found: recordings[k].sample_rate,
                 clip: clip.file_id.clone(),
                 expected: clip.sample_rate,
@@ -216,7 +216,8 @@ pub(crate) fn write_copies(
     )
 }
 
-/// What is done to one copy: its speed, room, noise, band, codec and gain, each optional.
+/// What is done to one copy: its speed, room, noise, band, codec, gain and clipping, each
+/// optional.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Perturbation {
     /// Speed factor in thousandths.
