@@ -1,8 +1,9 @@
 //! The `augment` stage: augmented copies of the training clips (speed perturbation,
-//! reverberation, additive noise at a drawn SNR, gain), beside the originals, for models that learn from more
-//! variation than the corpus recorded. SER corpora are small (RAVDESS: 1440 clips), and these
-//! are the waveform augmentations SER papers and toolkits use (Kaldi's and torchaudio's speed
-//! perturbation, simulated rooms, noise from MUSAN-like recordings at 5-30 dB, level changes).
+//! reverberation, additive noise at a drawn SNR, gain), beside the originals, for models that
+//! learn from more variation than the corpus recorded. SER corpora are small (RAVDESS: 1440
+//! clips), and these are the waveform augmentations SER papers and toolkits use (Kaldi's and
+//! torchaudio's speed perturbation, simulated and measured rooms, noise from MUSAN-like
+//! recordings at 5-30 dB, level changes).
 //!
 //! Only `train` clips are copied: a copy of a validation or test clip would score the model
 //! on what it trained on, and copies made before a split could land on both of its sides, so
