@@ -24,7 +24,15 @@
 //! 3. noise: white or pink noise (Kellet's filter), or a stretch of a clip of the noise input
 //!    (an audio set, e.g. a decoded MUSAN; looped when shorter), scaled to the SNR drawn from
 //!    `noise_snr` against the content's power;
-//! 4. gain: the whole content scaled by a level drawn from `gain_db`.
+//! 4. a telephone line: a pass band drawn from `band_hz` and a codec drawn from `codec`
+//!    (G.711 at 8 kHz), as `degrade`'s conditions;
+//! 5. gain: the whole content scaled by a level drawn from `gain_db`;
+//! 6. clipping: a share of the loudest samples, drawn from `clipping_percent`, cut flat.
+//!
+//! Every listed factor applies to every copy, or with `probability` to each copy with that
+//! probability, drawn per factor (as audiomentations' `p`), so that one stage mixes clean,
+//! reverberant, noisy and telephone copies; a copy left with no factor gets one of them, drawn,
+//! so that no copy duplicates its original.
 //!
 //! Every copy draws from its own ChaCha8 stream, keyed by the seed, the clip's id and the copy
 //! number, so results do not depend on thread count or clip order.
@@ -33,12 +41,14 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::{AudioSet, Clip, Manifest, Split};
 use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError};
 
 use crate::error::{AFTER_SPLIT, AudioError};
+use crate::g711::Law;
 use crate::perturb::{
     Job, NoiseColour, Perturbation, Recordings, Room, SecondInput, check_rates, check_second_input, draw_source, stream, write_copies,
 };
@@ -82,9 +92,25 @@ pub struct Augment {
     #[serde(default)]
     #[schemars(extend("default" = "white"))]
     pub noise: Option<NoiseColour>,
+    /// Pass bands in Hz, one drawn per copy (e.g. `[[300.0, 3400.0]]`, a telephone line);
+    /// `0 <= low < high`, `high` at most half the clips' sample rate.
+    #[serde(default)]
+    pub band_hz: Option<Vec<[f64; 2]>>,
+    /// Telephone codecs, one drawn per copy: `mu-law`, `a-law` (G.711 at 8 kHz).
+    #[serde(default)]
+    pub codec: Option<Vec<Law>>,
     /// Gain range in dB, `[low, high]`, one drawn per copy (uniform).
     #[serde(default)]
     pub gain_db: Option<[f64; 2]>,
+    /// Range of the share of samples clipped, percent, `[low, high]`, one drawn per copy
+    /// (uniform, to 0.1%); within 0 (excluded) and 50.
+    #[serde(default)]
+    pub clipping_percent: Option<[f64; 2]>,
+    /// The probability that each listed factor applies to a copy, drawn per factor and copy;
+    /// 1 (the default) applies every factor to every copy. Within 0 (excluded) and 1.
+    #[serde(default)]
+    #[schemars(extend("default" = 1.0))]
+    pub probability: Option<f64>,
     /// What the optional second input holds: `noise` (recordings added at `noise_snr`) or
     /// `rooms` (measured impulse responses: each copy in one drawn from them, instead of
     /// `reverb_rt60`'s synthetic rooms; noise is then generated).
@@ -110,7 +136,15 @@ struct Keyed {
     noise_snr: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     noise: Option<NoiseColour>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band_hz: Option<Vec<[f64; 2]>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    codec: Option<Vec<Law>>,
     gain_db: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clipping_percent: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     second_input: Option<SecondInput>,
     seed: Option<u64>,
@@ -126,7 +160,11 @@ impl From<Augment> for Keyed {
             reverb_drr_db: a.reverb_drr_db,
             noise_snr: a.noise_snr,
             noise,
+            band_hz: a.band_hz,
+            codec: a.codec,
             gain_db: a.gain_db,
+            clipping_percent: a.clipping_percent,
+            probability: a.probability.filter(|&p| p != 1.0),
             second_input: a.second_input.filter(|&i| i != SecondInput::Noise),
             seed: a.seed,
         }
@@ -150,11 +188,32 @@ impl StageDef for Augment {
             return Err(ParamError::new("copies", format!("must be within 1..=100, got {}", self.copies)));
         }
         let rooms = self.role() == SecondInput::Rooms;
-        if self.speed.is_none() && self.reverb_rt60.is_none() && !rooms && self.noise_snr.is_none() && self.gain_db.is_none() {
+        if self.factors() == 0 {
             return Err(ParamError::new(
                 "copies",
-                "nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`, or give measured rooms (`second_input = \"rooms\"`)",
+                "nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr`, `band_hz`, `codec`, `gain_db` or `clipping_percent`, or give measured rooms (`second_input = \"rooms\"`)",
             ));
+        }
+        if let Some(bands) = &self.band_hz {
+            if bands.is_empty() {
+                return Err(ParamError::new("band_hz", "needs at least one band (leave it out for none)"));
+            }
+            if let Some([low, high]) = bands.iter().find(|[low, high]| !(low.is_finite() && high.is_finite() && 0.0 <= *low && low < high)) {
+                return Err(ParamError::new("band_hz", format!("each band is `[low, high]` in Hz with 0 <= low < high, got [{low}, {high}]")));
+            }
+        }
+        if self.codec.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ParamError::new("codec", "needs at least one codec (leave it out for none)"));
+        }
+        if let Some([low, high]) = self.clipping_percent
+            && !(low > 0.0 && low <= high && high <= 50.0)
+        {
+            return Err(ParamError::new("clipping_percent", format!("must be `[low, high]` with 0 < low <= high <= 50 (%), got [{low}, {high}]")));
+        }
+        if let Some(p) = self.probability
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(ParamError::new("probability", format!("must be above 0 and at most 1, got {p}")));
         }
         if rooms && self.reverb_rt60.is_some() {
             let message = "`reverb_rt60` draws synthetic rooms and `second_input = \"rooms\"` measured ones: a copy is in one room, leave one out";
@@ -225,6 +284,15 @@ impl Augment {
         self.second_input.unwrap_or_default()
     }
 
+    /// How many factors are listed (measured rooms count as one).
+    fn factors(&self) -> usize {
+        let rooms = self.reverb_rt60.is_some() || self.role() == SecondInput::Rooms;
+        [self.speed.is_some(), rooms, self.noise_snr.is_some(), self.band_hz.is_some(), self.codec.is_some(), self.gain_db.is_some(), self.clipping_percent.is_some()]
+            .into_iter()
+            .filter(|&listed| listed)
+            .count()
+    }
+
     /// What copy `copy` of `clip` draws, noise from `noise_clips` and rooms from `rooms` (the
     /// second input's, or none).
     fn draw(&self, seed: u64, clip: &Clip, copy: usize, noise_clips: &[Clip], rooms: &[Clip]) -> Perturbation {
@@ -242,7 +310,17 @@ impl Augment {
             Room::Synthetic { rt60, drr_db, seed: rng.random() }
         });
         let room = synthetic.or_else(|| (!rooms.is_empty()).then(|| Room::Recorded { clip: rng.random_range(0..rooms.len()) }));
-        Perturbation { speed, room, noise, band: None, codec: None, gain, clipping: None }
+        let band = self.band_hz.as_ref().map(|b| {
+            let [low, high] = b[rng.random_range(0..b.len())];
+            (low, high)
+        });
+        let codec = self.codec.as_ref().map(|c| c[rng.random_range(0..c.len())]);
+        let clipping = self.clipping_percent.map(|[low, high]| ((low + (high - low) * rng.random::<f64>()) * 10.0).round() / 10.0);
+        let mut drawn = Perturbation { speed, room, noise, band, codec, gain, clipping };
+        if let Some(p) = self.probability.filter(|&p| p < 1.0) {
+            keep_some(&mut drawn, p, &mut rng);
+        }
+        drawn
     }
 
     fn augment(&self, ctx: &StageContext) -> Result<(), AudioError> {
@@ -265,6 +343,10 @@ impl Augment {
             jobs.push(Job { clip: i, perturbation: None, offset: rows.place(clip.clone(), clip.length) });
             if clip.split != Split::Train {
                 continue;
+            }
+            // Every listed band, drawn or not, fits the clip: an error does not hang on a draw.
+            if let Some(&[low, high]) = self.band_hz.iter().flatten().find(|[_, high]| *high > f64::from(clip.sample_rate) / 2.0) {
+                return Err(AudioError::BandAboveNyquist { low, high, file_id: clip.file_id.clone(), rate: clip.sample_rate });
             }
             for copy in 1..=self.copies {
                 let draw = self.draw(seed, clip, copy, noise_clips, rooms);
@@ -291,6 +373,7 @@ impl Augment {
     }
 
     /// `report/augment.txt`: what was added, for people.
+    /// Also says what `band_hz`, `codec`, `clipping_percent` and `probability` draw.
     /// `noise`: the noise input's clip count, when there is one; `rooms`: the measured rooms'
     /// (never the input's name: no cached output holds a stage name).
     fn write_summary(&self, ctx: &StageContext, clips: &[Clip], total: usize, noise: Option<usize>, rooms: usize) -> Result<(), AudioError> {
@@ -316,12 +399,66 @@ impl Augment {
             let what = noise.map_or_else(|| format!("{} noise", self.colour().name()), |n| format!("the noise input's {n} clips"));
             let _ = writeln!(text, "noise: {what} at {low}..{high} dB SNR");
         }
+        if let Some(bands) = &self.band_hz {
+            let bands: Vec<String> = bands.iter().map(|[low, high]| format!("{low}-{high} Hz")).collect();
+            let _ = writeln!(text, "band: one of {}", bands.join(", "));
+        }
+        if let Some(codecs) = &self.codec {
+            let codecs: Vec<&str> = codecs.iter().map(|c| c.name()).collect();
+            let _ = writeln!(text, "codec: one of {} (G.711 at 8 kHz)", codecs.join(", "));
+        }
         if let Some([low, high]) = self.gain_db {
             let _ = writeln!(text, "gain: {low}..{high} dB");
+        }
+        if let Some([low, high]) = self.clipping_percent {
+            let _ = writeln!(text, "clipping: {low}..{high}% of samples");
+        }
+        if let Some(p) = self.probability.filter(|&p| p < 1.0) {
+            let _ = writeln!(text, "each factor applies to a copy with probability {p} (at least one per copy)");
         }
         text += "each copy's draw: the manifest's `augmentation` column\n";
         let path = dir.join("augment.txt");
         std::fs::write(&path, text).map_err(|source| AudioError::Io { path, source })
+    }
+}
+
+/// Keeps each factor of `drawn` with probability `p` (a draw per factor, in the order they
+/// apply); when none is left, one of them, drawn, so that the copy differs from its original.
+fn keep_some(drawn: &mut Perturbation, p: f64, rng: &mut ChaCha8Rng) {
+    let listed = [
+        drawn.speed.is_some(),
+        drawn.room.is_some(),
+        drawn.noise.is_some(),
+        drawn.band.is_some(),
+        drawn.codec.is_some(),
+        drawn.gain.is_some(),
+        drawn.clipping.is_some(),
+    ];
+    let mut keep: Vec<bool> = listed.iter().map(|&l| l && rng.random::<f64>() < p).collect();
+    if !keep.contains(&true) {
+        let present: Vec<usize> = (0..listed.len()).filter(|&i| listed[i]).collect();
+        keep[present[rng.random_range(0..present.len())]] = true;
+    }
+    if !keep[0] {
+        drawn.speed = None;
+    }
+    if !keep[1] {
+        drawn.room = None;
+    }
+    if !keep[2] {
+        drawn.noise = None;
+    }
+    if !keep[3] {
+        drawn.band = None;
+    }
+    if !keep[4] {
+        drawn.codec = None;
+    }
+    if !keep[5] {
+        drawn.gain = None;
+    }
+    if !keep[6] {
+        drawn.clipping = None;
     }
 }
 
@@ -547,6 +684,68 @@ mod tests {
     }
 
     #[test]
+    fn telephone_copies_keep_the_line_and_lose_what_lies_above_it() {
+        // 1000 Hz, which the line carries, and 6000 Hz, which it cannot.
+        let mut set = ravdess_set();
+        let tone = |f: f64, i: usize| (std::f64::consts::TAU * f * i as f64 / 16000.0).sin();
+        let mixed: Vec<f32> = (0..8000).map(|i| (0.4 * tone(1000.0, i) + 0.2 * tone(6000.0, i)) as f32).collect();
+        set.push(Clip { split: Split::Train, ..clip("t", Some(Emotion::Sad), "01") }, &mixed);
+        let augment = params(toml::toml! { copies = 8  band_hz = [[300.0, 3400.0]]  codec = ["mu-law", "a-law"] });
+        let (out, summary) = run_with_summary(&augment, &[("split", &set)]).unwrap();
+        assert!(summary.contains("\nband: one of 300-3400 Hz\ncodec: one of mu-law, a-law (G.711 at 8 kHz)\n"), "{summary}");
+        let mut codecs = std::collections::BTreeSet::new();
+        for k in 1..=8 {
+            let id = format!("t_aug{k}");
+            let text = &out.clips.iter().find(|c| c.file_id == id).unwrap().extra[AUGMENTATION];
+            let codec = text.strip_prefix("band 300-3400 Hz, codec ").and_then(|t| t.strip_suffix(" at 8 kHz")).unwrap_or_else(|| panic!("{text}"));
+            codecs.insert(codec.to_string());
+            let copy = samples(&out, &id);
+            let rest: Vec<f64> = (800..7200).map(|i| f64::from(copy[i]) - 0.4 * tone(1000.0, i)).collect();
+            let kept: Vec<f64> = (800..7200).map(|i| 0.4 * tone(1000.0, i)).collect();
+            let snr = 10.0 * (power(&kept) / power(&rest)).log10();
+            assert!(snr > 25.0, "{text}: the 6000 Hz tone is gone, the 1000 Hz one kept ({snr:.1} dB)");
+        }
+        assert_eq!(codecs.len(), 2, "{codecs:?}");
+        let above = params(toml::toml! { band_hz = [[300.0, 3400.0], [100.0, 9000.0]] });
+        assert_eq!(
+            run(&above, &[("split", &set)]).unwrap_err(),
+            "band 100-9000 Hz reaches above what clip `t` holds: sampled at 16000 Hz, its frequencies stop at 8000 Hz"
+        );
+    }
+
+    #[test]
+    fn with_a_probability_each_factor_applies_to_some_copies_and_every_copy_gets_one() {
+        let augment = params(toml::toml! { copies = 80  speed = [0.9, 1.1]  gain_db = [-6.0, 6.0]  clipping_percent = [1.0, 5.0]  probability = 0.5 });
+        let (out, summary) = run_with_summary(&augment, &[("split", &set())]).unwrap();
+        assert!(summary.contains("clipping: 1..5% of samples\neach factor applies to a copy with probability 0.5 (at least one per copy)\n"), "{summary}");
+        let texts: Vec<&str> = (1..=80).map(|k| out.clips.iter().find(|c| c.file_id == format!("a_aug{k}")).unwrap().extra[AUGMENTATION].as_str()).collect();
+        for factor in ["speed ", "gain ", "clipping "] {
+            let share = texts.iter().filter(|t| t.contains(factor)).count() as f64 / 80.0;
+            // Each applies with 0.5, and more for copies that drew none (1/8 of them, one in three).
+            assert!((0.35..0.75).contains(&share), "{factor}: {share}");
+        }
+        assert!(texts.iter().all(|t| !t.is_empty()), "every copy gets a factor");
+        assert!(texts.iter().any(|t| t.contains("speed ") && t.contains("gain ") && t.contains("clipping ")));
+        assert!(texts.iter().any(|t| !t.contains(", ")), "some copies get one factor");
+        for t in &texts {
+            if let Some(p) = t.split("clipping ").nth(1) {
+                let p: f64 = p.trim_end_matches('%').parse().unwrap();
+                assert!((1.0..=5.0).contains(&p) && (p * 10.0).round() / 10.0 == p, "{t}");
+            }
+        }
+        // The default (probability 1) applies every factor to every copy.
+        let all = run(&params(toml::toml! { copies = 5  speed = [0.9, 1.1]  gain_db = [-6.0, 6.0] }), &[("split", &set())]).unwrap();
+        assert!(all.clips.iter().filter(|c| c.extra.contains_key(AUGMENTATION)).all(|c| c.extra[AUGMENTATION].starts_with("speed ") && c.extra[AUGMENTATION].contains(", gain ")));
+        let problem = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).err().unwrap().to_string();
+        assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  probability = 0.0 }).contains("must be above 0 and at most 1, got 0"));
+        assert!(problem(toml::toml! { clipping_percent = [5.0, 60.0] }).contains("0 < low <= high <= 50 (%), got [5, 60]"));
+        assert!(problem(toml::toml! { codec = [] }).contains("needs at least one codec"));
+        assert!(problem(toml::toml! { band_hz = [[3400.0, 300.0]] }).contains("with 0 <= low < high, got [3400, 300]"));
+        let key = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).unwrap().params();
+        assert_eq!(key(toml::toml! { gain_db = [1.0, 2.0] }), key(toml::toml! { gain_db = [1.0, 2.0]  probability = 1.0 }), "1 is the default");
+    }
+
+    #[test]
     fn white_noise_written_or_left_out_keys_alike() {
         let key = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).unwrap().params();
         let unset = key(toml::toml! { noise_snr = [5.0, 20.0] });
@@ -560,7 +759,7 @@ mod tests {
     #[test]
     fn bad_params_and_inputs_without_train_clips_are_refused() {
         let problem = |toml: toml::Table| vox_api::kind::<Augment>().configure(toml).err().unwrap().to_string();
-        assert!(problem(toml::toml! { copies = 2 }).contains("nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr` or `gain_db`"));
+        assert!(problem(toml::toml! { copies = 2 }).contains("nothing to augment with: set `speed`, `reverb_rt60`, `noise_snr`, `band_hz`, `codec`, `gain_db` or `clipping_percent`"));
         assert!(problem(toml::toml! { reverb_rt60 = [0.8, 0.2] }).contains("must be `[low, high]` with low <= high, within 0.05..=5.0 s, got [0.8, 0.2]"));
         assert!(problem(toml::toml! { reverb_rt60 = [0.2, 9.0] }).contains("within 0.05..=5.0 s"));
         assert!(problem(toml::toml! { gain_db = [1.0, 2.0]  reverb_drr_db = [0.0, 3.0] }).contains("`reverb_drr_db` needs `reverb_rt60`"));
