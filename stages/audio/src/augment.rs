@@ -425,40 +425,14 @@ impl Augment {
 /// Keeps each factor of `drawn` with probability `p` (a draw per factor, in the order they
 /// apply); when none is left, one of them, drawn, so that the copy differs from its original.
 fn keep_some(drawn: &mut Perturbation, p: f64, rng: &mut ChaCha8Rng) {
-    let listed = [
-        drawn.speed.is_some(),
-        drawn.room.is_some(),
-        drawn.noise.is_some(),
-        drawn.band.is_some(),
-        drawn.codec.is_some(),
-        drawn.gain.is_some(),
-        drawn.clipping.is_some(),
-    ];
+    let listed = drawn.factors();
     let mut keep: Vec<bool> = listed.iter().map(|&l| l && rng.random::<f64>() < p).collect();
     if !keep.contains(&true) {
         let present: Vec<usize> = (0..listed.len()).filter(|&i| listed[i]).collect();
         keep[present[rng.random_range(0..present.len())]] = true;
     }
-    if !keep[0] {
-        drawn.speed = None;
-    }
-    if !keep[1] {
-        drawn.room = None;
-    }
-    if !keep[2] {
-        drawn.noise = None;
-    }
-    if !keep[3] {
-        drawn.band = None;
-    }
-    if !keep[4] {
-        drawn.codec = None;
-    }
-    if !keep[5] {
-        drawn.gain = None;
-    }
-    if !keep[6] {
-        drawn.clipping = None;
+    for (factor, _) in keep.iter().enumerate().filter(|(_, kept)| !**kept) {
+        drawn.leave_out(factor);
     }
 }
 

@@ -250,6 +250,33 @@ pub(crate) enum Room {
 const TELEPHONE_RATE: u32 = 8000;
 
 impl Perturbation {
+    /// Which factors it has, in the order they apply: speed, room, noise, band, codec, gain,
+    /// clipping.
+    pub(crate) fn factors(&self) -> [bool; 7] {
+        [
+            self.speed.is_some(),
+            self.room.is_some(),
+            self.noise.is_some(),
+            self.band.is_some(),
+            self.codec.is_some(),
+            self.gain.is_some(),
+            self.clipping.is_some(),
+        ]
+    }
+
+    /// Leaves out factor `k` (in [`Self::factors`]' order).
+    pub(crate) fn leave_out(&mut self, k: usize) {
+        match k {
+            0 => self.speed = None,
+            1 => self.room = None,
+            2 => self.noise = None,
+            3 => self.band = None,
+            4 => self.codec = None,
+            5 => self.gain = None,
+            _ => self.clipping = None,
+        }
+    }
+
     /// The `augmentation` column: `speed 0.9, noise 12.3 dB (pink), gain -2.1 dB`. `recordings`:
     /// the second input's clips, which the noise or the room may name.
     pub(crate) fn describe(&self, colour: NoiseColour, recordings: &[Clip]) -> String {
