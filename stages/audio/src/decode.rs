@@ -73,7 +73,8 @@ pub struct Decode {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// `csv` only: the table's path inside the input folder, e.g. `"labels.csv"` or
-    /// `"meta/db.emotion.tsv"` (CSV, or TSV for `.tsv`/`.tab` names or tab-separated headers).
+    /// `"meta/db.emotion.tsv"` (CSV, or TSV for `.tsv`/`.tab` names or tab-separated headers, or
+    /// semicolon-separated for headers with semicolons and no commas, as Excel writes them).
     /// Audio paths in it are relative to its folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -1228,6 +1229,18 @@ mod tests {
         assert_eq!(set.samples_of(&set.clips[1]).len(), 80, "two channels mixed to one");
         let dropped = std::fs::read_to_string(stage.out_dir().join("report/dropped.csv")).unwrap();
         assert_eq!(dropped, "row,file,label\n3,audio/long.wav,fru\n");
+    }
+
+    #[test]
+    fn a_spreadsheets_csv_reads_as_written_bom_crlf_and_semicolons() {
+        // Excel's "CSV UTF-8" where the decimal mark is a comma: a byte-order mark, CRLF line
+        // ends and semicolons between cells.
+        let stage = table_corpus("\u{feff}file;label;speaker;split\r\n../audio/a.wav;ang;s1;train\r\n../audio/b.wav;neu;s2;test\r\n");
+        csv(&[], OnError::Fail).run(&stage.ctx(0)).unwrap();
+        let set = AudioSet::read(stage.out_dir()).unwrap();
+        let rows: Vec<(&str, Option<&str>, &str)> = set.clips.iter().map(|c| (c.file_id.as_str(), c.label.as_deref(), c.speaker.as_str())).collect();
+        assert_eq!(rows, [("a", Some("ang"), "s1"), ("b", Some("neu"), "s2")]);
+        assert_eq!(set.labels.names().collect::<Vec<_>>(), ["ang", "neu"]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A corpus described by a table (`corpus = "csv"`): one row per clip, read into [`Source`]s.
 //!
 //! The table is a CSV or TSV file inside the input folder (the `table` param; tab-separated
-//! when its name ends in `.tsv` or `.tab`, or when its header has tabs and no commas). Each
+//! when its name ends in `.tsv` or `.tab`, or when its header has tabs and no commas;
+//! semicolon-separated when its header has semicolons and neither, as Excel writes CSV where
+//! the decimal mark is a comma). Each
 //! field of a clip comes from a column; the `columns` param names them, and a field it leaves
 //! unset comes from the first of its default columns that the table has:
 //!
@@ -383,12 +385,15 @@ fn inside(path: &Path) -> bool {
 }
 
 /// The table's delimiter: a tab for `.tsv`/`.tab` files and for headers with tabs but no
-/// commas, else a comma.
+/// commas, a semicolon for headers with semicolons but neither (Excel's CSV in locales whose
+/// decimal mark is a comma: German, French, ...), else a comma.
 fn delimiter(table: &str, text: &str) -> u8 {
     let lower = table.to_ascii_lowercase();
     let header = text.lines().next().unwrap_or("");
     if lower.ends_with(".tsv") || lower.ends_with(".tab") || (header.contains('\t') && !header.contains(',')) {
         b'\t'
+    } else if header.contains(';') && !header.contains(',') {
+        b';'
     } else {
         b','
     }
@@ -454,5 +459,8 @@ mod tests {
         assert_eq!(delimiter("x.tsv", "a,b"), b'\t');
         assert_eq!(delimiter("x.txt", "a\tb"), b'\t');
         assert_eq!(delimiter("x.csv", "a\tb,c"), b',');
+        assert_eq!(delimiter("x.csv", "file;emotion;speaker\nclips/a.wav;neu;1,5"), b';', "Excel's CSV with a decimal comma");
+        assert_eq!(delimiter("x.csv", "file,notes\na.wav,x;y"), b',');
+        assert_eq!(delimiter("x.tsv", "a;b"), b'\t');
     }
 }
