@@ -1235,12 +1235,17 @@ mod tests {
     fn a_spreadsheets_csv_reads_as_written_bom_crlf_and_semicolons() {
         // Excel's "CSV UTF-8" where the decimal mark is a comma: a byte-order mark, CRLF line
         // ends and semicolons between cells.
-        let stage = table_corpus("\u{feff}file;label;speaker;split\r\n../audio/a.wav;ang;s1;train\r\n../audio/b.wav;neu;s2;test\r\n");
+        // Its times may use the decimal comma.
+        let stage = table_corpus(
+            "\u{feff}file;label;speaker;split;start;end\r\n../audio/a.wav;ang;s1;train;;\r\n../audio/b.wav;neu;s2;test;;\r\n\
+             ../audio/long.wav;ang;s1;train;0,5;1,25\r\n",
+        );
         csv(&[], OnError::Fail).run(&stage.ctx(0)).unwrap();
         let set = AudioSet::read(stage.out_dir()).unwrap();
         let rows: Vec<(&str, Option<&str>, &str)> = set.clips.iter().map(|c| (c.file_id.as_str(), c.label.as_deref(), c.speaker.as_str())).collect();
-        assert_eq!(rows, [("a", Some("ang"), "s1"), ("b", Some("neu"), "s2")]);
+        assert_eq!(rows, [("a", Some("ang"), "s1"), ("b", Some("neu"), "s2"), ("long_0.5-1.25", Some("ang"), "s1")]);
         assert_eq!(set.labels.names().collect::<Vec<_>>(), ["ang", "neu"]);
+        assert_eq!(set.clips[2].length, 6000, "0.75 s at 8 kHz");
     }
 
     #[test]

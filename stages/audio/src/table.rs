@@ -3,7 +3,7 @@
 //! The table is a CSV or TSV file inside the input folder (the `table` param; tab-separated
 //! when its name ends in `.tsv` or `.tab`, or when its header has tabs and no commas;
 //! semicolon-separated when its header has semicolons and neither, as Excel writes CSV where
-//! the decimal mark is a comma). Each
+//! the decimal mark is a comma, which such a table's `start` and `end` may then use). Each
 //! field of a clip comes from a column; the `columns` param names them, and a field it leaves
 //! unset comes from the first of its default columns that the table has:
 //!
@@ -210,8 +210,13 @@ pub(crate) fn read(root: &Path, table: &str, columns: &Columns, paths: Paths) ->
     let mut rows = Sources::new();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut split_rows = (Vec::new(), Vec::new());
+    // Where cells are separated by semicolons, a comma in a time is its decimal mark.
+    let decimal_comma: Vec<usize> = if delimiter == b';' { ["start", "end"].iter().filter_map(|f| at.get(f).copied()).collect() } else { Vec::new() };
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(csv_err)?;
+        let mut record = record.map_err(csv_err)?;
+        if !decimal_comma.is_empty() {
+            record = record.iter().enumerate().map(|(k, c)| if decimal_comma.contains(&k) { c.replace(',', ".") } else { c.to_string() }).collect();
+        }
         let row = i + 1;
         let cell = |field: &str| at.get(field).and_then(|&i| record.get(i)).map(str::trim).unwrap_or("");
         let file_cell = cell("path");
