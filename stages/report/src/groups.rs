@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use vox_api::Input;
-use vox_api::audio::AudioSet;
+use vox_api::audio::{AudioSet, CLEAN, CONDITION};
 use vox_api::labels::LabelSet;
 
 use crate::error::ReportError;
@@ -83,7 +83,8 @@ impl Groups {
     }
 
     /// The scores of model `model`'s scored clips (`(file_id, truth, predicted)`, indices into
-    /// `labels`) by every column, each column's groups in natural order.
+    /// `labels`) by every column, each column's groups in natural order; in the `condition`
+    /// column `clean` comes first, as the baseline each condition is read against.
     pub fn score(&self, model: &str, labels: &LabelSet, clips: &[(&str, usize, usize)]) -> Result<Vec<GroupScore>, ReportError> {
         let mut scores = Vec::new();
         for (column, values) in &self.columns {
@@ -91,7 +92,9 @@ impl Groups {
             for &(file_id, truth, predicted) in clips {
                 pairs.entry(Natural(self.lookup(values, model, file_id)?)).or_default().push((truth, predicted));
             }
-            for (Natural(value), pairs) in pairs {
+            let clean_first = column == CONDITION;
+            let (clean, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(Natural(value), _)| clean_first && *value == CLEAN);
+            for (Natural(value), pairs) in clean.into_iter().chain(rest) {
                 let s = Scores::new(&Confusion::from_pairs(labels, &pairs));
                 scores.push(GroupScore {
                     column: column.clone(),
@@ -348,6 +351,20 @@ mod tests {
 
         let error = groups.score("rf", &labels, &[("9", 0, 0)]).unwrap_err().to_string();
         assert_eq!(error, "`by`: clip `9` scored by `rf` is not in audio input `padded` (give `evaluate` the audio set the models' clips come from)");
+    }
+
+    #[test]
+    fn the_clean_condition_comes_first_and_only_in_the_condition_column() {
+        let labels = LabelSet::from_names(["a", "b"]).unwrap();
+        let values = [("1", "noise 0 dB"), ("2", "clean"), ("3", "band 300-3400 Hz"), ("4", "gain -6 dB")];
+        let map: HashMap<String, String> = values.iter().map(|&(id, v)| (id.to_string(), v.to_string())).collect();
+        let groups = Groups { input: "degraded".into(), columns: vec![(CONDITION.into(), map.clone()), ("room".into(), map)] };
+        let scored = [("1", 0, 0), ("2", 1, 0), ("3", 1, 1), ("4", 0, 1)];
+        let order: Vec<(String, String)> = groups.score("rf", &labels, &scored).unwrap().into_iter().map(|s| (s.column, s.value)).collect();
+        let expected = |column: &str, values: [&str; 4]| values.map(|v| (column.to_string(), v.to_string()));
+        let mut all = expected(CONDITION, ["clean", "band 300-3400 Hz", "gain -6 dB", "noise 0 dB"]).to_vec();
+        all.extend(expected("room", ["band 300-3400 Hz", "clean", "gain -6 dB", "noise 0 dB"]));
+        assert_eq!(order, all);
     }
 
     /// The figure has a row per group in natural order, a dot per model and group scored, and
