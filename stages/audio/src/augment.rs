@@ -50,7 +50,8 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 use crate::error::{AFTER_SPLIT, AudioError};
 use crate::g711::Law;
 use crate::perturb::{
-    Job, NoiseColour, Perturbation, Recordings, Room, SecondInput, check_rates, check_second_input, draw_source, stream, write_copies,
+    Job, NoiseColour, Perturbation, Recordings, Room, SecondInput, check_band_fits, check_bands, check_rates, check_second_input, draw_source,
+    stream, write_copies,
 };
 use crate::sample_file::SampleFile;
 use crate::set_writer;
@@ -195,12 +196,7 @@ impl StageDef for Augment {
             ));
         }
         if let Some(bands) = &self.band_hz {
-            if bands.is_empty() {
-                return Err(ParamError::new("band_hz", "needs at least one band (leave it out for none)"));
-            }
-            if let Some([low, high]) = bands.iter().find(|[low, high]| !(low.is_finite() && high.is_finite() && 0.0 <= *low && low < high)) {
-                return Err(ParamError::new("band_hz", format!("each band is `[low, high]` in Hz with 0 <= low < high, got [{low}, {high}]")));
-            }
+            check_bands(bands)?;
         }
         if self.codec.as_ref().is_some_and(Vec::is_empty) {
             return Err(ParamError::new("codec", "needs at least one codec (leave it out for none)"));
@@ -345,8 +341,8 @@ impl Augment {
                 continue;
             }
             // Every listed band, drawn or not, fits the clip: an error does not hang on a draw.
-            if let Some(&[low, high]) = self.band_hz.iter().flatten().find(|[_, high]| *high > f64::from(clip.sample_rate) / 2.0) {
-                return Err(AudioError::BandAboveNyquist { low, high, file_id: clip.file_id.clone(), rate: clip.sample_rate });
+            for &[low, high] in self.band_hz.iter().flatten() {
+                check_band_fits(low, high, clip)?;
             }
             for copy in 1..=self.copies {
                 let draw = self.draw(seed, clip, copy, noise_clips, rooms);

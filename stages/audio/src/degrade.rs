@@ -40,8 +40,8 @@ use vox_api::{Applied, Applies, ApplyContext, ArtifactKind, Facts, InputSpec, Pa
 use crate::error::AudioError;
 use crate::g711::Law;
 use crate::perturb::{
-    Job, NoiseColour, NoiseSource, Perturbation, Recordings, Room, SecondInput, check_rates, check_second_input, draw_source, stream,
-    write_copies,
+    Job, NoiseColour, NoiseSource, Perturbation, Recordings, Room, SecondInput, check_band_fits, check_bands, check_rates, check_second_input,
+    draw_source, stream, write_copies,
 };
 use crate::sample_file::SampleFile;
 use crate::set_writer;
@@ -344,12 +344,7 @@ impl StageDef for Degrade {
             return Err(ParamError::new("speed", "speed 1 is the clean clip, which is kept: leave it out"));
         }
         if let Some(bands) = &self.band_hz {
-            if bands.is_empty() {
-                return Err(ParamError::new("band_hz", "needs at least one band (leave it out for none)"));
-            }
-            if let Some([low, high]) = bands.iter().find(|[low, high]| !(low.is_finite() && high.is_finite() && 0.0 <= *low && low < high)) {
-                return Err(ParamError::new("band_hz", format!("each band is `[low, high]` in Hz with 0 <= low < high, got [{low}, {high}]")));
-            }
+            check_bands(bands)?;
         }
         if self.gain_db.iter().flatten().any(|&g| g == 0.0) {
             return Err(ParamError::new("gain_db", "a gain of 0 dB is the clean clip, which is kept: leave it out"));
@@ -504,9 +499,7 @@ impl Degrade {
                     Condition::Recorded => Perturbation { room: Some(self.recorded_room(seed, clip, rooms)), ..Perturbation::default() },
                     Condition::Speed(speed) => Perturbation { speed: Some(speed), ..Perturbation::default() },
                     Condition::Band(low, high) => {
-                        if high > f64::from(clip.sample_rate) / 2.0 {
-                            return Err(AudioError::BandAboveNyquist { low, high, file_id: clip.file_id.clone(), rate: clip.sample_rate });
-                        }
+                        check_band_fits(low, high, clip)?;
                         Perturbation { band: Some((low, high)), ..Perturbation::default() }
                     }
                     Condition::Codec(law) => Perturbation { codec: Some(law), ..Perturbation::default() },

@@ -136,6 +136,25 @@ pub(crate) fn check_second_input(inputs: &[PlannedInput], role: SecondInput, has
     Ok(())
 }
 
+/// The check of a `band_hz` list: at least one band, each `[low, high]` with `0 <= low < high`.
+pub(crate) fn check_bands(bands: &[[f64; 2]]) -> Result<(), ParamError> {
+    if bands.is_empty() {
+        return Err(ParamError::new("band_hz", "needs at least one band (leave it out for none)"));
+    }
+    if let Some([low, high]) = bands.iter().find(|[low, high]| !(low.is_finite() && high.is_finite() && 0.0 <= *low && low < high)) {
+        return Err(ParamError::new("band_hz", format!("each band is `[low, high]` in Hz with 0 <= low < high, got [{low}, {high}]")));
+    }
+    Ok(())
+}
+
+/// The band `[low, high]` Hz fits `clip`: its high edge is at most half the clip's rate.
+pub(crate) fn check_band_fits(low: f64, high: f64, clip: &Clip) -> Result<(), AudioError> {
+    if high > f64::from(clip.sample_rate) / 2.0 {
+        return Err(AudioError::BandAboveNyquist { low, high, file_id: clip.file_id.clone(), rate: clip.sample_rate });
+    }
+    Ok(())
+}
+
 /// Where a copy's noise comes from, drawn from `rng`: generated from a drawn seed without
 /// noise clips, else a drawn clip of them from a drawn sample on.
 pub(crate) fn draw_source(rng: &mut ChaCha8Rng, noise_clips: &[Clip]) -> NoiseSource {
@@ -362,17 +381,18 @@ pub(crate) fn content(x: &[f32]) -> Option<(usize, usize)> {
     Some((first, last + 1))
 }
 
-/// `n` samples of noise clip `noise` from its sample `from`, looped.
+/// `n` samples of recording `recording` (of the second input) from its sample `from`, looped: a
+/// stretch of a noise recording, or a whole room's impulse response.
 /// Only the samples used are read: a noise recording may be minutes long, and each copy takes
 /// a clip's length of it.
-pub(crate) fn noise_stretch(file: &SampleFile, noise: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
-    let length = noise.length as usize;
+pub(crate) fn recording_stretch(file: &SampleFile, recording: &Clip, from: u64, n: usize, worker: &mut Worker) -> Result<Vec<f64>, AudioError> {
+    let length = recording.length as usize;
     let mut stretch = Vec::with_capacity(n);
     let mut at = from as usize % length;
     while stretch.len() < n {
         let take = (length - at).min(n - stretch.len());
         worker.bytes.resize(take * 4, 0);
-        file.read_at(noise.offset + at as u64, &mut worker.bytes)?;
+        file.read_at(recording.offset + at as u64, &mut worker.bytes)?;
         samples_from_bytes(&worker.bytes, &mut worker.noise);
         stretch.extend(worker.noise.iter().map(|&v| f64::from(v)));
         at = 0;
@@ -430,7 +450,7 @@ pub(crate) fn transform(
             (Room::Synthetic { rt60, drr_db, seed }, _) => impulse_response(&mut ChaCha8Rng::seed_from_u64(seed), rt60, drr_db, clip.sample_rate),
             (Room::Recorded { clip: k }, Some(r)) => {
                 let room = &r.clips[k];
-                let recorded = noise_stretch(&r.file, room, 0, room.length as usize, worker)?;
+                let recorded = recording_stretch(&r.file, room, 0, room.length as usize, worker)?;
                 from_direct_sound(recorded).ok_or_else(|| AudioError::SilentRoom { room: room.file_id.clone() })?
             }
             (Room::Recorded { .. }, None) => unreachable!("a recorded room was drawn from a second input"),
@@ -440,7 +460,7 @@ pub(crate) fn transform(
     // 3. Noise at the drawn SNR against the content's power.
     if let Some((snr, source)) = perturbation.noise {
         let noise = match (source, recordings) {
-            (NoiseSource::Clip { clip: k, start }, Some(r)) => noise_stretch(&r.file, &r.clips[k], start, signal.len(), worker)?,
+            (NoiseSource::Clip { clip: k, start }, Some(r)) => recording_stretch(&r.file, &r.clips[k], start, signal.len(), worker)?,
             (NoiseSource::Generated(seed), _) => {
                 generated_noise(&mut ChaCha8Rng::seed_from_u64(seed), colour, signal.len())
             }
