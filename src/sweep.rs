@@ -501,11 +501,7 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String],
                 if let Ok(Some(scored)) = scored::read(&dir.join("report"), &input) {
                     row.clips.insert(variant.seed, scored.clips);
                 }
-                for metric in metrics {
-                    if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
-                        row.values.entry(metric.clone()).or_default().push(v);
-                    }
-                }
+                push_values(row, &record, metrics);
             }
             // Each group of each `by` column, from the report's `by_<column>.csv` (of the split
             // it scored, its summary's first row).
@@ -521,11 +517,7 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String],
                     if let Some(clips) = scored.as_ref().and_then(|s| s.in_group(column, group)) {
                         row.clips.insert(variant.seed, clips);
                     }
-                    for metric in metrics {
-                        if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
-                            row.values.entry(metric.clone()).or_default().push(v);
-                        }
-                    }
+                    push_values(row, &record, metrics);
                 }
             }
         }
@@ -534,6 +526,16 @@ pub fn compare(sweep: &SweepPlan, outcomes: &[StageOutcome], metrics: &[String],
         test_against_best(&mut rows, first);
     }
     rows
+}
+
+/// Adds each of `metrics` that `record` (a summary's or a `by_<column>.csv`'s row) holds to
+/// `row`'s values.
+fn push_values(row: &mut ComparisonRow, record: &BTreeMap<String, String>, metrics: &[String]) {
+    for metric in metrics {
+        if let Some(v) = record.get(metric).and_then(|v| v.parse::<f64>().ok()) {
+            row.values.entry(metric.clone()).or_default().push(v);
+        }
+    }
 }
 
 /// The row of `rows` for (`variant`, `model`, `split`), added when there is none.
