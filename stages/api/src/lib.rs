@@ -15,6 +15,7 @@ pub mod estimates;
 pub mod features;
 pub mod importance;
 pub mod labels;
+pub mod mel;
 pub mod memo;
 pub mod metrics;
 pub mod output_txt;

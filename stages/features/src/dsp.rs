@@ -261,45 +261,10 @@ pub fn opensmile_mel(n_bins: usize, bin_hz: f64, n_bands: usize, lo: f64, hi: f6
     (Filterbank::from_dense(rows), centres)
 }
 
-/// Slaney's mel scale (librosa `htk=False`).
-pub fn mel_slaney(f: f64) -> f64 {
-    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
-    let min_log_mel = min_log_hz / f_sp;
-    let logstep = 6.4f64.ln() / 27.0;
-    if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp }
-}
-
-/// Inverse of [`mel_slaney`].
-pub fn mel_slaney_inv(m: f64) -> f64 {
-    let (f_sp, min_log_hz) = (200.0 / 3.0, 1000.0);
-    let min_log_mel = min_log_hz / f_sp;
-    let logstep = 6.4f64.ln() / 27.0;
-    if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m }
-}
-
-/// librosa's `filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")`.
+/// librosa's `filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")`
+/// ([`vox_api::mel`], which Whisper's input shares).
 pub fn slaney_mel(sample_rate: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: f64) -> Filterbank {
-    let n_bins = n_fft / 2 + 1;
-    let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * sample_rate / n_fft as f64).collect();
-    let (mlo, mhi) = (mel_slaney(fmin), mel_slaney(fmax));
-    let mel_f: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_slaney_inv(mlo + (mhi - mlo) * i as f64 / (n_mels + 1) as f64))
-        .collect();
-    let rows = (0..n_mels)
-        .map(|m| {
-            let (f0, f1, f2) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
-            let enorm = 2.0 / (f2 - f0);
-            fft_freqs
-                .iter()
-                .map(|&f| {
-                    let lower = (f - f0) / (f1 - f0);
-                    let upper = (f2 - f) / (f2 - f1);
-                    lower.min(upper).max(0.0) * enorm
-                })
-                .collect()
-        })
-        .collect();
-    Filterbank::from_dense(rows)
+    Filterbank::from_dense(vox_api::mel::slaney_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
 }
 
 /// A DCT-II as a dense matrix (`n_out` x `n_in`).
@@ -416,12 +381,10 @@ mod tests {
     }
 
     #[test]
-    fn mel_scales_round_trip() {
+    fn the_htk_mel_scale_round_trips() {
         for f in [0.0, 440.0, 1000.0, 3500.0, 8000.0] {
-            assert!((mel_slaney_inv(mel_slaney(f)) - f).abs() < 1e-9);
             assert!((mel_htk_inv(mel_htk(f)) - f).abs() < 1e-9);
         }
-        assert!((mel_slaney(1000.0) - 15.0).abs() < 1e-12);
     }
 
     #[test]

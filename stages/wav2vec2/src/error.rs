@@ -227,4 +227,21 @@ pub enum ConfigProblem {
     /// `id2label` names a class twice.
     #[error("`id2label` names class `{0}` twice")]
     DuplicateLabel(String),
+    /// A Whisper feature-extractor setting vox does not compute.
+    #[error("Whisper's `preprocessor_config.json`: {0}")]
+    WhisperInput(&'static str),
+    /// A Whisper model where only the wav2vec2 family fits.
+    #[error(
+        "`model_type = \"whisper\"`: vox uses Whisper's encoder for features (`featurize set = \"ssl\"`); \
+         `fine-tune` and `vox predict` take a wav2vec2, HuBERT or WavLM model"
+    )]
+    WhisperFeaturesOnly,
+    /// The feature extractor's frames and the encoder's positions disagree.
+    #[error("the log-mel input has {frames} frames but the encoder takes {expected} (2 x `max_source_positions`)")]
+    WhisperFrames {
+        /// `chunk_length * sampling_rate / hop_length`.
+        frames: usize,
+        /// `2 * max_source_positions`.
+        expected: usize,
+    },
 }

@@ -13,6 +13,7 @@
 //! - [`adamw`]: AdamW with each parameter's update as one (parallel) backend operation;
 //! - [`finetune`]: the `fine-tune` stage kind;
 //! - [`ssl`]: self-supervised embeddings as features (`featurize` with `set = "ssl"`);
+//! - [`whisper`]: Whisper's encoder and log-mel input, for those features;
 //! - [`kernels`]: vox's own versions of operations that are slow in burn on some backends.
 //!
 //! Parity with `transformers` is tested against fixtures made by `scripts/make_fixtures.py`.
@@ -29,6 +30,7 @@ pub mod model;
 pub mod preprocess;
 pub mod ssl;
 pub mod train;
+pub mod whisper;
 pub mod writer;
 
 pub use config::{Activation, ClassifierHead, FeatExtractNorm, ModelType, Wav2Vec2Config};

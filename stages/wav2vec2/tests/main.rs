@@ -5,3 +5,4 @@ mod parity;
 mod shape_contract;
 mod ssl;
 mod training;
+mod whisper;

@@ -165,7 +165,8 @@ pub struct EncoderLayer<B: Backend> {
 }
 
 impl<B: Kernels> EncoderLayer<B> {
-    fn new(config: &Wav2Vec2Config, first: bool, device: &B::Device) -> Self {
+    /// A randomly initialized layer for `config`; `first` holds WavLM's bucket embedding.
+    pub(crate) fn new(config: &Wav2Vec2Config, first: bool, device: &B::Device) -> Self {
         Self {
             attention: Attention::new(config, first, device),
             layer_norm: layer_norm(config, device),

@@ -32,7 +32,7 @@ use crate::config::{Activation, Wav2Vec2Config};
 use crate::kernels::{Kernels, gelu};
 
 /// Applies `activation` element-wise.
-fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
+pub(crate) fn activate<B: Kernels, const D: usize>(activation: Activation, x: Tensor<B, D>) -> Tensor<B, D> {
     match activation {
         Activation::Gelu => gelu(x),
         Activation::GeluNew => gelu_approximate(x),
