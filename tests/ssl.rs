@@ -519,3 +519,91 @@ batch_size = 4
     assert_eq!(file(&p, &forced, "emb.states[fold=3]", "states.f32"), file(&alone, &one, "emb.states", "states.f32"));
     assert_eq!(p.shared_entries("states"), shared);
 }
+
+/// Whisper's encoder as a feature model: the committed tiny Whisper
+/// (`stages/wav2vec2/tests/fixtures/whisper`, `scripts/make_whisper_fixtures.py`) over its
+/// two wav files through vox's table corpus gives transformers' hidden-state means, pooled
+/// over each clip's own frames of the 30 s input; a clip over 30 s is refused by name, and a
+/// fine-tune of Whisper at plan time.
+#[test]
+fn whisper_encoder_embeddings_match_transformers_and_long_clips_are_refused() {
+    let fixture = fixture_model().with_file_name("whisper");
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture.join("expected.json")).unwrap()).unwrap();
+    let p = Project::new();
+    let corpus = p.path().join("corpus");
+    std::fs::create_dir_all(corpus.join("clips")).unwrap();
+    for file in ["meta.csv", "clips/clip0.wav", "clips/clip1.wav"] {
+        std::fs::copy(fixture.join(file), corpus.join(file)).unwrap();
+    }
+    let pipeline = r#"
+[pipeline]
+name = "whisper"
+
+[stages.data]
+kind = "download"
+path = "corpus"
+
+[stages.audio]
+kind = "decode"
+inputs = ["data"]
+corpus = "csv"
+table = "meta.csv"
+sample_rate = 16000
+
+[stages.emb]
+kind = "featurize"
+set = "ssl"
+inputs = ["audio"]
+model_path = "FIXTURE"
+backend = "flex"
+layers = "all"
+stats = ["mean", "std"]
+batch_size = 2
+"#
+    .replace("FIXTURE", &fixture.display().to_string());
+    p.file("p.toml", &pipeline);
+    let doc = p.run_doc("p.toml", &[]);
+    let (names, rows) = features(&p.stage_entry(&doc, "emb"));
+    assert_eq!(names.len(), 3 * 2 * 32, "3 hidden states x mean and std x width 32");
+    let mut reader = csv::Reader::from_path(p.stage_entry(&doc, "emb").join("features.csv")).unwrap();
+    let ids: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+    let mut largest = 0f64;
+    for (clip, want) in expected.as_object().unwrap() {
+        let row = &rows[ids.iter().position(|id| id == clip).unwrap()];
+        for (layer, means) in want["hidden_state_means"].as_array().unwrap().iter().enumerate() {
+            let got = columns(&names, std::slice::from_ref(row), &format!("layer{layer}_mean_")).remove(0);
+            for (g, w) in got.iter().zip(means.as_array().unwrap()) {
+                largest = largest.max((g - w.as_f64().unwrap()).abs());
+            }
+        }
+    }
+    assert!(largest < 1e-4, "hidden-state means off transformers' by {largest}");
+    let run_dir = PathBuf::from(doc["run_dir"].as_str().unwrap());
+    let states = std::fs::read_to_string(run_dir.join("emb.states/states.txt")).unwrap();
+    assert!(
+        states.contains("model: Whisper encoder, 2 layers, width 32; inputs 16000 Hz, log-mel 80 bins over 30 s (1500 frames), not normalized per clip (Whisper's default)"),
+        "{states}"
+    );
+
+    // Normalizing the clips is a choice the numbers show.
+    let normalized = p.run_doc("p.toml", &["--set", "emb.normalize=true"]);
+    let (_, normalized_rows) = features(&p.stage_entry(&normalized, "emb"));
+    assert!(largest_difference(&rows, &normalized_rows) > 1e-3);
+
+    // A clip longer than Whisper's 30 s input is refused by name, never cut silently.
+    let long: Vec<i16> = (0..31 * 16000).map(|i| ((i as f64 * 0.05).sin() * 8000.0) as i16).collect();
+    std::fs::write(corpus.join("clips/long.wav"), crate::support::wav_16bit(16000, &long)).unwrap();
+    std::fs::write(corpus.join("meta.csv"), "file,label\nclips/clip0.wav,happy\nclips/long.wav,sad\n").unwrap();
+    let refused = p.vox(&["run", "p.toml"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("clip `long` is 31.00 s long; a Whisper encoder takes clips of up to 30 s"), "{}", refused.stderr);
+
+    // Fine-tuning Whisper is not offered: the plan says what the model is for.
+    p.file("q.toml", &format!(
+        "{pipeline}\n[stages.w2v]\nkind = \"fine-tune\"\ninputs = [\"audio\"]\nmodel_path = \"{}\"\nbackend = \"flex\"\n",
+        fixture.display()
+    ));
+    let plan = p.vox(&["plan", "q.toml"]);
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    assert!(plan.stderr.contains("vox uses Whisper's encoder for features (`featurize set = \"ssl\"`)"), "{}", plan.stderr);
+}

@@ -8,7 +8,8 @@ sinusoidal positions are Whisper's own. Written under `tests/fixtures/whisper/`:
 - `config.json`, `model.safetensors`, `preprocessor_config.json` (`save_pretrained`);
 - `expected.safetensors`:
   - `samples0`, `samples1`: two clips of a deterministic signal (16037 and 8850 samples at 16 kHz:
-    101 and 56 mel frames, 51 and 28 encoder frames, neither a multiple of the hop or stride);
+    101 and 56 mel frames, 51 and 28 encoder frames, neither a multiple of the hop or stride),
+    16-bit values as a WAV reader gives them (`int16 / 32768`);
   - `lengths` [2]: their sample counts; `encoder_frames` [2]: their valid encoder frames,
     `(ceil(n / 160) - 1) // 2 + 1` (transformers' `_get_feat_extract_output_lengths` of the
     rescaled attention mask);
@@ -19,13 +20,19 @@ sinusoidal positions are Whisper's own. Written under `tests/fixtures/whisper/`:
     state (the embedded input, each layer's output, the last after the final layer norm, as
     `last_hidden_state`) at encoder frames 0..64 and 1490..1500;
   - `pooled_mean`, `pooled_std` [layers + 1, 2, 32]: per clip, the mean and the population
-    standard deviation over its valid encoder frames only.
+    standard deviation over its valid encoder frames only;
+- `clips/clip0.wav`, `clips/clip1.wav` (16-bit), `meta.csv` (a table corpus of them) and
+  `expected.json` (`{clip: {"hidden_state_means": [[...] per state]}}`): the same clips for a
+  pipeline test that decodes the files, as a transformers user reads them;
+- `../whisper-f16-bin/`: the config and a `pytorch_model.bin` holding one f16 tensor (the first
+  conv's bias), which vox refuses by name (it widens half precision from safetensors only).
 
 Usage (CPU is enough): `pip install torch transformers safetensors numpy`, then
 `python scripts/make_whisper_fixtures.py` from `stages/wav2vec2/`.
 """
 
 import json
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +54,20 @@ def signal(n: int, seed: int) -> np.ndarray:
     voiced = sum(np.sin(k * phase) / k for k in range(1, 6))
     envelope = 0.5 - 0.4 * np.cos(2 * np.pi * 2.5 * t)
     return (0.3 * envelope * voiced + 0.01 * rng.standard_normal(n)).astype(np.float32)
+
+
+def quantized(x: np.ndarray) -> np.ndarray:
+    """16-bit samples, as a WAV file holds them."""
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def write_wav(path: Path, samples: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(samples.tobytes())
 
 
 def main():
@@ -85,7 +106,13 @@ def main():
     extractor = WhisperFeatureExtractor(feature_size=80)
     extractor.save_pretrained(OUT)
 
-    clips = [signal(n, i) for i, n in enumerate(LENGTHS)]
+    pcm = [quantized(signal(n, i)) for i, n in enumerate(LENGTHS)]
+    clips = [(x.astype(np.float32) / 32768.0).astype(np.float32) for x in pcm]
+    rows = ["file,label"]
+    for i, x in enumerate(pcm):
+        write_wav(OUT / "clips" / f"clip{i}.wav", x)
+        rows.append(f"clips/clip{i}.wav,{['happy', 'sad'][i]}")
+    (OUT / "meta.csv").write_text("\n".join(rows) + "\n")
     features = extractor(clips, sampling_rate=RATE, return_tensors="pt", return_attention_mask=True)
     mel = features.input_features
     assert mel.shape == (2, 80, 3000), mel.shape
@@ -121,6 +148,12 @@ def main():
         "pooled_std": std.contiguous(),
     }
     save_file(tensors, str(OUT / "expected.safetensors"))
+    means = {f"clip{i}": {"hidden_state_means": mean[:, i].tolist()} for i in range(2)}
+    (OUT / "expected.json").write_text(json.dumps(means, indent=1) + "\n")
+    pickle = OUT.parent / "whisper-f16-bin"
+    pickle.mkdir(exist_ok=True)
+    (pickle / "config.json").write_text((OUT / "config.json").read_text())
+    torch.save({"model.encoder.conv1.bias": encoder.conv1.bias.detach().half().clone()}, pickle / "pytorch_model.bin")
     print("mel frames", mel_frames.tolist(), "encoder frames", frames.tolist())
     print("keys", sorted(json.load(open(OUT / "config.json")).keys())[:5], "...")
     print("torch", torch.__version__)

@@ -296,6 +296,10 @@ impl Wav2Vec2Config {
             path: path.to_path_buf(),
             source,
         })?;
+        // A Whisper folder is a feature model only: say so rather than serde's `unknown variant`.
+        if crate::whisper::config::model_type(path)?.as_deref() == Some(crate::whisper::config::MODEL_TYPE) {
+            return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::WhisperFeaturesOnly));
+        }
         let config: Self = serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config {
             path: path.to_path_buf(),
             source,

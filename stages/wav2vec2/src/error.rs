@@ -82,6 +82,17 @@ pub enum Wav2Vec2Error {
         /// The cause.
         source: burn_store::PytorchStoreError,
     },
+    /// A `pytorch_model.bin` in half precision, which burn-store's reader cannot widen.
+    #[error(
+        "`{path}` holds {dtype:?} tensors: vox reads half-precision weights from `model.safetensors` only; save the \
+         model with transformers' `save_pretrained(DIR, safe_serialization=True)` (the hub's files usually include it)"
+    )]
+    HalfPrecisionPickle {
+        /// The file.
+        path: PathBuf,
+        /// The first half-precision tensor's dtype.
+        dtype: burn::tensor::DType,
+    },
     /// Tensors in the checkpoint did not fit the model (shape or dtype mismatches).
     #[error("weights in `{path}` do not fit the model: {}", errors.join("; "))]
     Mismatch {
@@ -152,6 +163,20 @@ pub enum Wav2Vec2Error {
         expected: u32,
         /// Where the model's rate comes from, for the message.
         source_of_rate: &'static str,
+    },
+    /// A clip Whisper cannot take whole: longer than its input window, or empty.
+    #[error(
+        "clip `{file_id}` is {seconds:.2} s long; a Whisper encoder takes clips of up to {limit} s (transformers would \
+         cut the rest silently): cut long clips first (the `pad` stage's `length`, or `vox predict --window`) and \
+         leave out empty ones"
+    )]
+    WhisperClipLength {
+        /// The clip.
+        file_id: String,
+        /// Its length.
+        seconds: f64,
+        /// The input window, seconds.
+        limit: f64,
     },
     /// A clip's valid length exceeds the padded batch length.
     #[error("clip {index} has {samples} valid samples but the batch is only {padded} long")]

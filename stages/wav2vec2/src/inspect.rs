@@ -70,9 +70,16 @@ pub fn inspect(dir: &Path) -> Result<ModelInfo, Wav2Vec2Error> {
 
 /// What the plan checks of a model folder that is only encoded (self-supervised features):
 /// its config is valid and its weights' keys can be listed. The head is [`inspect`]'s concern.
+/// A Whisper folder's input and encoder must agree on the frames.
 pub fn check_encoder(dir: &Path) -> Result<(), Wav2Vec2Error> {
-    Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
-    Preprocessor::read(dir)?;
+    if crate::whisper::is_whisper(dir)? {
+        let config = crate::whisper::WhisperConfig::from_file(&dir.join(CONFIG_FILE))?;
+        let input = crate::whisper::WhisperInput::read(dir)?;
+        crate::ssl::whisper::check_frames(&config, &input)?;
+    } else {
+        Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
+        Preprocessor::read(dir)?;
+    }
     weight_shapes(dir).map(|_| ())
 }
 

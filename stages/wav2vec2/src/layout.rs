@@ -1,7 +1,10 @@
 //! PyTorch's and burn's tensor layouts, converted on loading and saving: burn-store's
 //! [`PyTorchToBurnAdapter`] and [`BurnToPyTorchAdapter`] (Linear weights transposed between
 //! PyTorch's `[out, in]` and burn's `[in, out]`, norm `weight`/`bias` named `gamma`/`beta`),
-//! with the transposes done in cache-sized tiles.
+//! with the transposes done in cache-sized tiles, and half-precision tensors (f16, bf16: hub
+//! checkpoints such as `openai/whisper-large-v3`) widened to f32 on loading: vox computes in
+//! f32, as transformers does after `from_pretrained` without a `dtype`, and burn-store keeps a
+//! file's dtype, which an f32 module cannot take (an f16 conv weight failed the first conv).
 //!
 //! Why: burn-store 0.21 transposes byte by byte, one slice copy of run-time length per element,
 //! walking the output a whole row apart at each step. For wav2vec2-base's 85 M Linear weights
@@ -13,7 +16,7 @@
 
 use std::rc::Rc;
 
-use burn::tensor::TensorData;
+use burn::tensor::{DType, TensorData};
 use burn_store::{BurnToPyTorchAdapter, ModuleAdapter, PyTorchToBurnAdapter, TensorSnapshot};
 use rayon::prelude::*;
 
@@ -42,14 +45,22 @@ impl PyTorchLayout {
 impl ModuleAdapter for PyTorchLayout {
     fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
         let adapted = self.inner().adapt(snapshot);
-        // The data comes from the snapshot as given, transposed here.
-        if !is_linear_weight(snapshot) {
+        let transposed = is_linear_weight(snapshot);
+        let widened = matches!(self.0, Direction::ToBurn) && matches!(snapshot.dtype, DType::F16 | DType::BF16);
+        // The data comes from the snapshot as given, transposed and widened here.
+        if !transposed && !widened {
             return adapted;
         }
         let data = snapshot.clone_data_fn();
+        let dtype = if widened { DType::F32 } else { adapted.dtype };
         TensorSnapshot::from_closure(
-            Rc::new(move || data().map(transpose)),
-            adapted.dtype,
+            Rc::new(move || {
+                data().map(|data| {
+                    let data = if widened { data.convert_dtype(DType::F32) } else { data };
+                    if transposed { transpose(data) } else { data }
+                })
+            }),
+            dtype,
             adapted.shape.clone(),
             adapted.path_stack.clone().unwrap_or_default(),
             adapted.container_stack.clone().unwrap_or_default(),

@@ -152,7 +152,8 @@ pub fn load_classifier<B: Kernels>(
     })
 }
 
-/// Loads the weights of `model_dir` into `model`, built from `config`.
+/// Loads the weights of `model_dir` into `model`, built from `config` (half-precision files
+/// widened to f32 by [`PyTorchLayout`]).
 pub fn load_weights<B: Backend>(
     model: &mut Wav2Vec2ForSequenceClassification<B>,
     config: &Wav2Vec2Config,
@@ -177,6 +178,7 @@ pub fn load_weights<B: Backend>(
             })?;
         (safetensors, result)
     } else if pytorch.is_file() {
+        check_pytorch_precision(&pytorch)?;
         let mut store = renames.iter().fold(
             PytorchStore::from_file(&pytorch)
                 .validate(false)
@@ -195,6 +197,20 @@ pub fn load_weights<B: Backend>(
         return Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()));
     };
     report(path, result)
+}
+
+/// Fails on a `pytorch_model.bin` with half-precision tensors: burn-store's PyTorch reader
+/// keeps their dtype, which an f32 module cannot take, and takes no adapter that could widen
+/// them (the safetensors path does, [`PyTorchLayout`]). The hub's half-precision checkpoints
+/// come as `model.safetensors`.
+pub(crate) fn check_pytorch_precision(path: &Path) -> Result<(), Wav2Vec2Error> {
+    let reader = burn_store::pytorch::PytorchReader::new(path)
+        .map_err(|source| Wav2Vec2Error::PytorchKeys { path: path.to_path_buf(), source })?;
+    let half = reader.tensors().values().find(|t| matches!(t.dtype, burn::tensor::DType::F16 | burn::tensor::DType::BF16));
+    match half {
+        Some(tensor) => Err(Wav2Vec2Error::HalfPrecisionPickle { path: path.to_path_buf(), dtype: tensor.dtype }),
+        None => Ok(()),
+    }
 }
 
 /// Writes `model` and `config` into `model_dir` as `config.json` and `model.safetensors` with

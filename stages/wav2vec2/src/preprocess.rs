@@ -172,7 +172,8 @@ fn set_rate(set: &AudioSet) -> Result<u32, Wav2Vec2Error> {
     Ok(first.sample_rate)
 }
 
-fn check_rate(set: &AudioSet, expected: u32, source_of_rate: &'static str) -> Result<(), Wav2Vec2Error> {
+/// Fails on the first clip of `set` not at `expected` Hz, naming where that rate comes from.
+pub(crate) fn check_rate(set: &AudioSet, expected: u32, source_of_rate: &'static str) -> Result<(), Wav2Vec2Error> {
     match set.clips.iter().find(|clip| clip.sample_rate != expected) {
         Some(clip) => Err(Wav2Vec2Error::SampleRate {
             file_id: clip.file_id.clone(),

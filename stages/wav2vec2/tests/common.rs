@@ -137,3 +137,40 @@ pub fn hidden_states_within<B: Kernels>(variant: &str, tolerance: f32) {
         assert!(error <= tolerance, "{variant}: hidden state {i} differs by {error}");
     }
 }
+
+/// A copy of fixture `variant`'s folder whose `model.safetensors` holds every f32 tensor in
+/// f16, as many hub checkpoints are saved (`openai/whisper-large-v3`).
+pub fn half_precision_copy(variant: &str) -> tempfile::TempDir {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(variant)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().unwrap() != "model.safetensors" {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let bytes = std::fs::read(fixture(variant).join("model.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let halves: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| match view.dtype() {
+            Dtype::F32 => {
+                let data: Vec<u8> = view
+                    .data()
+                    .chunks_exact(4)
+                    .flat_map(|b| burn::tensor::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+                    .collect();
+                (name, Dtype::F16, view.shape().to_vec(), data)
+            }
+            other => (name, other, view.shape().to_vec(), view.data().to_vec()),
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = halves
+        .iter()
+        .map(|(name, dtype, shape, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).unwrap()))
+        .collect();
+    let metadata = [("format".to_string(), "pt".to_string())].into();
+    std::fs::write(dir.path().join("model.safetensors"), safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
+    dir
+}

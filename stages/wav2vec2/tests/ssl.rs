@@ -112,3 +112,19 @@ fn pooled_states_match_transformers_whatever_the_batch() {
     pooling_matches::<TestBackend>("wavlm-large", true);
     pooling_matches::<TestBackend>("hubert-base", false);
 }
+
+/// A wav2vec2 checkpoint saved in f16 loads widened to f32 (burn-store keeps a file's dtype,
+/// and an f16 body failed in the first conv): its pooled states are the f32 checkpoint's within
+/// the weights' f16 rounding.
+#[test]
+fn a_half_precision_wav2vec2_checkpoint_loads_in_f32() {
+    let device = Default::default();
+    let half = crate::common::half_precision_copy("large");
+    let full = load_body::<TestBackend>(&fixture("large"), &device).unwrap();
+    let widened = load_body::<TestBackend>(half.path(), &device).unwrap();
+    let set = fixture_set("large");
+    let want = pool_batch(&full.body, &full.config, &set, &[0, 1], true, &device).unwrap();
+    let got = pool_batch(&widened.body, &widened.config, &set, &[0, 1], true, &device).unwrap();
+    let error = want.iter().flatten().zip(got.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(error > 0.0 && error < 5e-2, "f16 weights move the pooled states by {error}");
+}

@@ -115,3 +115,30 @@ fn every_hidden_state_of_a_whisper_encoder_matches_transformers() {
 fn every_hidden_state_of_a_whisper_encoder_on_flex_matches_transformers() {
     states_match::<burn::backend::Flex>();
 }
+
+/// An f16 checkpoint (large-v3's dtype on the hub) loads widened to f32: its states are the f32
+/// model's within the weights' f16 rounding, and no layer computes in f16.
+#[test]
+fn a_half_precision_checkpoint_loads_in_f32() {
+    let device = Default::default();
+    let half = crate::common::half_precision_copy(VARIANT);
+    let (_, full) = load_encoder::<TestBackend>(&fixture(VARIANT), &device).unwrap();
+    let (_, widened) = load_encoder::<TestBackend>(half.path(), &device).unwrap();
+    assert_eq!(widened.conv1.weight.val().dtype(), burn::tensor::DType::F32);
+    let input = WhisperInput::read(&fixture(VARIANT)).unwrap();
+    let mut expected = Expected::open(VARIANT);
+    let mel = input.log_mel(&clips(&mut expected)[0], false);
+    let mel = Tensor::<TestBackend, 3>::from_data(TensorData::new(mel, [1, 80, 3000]), &device);
+    let want: Vec<f32> = full.hidden_states(mel.clone()).pop().unwrap().into_data().to_vec().unwrap();
+    let got: Vec<f32> = widened.hidden_states(mel).pop().unwrap().into_data().to_vec().unwrap();
+    let error = largest_difference(&got, &want);
+    assert!(error > 0.0 && error < 5e-2, "f16 weights move the last state by {error}");
+}
+
+/// A half-precision `pytorch_model.bin` cannot be widened on loading (burn-store's PyTorch
+/// reader takes no adapter): refused by name before any tensor reaches the model.
+#[test]
+fn a_half_precision_pickle_is_refused_with_the_fix() {
+    let error = load_encoder::<TestBackend>(&fixture("whisper-f16-bin"), &Default::default()).unwrap_err().to_string();
+    assert!(error.contains("holds F16 tensors: vox reads half-precision weights from `model.safetensors` only"), "{error}");
+}

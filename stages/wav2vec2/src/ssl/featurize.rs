@@ -1,5 +1,5 @@
 //! `featurize` with `set = "ssl"`: chosen layers and statistics of the pooled hidden states of
-//! a wav2vec2-family model (wav2vec2, HuBERT, WavLM) as a feature table.
+//! a wav2vec2-family model (wav2vec2, HuBERT, WavLM) or of Whisper's encoder as a feature table.
 
 use std::path::PathBuf;
 
@@ -15,9 +15,9 @@ use vox_api::{
 use super::pooled::{Layout, Reader};
 use super::states::default_batch_size;
 
-/// `featurize` with `set = "ssl"`: self-supervised embeddings. Runs a wav2vec2-family model
-/// (`model`, `model_path`, or a model folder input after the audio: a `download` or a
-/// `fine-tune` stage) over every clip once, in the implied stage `<stage>.states` (kind
+/// `featurize` with `set = "ssl"`: self-supervised embeddings. Runs a wav2vec2, HuBERT or
+/// WavLM model, or a Whisper model's encoder (`model`, `model_path`, or a model folder input
+/// after the audio: a `download` or a `fine-tune` stage) over every clip once, in the implied stage `<stage>.states` (kind
 /// `ssl-states`), and writes the chosen `layers` and `stats` of its hidden states, pooled over
 /// each clip's valid frames, as `features.csv`: columns `layer<L>_<stat>_<d>` (`layers_avg_...`
 /// for `"average"`), L = 0 the embedded input and L = n the last layer's output. Another choice
@@ -52,7 +52,7 @@ pub struct SslFeaturize {
     pub batch_size: usize,
     /// Zero-mean unit-variance scaling of each clip before the model (HF's feature extractor's
     /// `do_normalize`; passed to `<stage>.states`). Unset: as the model folder's
-    /// `preprocessor_config.json` says (normalized where it has none).
+    /// `preprocessor_config.json` says (normalized where it has none; Whisper: not normalized).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize: Option<bool>,
 }

@@ -9,7 +9,11 @@
 //!   from those pooled states into a `features.csv`. Its params imply the `ssl-states` stage
 //!   (`<stage>.states`, taking the stage's inputs), so a sweep over `layers` or `stats` runs
 //!   the forward pass once and every other trial reads the cached states.
+//!
+//! The model is a wav2vec2-family folder (wav2vec2, HuBERT, WavLM) or a Whisper one
+//! ([`whisper`]: its encoder, on its log-mel input).
 
 pub mod featurize;
 pub mod pooled;
 pub mod states;
+pub mod whisper;

@@ -1,5 +1,6 @@
-//! The `ssl-states` stage kind: one forward pass of a wav2vec2-family model over an audio set,
-//! pooled per clip for every hidden state ([`super::pooled`]).
+//! The `ssl-states` stage kind: one forward pass of a wav2vec2-family model (or Whisper's
+//! encoder, [`super::whisper`]) over an audio set, pooled per clip for every hidden state
+//! ([`super::pooled`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use vox_api::audio::AudioSet;
 use vox_api::{ArtifactKind, BackendError, Facts, InputSpec, ParamError, PlannedInput, StageContext, StageDef, StageError, Applies};
 
 use super::pooled::{self, Layout, Writer};
+use super::whisper::WhisperFeatures;
 use crate::config::Wav2Vec2Config;
 use crate::finetune::{DEFAULT_BACKEND, FineTune, FineTuneError, check_lengths, padded_batch, valid_length};
 use crate::kernels::Kernels;
@@ -22,8 +24,9 @@ const SHARED_STATES: &str = "states";
 /// The summary for people, kept with the shared states and copied into each stage's report.
 const SUMMARY: &str = "states.txt";
 
-/// Runs a wav2vec2-family model (a Hugging Face model folder: a hub download, a local copy or
-/// a `fine-tune` stage's output) over every clip of an audio set once, in inference mode, and
+/// Runs a wav2vec2-family model or Whisper's encoder (a Hugging Face model folder: a hub
+/// download, a local copy or a `fine-tune` stage's output) over every clip of an audio set
+/// once, in inference mode, and
 /// keeps the mean and the standard deviation over each clip's valid frames of every hidden
 /// state (the embedded input, then each transformer layer's output: HF's `hidden_states`).
 /// `featurize` with `set = "ssl"` implies this stage (`<stage>.states`) and picks layers from
@@ -41,12 +44,15 @@ pub struct SslStates {
     /// layer-norm model (large, XLSR, HuBERT, WavLM) a clip's states do not depend on its
     /// batch. A group-norm model (wav2vec2-base) normalizes its first conv over the padded
     /// length, in transformers as here: `batch_size = 1` pools each such clip exactly alone.
+    /// Whisper pads every clip to its 30 s input and attends over all of it (as transformers
+    /// does): its states never depend on the batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// Scale each clip to zero mean and unit variance before the model (HF's feature
     /// extractor's `do_normalize`). Unset: as the model folder's `preprocessor_config.json`
     /// says, as transformers' `AutoFeatureExtractor` does (normalized where the folder has none;
-    /// some checkpoints, e.g. `microsoft/wavlm-base-plus`, are not).
+    /// some checkpoints, e.g. `microsoft/wavlm-base-plus`, are not). Whisper: not normalized
+    /// unless set, as its feature extractor's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize: Option<bool>,
 }
@@ -173,16 +179,16 @@ impl SslStates {
     /// (`states.txt`) into `out`.
     fn forward<B: Kernels>(&self, ctx: &StageContext, dir: &Path, device: &B::Device, out: &Path) -> Result<(), StageError> {
         let set = AudioSet::read(&ctx.input().dir)?;
-        // Before the model loads: a clip at another rate fails at once.
-        let preprocessor = Preprocessor::for_set(Some(dir), &set, self.normalize)?;
-        let model = load_body::<B>(dir, device)?;
-        let layout = Layout {
-            format: 1,
-            clips: set.clips.len(),
-            states: model.config.num_hidden_layers + 1,
-            hidden: model.config.hidden_size,
+        // Before the model loads: a clip at another rate (or too long for Whisper) fails at once.
+        let encoder = if crate::whisper::is_whisper(dir)? {
+            Encoder::Whisper(Box::new(WhisperFeatures::load(dir, &set, self.normalize, device)?))
+        } else {
+            let preprocessor = Preprocessor::for_set(Some(dir), &set, self.normalize)?;
+            let model = load_body::<B>(dir, device)?;
+            check_lengths(&set, &model.config)?;
+            Encoder::Family(Box::new(model), preprocessor)
         };
-        check_lengths(&set, &model.config)?;
+        let layout = encoder.layout(set.clips.len());
         let lengths: Vec<usize> = set.clips.iter().map(valid_length).collect();
         // Batches of similar lengths waste little on padding; the order is fixed by the data,
         // so the output is too.
@@ -191,7 +197,12 @@ impl SslStates {
         let mut pooled_rows: Vec<Vec<f32>> = vec![Vec::new(); set.clips.len()];
         let bar = ctx.progress_bar(order.len() as u64, "ssl states");
         for chunk in order.chunks(self.batch_size) {
-            let rows = pool_batch(&model.body, &model.config, &set, chunk, preprocessor.do_normalize, device)?;
+            let rows = match &encoder {
+                Encoder::Family(model, preprocessor) => {
+                    pool_batch(&model.body, &model.config, &set, chunk, preprocessor.do_normalize, device)?
+                }
+                Encoder::Whisper(whisper) => whisper.pool_batch(&set, chunk, device)?,
+            };
             for (&i, row) in chunk.iter().zip(rows) {
                 pooled_rows[i] = row;
             }
@@ -203,20 +214,44 @@ impl SslStates {
             writer.push(row)?;
         }
         writer.finish()?;
+        let model = match &encoder {
+            Encoder::Family(model, preprocessor) => format!(
+                "model: {} layers, hidden size {}, {} layer norm; inputs {}\n",
+                model.config.num_hidden_layers,
+                model.config.hidden_size,
+                if model.config.do_stable_layer_norm { "pre" } else { "post" },
+                preprocessor.describe(),
+            ),
+            Encoder::Whisper(whisper) => whisper.describe(),
+        };
         let text = format!(
-            "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n\
-             model: {} layers, hidden size {}, {} layer norm; inputs {}\n",
+            "{} clips x {} hidden states (embedded input + {} layers) x {} dims, mean and std over valid frames\n{model}",
             layout.clips,
             layout.states,
             layout.states - 1,
             layout.hidden,
-            model.config.num_hidden_layers,
-            model.config.hidden_size,
-            if model.config.do_stable_layer_norm { "pre" } else { "post" },
-            preprocessor.describe(),
         );
         std::fs::write(out.join(SUMMARY), text)?;
         Ok(())
+    }
+}
+
+/// The model an `ssl-states` stage runs (boxed: both are large, and one lives per run).
+enum Encoder<B: Kernels> {
+    /// wav2vec2, HuBERT or WavLM, with how its clips are prepared.
+    Family(Box<Body<B>>, Preprocessor),
+    /// Whisper's encoder.
+    Whisper(Box<WhisperFeatures<B>>),
+}
+
+impl<B: Kernels> Encoder<B> {
+    fn layout(&self, clips: usize) -> Layout {
+        match self {
+            Self::Family(model, _) => {
+                Layout { format: 1, clips, states: model.config.num_hidden_layers + 1, hidden: model.config.hidden_size }
+            }
+            Self::Whisper(whisper) => whisper.layout(clips),
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl WhisperConfig {
         let text = std::fs::read_to_string(path).map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
         let config: Self =
             serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
-        if config.d_model % config.encoder_attention_heads.max(1) != 0 || config.encoder_attention_heads == 0 {
+        if config.encoder_attention_heads == 0 || !config.d_model.is_multiple_of(config.encoder_attention_heads) {
             return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::Indivisible {
                 hidden: config.d_model,
                 field: "encoder_attention_heads",
@@ -96,18 +96,19 @@ impl WhisperConfig {
     /// The configuration of the shared transformer layers ([`crate::model::EncoderLayer`]):
     /// pre-LN, Whisper's widths and activation, no dropout (features are inference only).
     pub fn layer_config(&self) -> Wav2Vec2Config {
-        let mut config = Wav2Vec2Config::default();
-        config.hidden_size = self.d_model;
-        config.num_hidden_layers = self.encoder_layers;
-        config.num_attention_heads = self.encoder_attention_heads;
-        config.intermediate_size = self.encoder_ffn_dim;
-        config.hidden_act = self.activation_function;
-        config.layer_norm_eps = LAYER_NORM_EPS;
-        config.do_stable_layer_norm = true;
-        config.attention_dropout = 0.0;
-        config.hidden_dropout = 0.0;
-        config.activation_dropout = 0.0;
-        config
+        Wav2Vec2Config {
+            hidden_size: self.d_model,
+            num_hidden_layers: self.encoder_layers,
+            num_attention_heads: self.encoder_attention_heads,
+            intermediate_size: self.encoder_ffn_dim,
+            hidden_act: self.activation_function,
+            layer_norm_eps: LAYER_NORM_EPS,
+            do_stable_layer_norm: true,
+            attention_dropout: 0.0,
+            hidden_dropout: 0.0,
+            activation_dropout: 0.0,
+            ..Wav2Vec2Config::default()
+        }
     }
 
     /// Mel frames the encoder takes: two per position (the second conv's stride).

@@ -14,7 +14,8 @@
 //! | `*layer_norm.weight`, `*layer_norm.bias` | `*.gamma`, `*.beta` |
 //!
 //! `k_proj` has no bias in Whisper: the layers' key projections are built without one. Every
-//! encoder tensor must be in the file; the decoder's and a classifier's are unused.
+//! encoder tensor must be in the file; the decoder's and a classifier's are unused. Half-precision
+//! files (large-v3's f16) are widened to f32 as wav2vec2's are.
 
 use std::path::Path;
 
@@ -125,6 +126,7 @@ pub fn load_encoder<B: Kernels>(dir: &Path, device: &B::Device) -> Result<(Whisp
             .map_err(|source| Wav2Vec2Error::Safetensors { path: safetensors.clone(), source })?;
         (safetensors, result)
     } else if pytorch.is_file() {
+        crate::loader::check_pytorch_precision(&pytorch)?;
         let store = PytorchStore::from_file(&pytorch).validate(false).allow_partial(true).map_indices_contiguous(false);
         let mut store = RENAMES.iter().fold(store, |store, (from, to)| store.with_key_remapping(from, *to));
         let result = encoder.load_from(&mut store).map_err(|source| Wav2Vec2Error::Pytorch { path: pytorch.clone(), source })?;
