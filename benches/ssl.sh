@@ -7,7 +7,9 @@
 #
 # Work: 48 synthetic clips of 4 s at 16 kHz (synth -> decode -> pad, cached once), every hidden
 # state of a random base-sized wav2vec2 and WavLM (`Wav2Vec2Config()` / `WavLMConfig()`
-# defaults, saved by transformers), mean and std over each clip's valid frames, batch 8.
+# defaults, saved by transformers), mean and std over each clip's valid frames, batch 8;
+# `MODELS=whisper` (or "wav2vec2 wavlm whisper"): a random whisper-base encoder, each clip's
+# log-mel over 30 s computed by each side (WhisperFeatureExtractor in the peer).
 # Timed: vox's own seconds for the forced `emb.states` stage (`vox run --json`, loading the
 # model, reading the audio, forward passes, pooling, writing), and the same span inside the
 # Python peer (benches/ssl_peer.py: from_pretrained .. np.save, imports excluded). Each round
@@ -17,7 +19,7 @@
 #
 # Env: VOX (default target/debug/vox, used as built), PYTHON (default /work/pyenv/bin/python:
 # torch + transformers + safetensors), SSL_BENCH_DIR (work folder, default a new temp folder;
-# models and audio in it are reused), BACKENDS (vox's, default "flex ndarray"), DEVICE (the
+# models and audio in it are reused), MODELS (default "wav2vec2 wavlm"), BACKENDS (vox's, default "flex ndarray"), DEVICE (the
 # peer's, default cpu). On a GPU machine, with a vox built by `--features cuda`
 # (benches/gpu-build.sh):
 #   BACKENDS=cuda DEVICE=cuda VOX=.gpu/vox PYTHON=python3 bash benches/ssl.sh 3
@@ -32,7 +34,7 @@ VOX="${VOX:-$ROOT/target/debug/vox}"
 PYTHON="${PYTHON:-/work/pyenv/bin/python}"
 WORK="${SSL_BENCH_DIR:-$(mktemp -d /tmp/ssl-bench.XXXXXX)}"
 PEER="$ROOT/benches/ssl_peer.py"
-MODELS=(wav2vec2 wavlm)
+read -r -a MODELS <<<"${MODELS:-wav2vec2 wavlm}"
 read -r -a BACKENDS <<<"${BACKENDS:-flex ndarray}"
 DEVICE="${DEVICE:-cpu}"
 mkdir -p "$WORK"
@@ -72,7 +74,7 @@ length = 64000
 kind = "featurize"
 set = "ssl"
 inputs = ["padded"]
-model_path = "$WORK/wav2vec2"
+model_path = "$WORK/${MODELS[0]}"
 backend = "flex"
 layers = "all"
 stats = ["mean", "std"]

@@ -2,8 +2,9 @@
 wav2vec2-family model, mean and std over each clip's valid frames) with transformers + PyTorch,
 on the very clips vox reads, batched and normalized as vox's `ssl-states` stage does.
 
-    ssl_peer.py model wav2vec2|wavlm DIR
-        a random base-sized model folder (config.json + model.safetensors)
+    ssl_peer.py model wav2vec2|wavlm|whisper DIR
+        a random base-sized model folder (config.json + model.safetensors; whisper: the
+        `openai/whisper-base` layout with its preprocessor_config.json)
     ssl_peer.py peer AUDIO_DIR MODEL_DIR OUT.npy BATCH THREADS
         pooled states of every clip into OUT.npy; prints one JSON line of seconds
     ssl_peer.py compare STATES_DIR PEER.npy
@@ -24,7 +25,15 @@ import numpy as np
 
 def make_model(family, out):
     import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2Model,
+        WavLMConfig,
+        WavLMModel,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperModel,
+    )
 
     torch.manual_seed(0)
     # The defaults are the base layouts: hidden 768, 12 layers, 12 heads, FFN 3072, 7 convs of
@@ -33,6 +42,20 @@ def make_model(family, out):
         model = Wav2Vec2Model(Wav2Vec2Config())
     elif family == "wavlm":
         model = WavLMModel(WavLMConfig())
+    elif family == "whisper":
+        # openai/whisper-base: width 512, 6 encoder layers of 8 heads, FFN 2048, 80 mel bins.
+        config = WhisperConfig(
+            d_model=512,
+            encoder_layers=6,
+            encoder_attention_heads=8,
+            encoder_ffn_dim=2048,
+            decoder_layers=6,
+            decoder_attention_heads=8,
+            decoder_ffn_dim=2048,
+            num_mel_bins=80,
+        )
+        model = WhisperModel(config)
+        WhisperFeatureExtractor(feature_size=80).save_pretrained(out)
     else:
         sys.exit(f"unknown family {family}")
     model.eval()
@@ -76,6 +99,10 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
         torch.zeros(1, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t0 = time.perf_counter()
+    if os.path.exists(os.path.join(model_dir, "preprocessor_config.json")) and "Whisper" in open(
+        os.path.join(model_dir, "preprocessor_config.json")
+    ).read():
+        return whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0)
     model = AutoModel.from_pretrained(model_dir).to(device)
     model.eval()
     clips, samples = read_audio(audio_dir)
@@ -114,6 +141,58 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
                 rows[i] = flat[r]
     result = np.stack(rows)
     np.save(out, result)
+    t_end = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "seconds": t_end - t0,
+                "load_seconds": t_loaded - t0,
+                "forward_seconds": forward,
+                "clips": len(clips),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+def whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0):
+    """Whisper: the feature extractor on each clip's valid samples (padded to 30 s, not
+    normalized, as vox's default), every hidden state of the encoder (the last after its final
+    norm, as vox's), mean and std over the clip's own encoder frames."""
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    encoder = WhisperModel.from_pretrained(model_dir).encoder.to(device).eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(model_dir)
+    clips, samples = read_audio(audio_dir)
+    t_loaded = time.perf_counter()
+    lengths = [valid_length(c) for c in clips]
+    order = sorted(range(len(clips)), key=lambda i: (lengths[i], i))
+    rows = [None] * len(clips)
+    forward = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            audio = [samples[int(clips[i]["offset"]) : int(clips[i]["offset"]) + lengths[i]] for i in chunk]
+            features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features.to(device)
+            t = time.perf_counter()
+            out_states = encoder(features, output_hidden_states=True)
+            states = list(out_states.hidden_states[:-1]) + [out_states.last_hidden_state]
+            sync()
+            forward += time.perf_counter() - t
+            n = torch.tensor([(-(-lengths[i] // 160) - 1) // 2 + 1 for i in chunk], device=device)
+            frames = (torch.arange(states[0].shape[1], device=device)[None, :] < n[:, None]).to(states[0].dtype)
+            counts = frames.sum(1, keepdim=True)
+            pooled = []
+            for h in states:
+                w = frames.unsqueeze(-1)
+                mean = (h * w).sum(1) / counts
+                var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts
+                pooled += [mean, var.sqrt()]
+            flat = torch.cat(pooled, 1).cpu().numpy()
+            for r, i in enumerate(chunk):
+                rows[i] = flat[r]
+    np.save(out, np.stack(rows))
     t_end = time.perf_counter()
     print(
         json.dumps(
