@@ -17,11 +17,12 @@ use super::states::default_batch_size;
 
 /// `featurize` with `set = "ssl"`: self-supervised embeddings. Runs a wav2vec2, HuBERT or
 /// WavLM model, or a Whisper model's encoder (`model`, `model_path`, or a model folder input
-/// after the audio: a `download` or a `fine-tune` stage) over every clip once, in the implied stage `<stage>.states` (kind
-/// `ssl-states`), and writes the chosen `layers` and `stats` of its hidden states, pooled over
-/// each clip's valid frames, as `features.csv`: columns `layer<L>_<stat>_<d>` (`layers_avg_...`
-/// for `"average"`), L = 0 the embedded input and L = n the last layer's output. Another choice
-/// of `layers` or `stats` reuses the cached forward pass.
+/// after the audio: a `download` or a `fine-tune` stage) over every clip once, in the implied
+/// stage `<stage>.states` (kind `ssl-states`), and writes the chosen `layers` and `stats` of
+/// its hidden states, pooled over each clip's valid frames, as `features.csv`: columns
+/// `layer<L>_<stat>_<d>` (`layers_avg_...` for `"average"`), L = 0 the embedded input and
+/// L = n the last layer's output. Another choice of `layers` or `stats` reuses the cached
+/// forward pass.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SslFeaturize {
