@@ -289,6 +289,24 @@ impl Default for Wav2Vec2Config {
     }
 }
 
+/// The `model_type` of a Whisper `config.json` (its encoder is read by [`crate::whisper`]).
+pub const WHISPER: &str = "whisper";
+
+/// Only the family is read first, to choose the reader.
+#[derive(Deserialize)]
+struct Family {
+    #[serde(default)]
+    model_type: Option<String>,
+}
+
+/// The `model_type` of the `config.json` at `path` (`None` where it has none).
+pub fn model_type(path: &Path) -> Result<Option<String>, Wav2Vec2Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
+    let family: Family =
+        serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
+    Ok(family.model_type)
+}
+
 impl Wav2Vec2Config {
     /// Reads and checks a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, Wav2Vec2Error> {
@@ -297,7 +315,7 @@ impl Wav2Vec2Config {
             source,
         })?;
         // A Whisper folder is a feature model only: say so rather than serde's `unknown variant`.
-        if crate::whisper::config::model_type(path)?.as_deref() == Some(crate::whisper::config::MODEL_TYPE) {
+        if model_type(path)?.as_deref() == Some(WHISPER) {
             return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::WhisperFeaturesOnly));
         }
         let config: Self = serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config {

@@ -75,7 +75,7 @@ pub fn check_encoder(dir: &Path) -> Result<(), Wav2Vec2Error> {
     if crate::whisper::is_whisper(dir)? {
         let config = crate::whisper::WhisperConfig::from_file(&dir.join(CONFIG_FILE))?;
         let input = crate::whisper::WhisperInput::read(dir)?;
-        crate::ssl::whisper::check_frames(&config, &input)?;
+        config.check_input(&input)?;
     } else {
         Wav2Vec2Config::from_file(&dir.join(CONFIG_FILE))?;
         Preprocessor::read(dir)?;

@@ -47,7 +47,7 @@ impl<B: Kernels> WhisperFeatures<B> {
             }
         }
         let config = WhisperConfig::from_file(&dir.join(crate::loader::CONFIG_FILE))?;
-        check_frames(&config, &input)?;
+        config.check_input(&input)?;
         let (config, encoder) = load_encoder::<B>(dir, device).map(|(_, encoder)| (config, encoder))?;
         Ok(Self { config, encoder, input, normalize: normalize.unwrap_or(false), normalize_by_param: normalize.is_some() })
     }
@@ -105,16 +105,4 @@ impl<B: Kernels> WhisperFeatures<B> {
             if self.normalize { "normalized" } else { "not normalized" },
         )
     }
-}
-
-/// The input's frames must be the encoder's positions, twice (transformers refuses any other
-/// length).
-pub fn check_frames(config: &WhisperConfig, input: &WhisperInput) -> Result<(), Wav2Vec2Error> {
-    if input.frames() != config.mel_frames() {
-        return Err(Wav2Vec2Error::InvalidConfig(crate::error::ConfigProblem::WhisperFrames {
-            frames: input.frames(),
-            expected: config.mel_frames(),
-        }));
-    }
-    Ok(())
 }

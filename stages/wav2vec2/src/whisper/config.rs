@@ -5,11 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::input::WhisperInput;
 use crate::config::{Activation, Wav2Vec2Config};
 use crate::error::{ConfigProblem, Wav2Vec2Error};
-
-/// The `model_type` of a Whisper `config.json`.
-pub const MODEL_TYPE: &str = "whisper";
 
 /// The encoder's configuration, field names and defaults as transformers' `WhisperConfig`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -62,21 +60,6 @@ fn default_activation() -> Activation {
 /// transformers' `nn.LayerNorm` default, which Whisper's norms keep.
 const LAYER_NORM_EPS: f64 = 1e-5;
 
-/// Only the family is read first, to choose the reader.
-#[derive(Deserialize)]
-struct Family {
-    #[serde(default)]
-    model_type: Option<String>,
-}
-
-/// The `model_type` of the `config.json` at `path` (`None` where it has none).
-pub fn model_type(path: &Path) -> Result<Option<String>, Wav2Vec2Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
-    let family: Family =
-        serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
-    Ok(family.model_type)
-}
-
 impl WhisperConfig {
     /// Reads and checks a Whisper `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, Wav2Vec2Error> {
@@ -114,5 +97,17 @@ impl WhisperConfig {
     /// Mel frames the encoder takes: two per position (the second conv's stride).
     pub fn mel_frames(&self) -> usize {
         2 * self.max_source_positions
+    }
+
+    /// The input's frames must be the encoder's positions, twice (transformers refuses any
+    /// other length).
+    pub fn check_input(&self, input: &WhisperInput) -> Result<(), Wav2Vec2Error> {
+        if input.frames() != self.mel_frames() {
+            return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::WhisperFrames {
+                frames: input.frames(),
+                expected: self.mel_frames(),
+            }));
+        }
+        Ok(())
     }
 }

@@ -32,5 +32,5 @@ use crate::loader::CONFIG_FILE;
 /// `config.json`); a folder whose config cannot be read is left to the wav2vec2 reader's
 /// message.
 pub fn is_whisper(dir: &Path) -> Result<bool, Wav2Vec2Error> {
-    config::model_type(&dir.join(CONFIG_FILE)).map(|found| found.as_deref() == Some(config::MODEL_TYPE))
+    crate::config::model_type(&dir.join(CONFIG_FILE)).map(|found| found.as_deref() == Some(crate::config::WHISPER))
 }
