@@ -85,6 +85,21 @@ def normalize(x):
     return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)
 
 
+def pooled_rows(states, frames):
+    """vox's pooled row per clip: for each hidden state, its mean then its population standard
+    deviation over the clip's valid frames (`frames` [batch, frames], 1 where valid)."""
+    import torch
+
+    counts = frames.sum(1, keepdim=True)
+    w = frames.unsqueeze(-1)
+    pooled = []
+    for h in states:
+        mean = (h * w).sum(1) / counts
+        var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts
+        pooled += [mean, var.sqrt()]
+    return torch.cat(pooled, 1).cpu().numpy()
+
+
 def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
     import torch
 
@@ -128,15 +143,7 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
             sync()
             forward += time.perf_counter() - t
             frames = model._get_feature_vector_attention_mask(states[0].shape[1], m).to(states[0].dtype)
-            counts = frames.sum(1, keepdim=True)
-            pooled = []
-            for h in states:
-                w = frames.unsqueeze(-1)
-                mean = (h * w).sum(1) / counts
-                var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts  # population
-                pooled += [mean, var.sqrt()]
-            # vox's row: for each hidden state, H means then H stds.
-            flat = torch.cat(pooled, 1).cpu().numpy()
+            flat = pooled_rows(states, frames)
             for r, i in enumerate(chunk):
                 rows[i] = flat[r]
     result = np.stack(rows)
@@ -182,14 +189,7 @@ def whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0):
             forward += time.perf_counter() - t
             n = torch.tensor([(-(-lengths[i] // 160) - 1) // 2 + 1 for i in chunk], device=device)
             frames = (torch.arange(states[0].shape[1], device=device)[None, :] < n[:, None]).to(states[0].dtype)
-            counts = frames.sum(1, keepdim=True)
-            pooled = []
-            for h in states:
-                w = frames.unsqueeze(-1)
-                mean = (h * w).sum(1) / counts
-                var = (((h - mean.unsqueeze(1)) ** 2) * w).sum(1) / counts
-                pooled += [mean, var.sqrt()]
-            flat = torch.cat(pooled, 1).cpu().numpy()
+            flat = pooled_rows(states, frames)
             for r, i in enumerate(chunk):
                 rows[i] = flat[r]
     np.save(out, np.stack(rows))

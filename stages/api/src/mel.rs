@@ -2,7 +2,8 @@
 //! filterbank of two inputs in two stage crates: librosa's log-mel and MFCC features
 //! (`vox-features`) and the log-mel spectrogram a Whisper encoder reads (`vox-wav2vec2`; HF's
 //! `WhisperFeatureExtractor` builds the same bank with `norm="slaney", mel_scale="slaney"`).
-//! Here so that both compute it in one place.
+//! Here so that both compute it in one place, with the sparse [`Filterbank`] that applies it
+//! (and openSMILE's HTK-scale bank in `vox-features`).
 
 /// Slaney's mel scale (librosa `htk=False`): linear below 1 kHz, logarithmic above.
 pub fn hz_to_mel(f: f64) -> f64 {
@@ -42,6 +43,45 @@ pub fn slaney_filterbank(sample_rate: f64, n_fft: usize, n_mels: usize, fmin: f6
                 .collect()
         })
         .collect()
+}
+
+/// A bank of triangular (or any sparse) filters over spectrum bins.
+#[derive(Clone, Debug)]
+pub struct Filterbank {
+    bands: Vec<(usize, Vec<f64>)>,
+}
+
+impl Filterbank {
+    /// Builds the bank from dense rows (one per band, one weight per bin), keeping only the
+    /// non-zero span of each row.
+    pub fn from_dense(rows: Vec<Vec<f64>>) -> Self {
+        let bands = rows
+            .into_iter()
+            .map(|row| {
+                let start = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let end = row.iter().rposition(|&w| w != 0.0).map_or(start, |e| e + 1);
+                (start, row[start..end].to_vec())
+            })
+            .collect();
+        Self { bands }
+    }
+
+    /// Number of bands.
+    pub fn len(&self) -> usize {
+        self.bands.len()
+    }
+
+    /// Whether the bank has no bands.
+    pub fn is_empty(&self) -> bool {
+        self.bands.is_empty()
+    }
+
+    /// `out[m] = sum_k w[m][k] x[k]`.
+    pub fn apply(&self, x: &[f64], out: &mut [f64]) {
+        for (o, (start, w)) in out.iter_mut().zip(&self.bands) {
+            *o = w.iter().zip(&x[*start..]).map(|(a, b)| a * b).sum();
+        }
+    }
 }
 
 #[cfg(test)]

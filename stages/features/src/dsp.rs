@@ -165,44 +165,7 @@ impl InverseSpectrum {
     }
 }
 
-/// A bank of triangular (or any sparse) filters over spectrum bins.
-#[derive(Clone, Debug)]
-pub struct Filterbank {
-    bands: Vec<(usize, Vec<f64>)>,
-}
-
-impl Filterbank {
-    /// Builds the bank from dense rows (one per band, one weight per bin), keeping only the
-    /// non-zero span of each row.
-    pub fn from_dense(rows: Vec<Vec<f64>>) -> Self {
-        let bands = rows
-            .into_iter()
-            .map(|row| {
-                let start = row.iter().position(|&w| w != 0.0).unwrap_or(0);
-                let end = row.iter().rposition(|&w| w != 0.0).map_or(start, |e| e + 1);
-                (start, row[start..end].to_vec())
-            })
-            .collect();
-        Self { bands }
-    }
-
-    /// Number of bands.
-    pub fn len(&self) -> usize {
-        self.bands.len()
-    }
-
-    /// Whether the bank has no bands.
-    pub fn is_empty(&self) -> bool {
-        self.bands.is_empty()
-    }
-
-    /// `out[m] = sum_k w[m][k] x[k]`.
-    pub fn apply(&self, x: &[f64], out: &mut [f64]) {
-        for (o, (start, w)) in out.iter_mut().zip(&self.bands) {
-            *o = w.iter().zip(&x[*start..]).map(|(a, b)| a * b).sum();
-        }
-    }
-}
+pub use vox_api::mel::Filterbank;
 
 /// The HTK mel scale used by openSMILE: `1127 ln(1 + f / 700)` (0 for `f <= 0`).
 pub fn mel_htk(f: f64) -> f64 {

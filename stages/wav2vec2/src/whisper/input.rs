@@ -20,6 +20,7 @@ use std::sync::Arc;
 use realfft::RealFftPlanner;
 use realfft::RealToComplex;
 use serde::Deserialize;
+use vox_api::mel::Filterbank;
 
 use crate::error::{ConfigProblem, Wav2Vec2Error};
 use crate::preprocess::{PREPROCESSOR_FILE, normalize_clip};
@@ -86,8 +87,8 @@ pub struct WhisperInput {
     /// Whether the model folder has the file (else the extractor's defaults).
     pub from_file: bool,
     window: Vec<f64>,
-    /// Per mel band, its first FFT bin and weights.
-    bands: Vec<(usize, Vec<f64>)>,
+    /// The mel filters over the FFT bins.
+    bands: Filterbank,
     fft: Arc<dyn RealToComplex<f64>>,
 }
 
@@ -136,14 +137,7 @@ impl WhisperInput {
             return problem(ConfigProblem::WhisperInput("`chunk_length` must be longer than half an `n_fft` window"));
         }
         let bank = vox_api::mel::slaney_filterbank(f64::from(file.sampling_rate), file.n_fft, file.feature_size, 0.0, MAX_FREQUENCY);
-        let bands = bank
-            .into_iter()
-            .map(|row| {
-                let start = row.iter().position(|&w| w != 0.0).unwrap_or(0);
-                let end = row.iter().rposition(|&w| w != 0.0).map_or(start, |e| e + 1);
-                (start, row[start..end].to_vec())
-            })
-            .collect();
+        let bands = Filterbank::from_dense(bank);
         Ok(Self {
             n_mels: file.feature_size,
             sampling_rate: file.sampling_rate,
@@ -192,6 +186,7 @@ impl WhisperInput {
         let mut scratch = self.fft.make_scratch_vec();
         let mut mel = vec![0f64; self.n_mels * frames];
         let mut power = vec![0f64; output.len()];
+        let mut energies = vec![0f64; self.n_mels];
         for t in 0..frames {
             let start = (t * self.hop_length) as isize - half as isize;
             for (k, x) in input.iter_mut().enumerate() {
@@ -202,8 +197,8 @@ impl WhisperInput {
             for (p, c) in power.iter_mut().zip(&output) {
                 *p = c.norm_sqr();
             }
-            for (m, (start, weights)) in self.bands.iter().enumerate() {
-                let energy: f64 = weights.iter().zip(&power[*start..]).map(|(w, p)| w * p).sum();
+            self.bands.apply(&power, &mut energies);
+            for (m, energy) in energies.iter().enumerate() {
                 mel[m * frames + t] = energy.max(MEL_FLOOR).log10();
             }
         }
