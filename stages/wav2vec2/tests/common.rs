@@ -141,7 +141,29 @@ pub fn hidden_states_within<B: Kernels>(variant: &str, tolerance: f32) {
 /// A copy of fixture `variant`'s folder whose `model.safetensors` holds every f32 tensor in
 /// f16, as many hub checkpoints are saved (`openai/whisper-large-v3`).
 pub fn half_precision_copy(variant: &str) -> tempfile::TempDir {
-    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    use safetensors::Dtype;
+    rewritten_copy(variant, |name, dtype, shape, data| match dtype {
+        Dtype::F32 => {
+            let halves = data
+                .chunks_exact(4)
+                .flat_map(|b| burn::tensor::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+                .collect();
+            vec![(name.to_string(), Dtype::F16, shape.to_vec(), halves)]
+        }
+        other => vec![(name.to_string(), other, shape.to_vec(), data.to_vec())],
+    })
+}
+
+/// A tensor of a rewritten `model.safetensors`: name, dtype, shape, little-endian bytes.
+pub type Written = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// A copy of fixture `variant`'s folder whose `model.safetensors` holds what `rewrite` makes
+/// of each tensor (none, itself, or others), given its name, dtype, shape and bytes.
+pub fn rewritten_copy(
+    variant: &str,
+    mut rewrite: impl FnMut(&str, safetensors::Dtype, &[usize], &[u8]) -> Vec<Written>,
+) -> tempfile::TempDir {
+    use safetensors::{SafeTensors, tensor::TensorView};
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(fixture(variant)).unwrap() {
         let path = entry.unwrap().path();
@@ -151,22 +173,9 @@ pub fn half_precision_copy(variant: &str) -> tempfile::TempDir {
     }
     let bytes = std::fs::read(fixture(variant).join("model.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
-    let halves: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| match view.dtype() {
-            Dtype::F32 => {
-                let data: Vec<u8> = view
-                    .data()
-                    .chunks_exact(4)
-                    .flat_map(|b| burn::tensor::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
-                    .collect();
-                (name, Dtype::F16, view.shape().to_vec(), data)
-            }
-            other => (name, other, view.shape().to_vec(), view.data().to_vec()),
-        })
-        .collect();
-    let views: Vec<(String, TensorView)> = halves
+    let written: Vec<Written> =
+        file.tensors().into_iter().flat_map(|(name, view)| rewrite(&name, view.dtype(), view.shape(), view.data())).collect();
+    let views: Vec<(String, TensorView)> = written
         .iter()
         .map(|(name, dtype, shape, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).unwrap()))
         .collect();

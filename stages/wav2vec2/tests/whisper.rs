@@ -142,3 +142,39 @@ fn a_half_precision_pickle_is_refused_with_the_fix() {
     let error = load_encoder::<TestBackend>(&fixture("whisper-f16-bin"), &Default::default()).unwrap_err().to_string();
     assert!(error.contains("holds F16 tensors: vox reads half-precision weights from `model.safetensors` only"), "{error}");
 }
+
+/// The last hidden state of the fixture's first clip through the encoder in `dir`.
+fn last_state(dir: &std::path::Path) -> Vec<f32> {
+    let device = Default::default();
+    let (_, encoder) = load_encoder::<TestBackend>(dir, &device).unwrap();
+    let input = WhisperInput::read(&fixture(VARIANT)).unwrap();
+    let mel = input.log_mel(&clips(&mut Expected::open(VARIANT))[0], false);
+    let mel = Tensor::<TestBackend, 3>::from_data(TensorData::new(mel, [1, 80, 3000]), &device);
+    encoder.hidden_states(mel).pop().unwrap().into_data().to_vec().unwrap()
+}
+
+/// A fine-tuned `WhisperForAudioClassification` (the SER checkpoints on the hub) keeps its
+/// encoder under `encoder.*` beside a head: the same encoder loads from it, the head unused;
+/// an encoder tensor missing from the file is an error that names it.
+#[test]
+fn an_audio_classification_checkpoint_loads_its_encoder_and_a_missing_tensor_is_named() {
+    use safetensors::Dtype;
+    let classifier = crate::common::rewritten_copy(VARIANT, |name, dtype, shape, data| {
+        let Some(rest) = name.strip_prefix("model.encoder.") else { return vec![] };
+        let mut tensors = vec![(format!("encoder.{rest}"), dtype, shape.to_vec(), data.to_vec())];
+        if rest == "conv1.bias" {
+            // A head: `projector` (width 32 -> 4) and `classifier` (4 -> 2 classes).
+            tensors.push(("projector.weight".into(), Dtype::F32, vec![4, 32], vec![0; 4 * 32 * 4]));
+            tensors.push(("classifier.weight".into(), Dtype::F32, vec![2, 4], vec![0; 2 * 4 * 4]));
+        }
+        tensors
+    });
+    assert_eq!(last_state(classifier.path()), last_state(&fixture(VARIANT)));
+
+    let incomplete = crate::common::rewritten_copy(VARIANT, |name, dtype, shape, data| match name {
+        "model.encoder.layers.1.fc2.bias" => vec![],
+        _ => vec![(name.to_string(), dtype, shape.to_vec(), data.to_vec())],
+    });
+    let error = load_encoder::<TestBackend>(incomplete.path(), &Default::default()).unwrap_err().to_string();
+    assert!(error.contains("lack 1 model tensors: layers.1.feed_forward.output_dense.bias"), "{error}");
+}
