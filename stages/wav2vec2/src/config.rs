@@ -302,8 +302,13 @@ struct Family {
 /// The `model_type` of the `config.json` at `path` (`None` where it has none).
 pub fn model_type(path: &Path) -> Result<Option<String>, Wav2Vec2Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Wav2Vec2Error::Io { path: path.to_path_buf(), source })?;
+    model_type_in(&text, path)
+}
+
+/// The `model_type` of `text`, the `config.json` at `path`.
+fn model_type_in(text: &str, path: &Path) -> Result<Option<String>, Wav2Vec2Error> {
     let family: Family =
-        serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
+        serde_json::from_str(text).map_err(|source| Wav2Vec2Error::Config { path: path.to_path_buf(), source })?;
     Ok(family.model_type)
 }
 
@@ -315,7 +320,7 @@ impl Wav2Vec2Config {
             source,
         })?;
         // A Whisper folder is a feature model only: say so rather than serde's `unknown variant`.
-        if model_type(path)?.as_deref() == Some(WHISPER) {
+        if model_type_in(&text, path)?.as_deref() == Some(WHISPER) {
             return Err(Wav2Vec2Error::InvalidConfig(ConfigProblem::WhisperFeaturesOnly));
         }
         let config: Self = serde_json::from_str(&text).map_err(|source| Wav2Vec2Error::Config {

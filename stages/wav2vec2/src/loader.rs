@@ -159,10 +159,21 @@ pub fn load_weights<B: Backend>(
     config: &Wav2Vec2Config,
     model_dir: &Path,
 ) -> Result<LoadReport, Wav2Vec2Error> {
-    let renames = renames(config);
+    let (path, result) = apply_checkpoint(model, &renames(config), model_dir)?;
+    report(path, result, FRESH_PREFIXES)
+}
+
+/// Applies the checkpoint in `model_dir` (`model.safetensors`, else `pytorch_model.bin`) to
+/// `module` with the key `renames` (HF key -> burn path, in order): the file read and
+/// burn-store's result, which [`report`] judges. Every model vox loads goes through here.
+pub(crate) fn apply_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
+    module: &mut M,
+    renames: &[(&str, &str)],
+    model_dir: &Path,
+) -> Result<(PathBuf, ApplyResult), Wav2Vec2Error> {
     let safetensors = model_dir.join(SAFETENSORS_FILE);
     let pytorch = model_dir.join(PYTORCH_FILE);
-    let (path, result) = if safetensors.is_file() {
+    if safetensors.is_file() {
         let mut store = renames.iter().fold(
             SafetensorsStore::from_file(&safetensors)
                 .with_from_adapter(PyTorchLayout(Direction::ToBurn))
@@ -170,13 +181,13 @@ pub fn load_weights<B: Backend>(
                 .allow_partial(true),
             |store, (from, to)| store.with_key_remapping(from, *to),
         );
-        let result = model
+        let result = module
             .load_from(&mut store)
             .map_err(|source| Wav2Vec2Error::Safetensors {
                 path: safetensors.clone(),
                 source,
             })?;
-        (safetensors, result)
+        Ok((safetensors, result))
     } else if pytorch.is_file() {
         check_pytorch_precision(&pytorch)?;
         let mut store = renames.iter().fold(
@@ -186,24 +197,23 @@ pub fn load_weights<B: Backend>(
                 .map_indices_contiguous(false),
             |store, (from, to)| store.with_key_remapping(from, *to),
         );
-        let result = model
+        let result = module
             .load_from(&mut store)
             .map_err(|source| Wav2Vec2Error::Pytorch {
                 path: pytorch.clone(),
                 source,
             })?;
-        (pytorch, result)
+        Ok((pytorch, result))
     } else {
-        return Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()));
-    };
-    report(path, result)
+        Err(Wav2Vec2Error::NoWeights(model_dir.to_path_buf()))
+    }
 }
 
 /// Fails on a `pytorch_model.bin` with half-precision tensors: burn-store's PyTorch reader
 /// keeps their dtype, which an f32 module cannot take, and takes no adapter that could widen
 /// them (the safetensors path does, [`PyTorchLayout`]). The hub's half-precision checkpoints
 /// come as `model.safetensors`.
-pub(crate) fn check_pytorch_precision(path: &Path) -> Result<(), Wav2Vec2Error> {
+fn check_pytorch_precision(path: &Path) -> Result<(), Wav2Vec2Error> {
     let reader = burn_store::pytorch::PytorchReader::new(path)
         .map_err(|source| Wav2Vec2Error::PytorchKeys { path: path.to_path_buf(), source })?;
     let half = reader.tensors().values().find(|t| matches!(t.dtype, burn::tensor::DType::F16 | burn::tensor::DType::BF16));
@@ -262,8 +272,9 @@ fn renames(config: &Wav2Vec2Config) -> Vec<(&'static str, &'static str)> {
     renames
 }
 
-/// Turns burn-store's result into a report, or an error for mismatches and missing body tensors.
-fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Error> {
+/// Turns burn-store's result into a report, or an error for mismatches and for missing tensors
+/// outside `fresh_prefixes` (paths a checkpoint may lack: a new head, left initialized).
+pub(crate) fn report(path: PathBuf, result: ApplyResult, fresh_prefixes: &[&str]) -> Result<LoadReport, Wav2Vec2Error> {
     if !result.errors.is_empty() {
         let errors = result.errors.iter().map(ToString::to_string).collect();
         return Err(Wav2Vec2Error::Mismatch { path, errors });
@@ -272,7 +283,7 @@ fn report(path: PathBuf, result: ApplyResult) -> Result<LoadReport, Wav2Vec2Erro
         .missing
         .into_iter()
         .map(|(name, _)| name)
-        .partition(|name| FRESH_PREFIXES.iter().any(|prefix| name.starts_with(prefix)));
+        .partition(|name| fresh_prefixes.iter().any(|prefix| name.starts_with(prefix)));
     if !missing.is_empty() {
         missing.sort();
         return Err(Wav2Vec2Error::MissingWeights { path, missing });

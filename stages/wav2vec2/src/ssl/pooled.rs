@@ -154,6 +154,15 @@ pub fn mean_std<B: Kernels>(state: Tensor<B, 3>, valid: &Tensor<B, 2>) -> Tensor
     kernels::masked_mean_std(state, valid.clone())
 }
 
+/// Each clip's row of a batch ([`Layout::per_clip`] values): for every hidden state of
+/// `states` (each `[batch, frames, hidden]`), its [`mean_std`] over the `valid` frames.
+pub fn rows<B: Kernels>(states: Vec<Tensor<B, 3>>, valid: &Tensor<B, 2>) -> Result<Vec<Vec<f32>>, burn::tensor::DataError> {
+    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| mean_std(s, valid)).collect();
+    let [batch, _] = valid.dims();
+    let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec()?;
+    Ok(flat.chunks(flat.len() / batch.max(1)).map(<[f32]>::to_vec).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use burn::backend::NdArray;

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Tensor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vox_api::audio::AudioSet;
@@ -281,8 +280,5 @@ pub fn pool_batch<B: Kernels>(
 ) -> Result<Vec<Vec<f32>>, StageError> {
     let batch = padded_batch::<B>(set, config, chunk, None, normalize, device)?;
     let states = body.hidden_states(batch.samples, Some(&batch.mask));
-    let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &batch.mask.valid)).collect();
-    let width = pooled.len() * 2 * config.hidden_size;
-    let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
-    Ok(flat.chunks(width).map(<[f32]>::to_vec).collect())
+    Ok(pooled::rows(states, &batch.mask.valid).map_err(|e| format!("{e:?}"))?)
 }

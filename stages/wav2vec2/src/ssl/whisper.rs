@@ -13,7 +13,7 @@ use crate::error::Wav2Vec2Error;
 use crate::finetune::valid_length;
 use crate::kernels::Kernels;
 use crate::preprocess::check_rate;
-use crate::whisper::{WhisperConfig, WhisperEncoder, WhisperInput, load_encoder};
+use crate::whisper::{WhisperConfig, WhisperEncoder, WhisperInput};
 
 /// A loaded Whisper encoder with its input and the clips' normalization.
 pub struct WhisperFeatures<B: Kernels> {
@@ -48,7 +48,7 @@ impl<B: Kernels> WhisperFeatures<B> {
         }
         let config = WhisperConfig::from_file(&dir.join(crate::loader::CONFIG_FILE))?;
         config.check_input(&input)?;
-        let (config, encoder) = load_encoder::<B>(dir, device).map(|(_, encoder)| (config, encoder))?;
+        let encoder = WhisperEncoder::load(dir, &config, device)?;
         Ok(Self { config, encoder, input, normalize: normalize.unwrap_or(false), normalize_by_param: normalize.is_some() })
     }
 
@@ -84,10 +84,7 @@ impl<B: Kernels> WhisperFeatures<B> {
             .collect();
         let valid = Tensor::<B, 2>::from_data(TensorData::new(valid, [chunk.len(), positions]), device);
         let states = self.encoder.hidden_states(mel);
-        let pooled: Vec<Tensor<B, 2>> = states.into_iter().map(|s| pooled::mean_std(s, &valid)).collect();
-        let width = pooled.len() * 2 * self.config.d_model;
-        let flat: Vec<f32> = Tensor::cat(pooled, 1).into_data().convert::<f32>().into_vec().map_err(|e| format!("{e:?}"))?;
-        Ok(flat.chunks(width).map(<[f32]>::to_vec).collect())
+        Ok(pooled::rows(states, &valid).map_err(|e| format!("{e:?}"))?)
     }
 
     /// What `states.txt` says of the model and its input.

@@ -24,14 +24,12 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, PaddingConfig1d};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn_store::{ModuleSnapshot, PytorchStore, SafetensorsStore};
 
 use super::config::WhisperConfig;
 use crate::config::Activation;
 use crate::error::Wav2Vec2Error;
 use crate::kernels::{self, Kernels};
-use crate::layout::{Direction, PyTorchLayout};
-use crate::loader::{CONFIG_FILE, PYTORCH_FILE, SAFETENSORS_FILE};
+use crate::loader::{CONFIG_FILE, apply_checkpoint, report};
 use crate::model::{EncoderLayer, activate};
 
 /// HF key -> burn path, in application order.
@@ -112,37 +110,18 @@ impl<B: Kernels> WhisperEncoder<B> {
 /// or `pytorch_model.bin`) on `device`, with its configuration.
 pub fn load_encoder<B: Kernels>(dir: &Path, device: &B::Device) -> Result<(WhisperConfig, WhisperEncoder<B>), Wav2Vec2Error> {
     let config = WhisperConfig::from_file(&dir.join(CONFIG_FILE))?;
-    let mut encoder = WhisperEncoder::new(&config, device);
-    let safetensors = dir.join(SAFETENSORS_FILE);
-    let pytorch = dir.join(PYTORCH_FILE);
-    let (path, result) = if safetensors.is_file() {
-        let store = SafetensorsStore::from_file(&safetensors)
-            .with_from_adapter(PyTorchLayout(Direction::ToBurn))
-            .validate(false)
-            .allow_partial(true);
-        let mut store = RENAMES.iter().fold(store, |store, (from, to)| store.with_key_remapping(from, *to));
-        let result = encoder
-            .load_from(&mut store)
-            .map_err(|source| Wav2Vec2Error::Safetensors { path: safetensors.clone(), source })?;
-        (safetensors, result)
-    } else if pytorch.is_file() {
-        crate::loader::check_pytorch_precision(&pytorch)?;
-        let store = PytorchStore::from_file(&pytorch).validate(false).allow_partial(true).map_indices_contiguous(false);
-        let mut store = RENAMES.iter().fold(store, |store, (from, to)| store.with_key_remapping(from, *to));
-        let result = encoder.load_from(&mut store).map_err(|source| Wav2Vec2Error::Pytorch { path: pytorch.clone(), source })?;
-        (pytorch, result)
-    } else {
-        return Err(Wav2Vec2Error::NoWeights(dir.to_path_buf()));
-    };
-    if !result.errors.is_empty() {
-        let errors = result.errors.iter().map(ToString::to_string).collect();
-        return Err(Wav2Vec2Error::Mismatch { path, errors });
-    }
-    if !result.missing.is_empty() {
-        let mut missing: Vec<String> = result.missing.into_iter().map(|(name, _)| name).collect();
-        missing.sort();
-        return Err(Wav2Vec2Error::MissingWeights { path, missing });
-    }
-    tracing::debug!(file = %path.display(), applied = result.applied.len(), unused = result.unused.len(), "loaded a Whisper encoder");
+    let encoder = WhisperEncoder::load(dir, &config, device)?;
     Ok((config, encoder))
+}
+
+impl<B: Kernels> WhisperEncoder<B> {
+    /// The encoder for `config` with the weights of the model folder `dir`: every encoder
+    /// tensor must be there (none is initialized afresh).
+    pub fn load(dir: &Path, config: &WhisperConfig, device: &B::Device) -> Result<Self, Wav2Vec2Error> {
+        let mut encoder = Self::new(config, device);
+        let (path, result) = apply_checkpoint(&mut encoder, RENAMES, dir)?;
+        let report = report(path, result, &[])?;
+        tracing::debug!(file = %report.file, applied = report.applied, unused = report.unused.len(), "loaded a Whisper encoder");
+        Ok(encoder)
+    }
 }
