@@ -104,7 +104,6 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
     import torch
 
     torch.set_num_threads(threads)
-    from transformers import AutoModel
 
     if device == "cuda":
         # As vox's cuda backend multiplies f32 in TF32 (BENCHMARKS-gpu.md section 1); the
@@ -114,12 +113,9 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
         torch.zeros(1, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t0 = time.perf_counter()
-    if os.path.exists(os.path.join(model_dir, "preprocessor_config.json")) and "Whisper" in open(
-        os.path.join(model_dir, "preprocessor_config.json")
-    ).read():
-        return whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0)
-    model = AutoModel.from_pretrained(model_dir).to(device)
-    model.eval()
+    extractor_file = os.path.join(model_dir, "preprocessor_config.json")
+    whisper = os.path.exists(extractor_file) and "Whisper" in open(extractor_file).read()
+    pool_chunk = (whisper_pooler if whisper else family_pooler)(model_dir, device, sync)
     clips, samples = read_audio(audio_dir)
     t_loaded = time.perf_counter()
     lengths = [valid_length(c) for c in clips]
@@ -130,66 +126,9 @@ def peer(audio_dir, model_dir, out, batch_size, threads, device="cpu"):
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            width = max(lengths[i] for i in chunk)
-            values = np.zeros((len(chunk), width), dtype=np.float32)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for r, i in enumerate(chunk):
-                offset, n = int(clips[i]["offset"]), lengths[i]
-                values[r, :n] = normalize(samples[offset : offset + n])
-                mask[r, :n] = 1
-            x, m = torch.from_numpy(values).to(device), torch.from_numpy(mask).to(device)
-            t = time.perf_counter()
-            states = model(x, attention_mask=m, output_hidden_states=True).hidden_states
-            sync()
-            forward += time.perf_counter() - t
-            frames = model._get_feature_vector_attention_mask(states[0].shape[1], m).to(states[0].dtype)
-            flat = pooled_rows(states, frames)
-            for r, i in enumerate(chunk):
-                rows[i] = flat[r]
-    result = np.stack(rows)
-    np.save(out, result)
-    t_end = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "seconds": t_end - t0,
-                "load_seconds": t_loaded - t0,
-                "forward_seconds": forward,
-                "clips": len(clips),
-                "threads": torch.get_num_threads(),
-            }
-        )
-    )
-
-
-def whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0):
-    """Whisper: the feature extractor on each clip's valid samples (padded to 30 s, not
-    normalized, as vox's default), every hidden state of the encoder (the last after its final
-    norm, as vox's), mean and std over the clip's own encoder frames."""
-    import torch
-    from transformers import WhisperFeatureExtractor, WhisperModel
-
-    encoder = WhisperModel.from_pretrained(model_dir).encoder.to(device).eval()
-    extractor = WhisperFeatureExtractor.from_pretrained(model_dir)
-    clips, samples = read_audio(audio_dir)
-    t_loaded = time.perf_counter()
-    lengths = [valid_length(c) for c in clips]
-    order = sorted(range(len(clips)), key=lambda i: (lengths[i], i))
-    rows = [None] * len(clips)
-    forward = 0.0
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
             audio = [samples[int(clips[i]["offset"]) : int(clips[i]["offset"]) + lengths[i]] for i in chunk]
-            features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features.to(device)
-            t = time.perf_counter()
-            out_states = encoder(features, output_hidden_states=True)
-            states = list(out_states.hidden_states[:-1]) + [out_states.last_hidden_state]
-            sync()
-            forward += time.perf_counter() - t
-            n = torch.tensor([(-(-lengths[i] // 160) - 1) // 2 + 1 for i in chunk], device=device)
-            frames = (torch.arange(states[0].shape[1], device=device)[None, :] < n[:, None]).to(states[0].dtype)
-            flat = pooled_rows(states, frames)
+            flat, seconds = pool_chunk(audio)
+            forward += seconds
             for r, i in enumerate(chunk):
                 rows[i] = flat[r]
     np.save(out, np.stack(rows))
@@ -205,6 +144,57 @@ def whisper_peer(audio_dir, model_dir, out, batch_size, device, sync, t0):
             }
         )
     )
+
+
+def family_pooler(model_dir, device, sync):
+    """wav2vec2, HuBERT, WavLM: a chunk's clips normalized and padded to the longest, with the
+    attention mask; returns (pooled rows, seconds of the forward pass) per chunk."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(model_dir).to(device)
+    model.eval()
+
+    def pool_chunk(audio):
+        width = max(len(a) for a in audio)
+        values = np.zeros((len(audio), width), dtype=np.float32)
+        mask = np.zeros((len(audio), width), dtype=np.int64)
+        for r, a in enumerate(audio):
+            values[r, : len(a)] = normalize(a)
+            mask[r, : len(a)] = 1
+        x, m = torch.from_numpy(values).to(device), torch.from_numpy(mask).to(device)
+        t = time.perf_counter()
+        states = model(x, attention_mask=m, output_hidden_states=True).hidden_states
+        sync()
+        seconds = time.perf_counter() - t
+        frames = model._get_feature_vector_attention_mask(states[0].shape[1], m).to(states[0].dtype)
+        return pooled_rows(states, frames), seconds
+
+    return pool_chunk
+
+
+def whisper_pooler(model_dir, device, sync):
+    """Whisper: the feature extractor on each clip's valid samples (padded to 30 s, not
+    normalized, as vox's default), every hidden state of the encoder (the last after its final
+    norm, as vox's), mean and std over the clip's own encoder frames."""
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    encoder = WhisperModel.from_pretrained(model_dir).encoder.to(device).eval()
+    extractor = WhisperFeatureExtractor.from_pretrained(model_dir)
+
+    def pool_chunk(audio):
+        features = extractor(audio, sampling_rate=16000, return_tensors="pt").input_features.to(device)
+        t = time.perf_counter()
+        out_states = encoder(features, output_hidden_states=True)
+        states = list(out_states.hidden_states[:-1]) + [out_states.last_hidden_state]
+        sync()
+        seconds = time.perf_counter() - t
+        n = torch.tensor([(-(-len(a) // 160) - 1) // 2 + 1 for a in audio], device=device)
+        frames = (torch.arange(states[0].shape[1], device=device)[None, :] < n[:, None]).to(states[0].dtype)
+        return pooled_rows(states, frames), seconds
+
+    return pool_chunk
 
 
 def compare(states_dir, peer_file):

@@ -32,13 +32,16 @@ Usage (CPU is enough): `pip install torch transformers safetensors numpy`, then
 """
 
 import json
-import wave
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import save_file
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_feature_extractor_fixture import write_wav  # noqa: E402  (16-bit mono at 16 kHz)
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "whisper"
 LENGTHS = (16037, 8850)
@@ -59,15 +62,6 @@ def signal(n: int, seed: int) -> np.ndarray:
 def quantized(x: np.ndarray) -> np.ndarray:
     """16-bit samples, as a WAV file holds them."""
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
-
-
-def write_wav(path: Path, samples: np.ndarray):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(samples.tobytes())
 
 
 def main():
@@ -109,6 +103,7 @@ def main():
     pcm = [quantized(signal(n, i)) for i, n in enumerate(LENGTHS)]
     clips = [(x.astype(np.float32) / 32768.0).astype(np.float32) for x in pcm]
     rows = ["file,label"]
+    (OUT / "clips").mkdir(exist_ok=True)
     for i, x in enumerate(pcm):
         write_wav(OUT / "clips" / f"clip{i}.wav", x)
         rows.append(f"clips/clip{i}.wav,{['happy', 'sad'][i]}")
